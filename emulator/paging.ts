@@ -1,0 +1,152 @@
+// PPGTT walk GPU VA -> GPA -> HPA: the x86-64 4-level format (Intel SDM vol. 3A 4.5, as gen8+ 48-bit
+// PPGTT uses it), tables in guest RAM reached through EPT, with precise faults and a step record.
+
+import type { GpuErrorKind } from './registers';
+import { Ept, EPT_VIOLATION, ISOLATION_VIOLATION, LEVEL_NAMES, WalkStep, indexAt } from './ept';
+import { HostMemory, PAGE_SIZE, entryAddress, hex } from './memory';
+
+/** PPGTT entry bits (SDM 4.5, tables 4-15 to 4-20). */
+export const PTE_BITS = { P: 0, RW: 1, US: 2, PWT: 3, PCD: 4, A: 5, D: 6, PS: 7, G: 8, NX: 63 } as const;
+const P = 1 << PTE_BITS.P;
+const RW = 1 << PTE_BITS.RW;
+const PS = 1 << PTE_BITS.PS;
+const NX_HI = 1 << (PTE_BITS.NX - 32);
+
+export const ACCESS_READ = 0;
+export const ACCESS_WRITE = 1;
+export const ACCESS_FETCH = 2;
+export const ACCESS_NAMES = ['read', 'write', 'fetch'] as const;
+
+const LEVEL_SPAN = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
+const PAGE_LABEL = ['512 GiB', '1 GiB', '2 MiB', '4 KiB'];
+
+export function pteFlags(lo: number, hi: number, level: number): string {
+  const parts = [lo & P ? 'P' : '-', lo & RW ? 'RW' : 'RO', lo & 4 ? 'US' : 'S'];
+  if (level > 0 && level < 3 && lo & PS) parts.push(`PS(${PAGE_LABEL[level]})`);
+  if (hi & NX_HI) parts.push('NX');
+  return parts.join(' ');
+}
+
+/** What the walker needs to know about the context it walks in. */
+export interface PagingContext {
+  readonly mem: HostMemory;
+  readonly ept: Ept;
+  /** EPT view of the engine (EPT_VIEW register). */
+  view: number;
+  /** GPA of the PML4 (PDP0). */
+  pml4: number;
+  readonly allow2M: boolean;
+  readonly allow1G: boolean;
+}
+
+/** Filled in place on a failed walk: the evidence a driver engineer needs. */
+export class FaultInfo {
+  kind: GpuErrorKind = 'page-fault';
+  /** GPU VA that faulted. */
+  va = 0;
+  /** GPA involved, for EPT/isolation errors. */
+  gpa: number | undefined = undefined;
+  access = ACCESS_READ;
+  level = -1;
+  reason = '';
+  steps: WalkStep[] = [];
+}
+
+/** Result of a successful walk beyond the HPA: what the TLB caches. */
+export interface WalkOut {
+  writable: boolean;
+  nx: boolean;
+  pageSize: number;
+  gpa: number;
+}
+
+/**
+ * Walks va for an access. Returns the HPA, or -1 with `fault` filled. `steps` (optional) records every
+ * table entry read, with the EPT walk that reached each table. `out` receives permissions for the TLB.
+ */
+export function walk(
+  ctx: PagingContext,
+  va: number,
+  access: number,
+  fault: FaultInfo,
+  out: WalkOut | null,
+  steps?: WalkStep[],
+): number {
+  if (va < 0 || va >= 2 ** 48 || !Number.isInteger(va)) return pageFault(fault, va, access, -1, `address ${hex(va)} is not a 48-bit GPU VA`, steps);
+  let table = ctx.pml4;
+  let writable = true;
+  let nx = false;
+  for (let level = 0; level < 4; level++) {
+    const index = indexAt(va, level);
+    const eptSteps: WalkStep[] | undefined = steps ? [] : undefined;
+    const tableHpa = ctx.ept.translate(table, ctx.view, eptSteps);
+    if (tableHpa < 0) {
+      return eptFault(ctx, fault, va, access, table, tableHpa, `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`, steps, eptSteps);
+    }
+    const entry = tableHpa + index * 8;
+    const pg = ctx.mem.pageForRead(Math.floor(entry / PAGE_SIZE));
+    const di = (entry % PAGE_SIZE) >>> 2;
+    const lo = pg[di];
+    const hi = pg[di + 1];
+    if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: pteFlags(lo, hi, level), ept: eptSteps });
+    const where = `${LEVEL_NAMES[level]}[${index}] at GPA ${hex(table + index * 8)}`;
+    if ((lo & P) === 0) return pageFault(fault, va, access, level, `${where} is not present (entry ${entryHex(lo, hi)})`, steps);
+    if ((lo & RW) === 0) writable = false;
+    if (hi & NX_HI) nx = true;
+    let leaf = level === 3;
+    if (!leaf && lo & PS) {
+      if (level === 0) return pageFault(fault, va, access, level, `${where} has PS set, which is reserved in a PML4 entry`, steps);
+      if (level === 1 && !ctx.allow1G) return pageFault(fault, va, access, level, `${where} maps a 1 GiB page, but the exposed device version has no 1 GiB pages`, steps);
+      if (level === 2 && !ctx.allow2M) return pageFault(fault, va, access, level, `${where} maps a 2 MiB page, but the exposed device version has no 2 MiB pages`, steps);
+      const addr = entryAddress(lo, hi);
+      if (addr % LEVEL_SPAN[level] !== 0) {
+        return pageFault(fault, va, access, level, `${where} maps a ${PAGE_LABEL[level]} page at ${hex(addr)}, not ${PAGE_LABEL[level]} aligned (reserved bits set)`, steps);
+      }
+      leaf = true;
+    }
+    if (leaf) {
+      if (access === ACCESS_WRITE && !writable) return pageFault(fault, va, access, level, `write to a read-only page: ${where} or a table above it has RW=0`, steps);
+      if (access === ACCESS_FETCH && nx) return pageFault(fault, va, access, level, `command fetch from a no-execute page (${where} path has NX=1)`, steps);
+      const gpa = entryAddress(lo, hi) + (va % LEVEL_SPAN[level]);
+      const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
+      const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
+      if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
+      if (hpa < 0) return eptFault(ctx, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps, eptSteps2);
+      if (out) {
+        out.writable = writable;
+        out.nx = nx;
+        out.pageSize = LEVEL_SPAN[level];
+        out.gpa = gpa;
+      }
+      return hpa;
+    }
+    table = entryAddress(lo, hi);
+  }
+  return -1;
+}
+
+function entryHex(lo: number, hi: number): string {
+  return hex(BigInt(hi >>> 0) * 0x100000000n + BigInt(lo >>> 0), 16);
+}
+
+function pageFault(fault: FaultInfo, va: number, access: number, level: number, reason: string, steps?: WalkStep[]): number {
+  fault.kind = 'page-fault';
+  fault.va = va;
+  fault.gpa = undefined;
+  fault.access = access;
+  fault.level = level;
+  fault.reason = `${ACCESS_NAMES[access]} at GPU VA ${hex(va)}: ${reason}`;
+  fault.steps = steps ?? [];
+  return -1;
+}
+
+function eptFault(ctx: PagingContext, fault: FaultInfo, va: number, access: number, gpa: number, code: number, what: string, steps?: WalkStep[], _e?: WalkStep[]): number {
+  fault.kind = code === ISOLATION_VIOLATION ? 'isolation-violation' : 'ept-violation';
+  fault.va = va;
+  fault.gpa = gpa;
+  fault.access = access;
+  fault.level = -1;
+  fault.reason = `${ACCESS_NAMES[access]} at GPU VA ${hex(va)}: ${what}: ${ctx.ept.describeViolation(code === ISOLATION_VIOLATION ? ISOLATION_VIOLATION : EPT_VIOLATION, gpa, ctx.view)}`;
+  fault.steps = steps ?? [];
+  return -1;
+}

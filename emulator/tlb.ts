@@ -1,0 +1,60 @@
+// Translation cache GPU VA page -> HPA page per engine (SPEC section 3): filled by PPGTT walks,
+// invalidated by MI_FLUSH_DW with TLB invalidate and by EPT view switches; stale until then.
+
+import { ACCESS_FETCH, ACCESS_WRITE, FaultInfo, PagingContext, WalkOut, walk } from './paging';
+
+const SIZE = 4096; // direct-mapped entries
+const MASK = SIZE - 1;
+const PERM_W = 1;
+const PERM_NX = 2;
+
+export class Tlb {
+  private readonly tags = new Float64Array(SIZE).fill(-1);
+  private readonly bases = new Float64Array(SIZE);
+  private readonly perms = new Uint8Array(SIZE);
+  private readonly out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+
+  /** VA -> HPA for an access; -1 with `fault` filled when the walk fails. */
+  translate(ctx: PagingContext, va: number, access: number, fault: FaultInfo): number {
+    const vpn = Math.floor(va / 4096);
+    const i = vpn & MASK;
+    if (this.tags[i] === vpn) {
+      const p = this.perms[i];
+      if ((access !== ACCESS_WRITE || p & PERM_W) && (access !== ACCESS_FETCH || !(p & PERM_NX))) return this.bases[i] + (va & 0xfff);
+    }
+    const hpa = walk(ctx, va, access, fault, this.out);
+    if (hpa < 0) return -1;
+    this.tags[i] = vpn;
+    this.bases[i] = hpa - (va & 0xfff);
+    this.perms[i] = (this.out.writable ? PERM_W : 0) | (this.out.nx ? PERM_NX : 0);
+    return hpa;
+  }
+
+  /** The cached translation of a VA page, if any (for the debugger and tests). */
+  peek(va: number): number | undefined {
+    const vpn = Math.floor(va / 4096);
+    const i = vpn & MASK;
+    return this.tags[i] === vpn ? this.bases[i] + (va & 0xfff) : undefined;
+  }
+
+  invalidate(): void {
+    this.tags.fill(-1);
+  }
+
+  /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
+  save(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < SIZE; i++) if (this.tags[i] !== -1) out.push(this.tags[i], this.bases[i], this.perms[i]);
+    return out;
+  }
+
+  restore(entries: readonly number[]): void {
+    this.tags.fill(-1);
+    for (let k = 0; k < entries.length; k += 3) {
+      const i = entries[k] & MASK;
+      this.tags[i] = entries[k];
+      this.bases[i] = entries[k + 1];
+      this.perms[i] = entries[k + 2];
+    }
+  }
+}
