@@ -1,0 +1,279 @@
+// The VM state format: versioned, sectioned and checksummed; used for checkpoint files and, section by
+// section, for the VM transfer stream. A truncated or corrupted input is refused before anything runs.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { ProgramImage, SourceLoc } from './image';
+import { PAGE_SIZE } from './memory';
+import type { MachineState, Snapshot, SnapshotReason } from './snapshots';
+import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
+
+export const MAGIC = Buffer.from('VGPUSTAT', 'ascii');
+export const FORMAT_VERSION = 1;
+
+/** Section tags. */
+export const SEC = { META: 'META', IMAGE: 'IMGE', STATE: 'STAT', PAGES: 'PAGE', SNAPSHOT: 'SNAP', END: 'END.' } as const;
+
+export class CheckpointError extends Error {}
+
+/** Everything of a VM but its guest pages, as JSON-able data. */
+export interface VmStateDoc {
+  readonly config: ResolvedConfig;
+  readonly state: Omit<MachineState, 'regs'> & { regs: number[] };
+  readonly guilty: number[];
+  readonly errors: GpuError[];
+  readonly opStep: number[];
+}
+
+export function imageDoc(image: ProgramImage): object {
+  return {
+    file: image.file, source: image.source, vm: image.vm, memory: image.memory, physBits: image.physBits, pml4: image.pml4,
+    mappings: image.mappings, driver: image.driver, surfaces: image.surfaces, symbols: [...image.symbols],
+    sourceMap: [...image.sourceMap], listing: image.listing, warnings: image.warnings,
+  };
+}
+
+export function imageFromDoc(d: ReturnType<typeof JSON.parse>): ProgramImage {
+  return {
+    file: d.file, source: d.source, vm: d.vm, memory: d.memory, physBits: d.physBits, pml4: d.pml4, mappings: d.mappings,
+    driver: d.driver, surfaces: d.surfaces, symbols: new Map(d.symbols), sourceMap: new Map<number, SourceLoc>(d.sourceMap),
+    listing: d.listing, warnings: d.warnings, pages: new Map(),
+  };
+}
+
+export function stateDoc(vm: Vm): VmStateDoc {
+  const st = vm.machineState();
+  return {
+    config: vm.cfg,
+    state: { ...st, regs: Array.from(st.regs) },
+    guilty: [...vm.guilty].sort((a, b) => a - b),
+    errors: vm.errors.map((e) => ({ ...e })),
+    opStep: Array.from(vm.opStep),
+  };
+}
+
+/** Guest pages to carry: every allocated page of guest RAM, by GPA page number. */
+export function guestPages(vm: Vm): number[] {
+  const first = RAM_HPA / PAGE_SIZE;
+  return vm.mem.allocatedIn(first, first + vm.cfg.memory / PAGE_SIZE).map((p) => p - first);
+}
+
+/** Encodes guest pages as [u64 GPA pfn, 4096 bytes] records. */
+export function encodePages(vm: Vm, gpfns: readonly number[]): Buffer {
+  const buf = Buffer.alloc(gpfns.length * (8 + PAGE_SIZE));
+  let o = 0;
+  const first = RAM_HPA / PAGE_SIZE;
+  for (const g of gpfns) {
+    buf.writeBigUInt64LE(BigInt(g), o);
+    const p = vm.mem.pageForRead(first + g);
+    Buffer.from(p.buffer, p.byteOffset, p.byteLength).copy(buf, o + 8);
+    o += 8 + PAGE_SIZE;
+  }
+  return buf;
+}
+
+/** Writes page records into a VM's guest RAM. */
+export function applyPages(vm: Vm, payload: Buffer, memory: number): number {
+  if (payload.length % (8 + PAGE_SIZE) !== 0) throw new CheckpointError(`page section of ${payload.length} bytes is not whole 4 KiB page records`);
+  const first = RAM_HPA / PAGE_SIZE;
+  let n = 0;
+  for (let o = 0; o < payload.length; o += 8 + PAGE_SIZE) {
+    const g = Number(payload.readBigUInt64LE(o));
+    if (g * PAGE_SIZE >= memory) throw new CheckpointError(`page at GPA 0x${(g * PAGE_SIZE).toString(16)} is outside guest RAM`);
+    const data = new Uint32Array(PAGE_SIZE / 4);
+    Buffer.from(data.buffer).set(payload.subarray(o + 8, o + 8 + PAGE_SIZE));
+    vm.mem.restorePage(first + g, data);
+    n++;
+  }
+  return n;
+}
+
+/** Section framing: tag (4 bytes), u64 length, payload, sha256 of tag+payload (32 bytes). */
+export function frameSection(tag: string, payload: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  head.write(tag, 0, 4, 'ascii');
+  head.writeBigUInt64LE(BigInt(payload.length), 4);
+  const sum = createHash('sha256').update(head.subarray(0, 4)).update(payload).digest();
+  return Buffer.concat([head, payload, sum]);
+}
+
+export function header(): Buffer {
+  const h = Buffer.alloc(12);
+  MAGIC.copy(h, 0);
+  h.writeUInt32LE(FORMAT_VERSION, 8);
+  return h;
+}
+
+export function checkHeader(buf: Buffer, what: string): void {
+  if (buf.length < 12) throw new CheckpointError(`${what} is truncated: ${buf.length} bytes, not even a header`);
+  if (!buf.subarray(0, 8).equals(MAGIC)) throw new CheckpointError(`${what} is not a vgpu VM state (bad magic)`);
+  const v = buf.readUInt32LE(8);
+  if (v !== FORMAT_VERSION) throw new CheckpointError(`${what} has format version ${v}; this vgpu reads version ${FORMAT_VERSION}`);
+}
+
+/** Parses all sections of a complete buffer (after the header), verifying each checksum. */
+export function parseSections(buf: Buffer, what: string): Map<string, Buffer[]> {
+  checkHeader(buf, what);
+  const out = new Map<string, Buffer[]>();
+  let o = 12;
+  for (;;) {
+    if (o + 12 > buf.length) throw new CheckpointError(`${what} is truncated at byte ${o} (no end marker)`);
+    const tag = buf.toString('ascii', o, o + 4);
+    const len = Number(buf.readBigUInt64LE(o + 4));
+    if (!Object.values(SEC).includes(tag as never)) throw new CheckpointError(`${what}: unknown section '${tag}' at byte ${o} (corrupted?)`);
+    if (o + 12 + len + 32 > buf.length) throw new CheckpointError(`${what} is truncated: section ${tag} at byte ${o} needs ${len} bytes`);
+    const payload = buf.subarray(o + 12, o + 12 + len);
+    const sum = buf.subarray(o + 12 + len, o + 12 + len + 32);
+    const want = createHash('sha256').update(buf.subarray(o, o + 4)).update(payload).digest();
+    if (!sum.equals(want)) throw new CheckpointError(`${what}: section ${tag} at byte ${o} fails its checksum (corrupted)`);
+    o += 12 + len + 32;
+    if (tag === SEC.END) break;
+    const list = out.get(tag) ?? [];
+    list.push(payload);
+    out.set(tag, list);
+  }
+  if (o !== buf.length) throw new CheckpointError(`${what} has ${buf.length - o} stray bytes after the end marker`);
+  for (const need of [SEC.META, SEC.IMAGE, SEC.STATE]) if (!out.has(need)) throw new CheckpointError(`${what} lacks its ${need} section`);
+  return out;
+}
+
+export function metaDoc(vm: Vm): object {
+  return { format: FORMAT_VERSION, exposedVersion: vm.cfg.version, hostGen: vm.cfg.hostGen, step: vm.step, commands: vm.commands };
+}
+
+/** The whole VM as one buffer. */
+export function serializeVm(vm: Vm): Buffer {
+  return Buffer.concat([
+    header(),
+    frameSection(SEC.META, Buffer.from(JSON.stringify(metaDoc(vm)))),
+    frameSection(SEC.IMAGE, Buffer.from(JSON.stringify(imageDoc(vm.image)))),
+    frameSection(SEC.STATE, Buffer.from(JSON.stringify(stateDoc(vm)))),
+    frameSection(SEC.PAGES, encodePages(vm, guestPages(vm))),
+    ...rollbackSnapshots(vm).map((b) => frameSection(SEC.SNAPSHOT, b)),
+    frameSection(SEC.END, Buffer.alloc(0)),
+  ]);
+}
+
+/**
+ * The snapshots a moved or resumed VM still needs: from the newest one at or before the oldest
+ * submission an engine is still executing, so a GPU error after the move rolls back exactly as it
+ * would have at home. Each: u32 JSON length, JSON (state, metadata, pages that were unallocated),
+ * then the before-images as page records.
+ */
+export function rollbackSnapshots(vm: Vm): Buffer[] {
+  let oldest = Infinity;
+  for (const e of vm.engines) {
+    for (const op of [e.curSub, ...e.subs.map((x) => x.op)]) if (op >= 0 && vm.opStep[op] >= 0) oldest = Math.min(oldest, vm.opStep[op]);
+  }
+  if (oldest === Infinity) return [];
+  const from = vm.snapshots.indexAtOrBefore(oldest);
+  if (from < 0) return [];
+  const first = RAM_HPA / PAGE_SIZE;
+  return vm.snapshots.list.slice(from).map((s) => {
+    const present: number[] = [];
+    const absent: number[] = [];
+    for (const [pfn, img] of s.pages) (img ? present : absent).push(pfn - first);
+    const json = Buffer.from(JSON.stringify({
+      id: s.id, reason: s.reason, op: s.op, engine: s.engine, touchedRegs: s.touchedRegs, barrier: s.barrier,
+      state: { ...s.state, regs: Array.from(s.state.regs) }, absent,
+    }));
+    const pages = Buffer.alloc(present.length * (8 + PAGE_SIZE));
+    present.forEach((g, i) => {
+      pages.writeBigUInt64LE(BigInt(g), i * (8 + PAGE_SIZE));
+      const img = s.pages.get(g + first)!;
+      Buffer.from(img.buffer, img.byteOffset, img.byteLength).copy(pages, i * (8 + PAGE_SIZE) + 8);
+    });
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(json.length);
+    return Buffer.concat([len, json, pages]);
+  });
+}
+
+function loadSnapshots(vm: Vm, payloads: readonly Buffer[], what: string): void {
+  const first = RAM_HPA / PAGE_SIZE;
+  const list = payloads.map((b) => {
+    const n = b.readUInt32LE(0);
+    const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), `${what} SNAP`);
+    const pages = new Map<number, Uint32Array | null>();
+    for (const g of d.absent) pages.set(first + g, null);
+    const body = b.subarray(4 + n);
+    if (body.length % (8 + PAGE_SIZE) !== 0) throw new CheckpointError(`${what}: snapshot ${d.id} page records are not whole pages`);
+    for (let o = 0; o < body.length; o += 8 + PAGE_SIZE) {
+      const img = new Uint32Array(PAGE_SIZE / 4);
+      Buffer.from(img.buffer).set(body.subarray(o + 8, o + 8 + PAGE_SIZE));
+      pages.set(first + Number(body.readBigUInt64LE(o)), img);
+    }
+    const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, pages, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
+    return snap;
+  });
+  vm.snapshots.load(list);
+}
+
+function parseJson<T>(b: Buffer, what: string): T {
+  try {
+    return JSON.parse(b.toString('utf8')) as T;
+  } catch (e) {
+    throw new CheckpointError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Builds a VM from state sections on a host of generation `hostGen` (default: the one it was saved
+ * on). The exposed version is kept; a host older than it refuses with a reason.
+ */
+export function vmFromSections(sections: Map<string, Buffer[]>, what: string, hostGen?: number): Vm {
+  const meta = parseJson<{ exposedVersion: number; hostGen: number }>(sections.get(SEC.META)![0], `${what} META`);
+  const image = imageFromDoc(parseJson(sections.get(SEC.IMAGE)![0], `${what} IMGE`));
+  const doc = parseJson<VmStateDoc>(sections.get(SEC.STATE)![0], `${what} STAT`);
+  const gen = hostGen ?? meta.hostGen;
+  if (meta.exposedVersion > gen) throw new CheckpointError(`VM exposes device version ${meta.exposedVersion}; this host is generation ${gen}`);
+  const c = doc.config;
+  const opts: VmOptions = {
+    hostGen: gen, deviceVersion: c.version, migrationPool: c.migrationPool.length ? [...c.migrationPool] : undefined, isolation: c.isolation,
+    snapshotEvery: c.snapshotEvery, autoRollback: c.autoRollback, watchdog: c.watchdog, semaphoreTimeout: c.semaphoreTimeout, snapshotBudget: c.snapshotBudget,
+  };
+  let vm: Vm;
+  try {
+    vm = new Vm(image, opts);
+  } catch (e) {
+    throw new CheckpointError(`${what}: ${(e as Error).message}`);
+  }
+  // Guest RAM comes from the state, not the image.
+  const first = RAM_HPA / PAGE_SIZE;
+  for (const pfn of vm.mem.allocatedIn(first, first + vm.cfg.memory / PAGE_SIZE)) vm.mem.restorePage(pfn, null);
+  for (const p of sections.get(SEC.PAGES) ?? []) applyPages(vm, p, vm.cfg.memory);
+  loadStateDoc(vm, doc);
+  const snaps = sections.get(SEC.SNAPSHOT);
+  if (snaps) loadSnapshots(vm, snaps, what);
+  return vm;
+}
+
+export function loadStateDoc(vm: Vm, doc: VmStateDoc): void {
+  vm.loadMachineState({ ...doc.state, regs: Uint32Array.from(doc.state.regs) });
+  vm.errors.splice(0, vm.errors.length, ...doc.errors);
+  vm.guilty.clear();
+  for (const g of doc.guilty) vm.guilty.add(g);
+  vm.opStep.set(doc.opStep);
+  vm.snapshots.clear();
+  vm.takeSnapshot('start');
+}
+
+/** Writes atomically: a temporary file in the same directory, then rename. */
+export function writeCheckpoint(vm: Vm, file: string): number {
+  const buf = serializeVm(vm);
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, buf);
+  fs.renameSync(tmp, file);
+  return buf.length;
+}
+
+export function readCheckpoint(file: string): Vm {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    throw new CheckpointError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return vmFromSections(parseSections(buf, file), file);
+}

@@ -1,0 +1,41 @@
+// `vgpu`: the command-line front end (SPEC section 7). Each subcommand lives in cli/<name>.ts.
+
+import { UsageError } from './cli/args';
+
+type Main = (argv: string[]) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, { main: () => Promise<Main>; usage: string }> = {
+  run: { main: async () => (await import('./cli/run')).main, usage: 'run FILE [--host-gen N] [--device-version N | --pool N,N] [--memory SIZE] [--no-isolation] [--snapshot-every N] [--no-auto-rollback] [--watchdog N] [--png SURFACE=OUT.png] [--json] [--checkpoint-at N --save OUT.ckpt] [--migrate-at N --to HOST:PORT]' },
+  resume: { main: async () => (await import('./cli/resume')).main, usage: 'resume FILE.ckpt [--json] [--png SURFACE=OUT.png]' },
+  translate: { main: async () => (await import('./cli/translate')).main, usage: 'translate FILE VA [--view full|restricted] [--json]' },
+};
+
+function usage(): string {
+  return ['usage: vgpu <command> [options]', '', ...Object.values(SUBCOMMANDS).map((s) => '  ' + s.usage)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const sub = SUBCOMMANDS[name];
+  if (!sub) throw new UsageError(`unknown command '${name}' (commands: ${Object.keys(SUBCOMMANDS).join(', ')})`);
+  return (await sub.main())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'UsageError')) {
+      process.stderr.write(`vgpu: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`vgpu: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

@@ -1,0 +1,13 @@
+// `vgpu run FILE --checkpoint-at N --save OUT.ckpt`: run N commands, then save the whole VM atomically.
+
+import { writeCheckpoint } from '../checkpoint';
+import type { Vm } from '../vm';
+
+export function saveCheckpointAt(vm: Vm, n: number, file: string, json: boolean): number {
+  const how = vm.run({ untilCommands: n });
+  const bytes = writeCheckpoint(vm, file);
+  const info = { checkpoint: file, commands: vm.commands, step: vm.step, bytes, stoppedBy: how === 'limit' ? 'checkpoint' : how };
+  if (json) process.stdout.write(JSON.stringify(info) + '\n');
+  else process.stdout.write(`saved ${file}: ${bytes} bytes at ${vm.commands} commands (step ${vm.step})${how !== 'limit' ? ` — the run ended first (${how})` : ''}\n`);
+  return how === 'error' ? 1 : 0;
+}

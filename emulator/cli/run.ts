@@ -1,0 +1,155 @@
+// `vgpu run FILE ...`: assemble, run to the end (rolling back GPU errors unless told not to), report.
+
+import * as fs from 'node:fs';
+import { PNG } from 'pngjs';
+import { AssemblyError } from '../image';
+import { hex } from '../memory';
+import { ProgramFileError, loadVm, readProgram, LoadOptions } from '../program';
+import { ConfigError, RunResult, Vm } from '../vm';
+import { UsageError, parseArgs, parseGen, parseIntFlag, parseSize } from './args';
+import { printDiagnostics, sourceLine } from './diagnostics';
+
+export const RUN_FLAGS = {
+  'host-gen': { type: 'string' },
+  'device-version': { type: 'string' },
+  pool: { type: 'string' },
+  memory: { type: 'string' },
+  'no-isolation': { type: 'boolean' },
+  'snapshot-every': { type: 'string' },
+  'no-auto-rollback': { type: 'boolean' },
+  watchdog: { type: 'string' },
+  png: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  'checkpoint-at': { type: 'string' },
+  save: { type: 'string' },
+  'migrate-at': { type: 'string' },
+  to: { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+export function loadOptionsFrom(v: Record<string, string | boolean | string[] | undefined>): LoadOptions {
+  const pool = v.pool === undefined ? undefined : String(v.pool).split(',').map((x) => {
+    const g = parseGen(x.trim(), '--pool');
+    return g!;
+  });
+  if (v['device-version'] !== undefined && pool) throw new UsageError('give --device-version or --pool, not both');
+  return {
+    hostGen: parseGen(v['host-gen'] as string | undefined, '--host-gen'),
+    deviceVersion: parseGen(v['device-version'] as string | undefined, '--device-version'),
+    migrationPool: pool,
+    memory: v.memory === undefined ? undefined : parseSize(String(v.memory), '--memory'),
+    isolation: v['no-isolation'] ? false : undefined,
+    snapshotEvery: parseIntFlag(v['snapshot-every'] as string | undefined, '--snapshot-every'),
+    autoRollback: v['no-auto-rollback'] ? false : undefined,
+    watchdog: parseIntFlag(v.watchdog as string | undefined, '--watchdog', 1),
+  };
+}
+
+/** Builds the VM or reports why not (assembly errors with carets, configuration errors): exit 2. */
+export function buildVm(file: string, o: LoadOptions): Vm | number {
+  let source: string;
+  try {
+    source = readProgram(file);
+  } catch (e) {
+    if (e instanceof ProgramFileError) throw new UsageError(e.message);
+    throw e;
+  }
+  try {
+    return loadVm(file, o, source);
+  } catch (e) {
+    if (e instanceof AssemblyError) {
+      printDiagnostics(e.diagnostics, source);
+      return 2;
+    }
+    if (e instanceof ConfigError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+export function parsePngArgs(list: string[] | undefined): { surface: string; out: string }[] {
+  return (list ?? []).map((p) => {
+    const m = /^([^=]+)=(.+)$/.exec(p);
+    if (!m) throw new UsageError(`--png takes SURFACE=OUT.png, got '${p}'`);
+    return { surface: m[1], out: m[2] };
+  });
+}
+
+/** Writes a surface as an opaque RGB PNG (the 32 bpp pixels are xRGB; alpha is not shown). */
+export function writeSurfacePng(vm: Vm, surface: string, out: string): void {
+  let s;
+  try {
+    s = vm.readSurface(surface);
+  } catch {
+    throw new UsageError(`--png: no surface named '${surface}' (surfaces: ${vm.image.surfaces.map((x) => x.name).join(', ') || 'none'})`);
+  }
+  const png = new PNG({ width: s.width, height: s.height });
+  for (let i = 0; i < s.pixels.length; i++) {
+    const p = s.pixels[i];
+    png.data[i * 4] = (p >>> 16) & 0xff;
+    png.data[i * 4 + 1] = (p >>> 8) & 0xff;
+    png.data[i * 4 + 2] = p & 0xff;
+    png.data[i * 4 + 3] = 0xff;
+  }
+  fs.writeFileSync(out, PNG.sync.write(png));
+}
+
+/** Prints a result as `run` does (JSON or text) and returns the exit code. */
+export function report(vm: Vm, result: RunResult, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify(result) + '\n');
+  else process.stdout.write(formatResult(vm, result));
+  return result.status === 'completed' ? 0 : 1;
+}
+
+export function formatResult(vm: Vm, r: RunResult): string {
+  const lines: string[] = [];
+  lines.push(`${vm.image.file}: ${r.status} after ${r.commands} commands, ${r.cycles} cycles (host gen ${vm.cfg.hostGen}, device version ${vm.cfg.version}, isolation ${vm.cfg.isolation ? 'on' : 'off'})`);
+  for (const e of r.errors) {
+    lines.push('');
+    lines.push(`${e.file}:${e.line}: ${e.kind} on ${e.engine} at GPU VA ${hex(e.commandVa)}${e.rolledBack ? ' (rolled back, submission skipped)' : ''}`);
+    lines.push(`  ${e.message}`);
+    const src = sourceLine(vm.image.source, e.line);
+    if (src !== undefined) {
+      const col = vm.errors.find((x) => x.line === e.line && x.commandVa === e.commandVa)?.col ?? 1;
+      lines.push(`  ${src}`);
+      lines.push(`  ${' '.repeat(Math.max(0, col - 1))}^`);
+    }
+  }
+  if (r.migration) {
+    const m = r.migration;
+    lines.push('');
+    lines.push(`migration: ${m.status}${m.reason ? ` (${m.reason})` : ''}, ${m.rounds} rounds, ${m.pagesSent} pages sent, downtime ${m.downtimeMs.toFixed(2)} ms`);
+  }
+  lines.push('');
+  lines.push(`snapshots: ${r.snapshots.taken} taken, ${r.snapshots.bytes} bytes kept`);
+  for (const [name, s] of Object.entries(r.surfaces)) lines.push(`surface ${name}: ${s.width}x${s.height} sha256 ${s.sha256}`);
+  lines.push(`memory sha256: ${r.memorySha256}`);
+  return lines.join('\n') + '\n';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs(argv, RUN_FLAGS);
+  if (positionals.length !== 1) throw new UsageError('usage: vgpu run FILE [options] (one program file)');
+  const file = positionals[0];
+  const o = loadOptionsFrom(v);
+  const pngs = parsePngArgs(v.png as string[] | undefined);
+  const checkpointAt = parseIntFlag(v['checkpoint-at'] as string | undefined, '--checkpoint-at');
+  if ((checkpointAt === undefined) !== (v.save === undefined)) throw new UsageError('--checkpoint-at N and --save OUT.ckpt go together');
+  const migrateAt = parseIntFlag(v['migrate-at'] as string | undefined, '--migrate-at');
+  if ((migrateAt === undefined) !== (v.to === undefined)) throw new UsageError('--migrate-at N and --to HOST:PORT go together');
+  const vm = buildVm(file, o);
+  if (typeof vm === 'number') return vm;
+  for (const p of pngs) if (!vm.image.surfaces.some((s) => s.name.toUpperCase() === p.surface.toUpperCase())) {
+    throw new UsageError(`--png: no surface named '${p.surface}' in ${file}`);
+  }
+  if (checkpointAt !== undefined) {
+    const { saveCheckpointAt } = await import('./checkpoint');
+    return saveCheckpointAt(vm, checkpointAt, String(v.save), !!v.json);
+  }
+  if (migrateAt !== undefined) {
+    const { migrateRun } = await import('./migrate');
+    return migrateRun(vm, migrateAt, String(v.to), { json: !!v.json, token: v.token as string | undefined, pngs });
+  }
+  vm.run();
+  for (const p of pngs) writeSurfacePng(vm, p.surface, p.out);
+  return report(vm, vm.result(), !!v.json);
+}

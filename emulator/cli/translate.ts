@@ -1,0 +1,58 @@
+// `vgpu translate FILE VA [--view full|restricted] [--json]`: every step of the PPGTT and EPT walks.
+
+import { EPT_VIEW_NAMES, WalkStep } from '../ept';
+import { hex } from '../memory';
+import { UsageError, parseArgs } from './args';
+import { buildVm } from './run';
+
+function entryHex(s: WalkStep): string {
+  return hex(BigInt(s.entryHi >>> 0) * 0x100000000n + BigInt(s.entryLo >>> 0), 16);
+}
+
+function stepJson(s: WalkStep): object {
+  return {
+    level: s.level, table: hex(s.table), index: s.index, entry: entryHex(s), flags: s.flags,
+    ...(s.ept ? { ept: s.ept.map(stepJson) } : {}),
+  };
+}
+
+export function parseVa(text: string): number {
+  const t = text.replace(/_/g, '');
+  const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : /^[0-9]+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || n >= 2 ** 48) throw new UsageError(`'${text}' is not a 48-bit GPU VA (example: 0x100000)`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs(argv, { view: { type: 'string' }, json: { type: 'boolean' }, engine: { type: 'string' } });
+  if (positionals.length !== 2) throw new UsageError('usage: vgpu translate FILE VA [--view full|restricted] [--json]');
+  const va = parseVa(positionals[1]);
+  const viewName = (v.view as string | undefined) ?? 'full';
+  const view = EPT_VIEW_NAMES.indexOf(viewName as 'full');
+  if (view < 0) throw new UsageError(`--view must be full or restricted, got '${viewName}'`);
+  const engine = ((v.engine as string | undefined) ?? 'rcs0') as 'rcs0' | 'bcs0';
+  if (engine !== 'rcs0' && engine !== 'bcs0') throw new UsageError(`--engine must be rcs0 or bcs0`);
+  const vm = buildVm(positionals[0], {});
+  if (typeof vm === 'number') return vm;
+  const t = vm.translate(va, view, engine);
+  if (v.json) {
+    process.stdout.write(JSON.stringify({
+      va: hex(va), view: viewName, ok: t.hpa >= 0,
+      ...(t.gpa !== undefined ? { gpa: hex(t.gpa) } : {}),
+      ...(t.hpa >= 0 ? { hpa: hex(t.hpa) } : {}),
+      ...(t.fault ? { fault: { kind: t.fault.kind, level: t.fault.level, reason: t.fault.reason, ...(t.fault.gpa !== undefined ? { gpa: hex(t.fault.gpa) } : {}) } } : {}),
+      steps: t.steps.map(stepJson),
+    }) + '\n');
+    return t.hpa >= 0 ? 0 : 1;
+  }
+  const out: string[] = [`GPU VA ${hex(va)} under the ${viewName} EPT view (PDP0 of ${engine}):`];
+  for (const s of t.steps) {
+    if (s.level === 'EPT') out.push(`  ${s.flags} -> EPT walk:`);
+    else out.push(`  ${s.level.padEnd(5)} table GPA ${hex(s.table)} [${String(s.index).padStart(3)}] = ${entryHex(s)}  ${s.flags}`);
+    for (const e of s.ept ?? []) out.push(`      EPT ${e.level.padEnd(5)} table HPA ${hex(e.table)} [${String(e.index).padStart(3)}] = ${entryHex(e)}  ${e.flags}`);
+  }
+  if (t.fault) out.push(`${t.fault.kind}: ${t.fault.reason}`);
+  else out.push(`=> GPA ${hex(t.gpa!)} => HPA ${hex(t.hpa)}`);
+  process.stdout.write(out.join('\n') + '\n');
+  return t.hpa >= 0 ? 0 : 1;
+}

@@ -1,0 +1,128 @@
+// The assembled program: what the assembler hands the machine (guest RAM contents, page tables,
+// driver operations, surfaces, symbols and the source map).
+
+import type { EngineName } from './registers';
+
+export interface SourceLoc {
+  readonly file: string;
+  readonly line: number; // 1-based
+  readonly col: number; // 1-based
+}
+
+export interface Diagnostic extends SourceLoc {
+  readonly severity: 'error' | 'warning';
+  readonly message: string;
+  readonly endCol?: number;
+}
+
+/** `FILE:LINE:COL: error: MESSAGE` */
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`;
+}
+
+/** `.vm` defaults of a program (launch configuration and CLI flags override them). */
+export interface VmDirective {
+  memory?: number;
+  physBits?: number;
+  isolation?: boolean;
+  version?: number;
+  pool?: number[];
+}
+
+export interface SurfaceDef {
+  readonly name: string;
+  readonly va: number;
+  readonly width: number;
+  readonly height: number;
+  readonly pitch: number;
+  readonly loc: SourceLoc;
+}
+
+export interface MappingDef {
+  readonly va: number;
+  readonly gpa: number;
+  readonly size: number;
+  readonly writable: boolean;
+  readonly pageSize: number;
+  readonly loc: SourceLoc;
+}
+
+/** A command emitted into a ring at a byte offset, with where it came from. */
+export interface RingEntry {
+  readonly offset: number;
+  readonly loc: SourceLoc;
+}
+
+/**
+ * What the driver thread does, in program order. Ring contents are written by the driver at
+ * `.submit` (as a real driver does), so rings can wrap: the driver waits for ring space first.
+ */
+export type DriverOp =
+  /** `.ring`: program RING_START, RING_HEAD = RING_TAIL = 0, RING_CTL (enable, size). */
+  | { readonly op: 'ring'; readonly engine: EngineName; readonly va: number; readonly gpa: number; readonly size: number; readonly loc: SourceLoc }
+  /**
+   * `.submit`: write `dwords` into the ring at byte `offset` (wrapping at the ring size; `gpa` is the
+   * ring's GPA base, contiguous), then write RING_TAIL = `tail`.
+   */
+  | {
+      readonly op: 'submit';
+      readonly engine: EngineName;
+      readonly offset: number;
+      readonly dwords: readonly number[];
+      readonly tail: number;
+      readonly entries: readonly RingEntry[];
+      readonly loc: SourceLoc;
+    }
+  /** `.wait`: block until the engines are idle. */
+  | { readonly op: 'wait'; readonly engines: readonly EngineName[]; readonly loc: SourceLoc }
+  /** `.mmio`: write a device register (BAR0 offset). */
+  | { readonly op: 'mmio'; readonly offset: number; readonly value: number; readonly loc: SourceLoc }
+  /** `.eptp`: switch the EPT view (0 full, 1 restricted) of engines. */
+  | { readonly op: 'eptp'; readonly view: number; readonly engines: readonly EngineName[]; readonly loc: SourceLoc };
+
+export interface ListingLine {
+  readonly va: number;
+  readonly dwords: readonly number[];
+  readonly line: number;
+  readonly text: string;
+  /** Engine whose ring holds it, or null for batch/data. */
+  readonly ring: EngineName | null;
+}
+
+export interface ProgramImage {
+  readonly file: string;
+  readonly source: string;
+  readonly vm: VmDirective;
+  /** Guest RAM size and physBits the image was built for (page tables sit at the top of RAM). */
+  readonly memory: number;
+  readonly physBits: number;
+  /** Initial guest RAM: GPA page frame number -> 1024 dwords (page tables, data, batches). */
+  readonly pages: ReadonlyMap<number, Uint32Array>;
+  /** GPA of the PPGTT PML4; every engine's PDP0 points here. */
+  readonly pml4: number;
+  readonly mappings: readonly MappingDef[];
+  readonly driver: readonly DriverOp[];
+  readonly surfaces: readonly SurfaceDef[];
+  /** Labels, batches, surfaces (upper-cased name -> value). */
+  readonly symbols: ReadonlyMap<string, number>;
+  /** Batch command GPU VA -> source location (ring commands are in their submit op's entries). */
+  readonly sourceMap: ReadonlyMap<number, SourceLoc>;
+  readonly listing: readonly ListingLine[];
+  readonly warnings: readonly Diagnostic[];
+}
+
+/** Thrown by the assembler with every error it found (never just the first). */
+export class AssemblyError extends Error {
+  constructor(readonly diagnostics: readonly Diagnostic[]) {
+    super(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
+  }
+}
+
+export interface AssembleOptions {
+  /** File name used in diagnostics and the source map. */
+  readonly file: string;
+  /** Overrides `.vm memory=` (bytes). */
+  readonly memory?: number;
+  /** Overrides `.vm physBits=`. */
+  readonly physBits?: number;
+}

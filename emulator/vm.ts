@@ -1,0 +1,604 @@
+// The virtual machine: host memory and EPT, the VDEV with its exposed version, the register bank,
+// two engines and the driver thread, scheduled deterministically; snapshots and automatic rollback.
+
+import { createHash } from 'node:crypto';
+import { Generation, LIMITS, hasFeature, isGeneration } from './capabilities';
+import { COMMANDS } from './commands';
+import { Engine, EngineFault, EngineHost, STEP_COMMAND, STEP_ERROR, STEP_POLL } from './engine';
+import { Ept, EPT_VIEW_FULL, WalkStep } from './ept';
+import type { DriverOp, ProgramImage, SourceLoc } from './image';
+import { HostMemory, PAGE_SIZE, hex, isZero } from './memory';
+import { RegisterBank } from './mmio';
+import { ACCESS_READ, FaultInfo, PagingContext, walk } from './paging';
+import { ENGINES, EngineName, GpuErrorKind, REGISTERS, deviceSlot, faultKindCode, regAt } from './registers';
+import { MachineState, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
+import { DeviceCaps, physicalCaps, selectVersion, versionAccepts, virtualizeCaps } from './vdev';
+
+export const STEP_DRIVER = 4;
+export const STEP_DONE = 5;
+/** Nothing can run: the driver waits on an engine a GPU error stopped. */
+export const STEP_STUCK = 6;
+export { STEP_COMMAND, STEP_ERROR, STEP_POLL };
+
+/** HPA layout of a VM on its host: guest RAM at 1 TiB (1 GiB aligned, so EPT can use 1 GiB pages), EPT tables at 256 MiB. */
+export const RAM_HPA = 2 ** 40;
+export const EPT_TABLE_HPA = 0x10000000;
+
+export interface VmOptions {
+  hostGen?: number;
+  deviceVersion?: number;
+  migrationPool?: number[];
+  isolation?: boolean;
+  /** Commands between periodic snapshots (0: none); a snapshot is also taken at every submission. */
+  snapshotEvery?: number;
+  autoRollback?: boolean;
+  watchdog?: number;
+  semaphoreTimeout?: number;
+  /** Bytes kept for snapshots before thinning (default 256 MB). */
+  snapshotBudget?: number;
+}
+
+export interface ResolvedConfig {
+  readonly hostGen: Generation;
+  readonly version: Generation;
+  readonly memory: number;
+  readonly physBits: number;
+  readonly isolation: boolean;
+  readonly snapshotEvery: number;
+  readonly autoRollback: boolean;
+  readonly watchdog: number;
+  readonly semaphoreTimeout: number;
+  readonly snapshotBudget: number;
+  readonly migrationPool: readonly number[];
+}
+
+export class ConfigError extends Error {}
+
+/** A GPU error as the user sees it (SPEC section 7 `errors[]`). */
+export interface GpuError {
+  readonly kind: GpuErrorKind;
+  readonly engine: EngineName;
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly commandVa: number;
+  readonly mnemonic: string | null;
+  readonly faultAddress?: number;
+  readonly gpa?: number;
+  readonly message: string;
+  rolledBack: boolean;
+  readonly step: number;
+  readonly commands: number;
+  readonly walk?: readonly WalkStep[];
+}
+
+export interface VmEvents {
+  output: (text: string) => void;
+  interrupt: (engine: EngineName) => void;
+}
+
+export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig {
+  const hostGen = o.hostGen ?? 3;
+  if (!isGeneration(hostGen)) throw new ConfigError(`host generation ${hostGen} does not exist (1, 2 or 3)`);
+  const pool = o.migrationPool ?? image.vm.pool;
+  if (pool) for (const g of pool) if (!isGeneration(g)) throw new ConfigError(`migration pool entry ${g} is not a generation (1, 2 or 3)`);
+  let version: Generation;
+  try {
+    version = selectVersion(hostGen, o.deviceVersion ?? (o.migrationPool ? undefined : image.vm.version), pool);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const explicitIso = o.isolation ?? image.vm.isolation;
+  if (explicitIso === true && !hasFeature(version, 'ISOLATION')) {
+    throw new ConfigError(`isolation was asked for, but device version ${version} has no address-space isolation (version 2 or later)`);
+  }
+  const isolation = explicitIso ?? hasFeature(version, 'ISOLATION');
+  const num = (v: number | undefined, d: number, what: string, min = 0) => {
+    const x = v ?? d;
+    if (!Number.isInteger(x) || x < min) throw new ConfigError(`${what} must be an integer >= ${min}, got ${v}`);
+    return x;
+  };
+  if (image.physBits < 32 || image.physBits > 46) throw new ConfigError(`physBits ${image.physBits} is outside 32..46`);
+  if (image.memory <= 0 || image.memory % PAGE_SIZE !== 0 || image.memory > 2 ** image.physBits) {
+    throw new ConfigError(`guest memory ${image.memory} must be a multiple of 4 KiB and at most 2^physBits`);
+  }
+  return {
+    hostGen, version, memory: image.memory, physBits: image.physBits, isolation,
+    snapshotEvery: num(o.snapshotEvery, 1000, 'snapshotEvery'),
+    autoRollback: o.autoRollback ?? true,
+    watchdog: num(o.watchdog, 1_000_000, 'watchdog', 1),
+    semaphoreTimeout: num(o.semaphoreTimeout, 100_000, 'semaphoreTimeout', 1),
+    snapshotBudget: num(o.snapshotBudget, 256 * 1024 * 1024, 'snapshotBudget', 0),
+    migrationPool: pool ?? [],
+  };
+}
+
+export class Vm implements EngineHost {
+  readonly cfg: ResolvedConfig;
+  readonly mem = new HostMemory();
+  readonly ept: Ept;
+  readonly regs = new RegisterBank();
+  readonly physical: DeviceCaps;
+  readonly exposed: DeviceCaps;
+  readonly accepts: Uint8Array;
+  readonly engines: Engine[];
+  readonly snapshots: SnapshotStore;
+  readonly errors: GpuError[] = [];
+  /** Driver ops skipped after a GPU error (guilty submissions, as a GPU reset would skip them). */
+  readonly guilty = new Set<number>();
+
+  // Scheduling state.
+  step = 0;
+  commands = 0;
+  driverPc = 0;
+  rr = 0;
+  interrupts = 0;
+  readonly ringGpa: number[] = ENGINES.map(() => 0);
+  /** The step at which each driver op last ran (for rollback to a submission). */
+  readonly opStep: Float64Array;
+  /** The error that stopped an engine and has not been recovered yet. */
+  pending: GpuError | null = null;
+  predicted: Set<number> | null = null;
+
+  readonly version: number;
+  readonly maxBatchDepth: number;
+  readonly maxRingPages: number;
+  readonly allow2M: boolean;
+  readonly allow1G: boolean;
+  readonly semaphoreTimeout: number;
+  readonly watchdog: number;
+  private readonly listeners: { [K in keyof VmEvents]: VmEvents[K][] } = { output: [], interrupt: [] };
+
+  constructor(readonly image: ProgramImage, options: VmOptions = {}) {
+    this.cfg = resolveConfig(image, options);
+    const c = this.cfg;
+    this.version = c.version;
+    const lim = LIMITS[c.version];
+    this.maxBatchDepth = lim.maxBatchDepth;
+    this.maxRingPages = lim.maxRingPages;
+    this.allow2M = hasFeature(c.version, 'PAGE_2M');
+    this.allow1G = hasFeature(c.version, 'PAGE_1G');
+    this.semaphoreTimeout = c.semaphoreTimeout;
+    this.watchdog = c.watchdog;
+    this.physical = physicalCaps(c.hostGen);
+    this.exposed = virtualizeCaps(this.physical, c.version);
+    this.accepts = Uint8Array.from(COMMANDS, (d) => (versionAccepts(c.version, d) ? 1 : 0));
+    this.ept = new Ept(this.mem, { ramBytes: c.memory, ramHpa: RAM_HPA, physBits: c.physBits, isolation: c.isolation, tableHpa: EPT_TABLE_HPA });
+    this.engines = ENGINES.map((n, i) => new Engine(n, i, this));
+    this.opStep = new Float64Array(image.driver.length).fill(-1);
+    this.snapshots = new SnapshotStore(this.mem, c.snapshotBudget);
+    this.reset();
+  }
+
+  /** Loads the image: guest RAM contents, capability registers, PDP0 of every engine. */
+  private reset(): void {
+    for (const [gpfn, data] of this.image.pages) {
+      const pfn = RAM_HPA / PAGE_SIZE + gpfn;
+      if (gpfn * PAGE_SIZE >= this.cfg.memory) continue;
+      this.mem.pageForWrite(pfn).set(data);
+    }
+    this.regs.reset();
+    for (const [name, value] of this.exposed.registers) {
+      const r = REGISTERS.find((x) => x.name === name)!;
+      this.regs.values[r.slot] = Number(value & 0xffffffffn);
+      if (r.def.width === 64) this.regs.values[r.slot + 1] = Number(value >> 32n);
+    }
+    for (const e of this.engines) {
+      this.regs.values[e.slots.pdpLo] = this.image.pml4 % 0x100000000;
+      this.regs.values[e.slots.pdpHi] = Math.floor(this.image.pml4 / 0x100000000);
+      this.regs.values[e.slots.view] = EPT_VIEW_FULL;
+    }
+    this.regs.takeTouched();
+    this.takeSnapshot('start');
+  }
+
+  on<K extends keyof VmEvents>(event: K, fn: VmEvents[K]): void {
+    this.listeners[event].push(fn);
+  }
+
+  private emit<K extends keyof VmEvents>(event: K, ...args: Parameters<VmEvents[K]>): void {
+    for (const fn of this.listeners[event]) (fn as (...a: unknown[]) => void)(...args);
+  }
+
+  // EngineHost
+  preserve(pfn: number): void {
+    this.snapshots.preserve(pfn);
+  }
+
+  userInterrupt(e: Engine): void {
+    this.interrupts++;
+    this.emit('interrupt', e.name);
+  }
+
+  engine(name: EngineName): Engine {
+    return this.engines[ENGINES.indexOf(name)];
+  }
+
+  get finished(): boolean {
+    return this.driverPc >= this.image.driver.length && this.engines.every((e) => !e.busy());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Scheduling: the driver runs whenever it can; engines take one command each, round-robin.
+
+  /** Runs one step: a driver op, or one command (or semaphore poll) of one engine. */
+  stepOnce(): number {
+    if (this.pending !== null) return STEP_ERROR;
+    this.regs.step = this.step;
+    if (this.driverPc < this.image.driver.length && this.driverCanRun()) {
+      this.runDriverOp();
+      this.step++;
+      return STEP_DRIVER;
+    }
+    const n = this.engines.length;
+    for (let k = 0; k < n; k++) {
+      const e = this.engines[(this.rr + k) % n];
+      if (!e.busy()) continue;
+      this.rr = (e.index + 1) % n;
+      const r = e.step();
+      if (r === STEP_ERROR) {
+        this.onEngineFault(e);
+        return STEP_ERROR;
+      }
+      this.step++;
+      if (r === STEP_COMMAND) {
+        this.commands++;
+        if (this.cfg.snapshotEvery > 0 && this.commands % this.cfg.snapshotEvery === 0) this.takeSnapshot('periodic');
+      }
+      return r;
+    }
+    return this.driverPc < this.image.driver.length ? STEP_STUCK : STEP_DONE;
+  }
+
+  /** Which engine will the next step run (null: the driver, or nothing)? For the debugger's stepping. */
+  nextActor(): Engine | 'driver' | null {
+    if (this.driverPc < this.image.driver.length && this.driverCanRun()) return 'driver';
+    const n = this.engines.length;
+    for (let k = 0; k < n; k++) {
+      const e = this.engines[(this.rr + k) % n];
+      if (e.busy()) return e;
+    }
+    return null;
+  }
+
+  private driverCanRun(): boolean {
+    const op = this.image.driver[this.driverPc];
+    if (op.op === 'wait') return op.engines.every((n) => this.engine(n).idle());
+    if (op.op === 'submit') {
+      const e = this.engine(op.engine);
+      if (!e.ringEnabled()) return true;
+      const size = e.ringSize();
+      const used = (e.tail() - e.head() + size) % size;
+      return op.dwords.length * 4 <= size - used - 4;
+    }
+    return true;
+  }
+
+  private runDriverOp(): void {
+    const pc = this.driverPc;
+    const op = this.image.driver[pc];
+    this.opStep[pc] = this.step;
+    switch (op.op) {
+      case 'ring': {
+        const e = this.engine(op.engine);
+        const i = e.index;
+        this.ringGpa[i] = op.gpa;
+        this.driverWrite(e.slots.start, op.va);
+        this.driverWrite(e.slots.head, 0);
+        this.driverWrite(e.slots.tail, 0);
+        this.driverWrite(e.slots.ctl, (1 | (((op.size / PAGE_SIZE) - 1) << 12)) >>> 0);
+        e.subs = [];
+        break;
+      }
+      case 'submit': {
+        const e = this.engine(op.engine);
+        this.driverPc = pc; // the snapshot is of the state before this op
+        this.takeSnapshot('submission', pc, op.engine);
+        const size = e.ringSize();
+        const base = RAM_HPA + this.ringGpa[e.index];
+        for (let i = 0; i < op.dwords.length; i++) {
+          const hpa = base + ((op.offset + 4 * i) % size);
+          const pfn = Math.floor(hpa / PAGE_SIZE);
+          this.snapshots.preserve(pfn);
+          this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = op.dwords[i];
+        }
+        this.driverWrite(e.slots.tail, op.tail);
+        if (this.guilty.has(pc)) {
+          this.driverWrite(e.slots.head, op.tail); // skipped, as a GPU reset skips the guilty request
+          this.emit('output', `driver: submission at ${op.loc.file}:${op.loc.line} skipped (guilty of an earlier GPU error)\n`);
+        } else {
+          e.subs.push({ op: pc, end: op.tail });
+        }
+        break;
+      }
+      case 'wait':
+        break;
+      case 'mmio': {
+        const r = this.regs.driverWrite(op.offset, op.value);
+        if (typeof r === 'string') {
+          this.emit('output', `driver: .mmio ${hex(op.offset)} at ${op.loc.file}:${op.loc.line} ignored: ${r === 'unknown' ? 'no register at that offset' : 'the register is read-only'}\n`);
+        } else if (r.def.name === 'EPT_VIEW' && r.engine) {
+          this.engine(r.engine).tlb.invalidate();
+        }
+        break;
+      }
+      case 'eptp':
+        for (const n of op.engines) {
+          const e = this.engine(n);
+          this.regs.set(e.slots.view, op.view);
+          e.tlb.invalidate();
+        }
+        break;
+    }
+    this.driverPc = pc + 1;
+  }
+
+  private driverWrite(slot: number, value: number): void {
+    this.regs.set(slot, value >>> 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // GPU errors and rollback.
+
+  private onEngineFault(e: Engine): void {
+    const f = e.lastFault as EngineFault;
+    const loc = this.locate(e.name, f.commandVa);
+    const err: GpuError = {
+      kind: f.kind, engine: f.engine, file: loc?.file ?? this.image.file, line: loc?.line ?? 0, col: loc?.col ?? 0,
+      commandVa: f.commandVa, mnemonic: f.mnemonic, faultAddress: f.faultAddress, gpa: f.gpa, message: f.message,
+      rolledBack: false, step: this.step, commands: this.commands, walk: f.walk,
+    };
+    const addr = f.gpa ?? f.faultAddress ?? f.commandVa;
+    this.regs.set(deviceSlot('FAULT_ADDR_LO'), addr % 0x100000000);
+    this.regs.set(deviceSlot('FAULT_ADDR_HI'), Math.floor(addr / 0x100000000));
+    this.regs.set(deviceSlot('FAULT_STATUS'), (1 | (faultKindCode(f.kind) << 4) | (e.index << 8)) >>> 0);
+    this.errors.push(err);
+    this.pending = err;
+  }
+
+  /** Can the pending error be rolled back (it belongs to a known submission)? */
+  canRecover(): boolean {
+    const p = this.pending;
+    if (!p) return false;
+    const sub = this.engine(p.engine).curSub;
+    return sub >= 0 && this.opStep[sub] >= 0 && this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0;
+  }
+
+  /**
+   * Rolls the VM back to just before the guilty submission, marks it guilty (skipped) and lets the
+   * VM continue. Returns false when there is nothing to roll back to.
+   */
+  recover(): boolean {
+    const p = this.pending;
+    if (!p || !this.canRecover()) return false;
+    const sub = this.engine(p.engine).curSub;
+    const target = this.opStep[sub];
+    this.pending = null;
+    p.rolledBack = true; // history: kept when the state it happened in is undone
+    this.goToStep(target);
+    this.guilty.add(sub);
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots, restore and replay.
+
+  machineState(): MachineState {
+    return {
+      step: this.step, commands: this.commands, regs: new Uint32Array(this.regs.values), engines: this.engines.map((e) => e.save()),
+      driverPc: this.driverPc, ringGpa: [...this.ringGpa], rr: this.rr, interrupts: this.interrupts,
+    };
+  }
+
+  loadMachineState(s: MachineState): void {
+    this.step = s.step;
+    this.commands = s.commands;
+    this.regs.values.set(s.regs);
+    this.engines.forEach((e, i) => e.restore(s.engines[i]));
+    this.driverPc = s.driverPc;
+    this.ringGpa.splice(0, this.ringGpa.length, ...s.ringGpa);
+    this.rr = s.rr;
+    this.interrupts = s.interrupts;
+    this.pending = null;
+    for (let i = 0; i < this.errors.length; i++) {
+      const er = this.errors[i];
+      if (!er.rolledBack && er.step >= s.step) this.errors.splice(i--, 1);
+    }
+  }
+
+  takeSnapshot(reason: SnapshotReason, op = -1, engine: string | null = null): Snapshot {
+    return this.snapshots.add(reason, this.machineState(), this.regs.takeTouched(), op, engine);
+  }
+
+  /** Restores snapshot `index` exactly (registers, memory, TLBs, engines, driver). */
+  restoreSnapshot(index: number): void {
+    const st = this.snapshots.rewind(index);
+    this.loadMachineState(st);
+  }
+
+  /**
+   * Puts the VM at global step `target` (before that step runs): restore the nearest snapshot at or
+   * before it and replay deterministically. Stops early at a GPU error; returns the final step.
+   */
+  goToStep(target: number, stopAt?: (vm: Vm) => boolean): number {
+    if (target < this.step || this.pending) {
+      const i = this.snapshots.indexAtOrBefore(target);
+      if (i < 0) throw new RangeError(`no snapshot at or before step ${target}`);
+      this.restoreSnapshot(i);
+    }
+    while (this.step < target) {
+      if (stopAt && stopAt(this)) break;
+      const r = this.stepOnce();
+      if (r === STEP_ERROR || r === STEP_DONE || r === STEP_STUCK) break;
+    }
+    return this.step;
+  }
+
+  /**
+   * Runs until done, an unrecovered error, or `maxSteps`. With autoRollback, errors are rolled back
+   * and the run continues. `stopAt` is checked before every step.
+   */
+  run(opts: { maxSteps?: number; untilCommands?: number; stopAt?: (vm: Vm) => boolean } = {}): 'done' | 'error' | 'limit' | 'stuck' | 'stopped' {
+    const stepLimit = opts.maxSteps ?? Infinity;
+    const cmdLimit = opts.untilCommands ?? Infinity;
+    for (;;) {
+      if (this.step >= stepLimit || this.commands >= cmdLimit) return 'limit';
+      if (opts.stopAt && opts.stopAt(this)) return 'stopped';
+      const r = this.stepOnce();
+      if (r === STEP_ERROR) {
+        if (this.cfg.autoRollback && this.recover()) continue;
+        return 'error';
+      }
+      if (r === STEP_DONE) return 'done';
+      if (r === STEP_STUCK) return 'stuck';
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inspection (never changes machine state: no TLB fills, no snapshots).
+
+  /** Walks a GPU VA with an engine's PPGTT root under a view, recording every step. */
+  translate(va: number, view: number, engine: EngineName = 'rcs0'): { hpa: number; gpa?: number; fault?: FaultInfo; steps: WalkStep[] } {
+    const e = this.engine(engine);
+    e.syncContext();
+    const ctx: PagingContext = { ...e.ctx, view };
+    const fault = new FaultInfo();
+    const steps: WalkStep[] = [];
+    const out = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+    const hpa = walk(ctx, va, ACCESS_READ, fault, out, steps);
+    return hpa < 0 ? { hpa, fault, steps } : { hpa, gpa: out.gpa, steps };
+  }
+
+  /** Reads guest memory at a GPU VA (through rcs0's PPGTT, full view); unmapped dwords read as undefined. */
+  readVa(va: number, count: number, engine: EngineName = 'rcs0'): (number | undefined)[] {
+    const e = this.engine(engine);
+    e.syncContext();
+    const ctx: PagingContext = { ...e.ctx, view: EPT_VIEW_FULL };
+    const fault = new FaultInfo();
+    const out: (number | undefined)[] = [];
+    let pageVa = -1;
+    let pageHpa = -1;
+    for (let i = 0; i < count; i++) {
+      const a = va + 4 * i;
+      const pva = a - (a % PAGE_SIZE);
+      if (pva !== pageVa) {
+        pageVa = pva;
+        pageHpa = walk(ctx, pva, ACCESS_READ, fault, null);
+      }
+      out.push(pageHpa < 0 ? undefined : this.mem.read32(pageHpa + (a % PAGE_SIZE)));
+    }
+    return out;
+  }
+
+  readGpa(gpa: number): number | undefined {
+    const g = gpa >= this.ept.mirrorBase && this.cfg.isolation ? gpa - this.ept.mirrorBase : gpa;
+    if (g < 0 || g >= this.cfg.memory) return undefined;
+    return this.mem.read32(RAM_HPA + g);
+  }
+
+  /** A surface's pixels (ARGB, row-major, width*height); unmapped pixels read as 0. */
+  readSurface(name: string): { width: number; height: number; pixels: Uint32Array } {
+    const s = this.image.surfaces.find((x) => x.name.toUpperCase() === name.toUpperCase());
+    if (!s) throw new RangeError(`no surface named ${name}`);
+    const pixels = new Uint32Array(s.width * s.height);
+    for (let y = 0; y < s.height; y++) {
+      const row = this.readVa(s.va + y * s.pitch, s.width);
+      for (let x = 0; x < s.width; x++) pixels[y * s.width + x] = row[x] ?? 0;
+    }
+    return { width: s.width, height: s.height, pixels };
+  }
+
+  /** Source location of a command: batch source map, or the submission that wrote that ring slot. */
+  locate(engine: EngineName, va: number): SourceLoc | undefined {
+    const m = this.image.sourceMap.get(va);
+    if (m) return m;
+    const e = this.engine(engine);
+    const start = this.regs.values[e.slots.start];
+    const off = va - start;
+    if (off < 0 || off >= e.ringSize()) return undefined;
+    for (let pc = Math.min(this.driverPc, this.image.driver.length) - 1; pc >= 0; pc--) {
+      const op: DriverOp = this.image.driver[pc];
+      if (op.op === 'ring' && op.engine === engine) break;
+      if (op.op !== 'submit' || op.engine !== engine) continue;
+      const hit = op.entries.find((x) => x.offset === off);
+      if (hit) return hit.loc;
+    }
+    return undefined;
+  }
+
+  /** sha256 over every non-zero guest page in GPA order (8-byte little-endian GPA, then the page). */
+  memorySha256(): string {
+    const h = createHash('sha256');
+    const first = RAM_HPA / PAGE_SIZE;
+    const gpaBuf = Buffer.alloc(8);
+    for (const pfn of this.mem.allocatedIn(first, first + this.cfg.memory / PAGE_SIZE)) {
+      const p = this.mem.pageForRead(pfn);
+      if (isZero(p)) continue;
+      gpaBuf.writeBigUInt64LE(BigInt((pfn - first) * PAGE_SIZE));
+      h.update(gpaBuf);
+      h.update(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
+    }
+    return h.digest('hex');
+  }
+
+  surfaceSha256(name: string): string {
+    const s = this.readSurface(name);
+    return createHash('sha256').update(new Uint8Array(s.pixels.buffer)).digest('hex');
+  }
+
+  /** Digest of the whole VM state: registers, engines (with TLBs), driver, scheduling and guest memory. */
+  digest(): string {
+    const h = createHash('sha256');
+    const st = this.machineState();
+    h.update(JSON.stringify({ ...st, regs: Array.from(st.regs) }));
+    h.update(this.memorySha256());
+    return h.digest('hex');
+  }
+
+  registerValue(mmio: number): number {
+    return this.regs.read(mmio);
+  }
+
+  /** The result object of `vgpu run --json` (SPEC section 7). */
+  result(status?: 'completed' | 'error'): RunResult {
+    const unrecovered = this.errors.some((e) => !e.rolledBack);
+    const surfaces: RunResult['surfaces'] = {};
+    for (const s of this.image.surfaces) surfaces[s.name] = { width: s.width, height: s.height, sha256: this.surfaceSha256(s.name) };
+    let bytes = 0;
+    for (const s of this.snapshots.list) bytes += snapshotBytes(s);
+    return {
+      status: status ?? (unrecovered ? 'error' : 'completed'),
+      commands: this.commands,
+      cycles: this.engines.reduce((n, e) => n + e.cycles, 0),
+      errors: this.errors.map((e) => ({
+        kind: e.kind, engine: e.engine, file: e.file, line: e.line, commandVa: e.commandVa,
+        ...(e.faultAddress !== undefined ? { faultAddress: e.faultAddress } : {}),
+        ...(e.gpa !== undefined ? { gpa: e.gpa } : {}),
+        message: e.message, rolledBack: e.rolledBack,
+      })),
+      snapshots: { taken: this.snapshots.taken, bytes },
+      surfaces,
+      memorySha256: this.memorySha256(),
+    };
+  }
+
+  /** Name of the register at a BAR0 offset, for messages. */
+  static regName(mmio: number): string {
+    const r = regAt(mmio);
+    return r ? r.reg.name : hex(mmio);
+  }
+}
+
+export interface RunResult {
+  status: 'completed' | 'error';
+  commands: number;
+  cycles: number;
+  errors: {
+    kind: GpuErrorKind; engine: EngineName; file: string; line: number; commandVa: number;
+    faultAddress?: number; gpa?: number; message: string; rolledBack: boolean;
+  }[];
+  snapshots: { taken: number; bytes: number };
+  surfaces: Record<string, { width: number; height: number; sha256: string }>;
+  memorySha256: string;
+  migration?: { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number };
+}
