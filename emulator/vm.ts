@@ -455,6 +455,45 @@ export class Vm implements EngineHost {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Edits from the debugger (setVariable, writeMemory). They are not replayable, so each keeps
+  // before-images like a command would and ends with a barrier snapshot: going back before an edit
+  // undoes it; replay never crosses it.
+
+  /** Writes a register slot; returns false for a read-only register. */
+  editRegister(slot: number, value: number): boolean {
+    const r = REGISTERS.find((x) => slot >= x.slot && slot < x.slot + x.def.width / 32);
+    if (!r || r.def.scope === 'cap') return false;
+    this.regs.set(slot, value >>> 0);
+    if (r.engine && r.def.name === 'EPT_VIEW') this.engine(r.engine).tlb.invalidate();
+    this.takeSnapshot('edit');
+    return true;
+  }
+
+  /** Writes dwords at a GPU VA (rcs0's PPGTT, full view) or a GPA; returns how many were written. */
+  editMemory(space: 'va' | 'gpa', addr: number, dwords: readonly number[]): number {
+    let n = 0;
+    for (let i = 0; i < dwords.length; i++) {
+      const a = addr + 4 * i;
+      let hpa: number;
+      if (space === 'gpa') {
+        const g = a >= this.ept.mirrorBase && this.cfg.isolation ? a - this.ept.mirrorBase : a;
+        if (g < 0 || g >= this.cfg.memory) break;
+        hpa = RAM_HPA + g;
+      } else {
+        const t = this.translate(a - (a % PAGE_SIZE), EPT_VIEW_FULL);
+        if (t.hpa < 0) break;
+        hpa = t.hpa + (a % PAGE_SIZE);
+      }
+      const pfn = Math.floor(hpa / PAGE_SIZE);
+      this.snapshots.preserve(pfn);
+      this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = dwords[i] >>> 0;
+      n++;
+    }
+    if (n > 0) this.takeSnapshot('edit');
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Inspection (never changes machine state: no TLB fills, no snapshots).
 
   /** Walks a GPU VA with an engine's PPGTT root under a view, recording every step. */

@@ -1,0 +1,90 @@
+// The debug adapter's contract with its clients: launch attributes (declared once; package.json's schema
+// is generated from them) and the typed `vgpu/...` custom requests shared by adapter and extension.
+
+export interface AttributeSpec {
+  readonly type: 'string' | 'boolean' | 'integer' | 'array';
+  readonly description: string;
+  readonly default?: unknown;
+  readonly enum?: readonly unknown[];
+  readonly minimum?: number;
+  readonly items?: { readonly type: string; readonly enum?: readonly unknown[] };
+  readonly pattern?: string;
+}
+
+/** Every `launch` attribute of debug type `vgpu` (SPEC section 8, plus documented extras). */
+export const LAUNCH_ATTRIBUTES = {
+  program: { type: 'string', description: 'The .vgpu program to run in the VM.', default: '${file}' },
+  stopOnEntry: { type: 'boolean', description: 'Pause before the first driver operation.', default: true },
+  hostGen: { type: 'integer', description: 'Generation of the host\'s physical GPU.', enum: [1, 2, 3], default: 3 },
+  deviceVersion: { type: 'integer', description: 'Device version exposed to the VM (at most hostGen). Default: the oldest generation in migrationPool, else hostGen.', enum: [1, 2, 3] },
+  migrationPool: { type: 'array', description: 'Generations of the hosts this VM may move to; the exposed version is their minimum.', items: { type: 'integer', enum: [1, 2, 3] } },
+  memory: { type: 'string', description: 'Guest RAM size (e.g. 256M, 64G). Overrides the program\'s .vm memory=.', pattern: '^(0x[0-9a-fA-F_]+|[0-9_]+)[KMG]?$' },
+  isolation: { type: 'boolean', description: 'Address-space isolation (mirror range and two EPT views). Default: on where the exposed version has it.' },
+  snapshotEvery: { type: 'integer', description: 'Commands between periodic snapshots (0: only at submissions). Reverse steps replay at most this many commands.', default: 1000, minimum: 0 },
+  watchdog: { type: 'integer', description: 'Commands one submission may run before it is a hang.', default: 1000000, minimum: 1 },
+  autoRollback: { type: 'boolean', description: 'After stopping on a GPU error, continuing rolls the VM back to before the guilty submission and skips it.', default: true },
+  migrationHosts: { type: 'array', description: 'vgpu hosts (HOST:PORT) offered by "Migrate VM...".', items: { type: 'string' } },
+  debugServer: { type: 'integer', description: 'Connect to a running `node dist/adapter.js --server=PORT` instead of running the adapter inline.', minimum: 1 },
+} as const satisfies Record<string, AttributeSpec>;
+
+export type LaunchArguments = {
+  program: string;
+  stopOnEntry?: boolean;
+  hostGen?: number;
+  deviceVersion?: number;
+  migrationPool?: number[];
+  memory?: string;
+  isolation?: boolean;
+  snapshotEvery?: number;
+  watchdog?: number;
+  autoRollback?: boolean;
+  migrationHosts?: string[];
+  debugServer?: number;
+};
+
+/** One kept snapshot as the Snapshots view shows it. */
+export interface SnapshotInfo {
+  readonly id: number;
+  readonly step: number;
+  /** Execution time: global command count. */
+  readonly commands: number;
+  readonly reason: string;
+  readonly engine: string | null;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly current: boolean;
+}
+
+export interface CapsView {
+  readonly registers: Record<string, string>;
+  readonly pci: { readonly capabilities: { id: number; offset: number }[]; readonly extended: { id: number; offset: number }[] };
+}
+
+export interface WalkStepInfo {
+  readonly level: string;
+  readonly table: string;
+  readonly index: number;
+  readonly entry: string;
+  readonly flags: string;
+  readonly ept?: WalkStepInfo[];
+}
+
+/** Custom requests: name -> [arguments, response body]. */
+export interface CustomRequests {
+  'vgpu/snapshots': [Record<string, never>, { snapshots: SnapshotInfo[]; step: number; commands: number }];
+  'vgpu/snapshot': [Record<string, never>, { snapshot: SnapshotInfo }];
+  'vgpu/rollback': [{ id: number }, { step: number; commands: number }];
+  'vgpu/diff': [{ from: number; to: number }, {
+    registers: { name: string; old: string; new: string }[];
+    pages: { gpa: string; ranges: [number, number][] }[];
+    surfaces: { name: string; changedPixels: number }[];
+  }];
+  'vgpu/surface': [{ name?: string }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];
+  'vgpu/caps': [Record<string, never>, { hostGen: number; deviceVersion: number; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] }];
+  'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
+  'vgpu/migrate': [{ to: string; token?: string }, { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number }];
+}
+
+export type CustomRequestName = keyof CustomRequests;
+export type CustomArgs<K extends CustomRequestName> = CustomRequests[K][0];
+export type CustomBody<K extends CustomRequestName> = CustomRequests[K][1];

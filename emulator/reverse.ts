@@ -1,0 +1,85 @@
+// Reverse execution: time travel as restore-nearest-snapshot plus deterministic replay. Positions are
+// global steps (driver ops, commands, semaphore polls); "time" shown to users is the command count.
+
+import { STEP_COMMAND, STEP_DRIVER, STEP_ERROR, STEP_POLL, Vm } from './vm';
+import type { EngineName } from './registers';
+
+/** A condition checked during replay: `pre` before a step runs, `post` after it. */
+export interface StopCondition {
+  pre?: (vm: Vm) => boolean;
+  post?: (vm: Vm) => boolean;
+}
+
+/**
+ * Puts the VM right after its t-th command retired (the first step where vm.commands === t), the
+ * same state a fresh forward run to t reaches.
+ */
+export function runToCommands(vm: Vm, t: number): boolean {
+  if (t < vm.commands || (t === vm.commands && vm.pending)) {
+    const list = vm.snapshots.list;
+    let i = list.length - 1;
+    while (i > 0 && !(list[i].state.commands < t)) i--;
+    if (i < 0 || list[i].state.commands > t) return false;
+    vm.restoreSnapshot(i);
+  }
+  while (vm.commands < t) {
+    const r = vm.stepOnce();
+    if (r !== STEP_COMMAND && r !== STEP_DRIVER && r !== STEP_POLL) return false;
+  }
+  return vm.commands === t;
+}
+
+/**
+ * Finds the latest position before `end` where a condition holds (scanning back one snapshot
+ * segment at a time) and moves the VM there. Returns the step, or null (the VM is then put back at
+ * `end`).
+ */
+export function searchBackward(vm: Vm, cond: StopCondition, end = vm.step): number | null {
+  let segEnd = end;
+  for (;;) {
+    const i = vm.snapshots.indexAtOrBefore(segEnd - 1);
+    if (i < 0) break;
+    vm.restoreSnapshot(i);
+    const segStart = vm.step;
+    let found: number | null = null;
+    while (vm.step < segEnd) {
+      if (cond.pre && cond.pre(vm)) found = vm.step;
+      const r = vm.stepOnce();
+      if (r === STEP_ERROR) break;
+      if (cond.post && vm.step < end && cond.post(vm)) found = vm.step;
+    }
+    if (found !== null) {
+      vm.goToStep(found);
+      return found;
+    }
+    if (i === 0 || segStart === 0) break;
+    segEnd = segStart;
+  }
+  vm.goToStep(end);
+  return null;
+}
+
+/**
+ * Steps back over one command (of `engine` when given, else of any engine) or one driver op;
+ * semaphore polls are not positions of their own. Returns false at the beginning of time.
+ */
+export function stepBack(vm: Vm, engine?: EngineName | 'driver'): boolean {
+  const found = searchBackward(vm, {
+    pre: (v) => {
+      const a = v.nextActor();
+      const ok = a !== null && (engine === undefined || (a === 'driver' ? engine === 'driver' : a.name === engine));
+      return ok && (a === 'driver' || !willPoll(v, a));
+    },
+  });
+  return found !== null;
+}
+
+/** Would the engine's next step only poll a semaphore? (It already polled at least once.) */
+function willPoll(_vm: Vm, e: Exclude<ReturnType<Vm['nextActor']>, 'driver' | null>): boolean {
+  return e.semPolls > 0;
+}
+
+/** Reverse-continue: the latest earlier point where a breakpoint or data breakpoint condition holds. */
+export function reverseContinue(vm: Vm, cond: StopCondition): number | null {
+  return searchBackward(vm, cond);
+}
