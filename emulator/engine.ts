@@ -4,7 +4,7 @@
 import { COMMANDS, CommandDef, commandIndex, declaredLength, fieldByName } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
-import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext } from './paging';
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
 import { EngineName, GpuErrorKind, engineSlot, regAt } from './registers';
 import { Tlb } from './tlb';
 import type { Ept } from './ept';
@@ -376,7 +376,13 @@ export class Engine {
   /** Records a GPU error from the last failed translation. */
   raiseFault(def: CommandDef | null): number {
     const f = this.fault;
-    return this.raise(f.kind, def, f.reason, f.va, f.gpa, f.steps);
+    let steps = f.steps;
+    if (steps.length === 0 && (f.level >= 0 || f.gpa !== undefined)) {
+      // The hot path walks without a record; walk again (same state, same result) to keep the evidence.
+      steps = [];
+      walk(this.ctx, f.va, f.access, new FaultInfo(), null, steps);
+    }
+    return this.raise(f.kind, def, f.reason, f.va, f.gpa, steps);
   }
 
   raise(kind: GpuErrorKind, def: CommandDef | null, message: string, faultAddress?: number, gpa?: number, walk?: FaultInfo['steps']): number {

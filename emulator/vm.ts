@@ -139,6 +139,7 @@ export class Vm implements EngineHost {
   /** The error that stopped an engine and has not been recovered yet. */
   pending: GpuError | null = null;
   predicted: Set<number> | null = null;
+  private inEngineStep = false;
 
   readonly version: number;
   readonly maxBatchDepth: number;
@@ -235,7 +236,10 @@ export class Vm implements EngineHost {
       const e = this.engines[(this.rr + k) % n];
       if (!e.busy()) continue;
       this.rr = (e.index + 1) % n;
+      if (this.predicted !== null) this.predicted.clear();
+      this.inEngineStep = true;
       const r = e.step();
+      this.inEngineStep = false;
       if (r === STEP_ERROR) {
         this.onEngineFault(e);
         return STEP_ERROR;
@@ -248,6 +252,19 @@ export class Vm implements EngineHost {
       return r;
     }
     return this.driverPc < this.image.driver.length ? STEP_STUCK : STEP_DONE;
+  }
+
+  /**
+   * Test mode: every page an engine actually writes must be in the command parser's prediction for
+   * that command; a write outside it is reported (the snapshot soundness check of SPEC section 9).
+   */
+  enableWriteCheck(onViolation: (pfn: number, engine: EngineName, commandVa: number) => void): void {
+    this.predicted = new Set();
+    this.mem.writeHook = (pfn) => {
+      if (!this.inEngineStep || this.predicted!.has(pfn)) return;
+      const e = this.engines[(this.rr + this.engines.length - 1) % this.engines.length];
+      onViolation(pfn, e.name, e.cmdVa);
+    };
   }
 
   /** Which engine will the next step run (null: the driver, or nothing)? For the debugger's stepping. */

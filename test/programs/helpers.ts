@@ -1,0 +1,38 @@
+// Shared helpers for program-level tests: load an example into a VM, read labels, run with checks.
+
+import * as path from 'node:path';
+import { loadVm, LoadOptions } from '../../emulator/program';
+import type { Vm } from '../../emulator/vm';
+
+export const EXAMPLES = path.join(__dirname, '..', '..', 'examples');
+
+export function example(name: string, o: LoadOptions = {}): Vm {
+  return loadVm(path.join(EXAMPLES, name), o);
+}
+
+/** The dword at a label (through rcs0's PPGTT). */
+export function atLabel(vm: Vm, label: string, index = 0): number | undefined {
+  const va = vm.image.symbols.get(label.toUpperCase());
+  if (va === undefined) throw new Error(`no label ${label}`);
+  return vm.readVa(va + 4 * index, 1)[0];
+}
+
+/** Runs with the write-set soundness check on; returns the violations found. */
+export function runChecked(vm: Vm): string[] {
+  const bad: string[] = [];
+  vm.enableWriteCheck((pfn, engine, va) => bad.push(`${engine} command at 0x${va.toString(16)} wrote page 0x${pfn.toString(16)} outside its prediction`));
+  vm.run();
+  return bad;
+}
+
+/** Deterministic PRNG (mulberry32). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
