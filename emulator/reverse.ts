@@ -15,7 +15,8 @@ export interface StopCondition {
  * same state a fresh forward run to t reaches.
  */
 export function runToCommands(vm: Vm, t: number): boolean {
-  if (t < vm.commands || (t === vm.commands && vm.pending)) {
+  if (t <= vm.commands) {
+    // Driver ops may have run since the t-th command retired: go back to the first step with t.
     const list = vm.snapshots.list;
     let i = list.length - 1;
     while (i > 0 && !(list[i].state.commands < t)) i--;

@@ -1,0 +1,141 @@
+// Snapshots, rollback and reverse execution: restoring reproduces the recorded state exactly; going
+// backwards reaches the same state as going forwards; snapshot cost is what changed, not RAM size.
+
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { loadVm } from '../../emulator/program';
+import { runToCommands, stepBack, reverseContinue } from '../../emulator/reverse';
+import { STEP_DONE, STEP_ERROR, Vm } from '../../emulator/vm';
+import { EXAMPLES, example, prng, runChecked } from './helpers';
+import { randomProgram } from './random';
+
+/** Runs to the end (rolling errors back), recording the VM's digest at the moment each snapshot is taken. */
+function runRecording(vm: Vm): Map<number, string> {
+  const digests = new Map<number, string>();
+  const take = vm.takeSnapshot.bind(vm);
+  vm.takeSnapshot = (...args: Parameters<Vm['takeSnapshot']>) => {
+    const s = take(...args);
+    digests.set(s.id, vm.digest());
+    return s;
+  };
+  digests.set(vm.snapshots.list[0].id, vm.digest());
+  for (;;) {
+    const r = vm.stepOnce();
+    if (r === STEP_ERROR && vm.recover()) continue;
+    if (r === STEP_ERROR || r === STEP_DONE) break;
+  }
+  return digests;
+}
+
+describe('snapshots and rollback', () => {
+  it('restoring every snapshot of every example gives the digest recorded when it was taken', () => {
+    for (const f of fs.readdirSync(EXAMPLES).filter((x) => x.endsWith('.vgpu'))) {
+      const vm = example(f, { snapshotEvery: 2 });
+      const digests = runRecording(vm);
+      const ids = vm.snapshots.list.map((s) => s.id);
+      assert.ok(ids.length >= 2, `${f}: several snapshots`);
+      for (let i = ids.length - 1; i >= 0; i--) {
+        vm.restoreSnapshot(i);
+        assert.equal(vm.digest(), digests.get(ids[i]), `${f}: snapshot ${i} (id ${ids[i]})`);
+      }
+    }
+  });
+
+  it('a snapshot keeps only the pages written in its epoch', () => {
+    const vm = example('picture.vgpu', { snapshotEvery: 0 });
+    vm.run();
+    // start snapshot + one submission snapshot: the canvas (32 pages) + tile (4) + ring page.
+    const pages = vm.snapshots.list.reduce((n, s) => n + s.pages.size, 0);
+    assert.ok(pages > 30 && pages < 45, `pages kept: ${pages}`);
+  });
+
+  it('snapshot cost does not depend on guest RAM size', () => {
+    const src = fs.readFileSync(`${EXAMPLES}/picture.vgpu`, 'utf8').replace('.vm memory=64M', '');
+    const small = loadVm('picture.vgpu', { memory: 64 * 2 ** 20, snapshotEvery: 3 }, src);
+    const big = loadVm('picture.vgpu', { memory: 64 * 2 ** 30, snapshotEvery: 3 }, src);
+    small.run();
+    big.run();
+    assert.equal(small.result().snapshots.bytes, big.result().snapshots.bytes);
+    assert.equal(small.result().surfaces.canvas.sha256, big.result().surfaces.canvas.sha256);
+  });
+
+  it('thins old snapshots to stay within the budget, keeping recent ones dense', () => {
+    const vm = loadVm('r.vgpu', { snapshotEvery: 1, snapshotBudget: 40 * 4096 }, randomProgram(7, { commands: 400, submissions: 4 }));
+    vm.run();
+    assert.ok(vm.snapshots.totalBytes() <= 40 * 4096 + 17 * 5000, `kept ${vm.snapshots.totalBytes()} bytes`);
+    const steps = vm.snapshots.list.map((s) => s.state.step);
+    const tail = steps.slice(-8);
+    assert.ok(tail.every((s, i) => i === 0 || s - tail[i - 1] <= 3), 'recent snapshots are dense');
+    // Every kept snapshot still restores a consistent state that replays to the same end.
+    const end = vm.digest();
+    const endStep = vm.step;
+    vm.goToStep(vm.snapshots.list[1].state.step);
+    vm.goToStep(endStep);
+    assert.equal(vm.digest(), end);
+  });
+
+  it('random programs: write-set predictions are sound', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const vm = loadVm('r.vgpu', {}, randomProgram(seed, { faults: true }));
+      assert.deepEqual(runChecked(vm), [], `seed ${seed}`);
+    }
+  });
+});
+
+describe('reverse execution', () => {
+  it('property: for random programs and random t, backwards equals forwards', () => {
+    const rnd = prng(99);
+    for (let seed = 100; seed < 125; seed++) {
+      const src = randomProgram(seed, { commands: 60 });
+      const fwd = loadVm('r.vgpu', { snapshotEvery: 7 }, src);
+      fwd.run();
+      const total = fwd.commands;
+      const endDigest = fwd.digest();
+      for (let k = 0; k < 4; k++) {
+        const t = Math.floor(rnd() * (total + 1));
+        const fresh = loadVm('r.vgpu', { snapshotEvery: 7 }, src);
+        fresh.run({ untilCommands: t });
+        assert.ok(runToCommands(fwd, t), `seed ${seed}: runTo ${t}`);
+        assert.equal(fwd.digest(), fresh.digest(), `seed ${seed} t=${t}`);
+      }
+      assert.ok(runToCommands(fwd, total));
+      fwd.run();
+      assert.equal(fwd.digest(), endDigest, `seed ${seed}: forward again to the end`);
+    }
+  });
+
+  it('stepBack lands on the state forward execution had one step earlier', () => {
+    const src = randomProgram(5, { commands: 50 });
+    const rec = loadVm('r.vgpu', { snapshotEvery: 5 }, src);
+    const byStep = new Map<number, string>();
+    for (;;) {
+      byStep.set(rec.step, rec.digest());
+      if (rec.stepOnce() === STEP_DONE) break;
+    }
+    const vm = loadVm('r.vgpu', { snapshotEvery: 5 }, src);
+    vm.run();
+    let n = 0;
+    while (stepBack(vm) && n < 40) {
+      assert.equal(vm.digest(), byStep.get(vm.step), `after ${++n} steps back (step ${vm.step})`);
+    }
+    assert.ok(n >= 40);
+  });
+
+  it('reverseContinue finds who last wrote a dword', () => {
+    const vm = example('semaphore-handoff.vgpu');
+    vm.run();
+    const flagVa = vm.image.symbols.get('FLAG')!;
+    const target = vm.translate(flagVa, 0).hpa;
+    const at = reverseContinue(vm, {
+      post: (v) => {
+        const e = v.engines.find((x) => x.segCount > 0 && x.cmdVa !== undefined && Array.from({ length: x.segCount }, (_, i) => x.segHpa[i]).includes(target));
+        return e !== undefined && v.regs.step >= 0;
+      },
+    });
+    assert.notEqual(at, null);
+    // We are right after the store that raised the flag: it now reads 1, one step earlier it read 0.
+    assert.equal(vm.readVa(flagVa, 1)[0], 1);
+    stepBack(vm);
+    assert.equal(vm.readVa(flagVa, 1)[0], 0);
+  });
+});
