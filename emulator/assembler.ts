@@ -275,7 +275,8 @@ class Assembler {
     const text = this.lines[line - 1]?.text ?? '';
     const c = Math.max(1, Math.min(col, text.length + 1));
     const d: Diagnostic = { file: this.file, line, col: c, severity, message };
-    this.diags.push(endCol !== undefined && endCol > c ? { ...d, endCol: Math.min(endCol, text.length + 1) } : d);
+    const end = endCol === undefined ? undefined : Math.min(endCol, text.length + 1);
+    this.diags.push(end !== undefined && end > c ? { ...d, endCol: end } : d);
   }
 
   private error(line: number, at: { col: number; end?: number }, message: string): void {
@@ -1297,12 +1298,11 @@ class Assembler {
 
   private passChecks(): void {
     const reserved = { start: this.allocTop, end: this.memory };
-    const mirror = Number(this.mirror);
-    const hitsReserved = (start: number, end: number) =>
-      overlaps(start, end, reserved.start, reserved.end) || overlaps(start, end, mirror + reserved.start, mirror + reserved.end);
+    // Written regions are already folded onto range A.
+    const hitsReserved = (start: number, end: number) => overlaps(start, end, reserved.start, reserved.end);
     const reservedText = `the page tables and rings the assembler allocated at the top of guest RAM [${fmt(reserved.start)}, ${fmt(reserved.end)})`;
-    // A mapping is checked by its literal GPA range: a mapping through the mirror range B is a distinct
-    // GPA range (it is how a GPU can reach its own page tables, as page-fault.vgpu shows).
+    // A `.map` is checked by its literal GPA range: reaching the tables through the mirror range B
+    // (MIRROR + GPA, the same RAM) is the deliberate way to let the GPU write its own page tables.
     for (const m of this.mappings) {
       if (m.defaultRing) continue;
       if (overlaps(m.gpa, m.gpa + m.size, reserved.start, reserved.end)) {

@@ -1,0 +1,373 @@
+// Lexer and line parser of the `.vgpu` language (SPEC section 6): one source line to tokens, then to a
+// statement (labels, directive, data line or command) whose expressions are trees with 1-based columns.
+//
+// Case: mnemonics, directives, data keywords, field names, register names, labels and keywords are all
+// case-insensitive; the parser keeps the source spelling and the assembler compares upper-cased names.
+
+export type TokenKind = 'num' | 'name' | 'directive' | 'string' | 'punct';
+
+export interface Token {
+  readonly kind: TokenKind;
+  /** Source text of the token (for `directive`, without the leading dot; for `string`, the contents). */
+  readonly text: string;
+  /** 1-based column of the first character. */
+  readonly col: number;
+  /** 1-based column just past the last character. */
+  readonly end: number;
+  /** Value of a `num` token. */
+  readonly value?: bigint;
+}
+
+/** A syntax error on one line: columns are 1-based, `end` is exclusive. */
+export interface SyntaxError {
+  readonly col: number;
+  readonly end: number;
+  readonly message: string;
+}
+
+const PUNCT2 = ['<<', '>>'];
+const PUNCT1 = ',:=()+-*/%&|^~';
+/** Longest number literal accepted (keeps BigInt parsing cheap on hostile input). */
+const MAX_NUMBER_CHARS = 160;
+/** Deepest expression nesting accepted (keeps recursion bounded on hostile input). */
+const MAX_DEPTH = 64;
+
+/** Splits source text into lines the way editors count them (`\r\n`, `\n` or `\r`). */
+export function splitLines(source: string): string[] {
+  return source.split(/\r\n|\n|\r/);
+}
+
+const isDigit = (c: string) => c >= '0' && c <= '9';
+const isNameStart = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_';
+const isNameChar = (c: string) => isNameStart(c) || isDigit(c);
+
+/**
+ * Value of a number literal: decimal, `0x` hex or `0b` binary, `_` separators, optional size suffix
+ * `K`/`M`/`G` (x1024^n). Returns a message for a malformed literal.
+ */
+export function parseNumber(text: string): bigint | string {
+  const m = /^(0x[0-9a-f_]*|0b[01_]*|[0-9][0-9_]*)([kmg])?$/i.exec(text);
+  const digits = m ? m[1].replace(/_/g, '') : '';
+  if (!m || digits === '0x' || digits === '0b' || digits === '0X' || digits === '0B') return `malformed number '${text}'`;
+  if (text.length > MAX_NUMBER_CHARS) return `number '${text.slice(0, 20)}...' is too long`;
+  const base = BigInt(digits);
+  const suffix = m[2] ? 'KMG'.indexOf(m[2].toUpperCase()) + 1 : 0;
+  return base << BigInt(10 * suffix);
+}
+
+const ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '0': '\0', '\\': '\\', '"': '"', "'": "'" };
+
+/** Tokens of one line; a `;` comment ends it. Never throws. */
+export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxError[] } {
+  const tokens: Token[] = [];
+  const errors: SyntaxError[] = [];
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i];
+    if (c === ';') break;
+    if (c === ' ' || c === '\t' || c === '\f' || c === '\v') {
+      i++;
+      continue;
+    }
+    const start = i;
+    if (isDigit(c)) {
+      while (i < line.length && isNameChar(line[i])) i++;
+      const text = line.slice(start, i);
+      const v = parseNumber(text);
+      if (typeof v === 'string') errors.push({ col: start + 1, end: i + 1, message: v });
+      else tokens.push({ kind: 'num', text, col: start + 1, end: i + 1, value: v });
+      continue;
+    }
+    if (isNameStart(c)) {
+      // Dotted names are engine-prefixed registers (`bcs0.CS_GPR0`).
+      while (i < line.length && (isNameChar(line[i]) || (line[i] === '.' && i + 1 < line.length && isNameChar(line[i + 1])))) i++;
+      tokens.push({ kind: 'name', text: line.slice(start, i), col: start + 1, end: i + 1 });
+      continue;
+    }
+    if (c === '.' && i + 1 < line.length && isNameStart(line[i + 1])) {
+      i++;
+      while (i < line.length && isNameChar(line[i])) i++;
+      tokens.push({ kind: 'directive', text: line.slice(start + 1, i), col: start + 1, end: i + 1 });
+      continue;
+    }
+    if (c === '"') {
+      const s = lexString(line, i, errors);
+      i = s.next;
+      if (s.text !== undefined) tokens.push({ kind: 'string', text: s.text, col: start + 1, end: i + 1 });
+      continue;
+    }
+    const two = line.slice(i, i + 2);
+    if (PUNCT2.includes(two)) {
+      tokens.push({ kind: 'punct', text: two, col: start + 1, end: start + 3 });
+      i += 2;
+      continue;
+    }
+    if (PUNCT1.includes(c)) {
+      tokens.push({ kind: 'punct', text: c, col: start + 1, end: start + 2 });
+      i++;
+      continue;
+    }
+    const cp = line.codePointAt(i) ?? 0;
+    const width = cp > 0xffff ? 2 : 1;
+    errors.push({ col: start + 1, end: start + 1 + width, message: `unexpected character '${String.fromCodePoint(cp)}'` });
+    i += width;
+  }
+  return { tokens, errors };
+}
+
+function lexString(line: string, start: number, errors: SyntaxError[]): { text?: string; next: number } {
+  let out = '';
+  let i = start + 1;
+  while (i < line.length && line[i] !== '"') {
+    if (line[i] !== '\\') {
+      out += line[i++];
+      continue;
+    }
+    const e = line[i + 1];
+    if (e === undefined) break;
+    if (e === 'x' && /^[0-9a-f]{2}$/i.test(line.slice(i + 2, i + 4))) {
+      out += String.fromCharCode(parseInt(line.slice(i + 2, i + 4), 16));
+      i += 4;
+    } else if (ESCAPES[e] !== undefined) {
+      out += ESCAPES[e];
+      i += 2;
+    } else {
+      errors.push({ col: i + 1, end: i + 3, message: `unknown escape '\\${e}' (use \\n \\r \\t \\0 \\\\ \\" or \\xHH)` });
+      i += 2;
+    }
+  }
+  if (i >= line.length) {
+    errors.push({ col: start + 1, end: line.length + 1, message: 'unterminated string' });
+    return { next: line.length };
+  }
+  return { text: out, next: i + 1 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions and statements.
+
+export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '<<' | '>>' | '&' | '|' | '^';
+export type UnaryOp = '-' | '+' | '~';
+
+/** Every node spans columns [col, end) of its line. */
+export type Expr =
+  | { readonly kind: 'num'; readonly value: bigint; readonly col: number; readonly end: number }
+  | { readonly kind: 'name'; readonly name: string; readonly col: number; readonly end: number }
+  | { readonly kind: 'str'; readonly text: string; readonly col: number; readonly end: number }
+  | { readonly kind: 'unary'; readonly op: UnaryOp; readonly arg: Expr; readonly col: number; readonly end: number }
+  | {
+      readonly kind: 'binary';
+      readonly op: BinaryOp;
+      readonly left: Expr;
+      readonly right: Expr;
+      readonly opCol: number;
+      readonly col: number;
+      readonly end: number;
+    };
+
+/** `value` or `key=value` (field, register pair, directive option). */
+export interface Arg {
+  readonly key?: Expr;
+  readonly value: Expr;
+  readonly col: number;
+  readonly end: number;
+}
+
+export interface Label {
+  readonly name: string;
+  readonly col: number;
+  readonly end: number;
+}
+
+export const DATA_KEYWORDS = ['dword', 'qword', 'byte', 'ascii'] as const;
+export type DataKeyword = (typeof DATA_KEYWORDS)[number];
+
+export type Statement =
+  /** `.name args`: `name` is lower-cased. `broken` when the arguments did not parse. */
+  | { readonly kind: 'directive'; readonly name: string; readonly col: number; readonly end: number; readonly args: readonly Arg[]; readonly broken: boolean }
+  | { readonly kind: 'data'; readonly type: DataKeyword; readonly col: number; readonly end: number; readonly args: readonly Arg[]; readonly broken: boolean }
+  | { readonly kind: 'command'; readonly mnemonic: string; readonly col: number; readonly end: number; readonly args: readonly Arg[]; readonly broken: boolean };
+
+export interface ParsedLine {
+  /** 1-based line number. */
+  readonly line: number;
+  readonly text: string;
+  readonly labels: readonly Label[];
+  readonly stmt?: Statement;
+}
+
+/** Directives whose arguments may be written `key=value key=value` without commas (`.vm`). */
+const SPACE_SEPARATED = new Set(['vm']);
+
+class LineParser {
+  private pos = 0;
+  private depth = 0;
+  constructor(
+    private readonly toks: readonly Token[],
+    private readonly lineLength: number,
+    readonly errors: SyntaxError[],
+  ) {}
+
+  private peek(offset = 0): Token | undefined {
+    return this.toks[this.pos + offset];
+  }
+
+  private isPunct(t: Token | undefined, p: string): boolean {
+    return t !== undefined && t.kind === 'punct' && t.text === p;
+  }
+
+  private fail(message: string, t = this.peek()): never {
+    const col = t ? t.col : this.lineLength + 1;
+    throw new ParseFailure({ col, end: t ? t.end : col + 1, message });
+  }
+
+  parseLine(lineNo: number, text: string): ParsedLine {
+    const labels: Label[] = [];
+    while (this.peek()?.kind === 'name' && this.isPunct(this.peek(1), ':')) {
+      const t = this.peek()!;
+      if (t.text.includes('.')) this.errors.push({ col: t.col, end: t.end, message: `label '${t.text}' may not contain '.'` });
+      else labels.push({ name: t.text, col: t.col, end: t.end });
+      this.pos += 2;
+    }
+    const head = this.peek();
+    if (!head) return { line: lineNo, text, labels };
+    if (head.kind !== 'directive' && head.kind !== 'name') {
+      this.errors.push({ col: head.col, end: head.end, message: `expected a directive, a command or a label, found '${tokenText(head)}'` });
+      return { line: lineNo, text, labels };
+    }
+    this.pos++;
+    let args: Arg[] = [];
+    let broken = false;
+    try {
+      args = this.parseArgs(head.kind === 'directive' && SPACE_SEPARATED.has(head.text.toLowerCase()));
+    } catch (e) {
+      if (!(e instanceof ParseFailure)) throw e;
+      this.errors.push(e.error);
+      broken = true;
+    }
+    const base = { col: head.col, end: head.end, args, broken };
+    if (head.kind === 'directive') return { line: lineNo, text, labels, stmt: { kind: 'directive', name: head.text.toLowerCase(), ...base } };
+    const lower = head.text.toLowerCase();
+    if ((DATA_KEYWORDS as readonly string[]).includes(lower)) return { line: lineNo, text, labels, stmt: { kind: 'data', type: lower as DataKeyword, ...base } };
+    return { line: lineNo, text, labels, stmt: { kind: 'command', mnemonic: head.text, ...base } };
+  }
+
+  /** item (',' item)* where item = expr ['=' expr]; with `spaced`, a new `name=` item may also follow without a comma. */
+  private parseArgs(spaced: boolean): Arg[] {
+    const args: Arg[] = [];
+    if (!this.peek()) return args;
+    for (;;) {
+      args.push(this.parseArg());
+      const t = this.peek();
+      if (!t) return args;
+      if (this.isPunct(t, ',')) {
+        this.pos++;
+        if (!this.peek()) this.fail('expected a value after \',\'');
+        continue;
+      }
+      if (spaced && t.kind === 'name' && this.isPunct(this.peek(1), '=')) continue;
+      this.fail(`expected ',' or the end of the line, found '${tokenText(t)}'`);
+    }
+  }
+
+  private parseArg(): Arg {
+    const first = this.parseExpr();
+    if (this.isPunct(this.peek(), '=')) {
+      this.pos++;
+      if (!this.peek()) this.fail(`expected a value after '='`);
+      const value = this.parseExpr();
+      return { key: first, value, col: first.col, end: value.end };
+    }
+    return { value: first, col: first.col, end: first.end };
+  }
+
+  parseExpr(): Expr {
+    return this.parseBinary(0);
+  }
+
+  private parseBinary(level: number): Expr {
+    if (level >= BINARY_LEVELS.length) return this.parseUnary();
+    let left = this.parseBinary(level + 1);
+    for (;;) {
+      const t = this.peek();
+      if (!t || t.kind !== 'punct' || !BINARY_LEVELS[level].includes(t.text)) return left;
+      this.pos++;
+      const right = this.parseBinary(level + 1);
+      left = { kind: 'binary', op: t.text as BinaryOp, left, right, opCol: t.col, col: left.col, end: right.end };
+    }
+  }
+
+  private parseUnary(): Expr {
+    const t = this.peek();
+    if (!t) this.fail('expected a value');
+    if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply', t);
+    try {
+      if (t.kind === 'punct' && (t.text === '-' || t.text === '+' || t.text === '~')) {
+        this.pos++;
+        const arg = this.parseUnary();
+        return { kind: 'unary', op: t.text, arg, col: t.col, end: arg.end };
+      }
+      if (this.isPunct(t, '(')) {
+        this.pos++;
+        const inner = this.parseExpr();
+        const close = this.peek();
+        if (!this.isPunct(close, ')')) this.fail(`expected ')' to close the '(' at column ${t.col}`, close);
+        this.pos++;
+        return { ...inner, col: t.col, end: close!.end };
+      }
+      this.pos++;
+      switch (t.kind) {
+        case 'num':
+          return { kind: 'num', value: t.value!, col: t.col, end: t.end };
+        case 'name':
+          return { kind: 'name', name: t.text, col: t.col, end: t.end };
+        case 'string':
+          return { kind: 'str', text: t.text, col: t.col, end: t.end };
+        default:
+          this.pos--;
+          return this.fail(`expected a value, found '${tokenText(t)}'`, t);
+      }
+    } finally {
+      this.depth--;
+    }
+  }
+}
+
+/** Binary operators by increasing precedence (C order). */
+const BINARY_LEVELS: readonly (readonly string[])[] = [['|'], ['^'], ['&'], ['<<', '>>'], ['+', '-'], ['*', '/', '%']];
+
+class ParseFailure {
+  constructor(readonly error: SyntaxError) {}
+}
+
+function tokenText(t: Token): string {
+  if (t.kind === 'directive') return '.' + t.text;
+  if (t.kind === 'string') return '"' + t.text + '"';
+  return t.text;
+}
+
+/** Lexes and parses one line (1-based `lineNo`). Never throws; errors come back with columns. */
+export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; errors: SyntaxError[] } {
+  const { tokens, errors } = tokenizeLine(text);
+  const parseErrors: SyntaxError[] = [];
+  const parsed = new LineParser(tokens, text.length, parseErrors).parseLine(lineNo, text);
+  if (errors.length === 0) return { parsed, errors: parseErrors };
+  // After a lexical error only the lexer's messages are trusted (the parser's would be cascades); the
+  // statement is kept, marked broken, so that a broken `.batch` still opens a (void) stream.
+  const first = Math.min(...errors.map((e) => e.col));
+  const labels = parsed.labels.filter((l) => l.end <= first);
+  const stmt = parsed.stmt && { ...parsed.stmt, broken: true };
+  return { parsed: { line: lineNo, text, labels, stmt }, errors };
+}
+
+/** Parses a whole source text. */
+export function parseSource(source: string): { lines: ParsedLine[]; errors: { line: number; error: SyntaxError }[] } {
+  const lines: ParsedLine[] = [];
+  const errors: { line: number; error: SyntaxError }[] = [];
+  splitLines(source).forEach((text, i) => {
+    const r = parseLine(text, i + 1);
+    lines.push(r.parsed);
+    for (const e of r.errors) errors.push({ line: i + 1, error: e });
+  });
+  return { lines, errors };
+}
