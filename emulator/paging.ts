@@ -74,14 +74,19 @@ export function walk(
 ): number {
   if (va < 0 || va >= 2 ** 48 || !Number.isInteger(va)) return pageFault(fault, va, access, -1, `address ${hex(va)} is not a 48-bit GPU VA`, steps);
   let table = ctx.pml4;
-  let writable = true;
-  let nx = false;
+  // The first entry on the path with RW=0 / NX=1 (level and table GPA): the fault names that entry.
+  let roLevel = -1;
+  let roTable = 0;
+  let nxLevel = -1;
+  let nxTable = 0;
   for (let level = 0; level < 4; level++) {
     const index = indexAt(va, level);
     const eptSteps: WalkStep[] | undefined = steps ? [] : undefined;
     const tableHpa = ctx.ept.translate(table, ctx.view, eptSteps);
     if (tableHpa < 0) {
-      return eptFault(ctx, fault, va, access, table, tableHpa, `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`, steps, eptSteps);
+      // Keep the failed EPT walk as evidence, as the data-GPA case below does.
+      if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(table)}`, ept: eptSteps });
+      return eptFault(ctx, fault, va, access, table, tableHpa, `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`, steps);
     }
     const entry = tableHpa + index * 8;
     const pg = ctx.mem.pageForRead(Math.floor(entry / PAGE_SIZE));
@@ -89,32 +94,41 @@ export function walk(
     const lo = pg[di];
     const hi = pg[di + 1];
     if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: pteFlags(lo, hi, level), ept: eptSteps });
-    const where = `${LEVEL_NAMES[level]}[${index}] at GPA ${hex(table + index * 8)}`;
-    if ((lo & P) === 0) return pageFault(fault, va, access, level, `${where} is not present (entry ${entryHex(lo, hi)})`, steps);
-    if ((lo & RW) === 0) writable = false;
-    if (hi & NX_HI) nx = true;
+    if ((lo & P) === 0) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} is not present (entry ${entryHex(lo, hi)})`, steps);
+    if ((lo & RW) === 0 && roLevel < 0) {
+      roLevel = level;
+      roTable = table;
+    }
+    if (hi & NX_HI && nxLevel < 0) {
+      nxLevel = level;
+      nxTable = table;
+    }
     let leaf = level === 3;
     if (!leaf && lo & PS) {
-      if (level === 0) return pageFault(fault, va, access, level, `${where} has PS set, which is reserved in a PML4 entry`, steps);
-      if (level === 1 && !ctx.allow1G) return pageFault(fault, va, access, level, `${where} maps a 1 GiB page, but the exposed device version has no 1 GiB pages`, steps);
-      if (level === 2 && !ctx.allow2M) return pageFault(fault, va, access, level, `${where} maps a 2 MiB page, but the exposed device version has no 2 MiB pages`, steps);
+      if (level === 0) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} has PS set, which is reserved in a PML4 entry`, steps);
+      if (level === 1 && !ctx.allow1G) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} maps a 1 GiB page, but the exposed device version has no 1 GiB pages`, steps);
+      if (level === 2 && !ctx.allow2M) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} maps a 2 MiB page, but the exposed device version has no 2 MiB pages`, steps);
       const addr = entryAddress(lo, hi);
       if (addr % LEVEL_SPAN[level] !== 0) {
-        return pageFault(fault, va, access, level, `${where} maps a ${PAGE_LABEL[level]} page at ${hex(addr)}, not ${PAGE_LABEL[level]} aligned (reserved bits set)`, steps);
+        return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} maps a ${PAGE_LABEL[level]} page at ${hex(addr)}, not ${PAGE_LABEL[level]} aligned (reserved bits set)`, steps);
       }
       leaf = true;
     }
     if (leaf) {
-      if (access === ACCESS_WRITE && !writable) return pageFault(fault, va, access, level, `write to a read-only page: ${where} or a table above it has RW=0`, steps);
-      if (access === ACCESS_FETCH && nx) return pageFault(fault, va, access, level, `command fetch from a no-execute page (${where} path has NX=1)`, steps);
+      if (access === ACCESS_WRITE && roLevel >= 0) {
+        return pageFault(fault, va, access, roLevel, `write to a read-only page: ${entryWhere(va, roLevel, roTable)} has RW=0`, steps);
+      }
+      if (access === ACCESS_FETCH && nxLevel >= 0) {
+        return pageFault(fault, va, access, nxLevel, `command fetch from a no-execute page: ${entryWhere(va, nxLevel, nxTable)} has NX=1`, steps);
+      }
       const gpa = entryAddress(lo, hi) + (va % LEVEL_SPAN[level]);
       const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
       const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
       if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
-      if (hpa < 0) return eptFault(ctx, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps, eptSteps2);
+      if (hpa < 0) return eptFault(ctx, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
       if (out) {
-        out.writable = writable;
-        out.nx = nx;
+        out.writable = roLevel < 0;
+        out.nx = nxLevel >= 0;
         out.pageSize = LEVEL_SPAN[level];
         out.gpa = gpa;
       }
@@ -123,6 +137,12 @@ export function walk(
     table = entryAddress(lo, hi);
   }
   return -1;
+}
+
+/** `PD[3] at GPA 0x...`: built only on a fault, so the walk itself allocates no strings. */
+function entryWhere(va: number, level: number, table: number): string {
+  const index = indexAt(va, level);
+  return `${LEVEL_NAMES[level]}[${index}] at GPA ${hex(table + index * 8)}`;
 }
 
 function entryHex(lo: number, hi: number): string {
@@ -140,7 +160,7 @@ function pageFault(fault: FaultInfo, va: number, access: number, level: number, 
   return -1;
 }
 
-function eptFault(ctx: PagingContext, fault: FaultInfo, va: number, access: number, gpa: number, code: number, what: string, steps?: WalkStep[], _e?: WalkStep[]): number {
+function eptFault(ctx: PagingContext, fault: FaultInfo, va: number, access: number, gpa: number, code: number, what: string, steps?: WalkStep[]): number {
   fault.kind = code === ISOLATION_VIOLATION ? 'isolation-violation' : 'ept-violation';
   fault.va = va;
   fault.gpa = gpa;

@@ -7,9 +7,11 @@ const SIZE = 4096; // direct-mapped entries
 const MASK = SIZE - 1;
 const PERM_W = 1;
 const PERM_NX = 2;
+// An empty slot's tag. Not -1: VAs -4096..-1 have vpn -1 and would hit an empty slot. NaN equals no vpn.
+const EMPTY = NaN;
 
 export class Tlb {
-  private readonly tags = new Float64Array(SIZE).fill(-1);
+  private readonly tags = new Float64Array(SIZE).fill(EMPTY);
   private readonly bases = new Float64Array(SIZE);
   private readonly perms = new Uint8Array(SIZE);
   private readonly out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
@@ -38,18 +40,18 @@ export class Tlb {
   }
 
   invalidate(): void {
-    this.tags.fill(-1);
+    this.tags.fill(EMPTY);
   }
 
   /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
   save(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < SIZE; i++) if (this.tags[i] !== -1) out.push(this.tags[i], this.bases[i], this.perms[i]);
+    for (let i = 0; i < SIZE; i++) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
     return out;
   }
 
   restore(entries: readonly number[]): void {
-    this.tags.fill(-1);
+    this.tags.fill(EMPTY);
     for (let k = 0; k < entries.length; k += 3) {
       const i = entries[k] & MASK;
       this.tags[i] = entries[k];
