@@ -44,6 +44,8 @@ export const DEFAULT_RING_SIZE = 16 * KIB;
 const MAX_RING_PAGES = Math.max(...Object.values(LIMITS).map((l) => l.maxRingPages));
 /** Leaf PTEs one program may create (keeps a typo like `.map 0, 0, 64G` with 4K pages bounded). */
 const MAX_LEAF_ENTRIES = 1 << 20;
+/** Bytes of non-zero `.fill` one program may write (the image holds them as real pages). */
+const MAX_FILL_BYTES = 256 * MIB;
 
 /** Page sizes of `.map page=` and the paging level whose entry maps them (x86-64 4-level). */
 const PAGE_LEVEL = new Map<number, { level: number; feature?: Feature; label: string }>([
@@ -82,6 +84,10 @@ const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
   dword: { usage: '.dword VALUE, ...', min: 1, max: Infinity },
 };
 
+function directiveSpec(name: string): DirectiveSpec | undefined {
+  return Object.hasOwn(DIRECTIVES, name) ? DIRECTIVES[name] : undefined;
+}
+
 const DATA_SIZES = { dword: 4, qword: 8, byte: 1 } as const;
 const DATA_RANGE = {
   dword: U32,
@@ -107,7 +113,7 @@ export function assembleSource(source: string, opts: AssembleOptions): AssembleR
   } catch (e) {
     // A bug in the assembler must still come back as a diagnostic, never as an exception.
     const message = `internal assembler error: ${e instanceof Error ? e.message : String(e)}`;
-    return { diagnostics: [...asm.diagnostics(), { file: opts.file, line: 1, col: 1, severity: 'error', message }] };
+    return { diagnostics: [...asm.diagnostics(), { file: String(opts?.file ?? '<input>'), line: 1, col: 1, severity: 'error', message }] };
   }
 }
 
@@ -212,6 +218,7 @@ class Assembler {
   private pml4 = 0;
   private allocTop = 0;
   private leafEntries = 0;
+  private fillBytes = 0;
   private readonly mappings: Mapping[] = [];
   private sortedMappings: Mapping[] = [];
   private readonly surfaces: SurfaceDef[] = [];
@@ -545,7 +552,7 @@ class Assembler {
   }
 
   private checkDirective(s: Statement & { kind: 'directive' }, line: number): boolean {
-    const spec = DIRECTIVES[s.name];
+    const spec = directiveSpec(s.name);
     if (!spec) {
       this.error(line, s, `unknown directive '.${s.name}' (${Object.keys(DIRECTIVES).map((d) => '.' + d).join(' ')})`);
       return false;
@@ -598,6 +605,10 @@ class Assembler {
 
   private defineSymbol(name: string, value: number, line: number, at: { col: number; end?: number }, quiet = false): void {
     const upper = name.toUpperCase();
+    if (name.includes('.')) {
+      this.error(line, at, `name '${name}' may not contain '.'`);
+      return;
+    }
     if (upper === 'MIRROR' || regByName(name)) {
       this.error(line, at, `'${name}' is a reserved name (${upper === 'MIRROR' ? 'MIRROR' : 'a register'}); choose another`);
       return;
@@ -719,7 +730,7 @@ class Assembler {
     this.pml4 = this.allocTable()!;
     this.lines.forEach((pl, i) => {
       const s = pl.stmt;
-      if (s?.kind !== 'directive' || s.broken || !DIRECTIVES[s.name]) return;
+      if (s?.kind !== 'directive' || s.broken || !directiveSpec(s.name)) return;
       if (s.name === 'map' && this.checkDirectiveQuiet(s)) this.doMap(s, pl.line);
       else if (s.name === 'surface' && this.checkDirectiveQuiet(s)) this.doSurface(s, pl.line);
       else if (s.name === 'ring') {
@@ -732,8 +743,8 @@ class Assembler {
   }
 
   private checkDirectiveQuiet(s: Statement & { kind: 'directive' }): boolean {
-    const spec = DIRECTIVES[s.name];
-    return s.args.length >= spec.min && s.args.length <= spec.max;
+    const spec = directiveSpec(s.name);
+    return spec !== undefined && s.args.length >= spec.min && s.args.length <= spec.max;
   }
 
   /** One page from the top-of-RAM allocator, zeroed and in the image. */
@@ -992,7 +1003,7 @@ class Assembler {
       const placed = this.placements[i];
       switch (s.kind) {
         case 'directive':
-          if (!DIRECTIVES[s.name] || !this.checkDirectiveQuiet(s)) return;
+          if (!directiveSpec(s.name) || !this.checkDirectiveQuiet(s)) return;
           this.emitDirective(s, pl, stream, placed);
           return;
         case 'data':
@@ -1098,6 +1109,9 @@ class Assembler {
     if (va % 4 !== 0) return this.error(line, s.args[0], `fill VA ${fmt(va)} is not dword aligned`);
     if (size % 4 !== 0) return this.error(line, s.args[1], `fill size ${fmt(size)} is not a multiple of 4`);
     if (va + size > VA_LIMIT) return this.error(line, s.args[1], 'the fill ends beyond the 48-bit GPU VA space');
+    if (value !== 0 && (this.fillBytes += size) > MAX_FILL_BYTES) {
+      return this.error(line, s.args[1], `non-zero fills total more than ${fmt(MAX_FILL_BYTES)} bytes`);
+    }
     const region: Region = { kind: 'fill', what: `.fill at line ${line}`, va, size, loc: this.loc(line, s.col), segments: null };
     this.regions.push(region);
     if (!this.resolveRegion(region)) return;

@@ -31,6 +31,8 @@ const PUNCT1 = ',:=()+-*/%&|^~';
 const MAX_NUMBER_CHARS = 160;
 /** Deepest expression nesting accepted (keeps recursion bounded on hostile input). */
 const MAX_DEPTH = 64;
+/** Most operators on one line (a long `a+b+c...` chain is a deep tree for the evaluator). */
+const MAX_OPERATORS = 1000;
 
 /** Splits source text into lines the way editors count them (`\r\n`, `\n` or `\r`). */
 export function splitLines(source: string): string[] {
@@ -202,6 +204,7 @@ const SPACE_SEPARATED = new Set(['vm']);
 class LineParser {
   private pos = 0;
   private depth = 0;
+  private operators = 0;
   constructor(
     private readonly toks: readonly Token[],
     private readonly lineLength: number,
@@ -291,6 +294,7 @@ class LineParser {
     for (;;) {
       const t = this.peek();
       if (!t || t.kind !== 'punct' || !BINARY_LEVELS[level].includes(t.text)) return left;
+      if (++this.operators > MAX_OPERATORS) this.fail(`more than ${MAX_OPERATORS} operators on one line`, t);
       this.pos++;
       const right = this.parseBinary(level + 1);
       left = { kind: 'binary', op: t.text as BinaryOp, left, right, opCol: t.col, col: left.col, end: right.end };

@@ -373,6 +373,7 @@ result: dword 0`);
       ['reserved label', `${MAP}.batch b, 0x100000\nmirror: MI_NOOP`, "3:1: 'mirror' is a reserved name (MIRROR); choose another"],
       ['register label', `${MAP}.batch b, 0x100000\ncs_gpr3: MI_NOOP`, "3:1: 'cs_gpr3' is a reserved name (a register); choose another"],
       ['unknown directive', `.mapp 0, 0, 4K, rw`, "1:1: unknown directive '.mapp' (.vm .map .data .fill .surface .batch .ring .submit .wait .mmio .eptp .dword)"],
+      ['directive named like an Object property', `.constructor 1`, "1:1: unknown directive '.constructor' (.vm .map .data .fill .surface .batch .ring .submit .wait .mmio .eptp .dword)"],
       ['wrong argument count', `.map 0, 0, 4K`, '1:1: .map takes 4 to 5 arguments: .map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]'],
       ['bad access', `.map 0, 0, 4K, rwx`, '1:16: expected the access: rw, ro'],
       ['bad page size', `.map 0, 0, 4K, rw, page=8K`, '1:25: page size 0x2000 is not 4K, 2M or 1G'],
@@ -538,7 +539,7 @@ start: MI_NOOP
     });
 
     it('survives hostile input', () => {
-      const hostile = ['(' .repeat(10000) + '1', '-'.repeat(100000) + '1', '9'.repeat(5000), '"' + 'a'.repeat(1000), '\u0000\uffff\ud800', '.batch', ':', 'a:b:c:'];
+      const hostile = ['(' .repeat(10000) + '1', '-'.repeat(100000) + '1', '9'.repeat(5000), '"' + 'a'.repeat(1000), '\u0000\uffff\ud800', '.batch', ':', 'a:b:c:', '1+'.repeat(50000) + '1', '(1+'.repeat(60) + '1' + ')'.repeat(60)];
       for (const h of hostile) {
         for (const src of [h, `${MAP}.data 0x100000\n dword ${h}`]) {
           const r = assembleSource(src, { file: 'h.vgpu' });
