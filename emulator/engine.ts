@@ -5,7 +5,7 @@ import { COMMANDS, CommandDef, commandIndex, declaredLength, fieldByName } from 
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
-import { EngineName, GpuErrorKind, engineSlot, regAt } from './registers';
+import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, engineSlot, regAt } from './registers';
 import { Tlb } from './tlb';
 import type { Ept } from './ept';
 
@@ -108,8 +108,17 @@ export class Engine {
   segCount = 0;
   private scratch = new Uint32Array(1024);
 
+  /** Per command index: 1 when this engine can execute it. */
+  private readonly runsHere: Uint8Array;
+  /** Slot of each dword of this engine's window that commands may write (CS_GPRs), else -1. */
+  readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
+  readonly base: number;
+
   constructor(readonly name: EngineName, readonly index: number, private readonly host: EngineHost) {
     this.slots = slotsOf(name);
+    this.runsHere = Uint8Array.from(COMMANDS, (d) => (d.engines.includes(name) ? 1 : 0));
+    this.base = ENGINE_BASE[name];
+    for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
     this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G };
   }
 
@@ -195,7 +204,7 @@ export class Engine {
     if (this.host.accepts[idx] === 0) {
       return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
     }
-    if (def.engines.indexOf(this.name) < 0) return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
+    if (this.runsHere[idx] === 0) return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
     const buf = this.buf;
     buf[0] = header;
     for (let i = 1; i < len; i++) {
@@ -264,6 +273,13 @@ export class Engine {
     this.host.regs.set(s.head, ((wraps << WRAP_SHIFT) | head) >>> 0);
   }
 
+  // Fetch cache: the page the last command came from. Valid while the TLB and the memory's page
+  // objects are unchanged (both count their invalidations); only allocated pages are cached.
+  private fVpn = -1;
+  private fPage: Uint32Array | null = null;
+  private fTlbGen = -1;
+  private fMemGen = -1;
+
   /** Dword i of the command at va (ring commands wrap at the ring end). -1 after a fetch fault. */
   private fetchDword(va: number, i: number, inRing: boolean): number {
     let a = va + i * 4;
@@ -272,9 +288,20 @@ export class Engine {
       const size = this.ringSize();
       a = start + ((va - start + i * 4) % size);
     }
+    const vpn = Math.floor(a / PAGE_SIZE);
+    const mem = this.host.mem;
+    if (vpn === this.fVpn && this.fTlbGen === this.tlb.generation && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
     const hpa = this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
     if (hpa < 0) return -1;
-    return this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
+    const pfn = Math.floor(hpa / PAGE_SIZE);
+    const page = mem.pageForRead(pfn);
+    if (mem.hasPage(pfn)) {
+      this.fVpn = vpn;
+      this.fPage = page;
+      this.fTlbGen = this.tlb.generation;
+      this.fMemGen = mem.generation;
+    }
+    return page[(hpa % PAGE_SIZE) >>> 2];
   }
 
   /** Translates a data access; -1 with the fault filled (misalignment is a page fault too). */
@@ -565,13 +592,13 @@ const BY_MNEMONIC: Record<string, Handler> = {
   MI_LOAD_REGISTER_IMM: (e, h, len) => {
     // The scanner checks every pair before any write (a refused command changes nothing).
     for (let i = 1; i < len; i += 2) {
-      const off = e.buf[i] & 0x7ffffc;
-      const r = regAt(off);
-      if (!r || r.reg.def.access !== 'cmd' || r.reg.engine !== e.name) {
-        return e.raise('privileged-register', COMMANDS[e.cmdIndex], `MI_LOAD_REGISTER_IMM writes ${regName(off)}: commands may only write ${e.name}'s CS_GPR registers`);
+      const off = (e.buf[i] & 0x7ffffc) - e.base;
+      if (off < 0 || off >= ENGINE_WINDOW || e.cmdSlot[off >>> 2] < 0) {
+        const mmio = e.buf[i] & 0x7ffffc;
+        return e.raise('privileged-register', COMMANDS[e.cmdIndex], `MI_LOAD_REGISTER_IMM writes ${regName(mmio)}: commands may only write ${e.name}'s CS_GPR registers`);
       }
     }
-    for (let i = 1; i < len; i += 2) h.regs.commandWrite(e.name, e.buf[i] & 0x7ffffc, e.buf[i + 1]);
+    for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((e.buf[i] & 0x7ffffc) - e.base) >>> 2], e.buf[i + 1]);
     return ADVANCE;
   },
   MI_STORE_REGISTER_MEM: (e, h) => {

@@ -42,9 +42,14 @@ export class HostMemory {
     return new Uint32Array(this.pageForRead(pfn));
   }
 
+  /** Counts removals of page objects (caches of page references check it). */
+  generation = 0;
+
   /** Replaces a page's contents without going through the write hook (restore paths). */
   restorePage(pfn: number, data: Uint32Array | null): void {
-    if (data === null || isZero(data)) this.pages.delete(pfn);
+    if (data === null || isZero(data)) {
+      if (this.pages.delete(pfn)) this.generation++;
+    }
     else {
       const p = this.pages.get(pfn);
       if (p) p.set(data);

@@ -78,6 +78,18 @@ export class SnapshotStore {
     return n;
   }
 
+  /** A cheap upper bound first: only count exactly when pages kept could exceed the budget. */
+  private overBudget(): boolean {
+    if ((this.list.length + this.pagesKept()) * PAGE_SIZE <= this.budget) return false;
+    return this.totalBytes() > this.budget;
+  }
+
+  private pagesKept(): number {
+    let n = 0;
+    for (const s of this.list) n += s.pages.size;
+    return n;
+  }
+
   /** Index of the newest snapshot at or before a step, or -1. */
   indexAtOrBefore(step: number): number {
     let lo = 0;
@@ -114,7 +126,7 @@ export class SnapshotStore {
    * never touched) and old history grows sparse. Merging keeps the older before-image of a page.
    */
   private thin(): void {
-    while (this.totalBytes() > this.budget && this.list.length > DENSE_RECENT + 1) {
+    while (this.list.length > DENSE_RECENT + 1 && this.overBudget()) {
       let merged = false;
       const end = this.list.length - DENSE_RECENT;
       for (let i = end - 1; i >= 1; i -= 2) {

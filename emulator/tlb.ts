@@ -15,6 +15,10 @@ export class Tlb {
   private readonly bases = new Float64Array(SIZE);
   private readonly perms = new Uint8Array(SIZE);
   private readonly out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+  /** Changes whenever an entry is filled, replaced or dropped (the engine's fetch cache checks it). */
+  generation = 0;
+  /** Slots filled since the last invalidate (may repeat), so save() need not scan every slot. */
+  private filled: number[] = [];
 
   /** VA -> HPA for an access; -1 with `fault` filled when the walk fails. */
   translate(ctx: PagingContext, va: number, access: number, fault: FaultInfo): number {
@@ -26,6 +30,8 @@ export class Tlb {
     }
     const hpa = walk(ctx, va, access, fault, this.out);
     if (hpa < 0) return -1;
+    this.generation++;
+    if (Number.isNaN(this.tags[i])) this.filled.push(i);
     this.tags[i] = vpn;
     this.bases[i] = hpa - (va & 0xfff);
     this.perms[i] = (this.out.writable ? PERM_W : 0) | (this.out.nx ? PERM_NX : 0);
@@ -40,20 +46,24 @@ export class Tlb {
   }
 
   invalidate(): void {
-    this.tags.fill(EMPTY);
+    for (const i of this.filled) this.tags[i] = EMPTY;
+    this.filled = [];
+    this.generation++;
   }
 
   /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
   save(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < SIZE; i++) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
+    const slots = [...new Set(this.filled)].sort((a, b) => a - b);
+    for (const i of slots) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
     return out;
   }
 
   restore(entries: readonly number[]): void {
-    this.tags.fill(EMPTY);
+    this.invalidate();
     for (let k = 0; k < entries.length; k += 3) {
       const i = entries[k] & MASK;
+      this.filled.push(i);
       this.tags[i] = entries[k];
       this.bases[i] = entries[k + 1];
       this.perms[i] = entries[k + 2];

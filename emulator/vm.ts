@@ -212,7 +212,7 @@ export class Vm implements EngineHost {
   }
 
   engine(name: EngineName): Engine {
-    return this.engines[ENGINES.indexOf(name)];
+    return name === 'rcs0' ? this.engines[0] : this.engines[1];
   }
 
   get finished(): boolean {
@@ -280,7 +280,10 @@ export class Vm implements EngineHost {
 
   private driverCanRun(): boolean {
     const op = this.image.driver[this.driverPc];
-    if (op.op === 'wait') return op.engines.every((n) => this.engine(n).idle());
+    if (op.op === 'wait') {
+      for (let i = 0; i < op.engines.length; i++) if (!this.engine(op.engines[i]).idle()) return false;
+      return true;
+    }
     if (op.op === 'submit') {
       const e = this.engine(op.engine);
       if (!e.ringEnabled()) return true;

@@ -1,18 +1,13 @@
 // Benchmark section "core": TLB-hit translations/s, full nested page walks/s, and the RSS of a 64 GiB guest.
 
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { EPT_VIEW_FULL, Ept } from '../../emulator/ept';
 import { HostMemory, PAGE_SIZE } from '../../emulator/memory';
 import { ACCESS_READ, FaultInfo, WalkOut, walk } from '../../emulator/paging';
 import { Tlb } from '../../emulator/tlb';
 import { GiB, MiB, PAGE_4K, makeVm } from '../helpers/pagetables';
+import { childMode, measureInChild, reply } from './child';
 import type { Section } from './run';
 
-/** Set in the child processes that do the measuring: `speed`, or `rss:<guest RAM bytes>`. */
-const CHILD_ENV = 'VGPU_BENCH_CORE';
 const TOUCHED_PAGES = 1000;
 const MAPPED_PAGES = 1024; // fits the TLB without conflicts
 
@@ -24,28 +19,18 @@ export const section: Section = {
     rss64GiBMiB: { max: 100, unit: 'MiB' },
   },
   async run() {
-    // Every figure comes from a fresh node process running an esbuild bundle of this file, as dist/
-    // ships the emulator: no TypeScript loader in the heap, no module-wrapper getters on the hot path.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-bench-'));
-    try {
-      const bundle = path.join(dir, 'core.js');
-      const esbuild = require('esbuild') as typeof import('esbuild'); // only the parent needs it
-      esbuild.buildSync({ entryPoints: [__filename], bundle: true, platform: 'node', format: 'cjs', outfile: bundle, external: ['esbuild'], logLevel: 'error' });
-      const speed = child<SpeedReport>(bundle, 'speed');
-      const small = child<RssReport>(bundle, `rss:${64 * MiB}`);
-      const big = child<RssReport>(bundle, `rss:${64 * GiB}`);
-      return {
-        tlbHitsPerSec: Math.round(speed.tlbHitsPerSec),
-        walksPerSec: Math.round(speed.walksPerSec),
-        rss64GiBMiB: round1(big.rss / MiB),
-        rss64MiBMiB: round1(small.rss / MiB),
-        rssRatio64GiBTo64MiB: Math.round((big.rss / small.rss) * 100) / 100,
-        allocatedPages64GiB: big.pages,
-        eptTablePages64GiB: big.eptPages,
-      };
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const speed = measureInChild<SpeedReport>(__filename, 'core:speed');
+    const small = measureInChild<RssReport>(__filename, `core:rss:${64 * MiB}`);
+    const big = measureInChild<RssReport>(__filename, `core:rss:${64 * GiB}`);
+    return {
+      tlbHitsPerSec: Math.round(speed.tlbHitsPerSec),
+      walksPerSec: Math.round(speed.walksPerSec),
+      rss64GiBMiB: round1(big.rss / MiB),
+      rss64MiBMiB: round1(small.rss / MiB),
+      rssRatio64GiBTo64MiB: Math.round((big.rss / small.rss) * 100) / 100,
+      allocatedPages64GiB: big.pages,
+      eptTablePages64GiB: big.eptPages,
+    };
   },
 };
 
@@ -58,12 +43,6 @@ interface RssReport {
   rss: number;
   pages: number;
   eptPages: number;
-}
-
-function child<T>(bundle: string, mode: string): T {
-  const r = spawnSync(process.execPath, ['--expose-gc', bundle], { env: { ...process.env, [CHILD_ENV]: mode }, encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`bench child '${mode}' failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }
 
 function round1(x: number): number {
@@ -137,13 +116,12 @@ function rssChild(guestBytes: number): void {
   }
   (globalThis as { gc?: () => void }).gc?.();
   const report: RssReport = { rss: process.memoryUsage().rss, pages: mem.allocatedPages, eptPages: ept.tablePages.length };
-  process.stdout.write(JSON.stringify(report) + '\n');
+  reply(report);
 }
 
-const childMode = process.env[CHILD_ENV];
-if (childMode === 'speed') {
-  const report: SpeedReport = { tlbHitsPerSec: benchTlbHits(), walksPerSec: benchWalks() };
-  process.stdout.write(JSON.stringify(report) + '\n');
-} else if (childMode?.startsWith('rss:')) {
-  rssChild(Number(childMode.slice(4)));
+const mode = childMode();
+if (mode === 'core:speed') {
+  reply({ tlbHitsPerSec: benchTlbHits(), walksPerSec: benchWalks() } satisfies SpeedReport);
+} else if (mode?.startsWith('core:rss:')) {
+  rssChild(Number(mode.slice('core:rss:'.length)));
 }

@@ -20,6 +20,8 @@ export interface Section {
 /** Section modules in the order they run. */
 const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./core'),
+  () => import('./streamer'),
+  () => import('./snapshots'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {

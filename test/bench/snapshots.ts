@@ -1,0 +1,85 @@
+// Snapshot figures, measured side by side in one process: periodic snapshots against none on a long
+// run, a 64 GiB guest against a 64 MiB one, and a reverse step at t = 1,000,000 against replay from 0.
+
+import { loadVm } from '../../emulator/program';
+import { runToCommands, stepBack } from '../../emulator/reverse';
+import { childMode, measureInChild, reply } from './child';
+import type { Section } from './run';
+import { median, mixedWorkload, timeIt } from './workloads';
+
+interface Report {
+  overhead: number;
+  sizeRatio: number;
+  bytesSmall: number;
+  bytesBig: number;
+  stepBackMs: number;
+  replayMs: number;
+  commands: number;
+}
+
+function measure(): Report {
+  const T = 1_000_000;
+  const src = mixedWorkload(T / 1000);
+  // Overhead: alternate runs with and without periodic snapshots.
+  const on: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const a = loadVm('mixed.vgpu', { snapshotEvery: 1000 }, src);
+    on.push(timeIt(() => a.run()));
+    const b = loadVm('mixed.vgpu', { snapshotEvery: 0 }, src);
+    off.push(timeIt(() => b.run()));
+  }
+  // Guest-size independence, snapshots on.
+  const small: number[] = [];
+  const big: number[] = [];
+  let bytesSmall = 0;
+  let bytesBig = 0;
+  const short = mixedWorkload(200);
+  for (let i = 0; i < 3; i++) {
+    const s = loadVm('mixed.vgpu', { memory: 64 * 2 ** 20 }, short);
+    small.push(timeIt(() => s.run()));
+    bytesSmall = s.result().snapshots.bytes;
+    const g = loadVm('mixed.vgpu', { memory: 64 * 2 ** 30 }, short);
+    big.push(timeIt(() => g.run()));
+    bytesBig = g.result().snapshots.bytes;
+  }
+  // Reverse step at t = 1,000,000 against restart-and-replay from 0.
+  const vm = loadVm('mixed.vgpu', { snapshotEvery: 1000 }, src);
+  vm.run({ untilCommands: T });
+  const backs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    backs.push(timeIt(() => stepBack(vm)));
+  }
+  const replay = timeIt(() => {
+    const fresh = loadVm('mixed.vgpu', { snapshotEvery: 1000 }, src);
+    runToCommands(fresh, T - 1);
+  });
+  return {
+    overhead: median(on) / median(off), sizeRatio: median(big) / median(small), bytesSmall, bytesBig,
+    stepBackMs: median(backs), replayMs: replay, commands: vm.commands,
+  };
+}
+
+export const section: Section = {
+  name: 'snapshots',
+  goals: {
+    'snapshot-every 1000 / snapshot-every 0': { max: 1.25 },
+    '64 GiB guest / 64 MiB guest time': { max: 1.1 },
+    'stepBack at t=1M (ms)': { max: 20 },
+    'stepBack / replay from 0': { max: 0.001 },
+  },
+  async run() {
+    const r = measureInChild<Report>(__filename, 'snapshots');
+    return {
+      'snapshot-every 1000 / snapshot-every 0': Number(r.overhead.toFixed(3)),
+      '64 GiB guest / 64 MiB guest time': Number(r.sizeRatio.toFixed(3)),
+      'snapshot bytes 64 MiB guest': r.bytesSmall,
+      'snapshot bytes 64 GiB guest': r.bytesBig,
+      'stepBack at t=1M (ms)': Number(r.stepBackMs.toFixed(2)),
+      'replay from 0 to t=1M (ms)': Math.round(r.replayMs),
+      'stepBack / replay from 0': Number((r.stepBackMs / r.replayMs).toFixed(5)),
+    };
+  },
+};
+
+if (childMode() === 'snapshots') reply(measure());
