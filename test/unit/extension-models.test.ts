@@ -1,0 +1,179 @@
+// What the extension's views and pages show, from `vgpu/...` replies: the models behind the Snapshots,
+// Capability Registers and Page Tables trees, the Surface page and PNG, the snapshot diff and F5 resolution.
+
+import * as assert from 'node:assert/strict';
+import { PNG } from 'pngjs';
+import type { CustomBody, SnapshotInfo } from '../../adapter/protocol';
+import { capsNodes } from '../../extension/capsNodes';
+import { diffHtml, rangeText } from '../../extension/diffHtml';
+import { initialConfiguration, resolveLaunch } from '../../extension/launchConfig';
+import { snapshotNodes } from '../../extension/snapshotNodes';
+import { contentSecurityPolicy, surfaceHtml } from '../../extension/surfaceHtml';
+import { decodeSurface, encodePng } from '../../extension/surfaceImage';
+import { bytes, hex } from '../../extension/treeNode';
+import { parseTranslateInput, translationNode } from '../../extension/walkNodes';
+
+const snap = (id: number, step: number, extra: Partial<SnapshotInfo> = {}): SnapshotInfo => ({
+  id, step, commands: step, reason: 'periodic', engine: 'rcs0', pages: 2, bytes: 8192 + 64, current: false, ...extra,
+});
+
+describe('extension: Snapshots view model', () => {
+  it('is a timeline, oldest first, with "now" placed where the VM is', () => {
+    const nodes = snapshotNodes({ snapshots: [snap(3, 30), snap(1, 0, { reason: 'start', engine: null }), snap(2, 10)], step: 12, commands: 12 });
+    assert.deepEqual(nodes.map((n) => n.label), ['#1 at 0 commands', '#2 at 10 commands', 'now at 12 commands', '#3 at 30 commands']);
+    assert.equal(nodes[0].description, 'start · driver · 2 pages · 8.1 KiB');
+    assert.equal(nodes[1].command?.command, 'vgpu.rollbackToSnapshot');
+    assert.equal((nodes[1].command?.arguments?.[0] as SnapshotInfo).id, 2);
+    assert.equal(nodes[1].contextValue, 'snapshot');
+    assert.equal(nodes[2].contextValue, 'now');
+  });
+
+  it('puts "now" last when no snapshot is later', () => {
+    const nodes = snapshotNodes({ snapshots: [snap(1, 0)], step: 5, commands: 4 });
+    assert.equal(nodes.at(-1)!.label, 'now at 4 commands');
+  });
+});
+
+describe('extension: Capability Registers view model', () => {
+  const caps: CustomBody<'vgpu/caps'> = {
+    hostGen: 3,
+    deviceVersion: 2,
+    physical: { registers: { VERSION: '0x3', GENCAP: '0x1f' }, pci: { capabilities: [{ id: 0x10, offset: 0x40 }, { id: 0x11, offset: 0x50 }], extended: [] } },
+    exposed: { registers: { VERSION: '0x2', GENCAP: '0xf' }, pci: { capabilities: [{ id: 0x10, offset: 0x40 }], extended: [] } },
+    fields: [
+      { register: 'VERSION', field: 'MAJOR', bits: '7:0', physical: 3, exposed: 2, hidden: false },
+      { register: 'GENCAP', field: 'PAGE_1G', bits: '4', physical: 1, exposed: 0, hidden: true },
+      { register: 'GENCAP', field: 'PAGE_2M', bits: '3', physical: 1, exposed: 1, hidden: false },
+    ],
+  };
+
+  it('shows each register physical and exposed, each field with what the version hides', () => {
+    const nodes = capsNodes(caps);
+    assert.equal(nodes[0].label, 'Host generation 3');
+    assert.equal(nodes[0].description, 'device version 2 exposed to the VM');
+    const gencap = nodes.find((n) => n.label === 'GENCAP')!;
+    assert.equal(gencap.description, 'physical 0x1f · exposed 0xf · 1 hidden');
+    assert.deepEqual(gencap.children!.map((f) => [f.label, f.description, f.icon]), [
+      ['PAGE_1G [4]', 'physical 1 · exposed 0 · hidden by version 2', 'eye-closed'],
+      ['PAGE_2M [3]', 'physical 1 · exposed 1', 'eye'],
+    ]);
+    const pci = nodes.find((n) => n.label === 'PCI capabilities')!;
+    assert.equal(pci.description, '1 of 2 exposed');
+    assert.deepEqual(pci.children!.map((c) => c.description), ['physical · exposed', 'physical · hidden']);
+  });
+});
+
+describe('extension: Page Tables view model', () => {
+  const step = (level: string, index: number, ept?: { level: string; index: number }[]) => ({
+    level, table: '0x3fff000', index, entry: '0x0000000003ffe007', flags: 'P RW US',
+    ept: ept?.map((e) => ({ ...e, table: '0x10000000', entry: '0x10001007', flags: 'RWX' })),
+  });
+
+  it('parses an address with optional view and engine', () => {
+    assert.deepEqual(parseTranslateInput(' 0x30_0000 restricted BCS0 '), { va: '0x30_0000', view: 'restricted', engine: 'bcs0' });
+    assert.deepEqual(parseTranslateInput('1M'), { va: '1M', view: 'full', engine: 'rcs0' });
+    assert.match(parseTranslateInput('zz') as string, /not an address/);
+    assert.match(parseTranslateInput('0x1000 sideways') as string, /neither/);
+  });
+
+  it('shows the PPGTT steps, each with its EPT walk, then the EPT walk of the GPA and the HPA', () => {
+    const n = translationNode({
+      va: '0x200000', view: 'full', engine: 'rcs0',
+      reply: {
+        ok: true, gpa: '0x200000', hpa: '0x10000200000',
+        steps: [step('PML4', 0, [{ level: 'EPT PML4', index: 0 }]), step('PDPT', 0), step('PD', 1), step('PT', 0), step('EPT PML4', 0), step('EPT PD', 1)],
+      },
+    });
+    assert.equal(n.description, '→ GPA 0x200000 → HPA 0x10000200000');
+    assert.deepEqual(n.children!.map((c) => c.label), ['PPGTT', 'EPT (full view)', 'HPA 0x10000200000']);
+    assert.deepEqual(n.children![0].children!.map((c) => c.label), ['PML4 [0]', 'PDPT [0]', 'PD [1]', 'PT [0]']);
+    assert.equal(n.children![0].children![0].children![0].children![0].label, 'EPT PML4 [0]');
+    assert.equal(n.children![0].children![0].children![0].children![0].description, '0x10001007 RWX');
+    assert.deepEqual(n.children![1].children!.map((c) => c.label), ['EPT PML4 [0]', 'EPT PD [1]']);
+  });
+
+  it('shows a fault with its kind and reason', () => {
+    const n = translationNode({
+      va: '0x200008', view: 'full', engine: 'bcs0',
+      reply: { ok: false, fault: { kind: 'page-fault', reason: 'PT entry not present' }, steps: [step('PML4', 0), step('PT', 0)] },
+    });
+    assert.equal(n.description, 'page-fault: PT entry not present');
+    assert.equal(n.icon, 'error');
+    assert.deepEqual(n.children!.at(-1)!.label, 'page-fault');
+    assert.equal(new Set(collectIds(n)).size, collectIds(n).length, 'tree item ids are unique');
+  });
+});
+
+function collectIds(n: { id?: string; children?: readonly any[] }): string[] {
+  return [...(n.id ? [n.id] : []), ...(n.children ?? []).flatMap(collectIds)];
+}
+
+describe('extension: Surface', () => {
+  const argb = [0xff203060, 0xffd32f2f, 0x00ffa000, 0xff2e7d32];
+  const reply = { name: 'canvas', width: 2, height: 2, pixels: Buffer.from(Uint32Array.from(argb).buffer).toString('base64') };
+
+  it('decodes little-endian ARGB dwords and saves an opaque RGB PNG', () => {
+    const img = decodeSurface(reply);
+    assert.deepEqual([...img.pixels], argb);
+    const png = PNG.sync.read(encodePng(img));
+    assert.equal(png.width, 2);
+    assert.deepEqual([...png.data.subarray(0, 8)], [0x20, 0x30, 0x60, 0xff, 0xd3, 0x2f, 0x2f, 0xff]);
+    assert.deepEqual([...png.data.subarray(8, 12)], [0xff, 0xa0, 0x00, 0xff], 'alpha is not shown');
+  });
+
+  it('refuses pixels that do not match the size', () => {
+    assert.throws(() => decodeSurface({ ...reply, width: 3 }), /expected 24/);
+  });
+
+  it('has a strict Content-Security-Policy: nonce-only script and style, nothing remote', () => {
+    const csp = contentSecurityPolicy('https://webview.example', 'N0NCE');
+    assert.equal(csp, "default-src 'none'; img-src https://webview.example data:; style-src 'nonce-N0NCE'; script-src 'nonce-N0NCE'");
+    const html = surfaceHtml('https://webview.example', 'N0NCE');
+    assert.ok(html.includes(`content="${csp}"`));
+    const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+    assert.equal(scripts.length, 1);
+    assert.equal(scripts[0][1].trim(), 'nonce="N0NCE"');
+    assert.doesNotThrow(() => new Function(scripts[0][2]), 'the inlined webview script parses');
+    assert.ok(!/\bsrc="http|href="http|style="/.test(html), 'no remote content, no inline style attributes');
+    assert.ok(html.includes('var(--vscode-editor-background)'), 'theme colours');
+  });
+});
+
+describe('extension: Compare Snapshots page', () => {
+  it('lists registers old/new, changed byte ranges of pages and surfaces, escaped', () => {
+    const html = diffHtml(
+      { registers: [{ name: 'CS_GPR0', old: '0x0', new: '0x1' }], pages: [{ gpa: '0x10f000', ranges: [[0, 4], [8, 9]] }], surfaces: [{ name: 'canvas<1>', changedPixels: 1024 }] },
+      snap(1, 0), snap(2, 10), 'N',
+    );
+    assert.match(html, /CS_GPR0<\/td><td><code class="old">0x0<\/code><\/td><td><code class="new">0x1/);
+    assert.ok(html.includes('0x0..0x3 (4 bytes)') && html.includes('0x8..0x8 (1 byte)'));
+    assert.ok(html.includes('canvas&#60;1&#62;') && html.includes('1024'));
+    assert.ok(!html.includes('<script'));
+    assert.equal(rangeText([0x10, 0x20]), '0x10..0x1f (16 bytes)');
+  });
+});
+
+describe('extension: F5 without launch.json', () => {
+  const editor = { languageId: 'vgpu', fileName: '/ws/picture.vgpu' };
+
+  it('debugs the open .vgpu file', () => {
+    assert.deepEqual(resolveLaunch({}, editor), { config: { ...initialConfiguration(), program: '/ws/picture.vgpu' } });
+  });
+
+  it('fills a missing program from the editor, and says why when there is none', () => {
+    assert.deepEqual(resolveLaunch({ type: 'vgpu', request: 'launch', name: 'x' }, editor), {
+      config: { type: 'vgpu', request: 'launch', name: 'x', program: '/ws/picture.vgpu' },
+    });
+    assert.match((resolveLaunch({}, { languageId: 'markdown', fileName: '/ws/README.md' }) as { error: string }).error, /Open a \.vgpu program/);
+    assert.match((resolveLaunch({ type: 'vgpu', request: 'launch', name: 'x' }, undefined) as { error: string }).error, /no "program"/);
+  });
+
+  it('keeps a launch.json configuration as written', () => {
+    const c = { type: 'vgpu', request: 'launch', name: 'x', program: '${workspaceFolder}/a.vgpu', hostGen: 2 };
+    assert.deepEqual(resolveLaunch(c, undefined), { config: c });
+  });
+
+  it('formats numbers and sizes as the views show them', () => {
+    assert.deepEqual([hex(9), hex(31), bytes(100), bytes(8256), bytes(3 * 1024 * 1024)], ['9', '0x1f', '100 B', '8.1 KiB', '3.0 MiB']);
+  });
+});
