@@ -1,0 +1,259 @@
+// Live migration, target side: a host with a physical GPU of one generation that takes VMs one after
+// another, checks peer, token and device version before any memory arrives, rebuilds the VM from the
+// checkpoint sections, resumes it and either runs it to the end or serves a remote session.
+
+import * as net from 'node:net';
+import { CheckpointError, SEC, VmStateDoc, applyPages, loadStateDoc, vmFromSections } from '../checkpoint';
+import { Generation } from '../capabilities';
+import type { RunResult, Vm } from '../vm';
+import { Channel, ChannelClosed } from './channel';
+import { serveSession } from './remote';
+import {
+  Challenge, Frame, Hello, MIG, PROTOCOL, ResultDoc, Resumed, RoundMark, StreamError, Verdict, jsonSection, newNonce,
+  parseJsonPayload, proofMatches, streamHeader, versionRefusal,
+} from './stream';
+
+export interface HostOptions {
+  readonly gen: Generation;
+  /** Address to bind (default 127.0.0.1) and port (default 0: any free one). */
+  readonly host?: string;
+  readonly port?: number;
+  /** Shared secret a source must prove it knows; none when empty. */
+  readonly token?: string;
+  /**
+   * Peers allowed to connect: 'loopback' (the default), 'any', or IP addresses. Others are refused
+   * before the handshake.
+   */
+  readonly allow?: readonly string[];
+  /** Longest silence of a source in the middle of a transfer (default 30 s). */
+  readonly idleTimeoutMs?: number;
+}
+
+export interface TransferInfo {
+  readonly peer: string;
+  readonly program: string;
+  readonly exposedVersion: number;
+  readonly mode: Hello['mode'];
+}
+
+/** What a host reports; the CLI prints these, tests watch them. */
+export interface HostEvents {
+  refused: (peer: string, reason: string) => void;
+  accepted: (t: TransferInfo) => void;
+  resumed: (t: TransferInfo, vm: Vm, stats: { rounds: number; pages: number; commands: number }) => void;
+  finished: (t: TransferInfo, result: RunResult) => void;
+  dropped: (peer: string, reason: string) => void;
+}
+
+/** Steps the host runs before it looks at its sockets (and signals) again. */
+const SLICE_STEPS = 20_000;
+
+export function isLoopback(addr: string): boolean {
+  return /^127\./.test(addr) || addr === '::1';
+}
+
+/** `::ffff:127.0.0.1` -> `127.0.0.1`. */
+export function normalizeAddress(addr: string | undefined): string {
+  if (!addr) return '?';
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+  return m ? m[1] : addr;
+}
+
+class Dropped extends Error {}
+
+export class VmHost {
+  private server: net.Server | null = null;
+  private active: { ch: Channel; done: Promise<void> } | null = null;
+  private closing = false;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly listeners: { [K in keyof HostEvents]: HostEvents[K][] } = { refused: [], accepted: [], resumed: [], finished: [], dropped: [] };
+
+  constructor(readonly o: HostOptions) {}
+
+  on<K extends keyof HostEvents>(event: K, fn: HostEvents[K]): this {
+    this.listeners[event].push(fn);
+    return this;
+  }
+
+  private emit<K extends keyof HostEvents>(event: K, ...args: Parameters<HostEvents[K]>): void {
+    for (const fn of this.listeners[event]) (fn as (...a: unknown[]) => void)(...args);
+  }
+
+  /** Starts listening; resolves with the bound address (the port, when 0 was asked for). */
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((s) => this.onConnection(s));
+      this.server = server;
+      server.once('error', reject);
+      server.listen(this.o.port ?? 0, this.o.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        const a = server.address() as net.AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  get address(): { host: string; port: number } | null {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
+  }
+
+  /** Stops taking VMs; a transfer or run in progress is dropped (its source finishes the VM itself). */
+  async close(reason = 'the target host is shutting down'): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    const a = this.active;
+    if (a) {
+      a.ch.fail(reason);
+      await Promise.race([a.done, new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private allowed(peer: string): boolean {
+    const allow = this.o.allow ?? ['loopback'];
+    return allow.some((a) => a === 'any' || (a === 'loopback' && isLoopback(peer)) || normalizeAddress(a) === peer);
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 10_000);
+    const peer = normalizeAddress(socket.remoteAddress);
+    const ch = new Channel(socket, `stream from ${peer}`);
+    ch.post(streamHeader());
+    const refuse = (reason: string): void => {
+      ch.post(jsonSection(MIG.VERDICT, { accepted: false, reason, hostGen: this.o.gen } satisfies Verdict));
+      socket.end();
+      setTimeout(() => socket.destroy(), 2000).unref();
+      this.emit('refused', peer, reason);
+    };
+    if (!this.allowed(peer)) return refuse(`connections from ${peer} are not accepted by this host (allowed: ${(this.o.allow ?? ['loopback']).join(', ')})`);
+    if (this.closing) return refuse('the target host is shutting down');
+    if (this.active) return refuse('the target host is busy with another VM; try again when it is done');
+    const done = this.serve(ch, peer, refuse).catch((e: unknown) => {
+      // A bug here must not take the host (and the VMs it will serve next) down.
+      this.emit('dropped', peer, `internal error: ${(e as Error)?.stack ?? String(e)}`);
+      ch.close(new ChannelClosed('internal error'));
+    }).finally(() => {
+      if (this.active?.ch === ch) this.active = null;
+    });
+    this.active = { ch, done };
+  }
+
+  private async serve(ch: Channel, peer: string, refuse: (reason: string) => void): Promise<void> {
+    const gen = this.o.gen;
+    const idle = this.o.idleTimeoutMs ?? 30_000;
+    const nonce = newNonce();
+    const token = this.o.token ?? '';
+    ch.post(jsonSection(MIG.CHALLENGE, { protocol: PROTOCOL, hostGen: gen, nonce, tokenRequired: token !== '' } satisfies Challenge));
+    let info: TransferInfo | null = null;
+    try {
+      const hello = json<Hello>(await this.expect(ch, MIG.HELLO, idle, 'waiting for the source\'s hello'));
+      const why = hello.protocol !== PROTOCOL ? `this host speaks transfer protocol ${PROTOCOL}, not ${hello.protocol}`
+        : token !== '' && hello.proof === null ? 'this host requires a token (--token or VGPU_HOST_TOKEN at the source)'
+          : token !== '' && !proofMatches(token, nonce, hello.proof) ? 'wrong token'
+            : versionRefusal(hello.exposedVersion, gen) ?? (hello.mode !== 'finish' && hello.mode !== 'session' ? `unknown transfer mode '${String(hello.mode)}'` : null);
+      if (why) return refuse(why);
+      ch.post(jsonSection(MIG.VERDICT, { accepted: true, hostGen: gen } satisfies Verdict));
+      info = { peer, program: String(hello.program), exposedVersion: hello.exposedVersion, mode: hello.mode };
+      this.emit('accepted', info);
+
+      // The VM's configuration: build it now (it may still be refused), so pages land in place.
+      const what = `VM from ${peer}`;
+      const meta = await this.expect(ch, SEC.META, idle, 'waiting for the VM configuration');
+      const image = await this.expect(ch, SEC.IMAGE, idle, 'waiting for the program image');
+      const early = await this.expect(ch, SEC.STATE, idle, 'waiting for the VM state');
+      if (json<{ exposedVersion: number }>(meta).exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
+      const vm = vmFromSections(new Map([[SEC.META, [meta.payload]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [early.payload]]]), what, gen);
+      const memory = vm.cfg.memory;
+
+      let rounds = 0;
+      let pages = 0;
+      let final = false;
+      let f: Frame;
+      for (;;) {
+        f = await ch.next(idle, final ? 'receiving the stop-and-copy' : `receiving pre-copy round ${rounds}`);
+        if (f.tag === MIG.ROUND) {
+          const r = json<RoundMark>(f);
+          if (final) throw new Dropped('a round after the stop-and-copy began');
+          if (r.final) final = true;
+          else rounds = r.round;
+        } else if (f.tag === SEC.PAGES) {
+          pages += applyPages(vm, f.payload, memory);
+        } else if (f.tag === SEC.META && final) {
+          break;
+        } else {
+          throw new Dropped(`unexpected section ${f.tag} ${final ? 'in the stop-and-copy' : 'during pre-copy'}`);
+        }
+      }
+      const finalMeta = f.payload;
+      const state = await this.expect(ch, SEC.STATE, idle, 'receiving the stop-and-copy');
+      const snaps: Buffer[] = [];
+      for (;;) {
+        const s = await ch.next(idle, 'receiving the stop-and-copy');
+        if (s.tag === SEC.END) break;
+        if (s.tag !== SEC.SNAPSHOT) throw new Dropped(`unexpected section ${s.tag} in the stop-and-copy`);
+        snaps.push(s.payload);
+      }
+
+      // Decode the final state with the checkpoint reader (it checks the version again and
+      // rebuilds the rollback snapshots), then put it into the VM that already holds the pages.
+      const sections = new Map<string, Buffer[]>([[SEC.META, [finalMeta]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [state.payload]]]);
+      if (snaps.length) sections.set(SEC.SNAPSHOT, snaps);
+      const decoded = vmFromSections(sections, what, gen);
+      loadStateDoc(vm, json<VmStateDoc>(state));
+      if (snaps.length) vm.snapshots.load(decoded.snapshots.list);
+      const taken = json<{ snapshotsTaken?: number }>({ tag: SEC.META, payload: finalMeta }).snapshotsTaken;
+      if (typeof taken === 'number') vm.snapshots.taken = taken;
+      ch.post(jsonSection(MIG.RESUMED, { commands: vm.commands, step: vm.step, hostGen: gen } satisfies Resumed));
+      this.emit('resumed', info, vm, { rounds, pages, commands: vm.commands });
+
+      if (hello.mode === 'session') {
+        await serveSession(vm, ch);
+        this.emit('finished', info, vm.result());
+        return;
+      }
+      while (!ch.closed) {
+        const how = vm.run({ maxSteps: vm.step + SLICE_STEPS });
+        if (how !== 'limit') break;
+        await new Promise((r) => setImmediate(r));
+      }
+      if (ch.closed) throw ch.closed;
+      const result = vm.result();
+      const pixels: ResultDoc['pixels'] = {};
+      for (const name of hello.surfaces ?? []) {
+        if (!vm.image.surfaces.some((s) => s.name.toUpperCase() === String(name).toUpperCase())) continue;
+        const s = vm.readSurface(String(name));
+        pixels[name] = { width: s.width, height: s.height, data: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
+      }
+      ch.post(jsonSection(MIG.RESULT, { result, errors: vm.errors, hostGen: gen, pixels } satisfies ResultDoc));
+      ch.socket.end();
+      this.emit('finished', info, result);
+    } catch (e) {
+      if (e instanceof Dropped || e instanceof CheckpointError || e instanceof StreamError) {
+        ch.fail(e.message);
+        this.emit('dropped', peer, e.message);
+        return;
+      }
+      if (e instanceof ChannelClosed) {
+        ch.close(e);
+        this.emit('dropped', peer, e.fromPeer ? `the source cancelled: ${e.message}` : e.message);
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private async expect(ch: Channel, tag: string, timeoutMs: number, doing: string): Promise<Frame> {
+    const f = await ch.next(timeoutMs, doing);
+    if (f.tag !== tag) throw new Dropped(`expected section ${tag} while ${doing}, got ${f.tag}`);
+    return f;
+  }
+}
+
+function json<T>(f: Frame): T {
+  return parseJsonPayload<T>(f);
+}
