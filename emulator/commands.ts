@@ -265,12 +265,32 @@ COMMANDS.forEach((d, i) => {
   t[op] = i;
 });
 
+/** Per client code (0..7): the opcode's shift and mask, numeric, for the decoder's hot path. */
+const OP_SHIFT = new Int32Array(8);
+const OP_MASK = new Int32Array(8);
+const EMPTY_LOOKUP = new Int16Array(1).fill(-1);
+const LOOKUP_BY_CODE: Int16Array[] = [];
+for (let code = 0; code < 8; code++) {
+  const client = CLIENT_BY_CODE[code];
+  LOOKUP_BY_CODE[code] = client === undefined ? EMPTY_LOOKUP : LOOKUP[code];
+  if (client !== undefined) {
+    OP_SHIFT[code] = OPCODE_BITS[client].lo;
+    OP_MASK[code] = (1 << (OPCODE_BITS[client].hi - OPCODE_BITS[client].lo + 1)) - 1;
+  }
+}
+
 /** Index in COMMANDS of the command a header starts, or -1 for an unknown client/opcode. */
 export function commandIndex(header: number): number {
-  const client = CLIENT_BY_CODE[header >>> 29];
-  if (client === undefined) return -1;
-  return LOOKUP[CLIENT_CODE[client]][opcodeOf(client, header)];
+  const code = header >>> 29;
+  return LOOKUP_BY_CODE[code][(header >>> OP_SHIFT[code]) & OP_MASK[code]];
 }
+
+/**
+ * Per command index, what the hot path needs to check a header's length without the generic
+ * `declaredLength`: the length field mask (0: none), and the expected total (0: variable).
+ */
+export const LENGTH_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 << d.lengthBits) - 1 : 0));
+export const FIXED_LENGTH = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'fixed' ? d.length.dwords : 0));
 
 export function commandByMnemonic(m: string): CommandDef | undefined {
   return BY_MNEMONIC.get(m.toUpperCase());

@@ -1,7 +1,7 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
 // table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
 
-import { COMMANDS, CommandDef, commandIndex, declaredLength, fieldByName } from './commands';
+import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, commandIndex, declaredLength, fieldByName } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
@@ -116,15 +116,16 @@ export class Engine {
 
   constructor(readonly name: EngineName, readonly index: number, private readonly host: EngineHost) {
     this.slots = slotsOf(name);
+    this.r = host.regs.values;
     this.runsHere = Uint8Array.from(COMMANDS, (d) => (d.engines.includes(name) ? 1 : 0));
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
-    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G };
+    // PDP0 and EPT_VIEW are read when the TLB misses (a hit needs neither): same result as reading
+    // them before every command, without the cost.
+    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext() };
   }
 
-  private get r(): Uint32Array {
-    return this.host.regs.values;
-  }
+  private readonly r: Uint32Array;
 
   ringSize(): number {
     return ((((this.r[this.slots.ctl] >>> 12) & 0x1ff) + 1) * PAGE_SIZE);
@@ -170,7 +171,6 @@ export class Engine {
   step(): number {
     const r = this.r;
     const s = this.slots;
-    this.syncContext();
     const inRing = this.depth === 0;
     let va: number;
     if (inRing) {
@@ -199,18 +199,31 @@ export class Engine {
     if (idx < 0) return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}, opcode not in the command table)`);
     const def = COMMANDS[idx];
     this.cmdIndex = idx;
-    const len = declaredLength(def, header);
-    if (typeof len === 'string') return this.raise('invalid-command', def, len);
+    const fixed = FIXED_LENGTH[idx];
+    let len: number;
+    if (fixed !== 0 && (LENGTH_MASK[idx] === 0 ? 1 : (header & LENGTH_MASK[idx]) + 2) === fixed) len = fixed;
+    else {
+      const d = declaredLength(def, header);
+      if (typeof d === 'string') return this.raise('invalid-command', def, d);
+      len = d;
+    }
     if (this.host.accepts[idx] === 0) {
       return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
     }
     if (this.runsHere[idx] === 0) return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
     const buf = this.buf;
     buf[0] = header;
-    for (let i = 1; i < len; i++) {
-      const d = this.fetchDword(va, i, inRing);
-      if (d < 0) return this.raiseFault(def);
-      buf[i] = d;
+    const at = (va & 0xfff) >>> 2;
+    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fTlbGen === this.tlb.generation && this.fMemGen === this.host.mem.generation) {
+      // The whole command is in the cached fetch page (fetchDword just validated it for the header).
+      const page = this.fPage!;
+      for (let i = 1; i < len; i++) buf[i] = page[at + i];
+    } else {
+      for (let i = 1; i < len; i++) {
+        const d = this.fetchDword(va, i, inRing);
+        if (d < 0) return this.raiseFault(def);
+        buf[i] = d;
+      }
     }
     this.cmdLen = len;
     // Command parser: translate and check every destination before anything is written.
@@ -407,6 +420,7 @@ export class Engine {
     if (steps.length === 0 && (f.level >= 0 || f.gpa !== undefined)) {
       // The hot path walks without a record; walk again (same state, same result) to keep the evidence.
       steps = [];
+      this.syncContext();
       walk(this.ctx, f.va, f.access, new FaultInfo(), null, steps);
     }
     return this.raise(f.kind, def, f.reason, f.va, f.gpa, steps);

@@ -37,6 +37,8 @@ export interface PagingContext {
   pml4: number;
   readonly allow2M: boolean;
   readonly allow1G: boolean;
+  /** Brings view/pml4 up to date from their registers; the TLB calls it before a walk. */
+  readonly refresh?: () => void;
 }
 
 /** Filled in place on a failed walk: the evidence a driver engineer needs. */

@@ -19,6 +19,7 @@ export class Tlb {
   generation = 0;
   /** Slots filled since the last invalidate (may repeat), so save() need not scan every slot. */
   private filled: number[] = [];
+  private readonly listed = new Uint8Array(SIZE);
 
   /** VA -> HPA for an access; -1 with `fault` filled when the walk fails. */
   translate(ctx: PagingContext, va: number, access: number, fault: FaultInfo): number {
@@ -28,10 +29,14 @@ export class Tlb {
       const p = this.perms[i];
       if ((access !== ACCESS_WRITE || p & PERM_W) && (access !== ACCESS_FETCH || !(p & PERM_NX))) return this.bases[i] + (va & 0xfff);
     }
+    if (ctx.refresh !== undefined) ctx.refresh();
     const hpa = walk(ctx, va, access, fault, this.out);
     if (hpa < 0) return -1;
     this.generation++;
-    if (Number.isNaN(this.tags[i])) this.filled.push(i);
+    if (this.listed[i] === 0) {
+      this.listed[i] = 1;
+      this.filled.push(i);
+    }
     this.tags[i] = vpn;
     this.bases[i] = hpa - (va & 0xfff);
     this.perms[i] = (this.out.writable ? PERM_W : 0) | (this.out.nx ? PERM_NX : 0);
@@ -46,7 +51,10 @@ export class Tlb {
   }
 
   invalidate(): void {
-    for (const i of this.filled) this.tags[i] = EMPTY;
+    for (const i of this.filled) {
+      this.tags[i] = EMPTY;
+      this.listed[i] = 0;
+    }
     this.filled = [];
     this.generation++;
   }
@@ -54,7 +62,7 @@ export class Tlb {
   /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
   save(): number[] {
     const out: number[] = [];
-    const slots = [...new Set(this.filled)].sort((a, b) => a - b);
+    const slots = this.filled.slice().sort((a, b) => a - b);
     for (const i of slots) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
     return out;
   }
@@ -63,7 +71,10 @@ export class Tlb {
     this.invalidate();
     for (let k = 0; k < entries.length; k += 3) {
       const i = entries[k] & MASK;
-      this.filled.push(i);
+      if (this.listed[i] === 0) {
+        this.listed[i] = 1;
+        this.filled.push(i);
+      }
       this.tags[i] = entries[k];
       this.bases[i] = entries[k + 1];
       this.perms[i] = entries[k + 2];

@@ -139,6 +139,8 @@ export class Vm implements EngineHost {
   /** The error that stopped an engine and has not been recovered yet. */
   pending: GpuError | null = null;
   predicted: Set<number> | null = null;
+  /** False while the driver is known to be blocked (rechecked after any ring step or state load). */
+  private driverMayRun = true;
   private inEngineStep = false;
 
   readonly version: number;
@@ -226,10 +228,13 @@ export class Vm implements EngineHost {
   stepOnce(): number {
     if (this.pending !== null) return STEP_ERROR;
     this.regs.step = this.step;
-    if (this.driverPc < this.image.driver.length && this.driverCanRun()) {
-      this.runDriverOp();
-      this.step++;
-      return STEP_DRIVER;
+    if (this.driverPc < this.image.driver.length && this.driverMayRun) {
+      if (this.driverCanRun()) {
+        this.runDriverOp();
+        this.step++;
+        return STEP_DRIVER;
+      }
+      this.driverMayRun = false;
     }
     const n = this.engines.length;
     for (let k = 0; k < n; k++) {
@@ -238,8 +243,11 @@ export class Vm implements EngineHost {
       this.rr = (e.index + 1) % n;
       if (this.predicted !== null) this.predicted.clear();
       this.inEngineStep = true;
+      const wasInRing = e.depth === 0;
       const r = e.step();
       this.inEngineStep = false;
+      // What blocks the driver (engines idle, ring space) changes only by ring steps.
+      if (wasInRing || e.depth === 0) this.driverMayRun = true;
       if (r === STEP_ERROR) {
         this.onEngineFault(e);
         return STEP_ERROR;
@@ -420,6 +428,7 @@ export class Vm implements EngineHost {
     this.rr = s.rr;
     this.interrupts = s.interrupts;
     this.pending = null;
+    this.driverMayRun = true;
     for (let i = 0; i < this.errors.length; i++) {
       const er = this.errors[i];
       if (!er.rolledBack && er.step >= s.step) this.errors.splice(i--, 1);
