@@ -1,0 +1,183 @@
+// End to end in a real VS Code (code-server 4.100.3 in Debian's Chromium): install the built .vsix, open
+// examples/, debug them with F5 and check what a person sees; screenshots go to docs/screenshots/.
+
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { startCodeServer, type CodeServer } from './codeServer';
+import { Workbench, launchBrowser } from './workbench';
+
+const ROOT = path.resolve(__dirname, '../..');
+const WORK = path.join(__dirname, '.work');
+const WORKSPACE = path.join(WORK, 'examples');
+const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const VSIX = process.env.VGPU_VSIX ?? path.join(ROOT, 'vgpu-debug.vsix');
+
+/** 1-based line of the first line of an example containing `text` (the tests follow the examples' edits). */
+function lineOf(file: string, text: string): number {
+  const i = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8').split('\n').findIndex((l) => l.includes(text));
+  assert.ok(i >= 0, `${file} has a line with ${text}`);
+  return i + 1;
+}
+
+const hex = (rgb: number) => `0x${rgb.toString(16).padStart(6, '0')}`;
+
+describe('vgpu-debug in VS Code (code-server)', function () {
+  this.timeout(120_000);
+  let server: CodeServer;
+  let browser: Browser;
+  let wb: Workbench;
+
+  before(async () => {
+    assert.ok(fs.existsSync(VSIX), `${VSIX} exists (npm run package)`);
+    server = await startCodeServer({ work: path.join(WORK, 'code-server'), vsix: VSIX, folder: WORKSPACE });
+    browser = await launchBrowser();
+  });
+
+  beforeEach(() => {
+    fs.rmSync(WORKSPACE, { recursive: true, force: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  // The workspace is a fresh copy of examples/ (nothing the test does touches the real folder).
+  async function openWorkbench(): Promise<Workbench> {
+    fs.cpSync(path.join(ROOT, 'examples'), WORKSPACE, { recursive: true });
+    if (!wb) wb = await Workbench.open(browser, server.url, SHOTS);
+    return wb;
+  }
+
+  describe('picture.vgpu', () => {
+    const file = 'picture.vgpu';
+
+    it('F5 with no launch.json starts debugging and pauses on entry', async () => {
+      await openWorkbench();
+      await wb.openFile(file);
+      await wb.startDebugging();
+      const at = await wb.pausedLine();
+      assert.equal(at.file, file);
+      assert.equal(at.line, lineOf(file, '.ring bcs0'), 'paused at the first driver operation');
+      await wb.screenshot('paused-on-entry');
+    });
+
+    it('a breakpoint in the batch: the call stack shows the batch over the ring', async () => {
+      const bp = lineOf(file, 'XY_SRC_COPY_BLT dst=canvas, x1=16');
+      await wb.toggleBreakpoint(bp);
+      await wb.page.keyboard.press('F5');
+      await wb.until('paused at the breakpoint', () => wb.pausedLine(), (p) => p.line === bp);
+      const stack = await wb.until('the bcs0 stack', () => wb.callStack(), (rows) => rows.some((r) => r.includes(`${file} ${bp}:`)));
+      const top = stack.findIndex((r) => r.includes(`${file} ${bp}:`));
+      assert.match(stack[top], /^draw\b/, `the batch frame is named after the batch: ${stack[top]}`);
+      assert.ok(stack.slice(0, top).some((r) => /bcs0/.test(r)), `thread bcs0 above: ${stack.join(' | ')}`);
+      assert.ok(stack[top + 1]?.includes(`${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=draw')}:`), `the ring below the batch: ${stack.join(' | ')}`);
+      await wb.screenshot('call-stack');
+    });
+
+    it('Step Over then Step Back: back to the same command', async () => {
+      const bp = lineOf(file, 'XY_SRC_COPY_BLT dst=canvas, x1=16');
+      await wb.page.keyboard.press('F10');
+      assert.equal(await wb.pausedLineOtherThan(bp), bp + 1);
+      await wb.toolbar('debug-step-back');
+      assert.equal(await wb.pausedLineOtherThan(bp + 1), bp);
+    });
+
+    it('Capability Registers and Snapshots views show the VM', async () => {
+      await wb.collapseView('Watch');
+      await wb.collapseView('Breakpoints');
+      const caps = await wb.until('capability registers', () => wb.viewRows('Capability Registers'), (r) => r.some((x) => x.startsWith('Host generation')));
+      assert.ok(caps.some((r) => /^Host generation 3 device version \d exposed to the VM/.test(r)), caps.join('\n'));
+      assert.ok(caps.some((r) => /physical 0x[0-9a-f]+ · exposed 0x[0-9a-f]+/.test(r)), caps.join('\n'));
+      const snaps = await wb.viewRows('Snapshots');
+      assert.ok(snaps.some((r) => /^now at \d+ commands/.test(r)), snaps.join('\n'));
+      assert.ok(snaps.some((r) => /^#\d+ at \d+ commands? .*pages? ·/.test(r)), snaps.join('\n'));
+      await wb.screenshot('capability-registers');
+    });
+
+    it('Translate Address... walks the PPGTT and then EPT in the Page Tables view', async () => {
+      await wb.collapseView('Snapshots');
+      await wb.collapseView('Capability Registers');
+      await wb.command('vGPU: Translate Address...');
+      await wb.answer('0x1000000');
+      const rows = await wb.until('a walk', () => wb.viewRows('Page Tables'), (r) => r.some((x) => x.startsWith('VA 0x1000000')));
+      assert.ok(rows.some((r) => /^VA 0x1000000 → GPA 0x400000 → HPA 0x[0-9a-f]+/.test(r)), rows.join('\n'));
+      for (const level of ['PPGTT', 'PML4 [0]', 'PDPT [0]', 'PD [8]', 'PT [0]', 'EPT (full view)']) {
+        assert.ok(rows.some((r) => r.startsWith(level)), `${level} in\n${rows.join('\n')}`);
+      }
+      await wb.screenshot('page-tables');
+    });
+
+    it('the Surface webview shows the picture, and Step Back redraws it', async () => {
+      const end = lineOf(file, 'MI_BATCH_BUFFER_END');
+      await wb.toggleBreakpoint(end);
+      await wb.page.keyboard.press('F5');
+      await wb.until('paused at the end of the batch', () => wb.pausedLine(), (p) => p.line === end);
+      await wb.command('vGPU: Show Surface');
+      const frame = await wb.webviewFrame('body[data-ready="true"] #canvas[data-surface="canvas"]');
+      const pixel = (x: number, y: number) =>
+        frame.evaluate(([px, py]) => {
+          const c = document.getElementById('canvas') as HTMLCanvasElement;
+          const d = c.getContext('2d')!.getImageData(px, py, 1, 1).data;
+          return (d[0] << 16) | (d[1] << 8) | d[2];
+        }, [x, y]);
+      assert.equal(hex(await pixel(4, 4)), '0x203060', 'sky');
+      assert.equal(hex(await pixel(4, 120)), '0x2e7d32', 'ground');
+      assert.equal(hex(await pixel(18, 58)), '0xffa000', 'a tile copied onto the canvas');
+      assert.equal(hex(await pixel(208, 20)), '0xd32f2f', 'the sun');
+      // The value under the cursor.
+      const box = (await frame.locator('#canvas').boundingBox())!;
+      await frame.locator('#canvas').hover({ position: { x: (208.5 / 256) * box.width, y: (20.5 / 128) * box.height } });
+      assert.equal(await frame.locator('#pixel').textContent(), '(208, 20) = 0xFFD32F2F');
+      await wb.screenshot('surface');
+      // One command back: the sun is not drawn yet.
+      await wb.toolbar('debug-step-back');
+      assert.equal(await wb.pausedLineOtherThan(end), lineOf(file, 'x1=200, y1=12'));
+      await wb.until('the surface redrawn', () => pixel(208, 20), (p) => hex(p) === '0x203060');
+      await wb.page.keyboard.press('Shift+F5');
+      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
+    });
+  });
+
+  describe('page-fault.vgpu', () => {
+    const file = 'page-fault.vgpu';
+    it('continuing stops at the faulting command with the exception widget', async () => {
+      await wb.command('View: Close All Editors');
+      await wb.openFile(file);
+      await wb.startDebugging();
+      await wb.waitPaused();
+      await wb.page.keyboard.press('F5');
+      const widget = wb.page.locator('.exception-widget').first();
+      await widget.waitFor({ timeout: 20_000 });
+      const text = (await widget.innerText()).replace(/\s+/g, ' ');
+      assert.match(text, /page-fault/i, text);
+      assert.equal((await wb.pausedLine()).line, lineOf(file, 'data=0x3333'));
+      await wb.screenshot('page-fault');
+      await wb.page.keyboard.press('Shift+F5');
+      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
+    });
+  });
+
+  describe('nested-batches.vgpu', () => {
+    const file = 'nested-batches.vgpu';
+    it('the call stack lists the innermost batch, its callers, then the ring', async () => {
+      await wb.command('View: Close All Editors');
+      await wb.openFile(file);
+      const bp = lineOf(file, 'addr=results + 8');
+      await wb.toggleBreakpoint(bp);
+      await wb.startDebugging();
+      await wb.waitPaused();
+      await wb.page.keyboard.press('F5');
+      await wb.until('paused in the innermost batch', () => wb.pausedLine(), (p) => p.line === bp);
+      const stack = await wb.until('the rcs0 stack', () => wb.callStack(), (rows) => rows.some((r) => r.includes(`${file} ${bp}:`)));
+      const top = stack.findIndex((r) => r.includes(`${file} ${bp}:`));
+      const frames = stack.slice(top, top + 4).map((r) => r.split(' ')[0]);
+      assert.deepEqual(frames.slice(0, 3), ['innermost', 'inner', 'main'], stack.join(' | '));
+      assert.ok(stack[top + 3]?.includes(`${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=main')}:`), stack.join(' | '));
+      await wb.screenshot('nested-batches');
+      await wb.page.keyboard.press('Shift+F5');
+    });
+  });
+});

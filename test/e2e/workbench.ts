@@ -1,0 +1,188 @@
+// What a person does and sees in the VS Code workbench, as playwright calls: open a file, go to a
+// line, toggle a breakpoint, start debugging (F5, retried until the extension host is ready), read the
+// paused line, the call stack, a view's rows, click the debug toolbar, run a palette command.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const isMac = false;
+const mod = isMac ? 'Meta' : 'Control';
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+export class Workbench {
+  constructor(readonly page: Page, private readonly shots: string) {}
+
+  static async open(browser: Browser, url: string, shots: string): Promise<Workbench> {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 860 }, deviceScaleFactor: 1 });
+    await page.goto(url);
+    await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+    await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 60_000 });
+    return new Workbench(page, shots);
+  }
+
+  async screenshot(name: string): Promise<string> {
+    fs.mkdirSync(this.shots, { recursive: true });
+    const file = path.join(this.shots, `${name}.png`);
+    await this.page.screenshot({ path: file });
+    return file;
+  }
+
+  async openFile(name: string): Promise<void> {
+    await this.page.keyboard.press(`${mod}+P`);
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(name);
+    await this.page.locator(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`).first().waitFor();
+    await this.page.keyboard.press('Enter');
+    await this.page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).waitFor();
+    await this.page.locator('.monaco-editor .view-lines').first().waitFor();
+  }
+
+  async focusEditor(): Promise<void> {
+    await this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+  }
+
+  async gotoLine(line: number): Promise<void> {
+    await this.focusEditor();
+    await this.page.keyboard.press(`${mod}+G`);
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(`:${line}`);
+    await this.page.keyboard.press('Enter');
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+  }
+
+  async toggleBreakpoint(line: number): Promise<void> {
+    await this.gotoLine(line);
+    await this.page.keyboard.press('F9');
+  }
+
+  /** Runs a command from the palette by its full title (`vGPU: Show Surface`). */
+  async command(title: string): Promise<void> {
+    await this.page.keyboard.press('F1');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(`>${title}`);
+    const row = this.page.locator(`.quick-input-list .monaco-list-row[aria-label^="${title}"]`).first();
+    await row.waitFor({ timeout: 10_000 });
+    await row.click();
+  }
+
+  /** Types into the quick input (an input box a command opened) and accepts it. */
+  async answer(text: string): Promise<void> {
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(text);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /**
+   * F5 in the editor; the remote extension host registers debuggers a few seconds after the page
+   * loads and F5 does nothing before that, so press again until the debug toolbar shows.
+   */
+  async startDebugging(): Promise<void> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      await this.focusEditor();
+      await this.page.keyboard.press('F5');
+      try {
+        await this.page.locator('.debug-toolbar').waitFor({ timeout: 2_500 });
+        return;
+      } catch {
+        /* not registered yet: press again */
+      }
+    }
+    throw new Error('F5 did not start a debug session');
+  }
+
+  async waitPaused(timeout = 20_000): Promise<void> {
+    await this.page.locator('.monaco-editor .debug-top-stack-frame-line').first().waitFor({ timeout });
+  }
+
+  /** The editor line that carries the top-stack-frame decoration (the yellow one), 1-based. */
+  async pausedLine(): Promise<{ file: string; line: number }> {
+    await this.waitPaused();
+    return this.page.evaluate(() => {
+      const deco = document.querySelector('.editor-group-container.active .monaco-editor .debug-top-stack-frame-line') as HTMLElement;
+      const editor = deco.closest('.monaco-editor') as HTMLElement;
+      const top = (deco.closest('.view-overlays > div') as HTMLElement).style.top;
+      const gutter = Array.from(editor.querySelectorAll('.margin-view-overlays > div')).find((d) => (d as HTMLElement).style.top === top);
+      const tab = document.querySelector('.editor-group-container.active .tab.active') as HTMLElement;
+      return { file: tab.getAttribute('aria-label')!.split(',')[0].trim(), line: Number(gutter?.querySelector('.line-numbers')?.textContent) };
+    });
+  }
+
+  /** Waits until the paused line differs from `line` (after a step) and returns the new one. */
+  async pausedLineOtherThan(line: number, timeout = 10_000): Promise<number> {
+    const end = Date.now() + timeout;
+    for (;;) {
+      try {
+        const l = (await this.pausedLine()).line;
+        if (l !== line) return l;
+      } catch {
+        /* decoration moving */
+      }
+      if (Date.now() > end) throw new Error(`still paused at line ${line}`);
+      await this.page.waitForTimeout(100);
+    }
+  }
+
+  /** Rows of the Call Stack view as shown: `name file line:col` (threads too). */
+  async callStack(): Promise<string[]> {
+    return this.page.$$eval('.debug-call-stack .monaco-list-row', (rows) =>
+      rows.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()),
+    );
+  }
+
+  async toolbar(icon: string): Promise<void> {
+    await this.page.locator(`.debug-toolbar .action-item .codicon-${icon}`).first().click();
+  }
+
+  /** Expands a view of the side bar by its title and returns its rows' text (label and description). */
+  async viewRows(title: string): Promise<string[]> {
+    const header = this.page.locator(`.pane-header:has(h3.title:text-is("${title}"))`).first();
+    await header.waitFor({ timeout: 10_000 });
+    if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+    const pane = this.page.locator(`.pane:has(> .pane-header h3.title:text-is("${title}"))`).first();
+    return pane.locator('.monaco-list-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()));
+  }
+
+  async collapseView(title: string): Promise<void> {
+    const header = this.page.locator(`.pane-header:has(h3.title:text-is("${title}"))`).first();
+    if ((await header.count()) && (await header.getAttribute('aria-expanded')) === 'true') await header.click();
+  }
+
+  /** Polls `read` until `ok` holds (what a person waits for), failing with the last value seen. */
+  async until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeout = 15_000): Promise<T> {
+    const end = Date.now() + timeout;
+    let last: T | undefined;
+    let error: unknown;
+    while (Date.now() < end) {
+      try {
+        last = await read();
+        if (ok(last)) return last;
+      } catch (e) {
+        error = e;
+      }
+      await this.page.waitForTimeout(150);
+    }
+    throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}${error ? ` (${error})` : ''}`);
+  }
+
+  /** The frame of a webview whose document has `selector` (webviews are nested iframes). */
+  async webviewFrame(selector: string, timeout = 15_000): Promise<Frame> {
+    return this.until(`a webview with ${selector}`, async () => {
+      for (const f of this.page.frames()) {
+        if (await f.$(selector).catch(() => null)) return f;
+      }
+      return undefined;
+    }, (f) => !!f, timeout) as Promise<Frame>;
+  }
+}
