@@ -9,6 +9,7 @@ import { main as asmMain } from '../../emulator/cli/asm';
 import { UsageError } from '../../emulator/cli/args';
 import { AssemblyError, type Diagnostic, type DriverOp, type ProgramImage } from '../../emulator/image';
 import { splitLines } from '../../emulator/lexer';
+import { mulberry32 } from '../helpers/prng';
 
 const FILE = 'test.vgpu';
 const MiB = 1024 * 1024;
@@ -474,16 +475,6 @@ start: MI_NOOP
 `,
     ];
 
-    function mulberry32(seed: number): () => number {
-      let a = seed >>> 0;
-      return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
 
     const CHARS = ' ,=:;.()+-*/%<>&|^~"\\\n\t0123456789abcdefxKMGzZ_$#';
 

@@ -8,17 +8,8 @@ import { main as disasmMain } from '../../emulator/cli/disasm';
 import { COMMANDS, EncodeError, commandByMnemonic, encodeCommand, type CmdField, type CommandDef } from '../../emulator/commands';
 import { disassemble, disassembleOne } from '../../emulator/disassembler';
 import { REGISTERS, type EngineName } from '../../emulator/registers';
+import { mulberry32 } from '../helpers/prng';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function enc(mnemonic: string, fields: Record<string, number | bigint> = {}, pairs: [number, number][] = []): number[] {
   const def = commandByMnemonic(mnemonic)!;

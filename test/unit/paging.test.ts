@@ -8,6 +8,7 @@ import { Tlb } from '../../emulator/tlb';
 import {
   GiB, MiB, PAGE_1G, PAGE_2M, PAGE_4K, PTE_NX_HI, PTE_P, PTE_PS, PTE_RW, PTE_US, TestVm, makeVm,
 } from '../helpers/pagetables';
+import { mulberry32 } from '../helpers/prng';
 
 const RAM = 64 * MiB;
 const RAM_HPA = 4 * GiB;
@@ -339,14 +340,3 @@ describe('paging: PPGTT walk', () => {
   });
 });
 
-/** Small seeded PRNG (Mulberry32), so a failure reproduces. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
