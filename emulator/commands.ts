@@ -291,6 +291,8 @@ export function commandIndex(header: number): number {
  */
 export const LENGTH_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 << d.lengthBits) - 1 : 0));
 export const FIXED_LENGTH = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'fixed' ? d.length.dwords : 0));
+/** 1 for commands of (register, value) pairs: an odd DWord Length means 1 + 2n dwords. */
+export const PAIRS = Uint8Array.from(COMMANDS, (d) => (d.length.kind === 'pairs' ? 1 : 0));
 
 export function commandByMnemonic(m: string): CommandDef | undefined {
   return BY_MNEMONIC.get(m.toUpperCase());

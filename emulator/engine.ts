@@ -1,7 +1,7 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
 // table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
 
-import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, commandIndex, declaredLength, fieldByName } from './commands';
+import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, PAIRS, commandIndex, declaredLength, fieldByName } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
@@ -192,8 +192,11 @@ export class Engine {
       this.cmdVa = va;
     }
     this.cmdIndex = -1;
-    // Fetch the header.
-    const header = this.fetchDword(va, 0, inRing);
+    // Fetch the header (from the cached fetch page when it is still valid).
+    const mem = this.host.mem;
+    const header = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fTlbGen === this.tlb.generation && this.fMemGen === mem.generation
+      ? this.fPage![(va & 0xfff) >>> 2]
+      : this.fetchDword(va, 0, inRing);
     if (header < 0) return this.raiseFault(null);
     const idx = commandIndex(header);
     if (idx < 0) return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}, opcode not in the command table)`);
@@ -202,6 +205,7 @@ export class Engine {
     const fixed = FIXED_LENGTH[idx];
     let len: number;
     if (fixed !== 0 && (LENGTH_MASK[idx] === 0 ? 1 : (header & LENGTH_MASK[idx]) + 2) === fixed) len = fixed;
+    else if (PAIRS[idx] === 1 && (header & 1) === 1) len = (header & LENGTH_MASK[idx]) + 2; // 1 + 2n, n >= 1
     else {
       const d = declaredLength(def, header);
       if (typeof d === 'string') return this.raise('invalid-command', def, d);
@@ -214,7 +218,7 @@ export class Engine {
     const buf = this.buf;
     buf[0] = header;
     const at = (va & 0xfff) >>> 2;
-    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fTlbGen === this.tlb.generation && this.fMemGen === this.host.mem.generation) {
+    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fTlbGen === this.tlb.generation && this.fMemGen === mem.generation) {
       // The whole command is in the cached fetch page (fetchDword just validated it for the header).
       const page = this.fPage!;
       for (let i = 1; i < len; i++) buf[i] = page[at + i];
