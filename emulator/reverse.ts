@@ -65,14 +65,19 @@ export function searchBackward(vm: Vm, cond: StopCondition, end = vm.step): numb
  * semaphore polls are not positions of their own. Returns false at the beginning of time.
  */
 export function stepBack(vm: Vm, engine?: EngineName | 'driver'): boolean {
-  const found = searchBackward(vm, {
-    pre: (v) => {
-      const a = v.nextActor();
-      const ok = a !== null && (engine === undefined || (a === 'driver' ? engine === 'driver' : a.name === engine));
-      return ok && (a === 'driver' || !willPoll(v, a));
-    },
-  });
-  return found !== null;
+  const isStop = (v: Vm) => {
+    const a = v.nextActor();
+    const ok = a !== null && (engine === undefined || (a === 'driver' ? engine === 'driver' : a.name === engine));
+    return ok && (a === 'driver' || !willPoll(v, a));
+  };
+  // Usually the previous step is the answer: one restore and one replay. Otherwise search.
+  const end = vm.step;
+  if (end > 0 && vm.snapshots.indexAtOrBefore(end - 1) >= 0) {
+    vm.goToStep(end - 1);
+    if (vm.step === end - 1 && isStop(vm)) return true;
+    vm.goToStep(end);
+  }
+  return searchBackward(vm, { pre: isStop }, end) !== null;
 }
 
 /** Would the engine's next step only poll a semaphore? (It already polled at least once.) */

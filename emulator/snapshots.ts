@@ -35,6 +35,8 @@ export interface Snapshot {
 }
 
 const FIXED_BYTES = 1024;
+/** Before-images are carved out of 1 MiB slabs and recycled, so a long run allocates no page arrays. */
+const SLAB_PAGES = 256;
 /** Snapshots younger than this many are never thinned. */
 const DENSE_RECENT = 16;
 
@@ -52,11 +54,30 @@ export class SnapshotStore {
 
   constructor(private readonly mem: HostMemory, public budget: number) {}
 
+  /** Recycled before-image arrays. */
+  private readonly free: Uint32Array[] = [];
+
   /** The page is about to be written: keep its before-image once per epoch. */
   preserve(pfn: number): void {
     const open = this.open;
     if (open === null || open.has(pfn)) return;
-    open.set(pfn, this.mem.hasPage(pfn) ? this.mem.copyPage(pfn) : null);
+    if (!this.mem.hasPage(pfn)) {
+      open.set(pfn, null);
+      return;
+    }
+    const img = this.free.pop() ?? this.newImages();
+    img.set(this.mem.pageForRead(pfn));
+    open.set(pfn, img);
+  }
+
+  private newImages(): Uint32Array {
+    const slab = new Uint32Array(SLAB_PAGES * (PAGE_SIZE / 4));
+    for (let i = 1; i < SLAB_PAGES; i++) this.free.push(slab.subarray(i * (PAGE_SIZE / 4), (i + 1) * (PAGE_SIZE / 4)));
+    return slab.subarray(0, PAGE_SIZE / 4);
+  }
+
+  private recycle(pages: Map<number, Uint32Array | null>): void {
+    for (const img of pages.values()) if (img !== null) this.free.push(img);
   }
 
   add(reason: SnapshotReason, state: MachineState, touchedRegs: number[], op = -1, engine: string | null = null): Snapshot {
@@ -112,6 +133,7 @@ export class SnapshotStore {
   rewind(index: number): MachineState {
     for (let i = this.list.length - 1; i >= index; i--) {
       for (const [pfn, img] of this.list[i].pages) this.mem.restorePage(pfn, img);
+      this.recycle(this.list[i].pages);
     }
     const s = this.list[index];
     this.list.length = index + 1;
@@ -137,14 +159,17 @@ export class SnapshotStore {
       }
       if (!merged) {
         if (this.list[0].barrier && this.list.length > 1) break;
-        this.list.shift(); // the oldest epoch cannot be reached any more
+        this.recycle(this.list.shift()!.pages); // the oldest epoch cannot be reached any more
       }
     }
   }
 
   private mergeIntoPrevious(i: number): void {
     const prev = this.list[i - 1];
-    for (const [pfn, img] of this.list[i].pages) if (!prev.pages.has(pfn)) prev.pages.set(pfn, img);
+    for (const [pfn, img] of this.list[i].pages) {
+      if (!prev.pages.has(pfn)) prev.pages.set(pfn, img);
+      else if (img !== null) this.free.push(img);
+    }
     if (this.open === this.list[i].pages) this.open = prev.pages;
     this.list.splice(i, 1);
   }
@@ -157,6 +182,7 @@ export class SnapshotStore {
   }
 
   clear(): void {
+    for (const s of this.list) this.recycle(s.pages);
     this.list.length = 0;
     this.open = null;
   }
