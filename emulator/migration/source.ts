@@ -28,7 +28,7 @@ export interface MigrateOptions extends MigrationTarget {
   surfaces?: readonly string[];
   /** Guest pages per PAGE section (default 256: 1 MiB). */
   chunkPages?: number;
-  /** Commands the VM runs between two sections during pre-copy (default 64); halved each round the dirty set does not shrink. */
+  /** Commands the VM runs between two sections during pre-copy (default 16); halved each round the dirty set does not shrink. */
   commandsPerChunk?: number;
   /** Pre-copy rounds at most (default 8); the stop-and-copy follows. */
   maxRounds?: number;
@@ -196,7 +196,7 @@ function runSlice(vm: Vm, commands: number): boolean {
 export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOutcome> {
   const mode = o.mode ?? 'finish';
   const chunk = Math.max(1, o.chunkPages ?? 256);
-  let perChunk = Math.max(1, o.commandsPerChunk ?? 64);
+  let perChunk = Math.max(1, o.commandsPerChunk ?? 16);
   const maxRounds = Math.max(1, o.maxRounds ?? 8);
   const stopPages = Math.max(0, o.stopPages ?? 256);
   const timeoutMs = o.timeoutMs ?? 30_000;
