@@ -182,3 +182,10 @@ export function readU32(c: Uint8Array, off: number): number {
   return (c[off] | (c[off + 1] << 8) | (c[off + 2] << 16) | (c[off + 3] << 24)) >>> 0;
 }
 
+
+/** The JSON VIEW of a device (SPEC section 7 `vgpu caps --json`): capability registers as hex strings in table order, PCI lists in link order. */
+export function capsView(d: DeviceCaps): { registers: Record<string, string>; pci: { capabilities: PciCapEntry[]; extended: PciCapEntry[] } } {
+  const registers: Record<string, string> = {};
+  for (const r of CAP_REG_DEFS) registers[r.name] = '0x' + (d.registers.get(r.name) ?? 0n).toString(16);
+  return { registers, pci: { capabilities: walkPciCaps(d.config), extended: walkPciExtCaps(d.config) } };
+}

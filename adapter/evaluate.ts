@@ -1,0 +1,234 @@
+// The debug console and hovers: console commands (`translate`, `x/Nx`, `caps`, `snapshots`, `snapshot`,
+// `rollback N`, `goto T`, `diff A [B]`, `errors`, `help`), expressions over registers, labels and
+// memory, hovers on registers, labels and mnemonics, and completions.
+
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { COMMANDS, commandByMnemonic } from '../emulator/commands';
+import { EPT_VIEW_NAMES, WalkStep } from '../emulator/ept';
+import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS, EngineName } from '../emulator/registers';
+import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
+import type { Vm } from '../emulator/vm';
+import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
+import { diff, snapshotIndex, snapshotInfos } from './history';
+import { AddressSpace, formatRef, readDwords } from './memory';
+import { registerVariable } from './scopes';
+import { Format, VariableStore, hexPad } from './variables';
+
+/** What console commands need from the session (commands that move the VM go through it). */
+export interface ConsoleHost {
+  readonly vm: Vm;
+  readonly store: VariableStore;
+  snapshot(): string;
+  rollback(id: number): string;
+  goto(commands: number): string;
+}
+
+export class ConsoleError extends Error {}
+
+const MAX_DUMP_DWORDS = 4096;
+
+const COMMAND_HELP: readonly [string, string][] = [
+  ['REGISTER | LABEL | EXPR', 'value of a register (of the frame\'s engine unless prefixed: bcs0.CS_GPR0), label, surface or expression; [ADDR] reads a dword at a GPU VA'],
+  ['translate VA [full|restricted]', 'every step of the PPGTT and EPT walks of a GPU VA (the frame engine\'s PDP0)'],
+  ['x/Nx ADDR', 'N dwords at a GPU VA (x/Nd decimal; ADDR may be gpa:EXPR for guest physical)'],
+  ['caps', 'capability registers and PCI capability lists, exposed next to physical'],
+  ['snapshots', 'the kept snapshots: id, time (commands), reason, pages, bytes'],
+  ['snapshot', 'take a snapshot now'],
+  ['rollback N', 'restore snapshot N (its id)'],
+  ['goto T', 'travel to time T: right after the T-th command retired (forward or backward)'],
+  ['diff A [B]', 'what changed from snapshot A to snapshot B (default: now)'],
+  ['errors', 'the GPU errors so far'],
+];
+
+const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors'];
+
+export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format): DebugProtocol.EvaluateResponse['body'] {
+  const text = String(args.expression ?? '').trim();
+  if (text === '') throw new ConsoleError('nothing to evaluate');
+  if (args.context === 'hover') return hover(host, text, engine, fmt);
+  if (args.context === 'repl' || args.context === undefined) {
+    const r = consoleCommand(host, text, engine, fmt);
+    if (r !== undefined) return { result: r, variablesReference: 0 };
+  }
+  return expressionResult(host, text, engine, fmt);
+}
+
+function expressionResult(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): DebugProtocol.EvaluateResponse['body'] {
+  const vm = host.vm;
+  let e: Expr;
+  try {
+    e = parseExpression(text);
+  } catch (err) {
+    throw new ConsoleError(`${(err as Error).message} (type 'help' for the console commands)`);
+  }
+  if (e.k === 'name') {
+    const n = resolveName(e.name, { vm, engine });
+    if (n?.kind === 'register') {
+      const v = registerVariable(vm, host.store, n.reg, fmt, engine);
+      return { result: v.value, type: v.type, variablesReference: v.variablesReference };
+    }
+    if (n?.kind === 'symbol') {
+      const va = Number(n.value);
+      const [d] = readDwords(vm, { space: 'va', addr: va }, 1, engine);
+      const content = d === undefined ? 'unmapped' : `[${hexPad(d, 32)}]`;
+      return { result: `${formatValue(n.value, fmt.hex)} ${content}`, type: n.surface ? 'surface' : 'label', variablesReference: 0, memoryReference: formatRef('va', va) };
+    }
+  }
+  let v: bigint;
+  try {
+    v = evaluate(e, { vm, engine });
+  } catch (err) {
+    throw new ConsoleError((err as Error).message);
+  }
+  return { result: fmt.hex ? `${formatValue(v)} (${v})` : v.toString(), variablesReference: 0 };
+}
+
+function hover(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): DebugProtocol.EvaluateResponse['body'] {
+  const def = commandByMnemonic(text);
+  if (def) return { result: `${def.mnemonic}: ${def.desc} (${def.engines.join('/')})`, variablesReference: 0 };
+  const n = /^[a-z_$][a-z0-9_$]*(\.[a-z_][a-z0-9_]*)?$/i.test(text) ? resolveName(text, { vm: host.vm, engine }) : undefined;
+  if (!n || n.kind === 'constant') {
+    if (n) return { result: formatValue(n.value, fmt.hex), variablesReference: 0 };
+    throw new ConsoleError(`'${text}' is not a register, label or mnemonic`);
+  }
+  return expressionResult(host, text, engine, fmt);
+}
+
+/** A console command's output, or undefined when the text is not a console command. */
+function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): string | undefined {
+  const vm = host.vm;
+  const [word, ...rest] = text.split(/\s+/);
+  const arg = rest.join(' ');
+  const lower = word.toLowerCase();
+  const value = (t: string) => {
+    try {
+      return evaluate(parseExpression(t), { vm, engine });
+    } catch (e) {
+      throw new ConsoleError(`${word}: ${(e as Error).message}`);
+    }
+  };
+  const integer = (t: string, what: string) => {
+    if (t === '') throw new ConsoleError(`${word} needs ${what}`);
+    const v = value(t);
+    if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConsoleError(`${word}: ${what} out of range`);
+    return Number(v);
+  };
+  switch (lower) {
+    case 'help':
+    case '?':
+      return COMMAND_HELP.map(([c, d]) => `${c.padEnd(32)} ${d}`).join('\n');
+    case 'translate': {
+      const m = /^(.*?)(?:\s+(full|restricted))?$/i.exec(arg)!;
+      const va = integer(m[1].trim(), 'a GPU VA');
+      if (va >= 2 ** 48) throw new ConsoleError(`translate: ${hexPad(va, 48)} is not a 48-bit GPU VA`);
+      const view = m[2] ? EPT_VIEW_NAMES.indexOf(m[2].toLowerCase() as 'full') : vm.regs.values[vm.engine(engine).slots.view] & 1;
+      return formatWalk(vm, va, view, engine);
+    }
+    case 'caps':
+      return formatCaps(vm);
+    case 'snapshots':
+      return snapshotInfos(vm).map((s) => `#${String(s.id).padEnd(5)} t=${String(s.commands).padEnd(9)} step ${String(s.step).padEnd(9)} ${(s.reason + (s.engine ? ' ' + s.engine : '')).padEnd(17)} ${String(s.pages).padStart(5)} pages ${String(s.bytes).padStart(9)} bytes${s.current ? '  <- now' : ''}`).join('\n') || 'no snapshots kept';
+    case 'snapshot':
+      return host.snapshot();
+    case 'rollback':
+      return host.rollback(integer(arg, 'a snapshot id'));
+    case 'goto':
+      return host.goto(integer(arg, 'a time (commands retired)'));
+    case 'diff': {
+      const ids = rest.filter((x) => x !== '');
+      if (ids.length < 1 || ids.length > 2) throw new ConsoleError('diff takes one or two snapshot ids');
+      const a = snapshotIndex(vm, integer(ids[0], 'a snapshot id'));
+      const b = ids[1] === undefined ? vm.snapshots.list.length : snapshotIndex(vm, integer(ids[1], 'a snapshot id'));
+      if (a < 0 || b < 0) throw new ConsoleError('diff: no kept snapshot with that id (see `snapshots`)');
+      const d = diff(vm, a, b);
+      const lines = [
+        ...d.registers.map((r) => `${r.name.padEnd(24)} ${r.old} -> ${r.new}`),
+        ...d.pages.map((p) => `GPA ${p.gpa}: bytes ${p.ranges.map(([s, e]) => `0x${s.toString(16)}-0x${(e - 1).toString(16)}`).join(', ')}`),
+        ...d.surfaces.filter((s) => s.changedPixels > 0).map((s) => `surface ${s.name}: ${s.changedPixels} pixels changed`),
+      ];
+      return lines.join('\n') || 'no differences';
+    }
+    case 'errors':
+      return vm.errors.map((e) => `${e.kind} on ${e.engine} at ${e.file}:${e.line}:${e.col}, t=${e.commands}${e.rolledBack ? ' (rolled back)' : ''}: ${e.message}`).join('\n') || 'no GPU errors';
+  }
+  const x = /^x(?:\/(\d*)([xdu])?)?$/i.exec(word);
+  if (x) {
+    const n = Math.min(x[1] ? Number(x[1]) : 1, MAX_DUMP_DWORDS);
+    const gpa = /^gpa\s*:/i.exec(arg);
+    const space: AddressSpace = gpa ? 'gpa' : 'va';
+    const addr = integer(gpa ? arg.slice(gpa[0].length).trim() : arg, 'an address');
+    return dump(vm, space, addr, n, (x[2] ?? 'x').toLowerCase(), engine, fmt);
+  }
+  return undefined;
+}
+
+function dump(vm: Vm, space: AddressSpace, addr: number, n: number, how: string, engine: EngineName, fmt: Format): string {
+  if (addr % 4 !== 0) throw new ConsoleError(`x: ${hexPad(addr, 32)} is not dword aligned`);
+  const words = readDwords(vm, { space, addr }, n, engine);
+  const lines: string[] = [];
+  for (let i = 0; i < words.length; i += 4) {
+    const cells = words.slice(i, i + 4).map((w) => (w === undefined ? '??????????' : how === 'x' && fmt.hex ? hexPad(w, 32) : how === 'd' ? String(w | 0) : String(w >>> 0)));
+    lines.push(`${space}:${hexPad(addr + 4 * i, space === 'va' ? 48 : 40)}  ${cells.join(' ')}`);
+  }
+  return lines.join('\n');
+}
+
+function formatWalk(vm: Vm, va: number, view: number, engine: EngineName): string {
+  const t = vm.translate(va, view, engine);
+  const out = [`GPU VA ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view (PDP0 of ${engine}):`];
+  for (const s of t.steps) out.push(...formatStep(s));
+  out.push(t.fault ? `${t.fault.kind}: ${t.fault.reason}` : `=> GPA ${hexPad(t.gpa!, 40)} => HPA ${hexPad(t.hpa, 44)}`);
+  return out.join('\n');
+}
+
+export function formatStep(s: WalkStep, indent = '  '): string[] {
+  const entry = hexPad((BigInt(s.entryHi >>> 0) << 32n) | BigInt(s.entryLo >>> 0), 64);
+  const head = s.level === 'EPT' ? `${indent}${s.flags} -> EPT walk:` : `${indent}${s.level.padEnd(5)} table ${hexPad(s.table, 40)} [${String(s.index).padStart(3)}] = ${entry}  ${s.flags}`;
+  return [head, ...(s.ept ?? []).map((e) => `${indent}    EPT ${e.level.padEnd(5)} table HPA ${hexPad(e.table, 44)} [${String(e.index).padStart(3)}] = ${hexPad((BigInt(e.entryHi >>> 0) << 32n) | BigInt(e.entryLo >>> 0), 64)}  ${e.flags}`)];
+}
+
+function formatCaps(vm: Vm): string {
+  const rows: string[][] = [['register', `exposed (version ${vm.cfg.version})`, `physical (gen${vm.cfg.hostGen})`]];
+  for (const d of CAP_REG_DEFS) {
+    const e = vm.exposed.registers.get(d.name) ?? 0n;
+    const p = vm.physical.registers.get(d.name) ?? 0n;
+    rows.push([d.name, hexPad(e, d.width), hexPad(p, d.width) + (e !== p ? '  <- virtualized' : '')]);
+  }
+  const list = (ext: boolean) => {
+    const walkList = ext ? walkPciExtCaps : walkPciCaps;
+    const e = walkList(vm.exposed.config);
+    const p = walkList(vm.physical.config);
+    return p.map((c) => [`${ext ? 'ext ' : ''}cap ${capName(c.id, ext)}`, e.some((x) => x.id === c.id) ? `at 0x${c.offset.toString(16)}` : 'hidden', `at 0x${c.offset.toString(16)}`]);
+  };
+  rows.push(...list(false), ...list(true));
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd()).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions.
+
+export function completions(vm: Vm | undefined, text: string, column: number): { items: DebugProtocol.CompletionItem[]; start: number; length: number } {
+  const before = text.slice(0, Math.max(0, Math.min(text.length, column)));
+  const m = /[a-z_$][a-z0-9_$.]*$|x\/?$/i.exec(before);
+  const word = m ? m[0] : '';
+  const start = before.length - word.length;
+  const lw = word.toLowerCase();
+  const items: DebugProtocol.CompletionItem[] = [];
+  const add = (label: string, type: DebugProtocol.CompletionItemType, detail?: string) => {
+    if (label.toLowerCase().startsWith(lw) && !items.some((i) => i.label === label)) items.push({ label, type, detail });
+  };
+  if (before.slice(0, start).trim() === '') for (const w of CONSOLE_WORDS) add(w, 'keyword');
+  for (const d of ENGINE_REGS) add(d.name, 'variable', d.desc);
+  for (const e of ENGINES) for (const d of ENGINE_REGS) if (lw.includes('.')) add(`${e}.${d.name}`, 'variable', d.desc);
+  for (const e of ENGINES) add(`${e}.`, 'module');
+  for (const d of DEVICE_REG_DEFS) add(d.name, 'variable', d.desc);
+  for (const d of CAP_REG_DEFS) add(d.name, 'variable', d.desc);
+  add('MIRROR', 'value', 'start of the mirror range B (2^physBits)');
+  if (vm) {
+    for (const [name, value] of vm.image.symbols) add(name.toLowerCase(), vm.image.surfaces.some((s) => s.name.toUpperCase() === name) ? 'reference' : 'value', hexPad(value, 48));
+  }
+  for (const c of COMMANDS) if (lw.length >= 3) add(c.mnemonic, 'function', c.desc);
+  return { items: items.slice(0, 500), start, length: word.length };
+}
+

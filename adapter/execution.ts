@@ -1,0 +1,223 @@
+// Execution control: forward motions (continue, next/stepIn/stepOut per thread and granularity) run the
+// deterministic VM step by step, checking breakpoints before each step and data breakpoints after it,
+// in chunks so that `pause` gets through; reverse motions (stepBack, reverseContinue) search the
+// recorded history (emulator/reverse.ts) and land on exactly the state forward execution had there.
+
+import type { Engine } from '../emulator/engine';
+import { searchBackward } from '../emulator/reverse';
+import { STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
+import type { Breakpoints, Hit } from './breakpoints';
+import { peekMnemonic } from './memory';
+import { DRIVER_THREAD, engineOfThread, threadOfEngine } from './stack';
+
+export type Granularity = 'instruction' | 'line';
+export type StepKind = 'over' | 'in' | 'out';
+
+export interface Stop {
+  readonly reason: string;
+  readonly threadId: number;
+  readonly description?: string;
+  readonly text?: string;
+  readonly hitBreakpointIds?: number[];
+  /** The program ran to its end: the next forward motion ends the session. */
+  readonly finished?: boolean;
+}
+
+/** A request the VM cannot honour in its current state (shown to the user as is). */
+export class MotionError extends Error {}
+
+/** Steps run between two looks at the event loop (pause requests, other sessions). */
+const CHUNK = 20000;
+/** Bound on repeated instruction steps inside one `line` step back. */
+const MAX_LINE_STEPS = 256;
+
+export class Execution {
+  running = false;
+  private pauseRequested = false;
+
+  constructor(
+    private readonly vm: Vm,
+    private readonly bps: Breakpoints,
+    private readonly output: (text: string) => void,
+    /** The VM state jumped (rollback after an error): views must refresh. */
+    private readonly invalidated: () => void,
+  ) {}
+
+  pause(): void {
+    if (this.running) this.pauseRequested = true;
+  }
+
+  /** Runs forward until the motion's goal, a breakpoint, a GPU error, the end, or a pause. */
+  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): Promise<Stop> {
+    const vm = this.vm;
+    let moved = false;
+    if (vm.pending) {
+      const err = vm.pending;
+      if (!vm.cfg.autoRollback) throw new MotionError(`the VM is stopped by a GPU error (${err.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`);
+      if (!vm.recover()) throw new MotionError(`the GPU error (${err.kind}) cannot be rolled back: no snapshot before its submission`);
+      this.output(`${err.kind} on ${err.engine} rolled back: the VM is back before the guilty submission (${err.file}:${err.line}), which will be skipped\n`);
+      this.invalidated();
+      moved = true;
+    }
+    const goal = this.goal(threadId, kind, granularity);
+    let skipCheck = !moved; // the breakpoint we are standing on does not stop us again
+    this.running = true;
+    this.pauseRequested = false;
+    try {
+      for (;;) {
+        for (let i = 0; i < CHUNK; i++) {
+          if (!skipCheck) {
+            const h = this.bps.before(vm);
+            if (h) return hitStop(h);
+          }
+          skipCheck = false;
+          const actor = vm.nextActor();
+          const before = vm.step;
+          const watch = this.bps.hasData;
+          if (watch) this.bps.arm(vm);
+          const r = vm.stepOnce();
+          if (r === STEP_ERROR) {
+            const s = this.onError();
+            if (s) return s;
+            continue;
+          }
+          if (r === STEP_DONE) return this.endStop();
+          if (r === STEP_STUCK) return { reason: 'pause', threadId: DRIVER_THREAD, description: 'VM stuck', text: 'Nothing can run: the driver waits on an engine a GPU error stopped' };
+          if (watch) {
+            const h = this.bps.after(vm, actor, r, before);
+            if (h) return hitStop(h);
+          }
+          if (goal(actor, r)) return { reason: 'step', threadId };
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.pauseRequested) return { reason: 'pause', threadId: this.focus(threadId) };
+      }
+    } finally {
+      this.running = false;
+      this.pauseRequested = false;
+    }
+  }
+
+  /** Steps back over one command of the thread (a whole batch at the thread's level), or one driver op. */
+  stepBack(threadId: number, granularity: Granularity = 'line'): Stop {
+    const vm = this.vm;
+    const engine = engineOfThread(threadId);
+    if (!engine) {
+      const found = searchBackward(vm, { pre: (v) => v.nextActor() === 'driver' });
+      return found === null ? this.beginning(threadId) : { reason: 'step', threadId };
+    }
+    const e = vm.engine(engine);
+    const d0 = e.depth;
+    const line0 = lineAt(vm, e);
+    const once = () => searchBackward(vm, { pre: (v) => v.nextActor() === e && e.semPolls === 0 && e.depth <= d0 });
+    if (once() === null) return this.beginning(threadId);
+    if (granularity === 'line' && line0 !== undefined) {
+      // Keep going while still on the starting line (several commands on one source line).
+      for (let k = 0; k < MAX_LINE_STEPS && lineAt(vm, e) === line0; k++) {
+        if (once() === null) break;
+      }
+    }
+    return { reason: 'step', threadId };
+  }
+
+  /** Back to the latest earlier breakpoint hit or write of a watched location ("who last wrote this?"). */
+  reverseContinue(threadId: number): Stop {
+    const vm = this.vm;
+    const bps = this.bps;
+    const watch = bps.hasData;
+    let actor: Engine | 'driver' | null = null;
+    let before = 0;
+    let commandsBefore = 0;
+    let latest: { step: number; hit: Hit } | null = null;
+    const found = searchBackward(vm, {
+      pre: (v) => {
+        actor = v.nextActor();
+        before = v.step;
+        commandsBefore = v.commands;
+        if (watch) bps.arm(v);
+        const h = bps.before(v, true);
+        if (h) latest = { step: v.step, hit: h };
+        return h !== null;
+      },
+      post: watch
+        ? (v) => {
+            const h = bps.after(v, actor, v.commands > commandsBefore ? STEP_COMMAND : 0, before, true);
+            if (h) latest = { step: v.step, hit: h };
+            return h !== null;
+          }
+        : undefined,
+    });
+    const last = latest as { step: number; hit: Hit } | null;
+    if (found === null || last === null) {
+      vm.restoreSnapshot(0);
+      return { reason: 'entry', threadId: this.focus(threadId), description: 'Beginning of the recorded history', text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot' };
+    }
+    return hitStop(last.hit);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /** When has a forward step motion of this thread arrived? Called after each VM step. */
+  private goal(threadId: number, kind: 'continue' | StepKind, granularity: Granularity): (actor: Engine | 'driver' | null, r: number) => boolean {
+    if (kind === 'continue') return () => false;
+    const engine = engineOfThread(threadId);
+    if (!engine) return (actor) => actor === 'driver';
+    const vm = this.vm;
+    const e = vm.engine(engine);
+    const d0 = e.depth;
+    if (kind === 'in' && (e.busy() || e.halted) && peekMnemonic(vm, e, e.nextVa()) === 'MI_BATCH_BUFFER_START') {
+      return (actor, r) => actor === e && r === STEP_COMMAND;
+    }
+    if (kind === 'out') {
+      return d0 > 0 ? (actor, r) => actor === e && r === STEP_COMMAND && e.depth < d0 : (actor, r) => actor === e && r === STEP_COMMAND && e.idle();
+    }
+    const line0 = e.busy() ? lineAt(vm, e) : undefined;
+    return (actor, r) => actor === e && r === STEP_COMMAND && e.depth <= d0 && (granularity === 'instruction' || e.depth !== d0 || line0 === undefined || lineAt(vm, e) !== line0);
+  }
+
+  /** A GPU error stopped an engine: stop when its filter is on, else behave as outside a debug session. */
+  private onError(): Stop | null {
+    const vm = this.vm;
+    const err = vm.pending!;
+    const threadId = threadOfEngine(err.engine);
+    const stop: Stop = { reason: 'exception', threadId, description: `GPU error: ${err.kind}`, text: err.message };
+    if (this.bps.exceptions.has(err.kind)) return stop;
+    if (vm.cfg.autoRollback && vm.recover()) {
+      this.output(`${err.kind} on ${err.engine} at ${err.file}:${err.line}: ${err.message} (rolled back; the submission is skipped)\n`);
+      this.invalidated();
+      return null;
+    }
+    return { ...stop, description: `GPU error: ${err.kind} (not rolled back)` };
+  }
+
+  private endStop(): Stop {
+    const r = this.vm.result();
+    const errs = this.vm.errors.length;
+    return {
+      reason: 'pause', threadId: DRIVER_THREAD, finished: true, description: 'Program finished',
+      text: `${r.status} after ${r.commands} commands, ${r.cycles} cycles${errs ? `, ${errs} GPU error${errs > 1 ? 's' : ''}` : ''}; step back to inspect, continue to end the session`,
+    };
+  }
+
+  private beginning(threadId: number): Stop {
+    this.output('no earlier position of this thread in the recorded history\n');
+    return { reason: 'step', threadId, description: 'Beginning of the recorded history' };
+  }
+
+  private focus(threadId: number): number {
+    if (threadId !== DRIVER_THREAD) return threadId;
+    const a = this.vm.nextActor();
+    return a && a !== 'driver' ? threadOfEngine(a.name) : DRIVER_THREAD;
+  }
+}
+
+function hitStop(h: Hit): Stop {
+  return { reason: h.reason, threadId: h.threadId, description: h.description, hitBreakpointIds: h.ids };
+}
+
+/** Source line of the command an engine will run next. */
+function lineAt(vm: Vm, e: Engine): number | undefined {
+  if (!e.busy() && !e.halted) return undefined;
+  return vm.locate(e.name, e.nextVa())?.line;
+}
+

@@ -1,0 +1,212 @@
+// Debugger expressions: the language's arithmetic (numbers, labels, surfaces, registers, MIRROR) plus
+// comparisons, logic and `[ADDR]` memory reads, for the debug console, watches and breakpoint conditions.
+//
+// Precedence, lowest first: `||`, `&&`, `!`, comparisons, `|`, `^`, `&`, shifts, `+ -`, `* / %`, unary
+// `- ~`. Comparisons bind looser than bit operations, so `CS_GPR0 & 0xff == 5` means what it reads.
+
+import { parseNumber } from '../emulator/lexer';
+import { EngineName, RegInstance, regByName } from '../emulator/registers';
+import type { Vm } from '../emulator/vm';
+import { readDwords } from './memory';
+
+export class ExpressionError extends Error {}
+
+export type Expr =
+  | { readonly k: 'num'; readonly v: bigint }
+  | { readonly k: 'name'; readonly name: string }
+  | { readonly k: 'mem'; readonly addr: Expr }
+  | { readonly k: 'un'; readonly op: string; readonly a: Expr }
+  | { readonly k: 'bin'; readonly op: string; readonly a: Expr; readonly b: Expr };
+
+export interface EvalContext {
+  readonly vm: Vm;
+  /** Engine that unprefixed register names mean (the frame's engine). */
+  readonly engine: EngineName;
+}
+
+const MAX_LENGTH = 4096;
+const MAX_DEPTH = 64;
+const U64 = (1n << 64n) - 1n;
+const TOKEN = /\s*(0x[0-9a-f_]+[kmg]?|0b[01_]+[kmg]?|[0-9][0-9_]*[kmg]?|[a-z_$][a-z0-9_$]*(?:\.[a-z_][a-z0-9_]*)?|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~()!<>[\]])/iy;
+
+function tokenize(text: string): string[] {
+  if (text.length > MAX_LENGTH) throw new ExpressionError('expression too long');
+  const out: string[] = [];
+  TOKEN.lastIndex = 0;
+  let i = 0;
+  while (i < text.length) {
+    if (/^\s*$/.test(text.slice(i))) break;
+    TOKEN.lastIndex = i;
+    const m = TOKEN.exec(text);
+    if (!m) throw new ExpressionError(`unexpected '${text.slice(i).trim()[0]}' at column ${i + 1}`);
+    out.push(m[1]);
+    i = TOKEN.lastIndex;
+  }
+  return out;
+}
+
+const BINARY_LEVELS: readonly (readonly string[])[] = [
+  ['||'], ['&&'], ['==', '!=', '<', '<=', '>', '>='], ['|'], ['^'], ['&'], ['<<', '>>'], ['+', '-'], ['*', '/', '%'],
+];
+const NOT_LEVEL = 2; // `!` sits between `&&` and the comparisons
+
+export function parseExpression(text: string): Expr {
+  const toks = tokenize(String(text));
+  if (toks.length === 0) throw new ExpressionError('empty expression');
+  let p = 0;
+  let depth = 0;
+  const peek = () => toks[p];
+  const expect = (t: string) => {
+    if (toks[p] !== t) throw new ExpressionError(toks[p] === undefined ? `missing '${t}'` : `expected '${t}', found '${toks[p]}'`);
+    p++;
+  };
+  const level = (n: number): Expr => {
+    if (++depth > MAX_DEPTH) throw new ExpressionError('expression nested too deeply');
+    try {
+      if (n === NOT_LEVEL && peek() === '!') {
+        p++;
+        return { k: 'un', op: '!', a: level(n) };
+      }
+      if (n >= BINARY_LEVELS.length) return unary();
+      let a = level(n + 1);
+      while (BINARY_LEVELS[n].includes(peek())) {
+        const op = toks[p++];
+        a = { k: 'bin', op, a, b: level(n + 1) };
+      }
+      return a;
+    } finally {
+      depth--;
+    }
+  };
+  const unary = (): Expr => {
+    const t = peek();
+    if (t === '-' || t === '~' || t === '+' || t === '!') {
+      p++;
+      if (++depth > MAX_DEPTH) throw new ExpressionError('expression nested too deeply');
+      try {
+        return { k: 'un', op: t, a: unary() };
+      } finally {
+        depth--;
+      }
+    }
+    return primary();
+  };
+  const primary = (): Expr => {
+    const t = toks[p++];
+    if (t === undefined) throw new ExpressionError('expression ends too early');
+    if (t === '(') {
+      const e = level(0);
+      expect(')');
+      return e;
+    }
+    if (t === '[') {
+      const e = level(0);
+      expect(']');
+      return { k: 'mem', addr: e };
+    }
+    if (/^[0-9]/.test(t)) {
+      const v = parseNumber(t);
+      if (typeof v === 'string') throw new ExpressionError(v);
+      return { k: 'num', v };
+    }
+    if (/^[a-z_$]/i.test(t)) return { k: 'name', name: t };
+    throw new ExpressionError(`unexpected '${t}'`);
+  };
+  const e = level(0);
+  if (p < toks.length) throw new ExpressionError(`unexpected '${toks[p]}'`);
+  return e;
+}
+
+/** A register's full value (64-bit registers span two slots). */
+export function registerValue(vm: Vm, r: RegInstance): bigint {
+  const lo = BigInt(vm.regs.values[r.slot] >>> 0);
+  return r.def.width === 64 ? lo | (BigInt(vm.regs.values[r.slot + 1] >>> 0) << 32n) : lo;
+}
+
+export type NameValue =
+  | { readonly kind: 'register'; readonly reg: RegInstance; readonly value: bigint }
+  | { readonly kind: 'symbol'; readonly name: string; readonly value: bigint; readonly surface: boolean }
+  | { readonly kind: 'constant'; readonly name: string; readonly value: bigint };
+
+/** What a name means: a register (of the context engine unless prefixed), a label or surface, MIRROR. */
+export function resolveName(name: string, ctx: EvalContext): NameValue | undefined {
+  const up = name.toUpperCase();
+  const vm = ctx.vm;
+  const sym = vm.image.symbols.get(up);
+  if (sym !== undefined) {
+    return { kind: 'symbol', name: up, value: BigInt(sym), surface: vm.image.surfaces.some((s) => s.name.toUpperCase() === up) };
+  }
+  const reg = regByName(up, ctx.engine);
+  if (reg) return { kind: 'register', reg, value: registerValue(vm, reg) };
+  if (up === 'MIRROR') return { kind: 'constant', name: up, value: 1n << BigInt(vm.cfg.physBits) };
+  if (up === '$COMMANDS' || up === '$T') return { kind: 'constant', name: up, value: BigInt(vm.commands) };
+  if (up === '$STEP') return { kind: 'constant', name: up, value: BigInt(vm.step) };
+  return undefined;
+}
+
+export function evaluate(e: Expr, ctx: EvalContext): bigint {
+  switch (e.k) {
+    case 'num':
+      return e.v;
+    case 'name': {
+      const v = resolveName(e.name, ctx);
+      if (!v) throw new ExpressionError(`unknown name '${e.name}' (not a register, label, surface or MIRROR)`);
+      return v.value;
+    }
+    case 'mem': {
+      const addr = evaluate(e.addr, ctx);
+      if (addr < 0n || addr >= 1n << 48n) throw new ExpressionError(`[0x${addr.toString(16)}] is not a GPU VA`);
+      const [v] = readDwords(ctx.vm, { space: 'va', addr: Number(addr) }, 1, ctx.engine);
+      if (v === undefined) throw new ExpressionError(`GPU VA 0x${addr.toString(16)} is not mapped`);
+      return BigInt(v >>> 0);
+    }
+    case 'un': {
+      const a = evaluate(e.a, ctx);
+      switch (e.op) {
+        case '-': return -a;
+        case '+': return a;
+        case '~': return ~a & U64;
+        default: return a === 0n ? 1n : 0n;
+      }
+    }
+    case 'bin': {
+      if (e.op === '&&') return evaluate(e.a, ctx) !== 0n && evaluate(e.b, ctx) !== 0n ? 1n : 0n;
+      if (e.op === '||') return evaluate(e.a, ctx) !== 0n || evaluate(e.b, ctx) !== 0n ? 1n : 0n;
+      const a = evaluate(e.a, ctx);
+      const b = evaluate(e.b, ctx);
+      switch (e.op) {
+        case '+': return a + b;
+        case '-': return a - b;
+        case '*': return a * b;
+        case '/':
+        case '%':
+          if (b === 0n) throw new ExpressionError('division by zero');
+          return e.op === '/' ? a / b : a % b;
+        case '<<':
+        case '>>':
+          if (b < 0n || b > 127n) throw new ExpressionError(`shift by ${b} is out of range`);
+          return e.op === '<<' ? (a << b) & ((1n << 128n) - 1n) : a >> b;
+        case '&': return a & b;
+        case '|': return a | b;
+        case '^': return a ^ b;
+        case '==': return a === b ? 1n : 0n;
+        case '!=': return a !== b ? 1n : 0n;
+        case '<': return a < b ? 1n : 0n;
+        case '<=': return a <= b ? 1n : 0n;
+        case '>': return a > b ? 1n : 0n;
+        default: return a >= b ? 1n : 0n;
+      }
+    }
+  }
+}
+
+export function evaluateText(text: string, ctx: EvalContext): bigint {
+  return evaluate(parseExpression(text), ctx);
+}
+
+/** Hex for display: negative values as two's complement 64-bit. */
+export function formatValue(v: bigint, hex = true): string {
+  if (!hex) return v.toString(10);
+  const u = v < 0n ? v & U64 : v;
+  return '0x' + u.toString(16);
+}

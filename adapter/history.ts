@@ -1,0 +1,112 @@
+// The VM's recorded history as the debugger shows it: kept snapshots as SnapshotInfo, and the difference
+// between two snapshots (registers, changed byte ranges of guest pages, changed surface pixels), read
+// from the snapshots' before-images without moving the VM.
+
+import { PAGE_SIZE } from '../emulator/memory';
+import { REGISTERS } from '../emulator/registers';
+import { snapshotBytes } from '../emulator/snapshots';
+import { RAM_HPA, Vm } from '../emulator/vm';
+import type { CustomBody, SnapshotInfo } from './protocol';
+import { pagingContext, vaToHpa } from './memory';
+
+export function snapshotInfos(vm: Vm): SnapshotInfo[] {
+  return vm.snapshots.list.map((s) => ({
+    id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine,
+    pages: s.pages.size, bytes: snapshotBytes(s), current: s.state.step === vm.step,
+  }));
+}
+
+/** Index of the kept snapshot with this id, or -1. */
+export function snapshotIndex(vm: Vm, id: unknown): number {
+  if (typeof id !== 'number' || !Number.isInteger(id)) return -1;
+  return vm.snapshots.list.findIndex((s) => s.id === id);
+}
+
+const ZERO = new Uint32Array(PAGE_SIZE / 4);
+
+/**
+ * Contents of a host page at kept snapshot `index` (`index` = list length: now). The before-image in
+ * the first epoch at or after the snapshot that wrote the page is its content then; a page no later
+ * epoch wrote is unchanged since.
+ */
+export function pageAt(vm: Vm, index: number, pfn: number): Uint32Array {
+  const list = vm.snapshots.list;
+  for (let j = index; j < list.length; j++) {
+    const img = list[j].pages.get(pfn);
+    if (img !== undefined) return img ?? ZERO;
+  }
+  return vm.mem.pageForRead(pfn);
+}
+
+export type Diff = CustomBody<'vgpu/diff'>;
+
+/** Differences from snapshot index `a` to index `b` (b = list length: the current state). */
+export function diff(vm: Vm, a: number, b: number): Diff {
+  const list = vm.snapshots.list;
+  const regsA = list[a].state.regs;
+  const regsB = b < list.length ? list[b].state.regs : vm.regs.values;
+  const registers: Diff['registers'] = [];
+  for (const r of REGISTERS) {
+    const n = r.def.width / 32;
+    let changed = false;
+    for (let i = 0; i < n; i++) if (regsA[r.slot + i] !== regsB[r.slot + i]) changed = true;
+    if (!changed) continue;
+    const val = (v: Uint32Array) => '0x' + (n === 2 ? ((BigInt(v[r.slot + 1]) << 32n) | BigInt(v[r.slot])) : BigInt(v[r.slot])).toString(16);
+    registers.push({ name: r.name, old: val(regsA), new: val(regsB) });
+  }
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
+  const pfns = new Set<number>();
+  for (let j = lo; j < hi && j < list.length; j++) for (const pfn of list[j].pages.keys()) pfns.add(pfn);
+  const firstRam = RAM_HPA / PAGE_SIZE;
+  const endRam = firstRam + vm.cfg.memory / PAGE_SIZE;
+  const pages: Diff['pages'] = [];
+  for (const pfn of [...pfns].sort((x, y) => x - y)) {
+    if (pfn < firstRam || pfn >= endRam) continue;
+    const ranges = byteRanges(pageAt(vm, a, pfn), pageAt(vm, b, pfn));
+    if (ranges.length) pages.push({ gpa: '0x' + ((pfn - firstRam) * PAGE_SIZE).toString(16), ranges });
+  }
+  const changedPfns = new Set(pfns);
+  const surfaces: Diff['surfaces'] = vm.image.surfaces.map((s) => {
+    const ctx = pagingContext(vm, 'rcs0');
+    let changedPixels = 0;
+    for (let y = 0; y < s.height; y++) {
+      for (let x = 0; x < s.width; x++) {
+        const va = s.va + y * s.pitch + x * 4;
+        const hpa = vaToHpa(ctx, va);
+        if (hpa < 0) continue;
+        const pfn = Math.floor(hpa / PAGE_SIZE);
+        if (!changedPfns.has(pfn)) {
+          x += Math.max(0, Math.floor((PAGE_SIZE - (hpa % PAGE_SIZE)) / 4) - 1); // rest of this page is unchanged
+          continue;
+        }
+        const i = (hpa % PAGE_SIZE) >>> 2;
+        if (pageAt(vm, a, pfn)[i] !== pageAt(vm, b, pfn)[i]) changedPixels++;
+      }
+    }
+    return { name: s.name, changedPixels };
+  });
+  return { registers, pages, surfaces };
+}
+
+/** Byte ranges [start, end) where two pages differ. */
+function byteRanges(p: Uint32Array, q: Uint32Array): [number, number][] {
+  const bp = new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE);
+  const bq = new Uint8Array(q.buffer, q.byteOffset, PAGE_SIZE);
+  const out: [number, number][] = [];
+  let start = -1;
+  for (let i = 0; i < PAGE_SIZE; i++) {
+    if ((i & 3) === 0 && start < 0 && p[i >>> 2] === q[i >>> 2]) {
+      i += 3;
+      continue;
+    }
+    const d = bp[i] !== bq[i];
+    if (d && start < 0) start = i;
+    else if (!d && start >= 0) {
+      out.push([start, i]);
+      start = -1;
+    }
+  }
+  if (start >= 0) out.push([start, PAGE_SIZE]);
+  return out;
+}

@@ -1,0 +1,318 @@
+// The scopes of a frame and their trees: Command (decoded fields and the predicted write set),
+// Registers (table names, fields as children, editable), Capability Registers (exposed next to
+// physical, PCI lists), Page Tables and EPT (see pagetables.ts), Snapshots; Driver on the driver thread.
+
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { CAP_REG_DEFS, EngineName, FieldDef, REGISTERS, RegDef, RegInstance, regAt, regDisplayName } from '../emulator/registers';
+import { COMMANDS, CmdField, CommandDef, decodeCommand, opcodeOf } from '../emulator/commands';
+import { disassembleOne } from '../emulator/disassembler';
+import { snapshotBytes } from '../emulator/snapshots';
+import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
+import type { Vm } from '../emulator/vm';
+import { dataIdOfRegister } from './breakpoints';
+import { ExpressionError, evaluateText, registerValue } from './expression';
+import { formatRef, peekCommand } from './memory';
+import { EptRoot, PageTableRoot } from './pagetables';
+import type { Frame } from './stack';
+import { Container, Format, ListContainer, Paging, SetError, VariableStore, hexPad, leaf, num } from './variables';
+import { writeSet } from './writeset';
+
+// ---------------------------------------------------------------------------------------------
+// Scopes.
+
+export function scopesOf(vm: Vm, store: VariableStore, frame: Frame): DebugProtocol.Scope[] {
+  const engine = frame.engine;
+  const scopes: DebugProtocol.Scope[] = [];
+  if (engine && frame.va !== undefined && !frame.idle) {
+    scopes.push({ name: 'Command', variablesReference: store.add(new CommandContainer(vm, engine, frame)), expensive: false, presentationHint: 'locals' });
+  } else if (!engine) {
+    scopes.push({ name: 'Driver', variablesReference: store.add(driverContainer(vm)), expensive: false, presentationHint: 'locals' });
+  }
+  scopes.push({ name: 'Registers', variablesReference: store.add(new RegistersContainer(vm, engine)), expensive: false, presentationHint: 'registers' });
+  scopes.push({ name: 'Capability Registers', variablesReference: store.add(capsContainer(vm)), expensive: false });
+  scopes.push({ name: 'Page Tables', variablesReference: store.add(new PageTableRoot(vm, engine ?? 'rcs0')), expensive: false });
+  scopes.push({ name: 'EPT', variablesReference: store.add(new EptRoot(vm)), expensive: false });
+  scopes.push({ name: 'Snapshots', variablesReference: store.add(snapshotsContainer(vm)), expensive: false });
+  return scopes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registers: the engine's registers by table name (then the device's), fields as children.
+
+export class RegistersContainer implements Container {
+  constructor(private readonly vm: Vm, private readonly engine: EngineName | null) {}
+
+  private regs(): RegInstance[] {
+    return REGISTERS.filter((r) => (r.engine !== null && r.engine === this.engine) || r.def.scope === 'device');
+  }
+
+  private find(name: string): RegInstance | undefined {
+    const n = name.toUpperCase();
+    return this.regs().find((r) => r.def.name === n || r.name.toUpperCase() === n);
+  }
+
+  variables(store: VariableStore, fmt: Format, paging: Paging): DebugProtocol.Variable[] {
+    if (paging.filter === 'indexed') return [];
+    return this.regs().map((r) => registerVariable(this.vm, store, r, fmt, this.engine ?? undefined));
+  }
+
+  set(name: string, value: string, fmt: Format): { value: string } {
+    const r = this.find(name);
+    if (!r) throw new SetError(`no register '${name}' in this scope`);
+    const v = parseValue(this.vm, value, this.engine);
+    writeRegister(this.vm, r, v);
+    return { value: num(registerValue(this.vm, r), fmt, r.def.width) };
+  }
+
+  dataInfo(name: string): DebugProtocol.DataBreakpointInfoResponse['body'] {
+    const r = this.find(name);
+    if (!r) return { dataId: null, description: `no register '${name}'` };
+    return { dataId: dataIdOfRegister(r), description: `write to ${r.name}`, accessTypes: ['write'], canPersist: true };
+  }
+}
+
+export function registerVariable(vm: Vm, store: VariableStore, r: RegInstance, fmt: Format, engine?: EngineName): DebugProtocol.Variable {
+  const v = registerValue(vm, r);
+  return {
+    name: regDisplayName(r, engine),
+    value: num(v, fmt, r.def.width),
+    type: `${r.def.width}-bit ${r.def.access}: ${r.def.desc}`,
+    evaluateName: r.name,
+    variablesReference: r.def.fields.length ? store.add(new FieldsContainer(vm, r)) : 0,
+    presentationHint: r.def.access === 'ro' || r.def.scope === 'cap' ? { attributes: ['readOnly'] } : undefined,
+  };
+}
+
+function fieldText(f: FieldDef, v: number, fmt: Format): string {
+  const name = f.values?.[v];
+  const shown = f.lo === f.hi ? String(v) : num(v, fmt, Math.max(4, Math.ceil((f.hi - f.lo + 1) / 4) * 4));
+  return name !== undefined ? `${shown} (${name})` : shown;
+}
+
+class FieldsContainer implements Container {
+  constructor(private readonly vm: Vm, private readonly r: RegInstance) {}
+
+  variables(_store: VariableStore, fmt: Format, paging: Paging): DebugProtocol.Variable[] {
+    if (paging.filter === 'indexed') return [];
+    const v = registerValue(this.vm, this.r);
+    return this.r.def.fields.map((f) => leaf(f.name, fieldText(f, Number((v >> BigInt(f.lo)) & ((1n << BigInt(f.hi - f.lo + 1)) - 1n)), fmt), {
+      type: `bits ${f.hi}:${f.lo}: ${f.desc}`,
+      evaluateName: `(${this.r.name} >> ${f.lo}) & 0x${((1n << BigInt(f.hi - f.lo + 1)) - 1n).toString(16)}`,
+    }));
+  }
+
+  set(name: string, value: string, fmt: Format): { value: string } {
+    const f = this.r.def.fields.find((x) => x.name === name.toUpperCase());
+    if (!f) throw new SetError(`no field '${name}' in ${this.r.name}`);
+    const v = parseValue(this.vm, value, this.r.engine);
+    const width = BigInt(f.hi - f.lo + 1);
+    if (v < 0n || v >= 1n << width) throw new SetError(`${f.name} is ${width} bits wide; ${value} does not fit`);
+    const mask = ((1n << width) - 1n) << BigInt(f.lo);
+    const old = registerValue(this.vm, this.r);
+    writeRegister(this.vm, this.r, (old & ~mask) | (v << BigInt(f.lo)));
+    return { value: fieldText(f, Number(v), fmt) };
+  }
+}
+
+function parseValue(vm: Vm, text: string, engine: EngineName | null): bigint {
+  try {
+    return evaluateText(String(text), { vm, engine: engine ?? 'rcs0' });
+  } catch (e) {
+    throw new SetError(e instanceof ExpressionError ? `cannot set to '${text}': ${e.message}` : String(e));
+  }
+}
+
+function writeRegister(vm: Vm, r: RegInstance, v: bigint): void {
+  if (r.def.scope === 'cap') throw new SetError(`${r.name} is a capability register: the VMM fixes it for the VM's device version`);
+  const max = 1n << BigInt(r.def.width);
+  if (v < 0n || v >= max) throw new SetError(`${r.name} is ${r.def.width} bits wide`);
+  const ok = vm.editRegister(r.slot, Number(v & 0xffffffffn)) && (r.def.width === 32 || vm.editRegister(r.slot + 1, Number(v >> 32n)));
+  if (!ok) throw new SetError(`${r.name} cannot be written`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capability registers: exposed (what the VM sees) and physical side by side, and the PCI lists.
+
+const OPCAP_OF = (d: CommandDef): string => (d.client === 'MI' ? 'OPCAP_MI' : d.client === '3D' ? 'OPCAP_3D' : opcodeOf('2D', d.header) < 64 ? 'OPCAP_2D_LO' : 'OPCAP_2D_HI');
+const OPCAP_BIT = (d: CommandDef): number => (d.client === '3D' ? 0 : opcodeOf(d.client, d.header) % 64);
+
+function capsContainer(vm: Vm): Container {
+  return new ListContainer((store, fmt) => {
+    const out: DebugProtocol.Variable[] = [
+      leaf('host generation', String(vm.cfg.hostGen), { type: 'the physical GPU' }),
+      leaf('device version', String(vm.cfg.version), { type: 'exposed to the VM' }),
+    ];
+    for (const d of CAP_REG_DEFS) out.push(capRegisterVariable(vm, store, d, fmt));
+    out.push({ name: 'PCI capabilities', value: pciSummary(vm, false), variablesReference: store.add(pciContainer(vm, false)) });
+    out.push({ name: 'PCIe extended capabilities', value: pciSummary(vm, true), variablesReference: store.add(pciContainer(vm, true)) });
+    return out;
+  });
+}
+
+function capRegisterVariable(vm: Vm, store: VariableStore, d: RegDef, fmt: Format): DebugProtocol.Variable {
+  const e = vm.exposed.registers.get(d.name) ?? 0n;
+  const p = vm.physical.registers.get(d.name) ?? 0n;
+  const value = e === p ? `${num(e, fmt, d.width)} (= physical)` : `${num(e, fmt, d.width)} (physical ${num(p, fmt, d.width)})`;
+  const children = new ListContainer((_s, f) => {
+    const rows: DebugProtocol.Variable[] = [leaf('exposed', num(e, f, d.width)), leaf('physical', num(p, f, d.width))];
+    const bits = (v: bigint, lo: number, hi: number) => Number((v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
+    for (const fd of d.fields) {
+      const ev = bits(e, fd.lo, fd.hi);
+      const pv = bits(p, fd.lo, fd.hi);
+      rows.push(leaf(fd.name, `${ev}${ev !== pv ? ` (physical ${pv}: hidden from the VM)` : ''}`, { type: `bits ${fd.hi}:${fd.lo}: ${fd.desc}` }));
+    }
+    if (d.fields.length === 0) {
+      for (const c of COMMANDS.filter((x) => OPCAP_OF(x) === d.name)) {
+        const ev = bits(e, OPCAP_BIT(c), OPCAP_BIT(c));
+        const pv = bits(p, OPCAP_BIT(c), OPCAP_BIT(c));
+        rows.push(leaf(c.mnemonic, `${ev ? 'accepted' : 'rejected'}${ev !== pv ? ' (the physical GPU accepts it: hidden from the VM)' : ''}`, { type: `bit ${OPCAP_BIT(c)}` }));
+      }
+    }
+    return rows;
+  });
+  return { name: d.name, value, type: `${d.width}-bit capability register: ${d.desc}`, evaluateName: d.name, variablesReference: store.add(children), presentationHint: { attributes: ['readOnly'] } };
+}
+
+function pciSummary(vm: Vm, extended: boolean): string {
+  const walkList = extended ? walkPciExtCaps : walkPciCaps;
+  const e = walkList(vm.exposed.config).length;
+  const p = walkList(vm.physical.config).length;
+  return `${e} exposed of ${p} physical`;
+}
+
+function pciContainer(vm: Vm, extended: boolean): Container {
+  return new ListContainer(() => {
+    const walkList = extended ? walkPciExtCaps : walkPciCaps;
+    const phys = walkList(vm.physical.config);
+    const exp = walkList(vm.exposed.config);
+    const ids = [...phys.map((c) => c.id), ...exp.map((c) => c.id).filter((id) => !phys.some((c) => c.id === id))];
+    const at = (l: typeof phys, id: number) => l.find((c) => c.id === id);
+    return ids.map((id) => {
+      const e = at(exp, id);
+      const p = at(phys, id);
+      const idText = '0x' + id.toString(16).padStart(extended ? 4 : 2, '0');
+      const where = (c: typeof e) => (c ? `at 0x${c.offset.toString(16)}` : 'absent');
+      return leaf(`${idText} ${capName(id, extended)}`, e ? `exposed ${where(e)} (physical ${where(p)})` : `hidden from the VM (physical ${where(p)}; unlinked, reads 0)`);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots: time (commands), reason, pages and bytes kept.
+
+function snapshotsContainer(vm: Vm): Container {
+  return new ListContainer((store) => {
+    const list = vm.snapshots.list;
+    const out: DebugProtocol.Variable[] = [
+      leaf('now', `t=${vm.commands} commands, step ${vm.step}`),
+      leaf('kept', `${list.length} snapshots, ${vm.snapshots.totalBytes()} bytes (${vm.snapshots.taken} taken)`),
+    ];
+    for (const s of list) {
+      const current = s.state.step === vm.step;
+      const children = new ListContainer(() => [
+        leaf('id', String(s.id)),
+        leaf('time', `t=${s.state.commands} commands`),
+        leaf('step', String(s.state.step)),
+        leaf('reason', s.reason + (s.engine ? ` (${s.engine})` : '')),
+        leaf('pages', String(s.pages.size), { type: 'before-images of pages first written after it' }),
+        leaf('bytes', String(snapshotBytes(s))),
+        leaf('registers touched before it', s.touchedRegs.map((slot) => REGISTERS.find((r) => slot >= r.slot && slot < r.slot + r.def.width / 32)?.name ?? `slot ${slot}`).join(', ') || '-'),
+      ]);
+      out.push({
+        name: `#${s.id}`,
+        value: `t=${s.state.commands} ${s.reason}${s.engine ? ' ' + s.engine : ''}: ${s.pages.size} pages, ${snapshotBytes(s)} bytes${current ? ' (current)' : ''}`,
+        variablesReference: store.add(children),
+      });
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver operation about to run.
+
+function driverContainer(vm: Vm): Container {
+  return new ListContainer(() => {
+    const op = vm.image.driver[vm.driverPc];
+    if (!op) return [leaf('driver', 'finished: no operations left')];
+    const out = [leaf('operation', op.op), leaf('source', `${op.loc.file}:${op.loc.line}`)];
+    for (const [k, v] of Object.entries(op)) {
+      if (k === 'op' || k === 'loc' || k === 'entries' || k === 'dwords') continue;
+      out.push(leaf(k, typeof v === 'number' ? hexPad(v, 32) : Array.isArray(v) ? v.join(', ') : String(v)));
+    }
+    if (op.op === 'mmio') out.push(leaf('register', regAt(op.offset)?.reg.name ?? 'none at this offset'));
+    if (op.op === 'submit') out.push(leaf('dwords', `${op.dwords.length} dwords into the ring at offset 0x${op.offset.toString(16)}`));
+    out.push(leaf('progress', `operation ${vm.driverPc + 1} of ${vm.image.driver.length}`));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command: the command a frame is at, decoded by the command table, and its predicted write set.
+
+class CommandContainer implements Container {
+  constructor(private readonly vm: Vm, private readonly engine: EngineName, private readonly frame: Frame) {}
+
+  variables(store: VariableStore, fmt: Format, paging: Paging): DebugProtocol.Variable[] {
+    if (paging.filter === 'indexed') return [];
+    const vm = this.vm;
+    const e = vm.engine(this.engine);
+    const va = this.frame.va!;
+    const dwords = peekCommand(vm, e, va);
+    const out: DebugProtocol.Variable[] = [leaf('va', hexPad(va, 48), { memoryReference: formatRef('va', va), type: 'GPU VA of the command' })];
+    if (!dwords) return [...out, leaf('error', 'the command address is not mapped')];
+    const d = decodeCommand(dwords, 0, dwords.length);
+    out.unshift(leaf('command', disassembleOne(dwords, 0, this.engine).text));
+    if (this.frame.loc) out.push(leaf('source', `${this.frame.loc.file}:${this.frame.loc.line}:${this.frame.loc.col}`));
+    if (typeof d === 'string') return [...out, leaf('error', d), leaf('header', hexPad(dwords[0], 32))];
+    out.push(leaf('description', d.def.desc), leaf('length', `${d.length} dwords`));
+    for (const f of d.def.fields) {
+      const v = d.fields.get(f.name);
+      if (v !== undefined) out.push(fieldVariable(f, v, fmt, this.engine));
+    }
+    for (const [r, v] of d.pairs) {
+      const reg = regAt(r);
+      out.push(leaf(reg ? regDisplayName(reg.reg, this.engine) : hexPad(r, 32), num(v, fmt), { type: `register write (offset ${hexPad(r, 32)})` }));
+    }
+    out.push({
+      name: 'dwords', value: dwords.map((x) => hexPad(x, 32)).join(' '),
+      variablesReference: store.add(new ListContainer((_s, f) => dwords.map((x, i) => leaf(`[${i}]`, num(x, f))))), indexedVariables: dwords.length,
+    });
+    if (this.frame.index === 0) {
+      const start = vm.regs.values[e.slots.start];
+      const ws = writeSet(vm, e, d, dwords, e.depth === 0 && va >= start && va < start + e.ringSize());
+      const pagesText = ws.pages.length === 0 ? 'none' : `${ws.pages.length}${ws.truncated ? '+' : ''} page${ws.pages.length > 1 ? 's' : ''}`;
+      out.push({
+        name: 'writes pages', value: pagesText, type: 'guest pages the command parser predicts this command writes',
+        variablesReference: ws.pages.length ? store.add(new ListContainer(() => ws.pages.map((p) => leaf(
+          hexPad(p.va, 48),
+          p.fault ? p.fault : `GPA ${hexPad(p.gpa!, 40)}`,
+          { memoryReference: p.gpa !== undefined && !p.fault ? formatRef('gpa', p.gpa) : formatRef('va', p.va) },
+        )))) : 0,
+      });
+      out.push(leaf('writes registers', [...ws.registers, ...ws.implicit.map((r) => `${r} (engine)`)].join(', '), { type: 'registers this command writes' }));
+    }
+    return out;
+  }
+}
+
+function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName): DebugProtocol.Variable {
+  const type = `DW${f.dw} ${f.kind === 'addr' ? '47:0 (two dwords)' : f.kind === 'u64' ? '63:0 (two dwords)' : `${f.hi}:${f.lo}`}: ${f.desc}`;
+  switch (f.kind) {
+    case 'addr':
+      return leaf(f.name, hexPad(v, 48), { type, memoryReference: formatRef('va', Number(v)) });
+    case 'reg': {
+      const r = regAt(Number(v));
+      return leaf(f.name, r ? `${regDisplayName(r.reg, engine)} (${hexPad(v, 32)})` : `${hexPad(v, 32)} (no register)`, { type });
+    }
+    case 'enum': {
+      const name = Object.entries(f.values ?? {}).find(([, x]) => BigInt(x) === v)?.[0];
+      return leaf(f.name, name ? `${name} (${v})` : `${v} (reserved)`, { type });
+    }
+    case 'flag':
+      return leaf(f.name, String(v), { type });
+    default:
+      return leaf(f.name, num(v, fmt, f.kind === 'u64' ? 64 : 32), { type });
+  }
+}
+

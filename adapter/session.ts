@@ -1,0 +1,731 @@
+// The vgpu debug session: translates DAP requests into emulator calls and emulator outcomes into DAP
+// events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
+// (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
+
+import * as path from 'node:path';
+import {
+  DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, Response, StoppedEvent, TerminatedEvent, ExitedEvent, BreakpointEvent,
+} from '@vscode/debugadapter';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { EPT_VIEW_NAMES } from '../emulator/ept';
+import { CAP_REG_DEFS, ENGINES, EngineName } from '../emulator/registers';
+import { runToCommands } from '../emulator/reverse';
+import { capsView } from '../emulator/vdev';
+import type { Vm } from '../emulator/vm';
+import { Breakpoints, EXCEPTION_FILTERS, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
+import { Disassembly } from './disassembly';
+import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
+import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
+import { ExpressionError, evaluateText, resolveName } from './expression';
+import { diff, snapshotIndex, snapshotInfos } from './history';
+import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
+import { LaunchError, buildVm, validateLaunch } from './launch';
+import { MAX_TRANSFER, parseRef, readBytes, spaceLimit, writeBytes, formatRef } from './memory';
+import { scopesOf } from './scopes';
+import { DRIVER_THREAD, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
+import { Format, SetError, VariableStore } from './variables';
+import type { WalkStep } from '../emulator/ept';
+
+/** An error the user should read as is (bad arguments, wrong state). */
+class UserError extends Error {}
+
+/** A handler's result: the response body, and work to do once the response is sent. */
+class Reply {
+  constructor(readonly body: unknown, readonly then?: () => void) {}
+}
+
+type Handler = (args: Record<string, unknown>, request: DebugProtocol.Request) => unknown;
+
+const CUSTOM_PREFIX = 'vgpu/';
+
+export class VgpuDebugSession extends DebugSession {
+  private vm: Vm | undefined;
+  private launchArgs: LaunchArguments | undefined;
+  private exec: Execution | undefined;
+  private store: VariableStore | undefined;
+  private disasm: Disassembly | undefined;
+  private readonly bps = new Breakpoints((text) => this.output(text));
+  private configured = false;
+  private started = false;
+  private ended = false;
+  private finished = false;
+  private readonly handlers: Record<string, Handler>;
+
+  constructor() {
+    super();
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
+    this.handlers = {
+      launch: (a) => this.launch(a),
+      attach: () => {
+        throw new UserError('attach is not supported: launch a .vgpu program');
+      },
+      restart: (a) => this.restart(a),
+      configurationDone: () => this.configurationDone(),
+      disconnect: () => this.disconnect(),
+      terminate: () => this.terminate(),
+      threads: () => ({ threads: THREADS.map((t) => ({ ...t })) }),
+      stackTrace: (a) => this.stackTrace(a),
+      scopes: (a) => this.scopes(a),
+      variables: (a) => this.variables(a),
+      setVariable: (a) => this.setVariable(a),
+      evaluate: (a) => this.evaluate(a),
+      completions: (a) => this.completions(a),
+      continue: (a) => this.motion(a, 'continue'),
+      next: (a) => this.motion(a, 'over'),
+      stepIn: (a) => this.motion(a, 'in'),
+      stepOut: (a) => this.motion(a, 'out'),
+      stepBack: (a) => this.reverse(a, 'step'),
+      reverseContinue: (a) => this.reverse(a, 'continue'),
+      pause: (a) => this.pause(a),
+      setBreakpoints: (a) => this.setBreakpoints(a),
+      setFunctionBreakpoints: (a) => ({ breakpoints: this.bps.setFunctions(list<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setInstructionBreakpoints: (a) => ({ breakpoints: this.bps.setInstructions(list<DebugProtocol.InstructionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setExceptionBreakpoints: (a) => this.setExceptionBreakpoints(a),
+      dataBreakpointInfo: (a) => this.dataBreakpointInfo(a),
+      setDataBreakpoints: (a) => ({ breakpoints: this.bps.setData(list<DebugProtocol.DataBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      breakpointLocations: (a) => this.breakpointLocations(a),
+      exceptionInfo: (a) => this.exceptionInfo(a),
+      readMemory: (a) => this.readMemory(a),
+      writeMemory: (a) => this.writeMemory(a),
+      disassemble: (a) => this.disassemble(a),
+      loadedSources: () => ({ sources: this.vm ? [this.source(this.vm.image.file)] : [] }),
+      source: (a) => this.sourceContent(a),
+      cancel: () => undefined,
+      'vgpu/snapshots': () => this.customSnapshots(),
+      'vgpu/snapshot': () => this.customSnapshot(),
+      'vgpu/rollback': (a) => this.customRollback(a),
+      'vgpu/diff': (a) => this.customDiff(a),
+      'vgpu/surface': (a) => this.customSurface(a),
+      'vgpu/caps': () => this.customCaps(),
+      'vgpu/translate': (a) => this.customTranslate(a),
+      'vgpu/migrate': () => {
+        throw new UserError('VM transfer is not available from the debugger in this version: use `vgpu run FILE --migrate-at N --to HOST:PORT`');
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Dispatch: one response per request, errors as error responses, never an exception out of here.
+
+  protected override dispatchRequest(request: DebugProtocol.Request): void {
+    if (request.command === 'initialize') {
+      super.dispatchRequest(request);
+      return;
+    }
+    const response = new Response(request);
+    const raw = request.arguments;
+    if (raw !== undefined && (raw === null || typeof raw !== 'object' || Array.isArray(raw))) {
+      this.fail(response, `${request.command}: arguments must be an object`);
+      return;
+    }
+    const handler = Object.prototype.hasOwnProperty.call(this.handlers, request.command) ? this.handlers[request.command] : undefined;
+    if (!handler) {
+      this.fail(response, `unrecognized request '${String(request.command)}'`);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = handler((raw ?? {}) as Record<string, unknown>, request);
+    } catch (e) {
+      this.failWith(response, e);
+      return;
+    }
+    if (result instanceof Promise) result.then((r) => this.succeed(response, r), (e) => this.failWith(response, e));
+    else this.succeed(response, result);
+  }
+
+  private succeed(response: DebugProtocol.Response, result: unknown): void {
+    const reply = result instanceof Reply ? result : new Reply(result);
+    if (reply.body !== undefined) response.body = reply.body;
+    this.sendResponse(response);
+    if (reply.then) {
+      try {
+        reply.then();
+      } catch (e) {
+        this.output(`vgpu debug adapter: ${(e as Error).message}\n`, 'stderr');
+      }
+    }
+  }
+
+  private failWith(response: DebugProtocol.Response, e: unknown): void {
+    const known = e instanceof UserError || e instanceof MotionError || e instanceof LaunchError || e instanceof ConsoleError || e instanceof ExpressionError || e instanceof SetError;
+    this.fail(response, known ? (e as Error).message : `internal error: ${(e as Error)?.message ?? String(e)}`);
+  }
+
+  private fail(response: DebugProtocol.Response, message: string): void {
+    response.success = false;
+    response.message = message;
+    response.body = { error: { id: 1, format: message.replace(/[{}]/g, ''), showUser: true } };
+    this.sendResponse(response);
+  }
+
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse, _args: DebugProtocol.InitializeRequestArguments): void {
+    response.body = {
+      supportsConfigurationDoneRequest: true,
+      supportsStepBack: true,
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsFunctionBreakpoints: true,
+      supportsDataBreakpoints: true,
+      supportsInstructionBreakpoints: true,
+      supportsExceptionInfoRequest: true,
+      exceptionBreakpointFilters: EXCEPTION_FILTERS,
+      supportsSetVariable: true,
+      supportsEvaluateForHovers: true,
+      supportsCompletionsRequest: true,
+      completionTriggerCharacters: ['.'],
+      supportsReadMemoryRequest: true,
+      supportsWriteMemoryRequest: true,
+      supportsDisassembleRequest: true,
+      supportsSteppingGranularity: true,
+      supportsRestartRequest: true,
+      supportsTerminateRequest: true,
+      supportsLoadedSourcesRequest: true,
+      supportsValueFormattingOptions: true,
+      supportsBreakpointLocationsRequest: true,
+      supportsCancelRequest: false,
+      supportsDelayedStackTraceLoading: false,
+    };
+    this.sendResponse(response);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Life cycle.
+
+  private launch(a: Record<string, unknown>): Reply {
+    if (this.vm) throw new UserError('already launched: use restart to load the program again');
+    const args = validateLaunch(a);
+    this.load(args);
+    return new Reply(undefined, () => this.sendEvent(new InitializedEvent()));
+  }
+
+  private load(args: LaunchArguments): void {
+    let vm: Vm;
+    try {
+      vm = buildVm(args);
+    } catch (e) {
+      if (e instanceof LaunchError) this.reportDiagnostics(e);
+      throw e;
+    }
+    vm.on('output', (text) => this.output(text));
+    this.vm = vm;
+    this.launchArgs = args;
+    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])));
+    this.store = new VariableStore(vm);
+    this.disasm = new Disassembly(vm);
+    this.finished = false;
+    this.ended = false;
+    for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
+  }
+
+  private reportDiagnostics(e: LaunchError): void {
+    if (!e.diagnostics.length || e.source === undefined) return;
+    const lines = e.source.split(/\r\n|\n|\r/);
+    for (const d of e.diagnostics) {
+      const text = lines[d.line - 1];
+      this.output(`${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}\n${text !== undefined ? `  ${text}\n  ${' '.repeat(Math.max(0, d.col - 1))}^\n` : ''}`, 'stderr');
+    }
+  }
+
+  private configurationDone(): Reply {
+    this.configured = true;
+    return new Reply(undefined, () => this.begin());
+  }
+
+  private begin(): void {
+    if (!this.vm || !this.configured || this.started) return;
+    this.started = true;
+    const stopOnEntry = this.launchArgs?.stopOnEntry ?? LAUNCH_ATTRIBUTES.stopOnEntry.default;
+    if (stopOnEntry) this.stopped({ reason: 'entry', threadId: DRIVER_THREAD, description: 'Paused on entry' });
+    else this.run(DRIVER_THREAD, 'continue');
+  }
+
+  private restart(a: Record<string, unknown>): Reply {
+    const args = validateLaunch(a.arguments ?? this.launchArgs ?? {});
+    this.exec?.pause();
+    this.load(args);
+    this.started = false;
+    return new Reply(undefined, () => {
+      this.sendEvent(new InvalidatedEvent(['all']));
+      this.begin();
+    });
+  }
+
+  private disconnect(): Reply {
+    this.exec?.pause();
+    this.ended = true;
+    return new Reply(undefined, () => this.shutdown());
+  }
+
+  private terminate(): Reply {
+    this.exec?.pause();
+    return new Reply(undefined, () => this.end());
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const vm = this.vm;
+    if (vm) this.sendEvent(new ExitedEvent(vm.errors.some((e) => !e.rolledBack) ? 1 : 0));
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State guards.
+
+  private requireVm(): Vm {
+    if (!this.vm) throw new UserError('no program is running: launch one first');
+    return this.vm;
+  }
+
+  /** Inspection and edits need a VM standing still. */
+  private stoppedVm(): Vm {
+    const vm = this.requireVm();
+    if (this.exec?.running) throw new UserError('the VM is running: pause it first');
+    return vm;
+  }
+
+  private output(text: string, category: 'console' | 'stderr' | 'stdout' = 'console'): void {
+    this.sendEvent(new OutputEvent(text, category));
+  }
+
+  private stopped(s: Stop): void {
+    this.store?.clear();
+    this.finished = !!s.finished;
+    const ev = new StoppedEvent(s.reason, s.threadId) as DebugProtocol.StoppedEvent;
+    ev.body.allThreadsStopped = true;
+    if (s.description) ev.body.description = s.description;
+    if (s.text) ev.body.text = s.text;
+    if (s.hitBreakpointIds) ev.body.hitBreakpointIds = s.hitBreakpointIds;
+    this.sendEvent(ev);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Execution.
+
+  private threadOf(a: Record<string, unknown>): number {
+    if (!isThread(a.threadId)) throw new UserError(`no thread ${JSON.stringify(a.threadId)} (threads: ${THREADS.map((t) => `${t.id} ${t.name}`).join(', ')})`);
+    return a.threadId;
+  }
+
+  private granularity(a: Record<string, unknown>): Granularity {
+    return a.granularity === 'instruction' ? 'instruction' : 'line';
+  }
+
+  private motion(a: Record<string, unknown>, kind: 'continue' | StepKind): Reply {
+    const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
+    this.stoppedVm();
+    if (this.ended) throw new UserError('the session has ended');
+    if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
+    const body = kind === 'continue' ? { allThreadsContinued: true } : undefined;
+    if (this.finished && this.vm!.finished) return new Reply(body, () => this.end());
+    return new Reply(body, () => this.run(threadId, kind, this.granularity(a)));
+  }
+
+  private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): void {
+    const exec = this.exec!;
+    this.store?.clear();
+    exec.forward(threadId, kind, granularity).then(
+      (s) => this.stopped(s),
+      (e) => {
+        this.output(`${(e as Error).message}\n`, 'stderr');
+        this.stopped({ reason: 'pause', threadId, description: (e as Error).message });
+      },
+    );
+  }
+
+  private reverse(a: Record<string, unknown>, kind: 'step' | 'continue'): Reply {
+    const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
+    this.stoppedVm();
+    if (this.ended) throw new UserError('the session has ended');
+    if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
+    const exec = this.exec!;
+    const granularity = this.granularity(a);
+    return new Reply(undefined, () => this.stopped(kind === 'step' ? exec.stepBack(threadId, granularity) : exec.reverseContinue(threadId)));
+  }
+
+  private pause(a: Record<string, unknown>): undefined {
+    if (a.threadId !== undefined) this.threadOf(a);
+    this.exec?.pause();
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Stack, scopes, variables.
+
+  private fmt(a: Record<string, unknown>): Format {
+    const f = a.format as DebugProtocol.ValueFormat | undefined;
+    return { hex: !(f && typeof f === 'object' && f.hex === false) };
+  }
+
+  private source(file: string): DebugProtocol.Source {
+    return { name: path.basename(file), path: file };
+  }
+
+  private stackTrace(a: Record<string, unknown>): DebugProtocol.StackTraceResponse['body'] {
+    const threadId = this.threadOf(a);
+    const vm = this.stoppedVm();
+    const frames = framesOf(vm, threadId);
+    const start = nonNegative(a.startFrame, 'startFrame') ?? 0;
+    const levels = nonNegative(a.levels, 'levels') || frames.length;
+    return {
+      stackFrames: frames.slice(start, start + levels).map((f) => ({
+        id: f.id,
+        name: f.name,
+        source: f.loc ? this.source(f.loc.file) : undefined,
+        line: f.loc ? this.convertDebuggerLineToClient(f.loc.line) : 0,
+        column: f.loc ? this.convertDebuggerColumnToClient(f.loc.col) : 0,
+        instructionPointerReference: f.va !== undefined ? '0x' + f.va.toString(16) : undefined,
+        presentationHint: f.idle ? 'subtle' : 'normal',
+      })),
+      totalFrames: frames.length,
+    };
+  }
+
+  private frameOf(frameId: unknown) {
+    const vm = this.stoppedVm();
+    const p = parseFrameId(frameId);
+    const frame = p ? framesOf(vm, p.threadId)[p.index] : undefined;
+    if (!frame) throw new UserError(`no frame ${JSON.stringify(frameId)}`);
+    return frame;
+  }
+
+  /** Engine of a frame (rcs0 for the driver or no frame). */
+  private engineOfFrame(frameId: unknown): EngineName {
+    if (frameId === undefined) return 'rcs0';
+    return this.frameOf(frameId).engine ?? 'rcs0';
+  }
+
+  private scopes(a: Record<string, unknown>): DebugProtocol.ScopesResponse['body'] {
+    const frame = this.frameOf(a.frameId);
+    return { scopes: scopesOf(this.vm!, this.store!, frame) };
+  }
+
+  private variables(a: Record<string, unknown>): DebugProtocol.VariablesResponse['body'] {
+    this.stoppedVm();
+    const c = this.store!.get(a.variablesReference);
+    if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)} (references are valid while the VM stands still)`);
+    const filter = a.filter === 'indexed' || a.filter === 'named' ? a.filter : undefined;
+    if (a.filter !== undefined && filter === undefined) throw new UserError(`filter must be 'indexed' or 'named'`);
+    return { variables: c.variables(this.store!, this.fmt(a), { filter, start: nonNegative(a.start, 'start'), count: nonNegative(a.count, 'count') }) };
+  }
+
+  private setVariable(a: Record<string, unknown>): Reply {
+    this.stoppedVm();
+    const c = this.store!.get(a.variablesReference);
+    if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)}`);
+    if (!c.set) throw new UserError('these values cannot be edited');
+    if (typeof a.name !== 'string' || typeof a.value !== 'string') throw new UserError('setVariable needs a name and a value (strings)');
+    const r = c.set(a.name, a.value, this.fmt(a));
+    return new Reply(r, () => this.sendEvent(new InvalidatedEvent(['variables'])));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Evaluate, completions.
+
+  private consoleHost(): ConsoleHost {
+    const vm = this.vm!;
+    return {
+      vm,
+      store: this.store!,
+      snapshot: () => {
+        const s = vm.takeSnapshot('manual');
+        return `snapshot #${s.id} at t=${s.state.commands} (step ${s.state.step})`;
+      },
+      rollback: (id) => {
+        this.rollbackTo(id);
+        return `rolled back to snapshot #${id}: t=${vm.commands}, step ${vm.step}`;
+      },
+      goto: (t) => {
+        const ok = runToCommands(vm, t);
+        this.afterJump(`Time ${vm.commands}`);
+        return ok ? `at t=${vm.commands} (step ${vm.step})` : `stopped at t=${vm.commands} (step ${vm.step}): ${vm.pending ? `GPU error ${vm.pending.kind}` : t < vm.commands ? 'no snapshot that early' : 'the program ends before that'}`;
+      },
+    };
+  }
+
+  private rollbackTo(id: number): void {
+    const vm = this.vm!;
+    const i = snapshotIndex(vm, id);
+    if (i < 0) throw new UserError(`no kept snapshot #${id} (see vgpu/snapshots or the console command 'snapshots')`);
+    vm.restoreSnapshot(i);
+    this.afterJump(`Rolled back to snapshot #${id}`);
+  }
+
+  /** The VM jumped in time while stopped: views refresh from a new stop. */
+  private afterJump(description: string): void {
+    const vm = this.vm!;
+    this.finished = false;
+    setImmediate(() => {
+      this.sendEvent(new InvalidatedEvent(['all']));
+      this.stopped({ reason: 'goto', threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
+    });
+  }
+
+  private evaluate(a: Record<string, unknown>): DebugProtocol.EvaluateResponse['body'] {
+    this.stoppedVm();
+    if (typeof a.expression !== 'string') throw new UserError('evaluate needs an expression (string)');
+    const engine = this.engineOfFrame(a.frameId);
+    return evaluateRequest(this.consoleHost(), a as unknown as DebugProtocol.EvaluateArguments, engine, this.fmt(a));
+  }
+
+  private completions(a: Record<string, unknown>): DebugProtocol.CompletionsResponse['body'] {
+    if (typeof a.text !== 'string') throw new UserError('completions needs text (string)');
+    const col = typeof a.column === 'number' && Number.isInteger(a.column) ? this.convertClientColumnToDebugger(a.column) - 1 : a.text.length;
+    const c = completions(this.exec?.running ? undefined : this.vm, a.text, col);
+    const start = this.convertDebuggerColumnToClient(c.start + 1);
+    return { targets: c.items.map((i) => ({ ...i, start, length: c.length })) };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Breakpoints.
+
+  private setBreakpoints(a: Record<string, unknown>): DebugProtocol.SetBreakpointsResponse['body'] {
+    const src = a.source as DebugProtocol.Source | undefined;
+    if (!src || typeof src !== 'object' || typeof src.path !== 'string' || src.path === '') throw new UserError('setBreakpoints needs source.path');
+    let bps: DebugProtocol.SourceBreakpoint[];
+    if (a.breakpoints !== undefined) bps = list<DebugProtocol.SourceBreakpoint>(a.breakpoints, 'breakpoints');
+    else bps = list<number>(a.lines ?? [], 'lines').map((line) => ({ line }));
+    for (const b of bps) {
+      if (!b || typeof b !== 'object' || typeof b.line !== 'number' || !Number.isInteger(b.line)) throw new UserError('every breakpoint needs an integer line');
+    }
+    const converted = bps.map((b) => ({ ...b, line: this.convertClientLineToDebugger(b.line) }));
+    const out = this.bps.setLines(src.path, converted, this.vm);
+    return { breakpoints: out.map((b) => ({ ...b, line: b.line !== undefined ? this.convertDebuggerLineToClient(b.line) : undefined })) };
+  }
+
+  private setExceptionBreakpoints(a: Record<string, unknown>): DebugProtocol.SetExceptionBreakpointsResponse['body'] {
+    const filters = list<string>(a.filters ?? [], 'filters').filter((f) => typeof f === 'string');
+    const options = list<DebugProtocol.ExceptionFilterOptions>(a.filterOptions ?? [], 'filterOptions').filter((o) => o && typeof o.filterId === 'string').map((o) => o.filterId);
+    return { breakpoints: this.bps.setExceptionFilters([...filters, ...options]) };
+  }
+
+  private breakpointLocations(a: Record<string, unknown>): DebugProtocol.BreakpointLocationsResponse['body'] {
+    const vm = this.requireVm();
+    const src = a.source as DebugProtocol.Source | undefined;
+    if (typeof a.line !== 'number') throw new UserError('breakpointLocations needs a line');
+    if (!src || typeof src.path !== 'string' || path.resolve(src.path) !== path.resolve(vm.image.file)) return { breakpoints: [] };
+    const from = this.convertClientLineToDebugger(a.line);
+    const to = typeof a.endLine === 'number' ? this.convertClientLineToDebugger(a.endLine) : from;
+    return { breakpoints: this.bps.breakableLines(vm).filter((l) => l >= from && l <= to).map((l) => ({ line: this.convertDebuggerLineToClient(l) })) };
+  }
+
+  private dataBreakpointInfo(a: Record<string, unknown>): DebugProtocol.DataBreakpointInfoResponse['body'] {
+    const vm = this.stoppedVm();
+    if (typeof a.name !== 'string') throw new UserError('dataBreakpointInfo needs a name');
+    if (a.variablesReference !== undefined) {
+      const c = this.store!.get(a.variablesReference);
+      if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)}`);
+      if (c.dataInfo) return c.dataInfo(a.name);
+    }
+    // An expression: a register, or an address (`va:`/`gpa:` reference, label, number).
+    const engine = this.engineOfFrame(a.frameId);
+    const bytes = typeof a.bytes === 'number' && Number.isInteger(a.bytes) && a.bytes > 0 && a.bytes <= 4096 ? a.bytes : 4;
+    const ref = parseRef(a.name);
+    if (ref) return { dataId: dataIdOfMemory(ref.space, ref.addr, bytes), description: `write to ${bytes} bytes at ${formatRef(ref.space, ref.addr)}`, accessTypes: ['write'], canPersist: true };
+    const n = /^[a-z_$][a-z0-9_$]*(\.[a-z_][a-z0-9_]*)?$/i.test(a.name) ? resolveName(a.name, { vm, engine }) : undefined;
+    if (n?.kind === 'register') return { dataId: dataIdOfRegister(n.reg), description: `write to ${n.reg.name}`, accessTypes: ['write'], canPersist: true };
+    try {
+      const v = evaluateText(a.name, { vm, engine });
+      if (v < 0n || v >= 1n << 48n) throw new ExpressionError('not a GPU VA');
+      return { dataId: dataIdOfMemory('va', Number(v), bytes), description: `write to ${bytes} bytes at GPU VA 0x${v.toString(16)}`, accessTypes: ['write'], canPersist: true };
+    } catch (e) {
+      return { dataId: null, description: `'${a.name}' is neither a register nor an address: ${(e as Error).message}` };
+    }
+  }
+
+  private exceptionInfo(a: Record<string, unknown>): DebugProtocol.ExceptionInfoResponse['body'] {
+    const threadId = this.threadOf(a);
+    const vm = this.stoppedVm();
+    const engine = engineOfThread(threadId);
+    const err = vm.pending && (engine === undefined || vm.pending.engine === engine) ? vm.pending : [...vm.errors].reverse().find((e) => e.engine === engine);
+    if (!err) throw new UserError(`no GPU error on thread ${threadId}`);
+    const walk = (err.walk ?? []).flatMap((s) => walkLines(s));
+    return {
+      exceptionId: err.kind,
+      description: err.message,
+      breakMode: this.bps.exceptions.has(err.kind) ? 'always' : 'never',
+      details: {
+        message: err.message,
+        typeName: err.kind,
+        fullTypeName: `GPU error ${err.kind} on ${err.engine}${err.mnemonic ? ` in ${err.mnemonic}` : ''} at GPU VA 0x${err.commandVa.toString(16)}`,
+        evaluateName: err.faultAddress !== undefined ? `0x${err.faultAddress.toString(16)}` : undefined,
+        stackTrace: [
+          `at ${err.file}:${err.line}:${err.col} (${err.engine}, GPU VA 0x${err.commandVa.toString(16)}, t=${err.commands})`,
+          ...(err.faultAddress !== undefined ? [`fault address: GPU VA 0x${err.faultAddress.toString(16)}`] : []),
+          ...(err.gpa !== undefined ? [`GPA: 0x${err.gpa.toString(16)}`] : []),
+          ...(walk.length ? ['walk:', ...walk] : []),
+          err.rolledBack ? 'rolled back' : vm.cfg.autoRollback ? 'continue rolls the VM back to before the guilty submission and skips it' : 'autoRollback is off',
+        ].join('\n'),
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Memory and disassembly.
+
+  private memoryRef(a: Record<string, unknown>) {
+    const ref = parseRef(a.memoryReference);
+    if (!ref) throw new UserError(`bad memoryReference ${JSON.stringify(a.memoryReference)} (use va:0x... or gpa:0x...)`);
+    const off = a.offset === undefined ? 0 : a.offset;
+    if (typeof off !== 'number' || !Number.isSafeInteger(off)) throw new UserError('offset must be an integer');
+    const addr = ref.addr + off;
+    const limit = spaceLimit(this.vm!, ref.space);
+    if (addr < 0 || addr >= limit) throw new UserError(`address 0x${addr.toString(16)} is outside the ${ref.space === 'va' ? 'GPU VA' : 'guest physical'} space`);
+    return { space: ref.space, addr };
+  }
+
+  private readMemory(a: Record<string, unknown>): DebugProtocol.ReadMemoryResponse['body'] {
+    this.stoppedVm();
+    const ref = this.memoryRef(a);
+    const count = a.count;
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new UserError('count must be a non-negative integer');
+    const r = readBytes(this.vm!, ref, Math.min(count, MAX_TRANSFER));
+    return { address: '0x' + ref.addr.toString(16), data: Buffer.from(r.data).toString('base64'), unreadableBytes: count - r.data.length || undefined };
+  }
+
+  private writeMemory(a: Record<string, unknown>): Reply {
+    const vm = this.stoppedVm();
+    const ref = this.memoryRef(a);
+    if (typeof a.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.data)) throw new UserError('data must be base64');
+    const bytes = Buffer.from(a.data, 'base64');
+    if (bytes.length > MAX_TRANSFER) throw new UserError(`at most ${MAX_TRANSFER} bytes per write`);
+    const readable = readBytes(vm, ref, bytes.length).data.length;
+    if (readable < bytes.length && a.allowPartial !== true) throw new UserError(`only ${readable} of ${bytes.length} bytes at ${formatRef(ref.space, ref.addr)} are mapped; nothing written`);
+    const n = writeBytes(vm, ref, new Uint8Array(bytes.subarray(0, readable)));
+    return new Reply({ bytesWritten: n }, () => {
+      if (n > 0) {
+        this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
+        this.sendEvent(new InvalidatedEvent(['variables']));
+      }
+    });
+  }
+
+  private disassemble(a: Record<string, unknown>): DebugProtocol.DisassembleResponse['body'] {
+    this.stoppedVm();
+    const ref = this.memoryRef(a);
+    if (ref.space !== 'va') throw new UserError('disassembly reads command streams at GPU VAs (va:0x...)');
+    const count = a.instructionCount;
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new UserError('instructionCount must be a non-negative integer');
+    const io = a.instructionOffset ?? 0;
+    if (typeof io !== 'number' || !Number.isSafeInteger(io) || Math.abs(io) > 100000) throw new UserError('instructionOffset must be an integer (at most 100000 away)');
+    return { instructions: this.disasm!.instructions(ref, 0, io, count) };
+  }
+
+  private sourceContent(a: Record<string, unknown>): DebugProtocol.SourceResponse['body'] {
+    const vm = this.requireVm();
+    const src = a.source as DebugProtocol.Source | undefined;
+    const p = src && typeof src.path === 'string' ? src.path : undefined;
+    if (!p || path.resolve(p) !== path.resolve(vm.image.file)) throw new UserError('only the program\'s source is available');
+    return { content: vm.image.source, mimeType: 'text/x-vgpu' };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Custom requests for the extension's views (adapter/protocol.ts).
+
+  private customSnapshots(): CustomBody<'vgpu/snapshots'> {
+    const vm = this.stoppedVm();
+    return { snapshots: snapshotInfos(vm), step: vm.step, commands: vm.commands };
+  }
+
+  private customSnapshot(): CustomBody<'vgpu/snapshot'> {
+    const vm = this.stoppedVm();
+    const s = vm.takeSnapshot('manual');
+    return { snapshot: snapshotInfos(vm).find((x) => x.id === s.id)! };
+  }
+
+  private customRollback(a: Record<string, unknown>): CustomBody<'vgpu/rollback'> {
+    const vm = this.stoppedVm();
+    if (typeof a.id !== 'number') throw new UserError('vgpu/rollback needs a snapshot id (number)');
+    this.rollbackTo(a.id);
+    return { step: vm.step, commands: vm.commands };
+  }
+
+  private customDiff(a: Record<string, unknown>): CustomBody<'vgpu/diff'> {
+    const vm = this.stoppedVm();
+    const from = snapshotIndex(vm, a.from);
+    const to = a.to === undefined || a.to === -1 ? vm.snapshots.list.length : snapshotIndex(vm, a.to);
+    if (from < 0 || to < 0) throw new UserError(`vgpu/diff needs ids of kept snapshots (from ${JSON.stringify(a.from)}, to ${JSON.stringify(a.to)})`);
+    return diff(vm, from, to);
+  }
+
+  private customSurface(a: Record<string, unknown>): CustomBody<'vgpu/surface'> {
+    const vm = this.stoppedVm();
+    const names = vm.image.surfaces.map((s) => s.name);
+    if (names.length === 0) throw new UserError('the program declares no .surface');
+    if (a.name !== undefined && typeof a.name !== 'string') throw new UserError('name must be a string');
+    const name = a.name === undefined ? names[0] : names.find((n) => n.toUpperCase() === (a.name as string).toUpperCase());
+    if (!name) throw new UserError(`no surface '${a.name}' (surfaces: ${names.join(', ')})`);
+    const s = vm.readSurface(name);
+    return { surfaces: names, name, width: s.width, height: s.height, pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
+  }
+
+  private customCaps(): CustomBody<'vgpu/caps'> {
+    const vm = this.requireVm();
+    const fields: CustomBody<'vgpu/caps'>['fields'] = [];
+    for (const d of CAP_REG_DEFS) {
+      const e = vm.exposed.registers.get(d.name) ?? 0n;
+      const p = vm.physical.registers.get(d.name) ?? 0n;
+      for (const f of d.fields) {
+        const get = (v: bigint) => Number((v >> BigInt(f.lo)) & ((1n << BigInt(f.hi - f.lo + 1)) - 1n));
+        fields.push({ register: d.name, field: f.name, bits: f.lo === f.hi ? `${f.lo}` : `${f.hi}:${f.lo}`, physical: get(p), exposed: get(e), hidden: get(p) !== get(e) });
+      }
+    }
+    return { hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, physical: capsView(vm.physical), exposed: capsView(vm.exposed), fields };
+  }
+
+  private customTranslate(a: Record<string, unknown>): CustomBody<'vgpu/translate'> {
+    const vm = this.stoppedVm();
+    const engine = a.engine === undefined ? 'rcs0' : a.engine;
+    if (typeof engine !== 'string' || !(ENGINES as readonly string[]).includes(engine)) throw new UserError(`engine must be one of ${ENGINES.join(', ')}`);
+    const e = vm.engine(engine as EngineName);
+    const view = a.view === undefined ? vm.regs.values[e.slots.view] & 1 : EPT_VIEW_NAMES.indexOf(a.view as 'full');
+    if (view < 0) throw new UserError('view must be full or restricted');
+    let va: number;
+    if (typeof a.va === 'number') va = a.va;
+    else if (typeof a.va === 'string') va = Number(evaluateText(a.va, { vm, engine: engine as EngineName }));
+    else throw new UserError('vgpu/translate needs va (number or expression)');
+    if (!Number.isSafeInteger(va) || va < 0 || va >= 2 ** 48) throw new UserError(`${a.va} is not a 48-bit GPU VA`);
+    const t = vm.translate(va, view, engine as EngineName);
+    return {
+      ok: t.hpa >= 0,
+      ...(t.gpa !== undefined ? { gpa: '0x' + t.gpa.toString(16) } : {}),
+      ...(t.hpa >= 0 ? { hpa: '0x' + t.hpa.toString(16) } : {}),
+      ...(t.fault ? { fault: { kind: t.fault.kind, reason: t.fault.reason } } : {}),
+      steps: t.steps.map(stepInfo),
+    };
+  }
+}
+
+function stepInfo(s: WalkStep): WalkStepInfo {
+  return {
+    level: s.level,
+    table: '0x' + s.table.toString(16),
+    index: s.index,
+    entry: '0x' + ((BigInt(s.entryHi >>> 0) << 32n) | BigInt(s.entryLo >>> 0)).toString(16).padStart(16, '0'),
+    flags: s.flags,
+    ...(s.ept ? { ept: s.ept.map(stepInfo) } : {}),
+  };
+}
+
+function walkLines(s: WalkStep): string[] {
+  const entry = '0x' + ((BigInt(s.entryHi >>> 0) << 32n) | BigInt(s.entryLo >>> 0)).toString(16).padStart(16, '0');
+  if (s.level === 'EPT') return [`  ${s.flags} -> EPT walk`, ...(s.ept ?? []).map((e) => `      EPT ${e.level} [${e.index}] = 0x${((BigInt(e.entryHi >>> 0) << 32n) | BigInt(e.entryLo >>> 0)).toString(16).padStart(16, '0')} ${e.flags}`)];
+  return [`  ${s.level} table GPA 0x${s.table.toString(16)} [${s.index}] = ${entry} ${s.flags}`];
+}
+
+function list<T>(v: unknown, what: string): T[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new UserError(`${what} must be an array`);
+  if (v.length > 100000) throw new UserError(`too many ${what}`);
+  return v as T[];
+}
+
+function nonNegative(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UserError(`${what} must be a non-negative integer`);
+  return v;
+}
+

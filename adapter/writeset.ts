@@ -1,0 +1,80 @@
+// The command parser's write set of a command, computed for display without side effects: the guest
+// pages its memory writes land in (from the command table's write specs, walked uncached) and the
+// registers it writes (explicitly, and the engine state registers every command updates).
+
+import { CommandDef, DecodedCommand, fieldByName } from '../emulator/commands';
+import { blitGeometry, Engine } from '../emulator/engine';
+import { PAGE_SIZE } from '../emulator/memory';
+import { ACCESS_WRITE, FaultInfo, WalkOut, walk } from '../emulator/paging';
+import { regAt, regDisplayName } from '../emulator/registers';
+import type { Vm } from '../emulator/vm';
+import { pagingContext } from './memory';
+
+export interface WritePage {
+  readonly va: number;
+  readonly gpa: number | undefined;
+  /** Why the write would fault, when it would. */
+  readonly fault?: string;
+}
+
+export interface WriteSet {
+  readonly pages: WritePage[];
+  /** More pages than listed. */
+  readonly truncated: boolean;
+  readonly registers: string[];
+  /** Engine registers the streamer itself updates for this command. */
+  readonly implicit: string[];
+}
+
+const MAX_PAGES = 1024;
+
+export function writeSet(vm: Vm, e: Engine, d: DecodedCommand, dwords: readonly number[], inRing: boolean): WriteSet {
+  const def = d.def;
+  const ctx = pagingContext(vm, e.name);
+  const pageVas = new Set<number>();
+  let truncated = false;
+  const addRange = (va: number, bytes: number) => {
+    for (let p = va - (va % PAGE_SIZE); p < va + bytes; p += PAGE_SIZE) {
+      if (pageVas.size >= MAX_PAGES) {
+        truncated = true;
+        return;
+      }
+      pageVas.add(p);
+    }
+  };
+  const num = (name: string) => Number(d.fields.get(name) ?? 0n);
+  for (const w of def.writes ?? []) {
+    if (w.kind === 'mem') {
+      if (w.ifNonZero !== undefined && num(w.ifNonZero) === 0) continue;
+      const bytes = typeof w.bytes === 'number' ? w.bytes : num(w.bytes.flag) ? w.bytes.on : w.bytes.off;
+      addRange(num(w.addr), bytes);
+    } else {
+      const g = blitGeometry(def, Uint32Array.from(dwords), d.length, w.addr);
+      for (let y = g.y1; y < g.y1 + g.h && !truncated; y++) addRange(g.dst + y * g.pitch + g.x1 * 4, g.w * 4);
+    }
+  }
+  const fault = new FaultInfo();
+  const out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+  const pages: WritePage[] = [...pageVas].map((va) => {
+    const hpa = walk(ctx, va, ACCESS_WRITE, fault, out);
+    return hpa < 0 ? { va, gpa: fault.gpa, fault: `${fault.kind}: ${fault.reason}` } : { va, gpa: out.gpa };
+  });
+  return { pages, truncated, registers: explicitRegisters(def, d, e), implicit: implicitRegisters(def, inRing) };
+}
+
+function explicitRegisters(def: CommandDef, d: DecodedCommand, e: Engine): string[] {
+  const offsets: number[] = [];
+  if (def.regWrites === 'pairs') for (const [r] of d.pairs) offsets.push(r);
+  else if (def.regWrites !== undefined && fieldByName(def, def.regWrites)) offsets.push(Number(d.fields.get(def.regWrites) ?? 0n));
+  return offsets.map((off) => {
+    const r = regAt(off);
+    return r ? regDisplayName(r.reg, e.name) + (r.dword ? '+4' : '') : `0x${off.toString(16)} (no register)`;
+  });
+}
+
+function implicitRegisters(def: CommandDef, inRing: boolean): string[] {
+  const regs = ['ACTHD', 'ACTHD_UDW', 'TIMESTAMP'];
+  if (inRing) regs.push('RING_HEAD');
+  if (def.mnemonic === 'MI_BATCH_BUFFER_START') regs.push('BB_ADDR', 'BB_ADDR_UDW');
+  return regs;
+}
