@@ -38,9 +38,10 @@ const COMMAND_HELP: readonly [string, string][] = [
   ['goto T', 'travel to time T: right after the T-th command retired (forward or backward)'],
   ['diff A [B]', 'what changed from snapshot A to snapshot B (default: now)'],
   ['errors', 'the GPU errors so far'],
+  ['digest', 'sha256 of the whole VM state (registers, engines, driver, guest memory): equal digests, equal states'],
 ];
 
-const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors'];
+const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors', 'digest'];
 
 export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format): DebugProtocol.EvaluateResponse['body'] {
   const text = String(args.expression ?? '').trim();
@@ -148,6 +149,8 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
       ];
       return lines.join('\n') || 'no differences';
     }
+    case 'digest':
+      return `${vm.digest()} (t=${vm.commands}, step ${vm.step})`;
     case 'errors':
       return vm.errors.map((e) => `${e.kind} on ${e.engine} at ${e.file}:${e.line}:${e.col}, t=${e.commands}${e.rolledBack ? ' (rolled back)' : ''}: ${e.message}`).join('\n') || 'no GPU errors';
   }

@@ -8,7 +8,7 @@ import { searchBackward } from '../emulator/reverse';
 import { STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
-import { DRIVER_THREAD, engineOfThread, threadOfEngine } from './stack';
+import { DRIVER_THREAD, engineOfThread, locateCommand, threadOfEngine } from './stack';
 
 export type Granularity = 'instruction' | 'line';
 export type StepKind = 'over' | 'in' | 'out';
@@ -60,12 +60,23 @@ export class Execution {
       moved = true;
     }
     const goal = this.goal(threadId, kind, granularity);
+    // Once the goal is reached, the VM runs on until the stepping thread is next to act again, so that a
+    // step stops where a step back lands: just before the thread's next command (or driver operation).
+    const engine = engineOfThread(threadId);
+    const actorOfThread = engine ? vm.engine(engine) : 'driver';
+    let settling = false;
     let skipCheck = !moved; // the breakpoint we are standing on does not stop us again
     this.running = true;
     this.pauseRequested = false;
     try {
       for (;;) {
         for (let i = 0; i < CHUNK; i++) {
+          if (settling) {
+            const next = vm.nextActor();
+            if (next === actorOfThread || next === null || (actorOfThread === 'driver' ? vm.driverPc >= vm.image.driver.length : !actorOfThread.busy())) {
+              return { reason: 'step', threadId };
+            }
+          }
           if (!skipCheck) {
             const h = this.bps.before(vm);
             if (h) return hitStop(h);
@@ -87,7 +98,7 @@ export class Execution {
             const h = this.bps.after(vm, actor, r, before);
             if (h) return hitStop(h);
           }
-          if (goal(actor, r)) return { reason: 'step', threadId };
+          if (!settling && goal(actor, r)) settling = true;
         }
         await new Promise((resolve) => setImmediate(resolve));
         if (this.pauseRequested) return { reason: 'pause', threadId: this.focus(threadId) };
@@ -108,13 +119,19 @@ export class Execution {
     }
     const e = vm.engine(engine);
     const d0 = e.depth;
-    const line0 = lineAt(vm, e);
     const once = () => searchBackward(vm, { pre: (v) => v.nextActor() === e && e.semPolls === 0 && e.depth <= d0 });
     if (once() === null) return this.beginning(threadId);
-    if (granularity === 'line' && line0 !== undefined) {
-      // Keep going while still on the starting line (several commands on one source line).
-      for (let k = 0; k < MAX_LINE_STEPS && lineAt(vm, e) === line0; k++) {
+    const line1 = lineAt(vm, e);
+    if (granularity === 'line' && line1 !== undefined) {
+      // Back to the first command of the line's run (several commands on one source line).
+      const d1 = e.depth;
+      for (let k = 0; k < MAX_LINE_STEPS; k++) {
+        const saved = vm.step;
         if (once() === null) break;
+        if (lineAt(vm, e) !== line1 || e.depth !== d1) {
+          vm.goToStep(saved);
+          break;
+        }
       }
     }
     return { reason: 'step', threadId };
@@ -218,6 +235,6 @@ function hitStop(h: Hit): Stop {
 /** Source line of the command an engine will run next. */
 function lineAt(vm: Vm, e: Engine): number | undefined {
   if (!e.busy() && !e.halted) return undefined;
-  return vm.locate(e.name, e.nextVa())?.line;
+  return locateCommand(vm, e.name, e.nextVa())?.line;
 }
 

@@ -77,7 +77,7 @@ export function framesOf(vm: Vm, threadId: number): Frame[] {
   for (let level = e.depth; level >= 0; level--) {
     const va = levelVa(vm, e, level);
     const index = frames.length;
-    const loc = idle ? undefined : vm.locate(engine, va);
+    const loc = idle ? undefined : locateCommand(vm, engine, va);
     frames.push({ id: frameId(threadId, index), threadId, index, name: frameName(vm, e, level, va, idle), engine, level, va, loc, idle });
   }
   return frames;
@@ -112,4 +112,40 @@ export function symbolize(vm: Vm, va: number): string {
   if (best === undefined) return `0x${va.toString(16)}`;
   const name = best.toLowerCase();
   return va === bestVa ? name : `${name}+0x${(va - bestVa).toString(16)}`;
+}
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+  readonly line: number;
+  readonly col: number;
+  readonly ring: EngineName | null;
+}
+
+const spans = new WeakMap<Vm, Span[]>();
+
+/**
+ * Source location of the command at a VA: the VM's own lookup (batch source map, ring submissions),
+ * else the listing line whose dwords contain it (a `.dword` line holding several commands).
+ */
+export function locateCommand(vm: Vm, engine: EngineName, va: number): SourceLoc | undefined {
+  const loc = vm.locate(engine, va);
+  if (loc) return loc;
+  let list = spans.get(vm);
+  if (!list) {
+    const text = vm.image.source.split(/\r\n|\n|\r/);
+    const col = (line: number) => Math.max(1, (text[line - 1] ?? '').search(/\S/) + 1);
+    list = vm.image.listing.filter((l) => l.dwords.length > 0).map((l) => ({ start: l.va, end: l.va + 4 * l.dwords.length, line: l.line, col: col(l.line), ring: l.ring })).sort((a, b) => a.start - b.start);
+    spans.set(vm, list);
+  }
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const sp = list[mid];
+    if (va < sp.start) hi = mid - 1;
+    else if (va >= sp.end) lo = mid + 1;
+    else return sp.ring === null || sp.ring === engine ? { file: vm.image.file, line: sp.line, col: sp.col } : undefined;
+  }
+  return undefined;
 }
