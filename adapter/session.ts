@@ -319,6 +319,12 @@ export class VgpuDebugSession extends DebugSession {
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
     if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
+    const vm = this.vm!;
+    if (vm.pending && !(vm.cfg.autoRollback && vm.canRecover())) {
+      throw new UserError(vm.cfg.autoRollback
+        ? `the GPU error (${vm.pending.kind}) cannot be rolled back: no snapshot before its submission; step back or restart`
+        : `the VM is stopped by a GPU error (${vm.pending.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`);
+    }
     const body = kind === 'continue' ? { allThreadsContinued: true } : undefined;
     if (this.finished && this.vm!.finished) return new Reply(body, () => this.end());
     return new Reply(body, () => this.run(threadId, kind, this.granularity(a)));
