@@ -1,15 +1,16 @@
 // Generates syntaxes/vgpu.tmLanguage.json (the TextMate grammar of `.vgpu`, SPEC section 6) from the
-// command table, the register table, the lexer's data keywords and the assembler's directive usage lines,
+// command table, the register table, the lexer's data keywords and the assembler's directive usage lines
+// (read by extension/languageModel.ts),
 // so that a command, field, enum value or register added to a table is highlighted without touching this.
 //
 // Usage: npx tsx scripts/gen-grammar.ts [--check]   (--check: exit 1 when the file is out of date)
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { directiveUsage } from '../emulator/assembler';
 import { COMMANDS, type CmdField } from '../emulator/commands';
 import { DATA_KEYWORDS } from '../emulator/lexer';
-import { ENGINES, registerNames } from '../emulator/registers';
+import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS } from '../emulator/registers';
+import { DIRECTIVES, directiveKeywords } from '../extension/languageModel';
 
 export const GRAMMAR_PATH = path.join(__dirname, '..', 'syntaxes', 'vgpu.tmLanguage.json');
 export const SCOPE = 'source.vgpu';
@@ -34,27 +35,12 @@ function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-');
 }
 
-/**
- * What a directive's usage line (`.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]`) says about its words:
- * a word followed by `=` is an option key; any other word with a lower-case letter is a literal
- * keyword; upper-case words are placeholders.
- */
-export function usageWords(usage: string): { keys: string[]; keywords: string[] } {
-  const keys: string[] = [];
-  const keywords: string[] = [];
-  const body = usage.replace(/^\.\w+/, '');
-  for (const m of body.matchAll(/(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(\s*=)?/g)) {
-    if (m[2]) keys.push(m[1]);
-    else if (/[a-z]/.test(m[1])) keywords.push(m[1]);
-  }
-  return { keys, keywords };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shared pieces: expressions (numbers, strings, names, operators) used by every statement.
 
 function repositoryBase(): Record<string, Rule> {
-  const registers = words(registerNames());
+  const engineRegs = words(ENGINE_REGS.map((r) => r.name));
+  const otherRegs = words([...DEVICE_REG_DEFS, ...CAP_REG_DEFS].map((r) => r.name));
   const engines = words(ENGINES);
   return {
     comment: {
@@ -88,12 +74,13 @@ function repositoryBase(): Record<string, Rule> {
       ],
     },
     register: {
-      comment: 'register names from the register table, with an optional engine prefix',
-      match: `(?i)\\b(?:(${engines})(\\.))?(${registers})\\b`,
+      comment: 'register names from the register table; engine registers take an optional engine prefix',
+      match: `(?i)\\b(?:(?:(${engines})(\\.))?(${engineRegs})|(${otherRegs}))\\b`,
       captures: {
         1: { name: 'entity.name.namespace.engine.vgpu' },
         2: { name: 'punctuation.accessor.vgpu' },
         3: { name: 'variable.language.register.vgpu' },
+        4: { name: 'variable.language.register.vgpu' },
       },
     },
     engine: { match: `(?i)\\b(?:${engines})\\b`, name: 'constant.language.engine.vgpu' },
@@ -126,9 +113,11 @@ function repositoryBase(): Record<string, Rule> {
 function directiveRules(): { patterns: Rule[]; repo: Record<string, Rule> } {
   const repo: Record<string, Rule> = {};
   const patterns: Rule[] = [];
-  for (const [name, usage] of directiveUsage()) {
+  for (const d of DIRECTIVES.values()) {
+    const { name, usage } = d;
     const key = `directive-${slug(name)}`;
-    const { keys, keywords } = usageWords(usage);
+    const keys = [...d.options.keys()];
+    const keywords = directiveKeywords(d);
     const inner: Rule[] = [{ include: '#comment' }];
     if (keys.length) {
       inner.push({

@@ -1,0 +1,151 @@
+// VS Code glue for the `.vgpu` language: assembler diagnostics (debounced), hover, completion and document
+// symbols. Everything it shows comes from extension/languageModel.ts and the assembler.
+
+import * as vscode from 'vscode';
+import { assembleSource, type AssembleResult } from '../emulator/assembler';
+import {
+  LANGUAGE_ID,
+  completionsAt,
+  diagnosticRange,
+  documentSymbols,
+  hoverAt,
+  symbolNames,
+  type CompletionKind,
+  type DocSymbol,
+  type SymbolKind,
+} from './languageModel';
+
+/** Delay between the last edit and the assembler run. */
+const DEBOUNCE_MS = 200;
+
+const COMPLETION_KIND: Readonly<Record<CompletionKind, vscode.CompletionItemKind>> = {
+  mnemonic: vscode.CompletionItemKind.Keyword,
+  directive: vscode.CompletionItemKind.Keyword,
+  data: vscode.CompletionItemKind.Keyword,
+  field: vscode.CompletionItemKind.Field,
+  option: vscode.CompletionItemKind.Property,
+  enum: vscode.CompletionItemKind.EnumMember,
+  keyword: vscode.CompletionItemKind.Value,
+  register: vscode.CompletionItemKind.Variable,
+  engine: vscode.CompletionItemKind.Module,
+  symbol: vscode.CompletionItemKind.Reference,
+  constant: vscode.CompletionItemKind.Constant,
+};
+
+const SYMBOL_KIND: Readonly<Record<SymbolKind, vscode.SymbolKind>> = {
+  label: vscode.SymbolKind.Key,
+  batch: vscode.SymbolKind.Function,
+  ring: vscode.SymbolKind.Event,
+  surface: vscode.SymbolKind.Array,
+  data: vscode.SymbolKind.Struct,
+};
+
+/** Registers diagnostics, hover, completion and document symbols for `.vgpu` documents. */
+export function registerLanguageFeatures(context: vscode.ExtensionContext): void {
+  const selector: vscode.DocumentSelector = { language: LANGUAGE_ID };
+  const collection = vscode.languages.createDiagnosticCollection(LANGUAGE_ID);
+  /** Last assembly per document (its symbols give hover and outline values). */
+  const results = new Map<string, { version: number; result: AssembleResult }>();
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  const assembleNow = (doc: vscode.TextDocument): AssembleResult => {
+    const key = doc.uri.toString();
+    const cached = results.get(key);
+    if (cached && cached.version === doc.version) return cached.result;
+    const result = assembleSource(doc.getText(), { file: doc.uri.scheme === 'file' ? doc.uri.fsPath : doc.uri.toString() });
+    results.set(key, { version: doc.version, result });
+    collection.set(
+      doc.uri,
+      result.diagnostics.map((d) => {
+        const r = diagnosticRange(d, d.line - 1 < doc.lineCount ? doc.lineAt(d.line - 1).text : '');
+        const diag = new vscode.Diagnostic(
+          new vscode.Range(r.line, r.start, r.line, r.end),
+          d.message,
+          d.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
+        );
+        diag.source = LANGUAGE_ID;
+        return diag;
+      }),
+    );
+    return result;
+  };
+
+  const schedule = (doc: vscode.TextDocument) => {
+    if (doc.languageId !== LANGUAGE_ID) return;
+    const key = doc.uri.toString();
+    clearTimeout(timers.get(key));
+    timers.set(
+      key,
+      setTimeout(() => {
+        timers.delete(key);
+        assembleNow(doc);
+      }, DEBOUNCE_MS),
+    );
+  };
+
+  const forget = (doc: vscode.TextDocument) => {
+    const key = doc.uri.toString();
+    clearTimeout(timers.get(key));
+    timers.delete(key);
+    results.delete(key);
+    collection.delete(doc.uri);
+  };
+
+  /** Symbol values of the last successful assembly, if it is of this version. */
+  const symbolValues = (doc: vscode.TextDocument) => {
+    const r = results.get(doc.uri.toString());
+    return r && r.version === doc.version ? r.result.image?.symbols : undefined;
+  };
+
+  const toDocumentSymbol = (doc: vscode.TextDocument, s: DocSymbol): vscode.DocumentSymbol => {
+    const endLine = Math.min(s.endLine, doc.lineCount - 1);
+    const range = new vscode.Range(s.line, 0, endLine, doc.lineAt(endLine).text.length);
+    const sym = new vscode.DocumentSymbol(s.name, s.detail, SYMBOL_KIND[s.kind], range, new vscode.Range(s.line, s.start, s.line, s.end));
+    sym.children = s.children.map((c) => toDocumentSymbol(doc, c));
+    return sym;
+  };
+
+  context.subscriptions.push(
+    collection,
+    { dispose: () => timers.forEach((t) => clearTimeout(t)) },
+    vscode.workspace.onDidOpenTextDocument((doc) => doc.languageId === LANGUAGE_ID && assembleNow(doc)),
+    vscode.workspace.onDidChangeTextDocument((e) => schedule(e.document)),
+    vscode.workspace.onDidCloseTextDocument(forget),
+    vscode.languages.registerHoverProvider(selector, {
+      provideHover(doc, pos) {
+        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc));
+        if (!h) return undefined;
+        const md = new vscode.MarkdownString(h.markdown);
+        return new vscode.Hover(md, new vscode.Range(pos.line, h.start, pos.line, h.end));
+      },
+    }),
+    vscode.languages.registerCompletionItemProvider(
+      selector,
+      {
+        provideCompletionItems(doc, pos) {
+          const names = symbolNames(documentSymbols(doc.getText()));
+          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, names);
+          const range = new vscode.Range(pos.line, c.start, pos.line, c.end);
+          return c.items.map((e) => {
+            const item = new vscode.CompletionItem(e.label, COMPLETION_KIND[e.kind]);
+            item.range = range;
+            if (e.insertText !== undefined) item.insertText = e.insertText;
+            if (e.detail) item.detail = e.detail;
+            if (e.documentation) item.documentation = new vscode.MarkdownString(e.documentation);
+            if (e.sortText) item.sortText = e.sortText;
+            if (e.retrigger) item.command = { title: 'Suggest', command: 'editor.action.triggerSuggest' };
+            return item;
+          });
+        },
+      },
+      '.',
+      '=',
+    ),
+    vscode.languages.registerDocumentSymbolProvider(selector, {
+      provideDocumentSymbols(doc) {
+        return documentSymbols(doc.getText(), symbolValues(doc) ?? assembleNow(doc).image?.symbols).map((s) => toDocumentSymbol(doc, s));
+      },
+    }),
+  );
+  for (const doc of vscode.workspace.textDocuments) if (doc.languageId === LANGUAGE_ID) assembleNow(doc);
+}

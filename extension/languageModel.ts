@@ -1,0 +1,729 @@
+// The editor's model of a `.vgpu` file, free of the vscode API so it can be unit-tested: what each token of a
+// line is, hover text, completions, document symbols and diagnostic ranges, all derived from the command and
+// register tables, the lexer and the assembler's directive table (nothing here re-implements the language).
+
+import { directiveUsage } from '../emulator/assembler';
+import { FEATURES } from '../emulator/capabilities';
+import { COMMANDS, OPCODE_BITS, commandByMnemonic, fieldByName, opcodeOf, type CmdField, type CommandDef, type WriteSpec } from '../emulator/commands';
+import type { Diagnostic } from '../emulator/image';
+import { DATA_KEYWORDS, parseSource, tokenizeLine, type Arg, type Token } from '../emulator/lexer';
+import {
+  CAP_BASE,
+  CAP_REG_DEFS,
+  DEVICE_REG_DEFS,
+  ENGINES,
+  ENGINE_BASE,
+  ENGINE_REGS,
+  regByName,
+  type Access,
+  type EngineName,
+  type RegDef,
+} from '../emulator/registers';
+
+export const LANGUAGE_ID = 'vgpu';
+
+// ---------------------------------------------------------------------------------------------
+// Directive usage lines (`.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]`) read as data: `key=a|b` is an option
+// with its literal values, other lower-case words are keywords, upper-case words are placeholders.
+
+export interface DirectiveSyntax {
+  readonly name: string;
+  readonly usage: string;
+  /** Option keys with their literal values (`isolation` -> on, off; `memory` -> none). */
+  readonly options: ReadonlyMap<string, readonly string[]>;
+  /** Literal keywords outside options (`rw`, `ro`, `all`, `full`, `restricted`). */
+  readonly keywords: readonly string[];
+  /** Upper-case placeholders of positional arguments (`VA`, `ENGINE`, `REGISTER`; not those of options). */
+  readonly positional: ReadonlySet<string>;
+}
+
+const PLACEHOLDER = /^[A-Z][A-Z0-9_]*$/;
+
+export function parseUsage(name: string, usage: string): DirectiveSyntax {
+  const options = new Map<string, string[]>();
+  const keywords: string[] = [];
+  const positional = new Set<string>();
+  let body = usage.replace(/^\.\w+/, '');
+  body = body.replace(/(?<![\w.])([A-Za-z_]\w*)\s*=\s*(\w+(?:\|\w+)*(?:,\w+)*)/g, (_, key: string, alts: string) => {
+    options.set(key, alts.split(/[|,]/).filter((w) => !PLACEHOLDER.test(w)));
+    return ' ';
+  });
+  for (const m of body.matchAll(/(?<![\w.])[A-Za-z_]\w*(?:\|[A-Za-z_]\w*)*/g)) {
+    for (const w of m[0].split('|')) {
+      if (PLACEHOLDER.test(w)) positional.add(w);
+      else if (!keywords.includes(w)) keywords.push(w);
+    }
+  }
+  return { name, usage, options, keywords, positional };
+}
+
+export const DIRECTIVES: ReadonlyMap<string, DirectiveSyntax> = new Map(
+  [...directiveUsage()].map(([name, usage]) => [name, parseUsage(name, usage)]),
+);
+
+/** Every literal word a directive accepts (keywords and option values that are names). */
+export function directiveKeywords(d: DirectiveSyntax): string[] {
+  const out = new Set(d.keywords);
+  for (const vals of d.options.values()) for (const v of vals) if (/^[A-Za-z_]/.test(v)) out.add(v);
+  return [...out];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registers as the language names them.
+
+export interface RegRef {
+  readonly def: RegDef;
+  /** The engine prefix written in the source, if any. */
+  readonly engine?: EngineName;
+  /** Length of `engine.` in the source text (0 without a prefix). */
+  readonly prefixLength: number;
+}
+
+const ENGINE_REG_SET = new Set(ENGINE_REGS);
+
+/** Resolves `CS_GPR0`, `bcs0.CS_GPR0`, `FAULT_STATUS` (case-insensitive) through the register table. */
+export function lookupRegister(name: string): RegRef | undefined {
+  const inst = regByName(name);
+  if (!inst) return undefined;
+  const dot = name.indexOf('.');
+  if (dot < 0) return { def: inst.def, prefixLength: 0 };
+  return { def: inst.def, engine: inst.engine ?? undefined, prefixLength: dot + 1 };
+}
+
+function isEngine(name: string): name is EngineName {
+  return (ENGINES as readonly string[]).includes(name.toLowerCase());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token roles of one line.
+
+export type Role =
+  | 'label'
+  | 'directive'
+  | 'mnemonic'
+  | 'data'
+  | 'field'
+  | 'option'
+  | 'enum'
+  | 'keyword'
+  | 'register'
+  | 'engine'
+  | 'mirror'
+  | 'number'
+  | 'string'
+  | 'symbol'
+  | 'operator'
+  | 'punctuation'
+  /** A name the language does not know in its place (unknown mnemonic, unknown directive, unknown field). */
+  | 'unknown';
+
+export interface LineToken {
+  readonly role: Role;
+  /** Source text (strings with their quotes, directives with their dot). */
+  readonly text: string;
+  /** 0-based start and exclusive end. */
+  readonly start: number;
+  readonly end: number;
+  readonly value?: bigint;
+  /** The command of the line (mnemonic, field and enum tokens). */
+  readonly command?: CommandDef;
+  readonly field?: CmdField;
+  /** The directive of the line, lower-case without the dot (directive, option and keyword tokens). */
+  readonly directive?: string;
+  readonly register?: RegRef;
+}
+
+export interface ClassifiedLine {
+  readonly tokens: readonly LineToken[];
+  /** 0-based column of the `;` that starts a comment, if any. */
+  readonly commentStart?: number;
+  /** Whether the lexer reported an error on the line. */
+  readonly lexError: boolean;
+}
+
+const OPERATORS = new Set(['+', '-', '*', '/', '%', '<<', '>>', '&', '|', '^', '~', '=']);
+
+function isPunct(t: Token | undefined, p: string): boolean {
+  return t !== undefined && t.kind === 'punct' && t.text === p;
+}
+
+/** Column (0-based) of the `;` that starts the comment, outside strings, or undefined. */
+export function commentStart(text: string): number | undefined {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === ';') return i;
+  }
+  return undefined;
+}
+
+/** What every token of a line is, the way the assembler will read it. */
+export function classifyLine(text: string): ClassifiedLine {
+  const { tokens, errors } = tokenizeLine(text);
+  const out: LineToken[] = [];
+  const src = (t: Token) => text.slice(t.col - 1, t.end - 1);
+  const push = (t: Token, role: Role, extra: Partial<LineToken> = {}) =>
+    out.push({ role, text: src(t), start: t.col - 1, end: t.end - 1, ...extra });
+
+  let i = 0;
+  while (tokens[i]?.kind === 'name' && isPunct(tokens[i + 1], ':')) {
+    push(tokens[i], tokens[i].text.includes('.') ? 'unknown' : 'label');
+    push(tokens[i + 1], 'punctuation');
+    i += 2;
+  }
+  const head = tokens[i];
+  let command: CommandDef | undefined;
+  let directive: DirectiveSyntax | undefined;
+  if (head) {
+    if (head.kind === 'directive') {
+      directive = DIRECTIVES.get(head.text.toLowerCase());
+      push(head, directive ? 'directive' : 'unknown', { directive: head.text.toLowerCase() });
+      i++;
+    } else if (head.kind === 'name') {
+      const lower = head.text.toLowerCase();
+      if ((DATA_KEYWORDS as readonly string[]).includes(lower)) push(head, 'data');
+      else {
+        command = commandByMnemonic(head.text);
+        push(head, command ? 'mnemonic' : 'unknown', { command });
+      }
+      i++;
+    }
+  }
+  const keywords = directive ? directiveKeywords(directive).map((k) => k.toLowerCase()) : [];
+  for (; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.kind === 'num') {
+      push(t, 'number', { value: t.value });
+      continue;
+    }
+    if (t.kind === 'string') {
+      push(t, 'string');
+      continue;
+    }
+    if (t.kind === 'punct') {
+      push(t, OPERATORS.has(t.text) ? 'operator' : 'punctuation');
+      continue;
+    }
+    if (t.kind === 'directive') {
+      push(t, 'unknown');
+      continue;
+    }
+    // A name: a key before `=`, an enum value after `field=`, or a value.
+    if (isPunct(tokens[i + 1], '=')) {
+      const field = command && fieldByName(command, t.text);
+      if (field) {
+        push(t, 'field', { command, field });
+        continue;
+      }
+      if (directive && [...directive.options.keys()].some((k) => k.toLowerCase() === t.text.toLowerCase())) {
+        push(t, 'option', { directive: directive.name });
+        continue;
+      }
+    }
+    const key = isPunct(tokens[i - 1], '=') ? tokens[i - 2] : undefined;
+    const keyField = key?.kind === 'name' && command ? fieldByName(command, key.text) : undefined;
+    if (keyField?.kind === 'enum' && keyField.values && Object.keys(keyField.values).some((v) => v.toUpperCase() === t.text.toUpperCase())) {
+      push(t, 'enum', { command, field: keyField });
+      continue;
+    }
+    if (keywords.includes(t.text.toLowerCase())) {
+      push(t, 'keyword', { directive: directive!.name });
+      continue;
+    }
+    const reg = lookupRegister(t.text);
+    if (reg) push(t, 'register', { register: reg });
+    else if (isEngine(t.text)) push(t, 'engine');
+    else if (t.text.toUpperCase() === 'MIRROR') push(t, 'mirror');
+    else push(t, 'symbol');
+  }
+  return { tokens: out, commentStart: commentStart(text), lexError: errors.length > 0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hover text (Markdown), derived from the tables.
+
+const hex = (n: number, pad = 0) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(pad, '0');
+const hexBig = (n: number | bigint) => '0x' + n.toString(16).toUpperCase();
+
+const ACCESS_TEXT: Readonly<Record<Access, string>> = {
+  ro: 'read-only (the device updates it)',
+  rw: 'read/write by the driver (`.mmio`)',
+  cmd: 'written by the driver and by commands on its own engine (the command scanner allow-list)',
+  priv: 'privileged: the driver only (a VMM control)',
+};
+
+function bitRange(lo: number, hi: number): string {
+  return lo === hi ? `${lo}` : `${hi}:${lo}`;
+}
+
+/** Where a field sits: dwords and bits, as the table declares it. */
+export function fieldPlacement(f: CmdField): { dwords: string; bits: string; note?: string } {
+  switch (f.kind) {
+    case 'addr':
+      return { dwords: `${f.dw}–${f.dw + 1}`, bits: '47:0', note: `bits 31:0 in DW${f.dw}, bits 47:32 in DW${f.dw + 1} bits 15:0` };
+    case 'u64':
+      return { dwords: `${f.dw}–${f.dw + 1}`, bits: '63:0', note: `low dword in DW${f.dw}, high dword in DW${f.dw + 1} when the command is long enough` };
+    case 'reg':
+      return { dwords: `${f.dw}`, bits: bitRange(f.lo, f.hi), note: 'register offset (dword aligned)' };
+    default:
+      return { dwords: `${f.dw}`, bits: bitRange(f.lo, f.hi) };
+  }
+}
+
+const KIND_TEXT: Readonly<Record<CmdField['kind'], string>> = {
+  uint: 'number',
+  enum: 'enum',
+  flag: 'flag (0 or 1)',
+  reg: 'register',
+  addr: 'GPU VA',
+  u64: '64-bit value',
+};
+
+function fieldFacts(f: CmdField): string[] {
+  const facts: string[] = [];
+  if (f.required) facts.push('required');
+  else if (f.default !== undefined) facts.push(`default ${enumName(f, f.default) ?? f.default}`);
+  if (f.values) facts.push('values: ' + Object.entries(f.values).map(([k, v]) => `\`${k}\` ${v}`).join(', '));
+  if (f.pitchField) facts.push(`accepts a surface name (then also sets \`${f.pitchField}\`)`);
+  if (f.impliedBy) facts.push(`${enumName(f, f.impliedBy.value) ?? f.impliedBy.value} when \`${f.impliedBy.field}\` is given`);
+  return facts;
+}
+
+function enumName(f: CmdField, v: number): string | undefined {
+  return f.values ? Object.entries(f.values).find(([, n]) => n === v)?.[0] : undefined;
+}
+
+function lengthText(def: CommandDef): string {
+  const r = def.length;
+  const field = def.lengthBits ? `; DWord Length (bits ${def.lengthBits - 1}:0) = total − 2` : '; no length field';
+  if (r.kind === 'fixed') return `${r.dwords} dword${r.dwords > 1 ? 's' : ''}${field}`;
+  if (r.kind === 'flag') return `${r.off} dwords, ${r.on} with \`${r.field}=1\`${field}`;
+  return `1 + 2n dwords (n register/value pairs)${field}`;
+}
+
+function writesText(w: WriteSpec): string {
+  if (w.kind === 'rect') return `a rectangle at \`${w.addr}\``;
+  const bytes = typeof w.bytes === 'number' ? `${w.bytes} bytes` : `${w.bytes.off} bytes, ${w.bytes.on} with \`${w.bytes.flag}=1\``;
+  return `${bytes} at \`${w.addr}\`${w.ifNonZero ? ` when \`${w.ifNonZero}\` is not 0` : ''}`;
+}
+
+/** `MI_STORE_DATA_IMM addr=…, data=… [, qword=…]`: the required fields, then the optional ones. */
+export function commandSyntax(def: CommandDef): string {
+  if (def.length.kind === 'pairs') return `${def.mnemonic} REGISTER=value, ...`;
+  // A pitch that a surface name fills in is only needed with a plain address.
+  const filled = new Set(def.fields.map((f) => f.pitchField).filter((p): p is string => !!p));
+  const needed = (f: CmdField) => !!f.required && !filled.has(f.name);
+  const req = def.fields.filter(needed).map((f) => `${f.name}=…`);
+  const opt = def.fields.filter((f) => !needed(f)).map((f) => `${f.name}=…`);
+  return [def.mnemonic, req.join(', '), opt.length ? `[${req.length ? ', ' : ''}${opt.join(', ')}]` : ''].filter(Boolean).join(' ');
+}
+
+export function commandHover(def: CommandDef): string {
+  const bits = OPCODE_BITS[def.client];
+  const op = opcodeOf(def.client, def.header);
+  const rows: [string, string][] = [
+    ['Header', `\`${hex(def.header, 8)}\`: client ${def.client} (bits 31:29 = ${def.header >>> 29}), opcode ${hex(op)} (bits ${bits.hi}:${bits.lo})`],
+    ['Length', lengthText(def)],
+    ['Engines', def.engines.join(', ')],
+  ];
+  if (def.requires) {
+    const f = FEATURES.find((x) => x.name === def.requires)!;
+    rows.push(['Requires', `GENCAP bit ${f.bit} \`${f.name}\` (${f.desc}), device version ${f.minGen} or later`]);
+  }
+  if (def.writes?.length) rows.push(['Writes', def.writes.map(writesText).join('; ')]);
+  if (def.regWrites) rows.push(['Writes registers', def.regWrites === 'pairs' ? 'the REGISTER=value pairs' : `\`${def.regWrites}\``]);
+  rows.push(['Cost', `${def.cycles} cycle${def.cycles > 1 ? 's' : ''}`]);
+  const out = [`**${def.mnemonic}** — ${def.desc}`, '', '```vgpu', commandSyntax(def), '```', '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)];
+  if (def.fields.length) {
+    out.push('', '| field | DW | bits | kind | description |', '|---|---|---|---|---|');
+    for (const f of def.fields) {
+      const p = fieldPlacement(f);
+      const facts = fieldFacts(f);
+      out.push(`| \`${f.name}\` | ${p.dwords} | ${p.bits} | ${KIND_TEXT[f.kind]} | ${f.desc}${facts.length ? ` (${facts.join('; ')})` : ''} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+export function fieldHover(def: CommandDef, f: CmdField, enumValue?: string): string {
+  const p = fieldPlacement(f);
+  const lines = [
+    `**${f.name}** (${def.mnemonic} field) — ${f.desc}`,
+    '',
+    `DW${p.dwords}, bits ${p.bits}: ${KIND_TEXT[f.kind]}${p.note ? ` (${p.note})` : ''}`,
+  ];
+  const facts = fieldFacts(f);
+  if (facts.length) lines.push('', facts.join('; '));
+  if (enumValue !== undefined && f.values) {
+    const k = Object.keys(f.values).find((n) => n.toUpperCase() === enumValue.toUpperCase());
+    if (k !== undefined) lines.unshift(`\`${k}\` = ${f.values[k]}`, '');
+  }
+  return lines.join('\n');
+}
+
+/** Where a register sits in BAR0, per engine for engine registers. */
+export function registerOffsets(def: RegDef, engine?: EngineName): string {
+  if (ENGINE_REG_SET.has(def)) {
+    const engines = engine ? [engine] : ENGINES;
+    return `${engines.map((e) => `${e} \`${hex(ENGINE_BASE[e] + def.offset, 5)}\``).join(', ')} (engine base + \`${hex(def.offset, 3)}\`)`;
+  }
+  if (CAP_REG_DEFS.includes(def)) return `\`${hex(CAP_BASE + def.offset)}\` (capability block \`${hex(CAP_BASE)}\` + \`${hex(def.offset, 2)}\`)`;
+  return `\`${hex(def.offset, 4)}\``;
+}
+
+export function registerHover(def: RegDef, engine?: EngineName): string {
+  const scope = ENGINE_REG_SET.has(def) ? 'engine register' : CAP_REG_DEFS.includes(def) ? 'capability register' : 'device register';
+  const out = [
+    `**${engine ? `${engine}.` : ''}${def.name}** (${scope}) — ${def.desc}`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| BAR0 offset | ${registerOffsets(def, engine)} |`,
+    `| Width | ${def.width} bits, reset \`${hex(def.reset)}\` |`,
+    `| Access | ${def.access}: ${ACCESS_TEXT[def.access]} |`,
+  ];
+  if (ENGINE_REG_SET.has(def) && !engine) out.push('', 'Without an engine prefix: the engine of the enclosing `.ring`, or the `.batch` engine.');
+  if (def.fields.length) {
+    out.push('', '| field | bits | description |', '|---|---|---|');
+    for (const f of def.fields) {
+      const vals = f.values ? ` (${Object.entries(f.values).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
+      out.push(`| ${f.name} | ${bitRange(f.lo, f.hi)} | ${f.desc}${vals} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+export function directiveHover(d: DirectiveSyntax): string {
+  return ['```vgpu', d.usage, '```'].join('\n');
+}
+
+/** ENGCAP's field for an engine describes it (`render engine`). */
+export function engineHover(engine: EngineName): string {
+  const engcap = CAP_REG_DEFS.find((r) => r.name === 'ENGCAP');
+  const desc = engcap?.fields.find((f) => f.name.toLowerCase() === engine)?.desc ?? 'engine';
+  const runs = COMMANDS.filter((c) => c.engines.length === 1 && c.engines[0] === engine).map((c) => c.mnemonic);
+  const lines = [`**${engine}** — ${desc}, registers at BAR0 \`${hex(ENGINE_BASE[engine], 5)}\``];
+  if (runs.length) lines.push('', `Only on ${engine}: ${runs.join(', ')}`);
+  return lines.join('\n');
+}
+
+export interface HoverResult {
+  readonly markdown: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Hover text for the token at a 0-based character, if it is something the tables describe. */
+export function hoverAt(text: string, character: number, symbols?: ReadonlyMap<string, number>): HoverResult | undefined {
+  const line = classifyLine(text);
+  if (line.commentStart !== undefined && character >= line.commentStart) return undefined;
+  const t = line.tokens.find((x) => x.start <= character && character < x.end) ?? line.tokens.find((x) => x.end === character);
+  if (!t) return undefined;
+  const md = tokenHover(t, symbols);
+  return md === undefined ? undefined : { markdown: md, start: t.start, end: t.end };
+}
+
+function tokenHover(t: LineToken, symbols?: ReadonlyMap<string, number>): string | undefined {
+  switch (t.role) {
+    case 'mnemonic':
+      return commandHover(t.command!);
+    case 'field':
+      return fieldHover(t.command!, t.field!);
+    case 'enum':
+      return fieldHover(t.command!, t.field!, t.text);
+    case 'register':
+      return registerHover(t.register!.def, t.register!.engine);
+    case 'directive':
+    case 'option':
+    case 'keyword':
+      return directiveHover(DIRECTIVES.get(t.directive!)!);
+    case 'engine':
+      return engineHover(t.text.toLowerCase() as EngineName);
+    case 'mirror':
+      return '**MIRROR** = 2^physBits: the first GPA of range B, which mirrors guest RAM when isolation is on';
+    case 'number':
+      return t.value === undefined ? undefined : `\`${t.text}\` = ${t.value.toString()} = \`${hexBig(t.value)}\``;
+    case 'label':
+    case 'symbol': {
+      const v = symbols?.get(t.text.toUpperCase());
+      return v === undefined ? undefined : `**${t.text}** = \`${hex(v)}\``;
+    }
+    default:
+      return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completion.
+
+export type CompletionKind = 'mnemonic' | 'directive' | 'data' | 'field' | 'option' | 'enum' | 'keyword' | 'register' | 'engine' | 'symbol' | 'constant';
+
+export interface CompletionEntry {
+  readonly label: string;
+  readonly kind: CompletionKind;
+  readonly insertText?: string;
+  readonly detail?: string;
+  readonly documentation?: string;
+  readonly sortText?: string;
+  /** Re-open completion after inserting (after `field=`). */
+  readonly retrigger?: boolean;
+}
+
+export interface CompletionResult {
+  /** 0-based range of the text the completion replaces (the word under the cursor). */
+  readonly start: number;
+  readonly end: number;
+  readonly items: readonly CompletionEntry[];
+}
+
+/** A name the document defines (from documentSymbols), offered as a value. */
+export interface SymbolName {
+  readonly name: string;
+  readonly kind: SymbolKind;
+}
+
+const WORD_CHAR = /[A-Za-z0-9_.]/;
+
+/** The word around a 0-based character: names with dots (`bcs0.CS_GPR0`) and directives (`.map`). */
+export function wordAt(text: string, character: number): { start: number; end: number } {
+  let start = character;
+  while (start > 0 && WORD_CHAR.test(text[start - 1])) start--;
+  let end = character;
+  while (end < text.length && WORD_CHAR.test(text[end])) end++;
+  return { start, end };
+}
+
+function mnemonicItems(): CompletionEntry[] {
+  return COMMANDS.map((c) => ({
+    label: c.mnemonic,
+    kind: 'mnemonic',
+    insertText: c.fields.some((f) => f.required) || c.length.kind === 'pairs' ? `${c.mnemonic} ` : c.mnemonic,
+    detail: c.desc,
+    documentation: commandHover(c),
+    retrigger: c.fields.length > 0 || c.length.kind === 'pairs',
+  }));
+}
+
+function directiveItems(): CompletionEntry[] {
+  return [...DIRECTIVES.values()].map((d) => ({
+    label: `.${d.name}`,
+    kind: 'directive',
+    insertText: `.${d.name} `,
+    detail: d.usage,
+    documentation: directiveHover(d),
+  }));
+}
+
+function dataItems(): CompletionEntry[] {
+  return DATA_KEYWORDS.map((k) => ({ label: k, kind: 'data', insertText: `${k} `, detail: 'data line (inside .data)' }));
+}
+
+function registerItems(word: string, filter: (d: RegDef) => boolean = () => true, suffix = ''): CompletionEntry[] {
+  const dot = word.indexOf('.');
+  const prefix = dot > 0 && isEngine(word.slice(0, dot)) ? word.slice(0, dot).toLowerCase() : undefined;
+  const defs = prefix ? ENGINE_REGS : [...ENGINE_REGS, ...DEVICE_REG_DEFS, ...CAP_REG_DEFS];
+  return defs.filter(filter).map((d) => {
+    const label = prefix ? `${prefix}.${d.name}` : d.name;
+    return {
+      label,
+      kind: 'register',
+      insertText: label + suffix,
+      detail: d.desc,
+      documentation: registerHover(d, prefix as EngineName | undefined),
+      sortText: (d.access === 'cmd' ? '0' : '1') + label,
+    } satisfies CompletionEntry;
+  });
+}
+
+function engineItems(): CompletionEntry[] {
+  return ENGINES.map((e) => ({ label: e, kind: 'engine', detail: 'engine', documentation: engineHover(e) }));
+}
+
+function valueItems(symbols: readonly SymbolName[]): CompletionEntry[] {
+  return [
+    ...symbols.map((s) => ({ label: s.name, kind: 'symbol', detail: s.kind }) satisfies CompletionEntry),
+    { label: 'MIRROR', kind: 'constant', detail: '2^physBits: start of the mirror range' },
+  ];
+}
+
+/** Completions at a 0-based character of a line. */
+export function completionsAt(text: string, character: number, symbols: readonly SymbolName[] = []): CompletionResult {
+  const word = wordAt(text, character);
+  const typed = text.slice(word.start, character);
+  const none = { ...word, items: [] };
+  const before = text.slice(0, word.start);
+  const comment = commentStart(before);
+  if (comment !== undefined) return none;
+  if ((before.match(/"/g)?.length ?? 0) % 2 === 1) return none;
+  const toks = tokenizeLine(before).tokens;
+  let i = 0;
+  while (toks[i]?.kind === 'name' && isPunct(toks[i + 1], ':')) i += 2;
+  const head = toks[i];
+  const rest = toks.slice(i + 1);
+
+  if (!head) {
+    if (typed.startsWith('.')) return { ...word, items: directiveItems() };
+    return { ...word, items: [...mnemonicItems(), ...dataItems(), ...(typed === '' ? directiveItems() : [])] };
+  }
+  const last = rest[rest.length - 1];
+  const key = isPunct(last, '=') ? rest[rest.length - 2] : undefined;
+  const atKey = rest.length === 0 || isPunct(last, ',');
+
+  if (head.kind === 'directive') {
+    const d = DIRECTIVES.get(head.text.toLowerCase());
+    if (!d) return none;
+    if (key?.kind === 'name') {
+      const vals = [...d.options].find(([k]) => k.toLowerCase() === key.text.toLowerCase())?.[1] ?? [];
+      return { ...word, items: vals.map((v) => ({ label: v, kind: 'keyword', detail: d.usage })) };
+    }
+    const items: CompletionEntry[] = [];
+    const used = new Set(rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text.toLowerCase()));
+    for (const k of d.options.keys()) {
+      if (!used.has(k.toLowerCase())) items.push({ label: k, kind: 'option', insertText: `${k}=`, detail: d.usage, retrigger: d.options.get(k)!.length > 0 });
+    }
+    for (const k of d.keywords) items.push({ label: k, kind: 'keyword', detail: d.usage });
+    if (d.positional.has('ENGINE')) items.push(...engineItems());
+    if (d.positional.has('REGISTER')) items.push(...registerItems(typed));
+    if ([...d.positional].some((p) => p !== 'ENGINE' && p !== 'REGISTER')) items.push(...valueItems(symbols));
+    return { ...word, items };
+  }
+
+  if (head.kind !== 'name') return none;
+  const def = commandByMnemonic(head.text);
+  if (!def) return { ...word, items: valueItems(symbols) };
+  if (key?.kind === 'name') {
+    const f = fieldByName(def, key.text);
+    if (f?.kind === 'enum' && f.values) {
+      return { ...word, items: Object.entries(f.values).map(([k, v]) => ({ label: k, kind: 'enum', detail: `${f.name} = ${v}`, documentation: fieldHover(def, f, k) })) };
+    }
+    if (f?.kind === 'reg') {
+      const writes = def.regWrites === f.name;
+      return { ...word, items: registerItems(typed, writes ? (d) => d.access === 'cmd' : undefined) };
+    }
+    return { ...word, items: valueItems(symbols) };
+  }
+  if (atKey) {
+    if (def.length.kind === 'pairs') return { ...word, items: registerItems(typed, (d) => d.access === 'cmd', '=') };
+    const used = new Set(rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text.toLowerCase()));
+    const items = def.fields
+      .filter((f) => !used.has(f.name))
+      .map((f, n) => {
+        const p = fieldPlacement(f);
+        return {
+          label: f.name,
+          kind: 'field',
+          insertText: `${f.name}=`,
+          detail: `DW${p.dwords} bits ${p.bits}${f.required ? ', required' : ''}`,
+          documentation: fieldHover(def, f),
+          sortText: `${f.required ? 0 : 1}${String(n).padStart(2, '0')}`,
+          retrigger: true,
+        } satisfies CompletionEntry;
+      });
+    return { ...word, items };
+  }
+  return { ...word, items: [...valueItems(symbols), ...registerItems(typed)] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Document symbols: labels, batches, rings, surfaces (and .data blocks, which hold labels), by a light scan.
+
+export type SymbolKind = 'label' | 'batch' | 'ring' | 'surface' | 'data';
+
+export interface DocSymbol {
+  readonly name: string;
+  readonly kind: SymbolKind;
+  readonly detail: string;
+  /** 0-based line of the declaration and the span of its name. */
+  readonly line: number;
+  readonly start: number;
+  readonly end: number;
+  /** 0-based last line of the symbol's block (batches, rings and data blocks run to the next one). */
+  endLine: number;
+  readonly children: DocSymbol[];
+}
+
+const CONTAINERS = new Set(['batch', 'ring', 'data']);
+
+/** The document's symbols; `values` (an image's symbols, upper-cased names) adds addresses to the details. */
+export function documentSymbols(source: string, values?: ReadonlyMap<string, number>): DocSymbol[] {
+  const { lines } = parseSource(source);
+  const top: DocSymbol[] = [];
+  let open: DocSymbol | undefined;
+  const argText = (text: string, a: Arg | undefined) => (a ? text.slice(a.col - 1, a.end - 1) : '');
+  const valueOf = (name: string) => {
+    const v = values?.get(name.toUpperCase());
+    return v === undefined ? undefined : hex(v);
+  };
+  const close = (line: number) => {
+    if (open) open.endLine = Math.max(open.line, line);
+    open = undefined;
+  };
+  let lastContent = 0;
+  for (const pl of lines) {
+    const ln = pl.line - 1;
+    const s = pl.stmt;
+    if (s?.kind === 'directive' && CONTAINERS.has(s.name)) {
+      close(lastContent);
+      const a0 = s.args[0];
+      let sym: DocSymbol;
+      if (s.name === 'batch' && a0?.value.kind === 'name') {
+        const engine = argText(pl.text, s.args[2]) || 'rcs0';
+        const va = valueOf(a0.value.name) ?? argText(pl.text, s.args[1]);
+        sym = { name: a0.value.name, kind: 'batch', detail: `batch on ${engine} at ${va}`, line: ln, start: a0.col - 1, end: a0.end - 1, endLine: ln, children: [] };
+      } else if (s.name === 'ring') {
+        const engine = argText(pl.text, a0) || '?';
+        sym = { name: `${engine} ring`, kind: 'ring', detail: s.args.length > 1 ? `at ${argText(pl.text, s.args[1])}` : '', line: ln, start: s.col - 1, end: a0 ? a0.end - 1 : s.end - 1, endLine: ln, children: [] };
+      } else if (s.name === 'data') {
+        sym = { name: `.data ${argText(pl.text, a0)}`.trim(), kind: 'data', detail: '', line: ln, start: s.col - 1, end: a0 ? a0.end - 1 : s.end - 1, endLine: ln, children: [] };
+      } else {
+        sym = { name: pl.text.trim(), kind: s.name as SymbolKind, detail: '', line: ln, start: s.col - 1, end: s.end - 1, endLine: ln, children: [] };
+      }
+      top.push(sym);
+      open = sym;
+    } else if (s?.kind === 'directive' && s.name === 'surface' && s.args[0]?.value.kind === 'name') {
+      const a = s.args;
+      const name = (a[0].value as { name: string }).name;
+      const size = `${argText(pl.text, a[2])}×${argText(pl.text, a[3])}`;
+      const va = valueOf(name) ?? argText(pl.text, a[1]);
+      top.push({ name, kind: 'surface', detail: `${size} at ${va}`, line: ln, start: a[0].col - 1, end: a[0].end - 1, endLine: ln, children: [] });
+    }
+    for (const l of pl.labels) {
+      const sym: DocSymbol = { name: l.name, kind: 'label', detail: valueOf(l.name) ?? '', line: ln, start: l.col - 1, end: l.end - 1, endLine: ln, children: [] };
+      (open ? open.children : top).push(sym);
+    }
+    if (pl.text.trim() !== '' && !pl.text.trim().startsWith(';')) lastContent = ln;
+  }
+  close(lastContent);
+  return top;
+}
+
+/** Every symbol name, flattened (for completion of values). */
+export function symbolNames(symbols: readonly DocSymbol[]): SymbolName[] {
+  const out: SymbolName[] = [];
+  const walk = (list: readonly DocSymbol[]) => {
+    for (const s of list) {
+      if (s.kind === 'label' || s.kind === 'batch' || s.kind === 'surface') out.push({ name: s.name, kind: s.kind });
+      walk(s.children);
+    }
+  };
+  walk(symbols);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics.
+
+/** 0-based range of an assembler diagnostic on its line: its own end column, else the token it starts at. */
+export function diagnosticRange(d: Diagnostic, lineText: string): { line: number; start: number; end: number } {
+  const line = Math.max(0, d.line - 1);
+  const start = Math.min(Math.max(0, d.col - 1), lineText.length);
+  if (d.endCol !== undefined && d.endCol - 1 > start) return { line, start, end: Math.min(d.endCol - 1, Math.max(lineText.length, start + 1)) };
+  const tok = tokenizeLine(lineText).tokens.find((t) => t.col - 1 === start);
+  if (tok) return { line, start, end: tok.end - 1 };
+  if (start >= lineText.length) return { line, start: 0, end: lineText.length };
+  return { line, start, end: start + 1 };
+}
