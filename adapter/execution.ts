@@ -182,7 +182,8 @@ export class Execution {
     const vm = this.vm;
     const e = vm.engine(engine);
     const d0 = e.depth;
-    if (kind === 'in' && (e.busy() || e.halted) && peekMnemonic(vm, e, e.nextVa()) === 'MI_BATCH_BUFFER_START') {
+    // stepIn on a batch start (or on an idle engine, whose next command is not known yet) stops after one command.
+    if (kind === 'in' && (!(e.busy() || e.halted) || peekMnemonic(vm, e, e.nextVa()) === 'MI_BATCH_BUFFER_START')) {
       return (actor, r) => actor === e && r === STEP_COMMAND;
     }
     if (kind === 'out') {
