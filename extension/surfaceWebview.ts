@@ -31,12 +31,12 @@ export function surfaceWebviewMain(): void {
   let pixels = new Uint32Array(0);
 
   const hex8 = (v: number) => '0x' + (v >>> 0).toString(16).toUpperCase().padStart(8, '0');
+  /** The largest zoom that shows the whole surface (whole steps above 2x keep pixels square). */
   function fitZoom(): number {
     const box = $<HTMLDivElement>('view');
     const fit = Math.min((box.clientWidth - 16) / Math.max(width, 1), (box.clientHeight - 16) / Math.max(height, 1));
-    let best = ZOOMS[0];
-    for (const z of ZOOMS) if (z <= fit) best = z;
-    return best;
+    if (fit >= 2) return Math.floor(fit);
+    return Math.max(ZOOMS[0], Math.floor(fit * 4) / 4);
   }
   function applyZoom(): void {
     const z = zoom || fitZoom();

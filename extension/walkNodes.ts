@@ -31,30 +31,40 @@ export interface Translation extends TranslateInput {
 }
 
 const isEpt = (s: WalkStepInfo) => /^EPT\b/i.test(s.level);
+/** Steps inside an `ept` list name plain levels (`PML4`): say which tables they are. */
+const eptLabel = (level: string) => (/^EPT\b/i.test(level) ? level : `EPT ${level}`);
 
-function stepNode(s: WalkStepInfo, path: string): TreeNode {
+function stepNode(s: WalkStepInfo, path: string, label = s.level): TreeNode {
   const nested = s.ept ?? [];
   return {
-    label: `${s.level} [${s.index}]`,
+    label: `${label} [${s.index}]`,
     description: `${s.entry} ${s.flags}`.trim(),
-    tooltip: `${s.level} table ${s.table}, entry ${s.index} = ${s.entry}\nflags: ${s.flags || '(none: not present)'}`,
-    icon: isEpt(s) ? 'server' : 'symbol-array',
+    tooltip: `${label} table ${s.table}, entry ${s.index} = ${s.entry}\nflags: ${s.flags || '(none: not present)'}`,
+    icon: isEpt(s) || label !== s.level ? 'server' : 'symbol-array',
     children: nested.length ? [{
       label: 'EPT walk of this table',
-      description: `${nested.length} steps`,
+      description: `${nested.length} step${nested.length === 1 ? '' : 's'}`,
       icon: 'server',
-      children: nested.map((e, i) => stepNode(e, `${path}.${i}`)),
+      children: nested.map((e, i) => stepNode(e, `${path}.${i}`, eptLabel(e.level))),
       id: `${path}.ept`,
     }] : undefined,
     id: path,
   };
 }
 
+/**
+ * The EPT walk of the final GPA: the adapter sends it as one `EPT` step (flags `GPA ...`) whose `ept`
+ * list holds the levels; top-level `EPT <level>` steps are taken as they are.
+ */
+function finalEptSteps(steps: readonly WalkStepInfo[]): WalkStepInfo[] {
+  return steps.filter(isEpt).flatMap((s) => (s.level.toUpperCase() === 'EPT' ? s.ept ?? [] : [s]));
+}
+
 export function translationNode(t: Translation): TreeNode {
   const r = t.reply;
   const id = `walk-${t.engine}-${t.view}-${t.va}`;
   const ppgtt = r.steps.filter((s) => !isEpt(s));
-  const ept = r.steps.filter(isEpt);
+  const ept = finalEptSteps(r.steps);
   const children: TreeNode[] = [];
   children.push({
     label: 'PPGTT',
@@ -69,7 +79,7 @@ export function translationNode(t: Translation): TreeNode {
       label: `EPT (${t.view} view)`,
       description: r.gpa ? `GPA ${r.gpa}` : undefined,
       icon: 'server',
-      children: ept.map((s, i) => stepNode(s, `${id}.e${i}`)),
+      children: ept.map((s, i) => stepNode(s, `${id}.e${i}`, eptLabel(s.level))),
       expanded: true,
       id: `${id}.ept`,
     });

@@ -19,7 +19,8 @@ cat > "$work/user-data/User/settings.json" <<'JSON'
   "security.workspace.trust.enabled": false,
   "telemetry.telemetryLevel": "off",
   "extensions.autoCheckUpdates": false,
-  "extensions.autoUpdate": false
+  "extensions.autoUpdate": false,
+  "git.openRepositoryInParentFolders": "never"
 }
 JSON
 cs=(test/e2e/node_modules/.bin/code-server --config "$work/config.yaml" --extensions-dir "$work/extensions" --user-data-dir "$work/user-data")

@@ -29,7 +29,9 @@ const SETTINGS = {
   'workbench.editor.enablePreview': false,
   'chat.commandCenter.enabled': false,
   'window.commandCenter': false,
-  'debug.toolBarLocation': 'docked',
+  'git.openRepositoryInParentFolders': 'never',
+  'debug.internalConsoleOptions': 'neverOpen',
+  'remote.autoForwardPorts': false,
 };
 
 async function freePort(): Promise<number> {

@@ -31,12 +31,11 @@ describe('vgpu-debug in VS Code (code-server)', function () {
 
   before(async () => {
     assert.ok(fs.existsSync(VSIX), `${VSIX} exists (npm run package)`);
+    // The workspace is a fresh copy of examples/: nothing the test does touches the real folder.
+    fs.rmSync(WORKSPACE, { recursive: true, force: true });
+    fs.cpSync(path.join(ROOT, 'examples'), WORKSPACE, { recursive: true });
     server = await startCodeServer({ work: path.join(WORK, 'code-server'), vsix: VSIX, folder: WORKSPACE });
     browser = await launchBrowser();
-  });
-
-  beforeEach(() => {
-    fs.rmSync(WORKSPACE, { recursive: true, force: true });
   });
 
   after(async () => {
@@ -44,9 +43,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     await server?.stop();
   });
 
-  // The workspace is a fresh copy of examples/ (nothing the test does touches the real folder).
   async function openWorkbench(): Promise<Workbench> {
-    fs.cpSync(path.join(ROOT, 'examples'), WORKSPACE, { recursive: true });
     if (!wb) wb = await Workbench.open(browser, server.url, SHOTS);
     return wb;
   }
@@ -71,7 +68,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.until('paused at the breakpoint', () => wb.pausedLine(), (p) => p.line === bp);
       const stack = await wb.until('the bcs0 stack', () => wb.callStack(), (rows) => rows.some((r) => r.includes(`${file} ${bp}:`)));
       const top = stack.findIndex((r) => r.includes(`${file} ${bp}:`));
-      assert.match(stack[top], /^draw\b/, `the batch frame is named after the batch: ${stack[top]}`);
+      assert.match(stack[top], /^XY_SRC_COPY_BLT @ draw\b/, `the batch frame: the command in its batch: ${stack[top]}`);
       assert.ok(stack.slice(0, top).some((r) => /bcs0/.test(r)), `thread bcs0 above: ${stack.join(' | ')}`);
       assert.ok(stack[top + 1]?.includes(`${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=draw')}:`), `the ring below the batch: ${stack.join(' | ')}`);
       await wb.screenshot('call-stack');
@@ -79,10 +76,11 @@ describe('vgpu-debug in VS Code (code-server)', function () {
 
     it('Step Over then Step Back: back to the same command', async () => {
       const bp = lineOf(file, 'XY_SRC_COPY_BLT dst=canvas, x1=16');
+      await wb.selectFrame('XY_SRC_COPY_BLT @ draw');
       await wb.page.keyboard.press('F10');
-      assert.equal(await wb.pausedLineOtherThan(bp), bp + 1);
+      await wb.until('Step Over to the next command', () => wb.pausedLine(), (p) => p.line === bp + 1);
       await wb.toolbar('debug-step-back');
-      assert.equal(await wb.pausedLineOtherThan(bp + 1), bp);
+      await wb.until('Step Back to the command before', () => wb.pausedLine(), (p) => p.line === bp);
     });
 
     it('Capability Registers and Snapshots views show the VM', async () => {
@@ -91,15 +89,14 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const caps = await wb.until('capability registers', () => wb.viewRows('Capability Registers'), (r) => r.some((x) => x.startsWith('Host generation')));
       assert.ok(caps.some((r) => /^Host generation 3 device version \d exposed to the VM/.test(r)), caps.join('\n'));
       assert.ok(caps.some((r) => /physical 0x[0-9a-f]+ · exposed 0x[0-9a-f]+/.test(r)), caps.join('\n'));
-      const snaps = await wb.viewRows('Snapshots');
+      const snaps = await wb.until('snapshots', () => wb.viewRows('Snapshots'), (r) => r.length > 1);
       assert.ok(snaps.some((r) => /^now at \d+ commands/.test(r)), snaps.join('\n'));
       assert.ok(snaps.some((r) => /^#\d+ at \d+ commands? .*pages? ·/.test(r)), snaps.join('\n'));
       await wb.screenshot('capability-registers');
     });
 
     it('Translate Address... walks the PPGTT and then EPT in the Page Tables view', async () => {
-      await wb.collapseView('Snapshots');
-      await wb.collapseView('Capability Registers');
+      for (const v of ['Variables', 'Call Stack', 'Snapshots', 'Capability Registers']) await wb.collapseView(v);
       await wb.command('vGPU: Translate Address...');
       await wb.answer('0x1000000');
       const rows = await wb.until('a walk', () => wb.viewRows('Page Tables'), (r) => r.some((x) => x.startsWith('VA 0x1000000')));
@@ -108,6 +105,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
         assert.ok(rows.some((r) => r.startsWith(level)), `${level} in\n${rows.join('\n')}`);
       }
       await wb.screenshot('page-tables');
+      for (const v of ['Variables', 'Call Stack']) await wb.expandView(v);
     });
 
     it('the Surface webview shows the picture, and Step Back redraws it', async () => {
@@ -134,7 +132,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.screenshot('surface');
       // One command back: the sun is not drawn yet.
       await wb.toolbar('debug-step-back');
-      assert.equal(await wb.pausedLineOtherThan(end), lineOf(file, 'x1=200, y1=12'));
+      await wb.until('Step Back one command', () => wb.pausedLine(), (p) => p.line === lineOf(file, 'x1=200, y1=12'));
       await wb.until('the surface redrawn', () => pixel(208, 20), (p) => hex(p) === '0x203060');
       await wb.page.keyboard.press('Shift+F5');
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
@@ -173,9 +171,9 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.until('paused in the innermost batch', () => wb.pausedLine(), (p) => p.line === bp);
       const stack = await wb.until('the rcs0 stack', () => wb.callStack(), (rows) => rows.some((r) => r.includes(`${file} ${bp}:`)));
       const top = stack.findIndex((r) => r.includes(`${file} ${bp}:`));
-      const frames = stack.slice(top, top + 4).map((r) => r.split(' ')[0]);
-      assert.deepEqual(frames.slice(0, 3), ['innermost', 'inner', 'main'], stack.join(' | '));
-      assert.ok(stack[top + 3]?.includes(`${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=main')}:`), stack.join(' | '));
+      const frames = stack.slice(top, top + 4).map((r) => r.split(' ').slice(0, 3).join(' '));
+      assert.deepEqual(frames, ['MI_STORE_DATA_IMM @ innermost', 'MI_BATCH_BUFFER_START @ inner+0xc', 'MI_BATCH_BUFFER_START @ main+0xc', 'MI_BATCH_BUFFER_START @ rcs0'], stack.join(' | '));
+      assert.ok(stack[top + 3].includes(`ring+0x0 ${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=main')}:`), stack.join(' | '));
       await wb.screenshot('nested-batches');
       await wb.page.keyboard.press('Shift+F5');
     });

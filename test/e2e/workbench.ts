@@ -25,7 +25,21 @@ export class Workbench {
     await page.goto(url);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 60_000 });
-    return new Workbench(page, shots);
+    const wb = new Workbench(page, shots);
+    await wb.widenSideBar(440);
+    return wb;
+  }
+
+  /** Drags the side bar's edge so the views' descriptions fit (as a person would). */
+  async widenSideBar(width: number): Promise<void> {
+    const side = await this.page.locator('.part.sidebar').boundingBox();
+    if (!side) return;
+    const x = side.x + side.width;
+    const y = side.y + side.height / 2;
+    await this.page.mouse.move(x - 1, y);
+    await this.page.mouse.down();
+    await this.page.mouse.move(side.x + width, y, { steps: 5 });
+    await this.page.mouse.up();
   }
 
   async screenshot(name: string): Promise<string> {
@@ -119,23 +133,9 @@ export class Workbench {
     });
   }
 
-  /** Waits until the paused line differs from `line` (after a step) and returns the new one. */
-  async pausedLineOtherThan(line: number, timeout = 10_000): Promise<number> {
-    const end = Date.now() + timeout;
-    for (;;) {
-      try {
-        const l = (await this.pausedLine()).line;
-        if (l !== line) return l;
-      } catch {
-        /* decoration moving */
-      }
-      if (Date.now() > end) throw new Error(`still paused at line ${line}`);
-      await this.page.waitForTimeout(100);
-    }
-  }
-
   /** Rows of the Call Stack view as shown: `name file line:col` (threads too). */
   async callStack(): Promise<string[]> {
+    await this.expandView('Call Stack');
     return this.page.$$eval('.debug-call-stack .monaco-list-row', (rows) =>
       rows.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()),
     );
@@ -151,7 +151,23 @@ export class Workbench {
     await header.waitFor({ timeout: 10_000 });
     if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
     const pane = this.page.locator(`.pane:has(> .pane-header h3.title:text-is("${title}"))`).first();
-    return pane.locator('.monaco-list-row').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()));
+    return pane.locator('.monaco-list-row').evaluateAll((rows) =>
+      rows.map((r) => {
+        const parts = Array.from(r.querySelectorAll('.label-name, .label-description')).map((e) => e.textContent ?? '');
+        return (parts.length ? parts.join(' ') : (r as HTMLElement).innerText).replace(/\s+/g, ' ').trim();
+      }),
+    );
+  }
+
+  /** Selects the Call Stack row containing `text` (the frame the step buttons then act on). */
+  async selectFrame(text: string): Promise<void> {
+    await this.expandView('Call Stack');
+    await this.page.locator('.debug-call-stack .monaco-list-row', { hasText: text }).first().click();
+  }
+
+  async expandView(title: string): Promise<void> {
+    const header = this.page.locator(`.pane-header:has(h3.title:text-is("${title}"))`).first();
+    if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
   }
 
   async collapseView(title: string): Promise<void> {

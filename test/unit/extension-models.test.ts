@@ -64,10 +64,14 @@ describe('extension: Capability Registers view model', () => {
 });
 
 describe('extension: Page Tables view model', () => {
-  const step = (level: string, index: number, ept?: { level: string; index: number }[]) => ({
-    level, table: '0x3fff000', index, entry: '0x0000000003ffe007', flags: 'P RW US',
-    ept: ept?.map((e) => ({ ...e, table: '0x10000000', entry: '0x10001007', flags: 'RWX' })),
-  });
+  // Shaped as the adapter sends them: each PPGTT step carries the EPT walk that found its table, and the
+  // final GPA's EPT walk is one `EPT` step whose `ept` list holds the levels.
+  const ept = (pd: number) => [
+    { level: 'PML4', table: '0x10000000', index: 0, entry: '0x0000000010001007', flags: 'RWX' },
+    { level: 'PD', table: '0x10002000', index: pd, entry: '0x00000100004000b7', flags: 'RWX mt=6 large' },
+  ];
+  const step = (level: string, index: number) => ({ level, table: '0x3fff000', index, entry: '0x0000000003ffe007', flags: 'P RW US', ept: ept(31) });
+  const final = { level: 'EPT', table: '0x10000000', index: -1, entry: '0x0000000000000000', flags: 'GPA 0x400000', ept: ept(2) };
 
   it('parses an address with optional view and engine', () => {
     assert.deepEqual(parseTranslateInput(' 0x30_0000 restricted BCS0 '), { va: '0x30_0000', view: 'restricted', engine: 'bcs0' });
@@ -81,15 +85,19 @@ describe('extension: Page Tables view model', () => {
       va: '0x200000', view: 'full', engine: 'rcs0',
       reply: {
         ok: true, gpa: '0x200000', hpa: '0x10000200000',
-        steps: [step('PML4', 0, [{ level: 'EPT PML4', index: 0 }]), step('PDPT', 0), step('PD', 1), step('PT', 0), step('EPT PML4', 0), step('EPT PD', 1)],
+        steps: [step('PML4', 0), step('PDPT', 0), step('PD', 1), step('PT', 0), final],
       },
     });
     assert.equal(n.description, '→ GPA 0x200000 → HPA 0x10000200000');
     assert.deepEqual(n.children!.map((c) => c.label), ['PPGTT', 'EPT (full view)', 'HPA 0x10000200000']);
     assert.deepEqual(n.children![0].children!.map((c) => c.label), ['PML4 [0]', 'PDPT [0]', 'PD [1]', 'PT [0]']);
-    assert.equal(n.children![0].children![0].children![0].children![0].label, 'EPT PML4 [0]');
-    assert.equal(n.children![0].children![0].children![0].children![0].description, '0x10001007 RWX');
-    assert.deepEqual(n.children![1].children!.map((c) => c.label), ['EPT PML4 [0]', 'EPT PD [1]']);
+    const tableWalk = n.children![0].children![0].children![0];
+    assert.equal(tableWalk.label, 'EPT walk of this table');
+    assert.deepEqual(tableWalk.children!.map((c) => [c.label, c.description]), [
+      ['EPT PML4 [0]', '0x0000000010001007 RWX'],
+      ['EPT PD [31]', '0x00000100004000b7 RWX mt=6 large'],
+    ]);
+    assert.deepEqual(n.children![1].children!.map((c) => c.label), ['EPT PML4 [0]', 'EPT PD [2]']);
   });
 
   it('shows a fault with its kind and reason', () => {

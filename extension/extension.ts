@@ -1,0 +1,28 @@
+// The extension's entry: registers the `vgpu` debugger (configurations, inline or server adapter),
+// the Snapshots, Capability Registers and Page Tables views, the Surface panel and the vGPU commands.
+
+import * as vscode from 'vscode';
+import { registerAdapterFactory } from './adapterFactory';
+import { CapabilityRegistersView } from './capsView';
+import { registerConfigurationProviders } from './configurationProvider';
+import { registerMigrateCommand } from './migration';
+import { PageTablesView } from './pageTablesView';
+import { VgpuSessions } from './sessions';
+import { SnapshotsView } from './snapshotsView';
+import { SurfacePanel } from './surfacePanel';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const sessions = new VgpuSessions();
+  const views = [new SnapshotsView(sessions), new CapabilityRegistersView(sessions), new PageTablesView(sessions)];
+  context.subscriptions.push(
+    sessions,
+    ...views,
+    new SurfacePanel(sessions),
+    registerAdapterFactory(),
+    ...registerConfigurationProviders(),
+    registerMigrateCommand(sessions),
+    vscode.commands.registerCommand('vgpu.refreshViews', () => Promise.all(views.map((v) => v.refresh()))),
+  );
+}
+
+export function deactivate(): void {}
