@@ -1,0 +1,282 @@
+// The editor's language model: token roles, hover text, completions, document symbols and diagnostic ranges,
+// checked against the command and register tables and the assembler.
+
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assembleSource } from '../../emulator/assembler';
+import { FEATURES } from '../../emulator/capabilities';
+import { COMMANDS, commandByMnemonic } from '../../emulator/commands';
+import { CAP_BASE, CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_BASE, ENGINE_REGS } from '../../emulator/registers';
+import {
+  DIRECTIVES,
+  classifyLine,
+  commandSyntax,
+  completionsAt,
+  diagnosticRange,
+  documentSymbols,
+  hoverAt,
+  parseUsage,
+  symbolNames,
+  wordAt,
+} from '../../extension/languageModel';
+
+const hex = (n: number) => '0x' + n.toString(16).toUpperCase();
+const roles = (text: string) => classifyLine(text).tokens.map((t) => `${t.role}:${t.text}`);
+const labels = (text: string, ch = text.length, symbols = [] as { name: string; kind: 'label' | 'surface' }[]) =>
+  completionsAt(text, ch, symbols).items.map((i) => i.label);
+const hover = (text: string, needle: string, symbols?: ReadonlyMap<string, number>) => {
+  const at = text.indexOf(needle);
+  assert.ok(at >= 0, `${needle} not in ${text}`);
+  return hoverAt(text, at + 1, symbols)?.markdown;
+};
+
+describe('language model: token roles', () => {
+  it('reads labels, mnemonics, fields, enum values, registers and numbers the way the assembler does', () => {
+    assert.deepEqual(roles('loop: MI_SEMAPHORE_WAIT addr=flag + 4, data=1, op=gte ; wait'), [
+      'label:loop', 'punctuation::', 'mnemonic:MI_SEMAPHORE_WAIT', 'field:addr', 'operator:=', 'symbol:flag', 'operator:+', 'number:4',
+      'punctuation:,', 'field:data', 'operator:=', 'number:1', 'punctuation:,', 'field:op', 'operator:=', 'enum:gte',
+    ]);
+    assert.equal(classifyLine('MI_NOOP ; a "string" ; here').commentStart, 8);
+    assert.equal(classifyLine('ascii "a;b" ; c').commentStart, 12);
+    assert.deepEqual(roles('MI_LOAD_REGISTER_IMM CS_GPR0=1, bcs0.cs_gpr1=MIRROR'), [
+      'mnemonic:MI_LOAD_REGISTER_IMM', 'register:CS_GPR0', 'operator:=', 'number:1', 'punctuation:,', 'register:bcs0.cs_gpr1', 'operator:=', 'mirror:MIRROR',
+    ]);
+    const prefixed = classifyLine('.mmio bcs0.EPT_VIEW, 1').tokens[1];
+    assert.equal(prefixed.register?.engine, 'bcs0');
+    assert.equal(prefixed.register?.prefixLength, 5);
+    assert.equal(prefixed.register?.def.name, 'EPT_VIEW');
+  });
+
+  it('knows directive options and keywords from the usage lines, and flags what it does not know', () => {
+    assert.deepEqual(roles('.vm version=2 isolation=off'), ['directive:.vm', 'option:version', 'operator:=', 'number:2', 'option:isolation', 'operator:=', 'keyword:off']);
+    assert.deepEqual(roles('.eptp restricted, rcs0'), ['directive:.eptp', 'keyword:restricted', 'punctuation:,', 'engine:rcs0']);
+    assert.deepEqual(roles('.bogus 1'), ['unknown:.bogus', 'number:1']);
+    assert.deepEqual(roles('MI_BOGUS x=1'), ['unknown:MI_BOGUS', 'symbol:x', 'operator:=', 'number:1']);
+    assert.deepEqual(roles('MI_ATOMIC op=EQ'), ['mnemonic:MI_ATOMIC', 'field:op', 'operator:=', 'symbol:EQ']);
+    assert.deepEqual(roles('qword 1'), ['data:qword', 'number:1']);
+    assert.equal(classifyLine('dword 0x12q').lexError, true);
+  });
+
+  it('parses every directive usage line of the assembler', () => {
+    assert.deepEqual([...DIRECTIVES.keys()].sort(), ['batch', 'data', 'dword', 'eptp', 'fill', 'map', 'mmio', 'ring', 'submit', 'surface', 'vm', 'wait']);
+    const map = DIRECTIVES.get('map')!;
+    assert.deepEqual(map.keywords, ['rw', 'ro']);
+    assert.deepEqual([...map.options], [['page', ['4K', '2M', '1G']]]);
+    assert.deepEqual([...map.positional], ['VA', 'GPA', 'SIZE']);
+    const vm = DIRECTIVES.get('vm')!;
+    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool']);
+    assert.deepEqual(vm.options.get('isolation'), ['on', 'off']);
+    assert.equal(vm.positional.size, 0);
+    assert.deepEqual(parseUsage('wait', '.wait ENGINE|all').keywords, ['all']);
+  });
+});
+
+describe('language model: hover', () => {
+  it('describes every command from the table: header, length, engines, capability, every field', () => {
+    for (const c of COMMANDS) {
+      const md = hover(`    ${c.mnemonic} `, c.mnemonic)!;
+      assert.ok(md.includes(`**${c.mnemonic}** — ${c.desc}`), c.mnemonic);
+      assert.ok(md.includes(hex(c.header).replace('0x', '')), `${c.mnemonic} header`);
+      assert.ok(md.includes(`| Engines | ${c.engines.join(', ')} |`), `${c.mnemonic} engines`);
+      for (const f of c.fields) assert.ok(md.includes(`| \`${f.name}\` |`), `${c.mnemonic}.${f.name}`);
+      if (c.requires) {
+        const f = FEATURES.find((x) => x.name === c.requires)!;
+        assert.ok(md.includes(`GENCAP bit ${f.bit} \`${f.name}\``) && md.includes(`device version ${f.minGen} or later`), `${c.mnemonic} requires`);
+      }
+    }
+    const sdi = hover('MI_STORE_DATA_IMM addr=1, data=2', 'MI_STORE')!;
+    assert.match(sdi, /Header \| `0x10000002`: client MI \(bits 31:29 = 0\), opcode 0x20 \(bits 28:23\)/);
+    assert.match(sdi, /Length \| 4 dwords, 5 with `qword=1`; DWord Length \(bits 9:0\) = total − 2/);
+    assert.match(sdi, /\| `addr` \| 1–2 \| 47:0 \| GPU VA \| GPU VA written \(required\) \|/);
+    assert.match(hover('MI_LOAD_REGISTER_IMM CS_GPR0=1', 'MI_LOAD')!, /1 \+ 2n dwords/);
+    assert.match(hover('MI_NOOP', 'MI_NOOP')!, /1 dword; no length field/);
+  });
+
+  it('describes a field with its dword and bit range, and an enum value with its number', () => {
+    for (const c of COMMANDS) {
+      for (const f of c.fields) {
+        const line = `${c.mnemonic} ${f.name}=1`;
+        const md = hover(line, ` ${f.name}=`.slice(1))!;
+        assert.ok(md.startsWith(`**${f.name}** (${c.mnemonic} field) — ${f.desc}`), `${c.mnemonic}.${f.name}: ${md}`);
+        assert.match(md, new RegExp(`^DW${f.dw}`, 'm'));
+      }
+    }
+    assert.match(hover('MI_FLUSH_DW invalidate_tlb=1', 'invalidate')!, /DW0, bits 18: flag/);
+    const op = hover('MI_SEMAPHORE_WAIT addr=0, data=1, op=NEQ', 'NEQ')!;
+    assert.match(op, /^`NEQ` = 5/);
+    assert.match(op, /compare operation/);
+    assert.match(hover('XY_COLOR_BLT dst=fb', 'dst')!, /accepts a surface name \(then also sets `pitch`\)/);
+  });
+
+  it('describes every register with its offset per engine, access and fields', () => {
+    for (const r of ENGINE_REGS) {
+      const md = hover(`.mmio ${r.name}, 0`, r.name)!;
+      assert.ok(md.includes(r.desc), r.name);
+      for (const e of ENGINES) assert.ok(md.includes(`${e} \`${hex(ENGINE_BASE[e] + r.offset).replace('0X', '0x')}`) || md.includes(`${e} \`0x${(ENGINE_BASE[e] + r.offset).toString(16).toUpperCase().padStart(5, '0')}\``), `${r.name} on ${e}: ${md}`);
+      for (const f of r.fields) assert.ok(md.includes(`| ${f.name} |`), `${r.name}.${f.name}`);
+    }
+    const one = hover('.mmio bcs0.CS_GPR3, 0', 'CS_GPR3')!;
+    assert.match(one, /\*\*bcs0\.CS_GPR3\*\*/);
+    assert.match(one, /bcs0 `0x22618` \(engine base \+ `0x618`\)/);
+    assert.doesNotMatch(one, /rcs0 `/);
+    assert.match(hover('.mmio EPT_VIEW, 0', 'EPT')!, /VIEW \| 0 \| EPT view \(0 full, 1 restricted\)/);
+    for (const r of CAP_REG_DEFS) assert.ok(hover(`.dword ${r.name}`, r.name)!.includes(hex(CAP_BASE + r.offset)), r.name);
+    for (const r of DEVICE_REG_DEFS) assert.ok(hover(`.dword ${r.name}`, r.name)!.includes(`\`${hex(r.offset)}\``), r.name);
+    assert.match(hover('.mmio FAULT_STATUS, 0', 'FAULT')!, /Access \| rw: /);
+  });
+
+  it('describes directives, engines, numbers and symbols; nothing in comments', () => {
+    assert.match(hover('.map 0, 0, 4K, rw', '.map')!, /\.map VA, GPA, SIZE, rw\|ro \[, page=4K\|2M\|1G\]/);
+    assert.match(hover('.map 0, 0, 4K, rw', 'rw')!, /\.map VA/);
+    assert.match(hover('.wait bcs0', 'bcs0')!, /blitter engine, registers at BAR0 `0x22000`/);
+    assert.equal(hover('.dword 1_0K', '1_0K'), '`1_0K` = 10240 = `0x2800`');
+    assert.equal(hover('MI_BATCH_BUFFER_START addr=main', 'main', new Map([['MAIN', 0x100000]])), '**main** = `0x100000`');
+    assert.equal(hover('MI_BATCH_BUFFER_START addr=main', 'main'), undefined);
+    assert.equal(hoverAt('MI_NOOP ; MI_NOOP', 12), undefined);
+    assert.ok(hover('.dword MIRROR', 'MIRROR')!.includes('2^physBits'));
+  });
+
+  it('has a hover for every command, field and register in the examples, and never throws on any column', () => {
+    const dir = path.join(__dirname, '..', '..', 'examples');
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir).filter((x) => x.endsWith('.vgpu')) : []) {
+      for (const text of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+        for (let ch = 0; ch <= text.length; ch++) hoverAt(text, ch);
+        for (const t of classifyLine(text).tokens) {
+          if (['mnemonic', 'field', 'register', 'enum', 'directive'].includes(t.role)) assert.ok(hoverAt(text, t.start), `${f}: ${t.text}`);
+        }
+      }
+    }
+  });
+});
+
+describe('language model: completion', () => {
+  const mnemonics = COMMANDS.map((c) => c.mnemonic);
+
+  it('offers mnemonics, data keywords and directives at the start of a statement', () => {
+    const all = labels('');
+    for (const m of mnemonics) assert.ok(all.includes(m), m);
+    for (const d of DIRECTIVES.keys()) assert.ok(all.includes(`.${d}`), d);
+    assert.ok(all.includes('dword'));
+    assert.deepEqual(labels('.'), [...DIRECTIVES.keys()].map((d) => `.${d}`));
+    assert.deepEqual(labels('  .ma'), labels('.'));
+    assert.ok(labels('loop:  MI_S').includes('MI_SEMAPHORE_WAIT'));
+    const r = completionsAt('    MI_STO', 8);
+    assert.deepEqual([r.start, r.end], [4, 10]);
+    const sdi = r.items.find((i) => i.label === 'MI_STORE_DATA_IMM')!;
+    assert.equal(sdi.insertText, 'MI_STORE_DATA_IMM ');
+    assert.equal(sdi.retrigger, true);
+  });
+
+  it('offers the fields of the command (with =), not those already given, required first', () => {
+    const r = completionsAt('MI_STORE_DATA_IMM addr=x, ', 26);
+    assert.deepEqual(r.items.map((i) => i.label), ['qword', 'data']);
+    assert.deepEqual(r.items.map((i) => i.insertText), ['qword=', 'data=']);
+    const sorted = [...completionsAt('XY_COLOR_BLT ', 13).items].sort((a, b) => a.sortText!.localeCompare(b.sortText!));
+    assert.deepEqual(sorted.slice(0, 3).map((i) => i.label), ['pitch', 'x1', 'y1']);
+    for (const c of COMMANDS) assert.deepEqual(labels(`${c.mnemonic} `).filter((l) => c.fields.some((f) => f.name === l)), c.fields.map((f) => f.name), c.mnemonic);
+  });
+
+  it('offers enum values of that command\'s field, and registers the field may name', () => {
+    assert.deepEqual(labels('MI_ATOMIC op='), ['AND', 'OR', 'XOR', 'MOVE', 'INC', 'DEC', 'ADD', 'SUB']);
+    assert.deepEqual(labels('MI_SEMAPHORE_WAIT addr=0, op=G'), ['GT', 'GTE', 'LT', 'LTE', 'EQ', 'NEQ']);
+    assert.deepEqual(labels('PIPE_CONTROL post_sync='), Object.keys(commandByMnemonic('PIPE_CONTROL')!.fields[0].values!));
+    const writable = ENGINE_REGS.filter((r) => r.access === 'cmd').map((r) => r.name);
+    assert.deepEqual(labels('MI_LOAD_REGISTER_IMM '), writable);
+    assert.equal(completionsAt('MI_LOAD_REGISTER_IMM CS_GPR0=1, ', 32).items[0].insertText, 'CS_GPR0=');
+    assert.deepEqual(labels('MI_LOAD_REGISTER_MEM reg='), writable);
+    const readable = labels('MI_STORE_REGISTER_MEM reg=');
+    assert.ok(readable.includes('TIMESTAMP') && readable.includes('FAULT_STATUS') && readable.includes('GENCAP'));
+    assert.deepEqual(labels('MI_LOAD_REGISTER_REG src=bcs0.CS'), ENGINE_REGS.map((r) => `bcs0.${r.name}`));
+  });
+
+  it('offers directive keywords, options, option values, engines and document symbols', () => {
+    assert.deepEqual(labels('.wait '), ['all', 'rcs0', 'bcs0']);
+    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool']);
+    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool']);
+    assert.deepEqual(labels('.vm isolation='), ['on', 'off']);
+    assert.deepEqual(labels('.map 0, 0, 4K, rw, page='), ['4K', '2M', '1G']);
+    assert.ok(labels('.map 0, 0, 4K, ').includes('rw'));
+    assert.deepEqual(labels('.eptp '), ['full', 'restricted', 'rcs0', 'bcs0']);
+    assert.ok(labels('.mmio ').includes('RING_TAIL'));
+    assert.deepEqual(labels('XY_COLOR_BLT dst=', 17, [{ name: 'fb', kind: 'surface' }]), ['fb', 'MIRROR']);
+    assert.ok(labels('MI_STORE_DATA_IMM addr=x + ', 27, [{ name: 'flag', kind: 'label' }]).includes('flag'));
+  });
+
+  it('offers nothing in comments and strings', () => {
+    assert.deepEqual(labels('MI_NOOP ; MI_'), []);
+    assert.deepEqual(labels('ascii "MI_'), []);
+  });
+
+  it('replaces the whole word under the cursor, dots included', () => {
+    assert.deepEqual(wordAt('.mmio bcs0.CS_GPR0, 1', 12), { start: 6, end: 18 });
+    assert.deepEqual(wordAt('.mmio x', 2), { start: 0, end: 5 });
+  });
+});
+
+describe('language model: document symbols and diagnostics', () => {
+  const program = [
+    '.map 0x100000, 0x100000, 64K, rw',
+    '.surface fb, 0x108000, 8, 4',
+    '.data 0x10F000',
+    'flag: dword 0',
+    '',
+    '.batch main, 0x100000, bcs0',
+    '    XY_COLOR_BLT dst=fb, x1=0, y1=0, x2=8, y2=4, color=1',
+    'again:',
+    '    MI_BATCH_BUFFER_END',
+    '; trailing comment',
+    '.ring bcs0',
+    '    MI_BATCH_BUFFER_START addr=main',
+    '.submit bcs0',
+  ].join('\n');
+
+  it('lists surfaces, data blocks, batches and rings with the labels they hold', () => {
+    const syms = documentSymbols(program);
+    assert.deepEqual(syms.map((s) => [s.kind, s.name, s.line, s.endLine]), [
+      ['surface', 'fb', 1, 1], ['data', '.data 0x10F000', 2, 3], ['batch', 'main', 5, 8], ['ring', 'bcs0 ring', 10, 12],
+    ]);
+    assert.deepEqual(syms[1].children.map((c) => c.name), ['flag']);
+    assert.deepEqual(syms[2].children.map((c) => [c.name, c.line, c.start, c.end]), [['again', 7, 0, 5]]);
+    assert.equal(syms[2].detail, 'batch on bcs0 at 0x100000');
+    assert.deepEqual([syms[2].start, syms[2].end], [7, 11]);
+    assert.equal(syms[0].detail, '8×4 at 0x108000');
+    assert.deepEqual(symbolNames(syms), [
+      { name: 'fb', kind: 'surface' }, { name: 'flag', kind: 'label' }, { name: 'main', kind: 'batch' }, { name: 'again', kind: 'label' },
+    ]);
+  });
+
+  it('adds the assembled addresses when the program assembles', () => {
+    const r = assembleSource(program, { file: 'p.vgpu' });
+    assert.ok(r.image, JSON.stringify(r.diagnostics));
+    const syms = documentSymbols(program, r.image.symbols);
+    assert.equal(syms[1].children[0].detail, '0x10F000');
+    assert.equal(syms[2].children[0].detail, '0x10001C', 'after the 7-dword XY_COLOR_BLT');
+  });
+
+  it('survives broken lines', () => {
+    assert.doesNotThrow(() => documentSymbols('.batch\n.batch 1, 2\n.ring\nx: y: "unterminated\n.surface\n.data'));
+  });
+
+  it('places assembler diagnostics on their token', () => {
+    const lines = ['.map 0x100000, 0x100000, 64K, rw', '.batch b, 0x100000', '    MI_BOGUS addr=1', '    MI_STORE_DATA_IMM addr=1, colour=2', 'dword 0x12q'];
+    const { diagnostics } = assembleSource(lines.join('\n'), { file: 't.vgpu' });
+    const ranges = diagnostics.map((d) => {
+      const r = diagnosticRange(d, lines[d.line - 1]);
+      return lines[r.line].slice(r.start, r.end);
+    });
+    assert.ok(ranges.includes('MI_BOGUS'), ranges.join());
+    assert.ok(ranges.includes('colour'), ranges.join());
+    assert.ok(ranges.includes('0x12q'), ranges.join());
+    const line = 'MI_NOOP x';
+    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 9, severity: 'error', message: 'm' }, line), { line: 0, start: 8, end: 9 });
+    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 1, severity: 'error', message: 'm' }, line), { line: 0, start: 0, end: 7 });
+    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 40, severity: 'warning', message: 'm' }, line), { line: 0, start: 0, end: 9 });
+  });
+
+  it('shows the syntax line with required fields first (a surface supplies the pitch)', () => {
+    assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_IMM')!), 'MI_STORE_DATA_IMM addr=…, data=… [, qword=…]');
+    assert.equal(commandSyntax(commandByMnemonic('MI_NOOP')!), 'MI_NOOP');
+    assert.match(commandSyntax(commandByMnemonic('XY_COLOR_BLT')!), /^XY_COLOR_BLT x1=…, y1=…, x2=…, y2=…, dst=…, color=… \[, write_enable=…, pitch=…/);
+  });
+});
