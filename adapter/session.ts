@@ -79,11 +79,11 @@ export class VgpuDebugSession extends DebugSession {
       reverseContinue: (a) => this.reverse(a, 'continue'),
       pause: (a) => this.pause(a),
       setBreakpoints: (a) => this.setBreakpoints(a),
-      setFunctionBreakpoints: (a) => ({ breakpoints: this.bps.setFunctions(list<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
-      setInstructionBreakpoints: (a) => ({ breakpoints: this.bps.setInstructions(list<DebugProtocol.InstructionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setFunctionBreakpoints: (a) => ({ breakpoints: this.bps.setFunctions(objects<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setInstructionBreakpoints: (a) => ({ breakpoints: this.bps.setInstructions(objects<DebugProtocol.InstructionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
       setExceptionBreakpoints: (a) => this.setExceptionBreakpoints(a),
       dataBreakpointInfo: (a) => this.dataBreakpointInfo(a),
-      setDataBreakpoints: (a) => ({ breakpoints: this.bps.setData(list<DebugProtocol.DataBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setDataBreakpoints: (a) => ({ breakpoints: this.bps.setData(objects<DebugProtocol.DataBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
       breakpointLocations: (a) => this.breakpointLocations(a),
       exceptionInfo: (a) => this.exceptionInfo(a),
       readMemory: (a) => this.readMemory(a),
@@ -492,7 +492,7 @@ export class VgpuDebugSession extends DebugSession {
     const src = a.source as DebugProtocol.Source | undefined;
     if (!src || typeof src !== 'object' || typeof src.path !== 'string' || src.path === '') throw new UserError('setBreakpoints needs source.path');
     let bps: DebugProtocol.SourceBreakpoint[];
-    if (a.breakpoints !== undefined) bps = list<DebugProtocol.SourceBreakpoint>(a.breakpoints, 'breakpoints');
+    if (a.breakpoints !== undefined) bps = objects<DebugProtocol.SourceBreakpoint>(a.breakpoints, 'breakpoints');
     else bps = list<number>(a.lines ?? [], 'lines').map((line) => ({ line }));
     for (const b of bps) {
       if (!b || typeof b !== 'object' || typeof b.line !== 'number' || !Number.isInteger(b.line)) throw new UserError('every breakpoint needs an integer line');
@@ -504,7 +504,7 @@ export class VgpuDebugSession extends DebugSession {
 
   private setExceptionBreakpoints(a: Record<string, unknown>): DebugProtocol.SetExceptionBreakpointsResponse['body'] {
     const filters = list<string>(a.filters ?? [], 'filters').filter((f) => typeof f === 'string');
-    const options = list<DebugProtocol.ExceptionFilterOptions>(a.filterOptions ?? [], 'filterOptions').filter((o) => o && typeof o.filterId === 'string').map((o) => o.filterId);
+    const options = objects<DebugProtocol.ExceptionFilterOptions>(a.filterOptions ?? [], 'filterOptions').filter((o) => o && typeof o.filterId === 'string').map((o) => o.filterId);
     return { breakpoints: this.bps.setExceptionFilters([...filters, ...options]) };
   }
 
@@ -727,6 +727,15 @@ function list<T>(v: unknown, what: string): T[] {
   if (!Array.isArray(v)) throw new UserError(`${what} must be an array`);
   if (v.length > 100000) throw new UserError(`too many ${what}`);
   return v as T[];
+}
+
+/** An array of objects (breakpoint descriptions). */
+function objects<T>(v: unknown, what: string): T[] {
+  const l = list<unknown>(v, what);
+  l.forEach((x, i) => {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new UserError(`${what}[${i}] must be an object`);
+  });
+  return l as T[];
 }
 
 function nonNegative(v: unknown, what: string): number | undefined {
