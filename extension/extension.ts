@@ -1,10 +1,12 @@
 // The extension's entry: registers the `vgpu` debugger (configurations, inline or server adapter),
-// the Snapshots, Capability Registers and Page Tables views, the Surface panel and the vGPU commands.
+// the Snapshots, Capability Registers and Page Tables views, the Surface panel and the vGPU commands,
+// and the `.vgpu` language features.
 
 import * as vscode from 'vscode';
 import { registerAdapterFactory } from './adapterFactory';
 import { CapabilityRegistersView } from './capsView';
 import { registerConfigurationProviders } from './configurationProvider';
+import { registerLanguageFeatures } from './language';
 import { registerMigrateCommand } from './migration';
 import { PageTablesView } from './pageTablesView';
 import { VgpuSessions } from './sessions';
@@ -23,6 +25,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerMigrateCommand(sessions),
     vscode.commands.registerCommand('vgpu.refreshViews', () => Promise.all(views.map((v) => v.refresh()))),
   );
+  registerLanguageFeatures(context);
 }
 
 export function deactivate(): void {}

@@ -3,9 +3,9 @@
 // resolution of F5 without a launch.json. No `vscode` import: the package.json generator and unit tests use it.
 
 import { LAUNCH_ATTRIBUTES, type AttributeSpec, type LaunchArguments } from '../adapter/protocol';
+import { LANGUAGE_ID } from './languageModel';
 
 export const DEBUG_TYPE = 'vgpu';
-export const LANGUAGE_ID = 'vgpu';
 
 /** The shape of `contributes.debuggers[0].configurationAttributes.launch` in package.json. */
 export interface LaunchSchema {

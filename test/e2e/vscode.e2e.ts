@@ -5,13 +5,16 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { PNG } from 'pngjs';
 import { startCodeServer, type CodeServer } from './codeServer';
 import { Workbench, launchBrowser } from './workbench';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORK = path.join(__dirname, '.work');
 const WORKSPACE = path.join(WORK, 'examples');
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const SHOTS = path.join(WORK, 'screenshots');
+/** The screenshots the README shows. */
+const README_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 const VSIX = process.env.VGPU_VSIX ?? path.join(ROOT, 'vgpu-debug.vsix');
 
 /** 1-based line of the first line of an example containing `text` (the tests follow the examples' edits). */
@@ -44,7 +47,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
   });
 
   async function openWorkbench(): Promise<Workbench> {
-    if (!wb) wb = await Workbench.open(browser, server.url, SHOTS);
+    if (!wb) wb = await Workbench.open(browser, server.url, SHOTS, README_SHOTS);
     return wb;
   }
 
@@ -71,7 +74,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       assert.match(stack[top], /^XY_SRC_COPY_BLT @ draw\b/, `the batch frame: the command in its batch: ${stack[top]}`);
       assert.ok(stack.slice(0, top).some((r) => /bcs0/.test(r)), `thread bcs0 above: ${stack.join(' | ')}`);
       assert.ok(stack[top + 1]?.includes(`${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=draw')}:`), `the ring below the batch: ${stack.join(' | ')}`);
-      await wb.screenshot('call-stack');
+      await wb.screenshot('call-stack', { readme: true });
     });
 
     it('Step Over then Step Back: back to the same command', async () => {
@@ -98,13 +101,13 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     it('Translate Address... walks the PPGTT and then EPT in the Page Tables view', async () => {
       for (const v of ['Variables', 'Call Stack', 'Snapshots', 'Capability Registers']) await wb.collapseView(v);
       await wb.command('vGPU: Translate Address...');
-      await wb.answer('0x1000000');
+      await wb.answer('Translate Address', '0x1000000');
       const rows = await wb.until('a walk', () => wb.viewRows('Page Tables'), (r) => r.some((x) => x.startsWith('VA 0x1000000')));
       assert.ok(rows.some((r) => /^VA 0x1000000 → GPA 0x400000 → HPA 0x[0-9a-f]+/.test(r)), rows.join('\n'));
       for (const level of ['PPGTT', 'PML4 [0]', 'PDPT [0]', 'PD [8]', 'PT [0]', 'EPT (full view)']) {
         assert.ok(rows.some((r) => r.startsWith(level)), `${level} in\n${rows.join('\n')}`);
       }
-      await wb.screenshot('page-tables');
+      await wb.screenshot('page-tables', { readme: true });
       for (const v of ['Variables', 'Call Stack']) await wb.expandView(v);
     });
 
@@ -129,11 +132,56 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const box = (await frame.locator('#canvas').boundingBox())!;
       await frame.locator('#canvas').hover({ position: { x: (208.5 / 256) * box.width, y: (20.5 / 128) * box.height } });
       assert.equal(await frame.locator('#pixel').textContent(), '(208, 20) = 0xFFD32F2F');
-      await wb.screenshot('surface');
+      await wb.screenshot('surface', { readme: true });
       // One command back: the sun is not drawn yet.
       await wb.toolbar('debug-step-back');
       await wb.until('Step Back one command', () => wb.pausedLine(), (p) => p.line === lineOf(file, 'x1=200, y1=12'));
       await wb.until('the surface redrawn', () => pixel(208, 20), (p) => hex(p) === '0x203060');
+    });
+
+    it('Save Surface as PNG writes the surface the panel shows', async () => {
+      await wb.command('vGPU: Save Surface as PNG...');
+      const out = path.join(WORKSPACE, 'canvas.png');
+      await wb.answer('Save surface canvas as PNG', out); // code-server's save dialog is a path input
+      await wb.until('the PNG written', async () => fs.existsSync(out) && fs.statSync(out).size > 0, (ok) => ok);
+      const png = PNG.sync.read(fs.readFileSync(out));
+      assert.deepEqual([png.width, png.height], [256, 128]);
+      const at = (x: number, y: number) => hex((png.data[(y * 256 + x) * 4] << 16) | (png.data[(y * 256 + x) * 4 + 1] << 8) | png.data[(y * 256 + x) * 4 + 2]);
+      assert.deepEqual([at(4, 4), at(18, 58), at(208, 20)], ['0x203060', '0xffa000', '0x203060'], 'as after the step back: no sun yet');
+    });
+
+    it('Take Snapshot, then Compare Snapshots lists what differs between two snapshots', async () => {
+      await wb.command('vGPU: Take Snapshot');
+      await wb.until('the new snapshot', () => wb.viewRows('Snapshots'), (r) => r.some((x) => / manual · /.test(x)));
+      await wb.command('vGPU: Compare Snapshots');
+      const rows = wb.page.locator('.quick-input-list .monaco-list-row');
+      await rows.first().waitFor();
+      assert.ok((await rows.count()) >= 2, 'at least two snapshots to pick from');
+      await rows.nth(0).click();
+      await rows.nth((await rows.count()) - 1).click();
+      await wb.page.keyboard.press('Enter');
+      const frame = await wb.webviewFrame('h1');
+      const text = (await frame.locator('body').innerText()).replace(/\s+/g, ' ');
+      assert.match(text, /^Snapshot #\d+ at 0 commands → #\d+ at \d+ commands/, text);
+      assert.match(text, /Registers \(\d+\)/);
+      assert.match(text, /Pages \([1-9]\d*\) Page \(GPA\) Changed bytes 0x[0-9a-f]+ 0x[0-9a-f]+\.\.0x[0-9a-f]+ \(\d+ bytes?\)/, text);
+      assert.match(text, /Surfaces \(\d+\) Surface Changed pixels canvas [1-9]\d*/, text);
+      await wb.screenshot('compare-snapshots', { readme: true });
+      await wb.command('View: Close Editor');
+    });
+
+    it('clicking a snapshot rolls the VM back, after confirmation', async () => {
+      for (const v of ['Variables', 'Page Tables', 'Capability Registers']) await wb.collapseView(v);
+      const rows = await wb.until('snapshots', () => wb.viewRows('Snapshots'), (r) => r.length > 1);
+      const start = rows.find((r) => /^#\d+ at 0 commands start/.test(r));
+      assert.ok(start, rows.join('\n'));
+      await wb.page.locator('.pane:has(> .pane-header h3.title:text-is("Snapshots")) .monaco-list-row', { hasText: start!.split(' start')[0] }).first().click();
+      const dialog = wb.page.locator('.monaco-dialog-box');
+      await dialog.waitFor();
+      assert.match(await dialog.innerText(), /Roll the VM back to snapshot #\d+ at 0 commands\?/);
+      await wb.screenshot('snapshots');
+      await dialog.locator('.monaco-button', { hasText: 'Roll Back' }).click();
+      await wb.until('the timeline back at the start', () => wb.viewRows('Snapshots'), (r) => r.some((x) => x.startsWith('now at 0 commands')));
       await wb.page.keyboard.press('Shift+F5');
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
     });
@@ -152,7 +200,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const text = (await widget.innerText()).replace(/\s+/g, ' ');
       assert.match(text, /page-fault/i, text);
       assert.equal((await wb.pausedLine()).line, lineOf(file, 'data=0x3333'));
-      await wb.screenshot('page-fault');
+      await wb.screenshot('page-fault', { readme: true });
       await wb.page.keyboard.press('Shift+F5');
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
     });

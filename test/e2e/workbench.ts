@@ -18,14 +18,15 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export class Workbench {
-  constructor(readonly page: Page, private readonly shots: string) {}
+  /** Screenshots go to `shots`; the ones the README shows also to `readmeShots`. */
+  constructor(readonly page: Page, private readonly shots: string, private readonly readmeShots: string) {}
 
-  static async open(browser: Browser, url: string, shots: string): Promise<Workbench> {
+  static async open(browser: Browser, url: string, shots: string, readmeShots: string): Promise<Workbench> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 860 }, deviceScaleFactor: 1 });
     await page.goto(url);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 60_000 });
-    const wb = new Workbench(page, shots);
+    const wb = new Workbench(page, shots, readmeShots);
     await wb.widenSideBar(440);
     return wb;
   }
@@ -42,9 +43,10 @@ export class Workbench {
     await this.page.mouse.up();
   }
 
-  async screenshot(name: string): Promise<string> {
-    fs.mkdirSync(this.shots, { recursive: true });
-    const file = path.join(this.shots, `${name}.png`);
+  async screenshot(name: string, opts: { readme?: boolean } = {}): Promise<string> {
+    const dir = opts.readme ? this.readmeShots : this.shots;
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `${name}.png`);
     await this.page.screenshot({ path: file });
     return file;
   }
@@ -90,10 +92,10 @@ export class Workbench {
     await row.click();
   }
 
-  /** Types into the quick input (an input box a command opened) and accepts it. */
-  async answer(text: string): Promise<void> {
+  /** Types into the quick input titled `title` (an input box or save dialog a command opened) and accepts it. */
+  async answer(title: string, text: string): Promise<void> {
+    await this.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 10_000 });
     const input = this.page.locator('.quick-input-widget input');
-    await input.waitFor();
     await input.fill(text);
     await this.page.keyboard.press('Enter');
   }
