@@ -1,6 +1,7 @@
 // One end of a transfer connection: sections out with TCP back-pressure, verified sections in, and
 // one reason for the end of the conversation (closed, broken, timed out, dropped by the peer).
 
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Frame, FrameReader, MIG, StreamError, jsonSection, parseJsonPayload } from './stream';
 
@@ -43,6 +44,32 @@ export class Channel {
     if (this.ended) throw this.ended;
     this.bytesOut += buf.length;
     if (this.socket.write(buf)) return;
+    await new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Writes one section without first joining it into one buffer: header, payload and checksum go
+   * out corked together (the same bytes frameSection makes). With `written` (run once the payload
+   * has left for the kernel, or the connection died: the caller may then reuse its buffer), the
+   * caller bounds what is in flight and this does not wait; without it, it waits for the drain.
+   */
+  async sendSection(tag: string, payload: Buffer, written?: () => void): Promise<void> {
+    if (this.ended) {
+      written?.();
+      throw this.ended;
+    }
+    const head = Buffer.allocUnsafe(12);
+    head.write(tag, 0, 4, 'latin1');
+    head.writeBigUInt64LE(BigInt(payload.length), 4);
+    const sum = createHash('sha256').update(head.subarray(0, 4)).update(payload).digest();
+    this.bytesOut += 12 + payload.length + 32;
+    const s = this.socket;
+    s.cork();
+    s.write(head);
+    s.write(payload, written ? () => written() : undefined);
+    const more = s.write(sum);
+    s.uncork();
+    if (more || written) return;
     await new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
   }
 
@@ -118,7 +145,7 @@ export class Channel {
           w.resolve(f);
         } else {
           this.queue.push(f);
-          this.queuedBytes += f.payload.length;
+          this.queuedBytes += f.length;
         }
       }
     } catch (e) {
@@ -130,7 +157,7 @@ export class Channel {
   }
 
   private consumed(f: Frame): Frame {
-    this.queuedBytes -= f.payload.length;
+    this.queuedBytes -= f.length;
     if (this.queuedBytes <= HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();
     return f;
   }

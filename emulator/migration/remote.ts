@@ -1,6 +1,7 @@
 // A moved VM driven from the source (transfer mode 'session'): requests declared once, served by the
 // target host against its VM, called by `RemoteVm` on the source (the debug adapter's handle on it).
 
+import { performance } from 'node:perf_hooks';
 import type { EngineState } from '../engine';
 import type { WalkStep } from '../ept';
 import type { EngineName } from '../registers';
@@ -86,15 +87,19 @@ function capsView(c: DeviceCaps): RemoteCapsView {
 
 type Handlers = { [K in RemoteMethod]: (vm: Vm, args: RemoteApi[K][0]) => RemoteApi[K][1] | Promise<RemoteApi[K][1]> };
 
-/** Steps the target runs before it looks at its sockets again. */
-const SLICE_STEPS = 20_000;
+/** The target runs in slices of about this long, looking at its sockets in between. */
+const SLICE_MS = 10;
+const SLICE_STEPS = 500;
 
 const HANDLERS: Handlers = {
   async run(vm, a) {
     const untilCommands = a.untilCommands ?? Infinity;
     const maxSteps = a.maxSteps ?? Infinity;
     for (;;) {
-      const how = vm.run({ untilCommands, maxSteps: Math.min(maxSteps, vm.step + SLICE_STEPS) });
+      const until = performance.now() + SLICE_MS;
+      let how;
+      do how = vm.run({ untilCommands, maxSteps: Math.min(maxSteps, vm.step + SLICE_STEPS) });
+      while (how === 'limit' && vm.step < maxSteps && vm.commands < untilCommands && performance.now() < until);
       if (how !== 'limit' || vm.step >= maxSteps || vm.commands >= untilCommands) {
         return { how, step: vm.step, commands: vm.commands, finished: vm.finished };
       }

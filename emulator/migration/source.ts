@@ -4,10 +4,11 @@
 
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { SEC, encodePages, frameSection, guestPages, imageDoc, metaDoc, rollbackSnapshots, stateDoc } from '../checkpoint';
+import { SEC, frameSection, guestPages, imageDoc, metaDoc, rollbackSnapshots, stateDoc } from '../checkpoint';
 import { HostMemory, PAGE_SIZE } from '../memory';
 import { GpuError, RAM_HPA, RunResult, Vm } from '../vm';
 import { Channel, ChannelClosed } from './channel';
+import { PageSender } from './pages';
 import { RemoteVm } from './remote';
 import {
   Challenge, Hello, MIG, Mode, PROTOCOL, ResultDoc, Resumed, RoundMark, StreamError, Verdict, jsonSection, parseJsonPayload,
@@ -239,6 +240,25 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     await ch.send(frameSection(SEC.IMAGE, Buffer.from(JSON.stringify(imageDoc(vm.image)))));
     await ch.send(jsonSection(SEC.STATE, stateDoc(vm)));
 
+    const sender = new PageSender(ch, vm, chunk);
+    // Each round ends when the target has applied it (the VM runs meanwhile): rounds are paced by
+    // the target, and nothing of them is still queued when the VM stops.
+    const endOfRound = async (round: number): Promise<boolean> => {
+      const c = ch!;
+      await c.send(jsonSection(MIG.ROUND, { round, pages: 0, final: false, sync: true } satisfies RoundMark));
+      const since = performance.now();
+      for (;;) {
+        const f = c.poll();
+        if (f) {
+          if (f.tag !== MIG.ROUND || parseJsonPayload<RoundMark>(f).round !== round) throw new ChannelClosed(`the target answered the end of round ${round} with section ${f.tag}`);
+          return running;
+        }
+        if (c.closed) throw c.closed;
+        if (performance.now() - since > timeoutMs) throw new ChannelClosed(`the target did not confirm pre-copy round ${round} within ${(timeoutMs / 1000).toFixed(1)} s`);
+        if (running) running = runSlice(vm, perChunk);
+        await new Promise((r) => (running ? setImmediate(r) : setTimeout(r, 1)));
+      }
+    };
     let running = !vm.finished;
     let toSend = guestPages(vm);
     for (let round = 1; ; round++) {
@@ -250,12 +270,13 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
         const part = toSend.slice(i, i + chunk);
         if (part.length) {
           for (const g of part) log.pages.delete(g); // sent as it is now; a later write logs it again
-          await ch.send(frameSection(SEC.PAGES, encodePages(vm, part)));
+          await sender.send(part);
           pagesSent += part.length;
         }
         if (running) running = runSlice(vm, perChunk);
         if (!log.intact) throw new ChannelClosed('the dirty-page log was replaced while pre-copy ran (HostMemory.writeHook changed)');
       }
+      running = await endOfRound(round);
       rounds = round;
       if (log.pages.size <= stopPages || round >= maxRounds) break;
       const sentBefore = toSend.length;
@@ -273,7 +294,7 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     await ch.send(jsonSection(MIG.ROUND, { round: rounds + 1, pages: last.length, final: true } satisfies RoundMark));
     for (let i = 0; i < last.length; i += chunk) {
       const part = last.slice(i, i + chunk);
-      await ch.send(frameSection(SEC.PAGES, encodePages(vm, part)));
+      await sender.send(part);
       pagesSent += part.length;
     }
     await ch.send(jsonSection(SEC.META, { ...metaDoc(vm), snapshotsTaken: vm.snapshots.taken }));

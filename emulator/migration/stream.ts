@@ -15,7 +15,8 @@ export const PROTOCOL = 1;
  *   source: header HELO{protocol, proof, exposedVersion, mode, ...}
  *   target: VERD{accepted, reason?, hostGen}
  *   source: META IMGE STAT                       the VM's configuration: the target builds it (no pages yet)
- *           (RND.{round} PAGE...)...             pre-copy rounds; the VM keeps running at the source
+ *           (RND.{round} PAGE... RND.{sync})...  pre-copy rounds; the VM keeps running at the source;
+ *   target:  RND.{sync} echoed                  ...once the round is applied (the source paces rounds by it)
  *           RND.{final} PAGE... META STAT SNAP... END.   stop-and-copy
  *   target: RSMD{commands, step}                 the VM runs on the target from here
  *           RSLT{result, ...}                    mode 'finish': the finished VM's result, then close
@@ -71,6 +72,8 @@ export interface RoundMark {
   pages: number;
   /** The stop-and-copy: the VM is stopped at the source. */
   final: boolean;
+  /** The end of a pre-copy round: the target echoes the mark once it has applied everything before it. */
+  sync?: boolean;
 }
 
 export interface Resumed {
@@ -116,9 +119,22 @@ export function jsonSection(tag: string, doc: unknown): Buffer {
 
 export { header as streamHeader };
 
-export interface Frame {
-  readonly tag: string;
-  readonly payload: Buffer;
+/**
+ * One verified section. Large payloads stay in the pieces they arrived in (views of the socket's
+ * reads): joining a gigabyte of pages into fresh buffers costs more than hashing it.
+ */
+export class Frame {
+  private joined: Buffer | null;
+
+  constructor(readonly tag: string, readonly parts: readonly Buffer[], readonly length: number) {
+    this.joined = parts.length === 1 ? parts[0] : null;
+  }
+
+  /** The payload in one buffer (joined on first use). */
+  get payload(): Buffer {
+    if (this.joined === null) this.joined = Buffer.concat(this.parts as Buffer[], this.length);
+    return this.joined;
+  }
 }
 
 export function parseJsonPayload<T>(f: Frame): T {
@@ -174,13 +190,32 @@ export class FrameReader {
     const max = MAX_LENGTH[tag] ?? MAX_OTHER;
     if (len > max) throw new StreamError(`${this.what}: section ${tag} claims ${len} bytes (at most ${max}; corrupted?)`);
     if (this.buffered < 12 + len + 32) return null;
-    const whole = this.take(12 + len + 32);
-    const payload = whole.subarray(12, 12 + len);
-    const want = createHash('sha256').update(whole.subarray(0, 4)).update(payload).digest();
-    if (!want.equals(whole.subarray(12 + len))) throw new StreamError(`${this.what}: section ${tag} fails its checksum (corrupted)`);
+    const h = createHash('sha256').update(this.take(12).subarray(0, 4));
+    const parts = this.takeParts(len);
+    for (const p of parts) h.update(p);
+    if (!h.digest().equals(this.take(32))) throw new StreamError(`${this.what}: section ${tag} fails its checksum (corrupted)`);
     this.count++;
     this.bytes += len;
-    return { tag, payload };
+    return new Frame(tag, parts, len);
+  }
+
+  /** Consumes n bytes as views of the chunks they sit in (no copy). */
+  private takeParts(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[0];
+      const k = Math.min(left, c.length - this.first);
+      out.push(c.subarray(this.first, this.first + k));
+      left -= k;
+      this.first += k;
+      if (this.first === c.length) {
+        this.chunks.shift();
+        this.first = 0;
+      }
+    }
+    this.buffered -= n;
+    return out;
   }
 
   private peek(n: number): Buffer {

@@ -3,10 +3,14 @@
 // checkpoint sections, resumes it and either runs it to the end or serves a remote session.
 
 import * as net from 'node:net';
-import { CheckpointError, SEC, VmStateDoc, applyPages, loadStateDoc, vmFromSections } from '../checkpoint';
+import { performance } from 'node:perf_hooks';
+import { CheckpointError, SEC, VmStateDoc, loadStateDoc, vmFromSections } from '../checkpoint';
+import { PAGE_SIZE } from '../memory';
+import type { MachineState, Snapshot, SnapshotReason } from '../snapshots';
 import { Generation } from '../capabilities';
-import type { RunResult, Vm } from '../vm';
+import { RAM_HPA, RunResult, Vm } from '../vm';
 import { Channel, ChannelClosed } from './channel';
+import { RECORD_BYTES, applyPageRecords } from './pages';
 import { serveSession } from './remote';
 import {
   Challenge, Frame, Hello, MIG, PROTOCOL, ResultDoc, Resumed, RoundMark, StreamError, Verdict, jsonSection, newNonce,
@@ -45,8 +49,9 @@ export interface HostEvents {
   dropped: (peer: string, reason: string) => void;
 }
 
-/** Steps the host runs before it looks at its sockets (and signals) again. */
-const SLICE_STEPS = 20_000;
+/** The host runs a VM in slices of about this long, looking at its sockets (and signals) in between. */
+const SLICE_MS = 10;
+const SLICE_STEPS = 500;
 
 export function isLoopback(addr: string): boolean {
   return /^127\./.test(addr) || addr === '::1';
@@ -168,7 +173,6 @@ export class VmHost {
       const early = await this.expect(ch, SEC.STATE, idle, 'waiting for the VM state');
       if (json<{ exposedVersion: number }>(meta).exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
       const vm = vmFromSections(new Map([[SEC.META, [meta.payload]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [early.payload]]]), what, gen);
-      const memory = vm.cfg.memory;
 
       let rounds = 0;
       let pages = 0;
@@ -180,16 +184,16 @@ export class VmHost {
           const r = json<RoundMark>(f);
           if (final) throw new Dropped('a round after the stop-and-copy began');
           if (r.final) final = true;
+          else if (r.sync) ch.post(jsonSection(MIG.ROUND, r));
           else rounds = r.round;
         } else if (f.tag === SEC.PAGES) {
-          pages += applyPages(vm, f.payload, memory);
+          pages += applyPageRecords(vm, f.parts, f.length);
         } else if (f.tag === SEC.META && final) {
           break;
         } else {
           throw new Dropped(`unexpected section ${f.tag} ${final ? 'in the stop-and-copy' : 'during pre-copy'}`);
         }
       }
-      const finalMeta = f.payload;
       const state = await this.expect(ch, SEC.STATE, idle, 'receiving the stop-and-copy');
       const snaps: Buffer[] = [];
       for (;;) {
@@ -199,15 +203,20 @@ export class VmHost {
         snaps.push(s.payload);
       }
 
-      // Decode the final state with the checkpoint reader (it checks the version again and
-      // rebuilds the rollback snapshots), then put it into the VM that already holds the pages.
-      const sections = new Map<string, Buffer[]>([[SEC.META, [finalMeta]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [state.payload]]]);
-      if (snaps.length) sections.set(SEC.SNAPSHOT, snaps);
-      const decoded = vmFromSections(sections, what, gen);
-      loadStateDoc(vm, json<VmStateDoc>(state));
-      if (snaps.length) vm.snapshots.load(decoded.snapshots.list);
-      const taken = json<{ snapshotsTaken?: number }>({ tag: SEC.META, payload: finalMeta }).snapshotsTaken;
-      if (typeof taken === 'number') vm.snapshots.taken = taken;
+      // The final state goes into the VM that already holds the pages; the image was decoded once,
+      // before the VM stopped, so the stop-and-copy costs what changed, not the program's size.
+      const fmeta = json<{ exposedVersion: number; snapshotsTaken?: number }>(f);
+      const refusal = versionRefusal(fmeta.exposedVersion, gen);
+      if (refusal) throw new Dropped(refusal);
+      if (fmeta.exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
+      const doc = json<VmStateDoc>(state);
+      for (const [k, v] of Object.entries(doc.config ?? {})) {
+        if (k !== 'hostGen' && JSON.stringify(v) !== JSON.stringify((vm.cfg as unknown as Record<string, unknown>)[k])) throw new Dropped(`the VM's configuration changed during the transfer (${k})`);
+      }
+      const rollback = snaps.length ? decodeRollbackSnapshots(snaps, what) : null;
+      loadStateDoc(vm, doc);
+      if (rollback) vm.snapshots.load(rollback);
+      if (typeof fmeta.snapshotsTaken === 'number') vm.snapshots.taken = fmeta.snapshotsTaken;
       ch.post(jsonSection(MIG.RESUMED, { commands: vm.commands, step: vm.step, hostGen: gen } satisfies Resumed));
       this.emit('resumed', info, vm, { rounds, pages, commands: vm.commands });
 
@@ -216,10 +225,10 @@ export class VmHost {
         this.emit('finished', info, vm.result());
         return;
       }
-      while (!ch.closed) {
-        const how = vm.run({ maxSteps: vm.step + SLICE_STEPS });
-        if (how !== 'limit') break;
-        await new Promise((r) => setImmediate(r));
+      for (let how = 'limit'; how === 'limit' && !ch.closed;) {
+        await new Promise((r) => setImmediate(r)); // sockets and signals get their turn between slices
+        const until = performance.now() + SLICE_MS;
+        do how = vm.run({ maxSteps: vm.step + SLICE_STEPS }); while (how === 'limit' && performance.now() < until);
       }
       if (ch.closed) throw ch.closed;
       const result = vm.result();
@@ -256,4 +265,35 @@ export class VmHost {
 
 function json<T>(f: Frame): T {
   return parseJsonPayload<T>(f);
+}
+
+/**
+ * Reads SNAP sections as checkpoint.rollbackSnapshots writes them: u32 JSON length, the JSON
+ * (state, metadata, pages that were unallocated), then before-images as page records.
+ */
+function decodeRollbackSnapshots(payloads: readonly Buffer[], what: string): Snapshot[] {
+  const first = RAM_HPA / PAGE_SIZE;
+  return payloads.map((b) => {
+    if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new Dropped(`${what}: a SNAP section is truncated`);
+    const n = b.readUInt32LE(0);
+    let d: { id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: Omit<MachineState, 'regs'> & { regs: number[] }; absent: number[] };
+    try {
+      d = JSON.parse(b.toString('utf8', 4, 4 + n));
+    } catch (e) {
+      throw new Dropped(`${what}: SNAP: ${(e as Error).message}`);
+    }
+    const pages = new Map<number, Uint32Array | null>();
+    for (const g of d.absent) pages.set(first + g, null);
+    const body = b.subarray(4 + n);
+    if (body.length % RECORD_BYTES !== 0) throw new Dropped(`${what}: snapshot ${d.id} page records are not whole pages`);
+    for (let o = 0; o < body.length; o += RECORD_BYTES) {
+      const img = new Uint32Array(PAGE_SIZE / 4);
+      new Uint8Array(img.buffer).set(body.subarray(o + 8, o + RECORD_BYTES));
+      pages.set(first + Number(body.readBigUInt64LE(o)), img);
+    }
+    return {
+      id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, pages,
+      state: { ...d.state, regs: Uint32Array.from(d.state.regs) },
+    };
+  });
 }
