@@ -22,6 +22,9 @@ export class Channel {
   private queuedBytes = 0;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
   private drainWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly endWaiters = new Set<(e: Error) => void>();
+  /** Longest wait for the peer to take what we write. */
+  stallMs = 30_000;
   private ended: ChannelClosed | null = null;
   /** Bytes written to the socket (headers and framing included). */
   bytesOut = 0;
@@ -44,7 +47,7 @@ export class Channel {
     if (this.ended) throw this.ended;
     this.bytesOut += buf.length;
     if (this.socket.write(buf)) return;
-    await new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    await this.drained();
   }
 
   /**
@@ -70,7 +73,41 @@ export class Channel {
     const more = s.write(sum);
     s.uncork();
     if (more || written) return;
-    await new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    await this.drained();
+  }
+
+  /**
+   * Resolves when the socket has taken everything written so far; rejects when the connection ends
+   * or the peer has read nothing for `stallMs` (a stopped or wedged peer must not hold us forever).
+   */
+  drained(): Promise<void> {
+    if (this.ended) return Promise.reject(this.ended);
+    if (this.socket.writableLength === 0) return Promise.resolve();
+    return this.waitFor((resolve, reject) => this.drainWaiters.push({ resolve, reject }), 'the peer stopped reading');
+  }
+
+  /** Waits for `start`'s callback, bounded by `stallMs` and by the end of the connection. */
+  waitFor(start: (resolve: () => void, reject: (e: Error) => void) => void, stalled: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const e = new ChannelClosed(`${stalled} for ${(this.stallMs / 1000).toFixed(1)} s`);
+        this.close(e);
+        reject(e);
+      }, this.stallMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.endWaiters.delete(fail);
+      };
+      const fail = (e: Error): void => {
+        done();
+        reject(e);
+      };
+      this.endWaiters.add(fail);
+      start(() => {
+        done();
+        resolve();
+      }, fail);
+    });
   }
 
   /** Writes without waiting (small control sections). */
@@ -177,6 +214,7 @@ export class Channel {
     const ds = this.drainWaiters;
     this.drainWaiters = [];
     for (const d of ds) d.reject(e);
+    for (const w of [...this.endWaiters]) w(e);
   }
 }
 

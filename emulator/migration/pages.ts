@@ -40,7 +40,7 @@ export class PageSender {
 
   /** Reads the pages now (their contents as of this call) and sends them. */
   async send(gpfns: readonly number[]): Promise<void> {
-    while (this.free.length === 0) await new Promise<void>((r) => this.waiting.push(r));
+    while (this.free.length === 0) await this.ch.waitFor((r) => this.waiting.push(r), 'the target stopped reading');
     const buf = this.free.pop()!;
     const n = encodePagesInto(this.vm, gpfns, buf);
     await this.ch.sendSection(SEC.PAGES, buf.subarray(0, n), () => {

@@ -217,6 +217,7 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
 
   try {
     ch = await openChannel(o.host, o.port, timeoutMs);
+    ch.stallMs = timeoutMs;
     stage = 'the handshake';
     await ch.send(streamHeader());
     const first = await ch.next(timeoutMs, 'waiting for the target host to greet');

@@ -300,6 +300,33 @@ describe('VM transfer (live migration)', function () {
     }
   });
 
+  it('a target that stops reading (SIGSTOP) or shuts down (SIGTERM) mid-transfer: the source finishes', async () => {
+    const file = prog('blit-rounds.vgpu');
+    const plain = plainResult(file);
+    const frozen = await spawnHost(['--gen', '2']);
+    try {
+      const m = await moveAt(file, 25, frozen, {
+        chunkPages: 1, commandsPerChunk: 1, timeoutMs: 1500,
+        onProgress: (p) => p.phase === 'round' && p.round === 1 && frozen.child.kill('SIGSTOP'),
+      });
+      assert.equal(m.out.status, 'failed');
+      assert.match(m.out.reason!, /stopped reading|no answer|did not confirm/);
+      assert.deepEqual(comparable(m.result), comparable(plain));
+    } finally {
+      frozen.child.kill('SIGKILL');
+      frozen.child.kill('SIGCONT');
+    }
+    const leaving = await spawnHost(['--gen', '2']);
+    const m = await moveAt(file, 25, leaving, {
+      chunkPages: 1, commandsPerChunk: 1,
+      onProgress: (p) => p.phase === 'round' && p.round === 1 && leaving.child.kill('SIGTERM'),
+    });
+    assert.equal(await leaving.exited, 0, leaving.output());
+    assert.equal(m.out.status, 'failed');
+    assert.match(m.out.reason!, /shutting down|closed|reset/);
+    assert.deepEqual(comparable(m.result), comparable(plain));
+  });
+
   it('an unreachable target fails at once; the source finishes', async () => {
     const file = prog('late-fault.vgpu');
     const m = await moveAt(file, 5, { port: await deadPort() });
