@@ -43,12 +43,20 @@ export class Execution {
     private readonly invalidated: () => void,
   ) {}
 
+  private cancelled = false;
+
   pause(): void {
     if (this.running) this.pauseRequested = true;
   }
 
-  /** Runs forward until the motion's goal, a breakpoint, a GPU error, the end, or a pause. */
-  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): Promise<Stop> {
+  /** The session drops this VM (restart, terminate): a running motion ends without a stop. */
+  cancel(): void {
+    this.cancelled = true;
+    this.pause();
+  }
+
+  /** Runs forward until the motion's goal, a breakpoint, a GPU error, the end, or a pause (null: cancelled). */
+  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): Promise<Stop | null> {
     const vm = this.vm;
     let moved = false;
     if (vm.pending) {
@@ -101,6 +109,7 @@ export class Execution {
           if (!settling && goal(actor, r)) settling = true;
         }
         await new Promise((resolve) => setImmediate(resolve));
+        if (this.cancelled) return null;
         if (this.pauseRequested) return { reason: 'pause', threadId: this.focus(threadId) };
       }
     } finally {

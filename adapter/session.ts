@@ -25,13 +25,14 @@ import { scopesOf } from './scopes';
 import { DRIVER_THREAD, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
+import { MigrationOutcome, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
 
 /** A handler's result: the response body, and work to do once the response is sent. */
 class Reply {
-  constructor(readonly body: unknown, readonly then?: () => void) {}
+  constructor(readonly body: unknown, readonly after?: () => void) {}
 }
 
 type Handler = (args: Record<string, unknown>, request: DebugProtocol.Request) => unknown;
@@ -49,6 +50,8 @@ export class VgpuDebugSession extends DebugSession {
   private started = false;
   private ended = false;
   private finished = false;
+  /** A VM transfer is under way: the VM belongs to it. */
+  private migrating = false;
   private readonly handlers: Record<string, Handler>;
 
   constructor() {
@@ -99,9 +102,7 @@ export class VgpuDebugSession extends DebugSession {
       'vgpu/surface': (a) => this.customSurface(a),
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
-      'vgpu/migrate': () => {
-        throw new UserError('VM transfer is not available from the debugger in this version: use `vgpu run FILE --migrate-at N --to HOST:PORT`');
-      },
+      'vgpu/migrate': (a) => this.customMigrate(a),
     };
   }
 
@@ -139,9 +140,9 @@ export class VgpuDebugSession extends DebugSession {
     const reply = result instanceof Reply ? result : new Reply(result);
     if (reply.body !== undefined) response.body = reply.body;
     this.sendResponse(response);
-    if (reply.then) {
+    if (reply.after) {
       try {
-        reply.then();
+        reply.after();
       } catch (e) {
         this.output(`vgpu debug adapter: ${(e as Error).message}\n`, 'stderr');
       }
@@ -210,6 +211,7 @@ export class VgpuDebugSession extends DebugSession {
       throw e;
     }
     vm.on('output', (text) => this.output(text));
+    this.exec?.cancel();
     this.vm = vm;
     this.launchArgs = args;
     this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])));
@@ -244,7 +246,6 @@ export class VgpuDebugSession extends DebugSession {
 
   private restart(a: Record<string, unknown>): Reply {
     const args = validateLaunch(a.arguments ?? this.launchArgs ?? {});
-    this.exec?.pause();
     this.load(args);
     this.started = false;
     return new Reply(undefined, () => {
@@ -254,13 +255,13 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private disconnect(): Reply {
-    this.exec?.pause();
+    this.exec?.cancel();
     this.ended = true;
     return new Reply(undefined, () => this.shutdown());
   }
 
   private terminate(): Reply {
-    this.exec?.pause();
+    this.exec?.cancel();
     return new Reply(undefined, () => this.end());
   }
 
@@ -284,6 +285,7 @@ export class VgpuDebugSession extends DebugSession {
   private stoppedVm(): Vm {
     const vm = this.requireVm();
     if (this.exec?.running) throw new UserError('the VM is running: pause it first');
+    if (this.migrating) throw new UserError('the VM is being moved to another host');
     return vm;
   }
 
@@ -334,7 +336,9 @@ export class VgpuDebugSession extends DebugSession {
     const exec = this.exec!;
     this.store?.clear();
     exec.forward(threadId, kind, granularity).then(
-      (s) => this.stopped(s),
+      (s) => {
+        if (s) this.stopped(s);
+      },
       (e) => {
         this.output(`${(e as Error).message}\n`, 'stderr');
         this.stopped({ reason: 'pause', threadId, description: (e as Error).message });
@@ -461,12 +465,12 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   /** The VM jumped in time while stopped: views refresh from a new stop. */
-  private afterJump(description: string): void {
+  private afterJump(description: string, reason = 'goto'): void {
     const vm = this.vm!;
     this.finished = false;
     setImmediate(() => {
       this.sendEvent(new InvalidatedEvent(['all']));
-      this.stopped({ reason: 'goto', threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
+      this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
     });
   }
 
@@ -680,6 +684,38 @@ export class VgpuDebugSession extends DebugSession {
       }
     }
     return { hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, physical: capsView(vm.physical), exposed: capsView(vm.exposed), fields };
+  }
+
+  /**
+   * Moves the VM live to a `vgpu host` (SPEC section 9), which finishes the program: on success the
+   * debuggee has left this host and the session ends with the target's result in the console; refused
+   * or failed, the VM keeps running here with nothing lost and the session stops where it now is.
+   */
+  private async customMigrate(a: Record<string, unknown>): Promise<Reply> {
+    const vm = this.stoppedVm();
+    if (!this.started || this.ended) throw new UserError('vgpu/migrate needs a started, running debug session');
+    const target = typeof a.to === 'string' ? parseHostPort(a.to) : null;
+    if (!target) throw new UserError(`vgpu/migrate needs to: "HOST:PORT" (got ${JSON.stringify(a.to)})`);
+    if (a.token !== undefined && typeof a.token !== 'string') throw new UserError('token must be a string');
+    this.migrating = true;
+    let out: MigrationOutcome;
+    try {
+      out = await migrateVm(vm, {
+        ...target, token: (a.token as string | undefined) || undefined, mode: 'finish',
+        onProgress: (p) => this.output(`migration: ${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}\n`),
+      });
+    } finally {
+      this.migrating = false;
+    }
+    const body: CustomBody<'vgpu/migrate'> = { ...migrationSummary(out), ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}) };
+    if (out.status === 'completed') {
+      const r = out.result;
+      this.output(`the VM moved to ${a.to} at t=${out.switchedAtCommands} and finished there${r ? `: ${r.status} after ${r.commands} commands, ${r.errors.length} GPU errors` : ''}\n`);
+      for (const e of r?.errors ?? []) this.output(`  ${e.kind} on ${e.engine} at ${e.file}:${e.line}: ${e.message}${e.rolledBack ? ' (rolled back)' : ''}\n`);
+      return new Reply(body, () => this.end());
+    }
+    this.output(`migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running here (t=${vm.commands})\n`, 'stderr');
+    return new Reply(body, () => this.afterJump(`Migration ${out.status}`, 'pause'));
   }
 
   private customTranslate(a: Record<string, unknown>): CustomBody<'vgpu/translate'> {

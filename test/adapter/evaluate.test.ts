@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { CustomBody } from '../../adapter/protocol';
+import { VmHost } from '../../emulator/migration';
 import { DRIVER, RCS0, build, client, digest, failure, launch, program, repl, top, untilStop } from './client';
 
 const P = program('nested.vgpu');
@@ -190,9 +191,44 @@ describe('adapter: vgpu/ custom requests', function () {
     assert.match(await failure(dc.customRequest('vgpu/translate', { va: 0, engine: 'vcs0' })), /engine must be/);
   });
 
-  it('vgpu/migrate says it is not available; unknown requests get an error', async () => {
+  it('vgpu/migrate moves the VM to a vgpu host, which finishes it; the session then ends', async () => {
+    const host = new VmHost({ gen: 3 });
+    const { port } = await host.listen();
+    try {
+      await launch(dc, { program: P });
+      await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
+      const outputs: string[] = [];
+      dc.on('output', (e: DebugProtocol.OutputEvent) => outputs.push(e.body.output));
+      const [, r] = await Promise.all([dc.waitForEvent('terminated'), custom('vgpu/migrate', { to: `127.0.0.1:${port}` })]);
+      assert.equal(r.status, 'completed');
+      assert.equal(r.hostGen, 3);
+      assert.ok(r.rounds >= 1 && r.pagesSent > 0);
+      assert.ok(outputs.some((o) => /finished there: completed after 12 commands/.test(o)), outputs.join(''));
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('vgpu/migrate refused by an older host: the VM keeps running here', async () => {
+    const host = new VmHost({ gen: 1 });
+    const { port } = await host.listen();
+    try {
+      await launch(dc, { program: P });
+      const before = await digest(dc);
+      const [stop, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/migrate', { to: `127.0.0.1:${port}` })]);
+      assert.equal(r.status, 'refused');
+      assert.match(r.reason!, /version 3/);
+      assert.equal((stop as DebugProtocol.StoppedEvent).body.description, 'Migration refused');
+      assert.equal(await digest(dc), before, 'nothing lost, nothing run');
+      await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
+      assert.match(await failure(dc.customRequest('vgpu/migrate', { to: 'nowhere' })), /HOST:PORT/);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('unknown requests get an error', async () => {
     await launch(dc, { program: P });
-    assert.match(await failure(dc.customRequest('vgpu/migrate', { to: '127.0.0.1:1' })), /not available/);
     assert.match(await failure(dc.customRequest('vgpu/frobnicate', {})), /unrecognized request/);
   });
 });
