@@ -242,6 +242,7 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     await ch.send(jsonSection(SEC.STATE, stateDoc(vm)));
 
     const sender = new PageSender(ch, vm, chunk);
+    let running = !vm.finished;
     // Each round ends when the target has applied it (the VM runs meanwhile): rounds are paced by
     // the target, and nothing of them is still queued when the VM stops.
     const endOfRound = async (round: number): Promise<boolean> => {
@@ -260,7 +261,6 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
         await new Promise((r) => (running ? setImmediate(r) : setTimeout(r, 1)));
       }
     };
-    let running = !vm.finished;
     let toSend = guestPages(vm);
     for (let round = 1; ; round++) {
       stage = `pre-copy round ${round}`;

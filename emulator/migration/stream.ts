@@ -9,19 +9,21 @@ import type { GpuError, RunResult } from '../vm';
 export const PROTOCOL = 1;
 
 /**
- * Sections a transfer adds to the checkpoint's (META, IMGE, STAT, PAGE, SNAP, END.).
+ * Sections a transfer adds to the checkpoint's (META, IMGE, STAT, PAGE, SNAP, END.). Each direction
+ * starts with the checkpoint header (magic, format version); then, in order:
  *
- *   target: header CHAL{protocol, hostGen, nonce, tokenRequired}   (or VERD refusal: peer not allowed, busy)
- *   source: header HELO{protocol, proof, exposedVersion, mode, ...}
- *   target: VERD{accepted, reason?, hostGen}
- *   source: META IMGE STAT                       the VM's configuration: the target builds it (no pages yet)
- *           (RND.{round} PAGE... RND.{sync})...  pre-copy rounds; the VM keeps running at the source;
- *   target:  RND.{sync} echoed                  ...once the round is applied (the source paces rounds by it)
- *           RND.{final} PAGE... META STAT SNAP... END.   stop-and-copy
- *   target: RSMD{commands, step}                 the VM runs on the target from here
- *           RSLT{result, ...}                    mode 'finish': the finished VM's result, then close
- *           RPLY{id, ...} for each RQST{id, ...}  mode 'session': the source drives the VM remotely
- *   either: ERR.{reason}                         the stream is dropped; the source VM goes on locally
+ *   target  CHAL{protocol, hostGen, nonce, tokenRequired}, or VERD{accepted: false}: peer not allowed, busy
+ *   source  HELO{protocol, proof, exposedVersion, mode, ...}
+ *   target  VERD{accepted, reason?, hostGen}               nothing of the VM has been sent yet
+ *   source  META IMGE STAT                                 the target builds the VM, still without pages
+ *   source  RND.{round} PAGE... RND.{sync}                 a pre-copy round; the VM runs on at the source
+ *   target  RND.{sync}                                     the round is applied (rounds are paced by it)
+ *           ... more rounds ...
+ *   source  RND.{final} PAGE... META STAT SNAP... END.     stop-and-copy: the VM is stopped at the source
+ *   target  RSMD{commands, step, hostGen}                  the VM runs on the target from here
+ *   target  RSLT{result, errors, pixels}                   mode 'finish': the result, then close
+ *   source  RQST{id, method, args} / target RPLY{id, ...}  mode 'session': the source drives the VM
+ *   either  ERR.{reason}                                   the transfer is dropped; the source VM goes on
  */
 export const MIG = {
   CHALLENGE: 'CHAL', HELLO: 'HELO', VERDICT: 'VERD', ROUND: 'RND.', RESUMED: 'RSMD', RESULT: 'RSLT',
@@ -154,10 +156,6 @@ export class FrameReader {
   private first = 0; // bytes of chunks[0] already consumed
   private buffered = 0;
   private sawHeader = false;
-  /** Sections read so far. */
-  count = 0;
-  /** Payload bytes read so far. */
-  bytes = 0;
 
   constructor(private readonly what: string) {}
 
@@ -194,8 +192,6 @@ export class FrameReader {
     const parts = this.takeParts(len);
     for (const p of parts) h.update(p);
     if (!h.digest().equals(this.take(32))) throw new StreamError(`${this.what}: section ${tag} fails its checksum (corrupted)`);
-    this.count++;
-    this.bytes += len;
     return new Frame(tag, parts, len);
   }
 

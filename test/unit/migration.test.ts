@@ -362,6 +362,17 @@ describe('VM transfer (live migration)', function () {
       assert.equal(m.out.status, 'completed', m.out.reason);
       assert.deepEqual(comparable(m.result), comparable(plain), `moved at ${n}`);
     }
+    // Without automatic rollback the error stops the VM: wherever it happens, the run ends the same.
+    const stop: LoadOptions = { ...V2, autoRollback: false };
+    const stopped = plainResult(file, stop);
+    assert.equal(stopped.status, 'error');
+    const statuses = new Set<string>();
+    for (const n of [0, 16, 29, 40]) {
+      const m = await moveAt(file, n, gen2, { commandsPerChunk: 1 }, stop);
+      statuses.add(m.out.status);
+      assert.deepEqual(comparable(m.result), comparable(stopped), `no rollback, moved at ${n} (${m.out.status}: ${m.out.reason ?? ''})`);
+    }
+    assert.deepEqual([...statuses].sort(), ['completed', 'failed'], 'the error struck on the target and, stopping the VM, at the source');
   });
 
   it('one host serves transfers one after another, refuses a second while busy, and peers not allowed', async () => {
