@@ -60,7 +60,7 @@ const BULK_PROGRAM = `
  * A guest that keeps repainting a 512x512 surface (256 pages) in 8-row bands from short submissions,
  * over 32 MiB of data it touched once: pre-copy moves the bulk, rounds chase the repainting.
  */
-export function dirtyingProgram(submissions: number): string {
+function dirtyingProgram(submissions: number): string {
   const lines = [
     '.vm memory=256M',
     '.map 0x100000, 0x100000, 1M, rw',
