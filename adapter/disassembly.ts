@@ -17,6 +17,8 @@ const VA_LIMIT = 2 ** 48;
 export class Disassembly {
   /** Known command start VAs (batches and ring submissions), ascending. */
   private readonly starts: number[];
+  /** Label at a VA (the first declared wins). */
+  private readonly labels = new Map<number, string>();
 
   constructor(private readonly vm: Vm) {
     const s = new Set<number>(vm.image.sourceMap.keys());
@@ -26,6 +28,7 @@ export class Disassembly {
       if (op.op === 'submit') for (const e of op.entries) s.add((ringVa.get(op.engine) ?? 0) + e.offset);
     }
     this.starts = [...s].sort((a, b) => a - b);
+    for (const [name, value] of vm.image.symbols) if (!this.labels.has(value)) this.labels.set(value, name.toLowerCase());
   }
 
   instructions(ref: MemoryRef, offset: number, instructionOffset: number, count: number): DebugProtocol.DisassembledInstruction[] {
@@ -105,8 +108,7 @@ export class Disassembly {
   }
 
   private symbolAt(va: number): string | undefined {
-    for (const [name, value] of this.vm.image.symbols) if (value === va) return name.toLowerCase();
-    return undefined;
+    return this.labels.get(va);
   }
 }
 

@@ -71,9 +71,28 @@ export class RegistersContainer implements Container {
   }
 }
 
+/**
+ * Registers that hold an address (SPEC section 2), with the register holding its upper bits: their
+ * variables carry a memory reference so the memory view opens on what they point at.
+ */
+const ADDRESS_REGISTERS: Readonly<Record<string, { space: 'va' | 'gpa'; high?: string; mask: number }>> = {
+  RING_START: { space: 'va', mask: 0xfffff000 },
+  ACTHD: { space: 'va', high: 'ACTHD_UDW', mask: 0xffffffff },
+  BB_ADDR: { space: 'va', high: 'BB_ADDR_UDW', mask: 0xffffffff },
+  PDP0_LDW: { space: 'gpa', high: 'PDP0_UDW', mask: 0xfffff000 },
+};
+
+function addressOf(vm: Vm, r: RegInstance): string | undefined {
+  const a = ADDRESS_REGISTERS[r.def.name];
+  if (!a || !r.engine) return undefined;
+  const hi = a.high ? vm.regs.values[REGISTERS.find((x) => x.engine === r.engine && x.def.name === a.high)!.slot] & 0xffff : 0;
+  return formatRef(a.space, hi * 0x100000000 + ((vm.regs.values[r.slot] & a.mask) >>> 0));
+}
+
 export function registerVariable(vm: Vm, store: VariableStore, r: RegInstance, fmt: Format, engine?: EngineName): DebugProtocol.Variable {
   const v = registerValue(vm, r);
   return {
+    memoryReference: addressOf(vm, r),
     name: regDisplayName(r, engine),
     value: num(v, fmt, r.def.width),
     type: `${r.def.width}-bit ${r.def.access}: ${r.def.desc}`,

@@ -71,6 +71,8 @@ describe('adapter: scopes, variables and memory', function () {
     for (const n of ['RING_TAIL', 'RING_HEAD', 'RING_START', 'RING_CTL', 'ACTHD', 'BB_ADDR', 'PDP0_LDW', 'EPT_VIEW', 'CS_GPR0', 'CS_GPR15_UDW', 'FAULT_STATUS']) assert.ok(names.includes(n), n);
     assert.equal(named(regs, 'RING_START').value, '0xfff00000');
     assert.equal(named(regs, 'BB_ADDR').value, '0x00120000');
+    assert.equal(named(regs, 'BB_ADDR').memoryReference, 'va:0x120000', 'address registers open the memory view');
+    assert.equal(named(regs, 'PDP0_LDW').memoryReference, 'gpa:0x3fff000');
     const ctl = await children(dc, named(regs, 'RING_CTL'));
     assert.deepEqual(ctl.map((x) => [x.name, x.value]), [['ENABLE', '1'], ['LENGTH', '0x003']]);
     const view = await children(dc, named(regs, 'EPT_VIEW'));
