@@ -2,6 +2,7 @@
 // examples/, debug them with F5 and check what a person sees; screenshots go to docs/screenshots/.
 
 import * as assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -39,6 +40,13 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     fs.cpSync(path.join(ROOT, 'examples'), WORKSPACE, { recursive: true });
     server = await startCodeServer({ work: path.join(WORK, 'code-server'), vsix: VSIX, folder: WORKSPACE });
     browser = await launchBrowser();
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && wb) {
+      const file = await wb.screenshot(`FAILED ${this.currentTest.title}`.replace(/[^\w.-]+/g, '-'));
+      console.log(`      screenshot of the failure: ${file}`);
+    }
   });
 
   after(async () => {
@@ -206,9 +214,30 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     });
   });
 
-  describe('nested-batches.vgpu', () => {
+  describe('nested-batches.vgpu, through launch.json and an adapter server', () => {
     const file = 'nested-batches.vgpu';
+    let adapter: ChildProcess | undefined;
+    after(() => {
+      if (adapter && adapter.exitCode === null && adapter.signalCode === null) adapter.kill();
+    });
+
     it('the call stack lists the innermost batch, its callers, then the ring', async () => {
+      // `debugServer`: the extension connects to a running `node dist/adapter.js --server=PORT`.
+      adapter = spawn(process.execPath, [path.join(ROOT, 'dist', 'adapter.js'), '--server=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const port = await new Promise<number>((resolve, reject) => {
+        let err = '';
+        adapter!.stderr!.on('data', (d) => {
+          err += d;
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        adapter!.on('exit', () => reject(new Error(`adapter server exited: ${err}`)));
+      });
+      fs.mkdirSync(path.join(WORKSPACE, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(WORKSPACE, '.vscode', 'launch.json'), JSON.stringify({
+        version: '0.2.0',
+        configurations: [{ type: 'vgpu', request: 'launch', name: 'Nested batches (adapter server)', program: '${workspaceFolder}/' + file, debugServer: port }],
+      }, null, 2));
       await wb.command('View: Close All Editors');
       await wb.openFile(file);
       const bp = lineOf(file, 'addr=results + 8');
@@ -222,8 +251,12 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const frames = stack.slice(top, top + 4).map((r) => r.split(' ').slice(0, 3).join(' '));
       assert.deepEqual(frames, ['MI_STORE_DATA_IMM @ innermost', 'MI_BATCH_BUFFER_START @ inner+0xc', 'MI_BATCH_BUFFER_START @ main+0xc', 'MI_BATCH_BUFFER_START @ rcs0'], stack.join(' | '));
       assert.ok(stack[top + 3].includes(`ring+0x0 ${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=main')}:`), stack.join(' | '));
+      const snaps = await wb.until('the snapshots at this stop', () => wb.viewRows('Snapshots'), (r) => r.some((x) => /^now at [1-9]\d* commands/.test(x)));
+      assert.ok(snaps.some((x) => / submission · rcs0 · /.test(x)), snaps.join('\n'));
       await wb.screenshot('nested-batches');
-      await wb.page.keyboard.press('Shift+F5');
+      // The session lives in that server: ending the server ends the session.
+      adapter!.kill();
+      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
     });
   });
 });

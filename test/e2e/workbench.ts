@@ -97,7 +97,17 @@ export class Workbench {
     await this.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 10_000 });
     const input = this.page.locator('.quick-input-widget input');
     await input.fill(text);
-    await this.page.keyboard.press('Enter');
+    // The save dialog ignores Enter while it is still listing the folder: press again until it closes.
+    for (let attempt = 0; ; attempt++) {
+      await this.page.keyboard.press('Enter');
+      try {
+        await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 2_000 });
+        return;
+      } catch (e) {
+        if (attempt === 3) throw e;
+        if ((await input.inputValue()) !== text) await input.fill(text);
+      }
+    }
   }
 
   /**
