@@ -529,6 +529,10 @@ export class VgpuDebugSession extends DebugSession {
       const c = this.store!.get(a.variablesReference);
       if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)}`);
       if (c.dataInfo) return c.dataInfo(a.name);
+      // Any variable with a memory reference (a command's address field, a page-table entry) watches what it points at.
+      const v = c.variables(this.store!, { hex: true }, {}).find((x) => x.name === a.name);
+      const at = v?.memoryReference ? parseRef(v.memoryReference) : undefined;
+      if (at) return { dataId: dataIdOfMemory(at.space, at.addr, 4), description: `write to 4 bytes at ${formatRef(at.space, at.addr)}`, accessTypes: ['write'], canPersist: true };
     }
     // An expression: a register, or an address (`va:`/`gpa:` reference, label, number).
     const engine = this.engineOfFrame(a.frameId);

@@ -103,6 +103,11 @@ describe('adapter: breakpoints', function () {
     assert.equal(info.body.dataId, 'va:0x108004:4');
     assert.deepEqual(info.body.accessTypes, ['write']);
     await dc.setDataBreakpointsRequest({ breakpoints: [{ dataId: info.body.dataId!, accessType: 'write' }] });
+    // The same from a variable with a memory reference: the address field of the command about to run.
+    await untilStop(dc, dc.stepInRequest({ threadId: RCS0 }));
+    const sc = (await dc.scopesRequest({ frameId: (await top(dc, RCS0)).id })).body.scopes.find((x) => x.name === 'Command')!;
+    const fromField = await dc.dataBreakpointInfoRequest({ variablesReference: sc.variablesReference, name: 'addr' });
+    assert.equal(fromField.body.dataId, 'va:0x108000:4');
     const s = await cont();
     assert.deepEqual([s.reason, s.threadId], ['data breakpoint', RCS0]);
     assert.equal((await top(dc, RCS0)).line, 14, 'stopped right after the write on line 13');
