@@ -7,20 +7,27 @@ export class NodeTree implements vscode.TreeDataProvider<TreeNode> {
   private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private roots: readonly TreeNode[] = [];
+  /** Counts refreshes: a reply that arrives after a newer refresh started is dropped. */
+  private generation = 0;
 
   constructor(private readonly load: () => Promise<readonly TreeNode[]>) {}
 
   /** Reloads the roots from the session (errors become one node saying so). */
   async refresh(): Promise<void> {
+    const generation = ++this.generation;
+    let roots: readonly TreeNode[];
     try {
-      this.roots = await this.load();
+      roots = await this.load();
     } catch (e) {
-      this.roots = [{ label: 'Not available', description: e instanceof Error ? e.message : String(e), icon: 'info' }];
+      roots = [{ label: 'Not available', description: e instanceof Error ? e.message : String(e), icon: 'info' }];
     }
+    if (generation !== this.generation) return;
+    this.roots = roots;
     this.emitter.fire(undefined);
   }
 
   clear(): void {
+    this.generation++;
     this.roots = [];
     this.emitter.fire(undefined);
   }

@@ -12,6 +12,8 @@ export class SurfacePanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private name: string | undefined;
   private ready = false;
+  /** Counts updates: a surface that arrives after a newer update started is not drawn. */
+  private generation = 0;
   private readonly disposables: vscode.Disposable[];
 
   constructor(private readonly sessions: VgpuSessions) {
@@ -67,14 +69,16 @@ export class SurfacePanel implements vscode.Disposable {
       this.post({ type: 'message', text: 'Start debugging a .vgpu program to see its surfaces.' });
       return;
     }
+    const generation = ++this.generation;
     try {
       const s = await this.sessions.request('vgpu/surface', this.name ? { name: this.name } : {});
       const t = await this.sessions.request('vgpu/snapshots', {});
+      if (generation !== this.generation || !this.panel) return;
       this.name = s.name;
       this.panel.title = `Surface: ${s.name}`;
       this.post({ type: 'surface', name: s.name, surfaces: s.surfaces, width: s.width, height: s.height, pixels: s.pixels, where: `after ${t.commands} commands` });
     } catch (e) {
-      this.post({ type: 'message', text: e instanceof Error ? e.message : String(e) });
+      if (generation === this.generation) this.post({ type: 'message', text: e instanceof Error ? e.message : String(e) });
     }
   }
 
