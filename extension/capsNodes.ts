@@ -6,16 +6,23 @@ import { hex, type TreeNode } from './treeNode';
 
 type Caps = CustomBody<'vgpu/caps'>;
 
+/** A field the version clears (a feature the VM does not get) versus one it lowers (a limit, a version number). */
+function fieldState(f: Caps['fields'][number]): 'hidden' | 'lowered' | 'same' {
+  if (f.physical === f.exposed && !f.hidden) return 'same';
+  return f.exposed === 0 ? 'hidden' : 'lowered';
+}
+
 function fieldNode(f: Caps['fields'][number], version: number): TreeNode {
-  const differs = f.physical !== f.exposed;
+  const state = fieldState(f);
+  const note = state === 'hidden' ? ` · hidden by version ${version}` : state === 'lowered' ? ` · lowered for version ${version}` : '';
   return {
     label: `${f.field} [${f.bits}]`,
-    description: `physical ${hex(f.physical)} · exposed ${hex(f.exposed)}${f.hidden ? ` · hidden by version ${version}` : ''}`,
+    description: `physical ${hex(f.physical)} · exposed ${hex(f.exposed)}${note}`,
     tooltip: `${f.register}.${f.field}, bits ${f.bits}\nphysical (host): ${hex(f.physical)}\nexposed (VM): ${hex(f.exposed)}` +
-      (f.hidden ? `\nHidden: device version ${version} does not have it.` : differs ? '\nMasked for the exposed version.' : ''),
-    icon: f.hidden ? 'eye-closed' : differs ? 'diff-modified' : 'eye',
-    iconColor: f.hidden ? 'disabledForeground' : undefined,
-    contextValue: f.hidden ? 'capField.hidden' : 'capField',
+      (state === 'hidden' ? `\nHidden: device version ${version} does not have it.` : state === 'lowered' ? `\nLowered to what device version ${version} offers.` : ''),
+    icon: state === 'hidden' ? 'eye-closed' : state === 'lowered' ? 'diff-modified' : 'eye',
+    iconColor: state === 'hidden' ? 'disabledForeground' : undefined,
+    contextValue: `capField.${state}`,
   };
 }
 
@@ -49,7 +56,7 @@ export function capsNodes(caps: Caps): TreeNode[] {
     const fields = caps.fields.filter((f) => f.register === name);
     const phys = caps.physical.registers[name] ?? '-';
     const exp = caps.exposed.registers[name] ?? '-';
-    const hidden = fields.filter((f) => f.hidden).length;
+    const hidden = fields.filter((f) => fieldState(f) === 'hidden').length;
     return {
       label: name,
       description: `physical ${phys} · exposed ${exp}${hidden ? ` · ${hidden} hidden` : ''}`,

@@ -41,7 +41,7 @@ describe('extension: Capability Registers view model', () => {
     physical: { registers: { VERSION: '0x3', GENCAP: '0x1f' }, pci: { capabilities: [{ id: 0x10, offset: 0x40 }, { id: 0x11, offset: 0x50 }], extended: [] } },
     exposed: { registers: { VERSION: '0x2', GENCAP: '0xf' }, pci: { capabilities: [{ id: 0x10, offset: 0x40 }], extended: [] } },
     fields: [
-      { register: 'VERSION', field: 'MAJOR', bits: '7:0', physical: 3, exposed: 2, hidden: false },
+      { register: 'VERSION', field: 'MAJOR', bits: '7:0', physical: 3, exposed: 2, hidden: true },
       { register: 'GENCAP', field: 'PAGE_1G', bits: '4', physical: 1, exposed: 0, hidden: true },
       { register: 'GENCAP', field: 'PAGE_2M', bits: '3', physical: 1, exposed: 1, hidden: false },
     ],
@@ -51,6 +51,9 @@ describe('extension: Capability Registers view model', () => {
     const nodes = capsNodes(caps);
     assert.equal(nodes[0].label, 'Host generation 3');
     assert.equal(nodes[0].description, 'device version 2 exposed to the VM');
+    const version = nodes.find((n) => n.label === 'VERSION')!;
+    assert.equal(version.description, 'physical 0x3 · exposed 0x2');
+    assert.deepEqual(version.children!.map((f) => f.description), ['physical 3 · exposed 2 · lowered for version 2']);
     const gencap = nodes.find((n) => n.label === 'GENCAP')!;
     assert.equal(gencap.description, 'physical 0x1f · exposed 0xf · 1 hidden');
     assert.deepEqual(gencap.children!.map((f) => [f.label, f.description, f.icon]), [
