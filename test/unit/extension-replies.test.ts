@@ -28,7 +28,7 @@ describe('extension views over real adapter replies', function () {
     dc = await client();
     const entry = await launch(dc, { program: PICTURE, hostGen: 3, deviceVersion: 2 }, (c) =>
       c.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: END }] }));
-    await untilStop(dc, dc.continueRequest({ threadId: entry.body.threadId }));
+    await untilStop(dc, dc.continueRequest({ threadId: entry.body.threadId ?? 1 }));
   });
 
   after(async () => {
