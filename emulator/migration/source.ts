@@ -29,7 +29,10 @@ export interface MigrateOptions extends MigrationTarget {
   surfaces?: readonly string[];
   /** Guest pages per PAGE section (default 256: 1 MiB). */
   chunkPages?: number;
-  /** Commands the VM runs between two sections during pre-copy (default 16); halved each round the dirty set does not shrink. */
+  /**
+   * Commands the VM runs between two sections during pre-copy (default 16); halved each round the
+   * dirty set does not shrink. 0: the VM stays paused (a debugger stopped on it moves it as it is).
+   */
   commandsPerChunk?: number;
   /** Pre-copy rounds at most (default 8); the stop-and-copy follows. */
   maxRounds?: number;
@@ -197,6 +200,7 @@ function runSlice(vm: Vm, commands: number): boolean {
 export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOutcome> {
   const mode = o.mode ?? 'finish';
   const chunk = Math.max(1, o.chunkPages ?? 256);
+  const paused = o.commandsPerChunk === 0;
   let perChunk = Math.max(1, o.commandsPerChunk ?? 16);
   const maxRounds = Math.max(1, o.maxRounds ?? 8);
   const stopPages = Math.max(0, o.stopPages ?? 256);
@@ -242,7 +246,7 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     await ch.send(jsonSection(SEC.STATE, stateDoc(vm)));
 
     const sender = new PageSender(ch, vm, chunk);
-    let running = !vm.finished;
+    let running = !paused && !vm.finished;
     // Each round ends when the target has applied it (the VM runs meanwhile): rounds are paced by
     // the target, and nothing of them is still queued when the VM stops.
     const endOfRound = async (round: number): Promise<boolean> => {

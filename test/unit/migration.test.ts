@@ -401,8 +401,9 @@ describe('VM transfer (live migration)', function () {
     const plain = plainResult(file);
     const vm = loadVm(file, V2);
     vm.run({ untilCommands: 10 });
-    const out = await migrateVm(vm, { host: '127.0.0.1', port: gen2.port, mode: 'session', commandsPerChunk: 1 });
+    const out = await migrateVm(vm, { host: '127.0.0.1', port: gen2.port, mode: 'session', commandsPerChunk: 0 });
     assert.equal(out.status, 'completed', out.reason);
+    assert.equal(out.switchedAtCommands, 10, 'a paused VM (a debugger stopped on it) moves exactly where it stands');
     const remote = out.remote!;
     try {
       const caps = await remote.caps();
