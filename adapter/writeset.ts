@@ -2,8 +2,8 @@
 // pages its memory writes land in (from the command table's write specs, walked uncached) and the
 // registers it writes (explicitly, and the engine state registers every command updates).
 
-import { CommandDef, DecodedCommand, fieldByName } from '../emulator/commands';
-import { blitGeometry, Engine } from '../emulator/engine';
+import { CommandDef, DecodedCommand, STREAMER_REGISTERS, fieldByName, writeRanges } from '../emulator/commands';
+import type { Engine } from '../emulator/engine';
 import { PAGE_SIZE } from '../emulator/memory';
 import { ACCESS_WRITE, FaultInfo, WalkOut, walk } from '../emulator/paging';
 import { regAt, regDisplayName } from '../emulator/registers';
@@ -42,17 +42,10 @@ export function writeSet(vm: Vm, e: Engine, d: DecodedCommand, dwords: readonly 
       pageVas.add(p);
     }
   };
-  const num = (name: string) => Number(d.fields.get(name) ?? 0n);
-  for (const w of def.writes ?? []) {
-    if (w.kind === 'mem') {
-      if (w.ifNonZero !== undefined && num(w.ifNonZero) === 0) continue;
-      const bytes = typeof w.bytes === 'number' ? w.bytes : num(w.bytes.flag) ? w.bytes.on : w.bytes.off;
-      addRange(num(w.addr), bytes);
-    } else {
-      const g = blitGeometry(def, Uint32Array.from(dwords), d.length, w.addr);
-      for (let y = g.y1; y < g.y1 + g.h && !truncated; y++) addRange(g.dst + y * g.pitch + g.x1 * 4, g.w * 4);
-    }
-  }
+  writeRanges(def, dwords, d.length, (va, bytes) => {
+    addRange(va, bytes);
+    return !truncated;
+  });
   const fault = new FaultInfo();
   const out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
   const pages: WritePage[] = [...pageVas].map((va) => {
@@ -73,8 +66,5 @@ function explicitRegisters(def: CommandDef, d: DecodedCommand, e: Engine): strin
 }
 
 function implicitRegisters(def: CommandDef, inRing: boolean): string[] {
-  const regs = ['ACTHD', 'ACTHD_UDW', 'TIMESTAMP'];
-  if (inRing) regs.push('RING_HEAD');
-  if (def.mnemonic === 'MI_BATCH_BUFFER_START') regs.push('BB_ADDR', 'BB_ADDR_UDW');
-  return regs;
+  return [...STREAMER_REGISTERS, ...(inRing ? ['RING_HEAD'] : []), ...(def.implicitRegs ?? [])];
 }

@@ -75,6 +75,8 @@ export interface CommandDef {
   readonly writes?: readonly WriteSpec[];
   /** Registers it writes: the LRI pairs, or a register field. */
   readonly regWrites?: 'pairs' | string;
+  /** Engine registers the streamer updates for this command beyond STREAMER_REGISTERS. */
+  readonly implicitRegs?: readonly string[];
   readonly desc: string;
 }
 
@@ -94,6 +96,9 @@ const bits = (name: string, dw: number, lo: number, hi: number, desc: string, ex
 const reg = (name: string, dw: number, desc: string): CmdField => ({
   name, dw, lo: 2, hi: 22, kind: 'reg', desc, required: true,
 });
+
+/** Engine registers the command streamer updates for every command (plus RING_HEAD for ring commands). */
+export const STREAMER_REGISTERS = ['ACTHD', 'ACTHD_UDW', 'TIMESTAMP'] as const;
 
 export const COMPARE_OPS = { GT: 0, GTE: 1, LT: 2, LTE: 3, EQ: 4, NEQ: 5 } as const;
 export const ATOMIC_OPS = { AND: 0x01, OR: 0x02, XOR: 0x03, MOVE: 0x04, INC: 0x05, DEC: 0x06, ADD: 0x07, SUB: 0x08 } as const;
@@ -204,7 +209,7 @@ export const COMMANDS: readonly CommandDef[] = [
       bits('ppgtt', 0, 8, 8, 'address space: 1 = PPGTT', { default: 1 }),
       addr('addr', 1, 'GPU VA of the batch'),
     ],
-    engines: BOTH, cycles: 2, desc: 'Start a batch buffer',
+    implicitRegs: ['BB_ADDR', 'BB_ADDR_UDW'], engines: BOTH, cycles: 2, desc: 'Start a batch buffer',
   },
   {
     mnemonic: 'XY_FAST_COPY_BLT', client: '2D', header: 0x50800008, lengthBits: 8, length: { kind: 'fixed', dwords: 10 },
@@ -299,9 +304,65 @@ export function commandByMnemonic(m: string): CommandDef | undefined {
 }
 const BY_MNEMONIC = new Map(COMMANDS.map((d) => [d.mnemonic, d]));
 
+const FIELDS_BY_NAME = new Map<CommandDef, Map<string, CmdField>>(COMMANDS.map((d) => [d, new Map(d.fields.map((f) => [f.name, f]))]));
+
 export function fieldByName(def: CommandDef, name: string): CmdField | undefined {
-  const n = name.toLowerCase();
-  return def.fields.find((f) => f.name === n);
+  const m = FIELDS_BY_NAME.get(def);
+  return m ? (m.get(name) ?? m.get(name.toLowerCase())) : def.fields.find((f) => f.name === name.toLowerCase());
+}
+
+/** A field's value in a command's dwords (addresses as 48-bit numbers); 0 when absent at this length. */
+export function fieldNum(def: CommandDef, dw: ArrayLike<number>, len: number, name: string): number {
+  const f = fieldByName(def, name)!;
+  if (f.dw >= len) return 0;
+  const lo = dw[f.dw] >>> 0;
+  if (f.kind === 'addr') return lo + (f.dw + 1 < len ? (dw[f.dw + 1] & 0xffff) * 0x100000000 : 0);
+  if (f.kind === 'reg') return lo & 0x7ffffc;
+  const w = f.hi - f.lo + 1;
+  return w >= 32 ? lo : (lo >>> f.lo) & ((1 << w) - 1);
+}
+
+/**
+ * The command parser's prediction, from the table's write specs: every guest memory range (GPU VA,
+ * bytes, required alignment) the command will write, in write order; a store must be aligned to its
+ * size, a blit gives one 4-byte-aligned range per destination row. `emit` returns false to stop early. The engine translates these through its TLB before executing; the
+ * debugger walks them uncached for display.
+ */
+export function writeRanges(def: CommandDef, dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number) => boolean): void {
+  for (const w of def.writes ?? []) {
+    if (w.kind === 'mem') {
+      if (w.ifNonZero !== undefined && fieldNum(def, dw, len, w.ifNonZero) === 0) continue;
+      const bytes = typeof w.bytes === 'number' ? w.bytes : fieldNum(def, dw, len, w.bytes.flag) ? w.bytes.on : w.bytes.off;
+      if (!emit(fieldNum(def, dw, len, w.addr), bytes, bytes)) return;
+    } else {
+      const g = blitGeometry(def, dw, len, w.addr);
+      if (g.w > 0) for (let y = g.y1; y < g.y1 + g.h; y++) if (!emit(g.dst + y * g.pitch + g.x1 * 4, g.w * 4, 4)) return;
+    }
+  }
+}
+
+export interface BlitGeometry {
+  readonly dst: number;
+  readonly pitch: number;
+  readonly x1: number;
+  readonly y1: number;
+  /** Width and height; x2/y2 are exclusive, so an empty or inverted rectangle has w or h <= 0. */
+  readonly w: number;
+  readonly h: number;
+}
+
+/** Destination rectangle of a blit (32 bpp), from BR13 and the rectangle fields. */
+export function blitGeometry(def: CommandDef, dw: ArrayLike<number>, len: number, addrField: string): BlitGeometry {
+  const x1 = fieldNum(def, dw, len, 'x1');
+  const y1 = fieldNum(def, dw, len, 'y1');
+  return {
+    dst: fieldNum(def, dw, len, addrField),
+    pitch: fieldNum(def, dw, len, 'pitch'),
+    x1,
+    y1,
+    w: fieldNum(def, dw, len, 'x2') - x1,
+    h: fieldNum(def, dw, len, 'y2') - y1,
+  };
 }
 
 function bitsOf(value: number, lo: number, hi: number): number {

@@ -1,7 +1,7 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
 // table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
 
-import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, PAIRS, commandIndex, declaredLength, fieldByName } from './commands';
+import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, writeRanges } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
@@ -344,53 +344,47 @@ export class Engine {
   }
 
   /**
-   * The command parser: from the table's write specs, the destination ranges of the current command,
-   * translated to HPA segments (none cross a page). Returns 0, or STEP_ERROR after a fault.
+   * The command parser: the table's write ranges of the current command (commands.writeRanges),
+   * translated to HPA segments that never cross a page. Returns 0, or STEP_ERROR after a fault.
    */
   predictWrites(def: CommandDef, len: number): number {
     this.segCount = 0;
-    for (const w of def.writes!) {
-      if (w.kind === 'mem') {
-        if (w.ifNonZero !== undefined && fieldOf(this.buf, len, def, w.ifNonZero) === 0) continue;
-        const bytes = typeof w.bytes === 'number' ? w.bytes : fieldOf(this.buf, len, def, w.bytes.flag) ? w.bytes.on : w.bytes.off;
-        const va = addrOf(this.buf, len, def, w.addr);
-        const hpa = this.translate(va, ACCESS_WRITE, bytes >= 8 ? 8 : 4);
-        if (hpa < 0) return this.raiseFault(def);
-        this.segHpa[this.segCount] = hpa;
-        this.segBytes[this.segCount++] = bytes;
-      } else {
-        const err = this.predictRect(def, len, w.addr);
-        if (err !== 0) return err;
-      }
-    }
-    return 0;
+    this.segDef = def;
+    this.segError = 0;
+    writeRanges(def, this.buf, len, this.addRange);
+    return this.segError;
   }
 
-  private predictRect(def: CommandDef, len: number, addrField: string): number {
-    const b = this.buf;
-    const g = blitGeometry(def, b, len, addrField);
-    if (g.w <= 0 || g.h <= 0) return 0;
-    if (g.dst % 4 !== 0) {
-      this.translate(g.dst, ACCESS_WRITE, 4);
-      return this.raiseFault(def);
+  private segDef: CommandDef | null = null;
+  private segError = 0;
+  /** writeRanges' sink, made once: translate a range page by page into segments. */
+  private readonly addRange = (va: number, bytes: number, align: number): boolean => {
+    const def = this.segDef!;
+    if (bytes <= 0) return true;
+    if (va % align !== 0) {
+      this.translate(va, ACCESS_WRITE, align);
+      this.segError = this.raiseFault(def);
+      return false;
     }
-    const rowBytes = g.w * 4;
-    for (let y = g.y1; y < g.y1 + g.h; y++) {
-      let va = g.dst + y * g.pitch + g.x1 * 4;
-      let left = rowBytes;
-      while (left > 0) {
-        const inPage = Math.min(left, PAGE_SIZE - (va % PAGE_SIZE));
-        const hpa = this.translate(va, ACCESS_WRITE, 4);
-        if (hpa < 0) return this.raiseFault(def);
-        if (this.segCount >= SEG_MAX) return this.raise('invalid-command', def, `blit writes more than ${SEG_MAX} page segments`);
-        this.segHpa[this.segCount] = hpa;
-        this.segBytes[this.segCount++] = inPage;
-        va += inPage;
-        left -= inPage;
+    let left = bytes;
+    while (left > 0) {
+      const inPage = Math.min(left, PAGE_SIZE - (va % PAGE_SIZE));
+      const hpa = this.translate(va, ACCESS_WRITE, 4);
+      if (hpa < 0) {
+        this.segError = this.raiseFault(def);
+        return false;
       }
+      if (this.segCount >= SEG_MAX) {
+        this.segError = this.raise('invalid-command', def, `${def.mnemonic} writes more than ${SEG_MAX} page segments`);
+        return false;
+      }
+      this.segHpa[this.segCount] = hpa;
+      this.segBytes[this.segCount++] = inPage;
+      va += inPage;
+      left -= inPage;
     }
-    return 0;
-  }
+    return true;
+  };
 
   /** Reads a w x h source rectangle into scratch (row-major), or -1 after a fault. */
   gatherSource(def: CommandDef, src: number, pitch: number, sx: number, sy: number, w: number, h: number): Uint32Array | null {
@@ -470,44 +464,6 @@ export interface EngineState {
   tlb: number[];
 }
 
-// ---------------------------------------------------------------------------------------------
-// Field access for handlers, by name through the table (positions resolved once per command).
-
-function fieldOf(b: Uint32Array, len: number, def: CommandDef, name: string): number {
-  const f = fieldByName(def, name)!;
-  if (f.dw >= len) return 0;
-  const w = f.hi - f.lo + 1;
-  return w >= 32 ? b[f.dw] : (b[f.dw] >>> f.lo) & ((1 << w) - 1);
-}
-
-function addrOf(b: Uint32Array, len: number, def: CommandDef, name: string): number {
-  const f = fieldByName(def, name)!;
-  return b[f.dw] + (f.dw + 1 < len ? (b[f.dw + 1] & 0xffff) * 0x100000000 : 0);
-}
-
-export interface BlitGeometry {
-  dst: number;
-  pitch: number;
-  x1: number;
-  y1: number;
-  w: number;
-  h: number;
-}
-
-/** Destination rectangle of a blit: x2/y2 are exclusive; an empty or inverted rectangle draws nothing. */
-export function blitGeometry(def: CommandDef, b: Uint32Array, len: number, addrField: string): BlitGeometry {
-  const x1 = fieldOf(b, len, def, 'x1');
-  const y1 = fieldOf(b, len, def, 'y1');
-  return {
-    dst: addrOf(b, len, def, addrField),
-    pitch: fieldOf(b, len, def, 'pitch'),
-    x1,
-    y1,
-    w: fieldOf(b, len, def, 'x2') - x1,
-    h: fieldOf(b, len, def, 'y2') - y1,
-  };
-}
-
 /** ROP3 (PRM "BR13 raster operation"): bit (P<<2 | S<<1 | D) of rop gives the result bit. */
 export function rop3(rop: number, p: number, s: number, d: number): number {
   let r = 0;
@@ -541,7 +497,7 @@ function regName(offset: number): string {
 }
 
 function postSync(e: Engine, h: EngineHost, def: CommandDef, len: number, dataDw: number): void {
-  const op = fieldOf(e.buf, len, def, 'post_sync');
+  const op = fieldNum(def, e.buf, len, 'post_sync');
   if (op === 0 || e.segCount === 0) return;
   const hpa = e.segHpa[0];
   let lo = 0;
@@ -580,15 +536,15 @@ const BY_MNEMONIC: Record<string, Handler> = {
   MI_BATCH_BUFFER_END: (e) => endBatch(e, COMMANDS[e.cmdIndex]),
   MI_CONDITIONAL_BATCH_BUFFER_END: (e, _h, len) => {
     if (e.depth === 0) return e.raise('invalid-command', COND, 'MI_CONDITIONAL_BATCH_BUFFER_END outside a batch buffer');
-    const v = e.readMem32(addrOf(e.buf, len, COND, 'addr')); // -1 only on a fault: stored dwords are unsigned
+    const v = e.readMem32(fieldNum(COND, e.buf, len, 'addr')); // -1 only on a fault: stored dwords are unsigned
     if (v < 0) return e.raiseFault(COND);
     return v <= e.buf[dwOf('MI_CONDITIONAL_BATCH_BUFFER_END', 'data')] ? endBatch(e, COND) : ADVANCE;
   },
   MI_SEMAPHORE_WAIT: (e, _h, len) => {
-    const v = e.readMem32(addrOf(e.buf, len, SEMAPHORE, 'addr'));
+    const v = e.readMem32(fieldNum(SEMAPHORE, e.buf, len, 'addr'));
     if (v < 0) return e.raiseFault(SEMAPHORE);
     const data = e.buf[dwOf('MI_SEMAPHORE_WAIT', 'data')];
-    const op = fieldOf(e.buf, len, SEMAPHORE, 'op');
+    const op = fieldNum(SEMAPHORE, e.buf, len, 'op');
     let ok: boolean;
     switch (op) {
       case 0: ok = v > data; break;
@@ -626,7 +582,7 @@ const BY_MNEMONIC: Record<string, Handler> = {
   MI_LOAD_REGISTER_MEM: (e, h, len) => {
     const def = COMMANDS[e.cmdIndex];
     const off = e.buf[dwOf('MI_LOAD_REGISTER_MEM', 'reg')] & 0x7ffffc;
-    const v = e.readMem32(addrOf(e.buf, len, def, 'addr'));
+    const v = e.readMem32(fieldNum(def, e.buf, len, 'addr'));
     if (v < 0) return e.raiseFault(def);
     if (typeof h.regs.commandWrite(e.name, off, v) === 'string') {
       return e.raise('privileged-register', def, `MI_LOAD_REGISTER_MEM writes ${regName(off)}: commands may only write ${e.name}'s CS_GPR registers`);
@@ -643,7 +599,7 @@ const BY_MNEMONIC: Record<string, Handler> = {
     return ADVANCE;
   },
   MI_FLUSH_DW: (e, h, len) => {
-    if (fieldOf(e.buf, len, FLUSH, 'invalidate_tlb')) e.tlb.invalidate();
+    if (fieldNum(FLUSH, e.buf, len, 'invalidate_tlb')) e.tlb.invalidate();
     postSync(e, h, FLUSH, len, dwOf('MI_FLUSH_DW', 'data'));
     return ADVANCE;
   },
@@ -653,13 +609,13 @@ const BY_MNEMONIC: Record<string, Handler> = {
   },
   MI_COPY_MEM_MEM: (e, h, len) => {
     const def = COMMANDS[e.cmdIndex];
-    const v = e.readMem32(addrOf(e.buf, len, def, 'src'));
+    const v = e.readMem32(fieldNum(def, e.buf, len, 'src'));
     if (v < 0) return e.raiseFault(def);
     writeSeg32(h, e.segHpa[0], v);
     return ADVANCE;
   },
   MI_ATOMIC: (e, h, len) => {
-    const op = fieldOf(e.buf, len, ATOMIC, 'op');
+    const op = fieldNum(ATOMIC, e.buf, len, 'op');
     const hpa = e.segHpa[0];
     const old = readPhys32(h, hpa);
     const operand = len === 11 ? e.buf[dwOf('MI_ATOMIC', 'data')] : h.regs.values[e.slots.gpr0];
@@ -679,13 +635,13 @@ const BY_MNEMONIC: Record<string, Handler> = {
     return ADVANCE;
   },
   MI_BATCH_BUFFER_START: (e, h, len) => {
-    const target = addrOf(e.buf, len, BBS, 'addr');
-    if (!fieldOf(e.buf, len, BBS, 'ppgtt')) return e.raise('invalid-command', BBS, 'MI_BATCH_BUFFER_START from the GGTT: a VM\'s batches must be in its PPGTT (address space indicator = 1)');
+    const target = fieldNum(BBS, e.buf, len, 'addr');
+    if (!fieldNum(BBS, e.buf, len, 'ppgtt')) return e.raise('invalid-command', BBS, 'MI_BATCH_BUFFER_START from the GGTT: a VM\'s batches must be in its PPGTT (address space indicator = 1)');
     if (target % 4 !== 0) {
       e.translate(target, ACCESS_FETCH, 4);
       return e.raiseFault(BBS);
     }
-    const second = fieldOf(e.buf, len, BBS, 'second_level') === 1;
+    const second = fieldNum(BBS, e.buf, len, 'second_level') === 1;
     if (e.depth === 0) {
       e.advance(len * 4); // the ring resumes after the start
       e.depth = 1;
@@ -711,16 +667,16 @@ const BY_MNEMONIC: Record<string, Handler> = {
 
 function blit(e: Engine, h: EngineHost, len: number, kind: 'color' | 'copy' | 'fast'): number {
   const def = COMMANDS[e.cmdIndex];
-  const depth = fieldOf(e.buf, len, def, 'depth');
+  const depth = fieldNum(def, e.buf, len, 'depth');
   if (depth !== 3) return e.raise('invalid-command', def, `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`);
   const g = blitGeometry(def, e.buf, len, 'dst');
   if (g.w <= 0 || g.h <= 0) return ADVANCE;
-  const rop = kind === 'fast' ? 0xcc : fieldOf(e.buf, len, def, 'rop');
+  const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
   let src: Uint32Array | null = null;
   let color = 0;
   if (kind === 'color') color = e.buf[dwOf('XY_COLOR_BLT', 'color')];
   else {
-    src = e.gatherSource(def, addrOf(e.buf, len, def, 'src'), fieldOf(e.buf, len, def, 'src_pitch'), fieldOf(e.buf, len, def, 'sx'), fieldOf(e.buf, len, def, 'sy'), g.w, g.h);
+    src = e.gatherSource(def, fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h);
     if (src === null) return e.raiseFault(def);
   }
   let k = 0; // pixel index in row-major order over the destination rectangle
