@@ -37,8 +37,6 @@ class Reply {
 
 type Handler = (args: Record<string, unknown>, request: DebugProtocol.Request) => unknown;
 
-const CUSTOM_PREFIX = 'vgpu/';
-
 export class VgpuDebugSession extends DebugSession {
   private vm: Vm | undefined;
   private launchArgs: LaunchArguments | undefined;

@@ -59,34 +59,67 @@ export function guestPages(vm: Vm): number[] {
   return vm.mem.allocatedIn(first, first + vm.cfg.memory / PAGE_SIZE).map((p) => p - first);
 }
 
-/** Encodes guest pages as [u64 GPA pfn, 4096 bytes] records. */
-export function encodePages(vm: Vm, gpfns: readonly number[]): Buffer {
-  const buf = Buffer.alloc(gpfns.length * (8 + PAGE_SIZE));
-  let o = 0;
-  const first = RAM_HPA / PAGE_SIZE;
-  for (const g of gpfns) {
-    buf.writeBigUInt64LE(BigInt(g), o);
-    const p = vm.mem.pageForRead(first + g);
-    Buffer.from(p.buffer, p.byteOffset, p.byteLength).copy(buf, o + 8);
-    o += 8 + PAGE_SIZE;
+export const RECORD_BYTES = 8 + PAGE_SIZE;
+const RECORD_DWORDS = RECORD_BYTES / 4;
+const FIRST_PFN = RAM_HPA / PAGE_SIZE;
+
+/** Encodes guest pages into `buf` ([u64 GPA page number, 4096 bytes] records); returns the bytes used. */
+export function encodePagesInto(vm: Vm, gpfns: readonly number[], buf: Buffer): number {
+  const u32 = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >>> 2);
+  const mem = vm.mem;
+  for (let i = 0; i < gpfns.length; i++) {
+    const g = gpfns[i];
+    const at = i * RECORD_DWORDS;
+    u32[at] = g % 0x100000000;
+    u32[at + 1] = Math.floor(g / 0x100000000);
+    u32.set(mem.pageForRead(FIRST_PFN + g), at + 2);
   }
+  return gpfns.length * RECORD_BYTES;
+}
+
+/** Encodes guest pages as [u64 GPA page number, 4096 bytes] records. */
+export function encodePages(vm: Vm, gpfns: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(gpfns.length * RECORD_BYTES);
+  encodePagesInto(vm, gpfns, buf);
   return buf;
 }
 
-/** Writes page records into a VM's guest RAM. */
-export function applyPages(vm: Vm, payload: Buffer, memory: number): number {
-  if (payload.length % (8 + PAGE_SIZE) !== 0) throw new CheckpointError(`page section of ${payload.length} bytes is not whole 4 KiB page records`);
-  const first = RAM_HPA / PAGE_SIZE;
-  let n = 0;
-  for (let o = 0; o < payload.length; o += 8 + PAGE_SIZE) {
-    const g = Number(payload.readBigUInt64LE(o));
-    if (g * PAGE_SIZE >= memory) throw new CheckpointError(`page at GPA 0x${(g * PAGE_SIZE).toString(16)} is outside guest RAM`);
-    const data = new Uint32Array(PAGE_SIZE / 4);
-    Buffer.from(data.buffer).set(payload.subarray(o + 8, o + 8 + PAGE_SIZE));
-    vm.mem.restorePage(first + g, data);
-    n++;
+/**
+ * Writes received page records into guest RAM (whole records only, nothing outside guest RAM). Records may straddle the pieces a section arrived in; each is copied
+ * into one aligned scratch record and from there into its page.
+ */
+export function applyPageRecords(vm: Vm, parts: readonly Buffer[], length: number): number {
+  if (length % RECORD_BYTES !== 0) throw new CheckpointError(`page section of ${length} bytes is not whole 4 KiB page records`);
+  const rec = new Uint32Array(RECORD_DWORDS);
+  const bytes = new Uint8Array(rec.buffer);
+  const page = rec.subarray(2);
+  const pages = vm.cfg.memory / PAGE_SIZE;
+  const mem = vm.mem;
+  let part = 0;
+  let at = 0;
+  const n = length / RECORD_BYTES;
+  for (let i = 0; i < n; i++) {
+    for (let got = 0; got < RECORD_BYTES;) {
+      const p = parts[part];
+      const k = Math.min(RECORD_BYTES - got, p.length - at);
+      bytes.set(p.subarray(at, at + k), got);
+      got += k;
+      at += k;
+      if (at === p.length) {
+        part++;
+        at = 0;
+      }
+    }
+    const g = rec[0] + rec[1] * 0x100000000;
+    if (g >= pages) throw new CheckpointError(`page at GPA 0x${(g * PAGE_SIZE).toString(16)} is outside guest RAM`);
+    mem.restorePage(FIRST_PFN + g, page);
   }
   return n;
+}
+
+/** Writes a section of page records into a VM's guest RAM. */
+export function applyPages(vm: Vm, payload: Buffer): number {
+  return applyPageRecords(vm, [payload], payload.length);
 }
 
 /** Section framing: tag (4 bytes), u64 length, payload, sha256 of tag+payload (32 bytes). */
@@ -190,24 +223,25 @@ export function rollbackSnapshots(vm: Vm): Buffer[] {
   });
 }
 
-function loadSnapshots(vm: Vm, payloads: readonly Buffer[], what: string): void {
+/** Reads SNAP sections as rollbackSnapshots writes them; throws CheckpointError on a malformed one. */
+export function decodeSnapshots(payloads: readonly Buffer[], what: string): Snapshot[] {
   const first = RAM_HPA / PAGE_SIZE;
-  const list = payloads.map((b) => {
+  return payloads.map((b) => {
+    if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new CheckpointError(`${what}: a SNAP section is truncated`);
     const n = b.readUInt32LE(0);
     const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), `${what} SNAP`);
     const pages = new Map<number, Uint32Array | null>();
     for (const g of d.absent) pages.set(first + g, null);
     const body = b.subarray(4 + n);
-    if (body.length % (8 + PAGE_SIZE) !== 0) throw new CheckpointError(`${what}: snapshot ${d.id} page records are not whole pages`);
-    for (let o = 0; o < body.length; o += 8 + PAGE_SIZE) {
+    if (body.length % RECORD_BYTES !== 0) throw new CheckpointError(`${what}: snapshot ${d.id} page records are not whole pages`);
+    for (let o = 0; o < body.length; o += RECORD_BYTES) {
       const img = new Uint32Array(PAGE_SIZE / 4);
-      Buffer.from(img.buffer).set(body.subarray(o + 8, o + 8 + PAGE_SIZE));
+      new Uint8Array(img.buffer).set(body.subarray(o + 8, o + RECORD_BYTES));
       pages.set(first + Number(body.readBigUInt64LE(o)), img);
     }
     const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, pages, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
     return snap;
   });
-  vm.snapshots.load(list);
 }
 
 function parseJson<T>(b: Buffer, what: string): T {
@@ -242,10 +276,10 @@ export function vmFromSections(sections: Map<string, Buffer[]>, what: string, ho
   // Guest RAM comes from the state, not the image.
   const first = RAM_HPA / PAGE_SIZE;
   for (const pfn of vm.mem.allocatedIn(first, first + vm.cfg.memory / PAGE_SIZE)) vm.mem.restorePage(pfn, null);
-  for (const p of sections.get(SEC.PAGES) ?? []) applyPages(vm, p, vm.cfg.memory);
+  for (const p of sections.get(SEC.PAGES) ?? []) applyPages(vm, p);
   loadStateDoc(vm, doc);
   const snaps = sections.get(SEC.SNAPSHOT);
-  if (snaps) loadSnapshots(vm, snaps, what);
+  if (snaps) vm.snapshots.load(decodeSnapshots(snaps, what));
   return vm;
 }
 

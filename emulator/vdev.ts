@@ -5,7 +5,7 @@ import {
   BAR0_ADDRESS, FEATURES, Generation, LIMITS, PCI_CAPS, PCI_CLASS_CODE, PCI_DEVICE_ID_BASE, PCI_EXT_CAPS, PCI_VENDOR_ID,
   PciCapDef, gencapValue, isGeneration, GENCAP_DEPTH, GENCAP_RING_PAGES, hasFeature,
 } from './capabilities';
-import { COMMANDS, CommandDef, opcodeMask } from './commands';
+import { CommandDef, opcodeMask } from './commands';
 import { CAP_REG_DEFS } from './registers';
 
 export const CONFIG_SPACE_SIZE = 4096;

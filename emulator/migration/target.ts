@@ -4,13 +4,12 @@
 
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CheckpointError, SEC, VmStateDoc, loadStateDoc, vmFromSections } from '../checkpoint';
-import { PAGE_SIZE } from '../memory';
-import type { MachineState, Snapshot, SnapshotReason } from '../snapshots';
+import { CheckpointError, SEC, VmStateDoc, applyPageRecords, decodeSnapshots, loadStateDoc, vmFromSections } from '../checkpoint';
+import type { Snapshot } from '../snapshots';
 import { Generation } from '../capabilities';
-import { RAM_HPA, RunResult, Vm } from '../vm';
+import { RunResult, Vm } from '../vm';
 import { Channel, ChannelClosed } from './channel';
-import { RECORD_BYTES, applyPageRecords } from './pages';
+
 import { serveSession } from './remote';
 import {
   Challenge, Frame, Hello, MIG, PROTOCOL, ResultDoc, Resumed, RoundMark, StreamError, Verdict, jsonSection, newNonce,
@@ -267,33 +266,12 @@ function json<T>(f: Frame): T {
   return parseJsonPayload<T>(f);
 }
 
-/**
- * Reads SNAP sections as checkpoint.rollbackSnapshots writes them: u32 JSON length, the JSON
- * (state, metadata, pages that were unallocated), then before-images as page records.
- */
+/** The checkpoint's SNAP decoder, its complaints turned into a dropped transfer. */
 function decodeRollbackSnapshots(payloads: readonly Buffer[], what: string): Snapshot[] {
-  const first = RAM_HPA / PAGE_SIZE;
-  return payloads.map((b) => {
-    if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new Dropped(`${what}: a SNAP section is truncated`);
-    const n = b.readUInt32LE(0);
-    let d: { id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: Omit<MachineState, 'regs'> & { regs: number[] }; absent: number[] };
-    try {
-      d = JSON.parse(b.toString('utf8', 4, 4 + n));
-    } catch (e) {
-      throw new Dropped(`${what}: SNAP: ${(e as Error).message}`);
-    }
-    const pages = new Map<number, Uint32Array | null>();
-    for (const g of d.absent) pages.set(first + g, null);
-    const body = b.subarray(4 + n);
-    if (body.length % RECORD_BYTES !== 0) throw new Dropped(`${what}: snapshot ${d.id} page records are not whole pages`);
-    for (let o = 0; o < body.length; o += RECORD_BYTES) {
-      const img = new Uint32Array(PAGE_SIZE / 4);
-      new Uint8Array(img.buffer).set(body.subarray(o + 8, o + RECORD_BYTES));
-      pages.set(first + Number(body.readBigUInt64LE(o)), img);
-    }
-    return {
-      id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, pages,
-      state: { ...d.state, regs: Uint32Array.from(d.state.regs) },
-    };
-  });
+  try {
+    return decodeSnapshots(payloads, what);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new Dropped(e.message);
+    throw e;
+  }
 }

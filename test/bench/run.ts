@@ -22,6 +22,8 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./core'),
   () => import('./streamer'),
   () => import('./snapshots'),
+  () => import('./adapter'),
+  () => import('./migration'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {
