@@ -1,6 +1,10 @@
 // The debug adapter's contract with its clients: launch attributes (declared once; package.json's schema
 // is generated from them) and the typed `vgpu/...` custom requests shared by adapter and extension.
 
+import type { CapsView } from '../emulator/vdev';
+
+export type { CapsView };
+
 export interface AttributeSpec {
   readonly type: 'string' | 'boolean' | 'integer' | 'array';
   readonly description: string;
@@ -53,11 +57,6 @@ export interface SnapshotInfo {
   readonly pages: number;
   readonly bytes: number;
   readonly current: boolean;
-}
-
-export interface CapsView {
-  readonly registers: Record<string, string>;
-  readonly pci: { readonly capabilities: { id: number; offset: number }[]; readonly extended: { id: number; offset: number }[] };
 }
 
 export interface WalkStepInfo {

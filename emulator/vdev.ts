@@ -184,7 +184,13 @@ export function readU32(c: Uint8Array, off: number): number {
 
 
 /** The JSON VIEW of a device (SPEC section 7 `vgpu caps --json`): capability registers as hex strings in table order, PCI lists in link order. */
-export function capsView(d: DeviceCaps): { registers: Record<string, string>; pci: { capabilities: PciCapEntry[]; extended: PciCapEntry[] } } {
+/** SPEC section 7's VIEW of a device: capability registers (hex, table order) and PCI lists in link order. */
+export interface CapsView {
+  registers: Record<string, string>;
+  pci: { capabilities: PciCapEntry[]; extended: PciCapEntry[] };
+}
+
+export function capsView(d: DeviceCaps): CapsView {
   const registers: Record<string, string> = {};
   for (const r of CAP_REG_DEFS) registers[r.name] = '0x' + (d.registers.get(r.name) ?? 0n).toString(16);
   return { registers, pci: { capabilities: walkPciCaps(d.config), extended: walkPciExtCaps(d.config) } };

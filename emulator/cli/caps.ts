@@ -3,16 +3,10 @@
 import { Generation, isGeneration } from '../capabilities';
 import { COMMANDS, CommandDef, opcodeOf } from '../commands';
 import { CAP_BASE, CAP_REG_DEFS, RegDef } from '../registers';
-import { DeviceCaps, PciCapEntry, capName, physicalCaps, selectVersion, virtualizeCaps, walkPciCaps, walkPciExtCaps } from '../vdev';
+import { CapsView, DeviceCaps, PciCapEntry, capName, capsView, physicalCaps, selectVersion, virtualizeCaps, walkPciCaps, walkPciExtCaps } from '../vdev';
 import { UsageError, parseArgs, parseGen, parseIntFlag } from './args';
 
 export const USAGE = 'caps [--host-gen N] [--device-version N | --pool N,N...] [--json]';
-
-/** The JSON VIEW of one device (SPEC section 7): registers in table order as hex strings, PCI lists in link order. */
-export interface CapsView {
-  registers: Record<string, string>;
-  pci: { capabilities: PciCapEntry[]; extended: PciCapEntry[] };
-}
 
 export interface CapsReport {
   hostGen: number;
@@ -43,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   const choice = parseChoice(values['host-gen'] as string | undefined, values['device-version'] as string | undefined, values.pool as string | undefined);
   const { version, physical, exposed } = devices(choice);
   if (values.json) {
-    const report: CapsReport = { hostGen: choice.hostGen, deviceVersion: version, physical: view(physical), exposed: view(exposed) };
+    const report: CapsReport = { hostGen: choice.hostGen, deviceVersion: version, physical: capsView(physical), exposed: capsView(exposed) };
     process.stdout.write(JSON.stringify(report) + '\n');
   } else {
     process.stdout.write(formatText(choice, physical, exposed));
@@ -79,12 +73,6 @@ export function devices(c: CapsChoice): { version: Generation; physical: DeviceC
   }
   const physical = physicalCaps(c.hostGen);
   return { version, physical, exposed: virtualizeCaps(physical, version) };
-}
-
-export function view(d: DeviceCaps): CapsView {
-  const registers: Record<string, string> = {};
-  for (const r of CAP_REG_DEFS) registers[r.name] = '0x' + (d.registers.get(r.name) ?? 0n).toString(16);
-  return { registers, pci: { capabilities: walkPciCaps(d.config), extended: walkPciExtCaps(d.config) } };
 }
 
 // ---------------------------------------------------------------------------------------------
