@@ -4,16 +4,13 @@
 
 import { PAGE_SIZE } from '../emulator/memory';
 import { REGISTERS } from '../emulator/registers';
-import { snapshotBytes } from '../emulator/snapshots';
+import { summarize } from '../emulator/snapshots';
 import { RAM_HPA, Vm } from '../emulator/vm';
 import type { CustomBody, SnapshotInfo } from './protocol';
 import { pagingContext, vaToHpa } from './memory';
 
 export function snapshotInfos(vm: Vm): SnapshotInfo[] {
-  return vm.snapshots.list.map((s) => ({
-    id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine,
-    pages: s.pages.size, bytes: snapshotBytes(s), current: s.state.step === vm.step,
-  }));
+  return vm.snapshots.list.map((s) => ({ ...summarize(s), current: s.state.step === vm.step }));
 }
 
 /** Index of the kept snapshot with this id, or -1. */

@@ -1,6 +1,7 @@
 // The debug adapter's contract with its clients: launch attributes (declared once; package.json's schema
 // is generated from them) and the typed `vgpu/...` custom requests shared by adapter and extension.
 
+import type { SnapshotSummary } from '../emulator/snapshots';
 import type { CapsView } from '../emulator/vdev';
 
 export type { CapsView };
@@ -47,15 +48,7 @@ export type LaunchArguments = {
 };
 
 /** One kept snapshot as the Snapshots view shows it. */
-export interface SnapshotInfo {
-  readonly id: number;
-  readonly step: number;
-  /** Execution time: global command count. */
-  readonly commands: number;
-  readonly reason: string;
-  readonly engine: string | null;
-  readonly pages: number;
-  readonly bytes: number;
+export interface SnapshotInfo extends SnapshotSummary {
   readonly current: boolean;
 }
 

@@ -44,6 +44,21 @@ export function snapshotBytes(s: Snapshot): number {
   return s.pages.size * PAGE_SIZE + FIXED_BYTES;
 }
 
+/** A kept snapshot as views and remote clients list it (time = commands). */
+export interface SnapshotSummary {
+  readonly id: number;
+  readonly step: number;
+  readonly commands: number;
+  readonly reason: string;
+  readonly engine: string | null;
+  readonly pages: number;
+  readonly bytes: number;
+}
+
+export function summarize(s: Snapshot): SnapshotSummary {
+  return { id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.pages.size, bytes: snapshotBytes(s) };
+}
+
 export class SnapshotStore {
   readonly list: Snapshot[] = [];
   private nextId = 0;

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { EngineState } from '../engine';
 import type { WalkStep } from '../ept';
 import type { EngineName } from '../registers';
-import { snapshotBytes } from '../snapshots';
+import { SnapshotSummary, summarize } from '../snapshots';
 import type { DeviceCaps } from '../vdev';
 import type { GpuError, RunResult, Vm } from '../vm';
 import { Channel, ChannelClosed } from './channel';
@@ -30,15 +30,7 @@ export interface RemoteState {
   readonly errors: GpuError[];
 }
 
-export interface RemoteSnapshotInfo {
-  readonly id: number;
-  readonly step: number;
-  readonly commands: number;
-  readonly reason: string;
-  readonly engine: string | null;
-  readonly pages: number;
-  readonly bytes: number;
-}
+export type RemoteSnapshotInfo = SnapshotSummary;
 
 /** Every request of a session: name -> [arguments, reply]. */
 export interface RemoteApi {
@@ -130,9 +122,7 @@ const HANDLERS: Handlers = {
     const s = vm.readSurface(a.name);
     return { width: s.width, height: s.height, pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
   },
-  snapshots: (vm) => vm.snapshots.list.map((s) => ({
-    id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.pages.size, bytes: snapshotBytes(s),
-  })),
+  snapshots: (vm) => vm.snapshots.list.map(summarize),
   result: (vm) => vm.result(),
   close: () => ({}),
 };
