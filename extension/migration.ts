@@ -30,7 +30,7 @@ export function registerMigrateCommand(sessions: VgpuSessions): vscode.Disposabl
         () => sessions.request('vgpu/migrate', { to: target!.trim() }),
       );
       sessions.changed();
-      const figures = `${r.rounds} pre-copy rounds, ${r.pagesSent} pages sent, ${r.downtimeMs} ms downtime`;
+      const figures = `${r.rounds} pre-copy round${r.rounds === 1 ? '' : 's'}, ${r.pagesSent} pages sent, ${r.downtimeMs.toFixed(1)} ms downtime`;
       if (r.status === 'completed') {
         void vscode.window.showInformationMessage(`VM migrated to ${target}${r.hostGen ? ` (host generation ${r.hostGen})` : ''}: ${figures}.`);
       } else {

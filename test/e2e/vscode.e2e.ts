@@ -25,6 +25,21 @@ function lineOf(file: string, text: string): number {
   return i + 1;
 }
 
+/** The port a server child prints once it listens (it was started on port 0). */
+function listeningPort(child: ChildProcess, pattern: RegExp): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = pattern.exec(out);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', () => reject(new Error(`server exited before listening: ${out}`)));
+  });
+}
+
 const hex = (rgb: number) => `0x${rgb.toString(16).padStart(6, '0')}`;
 
 describe('vgpu-debug in VS Code (code-server)', function () {
@@ -92,6 +107,17 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.until('Step Over to the next command', () => wb.pausedLine(), (p) => p.line === bp + 1);
       await wb.toolbar('debug-step-back');
       await wb.until('Step Back to the command before', () => wb.pausedLine(), (p) => p.line === bp);
+      assert.ok(await wb.page.locator('.debug-toolbar .codicon-debug-reverse-continue').isVisible(), 'a Reverse Continue button');
+    });
+
+    it('the Disassembly view shows the batch commands at their GPU addresses', async () => {
+      await wb.command('Open Disassembly View');
+      const rows = await wb.until('disassembly rows', () => wb.page.locator('.disassembly-view .monaco-list-row').evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' '))),
+        (r) => r.some((x) => /XY_SRC_COPY_BLT/.test(x)));
+      assert.ok(rows.some((r) => /0x0*100070.*XY_SRC_COPY_BLT/i.test(r)), rows.join('\n'));
+      await wb.screenshot('disassembly');
+      await wb.command('View: Close Editor'); // the Disassembly view is the active editor
+      await wb.page.locator('.disassembly-view').waitFor({ state: 'detached' });
     });
 
     it('Capability Registers and Snapshots views show the VM', async () => {
@@ -150,7 +176,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     it('Save Surface as PNG writes the surface the panel shows', async () => {
       await wb.command('vGPU: Save Surface as PNG...');
       const out = path.join(WORKSPACE, 'canvas.png');
-      await wb.answer('Save surface canvas as PNG', out); // code-server's save dialog is a path input
+      assert.equal(await wb.acceptSaveDialog('Save surface canvas as PNG', 'canvas.png'), out, 'proposed in the workspace folder');
       await wb.until('the PNG written', async () => fs.existsSync(out) && fs.statSync(out).size > 0, (ok) => ok);
       const png = PNG.sync.read(fs.readFileSync(out));
       assert.deepEqual([png.width, png.height], [256, 128]);
@@ -208,9 +234,37 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const text = (await widget.innerText()).replace(/\s+/g, ' ');
       assert.match(text, /page-fault/i, text);
       assert.equal((await wb.pausedLine()).line, lineOf(file, 'data=0x3333'));
+      const bps = await wb.viewRows('Breakpoints');
+      for (const kind of ['invalid-command', 'page-fault', 'ept-violation', 'isolation-violation', 'privileged-register', 'hang']) {
+        assert.ok(bps.some((r) => r.startsWith(kind)), `exception filter ${kind} in the Breakpoints view: ${bps.join(' | ')}`);
+      }
       await wb.screenshot('page-fault', { readme: true });
       await wb.page.keyboard.press('Shift+F5');
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden' });
+    });
+  });
+
+  describe('Migrate VM...', () => {
+    let host: ChildProcess | undefined;
+    after(() => {
+      if (host && host.exitCode === null && host.signalCode === null) host.kill();
+    });
+
+    it('moves the paused VM to a `vgpu host`, which finishes it', async () => {
+      host = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'host', '--listen', '127.0.0.1:0', '--gen', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const port = await listeningPort(host, /listening on 127\.0\.0\.1:(\d+)/);
+      await wb.command('View: Close All Editors');
+      await wb.openFile('picture.vgpu');
+      await wb.startDebugging();
+      await wb.waitPaused();
+      await wb.command('vGPU: Migrate VM...');
+      await wb.answer('Migrate VM to', `127.0.0.1:${port}`);
+      const toast = wb.page.locator('.notification-toast', { hasText: 'VM migrated to' }).first();
+      await toast.waitFor({ timeout: 20_000 });
+      assert.match((await toast.innerText()).replace(/\s+/g, ' '), new RegExp(`VM migrated to 127\\.0\\.0\\.1:${port} \\(host generation 3\\): \\d+ pre-copy rounds?, \\d+ pages sent, \\d+\\.\\d ms downtime`));
+      await wb.screenshot('migrate');
+      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
+      await wb.command('Notifications: Clear All Notifications');
     });
   });
 
@@ -224,15 +278,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     it('the call stack lists the innermost batch, its callers, then the ring', async () => {
       // `debugServer`: the extension connects to a running `node dist/adapter.js --server=PORT`.
       adapter = spawn(process.execPath, [path.join(ROOT, 'dist', 'adapter.js'), '--server=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      const port = await new Promise<number>((resolve, reject) => {
-        let err = '';
-        adapter!.stderr!.on('data', (d) => {
-          err += d;
-          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-          if (m) resolve(Number(m[1]));
-        });
-        adapter!.on('exit', () => reject(new Error(`adapter server exited: ${err}`)));
-      });
+      const port = await listeningPort(adapter, /listening on 127\.0\.0\.1:(\d+)/);
       fs.mkdirSync(path.join(WORKSPACE, '.vscode'), { recursive: true });
       fs.writeFileSync(path.join(WORKSPACE, '.vscode', 'launch.json'), JSON.stringify({
         version: '0.2.0',

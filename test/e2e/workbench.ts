@@ -56,8 +56,9 @@ export class Workbench {
     const input = this.page.locator('.quick-input-widget input');
     await input.waitFor();
     await input.fill(name);
-    await this.page.locator(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`).first().waitFor();
-    await this.page.keyboard.press('Enter');
+    const row = this.page.locator(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`).first();
+    await row.waitFor();
+    await row.click();
     await this.page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).waitFor();
     await this.page.locator('.monaco-editor .view-lines').first().waitFor();
   }
@@ -92,22 +93,32 @@ export class Workbench {
     await row.click();
   }
 
-  /** Types into the quick input titled `title` (an input box or save dialog a command opened) and accepts it. */
+  /** Types into the quick input titled `title` (an input box a command opened) and accepts it. */
   async answer(title: string, text: string): Promise<void> {
     await this.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 10_000 });
+    await this.page.locator('.quick-input-widget input').fill(text);
+    await this.page.keyboard.press('Enter');
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 });
+  }
+
+  /**
+   * Accepts code-server's save dialog (a path input) with the path the command proposed. The dialog
+   * ignores Enter while it is still listing the folder: press again while the path is unchanged.
+   */
+  async acceptSaveDialog(title: string, fileName: string): Promise<string> {
+    await this.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 10_000 });
     const input = this.page.locator('.quick-input-widget input');
-    await input.fill(text);
-    // The save dialog ignores Enter while it is still listing the folder: press again until it closes.
-    for (let attempt = 0; ; attempt++) {
+    const proposed = await this.until('the proposed path', () => input.inputValue(), (v) => v.endsWith(fileName));
+    for (let attempt = 0; attempt < 5; attempt++) {
       await this.page.keyboard.press('Enter');
       try {
-        await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 2_000 });
-        return;
-      } catch (e) {
-        if (attempt === 3) throw e;
-        if ((await input.inputValue()) !== text) await input.fill(text);
+        await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 1_500 });
+        return proposed;
+      } catch {
+        if ((await input.inputValue()) !== proposed) break;
       }
     }
+    throw new Error(`the save dialog did not accept ${proposed}`);
   }
 
   /**
