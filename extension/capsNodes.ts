@@ -45,9 +45,11 @@ function pciNodes(kind: string, physical: CapsView['pci']['capabilities'], expos
 }
 
 export function capsNodes(caps: Caps): TreeNode[] {
+  // `host` (where the VM runs, e.g. after Migrate VM...) is optional in the reply.
+  const host = (caps as { host?: string }).host;
   const header: TreeNode = {
     label: `Host generation ${caps.hostGen}`,
-    description: `device version ${caps.deviceVersion} exposed to the VM`,
+    description: `device version ${caps.deviceVersion} exposed to the VM${host ? ` · ${host}` : ''}`,
     icon: 'chip',
     id: 'caps-header',
   };

@@ -51,6 +51,8 @@ describe('extension: Capability Registers view model', () => {
     const nodes = capsNodes(caps);
     assert.equal(nodes[0].label, 'Host generation 3');
     assert.equal(nodes[0].description, 'device version 2 exposed to the VM');
+    assert.equal(capsNodes({ ...caps, host: '127.0.0.1:7700, generation 3' } as typeof caps)[0].description,
+      'device version 2 exposed to the VM · 127.0.0.1:7700, generation 3', 'where the VM runs, when the adapter says');
     const version = nodes.find((n) => n.label === 'VERSION')!;
     assert.equal(version.description, 'physical 0x3 · exposed 0x2');
     assert.deepEqual(version.children!.map((f) => f.description), ['physical 3 · exposed 2 · lowered for version 2']);
