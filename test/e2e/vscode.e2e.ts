@@ -97,6 +97,8 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       assert.match(stack[top], /^XY_SRC_COPY_BLT @ draw\b/, `the batch frame: the command in its batch: ${stack[top]}`);
       assert.ok(stack.slice(0, top).some((r) => /bcs0/.test(r)), `thread bcs0 above: ${stack.join(' | ')}`);
       assert.ok(stack[top + 1]?.includes(`${file} ${lineOf(file, 'MI_BATCH_BUFFER_START addr=draw')}:`), `the ring below the batch: ${stack.join(' | ')}`);
+      for (const v of ['Watch', 'Breakpoints']) await wb.collapseView(v);
+      await wb.until('the Command scope in Variables', () => wb.viewRows('Variables'), (r) => r.some((x) => x.startsWith('command')));
       await wb.screenshot('call-stack', { readme: true });
     });
 
@@ -250,7 +252,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       if (host && host.exitCode === null && host.signalCode === null) host.kill();
     });
 
-    it('moves the paused VM to a `vgpu host`, which finishes it', async () => {
+    it('moves the paused VM to a `vgpu host`', async () => {
       host = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'host', '--listen', '127.0.0.1:0', '--gen', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
       const port = await listeningPort(host, /listening on 127\.0\.0\.1:(\d+)/);
       await wb.command('View: Close All Editors');
@@ -263,7 +265,14 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await toast.waitFor({ timeout: 20_000 });
       assert.match((await toast.innerText()).replace(/\s+/g, ' '), new RegExp(`VM migrated to 127\\.0\\.0\\.1:${port} \\(host generation 3\\): \\d+ pre-copy rounds?, \\d+ pages sent, \\d+\\.\\d ms downtime`));
       await wb.screenshot('migrate');
-      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
+      // The target finishes the VM (the session ends), or the debugger follows it there (paused, migrated).
+      const after = await wb.until('the session ended or following the VM',
+        async () => ((await wb.page.locator('.debug-toolbar').isVisible()) ? (await wb.callStack()).join(' | ') : 'ended'),
+        (v) => v === 'ended' || /migrated to 127\.0\.0\.1/i.test(v));
+      if (after !== 'ended') {
+        await wb.page.keyboard.press('Shift+F5');
+        await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
+      }
       await wb.command('Notifications: Clear All Notifications');
     });
   });
