@@ -1,7 +1,7 @@
 // A surface as the extension host holds it: `vgpu/surface` pixels (base64 of little-endian ARGB dwords)
 // decoded, and encoded as PNG for "Save Surface as PNG". Pixels are xRGB: alpha is not shown, as in `vgpu run --png`.
 
-import { PNG } from 'pngjs';
+import { surfacePng } from '../emulator/png';
 
 export interface SurfaceImage {
   readonly name: string;
@@ -22,14 +22,7 @@ export function decodeSurface(reply: { name: string; width: number; height: numb
   return { name: reply.name, width: reply.width, height: reply.height, pixels };
 }
 
+/** PNG bytes of a surface, as `vgpu run --png` writes them. */
 export function encodePng(img: SurfaceImage): Buffer {
-  const png = new PNG({ width: img.width, height: img.height });
-  for (let i = 0; i < img.pixels.length; i++) {
-    const p = img.pixels[i];
-    png.data[i * 4] = (p >>> 16) & 0xff;
-    png.data[i * 4 + 1] = (p >>> 8) & 0xff;
-    png.data[i * 4 + 2] = p & 0xff;
-    png.data[i * 4 + 3] = 0xff;
-  }
-  return PNG.sync.write(png);
+  return surfacePng(img);
 }

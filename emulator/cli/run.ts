@@ -1,7 +1,7 @@
 // `vgpu run FILE ...`: assemble, run to the end (rolling back GPU errors unless told not to), report.
 
 import * as fs from 'node:fs';
-import { PNG } from 'pngjs';
+import { surfacePng } from '../png';
 import { AssemblyError } from '../image';
 import { hex } from '../memory';
 import { ProgramFileError, loadVm, readProgram, LoadOptions } from '../program';
@@ -74,7 +74,7 @@ export function parsePngArgs(list: string[] | undefined): { surface: string; out
   });
 }
 
-/** Writes a surface as an opaque RGB PNG (the 32 bpp pixels are xRGB; alpha is not shown). */
+/** Writes a surface as a PNG (emulator/png.ts: opaque RGB). */
 export function writeSurfacePng(vm: Vm, surface: string, out: string): void {
   let s;
   try {
@@ -82,15 +82,7 @@ export function writeSurfacePng(vm: Vm, surface: string, out: string): void {
   } catch {
     throw new UsageError(`--png: no surface named '${surface}' (surfaces: ${vm.image.surfaces.map((x) => x.name).join(', ') || 'none'})`);
   }
-  const png = new PNG({ width: s.width, height: s.height });
-  for (let i = 0; i < s.pixels.length; i++) {
-    const p = s.pixels[i];
-    png.data[i * 4] = (p >>> 16) & 0xff;
-    png.data[i * 4 + 1] = (p >>> 8) & 0xff;
-    png.data[i * 4 + 2] = p & 0xff;
-    png.data[i * 4 + 3] = 0xff;
-  }
-  fs.writeFileSync(out, PNG.sync.write(png));
+  fs.writeFileSync(out, surfacePng(s));
 }
 
 /** Prints a result as `run` does (JSON or text) and returns the exit code. */
