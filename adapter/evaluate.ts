@@ -18,6 +18,8 @@ import { Format, VariableStore, hexPad } from './variables';
 export interface ConsoleHost {
   readonly vm: Vm;
   readonly store: VariableStore;
+  /** Where the VM runs (`vm` is its replica here when it has moved). */
+  readonly host: string;
   snapshot(): string;
   rollback(id: number): string;
   goto(commands: number): string;
@@ -126,7 +128,7 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
       return formatWalk(vm, va, view, engine);
     }
     case 'caps':
-      return formatCaps(vm);
+      return `host: ${host.host}\n${formatCaps(vm)}`;
     case 'snapshots':
       return snapshotInfos(vm).map((s) => `#${String(s.id).padEnd(5)} t=${String(s.commands).padEnd(9)} step ${String(s.step).padEnd(9)} ${(s.reason + (s.engine ? ' ' + s.engine : '')).padEnd(17)} ${String(s.pages).padStart(5)} pages ${String(s.bytes).padStart(9)} bytes${s.current ? '  <- now' : ''}`).join('\n') || 'no snapshots kept';
     case 'snapshot':

@@ -5,7 +5,7 @@
 
 import type { Engine } from '../emulator/engine';
 import { searchBackward } from '../emulator/reverse';
-import { STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
+import { GpuError, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
 import { DRIVER_THREAD, engineOfThread, locateCommand, threadOfEngine } from './stack';
@@ -41,6 +41,11 @@ export class Execution {
     private readonly output: (text: string) => void,
     /** The VM state jumped (rollback after an error): views must refresh. */
     private readonly invalidated: () => void,
+    /**
+     * A GPU error was rolled back (the VM is now at `step`, its submission marked guilty): the one
+     * change of timeline a motion makes, which a VM kept in step elsewhere must repeat (lockstep.ts).
+     */
+    private readonly recovered: (err: GpuError, step: number) => void = () => undefined,
   ) {}
 
   private cancelled = false;
@@ -63,6 +68,7 @@ export class Execution {
       const err = vm.pending;
       if (!vm.cfg.autoRollback) throw new MotionError(`the VM is stopped by a GPU error (${err.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`);
       if (!vm.recover()) throw new MotionError(`the GPU error (${err.kind}) cannot be rolled back: no snapshot before its submission`);
+      this.recovered(err, vm.step);
       this.output(`${err.kind} on ${err.engine} rolled back: the VM is back before the guilty submission (${err.file}:${err.line}), which will be skipped\n`);
       this.invalidated();
       moved = true;
@@ -210,6 +216,7 @@ export class Execution {
     const stop: Stop = { reason: 'exception', threadId, description: `GPU error: ${err.kind}`, text: err.message };
     if (this.bps.exceptions.has(err.kind)) return stop;
     if (vm.cfg.autoRollback && vm.recover()) {
+      this.recovered(err, vm.step);
       this.output(`${err.kind} on ${err.engine} at ${err.file}:${err.line}: ${err.message} (rolled back; the submission is skipped)\n`);
       this.invalidated();
       return null;

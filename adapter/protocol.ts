@@ -72,9 +72,10 @@ export interface CustomRequests {
     surfaces: { name: string; changedPixels: number }[];
   }];
   'vgpu/surface': [{ name?: string }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];
-  'vgpu/caps': [Record<string, never>, { hostGen: number; deviceVersion: number; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] }];
+  'vgpu/caps': [Record<string, never>, { hostGen: number; deviceVersion: number; /** Where the VM runs: `local (...)` or `HOST:PORT, generation N`. */ host?: string; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] }];
   'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
-  'vgpu/migrate': [{ to: string; token?: string }, { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number }];
+  /** Without `to`: the launch configuration's first `migrationHosts` entry. */
+  'vgpu/migrate': [{ to?: string; token?: string }, { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number; /** Where the VM runs after the request. */ host?: string }];
 }
 
 export type CustomRequestName = keyof CustomRequests;

@@ -20,7 +20,8 @@ import { writeSet } from './writeset';
 // ---------------------------------------------------------------------------------------------
 // Scopes.
 
-export function scopesOf(vm: Vm, store: VariableStore, frame: Frame): DebugProtocol.Scope[] {
+/** `host`: where the VM runs (it may have moved to another host; `vm` is then its replica here). */
+export function scopesOf(vm: Vm, store: VariableStore, frame: Frame, host: string): DebugProtocol.Scope[] {
   const engine = frame.engine;
   const scopes: DebugProtocol.Scope[] = [];
   if (engine && frame.va !== undefined && !frame.idle) {
@@ -29,7 +30,7 @@ export function scopesOf(vm: Vm, store: VariableStore, frame: Frame): DebugProto
     scopes.push({ name: 'Driver', variablesReference: store.add(driverContainer(vm)), expensive: false, presentationHint: 'locals' });
   }
   scopes.push({ name: 'Registers', variablesReference: store.add(new RegistersContainer(vm, engine)), expensive: false, presentationHint: 'registers' });
-  scopes.push({ name: 'Capability Registers', variablesReference: store.add(capsContainer(vm)), expensive: false });
+  scopes.push({ name: 'Capability Registers', variablesReference: store.add(capsContainer(vm, host)), expensive: false });
   scopes.push({ name: 'Page Tables', variablesReference: store.add(new PageTableRoot(vm, engine ?? 'rcs0')), expensive: false });
   scopes.push({ name: 'EPT', variablesReference: store.add(new EptRoot(vm)), expensive: false });
   scopes.push({ name: 'Snapshots', variablesReference: store.add(snapshotsContainer(vm)), expensive: false });
@@ -155,9 +156,10 @@ function writeRegister(vm: Vm, r: RegInstance, v: bigint): void {
 const OPCAP_OF = (d: CommandDef): string => (d.client === 'MI' ? 'OPCAP_MI' : d.client === '3D' ? 'OPCAP_3D' : opcodeOf('2D', d.header) < 64 ? 'OPCAP_2D_LO' : 'OPCAP_2D_HI');
 const OPCAP_BIT = (d: CommandDef): number => (d.client === '3D' ? 0 : opcodeOf(d.client, d.header) % 64);
 
-function capsContainer(vm: Vm): Container {
+function capsContainer(vm: Vm, host: string): Container {
   return new ListContainer((store, fmt) => {
     const out: DebugProtocol.Variable[] = [
+      leaf('host', host, { type: 'where the VM runs: its physical GPU is that host\'s' }),
       leaf('host generation', String(vm.cfg.hostGen), { type: 'the physical GPU' }),
       leaf('device version', String(vm.cfg.version), { type: 'exposed to the VM' }),
     ];

@@ -25,7 +25,8 @@ import { scopesOf } from './scopes';
 import { DRIVER_THREAD, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
-import { MigrationOutcome, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
+import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
+import { Lockstep, LockstepError, rebuildFor } from './lockstep';
 
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
@@ -50,6 +51,12 @@ export class VgpuDebugSession extends DebugSession {
   private finished = false;
   /** A VM transfer is under way: the VM belongs to it. */
   private migrating = false;
+  /** The VM runs on another host; `vm` is its replica here (lockstep.ts). */
+  private lockstep: Lockstep | undefined;
+  /** Generation of the host the session launched the VM on (where it comes back to if the target is lost). */
+  private homeGen = 3;
+  /** Motions the remote VM has yet to repeat: until then the VM is still running there. */
+  private following = 0;
   private readonly handlers: Record<string, Handler>;
 
   constructor() {
@@ -208,15 +215,26 @@ export class VgpuDebugSession extends DebugSession {
       if (e instanceof LaunchError) this.reportDiagnostics(e);
       throw e;
     }
+    const ls = this.lockstep;
+    if (ls) {
+      this.lockstep = undefined;
+      void ls.close();
+      this.output(`the VM on ${ls.host} is discarded: the program starts again on this host\n`);
+    }
+    this.launchArgs = args;
+    this.adopt(vm);
+    this.finished = false;
+    this.ended = false;
+  }
+
+  /** Makes `vm` the session's VM (a launch, a replica after a move, the VM back home). */
+  private adopt(vm: Vm): void {
     vm.on('output', (text) => this.output(text));
     this.exec?.cancel();
     this.vm = vm;
-    this.launchArgs = args;
-    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])));
+    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])), (e, step) => this.lockstep?.recovered(e, step));
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm);
-    this.finished = false;
-    this.ended = false;
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
   }
 
@@ -255,7 +273,18 @@ export class VgpuDebugSession extends DebugSession {
   private disconnect(): Reply {
     this.exec?.cancel();
     this.ended = true;
-    return new Reply(undefined, () => this.shutdown());
+    const ls = this.lockstep;
+    this.lockstep = undefined;
+    return new Reply(undefined, () => {
+      if (ls) void ls.close().then(() => this.shutdown());
+      else this.shutdown();
+    });
+  }
+
+  override dispose(): void {
+    void this.lockstep?.close();
+    this.lockstep = undefined;
+    super.dispose();
   }
 
   private terminate(): Reply {
@@ -267,8 +296,30 @@ export class VgpuDebugSession extends DebugSession {
     if (this.ended) return;
     this.ended = true;
     const vm = this.vm;
-    if (vm) this.sendEvent(new ExitedEvent(vm.errors.some((e) => !e.rolledBack) ? 1 : 0));
-    this.sendEvent(new TerminatedEvent());
+    const done = () => {
+      if (vm) this.sendEvent(new ExitedEvent(vm.errors.some((e) => !e.rolledBack) ? 1 : 0));
+      this.sendEvent(new TerminatedEvent());
+    };
+    const ls = this.lockstep;
+    this.lockstep = undefined;
+    if (ls) void this.leave(ls).then(done);
+    else done();
+  }
+
+  /** The session ends while the VM runs on another host: its result there, then the target discards it. */
+  private async leave(ls: Lockstep): Promise<void> {
+    try {
+      if (ls.replica.finished) {
+        const r = await ls.remote.result();
+        this.output(`the program ended on ${ls.host}: ${r.status} after ${r.commands} commands, ${r.errors.length} GPU error${r.errors.length === 1 ? '' : 's'}, memorySha256 ${r.memorySha256}\n`);
+        for (const [name, x] of Object.entries(r.surfaces)) this.output(`  surface ${name} ${x.width}x${x.height} sha256 ${x.sha256}\n`);
+      } else {
+        this.output(`the VM on ${ls.host} is discarded at t=${ls.replica.commands}\n`);
+      }
+    } catch (e) {
+      this.output(`no result from ${ls.host}: ${(e as Error).message}\n`, 'stderr');
+    }
+    await ls.close();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -284,7 +335,49 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.requireVm();
     if (this.exec?.running) throw new UserError('the VM is running: pause it first');
     if (this.migrating) throw new UserError('the VM is being moved to another host');
+    if (this.following > 0) throw new UserError(`the VM is running on ${this.lockstep?.host ?? 'another host'}: wait for it to stop`);
     return vm;
+  }
+
+  /** Where the VM runs now. */
+  private hostText(): string {
+    return this.lockstep ? this.lockstep.host : `local (this debug adapter), generation ${this.vm?.cfg.hostGen ?? this.homeGen}`;
+  }
+
+  /**
+   * After the replica moved: the remote VM repeats the motion, then `then` shows the stop. Until it has,
+   * the VM counts as running. If the remote is lost or differs, the VM comes back here from the replica.
+   */
+  private afterFollow(then: () => void): void {
+    const ls = this.lockstep;
+    if (!ls) {
+      then();
+      return;
+    }
+    this.following++;
+    ls.follow().catch((e) => this.lost(ls, e)).finally(() => {
+      this.following--;
+      if (!this.ended) then();
+    });
+  }
+
+  private lost(ls: Lockstep, e: unknown): void {
+    if (this.lockstep !== ls) return; // closed on purpose meanwhile (restart, end, another move)
+    this.lockstep = undefined;
+    void ls.close();
+    const why = e instanceof LockstepError ? `the VM on ${ls.host} and its replica here diverged: ${e.message}`
+      : e instanceof ChannelClosed ? `the connection to ${ls.host} is lost: ${e.message}`
+        : e instanceof RemoteError ? `${ls.host} failed a request: ${e.message}`
+          : `internal error while following the VM on ${ls.host}: ${(e as Error)?.message ?? String(e)}`;
+    const home = rebuildFor(ls.replica, this.homeGen, 'the VM');
+    this.adopt(home);
+    this.output(`${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`, 'stderr');
+    this.sendEvent(new InvalidatedEvent(['all']));
+  }
+
+  /** Edits cannot be replayed, so they cannot be repeated on a remote VM: refused while it runs elsewhere. */
+  private noEditsElsewhere(): void {
+    if (this.lockstep) throw new UserError(`the VM runs on ${this.lockstep.host}: its registers and memory cannot be edited from here (an edit is not replayable there)`);
   }
 
   private output(text: string, category: 'console' | 'stderr' | 'stdout' = 'console'): void {
@@ -335,11 +428,11 @@ export class VgpuDebugSession extends DebugSession {
     this.store?.clear();
     exec.forward(threadId, kind, granularity).then(
       (s) => {
-        if (s) this.stopped(s);
+        if (s) this.afterFollow(() => this.stopped(s));
       },
       (e) => {
         this.output(`${(e as Error).message}\n`, 'stderr');
-        this.stopped({ reason: 'pause', threadId, description: (e as Error).message });
+        this.afterFollow(() => this.stopped({ reason: 'pause', threadId, description: (e as Error).message }));
       },
     );
   }
@@ -351,7 +444,10 @@ export class VgpuDebugSession extends DebugSession {
     if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
     const exec = this.exec!;
     const granularity = this.granularity(a);
-    return new Reply(undefined, () => this.stopped(kind === 'step' ? exec.stepBack(threadId, granularity) : exec.reverseContinue(threadId)));
+    return new Reply(undefined, () => {
+      const s = kind === 'step' ? exec.stepBack(threadId, granularity) : exec.reverseContinue(threadId);
+      this.afterFollow(() => this.stopped(s));
+    });
   }
 
   private pause(a: Record<string, unknown>): undefined {
@@ -408,7 +504,7 @@ export class VgpuDebugSession extends DebugSession {
 
   private scopes(a: Record<string, unknown>): DebugProtocol.ScopesResponse['body'] {
     const frame = this.frameOf(a.frameId);
-    return { scopes: scopesOf(this.vm!, this.store!, frame) };
+    return { scopes: scopesOf(this.vm!, this.store!, frame, this.hostText()) };
   }
 
   private variables(a: Record<string, unknown>): DebugProtocol.VariablesResponse['body'] {
@@ -422,6 +518,7 @@ export class VgpuDebugSession extends DebugSession {
 
   private setVariable(a: Record<string, unknown>): Reply {
     this.stoppedVm();
+    this.noEditsElsewhere();
     const c = this.store!.get(a.variablesReference);
     if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)}`);
     if (!c.set) throw new UserError('these values cannot be edited');
@@ -438,6 +535,7 @@ export class VgpuDebugSession extends DebugSession {
     return {
       vm,
       store: this.store!,
+      host: this.hostText(),
       snapshot: () => {
         const s = vm.takeSnapshot('manual');
         return `snapshot #${s.id} at t=${s.state.commands} (step ${s.state.step})`;
@@ -464,12 +562,12 @@ export class VgpuDebugSession extends DebugSession {
 
   /** The VM jumped in time while stopped: views refresh from a new stop. */
   private afterJump(description: string, reason = 'goto'): void {
-    const vm = this.vm!;
     this.finished = false;
-    setImmediate(() => {
+    this.afterFollow(() => setImmediate(() => {
+      const vm = this.vm!;
       this.sendEvent(new InvalidatedEvent(['all']));
       this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
-    });
+    }));
   }
 
   private evaluate(a: Record<string, unknown>): DebugProtocol.EvaluateResponse['body'] {
@@ -600,6 +698,7 @@ export class VgpuDebugSession extends DebugSession {
 
   private writeMemory(a: Record<string, unknown>): Reply {
     const vm = this.stoppedVm();
+    this.noEditsElsewhere();
     const ref = this.memoryRef(a);
     if (typeof a.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.data)) throw new UserError('data must be base64');
     const bytes = Buffer.from(a.data, 'base64');
@@ -685,39 +784,57 @@ export class VgpuDebugSession extends DebugSession {
         fields.push({ register: d.name, field: f.name, bits: f.lo === f.hi ? `${f.lo}` : `${f.hi}:${f.lo}`, physical: get(p), exposed: get(e), hidden: get(p) !== get(e) });
       }
     }
-    return { hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, physical: capsView(vm.physical), exposed: capsView(vm.exposed), fields };
+    return { hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, host: this.hostText(), physical: capsView(vm.physical), exposed: capsView(vm.exposed), fields };
   }
 
   /**
-   * Moves the VM live to a `vgpu host` (SPEC section 9), which finishes the program: on success the
-   * debuggee has left this host and the session ends with the target's result in the console; refused
-   * or failed, the VM keeps running here with nothing lost and the session stops where it now is.
+   * Moves the VM, paused where it stands, to a `vgpu host` (SPEC section 9) and goes on debugging it
+   * there: the target runs it, and this session keeps a replica for that host's generation in lockstep
+   * (lockstep.ts), which inspection reads. Refused or failed, the VM keeps running where it was, with
+   * nothing lost. Moving it again sends the replica's state (equal to the remote one at every stop).
    */
   private async customMigrate(a: Record<string, unknown>): Promise<Reply> {
     const vm = this.stoppedVm();
     if (!this.started || this.ended) throw new UserError('vgpu/migrate needs a started, running debug session');
-    const target = typeof a.to === 'string' ? parseHostPort(a.to) : null;
-    if (!target) throw new UserError(`vgpu/migrate needs to: "HOST:PORT" (got ${JSON.stringify(a.to)})`);
+    const to = a.to ?? this.launchArgs?.migrationHosts?.[0];
+    if (to === undefined) throw new UserError('vgpu/migrate needs to: "HOST:PORT" (none given, and the launch configuration lists no migrationHosts)');
+    const target = typeof to === 'string' ? parseHostPort(to) : null;
+    if (!target) throw new UserError(`vgpu/migrate needs to: "HOST:PORT" (got ${JSON.stringify(to)})`);
     if (a.token !== undefined && typeof a.token !== 'string') throw new UserError('token must be a string');
+    const prev = this.lockstep;
     this.migrating = true;
     let out: MigrationOutcome;
+    let ls: Lockstep | undefined;
     try {
       out = await migrateVm(vm, {
-        ...target, token: (a.token as string | undefined) || undefined, mode: 'finish',
+        ...target, token: (a.token as string | undefined) || undefined, mode: 'session', commandsPerChunk: 0,
         onProgress: (p) => this.output(`migration: ${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}\n`),
       });
+      if (out.status === 'completed' && out.remote) {
+        ls = new Lockstep(out.remote, rebuildFor(vm, out.remote.hostGen, 'the replica'));
+        try {
+          await ls.checkDevice();
+        } catch (e) {
+          void ls.close();
+          ls = undefined;
+          out = { ...out, status: 'failed', remote: undefined, reason: `${(e as Error).message}; the VM on the target is discarded` };
+        }
+      }
     } finally {
       this.migrating = false;
     }
     const body: CustomBody<'vgpu/migrate'> = { ...migrationSummary(out), ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}) };
-    if (out.status === 'completed') {
-      const r = out.result;
-      this.output(`the VM moved to ${a.to} at t=${out.switchedAtCommands} and finished there${r ? `: ${r.status} after ${r.commands} commands, ${r.errors.length} GPU errors` : ''}\n`);
-      for (const e of r?.errors ?? []) this.output(`  ${e.kind} on ${e.engine} at ${e.file}:${e.line}: ${e.message}${e.rolledBack ? ' (rolled back)' : ''}\n`);
-      return new Reply(body, () => this.end());
+    if (!ls) {
+      this.output(`migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running ${prev ? `on ${prev.host}` : 'here'} (t=${vm.commands})\n`, 'stderr');
+      return new Reply({ ...body, host: this.hostText() }, () => this.afterJump(`Migration ${out.status}`, 'pause'));
     }
-    this.output(`migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running here (t=${vm.commands})\n`, 'stderr');
-    return new Reply(body, () => this.afterJump(`Migration ${out.status}`, 'pause'));
+    if (prev) void prev.close(); // the VM has left that host
+    else this.homeGen = vm.cfg.hostGen;
+    this.lockstep = ls;
+    this.adopt(ls.replica);
+    this.output(`the VM moved to ${ls.host} at t=${out.switchedAtCommands} (${out.rounds} pre-copy rounds, ${out.pagesSent} pages, ${out.downtimeMs.toFixed(1)} ms downtime): `
+      + 'it runs there now; this session drives it and reads a replica kept in step here, compared at every stop\n');
+    return new Reply({ ...body, host: ls.host }, () => this.afterJump(`Migrated to ${ls!.host}`, 'pause'));
   }
 
   private customTranslate(a: Record<string, unknown>): CustomBody<'vgpu/translate'> {

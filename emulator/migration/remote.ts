@@ -43,6 +43,8 @@ export interface RemoteApi {
   /** `Vm.recover` after a GPU error (roll back, skip the guilty submission). */
   recover: [Record<string, never>, { recovered: boolean; step: number; commands: number }];
   state: [Record<string, never>, RemoteState];
+  /** `Vm.digest` where the VM stands: a debugger keeping a replica in step compares it with its own. */
+  digest: [Record<string, never>, { digest: string; step: number; commands: number; pending: string | null }];
   /** The target host's physical device beside the exposed one (unchanged by the move). */
   caps: [Record<string, never>, { hostGen: number; deviceVersion: number; physical: RemoteCapsView; exposed: RemoteCapsView }];
   readVa: [{ va: number; count: number; engine?: EngineName }, (number | null)[]];
@@ -108,6 +110,7 @@ const HANDLERS: Handlers = {
       regs: Array.from(st.regs), engines: st.engines, errors: vm.errors,
     };
   },
+  digest: (vm) => ({ digest: vm.digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),
   caps: (vm) => ({ hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, physical: capsView(vm.physical), exposed: capsView(vm.exposed) }),
   readVa: (vm, a) => vm.readVa(a.va, Math.min(a.count, 1 << 20), a.engine).map((x) => x ?? null),
   readGpa: (vm, a) => vm.readGpa(a.gpa) ?? null,
@@ -201,6 +204,10 @@ export class RemoteVm {
 
   caps() {
     return this.call('caps', {});
+  }
+
+  digest() {
+    return this.call('digest', {});
   }
 
   result() {
