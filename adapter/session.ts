@@ -57,6 +57,8 @@ export class VgpuDebugSession extends DebugSession {
   private homeGen = 3;
   /** Motions the remote VM has yet to repeat: until then the VM is still running there. */
   private following = 0;
+  /** Counts launches and restarts: a stop found before one is not shown after it. */
+  private loads = 0;
   private readonly handlers: Record<string, Handler>;
 
   constructor() {
@@ -222,6 +224,7 @@ export class VgpuDebugSession extends DebugSession {
       this.output(`the VM on ${ls.host} is discarded: the program starts again on this host\n`);
     }
     this.launchArgs = args;
+    this.loads++;
     this.adopt(vm);
     this.finished = false;
     this.ended = false;
@@ -354,13 +357,21 @@ export class VgpuDebugSession extends DebugSession {
       then();
       return;
     }
+    const loads = this.loads;
     this.following++;
-    ls.follow().catch((e) => this.lost(ls, e)).finally(() => {
-      this.following--;
-      if (!this.ended) then();
-    });
+    void (async () => {
+      try {
+        await ls.follow();
+      } catch (e) {
+        this.lost(ls, e);
+      } finally {
+        this.following--;
+      }
+      if (!this.ended && this.loads === loads) then();
+    })();
   }
 
+  /** The remote VM is gone or differs: the VM continues here, rebuilt for this host from the replica. */
   private lost(ls: Lockstep, e: unknown): void {
     if (this.lockstep !== ls) return; // closed on purpose meanwhile (restart, end, another move)
     this.lockstep = undefined;
@@ -369,7 +380,13 @@ export class VgpuDebugSession extends DebugSession {
       : e instanceof ChannelClosed ? `the connection to ${ls.host} is lost: ${e.message}`
         : e instanceof RemoteError ? `${ls.host} failed a request: ${e.message}`
           : `internal error while following the VM on ${ls.host}: ${(e as Error)?.message ?? String(e)}`;
-    const home = rebuildFor(ls.replica, this.homeGen, 'the VM');
+    let home: Vm;
+    try {
+      home = rebuildFor(ls.replica, this.homeGen, 'the VM');
+    } catch (err) {
+      this.output(`${why}; the VM could not be rebuilt for this host (${(err as Error).message}): the session goes on with the replica\n`, 'stderr');
+      return;
+    }
     this.adopt(home);
     this.output(`${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`, 'stderr');
     this.sendEvent(new InvalidatedEvent(['all']));
@@ -564,6 +581,7 @@ export class VgpuDebugSession extends DebugSession {
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
     this.afterFollow(() => setImmediate(() => {
+      if (this.ended) return;
       const vm = this.vm!;
       this.sendEvent(new InvalidatedEvent(['all']));
       this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
@@ -810,12 +828,14 @@ export class VgpuDebugSession extends DebugSession {
         ...target, token: (a.token as string | undefined) || undefined, mode: 'session', commandsPerChunk: 0,
         onProgress: (p) => this.output(`migration: ${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}\n`),
       });
-      if (out.status === 'completed' && out.remote) {
-        ls = new Lockstep(out.remote, rebuildFor(vm, out.remote.hostGen, 'the replica'));
+      const remote = out.remote;
+      if (out.status === 'completed' && remote) {
         try {
+          ls = new Lockstep(remote, rebuildFor(vm, remote.hostGen, 'the replica'));
           await ls.checkDevice();
+          if (this.ended || this.vm !== vm) throw new Error('the session ended or restarted during the move');
         } catch (e) {
-          void ls.close();
+          void (ls ? ls.close() : remote.close());
           ls = undefined;
           out = { ...out, status: 'failed', remote: undefined, reason: `${(e as Error).message}; the VM on the target is discarded` };
         }

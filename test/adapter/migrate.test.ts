@@ -165,6 +165,32 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     assert.equal(target!.result().memorySha256, reference.memorySha256);
   });
 
+  it('moves again, from the generation-2 host to a generation-3 one: the first host lets the VM go', async () => {
+    const reference = plain(NESTED);
+    const third = new VmHost({ gen: 3, idleTimeoutMs: 10_000 });
+    let onThird: Vm | undefined;
+    third.on('resumed', (_t, vm) => (onThird = vm));
+    const to3 = `127.0.0.1:${(await third.listen()).port}`;
+    try {
+      await launch(dc, { program: NESTED, ...V2 });
+      await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
+      assert.equal((await migrate())[1].status, 'completed');
+      await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
+      const here = await inStep('on the first host');
+      const [stop, r] = await migrate({ to: to3 });
+      assert.deepEqual([r.status, r.hostGen, r.host, stop.description], ['completed', 3, `${to3}, generation 3`, `Migrated to ${to3}, generation 3`]);
+      await until(() => closed !== undefined, 'the first host lets the VM go');
+      assert.equal(onThird!.digest(), here);
+      const caps = await custom('vgpu/caps');
+      assert.deepEqual([caps.hostGen, caps.physical.registers.VERSION, caps.exposed.registers.VERSION], [3, '0x3', '0x2']);
+      assert.equal((await untilStop(dc, dc.continueRequest({ threadId: DRIVER }))).description, 'Program finished');
+      assert.equal(await digest(dc), reference.digest);
+      assert.equal(onThird!.digest(), reference.digest);
+    } finally {
+      await third.close();
+    }
+  });
+
   it('refused (a version-3 VM, a generation-2 host): the session goes on debugging here; no host: an error', async () => {
     await launch(dc, { program: NESTED, hostGen: 3 });
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
