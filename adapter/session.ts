@@ -734,6 +734,9 @@ export class VgpuDebugSession extends DebugSession {
 
   private disassemble(a: Record<string, unknown>): DebugProtocol.DisassembleResponse['body'] {
     this.stoppedVm();
+    // VS Code asks with an empty reference for a frame without an instruction pointer (the driver's):
+    // there is nothing to disassemble, which is an answer, not an error.
+    if (a.memoryReference === '') return { instructions: [] };
     const ref = this.memoryRef(a);
     if (ref.space !== 'va') throw new UserError('disassembly reads command streams at GPU VAs (va:0x...)');
     const count = a.instructionCount;

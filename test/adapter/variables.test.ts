@@ -202,5 +202,8 @@ describe('adapter: scopes, variables and memory', function () {
     assert.equal(ins[4].instruction, 'MI_BATCH_BUFFER_END');
     const ring = await dc.send('disassemble', { memoryReference: '0xfff00004', instructionOffset: -1, instructionCount: 2 });
     assert.deepEqual(ring.body.instructions.map((i: DebugProtocol.DisassembledInstruction) => [i.address, i.line]), [['0x0000fff00000', 22], ['0x0000fff00004', 23]]);
+    // The driver frame has no instruction pointer: VS Code then asks with an empty reference.
+    const none = await dc.send('disassemble', { memoryReference: '', instructionCount: 10 });
+    assert.deepEqual(none.body.instructions, []);
   });
 });
