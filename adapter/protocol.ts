@@ -28,7 +28,7 @@ export const LAUNCH_ATTRIBUTES = {
   snapshotEvery: { type: 'integer', description: 'Commands between periodic snapshots (0: only at submissions). Reverse steps replay at most this many commands.', default: 1000, minimum: 0 },
   watchdog: { type: 'integer', description: 'Commands one submission may run before it is a hang.', default: 1000000, minimum: 1 },
   autoRollback: { type: 'boolean', description: 'After stopping on a GPU error, continuing rolls the VM back to before the guilty submission and skips it.', default: true },
-  migrationHosts: { type: 'array', description: 'vgpu hosts (HOST:PORT) offered by "Migrate VM...".', items: { type: 'string' } },
+  migrationHosts: { type: 'array', description: 'vgpu hosts (HOST:PORT) offered by "Migrate VM..."; vgpu/migrate without a target uses the first.', items: { type: 'string' } },
   debugServer: { type: 'integer', description: 'Connect to a running `node dist/adapter.js --server=PORT` instead of running the adapter inline.', minimum: 1 },
 } as const satisfies Record<string, AttributeSpec>;
 
