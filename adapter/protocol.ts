@@ -71,7 +71,8 @@ export interface CustomRequests {
     pages: { gpa: string; ranges: [number, number][] }[];
     surfaces: { name: string; changedPixels: number }[];
   }];
-  'vgpu/surface': [{ name?: string }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];
+  /** With `snapshot` (a kept snapshot's id): the pixels as they were then, read without moving the VM. */
+  'vgpu/surface': [{ name?: string; snapshot?: number }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];
   'vgpu/caps': [Record<string, never>, { hostGen: number; deviceVersion: number; /** Where the VM runs: `local (...)` or `HOST:PORT, generation N`. */ host?: string; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] }];
   'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
   /** Without `to`: the launch configuration's first `migrationHosts` entry. */

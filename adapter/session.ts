@@ -7,7 +7,9 @@ import {
   DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, Response, StoppedEvent, TerminatedEvent, ExitedEvent, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { EPT_VIEW_NAMES } from '../emulator/ept';
+import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
+import { PAGE_SIZE, type HostMemory } from '../emulator/memory';
+import type { PagingContext } from '../emulator/paging';
 import { CAP_REG_DEFS, ENGINES, EngineName } from '../emulator/registers';
 import { runToCommands } from '../emulator/reverse';
 import { capsView } from '../emulator/vdev';
@@ -17,16 +19,60 @@ import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
-import { diff, snapshotIndex, snapshotInfos } from './history';
+import { diff, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
 import { LaunchError, buildVm, validateLaunch } from './launch';
-import { MAX_TRANSFER, parseRef, readBytes, spaceLimit, writeBytes, formatRef } from './memory';
+import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { scopesOf } from './scopes';
 import { DRIVER_THREAD, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
+
+/**
+ * A surface as it was at kept snapshot `index`, walked through that snapshot's PPGTT root and read from
+ * the pages' before-images (history.ts pageAt), as `Vm.readSurface` reads it now. The VM does not move:
+ * going to the snapshot and back would replay, which renumbers every later snapshot and cannot cross an
+ * edit; and after a migration the replica must stay equal to the VM on the other host.
+ */
+function surfaceAt(vm: Vm, index: number, name: string): { width: number; height: number; pixels: Uint32Array } {
+  const surface = vm.image.surfaces.find((x) => x.name.toUpperCase() === name.toUpperCase());
+  if (!surface) throw new RangeError(`no surface named ${name}`);
+  const e = vm.engine('rcs0');
+  const regs = vm.regs.values;
+  const then = vm.snapshots.list[index].state.regs;
+  // The engine alone knows how its registers give the PPGTT root: let it read the snapshot's, then put them back.
+  const live = [regs[e.slots.pdpLo], regs[e.slots.pdpHi]];
+  let pml4: number;
+  try {
+    regs[e.slots.pdpLo] = then[e.slots.pdpLo];
+    regs[e.slots.pdpHi] = then[e.slots.pdpHi];
+    pml4 = pagingContext(vm, 'rcs0').pml4;
+  } finally {
+    [regs[e.slots.pdpLo], regs[e.slots.pdpHi]] = live;
+    e.syncContext();
+  }
+  // Walks read guest page tables through `mem.pageForRead` only: give them the pages as they were.
+  const mem = { pageForRead: (pfn: number) => pageAt(vm, index, pfn) } as Pick<HostMemory, 'pageForRead'> as HostMemory;
+  const ctx: PagingContext = { ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL), mem, pml4, refresh: undefined };
+  const { width, height, pitch } = surface;
+  const pixels = new Uint32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    let pageVa = -1;
+    let page: Uint32Array | undefined;
+    for (let x = 0; x < width; x++) {
+      const va = surface.va + y * pitch + x * 4;
+      if (va - (va % PAGE_SIZE) !== pageVa) {
+        pageVa = va - (va % PAGE_SIZE);
+        const hpa = vaToHpa(ctx, pageVa);
+        page = hpa < 0 ? undefined : pageAt(vm, index, Math.floor(hpa / PAGE_SIZE));
+      }
+      if (page) pixels[y * width + x] = page[(va % PAGE_SIZE) >>> 2];
+    }
+  }
+  return { width, height, pixels };
+}
 
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
@@ -790,7 +836,14 @@ export class VgpuDebugSession extends DebugSession {
     if (a.name !== undefined && typeof a.name !== 'string') throw new UserError('name must be a string');
     const name = a.name === undefined ? names[0] : names.find((n) => n.toUpperCase() === (a.name as string).toUpperCase());
     if (!name) throw new UserError(`no surface '${a.name}' (surfaces: ${names.join(', ')})`);
-    const s = vm.readSurface(name);
+    let s: { width: number; height: number; pixels: Uint32Array };
+    if (a.snapshot === undefined) {
+      s = vm.readSurface(name);
+    } else {
+      const i = snapshotIndex(vm, a.snapshot);
+      if (i < 0) throw new UserError(`no kept snapshot #${JSON.stringify(a.snapshot)} (see vgpu/snapshots)`);
+      s = surfaceAt(vm, i, name);
+    }
     return { surfaces: names, name, width: s.width, height: s.height, pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
   }
 
