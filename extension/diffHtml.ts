@@ -1,11 +1,23 @@
 // The "Compare Snapshots" page: registers with old and new values, pages with their changed byte
-// ranges, surfaces with their changed pixel counts. Static HTML (no script), theme-coloured.
+// ranges, surfaces with their changed pixel counts and drawn side by side (PNG data URIs, one per
+// snapshot). Static HTML (no script), theme-coloured.
 
 import { randomBytes } from 'node:crypto';
 import type { CustomBody, SnapshotInfo } from '../adapter/protocol';
 import { snapshotDescription, snapshotLabel } from './snapshotNodes';
+import { encodePng, type SurfaceImage } from './surfaceImage';
 
 export type SnapshotDiff = CustomBody<'vgpu/diff'>;
+
+/** A surface at the two compared snapshots (`vgpu/surface` with `snapshot`). */
+export interface SurfacePair {
+  readonly name: string;
+  readonly from: SurfaceImage;
+  readonly to: SurfaceImage;
+}
+
+/** Pictures are drawn at a whole zoom that makes small surfaces about this wide, pixels kept square. */
+const PICTURE_SIZE = 256;
 
 export function makeNonce(): string {
   return randomBytes(16).toString('base64');
@@ -28,7 +40,28 @@ function table(head: string[], rows: string[][], empty: string): string {
     .join('')}</tbody></table>`;
 }
 
-export function diffHtml(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo, nonce: string): string {
+function picture(img: SurfaceImage, caption: string): string {
+  const zoom = Math.max(1, Math.floor(PICTURE_SIZE / Math.max(img.width, img.height, 1)));
+  const src = `data:image/png;base64,${encodePng(img).toString('base64')}`;
+  return `<figure><img src="${src}" width="${img.width * zoom}" height="${img.height * zoom}" alt="${escapeHtml(caption)}">`
+    + `<figcaption>${escapeHtml(caption)} · ${img.width}×${img.height}</figcaption></figure>`;
+}
+
+/** Each surface at both snapshots, side by side, under its changed pixel count; or why they are missing. */
+function pictures(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo, pairs: readonly SurfacePair[] | string): string {
+  if (typeof pairs === 'string') return `<p class="empty">${escapeHtml(`Surfaces cannot be drawn: ${pairs}`)}</p>`;
+  return pairs.map((p) => {
+    const n = diff.surfaces.find((s) => s.name === p.name)?.changedPixels;
+    const count = n === undefined ? '' : ` · ${n} changed pixel${n === 1 ? '' : 's'}`;
+    return `<h3>${escapeHtml(p.name)}${count}</h3><div class="pair">${picture(p.from, `#${from.id}`)}${picture(p.to, `#${to.id}`)}</div>`;
+  }).join('');
+}
+
+/**
+ * The whole page. `pairs`: the surfaces to draw side by side (a string says why there are none); the
+ * page's CSP lets images come only from data: URIs, as PNGs made here.
+ */
+export function diffHtml(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo, nonce: string, pairs: readonly SurfacePair[] | string = []): string {
   const regs = table(
     ['Register', `Old (#${from.id})`, `New (#${to.id})`],
     diff.registers.map((r) => [escapeHtml(r.name), `<code class="old">${escapeHtml(r.old)}</code>`, `<code class="new">${escapeHtml(r.new)}</code>`]),
@@ -44,7 +77,7 @@ export function diffHtml(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInf
     diff.surfaces.map((s) => [escapeHtml(s.name), String(s.changedPixels)]),
     'No surface differs.',
   );
-  const csp = `default-src 'none'; style-src 'nonce-${nonce}'`;
+  const csp = `default-src 'none'; img-src data:; style-src 'nonce-${nonce}'`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
@@ -60,6 +93,10 @@ export function diffHtml(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInf
   .old { color: var(--vscode-gitDecoration-deletedResourceForeground); }
   .new { color: var(--vscode-gitDecoration-addedResourceForeground); }
   .empty { color: var(--vscode-descriptionForeground); font-style: italic; }
+  h3 { font-size: 1em; font-weight: normal; margin: 1.2em 0 0.4em; }
+  .pair { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
+  figure { margin: 0; } figcaption { color: var(--vscode-descriptionForeground); }
+  img { image-rendering: pixelated; display: block; outline: 1px solid var(--vscode-panel-border); }
 </style></head>
 <body>
 <h1>Snapshot ${escapeHtml(snapshotLabel(from))} → ${escapeHtml(snapshotLabel(to))}</h1>
@@ -67,5 +104,6 @@ export function diffHtml(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInf
 <h2>Registers (${diff.registers.length})</h2>${regs}
 <h2>Pages (${diff.pages.length})</h2>${pages}
 <h2>Surfaces (${diff.surfaces.length})</h2>${surfaces}
+${pictures(diff, from, to, pairs)}
 </body></html>`;
 }

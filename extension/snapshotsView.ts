@@ -1,12 +1,13 @@
 // The Snapshots view and its commands: Take Snapshot, Roll Back to Snapshot... (with confirmation),
-// Compare Snapshots (two selected in the view, or two picked from a list).
+// Compare Snapshots (two selected in the view, or two picked from a list; surfaces drawn side by side).
 
 import * as vscode from 'vscode';
 import type { SnapshotInfo } from '../adapter/protocol';
-import { diffHtml, makeNonce } from './diffHtml';
+import { diffHtml, makeNonce, type SurfacePair } from './diffHtml';
 import { NodeTree } from './nodeTree';
 import { reportError, type VgpuSessions } from './sessions';
 import { ROLLBACK_COMMAND, snapshotDescription, snapshotLabel, snapshotNodes } from './snapshotNodes';
+import { decodeSurface } from './surfaceImage';
 import type { TreeNode } from './treeNode';
 
 const VIEW_ID = 'vgpu.snapshots';
@@ -103,13 +104,24 @@ export class SnapshotsView implements vscode.Disposable {
       }
       const [from, to] = [...chosen].sort((a, b) => a.step - b.step || a.id - b.id);
       const diff = await this.sessions.request('vgpu/diff', { from: from.id, to: to.id });
+      const pairs = await this.surfacePairs(diff.surfaces.map((s) => s.name), from, to);
       const panel = vscode.window.createWebviewPanel('vgpu.snapshotDiff', `Snapshots #${from.id} → #${to.id}`, vscode.ViewColumn.Active, {
         enableScripts: false,
         localResourceRoots: [],
       });
-      panel.webview.html = diffHtml(diff, from, to, makeNonce());
+      panel.webview.html = diffHtml(diff, from, to, makeNonce(), pairs);
     } catch (e) {
       reportError('Compare Snapshots', e);
+    }
+  }
+
+  /** Each surface as it was at both snapshots; what went wrong instead, so the rest of the page still shows. */
+  private async surfacePairs(names: readonly string[], from: SnapshotInfo, to: SnapshotInfo): Promise<SurfacePair[] | string> {
+    const at = async (name: string, s: SnapshotInfo) => decodeSurface(await this.sessions.request('vgpu/surface', { name, snapshot: s.id }));
+    try {
+      return await Promise.all(names.map(async (name) => ({ name, from: await at(name, from), to: await at(name, to) })));
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
     }
   }
 

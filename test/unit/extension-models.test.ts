@@ -164,6 +164,24 @@ describe('extension: Compare Snapshots page', () => {
     assert.ok(!html.includes('<script'));
     assert.equal(rangeText([0x10, 0x20]), '0x10..0x1f (16 bytes)');
   });
+
+  it('draws each surface at both snapshots side by side, as PNG data URIs the page\'s CSP allows', () => {
+    const img = (fill: number, width = 4, height = 2) => ({ name: 'tile', width, height, pixels: new Uint32Array(width * height).fill(fill) });
+    const diff = { registers: [], pages: [], surfaces: [{ name: 'tile', changedPixels: 8 }] };
+    const html = diffHtml(diff, snap(1, 0), snap(2, 10), 'N', [{ name: 'tile', from: img(0xff000000), to: img(0xffd32f2f) }]);
+    assert.match(html, /content="default-src 'none'; img-src data:; style-src 'nonce-N'"/);
+    assert.ok(html.includes('<td>tile</td><td>8</td>'), 'the changed-pixel table stays');
+    assert.ok(html.includes('tile · 8 changed pixels'));
+    const imgs = [...html.matchAll(/<img src="data:image\/png;base64,([^"]+)" width="(\d+)" height="(\d+)" alt="([^"]+)">/g)];
+    assert.deepEqual(imgs.map((m) => [m[2], m[3], m[4]]), [['256', '128', '#1'], ['256', '128', '#2']], 'old then new, small surfaces zoomed');
+    const first = (m: RegExpMatchArray) => PNG.sync.read(Buffer.from(m[1], 'base64')).data.subarray(0, 4);
+    assert.deepEqual([...first(imgs[0])], [0, 0, 0, 255]);
+    assert.deepEqual([...first(imgs[1])], [0xd3, 0x2f, 0x2f, 255]);
+    assert.ok(html.includes('#1 · 4×2') && html.includes('#2 · 4×2'));
+    assert.ok(!html.includes('<script') && !/style="/.test(html), 'no script, no inline style attributes');
+    const missing = diffHtml(diff, snap(1, 0), snap(2, 10), 'N', 'no kept snapshot #2');
+    assert.ok(missing.includes('Surfaces cannot be drawn: no kept snapshot #2') && missing.includes('<td>tile</td><td>8</td>'));
+  });
 });
 
 describe('extension: F5 without launch.json', () => {
