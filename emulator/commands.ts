@@ -313,7 +313,11 @@ export function fieldByName(def: CommandDef, name: string): CmdField | undefined
 
 /** A field's value in a command's dwords (addresses as 48-bit numbers); 0 when absent at this length. */
 export function fieldNum(def: CommandDef, dw: ArrayLike<number>, len: number, name: string): number {
-  const f = fieldByName(def, name)!;
+  return fieldValue(fieldByName(def, name)!, dw, len);
+}
+
+/** fieldNum for a field already looked up (the hot paths resolve their fields once). */
+export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): number {
   if (f.dw >= len) return 0;
   const lo = dw[f.dw] >>> 0;
   if (f.kind === 'addr') return lo + (f.dw + 1 < len ? (dw[f.dw + 1] & 0xffff) * 0x100000000 : 0);
@@ -329,16 +333,42 @@ export function fieldNum(def: CommandDef, dw: ArrayLike<number>, len: number, na
  * debugger walks them uncached for display.
  */
 export function writeRanges(def: CommandDef, dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number) => boolean): void {
-  for (const w of def.writes ?? []) {
-    if (w.kind === 'mem') {
-      if (w.ifNonZero !== undefined && fieldNum(def, dw, len, w.ifNonZero) === 0) continue;
-      const bytes = typeof w.bytes === 'number' ? w.bytes : fieldNum(def, dw, len, w.bytes.flag) ? w.bytes.on : w.bytes.off;
-      if (!emit(fieldNum(def, dw, len, w.addr), bytes, bytes)) return;
+  const plan = WRITE_PLANS.get(def);
+  if (plan === undefined) return;
+  for (let i = 0; i < plan.length; i++) {
+    const w = plan[i];
+    if (w.rect === null) {
+      if (w.ifNonZero !== null && fieldValue(w.ifNonZero, dw, len) === 0) continue;
+      const bytes = w.flag === null ? w.on : fieldValue(w.flag, dw, len) ? w.on : w.off;
+      if (!emit(fieldValue(w.addr, dw, len), bytes, bytes)) return;
     } else {
-      const g = blitGeometry(def, dw, len, w.addr);
+      const g = blitGeometry(def, dw, len, w.addr.name);
       if (g.w > 0) for (let y = g.y1; y < g.y1 + g.h; y++) if (!emit(g.dst + y * g.pitch + g.x1 * 4, g.w * 4, 4)) return;
     }
   }
+}
+
+/** The write specs with their fields resolved once per command (writeRanges runs before every store). */
+interface WritePlan {
+  readonly addr: CmdField;
+  readonly rect: true | null;
+  readonly flag: CmdField | null;
+  readonly on: number;
+  readonly off: number;
+  readonly ifNonZero: CmdField | null;
+}
+
+const WRITE_PLANS = new Map<CommandDef, WritePlan[]>();
+for (const d of COMMANDS) {
+  if (!d.writes) continue;
+  const f = (n: string) => fieldByName(d, n)!;
+  WRITE_PLANS.set(d, d.writes.map((w): WritePlan => w.kind === 'rect'
+    ? { addr: f(w.addr), rect: true, flag: null, on: 0, off: 0, ifNonZero: null }
+    : {
+        addr: f(w.addr), rect: null, ifNonZero: w.ifNonZero !== undefined ? f(w.ifNonZero) : null,
+        flag: typeof w.bytes === 'number' ? null : f(w.bytes.flag),
+        on: typeof w.bytes === 'number' ? w.bytes : w.bytes.on, off: typeof w.bytes === 'number' ? w.bytes : w.bytes.off,
+      }));
 }
 
 export interface BlitGeometry {

@@ -1,7 +1,7 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
 // table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
 
-import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, writeRanges } from './commands';
+import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
@@ -520,6 +520,29 @@ const FLUSH = COMMANDS.find((d) => d.mnemonic === 'MI_FLUSH_DW')!;
 const PIPE = COMMANDS.find((d) => d.mnemonic === 'PIPE_CONTROL')!;
 const COND = COMMANDS.find((d) => d.mnemonic === 'MI_CONDITIONAL_BATCH_BUFFER_END')!;
 
+// Dword positions the handlers read, resolved once from the table.
+const DW_ATOMIC_DATA = dwOf('MI_ATOMIC', 'data');
+const DW_COND_DATA = dwOf('MI_CONDITIONAL_BATCH_BUFFER_END', 'data');
+const DW_FLUSH_DATA = dwOf('MI_FLUSH_DW', 'data');
+const DW_LRM_REG = dwOf('MI_LOAD_REGISTER_MEM', 'reg');
+const DW_LRR_DST = dwOf('MI_LOAD_REGISTER_REG', 'dst');
+const DW_LRR_SRC = dwOf('MI_LOAD_REGISTER_REG', 'src');
+const DW_SEMAPHORE_DATA = dwOf('MI_SEMAPHORE_WAIT', 'data');
+const DW_SDI_DATA = dwOf('MI_STORE_DATA_IMM', 'data');
+const DW_SRM_REG = dwOf('MI_STORE_REGISTER_MEM', 'reg');
+const DW_PIPE_DATA = dwOf('PIPE_CONTROL', 'data');
+const DW_COLOR_COLOR = dwOf('XY_COLOR_BLT', 'color');
+
+// Fields the handlers read, resolved once from the table.
+const F_ATOMIC_OP = fieldByName(ATOMIC, 'op')!;
+const F_BBS_ADDR = fieldByName(BBS, 'addr')!;
+const F_BBS_PPGTT = fieldByName(BBS, 'ppgtt')!;
+const F_BBS_SECOND_LEVEL = fieldByName(BBS, 'second_level')!;
+const F_COND_ADDR = fieldByName(COND, 'addr')!;
+const F_FLUSH_INVALIDATE_TLB = fieldByName(FLUSH, 'invalidate_tlb')!;
+const F_SEMAPHORE_ADDR = fieldByName(SEMAPHORE, 'addr')!;
+const F_SEMAPHORE_OP = fieldByName(SEMAPHORE, 'op')!;
+
 function endBatch(e: Engine, def: CommandDef): number {
   if (e.depth === 0) return e.raise('invalid-command', def, `${def.mnemonic} outside a batch buffer`);
   e.depth--; // a second-level return resumes at bb[depth-1], already past its MI_BATCH_BUFFER_START
@@ -536,15 +559,15 @@ const BY_MNEMONIC: Record<string, Handler> = {
   MI_BATCH_BUFFER_END: (e) => endBatch(e, COMMANDS[e.cmdIndex]),
   MI_CONDITIONAL_BATCH_BUFFER_END: (e, _h, len) => {
     if (e.depth === 0) return e.raise('invalid-command', COND, 'MI_CONDITIONAL_BATCH_BUFFER_END outside a batch buffer');
-    const v = e.readMem32(fieldNum(COND, e.buf, len, 'addr')); // -1 only on a fault: stored dwords are unsigned
+    const v = e.readMem32(fieldValue(F_COND_ADDR, e.buf, len)); // -1 only on a fault: stored dwords are unsigned
     if (v < 0) return e.raiseFault(COND);
-    return v <= e.buf[dwOf('MI_CONDITIONAL_BATCH_BUFFER_END', 'data')] ? endBatch(e, COND) : ADVANCE;
+    return v <= e.buf[DW_COND_DATA] ? endBatch(e, COND) : ADVANCE;
   },
   MI_SEMAPHORE_WAIT: (e, _h, len) => {
-    const v = e.readMem32(fieldNum(SEMAPHORE, e.buf, len, 'addr'));
+    const v = e.readMem32(fieldValue(F_SEMAPHORE_ADDR, e.buf, len));
     if (v < 0) return e.raiseFault(SEMAPHORE);
-    const data = e.buf[dwOf('MI_SEMAPHORE_WAIT', 'data')];
-    const op = fieldNum(SEMAPHORE, e.buf, len, 'op');
+    const data = e.buf[DW_SEMAPHORE_DATA];
+    const op = fieldValue(F_SEMAPHORE_OP, e.buf, len);
     let ok: boolean;
     switch (op) {
       case 0: ok = v > data; break;
@@ -558,7 +581,7 @@ const BY_MNEMONIC: Record<string, Handler> = {
     return ok ? ADVANCE : STEP_POLL;
   },
   MI_STORE_DATA_IMM: (e, h, len) => {
-    const d = dwOf('MI_STORE_DATA_IMM', 'data');
+    const d = DW_SDI_DATA;
     writeSeg32(h, e.segHpa[0], e.buf[d]);
     if (len === 5) writeSeg32(h, e.segHpa[0] + 4, e.buf[d + 1]);
     return ADVANCE;
@@ -576,12 +599,12 @@ const BY_MNEMONIC: Record<string, Handler> = {
     return ADVANCE;
   },
   MI_STORE_REGISTER_MEM: (e, h) => {
-    writeSeg32(h, e.segHpa[0], h.regs.read(e.buf[dwOf('MI_STORE_REGISTER_MEM', 'reg')] & 0x7ffffc));
+    writeSeg32(h, e.segHpa[0], h.regs.read(e.buf[DW_SRM_REG] & 0x7ffffc));
     return ADVANCE;
   },
   MI_LOAD_REGISTER_MEM: (e, h, len) => {
     const def = COMMANDS[e.cmdIndex];
-    const off = e.buf[dwOf('MI_LOAD_REGISTER_MEM', 'reg')] & 0x7ffffc;
+    const off = e.buf[DW_LRM_REG] & 0x7ffffc;
     const v = e.readMem32(fieldNum(def, e.buf, len, 'addr'));
     if (v < 0) return e.raiseFault(def);
     if (typeof h.regs.commandWrite(e.name, off, v) === 'string') {
@@ -591,20 +614,20 @@ const BY_MNEMONIC: Record<string, Handler> = {
   },
   MI_LOAD_REGISTER_REG: (e, h) => {
     const def = COMMANDS[e.cmdIndex];
-    const src = e.buf[dwOf('MI_LOAD_REGISTER_REG', 'src')] & 0x7ffffc;
-    const dst = e.buf[dwOf('MI_LOAD_REGISTER_REG', 'dst')] & 0x7ffffc;
+    const src = e.buf[DW_LRR_SRC] & 0x7ffffc;
+    const dst = e.buf[DW_LRR_DST] & 0x7ffffc;
     if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(src)) === 'string') {
       return e.raise('privileged-register', def, `MI_LOAD_REGISTER_REG writes ${regName(dst)}: commands may only write ${e.name}'s CS_GPR registers`);
     }
     return ADVANCE;
   },
   MI_FLUSH_DW: (e, h, len) => {
-    if (fieldNum(FLUSH, e.buf, len, 'invalidate_tlb')) e.tlb.invalidate();
-    postSync(e, h, FLUSH, len, dwOf('MI_FLUSH_DW', 'data'));
+    if (fieldValue(F_FLUSH_INVALIDATE_TLB, e.buf, len)) e.tlb.invalidate();
+    postSync(e, h, FLUSH, len, DW_FLUSH_DATA);
     return ADVANCE;
   },
   PIPE_CONTROL: (e, h, len) => {
-    postSync(e, h, PIPE, len, dwOf('PIPE_CONTROL', 'data'));
+    postSync(e, h, PIPE, len, DW_PIPE_DATA);
     return ADVANCE;
   },
   MI_COPY_MEM_MEM: (e, h, len) => {
@@ -615,10 +638,10 @@ const BY_MNEMONIC: Record<string, Handler> = {
     return ADVANCE;
   },
   MI_ATOMIC: (e, h, len) => {
-    const op = fieldNum(ATOMIC, e.buf, len, 'op');
+    const op = fieldValue(F_ATOMIC_OP, e.buf, len);
     const hpa = e.segHpa[0];
     const old = readPhys32(h, hpa);
-    const operand = len === 11 ? e.buf[dwOf('MI_ATOMIC', 'data')] : h.regs.values[e.slots.gpr0];
+    const operand = len === 11 ? e.buf[DW_ATOMIC_DATA] : h.regs.values[e.slots.gpr0];
     let v: number;
     switch (op) {
       case 0x01: v = old & operand; break;
@@ -635,13 +658,13 @@ const BY_MNEMONIC: Record<string, Handler> = {
     return ADVANCE;
   },
   MI_BATCH_BUFFER_START: (e, h, len) => {
-    const target = fieldNum(BBS, e.buf, len, 'addr');
-    if (!fieldNum(BBS, e.buf, len, 'ppgtt')) return e.raise('invalid-command', BBS, 'MI_BATCH_BUFFER_START from the GGTT: a VM\'s batches must be in its PPGTT (address space indicator = 1)');
+    const target = fieldValue(F_BBS_ADDR, e.buf, len);
+    if (!fieldValue(F_BBS_PPGTT, e.buf, len)) return e.raise('invalid-command', BBS, 'MI_BATCH_BUFFER_START from the GGTT: a VM\'s batches must be in its PPGTT (address space indicator = 1)');
     if (target % 4 !== 0) {
       e.translate(target, ACCESS_FETCH, 4);
       return e.raiseFault(BBS);
     }
-    const second = fieldNum(BBS, e.buf, len, 'second_level') === 1;
+    const second = fieldValue(F_BBS_SECOND_LEVEL, e.buf, len) === 1;
     if (e.depth === 0) {
       e.advance(len * 4); // the ring resumes after the start
       e.depth = 1;
@@ -674,7 +697,7 @@ function blit(e: Engine, h: EngineHost, len: number, kind: 'color' | 'copy' | 'f
   const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
   let src: Uint32Array | null = null;
   let color = 0;
-  if (kind === 'color') color = e.buf[dwOf('XY_COLOR_BLT', 'color')];
+  if (kind === 'color') color = e.buf[DW_COLOR_COLOR];
   else {
     src = e.gatherSource(def, fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h);
     if (src === null) return e.raiseFault(def);
