@@ -296,6 +296,10 @@ export function commandIndex(header: number): number {
  */
 export const LENGTH_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 << d.lengthBits) - 1 : 0));
 export const FIXED_LENGTH = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'fixed' ? d.length.dwords : 0));
+/** For commands whose length a header flag selects: the flag's bit (-1: none), and the two lengths. */
+export const FLAG_BIT = Int8Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.fields.find((f) => f.name === (d.length as { field: string }).field)!.lo : -1));
+export const FLAG_ON = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.on : 0));
+export const FLAG_OFF = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.off : 0));
 /** 1 for commands of (register, value) pairs: an odd DWord Length means 1 + 2n dwords. */
 export const PAIRS = Uint8Array.from(COMMANDS, (d) => (d.length.kind === 'pairs' ? 1 : 0));
 

@@ -1,7 +1,7 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
 // table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
 
-import { COMMANDS, CommandDef, FIXED_LENGTH, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges } from './commands';
+import { COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
@@ -206,6 +206,7 @@ export class Engine {
     let len: number;
     if (fixed !== 0 && (LENGTH_MASK[idx] === 0 ? 1 : (header & LENGTH_MASK[idx]) + 2) === fixed) len = fixed;
     else if (PAIRS[idx] === 1 && (header & 1) === 1) len = (header & LENGTH_MASK[idx]) + 2; // 1 + 2n, n >= 1
+    else if (FLAG_BIT[idx] >= 0 && (header & LENGTH_MASK[idx]) + 2 === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = (header & LENGTH_MASK[idx]) + 2;
     else {
       const d = declaredLength(def, header);
       if (typeof d === 'string') return this.raise('invalid-command', def, d);
