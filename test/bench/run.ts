@@ -42,6 +42,7 @@ export function goalText(goal: Goal): string {
 function formatValue(v: number | string): string {
   if (typeof v === 'string') return v;
   if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  if (Math.abs(v) < 0.01) return v.toPrecision(2);
   return v.toLocaleString('en-US', { maximumFractionDigits: 2 });
 }
 

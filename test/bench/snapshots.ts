@@ -23,11 +23,14 @@ function measure(): Report {
   // Overhead: alternate runs with and without periodic snapshots.
   const on: number[] = [];
   const off: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     const a = loadVm('mixed.vgpu', { snapshotEvery: 1000 }, src);
-    on.push(timeIt(() => a.run()));
+    const tOn = timeIt(() => a.run());
     const b = loadVm('mixed.vgpu', { snapshotEvery: 0 }, src);
-    off.push(timeIt(() => b.run()));
+    const tOff = timeIt(() => b.run());
+    if (i === 0) continue; // JIT warm-up
+    on.push(tOn);
+    off.push(tOff);
   }
   // Guest-size independence, snapshots on.
   const small: number[] = [];
