@@ -141,6 +141,8 @@ export class Vm implements EngineHost {
   predicted: Set<number> | null = null;
   /** False while the driver is known to be blocked (rechecked after any ring step or state load). */
   private driverMayRun = true;
+  /** Command count at which the next periodic snapshot is due (Infinity: none). */
+  private nextPeriodic = Infinity;
   private inEngineStep = false;
 
   readonly version: number;
@@ -192,6 +194,7 @@ export class Vm implements EngineHost {
       this.regs.values[e.slots.view] = EPT_VIEW_FULL;
     }
     this.regs.takeTouched();
+    this.nextPeriodic = this.cfg.snapshotEvery > 0 ? this.cfg.snapshotEvery : Infinity;
     this.takeSnapshot('start');
   }
 
@@ -255,7 +258,10 @@ export class Vm implements EngineHost {
       this.step++;
       if (r === STEP_COMMAND) {
         this.commands++;
-        if (this.cfg.snapshotEvery > 0 && this.commands % this.cfg.snapshotEvery === 0) this.takeSnapshot('periodic');
+        if (this.commands === this.nextPeriodic) {
+          this.takeSnapshot('periodic');
+          this.nextPeriodic += this.cfg.snapshotEvery;
+        }
       }
       return r;
     }
@@ -429,6 +435,8 @@ export class Vm implements EngineHost {
     this.interrupts = s.interrupts;
     this.pending = null;
     this.driverMayRun = true;
+    const every = this.cfg.snapshotEvery;
+    this.nextPeriodic = every > 0 ? (Math.floor(s.commands / every) + 1) * every : Infinity;
     for (let i = 0; i < this.errors.length; i++) {
       const er = this.errors[i];
       if (!er.rolledBack && er.step >= s.step) this.errors.splice(i--, 1);
