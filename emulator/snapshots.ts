@@ -78,11 +78,13 @@ export class SnapshotStore {
     if (open === null || open.has(pfn)) return;
     if (!this.mem.hasPage(pfn)) {
       open.set(pfn, null);
+      this.keptPages++;
       return;
     }
     const img = this.free.pop() ?? this.newImages();
     img.set(this.mem.pageForRead(pfn));
     open.set(pfn, img);
+    this.keptPages++;
   }
 
   private newImages(): Uint32Array {
@@ -108,22 +110,15 @@ export class SnapshotStore {
     return s;
   }
 
+  /** Before-images kept over all snapshots (maintained as they come and go: the budget check is O(1)). */
+  private keptPages = 0;
+
   totalBytes(): number {
-    let n = 0;
-    for (const s of this.list) n += snapshotBytes(s);
-    return n;
+    return this.keptPages * PAGE_SIZE + this.list.length * FIXED_BYTES;
   }
 
-  /** A cheap upper bound first: only count exactly when pages kept could exceed the budget. */
   private overBudget(): boolean {
-    if ((this.list.length + this.pagesKept()) * PAGE_SIZE <= this.budget) return false;
     return this.totalBytes() > this.budget;
-  }
-
-  private pagesKept(): number {
-    let n = 0;
-    for (const s of this.list) n += s.pages.size;
-    return n;
   }
 
   /** Index of the newest snapshot at or before a step, or -1. */
@@ -149,6 +144,7 @@ export class SnapshotStore {
     for (let i = this.list.length - 1; i >= index; i--) {
       for (const [pfn, img] of this.list[i].pages) this.mem.restorePage(pfn, img);
       this.recycle(this.list[i].pages);
+      this.keptPages -= this.list[i].pages.size;
     }
     const s = this.list[index];
     this.list.length = index + 1;
@@ -174,7 +170,9 @@ export class SnapshotStore {
       }
       if (!merged) {
         if (this.list[0].barrier && this.list.length > 1) break;
-        this.recycle(this.list.shift()!.pages); // the oldest epoch cannot be reached any more
+        const oldest = this.list.shift()!; // the oldest epoch cannot be reached any more
+        this.recycle(oldest.pages);
+        this.keptPages -= oldest.pages.size;
       }
     }
   }
@@ -183,7 +181,10 @@ export class SnapshotStore {
     const prev = this.list[i - 1];
     for (const [pfn, img] of this.list[i].pages) {
       if (!prev.pages.has(pfn)) prev.pages.set(pfn, img);
-      else if (img !== null) this.free.push(img);
+      else {
+        this.keptPages--;
+        if (img !== null) this.free.push(img);
+      }
     }
     if (this.open === this.list[i].pages) this.open = prev.pages;
     this.list.splice(i, 1);
@@ -192,6 +193,7 @@ export class SnapshotStore {
   /** Replaces the kept snapshots (a resumed or moved VM); the newest one's epoch is open. */
   load(list: readonly Snapshot[]): void {
     this.list.splice(0, this.list.length, ...list);
+    this.keptPages = list.reduce((n, s) => n + s.pages.size, 0);
     this.open = list.length ? list[list.length - 1].pages : null;
     this.nextId = list.reduce((n, s) => Math.max(n, s.id + 1), this.nextId);
   }
@@ -199,6 +201,7 @@ export class SnapshotStore {
   clear(): void {
     for (const s of this.list) this.recycle(s.pages);
     this.list.length = 0;
+    this.keptPages = 0;
     this.open = null;
   }
 }

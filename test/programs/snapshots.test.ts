@@ -5,6 +5,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { loadVm } from '../../emulator/program';
 import { runToCommands, stepBack, reverseContinue } from '../../emulator/reverse';
+import { snapshotBytes } from '../../emulator/snapshots';
 import { STEP_DONE, STEP_ERROR, Vm } from '../../emulator/vm';
 import { EXAMPLES, example, prng, runChecked } from './helpers';
 import { randomProgram } from './random';
@@ -137,5 +138,18 @@ describe('reverse execution', () => {
     assert.equal(vm.readVa(flagVa, 1)[0], 1);
     stepBack(vm);
     assert.equal(vm.readVa(flagVa, 1)[0], 0);
+  });
+});
+
+describe('snapshot store accounting', () => {
+  it('the running byte count equals the sum over kept snapshots through runs, rollbacks and thinning', () => {
+    const vm = loadVm('r.vgpu', { snapshotEvery: 1, snapshotBudget: 30 * 4096 }, randomProgram(11, { commands: 300, submissions: 3, faults: true }));
+    const exact = () => vm.snapshots.list.reduce((n, s) => n + snapshotBytes(s), 0);
+    for (let i = 0; i < 5000 && vm.stepOnce() !== STEP_DONE; i++) {
+      if (vm.pending) vm.recover();
+      assert.equal(vm.snapshots.totalBytes(), exact(), `step ${vm.step}`);
+    }
+    vm.restoreSnapshot(Math.floor(vm.snapshots.list.length / 2));
+    assert.equal(vm.snapshots.totalBytes(), exact());
   });
 });
