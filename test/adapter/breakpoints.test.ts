@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { loadVm } from '../../emulator/program';
-import { DRIVER, RCS0, EXAMPLES, build, client, failure, launch, program, repl, top, untilStop } from './client';
+import { DRIVER, RCS0, EXAMPLES, failure, launch, program, repl, top, untilStop, clientPerTest } from './client';
 
 const C = program('counter.vgpu');
 const F = program('fault.vgpu');
@@ -16,13 +16,7 @@ const F = program('fault.vgpu');
 describe('adapter: breakpoints', function () {
   this.timeout(30000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   const lines = (bps: DebugProtocol.SourceBreakpoint[]) => (d: DebugClient) => d.setBreakpointsRequest({ source: { path: C }, breakpoints: bps });
   const cont = () => untilStop(dc, dc.continueRequest({ threadId: DRIVER }));

@@ -33,6 +33,19 @@ export async function client(): Promise<DebugClient> {
 }
 
 /** initialize + launch + (breakpoints) + configurationDone; resolves at the entry stop (or at the first stop). */
+/** Mocha hooks for a suite: build the adapter once, a fresh DebugClient before each test (handed to `use`), stopped after. */
+export function clientPerTest(use: (dc: DebugClient) => void): void {
+  let current: DebugClient | undefined;
+  before(build);
+  beforeEach(async () => {
+    current = await client();
+    use(current);
+  });
+  afterEach(async () => {
+    await current?.stop();
+  });
+}
+
 export async function launch(dc: DebugClient, args: Record<string, unknown>, setup?: (dc: DebugClient) => Promise<unknown>): Promise<DebugProtocol.StoppedEvent> {
   await dc.initializeRequest({ adapterID: 'vgpu', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsInvalidatedEvent: true, supportsMemoryReferences: true } as DebugProtocol.InitializeRequestArguments);
   await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments)]);

@@ -6,20 +6,14 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { CustomBody } from '../../adapter/protocol';
 import { VmHost } from '../../emulator/migration';
-import { DRIVER, RCS0, build, client, digest, failure, launch, program, repl, top, untilStop } from './client';
+import { DRIVER, RCS0, digest, failure, launch, program, repl, top, untilStop, clientPerTest } from './client';
 
 const P = program('nested.vgpu');
 
 describe('adapter: debug console, hovers, completions', function () {
   this.timeout(30000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   it('evaluates registers (engine from the frame), labels, surfaces, MIRROR and expressions', async () => {
     await launch(dc, { program: P, stopOnEntry: false });
@@ -111,13 +105,7 @@ describe('adapter: debug console, hovers, completions', function () {
 describe('adapter: vgpu/ custom requests', function () {
   this.timeout(30000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   async function custom<K extends keyof import('../../adapter/protocol').CustomRequests>(name: K, args: object = {}): Promise<CustomBody<K>> {
     return (await dc.customRequest(name, args)).body as CustomBody<K>;

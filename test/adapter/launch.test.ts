@@ -5,18 +5,12 @@ import * as assert from 'node:assert/strict';
 import { spawn, ChildProcess } from 'node:child_process';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ADAPTER, DRIVER, ROOT, build, client, failure, launch, program, top, untilStop } from './client';
+import { ADAPTER, DRIVER, ROOT, build, failure, launch, program, top, untilStop, clientPerTest } from './client';
 
 describe('adapter: life cycle', function () {
   this.timeout(30000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   it('advertises what it implements, with the six GPU error filters on by default', async () => {
     const r = await dc.initializeRequest();

@@ -3,20 +3,14 @@
 
 import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
-import { DRIVER, RCS0, build, client, digest, launch, program, repl, top, untilStop } from './client';
+import { DRIVER, RCS0, digest, launch, program, repl, top, untilStop, clientPerTest } from './client';
 
 const C = program('counter.vgpu');
 
 describe('adapter: reverse execution', function () {
   this.timeout(30000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   const cont = () => untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
   const back = () => untilStop(dc, dc.reverseContinueRequest({ threadId: DRIVER }));

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { mulberry32 } from '../helpers/prng';
-import { build, client, launch, program } from './client';
+import { launch, program, clientPerTest } from './client';
 
 const TOTAL = 10000;
 const BEFORE_LAUNCH = 500;
@@ -41,13 +41,7 @@ const STRINGS = [
 describe('adapter: robustness', function () {
   this.timeout(120000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   it(`answers ${TOTAL} random and malformed requests, then threads`, async () => {
     const rnd = mulberry32(Number(process.env.VGPU_FUZZ_SEED ?? 0x5eed));

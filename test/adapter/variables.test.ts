@@ -5,20 +5,14 @@
 import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { DRIVER, RCS0, build, children, client, failure, launch, named, program, repl, scope, top, untilStop } from './client';
+import { DRIVER, RCS0, children, failure, launch, named, program, repl, scope, top, untilStop, clientPerTest } from './client';
 
 const P = program('nested.vgpu');
 
 describe('adapter: scopes, variables and memory', function () {
   this.timeout(30000);
   let dc: DebugClient;
-  before(build);
-  beforeEach(async () => {
-    dc = await client();
-  });
-  afterEach(async () => {
-    await dc.stop();
-  });
+  clientPerTest((c) => (dc = c));
 
   /** Stopped at line 11: rcs0 about to run the first command of `inner`, three frames deep. */
   async function atInner(args: Record<string, unknown> = {}): Promise<DebugProtocol.StackFrame[]> {
