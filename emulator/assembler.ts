@@ -8,7 +8,7 @@
 // values, registers, labels, keywords) are case-insensitive; symbols are stored upper-cased.
 
 import { LIMITS, hasFeature, type Feature, type Generation } from './capabilities';
-import { COMMANDS, EncodeError, commandByMnemonic, encodeCommand, fieldByName, type CmdField, type CommandDef } from './commands';
+import { COMMANDS, EncodeError, commandByMnemonic, encodeCommand, fieldByName, REG_OFFSET_MASK, type CmdField, type CommandDef } from './commands';
 import {
   AssemblyError,
   type AssembleOptions,
@@ -34,7 +34,7 @@ const VA_LIMIT = 2 ** 48;
 /** PTE address bits 51:12. */
 const GPA_LIMIT = 2 ** 52;
 const BAR0_SIZE = 16 * MIB;
-const MAX_REG_OFFSET = 0x7ffffc;
+const MAX_REG_OFFSET = REG_OFFSET_MASK;
 
 export const DEFAULT_MEMORY = 256 * MIB;
 export const DEFAULT_PHYS_BITS = 39;

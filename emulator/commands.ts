@@ -93,8 +93,11 @@ const u32 = (name: string, dw: number, desc: string, extra: Partial<CmdField> = 
 const bits = (name: string, dw: number, lo: number, hi: number, desc: string, extra: Partial<CmdField> = {}): CmdField => ({
   name, dw, lo, hi, kind: lo === hi ? 'flag' : 'uint', desc, ...extra,
 });
+/** A register operand: the MMIO offset in bits 22:2 of its dword (PRM "Register Offset"), kept in place. */
+export const REG_OFFSET_BITS = { lo: 2, hi: 22 } as const;
+export const REG_OFFSET_MASK = (((1 << (REG_OFFSET_BITS.hi + 1)) - 1) & ~((1 << REG_OFFSET_BITS.lo) - 1)) >>> 0;
 const reg = (name: string, dw: number, desc: string): CmdField => ({
-  name, dw, lo: 2, hi: 22, kind: 'reg', desc, required: true,
+  name, dw, lo: REG_OFFSET_BITS.lo, hi: REG_OFFSET_BITS.hi, kind: 'reg', desc, required: true,
 });
 
 /** Engine registers the command streamer updates for every command (plus RING_HEAD for ring commands). */
@@ -325,7 +328,7 @@ export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): num
   if (f.dw >= len) return 0;
   const lo = dw[f.dw] >>> 0;
   if (f.kind === 'addr') return lo + (f.dw + 1 < len ? (dw[f.dw + 1] & 0xffff) * 0x100000000 : 0);
-  if (f.kind === 'reg') return lo & 0x7ffffc;
+  if (f.kind === 'reg') return lo & REG_OFFSET_MASK;
   const w = f.hi - f.lo + 1;
   return w >= 32 ? lo : (lo >>> f.lo) & ((1 << w) - 1);
 }
@@ -436,7 +439,7 @@ export function readField(dw: ArrayLike<number>, base: number, len: number, f: C
     case 'u64':
       return BigInt(lo) | (f.dw + 1 < len ? BigInt(dw[base + f.dw + 1] >>> 0) << 32n : 0n);
     case 'reg':
-      return BigInt(lo & 0x7ffffc);
+      return BigInt(lo & REG_OFFSET_MASK);
     default:
       return BigInt(bitsOf(lo, f.lo, f.hi));
   }
@@ -468,7 +471,7 @@ export function decodeCommand(dw: ArrayLike<number>, base = 0, available = dw.le
   const fields = new Map<string, bigint>();
   for (const f of def.fields) if (f.dw < len) fields.set(f.name, readField(dw, base, len, f));
   const pairs: [number, number][] = [];
-  if (def.length.kind === 'pairs') for (let i = 1; i + 1 < len; i += 2) pairs.push([dw[base + i] & 0x7ffffc, dw[base + i + 1] >>> 0]);
+  if (def.length.kind === 'pairs') for (let i = 1; i + 1 < len; i += 2) pairs.push([dw[base + i] & REG_OFFSET_MASK, dw[base + i + 1] >>> 0]);
   return { def, length: len, fields, pairs };
 }
 
@@ -517,7 +520,7 @@ export function encodeCommand(def: CommandDef, given: ReadonlyMap<string, bigint
     putField(out, len, f, v, def.mnemonic);
   }
   if (rule.kind === 'pairs') pairs.forEach(([r, v], i) => {
-    out[1 + 2 * i] = r & 0x7ffffc;
+    out[1 + 2 * i] = r & REG_OFFSET_MASK;
     out[2 + 2 * i] = v >>> 0;
   });
   return out.map((x) => x >>> 0);
@@ -540,8 +543,8 @@ function putField(out: number[], len: number, f: CmdField, v: bigint, mnemonic: 
       return;
     }
     case 'reg':
-      if (v > 0x7ffffcn || v % 4n !== 0n) throw fail('is not a dword-aligned register offset below 8 MiB');
-      out[f.dw] = (out[f.dw] & ~0x7ffffc) | Number(v);
+      if (v > BigInt(REG_OFFSET_MASK) || v % 4n !== 0n) throw fail('is not a dword-aligned register offset below 8 MiB');
+      out[f.dw] = (out[f.dw] & ~REG_OFFSET_MASK) | Number(v);
       return;
     default: {
       const w = BigInt(f.hi - f.lo + 1);

@@ -1,7 +1,7 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
 // table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
 
-import { COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges } from './commands';
+import { COMMANDS, CommandDef, FIXED_LENGTH, REG_OFFSET_MASK, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
@@ -590,22 +590,22 @@ const BY_MNEMONIC: Record<string, Handler> = {
   MI_LOAD_REGISTER_IMM: (e, h, len) => {
     // The scanner checks every pair before any write (a refused command changes nothing).
     for (let i = 1; i < len; i += 2) {
-      const off = (e.buf[i] & 0x7ffffc) - e.base;
+      const off = (e.buf[i] & REG_OFFSET_MASK) - e.base;
       if (off < 0 || off >= ENGINE_WINDOW || e.cmdSlot[off >>> 2] < 0) {
-        const mmio = e.buf[i] & 0x7ffffc;
+        const mmio = e.buf[i] & REG_OFFSET_MASK;
         return e.raise('privileged-register', COMMANDS[e.cmdIndex], `MI_LOAD_REGISTER_IMM writes ${regName(mmio)}: commands may only write ${e.name}'s CS_GPR registers`);
       }
     }
-    for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((e.buf[i] & 0x7ffffc) - e.base) >>> 2], e.buf[i + 1]);
+    for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((e.buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], e.buf[i + 1]);
     return ADVANCE;
   },
   MI_STORE_REGISTER_MEM: (e, h) => {
-    writeSeg32(h, e.segHpa[0], h.regs.read(e.buf[DW_SRM_REG] & 0x7ffffc));
+    writeSeg32(h, e.segHpa[0], h.regs.read(e.buf[DW_SRM_REG] & REG_OFFSET_MASK));
     return ADVANCE;
   },
   MI_LOAD_REGISTER_MEM: (e, h, len) => {
     const def = COMMANDS[e.cmdIndex];
-    const off = e.buf[DW_LRM_REG] & 0x7ffffc;
+    const off = e.buf[DW_LRM_REG] & REG_OFFSET_MASK;
     const v = e.readMem32(fieldNum(def, e.buf, len, 'addr'));
     if (v < 0) return e.raiseFault(def);
     if (typeof h.regs.commandWrite(e.name, off, v) === 'string') {
@@ -615,8 +615,8 @@ const BY_MNEMONIC: Record<string, Handler> = {
   },
   MI_LOAD_REGISTER_REG: (e, h) => {
     const def = COMMANDS[e.cmdIndex];
-    const src = e.buf[DW_LRR_SRC] & 0x7ffffc;
-    const dst = e.buf[DW_LRR_DST] & 0x7ffffc;
+    const src = e.buf[DW_LRR_SRC] & REG_OFFSET_MASK;
+    const dst = e.buf[DW_LRR_DST] & REG_OFFSET_MASK;
     if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(src)) === 'string') {
       return e.raise('privileged-register', def, `MI_LOAD_REGISTER_REG writes ${regName(dst)}: commands may only write ${e.name}'s CS_GPR registers`);
     }
