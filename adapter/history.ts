@@ -19,20 +19,17 @@ export function snapshotIndex(vm: Vm, id: unknown): number {
   return vm.snapshots.list.findIndex((s) => s.id === id);
 }
 
-const ZERO = new Uint32Array(PAGE_SIZE / 4);
-
 /**
- * Contents of a host page at kept snapshot `index` (`index` = list length: now). The before-image in
- * the first epoch at or after the snapshot that wrote the page is its content then; a page no later
- * epoch wrote is unchanged since.
+ * Contents of a host page at kept snapshot `index` (`index` = list length: now), read from the later
+ * epochs' before-images without moving the VM; `cache` keeps pages already built for one question.
  */
-export function pageAt(vm: Vm, index: number, pfn: number): Uint32Array {
-  const list = vm.snapshots.list;
-  for (let j = index; j < list.length; j++) {
-    const img = list[j].pages.get(pfn);
-    if (img !== undefined) return img ?? ZERO;
-  }
-  return vm.mem.pageForRead(pfn);
+export function pageAt(vm: Vm, index: number, pfn: number, cache?: Map<string, Uint32Array>): Uint32Array {
+  const key = `${index}:${pfn}`;
+  const hit = cache?.get(key);
+  if (hit) return hit;
+  const page = vm.snapshots.pageAt(index, pfn);
+  cache?.set(key, page);
+  return page;
 }
 
 export type Diff = CustomBody<'vgpu/diff'>;
@@ -54,13 +51,14 @@ export function diff(vm: Vm, a: number, b: number): Diff {
   const lo = Math.min(a, b);
   const hi = Math.max(a, b);
   const pfns = new Set<number>();
-  for (let j = lo; j < hi && j < list.length; j++) for (const pfn of list[j].pages.keys()) pfns.add(pfn);
+  for (let j = lo; j < hi && j < list.length; j++) for (const pfn of list[j].undo.pfns()) pfns.add(pfn);
   const firstRam = RAM_HPA / PAGE_SIZE;
   const endRam = firstRam + vm.cfg.memory / PAGE_SIZE;
   const pages: Diff['pages'] = [];
+  const cache = new Map<string, Uint32Array>();
   for (const pfn of [...pfns].sort((x, y) => x - y)) {
     if (pfn < firstRam || pfn >= endRam) continue;
-    const ranges = byteRanges(pageAt(vm, a, pfn), pageAt(vm, b, pfn));
+    const ranges = byteRanges(pageAt(vm, a, pfn, cache), pageAt(vm, b, pfn, cache));
     if (ranges.length) pages.push({ gpa: '0x' + ((pfn - firstRam) * PAGE_SIZE).toString(16), ranges });
   }
   const changedPfns = new Set(pfns);
@@ -78,7 +76,7 @@ export function diff(vm: Vm, a: number, b: number): Diff {
           continue;
         }
         const i = (hpa % PAGE_SIZE) >>> 2;
-        if (pageAt(vm, a, pfn)[i] !== pageAt(vm, b, pfn)[i]) changedPixels++;
+        if (pageAt(vm, a, pfn, cache)[i] !== pageAt(vm, b, pfn, cache)[i]) changedPixels++;
       }
     }
     return { name: s.name, changedPixels };

@@ -235,13 +235,14 @@ function snapshotsContainer(vm: Vm): Container {
         leaf('time', `t=${s.state.commands} commands`),
         leaf('step', String(s.state.step)),
         leaf('reason', s.reason + (s.engine ? ` (${s.engine})` : '')),
-        leaf('pages', String(s.pages.size), { type: 'before-images of pages first written after it' }),
+        leaf('pages', String(s.undo.pageCount), { type: 'pages first written after it (64-byte blocks of each kept)' }),
+        leaf('blocks', String(s.undo.blockCount), { type: 'before-images of 64-byte blocks first written after it' }),
         leaf('bytes', String(snapshotBytes(s))),
         leaf('registers touched before it', s.touchedRegs.map((slot) => REGISTERS.find((r) => slot >= r.slot && slot < r.slot + r.def.width / 32)?.name ?? `slot ${slot}`).join(', ') || '-'),
       ]);
       out.push({
         name: `#${s.id}`,
-        value: `t=${s.state.commands} ${s.reason}${s.engine ? ' ' + s.engine : ''}: ${s.pages.size} pages, ${snapshotBytes(s)} bytes${current ? ' (current)' : ''}`,
+        value: `t=${s.state.commands} ${s.reason}${s.engine ? ' ' + s.engine : ''}: ${s.undo.pageCount} pages, ${snapshotBytes(s)} bytes${current ? ' (current)' : ''}`,
         variablesReference: store.add(children),
       });
     }

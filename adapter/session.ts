@@ -54,7 +54,8 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
     e.syncContext();
   }
   // Walks read guest page tables through `mem.pageForRead` only: give them the pages as they were.
-  const mem = { pageForRead: (pfn: number) => pageAt(vm, index, pfn) } as Pick<HostMemory, 'pageForRead'> as HostMemory;
+  const cache = new Map<string, Uint32Array>();
+  const mem = { pageForRead: (pfn: number) => pageAt(vm, index, pfn, cache) } as Pick<HostMemory, 'pageForRead'> as HostMemory;
   const ctx: PagingContext = { ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL), mem, pml4, refresh: undefined };
   const { width, height, pitch } = surface;
   const pixels = new Uint32Array(width * height);
@@ -66,7 +67,7 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
       if (va - (va % PAGE_SIZE) !== pageVa) {
         pageVa = va - (va % PAGE_SIZE);
         const hpa = vaToHpa(ctx, pageVa);
-        page = hpa < 0 ? undefined : pageAt(vm, index, Math.floor(hpa / PAGE_SIZE));
+        page = hpa < 0 ? undefined : pageAt(vm, index, Math.floor(hpa / PAGE_SIZE), cache);
       }
       if (page) pixels[y * width + x] = page[(va % PAGE_SIZE) >>> 2];
     }

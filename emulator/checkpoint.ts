@@ -6,11 +6,11 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ProgramImage, SourceLoc } from './image';
 import { PAGE_SIZE } from './memory';
-import type { MachineState, Snapshot, SnapshotReason } from './snapshots';
+import { BLOCK_BYTES, BLOCK_DWORDS, BlockPool, MachineState, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
 import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
 
 export const MAGIC = Buffer.from('VGPUSTAT', 'ascii');
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 /** Section tags. */
 export const SEC = { META: 'META', IMAGE: 'IMGE', STATE: 'STAT', PAGES: 'PAGE', SNAPSHOT: 'SNAP', END: 'END.' } as const;
@@ -192,7 +192,8 @@ export function serializeVm(vm: Vm): Buffer {
  * The snapshots a moved or resumed VM still needs: from the newest one at or before the oldest
  * submission an engine is still executing, so a GPU error after the move rolls back exactly as it
  * would have at home. Each: u32 JSON length, JSON (state, metadata, pages that were unallocated),
- * then the before-images as page records.
+ * then one block record per page: u64 GPA page number, u32 x 2 mask of the 64-byte blocks kept
+ * (bit b: block b), and those blocks' before-images in ascending block order.
  */
 export function rollbackSnapshots(vm: Vm): Buffer[] {
   let oldest = Infinity;
@@ -203,43 +204,56 @@ export function rollbackSnapshots(vm: Vm): Buffer[] {
   const from = vm.snapshots.indexAtOrBefore(oldest);
   if (from < 0) return [];
   const first = RAM_HPA / PAGE_SIZE;
+  const scratch = new Uint32Array(PAGE_SIZE / 4);
   return vm.snapshots.list.slice(from).map((s) => {
-    const present: number[] = [];
     const absent: number[] = [];
-    for (const [pfn, img] of s.pages) (img ? present : absent).push(pfn - first);
+    const records: Buffer[] = [];
+    for (const r of s.undo.records()) {
+      if (r.absent) {
+        absent.push(r.pfn - first);
+        continue;
+      }
+      const blocks = maskBlocks(r.m0, r.m1);
+      const rec = Buffer.alloc(16 + blocks.length * BLOCK_BYTES);
+      rec.writeBigUInt64LE(BigInt(r.pfn - first), 0);
+      rec.writeUInt32LE(r.m0 >>> 0, 8);
+      rec.writeUInt32LE(r.m1 >>> 0, 12);
+      s.undo.applyTo(r.pfn, scratch);
+      blocks.forEach((b, i) => Buffer.from(scratch.buffer, b * BLOCK_BYTES, BLOCK_BYTES).copy(rec, 16 + i * BLOCK_BYTES));
+      records.push(rec);
+    }
     const json = Buffer.from(JSON.stringify({
       id: s.id, reason: s.reason, op: s.op, engine: s.engine, touchedRegs: s.touchedRegs, barrier: s.barrier,
       state: { ...s.state, regs: Array.from(s.state.regs) }, absent,
     }));
-    const pages = Buffer.alloc(present.length * (8 + PAGE_SIZE));
-    present.forEach((g, i) => {
-      pages.writeBigUInt64LE(BigInt(g), i * (8 + PAGE_SIZE));
-      const img = s.pages.get(g + first)!;
-      Buffer.from(img.buffer, img.byteOffset, img.byteLength).copy(pages, i * (8 + PAGE_SIZE) + 8);
-    });
     const len = Buffer.alloc(4);
     len.writeUInt32LE(json.length);
-    return Buffer.concat([len, json, pages]);
+    return Buffer.concat([len, json, ...records]);
   });
 }
 
 /** Reads SNAP sections as rollbackSnapshots writes them; throws CheckpointError on a malformed one. */
-export function decodeSnapshots(payloads: readonly Buffer[], what: string): Snapshot[] {
+export function decodeSnapshots(payloads: readonly Buffer[], what: string, pool: BlockPool): Snapshot[] {
   const first = RAM_HPA / PAGE_SIZE;
   return payloads.map((b) => {
     if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new CheckpointError(`${what}: a SNAP section is truncated`);
     const n = b.readUInt32LE(0);
     const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), `${what} SNAP`);
-    const pages = new Map<number, Uint32Array | null>();
-    for (const g of d.absent) pages.set(first + g, null);
+    const undo = new UndoLog(pool);
+    for (const g of d.absent) undo.addAbsent(first + g);
     const body = b.subarray(4 + n);
-    if (body.length % RECORD_BYTES !== 0) throw new CheckpointError(`${what}: snapshot ${d.id} page records are not whole pages`);
-    for (let o = 0; o < body.length; o += RECORD_BYTES) {
-      const img = new Uint32Array(PAGE_SIZE / 4);
-      new Uint8Array(img.buffer).set(body.subarray(o + 8, o + RECORD_BYTES));
-      pages.set(first + Number(body.readBigUInt64LE(o)), img);
+    const img = new Uint32Array(PAGE_SIZE / 4);
+    for (let o = 0; o < body.length;) {
+      if (o + 16 > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} has a truncated block record at byte ${o}`);
+      const g = Number(body.readBigUInt64LE(o));
+      const blocks = maskBlocks(body.readUInt32LE(o + 8), body.readUInt32LE(o + 12));
+      const bytes = blocks.length * BLOCK_BYTES;
+      if (blocks.length === 0 || o + 16 + bytes > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} block record at byte ${o} ${blocks.length ? 'is truncated' : 'keeps no blocks'}`);
+      new Uint8Array(img.buffer).set(body.subarray(o + 16, o + 16 + bytes));
+      undo.addBlocks(first + g, blocks, img.subarray(0, blocks.length * BLOCK_DWORDS));
+      o += 16 + bytes;
     }
-    const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, pages, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
+    const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, undo, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
     return snap;
   });
 }
@@ -279,7 +293,7 @@ export function vmFromSections(sections: Map<string, Buffer[]>, what: string, ho
   for (const p of sections.get(SEC.PAGES) ?? []) applyPages(vm, p);
   loadStateDoc(vm, doc);
   const snaps = sections.get(SEC.SNAPSHOT);
-  if (snaps) vm.snapshots.load(decodeSnapshots(snaps, what));
+  if (snaps) vm.snapshots.load(decodeSnapshots(snaps, what, vm.snapshots.pool));
   return vm;
 }
 

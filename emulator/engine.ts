@@ -28,8 +28,8 @@ export interface EngineHost {
   readonly allow1G: boolean;
   readonly semaphoreTimeout: number;
   readonly watchdog: number;
-  /** Snapshot hook: a page is about to be written (its before-image must be kept). */
-  preserve(pfn: number): void;
+  /** Snapshot hook: bytes [hpa, hpa + bytes), within one page, are about to be written (their before-image must be kept). */
+  preserve(hpa: number, bytes: number): void;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
   predicted: Set<number> | null;
   userInterrupt(engine: Engine): void;
@@ -237,12 +237,8 @@ export class Engine {
       if (err !== 0) return err;
       const host = this.host;
       for (let i = 0; i < this.segCount; i++) {
-        const first = Math.floor(this.segHpa[i] / PAGE_SIZE);
-        const last = Math.floor((this.segHpa[i] + this.segBytes[i] - 1) / PAGE_SIZE);
-        for (let p = first; p <= last; p++) {
-          host.preserve(p);
-          if (host.predicted !== null) host.predicted.add(p);
-        }
+        host.preserve(this.segHpa[i], this.segBytes[i]);
+        if (host.predicted !== null) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
       }
     } else {
       this.segCount = 0;

@@ -16,6 +16,8 @@ export class HostMemory {
    * command parser's prediction with it; migration logs dirty pages). Null on the fast path.
    */
   writeHook: ((pfn: number) => void) | null = null;
+  /** Called with the page frame number before a restore path changes a page (migration logs it as dirty). */
+  restoreHook: ((pfn: number) => void) | null = null;
 
   /** The page for reading; a shared zero page when untouched (never write into it). */
   pageForRead(pfn: number): Uint32Array {
@@ -45,8 +47,20 @@ export class HostMemory {
   /** Counts removals of page objects (caches of page references check it). */
   generation = 0;
 
+  /** A page for a restore path to write into (allocated when missing), without the write hook. */
+  pageForRestore(pfn: number): Uint32Array {
+    if (this.restoreHook !== null) this.restoreHook(pfn);
+    let p = this.pages.get(pfn);
+    if (p === undefined) {
+      p = new Uint32Array(PAGE_DWORDS);
+      this.pages.set(pfn, p);
+    }
+    return p;
+  }
+
   /** Replaces a page's contents without going through the write hook (restore paths). */
   restorePage(pfn: number, data: Uint32Array | null): void {
+    if (this.restoreHook !== null) this.restoreHook(pfn);
     if (data === null || isZero(data)) {
       if (this.pages.delete(pfn)) this.generation++;
     }

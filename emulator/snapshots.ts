@@ -1,11 +1,22 @@
 // Incremental snapshots: each keeps the registers and engine/driver state at its step plus the
-// before-images of the pages first written after it (predicted by the command parser), so its cost
-// is what changed, never the size of guest RAM. Rollback undoes epochs newest-first.
+// before-images of the 64-byte blocks first written after it (predicted by the command parser), so
+// its cost is what changed, never the size of guest RAM. Rollback undoes epochs newest-first.
 
 import type { EngineState } from './engine';
-import { HostMemory, PAGE_SIZE } from './memory';
+import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
 
 export type SnapshotReason = 'start' | 'periodic' | 'submission' | 'manual' | 'edit';
+
+/**
+ * Before-images are kept per block of 64 bytes (a cache line): a 4-byte store costs a 64-byte copy,
+ * not a 4 KiB one, and a blit that covers a page still copies it in one piece.
+ */
+export const BLOCK_SHIFT = 6;
+export const BLOCK_BYTES = 1 << BLOCK_SHIFT;
+export const BLOCK_DWORDS = BLOCK_BYTES / 4;
+export const BLOCKS_PER_PAGE = PAGE_SIZE / BLOCK_BYTES;
+/** What a page record costs besides its blocks (the checkpoint stores GPA page number and block mask). */
+export const PAGE_RECORD_BYTES = 16;
 
 /** The machine state a snapshot holds besides memory (small, fixed size). */
 export interface MachineState {
@@ -19,6 +30,275 @@ export interface MachineState {
   readonly interrupts: number;
 }
 
+/** Block numbers set in a 64-bit block mask (two 32-bit halves), ascending. */
+export function maskBlocks(m0: number, m1: number): number[] {
+  const out: number[] = [];
+  for (let b = 0; b < BLOCKS_PER_PAGE; b++) if (((b < 32 ? m0 : m1) >>> (b & 31)) & 1) out.push(b);
+  return out;
+}
+
+/** Before-images live in 1 KiB segments (16 blocks) carved out of 1 MiB slabs and recycled, so a long run allocates no arrays per snapshot. */
+const SEG_BLOCKS = 16;
+const SEG_DWORDS = SEG_BLOCKS * BLOCK_DWORDS;
+const SLAB_SEGS = 1024;
+
+/** Free segments of one snapshot store. */
+export class BlockPool {
+  private readonly free: Uint32Array[] = [];
+
+  take(): Uint32Array {
+    const seg = this.free.pop();
+    if (seg !== undefined) return seg;
+    const slab = new Uint32Array(SLAB_SEGS * SEG_DWORDS);
+    for (let i = SLAB_SEGS - 1; i >= 1; i--) this.free.push(slab.subarray(i * SEG_DWORDS, (i + 1) * SEG_DWORDS));
+    return slab.subarray(0, SEG_DWORDS);
+  }
+
+  give(seg: Uint32Array): void {
+    this.free.push(seg);
+  }
+}
+
+/** A page record of a log as encoders read it. */
+export interface PageRecord {
+  readonly pfn: number;
+  /** The page was unallocated when first written in the epoch: undo drops it, no blocks are kept. */
+  readonly absent: boolean;
+  /** Blocks kept: bit b of m0 (b < 32) or of m1 (b - 32). */
+  readonly m0: number;
+  readonly m1: number;
+}
+
+let nextLogId = 0;
+
+/**
+ * The before-images one epoch keeps. Per page first written in the epoch, a record: its frame, a
+ * 64-bit mask of the blocks kept (two halves) or "absent" (unallocated then: undo drops the page).
+ * Per run of consecutive blocks kept together, [record, first block, count, slot]: the images sit
+ * in one segment, `slot` numbering blocks across the log's segments (segment * 16 + block in it).
+ * Flat arrays, no object per page: the hot path (keep) only pushes numbers.
+ */
+export class UndoLog {
+  /** Unique over the process: the store's page tracker tells the open log's records by it. */
+  readonly id = nextLogId++;
+  private readonly recPfn: number[] = [];
+  private readonly recM0: number[] = [];
+  private readonly recM1: number[] = [];
+  private readonly recAbsent: number[] = [];
+  private readonly runs: number[] = [];
+  private readonly segs: Uint32Array[] = [];
+  /** Blocks used in the newest segment. */
+  private fill = SEG_BLOCKS;
+  /** Blocks kept (absent pages keep none). */
+  blockCount = 0;
+  /** pfn -> record, built when first asked for (the hot path never needs it). */
+  private index: Map<number, number> | null = null;
+
+  constructor(private readonly pool: BlockPool) {}
+
+  get pageCount(): number {
+    return this.recPfn.length;
+  }
+
+  /** Bytes this log costs: its block images and a fixed amount per page record. */
+  get bytes(): number {
+    return this.blockCount * BLOCK_BYTES + this.recPfn.length * PAGE_RECORD_BYTES;
+  }
+
+  private lookup(pfn: number): number {
+    if (this.index === null) {
+      this.index = new Map();
+      for (let r = 0; r < this.recPfn.length; r++) this.index.set(this.recPfn[r], r);
+    }
+    return this.index.get(pfn) ?? -1;
+  }
+
+  has(pfn: number): boolean {
+    return this.lookup(pfn) >= 0;
+  }
+
+  pfns(): number[] {
+    return this.recPfn.slice();
+  }
+
+  records(): PageRecord[] {
+    return this.recPfn.map((pfn, r) => ({ pfn, absent: this.recAbsent[r] === 1, m0: this.recM0[r], m1: this.recM1[r] }));
+  }
+
+  /** Gives the log's segments back to the pool (the log is not used again). */
+  release(): void {
+    for (const seg of this.segs) this.pool.give(seg);
+    this.segs.length = 0;
+    this.recPfn.length = this.recM0.length = this.recM1.length = this.recAbsent.length = this.runs.length = 0;
+    this.blockCount = 0;
+    this.fill = SEG_BLOCKS;
+    this.index = null;
+  }
+
+  /** Starts the record of a page first written in this epoch; returns its number. */
+  addRecord(pfn: number, absent: boolean): number {
+    const r = this.recPfn.length;
+    this.recPfn.push(pfn);
+    this.recM0.push(absent ? -1 : 0);
+    this.recM1.push(absent ? -1 : 0);
+    this.recAbsent.push(absent ? 1 : 0);
+    if (this.index !== null) this.index.set(pfn, r);
+    return r;
+  }
+
+  private hasBlock(r: number, b: number): boolean {
+    return (((b < 32 ? this.recM0[r] : this.recM1[r]) >>> (b & 31)) & 1) === 1;
+  }
+
+  /**
+   * Bytes [from, to) of record r's page are about to be written: keep the before-image of every
+   * block of them not yet kept, a run at a time. Returns the bytes this added.
+   */
+  keep(mem: HostMemory, r: number, from: number, to: number): number {
+    if (this.recAbsent[r] === 1) return 0;
+    const b1 = (to - 1) >>> BLOCK_SHIFT;
+    let added = 0;
+    let page: Uint32Array | null = null;
+    let b = from >>> BLOCK_SHIFT;
+    while (b <= b1) {
+      if (this.hasBlock(r, b)) {
+        b++;
+        continue;
+      }
+      let e = b + 1;
+      while (e <= b1 && !this.hasBlock(r, e)) e++;
+      if (page === null) page = mem.pageForRead(this.recPfn[r]);
+      this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
+      added += (e - b) * BLOCK_BYTES;
+      b = e;
+    }
+    return added;
+  }
+
+  /** Appends `count` blocks of record r starting at block `first`, their image read from src[at..]. */
+  private addRun(r: number, first: number, count: number, src: Uint32Array, at: number): void {
+    this.blockCount += count;
+    let m0 = this.recM0[r];
+    let m1 = this.recM1[r];
+    for (let b = first; b < first + count; b++) {
+      if (b < 32) m0 |= 1 << b;
+      else m1 |= 1 << (b - 32);
+    }
+    this.recM0[r] = m0;
+    this.recM1[r] = m1;
+    const runs = this.runs;
+    while (count > 0) {
+      if (this.fill === SEG_BLOCKS) {
+        this.segs.push(this.pool.take());
+        this.fill = 0;
+      }
+      const k = Math.min(count, SEG_BLOCKS - this.fill);
+      const seg = this.segs[this.segs.length - 1];
+      const o = this.fill * BLOCK_DWORDS;
+      const n = k * BLOCK_DWORDS;
+      if (k <= 2) for (let i = 0; i < n; i++) seg[o + i] = src[at + i];
+      else seg.set(src.subarray(at, at + n), o);
+      const slot = (this.segs.length - 1) * SEG_BLOCKS + this.fill;
+      const j = runs.length;
+      // A run that continues the newest one (same page, next blocks, same segment) extends it.
+      if (j > 0 && this.fill > 0 && runs[j - 4] === r && runs[j - 3] + runs[j - 2] === first && runs[j - 1] + runs[j - 2] === slot) runs[j - 2] += k;
+      else runs.push(r, first, k, slot);
+      this.fill += k;
+      first += k;
+      count -= k;
+      at += n;
+    }
+  }
+
+  /** Adds a page that was unallocated at its first write (decoding a saved log). */
+  addAbsent(pfn: number): void {
+    if (this.lookup(pfn) < 0) this.addRecord(pfn, true);
+  }
+
+  /** Adds blocks of a present page from a saved image (decoding): `blocks` ascending, their images in `src`. */
+  addBlocks(pfn: number, blocks: readonly number[], src: Uint32Array): void {
+    let r = this.lookup(pfn);
+    if (r < 0) r = this.addRecord(pfn, false);
+    for (let i = 0; i < blocks.length; i++) if (!this.hasBlock(r, blocks[i])) this.addRun(r, blocks[i], 1, src, i * BLOCK_DWORDS);
+  }
+
+  /** Writes the before-images back into memory (each page as it was when the epoch began). */
+  undo(mem: HostMemory): void {
+    for (let r = 0; r < this.recPfn.length; r++) if (this.recAbsent[r] === 1) mem.restorePage(this.recPfn[r], null);
+    let r = -1;
+    let page: Uint32Array | null = null;
+    const runs = this.runs;
+    for (let k = 0; k < runs.length; k += 4) {
+      if (runs[k] !== r) {
+        r = runs[k];
+        page = mem.pageForRestore(this.recPfn[r]);
+      }
+      this.copyRun(k, page!);
+    }
+  }
+
+  /** Writes run k's images into a page. */
+  private copyRun(k: number, p: Uint32Array): void {
+    const runs = this.runs;
+    const to = runs[k + 1] * BLOCK_DWORDS;
+    const n = runs[k + 2] * BLOCK_DWORDS;
+    const seg = this.segs[Math.floor(runs[k + 3] / SEG_BLOCKS)];
+    const at = (runs[k + 3] % SEG_BLOCKS) * BLOCK_DWORDS;
+    if (n <= 2 * BLOCK_DWORDS) for (let i = 0; i < n; i++) p[to + i] = seg[at + i];
+    else p.set(seg.subarray(at, at + n), to);
+  }
+
+  /** Writes this epoch's before-images of page `pfn` into `page` (a copy); false when it kept none. */
+  applyTo(pfn: number, page: Uint32Array): boolean {
+    const r = this.lookup(pfn);
+    if (r < 0) return false;
+    if (this.recAbsent[r] === 1) {
+      page.fill(0);
+      return true;
+    }
+    for (let k = 0; k < this.runs.length; k += 4) if (this.runs[k] === r) this.copyRun(k, page);
+    return true;
+  }
+
+  /**
+   * Folds a newer epoch's log into this (older) one and releases it: for each block the older
+   * before-image wins, so undoing the merged log gives the state at this epoch's start.
+   */
+  absorb(newer: UndoLog): void {
+    const map = new Int32Array(newer.recPfn.length);
+    for (let n = 0; n < newer.recPfn.length; n++) {
+      const pfn = newer.recPfn[n];
+      let o = this.lookup(pfn);
+      const absent = newer.recAbsent[n] === 1;
+      if (o < 0) o = this.addRecord(pfn, absent);
+      // Pages stay allocated until an undo drops them, so an older present record never meets a
+      // newer absent one; an older absent record already wins everything.
+      else if (this.recAbsent[o] === 1 || absent) o = -1;
+      map[n] = absent ? -1 : o;
+    }
+    const runs = newer.runs;
+    for (let k = 0; k < runs.length; k += 4) {
+      const o = map[runs[k]];
+      if (o < 0) continue;
+      const seg = newer.segs[Math.floor(runs[k + 3] / SEG_BLOCKS)];
+      const at = (runs[k + 3] % SEG_BLOCKS) * BLOCK_DWORDS;
+      let b = runs[k + 1];
+      const end = b + runs[k + 2];
+      while (b < end) {
+        if (this.hasBlock(o, b)) {
+          b++;
+          continue;
+        }
+        let e = b + 1;
+        while (e < end && !this.hasBlock(o, e)) e++;
+        this.addRun(o, b, e - b, seg, at + (b - runs[k + 1]) * BLOCK_DWORDS);
+        b = e;
+      }
+    }
+    newer.release();
+  }
+}
+
 export interface Snapshot {
   readonly id: number;
   readonly reason: SnapshotReason;
@@ -28,20 +308,18 @@ export interface Snapshot {
   readonly state: MachineState;
   /** Register slots the I/O tracker saw written in the epoch before this snapshot. */
   readonly touchedRegs: readonly number[];
-  /** Before-images of pages first written in this snapshot's epoch (null: the page was unallocated). */
-  pages: Map<number, Uint32Array | null>;
+  /** Before-images of the blocks first written in this snapshot's epoch. */
+  undo: UndoLog;
   /** Edits (setVariable, writeMemory) are not replayable: never thin a snapshot that follows one. */
   readonly barrier: boolean;
 }
 
 const FIXED_BYTES = 1024;
-/** Before-images are carved out of 1 MiB slabs and recycled, so a long run allocates no page arrays. */
-const SLAB_PAGES = 256;
 /** Snapshots younger than this many are never thinned. */
 const DENSE_RECENT = 16;
 
 export function snapshotBytes(s: Snapshot): number {
-  return s.pages.size * PAGE_SIZE + FIXED_BYTES;
+  return s.undo.bytes + FIXED_BYTES;
 }
 
 /** A kept snapshot as views and remote clients list it (time = commands). */
@@ -56,7 +334,7 @@ export interface SnapshotSummary {
 }
 
 export function summarize(s: Snapshot): SnapshotSummary {
-  return { id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.pages.size, bytes: snapshotBytes(s) };
+  return { id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.undo.pageCount, bytes: snapshotBytes(s) };
 }
 
 export class SnapshotStore {
@@ -65,56 +343,55 @@ export class SnapshotStore {
   /** Total snapshots ever taken (including thinned and replaced ones). */
   taken = 0;
   /** Before-images of the open epoch (the newest snapshot's). */
-  private open: Map<number, Uint32Array | null> | null = null;
+  private open: UndoLog | null = null;
+  /** Bytes of before-images kept over all snapshots (maintained as they come and go: the budget check is O(1)). */
+  private keptBytes = 0;
+
+  /** Where every kept before-image lives (recycled as snapshots go). */
+  readonly pool = new BlockPool();
 
   constructor(private readonly mem: HostMemory, public budget: number) {}
 
-  /** Recycled before-image arrays. */
-  private readonly free: Uint32Array[] = [];
+  /**
+   * Page tracker: for every page ever written, which log last started a record of it and its number
+   * there. A page's first write in the open epoch is one lookup here, not a map per epoch.
+   */
+  private readonly tracked = new Map<number, { log: number; rec: number }>();
 
-  /** The page is about to be written: keep its before-image once per epoch. */
-  preserve(pfn: number): void {
+  /** Bytes [hpa, hpa + bytes) are about to be written (within one page): keep their before-image once per epoch. */
+  preserve(hpa: number, bytes: number): void {
     const open = this.open;
-    if (open === null || open.has(pfn)) return;
-    if (!this.mem.hasPage(pfn)) {
-      open.set(pfn, null);
-      this.keptPages++;
-      return;
+    if (open === null) return;
+    const pfn = Math.floor(hpa / PAGE_SIZE);
+    const off = hpa - pfn * PAGE_SIZE;
+    let t = this.tracked.get(pfn);
+    if (t === undefined) {
+      t = { log: -1, rec: 0 };
+      this.tracked.set(pfn, t);
     }
-    const img = this.free.pop() ?? this.newImages();
-    img.set(this.mem.pageForRead(pfn));
-    open.set(pfn, img);
-    this.keptPages++;
-  }
-
-  private newImages(): Uint32Array {
-    const slab = new Uint32Array(SLAB_PAGES * (PAGE_SIZE / 4));
-    for (let i = 1; i < SLAB_PAGES; i++) this.free.push(slab.subarray(i * (PAGE_SIZE / 4), (i + 1) * (PAGE_SIZE / 4)));
-    return slab.subarray(0, PAGE_SIZE / 4);
-  }
-
-  private recycle(pages: Map<number, Uint32Array | null>): void {
-    for (const img of pages.values()) if (img !== null) this.free.push(img);
+    if (t.log !== open.id) {
+      t.log = open.id;
+      t.rec = open.addRecord(pfn, !this.mem.hasPage(pfn));
+      this.keptBytes += PAGE_RECORD_BYTES;
+    }
+    this.keptBytes += open.keep(this.mem, t.rec, off, off + bytes);
   }
 
   add(reason: SnapshotReason, state: MachineState, touchedRegs: number[], op = -1, engine: string | null = null): Snapshot {
     const last = this.list[this.list.length - 1];
     // A snapshot at the same step as the newest one, with nothing written in between, supersedes it
     // (unless that one is a barrier: its state may differ by an edit that left memory alone).
-    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, touchedRegs, pages: new Map(), barrier: reason === 'edit' };
-    if (last && last.state.step === state.step && last.pages.size === 0 && !last.barrier) this.list.pop();
+    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, touchedRegs, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
+    if (last && last.state.step === state.step && last.undo.pageCount === 0 && !last.barrier) this.list.pop()!.undo.release();
     this.list.push(s);
-    this.open = s.pages;
+    this.open = s.undo;
     this.taken++;
     this.thin();
     return s;
   }
 
-  /** Before-images kept over all snapshots (maintained as they come and go: the budget check is O(1)). */
-  private keptPages = 0;
-
   totalBytes(): number {
-    return this.keptPages * PAGE_SIZE + this.list.length * FIXED_BYTES;
+    return this.keptBytes + this.list.length * FIXED_BYTES;
   }
 
   private overBudget(): boolean {
@@ -138,25 +415,36 @@ export class SnapshotStore {
 
   /**
    * Undoes memory back to snapshot `index` (newest epoch first, so the oldest before-image of each
-   * page wins) and drops the snapshots after it; returns its machine state for the caller to load.
+   * block wins) and drops the snapshots after it; returns its machine state for the caller to load.
    */
   rewind(index: number): MachineState {
     for (let i = this.list.length - 1; i >= index; i--) {
-      for (const [pfn, img] of this.list[i].pages) this.mem.restorePage(pfn, img);
-      this.recycle(this.list[i].pages);
-      this.keptPages -= this.list[i].pages.size;
+      this.list[i].undo.undo(this.mem);
+      this.keptBytes -= this.list[i].undo.bytes;
+      this.list[i].undo.release();
     }
     const s = this.list[index];
     this.list.length = index + 1;
-    s.pages = new Map();
-    this.open = s.pages;
+    s.undo = new UndoLog(this.pool);
+    this.open = s.undo;
     return s.state;
+  }
+
+  /**
+   * Contents of host page `pfn` at kept snapshot `index` (`index` = list length: now), without moving
+   * the VM: the current page with every later epoch's before-images applied, newest first.
+   */
+  pageAt(index: number, pfn: number): Uint32Array {
+    const page = new Uint32Array(PAGE_DWORDS);
+    page.set(this.mem.pageForRead(pfn));
+    for (let j = this.list.length - 1; j >= index; j--) this.list[j].undo.applyTo(pfn, page);
+    return page;
   }
 
   /**
    * Thinning policy: when kept snapshots exceed the budget, merge older snapshots into their
    * predecessors, every other one from the oldest, so recent history stays dense (the newest 16 are
-   * never touched) and old history grows sparse. Merging keeps the older before-image of a page.
+   * never touched) and old history grows sparse. Merging keeps the older before-image of a block.
    */
   private thin(): void {
     while (this.list.length > DENSE_RECENT + 1 && this.overBudget()) {
@@ -171,37 +459,36 @@ export class SnapshotStore {
       if (!merged) {
         if (this.list[0].barrier && this.list.length > 1) break;
         const oldest = this.list.shift()!; // the oldest epoch cannot be reached any more
-        this.recycle(oldest.pages);
-        this.keptPages -= oldest.pages.size;
+        this.keptBytes -= oldest.undo.bytes;
+        oldest.undo.release();
       }
     }
   }
 
   private mergeIntoPrevious(i: number): void {
     const prev = this.list[i - 1];
-    for (const [pfn, img] of this.list[i].pages) {
-      if (!prev.pages.has(pfn)) prev.pages.set(pfn, img);
-      else {
-        this.keptPages--;
-        if (img !== null) this.free.push(img);
-      }
-    }
-    if (this.open === this.list[i].pages) this.open = prev.pages;
-    this.list.splice(i, 1);
+    const cur = this.list[i];
+    const before = prev.undo.bytes + cur.undo.bytes;
+    prev.undo.absorb(cur.undo);
+    this.keptBytes -= before - prev.undo.bytes;
+    this.list.splice(i, 1); // never the open epoch: the newest DENSE_RECENT are not merged
   }
 
   /** Replaces the kept snapshots (a resumed or moved VM); the newest one's epoch is open. */
   load(list: readonly Snapshot[]): void {
+    for (const s of this.list) if (!list.includes(s)) s.undo.release();
     this.list.splice(0, this.list.length, ...list);
-    this.keptPages = list.reduce((n, s) => n + s.pages.size, 0);
-    this.open = list.length ? list[list.length - 1].pages : null;
+    this.keptBytes = list.reduce((n, s) => n + s.undo.bytes, 0);
+    this.open = list.length ? list[list.length - 1].undo : null;
+    // The open log came from elsewhere: tell the tracker its records, or a write would start a second one.
+    if (this.open !== null) this.open.pfns().forEach((pfn, rec) => this.tracked.set(pfn, { log: this.open!.id, rec }));
     this.nextId = list.reduce((n, s) => Math.max(n, s.id + 1), this.nextId);
   }
 
   clear(): void {
-    for (const s of this.list) this.recycle(s.pages);
+    for (const s of this.list) s.undo.release();
     this.list.length = 0;
-    this.keptPages = 0;
+    this.keptBytes = 0;
     this.open = null;
   }
 }

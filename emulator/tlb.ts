@@ -17,7 +17,7 @@ export class Tlb {
   private readonly out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
   /** Changes whenever an entry is filled, replaced or dropped (the engine's fetch cache checks it). */
   generation = 0;
-  /** Slots filled since the last invalidate (may repeat), so save() need not scan every slot. */
+  /** Slots filled since the last invalidate, ascending, so save() need neither scan every slot nor sort. */
   private filled: number[] = [];
   private readonly listed = new Uint8Array(SIZE);
 
@@ -33,14 +33,26 @@ export class Tlb {
     const hpa = walk(ctx, va, access, fault, this.out);
     if (hpa < 0) return -1;
     this.generation++;
-    if (this.listed[i] === 0) {
-      this.listed[i] = 1;
-      this.filled.push(i);
-    }
+    if (this.listed[i] === 0) this.list(i);
     this.tags[i] = vpn;
     this.bases[i] = hpa - (va & 0xfff);
     this.perms[i] = (this.out.writable ? PERM_W : 0) | (this.out.nx ? PERM_NX : 0);
     return hpa;
+  }
+
+  /** Adds a slot to the filled list in its place (fills are TLB misses: rare next to hits). */
+  private list(i: number): void {
+    this.listed[i] = 1;
+    const f = this.filled;
+    let lo = 0;
+    let hi = f.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (f[mid] < i) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === f.length) f.push(i);
+    else f.splice(lo, 0, i);
   }
 
   /** The cached translation of a VA page, if any (for the debugger and tests). */
@@ -62,8 +74,7 @@ export class Tlb {
   /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
   save(): number[] {
     const out: number[] = [];
-    const slots = this.filled.slice().sort((a, b) => a - b);
-    for (const i of slots) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
+    for (const i of this.filled) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
     return out;
   }
 
@@ -71,10 +82,7 @@ export class Tlb {
     this.invalidate();
     for (let k = 0; k < entries.length; k += 3) {
       const i = entries[k] & MASK;
-      if (this.listed[i] === 0) {
-        this.listed[i] = 1;
-        this.filled.push(i);
-      }
+      if (this.listed[i] === 0) this.list(i);
       this.tags[i] = entries[k];
       this.bases[i] = entries[k + 1];
       this.perms[i] = entries[k + 2];

@@ -207,8 +207,8 @@ export class Vm implements EngineHost {
   }
 
   // EngineHost
-  preserve(pfn: number): void {
-    this.snapshots.preserve(pfn);
+  preserve(hpa: number, bytes: number): void {
+    this.snapshots.preserve(hpa, bytes);
   }
 
   userInterrupt(e: Engine): void {
@@ -249,6 +249,7 @@ export class Vm implements EngineHost {
       const wasInRing = e.depth === 0;
       const r = e.step();
       this.inEngineStep = false;
+      if (this.afterEngineStep !== null) this.afterEngineStep(e);
       // What blocks the driver (engines idle, ring space) changes only by ring steps.
       if (wasInRing || e.depth === 0) this.driverMayRun = true;
       if (r === STEP_ERROR) {
@@ -269,17 +270,40 @@ export class Vm implements EngineHost {
   }
 
   /**
-   * Test mode: every page an engine actually writes must be in the command parser's prediction for
-   * that command; a write outside it is reported (the snapshot soundness check of SPEC section 9).
+   * Test mode: every byte an engine actually changes must lie inside the command parser's predicted
+   * write ranges for that command, and every page it writes in a predicted page (the snapshot
+   * soundness check of SPEC section 9). `offset` is the byte in the page for a byte-level miss.
    */
-  enableWriteCheck(onViolation: (pfn: number, engine: EngineName, commandVa: number) => void): void {
+  enableWriteCheck(onViolation: (pfn: number, engine: EngineName, commandVa: number, offset?: number) => void): void {
     this.predicted = new Set();
+    const before = new Map<number, Uint32Array>();
     this.mem.writeHook = (pfn) => {
-      if (!this.inEngineStep || this.predicted!.has(pfn)) return;
+      if (!this.inEngineStep) return;
       const e = this.engines[(this.rr + this.engines.length - 1) % this.engines.length];
-      onViolation(pfn, e.name, e.cmdVa);
+      if (!this.predicted!.has(pfn)) onViolation(pfn, e.name, e.cmdVa);
+      else if (!before.has(pfn)) before.set(pfn, this.mem.copyPage(pfn));
+    };
+    this.afterEngineStep = (e) => {
+      for (const [pfn, old] of before) {
+        const now = this.mem.pageForRead(pfn);
+        for (let i = 0; i < old.length; i++) {
+          const changed = (old[i] ^ now[i]) >>> 0;
+          if (changed === 0) continue;
+          for (let b = 0; b < 4; b++) {
+            if (((changed >>> (8 * b)) & 0xff) === 0) continue;
+            const hpa = pfn * PAGE_SIZE + i * 4 + b;
+            let covered = false;
+            for (let k = 0; k < e.segCount && !covered; k++) covered = hpa >= e.segHpa[k] && hpa < e.segHpa[k] + e.segBytes[k];
+            if (!covered) onViolation(pfn, e.name, e.cmdVa, i * 4 + b);
+          }
+        }
+      }
+      before.clear();
     };
   }
+
+  /** Test mode's check after each engine step (null on the fast path). */
+  private afterEngineStep: ((e: Engine) => void) | null = null;
 
   /** Which engine will the next step run (null: the driver, or nothing)? For the debugger's stepping. */
   nextActor(): Engine | 'driver' | null {
@@ -333,7 +357,7 @@ export class Vm implements EngineHost {
         for (let i = 0; i < op.dwords.length; i++) {
           const hpa = base + ((op.offset + 4 * i) % size);
           const pfn = Math.floor(hpa / PAGE_SIZE);
-          this.snapshots.preserve(pfn);
+          this.snapshots.preserve(hpa, 4);
           this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = op.dwords[i];
         }
         this.driverWrite(e.slots.tail, op.tail);
@@ -522,7 +546,7 @@ export class Vm implements EngineHost {
         hpa = t.hpa + (a % PAGE_SIZE);
       }
       const pfn = Math.floor(hpa / PAGE_SIZE);
-      this.snapshots.preserve(pfn);
+      this.snapshots.preserve(hpa, 4);
       this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = dwords[i] >>> 0;
       n++;
     }

@@ -89,13 +89,14 @@ class VmStopped extends Error {}
 
 /**
  * Logs guest pages written since they were last sent. Writes come through HostMemory.writeHook;
- * rollback restores pages without it, so restorePage is watched too. Nothing the VM does changes.
+ * rollback restores pages without it, through HostMemory.restoreHook. Nothing the VM does changes.
  */
 export class DirtyLog {
   readonly pages = new Set<number>();
   private readonly prevHook: HostMemory['writeHook'];
   private readonly hook: (pfn: number) => void;
-  private readonly ownRestore: PropertyDescriptor | undefined;
+  private readonly prevRestore: HostMemory['restoreHook'];
+  private readonly restore: (pfn: number) => void;
   private attached = true;
 
   constructor(private readonly vm: Vm) {
@@ -113,20 +114,18 @@ export class DirtyLog {
       log(pfn);
     };
     mem.writeHook = this.hook;
-    this.ownRestore = Object.getOwnPropertyDescriptor(mem, 'restorePage');
-    const restore = mem.restorePage;
-    Object.defineProperty(mem, 'restorePage', {
-      configurable: true, writable: true,
-      value(this: HostMemory, pfn: number, data: Uint32Array | null): void {
-        log(pfn);
-        restore.call(this, pfn, data);
-      },
-    });
+    this.prevRestore = mem.restoreHook;
+    const prevRestore = this.prevRestore;
+    this.restore = prevRestore === null ? log : (pfn: number) => {
+      prevRestore(pfn);
+      log(pfn);
+    };
+    mem.restoreHook = this.restore;
   }
 
   /** Still in place? (Someone replacing the write hook would make the log silently incomplete.) */
   get intact(): boolean {
-    return this.attached && this.vm.mem.writeHook === this.hook;
+    return this.attached && this.vm.mem.writeHook === this.hook && this.vm.mem.restoreHook === this.restore;
   }
 
   /** Takes the logged pages in GPA order and starts a new log. */
@@ -141,8 +140,7 @@ export class DirtyLog {
     this.attached = false;
     const mem = this.vm.mem;
     if (mem.writeHook === this.hook) mem.writeHook = this.prevHook;
-    if (this.ownRestore) Object.defineProperty(mem, 'restorePage', this.ownRestore);
-    else delete (mem as Partial<Pick<HostMemory, 'restorePage'>>).restorePage;
+    if (mem.restoreHook === this.restore) mem.restoreHook = this.prevRestore;
   }
 }
 

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CheckpointError, SEC, VmStateDoc, applyPageRecords, decodeSnapshots, loadStateDoc, vmFromSections } from '../checkpoint';
-import type { Snapshot } from '../snapshots';
+import type { BlockPool, Snapshot } from '../snapshots';
 import { Generation } from '../capabilities';
 import { RunResult, Vm } from '../vm';
 import { Channel, ChannelClosed } from './channel';
@@ -212,7 +212,7 @@ export class VmHost {
       for (const [k, v] of Object.entries(doc.config ?? {})) {
         if (k !== 'hostGen' && JSON.stringify(v) !== JSON.stringify((vm.cfg as unknown as Record<string, unknown>)[k])) throw new Dropped(`the VM's configuration changed during the transfer (${k})`);
       }
-      const rollback = snaps.length ? decodeRollbackSnapshots(snaps, what) : null;
+      const rollback = snaps.length ? decodeRollbackSnapshots(snaps, what, vm.snapshots.pool) : null;
       loadStateDoc(vm, doc);
       if (rollback) vm.snapshots.load(rollback);
       if (typeof fmeta.snapshotsTaken === 'number') vm.snapshots.taken = fmeta.snapshotsTaken;
@@ -267,9 +267,9 @@ function json<T>(f: Frame): T {
 }
 
 /** The checkpoint's SNAP decoder, its complaints turned into a dropped transfer. */
-function decodeRollbackSnapshots(payloads: readonly Buffer[], what: string): Snapshot[] {
+function decodeRollbackSnapshots(payloads: readonly Buffer[], what: string, pool: BlockPool): Snapshot[] {
   try {
-    return decodeSnapshots(payloads, what);
+    return decodeSnapshots(payloads, what, pool);
   } catch (e) {
     if (e instanceof CheckpointError) throw new Dropped(e.message);
     throw e;

@@ -46,7 +46,7 @@ describe('snapshots and rollback', () => {
     const vm = example('picture.vgpu', { snapshotEvery: 0 });
     vm.run();
     // start snapshot + one submission snapshot: the canvas (32 pages) + tile (4) + ring page.
-    const pages = vm.snapshots.list.reduce((n, s) => n + s.pages.size, 0);
+    const pages = vm.snapshots.list.reduce((n, s) => n + s.undo.pageCount, 0);
     assert.ok(pages > 30 && pages < 45, `pages kept: ${pages}`);
   });
 
