@@ -429,8 +429,10 @@ export class Engine {
 
   /** Engine state beyond the register bank, for snapshots and checkpoints. */
   save(): EngineState {
+    const bb: number[] = new Array(MAX_DEPTH);
+    for (let i = 0; i < MAX_DEPTH; i++) bb[i] = this.bb[i];
     return {
-      depth: this.depth, bb: Array.from(this.bb.subarray(0, MAX_DEPTH)), cycles: this.cycles, halted: this.halted, semPolls: this.semPolls,
+      depth: this.depth, bb, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls,
       subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.map((x) => ({ op: x.op, end: x.end })), tlb: this.tlb.save(),
     };
   }
@@ -458,7 +460,7 @@ export interface EngineState {
   subCommands: number;
   curSub: number;
   subs: { op: number; end: number }[];
-  tlb: number[];
+  tlb: readonly number[];
 }
 
 /** ROP3 (PRM "BR13 raster operation"): bit (P<<2 | S<<1 | D) of rop gives the result bit. */

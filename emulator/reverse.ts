@@ -4,6 +4,12 @@
 import { STEP_COMMAND, STEP_DRIVER, STEP_ERROR, STEP_POLL, Vm } from './vm';
 import type { EngineName } from './registers';
 
+/**
+ * Steps between the snapshots a backward move leaves behind: after the first reverse step from a
+ * position (one snapshot interval of replay), the next ones replay at most this many steps.
+ */
+export const REVERSE_TRAIL = 50;
+
 /** A condition checked during replay: `pre` before a step runs, `post` after it. */
 export interface StopCondition {
   pre?: (vm: Vm) => boolean;
@@ -50,7 +56,7 @@ export function searchBackward(vm: Vm, cond: StopCondition, end = vm.step): numb
       if (cond.post && vm.step < end && cond.post(vm)) found = vm.step;
     }
     if (found !== null) {
-      vm.goToStep(found);
+      vm.goToStep(found, undefined, REVERSE_TRAIL);
       return found;
     }
     if (i === 0 || segStart === 0) break;
@@ -73,7 +79,7 @@ export function stepBack(vm: Vm, engine?: EngineName | 'driver'): boolean {
   // Usually the previous step is the answer: one restore and one replay. Otherwise search.
   const end = vm.step;
   if (end > 0 && vm.snapshots.indexAtOrBefore(end - 1) >= 0) {
-    vm.goToStep(end - 1);
+    vm.goToStep(end - 1, undefined, REVERSE_TRAIL);
     if (vm.step === end - 1 && isStop(vm)) return true;
     vm.goToStep(end);
   }

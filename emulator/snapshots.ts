@@ -5,7 +5,8 @@
 import type { EngineState } from './engine';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
 
-export type SnapshotReason = 'start' | 'periodic' | 'submission' | 'manual' | 'edit';
+/** 'reverse': left behind by a backward move's replay (Vm.goToStep's trail). */
+export type SnapshotReason = 'start' | 'periodic' | 'submission' | 'manual' | 'edit' | 'reverse';
 
 /**
  * Before-images are kept per block of 64 bytes (a cache line): a 4-byte store costs a 64-byte copy,
@@ -71,23 +72,28 @@ export interface PageRecord {
 
 let nextLogId = 0;
 
+/** Metadata entries (4 dwords each) per pooled segment. */
+const META_PER_SEG = SEG_DWORDS / 4;
+const META_SHIFT = 6;
+const ALL = 0xffffffff;
+
 /**
- * The before-images one epoch keeps. Per page first written in the epoch, a record: its frame, a
- * 64-bit mask of the blocks kept (two halves) or "absent" (unallocated then: undo drops the page).
- * Per run of consecutive blocks kept together, [record, first block, count, slot]: the images sit
- * in one segment, `slot` numbering blocks across the log's segments (segment * 16 + block in it).
- * Flat arrays, no object per page: the hot path (keep) only pushes numbers.
+ * The before-images one epoch keeps. Per page first written in the epoch, a record [frame, block
+ * mask bits 31:0, bits 63:32, absent] (absent: unallocated then, undo drops the page, mask all
+ * ones). Per run of consecutive blocks kept together, [record, first block, count, slot]: the
+ * images sit in one segment, `slot` numbering blocks across the log's segments (segment * 16 +
+ * block in it). Records, runs and images all live in pooled segments: keeping a block allocates
+ * nothing and leaves no object behind for the garbage collector.
  */
 export class UndoLog {
   /** Unique over the process: the store's page tracker tells the open log's records by it. */
   readonly id = nextLogId++;
-  private readonly recPfn: number[] = [];
-  private readonly recM0: number[] = [];
-  private readonly recM1: number[] = [];
-  private readonly recAbsent: number[] = [];
-  private readonly runs: number[] = [];
+  private readonly recs: Uint32Array[] = [];
+  private readonly runs: Uint32Array[] = [];
   private readonly segs: Uint32Array[] = [];
-  /** Blocks used in the newest segment. */
+  private nRecs = 0;
+  private nRuns = 0;
+  /** Blocks used in the newest image segment. */
   private fill = SEG_BLOCKS;
   /** Blocks kept (absent pages keep none). */
   blockCount = 0;
@@ -97,18 +103,31 @@ export class UndoLog {
   constructor(private readonly pool: BlockPool) {}
 
   get pageCount(): number {
-    return this.recPfn.length;
+    return this.nRecs;
   }
 
   /** Bytes this log costs: its block images and a fixed amount per page record. */
   get bytes(): number {
-    return this.blockCount * BLOCK_BYTES + this.recPfn.length * PAGE_RECORD_BYTES;
+    return this.blockCount * BLOCK_BYTES + this.nRecs * PAGE_RECORD_BYTES;
+  }
+
+  /** Field f of record r. */
+  private rf(r: number, f: number): number {
+    return this.recs[r >>> META_SHIFT][((r & (META_PER_SEG - 1)) << 2) + f];
+  }
+
+  private pfnOf(r: number): number {
+    return this.rf(r, 0);
+  }
+
+  private absent(r: number): boolean {
+    return this.rf(r, 3) === 1;
   }
 
   private lookup(pfn: number): number {
     if (this.index === null) {
       this.index = new Map();
-      for (let r = 0; r < this.recPfn.length; r++) this.index.set(this.recPfn[r], r);
+      for (let r = 0; r < this.nRecs; r++) this.index.set(this.pfnOf(r), r);
     }
     return this.index.get(pfn) ?? -1;
   }
@@ -118,36 +137,43 @@ export class UndoLog {
   }
 
   pfns(): number[] {
-    return this.recPfn.slice();
+    const out: number[] = new Array(this.nRecs);
+    for (let r = 0; r < this.nRecs; r++) out[r] = this.pfnOf(r);
+    return out;
   }
 
   records(): PageRecord[] {
-    return this.recPfn.map((pfn, r) => ({ pfn, absent: this.recAbsent[r] === 1, m0: this.recM0[r], m1: this.recM1[r] }));
+    const out: PageRecord[] = [];
+    for (let r = 0; r < this.nRecs; r++) out.push({ pfn: this.pfnOf(r), absent: this.absent(r), m0: this.rf(r, 1), m1: this.rf(r, 2) });
+    return out;
   }
 
   /** Gives the log's segments back to the pool (the log is not used again). */
   release(): void {
-    for (const seg of this.segs) this.pool.give(seg);
-    this.segs.length = 0;
-    this.recPfn.length = this.recM0.length = this.recM1.length = this.recAbsent.length = this.runs.length = 0;
-    this.blockCount = 0;
+    for (const list of [this.segs, this.recs, this.runs]) {
+      for (const seg of list) this.pool.give(seg);
+      list.length = 0;
+    }
+    this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
   addRecord(pfn: number, absent: boolean): number {
-    const r = this.recPfn.length;
-    this.recPfn.push(pfn);
-    this.recM0.push(absent ? -1 : 0);
-    this.recM1.push(absent ? -1 : 0);
-    this.recAbsent.push(absent ? 1 : 0);
+    const r = this.nRecs++;
+    if ((r & (META_PER_SEG - 1)) === 0) this.recs.push(this.pool.take());
+    const seg = this.recs[r >>> META_SHIFT];
+    const o = (r & (META_PER_SEG - 1)) << 2;
+    seg[o] = pfn;
+    seg[o + 1] = seg[o + 2] = absent ? ALL : 0;
+    seg[o + 3] = absent ? 1 : 0;
     if (this.index !== null) this.index.set(pfn, r);
     return r;
   }
 
   private hasBlock(r: number, b: number): boolean {
-    return (((b < 32 ? this.recM0[r] : this.recM1[r]) >>> (b & 31)) & 1) === 1;
+    return ((this.rf(r, b < 32 ? 1 : 2) >>> (b & 31)) & 1) === 1;
   }
 
   /**
@@ -155,11 +181,15 @@ export class UndoLog {
    * block of them not yet kept, a run at a time. Returns the bytes this added.
    */
   keep(mem: HostMemory, r: number, from: number, to: number): number {
-    if (this.recAbsent[r] === 1) return 0;
+    const seg = this.recs[r >>> META_SHIFT];
+    const o = (r & (META_PER_SEG - 1)) << 2;
+    if (seg[o + 3] === 1) return 0;
     const b1 = (to - 1) >>> BLOCK_SHIFT;
+    let b = from >>> BLOCK_SHIFT;
+    // The common case, one block already kept: two reads.
+    if (b === b1 && ((seg[o + 1 + (b >>> 5)] >>> (b & 31)) & 1) === 1) return 0;
     let added = 0;
     let page: Uint32Array | null = null;
-    let b = from >>> BLOCK_SHIFT;
     while (b <= b1) {
       if (this.hasBlock(r, b)) {
         b++;
@@ -167,7 +197,7 @@ export class UndoLog {
       }
       let e = b + 1;
       while (e <= b1 && !this.hasBlock(r, e)) e++;
-      if (page === null) page = mem.pageForRead(this.recPfn[r]);
+      if (page === null) page = mem.pageForRead(seg[o]);
       this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
       added += (e - b) * BLOCK_BYTES;
       b = e;
@@ -178,15 +208,9 @@ export class UndoLog {
   /** Appends `count` blocks of record r starting at block `first`, their image read from src[at..]. */
   private addRun(r: number, first: number, count: number, src: Uint32Array, at: number): void {
     this.blockCount += count;
-    let m0 = this.recM0[r];
-    let m1 = this.recM1[r];
-    for (let b = first; b < first + count; b++) {
-      if (b < 32) m0 |= 1 << b;
-      else m1 |= 1 << (b - 32);
-    }
-    this.recM0[r] = m0;
-    this.recM1[r] = m1;
-    const runs = this.runs;
+    const rs = this.recs[r >>> META_SHIFT];
+    const ro = (r & (META_PER_SEG - 1)) << 2;
+    for (let b = first; b < first + count; b++) rs[ro + 1 + (b >>> 5)] |= 1 << (b & 31);
     while (count > 0) {
       if (this.fill === SEG_BLOCKS) {
         this.segs.push(this.pool.take());
@@ -199,15 +223,33 @@ export class UndoLog {
       if (k <= 2) for (let i = 0; i < n; i++) seg[o + i] = src[at + i];
       else seg.set(src.subarray(at, at + n), o);
       const slot = (this.segs.length - 1) * SEG_BLOCKS + this.fill;
-      const j = runs.length;
-      // A run that continues the newest one (same page, next blocks, same segment) extends it.
-      if (j > 0 && this.fill > 0 && runs[j - 4] === r && runs[j - 3] + runs[j - 2] === first && runs[j - 1] + runs[j - 2] === slot) runs[j - 2] += k;
-      else runs.push(r, first, k, slot);
+      this.pushRun(r, first, k, slot);
       this.fill += k;
       first += k;
       count -= k;
       at += n;
     }
+  }
+
+  private pushRun(r: number, first: number, count: number, slot: number): void {
+    const j = this.nRuns - 1;
+    if (j >= 0 && slot % SEG_BLOCKS !== 0) {
+      // A run that continues the newest one (same page, next blocks, same segment) extends it.
+      const p = this.runs[j >>> META_SHIFT];
+      const po = (j & (META_PER_SEG - 1)) << 2;
+      if (p[po] === r && p[po + 1] + p[po + 2] === first && p[po + 3] + p[po + 2] === slot) {
+        p[po + 2] += count;
+        return;
+      }
+    }
+    const k = this.nRuns++;
+    if ((k & (META_PER_SEG - 1)) === 0) this.runs.push(this.pool.take());
+    const q = this.runs[k >>> META_SHIFT];
+    const o = (k & (META_PER_SEG - 1)) << 2;
+    q[o] = r;
+    q[o + 1] = first;
+    q[o + 2] = count;
+    q[o + 3] = slot;
   }
 
   /** Adds a page that was unallocated at its first write (decoding a saved log). */
@@ -222,41 +264,41 @@ export class UndoLog {
     for (let i = 0; i < blocks.length; i++) if (!this.hasBlock(r, blocks[i])) this.addRun(r, blocks[i], 1, src, i * BLOCK_DWORDS);
   }
 
-  /** Writes the before-images back into memory (each page as it was when the epoch began). */
-  undo(mem: HostMemory): void {
-    for (let r = 0; r < this.recPfn.length; r++) if (this.recAbsent[r] === 1) mem.restorePage(this.recPfn[r], null);
-    let r = -1;
-    let page: Uint32Array | null = null;
-    const runs = this.runs;
-    for (let k = 0; k < runs.length; k += 4) {
-      if (runs[k] !== r) {
-        r = runs[k];
-        page = mem.pageForRestore(this.recPfn[r]);
-      }
-      this.copyRun(k, page!);
+  /** Calls fn(record, first block, count, image segment, dword offset in it) for every run, in order. */
+  private forRuns(fn: (r: number, first: number, count: number, seg: Uint32Array, at: number) => void): void {
+    for (let k = 0; k < this.nRuns; k++) {
+      const q = this.runs[k >>> META_SHIFT];
+      const o = (k & (META_PER_SEG - 1)) << 2;
+      const slot = q[o + 3];
+      fn(q[o], q[o + 1], q[o + 2], this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS);
     }
   }
 
-  /** Writes run k's images into a page. */
-  private copyRun(k: number, p: Uint32Array): void {
-    const runs = this.runs;
-    const to = runs[k + 1] * BLOCK_DWORDS;
-    const n = runs[k + 2] * BLOCK_DWORDS;
-    const seg = this.segs[Math.floor(runs[k + 3] / SEG_BLOCKS)];
-    const at = (runs[k + 3] % SEG_BLOCKS) * BLOCK_DWORDS;
-    if (n <= 2 * BLOCK_DWORDS) for (let i = 0; i < n; i++) p[to + i] = seg[at + i];
-    else p.set(seg.subarray(at, at + n), to);
+  /** Writes the before-images back into memory (each page as it was when the epoch began). */
+  undo(mem: HostMemory): void {
+    for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) mem.restorePage(this.pfnOf(r), null);
+    let cur = -1;
+    let page: Uint32Array | null = null;
+    this.forRuns((r, first, count, seg, at) => {
+      if (r !== cur) {
+        cur = r;
+        page = mem.pageForRestore(this.pfnOf(r));
+      }
+      copyBlocks(seg, at, page!, first * BLOCK_DWORDS, count * BLOCK_DWORDS);
+    });
   }
 
   /** Writes this epoch's before-images of page `pfn` into `page` (a copy); false when it kept none. */
   applyTo(pfn: number, page: Uint32Array): boolean {
-    const r = this.lookup(pfn);
-    if (r < 0) return false;
-    if (this.recAbsent[r] === 1) {
+    const want = this.lookup(pfn);
+    if (want < 0) return false;
+    if (this.absent(want)) {
       page.fill(0);
       return true;
     }
-    for (let k = 0; k < this.runs.length; k += 4) if (this.runs[k] === r) this.copyRun(k, page);
+    this.forRuns((r, first, count, seg, at) => {
+      if (r === want) copyBlocks(seg, at, page, first * BLOCK_DWORDS, count * BLOCK_DWORDS);
+    });
     return true;
   }
 
@@ -265,25 +307,22 @@ export class UndoLog {
    * before-image wins, so undoing the merged log gives the state at this epoch's start.
    */
   absorb(newer: UndoLog): void {
-    const map = new Int32Array(newer.recPfn.length);
-    for (let n = 0; n < newer.recPfn.length; n++) {
-      const pfn = newer.recPfn[n];
+    const map = new Int32Array(newer.nRecs);
+    for (let n = 0; n < newer.nRecs; n++) {
+      const pfn = newer.pfnOf(n);
+      const absent = newer.absent(n);
       let o = this.lookup(pfn);
-      const absent = newer.recAbsent[n] === 1;
       if (o < 0) o = this.addRecord(pfn, absent);
       // Pages stay allocated until an undo drops them, so an older present record never meets a
       // newer absent one; an older absent record already wins everything.
-      else if (this.recAbsent[o] === 1 || absent) o = -1;
+      else if (this.absent(o) || absent) o = -1;
       map[n] = absent ? -1 : o;
     }
-    const runs = newer.runs;
-    for (let k = 0; k < runs.length; k += 4) {
-      const o = map[runs[k]];
-      if (o < 0) continue;
-      const seg = newer.segs[Math.floor(runs[k + 3] / SEG_BLOCKS)];
-      const at = (runs[k + 3] % SEG_BLOCKS) * BLOCK_DWORDS;
-      let b = runs[k + 1];
-      const end = b + runs[k + 2];
+    newer.forRuns((n, first, count, seg, at) => {
+      const o = map[n];
+      if (o < 0) return;
+      let b = first;
+      const end = first + count;
       while (b < end) {
         if (this.hasBlock(o, b)) {
           b++;
@@ -291,12 +330,18 @@ export class UndoLog {
         }
         let e = b + 1;
         while (e < end && !this.hasBlock(o, e)) e++;
-        this.addRun(o, b, e - b, seg, at + (b - runs[k + 1]) * BLOCK_DWORDS);
+        this.addRun(o, b, e - b, seg, at + (b - first) * BLOCK_DWORDS);
         b = e;
       }
-    }
+    });
     newer.release();
   }
+}
+
+/** Copies n dwords (a short run by hand, a long one in one piece). */
+function copyBlocks(src: Uint32Array, at: number, dst: Uint32Array, to: number, n: number): void {
+  if (n <= 2 * BLOCK_DWORDS) for (let i = 0; i < n; i++) dst[to + i] = src[at + i];
+  else dst.set(src.subarray(at, at + n), to);
 }
 
 export interface Snapshot {

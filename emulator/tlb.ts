@@ -71,10 +71,17 @@ export class Tlb {
     this.generation++;
   }
 
+  /** The last save() and the generation it was made at: unchanged contents share one (immutable) list. */
+  private saved: readonly number[] = [];
+  private savedAt = -1;
+
   /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
-  save(): number[] {
+  save(): readonly number[] {
+    if (this.savedAt === this.generation) return this.saved;
     const out: number[] = [];
     for (const i of this.filled) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
+    this.saved = out;
+    this.savedAt = this.generation;
     return out;
   }
 
@@ -87,5 +94,8 @@ export class Tlb {
       this.bases[i] = entries[k + 1];
       this.perms[i] = entries[k + 2];
     }
+    this.generation++;
+    this.saved = entries;
+    this.savedAt = this.generation;
   }
 }

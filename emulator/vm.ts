@@ -480,14 +480,23 @@ export class Vm implements EngineHost {
   /**
    * Puts the VM at global step `target` (before that step runs): restore the nearest snapshot at or
    * before it and replay deterministically. Stops early at a GPU error; returns the final step.
+   * With `trail` > 0, a replay after a restore leaves a snapshot every `trail` steps on its way
+   * (reason 'reverse'), as rr leaves checkpoints behind when it runs backwards: the next step back
+   * from there replays at most `trail` steps instead of a whole snapshot interval.
    */
-  goToStep(target: number, stopAt?: (vm: Vm) => boolean): number {
+  goToStep(target: number, stopAt?: (vm: Vm) => boolean, trail = 0): number {
+    let next = Infinity;
     if (target < this.step || this.pending) {
       const i = this.snapshots.indexAtOrBefore(target);
       if (i < 0) throw new RangeError(`no snapshot at or before step ${target}`);
       this.restoreSnapshot(i);
+      if (trail > 0) next = this.step + trail;
     }
     while (this.step < target) {
+      if (this.step >= next) {
+        this.takeSnapshot('reverse');
+        next = this.step + trail;
+      }
       if (stopAt && stopAt(this)) break;
       const r = this.stepOnce();
       if (r === STEP_ERROR || r === STEP_DONE || r === STEP_STUCK) break;
