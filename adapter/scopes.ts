@@ -235,8 +235,8 @@ function snapshotsContainer(vm: Vm): Container {
         leaf('time', `t=${s.state.commands} commands`),
         leaf('step', String(s.state.step)),
         leaf('reason', s.reason + (s.engine ? ` (${s.engine})` : '')),
-        leaf('pages', String(s.undo.pageCount), { type: 'pages first written after it (64-byte blocks of each kept)' }),
-        leaf('blocks', String(s.undo.blockCount), { type: 'before-images of 64-byte blocks first written after it' }),
+        leaf('pages', String(s.undo.pageCount), { type: 'pages first written after it (32-byte blocks of each kept)' }),
+        leaf('blocks', String(s.undo.blockCount), { type: 'before-images of 32-byte blocks first written after it' }),
         leaf('bytes', String(snapshotBytes(s))),
         leaf('registers touched before it', s.touchedRegs.map((slot) => REGISTERS.find((r) => slot >= r.slot && slot < r.slot + r.def.width / 32)?.name ?? `slot ${slot}`).join(', ') || '-'),
       ]);

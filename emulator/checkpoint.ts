@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ProgramImage, SourceLoc } from './image';
 import { PAGE_SIZE } from './memory';
-import { BLOCK_BYTES, BLOCK_DWORDS, BlockPool, MachineState, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
+import { BLOCK_BYTES, BLOCK_DWORDS, BlockPool, MASK_WORDS, MachineState, PAGE_RECORD_BYTES, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
 import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
 
 export const MAGIC = Buffer.from('VGPUSTAT', 'ascii');
@@ -192,8 +192,8 @@ export function serializeVm(vm: Vm): Buffer {
  * The snapshots a moved or resumed VM still needs: from the newest one at or before the oldest
  * submission an engine is still executing, so a GPU error after the move rolls back exactly as it
  * would have at home. Each: u32 JSON length, JSON (state, metadata, pages that were unallocated),
- * then one block record per page: u64 GPA page number, u32 x 2 mask of the 64-byte blocks kept
- * (bit b: block b), and those blocks' before-images in ascending block order.
+ * then one block record per page: u64 GPA page number, u32 x MASK_WORDS mask of the 32-byte
+ * blocks kept (bit b of word b >> 5: block b), and those blocks' before-images, ascending.
  */
 export function rollbackSnapshots(vm: Vm): Buffer[] {
   let oldest = Infinity;
@@ -213,13 +213,12 @@ export function rollbackSnapshots(vm: Vm): Buffer[] {
         absent.push(r.pfn - first);
         continue;
       }
-      const blocks = maskBlocks(r.m0, r.m1);
-      const rec = Buffer.alloc(16 + blocks.length * BLOCK_BYTES);
+      const blocks = maskBlocks(r.mask);
+      const rec = Buffer.alloc(PAGE_RECORD_BYTES + blocks.length * BLOCK_BYTES);
       rec.writeBigUInt64LE(BigInt(r.pfn - first), 0);
-      rec.writeUInt32LE(r.m0 >>> 0, 8);
-      rec.writeUInt32LE(r.m1 >>> 0, 12);
+      for (let w = 0; w < MASK_WORDS; w++) rec.writeUInt32LE(r.mask[w], 8 + 4 * w);
       s.undo.applyTo(r.pfn, scratch);
-      blocks.forEach((b, i) => Buffer.from(scratch.buffer, b * BLOCK_BYTES, BLOCK_BYTES).copy(rec, 16 + i * BLOCK_BYTES));
+      blocks.forEach((b, i) => Buffer.from(scratch.buffer, b * BLOCK_BYTES, BLOCK_BYTES).copy(rec, PAGE_RECORD_BYTES + i * BLOCK_BYTES));
       records.push(rec);
     }
     const json = Buffer.from(JSON.stringify({
@@ -243,15 +242,17 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, pool:
     for (const g of d.absent) undo.addAbsent(first + g);
     const body = b.subarray(4 + n);
     const img = new Uint32Array(PAGE_SIZE / 4);
+    const mask = new Uint32Array(MASK_WORDS);
     for (let o = 0; o < body.length;) {
-      if (o + 16 > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} has a truncated block record at byte ${o}`);
+      if (o + PAGE_RECORD_BYTES > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} has a truncated block record at byte ${o}`);
       const g = Number(body.readBigUInt64LE(o));
-      const blocks = maskBlocks(body.readUInt32LE(o + 8), body.readUInt32LE(o + 12));
+      for (let w = 0; w < MASK_WORDS; w++) mask[w] = body.readUInt32LE(o + 8 + 4 * w);
+      const blocks = maskBlocks(mask);
       const bytes = blocks.length * BLOCK_BYTES;
-      if (blocks.length === 0 || o + 16 + bytes > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} block record at byte ${o} ${blocks.length ? 'is truncated' : 'keeps no blocks'}`);
-      new Uint8Array(img.buffer).set(body.subarray(o + 16, o + 16 + bytes));
+      if (blocks.length === 0 || o + PAGE_RECORD_BYTES + bytes > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} block record at byte ${o} ${blocks.length ? 'is truncated' : 'keeps no blocks'}`);
+      new Uint8Array(img.buffer).set(body.subarray(o + PAGE_RECORD_BYTES, o + PAGE_RECORD_BYTES + bytes));
       undo.addBlocks(first + g, blocks, img.subarray(0, blocks.length * BLOCK_DWORDS));
-      o += 16 + bytes;
+      o += PAGE_RECORD_BYTES + bytes;
     }
     const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, undo, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
     return snap;

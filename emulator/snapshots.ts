@@ -1,5 +1,5 @@
 // Incremental snapshots: each keeps the registers and engine/driver state at its step plus the
-// before-images of the 64-byte blocks first written after it (predicted by the command parser), so
+// before-images of the 32-byte blocks first written after it (predicted by the command parser), so
 // its cost is what changed, never the size of guest RAM. Rollback undoes epochs newest-first.
 
 import type { EngineState } from './engine';
@@ -9,15 +9,17 @@ import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
 export type SnapshotReason = 'start' | 'periodic' | 'submission' | 'manual' | 'edit' | 'reverse';
 
 /**
- * Before-images are kept per block of 64 bytes (a cache line): a 4-byte store costs a 64-byte copy,
- * not a 4 KiB one, and a blit that covers a page still copies it in one piece.
+ * Before-images are kept per block of 32 bytes: a 4-byte store costs a 32-byte copy, not a 4 KiB
+ * one, and a blit that covers a page still copies it in a few long runs.
  */
-export const BLOCK_SHIFT = 6;
+export const BLOCK_SHIFT = 5;
 export const BLOCK_BYTES = 1 << BLOCK_SHIFT;
 export const BLOCK_DWORDS = BLOCK_BYTES / 4;
 export const BLOCKS_PER_PAGE = PAGE_SIZE / BLOCK_BYTES;
-/** What a page record costs besides its blocks (the checkpoint stores GPA page number and block mask). */
-export const PAGE_RECORD_BYTES = 16;
+/** 32-bit words of a page's block mask (bit b of word b >> 5: block b). */
+export const MASK_WORDS = BLOCKS_PER_PAGE / 32;
+/** What a page record costs besides its blocks: in the checkpoint format, its GPA page number (u64) and block mask. */
+export const PAGE_RECORD_BYTES = 8 + 4 * MASK_WORDS;
 
 /** The machine state a snapshot holds besides memory (small, fixed size). */
 export interface MachineState {
@@ -31,16 +33,16 @@ export interface MachineState {
   readonly interrupts: number;
 }
 
-/** Block numbers set in a 64-bit block mask (two 32-bit halves), ascending. */
-export function maskBlocks(m0: number, m1: number): number[] {
+/** Block numbers set in a block mask, ascending. */
+export function maskBlocks(mask: ArrayLike<number>): number[] {
   const out: number[] = [];
-  for (let b = 0; b < BLOCKS_PER_PAGE; b++) if (((b < 32 ? m0 : m1) >>> (b & 31)) & 1) out.push(b);
+  for (let b = 0; b < BLOCKS_PER_PAGE; b++) if ((mask[b >>> 5] >>> (b & 31)) & 1) out.push(b);
   return out;
 }
 
-/** Before-images live in 1 KiB segments (16 blocks) carved out of 1 MiB slabs and recycled, so a long run allocates no arrays per snapshot. */
-const SEG_BLOCKS = 16;
-const SEG_DWORDS = SEG_BLOCKS * BLOCK_DWORDS;
+/** Before-images live in 1 KiB segments carved out of 1 MiB slabs and recycled, so a long run allocates no arrays per snapshot. */
+const SEG_DWORDS = 256;
+const SEG_BLOCKS = SEG_DWORDS / BLOCK_DWORDS;
 const SLAB_SEGS = 1024;
 
 /** Free segments of one snapshot store. */
@@ -65,25 +67,26 @@ export interface PageRecord {
   readonly pfn: number;
   /** The page was unallocated when first written in the epoch: undo drops it, no blocks are kept. */
   readonly absent: boolean;
-  /** Blocks kept: bit b of m0 (b < 32) or of m1 (b - 32). */
-  readonly m0: number;
-  readonly m1: number;
+  /** Blocks kept (MASK_WORDS words). */
+  readonly mask: Uint32Array;
 }
 
 let nextLogId = 0;
 
-/** Metadata entries (4 dwords each) per pooled segment. */
-const META_PER_SEG = SEG_DWORDS / 4;
-const META_SHIFT = 6;
-const ALL = 0xffffffff;
+const ABSENT = 0x80000000;
+/** Runs are two dwords: record, and first block | count << 8. */
+const RUN_SHIFT = 8;
+const RUNS_PER_SEG = SEG_DWORDS / 2;
+const RECS_PER_SEG = SEG_DWORDS;
 
 /**
- * The before-images one epoch keeps. Per page first written in the epoch, a record [frame, block
- * mask bits 31:0, bits 63:32, absent] (absent: unallocated then, undo drops the page, mask all
- * ones). Per run of consecutive blocks kept together, [record, first block, count, slot]: the
- * images sit in one segment, `slot` numbering blocks across the log's segments (segment * 16 +
- * block in it). Records, runs and images all live in pooled segments: keeping a block allocates
- * nothing and leaves no object behind for the garbage collector.
+ * The before-images one epoch keeps. Per page first written in the epoch, a record: its frame, with
+ * bit 31 set when the page was unallocated then (undo drops it; no blocks are kept). Per run of
+ * consecutive blocks kept together, [record, first block | count << 8]. Images are appended in run
+ * order, so a run's slot (segment * blocks per segment + block in it) is the sum of the counts
+ * before it; a run never crosses a segment. Records, runs and images all live in pooled segments:
+ * keeping a block allocates nothing. Which blocks an open epoch already kept is the store's page
+ * tracker's business; a closed log works its masks out from its runs when asked (merging, saving).
  */
 export class UndoLog {
   /** Unique over the process: the store's page tracker tells the open log's records by it. */
@@ -99,6 +102,8 @@ export class UndoLog {
   blockCount = 0;
   /** pfn -> record, built when first asked for (the hot path never needs it). */
   private index: Map<number, number> | null = null;
+  /** Block masks per record, built when first asked for and then kept up to date. */
+  private maskList: Uint32Array[] | null = null;
 
   constructor(private readonly pool: BlockPool) {}
 
@@ -111,17 +116,16 @@ export class UndoLog {
     return this.blockCount * BLOCK_BYTES + this.nRecs * PAGE_RECORD_BYTES;
   }
 
-  /** Field f of record r. */
-  private rf(r: number, f: number): number {
-    return this.recs[r >>> META_SHIFT][((r & (META_PER_SEG - 1)) << 2) + f];
+  private recWord(r: number): number {
+    return this.recs[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG];
   }
 
   private pfnOf(r: number): number {
-    return this.rf(r, 0);
+    return (this.recWord(r) & ~ABSENT) >>> 0;
   }
 
   private absent(r: number): boolean {
-    return this.rf(r, 3) === 1;
+    return (this.recWord(r) & ABSENT) !== 0;
   }
 
   private lookup(pfn: number): number {
@@ -142,9 +146,21 @@ export class UndoLog {
     return out;
   }
 
+  /** Every record's block mask (absent pages: all ones). */
+  masks(): readonly Uint32Array[] {
+    if (this.maskList === null) {
+      const list: Uint32Array[] = [];
+      for (let r = 0; r < this.nRecs; r++) list.push(new Uint32Array(MASK_WORDS).fill(this.absent(r) ? 0xffffffff : 0));
+      this.forRuns((r, first, count) => setBits(list[r], first, count));
+      this.maskList = list;
+    }
+    return this.maskList;
+  }
+
   records(): PageRecord[] {
+    const masks = this.masks();
     const out: PageRecord[] = [];
-    for (let r = 0; r < this.nRecs; r++) out.push({ pfn: this.pfnOf(r), absent: this.absent(r), m0: this.rf(r, 1), m1: this.rf(r, 2) });
+    for (let r = 0; r < this.nRecs; r++) out.push({ pfn: this.pfnOf(r), absent: this.absent(r), mask: masks[r] });
     return out;
   }
 
@@ -157,47 +173,36 @@ export class UndoLog {
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
+    this.maskList = null;
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
   addRecord(pfn: number, absent: boolean): number {
     const r = this.nRecs++;
-    if ((r & (META_PER_SEG - 1)) === 0) this.recs.push(this.pool.take());
-    const seg = this.recs[r >>> META_SHIFT];
-    const o = (r & (META_PER_SEG - 1)) << 2;
-    seg[o] = pfn;
-    seg[o + 1] = seg[o + 2] = absent ? ALL : 0;
-    seg[o + 3] = absent ? 1 : 0;
+    if (r % RECS_PER_SEG === 0) this.recs.push(this.pool.take());
+    this.recs[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = absent ? (pfn | ABSENT) >>> 0 : pfn;
     if (this.index !== null) this.index.set(pfn, r);
+    if (this.maskList !== null) this.maskList.push(new Uint32Array(MASK_WORDS).fill(absent ? 0xffffffff : 0));
     return r;
   }
 
-  private hasBlock(r: number, b: number): boolean {
-    return ((this.rf(r, b < 32 ? 1 : 2) >>> (b & 31)) & 1) === 1;
-  }
-
   /**
-   * Bytes [from, to) of record r's page are about to be written: keep the before-image of every
-   * block of them not yet kept, a run at a time. Returns the bytes this added.
+   * Blocks b0..b1 (inclusive) of record r's page are about to be written; `mask` says which this
+   * epoch kept already (updated here). Keeps the others, a run at a time; returns the bytes added.
    */
-  keep(mem: HostMemory, r: number, from: number, to: number): number {
-    const seg = this.recs[r >>> META_SHIFT];
-    const o = (r & (META_PER_SEG - 1)) << 2;
-    if (seg[o + 3] === 1) return 0;
-    const b1 = (to - 1) >>> BLOCK_SHIFT;
-    let b = from >>> BLOCK_SHIFT;
-    // The common case, one block already kept: two reads.
-    if (b === b1 && ((seg[o + 1 + (b >>> 5)] >>> (b & 31)) & 1) === 1) return 0;
+  keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
     let added = 0;
     let page: Uint32Array | null = null;
+    let b = b0;
     while (b <= b1) {
-      if (this.hasBlock(r, b)) {
+      if ((mask[b >>> 5] >>> (b & 31)) & 1) {
         b++;
         continue;
       }
       let e = b + 1;
-      while (e <= b1 && !this.hasBlock(r, e)) e++;
-      if (page === null) page = mem.pageForRead(seg[o]);
+      while (e <= b1 && !((mask[e >>> 5] >>> (e & 31)) & 1)) e++;
+      if (page === null) page = mem.pageForRead(this.pfnOf(r));
+      setBits(mask, b, e - b);
       this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
       added += (e - b) * BLOCK_BYTES;
       b = e;
@@ -208,9 +213,7 @@ export class UndoLog {
   /** Appends `count` blocks of record r starting at block `first`, their image read from src[at..]. */
   private addRun(r: number, first: number, count: number, src: Uint32Array, at: number): void {
     this.blockCount += count;
-    const rs = this.recs[r >>> META_SHIFT];
-    const ro = (r & (META_PER_SEG - 1)) << 2;
-    for (let b = first; b < first + count; b++) rs[ro + 1 + (b >>> 5)] |= 1 << (b & 31);
+    if (this.maskList !== null) setBits(this.maskList[r], first, count);
     while (count > 0) {
       if (this.fill === SEG_BLOCKS) {
         this.segs.push(this.pool.take());
@@ -218,38 +221,34 @@ export class UndoLog {
       }
       const k = Math.min(count, SEG_BLOCKS - this.fill);
       const seg = this.segs[this.segs.length - 1];
-      const o = this.fill * BLOCK_DWORDS;
-      const n = k * BLOCK_DWORDS;
-      if (k <= 2) for (let i = 0; i < n; i++) seg[o + i] = src[at + i];
-      else seg.set(src.subarray(at, at + n), o);
-      const slot = (this.segs.length - 1) * SEG_BLOCKS + this.fill;
-      this.pushRun(r, first, k, slot);
+      copyBlocks(src, at, seg, this.fill * BLOCK_DWORDS, k * BLOCK_DWORDS);
+      this.pushRun(r, first, k);
       this.fill += k;
       first += k;
       count -= k;
-      at += n;
+      at += k * BLOCK_DWORDS;
     }
   }
 
-  private pushRun(r: number, first: number, count: number, slot: number): void {
+  private pushRun(r: number, first: number, count: number): void {
     const j = this.nRuns - 1;
-    if (j >= 0 && slot % SEG_BLOCKS !== 0) {
+    if (j >= 0 && this.fill > 0) {
       // A run that continues the newest one (same page, next blocks, same segment) extends it.
-      const p = this.runs[j >>> META_SHIFT];
-      const po = (j & (META_PER_SEG - 1)) << 2;
-      if (p[po] === r && p[po + 1] + p[po + 2] === first && p[po + 3] + p[po + 2] === slot) {
-        p[po + 2] += count;
+      const p = this.runs[Math.floor(j / RUNS_PER_SEG)];
+      const o = (j % RUNS_PER_SEG) * 2;
+      const pf = p[o + 1] & ((1 << RUN_SHIFT) - 1);
+      const pc = p[o + 1] >>> RUN_SHIFT;
+      if (p[o] === r && pf + pc === first) {
+        p[o + 1] = pf | ((pc + count) << RUN_SHIFT);
         return;
       }
     }
     const k = this.nRuns++;
-    if ((k & (META_PER_SEG - 1)) === 0) this.runs.push(this.pool.take());
-    const q = this.runs[k >>> META_SHIFT];
-    const o = (k & (META_PER_SEG - 1)) << 2;
+    if (k % RUNS_PER_SEG === 0) this.runs.push(this.pool.take());
+    const q = this.runs[Math.floor(k / RUNS_PER_SEG)];
+    const o = (k % RUNS_PER_SEG) * 2;
     q[o] = r;
-    q[o + 1] = first;
-    q[o + 2] = count;
-    q[o + 3] = slot;
+    q[o + 1] = first | (count << RUN_SHIFT);
   }
 
   /** Adds a page that was unallocated at its first write (decoding a saved log). */
@@ -261,16 +260,22 @@ export class UndoLog {
   addBlocks(pfn: number, blocks: readonly number[], src: Uint32Array): void {
     let r = this.lookup(pfn);
     if (r < 0) r = this.addRecord(pfn, false);
-    for (let i = 0; i < blocks.length; i++) if (!this.hasBlock(r, blocks[i])) this.addRun(r, blocks[i], 1, src, i * BLOCK_DWORDS);
+    const mask = this.masks()[r];
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i];
+      if (!((mask[b >>> 5] >>> (b & 31)) & 1)) this.addRun(r, b, 1, src, i * BLOCK_DWORDS);
+    }
   }
 
   /** Calls fn(record, first block, count, image segment, dword offset in it) for every run, in order. */
   private forRuns(fn: (r: number, first: number, count: number, seg: Uint32Array, at: number) => void): void {
+    let slot = 0;
     for (let k = 0; k < this.nRuns; k++) {
-      const q = this.runs[k >>> META_SHIFT];
-      const o = (k & (META_PER_SEG - 1)) << 2;
-      const slot = q[o + 3];
-      fn(q[o], q[o + 1], q[o + 2], this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS);
+      const q = this.runs[Math.floor(k / RUNS_PER_SEG)];
+      const o = (k % RUNS_PER_SEG) * 2;
+      const count = q[o + 1] >>> RUN_SHIFT;
+      fn(q[o], q[o + 1] & ((1 << RUN_SHIFT) - 1), count, this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS);
+      slot += count;
     }
   }
 
@@ -307,6 +312,7 @@ export class UndoLog {
    * before-image wins, so undoing the merged log gives the state at this epoch's start.
    */
   absorb(newer: UndoLog): void {
+    const masks = this.masks();
     const map = new Int32Array(newer.nRecs);
     for (let n = 0; n < newer.nRecs; n++) {
       const pfn = newer.pfnOf(n);
@@ -321,21 +327,26 @@ export class UndoLog {
     newer.forRuns((n, first, count, seg, at) => {
       const o = map[n];
       if (o < 0) return;
+      const mask = masks[o];
       let b = first;
       const end = first + count;
       while (b < end) {
-        if (this.hasBlock(o, b)) {
+        if ((mask[b >>> 5] >>> (b & 31)) & 1) {
           b++;
           continue;
         }
         let e = b + 1;
-        while (e < end && !this.hasBlock(o, e)) e++;
+        while (e < end && !((mask[e >>> 5] >>> (e & 31)) & 1)) e++;
         this.addRun(o, b, e - b, seg, at + (b - first) * BLOCK_DWORDS);
         b = e;
       }
     });
     newer.release();
   }
+}
+
+function setBits(mask: Uint32Array, first: number, count: number): void {
+  for (let b = first; b < first + count; b++) mask[b >>> 5] |= 1 << (b & 31);
 }
 
 /** Copies n dwords (a short run by hand, a long one in one piece). */
@@ -398,10 +409,11 @@ export class SnapshotStore {
   constructor(private readonly mem: HostMemory, public budget: number) {}
 
   /**
-   * Page tracker: for every page ever written, which log last started a record of it and its number
-   * there. A page's first write in the open epoch is one lookup here, not a map per epoch.
+   * Page tracker: for every page ever written, which log last started a record of it, its number
+   * there and the blocks that log kept. A page's first write in the open epoch is one lookup here,
+   * not a map per epoch, and a repeated write to a kept block is one mask test.
    */
-  private readonly tracked = new Map<number, { log: number; rec: number }>();
+  private readonly tracked = new Map<number, { log: number; rec: number; mask: Uint32Array }>();
 
   /** Bytes [hpa, hpa + bytes) are about to be written (within one page): keep their before-image once per epoch. */
   preserve(hpa: number, bytes: number): void {
@@ -411,15 +423,21 @@ export class SnapshotStore {
     const off = hpa - pfn * PAGE_SIZE;
     let t = this.tracked.get(pfn);
     if (t === undefined) {
-      t = { log: -1, rec: 0 };
+      t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS) };
       this.tracked.set(pfn, t);
     }
+    const mask = t.mask;
     if (t.log !== open.id) {
+      const absent = !this.mem.hasPage(pfn);
       t.log = open.id;
-      t.rec = open.addRecord(pfn, !this.mem.hasPage(pfn));
+      t.rec = open.addRecord(pfn, absent);
+      mask.fill(absent ? 0xffffffff : 0);
       this.keptBytes += PAGE_RECORD_BYTES;
     }
-    this.keptBytes += open.keep(this.mem, t.rec, off, off + bytes);
+    const b0 = off >>> BLOCK_SHIFT;
+    const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
+    if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
+    this.keptBytes += open.keep(this.mem, t.rec, mask, b0, b1);
   }
 
   add(reason: SnapshotReason, state: MachineState, touchedRegs: number[], op = -1, engine: string | null = null): Snapshot {
@@ -526,7 +544,10 @@ export class SnapshotStore {
     this.keptBytes = list.reduce((n, s) => n + s.undo.bytes, 0);
     this.open = list.length ? list[list.length - 1].undo : null;
     // The open log came from elsewhere: tell the tracker its records, or a write would start a second one.
-    if (this.open !== null) this.open.pfns().forEach((pfn, rec) => this.tracked.set(pfn, { log: this.open!.id, rec }));
+    if (this.open !== null) {
+      const masks = this.open.masks();
+      this.open.pfns().forEach((pfn, rec) => this.tracked.set(pfn, { log: this.open!.id, rec, mask: new Uint32Array(masks[rec]) }));
+    }
     this.nextId = list.reduce((n, s) => Math.max(n, s.id + 1), this.nextId);
   }
 
