@@ -27,6 +27,10 @@ export class HostMemory {
   /** The page for writing, allocated (zeroed) on first write. */
   pageForWrite(pfn: number): Uint32Array {
     if (this.writeHook !== null) this.writeHook(pfn);
+    return this.allocated(pfn);
+  }
+
+  private allocated(pfn: number): Uint32Array {
     let p = this.pages.get(pfn);
     if (p === undefined) {
       p = new Uint32Array(PAGE_DWORDS);
@@ -50,12 +54,7 @@ export class HostMemory {
   /** A page for a restore path to write into (allocated when missing), without the write hook. */
   pageForRestore(pfn: number): Uint32Array {
     if (this.restoreHook !== null) this.restoreHook(pfn);
-    let p = this.pages.get(pfn);
-    if (p === undefined) {
-      p = new Uint32Array(PAGE_DWORDS);
-      this.pages.set(pfn, p);
-    }
-    return p;
+    return this.allocated(pfn);
   }
 
   /** Replaces a page's contents without going through the write hook (restore paths). */
