@@ -5,10 +5,11 @@ import { STEP_COMMAND, STEP_DRIVER, STEP_ERROR, STEP_POLL, Vm } from './vm';
 import type { EngineName } from './registers';
 
 /**
- * Steps between the snapshots a backward move leaves behind: after the first reverse step from a
- * position (one snapshot interval of replay), the next ones replay at most this many steps.
+ * The nearest of the snapshots a backward move leaves behind (at this many steps before where it
+ * lands, twice as many, four times...): after the first reverse step from a position (one snapshot
+ * interval of replay), the next ones replay a few dozen steps.
  */
-export const REVERSE_TRAIL = 50;
+export const REVERSE_TRAIL = 32;
 
 /** A condition checked during replay: `pre` before a step runs, `post` after it. */
 export interface StopCondition {

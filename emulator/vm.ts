@@ -480,22 +480,22 @@ export class Vm implements EngineHost {
   /**
    * Puts the VM at global step `target` (before that step runs): restore the nearest snapshot at or
    * before it and replay deterministically. Stops early at a GPU error; returns the final step.
-   * With `trail` > 0, a replay after a restore leaves a snapshot every `trail` steps on its way
-   * (reason 'reverse'), as rr leaves checkpoints behind when it runs backwards: the next step back
-   * from there replays at most `trail` steps instead of a whole snapshot interval.
+   * With `trail` > 0, a replay after a restore leaves snapshots behind it (reason 'reverse') at
+   * target - 2^k steps for every 2^k >= trail that the replay passes, as rr leaves checkpoints when
+   * it runs backwards: a few snapshots, and the steps back after this one replay little.
    */
   goToStep(target: number, stopAt?: (vm: Vm) => boolean, trail = 0): number {
-    let next = Infinity;
+    const points: number[] = [];
     if (target < this.step || this.pending) {
       const i = this.snapshots.indexAtOrBefore(target);
       if (i < 0) throw new RangeError(`no snapshot at or before step ${target}`);
       this.restoreSnapshot(i);
-      if (trail > 0) next = this.step + trail;
+      if (trail > 0) for (let gap = trail; target - gap > this.step; gap *= 2) points.push(target - gap);
     }
     while (this.step < target) {
-      if (this.step >= next) {
+      if (points.length > 0 && this.step >= points[points.length - 1]) {
+        points.pop();
         this.takeSnapshot('reverse');
-        next = this.step + trail;
       }
       if (stopAt && stopAt(this)) break;
       const r = this.stepOnce();

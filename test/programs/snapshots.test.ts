@@ -122,6 +122,33 @@ describe('reverse execution', () => {
     assert.ok(n >= 40);
   });
 
+  it('a step back leaves a trail of snapshots 32, 64, 128... steps before it; the steps after replay little and land exactly', () => {
+    const body = Array.from({ length: 200 }, (_, i) => (i % 2 ? `MI_LOAD_REGISTER_IMM CS_GPR1=${i}` : `MI_STORE_DATA_IMM addr=0x${(0x180000 + 4 * i).toString(16)}, data=${i}`));
+    const src = ['.vm memory=64M', '.map 0x100000, 0x100000, 1M, rw', '.map 0xF000000, 0x800000, 64K, rw', '.batch work, 0x100000', ...body, 'MI_BATCH_BUFFER_END',
+      '.ring rcs0, 0xF000000, 64K', ...Array(15).fill('MI_BATCH_BUFFER_START addr=work'), '.submit rcs0', '.wait rcs0'].join('\n') + '\n';
+    const rec = loadVm('t.vgpu', { snapshotEvery: 1000 }, src);
+    const byStep = new Map<number, string>();
+    for (;;) {
+      byStep.set(rec.step, rec.digest());
+      const r = rec.stepOnce();
+      if (r === STEP_DONE || r === STEP_ERROR) break;
+    }
+    const vm = loadVm('t.vgpu', { snapshotEvery: 1000 }, src);
+    vm.run({ untilCommands: 1900 });
+    const from = vm.snapshots.list[vm.snapshots.indexAtOrBefore(vm.step - 2)].state.step;
+    assert.ok(vm.step - from > 256, `a long way back to the nearest snapshot (${vm.step - from} steps)`);
+    assert.ok(stepBack(vm));
+    const trail = vm.snapshots.list.filter((x) => x.reason === 'reverse').map((x) => vm.step - x.state.step);
+    assert.ok(trail.length >= 3 && trail.includes(32) && trail.includes(64), `trail ${trail}`);
+    for (let k = 0; k < 100 && vm.step > 0; k++) {
+      const before = vm.step;
+      assert.ok(stepBack(vm));
+      assert.equal(vm.digest(), byStep.get(vm.step), `step ${vm.step}`);
+      const near = vm.snapshots.list[vm.snapshots.indexAtOrBefore(vm.step)].state.step;
+      assert.ok(vm.step - near <= 128 && before - vm.step >= 1, `step ${vm.step}: nearest snapshot ${vm.step - near} steps back`);
+    }
+  });
+
   it('reverseContinue finds who last wrote a dword', () => {
     const vm = example('semaphore-handoff.vgpu');
     vm.run();
