@@ -48,8 +48,11 @@ const SLAB_SEGS = 1024;
 /** Free segments of one snapshot store. */
 export class BlockPool {
   private readonly free: Uint32Array[] = [];
+  /** Segments taken and not given back (what the kept snapshots really hold). */
+  inUse = 0;
 
   take(): Uint32Array {
+    this.inUse++;
     const seg = this.free.pop();
     if (seg !== undefined) return seg;
     const slab = new Uint32Array(SLAB_SEGS * SEG_DWORDS);
@@ -58,7 +61,13 @@ export class BlockPool {
   }
 
   give(seg: Uint32Array): void {
+    this.inUse--;
     this.free.push(seg);
+  }
+
+  /** Bytes of the segments in use. */
+  get heldBytes(): number {
+    return this.inUse * SEG_DWORDS * 4;
   }
 }
 
@@ -457,8 +466,16 @@ export class SnapshotStore {
     return this.keptBytes + this.list.length * FIXED_BYTES;
   }
 
+  /**
+   * What kept snapshots really hold: whole segments (a log's last ones are partly filled) and the
+   * fixed part of each. The budget is checked against this, so many tiny epochs cannot outgrow it.
+   */
+  heldBytes(): number {
+    return this.pool.heldBytes + this.list.length * FIXED_BYTES;
+  }
+
   private overBudget(): boolean {
-    return this.totalBytes() > this.budget;
+    return this.heldBytes() > this.budget;
   }
 
   /** Index of the newest snapshot at or before a step, or -1. */
@@ -517,7 +534,7 @@ export class SnapshotStore {
         if (this.list[i].barrier) continue;
         this.mergeIntoPrevious(i);
         merged = true;
-        if (this.totalBytes() <= this.budget) return;
+        if (!this.overBudget()) return;
       }
       if (!merged) {
         if (this.list[0].barrier && this.list.length > 1) break;

@@ -84,4 +84,19 @@ describe('snapshot undo logs', () => {
     store.preserve((BASE + 1) * PAGE_SIZE + 8, 4); // an unallocated page: a record, no blocks
     assert.deepEqual([s.undo.pageCount, s.undo.blockCount], [2, PAGE_SIZE / BLOCK_BYTES]);
   });
+
+  it('the budget holds against what the segments really take: thousands of tiny epochs stay within it', () => {
+    const mem = new HostMemory();
+    const budget = 256 * 1024;
+    const store = new SnapshotStore(mem, budget);
+    const rnd = mulberry32(3);
+    for (let e = 0; e < 3000; e++) {
+      store.add('periodic', state(e), []);
+      write(mem, store, rnd, Math.floor(rnd() * PAGES), 4 * Math.floor(rnd() * 1024), 4);
+    }
+    // Each epoch holds three 1 KiB segments (records, runs, images) however little it keeps; the
+    // newest 16 are never thinned.
+    assert.ok(store.heldBytes() <= budget + 17 * 4 * 1024, `held ${store.heldBytes()} bytes`);
+    assert.ok(store.list.length < 3000 / 4, `thinned to ${store.list.length} snapshots`);
+  });
 });
