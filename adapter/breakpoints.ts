@@ -148,6 +148,11 @@ export class Breakpoints {
     return filters.map((f) => ({ verified: (FAULT_KINDS as readonly string[]).includes(f), message: (FAULT_KINDS as readonly string[]).includes(f) ? undefined : `no GPU error kind '${f}'` }));
   }
 
+  /** Is this path the program being debugged? */
+  isProgram(vm: Vm, sourcePath: string): boolean {
+    return normalize(sourcePath) === normalize(vm.image.file);
+  }
+
   /** Lines of the program where a breakpoint can stop (commands and driver operations). */
   breakableLines(vm: Vm): number[] {
     if (this.program !== normalize(vm.image.file)) this.index(vm);

@@ -60,8 +60,12 @@ export class Execution {
     this.pause();
   }
 
-  /** Runs forward until the motion's goal, a breakpoint, a GPU error, the end, or a pause (null: cancelled). */
-  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): Promise<Stop | null> {
+  /**
+   * Runs forward until the motion's goal, a breakpoint, a GPU error, the end, or a pause (null:
+   * cancelled). With `until`, breakpoints are passed over and the motion ends where `until` gives a
+   * stop (checked before each step, as breakpoints are).
+   */
+  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', until?: (vm: Vm) => Stop | null): Promise<Stop | null> {
     const vm = this.vm;
     let moved = false;
     if (vm.pending) {
@@ -92,8 +96,13 @@ export class Execution {
             }
           }
           if (!skipCheck) {
-            const h = this.bps.before(vm);
-            if (h) return hitStop(h);
+            if (until) {
+              const u = until(vm);
+              if (u) return u;
+            } else {
+              const h = this.bps.before(vm);
+              if (h) return hitStop(h);
+            }
           }
           skipCheck = false;
           const actor = vm.nextActor();
@@ -187,6 +196,27 @@ export class Execution {
     return hitStop(last.hit);
   }
 
+  /**
+   * "Jump to Cursor" as time travel: to the latest earlier (back) or the next (forward) moment the
+   * VM is about to run something of source line `line` (a command of it on an engine, or a driver
+   * operation). Breakpoints are passed over; going forward, GPU errors behave as in a continue.
+   */
+  async travel(line: number, direction: 'back' | 'forward', threadId: number): Promise<Stop | null> {
+    const vm = this.vm;
+    const arrived = (v: Vm): Stop | null => {
+      const t = threadAtLine(v, line);
+      return t === null ? null : { reason: 'goto', threadId: t, description: `Line ${line}`, text: `t=${v.commands}, step ${v.step}` };
+    };
+    if (direction === 'forward') return this.forward(threadId, 'continue', 'line', arrived);
+    const found = searchBackward(vm, { pre: (v) => threadAtLine(v, line) !== null });
+    const stop = found === null ? null : arrived(vm);
+    if (stop === null) {
+      this.output(`line ${line} does not run earlier in the recorded history: the VM stays at t=${vm.commands}\n`);
+      return { reason: 'goto', threadId: this.focus(threadId), description: `Line ${line} did not run earlier` };
+    }
+    return stop;
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   /** When has a forward step motion of this thread arrived? Called after each VM step. */
@@ -247,6 +277,15 @@ export class Execution {
 
 function hitStop(h: Hit): Stop {
   return { reason: h.reason, threadId: h.threadId, description: h.description, hitBreakpointIds: h.ids };
+}
+
+/** The thread about to run something of source line `line` (its next actor's command or driver operation), or null. */
+function threadAtLine(vm: Vm, line: number): number | null {
+  const a = vm.nextActor();
+  if (a === null) return null;
+  if (a === 'driver') return vm.image.driver[vm.driverPc].loc.line === line ? DRIVER_THREAD : null;
+  if (a.semPolls > 0) return null; // polling a semaphore again is not a new execution of its line
+  return locateCommand(vm, a.name, a.nextVa())?.line === line ? threadOfEngine(a.name) : null;
 }
 
 /** Source line of the command an engine will run next. */

@@ -133,6 +133,8 @@ export class VgpuDebugSession extends DebugSession {
       stepIn: (a) => this.motion(a, 'in'),
       stepOut: (a) => this.motion(a, 'out'),
       stepBack: (a) => this.reverse(a, 'step'),
+      gotoTargets: (a) => this.gotoTargets(a),
+      goto: (a) => this.goto(a),
       reverseContinue: (a) => this.reverse(a, 'continue'),
       pause: (a) => this.pause(a),
       setBreakpoints: (a) => this.setBreakpoints(a),
@@ -240,6 +242,7 @@ export class VgpuDebugSession extends DebugSession {
       supportsLoadedSourcesRequest: true,
       supportsValueFormattingOptions: true,
       supportsBreakpointLocationsRequest: true,
+      supportsGotoTargetsRequest: true,
       supportsCancelRequest: false,
       supportsDelayedStackTraceLoading: false,
     };
@@ -488,9 +491,13 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): void {
-    const exec = this.exec!;
     this.store?.clear();
-    exec.forward(threadId, kind, granularity).then(
+    this.stopWhenDone(threadId, this.exec!.forward(threadId, kind, granularity));
+  }
+
+  /** A motion running in chunks: its stop (none when cancelled), or its failure as a pause. */
+  private stopWhenDone(threadId: number, motion: Promise<Stop | null>): void {
+    motion.then(
       (s) => {
         if (s) this.afterFollow(() => this.stopped(s));
       },
@@ -511,6 +518,43 @@ export class VgpuDebugSession extends DebugSession {
     return new Reply(undefined, () => {
       const s = kind === 'step' ? exec.stepBack(threadId, granularity) : exec.reverseContinue(threadId);
       this.afterFollow(() => this.stopped(s));
+    });
+  }
+
+  /**
+   * Jump to Cursor, in time: two targets for a line that runs (a command or driver operation on it):
+   * back to its latest earlier run, forward to its next. Target ids are line * 2 + (1 forward).
+   */
+  private gotoTargets(a: Record<string, unknown>): DebugProtocol.GotoTargetsResponse['body'] {
+    const vm = this.stoppedVm();
+    const src = a.source as DebugProtocol.Source | undefined;
+    if (!src || typeof src !== 'object' || typeof src.path !== 'string') throw new UserError('gotoTargets needs source.path');
+    if (typeof a.line !== 'number' || !Number.isInteger(a.line)) throw new UserError('gotoTargets needs a line (integer)');
+    const line = this.convertClientLineToDebugger(a.line);
+    if (!this.bps.isProgram(vm, src.path) || !this.bps.breakableLines(vm).includes(line)) return { targets: [] };
+    const at = { line: a.line };
+    return {
+      targets: [
+        { id: line * 2, label: `Back in time to the latest run of line ${line}`, ...at },
+        { id: line * 2 + 1, label: `Forward in time to the next run of line ${line}`, ...at },
+      ],
+    };
+  }
+
+  private goto(a: Record<string, unknown>): Reply {
+    const threadId = this.threadOf(a);
+    const vm = this.stoppedVm();
+    if (this.ended) throw new UserError('the session has ended');
+    if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
+    if (typeof a.targetId !== 'number' || !Number.isInteger(a.targetId) || a.targetId < 2) throw new UserError(`goto needs a targetId from gotoTargets, got ${JSON.stringify(a.targetId)}`);
+    const line = Math.floor(a.targetId / 2);
+    if (!this.bps.breakableLines(vm).includes(line)) throw new UserError(`goto target ${a.targetId}: line ${line} runs nothing`);
+    const direction = a.targetId % 2 === 1 ? 'forward' : 'back';
+    if (direction === 'forward' && vm.pending && !(vm.cfg.autoRollback && vm.canRecover())) throw new UserError(`the VM is stopped by a GPU error (${vm.pending.kind}) that cannot be rolled back: travel back instead`);
+    const exec = this.exec!;
+    return new Reply(undefined, () => {
+      this.store?.clear();
+      this.stopWhenDone(threadId, exec.travel(line, direction, threadId));
     });
   }
 
