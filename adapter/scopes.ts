@@ -134,7 +134,7 @@ class FieldsContainer implements Container {
   }
 }
 
-function parseValue(vm: Vm, text: string, engine: EngineName | null): bigint {
+export function parseValue(vm: Vm, text: string, engine: EngineName | null): bigint {
   try {
     return evaluateText(String(text), { vm, engine: engine ?? 'rcs0' });
   } catch (e) {
@@ -142,7 +142,7 @@ function parseValue(vm: Vm, text: string, engine: EngineName | null): bigint {
   }
 }
 
-function writeRegister(vm: Vm, r: RegInstance, v: bigint): void {
+export function writeRegister(vm: Vm, r: RegInstance, v: bigint): void {
   if (r.def.scope === 'cap') throw new SetError(`${r.name} is a capability register: the VMM fixes it for the VM's device version`);
   const max = 1n << BigInt(r.def.width);
   if (v < 0n || v >= max) throw new SetError(`${r.name} is ${r.def.width} bits wide`);

@@ -17,6 +17,7 @@ import type { Vm } from '../emulator/vm';
 import { Breakpoints, EXCEPTION_FILTERS, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
 import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
+import { assign } from './assign';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { diff, pageAt, snapshotIndex, snapshotInfos } from './history';
@@ -126,6 +127,7 @@ export class VgpuDebugSession extends DebugSession {
       scopes: (a) => this.scopes(a),
       variables: (a) => this.variables(a),
       setVariable: (a) => this.setVariable(a),
+      setExpression: (a) => this.setExpression(a),
       evaluate: (a) => this.evaluate(a),
       completions: (a) => this.completions(a),
       continue: (a) => this.motion(a, 'continue'),
@@ -230,6 +232,7 @@ export class VgpuDebugSession extends DebugSession {
       supportsExceptionInfoRequest: true,
       exceptionBreakpointFilters: EXCEPTION_FILTERS,
       supportsSetVariable: true,
+      supportsSetExpression: true,
       supportsEvaluateForHovers: true,
       supportsCompletionsRequest: true,
       completionTriggerCharacters: ['.'],
@@ -633,6 +636,16 @@ export class VgpuDebugSession extends DebugSession {
     if (typeof a.name !== 'string' || typeof a.value !== 'string') throw new UserError('setVariable needs a name and a value (strings)');
     const r = c.set(a.name, a.value, this.fmt(a));
     return new Reply(r, () => this.sendEvent(new InvalidatedEvent(['variables'])));
+  }
+
+  /** A watch or variable set by its expression (assign.ts): a register, a register field, or [ADDR]. */
+  private setExpression(a: Record<string, unknown>): Reply {
+    const vm = this.stoppedVm();
+    this.noEditsElsewhere();
+    if (typeof a.expression !== 'string' || typeof a.value !== 'string') throw new UserError('setExpression needs an expression and a value (strings)');
+    const engine = this.engineOfFrame(a.frameId);
+    const value = assign(vm, engine, a.expression, a.value, this.fmt(a).hex);
+    return new Reply({ value }, () => this.sendEvent(new InvalidatedEvent(['variables'])));
   }
 
   // ---------------------------------------------------------------------------------------------

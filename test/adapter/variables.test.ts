@@ -87,6 +87,27 @@ describe('adapter: scopes, variables and memory', function () {
     assert.equal(named(dec.body.variables, 'CS_GPR2').value, String(0x140010));
   });
 
+  it('setExpression: a register, a field by its evaluateName, [ADDR]; anything else is refused', async () => {
+    const f = await atInner();
+    const set = (expression: string, value: string) => dc.customRequest('setExpression', { expression, value, frameId: f[0].id }) as Promise<DebugProtocol.SetExpressionResponse>;
+    const [inv, r] = await Promise.all([dc.waitForEvent('invalidated'), set('CS_GPR3', '0x1200 + 0x34')]);
+    assert.ok(inv);
+    assert.equal(r.body.value, '0x1234');
+    assert.equal(await repl(dc, 'CS_GPR3', f[0].id), '0x00001234');
+    // The evaluateName the Registers scope gives a field is assignable: VS Code's Set Value on a field.
+    assert.equal((await set('(CS_GPR3 >> 8) & 0xff', '0xab')).body.value, '0xab');
+    assert.equal(await repl(dc, 'CS_GPR3', f[0].id), '0x0000ab34');
+    assert.equal((await set('bcs0.CS_GPR1', '7')).body.value, '0x7');
+    assert.equal(await repl(dc, 'bcs0.CS_GPR1'), '0x00000007');
+    assert.equal((await set('[value + 4]', '0xdeadbeef')).body.value, '0xdeadbeef');
+    assert.match(await repl(dc, '[value + 4]'), /^0xdeadbeef\b/);
+    assert.match(await failure(set('CS_GPR3 + 1', '1')), /only a register/);
+    assert.match(await failure(set('VERSION', '1')), /capability register/);
+    assert.match(await failure(set('(CS_GPR3 >> 8) & 0xff', '0x100')), /does not fit/);
+    assert.match(await failure(set('[0x7000000]', '1')), /not mapped/);
+    assert.match(await failure(set('value', '1')), /only a register/);
+  });
+
   it('Capability Registers: exposed next to physical, hidden features and PCI capabilities marked', async () => {
     const f = await atInner({ hostGen: 3, deviceVersion: 2 });
     const caps = await scope(dc, f[0].id, 'Capability Registers');
