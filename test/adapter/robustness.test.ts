@@ -26,7 +26,7 @@ const KEYS = [
   'threadId', 'frameId', 'variablesReference', 'memoryReference', 'offset', 'count', 'expression', 'context', 'name', 'value', 'source',
   'breakpoints', 'lines', 'filters', 'filterOptions', 'instructionReference', 'dataId', 'granularity', 'start', 'filter', 'format',
   'instructionCount', 'instructionOffset', 'id', 'from', 'to', 'va', 'view', 'engine', 'data', 'text', 'column', 'arguments', 'levels',
-  'startFrame', 'line', 'endLine', 'allowPartial', 'bytes', 'accessType', 'program', 'stopOnEntry', 'hostGen', 'memory',
+  'startFrame', 'line', 'endLine', 'allowPartial', 'bytes', 'accessType', 'program', 'stopOnEntry', 'hostGen', 'memory', 'targetId',
 ];
 
 const STRINGS = [
