@@ -112,6 +112,19 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       assert.ok(await wb.page.locator('.debug-toolbar .codicon-debug-reverse-continue').isVisible(), 'a Reverse Continue button');
     });
 
+    it('Jump to Cursor travels in time: forward to a later line, then back to an earlier one', async () => {
+      const stamp = lineOf(file, 'XY_SRC_COPY_BLT dst=canvas, x1=16');
+      const sun = lineOf(file, 'x1=200, y1=12');
+      await wb.gotoLine(sun);
+      await wb.command('Debug: Jump to Cursor');
+      await wb.pick('Forward in time');
+      await wb.until('forward at the sun', () => wb.pausedLine(), (p) => p.line === sun);
+      await wb.gotoLine(stamp);
+      await wb.command('Debug: Jump to Cursor');
+      await wb.pick('Back in time');
+      await wb.until('back at the first stamp', () => wb.pausedLine(), (p) => p.line === stamp);
+    });
+
     it('the Disassembly view shows the batch commands at their GPU addresses', async () => {
       await wb.command('Open Disassembly View');
       const rows = await wb.until('disassembly rows', () => wb.page.locator('.disassembly-view .monaco-list-row').evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' '))),

@@ -101,6 +101,14 @@ export class Workbench {
     await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 });
   }
 
+  /** Picks the row of an open quick pick whose label contains `text`. */
+  async pick(text: string): Promise<void> {
+    const row = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
+    await row.waitFor({ timeout: 10_000 });
+    await row.click();
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 });
+  }
+
   /**
    * Accepts code-server's save dialog (a path input) with the path the command proposed. The dialog
    * ignores Enter while it is still listing the folder: press again while the path is unchanged.
