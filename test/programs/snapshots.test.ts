@@ -81,6 +81,25 @@ describe('snapshots and rollback', () => {
       assert.deepEqual(runChecked(vm), [], `seed ${seed}`);
     }
   });
+
+  it('the soundness check catches a prediction short by one dword, or missing a page', () => {
+    const src = ['.vm memory=64M', '.map 0x100000, 0x100000, 1M, rw', '.ring rcs0', 'MI_STORE_DATA_IMM addr=0x180000, data=0x1122334455667788, qword=1', '.submit rcs0', '.wait rcs0'].join('\n') + '\n';
+    for (const [cut, want] of [[4, /wrote byte 0x[4-7] of page/], [8, /wrote page/]] as const) {
+      const vm = loadVm('short.vgpu', {}, src);
+      const e = vm.engine('rcs0');
+      const predict = e.predictWrites.bind(e);
+      e.predictWrites = (def, len) => {
+        const r = predict(def, len);
+        if (e.segCount > 0) {
+          e.segBytes[0] -= cut;
+          if (e.segBytes[0] <= 0) e.segCount = 0;
+        }
+        return r;
+      };
+      const bad = runChecked(vm);
+      assert.ok(bad.length > 0 && bad.every((b) => want.test(b)), `cut ${cut}: ${bad.join('; ')}`);
+    }
+  });
 });
 
 describe('reverse execution', () => {
