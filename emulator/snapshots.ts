@@ -145,10 +145,6 @@ export class UndoLog {
     return this.index.get(pfn) ?? -1;
   }
 
-  has(pfn: number): boolean {
-    return this.lookup(pfn) >= 0;
-  }
-
   pfns(): number[] {
     const out: number[] = new Array(this.nRecs);
     for (let r = 0; r < this.nRecs; r++) out[r] = this.pfnOf(r);
