@@ -322,6 +322,29 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const snaps = await wb.until('the snapshots at this stop', () => wb.viewRows('Snapshots'), (r) => r.some((x) => /^now at [1-9]\d* commands/.test(x)));
       assert.ok(snaps.some((x) => / submission · rcs0 · /.test(x)), snaps.join('\n'));
       await wb.screenshot('nested-batches');
+    });
+
+    it('"who last wrote CS_GPR0?": Break on Value Change in Variables, then Reverse Continue', async () => {
+      for (const v of ['Call Stack', 'Watch', 'Breakpoints', 'Snapshots', 'Capability Registers', 'Page Tables', 'Loaded Scripts']) await wb.collapseView(v);
+      await wb.expandView('Variables');
+      const vars = wb.page.locator('.pane:has(> .pane-header h3.title:text-is("Variables")) .monaco-list-row');
+      const command = vars.filter({ hasText: /^\s*Command\s*$/ }).first();
+      if ((await command.getAttribute('aria-expanded')) === 'true') await command.click();
+      await vars.filter({ hasText: /^\s*Registers\s*$/ }).first().click();
+      const gpr0 = vars.filter({ hasText: /^\s*CS_GPR0\b/ }).first();
+      await gpr0.waitFor({ timeout: 10_000 });
+      await gpr0.click({ button: 'right' });
+      // The context menu acts on the item it has focused: hover it, then Enter.
+      await wb.page.locator('.context-view .action-label', { hasText: 'Break on Value Change' }).hover();
+      await wb.page.keyboard.press('Enter');
+      await wb.page.locator('.context-view .monaco-menu').waitFor({ state: 'detached', timeout: 5_000 });
+      await wb.toolbar('debug-reverse-continue');
+      const writer = lineOf(file, 'MI_BATCH_BUFFER_START addr=inner');
+      await wb.until('back right after the command that wrote CS_GPR0', () => wb.pausedLine(), (p) => p.line === writer);
+      // Variables show that moment: CS_GPR0 written, CS_GPR1 (written later, in `inner`) not yet.
+      await wb.until('Variables at that moment', () => vars.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim())),
+        (rows) => rows.includes('CS_GPR0 = 0x00000001') && rows.includes('CS_GPR1 = 0x00000000'));
+      await wb.screenshot('who-wrote-cs-gpr0', { readme: true });
       // The session lives in that server: ending the server ends the session.
       adapter!.kill();
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
