@@ -64,4 +64,28 @@ describe('golden DAP transcripts', function () {
     }
     compare(t, 'page-fault');
   });
+
+  it('nested-batches.vgpu: a data breakpoint on CS_GPR0, reverse continue to its writer, Jump to Cursor forward, setExpression', async () => {
+    const t = new Transcript();
+    const file = path.join(EXAMPLES, 'nested-batches.vgpu');
+    try {
+      await start(t, 'nested-batches.vgpu');
+      await t.request('setBreakpoints', { source: { path: file }, breakpoints: [{ line: 27 }] });
+      await t.request('configurationDone', undefined, 'stopped');
+      await t.request('continue', { threadId: 1 }, 'stopped');
+      const info = (await t.request('dataBreakpointInfo', { name: 'rcs0.CS_GPR0' })).response.body as { dataId: string };
+      await t.request('setDataBreakpoints', { breakpoints: [{ dataId: info.dataId }] });
+      await t.request('reverseContinue', { threadId: 2 }, 'stopped');
+      await t.request('evaluate', { expression: 'CS_GPR0', context: 'watch' });
+      await t.request('setDataBreakpoints', { breakpoints: [] });
+      const targets = (await t.request('gotoTargets', { source: { path: file }, line: 23 })).response.body as { targets: { id: number }[] };
+      await t.request('goto', { threadId: 2, targetId: targets.targets[1].id }, 'stopped');
+      await t.request('setExpression', { expression: '(CS_GPR1 >> 4) & 0xf', value: '0xa' });
+      await t.request('evaluate', { expression: 'CS_GPR1', context: 'watch' });
+      await t.request('disconnect', {});
+    } finally {
+      t.close();
+    }
+    compare(t, 'nested-batches');
+  });
 });
