@@ -17,6 +17,7 @@ export class Transcript {
   private seq = 1;
   private readonly waiting: { match: (m: Message) => boolean; resolve: (m: Message) => void }[] = [];
   private readonly backlog: Message[] = [];
+  private readonly sent = new Map<number, string>();
 
   constructor() {
     this.proc = spawn(process.execPath, [ADAPTER], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
@@ -33,6 +34,10 @@ export class Transcript {
       if (this.buf.length < end + 4 + len) return;
       const msg = JSON.parse(this.buf.subarray(end + 4, end + 4 + len).toString('utf8')) as Message;
       this.buf = this.buf.subarray(end + 4 + len);
+      // A request is written just before its response: where it falls among events still arriving
+      // from the request before is a race, its response's place in the adapter's order is not.
+      const sent = msg.type === 'response' ? this.sent.get(msg.request_seq!) : undefined;
+      if (sent !== undefined) this.lines.push(sent);
       this.lines.push(`<- ${normalize(msg)}`);
       const w = this.waiting.findIndex((x) => x.match(msg));
       if (w >= 0) this.waiting.splice(w, 1)[0].resolve(msg);
@@ -52,7 +57,7 @@ export class Transcript {
   /** Sends a request; resolves with its response and, when `until` names an event, that event too. */
   async request(command: string, args?: unknown, until?: string): Promise<{ response: Message; event?: Message }> {
     const msg = { seq: this.seq++, type: 'request', command, ...(args === undefined ? {} : { arguments: args }) };
-    this.lines.push(`-> ${normalize(msg as Message)}`);
+    this.sent.set(msg.seq, `-> ${normalize(msg as Message)}`);
     const json = JSON.stringify(msg);
     this.proc.stdin!.write(`Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
     const seq = msg.seq;
