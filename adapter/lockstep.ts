@@ -1,13 +1,13 @@
 // Lockstep: after `vgpu/migrate` the VM runs on another host, and the adapter keeps a replica of it,
 // built from the same state for that host's generation (so its physical capability registers are that
 // host's). A motion is found on the replica, where breakpoints, conditions and step goals are evaluated;
-// the remote VM is then driven to the same step targets, repeating every rollback on the way, and the two
-// are compared at every stop. Sound because the VM is deterministic: same state and steps, same state.
+// the remote VM is then driven to the same step targets, repeating every rollback and every debugger edit
+// on the way, and the two are compared at every stop. Sound because the VM is deterministic: same state and steps, same state.
 
 import { parseSections, serializeVm, vmFromSections } from '../emulator/checkpoint';
 import type { RemoteCapsView, RemoteVm } from '../emulator/migration';
 import type { DeviceCaps } from '../emulator/vdev';
-import { GpuError, STEP_ERROR, Vm } from '../emulator/vm';
+import { GpuError, STEP_ERROR, Vm, VmEdit } from '../emulator/vm';
 
 /** The remote VM is not where its replica is (a bug: it must never happen), or cannot get there. */
 export class LockstepError extends Error {}
@@ -76,6 +76,26 @@ export class Lockstep {
     }
   }
 
+  /** An edit that failed to reach the remote VM: the next comparison reports it. */
+  private broken: unknown = null;
+
+  /**
+   * The debugger edited the replica (setVariable, setExpression, writeMemory): the remote VM, put
+   * where the replica stands, makes the same edit. Queued with the motions; the next stop compares.
+   */
+  edit(e: VmEdit, expected: number): void {
+    const r = this.replica;
+    const at = { step: r.step, pending: r.pending !== null };
+    const p = this.chain.then(async () => {
+      await this.goTo(at.step, at.pending);
+      const done = await this.remote.call('edit', e);
+      if (done.applied !== expected) throw new LockstepError(`the edit (${e.kind}) wrote ${done.applied} on ${this.host}, ${expected} here`);
+    });
+    this.chain = p.catch((err: unknown) => {
+      this.broken ??= err;
+    });
+  }
+
   /** Execution rolled back a GPU error on the replica. */
   recovered(err: GpuError, step: number): void {
     this.recoveries.push({ at: err.step, to: step, kind: err.kind });
@@ -100,6 +120,7 @@ export class Lockstep {
   }
 
   private async reach(m: Mark): Promise<void> {
+    if (this.broken !== null) throw this.broken;
     for (const rec of m.recoveries) {
       await this.goTo(rec.at, true);
       this.at = null;

@@ -286,6 +286,10 @@ export class VgpuDebugSession extends DebugSession {
   /** Makes `vm` the session's VM (a launch, a replica after a move, the VM back home). */
   private adopt(vm: Vm): void {
     vm.on('output', (text) => this.output(text));
+    // After a move the VM runs elsewhere too: an edit of the replica is repeated there (lockstep.ts).
+    vm.on('edit', (e) => {
+      if (this.vm === vm) this.lockstep?.edit(e, e.kind === 'register' ? 1 : e.dwords.length);
+    });
     this.exec?.cancel();
     this.vm = vm;
     this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])), (e, step) => this.lockstep?.recovered(e, step));
@@ -443,11 +447,6 @@ export class VgpuDebugSession extends DebugSession {
     this.adopt(home);
     this.output(`${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`, 'stderr');
     this.sendEvent(new InvalidatedEvent(['all']));
-  }
-
-  /** Edits cannot be replayed, so they cannot be repeated on a remote VM: refused while it runs elsewhere. */
-  private noEditsElsewhere(): void {
-    if (this.lockstep) throw new UserError(`the VM runs on ${this.lockstep.host}: its registers and memory cannot be edited from here (an edit is not replayable there)`);
   }
 
   private output(text: string, category: 'console' | 'stderr' | 'stdout' = 'console'): void {
@@ -629,7 +628,6 @@ export class VgpuDebugSession extends DebugSession {
 
   private setVariable(a: Record<string, unknown>): Reply {
     this.stoppedVm();
-    this.noEditsElsewhere();
     const c = this.store!.get(a.variablesReference);
     if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)}`);
     if (!c.set) throw new UserError('these values cannot be edited');
@@ -641,7 +639,6 @@ export class VgpuDebugSession extends DebugSession {
   /** A watch or variable set by its expression (assign.ts): a register, a register field, or [ADDR]. */
   private setExpression(a: Record<string, unknown>): Reply {
     const vm = this.stoppedVm();
-    this.noEditsElsewhere();
     if (typeof a.expression !== 'string' || typeof a.value !== 'string') throw new UserError('setExpression needs an expression and a value (strings)');
     const engine = this.engineOfFrame(a.frameId);
     const value = assign(vm, engine, a.expression, a.value, this.fmt(a).hex);
@@ -820,7 +817,6 @@ export class VgpuDebugSession extends DebugSession {
 
   private writeMemory(a: Record<string, unknown>): Reply {
     const vm = this.stoppedVm();
-    this.noEditsElsewhere();
     const ref = this.memoryRef(a);
     if (typeof a.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.data)) throw new UserError('data must be base64');
     const bytes = Buffer.from(a.data, 'base64');

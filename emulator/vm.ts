@@ -72,9 +72,16 @@ export interface GpuError {
   readonly walk?: readonly WalkStep[];
 }
 
+/** A debugger edit, as the VM applied it (repeatable on another copy of the VM in the same state). */
+export type VmEdit =
+  | { readonly kind: 'register'; readonly slot: number; readonly value: number }
+  | { readonly kind: 'memory'; readonly space: 'va' | 'gpa'; readonly addr: number; readonly dwords: readonly number[] };
+
 export interface VmEvents {
   output: (text: string) => void;
   interrupt: (engine: EngineName) => void;
+  /** A debugger edit was applied (after its barrier snapshot). */
+  edit: (e: VmEdit) => void;
 }
 
 export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig {
@@ -152,7 +159,7 @@ export class Vm implements EngineHost {
   readonly allow1G: boolean;
   readonly semaphoreTimeout: number;
   readonly watchdog: number;
-  private readonly listeners: { [K in keyof VmEvents]: VmEvents[K][] } = { output: [], interrupt: [] };
+  private readonly listeners: { [K in keyof VmEvents]: VmEvents[K][] } = { output: [], interrupt: [], edit: [] };
 
   constructor(readonly image: ProgramImage, options: VmOptions = {}) {
     this.cfg = resolveConfig(image, options);
@@ -536,7 +543,13 @@ export class Vm implements EngineHost {
     this.regs.set(slot, value >>> 0);
     if (r.engine && r.def.name === 'EPT_VIEW') this.engine(r.engine).tlb.invalidate();
     this.takeSnapshot('edit');
+    this.emit('edit', { kind: 'register', slot, value: value >>> 0 });
     return true;
+  }
+
+  /** Applies an edit another copy of this VM made (lockstep after a move); returns what it wrote. */
+  applyEdit(e: VmEdit): number {
+    return e.kind === 'register' ? (this.editRegister(e.slot, e.value) ? 1 : 0) : this.editMemory(e.space, e.addr, e.dwords);
   }
 
   /** Writes dwords at a GPU VA (rcs0's PPGTT, full view) or a GPA; returns how many were written. */
@@ -559,7 +572,10 @@ export class Vm implements EngineHost {
       this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = dwords[i] >>> 0;
       n++;
     }
-    if (n > 0) this.takeSnapshot('edit');
+    if (n > 0) {
+      this.takeSnapshot('edit');
+      this.emit('edit', { kind: 'memory', space, addr, dwords: dwords.slice(0, n).map((d) => d >>> 0) });
+    }
     return n;
   }
 

@@ -7,7 +7,7 @@ import type { WalkStep } from '../ept';
 import type { EngineName } from '../registers';
 import { SnapshotSummary, summarize } from '../snapshots';
 import type { DeviceCaps } from '../vdev';
-import type { GpuError, RunResult, Vm } from '../vm';
+import type { GpuError, RunResult, Vm, VmEdit } from '../vm';
 import { Channel, ChannelClosed } from './channel';
 import { MIG, jsonSection, parseJsonPayload } from './stream';
 
@@ -40,6 +40,8 @@ export interface RemoteApi {
   stepOnce: [Record<string, never>, { kind: number; step: number; commands: number }];
   /** `Vm.goToStep` (reverse execution: restore and replay). */
   goToStep: [{ step: number }, { step: number; commands: number }];
+  /** `Vm.applyEdit`: a debugger edit the source's replica made, repeated here (same state, same result). */
+  edit: [VmEdit, { applied: number; step: number; commands: number }];
   /** `Vm.recover` after a GPU error (roll back, skip the guilty submission). */
   recover: [Record<string, never>, { recovered: boolean; step: number; commands: number }];
   state: [Record<string, never>, RemoteState];
@@ -103,6 +105,7 @@ const HANDLERS: Handlers = {
   stepOnce: (vm) => ({ kind: vm.stepOnce(), step: vm.step, commands: vm.commands }),
   goToStep: (vm, a) => ({ step: vm.goToStep(a.step), commands: vm.commands }),
   recover: (vm) => ({ recovered: vm.recover(), step: vm.step, commands: vm.commands }),
+  edit: (vm, a) => ({ applied: vm.applyEdit(a), step: vm.step, commands: vm.commands }),
   state: (vm) => {
     const st = vm.machineState();
     return {

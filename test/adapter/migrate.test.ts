@@ -12,12 +12,16 @@ import type { CustomBody, CustomRequests } from '../../adapter/protocol';
 import { VmHost } from '../../emulator/migration';
 import { loadVm } from '../../emulator/program';
 import type { RunResult, Vm } from '../../emulator/vm';
+import { regByName } from '../../emulator/registers';
 import { BCS0, DRIVER, EXAMPLES, build, children, client, digest, failure, launch, named, scope, top, untilStop } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
 const NESTED = path.join(EXAMPLES, 'nested-batches.vgpu');
 const V2 = { hostGen: 3, deviceVersion: 2 };
+
+/** rcs0's CS_GPR5 in a VM, by its table name. */
+const gpr5 = (vm: Vm): number => vm.regs.values[regByName('CS_GPR5', 'rcs0')!.slot];
 
 /** `vgpu run` of the program, without a move: its result and final state. */
 function plain(file: string): RunResult & { digest: string } {
@@ -209,13 +213,39 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     assert.equal((await untilStop(dc, dc.continueRequest({ threadId: DRIVER }))).description, 'Program finished');
   });
 
-  it('uses the first of migrationHosts; edits are refused there; a lost target brings the VM back here', async () => {
+  it('edits after the move are made on the target too; stepping back undoes them on both', async () => {
+    await launch(dc, { program: NESTED, ...V2 });
+    await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
+    const [, r] = await migrate();
+    assert.equal(r.status, 'completed', r.reason);
+    await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
+    const before = await inStep('a step after the move');
+    // A register by setExpression, guest memory by writeMemory (the `results` dwords at GPA 0x10F000).
+    assert.equal(((await dc.customRequest('setExpression', { expression: 'rcs0.CS_GPR5', value: '0x5555' })) as DebugProtocol.SetExpressionResponse).body.value, '0x5555');
+    await dc.customRequest('writeMemory', { memoryReference: 'gpa:0x10f000', data: Buffer.from([0xef, 0xbe, 0xad, 0xde]).toString('base64') });
+    await until(() => gpr5(target!) === 0x5555 && target!.readGpa(0x10f000) === 0xdeadbeef, 'the target made both edits');
+    const edited = await inStep('after the edits');
+    assert.notEqual(edited, before);
+    await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
+    await inStep('a step after the edits');
+    // Back to the edits, then one more step back, before them: undone here and there.
+    await untilStop(dc, dc.stepBackRequest({ threadId: DRIVER }));
+    assert.equal(await inStep('stepped back to the edits'), edited);
+    await untilStop(dc, dc.stepBackRequest({ threadId: DRIVER }));
+    await inStep('stepped back before the edits');
+    assert.equal(target!.readGpa(0x10f000), 0, 'the memory edit is undone on the target');
+    assert.equal(gpr5(target!), 0, 'the register edit too');
+    assert.equal((await untilStop(dc, dc.continueRequest({ threadId: DRIVER }))).description, 'Program finished');
+    await inStep('at the end');
+    assert.ok(!outputs.some((o) => /diverged|is lost/.test(o)), outputs.join(''));
+  });
+
+  it('uses the first of migrationHosts; a lost target brings the VM back here', async () => {
     const reference = plain(NESTED);
     await launch(dc, { program: NESTED, ...V2, migrationHosts: [to, '127.0.0.1:1'] });
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
     const [, r] = await migrate({});
     assert.deepEqual([r.status, r.host], ['completed', `${to}, generation 2`]);
-    assert.match(await failure(dc.customRequest('writeMemory', { memoryReference: 'gpa:0x100000', data: 'AAAAAA==' })), /cannot be edited/);
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
     await inStep('after next');
 
