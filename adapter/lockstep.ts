@@ -7,6 +7,7 @@
 import { parseSections, serializeVm, vmFromSections } from '../emulator/checkpoint';
 import type { RemoteCapsView, RemoteVm } from '../emulator/migration';
 import type { DeviceCaps } from '../emulator/vdev';
+import { Fingerprint } from '../emulator/fingerprint';
 import { GpuError, STEP_ERROR, Vm, VmEdit } from '../emulator/vm';
 
 /** The remote VM is not where its replica is (a bug: it must never happen), or cannot get there. */
@@ -25,7 +26,7 @@ interface Mark {
   readonly step: number;
   readonly commands: number;
   readonly pending: boolean;
-  readonly digest: string;
+  readonly fingerprint: string;
 }
 
 /**
@@ -59,8 +60,12 @@ export class Lockstep {
   /** Stops at which the two were compared and equal. */
   verified = 0;
 
+  /** The replica's state, compared with the remote VM's at every stop at the cost of what changed. */
+  private readonly fingerprint: Fingerprint;
+
   constructor(readonly remote: RemoteVm, readonly replica: Vm) {
     this.at = { step: replica.step, pending: replica.pending !== null };
+    this.fingerprint = new Fingerprint(replica);
   }
 
   /** Where the VM runs, as the user reads it. */
@@ -108,7 +113,7 @@ export class Lockstep {
    */
   follow(): Promise<void> {
     const r = this.replica;
-    const mark: Mark = { recoveries: this.recoveries.splice(0), step: r.step, commands: r.commands, pending: r.pending !== null, digest: r.digest() };
+    const mark: Mark = { recoveries: this.recoveries.splice(0), step: r.step, commands: r.commands, pending: r.pending !== null, fingerprint: this.fingerprint.digest() };
     const p = this.chain.then(() => this.reach(mark));
     this.chain = p.catch(() => undefined);
     return p;
@@ -116,6 +121,7 @@ export class Lockstep {
 
   /** Ends the remote session (the target discards its VM); gives up waiting after `waitMs`. */
   close(waitMs = 2000): Promise<void> {
+    this.fingerprint.dispose();
     return Promise.race([this.remote.close(), new Promise<void>((r) => setTimeout(r, waitMs).unref())]);
   }
 
@@ -130,10 +136,10 @@ export class Lockstep {
       this.at = { step: r.step, pending: false };
     }
     await this.goTo(m.step, m.pending);
-    const d = await this.remote.digest();
-    if (d.digest !== m.digest || d.step !== m.step || (d.pending !== null) !== m.pending) {
-      throw new LockstepError(`the VM on ${this.host} (step ${d.step}, t=${d.commands}${d.pending ? `, stopped by ${d.pending}` : ''}, digest ${d.digest.slice(0, 16)}) `
-        + `and its replica here (step ${m.step}, t=${m.commands}${m.pending ? ', stopped by a GPU error' : ''}, digest ${m.digest.slice(0, 16)}) differ`);
+    const d = await this.remote.fingerprint();
+    if (d.fingerprint !== m.fingerprint || d.step !== m.step || (d.pending !== null) !== m.pending) {
+      throw new LockstepError(`the VM on ${this.host} (step ${d.step}, t=${d.commands}${d.pending ? `, stopped by ${d.pending}` : ''}, fingerprint ${d.fingerprint.slice(0, 16)}) `
+        + `and its replica here (step ${m.step}, t=${m.commands}${m.pending ? ', stopped by a GPU error' : ''}, fingerprint ${m.fingerprint.slice(0, 16)}) differ`);
     }
     this.verified++;
   }

@@ -420,11 +420,29 @@ export class SnapshotStore {
    */
   private readonly tracked = new Map<number, { log: number; rec: number; mask: Uint32Array }>();
 
+  /**
+   * Sets that collect the frame of every page written (through preserve) or restored (by a rewind),
+   * for whoever follows the VM's changes (fingerprint.ts). Empty on the fast path.
+   */
+  private readonly watchers: Set<number>[] = [];
+
+  watchChanges(): Set<number> {
+    const s = new Set<number>();
+    this.watchers.push(s);
+    return s;
+  }
+
+  unwatchChanges(s: Set<number>): void {
+    const i = this.watchers.indexOf(s);
+    if (i >= 0) this.watchers.splice(i, 1);
+  }
+
   /** Bytes [hpa, hpa + bytes) are about to be written (within one page): keep their before-image once per epoch. */
   preserve(hpa: number, bytes: number): void {
+    const pfn = Math.floor(hpa / PAGE_SIZE);
+    for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
     if (open === null) return;
-    const pfn = Math.floor(hpa / PAGE_SIZE);
     const off = hpa - pfn * PAGE_SIZE;
     let t = this.tracked.get(pfn);
     if (t === undefined) {
@@ -495,6 +513,7 @@ export class SnapshotStore {
    */
   rewind(index: number): MachineState {
     for (let i = this.list.length - 1; i >= index; i--) {
+      if (this.watchers.length > 0) for (const pfn of this.list[i].undo.pfns()) for (const w of this.watchers) w.add(pfn);
       this.list[i].undo.undo(this.mem);
       this.keptBytes -= this.list[i].undo.bytes;
       this.list[i].undo.release();

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { EngineState } from '../engine';
 import type { WalkStep } from '../ept';
+import { Fingerprint } from '../fingerprint';
 import type { EngineName } from '../registers';
 import { SnapshotSummary, summarize } from '../snapshots';
 import type { DeviceCaps } from '../vdev';
@@ -45,8 +46,13 @@ export interface RemoteApi {
   /** `Vm.recover` after a GPU error (roll back, skip the guilty submission). */
   recover: [Record<string, never>, { recovered: boolean; step: number; commands: number }];
   state: [Record<string, never>, RemoteState];
-  /** `Vm.digest` where the VM stands: a debugger keeping a replica in step compares it with its own. */
+  /** `Vm.digest` where the VM stands (sha256 over all its state). */
   digest: [Record<string, never>, { digest: string; step: number; commands: number; pending: string | null }];
+  /**
+   * The VM's incremental fingerprint (fingerprint.ts) where it stands: a debugger keeping a replica in
+   * step compares it with its own at every stop, at the cost of what changed since the last one.
+   */
+  fingerprint: [Record<string, never>, { fingerprint: string; step: number; commands: number; pending: string | null }];
   /** The target host's physical device beside the exposed one (unchanged by the move). */
   caps: [Record<string, never>, { hostGen: number; deviceVersion: number; physical: RemoteCapsView; exposed: RemoteCapsView }];
   readVa: [{ va: number; count: number; engine?: EngineName }, (number | null)[]];
@@ -79,6 +85,15 @@ function capsView(c: DeviceCaps): RemoteCapsView {
   const registers: Record<string, string> = {};
   for (const [k, v] of c.registers) registers[k] = '0x' + v.toString(16);
   return { registers, config: Buffer.from(c.config).toString('base64') };
+}
+
+/** One fingerprint per VM served, made at its first request and kept up to date from then on. */
+const fingerprints = new WeakMap<Vm, Fingerprint>();
+
+function fingerprintOf(vm: Vm): Fingerprint {
+  let f = fingerprints.get(vm);
+  if (!f) fingerprints.set(vm, (f = new Fingerprint(vm)));
+  return f;
 }
 
 type Handlers = { [K in RemoteMethod]: (vm: Vm, args: RemoteApi[K][0]) => RemoteApi[K][1] | Promise<RemoteApi[K][1]> };
@@ -114,6 +129,7 @@ const HANDLERS: Handlers = {
     };
   },
   digest: (vm) => ({ digest: vm.digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),
+  fingerprint: (vm) => ({ fingerprint: fingerprintOf(vm).digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),
   caps: (vm) => ({ hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, physical: capsView(vm.physical), exposed: capsView(vm.exposed) }),
   readVa: (vm, a) => vm.readVa(a.va, Math.min(a.count, 1 << 20), a.engine).map((x) => x ?? null),
   readGpa: (vm, a) => vm.readGpa(a.gpa) ?? null,
@@ -211,6 +227,10 @@ export class RemoteVm {
 
   digest() {
     return this.call('digest', {});
+  }
+
+  fingerprint() {
+    return this.call('fingerprint', {});
   }
 
   result() {

@@ -1,10 +1,12 @@
 // Benchmark section "migration": transfer throughput of 1 GiB of touched guest memory to a host in
-// another process over loopback, and the downtime of a live move while the guest keeps dirtying pages.
+// another process over loopback, the downtime of a live move while the guest keeps dirtying pages, and
+// what comparing the debugger's replica with the moved VM costs at a stop.
 // Standalone: tsx test/bench/migration.ts
 
 import { ChildProcess, fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../../emulator/memory';
+import { Fingerprint } from '../../emulator/fingerprint';
 import { MigrationOutcome, VmHost, migrateVm } from '../../emulator/migration';
 import { loadVm } from '../../emulator/program';
 import { RAM_HPA, Vm } from '../../emulator/vm';
@@ -29,6 +31,8 @@ interface Report {
   stopCopyPages: number;
   guestDirtyPagesPerSec: number;
   switchedAtCommands: number;
+  stopCompareDigestMs: number;
+  stopCompareFingerprintMs: number;
 }
 
 export const section: Section = {
@@ -36,6 +40,7 @@ export const section: Section = {
   goals: {
     throughputMBps: { min: 300, unit: 'MB/s' },
     downtimeMs: { max: 50, unit: 'ms' },
+    stopCompareFingerprintMs: { max: 5, unit: 'ms' },
   },
   async run() {
     const r = measureInChild<Report>(__filename, SOURCE_MODE, ['--max-old-space-size=8192']);
@@ -153,6 +158,29 @@ async function dirtying(port: number): Promise<{ out: MigrationOutcome; stopPage
   return { out, stopPages, dirtyRate };
 }
 
+/**
+ * What debugging after a move costs at each stop: comparing the replica with the target. A stop after a
+ * step that wrote one page of a VM with 1 GiB touched: the whole-state digest against the incremental
+ * fingerprint lockstep compares (made once when the move begins).
+ */
+function stopCompare(vm: Vm): { digestMs: number; fingerprintMs: number } {
+  const fp = new Fingerprint(vm);
+  fp.digest();
+  const d: number[] = [];
+  const f: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    vm.editMemory('gpa', 0x100800, [i]);
+    let t = performance.now();
+    fp.digest();
+    f.push(performance.now() - t);
+    t = performance.now();
+    vm.digest();
+    d.push(performance.now() - t);
+  }
+  fp.dispose();
+  return { digestMs: median(d), fingerprintMs: median(f) };
+}
+
 function check(out: MigrationOutcome): void {
   if (out.status !== 'completed') throw new Error(`migration ${out.status}: ${out.reason}`);
 }
@@ -166,6 +194,7 @@ async function sourceMain(): Promise<Report> {
     const bs = [];
     for (let i = 0; i < 3; i++) bs.push(await bulk(vm, port));
     const b = bs.reduce((x, y) => (y.mbps > x.mbps ? y : x));
+    const stop = stopCompare(vm);
     const runs = [];
     for (let i = 0; i < 5; i++) runs.push(await dirtying(port));
     const downs = runs.map((r) => r.out.downtimeMs);
@@ -182,6 +211,8 @@ async function sourceMain(): Promise<Report> {
       stopCopyPages: mid.stopPages,
       guestDirtyPagesPerSec: Math.round(median(runs.map((r) => r.dirtyRate))),
       switchedAtCommands: mid.out.switchedAtCommands ?? 0,
+      stopCompareDigestMs: Math.round(stop.digestMs * 10) / 10,
+      stopCompareFingerprintMs: Math.round(stop.fingerprintMs * 100) / 100,
     };
   } finally {
     child.disconnect();
