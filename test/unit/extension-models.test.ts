@@ -26,6 +26,9 @@ describe('extension: Snapshots view model', () => {
     assert.equal((nodes[1].command?.arguments?.[0] as SnapshotInfo).id, 2);
     assert.equal(nodes[1].contextValue, 'snapshot');
     assert.equal(nodes[2].contextValue, 'now');
+    assert.equal(nodes[1].tooltip, 'Snapshot #2: step 10, 10 commands executed; taken periodically (every snapshotEvery commands) on rcs0; keeps the before-images of 2 pages written after it, 8256 bytes.\nClick to roll the VM back to it.');
+    const trail = snapshotNodes({ snapshots: [snap(4, 5, { reason: 'reverse', engine: null })], step: 9, commands: 9 });
+    assert.match(String(trail[0].tooltip), /taken by a backward move, so the next steps back replay little;/);
   });
 
   it('puts "now" last when no snapshot is later', () => {
