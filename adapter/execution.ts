@@ -134,7 +134,11 @@ export class Execution {
   }
 
   /** Steps back over one command of the thread (a whole batch at the thread's level), or one driver op. */
-  stepBack(threadId: number, granularity: Granularity = 'line'): Stop {
+  /**
+   * With `into` (Step Back Into, the reverse of Step Into): back to the thread's previous command at
+   * any depth, so stepping back over a batch's return lands on its MI_BATCH_BUFFER_END.
+   */
+  stepBack(threadId: number, granularity: Granularity = 'line', into = false): Stop {
     const vm = this.vm;
     const engine = engineOfThread(threadId);
     if (!engine) {
@@ -143,10 +147,10 @@ export class Execution {
     }
     const e = vm.engine(engine);
     const d0 = e.depth;
-    const once = () => searchBackward(vm, { pre: (v) => v.nextActor() === e && e.semPolls === 0 && e.depth <= d0 });
+    const once = () => searchBackward(vm, { pre: (v) => v.nextActor() === e && e.semPolls === 0 && (into || e.depth <= d0) });
     if (once() === null) return this.beginning(threadId);
     const line1 = lineAt(vm, e);
-    if (granularity === 'line' && line1 !== undefined) {
+    if (granularity === 'line' && !into && line1 !== undefined) {
       // Back to the first command of the line's run (several commands on one source line).
       const d1 = e.depth;
       for (let k = 0; k < MAX_LINE_STEPS; k++) {

@@ -75,6 +75,8 @@ export interface CustomRequests {
   'vgpu/surface': [{ name?: string; snapshot?: number }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];
   'vgpu/caps': [Record<string, never>, { hostGen: number; deviceVersion: number; /** Where the VM runs: `local (...)` or `HOST:PORT, generation N`. */ host?: string; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] }];
   'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
+  /** Step Back Into (the reverse of Step Into): the thread's previous command at any batch depth; a stopped event follows. */
+  'vgpu/stepBackInto': [{ threadId: number }, Record<string, never>];
   /** Without `to`: the launch configuration's first `migrationHosts` entry. */
   'vgpu/migrate': [{ to?: string; token?: string }, { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number; /** Where the VM runs after the request. */ host?: string }];
 }

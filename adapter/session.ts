@@ -161,6 +161,7 @@ export class VgpuDebugSession extends DebugSession {
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
       'vgpu/migrate': (a) => this.customMigrate(a),
+      'vgpu/stepBackInto': (a) => this.reverse(a, 'into'),
     };
   }
 
@@ -510,7 +511,7 @@ export class VgpuDebugSession extends DebugSession {
     );
   }
 
-  private reverse(a: Record<string, unknown>, kind: 'step' | 'continue'): Reply {
+  private reverse(a: Record<string, unknown>, kind: 'step' | 'into' | 'continue'): Reply {
     const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -518,7 +519,7 @@ export class VgpuDebugSession extends DebugSession {
     const exec = this.exec!;
     const granularity = this.granularity(a);
     return new Reply(undefined, () => {
-      const s = kind === 'step' ? exec.stepBack(threadId, granularity) : exec.reverseContinue(threadId);
+      const s = kind === 'continue' ? exec.reverseContinue(threadId) : exec.stepBack(threadId, granularity, kind === 'into');
       this.afterFollow(() => this.stopped(s));
     });
   }

@@ -9,6 +9,7 @@ import { registerConfigurationProviders } from './configurationProvider';
 import { registerLanguageFeatures } from './language';
 import { registerMigrateCommand } from './migration';
 import { PageTablesView } from './pageTablesView';
+import { registerStepBackIntoCommand } from './reverseStep';
 import { VgpuSessions } from './sessions';
 import { SnapshotsView } from './snapshotsView';
 import { SurfacePanel } from './surfacePanel';
@@ -23,6 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerAdapterFactory(),
     ...registerConfigurationProviders(),
     registerMigrateCommand(sessions),
+    registerStepBackIntoCommand(sessions),
     vscode.commands.registerCommand('vgpu.refreshViews', () => Promise.all(views.map((v) => v.refresh()))),
   );
   registerLanguageFeatures(context);

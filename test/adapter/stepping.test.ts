@@ -3,7 +3,7 @@
 
 import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
-import { DRIVER, RCS0, BCS0, build, client, digest, frames, launch, program, repl, top, untilStop } from './client';
+import { DRIVER, RCS0, BCS0, build, client, digest, failure, frames, launch, program, repl, top, untilStop } from './client';
 
 describe('adapter: stacks and stepping', function () {
   this.timeout(30000);
@@ -109,6 +109,26 @@ describe('adapter: stacks and stepping', function () {
     await untilStop(dc, dc.stepBackRequest({ threadId: RCS0 }));
     assert.deepEqual(await lines(RCS0), [23]);
     assert.equal(await digest(dc), before);
+  });
+
+  it('vgpu/stepBackInto goes back into the batch just returned from: its MI_BATCH_BUFFER_END, then on inside', async () => {
+    await launch(dc, { program: P });
+    await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
+    await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
+    assert.deepEqual(await lines(RCS0), [24], 'past the batch');
+    const after = await digest(dc);
+    let s = await untilStop(dc, dc.customRequest('vgpu/stepBackInto', { threadId: RCS0 }));
+    assert.deepEqual([s.reason, s.threadId], ['step', RCS0]);
+    assert.deepEqual(await lines(RCS0), [19, 23], 'on outer\'s MI_BATCH_BUFFER_END, under the ring\'s start');
+    s = await untilStop(dc, dc.customRequest('vgpu/stepBackInto', { threadId: RCS0 }));
+    assert.deepEqual(await lines(RCS0), [18, 23]);
+    s = await untilStop(dc, dc.customRequest('vgpu/stepBackInto', { threadId: RCS0 }));
+    assert.deepEqual(await lines(RCS0), [13, 17, 23], 'and into the nested batch');
+    // Forward again by single commands: back where it started, the same state.
+    for (let i = 0; i < 3; i++) await untilStop(dc, dc.nextRequest({ threadId: RCS0, granularity: 'instruction' }));
+    assert.deepEqual(await lines(RCS0), [24]);
+    assert.equal(await digest(dc), after);
+    assert.match(await failure(dc.customRequest('vgpu/stepBackInto', { threadId: 99 })), /no thread/);
   });
 
   it('stepBack on the driver thread undoes one driver operation; at the beginning it stays', async () => {

@@ -18,9 +18,9 @@ const SHOTS = path.join(WORK, 'screenshots');
 const README_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 const VSIX = process.env.VGPU_VSIX ?? path.join(ROOT, 'vgpu-debug.vsix');
 
-/** 1-based line of the first line of an example containing `text` (the tests follow the examples' edits). */
-function lineOf(file: string, text: string): number {
-  const i = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8').split('\n').findIndex((l) => l.includes(text));
+/** 1-based line of the first line of an example containing `text` after line `after` (the tests follow the examples' edits). */
+function lineOf(file: string, text: string, after = 0): number {
+  const i = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8').split('\n').findIndex((l, n) => n >= after && l.includes(text));
   assert.ok(i >= 0, `${file} has a line with ${text}`);
   return i + 1;
 }
@@ -324,7 +324,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.screenshot('nested-batches');
     });
 
-    it('"who last wrote CS_GPR0?": Break on Value Change in Variables, then Reverse Continue', async () => {
+    it('"who last wrote CS_GPR0?": Break on Value Change in Variables, then Reverse Continue; Step Back Into a batch', async () => {
       for (const v of ['Call Stack', 'Watch', 'Breakpoints', 'Snapshots', 'Capability Registers', 'Page Tables', 'Loaded Scripts']) await wb.collapseView(v);
       await wb.expandView('Variables');
       const vars = wb.page.locator('.pane:has(> .pane-header h3.title:text-is("Variables")) .monaco-list-row');
@@ -345,6 +345,12 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.until('Variables at that moment', () => vars.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim())),
         (rows) => rows.includes('CS_GPR0 = 0x00000001') && rows.includes('CS_GPR1 = 0x00000000'));
       await wb.screenshot('who-wrote-cs-gpr0', { readme: true });
+      // Step Over the call of `inner`, then Step Back Into: back inside it, on its MI_BATCH_BUFFER_END.
+      await wb.toggleBreakpoint(lineOf(file, 'addr=results + 8')); // off: it would stop the step in `innermost`
+      await wb.page.keyboard.press('F10');
+      await wb.until('stepped over the call', () => wb.pausedLine(), (p) => p.line === lineOf(file, 'reg=CS_GPR0, addr=results'));
+      await wb.command('vGPU: Step Back Into');
+      await wb.until('back into inner', () => wb.pausedLine(), (p) => p.line === lineOf(file, 'MI_BATCH_BUFFER_END', lineOf(file, '.batch inner')));
       // The session lives in that server: ending the server ends the session.
       adapter!.kill();
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
