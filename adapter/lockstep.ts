@@ -88,7 +88,8 @@ export class Lockstep {
    * The debugger edited the replica (setVariable, setExpression, writeMemory): the remote VM, put
    * where the replica stands, makes the same edit. Queued with the motions; the next stop compares.
    */
-  edit(e: VmEdit, expected: number): void {
+  edit(e: VmEdit): void {
+    const expected = e.kind === 'register' ? 1 : e.dwords.length; // what the replica wrote
     const r = this.replica;
     const at = { step: r.step, pending: r.pending !== null };
     const p = this.chain.then(async () => {

@@ -289,7 +289,7 @@ export class VgpuDebugSession extends DebugSession {
     vm.on('output', (text) => this.output(text));
     // After a move the VM runs elsewhere too: an edit of the replica is repeated there (lockstep.ts).
     vm.on('edit', (e) => {
-      if (this.vm === vm) this.lockstep?.edit(e, e.kind === 'register' ? 1 : e.dwords.length);
+      if (this.vm === vm) this.lockstep?.edit(e);
     });
     this.exec?.cancel();
     this.vm = vm;

@@ -239,7 +239,15 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, pool:
     const n = b.readUInt32LE(0);
     const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), `${what} SNAP`);
     const undo = new UndoLog(pool);
-    for (const g of d.absent) undo.addAbsent(first + g);
+    const seen = new Set<number>();
+    const once = (g: number, at: string) => {
+      if (seen.has(g)) throw new CheckpointError(`${what}: snapshot ${d.id} lists GPA page 0x${g.toString(16)} twice (${at})`);
+      seen.add(g);
+    };
+    for (const g of d.absent) {
+      once(g, 'absent');
+      undo.addRecord(first + g, true);
+    }
     const body = b.subarray(4 + n);
     const img = new Uint32Array(PAGE_SIZE / 4);
     const mask = new Uint32Array(MASK_WORDS);
@@ -251,7 +259,8 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, pool:
       const bytes = blocks.length * BLOCK_BYTES;
       if (blocks.length === 0 || o + PAGE_RECORD_BYTES + bytes > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} block record at byte ${o} ${blocks.length ? 'is truncated' : 'keeps no blocks'}`);
       new Uint8Array(img.buffer).set(body.subarray(o + PAGE_RECORD_BYTES, o + PAGE_RECORD_BYTES + bytes));
-      undo.addBlocks(first + g, blocks, img.subarray(0, blocks.length * BLOCK_DWORDS));
+      once(g, `block record at byte ${o}`);
+      undo.addImages(undo.addRecord(first + g, false), blocks, img.subarray(0, blocks.length * BLOCK_DWORDS));
       o += PAGE_RECORD_BYTES + bytes;
     }
     const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, undo, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };

@@ -111,8 +111,8 @@ export class UndoLog {
   blockCount = 0;
   /** pfn -> record, built when first asked for (the hot path never needs it). */
   private index: Map<number, number> | null = null;
-  /** Block masks per record, built when first asked for and then kept up to date. */
-  private maskList: Uint32Array[] | null = null;
+  /** Per record, its runs as [run, slot] pairs: built when a page is first asked for (applyTo), dropped when a run is added. */
+  private byRecord: number[][] | null = null;
 
   constructor(private readonly pool: BlockPool) {}
 
@@ -151,15 +151,15 @@ export class UndoLog {
     return out;
   }
 
-  /** Every record's block mask (absent pages: all ones). */
-  masks(): readonly Uint32Array[] {
-    if (this.maskList === null) {
-      const list: Uint32Array[] = [];
-      for (let r = 0; r < this.nRecs; r++) list.push(new Uint32Array(MASK_WORDS).fill(this.absent(r) ? 0xffffffff : 0));
-      this.forRuns((r, first, count) => setBits(list[r], first, count));
-      this.maskList = list;
-    }
-    return this.maskList;
+  /**
+   * Every record's block mask (absent pages: all ones), worked out from the runs: the open epoch's
+   * masks are the page tracker's, so a log keeps none of its own.
+   */
+  masks(): Uint32Array[] {
+    const list: Uint32Array[] = [];
+    for (let r = 0; r < this.nRecs; r++) list.push(new Uint32Array(MASK_WORDS).fill(this.absent(r) ? 0xffffffff : 0));
+    this.forRuns((r, first, count) => setBits(list[r], first, count));
+    return list;
   }
 
   records(): PageRecord[] {
@@ -178,7 +178,7 @@ export class UndoLog {
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
-    this.maskList = null;
+    this.byRecord = null;
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
@@ -187,7 +187,6 @@ export class UndoLog {
     if (r % RECS_PER_SEG === 0) this.recs.push(this.pool.take());
     this.recs[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = absent ? (pfn | ABSENT) >>> 0 : pfn;
     if (this.index !== null) this.index.set(pfn, r);
-    if (this.maskList !== null) this.maskList.push(new Uint32Array(MASK_WORDS).fill(absent ? 0xffffffff : 0));
     return r;
   }
 
@@ -218,7 +217,7 @@ export class UndoLog {
   /** Appends `count` blocks of record r starting at block `first`, their image read from src[at..]. */
   private addRun(r: number, first: number, count: number, src: Uint32Array, at: number): void {
     this.blockCount += count;
-    if (this.maskList !== null) setBits(this.maskList[r], first, count);
+    this.byRecord = null;
     while (count > 0) {
       if (this.fill === SEG_BLOCKS) {
         this.segs.push(this.pool.take());
@@ -256,20 +255,9 @@ export class UndoLog {
     q[o + 1] = first | (count << RUN_SHIFT);
   }
 
-  /** Adds a page that was unallocated at its first write (decoding a saved log). */
-  addAbsent(pfn: number): void {
-    if (this.lookup(pfn) < 0) this.addRecord(pfn, true);
-  }
-
-  /** Adds blocks of a present page from a saved image (decoding): `blocks` ascending, their images in `src`. */
-  addBlocks(pfn: number, blocks: readonly number[], src: Uint32Array): void {
-    let r = this.lookup(pfn);
-    if (r < 0) r = this.addRecord(pfn, false);
-    const mask = this.masks()[r];
-    for (let i = 0; i < blocks.length; i++) {
-      const b = blocks[i];
-      if (!((mask[b >>> 5] >>> (b & 31)) & 1)) this.addRun(r, b, 1, src, i * BLOCK_DWORDS);
-    }
+  /** Adds the images of blocks of record r not kept yet (decoding a saved log): `blocks` ascending, their images in `src`. */
+  addImages(r: number, blocks: readonly number[], src: Uint32Array): void {
+    for (let i = 0; i < blocks.length; i++) this.addRun(r, blocks[i], 1, src, i * BLOCK_DWORDS);
   }
 
   /** Calls fn(record, first block, count, image segment, dword offset in it) for every run, in order. */
@@ -306,9 +294,24 @@ export class UndoLog {
       page.fill(0);
       return true;
     }
-    this.forRuns((r, first, count, seg, at) => {
-      if (r === want) copyBlocks(seg, at, page, first * BLOCK_DWORDS, count * BLOCK_DWORDS);
-    });
+    if (this.byRecord === null) {
+      const by: number[][] = Array.from({ length: this.nRecs }, () => []);
+      let slot = 0;
+      for (let k = 0; k < this.nRuns; k++) {
+        const q = this.runs[Math.floor(k / RUNS_PER_SEG)];
+        const o = (k % RUNS_PER_SEG) * 2;
+        by[q[o]].push(k, slot);
+        slot += q[o + 1] >>> RUN_SHIFT;
+      }
+      this.byRecord = by;
+    }
+    const mine = this.byRecord[want];
+    for (let i = 0; i < mine.length; i += 2) {
+      const q = this.runs[Math.floor(mine[i] / RUNS_PER_SEG)];
+      const o = (mine[i] % RUNS_PER_SEG) * 2;
+      const slot = mine[i + 1];
+      copyBlocks(this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS, page, (q[o + 1] & ((1 << RUN_SHIFT) - 1)) * BLOCK_DWORDS, (q[o + 1] >>> RUN_SHIFT) * BLOCK_DWORDS);
+    }
     return true;
   }
 
@@ -323,7 +326,10 @@ export class UndoLog {
       const pfn = newer.pfnOf(n);
       const absent = newer.absent(n);
       let o = this.lookup(pfn);
-      if (o < 0) o = this.addRecord(pfn, absent);
+      if (o < 0) {
+        o = this.addRecord(pfn, absent);
+        masks.push(new Uint32Array(MASK_WORDS));
+      }
       // Pages stay allocated until an undo drops them, so an older present record never meets a
       // newer absent one; an older absent record already wins everything.
       else if (this.absent(o) || absent) o = -1;

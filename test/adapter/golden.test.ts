@@ -12,6 +12,19 @@ async function start(t: Transcript, program: string, extra: Record<string, unkno
   await t.event('initialized');
 }
 
+/** Launches `program` stopped on entry, runs `script` against it, closes, and compares with golden/NAME.dap. */
+async function golden(name: string, program: string, script: (t: Transcript) => Promise<void>): Promise<void> {
+  const t = new Transcript();
+  try {
+    await start(t, program);
+    await script(t);
+    await t.request('disconnect', {});
+  } finally {
+    t.close();
+  }
+  compare(t, name);
+}
+
 function compare(t: Transcript, name: string): void {
   const { file, want, got } = t.check(name);
   assert.ok(want !== null, `${file} is missing: run VGPU_UPDATE_GOLDEN=1 npm test and review it`);
@@ -23,9 +36,7 @@ describe('golden DAP transcripts', function () {
   before(build);
 
   it('picture.vgpu: a breakpoint in the batch, the stack, the Command scope with its write set, step over, step back', async () => {
-    const t = new Transcript();
-    try {
-      await start(t, 'picture.vgpu');
+    await golden('picture', 'picture.vgpu', async (t) => {
       await t.request('setBreakpoints', { source: { path: path.join(EXAMPLES, 'picture.vgpu') }, breakpoints: [{ line: 21 }] });
       await t.request('configurationDone', undefined, 'stopped');
       const threads = (await t.request('threads')).response.body as { threads: { id: number; name: string }[] };
@@ -39,17 +50,11 @@ describe('golden DAP transcripts', function () {
       await t.request('evaluate', { expression: 'digest', context: 'repl' });
       await t.request('stepBack', { threadId: bcs }, 'stopped');
       await t.request('evaluate', { expression: 'digest', context: 'repl' });
-      await t.request('disconnect', {});
-    } finally {
-      t.close();
-    }
-    compare(t, 'picture');
+    });
   });
 
   it('page-fault.vgpu: exception filter, continue to the fault, exceptionInfo, reverse continue', async () => {
-    const t = new Transcript();
-    try {
-      await start(t, 'page-fault.vgpu');
+    await golden('page-fault', 'page-fault.vgpu', async (t) => {
       await t.request('setExceptionBreakpoints', { filters: ['page-fault'] });
       await t.request('configurationDone', undefined, 'stopped');
       const threads = (await t.request('threads')).response.body as { threads: { id: number; name: string }[] };
@@ -58,18 +63,12 @@ describe('golden DAP transcripts', function () {
       await t.request('exceptionInfo', { threadId });
       await t.request('stackTrace', { threadId });
       await t.request('reverseContinue', { threadId }, 'stopped');
-      await t.request('disconnect', {});
-    } finally {
-      t.close();
-    }
-    compare(t, 'page-fault');
+    });
   });
 
   it('nested-batches.vgpu: a data breakpoint on CS_GPR0, reverse continue to its writer, Jump to Cursor forward, setExpression', async () => {
-    const t = new Transcript();
     const file = path.join(EXAMPLES, 'nested-batches.vgpu');
-    try {
-      await start(t, 'nested-batches.vgpu');
+    await golden('nested-batches', 'nested-batches.vgpu', async (t) => {
       await t.request('setBreakpoints', { source: { path: file }, breakpoints: [{ line: 27 }] });
       await t.request('configurationDone', undefined, 'stopped');
       await t.request('continue', { threadId: 1 }, 'stopped');
@@ -82,10 +81,6 @@ describe('golden DAP transcripts', function () {
       await t.request('goto', { threadId: 2, targetId: targets.targets[1].id }, 'stopped');
       await t.request('setExpression', { expression: '(CS_GPR1 >> 4) & 0xf', value: '0xa' });
       await t.request('evaluate', { expression: 'CS_GPR1', context: 'watch' });
-      await t.request('disconnect', {});
-    } finally {
-      t.close();
-    }
-    compare(t, 'nested-batches');
+    });
   });
 });
