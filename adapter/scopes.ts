@@ -4,7 +4,7 @@
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { CAP_REG_DEFS, EngineName, FieldDef, REGISTERS, RegDef, RegInstance, regAt, regDisplayName } from '../emulator/registers';
-import { COMMANDS, CmdField, CommandDef, decodeCommand, opcodeOf } from '../emulator/commands';
+import { COMMANDS, CmdField, CommandDef, decodeCommand, fieldPlacement, opcodeOf } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
 import { snapshotBytes } from '../emulator/snapshots';
 import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
@@ -319,7 +319,7 @@ class CommandContainer implements Container {
 }
 
 function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName): DebugProtocol.Variable {
-  const type = `DW${f.dw} ${f.kind === 'addr' ? '47:0 (two dwords)' : f.kind === 'u64' ? '63:0 (two dwords)' : `${f.hi}:${f.lo}`}: ${f.desc}`;
+  const type = `${fieldPlacement(f)}: ${f.desc}`;
   switch (f.kind) {
     case 'addr':
       return leaf(f.name, hexPad(v, 48), { type, memoryReference: formatRef('va', Number(v)) });
@@ -334,7 +334,7 @@ function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName):
     case 'flag':
       return leaf(f.name, String(v), { type });
     default:
-      return leaf(f.name, num(v, fmt, f.kind === 'u64' ? 64 : 32), { type });
+      return leaf(f.name, num(v, fmt, f.hi - f.lo + 1 > 32 ? 64 : 32), { type });
   }
 }
 

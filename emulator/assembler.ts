@@ -8,7 +8,7 @@
 // values, registers, labels, keywords) are case-insensitive; symbols are stored upper-cased.
 
 import { LIMITS, hasFeature, type Feature, type Generation } from './capabilities';
-import { COMMANDS, EncodeError, commandByMnemonic, encodeCommand, fieldByName, REG_OFFSET_MASK, type CmdField, type CommandDef } from './commands';
+import { COMMANDS, EncodeError, commandByMnemonic, encodeCommand, fieldByName, groupKey, maxEntries, minEntries, REG_OFFSET_MASK, type CmdField, type CommandDef } from './commands';
 import {
   AssemblyError,
   type AssembleOptions,
@@ -106,6 +106,9 @@ export interface AssembleResult {
 }
 
 /** Assembles a program; never throws. */
+/** The header's DWord Length, settable on commands whose length it alone chooses (MI_FLUSH_DW, MI_STORE_DATA_INDEX). */
+const DWORD_LENGTH: CmdField = { name: 'dword_length', xml: 'DWord Length', dw: 0, lo: 0, hi: 7, kind: 'uint', desc: 'DWord Length: total dwords - 2' };
+
 export function assembleSource(source: string, opts: AssembleOptions): AssembleResult {
   const asm = new Assembler(String(source ?? ''), opts);
   try {
@@ -707,8 +710,27 @@ class Assembler {
   private commandLength(def: CommandDef, s: Statement & { kind: 'command' }, line: number, scope: Scope): number | undefined {
     const rule = def.length;
     if (rule.kind === 'fixed') return rule.dwords;
-    if (rule.kind === 'pairs') return 1 + 2 * s.args.length;
+    if (rule.kind === 'pairs') return 1 + 2 * s.args.filter((a) => !(a.key?.kind === 'name' && fieldByName(def, a.key.name))).length;
+    if (rule.kind === 'group') {
+      // Entries are given as FIELD.i=value; the highest i says how many there are.
+      let entries = minEntries(def);
+      for (const a of s.args) {
+        const g = a.key?.kind === 'name' ? groupKey(def, a.key.name) : undefined;
+        if (g) entries = Math.max(entries, g.index + 1);
+      }
+      return Math.min(rule.base + rule.entry * entries, rule.base + rule.entry * maxEntries(def));
+    }
     const keyOf = (a: Arg) => (a.key?.kind === 'name' ? fieldByName(def, a.key.name) : undefined);
+    if (rule.kind === 'range') {
+      const asked = s.args.find((a) => a.key?.kind === 'name' && a.key.name.toLowerCase() === 'dword_length');
+      if (asked) {
+        const v = this.evaluate(asked.value, line, { ...scope, declared: this.declared });
+        if (v === undefined) return undefined;
+        return Math.max(rule.min, Math.min(rule.max, Number(v) + def.bias));
+      }
+      if (rule.default === rule.max) return rule.max;
+      return s.args.some((a) => (keyOf(a)?.dw ?? 0) >= rule.min) ? rule.max : rule.min;
+    }
     let long = s.args.some((a) => {
       const f = keyOf(a);
       return f !== undefined && f.dw >= rule.off;
@@ -1193,19 +1215,26 @@ class Assembler {
     const argOf = new Map<string, Arg>();
     const pitches: [CmdField, SurfaceDef][] = [];
     let ok = true;
-    const fieldList = () => (def.fields.length ? `fields: ${def.fields.map((f) => f.name).join(', ')}` : 'it takes no fields');
+    const names = [...def.fields.map((f) => f.name), ...def.groupFields.map((f) => `${f.name}.N`)];
+    const fieldList = () => (names.length ? `fields: ${names.length > 24 ? names.slice(0, 24).join(', ') + ', ...' : names.join(', ')}` : 'it takes no fields');
     for (const a of s.args) {
       if (!a.key || a.key.kind !== 'name') {
         ok = !!this.fail(line, a.key ?? a, `expected FIELD=value (${def.mnemonic} ${fieldList()})`);
         continue;
       }
-      const f = fieldByName(def, a.key.name);
+      const g = groupKey(def, a.key.name);
+      const f = fieldByName(def, a.key.name) ?? g?.field ?? (def.length.kind === 'range' && a.key.name.toLowerCase() === 'dword_length' ? DWORD_LENGTH : undefined);
       if (!f) {
         ok = !!this.fail(line, a.key, `${def.mnemonic} has no field '${a.key.name}' (${fieldList()})`);
         continue;
       }
-      if (given.has(f.name)) {
-        ok = !!this.fail(line, a.key, `field '${f.name}' is given twice`);
+      if (g && g.index >= maxEntries(def)) {
+        ok = !!this.fail(line, a.key, `${def.mnemonic} has room for ${maxEntries(def)} entries (${a.key.name})`);
+        continue;
+      }
+      const key = g ? `${g.field.name}.${g.index}` : f.name;
+      if (given.has(key)) {
+        ok = !!this.fail(line, a.key, `field '${key}' is given twice`);
         continue;
       }
       const v = this.fieldValue(def, f, a.value, line, scope, pitches);
@@ -1217,8 +1246,8 @@ class Assembler {
         ok = !!this.fail(line, a.value, `${f.name}=${v} is negative`);
         continue;
       }
-      given.set(f.name, v);
-      argOf.set(f.name, a);
+      given.set(key, v);
+      argOf.set(key, a);
     }
     for (const [f, surf] of pitches) {
       const pf = f.pitchField!;
@@ -1261,10 +1290,19 @@ class Assembler {
   /** MI_LOAD_REGISTER_IMM-style commands: `REGISTER=value` pairs (register name or numeric offset). */
   private encodePairs(def: CommandDef, s: Statement & { kind: 'command' }, line: number, scope: Scope): number[] | undefined {
     const pairs: [number, number][] = [];
+    const fields = new Map<string, bigint>();
     let ok = true;
     for (const a of s.args) {
       if (!a.key) {
         ok = !!this.fail(line, a, `expected REGISTER=value`);
+        continue;
+      }
+      // The command's own header fields (byte_write_disables) before the pairs.
+      const own = a.key.kind === 'name' ? fieldByName(def, a.key.name) : undefined;
+      if (own) {
+        const v = this.evalNum(a.value, line, scope, own.name, { min: 0n, max: (1n << BigInt(own.hi - own.lo + 1)) - 1n });
+        if (v === undefined) ok = false;
+        else fields.set(own.name, BigInt(v));
         continue;
       }
       let reg: number | undefined;
@@ -1278,7 +1316,7 @@ class Assembler {
     }
     if (!ok) return undefined;
     try {
-      return encodeCommand(def, new Map(), pairs);
+      return encodeCommand(def, fields, pairs);
     } catch (e) {
       if (!(e instanceof EncodeError)) throw e;
       return this.fail(line, s, e.message);

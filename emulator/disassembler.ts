@@ -2,7 +2,7 @@
 // assembler could not reproduce bit for bit (unknown opcode, bad length, truncation, reserved bits) prints as
 // `.dword`, so assembling the output inside a `.batch` of the same engine gives back exactly the same dwords.
 
-import { decodeCommand, encodeCommand, type CmdField, type CommandDef, type DecodedCommand } from './commands';
+import { DEFAULT_GEN, decodeCommand, encodeCommand, minEntries, type CmdField, type CommandDef, type DecodedCommand, type Gen } from './commands';
 import { regAt, regDisplayName, type EngineName } from './registers';
 
 export interface DisasmOptions {
@@ -10,6 +10,8 @@ export interface DisasmOptions {
   readonly engine?: EngineName;
   /** GPU VA of the first dword; lines then carry their own `va`. */
   readonly va?: number;
+  /** Hardware generation whose layouts decode the dwords (default 9). */
+  readonly gen?: Gen;
 }
 
 export interface DisasmLine {
@@ -26,7 +28,7 @@ export interface DisasmLine {
 export function disassemble(dwords: ArrayLike<number>, opts: DisasmOptions = {}): DisasmLine[] {
   const out: DisasmLine[] = [];
   for (let i = 0; i < dwords.length; ) {
-    const one = disassembleOne(dwords, i, opts.engine);
+    const one = disassembleOne(dwords, i, opts.engine, opts.gen);
     out.push(opts.va === undefined ? { offset: i, ...one } : { offset: i, ...one, va: opts.va + 4 * i });
     i += one.length;
   }
@@ -34,9 +36,9 @@ export function disassemble(dwords: ArrayLike<number>, opts: DisasmOptions = {})
 }
 
 /** The command starting at dwords[base] (at least one dword is consumed). */
-export function disassembleOne(dwords: ArrayLike<number>, base = 0, engine?: EngineName): { length: number; text: string } {
+export function disassembleOne(dwords: ArrayLike<number>, base = 0, engine?: EngineName, gen: Gen = DEFAULT_GEN): { length: number; text: string } {
   if (base >= dwords.length) return { length: 1, text: '; end of input' };
-  const d = decodeCommand(dwords, base, dwords.length - base);
+  const d = decodeCommand(dwords, base, dwords.length - base, gen);
   if (typeof d === 'string') return { length: 1, text: rawLine([dwords[base]], d.startsWith('unknown') ? 'unknown command' : d) };
   const words = Array.from({ length: d.length }, (_, k) => dwords[base + k] >>> 0);
   const text = formatDecoded(d, words, engine);
@@ -50,19 +52,35 @@ export function disassembleOne(dwords: ArrayLike<number>, base = 0, engine?: Eng
 export function formatDecoded(d: DecodedCommand, words: readonly number[], engine?: EngineName): string | undefined {
   const def = d.def;
   if (def.length.kind === 'pairs') {
-    if (!sameWords(tryEncode(def, new Map(), d.pairs), words)) return undefined;
-    return `${def.mnemonic} ${d.pairs.map(([r, v]) => `${regText(r, engine)}=${numText(BigInt(v), 32)}`).join(', ')}`;
+    // Header fields (Byte Write Disables) off their default come first, then the REGISTER=value pairs.
+    const head = new Map([...d.fields].filter(([k, v]) => v !== BigInt(def.fields.find((f) => f.name === k)?.default ?? 0)));
+    if (!sameWords(tryEncode(def, head, d.pairs), words)) return undefined;
+    const args = [...[...head].map(([k, v]) => `${k}=${numText(v, 32)}`), ...d.pairs.map(([r, v]) => `${regText(r, engine)}=${numText(BigInt(v), 32)}`)];
+    return `${def.mnemonic} ${args.join(', ')}`;
   }
-  for (const chosen of [minimalFields(def, d.fields), d.fields]) {
+  for (const chosen of [minimalFields(def, d), new Map([...d.fields, ...lengthKey(d)])]) {
     if (!sameWords(tryEncode(def, chosen, []), words)) continue;
     const args = def.fields.filter((f) => chosen.has(f.name)).map((f) => `${f.name}=${valueText(f, chosen.get(f.name)!, engine)}`);
+    for (let k = 0; k < d.entries; k++) {
+      for (const f of def.groupFields) {
+        const key = `${f.name}.${k}`;
+        if (chosen.has(key)) args.push(`${key}=${valueText(f, chosen.get(key)!, engine)}`);
+      }
+    }
+    if (chosen.has('dword_length')) args.push(`dword_length=${chosen.get('dword_length')}`);
     return args.length ? `${def.mnemonic} ${args.join(', ')}` : def.mnemonic;
   }
   return undefined;
 }
 
+/** For commands whose length DWord Length alone chooses: `dword_length` when the length is not the one the fields imply. */
+function lengthKey(d: DecodedCommand): [string, bigint][] {
+  return d.def.length.kind === 'range' ? [['dword_length', BigInt(d.length - d.def.bias)]] : [];
+}
+
 /** The fields the assembler needs to reproduce the command: required ones and those off their default. */
-function minimalFields(def: CommandDef, present: ReadonlyMap<string, bigint>): Map<string, bigint> {
+function minimalFields(def: CommandDef, d: DecodedCommand): Map<string, bigint> {
+  const present = d.fields;
   const out = new Map<string, bigint>();
   const rule = def.length;
   const lengthFlag = rule.kind === 'flag' ? rule.field : undefined;
@@ -81,8 +99,25 @@ function minimalFields(def: CommandDef, present: ReadonlyMap<string, bigint>): M
   // A length-selecting flag is set by the assembler when a long-form field is given.
   if (rule.kind === 'flag') {
     const v = present.get(rule.field);
-    const usual = def.fields.some((f) => f.dw >= rule.off && out.has(f.name)) ? 1n : 0n;
+    const usual = def.fields.some((f) => f.dw >= rule.off && out.has(f.name) && out.get(f.name) !== 0n) ? 1n : 0n;
     if (v !== undefined && v !== usual) out.set(rule.field, v);
+  }
+  // Group entries: fields off their default; the last entry names one field even at its default, so the count survives.
+  for (let k = 0; k < d.entries; k++) {
+    let any = false;
+    for (const f of def.groupFields) {
+      const v = present.get(`${f.name}.${k}`)!;
+      if (v !== BigInt(f.default ?? 0)) {
+        out.set(`${f.name}.${k}`, v);
+        any = true;
+      }
+    }
+    if (!any && k === d.entries - 1 && k >= minEntries(def) && def.groupFields.length) out.set(`${def.groupFields[0].name}.${k}`, present.get(`${def.groupFields[0].name}.${k}`)!);
+  }
+  // The length DWord Length alone chooses, when the assembler would choose another.
+  if (rule.kind === 'range') {
+    const implied = rule.default === rule.max || def.fields.some((f) => f.dw >= rule.min && out.has(f.name)) ? rule.max : rule.min;
+    if (d.length !== implied) out.set('dword_length', BigInt(d.length - def.bias));
   }
   return out;
 }
@@ -112,7 +147,7 @@ function valueText(f: CmdField, v: bigint, engine?: EngineName): string {
     case 'flag':
       return v.toString();
     default:
-      return numText(v, f.kind === 'u64' ? 64 : f.hi - f.lo + 1);
+      return numText(v, f.hi - f.lo + 1);
   }
 }
 

@@ -1,12 +1,17 @@
 // The command streamer of one engine (rcs0/bcs0): ring and batch fetch, decode through the command
-// table, the command parser's write set, and the command semantics as handlers keyed by mnemonic.
+// table (every gen8/gen9 command, at the length its header declares), the command parser's write set,
+// and the command semantics as handlers keyed by mnemonic. Commands the table marks as state are retired
+// into the engine's pipeline state; draws and dispatches retire without running shaders.
 
-import { COMMANDS, CommandDef, FIXED_LENGTH, REG_OFFSET_MASK, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, PAIRS, blitGeometry, commandIndex, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges } from './commands';
+import {
+  BIAS, COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
+  blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges, type CmdField, type Gen,
+} from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
-import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, walk } from './paging';
-import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, engineSlot, regAt } from './registers';
-import { Tlb } from './tlb';
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, walk, walkGgtt } from './paging';
+import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt } from './registers';
+import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
 
 /** Results of one engine step. */
@@ -22,6 +27,8 @@ export interface EngineHost {
   /** Per command index: 1 when the exposed version accepts the command. */
   readonly accepts: Uint8Array;
   readonly version: number;
+  /** Hardware generation whose command layouts the device decodes (8: Broadwell, 9: Skylake). */
+  readonly gen: Gen;
   readonly maxBatchDepth: number;
   readonly maxRingPages: number;
   readonly allow2M: boolean;
@@ -33,6 +40,8 @@ export interface EngineHost {
   /** Test mode: the parser's predicted page set for the current command (null when off). */
   predicted: Set<number> | null;
   userInterrupt(engine: Engine): void;
+  /** MI_SEMAPHORE_SIGNAL: the engine named by the PRM's Target Engine Select (RCS 0, BCS 2), if present. */
+  engineBySelect(select: number): Engine | undefined;
 }
 
 /** A GPU error as the engine saw it; the VM adds source locations and rollback state. */
@@ -53,7 +62,18 @@ export interface PendingSubmission {
   readonly end: number;
 }
 
-const MAX_CMD_DWORDS = 256;
+/** The latest value of one state command: its dwords, the value before it, and when it was set. */
+export interface PipelineEntry {
+  readonly dwords: readonly number[];
+  readonly previous: readonly number[] | null;
+  /** The engine's retired-command count when it was set. */
+  readonly at: number;
+  /** GPU VA of the command that set it. */
+  readonly va: number;
+}
+
+/** Longest command any header may declare (DWord Length's full width plus bias, over the table). */
+const MAX_CMD_DWORDS = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
 const MAX_DEPTH = 8;
 const SEG_MAX = 1 << 16;
 
@@ -63,39 +83,82 @@ function slotsOf(e: EngineName) {
     tail: engineSlot(e, 'RING_TAIL'), head: engineSlot(e, 'RING_HEAD'), start: engineSlot(e, 'RING_START'), ctl: engineSlot(e, 'RING_CTL'),
     acthd: engineSlot(e, 'ACTHD'), acthdUdw: engineSlot(e, 'ACTHD_UDW'), bbAddr: engineSlot(e, 'BB_ADDR'), bbAddrUdw: engineSlot(e, 'BB_ADDR_UDW'),
     pdpLo: engineSlot(e, 'PDP0_LDW'), pdpHi: engineSlot(e, 'PDP0_UDW'), timestamp: engineSlot(e, 'TIMESTAMP'), view: engineSlot(e, 'EPT_VIEW'),
-    gpr0: engineSlot(e, 'CS_GPR0'),
+    gpr0: engineSlot(e, 'CS_GPR0'), hws: engineSlot(e, 'HWS_PGA'),
+    predSrc0: engineSlot(e, 'MI_PREDICATE_SRC0'), predSrc1: engineSlot(e, 'MI_PREDICATE_SRC1'), predData: engineSlot(e, 'MI_PREDICATE_DATA'),
+    predResult: engineSlot(e, 'MI_PREDICATE_RESULT'), predResult1: engineSlot(e, 'MI_PREDICATE_RESULT_1'), predResult2: engineSlot(e, 'MI_PREDICATE_RESULT_2'),
+    ggttLo: deviceSlot('GGTT_BASE_LO'), ggttHi: deviceSlot('GGTT_BASE_HI'), ggttEntries: deviceSlot('GGTT_ENTRIES'),
   };
 }
 
 /** Field dword positions of a command, from the table (handlers never hard-code a layout). */
-function dwOf(mnemonic: string, field: string): number {
-  const def = COMMANDS.find((d) => d.mnemonic === mnemonic)!;
-  return fieldByName(def, field)!.dw;
+function fieldOf(mnemonic: string, field: string, gen: Gen = 9): CmdField {
+  const def = COMMANDS.find((d) => d.mnemonic === mnemonic && d.gens.includes(gen))!;
+  return fieldByName(def, field)!;
 }
 
 const HEAD_MASK = 0x1ffffc;
 const WRAP_SHIFT = 21;
+/** Address spaces a command's address may be in. */
+export const SPACE_PPGTT = 0;
+export const SPACE_GGTT = 1;
+
+/** Per command index: the fields that put one of its addresses in the global GTT (privileged batches only). */
+const GGTT_FIELDS: (readonly CmdField[])[] = COMMANDS.map((d) => d.fields.filter((f) => /(^|_)ggtt$/.test(f.name)));
+/** Per command index: its "Store Data Index" flag (the post-sync write goes to the status page), or null. */
+const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) => (d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? fieldByName(d, 'store_data_index') ?? null : null));
+/** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
+const COMPUTED_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'mem' && w.addr === '') ? 1 : 0));
+/** Commands MI_SET_PREDICATE never turns into no-ops: flow control and the predicate itself. */
+const PREDICATE_EXEMPT = Uint8Array.from(COMMANDS, (d) =>
+  ['MI_SET_PREDICATE', 'MI_BATCH_BUFFER_START', 'MI_BATCH_BUFFER_END', 'MI_CONDITIONAL_BATCH_BUFFER_END', 'MI_ARB_CHECK', 'MI_ARB_ON_OFF', 'MI_NOOP'].includes(d.mnemonic) ? 1 : 0);
+/** Per command index: its Predicate Enable field (3DPRIMITIVE, GPGPU_WALKER, MI_BATCH_BUFFER_START, MI_STORE_REGISTER_MEM), or null. */
+const PREDICATE_FIELD: (CmdField | null)[] = COMMANDS.map((d) => fieldByName(d, 'predicate_enable') ?? fieldByName(d, 'predicate') ?? null);
+/** Per generation: command name -> index (restoring counts saved by name). */
+const INDEX_BY_NAME: Readonly<Record<Gen, Map<string, number>>> = { 8: new Map(), 9: new Map() };
+COMMANDS.forEach((d, i) => d.gens.forEach((g) => INDEX_BY_NAME[g as Gen].set(d.mnemonic, i)));
+/** The Hardware Status Page's dword MI_REPORT_HEAD writes (i915: dword 4 is the ring head report). */
+export const HWS_HEAD_REPORT = 0x10;
 
 export class Engine {
   readonly slots: ReturnType<typeof slotsOf>;
   readonly tlb = new Tlb();
+  /** Translations through the global GTT, invalidated with the PPGTT's. */
+  readonly ggttTlb = new Tlb(GGTT_WALK);
   readonly fault = new FaultInfo();
   readonly ctx: PagingContext;
+  readonly gctx: GgttContext;
   /** Dwords of the command being executed. */
   readonly buf = new Uint32Array(MAX_CMD_DWORDS);
   /** Batch pointers per level (level k+1 at index k); depth 0 = executing from the ring. */
   readonly bb = new Float64Array(MAX_DEPTH);
+  /** Per level: 1 when the batch is in the global GTT (a privileged batch), 0 for the PPGTT. */
+  readonly bbSpace = new Uint8Array(MAX_DEPTH);
   depth = 0;
   cycles = 0;
   /** Set when a GPU error stopped the engine (until the VM recovers it). */
   halted = false;
   /** Polls spent in the current MI_SEMAPHORE_WAIT. */
   semPolls = 0;
+  /** A MI_SEMAPHORE_SIGNAL arrived for this engine and no signal-mode wait has consumed it yet. */
+  signalled = false;
   /** Commands retired in the current submission (watchdog). */
   subCommands = 0;
   /** Driver op of the submission being executed (-1: none). */
   curSub = -1;
   subs: PendingSubmission[] = [];
+  /** MI_SET_PREDICATE's mode (0: never NOOP). */
+  setPredicate = 0;
+  /** MI_ARB_ON_OFF: arbitration points allowed (1) or not (0). */
+  arbitration = 1;
+  /** Commands this engine retired, in all. */
+  retired = 0;
+  /** Retired commands per command index; draws and dispatches that really ran (not predicated off) per index. */
+  readonly counts: Float64Array = new Float64Array(COMMANDS.length);
+  readonly notEmulated: Float64Array = new Float64Array(COMMANDS.length);
+  /** Set when the command just retired was a draw or dispatch that was not emulated (the VM reads and clears it). */
+  notEmulatedHit = false;
+  /** The latest value of each state command, by name (entries are immutable: snapshots share them). */
+  pipeline: Record<string, PipelineEntry> = {};
   /** VA of the command last fetched (the faulting one after an error). */
   cmdVa = 0;
   cmdIndex = -1;
@@ -110,22 +173,30 @@ export class Engine {
 
   /** Per command index: 1 when this engine can execute it. */
   private readonly runsHere: Uint8Array;
-  /** Slot of each dword of this engine's window that commands may write (CS_GPRs), else -1. */
+  /** Slot of each dword of this engine's window that commands may write, else -1. */
   readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
   readonly base: number;
+  private readonly lookup: Int16Array;
 
   constructor(readonly name: EngineName, readonly index: number, private readonly host: EngineHost) {
     this.slots = slotsOf(name);
     this.r = host.regs.values;
+    this.lookup = LOOKUPS[host.gen];
     this.runsHere = Uint8Array.from(COMMANDS, (d) => (d.engines.includes(name) ? 1 : 0));
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
-    // PDP0 and EPT_VIEW are read when the TLB misses (a hit needs neither): same result as reading
-    // them before every command, without the cost.
+    // PDP0, EPT_VIEW and the GGTT registers are read when a TLB misses (a hit needs none): same result
+    // as reading them before every command, without the cost.
     this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext() };
+    this.gctx = { mem: host.mem, ept: host.ept, view: 0, base: 0, entries: 0, refresh: () => this.syncContext() };
   }
 
   private readonly r: Uint32Array;
+
+  /** The register bank's values (handlers read registers by slot). */
+  hostRegs(): Uint32Array {
+    return this.r;
+  }
 
   ringSize(): number {
     return ((((this.r[this.slots.ctl] >>> 12) & 0x1ff) + 1) * PAGE_SIZE);
@@ -161,10 +232,43 @@ export class Engine {
     return this.r[this.slots.start] + this.head();
   }
 
+  /** Address space of the next command: the current batch's, or the PPGTT for the ring. */
+  nextSpace(): number {
+    return this.depth > 0 ? this.bbSpace[this.depth - 1] : SPACE_PPGTT;
+  }
+
+  /** The current level may use the global GTT: the ring, or a batch started in the GGTT from a privileged level. */
+  privileged(): boolean {
+    return this.depth === 0 || this.bbSpace[this.depth - 1] === SPACE_GGTT;
+  }
+
   syncContext(): void {
     const r = this.r;
     this.ctx.pml4 = (r[this.slots.pdpHi] & 0xfffff) * 0x100000000 + ((r[this.slots.pdpLo] & 0xfffff000) >>> 0);
     this.ctx.view = r[this.slots.view] & 1;
+    this.gctx.base = (r[this.slots.ggttHi] & 0xfffff) * 0x100000000 + ((r[this.slots.ggttLo] & 0xfffff000) >>> 0);
+    this.gctx.entries = r[this.slots.ggttEntries] >>> 0;
+    this.gctx.view = this.ctx.view;
+  }
+
+  /** Drops every cached translation (PPGTT and GGTT). */
+  invalidateTlbs(): void {
+    this.tlb.invalidate();
+    this.ggttTlb.invalidate();
+  }
+
+  /** Is MI_SET_PREDICATE making commands no-ops right now? */
+  private predicatedOff(): boolean {
+    const r = this.r;
+    const s = this.slots;
+    switch (this.setPredicate) {
+      case 1: return (r[s.predResult2] & 1) === 0;
+      case 2: return (r[s.predResult2] & 1) === 1;
+      case 3: return (r[s.predResult1] & 1) === 0;
+      case 4: return (r[s.predResult1] & 1) === 1;
+      case 15: return true;
+      default: return false; // 0 never; 5..7 (slice counts): this device has every slice enabled
+    }
   }
 
   /** Executes (or polls) one command. Returns STEP_COMMAND, STEP_POLL or STEP_ERROR. */
@@ -192,21 +296,23 @@ export class Engine {
       this.cmdVa = va;
     }
     this.cmdIndex = -1;
+    const space = inRing ? SPACE_PPGTT : this.bbSpace[this.depth - 1];
     // Fetch the header (from the cached fetch page when it is still valid).
     const mem = this.host.mem;
-    const header = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fTlbGen === this.tlb.generation && this.fMemGen === mem.generation
-      ? this.fPage![(va & 0xfff) >>> 2]
-      : this.fetchDword(va, 0, inRing);
+    const cached = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlbGen() && this.fMemGen === mem.generation;
+    const header = cached ? this.fPage![(va & 0xfff) >>> 2] : this.fetchDword(va, 0, inRing, space);
     if (header < 0) return this.raiseFault(null);
-    const idx = commandIndex(header);
-    if (idx < 0) return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}, opcode not in the command table)`);
+    const idx = this.lookup[header >>> 16];
+    if (idx < 0) return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
     const def = COMMANDS[idx];
     this.cmdIndex = idx;
     const fixed = FIXED_LENGTH[idx];
+    const mask = LENGTH_MASK[idx];
+    const declared = mask === 0 ? (fixed === 0 ? 1 : fixed) : (header & mask) + BIAS[idx];
     let len: number;
-    if (fixed !== 0 && (LENGTH_MASK[idx] === 0 ? 1 : (header & LENGTH_MASK[idx]) + 2) === fixed) len = fixed;
-    else if (PAIRS[idx] === 1 && (header & 1) === 1) len = (header & LENGTH_MASK[idx]) + 2; // 1 + 2n, n >= 1
-    else if (FLAG_BIT[idx] >= 0 && (header & LENGTH_MASK[idx]) + 2 === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = (header & LENGTH_MASK[idx]) + 2;
+    if (fixed !== 0 && declared === fixed) len = fixed;
+    else if (PAIRS[idx] === 1 && (declared & 1) === 1 && declared >= 3) len = declared; // 1 + 2n, n >= 1
+    else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = declared;
     else {
       const d = declaredLength(def, header);
       if (typeof d === 'string') return this.raise('invalid-command', def, d);
@@ -219,20 +325,32 @@ export class Engine {
     const buf = this.buf;
     buf[0] = header;
     const at = (va & 0xfff) >>> 2;
-    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fTlbGen === this.tlb.generation && this.fMemGen === mem.generation) {
+    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlbGen() && this.fMemGen === mem.generation) {
       // The whole command is in the cached fetch page (fetchDword just validated it for the header).
       const page = this.fPage!;
       for (let i = 1; i < len; i++) buf[i] = page[at + i];
     } else {
       for (let i = 1; i < len; i++) {
-        const d = this.fetchDword(va, i, inRing);
+        const d = this.fetchDword(va, i, inRing, space);
         if (d < 0) return this.raiseFault(def);
         buf[i] = d;
       }
     }
     this.cmdLen = len;
+    // The command scanner: a global-GTT address only from a privileged level.
+    const gf = GGTT_FIELDS[idx];
+    if (gf.length !== 0 && !this.privileged()) {
+      for (let i = 0; i < gf.length; i++) {
+        if (fieldValue(gf[i], buf, len) & 1) {
+          return this.raise('invalid-command', def, `${def.mnemonic} ${gf[i].name}=1 uses the global GTT from a non-privileged (PPGTT) batch; only the ring and privileged batches may`);
+        }
+      }
+    }
+    // MI_SET_PREDICATE: the command retires as a no-op.
+    let noop = false;
+    if (this.setPredicate !== 0 && PREDICATE_EXEMPT[idx] === 0 && this.predicatedOff()) noop = true;
     // Command parser: translate and check every destination before anything is written.
-    if (def.writes !== undefined) {
+    if (!noop && def.writes !== undefined) {
       const err = this.predictWrites(def, len);
       if (err !== 0) return err;
       const host = this.host;
@@ -245,7 +363,7 @@ export class Engine {
     }
     r[s.acthd] = va % 0x100000000;
     r[s.acthdUdw] = Math.floor(va / 0x100000000);
-    const result = HANDLERS[idx](this, this.host, len);
+    const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
     if (result === STEP_ERROR) return STEP_ERROR;
     if (result === STEP_POLL) {
       this.cycles += 1;
@@ -261,6 +379,8 @@ export class Engine {
     this.cycles += def.cycles + this.extraCycles;
     this.extraCycles = 0;
     r[s.timestamp] = this.cycles % 0x100000000;
+    this.counts[idx]++;
+    this.retired++;
     if (++this.subCommands > this.host.watchdog) {
       return this.raise('hang', def, `submission ran more than ${this.host.watchdog} commands (watchdog)`);
     }
@@ -287,15 +407,20 @@ export class Engine {
     this.host.regs.set(s.head, ((wraps << WRAP_SHIFT) | head) >>> 0);
   }
 
-  // Fetch cache: the page the last command came from. Valid while the TLB and the memory's page
+  // Fetch cache: the page the last command came from. Valid while the TLBs and the memory's page
   // objects are unchanged (both count their invalidations); only allocated pages are cached.
   private fVpn = -1;
+  private fSpace = -1;
   private fPage: Uint32Array | null = null;
   private fTlbGen = -1;
   private fMemGen = -1;
 
+  private tlbGen(): number {
+    return this.tlb.generation + this.ggttTlb.generation * 0x100000000;
+  }
+
   /** Dword i of the command at va (ring commands wrap at the ring end). -1 after a fetch fault. */
-  private fetchDword(va: number, i: number, inRing: boolean): number {
+  private fetchDword(va: number, i: number, inRing: boolean, space: number): number {
     let a = va + i * 4;
     if (inRing) {
       const start = this.r[this.slots.start];
@@ -304,22 +429,24 @@ export class Engine {
     }
     const vpn = Math.floor(a / PAGE_SIZE);
     const mem = this.host.mem;
-    if (vpn === this.fVpn && this.fTlbGen === this.tlb.generation && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
-    const hpa = this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
+    if (vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlbGen() && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
+    this.lastSpace = space;
+    const hpa = space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault) : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
     if (hpa < 0) return -1;
     const pfn = Math.floor(hpa / PAGE_SIZE);
     const page = mem.pageForRead(pfn);
     if (mem.hasPage(pfn)) {
       this.fVpn = vpn;
+      this.fSpace = space;
       this.fPage = page;
-      this.fTlbGen = this.tlb.generation;
+      this.fTlbGen = this.tlbGen();
       this.fMemGen = mem.generation;
     }
     return page[(hpa % PAGE_SIZE) >>> 2];
   }
 
   /** Translates a data access; -1 with the fault filled (misalignment is a page fault too). */
-  translate(va: number, access: number, align: number): number {
+  translate(va: number, access: number, align: number, space = SPACE_PPGTT): number {
     if (va % align !== 0) {
       const f = this.fault;
       f.kind = 'page-fault';
@@ -331,42 +458,65 @@ export class Engine {
       f.steps = [];
       return -1;
     }
-    return this.tlb.translate(this.ctx, va, access, this.fault);
+    this.lastSpace = space;
+    return space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, va, access, this.fault) : this.tlb.translate(this.ctx, va, access, this.fault);
   }
 
-  readMem32(va: number): number {
-    const hpa = this.translate(va, ACCESS_READ, 4);
+  /** A dword of memory; -1 after a fault (stored dwords are unsigned). */
+  readMem32(va: number, space = SPACE_PPGTT): number {
+    const hpa = this.translate(va, ACCESS_READ, 4, space);
     if (hpa < 0) return -1;
     return this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
   }
 
+  /** GGTT address of the engine's hardware status page (HWS_PGA). */
+  statusPage(): number {
+    return (this.r[this.slots.hws] & 0xfffff000) >>> 0;
+  }
+
   /**
    * The command parser: the table's write ranges of the current command (commands.writeRanges),
-   * translated to HPA segments that never cross a page. Returns 0, or STEP_ERROR after a fault.
+   * translated to HPA segments that never cross a page, plus writes to the status page whose address
+   * the engine computes. Returns 0, or STEP_ERROR after a fault.
    */
   predictWrites(def: CommandDef, len: number): number {
     this.segCount = 0;
     this.segDef = def;
     this.segError = 0;
+    const sdi = SDI_FIELD[this.cmdIndex];
+    this.segSdi = sdi !== null && fieldValue(sdi, this.buf, len) === 1;
     writeRanges(def, this.buf, len, this.addRange);
+    if (this.segError === 0 && COMPUTED_WRITE[this.cmdIndex] === 1) {
+      const bytes = computedWriteBytes(def, this.buf, len);
+      const off = def.mnemonic === 'MI_REPORT_HEAD' ? HWS_HEAD_REPORT : fieldNum(def, this.buf, len, 'offset');
+      this.segSdi = false;
+      this.addRange(this.statusPage() + off, bytes, 4, SPACE_GGTT);
+    }
     return this.segError;
   }
 
   private segDef: CommandDef | null = null;
   private segError = 0;
+  /** The current command's post-sync write goes to the status page (Store Data Index). */
+  private segSdi = false;
   /** writeRanges' sink, made once: translate a range page by page into segments. */
-  private readonly addRange = (va: number, bytes: number, align: number): boolean => {
+  private readonly addRange = (va: number, bytes: number, align: number, space: number): boolean => {
     const def = this.segDef!;
     if (bytes <= 0) return true;
+    if (this.segSdi) {
+      // Store Data Index: the address field is an offset into the status page (GGTT).
+      va = this.statusPage() + (va & 0xfff);
+      space = SPACE_GGTT;
+    }
     if (va % align !== 0) {
-      this.translate(va, ACCESS_WRITE, align);
+      this.translate(va, ACCESS_WRITE, align, space);
       this.segError = this.raiseFault(def);
       return false;
     }
     let left = bytes;
     while (left > 0) {
       const inPage = Math.min(left, PAGE_SIZE - (va % PAGE_SIZE));
-      const hpa = this.translate(va, ACCESS_WRITE, 4);
+      const hpa = this.translate(va, ACCESS_WRITE, 4, space);
       if (hpa < 0) {
         this.segError = this.raiseFault(def);
         return false;
@@ -416,10 +566,14 @@ export class Engine {
       // The hot path walks without a record; walk again (same state, same result) to keep the evidence.
       steps = [];
       this.syncContext();
-      walk(this.ctx, f.va, f.access, new FaultInfo(), null, steps);
+      if (this.lastSpace === SPACE_GGTT) walkGgtt(this.gctx, f.va, f.access, new FaultInfo(), null, steps);
+      else walk(this.ctx, f.va, f.access, new FaultInfo(), null, steps);
     }
     return this.raise(f.kind, def, f.reason, f.va, f.gpa, steps);
   }
+
+  /** The address space of the last translation (a fault's evidence is walked again in it). */
+  lastSpace = SPACE_PPGTT;
 
   raise(kind: GpuErrorKind, def: CommandDef | null, message: string, faultAddress?: number, gpa?: number, walk?: FaultInfo['steps']): number {
     this.halted = true;
@@ -427,26 +581,64 @@ export class Engine {
     return STEP_ERROR;
   }
 
+  /** Retired-command counts by command name (non-zero only), and the not-emulated ones. */
+  commandCounts(): { counts: Record<string, number>; notEmulated: Record<string, number> } {
+    const counts: Record<string, number> = {};
+    const notEmulated: Record<string, number> = {};
+    for (let i = 0; i < COMMANDS.length; i++) {
+      const n = COMMANDS[i].mnemonic;
+      if (this.counts[i] !== 0) counts[n] = (counts[n] ?? 0) + this.counts[i];
+      if (this.notEmulated[i] !== 0) notEmulated[n] = (notEmulated[n] ?? 0) + this.notEmulated[i];
+    }
+    return { counts, notEmulated };
+  }
+
   /** Engine state beyond the register bank, for snapshots and checkpoints. */
   save(): EngineState {
     const bb: number[] = new Array(MAX_DEPTH);
-    for (let i = 0; i < MAX_DEPTH; i++) bb[i] = this.bb[i];
+    const bbSpace: number[] = new Array(MAX_DEPTH);
+    for (let i = 0; i < MAX_DEPTH; i++) {
+      bb[i] = this.bb[i];
+      bbSpace[i] = this.bbSpace[i];
+    }
+    const { counts, notEmulated } = this.commandCounts();
     return {
-      depth: this.depth, bb, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls,
+      depth: this.depth, bb, bbSpace, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls, signalled: this.signalled,
       subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.map((x) => ({ op: x.op, end: x.end })), tlb: this.tlb.save(),
+      ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
+      counts, notEmulated, pipeline: { ...this.pipeline },
     };
   }
 
   restore(st: EngineState): void {
     this.depth = st.depth;
     this.bb.set(st.bb);
+    this.bbSpace.set(st.bbSpace ?? []);
     this.cycles = st.cycles;
     this.halted = st.halted;
     this.semPolls = st.semPolls;
+    this.signalled = st.signalled ?? false;
     this.subCommands = st.subCommands;
     this.curSub = st.curSub;
     this.subs = st.subs.map((x) => ({ op: x.op, end: x.end }));
     this.tlb.restore(st.tlb);
+    this.ggttTlb.restore(st.ggttTlb ?? []);
+    this.setPredicate = st.setPredicate ?? 0;
+    this.arbitration = st.arbitration ?? 1;
+    this.retired = st.retired ?? 0;
+    this.counts.fill(0);
+    this.notEmulated.fill(0);
+    const idxOf = (n: string) => INDEX_BY_NAME[this.host.gen].get(n) ?? -1;
+    for (const [n, v] of Object.entries(st.counts ?? {})) {
+      const i = idxOf(n);
+      if (i >= 0) this.counts[i] = v;
+    }
+    for (const [n, v] of Object.entries(st.notEmulated ?? {})) {
+      const i = idxOf(n);
+      if (i >= 0) this.notEmulated[i] = v;
+    }
+    this.pipeline = { ...(st.pipeline ?? {}) };
+    this.notEmulatedHit = false;
     this.lastFault = null;
   }
 }
@@ -454,13 +646,22 @@ export class Engine {
 export interface EngineState {
   depth: number;
   bb: number[];
+  bbSpace: number[];
   cycles: number;
   halted: boolean;
   semPolls: number;
+  signalled: boolean;
   subCommands: number;
   curSub: number;
   subs: { op: number; end: number }[];
   tlb: readonly number[];
+  ggttTlb: readonly number[];
+  setPredicate: number;
+  arbitration: number;
+  retired: number;
+  counts: Record<string, number>;
+  notEmulated: Record<string, number>;
+  pipeline: Record<string, PipelineEntry>;
 }
 
 /** ROP3 (PRM "BR13 raster operation"): bit (P<<2 | S<<1 | D) of rop gives the result bit. */
@@ -474,8 +675,9 @@ export function rop3(rop: number, p: number, s: number, d: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Handlers keyed by mnemonic. Each returns ADVANCE (pointer moves past the command), JUMPED (the
-// handler moved it), STEP_POLL or STEP_ERROR.
+// Handlers keyed by mnemonic, each made per command entry (gen8 and gen9 layouts differ) with its fields
+// resolved once. A handler returns ADVANCE (pointer moves past the command), JUMPED (the handler moved
+// it), STEP_POLL or STEP_ERROR.
 
 const ADVANCE = 10;
 const JUMPED = 11;
@@ -490,57 +692,46 @@ function readPhys32(h: EngineHost, hpa: number): number {
   return h.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
 }
 
+/** The HPA of byte `off` of the command's predicted write (its segments are contiguous in GPU VA). */
+function segAt(e: Engine, off: number): number {
+  for (let i = 0; i < e.segCount; i++) {
+    if (off < e.segBytes[i]) return e.segHpa[i] + off;
+    off -= e.segBytes[i];
+  }
+  return -1;
+}
+
+/**
+ * Writes dwords at the start of the command's predicted write. The handler writes what the command
+ * writes whatever the prediction says (past its segments, on from the first: the soundness check in
+ * test mode must see a prediction that falls short).
+ */
+function store(e: Engine, h: EngineHost, values: ArrayLike<number>): void {
+  for (let k = 0; k < values.length; k++) {
+    const hpa = segAt(e, 4 * k);
+    writeSeg32(h, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, values[k] >>> 0);
+  }
+}
+
 function regName(offset: number): string {
   const r = regAt(offset);
   return r ? `${r.reg.name}${r.dword ? '+4' : ''} (${hex(offset)})` : `register ${hex(offset)}`;
 }
 
-function postSync(e: Engine, h: EngineHost, def: CommandDef, len: number, dataDw: number): void {
-  const op = fieldNum(def, e.buf, len, 'post_sync');
-  if (op === 0 || e.segCount === 0) return;
-  const hpa = e.segHpa[0];
-  let lo = 0;
-  let hi = 0;
-  if (op === 1) {
-    lo = e.buf[dataDw];
-    hi = e.buf[dataDw + 1];
-  } else if (op === 3) {
-    lo = e.cycles % 0x100000000;
-    hi = Math.floor(e.cycles / 0x100000000);
-  }
-  writeSeg32(h, hpa, lo);
-  writeSeg32(h, hpa + 4, hi);
+function refused(e: Engine, def: CommandDef, mmio: number): number {
+  return e.raise('privileged-register', def, `${def.mnemonic} writes ${regName(mmio)}: outside the command scanner's allow-list (${e.name}'s CS_GPR and MI_PREDICATE registers, and the device registers batches may load)`);
 }
 
-const SEMAPHORE = COMMANDS.find((d) => d.mnemonic === 'MI_SEMAPHORE_WAIT')!;
-const ATOMIC = COMMANDS.find((d) => d.mnemonic === 'MI_ATOMIC')!;
-const BBS = COMMANDS.find((d) => d.mnemonic === 'MI_BATCH_BUFFER_START')!;
-const FLUSH = COMMANDS.find((d) => d.mnemonic === 'MI_FLUSH_DW')!;
-const PIPE = COMMANDS.find((d) => d.mnemonic === 'PIPE_CONTROL')!;
-const COND = COMMANDS.find((d) => d.mnemonic === 'MI_CONDITIONAL_BATCH_BUFFER_END')!;
+/** A 64-bit value from two register slots (lo at slot). */
+function reg64(e: Engine, slot: number): bigint {
+  const v = e.hostRegs();
+  return BigInt(v[slot] >>> 0) | (BigInt(v[slot + 1] >>> 0) << 32n);
+}
 
-// Dword positions the handlers read, resolved once from the table.
-const DW_ATOMIC_DATA = dwOf('MI_ATOMIC', 'data');
-const DW_COND_DATA = dwOf('MI_CONDITIONAL_BATCH_BUFFER_END', 'data');
-const DW_FLUSH_DATA = dwOf('MI_FLUSH_DW', 'data');
-const DW_LRM_REG = dwOf('MI_LOAD_REGISTER_MEM', 'reg');
-const DW_LRR_DST = dwOf('MI_LOAD_REGISTER_REG', 'dst');
-const DW_LRR_SRC = dwOf('MI_LOAD_REGISTER_REG', 'src');
-const DW_SEMAPHORE_DATA = dwOf('MI_SEMAPHORE_WAIT', 'data');
-const DW_SDI_DATA = dwOf('MI_STORE_DATA_IMM', 'data');
-const DW_SRM_REG = dwOf('MI_STORE_REGISTER_MEM', 'reg');
-const DW_PIPE_DATA = dwOf('PIPE_CONTROL', 'data');
-const DW_COLOR_COLOR = dwOf('XY_COLOR_BLT', 'color');
-
-// Fields the handlers read, resolved once from the table.
-const F_ATOMIC_OP = fieldByName(ATOMIC, 'op')!;
-const F_BBS_ADDR = fieldByName(BBS, 'addr')!;
-const F_BBS_PPGTT = fieldByName(BBS, 'ppgtt')!;
-const F_BBS_SECOND_LEVEL = fieldByName(BBS, 'second_level')!;
-const F_COND_ADDR = fieldByName(COND, 'addr')!;
-const F_FLUSH_INVALIDATE_TLB = fieldByName(FLUSH, 'invalidate_tlb')!;
-const F_SEMAPHORE_ADDR = fieldByName(SEMAPHORE, 'addr')!;
-const F_SEMAPHORE_OP = fieldByName(SEMAPHORE, 'op')!;
+function setReg64(e: Engine, h: EngineHost, slot: number, value: bigint): void {
+  h.regs.set(slot, Number(value & 0xffffffffn));
+  h.regs.set(slot + 1, Number((value >> 32n) & 0xffffffffn));
+}
 
 function endBatch(e: Engine, def: CommandDef): number {
   if (e.depth === 0) return e.raise('invalid-command', def, `${def.mnemonic} outside a batch buffer`);
@@ -548,147 +739,470 @@ function endBatch(e: Engine, def: CommandDef): number {
   return JUMPED;
 }
 
-const BY_MNEMONIC: Record<string, Handler> = {
-  MI_NOOP: () => ADVANCE,
-  MI_ARB_CHECK: () => ADVANCE,
-  MI_USER_INTERRUPT: (e, h) => {
-    h.userInterrupt(e);
-    return ADVANCE;
-  },
-  MI_BATCH_BUFFER_END: (e) => endBatch(e, COMMANDS[e.cmdIndex]),
-  MI_CONDITIONAL_BATCH_BUFFER_END: (e, _h, len) => {
-    if (e.depth === 0) return e.raise('invalid-command', COND, 'MI_CONDITIONAL_BATCH_BUFFER_END outside a batch buffer');
-    const v = e.readMem32(fieldValue(F_COND_ADDR, e.buf, len)); // -1 only on a fault: stored dwords are unsigned
-    if (v < 0) return e.raiseFault(COND);
-    return v <= e.buf[DW_COND_DATA] ? endBatch(e, COND) : ADVANCE;
-  },
-  MI_SEMAPHORE_WAIT: (e, _h, len) => {
-    const v = e.readMem32(fieldValue(F_SEMAPHORE_ADDR, e.buf, len));
-    if (v < 0) return e.raiseFault(SEMAPHORE);
-    const data = e.buf[DW_SEMAPHORE_DATA];
-    const op = fieldValue(F_SEMAPHORE_OP, e.buf, len);
-    let ok: boolean;
-    switch (op) {
-      case 0: ok = v > data; break;
-      case 1: ok = v >= data; break;
-      case 2: ok = v < data; break;
-      case 3: ok = v <= data; break;
-      case 4: ok = v === data; break;
-      case 5: ok = v !== data; break;
-      default: return e.raise('invalid-command', SEMAPHORE, `MI_SEMAPHORE_WAIT compare operation ${op} is reserved`);
-    }
-    return ok ? ADVANCE : STEP_POLL;
-  },
-  MI_STORE_DATA_IMM: (e, h, len) => {
-    const d = DW_SDI_DATA;
-    writeSeg32(h, e.segHpa[0], e.buf[d]);
-    if (len === 5) writeSeg32(h, e.segHpa[0] + 4, e.buf[d + 1]);
-    return ADVANCE;
-  },
-  MI_LOAD_REGISTER_IMM: (e, h, len) => {
-    // The scanner checks every pair before any write (a refused command changes nothing).
-    for (let i = 1; i < len; i += 2) {
-      const off = (e.buf[i] & REG_OFFSET_MASK) - e.base;
-      if (off < 0 || off >= ENGINE_WINDOW || e.cmdSlot[off >>> 2] < 0) {
-        const mmio = e.buf[i] & REG_OFFSET_MASK;
-        return e.raise('privileged-register', COMMANDS[e.cmdIndex], `MI_LOAD_REGISTER_IMM writes ${regName(mmio)}: commands may only write ${e.name}'s CS_GPR registers`);
+/** The optional field of a command entry (gen8 and gen9 layouts may lack one). */
+const opt = (d: CommandDef, name: string): CmdField | null => fieldByName(d, name) ?? null;
+const req = (d: CommandDef, name: string): CmdField => {
+  const f = fieldByName(d, name);
+  if (!f) throw new Error(`${d.mnemonic} (gen${d.gens.join('/')}) has no field ${name}`);
+  return f;
+};
+const flagOf = (f: CmdField | null, e: Engine, len: number): number => (f === null ? 0 : fieldValue(f, e.buf, len));
+
+function compare(op: number, v: number, data: number): boolean | null {
+  switch (op) {
+    case 0: return v > data;
+    case 1: return v >= data;
+    case 2: return v < data;
+    case 3: return v <= data;
+    case 4: return v === data;
+    case 5: return v !== data;
+    default: return null;
+  }
+}
+
+/** MI_MATH's ALU operands (PRM "ALU Programming"): GPR n is 0..15, then SRCA, SRCB, ACCU, ZF, CF. */
+const ALU = { SRCA: 0x20, SRCB: 0x21, ACCU: 0x31, ZF: 0x32, CF: 0x33 } as const;
+const ALU_OPS = { NOOP: 0x000, LOAD: 0x080, LOADINV: 0x480, LOAD0: 0x081, LOAD1: 0x481, ADD: 0x100, SUB: 0x101, AND: 0x102, OR: 0x103, XOR: 0x104, STORE: 0x180, STOREINV: 0x580 } as const;
+const ALL_ONES = (1n << 64n) - 1n;
+
+function mathHandler(d: CommandDef): Handler {
+  return (e, h, len) => {
+    let srca = 0n;
+    let srcb = 0n;
+    let accu = 0n;
+    let zf = 0n;
+    let cf = 0n;
+    const gpr = e.slots.gpr0;
+    const read = (operand: number): bigint | null => {
+      if (operand < 16) return reg64(e, gpr + 2 * operand);
+      switch (operand) {
+        case ALU.SRCA: return srca;
+        case ALU.SRCB: return srcb;
+        case ALU.ACCU: return accu;
+        case ALU.ZF: return zf;
+        case ALU.CF: return cf;
+        default: return null;
+      }
+    };
+    for (let i = 1; i < len; i++) {
+      const w = e.buf[i];
+      const op = w >>> 20;
+      const op1 = (w >>> 10) & 0x3ff;
+      const op2 = w & 0x3ff;
+      const bad = (why: string) => e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(w >>> 0, 8)}): ${why}`);
+      switch (op) {
+        case ALU_OPS.NOOP:
+          break;
+        case ALU_OPS.LOAD:
+        case ALU_OPS.LOADINV: {
+          const v = read(op2);
+          if (v === null) return bad(`operand 2 ${hex(op2)} is not a register, ACCU, ZF or CF`);
+          const x = op === ALU_OPS.LOADINV ? ~v & ALL_ONES : v;
+          if (op1 === ALU.SRCA) srca = x;
+          else if (op1 === ALU.SRCB) srcb = x;
+          else return bad(`LOAD's destination ${hex(op1)} is not SRCA or SRCB`);
+          break;
+        }
+        case ALU_OPS.LOAD0:
+        case ALU_OPS.LOAD1: {
+          const x = op === ALU_OPS.LOAD1 ? 1n : 0n;
+          if (op1 === ALU.SRCA) srca = x;
+          else if (op1 === ALU.SRCB) srcb = x;
+          else return bad(`LOAD0/LOAD1's destination ${hex(op1)} is not SRCA or SRCB`);
+          break;
+        }
+        case ALU_OPS.ADD: {
+          const sum = srca + srcb;
+          accu = sum & ALL_ONES;
+          cf = sum > ALL_ONES ? 1n : 0n;
+          zf = accu === 0n ? 1n : 0n;
+          break;
+        }
+        case ALU_OPS.SUB: {
+          accu = (srca - srcb) & ALL_ONES;
+          cf = srca < srcb ? 1n : 0n; // borrow
+          zf = accu === 0n ? 1n : 0n;
+          break;
+        }
+        case ALU_OPS.AND:
+        case ALU_OPS.OR:
+        case ALU_OPS.XOR:
+          accu = op === ALU_OPS.AND ? srca & srcb : op === ALU_OPS.OR ? srca | srcb : srca ^ srcb;
+          zf = accu === 0n ? 1n : 0n;
+          cf = 0n;
+          break;
+        case ALU_OPS.STORE:
+        case ALU_OPS.STOREINV: {
+          if (op1 >= 16) return bad(`STORE's destination ${hex(op1)} is not a CS_GPR register`);
+          let v = read(op2);
+          if (v === null) return bad(`STORE's source ${hex(op2)} is not a register, ACCU, ZF or CF`);
+          // ZF and CF store as all ones when set (as Mesa's mi_builder relies on).
+          if ((op2 === ALU.ZF || op2 === ALU.CF) && v !== 0n) v = ALL_ONES;
+          setReg64(e, h, gpr + 2 * op1, op === ALU_OPS.STOREINV ? ~v & ALL_ONES : v);
+          break;
+        }
+        default:
+          return bad(`ALU opcode ${hex(op)} is not one of gen8/9's (NOOP, LOAD, LOADINV, LOAD0, LOAD1, ADD, SUB, AND, OR, XOR, STORE, STOREINV)`);
       }
     }
-    for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((e.buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], e.buf[i + 1]);
     return ADVANCE;
-  },
-  MI_STORE_REGISTER_MEM: (e, h) => {
-    writeSeg32(h, e.segHpa[0], h.regs.read(e.buf[DW_SRM_REG] & REG_OFFSET_MASK));
+  };
+}
+
+function predicateHandler(d: CommandDef): Handler {
+  const fCompare = req(d, 'compare');
+  const fCombine = req(d, 'combine');
+  const fLoad = req(d, 'load');
+  return (e, h, len) => {
+    const s = e.slots;
+    const src0 = reg64(e, s.predSrc0);
+    const src1 = reg64(e, s.predSrc1);
+    let result: boolean;
+    switch (fieldValue(fCompare, e.buf, len)) {
+      case 0: result = true; break;
+      case 1: result = false; break;
+      case 2: result = src0 === src1; break;
+      default: {
+        // DELTAS_EQUAL: the new delta SRC0 - SRC1 against the one kept from the last such compare.
+        const delta = (src0 - src1) & ALL_ONES;
+        result = delta === reg64(e, s.predData);
+        setReg64(e, h, s.predData, delta);
+      }
+    }
+    const current = (e.hostRegs()[s.predResult] & 1) === 1;
+    const load = fieldValue(fLoad, e.buf, len);
+    const loaded = load === 2 ? result : load === 3 ? !result : current;
+    const combine = fieldValue(fCombine, e.buf, len);
+    const next = combine === 0 ? loaded : combine === 1 ? current && loaded : combine === 2 ? current || loaded : current !== loaded;
+    h.regs.set(s.predResult, next ? 1 : 0);
+    h.regs.set(s.predResult1, next ? 1 : 0);
     return ADVANCE;
-  },
-  MI_LOAD_REGISTER_MEM: (e, h, len) => {
-    const def = COMMANDS[e.cmdIndex];
-    const off = e.buf[DW_LRM_REG] & REG_OFFSET_MASK;
-    const v = e.readMem32(fieldNum(def, e.buf, len, 'addr'));
-    if (v < 0) return e.raiseFault(def);
-    if (typeof h.regs.commandWrite(e.name, off, v) === 'string') {
-      return e.raise('privileged-register', def, `MI_LOAD_REGISTER_MEM writes ${regName(off)}: commands may only write ${e.name}'s CS_GPR registers`);
+  };
+}
+
+/** MI_ATOMIC's operation on n-bit values (n = 32 or 64); null for an opcode it does not define. */
+function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
+  const mask = (1n << n) - 1n;
+  const signed = (x: bigint) => BigInt.asIntN(Number(n), x);
+  switch (op & 0x1f) {
+    case 0x01: return mem & a;
+    case 0x02: return mem | a;
+    case 0x03: return mem ^ a;
+    case 0x04: return a;
+    case 0x05: return (mem + 1n) & mask;
+    case 0x06: return (mem - 1n) & mask;
+    case 0x07: return (mem + a) & mask;
+    case 0x08: return (mem - a) & mask;
+    case 0x09: return (a - mem) & mask;
+    case 0x0a: return signed(mem) > signed(a) ? mem : a;
+    case 0x0b: return signed(mem) < signed(a) ? mem : a;
+    case 0x0c: return mem > a ? mem : a;
+    case 0x0d: return mem < a ? mem : a;
+    case 0x0f: return (mem - 1n) & mask; // PREDEC: decrement (the returned value is the one before)
+    default: return null;
+  }
+}
+
+function atomicHandler(d: CommandDef): Handler {
+  const fOp = req(d, 'op');
+  const fSize = req(d, 'size');
+  const fInline = req(d, 'inline');
+  const fReturn = req(d, 'return_data');
+  return (e, h, len) => {
+    const op = fieldValue(fOp, e.buf, len);
+    const size = fieldValue(fSize, e.buf, len);
+    const opSize = op === 0x4e ? 2 : op >= 0x21 && op <= 0x2f ? 1 : op >= 0x01 && op <= 0x0f ? 0 : -1;
+    if (opSize < 0) return e.raise('invalid-command', d, `MI_ATOMIC operation ${hex(op)} is not a gen8/9 atomic`);
+    if (opSize !== size) return e.raise('invalid-command', d, `MI_ATOMIC operation ${hex(op)} is a ${['dword', 'qword', 'octword'][opSize]} atomic, but Data Size says ${['dword', 'qword', 'octword', 'reserved'][size]}`);
+    const dwords = 1 << size;
+    // Operands: inline (operand 1 in DW3, DW5, DW7, DW9; operand 2 in DW4, DW6, ...) or CS_GPR0/1 and CS_GPR2/3.
+    const operand = (which: 0 | 1): number[] => {
+      const out: number[] = [];
+      for (let k = 0; k < dwords; k++) out.push(fieldValue(fInline, e.buf, len) ? e.buf[3 + 2 * k + which] : e.hostRegs()[e.slots.gpr0 + 4 * which + k]);
+      return out;
+    };
+    const old: number[] = [];
+    for (let k = 0; k < dwords; k++) old.push(readPhys32(h, segAt(e, 4 * k)));
+    let next: number[];
+    if (op === 0x4e || op === 0x0e || op === 0x2e) {
+      // CMP_WR: when memory equals operand 1, it becomes operand 2.
+      const a = operand(0);
+      next = old.every((x, k) => x >>> 0 === a[k] >>> 0) ? operand(1) : old;
+    } else {
+      const n = BigInt(32 * dwords);
+      const join = (w: number[]) => w.reduce((acc, x, k) => acc | (BigInt(x >>> 0) << BigInt(32 * k)), 0n);
+      const v = atomicOp(op, join(old), join(operand(0)), n)!;
+      next = Array.from({ length: dwords }, (_, k) => Number((v >> BigInt(32 * k)) & 0xffffffffn));
+    }
+    store(e, h, next);
+    if (fieldValue(fReturn, e.buf, len)) {
+      // Return Data Control: the memory's value before the operation, in CS_GPR4 (and CS_GPR5 for an octword).
+      for (let k = 0; k < 4; k++) h.regs.set(e.slots.gpr0 + 8 + k, k < dwords ? old[k] >>> 0 : 0);
     }
     return ADVANCE;
-  },
-  MI_LOAD_REGISTER_REG: (e, h) => {
-    const def = COMMANDS[e.cmdIndex];
-    const src = e.buf[DW_LRR_SRC] & REG_OFFSET_MASK;
-    const dst = e.buf[DW_LRR_DST] & REG_OFFSET_MASK;
-    if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(src)) === 'string') {
-      return e.raise('privileged-register', def, `MI_LOAD_REGISTER_REG writes ${regName(dst)}: commands may only write ${e.name}'s CS_GPR registers`);
+  };
+}
+
+function semaphoreHandler(d: CommandDef): Handler {
+  const fAddr = req(d, 'addr');
+  const fHigh = opt(d, 'addr_high');
+  const fOp = req(d, 'op');
+  const fPoll = req(d, 'poll');
+  const fSpace = req(d, 'ggtt');
+  const fData = req(d, 'data');
+  return (e, _h, len) => {
+    const polling = fieldValue(fPoll, e.buf, len) === 1;
+    // Signal mode: evaluated when parsed, then again only after a MI_SEMAPHORE_SIGNAL arrives.
+    if (!polling && e.semPolls > 0) {
+      if (!e.signalled) return STEP_POLL;
+      e.signalled = false;
     }
-    return ADVANCE;
-  },
-  MI_FLUSH_DW: (e, h, len) => {
-    if (fieldValue(F_FLUSH_INVALIDATE_TLB, e.buf, len)) e.tlb.invalidate();
-    postSync(e, h, FLUSH, len, DW_FLUSH_DATA);
-    return ADVANCE;
-  },
-  PIPE_CONTROL: (e, h, len) => {
-    postSync(e, h, PIPE, len, DW_PIPE_DATA);
-    return ADVANCE;
-  },
-  MI_COPY_MEM_MEM: (e, h, len) => {
-    const def = COMMANDS[e.cmdIndex];
-    const v = e.readMem32(fieldNum(def, e.buf, len, 'src'));
-    if (v < 0) return e.raiseFault(def);
-    writeSeg32(h, e.segHpa[0], v);
-    return ADVANCE;
-  },
-  MI_ATOMIC: (e, h, len) => {
-    const op = fieldValue(F_ATOMIC_OP, e.buf, len);
-    const hpa = e.segHpa[0];
-    const old = readPhys32(h, hpa);
-    const operand = len === 11 ? e.buf[DW_ATOMIC_DATA] : h.regs.values[e.slots.gpr0];
-    let v: number;
-    switch (op) {
-      case 0x01: v = old & operand; break;
-      case 0x02: v = old | operand; break;
-      case 0x03: v = old ^ operand; break;
-      case 0x04: v = operand; break;
-      case 0x05: v = old + 1; break;
-      case 0x06: v = old - 1; break;
-      case 0x07: v = old + operand; break;
-      case 0x08: v = old - operand; break;
-      default: return e.raise('invalid-command', ATOMIC, `MI_ATOMIC operation ${hex(op)} is not a dword atomic this device implements`);
+    const va = fieldValue(fAddr, e.buf, len) + (fHigh === null ? 0 : fieldValue(fHigh, e.buf, len) * 0x100000000);
+    const v = e.readMem32(va, fieldValue(fSpace, e.buf, len));
+    if (v < 0) return e.raiseFault(d);
+    const op = fieldValue(fOp, e.buf, len);
+    const ok = compare(op, v, fieldValue(fData, e.buf, len));
+    if (ok === null) return e.raise('invalid-command', d, `MI_SEMAPHORE_WAIT compare operation ${op} is reserved`);
+    return ok ? ADVANCE : STEP_POLL;
+  };
+}
+
+function postSyncHandler(d: CommandDef, pipe: boolean): Handler {
+  const fOp = req(d, 'post_sync');
+  const fTlb = req(d, 'invalidate_tlb');
+  const fData = req(d, 'data');
+  const fLri = pipe ? req(d, 'lri_post_sync_operation') : null;
+  const fAddr = req(d, 'addr');
+  return (e, h, len) => {
+    if (fieldValue(fTlb, e.buf, len)) e.invalidateTlbs();
+    if (fLri !== null && fieldValue(fLri, e.buf, len) === 1) {
+      // LRI post-sync: Immediate Data goes to the register whose offset the Address field holds.
+      const mmio = fieldValue(fAddr, e.buf, len) & REG_OFFSET_MASK;
+      if (typeof h.regs.commandWrite(e.name, mmio, e.buf[fData.dw]) === 'string') return refused(e, d, mmio);
+      return ADVANCE;
     }
-    writeSeg32(h, hpa, v >>> 0);
+    const op = fieldValue(fOp, e.buf, len);
+    if (op === 0 || e.segCount === 0) return ADVANCE;
+    let lo = 0;
+    let hi = 0;
+    if (op === 1) {
+      lo = e.buf[fData.dw];
+      hi = fData.dw + 1 < len ? e.buf[fData.dw + 1] : 0;
+    } else if (op === 3) {
+      lo = e.cycles % 0x100000000;
+      hi = Math.floor(e.cycles / 0x100000000);
+    } // op 2 (PS depth count): no pixel is drawn, so the count is 0
+    store(e, h, [lo, hi]);
     return ADVANCE;
-  },
-  MI_BATCH_BUFFER_START: (e, h, len) => {
-    const target = fieldValue(F_BBS_ADDR, e.buf, len);
-    if (!fieldValue(F_BBS_PPGTT, e.buf, len)) return e.raise('invalid-command', BBS, 'MI_BATCH_BUFFER_START from the GGTT: a VM\'s batches must be in its PPGTT (address space indicator = 1)');
-    if (target % 4 !== 0) {
-      e.translate(target, ACCESS_FETCH, 4);
-      return e.raiseFault(BBS);
+  };
+}
+
+function bbStartHandler(d: CommandDef): Handler {
+  const fAddr = req(d, 'addr');
+  const fPpgtt = req(d, 'ppgtt');
+  const fSecond = req(d, 'second_level');
+  const fPredicate = opt(d, 'predicate');
+  const fAddOffset = opt(d, 'add_offset_enable');
+  return (e, h, len) => {
+    if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE; // predicated off
+    if (flagOf(fAddOffset, e, len)) return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START Add Offset Enable (BB_OFFSET) is not modelled');
+    const target = fieldValue(fAddr, e.buf, len);
+    const space = fieldValue(fPpgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
+    if (space === SPACE_GGTT && !e.privileged()) {
+      return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START from the global GTT (address space indicator = 0) inside a non-privileged batch: only the ring and privileged batches may start GGTT batches');
     }
-    const second = fieldValue(F_BBS_SECOND_LEVEL, e.buf, len) === 1;
+    const second = fieldValue(fSecond, e.buf, len) === 1;
     if (e.depth === 0) {
       e.advance(len * 4); // the ring resumes after the start
       e.depth = 1;
       e.bb[0] = target;
+      e.bbSpace[0] = space;
     } else if (second) {
       if (e.depth + 1 > h.maxBatchDepth) {
-        return e.raise('invalid-command', BBS, `batch nesting depth ${e.depth + 1} exceeds the maximum ${h.maxBatchDepth} of device version ${h.version}`);
+        return e.raise('invalid-command', d, `batch nesting depth ${e.depth + 1} exceeds the maximum ${h.maxBatchDepth} of device version ${h.version}`);
       }
       e.bb[e.depth - 1] += len * 4;
       e.bb[e.depth] = target;
+      e.bbSpace[e.depth] = space;
       e.depth++;
     } else {
       e.bb[e.depth - 1] = target; // chained: replaces the current batch
+      e.bbSpace[e.depth - 1] = space;
     }
     h.regs.set(e.slots.bbAddr, target % 0x100000000);
     h.regs.set(e.slots.bbAddrUdw, Math.floor(target / 0x100000000));
     return JUMPED;
+  };
+}
+
+function condEndHandler(d: CommandDef): Handler {
+  const fAddr = req(d, 'addr');
+  const fData = req(d, 'data');
+  const fCompare = req(d, 'compare_semaphore');
+  const fSpace = req(d, 'ggtt');
+  const fMask = opt(d, 'mask_mode');
+  return (e, _h, len) => {
+    if (e.depth === 0) return e.raise('invalid-command', d, 'MI_CONDITIONAL_BATCH_BUFFER_END outside a batch buffer');
+    if (fieldValue(fCompare, e.buf, len) === 0) return ADVANCE; // no Compare Semaphore: no comparison, no effect
+    const va = fieldValue(fAddr, e.buf, len);
+    const space = fieldValue(fSpace, e.buf, len);
+    let v = e.readMem32(va, space);
+    if (v < 0) return e.raiseFault(d);
+    if (flagOf(fMask, e, len)) {
+      const m = e.readMem32(va + 4, space);
+      if (m < 0) return e.raiseFault(d);
+      v = (v & m) >>> 0;
+    }
+    if (v > fieldValue(fData, e.buf, len)) return ADVANCE;
+    e.depth = 0; // ends the batch; from a second-level batch, the first level too (gen8/9)
+    return JUMPED;
+  };
+}
+
+/** A state command: the latest value is kept per engine (the Pipeline State view). */
+function stateHandler(d: CommandDef): Handler {
+  return (e, _h, len) => {
+    const old = e.pipeline[d.mnemonic];
+    e.pipeline[d.mnemonic] = { dwords: Array.from(e.buf.subarray(0, len)), previous: old ? old.dwords : null, at: e.retired, va: e.cmdVa };
+    return ADVANCE;
+  };
+}
+
+/** A draw or dispatch: no shader runs; it retires, counted as not emulated unless predicated off. */
+function notEmulatedHandler(d: CommandDef): Handler {
+  const fPredicate = opt(d, 'predicate_enable');
+  return (e, _h, len) => {
+    if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE;
+    e.notEmulated[e.cmdIndex]++;
+    e.notEmulatedHit = true;
+    return ADVANCE;
+  };
+}
+
+function lriHandler(d: CommandDef): Handler {
+  const fBwd = req(d, 'byte_write_disables');
+  return (e, h, len) => {
+    // The scanner checks every pair before any write (a refused command changes nothing).
+    for (let i = 1; i < len; i += 2) {
+      const mmio = e.buf[i] & REG_OFFSET_MASK;
+      if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
+    }
+    const bwd = fieldValue(fBwd, e.buf, len);
+    let keep = 0;
+    for (let b = 0; b < 4; b++) if (bwd & (1 << b)) keep |= 0xff << (8 * b);
+    for (let i = 1; i < len; i += 2) {
+      const mmio = e.buf[i] & REG_OFFSET_MASK;
+      const v = keep === 0 ? e.buf[i + 1] : ((h.regs.read(mmio) & keep) | (e.buf[i + 1] & ~keep)) >>> 0;
+      h.regs.commandWrite(e.name, mmio, v);
+    }
+    return ADVANCE;
+  };
+}
+
+const MAKERS: Record<string, (d: CommandDef) => Handler> = {
+  MI_NOOP: () => () => ADVANCE,
+  MI_ARB_CHECK: () => () => ADVANCE,
+  MI_ARB_ON_OFF: (d) => {
+    const f = req(d, 'enable');
+    return (e, _h, len) => {
+      e.arbitration = fieldValue(f, e.buf, len);
+      return ADVANCE;
+    };
   },
-  XY_COLOR_BLT: (e, h, len) => blit(e, h, len, 'color'),
-  XY_SRC_COPY_BLT: (e, h, len) => blit(e, h, len, 'copy'),
-  XY_FAST_COPY_BLT: (e, h, len) => blit(e, h, len, 'fast'),
+  MI_USER_INTERRUPT: () => (e, h) => {
+    h.userInterrupt(e);
+    return ADVANCE;
+  },
+  MI_BATCH_BUFFER_END: (d) => (e) => endBatch(e, d),
+  MI_CONDITIONAL_BATCH_BUFFER_END: condEndHandler,
+  MI_SEMAPHORE_WAIT: semaphoreHandler,
+  MI_SEMAPHORE_SIGNAL: (d) => {
+    const f = req(d, 'target');
+    return (e, h, len) => {
+      const t = h.engineBySelect(fieldValue(f, e.buf, len));
+      if (t) t.signalled = true;
+      return ADVANCE;
+    };
+  },
+  MI_STORE_DATA_IMM: (d) => {
+    const f = req(d, 'data');
+    return (e, h, len) => {
+      store(e, h, len === 5 ? [e.buf[f.dw], e.buf[f.dw + 1]] : [e.buf[f.dw]]);
+      return ADVANCE;
+    };
+  },
+  MI_STORE_DATA_INDEX: (d) => {
+    const f = req(d, 'data');
+    return (e, h, len) => {
+      store(e, h, len === 4 ? [e.buf[f.dw], e.buf[f.dw + 1]] : [e.buf[f.dw]]);
+      return ADVANCE;
+    };
+  },
+  MI_REPORT_HEAD: () => (e, h) => {
+    store(e, h, [e.hostRegs()[e.slots.head]]);
+    return ADVANCE;
+  },
+  MI_LOAD_REGISTER_IMM: lriHandler,
+  MI_STORE_REGISTER_MEM: (d) => {
+    const fReg = req(d, 'reg');
+    const fPredicate = opt(d, 'predicate');
+    return (e, h, len) => {
+      if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE;
+      store(e, h, [h.regs.read(fieldValue(fReg, e.buf, len))]);
+      return ADVANCE;
+    };
+  },
+  MI_LOAD_REGISTER_MEM: (d) => {
+    const fReg = req(d, 'reg');
+    const fAddr = req(d, 'addr');
+    const fSpace = req(d, 'ggtt');
+    return (e, h, len) => {
+      const mmio = fieldValue(fReg, e.buf, len);
+      if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
+      const v = e.readMem32(fieldValue(fAddr, e.buf, len), fieldValue(fSpace, e.buf, len));
+      if (v < 0) return e.raiseFault(d);
+      h.regs.commandWrite(e.name, mmio, v);
+      return ADVANCE;
+    };
+  },
+  MI_LOAD_REGISTER_REG: (d) => {
+    const fSrc = req(d, 'src');
+    const fDst = req(d, 'dst');
+    return (e, h, len) => {
+      const dst = fieldValue(fDst, e.buf, len);
+      if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(fieldValue(fSrc, e.buf, len))) === 'string') return refused(e, d, dst);
+      return ADVANCE;
+    };
+  },
+  MI_FLUSH_DW: (d) => postSyncHandler(d, false),
+  PIPE_CONTROL: (d) => postSyncHandler(d, true),
+  MI_COPY_MEM_MEM: (d) => {
+    const fSrc = req(d, 'src');
+    const fSpace = req(d, 'src_ggtt');
+    return (e, h, len) => {
+      const v = e.readMem32(fieldValue(fSrc, e.buf, len), fieldValue(fSpace, e.buf, len));
+      if (v < 0) return e.raiseFault(d);
+      store(e, h, [v]);
+      return ADVANCE;
+    };
+  },
+  MI_ATOMIC: atomicHandler,
+  MI_BATCH_BUFFER_START: bbStartHandler,
+  MI_MATH: mathHandler,
+  MI_PREDICATE: predicateHandler,
+  MI_SET_PREDICATE: (d) => {
+    const f = req(d, 'enable');
+    return (e, _h, len) => {
+      e.setPredicate = fieldValue(f, e.buf, len);
+      return ADVANCE;
+    };
+  },
+  XY_COLOR_BLT: (d) => (e, h, len) => blit(e, h, d, len, 'color'),
+  XY_SRC_COPY_BLT: (d) => (e, h, len) => blit(e, h, d, len, 'copy'),
+  XY_FAST_COPY_BLT: (d) => (e, h, len) => blit(e, h, d, len, 'fast'),
 };
 
-function blit(e: Engine, h: EngineHost, len: number, kind: 'color' | 'copy' | 'fast'): number {
-  const def = COMMANDS[e.cmdIndex];
+function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'color' | 'copy' | 'fast'): number {
   const depth = fieldNum(def, e.buf, len, 'depth');
   if (depth !== 3) return e.raise('invalid-command', def, `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`);
   const g = blitGeometry(def, e.buf, len, 'dst');
@@ -716,9 +1230,12 @@ function blit(e: Engine, h: EngineHost, len: number, kind: 'color' | 'copy' | 'f
   return ADVANCE;
 }
 
-const HANDLERS: Handler[] = COMMANDS.map((d) => {
-  const fn = BY_MNEMONIC[d.mnemonic];
-  if (!fn) throw new Error(`no handler for ${d.mnemonic}`);
-  return fn;
-});
+const DW_COLOR_COLOR = fieldOf('XY_COLOR_BLT', 'color').dw;
 
+const HANDLERS: Handler[] = COMMANDS.map((d) => {
+  const make = MAKERS[d.mnemonic];
+  if (make) return make(d);
+  if (d.execution === 'state') return stateHandler(d);
+  if (d.execution === 'not-emulated') return notEmulatedHandler(d);
+  throw new Error(`no handler for ${d.mnemonic}`);
+});

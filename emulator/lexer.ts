@@ -59,6 +59,9 @@ export function parseNumber(text: string): bigint | string {
 
 const ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '0': '\0', '\\': '\\', '"': '"', "'": "'" };
 
+/** A word that starts with a digit but is a name: `3D` then a letter or underscore (no number has that shape). */
+const DIGIT_NAME = /^3D[A-Za-z_]/;
+
 /** Tokens of one line; a `;` comment ends it. Never throws. */
 export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxError[] } {
   const tokens: Token[] = [];
@@ -75,6 +78,11 @@ export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxErr
     if (isDigit(c)) {
       while (i < line.length && isNameChar(line[i])) i++;
       const text = line.slice(start, i);
+      if (DIGIT_NAME.test(text)) {
+        // genxml's 3D command names start with a digit (3DPRIMITIVE, 3DSTATE_VS): names, not numbers.
+        tokens.push({ kind: 'name', text, col: start + 1, end: i + 1 });
+        continue;
+      }
       const v = parseNumber(text);
       if (typeof v === 'string') errors.push({ col: start + 1, end: i + 1, message: v });
       else tokens.push({ kind: 'num', text, col: start + 1, end: i + 1, value: v });

@@ -58,15 +58,21 @@ export class RegisterBank {
   }
 
   /**
-   * A write by a command of `engine` (MI_LOAD_REGISTER_*): only that engine's CS_GPR registers, the
-   * command scanner's allow-list (as in GVT-g).
+   * A write by a command of `engine` (MI_LOAD_REGISTER_*): the command scanner's allow-list (as in
+   * GVT-g): registers whose access is 'cmd', of that engine or of the device.
    */
   commandWrite(engine: EngineName, mmio: number, value: number): RegInstance | WriteRefusal {
     const r = regAt(mmio);
     if (!r) return 'privileged';
-    if (r.reg.def.access !== 'cmd' || r.reg.engine !== engine) return 'privileged';
+    if (r.reg.def.access !== 'cmd' || (r.reg.engine !== null && r.reg.engine !== engine)) return 'privileged';
     this.set(r.reg.slot + r.dword, value >>> 0);
     return r.reg;
+  }
+
+  /** Would commandWrite accept this register (the scanner checks a whole command before it writes)? */
+  commandWritable(engine: EngineName, mmio: number): boolean {
+    const r = regAt(mmio);
+    return r !== undefined && r.reg.def.access === 'cmd' && (r.reg.engine === null || r.reg.engine === engine);
   }
 
   /** Clears the I/O tracker and returns the slots it had recorded. */

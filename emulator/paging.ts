@@ -172,3 +172,54 @@ function eptFault(ctx: PagingContext, fault: FaultInfo, va: number, access: numb
   fault.steps = steps ?? [];
   return -1;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The global GTT: one level, a flat table of 64-bit PTEs in guest RAM (gen8 GGTT PTE: bit 0 present,
+// bits 47:12 the page's GPA; no permission bits), reached through the EPT like every guest table.
+
+export const GGTT_PTE_PRESENT = 1;
+
+/** The GGTT as an engine sees it: the table's GPA and its entry count (device registers GGTT_*). */
+export interface GgttContext {
+  readonly mem: HostMemory;
+  readonly ept: Ept;
+  view: number;
+  /** GPA of the PTE table. */
+  base: number;
+  /** PTEs in the table (the GGTT spans entries x 4 KiB). */
+  entries: number;
+  readonly refresh?: () => void;
+}
+
+/** Walks a GGTT address; the HPA, or -1 with `fault` filled. `steps` records the PTE and its EPT walk. */
+export function walkGgtt(ctx: GgttContext, va: number, access: number, fault: FaultInfo, out: WalkOut | null, steps?: WalkStep[]): number {
+  const index = Math.floor(va / PAGE_SIZE);
+  if (va < 0 || !Number.isInteger(va) || index >= ctx.entries) {
+    return pageFault(fault, va, access, -1, ctx.entries === 0 ? 'the device has no global GTT (GGTT_ENTRIES = 0)' : `GGTT address ${hex(va)} is beyond the ${ctx.entries}-entry global GTT`, steps);
+  }
+  const pteGpa = ctx.base + index * 8;
+  const eptSteps: WalkStep[] | undefined = steps ? [] : undefined;
+  const pteHpa = ctx.ept.translate(pteGpa, ctx.view, eptSteps);
+  if (pteHpa < 0) {
+    if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(pteGpa)}`, ept: eptSteps });
+    return eptFault(ctx as unknown as PagingContext, fault, va, access, pteGpa, pteHpa, `GGTT PTE at GPA ${hex(pteGpa)}`, steps);
+  }
+  const pg = ctx.mem.pageForRead(Math.floor(pteHpa / PAGE_SIZE));
+  const di = (pteHpa % PAGE_SIZE) >>> 2;
+  const lo = pg[di];
+  const hi = pg[di + 1];
+  if (steps) steps.push({ level: 'GGTT', table: ctx.base, index, entryLo: lo, entryHi: hi, flags: lo & GGTT_PTE_PRESENT ? 'P' : '-', ept: eptSteps });
+  if ((lo & GGTT_PTE_PRESENT) === 0) return pageFault(fault, va, access, 0, `GGTT[${index}] at GPA ${hex(pteGpa)} is not present (entry ${entryHex(lo, hi)})`, steps);
+  const gpa = entryAddress(lo, hi) + (va % PAGE_SIZE);
+  const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
+  const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
+  if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
+  if (hpa < 0) return eptFault(ctx as unknown as PagingContext, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
+  if (out) {
+    out.writable = true;
+    out.nx = false;
+    out.pageSize = PAGE_SIZE;
+    out.gpa = gpa;
+  }
+  return hpa;
+}

@@ -104,14 +104,43 @@ function engineRegs(): RegDef[] {
       fields: [f('ADDRESS', 0, 15, 'address bits 47:32')],
     },
     {
-      name: 'PDP0_UDW', offset: 0x270, width: 32, access: 'rw', scope: 'engine', reset: 0,
-      desc: 'PPGTT root (PML4) guest physical address, upper dword',
+      name: 'HWS_PGA', offset: 0x080, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      desc: "Hardware status page address: global GTT address of the engine's 4 KiB status page (MI_STORE_DATA_INDEX, MI_REPORT_HEAD)",
+      fields: [f('ADDRESS', 12, 31, 'GGTT address bits 31:12')],
+    },
+    {
+      name: 'PDP0_LDW', offset: 0x270, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      desc: "PPGTT root (PML4) guest physical address, lower dword (i915's GEN8_RING_PDP_LDW)",
+      fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
+    },
+    {
+      name: 'PDP0_UDW', offset: 0x274, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      desc: "PPGTT root (PML4) guest physical address, upper dword (i915's GEN8_RING_PDP_UDW)",
       fields: [f('ADDRESS', 0, 19, 'GPA bits 51:32')],
     },
     {
-      name: 'PDP0_LDW', offset: 0x274, width: 32, access: 'rw', scope: 'engine', reset: 0,
-      desc: 'PPGTT root (PML4) guest physical address, lower dword',
-      fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
+      name: 'MI_PREDICATE_RESULT_2', offset: 0x3bc, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      desc: 'Predicate result 2: MI_SET_PREDICATE\'s "NOOP on result2" modes test bit 0',
+      fields: [f('RESULT', 0, 0, 'result 2')],
+    },
+    { name: 'MI_PREDICATE_SRC0', offset: 0x400, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 0, low dword', fields: [] },
+    { name: 'MI_PREDICATE_SRC0_UDW', offset: 0x404, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 0, high dword', fields: [] },
+    { name: 'MI_PREDICATE_SRC1', offset: 0x408, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 1, low dword', fields: [] },
+    { name: 'MI_PREDICATE_SRC1_UDW', offset: 0x40c, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 1, high dword', fields: [] },
+    {
+      name: 'MI_PREDICATE_DATA', offset: 0x410, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      desc: 'MI_PREDICATE delta data (SRC0 - SRC1 at the last DELTAS_EQUAL compare), low dword', fields: [],
+    },
+    { name: 'MI_PREDICATE_DATA_UDW', offset: 0x414, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE delta data, high dword', fields: [] },
+    {
+      name: 'MI_PREDICATE_RESULT', offset: 0x418, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      desc: 'Result of MI_PREDICATE: a predicated 3DPRIMITIVE, GPGPU_WALKER or MI_BATCH_BUFFER_START runs only when bit 0 is set',
+      fields: [f('RESULT', 0, 0, 'predicate result')],
+    },
+    {
+      name: 'MI_PREDICATE_RESULT_1', offset: 0x41c, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      desc: 'Predicate result 1: MI_SET_PREDICATE\'s "NOOP on result" modes test bit 0',
+      fields: [f('RESULT', 0, 0, 'result 1')],
     },
     {
       name: 'TIMESTAMP', offset: 0x358, width: 32, access: 'ro', scope: 'engine', reset: 0,
@@ -155,6 +184,23 @@ const DEVICE_REGS: RegDef[] = [
     fields: [f('VALID', 0, 0, 'a fault is recorded'), f('KIND', 4, 7, 'error kind', KIND_CODES), f('ENGINE', 8, 11, 'faulting engine', ENGINE_CODES)],
   },
 ];
+
+// The global GTT (gen8+ GGTT): a flat table of 64-bit PTEs (bit 0 present, bits 47:12 the GPA) in guest
+// RAM, one entry per 4 KiB of the GGTT address space. Privileged batches, rings and the status pages use it.
+DEVICE_REGS.push(
+  {
+    name: 'GGTT_BASE_LO', offset: 0x4420, width: 32, access: 'rw', scope: 'device', reset: 0,
+    desc: 'Global GTT: guest physical address of its PTE table, bits 31:12', fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
+  },
+  {
+    name: 'GGTT_BASE_HI', offset: 0x4424, width: 32, access: 'rw', scope: 'device', reset: 0,
+    desc: 'Global GTT: guest physical address of its PTE table, bits 51:32', fields: [f('ADDRESS', 0, 19, 'GPA bits 51:32')],
+  },
+  {
+    name: 'GGTT_ENTRIES', offset: 0x4428, width: 32, access: 'rw', scope: 'device', reset: 0,
+    desc: 'Global GTT: number of PTEs (the GGTT spans ENTRIES x 4 KiB; 0 = no GGTT)', fields: [f('ENTRIES', 0, 31, 'PTE count')],
+  },
+);
 
 const CAP_REGS: RegDef[] = [
   { name: 'VERSION', offset: 0x00, width: 32, access: 'ro', scope: 'cap', reset: 0, desc: 'Exposed device version', fields: [f('VERSION', 0, 7, 'device version')] },

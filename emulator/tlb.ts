@@ -1,7 +1,12 @@
 // Translation cache GPU VA page -> HPA page per engine (SPEC section 3): filled by PPGTT walks,
 // invalidated by MI_FLUSH_DW with TLB invalidate and by EPT view switches; stale until then.
 
-import { ACCESS_FETCH, ACCESS_WRITE, FaultInfo, PagingContext, WalkOut, walk } from './paging';
+import { ACCESS_FETCH, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkOut, walk, walkGgtt } from './paging';
+
+/** The walk a TLB caches: the PPGTT's 4 levels, or the global GTT's one. */
+export type Walker = (ctx: PagingContext & GgttContext, va: number, access: number, fault: FaultInfo, out: WalkOut | null) => number;
+export const PPGTT_WALK = walk as Walker;
+export const GGTT_WALK = walkGgtt as Walker;
 
 const SIZE = 4096; // direct-mapped entries
 const MASK = SIZE - 1;
@@ -11,6 +16,8 @@ const PERM_NX = 2;
 const EMPTY = NaN;
 
 export class Tlb {
+  constructor(private readonly walker: Walker = PPGTT_WALK) {}
+
   private readonly tags = new Float64Array(SIZE).fill(EMPTY);
   private readonly bases = new Float64Array(SIZE);
   private readonly perms = new Uint8Array(SIZE);
@@ -22,7 +29,7 @@ export class Tlb {
   private readonly listed = new Uint8Array(SIZE);
 
   /** VA -> HPA for an access; -1 with `fault` filled when the walk fails. */
-  translate(ctx: PagingContext, va: number, access: number, fault: FaultInfo): number {
+  translate(ctx: PagingContext | GgttContext, va: number, access: number, fault: FaultInfo): number {
     const vpn = Math.floor(va / 4096);
     const i = vpn & MASK;
     if (this.tags[i] === vpn) {
@@ -30,7 +37,7 @@ export class Tlb {
       if ((access !== ACCESS_WRITE || p & PERM_W) && (access !== ACCESS_FETCH || !(p & PERM_NX))) return this.bases[i] + (va & 0xfff);
     }
     if (ctx.refresh !== undefined) ctx.refresh();
-    const hpa = walk(ctx, va, access, fault, this.out);
+    const hpa = this.walker(ctx as PagingContext & GgttContext, va, access, fault, this.out);
     if (hpa < 0) return -1;
     this.generation++;
     if (this.listed[i] === 0) this.list(i);

@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { Generation, LIMITS, hasFeature, isGeneration } from './capabilities';
-import { COMMANDS } from './commands';
+import { COMMANDS, DEFAULT_GEN, GENS, type Gen } from './commands';
 import { Engine, EngineFault, EngineHost, STEP_COMMAND, STEP_ERROR, STEP_POLL } from './engine';
 import { Ept, EPT_VIEW_FULL, WalkStep } from './ept';
 import type { DriverOp, ProgramImage, SourceLoc } from './image';
@@ -36,6 +36,8 @@ export interface VmOptions {
   semaphoreTimeout?: number;
   /** Bytes kept for snapshots before thinning (default 256 MB). */
   snapshotBudget?: number;
+  /** Hardware generation whose command layouts the device decodes (8 or 9; default 9). */
+  gen?: number;
 }
 
 export interface ResolvedConfig {
@@ -50,6 +52,7 @@ export interface ResolvedConfig {
   readonly semaphoreTimeout: number;
   readonly snapshotBudget: number;
   readonly migrationPool: readonly number[];
+  readonly gen: Gen;
 }
 
 export class ConfigError extends Error {}
@@ -82,6 +85,12 @@ export interface VmEvents {
   interrupt: (engine: EngineName) => void;
   /** A debugger edit was applied (after its barrier snapshot). */
   edit: (e: VmEdit) => void;
+}
+
+function genOf(g: number | undefined): Gen {
+  const x = g ?? DEFAULT_GEN;
+  if (!(GENS as readonly number[]).includes(x)) throw new ConfigError(`command generation ${g} is not described (8 or 9)`);
+  return x as Gen;
 }
 
 export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig {
@@ -117,6 +126,7 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
     semaphoreTimeout: num(o.semaphoreTimeout, 100_000, 'semaphoreTimeout', 1),
     snapshotBudget: num(o.snapshotBudget, 256 * 1024 * 1024, 'snapshotBudget', 0),
     migrationPool: pool ?? [],
+    gen: genOf(o.gen),
   };
 }
 
@@ -153,6 +163,7 @@ export class Vm implements EngineHost {
   private inEngineStep = false;
 
   readonly version: number;
+  readonly gen: Gen;
   readonly maxBatchDepth: number;
   readonly maxRingPages: number;
   readonly allow2M: boolean;
@@ -165,6 +176,7 @@ export class Vm implements EngineHost {
     this.cfg = resolveConfig(image, options);
     const c = this.cfg;
     this.version = c.version;
+    this.gen = c.gen;
     const lim = LIMITS[c.version];
     this.maxBatchDepth = lim.maxBatchDepth;
     this.maxRingPages = lim.maxRingPages;
@@ -216,6 +228,11 @@ export class Vm implements EngineHost {
   // EngineHost
   preserve(hpa: number, bytes: number): void {
     this.snapshots.preserve(hpa, bytes);
+  }
+
+  engineBySelect(select: number): Engine | undefined {
+    // MI_SEMAPHORE_SIGNAL's Target Engine Select: RCS 0, BCS 2 (the video engines are not modelled).
+    return select === 0 ? this.engines[0] : select === 2 ? this.engines[1] : undefined;
   }
 
   userInterrupt(e: Engine): void {
@@ -383,7 +400,7 @@ export class Vm implements EngineHost {
         if (typeof r === 'string') {
           this.emit('output', `driver: .mmio ${hex(op.offset)} at ${op.loc.file}:${op.loc.line} ignored: ${r === 'unknown' ? 'no register at that offset' : 'the register is read-only'}\n`);
         } else if (r.def.name === 'EPT_VIEW' && r.engine) {
-          this.engine(r.engine).tlb.invalidate();
+          this.engine(r.engine).invalidateTlbs();
         }
         break;
       }
@@ -391,7 +408,7 @@ export class Vm implements EngineHost {
         for (const n of op.engines) {
           const e = this.engine(n);
           this.regs.set(e.slots.view, op.view);
-          e.tlb.invalidate();
+          e.invalidateTlbs();
         }
         break;
     }
@@ -541,7 +558,7 @@ export class Vm implements EngineHost {
     const r = REGISTERS.find((x) => slot >= x.slot && slot < x.slot + x.def.width / 32);
     if (!r || r.def.scope === 'cap') return false;
     this.regs.set(slot, value >>> 0);
-    if (r.engine && r.def.name === 'EPT_VIEW') this.engine(r.engine).tlb.invalidate();
+    if (r.engine && r.def.name === 'EPT_VIEW') this.engine(r.engine).invalidateTlbs();
     this.takeSnapshot('edit');
     this.emit('edit', { kind: 'register', slot, value: value >>> 0 });
     return true;
@@ -704,7 +721,21 @@ export class Vm implements EngineHost {
       snapshots: { taken: this.snapshots.taken, bytes },
       surfaces,
       memorySha256: this.memorySha256(),
+      ...this.commandCounts(),
     };
+  }
+
+  /** Every command retired, by name, over all engines; and the draws and dispatches not emulated. */
+  commandCounts(): { commandCounts: Record<string, number>; notEmulated: Record<string, number> } {
+    const commandCounts: Record<string, number> = {};
+    const notEmulated: Record<string, number> = {};
+    for (const e of this.engines) {
+      const c = e.commandCounts();
+      for (const [k, v] of Object.entries(c.counts)) commandCounts[k] = (commandCounts[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(c.notEmulated)) notEmulated[k] = (notEmulated[k] ?? 0) + v;
+    }
+    const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return { commandCounts: sorted(commandCounts), notEmulated: sorted(notEmulated) };
   }
 
   /** Name of the register at a BAR0 offset, for messages. */
@@ -725,5 +756,9 @@ export interface RunResult {
   snapshots: { taken: number; bytes: number };
   surfaces: Record<string, { width: number; height: number; sha256: string }>;
   memorySha256: string;
+  /** Commands retired, by name (all engines). */
+  commandCounts: Record<string, number>;
+  /** Draws and dispatches retired without running shaders, by name. */
+  notEmulated: Record<string, number>;
   migration?: { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number };
 }

@@ -264,12 +264,11 @@ function bitRange(lo: number, hi: number): string {
 export function fieldPlacement(f: CmdField): { dwords: string; bits: string; note?: string } {
   switch (f.kind) {
     case 'addr':
-      return { dwords: `${f.dw}–${f.dw + 1}`, bits: '47:0', note: `bits 31:0 in DW${f.dw}, bits 47:32 in DW${f.dw + 1} bits 15:0` };
-    case 'u64':
-      return { dwords: `${f.dw}–${f.dw + 1}`, bits: '63:0', note: `low dword in DW${f.dw}, high dword in DW${f.dw + 1} when the command is long enough` };
+      return { dwords: `${f.dw}–${f.dw + 1}`, bits: bitRange(f.lo, Math.min(f.hi, 47)), note: `a GPU VA${f.lo ? `, ${2 ** f.lo}-byte aligned` : ''}: bits 31:${f.lo} in DW${f.dw}, bits 47:32 in DW${f.dw + 1}` };
     case 'reg':
       return { dwords: `${f.dw}`, bits: bitRange(f.lo, f.hi), note: 'register offset (dword aligned)' };
     default:
+      if (f.hi > 31) return { dwords: `${f.dw}–${f.dw + 1}`, bits: bitRange(f.lo, f.hi), note: `bits ${f.hi}:${f.lo} counted from DW${f.dw} bit 0 (into DW${f.dw + 1} when the command is long enough)` };
       return { dwords: `${f.dw}`, bits: bitRange(f.lo, f.hi) };
   }
 }
@@ -280,7 +279,10 @@ const KIND_TEXT: Readonly<Record<CmdField['kind'], string>> = {
   flag: 'flag (0 or 1)',
   reg: 'register',
   addr: 'GPU VA',
-  u64: '64-bit value',
+  int: 'signed number',
+  float: '32-bit float (raw bits)',
+  fixed: 'fixed-point number (raw bits)',
+  offset: 'offset (kept in place)',
 };
 
 function fieldFacts(f: CmdField): string[] {
@@ -302,13 +304,19 @@ function lengthText(def: CommandDef): string {
   const field = def.lengthBits ? `; DWord Length (bits ${def.lengthBits - 1}:0) = total − 2` : '; no length field';
   if (r.kind === 'fixed') return `${r.dwords} dword${r.dwords > 1 ? 's' : ''}${field}`;
   if (r.kind === 'flag') return `${r.off} dwords, ${r.on} with \`${r.field}=1\`${field}`;
+  if (r.kind === 'range') return `${r.min} to ${r.max} dwords, as \`dword_length\` says (default ${r.default})${field}`;
+  if (r.kind === 'group') return `${r.base} dwords + ${r.entry} per entry (\`FIELD.N=\` gives entry N)${field}`;
   return `1 + 2n dwords (n register/value pairs)${field}`;
 }
 
 function writesText(w: WriteSpec): string {
   if (w.kind === 'rect') return `a rectangle at \`${w.addr}\``;
-  const bytes = typeof w.bytes === 'number' ? `${w.bytes} bytes` : `${w.bytes.off} bytes, ${w.bytes.on} with \`${w.bytes.flag}=1\``;
-  return `${bytes} at \`${w.addr}\`${w.ifNonZero ? ` when \`${w.ifNonZero}\` is not 0` : ''}`;
+  const b = w.bytes;
+  const bytes = typeof b === 'number' ? `${b} bytes`
+    : 'flag' in b ? `${b.off} bytes, ${b.on} with \`${b.flag}=1\``
+    : 'atLength' in b ? `${b.short} bytes, ${b.long} in the ${b.atLength}-dword form`
+    : `${b.sizes.join('/')} bytes as \`${b.sizeField}\` says`;
+  return `${bytes} at ${w.addr ? `\`${w.addr}\`` : 'the hardware status page'}${w.ifNonZero ? ` when \`${w.ifNonZero}\` is not 0` : ''}`;
 }
 
 /** `MI_STORE_DATA_IMM addr=…, data=… [, qword=…]`: the required fields, then the optional ones. */

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FEATURES } from '../emulator/capabilities';
-import { COMMANDS, CommandDef } from '../emulator/commands';
+import { COMMANDS, CmdField, CommandDef, commandsOf, fieldPlacement } from '../emulator/commands';
 import { CAP_BASE, CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINE_BASE, ENGINE_REGS, RegDef } from '../emulator/registers';
 
 const hex = (n: number, pad = 0) => '0x' + n.toString(16).toUpperCase().padStart(pad, '0');
@@ -13,6 +13,8 @@ function lengthText(d: CommandDef): string {
   const l = d.length;
   if (l.kind === 'fixed') return String(l.dwords);
   if (l.kind === 'flag') return `${l.off} / ${l.on} (${l.field}=1)`;
+  if (l.kind === 'range') return `${l.min}..${l.max} (dword_length)`;
+  if (l.kind === 'group') return `${l.base} + ${l.entry}n`;
   return '1 + 2n';
 }
 
@@ -22,7 +24,7 @@ function fieldsText(d: CommandDef): string {
     .map((f) => {
       const opt = f.required ? '' : '?';
       const vals = f.values ? `=${Object.keys(f.values).join('\\|')}` : '';
-      const where = f.kind === 'addr' || f.kind === 'u64' ? `DW${f.dw}-${f.dw + 1}` : `DW${f.dw}[${f.hi}:${f.lo}]`;
+      const where = f.hi > 31 ? `DW${f.dw}-${f.dw + 1}[${f.hi}:${f.lo}]` : `DW${f.dw}[${f.hi}:${f.lo}]`;
       return `\`${f.name}${vals}\`${opt} ${where}`;
     })
     .join(', ');
@@ -30,11 +32,47 @@ function fieldsText(d: CommandDef): string {
 
 export function commandReference(): string {
   const rows = ['| command | header | dwords | engines | needs | fields (DW = dword, [hi:lo] bits) | cycles |', '|---|---|---|---|---|---|---|'];
-  for (const d of COMMANDS) {
+  const gen9 = commandsOf(9);
+  for (const d of gen9.filter((x) => x.execution === 'executed')) {
     const need = d.requires ? FEATURES.find((f) => f.name === d.requires)!.name : '';
     rows.push(`| \`${d.mnemonic}\` | \`${hex(d.header, 8)}\` | ${lengthText(d)} | ${d.engines.join(', ')} | ${need} | ${fieldsText(d) || '—'} | ${d.cycles}${d.writes?.some((w) => w.kind === 'rect') ? ' + pixels/64' : ''} |`);
   }
+  const names = (kind: string) => gen9.filter((x) => x.execution === kind).map((x) => `\`${x.mnemonic}\``).join(', ');
+  rows.push(
+    '',
+    `Retired as pipeline state (${gen9.filter((x) => x.execution === 'state').length} commands, the latest of each kept per engine): ${names('state')}.`,
+    '',
+    `Retired without running shaders (counted in \`notEmulated\`): ${names('not-emulated')}.`,
+    '',
+    `Every field of every gen8 and gen9 command, with its bits and enum values: [docs/commands.md](docs/commands.md).`,
+  );
   return rows.join('\n');
+}
+
+/** docs/commands.md: every command of both generations, every field (genxml's name, placement, type, values). */
+export function commandDocument(): string {
+  const out = [
+    '# Commands (generated from the command table by `npm run gen:readme`; do not edit)',
+    '',
+    'Every gen8 and gen9 command of the render and blitter engines, as Mesa\'s genxml describes it (plus the XY_* blits, which',
+    'genxml leaves out for gen8+). Field names are what the `.vgpu` language takes (`name=value`); group entries are',
+    '`name.N=value`. Bits count from the command\'s first dword (DW0 bit 0).',
+    '',
+  ];
+  for (const d of [...COMMANDS].sort((a, b) => (a.mnemonic < b.mnemonic ? -1 : a.mnemonic > b.mnemonic ? 1 : a.gens[0] - b.gens[0]))) {
+    out.push(`## ${d.mnemonic} (gen${d.gens.join(', gen')})`, '');
+    out.push(`${d.desc}. Header \`${hex(d.header, 8)}\`; ${lengthText(d)} dwords; engines ${d.engines.join(', ')}; ${d.execution}.`, '');
+    const rows = ['| field | genxml | where | kind | values |', '|---|---|---|---|---|'];
+    const row = (f: CmdField, prefix = '') => {
+      const vals = f.values ? Object.entries(f.values).map(([k, v]) => `${k}=${v}`).join(', ') : f.default !== undefined ? `default ${f.default}` : '';
+      rows.push(`| \`${prefix}${f.name}\` | ${f.xml || '—'} | ${fieldPlacement(f)} | ${f.kind} | ${vals.replace(/\|/g, '\\|')} |`);
+    };
+    for (const f of d.headerFields) row(f);
+    for (const f of d.fields) row(f);
+    for (const f of d.groupFields) row(f, 'N: ');
+    out.push(...rows, '');
+  }
+  return out.join('\n');
 }
 
 function regRow(r: RegDef, where: string): string {
@@ -72,4 +110,5 @@ export function renderReadme(text: string): string {
 if (require.main === module) {
   const file = path.join(__dirname, '..', 'README.md');
   fs.writeFileSync(file, renderReadme(fs.readFileSync(file, 'utf8')));
+  fs.writeFileSync(path.join(__dirname, '..', 'docs', 'commands.md'), commandDocument());
 }

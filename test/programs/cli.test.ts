@@ -28,7 +28,7 @@ describe('vgpu CLI', () => {
     const r = vgpu('run', ex('picture.vgpu'), '--json');
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out);
-    assert.deepEqual(Object.keys(j), ['status', 'commands', 'cycles', 'errors', 'snapshots', 'surfaces', 'memorySha256']);
+    assert.deepEqual(Object.keys(j), ['status', 'commands', 'cycles', 'errors', 'snapshots', 'surfaces', 'memorySha256', 'commandCounts', 'notEmulated']);
     assert.equal(j.status, 'completed');
     assert.deepEqual(Object.keys(j.surfaces).sort(), ['canvas', 'tile']);
     assert.match(j.memorySha256, /^[0-9a-f]{64}$/);

@@ -2,10 +2,12 @@
 // errors — never an exception, never a hang of the process.
 
 import { strict as assert } from 'node:assert';
-import { COMMANDS } from '../../emulator/commands';
+import { COMMANDS, validLengths } from '../../emulator/commands';
 import { loadVm } from '../../emulator/program';
 import { FAULT_KINDS } from '../../emulator/registers';
 import { prng } from './helpers';
+
+const EXECUTED = COMMANDS.filter((d) => d.execution === 'executed' && d.gens.includes(9));
 
 function randomStream(rnd: () => number, n: number): number[] {
   const out: number[] = [];
@@ -14,10 +16,13 @@ function randomStream(rnd: () => number, n: number): number[] {
     const r = rnd();
     if (r < 0.5) {
       // A real header with a random body: exercises every handler with random fields.
-      const d = COMMANDS[Math.floor(rnd() * COMMANDS.length)];
-      const len = d.length.kind === 'fixed' ? d.length.dwords : d.length.kind === 'pairs' ? 1 + 2 * (1 + Math.floor(rnd() * 3)) : rnd() < 0.5 ? d.length.off : d.length.on;
+      // Mostly commands with semantics; sometimes any command of the table (state, draws).
+      const pool = rnd() < 0.8 ? EXECUTED : COMMANDS;
+      const d = pool[Math.floor(rnd() * pool.length)];
+      const lens = validLengths(d);
+      const len = lens[Math.floor(rnd() * lens.length)];
       let h = d.header;
-      if (d.lengthBits) h = ((h & ~((1 << d.lengthBits) - 1)) | (len - 2)) >>> 0;
+      if (d.lengthBits) h = ((h & ~((1 << d.lengthBits) - 1)) | (len - d.bias)) >>> 0;
       if (rnd() < 0.3) h = (h ^ (1 << Math.floor(rnd() * 22))) >>> 0; // a flipped flag or length bit
       out.push(h);
       const addrAt = new Set(d.fields.filter((f) => f.kind === 'addr').map((f) => f.dw));

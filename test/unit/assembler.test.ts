@@ -348,7 +348,7 @@ result: dword 0`);
   describe('errors', () => {
     const cases: [string, string, string][] = [
       ['unknown command', `${MAP}.batch b, 0x100000\n  MI_BOGUS`, "3:3: unknown command 'MI_BOGUS'"],
-      ['unknown field', `${MAP}.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=0, data=1, dat=2`, "3:37: MI_STORE_DATA_IMM has no field 'dat' (fields: qword, addr, data)"],
+      ['unknown field', `${MAP}.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=0, data=1, dat=2`, "3:37: MI_STORE_DATA_IMM has no field 'dat' (fields: qword, ggtt, core_mode_enable, addr, data)"],
       ['missing field', `${MAP}.batch b, 0x100000\n  MI_STORE_REGISTER_MEM addr=0`, '3:3: MI_STORE_REGISTER_MEM needs reg='],
       ['value too wide', `${MAP}.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=1 << 48, data=1`, '3:26: MI_STORE_DATA_IMM addr=0x1000000000000 does not fit a 48-bit address'],
       ['negative field', `${MAP}.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=0, data=-1`, '3:34: data=-1 is negative'],

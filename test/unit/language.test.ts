@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assembleSource } from '../../emulator/assembler';
 import { FEATURES } from '../../emulator/capabilities';
-import { COMMANDS, commandByMnemonic } from '../../emulator/commands';
+import { COMMANDS, commandByMnemonic, commandsOf } from '../../emulator/commands';
 import { CAP_BASE, CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_BASE, ENGINE_REGS } from '../../emulator/registers';
 import {
   DIRECTIVES,
@@ -74,7 +74,7 @@ describe('language model: token roles', () => {
 
 describe('language model: hover', () => {
   it('describes every command from the table: header, length, engines, capability, every field', () => {
-    for (const c of COMMANDS) {
+    for (const c of commandsOf(9)) {
       const md = hover(`    ${c.mnemonic} `, c.mnemonic)!;
       assert.ok(md.includes(`**${c.mnemonic}** — ${c.desc}`), c.mnemonic);
       assert.ok(md.includes(hex(c.header).replace('0x', '')), `${c.mnemonic} header`);
@@ -94,7 +94,7 @@ describe('language model: hover', () => {
   });
 
   it('describes a field with its dword and bit range, and an enum value with its number', () => {
-    for (const c of COMMANDS) {
+    for (const c of commandsOf(9)) {
       for (const f of c.fields) {
         const line = `${c.mnemonic} ${f.name}=1`;
         const md = hover(line, ` ${f.name}=`.slice(1))!;
@@ -170,15 +170,16 @@ describe('language model: completion', () => {
 
   it('offers the fields of the command (with =), not those already given, required first', () => {
     const r = completionsAt('MI_STORE_DATA_IMM addr=x, ', 26);
-    assert.deepEqual(r.items.map((i) => i.label), ['qword', 'data']);
+    assert.deepEqual(r.items.map((i) => i.label), ['qword', 'ggtt', 'core_mode_enable', 'data']);
     assert.deepEqual(r.items.map((i) => i.insertText), ['qword=', 'data=']);
     const sorted = [...completionsAt('XY_COLOR_BLT ', 13).items].sort((a, b) => a.sortText!.localeCompare(b.sortText!));
     assert.deepEqual(sorted.slice(0, 3).map((i) => i.label), ['pitch', 'x1', 'y1']);
-    for (const c of COMMANDS) assert.deepEqual(labels(`${c.mnemonic} `).filter((l) => c.fields.some((f) => f.name === l)), c.fields.map((f) => f.name), c.mnemonic);
+    for (const c of commandsOf(9)) assert.deepEqual(labels(`${c.mnemonic} `).filter((l) => c.fields.some((f) => f.name === l)), c.fields.map((f) => f.name), c.mnemonic);
   });
 
   it('offers enum values of that command\'s field, and registers the field may name', () => {
-    assert.deepEqual(labels('MI_ATOMIC op='), ['AND', 'OR', 'XOR', 'MOVE', 'INC', 'DEC', 'ADD', 'SUB']);
+    assert.deepEqual(labels('MI_ATOMIC op=').slice(0, 8), ['AND', 'OR', 'XOR', 'MOVE', 'INC', 'DEC', 'ADD', 'SUB']);
+    assert.ok(labels('MI_ATOMIC op=').includes('CMP_WR16B'), 'every genxml atomic');
     assert.deepEqual(labels('MI_SEMAPHORE_WAIT addr=0, op=G'), ['GT', 'GTE', 'LT', 'LTE', 'EQ', 'NEQ']);
     assert.deepEqual(labels('PIPE_CONTROL post_sync='), Object.keys(commandByMnemonic('PIPE_CONTROL')!.fields[0].values!));
     const writable = ENGINE_REGS.filter((r) => r.access === 'cmd').map((r) => r.name);
@@ -275,7 +276,7 @@ describe('language model: document symbols and diagnostics', () => {
   });
 
   it('shows the syntax line with required fields first (a surface supplies the pitch)', () => {
-    assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_IMM')!), 'MI_STORE_DATA_IMM addr=…, data=… [, qword=…]');
+    assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_IMM')!), 'MI_STORE_DATA_IMM addr=…, data=… [, qword=…, ggtt=…, core_mode_enable=…]');
     assert.equal(commandSyntax(commandByMnemonic('MI_NOOP')!), 'MI_NOOP');
     assert.match(commandSyntax(commandByMnemonic('XY_COLOR_BLT')!), /^XY_COLOR_BLT x1=…, y1=…, x2=…, y2=…, dst=…, color=… \[, write_enable=…, pitch=…/);
   });
