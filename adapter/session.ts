@@ -170,6 +170,9 @@ export class VgpuDebugSession extends DebugSession {
 
   protected override dispatchRequest(request: DebugProtocol.Request): void {
     if (request.command === 'initialize') {
+      // pathFormat is optional and defaults to 'path' (DAP specification); the base class wants it spelt out.
+      const args = request.arguments as DebugProtocol.InitializeRequestArguments | undefined;
+      if (args && typeof args === 'object' && args.pathFormat === undefined) request.arguments = { ...args, pathFormat: 'path' };
       super.dispatchRequest(request);
       return;
     }
