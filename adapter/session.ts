@@ -4,7 +4,7 @@
 
 import * as path from 'node:path';
 import {
-  DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, Response, StoppedEvent, TerminatedEvent, ExitedEvent, BreakpointEvent,
+  ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, Response, StoppedEvent, TerminatedEvent, ExitedEvent, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
@@ -108,6 +108,10 @@ export class VgpuDebugSession extends DebugSession {
   /** Counts launches and restarts: a stop found before one is not shown after it. */
   private loads = 0;
   private readonly handlers: Record<string, Handler>;
+  /** What the client said it understands (initialize): optional events go only to clients that accept them. */
+  private client: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
+  /** The stop the client was last told of: repeated to make a client without `invalidated` refetch its views. */
+  private lastStop: Stop | undefined;
 
   constructor() {
     super();
@@ -223,7 +227,8 @@ export class VgpuDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  protected override initializeRequest(response: DebugProtocol.InitializeResponse, _args: DebugProtocol.InitializeRequestArguments): void {
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.client = { ...args };
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsStepBack: true,
@@ -296,7 +301,7 @@ export class VgpuDebugSession extends DebugSession {
     });
     this.exec?.cancel();
     this.vm = vm;
-    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])), (e, step) => this.lockstep?.recovered(e, step));
+    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.invalidated(['variables', 'stacks'], false), (e, step) => this.lockstep?.recovered(e, step));
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm);
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
@@ -328,8 +333,11 @@ export class VgpuDebugSession extends DebugSession {
     const args = validateLaunch(a.arguments ?? this.launchArgs ?? {});
     this.load(args);
     this.started = false;
+    // The client did not ask for the stop that follows (on entry, or wherever the run ends): announce the
+    // VM moves first, or a client following another thread resumes it (nvim-dap's auto-continue).
     return new Reply(undefined, () => {
-      this.sendEvent(new InvalidatedEvent(['all']));
+      this.continued(DRIVER_THREAD);
+      this.invalidated(['all'], false);
       this.begin();
     });
   }
@@ -450,14 +458,37 @@ export class VgpuDebugSession extends DebugSession {
     }
     this.adopt(home);
     this.output(`${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`, 'stderr');
-    this.sendEvent(new InvalidatedEvent(['all']));
+    this.invalidated(['all']);
   }
 
   private output(text: string, category: 'console' | 'stderr' | 'stdout' = 'console'): void {
     this.sendEvent(new OutputEvent(text, category));
   }
 
+  /** The VM moves though the client did not ask it to (a stop it did not request follows). */
+  private continued(threadId: number): void {
+    // Every engine and the driver move together: a VM never runs one thread alone.
+    this.sendEvent(new ContinuedEvent(threadId, true));
+  }
+
+  /**
+   * Views show stale state. A client that accepts `invalidated` gets it; any other learns it from the
+   * stop it was shown, told again (with `refetch`, unless a stop follows anyway), which makes it
+   * refetch threads, stack and variables.
+   */
+  private invalidated(areas: DebugProtocol.InvalidatedAreas[], refetch = true): void {
+    if (this.client.supportsInvalidatedEvent) {
+      this.sendEvent(new InvalidatedEvent(areas));
+      return;
+    }
+    const last = this.lastStop;
+    if (!refetch || !last || this.exec?.running || this.ended) return;
+    this.continued(last.threadId);
+    this.stopped({ reason: last.reason, threadId: last.threadId, description: last.description, text: 'Views refreshed: the VM state was changed', finished: last.finished });
+  }
+
   private stopped(s: Stop): void {
+    this.lastStop = s;
     this.store?.clear();
     this.finished = !!s.finished;
     const ev = new StoppedEvent(s.reason, s.threadId) as DebugProtocol.StoppedEvent;
@@ -637,7 +668,7 @@ export class VgpuDebugSession extends DebugSession {
     if (!c.set) throw new UserError('these values cannot be edited');
     if (typeof a.name !== 'string' || typeof a.value !== 'string') throw new UserError('setVariable needs a name and a value (strings)');
     const r = c.set(a.name, a.value, this.fmt(a));
-    return new Reply(r, () => this.sendEvent(new InvalidatedEvent(['variables'])));
+    return new Reply(r, () => this.invalidated(['variables']));
   }
 
   /** A watch or variable set by its expression (assign.ts): a register, a register field, or [ADDR]. */
@@ -646,7 +677,7 @@ export class VgpuDebugSession extends DebugSession {
     if (typeof a.expression !== 'string' || typeof a.value !== 'string') throw new UserError('setExpression needs an expression and a value (strings)');
     const engine = this.engineOfFrame(a.frameId);
     const value = assign(vm, engine, a.expression, a.value, this.fmt(a).hex);
-    return new Reply({ value }, () => this.sendEvent(new InvalidatedEvent(['variables'])));
+    return new Reply({ value }, () => this.invalidated(['variables']));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -682,13 +713,17 @@ export class VgpuDebugSession extends DebugSession {
     this.afterJump(`Rolled back to snapshot #${id}`);
   }
 
-  /** The VM jumped in time while stopped: views refresh from a new stop. */
+  /**
+   * The VM jumped in time while stopped: views refresh from a new stop, announced by a `continued` (the
+   * client did not request it: without one, a client following another thread would resume the VM).
+   */
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
     this.afterFollow(() => setImmediate(() => {
       if (this.ended) return;
       const vm = this.vm!;
-      this.sendEvent(new InvalidatedEvent(['all']));
+      this.continued(DRIVER_THREAD);
+      this.invalidated(['all'], false);
       this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
     }));
   }
@@ -830,8 +865,8 @@ export class VgpuDebugSession extends DebugSession {
     const n = writeBytes(vm, ref, new Uint8Array(bytes.subarray(0, readable)));
     return new Reply({ bytesWritten: n }, () => {
       if (n > 0) {
-        this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
-        this.sendEvent(new InvalidatedEvent(['variables']));
+        if (this.client.supportsMemoryEvent) this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
+        this.invalidated(['variables']);
       }
     });
   }

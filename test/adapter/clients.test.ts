@@ -6,12 +6,53 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { DRIVER, EXAMPLES, clientPerTest } from './client';
+import { BCS0, DRIVER, EXAMPLES, clientPerTest, repl } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 
 /** What a plain client announces: no pathFormat (default 'path'), no invalidated/memory/progress events. */
 const PLAIN_INITIALIZE = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true } as DebugProtocol.InitializeRequestArguments;
+
+/**
+ * nvim-dap's thread following, played over a DebugClient: it remembers the thread it stopped on; a
+ * later stop (all threads stopped) on another thread is resumed at once, unless a `continued` event (or
+ * a request of its own that resumes) came in between.
+ */
+class Follower {
+  followed: number | undefined;
+  readonly log: string[] = [];
+  autoContinued = 0;
+  private lastEvent = Date.now();
+
+  constructor(private readonly dc: DebugClient) {
+    dc.on('continued', (e: DebugProtocol.ContinuedEvent) => {
+      this.lastEvent = Date.now();
+      this.log.push(`continued ${e.body.threadId}${e.body.allThreadsContinued ? ' all' : ''}`);
+      if (e.body.allThreadsContinued !== false || e.body.threadId === this.followed) this.followed = undefined;
+    });
+    dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
+      this.lastEvent = Date.now();
+      this.log.push(`stopped ${e.body.threadId} ${e.body.reason}`);
+      if (this.followed !== undefined && this.followed !== e.body.threadId && e.body.allThreadsStopped) {
+        this.autoContinued++;
+        void dc.continueRequest({ threadId: e.body.threadId }).catch(() => undefined);
+        return;
+      }
+      this.followed = e.body.threadId;
+    });
+  }
+
+  /** A request of the client's own that resumes the VM: it stops following until the next stop. */
+  resume<T>(p: Promise<T>): Promise<T> {
+    this.followed = undefined;
+    return p;
+  }
+
+  /** Resolves once no stop or continue has arrived for `ms` (the client's own reactions included). */
+  async settled(ms = 400): Promise<void> {
+    while (Date.now() - this.lastEvent < ms) await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('adapter: clients other than VS Code', function () {
   this.timeout(30000);
@@ -25,5 +66,82 @@ describe('adapter: clients other than VS Code', function () {
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     const st = await dc.stackTraceRequest({ threadId: DRIVER });
     assert.equal(st.body.stackFrames[0].source?.path, PICTURE, 'paths are native paths');
+  });
+
+  it('keeps the time-travel position after goto, rollback and restart under nvim-dap\'s thread following', async () => {
+    const f = new Follower(dc);
+    const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number }).commands;
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    assert.equal(f.followed, DRIVER);
+    const toBreakpoint = async () => {
+      await Promise.all([dc.waitForEvent('stopped'), f.resume(dc.continueRequest({ threadId: DRIVER }))]);
+      await f.settled();
+      assert.equal(f.followed, BCS0, 'the breakpoint is in the bcs0 batch');
+      return position();
+    };
+    const atBreakpoint = await toBreakpoint();
+    assert.ok(atBreakpoint > 3);
+
+    // Console `goto T`: a stop on the driver thread while the client follows bcs0.
+    f.log.length = 0;
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 3')]);
+    await f.settled();
+    assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+    assert.equal(await position(), 3);
+
+    // Console `rollback N`.
+    const snaps = ((await dc.customRequest('vgpu/snapshots')).body as { snapshots: { id: number; commands: number }[] }).snapshots;
+    const first = snaps[0];
+    await toBreakpoint();
+    f.log.length = 0;
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, `rollback ${first.id}`)]);
+    await f.settled();
+    assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+    assert.equal(await position(), first.commands);
+
+    // vgpu/rollback, the Snapshots view's request.
+    await toBreakpoint();
+    await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('vgpu/rollback', { id: first.id })]);
+    await f.settled();
+    assert.equal(await position(), first.commands);
+
+    // restart: the user lands on the entry stop, as configured (stopOnEntry), not on the breakpoint.
+    await toBreakpoint();
+    f.log.length = 0;
+    const [entry] = await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } })]);
+    await f.settled();
+    assert.equal((entry as DebugProtocol.StoppedEvent).body.reason, 'entry');
+    assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 entry']);
+    assert.equal(await position(), 0);
+    assert.equal(f.autoContinued, 0, 'the client never had to resume a stop it did not follow');
+  });
+
+  it('sends no invalidated or memory events to a client that did not accept them, and makes it refetch by a stop instead', async () => {
+    const seen: string[] = [];
+    for (const e of ['invalidated', 'memory', 'stopped', 'continued']) dc.on(e, () => seen.push(e));
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    seen.length = 0;
+    // An edit and a memory write would each send invalidated (and memory) to VS Code.
+    await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' })]);
+    await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('writeMemory', { memoryReference: 'gpa:0x3000000', data: Buffer.from([1, 2, 3, 4]).toString('base64') })]);
+    assert.deepEqual(seen, ['continued', 'stopped', 'continued', 'stopped']);
+    assert.equal(await repl(dc, 'bcs0.CS_GPR0'), '0x00000005');
+  });
+
+  it('sends invalidated and memory events to a client that accepts them, and no extra stop', async () => {
+    const seen: string[] = [];
+    for (const e of ['invalidated', 'memory', 'stopped', 'continued']) dc.on(e, () => seen.push(e));
+    await dc.initializeRequest({ ...PLAIN_INITIALIZE, supportsInvalidatedEvent: true, supportsMemoryEvent: true });
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    seen.length = 0;
+    await Promise.all([dc.waitForEvent('invalidated'), dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' })]);
+    await Promise.all([dc.waitForEvent('invalidated'), dc.customRequest('writeMemory', { memoryReference: 'gpa:0x3000000', data: Buffer.from([1, 2, 3, 4]).toString('base64') })]);
+    assert.deepEqual(seen, ['invalidated', 'memory', 'invalidated']);
   });
 });
