@@ -35,7 +35,7 @@ class Follower {
       this.log.push(`stopped ${e.body.threadId} ${e.body.reason}`);
       if (this.followed !== undefined && this.followed !== e.body.threadId && e.body.allThreadsStopped) {
         this.autoContinued++;
-        void dc.continueRequest({ threadId: e.body.threadId }).catch(() => undefined);
+        void dc.continueRequest({ threadId: e.body.threadId ?? DRIVER }).catch(() => undefined);
         return;
       }
       this.followed = e.body.threadId;
