@@ -8,7 +8,7 @@ import { searchBackward } from '../emulator/reverse';
 import { GpuError, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
-import { DRIVER_THREAD, engineOfThread, locateCommand, threadOfEngine } from './stack';
+import { DRIVER_THREAD, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
 
 export type Granularity = 'instruction' | 'line';
 export type StepKind = 'over' | 'in' | 'out';
@@ -195,7 +195,7 @@ export class Execution {
     const last = latest as { step: number; hit: Hit } | null;
     if (found === null || last === null) {
       vm.restoreSnapshot(0);
-      return { reason: 'entry', threadId: this.focus(threadId), description: 'Beginning of the recorded history', text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot' };
+      return { reason: 'entry', threadId: this.withSource(this.focus(threadId)), description: 'Beginning of the recorded history', text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot' };
     }
     return hitStop(last.hit);
   }
@@ -269,7 +269,12 @@ export class Execution {
 
   private beginning(threadId: number): Stop {
     this.output('no earlier position of this thread in the recorded history\n');
-    return { reason: 'step', threadId, description: 'Beginning of the recorded history' };
+    return { reason: 'step', threadId: this.withSource(threadId), description: 'Beginning of the recorded history' };
+  }
+
+  /** The thread, or the driver when the thread's top frame has no source line (an engine with no ring yet). */
+  private withSource(threadId: number): number {
+    return framesOf(this.vm, threadId)[0]?.loc ? threadId : DRIVER_THREAD;
   }
 
   private focus(threadId: number): number {

@@ -25,7 +25,7 @@ import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './
 import { LaunchError, buildVm, validateLaunch } from './launch';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { scopesOf } from './scopes';
-import { DRIVER_THREAD, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
+import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
@@ -620,14 +620,16 @@ export class VgpuDebugSession extends DebugSession {
     const start = nonNegative(a.startFrame, 'startFrame') ?? 0;
     const levels = nonNegative(a.levels, 'levels') || frames.length;
     return {
+      // A frame without a source (an engine with no ring yet or idle, the driver done) is a label: clients
+      // then show its name instead of looking for a file ("Source missing").
       stackFrames: frames.slice(start, start + levels).map((f) => ({
         id: f.id,
-        name: f.name,
+        name: f.loc ? f.name : labelName(vm, f),
         source: f.loc ? this.source(f.loc.file) : undefined,
         line: f.loc ? this.convertDebuggerLineToClient(f.loc.line) : 0,
         column: f.loc ? this.convertDebuggerColumnToClient(f.loc.col) : 0,
         instructionPointerReference: f.va !== undefined ? '0x' + f.va.toString(16) : undefined,
-        presentationHint: f.idle ? 'subtle' : 'normal',
+        presentationHint: !f.loc ? 'label' : f.idle ? 'subtle' : 'normal',
       })),
       totalFrames: frames.length,
     };
@@ -1027,6 +1029,14 @@ export class VgpuDebugSession extends DebugSession {
       steps: t.steps.map(stepInfo),
     };
   }
+}
+
+/** Name of a frame with no source: what the thread's state is, the start of history and the end said as such. */
+function labelName(vm: Vm, f: Frame): string {
+  const oldest = vm.snapshots.list[0]?.state.step;
+  const when = vm.finished ? ' (program finished)' : vm.step === oldest ? ' (start of the recorded history)' : '';
+  if (f.engine === null) return vm.finished ? 'Program finished: step back to inspect' : `driver: all operations done${when}`;
+  return `${f.name}${when}`;
 }
 
 function stepInfo(s: WalkStep): WalkStepInfo {

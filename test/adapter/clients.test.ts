@@ -6,9 +6,10 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { BCS0, DRIVER, EXAMPLES, clientPerTest, repl } from './client';
+import { BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, repl } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
+const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
 
 /** What a plain client announces: no pathFormat (default 'path'), no invalidated/memory/progress events. */
 const PLAIN_INITIALIZE = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true } as DebugProtocol.InitializeRequestArguments;
@@ -143,5 +144,36 @@ describe('adapter: clients other than VS Code', function () {
     await Promise.all([dc.waitForEvent('invalidated'), dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' })]);
     await Promise.all([dc.waitForEvent('invalidated'), dc.customRequest('writeMemory', { memoryReference: 'gpa:0x3000000', data: Buffer.from([1, 2, 3, 4]).toString('base64') })]);
     assert.deepEqual(seen, ['invalidated', 'memory', 'invalidated']);
+  });
+
+  it('every frame has a source or is a label: the start of history and the finished program say so', async () => {
+    const all = async () => {
+      const out: DebugProtocol.StackFrame[] = [];
+      for (const t of [DRIVER, RCS0, BCS0]) out.push(...(await dc.stackTraceRequest({ threadId: t })).body.stackFrames);
+      for (const fr of out) assert.ok(fr.source?.path || fr.presentationHint === 'label', `frame '${fr.name}' has neither a source nor the label hint`);
+      return out;
+    };
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PAGE_FAULT, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await dc.setExceptionBreakpointsRequest({ filters: ['page-fault'] });
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    assert.ok((await all()).some((fr) => /start of the recorded history/.test(fr.name)), 'engines with no ring yet, at the start');
+    const fault = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+    assert.equal(fault.body.reason, 'exception');
+    // Back to the start of history from the faulting engine's thread: the stop is on a thread with a source line.
+    const start = (await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('reverseContinue', { threadId: fault.body.threadId })]))[0] as DebugProtocol.StoppedEvent;
+    assert.equal(start.body.description, 'Beginning of the recorded history');
+    const [topFrame] = (await dc.stackTraceRequest({ threadId: start.body.threadId! })).body.stackFrames;
+    assert.equal(topFrame.source?.path, PAGE_FAULT);
+    assert.ok(topFrame.line > 0);
+    await all();
+    // To the end (the fault filter off): the driver's frame says the program finished.
+    await dc.setExceptionBreakpointsRequest({ filters: [] });
+    const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+    assert.equal(end.body.description, 'Program finished');
+    const frames = await all();
+    const done = frames.find((fr) => /Program finished/.test(fr.name));
+    assert.ok(done, 'a frame named Program finished');
+    assert.equal(done.presentationHint, 'label');
   });
 });
