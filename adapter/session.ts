@@ -4,7 +4,8 @@
 
 import * as path from 'node:path';
 import {
-  ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, Response, StoppedEvent, TerminatedEvent, ExitedEvent, BreakpointEvent,
+  ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, StoppedEvent,
+  TerminatedEvent, ExitedEvent, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
@@ -30,6 +31,7 @@ import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
+import { Operation, ProgressSink } from './progress';
 
 /**
  * A surface as it was at kept snapshot `index`, walked through that snapshot's PPGTT root and read from
@@ -112,6 +114,8 @@ export class VgpuDebugSession extends DebugSession {
   private client: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
   /** The stop the client was last told of: repeated to make a client without `invalidated` refetch its views. */
   private lastStop: Stop | undefined;
+  /** Long operations under way, which `cancel` may name by progress id or request. */
+  private readonly ops = new Set<Operation>();
 
   constructor() {
     super();
@@ -134,14 +138,14 @@ export class VgpuDebugSession extends DebugSession {
       setExpression: (a) => this.setExpression(a),
       evaluate: (a) => this.evaluate(a),
       completions: (a) => this.completions(a),
-      continue: (a) => this.motion(a, 'continue'),
-      next: (a) => this.motion(a, 'over'),
-      stepIn: (a) => this.motion(a, 'in'),
-      stepOut: (a) => this.motion(a, 'out'),
-      stepBack: (a) => this.reverse(a, 'step'),
+      continue: (a, r) => this.motion(a, 'continue', r),
+      next: (a, r) => this.motion(a, 'over', r),
+      stepIn: (a, r) => this.motion(a, 'in', r),
+      stepOut: (a, r) => this.motion(a, 'out', r),
+      stepBack: (a, r) => this.reverse(a, 'step', r),
       gotoTargets: (a) => this.gotoTargets(a),
-      goto: (a) => this.goto(a),
-      reverseContinue: (a) => this.reverse(a, 'continue'),
+      goto: (a, r) => this.goto(a, r),
+      reverseContinue: (a, r) => this.reverse(a, 'continue', r),
       pause: (a) => this.pause(a),
       setBreakpoints: (a) => this.setBreakpoints(a),
       setFunctionBreakpoints: (a) => ({ breakpoints: this.bps.setFunctions(objects<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
@@ -156,7 +160,7 @@ export class VgpuDebugSession extends DebugSession {
       disassemble: (a) => this.disassemble(a),
       loadedSources: () => ({ sources: this.vm ? [this.source(this.vm.image.file)] : [] }),
       source: (a) => this.sourceContent(a),
-      cancel: () => undefined,
+      cancel: (a) => this.cancel(a),
       'vgpu/snapshots': () => this.customSnapshots(),
       'vgpu/snapshot': () => this.customSnapshot(),
       'vgpu/rollback': (a) => this.customRollback(a),
@@ -165,7 +169,7 @@ export class VgpuDebugSession extends DebugSession {
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
       'vgpu/migrate': (a) => this.customMigrate(a),
-      'vgpu/stepBackInto': (a) => this.reverse(a, 'into'),
+      'vgpu/stepBackInto': (a, r) => this.reverse(a, 'into', r),
     };
   }
 
@@ -255,7 +259,7 @@ export class VgpuDebugSession extends DebugSession {
       supportsValueFormattingOptions: true,
       supportsBreakpointLocationsRequest: true,
       supportsGotoTargetsRequest: true,
-      supportsCancelRequest: false,
+      supportsCancelRequest: true,
       supportsDelayedStackTraceLoading: false,
     };
     this.sendResponse(response);
@@ -511,7 +515,7 @@ export class VgpuDebugSession extends DebugSession {
     return a.granularity === 'instruction' ? 'instruction' : 'line';
   }
 
-  private motion(a: Record<string, unknown>, kind: 'continue' | StepKind): Reply {
+  private motion(a: Record<string, unknown>, kind: 'continue' | StepKind, request: DebugProtocol.Request): Reply {
     const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -524,28 +528,66 @@ export class VgpuDebugSession extends DebugSession {
     }
     const body = kind === 'continue' ? { allThreadsContinued: true } : undefined;
     if (this.finished && this.vm!.finished) return new Reply(body, () => this.end());
-    return new Reply(body, () => this.run(threadId, kind, this.granularity(a)));
+    return new Reply(body, () => this.run(threadId, kind, this.granularity(a), request));
   }
 
-  private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): void {
+  private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', request?: DebugProtocol.Request): void {
     this.store?.clear();
-    this.stopWhenDone(threadId, this.exec!.forward(threadId, kind, granularity));
+    const op = this.operation(kind === 'continue' ? 'Continue' : 'Step', request);
+    this.stopWhenDone(threadId, this.exec!.forward(threadId, kind, granularity, undefined, op), op);
   }
 
-  /** A motion running in chunks: its stop (none when cancelled), or its failure as a pause. */
-  private stopWhenDone(threadId: number, motion: Promise<Stop | null>): void {
+  /** A motion running in slices: its stop (none when the session dropped the VM), or its failure as a pause. */
+  private stopWhenDone(threadId: number, motion: Promise<Stop | null>, op: Operation): void {
     motion.then(
       (s) => {
+        this.finishOperation(op, s?.description ?? 'done');
         if (s) this.afterFollow(() => this.stopped(s));
       },
       (e) => {
+        this.finishOperation(op, 'failed');
         this.output(`${(e as Error).message}\n`, 'stderr');
         this.afterFollow(() => this.stopped({ reason: 'pause', threadId, description: (e as Error).message }));
       },
     );
   }
 
-  private reverse(a: Record<string, unknown>, kind: 'step' | 'into' | 'continue'): Reply {
+  /** A long operation: progress events when the client accepts them (after it has run a while), cancellable. */
+  private operation(title: string, request?: DebugProtocol.Request): Operation {
+    const sink: ProgressSink | undefined = this.client.supportsProgressReporting ? {
+      start: (id, t, requestId, message, percentage) => {
+        const ev = new ProgressStartEvent(id, t, message) as DebugProtocol.ProgressStartEvent;
+        ev.body.cancellable = true;
+        if (requestId !== undefined) ev.body.requestId = requestId;
+        if (percentage !== undefined) ev.body.percentage = percentage;
+        this.sendEvent(ev);
+      },
+      update: (id, message, percentage) => {
+        const ev = new ProgressUpdateEvent(id, message) as DebugProtocol.ProgressUpdateEvent;
+        if (percentage !== undefined) ev.body.percentage = percentage;
+        this.sendEvent(ev);
+      },
+      end: (id, message) => this.sendEvent(new ProgressEndEvent(id, message)),
+    } : undefined;
+    const op = new Operation(title, sink, request?.seq);
+    this.ops.add(op);
+    return op;
+  }
+
+  private finishOperation(op: Operation, message: string): void {
+    this.ops.delete(op);
+    op.end(message);
+  }
+
+  /** `cancel` of a long operation, named by its progress id or by the request that started it. */
+  private cancel(a: Record<string, unknown>): undefined {
+    for (const op of this.ops) {
+      if ((a.progressId !== undefined && a.progressId === op.progressId) || (a.requestId !== undefined && a.requestId === op.requestId)) op.cancelled = true;
+    }
+    return undefined;
+  }
+
+  private reverse(a: Record<string, unknown>, kind: 'step' | 'into' | 'continue', request: DebugProtocol.Request): Reply {
     const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -553,7 +595,13 @@ export class VgpuDebugSession extends DebugSession {
     const exec = this.exec!;
     const granularity = this.granularity(a);
     return new Reply(undefined, () => {
-      const s = kind === 'continue' ? exec.reverseContinue(threadId) : exec.stepBack(threadId, granularity, kind === 'into');
+      if (kind === 'continue') {
+        this.store?.clear();
+        const op = this.operation('Reverse continue', request);
+        this.stopWhenDone(threadId, exec.reverseContinue(threadId, op), op);
+        return;
+      }
+      const s = exec.stepBack(threadId, granularity, kind === 'into');
       this.afterFollow(() => this.stopped(s));
     });
   }
@@ -578,7 +626,7 @@ export class VgpuDebugSession extends DebugSession {
     };
   }
 
-  private goto(a: Record<string, unknown>): Reply {
+  private goto(a: Record<string, unknown>, request: DebugProtocol.Request): Reply {
     const threadId = this.threadOf(a);
     const vm = this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -591,7 +639,8 @@ export class VgpuDebugSession extends DebugSession {
     const exec = this.exec!;
     return new Reply(undefined, () => {
       this.store?.clear();
-      this.stopWhenDone(threadId, exec.travel(line, direction, threadId));
+      const op = this.operation(`Jump to line ${line} (${direction === 'back' ? 'back in time' : 'forward'})`, request);
+      this.stopWhenDone(threadId, exec.travel(line, direction, threadId, op), op);
     });
   }
 

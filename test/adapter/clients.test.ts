@@ -4,9 +4,10 @@
 
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, repl } from './client';
+import { BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, program, repl } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
@@ -175,5 +176,62 @@ describe('adapter: clients other than VS Code', function () {
     const done = frames.find((fr) => /Program finished/.test(fr.name));
     assert.ok(done, 'a frame named Program finished');
     assert.equal(done.presentationHint, 'label');
+  });
+
+  it('a reverse continue over 1e7 commands shows progress and is cancelled within 100 ms, at a reported position', async function () {
+    this.timeout(240000);
+    const progress: DebugProtocol.Event[] = [];
+    for (const e of ['progressStart', 'progressUpdate', 'progressEnd']) dc.on(e, (ev: DebugProtocol.Event) => progress.push(ev));
+    const caps = (await dc.initializeRequest({ ...PLAIN_INITIALIZE, supportsProgressReporting: true })).body!;
+    assert.equal(caps.supportsCancelRequest, true);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: program('spin.vgpu'), stopOnEntry: true, watchdog: 10_000_000 } as DebugProtocol.LaunchRequestArguments)]);
+    await dc.setExceptionBreakpointsRequest({ filters: ['hang'] });
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    // "Who last wrote CS_GPR0?": nothing in this program does, so every motion checks each step to the end of its way.
+    const info = (await dc.customRequest('dataBreakpointInfo', { name: 'rcs0.CS_GPR0' })).body as DebugProtocol.DataBreakpointInfoResponse['body'];
+    await dc.customRequest('setDataBreakpoints', { breakpoints: [{ dataId: info.dataId }] });
+    const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number }).commands;
+
+    /** Starts `req`, cancels it by its progress id once progress shows, and times the stop that follows. */
+    const cancelled = async (req: () => Promise<unknown>) => {
+      progress.length = 0;
+      const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
+      await req();
+      const start = await started;
+      assert.equal(start.body.cancellable, true);
+      const stopped = dc.waitForEvent('stopped').then((e) => ({ e: e as DebugProtocol.StoppedEvent, at: performance.now() }));
+      const ended = dc.waitForEvent('progressEnd');
+      const t0 = performance.now();
+      await dc.customRequest('cancel', { progressId: start.body.progressId });
+      const { e, at } = await stopped;
+      await ended;
+      return { stop: e.body, ms: at - t0 };
+    };
+
+    // A run towards a far stop (the watchdog at t=1e7) is cancelled where it is; continue goes on from there.
+    const run = await cancelled(() => dc.continueRequest({ threadId: DRIVER }));
+    assert.ok(run.ms < 100, `the run stopped ${run.ms.toFixed(1)} ms after the cancel`);
+    assert.equal(run.stop.description, 'Cancelled');
+    const here = await position();
+    assert.ok(here > 0 && here < 10_000_000);
+    assert.match(run.stop.text ?? '', new RegExp(`cancelled at t=${here} `));
+    const t0 = performance.now();
+    const hang = (await Promise.all([dc.waitForEvent('stopped', 200000), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+    const forwardMs = performance.now() - t0;
+    assert.equal(hang.body.reason, 'exception');
+    const end = await position();
+    assert.ok(end >= 10_000_000 - 10, `the watchdog fires at 1e7 commands (t=${end})`);
+
+    // Reverse continue from t=1e7 searches all history back for a write: cancel it once it shows progress.
+    const back = await cancelled(() => dc.customRequest('reverseContinue', { threadId: RCS0 }));
+    assert.ok(back.ms < 100, `the reverse continue stopped ${back.ms.toFixed(1)} ms after the cancel`);
+    assert.equal(back.stop.description, 'Cancelled');
+    assert.ok(progress.some((p) => p.event === 'progressStart') && progress.at(-1)!.event === 'progressEnd');
+    const at = await position();
+    assert.ok(at < end, 'the search had gone back in time');
+    assert.match(back.stop.text ?? '', new RegExp(`cancelled at t=${at} `), 'the stop says where the VM is');
+    const [frame] = (await dc.stackTraceRequest({ threadId: back.stop.threadId! })).body.stackFrames;
+    assert.equal(frame.source?.path, program('spin.vgpu'), 'a consistent position: a frame on a source line');
+    console.log(`      forward to t=${end}: ${forwardMs.toFixed(0)} ms; run cancelled in ${run.ms.toFixed(1)} ms; reverse continue cancelled in ${back.ms.toFixed(1)} ms at t=${at}`);
   });
 });
