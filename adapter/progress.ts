@@ -13,7 +13,7 @@ const UPDATE_MS = 200;
 
 /** Where progress goes: the session's progressStart/Update/End events (when the client accepts them). */
 export interface ProgressSink {
-  start(progressId: string, title: string, requestId: number | undefined, message: string, percentage: number | undefined): void;
+  start(progressId: string, title: string, requestId: number | undefined, message: string, percentage: number | undefined, cancellable: boolean): void;
   update(progressId: string, message: string, percentage: number | undefined): void;
   end(progressId: string, message: string): void;
 }
@@ -34,6 +34,8 @@ export class Operation {
     private readonly sink?: ProgressSink,
     /** The request that started it (a `cancel` may name it instead of the progress id). */
     readonly requestId?: number,
+    /** Does it honour `cancel`? (A VM transfer runs to its end or fails on its own.) */
+    readonly cancellable = true,
   ) {}
 
   /** Has the current slice used its time? (Cheap enough to call every few thousand steps.) */
@@ -60,7 +62,7 @@ export class Operation {
       if (!this.shown && now - this.t0 >= PROGRESS_AFTER_MS) {
         this.shown = true;
         this.lastUpdate = now;
-        this.sink.start(this.progressId, this.title, this.requestId, message, pct);
+        this.sink.start(this.progressId, this.title, this.requestId, message, pct, this.cancellable);
       } else if (this.shown && now - this.lastUpdate >= UPDATE_MS) {
         this.lastUpdate = now;
         this.sink.update(this.progressId, message, pct);

@@ -21,7 +21,7 @@ import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evalu
 import { assign } from './assign';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
-import { diff, pageAt, snapshotIndex, snapshotInfos } from './history';
+import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
 import { LaunchError, buildVm, validateLaunch } from './launch';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
@@ -81,6 +81,13 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
 
+/** The request was cancelled (DAP: its response fails with the message 'cancelled'). */
+class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
 /** A handler's result: the response body, and work to do once the response is sent. */
 class Reply {
   constructor(readonly body: unknown, readonly after?: () => void) {}
@@ -99,6 +106,8 @@ export class VgpuDebugSession extends DebugSession {
   private started = false;
   private ended = false;
   private finished = false;
+  /** Compare Snapshots under way: they read the kept snapshots, which must not change. */
+  private comparing = 0;
   /** A VM transfer is under way: the VM belongs to it. */
   private migrating = false;
   /** The VM runs on another host; `vm` is its replica here (lockstep.ts). */
@@ -164,11 +173,11 @@ export class VgpuDebugSession extends DebugSession {
       'vgpu/snapshots': () => this.customSnapshots(),
       'vgpu/snapshot': () => this.customSnapshot(),
       'vgpu/rollback': (a) => this.customRollback(a),
-      'vgpu/diff': (a) => this.customDiff(a),
+      'vgpu/diff': (a, r) => this.customDiff(a, r),
       'vgpu/surface': (a) => this.customSurface(a),
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
-      'vgpu/migrate': (a) => this.customMigrate(a),
+      'vgpu/migrate': (a, r) => this.customMigrate(a, r),
       'vgpu/stepBackInto': (a, r) => this.reverse(a, 'into', r),
     };
   }
@@ -220,7 +229,7 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private failWith(response: DebugProtocol.Response, e: unknown): void {
-    const known = e instanceof UserError || e instanceof MotionError || e instanceof LaunchError || e instanceof ConsoleError || e instanceof ExpressionError || e instanceof SetError;
+    const known = e instanceof UserError || e instanceof Cancelled || e instanceof MotionError || e instanceof LaunchError || e instanceof ConsoleError || e instanceof ExpressionError || e instanceof SetError;
     this.fail(response, known ? (e as Error).message : `internal error: ${(e as Error)?.message ?? String(e)}`);
   }
 
@@ -411,6 +420,7 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.requireVm();
     if (this.exec?.running) throw new UserError('the VM is running: pause it first');
     if (this.migrating) throw new UserError('the VM is being moved to another host');
+    if (this.comparing > 0) throw new UserError('Compare Snapshots is under way: wait for it or cancel it');
     if (this.following > 0) throw new UserError(`the VM is running on ${this.lockstep?.host ?? 'another host'}: wait for it to stop`);
     return vm;
   }
@@ -553,11 +563,11 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   /** A long operation: progress events when the client accepts them (after it has run a while), cancellable. */
-  private operation(title: string, request?: DebugProtocol.Request): Operation {
+  private operation(title: string, request?: DebugProtocol.Request, cancellable = true): Operation {
     const sink: ProgressSink | undefined = this.client.supportsProgressReporting ? {
-      start: (id, t, requestId, message, percentage) => {
+      start: (id, t, requestId, message, percentage, cancellable) => {
         const ev = new ProgressStartEvent(id, t, message) as DebugProtocol.ProgressStartEvent;
-        ev.body.cancellable = true;
+        ev.body.cancellable = cancellable;
         if (requestId !== undefined) ev.body.requestId = requestId;
         if (percentage !== undefined) ev.body.percentage = percentage;
         this.sendEvent(ev);
@@ -569,7 +579,7 @@ export class VgpuDebugSession extends DebugSession {
       },
       end: (id, message) => this.sendEvent(new ProgressEndEvent(id, message)),
     } : undefined;
-    const op = new Operation(title, sink, request?.seq);
+    const op = new Operation(title, sink, request?.seq, cancellable);
     this.ops.add(op);
     return op;
   }
@@ -965,12 +975,27 @@ export class VgpuDebugSession extends DebugSession {
     return { step: vm.step, commands: vm.commands };
   }
 
-  private customDiff(a: Record<string, unknown>): CustomBody<'vgpu/diff'> {
+  /** Compare Snapshots: in slices, with progress; cancelled, it answers 'cancelled' and the VM never moved. */
+  private async customDiff(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<CustomBody<'vgpu/diff'>> {
     const vm = this.stoppedVm();
     const from = snapshotIndex(vm, a.from);
     const to = a.to === undefined || a.to === -1 ? vm.snapshots.list.length : snapshotIndex(vm, a.to);
     if (from < 0 || to < 0) throw new UserError(`vgpu/diff needs ids of kept snapshots (from ${JSON.stringify(a.from)}, to ${JSON.stringify(a.to)})`);
-    return diff(vm, from, to);
+    const op = this.operation(`Compare snapshots #${a.from} and ${to === vm.snapshots.list.length ? 'now' : `#${a.to}`}`, request);
+    const steps = diffSteps(vm, from, to);
+    // The snapshots must stay as they are meanwhile: the VM counts as busy (stoppedVm).
+    this.comparing++;
+    try {
+      for (;;) {
+        const r = steps.next();
+        if (r.done) return r.value;
+        if (op.sliceOver() && await op.yield(`${Math.round(r.value * 100)} %`, r.value)) throw new Cancelled();
+        if (this.vm !== vm) throw new UserError('the program was restarted meanwhile');
+      }
+    } finally {
+      this.comparing--;
+      this.finishOperation(op, op.cancelled ? 'cancelled' : 'done');
+    }
   }
 
   private customSurface(a: Record<string, unknown>): CustomBody<'vgpu/surface'> {
@@ -1011,7 +1036,7 @@ export class VgpuDebugSession extends DebugSession {
    * (lockstep.ts), which inspection reads. Refused or failed, the VM keeps running where it was, with
    * nothing lost. Moving it again sends the replica's state (equal to the remote one at every stop).
    */
-  private async customMigrate(a: Record<string, unknown>): Promise<Reply> {
+  private async customMigrate(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<Reply> {
     const vm = this.stoppedVm();
     if (!this.started || this.ended) throw new UserError('vgpu/migrate needs a started, running debug session');
     const to = a.to ?? this.launchArgs?.migrationHosts?.[0];
@@ -1023,10 +1048,15 @@ export class VgpuDebugSession extends DebugSession {
     this.migrating = true;
     let out: MigrationOutcome;
     let ls: Lockstep | undefined;
+    const op = this.operation(`Migrating the VM to ${to}`, request, false);
     try {
       out = await migrateVm(vm, {
         ...target, token: (a.token as string | undefined) || undefined, mode: 'session', commandsPerChunk: 0,
-        onProgress: (p) => this.output(`migration: ${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}\n`),
+        onProgress: (p) => {
+          const text = `${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}`;
+          op.report(text);
+          this.output(`migration: ${text}\n`);
+        },
       });
       const remote = out.remote;
       if (out.status === 'completed' && remote) {
@@ -1042,6 +1072,7 @@ export class VgpuDebugSession extends DebugSession {
       }
     } finally {
       this.migrating = false;
+      this.finishOperation(op, 'done');
     }
     const body: CustomBody<'vgpu/migrate'> = { ...migrationSummary(out), ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}) };
     if (!ls) {
