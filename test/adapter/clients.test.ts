@@ -3,11 +3,12 @@
 // thread other than the one it follows is resumed unless a `continued` event came before it).
 
 import * as assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, program, repl } from './client';
+import { ADAPTER, BCS0, DRIVER, EXAMPLES, RCS0, ROOT, build, clientPerTest, program, repl } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
@@ -56,6 +57,58 @@ class Follower {
   }
 }
 
+/** goto, rollback and restart under nvim-dap's thread following: each keeps the position it travelled to. */
+async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
+  const f = new Follower(dc);
+  const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number }).commands;
+  await dc.initializeRequest(PLAIN_INITIALIZE);
+  await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+  await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
+  await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+  assert.equal(f.followed, DRIVER);
+  const toBreakpoint = async () => {
+    await Promise.all([dc.waitForEvent('stopped'), f.resume(dc.continueRequest({ threadId: DRIVER }))]);
+    await f.settled();
+    assert.equal(f.followed, BCS0, 'the breakpoint is in the bcs0 batch');
+    return position();
+  };
+  const atBreakpoint = await toBreakpoint();
+  assert.ok(atBreakpoint > 3);
+
+  // Console `goto T`: a stop on the driver thread while the client follows bcs0.
+  f.log.length = 0;
+  await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 3')]);
+  await f.settled();
+  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+  assert.equal(await position(), 3);
+
+  // Console `rollback N`.
+  const snaps = ((await dc.customRequest('vgpu/snapshots')).body as { snapshots: { id: number; commands: number }[] }).snapshots;
+  const first = snaps[0];
+  await toBreakpoint();
+  f.log.length = 0;
+  await Promise.all([dc.waitForEvent('stopped'), repl(dc, `rollback ${first.id}`)]);
+  await f.settled();
+  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+  assert.equal(await position(), first.commands);
+
+  // vgpu/rollback, the Snapshots view's request.
+  await toBreakpoint();
+  await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('vgpu/rollback', { id: first.id })]);
+  await f.settled();
+  assert.equal(await position(), first.commands);
+
+  // restart: the user lands on the entry stop, as configured (stopOnEntry), not on the breakpoint.
+  await toBreakpoint();
+  f.log.length = 0;
+  const [entry] = await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } })]);
+  await f.settled();
+  assert.equal((entry as DebugProtocol.StoppedEvent).body.reason, 'entry');
+  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 entry']);
+  assert.equal(await position(), 0);
+  assert.equal(f.autoContinued, 0, 'the client never had to resume a stop it did not follow');
+}
+
 describe('adapter: clients other than VS Code', function () {
   this.timeout(30000);
   let dc: DebugClient;
@@ -70,56 +123,7 @@ describe('adapter: clients other than VS Code', function () {
     assert.equal(st.body.stackFrames[0].source?.path, PICTURE, 'paths are native paths');
   });
 
-  it('keeps the time-travel position after goto, rollback and restart under nvim-dap\'s thread following', async () => {
-    const f = new Follower(dc);
-    const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number }).commands;
-    await dc.initializeRequest(PLAIN_INITIALIZE);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
-    await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
-    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
-    assert.equal(f.followed, DRIVER);
-    const toBreakpoint = async () => {
-      await Promise.all([dc.waitForEvent('stopped'), f.resume(dc.continueRequest({ threadId: DRIVER }))]);
-      await f.settled();
-      assert.equal(f.followed, BCS0, 'the breakpoint is in the bcs0 batch');
-      return position();
-    };
-    const atBreakpoint = await toBreakpoint();
-    assert.ok(atBreakpoint > 3);
-
-    // Console `goto T`: a stop on the driver thread while the client follows bcs0.
-    f.log.length = 0;
-    await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 3')]);
-    await f.settled();
-    assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
-    assert.equal(await position(), 3);
-
-    // Console `rollback N`.
-    const snaps = ((await dc.customRequest('vgpu/snapshots')).body as { snapshots: { id: number; commands: number }[] }).snapshots;
-    const first = snaps[0];
-    await toBreakpoint();
-    f.log.length = 0;
-    await Promise.all([dc.waitForEvent('stopped'), repl(dc, `rollback ${first.id}`)]);
-    await f.settled();
-    assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
-    assert.equal(await position(), first.commands);
-
-    // vgpu/rollback, the Snapshots view's request.
-    await toBreakpoint();
-    await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('vgpu/rollback', { id: first.id })]);
-    await f.settled();
-    assert.equal(await position(), first.commands);
-
-    // restart: the user lands on the entry stop, as configured (stopOnEntry), not on the breakpoint.
-    await toBreakpoint();
-    f.log.length = 0;
-    const [entry] = await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } })]);
-    await f.settled();
-    assert.equal((entry as DebugProtocol.StoppedEvent).body.reason, 'entry');
-    assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 entry']);
-    assert.equal(await position(), 0);
-    assert.equal(f.autoContinued, 0, 'the client never had to resume a stop it did not follow');
-  });
+  it('keeps the time-travel position after goto, rollback and restart under nvim-dap\'s thread following (adapter as executable)', () => timeTravelUnderFollowing(dc));
 
   it('sends no invalidated or memory events to a client that did not accept them, and makes it refetch by a stop instead', async () => {
     const seen: string[] = [];
@@ -233,5 +237,38 @@ describe('adapter: clients other than VS Code', function () {
     const [frame] = (await dc.stackTraceRequest({ threadId: back.stop.threadId! })).body.stackFrames;
     assert.equal(frame.source?.path, program('spin.vgpu'), 'a consistent position: a frame on a source line');
     console.log(`      forward to t=${end}: ${forwardMs.toFixed(0)} ms; run cancelled in ${run.ms.toFixed(1)} ms; reverse continue cancelled in ${back.ms.toFixed(1)} ms at t=${at}`);
+  });
+});
+
+describe('adapter: nvim-dap\'s thread following, the adapter as a server (--server=PORT)', function () {
+  this.timeout(30000);
+  let server: ChildProcess;
+  let port = 0;
+  before(async () => {
+    build();
+    server = spawn(process.execPath, [ADAPTER, '--server=0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    port = await new Promise<number>((resolve, reject) => {
+      let err = '';
+      server.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+        if (m) resolve(Number(m[1]));
+      });
+      server.on('exit', () => reject(new Error(`server exited: ${err}`)));
+    });
+  });
+  after(() => {
+    server.kill();
+  });
+
+  it('keeps the time-travel position after goto, rollback and restart', async () => {
+    const dc = new DebugClient('node', ADAPTER, 'vgpu');
+    dc.defaultTimeout = 10000;
+    await dc.start(port);
+    try {
+      await timeTravelUnderFollowing(dc);
+    } finally {
+      await dc.stop();
+    }
   });
 });
