@@ -94,6 +94,12 @@ function hover(host: ConsoleHost, text: string, engine: EngineName, fmt: Format)
     if (n) return { result: formatValue(n.value, fmt.hex), variablesReference: 0 };
     throw new ConsoleError(`'${text}' is not a register, label or mnemonic`);
   }
+  // Most clients show a hover's result and nothing else (not its type): the register's meaning goes there.
+  if (n.kind === 'register') {
+    const r = expressionResult(host, text, engine, fmt);
+    const d = n.reg.def;
+    return { ...r, result: `${r.result}  ${n.reg.name} (${d.width}-bit ${d.access}): ${d.desc}` };
+  }
   return expressionResult(host, text, engine, fmt);
 }
 

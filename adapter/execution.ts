@@ -4,11 +4,12 @@
 // recorded history (emulator/reverse.ts) and land on exactly the state forward execution had there.
 
 import type { Engine } from '../emulator/engine';
-import { searchBackward } from '../emulator/reverse';
+import { BackwardSearch, searchBackward } from '../emulator/reverse';
 import { GpuError, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
-import { DRIVER_THREAD, engineOfThread, locateCommand, threadOfEngine } from './stack';
+import { Operation } from './progress';
+import { DRIVER_THREAD, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
 
 export type Granularity = 'instruction' | 'line';
 export type StepKind = 'over' | 'in' | 'out';
@@ -26,8 +27,10 @@ export interface Stop {
 /** A request the VM cannot honour in its current state (shown to the user as is). */
 export class MotionError extends Error {}
 
-/** Steps run between two looks at the event loop (pause requests, other sessions). */
-const CHUNK = 20000;
+/** Steps between two looks at the clock (a slice ends after SLICE_MS, then the event loop runs: pause, cancel). */
+const CLOCK_EVERY = 1024;
+/** Replayed steps per call of a backward search between two looks at the clock. */
+const SEARCH_STEPS = 2048;
 /** Bound on repeated instruction steps inside one `line` step back. */
 const MAX_LINE_STEPS = 256;
 
@@ -65,7 +68,7 @@ export class Execution {
    * cancelled). With `until`, breakpoints are passed over and the motion ends where `until` gives a
    * stop (checked before each step, as breakpoints are).
    */
-  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', until?: (vm: Vm) => Stop | null): Promise<Stop | null> {
+  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', until?: (vm: Vm) => Stop | null, op = new Operation('Running')): Promise<Stop | null> {
     const vm = this.vm;
     let moved = false;
     if (vm.pending) {
@@ -88,7 +91,8 @@ export class Execution {
     this.pauseRequested = false;
     try {
       for (;;) {
-        for (let i = 0; i < CHUNK; i++) {
+        for (let i = 1; ; i++) {
+          if (i % CLOCK_EVERY === 0 && op.sliceOver()) break;
           if (settling) {
             const next = vm.nextActor();
             if (next === actorOfThread || next === null || (actorOfThread === 'driver' ? vm.driverPc >= vm.image.driver.length : !actorOfThread.busy())) {
@@ -123,8 +127,9 @@ export class Execution {
           }
           if (!settling && goal(actor, r)) settling = true;
         }
-        await new Promise((resolve) => setImmediate(resolve));
+        const cancelled = await op.yield(`t=${vm.commands}`);
         if (this.cancelled) return null;
+        if (cancelled) return { reason: 'pause', threadId: this.focus(threadId), description: 'Cancelled', text: `${op.title} cancelled at t=${vm.commands} (step ${vm.step}): the VM stands there; continue goes on from here` };
         if (this.pauseRequested) return { reason: 'pause', threadId: this.focus(threadId) };
       }
     } finally {
@@ -165,8 +170,12 @@ export class Execution {
     return { reason: 'step', threadId };
   }
 
-  /** Back to the latest earlier breakpoint hit or write of a watched location ("who last wrote this?"). */
-  reverseContinue(threadId: number): Stop {
+  /**
+   * Back to the latest earlier breakpoint hit or write of a watched location ("who last wrote this?"),
+   * in slices (null: the session dropped the VM). Cancelled or paused, the VM stays where the search
+   * stood (a real position of its history) and the stop says where.
+   */
+  async reverseContinue(threadId: number, op = new Operation('Reverse continue')): Promise<Stop | null> {
     const vm = this.vm;
     const bps = this.bps;
     const watch = bps.hasData;
@@ -174,7 +183,7 @@ export class Execution {
     let before = 0;
     let commandsBefore = 0;
     let latest: { step: number; hit: Hit } | null = null;
-    const found = searchBackward(vm, {
+    const search = new BackwardSearch(vm, {
       pre: (v) => {
         actor = v.nextActor();
         before = v.step;
@@ -192,10 +201,12 @@ export class Execution {
           }
         : undefined,
     });
+    const interrupted = await this.slices(search, op);
+    if (interrupted) return interrupted === 'dropped' ? null : this.cancelledBack(threadId, op, search);
     const last = latest as { step: number; hit: Hit } | null;
-    if (found === null || last === null) {
+    if (search.result === null || last === null) {
       vm.restoreSnapshot(0);
-      return { reason: 'entry', threadId: this.focus(threadId), description: 'Beginning of the recorded history', text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot' };
+      return { reason: 'entry', threadId: this.withSource(this.focus(threadId)), description: 'Beginning of the recorded history', text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot' };
     }
     return hitStop(last.hit);
   }
@@ -205,16 +216,37 @@ export class Execution {
    * VM is about to run something of source line `line` (a command of it on an engine, or a driver
    * operation). Breakpoints are passed over; going forward, GPU errors behave as in a continue.
    */
-  async travel(line: number, direction: 'back' | 'forward', threadId: number): Promise<Stop | null> {
+  async travel(line: number, direction: 'back' | 'forward', threadId: number, op = new Operation(`Jump to line ${line}`)): Promise<Stop | null> {
     const vm = this.vm;
     const arrived = (v: Vm): Stop | null => {
       const t = threadAtLine(v, line);
       return t === null ? null : { reason: 'goto', threadId: t, description: `Line ${line}`, text: `t=${v.commands}, step ${v.step}` };
     };
-    if (direction === 'forward') return this.forward(threadId, 'continue', 'line', arrived);
-    const found = searchBackward(vm, { pre: (v) => threadAtLine(v, line) !== null });
-    const stop = found === null ? null : arrived(vm);
+    if (direction === 'forward') return this.forward(threadId, 'continue', 'line', arrived, op);
+    const search = new BackwardSearch(vm, { pre: (v) => threadAtLine(v, line) !== null });
+    let interrupted = await this.slices(search, op);
+    if (interrupted) return interrupted === 'dropped' ? null : this.cancelledBack(threadId, op, search);
+    const stop = search.result === null ? null : arrived(vm);
     if (stop === null) {
+      // Not found: the VM goes back to where it was, by replay, in slices too.
+      const end = search.end;
+      this.running = true;
+      try {
+        while (vm.step < end) {
+          const before = vm.step;
+          vm.goToStep(Math.min(end, vm.step + SEARCH_STEPS));
+          if (vm.step === before) break;
+          if (op.sliceOver()) {
+            const cancelled = await op.yield(`back to t=${vm.commands}`, end ? vm.step / end : undefined);
+            if (this.cancelled) return null;
+            interrupted = cancelled || this.pauseRequested ? 'cancelled' : undefined;
+            if (interrupted) return { reason: 'pause', threadId: this.focus(threadId), description: 'Cancelled', text: `line ${line} did not run earlier; ${op.title} cancelled on the way back, at t=${vm.commands} (step ${vm.step})` };
+          }
+        }
+      } finally {
+        this.running = false;
+        this.pauseRequested = false;
+      }
       this.output(`line ${line} does not run earlier in the recorded history: the VM stays at t=${vm.commands}\n`);
       return { reason: 'goto', threadId: this.focus(threadId), description: `Line ${line} did not run earlier` };
     }
@@ -222,6 +254,38 @@ export class Execution {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Runs a backward search in slices of SLICE_MS, looking at the event loop between them (progress,
+   * cancel, pause). Undefined when it is over; else why it was interrupted.
+   */
+  private async slices(search: BackwardSearch, op: Operation): Promise<'cancelled' | 'dropped' | undefined> {
+    this.running = true;
+    this.pauseRequested = false;
+    try {
+      for (;;) {
+        let done = search.advance(SEARCH_STEPS);
+        while (!done && !op.sliceOver()) done = search.advance(SEARCH_STEPS);
+        if (done) return undefined;
+        const total = search.end;
+        const cancelled = await op.yield(`back at t=${this.vm.commands}`, total > 0 ? (total - search.segStart) / total : undefined);
+        if (this.cancelled) return 'dropped';
+        if (cancelled || this.pauseRequested) return 'cancelled';
+      }
+    } finally {
+      this.running = false;
+      this.pauseRequested = false;
+    }
+  }
+
+  /** The stop of a backward search cut short: the VM is at the position the search had reached. */
+  private cancelledBack(threadId: number, op: Operation, search: BackwardSearch): Stop {
+    const vm = this.vm;
+    return {
+      reason: 'pause', threadId: this.withSource(this.focus(threadId)), description: 'Cancelled',
+      text: `${op.title} cancelled at t=${vm.commands} (step ${vm.step}), on its way back from step ${search.end}: nothing found in the history it had searched`,
+    };
+  }
 
   /** When has a forward step motion of this thread arrived? Called after each VM step. */
   private goal(threadId: number, kind: 'continue' | StepKind, granularity: Granularity): (actor: Engine | 'driver' | null, r: number) => boolean {
@@ -269,7 +333,12 @@ export class Execution {
 
   private beginning(threadId: number): Stop {
     this.output('no earlier position of this thread in the recorded history\n');
-    return { reason: 'step', threadId, description: 'Beginning of the recorded history' };
+    return { reason: 'step', threadId: this.withSource(threadId), description: 'Beginning of the recorded history' };
+  }
+
+  /** The thread, or the driver when the thread's top frame has no source line (an engine with no ring yet). */
+  private withSource(threadId: number): number {
+    return framesOf(this.vm, threadId)[0]?.loc ? threadId : DRIVER_THREAD;
   }
 
   private focus(threadId: number): number {

@@ -36,6 +36,19 @@ export type Diff = CustomBody<'vgpu/diff'>;
 
 /** Differences from snapshot index `a` to index `b` (b = list length: the current state). */
 export function diff(vm: Vm, a: number, b: number): Diff {
+  const steps = diffSteps(vm, a, b);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The same, as a generator that yields the fraction of the work done every few pages or surface rows,
+ * so that a caller can run it in slices (progress, cancel: adapter/progress.ts). The VM must not move
+ * while it runs.
+ */
+export function* diffSteps(vm: Vm, a: number, b: number): Generator<number, Diff> {
   const list = vm.snapshots.list;
   const regsA = list[a].state.regs;
   const regsB = b < list.length ? list[b].state.regs : vm.regs.values;
@@ -56,16 +69,23 @@ export function diff(vm: Vm, a: number, b: number): Diff {
   const endRam = firstRam + vm.cfg.memory / PAGE_SIZE;
   const pages: Diff['pages'] = [];
   const cache = new Map<string, Uint32Array>();
-  for (const pfn of [...pfns].sort((x, y) => x - y)) {
+  const sorted = [...pfns].sort((x, y) => x - y);
+  const rows = vm.image.surfaces.reduce((n, s) => n + s.height, 0);
+  const work = sorted.length + rows || 1;
+  let done = 0;
+  for (const pfn of sorted) {
+    if (++done % 16 === 0) yield done / work;
     if (pfn < firstRam || pfn >= endRam) continue;
     const ranges = byteRanges(pageAt(vm, a, pfn, cache), pageAt(vm, b, pfn, cache));
     if (ranges.length) pages.push({ gpa: '0x' + ((pfn - firstRam) * PAGE_SIZE).toString(16), ranges });
   }
   const changedPfns = new Set(pfns);
-  const surfaces: Diff['surfaces'] = vm.image.surfaces.map((s) => {
+  const surfaces: Diff['surfaces'] = [];
+  for (const s of vm.image.surfaces) {
     const ctx = pagingContext(vm, 'rcs0');
     let changedPixels = 0;
     for (let y = 0; y < s.height; y++) {
+      if (++done % 16 === 0) yield done / work;
       for (let x = 0; x < s.width; x++) {
         const va = s.va + y * s.pitch + x * 4;
         const hpa = vaToHpa(ctx, va);
@@ -79,8 +99,8 @@ export function diff(vm: Vm, a: number, b: number): Diff {
         if (pageAt(vm, a, pfn, cache)[i] !== pageAt(vm, b, pfn, cache)[i]) changedPixels++;
       }
     }
-    return { name: s.name, changedPixels };
-  });
+    surfaces.push({ name: s.name, changedPixels });
+  }
   return { registers, pages, surfaces };
 }
 

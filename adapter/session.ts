@@ -4,7 +4,8 @@
 
 import * as path from 'node:path';
 import {
-  DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, Response, StoppedEvent, TerminatedEvent, ExitedEvent, BreakpointEvent,
+  ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, StoppedEvent,
+  TerminatedEvent, ExitedEvent, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
@@ -20,16 +21,17 @@ import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evalu
 import { assign } from './assign';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
-import { diff, pageAt, snapshotIndex, snapshotInfos } from './history';
+import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
 import { LaunchError, buildVm, validateLaunch } from './launch';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { scopesOf } from './scopes';
-import { DRIVER_THREAD, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
+import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
+import { Operation, ProgressSink } from './progress';
 
 /**
  * A surface as it was at kept snapshot `index`, walked through that snapshot's PPGTT root and read from
@@ -79,6 +81,13 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
 
+/** The request was cancelled (DAP: its response fails with the message 'cancelled'). */
+class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
 /** A handler's result: the response body, and work to do once the response is sent. */
 class Reply {
   constructor(readonly body: unknown, readonly after?: () => void) {}
@@ -97,6 +106,8 @@ export class VgpuDebugSession extends DebugSession {
   private started = false;
   private ended = false;
   private finished = false;
+  /** Compare Snapshots under way: they read the kept snapshots, which must not change. */
+  private comparing = 0;
   /** A VM transfer is under way: the VM belongs to it. */
   private migrating = false;
   /** The VM runs on another host; `vm` is its replica here (lockstep.ts). */
@@ -108,6 +119,12 @@ export class VgpuDebugSession extends DebugSession {
   /** Counts launches and restarts: a stop found before one is not shown after it. */
   private loads = 0;
   private readonly handlers: Record<string, Handler>;
+  /** What the client said it understands (initialize): optional events go only to clients that accept them. */
+  private client: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
+  /** The stop the client was last told of: repeated to make a client without `invalidated` refetch its views. */
+  private lastStop: Stop | undefined;
+  /** Long operations under way, which `cancel` may name by progress id or request. */
+  private readonly ops = new Set<Operation>();
 
   constructor() {
     super();
@@ -130,14 +147,14 @@ export class VgpuDebugSession extends DebugSession {
       setExpression: (a) => this.setExpression(a),
       evaluate: (a) => this.evaluate(a),
       completions: (a) => this.completions(a),
-      continue: (a) => this.motion(a, 'continue'),
-      next: (a) => this.motion(a, 'over'),
-      stepIn: (a) => this.motion(a, 'in'),
-      stepOut: (a) => this.motion(a, 'out'),
-      stepBack: (a) => this.reverse(a, 'step'),
+      continue: (a, r) => this.motion(a, 'continue', r),
+      next: (a, r) => this.motion(a, 'over', r),
+      stepIn: (a, r) => this.motion(a, 'in', r),
+      stepOut: (a, r) => this.motion(a, 'out', r),
+      stepBack: (a, r) => this.reverse(a, 'step', r),
       gotoTargets: (a) => this.gotoTargets(a),
-      goto: (a) => this.goto(a),
-      reverseContinue: (a) => this.reverse(a, 'continue'),
+      goto: (a, r) => this.goto(a, r),
+      reverseContinue: (a, r) => this.reverse(a, 'continue', r),
       pause: (a) => this.pause(a),
       setBreakpoints: (a) => this.setBreakpoints(a),
       setFunctionBreakpoints: (a) => ({ breakpoints: this.bps.setFunctions(objects<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
@@ -152,16 +169,16 @@ export class VgpuDebugSession extends DebugSession {
       disassemble: (a) => this.disassemble(a),
       loadedSources: () => ({ sources: this.vm ? [this.source(this.vm.image.file)] : [] }),
       source: (a) => this.sourceContent(a),
-      cancel: () => undefined,
+      cancel: (a) => this.cancel(a),
       'vgpu/snapshots': () => this.customSnapshots(),
       'vgpu/snapshot': () => this.customSnapshot(),
       'vgpu/rollback': (a) => this.customRollback(a),
-      'vgpu/diff': (a) => this.customDiff(a),
+      'vgpu/diff': (a, r) => this.customDiff(a, r),
       'vgpu/surface': (a) => this.customSurface(a),
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
-      'vgpu/migrate': (a) => this.customMigrate(a),
-      'vgpu/stepBackInto': (a) => this.reverse(a, 'into'),
+      'vgpu/migrate': (a, r) => this.customMigrate(a, r),
+      'vgpu/stepBackInto': (a, r) => this.reverse(a, 'into', r),
     };
   }
 
@@ -170,6 +187,9 @@ export class VgpuDebugSession extends DebugSession {
 
   protected override dispatchRequest(request: DebugProtocol.Request): void {
     if (request.command === 'initialize') {
+      // pathFormat is optional and defaults to 'path' (DAP specification); the base class wants it spelt out.
+      const args = request.arguments as DebugProtocol.InitializeRequestArguments | undefined;
+      if (args && typeof args === 'object' && args.pathFormat === undefined) request.arguments = { ...args, pathFormat: 'path' };
       super.dispatchRequest(request);
       return;
     }
@@ -209,7 +229,7 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private failWith(response: DebugProtocol.Response, e: unknown): void {
-    const known = e instanceof UserError || e instanceof MotionError || e instanceof LaunchError || e instanceof ConsoleError || e instanceof ExpressionError || e instanceof SetError;
+    const known = e instanceof UserError || e instanceof Cancelled || e instanceof MotionError || e instanceof LaunchError || e instanceof ConsoleError || e instanceof ExpressionError || e instanceof SetError;
     this.fail(response, known ? (e as Error).message : `internal error: ${(e as Error)?.message ?? String(e)}`);
   }
 
@@ -220,7 +240,8 @@ export class VgpuDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  protected override initializeRequest(response: DebugProtocol.InitializeResponse, _args: DebugProtocol.InitializeRequestArguments): void {
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.client = { ...args };
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsStepBack: true,
@@ -247,7 +268,7 @@ export class VgpuDebugSession extends DebugSession {
       supportsValueFormattingOptions: true,
       supportsBreakpointLocationsRequest: true,
       supportsGotoTargetsRequest: true,
-      supportsCancelRequest: false,
+      supportsCancelRequest: true,
       supportsDelayedStackTraceLoading: false,
     };
     this.sendResponse(response);
@@ -293,7 +314,7 @@ export class VgpuDebugSession extends DebugSession {
     });
     this.exec?.cancel();
     this.vm = vm;
-    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.sendEvent(new InvalidatedEvent(['variables', 'stacks'])), (e, step) => this.lockstep?.recovered(e, step));
+    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.invalidated(['variables', 'stacks'], false), (e, step) => this.lockstep?.recovered(e, step));
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm);
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
@@ -325,8 +346,11 @@ export class VgpuDebugSession extends DebugSession {
     const args = validateLaunch(a.arguments ?? this.launchArgs ?? {});
     this.load(args);
     this.started = false;
+    // The client did not ask for the stop that follows (on entry, or wherever the run ends): announce the
+    // VM moves first, or a client following another thread resumes it (nvim-dap's auto-continue).
     return new Reply(undefined, () => {
-      this.sendEvent(new InvalidatedEvent(['all']));
+      this.continued(DRIVER_THREAD);
+      this.invalidated(['all'], false);
       this.begin();
     });
   }
@@ -396,6 +420,7 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.requireVm();
     if (this.exec?.running) throw new UserError('the VM is running: pause it first');
     if (this.migrating) throw new UserError('the VM is being moved to another host');
+    if (this.comparing > 0) throw new UserError('Compare Snapshots is under way: wait for it or cancel it');
     if (this.following > 0) throw new UserError(`the VM is running on ${this.lockstep?.host ?? 'another host'}: wait for it to stop`);
     return vm;
   }
@@ -447,14 +472,37 @@ export class VgpuDebugSession extends DebugSession {
     }
     this.adopt(home);
     this.output(`${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`, 'stderr');
-    this.sendEvent(new InvalidatedEvent(['all']));
+    this.invalidated(['all']);
   }
 
   private output(text: string, category: 'console' | 'stderr' | 'stdout' = 'console'): void {
     this.sendEvent(new OutputEvent(text, category));
   }
 
+  /** The VM moves though the client did not ask it to (a stop it did not request follows). */
+  private continued(threadId: number): void {
+    // Every engine and the driver move together: a VM never runs one thread alone.
+    this.sendEvent(new ContinuedEvent(threadId, true));
+  }
+
+  /**
+   * Views show stale state. A client that accepts `invalidated` gets it; any other learns it from the
+   * stop it was shown, told again (with `refetch`, unless a stop follows anyway), which makes it
+   * refetch threads, stack and variables.
+   */
+  private invalidated(areas: DebugProtocol.InvalidatedAreas[], refetch = true): void {
+    if (this.client.supportsInvalidatedEvent) {
+      this.sendEvent(new InvalidatedEvent(areas));
+      return;
+    }
+    const last = this.lastStop;
+    if (!refetch || !last || this.exec?.running || this.ended) return;
+    this.continued(last.threadId);
+    this.stopped({ reason: last.reason, threadId: last.threadId, description: last.description, text: 'Views refreshed: the VM state was changed', finished: last.finished });
+  }
+
   private stopped(s: Stop): void {
+    this.lastStop = s;
     this.store?.clear();
     this.finished = !!s.finished;
     const ev = new StoppedEvent(s.reason, s.threadId) as DebugProtocol.StoppedEvent;
@@ -477,7 +525,7 @@ export class VgpuDebugSession extends DebugSession {
     return a.granularity === 'instruction' ? 'instruction' : 'line';
   }
 
-  private motion(a: Record<string, unknown>, kind: 'continue' | StepKind): Reply {
+  private motion(a: Record<string, unknown>, kind: 'continue' | StepKind, request: DebugProtocol.Request): Reply {
     const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -490,28 +538,66 @@ export class VgpuDebugSession extends DebugSession {
     }
     const body = kind === 'continue' ? { allThreadsContinued: true } : undefined;
     if (this.finished && this.vm!.finished) return new Reply(body, () => this.end());
-    return new Reply(body, () => this.run(threadId, kind, this.granularity(a)));
+    return new Reply(body, () => this.run(threadId, kind, this.granularity(a), request));
   }
 
-  private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line'): void {
+  private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', request?: DebugProtocol.Request): void {
     this.store?.clear();
-    this.stopWhenDone(threadId, this.exec!.forward(threadId, kind, granularity));
+    const op = this.operation(kind === 'continue' ? 'Continue' : 'Step', request);
+    this.stopWhenDone(threadId, this.exec!.forward(threadId, kind, granularity, undefined, op), op);
   }
 
-  /** A motion running in chunks: its stop (none when cancelled), or its failure as a pause. */
-  private stopWhenDone(threadId: number, motion: Promise<Stop | null>): void {
+  /** A motion running in slices: its stop (none when the session dropped the VM), or its failure as a pause. */
+  private stopWhenDone(threadId: number, motion: Promise<Stop | null>, op: Operation): void {
     motion.then(
       (s) => {
+        this.finishOperation(op, s?.description ?? 'done');
         if (s) this.afterFollow(() => this.stopped(s));
       },
       (e) => {
+        this.finishOperation(op, 'failed');
         this.output(`${(e as Error).message}\n`, 'stderr');
         this.afterFollow(() => this.stopped({ reason: 'pause', threadId, description: (e as Error).message }));
       },
     );
   }
 
-  private reverse(a: Record<string, unknown>, kind: 'step' | 'into' | 'continue'): Reply {
+  /** A long operation: progress events when the client accepts them (after it has run a while), cancellable. */
+  private operation(title: string, request?: DebugProtocol.Request, cancellable = true): Operation {
+    const sink: ProgressSink | undefined = this.client.supportsProgressReporting ? {
+      start: (id, t, requestId, message, percentage, cancellable) => {
+        const ev = new ProgressStartEvent(id, t, message) as DebugProtocol.ProgressStartEvent;
+        ev.body.cancellable = cancellable;
+        if (requestId !== undefined) ev.body.requestId = requestId;
+        if (percentage !== undefined) ev.body.percentage = percentage;
+        this.sendEvent(ev);
+      },
+      update: (id, message, percentage) => {
+        const ev = new ProgressUpdateEvent(id, message) as DebugProtocol.ProgressUpdateEvent;
+        if (percentage !== undefined) ev.body.percentage = percentage;
+        this.sendEvent(ev);
+      },
+      end: (id, message) => this.sendEvent(new ProgressEndEvent(id, message)),
+    } : undefined;
+    const op = new Operation(title, sink, request?.seq, cancellable);
+    this.ops.add(op);
+    return op;
+  }
+
+  private finishOperation(op: Operation, message: string): void {
+    this.ops.delete(op);
+    op.end(message);
+  }
+
+  /** `cancel` of a long operation, named by its progress id or by the request that started it. */
+  private cancel(a: Record<string, unknown>): undefined {
+    for (const op of this.ops) {
+      if ((a.progressId !== undefined && a.progressId === op.progressId) || (a.requestId !== undefined && a.requestId === op.requestId)) op.cancelled = true;
+    }
+    return undefined;
+  }
+
+  private reverse(a: Record<string, unknown>, kind: 'step' | 'into' | 'continue', request: DebugProtocol.Request): Reply {
     const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -519,7 +605,13 @@ export class VgpuDebugSession extends DebugSession {
     const exec = this.exec!;
     const granularity = this.granularity(a);
     return new Reply(undefined, () => {
-      const s = kind === 'continue' ? exec.reverseContinue(threadId) : exec.stepBack(threadId, granularity, kind === 'into');
+      if (kind === 'continue') {
+        this.store?.clear();
+        const op = this.operation('Reverse continue', request);
+        this.stopWhenDone(threadId, exec.reverseContinue(threadId, op), op);
+        return;
+      }
+      const s = exec.stepBack(threadId, granularity, kind === 'into');
       this.afterFollow(() => this.stopped(s));
     });
   }
@@ -544,7 +636,7 @@ export class VgpuDebugSession extends DebugSession {
     };
   }
 
-  private goto(a: Record<string, unknown>): Reply {
+  private goto(a: Record<string, unknown>, request: DebugProtocol.Request): Reply {
     const threadId = this.threadOf(a);
     const vm = this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -557,7 +649,8 @@ export class VgpuDebugSession extends DebugSession {
     const exec = this.exec!;
     return new Reply(undefined, () => {
       this.store?.clear();
-      this.stopWhenDone(threadId, exec.travel(line, direction, threadId));
+      const op = this.operation(`Jump to line ${line} (${direction === 'back' ? 'back in time' : 'forward'})`, request);
+      this.stopWhenDone(threadId, exec.travel(line, direction, threadId, op), op);
     });
   }
 
@@ -586,14 +679,16 @@ export class VgpuDebugSession extends DebugSession {
     const start = nonNegative(a.startFrame, 'startFrame') ?? 0;
     const levels = nonNegative(a.levels, 'levels') || frames.length;
     return {
+      // A frame without a source (an engine with no ring yet or idle, the driver done) is a label: clients
+      // then show its name instead of looking for a file ("Source missing").
       stackFrames: frames.slice(start, start + levels).map((f) => ({
         id: f.id,
-        name: f.name,
+        name: f.loc ? f.name : labelName(vm, f),
         source: f.loc ? this.source(f.loc.file) : undefined,
         line: f.loc ? this.convertDebuggerLineToClient(f.loc.line) : 0,
         column: f.loc ? this.convertDebuggerColumnToClient(f.loc.col) : 0,
         instructionPointerReference: f.va !== undefined ? '0x' + f.va.toString(16) : undefined,
-        presentationHint: f.idle ? 'subtle' : 'normal',
+        presentationHint: !f.loc ? 'label' : f.idle ? 'subtle' : 'normal',
       })),
       totalFrames: frames.length,
     };
@@ -634,7 +729,7 @@ export class VgpuDebugSession extends DebugSession {
     if (!c.set) throw new UserError('these values cannot be edited');
     if (typeof a.name !== 'string' || typeof a.value !== 'string') throw new UserError('setVariable needs a name and a value (strings)');
     const r = c.set(a.name, a.value, this.fmt(a));
-    return new Reply(r, () => this.sendEvent(new InvalidatedEvent(['variables'])));
+    return new Reply(r, () => this.invalidated(['variables']));
   }
 
   /** A watch or variable set by its expression (assign.ts): a register, a register field, or [ADDR]. */
@@ -643,7 +738,7 @@ export class VgpuDebugSession extends DebugSession {
     if (typeof a.expression !== 'string' || typeof a.value !== 'string') throw new UserError('setExpression needs an expression and a value (strings)');
     const engine = this.engineOfFrame(a.frameId);
     const value = assign(vm, engine, a.expression, a.value, this.fmt(a).hex);
-    return new Reply({ value }, () => this.sendEvent(new InvalidatedEvent(['variables'])));
+    return new Reply({ value }, () => this.invalidated(['variables']));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -679,13 +774,17 @@ export class VgpuDebugSession extends DebugSession {
     this.afterJump(`Rolled back to snapshot #${id}`);
   }
 
-  /** The VM jumped in time while stopped: views refresh from a new stop. */
+  /**
+   * The VM jumped in time while stopped: views refresh from a new stop, announced by a `continued` (the
+   * client did not request it: without one, a client following another thread would resume the VM).
+   */
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
     this.afterFollow(() => setImmediate(() => {
       if (this.ended) return;
       const vm = this.vm!;
-      this.sendEvent(new InvalidatedEvent(['all']));
+      this.continued(DRIVER_THREAD);
+      this.invalidated(['all'], false);
       this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
     }));
   }
@@ -827,8 +926,8 @@ export class VgpuDebugSession extends DebugSession {
     const n = writeBytes(vm, ref, new Uint8Array(bytes.subarray(0, readable)));
     return new Reply({ bytesWritten: n }, () => {
       if (n > 0) {
-        this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
-        this.sendEvent(new InvalidatedEvent(['variables']));
+        if (this.client.supportsMemoryEvent) this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
+        this.invalidated(['variables']);
       }
     });
   }
@@ -876,12 +975,27 @@ export class VgpuDebugSession extends DebugSession {
     return { step: vm.step, commands: vm.commands };
   }
 
-  private customDiff(a: Record<string, unknown>): CustomBody<'vgpu/diff'> {
+  /** Compare Snapshots: in slices, with progress; cancelled, it answers 'cancelled' and the VM never moved. */
+  private async customDiff(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<CustomBody<'vgpu/diff'>> {
     const vm = this.stoppedVm();
     const from = snapshotIndex(vm, a.from);
     const to = a.to === undefined || a.to === -1 ? vm.snapshots.list.length : snapshotIndex(vm, a.to);
     if (from < 0 || to < 0) throw new UserError(`vgpu/diff needs ids of kept snapshots (from ${JSON.stringify(a.from)}, to ${JSON.stringify(a.to)})`);
-    return diff(vm, from, to);
+    const op = this.operation(`Compare snapshots #${a.from} and ${to === vm.snapshots.list.length ? 'now' : `#${a.to}`}`, request);
+    const steps = diffSteps(vm, from, to);
+    // The snapshots must stay as they are meanwhile: the VM counts as busy (stoppedVm).
+    this.comparing++;
+    try {
+      for (;;) {
+        const r = steps.next();
+        if (r.done) return r.value;
+        if (op.sliceOver() && await op.yield(`${Math.round(r.value * 100)} %`, r.value)) throw new Cancelled();
+        if (this.vm !== vm) throw new UserError('the program was restarted meanwhile');
+      }
+    } finally {
+      this.comparing--;
+      this.finishOperation(op, op.cancelled ? 'cancelled' : 'done');
+    }
   }
 
   private customSurface(a: Record<string, unknown>): CustomBody<'vgpu/surface'> {
@@ -922,7 +1036,7 @@ export class VgpuDebugSession extends DebugSession {
    * (lockstep.ts), which inspection reads. Refused or failed, the VM keeps running where it was, with
    * nothing lost. Moving it again sends the replica's state (equal to the remote one at every stop).
    */
-  private async customMigrate(a: Record<string, unknown>): Promise<Reply> {
+  private async customMigrate(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<Reply> {
     const vm = this.stoppedVm();
     if (!this.started || this.ended) throw new UserError('vgpu/migrate needs a started, running debug session');
     const to = a.to ?? this.launchArgs?.migrationHosts?.[0];
@@ -934,10 +1048,15 @@ export class VgpuDebugSession extends DebugSession {
     this.migrating = true;
     let out: MigrationOutcome;
     let ls: Lockstep | undefined;
+    const op = this.operation(`Migrating the VM to ${to}`, request, false);
     try {
       out = await migrateVm(vm, {
         ...target, token: (a.token as string | undefined) || undefined, mode: 'session', commandsPerChunk: 0,
-        onProgress: (p) => this.output(`migration: ${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}\n`),
+        onProgress: (p) => {
+          const text = `${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}`;
+          op.report(text);
+          this.output(`migration: ${text}\n`);
+        },
       });
       const remote = out.remote;
       if (out.status === 'completed' && remote) {
@@ -953,6 +1072,7 @@ export class VgpuDebugSession extends DebugSession {
       }
     } finally {
       this.migrating = false;
+      this.finishOperation(op, 'done');
     }
     const body: CustomBody<'vgpu/migrate'> = { ...migrationSummary(out), ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}) };
     if (!ls) {
@@ -989,6 +1109,14 @@ export class VgpuDebugSession extends DebugSession {
       steps: t.steps.map(stepInfo),
     };
   }
+}
+
+/** Name of a frame with no source: what the thread's state is, the start of history and the end said as such. */
+function labelName(vm: Vm, f: Frame): string {
+  const oldest = vm.snapshots.list[0]?.state.step;
+  const when = vm.finished ? ' (program finished)' : vm.step === oldest ? ' (start of the recorded history)' : '';
+  if (f.engine === null) return vm.finished ? 'Program finished: step back to inspect' : `driver: all operations done${when}`;
+  return `${f.name}${when}`;
 }
 
 function stepInfo(s: WalkStep): WalkStepInfo {

@@ -43,28 +43,74 @@ export function runToCommands(vm: Vm, t: number): boolean {
  * `end`).
  */
 export function searchBackward(vm: Vm, cond: StopCondition, end = vm.step): number | null {
-  let segEnd = end;
-  for (;;) {
-    const i = vm.snapshots.indexAtOrBefore(segEnd - 1);
-    if (i < 0) break;
-    vm.restoreSnapshot(i);
-    const segStart = vm.step;
-    let found: number | null = null;
-    while (vm.step < segEnd) {
-      if (cond.pre && cond.pre(vm)) found = vm.step;
-      const r = vm.stepOnce();
-      if (r === STEP_ERROR) break;
-      if (cond.post && vm.step < end && cond.post(vm)) found = vm.step;
-    }
-    if (found !== null) {
-      vm.goToStep(found, undefined, REVERSE_TRAIL);
-      return found;
-    }
-    if (i === 0 || segStart === 0) break;
-    segEnd = segStart;
+  const search = new BackwardSearch(vm, cond, end);
+  search.advance(Infinity);
+  if (search.result === null) vm.goToStep(end);
+  return search.result ?? null;
+}
+
+/**
+ * A backward search that runs a bounded number of replayed steps at a time, so that a caller can
+ * look elsewhere between slices (progress, cancellation) and stop it at any slice boundary: the VM is
+ * then at a real position of its history (`vm.step`), the one a forward run reaches there.
+ */
+export class BackwardSearch {
+  /** The found step; null when nothing before `end` holds; undefined while searching. */
+  result: number | null | undefined = undefined;
+  /** Start of the segment being scanned (the search covers [segStart, end) once it is done with it). */
+  segStart: number;
+  private segEnd: number;
+  private index = -1;
+  private found: number | null = null;
+
+  constructor(private readonly vm: Vm, private readonly cond: StopCondition, readonly end = vm.step) {
+    this.segEnd = end;
+    this.segStart = end;
   }
-  vm.goToStep(end);
-  return null;
+
+  /**
+   * Replays at most `budget` steps. True when the search is over: found (the VM is there), or not
+   * (the VM is at the start of the oldest segment; searchBackward puts it back at `end`).
+   */
+  advance(budget: number): boolean {
+    const vm = this.vm;
+    const { pre, post } = this.cond;
+    while (this.result === undefined) {
+      if (this.index < 0) {
+        const i = vm.snapshots.indexAtOrBefore(this.segEnd - 1);
+        if (i < 0) {
+          this.result = null;
+          break;
+        }
+        vm.restoreSnapshot(i);
+        this.index = i;
+        this.segStart = vm.step;
+        this.found = null;
+      }
+      let over = vm.step >= this.segEnd;
+      while (!over && budget > 0) {
+        budget--;
+        if (pre && pre(vm)) this.found = vm.step;
+        const r = vm.stepOnce();
+        if (r === STEP_ERROR) over = true;
+        else if (post && vm.step < this.end && post(vm)) this.found = vm.step;
+        if (vm.step >= this.segEnd) over = true;
+      }
+      if (!over) return false;
+      const i = this.index;
+      this.index = -1;
+      if (this.found !== null) {
+        vm.goToStep(this.found, undefined, REVERSE_TRAIL);
+        this.result = this.found;
+      } else if (i === 0 || this.segStart === 0) {
+        vm.restoreSnapshot(0);
+        this.result = null;
+      } else {
+        this.segEnd = this.segStart;
+      }
+    }
+    return true;
+  }
 }
 
 /**

@@ -47,7 +47,7 @@ export function clientPerTest(use: (dc: DebugClient) => void): void {
 }
 
 export async function launch(dc: DebugClient, args: Record<string, unknown>, setup?: (dc: DebugClient) => Promise<unknown>): Promise<DebugProtocol.StoppedEvent> {
-  await dc.initializeRequest({ adapterID: 'vgpu', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsInvalidatedEvent: true, supportsMemoryReferences: true } as DebugProtocol.InitializeRequestArguments);
+  await dc.initializeRequest({ adapterID: 'vgpu', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsInvalidatedEvent: true, supportsMemoryEvent: true, supportsMemoryReferences: true } as DebugProtocol.InitializeRequestArguments);
   await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments)]);
   if (setup) await setup(dc);
   const [stop] = await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);

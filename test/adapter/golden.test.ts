@@ -35,7 +35,7 @@ describe('golden DAP transcripts', function () {
   this.timeout(30000);
   before(build);
 
-  it('picture.vgpu: a breakpoint in the batch, the stack, the Command scope with its write set, step over, step back', async () => {
+  it('picture.vgpu: a breakpoint in the batch, the stack, the Command scope with its write set, step over, step back, console goto', async () => {
     await golden('picture', 'picture.vgpu', async (t) => {
       await t.request('setBreakpoints', { source: { path: path.join(EXAMPLES, 'picture.vgpu') }, breakpoints: [{ line: 21 }] });
       await t.request('configurationDone', undefined, 'stopped');
@@ -50,6 +50,8 @@ describe('golden DAP transcripts', function () {
       await t.request('evaluate', { expression: 'digest', context: 'repl' });
       await t.request('stepBack', { threadId: bcs }, 'stopped');
       await t.request('evaluate', { expression: 'digest', context: 'repl' });
+      // A stop the client did not request comes after a continued event.
+      await t.request('evaluate', { expression: 'goto 3', context: 'repl' }, 'stopped');
     });
   });
 
