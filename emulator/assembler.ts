@@ -23,7 +23,7 @@ import {
   type VmDirective,
 } from './image';
 import { parseSource, type Arg, type Expr, type ParsedLine, type Statement } from './lexer';
-import { PTE_BITS } from './paging';
+import { GGTT_PTE_PRESENT, PTE_BITS } from './paging';
 import { ENGINES, regAt, regByName, type EngineName } from './registers';
 
 const PAGE = 4096;
@@ -33,6 +33,8 @@ const GIB = 1024 * MIB;
 const VA_LIMIT = 2 ** 48;
 /** PTE address bits 51:12. */
 const GPA_LIMIT = 2 ** 52;
+/** The global GTT spans 4 GiB on gen8/gen9 (2^20 4 KiB entries). */
+const GGTT_LIMIT = 2 ** 32;
 const BAR0_SIZE = 16 * MIB;
 const MAX_REG_OFFSET = REG_OFFSET_MASK;
 
@@ -72,10 +74,11 @@ interface DirectiveSpec {
 const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
   vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N', min: 1, max: Infinity },
   map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
-  data: { usage: '.data VA', min: 1, max: 1 },
+  ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE', min: 3, max: 3 },
+  data: { usage: '.data VA [, ggtt]', min: 1, max: 2 },
   fill: { usage: '.fill VA, SIZE, VALUE32', min: 3, max: 3 },
   surface: { usage: '.surface NAME, VA, WIDTH, HEIGHT [, PITCH]', min: 4, max: 5 },
-  batch: { usage: '.batch NAME, VA [, ENGINE]', min: 2, max: 3 },
+  batch: { usage: '.batch NAME, VA [, ENGINE] [, ggtt]', min: 2, max: 4 },
   ring: { usage: '.ring ENGINE [, VA [, SIZE]]', min: 1, max: 3 },
   submit: { usage: '.submit ENGINE', min: 1, max: 1 },
   wait: { usage: '.wait ENGINE|all', min: 1, max: 1 },
@@ -105,9 +108,10 @@ export interface AssembleResult {
   readonly diagnostics: Diagnostic[];
 }
 
-/** Assembles a program; never throws. */
 /** The header's DWord Length, settable on commands whose length it alone chooses (MI_FLUSH_DW, MI_STORE_DATA_INDEX). */
 const DWORD_LENGTH: CmdField = { name: 'dword_length', xml: 'DWord Length', dw: 0, lo: 0, hi: 7, kind: 'uint', desc: 'DWord Length: total dwords - 2' };
+
+/** Assembles a program; never throws. */
 
 export function assembleSource(source: string, opts: AssembleOptions): AssembleResult {
   const asm = new Assembler(String(source ?? ''), opts);
@@ -142,6 +146,8 @@ interface Region {
   readonly kind: 'batch' | 'data' | 'fill';
   readonly what: string;
   readonly va: number;
+  /** The address space of `va`: the PPGTT, or the global GTT (`ggtt`). */
+  readonly ggtt?: boolean;
   size: number;
   readonly loc: SourceLoc;
   segments: Segment[] | null;
@@ -219,6 +225,9 @@ class Assembler {
   // Pass 2.
   private readonly pages = new Map<number, Uint32Array>();
   private pml4 = 0;
+  /** `.ggtt` ranges, and the table built for them (GPA and entry count), if any. */
+  private readonly ggttMappings: Mapping[] = [];
+  private ggtt: { base: number; entries: number } | undefined;
   private allocTop = 0;
   private leafEntries = 0;
   private fillBytes = 0;
@@ -267,6 +276,7 @@ class Assembler {
       physBits: this.physBits,
       pages: this.pages,
       pml4: this.pml4,
+      ...(this.ggtt ? { ggtt: this.ggtt } : {}),
       mappings: this.mappings.map(({ defaultRing: _ring, ...m }) => m),
       driver: this.driver,
       surfaces: this.surfaces,
@@ -633,8 +643,9 @@ class Assembler {
     if (s.name === 'data') {
       const e = this.positional(s.args[0], line);
       const va = e && this.evalNum(e, line, scope, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
-      if (va === undefined) return VOID;
-      const region: Region = { kind: 'data', what: `.data at line ${line}`, va, size: 0, loc: this.loc(line, s.col), segments: null };
+      const ggtt = s.args[1] ? this.keyword(s.args[1], line, ['ggtt'] as const, 'the address space') : undefined;
+      if (va === undefined || (s.args[1] && ggtt === undefined)) return VOID;
+      const region: Region = { kind: 'data', what: `.data at line ${line}`, va, ggtt: ggtt === 'ggtt', size: 0, loc: this.loc(line, s.col), segments: null };
       this.regions.push(region);
       return { kind: 'data', region };
     }
@@ -646,14 +657,19 @@ class Assembler {
       }
       const e = this.positional(s.args[1], line);
       const va = e && this.evalNum(e, line, scope, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
-      const engine = s.args[2] ? this.engineArg(s.args[2], line) : 'rcs0';
+      // `.batch NAME, VA, ggtt` or `.batch NAME, VA, ENGINE, ggtt`: a batch in the global GTT (a privileged batch).
+      const isGgtt = (a: Arg | undefined) => a !== undefined && !a.key && a.value.kind === 'name' && a.value.name.toLowerCase() === 'ggtt';
+      const ggtt = isGgtt(s.args[2]) || isGgtt(s.args[3]);
+      const engineArg = s.args[2] && !isGgtt(s.args[2]) ? s.args[2] : undefined;
+      if (s.args[3] && !isGgtt(s.args[3])) this.error(line, s.args[3], `expected ggtt: ${DIRECTIVES.batch.usage}`);
+      const engine = engineArg ? this.engineArg(engineArg, line) : 'rcs0';
       if (va === undefined || engine === undefined) return VOID;
       if (va % 4 !== 0) {
         this.error(line, s.args[1], `batch VA ${fmt(va)} is not dword aligned`);
         return VOID;
       }
       this.defineSymbol(nameExpr.name, va, line, nameExpr);
-      const region: Region = { kind: 'batch', what: `.batch ${nameExpr.name}`, va, size: 0, loc: this.loc(line, s.col), segments: null };
+      const region: Region = { kind: 'batch', what: `.batch ${nameExpr.name}`, va, ggtt, size: 0, loc: this.loc(line, s.col), segments: null };
       this.regions.push(region);
       return { kind: 'batch', engine, region, name: nameExpr.name };
     }
@@ -754,6 +770,7 @@ class Assembler {
       const s = pl.stmt;
       if (s?.kind !== 'directive' || s.broken || !directiveSpec(s.name)) return;
       if (s.name === 'map' && this.checkDirectiveQuiet(s)) this.doMap(s, pl.line);
+      else if (s.name === 'ggtt' && this.checkDirectiveQuiet(s)) this.doGgtt(s, pl.line);
       else if (s.name === 'surface' && this.checkDirectiveQuiet(s)) this.doSurface(s, pl.line);
       else if (s.name === 'ring') {
         const stream = this.opened[i];
@@ -762,6 +779,50 @@ class Assembler {
     });
     this.sortedMappings = [...this.mappings].sort((a, b) => a.va - b.va);
     for (const ring of this.rings.values()) if (ring.explicit) this.checkRing(ring);
+    this.buildGgtt();
+  }
+
+  /** `.ggtt GGTT_ADDRESS, GPA, SIZE`: global GTT entries (4 KiB each) for a range. */
+  private doGgtt(s: Statement & { kind: 'directive' }, line: number): void {
+    const scope: Scope = { engine: 'rcs0' };
+    const [aVa, aGpa, aSize] = s.args;
+    const eVa = this.positional(aVa, line);
+    const eGpa = this.positional(aGpa, line);
+    const eSize = this.positional(aSize, line);
+    const va = eVa && this.evalNum(eVa, line, scope, 'GGTT address', { min: 0n, max: BigInt(GGTT_LIMIT - 1) });
+    const gpa = eGpa && this.evalNum(eGpa, line, scope, 'GPA', { min: 0n, max: BigInt(GPA_LIMIT - 1) });
+    const size = eSize && this.evalNum(eSize, line, scope, 'SIZE', { min: 1n, max: BigInt(GGTT_LIMIT) });
+    if (va === undefined || gpa === undefined || size === undefined) return;
+    let ok = true;
+    for (const [v, a, what] of [[va, aVa, 'GGTT address'], [gpa, aGpa, 'GPA'], [size, aSize, 'SIZE']] as const) {
+      if (v % PAGE !== 0) ok = !!this.fail(line, a, `${what} ${fmt(v)} is not 4K aligned (the global GTT maps 4 KiB pages)`);
+    }
+    if (va + size > GGTT_LIMIT) ok = !!this.fail(line, aSize, `the range ends at ${fmt(va + size)}, beyond the 4 GiB global GTT`);
+    const clash = this.ggttMappings.find((o) => va < o.va + o.size && o.va < va + size);
+    if (clash) ok = !!this.fail(line, aVa, `GGTT range [${fmt(va)}, ${fmt(va + size)}) overlaps the one on line ${clash.loc.line}`);
+    if (!ok) return;
+    this.ggttMappings.push({ va, gpa, size, writable: true, pageSize: PAGE, loc: this.loc(line, s.col), defaultRing: false });
+  }
+
+  /** The global GTT's PTE table, from the top of guest RAM: one 64-bit entry per 4 KiB up to the highest mapped address. */
+  private buildGgtt(): void {
+    if (this.ggttMappings.length === 0) return;
+    const entries = Math.max(...this.ggttMappings.map((m) => (m.va + m.size) / PAGE));
+    const pages = Math.ceil((entries * 8) / PAGE);
+    const base = this.allocPages(pages);
+    if (base === undefined) {
+      const m = this.ggttMappings[0];
+      this.error(m.loc.line, { col: m.loc.col }, `guest RAM (${fmt(this.memory)}) is too small for the global GTT's ${entries} entries`);
+      return;
+    }
+    for (let p = 0; p < pages; p++) this.pages.set(base / PAGE + p, new Uint32Array(PAGE / 4));
+    for (const m of this.ggttMappings) {
+      for (let off = 0; off < m.size; off += PAGE) {
+        const at = base + ((m.va + off) / PAGE) * 8;
+        writeEntry(this.pages.get(Math.floor(at / PAGE))!, (at % PAGE) / 4, m.gpa + off, GGTT_PTE_PRESENT);
+      }
+    }
+    this.ggtt = { base, entries };
   }
 
   private checkDirectiveQuiet(s: Statement & { kind: 'directive' }): boolean {
@@ -928,6 +989,18 @@ class Assembler {
     return g ?? `VA ${fmt(va)} maps to GPA ${fmt(raw)}, outside guest RAM (${fmt(this.memory)} bytes)`;
   }
 
+  private translateGgtt(va: number): number | string {
+    const m = this.findGgtt(va);
+    if (!m) return `global GTT address ${fmt(va)} is not mapped (no .ggtt covers it)`;
+    const raw = m.gpa + (va - m.va);
+    const g = this.inRam(raw);
+    return g ?? `global GTT address ${fmt(va)} maps to GPA ${fmt(raw)}, outside guest RAM (${fmt(this.memory)} bytes)`;
+  }
+
+  private findGgtt(va: number): Mapping | undefined {
+    return this.ggttMappings.find((m) => va >= m.va && va < m.va + m.size);
+  }
+
   private inRam(gpa: number): number | undefined {
     if (gpa < this.memory) return gpa;
     const mirror = Number(this.mirror);
@@ -955,8 +1028,8 @@ class Assembler {
     let off = 0;
     while (off < r.size) {
       const va = r.va + off;
-      const m = this.findMapping(va);
-      const t = this.translate(va);
+      const m = r.ggtt ? this.findGgtt(va) : this.findMapping(va);
+      const t = r.ggtt ? this.translateGgtt(va) : this.translate(va);
       if (typeof t === 'string' || !m) {
         this.error(r.loc.line, { col: r.loc.col }, `${r.what} [${fmt(r.va)}, ${fmt(r.va + r.size)}): ${t}`);
         return false;

@@ -28,7 +28,7 @@ export interface VmStateDoc {
 
 export function imageDoc(image: ProgramImage): object {
   return {
-    file: image.file, source: image.source, vm: image.vm, memory: image.memory, physBits: image.physBits, pml4: image.pml4,
+    file: image.file, source: image.source, vm: image.vm, memory: image.memory, physBits: image.physBits, pml4: image.pml4, ggtt: image.ggtt,
     mappings: image.mappings, driver: image.driver, surfaces: image.surfaces, symbols: [...image.symbols],
     sourceMap: [...image.sourceMap], listing: image.listing, warnings: image.warnings,
   };
@@ -36,7 +36,7 @@ export function imageDoc(image: ProgramImage): object {
 
 export function imageFromDoc(d: ReturnType<typeof JSON.parse>): ProgramImage {
   return {
-    file: d.file, source: d.source, vm: d.vm, memory: d.memory, physBits: d.physBits, pml4: d.pml4, mappings: d.mappings,
+    file: d.file, source: d.source, vm: d.vm, memory: d.memory, physBits: d.physBits, pml4: d.pml4, ...(d.ggtt ? { ggtt: d.ggtt } : {}), mappings: d.mappings,
     driver: d.driver, surfaces: d.surfaces, symbols: new Map(d.symbols), sourceMap: new Map<number, SourceLoc>(d.sourceMap),
     listing: d.listing, warnings: d.warnings, pages: new Map(),
   };

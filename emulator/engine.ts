@@ -773,11 +773,10 @@ function mathHandler(d: CommandDef): Handler {
     let zf = 0n;
     let cf = 0n;
     const gpr = e.slots.gpr0;
+    // A source operand: CS_GPR0..15, ACCU, ZF or CF (SRCA and SRCB are destinations only).
     const read = (operand: number): bigint | null => {
       if (operand < 16) return reg64(e, gpr + 2 * operand);
       switch (operand) {
-        case ALU.SRCA: return srca;
-        case ALU.SRCB: return srcb;
         case ALU.ACCU: return accu;
         case ALU.ZF: return zf;
         case ALU.CF: return cf;
@@ -992,7 +991,8 @@ function postSyncHandler(d: CommandDef, pipe: boolean): Handler {
       lo = e.cycles % 0x100000000;
       hi = Math.floor(e.cycles / 0x100000000);
     } // op 2 (PS depth count): no pixel is drawn, so the count is 0
-    store(e, h, [lo, hi]);
+    // MI_FLUSH_DW's 4-dword form writes one dword; its 5-dword form and PIPE_CONTROL a qword.
+    store(e, h, pipe || len === 5 ? [lo, hi] : [lo]);
     return ADVANCE;
   };
 }

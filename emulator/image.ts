@@ -100,6 +100,8 @@ export interface ProgramImage {
   readonly pages: ReadonlyMap<number, Uint32Array>;
   /** GPA of the PPGTT PML4; every engine's PDP0 points here. */
   readonly pml4: number;
+  /** The global GTT the program's `.ggtt` ranges built: its PTE table's GPA and entry count. */
+  readonly ggtt?: { readonly base: number; readonly entries: number };
   readonly mappings: readonly MappingDef[];
   readonly driver: readonly DriverOp[];
   readonly surfaces: readonly SurfaceDef[];

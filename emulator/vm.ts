@@ -207,6 +207,11 @@ export class Vm implements EngineHost {
       this.regs.values[r.slot] = Number(value & 0xffffffffn);
       if (r.def.width === 64) this.regs.values[r.slot + 1] = Number(value >> 32n);
     }
+    if (this.image.ggtt) {
+      this.regs.values[deviceSlot('GGTT_BASE_LO')] = this.image.ggtt.base % 0x100000000;
+      this.regs.values[deviceSlot('GGTT_BASE_HI')] = Math.floor(this.image.ggtt.base / 0x100000000);
+      this.regs.values[deviceSlot('GGTT_ENTRIES')] = this.image.ggtt.entries;
+    }
     for (const e of this.engines) {
       this.regs.values[e.slots.pdpLo] = this.image.pml4 % 0x100000000;
       this.regs.values[e.slots.pdpHi] = Math.floor(this.image.pml4 / 0x100000000);
