@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { EXAMPLES, atLabel, example, runChecked } from './helpers';
+import { decodeCommand } from '../../emulator/commands';
 
 describe('examples', () => {
   it('picture: draws the scene with fills and copies', () => {
@@ -130,6 +131,45 @@ describe('examples', () => {
     v3.run();
     assert.equal(v3.errors.length, 0);
     assert.equal(atLabel(v3, 'counter'), 42);
+  });
+
+  it('predicated-render: the query that found nothing skips its draw and its second-level batch', () => {
+    const vm = example('predicated-render.vgpu');
+    assert.deepEqual(runChecked(vm), []);
+    const r = vm.result();
+    assert.equal(r.status, 'completed');
+    assert.deepEqual([atLabel(vm, 'pred_a'), atLabel(vm, 'pred_b')], [0, 1]);
+    assert.deepEqual([atLabel(vm, 'marker_a'), atLabel(vm, 'marker_b')], [0, 1]);
+    assert.equal(r.commandCounts['3DPRIMITIVE'], 2, 'both draws retire');
+    assert.deepEqual(r.notEmulated, { '3DPRIMITIVE': 1 }, 'only the second would have run shaders');
+  });
+
+  it('gpu-loop: MI_MATH counts down, MI_CONDITIONAL_BATCH_BUFFER_END leaves after five rounds', () => {
+    const vm = example('gpu-loop.vgpu');
+    assert.deepEqual(runChecked(vm), []);
+    const r = vm.result();
+    assert.equal(r.status, 'completed');
+    assert.deepEqual([atLabel(vm, 'remaining'), atLabel(vm, 'sum'), atLabel(vm, 'done')], [0, 15, 1]);
+    assert.equal(r.commandCounts.MI_MATH, 5);
+    assert.equal(r.commandCounts.MI_CONDITIONAL_BATCH_BUFFER_END, 5);
+    assert.equal(vm.engine('rcs0').depth, 0, 'back on the ring');
+  });
+
+  it('pipeline-3d: state commands kept as pipeline state, the draw not emulated, the fence written', () => {
+    const vm = example('pipeline-3d.vgpu');
+    assert.deepEqual(runChecked(vm), []);
+    const r = vm.result();
+    assert.equal(r.status, 'completed');
+    assert.deepEqual(r.notEmulated, { '3DPRIMITIVE': 1 });
+    assert.equal(atLabel(vm, 'fence'), 1);
+    const p = vm.engine('rcs0').pipeline;
+    for (const m of ['PIPELINE_SELECT', 'STATE_BASE_ADDRESS', '3DSTATE_VERTEX_BUFFERS', '3DSTATE_VERTEX_ELEMENTS', '3DSTATE_VS', '3DSTATE_PS', '3DSTATE_VF_TOPOLOGY']) assert.ok(p[m], m);
+    const vb = decodeCommand(p['3DSTATE_VERTEX_BUFFERS'].dwords, 0, p['3DSTATE_VERTEX_BUFFERS'].dwords.length);
+    assert.ok(typeof vb !== 'string');
+    assert.deepEqual([vb.fields.get('buffer_pitch.0'), vb.fields.get('buffer_starting_address.0'), vb.fields.get('buffer_size.0')], [16n, 0x200000n, 48n]);
+    const sba = decodeCommand(p.STATE_BASE_ADDRESS.dwords, 0, 19);
+    assert.ok(typeof sba !== 'string');
+    assert.equal(sba.fields.get('instruction_base_address'), 0x430000n);
   });
 
   it('every example is deterministic and sound (predicted writes cover actual writes)', () => {
