@@ -85,6 +85,17 @@ export interface CmdField {
   readonly pitchField?: string;
   /** Set to this value when the named field is given and this one is not (MI_FLUSH_DW post-sync). */
   readonly impliedBy?: { readonly field: string; readonly value: number };
+  /** How fieldValue reads it, worked out once (fields the table builds have it; others take the generic path). */
+  readonly read?: FieldRead;
+}
+
+/** A field's read recipe: 0 shifted, 1 in place (within DW `dw`); 2 shifted, 3 in place (over two dwords). */
+export interface FieldRead {
+  readonly mode: 0 | 1 | 2 | 3;
+  readonly lowMask: number;
+  readonly highMask: number;
+  /** 2^(32 - lo): the weight of the second dword's bits in a shifted wide field. */
+  readonly scale: number;
 }
 
 /** A field of the header the assembler sets itself: the command's identity or its DWord Length. */
@@ -493,15 +504,34 @@ function resolveField(f: GenxmlField, base: number, ov: FieldOverlay | undefined
   taken.add(name);
   const kind = ov?.kind ?? fieldKind(f);
   const values = ov && 'values' in ov ? ov.values : f.v && f.v.length ? Object.fromEntries(f.v.map(([n, v]) => [enumName(n), v])) : undefined;
-  const out: CmdField = {
+  return field({
     name, xml: f.n, dw, lo, hi, kind: kind === 'enum' && !values ? 'uint' : kind,
     desc: ov?.desc ? `${ov.desc} — ${describe(f, base)}` : describe(f, base),
-    ...(values ? { values } : {}),
-    ...(ov?.default ?? f.d) !== undefined ? { default: ov?.default ?? f.d } : {},
-    ...(ov?.required ? { required: true } : {}),
-    ...(ov?.impliedBy ? { impliedBy: ov.impliedBy } : {}),
+    values, default: ov?.default ?? f.d, required: ov?.required, impliedBy: ov?.impliedBy,
+  });
+}
+
+/**
+ * A field object with every property present, in one order: all fields share one hidden class, so
+ * the hot path's field reads (fieldValue) stay monomorphic.
+ */
+function field(f: CmdField): CmdField {
+  return {
+    name: f.name, xml: f.xml, dw: f.dw, lo: f.lo, hi: f.hi, kind: f.kind, desc: f.desc, values: f.values, default: f.default,
+    required: f.required ?? false, pitchField: f.pitchField, impliedBy: f.impliedBy, read: readRecipe(f),
   };
-  return out;
+}
+
+function readRecipe(f: CmdField): FieldRead {
+  const place = f.kind === 'addr' || f.kind === 'offset' || f.kind === 'reg';
+  if (f.hi <= 31) {
+    const w = f.hi - f.lo + 1;
+    const bits = w >= 32 ? 0xffffffff : (1 << w) - 1;
+    return { mode: place ? 1 : 0, lowMask: place ? (bits << f.lo) >>> 0 : bits >>> 0, highMask: 0, scale: 0 };
+  }
+  // Over two dwords: an address keeps bits 47:32 (16 of the second dword); other values up to 53 bits exact.
+  const highBits = f.kind === 'addr' ? Math.min(f.hi, 47) - 31 : Math.min(f.hi - 31, 21);
+  return { mode: place ? 3 : 2, lowMask: place ? (0xffffffff << f.lo) >>> 0 : 0xffffffff, highMask: (2 ** highBits - 1) >>> 0, scale: 2 ** (32 - f.lo) };
 }
 
 const IDENTITY = new Set(['Command Type', 'Command SubType', 'MI Command Opcode', '3D Command Opcode', '3D Command Sub Opcode', 'Media Command Opcode', 'Media Command Sub-Opcode', 'Media Command Pipeline', 'Pipeline', 'SubOpcode']);
@@ -536,7 +566,7 @@ function fromGenxml(raw: GenxmlCommand): CommandDef {
   for (const f of g.fields) {
     if (f.e < 32 && (IDENTITY.has(f.n) || f.n === 'DWord Length')) {
       const role = f.n === 'DWord Length' ? 'length' : 'identity';
-      const hf: HeaderField = { ...resolveField(f, 0, undefined, taken), role };
+      const hf: HeaderField = { ...resolveField(f, 0, undefined, taken), role }; // off the hot path: its own shape is fine
       headerFields.push(hf);
       const mask = (((2 ** (f.e - f.s + 1)) - 1) * 2 ** f.s) >>> 0;
       header = (header | ((f.d ?? 0) * 2 ** f.s)) >>> 0;
@@ -581,7 +611,7 @@ function fromOwn(c: OwnCommand): CommandDef {
   return {
     mnemonic: c.mnemonic, client: '2D', gens: [8, 9], headerFields, header, identityMask: 0xffc00000, lengthBits: 8, bias: 2,
     length: { kind: 'fixed', dwords: c.dwords },
-    fields: c.fields.map((f) => ({ xml: '', kind: f.lo === f.hi ? 'flag' : 'uint', ...f })),
+    fields: c.fields.map((f) => field({ xml: '', kind: f.lo === f.hi ? 'flag' : 'uint', ...f })),
     groupFields: [], engines: BCS, requires: c.requires, execution: 'executed', cycles: 8, writes: [{ kind: 'rect', addr: 'dst' }], desc: c.desc,
   };
 }
@@ -688,6 +718,21 @@ export function inPlace(f: CmdField): boolean {
  */
 export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): number {
   if (f.dw >= len) return 0;
+  const r = f.read;
+  if (r !== undefined) {
+    const lo = dw[f.dw];
+    switch (r.mode) {
+      case 0: return ((lo >>> f.lo) & r.lowMask) >>> 0;
+      case 1: return (lo & r.lowMask) >>> 0;
+      case 2: return (f.dw + 1 < len ? dw[f.dw + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
+      default: return (f.dw + 1 < len ? (dw[f.dw + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
+    }
+  }
+  return fieldValueGeneric(f, dw, len);
+}
+
+/** fieldValue for a field object the table did not build (no read recipe). */
+function fieldValueGeneric(f: CmdField, dw: ArrayLike<number>, len: number): number {
   const lo = dw[f.dw] >>> 0;
   if (f.hi <= 31) {
     const w = f.hi - f.lo + 1;
@@ -711,7 +756,16 @@ export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): num
  */
 export function writeRanges(def: CommandDef, dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
   const plan = WRITE_PLANS.get(def);
-  if (plan === undefined) return;
+  if (plan !== undefined) runPlan(def, plan, dw, len, emit);
+}
+
+/** writeRanges for the command at COMMANDS[index] (the engine's hot path: no map lookup). */
+export function writeRangesAt(index: number, dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
+  const plan = PLANS_BY_INDEX[index];
+  if (plan !== null) runPlan(COMMANDS[index], plan, dw, len, emit);
+}
+
+function runPlan(def: CommandDef, plan: readonly WritePlan[], dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
   for (let i = 0; i < plan.length; i++) {
     const w = plan[i];
     if (w.addr === null) continue;
@@ -775,6 +829,7 @@ for (const d of COMMANDS) {
     return { ...base, flag: f(b.sizeField), sizes: b.sizes, atLength: 0, on: 0, off: 0 };
   }));
 }
+const PLANS_BY_INDEX: (readonly WritePlan[] | null)[] = COMMANDS.map((d) => WRITE_PLANS.get(d) ?? null);
 
 export interface BlitGeometry {
   readonly dst: number;

@@ -5,7 +5,7 @@
 
 import {
   BIAS, COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
-  blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRanges, type CmdField, type Gen,
+  blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRangesAt, type CmdField, type Gen,
 } from './commands';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
@@ -104,6 +104,10 @@ export const SPACE_GGTT = 1;
 
 /** Per command index: the fields that put one of its addresses in the global GTT (privileged batches only). */
 const GGTT_FIELDS: (readonly CmdField[])[] = COMMANDS.map((d) => d.fields.filter((f) => /(^|_)ggtt$/.test(f.name)));
+/** The same as bit masks of DW0 and DW1 (every such field is one bit there), for the hot path's test. */
+const GGTT_DW0 = Int32Array.from(GGTT_FIELDS, (fs) => fs.reduce((m, f) => (f.dw === 0 ? m | (1 << f.lo) : m), 0));
+const GGTT_DW1 = Int32Array.from(GGTT_FIELDS, (fs) => fs.reduce((m, f) => (f.dw === 1 ? m | (1 << f.lo) : m), 0));
+if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi))) throw new Error('a GGTT select bit outside DW0/DW1');
 /** Per command index: its "Store Data Index" flag (the post-sync write goes to the status page), or null. */
 const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) => (d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? fieldByName(d, 'store_data_index') ?? null : null));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
@@ -155,6 +159,8 @@ export class Engine {
   /** Retired commands per command index; draws and dispatches that really ran (not predicated off) per index. */
   readonly counts: Float64Array = new Float64Array(COMMANDS.length);
   readonly notEmulated: Float64Array = new Float64Array(COMMANDS.length);
+  /** Indices whose count is not zero, in the order they were first retired (saves walk only these). */
+  private counted: number[] = [];
   /** Set when the command just retired was a draw or dispatch that was not emulated (the VM reads and clears it). */
   notEmulatedHit = false;
   /** The latest value of each state command, by name (entries are immutable: snapshots share them). */
@@ -299,7 +305,7 @@ export class Engine {
     const space = inRing ? SPACE_PPGTT : this.bbSpace[this.depth - 1];
     // Fetch the header (from the cached fetch page when it is still valid).
     const mem = this.host.mem;
-    const cached = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlbGen() && this.fMemGen === mem.generation;
+    const cached = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation;
     const header = cached ? this.fPage![(va & 0xfff) >>> 2] : this.fetchDword(va, 0, inRing, space);
     if (header < 0) return this.raiseFault(null);
     const idx = this.lookup[header >>> 16];
@@ -325,7 +331,7 @@ export class Engine {
     const buf = this.buf;
     buf[0] = header;
     const at = (va & 0xfff) >>> 2;
-    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlbGen() && this.fMemGen === mem.generation) {
+    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) {
       // The whole command is in the cached fetch page (fetchDword just validated it for the header).
       const page = this.fPage!;
       for (let i = 1; i < len; i++) buf[i] = page[at + i];
@@ -338,8 +344,8 @@ export class Engine {
     }
     this.cmdLen = len;
     // The command scanner: a global-GTT address only from a privileged level.
-    const gf = GGTT_FIELDS[idx];
-    if (gf.length !== 0 && !this.privileged()) {
+    if (((buf[0] & GGTT_DW0[idx]) | (len > 1 ? buf[1] & GGTT_DW1[idx] : 0)) !== 0 && !this.privileged()) {
+      const gf = GGTT_FIELDS[idx];
       for (let i = 0; i < gf.length; i++) {
         if (fieldValue(gf[i], buf, len) & 1) {
           return this.raise('invalid-command', def, `${def.mnemonic} ${gf[i].name}=1 uses the global GTT from a non-privileged (PPGTT) batch; only the ring and privileged batches may`);
@@ -379,7 +385,7 @@ export class Engine {
     this.cycles += def.cycles + this.extraCycles;
     this.extraCycles = 0;
     r[s.timestamp] = this.cycles % 0x100000000;
-    this.counts[idx]++;
+    if (this.counts[idx]++ === 0) this.counted.push(idx);
     this.retired++;
     if (++this.subCommands > this.host.watchdog) {
       return this.raise('hang', def, `submission ran more than ${this.host.watchdog} commands (watchdog)`);
@@ -413,11 +419,8 @@ export class Engine {
   private fSpace = -1;
   private fPage: Uint32Array | null = null;
   private fTlbGen = -1;
+  private fGgttGen = -1;
   private fMemGen = -1;
-
-  private tlbGen(): number {
-    return this.tlb.generation + this.ggttTlb.generation * 0x100000000;
-  }
 
   /** Dword i of the command at va (ring commands wrap at the ring end). -1 after a fetch fault. */
   private fetchDword(va: number, i: number, inRing: boolean, space: number): number {
@@ -429,7 +432,7 @@ export class Engine {
     }
     const vpn = Math.floor(a / PAGE_SIZE);
     const mem = this.host.mem;
-    if (vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlbGen() && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
+    if (vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
     this.lastSpace = space;
     const hpa = space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault) : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
     if (hpa < 0) return -1;
@@ -439,7 +442,8 @@ export class Engine {
       this.fVpn = vpn;
       this.fSpace = space;
       this.fPage = page;
-      this.fTlbGen = this.tlbGen();
+      this.fTlbGen = this.tlb.generation;
+      this.fGgttGen = this.ggttTlb.generation;
       this.fMemGen = mem.generation;
     }
     return page[(hpa % PAGE_SIZE) >>> 2];
@@ -485,7 +489,7 @@ export class Engine {
     this.segError = 0;
     const sdi = SDI_FIELD[this.cmdIndex];
     this.segSdi = sdi !== null && fieldValue(sdi, this.buf, len) === 1;
-    writeRanges(def, this.buf, len, this.addRange);
+    writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
     if (this.segError === 0 && COMPUTED_WRITE[this.cmdIndex] === 1) {
       const bytes = computedWriteBytes(def, this.buf, len);
       const off = def.mnemonic === 'MI_REPORT_HEAD' ? HWS_HEAD_REPORT : fieldNum(def, this.buf, len, 'offset');
@@ -585,9 +589,9 @@ export class Engine {
   commandCounts(): { counts: Record<string, number>; notEmulated: Record<string, number> } {
     const counts: Record<string, number> = {};
     const notEmulated: Record<string, number> = {};
-    for (let i = 0; i < COMMANDS.length; i++) {
+    for (const i of this.counted) {
       const n = COMMANDS[i].mnemonic;
-      if (this.counts[i] !== 0) counts[n] = (counts[n] ?? 0) + this.counts[i];
+      counts[n] = (counts[n] ?? 0) + this.counts[i];
       if (this.notEmulated[i] !== 0) notEmulated[n] = (notEmulated[n] ?? 0) + this.notEmulated[i];
     }
     return { counts, notEmulated };
@@ -626,12 +630,18 @@ export class Engine {
     this.setPredicate = st.setPredicate ?? 0;
     this.arbitration = st.arbitration ?? 1;
     this.retired = st.retired ?? 0;
-    this.counts.fill(0);
-    this.notEmulated.fill(0);
+    for (const i of this.counted) {
+      this.counts[i] = 0;
+      this.notEmulated[i] = 0;
+    }
+    this.counted = [];
     const idxOf = (n: string) => INDEX_BY_NAME[this.host.gen].get(n) ?? -1;
     for (const [n, v] of Object.entries(st.counts ?? {})) {
       const i = idxOf(n);
-      if (i >= 0) this.counts[i] = v;
+      if (i >= 0 && v !== 0) {
+        this.counts[i] = v;
+        this.counted.push(i);
+      }
     }
     for (const [n, v] of Object.entries(st.notEmulated ?? {})) {
       const i = idxOf(n);
@@ -702,15 +712,18 @@ function segAt(e: Engine, off: number): number {
 }
 
 /**
- * Writes dwords at the start of the command's predicted write. The handler writes what the command
- * writes whatever the prediction says (past its segments, on from the first: the soundness check in
- * test mode must see a prediction that falls short).
+ * Writes dword k of the command's predicted write. The handler writes what the command writes whatever
+ * the prediction says (past its segments, on from the first: the soundness check in test mode must see
+ * a prediction that falls short).
  */
+function storeAt(e: Engine, h: EngineHost, k: number, value: number): void {
+  const hpa = k === 0 || e.segBytes[0] > 4 * k ? e.segHpa[0] + 4 * k : segAt(e, 4 * k);
+  writeSeg32(h, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, value >>> 0);
+}
+
+/** Writes dwords at the start of the command's predicted write (storeAt for each). */
 function store(e: Engine, h: EngineHost, values: ArrayLike<number>): void {
-  for (let k = 0; k < values.length; k++) {
-    const hpa = segAt(e, 4 * k);
-    writeSeg32(h, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, values[k] >>> 0);
-  }
+  for (let k = 0; k < values.length; k++) storeAt(e, h, k, values[k]);
 }
 
 function regName(offset: number): string {
@@ -1063,7 +1076,9 @@ function condEndHandler(d: CommandDef): Handler {
 function stateHandler(d: CommandDef): Handler {
   return (e, _h, len) => {
     const old = e.pipeline[d.mnemonic];
-    e.pipeline[d.mnemonic] = { dwords: Array.from(e.buf.subarray(0, len)), previous: old ? old.dwords : null, at: e.retired, va: e.cmdVa };
+    const dwords = new Array<number>(len);
+    for (let i = 0; i < len; i++) dwords[i] = e.buf[i];
+    e.pipeline[d.mnemonic] = { dwords, previous: old ? old.dwords : null, at: e.retired, va: e.cmdVa };
     return ADVANCE;
   };
 }
@@ -1082,17 +1097,27 @@ function notEmulatedHandler(d: CommandDef): Handler {
 function lriHandler(d: CommandDef): Handler {
   const fBwd = req(d, 'byte_write_disables');
   return (e, h, len) => {
-    // The scanner checks every pair before any write (a refused command changes nothing).
+    // The scanner checks every pair before any write (a refused command changes nothing). The engine's
+    // own allowed registers resolve through its slot table; device registers through the bank.
+    const buf = e.buf;
+    let slow = false;
     for (let i = 1; i < len; i += 2) {
-      const mmio = e.buf[i] & REG_OFFSET_MASK;
+      const off = (buf[i] & REG_OFFSET_MASK) - e.base;
+      if (off >= 0 && off < ENGINE_WINDOW && e.cmdSlot[off >>> 2] >= 0) continue;
+      const mmio = buf[i] & REG_OFFSET_MASK;
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
+      slow = true;
     }
-    const bwd = fieldValue(fBwd, e.buf, len);
+    const bwd = (buf[0] >>> fBwd.lo) & 0xf;
+    if (!slow && bwd === 0) {
+      for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], buf[i + 1]);
+      return ADVANCE;
+    }
     let keep = 0;
     for (let b = 0; b < 4; b++) if (bwd & (1 << b)) keep |= 0xff << (8 * b);
     for (let i = 1; i < len; i += 2) {
-      const mmio = e.buf[i] & REG_OFFSET_MASK;
-      const v = keep === 0 ? e.buf[i + 1] : ((h.regs.read(mmio) & keep) | (e.buf[i + 1] & ~keep)) >>> 0;
+      const mmio = buf[i] & REG_OFFSET_MASK;
+      const v = keep === 0 ? buf[i + 1] : ((h.regs.read(mmio) & keep) | (buf[i + 1] & ~keep)) >>> 0;
       h.regs.commandWrite(e.name, mmio, v);
     }
     return ADVANCE;
@@ -1127,7 +1152,8 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_STORE_DATA_IMM: (d) => {
     const f = req(d, 'data');
     return (e, h, len) => {
-      store(e, h, len === 5 ? [e.buf[f.dw], e.buf[f.dw + 1]] : [e.buf[f.dw]]);
+      storeAt(e, h, 0, e.buf[f.dw]);
+      if (len === 5) storeAt(e, h, 1, e.buf[f.dw + 1]);
       return ADVANCE;
     };
   },
@@ -1148,7 +1174,7 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
     const fPredicate = opt(d, 'predicate');
     return (e, h, len) => {
       if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE;
-      store(e, h, [h.regs.read(fieldValue(fReg, e.buf, len))]);
+      storeAt(e, h, 0, h.regs.read(fieldValue(fReg, e.buf, len)));
       return ADVANCE;
     };
   },

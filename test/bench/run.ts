@@ -21,6 +21,7 @@ export interface Section {
 const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./core'),
   () => import('./streamer'),
+  () => import('./table'),
   () => import('./snapshots'),
   () => import('./adapter'),
   () => import('./migration'),

@@ -59,7 +59,7 @@ describe('language model: token roles', () => {
   });
 
   it('parses every directive usage line of the assembler', () => {
-    assert.deepEqual([...DIRECTIVES.keys()].sort(), ['batch', 'data', 'dword', 'eptp', 'fill', 'map', 'mmio', 'ring', 'submit', 'surface', 'vm', 'wait']);
+    assert.deepEqual([...DIRECTIVES.keys()].sort(), ['batch', 'data', 'dword', 'eptp', 'fill', 'ggtt', 'map', 'mmio', 'ring', 'submit', 'surface', 'vm', 'wait']);
     const map = DIRECTIVES.get('map')!;
     assert.deepEqual(map.keywords, ['rw', 'ro']);
     assert.deepEqual([...map.options], [['page', ['4K', '2M', '1G']]]);
