@@ -31,7 +31,7 @@ const MAX_DUMP_DWORDS = 4096;
 
 const COMMAND_HELP: readonly [string, string][] = [
   ['REGISTER | LABEL | EXPR', 'value of a register (of the frame\'s engine unless prefixed: bcs0.CS_GPR0), label, surface or expression; [ADDR] reads a dword at a GPU VA'],
-  ['translate VA [full|restricted]', 'every step of the PPGTT and EPT walks of a GPU VA (the frame engine\'s PDP0)'],
+  ['translate [ggtt] VA [full|restricted]', 'every step of the PPGTT (or global GTT) and EPT walks of a GPU VA (the frame engine\'s PDP0)'],
   ['x/Nx ADDR', 'N dwords at a GPU VA (x/Nd decimal; ADDR may be gpa:EXPR for guest physical)'],
   ['caps', 'capability registers and PCI capability lists, exposed next to physical'],
   ['snapshots', 'the kept snapshots: id, time (commands), reason, pages, bytes'],
@@ -127,11 +127,11 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
     case '?':
       return COMMAND_HELP.map(([c, d]) => `${c.padEnd(32)} ${d}`).join('\n');
     case 'translate': {
-      const m = /^(.*?)(?:\s+(full|restricted))?$/i.exec(arg)!;
-      const va = integer(m[1].trim(), 'a GPU VA');
+      const m = /^(ggtt\s+)?(.*?)(?:\s+(full|restricted))?$/i.exec(arg)!;
+      const va = integer(m[2].trim(), 'a GPU VA');
       if (va >= 2 ** 48) throw new ConsoleError(`translate: ${hexPad(va, 48)} is not a 48-bit GPU VA`);
-      const view = m[2] ? EPT_VIEW_NAMES.indexOf(m[2].toLowerCase() as 'full') : vm.regs.values[vm.engine(engine).slots.view] & 1;
-      return formatWalk(vm, va, view, engine);
+      const view = m[3] ? EPT_VIEW_NAMES.indexOf(m[3].toLowerCase() as 'full') : vm.regs.values[vm.engine(engine).slots.view] & 1;
+      return formatWalk(vm, va, view, engine, m[1] ? 'ggtt' : 'ppgtt');
     }
     case 'caps':
       return `host: ${host.host}\n${formatCaps(vm)}`;
@@ -184,9 +184,9 @@ function dump(vm: Vm, space: AddressSpace, addr: number, n: number, how: string,
   return lines.join('\n');
 }
 
-function formatWalk(vm: Vm, va: number, view: number, engine: EngineName): string {
-  const t = vm.translate(va, view, engine);
-  const out = [`GPU VA ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view (PDP0 of ${engine}):`];
+function formatWalk(vm: Vm, va: number, view: number, engine: EngineName, space: 'ppgtt' | 'ggtt'): string {
+  const t = vm.translate(va, view, engine, space);
+  const out = [space === 'ggtt' ? `global GTT address ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view:` : `GPU VA ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view (PDP0 of ${engine}):`];
   for (const s of t.steps) out.push(...formatStep(s));
   out.push(t.fault ? `${t.fault.kind}: ${t.fault.reason}` : `=> GPA ${hexPad(t.gpa!, 40)} => HPA ${hexPad(t.hpa, 44)}`);
   return out.join('\n');

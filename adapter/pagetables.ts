@@ -5,7 +5,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, LEVEL_NAMES, eptFlags } from '../emulator/ept';
 import { PAGE_SIZE, entryAddress } from '../emulator/memory';
-import { PTE_BITS, pteFlags } from '../emulator/paging';
+import { GGTT_PTE_PRESENT, PTE_BITS, pteFlags } from '../emulator/paging';
 import type { EngineName } from '../emulator/registers';
 import type { Vm } from '../emulator/vm';
 import { formatRef } from './memory';
@@ -103,6 +103,7 @@ export class PageTableRoot implements Container {
       leaf('PDP0', `GPA ${hexPad(pml4, 40)}`, { memoryReference: formatRef('gpa', pml4), type: `${this.engine} PPGTT root (PML4)`, evaluateName: `${this.engine}.PDP0_LDW` }),
       leaf('EPT view', `${EPT_VIEW_NAMES[view]} (${view})`, { evaluateName: `${this.engine}.EPT_VIEW` }),
       { name: 'PML4', value: root.describe(), variablesReference: store.add(root), indexedVariables: ENTRIES },
+      ggttNode(vm, store),
       {
         name: 'mappings', value: `${vm.image.mappings.length} .map directives`,
         variablesReference: store.add(new ListContainer(() => vm.image.mappings.map((m) => leaf(
@@ -112,6 +113,56 @@ export class PageTableRoot implements Container {
         )))),
       },
     ];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The global GTT: one flat table of 64-bit PTEs (bit 0 present, bits 47:12 the GPA), 512 per 4 KiB page
+// of the table, shown a table page at a time.
+
+function ggttNode(vm: Vm, store: VariableStore): DebugProtocol.Variable {
+  const r = vm.regs.values;
+  const e = vm.engines[0];
+  const base = (r[e.slots.ggttHi] & 0xfffff) * 0x100000000 + ((r[e.slots.ggttLo] & 0xfffff000) >>> 0);
+  const entries = r[e.slots.ggttEntries] >>> 0;
+  if (entries === 0) return leaf('GGTT', 'none (GGTT_ENTRIES = 0)', { evaluateName: 'GGTT_ENTRIES' });
+  const pages = Math.ceil(entries / ENTRIES);
+  return {
+    name: 'GGTT', value: `${entries} entries at GPA ${hexPad(base, 40)} (${entries * 4} KiB of global GTT)`, memoryReference: formatRef('gpa', base), evaluateName: 'GGTT_BASE_LO',
+    variablesReference: store.add(new ListContainer((st) => Array.from({ length: Math.min(pages, 4096) }, (_, p) => {
+      const t = new GgttTable(vm, base + p * PAGE_SIZE, p * ENTRIES, Math.min(ENTRIES, entries - p * ENTRIES));
+      return { name: `[${p * ENTRIES}..${p * ENTRIES + t.count - 1}]`, value: t.describe(), variablesReference: st.add(t), indexedVariables: t.count };
+    }))),
+    namedVariables: Math.min(pages, 4096),
+  };
+}
+
+class GgttTable extends Table {
+  constructor(vm: Vm, private readonly gpa: number, private readonly first: number, readonly count: number) {
+    super(vm, 3, gpa);
+  }
+
+  protected page(): Uint32Array | undefined {
+    const hpa = this.vm.ept.translate(this.gpa, EPT_VIEW_FULL);
+    return hpa < 0 ? undefined : this.vm.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
+  }
+
+  describe(): string {
+    return `GGTT entries ${this.first}..${this.first + this.count - 1} at GPA ${hexPad(this.gpa, 40)}: ${this.present()} present`;
+  }
+
+  protected isPresent(lo: number): boolean {
+    return (lo & GGTT_PTE_PRESENT) !== 0;
+  }
+
+  protected entry(store: VariableStore, _fmt: Format, i: number, lo: number, hi: number): DebugProtocol.Variable {
+    const n = this.first + i;
+    const addr = n * PAGE_SIZE;
+    if (i >= this.count) return leaf(`[${n}]`, 'beyond GGTT_ENTRIES');
+    if (!this.isPresent(lo)) return leaf(`[${n}]`, lo === 0 && hi === 0 ? `not present (GGTT ${hexPad(addr, 32)})` : `${entryHex(lo, hi)} not present (GGTT ${hexPad(addr, 32)})`);
+    const gpa = entryAddress(lo, hi);
+    void store;
+    return leaf(`[${n}]`, `${entryHex(lo, hi)} P → 4 KiB page at GPA ${hexPad(gpa, 40)} (GGTT ${hexPad(addr, 32)})`, { memoryReference: formatRef('gpa', gpa), type: `GGTT[${n}] at GPA ${hexPad(this.gpa + 8 * i, 40)}` });
   }
 }
 

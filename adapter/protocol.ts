@@ -74,7 +74,7 @@ export interface CustomRequests {
   /** With `snapshot` (a kept snapshot's id): the pixels as they were then, read without moving the VM. */
   'vgpu/surface': [{ name?: string; snapshot?: number }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];
   'vgpu/caps': [Record<string, never>, { hostGen: number; deviceVersion: number; /** Where the VM runs: `local (...)` or `HOST:PORT, generation N`. */ host?: string; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] }];
-  'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
+  'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0'; space?: 'ppgtt' | 'ggtt' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
   /** Step Back Into (the reverse of Step Into): the thread's previous command at any batch depth; a stopped event follows. */
   'vgpu/stepBackInto': [{ threadId: number }, Record<string, never>];
   /** Without `to`: the launch configuration's first `migrationHosts` entry. */

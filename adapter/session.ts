@@ -1100,7 +1100,8 @@ export class VgpuDebugSession extends DebugSession {
     else if (typeof a.va === 'string') va = Number(evaluateText(a.va, { vm, engine: engine as EngineName }));
     else throw new UserError('vgpu/translate needs va (number or expression)');
     if (!Number.isSafeInteger(va) || va < 0 || va >= 2 ** 48) throw new UserError(`${a.va} is not a 48-bit GPU VA`);
-    const t = vm.translate(va, view, engine as EngineName);
+    if (a.space !== undefined && a.space !== 'ppgtt' && a.space !== 'ggtt') throw new UserError('space must be ppgtt or ggtt');
+    const t = vm.translate(va, view, engine as EngineName, a.space === 'ggtt' ? 'ggtt' : 'ppgtt');
     return {
       ok: t.hpa >= 0,
       ...(t.gpa !== undefined ? { gpa: '0x' + t.gpa.toString(16) } : {}),

@@ -9,7 +9,7 @@ import { Ept, EPT_VIEW_FULL, WalkStep } from './ept';
 import type { DriverOp, ProgramImage, SourceLoc } from './image';
 import { HostMemory, PAGE_SIZE, hex, isZero } from './memory';
 import { RegisterBank } from './mmio';
-import { ACCESS_READ, FaultInfo, PagingContext, walk } from './paging';
+import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from './paging';
 import { ENGINES, EngineName, GpuErrorKind, REGISTERS, deviceSlot, faultKindCode, regAt } from './registers';
 import { MachineState, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
 import { DeviceCaps, physicalCaps, selectVersion, versionAccepts, virtualizeCaps } from './vdev';
@@ -605,14 +605,13 @@ export class Vm implements EngineHost {
   // Inspection (never changes machine state: no TLB fills, no snapshots).
 
   /** Walks a GPU VA with an engine's PPGTT root under a view, recording every step. */
-  translate(va: number, view: number, engine: EngineName = 'rcs0'): { hpa: number; gpa?: number; fault?: FaultInfo; steps: WalkStep[] } {
+  translate(va: number, view: number, engine: EngineName = 'rcs0', space: 'ppgtt' | 'ggtt' = 'ppgtt'): { hpa: number; gpa?: number; fault?: FaultInfo; steps: WalkStep[] } {
     const e = this.engine(engine);
     e.syncContext();
-    const ctx: PagingContext = { ...e.ctx, view };
     const fault = new FaultInfo();
     const steps: WalkStep[] = [];
     const out = { writable: false, nx: false, pageSize: 0, gpa: 0 };
-    const hpa = walk(ctx, va, ACCESS_READ, fault, out, steps);
+    const hpa = space === 'ggtt' ? walkGgtt({ ...e.gctx, view }, va, ACCESS_READ, fault, out, steps) : walk({ ...e.ctx, view }, va, ACCESS_READ, fault, out, steps);
     return hpa < 0 ? { hpa, fault, steps } : { hpa, gpa: out.gpa, steps };
   }
 

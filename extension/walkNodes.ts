@@ -8,9 +8,11 @@ export interface TranslateInput {
   readonly va: string;
   readonly view: 'full' | 'restricted';
   readonly engine: 'rcs0' | 'bcs0';
+  /** The address space walked: the engine's PPGTT, or the global GTT. */
+  readonly space?: 'ppgtt' | 'ggtt';
 }
 
-/** `0x1000000`, `1M`, `0x30_0000 restricted bcs0`: an address, then optional EPT view and engine. */
+/** `0x1000000`, `1M`, `0x30_0000 restricted bcs0`, `0x10000 ggtt`: an address, then optional EPT view, engine and address space. */
 export function parseTranslateInput(text: string): TranslateInput | string {
   const words = text.trim().split(/\s+/).filter(Boolean);
   if (!words.length) return 'Type a GPU virtual address, e.g. 0x1000000';
@@ -18,12 +20,14 @@ export function parseTranslateInput(text: string): TranslateInput | string {
   if (!/^(0x[0-9a-f_]+|0b[01_]+|[0-9_]+[kmg]?)$/i.test(addr)) return `'${addr}' is not an address (0x..., decimal, or with K/M/G)`;
   let view: TranslateInput['view'] = 'full';
   let engine: TranslateInput['engine'] = 'rcs0';
+  let space: TranslateInput['space'] = 'ppgtt';
   for (const w of rest.map((x) => x.toLowerCase())) {
     if (w === 'full' || w === 'restricted') view = w;
     else if (w === 'rcs0' || w === 'bcs0') engine = w;
-    else return `'${w}' is neither an EPT view (full, restricted) nor an engine (rcs0, bcs0)`;
+    else if (w === 'ggtt' || w === 'ppgtt') space = w;
+    else return `'${w}' is neither an EPT view (full, restricted), an engine (rcs0, bcs0) nor an address space (ppgtt, ggtt)`;
   }
-  return { va: addr, view, engine };
+  return space === 'ggtt' ? { va: addr, view, engine, space } : { va: addr, view, engine };
 }
 
 export interface Translation extends TranslateInput {

@@ -1,4 +1,5 @@
-// `vgpu translate FILE VA [--view full|restricted] [--json]`: every step of the PPGTT and EPT walks.
+// `vgpu translate FILE VA [--view full|restricted] [--engine E] [--ggtt] [--json]`: every step of the PPGTT
+// (or, with --ggtt, the global GTT) and EPT walks.
 
 import { EPT_VIEW_NAMES, WalkStep } from '../ept';
 import { hex } from '../memory';
@@ -24,8 +25,9 @@ export function parseVa(text: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs(argv, { view: { type: 'string' }, json: { type: 'boolean' }, engine: { type: 'string' } });
-  if (positionals.length !== 2) throw new UsageError('usage: vgpu translate FILE VA [--view full|restricted] [--json]');
+  const { values: v, positionals } = parseArgs(argv, { view: { type: 'string' }, json: { type: 'boolean' }, engine: { type: 'string' }, ggtt: { type: 'boolean' } });
+  if (positionals.length !== 2) throw new UsageError('usage: vgpu translate FILE VA [--view full|restricted] [--engine rcs0|bcs0] [--ggtt] [--json]');
+  const space = v.ggtt ? 'ggtt' : 'ppgtt';
   const va = parseVa(positionals[1]);
   const viewName = (v.view as string | undefined) ?? 'full';
   const view = EPT_VIEW_NAMES.indexOf(viewName as 'full');
@@ -34,10 +36,10 @@ export async function main(argv: string[]): Promise<number> {
   if (engine !== 'rcs0' && engine !== 'bcs0') throw new UsageError(`--engine must be rcs0 or bcs0`);
   const vm = buildVm(positionals[0], {});
   if (typeof vm === 'number') return vm;
-  const t = vm.translate(va, view, engine);
+  const t = vm.translate(va, view, engine, space);
   if (v.json) {
     process.stdout.write(JSON.stringify({
-      va: hex(va), view: viewName, ok: t.hpa >= 0,
+      va: hex(va), view: viewName, ...(space === 'ggtt' ? { space } : {}), ok: t.hpa >= 0,
       ...(t.gpa !== undefined ? { gpa: hex(t.gpa) } : {}),
       ...(t.hpa >= 0 ? { hpa: hex(t.hpa) } : {}),
       ...(t.fault ? { fault: { kind: t.fault.kind, level: t.fault.level, reason: t.fault.reason, ...(t.fault.gpa !== undefined ? { gpa: hex(t.fault.gpa) } : {}) } } : {}),
@@ -45,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     }) + '\n');
     return t.hpa >= 0 ? 0 : 1;
   }
-  const out: string[] = [`GPU VA ${hex(va)} under the ${viewName} EPT view (PDP0 of ${engine}):`];
+  const out: string[] = [space === 'ggtt' ? `global GTT address ${hex(va)} under the ${viewName} EPT view:` : `GPU VA ${hex(va)} under the ${viewName} EPT view (PDP0 of ${engine}):`];
   for (const s of t.steps) {
     if (s.level === 'EPT') out.push(`  ${s.flags} -> EPT walk:`);
     else out.push(`  ${s.level.padEnd(5)} table GPA ${hex(s.table)} [${String(s.index).padStart(3)}] = ${entryHex(s)}  ${s.flags}`);

@@ -290,6 +290,20 @@ describe('gen8/gen9 MI command semantics', () => {
     assert.equal(nested.errors[0]?.kind, 'invalid-command', 'a PPGTT batch cannot start a GGTT one');
   });
 
+  it('translate walks the global GTT: its PTE, the EPT walks of the table and the data, or a fault naming the entry', () => {
+    const vm = loadVm('g.vgpu', {}, program(['MI_NOOP'], ['.ggtt 0x40000, 0x320000, 8K', '.ggtt 0x50000, 0x330000, 4K']));
+    const t = vm.translate(0x41234, 0, 'rcs0', 'ggtt');
+    assert.equal(t.gpa, 0x321234);
+    assert.deepEqual(t.steps.map((s) => s.level), ['GGTT', 'EPT']);
+    assert.equal(t.steps[0].index, 0x41);
+    const miss = vm.translate(0x42000, 0, 'rcs0', 'ggtt');
+    assert.equal(miss.fault?.kind, 'page-fault');
+    assert.match(miss.fault!.reason, /GGTT\[66\] at GPA 0x[0-9a-f]+ is not present/);
+    assert.match(vm.translate(0x51000, 0, 'rcs0', 'ggtt').fault!.reason, /beyond the 81-entry global GTT/);
+    const none = loadVm('n.vgpu', {}, program(['MI_NOOP'])).translate(0x1000, 0, 'rcs0', 'ggtt');
+    assert.match(none.fault!.reason, /no global GTT/);
+  });
+
   it('addresses are canonical: a sign-extended high address assembles to the same 48-bit VA', () => {
     const img = loadVm('c.vgpu', {}, program(['MI_STORE_DATA_IMM addr=0xffff800000001000, data=1'], [])).image;
     const dw = img.listing.find((l) => l.text.startsWith('MI_STORE_DATA_IMM'))!.dwords;
