@@ -98,6 +98,9 @@ const DATA_RANGE = {
 // ---------------------------------------------------------------------------------------------
 // Public API.
 
+/** Diagnostics kept per file; past it errors are only counted (one closing diagnostic says how many). */
+export const MAX_KEPT_DIAGNOSTICS = 1000;
+
 export interface AssembleResult {
   /** Present when there are no errors. */
   readonly image?: ProgramImage;
@@ -195,6 +198,8 @@ type Range = { readonly min: bigint; readonly max: bigint };
 class Assembler {
   private readonly file: string;
   private readonly diags: Diagnostic[] = [];
+  /** Errors past MAX_KEPT_DIAGNOSTICS: counted, not kept (a binary or foreign file has one a line). */
+  private droppedErrors = 0;
   private lines: ParsedLine[] = [];
 
   // `.vm` and the machine it targets.
@@ -238,11 +243,13 @@ class Assembler {
   }
 
   diagnostics(): Diagnostic[] {
-    return [...this.diags].sort((a, b) => a.line - b.line || a.col - b.col);
+    const all = [...this.diags].sort((a, b) => a.line - b.line || a.col - b.col);
+    if (this.droppedErrors) all.push({ file: this.file, line: all.at(-1)?.line ?? 1, col: 1, severity: 'error', message: `too many errors: ${this.droppedErrors} more not reported`, more: this.droppedErrors });
+    return all;
   }
 
   private get hasErrors(): boolean {
-    return this.diags.some((d) => d.severity === 'error');
+    return this.droppedErrors > 0 || this.diags.some((d) => d.severity === 'error');
   }
 
   run(): AssembleResult {
@@ -279,6 +286,10 @@ class Assembler {
   // Diagnostics.
 
   private report(severity: 'error' | 'warning', line: number, col: number, message: string, endCol?: number): void {
+    if (this.diags.length >= MAX_KEPT_DIAGNOSTICS) {
+      if (severity === 'error') this.droppedErrors++;
+      return;
+    }
     const text = this.lines[line - 1]?.text ?? '';
     const c = Math.max(1, Math.min(col, text.length + 1));
     const d: Diagnostic = { file: this.file, line, col: c, severity, message };

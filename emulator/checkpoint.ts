@@ -2,10 +2,10 @@
 // section, for the VM transfer stream. A truncated or corrupted input is refused before anything runs.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ProgramImage, SourceLoc } from './image';
 import { PAGE_SIZE } from './memory';
+import { writeOutputFile } from './outputfile';
 import { BLOCK_BYTES, BLOCK_DWORDS, BlockPool, MASK_WORDS, MachineState, PAGE_RECORD_BYTES, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
 import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
 
@@ -317,12 +317,10 @@ export function loadStateDoc(vm: Vm, doc: VmStateDoc): void {
   vm.takeSnapshot('start');
 }
 
-/** Writes atomically: a temporary file in the same directory, then rename. */
-export function writeCheckpoint(vm: Vm, file: string): number {
+/** Writes atomically (emulator/outputfile.ts); a failure is an OutputFileError and leaves no file behind. */
+export function writeCheckpoint(vm: Vm, file: string, what = 'checkpoint'): number {
   const buf = serializeVm(vm);
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, buf);
-  fs.renameSync(tmp, file);
+  writeOutputFile(file, buf, what);
   return buf.length;
 }
 
