@@ -46,6 +46,9 @@ const MAX_RING_PAGES = Math.max(...Object.values(LIMITS).map((l) => l.maxRingPag
 const MAX_LEAF_ENTRIES = 1 << 20;
 /** Bytes of non-zero `.fill` one program may write (the image holds them as real pages). */
 const MAX_FILL_BYTES = 256 * MIB;
+/** One surface's bytes (a 4096x4096 surface) and all surfaces' together. */
+const MAX_SURFACE_BYTES = 64 * MIB;
+const MAX_SURFACES_BYTES = 256 * MIB;
 
 /** Page sizes of `.map page=` and the paging level whose entry maps them (x86-64 4-level). */
 const PAGE_LEVEL = new Map<number, { level: number; feature?: Feature; label: string }>([
@@ -224,6 +227,7 @@ class Assembler {
   private allocTop = 0;
   private leafEntries = 0;
   private fillBytes = 0;
+  private surfaceBytes = 0;
   private readonly mappings: Mapping[] = [];
   private sortedMappings: Mapping[] = [];
   private readonly surfaces: SurfaceDef[] = [];
@@ -903,6 +907,10 @@ class Assembler {
     if (width === undefined || height === undefined || pitch === undefined) return;
     if (pitch < width * 4) pitch = this.fail(line, s.args[4], `pitch ${pitch} is less than WIDTH*4 = ${width * 4}`);
     if (pitch === undefined) return;
+    // Surfaces are read whole (PNG, sha256 in every result, the debugger's view): bounded, as fills are.
+    const bytes = pitch * (height - 1) + width * 4;
+    if (bytes > MAX_SURFACE_BYTES) return this.error(line, s.args[3], `surface of ${fmt(bytes)} bytes is larger than ${fmt(MAX_SURFACE_BYTES)} (${width}x${height}, pitch ${pitch})`);
+    if ((this.surfaceBytes += bytes) > MAX_SURFACES_BYTES) return this.error(line, s.args[0], `surfaces total more than ${fmt(MAX_SURFACES_BYTES)} bytes`);
     const def: SurfaceDef = { name: nameExpr.name, va, width, height, pitch, loc: this.loc(line, s.col) };
     this.surfaces.push(def);
     this.surfaceByName.set(nameExpr.name.toUpperCase(), def);

@@ -213,3 +213,15 @@ describe('hostile output paths', () => {
     assert.equal(vgpu('resume', ck, '--json').code, 0);
   });
 });
+
+describe('bounded programs', () => {
+  it('a huge surface is an assembly error, fast, not gigabytes of pixels', () => {
+    const t = performance.now();
+    const r = assembleSource('.vm memory=64M\n.surface s, 0x1000000, 65536, 8192\n', { file: 's.vgpu' });
+    assert.ok(!r.image);
+    assert.match(r.diagnostics[0].message, /surface of 0x80000000 bytes is larger than 0x4000000 \(65536x8192, pitch 262144\)/);
+    const many = Array.from({ length: 5 }, (_, i) => `.surface s${i}, 0x1000000, 4096, 4096`).join('\n');
+    assert.match(assembleSource(`.vm memory=64M\n${many}\n`, { file: 's.vgpu' }).diagnostics[0]?.message ?? '', /surfaces total more than 0x10000000 bytes/);
+    assert.ok(performance.now() - t < 2000);
+  });
+});
