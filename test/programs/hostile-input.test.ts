@@ -225,3 +225,14 @@ describe('bounded programs', () => {
     assert.ok(performance.now() - t < 2000);
   });
 });
+
+describe('vgpu host exposure', () => {
+  it('refuses to listen beyond loopback, or to accept any peer, without a token', () => {
+    for (const args of [['--listen', '0.0.0.0:0'], ['--listen', '[::]:0'], ['--allow', 'any'], ['--allow', '10.0.0.7']]) {
+      const r = vgpu('host', ...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.out}${r.err}`);
+      assert.match(r.err, /beyond loopback needs a token \(--token T or VGPU_HOST_TOKEN\)/);
+      assert.equal(r.err.trimEnd().split('\n').length, 1);
+    }
+  });
+});
