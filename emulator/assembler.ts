@@ -48,6 +48,9 @@ const MAX_RING_PAGES = Math.max(...Object.values(LIMITS).map((l) => l.maxRingPag
 const MAX_LEAF_ENTRIES = 1 << 20;
 /** Bytes of non-zero `.fill` one program may write (the image holds them as real pages). */
 const MAX_FILL_BYTES = 256 * MIB;
+/** One surface's bytes (a 4096x4096 surface) and all surfaces' together. */
+const MAX_SURFACE_BYTES = 64 * MIB;
+const MAX_SURFACES_BYTES = 256 * MIB;
 
 /** Page sizes of `.map page=` and the paging level whose entry maps them (x86-64 4-level). */
 const PAGE_LEVEL = new Map<number, { level: number; feature?: Feature; label: string }>([
@@ -100,6 +103,9 @@ const DATA_RANGE = {
 
 // ---------------------------------------------------------------------------------------------
 // Public API.
+
+/** Diagnostics kept per file; past it errors are only counted (one closing diagnostic says how many). */
+export const MAX_KEPT_DIAGNOSTICS = 1000;
 
 export interface AssembleResult {
   /** Present when there are no errors. */
@@ -204,6 +210,8 @@ type Range = { readonly min: bigint; readonly max: bigint };
 class Assembler {
   private readonly file: string;
   private readonly diags: Diagnostic[] = [];
+  /** Errors past MAX_KEPT_DIAGNOSTICS: counted, not kept (a binary or foreign file has one a line). */
+  private droppedErrors = 0;
   private lines: ParsedLine[] = [];
 
   // `.vm` and the machine it targets.
@@ -231,6 +239,7 @@ class Assembler {
   private allocTop = 0;
   private leafEntries = 0;
   private fillBytes = 0;
+  private surfaceBytes = 0;
   private readonly mappings: Mapping[] = [];
   private sortedMappings: Mapping[] = [];
   private readonly surfaces: SurfaceDef[] = [];
@@ -250,11 +259,13 @@ class Assembler {
   }
 
   diagnostics(): Diagnostic[] {
-    return [...this.diags].sort((a, b) => a.line - b.line || a.col - b.col);
+    const all = [...this.diags].sort((a, b) => a.line - b.line || a.col - b.col);
+    if (this.droppedErrors) all.push({ file: this.file, line: all.at(-1)?.line ?? 1, col: 1, severity: 'error', message: `too many errors: ${this.droppedErrors} more not reported`, more: this.droppedErrors });
+    return all;
   }
 
   private get hasErrors(): boolean {
-    return this.diags.some((d) => d.severity === 'error');
+    return this.droppedErrors > 0 || this.diags.some((d) => d.severity === 'error');
   }
 
   run(): AssembleResult {
@@ -292,6 +303,10 @@ class Assembler {
   // Diagnostics.
 
   private report(severity: 'error' | 'warning', line: number, col: number, message: string, endCol?: number): void {
+    if (this.diags.length >= MAX_KEPT_DIAGNOSTICS) {
+      if (severity === 'error') this.droppedErrors++;
+      return;
+    }
     const text = this.lines[line - 1]?.text ?? '';
     const c = Math.max(1, Math.min(col, text.length + 1));
     const d: Diagnostic = { file: this.file, line, col: c, severity, message };
@@ -975,6 +990,10 @@ class Assembler {
     if (width === undefined || height === undefined || pitch === undefined) return;
     if (pitch < width * 4) pitch = this.fail(line, s.args[4], `pitch ${pitch} is less than WIDTH*4 = ${width * 4}`);
     if (pitch === undefined) return;
+    // Surfaces are read whole (PNG, sha256 in every result, the debugger's view): bounded, as fills are.
+    const bytes = pitch * (height - 1) + width * 4;
+    if (bytes > MAX_SURFACE_BYTES) return this.error(line, s.args[3], `surface of ${fmt(bytes)} bytes is larger than ${fmt(MAX_SURFACE_BYTES)} (${width}x${height}, pitch ${pitch})`);
+    if ((this.surfaceBytes += bytes) > MAX_SURFACES_BYTES) return this.error(line, s.args[0], `surfaces total more than ${fmt(MAX_SURFACES_BYTES)} bytes`);
     const def: SurfaceDef = { name: nameExpr.name, va, width, height, pitch, loc: this.loc(line, s.col) };
     this.surfaces.push(def);
     this.surfaceByName.set(nameExpr.name.toUpperCase(), def);

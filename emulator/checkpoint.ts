@@ -2,11 +2,13 @@
 // section, for the VM transfer stream. A truncated or corrupted input is refused before anything runs.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { assembleSource } from './assembler';
 import type { ProgramImage, SourceLoc } from './image';
 import { PAGE_SIZE } from './memory';
-import { BLOCK_BYTES, BLOCK_DWORDS, BlockPool, MASK_WORDS, MachineState, PAGE_RECORD_BYTES, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
+import { writeOutputFile } from './outputfile';
+import { BLOCK_BYTES, BLOCK_DWORDS, MASK_WORDS, MachineState, PAGE_RECORD_BYTES, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
+import { IMAGE_HEAD, META, StateCheckError, array, checkSnapshotDoc, checkStateDoc, int, object, oldestLiveStep, oneOf } from './statecheck';
 import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
 
 export const MAGIC = Buffer.from('VGPUSTAT', 'ascii');
@@ -145,21 +147,44 @@ export function checkHeader(buf: Buffer, what: string): void {
   if (v !== FORMAT_VERSION) throw new CheckpointError(`${what} has format version ${v}; this vgpu reads version ${FORMAT_VERSION}`);
 }
 
-/** Parses all sections of a complete buffer (after the header), verifying each checksum. */
+/** Where each section's payload began in its file (for messages); absent for sections off a stream. */
+const sectionOffsets = new WeakMap<Buffer, number>();
+
+/** `TAG section at byte N` for messages: where a bad section is. */
+export function sectionPlace(tag: string, payload: Buffer | undefined): string {
+  const at = payload && sectionOffsets.get(payload);
+  return at === undefined ? `${tag} section` : `${tag} section at byte ${at}`;
+}
+
+/** Sections of a checkpoint file, in this order; all but SNAP exactly once (SNAP: zero or more). */
+const FILE_ORDER: readonly string[] = [SEC.META, SEC.IMAGE, SEC.STATE, SEC.PAGES, SEC.SNAPSHOT];
+
+/** Parses all sections of a complete buffer (after the header), verifying each checksum, order and count. */
 export function parseSections(buf: Buffer, what: string): Map<string, Buffer[]> {
   checkHeader(buf, what);
   const out = new Map<string, Buffer[]>();
   let o = 12;
+  let rank = 0;
   for (;;) {
     if (o + 12 > buf.length) throw new CheckpointError(`${what} is truncated at byte ${o} (no end marker)`);
     const tag = buf.toString('ascii', o, o + 4);
     const len = Number(buf.readBigUInt64LE(o + 4));
-    if (!Object.values(SEC).includes(tag as never)) throw new CheckpointError(`${what}: unknown section '${tag}' at byte ${o} (corrupted?)`);
+    if (!Object.values(SEC).includes(tag as never)) throw new CheckpointError(`${what}: unknown section '${tag.replace(/[^ -~]/g, '?')}' at byte ${o} (corrupted?)`);
     if (o + 12 + len + 32 > buf.length) throw new CheckpointError(`${what} is truncated: section ${tag} at byte ${o} needs ${len} bytes`);
     const payload = buf.subarray(o + 12, o + 12 + len);
     const sum = buf.subarray(o + 12 + len, o + 12 + len + 32);
     const want = createHash('sha256').update(buf.subarray(o, o + 4)).update(payload).digest();
     if (!sum.equals(want)) throw new CheckpointError(`${what}: section ${tag} at byte ${o} fails its checksum (corrupted)`);
+    if (tag !== SEC.END) {
+      const r = FILE_ORDER.indexOf(tag);
+      if (r < rank) throw new CheckpointError(`${what}: section ${tag} at byte ${o} is out of order (expected ${FILE_ORDER.slice(rank).join(', ')} or END.)`);
+      if (r === rank && out.has(tag) && tag !== SEC.SNAPSHOT) throw new CheckpointError(`${what}: section ${tag} at byte ${o} appears twice`);
+      if (r > rank && FILE_ORDER.slice(rank, r).some((t) => t !== SEC.SNAPSHOT && !out.has(t))) {
+        throw new CheckpointError(`${what}: section ${tag} at byte ${o} comes before the ${FILE_ORDER.slice(rank, r).find((t) => !out.has(t))} section it needs`);
+      }
+      rank = r;
+    }
+    sectionOffsets.set(payload, o);
     o += 12 + len + 32;
     if (tag === SEC.END) break;
     const list = out.get(tag) ?? [];
@@ -167,7 +192,7 @@ export function parseSections(buf: Buffer, what: string): Map<string, Buffer[]> 
     out.set(tag, list);
   }
   if (o !== buf.length) throw new CheckpointError(`${what} has ${buf.length - o} stray bytes after the end marker`);
-  for (const need of [SEC.META, SEC.IMAGE, SEC.STATE]) if (!out.has(need)) throw new CheckpointError(`${what} lacks its ${need} section`);
+  for (const need of [SEC.META, SEC.IMAGE, SEC.STATE, SEC.PAGES]) if (!out.has(need)) throw new CheckpointError(`${what} lacks its ${need} section (truncated or damaged: its guest RAM would be lost)`);
   return out;
 }
 
@@ -231,41 +256,69 @@ export function rollbackSnapshots(vm: Vm): Buffer[] {
   });
 }
 
-/** Reads SNAP sections as rollbackSnapshots writes them; throws CheckpointError on a malformed one. */
-export function decodeSnapshots(payloads: readonly Buffer[], what: string, pool: BlockPool): Snapshot[] {
+/** Runs a state check, its refusal turned into a CheckpointError naming the section and its byte offset. */
+function checked<T>(what: string, tag: string, payload: Buffer | undefined, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof StateCheckError || e instanceof CheckpointError) throw new CheckpointError(`${what}: ${sectionPlace(tag, payload)}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * Reads SNAP sections as rollbackSnapshots writes them, for `vm` (the VM they will be loaded into, not
+ * yet changed); each is checked whole (fields, machine state, page numbers inside guest RAM, steps in
+ * order) before any is used. Throws CheckpointError on a malformed or forged one.
+ */
+export function decodeSnapshots(payloads: readonly Buffer[], what: string, vm: Vm): Snapshot[] {
   const first = RAM_HPA / PAGE_SIZE;
-  return payloads.map((b) => {
-    if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new CheckpointError(`${what}: a SNAP section is truncated`);
+  const pages = vm.cfg.memory / PAGE_SIZE;
+  let lastStep = -1;
+  let lastId = -1;
+  return payloads.map((b) => checked(what, SEC.SNAPSHOT, b, () => {
+    if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new CheckpointError('truncated');
     const n = b.readUInt32LE(0);
-    const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), `${what} SNAP`);
-    const undo = new UndoLog(pool);
-    const seen = new Set<number>();
-    const once = (g: number, at: string) => {
-      if (seen.has(g)) throw new CheckpointError(`${what}: snapshot ${d.id} lists GPA page 0x${g.toString(16)} twice (${at})`);
-      seen.add(g);
-    };
-    for (const g of d.absent) {
-      once(g, 'absent');
-      undo.addRecord(first + g, true);
-    }
-    const body = b.subarray(4 + n);
-    const img = new Uint32Array(PAGE_SIZE / 4);
-    const mask = new Uint32Array(MASK_WORDS);
-    for (let o = 0; o < body.length;) {
-      if (o + PAGE_RECORD_BYTES > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} has a truncated block record at byte ${o}`);
-      const g = Number(body.readBigUInt64LE(o));
-      for (let w = 0; w < MASK_WORDS; w++) mask[w] = body.readUInt32LE(o + 8 + 4 * w);
-      const blocks = maskBlocks(mask);
-      const bytes = blocks.length * BLOCK_BYTES;
-      if (blocks.length === 0 || o + PAGE_RECORD_BYTES + bytes > body.length) throw new CheckpointError(`${what}: snapshot ${d.id} block record at byte ${o} ${blocks.length ? 'is truncated' : 'keeps no blocks'}`);
-      new Uint8Array(img.buffer).set(body.subarray(o + PAGE_RECORD_BYTES, o + PAGE_RECORD_BYTES + bytes));
-      once(g, `block record at byte ${o}`);
-      undo.addImages(undo.addRecord(first + g, false), blocks, img.subarray(0, blocks.length * BLOCK_DWORDS));
-      o += PAGE_RECORD_BYTES + bytes;
+    const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), 'JSON');
+    checkSnapshotDoc(vm, d, 'snapshot');
+    if (d.id <= lastId || d.state.step < lastStep) throw new CheckpointError(`snapshot ${d.id} at step ${d.state.step} is out of order (after snapshot ${lastId} at step ${lastStep})`);
+    lastId = d.id;
+    lastStep = d.state.step;
+    const undo = new UndoLog(vm.snapshots.pool);
+    try {
+      const seen = new Set<number>();
+      const once = (g: number, at: string) => {
+        if (seen.has(g)) throw new CheckpointError(`snapshot ${d.id} lists GPA page 0x${g.toString(16)} twice (${at})`);
+        seen.add(g);
+      };
+      for (const g of d.absent) {
+        once(g, 'absent');
+        undo.addRecord(first + g, true);
+      }
+      const body = b.subarray(4 + n);
+      const img = new Uint32Array(PAGE_SIZE / 4);
+      const mask = new Uint32Array(MASK_WORDS);
+      for (let o = 0; o < body.length;) {
+        const at = 4 + n + o;
+        if (o + PAGE_RECORD_BYTES > body.length) throw new CheckpointError(`snapshot ${d.id} has a truncated block record at byte ${at} of the section`);
+        const g = Number(body.readBigUInt64LE(o));
+        if (g >= pages) throw new CheckpointError(`snapshot ${d.id} block record at byte ${at} of the section is for GPA page 0x${g.toString(16)}, outside guest RAM`);
+        for (let w = 0; w < MASK_WORDS; w++) mask[w] = body.readUInt32LE(o + 8 + 4 * w);
+        const blocks = maskBlocks(mask);
+        const bytes = blocks.length * BLOCK_BYTES;
+        if (blocks.length === 0 || o + PAGE_RECORD_BYTES + bytes > body.length) throw new CheckpointError(`snapshot ${d.id} block record at byte ${at} of the section ${blocks.length ? 'is truncated' : 'keeps no blocks'}`);
+        new Uint8Array(img.buffer).set(body.subarray(o + PAGE_RECORD_BYTES, o + PAGE_RECORD_BYTES + bytes));
+        once(g, `block record at byte ${at} of the section`);
+        undo.addImages(undo.addRecord(first + g, false), blocks, img.subarray(0, blocks.length * BLOCK_DWORDS));
+        o += PAGE_RECORD_BYTES + bytes;
+      }
+    } catch (e) {
+      undo.release();
+      throw e;
     }
     const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, undo, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
     return snap;
-  });
+  }));
 }
 
 function parseJson<T>(b: Buffer, what: string): T {
@@ -276,16 +329,51 @@ function parseJson<T>(b: Buffer, what: string): T {
   }
 }
 
+/** Checks a PAGE section's records without applying them: whole records, each page inside guest RAM, once. */
+export function checkPageRecords(payload: Buffer, pages: number, seen: Set<number>): void {
+  if (payload.length % RECORD_BYTES !== 0) throw new CheckpointError(`${payload.length} bytes is not whole 4 KiB page records`);
+  for (let o = 0; o < payload.length; o += RECORD_BYTES) {
+    const g = Number(payload.readBigUInt64LE(o));
+    if (g >= pages) throw new CheckpointError(`the record at byte ${o} is for GPA 0x${(g * PAGE_SIZE).toString(16)}, outside guest RAM`);
+    if (seen.has(g)) throw new CheckpointError(`the record at byte ${o} repeats GPA page 0x${g.toString(16)}`);
+    seen.add(g);
+  }
+}
+
+/**
+ * The image a checkpoint carries, rebuilt from its source: what runs is what the assembler makes of
+ * the program, never forged derived fields; an IMGE section that differs from its rebuild is refused.
+ */
+function imageFromSection(payload: Buffer, what: string): ProgramImage {
+  return checked(what, SEC.IMAGE, payload, () => {
+    const d = parseJson<{ file: string; source: string; memory: number; physBits: number }>(payload, 'JSON');
+    IMAGE_HEAD(d, 'image');
+    const r = assembleSource(d.source, { file: d.file, memory: d.memory, physBits: d.physBits });
+    if (!r.image) throw new CheckpointError(`its program does not assemble (${r.diagnostics[0]?.message ?? 'no image'})`);
+    if (!Buffer.from(JSON.stringify(imageDoc(r.image))).equals(payload)) throw new CheckpointError('differs from what its program assembles to (forged, or saved by another vgpu version)');
+    return { ...r.image, pages: new Map() };
+  });
+}
+
 /**
  * Builds a VM from state sections on a host of generation `hostGen` (default: the one it was saved
- * on). The exposed version is kept; a host older than it refuses with a reason.
+ * on). The exposed version is kept; a host older than it refuses with a reason. Every section is
+ * checked before any state is applied. `complete`: the sections are a whole VM (a checkpoint), so the
+ * snapshots a submission still executing needs must be there; a transfer sends them later.
  */
-export function vmFromSections(sections: Map<string, Buffer[]>, what: string, hostGen?: number): Vm {
-  const meta = parseJson<{ exposedVersion: number; hostGen: number }>(sections.get(SEC.META)![0], `${what} META`);
-  const image = imageFromDoc(parseJson(sections.get(SEC.IMAGE)![0], `${what} IMGE`));
-  const doc = parseJson<VmStateDoc>(sections.get(SEC.STATE)![0], `${what} STAT`);
+export function vmFromSections(sections: Map<string, Buffer[]>, what: string, hostGen?: number, complete = true): Vm {
+  const metaBuf = sections.get(SEC.META)![0];
+  const meta = checked(what, SEC.META, metaBuf, () => {
+    const m = parseJson<{ exposedVersion: number; hostGen: number }>(metaBuf, 'JSON');
+    META(m, 'meta');
+    return m;
+  });
+  const image = imageFromSection(sections.get(SEC.IMAGE)![0], what);
+  const stateBuf = sections.get(SEC.STATE)![0];
+  const doc = checked(what, SEC.STATE, stateBuf, () => parseJson<VmStateDoc>(stateBuf, 'JSON'));
   const gen = hostGen ?? meta.hostGen;
   if (meta.exposedVersion > gen) throw new CheckpointError(`VM exposes device version ${meta.exposedVersion}; this host is generation ${gen}`);
+  checked(what, SEC.STATE, stateBuf, () => object({ config: object({ version: oneOf([meta.exposedVersion]), migrationPool: array(int(1, 3), 3) }) })(doc, 'state'));
   const c = doc.config;
   const opts: VmOptions = {
     hostGen: gen, deviceVersion: c.version, migrationPool: c.migrationPool.length ? [...c.migrationPool] : undefined, isolation: c.isolation,
@@ -295,15 +383,32 @@ export function vmFromSections(sections: Map<string, Buffer[]>, what: string, ho
   try {
     vm = new Vm(image, opts);
   } catch (e) {
-    throw new CheckpointError(`${what}: ${(e as Error).message}`);
+    throw new CheckpointError(`${what}: ${sectionPlace(SEC.STATE, stateBuf)}: ${(e as Error).message}`);
+  }
+  // Nothing below changes the VM until every section has passed.
+  checked(what, SEC.STATE, stateBuf, () => checkStateDoc(vm, doc, 'state'));
+  const pageBufs = sections.get(SEC.PAGES) ?? [];
+  const seen = new Set<number>();
+  for (const p of pageBufs) checked(what, SEC.PAGES, p, () => checkPageRecords(p, vm.cfg.memory / PAGE_SIZE, seen));
+  const snapBufs = sections.get(SEC.SNAPSHOT) ?? [];
+  const snaps = decodeSnapshots(snapBufs, what, vm);
+  if (complete) {
+    const oldest = oldestLiveStep(doc);
+    if (oldest !== undefined && (snaps.length === 0 || snaps[0].state.step > oldest)) {
+      snaps.forEach((x) => x.undo.release());
+      throw new CheckpointError(`${what}: ${sectionPlace(SEC.STATE, stateBuf)}: a submission from step ${oldest} is still executing, but no SNAP section holds a snapshot from before it (its rollback would be lost)`);
+    }
+  }
+  if (snaps.length && snaps[snaps.length - 1].state.step > doc.state.step) {
+    snaps.forEach((x) => x.undo.release());
+    throw new CheckpointError(`${what}: ${sectionPlace(SEC.SNAPSHOT, snapBufs[snapBufs.length - 1])}: a snapshot at step ${snaps[snaps.length - 1].state.step} is later than the state (step ${doc.state.step})`);
   }
   // Guest RAM comes from the state, not the image.
   const first = RAM_HPA / PAGE_SIZE;
   for (const pfn of vm.mem.allocatedIn(first, first + vm.cfg.memory / PAGE_SIZE)) vm.mem.restorePage(pfn, null);
-  for (const p of sections.get(SEC.PAGES) ?? []) applyPages(vm, p);
+  for (const p of pageBufs) applyPages(vm, p);
   loadStateDoc(vm, doc);
-  const snaps = sections.get(SEC.SNAPSHOT);
-  if (snaps) vm.snapshots.load(decodeSnapshots(snaps, what, vm.snapshots.pool));
+  if (snaps.length) vm.snapshots.load(snaps);
   return vm;
 }
 
@@ -317,12 +422,10 @@ export function loadStateDoc(vm: Vm, doc: VmStateDoc): void {
   vm.takeSnapshot('start');
 }
 
-/** Writes atomically: a temporary file in the same directory, then rename. */
-export function writeCheckpoint(vm: Vm, file: string): number {
+/** Writes atomically (emulator/outputfile.ts); a failure is an OutputFileError and leaves no file behind. */
+export function writeCheckpoint(vm: Vm, file: string, what = 'checkpoint'): number {
   const buf = serializeVm(vm);
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, buf);
-  fs.renameSync(tmp, file);
+  writeOutputFile(file, buf, what);
   return buf.length;
 }
 

@@ -13,6 +13,8 @@ export interface Diagnostic extends SourceLoc {
   readonly severity: 'error' | 'warning';
   readonly message: string;
   readonly endCol?: number;
+  /** On the closing diagnostic of a file past the error limit: errors counted but not kept. */
+  readonly more?: number;
 }
 
 /** `FILE:LINE:COL: error: MESSAGE` */

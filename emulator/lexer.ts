@@ -62,6 +62,9 @@ const ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '
 /** A word that starts with a digit but is a name: `3D` then a letter or underscore (no number has that shape). */
 const DIGIT_NAME = /^3D[A-Za-z_]/;
 
+/** Lexical errors kept for one line. */
+export const MAX_LINE_ERRORS = 8;
+
 /** Tokens of one line; a `;` comment ends it. Never throws. */
 export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxError[] } {
   const tokens: Token[] = [];
@@ -119,7 +122,8 @@ export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxErr
     }
     const cp = line.codePointAt(i) ?? 0;
     const width = cp > 0xffff ? 2 : 1;
-    errors.push({ col: start + 1, end: start + 1 + width, message: `unexpected character '${String.fromCodePoint(cp)}'` });
+    // A binary or foreign line has an error per character: the first few say enough.
+    if (errors.length < MAX_LINE_ERRORS) errors.push({ col: start + 1, end: start + 1 + width, message: `unexpected character '${String.fromCodePoint(cp)}'` });
     i += width;
   }
   return { tokens, errors };
@@ -142,7 +146,7 @@ function lexString(line: string, start: number, errors: SyntaxError[]): { text?:
       out += ESCAPES[e];
       i += 2;
     } else {
-      errors.push({ col: i + 1, end: i + 3, message: `unknown escape '\\${e}' (use \\n \\r \\t \\0 \\\\ \\" or \\xHH)` });
+      if (errors.length < MAX_LINE_ERRORS) errors.push({ col: i + 1, end: i + 3, message: `unknown escape '\\${e}' (use \\n \\r \\t \\0 \\\\ \\" or \\xHH)` });
       i += 2;
     }
   }
@@ -366,7 +370,8 @@ export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; e
   if (errors.length === 0) return { parsed, errors: parseErrors };
   // After a lexical error only the lexer's messages are trusted (the parser's would be cascades); the
   // statement is kept, marked broken, so that a broken `.batch` still opens a (void) stream.
-  const first = Math.min(...errors.map((e) => e.col));
+  let first = Infinity;
+  for (const e of errors) first = Math.min(first, e.col);
   const labels = parsed.labels.filter((l) => l.end <= first);
   const stmt = parsed.stmt && { ...parsed.stmt, broken: true };
   return { parsed: { line: lineNo, text, labels, stmt }, errors };

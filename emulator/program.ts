@@ -3,6 +3,7 @@
 
 import * as fs from 'node:fs';
 import { assemble } from './assembler';
+import { MAX_PROGRAM_BYTES, knownFormat, programText } from './filetype';
 import type { ProgramImage } from './image';
 import { Vm, VmOptions } from './vm';
 
@@ -12,14 +13,50 @@ export interface LoadOptions extends VmOptions {
   physBits?: number;
 }
 
-/** Reads a program file; a missing or unreadable file is a one-line error naming it. */
+/**
+ * Reads a program file; a missing or unreadable file, anything but a regular file (a FIFO, a device,
+ * a directory), a file past MAX_PROGRAM_BYTES and a binary file are each one line naming the file.
+ */
 export function readProgram(file: string): string {
+  let bytes: Buffer;
   try {
-    return fs.readFileSync(file, 'utf8');
+    // stat before open: opening a FIFO blocks until a writer comes, reading /dev/zero never ends.
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new ProgramFileError(`${file}: not a regular file (${fileKind(st)})`);
+    if (st.size > MAX_PROGRAM_BYTES) {
+      const known = knownFormat(readHead(file, 512));
+      throw new ProgramFileError(known ? `${file} is ${known}, not a .vgpu program` : `${file}: ${st.size} bytes is past the ${MAX_PROGRAM_BYTES / 1024 / 1024} MiB limit for a program file`);
+    }
+    bytes = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof ProgramFileError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw new ProgramFileError(`${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+    throw new ProgramFileError(`${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`);
   }
+  // A file that grew between the stat and the read is still held to the limit.
+  if (bytes.length > MAX_PROGRAM_BYTES) throw new ProgramFileError(`${file}: past the ${MAX_PROGRAM_BYTES / 1024 / 1024} MiB limit for a program file`);
+  const r = programText(bytes);
+  if ('refused' in r) throw new ProgramFileError(`${file} ${r.refused}`);
+  return r.text;
+}
+
+function readHead(file: string, n: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, n, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a file';
 }
 
 export class ProgramFileError extends Error {}

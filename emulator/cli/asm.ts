@@ -1,10 +1,10 @@
 // `vgpu asm FILE [--json]`: assembles a program and prints its listing (GPU VA, dwords, source line).
 
-import { readFileSync } from 'node:fs';
 import { assembleSource } from '../assembler';
-import { formatDiagnostic, type Diagnostic, type ListingLine } from '../image';
-import { splitLines } from '../lexer';
+import type { ListingLine } from '../image';
+import { ProgramFileError, readProgram } from '../program';
 import { UsageError, parseArgs } from './args';
+import { formatDiagnostics } from './diagnostics';
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs(argv, { json: { type: 'boolean' } });
@@ -12,10 +12,10 @@ export async function main(argv: string[]): Promise<number> {
   const file = positionals[0];
   let source: string;
   try {
-    source = readFileSync(file, 'utf8');
+    source = readProgram(file);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new UsageError(`cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : (err.code ?? err.message)}`);
+    if (e instanceof ProgramFileError) throw new UsageError(e.message);
+    throw e;
   }
   const result = assembleSource(source, { file });
   if (result.diagnostics.length) process.stderr.write(formatDiagnostics(result.diagnostics, source));
@@ -26,19 +26,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(rows.length ? `[\n${rows.map((r) => '  ' + JSON.stringify(r)).join(',\n')}\n]\n` : '[]\n');
   } else process.stdout.write(formatListing(listing));
   return 0;
-}
-
-/** Every diagnostic as `FILE:LINE:COL: severity: MESSAGE`, then the source line and a caret under the column. */
-export function formatDiagnostics(diags: readonly Diagnostic[], source: string): string {
-  const lines = splitLines(source);
-  return diags
-    .map((d) => {
-      const text = lines[d.line - 1] ?? '';
-      const lead = text.slice(0, d.col - 1).replace(/[^\t]/g, ' ');
-      const width = d.endCol !== undefined && d.endCol > d.col ? d.endCol - d.col : 1;
-      return `${formatDiagnostic(d)}\n${text}\n${lead}^${'~'.repeat(width - 1)}\n`;
-    })
-    .join('');
 }
 
 const PER_ROW = 4;

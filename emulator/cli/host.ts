@@ -27,6 +27,9 @@ export async function main(argv: string[]): Promise<number> {
   const token = (v.token as string | undefined) ?? process.env[TOKEN_ENV] ?? '';
   const allow = v.allow === undefined ? ['loopback'] : String(v.allow).split(',').map((x) => x.trim()).filter((x) => x);
   if (allow.length === 0) throw new UsageError('--allow: give loopback, any, or peer IP addresses separated by commas');
+  // A VM transfer carries a whole VM and runs it here: beyond this machine, only with a shared secret.
+  if (!token && !isLoopback(listen.host)) throw new UsageError(`--listen ${listenText}: listening beyond loopback needs a token (--token T or ${TOKEN_ENV}); anyone who reaches the port could run a VM here`);
+  if (!token && allow.some((a) => a !== 'loopback' && !isLoopback(a))) throw new UsageError(`--allow ${allow.join(',')}: accepting peers beyond loopback needs a token (--token T or ${TOKEN_ENV})`);
   const json = !!v.json;
   const say = (event: string, text: string, data: Record<string, unknown> = {}): void => {
     process.stdout.write(json ? JSON.stringify({ event, ...data }) + '\n' : `vgpu host: ${text}\n`);
@@ -64,4 +67,10 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }

@@ -1,13 +1,13 @@
 // `vgpu run FILE ...`: assemble, run to the end (rolling back GPU errors unless told not to), report.
 
-import * as fs from 'node:fs';
+import { OutputFileError, checkOutputPath, writeOutputFile } from '../outputfile';
 import { surfacePng } from '../png';
 import { AssemblyError } from '../image';
 import { hex } from '../memory';
 import { ProgramFileError, loadVm, readProgram, LoadOptions } from '../program';
 import { ConfigError, RunResult, Vm } from '../vm';
 import { UsageError, parseArgs, parseGen, parseIntFlag, parseSize } from './args';
-import { printDiagnostics, sourceLine } from './diagnostics';
+import { MAX_DIAGNOSTICS, SourceLines, excerpt, printDiagnostics } from './diagnostics';
 
 export const RUN_FLAGS = {
   'host-gen': { type: 'string' },
@@ -82,7 +82,12 @@ export function writeSurfacePng(vm: Vm, surface: string, out: string): void {
   } catch {
     throw new UsageError(`--png: no surface named '${surface}' (surfaces: ${vm.image.surfaces.map((x) => x.name).join(', ') || 'none'})`);
   }
-  fs.writeFileSync(out, surfacePng(s));
+  try {
+    writeOutputFile(out, surfacePng(s), '--png');
+  } catch (e) {
+    if (e instanceof OutputFileError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** Prints a result as `run` does (JSON or text) and returns the exit code. */
@@ -95,17 +100,20 @@ export function report(vm: Vm, result: RunResult, json: boolean): number {
 export function formatResult(vm: Vm, r: RunResult): string {
   const lines: string[] = [];
   lines.push(`${vm.image.file}: ${r.status} after ${r.commands} commands, ${r.cycles} cycles (host gen ${vm.cfg.hostGen}, device version ${vm.cfg.version}, isolation ${vm.cfg.isolation ? 'on' : 'off'})`);
-  for (const e of r.errors) {
+  const source = new SourceLines(vm.image.source);
+  for (const e of r.errors.slice(0, MAX_DIAGNOSTICS)) {
     lines.push('');
     lines.push(`${e.file}:${e.line}: ${e.kind} on ${e.engine} at GPU VA ${hex(e.commandVa)}${e.rolledBack ? ' (rolled back, submission skipped)' : ''}`);
     lines.push(`  ${e.message}`);
-    const src = sourceLine(vm.image.source, e.line);
+    const src = source.line(e.line);
     if (src !== undefined) {
       const col = vm.errors.find((x) => x.line === e.line && x.commandVa === e.commandVa)?.col ?? 1;
-      lines.push(`  ${src}`);
-      lines.push(`  ${' '.repeat(Math.max(0, col - 1))}^`);
+      const x = excerpt(src, col);
+      lines.push(`  ${x.text}`);
+      lines.push(`  ${x.caret}`);
     }
   }
+  if (r.errors.length > MAX_DIAGNOSTICS) lines.push('', `${r.errors.length - MAX_DIAGNOSTICS} more GPU errors not shown (--json lists them all)`);
   if (r.migration) {
     const m = r.migration;
     lines.push('');
@@ -128,6 +136,13 @@ export async function main(argv: string[]): Promise<number> {
   if ((checkpointAt === undefined) !== (v.save === undefined)) throw new UsageError('--checkpoint-at N and --save OUT.ckpt go together');
   const migrateAt = parseIntFlag(v['migrate-at'] as string | undefined, '--migrate-at');
   if ((migrateAt === undefined) !== (v.to === undefined)) throw new UsageError('--migrate-at N and --to HOST:PORT go together');
+  try {
+    for (const p of pngs) checkOutputPath(p.out, '--png');
+    if (v.save !== undefined) checkOutputPath(String(v.save), '--save');
+  } catch (e) {
+    if (e instanceof OutputFileError) throw new UsageError(e.message);
+    throw e;
+  }
   const vm = buildVm(file, o);
   if (typeof vm === 'number') return vm;
   for (const p of pngs) if (!vm.image.surfaces.some((s) => s.name.toUpperCase() === p.surface.toUpperCase())) {

@@ -5,7 +5,8 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CheckpointError, SEC, VmStateDoc, applyPageRecords, decodeSnapshots, loadStateDoc, vmFromSections } from '../checkpoint';
-import type { BlockPool, Snapshot } from '../snapshots';
+import type { Snapshot } from '../snapshots';
+import { StateCheckError, checkStateDoc, oldestLiveStep } from '../statecheck';
 import { Generation } from '../capabilities';
 import { RunResult, Vm } from '../vm';
 import { Channel, ChannelClosed } from './channel';
@@ -171,7 +172,7 @@ export class VmHost {
       const image = await this.expect(ch, SEC.IMAGE, idle, 'waiting for the program image');
       const early = await this.expect(ch, SEC.STATE, idle, 'waiting for the VM state');
       if (json<{ exposedVersion: number }>(meta).exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
-      const vm = vmFromSections(new Map([[SEC.META, [meta.payload]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [early.payload]]]), what, gen);
+      const vm = vmFromSections(new Map([[SEC.META, [meta.payload]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [early.payload]]]), what, gen, false);
 
       let rounds = 0;
       let pages = 0;
@@ -212,7 +213,15 @@ export class VmHost {
       for (const [k, v] of Object.entries(doc.config ?? {})) {
         if (k !== 'hostGen' && JSON.stringify(v) !== JSON.stringify((vm.cfg as unknown as Record<string, unknown>)[k])) throw new Dropped(`the VM's configuration changed during the transfer (${k})`);
       }
-      const rollback = snaps.length ? decodeRollbackSnapshots(snaps, what, vm.snapshots.pool) : null;
+      try {
+        checkStateDoc(vm, doc, 'final STAT');
+      } catch (e) {
+        if (e instanceof StateCheckError) throw new Dropped(`${what}: ${e.message}`);
+        throw e;
+      }
+      const rollback = snaps.length ? decodeRollbackSnapshots(snaps, what, vm) : null;
+      const oldest = oldestLiveStep(doc);
+      if (oldest !== undefined && (!rollback || rollback[0].state.step > oldest)) throw new Dropped(`${what}: a submission from step ${oldest} is still executing, but no snapshot from before it came (its rollback would be lost)`);
       loadStateDoc(vm, doc);
       if (rollback) vm.snapshots.load(rollback);
       if (typeof fmeta.snapshotsTaken === 'number') vm.snapshots.taken = fmeta.snapshotsTaken;
@@ -267,9 +276,9 @@ function json<T>(f: Frame): T {
 }
 
 /** The checkpoint's SNAP decoder, its complaints turned into a dropped transfer. */
-function decodeRollbackSnapshots(payloads: readonly Buffer[], what: string, pool: BlockPool): Snapshot[] {
+function decodeRollbackSnapshots(payloads: readonly Buffer[], what: string, vm: Vm): Snapshot[] {
   try {
-    return decodeSnapshots(payloads, what, pool);
+    return decodeSnapshots(payloads, what, vm);
   } catch (e) {
     if (e instanceof CheckpointError) throw new Dropped(e.message);
     throw e;

@@ -46,7 +46,7 @@ describe('adapter: debug console, hovers, completions', function () {
     assert.match(await repl(dc, 'caps'), /GENCAP\s+0x[0-9a-f]+\s+0x[0-9a-f]+ {2}<- virtualized/);
     assert.match(await repl(dc, 'caps'), /ext cap PASID\s+hidden/);
     assert.equal(await repl(dc, 'errors'), 'no GPU errors');
-    assert.match(await repl(dc, 'help'), /translate VA \[full\|restricted\]/);
+    assert.match(await repl(dc, 'help'), /translate \[ggtt\] VA \[full\|restricted\]/);
   });
 
   it('console commands: snapshots, snapshot, rollback N, goto T, diff', async () => {

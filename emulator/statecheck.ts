@@ -1,0 +1,158 @@
+// Checking saved VM state (checkpoint files, VM transfer streams) before any of it is applied: every
+// field's type and limits, and every position that becomes a host address (ring GPAs, TLB entries,
+// snapshot pages) inside this VM's guest RAM. A forged section is refused with the place it failed.
+
+import { ENGINES, FAULT_KINDS } from './registers';
+import { PAGE_SIZE } from './memory';
+import { RAM_HPA } from './vm';
+import type { Vm } from './vm';
+
+/** A refusal: `path` names the field (`state.engines[0].tlb[3]`), `message` what is wrong with it. */
+export class StateCheckError extends Error {
+  constructor(
+    readonly path: string,
+    readonly why: string,
+  ) {
+    super(`${path}: ${why}`);
+  }
+}
+
+type Check = (v: unknown, path: string) => void;
+
+const fail = (path: string, why: string): never => {
+  throw new StateCheckError(path, why);
+};
+const show = (v: unknown) => (v === undefined ? 'absent' : v === null ? 'null' : typeof v === 'object' ? (Array.isArray(v) ? 'an array' : 'an object') : JSON.stringify(v)?.slice(0, 40));
+
+export const int = (min: number, max: number): Check => (v, p) => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail(p, `${show(v)} is not an integer in ${min}..${max}`);
+};
+export const num: Check = (v, p) => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(p, `${show(v)} is not a number`);
+};
+export const bool: Check = (v, p) => {
+  if (typeof v !== 'boolean') fail(p, `${show(v)} is not true or false`);
+};
+export const str = (max: number): Check => (v, p) => {
+  if (typeof v !== 'string') fail(p, `${show(v)} is not a string`);
+  else if (v.length > max) fail(p, `a string of ${v.length} characters (at most ${max})`);
+};
+export const oneOf = (values: readonly unknown[]): Check => (v, p) => {
+  if (!values.includes(v)) fail(p, `${show(v)} is not one of ${values.join(', ')}`);
+};
+export const nullable = (c: Check): Check => (v, p) => {
+  if (v !== null) c(v, p);
+};
+export const optional = (c: Check): Check => (v, p) => {
+  if (v !== undefined) c(v, p);
+};
+export const array = (c: Check, max: number, exact?: number): Check => (v, p) => {
+  if (!Array.isArray(v)) return fail(p, `${show(v)} is not a list`);
+  if (exact !== undefined && v.length !== exact) fail(p, `${v.length} entries (this VM has ${exact})`);
+  if (v.length > max) fail(p, `${v.length} entries (at most ${max})`);
+  for (let i = 0; i < v.length; i++) c(v[i], `${p}[${i}]`);
+};
+export const object = (fields: Readonly<Record<string, Check>>): Check => (v, p) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
+  for (const [k, c] of Object.entries(fields)) c((v as Record<string, unknown>)[k], `${p}.${k}`);
+};
+
+const U32 = int(0, 0xffffffff);
+const COUNT = int(0, Number.MAX_SAFE_INTEGER);
+const VA = int(-(2 ** 48), 2 ** 48);
+const GEN = int(1, 3);
+const ENGINE = oneOf(ENGINES);
+/** Entries a list in saved state may hold whatever the program (errors and snapshots are bounded by the run). */
+const MAX_LIST = 1 << 22;
+const TLB_SLOTS = 4096;
+
+export const META: Check = object({ exposedVersion: GEN, hostGen: GEN, step: optional(COUNT), commands: optional(COUNT) });
+
+/** The image fields vmFromSections reads before it rebuilds the image from its source. */
+export const IMAGE_HEAD: Check = object({ file: str(4096), source: str(4 * 1024 * 1024), memory: int(PAGE_SIZE, 2 ** 46), physBits: int(32, 46) });
+
+const ENGINE_STATE = (driverOps: number) => object({
+  depth: int(0, 8), bb: array(VA, 8, 8), cycles: COUNT, halted: bool, semPolls: COUNT, subCommands: COUNT,
+  curSub: int(-1, driverOps - 1), subs: array(object({ op: int(0, driverOps - 1), end: COUNT }), driverOps),
+  tlb: array(num, 3 * TLB_SLOTS),
+});
+
+const machineShape = (vm: Vm) => object({
+  step: COUNT, commands: COUNT, regs: array(U32, vm.regs.values.length, vm.regs.values.length),
+  engines: array(ENGINE_STATE(vm.image.driver.length), ENGINES.length, ENGINES.length),
+  driverPc: int(0, vm.image.driver.length), ringGpa: array(COUNT, ENGINES.length, ENGINES.length), rr: int(0, ENGINES.length), interrupts: COUNT,
+});
+
+const GPU_ERROR: Check = object({
+  kind: oneOf(FAULT_KINDS), engine: ENGINE, file: str(4096), line: COUNT, col: COUNT, commandVa: num, mnemonic: nullable(str(64)),
+  faultAddress: optional(num), gpa: optional(num), message: str(4096), rolledBack: bool, step: COUNT, commands: COUNT, walk: optional(array(object({}), 64)),
+});
+
+interface SavedMachine {
+  regs: number[];
+  engines: { tlb: number[] }[];
+  ringGpa: number[];
+}
+
+/** A machine state (the current one or a snapshot's) against the VM it is for: shape, then addresses. */
+export function checkMachineState(vm: Vm, st: unknown, path: string): void {
+  machineShape(vm)(st, path);
+  const s = st as SavedMachine;
+  const ramEnd = vm.cfg.memory;
+  vm.engines.forEach((e, i) => {
+    // The driver writes ring contents at RAM_HPA + ringGpa + (offset mod ring size): all of it in guest RAM.
+    const size = ((((s.regs[e.slots.ctl] >>> 12) & 0x1ff) + 1) * PAGE_SIZE);
+    const gpa = s.ringGpa[i];
+    if (gpa + size > ramEnd) fail(`${path}.ringGpa[${i}]`, `ring of ${size} bytes at GPA 0x${gpa.toString(16)} reaches outside guest RAM (${ramEnd} bytes)`);
+    const tlb = s.engines[i].tlb;
+    if (tlb.length % 3 !== 0) fail(`${path}.engines[${i}].tlb`, `${tlb.length} numbers is not whole [vpn, hpa, perms] entries`);
+    const slots = new Set<number>();
+    for (let k = 0; k < tlb.length; k += 3) {
+      const at = `${path}.engines[${i}].tlb[${k / 3}]`;
+      const [vpn, base, perms] = [tlb[k], tlb[k + 1], tlb[k + 2]];
+      if (!Number.isSafeInteger(vpn) || Math.abs(vpn) >= 2 ** 36) fail(at, `VA page ${vpn} is not a 48-bit VA page`);
+      if (slots.has(vpn & (TLB_SLOTS - 1))) fail(at, 'a second entry for the same TLB slot');
+      slots.add(vpn & (TLB_SLOTS - 1));
+      if (!Number.isSafeInteger(base) || base % PAGE_SIZE !== 0 || base < RAM_HPA || base + PAGE_SIZE > RAM_HPA + ramEnd) {
+        fail(at, `host address 0x${Number(base).toString(16)} is outside this VM's guest RAM`);
+      }
+      if (!Number.isInteger(perms) || perms < 0 || perms > 3) fail(at, `permissions ${perms} are not 0..3`);
+    }
+  });
+}
+
+/** The STAT document (everything but pages) against the VM built from the image. */
+export function checkStateDoc(vm: Vm, doc: unknown, path = 'STAT'): void {
+  const ops = vm.image.driver.length;
+  object({
+    config: object({
+      hostGen: GEN, version: GEN, memory: oneOf([vm.cfg.memory]), physBits: oneOf([vm.cfg.physBits]), isolation: bool, snapshotEvery: COUNT,
+      autoRollback: bool, watchdog: int(1, Number.MAX_SAFE_INTEGER), semaphoreTimeout: COUNT, snapshotBudget: COUNT, migrationPool: array(GEN, 3),
+    }),
+    guilty: array(int(0, ops - 1), ops),
+    errors: array(GPU_ERROR, MAX_LIST),
+    opStep: array(int(-1, Number.MAX_SAFE_INTEGER), ops, ops),
+  })(doc, path);
+  checkMachineState(vm, (doc as { state: unknown }).state, `${path}.state`);
+}
+
+/** A SNAP section's JSON (its page records are checked as they are decoded). */
+export function checkSnapshotDoc(vm: Vm, d: unknown, path: string): void {
+  const pages = vm.cfg.memory / PAGE_SIZE;
+  object({
+    id: COUNT, reason: oneOf(['start', 'periodic', 'submission', 'manual', 'edit', 'reverse']), op: int(-1, vm.image.driver.length - 1),
+    engine: nullable(ENGINE), touchedRegs: array(int(0, vm.regs.values.length - 1), vm.regs.values.length), barrier: bool,
+    absent: array(int(0, pages - 1), pages),
+  })(d, path);
+  checkMachineState(vm, (d as { state: unknown }).state, `${path}.state`);
+}
+
+/**
+ * The oldest step a resumed VM may have to roll back to: the step of the oldest submission an engine
+ * is still executing (rollbackSnapshots keeps snapshots from there), or undefined when none is.
+ */
+export function oldestLiveStep(doc: { readonly state: { readonly engines: readonly { readonly curSub: number; readonly subs: readonly { readonly op: number }[] }[] }; readonly opStep: readonly number[] }): number | undefined {
+  let oldest = Infinity;
+  for (const e of doc.state.engines) for (const op of [e.curSub, ...e.subs.map((x) => x.op)]) if (op >= 0 && doc.opStep[op] >= 0) oldest = Math.min(oldest, doc.opStep[op]);
+  return oldest === Infinity ? undefined : oldest;
+}

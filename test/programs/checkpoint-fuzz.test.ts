@@ -1,0 +1,113 @@
+// Checkpoints under attack (issue 17), quick: damage and forgery classes on every example; the long
+// run is `npm run fuzz` (test/fuzz/). Zero crashes, nothing accepted that reaches outside guest RAM.
+
+import { strict as assert } from 'node:assert';
+import { CheckpointError, parseSections, serializeVm, vmFromSections } from '../../emulator/checkpoint';
+import { RAM_HPA } from '../../emulator/vm';
+import { Tally, assemble, damage, frame, sectionsOf, seedCheckpoints, tryLoad } from '../fuzz/checkpoint-damage';
+import { EXAMPLES, example } from './helpers';
+
+/** Replaces one JSON field of a section, keeping its checksum valid. */
+function forge(buf: Buffer, tag: string, edit: (doc: any) => void, index = 0): Buffer {
+  const secs = sectionsOf(buf);
+  const s = secs.filter((x) => x.tag === tag)[index];
+  assert.ok(s, `no ${tag} section`);
+  let payload: Buffer;
+  if (tag === 'SNAP') {
+    const n = s.payload.readUInt32LE(0);
+    const doc = JSON.parse(s.payload.toString('utf8', 4, 4 + n));
+    edit(doc);
+    const j = Buffer.from(JSON.stringify(doc));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(j.length);
+    payload = Buffer.concat([len, j, s.payload.subarray(4 + n)]);
+  } else {
+    const doc = JSON.parse(s.payload.toString('utf8'));
+    edit(doc);
+    payload = Buffer.from(JSON.stringify(doc));
+  }
+  return assemble(buf, secs.map((x) => (x === s ? { ...x, payload } : x)));
+}
+
+function refused(buf: Buffer, why: RegExp): void {
+  assert.throws(() => vmFromSections(parseSections(buf, 'ckpt'), 'ckpt'), (e: unknown) => {
+    assert.ok(e instanceof CheckpointError, String(e));
+    assert.match((e as Error).message, why);
+    return true;
+  });
+}
+
+/** A checkpoint of page-fault.vgpu with a submission in flight (so it carries SNAP sections) and TLB entries. */
+function inFlight(): Buffer {
+  const vm = example('semaphore-handoff.vgpu');
+  vm.run({ untilCommands: 5 });
+  const buf = serializeVm(vm);
+  assert.ok(sectionsOf(buf).some((s) => s.tag === 'SNAP'), 'the seed carries snapshots');
+  return buf;
+}
+
+describe('checkpoint fuzz (quick)', () => {
+  it('forged fields of issue 17 are refused with the section and its byte offset', () => {
+    const buf = inFlight();
+    refused(forge(buf, 'STAT', (d) => (d.config = null)), /STAT section at byte \d+: state\.config: null is not an object/);
+    refused(forge(buf, 'STAT', (d) => (d.state.regs = null)), /STAT section at byte \d+: .*regs: null is not a list/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines = [])), /engines: 0 entries/);
+    refused(forge(buf, 'STAT', (d) => (d.state.driverPc = -1)), /driverPc: -1 is not an integer/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[0].tlb = null)), /tlb: null/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[1].subs = null)), /subs: null/);
+    refused(forge(buf, 'STAT', (d) => (d.errors = null)), /errors: null/);
+    refused(forge(buf, 'STAT', (d) => delete d.opStep), /opStep: absent/);
+    refused(forge(buf, 'IMGE', (d) => (d.surfaces = null)), /IMGE section at byte \d+: differs from what its program assembles to/);
+    refused(forge(buf, 'IMGE', (d) => (d.driver[0].gpa = 2 ** 40)), /IMGE section .*differs/);
+    refused(forge(buf, 'SNAP', (d) => (d.state = null)), /SNAP section at byte \d+: snapshot\.state: null/);
+    refused(forge(buf, 'META', (d) => (d.exposedVersion = 9)), /META section at byte \d+: meta\.exposedVersion/);
+  });
+
+  it('state that points outside guest RAM is refused: TLB entries, ring positions, snapshot pages', () => {
+    const buf = inFlight();
+    const vm = vmFromSections(parseSections(buf, 'x'), 'x');
+    const ept = vm.mem.allocatedIn(0, RAM_HPA / 4096)[0];
+    assert.ok(ept !== undefined, 'the VMM keeps tables outside guest RAM');
+    const withTlb = (base: number) => forge(buf, 'STAT', (d) => {
+      const e = d.state.engines.find((x: { tlb: number[] }) => x.tlb.length) ?? d.state.engines[0];
+      if (e.tlb.length) e.tlb[1] = base;
+      else e.tlb = [0x100, base, 1];
+    });
+    refused(withTlb(ept * 4096), /tlb\[0\]: host address 0x[0-9a-f]+ is outside this VM's guest RAM/);
+    refused(withTlb(RAM_HPA + vm.cfg.memory), /outside this VM's guest RAM/);
+    refused(withTlb(RAM_HPA + 12), /outside this VM's guest RAM/);
+    refused(forge(buf, 'STAT', (d) => (d.state.ringGpa[0] = vm.cfg.memory - 4096 * 1 + 4096)), /ringGpa\[0\]: ring of \d+ bytes at GPA 0x[0-9a-f]+ reaches outside guest RAM/);
+    refused(forge(buf, 'SNAP', (d) => (d.absent = [vm.cfg.memory / 4096])), /snapshot\.absent\[0\]/);
+    refused(forge(buf, 'SNAP', (d) => (d.state.engines[0].tlb = [1, 0, 1])), /SNAP section at byte \d+: snapshot\.state\.engines\[0\]\.tlb\[0\]: host address 0x0/);
+  });
+
+  it('missing PAGE or SNAP sections, reordered or duplicated sections are refused', () => {
+    const buf = inFlight();
+    const secs = sectionsOf(buf);
+    refused(assemble(buf, secs.filter((s) => s.tag !== 'PAGE')), /lacks its PAGE section|before the PAGE section it needs/);
+    refused(assemble(buf, secs.filter((s) => s.tag !== 'SNAP')), /no SNAP section holds a snapshot from before it/);
+    const [meta, imge, stat, ...rest] = secs;
+    refused(assemble(buf, [imge, meta, stat, ...rest]), /section IMGE at byte 12 comes before the META section/);
+    refused(assemble(buf, [meta, imge, stat, stat, ...rest]), /section STAT at byte \d+ appears twice/);
+    const snaps = secs.filter((s) => s.tag === 'SNAP');
+    if (snaps.length > 1) refused(assemble(buf, [meta, imge, stat, secs.find((s) => s.tag === 'PAGE')!, ...snaps.reverse(), secs.at(-1)!]), /out of order/);
+    // A PAGE record outside guest RAM, re-framed with a valid checksum.
+    const page = secs.find((s) => s.tag === 'PAGE')!;
+    const bad = Buffer.from(page.payload.length ? page.payload : Buffer.alloc(4104));
+    bad.writeBigUInt64LE(1n << 40n, 0);
+    refused(assemble(buf, secs.map((s) => (s === page ? { ...s, payload: bad } : s))), /PAGE section at byte \d+: the record at byte 0 is for GPA 0x[0-9a-f]+, outside guest RAM/);
+    assert.ok(frame('END.', Buffer.alloc(0)).length === 44);
+  });
+
+  it('every example: truncation at every section boundary, bit flips, dropped/duplicated/swapped sections, 40 forgeries each; zero crashes', function () {
+    this.timeout(300000);
+    const t: Tally = { cases: 0, refused: 0, ran: 0, placed: 0 };
+    const seeds = seedCheckpoints(EXAMPLES);
+    seeds.forEach((s, i) => damage(s.name, s.buf, 0x1700 + i, 20, 40, t));
+    if (process.env.VGPU_FUZZ_VERBOSE) console.log(t);
+    assert.ok(t.cases > 1000, `${t.cases} cases`);
+    assert.ok(t.refused > t.cases * 0.8, `${t.refused} of ${t.cases} refused`);
+    // The untouched seeds still load.
+    for (const s of seeds) assert.equal(tryLoad(s.buf, s.name).outcome, 'ran');
+  });
+});
