@@ -1,4 +1,5 @@
-// Seeded random .vgpu programs for property tests: two engines, stores, registers, atomics, blits.
+// Seeded random .vgpu programs for property tests: two engines, stores, registers, atomics of every size,
+// MI_MATH, predicates, 3D state and draws, blits.
 
 import { prng } from './helpers';
 
@@ -24,10 +25,31 @@ export function randomProgram(seed: number, o: RandomProgramOptions = {}): strin
     '.data 0x120000',
     'buf: ' + 'dword ' + Array.from({ length: 64 }, () => int(100)).join(', '),
   ];
+  const reg = () => pick(['REG0', 'REG1', 'REG2', 'REG3', 'REG7', 'REG15']);
+  const math = (): string => {
+    const ins: string[] = [];
+    const n = 1 + int(5);
+    for (let i = 0; i < n; i++) {
+      const op = pick(['LOAD', 'LOADINV', 'LOAD0', 'LOAD1', 'ADD', 'SUB', 'AND', 'OR', 'XOR', 'STORE', 'STOREINV', 'NOOP']);
+      if (op.startsWith('LOAD')) ins.push(`alu_opcode.${i}=${op}, operand_1.${i}=${pick(['SRCA', 'SRCB'])}${op === 'LOAD' || op === 'LOADINV' ? `, operand_2.${i}=${reg()}` : ''}`);
+      else if (op.startsWith('STORE')) ins.push(`alu_opcode.${i}=${op}, operand_1.${i}=${reg()}, operand_2.${i}=${pick(['ACCU', 'ZF', 'CF', 'REG4'])}`);
+      else ins.push(`alu_opcode.${i}=${op}`);
+    }
+    return `MI_MATH ${ins.join(', ')}`;
+  };
   const mi = (engine: string): string => {
-    const r = int(9);
+    const r = int(16);
     const gpr = `CS_GPR${int(16)}`;
     switch (r) {
+      case 9: return math();
+      case 10: return `MI_ATOMIC op=${pick(['ADD8B', 'SUB8B', 'CMP_WR8B', 'UMAX8B', 'MOVE8B'])}, size=QWORD, addr=${buf(int(32) * 2)}, return_data=${int(2)}${rnd() < 0.5 ? `, inline=1, data=${int(1000)}, data2=${int(9)}` : ''}`;
+      case 11: return `MI_ATOMIC op=${pick(['RSUB', 'IMAX', 'IMIN', 'UMAX', 'UMIN', 'CMP_WR', 'PREDEC'])}, addr=${buf()}, return_data=1, inline=1, data=${int(1000)}, data2=${int(50)}`;
+      case 12: return `MI_ATOMIC op=CMP_WR16B, size=OCTWORD, addr=${buf(int(16) * 4)}, return_data=${int(2)}`;
+      case 13: return engine === 'rcs0' ? `PIPE_CONTROL post_sync=depth, addr=${buf(int(32) * 2)}, cs_stall=1` : `MI_FLUSH_DW addr=${buf(int(32) * 2)}, data=${int(99)}, dword_length=2`;
+      case 14: return `MI_LOAD_REGISTER_IMM MI_PREDICATE_SRC0=${int(3)}, MI_PREDICATE_SRC1=${int(3)}`;
+      case 15: return engine === 'rcs0' && rnd() < 0.5
+        ? pick(['3DSTATE_VF_TOPOLOGY primitive_topology_type=TRILIST', `3DSTATE_VS kernel_start_pointer=${64 * int(100)}, enable=1`, `3DPRIMITIVE predicate_enable=${int(2)}, vertex_count_per_instance=${int(99)}`])
+        : `MI_PREDICATE load=${pick(['KEEP', 'LOAD', 'LOADINV'])}, combine=${pick(['SET', 'AND', 'OR', 'XOR'])}, compare=${pick(['TRUE', 'FALSE', 'SRCS_EQUAL', 'DELTAS_EQUAL'])}`;
       case 0: return `MI_STORE_DATA_IMM addr=${buf()}, data=${hex()}`;
       case 1: return `MI_LOAD_REGISTER_IMM ${gpr}=${hex()}, CS_GPR${int(16)}=${int(1000)}`;
       case 2: return `MI_STORE_REGISTER_MEM reg=${gpr}, addr=${buf()}`;
