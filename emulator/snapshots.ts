@@ -543,26 +543,38 @@ export class SnapshotStore {
   }
 
   /**
-   * Thinning policy: when kept snapshots exceed the budget, merge older snapshots into their
-   * predecessors, every other one from the oldest, so recent history stays dense (the newest 16 are
-   * never touched) and old history grows sparse. Merging keeps the older before-image of a block.
+   * Thinning policy: when kept snapshots exceed the budget, merge the snapshot whose removal leaves
+   * the smallest gap relative to its age: the gap it would open (from its predecessor to its
+   * successor, in commands) divided by its distance from the present. Spacing then grows in
+   * proportion to age, so the kept snapshots form a geometric ladder (recent history dense, old
+   * history sparse, about the same number per doubling of age) and any position is within a replay
+   * proportional to its age, never to the length of the run. The newest DENSE_RECENT are never
+   * touched, nor barriers (edits). Merging keeps the older before-image of a block.
    */
   private thin(): void {
     while (this.list.length > DENSE_RECENT + 1 && this.overBudget()) {
-      let merged = false;
       const end = this.list.length - DENSE_RECENT;
-      for (let i = end - 1; i >= 1; i -= 2) {
+      const now = this.list[this.list.length - 1].state.commands;
+      let best = -1;
+      let bestScore = Infinity;
+      for (let i = 1; i < end; i++) {
         if (this.list[i].barrier) continue;
-        this.mergeIntoPrevious(i);
-        merged = true;
-        if (!this.overBudget()) return;
+        const gap = this.list[i + 1].state.commands - this.list[i - 1].state.commands;
+        const age = Math.max(1, now - this.list[i].state.commands);
+        const score = gap / age;
+        if (score < bestScore) {
+          bestScore = score;
+          best = i;
+        }
       }
-      if (!merged) {
-        if (this.list[0].barrier && this.list.length > 1) break;
-        const oldest = this.list.shift()!; // the oldest epoch cannot be reached any more
-        this.keptBytes -= oldest.undo.bytes;
-        oldest.undo.release();
+      if (best > 0) {
+        this.mergeIntoPrevious(best);
+        continue;
       }
+      if (this.list[0].barrier && this.list.length > 1) break;
+      const oldest = this.list.shift()!; // the oldest epoch cannot be reached any more
+      this.keptBytes -= oldest.undo.bytes;
+      oldest.undo.release();
     }
   }
 

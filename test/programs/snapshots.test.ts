@@ -75,6 +75,37 @@ describe('snapshots and rollback', () => {
     assert.equal(vm.digest(), end);
   });
 
+  it('thinning keeps a geometric ladder: the gap behind a snapshot grows with its age, not with the run', () => {
+    // A long store loop: every epoch writes, so the budget fills and thinning runs at every snapshot.
+    const src = ['.vm memory=64M', '.map 0x100000, 0x100000, 1M, rw', '.batch b, 0x100000'];
+    for (let i = 0; i < 200; i++) src.push(`MI_STORE_DATA_IMM addr=${0x180000 + 64 * i}, data=${i}`);
+    src.push('MI_BATCH_BUFFER_END', '.ring rcs0');
+    for (let k = 0; k < 100; k++) src.push('MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
+    const vm = loadVm('ladder.vgpu', { snapshotEvery: 50, snapshotBudget: 200 * 1024 }, src.join('\n') + '\n');
+    vm.run();
+    const list = vm.snapshots.list;
+    const now = list[list.length - 1].state.commands;
+    assert.ok(vm.snapshots.heldBytes() <= 200 * 1024 * 1.25, `held ${vm.snapshots.heldBytes()}`);
+    assert.ok(list.length > 20 && list.length < 400, `${list.length} snapshots`);
+    // Within a snapshot interval of any position younger than ~1/3 of the run: the gap right behind
+    // the dense window stays small (the old policy let it grow with the run).
+    let worst = 0;
+    for (let i = 1; i < list.length; i++) {
+      const gap = list[i].state.commands - list[i - 1].state.commands;
+      const age = Math.max(1, now - list[i].state.commands);
+      worst = Math.max(worst, gap / Math.max(age, 50 * 16));
+    }
+    assert.ok(worst < 1.5, `a gap of ${worst.toFixed(2)}x its age`);
+    const young = list.filter((s) => now - s.state.commands < now / 8);
+    assert.ok(young.length >= 16, `${young.length} snapshots in the newest eighth of the run`);
+    // Any point replays from a snapshot at most proportional to its age.
+    const end = vm.digest();
+    const endStep = vm.step;
+    vm.goToStep(list[Math.floor(list.length / 2)].state.step + 7);
+    vm.goToStep(endStep);
+    assert.equal(vm.digest(), end);
+  });
+
   it('random programs: write-set predictions are sound', () => {
     for (let seed = 1; seed <= 30; seed++) {
       const vm = loadVm('r.vgpu', {}, randomProgram(seed, { faults: true }));
