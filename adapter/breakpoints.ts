@@ -4,23 +4,26 @@
 
 import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { commandByMnemonic } from '../emulator/commands';
+import { COMMANDS, commandByMnemonic, commandIndex } from '../emulator/commands';
 import type { Engine } from '../emulator/engine';
 import { PAGE_SIZE } from '../emulator/memory';
 import { ACCESS_WRITE } from '../emulator/paging';
 import { FAULT_KINDS, GpuErrorKind, REGISTERS, RegInstance, regByName } from '../emulator/registers';
 import { STEP_COMMAND, Vm } from '../emulator/vm';
 import { EvalContext, Expr, evaluate, formatValue, parseExpression } from './expression';
-import { AddressSpace, formatRef, gpaToHpa, pagingContext, parseRef, peekMnemonic, vaToHpa } from './memory';
+import { AddressSpace, formatRef, gpaToHpa, pagingContext, parseRef, peekCommand, peekDword, peekMnemonic, vaToHpa } from './memory';
 import { DRIVER_THREAD, threadOfEngine } from './stack';
 
-export type StopKind = 'breakpoint' | 'function breakpoint' | 'instruction breakpoint' | 'data breakpoint';
+export type StopKind = 'breakpoint' | 'function breakpoint' | 'instruction breakpoint' | 'data breakpoint' | 'exception';
 
 export interface Hit {
   readonly reason: StopKind;
   readonly threadId: number;
   readonly ids: number[];
   readonly description: string;
+  readonly text?: string;
+  /** A `not-emulated` stop: the draw or dispatch about to retire. */
+  readonly notEmulated?: { readonly mnemonic: string; readonly va: number };
 }
 
 /** What every breakpoint kind shares: condition, hit count, log message. */
@@ -57,12 +60,23 @@ interface DataBp extends Common {
   readonly bytes?: number;
 }
 
-export const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = FAULT_KINDS.map((kind) => ({
-  filter: kind,
-  label: kind,
-  description: `Stop when a GPU command raises ${kind} (SPEC section 5)`,
-  default: true,
-}));
+/** Not a GPU error: stops before a draw or dispatch that will run (the engine retires it without running shaders). */
+export const NOT_EMULATED_FILTER = 'not-emulated';
+
+export const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
+  ...FAULT_KINDS.map((kind) => ({
+    filter: kind,
+    label: kind,
+    description: `Stop when a GPU command raises ${kind} (SPEC section 5)`,
+    default: true,
+  })),
+  {
+    filter: NOT_EMULATED_FILTER,
+    label: 'not-emulated (draws and dispatches)',
+    description: 'Stop before a draw or dispatch that will run (3DPRIMITIVE, GPGPU_WALKER, MEDIA_OBJECT*; not when predicated off): its shaders are not run, it retires with no memory effect',
+    default: false,
+  },
+];
 
 const HIT_CONDITION = /^\s*(>=|<=|==|>|<|%)?\s*(\d+)\s*$/;
 const MAX_WATCH_BYTES = 4096;
@@ -84,6 +98,8 @@ export class Breakpoints {
   private instructions: InstructionBp[] = [];
   private data: DataBp[] = [];
   readonly exceptions = new Set<GpuErrorKind>(FAULT_KINDS);
+  /** The `not-emulated` filter is on. */
+  notEmulated = false;
 
   // Indexes rebuilt by `index()`.
   private codeLines = new Map<number, Set<number>>();
@@ -144,8 +160,10 @@ export class Breakpoints {
 
   setExceptionFilters(filters: readonly string[]): DebugProtocol.Breakpoint[] {
     this.exceptions.clear();
+    this.notEmulated = filters.includes(NOT_EMULATED_FILTER);
+    const known = (f: string) => f === NOT_EMULATED_FILTER || (FAULT_KINDS as readonly string[]).includes(f);
     for (const f of filters) if ((FAULT_KINDS as readonly string[]).includes(f)) this.exceptions.add(f as GpuErrorKind);
-    return filters.map((f) => ({ verified: (FAULT_KINDS as readonly string[]).includes(f), message: (FAULT_KINDS as readonly string[]).includes(f) ? undefined : `no GPU error kind '${f}'` }));
+    return filters.map((f) => ({ verified: known(f), message: known(f) ? undefined : `no GPU error kind '${f}'` }));
   }
 
   /** Is this path the program being debugged? */
@@ -255,9 +273,14 @@ export class Breakpoints {
    * hit counts are not counted and log points never stop.
    */
   before(vm: Vm, reverse = false): Hit | null {
-    if (!this.anyBefore) return null;
+    if (!this.anyBefore && !this.notEmulated) return null;
     const a = vm.nextActor();
     if (a === null) return null;
+    const hit = this.anyBefore ? this.breakpointBefore(vm, a, reverse) : null;
+    return hit ?? (this.notEmulated && a !== 'driver' ? notEmulatedBefore(vm, a) : null);
+  }
+
+  private breakpointBefore(vm: Vm, a: Engine | 'driver', reverse: boolean): Hit | null {
     if (a === 'driver') {
       const list = this.byDriverLine.get(vm.image.driver[vm.driverPc].loc.line);
       if (!list) return null;
@@ -425,6 +448,24 @@ function addDataHit(h: Hit | null, bp: DataBp, threadId: number): Hit {
     return h;
   }
   return { reason: 'data breakpoint', threadId, ids: [bp.id], description: `Data breakpoint: ${bp.dataId} written` };
+}
+
+/** The `not-emulated` stop: the engine's next command is a draw or dispatch that will run (not predicated off). */
+function notEmulatedBefore(vm: Vm, e: Engine): Hit | null {
+  if (e.semPolls > 0 || !e.busy()) return null;
+  const va = e.nextVa();
+  const header = peekDword(vm, e, va);
+  if (header === undefined) return null;
+  const idx = commandIndex(header, vm.gen);
+  if (idx < 0 || COMMANDS[idx].execution !== 'not-emulated') return null;
+  const dwords = peekCommand(vm, e, va);
+  if (!dwords || !e.drawWouldRun(idx, dwords)) return null;
+  const m = COMMANDS[idx].mnemonic;
+  return {
+    reason: 'exception', threadId: threadOfEngine(e.name), ids: [], description: `Not emulated: ${m}`,
+    text: `${m} at GPU VA 0x${va.toString(16)} is about to retire without running its shaders (no memory effect); continue goes on past it`,
+    notEmulated: { mnemonic: m, va },
+  };
 }
 
 function hitConditionHolds(c: { op: string; n: number }, hits: number): boolean {

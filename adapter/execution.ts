@@ -22,6 +22,8 @@ export interface Stop {
   readonly hitBreakpointIds?: number[];
   /** The program ran to its end: the next forward motion ends the session. */
   readonly finished?: boolean;
+  /** A stop of the `not-emulated` filter: the draw or dispatch about to retire. */
+  readonly notEmulated?: { readonly mnemonic: string; readonly va: number };
 }
 
 /** A request the VM cannot honour in its current state (shown to the user as is). */
@@ -349,6 +351,7 @@ export class Execution {
 }
 
 function hitStop(h: Hit): Stop {
+  if (h.notEmulated) return { reason: h.reason, threadId: h.threadId, description: h.description, text: h.text, notEmulated: h.notEmulated };
   return { reason: h.reason, threadId: h.threadId, description: h.description, hitBreakpointIds: h.ids };
 }
 

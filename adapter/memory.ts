@@ -161,6 +161,12 @@ export function peekCommand(vm: Vm, e: Engine, va: number): number[] | undefined
   return out;
 }
 
+/** The dword at a GPU VA through the engine's PPGTT (uncached walk), or undefined when unmapped. */
+export function peekDword(vm: Vm, e: Engine, va: number): number | undefined {
+  const hpa = vaToHpa(pagingContext(vm, e.name), va);
+  return hpa < 0 ? undefined : readHpa32(vm, hpa);
+}
+
 /** Mnemonic of the command at `va`, or undefined (unmapped or unknown header). */
 export function peekMnemonic(vm: Vm, e: Engine, va: number): string | undefined {
   const ctx = pagingContext(vm, e.name);

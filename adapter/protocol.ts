@@ -61,6 +61,52 @@ export interface WalkStepInfo {
   readonly ept?: WalkStepInfo[];
 }
 
+export type PipelineGroup = '3D pipeline' | 'compute/media' | 'common';
+
+/** One decoded field of a state command (group entries as `name.N`, the language's spelling). */
+export interface PipelineFieldInfo {
+  readonly name: string;
+  readonly value: string;
+  /** `DW1 bits 47:12`. */
+  readonly placement: string;
+  readonly description: string;
+  /** Differs from the command's previous value (never set when there was none). */
+  readonly changed: boolean;
+  /** The previous value, when changed (`absent`: the previous command had no such group entry). */
+  readonly previous?: string;
+  /** Address fields: the GPU VA, and its GPA through the engine's PPGTT (null: not mapped, `walk` says why). */
+  readonly va?: string;
+  readonly gpa?: string | null;
+  readonly walk?: string;
+}
+
+/** The latest value of one state command on an engine. */
+export interface PipelineCommandInfo {
+  readonly mnemonic: string;
+  readonly group: PipelineGroup;
+  /** GPU VA of the command that set it. */
+  readonly va: string;
+  /** The engine's retired-command count when it was set. */
+  readonly at: number;
+  /** No earlier value (so no field is marked changed). */
+  readonly first: boolean;
+  /** Set after the engine's last draw or dispatch (or before any). */
+  readonly sinceDraw: boolean;
+  /** How many fields differ from the previous value. */
+  readonly changed: number;
+  readonly fields?: PipelineFieldInfo[];
+}
+
+export interface PipelineStateInfo {
+  readonly engine: string;
+  /** Commands the engine has retired. */
+  readonly retired: number;
+  /** Retired count when its last draw or dispatch ran; null before any. */
+  readonly lastDraw: number | null;
+  /** By mnemonic, each with its fields. */
+  readonly commands: PipelineCommandInfo[];
+}
+
 /** Custom requests: name -> [arguments, response body]. */
 export interface CustomRequests {
   'vgpu/snapshots': [Record<string, never>, { snapshots: SnapshotInfo[]; step: number; commands: number }];
@@ -77,6 +123,8 @@ export interface CustomRequests {
   'vgpu/translate': [{ va: string | number; view?: 'full' | 'restricted'; engine?: 'rcs0' | 'bcs0'; space?: 'ppgtt' | 'ggtt' }, { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] }];
   /** Step Back Into (the reverse of Step Into): the thread's previous command at any batch depth; a stopped event follows. */
   'vgpu/stepBackInto': [{ threadId: number }, Record<string, never>];
+  /** The pipeline state an engine holds now (the Pipeline State scope's data); `engine` defaults to rcs0. */
+  'vgpu/pipelineState': [{ engine?: 'rcs0' | 'bcs0' }, PipelineStateInfo];
   /** Without `to`: the launch configuration's first `migrationHosts` entry. */
   'vgpu/migrate': [{ to?: string; token?: string }, { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number; /** Where the VM runs after the request. */ host?: string }];
 }

@@ -1,6 +1,7 @@
 // The scopes of a frame and their trees: Command (decoded fields and the predicted write set),
 // Registers (table names, fields as children, editable), Capability Registers (exposed next to
-// physical, PCI lists), Page Tables and EPT (see pagetables.ts), Snapshots; Driver on the driver thread.
+// physical, PCI lists), Pipeline State (see pipeline.ts), Page Tables and EPT (see pagetables.ts),
+// Snapshots; Driver on the driver thread.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { CAP_REG_DEFS, EngineName, FieldDef, REGISTERS, RegDef, RegInstance, regAt, regDisplayName } from '../emulator/registers';
@@ -13,6 +14,7 @@ import { dataIdOfRegister } from './breakpoints';
 import { ExpressionError, evaluateText, registerValue } from './expression';
 import { formatRef, peekCommand } from './memory';
 import { EptRoot, PageTableRoot } from './pagetables';
+import { PipelineStateContainer, fieldText as commandFieldText } from './pipeline';
 import type { Frame } from './stack';
 import { Container, Format, ListContainer, Paging, SetError, VariableStore, hexPad, leaf, num } from './variables';
 import { writeSet } from './writeset';
@@ -26,6 +28,9 @@ export function scopesOf(vm: Vm, store: VariableStore, frame: Frame, host: strin
   const scopes: DebugProtocol.Scope[] = [];
   if (engine && frame.va !== undefined && !frame.idle) {
     scopes.push({ name: 'Command', variablesReference: store.add(new CommandContainer(vm, engine, frame)), expensive: false, presentationHint: 'locals' });
+  }
+  if (engine) {
+    scopes.push({ name: 'Pipeline State', variablesReference: store.add(new PipelineStateContainer(vm, engine)), expensive: false });
   } else if (!engine) {
     scopes.push({ name: 'Driver', variablesReference: store.add(driverContainer(vm)), expensive: false, presentationHint: 'locals' });
   }
@@ -320,21 +325,5 @@ class CommandContainer implements Container {
 
 function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName): DebugProtocol.Variable {
   const type = `${fieldPlacement(f)}: ${f.desc}`;
-  switch (f.kind) {
-    case 'addr':
-      return leaf(f.name, hexPad(v, 48), { type, memoryReference: formatRef('va', Number(v)) });
-    case 'reg': {
-      const r = regAt(Number(v));
-      return leaf(f.name, r ? `${regDisplayName(r.reg, engine)} (${hexPad(v, 32)})` : `${hexPad(v, 32)} (no register)`, { type });
-    }
-    case 'enum': {
-      const name = Object.entries(f.values ?? {}).find(([, x]) => BigInt(x) === v)?.[0];
-      return leaf(f.name, name ? `${name} (${v})` : `${v} (reserved)`, { type });
-    }
-    case 'flag':
-      return leaf(f.name, String(v), { type });
-    default:
-      return leaf(f.name, num(v, fmt, f.hi - f.lo + 1 > 32 ? 64 : 32), { type });
-  }
+  return leaf(f.name, commandFieldText(f, v, fmt, engine), { type, ...(f.kind === 'addr' ? { memoryReference: formatRef('va', Number(v)) } : {}) });
 }
-

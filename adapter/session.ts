@@ -15,7 +15,7 @@ import { CAP_REG_DEFS, ENGINES, EngineName } from '../emulator/registers';
 import { runToCommands } from '../emulator/reverse';
 import { capsView } from '../emulator/vdev';
 import type { Vm } from '../emulator/vm';
-import { Breakpoints, EXCEPTION_FILTERS, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
+import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
 import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
 import { assign } from './assign';
@@ -25,6 +25,7 @@ import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
 import { LaunchError, buildVm, validateLaunch } from './launch';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
+import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
 import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
 import { Format, SetError, VariableStore } from './variables';
@@ -177,6 +178,7 @@ export class VgpuDebugSession extends DebugSession {
       'vgpu/surface': (a) => this.customSurface(a),
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
+      'vgpu/pipelineState': (a) => this.customPipelineState(a),
       'vgpu/migrate': (a, r) => this.customMigrate(a, r),
       'vgpu/stepBackInto': (a, r) => this.reverse(a, 'into', r),
     };
@@ -869,6 +871,19 @@ export class VgpuDebugSession extends DebugSession {
     const threadId = this.threadOf(a);
     const vm = this.stoppedVm();
     const engine = engineOfThread(threadId);
+    const ne = this.lastStop?.notEmulated;
+    if (ne && !vm.pending && this.lastStop?.threadId === threadId) {
+      return {
+        exceptionId: NOT_EMULATED_FILTER,
+        description: `${ne.mnemonic} is not emulated: its shaders are not run`,
+        breakMode: 'always',
+        details: {
+          message: `${ne.mnemonic} at GPU VA 0x${ne.va.toString(16)} retires with no memory effect (a draw or dispatch: the emulator runs no shaders)`,
+          typeName: NOT_EMULATED_FILTER,
+          fullTypeName: `${ne.mnemonic} on ${engine} at GPU VA 0x${ne.va.toString(16)} (exception filter ${NOT_EMULATED_FILTER})`,
+        },
+      };
+    }
     const err = vm.pending && (engine === undefined || vm.pending.engine === engine) ? vm.pending : [...vm.errors].reverse().find((e) => e.engine === engine);
     if (!err) throw new UserError(`no GPU error on thread ${threadId}`);
     const walk = (err.walk ?? []).flatMap((s) => walkLines(s));
@@ -1086,6 +1101,13 @@ export class VgpuDebugSession extends DebugSession {
     this.output(`the VM moved to ${ls.host} at t=${out.switchedAtCommands} (${out.rounds} pre-copy rounds, ${out.pagesSent} pages, ${out.downtimeMs.toFixed(1)} ms downtime): `
       + 'it runs there now; this session drives it and reads a replica kept in step here, compared at every stop\n');
     return new Reply({ ...body, host: ls.host }, () => this.afterJump(`Migrated to ${ls!.host}`, 'pause'));
+  }
+
+  private customPipelineState(a: Record<string, unknown>): CustomBody<'vgpu/pipelineState'> {
+    const vm = this.stoppedVm();
+    const engine = a.engine === undefined ? 'rcs0' : a.engine;
+    if (typeof engine !== 'string' || !(ENGINES as readonly string[]).includes(engine)) throw new UserError(`engine must be one of ${ENGINES.join(', ')}`);
+    return pipelineState(vm, engine as EngineName);
   }
 
   private customTranslate(a: Record<string, unknown>): CustomBody<'vgpu/translate'> {

@@ -165,6 +165,8 @@ export class Engine {
   notEmulatedHit = false;
   /** The latest value of each state command, by name (entries are immutable: snapshots share them). */
   pipeline: Record<string, PipelineEntry> = {};
+  /** `retired` when the last draw or dispatch ran (not predicated off), -1 before any: "set since the last draw". */
+  lastDraw = -1;
   /** VA of the command last fetched (the faulting one after an error). */
   cmdVa = 0;
   cmdIndex = -1;
@@ -275,6 +277,17 @@ export class Engine {
       case 15: return true;
       default: return false; // 0 never; 5..7 (slice counts): this device has every slice enabled
     }
+  }
+
+  /**
+   * Would this draw or dispatch (index `idx`, its dwords `dw` as fetched) run if executed now, or is it
+   * predicated off (MI_SET_PREDICATE, or its Predicate Enable with MI_PREDICATE_RESULT bit 0 clear)? For
+   * the debugger's `not-emulated` stop, which must not stop on a draw that will not happen.
+   */
+  drawWouldRun(idx: number, dw: ArrayLike<number>): boolean {
+    if (this.setPredicate !== 0 && PREDICATE_EXEMPT[idx] === 0 && this.predicatedOff()) return false;
+    const f = PREDICATE_FIELD[idx];
+    return !(f !== null && (fieldValue(f, dw, dw.length) & 1) === 1 && (this.r[this.slots.predResult] & 1) === 0);
   }
 
   /** Executes (or polls) one command. Returns STEP_COMMAND, STEP_POLL or STEP_ERROR. */
@@ -611,6 +624,8 @@ export class Engine {
       subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.map((x) => ({ op: x.op, end: x.end })), tlb: this.tlb.save(),
       ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
       counts, notEmulated, pipeline: { ...this.pipeline },
+      // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
+      ...(this.lastDraw >= 0 ? { lastDraw: this.lastDraw } : {}),
     };
   }
 
@@ -648,6 +663,7 @@ export class Engine {
       if (i >= 0) this.notEmulated[i] = v;
     }
     this.pipeline = { ...(st.pipeline ?? {}) };
+    this.lastDraw = st.lastDraw ?? -1;
     this.notEmulatedHit = false;
     this.lastFault = null;
   }
@@ -672,6 +688,8 @@ export interface EngineState {
   counts: Record<string, number>;
   notEmulated: Record<string, number>;
   pipeline: Record<string, PipelineEntry>;
+  /** Absent: no draw or dispatch has run. */
+  lastDraw?: number;
 }
 
 /** ROP3 (PRM "BR13 raster operation"): bit (P<<2 | S<<1 | D) of rop gives the result bit. */
@@ -1090,6 +1108,7 @@ function notEmulatedHandler(d: CommandDef): Handler {
     if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE;
     e.notEmulated[e.cmdIndex]++;
     e.notEmulatedHit = true;
+    e.lastDraw = e.retired;
     return ADVANCE;
   };
 }

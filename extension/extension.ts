@@ -1,5 +1,5 @@
 // The extension's entry: registers the `vgpu` debugger (configurations, inline or server adapter),
-// the Snapshots, Capability Registers and Page Tables views, the Surface panel and the vGPU commands,
+// the Snapshots, Capability Registers, Page Tables and Pipeline State views, the Surface panel and the vGPU commands,
 // and the `.vgpu` language features.
 
 import * as vscode from 'vscode';
@@ -9,6 +9,7 @@ import { registerConfigurationProviders } from './configurationProvider';
 import { registerLanguageFeatures } from './language';
 import { registerMigrateCommand } from './migration';
 import { PageTablesView } from './pageTablesView';
+import { PipelineStateView } from './pipelineView';
 import { registerStepBackIntoCommand } from './reverseStep';
 import { VgpuSessions } from './sessions';
 import { SnapshotsView } from './snapshotsView';
@@ -16,7 +17,7 @@ import { SurfacePanel } from './surfacePanel';
 
 export function activate(context: vscode.ExtensionContext): void {
   const sessions = new VgpuSessions();
-  const views = [new SnapshotsView(sessions), new CapabilityRegistersView(sessions), new PageTablesView(sessions)];
+  const views = [new SnapshotsView(sessions), new CapabilityRegistersView(sessions), new PageTablesView(sessions), new PipelineStateView(sessions)];
   context.subscriptions.push(
     sessions,
     ...views,

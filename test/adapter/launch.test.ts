@@ -12,7 +12,7 @@ describe('adapter: life cycle', function () {
   let dc: DebugClient;
   clientPerTest((c) => (dc = c));
 
-  it('advertises what it implements, with the six GPU error filters on by default', async () => {
+  it('advertises what it implements, with the six GPU error filters on by default and not-emulated off', async () => {
     const r = await dc.initializeRequest();
     const c = r.body!;
     for (const k of [
@@ -22,7 +22,7 @@ describe('adapter: life cycle', function () {
       'supportsSteppingGranularity', 'supportsRestartRequest', 'supportsTerminateRequest', 'supportsLoadedSourcesRequest', 'supportsValueFormattingOptions',
     ] as const) assert.equal(c[k], true, k);
     assert.deepEqual(c.exceptionBreakpointFilters!.map((f) => [f.filter, f.default]), [
-      ['invalid-command', true], ['page-fault', true], ['ept-violation', true], ['isolation-violation', true], ['privileged-register', true], ['hang', true],
+      ['invalid-command', true], ['page-fault', true], ['ept-violation', true], ['isolation-violation', true], ['privileged-register', true], ['hang', true], ['not-emulated', false],
     ]);
   });
 

@@ -1,4 +1,4 @@
-// Scopes and variables over DAP: Command, Registers (fields, setVariable), Capability Registers,
+// Scopes and variables over DAP: Command, Pipeline State (more in pipeline.test.ts), Registers (fields, setVariable), Capability Registers,
 // Page Tables (paged 512-entry levels), EPT, Snapshots; memory references, readMemory, writeMemory,
 // disassemble.
 
@@ -21,10 +21,10 @@ describe('adapter: scopes, variables and memory', function () {
     return (await dc.stackTraceRequest({ threadId: RCS0 })).body.stackFrames;
   }
 
-  it('engine frames have the six scopes; the driver frame shows its operation', async () => {
+  it('engine frames have the seven scopes; the driver frame shows its operation', async () => {
     const f = await atInner();
     const sc = await dc.scopesRequest({ frameId: f[0].id });
-    assert.deepEqual(sc.body.scopes.map((s) => s.name), ['Command', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots']);
+    assert.deepEqual(sc.body.scopes.map((s) => s.name), ['Command', 'Pipeline State', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots']);
     const drv = await top(dc, DRIVER);
     assert.deepEqual((await dc.scopesRequest({ frameId: drv.id })).body.scopes.map((s) => s.name), ['Driver', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots']);
     const d = await scope(dc, drv.id, 'Driver');

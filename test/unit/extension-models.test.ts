@@ -1,5 +1,5 @@
 // What the extension's views and pages show, from `vgpu/...` replies: the models behind the Snapshots,
-// Capability Registers and Page Tables trees, the Surface page and PNG, the snapshot diff and F5 resolution.
+// Capability Registers, Page Tables and Pipeline State trees, the Surface page and PNG, the snapshot diff and F5 resolution.
 
 import * as assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
@@ -12,6 +12,8 @@ import { contentSecurityPolicy, surfaceHtml } from '../../extension/surfaceHtml'
 import { decodeSurface, encodePng } from '../../extension/surfaceImage';
 import { bytes, hex } from '../../extension/treeNode';
 import { parseTranslateInput, translationNode } from '../../extension/walkNodes';
+import { pipelineNodes } from '../../extension/pipelineNodes';
+import type { PipelineStateInfo } from '../../adapter/protocol';
 
 const snap = (id: number, step: number, extra: Partial<SnapshotInfo> = {}): SnapshotInfo => ({
   id, step, commands: step, reason: 'periodic', engine: 'rcs0', pages: 2, bytes: 8192 + 64, current: false, ...extra,
@@ -123,6 +125,46 @@ describe('extension: Page Tables view model', () => {
 function collectIds(n: { id?: string; children?: readonly any[] }): string[] {
   return [...(n.id ? [n.id] : []), ...(n.children ?? []).flatMap(collectIds)];
 }
+
+describe('extension: Pipeline State view model', () => {
+  // Shaped as `vgpu/pipelineState` answers (see test/adapter/pipeline.test.ts for the adapter side).
+  const rcs0: PipelineStateInfo = {
+    engine: 'rcs0', retired: 6, lastDraw: null,
+    commands: [
+      { mnemonic: '3DSTATE_VS', group: '3D pipeline', va: '0x000000100068', at: 4, first: false, sinceDraw: true, changed: 1, fields: [
+        { name: 'kernel_start_pointer', value: '0x0000000000000080', placement: 'DW1-2 bits 63:6', description: 'Kernel Start Pointer', changed: true, previous: '0x0000000000000040' },
+        { name: 'enable', value: '1', placement: 'DW7 bit 0', description: 'Enable', changed: false },
+      ] },
+      { mnemonic: 'STATE_BASE_ADDRESS', group: 'common', va: '0x000000100004', at: 2, first: true, sinceDraw: false, changed: 0, fields: [
+        { name: 'general_state_base_address', value: '0x000000100000', placement: 'DW1-2 bits 63:12', description: 'General State Base Address', changed: false, va: '0x000000100000', gpa: '0x0000100000' },
+        { name: 'instruction_base_address', value: '0x0000007f0000', placement: 'DW10-11 bits 63:12', description: 'Instruction Base Address', changed: false, va: '0x0000007f0000', gpa: null, walk: 'PT[16] is not present' },
+      ] },
+    ],
+  };
+  const empty: PipelineStateInfo = { engine: 'bcs0', retired: 0, lastDraw: null, commands: [] };
+
+  it('groups commands per engine, dots what changed and what was set since the last draw, resolves addresses', () => {
+    const nodes = pipelineNodes([rcs0, empty]);
+    assert.deepEqual(nodes.map((n) => n.label), ['rcs0'], 'an engine without state is left out');
+    assert.equal(nodes[0].description, '2 state commands · no draw yet');
+    const groups = nodes[0].children!;
+    assert.deepEqual(groups.map((g) => [g.label, g.description]), [['3D pipeline', '1 command · 1 since the last draw'], ['common', '1 command']]);
+    const vs = groups[0].children![0];
+    assert.deepEqual([vs.label, vs.description, vs.icon, vs.iconColor], ['3DSTATE_VS', '1 changed · t=4 · since the last draw', 'circle-filled', 'charts.orange']);
+    const [ksp, enable] = vs.children!;
+    assert.equal(ksp.description, '0x0000000000000080 · was 0x0000000000000040');
+    assert.equal(ksp.icon, 'circle-filled');
+    assert.equal(enable.iconColor, undefined);
+    const sba = groups[1].children![0];
+    assert.equal(sba.iconColor, undefined);
+    assert.deepEqual(sba.children!.map((f) => f.description), ['0x000000100000 → GPA 0x0000100000', '0x0000007f0000 → not mapped']);
+    assert.match(String(sba.children![1].tooltip), /PT\[16\] is not present/);
+  });
+
+  it('says so when no engine has state yet', () => {
+    assert.deepEqual(pipelineNodes([empty]).map((n) => n.label), ['No pipeline state yet']);
+  });
+});
 
 describe('extension: Surface', () => {
   const argb = [0xff203060, 0xffd32f2f, 0x00ffa000, 0xff2e7d32];

@@ -37,7 +37,7 @@ describe('package.json debugger contribution', () => {
       for (const item of items) if (item.command?.startsWith('vgpu.')) assert.ok(commands.has(item.command), `${menu}: ${item.command}`);
     }
     const views = new Set(pkg.contributes.views.debug.map((v: { id: string }) => v.id));
-    assert.deepEqual([...views], ['vgpu.snapshots', 'vgpu.capabilityRegisters', 'vgpu.pageTables']);
+    assert.deepEqual([...views], ['vgpu.snapshots', 'vgpu.capabilityRegisters', 'vgpu.pageTables', 'vgpu.pipelineState']);
     for (const w of pkg.contributes.viewsWelcome) {
       assert.ok(views.has(w.view), w.view);
       for (const m of w.contents.matchAll(/command:([\w.]+)/g)) assert.ok(commands.has(m[1]), m[1]);
