@@ -4,7 +4,7 @@
 // Snapshots; Driver on the driver thread.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { CAP_REG_DEFS, EngineName, FieldDef, REGISTERS, RegDef, RegInstance, regAt, regDisplayName } from '../emulator/registers';
+import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regDisplayName } from '../emulator/registers';
 import { COMMANDS, CmdField, CommandDef, decodeCommand, fieldPlacement, opcodeOf } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
 import { snapshotBytes } from '../emulator/snapshots';
@@ -43,10 +43,14 @@ export function scopesOf(vm: Vm, store: VariableStore, frame: Frame, host: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Registers: the engine's registers by table name (then the device's), fields as children.
+// Registers: the engine's registers by table name, then the device's own, then (one group, "Device
+// (genxml)", collapsed) the gen8/gen9 registers genxml describes; fields as children.
+
+const GENXML_GROUP = 'Device (genxml)';
+const isGenxml = (r: RegInstance) => GENXML_REG_DEFS.includes(r.def);
 
 export class RegistersContainer implements Container {
-  constructor(private readonly vm: Vm, private readonly engine: EngineName | null) {}
+  constructor(private readonly vm: Vm, private readonly engine: EngineName | null, private readonly only: 'top' | 'genxml' = 'top') {}
 
   private regs(): RegInstance[] {
     return REGISTERS.filter((r) => (r.engine !== null && r.engine === this.engine) || r.def.scope === 'device');
@@ -59,7 +63,13 @@ export class RegistersContainer implements Container {
 
   variables(store: VariableStore, fmt: Format, paging: Paging): DebugProtocol.Variable[] {
     if (paging.filter === 'indexed') return [];
-    return this.regs().map((r) => registerVariable(this.vm, store, r, fmt, this.engine ?? undefined));
+    const shown = this.regs().filter((r) => isGenxml(r) === (this.only === 'genxml'));
+    const out = shown.map((r) => registerVariable(this.vm, store, r, fmt, this.engine ?? undefined));
+    if (this.only === 'top') {
+      const group = new RegistersContainer(this.vm, this.engine, 'genxml');
+      out.push({ name: GENXML_GROUP, value: `${GENXML_REG_DEFS.length} registers`, type: "gen8/gen9 registers from Mesa's genxml", variablesReference: store.add(group), presentationHint: { kind: 'virtual', attributes: ['readOnly'] } });
+    }
+    return out;
   }
 
   set(name: string, value: string, fmt: Format): { value: string } {

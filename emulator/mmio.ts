@@ -53,26 +53,42 @@ export class RegisterBank {
     const r = regAt(mmio);
     if (!r) return 'unknown';
     if (r.reg.def.access === 'ro') return 'read-only';
-    this.set(r.reg.slot + r.dword, value >>> 0);
+    this.write(r.reg, r.dword, value);
     return r.reg;
   }
 
   /**
-   * A write by a command of `engine` (MI_LOAD_REGISTER_*): the command scanner's allow-list (as in
-   * GVT-g): registers whose access is 'cmd', of that engine or of the device.
+   * The one guest write path (driver and commands alike), with the table's write rules: a masked
+   * register (PRM: bits 31:16 are write enables for bits 15:0) changes only the enabled bits and
+   * stores no enables.
+   */
+  private write(reg: RegInstance, dword: number, value: number): void {
+    const slot = reg.slot + dword;
+    if (reg.def.masked) {
+      const enable = value >>> 16;
+      value = ((this.values[slot] & ~enable) | (value & enable)) & 0xffff;
+    }
+    this.set(slot, value >>> 0);
+  }
+
+  /**
+   * A write by a command of `engine` (MI_LOAD_REGISTER_*, PIPE_CONTROL's post-sync LRI): the command
+   * scanner's allow-list (as in GVT-g): registers whose access is 'cmd', of that engine (its own window,
+   * or a device register its window holds: `owner`) or of the whole device.
    */
   commandWrite(engine: EngineName, mmio: number, value: number): RegInstance | WriteRefusal {
-    const r = regAt(mmio);
-    if (!r) return 'privileged';
-    if (r.reg.def.access !== 'cmd' || (r.reg.engine !== null && r.reg.engine !== engine)) return 'privileged';
-    this.set(r.reg.slot + r.dword, value >>> 0);
+    if (!this.commandWritable(engine, mmio)) return 'privileged';
+    const r = regAt(mmio)!;
+    this.write(r.reg, r.dword, value);
     return r.reg;
   }
 
   /** Would commandWrite accept this register (the scanner checks a whole command before it writes)? */
   commandWritable(engine: EngineName, mmio: number): boolean {
     const r = regAt(mmio);
-    return r !== undefined && r.reg.def.access === 'cmd' && (r.reg.engine === null || r.reg.engine === engine);
+    if (r === undefined || r.reg.def.access !== 'cmd') return false;
+    const owner = r.reg.engine ?? r.reg.def.owner;
+    return owner === undefined || owner === engine;
   }
 
   /** Clears the I/O tracker and returns the slots it had recorded. */

@@ -71,6 +71,15 @@ describe('adapter: scopes, variables and memory', function () {
     assert.deepEqual(ctl.map((x) => [x.name, x.value]), [['ENABLE', '1'], ['LENGTH', '0x003']]);
     const view = await children(dc, named(regs, 'EPT_VIEW'));
     assert.equal(named(view, 'VIEW').value, '0 (full)');
+    // The engine's registers come first; genxml's gen8/gen9 registers wait in one group at the end.
+    assert.equal(names[0], 'RING_TAIL');
+    assert.equal(names[names.length - 1], 'Device (genxml)');
+    assert.ok(!names.includes('CACHE_MODE_1'));
+    const genxml = await children(dc, named(regs, 'Device (genxml)'));
+    assert.equal(named(genxml, 'CACHE_MODE_1').value, '0x00000000');
+    assert.match(named(genxml, 'CACHE_MODE_1').type!, /32-bit cmd: genxml gen9.*masked/);
+    const cm1 = await children(dc, named(genxml, 'CACHE_MODE_1'));
+    assert.equal(named(cm1, 'NP_PMA_FIX_ENABLE').type, 'bits 11:11: NP PMA Fix Enable (uint)');
 
     const sc = (await dc.scopesRequest({ frameId: f[0].id })).body.scopes.find((s) => s.name === 'Registers')!;
     const [inv, set] = await Promise.all([dc.waitForEvent('invalidated'), dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'CS_GPR2', value: 'value + 0x10' })]);
