@@ -8,7 +8,7 @@
 // values, registers, labels, keywords) are case-insensitive; symbols are stored upper-cased.
 
 import { LIMITS, hasFeature, type Feature, type Generation } from './capabilities';
-import { COMMANDS, EncodeError, commandByMnemonic, encodeCommand, fieldByName, groupKey, maxEntries, minEntries, REG_OFFSET_MASK, type CmdField, type CommandDef } from './commands';
+import { COMMANDS, DEFAULT_GEN, EncodeError, GENS, commandByMnemonic, type Gen, encodeCommand, fieldByName, groupKey, maxEntries, minEntries, REG_OFFSET_MASK, type CmdField, type CommandDef } from './commands';
 import {
   AssemblyError,
   type AssembleOptions,
@@ -75,7 +75,7 @@ interface DirectiveSpec {
 
 /** Directive syntax (SPEC section 6); the handlers below interpret the arguments. */
 const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
-  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N', min: 1, max: Infinity },
+  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9', min: 1, max: Infinity },
   map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
   ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE', min: 3, max: 3 },
   data: { usage: '.data VA [, ggtt]', min: 1, max: 2 },
@@ -511,8 +511,12 @@ class Assembler {
         vm.pool = [];
         this.vmPool(arg.value, line, scope);
         break;
+      case 'gen':
+        // The hardware generation whose command layouts the program is written in (and the device decodes).
+        vm.gen = this.evalNum(arg.value, line, scope, 'gen', { min: BigInt(Math.min(...GENS)), max: BigInt(Math.max(...GENS)) });
+        break;
       default:
-        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool)`);
+        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen)`);
     }
   }
 
@@ -568,9 +572,11 @@ class Assembler {
         this.error(pl.line, s, `command outside any .ring or .batch`);
         return;
       }
-      const def = commandByMnemonic(s.mnemonic);
+      const gen = (this.vm.gen ?? DEFAULT_GEN) as Gen;
+      const def = commandByMnemonic(s.mnemonic, gen);
       if (!def) {
-        this.error(pl.line, s, `unknown command '${s.mnemonic}'`);
+        const other = GENS.find((g) => commandByMnemonic(s.mnemonic, g));
+        this.error(pl.line, s, `unknown command '${s.mnemonic}'${other ? ` (a gen${other} command: .vm gen=${other})` : ''}`);
         return;
       }
       if (s.broken || stream.kind === 'void') return;

@@ -29,6 +29,8 @@ export interface VmDirective {
   isolation?: boolean;
   version?: number;
   pool?: number[];
+  /** Hardware generation whose command layouts the program uses (8 or 9; the device's default when absent). */
+  gen?: number;
 }
 
 export interface SurfaceDef {

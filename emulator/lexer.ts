@@ -59,8 +59,8 @@ export function parseNumber(text: string): bigint | string {
 
 const ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '0': '\0', '\\': '\\', '"': '"', "'": "'" };
 
-/** A word that starts with a digit but is a name: `3D` then a letter or underscore (no number has that shape). */
-const DIGIT_NAME = /^3D[A-Za-z_]/;
+/** A word that starts with a digit but is a name: `3D` (any case, as mnemonics are) then a letter or underscore (no number has that shape). */
+const DIGIT_NAME = /^3D[A-Za-z_]/i;
 
 /** Lexical errors kept for one line. */
 export const MAX_LINE_ERRORS = 8;

@@ -126,7 +126,7 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
     semaphoreTimeout: num(o.semaphoreTimeout, 100_000, 'semaphoreTimeout', 1),
     snapshotBudget: num(o.snapshotBudget, 256 * 1024 * 1024, 'snapshotBudget', 0),
     migrationPool: pool ?? [],
-    gen: genOf(o.gen),
+    gen: genOf(o.gen ?? image.vm.gen),
   };
 }
 

@@ -7,6 +7,7 @@ import {
   LANGUAGE_ID,
   completionsAt,
   diagnosticRange,
+  documentGen,
   documentSymbols,
   hoverAt,
   symbolNames,
@@ -88,7 +89,20 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     clearTimeout(timers.get(key));
     timers.delete(key);
     results.delete(key);
+    scans.delete(key);
     collection.delete(doc.uri);
+  };
+
+  /** What completion and hover read from the whole document (its names and `.vm gen=`), scanned once per version. */
+  const scans = new Map<string, { version: number; names: ReturnType<typeof symbolNames>; gen: ReturnType<typeof documentGen> }>();
+  const scan = (doc: vscode.TextDocument) => {
+    const key = doc.uri.toString();
+    const cached = scans.get(key);
+    if (cached && cached.version === doc.version) return cached;
+    const text = doc.getText();
+    const s = { version: doc.version, names: symbolNames(documentSymbols(text)), gen: documentGen(text) };
+    scans.set(key, s);
+    return s;
   };
 
   /** Symbol values of the last successful assembly, if it is of this version. */
@@ -113,7 +127,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     vscode.workspace.onDidCloseTextDocument(forget),
     vscode.languages.registerHoverProvider(selector, {
       provideHover(doc, pos) {
-        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc));
+        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc), scan(doc).gen);
         if (!h) return undefined;
         const md = new vscode.MarkdownString(h.markdown);
         return new vscode.Hover(md, new vscode.Range(pos.line, h.start, pos.line, h.end));
@@ -123,8 +137,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
       selector,
       {
         provideCompletionItems(doc, pos) {
-          const names = symbolNames(documentSymbols(doc.getText()));
-          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, names);
+          const { names, gen } = scan(doc);
+          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, names, gen);
           const range = new vscode.Range(pos.line, c.start, pos.line, c.end);
           return c.items.map((e) => {
             const item = new vscode.CompletionItem(e.label, COMPLETION_KIND[e.kind]);

@@ -4,7 +4,21 @@
 
 import { directiveUsage } from '../emulator/assembler';
 import { FEATURES } from '../emulator/capabilities';
-import { COMMANDS, OPCODE_BITS, commandByMnemonic, fieldByName, opcodeOf, type CmdField, type CommandDef, type WriteSpec } from '../emulator/commands';
+import {
+  COMMANDS,
+  DEFAULT_GEN,
+  commandsOf,
+  GENS,
+  commandByMnemonic,
+  fieldByName,
+  fieldPlacement,
+  groupKey,
+  snakeName,
+  type CmdField,
+  type CommandDef,
+  type Gen,
+  type WriteSpec,
+} from '../emulator/commands';
 import type { Diagnostic } from '../emulator/image';
 import { DATA_KEYWORDS, parseSource, tokenizeLine, type Arg, type Token } from '../emulator/lexer';
 import {
@@ -128,6 +142,8 @@ export interface LineToken {
   /** The command of the line (mnemonic, field and enum tokens). */
   readonly command?: CommandDef;
   readonly field?: CmdField;
+  /** The group entry of a `field.N` key (field and enum tokens). */
+  readonly entry?: number;
   /** The directive of the line, lower-case without the dot (directive, option and keyword tokens). */
   readonly directive?: string;
   readonly register?: RegRef;
@@ -161,8 +177,49 @@ export function commentStart(text: string): number | undefined {
   return undefined;
 }
 
-/** What every token of a line is, the way the assembler will read it. */
-export function classifyLine(text: string): ClassifiedLine {
+/**
+ * A key a command line may give, as the assembler reads it: a field (its language name or genxml's name in
+ * snake_case), a group entry key `field.N` (with N), or `dword_length` for commands whose length it chooses.
+ */
+export interface CommandKey {
+  readonly field: CmdField;
+  /** The group entry, for `field.N` keys. */
+  readonly entry?: number;
+}
+
+export function commandKey(def: CommandDef, name: string): CommandKey | undefined {
+  const f = fieldByName(def, name);
+  if (f) return { field: f };
+  const g = groupKey(def, name);
+  if (g) return { field: g.field, entry: g.index };
+  if (def.length.kind === 'range' && name.toLowerCase() === 'dword_length') {
+    const len = def.headerFields.find((h) => h.role === 'length');
+    if (len) return { field: len };
+  }
+  return undefined;
+}
+
+/** The value name of an enum field, as written (case-insensitive), or undefined. */
+function enumKey(f: CmdField, text: string): string | undefined {
+  if (f.kind !== 'enum' || !f.values) return undefined;
+  const upper = text.toUpperCase();
+  return Object.keys(f.values).find((v) => v.toUpperCase() === upper);
+}
+
+/**
+ * The hardware generation a document's commands are laid out for: its `.vm gen=` (the assembler's default,
+ * 9, without one). A light scan of `.vm` lines only, so it stays cheap on long documents.
+ */
+export function documentGen(source: string): Gen {
+  for (const m of source.matchAll(/^[^\S\n]*(?:[A-Za-z_][\w]*[^\S\n]*:[^\S\n]*)*\.vm\b([^;\n]*)/gim)) {
+    const g = /\bgen\s*=\s*(\d+)/i.exec(m[1]);
+    if (g && (GENS as readonly number[]).includes(Number(g[1]))) return Number(g[1]) as Gen;
+  }
+  return DEFAULT_GEN;
+}
+
+/** What every token of a line is, the way the assembler will read it (commands as `gen` lays them out). */
+export function classifyLine(text: string, gen: Gen = DEFAULT_GEN): ClassifiedLine {
   const { tokens, errors } = tokenizeLine(text);
   const out: LineToken[] = [];
   const src = (t: Token) => text.slice(t.col - 1, t.end - 1);
@@ -187,7 +244,7 @@ export function classifyLine(text: string): ClassifiedLine {
       const lower = head.text.toLowerCase();
       if ((DATA_KEYWORDS as readonly string[]).includes(lower)) push(head, 'data');
       else {
-        command = commandByMnemonic(head.text);
+        command = commandByMnemonic(head.text, gen);
         push(head, command ? 'mnemonic' : 'unknown', { command });
       }
       i++;
@@ -214,9 +271,9 @@ export function classifyLine(text: string): ClassifiedLine {
     }
     // A name: a key before `=`, an enum value after `field=`, or a value.
     if (isPunct(tokens[i + 1], '=')) {
-      const field = command && fieldByName(command, t.text);
-      if (field) {
-        push(t, 'field', { command, field });
+      const k = command && commandKey(command, t.text);
+      if (k) {
+        push(t, 'field', { command, field: k.field, entry: k.entry });
         continue;
       }
       if (directive && [...directive.options.keys()].some((k) => k.toLowerCase() === t.text.toLowerCase())) {
@@ -225,9 +282,9 @@ export function classifyLine(text: string): ClassifiedLine {
       }
     }
     const key = isPunct(tokens[i - 1], '=') ? tokens[i - 2] : undefined;
-    const keyField = key?.kind === 'name' && command ? fieldByName(command, key.text) : undefined;
-    if (keyField?.kind === 'enum' && keyField.values && Object.keys(keyField.values).some((v) => v.toUpperCase() === t.text.toUpperCase())) {
-      push(t, 'enum', { command, field: keyField });
+    const keyOf = key?.kind === 'name' && command ? commandKey(command, key.text) : undefined;
+    if (keyOf && enumKey(keyOf.field, t.text) !== undefined) {
+      push(t, 'enum', { command, field: keyOf.field, entry: keyOf.entry });
       continue;
     }
     if (keywords.includes(t.text.toLowerCase())) {
@@ -260,17 +317,35 @@ function bitRange(lo: number, hi: number): string {
   return lo === hi ? `${lo}` : `${hi}:${lo}`;
 }
 
-/** Where a field sits: dwords and bits, as the table declares it. */
-export function fieldPlacement(f: CmdField): { dwords: string; bits: string; note?: string } {
+/** Where a field sits, as genxml counts (`DW1-2 bits 47:2`), and what its kind means there. */
+export function fieldWhere(f: CmdField): { placement: string; note?: string } {
+  const placement = fieldPlacement(f);
+  const aligned = f.lo ? `, ${2 ** f.lo}-byte aligned (bits ${f.lo - 1}:0 are not stored)` : '';
   switch (f.kind) {
     case 'addr':
-      return { dwords: `${f.dw}–${f.dw + 1}`, bits: bitRange(f.lo, Math.min(f.hi, 47)), note: `a GPU VA${f.lo ? `, ${2 ** f.lo}-byte aligned` : ''}: bits 31:${f.lo} in DW${f.dw}, bits 47:32 in DW${f.dw + 1}` };
+      return {
+        placement,
+        note: f.hi > 31
+          ? `a GPU VA${aligned}: bits 31:${f.lo} in DW${f.dw}, bits ${Math.min(f.hi, 47)}:32 in DW${f.dw + 1}${f.hi > 47 ? ' (63:48 repeat bit 47: canonical)' : ''}`
+          : `a GPU VA below 4G${aligned}`,
+      };
     case 'reg':
-      return { dwords: `${f.dw}`, bits: bitRange(f.lo, f.hi), note: 'register offset (dword aligned)' };
+      return { placement, note: 'register offset (dword aligned), kept in place' };
+    case 'offset':
+      return f.lo || f.hi > 31 ? { placement, note: `${aligned.slice(2)}${f.hi > 31 ? `${f.lo ? ', ' : ''}continuing into DW${f.dw + 1}` : ''}` } : { placement };
     default:
-      if (f.hi > 31) return { dwords: `${f.dw}–${f.dw + 1}`, bits: bitRange(f.lo, f.hi), note: `bits ${f.hi}:${f.lo} counted from DW${f.dw} bit 0 (into DW${f.dw + 1} when the command is long enough)` };
-      return { dwords: `${f.dw}`, bits: bitRange(f.lo, f.hi) };
+      return f.hi > 31 ? { placement, note: `from DW${f.dw} bit ${f.lo} to DW${f.dw + 1} bit ${f.hi - 32}` } : { placement };
   }
+}
+
+/** A field's description split into the project's words (the overlay's, if any) and genxml's name and type. */
+export function fieldText(f: CmdField): { text?: string; xml?: string; type?: string } {
+  if (!f.xml) return { text: f.desc };
+  const at = f.desc.lastIndexOf(`${f.xml} (`);
+  if (at < 0 || !f.desc.endsWith(')')) return { text: f.desc, xml: f.xml };
+  const type = /, ([^,()]+)\)$/.exec(f.desc)?.[1];
+  const text = at > 0 ? f.desc.slice(0, at).replace(/\s*—\s*$/, '') : undefined;
+  return { text: text || undefined, xml: f.xml, type };
 }
 
 const KIND_TEXT: Readonly<Record<CmdField['kind'], string>> = {
@@ -285,11 +360,32 @@ const KIND_TEXT: Readonly<Record<CmdField['kind'], string>> = {
   offset: 'offset (kept in place)',
 };
 
-function fieldFacts(f: CmdField): string[] {
+const EXECUTION_TEXT: Readonly<Record<CommandDef['execution'], string>> = {
+  executed: 'executed: the engine gives it its semantics',
+  state: 'retired as state: the engine keeps the latest of each state command (no memory effect)',
+  'not-emulated': 'not emulated: a draw or dispatch, retired with no memory effect (no shader runs; counted in `notEmulated`, the `not-emulated` exception filter stops on it)',
+};
+
+/** Enum values shown in one hover or table cell at most. */
+const VALUES_SHOWN = 24;
+/** Fields listed in a command's hover table at most (3DSTATE_SBE_SWIZ has 144); the rest are named after it. */
+export const FIELD_ROWS = 20;
+/** Names of further fields listed after the table at most. */
+const MORE_NAMES = 30;
+
+function valuesText(f: CmdField, max = VALUES_SHOWN): string | undefined {
+  if (!f.values) return undefined;
+  const all = Object.entries(f.values);
+  const shown = all.slice(0, max).map(([k, v]) => `\`${k}\` ${v}`).join(', ');
+  return `values: ${shown}${all.length > max ? `, … ${all.length - max} more` : ''}`;
+}
+
+function fieldFacts(f: CmdField, maxValues = VALUES_SHOWN): string[] {
   const facts: string[] = [];
   if (f.required) facts.push('required');
-  else if (f.default !== undefined) facts.push(`default ${enumName(f, f.default) ?? f.default}`);
-  if (f.values) facts.push('values: ' + Object.entries(f.values).map(([k, v]) => `\`${k}\` ${v}`).join(', '));
+  else if (f.default !== undefined && f.default !== 0) facts.push(`default ${enumName(f, f.default) ?? f.default}`);
+  const vals = valuesText(f, maxValues);
+  if (vals) facts.push(vals);
   if (f.pitchField) facts.push(`accepts a surface name (then also sets \`${f.pitchField}\`)`);
   if (f.impliedBy) facts.push(`${enumName(f, f.impliedBy.value) ?? f.impliedBy.value} when \`${f.impliedBy.field}\` is given`);
   return facts;
@@ -299,14 +395,45 @@ function enumName(f: CmdField, v: number): string | undefined {
   return f.values ? Object.entries(f.values).find(([, n]) => n === v)?.[0] : undefined;
 }
 
+/** Fields in the order a writer wants them: required, then the project's named ones (`addr`, `qword`), then genxml's. */
+export function fieldRank(def: CommandDef, f: CmdField): number {
+  const filled = def.fields.some((x) => x.pitchField === f.name);
+  if (f.required && !filled) return 0;
+  return !f.xml || f.name !== snakeName(f.xml) ? 1 : 2;
+}
+
+export function orderedFields(def: CommandDef): CmdField[] {
+  return def.fields.map((f, i) => ({ f, i, r: fieldRank(def, f) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.f);
+}
+
+function lengthField(def: CommandDef): CmdField | undefined {
+  return def.headerFields.find((h) => h.role === 'length');
+}
+
 function lengthText(def: CommandDef): string {
   const r = def.length;
-  const field = def.lengthBits ? `; DWord Length (bits ${def.lengthBits - 1}:0) = total − 2` : '; no length field';
+  const lf = lengthField(def);
+  const field = lf ? `; DWord Length (bits ${bitRange(lf.lo, lf.hi)}) = total − ${def.bias}` : '; no length field';
   if (r.kind === 'fixed') return `${r.dwords} dword${r.dwords > 1 ? 's' : ''}${field}`;
   if (r.kind === 'flag') return `${r.off} dwords, ${r.on} with \`${r.field}=1\`${field}`;
   if (r.kind === 'range') return `${r.min} to ${r.max} dwords, as \`dword_length\` says (default ${r.default})${field}`;
-  if (r.kind === 'group') return `${r.base} dwords + ${r.entry} per entry (\`FIELD.N=\` gives entry N)${field}`;
+  if (r.kind === 'group') return `${r.base} dwords + ${r.entry} per group entry (\`FIELD.N=\` gives entry N)${field}`;
   return `1 + 2n dwords (n register/value pairs)${field}`;
+}
+
+/** The header as named fields: `0x78100007`: Command Type 3 (31:29), Command SubType 3 (28:27), … */
+function headerText(def: CommandDef): string {
+  const ids = def.headerFields
+    .filter((h) => h.role === 'identity')
+    .sort((a, b) => b.hi - a.hi)
+    .map((h) => `${h.xml || h.name} ${hex(h.default ?? 0)} (bits ${bitRange(h.lo, h.hi)})`);
+  return `\`${hex(def.header, 8)}\`: ${def.client}; ${ids.join(', ')}`;
+}
+
+function gensText(def: CommandDef): string {
+  const text = def.gens.map((g) => `gen${g}`).join(', ');
+  const others = COMMANDS.filter((c) => c !== def && c.mnemonic === def.mnemonic).flatMap((c) => c.gens);
+  return others.length ? `${text} (gen${others.join(', gen')} lays it out differently: \`.vm gen=${others[0]}\`)` : text;
 }
 
 function writesText(w: WriteSpec): string {
@@ -319,24 +446,45 @@ function writesText(w: WriteSpec): string {
   return `${bytes} at ${w.addr ? `\`${w.addr}\`` : 'the hardware status page'}${w.ifNonZero ? ` when \`${w.ifNonZero}\` is not 0` : ''}`;
 }
 
-/** `MI_STORE_DATA_IMM addr=…, data=… [, qword=…]`: the required fields, then the optional ones. */
+/** Optional keys shown in a syntax line at most. */
+const SYNTAX_OPTIONAL = 8;
+
+/** `MI_STORE_DATA_IMM addr=…, data=… [, qword=…]`: the required fields, then (some of) the optional ones. */
 export function commandSyntax(def: CommandDef): string {
   if (def.length.kind === 'pairs') return `${def.mnemonic} REGISTER=value, ...`;
-  // A pitch that a surface name fills in is only needed with a plain address.
-  const filled = new Set(def.fields.map((f) => f.pitchField).filter((p): p is string => !!p));
-  const needed = (f: CmdField) => !!f.required && !filled.has(f.name);
-  const req = def.fields.filter(needed).map((f) => `${f.name}=…`);
-  const opt = def.fields.filter((f) => !needed(f)).map((f) => `${f.name}=…`);
-  return [def.mnemonic, req.join(', '), opt.length ? `[${req.length ? ', ' : ''}${opt.join(', ')}]` : ''].filter(Boolean).join(' ');
+  const ordered = orderedFields(def);
+  const req = ordered.filter((f) => fieldRank(def, f) === 0).map((f) => `${f.name}=…`);
+  const opt = [...ordered.filter((f) => fieldRank(def, f) > 0).map((f) => `${f.name}=…`), ...def.groupFields.map((f) => `${f.name}.N=…`)];
+  if (def.length.kind === 'range') opt.push('dword_length=…');
+  const shown = opt.length > SYNTAX_OPTIONAL ? [...opt.slice(0, SYNTAX_OPTIONAL), '…'] : opt;
+  return [def.mnemonic, req.join(', '), shown.length ? `[${req.length ? ', ' : ''}${shown.join(', ')}]` : ''].filter(Boolean).join(' ');
+}
+
+function fieldRow(f: CmdField): string {
+  const t = fieldText(f);
+  const desc = [t.text, ...fieldFacts(f, 6)].filter(Boolean).join('; ');
+  const xml = t.xml ? `${t.xml}${t.type ? ` (${t.type})` : ''}` : '—';
+  return `| \`${f.name}\` | ${fieldPlacement(f)} | ${KIND_TEXT[f.kind]} | ${xml} | ${desc.replace(/\|/g, '\\|')} |`;
+}
+
+function fieldTable(title: string, fields: readonly CmdField[], key: (f: CmdField) => string = (f) => f.name): string[] {
+  const out = ['', title, '', '| field | placement | kind | genxml | description |', '|---|---|---|---|---|'];
+  for (const f of fields.slice(0, FIELD_ROWS)) out.push(fieldRow(f));
+  if (fields.length > FIELD_ROWS) {
+    const rest = fields.slice(FIELD_ROWS);
+    const names = rest.slice(0, MORE_NAMES).map((f) => `\`${key(f)}\``).join(', ');
+    out.push('', `… ${rest.length} more: ${names}${rest.length > MORE_NAMES ? ', …' : ''} (hover one for its bits)`);
+  }
+  return out;
 }
 
 export function commandHover(def: CommandDef): string {
-  const bits = OPCODE_BITS[def.client];
-  const op = opcodeOf(def.client, def.header);
   const rows: [string, string][] = [
-    ['Header', `\`${hex(def.header, 8)}\`: client ${def.client} (bits 31:29 = ${def.header >>> 29}), opcode ${hex(op)} (bits ${bits.hi}:${bits.lo})`],
+    ['Header', headerText(def)],
     ['Length', lengthText(def)],
     ['Engines', def.engines.join(', ')],
+    ['Execution', EXECUTION_TEXT[def.execution]],
+    ['Generations', gensText(def)],
   ];
   if (def.requires) {
     const f = FEATURES.find((x) => x.name === def.requires)!;
@@ -344,31 +492,33 @@ export function commandHover(def: CommandDef): string {
   }
   if (def.writes?.length) rows.push(['Writes', def.writes.map(writesText).join('; ')]);
   if (def.regWrites) rows.push(['Writes registers', def.regWrites === 'pairs' ? 'the REGISTER=value pairs' : `\`${def.regWrites}\``]);
-  rows.push(['Cost', `${def.cycles} cycle${def.cycles > 1 ? 's' : ''}`]);
+  if (def.predicated) rows.push(['Predicated', `by \`${snakeName(def.predicated)}\` (MI_PREDICATE / MI_SET_PREDICATE)`]);
+  if (def.execution === 'executed') rows.push(['Cost', `${def.cycles} cycle${def.cycles > 1 ? 's' : ''}`]);
   const out = [`**${def.mnemonic}** — ${def.desc}`, '', '```vgpu', commandSyntax(def), '```', '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)];
-  if (def.fields.length) {
-    out.push('', '| field | DW | bits | kind | description |', '|---|---|---|---|---|');
-    for (const f of def.fields) {
-      const p = fieldPlacement(f);
-      const facts = fieldFacts(f);
-      out.push(`| \`${f.name}\` | ${p.dwords} | ${p.bits} | ${KIND_TEXT[f.kind]} | ${f.desc}${facts.length ? ` (${facts.join('; ')})` : ''} |`);
-    }
+  if (def.fields.length) out.push(...fieldTable(`**Fields** (${def.fields.length})`, orderedFields(def)));
+  if (def.length.kind === 'group') {
+    const g = def.length;
+    out.push(...fieldTable(`**Group entry** (${g.entry} dword${g.entry > 1 ? 's' : ''} each from DW${g.base}; entry N's fields are \`field.N=\`)`, def.groupFields, (f) => `${f.name}.N`));
   }
   return out.join('\n');
 }
 
-export function fieldHover(def: CommandDef, f: CmdField, enumValue?: string): string {
-  const p = fieldPlacement(f);
-  const lines = [
-    `**${f.name}** (${def.mnemonic} field) — ${f.desc}`,
-    '',
-    `DW${p.dwords}, bits ${p.bits}: ${KIND_TEXT[f.kind]}${p.note ? ` (${p.note})` : ''}`,
-  ];
-  const facts = fieldFacts(f);
+export function fieldHover(def: CommandDef, f: CmdField, enumValue?: string, entry?: number): string {
+  const w = fieldWhere(f);
+  const name = entry === undefined ? f.name : `${f.name}.${entry}`;
+  const t = fieldText(f);
+  const lines = [`**${name}** (${def.mnemonic} field) — ${t.text ?? t.xml ?? f.desc}`, '', `${w.placement}: ${KIND_TEXT[f.kind]}${w.note ? ` (${w.note})` : ''}`];
+  if (f === lengthField(def)) lines.push('', `Length: ${lengthText(def)}`);
+  if (entry !== undefined && def.length.kind === 'group') {
+    const first = def.length.base + entry * def.length.entry;
+    lines.push('', `group entry ${entry}: DW${first}${def.length.entry > 1 ? `–${first + def.length.entry - 1}` : ''} of the command (placement counted from the entry's first dword)`);
+  }
+  if (t.xml) lines.push('', `genxml: \`${t.xml}\`${t.type ? ` (${t.type})` : ''}${t.xml && snakeName(t.xml) !== f.name ? `, also written \`${snakeName(t.xml)}=\`` : ''}`);
+  const facts = fieldFacts(f, 64);
   if (facts.length) lines.push('', facts.join('; '));
-  if (enumValue !== undefined && f.values) {
-    const k = Object.keys(f.values).find((n) => n.toUpperCase() === enumValue.toUpperCase());
-    if (k !== undefined) lines.unshift(`\`${k}\` = ${f.values[k]}`, '');
+  if (enumValue !== undefined) {
+    const k = enumKey(f, enumValue);
+    if (k !== undefined) lines.unshift(`\`${k}\` = ${f.values![k]}`, '');
   }
   return lines.join('\n');
 }
@@ -425,9 +575,9 @@ export interface HoverResult {
   readonly end: number;
 }
 
-/** Hover text for the token at a 0-based character, if it is something the tables describe. */
-export function hoverAt(text: string, character: number, symbols?: ReadonlyMap<string, number>): HoverResult | undefined {
-  const line = classifyLine(text);
+/** Hover text for the token at a 0-based character, if it is something the tables describe (commands as `gen` lays them out). */
+export function hoverAt(text: string, character: number, symbols?: ReadonlyMap<string, number>, gen: Gen = DEFAULT_GEN): HoverResult | undefined {
+  const line = classifyLine(text, gen);
   if (line.commentStart !== undefined && character >= line.commentStart) return undefined;
   const t = line.tokens.find((x) => x.start <= character && character < x.end) ?? line.tokens.find((x) => x.end === character);
   if (!t) return undefined;
@@ -440,9 +590,9 @@ function tokenHover(t: LineToken, symbols?: ReadonlyMap<string, number>): string
     case 'mnemonic':
       return commandHover(t.command!);
     case 'field':
-      return fieldHover(t.command!, t.field!);
+      return fieldHover(t.command!, t.field!, undefined, t.entry);
     case 'enum':
-      return fieldHover(t.command!, t.field!, t.text);
+      return fieldHover(t.command!, t.field!, t.text, t.entry);
     case 'register':
       return registerHover(t.register!.def, t.register!.engine);
     case 'directive':
@@ -505,15 +655,26 @@ export function wordAt(text: string, character: number): { start: number; end: n
   return { start, end };
 }
 
-function mnemonicItems(): CompletionEntry[] {
-  return COMMANDS.map((c) => ({
-    label: c.mnemonic,
-    kind: 'mnemonic',
-    insertText: c.fields.some((f) => f.required) || c.length.kind === 'pairs' ? `${c.mnemonic} ` : c.mnemonic,
-    detail: c.desc,
-    documentation: commandHover(c),
-    retrigger: c.fields.length > 0 || c.length.kind === 'pairs',
-  }));
+const MNEMONIC_ITEMS = new Map<Gen, readonly CompletionEntry[]>();
+
+/** Every command of a generation; built once (their hovers are the costly part), so a long table costs nothing per request. */
+function mnemonicItems(gen: Gen): readonly CompletionEntry[] {
+  let items = MNEMONIC_ITEMS.get(gen);
+  if (!items) {
+    items = commandsOf(gen).map((c) => {
+      const takes = c.fields.length > 0 || c.length.kind === 'pairs' || c.length.kind === 'group';
+      return {
+        label: c.mnemonic,
+        kind: 'mnemonic',
+        insertText: c.fields.some((f) => f.required) || c.length.kind === 'pairs' || c.length.kind === 'group' ? `${c.mnemonic} ` : c.mnemonic,
+        detail: c.desc,
+        documentation: commandHover(c),
+        retrigger: takes,
+      } satisfies CompletionEntry;
+    });
+    MNEMONIC_ITEMS.set(gen, items);
+  }
+  return items;
 }
 
 function directiveItems(): CompletionEntry[] {
@@ -558,8 +719,58 @@ function valueItems(symbols: readonly SymbolName[]): CompletionEntry[] {
   ];
 }
 
-/** Completions at a 0-based character of a line. */
-export function completionsAt(text: string, character: number, symbols: readonly SymbolName[] = []): CompletionResult {
+/** The keys a command line may still take: fields (required, named, then genxml's), group entry keys, dword_length. */
+function keyItems(def: CommandDef, given: readonly string[]): CompletionEntry[] {
+  const used = new Set<string>();
+  let entry = -1;
+  const inEntry = new Set<string>();
+  for (const name of given) {
+    const k = commandKey(def, name);
+    if (!k) continue;
+    if (k.entry === undefined) used.add(k.field.name);
+    else if (k.entry > entry) {
+      entry = k.entry;
+      inEntry.clear();
+      inEntry.add(k.field.name);
+    } else if (k.entry === entry) inEntry.add(k.field.name);
+  }
+  const items: CompletionEntry[] = [];
+  orderedFields(def).forEach((f, n) => {
+    if (used.has(f.name)) return;
+    const rank = fieldRank(def, f);
+    items.push({
+      label: f.name,
+      kind: 'field',
+      insertText: `${f.name}=`,
+      detail: `${fieldPlacement(f)}${rank === 0 ? ', required' : ''}`,
+      documentation: fieldHover(def, f),
+      sortText: `${rank}${String(n).padStart(3, '0')}`,
+      retrigger: true,
+    });
+  });
+  // Group keys: the fields of the entry being written, then of the next one.
+  def.groupFields.forEach((f, n) => {
+    const e = entry < 0 || inEntry.has(f.name) ? entry + 1 : entry;
+    const label = `${f.name}.${e}`;
+    items.push({
+      label,
+      kind: 'field',
+      insertText: `${label}=`,
+      detail: `group entry ${e}: ${fieldPlacement(f)} of the entry`,
+      documentation: fieldHover(def, f, undefined, e),
+      sortText: `3${String(n).padStart(3, '0')}`,
+      retrigger: true,
+    });
+  });
+  if (def.length.kind === 'range' && !given.some((g) => g.toLowerCase() === 'dword_length')) {
+    const lf = lengthField(def)!;
+    items.push({ label: 'dword_length', kind: 'field', insertText: 'dword_length=', detail: lengthText(def), documentation: fieldHover(def, lf), sortText: '4000', retrigger: true });
+  }
+  return items;
+}
+
+/** Completions at a 0-based character of a line (commands as `gen` lays them out). */
+export function completionsAt(text: string, character: number, symbols: readonly SymbolName[] = [], gen: Gen = DEFAULT_GEN): CompletionResult {
   const word = wordAt(text, character);
   const typed = text.slice(word.start, character);
   const none = { ...word, items: [] };
@@ -575,7 +786,7 @@ export function completionsAt(text: string, character: number, symbols: readonly
 
   if (!head) {
     if (typed.startsWith('.')) return { ...word, items: directiveItems() };
-    return { ...word, items: [...mnemonicItems(), ...dataItems(), ...(typed === '' ? directiveItems() : [])] };
+    return { ...word, items: [...mnemonicItems(gen), ...dataItems(), ...(typed === '' ? directiveItems() : [])] };
   }
   const last = rest[rest.length - 1];
   const key = isPunct(last, '=') ? rest[rest.length - 2] : undefined;
@@ -601,12 +812,13 @@ export function completionsAt(text: string, character: number, symbols: readonly
   }
 
   if (head.kind !== 'name') return none;
-  const def = commandByMnemonic(head.text);
+  const def = commandByMnemonic(head.text, gen);
   if (!def) return { ...word, items: valueItems(symbols) };
   if (key?.kind === 'name') {
-    const f = fieldByName(def, key.text);
+    const k = commandKey(def, key.text);
+    const f = k?.field;
     if (f?.kind === 'enum' && f.values) {
-      return { ...word, items: Object.entries(f.values).map(([k, v]) => ({ label: k, kind: 'enum', detail: `${f.name} = ${v}`, documentation: fieldHover(def, f, k) })) };
+      return { ...word, items: Object.entries(f.values).map(([name, v]) => ({ label: name, kind: 'enum', detail: `${f.name} = ${v}`, documentation: fieldHover(def, f, name, k!.entry) })) };
     }
     if (f?.kind === 'reg') {
       const writes = def.regWrites === f.name;
@@ -615,22 +827,10 @@ export function completionsAt(text: string, character: number, symbols: readonly
     return { ...word, items: valueItems(symbols) };
   }
   if (atKey) {
-    if (def.length.kind === 'pairs') return { ...word, items: registerItems(typed, (d) => d.access === 'cmd', '=') };
-    const used = new Set(rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text.toLowerCase()));
-    const items = def.fields
-      .filter((f) => !used.has(f.name))
-      .map((f, n) => {
-        const p = fieldPlacement(f);
-        return {
-          label: f.name,
-          kind: 'field',
-          insertText: `${f.name}=`,
-          detail: `DW${p.dwords} bits ${p.bits}${f.required ? ', required' : ''}`,
-          documentation: fieldHover(def, f),
-          sortText: `${f.required ? 0 : 1}${String(n).padStart(2, '0')}`,
-          retrigger: true,
-        } satisfies CompletionEntry;
-      });
+    // MI_LOAD_REGISTER_IMM: the registers a batch may write (REGISTER=value), then its own fields.
+    const given = rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text);
+    if (def.length.kind === 'pairs') return { ...word, items: [...registerItems(typed, (d) => d.access === 'cmd', '='), ...keyItems(def, given)] };
+    const items = keyItems(def, given);
     return { ...word, items };
   }
   return { ...word, items: [...valueItems(symbols), ...registerItems(typed)] };

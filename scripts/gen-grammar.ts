@@ -7,7 +7,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { COMMANDS, type CmdField } from '../emulator/commands';
+import { COMMANDS, snakeName, type CmdField } from '../emulator/commands';
 import { DATA_KEYWORDS } from '../emulator/lexer';
 import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS } from '../emulator/registers';
 import { DIRECTIVES, directiveKeywords } from '../extension/languageModel';
@@ -153,37 +153,71 @@ function dataRule(): Rule {
   };
 }
 
-/** `field=` for every field of a command, and `field=VALUE` for the values of its enum fields. */
-function fieldPatterns(fields: readonly CmdField[]): Rule[] {
-  const out: Rule[] = [];
-  for (const f of fields) {
-    if (f.kind !== 'enum' || !f.values) continue;
-    out.push({
-      match: `(?i)\\b(${escape(f.name)})\\s*(=)\\s*(${words(Object.keys(f.values))})\\b`,
-      captures: {
-        1: { name: 'variable.parameter.field.vgpu' },
-        2: { name: 'keyword.operator.assignment.vgpu' },
-        3: { name: 'constant.language.enum.vgpu' },
-      },
-    });
-  }
-  if (fields.length) {
-    out.push({
-      match: `(?i)\\b(${words(fields.map((f) => f.name))})\\s*(?==)`,
-      captures: { 1: { name: 'variable.parameter.field.vgpu' } },
-    });
+/** What a command line may write as keys, over every generation that declares the mnemonic. */
+interface CommandKeys {
+  /** Field names (the language's and genxml's snake_case), with their enum values. */
+  readonly fields: Map<string, Set<string>>;
+  /** Group entry fields (`name.N`), with their enum values. */
+  readonly group: Map<string, Set<string>>;
+}
+
+function addKey(to: Map<string, Set<string>>, name: string, f: CmdField): void {
+  let vals = to.get(name);
+  if (!vals) to.set(name, (vals = new Set()));
+  if (f.kind === 'enum' && f.values) for (const v of Object.keys(f.values)) vals.add(v);
+}
+
+/** Keys per mnemonic: gen8 and gen9 layouts of one name highlight as one (the grammar cannot see `.vm gen=`). */
+function commandKeys(): Map<string, CommandKeys> {
+  const out = new Map<string, CommandKeys>();
+  for (const c of COMMANDS) {
+    let k = out.get(c.mnemonic);
+    if (!k) out.set(c.mnemonic, (k = { fields: new Map(), group: new Map() }));
+    for (const f of c.fields) {
+      addKey(k.fields, f.name, f);
+      if (f.xml) addKey(k.fields, snakeName(f.xml), f);
+    }
+    for (const f of c.groupFields) addKey(k.group, f.name, f);
+    if (c.length.kind === 'range') addKey(k.fields, 'dword_length', c.headerFields.find((h) => h.role === 'length')!);
   }
   return out;
 }
 
+const FIELD_CAPTURES = {
+  1: { name: 'variable.parameter.field.vgpu' },
+  2: { name: 'keyword.operator.assignment.vgpu' },
+  3: { name: 'constant.language.enum.vgpu' },
+};
+
+/** Enum values after keys that share one set of values (`key=VALUE`), longest value lists first. */
+function enumPatterns(keys: Map<string, Set<string>>, keyPattern: (names: string) => string): Rule[] {
+  const byValues = new Map<string, string[]>();
+  for (const [name, vals] of keys) {
+    if (!vals.size) continue;
+    const sig = words(vals);
+    byValues.set(sig, [...(byValues.get(sig) ?? []), name]);
+  }
+  return [...byValues].map(([vals, names]) => ({ match: `(?i)\\b(${keyPattern(words(names))})\\s*(=)\\s*(${vals})\\b`, captures: FIELD_CAPTURES }));
+}
+
+/** `field=` and `field.N=` for a command's keys, and `key=VALUE` for the values of its enum fields. */
+function fieldPatterns(k: CommandKeys): Rule[] {
+  const group = (names: string) => `(?:${names})\\.[0-9]+`;
+  const out: Rule[] = [...enumPatterns(k.fields, (n) => n), ...enumPatterns(k.group, group)];
+  if (k.group.size) out.push({ match: `(?i)\\b(${group(words(k.group.keys()))})\\s*(?==)`, captures: { 1: { name: 'variable.parameter.field.vgpu' } } });
+  if (k.fields.size) out.push({ match: `(?i)\\b(${words(k.fields.keys())})\\s*(?==)`, captures: { 1: { name: 'variable.parameter.field.vgpu' } } });
+  return out;
+}
+
 function commandRules(): { patterns: Rule[]; repo: Record<string, Rule> } {
-  // Commands whose fields highlight the same way share one rule.
-  const groups = new Map<string, { mnemonics: string[]; fields: readonly CmdField[] }>();
-  for (const c of COMMANDS) {
-    const sig = JSON.stringify(fieldPatterns(c.fields));
+  // Commands whose keys highlight the same way share one rule.
+  const groups = new Map<string, { mnemonics: string[]; fields: Rule[] }>();
+  for (const [mnemonic, keys] of commandKeys()) {
+    const fields = fieldPatterns(keys);
+    const sig = JSON.stringify(fields);
     const g = groups.get(sig);
-    if (g) g.mnemonics.push(c.mnemonic);
-    else groups.set(sig, { mnemonics: [c.mnemonic], fields: c.fields });
+    if (g) g.mnemonics.push(mnemonic);
+    else groups.set(sig, { mnemonics: [mnemonic], fields });
   }
   const repo: Record<string, Rule> = {};
   const patterns: Rule[] = [];
@@ -195,7 +229,7 @@ function commandRules(): { patterns: Rule[]; repo: Record<string, Rule> } {
       beginCaptures: { 1: { name: 'keyword.other.mnemonic.vgpu' } },
       end: STATEMENT_END,
       name: 'meta.command.vgpu',
-      patterns: [{ include: '#comment' }, ...fieldPatterns(g.fields), { include: '#expression' }],
+      patterns: [{ include: '#comment' }, ...g.fields, { include: '#expression' }],
     };
     patterns.push({ include: `#${key}` });
   }

@@ -10,6 +10,8 @@ import { UsageError } from '../../emulator/cli/args';
 import { AssemblyError, type Diagnostic, type DriverOp, type ProgramImage } from '../../emulator/image';
 import { splitLines } from '../../emulator/lexer';
 import { mulberry32 } from '../helpers/prng';
+import { commandByMnemonic, encodeCommand } from '../../emulator/commands';
+import { Vm } from '../../emulator/vm';
 
 const FILE = 'test.vgpu';
 const MiB = 1024 * 1024;
@@ -154,6 +156,28 @@ result: dword 0`);
       assert.deepEqual(c.vm, {});
       assert.equal(c.memory, 256 * MiB);
       assert.equal(c.physBits, 39);
+    });
+
+    it('.vm gen=8|9 picks the generation whose layouts commands are encoded with; the image records it and the VM decodes with it', () => {
+      const body = `${MAP}.data 0x108000\nout: dword 0\n.ring rcs0\nMI_URB_CLEAR urb_address=0x40, urb_clear_length=2\nMI_STORE_DATA_IMM addr=out, data=7\n.submit rcs0\n.wait rcs0\n`;
+      const a = build(`.vm gen=8\n${body}`);
+      assert.deepEqual(a.vm, { gen: 8 });
+      const urb = commandByMnemonic('MI_URB_CLEAR', 8)!;
+      const submit = a.driver.find((d) => d.op === 'submit') as Extract<DriverOp, { op: 'submit' }>;
+      assert.deepEqual(submit.dwords.slice(0, 2), encodeCommand(urb, new Map([['urb_address', 0x40n], ['urb_clear_length', 2n]])));
+      // MI_URB_CLEAR is gen8's: a gen9 program does not know it and says where it lives.
+      assert.equal(oneError(`.vm gen=9\n${body}`), '6:1: unknown command \'MI_URB_CLEAR\' (a gen8 command: .vm gen=8)');
+      assert.equal(oneError(body), '5:1: unknown command \'MI_URB_CLEAR\' (a gen8 command: .vm gen=8)');
+      assert.match(oneError(`.vm gen=7\n${MAP}`), /gen/);
+      // The VM decodes with the image's generation unless its options say otherwise.
+      const vm = new Vm(a, {});
+      assert.equal(vm.cfg.gen, 8);
+      vm.run();
+      assert.deepEqual(vm.errors.map((e) => e.kind), []);
+      assert.equal(vm.readVa(a.symbols.get('OUT')!, 1)[0], 7);
+      const as9 = new Vm(a, { gen: 9 });
+      as9.run();
+      assert.equal(as9.errors[0]?.kind, 'invalid-command');
     });
 
     it('.map builds 4K tables downwards from the top of RAM with the right flags', () => {
@@ -397,7 +421,7 @@ result: dword 0`);
       ['bad engine', `.wait rcs1`, '1:7: expected an engine or all: rcs0, bcs0, all'],
       ['bad view', `.eptp partial`, '1:7: expected an EPT view: full, restricted'],
       ['misaligned mmio', `.mmio 0x2602, 1`, '1:7: register offset 0x2602 is not dword aligned'],
-      ['vm option', `.vm memroy=1G`, "1:5: unknown .vm option 'memroy' (memory, physBits, isolation, version, pool)"],
+      ['vm option', `.vm memroy=1G`, "1:5: unknown .vm option 'memroy' (memory, physBits, isolation, version, pool, gen)"],
       ['vm duplicate', `.vm version=2\n.vm version=3`, '2:5: .vm version is already set on line 1'],
       ['vm version', `.vm version=4`, '1:13: version 0x4 is outside 0x1..0x3'],
       ['isolation without the version', `.vm version=1 isolation=on`, '1:15: isolation=on needs device version 2 or later (version=1)'],

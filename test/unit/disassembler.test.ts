@@ -5,12 +5,12 @@ import * as assert from 'node:assert/strict';
 import { assemble } from '../../emulator/assembler';
 import { UsageError } from '../../emulator/cli/args';
 import { main as disasmMain } from '../../emulator/cli/disasm';
-import { EncodeError, commandByMnemonic, commandsOf, encodeCommand, type CmdField, type CommandDef } from "../../emulator/commands";
+import { COMMANDS, DEFAULT_GEN, EncodeError, GENS, commandByMnemonic, commandsOf, encodeCommand, type CmdField, type CommandDef, type Gen } from '../../emulator/commands';
 import { disassemble, disassembleOne } from '../../emulator/disassembler';
 import { REGISTERS, type EngineName } from '../../emulator/registers';
 import { mulberry32 } from '../helpers/prng';
 
-/** The assembler speaks gen9 (the device default); gen8 layouts are decoded by test/unit/genxml.test.ts. */
+/** The assembler speaks gen9 (the device default), gen8 after `.vm gen=8`. */
 const GEN9 = commandsOf(9);
 
 
@@ -23,9 +23,9 @@ function text(dwords: number[], engine?: EngineName): string[] {
   return disassemble(dwords, { engine }).map((l) => l.text);
 }
 
-/** Assembles lines inside a `.batch` of `engine` and returns the dwords it emitted. */
-function reassemble(lines: readonly string[], engine?: EngineName): number[] {
-  const src = `.map 0x100000, 0x100000, 1M, rw\n.batch b, 0x100000${engine ? `, ${engine}` : ''}\n${lines.join('\n')}\n`;
+/** Assembles lines inside a `.batch` of `engine` (for `gen`'s layouts) and returns the dwords it emitted. */
+function reassemble(lines: readonly string[], engine?: EngineName, gen?: Gen): number[] {
+  const src = `${gen ? `.vm gen=${gen}\n` : ''}.map 0x100000, 0x100000, 1M, rw\n.batch b, 0x100000${engine ? `, ${engine}` : ''}\n${lines.join('\n')}\n`;
   const img = assemble(src, { file: 'roundtrip.vgpu' });
   const out = img.listing.flatMap((l) => l.dwords);
   // The batch really is in guest RAM, where the listing says.
@@ -129,20 +129,26 @@ describe('disassembler', () => {
   describe('round trip', () => {
     const ROUNDS = 24;
 
-    it(`encode -> disassemble -> assemble gives the same dwords for every command (${ROUNDS} random encodings each)`, () => {
-      const rnd = mulberry32(0xc0ffee);
-      let cases = 0;
-      for (const def of GEN9) {
-        for (let r = 0; r < ROUNDS; r++, cases++) {
-          const dwords = randomCommand(def, rnd);
-          const engine = ([undefined, 'rcs0', 'bcs0'] as const)[r % 3];
-          const lines = disassemble(dwords, { engine });
-          assert.equal(lines.length, 1, `${def.mnemonic}: ${lines.map((l) => l.text).join(' | ')}`);
-          assert.ok(lines[0].text.startsWith(def.mnemonic), lines[0].text);
-          assert.deepEqual(reassemble([lines[0].text], engine), dwords, lines[0].text);
+    for (const gen of GENS) {
+      it(`encode -> disassemble -> assemble gives the same dwords for every gen${gen} command (${ROUNDS} random encodings each)`, () => {
+        const rnd = mulberry32(0xc0ffee + gen);
+        let cases = 0;
+        for (const def of commandsOf(gen)) {
+          for (let r = 0; r < ROUNDS; r++, cases++) {
+            const dwords = randomCommand(def, rnd);
+            const engine = ([undefined, 'rcs0', 'bcs0'] as const)[r % 3];
+            const lines = disassemble(dwords, { engine, gen });
+            assert.equal(lines.length, 1, `${def.mnemonic}: ${lines.map((l) => l.text).join(' | ')}`);
+            assert.ok(lines[0].text.startsWith(def.mnemonic), lines[0].text);
+            assert.deepEqual(reassemble([lines[0].text], engine, gen === DEFAULT_GEN ? undefined : gen), dwords, lines[0].text);
+          }
         }
-      }
-      assert.ok(cases >= 400);
+        assert.ok(cases >= 400);
+      });
+    }
+
+    it('every command of both generations round-trips: all 188 table entries', () => {
+      assert.equal(new Set(GENS.flatMap((g) => commandsOf(g))).size, COMMANDS.length);
     });
 
     it('random dword streams (valid, corrupted, truncated, random) survive disassemble -> assemble', () => {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { COMMANDS } from '../../emulator/commands';
+import { COMMANDS, DEFAULT_GEN, GENS, commandsOf, snakeName, type CmdField, type Gen } from '../../emulator/commands';
 import { DATA_KEYWORDS } from '../../emulator/lexer';
 import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS } from '../../emulator/registers';
 import { DIRECTIVES, classifyLine, type LineToken } from '../../extension/languageModel';
@@ -68,7 +68,7 @@ const NO_INVALID = 'invalid.illegal.numeric.vgpu invalid.illegal.directive.vgpu 
  * A vscode-tmgrammar-test file asserting, for every line, the scopes the language model expects; with
  * `clean`, also that nothing on the line is scoped invalid. Left-arrow assertions (`<~~~---`) reach any column.
  */
-function assertionFile(title: string, source: string, clean: boolean): { text: string; assertions: number } {
+function assertionFile(title: string, source: string, clean: boolean, gen: Gen = DEFAULT_GEN): { text: string; assertions: number } {
   const out = [`; SYNTAX TEST "${SCOPE}" "${title}"`];
   let assertions = 0;
   const assert = (from: number, to: number, what: string) => {
@@ -79,7 +79,7 @@ function assertionFile(title: string, source: string, clean: boolean): { text: s
   for (const text of source.split(/\r\n|\n|\r/)) {
     if (/^;\s*(\^|<~*-)/.test(text) || /SYNTAX TEST/.test(text)) continue;
     out.push(text);
-    const line = classifyLine(text);
+    const line = classifyLine(text, gen);
     if (line.lexError) continue;
     for (const t of line.tokens) for (const [from, to, scope] of expectedScopes(t)) assert(from, to, scope);
     if (line.commentStart !== undefined) assert(line.commentStart, text.length, 'comment.line.semicolon.vgpu');
@@ -88,15 +88,36 @@ function assertionFile(title: string, source: string, clean: boolean): { text: s
   return { text: out.join('\n') + '\n', assertions };
 }
 
-/** One line per table entry: every mnemonic (both cases), field, enum value, register, directive, keyword. */
-function tableLines(): string[] {
-  const lines: string[] = [];
-  for (const c of COMMANDS) {
-    const fields = c.fields.map((f) => `${f.name}=${f.kind === 'enum' ? Object.keys(f.values!)[0] : 1}`);
+const value = (f: CmdField) => (f.kind === 'enum' && f.values ? Object.keys(f.values)[0] : '1');
+
+/**
+ * One line per entry of a generation's command table: every mnemonic (both cases) with every field, by its
+ * name and by genxml's, every enum value, group entries (`field.N=`), `dword_length`, register pairs.
+ */
+function commandLines(gen: Gen): string[] {
+  const lines = gen === DEFAULT_GEN ? [] : [`.vm gen=${gen}`];
+  for (const c of commandsOf(gen)) {
+    const fields = c.fields.map((f) => `${f.name}=${value(f)}`);
     lines.push(`    ${c.mnemonic} ${fields.join(', ')}`, `${c.mnemonic.toLowerCase()} ${fields.join(', ').toUpperCase()}`);
-    for (const f of c.fields) if (f.values) for (const v of Object.keys(f.values)) lines.push(`${c.mnemonic} ${f.name}=${v}, ${f.name} = ${v.toLowerCase()}`);
+    const aliases = c.fields.filter((f) => f.xml && snakeName(f.xml) !== f.name).map((f) => `${snakeName(f.xml)}=${value(f)}`);
+    if (aliases.length) lines.push(`${c.mnemonic} ${aliases.join(', ')}`);
+    for (const f of [...c.fields, ...c.groupFields]) {
+      const key = c.groupFields.includes(f) ? `${f.name}.3` : f.name;
+      if (f.values) for (const v of Object.keys(f.values)) lines.push(`${c.mnemonic} ${key}=${v}, ${key} = ${v.toLowerCase()}`);
+    }
+    if (c.groupFields.length) {
+      const entry = (n: number) => c.groupFields.map((f) => `${f.name}.${n}=${value(f)}`).join(', ');
+      lines.push(`${c.mnemonic} ${entry(0)}, ${entry(1).toUpperCase()}`);
+    }
+    if (c.length.kind === 'range') lines.push(`${c.mnemonic} dword_length=${c.length.max - c.bias}, DWORD_LENGTH = 1`);
     if (c.length.kind === 'pairs') lines.push(`${c.mnemonic} ${ENGINE_REGS.map((r) => `${r.name}=1`).join(', ')}`);
   }
+  return lines;
+}
+
+/** One line per entry of the other tables: registers, directives and their options, data keywords. */
+function tableLines(): string[] {
+  const lines: string[] = [];
   for (const r of ENGINE_REGS) lines.push(`.mmio ${r.name}, 1`, ...ENGINES.map((e) => `.mmio ${e}.${r.name}, ${e.toUpperCase()}.${r.name.toLowerCase()}`));
   for (const r of [...DEVICE_REG_DEFS, ...CAP_REG_DEFS]) lines.push(`.mmio ${r.name}, ${r.name.toLowerCase()}`);
   for (const d of DIRECTIVES.values()) {
@@ -136,16 +157,33 @@ describe('grammar', () => {
     assert.match(r.output, /program\.vgpu run successfuly/);
   });
 
+  it('writes every command line of the table so that the language model reads every key as a field', () => {
+    for (const gen of GENS) {
+      for (const text of commandLines(gen)) {
+        const line = classifyLine(text, gen);
+        assert.equal(line.lexError, false, text);
+        const toks = line.tokens;
+        if (toks[0].role === 'directive') continue;
+        assert.equal(toks[0].role, 'mnemonic', text);
+        const pairs = toks[0].command!.length.kind === 'pairs';
+        toks.forEach((t, i) => {
+          if (toks[i + 1]?.text === '=') assert.ok(t.role === 'field' || (pairs && t.role === 'register'), `${text}: ${t.text} is ${t.role}`);
+        });
+      }
+    }
+  });
+
   it('scopes every token of every table entry and of the examples as the lexer and the tables classify it', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-grammar-'));
     try {
       let total = 0;
-      const write = (name: string, title: string, source: string, clean: boolean) => {
-        const f = assertionFile(title, source, clean);
+      const write = (name: string, title: string, source: string, clean: boolean, gen?: Gen) => {
+        const f = assertionFile(title, source, clean, gen);
         fs.writeFileSync(path.join(dir, name), f.text);
         total += f.assertions;
       };
-      write('tables.vgpu', 'every table entry', tableLines().join('\n'), true);
+      for (const gen of GENS) write(`commands-gen${gen}.vgpu`, `every gen${gen} command`, commandLines(gen).join('\n'), true, gen);
+      write('tables.vgpu', 'every register, directive and keyword', tableLines().join('\n'), true);
       const examples = path.join(ROOT, 'examples');
       const files = fs.existsSync(examples) ? fs.readdirSync(examples).filter((f) => f.endsWith('.vgpu')) : [];
       for (const f of files) write(`example-${f}`, `examples/${f}`, fs.readFileSync(path.join(examples, f), 'utf8'), true);
@@ -153,6 +191,8 @@ describe('grammar', () => {
       const r = tmGrammarTest(path.join(dir, '*.vgpu'));
       assert.equal(r.status, 0, r.output);
       assert.ok(total > 1000, `only ${total} assertions`);
+      // Every entry of the table is on one of the generations' lines.
+      assert.equal(new Set(GENS.flatMap((g) => commandsOf(g))).size, COMMANDS.length);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

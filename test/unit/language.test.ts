@@ -6,16 +6,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assembleSource } from '../../emulator/assembler';
 import { FEATURES } from '../../emulator/capabilities';
-import { COMMANDS, commandByMnemonic, commandsOf } from '../../emulator/commands';
+import { COMMANDS, GENS, commandByMnemonic, commandsOf, fieldByName, fieldPlacement, type Gen } from '../../emulator/commands';
 import { CAP_BASE, CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_BASE, ENGINE_REGS } from '../../emulator/registers';
 import {
   DIRECTIVES,
+  FIELD_ROWS,
   classifyLine,
   commandSyntax,
   completionsAt,
   diagnosticRange,
+  documentGen,
   documentSymbols,
+  fieldRank,
   hoverAt,
+  orderedFields,
   parseUsage,
   symbolNames,
   wordAt,
@@ -23,12 +27,12 @@ import {
 
 const hex = (n: number) => '0x' + n.toString(16).toUpperCase();
 const roles = (text: string) => classifyLine(text).tokens.map((t) => `${t.role}:${t.text}`);
-const labels = (text: string, ch = text.length, symbols = [] as { name: string; kind: 'label' | 'surface' }[]) =>
-  completionsAt(text, ch, symbols).items.map((i) => i.label);
-const hover = (text: string, needle: string, symbols?: ReadonlyMap<string, number>) => {
+const labels = (text: string, ch = text.length, symbols = [] as { name: string; kind: 'label' | 'surface' }[], gen?: Gen) =>
+  completionsAt(text, ch, symbols, gen).items.map((i) => i.label);
+const hover = (text: string, needle: string, symbols?: ReadonlyMap<string, number>, gen?: Gen) => {
   const at = text.indexOf(needle);
   assert.ok(at >= 0, `${needle} not in ${text}`);
-  return hoverAt(text, at + 1, symbols)?.markdown;
+  return hoverAt(text, at + 1, symbols, gen)?.markdown;
 };
 
 describe('language model: token roles', () => {
@@ -55,7 +59,27 @@ describe('language model: token roles', () => {
     assert.deepEqual(roles('MI_BOGUS x=1'), ['unknown:MI_BOGUS', 'symbol:x', 'operator:=', 'number:1']);
     assert.deepEqual(roles('MI_ATOMIC op=EQ'), ['mnemonic:MI_ATOMIC', 'field:op', 'operator:=', 'symbol:EQ']);
     assert.deepEqual(roles('qword 1'), ['data:qword', 'number:1']);
+    assert.deepEqual(roles('3dstate_vertex_elements VALID.0=1, component_0_control.1=store_1_fp, bogus.0=1'), [
+      'mnemonic:3dstate_vertex_elements', 'field:VALID.0', 'operator:=', 'number:1', 'punctuation:,',
+      'field:component_0_control.1', 'operator:=', 'enum:store_1_fp', 'punctuation:,', 'symbol:bogus.0', 'operator:=', 'number:1',
+    ]);
+    assert.equal(classifyLine('3DSTATE_VERTEX_ELEMENTS valid.7=1').tokens[1].entry, 7);
+    assert.deepEqual(roles('MI_FLUSH_DW dword_length=2'), ['mnemonic:MI_FLUSH_DW', 'field:dword_length', 'operator:=', 'number:2']);
+    assert.deepEqual(roles('MI_NOOP dword_length=2').slice(0, 2), ['mnemonic:MI_NOOP', 'symbol:dword_length'], 'MI_NOOP has a fixed length');
+    assert.deepEqual(roles('MI_STORE_DATA_IMM address=1').slice(0, 2), ['mnemonic:MI_STORE_DATA_IMM', 'field:address']);
+    // Per generation: MI_URB_CLEAR is gen8's.
+    assert.deepEqual(roles('MI_URB_CLEAR urb_address=1').slice(0, 2), ['unknown:MI_URB_CLEAR', 'symbol:urb_address']);
+    assert.deepEqual(classifyLine('MI_URB_CLEAR urb_address=1', 8).tokens.slice(0, 2).map((t) => t.role), ['mnemonic', 'field']);
     assert.equal(classifyLine('dword 0x12q').lexError, true);
+  });
+
+  it('reads the generation of a document from its .vm line', () => {
+    assert.equal(documentGen('MI_NOOP'), 9);
+    assert.equal(documentGen('; c\n.vm memory=1M gen=8 ; gen=9\nMI_NOOP'), 8);
+    assert.equal(documentGen('start: .VM GEN = 8'), 8);
+    assert.equal(documentGen('.vm gen=7'), 9, 'not described: the default');
+    assert.equal(documentGen('; .vm gen=8'), 9);
+    assert.equal(documentGen('.map 0, 0, 4K, rw ; gen=8'), 9);
   });
 
   it('parses every directive usage line of the assembler', () => {
@@ -65,47 +89,97 @@ describe('language model: token roles', () => {
     assert.deepEqual([...map.options], [['page', ['4K', '2M', '1G']]]);
     assert.deepEqual([...map.positional], ['VA', 'GPA', 'SIZE']);
     const vm = DIRECTIVES.get('vm')!;
-    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool']);
+    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen']);
     assert.deepEqual(vm.options.get('isolation'), ['on', 'off']);
+    assert.deepEqual(vm.options.get('gen'), ['8', '9']);
     assert.equal(vm.positional.size, 0);
     assert.deepEqual(parseUsage('wait', '.wait ENGINE|all').keywords, ['all']);
   });
 });
 
 describe('language model: hover', () => {
-  it('describes every command from the table: header, length, engines, capability, every field', () => {
-    for (const c of commandsOf(9)) {
-      const md = hover(`    ${c.mnemonic} `, c.mnemonic)!;
-      assert.ok(md.includes(`**${c.mnemonic}** — ${c.desc}`), c.mnemonic);
-      assert.ok(md.includes(hex(c.header).replace('0x', '')), `${c.mnemonic} header`);
-      assert.ok(md.includes(`| Engines | ${c.engines.join(', ')} |`), `${c.mnemonic} engines`);
-      for (const f of c.fields) assert.ok(md.includes(`| \`${f.name}\` |`), `${c.mnemonic}.${f.name}`);
-      if (c.requires) {
-        const f = FEATURES.find((x) => x.name === c.requires)!;
-        assert.ok(md.includes(`GENCAP bit ${f.bit} \`${f.name}\``) && md.includes(`device version ${f.minGen} or later`), `${c.mnemonic} requires`);
+  const EXECUTION: Record<string, RegExp> = { executed: /\| Execution \| executed: /, state: /\| Execution \| retired as state: /, 'not-emulated': /\| Execution \| not emulated: a draw or dispatch/ };
+
+  it('describes every command of both generations from the table: header fields, length, engines, execution, generations, fields', () => {
+    for (const gen of GENS) {
+      for (const c of commandsOf(gen)) {
+        const md = hover(`    ${c.mnemonic} `, c.mnemonic, undefined, gen)!;
+        assert.ok(md.includes(`**${c.mnemonic}** — ${c.desc}`), c.mnemonic);
+        assert.ok(md.includes(hex(c.header).replace('0x', '')), `${c.mnemonic} header`);
+        for (const h of c.headerFields.filter((x) => x.role === 'identity')) assert.ok(md.includes(`${h.xml} ${hex(h.default!)} (bits `), `${c.mnemonic} ${h.xml}`);
+        if (c.lengthBits) assert.ok(md.includes(`= total − ${c.bias} |`), `${c.mnemonic} bias`);
+        assert.ok(md.includes(`| Engines | ${c.engines.join(', ')} |`), `${c.mnemonic} engines`);
+        assert.match(md, EXECUTION[c.execution], c.mnemonic);
+        assert.match(md, new RegExp(`\\| Generations \\| ${c.gens.map((g) => `gen${g}`).join(', ')}`), c.mnemonic);
+        // Fields in writing order, placement and genxml name; long lists capped, the rest named after the table.
+        const fields = orderedFields(c);
+        for (const f of fields.slice(0, FIELD_ROWS)) {
+          assert.ok(md.includes(`| \`${f.name}\` | ${fieldPlacement(f)} | `), `${c.mnemonic}.${f.name}`);
+          if (f.xml) assert.ok(md.includes(` | ${f.xml}`), `${c.mnemonic}.${f.name} genxml`);
+        }
+        if (fields.length > FIELD_ROWS) assert.ok(md.includes(`… ${fields.length - FIELD_ROWS} more: \`${fields[FIELD_ROWS].name}\``), c.mnemonic);
+        for (const f of c.groupFields.slice(0, FIELD_ROWS)) assert.ok(md.includes(`| \`${f.name}\` | ${fieldPlacement(f)} | `), `${c.mnemonic} group ${f.name}`);
+        assert.ok(md.split('\n').length <= 60, `${c.mnemonic}: ${md.split('\n').length} lines`);
+        if (c.requires) {
+          const f = FEATURES.find((x) => x.name === c.requires)!;
+          assert.ok(md.includes(`GENCAP bit ${f.bit} \`${f.name}\``) && md.includes(`device version ${f.minGen} or later`), `${c.mnemonic} requires`);
+        }
       }
     }
     const sdi = hover('MI_STORE_DATA_IMM addr=1, data=2', 'MI_STORE')!;
-    assert.match(sdi, /Header \| `0x10000002`: client MI \(bits 31:29 = 0\), opcode 0x20 \(bits 28:23\)/);
+    assert.match(sdi, /Header \| `0x10000002`: MI; Command Type 0x0 \(bits 31:29\), MI Command Opcode 0x20 \(bits 28:23\)/);
     assert.match(sdi, /Length \| 4 dwords, 5 with `qword=1`; DWord Length \(bits 9:0\) = total − 2/);
-    assert.match(sdi, /\| `addr` \| 1–2 \| 47:0 \| GPU VA \| GPU VA written \(required\) \|/);
+    assert.match(sdi, /\| `addr` \| DW1-2 bits 47:2 \| GPU VA \| Address \(address\) \| GPU VA written; required \|/);
+    assert.match(sdi, /\| `core_mode_enable` \| DW1 bit 0 \| number \| Core Mode Enable \(uint\) \|/);
     assert.match(hover('MI_LOAD_REGISTER_IMM CS_GPR0=1', 'MI_LOAD')!, /1 \+ 2n dwords/);
     assert.match(hover('MI_NOOP', 'MI_NOOP')!, /1 dword; no length field/);
+    const vs = hover('3DSTATE_VS', '3DSTATE')!;
+    assert.match(vs, /`0x78100007`: 3D; Command Type 0x3 \(bits 31:29\), Command SubType 0x3 \(bits 28:27\), 3D Command Opcode 0x0 \(bits 26:24\), 3D Command Sub Opcode 0x10 \(bits 23:16\)/);
+    assert.match(vs, /\| `kernel_start_pointer` \| DW1-2 bits 63:6 \| offset \(kept in place\) \| Kernel Start Pointer \(offset\) \|/);
+    assert.match(vs, /\| Generations \| gen8, gen9 \|/);
+    assert.doesNotMatch(vs, /\| Cost \|/);
+    const prim = hover('3DPRIMITIVE', '3DPRIMITIVE')!;
+    assert.match(prim, /\| Predicated \| by `predicate_enable`/);
+    assert.match(hover('3dprimitive', '3dprim')!, /^\*\*3DPRIMITIVE\*\*/);
+    assert.match(hover('3DSTATE_VERTEX_ELEMENTS', '3D')!, /\*\*Group entry\*\* \(2 dwords each from DW1; entry N's fields are `field\.N=`\)/);
+    assert.match(hover('3DSTATE_SBE_SWIZ', '3D')!, /\*\*Fields\*\* \(144\)[^]*… 124 more: `component_override_x_2`, [^]*, … \(hover one for its bits\)/);
+    assert.match(hover('MI_FLUSH_DW', 'MI_')!, /Length \| 4 to 5 dwords, as `dword_length` says \(default 5\); DWord Length \(bits 5:0\) = total − 2/);
+    // A command gen8 lays out differently says so, and a gen8 program hovers gen8's layout.
+    assert.match(hover('3DSTATE_PS', '3D')!, /\| Generations \| gen9 \(gen8 lays it out differently: `\.vm gen=8`\) \|/);
+    assert.match(hover('3DSTATE_PS', '3D', undefined, 8)!, /\| Generations \| gen8 \(gen9 lays it out differently: `\.vm gen=9`\) \|/);
+    assert.equal(hover('MI_URB_CLEAR', 'MI_'), undefined, 'gen8 only');
+    assert.match(hover('MI_URB_CLEAR', 'MI_', undefined, 8)!, /\| Generations \| gen8 \|/);
   });
 
-  it('describes a field with its dword and bit range, and an enum value with its number', () => {
-    for (const c of commandsOf(9)) {
-      for (const f of c.fields) {
-        const line = `${c.mnemonic} ${f.name}=1`;
-        const md = hover(line, ` ${f.name}=`.slice(1))!;
-        assert.ok(md.startsWith(`**${f.name}** (${c.mnemonic} field) — ${f.desc}`), `${c.mnemonic}.${f.name}: ${md}`);
-        assert.match(md, new RegExp(`^DW${f.dw}`, 'm'));
+  it('describes a field with its description, placement, genxml name and enum values; an enum value with its number', () => {
+    for (const gen of GENS) {
+      for (const c of commandsOf(gen)) {
+        for (const f of c.fields) {
+          const md = hover(`${c.mnemonic} ${f.name}=1`, ` ${f.name}=`.slice(1), undefined, gen)!;
+          assert.ok(md.startsWith(`**${f.name}** (${c.mnemonic} field) — `), `${c.mnemonic}.${f.name}: ${md}`);
+          assert.ok(md.includes(`\n${fieldPlacement(f)}: `), `${c.mnemonic}.${f.name} placement`);
+          if (f.xml) assert.ok(md.includes(`genxml: \`${f.xml}\``), `${c.mnemonic}.${f.name} genxml`);
+          if (f.values) for (const v of Object.keys(f.values).slice(0, 10)) assert.ok(md.includes(`\`${v}\` ${f.values[v]}`), `${c.mnemonic}.${f.name} ${v}`);
+        }
+        if (c.length.kind !== 'group') continue;
+        for (const f of c.groupFields) {
+          const md = hover(`${c.mnemonic} ${f.name}.2=1`, `${f.name}.2`, undefined, gen)!;
+          assert.ok(md.startsWith(`**${f.name}.2** (${c.mnemonic} field) — `), `${c.mnemonic}.${f.name}.2: ${md}`);
+          assert.ok(md.includes(`group entry 2: DW${c.length.base + 2 * c.length.entry}`), `${c.mnemonic}.${f.name}.2 entry`);
+        }
       }
     }
-    assert.match(hover('MI_FLUSH_DW invalidate_tlb=1', 'invalidate')!, /DW0, bits 18: flag/);
+    assert.match(hover('MI_FLUSH_DW invalidate_tlb=1', 'invalidate')!, /^DW0 bit 18: flag/m);
+    assert.match(hover('MI_STORE_DATA_IMM addr=1', 'addr')!, /^\*\*addr\*\* \(MI_STORE_DATA_IMM field\) — GPU VA written\n\nDW1-2 bits 47:2: GPU VA \(a GPU VA, 4-byte aligned \(bits 1:0 are not stored\): bits 31:2 in DW1, bits 47:32 in DW2\)/);
+    assert.match(hover('MI_STORE_DATA_IMM address=1', 'address')!, /genxml: `Address` \(address\), also written `address=`/);
+    assert.match(hover('3DSTATE_VS kernel_start_pointer=0', 'kernel')!, /^\*\*kernel_start_pointer\*\* \(3DSTATE_VS field\) — Kernel Start Pointer\n\nDW1-2 bits 63:6: offset \(kept in place\) \(64-byte aligned/);
+    assert.match(hover('MI_FLUSH_DW dword_length=1', 'dword')!, /DW0 bits 5:0: number[^]*Length: 4 to 5 dwords/);
     const op = hover('MI_SEMAPHORE_WAIT addr=0, data=1, op=NEQ', 'NEQ')!;
     assert.match(op, /^`NEQ` = 5/);
     assert.match(op, /compare operation/);
+    const cc = hover('3DSTATE_VERTEX_ELEMENTS component_0_control.1=store_1_fp', 'store_1')!;
+    assert.match(cc, /^`STORE_1_FP` = 3\n\n\*\*component_0_control\.1\*\*/);
+    assert.match(cc, /group entry 1: DW3–4 of the command/);
     assert.match(hover('XY_COLOR_BLT dst=fb', 'dst')!, /accepts a surface name \(then also sets `pitch`\)/);
   });
 
@@ -151,11 +225,17 @@ describe('language model: hover', () => {
 });
 
 describe('language model: completion', () => {
-  const mnemonics = COMMANDS.map((c) => c.mnemonic);
-
   it('offers mnemonics, data keywords and directives at the start of a statement', () => {
+    // Every command of the program's generation (all 188 entries over the two), and only those.
+    for (const gen of GENS) {
+      const all = labels('', 0, [], gen);
+      const names = commandsOf(gen).map((c) => c.mnemonic);
+      for (const m of names) assert.ok(all.includes(m), m);
+      for (const c of COMMANDS) if (!names.includes(c.mnemonic)) assert.ok(!all.includes(c.mnemonic), `gen${gen}: ${c.mnemonic}`);
+    }
     const all = labels('');
-    for (const m of mnemonics) assert.ok(all.includes(m), m);
+    assert.ok(all.includes('3DSTATE_VS') && all.includes('3DPRIMITIVE') && !all.includes('MI_URB_CLEAR'));
+    assert.ok(labels('', 0, [], 8).includes('MI_URB_CLEAR'));
     for (const d of DIRECTIVES.keys()) assert.ok(all.includes(`.${d}`), d);
     assert.ok(all.includes('dword'));
     assert.deepEqual(labels('.'), [...DIRECTIVES.keys()].map((d) => `.${d}`));
@@ -168,23 +248,61 @@ describe('language model: completion', () => {
     assert.equal(sdi.retrigger, true);
   });
 
-  it('offers the fields of the command (with =), not those already given, required first', () => {
+  it('offers the fields of the command (with =), not those already given: required, then named, then genxml\'s', () => {
     const r = completionsAt('MI_STORE_DATA_IMM addr=x, ', 26);
-    assert.deepEqual(r.items.map((i) => i.label), ['qword', 'ggtt', 'core_mode_enable', 'data']);
-    assert.deepEqual(r.items.map((i) => i.insertText), ['qword=', 'data=']);
+    assert.deepEqual(r.items.map((i) => i.label), ['data', 'qword', 'ggtt', 'core_mode_enable']);
+    assert.deepEqual(r.items.map((i) => i.insertText), ['data=', 'qword=', 'ggtt=', 'core_mode_enable=']);
+    assert.deepEqual([...r.items].sort((a, b) => a.sortText!.localeCompare(b.sortText!)), r.items, 'sortText keeps the order');
+    assert.equal(r.items[0].detail, 'DW3-4 bits 63:0, required');
+    // A field given by genxml's name is given.
+    assert.ok(!labels('MI_STORE_DATA_IMM address=x, ').includes('addr'));
+    // A surface fills in the pitch: the edges and the surface come first.
     const sorted = [...completionsAt('XY_COLOR_BLT ', 13).items].sort((a, b) => a.sortText!.localeCompare(b.sortText!));
-    assert.deepEqual(sorted.slice(0, 3).map((i) => i.label), ['pitch', 'x1', 'y1']);
-    for (const c of commandsOf(9)) assert.deepEqual(labels(`${c.mnemonic} `).filter((l) => c.fields.some((f) => f.name === l)), c.fields.map((f) => f.name), c.mnemonic);
+    assert.deepEqual(sorted.slice(0, 3).map((i) => i.label), ['x1', 'y1', 'x2']);
+    for (const gen of GENS) {
+      for (const c of commandsOf(gen)) {
+        const offered = completionsAt(`${c.mnemonic} `, c.mnemonic.length + 1, [], gen).items.filter((i) => c.fields.some((f) => f.name === i.label));
+        assert.deepEqual(offered.map((i) => i.label), orderedFields(c).map((f) => f.name), c.mnemonic);
+        const ranks = offered.map((i) => fieldRank(c, fieldByName(c, i.label)!));
+        assert.deepEqual(ranks, [...ranks].sort(), `${c.mnemonic}: required, named, then the rest`);
+        for (const f of c.fields.filter((x) => x.required && !c.fields.some((y) => y.pitchField === x.name))) assert.equal(fieldRank(c, f), 0);
+      }
+    }
+  });
+
+  it('offers group entry keys (the entry being written, then the next) and dword_length where it chooses the length', () => {
+    const ve = labels('3DSTATE_VERTEX_ELEMENTS ');
+    assert.ok(ve.includes('valid.0') && ve.includes('component_0_control.0'), ve.join());
+    const next = labels('3DSTATE_VERTEX_ELEMENTS valid.0=1, ');
+    assert.ok(next.includes('valid.1') && next.includes('component_0_control.0') && !next.includes('valid.0'), next.join());
+    assert.equal(completionsAt('3DSTATE_VERTEX_ELEMENTS ', 24).items.find((i) => i.label === 'valid.0')!.insertText, 'valid.0=');
+    assert.deepEqual(labels('3DSTATE_VERTEX_ELEMENTS valid.0=1, component_0_control.0='), ['NOSTORE', 'STORE_SRC', 'STORE_0', 'STORE_1_FP', 'STORE_1_INT', 'STORE_PID']);
+    for (const gen of GENS) {
+      for (const c of commandsOf(gen)) {
+        if (!c.groupFields.length) continue;
+        const l = labels(`${c.mnemonic} `, undefined, [], gen);
+        for (const f of c.groupFields) assert.ok(l.includes(`${f.name}.0`), `${c.mnemonic} ${f.name}.0`);
+      }
+    }
+    assert.ok(labels('MI_FLUSH_DW ').includes('dword_length'));
+    assert.ok(!labels('MI_FLUSH_DW dword_length=2, ').includes('dword_length'));
+    assert.ok(!labels('MI_STORE_DATA_IMM ').includes('dword_length'));
   });
 
   it('offers enum values of that command\'s field, and registers the field may name', () => {
     assert.deepEqual(labels('MI_ATOMIC op=').slice(0, 8), ['AND', 'OR', 'XOR', 'MOVE', 'INC', 'DEC', 'ADD', 'SUB']);
     assert.ok(labels('MI_ATOMIC op=').includes('CMP_WR16B'), 'every genxml atomic');
     assert.deepEqual(labels('MI_SEMAPHORE_WAIT addr=0, op=G'), ['GT', 'GTE', 'LT', 'LTE', 'EQ', 'NEQ']);
-    assert.deepEqual(labels('PIPE_CONTROL post_sync='), Object.keys(commandByMnemonic('PIPE_CONTROL')!.fields[0].values!));
+    assert.deepEqual(labels('PIPE_CONTROL post_sync='), Object.keys(fieldByName(commandByMnemonic('PIPE_CONTROL')!, 'post_sync')!.values!));
+    assert.deepEqual(labels('3DSTATE_SBE_SWIZ swizzle_select_0='), ['INPUTATTR', 'INPUTATTR_FACING', 'INPUTATTR_W', 'INPUTATTR_FACING_W']);
+    // A field without values takes values: symbols and MIRROR, no crash.
+    assert.deepEqual(labels('3DSTATE_VS kernel_start_pointer=', undefined, [{ name: 'k', kind: 'label' }]), ['k', 'MIRROR']);
+    assert.deepEqual(labels('MI_URB_CLEAR urb_address=', undefined, [], 8), ['MIRROR']);
+    assert.ok(labels('MI_URB_CLEAR ', undefined, [], 8).includes('urb_clear_length'));
     const writable = ENGINE_REGS.filter((r) => r.access === 'cmd').map((r) => r.name);
-    assert.deepEqual(labels('MI_LOAD_REGISTER_IMM '), writable);
-    assert.equal(completionsAt('MI_LOAD_REGISTER_IMM CS_GPR0=1, ', 32).items[0].insertText, 'CS_GPR0=');
+    assert.deepEqual(labels('MI_LOAD_REGISTER_IMM '), [...writable, 'byte_write_disables']);
+    assert.equal(completionsAt('MI_LOAD_REGISTER_IMM CS_GPR0=1, ', 32).items.find((i) => i.label === 'CS_GPR0')!.insertText, 'CS_GPR0=');
+    assert.deepEqual(labels('MI_LOAD_REGISTER_IMM byte_write_disables=1, '), writable);
     assert.deepEqual(labels('MI_LOAD_REGISTER_MEM reg='), writable);
     const readable = labels('MI_STORE_REGISTER_MEM reg=');
     assert.ok(readable.includes('TIMESTAMP') && readable.includes('FAULT_STATUS') && readable.includes('GENCAP'));
@@ -193,8 +311,9 @@ describe('language model: completion', () => {
 
   it('offers directive keywords, options, option values, engines and document symbols', () => {
     assert.deepEqual(labels('.wait '), ['all', 'rcs0', 'bcs0']);
-    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool']);
-    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool']);
+    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen']);
+    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool', 'gen']);
+    assert.deepEqual(labels('.vm gen='), ['8', '9']);
     assert.deepEqual(labels('.vm isolation='), ['on', 'off']);
     assert.deepEqual(labels('.map 0, 0, 4K, rw, page='), ['4K', '2M', '1G']);
     assert.ok(labels('.map 0, 0, 4K, ').includes('rw'));
@@ -277,7 +396,12 @@ describe('language model: document symbols and diagnostics', () => {
 
   it('shows the syntax line with required fields first (a surface supplies the pitch)', () => {
     assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_IMM')!), 'MI_STORE_DATA_IMM addr=…, data=… [, qword=…, ggtt=…, core_mode_enable=…]');
-    assert.equal(commandSyntax(commandByMnemonic('MI_NOOP')!), 'MI_NOOP');
+    // genxml gives MI_NOOP its Identification Number fields.
+    assert.equal(commandSyntax(commandByMnemonic('MI_NOOP')!), 'MI_NOOP [identification_number=…, identification_number_register_write_enable=…]');
+    assert.equal(commandSyntax(commandByMnemonic('MI_BATCH_BUFFER_END')!), 'MI_BATCH_BUFFER_END');
+    assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_INDEX')!), 'MI_STORE_DATA_INDEX offset=…, data=… [, per_process=…, data1=…, dword_length=…]');
+    assert.match(commandSyntax(commandByMnemonic('3DSTATE_VERTEX_ELEMENTS')!), /^3DSTATE_VERTEX_ELEMENTS \[source_element_offset\.N=…, .*valid\.N=…/);
+    assert.match(commandSyntax(commandByMnemonic('3DSTATE_SBE_SWIZ')!), /^3DSTATE_SBE_SWIZ \[(\w+=…, ){8}…\]$/);
     assert.match(commandSyntax(commandByMnemonic('XY_COLOR_BLT')!), /^XY_COLOR_BLT x1=…, y1=…, x2=…, y2=…, dst=…, color=… \[, write_enable=…, pitch=…/);
   });
 });
