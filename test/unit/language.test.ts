@@ -299,11 +299,14 @@ describe('language model: completion', () => {
     assert.deepEqual(labels('3DSTATE_VS kernel_start_pointer=', undefined, [{ name: 'k', kind: 'label' }]), ['k', 'MIRROR']);
     assert.deepEqual(labels('MI_URB_CLEAR urb_address=', undefined, [], 8), ['MIRROR']);
     assert.ok(labels('MI_URB_CLEAR ', undefined, [], 8).includes('urb_clear_length'));
-    const writable = ENGINE_REGS.filter((r) => r.access === 'cmd').map((r) => r.name);
-    assert.deepEqual(labels('MI_LOAD_REGISTER_IMM '), [...writable, 'byte_write_disables']);
+    // The command scanner's allow-list: engine registers, then device registers batches may load.
+    const writable = [...ENGINE_REGS, ...DEVICE_REG_DEFS].filter((r) => r.access === 'cmd').map((r) => r.name);
+    const sorted = (xs: string[]) => [...new Set(xs)].sort();
+    assert.deepEqual(sorted(labels('MI_LOAD_REGISTER_IMM ')), sorted([...writable, 'byte_write_disables']));
+    assert.ok(labels('MI_LOAD_REGISTER_IMM ').includes('CACHE_MODE_1'));
     assert.equal(completionsAt('MI_LOAD_REGISTER_IMM CS_GPR0=1, ', 32).items.find((i) => i.label === 'CS_GPR0')!.insertText, 'CS_GPR0=');
-    assert.deepEqual(labels('MI_LOAD_REGISTER_IMM byte_write_disables=1, '), writable);
-    assert.deepEqual(labels('MI_LOAD_REGISTER_MEM reg='), writable);
+    assert.deepEqual(sorted(labels('MI_LOAD_REGISTER_IMM byte_write_disables=1, ')), sorted(writable));
+    assert.deepEqual(sorted(labels('MI_LOAD_REGISTER_MEM reg=')), sorted(writable));
     const readable = labels('MI_STORE_REGISTER_MEM reg=');
     assert.ok(readable.includes('TIMESTAMP') && readable.includes('FAULT_STATUS') && readable.includes('GENCAP'));
     assert.deepEqual(labels('MI_LOAD_REGISTER_REG src=bcs0.CS'), ENGINE_REGS.map((r) => `bcs0.${r.name}`));
