@@ -80,7 +80,7 @@ export class Disassembly {
     const name = this.engineOf(va);
     const words = peekCommand(this.vm, this.vm.engine(name), va);
     if (!words) return { text: '?? (unmapped)', length: 1 };
-    const one = disassembleOne(words, 0, name);
+    const one = disassembleOne(words, 0, name, this.vm.gen);
     return { ...one, words: words.slice(0, one.length) };
   }
 

@@ -149,9 +149,9 @@ export function peekCommand(vm: Vm, e: Engine, va: number): number[] | undefined
   };
   const header = fetch(0);
   if (header === undefined) return undefined;
-  const idx = commandIndex(header);
+  const idx = commandIndex(header, vm.gen);
   const len = idx < 0 ? 1 : declaredLength(COMMANDS[idx], header);
-  const n = typeof len === 'number' ? Math.min(len, 256) : 1;
+  const n = typeof len === 'number' ? Math.min(len, 1100) : 1;
   const out = [header];
   for (let i = 1; i < n; i++) {
     const d = fetch(i);
@@ -172,6 +172,6 @@ export function peekMnemonic(vm: Vm, e: Engine, va: number): string | undefined 
   const ctx = pagingContext(vm, e.name);
   const hpa = vaToHpa(ctx, va);
   if (hpa < 0) return undefined;
-  const idx = commandIndex(readHpa32(vm, hpa));
+  const idx = commandIndex(readHpa32(vm, hpa), vm.gen);
   return idx < 0 ? undefined : COMMANDS[idx].mnemonic;
 }

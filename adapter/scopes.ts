@@ -298,8 +298,8 @@ class CommandContainer implements Container {
     const dwords = peekCommand(vm, e, va);
     const out: DebugProtocol.Variable[] = [leaf('va', hexPad(va, 48), { memoryReference: formatRef('va', va), type: 'GPU VA of the command' })];
     if (!dwords) return [...out, leaf('error', 'the command address is not mapped')];
-    const d = decodeCommand(dwords, 0, dwords.length);
-    out.unshift(leaf('command', disassembleOne(dwords, 0, this.engine).text));
+    const d = decodeCommand(dwords, 0, dwords.length, vm.gen);
+    out.unshift(leaf('command', disassembleOne(dwords, 0, this.engine, vm.gen).text));
     if (this.frame.loc) out.push(leaf('source', `${this.frame.loc.file}:${this.frame.loc.line}:${this.frame.loc.col}`));
     if (typeof d === 'string') return [...out, leaf('error', d), leaf('header', hexPad(dwords[0], 32))];
     out.push(leaf('description', d.def.desc), leaf('length', `${d.length} dwords`));

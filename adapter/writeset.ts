@@ -5,7 +5,7 @@
 import { CommandDef, DecodedCommand, STREAMER_REGISTERS, fieldByName, writeRanges } from '../emulator/commands';
 import type { Engine } from '../emulator/engine';
 import { PAGE_SIZE } from '../emulator/memory';
-import { ACCESS_WRITE, FaultInfo, WalkOut, walk } from '../emulator/paging';
+import { ACCESS_WRITE, FaultInfo, WalkOut, walk, walkGgtt } from '../emulator/paging';
 import { regAt, regDisplayName } from '../emulator/registers';
 import type { Vm } from '../emulator/vm';
 import { pagingContext } from './memory';
@@ -31,25 +31,27 @@ const MAX_PAGES = 1024;
 export function writeSet(vm: Vm, e: Engine, d: DecodedCommand, dwords: readonly number[], inRing: boolean): WriteSet {
   const def = d.def;
   const ctx = pagingContext(vm, e.name);
-  const pageVas = new Set<number>();
+  // Page VA -> 1 when the write is through the global GTT, 0 through the PPGTT.
+  const pageVas = new Map<number, number>();
   let truncated = false;
-  const addRange = (va: number, bytes: number) => {
+  const addRange = (va: number, bytes: number, ggtt: number) => {
     for (let p = va - (va % PAGE_SIZE); p < va + bytes; p += PAGE_SIZE) {
       if (pageVas.size >= MAX_PAGES) {
         truncated = true;
         return;
       }
-      pageVas.add(p);
+      pageVas.set(p, ggtt);
     }
   };
-  writeRanges(def, dwords, d.length, (va, bytes) => {
-    addRange(va, bytes);
+  writeRanges(def, dwords, d.length, (va, bytes, _align, ggtt) => {
+    addRange(va, bytes, ggtt);
     return !truncated;
   });
   const fault = new FaultInfo();
   const out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
-  const pages: WritePage[] = [...pageVas].map((va) => {
-    const hpa = walk(ctx, va, ACCESS_WRITE, fault, out);
+  e.syncContext();
+  const pages: WritePage[] = [...pageVas].map(([va, ggtt]) => {
+    const hpa = ggtt ? walkGgtt({ ...e.gctx, view: ctx.view }, va, ACCESS_WRITE, fault, out) : walk(ctx, va, ACCESS_WRITE, fault, out);
     return hpa < 0 ? { va, gpa: fault.gpa, fault: `${fault.kind}: ${fault.reason}` } : { va, gpa: out.gpa };
   });
   return { pages, truncated, registers: explicitRegisters(def, d, e), implicit: implicitRegisters(def, inRing) };
