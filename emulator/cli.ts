@@ -5,7 +5,7 @@ import { UsageError } from './cli/args';
 type Main = (argv: string[]) => Promise<number>;
 
 const SUBCOMMANDS: Record<string, { main: () => Promise<Main>; usage: string }> = {
-  run: { main: async () => (await import('./cli/run')).main, usage: 'run FILE [--host-gen N] [--device-version N | --pool N,N] [--memory SIZE] [--no-isolation] [--snapshot-every N] [--no-auto-rollback] [--watchdog N] [--png SURFACE=OUT.png] [--json] [--checkpoint-at N --save OUT.ckpt] [--migrate-at N --to HOST:PORT]' },
+  run: { main: async () => (await import('./cli/run')).main, usage: 'run FILE [--host-gen N] [--device-version N | --pool N,N] [--memory SIZE] [--no-isolation] [--snapshot-every N] [--no-auto-rollback] [--watchdog N] [--png SURFACE=OUT.png] [--json] [--checkpoint-at N --save OUT.ckpt] [--migrate-at N --to HOST:PORT] [--error-state OUT [--error-state-raw]]; FILE may be an i915 error state or Xe devcoredump (replayed to the hung command)' },
   resume: { main: async () => (await import('./cli/resume')).main, usage: 'resume FILE.ckpt [--json] [--png SURFACE=OUT.png]' },
   translate: { main: async () => (await import('./cli/translate')).main, usage: 'translate FILE VA [--view full|restricted] [--json]' },
   caps: { main: async () => (await import('./cli/caps')).main, usage: 'caps [--host-gen N] [--device-version N | --pool N,N...] [--json]   physical vs exposed capability registers and PCI capability lists, side by side' },
