@@ -13,7 +13,7 @@ export function isI915ErrorState(text: string): boolean {
   return /^GPU HANG: ecode /m.test(head) || /^\S+ command stream:\s*$/m.test(head) || /^\S+ --- (ring|ringbuffer|batch|gtt_offset)\b.* = 0x/m.test(head);
 }
 
-const BUFFER_HEADER = /^(\S+) --- (.+?) = 0x([0-9a-fA-F]{1,16})(?: ([0-9a-fA-F]{1,8}))?\s*$/;
+const BUFFER_HEADER = /^(\S.*?) --- (.+?) = 0x([0-9a-fA-F]{1,16})(?: ([0-9a-fA-F]{1,8}))?\s*$/;
 const HEX_LINE = /^([0-9a-fA-F]{8}) :\s+([0-9a-fA-F]{8})\s*$/;
 const ENGINE_HEADER = /^(\S.*?) command stream:\s*$/;
 const KEY_VALUE = /^(\s*)([A-Za-z][^:]{0,63}?):\s*(.*)$/;
