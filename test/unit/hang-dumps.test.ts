@@ -156,7 +156,7 @@ describe('hang dumps: i915 error state written and read back (every failing exam
                   if (/^(ring|batch|HW context|user) \(/.test(l)) break;
                   continue;
                 }
-                const off = (parseInt(m[1], 16) - (buf.va >>> 0)) / 4;
+                const off: number = (parseInt(m[1], 16) - (buf.va >>> 0)) / 4;
                 assert.equal(parseInt(m[2], 16), buf.dwords[off], `${name} ${bufName} dword at 0x${m[1]}`);
                 seen++;
               }
