@@ -25,6 +25,9 @@ export const RUN_FLAGS = {
   'migrate-at': { type: 'string' },
   to: { type: 'string' },
   token: { type: 'string' },
+  'error-state': { type: 'string' },
+  'error-state-raw': { type: 'boolean' },
+  'show-program': { type: 'boolean' },
 } as const;
 
 export function loadOptionsFrom(v: Record<string, string | boolean | string[] | undefined>): LoadOptions {
@@ -130,6 +133,8 @@ export async function main(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs(argv, RUN_FLAGS);
   if (positionals.length !== 1) throw new UsageError('usage: vgpu run FILE [options] (one program file)');
   const file = positionals[0];
+  const dumps = await import('./dump');
+  if (dumps.isDumpFile(file)) return dumps.runDump(file, v);
   const o = loadOptionsFrom(v);
   const pngs = parsePngArgs(v.png as string[] | undefined);
   const checkpointAt = parseIntFlag(v['checkpoint-at'] as string | undefined, '--checkpoint-at');
@@ -158,5 +163,6 @@ export async function main(argv: string[]): Promise<number> {
   }
   vm.run();
   for (const p of pngs) writeSurfacePng(vm, p.surface, p.out);
+  if (v['error-state'] !== undefined) dumps.writeErrorState(vm, String(v['error-state']), !v['error-state-raw']);
   return report(vm, vm.result(), !!v.json);
 }

@@ -91,7 +91,10 @@ describe('hostile input files', () => {
     assert.equal(vgpu('run', path.join(ROOT, 'examples', 'semaphore-handoff.vgpu'), '--checkpoint-at', '3', '--save', ck).code, 0);
     assertRefused(vgpu('run', ck), /is a vgpu VM checkpoint \(use `vgpu resume`\)/);
     const state = ['GPU HANG: ecode 9:0:00000000, in gltri [1234]', 'Kernel: 6.1.0-18-amd64 x86_64', 'Time: 1712345678 s 123456 us', 'rcs0 command stream:', '  IPEHR: 0x7a000004'].join('\n');
-    assertRefused(vgpu('run', file('error-state.txt', state + '\n')), /is an i915 GPU error state/);
+    // `vgpu run` opens error states (issue 13): this fragment is refused by the dump reader, naming its line;
+    // `vgpu asm` refuses it by type.
+    assertRefused(vgpu('run', file('error-state.txt', state + '\n')), /error-state\.txt:\d+: missing register/);
+    assertRefused(vgpu('asm', file('error-state.txt', state + '\n')), /is an i915 GPU error state/);
   });
 
   it('a FIFO, /dev/zero, a directory and a file past the size limit are refused without reading them', function () {
