@@ -19,6 +19,12 @@ export class RegisterBank {
   readonly lastWrite = new Float64Array(SLOT_COUNT).fill(-1);
   /** Current global step, maintained by the VM so writes can be stamped. */
   step = 0;
+  /**
+   * Offsets of registers this device does not model that commands wrote, or null when such writes are
+   * refused by the scanner. A capture's VM sets it: real drivers load hardware registers the model lacks,
+   * and the hardware takes them; here they are dropped and listed.
+   */
+  unmodelled: Set<number> | null = null;
 
   reset(): void {
     this.values.fill(0);
@@ -61,9 +67,13 @@ export class RegisterBank {
    * A write by a command of `engine` (MI_LOAD_REGISTER_*): the command scanner's allow-list (as in
    * GVT-g): registers whose access is 'cmd', of that engine or of the device.
    */
-  commandWrite(engine: EngineName, mmio: number, value: number): RegInstance | WriteRefusal {
+  commandWrite(engine: EngineName, mmio: number, value: number): RegInstance | WriteRefusal | null {
     const r = regAt(mmio);
-    if (!r) return 'privileged';
+    if (!r) {
+      if (this.unmodelled === null) return 'privileged';
+      this.unmodelled.add(mmio);
+      return null;
+    }
     if (r.reg.def.access !== 'cmd' || (r.reg.engine !== null && r.reg.engine !== engine)) return 'privileged';
     this.set(r.reg.slot + r.dword, value >>> 0);
     return r.reg;
@@ -72,7 +82,8 @@ export class RegisterBank {
   /** Would commandWrite accept this register (the scanner checks a whole command before it writes)? */
   commandWritable(engine: EngineName, mmio: number): boolean {
     const r = regAt(mmio);
-    return r !== undefined && r.reg.def.access === 'cmd' && (r.reg.engine === null || r.reg.engine === engine);
+    if (r === undefined) return this.unmodelled !== null;
+    return r.reg.def.access === 'cmd' && (r.reg.engine === null || r.reg.engine === engine);
   }
 
   /** Clears the I/O tracker and returns the slots it had recorded. */
