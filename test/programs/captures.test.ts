@@ -57,6 +57,20 @@ describe('captures (Mesa AUB)', () => {
     assert.ok(vm.engine('rcs0').pipeline['3DSTATE_VF_TOPOLOGY']);
   });
 
+  it('gldraws-skl: three GLES draws on SKL (made here with gldraws.c) retire exactly what aubinator decodes', () => {
+    const ref = aubinator('gldraws-skl');
+    assert.equal(ref.lost.length, 0);
+    const vm = open('gldraws-skl');
+    assert.equal(vm.gen, 9);
+    assert.deepEqual(runChecked(vm), []);
+    const r = vm.result();
+    assert.equal(r.status, 'completed');
+    assert.equal(r.commands, ref.names.length);
+    assert.deepEqual(r.commandCounts, counts(ref.names));
+    assert.equal(r.notEmulated['3DPRIMITIVE'], ref.names.filter((n) => n === '3DPRIMITIVE').length);
+    assert.deepEqual(r.capture, { format: 'aub', platform: 'SKL', pciId: '0x1912', application: 'gldraws', submissions: 2 });
+  });
+
   it('picture-blt-skl: the blitter batch aubinator cannot reach is retired too, and is picture.vgpu\'s batch', () => {
     // aubinator reads a context's PML4 at the render context's fixed positions, so on the blitter
     // context it loses the batch ("Secondary batch ... unavailable") and lists only the ring. The test:
