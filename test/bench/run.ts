@@ -25,6 +25,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./snapshots'),
   () => import('./adapter'),
   () => import('./migration'),
+  () => import('./captures'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {
