@@ -35,6 +35,8 @@ export interface EngineHost {
   readonly allow1G: boolean;
   readonly semaphoreTimeout: number;
   readonly watchdog: number;
+  /** Address space rings are fetched through: SPACE_PPGTT (`.vgpu` programs) or SPACE_GGTT (captures, as hardware does). */
+  readonly ringSpace: number;
   /** Snapshot hook: bytes [hpa, hpa + bytes), within one page, are about to be written (their before-image must be kept). */
   preserve(hpa: number, bytes: number): void;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
@@ -240,9 +242,9 @@ export class Engine {
     return this.r[this.slots.start] + this.head();
   }
 
-  /** Address space of the next command: the current batch's, or the PPGTT for the ring. */
+  /** Address space of the next command: the current batch's, or the ring's. */
   nextSpace(): number {
-    return this.depth > 0 ? this.bbSpace[this.depth - 1] : SPACE_PPGTT;
+    return this.depth > 0 ? this.bbSpace[this.depth - 1] : this.host.ringSpace;
   }
 
   /** The current level may use the global GTT: the ring, or a batch started in the GGTT from a privileged level. */
@@ -315,7 +317,7 @@ export class Engine {
       this.cmdVa = va;
     }
     this.cmdIndex = -1;
-    const space = inRing ? SPACE_PPGTT : this.bbSpace[this.depth - 1];
+    const space = inRing ? this.host.ringSpace : this.bbSpace[this.depth - 1];
     // Fetch the header (from the cached fetch page when it is still valid).
     const mem = this.host.mem;
     const cached = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation;

@@ -82,7 +82,32 @@ export type DriverOp =
   /** `.mmio`: write a device register (BAR0 offset). */
   | { readonly op: 'mmio'; readonly offset: number; readonly value: number; readonly loc: SourceLoc }
   /** `.eptp`: switch the EPT view (0 full, 1 restricted) of engines. */
-  | { readonly op: 'eptp'; readonly view: number; readonly engines: readonly EngineName[]; readonly loc: SourceLoc };
+  | { readonly op: 'eptp'; readonly view: number; readonly engines: readonly EngineName[]; readonly loc: SourceLoc }
+  /** A capture's memory write after its first submission: dwords at a GPA (contiguous). */
+  | { readonly op: 'write'; readonly gpa: number; readonly dwords: readonly number[]; readonly loc: SourceLoc }
+  /**
+   * A capture's execlist submission: load the context's ring registers (RING_START is a GGTT address)
+   * and PPGTT root from its context image, then run the ring from head to tail.
+   */
+  | {
+      readonly op: 'context';
+      readonly engine: EngineName;
+      /** GGTT address of the logical ring context. */
+      readonly lrca: number;
+      readonly ring: { readonly start: number; readonly head: number; readonly tail: number; readonly ctl: number };
+      readonly pml4: number;
+      readonly loc: SourceLoc;
+    };
+
+/** Where an image came from when it is a real GPU capture (emulator/capture.ts); `vgpu run --json` prints it. */
+export interface CaptureInfo {
+  readonly format: 'aub';
+  readonly platform: string;
+  /** PCI device ID, hex. */
+  readonly pciId: string;
+  readonly application: string;
+  readonly submissions: number;
+}
 
 export interface ListingLine {
   readonly va: number;
@@ -115,6 +140,10 @@ export interface ProgramImage {
   readonly sourceMap: ReadonlyMap<number, SourceLoc>;
   readonly listing: readonly ListingLine[];
   readonly warnings: readonly Diagnostic[];
+  /** Address space rings are fetched through: the PPGTT (`.vgpu` programs) or the GGTT (captures, as on hardware). */
+  readonly ringSpace?: 'ppgtt' | 'ggtt';
+  /** Set for a real GPU capture: what it is, its command generation, the registers it wrote that the VM does not model. */
+  readonly capture?: CaptureInfo & { readonly gen: 8 | 9; readonly ignoredRegisters: readonly number[] };
 }
 
 /** Thrown by the assembler with every error it found (never just the first). */

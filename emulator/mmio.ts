@@ -19,6 +19,12 @@ export class RegisterBank {
   readonly lastWrite = new Float64Array(SLOT_COUNT).fill(-1);
   /** Current global step, maintained by the VM so writes can be stamped. */
   step = 0;
+  /**
+   * Offsets of registers this device does not model that commands wrote, or null when such writes are
+   * refused by the scanner. A capture's VM sets it: real drivers load hardware registers the model lacks,
+   * and the hardware takes them; here they are dropped and listed.
+   */
+  unmodelled: Set<number> | null = null;
 
   reset(): void {
     this.values.fill(0);
@@ -76,9 +82,15 @@ export class RegisterBank {
    * scanner's allow-list (as in GVT-g): registers whose access is 'cmd', of that engine (its own window,
    * or a device register its window holds: `owner`) or of the whole device.
    */
-  commandWrite(engine: EngineName, mmio: number, value: number): RegInstance | WriteRefusal {
+  commandWrite(engine: EngineName, mmio: number, value: number): RegInstance | WriteRefusal | null {
+    const r = regAt(mmio);
+    if (!r) {
+      // A capture VM drops (and lists) writes to registers the model does not have; anything else refuses them.
+      if (this.unmodelled === null) return 'privileged';
+      this.unmodelled.add(mmio);
+      return null;
+    }
     if (!this.commandWritable(engine, mmio)) return 'privileged';
-    const r = regAt(mmio)!;
     this.write(r.reg, r.dword, value);
     return r.reg;
   }
@@ -86,7 +98,8 @@ export class RegisterBank {
   /** Would commandWrite accept this register (the scanner checks a whole command before it writes)? */
   commandWritable(engine: EngineName, mmio: number): boolean {
     const r = regAt(mmio);
-    if (r === undefined || r.reg.def.access !== 'cmd') return false;
+    if (r === undefined) return this.unmodelled !== null;
+    if (r.reg.def.access !== 'cmd') return false;
     const owner = r.reg.engine ?? r.reg.def.owner;
     return owner === undefined || owner === engine;
   }

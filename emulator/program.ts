@@ -3,6 +3,7 @@
 
 import * as fs from 'node:fs';
 import { assemble } from './assembler';
+import { isCapture, loadCapture } from './capture';
 import { MAX_PROGRAM_BYTES, knownFormat, programText } from './filetype';
 import type { ProgramImage } from './image';
 import { Vm, VmOptions } from './vm';
@@ -68,4 +69,22 @@ export function assembleProgram(file: string, source: string, o: LoadOptions = {
 /** Assembles and builds a VM; throws AssemblyError, ConfigError or ProgramFileError. */
 export function loadVm(file: string, o: LoadOptions = {}, source = readProgram(file)): Vm {
   return new Vm(assembleProgram(file, source, o), o);
+}
+
+/**
+ * Builds a VM from a real GPU capture (AUB, gzipped or not; recognized from the content), or returns
+ * null when the file is not one. Only a regular file is opened (a FIFO would block, a device never
+ * end). Throws ProgramFileError, AubFormatError, CaptureError or ConfigError.
+ */
+export function loadCaptureVm(file: string, o: LoadOptions = {}): Vm | null {
+  let raw: Uint8Array;
+  try {
+    if (!fs.statSync(file).isFile()) return null; // the program path refuses it, naming what it is
+    raw = fs.readFileSync(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ProgramFileError(`${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+  if (!isCapture(raw)) return null;
+  return new Vm(loadCapture(file, raw), o);
 }

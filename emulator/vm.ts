@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { Generation, LIMITS, hasFeature, isGeneration } from './capabilities';
 import { COMMANDS, DEFAULT_GEN, GENS, type Gen } from './commands';
-import { Engine, EngineFault, EngineHost, STEP_COMMAND, STEP_ERROR, STEP_POLL } from './engine';
+import { Engine, EngineFault, EngineHost, SPACE_GGTT, SPACE_PPGTT, STEP_COMMAND, STEP_ERROR, STEP_POLL } from './engine';
 import { Ept, EPT_VIEW_FULL, WalkStep } from './ept';
-import type { DriverOp, ProgramImage, SourceLoc } from './image';
+import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc } from './image';
 import { HostMemory, PAGE_SIZE, hex, isZero } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from './paging';
@@ -126,7 +126,7 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
     semaphoreTimeout: num(o.semaphoreTimeout, 100_000, 'semaphoreTimeout', 1),
     snapshotBudget: num(o.snapshotBudget, 256 * 1024 * 1024, 'snapshotBudget', 0),
     migrationPool: pool ?? [],
-    gen: genOf(o.gen ?? image.vm.gen),
+    gen: genOf(o.gen ?? image.capture?.gen ?? image.vm.gen),
   };
 }
 
@@ -170,6 +170,7 @@ export class Vm implements EngineHost {
   readonly allow1G: boolean;
   readonly semaphoreTimeout: number;
   readonly watchdog: number;
+  readonly ringSpace: number;
   private readonly listeners: { [K in keyof VmEvents]: VmEvents[K][] } = { output: [], interrupt: [], edit: [] };
 
   constructor(readonly image: ProgramImage, options: VmOptions = {}) {
@@ -184,6 +185,7 @@ export class Vm implements EngineHost {
     this.allow1G = hasFeature(c.version, 'PAGE_1G');
     this.semaphoreTimeout = c.semaphoreTimeout;
     this.watchdog = c.watchdog;
+    this.ringSpace = image.ringSpace === 'ggtt' ? SPACE_GGTT : SPACE_PPGTT;
     this.physical = physicalCaps(c.hostGen);
     this.exposed = virtualizeCaps(this.physical, c.version);
     this.accepts = Uint8Array.from(COMMANDS, (d) => (versionAccepts(c.version, d) ? 1 : 0));
@@ -191,6 +193,7 @@ export class Vm implements EngineHost {
     this.engines = ENGINES.map((n, i) => new Engine(n, i, this));
     this.opStep = new Float64Array(image.driver.length).fill(-1);
     this.snapshots = new SnapshotStore(this.mem, c.snapshotBudget);
+    if (image.capture) this.regs.unmodelled = new Set();
     this.reset();
   }
 
@@ -351,6 +354,7 @@ export class Vm implements EngineHost {
       for (let i = 0; i < op.engines.length; i++) if (!this.engine(op.engines[i]).idle()) return false;
       return true;
     }
+    if (op.op === 'context') return this.engine(op.engine).idle();
     if (op.op === 'submit') {
       const e = this.engine(op.engine);
       if (!e.ringEnabled()) return true;
@@ -400,6 +404,35 @@ export class Vm implements EngineHost {
       }
       case 'wait':
         break;
+      case 'write': {
+        for (let i = 0; i < op.dwords.length; i++) {
+          const hpa = RAM_HPA + op.gpa + 4 * i;
+          this.snapshots.preserve(hpa, 4);
+          this.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2] = op.dwords[i];
+        }
+        break;
+      }
+      case 'context': {
+        // An execlist context switch: ring registers and PPGTT root from the context image; TLBs flushed.
+        const e = this.engine(op.engine);
+        this.driverPc = pc;
+        this.takeSnapshot('submission', pc, op.engine);
+        this.driverWrite(e.slots.start, op.ring.start);
+        this.driverWrite(e.slots.ctl, op.ring.ctl);
+        this.driverWrite(e.slots.head, op.ring.head);
+        this.driverWrite(e.slots.pdpLo, op.pml4 % 0x100000000);
+        this.driverWrite(e.slots.pdpHi, Math.floor(op.pml4 / 0x100000000));
+        e.invalidateTlbs();
+        e.subs = [];
+        this.driverWrite(e.slots.tail, op.ring.tail);
+        if (this.guilty.has(pc)) {
+          this.driverWrite(e.slots.head, op.ring.tail);
+          this.emit('output', `driver: submission ${pc} (context at GGTT ${hex(op.lrca)}) skipped (guilty of an earlier GPU error)\n`);
+        } else {
+          e.subs.push({ op: pc, end: op.ring.tail & 0x1ffffc });
+        }
+        break;
+      }
       case 'mmio': {
         const r = this.regs.driverWrite(op.offset, op.value);
         if (typeof r === 'string') {
@@ -726,6 +759,7 @@ export class Vm implements EngineHost {
       surfaces,
       memorySha256: this.memorySha256(),
       ...this.commandCounts(),
+      ...(this.image.capture ? { capture: captureSummary(this.image.capture) } : {}),
     };
   }
 
@@ -749,6 +783,10 @@ export class Vm implements EngineHost {
   }
 }
 
+function captureSummary(c: CaptureInfo): CaptureInfo {
+  return { format: c.format, platform: c.platform, pciId: c.pciId, application: c.application, submissions: c.submissions };
+}
+
 export interface RunResult {
   status: 'completed' | 'error';
   commands: number;
@@ -764,5 +802,7 @@ export interface RunResult {
   commandCounts: Record<string, number>;
   /** Draws and dispatches retired without running shaders, by name. */
   notEmulated: Record<string, number>;
+  /** A real GPU capture's origin (emulator/capture.ts). */
+  capture?: CaptureInfo;
   migration?: { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number };
 }

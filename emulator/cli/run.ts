@@ -4,7 +4,9 @@ import { OutputFileError, checkOutputPath, writeOutputFile } from '../outputfile
 import { surfacePng } from '../png';
 import { AssemblyError } from '../image';
 import { hex } from '../memory';
-import { ProgramFileError, loadVm, readProgram, LoadOptions } from '../program';
+import { ProgramFileError, loadCaptureVm, loadVm, readProgram, LoadOptions } from '../program';
+import { CaptureError } from '../capture';
+import { AubFormatError } from '../formats/aub';
 import { ConfigError, RunResult, Vm } from '../vm';
 import { UsageError, parseArgs, parseGen, parseIntFlag, parseSize } from './args';
 import { MAX_DIAGNOSTICS, SourceLines, excerpt, printDiagnostics } from './diagnostics';
@@ -50,6 +52,14 @@ export function loadOptionsFrom(v: Record<string, string | boolean | string[] | 
 
 /** Builds the VM or reports why not (assembly errors with carets, configuration errors): exit 2. */
 export function buildVm(file: string, o: LoadOptions): Vm | number {
+  try {
+    const capture = loadCaptureVm(file, o);
+    if (capture) return capture;
+  } catch (e) {
+    if (e instanceof ProgramFileError) throw new UsageError(e.message);
+    if (e instanceof AubFormatError || e instanceof CaptureError || e instanceof ConfigError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
   let source: string;
   try {
     source = readProgram(file);
@@ -103,6 +113,7 @@ export function report(vm: Vm, result: RunResult, json: boolean): number {
 export function formatResult(vm: Vm, r: RunResult): string {
   const lines: string[] = [];
   lines.push(`${vm.image.file}: ${r.status} after ${r.commands} commands, ${r.cycles} cycles (host gen ${vm.cfg.hostGen}, device version ${vm.cfg.version}, isolation ${vm.cfg.isolation ? 'on' : 'off'})`);
+  if (r.capture) lines.push(`capture: ${r.capture.format}, ${r.capture.platform} (PCI ID ${r.capture.pciId}), application '${r.capture.application}', ${r.capture.submissions} submission(s)`);
   const source = new SourceLines(vm.image.source);
   for (const e of r.errors.slice(0, MAX_DIAGNOSTICS)) {
     lines.push('');

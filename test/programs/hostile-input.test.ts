@@ -61,22 +61,25 @@ describe('hostile input files', () => {
     }
   });
 
-  it('an AUB capture, gzipped and not: named, one line', function () {
-    // A memtrace version packet as today's AUB files open with, then binary payload.
+  it('an AUB capture, gzipped and not: `vgpu run` opens it (issue 12), a broken one is one line with its byte offset; `vgpu asm` names it', function () {
+    // A memtrace version packet as today's AUB files open with, then garbage where the next block should be.
     const head = Buffer.alloc(64);
     head.writeUInt32LE(0xf70e0009, 0);
     head.write('PCI-ID=0x1912 x', 20, 'latin1');
-    assertRefused(vgpu('run', file('made.aub', head)), /is an AUB capture/);
-    assertRefused(vgpu('run', file('made.aub.gz', zlib.gzipSync(head))), /is a gzip-compressed file/);
-    // The real captures beside the project, where present (a clean clone has none).
+    assertRefused(vgpu('run', file('made.aub', head)), /made\.aub: byte \d+: /);
+    assertRefused(vgpu('asm', file('made.aub', head)), /is an AUB capture/);
+    assertRefused(vgpu('run', file('made.aub.gz', zlib.gzipSync(head))), /made\.aub\.gz(: byte \d+:| is a gzip-compressed file)/);
+    // The real captures beside the project, where present (a clean clone has none): they run.
     if (!fs.existsSync(CAPTURES)) return;
     for (const name of fs.readdirSync(CAPTURES).filter((f) => f.endsWith('.aub.gz'))) {
       const gz = path.join(CAPTURES, name);
-      assertRefused(vgpu('run', gz), /is a gzip-compressed file, not a \.vgpu program/);
       const aub = file(name.replace(/\.gz$/, ''), zlib.gunzipSync(fs.readFileSync(gz)));
-      const r = vgpu('run', aub);
-      assertRefused(r, /is an AUB capture \(Intel GPU trace\), not a \.vgpu program/);
-      assert.ok(r.ms < 5000, `${r.ms} ms`);
+      for (const f of [gz, aub]) {
+        const r = vgpu('run', f, '--json');
+        assert.ok(r.code === 0 || r.code === 1, `${name}: exit ${r.code}`);
+        assert.equal(JSON.parse(r.out).capture.format, 'aub');
+        assert.ok(r.ms < 5000, `${r.ms} ms`);
+      }
       assertRefused(vgpu('asm', aub), /AUB capture/);
     }
   });
