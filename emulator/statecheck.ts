@@ -2,6 +2,7 @@
 // field's type and limits, and every position that becomes a host address (ring GPAs, TLB entries,
 // snapshot pages) inside this VM's guest RAM. A forged section is refused with the place it failed.
 
+import { COMMANDS } from './commands';
 import { ENGINES, FAULT_KINDS } from './registers';
 import { PAGE_SIZE } from './memory';
 import { RAM_HPA } from './vm';
@@ -71,10 +72,31 @@ export const META: Check = object({ exposedVersion: GEN, hostGen: GEN, step: opt
 /** The image fields vmFromSections reads before it rebuilds the image from its source. */
 export const IMAGE_HEAD: Check = object({ file: str(4096), source: str(4 * 1024 * 1024), memory: int(PAGE_SIZE, 2 ** 46), physBits: int(32, 46) });
 
+/** A record keyed by command names of the table (counts, pipeline state): names known, values checked. */
+const byCommand = (names: ReadonlySet<string>, c: Check): Check => (v, p) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
+  const keys = Object.keys(v);
+  if (keys.length > names.size) fail(p, `${keys.length} entries (the table has ${names.size} commands)`);
+  for (const k of keys) {
+    if (!names.has(k)) fail(`${p}.${k}`, 'is not a command of the table');
+    c((v as Record<string, unknown>)[k], `${p}.${k}`);
+  }
+};
+const COMMAND_NAMES = new Set(COMMANDS.map((d) => d.mnemonic));
+const STATE_NAMES = new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic));
+/** The longest command a header can declare (DWord Length's widest field plus bias). */
+const MAX_CMD = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
+const DWORDS = array(U32, MAX_CMD);
+
 const ENGINE_STATE = (driverOps: number) => object({
-  depth: int(0, 8), bb: array(VA, 8, 8), cycles: COUNT, halted: bool, semPolls: COUNT, subCommands: COUNT,
+  depth: int(0, 8), bb: array(VA, 8, 8), bbSpace: optional(array(int(0, 1), 8, 8)), cycles: COUNT, halted: bool, semPolls: COUNT,
+  signalled: optional(bool), subCommands: COUNT,
   curSub: int(-1, driverOps - 1), subs: array(object({ op: int(0, driverOps - 1), end: COUNT }), driverOps),
-  tlb: array(num, 3 * TLB_SLOTS),
+  tlb: array(num, 3 * TLB_SLOTS), ggttTlb: optional(array(num, 3 * TLB_SLOTS)),
+  setPredicate: optional(int(0, 15)), arbitration: optional(int(0, 1)), retired: optional(COUNT),
+  counts: optional(byCommand(COMMAND_NAMES, COUNT)), notEmulated: optional(byCommand(COMMAND_NAMES, COUNT)),
+  pipeline: optional(byCommand(STATE_NAMES, object({ dwords: DWORDS, previous: nullable(DWORDS), at: COUNT, va: VA }))),
+  lastDraw: optional(COUNT),
 });
 
 const machineShape = (vm: Vm) => object({
@@ -90,7 +112,7 @@ const GPU_ERROR: Check = object({
 
 interface SavedMachine {
   regs: number[];
-  engines: { tlb: number[] }[];
+  engines: { tlb: number[]; ggttTlb?: number[] }[];
   ringGpa: number[];
 }
 
@@ -104,11 +126,17 @@ export function checkMachineState(vm: Vm, st: unknown, path: string): void {
     const size = ((((s.regs[e.slots.ctl] >>> 12) & 0x1ff) + 1) * PAGE_SIZE);
     const gpa = s.ringGpa[i];
     if (gpa + size > ramEnd) fail(`${path}.ringGpa[${i}]`, `ring of ${size} bytes at GPA 0x${gpa.toString(16)} reaches outside guest RAM (${ramEnd} bytes)`);
-    const tlb = s.engines[i].tlb;
-    if (tlb.length % 3 !== 0) fail(`${path}.engines[${i}].tlb`, `${tlb.length} numbers is not whole [vpn, hpa, perms] entries`);
+    for (const which of ['tlb', 'ggttTlb'] as const) checkTlb(s.engines[i][which] ?? [], `${path}.engines[${i}].${which}`, ramEnd);
+  });
+}
+
+/** TLB entries [vpn, hpa base, perms]: each a page of this VM's guest RAM, one per slot (PPGTT and GGTT TLBs alike). */
+function checkTlb(tlb: readonly number[], path: string, ramEnd: number): void {
+  if (tlb.length % 3 !== 0) fail(path, `${tlb.length} numbers is not whole [vpn, hpa, perms] entries`);
+  {
     const slots = new Set<number>();
     for (let k = 0; k < tlb.length; k += 3) {
-      const at = `${path}.engines[${i}].tlb[${k / 3}]`;
+      const at = `${path}[${k / 3}]`;
       const [vpn, base, perms] = [tlb[k], tlb[k + 1], tlb[k + 2]];
       if (!Number.isSafeInteger(vpn) || Math.abs(vpn) >= 2 ** 36) fail(at, `VA page ${vpn} is not a 48-bit VA page`);
       if (slots.has(vpn & (TLB_SLOTS - 1))) fail(at, 'a second entry for the same TLB slot');
@@ -118,7 +146,7 @@ export function checkMachineState(vm: Vm, st: unknown, path: string): void {
       }
       if (!Number.isInteger(perms) || perms < 0 || perms > 3) fail(at, `permissions ${perms} are not 0..3`);
     }
-  });
+  }
 }
 
 /** The STAT document (everything but pages) against the VM built from the image. */

@@ -79,6 +79,12 @@ describe('checkpoint fuzz (quick)', () => {
     refused(forge(buf, 'STAT', (d) => (d.state.ringGpa[0] = vm.cfg.memory - 4096 * 1 + 4096)), /ringGpa\[0\]: ring of \d+ bytes at GPA 0x[0-9a-f]+ reaches outside guest RAM/);
     refused(forge(buf, 'SNAP', (d) => (d.absent = [vm.cfg.memory / 4096])), /snapshot\.absent\[0\]/);
     refused(forge(buf, 'SNAP', (d) => (d.state.engines[0].tlb = [1, 0, 1])), /SNAP section at byte \d+: snapshot\.state\.engines\[0\]\.tlb\[0\]: host address 0x0/);
+    // The global GTT's TLB, the batch address spaces and the command-keyed records are checked alike.
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[0].ggttTlb = [0x10, ept * 4096, 1])), /ggttTlb\[0\]: host address 0x[0-9a-f]+ is outside this VM's guest RAM/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[0].bbSpace = [2, 0, 0, 0, 0, 0, 0, 0])), /bbSpace\[0\]: 2 is not an integer in 0\.\.1/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[0].counts = { NOT_A_COMMAND: 1 })), /counts\.NOT_A_COMMAND: is not a command of the table/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[0].pipeline = { MI_NOOP: { dwords: [0], previous: null, at: 0, va: 0 } })), /pipeline\.MI_NOOP: is not a command of the table/);
+    refused(forge(buf, 'STAT', (d) => (d.state.engines[0].pipeline = { '3DSTATE_VS': { dwords: [-1], previous: null, at: 0, va: 0 } })), /pipeline\.3DSTATE_VS\.dwords\[0\]/);
   });
 
   it('missing PAGE or SNAP sections, reordered or duplicated sections are refused', () => {
