@@ -174,7 +174,7 @@ function openDump(file: string, dump: NonNullable<ReturnType<typeof parseHangDum
   const listing = buildListing(vm, { ...o, autoRollback: false }, header, (dry) => {
     const e = dry.engine(engine);
     return e.busy() && dry.nextActor() === e && e.nextVa() === acthd;
-  });
+  }, true);
   const description = report.reached
     ? `Hung: ${report.reason}`
     : `Replay diverged at ${report.divergence?.at}: ${report.divergence?.reason}`;

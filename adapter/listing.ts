@@ -43,7 +43,13 @@ export class Listing {
   private readonly driverLines: number[];
   private readonly vaLines = new Map<number, Set<number>>();
 
-  constructor(image: ProgramImage, header: readonly string[], blocks: readonly Block[]) {
+  constructor(
+    image: ProgramImage,
+    header: readonly string[],
+    blocks: readonly Block[],
+    /** A hang dump's replay: memory the dump did not capture is unmapped (views say "not captured"). */
+    readonly postmortem = false,
+  ) {
     this.file = `${image.file}#listing`;
     this.name = `${path.basename(image.file)} (listing)`;
     const out: string[] = [...header, ''];
@@ -121,7 +127,7 @@ export function listingOf(vm: Vm): Listing | undefined {
  * machine is deterministic: the commands it meets are the ones the session will meet). `until` ends
  * the run early (a hang dump: at the hung command); then the rest of that command's batch is decoded.
  */
-export function buildListing(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean): Listing {
+export function buildListing(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean, postmortem = false): Listing {
   const dry = new Vm(vm.image, { ...options, snapshotEvery: 0, autoRollback: false });
   const blocks: Block[] = [];
   const seen = new Set<string>();
@@ -175,7 +181,7 @@ export function buildListing(vm: Vm, options: VmOptions, header: readonly string
       va += 4 * one.length;
     }
   }
-  const listing = new Listing(vm.image, header, blocks);
+  const listing = new Listing(vm.image, header, blocks, postmortem);
   listings.set(vm.image, listing);
   return listing;
 }

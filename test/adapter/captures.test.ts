@@ -156,6 +156,56 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     }
   });
 
+  /** Writes `source` as a program, runs it with the CLI and returns the i915 error state it wrote. */
+  function errorState(dir: string, source: string): string {
+    const prog = path.join(dir, 'prog.vgpu');
+    const out = path.join(dir, 'prog.error');
+    fs.writeFileSync(prog, source);
+    const w = spawnSync(process.execPath, [CLI, 'run', prog, '--no-auto-rollback', '--error-state', out], { encoding: 'utf8' });
+    assert.ok(fs.existsSync(out), `the CLI wrote the error state: ${w.stderr}`);
+    return out;
+  }
+
+  // A semaphore on memory the dump does not hold: the CLI writes at most 1 MiB of a mapping.
+  const FAR_WAIT = [
+    '.vm memory=64M', '.map 0x100000, 0x100000, 4M, rw', '.batch waiter, 0x100000',
+    '    MI_SEMAPHORE_WAIT addr=0x380000, data=1, op=EQ', '    MI_BATCH_BUFFER_END',
+    '.ring rcs0', '    MI_BATCH_BUFFER_START addr=waiter', '.submit rcs0', '.wait rcs0', '',
+  ].join('\n');
+
+  it('in a dump, an address field whose memory was not captured says so', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-capdbg-'));
+    try {
+      await launch(dc, { program: errorState(dir, FAR_WAIT) });
+      const f = await top(dc, RCS0);
+      const cmd = await scope(dc, f.id, 'Command');
+      assert.match(named(cmd, 'addr').value, /380000 \(not captured: not in the dump\)$/);
+      const read = await dc.customRequest('readMemory', { memoryReference: 'va:0x380000', count: 16 }) as DebugProtocol.ReadMemoryResponse;
+      assert.equal(read.body!.unreadableBytes, 16, 'the memory view shows it unreadable');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a dump whose replay does not reach ACTHD stops where it diverged and says so', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-capdbg-'));
+    try {
+      const dump = errorState(dir, FAR_WAIT);
+      // ACTHD in the middle of the semaphore: the replay never stands there: the semaphore faults first, reading memory the dump does not hold.
+      const text = fs.readFileSync(dump, 'latin1');
+      assert.match(text, /ACTHD: 0x00000000 00100000/);
+      fs.writeFileSync(dump, text.replace('ACTHD: 0x00000000 00100000', 'ACTHD: 0x00000000 00100008'), 'latin1');
+      const stop = await launch(dc, { program: dump });
+      assert.equal(stop.body.reason, 'exception');
+      assert.match(stop.body.description!, /^Replay diverged at 0x100000: page-fault on rcs0 before reaching ACTHD: read at GPU VA 0x380000/);
+      assert.match(stop.body.text!, /did not reach ACTHD 0x100008/);
+      const f = await top(dc, RCS0);
+      assert.equal(BigInt(f.instructionPointerReference!), 0x100000n);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the Xe devcoredump opens paused at its hung command, replayed from the batch address', async () => {
     const stop = await launch(dc, { program: XE });
     assert.equal(stop.body.reason, 'exception');
