@@ -100,6 +100,12 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     const rev = await untilStop(dc, dc.customRequest('reverseContinue', { threadId: RCS0 }));
     assert.equal(rev.reason, 'breakpoint');
     assert.equal((await top(dc, RCS0)).line, prims[0]);
+
+    // Jump to Cursor on the listing: forward in time to the second draw's line.
+    const targets = await dc.customRequest('gotoTargets', { source: driver.source!, line: prims[1] }) as DebugProtocol.GotoTargetsResponse;
+    const forward = targets.body.targets.find((t) => /Forward/.test(t.label))!;
+    await untilStop(dc, dc.customRequest('goto', { threadId: RCS0, targetId: forward.id }));
+    assert.equal((await top(dc, RCS0)).line, prims[1]);
   });
 
   it('a data breakpoint on a capture stops at the command that writes', async () => {
