@@ -12,7 +12,8 @@ import { FAULT_KINDS, GpuErrorKind, REGISTERS, RegInstance, regByName } from '..
 import { STEP_COMMAND, Vm } from '../emulator/vm';
 import { EvalContext, Expr, evaluate, formatValue, parseExpression } from './expression';
 import { AddressSpace, formatRef, gpaToHpa, pagingContext, parseRef, peekCommand, peekDword, peekMnemonic, vaToHpa } from './memory';
-import { DRIVER_THREAD, threadOfEngine } from './stack';
+import { listingOf } from './listing';
+import { DRIVER_THREAD, commandLoc, driverLoc, threadOfEngine } from './stack';
 
 export type StopKind = 'breakpoint' | 'function breakpoint' | 'instruction breakpoint' | 'data breakpoint' | 'exception';
 
@@ -115,6 +116,9 @@ export class Breakpoints {
 
   constructor(private readonly output: (text: string) => void) {}
 
+  /** The DAP source a breakpoint's file key stands for (the session serves a listing by reference). */
+  sourceOf: (file: string) => DebugProtocol.Source = (file) => ({ name: path.basename(file), path: file });
+
   // ---------------------------------------------------------------------------------------------
   // Setting breakpoints (each `set` replaces that kind's list, as DAP does).
 
@@ -168,19 +172,20 @@ export class Breakpoints {
 
   /** Is this path the program being debugged? */
   isProgram(vm: Vm, sourcePath: string): boolean {
-    return normalize(sourcePath) === normalize(vm.image.file);
+    return normalize(sourcePath) === programKey(vm);
   }
 
   /** Lines of the program where a breakpoint can stop (commands and driver operations). */
   breakableLines(vm: Vm): number[] {
-    if (this.program !== normalize(vm.image.file)) this.index(vm);
+    if (this.program !== programKey(vm)) this.index(vm);
     return [...new Set([...this.codeLines.keys(), ...this.driverLines])].sort((a, b) => a - b);
   }
 
   /** After a (re)launch: resolve every breakpoint against the program; returns the line breakpoints for `breakpoint` events. */
   index(vm: Vm): DebugProtocol.Breakpoint[] {
     const image = vm.image;
-    this.program = normalize(image.file);
+    this.program = programKey(vm);
+    const listing = listingOf(vm);
     this.codeLines = new Map();
     this.driverLines = new Set();
     const addCode = (line: number, va: number) => {
@@ -188,12 +193,17 @@ export class Breakpoints {
       if (!s) this.codeLines.set(line, (s = new Set()));
       s.add(va);
     };
-    for (const [va, loc] of image.sourceMap) addCode(loc.line, va);
-    const ringVa = new Map<string, number>();
-    for (const op of image.driver) {
-      this.driverLines.add(op.loc.line);
-      if (op.op === 'ring') ringVa.set(op.engine, op.va);
-      if (op.op === 'submit') for (const e of op.entries) addCode(e.loc.line, (ringVa.get(op.engine) ?? 0) + e.offset);
+    if (listing) {
+      for (const [line, vas] of listing.commandLines()) for (const va of vas) addCode(line, va);
+      for (let pc = 0; pc < image.driver.length; pc++) this.driverLines.add(listing.driverLoc(pc)!.line);
+    } else {
+      for (const [va, loc] of image.sourceMap) addCode(loc.line, va);
+      const ringVa = new Map<string, number>();
+      for (const op of image.driver) {
+        this.driverLines.add(op.loc.line);
+        if (op.op === 'ring') ringVa.set(op.engine, op.va);
+        if (op.op === 'submit') for (const e of op.entries) addCode(e.loc.line, (ringVa.get(op.engine) ?? 0) + e.offset);
+      }
     }
     const all = [...new Set([...this.codeLines.keys(), ...this.driverLines])].sort((a, b) => a - b);
 
@@ -282,7 +292,7 @@ export class Breakpoints {
 
   private breakpointBefore(vm: Vm, a: Engine | 'driver', reverse: boolean): Hit | null {
     if (a === 'driver') {
-      const list = this.byDriverLine.get(vm.image.driver[vm.driverPc].loc.line);
+      const list = this.byDriverLine.get(driverLoc(vm, vm.driverPc)!.line);
       if (!list) return null;
       const ids = list.filter((bp) => this.shouldStop(bp, vm, 'rcs0', reverse)).map((b) => b.id);
       return ids.length ? { reason: 'breakpoint', threadId: DRIVER_THREAD, ids, description: 'Breakpoint' } : null;
@@ -295,7 +305,7 @@ export class Breakpoints {
       let line: number | undefined | null = null;
       for (const bp of list) {
         if ('requestedLine' in bp) {
-          if (line === null) line = vm.locate(a.name, va)?.line;
+          if (line === null) line = commandLoc(vm, a.name, va)?.line;
           if (line !== bp.line) continue;
         }
         if (this.shouldStop(bp, vm, a.name, reverse)) hit = addHit(hit, bp, a, kindOf(bp));
@@ -419,10 +429,15 @@ export class Breakpoints {
   private toDap(bp: Common & { line?: number }, sourcePath?: string, instructionReference?: string): DebugProtocol.Breakpoint {
     return {
       id: bp.id, verified: bp.verified, message: bp.message,
-      ...(sourcePath !== undefined ? { source: { name: path.basename(sourcePath), path: sourcePath }, line: bp.line } : {}),
+      ...(sourcePath !== undefined ? { source: this.sourceOf(sourcePath), line: bp.line } : {}),
       ...(instructionReference ? { instructionReference } : {}),
     };
   }
+}
+
+/** The key of what breakpoint lines refer to: the program file, or the listing of a capture or dump. */
+function programKey(vm: Vm): string {
+  return normalize(listingOf(vm)?.file ?? vm.image.file);
 }
 
 function normalize(p: string): string {

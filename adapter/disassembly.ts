@@ -8,7 +8,9 @@ import { disassembleOne } from '../emulator/disassembler';
 import type { SourceLoc } from '../emulator/image';
 import { ENGINES, EngineName } from '../emulator/registers';
 import type { Vm } from '../emulator/vm';
+import { listingOf } from './listing';
 import { MemoryRef, peekCommand } from './memory';
+import { commandLoc } from './stack';
 
 export const MAX_INSTRUCTIONS = 10000;
 const MAX_COMMAND_DWORDS = 256;
@@ -20,8 +22,12 @@ export class Disassembly {
   /** Label at a VA (the first declared wins). */
   private readonly labels = new Map<number, string>();
 
-  constructor(private readonly vm: Vm) {
-    const s = new Set<number>(vm.image.sourceMap.keys());
+  constructor(
+    private readonly vm: Vm,
+    /** The DAP source of a location's file (a capture's listing is served by reference). */
+    private readonly sourceOf: (file: string) => DebugProtocol.Source = (file) => ({ name: path.basename(file), path: file }),
+  ) {
+    const s = new Set<number>([...vm.image.sourceMap.keys(), ...(listingOf(vm)?.starts() ?? [])]);
     const ringVa = new Map<string, number>();
     for (const op of vm.image.driver) {
       if (op.op === 'ring') ringVa.set(op.engine, op.va);
@@ -55,7 +61,7 @@ export class Disassembly {
         presentationHint: d.words ? undefined : 'invalid',
       };
       if (loc && (lastLoc === undefined || loc.line !== lastLoc.line || loc.file !== lastLoc.file)) {
-        ins.location = { name: path.basename(loc.file), path: loc.file };
+        ins.location = this.sourceOf(loc.file);
         ins.line = loc.line;
         ins.column = loc.col;
       }
@@ -104,7 +110,7 @@ export class Disassembly {
   }
 
   private locate(va: number): SourceLoc | undefined {
-    return this.vm.locate(this.engineOf(va), va);
+    return commandLoc(this.vm, this.engineOf(va), va);
   }
 
   private symbolAt(va: number): string | undefined {

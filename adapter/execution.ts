@@ -9,7 +9,7 @@ import { GpuError, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '.
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
 import { Operation } from './progress';
-import { DRIVER_THREAD, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
+import { DRIVER_THREAD, driverLoc, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
 
 export type Granularity = 'instruction' | 'line';
 export type StepKind = 'over' | 'in' | 'out';
@@ -359,7 +359,7 @@ function hitStop(h: Hit): Stop {
 function threadAtLine(vm: Vm, line: number): number | null {
   const a = vm.nextActor();
   if (a === null) return null;
-  if (a === 'driver') return vm.image.driver[vm.driverPc].loc.line === line ? DRIVER_THREAD : null;
+  if (a === 'driver') return driverLoc(vm, vm.driverPc)?.line === line ? DRIVER_THREAD : null;
   if (a.semPolls > 0) return null; // polling a semaphore again is not a new execution of its line
   return locateCommand(vm, a.name, a.nextVa())?.line === line ? threadOfEngine(a.name) : null;
 }

@@ -18,7 +18,7 @@ export interface AttributeSpec {
 
 /** Every `launch` attribute of debug type `vgpu` (SPEC section 8, plus documented extras). */
 export const LAUNCH_ATTRIBUTES = {
-  program: { type: 'string', description: 'The .vgpu program to run in the VM.', default: '${file}' },
+  program: { type: 'string', description: 'The .vgpu program to run in the VM, or a GPU capture (Mesa AUB, .aub or .aub.gz) or kernel hang dump (i915 error state, Xe devcoredump) to debug: recognized from the content.', default: '${file}' },
   stopOnEntry: { type: 'boolean', description: 'Pause before the first driver operation.', default: true },
   hostGen: { type: 'integer', description: 'Generation of the host\'s physical GPU.', enum: [1, 2, 3], default: 3 },
   deviceVersion: { type: 'integer', description: 'Device version exposed to the VM (at most hostGen). Default: the oldest generation in migrationPool, else hostGen.', enum: [1, 2, 3] },

@@ -15,6 +15,7 @@ import { ExpressionError, evaluateText, registerValue } from './expression';
 import { formatRef, peekCommand } from './memory';
 import { EptRoot, PageTableRoot } from './pagetables';
 import { PipelineStateContainer, fieldText as commandFieldText } from './pipeline';
+import { listingOf } from './listing';
 import type { Frame } from './stack';
 import { Container, Format, ListContainer, Paging, SetError, VariableStore, hexPad, leaf, num } from './variables';
 import { writeSet } from './writeset';
@@ -305,7 +306,7 @@ class CommandContainer implements Container {
     out.push(leaf('description', d.def.desc), leaf('length', `${d.length} dwords`));
     for (const f of d.def.fields) {
       const v = d.fields.get(f.name);
-      if (v !== undefined) out.push(fieldVariable(f, v, fmt, this.engine));
+      if (v !== undefined) out.push(notCaptured(vm, this.engine, f, v, fieldVariable(f, v, fmt, this.engine)));
     }
     for (const [r, v] of d.pairs) {
       const reg = regAt(r);
@@ -331,6 +332,12 @@ class CommandContainer implements Container {
     }
     return out;
   }
+}
+
+/** In a hang dump's replay, an address field whose memory the dump did not capture says so (the replay maps only captured buffers). */
+function notCaptured(vm: Vm, engine: EngineName, f: CmdField, v: bigint, variable: DebugProtocol.Variable): DebugProtocol.Variable {
+  if (f.kind !== 'addr' || !listingOf(vm)?.postmortem || v >= 1n << 48n || vm.readVa(Number(v), 1, engine)[0] !== undefined) return variable;
+  return { ...variable, value: `${variable.value} (not captured: not in the dump)` };
 }
 
 function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName): DebugProtocol.Variable {

@@ -23,11 +23,12 @@ import { Execution, Granularity, MotionError, Stop, StepKind } from './execution
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
-import { LaunchError, buildVm, validateLaunch } from './launch';
+import { HangStop, LaunchError, buildLaunch, validateLaunch } from './launch';
+import { LISTING_REFERENCE, Listing, listingOf } from './listing';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
-import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
+import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId, threadOfEngine } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
@@ -126,9 +127,12 @@ export class VgpuDebugSession extends DebugSession {
   private lastStop: Stop | undefined;
   /** Long operations under way, which `cancel` may name by progress id or request. */
   private readonly ops = new Set<Operation>();
+  /** A hang dump's session: its first stop (the hung command), which exceptionInfo describes. */
+  private hang: HangStop | undefined;
 
   constructor() {
     super();
+    this.bps.sourceOf = (file) => this.source(file);
     this.setDebuggerLinesStartAt1(true);
     this.setDebuggerColumnsStartAt1(true);
     this.handlers = {
@@ -168,7 +172,7 @@ export class VgpuDebugSession extends DebugSession {
       readMemory: (a) => this.readMemory(a),
       writeMemory: (a) => this.writeMemory(a),
       disassemble: (a) => this.disassemble(a),
-      loadedSources: () => ({ sources: this.vm ? [this.source(this.vm.image.file)] : [] }),
+      loadedSources: () => ({ sources: this.vm ? [this.source(this.listing()?.file ?? this.vm.image.file)] : [] }),
       source: (a) => this.sourceContent(a),
       cancel: (a) => this.cancel(a),
       'vgpu/snapshots': () => this.customSnapshots(),
@@ -289,7 +293,9 @@ export class VgpuDebugSession extends DebugSession {
   private load(args: LaunchArguments): void {
     let vm: Vm;
     try {
-      vm = buildVm(args);
+      const launched = buildLaunch(args);
+      vm = launched.vm;
+      this.hang = launched.hang;
     } catch (e) {
       if (e instanceof LaunchError) this.reportDiagnostics(e);
       throw e;
@@ -318,7 +324,7 @@ export class VgpuDebugSession extends DebugSession {
     this.vm = vm;
     this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.invalidated(['variables', 'stacks'], false), (e, step) => this.lockstep?.recovered(e, step));
     this.store = new VariableStore(vm);
-    this.disasm = new Disassembly(vm);
+    this.disasm = new Disassembly(vm, (file) => this.source(file));
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
   }
 
@@ -340,7 +346,10 @@ export class VgpuDebugSession extends DebugSession {
     if (!this.vm || !this.configured || this.started) return;
     this.started = true;
     const stopOnEntry = this.launchArgs?.stopOnEntry ?? LAUNCH_ATTRIBUTES.stopOnEntry.default;
-    if (stopOnEntry) this.stopped({ reason: 'entry', threadId: DRIVER_THREAD, description: 'Paused on entry' });
+    // A hang dump opens where the GPU hung (or where its replay went another way), whatever stopOnEntry says.
+    const hang = this.hang;
+    if (hang) this.stopped({ reason: 'exception', threadId: threadOfEngine(hang.engine), description: hang.description, text: hang.text });
+    else if (stopOnEntry) this.stopped({ reason: 'entry', threadId: DRIVER_THREAD, description: 'Paused on entry' });
     else this.run(DRIVER_THREAD, 'continue');
   }
 
@@ -625,10 +634,11 @@ export class VgpuDebugSession extends DebugSession {
   private gotoTargets(a: Record<string, unknown>): DebugProtocol.GotoTargetsResponse['body'] {
     const vm = this.stoppedVm();
     const src = a.source as DebugProtocol.Source | undefined;
-    if (!src || typeof src !== 'object' || typeof src.path !== 'string') throw new UserError('gotoTargets needs source.path');
+    const key = this.sourceKey(src);
+    if (key === undefined) throw new UserError('gotoTargets needs source.path');
     if (typeof a.line !== 'number' || !Number.isInteger(a.line)) throw new UserError('gotoTargets needs a line (integer)');
     const line = this.convertClientLineToDebugger(a.line);
-    if (!this.bps.isProgram(vm, src.path) || !this.bps.breakableLines(vm).includes(line)) return { targets: [] };
+    if (!this.bps.isProgram(vm, key) || !this.bps.breakableLines(vm).includes(line)) return { targets: [] };
     const at = { line: a.line };
     return {
       targets: [
@@ -671,7 +681,24 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private source(file: string): DebugProtocol.Source {
+    const listing = this.listing();
+    if (listing && file === listing.file) return { name: listing.name, sourceReference: LISTING_REFERENCE, origin: 'generated listing (read-only)', presentationHint: 'emphasize' };
     return { name: path.basename(file), path: file };
+  }
+
+  private listing(): Listing | undefined {
+    return this.vm ? listingOf(this.vm) : undefined;
+  }
+
+  /**
+   * The key breakpoints and locations use for a request's source: the listing's when it names the
+   * listing (by reference), else its path; undefined when it has neither.
+   */
+  private sourceKey(src: DebugProtocol.Source | undefined): string | undefined {
+    if (!src || typeof src !== 'object') return undefined;
+    const listing = this.listing();
+    if (listing && src.sourceReference === LISTING_REFERENCE) return listing.file;
+    return typeof src.path === 'string' && src.path !== '' ? src.path : undefined;
   }
 
   private stackTrace(a: Record<string, unknown>): DebugProtocol.StackTraceResponse['body'] {
@@ -811,7 +838,8 @@ export class VgpuDebugSession extends DebugSession {
 
   private setBreakpoints(a: Record<string, unknown>): DebugProtocol.SetBreakpointsResponse['body'] {
     const src = a.source as DebugProtocol.Source | undefined;
-    if (!src || typeof src !== 'object' || typeof src.path !== 'string' || src.path === '') throw new UserError('setBreakpoints needs source.path');
+    const key = this.sourceKey(src);
+    if (key === undefined) throw new UserError('setBreakpoints needs source.path');
     let bps: DebugProtocol.SourceBreakpoint[];
     if (a.breakpoints !== undefined) bps = objects<DebugProtocol.SourceBreakpoint>(a.breakpoints, 'breakpoints');
     else bps = list<number>(a.lines ?? [], 'lines').map((line) => ({ line }));
@@ -819,7 +847,7 @@ export class VgpuDebugSession extends DebugSession {
       if (!b || typeof b !== 'object' || typeof b.line !== 'number' || !Number.isInteger(b.line)) throw new UserError('every breakpoint needs an integer line');
     }
     const converted = bps.map((b) => ({ ...b, line: this.convertClientLineToDebugger(b.line) }));
-    const out = this.bps.setLines(src.path, converted, this.vm);
+    const out = this.bps.setLines(key, converted, this.vm);
     return { breakpoints: out.map((b) => ({ ...b, line: b.line !== undefined ? this.convertDebuggerLineToClient(b.line) : undefined })) };
   }
 
@@ -833,7 +861,8 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.requireVm();
     const src = a.source as DebugProtocol.Source | undefined;
     if (typeof a.line !== 'number') throw new UserError('breakpointLocations needs a line');
-    if (!src || typeof src.path !== 'string' || path.resolve(src.path) !== path.resolve(vm.image.file)) return { breakpoints: [] };
+    const key = this.sourceKey(src);
+    if (key === undefined || !this.bps.isProgram(vm, key)) return { breakpoints: [] };
     const from = this.convertClientLineToDebugger(a.line);
     const to = typeof a.endLine === 'number' ? this.convertClientLineToDebugger(a.endLine) : from;
     return { breakpoints: this.bps.breakableLines(vm).filter((l) => l >= from && l <= to).map((l) => ({ line: this.convertDebuggerLineToClient(l) })) };
@@ -881,6 +910,24 @@ export class VgpuDebugSession extends DebugSession {
           message: `${ne.mnemonic} at GPU VA 0x${ne.va.toString(16)} retires with no memory effect (a draw or dispatch: the emulator runs no shaders)`,
           typeName: NOT_EMULATED_FILTER,
           fullTypeName: `${ne.mnemonic} on ${engine} at GPU VA 0x${ne.va.toString(16)} (exception filter ${NOT_EMULATED_FILTER})`,
+        },
+      };
+    }
+    const hang = this.hang;
+    if (hang && !vm.pending && vm.step === hang.step && engine === hang.engine) {
+      const r = hang.report;
+      return {
+        exceptionId: r.kind ?? 'hang',
+        description: hang.reason,
+        breakMode: 'always',
+        details: {
+          message: hang.reason,
+          typeName: r.format,
+          fullTypeName: `${r.format} hang dump: ${r.engine} at ACTHD ${r.acthd}${r.ipehr ? ` (IPEHR ${r.ipehr})` : ''}`,
+          stackTrace: [
+            r.reached ? `at ${r.command?.mnemonic ?? 'unknown command'} ${r.acthd} (${r.engine}), replayed from ${r.replayFrom.ring ? 'the ring at' : 'the batch at'} ${r.replayFrom.va}` : `the replay diverged at ${r.divergence?.at}: ${r.divergence?.reason}`,
+            ...r.notes.map((n) => `note: ${n}`),
+          ].join('\n'),
         },
       };
     }
@@ -964,8 +1011,11 @@ export class VgpuDebugSession extends DebugSession {
   private sourceContent(a: Record<string, unknown>): DebugProtocol.SourceResponse['body'] {
     const vm = this.requireVm();
     const src = a.source as DebugProtocol.Source | undefined;
+    const listing = this.listing();
+    const ref = a.sourceReference ?? src?.sourceReference;
+    if (listing && ref === LISTING_REFERENCE) return { content: listing.text, mimeType: 'text/x-vgpu-listing' };
     const p = src && typeof src.path === 'string' ? src.path : undefined;
-    if (!p || path.resolve(p) !== path.resolve(vm.image.file)) throw new UserError('only the program\'s source is available');
+    if (listing || !p || path.resolve(p) !== path.resolve(vm.image.file)) throw new UserError('only the program\'s source is available');
     return { content: vm.image.source, mimeType: 'text/x-vgpu' };
   }
 

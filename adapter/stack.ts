@@ -5,6 +5,7 @@ import type { Engine } from '../emulator/engine';
 import type { SourceLoc } from '../emulator/image';
 import { ENGINES, EngineName } from '../emulator/registers';
 import type { Vm } from '../emulator/vm';
+import { listingOf } from './listing';
 import { peekMnemonic } from './memory';
 
 export const DRIVER_THREAD = 1;
@@ -88,7 +89,19 @@ function driverFrame(vm: Vm): Frame {
   const pc = vm.driverPc;
   const op = pc < ops.length ? ops[pc] : undefined;
   const name = op ? `.${op.op}${'engine' in op ? ' ' + op.engine : 'engines' in op ? ' ' + op.engines.join(',') : ''}` : 'driver finished';
-  return { id: frameId(DRIVER_THREAD, 0), threadId: DRIVER_THREAD, index: 0, name, engine: null, level: -1, va: undefined, loc: op?.loc, idle: !op };
+  return { id: frameId(DRIVER_THREAD, 0), threadId: DRIVER_THREAD, index: 0, name, engine: null, level: -1, va: undefined, loc: op ? driverLoc(vm, pc) : undefined, idle: !op };
+}
+
+/** Source location of a driver operation: its program line, or its line in the listing of a capture or dump. */
+export function driverLoc(vm: Vm, pc: number): SourceLoc | undefined {
+  const listing = listingOf(vm);
+  return listing ? listing.driverLoc(pc) : vm.image.driver[pc]?.loc;
+}
+
+/** The program's own location of a command (a listing line for captures and dumps), without the `.dword` fallback. */
+export function commandLoc(vm: Vm, engine: EngineName, va: number): SourceLoc | undefined {
+  const listing = listingOf(vm);
+  return listing ? listing.locate(vm, engine, va) : vm.locate(engine, va);
 }
 
 function frameName(vm: Vm, e: Engine, level: number, va: number, idle: boolean): string {
@@ -129,6 +142,8 @@ const spans = new WeakMap<Vm, Span[]>();
  * else the listing line whose dwords contain it (a `.dword` line holding several commands).
  */
 export function locateCommand(vm: Vm, engine: EngineName, va: number): SourceLoc | undefined {
+  const listing = listingOf(vm);
+  if (listing) return listing.locate(vm, engine, va);
   const loc = vm.locate(engine, va);
   if (loc) return loc;
   let list = spans.get(vm);

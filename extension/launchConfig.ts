@@ -6,6 +6,14 @@ import { LAUNCH_ATTRIBUTES, type AttributeSpec, type LaunchArguments } from '../
 import { LANGUAGE_ID } from './languageModel';
 
 export const DEBUG_TYPE = 'vgpu';
+/**
+ * Language id package.json gives `*.aub` and `*.aub.gz` (Mesa AUB captures). They are binary: VS Code
+ * opens them in its binary-file editor, with no text model, so F5 finds them by the active tab's file
+ * name (see `isDebuggable`) rather than by language; the id lets the `vgpu` debugger claim the type.
+ */
+export const CAPTURE_LANGUAGE_ID = 'vgpu-capture';
+/** File names the debugger opens without asking: programs and AUB captures (dumps have no fixed name). */
+const DEBUGGABLE_FILE = /\.(vgpu|aub|aub\.gz)$/i;
 
 /** The shape of `contributes.debuggers[0].configurationAttributes.launch` in package.json. */
 export interface LaunchSchema {
@@ -74,11 +82,18 @@ export function configurationSnippets(): ConfigurationSnippet[] {
 }
 
 function isVgpuEditor(e: { languageId: string; fileName: string } | undefined): e is { languageId: string; fileName: string } {
-  return !!e && (e.languageId === LANGUAGE_ID || e.fileName.endsWith('.vgpu'));
+  return !!e && (e.languageId === LANGUAGE_ID || e.languageId === CAPTURE_LANGUAGE_ID || DEBUGGABLE_FILE.test(e.fileName));
+}
+
+/** A configuration that debugs one file (a program, an AUB capture or a hang dump), paused where it opens. */
+export function fileConfiguration(fileName: string): VgpuDebugConfiguration {
+  const base = fileName.split(/[\\/]/).pop() ?? fileName;
+  return { ...initialConfiguration(), name: `Debug ${base}`, program: fileName };
 }
 
 /**
- * F5 with no launch.json hands an empty configuration: debug the active `.vgpu` editor. Returns the
+ * F5 with no launch.json hands an empty configuration: debug the active `.vgpu` editor (or the active
+ * tab's AUB capture, which has no text editor). Returns the
  * configuration to start, or a message saying why there is nothing to debug.
  */
 export function resolveLaunch(
