@@ -27,7 +27,7 @@ import { LaunchError, buildVm, validateLaunch } from './launch';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
-import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId } from './stack';
+import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId, threadOfEngine } from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
@@ -795,7 +795,8 @@ export class VgpuDebugSession extends DebugSession {
     this.stoppedVm();
     if (typeof a.expression !== 'string') throw new UserError('evaluate needs an expression (string)');
     const engine = this.engineOfFrame(a.frameId);
-    return evaluateRequest(this.consoleHost(), a as unknown as DebugProtocol.EvaluateArguments, engine, this.fmt(a));
+    const frame = a.frameId !== undefined ? this.frameOf(a.frameId) : framesOf(this.vm!, threadOfEngine(engine))[0];
+    return evaluateRequest(this.consoleHost(), a as unknown as DebugProtocol.EvaluateArguments, engine, this.fmt(a), frame?.engine ? frame.va : undefined);
   }
 
   private completions(a: Record<string, unknown>): DebugProtocol.CompletionsResponse['body'] {
