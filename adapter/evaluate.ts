@@ -23,7 +23,8 @@ export interface ConsoleHost {
   readonly host: string;
   snapshot(): string;
   rollback(id: number): string;
-  goto(commands: number): string;
+  /** Time travel (slices, progress, cancel): what the console prints once it is over. */
+  goto(commands: number): Promise<string>;
 }
 
 export class ConsoleError extends Error {}
@@ -47,7 +48,7 @@ const COMMAND_HELP: readonly [string, string][] = [
 const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors', 'digest'];
 
 /** `va`: the command the request's frame is at (what `$command.FIELD` reads). */
-export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format, va?: number): DebugProtocol.EvaluateResponse['body'] {
+export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format, va?: number): DebugProtocol.EvaluateResponse['body'] | Promise<DebugProtocol.EvaluateResponse['body']> {
   const text = String(args.expression ?? '').trim();
   if (text === '') throw new ConsoleError('nothing to evaluate');
   let described: Described | undefined;
@@ -65,6 +66,7 @@ export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateA
   if (args.context === 'hover') return hover(host, text, engine, fmt);
   if (args.context === 'repl' || args.context === undefined) {
     const r = consoleCommand(host, text, engine, fmt);
+    if (r instanceof Promise) return r.then((result) => ({ result, variablesReference: 0 }));
     if (r !== undefined) return { result: r, variablesReference: 0 };
   }
   return expressionResult(host, text, engine, fmt);
@@ -118,7 +120,7 @@ function hover(host: ConsoleHost, text: string, engine: EngineName, fmt: Format)
 }
 
 /** A console command's output, or undefined when the text is not a console command. */
-function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): string | undefined {
+function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): string | Promise<string> | undefined {
   const vm = host.vm;
   const [word, ...rest] = text.split(/\s+/);
   const arg = rest.join(' ');
