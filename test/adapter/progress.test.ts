@@ -114,7 +114,7 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
       const r = (await reply).body as CustomBody<'vgpu/migrate'>;
       assert.equal(r.status, 'failed');
       assert.match(r.reason ?? '', /^cancelled before the stop-and-copy \(/);
-      assert.match(r.host, /^local/);
+      assert.match(r.host ?? "", /^local/);
       assert.equal((await stopped).body.description, 'Migration cancelled');
       assert.equal(resumed, false);
       assert.equal(await digest(dc), before, 'nothing of the VM changed');
