@@ -9,6 +9,7 @@ import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS, EngineName } from 
 import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
 import type { Vm } from '../emulator/vm';
 import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
+import { DescribeError, Described, describe } from './descriptions';
 import { diff, snapshotIndex, snapshotInfos } from './history';
 import { AddressSpace, formatRef, readDwords } from './memory';
 import { registerVariable } from './scopes';
@@ -22,7 +23,8 @@ export interface ConsoleHost {
   readonly host: string;
   snapshot(): string;
   rollback(id: number): string;
-  goto(commands: number): string;
+  /** Time travel (slices, progress, cancel): what the console prints once it is over. */
+  goto(commands: number): Promise<string>;
 }
 
 export class ConsoleError extends Error {}
@@ -45,12 +47,26 @@ const COMMAND_HELP: readonly [string, string][] = [
 
 const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors', 'digest'];
 
-export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format): DebugProtocol.EvaluateResponse['body'] {
+/** `va`: the command the request's frame is at (what `$command.FIELD` reads). */
+export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format, va?: number): DebugProtocol.EvaluateResponse['body'] | Promise<DebugProtocol.EvaluateResponse['body']> {
   const text = String(args.expression ?? '').trim();
   if (text === '') throw new ConsoleError('nothing to evaluate');
+  let described: Described | undefined;
+  try {
+    described = describe(host.vm, text, engine, va, fmt);
+  } catch (e) {
+    if (e instanceof DescribeError) throw new ConsoleError(e.message);
+    throw e;
+  }
+  if (described) {
+    // A field's evaluateName: its meaning in `type`, and after the value in a hover, where most clients show nothing else.
+    const base = described.value !== undefined ? { result: described.value, variablesReference: 0 } : expressionResult(host, text, engine, fmt);
+    return { ...base, result: args.context === 'hover' ? `${base.result}  ${described.description}` : base.result, type: described.description };
+  }
   if (args.context === 'hover') return hover(host, text, engine, fmt);
   if (args.context === 'repl' || args.context === undefined) {
     const r = consoleCommand(host, text, engine, fmt);
+    if (r instanceof Promise) return r.then((result) => ({ result, variablesReference: 0 }));
     if (r !== undefined) return { result: r, variablesReference: 0 };
   }
   return expressionResult(host, text, engine, fmt);
@@ -104,7 +120,7 @@ function hover(host: ConsoleHost, text: string, engine: EngineName, fmt: Format)
 }
 
 /** A console command's output, or undefined when the text is not a console command. */
-function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): string | undefined {
+function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt: Format): string | Promise<string> | undefined {
   const vm = host.vm;
   const [word, ...rest] = text.split(/\s+/);
   const arg = rest.join(' ');

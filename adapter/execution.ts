@@ -4,8 +4,8 @@
 // recorded history (emulator/reverse.ts) and land on exactly the state forward execution had there.
 
 import type { Engine } from '../emulator/engine';
-import { BackwardSearch, searchBackward } from '../emulator/reverse';
-import { GpuError, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_STUCK, Vm } from '../emulator/vm';
+import { BackwardSearch, rewindFor, searchBackward } from '../emulator/reverse';
+import { GpuError, STEP_COMMAND, STEP_DONE, STEP_DRIVER, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
 import { Operation } from './progress';
@@ -253,6 +253,35 @@ export class Execution {
       return { reason: 'goto', threadId: this.focus(threadId), description: `Line ${line} did not run earlier` };
     }
     return stop;
+  }
+
+  /**
+   * The console's `goto T`: right after the T-th command retired (what runToCommands reaches), back
+   * through a kept snapshot and forward from it, in slices. Breakpoints are passed over. Cancelled or
+   * paused, the VM stays where the replay stood (a real position of its history). Null: the session
+   * dropped the VM.
+   */
+  async toTime(t: number, op: Operation): Promise<{ readonly arrived: boolean; readonly cancelled?: boolean; readonly why?: string } | null> {
+    const vm = this.vm;
+    if (!rewindFor(vm, t)) return { arrived: false, why: 'no snapshot that early' };
+    const from = vm.commands;
+    this.running = true;
+    this.pauseRequested = false;
+    try {
+      for (let i = 1; vm.commands < t; i++) {
+        const r = vm.stepOnce();
+        if (r !== STEP_COMMAND && r !== STEP_DRIVER && r !== STEP_POLL) return { arrived: false, why: vm.pending ? `GPU error ${vm.pending.kind}` : 'the program ends before that' };
+        if (i % CLOCK_EVERY === 0 && op.sliceOver()) {
+          const cancelled = await op.yield(`t=${vm.commands} of ${t}`, (vm.commands - from) / (t - from));
+          if (this.cancelled) return null;
+          if (cancelled || this.pauseRequested) return { arrived: false, cancelled: true };
+        }
+      }
+    } finally {
+      this.running = false;
+      this.pauseRequested = false;
+    }
+    return { arrived: true };
   }
 
   // ---------------------------------------------------------------------------------------------

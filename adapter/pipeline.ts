@@ -126,13 +126,20 @@ function summary(c: PipelineCommandInfo): string {
   return `${c.sinceDraw ? CHANGED_MARK : ''}${what}, at t=${c.at} (${c.va})${c.sinceDraw ? ', since the last draw' : ''}`;
 }
 
+/** The evaluateName of a retired state command's field (evaluated in descriptions.ts). */
+export const STATE_PREFIX = '$state.';
+export const stateFieldName = (mnemonic: string, field: string): string => `${STATE_PREFIX}${mnemonic}.${field}`;
+
 /** A field as a Variables-view row: value marked when changed, with what it was. */
-export function fieldVariable(f: PipelineFieldInfo): DebugProtocol.Variable {
+export function fieldVariable(f: PipelineFieldInfo, mnemonic?: string): DebugProtocol.Variable {
   let value = f.value;
   if (f.va !== undefined) value += f.gpa ? ` (GPA ${f.gpa})` : ' (not mapped)';
   if (f.changed) value = `${CHANGED_MARK}${value} (was ${f.previous})`;
   return leaf(f.name, value, {
     type: f.placement ? `${f.placement}: ${f.description}${f.walk ? `; ${f.walk}` : ''}` : f.description,
+    // Evaluated (a hover, a watch), it gives the field's meaning too (descriptions.ts).
+    ...(mnemonic && f.placement ? { evaluateName: stateFieldName(mnemonic, f.name) } : {}),
+    presentationHint: { attributes: ['readOnly'] },
     ...(f.va !== undefined ? { memoryReference: formatRef('va', Number(f.va)) } : {}),
   });
 }
@@ -161,7 +168,7 @@ export class PipelineStateContainer implements Container {
           return {
             name: d.mnemonic, value: summary(c), type: `${COMMANDS.find((x) => x.mnemonic === d.mnemonic)?.desc ?? ''}`,
             memoryReference: formatRef('va', d.entry.va),
-            variablesReference: s.add(new ListContainer((_s, f) => fieldsOf(vm, engine, d, f).map(fieldVariable))),
+            variablesReference: s.add(new ListContainer((_s, f) => fieldsOf(vm, engine, d, f).map((x) => fieldVariable(x, d.mnemonic)))),
           };
         }))),
       });

@@ -1,4 +1,5 @@
-// Long operations (reverse continue, time travel, runs, Compare Snapshots, migration): run in time
+// Long operations (reverse continue, time travel, runs, Compare Snapshots, migration, loading a large
+// program): run in time
 // slices so that the event loop gets `cancel` and `pause` requests between them, report DAP progress
 // to clients that accept it once an operation has run for a while, and carry the cancel flag.
 
@@ -34,7 +35,7 @@ export class Operation {
     private readonly sink?: ProgressSink,
     /** The request that started it (a `cancel` may name it instead of the progress id). */
     readonly requestId?: number,
-    /** Does it honour `cancel`? (A VM transfer runs to its end or fails on its own.) */
+    /** Does it honour `cancel`? (Loading a program is one pass of the assembler: it cannot stop half-way.) */
     readonly cancellable = true,
   ) {}
 
@@ -68,6 +69,14 @@ export class Operation {
         this.sink.update(this.progressId, message, pct);
       }
     }
+  }
+
+  /** Shows progress now (an operation known to be long before it starts, which then blocks the event loop). */
+  showNow(message: string): void {
+    if (!this.sink || this.shown || this.ended) return;
+    this.shown = true;
+    this.lastUpdate = performance.now();
+    this.sink.start(this.progressId, this.title, this.requestId, message, undefined, this.cancellable);
   }
 
   /** The operation is over (done, failed or cancelled): closes its progress if one was shown. */

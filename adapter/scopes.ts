@@ -4,13 +4,14 @@
 // Snapshots; Driver on the driver thread.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regDisplayName } from '../emulator/registers';
+import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regByName, regDisplayName } from '../emulator/registers';
 import { COMMANDS, CmdField, CommandDef, decodeCommand, fieldPlacement, opcodeOf } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
 import { snapshotBytes } from '../emulator/snapshots';
 import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
 import type { Vm } from '../emulator/vm';
 import { dataIdOfRegister } from './breakpoints';
+import { commandFieldName, registerFieldName } from './descriptions';
 import { ExpressionError, evaluateText, registerValue } from './expression';
 import { formatRef, peekCommand } from './memory';
 import { EptRoot, PageTableRoot } from './pagetables';
@@ -133,7 +134,9 @@ class FieldsContainer implements Container {
     const v = registerValue(this.vm, this.r);
     return this.r.def.fields.map((f) => leaf(f.name, fieldText(f, Number((v >> BigInt(f.lo)) & ((1n << BigInt(f.hi - f.lo + 1)) - 1n)), fmt), {
       type: `bits ${f.hi}:${f.lo}: ${f.desc}`,
-      evaluateName: `(${this.r.name} >> ${f.lo}) & 0x${((1n << BigInt(f.hi - f.lo + 1)) - 1n).toString(16)}`,
+      // Evaluated (a hover, a watch), it gives the field's meaning too (descriptions.ts); and it is assignable.
+      evaluateName: registerFieldName(this.r, f),
+      ...(this.r.def.access === 'ro' ? { presentationHint: { attributes: ['readOnly'] } } : {}),
     }));
   }
 
@@ -190,13 +193,16 @@ function capRegisterVariable(vm: Vm, store: VariableStore, d: RegDef, fmt: Forma
   const e = vm.exposed.registers.get(d.name) ?? 0n;
   const p = vm.physical.registers.get(d.name) ?? 0n;
   const value = e === p ? `${num(e, fmt, d.width)} (= physical)` : `${num(e, fmt, d.width)} (physical ${num(p, fmt, d.width)})`;
+  const reg = regByName(d.name);
   const children = new ListContainer((_s, f) => {
     const rows: DebugProtocol.Variable[] = [leaf('exposed', num(e, f, d.width)), leaf('physical', num(p, f, d.width))];
     const bits = (v: bigint, lo: number, hi: number) => Number((v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
     for (const fd of d.fields) {
       const ev = bits(e, fd.lo, fd.hi);
       const pv = bits(p, fd.lo, fd.hi);
-      rows.push(leaf(fd.name, `${ev}${ev !== pv ? ` (physical ${pv}: hidden from the VM)` : ''}`, { type: `bits ${fd.hi}:${fd.lo}: ${fd.desc}` }));
+      rows.push(leaf(fd.name, `${ev}${ev !== pv ? ` (physical ${pv}: hidden from the VM)` : ''}`, {
+        type: `bits ${fd.hi}:${fd.lo}: ${fd.desc}`, evaluateName: reg ? registerFieldName(reg, fd) : undefined, presentationHint: { attributes: ['readOnly'] },
+      }));
     }
     if (d.fields.length === 0) {
       for (const c of COMMANDS.filter((x) => OPCAP_OF(x) === d.name)) {
@@ -310,7 +316,9 @@ class CommandContainer implements Container {
     }
     for (const [r, v] of d.pairs) {
       const reg = regAt(r);
-      out.push(leaf(reg ? regDisplayName(reg.reg, this.engine) : hexPad(r, 32), num(v, fmt), { type: `register write (offset ${hexPad(r, 32)})` }));
+      out.push(leaf(reg ? regDisplayName(reg.reg, this.engine) : hexPad(r, 32), num(v, fmt), {
+        type: `register write (offset ${hexPad(r, 32)})${reg ? `: ${reg.reg.def.desc}` : ''}`, presentationHint: { attributes: ['readOnly'] },
+      }));
     }
     out.push({
       name: 'dwords', value: dwords.map((x) => hexPad(x, 32)).join(' '),
@@ -342,5 +350,8 @@ function notCaptured(vm: Vm, engine: EngineName, f: CmdField, v: bigint, variabl
 
 function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName): DebugProtocol.Variable {
   const type = `${fieldPlacement(f)}: ${f.desc}`;
-  return leaf(f.name, commandFieldText(f, v, fmt, engine), { type, ...(f.kind === 'addr' ? { memoryReference: formatRef('va', Number(v)) } : {}) });
+  return leaf(f.name, commandFieldText(f, v, fmt, engine), {
+    type, evaluateName: commandFieldName(f.name), presentationHint: { attributes: ['readOnly'] },
+    ...(f.kind === 'addr' ? { memoryReference: formatRef('va', Number(v)) } : {}),
+  });
 }

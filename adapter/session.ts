@@ -2,6 +2,7 @@
 // events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
 // (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, StoppedEvent,
@@ -12,7 +13,6 @@ import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
 import { PAGE_SIZE, type HostMemory } from '../emulator/memory';
 import type { PagingContext } from '../emulator/paging';
 import { CAP_REG_DEFS, ENGINES, EngineName } from '../emulator/registers';
-import { runToCommands } from '../emulator/reverse';
 import { capsView } from '../emulator/vdev';
 import type { Vm } from '../emulator/vm';
 import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
@@ -23,7 +23,7 @@ import { Execution, Granularity, MotionError, Stop, StepKind } from './execution
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
-import { HangStop, LaunchError, buildLaunch, validateLaunch } from './launch';
+import { HangStop, LaunchError, buildLaunch, programPath, validateLaunch } from './launch';
 import { LISTING_REFERENCE, Listing, listingOf } from './listing';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
@@ -80,6 +80,9 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
   return { width, height, pixels };
 }
 
+/** Program files from this size on show progress while they load (about 0.3 s of assembly here; 4 MiB, the limit, 2.3 s). */
+const LARGE_PROGRAM_BYTES = 512 * 1024;
+
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
 
@@ -105,6 +108,8 @@ export class VgpuDebugSession extends DebugSession {
   private disasm: Disassembly | undefined;
   private readonly bps = new Breakpoints((text) => this.output(text));
   private configured = false;
+  /** A launch is loading its program. */
+  private launching = false;
   private started = false;
   private ended = false;
   private finished = false;
@@ -136,7 +141,7 @@ export class VgpuDebugSession extends DebugSession {
     this.setDebuggerLinesStartAt1(true);
     this.setDebuggerColumnsStartAt1(true);
     this.handlers = {
-      launch: (a) => this.launch(a),
+      launch: (a, r) => this.launch(a, r),
       attach: () => {
         throw new UserError('attach is not supported: launch a .vgpu program');
       },
@@ -150,7 +155,7 @@ export class VgpuDebugSession extends DebugSession {
       variables: (a) => this.variables(a),
       setVariable: (a) => this.setVariable(a),
       setExpression: (a) => this.setExpression(a),
-      evaluate: (a) => this.evaluate(a),
+      evaluate: (a, r) => this.evaluate(a, r),
       completions: (a) => this.completions(a),
       continue: (a, r) => this.motion(a, 'continue', r),
       next: (a, r) => this.motion(a, 'over', r),
@@ -283,10 +288,29 @@ export class VgpuDebugSession extends DebugSession {
   // ---------------------------------------------------------------------------------------------
   // Life cycle.
 
-  private launch(a: Record<string, unknown>): Reply {
-    if (this.vm) throw new UserError('already launched: use restart to load the program again');
+  private async launch(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<Reply> {
+    if (this.vm || this.launching) throw new UserError('already launched: use restart to load the program again');
     const args = validateLaunch(a);
-    this.load(args);
+    // A large program takes seconds to assemble, in one pass that cannot stop half-way: progress shows
+    // (not cancellable) before it starts, and the event loop turns once so that it reaches the client.
+    let size = 0;
+    try {
+      size = fs.statSync(programPath(args)).size;
+    } catch {
+      // buildVm says what is wrong with the file
+    }
+    const op = size >= LARGE_PROGRAM_BYTES ? this.operation(`Loading ${path.basename(args.program)}`, request, false) : undefined;
+    this.launching = true;
+    try {
+      if (op) {
+        op.showNow(`assembling ${Math.round(size / 1024)} KiB`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      this.load(args);
+    } finally {
+      this.launching = false;
+      if (op) this.finishOperation(op, this.vm ? 'loaded' : 'failed');
+    }
     return new Reply(undefined, () => this.sendEvent(new InitializedEvent()));
   }
 
@@ -773,7 +797,8 @@ export class VgpuDebugSession extends DebugSession {
   // ---------------------------------------------------------------------------------------------
   // Evaluate, completions.
 
-  private consoleHost(): ConsoleHost {
+  /** `request`: the evaluate request a console command came in (a long one's progress names it, and `cancel` may). */
+  private consoleHost(request?: DebugProtocol.Request): ConsoleHost {
     const vm = this.vm!;
     return {
       vm,
@@ -787,10 +812,19 @@ export class VgpuDebugSession extends DebugSession {
         this.rollbackTo(id);
         return `rolled back to snapshot #${id}: t=${vm.commands}, step ${vm.step}`;
       },
-      goto: (t) => {
-        const ok = runToCommands(vm, t);
-        this.afterJump(`Time ${vm.commands}`);
-        return ok ? `at t=${vm.commands} (step ${vm.step})` : `stopped at t=${vm.commands} (step ${vm.step}): ${vm.pending ? `GPU error ${vm.pending.kind}` : t < vm.commands ? 'no snapshot that early' : 'the program ends before that'}`;
+      goto: async (t) => {
+        const op = this.operation(`Go to t=${t}`, request);
+        let r: Awaited<ReturnType<Execution['toTime']>>;
+        try {
+          r = await this.exec!.toTime(t, op);
+        } finally {
+          this.finishOperation(op, op.cancelled ? 'cancelled' : 'done');
+        }
+        if (r === null || this.vm !== vm) throw new UserError('the program was restarted meanwhile');
+        const at = `t=${vm.commands} (step ${vm.step})`;
+        this.afterJump(r.cancelled ? 'Cancelled' : `Time ${vm.commands}`, r.cancelled ? 'pause' : 'goto');
+        if (r.cancelled) return `goto ${t} cancelled at ${at}: the VM stands there`;
+        return r.arrived ? `at ${at}` : `stopped at ${at}: ${r.why}`;
       },
     };
   }
@@ -818,11 +852,12 @@ export class VgpuDebugSession extends DebugSession {
     }));
   }
 
-  private evaluate(a: Record<string, unknown>): DebugProtocol.EvaluateResponse['body'] {
+  private evaluate(a: Record<string, unknown>, request: DebugProtocol.Request): DebugProtocol.EvaluateResponse['body'] | Promise<DebugProtocol.EvaluateResponse['body']> {
     this.stoppedVm();
     if (typeof a.expression !== 'string') throw new UserError('evaluate needs an expression (string)');
     const engine = this.engineOfFrame(a.frameId);
-    return evaluateRequest(this.consoleHost(), a as unknown as DebugProtocol.EvaluateArguments, engine, this.fmt(a));
+    const frame = a.frameId !== undefined ? this.frameOf(a.frameId) : framesOf(this.vm!, threadOfEngine(engine))[0];
+    return evaluateRequest(this.consoleHost(request), a as unknown as DebugProtocol.EvaluateArguments, engine, this.fmt(a), frame?.engine ? frame.va : undefined);
   }
 
   private completions(a: Record<string, unknown>): DebugProtocol.CompletionsResponse['body'] {
@@ -1113,12 +1148,16 @@ export class VgpuDebugSession extends DebugSession {
     this.migrating = true;
     let out: MigrationOutcome;
     let ls: Lockstep | undefined;
-    const op = this.operation(`Migrating the VM to ${to}`, request, false);
+    // Cancellable until the stop-and-copy (the VM then stays here, intact); from there on the VM is the
+    // target's, and a cancel is too late: the progress message says so.
+    const op = this.operation(`Migrating the VM to ${to}`, request);
     try {
       out = await migrateVm(vm, {
         ...target, token: (a.token as string | undefined) || undefined, mode: 'session', commandsPerChunk: 0,
+        cancelled: () => op.cancelled,
         onProgress: (p) => {
-          const text = `${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}`;
+          const late = p.phase === 'stop-and-copy' || p.phase === 'resumed' ? '; too late to cancel' : '';
+          const text = `${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}${late}`;
           op.report(text);
           this.output(`migration: ${text}\n`);
         },
@@ -1137,12 +1176,13 @@ export class VgpuDebugSession extends DebugSession {
       }
     } finally {
       this.migrating = false;
-      this.finishOperation(op, 'done');
+      this.finishOperation(op, op.cancelled && !ls ? 'cancelled' : 'done');
     }
     const body: CustomBody<'vgpu/migrate'> = { ...migrationSummary(out), ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}) };
     if (!ls) {
       this.output(`migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running ${prev ? `on ${prev.host}` : 'here'} (t=${vm.commands})\n`, 'stderr');
-      return new Reply({ ...body, host: this.hostText() }, () => this.afterJump(`Migration ${out.status}`, 'pause'));
+      const what = op.cancelled ? 'Migration cancelled' : `Migration ${out.status}`;
+      return new Reply({ ...body, host: this.hostText() }, () => this.afterJump(what, 'pause'));
     }
     if (prev) void prev.close(); // the VM has left that host
     else this.homeGen = vm.cfg.hostGen;

@@ -22,19 +22,27 @@ export interface StopCondition {
  * same state a fresh forward run to t reaches.
  */
 export function runToCommands(vm: Vm, t: number): boolean {
-  if (t <= vm.commands) {
-    // Driver ops may have run since the t-th command retired: go back to the first step with t.
-    const list = vm.snapshots.list;
-    let i = list.length - 1;
-    while (i > 0 && !(list[i].state.commands < t)) i--;
-    if (i < 0 || list[i].state.commands > t) return false;
-    vm.restoreSnapshot(i);
-  }
+  if (!rewindFor(vm, t)) return false;
   while (vm.commands < t) {
     const r = vm.stepOnce();
     if (r !== STEP_COMMAND && r !== STEP_DRIVER && r !== STEP_POLL) return false;
   }
   return vm.commands === t;
+}
+
+/**
+ * When time `t` is not ahead (driver ops may have run since the t-th command retired), restores the
+ * latest kept snapshot before it, from which a forward run reaches the first step with t. False when
+ * no snapshot is that early (the VM did not move).
+ */
+export function rewindFor(vm: Vm, t: number): boolean {
+  if (t > vm.commands) return true;
+  const list = vm.snapshots.list;
+  let i = list.length - 1;
+  while (i > 0 && !(list[i].state.commands < t)) i--;
+  if (i < 0 || list[i].state.commands > t) return false;
+  vm.restoreSnapshot(i);
+  return true;
 }
 
 /**

@@ -42,6 +42,11 @@ export interface MigrateOptions extends MigrationTarget {
   timeoutMs?: number;
   /** Progress, for a debugger's status line or a log. */
   onProgress?: (p: MigrationProgress) => void;
+  /**
+   * Asked between sections until the stop-and-copy: true abandons the transfer (the target discards
+   * what it got; the VM here is intact). From the stop-and-copy on, the VM is the target's: not asked.
+   */
+  cancelled?: () => boolean;
 }
 
 export interface MigrationProgress {
@@ -86,6 +91,8 @@ export function migrationSummary(o: MigrationOutcome): NonNullable<RunResult['mi
 class Refused extends Error {}
 /** The VM itself stopped (an unrecovered GPU error) while pre-copy ran: it does not move. */
 class VmStopped extends Error {}
+/** The caller cancelled the transfer before the stop-and-copy. */
+class CancelledHere extends Error {}
 
 /**
  * Logs guest pages written since they were last sent. Writes come through HostMemory.writeHook;
@@ -235,6 +242,7 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     const verdict = await expect<Verdict>(ch, MIG.VERDICT, timeoutMs, 'waiting for the target host\'s verdict');
     if (!verdict.accepted) throw new Refused(verdict.reason ?? 'the target host refused the VM');
     progress('accepted', 0, 0);
+    if (o.cancelled?.()) throw new CancelledHere('cancelled before the stop-and-copy (once the target accepted, before any state was sent)');
 
     // The VM's configuration first: the target builds it (and may still refuse) before any page.
     stage = 'sending the VM configuration';
@@ -277,10 +285,12 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
           pagesSent += part.length;
         }
         if (running) running = runSlice(vm, perChunk);
+        if (o.cancelled?.()) throw new CancelledHere(`cancelled before the stop-and-copy (during pre-copy round ${round})`);
         if (!log.intact) throw new ChannelClosed('the dirty-page log was replaced while pre-copy ran (HostMemory.writeHook changed)');
       }
       running = await endOfRound(round);
       rounds = round;
+      if (o.cancelled?.()) throw new CancelledHere(`cancelled before the stop-and-copy (after pre-copy round ${round})`);
       if (log.pages.size <= stopPages || round >= maxRounds) break;
       const sentBefore = toSend.length;
       toSend = log.drain();
@@ -318,6 +328,10 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     return outcome('completed', { downtimeMs, switchedAtCommands, hostGen: done.hostGen, result: done.result, errors: done.errors, pixels: done.pixels });
   } catch (e) {
     if (e instanceof Refused) return outcome('refused', { reason: e.message });
+    if (e instanceof CancelledHere) {
+      ch?.fail('the source cancelled the transfer');
+      return outcome('failed', { reason: e.message });
+    }
     if (e instanceof VmStopped) {
       ch?.fail('the source VM stopped on a GPU error; the transfer is cancelled');
       return outcome('failed', { reason: e.message });

@@ -68,6 +68,19 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
     assert.equal(named(ps.fields, 'pipeline_selection').value, '_3D (0)');
   });
 
+  it('a field\'s evaluateName, hovered, gives its value and meaning; read-only', async () => {
+    const f = await atDraw();
+    const vs = await command(f.id, '3D pipeline', '3DSTATE_VS');
+    const ksp = named(vs.fields, 'kernel_start_pointer');
+    assert.equal(ksp.evaluateName, '$state.3DSTATE_VS.kernel_start_pointer');
+    assert.deepEqual(ksp.presentationHint?.attributes, ['readOnly']);
+    const h = (await dc.evaluateRequest({ expression: ksp.evaluateName!, context: 'hover', frameId: f.id })).body;
+    assert.match(h.result, /^0x0000000000000080  3DSTATE_VS\.kernel_start_pointer, DW1-2 bits \d+:\d+: \S/);
+    const w = (await dc.evaluateRequest({ expression: ksp.evaluateName!, context: 'watch', frameId: f.id })).body;
+    assert.equal(w.result, '0x0000000000000080');
+    assert.match(w.type ?? '', /^3DSTATE_VS\.kernel_start_pointer, /);
+  });
+
   it('vgpu/pipelineState returns the same data as JSON', async () => {
     await atDraw();
     const r = (await dc.customRequest('vgpu/pipelineState', { engine: 'rcs0' })).body as PipelineStateInfo;

@@ -117,6 +117,42 @@ describe('adapter: scopes, variables and memory', function () {
     assert.match(await failure(set('value', '1')), /only a register/);
   });
 
+  it('descriptions where clients show them: each field\'s evaluateName, evaluated, carries its meaning (hover: in the result)', async () => {
+    const f = await atInner();
+    const ev = async (v: DebugProtocol.Variable, context: string) => {
+      assert.ok(v.evaluateName, `${v.name} has an evaluateName`);
+      return (await dc.evaluateRequest({ expression: v.evaluateName, context, frameId: f[0].id })).body;
+    };
+    // A register field: its value in the result, its meaning in a hover's result and in every type.
+    const ctl = await children(dc, named(await scope(dc, f[0].id, 'Registers'), 'RING_CTL'));
+    const enable = named(ctl, 'ENABLE');
+    const hover = await ev(enable, 'hover');
+    assert.match(hover.result, /^0x1 \(1\)  rcs0\.RING_CTL\.ENABLE, bit 0: \S/);
+    const watch = await ev(enable, 'watch');
+    assert.equal(watch.result, '0x1 (1)');
+    assert.match(watch.type ?? '', /^rcs0\.RING_CTL\.ENABLE, bit 0: /);
+    assert.match(enable.type ?? '', /^bits 0:0: /, 'VS Code shows type on the name: it stays');
+    // A field of the command the frame is at: the value as the Command scope shows it, read-only.
+    const cmd = await scope(dc, f[0].id, 'Command');
+    const addr = named(cmd, 'addr');
+    assert.equal(addr.evaluateName, '$command.addr');
+    assert.deepEqual(addr.presentationHint?.attributes, ['readOnly']);
+    const a = await ev(addr, 'hover');
+    assert.match(a.result, /^0x000000140000  MI_STORE_DATA_IMM\.addr, DW1-2 bits \d+:\d+: \S/);
+    assert.equal((await ev(addr, 'watch')).result, addr.value);
+    // The caller frame's command is another one: $command follows the frame.
+    const caller = named(await scope(dc, f[1].id, 'Command'), 'second_level');
+    const c = (await dc.evaluateRequest({ expression: caller.evaluateName!, context: 'hover', frameId: f[1].id })).body;
+    assert.match(c.result, /^1  MI_BATCH_BUFFER_START\.second_level, /);
+    // A capability register's field, read-only.
+    const gencap = await children(dc, named(await scope(dc, f[0].id, 'Capability Registers'), 'GENCAP'));
+    const g = named(gencap, 'PAGE_2M');
+    assert.deepEqual(g.presentationHint?.attributes, ['readOnly']);
+    assert.match((await ev(g, 'hover')).result, /^0x1 \(1\)  GENCAP\.PAGE_2M, bit \d+: \S/);
+    // A field name that does not exist is an error naming it, not a wrong answer.
+    assert.match(await failure(dc.evaluateRequest({ expression: '$command.nonesuch', context: 'hover', frameId: f[0].id })), /MI_STORE_DATA_IMM has no field 'nonesuch'/);
+  });
+
   it('Capability Registers: exposed next to physical, hidden features and PCI capabilities marked', async () => {
     const f = await atInner({ hostGen: 3, deviceVersion: 2 });
     const caps = await scope(dc, f[0].id, 'Capability Registers');

@@ -356,4 +356,41 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
     });
   });
+  describe('a long run: VS Code\'s progress notification and its Cancel button', () => {
+    const file = 'spin.vgpu';
+
+    it('continue towards a watchdog at 10^8 commands shows progress; Cancel stops the VM where it is and says so', async () => {
+      await openWorkbench();
+      // A batch chaining to itself: the watchdog (raised to 10^8 commands) is a far stop, ~20 s of running.
+      fs.copyFileSync(path.join(ROOT, 'test', 'adapter', 'programs', file), path.join(WORKSPACE, file));
+      fs.mkdirSync(path.join(WORKSPACE, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(WORKSPACE, '.vscode', 'launch.json'), JSON.stringify({
+        version: '0.2.0',
+        configurations: [{ type: 'vgpu', request: 'launch', name: 'Spin (long run)', program: '${workspaceFolder}/' + file, stopOnEntry: true, watchdog: 100_000_000 }],
+      }, null, 2));
+      const source = fs.readFileSync(path.join(WORKSPACE, file), 'utf8').split('\n');
+      const batch = [source.findIndex((l) => l.includes('MI_NOOP')) + 1, source.findIndex((l) => l.includes('addr=spin')) + 1];
+      await wb.command('View: Close All Editors');
+      await wb.command('Notifications: Clear All Notifications');
+      await wb.openFile(file);
+      await wb.startDebugging();
+      await wb.waitPaused();
+      await wb.page.keyboard.press('F5');
+      const toast = wb.page.locator('.notifications-toasts .notification-list-item', { hasText: 'Continue' }).first();
+      await toast.waitFor({ timeout: 15_000 });
+      await wb.screenshot('progress-notification');
+      await toast.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+      await toast.waitFor({ state: 'detached', timeout: 10_000 });
+      // Paused where the cancel found it: on the batch's lines, the stop saying "Cancelled", at a time short of the watchdog.
+      const paused = await wb.until('paused after the cancel', () => wb.pausedLine(), (p) => p.file === file && batch.includes(p.line));
+      assert.ok(paused);
+      const stack = await wb.until('the stop named in the call stack', () => wb.callStack(), (rows) => rows.some((r) => /cancelled/i.test(r)));
+      // The run went some way before the cancel (periodic snapshots past t=0), and stopped short of the watchdog.
+      const snaps = await wb.until('the snapshots of the run', () => wb.viewRows('Snapshots'), (r) => r.some((x) => /^#\d+ at [1-9]\d* commands periodic/.test(x)));
+      assert.ok(!stack.some((r) => /exception|hang/i.test(r)), `no watchdog stop (${stack.join(' | ')}; ${snaps.length} snapshot rows)`);
+      await wb.screenshot('progress-cancelled');
+      await wb.page.keyboard.press('Shift+F5');
+      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
+    });
+  });
 });

@@ -1,0 +1,128 @@
+// Progress and cancel for the long operations besides motions (those are in clients.test.ts): the
+// console's `goto T` over a long replay, loading a large program, and a VM transfer cancelled before
+// its stop-and-copy. Each cancelled operation leaves the VM at a position the stop and the reply name.
+
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import type { CustomBody } from '../../adapter/protocol';
+import { VmHost } from '../../emulator/migration';
+import { DRIVER, EXAMPLES, clientPerTest, digest, program, repl } from './client';
+
+const PLAIN = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true, supportsProgressReporting: true } as DebugProtocol.InitializeRequestArguments;
+
+/** The sequence number the client gives its next request (a `cancel` may name a request by it). */
+const nextSeq = (dc: DebugClient): number => (dc as unknown as { sequence: number }).sequence;
+
+async function start(dc: DebugClient, args: Record<string, unknown>): Promise<void> {
+  await dc.initializeRequest(PLAIN);
+  await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments)]);
+  await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+}
+
+const position = async (dc: DebugClient) => ((await dc.customRequest('vgpu/snapshots')).body as CustomBody<'vgpu/snapshots'>).commands;
+
+describe('adapter: progress and cancel for goto T, the launch and migration', function () {
+  this.timeout(60000);
+  let dc: DebugClient;
+  clientPerTest((c) => (dc = c));
+
+  it('console goto T: progress while it replays; cancelled, it stops where the replay stood and says so', async () => {
+    await start(dc, { program: program('spin.vgpu'), watchdog: 10_000_000 });
+    const events: string[] = [];
+    for (const e of ['continued', 'stopped', 'progressStart', 'progressEnd']) dc.on(e, () => events.push(e));
+    const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
+    const seq = nextSeq(dc);
+    const reply = repl(dc, 'goto 9000000');
+    const p = (await started).body;
+    assert.equal(p.cancellable, true);
+    assert.equal(p.requestId, seq, 'the progress names the evaluate request');
+    assert.match(p.title, /t=9000000/);
+    const stopped = dc.waitForEvent('stopped') as Promise<DebugProtocol.StoppedEvent>;
+    const t0 = performance.now();
+    await dc.customRequest('cancel', { progressId: p.progressId });
+    const [text, stop] = await Promise.all([reply, stopped]);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 100, `stopped ${ms.toFixed(1)} ms after the cancel`);
+    const at = await position(dc);
+    assert.ok(at > 0 && at < 9_000_000, `somewhere on the way (t=${at})`);
+    assert.match(text, new RegExp(`^goto 9000000 cancelled at t=${at} \\(step \\d+\\): the VM stands there$`));
+    assert.equal(stop.body.description, 'Cancelled');
+    assert.equal(stop.body.reason, 'pause');
+    assert.match(stop.body.text ?? '', new RegExp(`^t=${at}, `));
+    assert.deepEqual(events, ['progressStart', 'progressEnd', 'continued', 'stopped'], 'progress closed, then the stop the client did not request, announced');
+    // Not cancelled, it arrives: the same state as a plain replay to that time.
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 1000')]);
+    const d = await digest(dc);
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, `goto ${at + 5}`)]);
+    assert.equal(await position(dc), at + 5);
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 1000')]);
+    assert.equal(await digest(dc), d);
+  });
+
+  it('loading a large program shows progress (not cancellable: one assembler pass) before the launch answers; a small one shows none', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
+    const file = path.join(dir, 'big.vgpu');
+    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
+    for (let i = 0; i < 20000; i++) lines.push(`    MI_STORE_DATA_IMM addr=v, data=${i}`);
+    lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    assert.ok(fs.statSync(file).size >= 512 * 1024);
+    try {
+      const seen: DebugProtocol.Event[] = [];
+      for (const e of ['progressStart', 'progressEnd', 'initialized']) dc.on(e, (ev: DebugProtocol.Event) => seen.push(ev));
+      await dc.initializeRequest(PLAIN);
+      const seq = nextSeq(dc);
+      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+      assert.deepEqual(seen.map((e) => e.event), ['progressStart', 'progressEnd', 'initialized']);
+      const s = (seen[0] as DebugProtocol.ProgressStartEvent).body;
+      assert.equal(s.title, 'Loading big.vgpu');
+      assert.equal(s.cancellable, false);
+      assert.equal(s.requestId, seq);
+      assert.equal((seen[1] as DebugProtocol.ProgressEndEvent).body.message, 'loaded');
+      await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+      const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+      assert.equal(end.body.description, 'Program finished', 'the program loaded whole runs to its end');
+      assert.equal(await repl(dc, '[v]'), '0x4e1f (19999)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a small program loads with no progress', async () => {
+    let shown = 0;
+    dc.on('progressStart', () => shown++);
+    await start(dc, { program: path.join(EXAMPLES, 'picture.vgpu') });
+    assert.equal(shown, 0);
+  });
+
+  it('a migration cancelled before its stop-and-copy: the VM stays here, intact, and the target runs nothing', async () => {
+    const host = new VmHost({ gen: 2, idleTimeoutMs: 10_000 });
+    let resumed = false;
+    host.on('resumed', () => (resumed = true));
+    const to = `127.0.0.1:${(await host.listen()).port}`;
+    try {
+      await start(dc, { program: path.join(EXAMPLES, 'picture.vgpu'), hostGen: 3, deviceVersion: 2 });
+      const before = await digest(dc);
+      const seq = nextSeq(dc);
+      const stopped = dc.waitForEvent('stopped') as Promise<DebugProtocol.StoppedEvent>;
+      const reply = dc.customRequest('vgpu/migrate', { to });
+      await dc.customRequest('cancel', { requestId: seq });
+      const r = (await reply).body as CustomBody<'vgpu/migrate'>;
+      assert.equal(r.status, 'failed');
+      assert.match(r.reason ?? '', /^cancelled before the stop-and-copy \(/);
+      assert.match(r.host ?? "", /^local/);
+      assert.equal((await stopped).body.description, 'Migration cancelled');
+      assert.equal(resumed, false);
+      assert.equal(await digest(dc), before, 'nothing of the VM changed');
+      // It still runs here to its end.
+      const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+      assert.equal(end.body.description, 'Program finished');
+    } finally {
+      await host.close();
+    }
+  });
+});
