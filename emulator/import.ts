@@ -333,12 +333,15 @@ function decodeStream(ram: Ram, gpaOf: (i: number) => number | undefined, limit:
     }
     const d = decodeCommand(window, 0, window.length, gen);
     if (typeof d === 'string') break;
+    // A command the language cannot spell bit for bit (a sign-extended address) stays `.dword ...; NAME`.
     const one = disassembleOne(window, 0, engine, gen);
-    if (one.length !== d.length || one.text.startsWith('.dword')) break;
-    const cmd: Command = { gpa, va: va0 + 4 * i, words: window.slice(0, d.length), text: one.text };
+    const words = window.slice(0, d.length);
+    const text = one.length === d.length ? one.text : `.dword ${words.map((w) => hex(w >>> 0)).join(', ')} ; ${d.def.mnemonic}`;
+    const cmd: Command = { gpa, va: va0 + 4 * i, words, text };
     if (!take(cmd)) break;
     if (d.def.mnemonic === 'MI_BATCH_BUFFER_START') {
-      const addr = Number(d.fields.get('addr') ?? 0n);
+      // bits 47:2 of the address (the hardware ignores the sign extension above them)
+      const addr = ((words[1] & 0xfffffffc) >>> 0) + (d.length > 2 ? (words[2] & 0xffff) * 2 ** 32 : 0);
       if ((d.fields.get('ppgtt') ?? 0n) === 1n) starts.push(addr);
       if (batch && (d.fields.get('second_level') ?? 0n) === 0n) break; // a chained first-level batch: the rest is not reached
     }
