@@ -79,7 +79,7 @@ interface DirectiveSpec {
 
 /** Directive syntax (SPEC section 6); the handlers below interpret the arguments. */
 const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
-  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9', min: 1, max: Infinity },
+  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9 unmodelled=drop|refuse', min: 1, max: Infinity },
   map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
   pml4: { usage: '.pml4 GPA', min: 1, max: 1 },
   ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE | .ggtt table=GPA, entries=N', min: 2, max: 3 },
