@@ -51,6 +51,10 @@ const MAX_FILL_BYTES = 256 * MIB;
 /** One surface's bytes (a 4096x4096 surface) and all surfaces' together. */
 const MAX_SURFACE_BYTES = 64 * MIB;
 const MAX_SURFACES_BYTES = 256 * MIB;
+/** Bytes `.incbin` and `.write` may take from files, per program (the image holds them as real pages). */
+const MAX_INCBIN_BYTES = 256 * MIB;
+/** The most entries a `.ggtt table=` may declare (4 GiB of 4 KiB pages). */
+const MAX_GGTT_ENTRIES = GGTT_LIMIT / PAGE;
 
 /** Page sizes of `.map page=` and the paging level whose entry maps them (x86-64 4-level). */
 const PAGE_LEVEL = new Map<number, { level: number; feature?: Feature; label: string }>([
@@ -75,18 +79,22 @@ interface DirectiveSpec {
 
 /** Directive syntax (SPEC section 6); the handlers below interpret the arguments. */
 const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
-  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9', min: 1, max: Infinity },
+  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9 unmodelled=drop|refuse', min: 1, max: Infinity },
   map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
-  ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE', min: 3, max: 3 },
-  data: { usage: '.data VA [, ggtt]', min: 1, max: 2 },
+  pml4: { usage: '.pml4 GPA', min: 1, max: 1 },
+  ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE | .ggtt table=GPA, entries=N', min: 2, max: 3 },
+  data: { usage: '.data ADDRESS [, ggtt|phys]', min: 1, max: 2 },
+  incbin: { usage: '.incbin ADDRESS, "FILE", OFFSET, SIZE [, ggtt|phys]', min: 4, max: 5 },
   fill: { usage: '.fill VA, SIZE, VALUE32', min: 3, max: 3 },
   surface: { usage: '.surface NAME, VA, WIDTH, HEIGHT [, PITCH]', min: 4, max: 5 },
-  batch: { usage: '.batch NAME, VA [, ENGINE] [, ggtt]', min: 2, max: 4 },
+  batch: { usage: '.batch NAME, ADDRESS [, ENGINE] [, ggtt|phys]', min: 2, max: 4 },
   ring: { usage: '.ring ENGINE [, VA [, SIZE]]', min: 1, max: 3 },
   submit: { usage: '.submit ENGINE', min: 1, max: 1 },
   wait: { usage: '.wait ENGINE|all', min: 1, max: 1 },
   mmio: { usage: '.mmio REGISTER, VALUE', min: 2, max: 2 },
   eptp: { usage: '.eptp full|restricted [, ENGINE]', min: 1, max: 2 },
+  write: { usage: '.write GPA, "FILE", OFFSET, SIZE | .write GPA, VALUE32, ...', min: 2, max: Infinity },
+  context: { usage: '.context ENGINE, start=GGTT_ADDRESS, head=N, tail=N, ctl=N, pml4=GPA [, lrca=GGTT_ADDRESS]', min: 6, max: 7 },
   dword: { usage: '.dword VALUE, ...', min: 1, max: Infinity },
 };
 
@@ -152,8 +160,9 @@ interface Region {
   readonly kind: 'batch' | 'data' | 'fill';
   readonly what: string;
   readonly va: number;
-  /** The address space of `va`: the PPGTT, or the global GTT (`ggtt`). */
+  /** The address space of `va`: the PPGTT, the global GTT (`ggtt`), or guest physical (`phys`). */
   readonly ggtt?: boolean;
+  readonly phys?: boolean;
   size: number;
   readonly loc: SourceLoc;
   segments: Segment[] | null;
@@ -236,6 +245,15 @@ class Assembler {
   /** `.ggtt` ranges, and the table built for them (GPA and entry count), if any. */
   private readonly ggttMappings: Mapping[] = [];
   private ggtt: { base: number; entries: number } | undefined;
+  /** `.ggtt table=GPA, entries=N`: where the global GTT's PTE table is (instead of the top of RAM). */
+  private ggttTable: { base: number; entries: number; loc: SourceLoc } | undefined;
+  /** Bytes read so far by `.incbin` and `.write`, and the files read. */
+  private incbinBytes = 0;
+  private readonly files = new Map<string, Uint8Array | string>();
+  /** Line of the first `.context` (the program's rings are then fetched through the global GTT). */
+  private contextLine = 0;
+  /** `.pml4 GPA`: the PPGTT root is the program's own table there (page tables written as data). */
+  private ownPml4: { gpa: number; line: number } | undefined;
   private allocTop = 0;
   private leafEntries = 0;
   private fillBytes = 0;
@@ -286,8 +304,9 @@ class Assembler {
       memory: this.memory,
       physBits: this.physBits,
       pages: this.pages,
-      pml4: this.pml4,
+      pml4: this.ownPml4?.gpa ?? this.pml4,
       ...(this.ggtt ? { ggtt: this.ggtt } : {}),
+      ...(this.contextLine ? { ringSpace: 'ggtt' as const } : {}),
       mappings: this.mappings.map(({ defaultRing: _ring, ...m }) => m),
       driver: this.driver,
       surfaces: this.surfaces,
@@ -515,8 +534,13 @@ class Assembler {
         // The hardware generation whose command layouts the program is written in (and the device decodes).
         vm.gen = this.evalNum(arg.value, line, scope, 'gen', { min: BigInt(Math.min(...GENS)), max: BigInt(Math.max(...GENS)) });
         break;
+      case 'unmodelled': {
+        const k = this.keyword({ value: arg.value, col: arg.value.col, end: arg.value.end }, line, ['drop', 'refuse'] as const, 'unmodelled');
+        if (k) vm.unmodelled = k;
+        break;
+      }
       default:
-        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen)`);
+        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen, unmodelled)`);
     }
   }
 
@@ -664,9 +688,9 @@ class Assembler {
     if (s.name === 'data') {
       const e = this.positional(s.args[0], line);
       const va = e && this.evalNum(e, line, scope, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
-      const ggtt = s.args[1] ? this.keyword(s.args[1], line, ['ggtt'] as const, 'the address space') : undefined;
-      if (va === undefined || (s.args[1] && ggtt === undefined)) return VOID;
-      const region: Region = { kind: 'data', what: `.data at line ${line}`, va, ggtt: ggtt === 'ggtt', size: 0, loc: this.loc(line, s.col), segments: null };
+      const space = s.args[1] ? this.keyword(s.args[1], line, ['ggtt', 'phys'] as const, 'the address space') : undefined;
+      if (va === undefined || (s.args[1] && space === undefined)) return VOID;
+      const region: Region = { kind: 'data', what: `.data at line ${line}`, va, ggtt: space === 'ggtt', phys: space === 'phys', size: 0, loc: this.loc(line, s.col), segments: null };
       this.regions.push(region);
       return { kind: 'data', region };
     }
@@ -679,10 +703,11 @@ class Assembler {
       const e = this.positional(s.args[1], line);
       const va = e && this.evalNum(e, line, scope, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
       // `.batch NAME, VA, ggtt` or `.batch NAME, VA, ENGINE, ggtt`: a batch in the global GTT (a privileged batch).
-      const isGgtt = (a: Arg | undefined) => a !== undefined && !a.key && a.value.kind === 'name' && a.value.name.toLowerCase() === 'ggtt';
-      const ggtt = isGgtt(s.args[2]) || isGgtt(s.args[3]);
-      const engineArg = s.args[2] && !isGgtt(s.args[2]) ? s.args[2] : undefined;
-      if (s.args[3] && !isGgtt(s.args[3])) this.error(line, s.args[3], `expected ggtt: ${DIRECTIVES.batch.usage}`);
+      const spaceOf = (a: Arg | undefined) => (a !== undefined && !a.key && a.value.kind === 'name' && ['ggtt', 'phys'].includes(a.value.name.toLowerCase()) ? a.value.name.toLowerCase() : undefined);
+      const space = spaceOf(s.args[2]) ?? spaceOf(s.args[3]);
+      const ggtt = space === 'ggtt';
+      const engineArg = s.args[2] && !spaceOf(s.args[2]) ? s.args[2] : undefined;
+      if (s.args[3] && !spaceOf(s.args[3])) this.error(line, s.args[3], `expected ggtt or phys: ${DIRECTIVES.batch.usage}`);
       const engine = engineArg ? this.engineArg(engineArg, line) : 'rcs0';
       if (va === undefined || engine === undefined) return VOID;
       if (va % 4 !== 0) {
@@ -690,7 +715,7 @@ class Assembler {
         return VOID;
       }
       this.defineSymbol(nameExpr.name, va, line, nameExpr);
-      const region: Region = { kind: 'batch', what: `.batch ${nameExpr.name}`, va, ggtt, size: 0, loc: this.loc(line, s.col), segments: null };
+      const region: Region = { kind: 'batch', what: `.batch ${nameExpr.name}`, va, ggtt, phys: space === 'phys', size: 0, loc: this.loc(line, s.col), segments: null };
       this.regions.push(region);
       return { kind: 'batch', engine, region, name: nameExpr.name };
     }
@@ -792,6 +817,7 @@ class Assembler {
       if (s?.kind !== 'directive' || s.broken || !directiveSpec(s.name)) return;
       if (s.name === 'map' && this.checkDirectiveQuiet(s)) this.doMap(s, pl.line);
       else if (s.name === 'ggtt' && this.checkDirectiveQuiet(s)) this.doGgtt(s, pl.line);
+      else if (s.name === 'pml4' && this.checkDirectiveQuiet(s)) this.doPml4(s, pl.line);
       else if (s.name === 'surface' && this.checkDirectiveQuiet(s)) this.doSurface(s, pl.line);
       else if (s.name === 'ring') {
         const stream = this.opened[i];
@@ -799,6 +825,8 @@ class Assembler {
       }
     });
     this.sortedMappings = [...this.mappings].sort((a, b) => a.va - b.va);
+    const userMap = this.mappings.find((m) => !m.defaultRing);
+    if (this.ownPml4 && userMap) this.error(userMap.loc.line, { col: userMap.loc.col }, `.map builds page tables under the assembler's PML4, but .pml4 (line ${this.ownPml4.line}) names the program's own: write the entries as data instead`);
     for (const ring of this.rings.values()) if (ring.explicit) this.checkRing(ring);
     this.buildGgtt();
   }
@@ -806,6 +834,8 @@ class Assembler {
   /** `.ggtt GGTT_ADDRESS, GPA, SIZE`: global GTT entries (4 KiB each) for a range. */
   private doGgtt(s: Statement & { kind: 'directive' }, line: number): void {
     const scope: Scope = { engine: 'rcs0' };
+    if (s.args[0].key) return this.doGgttTable(s, line, scope);
+    if (s.args.length !== 3) return this.error(line, s, `.ggtt takes GGTT_ADDRESS, GPA, SIZE or table=GPA, entries=N: ${DIRECTIVES.ggtt.usage}`);
     const [aVa, aGpa, aSize] = s.args;
     const eVa = this.positional(aVa, line);
     const eGpa = this.positional(aGpa, line);
@@ -825,18 +855,59 @@ class Assembler {
     this.ggttMappings.push({ va, gpa, size, writable: true, pageSize: PAGE, loc: this.loc(line, s.col), defaultRing: false });
   }
 
-  /** The global GTT's PTE table, from the top of guest RAM: one 64-bit entry per 4 KiB up to the highest mapped address. */
+  /** `.pml4 GPA`: every engine's PDP0 points at the program's own PML4 (a capture's tables, kept as data). */
+  private doPml4(s: Statement & { kind: 'directive' }, line: number): void {
+    const e = this.positional(s.args[0], line);
+    const gpa = e && this.evalNum(e, line, { engine: 'rcs0' }, 'PML4 GPA', { min: 0n, max: BigInt(this.memory - PAGE) });
+    if (gpa === undefined) return;
+    if (gpa % PAGE !== 0) return this.error(line, s.args[0], `PML4 GPA ${fmt(gpa)} is not 4K aligned`);
+    if (this.ownPml4) return this.error(line, s, `.pml4 is already given on line ${this.ownPml4.line}`);
+    this.ownPml4 = { gpa, line };
+  }
+
+  /** `.ggtt table=GPA, entries=N`: the PTE table's place and size (a capture's, kept where it was). */
+  private doGgttTable(s: Statement & { kind: 'directive' }, line: number, scope: Scope): void {
+    const got = new Map<string, number>();
+    for (const a of s.args) {
+      const key = a.key?.kind === 'name' ? a.key.name.toLowerCase() : '';
+      if (key !== 'table' && key !== 'entries') return this.error(line, a.key ?? a, `expected table=GPA, entries=N: ${DIRECTIVES.ggtt.usage}`);
+      if (got.has(key)) return this.error(line, a.key!, `${key}= is given twice`);
+      const v = key === 'table'
+        ? this.evalNum(a.value, line, scope, 'GGTT table GPA', { min: 0n, max: BigInt(this.memory - PAGE) })
+        : this.evalNum(a.value, line, scope, 'GGTT entries', { min: 1n, max: BigInt(MAX_GGTT_ENTRIES) });
+      if (v === undefined) return;
+      if (key === 'table' && v % PAGE !== 0) return this.error(line, a.value, `GGTT table GPA ${fmt(v)} is not 4K aligned`);
+      got.set(key, v);
+    }
+    const base = got.get('table');
+    const entries = got.get('entries');
+    if (base === undefined || entries === undefined) return this.error(line, s, `.ggtt needs both table=GPA and entries=N`);
+    if (base + entries * 8 > this.memory) return this.error(line, s.args[1], `the GGTT table [${fmt(base)}, ${fmt(base + entries * 8)}) ends beyond guest RAM (${fmt(this.memory)})`);
+    if (this.ggttTable) return this.error(line, s, `the GGTT table is already placed on line ${this.ggttTable.loc.line}`);
+    this.ggttTable = { base, entries, loc: this.loc(line, s.col) };
+  }
+
+  /**
+   * The global GTT's PTE table, one 64-bit entry per 4 KiB: where `.ggtt table=` put it, else from the
+   * top of guest RAM up to the highest mapped address.
+   */
   private buildGgtt(): void {
-    if (this.ggttMappings.length === 0) return;
-    const entries = Math.max(...this.ggttMappings.map((m) => (m.va + m.size) / PAGE));
+    if (this.ggttMappings.length === 0 && !this.ggttTable) return;
+    const needed = Math.max(0, ...this.ggttMappings.map((m) => (m.va + m.size) / PAGE));
+    const t = this.ggttTable;
+    if (t && needed > t.entries) {
+      this.error(t.loc.line, { col: t.loc.col }, `the GGTT table's ${t.entries} entries do not reach the .ggtt ranges (${needed} entries needed)`);
+      return;
+    }
+    const entries = t ? t.entries : needed;
     const pages = Math.ceil((entries * 8) / PAGE);
-    const base = this.allocPages(pages);
+    const base = t ? t.base : this.allocPages(pages);
     if (base === undefined) {
       const m = this.ggttMappings[0];
       this.error(m.loc.line, { col: m.loc.col }, `guest RAM (${fmt(this.memory)}) is too small for the global GTT's ${entries} entries`);
       return;
     }
-    for (let p = 0; p < pages; p++) this.pages.set(base / PAGE + p, new Uint32Array(PAGE / 4));
+    for (let p = 0; p < pages; p++) if (!this.pages.has(base / PAGE + p)) this.pages.set(base / PAGE + p, new Uint32Array(PAGE / 4));
     for (const m of this.ggttMappings) {
       for (let off = 0; off < m.size; off += PAGE) {
         const at = base + ((m.va + off) / PAGE) * 8;
@@ -1049,6 +1120,14 @@ class Assembler {
 
   /** GPA segments of a region, or an error on its first unmapped/out-of-RAM byte. */
   private resolveRegion(r: Region): boolean {
+    if (r.phys) {
+      if (r.va + r.size > this.memory) {
+        this.error(r.loc.line, { col: r.loc.col }, `${r.what} [${fmt(r.va)}, ${fmt(r.va + r.size)}): GPA beyond guest RAM (${fmt(this.memory)} bytes)`);
+        return false;
+      }
+      r.segments = [{ offset: 0, gpa: r.va, len: r.size }];
+      return true;
+    }
     const segs: Segment[] = [];
     let off = 0;
     while (off < r.size) {
@@ -1134,6 +1213,10 @@ class Assembler {
           return;
       }
     });
+    if (this.contextLine && this.rings.size > 0) {
+      const ring = [...this.rings.values()][0];
+      this.error(ring.loc.line, { col: ring.loc.col }, `.ring and .context (line ${this.contextLine}) do not mix: with .context, rings are fetched through the global GTT`);
+    }
     for (const ring of this.rings.values()) {
       if (ring.pending.length > 0 && ring.entries.length > 0) {
         const first = ring.entries[0].loc;
@@ -1161,6 +1244,12 @@ class Assembler {
     switch (s.name) {
       case 'fill':
         return this.emitFill(s, pl, scope);
+      case 'incbin':
+        return this.emitIncbin(s, pl, scope);
+      case 'write':
+        return this.emitWrite(s, pl, scope);
+      case 'context':
+        return this.emitContext(s, pl);
       case 'dword': {
         if (!placed) return;
         const values = s.args.map((a) => {
@@ -1217,6 +1306,124 @@ class Assembler {
       default:
         return; // vm, map, surface: done in earlier passes
     }
+  }
+
+  /** The bytes `"FILE", OFFSET, SIZE` name (a sidecar binary beside the program), or undefined after reporting why not. */
+  private sidecar(line: number, aFile: Arg, aOff: Arg, aSize: Arg, scope: Scope): Uint8Array | undefined {
+    const e = this.positional(aFile, line);
+    if (!e) return undefined;
+    if (e.kind !== 'str') return this.fail(line, e, 'expected a "file name" (a string, relative to the program)');
+    const offset = this.evalNum(this.positional(aOff, line) ?? aOff.value, line, scope, 'OFFSET', { min: 0n, max: 2n ** 52n });
+    const size = this.evalNum(this.positional(aSize, line) ?? aSize.value, line, scope, 'SIZE', { min: 1n, max: BigInt(MAX_INCBIN_BYTES) });
+    if (offset === undefined || size === undefined) return undefined;
+    if (!this.opts?.readFile) return this.fail(line, e, `"${e.text}": this program has no directory to read files from (it is not a file on disk)`);
+    let data = this.files.get(e.text);
+    if (data === undefined) {
+      try {
+        data = this.opts.readFile(e.text);
+      } catch (err) {
+        const x = err as NodeJS.ErrnoException;
+        data = x.code === 'ENOENT' ? 'no such file' : x.code === 'EISDIR' ? 'is a directory' : x.message;
+      }
+      this.files.set(e.text, data);
+    }
+    if (typeof data === 'string') return this.fail(line, e, `cannot read "${e.text}": ${data}`);
+    if (offset + size > data.length) return this.fail(line, aSize, `"${e.text}" has ${data.length} bytes: OFFSET ${fmt(offset)} + SIZE ${fmt(size)} runs past its end`);
+    if ((this.incbinBytes += size) > MAX_INCBIN_BYTES) return this.fail(line, aSize, `files included total more than ${fmt(MAX_INCBIN_BYTES)} bytes`);
+    return data.subarray(offset, offset + size);
+  }
+
+  /** `.incbin ADDRESS, "FILE", OFFSET, SIZE [, ggtt|phys]`: initial memory from a sidecar binary. */
+  private emitIncbin(s: Statement & { kind: 'directive' }, pl: ParsedLine, scope: Scope): void {
+    const line = pl.line;
+    const [aAddr, aFile, aOff, aSize, aSpace] = s.args;
+    const eAddr = this.positional(aAddr, line);
+    const addr = eAddr && this.evalNum(eAddr, line, scope, 'ADDRESS', { min: 0n, max: BigInt(VA_LIMIT - 1) });
+    const space = aSpace ? this.keyword(aSpace, line, ['ggtt', 'phys'] as const, 'the address space') : undefined;
+    const bytes = this.sidecar(line, aFile, aOff, aSize, scope);
+    if (addr === undefined || bytes === undefined || (aSpace && space === undefined)) return;
+    if (addr + bytes.length > VA_LIMIT) return this.error(line, aSize, 'the data ends beyond the 48-bit address space');
+    const region: Region = { kind: 'data', what: `.incbin at line ${line}`, va: addr, ggtt: space === 'ggtt', phys: space === 'phys', size: bytes.length, loc: this.loc(line, s.col), segments: null };
+    this.regions.push(region);
+    if (!this.resolveRegion(region)) return;
+    for (const seg of region.segments!) {
+      for (let done = 0; done < seg.len; ) {
+        const gpa = seg.gpa + done;
+        const n = Math.min(PAGE - (gpa % PAGE), seg.len - done);
+        const page = this.ramPage(gpa);
+        new Uint8Array(page.buffer, page.byteOffset, PAGE).set(bytes.subarray(seg.offset + done, seg.offset + done + n), gpa % PAGE);
+        done += n;
+      }
+    }
+    this.listing.push({ va: addr, dwords: [], line, text: pl.text.trim(), ring: null });
+  }
+
+  /** `.write GPA, "FILE", OFFSET, SIZE` or `.write GPA, VALUE32, ...`: the driver writes guest RAM here, in program order. */
+  private emitWrite(s: Statement & { kind: 'directive' }, pl: ParsedLine, scope: Scope): void {
+    const line = pl.line;
+    const eGpa = this.positional(s.args[0], line);
+    const gpa = eGpa && this.evalNum(eGpa, line, scope, 'GPA', { min: 0n, max: BigInt(this.memory - 4) });
+    if (gpa === undefined) return;
+    if (gpa % 4 !== 0) return this.error(line, s.args[0], `GPA ${fmt(gpa)} is not dword aligned`);
+    let dwords: number[];
+    if (s.args[1].value.kind === 'str' && !s.args[1].key) {
+      if (s.args.length !== 4) return this.error(line, s, `.write GPA, "FILE", OFFSET, SIZE takes 4 arguments`);
+      const bytes = this.sidecar(line, s.args[1], s.args[2], s.args[3], scope);
+      if (bytes === undefined) return;
+      if (bytes.length % 4 !== 0) return this.error(line, s.args[3], `SIZE ${fmt(bytes.length)} is not a multiple of 4 (the driver writes dwords)`);
+      const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      dwords = Array.from({ length: bytes.length / 4 }, (_, i) => v.getUint32(4 * i, true));
+    } else {
+      const values = s.args.slice(1).map((a) => {
+        const e = this.positional(a, line);
+        return e && this.evalU32(e, line, scope, 'value');
+      });
+      if (values.some((v) => v === undefined)) return;
+      dwords = values as number[];
+    }
+    if (gpa + 4 * dwords.length > this.memory) return this.error(line, s, `the write [${fmt(gpa)}, ${fmt(gpa + 4 * dwords.length)}) ends beyond guest RAM (${fmt(this.memory)})`);
+    this.driver.push({ op: 'write', gpa, dwords, loc: this.loc(line, s.col) });
+  }
+
+  /**
+   * `.context ENGINE, start=, head=, tail=, ctl=, pml4= [, lrca=]`: an execlist submission, as a capture
+   * makes it: the engine loads its ring registers and PPGTT root from a context, then runs the ring
+   * (fetched through the global GTT) from head to tail.
+   */
+  private emitContext(s: Statement & { kind: 'directive' }, pl: ParsedLine): void {
+    const line = pl.line;
+    const scope: Scope = { engine: 'rcs0' };
+    const engine = this.engineArg(s.args[0], line);
+    const ranges: Record<string, { range: Range; align?: number }> = {
+      start: { range: { min: 0n, max: 2n ** 32n - 1n }, align: PAGE },
+      head: { range: U32 }, tail: { range: U32 }, ctl: { range: U32 },
+      pml4: { range: { min: 0n, max: BigInt(GPA_LIMIT - 1) }, align: PAGE },
+      lrca: { range: { min: 0n, max: 2n ** 32n - 1n } },
+    };
+    const got = new Map<string, number>();
+    let ok = engine !== undefined;
+    for (const a of s.args.slice(1)) {
+      const key = a.key?.kind === 'name' ? a.key.name.toLowerCase() : '';
+      const spec = Object.hasOwn(ranges, key) ? ranges[key] : undefined;
+      if (!spec) {
+        ok = !!this.fail(line, a.key ?? a, `expected KEY=VALUE with KEY one of ${Object.keys(ranges).join(', ')}: ${DIRECTIVES.context.usage}`);
+        continue;
+      }
+      if (got.has(key)) {
+        ok = !!this.fail(line, a.key!, `${key}= is given twice`);
+        continue;
+      }
+      const v = this.evalNum(a.value, line, scope, key, spec.range);
+      if (v === undefined) ok = false;
+      else if (spec.align && v % spec.align !== 0) ok = !!this.fail(line, a.value, `${key}=${fmt(v)} is not 4K aligned`);
+      else got.set(key, v);
+    }
+    const missing = ['start', 'head', 'tail', 'ctl', 'pml4'].filter((k) => !got.has(k));
+    if (missing.length) return this.error(line, s, `.context needs ${missing.map((k) => k + '=').join(', ')}: ${DIRECTIVES.context.usage}`);
+    if (!ok || !engine) return;
+    const u = (k: string) => got.get(k)! >>> 0;
+    if (!this.contextLine) this.contextLine = line;
+    this.driver.push({ op: 'context', engine, lrca: got.get('lrca') ?? 0, ring: { start: u('start'), head: u('head'), tail: u('tail'), ctl: u('ctl') }, pml4: got.get('pml4')!, loc: this.loc(line, s.col) });
   }
 
   private emitFill(s: Statement & { kind: 'directive' }, pl: ParsedLine, scope: Scope): void {
@@ -1464,9 +1671,11 @@ class Assembler {
     for (const r of written) {
       if (r.segments?.some((s) => hitsReserved(s.gpa, s.gpa + s.len))) this.error(r.loc.line, { col: r.loc.col }, `${r.what} overlaps ${reservedText}`);
     }
-    const byVa = written.map((r) => ({ start: r.va, end: r.va + r.size, owner: r }));
+    // Addresses of different spaces (PPGTT, global GTT, physical) are compared by GPA only.
+    const spaceOf = (r: Region) => (r.phys ? 2 : r.ggtt ? 1 : 0);
+    const vaPairs = [0, 1, 2].flatMap((sp) => overlapPairs(written.filter((r) => spaceOf(r) === sp).map((r) => ({ start: r.va, end: r.va + r.size, owner: r }))));
     const vaClash = new Set<Region>();
-    for (const [a, b] of overlapPairs(byVa)) {
+    for (const [a, b] of vaPairs) {
       vaClash.add(a);
       this.error(a.loc.line, { col: a.loc.col }, `${a.what} [${fmt(a.va)}, ${fmt(a.va + a.size)}) overlaps ${b.what} (line ${b.loc.line}) [${fmt(b.va)}, ${fmt(b.va + b.size)})`);
     }

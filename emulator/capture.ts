@@ -4,7 +4,7 @@
 
 import * as zlib from 'node:zlib';
 import { AubFile, AubFormatError, AubRecord, looksLikeAub, parseAub } from './formats/aub';
-import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc } from './image';
+import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc, SurfaceDef, VmDirective } from './image';
 import { PAGE_SIZE, hex } from './memory';
 import { ENGINES, EngineName, regAt } from './registers';
 
@@ -56,6 +56,31 @@ const MI_BATCH_BUFFER_END = 0x05000000;
 /** The VM's smallest guest RAM for a capture, and the GGTT PTE size. */
 const MIN_RAM = 64 * 1024 * 1024;
 const PTE_BYTES = 8;
+
+/**
+ * A comment block `vgpu .vm KEY=VALUE ...` (what `vgpu export` writes; aubinator skips comments) carries
+ * the program's device version, migration pool and isolation, which AUB has no place for.
+ */
+export const VM_COMMENT_PREFIX = 'vgpu .vm ';
+/** A comment block `vgpu .surface NAME VA WIDTH HEIGHT PITCH`: a program's surface, so that results name it. */
+export const SURFACE_COMMENT_PREFIX = 'vgpu .surface ';
+
+function surfaceFromComment(text: string, file: string): SurfaceDef | undefined {
+  const m = /^(\w+) (0x[0-9a-f]+) (\d+) (\d+) (\d+)$/i.exec(text.slice(SURFACE_COMMENT_PREFIX.length).trim());
+  if (!m) return undefined;
+  const [width, height, pitch] = [Number(m[3]), Number(m[4]), Number(m[5])];
+  if (width < 1 || height < 1 || width > 65536 || height > 65536 || pitch < width * 4 || pitch * height > 64 * 1024 * 1024) return undefined;
+  return { name: m[1], va: Number(m[2]), width, height, pitch, loc: { file, line: 0, col: 0 } };
+}
+
+function vmFromComment(text: string, into: VmDirective): void {
+  for (const kv of text.slice(VM_COMMENT_PREFIX.length).trim().split(/\s+/)) {
+    const [k, v] = kv.split('=');
+    if (k === 'version' && /^[1-3]$/.test(v)) into.version = Number(v);
+    else if (k === 'pool' && /^[1-3](,[1-3])*$/.test(v)) into.pool = v.split(',').map(Number);
+    else if (k === 'isolation' && (v === 'on' || v === 'off')) into.isolation = v === 'on';
+  }
+}
 
 /** Decompresses a gzipped capture; a broken gzip stream is a format error. */
 export function captureBytes(raw: Uint8Array): Uint8Array {
@@ -168,6 +193,8 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
   let pml4 = 0;
   let submissions = 0;
   const ignoredRegisters = new Set<number>();
+  const vm: VmDirective = {};
+  const surfaces: SurfaceDef[] = [];
   const loc = (_r: AubRecord): SourceLoc => ({ file, line: 0, col: 0 });
 
   const ggttGpa = (va: number, r: AubRecord): number => {
@@ -254,6 +281,11 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
       case 'ring-write':
         throw new CaptureError('classic ring write in an execlist capture', r.offset);
       case 'comment':
+        if (r.text.startsWith(VM_COMMENT_PREFIX)) vmFromComment(r.text, vm);
+        else if (r.text.startsWith(SURFACE_COMMENT_PREFIX)) {
+          const sd = surfaceFromComment(r.text, file);
+          if (sd && !surfaces.some((x) => x.name.toUpperCase() === sd.name.toUpperCase())) surfaces.push(sd);
+        }
         break;
     }
   }
@@ -264,9 +296,9 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
     format: 'aub', platform: plat.name, pciId: hex(aub.pciId, 4), application: aub.application, submissions,
   };
   return {
-    file, source: '', vm: {}, memory, physBits, pages, pml4,
+    file, source: '', vm, memory, physBits, pages, pml4,
     ggtt: { base: ggttBase, entries },
-    mappings: [], driver, surfaces: [], symbols: new Map(), sourceMap: new Map(), listing: [], warnings: [],
+    mappings: [], driver, surfaces, symbols: new Map(surfaces.map((x) => [x.name.toUpperCase(), x.va])), sourceMap: new Map(), listing: [], warnings: [],
     ringSpace: 'ggtt',
     capture: { ...capture, gen: plat.gen as 8 | 9, ignoredRegisters: [...ignoredRegisters].sort((a, b) => a - b) },
   };

@@ -31,6 +31,11 @@ export interface VmDirective {
   pool?: number[];
   /** Hardware generation whose command layouts the program uses (8 or 9; the device's default when absent). */
   gen?: number;
+  /**
+   * `unmodelled=drop`: a command loading a register the model lacks drops the write and lists the
+   * register (as a capture's VM does), instead of a privileged-register error.
+   */
+  unmodelled?: 'drop' | 'refuse';
 }
 
 export interface SurfaceDef {
@@ -160,4 +165,9 @@ export interface AssembleOptions {
   readonly memory?: number;
   /** Overrides `.vm physBits=`. */
   readonly physBits?: number;
+  /**
+   * Reads a file `.incbin` / `.write` name (as written, relative to the program); absent, those
+   * directives are an error (a program held only in memory has no files beside it).
+   */
+  readonly readFile?: (name: string) => Uint8Array;
 }

@@ -2,6 +2,7 @@
 // The CLI, the debug adapter, tests and migration all start a VM through here.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { assemble } from './assembler';
 import { isCapture, loadCapture } from './capture';
 import { MAX_PROGRAM_BYTES, knownFormat, programText } from './filetype';
@@ -62,8 +63,16 @@ function fileKind(st: fs.Stats): string {
 
 export class ProgramFileError extends Error {}
 
+/** A sidecar binary `.incbin` / `.write` names: a regular file, read whole. */
+function readSidecar(file: string): Uint8Array {
+  const st = fs.statSync(file);
+  if (!st.isFile()) throw new Error(`not a regular file`);
+  return fs.readFileSync(file);
+}
+
 export function assembleProgram(file: string, source: string, o: LoadOptions = {}): ProgramImage {
-  return assemble(source, { file, memory: o.memory, physBits: o.physBits });
+  const dir = path.dirname(file);
+  return assemble(source, { file, memory: o.memory, physBits: o.physBits, readFile: (name) => readSidecar(path.resolve(dir, name)) });
 }
 
 /** Assembles and builds a VM; throws AssemblyError, ConfigError or ProgramFileError. */

@@ -193,7 +193,7 @@ export class Vm implements EngineHost {
     this.engines = ENGINES.map((n, i) => new Engine(n, i, this));
     this.opStep = new Float64Array(image.driver.length).fill(-1);
     this.snapshots = new SnapshotStore(this.mem, c.snapshotBudget);
-    if (image.capture) this.regs.unmodelled = new Set();
+    if (image.capture || image.vm.unmodelled === 'drop') this.regs.unmodelled = new Set();
     this.reset();
   }
 

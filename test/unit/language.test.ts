@@ -83,13 +83,13 @@ describe('language model: token roles', () => {
   });
 
   it('parses every directive usage line of the assembler', () => {
-    assert.deepEqual([...DIRECTIVES.keys()].sort(), ['batch', 'data', 'dword', 'eptp', 'fill', 'ggtt', 'map', 'mmio', 'ring', 'submit', 'surface', 'vm', 'wait']);
+    assert.deepEqual([...DIRECTIVES.keys()].sort(), ['batch', 'context', 'data', 'dword', 'eptp', 'fill', 'ggtt', 'incbin', 'map', 'mmio', 'pml4', 'ring', 'submit', 'surface', 'vm', 'wait', 'write']);
     const map = DIRECTIVES.get('map')!;
     assert.deepEqual(map.keywords, ['rw', 'ro']);
     assert.deepEqual([...map.options], [['page', ['4K', '2M', '1G']]]);
     assert.deepEqual([...map.positional], ['VA', 'GPA', 'SIZE']);
     const vm = DIRECTIVES.get('vm')!;
-    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen']);
+    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled']);
     assert.deepEqual(vm.options.get('isolation'), ['on', 'off']);
     assert.deepEqual(vm.options.get('gen'), ['8', '9']);
     assert.equal(vm.positional.size, 0);
@@ -314,8 +314,8 @@ describe('language model: completion', () => {
 
   it('offers directive keywords, options, option values, engines and document symbols', () => {
     assert.deepEqual(labels('.wait '), ['all', 'rcs0', 'bcs0']);
-    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen']);
-    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool', 'gen']);
+    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled']);
+    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled']);
     assert.deepEqual(labels('.vm gen='), ['8', '9']);
     assert.deepEqual(labels('.vm isolation='), ['on', 'off']);
     assert.deepEqual(labels('.map 0, 0, 4K, rw, page='), ['4K', '2M', '1G']);
