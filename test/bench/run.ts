@@ -26,6 +26,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./adapter'),
   () => import('./migration'),
   () => import('./triage'),
+  () => import('./memory'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {
