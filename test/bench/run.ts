@@ -27,6 +27,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./migration'),
   () => import('./triage'),
   () => import('./memory'),
+  () => import('./reverse'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {
