@@ -53,6 +53,14 @@ interface InstructionBp extends Common {
   readonly va: number;
 }
 
+/** What a data breakpoint watches: a register, or bytes of an address space. */
+export interface DataWatch {
+  readonly reg?: RegInstance;
+  readonly space?: AddressSpace;
+  readonly addr?: number;
+  readonly bytes?: number;
+}
+
 interface DataBp extends Common {
   readonly dataId: string;
   readonly reg?: RegInstance;
@@ -269,6 +277,11 @@ export class Breakpoints {
 
   get hasData(): boolean {
     return this.data.some((b) => b.verified);
+  }
+
+  /** The verified data breakpoints, when they are all a reverse continue can stop at (no line, instruction, function or not-emulated stops). */
+  get onlyData(): readonly DataWatch[] | null {
+    return this.anyBefore || this.notEmulated || !this.hasData ? null : this.data.filter((b) => b.verified);
   }
 
   get hasAny(): boolean {

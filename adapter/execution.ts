@@ -5,6 +5,7 @@
 
 import type { Engine } from '../emulator/engine';
 import { BackwardSearch, rewindFor, searchBackward } from '../emulator/reverse';
+import { WatchEpochs } from './epochs';
 import { GpuError, STEP_COMMAND, STEP_DONE, STEP_DRIVER, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
@@ -185,7 +186,10 @@ export class Execution {
     let before = 0;
     let commandsBefore = 0;
     let latest: { step: number; hit: Hit } | null = null;
+    const onlyData = bps.onlyData;
     const search = new BackwardSearch(vm, {
+      // Data breakpoints alone: epochs that wrote none of the watched pages are not replayed.
+      epochs: onlyData ? new WatchEpochs(onlyData) : undefined,
       pre: (v) => {
         actor = v.nextActor();
         before = v.step;

@@ -260,6 +260,9 @@ class Assembler {
   private surfaceBytes = 0;
   private readonly mappings: Mapping[] = [];
   private sortedMappings: Mapping[] = [];
+  /** Accepted mappings sorted by VA (they never overlap), and each one's place in program order. */
+  private readonly byVa: Mapping[] = [];
+  private readonly mappingOrder = new Map<Mapping, number>();
   private readonly surfaces: SurfaceDef[] = [];
   private readonly surfaceByName = new Map<string, SurfaceDef>();
 
@@ -974,7 +977,7 @@ class Assembler {
   }
 
   private addMapping(m: Mapping, line: number, at: { col: number; end?: number }): boolean {
-    const clash = this.mappings.find((o) => m.va < o.va + o.size && o.va < m.va + m.size);
+    const clash = this.clashing(m);
     if (clash) {
       this.error(line, at, `VA range [${fmt(m.va)}, ${fmt(m.va + m.size)}) overlaps the mapping on line ${clash.loc.line} [${fmt(clash.va)}, ${fmt(clash.va + clash.size)})`);
       return false;
@@ -993,8 +996,42 @@ class Assembler {
         return false;
       }
     }
+    this.mappingOrder.set(m, this.mappings.length);
     this.mappings.push(m);
+    this.byVa.splice(this.firstEndingAfter(m.va), 0, m); // mappings in program order usually rise: an append
     return true;
+  }
+
+  /**
+   * The earliest-declared mapping overlapping `m`'s VA range, found in the VA-sorted, non-overlapping
+   * list of accepted mappings by binary search (a scan over all earlier ones made 100k `.map`
+   * directives quadratic): the overlapping ones are the run that starts there.
+   */
+  private clashing(m: Mapping): Mapping | undefined {
+    let best: Mapping | undefined;
+    let bestOrder = Infinity;
+    const list = this.byVa;
+    for (let i = this.firstEndingAfter(m.va); i < list.length && list[i].va < m.va + m.size; i++) {
+      const order = this.mappingOrder.get(list[i])!;
+      if (order < bestOrder) {
+        best = list[i];
+        bestOrder = order;
+      }
+    }
+    return best;
+  }
+
+  /** Index of the first VA-sorted mapping that ends after `va`. */
+  private firstEndingAfter(va: number): number {
+    const list = this.byVa;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid].va + list[mid].size <= va) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Writes one leaf entry, creating the tables above it (intermediate entries P|RW|US). */

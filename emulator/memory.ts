@@ -1,16 +1,30 @@
-// Host physical memory: a sparse store of 4 KiB pages; a page costs memory only once written.
+// Host physical memory: a sparse store of 4 KiB pages carved from large pooled slabs; a page costs memory only once written.
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 export const PAGE_DWORDS = 1024;
 const ZERO_PAGE = new Uint32Array(PAGE_DWORDS);
+/** Slabs start small (a tiny VM stays tiny) and double up to 16 MiB: one ArrayBuffer per 4,096 pages at most. */
+const SLAB_MIN_PAGES = 16;
+const SLAB_MAX_PAGES = 4096;
 
 /**
  * Pages are Uint32Arrays (the GPU's natural unit); byte views are made where bytes are needed.
- * Reads of untouched pages see zeros without allocating.
+ * Reads of untouched pages see zeros without allocating. A page is a view into a slab shared by many
+ * pages, handed out in allocation order (not by address, so a sparse guest stays sparse): one
+ * ArrayBuffer per page made the collector's work grow with the pages held (superlinear at 1-4 GiB).
+ * A page removed by a restore goes to a free list and is reused zeroed; holders of page references
+ * check `generation`, as before.
  */
 export class HostMemory {
   private readonly pages = new Map<number, Uint32Array>();
+  private slab: ArrayBuffer | null = null;
+  private slabUsed = 0;
+  private slabPages = 0;
+  private nextSlabPages = SLAB_MIN_PAGES;
+  private readonly free: Uint32Array[] = [];
+  /** Bytes of slabs allocated (pages in use, free-listed, and the unused tail of the newest slab). */
+  slabBytes = 0;
   /**
    * Called with the page frame number before every write access to a page (test mode checks the
    * command parser's prediction with it; migration logs dirty pages). Null on the fast path.
@@ -33,10 +47,27 @@ export class HostMemory {
   private allocated(pfn: number): Uint32Array {
     let p = this.pages.get(pfn);
     if (p === undefined) {
-      p = new Uint32Array(PAGE_DWORDS);
+      p = this.newPage();
       this.pages.set(pfn, p);
     }
     return p;
+  }
+
+  /** A zeroed page from the free list or the current slab. */
+  private newPage(): Uint32Array {
+    const f = this.free.pop();
+    if (f !== undefined) {
+      f.fill(0);
+      return f;
+    }
+    if (this.slabUsed === this.slabPages) {
+      this.slabPages = this.nextSlabPages;
+      this.nextSlabPages = Math.min(SLAB_MAX_PAGES, this.nextSlabPages * 2);
+      this.slab = new ArrayBuffer(this.slabPages * PAGE_SIZE);
+      this.slabBytes += this.slabPages * PAGE_SIZE;
+      this.slabUsed = 0;
+    }
+    return new Uint32Array(this.slab!, this.slabUsed++ * PAGE_SIZE, PAGE_DWORDS);
   }
 
   hasPage(pfn: number): boolean {
@@ -61,13 +92,14 @@ export class HostMemory {
   restorePage(pfn: number, data: Uint32Array | null): void {
     if (this.restoreHook !== null) this.restoreHook(pfn);
     if (data === null || isZero(data)) {
-      if (this.pages.delete(pfn)) this.generation++;
-    }
-    else {
       const p = this.pages.get(pfn);
-      if (p) p.set(data);
-      else this.pages.set(pfn, new Uint32Array(data));
+      if (p !== undefined) {
+        this.pages.delete(pfn);
+        this.free.push(p);
+        this.generation++;
+      }
     }
+    else this.allocated(pfn).set(data);
   }
 
   read32(addr: number): number {
@@ -104,7 +136,11 @@ export class HostMemory {
   }
 }
 
+const ZERO_BYTES = new Uint8Array(PAGE_SIZE);
+
+/** Whether a page (or any dword array) is all zeros; whole pages compare with memcmp. */
 export function isZero(p: Uint32Array): boolean {
+  if (p.length === PAGE_DWORDS) return Buffer.compare(new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE), ZERO_BYTES) === 0;
   for (let i = 0; i < p.length; i++) if (p[i] !== 0) return false;
   return true;
 }

@@ -15,6 +15,20 @@ export const REVERSE_TRAIL = 32;
 export interface StopCondition {
   pre?: (vm: Vm) => boolean;
   post?: (vm: Vm) => boolean;
+  /** Lets the search skip epochs, without replaying them, that provably hold no position where pre or post holds. */
+  epochs?: EpochFilter;
+}
+
+/**
+ * Which epochs (kept snapshot i up to snapshot i + 1, or to the present for the newest) may hold a
+ * hit. `prepare` sees the VM at the end of the epochs it is about to be asked about (where the search
+ * starts, then right after each restore); `mayHit(vm, i)` must be true for an epoch unless nothing in
+ * it can be a hit (its undo log's page records and its register writes say so): a false negative
+ * would make reverse motions miss a hit that forward execution has.
+ */
+export interface EpochFilter {
+  prepare(vm: Vm): void;
+  mayHit(vm: Vm, index: number): boolean;
 }
 
 /**
@@ -70,6 +84,9 @@ export class BackwardSearch {
   private segEnd: number;
   private index = -1;
   private found: number | null = null;
+  private prepared = false;
+  /** Epochs passed over without replay (an EpochFilter said they hold no hit). */
+  skipped = 0;
 
   constructor(private readonly vm: Vm, private readonly cond: StopCondition, readonly end = vm.step) {
     this.segEnd = end;
@@ -85,12 +102,31 @@ export class BackwardSearch {
     const { pre, post } = this.cond;
     while (this.result === undefined) {
       if (this.index < 0) {
-        const i = vm.snapshots.indexAtOrBefore(this.segEnd - 1);
+        let i = vm.snapshots.indexAtOrBefore(this.segEnd - 1);
+        const filter = this.cond.epochs;
+        if (filter) {
+          if (!this.prepared) {
+            filter.prepare(vm);
+            this.prepared = true;
+          }
+          // Epochs that cannot hold a hit are passed over; the restore below rewinds their memory.
+          while (i > 0 && !filter.mayHit(vm, i)) {
+            this.skipped++;
+            i--;
+          }
+          if (i === 0 && !filter.mayHit(vm, 0)) {
+            this.skipped++;
+            this.segStart = 0;
+            this.result = null;
+            break;
+          }
+        }
         if (i < 0) {
           this.result = null;
           break;
         }
         vm.restoreSnapshot(i);
+        filter?.prepare(vm);
         this.index = i;
         this.segStart = vm.step;
         this.found = null;

@@ -145,6 +145,11 @@ export class UndoLog {
     return this.index.get(pfn) ?? -1;
   }
 
+  /** Whether the log has a record of page `pfn` (the page was written in its epoch). */
+  has(pfn: number): boolean {
+    return this.lookup(pfn) >= 0;
+  }
+
   pfns(): number[] {
     const out: number[] = new Array(this.nRecs);
     for (let r = 0; r < this.nRecs; r++) out[r] = this.pfnOf(r);
@@ -373,8 +378,11 @@ export interface Snapshot {
   readonly op: number;
   readonly engine: string | null;
   readonly state: MachineState;
-  /** Register slots the I/O tracker saw written in the epoch before this snapshot. */
-  readonly touchedRegs: readonly number[];
+  /**
+   * Register slots the I/O tracker saw written in the epoch before this snapshot (a merge or a
+   * superseded snapshot adds its predecessor's: reverse searches skip epochs by it).
+   */
+  touchedRegs: readonly number[];
   /** Before-images of the blocks first written in this snapshot's epoch. */
   undo: UndoLog;
   /** Edits (setVariable, writeMemory) are not replayable: never thin a snapshot that follows one. */
@@ -474,7 +482,10 @@ export class SnapshotStore {
     // A snapshot at the same step as the newest one, with nothing written in between, supersedes it
     // (unless that one is a barrier: its state may differ by an edit that left memory alone).
     const s: Snapshot = { id: this.nextId++, reason, op, engine, state, touchedRegs, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
-    if (last && last.state.step === state.step && last.undo.pageCount === 0 && !last.barrier) this.list.pop()!.undo.release();
+    if (last && last.state.step === state.step && last.undo.pageCount === 0 && !last.barrier) {
+      this.list.pop()!.undo.release();
+      s.touchedRegs = unionSlots(last.touchedRegs, touchedRegs);
+    }
     this.list.push(s);
     this.open = s.undo;
     this.taken++;
@@ -584,6 +595,9 @@ export class SnapshotStore {
     const before = prev.undo.bytes + cur.undo.bytes;
     prev.undo.absorb(cur.undo);
     this.keptBytes -= before - prev.undo.bytes;
+    // The merged epoch's register writes are those of both: the next snapshot carries them.
+    const next = this.list[i + 1];
+    if (next) next.touchedRegs = unionSlots(cur.touchedRegs, next.touchedRegs);
     this.list.splice(i, 1); // never the open epoch: the newest DENSE_RECENT are not merged
   }
 
@@ -607,4 +621,11 @@ export class SnapshotStore {
     this.keptBytes = 0;
     this.open = null;
   }
+}
+
+function unionSlots(a: readonly number[], b: readonly number[]): number[] {
+  if (a.length === 0) return b.slice();
+  const set = new Set(a);
+  for (const x of b) set.add(x);
+  return [...set].sort((x, y) => x - y);
 }

@@ -27,6 +27,8 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./migration'),
   () => import('./triage'),
   () => import('./captures'),
+  () => import('./memory'),
+  () => import('./reverse'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {

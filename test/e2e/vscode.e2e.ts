@@ -342,8 +342,13 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const writer = lineOf(file, 'MI_BATCH_BUFFER_START addr=inner');
       await wb.until('back right after the command that wrote CS_GPR0', () => wb.pausedLine(), (p) => p.line === writer);
       // Variables show that moment: CS_GPR0 written, CS_GPR1 (written later, in `inner`) not yet.
-      await wb.until('Variables at that moment', () => vars.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim())),
-        (rows) => rows.includes('CS_GPR0 = 0x00000001') && rows.includes('CS_GPR1 = 0x00000000'));
+      // The register list is long (the MI_PREDICATE and GGTT registers come before the CS_GPRs): bring CS_GPR0 into
+      // the list's rendered window before reading the rows.
+      const rowsNearGpr0 = async () => {
+        await gpr0.scrollIntoViewIfNeeded({ timeout: 2_000 }).catch(() => undefined);
+        return vars.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()));
+      };
+      await wb.until('Variables at that moment', rowsNearGpr0, (rows) => rows.includes('CS_GPR0 = 0x00000001') && rows.includes('CS_GPR1 = 0x00000000'));
       await wb.screenshot('who-wrote-cs-gpr0', { readme: true });
       // Step Over the call of `inner`, then Step Back Into: back inside it, on its MI_BATCH_BUFFER_END.
       await wb.toggleBreakpoint(lineOf(file, 'addr=results + 8')); // off: it would stop the step in `innermost`

@@ -14,16 +14,21 @@ function state(step: number): MachineState {
   return { step, commands: step, regs: new Uint32Array(1), engines: [], driverPc: 0, ringGpa: [], rr: 0, interrupts: 0 };
 }
 
+/** A page's bytes (pages are views into shared slabs). */
+function bytesOf(p: Uint32Array): Buffer {
+  return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+
 function dump(mem: HostMemory): string {
   const parts: string[] = [];
-  for (let p = 0; p < PAGES; p++) parts.push(mem.hasPage(BASE + p) ? Buffer.from(mem.pageForRead(BASE + p).buffer).toString('hex') : '-');
+  for (let p = 0; p < PAGES; p++) parts.push(mem.hasPage(BASE + p) ? bytesOf(mem.pageForRead(BASE + p)).toString('hex') : '-');
   return parts.join('|');
 }
 
 /** Writes random bytes over [off, off + len) of a page, keeping the before-image first. */
 function write(mem: HostMemory, store: SnapshotStore, rnd: () => number, page: number, off: number, len: number): void {
   store.preserve((BASE + page) * PAGE_SIZE + off, len);
-  const p = new Uint8Array(mem.pageForWrite(BASE + page).buffer);
+  const p = bytesOf(mem.pageForWrite(BASE + page));
   for (let i = 0; i < len; i++) p[off + i] = Math.floor(rnd() * 256);
 }
 
@@ -54,7 +59,7 @@ describe('snapshot undo logs', () => {
       for (let i = 0; i < store.list.length; i++) {
         const want = seen.get(store.list[i].state.step)!.split('|');
         for (let p = 0; p < PAGES; p++) {
-          const got = Buffer.from(store.pageAt(i, BASE + p).buffer).toString('hex');
+          const got = bytesOf(store.pageAt(i, BASE + p)).toString('hex');
           assert.equal(got, want[p] === '-' ? ZERO : want[p], `seed ${seed}: page ${p} at snapshot ${i}`);
         }
       }
