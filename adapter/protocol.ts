@@ -124,6 +124,8 @@ export interface CustomRequests {
   /** Step Back Into (the reverse of Step Into): the thread's previous command at any batch depth; a stopped event follows. */
   'vgpu/stepBackInto': [{ threadId: number }, Record<string, never>];
   /** The pipeline state an engine holds now (the Pipeline State scope's data); `engine` defaults to rcs0. */
+  /** Writes the i915 error state (as `vgpu run --error-state` does) of the GPU error the VM stands at, or of its newest unrecovered one. */
+  'vgpu/errorState': [{ path: string; compress?: boolean }, { path: string; bytes: number; kind: string; engine: string; commandVa: string }];
   'vgpu/pipelineState': [{ engine?: 'rcs0' | 'bcs0' }, PipelineStateInfo];
   /** Without `to`: the launch configuration's first `migrationHosts` entry. */
   'vgpu/migrate': [{ to?: string; token?: string }, { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number; /** Where the VM runs after the request. */ host?: string }];

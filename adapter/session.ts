@@ -2,6 +2,8 @@
 // events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
 // (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
 
+import { errorStateText } from '../emulator/postmortem';
+import { OutputFileError, writeOutputFile } from '../emulator/outputfile';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -188,6 +190,7 @@ export class VgpuDebugSession extends DebugSession {
       'vgpu/caps': () => this.customCaps(),
       'vgpu/translate': (a) => this.customTranslate(a),
       'vgpu/pipelineState': (a) => this.customPipelineState(a),
+      'vgpu/errorState': (a) => this.customErrorState(a),
       'vgpu/migrate': (a, r) => this.customMigrate(a, r),
       'vgpu/stepBackInto': (a, r) => this.reverse(a, 'into', r),
     };
@@ -1191,6 +1194,22 @@ export class VgpuDebugSession extends DebugSession {
     this.output(`the VM moved to ${ls.host} at t=${out.switchedAtCommands} (${out.rounds} pre-copy rounds, ${out.pagesSent} pages, ${out.downtimeMs.toFixed(1)} ms downtime): `
       + 'it runs there now; this session drives it and reads a replica kept in step here, compared at every stop\n');
     return new Reply({ ...body, host: ls.host }, () => this.afterJump(`Migrated to ${ls!.host}`, 'pause'));
+  }
+
+  /** The i915 error state of the GPU error the VM stands at (or its newest unrecovered one), written where asked. */
+  private customErrorState(a: Record<string, unknown>): CustomBody<'vgpu/errorState'> {
+    const vm = this.stoppedVm();
+    if (typeof a.path !== 'string' || a.path === '') throw new UserError('vgpu/errorState needs path (the file to write)');
+    const err = vm.pending ?? [...vm.errors].reverse().find((e) => !e.rolledBack);
+    if (!err) throw new UserError('no GPU error here to write: stop on one (the exception breakpoints) or travel to it first');
+    const text = errorStateText(vm, err, a.compress !== false);
+    try {
+      writeOutputFile(a.path, Buffer.from(text, 'latin1'), 'the error state');
+    } catch (e) {
+      if (e instanceof OutputFileError) throw new UserError(e.message);
+      throw e;
+    }
+    return { path: a.path, bytes: text.length, kind: err.kind, engine: err.engine, commandVa: '0x' + err.commandVa.toString(16) };
   }
 
   private customPipelineState(a: Record<string, unknown>): CustomBody<'vgpu/pipelineState'> {

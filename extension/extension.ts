@@ -7,6 +7,7 @@ import { registerAdapterFactory } from './adapterFactory';
 import { CapabilityRegistersView } from './capsView';
 import { registerConfigurationProviders } from './configurationProvider';
 import { registerLanguageFeatures } from './language';
+import { registerErrorStateCommand } from './errorState';
 import { registerMigrateCommand } from './migration';
 import { PageTablesView } from './pageTablesView';
 import { PipelineStateView } from './pipelineView';
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerAdapterFactory(),
     ...registerConfigurationProviders(),
     registerMigrateCommand(sessions),
+    registerErrorStateCommand(sessions),
     registerStepBackIntoCommand(sessions),
     vscode.commands.registerCommand('vgpu.refreshViews', () => Promise.all(views.map((v) => v.refresh()))),
   );

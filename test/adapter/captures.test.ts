@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
+import { openHangDump, parseHangDump } from '../../emulator/postmortem';
 import { DRIVER, EXAMPLES, RCS0, ROOT, children, clientPerTest, launch, named, scope, top, untilStop } from './client';
 
 const GLTRI = path.join(ROOT, 'test', 'captures', 'gltri-bdw.aub.gz');
@@ -125,6 +126,29 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     assert.equal(hit.reason, 'data breakpoint');
     const f = await top(dc, hit.threadId!);
     assert.equal(f.source?.sourceReference, driver.source!.sourceReference, 'the stop shows a listing line');
+  });
+
+  it('vgpu/errorState at a GPU error stop writes the i915 error state, which opens back paused at the same command', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-errstate-'));
+    const out = path.join(dir, 'at-stop.error');
+    try {
+      const entry = await launch(dc, { program: path.join(EXAMPLES, 'hang.vgpu') });
+      assert.equal(entry.body.reason, 'entry');
+      await assert.rejects(dc.customRequest('vgpu/errorState', { path: out }), /no GPU error here to write/);
+      const hang = await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
+      assert.equal(hang.reason, 'exception');
+      const r = await dc.customRequest('vgpu/errorState', { path: out });
+      assert.deepEqual([r.body.kind, r.body.engine, r.body.commandVa], ['hang', 'rcs0', '0x100000']);
+      assert.ok(fs.statSync(out).size === r.body.bytes && r.body.bytes > 500);
+      assert.match(fs.readFileSync(out, 'latin1'), /^GPU HANG: ecode 9:/);
+      // The file reads back to the same hung command (a session on it opens there: the test above).
+      const opened = openHangDump(parseHangDump(fs.readFileSync(out, 'latin1'), out)!);
+      assert.equal(opened.report.reached, true);
+      assert.equal(opened.report.command?.mnemonic, 'MI_SEMAPHORE_WAIT');
+      assert.equal(BigInt(opened.report.command!.va), 0x100000n);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an i915 error state written by the CLI opens paused at the hung MI_SEMAPHORE_WAIT with the reason; step back replays', async () => {

@@ -344,8 +344,13 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       // Variables show that moment: CS_GPR0 written, CS_GPR1 (written later, in `inner`) not yet.
       // The register list is long (the MI_PREDICATE and GGTT registers come before the CS_GPRs): bring CS_GPR0 into
       // the list's rendered window before reading the rows.
+      // VS Code expands the first scope again at the stop: collapse Command, then wheel down to the CS_GPRs.
       const rowsNearGpr0 = async () => {
-        await gpr0.scrollIntoViewIfNeeded({ timeout: 2_000 }).catch(() => undefined);
+        if ((await command.getAttribute('aria-expanded').catch(() => null)) === 'true') await command.click().catch(() => undefined);
+        for (let i = 0; i < 8 && !(await gpr0.isVisible().catch(() => false)); i++) {
+          await vars.first().hover().catch(() => undefined);
+          await wb.page.mouse.wheel(0, 240);
+        }
         return vars.evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()));
       };
       await wb.until('Variables at that moment', rowsNearGpr0, (rows) => rows.includes('CS_GPR0 = 0x00000001') && rows.includes('CS_GPR1 = 0x00000000'));
