@@ -126,11 +126,6 @@ function engineRegs(): RegDef[] {
       fields: [f('ADDRESS', 0, 15, 'address bits 47:32')],
     },
     {
-      name: 'HWS_PGA', offset: 0x080, width: 32, access: 'rw', scope: 'engine', reset: 0,
-      desc: "Hardware status page address: global GTT address of the engine's 4 KiB status page (MI_STORE_DATA_INDEX, MI_REPORT_HEAD)",
-      fields: [f('ADDRESS', 12, 31, 'GGTT address bits 31:12')],
-    },
-    {
       name: 'PDP0_LDW', offset: 0x270, width: 32, access: 'rw', scope: 'engine', reset: 0,
       desc: "PPGTT root (PML4) guest physical address, lower dword (i915's GEN8_RING_PDP_LDW)",
       fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
@@ -139,6 +134,34 @@ function engineRegs(): RegDef[] {
       name: 'PDP0_UDW', offset: 0x274, width: 32, access: 'rw', scope: 'engine', reset: 0,
       desc: "PPGTT root (PML4) guest physical address, upper dword (i915's GEN8_RING_PDP_UDW)",
       fields: [f('ADDRESS', 0, 19, 'GPA bits 51:32')],
+    },
+    {
+      name: 'TIMESTAMP', offset: 0x358, width: 32, access: 'ro', scope: 'engine', reset: 0,
+      desc: 'Engine cycle counter',
+      fields: [f('CYCLES', 0, 31, 'cycles executed by this engine')],
+    },
+    {
+      name: 'EPT_VIEW', offset: 0x3f0, width: 32, access: 'priv', scope: 'engine', reset: 0,
+      desc: 'EPT view the engine runs under (privileged)',
+      fields: [f('VIEW', 0, 0, 'EPT view', { 0: 'full', 1: 'restricted' })],
+    },
+  ];
+  for (let n = 0; n < 16; n++) {
+    regs.push({
+      name: `CS_GPR${n}`, offset: 0x600 + 8 * n, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      desc: `General purpose register ${n}, low dword`, fields: [],
+    });
+    regs.push({
+      name: `CS_GPR${n}_UDW`, offset: 0x604 + 8 * n, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      desc: `General purpose register ${n}, high dword`, fields: [],
+    });
+  }
+  // After the CS_GPRs (what a debugging user reads first): the status page and the predicate registers.
+  regs.push(
+    {
+      name: 'HWS_PGA', offset: 0x080, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      desc: "Hardware status page address: global GTT address of the engine's 4 KiB status page (MI_STORE_DATA_INDEX, MI_REPORT_HEAD)",
+      fields: [f('ADDRESS', 12, 31, 'GGTT address bits 31:12')],
     },
     {
       name: 'MI_PREDICATE_RESULT_2', offset: 0x3bc, width: 32, access: 'cmd', scope: 'engine', reset: 0,
@@ -164,27 +187,7 @@ function engineRegs(): RegDef[] {
       desc: 'Predicate result 1: MI_SET_PREDICATE\'s "NOOP on result" modes test bit 0',
       fields: [f('RESULT', 0, 0, 'result 1')],
     },
-    {
-      name: 'TIMESTAMP', offset: 0x358, width: 32, access: 'ro', scope: 'engine', reset: 0,
-      desc: 'Engine cycle counter',
-      fields: [f('CYCLES', 0, 31, 'cycles executed by this engine')],
-    },
-    {
-      name: 'EPT_VIEW', offset: 0x3f0, width: 32, access: 'priv', scope: 'engine', reset: 0,
-      desc: 'EPT view the engine runs under (privileged)',
-      fields: [f('VIEW', 0, 0, 'EPT view', { 0: 'full', 1: 'restricted' })],
-    },
-  ];
-  for (let n = 0; n < 16; n++) {
-    regs.push({
-      name: `CS_GPR${n}`, offset: 0x600 + 8 * n, width: 32, access: 'cmd', scope: 'engine', reset: 0,
-      desc: `General purpose register ${n}, low dword`, fields: [],
-    });
-    regs.push({
-      name: `CS_GPR${n}_UDW`, offset: 0x604 + 8 * n, width: 32, access: 'cmd', scope: 'engine', reset: 0,
-      desc: `General purpose register ${n}, high dword`, fields: [],
-    });
-  }
+  );
   return regs;
 }
 
