@@ -13,6 +13,7 @@ import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, Paging
 import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt } from './registers';
 import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
+import { SavedSubmissions, SubmissionQueue } from './submissions';
 
 /** Results of one engine step. */
 export const STEP_COMMAND = 1; // a command retired
@@ -42,6 +43,8 @@ export interface EngineHost {
   userInterrupt(engine: Engine): void;
   /** MI_SEMAPHORE_SIGNAL: the engine named by the PRM's Target Engine Select (RCS 0, BCS 2), if present. */
   engineBySelect(select: number): Engine | undefined;
+  /** Driver ops of submissions a GPU reset skips (guilty of an earlier error). */
+  readonly guilty: ReadonlySet<number>;
 }
 
 /** A GPU error as the engine saw it; the VM adds source locations and rollback state. */
@@ -57,10 +60,7 @@ export interface EngineFault {
 }
 
 /** One submission the driver made to this engine: ring bytes up to `end` belong to driver op `op`. */
-export interface PendingSubmission {
-  readonly op: number;
-  readonly end: number;
-}
+export type { PendingSubmission } from './submissions';
 
 /** The latest value of one state command: its dwords, the value before it, and when it was set. */
 export interface PipelineEntry {
@@ -149,7 +149,7 @@ export class Engine {
   subCommands = 0;
   /** Driver op of the submission being executed (-1: none). */
   curSub = -1;
-  subs: PendingSubmission[] = [];
+  readonly subs = new SubmissionQueue();
   /** MI_SET_PREDICATE's mode (0: never NOOP). */
   setPredicate = 0;
   /** MI_ARB_ON_OFF: arbitration points allowed (1) or not (0). */
@@ -297,9 +297,8 @@ export class Engine {
     const inRing = this.depth === 0;
     let va: number;
     if (inRing) {
-      const head = r[s.head] & HEAD_MASK;
-      while (this.subs.length > 0 && this.subs[0].end === head) this.subs.shift();
-      const sub = this.subs.length > 0 ? this.subs[0].op : this.curSub;
+      const head = this.retireSubmissions();
+      const sub = this.subs.length > 0 ? this.subs.firstOp() : this.curSub;
       if (sub !== this.curSub) {
         this.curSub = sub;
         this.subCommands = 0;
@@ -394,7 +393,10 @@ export class Engine {
       return STEP_POLL;
     }
     this.semPolls = 0;
-    if (result === ADVANCE) this.advance(len * 4);
+    if (result === ADVANCE) {
+      this.advance(len * 4);
+      if (this.depth === 0) this.retireSubmissions();
+    }
     this.cycles += def.cycles + this.extraCycles;
     this.extraCycles = 0;
     r[s.timestamp] = this.cycles % 0x100000000;
@@ -407,6 +409,21 @@ export class Engine {
   }
 
   extraCycles = 0;
+
+  /**
+   * Drops the submissions the ring head has passed, and skips a guilty one the head has reached (as a
+   * GPU reset skips the guilty request and no other: submissions before it still run). Returns the head.
+   */
+  private retireSubmissions(): number {
+    let head = this.r[this.slots.head] & HEAD_MASK;
+    for (;;) {
+      while (this.subs.length > 0 && this.subs.firstEnd() === head) this.subs.shift();
+      if (this.subs.length === 0 || this.subs.firstOp() === this.curSub || !this.host.guilty.has(this.subs.firstOp())) return head;
+      const size = this.ringSize();
+      this.advance((this.subs.firstEnd() - head + size) % size);
+      head = this.r[this.slots.head] & HEAD_MASK;
+    }
+  }
 
   advance(bytes: number): void {
     if (this.depth > 0) {
@@ -621,7 +638,7 @@ export class Engine {
     const { counts, notEmulated } = this.commandCounts();
     return {
       depth: this.depth, bb, bbSpace, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls, signalled: this.signalled,
-      subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.map((x) => ({ op: x.op, end: x.end })), tlb: this.tlb.save(),
+      subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.save(), tlb: this.tlb.save(),
       ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
       counts, notEmulated, pipeline: { ...this.pipeline },
       // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
@@ -639,7 +656,7 @@ export class Engine {
     this.signalled = st.signalled ?? false;
     this.subCommands = st.subCommands;
     this.curSub = st.curSub;
-    this.subs = st.subs.map((x) => ({ op: x.op, end: x.end }));
+    this.subs.load(st.subs);
     this.tlb.restore(st.tlb);
     this.ggttTlb.restore(st.ggttTlb ?? []);
     this.setPredicate = st.setPredicate ?? 0;
@@ -679,7 +696,8 @@ export interface EngineState {
   signalled: boolean;
   subCommands: number;
   curSub: number;
-  subs: { op: number; end: number }[];
+  /** Pending submissions: a view sharing the queue's storage (JSON: a plain array). */
+  subs: SavedSubmissions;
   tlb: readonly number[];
   ggttTlb: readonly number[];
   setPredicate: number;

@@ -374,7 +374,7 @@ export class Vm implements EngineHost {
         this.driverWrite(e.slots.head, 0);
         this.driverWrite(e.slots.tail, 0);
         this.driverWrite(e.slots.ctl, (1 | (((op.size / PAGE_SIZE) - 1) << 12)) >>> 0);
-        e.subs = [];
+        e.subs.clear();
         break;
       }
       case 'submit': {
@@ -391,10 +391,13 @@ export class Vm implements EngineHost {
         }
         this.driverWrite(e.slots.tail, op.tail);
         if (this.guilty.has(pc)) {
-          this.driverWrite(e.slots.head, op.tail); // skipped, as a GPU reset skips the guilty request
+          // Skipped, as a GPU reset skips the guilty request; submissions still pending before it run
+          // first (the engine skips this one when its head reaches it).
+          if (e.subs.length === 0) this.driverWrite(e.slots.head, op.tail);
+          else e.subs.push(pc, op.tail);
           this.emit('output', `driver: submission at ${op.loc.file}:${op.loc.line} skipped (guilty of an earlier GPU error)\n`);
         } else {
-          e.subs.push({ op: pc, end: op.tail });
+          e.subs.push(pc, op.tail);
         }
         break;
       }
