@@ -145,8 +145,14 @@ export class Engine {
   semPolls = 0;
   /** A MI_SEMAPHORE_SIGNAL arrived for this engine and no signal-mode wait has consumed it yet. */
   signalled = false;
-  /** Commands retired in the current submission (watchdog). */
+  /**
+   * Work done by the current submission, for the watchdog: one unit a command plus one per page
+   * segment it writes or reads beyond its own dwords, so a loop of huge blits hangs as soon as a loop of
+   * small commands would for the same work (the field keeps its saved name).
+   */
   subCommands = 0;
+  /** Source page segments the current command read (blit copies). */
+  private readWork = 0;
   /** Driver op of the submission being executed (-1: none). */
   curSub = -1;
   readonly subs = new SubmissionQueue();
@@ -381,6 +387,7 @@ export class Engine {
     }
     r[s.acthd] = va % 0x100000000;
     r[s.acthdUdw] = Math.floor(va / 0x100000000);
+    this.readWork = 0;
     const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
     if (result === STEP_ERROR) return STEP_ERROR;
     if (result === STEP_POLL) {
@@ -402,8 +409,10 @@ export class Engine {
     r[s.timestamp] = this.cycles % 0x100000000;
     if (this.counts[idx]++ === 0) this.counted.push(idx);
     this.retired++;
-    if (++this.subCommands > this.host.watchdog) {
-      return this.raise('hang', def, `submission ran more than ${this.host.watchdog} commands (watchdog)`);
+    this.subCommands += 1 + this.segCount + this.readWork;
+    this.readWork = 0;
+    if (this.subCommands > this.host.watchdog) {
+      return this.raise('hang', def, `submission did more than ${this.host.watchdog} units of work (watchdog: a command is one unit, plus one per page segment it writes or reads)`);
     }
     return STEP_COMMAND;
   }
@@ -583,6 +592,7 @@ export class Engine {
         const page = this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
         const at = (hpa % PAGE_SIZE) >>> 2;
         out.set(page.subarray(at, at + inPage), k);
+        this.readWork++;
         k += inPage;
         va += inPage * 4;
         left -= inPage;
@@ -1270,6 +1280,8 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   if (depth !== 3) return e.raise('invalid-command', def, `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`);
   const g = blitGeometry(def, e.buf, len, 'dst');
   if (g.w <= 0 || g.h <= 0) return ADVANCE;
+  // Rows may overlap (a small pitch), so the page-segment limit alone does not bound the rectangle.
+  if (g.w * g.h > MAX_BLIT_PIXELS) return e.raise('invalid-command', def, `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`);
   const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
   let src: Uint32Array | null = null;
   let color = 0;
@@ -1292,6 +1304,9 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   e.extraCycles = Math.ceil((g.w * g.h) / 64);
   return ADVANCE;
 }
+
+/** Pixels one blit may cover: a 64 MiB 32 bpp surface, the assembler's largest. */
+const MAX_BLIT_PIXELS = (64 * 1024 * 1024) / 4;
 
 const DW_COLOR_COLOR = fieldOf('XY_COLOR_BLT', 'color').dw;
 

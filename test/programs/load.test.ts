@@ -88,14 +88,14 @@ describe('load: thousands of pending submissions', () => {
     assert.ok(ms < 60_000, `${Math.round(ms)} ms`);
   });
 
-  it('a fault in submission 1,500 of 3,000 pending rolls back and skips it alone, the rest run; checkpoints carry the list', () => {
-    const src = manySubmits(3000, 1500);
+  it('a fault in submission 300 of 600 pending rolls back and skips it alone, the rest run; checkpoints carry the list', () => {
+    const src = manySubmits(600, 300);
     const plain = loadVm('load.vgpu', {}, src);
     assert.equal(plain.run(), 'done');
-    // Only the guilty submission is skipped: the 1,500 before it, pending when it was made, still run.
-    assert.equal(plain.result().commands, 2999);
+    // Only the guilty submission is skipped: the 300 before it, pending when it was made, still run.
+    assert.equal(plain.result().commands, 599);
     assert.ok(plain.errors.some((e) => e.rolledBack), 'the fault was rolled back');
-    for (const at of [10, 1499, 2500]) {
+    for (const at of [10, 299, 500]) {
       const vm = loadVm('load.vgpu', {}, src);
       vm.run({ untilCommands: at });
       assert.ok(vm.engine('rcs0').subs.length > 0, 'submissions pending at the checkpoint');
@@ -121,5 +121,41 @@ describe('load: thousands of pending submissions', () => {
     assert.equal(vm.digest(), mid, 'back to the middle');
     vm.run();
     assert.equal(vm.digest(), end, 'forward again to the same end');
+  });
+
+  it('a loop of 65,535-row blits hangs on the watchdog after bounded work, deterministically', function () {
+    this.timeout(60_000);
+    const blits: [string, string][] = [
+      ['color', 'XY_COLOR_BLT dst=0x1000000, pitch=64, x1=0, y1=0, x2=1, y2=65535, color=1'],
+      ['copy', 'XY_SRC_COPY_BLT dst=0x1000000, pitch=64, x1=0, y1=0, x2=1, y2=65535, src=0x1000000, src_pitch=64, sx=0, sy=0'],
+    ];
+    for (const [what, cmd] of blits) {
+      const src = `.vm memory=64M\n.map 0x100000, 0x100000, 4K, rw\n.map 0x1000000, 0x1000000, 4M, rw\n.batch spin, 0x100000, bcs0\nloop: ${cmd}\n MI_BATCH_BUFFER_START addr=loop\n.ring bcs0\n MI_BATCH_BUFFER_START addr=spin\n.submit bcs0\n.wait bcs0\n`;
+      const runOnce = () => {
+        const vm = loadVm('blit.vgpu', { autoRollback: false, watchdog: 300_000 }, src);
+        assert.equal(vm.run(), 'error', what);
+        return vm;
+      };
+      const vm = runOnce();
+      assert.equal(vm.pending!.kind, 'hang', what);
+      assert.match(vm.pending!.message, /more than 300000 units of work \(watchdog/);
+      // Each blit writes 65,535 one-pixel rows, a page segment each (a copy reads as many): the watchdog
+      // fires within a handful of blits, where it counted commands it would have run 150,000 of them.
+      const perBlit = what === 'copy' ? 2 * 65535 + 1 : 65535 + 1;
+      assert.ok(vm.commands <= 2 * Math.ceil(300_000 / perBlit) + 2, `${vm.commands} commands`);
+      const again = runOnce();
+      assert.equal(again.commands, vm.commands, 'the same command hangs every time');
+      assert.equal(again.digest(), vm.digest());
+    }
+  });
+
+  it('a blit rectangle larger than the largest surface is refused (rows may overlap: pitch 0)', () => {
+    const src = `.vm memory=64M\n.map 0x1000000, 0x1000000, 64K, rw\n.ring bcs0\nXY_SRC_COPY_BLT dst=0x1000000, pitch=0, x1=0, y1=0, x2=1024, y2=65535, src=0x1000000, src_pitch=0, sx=0, sy=0\n.submit bcs0\n.wait bcs0\n`;
+    const vm = loadVm('big.vgpu', { autoRollback: false }, src);
+    const heap0 = process.memoryUsage().heapUsed;
+    assert.equal(vm.run(), 'error');
+    assert.equal(vm.pending!.kind, 'invalid-command');
+    assert.match(vm.pending!.message, /rectangle 1024x65535 is more than 16777216 pixels/);
+    assert.ok(process.memoryUsage().heapUsed - heap0 < 64 * 1024 * 1024, 'no 256 MiB source copy');
   });
 });
