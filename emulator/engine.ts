@@ -400,10 +400,8 @@ export class Engine {
       return STEP_POLL;
     }
     this.semPolls = 0;
-    if (result === ADVANCE) {
-      this.advance(len * 4);
-      if (this.depth === 0) this.retireSubmissions();
-    }
+    if (result === ADVANCE) this.advance(len * 4);
+    if (this.depth === 0) this.retireSubmissions();
     this.cycles += def.cycles + this.extraCycles;
     this.extraCycles = 0;
     r[s.timestamp] = this.cycles % 0x100000000;
@@ -423,7 +421,7 @@ export class Engine {
    * Drops the submissions the ring head has passed, and skips a guilty one the head has reached (as a
    * GPU reset skips the guilty request and no other: submissions before it still run). Returns the head.
    */
-  private retireSubmissions(): number {
+  retireSubmissions(): number {
     let head = this.r[this.slots.head] & HEAD_MASK;
     for (;;) {
       while (this.subs.length > 0 && this.subs.firstEnd() === head) this.subs.shift();

@@ -393,6 +393,7 @@ export class Vm implements EngineHost {
         if (this.guilty.has(pc)) {
           // Skipped, as a GPU reset skips the guilty request; submissions still pending before it run
           // first (the engine skips this one when its head reaches it).
+          e.retireSubmissions();
           if (e.subs.length === 0) this.driverWrite(e.slots.head, op.tail);
           else e.subs.push(pc, op.tail);
           this.emit('output', `driver: submission at ${op.loc.file}:${op.loc.line} skipped (guilty of an earlier GPU error)\n`);
