@@ -425,9 +425,10 @@ export class Engine {
     let head = this.r[this.slots.head] & HEAD_MASK;
     for (;;) {
       while (this.subs.length > 0 && this.subs.firstEnd() === head) this.subs.shift();
-      if (this.subs.length === 0 || this.subs.firstOp() === this.curSub || !this.host.guilty.has(this.subs.firstOp())) return head;
+      if (this.subs.length === 0 || !this.host.guilty.has(this.subs.firstOp())) return head;
       const size = this.ringSize();
       this.advance((this.subs.firstEnd() - head + size) % size);
+      this.subs.shift(); // even when a forged end lies outside the ring: each pass retires one
       head = this.r[this.slots.head] & HEAD_MASK;
     }
   }

@@ -447,12 +447,16 @@ export class Vm implements EngineHost {
     this.pending = err;
   }
 
-  /** Can the pending error be rolled back (it belongs to a known submission)? */
+  /**
+   * Can the pending error be rolled back (it belongs to a known submission)? Not when that submission
+   * is guilty already: skipping it did not remove the cause (a forged state), and rolling back again
+   * would loop forever; each rollback makes one more submission guilty, so recoveries are bounded.
+   */
   canRecover(): boolean {
     const p = this.pending;
     if (!p) return false;
     const sub = this.engine(p.engine).curSub;
-    return sub >= 0 && this.opStep[sub] >= 0 && this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0;
+    return sub >= 0 && !this.guilty.has(sub) && this.opStep[sub] >= 0 && this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0;
   }
 
   /**

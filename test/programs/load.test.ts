@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readCheckpoint, stateDoc, writeCheckpoint } from '../../emulator/checkpoint';
+import { parseSections, readCheckpoint, serializeVm, stateDoc, vmFromSections, writeCheckpoint } from '../../emulator/checkpoint';
 import { loadVm } from '../../emulator/program';
 import { SubmissionQueue, SubmissionsView } from '../../emulator/submissions';
 
@@ -157,5 +157,17 @@ describe('load: thousands of pending submissions', () => {
     assert.equal(vm.pending!.kind, 'invalid-command');
     assert.match(vm.pending!.message, /rectangle 1024x65535 is more than 16777216 pixels/);
     assert.ok(process.memoryUsage().heapUsed - heap0 < 64 * 1024 * 1024, 'no 256 MiB source copy');
+  });
+
+  it('a rollback that does not remove the cause (a forged driver position) stops with the error instead of looping', () => {
+    const vm0 = loadVm(path.join(__dirname, '..', '..', 'examples', 'page-fault.vgpu'));
+    vm0.run({ untilCommands: 5 });
+    const secs = parseSections(serializeVm(vm0), 'ckpt');
+    const st = JSON.parse(secs.get('STAT')![0].toString());
+    st.state.driverPc = 1; // resubmits what the ring already holds: the fault recurs in a guilty submission
+    secs.set('STAT', [Buffer.from(JSON.stringify(st))]);
+    const vm = vmFromSections(secs, 'ckpt');
+    assert.equal(vm.run({ maxSteps: 200_000 }), 'error');
+    assert.ok(vm.errors.length < 10, `${vm.errors.length} errors`);
   });
 });
