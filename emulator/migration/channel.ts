@@ -152,6 +152,10 @@ export class Channel {
     });
   }
 
+  get queueEmpty(): boolean {
+    return this.queue.length === 0;
+  }
+
   /** Is a section waiting (without blocking)? */
   poll(): Frame | null {
     const f = this.queue.shift();

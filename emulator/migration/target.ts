@@ -183,16 +183,16 @@ export class VmHost {
       const rate = this.o.minBytesPerSecond ?? 1024 * 1024;
       const since = performance.now();
       const base = ch.bytesIn;
-      const budget = (doing: string): number => {
-        const left = since + idle + ((ch.bytesIn - base) / rate) * 1000 - performance.now();
-        if (left <= 0) throw new Dropped(`the source made too little progress: ${ch.bytesIn - base} bytes in ${((performance.now() - since) / 1000).toFixed(1)} s while ${doing} (at least ${rate} bytes a second after the first ${(idle / 1000).toFixed(0)} s)`);
-        return Math.min(idle, left);
-      };
+      const slow = (doing: string): Dropped => new Dropped(`the source made too little progress: ${ch.bytesIn - base} bytes in ${((performance.now() - since) / 1000).toFixed(1)} s while ${doing} (at least ${rate} bytes a second after the first ${(idle / 1000).toFixed(0)} s)`);
       const next = async (doing: string): Promise<Frame> => {
+        const left = since + idle + ((ch.bytesIn - base) / rate) * 1000 - performance.now();
+        if (left <= 0) throw slow(doing);
+        if (left >= idle) return ch.next(idle, doing);
         try {
-          return await ch.next(budget(doing), doing);
+          return await ch.next(left, doing);
         } catch (e) {
-          if (e instanceof ChannelClosed && !e.fromPeer) budget(doing); // a deadline reached says so
+          // Silence until the progress deadline (not the idle timeout) says so.
+          if (e instanceof ChannelClosed && !e.fromPeer && ch.queueEmpty && /^no answer/.test(e.message)) throw slow(doing);
           throw e;
         }
       };
