@@ -4,11 +4,13 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { assembleSource } from './assembler';
+import type { EngineState } from './engine';
 import type { ProgramImage, SourceLoc } from './image';
 import { PAGE_SIZE } from './memory';
 import { writeOutputFile } from './outputfile';
 import { BLOCK_BYTES, BLOCK_DWORDS, MASK_WORDS, MachineState, PAGE_RECORD_BYTES, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
 import { IMAGE_HEAD, META, StateCheckError, array, checkSnapshotDoc, checkStateDoc, int, object, oldestLiveStep, oneOf } from './statecheck';
+import { PendingSubmission, SubmissionQueue } from './submissions';
 import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
 
 export const MAGIC = Buffer.from('VGPUSTAT', 'ascii');
@@ -19,10 +21,13 @@ export const SEC = { META: 'META', IMAGE: 'IMGE', STATE: 'STAT', PAGES: 'PAGE', 
 
 export class CheckpointError extends Error {}
 
+/** An engine's saved state as a document holds it: pending submissions as a plain array. */
+export type SavedEngine = Omit<EngineState, 'subs'> & { subs: PendingSubmission[] };
+
 /** Everything of a VM but its guest pages, as JSON-able data. */
 export interface VmStateDoc {
   readonly config: ResolvedConfig;
-  readonly state: Omit<MachineState, 'regs'> & { regs: number[] };
+  readonly state: Omit<MachineState, 'regs' | 'engines'> & { regs: number[]; engines: SavedEngine[] };
   readonly guilty: number[];
   readonly errors: GpuError[];
   readonly opStep: number[];
@@ -48,7 +53,7 @@ export function stateDoc(vm: Vm): VmStateDoc {
   const st = vm.machineState();
   return {
     config: vm.cfg,
-    state: { ...st, regs: Array.from(st.regs) },
+    state: { ...st, regs: Array.from(st.regs), engines: st.engines.map((e) => ({ ...e, subs: SubmissionQueue.toArray(e.subs) })) },
     guilty: [...vm.guilty].sort((a, b) => a - b),
     errors: vm.errors.map((e) => ({ ...e })),
     opStep: Array.from(vm.opStep),
@@ -223,7 +228,7 @@ export function serializeVm(vm: Vm): Buffer {
 export function rollbackSnapshots(vm: Vm): Buffer[] {
   let oldest = Infinity;
   for (const e of vm.engines) {
-    for (const op of [e.curSub, ...e.subs.map((x) => x.op)]) if (op >= 0 && vm.opStep[op] >= 0) oldest = Math.min(oldest, vm.opStep[op]);
+    for (const op of [e.curSub, ...e.subs.ops()]) if (op >= 0 && vm.opStep[op] >= 0) oldest = Math.min(oldest, vm.opStep[op]);
   }
   if (oldest === Infinity) return [];
   const from = vm.snapshots.indexAtOrBefore(oldest);

@@ -13,6 +13,7 @@ import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, Paging
 import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt } from './registers';
 import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
+import { SavedSubmissions, SubmissionQueue } from './submissions';
 
 /** Results of one engine step. */
 export const STEP_COMMAND = 1; // a command retired
@@ -44,6 +45,8 @@ export interface EngineHost {
   userInterrupt(engine: Engine): void;
   /** MI_SEMAPHORE_SIGNAL: the engine named by the PRM's Target Engine Select (RCS 0, BCS 2), if present. */
   engineBySelect(select: number): Engine | undefined;
+  /** Driver ops of submissions a GPU reset skips (guilty of an earlier error). */
+  readonly guilty: ReadonlySet<number>;
 }
 
 /** A GPU error as the engine saw it; the VM adds source locations and rollback state. */
@@ -59,10 +62,7 @@ export interface EngineFault {
 }
 
 /** One submission the driver made to this engine: ring bytes up to `end` belong to driver op `op`. */
-export interface PendingSubmission {
-  readonly op: number;
-  readonly end: number;
-}
+export type { PendingSubmission } from './submissions';
 
 /** The latest value of one state command: its dwords, the value before it, and when it was set. */
 export interface PipelineEntry {
@@ -147,11 +147,17 @@ export class Engine {
   semPolls = 0;
   /** A MI_SEMAPHORE_SIGNAL arrived for this engine and no signal-mode wait has consumed it yet. */
   signalled = false;
-  /** Commands retired in the current submission (watchdog). */
+  /**
+   * Work done by the current submission, for the watchdog: one unit a command plus one per page
+   * segment it writes or reads beyond its own dwords, so a loop of huge blits hangs as soon as a loop of
+   * small commands would for the same work (the field keeps its saved name).
+   */
   subCommands = 0;
+  /** Source page segments the current command read (blit copies). */
+  private readWork = 0;
   /** Driver op of the submission being executed (-1: none). */
   curSub = -1;
-  subs: PendingSubmission[] = [];
+  readonly subs = new SubmissionQueue();
   /** MI_SET_PREDICATE's mode (0: never NOOP). */
   setPredicate = 0;
   /** MI_ARB_ON_OFF: arbitration points allowed (1) or not (0). */
@@ -299,9 +305,8 @@ export class Engine {
     const inRing = this.depth === 0;
     let va: number;
     if (inRing) {
-      const head = r[s.head] & HEAD_MASK;
-      while (this.subs.length > 0 && this.subs[0].end === head) this.subs.shift();
-      const sub = this.subs.length > 0 ? this.subs[0].op : this.curSub;
+      const head = this.retireSubmissions();
+      const sub = this.subs.length > 0 ? this.subs.firstOp() : this.curSub;
       if (sub !== this.curSub) {
         this.curSub = sub;
         this.subCommands = 0;
@@ -384,6 +389,7 @@ export class Engine {
     }
     r[s.acthd] = va % 0x100000000;
     r[s.acthdUdw] = Math.floor(va / 0x100000000);
+    this.readWork = 0;
     const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
     if (result === STEP_ERROR) return STEP_ERROR;
     if (result === STEP_POLL) {
@@ -397,18 +403,37 @@ export class Engine {
     }
     this.semPolls = 0;
     if (result === ADVANCE) this.advance(len * 4);
+    if (this.depth === 0) this.retireSubmissions();
     this.cycles += def.cycles + this.extraCycles;
     this.extraCycles = 0;
     r[s.timestamp] = this.cycles % 0x100000000;
     if (this.counts[idx]++ === 0) this.counted.push(idx);
     this.retired++;
-    if (++this.subCommands > this.host.watchdog) {
-      return this.raise('hang', def, `submission ran more than ${this.host.watchdog} commands (watchdog)`);
+    this.subCommands += 1 + this.segCount + this.readWork;
+    this.readWork = 0;
+    if (this.subCommands > this.host.watchdog) {
+      return this.raise('hang', def, `submission did more than ${this.host.watchdog} units of work (watchdog: a command is one unit, plus one per page segment it writes or reads)`);
     }
     return STEP_COMMAND;
   }
 
   extraCycles = 0;
+
+  /**
+   * Drops the submissions the ring head has passed, and skips a guilty one the head has reached (as a
+   * GPU reset skips the guilty request and no other: submissions before it still run). Returns the head.
+   */
+  retireSubmissions(): number {
+    let head = this.r[this.slots.head] & HEAD_MASK;
+    for (;;) {
+      while (this.subs.length > 0 && this.subs.firstEnd() === head) this.subs.shift();
+      if (this.subs.length === 0 || !this.host.guilty.has(this.subs.firstOp())) return head;
+      const size = this.ringSize();
+      this.advance((this.subs.firstEnd() - head + size) % size);
+      this.subs.shift(); // even when a forged end lies outside the ring: each pass retires one
+      head = this.r[this.slots.head] & HEAD_MASK;
+    }
+  }
 
   advance(bytes: number): void {
     if (this.depth > 0) {
@@ -568,6 +593,7 @@ export class Engine {
         const page = this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
         const at = (hpa % PAGE_SIZE) >>> 2;
         out.set(page.subarray(at, at + inPage), k);
+        this.readWork++;
         k += inPage;
         va += inPage * 4;
         left -= inPage;
@@ -623,7 +649,7 @@ export class Engine {
     const { counts, notEmulated } = this.commandCounts();
     return {
       depth: this.depth, bb, bbSpace, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls, signalled: this.signalled,
-      subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.map((x) => ({ op: x.op, end: x.end })), tlb: this.tlb.save(),
+      subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.save(), tlb: this.tlb.save(),
       ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
       counts, notEmulated, pipeline: { ...this.pipeline },
       // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
@@ -641,7 +667,7 @@ export class Engine {
     this.signalled = st.signalled ?? false;
     this.subCommands = st.subCommands;
     this.curSub = st.curSub;
-    this.subs = st.subs.map((x) => ({ op: x.op, end: x.end }));
+    this.subs.load(st.subs);
     this.tlb.restore(st.tlb);
     this.ggttTlb.restore(st.ggttTlb ?? []);
     this.setPredicate = st.setPredicate ?? 0;
@@ -681,7 +707,8 @@ export interface EngineState {
   signalled: boolean;
   subCommands: number;
   curSub: number;
-  subs: { op: number; end: number }[];
+  /** Pending submissions: a view sharing the queue's storage (JSON: a plain array). */
+  subs: SavedSubmissions;
   tlb: readonly number[];
   ggttTlb: readonly number[];
   setPredicate: number;
@@ -1254,6 +1281,8 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   if (depth !== 3) return e.raise('invalid-command', def, `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`);
   const g = blitGeometry(def, e.buf, len, 'dst');
   if (g.w <= 0 || g.h <= 0) return ADVANCE;
+  // Rows may overlap (a small pitch), so the page-segment limit alone does not bound the rectangle.
+  if (g.w * g.h > MAX_BLIT_PIXELS) return e.raise('invalid-command', def, `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`);
   const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
   let src: Uint32Array | null = null;
   let color = 0;
@@ -1276,6 +1305,9 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   e.extraCycles = Math.ceil((g.w * g.h) / 64);
   return ADVANCE;
 }
+
+/** Pixels one blit may cover: a 64 MiB 32 bpp surface, the assembler's largest. */
+const MAX_BLIT_PIXELS = (64 * 1024 * 1024) / 4;
 
 const DW_COLOR_COLOR = fieldOf('XY_COLOR_BLT', 'color').dw;
 

@@ -378,7 +378,7 @@ export class Vm implements EngineHost {
         this.driverWrite(e.slots.head, 0);
         this.driverWrite(e.slots.tail, 0);
         this.driverWrite(e.slots.ctl, (1 | (((op.size / PAGE_SIZE) - 1) << 12)) >>> 0);
-        e.subs = [];
+        e.subs.clear();
         break;
       }
       case 'submit': {
@@ -395,10 +395,14 @@ export class Vm implements EngineHost {
         }
         this.driverWrite(e.slots.tail, op.tail);
         if (this.guilty.has(pc)) {
-          this.driverWrite(e.slots.head, op.tail); // skipped, as a GPU reset skips the guilty request
+          // Skipped, as a GPU reset skips the guilty request; submissions still pending before it run
+          // first (the engine skips this one when its head reaches it).
+          e.retireSubmissions();
+          if (e.subs.length === 0) this.driverWrite(e.slots.head, op.tail);
+          else e.subs.push(pc, op.tail);
           this.emit('output', `driver: submission at ${op.loc.file}:${op.loc.line} skipped (guilty of an earlier GPU error)\n`);
         } else {
-          e.subs.push({ op: pc, end: op.tail });
+          e.subs.push(pc, op.tail);
         }
         break;
       }
@@ -423,13 +427,13 @@ export class Vm implements EngineHost {
         this.driverWrite(e.slots.pdpLo, op.pml4 % 0x100000000);
         this.driverWrite(e.slots.pdpHi, Math.floor(op.pml4 / 0x100000000));
         e.invalidateTlbs();
-        e.subs = [];
+        e.subs.clear(); // a context switch: the new context's ring replaces the old one's pending work
         this.driverWrite(e.slots.tail, op.ring.tail);
         if (this.guilty.has(pc)) {
           this.driverWrite(e.slots.head, op.ring.tail);
           this.emit('output', `driver: submission ${pc} (context at GGTT ${hex(op.lrca)}) skipped (guilty of an earlier GPU error)\n`);
         } else {
-          e.subs.push({ op: pc, end: op.ring.tail & 0x1ffffc });
+          e.subs.push(pc, op.ring.tail & 0x1ffffc);
         }
         break;
       }
@@ -476,12 +480,16 @@ export class Vm implements EngineHost {
     this.pending = err;
   }
 
-  /** Can the pending error be rolled back (it belongs to a known submission)? */
+  /**
+   * Can the pending error be rolled back (it belongs to a known submission)? Not when that submission
+   * is guilty already: skipping it did not remove the cause (a forged state), and rolling back again
+   * would loop forever; each rollback makes one more submission guilty, so recoveries are bounded.
+   */
   canRecover(): boolean {
     const p = this.pending;
     if (!p) return false;
     const sub = this.engine(p.engine).curSub;
-    return sub >= 0 && this.opStep[sub] >= 0 && this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0;
+    return sub >= 0 && !this.guilty.has(sub) && this.opStep[sub] >= 0 && this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0;
   }
 
   /**

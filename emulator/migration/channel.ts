@@ -38,6 +38,14 @@ export class Channel {
     socket.on('drain', () => this.flushDrain());
   }
 
+  /** Largest section the peer may send (until it is authenticated, a host takes no more than a hello). */
+  set sectionLimit(bytes: number) {
+    this.reader.limit = bytes;
+  }
+
+  /** Bytes of whole sections received so far (the host's measure of a peer's progress). */
+  bytesIn = 0;
+
   get closed(): ChannelClosed | null {
     return this.ended;
   }
@@ -144,6 +152,10 @@ export class Channel {
     });
   }
 
+  get queueEmpty(): boolean {
+    return this.queue.length === 0;
+  }
+
   /** Is a section waiting (without blocking)? */
   poll(): Frame | null {
     const f = this.queue.shift();
@@ -176,6 +188,7 @@ export class Channel {
           this.close(new ChannelClosed(String(reason), true));
           return;
         }
+        this.bytesIn += 12 + f.length + 32;
         if (this.waiter && this.queue.length === 0) {
           const w = this.waiter;
           this.waiter = null;
@@ -190,12 +203,12 @@ export class Channel {
       this.fail(e.message);
       return;
     }
-    if (this.queuedBytes > HIGH_WATER) this.socket.pause();
+    if (this.queuedBytes > Math.min(HIGH_WATER, 4 * this.reader.limit)) this.socket.pause();
   }
 
   private consumed(f: Frame): Frame {
     this.queuedBytes -= f.length;
-    if (this.queuedBytes <= HIGH_WATER / 2 && this.socket.isPaused()) this.socket.resume();
+    if (this.queuedBytes <= Math.min(HIGH_WATER, 4 * this.reader.limit) / 2 && this.socket.isPaused()) this.socket.resume();
     return f;
   }
 

@@ -156,6 +156,8 @@ export class FrameReader {
   private first = 0; // bytes of chunks[0] already consumed
   private buffered = 0;
   private sawHeader = false;
+  /** Largest section accepted whatever its tag (a host lowers it until the peer is authenticated). */
+  limit = Infinity;
 
   constructor(private readonly what: string) {}
 
@@ -185,8 +187,8 @@ export class FrameReader {
     const tag = head.toString('latin1', 0, 4);
     if (!KNOWN.has(tag)) throw new StreamError(`${this.what}: unknown section '${printable(tag)}' (corrupted?)`);
     const len = Number(head.readBigUInt64LE(4));
-    const max = MAX_LENGTH[tag] ?? MAX_OTHER;
-    if (len > max) throw new StreamError(`${this.what}: section ${tag} claims ${len} bytes (at most ${max}; corrupted?)`);
+    const max = Math.min(MAX_LENGTH[tag] ?? MAX_OTHER, this.limit);
+    if (len > max) throw new StreamError(`${this.what}: section ${tag} claims ${len} bytes (at most ${max}${max === this.limit ? ' before the handshake' : '; corrupted?'})`);
     if (this.buffered < 12 + len + 32) return null;
     const h = createHash('sha256').update(this.take(12).subarray(0, 4));
     const parts = this.takeParts(len);

@@ -5,6 +5,7 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { CheckpointError, SEC, VmStateDoc, applyPageRecords, decodeSnapshots, loadStateDoc, vmFromSections } from '../checkpoint';
+import { PAGE_SIZE } from '../memory';
 import type { Snapshot } from '../snapshots';
 import { StateCheckError, checkStateDoc, oldestLiveStep } from '../statecheck';
 import { Generation } from '../capabilities';
@@ -31,6 +32,12 @@ export interface HostOptions {
   readonly allow?: readonly string[];
   /** Longest silence of a source in the middle of a transfer (default 30 s). */
   readonly idleTimeoutMs?: number;
+  /**
+   * Progress a source must keep up once accepted: the transfer is dropped when it has taken longer
+   * than `idleTimeoutMs` plus one second per this many bytes received (default 1 MiB), so a peer
+   * trickling small sections cannot hold the host's one transfer slot (slowloris).
+   */
+  readonly minBytesPerSecond?: number;
 }
 
 export interface TransferInfo {
@@ -52,6 +59,13 @@ export interface HostEvents {
 /** The host runs a VM in slices of about this long, looking at its sockets (and signals) in between. */
 const SLICE_MS = 10;
 const SLICE_STEPS = 500;
+/** Largest section before the source is accepted: a hello (no unauthenticated peer makes the host buffer more). */
+const HANDSHAKE_LIMIT = 64 * 1024;
+/** Pre-copy rounds and round-trip marks a source may send (its own default is 8 rounds). */
+const MAX_ROUNDS = 256;
+const MAX_MARKS = 4096;
+/** Times a guest's RAM a source may send in page records (each pre-copy round resends dirty pages). */
+const MAX_PAGE_PASSES = 64;
 
 export function isLoopback(addr: string): boolean {
   return /^127\./.test(addr) || addr === '::1';
@@ -155,6 +169,7 @@ export class VmHost {
     const token = this.o.token ?? '';
     ch.post(jsonSection(MIG.CHALLENGE, { protocol: PROTOCOL, hostGen: gen, nonce, tokenRequired: token !== '' } satisfies Challenge));
     let info: TransferInfo | null = null;
+    ch.sectionLimit = HANDSHAKE_LIMIT;
     try {
       const hello = json<Hello>(await this.expect(ch, MIG.HELLO, idle, 'waiting for the source\'s hello'));
       const why = hello.protocol !== PROTOCOL ? `this host speaks transfer protocol ${PROTOCOL}, not ${hello.protocol}`
@@ -162,42 +177,68 @@ export class VmHost {
           : token !== '' && !proofMatches(token, nonce, hello.proof) ? 'wrong token'
             : versionRefusal(hello.exposedVersion, gen) ?? (hello.mode !== 'finish' && hello.mode !== 'session' ? `unknown transfer mode '${String(hello.mode)}'` : null);
       if (why) return refuse(why);
+      ch.sectionLimit = Infinity;
       ch.post(jsonSection(MIG.VERDICT, { accepted: true, hostGen: gen } satisfies Verdict));
+      // The slot is held while the source makes progress: the deadline moves with the bytes received.
+      const rate = this.o.minBytesPerSecond ?? 1024 * 1024;
+      const since = performance.now();
+      const base = ch.bytesIn;
+      const slow = (doing: string): Dropped => new Dropped(`the source made too little progress: ${ch.bytesIn - base} bytes in ${((performance.now() - since) / 1000).toFixed(1)} s while ${doing} (at least ${rate} bytes a second after the first ${(idle / 1000).toFixed(0)} s)`);
+      const next = async (doing: string): Promise<Frame> => {
+        const left = since + idle + ((ch.bytesIn - base) / rate) * 1000 - performance.now();
+        if (left <= 0) throw slow(doing);
+        if (left >= idle) return ch.next(idle, doing);
+        try {
+          return await ch.next(left, doing);
+        } catch (e) {
+          // Silence until the progress deadline (not the idle timeout) says so.
+          if (e instanceof ChannelClosed && !e.fromPeer && ch.queueEmpty && /^no answer/.test(e.message)) throw slow(doing);
+          throw e;
+        }
+      };
+      const expectNext = async (tag: string, doing: string): Promise<Frame> => {
+        const f = await next(doing);
+        if (f.tag !== tag) throw new Dropped(`expected section ${tag} while ${doing}, got ${f.tag}`);
+        return f;
+      };
       info = { peer, program: String(hello.program), exposedVersion: hello.exposedVersion, mode: hello.mode };
       this.emit('accepted', info);
 
       // The VM's configuration: build it now (it may still be refused), so pages land in place.
       const what = `VM from ${peer}`;
-      const meta = await this.expect(ch, SEC.META, idle, 'waiting for the VM configuration');
-      const image = await this.expect(ch, SEC.IMAGE, idle, 'waiting for the program image');
-      const early = await this.expect(ch, SEC.STATE, idle, 'waiting for the VM state');
+      const meta = await expectNext(SEC.META, 'waiting for the VM configuration');
+      const image = await expectNext(SEC.IMAGE, 'waiting for the program image');
+      const early = await expectNext(SEC.STATE, 'waiting for the VM state');
       if (json<{ exposedVersion: number }>(meta).exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
       const vm = vmFromSections(new Map([[SEC.META, [meta.payload]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [early.payload]]]), what, gen, false);
 
       let rounds = 0;
       let pages = 0;
       let final = false;
+      let marks = 0;
       let f: Frame;
       for (;;) {
-        f = await ch.next(idle, final ? 'receiving the stop-and-copy' : `receiving pre-copy round ${rounds}`);
+        f = await next(final ? 'receiving the stop-and-copy' : `receiving pre-copy round ${rounds}`);
         if (f.tag === MIG.ROUND) {
           const r = json<RoundMark>(f);
           if (final) throw new Dropped('a round after the stop-and-copy began');
+          if (++marks > MAX_MARKS || rounds > MAX_ROUNDS) throw new Dropped(`more than ${MAX_ROUNDS} pre-copy rounds or ${MAX_MARKS} round marks`);
           if (r.final) final = true;
           else if (r.sync) ch.post(jsonSection(MIG.ROUND, r));
           else rounds = r.round;
         } else if (f.tag === SEC.PAGES) {
           pages += applyPageRecords(vm, f.parts, f.length);
+          if (pages > MAX_PAGE_PASSES * (vm.cfg.memory / PAGE_SIZE)) throw new Dropped(`more than ${MAX_PAGE_PASSES} times the guest's RAM in page records`);
         } else if (f.tag === SEC.META && final) {
           break;
         } else {
           throw new Dropped(`unexpected section ${f.tag} ${final ? 'in the stop-and-copy' : 'during pre-copy'}`);
         }
       }
-      const state = await this.expect(ch, SEC.STATE, idle, 'receiving the stop-and-copy');
+      const state = await expectNext(SEC.STATE, 'receiving the stop-and-copy');
       const snaps: Buffer[] = [];
       for (;;) {
-        const s = await ch.next(idle, 'receiving the stop-and-copy');
+        const s = await next('receiving the stop-and-copy');
         if (s.tag === SEC.END) break;
         if (s.tag !== SEC.SNAPSHOT) throw new Dropped(`unexpected section ${s.tag} in the stop-and-copy`);
         snaps.push(s.payload);
