@@ -14,7 +14,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { genxmlDir } from './gen-commands';
+import { genxmlDir, type GenField } from './gen-commands';
 import { loadGenxml, xmlNumber, type GenxmlDoc, type XmlElement } from './genxml';
 import { handDeclaredMmio } from '../emulator/registers';
 
@@ -25,14 +25,8 @@ export function inOurRange(offset: number): boolean {
   return offset < 0x10000 || (offset >= 0x22000 && offset < 0x23000);
 }
 
-export interface GenRegField {
-  name: string;
-  start: number;
-  end: number;
-  type: string;
-  default?: number;
-  values?: [string, number][];
-}
+/** A register field as genxml gives it: the same shape as a command's field. */
+export type GenRegField = GenField;
 
 export interface GenRegister {
   name: string;
