@@ -53,6 +53,8 @@ describe('vgpu-debug in VS Code (code-server)', function () {
     // The workspace is a fresh copy of examples/: nothing the test does touches the real folder.
     fs.rmSync(WORKSPACE, { recursive: true, force: true });
     fs.cpSync(path.join(ROOT, 'examples'), WORKSPACE, { recursive: true });
+    // The long-run test's program, in place before the workbench indexes the folder.
+    fs.copyFileSync(path.join(ROOT, 'test', 'adapter', 'programs', 'spin.vgpu'), path.join(WORKSPACE, 'spin.vgpu'));
     server = await startCodeServer({ work: path.join(WORK, 'code-server'), vsix: VSIX, folder: WORKSPACE });
     browser = await launchBrowser();
   });

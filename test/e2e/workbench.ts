@@ -52,12 +52,21 @@ export class Workbench {
   }
 
   async openFile(name: string): Promise<void> {
-    await this.page.keyboard.press(`${mod}+P`);
-    const input = this.page.locator('.quick-input-widget input');
-    await input.waitFor();
-    await input.fill(name);
+    // Quick Open lists a file the workspace just gained only once its file watcher has seen it: ask again.
     const row = this.page.locator(`.quick-input-list .monaco-list-row[aria-label*="${name}"]`).first();
-    await row.waitFor();
+    for (let attempt = 0; ; attempt++) {
+      await this.page.keyboard.press(`${mod}+P`);
+      const input = this.page.locator('.quick-input-widget input');
+      await input.waitFor();
+      await input.fill(name);
+      try {
+        await row.waitFor({ timeout: 10_000 });
+        break;
+      } catch (e) {
+        if (attempt >= 4) throw e;
+        await this.page.keyboard.press('Escape');
+      }
+    }
     await row.click();
     await this.page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).waitFor();
     await this.page.locator('.monaco-editor .view-lines').first().waitFor();
