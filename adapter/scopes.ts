@@ -5,7 +5,7 @@
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regByName, regDisplayName } from '../emulator/registers';
-import { COMMANDS, CmdField, CommandDef, decodeCommand, fieldPlacement, opcodeOf } from '../emulator/commands';
+import { CmdField, decodeCommand, fieldPlacement, opcapRows } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
 import { snapshotBytes } from '../emulator/snapshots';
 import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
@@ -172,8 +172,6 @@ export function writeRegister(vm: Vm, r: RegInstance, v: bigint): void {
 // ---------------------------------------------------------------------------------------------
 // Capability registers: exposed (what the VM sees) and physical side by side, and the PCI lists.
 
-const OPCAP_OF = (d: CommandDef): string => (d.client === 'MI' ? 'OPCAP_MI' : d.client === '3D' ? 'OPCAP_3D' : opcodeOf('2D', d.header) < 64 ? 'OPCAP_2D_LO' : 'OPCAP_2D_HI');
-const OPCAP_BIT = (d: CommandDef): number => (d.client === '3D' ? 0 : opcodeOf(d.client, d.header) % 64);
 
 function capsContainer(vm: Vm, host: string): Container {
   return new ListContainer((store, fmt) => {
@@ -205,10 +203,10 @@ function capRegisterVariable(vm: Vm, store: VariableStore, d: RegDef, fmt: Forma
       }));
     }
     if (d.fields.length === 0) {
-      for (const c of COMMANDS.filter((x) => OPCAP_OF(x) === d.name)) {
-        const ev = bits(e, OPCAP_BIT(c), OPCAP_BIT(c));
-        const pv = bits(p, OPCAP_BIT(c), OPCAP_BIT(c));
-        rows.push(leaf(c.mnemonic, `${ev ? 'accepted' : 'rejected'}${ev !== pv ? ' (the physical GPU accepts it: hidden from the VM)' : ''}`, { type: `bit ${OPCAP_BIT(c)}` }));
+      for (const c of opcapRows(d.name, vm.gen)) {
+        const ev = bits(e, c.bit, c.bit);
+        const pv = bits(p, c.bit, c.bit);
+        rows.push(leaf(c.label, `${ev ? 'accepted' : 'rejected'}${ev !== pv ? ' (the physical GPU accepts it: hidden from the VM)' : ''}`, { type: `bit ${c.bit}` }));
       }
     }
     return rows;

@@ -1112,6 +1112,19 @@ export function opcapOf(d: CommandDef): { register: 'OPCAP_MI' | 'OPCAP_2D_LO' |
   return { register: 'OPCAP_3D', bit: pipeline === 2 ? 2 : 1 };
 }
 
+/** OPCAP_3D's bits by class (every type-3 command shares its class's bit). */
+export const OPCAP_3D_CLASSES: readonly { readonly bit: number; readonly label: string }[] = [
+  { bit: 0, label: 'PIPE_CONTROL' },
+  { bit: 1, label: '3D pipeline state and draws (3DSTATE_*, 3DPRIMITIVE, STATE_BASE_ADDRESS, PIPELINE_SELECT, ...)' },
+  { bit: 2, label: 'media and GPGPU (MEDIA_*, GPGPU_*)' },
+];
+
+/** What each bit of an OPCAP register stands for: one command (MI, 2D) or one class of commands (3D), for views and `vgpu caps`. */
+export function opcapRows(register: string, gen: Gen = DEFAULT_GEN): { label: string; bit: number }[] {
+  if (register === 'OPCAP_3D') return OPCAP_3D_CLASSES.map((c) => ({ ...c }));
+  return commandsOf(gen).filter((d) => opcapOf(d).register === register).map((d) => ({ label: d.mnemonic, bit: opcapOf(d).bit }));
+}
+
 /** Bit mask of MI opcodes (etc.) of the commands a version accepts: OPCAP register values. */
 export function opcodeMask(client: Client, accepts: (d: CommandDef) => boolean): bigint {
   let m = 0n;

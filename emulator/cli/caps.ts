@@ -1,7 +1,7 @@
 // `vgpu caps`: the physical device of a host generation next to the VDEV a VM sees (registers and PCI capability lists).
 
 import { Generation, isGeneration } from '../capabilities';
-import { COMMANDS, CommandDef, opcodeOf } from '../commands';
+import { opcapRows } from '../commands';
 import { CAP_BASE, CAP_REG_DEFS, RegDef } from '../registers';
 import { CapsView, DeviceCaps, PciCapEntry, capName, capsView, physicalCaps, selectVersion, virtualizeCaps, walkPciCaps, walkPciExtCaps } from '../vdev';
 import { UsageError, parseArgs, parseGen, parseIntFlag } from './args';
@@ -94,8 +94,8 @@ function formatText(c: CapsChoice, phys: DeviceCaps, exp: DeviceCaps): string {
       rows.push([`         ${f.name} (${bits})`, fieldText(p, f.lo, f.hi), fieldText(e, f.lo, f.hi)]);
     }
     // OPCAP registers without named fields: one row per command they report on.
-    if (r.fields.length === 0) for (const d of opcapCommands(r)) {
-      rows.push([`         ${d.mnemonic}`, yesNo(commandBit(p, d)), yesNo(commandBit(e, d))]);
+    if (r.fields.length === 0) for (const c of opcapRows(r.name)) {
+      rows.push([`         ${c.label}`, yesNo(((p >> BigInt(c.bit)) & 1n) === 1n), yesNo(((e >> BigInt(c.bit)) & 1n) === 1n)]);
     }
   }
   rows.push([]);
@@ -137,19 +137,4 @@ function yesNo(b: boolean): string {
   return b ? 'yes' : '-';
 }
 
-/** The commands an OPCAP register reports on (SPEC section 2): MI and 3D by opcode, 2D split at opcode 64. */
-function opcapCommands(r: RegDef): CommandDef[] {
-  return COMMANDS.filter((d) => opcapRegister(d) === r.name);
-}
-
-function opcapRegister(d: CommandDef): string {
-  if (d.client === 'MI') return 'OPCAP_MI';
-  if (d.client === '3D') return 'OPCAP_3D';
-  return opcodeOf('2D', d.header) < 64 ? 'OPCAP_2D_LO' : 'OPCAP_2D_HI';
-}
-
-function commandBit(regValue: bigint, d: CommandDef): boolean {
-  const bit = d.client === '3D' ? 0 : opcodeOf(d.client, d.header) % 64;
-  return ((regValue >> BigInt(bit)) & 1n) === 1n;
-}
 
