@@ -9,7 +9,7 @@ import { AubFormatError } from '../emulator/formats/aub';
 import { DumpFormatError } from '../emulator/formats/dump';
 import { formatDiagnostic, AssemblyError, Diagnostic } from '../emulator/image';
 import { parseNumber } from '../emulator/lexer';
-import { CaptureReport, looksLikeHangDump, openHangDump, parseHangDump } from '../emulator/postmortem';
+import { CaptureReport, isHangDumpFile, openHangDump, parseHangDump } from '../emulator/postmortem';
 import { ProgramFileError, loadCaptureVm, loadVm, readProgram, LoadOptions } from '../emulator/program';
 import type { EngineName } from '../emulator/registers';
 import { ConfigError, Vm } from '../emulator/vm';
@@ -102,24 +102,9 @@ export interface Launched {
   readonly hang?: HangStop;
 }
 
-/** Bytes read to recognize a hang dump (as `vgpu run` does). */
-const DUMP_SNIFF_BYTES = 1 << 16;
-
-/** The text of a regular file that is a kernel hang dump, else undefined (recognized from the content). */
+/** The text of a kernel hang dump (recognized as `vgpu run` does), else undefined. */
 function hangDumpText(file: string): string | undefined {
-  let fd: number | undefined;
-  try {
-    if (!fs.statSync(file).isFile()) return undefined; // the program path refuses it, naming what it is
-    fd = fs.openSync(file, 'r');
-    const buf = Buffer.alloc(DUMP_SNIFF_BYTES);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    if (!looksLikeHangDump(buf.subarray(0, n).toString('latin1'))) return undefined;
-  } catch {
-    return undefined; // unreadable: the program path reports it
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-  return fs.readFileSync(file, 'latin1');
+  return isHangDumpFile(file) ? fs.readFileSync(file, 'latin1') : undefined;
 }
 
 function definedOnly<T extends object>(o: T): T {

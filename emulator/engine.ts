@@ -820,9 +820,15 @@ function compare(op: number, v: number, data: number): boolean | null {
   }
 }
 
-/** MI_MATH's ALU operands (PRM "ALU Programming"): GPR n is 0..15, then SRCA, SRCB, ACCU, ZF, CF. */
-const ALU = { SRCA: 0x20, SRCB: 0x21, ACCU: 0x31, ZF: 0x32, CF: 0x33 } as const;
-const ALU_OPS = { NOOP: 0x000, LOAD: 0x080, LOADINV: 0x480, LOAD0: 0x081, LOAD1: 0x481, ADD: 0x100, SUB: 0x101, AND: 0x102, OR: 0x103, XOR: 0x104, STORE: 0x180, STOREINV: 0x580 } as const;
+/** MI_MATH's ALU opcodes and operands (REG0..15, SRCA, SRCB, ACCU, ZF, CF), read from the table's genxml enums. */
+function aluEnum<K extends string>(field: string, names: readonly K[]): Readonly<Record<K, number>> {
+  const d = COMMANDS.find((c) => c.mnemonic === 'MI_MATH' && c.gens.includes(9))!;
+  const values = d.groupFields.find((f) => f.name === field)?.values ?? {};
+  for (const n of names) if (values[n] === undefined) throw new Error(`MI_MATH ${field} has no ${n} in the command table`);
+  return values as Record<K, number>;
+}
+const ALU = aluEnum('operand_2', ['SRCA', 'SRCB', 'ACCU', 'ZF', 'CF'] as const);
+const ALU_OPS = aluEnum('alu_opcode', ['NOOP', 'LOAD', 'LOADINV', 'LOAD0', 'LOAD1', 'ADD', 'SUB', 'AND', 'OR', 'XOR', 'STORE', 'STOREINV'] as const);
 const ALL_ONES = (1n << 64n) - 1n;
 
 function mathHandler(d: CommandDef): Handler {

@@ -1,6 +1,7 @@
 // Post-mortem: a GPU error of the VM captured as a kernel hang dump (what i915 would have printed), and a
 // hang dump (i915 error state, Xe devcoredump) turned back into a VM that replays to the hung command.
 
+import * as fs from 'node:fs';
 import { COMMANDS, decodeCommand, encodeCommand } from './commands';
 import { DumpBuffer, DumpEngine, DumpFormatError, HangDump, hungEngine, newEngine } from './formats/dump';
 import { formatI915ErrorState, isI915ErrorState, parseI915ErrorState } from './formats/i915-error';
@@ -127,6 +128,28 @@ export function parseHangDump(text: string, file: string): HangDump | undefined 
   if (isXeDevcoredump(text)) return parseXeDevcoredump(text, file);
   if (isI915ErrorState(text)) return parseI915ErrorState(text, file);
   return undefined;
+}
+
+/** Bytes read to recognize a hang dump. */
+const DUMP_SNIFF_BYTES = 1 << 16;
+
+/**
+ * Is FILE a kernel hang dump (recognized from the first 64 KiB of a regular file)? Anything else, or an
+ * unreadable file, is not: the program path refuses it, naming what it is. A FIFO or a device is never opened.
+ */
+export function isHangDumpFile(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    fd = fs.openSync(file, 'r');
+    const buf = Buffer.alloc(DUMP_SNIFF_BYTES);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return looksLikeHangDump(buf.subarray(0, n).toString('latin1'));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 export function looksLikeHangDump(text: string): boolean {

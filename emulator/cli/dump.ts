@@ -3,26 +3,12 @@
 import * as fs from 'node:fs';
 import { DumpFormatError } from '../formats/dump';
 import { hex } from '../memory';
-import { CaptureReport, errorStateText, looksLikeHangDump, openHangDump, parseHangDump } from '../postmortem';
+import { CaptureReport, errorStateText, isHangDumpFile, openHangDump, parseHangDump } from '../postmortem';
 import type { Vm } from '../vm';
 import { UsageError } from './args';
 
-/** Is FILE a hang dump rather than a program (decided from its first 64 KiB of a regular file)? */
-export function isDumpFile(file: string): boolean {
-  let fd: number | undefined;
-  try {
-    // Only regular files are opened: a FIFO would block, a device never end (the program path refuses them).
-    if (!fs.statSync(file).isFile()) return false;
-    fd = fs.openSync(file, 'r');
-    const buf = Buffer.alloc(1 << 16);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return looksLikeHangDump(buf.subarray(0, n).toString('latin1'));
-  } catch {
-    return false; // unreadable: the program path reports it
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
+/** Is FILE a hang dump rather than a program? */
+export const isDumpFile = isHangDumpFile;
 
 /** Reads and parses a dump; a malformed one is a usage error naming the file and line (exit 2). */
 export function readDump(file: string) {

@@ -178,6 +178,22 @@ describe('command table against Mesa genxml', () => {
     });
   }
 
+  it("the language's own enum names (op=EQ, post_sync=write, ...) stand for values genxml gives the field", () => {
+    let checked = 0;
+    for (const d of COMMANDS) {
+      const g = d.genxml;
+      if (!g) continue;
+      for (const f of d.fields) {
+        const x = g.fields.find((y) => y.n === f.xml);
+        if (!f.values || !x?.v) continue;
+        const genxmlValues = new Set(x.v.map(([, v]) => v));
+        for (const [name, v] of Object.entries(f.values)) assert.ok(genxmlValues.has(v), `${d.mnemonic}.${f.name}=${name} is ${v}, which genxml's ${x.n} does not have`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 100, `${checked} enum fields checked`);
+  });
+
   it('the generated half of the table is current (npm run gen:commands)', () => {
     const file = path.join(__dirname, '..', '..', 'emulator', 'commands.gen.ts');
     assert.equal(fs.readFileSync(file, 'utf8'), render(genCommands(DIR)));
