@@ -1,7 +1,7 @@
 // Adapter test helpers: build dist/adapter.js once, drive it as a separate process with DebugClient,
 // and a few shorthands for launching to the entry stop and for requests that end in a stop.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -108,3 +108,24 @@ export async function failure(p: Promise<unknown>): Promise<string> {
 export const DRIVER = 1;
 export const RCS0 = 2;
 export const BCS0 = 3;
+
+export interface AdapterServer {
+  readonly port: number;
+  stop(): void;
+}
+
+/** `node dist/adapter.js --server=0` (built first): the port it listens on, and a way to end it. */
+export async function startAdapterServer(): Promise<AdapterServer> {
+  build();
+  const server = spawn(process.execPath, [ADAPTER, '--server=0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let err = '';
+    server.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    server.on('exit', () => reject(new Error(`server exited: ${err}`)));
+  });
+  return { port, stop: () => server.kill() };
+}

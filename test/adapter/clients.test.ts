@@ -3,12 +3,11 @@
 // thread other than the one it follows is resumed unless a `continued` event came before it).
 
 import * as assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ADAPTER, BCS0, DRIVER, EXAMPLES, RCS0, ROOT, build, clientPerTest, program, repl } from './client';
+import { ADAPTER, BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, program, repl, startAdapterServer, type AdapterServer } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
@@ -245,24 +244,13 @@ describe('adapter: clients other than VS Code', function () {
 
 describe('adapter: nvim-dap\'s thread following, the adapter as a server (--server=PORT)', function () {
   this.timeout(30000);
-  let server: ChildProcess;
+  let server: AdapterServer;
   let port = 0;
   before(async () => {
-    build();
-    server = spawn(process.execPath, [ADAPTER, '--server=0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    port = await new Promise<number>((resolve, reject) => {
-      let err = '';
-      server.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      server.on('exit', () => reject(new Error(`server exited: ${err}`)));
-    });
+    server = await startAdapterServer();
+    port = server.port;
   });
-  after(() => {
-    server.kill();
-  });
+  after(() => server.stop());
 
   it('keeps the time-travel position after goto, rollback and restart', async () => {
     const dc = new DebugClient('node', ADAPTER, 'vgpu');

@@ -2,10 +2,9 @@
 // restart, terminate, loaded sources, and the TCP server mode.
 
 import * as assert from 'node:assert/strict';
-import { spawn, ChildProcess } from 'node:child_process';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ADAPTER, DRIVER, ROOT, build, failure, launch, program, top, untilStop, clientPerTest } from './client';
+import { ADAPTER, DRIVER, failure, launch, program, top, untilStop, clientPerTest, startAdapterServer, type AdapterServer } from './client';
 
 describe('adapter: life cycle', function () {
   this.timeout(30000);
@@ -97,24 +96,13 @@ describe('adapter: life cycle', function () {
 
 describe('adapter: --server=PORT', function () {
   this.timeout(30000);
-  let server: ChildProcess;
+  let server: AdapterServer;
   let port = 0;
   before(async () => {
-    build();
-    server = spawn(process.execPath, [ADAPTER, '--server=0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    port = await new Promise<number>((resolve, reject) => {
-      let err = '';
-      server.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      server.on('exit', () => reject(new Error(`server exited: ${err}`)));
-    });
+    server = await startAdapterServer();
+    port = server.port;
   });
-  after(() => {
-    server.kill();
-  });
+  after(() => server.stop());
 
   it('serves each connection with its own session', async () => {
     const a = new DebugClient('node', ADAPTER, 'vgpu');
