@@ -294,8 +294,13 @@ export class Engine {
    */
   drawWouldRun(idx: number, dw: ArrayLike<number>): boolean {
     if (this.setPredicate !== 0 && PREDICATE_EXEMPT[idx] === 0 && this.predicatedOff()) return false;
+    return !this.skipsByPredicate(idx, dw, dw.length);
+  }
+
+  /** The command's own Predicate Enable is set and MI_PREDICATE_RESULT bit 0 is clear: it retires without effect. */
+  skipsByPredicate(idx: number, dw: ArrayLike<number>, len: number): boolean {
     const f = PREDICATE_FIELD[idx];
-    return !(f !== null && (fieldValue(f, dw, dw.length) & 1) === 1 && (this.r[this.slots.predResult] & 1) === 0);
+    return f !== null && (fieldValue(f, dw, len) & 1) === 1 && (this.r[this.slots.predResult] & 1) === 0;
   }
 
   /** Executes (or polls) one command. Returns STEP_COMMAND, STEP_POLL or STEP_ERROR. */
@@ -1067,10 +1072,9 @@ function bbStartHandler(d: CommandDef): Handler {
   const fAddr = req(d, 'addr');
   const fPpgtt = req(d, 'ppgtt');
   const fSecond = req(d, 'second_level');
-  const fPredicate = opt(d, 'predicate');
   const fAddOffset = opt(d, 'add_offset_enable');
   return (e, h, len) => {
-    if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE; // predicated off
+    if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE; // predicated off
     if (flagOf(fAddOffset, e, len)) return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START Add Offset Enable (BB_OFFSET) is not modelled');
     const target = fieldValue(fAddr, e.buf, len);
     const space = fieldValue(fPpgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
@@ -1138,9 +1142,8 @@ function stateHandler(d: CommandDef): Handler {
 
 /** A draw or dispatch: no shader runs; it retires, counted as not emulated unless predicated off. */
 function notEmulatedHandler(d: CommandDef): Handler {
-  const fPredicate = opt(d, 'predicate_enable');
   return (e, _h, len) => {
-    if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE;
+    if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE;
     e.notEmulated[e.cmdIndex]++;
     e.notEmulatedHit = true;
     e.lastDraw = e.retired;
@@ -1225,9 +1228,8 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_LOAD_REGISTER_IMM: lriHandler,
   MI_STORE_REGISTER_MEM: (d) => {
     const fReg = req(d, 'reg');
-    const fPredicate = opt(d, 'predicate');
     return (e, h, len) => {
-      if (flagOf(fPredicate, e, len) && (e.hostRegs()[e.slots.predResult] & 1) === 0) return ADVANCE;
+      if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE;
       storeAt(e, h, 0, h.regs.read(fieldValue(fReg, e.buf, len)));
       return ADVANCE;
     };
