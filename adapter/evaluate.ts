@@ -7,7 +7,7 @@ import { COMMANDS, commandByMnemonic } from '../emulator/commands';
 import { EPT_VIEW_NAMES, WalkStep } from '../emulator/ept';
 import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS, EngineName } from '../emulator/registers';
 import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
-import type { Vm } from '../emulator/vm';
+import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
 import { DescribeError, Described, describe } from './descriptions';
 import { diff, snapshotIndex, snapshotInfos } from './history';
@@ -204,7 +204,7 @@ function formatWalk(vm: Vm, va: number, view: number, engine: EngineName, space:
   const t = vm.translate(va, view, engine, space);
   const out = [space === 'ggtt' ? `global GTT address ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view:` : `GPU VA ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view (PDP0 of ${engine}):`];
   for (const s of t.steps) out.push(...formatStep(s));
-  out.push(t.fault ? `${t.fault.kind}: ${t.fault.reason}` : `=> GPA ${hexPad(t.gpa!, 40)} => HPA ${hexPad(t.hpa, 44)}`);
+  out.push(t.fault ? `${t.fault.kind}: ${t.fault.reason}` : `=> GPA ${hexPad(t.gpa!, 40)} => HPA ${hexPad(t.hpa, 44)}${vm.uncaptured(t.gpa!) ? `  ${NOT_CAPTURED}` : ''}`);
   return out.join('\n');
 }
 

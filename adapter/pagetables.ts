@@ -7,7 +7,7 @@ import { EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, LEVEL_NAMES, eptFlags } from '
 import { PAGE_SIZE, entryAddress } from '../emulator/memory';
 import { GGTT_PTE_PRESENT, PTE_BITS, pteFlags } from '../emulator/paging';
 import type { EngineName } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { formatRef } from './memory';
 import { Container, Format, ListContainer, Paging, VariableStore, hexPad, leaf } from './variables';
 
@@ -57,11 +57,11 @@ abstract class Table implements Container {
   present(): number {
     const page = this.page();
     let n = 0;
-    if (page) for (let i = 0; i < ENTRIES; i++) if (this.isPresent(page[2 * i])) n++;
+    if (page) for (let i = 0; i < ENTRIES; i++) if (this.isPresent(page[2 * i], page[2 * i + 1])) n++;
     return n;
   }
 
-  protected abstract isPresent(lo: number): boolean;
+  protected abstract isPresent(lo: number, hi: number): boolean;
 }
 
 /** Named chunks `[0..63]`, ... for clients that ignore indexedVariables. */
@@ -180,17 +180,19 @@ class PpgttTable extends Table {
     return `${LEVEL_NAMES[this.level]} at GPA ${hexPad(this.gpa, 40)}, VA ${hexPad(this.vaBase, 48)}: ${this.present()} present`;
   }
 
-  protected isPresent(lo: number): boolean {
-    return (lo & (1 << PTE_BITS.P)) !== 0;
+  /** Present entries; in a hang dump's replay, those leading to memory the dump captured. */
+  protected isPresent(lo: number, hi: number): boolean {
+    return (lo & (1 << PTE_BITS.P)) !== 0 && !this.vm.uncaptured(entryAddress(lo, hi));
   }
 
   protected entry(store: VariableStore, _fmt: Format, i: number, lo: number, hi: number): DebugProtocol.Variable {
     const name = `[${i}]`;
     const va = this.vaBase + i * span(this.level);
-    if (!this.isPresent(lo)) return leaf(name, lo === 0 && hi === 0 ? `not present (VA ${hexPad(va, 48)})` : `${entryHex(lo, hi)} not present (VA ${hexPad(va, 48)})`);
+    if ((lo & (1 << PTE_BITS.P)) === 0) return leaf(name, lo === 0 && hi === 0 ? `not present (VA ${hexPad(va, 48)})` : `${entryHex(lo, hi)} not present (VA ${hexPad(va, 48)})`);
     const level = this.level;
     const isLeaf = level === 3 || (level > 0 && (lo & (1 << PTE_BITS.PS)) !== 0);
     const addr = entryAddress(lo, hi);
+    if (this.vm.uncaptured(addr)) return leaf(name, `${NOT_CAPTURED} (VA ${hexPad(va, 48)} - ${hexPad(va + span(level) - 1, 48)})`, { type: `${LEVEL_NAMES[level]}[${i}] = ${entryHex(lo, hi)}` });
     const flags = pteFlags(lo, hi, level);
     const fields = new ListContainer(() => {
       const bit = (b: number) => (b >= 32 ? (hi >>> (b - 32)) & 1 : (lo >>> b) & 1);

@@ -7,7 +7,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { CmdField, commandIndex, COMMANDS, decodeCommand, fieldByName, fieldPlacement, groupKey } from '../emulator/commands';
 import type { PipelineEntry } from '../emulator/engine';
 import { EngineName, regAt, regDisplayName } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { formatRef } from './memory';
 import type { PipelineCommandInfo, PipelineFieldInfo, PipelineGroup, PipelineStateInfo } from './protocol';
 import { Container, Format, ListContainer, Paging, VariableStore, hexPad, leaf, num } from './variables';
@@ -96,7 +96,8 @@ function fieldsOf(vm: Vm, engine: EngineName, d: Decoded, fmt: Format): Pipeline
     };
     if (f.kind === 'addr') {
       const t = vm.translate(Number(v), view, engine);
-      out.push({ ...info, va: hexPad(v, 48), gpa: t.gpa !== undefined && t.hpa >= 0 ? hexPad(t.gpa, 40) : null, ...(t.fault ? { walk: t.fault.reason } : {}) });
+      const walk = t.fault ? t.fault.reason : t.gpa !== undefined && vm.uncaptured(t.gpa) ? NOT_CAPTURED : undefined;
+      out.push({ ...info, va: hexPad(v, 48), gpa: t.gpa !== undefined && t.hpa >= 0 ? hexPad(t.gpa, 40) : null, ...(walk ? { walk } : {}) });
     } else {
       out.push(info);
     }

@@ -7,16 +7,16 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regByName, regDisplayName } from '../emulator/registers';
 import { CmdField, decodeCommand, fieldPlacement, opcapRows } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
+import { EPT_VIEW_FULL } from '../emulator/ept';
 import { snapshotBytes } from '../emulator/snapshots';
 import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
-import type { Vm } from '../emulator/vm';
+import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { dataIdOfRegister } from './breakpoints';
 import { commandFieldName, registerFieldName } from './descriptions';
 import { ExpressionError, evaluateText, registerValue } from './expression';
 import { formatRef, peekCommand } from './memory';
 import { EptRoot, PageTableRoot } from './pagetables';
 import { PipelineStateContainer, fieldText as commandFieldText } from './pipeline';
-import { listingOf } from './listing';
 import type { Frame } from './stack';
 import { Container, Format, ListContainer, Paging, SetError, VariableStore, hexPad, leaf, num } from './variables';
 import { writeSet } from './writeset';
@@ -340,10 +340,12 @@ class CommandContainer implements Container {
   }
 }
 
-/** In a hang dump's replay, an address field whose memory the dump did not capture says so (the replay maps only captured buffers). */
+/** In a hang dump's replay, an address field whose memory the dump did not capture says so (it reads as zero). */
 function notCaptured(vm: Vm, engine: EngineName, f: CmdField, v: bigint, variable: DebugProtocol.Variable): DebugProtocol.Variable {
-  if (f.kind !== 'addr' || !listingOf(vm)?.postmortem || v >= 1n << 48n || vm.readVa(Number(v), 1, engine)[0] !== undefined) return variable;
-  return { ...variable, value: `${variable.value} (not captured: not in the dump)` };
+  if (f.kind !== 'addr' || !vm.image.zeroFill || v >= 1n << 48n) return variable;
+  const t = vm.translate(Number(v), EPT_VIEW_FULL, engine);
+  if (t.gpa === undefined || !vm.uncaptured(t.gpa)) return variable;
+  return { ...variable, value: `${variable.value} (${NOT_CAPTURED})` };
 }
 
 function fieldVariable(f: CmdField, v: bigint, fmt: Format, engine: EngineName): DebugProtocol.Variable {

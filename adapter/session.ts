@@ -1238,6 +1238,7 @@ export class VgpuDebugSession extends DebugSession {
       ...(t.gpa !== undefined ? { gpa: '0x' + t.gpa.toString(16) } : {}),
       ...(t.hpa >= 0 ? { hpa: '0x' + t.hpa.toString(16) } : {}),
       ...(t.fault ? { fault: { kind: t.fault.kind, reason: t.fault.reason } } : {}),
+      ...(t.gpa !== undefined && vm.uncaptured(t.gpa) ? { notCaptured: true } : {}),
       steps: t.steps.map(stepInfo),
     };
   }

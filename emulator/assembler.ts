@@ -79,7 +79,7 @@ interface DirectiveSpec {
 
 /** Directive syntax (SPEC section 6); the handlers below interpret the arguments. */
 const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
-  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9 unmodelled=drop|refuse', min: 1, max: Infinity },
+  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9 unmodelled=drop|refuse unmapped=fault|zero', min: 1, max: Infinity },
   map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
   pml4: { usage: '.pml4 GPA', min: 1, max: 1 },
   ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE | .ggtt table=GPA, entries=N', min: 2, max: 3 },
@@ -255,6 +255,7 @@ class Assembler {
   /** `.pml4 GPA`: the PPGTT root is the program's own table there (page tables written as data). */
   private ownPml4: { gpa: number; line: number } | undefined;
   private allocTop = 0;
+  private zeroFill: { page: number; tables: number[] } | undefined;
   private leafEntries = 0;
   private fillBytes = 0;
   private surfaceBytes = 0;
@@ -310,6 +311,7 @@ class Assembler {
       pml4: this.ownPml4?.gpa ?? this.pml4,
       ...(this.ggtt ? { ggtt: this.ggtt } : {}),
       ...(this.contextLine ? { ringSpace: 'ggtt' as const } : {}),
+      ...(this.zeroFill ? { zeroFill: this.zeroFill } : {}),
       mappings: this.mappings.map(({ defaultRing: _ring, ...m }) => m),
       driver: this.driver,
       surfaces: this.surfaces,
@@ -542,8 +544,13 @@ class Assembler {
         if (k) vm.unmodelled = k;
         break;
       }
+      case 'unmapped': {
+        const k = this.keyword({ value: arg.value, col: arg.value.col, end: arg.value.end }, line, ['fault', 'zero'] as const, 'unmapped');
+        if (k) vm.unmapped = k;
+        break;
+      }
       default:
-        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen, unmodelled)`);
+        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen, unmodelled, unmapped)`);
     }
   }
 
@@ -832,6 +839,42 @@ class Assembler {
     if (this.ownPml4 && userMap) this.error(userMap.loc.line, { col: userMap.loc.col }, `.map builds page tables under the assembler's PML4, but .pml4 (line ${this.ownPml4.line}) names the program's own: write the entries as data instead`);
     for (const ring of this.rings.values()) if (ring.explicit) this.checkRing(ring);
     this.buildGgtt();
+    if (this.vm.unmapped === 'zero') this.fillUnmapped();
+  }
+
+  /**
+   * `.vm unmapped=zero`: every entry the mappings left not present points at one shared, read-only
+   * subtree (a PDP, a PD and a PT whose entries all lead on down) ending at one zero page, so an
+   * unmapped VA reads as zero and faults on write, at the cost of four pages whatever the VA space.
+   */
+  private fillUnmapped(): void {
+    const zero = this.allocPages(1);
+    const tables = [this.allocTable(), this.allocTable(), this.allocTable()]; // PDP, PD, PT
+    if (zero === undefined || tables.some((t) => t === undefined)) {
+      const l = this.lines.find((pl) => pl.stmt?.kind === 'directive' && pl.stmt.name === 'vm');
+      return this.error(l?.line ?? 1, { col: 1 }, `guest RAM (${fmt(this.memory)}) is too small for the unmapped=zero tables`);
+    }
+    const [pdp, pd, pt] = tables as number[];
+    const RO = PTE_P | PTE_US;
+    const below = [pdp, pd, pt, zero];
+    for (let level = 1; level < 4; level++) {
+      const page = this.pages.get(below[level - 1] / PAGE)!;
+      for (let i = 0; i < 512; i++) writeEntry(page, 2 * i, below[level], RO);
+    }
+    const shared = new Set(tables as number[]);
+    const fill = (table: number, level: number): void => {
+      const page = this.pages.get(table / PAGE)!;
+      for (let i = 0; i < 512; i++) {
+        const lo = page[2 * i];
+        if (!(lo & PTE_P)) writeEntry(page, 2 * i, below[level], RO);
+        else if (level < 3 && !(lo & PTE_PS)) {
+          const next = (page[2 * i + 1] & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
+          if (!shared.has(next)) fill(next, level + 1);
+        }
+      }
+    };
+    fill(this.pml4, 0);
+    this.zeroFill = { page: zero, tables: tables as number[] };
   }
 
   /** `.ggtt GGTT_ADDRESS, GPA, SIZE`: global GTT entries (4 KiB each) for a range. */

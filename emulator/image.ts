@@ -36,6 +36,11 @@ export interface VmDirective {
    * register (as a capture's VM does), instead of a privileged-register error.
    */
   unmodelled?: 'drop' | 'refuse';
+  /**
+   * `unmapped=zero`: every VA no `.map` covers reads as zero and faults on write (a hang dump's replay:
+   * memory the dump did not capture); `fault` (the default): such an access is a page fault.
+   */
+  unmapped?: 'fault' | 'zero';
 }
 
 export interface SurfaceDef {
@@ -149,6 +154,11 @@ export interface ProgramImage {
   readonly ringSpace?: 'ppgtt' | 'ggtt';
   /** Set for a real GPU capture: what it is, its command generation, the registers it wrote that the VM does not model. */
   readonly capture?: CaptureInfo & { readonly gen: 8 | 9; readonly ignoredRegisters: readonly number[] };
+  /**
+   * `.vm unmapped=zero`: the one zero page every unmapped VA reaches (read-only) and the shared PDP, PD
+   * and PT tables above it, so views can say "not captured".
+   */
+  readonly zeroFill?: { readonly page: number; readonly tables: readonly number[] };
 }
 
 /** Thrown by the assembler with every error it found (never just the first). */

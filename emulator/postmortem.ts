@@ -207,7 +207,7 @@ export interface OpenedDump {
 /**
  * Builds a VM from a dump and replays to the hung command. The page tables are not in a dump: the
  * program maps every captured buffer at its GPU VA with page tables of its own; memory not captured
- * is unmapped. Registers come from the dump and the context image; the ring runs from the request's
+ * reads as zero through one read-only zero page (`.vm unmapped=zero`), so a write to it faults. Registers come from the dump and the context image; the ring runs from the request's
  * head to TAIL, or, without a ring, a one-command ring starts the batch.
  */
 export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
@@ -215,7 +215,7 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
   if (!he) throw new DumpFormatError(0, 'missing section: the dump has no engine');
   const acthd = he.regs.get('ACTHD');
   if (acthd === undefined) throw new DumpFormatError(he.line, `missing register: ${he.name} has no ACTHD`);
-  const notes: string[] = ['page tables are not in a dump: the replay maps each captured buffer at its GPU VA with page tables it builds; memory not captured is unmapped'];
+  const notes: string[] = ['page tables are not in a dump: the replay maps each captured buffer at its GPU VA with page tables it builds; memory not captured reads as zero (writing it ends the replay)'];
   const engine = vmEngine(he.name) ?? 'rcs0';
   if (!vmEngine(he.name)) notes.push(`engine ${he.name} is not modelled: replayed on rcs0`);
 
@@ -239,7 +239,7 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
   src.push('; page tables are not in a dump: these mappings and their page tables are built anew');
   const version = dump.pciId === WRITTEN_PCI_ID && dump.pciRevision !== undefined && dump.pciRevision >= 1 && dump.pciRevision <= 3 ? dump.pciRevision : undefined;
   const memory = Math.max(64, Math.ceil((pages.length * PAGE_SIZE * 2 + (16 << 20)) / (16 << 20)) * 16) * 1024 * 1024;
-  src.push(`.vm memory=${memory}${version !== undefined ? ` version=${version}` : ''}`);
+  src.push(`.vm memory=${memory} unmapped=zero${version !== undefined ? ` version=${version}` : ''}`);
   let gpa = 0x100000;
   for (let i = 0; i < pages.length; ) {
     let j = i + 1;
@@ -320,8 +320,10 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
     }
   } else {
     const err = vm.pending;
+    const faultGpa = err?.faultAddress !== undefined ? vm.translate(err.faultAddress, 0, err.engine).gpa : undefined;
+    const uncaptured = faultGpa !== undefined && vm.uncaptured(faultGpa) ? ' (a write to memory the dump did not capture)' : '';
     report.divergence = err
-      ? { at: hex(err.commandVa), reason: `${err.kind} on ${err.engine} before reaching ACTHD: ${err.message}` }
+      ? { at: hex(err.commandVa), reason: `${err.kind} on ${err.engine} before reaching ACTHD: ${err.message}${uncaptured}` }
       : { at: hex(eng.cmdVa), reason: `the replay ${outcome === 'done' ? 'ran to the end' : `stopped (${outcome})`} without reaching ACTHD ${hex(acthd)}; last command at ${hex(eng.cmdVa)}` };
   }
   return { dump, program, vm, report };

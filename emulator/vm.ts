@@ -130,6 +130,9 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
   };
 }
 
+/** What every view says of memory a hang dump did not capture (it reads as zero in the replay). */
+export const NOT_CAPTURED = 'not captured: not in the dump, reads as zero';
+
 export class Vm implements EngineHost {
   readonly cfg: ResolvedConfig;
   readonly mem = new HostMemory();
@@ -654,6 +657,17 @@ export class Vm implements EngineHost {
     const out = { writable: false, nx: false, pageSize: 0, gpa: 0 };
     const hpa = space === 'ggtt' ? walkGgtt({ ...e.gctx, view }, va, ACCESS_READ, fault, out, steps) : walk({ ...e.ctx, view }, va, ACCESS_READ, fault, out, steps);
     return hpa < 0 ? { hpa, fault, steps } : { hpa, gpa: out.gpa, steps };
+  }
+
+  /**
+   * `.vm unmapped=zero` (a hang dump's replay): is GPA in the zero page or the shared tables every
+   * unmapped VA reaches, memory the dump did not capture?
+   */
+  uncaptured(gpa: number): boolean {
+    const z = this.image.zeroFill;
+    if (!z) return false;
+    const page = Math.floor(gpa / PAGE_SIZE) * PAGE_SIZE;
+    return page === z.page || z.tables.includes(page);
   }
 
   /** Reads guest memory at a GPU VA (through rcs0's PPGTT, full view); unmapped dwords read as undefined. */

@@ -210,9 +210,16 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
       await launch(dc, { program: errorState(dir, FAR_WAIT) });
       const f = await top(dc, RCS0);
       const cmd = await scope(dc, f.id, 'Command');
-      assert.match(named(cmd, 'addr').value, /380000 \(not captured: not in the dump\)$/);
+      assert.match(named(cmd, 'addr').value, /380000 \(not captured: not in the dump, reads as zero\)$/);
       const read = await dc.customRequest('readMemory', { memoryReference: 'va:0x380000', count: 16 }) as DebugProtocol.ReadMemoryResponse;
-      assert.equal(read.body!.unreadableBytes, 16, 'the memory view shows it unreadable');
+      assert.equal(read.body!.unreadableBytes ?? 0, 0, 'memory not captured reads as zero');
+      assert.deepEqual([...Buffer.from(read.body!.data!, 'base64')], new Array(16).fill(0));
+      const walk = await dc.evaluateRequest({ expression: 'translate 0x380000', frameId: f.id, context: 'repl' });
+      assert.match(walk.body.result, /=> GPA .* not captured: not in the dump, reads as zero$/);
+      const captured = await dc.evaluateRequest({ expression: 'translate 0x100000', frameId: f.id, context: 'repl' });
+      assert.doesNotMatch(captured.body.result, /not captured/, 'the batch was captured');
+      const t = await dc.customRequest('vgpu/translate', { engine: 'rcs0', va: 0x380000 });
+      assert.equal(t.body.notCaptured, true);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -221,15 +228,12 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
   it('a dump whose replay does not reach ACTHD stops where it diverged and says so', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-capdbg-'));
     try {
-      const dump = errorState(dir, FAR_WAIT);
-      // ACTHD in the middle of the semaphore: the replay never stands there: the semaphore faults first, reading memory the dump does not hold.
-      const text = fs.readFileSync(dump, 'latin1');
-      assert.match(text, /ACTHD: 0x00000000 00100000/);
-      fs.writeFileSync(dump, text.replace('ACTHD: 0x00000000 00100000', 'ACTHD: 0x00000000 00100008'), 'latin1');
+      // The batch stores to memory beyond the 1 MiB the CLI dumps, then hangs on it: the replay cannot write what the dump did not capture.
+      const dump = errorState(dir, FAR_WAIT.replace('    MI_SEMAPHORE_WAIT addr=0x380000, data=1', '    MI_STORE_DATA_IMM addr=0x380000, data=2\n    MI_SEMAPHORE_WAIT addr=0x380000, data=1'));
       const stop = await launch(dc, { program: dump });
       assert.equal(stop.body.reason, 'exception');
-      assert.match(stop.body.description!, /^Replay diverged at 0x100000: page-fault on rcs0 before reaching ACTHD: read at GPU VA 0x380000/);
-      assert.match(stop.body.text!, /did not reach ACTHD 0x100008/);
+      assert.match(stop.body.description!, /^Replay diverged at 0x100000: page-fault on rcs0 before reaching ACTHD: write .*0x380000.*\(a write to memory the dump did not capture\)$/);
+      assert.match(stop.body.text!, /did not reach ACTHD 0x10001/);
       const f = await top(dc, RCS0);
       assert.equal(BigInt(f.instructionPointerReference!), 0x100000n);
     } finally {

@@ -421,7 +421,7 @@ result: dword 0`);
       ['bad engine', `.wait rcs1`, '1:7: expected an engine or all: rcs0, bcs0, all'],
       ['bad view', `.eptp partial`, '1:7: expected an EPT view: full, restricted'],
       ['misaligned mmio', `.mmio 0x2602, 1`, '1:7: register offset 0x2602 is not dword aligned'],
-      ['vm option', `.vm memroy=1G`, "1:5: unknown .vm option 'memroy' (memory, physBits, isolation, version, pool, gen, unmodelled)"],
+      ['vm option', `.vm memroy=1G`, "1:5: unknown .vm option 'memroy' (memory, physBits, isolation, version, pool, gen, unmodelled, unmapped)"],
       ['vm duplicate', `.vm version=2\n.vm version=3`, '2:5: .vm version is already set on line 1'],
       ['vm version', `.vm version=4`, '1:13: version 0x4 is outside 0x1..0x3'],
       ['isolation without the version', `.vm version=1 isolation=on`, '1:15: isolation=on needs device version 2 or later (version=1)'],

@@ -29,6 +29,7 @@ function failingExamples(): { name: string; vm: Vm; err: GpuError }[] {
   return out;
 }
 
+const loadVmText = (source: string) => loadVm('<test>.vgpu', { autoRollback: false }, source);
 const regValue = (vm: Vm, name: string) => vm.regs.values[REGISTERS.find((r) => r.name === name)!.slot];
 
 describe('hang dumps: ascii85 as the kernel prints it', () => {
@@ -179,5 +180,38 @@ describe('hang dumps: engines named in dumps', () => {
     assert.equal(mmio('rcs0.CS_GPR0'), 0x2600);
     assert.equal(mmio('bcs0.RING_START'), 0x22038);
     assert.deepEqual([...ENGINES], ['rcs0', 'bcs0']);
+  });
+});
+
+describe('hang dumps: memory not captured reads as zero (.vm unmapped=zero)', () => {
+  const program = (unmapped: string) => [
+    `.vm memory=16M${unmapped}`, '.map 0x100000, 0x100000, 64K, rw', '.batch b, 0x100000',
+    '    MI_LOAD_REGISTER_MEM reg=CS_GPR0, addr=0x7f0000000040', '    MI_STORE_DATA_IMM addr=0x7f0000000080, data=7', '    MI_BATCH_BUFFER_END',
+    '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0', '',
+  ].join('\n');
+
+  it('an unmapped VA reads as zero through one read-only zero page, and writing it faults', () => {
+    const vm = loadVmText(program(' unmapped=zero'));
+    assert.ok(vm.image.zeroFill, 'the image names the zero page and its shared tables');
+    assert.equal(vm.image.zeroFill!.tables.length, 3);
+    vm.regs.values[REGISTERS.find((r) => r.name === 'rcs0.CS_GPR0')!.slot] = 0xdead;
+    vm.run();
+    assert.equal(regValue(vm, 'rcs0.CS_GPR0'), 0, 'the load read zero');
+    const err = vm.errors[0];
+    assert.equal(err?.kind, 'page-fault');
+    assert.match(err.message, /write to a read-only page/);
+    const t = vm.translate(0x7f0000000080, 0);
+    assert.equal(vm.uncaptured(t.gpa!), true);
+    assert.equal(vm.uncaptured(vm.translate(0x100000, 0).gpa!), false);
+    // Any VA, however far: the same four pages serve the whole 48-bit space.
+    assert.equal(vm.translate(0xfffffffff000, 0).gpa, vm.image.zeroFill!.page);
+  });
+
+  it('without it, the same load is a page fault', () => {
+    const vm = loadVmText(program(''));
+    vm.run();
+    assert.equal(vm.errors[0]?.kind, 'page-fault');
+    assert.match(vm.errors[0].message, /read/);
+    assert.equal(vm.image.zeroFill, undefined);
   });
 });
