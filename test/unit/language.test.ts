@@ -89,7 +89,7 @@ describe('language model: token roles', () => {
     assert.deepEqual([...map.options], [['page', ['4K', '2M', '1G']]]);
     assert.deepEqual([...map.positional], ['VA', 'GPA', 'SIZE']);
     const vm = DIRECTIVES.get('vm')!;
-    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled']);
+    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped']);
     assert.deepEqual(vm.options.get('isolation'), ['on', 'off']);
     assert.deepEqual(vm.options.get('gen'), ['8', '9']);
     assert.equal(vm.positional.size, 0);
@@ -314,8 +314,8 @@ describe('language model: completion', () => {
 
   it('offers directive keywords, options, option values, engines and document symbols', () => {
     assert.deepEqual(labels('.wait '), ['all', 'rcs0', 'bcs0']);
-    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled']);
-    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled']);
+    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped']);
+    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped']);
     assert.deepEqual(labels('.vm gen='), ['8', '9']);
     assert.deepEqual(labels('.vm isolation='), ['on', 'off']);
     assert.deepEqual(labels('.map 0, 0, 4K, rw, page='), ['4K', '2M', '1G']);
