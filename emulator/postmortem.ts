@@ -9,6 +9,7 @@ import { isXeDevcoredump, parseXeDevcoredump } from './formats/xe-devcoredump';
 import { assemble } from './assembler';
 import { hex, PAGE_SIZE } from './memory';
 import { ENGINE_REGS, ENGINES, EngineName, REGISTERS, fieldMask, regAt, type RegInstance } from './registers';
+import { SPACE_GGTT } from './engine';
 import { GpuError, Vm, VmOptions } from './vm';
 
 /** gen9 PCI device the written dumps name (Skylake GT2), and its platform name as i915 prints it. */
@@ -56,8 +57,25 @@ function contextImage(vm: Vm, e: EngineName): Uint32Array {
   return img;
 }
 
-function readBuffer(vm: Vm, e: EngineName, va: number, bytes: number): Uint32Array {
-  return Uint32Array.from(vm.readVa(va, bytes / 4, e), (x) => x ?? 0);
+type Space = 'ppgtt' | 'ggtt';
+
+/** A buffer's dwords through the address space the engine reaches it by (unmapped dwords read 0). */
+function readBuffer(vm: Vm, e: EngineName, va: number, bytes: number, space: Space = 'ppgtt'): Uint32Array {
+  if (space === 'ppgtt') return Uint32Array.from(vm.readVa(va, bytes / 4, e), (x) => x ?? 0);
+  const out = new Uint32Array(bytes / 4);
+  for (let off = 0; off < bytes; off += PAGE_SIZE) {
+    const t = vm.translate(va + off, 0, e, 'ggtt');
+    if (t.hpa < 0) continue;
+    for (let k = 0; k < Math.min(PAGE_SIZE, bytes - off) / 4; k++) out[off / 4 + k] = vm.mem.read32(t.hpa + 4 * k);
+  }
+  return out;
+}
+
+/** Bytes mapped from `va` (page aligned) on, page by page, up to `max`: the extent of a buffer no `.map` declares. */
+function mappedExtent(vm: Vm, e: EngineName, va: number, space: Space, max: number): number {
+  let n = 0;
+  while (n < max && vm.translate(va + n, 0, e, space).hpa >= 0) n += PAGE_SIZE;
+  return n;
 }
 
 /**
@@ -84,12 +102,13 @@ export function captureHangDump(vm: Vm, err: GpuError): HangDump {
     const sub = eng.curSub >= 0 ? vm.image.driver[eng.curSub] : undefined;
     de.regs.set('START', R[s.start]);
     de.regs.set('HEAD', R[s.head]);
-    de.regs.set('RQ_HEAD', sub && sub.op === 'submit' ? sub.offset : R[s.head]);
+    de.regs.set('RQ_HEAD', sub?.op === 'submit' ? sub.offset : sub?.op === 'context' ? sub.ring.head : R[s.head]);
     de.regs.set('TAIL', R[s.tail]);
     de.regs.set('CTL', R[s.ctl]);
     de.regs.set('HWS', R[s.hws]);
     de.regs.set('ACTHD', acthd);
-    de.regs.set('IPEHR', vm.readVa(acthd, 1, name)[0] ?? 0);
+    const cmdSpace: Space = (eng.depth > 0 ? eng.bbSpace[eng.depth - 1] === SPACE_GGTT : vm.image.ringSpace === 'ggtt') ? 'ggtt' : 'ppgtt';
+    de.regs.set('IPEHR', readBuffer(vm, name, acthd, 4, cmdSpace)[0]);
     de.regs.set('INSTDONE', 0xffffffff);
     de.regs.set('BBADDR', u64(R[s.bbAddr], R[s.bbAddrUdw]));
     const faulted = de.hung && FAULT_KINDS_WITH_ADDRESS.has(err.kind);
@@ -99,16 +118,27 @@ export function captureHangDump(vm: Vm, err: GpuError): HangDump {
 
     const ringVa = R[s.start];
     const ringBytes = eng.ringEnabled() ? eng.ringSize() : 0;
+    const ringSpace: Space = vm.image.ringSpace ?? 'ppgtt';
     const firstLevel = eng.depth > 0 ? eng.bb[0] : -1;
-    const maps = [...vm.image.mappings].filter((m) => ringBytes === 0 || m.va + m.size <= ringVa || m.va >= ringVa + ringBytes);
-    const batch = maps.find((m) => firstLevel >= m.va && firstLevel < m.va + m.size);
+    const batchSpace: Space = eng.depth > 0 && eng.bbSpace[0] === SPACE_GGTT ? 'ggtt' : 'ppgtt';
+    const maps = [...vm.image.mappings].filter((m) => ringBytes === 0 || ringSpace !== 'ppgtt' || m.va + m.size <= ringVa || m.va >= ringVa + ringBytes);
+    const batch = batchSpace === 'ppgtt' ? maps.find((m) => firstLevel >= m.va && firstLevel < m.va + m.size) : undefined;
     const bufs: DumpBuffer[] = [];
-    const add = (bufName: string, va: number, bytes: number, dwords?: Uint32Array) =>
-      bufs.push({ name: bufName, va, dwords: dwords ?? readBuffer(vm, name, va, bytes), encoding: 'zlib', line: 0 });
+    const add = (bufName: string, va: number, bytes: number, space: Space = 'ppgtt', dwords?: Uint32Array) =>
+      bufs.push({ name: bufName, va, dwords: dwords ?? readBuffer(vm, name, va, bytes, space), encoding: 'zlib', line: 0 });
     if (batch) add('batch', batch.va, Math.min(batch.size, MAX_BUFFER_BYTES));
+    else if (firstLevel >= 0) {
+      // No `.map` holds it (a capture's own page tables, or the global GTT): the pages mapped from its start.
+      const bbAddr = u64(R[s.bbAddr], R[s.bbAddrUdw]);
+      const from = Math.floor((eng.depth === 1 && bbAddr <= firstLevel && firstLevel - bbAddr < MAX_BUFFER_BYTES ? bbAddr : firstLevel) / PAGE_SIZE) * PAGE_SIZE;
+      const bytes = mappedExtent(vm, name, from, batchSpace, MAX_BUFFER_BYTES);
+      if (bytes > 0) add('batch', from, bytes, batchSpace);
+    }
     if (de.hung) for (const m of maps) if (m !== batch) add('user', m.va, Math.min(m.size, MAX_BUFFER_BYTES));
-    if (ringBytes > 0) add('ring', ringVa, ringBytes);
-    add('HW context', CONTEXT_GGTT_BASE + eng.index * 0x2000, 0, contextImage(vm, name));
+    if (ringBytes > 0) add('ring', ringVa, ringBytes, ringSpace);
+    const hws = eng.statusPage();
+    if (hws !== 0 && vm.translate(hws, 0, name, 'ggtt').hpa >= 0) add('HW Status', hws, PAGE_SIZE, 'ggtt');
+    add('HW context', CONTEXT_GGTT_BASE + eng.index * 0x2000, 0, 'ggtt', contextImage(vm, name));
     for (const b of bufs) de.buffers.push(b);
     d.engines.push(de);
   }

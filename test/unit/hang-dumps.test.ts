@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { decodeAscii85, encodeAscii85 } from '../../emulator/formats/ascii85';
 import { parseI915ErrorState, formatI915ErrorState } from '../../emulator/formats/i915-error';
 import { captureHangDump, openHangDump } from '../../emulator/postmortem';
-import { loadVm } from '../../emulator/program';
+import { loadCaptureVm, loadVm } from '../../emulator/program';
 import { ENGINES, REGISTERS } from '../../emulator/registers';
 import type { GpuError, Vm } from '../../emulator/vm';
 
@@ -30,6 +30,13 @@ function failingExamples(): { name: string; vm: Vm; err: GpuError }[] {
 }
 
 const loadVmText = (source: string) => loadVm('<test>.vgpu', { autoRollback: false }, source);
+/** The hang capture (a real AUB: rings and the status page in the global GTT, the batch under the capture's own PPGTT). */
+function hangCapture(): { name: string; vm: Vm; err: GpuError } {
+  const vm = loadCaptureVm(path.join(ROOT, 'test/captures/hang-skl.aub.gz'), { autoRollback: false })!;
+  vm.run();
+  return { name: 'hang-skl.aub', vm, err: vm.errors.find((e) => !e.rolledBack)! };
+}
+
 const regValue = (vm: Vm, name: string) => vm.regs.values[REGISTERS.find((r) => r.name === name)!.slot];
 
 describe('hang dumps: ascii85 as the kernel prints it', () => {
@@ -113,6 +120,29 @@ describe('hang dumps: i915 error state written and read back (every failing exam
     assert.equal(report.divergence!.at, '0x100000');
   });
 
+  it('writes a capture\'s hang with its global-GTT ring, its batch and the HW status page, and reads it back', () => {
+    const { vm, err } = hangCapture();
+    assert.equal(err.mnemonic, 'MI_SEMAPHORE_WAIT');
+    const d = captureHangDump(vm, err);
+    const e = d.engines.find((x) => x.hung)!;
+    const s = vm.engine(err.engine).slots;
+    const R = vm.regs.values;
+    const ggtt = (va: number, n: number) => Array.from({ length: n }, (_, k) => vm.mem.read32(vm.translate(va + 4 * k, 0, err.engine, 'ggtt').hpa));
+    const ring = e.buffers.find((b) => b.name === 'ring')!;
+    assert.deepEqual(Array.from(ring.dwords.subarray(0, 16)), ggtt(R[s.start], 16), 'the ring is read through the global GTT');
+    const hws = e.buffers.find((b) => b.name === 'HW Status')!;
+    assert.equal(hws.va, R[s.hws] & ~0xfff);
+    assert.deepEqual(Array.from(hws.dwords.subarray(0, 64)), ggtt(hws.va, 64), 'the status page, through the global GTT');
+    const batch = e.buffers.find((b) => b.name === 'batch')!;
+    assert.ok(batch && err.commandVa >= batch.va && err.commandVa < batch.va + batch.dwords.length * 4, 'the batch holding ACTHD, though no .map declares it');
+    assert.equal(e.regs.get('IPEHR'), vm.readVa(err.commandVa, 1, err.engine)[0]);
+    const { report } = openHangDump(parseI915ErrorState(formatI915ErrorState(d, { compress: true }), 'hang-skl.err'));
+    assert.equal(report.reached, true, JSON.stringify(report.divergence));
+    assert.equal(report.command!.mnemonic, 'MI_SEMAPHORE_WAIT');
+    assert.equal(report.headerMatchesIpehr, true);
+    assert.ok(report.buffers.some((b) => b.name === 'HW Status' && !b.mapped));
+  });
+
   describe('decoded by intel_error_decode (intel-gpu-tools)', () => {
     const probe = spawnSync('intel_error_decode', ['/dev/null'], { encoding: 'utf8' });
     const installed = !probe.error;
@@ -127,7 +157,7 @@ describe('hang dumps: i915 error state written and read back (every failing exam
       it(`prints the ring, batch and register values written (${compress ? 'compressed' : 'raw'})`, () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-errstate-'));
         try {
-          for (const { name, vm, err } of cases) {
+          for (const { name, vm, err } of [...cases, hangCapture()]) {
             const d = captureHangDump(vm, err);
             const file = path.join(dir, name.replace('.vgpu', '.err'));
             fs.writeFileSync(file, formatI915ErrorState(d, { compress }));
