@@ -36,6 +36,7 @@ import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
 import { Operation, ProgressSink } from './progress';
+import { describeStateSurface, readStateSurface, stateSurfaces } from '../emulator/surfaces';
 
 /**
  * A surface as it was at kept snapshot `index`, walked through that snapshot's PPGTT root and read from
@@ -1103,13 +1104,24 @@ export class VgpuDebugSession extends DebugSession {
 
   private customSurface(a: Record<string, unknown>): CustomBody<'vgpu/surface'> {
     const vm = this.stoppedVm();
-    const names = vm.image.surfaces.map((s) => s.name);
-    if (names.length === 0) throw new UserError('the program declares no .surface');
+    // The program's `.surface`s, then those the engine's state describes (a capture's render targets).
+    const described = stateSurfaces(vm);
+    const shown = described.filter((x) => !x.unsupported);
+    const names = [...vm.image.surfaces.map((s) => s.name), ...shown.map((x) => x.name)];
+    if (names.length === 0) {
+      throw new UserError(described.length
+        ? `no surface to show: ${described.map(describeStateSurface).join('; ')}`
+        : 'the program declares no .surface, and no binding table in the engine\'s state describes one yet');
+    }
     if (a.name !== undefined && typeof a.name !== 'string') throw new UserError('name must be a string');
     const name = a.name === undefined ? names[0] : names.find((n) => n.toUpperCase() === (a.name as string).toUpperCase());
     if (!name) throw new UserError(`no surface '${a.name}' (surfaces: ${names.join(', ')})`);
     let s: { width: number; height: number; pixels: Uint32Array };
-    if (a.snapshot === undefined) {
+    const fromState = shown.find((x) => x.name === name);
+    if (fromState) {
+      if (a.snapshot !== undefined) throw new UserError(`${name} is described by the engine's state at this stop; only .surface surfaces are read at a snapshot`);
+      s = readStateSurface(vm, fromState);
+    } else if (a.snapshot === undefined) {
       s = vm.readSurface(name);
     } else {
       const i = snapshotIndex(vm, a.snapshot);

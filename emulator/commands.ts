@@ -10,7 +10,7 @@
 // subtype 28:27, opcode 26:24, sub-opcode 23:16. DWord Length = total dwords - bias (2 for most).
 
 import type { Feature } from './capabilities';
-import { GENXML_COMMANDS } from './commands.gen';
+import { GENXML_COMMANDS, GENXML_STRUCTS } from './commands.gen';
 import type { EngineName } from './registers';
 
 // ---------------------------------------------------------------------------------------------
@@ -37,6 +37,14 @@ export interface GenxmlCommand {
   readonly fields: readonly GenxmlField[];
   /** A variable group (genxml count="0"): entries of `size` bits from bit `start` to the command's end. */
   readonly group?: { readonly start: number; readonly size: number; readonly fields: readonly GenxmlField[] };
+}
+
+/** A state structure genxml describes (read from memory, not a command): its dwords and fields. */
+export interface GenxmlStruct {
+  readonly name: string;
+  readonly gens: readonly number[];
+  readonly length: number;
+  readonly fields: readonly GenxmlField[];
 }
 
 /** The hardware generations the table describes (Mesa's gen8 = Broadwell, gen9 = Skylake and its successors). */
@@ -618,6 +626,32 @@ function fromOwn(c: OwnCommand): CommandDef {
 
 /** Every command, both generations' layouts (a command gen8 and gen9 declare differently has two entries). */
 export const COMMANDS: readonly CommandDef[] = [...GENXML_COMMANDS.map(fromGenxml), ...BLITS.map(fromOwn)];
+
+/** A state structure of a gen, its fields resolved as a command's are (snake_case names, read recipes). */
+export interface StateStruct {
+  readonly name: string;
+  readonly length: number;
+  readonly fields: readonly CmdField[];
+  field(name: string): CmdField;
+}
+
+const STATE_STRUCTS = new Map<string, StateStruct>(GENXML_STRUCTS.flatMap((g) => {
+  const taken = new Set<string>();
+  const fields = g.fields.map((f) => resolveField(f, 0, undefined, taken));
+  const byName = new Map(fields.map((f) => [f.name, f]));
+  const st: StateStruct = {
+    name: g.name, length: g.length, fields,
+    field: (n) => byName.get(n) ?? (() => { throw new Error(`${g.name} has no field ${n}`); })(),
+  };
+  return g.gens.map((gen) => [`${gen}:${g.name}`, st] as const);
+}));
+
+/** genxml's layout of a state structure (RENDER_SURFACE_STATE, BINDING_TABLE_STATE) on a gen. */
+export function stateStruct(name: string, gen: Gen): StateStruct {
+  const st = STATE_STRUCTS.get(`${gen}:${name}`);
+  if (!st) throw new Error(`no state structure ${name} for gen${gen}`);
+  return st;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Derived decoding: per generation, a header's top 16 bits -> command index (every identity bit is in

@@ -74,6 +74,14 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     // The first draw is iris's fast clear (a BLORP rectangle); the triangle is the second.
     assert.equal(named(await children(dc, named(all, '3DSTATE_VF_TOPOLOGY')), 'primitive_topology_type').value, 'RECTLIST (15)');
 
+    // The Surface view lists the render target the state describes (aubinator decodes the same RENDER_SURFACE_STATE).
+    const surface = await dc.customRequest('vgpu/surface', {});
+    assert.deepEqual(surface.body.surfaces, ['ps.bt[0]']);
+    assert.equal(surface.body.name, 'ps.bt[0]');
+    assert.deepEqual([surface.body.width, surface.body.height], [64, 64]);
+    assert.equal(Buffer.from(surface.body.pixels, 'base64').length, 64 * 64 * 4);
+    await assert.rejects(dc.customRequest('vgpu/surface', { name: 'ps.bt[0]', snapshot: 0 }), /described by the engine's state at this stop/);
+
     const dis = await dc.customRequest('disassemble', { memoryReference: f.instructionPointerReference, instructionCount: 3, instructionOffset: -1 }) as DebugProtocol.DisassembleResponse;
     const here = dis.body!.instructions.find((i) => BigInt(i.address) === BigInt(va))!;
     assert.match(here.instruction, /^3DPRIMITIVE/);

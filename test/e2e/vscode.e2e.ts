@@ -368,6 +368,46 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
     });
   });
+  describe('an AUB capture (iris drawing a triangle on BDW, recorded by Mesa\'s intel_dump_gpu)', () => {
+    const capture = 'gltri-bdw.aub.gz';
+
+    it('opens as a listing: a breakpoint on a 3DPRIMITIVE line, the Pipeline State view, Step Back', async () => {
+      await openWorkbench();
+      fs.copyFileSync(path.join(ROOT, 'test', 'captures', capture), path.join(WORKSPACE, capture));
+      fs.mkdirSync(path.join(WORKSPACE, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(WORKSPACE, '.vscode', 'launch.json'), JSON.stringify({
+        version: '0.2.0',
+        configurations: [{ type: 'vgpu', request: 'launch', name: 'Triangle capture', program: '${workspaceFolder}/' + capture, stopOnEntry: true }],
+      }, null, 2));
+      await wb.command('View: Close All Editors');
+      await wb.openFile('picture.vgpu'); // F5 from any editor runs the launch configuration
+      await wb.startDebugging();
+      const entry = await wb.until('paused in the capture\'s listing', () => wb.pausedLine(), (p) => p.file.includes('gltri-bdw'));
+      // Find the first draw in the read-only listing, put a breakpoint on its line and run to it.
+      await wb.focusEditor();
+      await wb.page.keyboard.press(`${wb.mod}+Home`);
+      await wb.page.keyboard.press(`${wb.mod}+F`);
+      await wb.page.keyboard.type('3DPRIMITIVE ');
+      const line = await wb.until('Find selects the first draw', () => wb.cursorLine(), (l) => l > entry.line);
+      await wb.page.keyboard.press('Escape');
+      await wb.toggleBreakpoint(line);
+      await wb.page.keyboard.press('F5');
+      const draw = await wb.until('paused on the 3DPRIMITIVE line', () => wb.pausedLineText(), (p) => p.line === line && /^\s*0x[0-9a-f]{12}\s+3DPRIMITIVE\b/.test(p.text));
+      const stack = await wb.until('the rcs0 frame', () => wb.callStack(), (rows) => rows.some((r) => /^3DPRIMITIVE @ /.test(r)));
+      assert.ok(stack.some((r) => /rcs0/.test(r)), stack.join(' | '));
+      for (const v of ['Variables', 'Watch', 'Breakpoints', 'Snapshots', 'Capability Registers', 'Page Tables', 'Loaded Scripts']) await wb.collapseView(v);
+      const state = await wb.until('the Pipeline State view', () => wb.viewRows('Pipeline State'), (r) => r.some((x) => x.startsWith('3DSTATE_VF_TOPOLOGY')));
+      assert.ok(state.some((x) => x.startsWith('3D pipeline')), state.join(' | '));
+      assert.ok(state.some((x) => x.startsWith('3DSTATE_VS')), state.join(' | '));
+      await wb.screenshot('capture-pipeline-state', { readme: true });
+      await wb.toolbar('debug-step-back');
+      const back = await wb.until('Step Back to the command before the draw', () => wb.pausedLineText(), (p) => p.line < draw.line && /^\s*0x[0-9a-f]{12}\s+\w/.test(p.text));
+      assert.ok(back.line > entry.line, `back at line ${back.line}, in the batch`);
+      await wb.page.keyboard.press('Shift+F5');
+      await wb.page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: 10_000 });
+    });
+  });
+
   describe('a long run: VS Code\'s progress notification and its Cancel button', () => {
     const file = 'spin.vgpu';
 

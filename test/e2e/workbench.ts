@@ -173,6 +173,25 @@ export class Workbench {
     });
   }
 
+  /** The paused line (as pausedLine) and its text as the editor shows it (a generated listing has no file to read). */
+  async pausedLineText(): Promise<{ file: string; line: number; text: string }> {
+    const at = await this.pausedLine();
+    const text = await this.page.evaluate(() => {
+      const deco = document.querySelector('.editor-group-container.active .monaco-editor .debug-top-stack-frame-line') as HTMLElement;
+      const editor = deco.closest('.monaco-editor') as HTMLElement;
+      const top = (deco.closest('.view-overlays > div') as HTMLElement).style.top;
+      const line = Array.from(editor.querySelectorAll('.view-lines > .view-line')).find((d) => (d as HTMLElement).style.top === top);
+      return (line?.textContent ?? '').replace(/\u00a0/g, ' ');
+    });
+    return { ...at, text };
+  }
+
+  /** The cursor's line in the active editor, as the status bar shows it (`Ln 12, Col 5`). */
+  async cursorLine(): Promise<number> {
+    const text = await this.page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first().innerText();
+    return Number(/^Ln (\d+)/.exec(text.trim())![1]);
+  }
+
   /** Rows of the Call Stack view as shown: `name file line:col` (threads too). */
   async callStack(): Promise<string[]> {
     await this.expandView('Call Stack');
@@ -180,6 +199,9 @@ export class Workbench {
       rows.map((r) => (r as HTMLElement).innerText.replace(/\s+/g, ' ').trim()),
     );
   }
+
+  /** The platform's command modifier (Control here, Meta on a Mac). */
+  readonly mod = mod;
 
   async toolbar(icon: string): Promise<void> {
     await this.page.locator(`.debug-toolbar .action-item .codicon-${icon}`).first().click();
