@@ -11,6 +11,12 @@ import type { EngineName } from '../emulator/registers';
 import { STEP_DONE, STEP_ERROR, STEP_STUCK, Vm, VmOptions } from '../emulator/vm';
 import { peekCommand } from './memory';
 
+/**
+ * How every listing starts: package.json's `vgpu-listing` language recognizes the document by this first
+ * line (its name has no extension), and that language takes breakpoints in the editor's gutter.
+ */
+export const LISTING_MARK = '; vgpu-debug listing of';
+
 /** The one listing of a session: its DAP sourceReference. */
 export const LISTING_REFERENCE = 1;
 /** Steps the listing's dry run may take (a capture that hangs polls its semaphore until the timeout). */

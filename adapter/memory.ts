@@ -5,7 +5,7 @@ import { commandIndex, COMMANDS, declaredLength } from '../emulator/commands';
 import type { Engine } from '../emulator/engine';
 import { EPT_VIEW_FULL } from '../emulator/ept';
 import { PAGE_SIZE } from '../emulator/memory';
-import { ACCESS_READ, FaultInfo, PagingContext, walk } from '../emulator/paging';
+import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from '../emulator/paging';
 import type { EngineName } from '../emulator/registers';
 import { RAM_HPA, Vm } from '../emulator/vm';
 
@@ -143,8 +143,10 @@ export function peekCommand(vm: Vm, e: Engine, va: number): number[] | undefined
   const size = e.ringSize();
   const inRing = e.ringEnabled() && va >= start && va < start + size;
   const at = (i: number) => (inRing ? start + ((va - start + 4 * i) % size) : va + 4 * i);
+  // A capture's rings are fetched through the global GTT, as on hardware.
+  const ggtt = inRing && vm.image.ringSpace === 'ggtt' ? { ...e.gctx, view: ctx.view } : undefined;
   const fetch = (i: number): number | undefined => {
-    const hpa = vaToHpa(ctx, at(i));
+    const hpa = ggtt ? walkGgtt(ggtt, at(i), ACCESS_READ, scratchFault, null) : vaToHpa(ctx, at(i));
     return hpa < 0 ? undefined : readHpa32(vm, hpa);
   };
   const header = fetch(0);
@@ -169,9 +171,8 @@ export function peekDword(vm: Vm, e: Engine, va: number): number | undefined {
 
 /** Mnemonic of the command at `va`, or undefined (unmapped or unknown header). */
 export function peekMnemonic(vm: Vm, e: Engine, va: number): string | undefined {
-  const ctx = pagingContext(vm, e.name);
-  const hpa = vaToHpa(ctx, va);
-  if (hpa < 0) return undefined;
-  const idx = commandIndex(readHpa32(vm, hpa), vm.gen);
+  const header = peekCommand(vm, e, va)?.[0];
+  if (header === undefined) return undefined;
+  const idx = commandIndex(header, vm.gen);
   return idx < 0 ? undefined : COMMANDS[idx].mnemonic;
 }

@@ -61,6 +61,8 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     assert.equal(f.line, prims[0]);
     assert.equal(f.source?.sourceReference, driver.source!.sourceReference);
     assert.match(f.name, /^3DPRIMITIVE @ /);
+    const stack = await dc.stackTraceRequest({ threadId: RCS0 });
+    assert.equal(stack.body.stackFrames[1].name, 'MI_BATCH_BUFFER_START @ rcs0 ring+0x0', 'the ring, read through the global GTT');
     const va = lines[prims[0] - 1].trim().split(/\s+/)[0];
     assert.equal(BigInt(f.instructionPointerReference!), BigInt(va), 'the frame is at the listed GPU VA');
 

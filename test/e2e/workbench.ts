@@ -186,10 +186,11 @@ export class Workbench {
     return { ...at, text };
   }
 
-  /** The cursor's line in the active editor, as the status bar shows it (`Ln 12, Col 5`). */
-  async cursorLine(): Promise<number> {
+  /** The cursor's line in the active editor and the characters selected, as the status bar shows them (`Ln 12, Col 5 (3 selected)`). */
+  async cursor(): Promise<{ line: number; selected: number }> {
     const text = await this.page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first().innerText();
-    return Number(/^Ln (\d+)/.exec(text.trim())![1]);
+    const m = /^Ln (\d+), Col \d+(?: \((\d+) selected\))?/.exec(text.trim())!;
+    return { line: Number(m[1]), selected: Number(m[2] ?? 0) };
   }
 
   /** Rows of the Call Stack view as shown: `name file line:col` (threads too). */
