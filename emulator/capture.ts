@@ -148,12 +148,8 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
   if (aub.pciId === null) throw new CaptureError('the version header has no PCI-ID: the platform (and so the command layouts) is unknown', 0);
   const plat = platformOf(aub.pciId);
   if (!plat) throw new CaptureError(`unknown PCI ID ${hex(aub.pciId, 4)}: not a gen8-gen12 Intel GPU this tool knows`, 0);
-  if (plat.gen !== 8 && plat.gen !== 9) {
-    throw new CaptureError(
-      `${plat.name} (gen${plat.gen}) capture, PCI ID ${hex(aub.pciId, 4)}: not modelled — the VM decodes gen8 and gen9 command layouts only; ` +
-        `gen${plat.gen}'s commands, its relative-MMIO context images${plat.gen >= 11 ? ', the execlist submit queue' : ''} and its engines are not emulated. Captures from BDW, CHV, SKL, BXT, KBL, GLK and CFL open.`,
-      0,
-    );
+  if (plat.gen !== 8 && plat.gen !== 9 && plat.gen !== 11 && plat.gen !== 12) {
+    throw new CaptureError(`${plat.name} (gen${plat.gen}) capture, PCI ID ${hex(aub.pciId, 4)}: not modelled — captures from gen8, gen9, gen11 and gen12 platforms open`, 0);
   }
   if (aub.flavor === 'classic') throw new CaptureError('classic (ring-buffer) AUB: a gen4-7 capture; only execlist captures (gen8+) are modelled', 0);
 
@@ -294,14 +290,21 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
 
   const capture: CaptureInfo = {
     format: 'aub', platform: plat.name, pciId: hex(aub.pciId, 4), application: aub.application, submissions,
+    ...(plat.gen > 9 ? { note: foreignNote(plat.gen) } : {}),
   };
   return {
     file, source: '', vm, memory, physBits, pages, pml4,
     ggtt: { base: ggttBase, entries },
     mappings: [], driver, surfaces, symbols: new Map(surfaces.map((x) => [x.name.toUpperCase(), x.va])), sourceMap: new Map(), listing: [], warnings: [],
     ringSpace: 'ggtt',
-    capture: { ...capture, gen: plat.gen as 8 | 9, ignoredRegisters: [...ignoredRegisters].sort((a, b) => a - b) },
+    capture: { ...capture, gen: Math.min(plat.gen, 9) as 8 | 9, ...(plat.gen > 9 ? { hardwareGen: plat.gen } : {}), ignoredRegisters: [...ignoredRegisters].sort((a, b) => a - b) },
   };
+}
+
+/** What a gen11/gen12 capture's VM models and what it does not (said wherever the capture is summarized). */
+export function foreignNote(gen: number): string {
+  return `a gen${gen} capture, decoded with gen9's command layouts: commands gen9 has run as there (a longer gen${gen} state command is read with gen9's fields); ` +
+    `gen${gen}-only 3D commands and commands whose gen${gen} form differs are skipped and listed under notEmulated`;
 }
 
 /**

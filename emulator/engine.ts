@@ -38,6 +38,12 @@ export interface EngineHost {
   readonly watchdog: number;
   /** Address space rings are fetched through: SPACE_PPGTT (`.vgpu` programs) or SPACE_GGTT (captures, as hardware does). */
   readonly ringSpace: number;
+  /**
+   * A capture from a later generation (11, 12) decoded with `gen`'s layouts, else 0: then a 3D-pipeline
+   * command `gen` lacks is skipped by its DWord Length and listed as not emulated, and a state command
+   * longer than `gen`'s is read with `gen`'s fields.
+   */
+  readonly foreignGen: number;
   /** Snapshot hook: bytes [hpa, hpa + bytes), within one page, are about to be written (their before-image must be kept). */
   preserve(hpa: number, bytes: number): void;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
@@ -334,7 +340,12 @@ export class Engine {
     const header = cached ? this.fPage![(va & 0xfff) >>> 2] : this.fetchDword(va, 0, inRing, space);
     if (header < 0) return this.raiseFault(null);
     const idx = this.lookup[header >>> 16];
-    if (idx < 0) return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
+    if (idx < 0) {
+      if (this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE) {
+        return this.skipForeign(va, inRing, space, (header & 0xff) + 2, `${hex((header & 0xffff0000) >>> 0, 8)} (a gen${this.host.foreignGen} command gen${this.host.gen} lacks)`);
+      }
+      return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
+    }
     const def = COMMANDS[idx];
     this.cmdIndex = idx;
     const fixed = FIXED_LENGTH[idx];
@@ -346,8 +357,10 @@ export class Engine {
     else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = declared;
     else {
       const d = declaredLength(def, header);
-      if (typeof d === 'string') return this.raise('invalid-command', def, d);
-      len = d;
+      if (typeof d !== 'string') len = d;
+      else if (this.host.foreignGen === 0 || mask === 0) return this.raise('invalid-command', def, d);
+      else if (def.execution === 'state') len = declared; // a later gen's longer state command: gen's fields of it
+      else return this.skipForeign(va, inRing, space, declared, `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`);
     }
     if (this.host.accepts[idx] === 0) {
       return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
@@ -423,6 +436,32 @@ export class Engine {
   }
 
   extraCycles = 0;
+
+  /**
+   * A later generation's command the decode gen cannot run: a 3D-pipeline command it lacks (DWord Length
+   * bits 7:0, bias 2, as every GFXPIPE command has), or one whose form there differs from gen's: fetched
+   * by its length, retired without effect, counted as not emulated under `name`.
+   */
+  private skipForeign(va: number, inRing: boolean, space: number, len: number, name: string): number {
+    for (let i = 1; i < len; i++) if (this.fetchDword(va, i, inRing, space) < 0) return this.raiseFault(null);
+    const r = this.r;
+    const s = this.slots;
+    r[s.acthd] = va % 0x100000000;
+    r[s.acthdUdw] = Math.floor(va / 0x100000000);
+    this.cmdLen = len;
+    this.advance(len * 4);
+    if (this.depth === 0) this.retireSubmissions();
+    this.cycles += 1;
+    r[s.timestamp] = this.cycles % 0x100000000;
+    this.foreign.set(name, (this.foreign.get(name) ?? 0) + 1);
+    this.notEmulatedHit = true;
+    this.retired++;
+    if (++this.subCommands > this.host.watchdog) return this.raise('hang', null, `submission did more than ${this.host.watchdog} units of work (watchdog)`);
+    return STEP_COMMAND;
+  }
+
+  /** Later-generation commands skipped (skipForeign), by name. */
+  foreign = new Map<string, number>();
 
   /**
    * Drops the submissions the ring head has passed, and skips a guilty one the head has reached (as a
@@ -640,6 +679,10 @@ export class Engine {
       counts[n] = (counts[n] ?? 0) + this.counts[i];
       if (this.notEmulated[i] !== 0) notEmulated[n] = (notEmulated[n] ?? 0) + this.notEmulated[i];
     }
+    for (const [n, v] of this.foreign) {
+      counts[n] = v;
+      notEmulated[n] = v;
+    }
     return { counts, notEmulated };
   }
 
@@ -657,6 +700,7 @@ export class Engine {
       subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.save(), tlb: this.tlb.save(),
       ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
       counts, notEmulated, pipeline: { ...this.pipeline },
+      ...(this.foreign.size > 0 ? { foreign: Object.fromEntries(this.foreign) } : {}),
       // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
       ...(this.lastDraw >= 0 ? { lastDraw: this.lastDraw } : {}),
     };
@@ -696,11 +740,15 @@ export class Engine {
       if (i >= 0) this.notEmulated[i] = v;
     }
     this.pipeline = { ...(st.pipeline ?? {}) };
+    this.foreign = new Map(Object.entries(st.foreign ?? {}));
     this.lastDraw = st.lastDraw ?? -1;
     this.notEmulatedHit = false;
     this.lastFault = null;
   }
 }
+
+/** Command type (bits 31:29) of the 3D pipeline's commands (GFXPIPE), whose DWord Length is bits 7:0 with bias 2. */
+const CLIENT_GFXPIPE = 3;
 
 export interface EngineState {
   depth: number;
@@ -724,6 +772,8 @@ export interface EngineState {
   pipeline: Record<string, PipelineEntry>;
   /** Absent: no draw or dispatch has run. */
   lastDraw?: number;
+  /** Later-generation commands skipped, by name (absent when none). */
+  foreign?: Record<string, number>;
 }
 
 /** ROP3 (PRM "BR13 raster operation"): bit (P<<2 | S<<1 | D) of rop gives the result bit. */

@@ -117,6 +117,8 @@ export interface CaptureInfo {
   readonly pciId: string;
   readonly application: string;
   readonly submissions: number;
+  /** A later generation's capture (gen11, gen12): how the VM runs it (decoded as gen9) and what it skips. */
+  readonly note?: string;
 }
 
 export interface ListingLine {
@@ -153,7 +155,12 @@ export interface ProgramImage {
   /** Address space rings are fetched through: the PPGTT (`.vgpu` programs) or the GGTT (captures, as on hardware). */
   readonly ringSpace?: 'ppgtt' | 'ggtt';
   /** Set for a real GPU capture: what it is, its command generation, the registers it wrote that the VM does not model. */
-  readonly capture?: CaptureInfo & { readonly gen: 8 | 9; readonly ignoredRegisters: readonly number[] };
+  readonly capture?: CaptureInfo & {
+    readonly gen: 8 | 9;
+    /** The platform's own generation when later than `gen` (11, 12): its commands are decoded with gen9's layouts. */
+    readonly hardwareGen?: number;
+    readonly ignoredRegisters: readonly number[];
+  };
   /**
    * `.vm unmapped=zero`: the one zero page every unmapped VA reaches (read-only) and the shared PDP, PD
    * and PT tables above it, so views can say "not captured".

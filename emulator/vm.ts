@@ -174,6 +174,7 @@ export class Vm implements EngineHost {
   readonly semaphoreTimeout: number;
   readonly watchdog: number;
   readonly ringSpace: number;
+  readonly foreignGen: number;
   private readonly listeners: { [K in keyof VmEvents]: VmEvents[K][] } = { output: [], interrupt: [], edit: [] };
 
   constructor(readonly image: ProgramImage, options: VmOptions = {}) {
@@ -189,6 +190,8 @@ export class Vm implements EngineHost {
     this.semaphoreTimeout = c.semaphoreTimeout;
     this.watchdog = c.watchdog;
     this.ringSpace = image.ringSpace === 'ggtt' ? SPACE_GGTT : SPACE_PPGTT;
+    const hw = image.capture?.hardwareGen ?? 0;
+    this.foreignGen = hw > c.gen ? hw : 0;
     this.physical = physicalCaps(c.hostGen);
     this.exposed = virtualizeCaps(this.physical, c.version);
     this.accepts = Uint8Array.from(COMMANDS, (d) => (versionAccepts(c.version, d) ? 1 : 0));
@@ -806,7 +809,7 @@ export class Vm implements EngineHost {
 }
 
 function captureSummary(c: CaptureInfo): CaptureInfo {
-  return { format: c.format, platform: c.platform, pciId: c.pciId, application: c.application, submissions: c.submissions };
+  return { format: c.format, platform: c.platform, pciId: c.pciId, application: c.application, submissions: c.submissions, ...(c.note ? { note: c.note } : {}) };
 }
 
 export interface RunResult {

@@ -114,6 +114,7 @@ export function formatResult(vm: Vm, r: RunResult): string {
   const lines: string[] = [];
   lines.push(`${vm.image.file}: ${r.status} after ${r.commands} commands, ${r.cycles} cycles (host gen ${vm.cfg.hostGen}, device version ${vm.cfg.version}, isolation ${vm.cfg.isolation ? 'on' : 'off'})`);
   if (r.capture) lines.push(`capture: ${r.capture.format}, ${r.capture.platform} (PCI ID ${r.capture.pciId}), application '${r.capture.application}', ${r.capture.submissions} submission(s)`);
+  if (r.capture?.note) lines.push(`note: ${r.capture.note}`);
   const source = new SourceLines(vm.image.source);
   for (const e of r.errors.slice(0, MAX_DIAGNOSTICS)) {
     lines.push('');

@@ -150,11 +150,36 @@ describe('captures (Mesa AUB)', () => {
     assert.equal(vm.readVa(0x100000, 1)[0], 0x0e00c002);
   });
 
-  it('refuses gen11/gen12 captures naming what is not modelled, and damaged files with an offset', () => {
+  for (const [name, gen, platform] of [['gltri-icl', 11, 'ICL'], ['gltri-tgl', 12, 'TGL']] as const) {
+    it(`${name}: a gen${gen} capture runs decoded as gen9; what gen9 lacks or words differently is skipped and named, the rest retires as aubinator decodes it`, () => {
+      const ref = counts(aubinator(name).names);
+      const vm = open(name);
+      assert.equal(vm.gen, 9);
+      assert.deepEqual(runChecked(vm), []);
+      const r = vm.result();
+      assert.equal(r.status, 'completed');
+      assert.equal(r.capture!.platform, platform);
+      assert.match(r.capture!.note!, new RegExp(`^a gen${gen} capture, decoded with gen9's command layouts`));
+      const total = Object.values(ref).reduce((a, b) => a + b, 0);
+      assert.equal(r.commands, total, 'every command aubinator lists is retired');
+      const skipped = Object.keys(r.commandCounts).filter((n) => / \(a gen\d+ command gen9 lacks\)$| \(gen\d+'s \d+-dword form: /.test(n));
+      assert.ok(skipped.length > 0);
+      for (const n of skipped) assert.equal(r.notEmulated[n], r.commandCounts[n], `${n} is listed as not emulated`);
+      // Every command gen9 has retires under its name, as often as aubinator lists it.
+      const named = Object.keys(r.commandCounts).filter((n) => !skipped.includes(n));
+      for (const n of named) assert.equal(r.commandCounts[n], ref[n], n);
+      const rest = Object.entries(ref).filter(([n]) => !named.includes(n)).reduce((a, [, c]) => a + c, 0);
+      assert.equal(skipped.reduce((a, n) => a + r.commandCounts[n], 0), rest, 'the skipped ones are the rest of aubinator\'s');
+      if (gen === 12) assert.equal(r.notEmulated['0x786d0000 (a gen12 command gen9 lacks)'], ref['3DSTATE_CONSTANT_ALL'], 'aubinator names 0x786d 3DSTATE_CONSTANT_ALL');
+      else assert.equal(r.notEmulated["MI_ATOMIC (gen11's 7-dword form: MI_ATOMIC is 11 dwords, header DWord Length says 7)"], ref.MI_ATOMIC);
+    });
+  }
+
+  it('refuses a platform it does not know, and damaged files with an offset', () => {
     const bytes = Buffer.from(zlib.gunzipSync(raw('hang-skl')));
-    const tgl = Buffer.from(bytes);
-    tgl.write('PCI-ID=0x9A49', 20, 'latin1');
-    assert.throws(() => loadCapture('tgl.aub', tgl), (e: Error) => e instanceof CaptureError && /TGL \(gen12\).*not modelled/.test(e.message));
+    const odd = Buffer.from(bytes);
+    odd.write('PCI-ID=0x0BAD', 20, 'latin1');
+    assert.throws(() => loadCapture('odd.aub', odd), (e: Error) => e instanceof CaptureError && /unknown PCI ID 0x0bad/.test(e.message));
     assert.throws(() => loadCapture('cut.aub', bytes.subarray(0, 5000)), (e: Error) => e instanceof AubFormatError && e.offset === 4404 && /truncated/.test(e.reason));
     assert.throws(() => loadCapture('cut.aub.gz', raw('hang-skl').subarray(0, 300)), (e: Error) => e instanceof AubFormatError && /gzip/.test(e.reason));
   });
