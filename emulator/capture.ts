@@ -138,10 +138,14 @@ interface ContextRegs {
   pml4: number;
 }
 
+/** Largest capture file opened (the file is kept whole, for checkpoints and migrations). */
+export const MAX_CAPTURE_BYTES = 256 * 1024 * 1024;
+
 /** Loads a capture (AUB or gzipped AUB bytes) as a program image. Throws AubFormatError or CaptureError. */
 export function loadCapture(file: string, raw: Uint8Array): ProgramImage {
+  if (raw.length > MAX_CAPTURE_BYTES) throw new CaptureError(`the file is ${raw.length} bytes; captures of up to ${MAX_CAPTURE_BYTES} bytes open`, 0);
   const aub = parseAub(captureBytes(raw));
-  return captureImage(file, aub);
+  return { ...captureImage(file, aub), captureFile: raw };
 }
 
 export function captureImage(file: string, aub: AubFile): ProgramImage {

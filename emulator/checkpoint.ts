@@ -1,6 +1,7 @@
 // The VM state format: versioned, sectioned and checksummed; used for checkpoint files and, section by
 // section, for the VM transfer stream. A truncated or corrupted input is refused before anything runs.
 
+import { loadCapture } from './capture';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { assembleSource } from './assembler';
@@ -38,6 +39,7 @@ export function imageDoc(image: ProgramImage): object {
     file: image.file, source: image.source, vm: image.vm, memory: image.memory, physBits: image.physBits, pml4: image.pml4, ggtt: image.ggtt,
     mappings: image.mappings, driver: image.driver, surfaces: image.surfaces, symbols: [...image.symbols],
     sourceMap: [...image.sourceMap], listing: image.listing, warnings: image.warnings,
+    ...(image.captureFile ? { capture: Buffer.from(image.captureFile).toString('base64') } : {}),
   };
 }
 
@@ -351,8 +353,19 @@ export function checkPageRecords(payload: Buffer, pages: number, seen: Set<numbe
  */
 function imageFromSection(payload: Buffer, what: string): ProgramImage {
   return checked(what, SEC.IMAGE, payload, () => {
-    const d = parseJson<{ file: string; source: string; memory: number; physBits: number }>(payload, 'JSON');
+    const d = parseJson<{ file: string; source: string; memory: number; physBits: number; capture?: string }>(payload, 'JSON');
     IMAGE_HEAD(d, 'image');
+    if (d.capture !== undefined) {
+      // A capture's image, rebuilt from the capture file it carries, as the source rebuilds a program's.
+      let image: ProgramImage;
+      try {
+        image = loadCapture(d.file, Buffer.from(d.capture, 'base64'));
+      } catch (e) {
+        throw new CheckpointError(`its capture does not load (${(e as Error).message})`);
+      }
+      if (!Buffer.from(JSON.stringify(imageDoc(image))).equals(payload)) throw new CheckpointError('differs from what its capture loads as (forged, or saved by another vgpu version)');
+      return { ...image, pages: new Map() };
+    }
     const r = assembleSource(d.source, { file: d.file, memory: d.memory, physBits: d.physBits });
     if (!r.image) throw new CheckpointError(`its program does not assemble (${r.diagnostics[0]?.message ?? 'no image'})`);
     if (!Buffer.from(JSON.stringify(imageDoc(r.image))).equals(payload)) throw new CheckpointError('differs from what its program assembles to (forged, or saved by another vgpu version)');

@@ -672,16 +672,22 @@ export class Engine {
 
   /** Retired-command counts by command name (non-zero only), and the not-emulated ones. */
   commandCounts(): { counts: Record<string, number>; notEmulated: Record<string, number> } {
+    const { counts, notEmulated } = this.tableCounts();
+    for (const [n, v] of this.foreign) {
+      counts[n] = v;
+      notEmulated[n] = v;
+    }
+    return { counts, notEmulated };
+  }
+
+  /** commandCounts over the table's commands only (what saved state keeps by name; `foreign` keeps the rest). */
+  private tableCounts(): { counts: Record<string, number>; notEmulated: Record<string, number> } {
     const counts: Record<string, number> = {};
     const notEmulated: Record<string, number> = {};
     for (const i of this.counted) {
       const n = COMMANDS[i].mnemonic;
       counts[n] = (counts[n] ?? 0) + this.counts[i];
       if (this.notEmulated[i] !== 0) notEmulated[n] = (notEmulated[n] ?? 0) + this.notEmulated[i];
-    }
-    for (const [n, v] of this.foreign) {
-      counts[n] = v;
-      notEmulated[n] = v;
     }
     return { counts, notEmulated };
   }
@@ -694,7 +700,7 @@ export class Engine {
       bb[i] = this.bb[i];
       bbSpace[i] = this.bbSpace[i];
     }
-    const { counts, notEmulated } = this.commandCounts();
+    const { counts, notEmulated } = this.tableCounts();
     return {
       depth: this.depth, bb, bbSpace, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls, signalled: this.signalled,
       subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.save(), tlb: this.tlb.save(),

@@ -166,6 +166,8 @@ export interface ProgramImage {
    * and PT tables above it, so views can say "not captured".
    */
   readonly zeroFill?: { readonly page: number; readonly tables: readonly number[] };
+  /** A capture's file as read (AUB, possibly gzipped): checkpoints and migrations carry it and rebuild the image from it. */
+  readonly captureFile?: Uint8Array;
 }
 
 /** Thrown by the assembler with every error it found (never just the first). */

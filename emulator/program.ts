@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assemble } from './assembler';
-import { isCapture, loadCapture } from './capture';
+import { CaptureError, MAX_CAPTURE_BYTES, isCapture, loadCapture } from './capture';
 import { MAX_PROGRAM_BYTES, knownFormat, programText } from './filetype';
 import type { ProgramImage } from './image';
 import { Vm, VmOptions } from './vm';
@@ -88,7 +88,20 @@ export function loadVm(file: string, o: LoadOptions = {}, source = readProgram(f
 export function loadCaptureVm(file: string, o: LoadOptions = {}): Vm | null {
   let raw: Uint8Array;
   try {
-    if (!fs.statSync(file).isFile()) return null; // the program path refuses it, naming what it is
+    const st = fs.statSync(file);
+    if (!st.isFile()) return null; // the program path refuses it, naming what it is
+    if (st.size > MAX_CAPTURE_BYTES) {
+      // Too large to keep whole: a capture says so; anything else goes on to the program path's limits.
+      const fd = fs.openSync(file, 'r');
+      try {
+        const head = Buffer.alloc(1 << 16);
+        raw = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0));
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (!isCapture(raw)) return null;
+      throw new CaptureError(`the file is ${st.size} bytes; captures of up to ${MAX_CAPTURE_BYTES} bytes open`, 0);
+    }
     raw = fs.readFileSync(file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

@@ -2,6 +2,7 @@
 // field's type and limits, and every position that becomes a host address (ring GPAs, TLB entries,
 // snapshot pages) inside this VM's guest RAM. A forged section is refused with the place it failed.
 
+import { MAX_CAPTURE_BYTES } from './capture';
 import { COMMANDS } from './commands';
 import { ENGINES, FAULT_KINDS } from './registers';
 import { PAGE_SIZE } from './memory';
@@ -70,7 +71,11 @@ const TLB_SLOTS = 4096;
 export const META: Check = object({ exposedVersion: GEN, hostGen: GEN, step: optional(COUNT), commands: optional(COUNT) });
 
 /** The image fields vmFromSections reads before it rebuilds the image from its source. */
-export const IMAGE_HEAD: Check = object({ file: str(4096), source: str(4 * 1024 * 1024), memory: int(PAGE_SIZE, 2 ** 46), physBits: int(32, 46) });
+export const IMAGE_HEAD: Check = object({
+  file: str(4096), source: str(4 * 1024 * 1024), memory: int(PAGE_SIZE, 2 ** 46), physBits: int(32, 46),
+  // a capture file, base64 (captures are read whole; the largest the CLI opens)
+  capture: optional(str(Math.ceil((MAX_CAPTURE_BYTES * 4) / 3) + 4)),
+});
 
 /** A record keyed by command names of the table (counts, pipeline state): names known, values checked. */
 const byCommand = (names: ReadonlySet<string>, c: Check): Check => (v, p) => {
@@ -88,6 +93,17 @@ const STATE_NAMES = new Set(COMMANDS.filter((d) => d.execution === 'state').map(
 const MAX_CMD = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
 const DWORDS = array(U32, MAX_CMD);
 
+/** A later generation's skipped commands by name (engine.ts skipForeign): bounded names and counts. */
+const FOREIGN: Check = (v, p) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
+  const keys = Object.keys(v);
+  if (keys.length > 1 << 16) fail(p, `${keys.length} entries`);
+  for (const k of keys) {
+    if (k.length > 256) fail(`${p}.${k.slice(0, 40)}...`, 'names a command in more than 256 characters');
+    COUNT((v as Record<string, unknown>)[k], `${p}.${k}`);
+  }
+};
+
 const ENGINE_STATE = (driverOps: number) => object({
   depth: int(0, 8), bb: array(VA, 8, 8), bbSpace: optional(array(int(0, 1), 8, 8)), cycles: COUNT, halted: bool, semPolls: COUNT,
   signalled: optional(bool), subCommands: COUNT,
@@ -97,6 +113,7 @@ const ENGINE_STATE = (driverOps: number) => object({
   counts: optional(byCommand(COMMAND_NAMES, COUNT)), notEmulated: optional(byCommand(COMMAND_NAMES, COUNT)),
   pipeline: optional(byCommand(STATE_NAMES, object({ dwords: DWORDS, previous: nullable(DWORDS), at: COUNT, va: VA }))),
   lastDraw: optional(COUNT),
+  foreign: optional(FOREIGN),
 });
 
 const machineShape = (vm: Vm) => object({

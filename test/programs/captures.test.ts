@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { assemble } from '../../emulator/assembler';
 import { CaptureError, loadCapture } from '../../emulator/capture';
+import { parseSections, serializeVm, vmFromSections } from '../../emulator/checkpoint';
 import { AubFormatError } from '../../emulator/formats/aub';
 import { Vm } from '../../emulator/vm';
 import { example, prng, runChecked } from './helpers';
@@ -174,6 +175,23 @@ describe('captures (Mesa AUB)', () => {
       else assert.equal(r.notEmulated["MI_ATOMIC (gen11's 7-dword form: MI_ATOMIC is 11 dwords, header DWord Length says 7)"], ref.MI_ATOMIC);
     });
   }
+
+  it('gltri-tgl: the skipped gen12 commands are machine state: a checkpoint and a step back keep their counts exact', () => {
+    const straight = open('gltri-tgl');
+    straight.run();
+    const whole = straight.result();
+    const vm = open('gltri-tgl');
+    vm.run({ untilCommands: 120 });
+    const half = vm.engine('rcs0').commandCounts();
+    const copy = vmFromSections(parseSections(serializeVm(vm), 'test'), 'test');
+    assert.deepEqual(copy.engine('rcs0').commandCounts(), half, 'restored from a checkpoint');
+    copy.run();
+    assert.deepEqual(copy.result().commandCounts, whole.commandCounts);
+    vm.run();
+    vm.goToStep(60);
+    vm.run();
+    assert.deepEqual(vm.result().commandCounts, whole.commandCounts, 'after going back to t=60 and on again');
+  });
 
   it('refuses a platform it does not know, and damaged files with an offset', () => {
     const bytes = Buffer.from(zlib.gunzipSync(raw('hang-skl')));
