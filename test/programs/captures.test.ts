@@ -75,6 +75,20 @@ describe('captures (Mesa AUB)', () => {
     assert.deepEqual(r.capture, { format: 'aub', platform: 'SKL', pciId: '0x1912', application: 'gldraws', submissions: 2 });
   });
 
+  it('glcompute-skl: a GLES 3.1 compute dispatch (made here with glcompute.c) retires exactly what aubinator decodes, GPGPU_WALKER not emulated', () => {
+    const ref = aubinator('glcompute-skl');
+    assert.equal(ref.lost.length, 0);
+    const vm = open('glcompute-skl');
+    assert.deepEqual(runChecked(vm), []);
+    const r = vm.result();
+    assert.equal(r.status, 'completed');
+    assert.equal(r.commands, ref.names.length);
+    assert.deepEqual(r.commandCounts, counts(ref.names));
+    assert.deepEqual(r.notEmulated, { GPGPU_WALKER: 1 });
+    // the dispatch's state is retired into the engine: MEDIA_VFE_STATE and the interface descriptor
+    for (const k of ['MEDIA_VFE_STATE', 'MEDIA_INTERFACE_DESCRIPTOR_LOAD', 'MEDIA_CURBE_LOAD']) assert.ok(vm.engine('rcs0').pipeline[k], k);
+  });
+
   it('mi-stream-skl: 16003 MI commands submitted raw retire as aubinator counts them, and store what mi-stream.vgpu stores', () => {
     const ref = aubinator('mi-stream-skl');
     const vm = open('mi-stream-skl');
