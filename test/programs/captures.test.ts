@@ -89,6 +89,21 @@ describe('captures (Mesa AUB)', () => {
     for (const k of ['MEDIA_VFE_STATE', 'MEDIA_INTERFACE_DESCRIPTOR_LOAD', 'MEDIA_CURBE_LOAD']) assert.ok(vm.engine('rcs0').pipeline[k], k);
   });
 
+  it('vkfill-skl: a Vulkan program through Debian\'s anv (vkfill.c: fill, copy, clear) retires exactly what aubinator decodes', () => {
+    const ref = aubinator('vkfill-skl');
+    assert.equal(ref.lost.length, 0);
+    const vm = open('vkfill-skl');
+    assert.deepEqual(runChecked(vm), []);
+    const r = vm.result();
+    assert.equal(r.status, 'completed');
+    assert.equal(r.commands, ref.names.length);
+    assert.deepEqual(r.commandCounts, counts(ref.names));
+    assert.equal(r.capture!.application, 'vkfill');
+    // anv's own MI work executes: its MI_COPY_MEM_MEM and MI_STORE_DATA_IMM (query and fence writes)
+    assert.ok(r.commandCounts.MI_COPY_MEM_MEM > 0 && r.commandCounts.MI_STORE_DATA_IMM > 0);
+    assert.equal(r.notEmulated.MI_COPY_MEM_MEM, undefined);
+  });
+
   it('mi-stream-skl: 16003 MI commands submitted raw retire as aubinator counts them, and store what mi-stream.vgpu stores', () => {
     const ref = aubinator('mi-stream-skl');
     const vm = open('mi-stream-skl');
