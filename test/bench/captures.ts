@@ -10,6 +10,9 @@ import { Vm } from '../../emulator/vm';
 import { childMode, measureInChild, reply } from './child';
 import type { Section } from './run';
 import { median, timeIt } from './workloads';
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { performance } from 'node:perf_hooks';
 
 const CAPTURES = path.join(__dirname, '..', 'captures');
 const DIR_ENV = 'VGPU_BENCH_CAPTURES';
@@ -28,6 +31,30 @@ function openTriangleMs(): { ms: number; firstMs: number } {
     else times.push(ms);
   }
   return { ms: median(times), firstMs };
+}
+
+/**
+ * A debug session on a capture, as a user waits for it: `node dist/adapter.js` already running,
+ * from `initialize` to the `stopped` event (read, parse, build the VM, the listing's dry run, entry stop).
+ */
+async function firstStopMs(capture: string): Promise<number> {
+  const adapter = path.join(__dirname, '..', '..', 'dist', 'adapter.js');
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const dc = new DebugClient('node', adapter, 'vgpu');
+    dc.defaultTimeout = 60000;
+    await dc.start();
+    try {
+      const t0 = performance.now();
+      await dc.initializeRequest({ adapterID: 'vgpu', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true });
+      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: path.join(CAPTURES, capture), stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+      await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+      times.push(performance.now() - t0);
+    } finally {
+      await dc.stop();
+    }
+  }
+  return median(times);
 }
 
 /**
@@ -69,12 +96,17 @@ export const section: Section = {
   name: 'captures',
   goals: {
     'open gltri-bdw.aub.gz to first command (ms)': { max: 1000 },
+    'debug gltri-bdw.aub.gz: initialize to first stop (ms)': { max: 1000 },
     'capture / .vgpu command rate': { min: 0.9 },
   },
   async run() {
     const open = openTriangleMs();
     const r = rates();
+    const session = await firstStopMs('gltri-bdw.aub.gz');
+    const longer = await firstStopMs('mi-stream-skl.aub.gz');
     return {
+      'debug gltri-bdw.aub.gz: initialize to first stop (ms)': Number(session.toFixed(1)),
+      'debug mi-stream-skl.aub.gz (16003 commands listed): initialize to first stop (ms)': Number(longer.toFixed(1)),
       'open gltri-bdw.aub.gz to first command (ms)': Number(open.ms.toFixed(1)),
       'open gltri-bdw.aub.gz, first (cold) open (ms)': Number(open.firstMs.toFixed(1)),
       'mi-stream capture commands/s': Math.round(r.capture),
