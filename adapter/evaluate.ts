@@ -4,8 +4,9 @@
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { COMMANDS, commandByMnemonic } from '../emulator/commands';
-import { EPT_VIEW_NAMES, WalkStep } from '../emulator/ept';
-import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS, EngineName } from '../emulator/registers';
+import { EPT_VIEW_NAMES } from '../emulator/ept';
+import { translationLines } from '../emulator/walkformat';
+import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS, EngineName, regField } from '../emulator/registers';
 import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
@@ -146,7 +147,7 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
       const m = /^(ggtt\s+)?(.*?)(?:\s+(full|restricted))?$/i.exec(arg)!;
       const va = integer(m[2].trim(), 'a GPU VA');
       if (va >= 2 ** 48) throw new ConsoleError(`translate: ${hexPad(va, 48)} is not a 48-bit GPU VA`);
-      const view = m[3] ? EPT_VIEW_NAMES.indexOf(m[3].toLowerCase() as 'full') : vm.regs.values[vm.engine(engine).slots.view] & 1;
+      const view = m[3] ? EPT_VIEW_NAMES.indexOf(m[3].toLowerCase() as 'full') : regField('EPT_VIEW', 'VIEW').get(vm.regs.values[vm.engine(engine).slots.view]);
       return formatWalk(vm, va, view, engine, m[1] ? 'ggtt' : 'ppgtt');
     }
     case 'caps':
@@ -202,16 +203,9 @@ function dump(vm: Vm, space: AddressSpace, addr: number, n: number, how: string,
 
 function formatWalk(vm: Vm, va: number, view: number, engine: EngineName, space: 'ppgtt' | 'ggtt'): string {
   const t = vm.translate(va, view, engine, space);
-  const out = [space === 'ggtt' ? `global GTT address ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view:` : `GPU VA ${hexPad(va, 48)} under the ${EPT_VIEW_NAMES[view]} EPT view (PDP0 of ${engine}):`];
-  for (const s of t.steps) out.push(...formatStep(s));
-  out.push(t.fault ? `${t.fault.kind}: ${t.fault.reason}` : `=> GPA ${hexPad(t.gpa!, 40)} => HPA ${hexPad(t.hpa, 44)}${vm.uncaptured(t.gpa!) ? `  ${NOT_CAPTURED}` : ''}`);
+  const out = translationLines(t, { va, view, engine, space }, 'aligned');
+  if (!t.fault && vm.uncaptured(t.gpa!)) out[out.length - 1] += `  ${NOT_CAPTURED}`;
   return out.join('\n');
-}
-
-export function formatStep(s: WalkStep, indent = '  '): string[] {
-  const entry = hexPad((BigInt(s.entryHi >>> 0) << 32n) | BigInt(s.entryLo >>> 0), 64);
-  const head = s.level === 'EPT' ? `${indent}${s.flags} -> EPT walk:` : `${indent}${s.level.padEnd(5)} table ${hexPad(s.table, 40)} [${String(s.index).padStart(3)}] = ${entry}  ${s.flags}`;
-  return [head, ...(s.ept ?? []).map((e) => `${indent}    EPT ${e.level.padEnd(5)} table HPA ${hexPad(e.table, 44)} [${String(e.index).padStart(3)}] = ${hexPad((BigInt(e.entryHi >>> 0) << 32n) | BigInt(e.entryLo >>> 0), 64)}  ${e.flags}`)];
 }
 
 function formatCaps(vm: Vm): string {

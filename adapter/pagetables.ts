@@ -6,7 +6,9 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, LEVEL_NAMES, eptFlags } from '../emulator/ept';
 import { PAGE_SIZE, entryAddress } from '../emulator/memory';
 import { GGTT_PTE_PRESENT, PTE_BITS, pteFlags } from '../emulator/paging';
-import type { EngineName } from '../emulator/registers';
+import { addressRegister, regField, registerAddress, type EngineName } from '../emulator/registers';
+
+const EPT_VIEW_FIELD = regField('EPT_VIEW', 'VIEW');
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { formatRef } from './memory';
 import { Container, Format, ListContainer, Paging, VariableStore, hexPad, leaf } from './variables';
@@ -96,8 +98,8 @@ export class PageTableRoot implements Container {
     const vm = this.vm;
     const e = vm.engine(this.engine);
     const r = vm.regs.values;
-    const pml4 = (r[e.slots.pdpHi] & 0xfffff) * 0x100000000 + ((r[e.slots.pdpLo] & 0xfffff000) >>> 0);
-    const view = r[e.slots.view] & 1;
+    const pml4 = registerAddress(r, addressRegister('PDP0_LDW', this.engine));
+    const view = EPT_VIEW_FIELD.get(r[e.slots.view]);
     const root = new PpgttTable(vm, 0, pml4, 0);
     return [
       leaf('PDP0', `GPA ${hexPad(pml4, 40)}`, { memoryReference: formatRef('gpa', pml4), type: `${this.engine} PPGTT root (PML4)`, evaluateName: `${this.engine}.PDP0_LDW` }),
@@ -123,7 +125,7 @@ export class PageTableRoot implements Container {
 function ggttNode(vm: Vm, store: VariableStore): DebugProtocol.Variable {
   const r = vm.regs.values;
   const e = vm.engines[0];
-  const base = (r[e.slots.ggttHi] & 0xfffff) * 0x100000000 + ((r[e.slots.ggttLo] & 0xfffff000) >>> 0);
+  const base = registerAddress(r, addressRegister('GGTT_BASE_LO'));
   const entries = r[e.slots.ggttEntries] >>> 0;
   if (entries === 0) return leaf('GGTT', 'none (GGTT_ENTRIES = 0)', { evaluateName: 'GGTT_ENTRIES' });
   const pages = Math.ceil(entries / ENTRIES);
@@ -244,7 +246,7 @@ export class EptRoot implements Container {
       out.push({ name: `${EPT_VIEW_NAMES[v]} (view ${v})`, value: `root HPA ${hexPad(vm.ept.roots[v], 40)}: ${what}`, variablesReference: store.add(root), indexedVariables: ENTRIES });
     }
     for (const e of vm.engines) {
-      const view = vm.regs.values[e.slots.view] & 1;
+      const view = EPT_VIEW_FIELD.get(vm.regs.values[e.slots.view]);
       out.push(leaf(`${e.name} runs under`, `${EPT_VIEW_NAMES[view]} (EPT_VIEW = ${view})`, { evaluateName: `${e.name}.EPT_VIEW` }));
     }
     return out;

@@ -6,7 +6,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { CmdField, commandIndex, COMMANDS, decodeCommand, fieldByName, fieldPlacement, groupKey } from '../emulator/commands';
 import type { PipelineEntry } from '../emulator/engine';
-import { EngineName, regAt, regDisplayName } from '../emulator/registers';
+import { EngineName, regAt, regDisplayName, regField } from '../emulator/registers';
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { formatRef } from './memory';
 import type { PipelineCommandInfo, PipelineFieldInfo, PipelineGroup, PipelineStateInfo } from './protocol';
@@ -83,7 +83,7 @@ function fieldOfKey(mnemonic: string, entry: PipelineEntry, vm: Vm, key: string)
 /** The fields of one entry, with changed marks and address fields walked through the engine's PPGTT. */
 function fieldsOf(vm: Vm, engine: EngineName, d: Decoded, fmt: Format): PipelineFieldInfo[] {
   if (typeof d.fields === 'string') return [{ name: 'error', value: d.fields, placement: '', description: 'the command table cannot decode the retired dwords', changed: false }];
-  const view = vm.regs.values[vm.engine(engine).slots.view] & 1;
+  const view = regField('EPT_VIEW', 'VIEW').get(vm.regs.values[vm.engine(engine).slots.view]);
   const out: PipelineFieldInfo[] = [];
   for (const [key, v] of d.fields) {
     const f = fieldOfKey(d.mnemonic, d.entry, vm, key);

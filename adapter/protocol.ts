@@ -3,6 +3,7 @@
 
 import type { SnapshotSummary } from '../emulator/snapshots';
 import type { CapsView } from '../emulator/vdev';
+import type { WalkStepJson } from '../emulator/walkformat';
 
 export type { CapsView };
 
@@ -52,14 +53,8 @@ export interface SnapshotInfo extends SnapshotSummary {
   readonly current: boolean;
 }
 
-export interface WalkStepInfo {
-  readonly level: string;
-  readonly table: string;
-  readonly index: number;
-  readonly entry: string;
-  readonly flags: string;
-  readonly ept?: WalkStepInfo[];
-}
+/** A walk step as `vgpu/translate` sends it (emulator/walkformat.ts). */
+export type WalkStepInfo = WalkStepJson;
 
 export type PipelineGroup = '3D pipeline' | 'compute/media' | 'common';
 

@@ -4,7 +4,7 @@
 // Snapshots; Driver on the driver thread.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regByName, regDisplayName } from '../emulator/registers';
+import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regByName, regDisplayName, registerAddress } from '../emulator/registers';
 import { CmdField, decodeCommand, fieldPlacement, opcapRows } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
 import { EPT_VIEW_FULL } from '../emulator/ept';
@@ -90,21 +90,13 @@ export class RegistersContainer implements Container {
 }
 
 /**
- * Registers that hold an address (SPEC section 2), with the register holding its upper bits: their
- * variables carry a memory reference so the memory view opens on what they point at.
+ * A register that holds an address (the table's `address`: SPEC section 2) carries a memory reference,
+ * so the memory view opens on what it points at (a GPU VA or a GPA; global GTT addresses have no view).
  */
-const ADDRESS_REGISTERS: Readonly<Record<string, { space: 'va' | 'gpa'; high?: string; mask: number }>> = {
-  RING_START: { space: 'va', mask: 0xfffff000 },
-  ACTHD: { space: 'va', high: 'ACTHD_UDW', mask: 0xffffffff },
-  BB_ADDR: { space: 'va', high: 'BB_ADDR_UDW', mask: 0xffffffff },
-  PDP0_LDW: { space: 'gpa', high: 'PDP0_UDW', mask: 0xfffff000 },
-};
-
 function addressOf(vm: Vm, r: RegInstance): string | undefined {
-  const a = ADDRESS_REGISTERS[r.def.name];
-  if (!a || !r.engine) return undefined;
-  const hi = a.high ? vm.regs.values[REGISTERS.find((x) => x.engine === r.engine && x.def.name === a.high)!.slot] & 0xffff : 0;
-  return formatRef(a.space, hi * 0x100000000 + ((vm.regs.values[r.slot] & a.mask) >>> 0));
+  const a = r.def.address;
+  if (!a || a.space === 'ggtt') return undefined;
+  return formatRef(a.space, registerAddress(vm.regs.values, r));
 }
 
 export function registerVariable(vm: Vm, store: VariableStore, r: RegInstance, fmt: Format, engine?: EngineName): DebugProtocol.Variable {

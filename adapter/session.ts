@@ -14,7 +14,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
 import { PAGE_SIZE, type HostMemory } from '../emulator/memory';
 import type { PagingContext } from '../emulator/paging';
-import { CAP_REG_DEFS, ENGINES, EngineName } from '../emulator/registers';
+import { CAP_REG_DEFS, ENGINES, EngineName, regField } from '../emulator/registers';
 import { capsView } from '../emulator/vdev';
 import type { Vm } from '../emulator/vm';
 import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
@@ -32,11 +32,11 @@ import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
 import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId, threadOfEngine } from './stack';
 import { Format, SetError, VariableStore } from './variables';
-import type { WalkStep } from '../emulator/ept';
 import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
 import { Operation, ProgressSink } from './progress';
 import { describeStateSurface, readStateSurface, stateSurfaces } from '../emulator/surfaces';
+import { walkStepJson, walkStepLines } from '../emulator/walkformat';
 
 /**
  * A surface as it was at kept snapshot `index`, walked through that snapshot's PPGTT root and read from
@@ -972,7 +972,7 @@ export class VgpuDebugSession extends DebugSession {
     }
     const err = vm.pending && (engine === undefined || vm.pending.engine === engine) ? vm.pending : [...vm.errors].reverse().find((e) => e.engine === engine);
     if (!err) throw new UserError(`no GPU error on thread ${threadId}`);
-    const walk = (err.walk ?? []).flatMap((s) => walkLines(s));
+    const walk = (err.walk ?? []).flatMap((s) => walkStepLines(s, 'compact', false));
     return {
       exceptionId: err.kind,
       description: err.message,
@@ -1236,7 +1236,7 @@ export class VgpuDebugSession extends DebugSession {
     const engine = a.engine === undefined ? 'rcs0' : a.engine;
     if (typeof engine !== 'string' || !(ENGINES as readonly string[]).includes(engine)) throw new UserError(`engine must be one of ${ENGINES.join(', ')}`);
     const e = vm.engine(engine as EngineName);
-    const view = a.view === undefined ? vm.regs.values[e.slots.view] & 1 : EPT_VIEW_NAMES.indexOf(a.view as 'full');
+    const view = a.view === undefined ? regField('EPT_VIEW', 'VIEW').get(vm.regs.values[e.slots.view]) : EPT_VIEW_NAMES.indexOf(a.view as 'full');
     if (view < 0) throw new UserError('view must be full or restricted');
     let va: number;
     if (typeof a.va === 'number') va = a.va;
@@ -1251,7 +1251,7 @@ export class VgpuDebugSession extends DebugSession {
       ...(t.hpa >= 0 ? { hpa: '0x' + t.hpa.toString(16) } : {}),
       ...(t.fault ? { fault: { kind: t.fault.kind, reason: t.fault.reason } } : {}),
       ...(t.gpa !== undefined && vm.uncaptured(t.gpa) ? { notCaptured: true } : {}),
-      steps: t.steps.map(stepInfo),
+      steps: t.steps.map(walkStepJson),
     };
   }
 }
@@ -1262,23 +1262,6 @@ function labelName(vm: Vm, f: Frame): string {
   const when = vm.finished ? ' (program finished)' : vm.step === oldest ? ' (start of the recorded history)' : '';
   if (f.engine === null) return vm.finished ? 'Program finished: step back to inspect' : `driver: all operations done${when}`;
   return `${f.name}${when}`;
-}
-
-function stepInfo(s: WalkStep): WalkStepInfo {
-  return {
-    level: s.level,
-    table: '0x' + s.table.toString(16),
-    index: s.index,
-    entry: '0x' + ((BigInt(s.entryHi >>> 0) << 32n) | BigInt(s.entryLo >>> 0)).toString(16).padStart(16, '0'),
-    flags: s.flags,
-    ...(s.ept ? { ept: s.ept.map(stepInfo) } : {}),
-  };
-}
-
-function walkLines(s: WalkStep): string[] {
-  const entry = '0x' + ((BigInt(s.entryHi >>> 0) << 32n) | BigInt(s.entryLo >>> 0)).toString(16).padStart(16, '0');
-  if (s.level === 'EPT') return [`  ${s.flags} -> EPT walk`, ...(s.ept ?? []).map((e) => `      EPT ${e.level} [${e.index}] = 0x${((BigInt(e.entryHi >>> 0) << 32n) | BigInt(e.entryLo >>> 0)).toString(16).padStart(16, '0')} ${e.flags}`)];
-  return [`  ${s.level} table GPA 0x${s.table.toString(16)} [${s.index}] = ${entry} ${s.flags}`];
 }
 
 function list<T>(v: unknown, what: string): T[] {

@@ -52,10 +52,6 @@ export function hasFeature(gen: Generation, f: Feature): boolean {
   return gen >= def.minGen;
 }
 
-export function featureBit(f: Feature): number {
-  return FEATURES.find((d) => d.name === f)!.bit;
-}
-
 /** GENCAP as a number (fits in 32 bits: the upper dword is reserved and zero). */
 export function gencapValue(gen: Generation): number {
   let v = 0;

@@ -6,7 +6,7 @@ import * as zlib from 'node:zlib';
 import { AubFile, AubFormatError, AubRecord, looksLikeAub, parseAub } from './formats/aub';
 import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc, SurfaceDef, VmDirective } from './image';
 import { PAGE_SIZE, hex } from './memory';
-import { ENGINES, EngineName, regAt } from './registers';
+import { ENGINES, EngineName, regAt, regField } from './registers';
 
 /** A capture the VM cannot run (not modelled, or inconsistent); the message says which and where. */
 export class CaptureError extends Error {
@@ -342,6 +342,6 @@ function contextRegisters(engine: EngineName, lrca: number, gpaOf: (va: number) 
   }
   return {
     ring: { start: found.get('RING_START')!, head: found.get('RING_HEAD')!, tail: found.get('RING_TAIL')!, ctl: found.get('RING_CTL')! },
-    pml4: (found.get('PDP0_UDW')! & 0xffff) * 0x100000000 + (found.get('PDP0_LDW')! & 0xfffff000),
+    pml4: regField('PDP0_UDW', 'ADDRESS').get(found.get('PDP0_UDW')!) * 0x100000000 + regField('PDP0_LDW', 'ADDRESS').place(found.get('PDP0_LDW')!),
   };
 }

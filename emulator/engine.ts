@@ -10,7 +10,7 @@ import {
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, walk, walkGgtt } from './paging';
-import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt } from './registers';
+import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt, regField, ringBytesOf } from './registers';
 import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
 import { SavedSubmissions, SubmissionQueue } from './submissions';
@@ -104,8 +104,20 @@ function fieldOf(mnemonic: string, field: string, gen: Gen = 9): CmdField {
   return fieldByName(def, field)!;
 }
 
-const HEAD_MASK = 0x1ffffc;
-const WRAP_SHIFT = 21;
+// Ring and context register fields, from the register table.
+const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
+const RING_WRAPS = regField('RING_HEAD', 'WRAP_COUNT');
+const RING_LENGTH = regField('RING_CTL', 'LENGTH');
+const RING_ENABLE = regField('RING_CTL', 'ENABLE');
+const PDP_LOW = regField('PDP0_LDW', 'ADDRESS');
+const PDP_HIGH = regField('PDP0_UDW', 'ADDRESS');
+const GGTT_LOW = regField('GGTT_BASE_LO', 'ADDRESS');
+const GGTT_HIGH = regField('GGTT_BASE_HI', 'ADDRESS');
+const VIEW = regField('EPT_VIEW', 'VIEW');
+const HWS_ADDRESS = regField('HWS_PGA', 'ADDRESS');
+const PRED_RESULT = regField('MI_PREDICATE_RESULT', 'RESULT');
+const PRED_RESULT1 = regField('MI_PREDICATE_RESULT_1', 'RESULT');
+const PRED_RESULT2 = regField('MI_PREDICATE_RESULT_2', 'RESULT');
 /** Address spaces a command's address may be in. */
 export const SPACE_PPGTT = 0;
 export const SPACE_GGTT = 1;
@@ -221,19 +233,19 @@ export class Engine {
   }
 
   ringSize(): number {
-    return ((((this.r[this.slots.ctl] >>> 12) & 0x1ff) + 1) * PAGE_SIZE);
+    return ringBytesOf(this.r[this.slots.ctl]);
   }
 
   ringEnabled(): boolean {
-    return (this.r[this.slots.ctl] & 1) === 1;
+    return RING_ENABLE.get(this.r[this.slots.ctl]) === 1;
   }
 
   head(): number {
-    return this.r[this.slots.head] & HEAD_MASK;
+    return RING_OFFSET.place(this.r[this.slots.head]);
   }
 
   tail(): number {
-    return this.r[this.slots.tail] & HEAD_MASK;
+    return RING_OFFSET.place(this.r[this.slots.tail]);
   }
 
   /** Has work and can run. */
@@ -266,9 +278,9 @@ export class Engine {
 
   syncContext(): void {
     const r = this.r;
-    this.ctx.pml4 = (r[this.slots.pdpHi] & 0xfffff) * 0x100000000 + ((r[this.slots.pdpLo] & 0xfffff000) >>> 0);
-    this.ctx.view = r[this.slots.view] & 1;
-    this.gctx.base = (r[this.slots.ggttHi] & 0xfffff) * 0x100000000 + ((r[this.slots.ggttLo] & 0xfffff000) >>> 0);
+    this.ctx.pml4 = PDP_HIGH.get(r[this.slots.pdpHi]) * 0x100000000 + PDP_LOW.place(r[this.slots.pdpLo]);
+    this.ctx.view = VIEW.get(r[this.slots.view]);
+    this.gctx.base = GGTT_HIGH.get(r[this.slots.ggttHi]) * 0x100000000 + GGTT_LOW.place(r[this.slots.ggttLo]);
     this.gctx.entries = r[this.slots.ggttEntries] >>> 0;
     this.gctx.view = this.ctx.view;
   }
@@ -284,10 +296,10 @@ export class Engine {
     const r = this.r;
     const s = this.slots;
     switch (this.setPredicate) {
-      case 1: return (r[s.predResult2] & 1) === 0;
-      case 2: return (r[s.predResult2] & 1) === 1;
-      case 3: return (r[s.predResult1] & 1) === 0;
-      case 4: return (r[s.predResult1] & 1) === 1;
+      case 1: return PRED_RESULT2.get(r[s.predResult2]) === 0;
+      case 2: return PRED_RESULT2.get(r[s.predResult2]) === 1;
+      case 3: return PRED_RESULT1.get(r[s.predResult1]) === 0;
+      case 4: return PRED_RESULT1.get(r[s.predResult1]) === 1;
       case 15: return true;
       default: return false; // 0 never; 5..7 (slice counts): this device has every slice enabled
     }
@@ -306,7 +318,7 @@ export class Engine {
   /** The command's own Predicate Enable is set and MI_PREDICATE_RESULT bit 0 is clear: it retires without effect. */
   skipsByPredicate(idx: number, dw: ArrayLike<number>, len: number): boolean {
     const f = PREDICATE_FIELD[idx];
-    return f !== null && (fieldValue(f, dw, len) & 1) === 1 && (this.r[this.slots.predResult] & 1) === 0;
+    return f !== null && (fieldValue(f, dw, len) & 1) === 1 && PRED_RESULT.get(this.r[this.slots.predResult]) === 0;
   }
 
   /** Executes (or polls) one command. Returns STEP_COMMAND, STEP_POLL or STEP_ERROR. */
@@ -322,7 +334,7 @@ export class Engine {
         this.curSub = sub;
         this.subCommands = 0;
       }
-      const pages = ((r[s.ctl] >>> 12) & 0x1ff) + 1;
+      const pages = RING_LENGTH.get(r[s.ctl]) + 1;
       va = r[s.start] + head;
       this.cmdVa = va;
       if (pages > this.host.maxRingPages) {
@@ -468,14 +480,14 @@ export class Engine {
    * GPU reset skips the guilty request and no other: submissions before it still run). Returns the head.
    */
   retireSubmissions(): number {
-    let head = this.r[this.slots.head] & HEAD_MASK;
+    let head = RING_OFFSET.place(this.r[this.slots.head]);
     for (;;) {
       while (this.subs.length > 0 && this.subs.firstEnd() === head) this.subs.shift();
       if (this.subs.length === 0 || !this.host.guilty.has(this.subs.firstOp())) return head;
       const size = this.ringSize();
       this.advance((this.subs.firstEnd() - head + size) % size);
       this.subs.shift(); // even when a forged end lies outside the ring: each pass retires one
-      head = this.r[this.slots.head] & HEAD_MASK;
+      head = RING_OFFSET.place(this.r[this.slots.head]);
     }
   }
 
@@ -488,13 +500,13 @@ export class Engine {
     const s = this.slots;
     const size = this.ringSize();
     const raw = r[s.head];
-    let head = (raw & HEAD_MASK) + bytes;
-    let wraps = raw >>> WRAP_SHIFT;
+    let head = RING_OFFSET.place(raw) + bytes;
+    let wraps = RING_WRAPS.get(raw);
     if (head >= size) {
       head -= size;
-      wraps = (wraps + 1) & 0x7ff;
+      wraps++; // RING_WRAPS.set keeps the field's width
     }
-    this.host.regs.set(s.head, ((wraps << WRAP_SHIFT) | head) >>> 0);
+    this.host.regs.set(s.head, RING_WRAPS.set(head, wraps));
   }
 
   // Fetch cache: the page the last command came from. Valid while the TLBs and the memory's page
@@ -559,7 +571,7 @@ export class Engine {
 
   /** GGTT address of the engine's hardware status page (HWS_PGA). */
   statusPage(): number {
-    return (this.r[this.slots.hws] & 0xfffff000) >>> 0;
+    return HWS_ADDRESS.place(this.r[this.slots.hws]);
   }
 
   /**
@@ -995,13 +1007,13 @@ function predicateHandler(d: CommandDef): Handler {
         setReg64(e, h, s.predData, delta);
       }
     }
-    const current = (e.hostRegs()[s.predResult] & 1) === 1;
+    const current = PRED_RESULT.get(e.hostRegs()[s.predResult]) === 1;
     const load = fieldValue(fLoad, e.buf, len);
     const loaded = load === 2 ? result : load === 3 ? !result : current;
     const combine = fieldValue(fCombine, e.buf, len);
     const next = combine === 0 ? loaded : combine === 1 ? current && loaded : combine === 2 ? current || loaded : current !== loaded;
-    h.regs.set(s.predResult, next ? 1 : 0);
-    h.regs.set(s.predResult1, next ? 1 : 0);
+    h.regs.set(s.predResult, PRED_RESULT.set(0, next ? 1 : 0));
+    h.regs.set(s.predResult1, PRED_RESULT1.set(0, next ? 1 : 0));
     return ADVANCE;
   };
 }

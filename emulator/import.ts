@@ -14,7 +14,7 @@ import { DEFAULT_GEN, decodeCommand, type Gen } from './commands';
 import { disassembleOne } from './disassembler';
 import type { DriverOp, ProgramImage } from './image';
 import { PAGE_SIZE, hex } from './memory';
-import { ENGINES, type EngineName } from './registers';
+import { ENGINES, ringBytesOf, type EngineName } from './registers';
 
 export interface ImportResult {
   /** The program text. */
@@ -177,7 +177,7 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
   };
   if (!raw && ggtt) {
     for (const ctx of contexts) {
-      const size = ((ctx.ring.ctl >>> 12) & 0x1ff) * PAGE_SIZE + PAGE_SIZE;
+      const size = ringBytesOf(ctx.ring.ctl);
       const head = ctx.ring.head % size;
       const tail = ctx.ring.tail % size;
       const bytes = (tail - head + size) % size;

@@ -1,6 +1,5 @@
 // Host physical memory: a sparse store of 4 KiB pages carved from large pooled slabs; a page costs memory only once written.
 
-export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 export const PAGE_DWORDS = 1024;
 const ZERO_PAGE = new Uint32Array(PAGE_DWORDS);

@@ -3,10 +3,6 @@
 
 import { EngineName, REGISTERS, RegInstance, SLOT_COUNT, regAt } from './registers';
 
-export const WRITER_DRIVER = 0;
-export const WRITER_COMMAND = 1;
-export const WRITER_DEVICE = 2;
-
 /** Why a register write was refused. */
 export type WriteRefusal = 'unknown' | 'read-only' | 'privileged';
 

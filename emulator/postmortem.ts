@@ -8,7 +8,7 @@ import { formatI915ErrorState, isI915ErrorState, parseI915ErrorState } from './f
 import { isXeDevcoredump, parseXeDevcoredump } from './formats/xe-devcoredump';
 import { assemble } from './assembler';
 import { hex, PAGE_SIZE } from './memory';
-import { ENGINE_REGS, ENGINES, EngineName, REGISTERS, fieldMask, regAt, type RegInstance } from './registers';
+import { ENGINE_REGS, ENGINES, EngineName, REGISTERS, regAt, regCompose, regField, ringBytesOf, type RegInstance } from './registers';
 import { SPACE_GGTT } from './engine';
 import { GpuError, Vm, VmOptions } from './vm';
 
@@ -221,10 +221,7 @@ function vmEngine(name: string): EngineName | undefined {
 const MAPPED_ORDER = ['ring', 'batch', 'user'];
 const NOT_MAPPED = /^(HW context|HW Status|WA context|WA batchbuffer|GuC|semaphores|\[HWCTX\])/i;
 
-const RING_HEAD = ENGINE_REGS.find((r) => r.name === 'RING_HEAD')!;
-const HEAD_OFFSET = fieldMask(RING_HEAD.fields.find((f) => f.name === 'OFFSET')!);
-const RING_CTL = ENGINE_REGS.find((r) => r.name === 'RING_CTL')!;
-const CTL_LENGTH = RING_CTL.fields.find((f) => f.name === 'LENGTH')!;
+const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 
 export interface OpenedDump {
   readonly dump: HangDump;
@@ -300,21 +297,21 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
     const r = at?.reg;
     if (!r || r.engine === null || at.dword !== 0) continue;
     if (/^(RING_|PDP0_)/.test(r.def.name) || r.def.access === 'ro') continue;
-    if (r.def.name === 'EPT_VIEW') eptView = value & 1;
+    if (r.def.name === 'EPT_VIEW') eptView = regField('EPT_VIEW', 'VIEW').get(value);
     else if (r.def.access !== 'priv') regWrites.set(`${engine}.${r.def.name}`, value);
   }
   for (const [name, value] of regWrites) src.push(`.mmio ${name}, ${hex(value)}`);
   if (eptView === 1) src.push(`.eptp restricted, ${engine}`);
 
   const ring = he.buffers.find((b) => b.name.toLowerCase() === 'ring');
-  const rqHead = (he.regs.get('RQ_HEAD') ?? he.regs.get('HEAD') ?? 0) & HEAD_OFFSET;
-  const tail = (he.regs.get('TAIL') ?? 0) & HEAD_OFFSET;
+  const rqHead = RING_OFFSET.place(he.regs.get('RQ_HEAD') ?? he.regs.get('HEAD') ?? 0);
+  const tail = RING_OFFSET.place(he.regs.get('TAIL') ?? 0);
   let replayFrom: CaptureReport['replayFrom'];
   if (ring && ring.va < 2 ** 32 && ring.va % PAGE_SIZE === 0 && rqHead !== tail) {
     const ctl = he.regs.get('CTL');
-    const ringPages = ctl !== undefined && ctl & 1 ? ((ctl >>> CTL_LENGTH.lo) & 0x1ff) + 1 : Math.max(1, Math.ceil((ring.dwords.length * 4) / PAGE_SIZE));
+    const ringPages = ctl !== undefined && regField('RING_CTL', 'ENABLE').get(ctl) ? ringBytesOf(ctl) / PAGE_SIZE : Math.max(1, Math.ceil((ring.dwords.length * 4) / PAGE_SIZE));
     src.push(`.mmio ${engine}.RING_START, ${hex(ring.va)}`);
-    src.push(`.mmio ${engine}.RING_CTL, ${hex(1 | ((ringPages - 1) << CTL_LENGTH.lo))}`);
+    src.push(`.mmio ${engine}.RING_CTL, ${hex(regCompose('RING_CTL', { ENABLE: 1, LENGTH: ringPages - 1 }))}`);
     src.push(`.mmio ${engine}.RING_HEAD, ${hex(rqHead)}`);
     src.push(`.mmio ${engine}.RING_TAIL, ${hex(tail)}`);
     replayFrom = { ring: true, va: hex(ring.va + rqHead) };

@@ -4,7 +4,7 @@
 
 import { MAX_CAPTURE_BYTES } from './capture';
 import { COMMANDS } from './commands';
-import { ENGINES, FAULT_KINDS } from './registers';
+import { ENGINES, FAULT_KINDS, ringBytesOf } from './registers';
 import { PAGE_SIZE } from './memory';
 import { RAM_HPA } from './vm';
 import type { Vm } from './vm';
@@ -140,7 +140,7 @@ export function checkMachineState(vm: Vm, st: unknown, path: string): void {
   const ramEnd = vm.cfg.memory;
   vm.engines.forEach((e, i) => {
     // The driver writes ring contents at RAM_HPA + ringGpa + (offset mod ring size): all of it in guest RAM.
-    const size = ((((s.regs[e.slots.ctl] >>> 12) & 0x1ff) + 1) * PAGE_SIZE);
+    const size = ringBytesOf(s.regs[e.slots.ctl]);
     const gpa = s.ringGpa[i];
     if (gpa + size > ramEnd) fail(`${path}.ringGpa[${i}]`, `ring of ${size} bytes at GPA 0x${gpa.toString(16)} reaches outside guest RAM (${ramEnd} bytes)`);
     for (const which of ['tlb', 'ggttTlb'] as const) checkTlb(s.engines[i][which] ?? [], `${path}.engines[${i}].${which}`, ramEnd);

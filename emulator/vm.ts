@@ -10,7 +10,9 @@ import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc } from './image';
 import { HostMemory, PAGE_SIZE, hex, isZero } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from './paging';
-import { ENGINES, EngineName, GpuErrorKind, REGISTERS, deviceSlot, faultKindCode, regAt } from './registers';
+import { ENGINES, EngineName, GpuErrorKind, REGISTERS, RegInstance, deviceSlot, faultKindCode, regAt, regCompose, regField, regOfSlot } from './registers';
+
+const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 import { MachineState, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
 import { DeviceCaps, physicalCaps, selectVersion, versionAccepts, virtualizeCaps } from './vdev';
 
@@ -430,16 +432,15 @@ export class Vm implements EngineHost {
         this.driverWrite(e.slots.start, op.ring.start);
         this.driverWrite(e.slots.ctl, op.ring.ctl);
         this.driverWrite(e.slots.head, op.ring.head);
-        this.driverWrite(e.slots.pdpLo, op.pml4 % 0x100000000);
+        this.driverWrite(e.slots.pdpLo, op.pml4 % 0x100000000); // (their postWrite flushes the TLBs)
         this.driverWrite(e.slots.pdpHi, Math.floor(op.pml4 / 0x100000000));
-        e.invalidateTlbs();
         e.subs.clear(); // a context switch: the new context's ring replaces the old one's pending work
         this.driverWrite(e.slots.tail, op.ring.tail);
         if (this.guilty.has(pc)) {
           this.driverWrite(e.slots.head, op.ring.tail);
           this.emit('output', `driver: submission ${pc} (context at GGTT ${hex(op.lrca)}) skipped (guilty of an earlier GPU error)\n`);
         } else {
-          e.subs.push(pc, op.ring.tail & 0x1ffffc);
+          e.subs.push(pc, RING_OFFSET.place(op.ring.tail));
         }
         break;
       }
@@ -447,24 +448,28 @@ export class Vm implements EngineHost {
         const r = this.regs.driverWrite(op.offset, op.value);
         if (typeof r === 'string') {
           this.emit('output', `driver: .mmio ${hex(op.offset)} at ${op.loc.file}:${op.loc.line} ignored: ${r === 'unknown' ? 'no register at that offset' : 'the register is read-only'}\n`);
-        } else if (r.def.name === 'EPT_VIEW' && r.engine) {
-          this.engine(r.engine).invalidateTlbs();
+        } else {
+          this.afterWrite(r);
         }
         break;
       }
       case 'eptp':
-        for (const n of op.engines) {
-          const e = this.engine(n);
-          this.regs.set(e.slots.view, op.view);
-          e.invalidateTlbs();
-        }
+        for (const n of op.engines) this.driverWrite(this.engine(n).slots.view, op.view);
         break;
     }
     this.driverPc = pc + 1;
   }
 
+  /** What a register's write must also do (its table entry's postWrite), whoever wrote it. */
+  private afterWrite(r: RegInstance): void {
+    if (r.def.postWrite === 'flush-tlbs') for (const e of this.engines) if (r.engine === null || r.engine === e.name) e.invalidateTlbs();
+  }
+
+  /** A write by the driver to a register slot, with the register's postWrite. */
   private driverWrite(slot: number, value: number): void {
     this.regs.set(slot, value >>> 0);
+    const r = regOfSlot(slot);
+    if (r) this.afterWrite(r);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -481,7 +486,7 @@ export class Vm implements EngineHost {
     const addr = f.gpa ?? f.faultAddress ?? f.commandVa;
     this.regs.set(deviceSlot('FAULT_ADDR_LO'), addr % 0x100000000);
     this.regs.set(deviceSlot('FAULT_ADDR_HI'), Math.floor(addr / 0x100000000));
-    this.regs.set(deviceSlot('FAULT_STATUS'), (1 | (faultKindCode(f.kind) << 4) | (e.index << 8)) >>> 0);
+    this.regs.set(deviceSlot('FAULT_STATUS'), regCompose('FAULT_STATUS', { VALID: 1, KIND: faultKindCode(f.kind), ENGINE: e.index }));
     this.errors.push(err);
     this.pending = err;
   }
@@ -610,7 +615,7 @@ export class Vm implements EngineHost {
     const r = REGISTERS.find((x) => slot >= x.slot && slot < x.slot + x.def.width / 32);
     if (!r || r.def.scope === 'cap') return false;
     this.regs.set(slot, value >>> 0);
-    if (r.engine && r.def.name === 'EPT_VIEW') this.engine(r.engine).invalidateTlbs();
+    this.afterWrite(r);
     this.takeSnapshot('edit');
     this.emit('edit', { kind: 'register', slot, value: value >>> 0 });
     return true;

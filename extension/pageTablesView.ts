@@ -2,7 +2,7 @@
 // then EPT by `vgpu/translate`; the last few addresses stay listed and are walked again on every stop.
 
 import * as vscode from 'vscode';
-import { NodeTree } from './nodeTree';
+import { NodeTree } from './treeProvider';
 import { reportError, type VgpuSessions } from './sessions';
 import { parseTranslateInput, translationNode, type TranslateInput, type Translation } from './walkNodes';
 

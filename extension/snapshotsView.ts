@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { SnapshotInfo } from '../adapter/protocol';
 import { diffHtml, makeNonce, type SurfacePair } from './diffHtml';
-import { NodeTree } from './nodeTree';
+import { NodeTree } from './treeProvider';
 import { reportError, type VgpuSessions } from './sessions';
 import { ROLLBACK_COMMAND, snapshotDescription, snapshotLabel, snapshotNodes } from './snapshotNodes';
 import { decodeSurface } from './surfaceImage';

@@ -2,7 +2,7 @@
 // when the session ends: the Capability Registers and Pipeline State views are two of these.
 
 import * as vscode from 'vscode';
-import { NodeTree } from './nodeTree';
+import { NodeTree } from './treeProvider';
 import type { VgpuSessions } from './sessions';
 
 export class StopRefreshedView implements vscode.Disposable {

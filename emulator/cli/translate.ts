@@ -1,21 +1,11 @@
 // `vgpu translate FILE VA [--view full|restricted] [--engine E] [--ggtt] [--json]`: every step of the PPGTT
 // (or, with --ggtt, the global GTT) and EPT walks.
 
-import { EPT_VIEW_NAMES, WalkStep } from '../ept';
+import { EPT_VIEW_NAMES } from '../ept';
 import { hex } from '../memory';
+import { translationLines, walkStepJson } from '../walkformat';
 import { UsageError, parseArgs } from './args';
 import { buildVm } from './run';
-
-function entryHex(s: WalkStep): string {
-  return hex(BigInt(s.entryHi >>> 0) * 0x100000000n + BigInt(s.entryLo >>> 0), 16);
-}
-
-function stepJson(s: WalkStep): object {
-  return {
-    level: s.level, table: hex(s.table), index: s.index, entry: entryHex(s), flags: s.flags,
-    ...(s.ept ? { ept: s.ept.map(stepJson) } : {}),
-  };
-}
 
 export function parseVa(text: string): number {
   const t = text.replace(/_/g, '');
@@ -43,18 +33,10 @@ export async function main(argv: string[]): Promise<number> {
       ...(t.gpa !== undefined ? { gpa: hex(t.gpa) } : {}),
       ...(t.hpa >= 0 ? { hpa: hex(t.hpa) } : {}),
       ...(t.fault ? { fault: { kind: t.fault.kind, level: t.fault.level, reason: t.fault.reason, ...(t.fault.gpa !== undefined ? { gpa: hex(t.fault.gpa) } : {}) } } : {}),
-      steps: t.steps.map(stepJson),
+      steps: t.steps.map(walkStepJson),
     }) + '\n');
     return t.hpa >= 0 ? 0 : 1;
   }
-  const out: string[] = [space === 'ggtt' ? `global GTT address ${hex(va)} under the ${viewName} EPT view:` : `GPU VA ${hex(va)} under the ${viewName} EPT view (PDP0 of ${engine}):`];
-  for (const s of t.steps) {
-    if (s.level === 'EPT') out.push(`  ${s.flags} -> EPT walk:`);
-    else out.push(`  ${s.level.padEnd(5)} table GPA ${hex(s.table)} [${String(s.index).padStart(3)}] = ${entryHex(s)}  ${s.flags}`);
-    for (const e of s.ept ?? []) out.push(`      EPT ${e.level.padEnd(5)} table HPA ${hex(e.table)} [${String(e.index).padStart(3)}] = ${entryHex(e)}  ${e.flags}`);
-  }
-  if (t.fault) out.push(`${t.fault.kind}: ${t.fault.reason}`);
-  else out.push(`=> GPA ${hex(t.gpa!)} => HPA ${hex(t.hpa)}`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(translationLines(t, { va, view, engine, space }, 'compact').join('\n') + '\n');
   return t.hpa >= 0 ? 0 : 1;
 }
