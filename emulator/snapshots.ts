@@ -86,11 +86,19 @@ const ABSENT = 0x80000000;
 /** Runs are two dwords: record, and first block | count << 8. */
 const RUN_SHIFT = 8;
 const RUNS_PER_SEG = SEG_DWORDS / 2;
-const RECS_PER_SEG = SEG_DWORDS;
+/**
+ * A record segment holds RECS_PER_SEG frames (u32), then from dword STEPS_AT (8-byte aligned) the
+ * same records' last-write steps (f64): 80 * 4 + 80 * 8 bytes fit in a segment.
+ */
+const RECS_PER_SEG = 80;
+const STEPS_AT = RECS_PER_SEG;
+/** A record's last-write step when it is not known (a log decoded from a checkpoint): any step of the epoch. */
+export const STEP_UNKNOWN = Infinity;
 
 /**
  * The before-images one epoch keeps. Per page first written in the epoch, a record: its frame, with
- * bit 31 set when the page was unallocated then (undo drops it; no blocks are kept). Per run of
+ * bit 31 set when the page was unallocated then (undo drops it; no blocks are kept), and the step of
+ * the epoch's last write to the page (a backward search replays a candidate epoch up to it). Per run of
  * consecutive blocks kept together, [record, first block | count << 8]. Images are appended in run
  * order, so a run's slot (segment * blocks per segment + block in it) is the sum of the counts
  * before it; a run never crosses a segment. Records, runs and images all live in pooled segments:
@@ -101,6 +109,8 @@ export class UndoLog {
   /** Unique over the process: the store's page tracker tells the open log's records by it. */
   readonly id = nextLogId++;
   private readonly recs: Uint32Array[] = [];
+  /** Views of the record segments' step halves (one per record segment). */
+  private readonly steps: Float64Array[] = [];
   private readonly runs: Uint32Array[] = [];
   private readonly segs: Uint32Array[] = [];
   private nRecs = 0;
@@ -150,6 +160,17 @@ export class UndoLog {
     return this.lookup(pfn) >= 0;
   }
 
+  /** Step of the epoch's last write to page `pfn`: -1 when the epoch did not write it, STEP_UNKNOWN when not known. */
+  lastWrite(pfn: number): number {
+    const r = this.lookup(pfn);
+    return r < 0 ? -1 : this.steps[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG];
+  }
+
+  /** The step array holding record r's last-write step (at r % RECS_PER_SEG): the store's page tracker writes it directly. */
+  stepsOf(r: number): Float64Array {
+    return this.steps[Math.floor(r / RECS_PER_SEG)];
+  }
+
   pfns(): number[] {
     const out: number[] = new Array(this.nRecs);
     for (let r = 0; r < this.nRecs; r++) out[r] = this.pfnOf(r);
@@ -180,6 +201,7 @@ export class UndoLog {
       for (const seg of list) this.pool.give(seg);
       list.length = 0;
     }
+    this.steps.length = 0;
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
@@ -187,10 +209,15 @@ export class UndoLog {
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
-  addRecord(pfn: number, absent: boolean): number {
+  addRecord(pfn: number, absent: boolean, step = STEP_UNKNOWN): number {
     const r = this.nRecs++;
-    if (r % RECS_PER_SEG === 0) this.recs.push(this.pool.take());
+    if (r % RECS_PER_SEG === 0) {
+      const seg = this.pool.take();
+      this.recs.push(seg);
+      this.steps.push(new Float64Array(seg.buffer, seg.byteOffset + 4 * STEPS_AT, RECS_PER_SEG));
+    }
     this.recs[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = absent ? (pfn | ABSENT) >>> 0 : pfn;
+    this.steps[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = step;
     if (this.index !== null) this.index.set(pfn, r);
     return r;
   }
@@ -322,7 +349,8 @@ export class UndoLog {
 
   /**
    * Folds a newer epoch's log into this (older) one and releases it: for each block the older
-   * before-image wins, so undoing the merged log gives the state at this epoch's start.
+   * before-image wins, so undoing the merged log gives the state at this epoch's start; a page's last
+   * write is the newer epoch's.
    */
   absorb(newer: UndoLog): void {
     const masks = this.masks();
@@ -330,14 +358,18 @@ export class UndoLog {
     for (let n = 0; n < newer.nRecs; n++) {
       const pfn = newer.pfnOf(n);
       const absent = newer.absent(n);
+      const step = newer.steps[Math.floor(n / RECS_PER_SEG)][n % RECS_PER_SEG];
       let o = this.lookup(pfn);
       if (o < 0) {
-        o = this.addRecord(pfn, absent);
+        o = this.addRecord(pfn, absent, step);
         masks.push(new Uint32Array(MASK_WORDS));
+      } else {
+        const steps = this.steps[Math.floor(o / RECS_PER_SEG)];
+        steps[o % RECS_PER_SEG] = Math.max(steps[o % RECS_PER_SEG], step);
+        // Pages stay allocated until an undo drops them, so an older present record never meets a
+        // newer absent one; an older absent record already wins everything.
+        if (this.absent(o) || absent) o = -1;
       }
-      // Pages stay allocated until an undo drops them, so an older present record never meets a
-      // newer absent one; an older absent record already wins everything.
-      else if (this.absent(o) || absent) o = -1;
       map[n] = absent ? -1 : o;
     }
     newer.forRuns((n, first, count, seg, at) => {
@@ -371,18 +403,39 @@ function copyBlocks(src: Uint32Array, at: number, dst: Uint32Array, to: number, 
   else dst.set(src.subarray(at, at + n), to);
 }
 
-export interface Snapshot {
+/**
+ * What the epoch before a snapshot did besides keeping before-images, for reverse searches that skip
+ * epochs (a merged or superseded snapshot's trace covers its predecessor's epoch too).
+ */
+export interface EpochTrace {
+  /** Register slots the I/O tracker saw written. */
+  touchedRegs: readonly number[];
+  /** Step of the last write of each of touchedRegs (same order); null when not known (a decoded checkpoint). */
+  touchedAt: readonly number[] | null;
+  /** GPU VA page numbers commands were fetched from (any engine or address space), ascending; null when not known. */
+  fetched: readonly number[] | null;
+}
+
+/** The trace of an epoch followed by another (older first). */
+export function mergeTraces(older: EpochTrace, newer: EpochTrace): EpochTrace {
+  const known = older.touchedAt !== null && newer.touchedAt !== null;
+  const at = new Map<number, number>();
+  for (const t of [older, newer]) t.touchedRegs.forEach((slot, i) => at.set(slot, known ? Math.max(at.get(slot) ?? -1, t.touchedAt![i]) : -1));
+  const touchedRegs = [...at.keys()].sort((x, y) => x - y);
+  return {
+    touchedRegs,
+    touchedAt: known ? touchedRegs.map((slot) => at.get(slot)!) : null,
+    fetched: older.fetched === null || newer.fetched === null ? null : [...new Set([...older.fetched, ...newer.fetched])].sort((x, y) => x - y),
+  };
+}
+
+export interface Snapshot extends EpochTrace {
   readonly id: number;
   readonly reason: SnapshotReason;
   /** For a submission snapshot: the driver op about to run. */
   readonly op: number;
   readonly engine: string | null;
   readonly state: MachineState;
-  /**
-   * Register slots the I/O tracker saw written in the epoch before this snapshot (a merge or a
-   * superseded snapshot adds its predecessor's: reverse searches skip epochs by it).
-   */
-  touchedRegs: readonly number[];
   /** Before-images of the blocks first written in this snapshot's epoch. */
   undo: UndoLog;
   /** Edits (setVariable, writeMemory) are not replayable: never thin a snapshot that follows one. */
@@ -412,6 +465,17 @@ export function summarize(s: Snapshot): SnapshotSummary {
   return { id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.undo.pageCount, bytes: snapshotBytes(s) };
 }
 
+interface TrackedPage {
+  log: number;
+  rec: number;
+  mask: Uint32Array;
+  /** The log's step array and index holding the page's last-write step. */
+  steps: Float64Array;
+  at: number;
+}
+
+const NO_STEPS = new Float64Array(1);
+
 export class SnapshotStore {
   readonly list: Snapshot[] = [];
   private nextId = 0;
@@ -429,10 +493,11 @@ export class SnapshotStore {
 
   /**
    * Page tracker: for every page ever written, which log last started a record of it, its number
-   * there and the blocks that log kept. A page's first write in the open epoch is one lookup here,
-   * not a map per epoch, and a repeated write to a kept block is one mask test.
+   * there, the blocks that log kept and where it keeps the page's last-write step. A page's first
+   * write in the open epoch is one lookup here, not a map per epoch, and a repeated write to a kept
+   * block is one mask test.
    */
-  private readonly tracked = new Map<number, { log: number; rec: number; mask: Uint32Array }>();
+  private readonly tracked = new Map<number, TrackedPage>();
 
   /**
    * Sets that collect the frame of every page written (through preserve) or restored (by a rewind),
@@ -451,8 +516,11 @@ export class SnapshotStore {
     if (i >= 0) this.watchers.splice(i, 1);
   }
 
-  /** Bytes [hpa, hpa + bytes) are about to be written (within one page): keep their before-image once per epoch. */
-  preserve(hpa: number, bytes: number): void {
+  /**
+   * Bytes [hpa, hpa + bytes) are about to be written (within one page) by global step `step`: keep
+   * their before-image once per epoch, and the step as the page's last write.
+   */
+  preserve(hpa: number, bytes: number, step: number): void {
     const pfn = Math.floor(hpa / PAGE_SIZE);
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
@@ -460,31 +528,39 @@ export class SnapshotStore {
     const off = hpa - pfn * PAGE_SIZE;
     let t = this.tracked.get(pfn);
     if (t === undefined) {
-      t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS) };
+      t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS), steps: NO_STEPS, at: 0 };
       this.tracked.set(pfn, t);
     }
     const mask = t.mask;
     if (t.log !== open.id) {
       const absent = !this.mem.hasPage(pfn);
-      t.log = open.id;
-      t.rec = open.addRecord(pfn, absent);
+      this.track(t, open, open.addRecord(pfn, absent));
       mask.fill(absent ? 0xffffffff : 0);
       this.keptBytes += PAGE_RECORD_BYTES;
     }
+    t.steps[t.at] = step;
     const b0 = off >>> BLOCK_SHIFT;
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
     this.keptBytes += open.keep(this.mem, t.rec, mask, b0, b1);
   }
 
-  add(reason: SnapshotReason, state: MachineState, touchedRegs: number[], op = -1, engine: string | null = null): Snapshot {
+  private track(t: TrackedPage, log: UndoLog, rec: number): void {
+    t.log = log.id;
+    t.rec = rec;
+    t.steps = log.stepsOf(rec);
+    t.at = rec % RECS_PER_SEG;
+  }
+
+  /** A snapshot of `state`; `trace` is what the epoch it closes did. */
+  add(reason: SnapshotReason, state: MachineState, trace: EpochTrace, op = -1, engine: string | null = null): Snapshot {
     const last = this.list[this.list.length - 1];
     // A snapshot at the same step as the newest one, with nothing written in between, supersedes it
     // (unless that one is a barrier: its state may differ by an edit that left memory alone).
-    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, touchedRegs, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
+    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, ...trace, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
     if (last && last.state.step === state.step && last.undo.pageCount === 0 && !last.barrier) {
       this.list.pop()!.undo.release();
-      s.touchedRegs = unionSlots(last.touchedRegs, touchedRegs);
+      Object.assign(s, mergeTraces(last, trace));
     }
     this.list.push(s);
     this.open = s.undo;
@@ -595,9 +671,9 @@ export class SnapshotStore {
     const before = prev.undo.bytes + cur.undo.bytes;
     prev.undo.absorb(cur.undo);
     this.keptBytes -= before - prev.undo.bytes;
-    // The merged epoch's register writes are those of both: the next snapshot carries them.
+    // The merged epoch's trace (register writes, fetched pages) is that of both: the next snapshot carries it.
     const next = this.list[i + 1];
-    if (next) next.touchedRegs = unionSlots(cur.touchedRegs, next.touchedRegs);
+    if (next) Object.assign(next, mergeTraces(cur, next));
     this.list.splice(i, 1); // never the open epoch: the newest DENSE_RECENT are not merged
   }
 
@@ -610,7 +686,12 @@ export class SnapshotStore {
     // The open log came from elsewhere: tell the tracker its records, or a write would start a second one.
     if (this.open !== null) {
       const masks = this.open.masks();
-      this.open.pfns().forEach((pfn, rec) => this.tracked.set(pfn, { log: this.open!.id, rec, mask: new Uint32Array(masks[rec]) }));
+      const open = this.open;
+      open.pfns().forEach((pfn, rec) => {
+        const t: TrackedPage = { log: -1, rec: 0, mask: new Uint32Array(masks[rec]), steps: NO_STEPS, at: 0 };
+        this.track(t, open, rec);
+        this.tracked.set(pfn, t);
+      });
     }
     this.nextId = list.reduce((n, s) => Math.max(n, s.id + 1), this.nextId);
   }
@@ -621,11 +702,4 @@ export class SnapshotStore {
     this.keptBytes = 0;
     this.open = null;
   }
-}
-
-function unionSlots(a: readonly number[], b: readonly number[]): number[] {
-  if (a.length === 0) return b.slice();
-  const set = new Set(a);
-  for (const x of b) set.add(x);
-  return [...set].sort((x, y) => x - y);
 }
