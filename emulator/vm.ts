@@ -522,6 +522,7 @@ export class Vm implements EngineHost {
     this.step = s.step;
     this.commands = s.commands;
     this.regs.values.set(s.regs);
+    this.regs.forgetWritesFrom(s.step);
     this.engines.forEach((e, i) => e.restore(s.engines[i]));
     this.driverPc = s.driverPc;
     this.ringGpa.splice(0, this.ringGpa.length, ...s.ringGpa);
