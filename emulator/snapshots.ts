@@ -445,6 +445,8 @@ export interface Snapshot extends EpochTrace {
 const FIXED_BYTES = 1024;
 /** Snapshots younger than this many are never thinned. */
 const DENSE_RECENT = 16;
+/** A thinning pass goes this far below the budget (of it). */
+const THIN_SLACK = 1 / 16;
 
 export function snapshotBytes(s: Snapshot): number {
   return s.undo.bytes + FIXED_BYTES;
@@ -637,44 +639,66 @@ export class SnapshotStore {
    * history sparse, about the same number per doubling of age) and any position is within a replay
    * proportional to its age, never to the length of the run. The newest DENSE_RECENT are never
    * touched, nor barriers (edits). Merging keeps the older before-image of a block.
+   *
+   * A pass merges, smallest score first (a heap; a merge rescores its two neighbours), until the
+   * snapshots hold THIN_SLACK less than the budget, so passes come once per many snapshots: a scan
+   * of every kept snapshot for each new one made a run whose budget was full 10x slower.
    */
   private thin(): void {
-    while (this.list.length > DENSE_RECENT + 1 && this.overBudget()) {
-      const end = this.list.length - DENSE_RECENT;
-      const now = this.list[this.list.length - 1].state.commands;
-      let best = -1;
-      let bestScore = Infinity;
-      for (let i = 1; i < end; i++) {
-        if (this.list[i].barrier) continue;
-        const gap = this.list[i + 1].state.commands - this.list[i - 1].state.commands;
-        const age = Math.max(1, now - this.list[i].state.commands);
-        const score = gap / age;
-        if (score < bestScore) {
-          bestScore = score;
-          best = i;
-        }
-      }
-      if (best > 0) {
-        this.mergeIntoPrevious(best);
-        continue;
-      }
-      if (this.list[0].barrier && this.list.length > 1) break;
-      const oldest = this.list.shift()!; // the oldest epoch cannot be reached any more
+    const list = this.list;
+    if (list.length <= DENSE_RECENT + 1 || !this.overBudget()) return;
+    const n = list.length;
+    const end = n - DENSE_RECENT; // snapshots 1..end-1 may be merged
+    const now = list[n - 1].state.commands;
+    const prev = new Int32Array(n);
+    const next = new Int32Array(n);
+    const version = new Uint32Array(n);
+    const gone = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1;
+    }
+    const score = (i: number) => (list[next[i]].state.commands - list[prev[i]].state.commands) / Math.max(1, now - list[i].state.commands);
+    const heap = new MergeHeap();
+    for (let i = 1; i < end; i++) if (!list[i].barrier) heap.push(score(i), i, 0);
+    const target = this.budget * (1 - THIN_SLACK);
+    let merged = 0;
+    // (The merged snapshots leave the list at the end of the pass: their fixed part is already gone.)
+    while (this.heldBytes() - merged * FIXED_BYTES > target && heap.size > 0) {
+      const i = heap.top();
+      const v = heap.topVersion();
+      heap.pop();
+      if (gone[i] || v !== version[i]) continue;
+      const p = prev[i];
+      const q = next[i];
+      this.absorbEpoch(list[p], list[i], list[q]);
+      gone[i] = 1;
+      merged++;
+      next[p] = q;
+      prev[q] = p;
+      if (p >= 1 && !list[p].barrier) heap.push(score(p), p, ++version[p]);
+      if (q < end && !list[q].barrier) heap.push(score(q), q, ++version[q]);
+    }
+    if (merged > 0) {
+      let w = 0;
+      for (let r = 0; r < n; r++) if (gone[r] === 0) list[w++] = list[r];
+      list.length = w; // never the open epoch: the newest DENSE_RECENT are not merged
+    }
+    // Nothing left to merge (barriers): the oldest epochs go.
+    while (list.length > DENSE_RECENT + 1 && this.overBudget()) {
+      if (list[0].barrier) break;
+      const oldest = list.shift()!; // the oldest epoch cannot be reached any more
       this.keptBytes -= oldest.undo.bytes;
       oldest.undo.release();
     }
   }
 
-  private mergeIntoPrevious(i: number): void {
-    const prev = this.list[i - 1];
-    const cur = this.list[i];
+  /** Folds snapshot `cur`'s epoch into its predecessor's; `next` (its successor) carries the merged trace. */
+  private absorbEpoch(prev: Snapshot, cur: Snapshot, next: Snapshot): void {
     const before = prev.undo.bytes + cur.undo.bytes;
     prev.undo.absorb(cur.undo);
     this.keptBytes -= before - prev.undo.bytes;
-    // The merged epoch's trace (register writes, fetched pages) is that of both: the next snapshot carries it.
-    const next = this.list[i + 1];
-    if (next) Object.assign(next, mergeTraces(cur, next));
-    this.list.splice(i, 1); // never the open epoch: the newest DENSE_RECENT are not merged
+    Object.assign(next, mergeTraces(cur, next));
   }
 
   /** Replaces the kept snapshots (a resumed or moved VM); the newest one's epoch is open. */
@@ -701,5 +725,72 @@ export class SnapshotStore {
     this.list.length = 0;
     this.keptBytes = 0;
     this.open = null;
+  }
+}
+
+/** A binary min-heap of merge candidates: score, then snapshot index (ties broken the same way every run). */
+class MergeHeap {
+  private readonly scores: number[] = [];
+  private readonly items: number[] = [];
+  private readonly versions: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  top(): number {
+    return this.items[0];
+  }
+
+  topVersion(): number {
+    return this.versions[0];
+  }
+
+  push(score: number, item: number, version: number): void {
+    let k = this.items.length;
+    this.scores.push(score);
+    this.items.push(item);
+    this.versions.push(version);
+    while (k > 0) {
+      const up = (k - 1) >> 1;
+      if (!this.less(k, up)) break;
+      this.swap(k, up);
+      k = up;
+    }
+  }
+
+  pop(): void {
+    const last = this.items.length - 1;
+    this.swap(0, last);
+    this.scores.pop();
+    this.items.pop();
+    this.versions.pop();
+    let k = 0;
+    for (;;) {
+      const l = 2 * k + 1;
+      const r = l + 1;
+      let m = k;
+      if (l < last && this.less(l, m)) m = l;
+      if (r < last && this.less(r, m)) m = r;
+      if (m === k) return;
+      this.swap(k, m);
+      k = m;
+    }
+  }
+
+  private less(a: number, b: number): boolean {
+    return this.scores[a] < this.scores[b] || (this.scores[a] === this.scores[b] && this.items[a] < this.items[b]);
+  }
+
+  private swap(a: number, b: number): void {
+    const s = this.scores[a];
+    this.scores[a] = this.scores[b];
+    this.scores[b] = s;
+    const i = this.items[a];
+    this.items[a] = this.items[b];
+    this.items[b] = i;
+    const v = this.versions[a];
+    this.versions[a] = this.versions[b];
+    this.versions[b] = v;
   }
 }
