@@ -23,6 +23,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./streamer'),
   () => import('./table'),
   () => import('./snapshots'),
+  () => import('./history'),
   () => import('./adapter'),
   () => import('./migration'),
   () => import('./triage'),
