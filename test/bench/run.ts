@@ -30,6 +30,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./captures'),
   () => import('./memory'),
   () => import('./reverse'),
+  () => import('./assembler'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {
