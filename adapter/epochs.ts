@@ -88,11 +88,8 @@ export class WatchEpochs implements EpochFilter {
 }
 
 export class LineEpochs implements EpochFilter {
-  /**
-   * `pages`: GPU VA pages a command of the line can start in (null: not known, every epoch is a
-   * candidate); `pcs`: the line's driver operations.
-   */
-  constructor(private readonly pages: ReadonlySet<number> | null, private readonly pcs: readonly number[]) {}
+  /** `pages`: GPU VA pages a command of the line can start in; `pcs`: the line's driver operations. */
+  constructor(private readonly pages: ReadonlySet<number>, private readonly pcs: readonly number[]) {}
 
   prepare(): void {}
 
@@ -103,7 +100,7 @@ export class LineEpochs implements EpochFilter {
     const next = list[index + 1];
     // The driver's position only moves forward in a kept history (a rollback rewinds it).
     for (const pc of this.pcs) if (pc >= from && pc <= next.state.driverPc) return Infinity;
-    if (this.pages === null || next.fetched === null) return Infinity;
+    if (next.fetched === null) return Infinity; // not known (a resumed checkpoint)
     for (const p of next.fetched) if (this.pages.has(p)) return Infinity;
     return -1;
   }

@@ -93,7 +93,7 @@ const RUNS_PER_SEG = SEG_DWORDS / 2;
 const RECS_PER_SEG = 80;
 const STEPS_AT = RECS_PER_SEG;
 /** A record's last-write step when it is not known (a log decoded from a checkpoint): any step of the epoch. */
-export const STEP_UNKNOWN = Infinity;
+const STEP_UNKNOWN = Infinity;
 
 /**
  * The before-images one epoch keeps. Per page first written in the epoch, a record: its frame, with
