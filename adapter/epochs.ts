@@ -1,9 +1,13 @@
-// Which recorded epochs a reverse search for data breakpoints must replay: an epoch can hold a write
-// of a watched location only if its undo log has a record of the page the location lives in (every
-// write keeps a before-image) or, for a register, the epoch wrote the register. A GPU VA resolves
-// through page tables; an epoch that wrote none of the pages its walk read and none of the registers
-// that root it (PDP0, EPT_VIEW) translated the VA as the epoch after it did, so the pages and
-// registers are worked out at the later end and carried back across the epochs passed over.
+// Which recorded epochs a backward search must replay, and up to which step. Data breakpoints: an
+// epoch can hold a write of a watched location only if its undo log has a record of the page the
+// location lives in (every write keeps a before-image) or, for a register, the epoch wrote the
+// register; and no later than the last such write, which the records and the epoch's trace keep. A
+// GPU VA resolves through page tables; an epoch that wrote none of the pages its walk read and none
+// of the registers that root it (PDP0, EPT_VIEW) translated the VA as the epoch after it did, so the
+// pages and registers are worked out at the later end and carried back across the epochs passed
+// over (after the epoch's last write to them it translates as its end does). Source lines: an epoch
+// can be about to run a command of the line only if it fetched from a page one of the line's
+// commands starts in, and a driver operation of it only if the driver's position passed it.
 
 import { PAGE_SIZE } from '../emulator/memory';
 import type { WalkStep } from '../emulator/ept';
@@ -16,6 +20,8 @@ import { gpaToHpa, pagingContext } from './memory';
 export class WatchEpochs implements EpochFilter {
   private readonly pages = new Set<number>();
   private readonly slots = new Set<number>();
+  /** A watched register the streamer updates at every step without the I/O tracker (ACTHD, TIMESTAMP). */
+  private everyStep = false;
   private readonly fault = new FaultInfo();
   private readonly out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
 
@@ -24,9 +30,14 @@ export class WatchEpochs implements EpochFilter {
   prepare(vm: Vm): void {
     this.pages.clear();
     this.slots.clear();
+    const untracked = new Set(vm.engines.flatMap((e) => e.untrackedSlots()));
+    this.everyStep = false;
     for (const w of this.watches) {
       if (w.reg) {
-        for (let i = 0; i < w.reg.def.width / 32; i++) this.slots.add(w.reg.slot + i);
+        for (let i = 0; i < w.reg.def.width / 32; i++) {
+          this.slots.add(w.reg.slot + i);
+          if (untracked.has(w.reg.slot + i)) this.everyStep = true;
+        }
         continue;
       }
       const first = w.addr! - (w.addr! % PAGE_SIZE);
@@ -60,13 +71,37 @@ export class WatchEpochs implements EpochFilter {
     }
   }
 
-  mayHit(vm: Vm, index: number): boolean {
+  lastStep(vm: Vm, index: number): number {
     const list = vm.snapshots.list;
-    // The open epoch's register writes are not all on record (a resumed checkpoint): always replayed.
-    if (index >= list.length - 1) return true;
-    for (const s of list[index + 1].touchedRegs) if (this.slots.has(s)) return true;
+    // The open epoch's register writes are not on record yet: replayed whole.
+    if (index >= list.length - 1) return Infinity;
+    const next = list[index + 1];
+    if (this.everyStep && next.state.step > list[index].state.step) return Infinity;
+    let last = -1;
+    next.touchedRegs.forEach((slot, k) => {
+      if (this.slots.has(slot)) last = Math.max(last, next.touchedAt === null ? Infinity : next.touchedAt[k]);
+    });
     const log = list[index].undo;
-    for (const pfn of this.pages) if (log.has(pfn)) return true;
-    return false;
+    for (const pfn of this.pages) last = Math.max(last, log.lastWrite(pfn));
+    return last;
+  }
+}
+
+export class LineEpochs implements EpochFilter {
+  /** `pages`: GPU VA pages a command of the line can start in; `pcs`: the line's driver operations. */
+  constructor(private readonly pages: ReadonlySet<number>, private readonly pcs: readonly number[]) {}
+
+  prepare(): void {}
+
+  lastStep(vm: Vm, index: number): number {
+    const list = vm.snapshots.list;
+    if (index >= list.length - 1) return Infinity;
+    const from = list[index].state.driverPc;
+    const next = list[index + 1];
+    // The driver's position only moves forward in a kept history (a rollback rewinds it).
+    for (const pc of this.pcs) if (pc >= from && pc <= next.state.driverPc) return Infinity;
+    if (next.fetched === null) return Infinity; // not known (a resumed checkpoint)
+    for (const p of next.fetched) if (this.pages.has(p)) return Infinity;
+    return -1;
   }
 }

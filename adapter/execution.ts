@@ -5,12 +5,12 @@
 
 import type { Engine } from '../emulator/engine';
 import { BackwardSearch, rewindFor, searchBackward } from '../emulator/reverse';
-import { WatchEpochs } from './epochs';
+import { LineEpochs, WatchEpochs } from './epochs';
 import { GpuError, STEP_COMMAND, STEP_DONE, STEP_DRIVER, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
 import { Operation } from './progress';
-import { DRIVER_THREAD, driverLoc, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
+import { DRIVER_THREAD, commandPagesOfLine, driverLoc, driverPcsOfLine, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
 
 export type Granularity = 'instruction' | 'line';
 export type StepKind = 'over' | 'in' | 'out';
@@ -229,7 +229,9 @@ export class Execution {
       return t === null ? null : { reason: 'goto', threadId: t, description: `Line ${line}`, text: `t=${v.commands}, step ${v.step}` };
     };
     if (direction === 'forward') return this.forward(threadId, 'continue', 'line', arrived, op);
-    const search = new BackwardSearch(vm, { pre: (v) => threadAtLine(v, line) !== null });
+    // Epochs that fetched from none of the line's pages, and whose driver passed none of its operations, are not replayed.
+    const epochs = new LineEpochs(commandPagesOfLine(vm, line), driverPcsOfLine(vm, line));
+    const search = new BackwardSearch(vm, { pre: (v) => threadAtLine(v, line) !== null, epochs });
     let interrupted = await this.slices(search, op);
     if (interrupted) return interrupted === 'dropped' ? null : this.cancelledBack(threadId, op, search);
     const stop = search.result === null ? null : arrived(vm);

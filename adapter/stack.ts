@@ -2,6 +2,7 @@
 // levels, innermost first, down to the ring (a caller frame points at its MI_BATCH_BUFFER_START).
 
 import type { Engine } from '../emulator/engine';
+import { PAGE_SIZE } from '../emulator/memory';
 import type { SourceLoc } from '../emulator/image';
 import { ENGINES, EngineName } from '../emulator/registers';
 import type { Vm } from '../emulator/vm';
@@ -96,6 +97,49 @@ function driverFrame(vm: Vm): Frame {
 export function driverLoc(vm: Vm, pc: number): SourceLoc | undefined {
   const listing = listingOf(vm);
   return listing ? listing.driverLoc(pc) : vm.image.driver[pc]?.loc;
+}
+
+/**
+ * GPU VA pages where a command that locateCommand places on source line `line` can start (any
+ * engine or address space): a backward search for the line passes over epochs that fetched from none.
+ */
+export function commandPagesOfLine(vm: Vm, line: number): Set<number> {
+  const pages = new Set<number>();
+  const add = (va: number, bytes = 4) => {
+    for (let p = Math.floor(va / PAGE_SIZE); p <= Math.floor((va + bytes - 1) / PAGE_SIZE); p++) pages.add(p);
+  };
+  const listing = listingOf(vm);
+  if (listing) {
+    for (const va of listing.commandLines().get(line) ?? []) add(va);
+    return pages;
+  }
+  for (const [va, loc] of vm.image.sourceMap) if (loc.line === line) add(va);
+  for (const l of vm.image.listing) if (l.line === line && l.dwords.length > 0) add(l.va, 4 * l.dwords.length);
+  // A ring command is found by its offset from RING_START, which only driver operations and edits
+  // set: every value it takes is a driver operation's or one a kept snapshot (an edit's) holds.
+  const offsets = new Set<number>();
+  const starts = new Set<number>();
+  for (const op of vm.image.driver) {
+    if (op.op === 'submit') for (const e of op.entries) if (e.loc.line === line) offsets.add(e.offset);
+    if (op.op === 'ring') starts.add(op.va);
+    else if (op.op === 'context') starts.add(op.ring.start);
+    else if (op.op === 'mmio') starts.add(op.value);
+  }
+  if (offsets.size > 0) {
+    for (const e of vm.engines) {
+      starts.add(vm.regs.values[e.slots.start]);
+      for (const s of vm.snapshots.list) starts.add(s.state.regs[e.slots.start]);
+    }
+    for (const start of starts) for (const off of offsets) add(start + off);
+  }
+  return pages;
+}
+
+/** Driver operations (program counters) at source line `line`. */
+export function driverPcsOfLine(vm: Vm, line: number): number[] {
+  const pcs: number[] = [];
+  for (let pc = 0; pc < vm.image.driver.length; pc++) if (driverLoc(vm, pc)?.line === line) pcs.push(pc);
+  return pcs;
 }
 
 /** The program's own location of a command (a listing line for captures and dumps), without the `.dword` fallback. */

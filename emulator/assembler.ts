@@ -22,6 +22,7 @@ import {
   type SurfaceDef,
   type VmDirective,
 } from './image';
+import { IntervalMap } from './intervals';
 import { parseSource, type Arg, type Expr, type ParsedLine, type Statement } from './lexer';
 import { GGTT_PTE_PRESENT, PTE_BITS } from './paging';
 import { ENGINES, regAt, regByName, type EngineName } from './registers';
@@ -260,9 +261,8 @@ class Assembler {
   private fillBytes = 0;
   private surfaceBytes = 0;
   private readonly mappings: Mapping[] = [];
-  private sortedMappings: Mapping[] = [];
-  /** Accepted mappings sorted by VA (they never overlap), and each one's place in program order. */
-  private readonly byVa: Mapping[] = [];
+  /** Accepted mappings by VA range (they never overlap), and each one's place in program order. */
+  private readonly byVa = new IntervalMap<Mapping>();
   private readonly mappingOrder = new Map<Mapping, number>();
   private readonly surfaces: SurfaceDef[] = [];
   private readonly surfaceByName = new Map<string, SurfaceDef>();
@@ -834,7 +834,6 @@ class Assembler {
         if (stream?.kind === 'ring' && stream.ring.lineIndex === i && !stream.ring.explicit) this.allocateRing(stream.ring);
       }
     });
-    this.sortedMappings = [...this.mappings].sort((a, b) => a.va - b.va);
     const userMap = this.mappings.find((m) => !m.defaultRing);
     if (this.ownPml4 && userMap) this.error(userMap.loc.line, { col: userMap.loc.col }, `.map builds page tables under the assembler's PML4, but .pml4 (line ${this.ownPml4.line}) names the program's own: write the entries as data instead`);
     for (const ring of this.rings.values()) if (ring.explicit) this.checkRing(ring);
@@ -1041,40 +1040,26 @@ class Assembler {
     }
     this.mappingOrder.set(m, this.mappings.length);
     this.mappings.push(m);
-    this.byVa.splice(this.firstEndingAfter(m.va), 0, m); // mappings in program order usually rise: an append
+    this.byVa.insert(m.va, m.va + m.size, m);
     return true;
   }
 
   /**
-   * The earliest-declared mapping overlapping `m`'s VA range, found in the VA-sorted, non-overlapping
-   * list of accepted mappings by binary search (a scan over all earlier ones made 100k `.map`
-   * directives quadratic): the overlapping ones are the run that starts there.
+   * The earliest-declared mapping overlapping `m`'s VA range, from the interval map of accepted
+   * mappings (a scan over all earlier ones made 100k `.map` directives quadratic; a sorted array's
+   * inserts did too when they came in falling VA order).
    */
   private clashing(m: Mapping): Mapping | undefined {
     let best: Mapping | undefined;
     let bestOrder = Infinity;
-    const list = this.byVa;
-    for (let i = this.firstEndingAfter(m.va); i < list.length && list[i].va < m.va + m.size; i++) {
-      const order = this.mappingOrder.get(list[i])!;
+    for (const other of this.byVa.overlapping(m.va, m.va + m.size)) {
+      const order = this.mappingOrder.get(other)!;
       if (order < bestOrder) {
-        best = list[i];
+        best = other;
         bestOrder = order;
       }
     }
     return best;
-  }
-
-  /** Index of the first VA-sorted mapping that ends after `va`. */
-  private firstEndingAfter(va: number): number {
-    const list = this.byVa;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid].va + list[mid].size <= va) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   /** Writes one leaf entry, creating the tables above it (intermediate entries P|RW|US). */
@@ -1185,17 +1170,7 @@ class Assembler {
   }
 
   private findMapping(va: number): Mapping | undefined {
-    const ms = this.sortedMappings;
-    let lo = 0;
-    let hi = ms.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const m = ms[mid];
-      if (va < m.va) hi = mid - 1;
-      else if (va >= m.va + m.size) lo = mid + 1;
-      else return m;
-    }
-    return undefined;
+    return this.byVa.find(va);
   }
 
   /** GPA segments of a region, or an error on its first unmapped/out-of-RAM byte. */

@@ -323,7 +323,12 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, vm: V
       undo.release();
       throw e;
     }
-    const snap: Snapshot = { id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, barrier: d.barrier, undo, state: { ...d.state, regs: Uint32Array.from(d.state.regs) } };
+    // The format keeps which registers an epoch wrote, not when, nor which command pages it fetched: a
+    // reverse search replays a resumed VM's epochs whole where they may hold a hit.
+    const snap: Snapshot = {
+      id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, touchedAt: null, fetched: null, barrier: d.barrier, undo,
+      state: { ...d.state, regs: Uint32Array.from(d.state.regs) },
+    };
     return snap;
   }));
 }

@@ -260,6 +260,14 @@ export class Engine {
     return this.depth === 0 && this.head() === this.tail() && this.semPolls === 0;
   }
 
+  /**
+   * Register slots the streamer updates at every step without the I/O tracker (ACTHD, TIMESTAMP; the
+   * hot path stores them directly): an epoch's touched registers never name them.
+   */
+  untrackedSlots(): number[] {
+    return [this.slots.acthd, this.slots.acthdUdw, this.slots.timestamp];
+  }
+
   /** GPU VA of the next command this engine will fetch. */
   nextVa(): number {
     if (this.depth > 0) return this.bb[this.depth - 1];
@@ -338,6 +346,7 @@ export class Engine {
       va = r[s.start] + head;
       this.cmdVa = va;
       if (pages > this.host.maxRingPages) {
+        this.fetched.add(Math.floor(va / PAGE_SIZE)); // the position was about to run it
         return this.raise('invalid-command', null, `ring of ${pages} pages exceeds the ${this.host.maxRingPages}-page maximum of device version ${this.host.version}`);
       }
     } else {
@@ -484,6 +493,7 @@ export class Engine {
     for (;;) {
       while (this.subs.length > 0 && this.subs.firstEnd() === head) this.subs.shift();
       if (this.subs.length === 0 || !this.host.guilty.has(this.subs.firstOp())) return head;
+      this.fetched.add(Math.floor((this.r[this.slots.start] + head) / PAGE_SIZE)); // nextVa() named it before the skip
       const size = this.ringSize();
       this.advance((this.subs.firstEnd() - head + size) % size);
       this.subs.shift(); // even when a forged end lies outside the ring: each pass retires one
@@ -509,6 +519,20 @@ export class Engine {
     this.host.regs.set(s.head, RING_WRAPS.set(head, wraps));
   }
 
+  /**
+   * VA pages of the commands fetched (or about to run) since the last takeFetched: a backward search
+   * for a source line passes over epochs that fetched none of its pages. Recorded on fetch-cache
+   * misses, so the cached page is always among them.
+   */
+  private readonly fetched = new Set<number>();
+
+  /** Adds the pages fetched since the last call to `into` and starts over (at each snapshot). */
+  takeFetched(into: Set<number>): void {
+    for (const p of this.fetched) into.add(p);
+    this.fetched.clear();
+    this.fVpn = -1;
+  }
+
   // Fetch cache: the page the last command came from. Valid while the TLBs and the memory's page
   // objects are unchanged (both count their invalidations); only allocated pages are cached.
   private fVpn = -1;
@@ -529,6 +553,7 @@ export class Engine {
     const vpn = Math.floor(a / PAGE_SIZE);
     const mem = this.host.mem;
     if (vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
+    this.fetched.add(vpn);
     this.lastSpace = space;
     const hpa = space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault) : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
     if (hpa < 0) return -1;

@@ -100,6 +100,15 @@ export class RegisterBank {
     return owner === undefined || owner === engine;
   }
 
+  /**
+   * The machine was put back at `step` (a restore): write stamps at or after it belong to a timeline
+   * that no longer exists, and a replay of the same steps must see its writes as new.
+   */
+  forgetWritesFrom(step: number): void {
+    const last = this.lastWrite;
+    for (let i = 0; i < last.length; i++) if (last[i] >= step) last[i] = -1;
+  }
+
   /** Clears the I/O tracker and returns the slots it had recorded. */
   takeTouched(): number[] {
     const out = this.touchedList.splice(0);

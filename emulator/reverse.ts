@@ -20,15 +20,17 @@ export interface StopCondition {
 }
 
 /**
- * Which epochs (kept snapshot i up to snapshot i + 1, or to the present for the newest) may hold a
- * hit. `prepare` sees the VM at the end of the epochs it is about to be asked about (where the search
- * starts, then right after each restore); `mayHit(vm, i)` must be true for an epoch unless nothing in
- * it can be a hit (its undo log's page records and its register writes say so): a false negative
- * would make reverse motions miss a hit that forward execution has.
+ * Which steps of an epoch (kept snapshot i up to snapshot i + 1, or to the present for the newest)
+ * may take part in a hit: a step about to run where `pre` holds, or one after which `post` does.
+ * `prepare` sees the VM at the end of the epochs it is about to be asked about (where the search
+ * starts, then right after each restore). `lastStep(vm, i)` bounds them: no step after it can (-1:
+ * none in the epoch; Infinity: any). It must never be below a real one (its undo log's page records,
+ * register writes and fetched pages say what the epoch did): a bound too low would make reverse
+ * motions miss a hit that forward execution has.
  */
 export interface EpochFilter {
   prepare(vm: Vm): void;
-  mayHit(vm: Vm, index: number): boolean;
+  lastStep(vm: Vm, index: number): number;
 }
 
 /**
@@ -102,24 +104,28 @@ export class BackwardSearch {
     const { pre, post } = this.cond;
     while (this.result === undefined) {
       if (this.index < 0) {
+        const list = vm.snapshots.list;
         let i = vm.snapshots.indexAtOrBefore(this.segEnd - 1);
         const filter = this.cond.epochs;
-        if (filter) {
+        if (filter && i >= 0) {
           if (!this.prepared) {
             filter.prepare(vm);
             this.prepared = true;
           }
-          // Epochs that cannot hold a hit are passed over; the restore below rewinds their memory.
-          while (i > 0 && !filter.mayHit(vm, i)) {
+          // Epochs that cannot hold a hit are passed over (the restore below rewinds their memory), and
+          // a candidate is replayed only up to its last step that may hit.
+          let last = filter.lastStep(vm, i);
+          while (i > 0 && last < list[i].state.step) {
             this.skipped++;
-            i--;
+            last = filter.lastStep(vm, --i);
           }
-          if (i === 0 && !filter.mayHit(vm, 0)) {
+          if (last < list[i].state.step) {
             this.skipped++;
-            this.segStart = 0;
+            this.segStart = list[i].state.step;
             this.result = null;
             break;
           }
+          this.segEnd = Math.min(this.segEnd, i + 1 < list.length ? list[i + 1].state.step : Infinity, last + 1);
         }
         if (i < 0) {
           this.result = null;

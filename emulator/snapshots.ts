@@ -86,11 +86,19 @@ const ABSENT = 0x80000000;
 /** Runs are two dwords: record, and first block | count << 8. */
 const RUN_SHIFT = 8;
 const RUNS_PER_SEG = SEG_DWORDS / 2;
-const RECS_PER_SEG = SEG_DWORDS;
+/**
+ * A record segment holds RECS_PER_SEG frames (u32), then from dword STEPS_AT (8-byte aligned) the
+ * same records' last-write steps (f64): 80 * 4 + 80 * 8 bytes fit in a segment.
+ */
+const RECS_PER_SEG = 80;
+const STEPS_AT = RECS_PER_SEG;
+/** A record's last-write step when it is not known (a log decoded from a checkpoint): any step of the epoch. */
+const STEP_UNKNOWN = Infinity;
 
 /**
  * The before-images one epoch keeps. Per page first written in the epoch, a record: its frame, with
- * bit 31 set when the page was unallocated then (undo drops it; no blocks are kept). Per run of
+ * bit 31 set when the page was unallocated then (undo drops it; no blocks are kept), and the step of
+ * the epoch's last write to the page (a backward search replays a candidate epoch up to it). Per run of
  * consecutive blocks kept together, [record, first block | count << 8]. Images are appended in run
  * order, so a run's slot (segment * blocks per segment + block in it) is the sum of the counts
  * before it; a run never crosses a segment. Records, runs and images all live in pooled segments:
@@ -101,6 +109,8 @@ export class UndoLog {
   /** Unique over the process: the store's page tracker tells the open log's records by it. */
   readonly id = nextLogId++;
   private readonly recs: Uint32Array[] = [];
+  /** Views of the record segments' step halves (one per record segment). */
+  private readonly steps: Float64Array[] = [];
   private readonly runs: Uint32Array[] = [];
   private readonly segs: Uint32Array[] = [];
   private nRecs = 0;
@@ -150,6 +160,17 @@ export class UndoLog {
     return this.lookup(pfn) >= 0;
   }
 
+  /** Step of the epoch's last write to page `pfn`: -1 when the epoch did not write it, STEP_UNKNOWN when not known. */
+  lastWrite(pfn: number): number {
+    const r = this.lookup(pfn);
+    return r < 0 ? -1 : this.steps[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG];
+  }
+
+  /** The step array holding record r's last-write step (at r % RECS_PER_SEG): the store's page tracker writes it directly. */
+  stepsOf(r: number): Float64Array {
+    return this.steps[Math.floor(r / RECS_PER_SEG)];
+  }
+
   pfns(): number[] {
     const out: number[] = new Array(this.nRecs);
     for (let r = 0; r < this.nRecs; r++) out[r] = this.pfnOf(r);
@@ -180,6 +201,7 @@ export class UndoLog {
       for (const seg of list) this.pool.give(seg);
       list.length = 0;
     }
+    this.steps.length = 0;
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
@@ -187,10 +209,15 @@ export class UndoLog {
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
-  addRecord(pfn: number, absent: boolean): number {
+  addRecord(pfn: number, absent: boolean, step = STEP_UNKNOWN): number {
     const r = this.nRecs++;
-    if (r % RECS_PER_SEG === 0) this.recs.push(this.pool.take());
+    if (r % RECS_PER_SEG === 0) {
+      const seg = this.pool.take();
+      this.recs.push(seg);
+      this.steps.push(new Float64Array(seg.buffer, seg.byteOffset + 4 * STEPS_AT, RECS_PER_SEG));
+    }
     this.recs[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = absent ? (pfn | ABSENT) >>> 0 : pfn;
+    this.steps[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = step;
     if (this.index !== null) this.index.set(pfn, r);
     return r;
   }
@@ -322,7 +349,8 @@ export class UndoLog {
 
   /**
    * Folds a newer epoch's log into this (older) one and releases it: for each block the older
-   * before-image wins, so undoing the merged log gives the state at this epoch's start.
+   * before-image wins, so undoing the merged log gives the state at this epoch's start; a page's last
+   * write is the newer epoch's.
    */
   absorb(newer: UndoLog): void {
     const masks = this.masks();
@@ -330,14 +358,18 @@ export class UndoLog {
     for (let n = 0; n < newer.nRecs; n++) {
       const pfn = newer.pfnOf(n);
       const absent = newer.absent(n);
+      const step = newer.steps[Math.floor(n / RECS_PER_SEG)][n % RECS_PER_SEG];
       let o = this.lookup(pfn);
       if (o < 0) {
-        o = this.addRecord(pfn, absent);
+        o = this.addRecord(pfn, absent, step);
         masks.push(new Uint32Array(MASK_WORDS));
+      } else {
+        const steps = this.steps[Math.floor(o / RECS_PER_SEG)];
+        steps[o % RECS_PER_SEG] = Math.max(steps[o % RECS_PER_SEG], step);
+        // Pages stay allocated until an undo drops them, so an older present record never meets a
+        // newer absent one; an older absent record already wins everything.
+        if (this.absent(o) || absent) o = -1;
       }
-      // Pages stay allocated until an undo drops them, so an older present record never meets a
-      // newer absent one; an older absent record already wins everything.
-      else if (this.absent(o) || absent) o = -1;
       map[n] = absent ? -1 : o;
     }
     newer.forRuns((n, first, count, seg, at) => {
@@ -371,18 +403,39 @@ function copyBlocks(src: Uint32Array, at: number, dst: Uint32Array, to: number, 
   else dst.set(src.subarray(at, at + n), to);
 }
 
-export interface Snapshot {
+/**
+ * What the epoch before a snapshot did besides keeping before-images, for reverse searches that skip
+ * epochs (a merged or superseded snapshot's trace covers its predecessor's epoch too).
+ */
+export interface EpochTrace {
+  /** Register slots the I/O tracker saw written. */
+  touchedRegs: readonly number[];
+  /** Step of the last write of each of touchedRegs (same order); null when not known (a decoded checkpoint). */
+  touchedAt: readonly number[] | null;
+  /** GPU VA page numbers commands were fetched from (any engine or address space), ascending; null when not known. */
+  fetched: readonly number[] | null;
+}
+
+/** The trace of an epoch followed by another (older first). */
+export function mergeTraces(older: EpochTrace, newer: EpochTrace): EpochTrace {
+  const known = older.touchedAt !== null && newer.touchedAt !== null;
+  const at = new Map<number, number>();
+  for (const t of [older, newer]) t.touchedRegs.forEach((slot, i) => at.set(slot, known ? Math.max(at.get(slot) ?? -1, t.touchedAt![i]) : -1));
+  const touchedRegs = [...at.keys()].sort((x, y) => x - y);
+  return {
+    touchedRegs,
+    touchedAt: known ? touchedRegs.map((slot) => at.get(slot)!) : null,
+    fetched: older.fetched === null || newer.fetched === null ? null : [...new Set([...older.fetched, ...newer.fetched])].sort((x, y) => x - y),
+  };
+}
+
+export interface Snapshot extends EpochTrace {
   readonly id: number;
   readonly reason: SnapshotReason;
   /** For a submission snapshot: the driver op about to run. */
   readonly op: number;
   readonly engine: string | null;
   readonly state: MachineState;
-  /**
-   * Register slots the I/O tracker saw written in the epoch before this snapshot (a merge or a
-   * superseded snapshot adds its predecessor's: reverse searches skip epochs by it).
-   */
-  touchedRegs: readonly number[];
   /** Before-images of the blocks first written in this snapshot's epoch. */
   undo: UndoLog;
   /** Edits (setVariable, writeMemory) are not replayable: never thin a snapshot that follows one. */
@@ -392,6 +445,8 @@ export interface Snapshot {
 const FIXED_BYTES = 1024;
 /** Snapshots younger than this many are never thinned. */
 const DENSE_RECENT = 16;
+/** A thinning pass goes this far below the budget (of it). */
+const THIN_SLACK = 1 / 16;
 
 export function snapshotBytes(s: Snapshot): number {
   return s.undo.bytes + FIXED_BYTES;
@@ -412,6 +467,17 @@ export function summarize(s: Snapshot): SnapshotSummary {
   return { id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.undo.pageCount, bytes: snapshotBytes(s) };
 }
 
+interface TrackedPage {
+  log: number;
+  rec: number;
+  mask: Uint32Array;
+  /** The log's step array and index holding the page's last-write step. */
+  steps: Float64Array;
+  at: number;
+}
+
+const NO_STEPS = new Float64Array(1);
+
 export class SnapshotStore {
   readonly list: Snapshot[] = [];
   private nextId = 0;
@@ -429,10 +495,11 @@ export class SnapshotStore {
 
   /**
    * Page tracker: for every page ever written, which log last started a record of it, its number
-   * there and the blocks that log kept. A page's first write in the open epoch is one lookup here,
-   * not a map per epoch, and a repeated write to a kept block is one mask test.
+   * there, the blocks that log kept and where it keeps the page's last-write step. A page's first
+   * write in the open epoch is one lookup here, not a map per epoch, and a repeated write to a kept
+   * block is one mask test.
    */
-  private readonly tracked = new Map<number, { log: number; rec: number; mask: Uint32Array }>();
+  private readonly tracked = new Map<number, TrackedPage>();
 
   /**
    * Sets that collect the frame of every page written (through preserve) or restored (by a rewind),
@@ -451,8 +518,11 @@ export class SnapshotStore {
     if (i >= 0) this.watchers.splice(i, 1);
   }
 
-  /** Bytes [hpa, hpa + bytes) are about to be written (within one page): keep their before-image once per epoch. */
-  preserve(hpa: number, bytes: number): void {
+  /**
+   * Bytes [hpa, hpa + bytes) are about to be written (within one page) by global step `step`: keep
+   * their before-image once per epoch, and the step as the page's last write.
+   */
+  preserve(hpa: number, bytes: number, step: number): void {
     const pfn = Math.floor(hpa / PAGE_SIZE);
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
@@ -460,31 +530,39 @@ export class SnapshotStore {
     const off = hpa - pfn * PAGE_SIZE;
     let t = this.tracked.get(pfn);
     if (t === undefined) {
-      t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS) };
+      t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS), steps: NO_STEPS, at: 0 };
       this.tracked.set(pfn, t);
     }
     const mask = t.mask;
     if (t.log !== open.id) {
       const absent = !this.mem.hasPage(pfn);
-      t.log = open.id;
-      t.rec = open.addRecord(pfn, absent);
+      this.track(t, open, open.addRecord(pfn, absent));
       mask.fill(absent ? 0xffffffff : 0);
       this.keptBytes += PAGE_RECORD_BYTES;
     }
+    t.steps[t.at] = step;
     const b0 = off >>> BLOCK_SHIFT;
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
     this.keptBytes += open.keep(this.mem, t.rec, mask, b0, b1);
   }
 
-  add(reason: SnapshotReason, state: MachineState, touchedRegs: number[], op = -1, engine: string | null = null): Snapshot {
+  private track(t: TrackedPage, log: UndoLog, rec: number): void {
+    t.log = log.id;
+    t.rec = rec;
+    t.steps = log.stepsOf(rec);
+    t.at = rec % RECS_PER_SEG;
+  }
+
+  /** A snapshot of `state`; `trace` is what the epoch it closes did. */
+  add(reason: SnapshotReason, state: MachineState, trace: EpochTrace, op = -1, engine: string | null = null): Snapshot {
     const last = this.list[this.list.length - 1];
     // A snapshot at the same step as the newest one, with nothing written in between, supersedes it
     // (unless that one is a barrier: its state may differ by an edit that left memory alone).
-    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, touchedRegs, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
+    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, ...trace, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
     if (last && last.state.step === state.step && last.undo.pageCount === 0 && !last.barrier) {
       this.list.pop()!.undo.release();
-      s.touchedRegs = unionSlots(last.touchedRegs, touchedRegs);
+      Object.assign(s, mergeTraces(last, trace));
     }
     this.list.push(s);
     this.open = s.undo;
@@ -561,44 +639,66 @@ export class SnapshotStore {
    * history sparse, about the same number per doubling of age) and any position is within a replay
    * proportional to its age, never to the length of the run. The newest DENSE_RECENT are never
    * touched, nor barriers (edits). Merging keeps the older before-image of a block.
+   *
+   * A pass merges, smallest score first (a heap; a merge rescores its two neighbours), until the
+   * snapshots hold THIN_SLACK less than the budget, so passes come once per many snapshots: a scan
+   * of every kept snapshot for each new one made a run whose budget was full 10x slower.
    */
   private thin(): void {
-    while (this.list.length > DENSE_RECENT + 1 && this.overBudget()) {
-      const end = this.list.length - DENSE_RECENT;
-      const now = this.list[this.list.length - 1].state.commands;
-      let best = -1;
-      let bestScore = Infinity;
-      for (let i = 1; i < end; i++) {
-        if (this.list[i].barrier) continue;
-        const gap = this.list[i + 1].state.commands - this.list[i - 1].state.commands;
-        const age = Math.max(1, now - this.list[i].state.commands);
-        const score = gap / age;
-        if (score < bestScore) {
-          bestScore = score;
-          best = i;
-        }
-      }
-      if (best > 0) {
-        this.mergeIntoPrevious(best);
-        continue;
-      }
-      if (this.list[0].barrier && this.list.length > 1) break;
-      const oldest = this.list.shift()!; // the oldest epoch cannot be reached any more
+    const list = this.list;
+    if (list.length <= DENSE_RECENT + 1 || !this.overBudget()) return;
+    const n = list.length;
+    const end = n - DENSE_RECENT; // snapshots 1..end-1 may be merged
+    const now = list[n - 1].state.commands;
+    const prev = new Int32Array(n);
+    const next = new Int32Array(n);
+    const version = new Uint32Array(n);
+    const gone = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      prev[i] = i - 1;
+      next[i] = i + 1;
+    }
+    const score = (i: number) => (list[next[i]].state.commands - list[prev[i]].state.commands) / Math.max(1, now - list[i].state.commands);
+    const heap = new MergeHeap();
+    for (let i = 1; i < end; i++) if (!list[i].barrier) heap.push(score(i), i, 0);
+    const target = this.budget * (1 - THIN_SLACK);
+    let merged = 0;
+    // (The merged snapshots leave the list at the end of the pass: their fixed part is already gone.)
+    while (this.heldBytes() - merged * FIXED_BYTES > target && heap.size > 0) {
+      const i = heap.top();
+      const v = heap.topVersion();
+      heap.pop();
+      if (gone[i] || v !== version[i]) continue;
+      const p = prev[i];
+      const q = next[i];
+      this.absorbEpoch(list[p], list[i], list[q]);
+      gone[i] = 1;
+      merged++;
+      next[p] = q;
+      prev[q] = p;
+      if (p >= 1 && !list[p].barrier) heap.push(score(p), p, ++version[p]);
+      if (q < end && !list[q].barrier) heap.push(score(q), q, ++version[q]);
+    }
+    if (merged > 0) {
+      let w = 0;
+      for (let r = 0; r < n; r++) if (gone[r] === 0) list[w++] = list[r];
+      list.length = w; // never the open epoch: the newest DENSE_RECENT are not merged
+    }
+    // Nothing left to merge (barriers): the oldest epochs go.
+    while (list.length > DENSE_RECENT + 1 && this.overBudget()) {
+      if (list[0].barrier) break;
+      const oldest = list.shift()!; // the oldest epoch cannot be reached any more
       this.keptBytes -= oldest.undo.bytes;
       oldest.undo.release();
     }
   }
 
-  private mergeIntoPrevious(i: number): void {
-    const prev = this.list[i - 1];
-    const cur = this.list[i];
+  /** Folds snapshot `cur`'s epoch into its predecessor's; `next` (its successor) carries the merged trace. */
+  private absorbEpoch(prev: Snapshot, cur: Snapshot, next: Snapshot): void {
     const before = prev.undo.bytes + cur.undo.bytes;
     prev.undo.absorb(cur.undo);
     this.keptBytes -= before - prev.undo.bytes;
-    // The merged epoch's register writes are those of both: the next snapshot carries them.
-    const next = this.list[i + 1];
-    if (next) next.touchedRegs = unionSlots(cur.touchedRegs, next.touchedRegs);
-    this.list.splice(i, 1); // never the open epoch: the newest DENSE_RECENT are not merged
+    Object.assign(next, mergeTraces(cur, next));
   }
 
   /** Replaces the kept snapshots (a resumed or moved VM); the newest one's epoch is open. */
@@ -610,7 +710,12 @@ export class SnapshotStore {
     // The open log came from elsewhere: tell the tracker its records, or a write would start a second one.
     if (this.open !== null) {
       const masks = this.open.masks();
-      this.open.pfns().forEach((pfn, rec) => this.tracked.set(pfn, { log: this.open!.id, rec, mask: new Uint32Array(masks[rec]) }));
+      const open = this.open;
+      open.pfns().forEach((pfn, rec) => {
+        const t: TrackedPage = { log: -1, rec: 0, mask: new Uint32Array(masks[rec]), steps: NO_STEPS, at: 0 };
+        this.track(t, open, rec);
+        this.tracked.set(pfn, t);
+      });
     }
     this.nextId = list.reduce((n, s) => Math.max(n, s.id + 1), this.nextId);
   }
@@ -623,9 +728,69 @@ export class SnapshotStore {
   }
 }
 
-function unionSlots(a: readonly number[], b: readonly number[]): number[] {
-  if (a.length === 0) return b.slice();
-  const set = new Set(a);
-  for (const x of b) set.add(x);
-  return [...set].sort((x, y) => x - y);
+/** A binary min-heap of merge candidates: score, then snapshot index (ties broken the same way every run). */
+class MergeHeap {
+  private readonly scores: number[] = [];
+  private readonly items: number[] = [];
+  private readonly versions: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  top(): number {
+    return this.items[0];
+  }
+
+  topVersion(): number {
+    return this.versions[0];
+  }
+
+  push(score: number, item: number, version: number): void {
+    let k = this.items.length;
+    this.scores.push(score);
+    this.items.push(item);
+    this.versions.push(version);
+    while (k > 0) {
+      const up = (k - 1) >> 1;
+      if (!this.less(k, up)) break;
+      this.swap(k, up);
+      k = up;
+    }
+  }
+
+  pop(): void {
+    const last = this.items.length - 1;
+    this.swap(0, last);
+    this.scores.pop();
+    this.items.pop();
+    this.versions.pop();
+    let k = 0;
+    for (;;) {
+      const l = 2 * k + 1;
+      const r = l + 1;
+      let m = k;
+      if (l < last && this.less(l, m)) m = l;
+      if (r < last && this.less(r, m)) m = r;
+      if (m === k) return;
+      this.swap(k, m);
+      k = m;
+    }
+  }
+
+  private less(a: number, b: number): boolean {
+    return this.scores[a] < this.scores[b] || (this.scores[a] === this.scores[b] && this.items[a] < this.items[b]);
+  }
+
+  private swap(a: number, b: number): void {
+    const s = this.scores[a];
+    this.scores[a] = this.scores[b];
+    this.scores[b] = s;
+    const i = this.items[a];
+    this.items[a] = this.items[b];
+    this.items[b] = i;
+    const v = this.versions[a];
+    this.versions[a] = this.versions[b];
+    this.versions[b] = v;
+  }
 }

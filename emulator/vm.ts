@@ -243,7 +243,7 @@ export class Vm implements EngineHost {
 
   // EngineHost
   preserve(hpa: number, bytes: number): void {
-    this.snapshots.preserve(hpa, bytes);
+    this.snapshots.preserve(hpa, bytes, this.step);
   }
 
   engineBySelect(select: number): Engine | undefined {
@@ -398,7 +398,7 @@ export class Vm implements EngineHost {
         for (let i = 0; i < op.dwords.length; i++) {
           const hpa = base + ((op.offset + 4 * i) % size);
           const pfn = Math.floor(hpa / PAGE_SIZE);
-          this.snapshots.preserve(hpa, 4);
+          this.snapshots.preserve(hpa, 4, this.step);
           this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = op.dwords[i];
         }
         this.driverWrite(e.slots.tail, op.tail);
@@ -419,7 +419,7 @@ export class Vm implements EngineHost {
       case 'write': {
         for (let i = 0; i < op.dwords.length; i++) {
           const hpa = RAM_HPA + op.gpa + 4 * i;
-          this.snapshots.preserve(hpa, 4);
+          this.snapshots.preserve(hpa, 4, this.step);
           this.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2] = op.dwords[i];
         }
         break;
@@ -533,6 +533,7 @@ export class Vm implements EngineHost {
     this.step = s.step;
     this.commands = s.commands;
     this.regs.values.set(s.regs);
+    this.regs.forgetWritesFrom(s.step);
     this.engines.forEach((e, i) => e.restore(s.engines[i]));
     this.driverPc = s.driverPc;
     this.ringGpa.splice(0, this.ringGpa.length, ...s.ringGpa);
@@ -549,7 +550,12 @@ export class Vm implements EngineHost {
   }
 
   takeSnapshot(reason: SnapshotReason, op = -1, engine: string | null = null): Snapshot {
-    return this.snapshots.add(reason, this.machineState(), this.regs.takeTouched(), op, engine);
+    const touchedRegs = this.regs.takeTouched();
+    const touchedAt = touchedRegs.map((slot) => this.regs.lastWrite[slot]);
+    const pages = new Set<number>();
+    for (const e of this.engines) e.takeFetched(pages);
+    const fetched = [...pages].sort((a, b) => a - b);
+    return this.snapshots.add(reason, this.machineState(), { touchedRegs, touchedAt, fetched }, op, engine);
   }
 
   /** Restores snapshot `index` exactly (registers, memory, TLBs, engines, driver). */
@@ -642,7 +648,7 @@ export class Vm implements EngineHost {
         hpa = t.hpa + (a % PAGE_SIZE);
       }
       const pfn = Math.floor(hpa / PAGE_SIZE);
-      this.snapshots.preserve(hpa, 4);
+      this.snapshots.preserve(hpa, 4, this.step);
       this.mem.pageForWrite(pfn)[(hpa % PAGE_SIZE) >>> 2] = dwords[i] >>> 0;
       n++;
     }

@@ -23,12 +23,14 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./streamer'),
   () => import('./table'),
   () => import('./snapshots'),
+  () => import('./history'),
   () => import('./adapter'),
   () => import('./migration'),
   () => import('./triage'),
   () => import('./captures'),
   () => import('./memory'),
   () => import('./reverse'),
+  () => import('./assembler'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {

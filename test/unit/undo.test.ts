@@ -1,14 +1,17 @@
 // The snapshot store's block undo logs against a plain model: random byte-range writes across many
-// epochs, random thinning, rewinds and reads of the past give exactly the recorded memory.
+// epochs, random thinning, rewinds and reads of the past give exactly the recorded memory, and each
+// kept epoch knows the step of its last write to every page.
 
 import { strict as assert } from 'node:assert';
 import { HostMemory, PAGE_SIZE } from '../../emulator/memory';
-import { BLOCK_BYTES, PAGE_RECORD_BYTES, SnapshotStore, type MachineState } from '../../emulator/snapshots';
+import { BLOCK_BYTES, PAGE_RECORD_BYTES, SnapshotStore, type EpochTrace, type MachineState } from '../../emulator/snapshots';
 import { mulberry32 } from '../helpers/prng';
 
 const BASE = 0x10000000; // a page frame number
 const PAGES = 6;
 const ZERO = Buffer.alloc(PAGE_SIZE).toString('hex');
+
+const TRACE: EpochTrace = { touchedRegs: [], touchedAt: [], fetched: [] };
 
 function state(step: number): MachineState {
   return { step, commands: step, regs: new Uint32Array(1), engines: [], driverPc: 0, ringGpa: [], rr: 0, interrupts: 0 };
@@ -25,9 +28,9 @@ function dump(mem: HostMemory): string {
   return parts.join('|');
 }
 
-/** Writes random bytes over [off, off + len) of a page, keeping the before-image first. */
-function write(mem: HostMemory, store: SnapshotStore, rnd: () => number, page: number, off: number, len: number): void {
-  store.preserve((BASE + page) * PAGE_SIZE + off, len);
+/** Writes random bytes over [off, off + len) of a page at `step`, keeping the before-image first. */
+function write(mem: HostMemory, store: SnapshotStore, rnd: () => number, page: number, off: number, len: number, step = 0): void {
+  store.preserve((BASE + page) * PAGE_SIZE + off, len, step);
   const p = bytesOf(mem.pageForWrite(BASE + page));
   for (let i = 0; i < len; i++) p[off + i] = Math.floor(rnd() * 256);
 }
@@ -39,17 +42,19 @@ describe('snapshot undo logs', () => {
       const mem = new HostMemory();
       const store = new SnapshotStore(mem, seed % 2 === 0 ? 1 << 30 : 20 * 1024);
       const seen = new Map<number, string>();
+      const writes: { page: number; step: number }[] = [];
       let step = 0;
       for (let epoch = 0; epoch < 60; epoch++) {
-        store.add('periodic', state(step), []);
+        store.add('periodic', state(step), TRACE);
         seen.set(step, dump(mem));
-        const writes = Math.floor(rnd() * 12);
-        for (let w = 0; w < writes; w++) {
+        const n = Math.floor(rnd() * 12);
+        for (let w = 0; w < n; w++) {
           const page = Math.floor(rnd() * PAGES);
           const big = rnd() < 0.15;
           const off = big ? 0 : Math.floor(rnd() * PAGE_SIZE / 4) * 4;
           const len = big ? PAGE_SIZE : Math.min(PAGE_SIZE - off, 4 * (1 + Math.floor(rnd() * 40)));
-          write(mem, store, rnd, page, off, len);
+          write(mem, store, rnd, page, off, len, step);
+          writes.push({ page, step });
           step++;
         }
       }
@@ -64,6 +69,15 @@ describe('snapshot undo logs', () => {
         }
       }
       assert.equal(dump(mem), now, 'reading the past moved nothing');
+      // Each kept epoch (merged ones too) knows its last write to each page.
+      for (let i = 0; i < store.list.length; i++) {
+        const from = store.list[i].state.step;
+        const to = i + 1 < store.list.length ? store.list[i + 1].state.step : Infinity;
+        for (let p = 0; p < PAGES; p++) {
+          const last = writes.filter((w) => w.page === p && w.step >= from && w.step < to).reduce((m, w) => Math.max(m, w.step), -1);
+          assert.equal(store.list[i].undo.lastWrite(BASE + p), last, `seed ${seed}: page ${p}'s last write in epoch ${i}`);
+        }
+      }
       // Rewinds, newest to oldest, in random jumps.
       let i = store.list.length - 1;
       while (i >= 0) {
@@ -78,15 +92,15 @@ describe('snapshot undo logs', () => {
     const mem = new HostMemory();
     const store = new SnapshotStore(mem, 1 << 30);
     mem.write32(BASE * PAGE_SIZE, 1);
-    const s = store.add('manual', state(0), []);
-    store.preserve(BASE * PAGE_SIZE + 100, 4);
+    const s = store.add('manual', state(0), TRACE);
+    store.preserve(BASE * PAGE_SIZE + 100, 4, 0);
     assert.equal(s.undo.blockCount, 1);
     assert.equal(s.undo.bytes, BLOCK_BYTES + PAGE_RECORD_BYTES);
-    store.preserve(BASE * PAGE_SIZE + 96, 8);
+    store.preserve(BASE * PAGE_SIZE + 96, 8, 0);
     assert.equal(s.undo.blockCount, 1, 'same block');
-    store.preserve(BASE * PAGE_SIZE, PAGE_SIZE);
+    store.preserve(BASE * PAGE_SIZE, PAGE_SIZE, 0);
     assert.equal(s.undo.blockCount, PAGE_SIZE / BLOCK_BYTES);
-    store.preserve((BASE + 1) * PAGE_SIZE + 8, 4); // an unallocated page: a record, no blocks
+    store.preserve((BASE + 1) * PAGE_SIZE + 8, 4, 0); // an unallocated page: a record, no blocks
     assert.deepEqual([s.undo.pageCount, s.undo.blockCount], [2, PAGE_SIZE / BLOCK_BYTES]);
   });
 
@@ -95,13 +109,19 @@ describe('snapshot undo logs', () => {
     const budget = 256 * 1024;
     const store = new SnapshotStore(mem, budget);
     const rnd = mulberry32(3);
+    let passes = 0;
     for (let e = 0; e < 3000; e++) {
-      store.add('periodic', state(e), []);
+      const before = store.list.length;
+      store.add('periodic', state(e), TRACE);
+      if (store.list.length <= before) passes++;
       write(mem, store, rnd, Math.floor(rnd() * PAGES), 4 * Math.floor(rnd() * 1024), 4);
     }
     // Each epoch holds three 1 KiB segments (records, runs, images) however little it keeps; the
     // newest 16 are never thinned.
     assert.ok(store.heldBytes() <= budget + 17 * 4 * 1024, `held ${store.heldBytes()} bytes`);
     assert.ok(store.list.length < 3000 / 4, `thinned to ${store.list.length} snapshots`);
+    // A pass goes well below the budget: most snapshots are added without one (thinning at every
+    // add scanned all kept snapshots each time).
+    assert.ok(passes > 10 && passes < 3000 / 4, `${passes} thinning passes for 3000 snapshots`);
   });
 });
