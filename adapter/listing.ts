@@ -5,7 +5,7 @@
 
 import * as path from 'node:path';
 import { disassembleOne } from '../emulator/disassembler';
-import type { Engine } from '../emulator/engine';
+import { STEP_COMMAND, STEP_POLL, type Engine } from '../emulator/engine';
 import type { DriverOp, ProgramImage, SourceLoc } from '../emulator/image';
 import type { EngineName } from '../emulator/registers';
 import { STEP_DONE, STEP_ERROR, STEP_STUCK, Vm, VmOptions } from '../emulator/vm';
@@ -136,15 +136,20 @@ export function listingOf(vm: Vm): Listing | undefined {
 export function buildListing(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean, postmortem = false): Listing {
   const dry = new Vm(vm.image, { ...options, snapshotEvery: 0, autoRollback: false });
   const blocks: Block[] = [];
-  const seen = new Set<string>();
+  // Commands met, per engine and GPU VA: each content once (a buffer reused with other commands gets a line per content).
+  const seen = new Map<string, (readonly number[])[]>();
+  const sameAs = (a: readonly number[], b: ArrayLike<number>, n: number) => a.length === n && a.every((x, i) => x === b[i]);
   const open = new Map<EngineName, Block>();
-  const add = (e: Engine, va: number, dwords: readonly number[]) => {
-    const key = `${e.name}:${va}:${dwords.join(',')}`;
-    if (seen.has(key)) {
+  const add = (e: Engine, va: number, words: ArrayLike<number>, n: number) => {
+    const key = `${e.name}:${va}`;
+    const known = seen.get(key);
+    if (known?.some((d) => sameAs(d, words, n))) {
       open.delete(e.name);
       return;
     }
-    seen.add(key);
+    const dwords = Array.from({ length: n }, (_, i) => words[i] >>> 0);
+    if (known) known.push(dwords);
+    else seen.set(key, [dwords]);
     const entry: Entry = { engine: e.name, va, dwords, level: e.depth, line: 0 };
     const b = open.get(e.name);
     if (b && b.level === e.depth && b.end === va) {
@@ -163,12 +168,9 @@ export function buildListing(vm: Vm, options: VmOptions, header: readonly string
       stopped = a && a !== 'driver' ? a : undefined;
       break;
     }
-    if (a && a !== 'driver' && a.semPolls === 0 && a.busy()) {
-      const va = a.nextVa();
-      const dwords = peekCommand(dry, a, va);
-      if (dwords) add(a, va, dwords.slice(0, disassembleOne(dwords, 0, a.name, dry.gen).length));
-    }
     const r = dry.stepOnce();
+    // The command the engine just fetched and decoded (retired, or a semaphore still polling): as the engine read it.
+    if (a && a !== 'driver' && (r === STEP_COMMAND || (r === STEP_POLL && a.semPolls === 1))) add(a, a.cmdVa, a.buf, a.cmdLen);
     if (r === STEP_ERROR) {
       stopped = dry.engine(dry.pending!.engine);
       break;
@@ -182,7 +184,7 @@ export function buildListing(vm: Vm, options: VmOptions, header: readonly string
       const dwords = peekCommand(dry, stopped, va);
       if (!dwords) break;
       const one = disassembleOne(dwords, 0, stopped.name, dry.gen);
-      add(stopped, va, dwords.slice(0, one.length));
+      add(stopped, va, dwords, one.length);
       if (one.text.startsWith('MI_BATCH_BUFFER_END')) break;
       va += 4 * one.length;
     }

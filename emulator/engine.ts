@@ -464,7 +464,12 @@ export class Engine {
    * by its length, retired without effect, counted as not emulated under `name`.
    */
   private skipForeign(va: number, inRing: boolean, space: number, len: number, name: string): number {
-    for (let i = 1; i < len; i++) if (this.fetchDword(va, i, inRing, space) < 0) return this.raiseFault(null);
+    if (len > this.buf.length) return this.raise('invalid-command', null, `a ${len}-dword command is longer than any this device decodes`);
+    for (let i = 0; i < len; i++) {
+      const d = this.fetchDword(va, i, inRing, space);
+      if (d < 0) return this.raiseFault(null);
+      this.buf[i] = d;
+    }
     const r = this.r;
     const s = this.slots;
     r[s.acthd] = va % 0x100000000;
