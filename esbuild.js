@@ -6,6 +6,8 @@ const path = require('path');
 const entries = [
   { in: 'emulator/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
   { in: 'adapter/main.ts', out: 'adapter' },
+  // The assembler of large programs, run in a worker thread by the adapter (adapter/assemble.ts).
+  { in: 'adapter/loadWorker.ts', out: 'load-worker' },
   { in: 'extension/extension.ts', out: 'extension' },
 ];
 

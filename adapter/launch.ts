@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { CaptureError } from '../emulator/capture';
 import { AubFormatError } from '../emulator/formats/aub';
 import { DumpFormatError } from '../emulator/formats/dump';
-import { formatDiagnostic, AssemblyError, Diagnostic } from '../emulator/image';
+import { formatDiagnostic, AssemblyError, Diagnostic, type ProgramImage } from '../emulator/image';
 import { parseNumber } from '../emulator/lexer';
 import { CaptureReport, isHangDumpFile, openHangDump, parseHangDump } from '../emulator/postmortem';
-import { ProgramFileError, loadCaptureVm, loadVm, readProgram, LoadOptions } from '../emulator/program';
+import { ProgramFileError, isCaptureFile, loadCaptureVm, loadVm, readProgram, LoadOptions } from '../emulator/program';
 import type { EngineName } from '../emulator/registers';
 import { ConfigError, Vm } from '../emulator/vm';
 import { LISTING_MARK, Listing, buildListing } from './listing';
@@ -115,7 +115,8 @@ function definedOnly<T extends object>(o: T): T {
  * Builds what a launch debugs: an AUB capture or a hang dump (recognized from the content) with its
  * listing, else a .vgpu program. Every failure is a LaunchError with a one-look message.
  */
-export function buildLaunch(a: LaunchArguments): Launched {
+export function buildLaunch(a: LaunchArguments, pre?: Assembled): Launched {
+  if (pre) return { vm: buildVm(a, pre) };
   const file = programPath(a);
   const o = loadOptions(a);
   const refused = (e: unknown): never => {
@@ -171,27 +172,48 @@ function openDump(file: string, dump: NonNullable<ReturnType<typeof parseHangDum
   return { vm, listing, hang: { engine: stopEngine, reason: report.reason, description, text, report, step: vm.step } };
 }
 
-/** Builds the VM of a .vgpu program; every failure is a LaunchError with a one-look message. */
-export function buildVm(a: LaunchArguments): Vm {
+/** A program's image assembled elsewhere (adapter/assemble.ts, off the event loop), with its source. */
+export interface Assembled {
+  readonly image: ProgramImage;
+  readonly source: string;
+}
+
+/**
+ * Builds the VM of a .vgpu program (from `pre` when it was assembled already); every failure is a
+ * LaunchError with a one-look message.
+ */
+export function buildVm(a: LaunchArguments, pre?: Assembled): Vm {
   const file = programPath(a);
   const o = loadOptions(a);
-  let source: string;
+  let source = pre?.source;
   try {
-    source = readProgram(file);
+    source ??= readProgram(file);
   } catch (e) {
-    throw new LaunchError(e instanceof ProgramFileError ? `launch: ${e.message}` : `launch: ${file}: ${(e as Error).message}`);
+    throw launchFailure(e, file);
   }
   try {
-    return loadVm(file, o, source);
+    return pre ? new Vm(pre.image, o) : loadVm(file, o, source);
   } catch (e) {
-    if (e instanceof AssemblyError) {
-      const errors = e.diagnostics.filter((d) => d.severity === 'error');
-      const shown = errors.slice(0, 5).map(formatDiagnostic);
-      if (errors.length > shown.length) shown.push(`... and ${errors.length - shown.length} more errors`);
-      throw new LaunchError(shown.join('\n'), e.diagnostics, source);
-    }
-    if (e instanceof ConfigError) throw new LaunchError(`${file}: configuration error: ${e.message}`);
-    if (e instanceof RangeError) throw new LaunchError(`${file}: ${e.message}`);
-    throw e;
+    throw launchFailure(e, file, source);
   }
+}
+
+/** What a failed program load tells the user: the first assembler errors (FILE:LINE:COL), or the cause. */
+export function launchFailure(e: unknown, file: string, source?: string): Error {
+  if (e instanceof ProgramFileError) return new LaunchError(`launch: ${e.message}`);
+  if (e instanceof AssemblyError) {
+    const errors = e.diagnostics.filter((d) => d.severity === 'error');
+    const shown = errors.slice(0, 5).map(formatDiagnostic);
+    if (errors.length > shown.length) shown.push(`... and ${errors.length - shown.length} more errors`);
+    return new LaunchError(shown.join('\n'), e.diagnostics, source ?? (e as AssemblyError & { source?: string }).source);
+  }
+  if (e instanceof ConfigError) return new LaunchError(`${file}: configuration error: ${e.message}`);
+  if (e instanceof RangeError) return new LaunchError(`${file}: ${e.message}`);
+  if (source === undefined && e instanceof Error) return new LaunchError(`launch: ${file}: ${e.message}`);
+  return e as Error;
+}
+
+/** Is FILE a program (not a capture or a hang dump, which their own loaders open)? */
+export function isProgramFile(file: string): boolean {
+  return !isHangDumpFile(file) && !isCaptureFile(file);
 }

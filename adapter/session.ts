@@ -25,7 +25,8 @@ import { Execution, Granularity, MotionError, Stop, StepKind } from './execution
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
-import { HangStop, LaunchError, buildLaunch, programPath, validateLaunch } from './launch';
+import { Assembled, HangStop, LaunchError, buildLaunch, isProgramFile, launchFailure, loadOptions, programPath, validateLaunch } from './launch';
+import { AssemblyCancelled, assembleOffThread } from './assemble';
 import { LISTING_REFERENCE, Listing, listingOf } from './listing';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
@@ -295,33 +296,48 @@ export class VgpuDebugSession extends DebugSession {
   private async launch(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<Reply> {
     if (this.vm || this.launching) throw new UserError('already launched: use restart to load the program again');
     const args = validateLaunch(a);
-    // A large program takes seconds to assemble, in one pass that cannot stop half-way: progress shows
-    // (not cancellable) before it starts, and the event loop turns once so that it reaches the client.
+    // A large program takes seconds to assemble: progress shows before it starts, and the assembly runs
+    // in a worker thread (adapter/assemble.ts), so that a `cancel` stops it and the launch fails, cancelled.
     let size = 0;
+    const file = programPath(args);
     try {
-      size = fs.statSync(programPath(args)).size;
+      size = fs.statSync(file).size;
     } catch {
       // buildVm says what is wrong with the file
     }
-    const op = size >= LARGE_PROGRAM_BYTES ? this.operation(`Loading ${path.basename(args.program)}`, request, false) : undefined;
+    const large = size >= LARGE_PROGRAM_BYTES && isProgramFile(file);
+    const op = large ? this.operation(`Loading ${path.basename(args.program)}`, request, true) : undefined;
     this.launching = true;
+    let outcome = 'failed';
     try {
+      let pre: Assembled | undefined;
       if (op) {
         op.showNow(`assembling ${Math.round(size / 1024)} KiB`);
-        await new Promise((resolve) => setImmediate(resolve));
+        try {
+          pre = await assembleOffThread(file, loadOptions(args), () => op.cancelled);
+        } catch (e) {
+          if (e instanceof AssemblyCancelled) {
+            outcome = 'cancelled';
+            throw new UserError('cancelled');
+          }
+          const failure = launchFailure(e, file);
+          if (failure instanceof LaunchError) this.reportDiagnostics(failure);
+          throw failure;
+        }
       }
-      this.load(args);
+      this.load(args, pre);
+      outcome = 'loaded';
     } finally {
       this.launching = false;
-      if (op) this.finishOperation(op, this.vm ? 'loaded' : 'failed');
+      if (op) this.finishOperation(op, outcome);
     }
     return new Reply(undefined, () => this.sendEvent(new InitializedEvent()));
   }
 
-  private load(args: LaunchArguments): void {
+  private load(args: LaunchArguments, pre?: Assembled): void {
     let vm: Vm;
     try {
-      const launched = buildLaunch(args);
+      const launched = buildLaunch(args, pre);
       vm = launched.vm;
       this.hang = launched.hang;
     } catch (e) {

@@ -80,6 +80,21 @@ export function loadVm(file: string, o: LoadOptions = {}, source = readProgram(f
   return new Vm(assembleProgram(file, source, o), o);
 }
 
+/** Is FILE a capture (AUB, gzipped or not), judged from its first 64 KiB? A file that cannot be read is not. */
+export function isCaptureFile(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    fd = fs.openSync(file, 'r');
+    const head = Buffer.alloc(1 << 16);
+    return isCapture(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 /**
  * Builds a VM from a real GPU capture (AUB, gzipped or not; recognized from the content), or returns
  * null when the file is not one. Only a regular file is opened (a FIFO would block, a device never
@@ -92,14 +107,7 @@ export function loadCaptureVm(file: string, o: LoadOptions = {}): Vm | null {
     if (!st.isFile()) return null; // the program path refuses it, naming what it is
     if (st.size > MAX_CAPTURE_BYTES) {
       // Too large to keep whole: a capture says so; anything else goes on to the program path's limits.
-      const fd = fs.openSync(file, 'r');
-      try {
-        const head = Buffer.alloc(1 << 16);
-        raw = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0));
-      } finally {
-        fs.closeSync(fd);
-      }
-      if (!isCapture(raw)) return null;
+      if (!isCaptureFile(file)) return null;
       throw new CaptureError(`the file is ${st.size} bytes; captures of up to ${MAX_CAPTURE_BYTES} bytes open`, 0);
     }
     raw = fs.readFileSync(file);

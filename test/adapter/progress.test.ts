@@ -63,7 +63,7 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     assert.equal(await digest(dc), d);
   });
 
-  it('loading a large program shows progress (not cancellable: one assembler pass) before the launch answers; a small one shows none', async () => {
+  it('loading a large program shows progress before the launch answers (assembled in a worker thread: cancellable)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
     const file = path.join(dir, 'big.vgpu');
     const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
@@ -80,13 +80,56 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
       assert.deepEqual(seen.map((e) => e.event), ['progressStart', 'progressEnd', 'initialized']);
       const s = (seen[0] as DebugProtocol.ProgressStartEvent).body;
       assert.equal(s.title, 'Loading big.vgpu');
-      assert.equal(s.cancellable, false);
+      assert.equal(s.cancellable, true);
       assert.equal(s.requestId, seq);
       assert.equal((seen[1] as DebugProtocol.ProgressEndEvent).body.message, 'loaded');
       await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
       const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
       assert.equal(end.body.description, 'Program finished', 'the program loaded whole runs to its end');
       assert.equal(await repl(dc, '[v]'), '0x4e1f (19999)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('cancelling the load of a large program ends the launch at once, cancelled; a launch after it works', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
+    const file = path.join(dir, 'huge.vgpu');
+    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
+    for (let i = 0; i < 120000; i++) lines.push(`    MI_STORE_DATA_IMM addr=v, data=${i}`);
+    lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    try {
+      await dc.initializeRequest(PLAIN);
+      const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
+      const launch = dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments).then(() => 'launched', (e: Error) => e.message);
+      const p = (await started).body;
+      assert.equal(p.cancellable, true);
+      const t0 = Date.now();
+      const ended = dc.waitForEvent('progressEnd', 20000) as Promise<DebugProtocol.ProgressEndEvent>;
+      await dc.customRequest('cancel', { progressId: p.progressId });
+      assert.equal(await launch, 'cancelled');
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed < 500, `the launch answered ${elapsed} ms after the cancel`);
+      assert.equal((await ended).body.message, 'cancelled');
+      // The adapter is free: the next launch loads.
+      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: path.join(EXAMPLES, 'picture.vgpu'), stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a large program with errors fails its launch with the assembler\'s FILE:LINE:COL messages, as a small one does', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
+    const file = path.join(dir, 'bad.vgpu');
+    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.batch b, 0x200000'];
+    for (let i = 0; i < 20000; i++) lines.push(`    MI_STORE_DATA_IMM addr=0x108000, data=${i}`);
+    lines.push('    MI_NOT_A_COMMAND', '    MI_BATCH_BUFFER_END');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    try {
+      await dc.initializeRequest(PLAIN);
+      const err = await dc.launchRequest({ program: file } as DebugProtocol.LaunchRequestArguments).then(() => '', (e: Error) => e.message);
+      assert.match(err, new RegExp(`bad\\.vgpu:20004:5: error: .*MI_NOT_A_COMMAND`));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
