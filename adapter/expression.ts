@@ -4,7 +4,7 @@
 // Precedence, lowest first: `||`, `&&`, `!`, comparisons, `|`, `^`, `&`, shifts, `+ -`, `* / %`, unary
 // `- ~`. Comparisons bind looser than bit operations, so `CS_GPR0 & 0xff == 5` means what it reads.
 
-import { parseNumber } from '../emulator/lexer';
+import { ARITHMETIC_LEVELS, UNARY_OPERATORS, parseNumber } from '../emulator/lexer';
 import { EngineName, RegInstance, regByName } from '../emulator/registers';
 import type { Vm } from '../emulator/vm';
 import { readDwords } from './memory';
@@ -45,9 +45,8 @@ function tokenize(text: string): string[] {
   return out;
 }
 
-const BINARY_LEVELS: readonly (readonly string[])[] = [
-  ['||'], ['&&'], ['==', '!=', '<', '<=', '>', '>='], ['|'], ['^'], ['&'], ['<<', '>>'], ['+', '-'], ['*', '/', '%'],
-];
+/** The language's arithmetic (emulator/lexer.ts), under logic and comparisons. */
+const BINARY_LEVELS: readonly (readonly string[])[] = [['||'], ['&&'], ['==', '!=', '<', '<=', '>', '>='], ...ARITHMETIC_LEVELS];
 const NOT_LEVEL = 2; // `!` sits between `&&` and the comparisons
 
 export function parseExpression(text: string): Expr {
@@ -80,7 +79,7 @@ export function parseExpression(text: string): Expr {
   };
   const unary = (): Expr => {
     const t = peek();
-    if (t === '-' || t === '~' || t === '+' || t === '!') {
+    if (UNARY_OPERATORS.includes(t) || t === '!') {
       p++;
       if (++depth > MAX_DEPTH) throw new ExpressionError('expression nested too deeply');
       try {

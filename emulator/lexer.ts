@@ -318,10 +318,10 @@ class LineParser {
     if (!t) this.fail('expected a value');
     if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply', t);
     try {
-      if (t.kind === 'punct' && (t.text === '-' || t.text === '+' || t.text === '~')) {
+      if (t.kind === 'punct' && UNARY_OPERATORS.includes(t.text)) {
         this.pos++;
         const arg = this.parseUnary();
-        return { kind: 'unary', op: t.text, arg, col: t.col, end: arg.end };
+        return { kind: 'unary', op: t.text as UnaryOp, arg, col: t.col, end: arg.end };
       }
       if (this.isPunct(t, '(')) {
         this.pos++;
@@ -349,8 +349,14 @@ class LineParser {
   }
 }
 
-/** Binary operators by increasing precedence (C order). */
-const BINARY_LEVELS: readonly (readonly string[])[] = [['|'], ['^'], ['&'], ['<<', '>>'], ['+', '-'], ['*', '/', '%']];
+/**
+ * The language's binary operators by increasing precedence (C order): the one arithmetic grammar, which
+ * the debugger's expressions (adapter/expression.ts) extend with logic and comparisons below it.
+ */
+export const ARITHMETIC_LEVELS: readonly (readonly string[])[] = [['|'], ['^'], ['&'], ['<<', '>>'], ['+', '-'], ['*', '/', '%']];
+/** The language's unary operators. */
+export const UNARY_OPERATORS: readonly string[] = ['-', '+', '~'] satisfies readonly UnaryOp[];
+const BINARY_LEVELS = ARITHMETIC_LEVELS;
 
 class ParseFailure {
   constructor(readonly error: SyntaxError) {}
