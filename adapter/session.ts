@@ -388,7 +388,7 @@ export class VgpuDebugSession extends DebugSession {
     // The client did not ask for the stop that follows (on entry, or wherever the run ends): announce the
     // VM moves first, or a client following another thread resumes it (nvim-dap's auto-continue).
     return new Reply(undefined, () => {
-      this.continued(DRIVER_THREAD);
+      this.continued();
       this.invalidated(['all'], false);
       this.begin();
     });
@@ -518,8 +518,12 @@ export class VgpuDebugSession extends DebugSession {
     this.sendEvent(new OutputEvent(text, category));
   }
 
-  /** The VM moves though the client did not ask it to (a stop it did not request follows). */
-  private continued(threadId: number): void {
+  /**
+   * The VM moves though the client did not ask it to (a stop it did not request follows). The event names
+   * the thread of the stop the client was last shown: some clients (Emacs dap-mode) read only `threadId`,
+   * not `allThreadsContinued`, and keep showing that thread's stale frame unless it is the one named.
+   */
+  private continued(threadId = this.lastStop?.threadId ?? DRIVER_THREAD): void {
     // Every engine and the driver move together: a VM never runs one thread alone.
     this.sendEvent(new ContinuedEvent(threadId, true));
   }
@@ -850,7 +854,7 @@ export class VgpuDebugSession extends DebugSession {
     this.afterFollow(() => setImmediate(() => {
       if (this.ended) return;
       const vm = this.vm!;
-      this.continued(DRIVER_THREAD);
+      this.continued();
       this.invalidated(['all'], false);
       this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
     }));

@@ -78,7 +78,7 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   f.log.length = 0;
   await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 3')]);
   await f.settled();
-  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+  assert.deepEqual(f.log, ['continued 3 all', 'stopped 1 goto']);
   assert.equal(await position(), 3);
 
   // Console `rollback N`.
@@ -88,7 +88,7 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   f.log.length = 0;
   await Promise.all([dc.waitForEvent('stopped'), repl(dc, `rollback ${first.id}`)]);
   await f.settled();
-  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+  assert.deepEqual(f.log, ['continued 3 all', 'stopped 1 goto']);
   assert.equal(await position(), first.commands);
 
   // vgpu/rollback, the Snapshots view's request.
@@ -103,9 +103,31 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   const [entry] = await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } })]);
   await f.settled();
   assert.equal((entry as DebugProtocol.StoppedEvent).body.reason, 'entry');
-  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 entry']);
+  assert.deepEqual(f.log, ['continued 3 all', 'stopped 1 entry']);
   assert.equal(await position(), 0);
   assert.equal(f.autoContinued, 0, 'the client never had to resume a stop it did not follow');
+}
+
+/**
+ * Emacs dap-mode's view: it shows the thread of a stop only if it shows none; a `continued` event drops
+ * the shown thread only when its `threadId` is that thread (`allThreadsContinued` is not read).
+ */
+class ShownThread {
+  shown: number | undefined;
+
+  constructor(dc: DebugClient) {
+    dc.on('continued', (e: DebugProtocol.ContinuedEvent) => {
+      if (e.body.threadId === this.shown) this.shown = undefined;
+    });
+    dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
+      if (this.shown === undefined) this.shown = e.body.threadId;
+    });
+  }
+
+  resume<T>(p: Promise<T>): Promise<T> {
+    this.shown = undefined;
+    return p;
+  }
 }
 
 describe('adapter: clients other than VS Code', function () {
@@ -123,6 +145,37 @@ describe('adapter: clients other than VS Code', function () {
   });
 
   it('keeps the time-travel position after goto, rollback and restart under nvim-dap\'s thread following (adapter as executable)', () => timeTravelUnderFollowing(dc));
+
+  it('names in the continued before a stop the client did not request the thread it was shown (Emacs dap-mode reads only threadId)', async () => {
+    const view = new ShownThread(dc);
+    const events: string[] = [];
+    dc.on('continued', (e: DebugProtocol.ContinuedEvent) => events.push(`continued ${e.body.threadId}`));
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    const toBreakpoint = async () => {
+      await Promise.all([dc.waitForEvent('stopped'), view.resume(dc.continueRequest({ threadId: DRIVER }))]);
+      assert.equal(view.shown, BCS0, 'the breakpoint is in the bcs0 batch');
+    };
+    const unrequested = async (what: string, req: Promise<unknown>, reason: string) => {
+      events.length = 0;
+      const [stop] = await Promise.all([dc.waitForEvent('stopped'), req]) as [DebugProtocol.StoppedEvent, unknown];
+      assert.equal(stop.body.reason, reason, what);
+      assert.deepEqual(events, [`continued ${BCS0}`], `${what}: announced on the thread the client shows`);
+      assert.equal(view.shown, DRIVER, `${what}: the client shows the thread of the new stop, not bcs0's old frame`);
+    };
+    await toBreakpoint();
+    await unrequested('goto', repl(dc, 'goto 3'), 'goto');
+    // Shown the driver thread now, the next announcement names it.
+    events.length = 0;
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 2')]);
+    assert.deepEqual(events, [`continued ${DRIVER}`]);
+    await toBreakpoint();
+    await unrequested('vgpu/rollback', dc.customRequest('vgpu/rollback', { id: ((await dc.customRequest('vgpu/snapshots')).body as { snapshots: { id: number }[] }).snapshots[0].id }), 'goto');
+    await toBreakpoint();
+    await unrequested('restart', dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } }), 'entry');
+  });
 
   it('sends no invalidated or memory events to a client that did not accept them, and makes it refetch by a stop instead', async () => {
     const seen: string[] = [];
