@@ -209,8 +209,11 @@ export class VgpuDebugSession extends DebugSession {
       return;
     }
     const response = new Response(request);
-    const raw = request.arguments;
-    if (raw !== undefined && (raw === null || typeof raw !== 'object' || Array.isArray(raw))) {
+    // Lua's JSON encoders (nvim-dap's `session:request(cmd, {})`) cannot tell an empty object from an
+    // empty array, and some clients send null: both mean no arguments.
+    const given = request.arguments as unknown;
+    const raw = given === null || (Array.isArray(given) && given.length === 0) ? undefined : given;
+    if (raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
       this.fail(response, `${request.command}: arguments must be an object`);
       return;
     }

@@ -177,6 +177,19 @@ describe('adapter: clients other than VS Code', function () {
     await unrequested('restart', dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } }), 'entry');
   });
 
+  it('takes an empty array or null as no arguments (Lua encodes nvim-dap\'s `{}` as `[]`), and still refuses other non-objects', async () => {
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    for (const args of [[], null]) {
+      const r = await dc.send('vgpu/snapshots', args);
+      assert.equal((r.body as { commands: number }).commands, 0, `vgpu/snapshots with ${JSON.stringify(args)}`);
+      assert.equal((await dc.send('threads', args)).body.threads.length, 3);
+    }
+    await assert.rejects(dc.send('vgpu/snapshots', [1]), /arguments must be an object/);
+    await assert.rejects(dc.send('vgpu/snapshots', 'x'), /arguments must be an object/);
+  });
+
   it('sends no invalidated or memory events to a client that did not accept them, and makes it refetch by a stop instead', async () => {
     const seen: string[] = [];
     for (const e of ['invalidated', 'memory', 'stopped', 'continued']) dc.on(e, () => seen.push(e));
