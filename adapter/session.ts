@@ -851,15 +851,21 @@ export class VgpuDebugSession extends DebugSession {
   /**
    * The VM jumped in time while stopped: views refresh from a new stop, announced by a `continued` (the
    * client did not request it: without one, a client following another thread would resume the VM).
+   * The stop is on the thread the client was shown if that thread has a source line at the new time:
+   * nvim-dap before its late-2024 releases (the last for Neovim 0.7 to 0.9) never reads `continued` and
+   * resumes a stop on any thread but the one it follows. Else on the driver, whose line says where the
+   * program is.
    */
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
     this.afterFollow(() => setImmediate(() => {
       if (this.ended) return;
       const vm = this.vm!;
+      const shown = this.lastStop?.threadId ?? DRIVER_THREAD;
+      const threadId = framesOf(vm, shown)[0]?.loc ? shown : DRIVER_THREAD;
       this.continued();
       this.invalidated(['all'], false);
-      this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
+      this.stopped({ reason, threadId, description, text: `t=${vm.commands}, step ${vm.step}` });
     }));
   }
 
