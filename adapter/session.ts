@@ -852,9 +852,8 @@ export class VgpuDebugSession extends DebugSession {
    * The VM jumped in time while stopped: views refresh from a new stop, announced by a `continued` (the
    * client did not request it: without one, a client following another thread would resume the VM).
    * The stop is on the thread the client was shown if that thread has a source line at the new time:
-   * nvim-dap before its late-2024 releases (the last for Neovim 0.7 to 0.9) never reads `continued` and
-   * resumes a stop on any thread but the one it follows. Else on the driver, whose line says where the
-   * program is.
+   * nvim-dap before 0.9.0 (Neovim 0.7.2 runs 0.6.0 at most) ignores `continued` and resumes a stop on
+   * any thread but the one it follows. Else on the driver, whose line says where the program is.
    */
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
