@@ -210,8 +210,11 @@ export class VgpuDebugSession extends DebugSession {
       return;
     }
     const response = new Response(request);
-    const raw = request.arguments;
-    if (raw !== undefined && (raw === null || typeof raw !== 'object' || Array.isArray(raw))) {
+    // Lua's JSON encoders (nvim-dap's `session:request(cmd, {})`) cannot tell an empty object from an
+    // empty array, and some clients send null: both mean no arguments.
+    const given = request.arguments as unknown;
+    const raw = given === null || (Array.isArray(given) && given.length === 0) ? undefined : given;
+    if (raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
       this.fail(response, `${request.command}: arguments must be an object`);
       return;
     }
@@ -404,7 +407,7 @@ export class VgpuDebugSession extends DebugSession {
     // The client did not ask for the stop that follows (on entry, or wherever the run ends): announce the
     // VM moves first, or a client following another thread resumes it (nvim-dap's auto-continue).
     return new Reply(undefined, () => {
-      this.continued(DRIVER_THREAD);
+      this.continued();
       this.invalidated(['all'], false);
       this.begin();
     });
@@ -534,8 +537,12 @@ export class VgpuDebugSession extends DebugSession {
     this.sendEvent(new OutputEvent(text, category));
   }
 
-  /** The VM moves though the client did not ask it to (a stop it did not request follows). */
-  private continued(threadId: number): void {
+  /**
+   * The VM moves though the client did not ask it to (a stop it did not request follows). The event names
+   * the thread of the stop the client was last shown: some clients (Emacs dap-mode) read only `threadId`,
+   * not `allThreadsContinued`, and keep showing that thread's stale frame unless it is the one named.
+   */
+  private continued(threadId = this.lastStop?.threadId ?? DRIVER_THREAD): void {
     // Every engine and the driver move together: a VM never runs one thread alone.
     this.sendEvent(new ContinuedEvent(threadId, true));
   }
@@ -860,15 +867,20 @@ export class VgpuDebugSession extends DebugSession {
   /**
    * The VM jumped in time while stopped: views refresh from a new stop, announced by a `continued` (the
    * client did not request it: without one, a client following another thread would resume the VM).
+   * The stop is on the thread the client was shown if that thread has a source line at the new time:
+   * nvim-dap before 0.9.0 (Neovim 0.7.2 runs 0.6.0 at most) ignores `continued` and resumes a stop on
+   * any thread but the one it follows. Else on the driver, whose line says where the program is.
    */
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
     this.afterFollow(() => setImmediate(() => {
       if (this.ended) return;
       const vm = this.vm!;
-      this.continued(DRIVER_THREAD);
+      const shown = this.lastStop?.threadId ?? DRIVER_THREAD;
+      const threadId = framesOf(vm, shown)[0]?.loc ? shown : DRIVER_THREAD;
+      this.continued();
       this.invalidated(['all'], false);
-      this.stopped({ reason, threadId: DRIVER_THREAD, description, text: `t=${vm.commands}, step ${vm.step}` });
+      this.stopped({ reason, threadId, description, text: `t=${vm.commands}, step ${vm.step}` });
     }));
   }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ADAPTER, BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, program, repl, startAdapterServer, type AdapterServer } from './client';
+import { ADAPTER, BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, program, repl, startAdapterServer, untilStop, type AdapterServer } from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
@@ -78,7 +78,7 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   f.log.length = 0;
   await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 3')]);
   await f.settled();
-  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+  assert.deepEqual(f.log, ['continued 3 all', 'stopped 3 goto']);
   assert.equal(await position(), 3);
 
   // Console `rollback N`.
@@ -88,7 +88,7 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   f.log.length = 0;
   await Promise.all([dc.waitForEvent('stopped'), repl(dc, `rollback ${first.id}`)]);
   await f.settled();
-  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 goto']);
+  assert.deepEqual(f.log, ['continued 3 all', 'stopped 1 goto']);
   assert.equal(await position(), first.commands);
 
   // vgpu/rollback, the Snapshots view's request.
@@ -103,9 +103,55 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   const [entry] = await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } })]);
   await f.settled();
   assert.equal((entry as DebugProtocol.StoppedEvent).body.reason, 'entry');
-  assert.deepEqual(f.log, ['continued 1 all', 'stopped 1 entry']);
+  assert.deepEqual(f.log, ['continued 3 all', 'stopped 1 entry']);
   assert.equal(await position(), 0);
   assert.equal(f.autoContinued, 0, 'the client never had to resume a stop it did not follow');
+}
+
+/**
+ * Emacs dap-mode's view: it shows the thread of a stop only if it shows none; a `continued` event drops
+ * the shown thread only when its `threadId` is that thread (`allThreadsContinued` is not read).
+ */
+class ShownThread {
+  shown: number | undefined;
+
+  constructor(dc: DebugClient) {
+    dc.on('continued', (e: DebugProtocol.ContinuedEvent) => {
+      if (e.body.threadId === this.shown) this.shown = undefined;
+    });
+    dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
+      if (this.shown === undefined) this.shown = e.body.threadId;
+    });
+  }
+
+  resume<T>(p: Promise<T>): Promise<T> {
+    this.shown = undefined;
+    return p;
+  }
+}
+
+/**
+ * nvim-dap 0.6's thread following (the last release for Neovim 0.7.2, as Debian ships): like Follower,
+ * but a `continued` event changes nothing; only its own resuming requests drop the followed thread.
+ */
+class OldFollower {
+  followed: number | undefined;
+  resumed = 0;
+
+  constructor(dc: DebugClient) {
+    dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
+      if (this.followed !== undefined && this.followed !== e.body.threadId && e.body.allThreadsStopped) {
+        this.resumed++;
+        return;
+      }
+      this.followed = e.body.threadId;
+    });
+  }
+
+  resume<T>(p: Promise<T>): Promise<T> {
+    this.followed = undefined;
+    return p;
+  }
 }
 
 describe('adapter: clients other than VS Code', function () {
@@ -123,6 +169,64 @@ describe('adapter: clients other than VS Code', function () {
   });
 
   it('keeps the time-travel position after goto, rollback and restart under nvim-dap\'s thread following (adapter as executable)', () => timeTravelUnderFollowing(dc));
+
+  it('puts a stop the client did not request, after a continued naming the thread it shows, on that thread where it has a source line (dap-mode reads only threadId; nvim-dap 0.6 reads no continued)', async () => {
+    const view = new ShownThread(dc);
+    const old = new OldFollower(dc);
+    const events: string[] = [];
+    dc.on('continued', (e: DebugProtocol.ContinuedEvent) => events.push(`continued ${e.body.threadId}`));
+    dc.on('stopped', (e: DebugProtocol.StoppedEvent) => events.push(`stopped ${e.body.threadId} ${e.body.reason}`));
+    const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number; snapshots: { id: number; commands: number }[] });
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    const toBreakpoint = async () => {
+      await Promise.all([dc.waitForEvent('stopped'), old.resume(view.resume(dc.continueRequest({ threadId: DRIVER })))]);
+      assert.equal(view.shown, BCS0, 'the breakpoint is in the bcs0 batch');
+    };
+    const unrequested = async (what: string, req: Promise<unknown>, expected: string[], shown: number) => {
+      events.length = 0;
+      await Promise.all([dc.waitForEvent('stopped'), req]);
+      assert.deepEqual(events, expected, what);
+      assert.equal(view.shown, shown, `${what}: dap-mode shows the thread of the new stop`);
+    };
+
+    // goto 3: bcs0 has a source line there; the stop stays on it, and nvim-dap 0.6 does not resume it.
+    await toBreakpoint();
+    await unrequested('goto 3', repl(dc, 'goto 3'), [`continued ${BCS0}`, `stopped ${BCS0} goto`], BCS0);
+    const [top] = (await dc.stackTraceRequest({ threadId: BCS0 })).body.stackFrames;
+    assert.equal(top.source?.path, PICTURE);
+    assert.equal((await position()).commands, 3);
+    assert.equal(old.resumed, 0, 'nvim-dap 0.6 followed the stop');
+
+    // goto 0: bcs0 has no ring yet, so the driver's line; shown the driver, the next one names it.
+    await unrequested('goto 0', repl(dc, 'goto 0'), [`continued ${BCS0}`, `stopped ${DRIVER} goto`], DRIVER);
+    await unrequested('goto 2', repl(dc, 'goto 2'), [`continued ${DRIVER}`, `stopped ${DRIVER} goto`], DRIVER);
+
+    // vgpu/rollback to a snapshot taken where bcs0 runs its batch (made here with vgpu/snapshot).
+    await toBreakpoint();
+    const snap = ((await dc.customRequest('vgpu/snapshot')).body as { snapshot: { id: number; commands: number } }).snapshot;
+    await untilStop(dc, old.resume(view.resume(dc.nextRequest({ threadId: BCS0 }))));
+    await unrequested('vgpu/rollback', dc.customRequest('vgpu/rollback', { id: snap.id }), [`continued ${BCS0}`, `stopped ${BCS0} goto`], BCS0);
+    assert.equal((await position()).commands, snap.commands);
+
+    // restart: the entry stop is the driver's, as at launch.
+    await unrequested('restart', dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } }), [`continued ${BCS0}`, `stopped ${DRIVER} entry`], DRIVER);
+  });
+
+  it('takes an empty array or null as no arguments (Lua encodes nvim-dap\'s `{}` as `[]`), and still refuses other non-objects', async () => {
+    await dc.initializeRequest(PLAIN_INITIALIZE);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    for (const args of [[], null]) {
+      const r = await dc.send('vgpu/snapshots', args);
+      assert.equal((r.body as { commands: number }).commands, 0, `vgpu/snapshots with ${JSON.stringify(args)}`);
+      assert.equal((await dc.send('threads', args)).body.threads.length, 3);
+    }
+    await assert.rejects(dc.send('vgpu/snapshots', [1]), /arguments must be an object/);
+    await assert.rejects(dc.send('vgpu/snapshots', 'x'), /arguments must be an object/);
+  });
 
   it('sends no invalidated or memory events to a client that did not accept them, and makes it refetch by a stop instead', async () => {
     const seen: string[] = [];
