@@ -134,6 +134,38 @@ export function listingOf(vm: Vm): Listing | undefined {
  * the run early (a hang dump: at the hung command); then the rest of that command's batch is decoded.
  */
 export function buildListing(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean, postmortem = false): Listing {
+  const run = dryRun(vm, options, header, until, postmortem);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Commands dry-run between two looks at the cancel flag when the listing is built in slices. */
+const SLICE_STEPS = 20_000;
+
+/**
+ * buildListing in slices (a large capture's launch): between slices the event loop runs and progress
+ * is reported; `slice` resolves true when the launch was cancelled, and then this throws ListingCancelled.
+ */
+export async function buildListingInSlices(vm: Vm, options: VmOptions, header: readonly string[], slice: (steps: number) => Promise<boolean>): Promise<Listing> {
+  const run = dryRun(vm, options, header);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+    if (await slice(r.value)) throw new ListingCancelled();
+  }
+}
+
+export class ListingCancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+/** The dry run: yields the steps done every SLICE_STEPS, returns the listing. */
+function* dryRun(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean, postmortem = false): Generator<number, Listing> {
+
   const dry = new Vm(vm.image, { ...options, snapshotEvery: 0, autoRollback: false });
   const blocks: Block[] = [];
   // Commands met, per engine and GPU VA: each content once (a buffer reused with other commands gets a line per content).
@@ -163,6 +195,7 @@ export function buildListing(vm: Vm, options: VmOptions, header: readonly string
   };
   let stopped: Engine | undefined;
   for (let i = 0; i < MAX_DRY_STEPS; i++) {
+    if (i > 0 && i % SLICE_STEPS === 0) yield i;
     const a = dry.nextActor();
     if (until && until(dry)) {
       stopped = a && a !== 'driver' ? a : undefined;

@@ -25,9 +25,10 @@ import { Execution, Granularity, MotionError, Stop, StepKind } from './execution
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
-import { Assembled, HangStop, LaunchError, buildLaunch, isProgramFile, launchFailure, loadOptions, programPath, validateLaunch } from './launch';
+import { Assembled, HangStop, LaunchError, Launched, buildLaunch, isProgramFile, launchFailure, loadOptions, openCapture, programPath, validateLaunch } from './launch';
+import { isCaptureFile } from '../emulator/program';
 import { AssemblyCancelled, assembleOffThread } from './assemble';
-import { LISTING_REFERENCE, Listing, listingOf } from './listing';
+import { LISTING_REFERENCE, Listing, ListingCancelled, buildListingInSlices, listingOf } from './listing';
 import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
@@ -86,6 +87,8 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
 
 /** Program files from this size on show progress while they load (about 0.3 s of assembly here; 4 MiB, the limit, 2.3 s). */
 const LARGE_PROGRAM_BYTES = 512 * 1024;
+/** Capture files from this size on (gzipped or not) load with progress, their listing built in slices. */
+const LARGE_CAPTURE_BYTES = 256 * 1024;
 
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
@@ -308,13 +311,33 @@ export class VgpuDebugSession extends DebugSession {
     } catch {
       // buildVm says what is wrong with the file
     }
+    // A capture's listing is a dry run of the whole capture: built in slices, it shows progress once it
+    // runs long (at once for a large file) and can be cancelled.
+    const capture = isCaptureFile(file);
     const large = size >= LARGE_PROGRAM_BYTES && isProgramFile(file);
-    const op = large ? this.operation(`Loading ${path.basename(args.program)}`, request, true) : undefined;
+    const op = large || capture ? this.operation(`Loading ${path.basename(args.program)}`, request, true) : undefined;
     this.launching = true;
     let outcome = 'failed';
     try {
-      let pre: Assembled | undefined;
-      if (op) {
+      let pre: Assembled | Launched | undefined;
+      if (op && capture) {
+        // A large capture: parsed at once, then its listing's dry run in slices (progress, cancel).
+        if (size >= LARGE_CAPTURE_BYTES) {
+          op.showNow(`reading ${Math.round(size / 1024)} KiB`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const opened = openCapture(args)!;
+        try {
+          const listing = await buildListingInSlices(opened.vm, loadOptions(args), opened.header, (steps) => op.yield(`listing: ${steps} steps run`));
+          pre = { vm: opened.vm, listing };
+        } catch (e) {
+          if (e instanceof ListingCancelled) {
+            outcome = 'cancelled';
+            throw new UserError('cancelled');
+          }
+          throw e;
+        }
+      } else if (op) {
         op.showNow(`assembling ${Math.round(size / 1024)} KiB`);
         try {
           pre = await assembleOffThread(file, loadOptions(args), () => op.cancelled);
@@ -337,10 +360,10 @@ export class VgpuDebugSession extends DebugSession {
     return new Reply(undefined, () => this.sendEvent(new InitializedEvent()));
   }
 
-  private load(args: LaunchArguments, pre?: Assembled): void {
+  private load(args: LaunchArguments, pre?: Assembled | Launched): void {
     let vm: Vm;
     try {
-      const launched = buildLaunch(args, pre);
+      const launched = pre && 'vm' in pre ? pre : buildLaunch(args, pre);
       vm = launched.vm;
       this.hang = launched.hang;
     } catch (e) {

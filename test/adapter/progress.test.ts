@@ -3,6 +3,7 @@
 // its stop-and-copy. Each cancelled operation leaves the VM at a position the stop and the reply name.
 
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +12,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { CustomBody } from '../../adapter/protocol';
 import { VmHost } from '../../emulator/migration';
 import { DRIVER, EXAMPLES, clientPerTest, digest, program, repl } from './client';
+const ROOT = path.resolve(__dirname, '../..');
 
 const PLAIN = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true, supportsProgressReporting: true } as DebugProtocol.InitializeRequestArguments;
 
@@ -130,6 +132,27 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
       await dc.initializeRequest(PLAIN);
       const err = await dc.launchRequest({ program: file } as DebugProtocol.LaunchRequestArguments).then(() => '', (e: Error) => e.message);
       assert.match(err, new RegExp(`bad\\.vgpu:20004:5: error: .*MI_NOT_A_COMMAND`));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a capture whose listing runs long (a spinning batch exported as AUB) shows loading progress and is cancelled', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-spin-'));
+    const aub = path.join(dir, 'spin.aub');
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'export', path.join(ROOT, 'test', 'adapter', 'programs', 'spin.vgpu'), '-o', aub], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    try {
+      await dc.initializeRequest(PLAIN);
+      const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
+      const launch = dc.launchRequest({ program: aub, watchdog: 100_000_000 } as DebugProtocol.LaunchRequestArguments).then(() => 'launched', (e: Error) => e.message);
+      const p = (await started).body;
+      assert.equal(p.title, 'Loading spin.aub');
+      assert.equal(p.cancellable, true);
+      const t0 = Date.now();
+      await dc.customRequest('cancel', { progressId: p.progressId });
+      assert.equal(await launch, 'cancelled');
+      assert.ok(Date.now() - t0 < 500, 'answered within a slice');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
