@@ -14,6 +14,17 @@ import { VmHost } from '../../emulator/migration';
 import { DRIVER, EXAMPLES, clientPerTest, digest, program, repl } from './client';
 const ROOT = path.resolve(__dirname, '../..');
 
+/** A program of `stores` MI_STORE_DATA_IMMs to `v` (one batch), in a new temporary folder. */
+function bigProgram(name: string, stores: number): { dir: string; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
+  const file = path.join(dir, name);
+  const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
+  for (let i = 0; i < stores; i++) lines.push(`    MI_STORE_DATA_IMM addr=v, data=${i}`);
+  lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return { dir, file };
+}
+
 const PLAIN = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true, supportsProgressReporting: true } as DebugProtocol.InitializeRequestArguments;
 
 /** The sequence number the client gives its next request (a `cancel` may name a request by it). */
@@ -66,12 +77,7 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
   });
 
   it('loading a large program shows progress before the launch answers (assembled in a worker thread: cancellable)', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
-    const file = path.join(dir, 'big.vgpu');
-    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
-    for (let i = 0; i < 20000; i++) lines.push(`    MI_STORE_DATA_IMM addr=v, data=${i}`);
-    lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
-    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const { dir, file } = bigProgram('big.vgpu', 20000);
     assert.ok(fs.statSync(file).size >= 512 * 1024);
     try {
       const seen: DebugProtocol.Event[] = [];
@@ -95,12 +101,7 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
   });
 
   it('cancelling the load of a large program ends the launch at once, cancelled; a launch after it works', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
-    const file = path.join(dir, 'huge.vgpu');
-    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
-    for (let i = 0; i < 120000; i++) lines.push(`    MI_STORE_DATA_IMM addr=v, data=${i}`);
-    lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
-    fs.writeFileSync(file, lines.join('\n') + '\n');
+    const { dir, file } = bigProgram('huge.vgpu', 120000);
     try {
       await dc.initializeRequest(PLAIN);
       const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;

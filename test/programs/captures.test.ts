@@ -37,6 +37,19 @@ function aubinator(name: string): { names: string[]; lost: string[] } {
   return { names, lost };
 }
 
+/** Opens a fixture and runs it under the write-set check: it completes, retiring exactly what aubinator lists. */
+function runsAsAubinatorDecodes(name: string): { vm: Vm; r: ReturnType<Vm['result']>; ref: string[] } {
+  const ref = aubinator(name);
+  assert.equal(ref.lost.length, 0, `aubinator lost no batch of ${name}`);
+  const vm = open(name);
+  assert.deepEqual(runChecked(vm), []);
+  const r = vm.result();
+  assert.equal(r.status, 'completed');
+  assert.equal(r.commands, ref.names.length);
+  assert.deepEqual(r.commandCounts, counts(ref.names));
+  return { vm, r, ref: ref.names };
+}
+
 function counts(names: readonly string[]): Record<string, number> {
   const c: Record<string, number> = {};
   for (const n of names) c[n] = (c[n] ?? 0) + 1;
@@ -62,42 +75,21 @@ describe('captures (Mesa AUB)', () => {
   });
 
   it('gldraws-skl: three GLES draws on SKL (made here with gldraws.c) retire exactly what aubinator decodes', () => {
-    const ref = aubinator('gldraws-skl');
-    assert.equal(ref.lost.length, 0);
-    const vm = open('gldraws-skl');
+    const { vm, r, ref } = runsAsAubinatorDecodes('gldraws-skl');
     assert.equal(vm.gen, 9);
-    assert.deepEqual(runChecked(vm), []);
-    const r = vm.result();
-    assert.equal(r.status, 'completed');
-    assert.equal(r.commands, ref.names.length);
-    assert.deepEqual(r.commandCounts, counts(ref.names));
-    assert.equal(r.notEmulated['3DPRIMITIVE'], ref.names.filter((n) => n === '3DPRIMITIVE').length);
+    assert.equal(r.notEmulated['3DPRIMITIVE'], ref.filter((n) => n === '3DPRIMITIVE').length);
     assert.deepEqual(r.capture, { format: 'aub', platform: 'SKL', pciId: '0x1912', application: 'gldraws', submissions: 2 });
   });
 
   it('glcompute-skl: a GLES 3.1 compute dispatch (made here with glcompute.c) retires exactly what aubinator decodes, GPGPU_WALKER not emulated', () => {
-    const ref = aubinator('glcompute-skl');
-    assert.equal(ref.lost.length, 0);
-    const vm = open('glcompute-skl');
-    assert.deepEqual(runChecked(vm), []);
-    const r = vm.result();
-    assert.equal(r.status, 'completed');
-    assert.equal(r.commands, ref.names.length);
-    assert.deepEqual(r.commandCounts, counts(ref.names));
+    const { vm, r } = runsAsAubinatorDecodes('glcompute-skl');
     assert.deepEqual(r.notEmulated, { GPGPU_WALKER: 1 });
     // the dispatch's state is retired into the engine: MEDIA_VFE_STATE and the interface descriptor
     for (const k of ['MEDIA_VFE_STATE', 'MEDIA_INTERFACE_DESCRIPTOR_LOAD', 'MEDIA_CURBE_LOAD']) assert.ok(vm.engine('rcs0').pipeline[k], k);
   });
 
   it('vkfill-skl: a Vulkan program through Debian\'s anv (vkfill.c: fill, copy, clear) retires exactly what aubinator decodes', () => {
-    const ref = aubinator('vkfill-skl');
-    assert.equal(ref.lost.length, 0);
-    const vm = open('vkfill-skl');
-    assert.deepEqual(runChecked(vm), []);
-    const r = vm.result();
-    assert.equal(r.status, 'completed');
-    assert.equal(r.commands, ref.names.length);
-    assert.deepEqual(r.commandCounts, counts(ref.names));
+    const { r } = runsAsAubinatorDecodes('vkfill-skl');
     assert.equal(r.capture!.application, 'vkfill');
     // anv's own MI work executes: its MI_COPY_MEM_MEM and MI_STORE_DATA_IMM (query and fence writes)
     assert.ok(r.commandCounts.MI_COPY_MEM_MEM > 0 && r.commandCounts.MI_STORE_DATA_IMM > 0);
