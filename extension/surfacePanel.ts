@@ -71,7 +71,9 @@ export class SurfacePanel implements vscode.Disposable {
     }
     const generation = ++this.generation;
     try {
-      const s = await this.sessions.request('vgpu/surface', this.name ? { name: this.name } : {});
+      // The surface shown last, or (another session, which has no surface of that name) its first one.
+      const s = await this.sessions.request('vgpu/surface', this.name ? { name: this.name } : {})
+        .catch((e: unknown) => (this.name ? this.sessions.request('vgpu/surface', {}) : Promise.reject(e)));
       const t = await this.sessions.request('vgpu/snapshots', {});
       if (generation !== this.generation || !this.panel) return;
       this.name = s.name;

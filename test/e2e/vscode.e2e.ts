@@ -403,6 +403,11 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       assert.match(state[0], /^rcs0 \d+ state commands · no draw yet$/, state.join(' | '));
       assert.ok(state.filter((x) => /^3DSTATE_\w+ first set · t=\d+/.test(x)).length >= 3, state.join(' | '));
       await wb.screenshot('capture-pipeline-state', { readme: true });
+      // The Surface panel shows the render target the captured state describes (the pixel shader's binding table).
+      await wb.command('vGPU: Show Surface');
+      const frame = await wb.webviewFrame('body[data-ready="true"] #canvas[data-surface="ps.bt[0]"]');
+      assert.deepEqual(await frame.evaluate(() => { const c = document.getElementById('canvas') as HTMLCanvasElement; return [c.width, c.height]; }), [64, 64]);
+      await wb.command('View: Close All Editors');
       await wb.toolbar('debug-step-back');
       const back = await wb.until('Step Back to the command before the draw', () => wb.pausedLineText(), (p) => p.line < draw.line && /0x[0-9a-f]{12}\W+\w/.test(p.text));
       assert.ok(back.line > entry.line, `back at line ${back.line}, in the batch`);
