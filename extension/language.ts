@@ -1,23 +1,16 @@
 // VS Code glue for the `.vgpu` language: assembler diagnostics (debounced), hover, completion and document
-// symbols. Everything it shows comes from extension/languageModel.ts and the assembler.
+// symbols. Everything it shows comes from extension/languageModel.ts, each document's index (kept by its
+// edits, extension/documentIndex.ts) and the assembler.
 
 import * as vscode from 'vscode';
 import { assembleSource, type AssembleResult } from '../emulator/assembler';
-import {
-  LANGUAGE_ID,
-  completionsAt,
-  diagnosticRange,
-  documentGen,
-  documentSymbols,
-  hoverAt,
-  symbolNames,
-  type CompletionKind,
-  type DocSymbol,
-  type SymbolKind,
-} from './languageModel';
+import { DocumentIndex, type LineSource } from './documentIndex';
+import { LANGUAGE_ID, completionsAt, diagnosticRange, hoverAt, type CompletionKind, type DocSymbol, type SymbolKind } from './languageModel';
 
 /** Delay between the last edit and the assembler run. */
 const DEBOUNCE_MS = 200;
+/** Longest document the outline assembles on demand for its addresses (longer ones wait for the debounced run). */
+const OUTLINE_ASSEMBLE_LINES = 20_000;
 
 const COMPLETION_KIND: Readonly<Record<CompletionKind, vscode.CompletionItemKind>> = {
   mnemonic: vscode.CompletionItemKind.Keyword,
@@ -89,20 +82,29 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     clearTimeout(timers.get(key));
     timers.delete(key);
     results.delete(key);
-    scans.delete(key);
+    indexes.delete(key);
     collection.delete(doc.uri);
   };
 
-  /** What completion and hover read from the whole document (its names and `.vm gen=`), scanned once per version. */
-  const scans = new Map<string, { version: number; names: ReturnType<typeof symbolNames>; gen: ReturnType<typeof documentGen> }>();
-  const scan = (doc: vscode.TextDocument) => {
+  /** What completion, hover and the outline read from the whole document (its symbols and `.vm gen=`), kept by its edits. */
+  const indexes = new Map<string, { version: number; index: DocumentIndex }>();
+  const linesOf = (doc: vscode.TextDocument): LineSource => ({ lineCount: doc.lineCount, lineAt: (i) => doc.lineAt(i).text });
+  const indexOf = (doc: vscode.TextDocument): DocumentIndex => {
     const key = doc.uri.toString();
-    const cached = scans.get(key);
-    if (cached && cached.version === doc.version) return cached;
-    const text = doc.getText();
-    const s = { version: doc.version, names: symbolNames(documentSymbols(text)), gen: documentGen(text) };
-    scans.set(key, s);
-    return s;
+    const kept = indexes.get(key);
+    if (kept && kept.version === doc.version) return kept.index;
+    // First use, or an edit not seen: from the whole text.
+    const index = DocumentIndex.build(linesOf(doc));
+    indexes.set(key, { version: doc.version, index });
+    return index;
+  };
+  const edited = (e: vscode.TextDocumentChangeEvent) => {
+    const kept = indexes.get(e.document.uri.toString());
+    if (kept && e.contentChanges.length) {
+      kept.index.applyChanges(e.contentChanges, linesOf(e.document));
+      kept.version = e.document.version;
+    }
+    schedule(e.document);
   };
 
   /** Symbol values of the last successful assembly, if it is of this version. */
@@ -123,11 +125,11 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     collection,
     { dispose: () => timers.forEach((t) => clearTimeout(t)) },
     vscode.workspace.onDidOpenTextDocument((doc) => doc.languageId === LANGUAGE_ID && assembleNow(doc)),
-    vscode.workspace.onDidChangeTextDocument((e) => schedule(e.document)),
+    vscode.workspace.onDidChangeTextDocument(edited),
     vscode.workspace.onDidCloseTextDocument(forget),
     vscode.languages.registerHoverProvider(selector, {
       provideHover(doc, pos) {
-        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc), scan(doc).gen);
+        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc), indexOf(doc).gen());
         if (!h) return undefined;
         const md = new vscode.MarkdownString(h.markdown);
         return new vscode.Hover(md, new vscode.Range(pos.line, h.start, pos.line, h.end));
@@ -137,8 +139,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
       selector,
       {
         provideCompletionItems(doc, pos) {
-          const { names, gen } = scan(doc);
-          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, names, gen);
+          const index = indexOf(doc);
+          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, index.names(), index.gen());
           const range = new vscode.Range(pos.line, c.start, pos.line, c.end);
           return c.items.map((e) => {
             const item = new vscode.CompletionItem(e.label, COMPLETION_KIND[e.kind]);
@@ -157,7 +159,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     ),
     vscode.languages.registerDocumentSymbolProvider(selector, {
       provideDocumentSymbols(doc) {
-        return documentSymbols(doc.getText(), symbolValues(doc) ?? assembleNow(doc).image?.symbols).map((s) => toDocumentSymbol(doc, s));
+        const values = symbolValues(doc) ?? (doc.lineCount <= OUTLINE_ASSEMBLE_LINES ? assembleNow(doc).image?.symbols : undefined);
+        return indexOf(doc).symbols(linesOf(doc), values).map((s) => toDocumentSymbol(doc, s));
       },
     }),
   );
