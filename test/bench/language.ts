@@ -2,8 +2,9 @@
 // lines. Completion after a one-line edit, with the document index kept by the edit, against the full
 // re-parse the extension did on every request before (BASELINE's languageModel, rebuilt from git history
 // into a temporary bundle: the text joined as getText() does, documentSymbols, symbolNames, documentGen),
-// alternated in one process; and building the index against one full re-parse, each in its own process for
-// its time, the heap it keeps and the peak RSS (the text's lines included in both).
+// alternated in one process; building the index against one full re-parse, each in its own process for
+// its time, the heap it keeps and the peak RSS (the text's lines included in both); and the assembly the
+// extension runs for diagnostics (debounced) against BASELINE's assembler, which kept every parsed line.
 // Goal (issue 14): completion on a 1M-line file under 50 ms.
 
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { splitLines } from '../../emulator/lexer';
+import { assembleSource } from '../../emulator/assembler';
 import { DocumentIndex, type LineSource, type SymbolName } from '../../extension/documentIndex';
 import { completionsAt } from '../../extension/languageModel';
 import { childMode, measureInChild, reply } from './child';
@@ -31,25 +33,31 @@ interface OldModel {
   completionsAt(text: string, character: number, symbols: readonly SymbolName[], gen: number): { items: readonly unknown[] };
 }
 
-/** BASELINE's language model as a bundle; '' when history is not there. */
+/** BASELINE's language model and assembler as bundles in a directory; '' when history is not there. */
 function buildBaseline(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-language-'));
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   try {
     const tar = execFileSync('git', ['-C', ROOT, 'archive', BASELINE, 'emulator', 'extension'], { maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
-    const out = path.join(dir, 'languageModel.js');
     const esbuild = require('esbuild') as typeof import('esbuild');
-    esbuild.buildSync({ entryPoints: [path.join(dir, 'extension', 'languageModel.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: out, logLevel: 'error' });
-    return out;
+    for (const entry of ['extension/languageModel.ts', 'emulator/assembler.ts']) {
+      esbuild.buildSync({ entryPoints: [path.join(dir, entry)], bundle: true, platform: 'node', format: 'cjs', outfile: path.join(dir, path.basename(entry, '.ts') + '.js'), logLevel: 'error' });
+    }
+    return dir;
   } catch {
     return '';
   }
 }
 
 function oldModel(): OldModel | null {
-  const file = process.env[BASELINE_ENV];
-  return file ? (require(file) as OldModel) : null;
+  const dir = process.env[BASELINE_ENV];
+  return dir ? (require(path.join(dir, 'languageModel.js')) as OldModel) : null;
+}
+
+function oldAssembler(): typeof assembleSource | null {
+  const dir = process.env[BASELINE_ENV];
+  return dir ? (require(path.join(dir, 'assembler.js')) as { assembleSource: typeof assembleSource }).assembleSource : null;
 }
 
 const sourceOf = (lines: readonly string[]): LineSource => ({ lineCount: lines.length, lineAt: (i) => lines[i] });
@@ -167,6 +175,33 @@ function build(useOld: boolean): Build {
   return { ms, retainedMB, peakRssMB, records };
 }
 
+function assembled(asm: typeof assembleSource, text: string): void {
+  const r = asm(text, { file: 'long.vgpu' });
+  if (!r.image) throw new Error(`the long program does not assemble: ${r.diagnostics[0]?.message}`);
+}
+
+/** Peak RSS assembling the program once in a fresh process (with `old`, on BASELINE's assembler). */
+function assemblyPeak(useOld: boolean): number {
+  const text = longProgram(LINES);
+  const asm = useOld ? oldAssembler() : assembleSource;
+  if (!asm) return NaN;
+  assembled(asm, text);
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Assembly time, today's and BASELINE's alternated (two rounds each). */
+function assemblyTimes(): { ms: number; oldMs: number } {
+  const text = longProgram(LINES);
+  const old = oldAssembler();
+  const now: number[] = [];
+  const then: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    now.push(timeIt(() => assembled(assembleSource, text)));
+    if (old) then.push(timeIt(() => assembled(old, text)));
+  }
+  return { ms: median(now), oldMs: old ? median(then) : NaN };
+}
+
 export const section: Section = {
   name: 'language',
   goals: {
@@ -177,6 +212,9 @@ export const section: Section = {
     const s = measureInChild<Speed>(__filename, 'language:speed');
     const b = measureInChild<Build>(__filename, 'language:build');
     const o = measureInChild<Build>(__filename, 'language:build-old');
+    const at = measureInChild<{ ms: number; oldMs: number }>(__filename, 'language:assemble-time');
+    const peak = measureInChild<number>(__filename, 'language:assemble-peak');
+    const oldPeak = measureInChild<number>(__filename, 'language:assemble-peak-old');
     const fixed = (x: number, d = 1) => (Number.isFinite(x) ? Number(x.toFixed(d)) : 'baseline not in history');
     return {
       'document lines': s.lines,
@@ -193,6 +231,11 @@ export const section: Section = {
       'peak RSS, index build (MB)': Math.round(b.peakRssMB),
       'full re-parse, 1M lines (baseline, ms)': fixed(o.ms, 0),
       'peak RSS, full re-parse (baseline, MB)': fixed(o.peakRssMB, 0),
+      'assembly for diagnostics, 1M lines (ms)': Math.round(at.ms),
+      'assembly for diagnostics (baseline, ms)': fixed(at.oldMs, 0),
+      'assembly time / baseline': fixed(at.ms / at.oldMs, 2),
+      'peak RSS, assembly (MB)': Math.round(peak),
+      'peak RSS, assembly (baseline, parsed lines kept, MB)': fixed(oldPeak, 0),
     };
   },
 };
@@ -201,3 +244,6 @@ const mode = childMode();
 if (mode === 'language:speed') reply(speed() satisfies Speed);
 else if (mode === 'language:build') reply(build(false) satisfies Build);
 else if (mode === 'language:build-old') reply(build(true) satisfies Build);
+else if (mode === 'language:assemble-time') reply(assemblyTimes());
+else if (mode === 'language:assemble-peak') reply(assemblyPeak(false));
+else if (mode === 'language:assemble-peak-old') reply(assemblyPeak(true));
