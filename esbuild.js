@@ -7,6 +7,7 @@ const entries = [
   { in: 'emulator/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
   { in: 'adapter/main.ts', out: 'adapter' },
   { in: 'extension/extension.ts', out: 'extension' },
+  { in: 'extension/assemblyWorker.ts', out: 'assemblyWorker' },
 ];
 
 async function main() {
