@@ -120,7 +120,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
   };
   const edited = (e: vscode.TextDocumentChangeEvent) => {
     const kept = indexes.get(e.document.uri.toString());
-    if (kept && e.contentChanges.length) {
+    // An index built at this version already holds these changes.
+    if (kept && e.contentChanges.length && kept.version < e.document.version) {
       kept.index.applyChanges(e.contentChanges, linesOf(e.document));
       kept.version = e.document.version;
     }
