@@ -69,7 +69,7 @@ interface LabelDecl {
 }
 
 /** What one line declares; lines that declare nothing have none. */
-export interface LineRecord {
+interface LineRecord {
   readonly gen?: Gen;
   readonly decl?: Decl;
   readonly labels: readonly LabelDecl[];
@@ -80,7 +80,7 @@ const NO_LABELS: readonly LabelDecl[] = [];
 const VM_GEN = /^[^\S\n]*(?:[A-Za-z_][\w]*[^\S\n]*:[^\S\n]*)*\.vm\b([^;\n]*)/gim;
 
 /** The generation a line's `.vm gen=N` names, if it is one the tables describe. */
-export function lineGen(text: string): Gen | undefined {
+function lineGen(text: string): Gen | undefined {
   for (const m of text.matchAll(VM_GEN)) {
     const g = /\bgen\s*=\s*(\d+)/i.exec(m[1]);
     if (g && (GENS as readonly number[]).includes(Number(g[1]))) return Number(g[1]) as Gen;
@@ -89,7 +89,7 @@ export function lineGen(text: string): Gen | undefined {
 }
 
 /** What a line declares, read by the assembler's line parser; undefined for the (many) lines that declare nothing. */
-export function scanLine(text: string): LineRecord | undefined {
+function scanLine(text: string): LineRecord | undefined {
   // A label needs a ':', a directive (and `.vm`) a '.': the other lines are not parsed at all.
   if (text.indexOf(':') < 0 && text.indexOf('.') < 0) return undefined;
   const gen = lineGen(text);
