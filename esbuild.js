@@ -9,6 +9,7 @@ const entries = [
   // The assembler of large programs, run in a worker thread by the adapter (adapter/assemble.ts).
   { in: 'adapter/loadWorker.ts', out: 'load-worker' },
   { in: 'extension/extension.ts', out: 'extension' },
+  { in: 'extension/assemblyWorker.ts', out: 'assemblyWorker' },
 ];
 
 async function main() {

@@ -23,7 +23,7 @@ import {
   type VmDirective,
 } from './image';
 import { IntervalMap } from './intervals';
-import { parseSource, type Arg, type Expr, type ParsedLine, type Statement } from './lexer';
+import { parseLine, splitLines, type Arg, type Expr, type ParsedLine, type Statement } from './lexer';
 import { GGTT_PTE_PRESENT, PTE_BITS } from './paging';
 import { ENGINES, regAt, regByName, type EngineName } from './registers';
 
@@ -222,7 +222,13 @@ class Assembler {
   private readonly diags: Diagnostic[] = [];
   /** Errors past MAX_KEPT_DIAGNOSTICS: counted, not kept (a binary or foreign file has one a line). */
   private droppedErrors = 0;
-  private lines: ParsedLine[] = [];
+  /**
+   * The source's lines. Each pass parses again the lines it reads rather than keeping a million parsed
+   * lines alive through all of them: short-lived parses cost less than the heap they would hold.
+   */
+  private texts: string[] = [];
+  /** Lines (0-based) of `.vm` directives. */
+  private vmLines: number[] = [];
 
   // `.vm` and the machine it targets.
   private readonly vm: VmDirective = {};
@@ -291,9 +297,13 @@ class Assembler {
   }
 
   run(): AssembleResult {
-    const parsed = parseSource(this.source);
-    this.lines = parsed.lines;
-    for (const e of parsed.errors) this.report('error', e.line, e.error.col, e.error.message, e.error.end);
+    this.texts = splitLines(this.source);
+    for (let i = 0; i < this.texts.length; i++) {
+      const { parsed, errors } = parseLine(this.texts[i], i + 1);
+      for (const e of errors) this.report('error', i + 1, e.col, e.message, e.end);
+      const s = parsed.stmt;
+      if (s?.kind === 'directive' && s.name === 'vm') this.vmLines.push(i);
+    }
     this.passVm();
     this.passLayout();
     this.passTables();
@@ -323,6 +333,10 @@ class Assembler {
     return { image, diagnostics: warnings };
   }
 
+  private parsed(i: number): ParsedLine {
+    return parseLine(this.texts[i] ?? '', i + 1).parsed;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Diagnostics.
 
@@ -331,7 +345,7 @@ class Assembler {
       if (severity === 'error') this.droppedErrors++;
       return;
     }
-    const text = this.lines[line - 1]?.text ?? '';
+    const text = this.texts[line - 1] ?? '';
     const c = Math.max(1, Math.min(col, text.length + 1));
     const d: Diagnostic = { file: this.file, line, col: c, severity, message };
     const end = endCol === undefined ? undefined : Math.min(endCol, text.length + 1);
@@ -461,9 +475,10 @@ class Assembler {
   private passVm(): void {
     const seen = new Map<string, number>();
     const scope: Scope = { engine: 'rcs0' };
-    for (const pl of this.lines) {
-      const s = pl.stmt;
-      if (s?.kind !== 'directive' || s.name !== 'vm' || s.broken) continue;
+    for (const i of this.vmLines) {
+      const pl = this.parsed(i);
+      const s = pl.stmt as Statement & { kind: 'directive' };
+      if (s.broken) continue;
       let current: string | undefined;
       for (const arg of s.args) {
         if (!arg.key) {
@@ -510,7 +525,7 @@ class Assembler {
   }
 
   private findVmArg(line: number, key: string): Arg | undefined {
-    const s = this.lines[line - 1]?.stmt;
+    const s = this.parsed(line - 1).stmt;
     return s?.args.find((a) => a.key?.kind === 'name' && a.key.name.toLowerCase() === key);
   }
 
@@ -564,7 +579,10 @@ class Assembler {
 
   private passLayout(): void {
     // Names declared anywhere, so that a forward reference where none is allowed says so.
-    for (const pl of this.lines) {
+    for (let i = 0; i < this.texts.length; i++) {
+      // Labels need a ':', directives a '.'.
+      if (!this.texts[i].includes(':') && !this.texts[i].includes('.')) continue;
+      const pl = this.parsed(i);
       for (const l of pl.labels) if (!this.declared.has(l.name.toUpperCase())) this.declared.set(l.name.toUpperCase(), pl.line);
       const s = pl.stmt;
       const first = s?.args[0]?.value;
@@ -573,7 +591,8 @@ class Assembler {
       }
     }
     let stream: Stream | null = null;
-    this.lines.forEach((pl, i) => {
+    this.texts.forEach((_, i) => {
+      const pl = this.parsed(i);
       const s = pl.stmt;
       const opens = s?.kind === 'directive' && (s.name === 'batch' || s.name === 'data' || s.name === 'ring');
       if (s && opens) {
@@ -822,7 +841,9 @@ class Assembler {
   private passTables(): void {
     this.allocTop = this.memory;
     this.pml4 = this.allocTable()!;
-    this.lines.forEach((pl, i) => {
+    this.texts.forEach((text, i) => {
+      if (!text.includes('.')) return; // a directive needs one
+      const pl = this.parsed(i);
       const s = pl.stmt;
       if (s?.kind !== 'directive' || s.broken || !directiveSpec(s.name)) return;
       if (s.name === 'map' && this.checkDirectiveQuiet(s)) this.doMap(s, pl.line);
@@ -850,8 +871,7 @@ class Assembler {
     const zero = this.allocPages(1);
     const tables = [this.allocTable(), this.allocTable(), this.allocTable()]; // PDP, PD, PT
     if (zero === undefined || tables.some((t) => t === undefined)) {
-      const l = this.lines.find((pl) => pl.stmt?.kind === 'directive' && pl.stmt.name === 'vm');
-      return this.error(l?.line ?? 1, { col: 1 }, `guest RAM (${fmt(this.memory)}) is too small for the unmapped=zero tables`);
+      return this.error((this.vmLines[0] ?? 0) + 1, { col: 1 }, `guest RAM (${fmt(this.memory)}) is too small for the unmapped=zero tables`);
     }
     const [pdp, pd, pt] = tables as number[];
     const RO = PTE_P | PTE_US;
@@ -1246,13 +1266,14 @@ class Assembler {
 
   private passEmit(): void {
     let stream: Stream | null = null;
-    this.lines.forEach((pl, i) => {
-      const s = pl.stmt;
+    this.texts.forEach((_, i) => {
       if (this.opened[i]) {
         stream = this.opened[i]!;
         this.emitOpen(stream, i);
         return;
       }
+      const pl = this.parsed(i);
+      const s = pl.stmt;
       if (!s || s.broken) return;
       const placed = this.placements[i];
       switch (s.kind) {

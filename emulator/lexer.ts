@@ -382,15 +382,3 @@ export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; e
   const stmt = parsed.stmt && { ...parsed.stmt, broken: true };
   return { parsed: { line: lineNo, text, labels, stmt }, errors };
 }
-
-/** Parses a whole source text. */
-export function parseSource(source: string): { lines: ParsedLine[]; errors: { line: number; error: SyntaxError }[] } {
-  const lines: ParsedLine[] = [];
-  const errors: { line: number; error: SyntaxError }[] = [];
-  splitLines(source).forEach((text, i) => {
-    const r = parseLine(text, i + 1);
-    lines.push(r.parsed);
-    for (const e of r.errors) errors.push({ line: i + 1, error: e });
-  });
-  return { lines, errors };
-}

@@ -1,23 +1,20 @@
-// VS Code glue for the `.vgpu` language: assembler diagnostics (debounced), hover, completion and document
-// symbols. Everything it shows comes from extension/languageModel.ts and the assembler.
+// VS Code glue for the `.vgpu` language: assembler diagnostics (debounced, assembled in a worker), hover,
+// completion and document symbols. Everything it shows comes from extension/languageModel.ts, each document's index (kept by its
+// edits, extension/documentIndex.ts) and the assembler.
 
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as vscode from 'vscode';
-import { assembleSource, type AssembleResult } from '../emulator/assembler';
-import {
-  LANGUAGE_ID,
-  completionsAt,
-  diagnosticRange,
-  documentGen,
-  documentSymbols,
-  hoverAt,
-  symbolNames,
-  type CompletionKind,
-  type DocSymbol,
-  type SymbolKind,
-} from './languageModel';
+import { assembleSource } from '../emulator/assembler';
+import type { Diagnostic } from '../emulator/image';
+import { ASSEMBLY_WORKER, BackgroundAssembler } from './assemblyWorker';
+import { DocumentIndex, type LineSource } from './documentIndex';
+import { LANGUAGE_ID, completionsAt, diagnosticRange, hoverAt, type CompletionKind, type DocSymbol, type SymbolKind } from './languageModel';
 
 /** Delay between the last edit and the assembler run. */
 const DEBOUNCE_MS = 200;
+/** Longest document the outline assembles on demand for its addresses (longer ones wait for the debounced run). */
+const OUTLINE_ASSEMBLE_LINES = 20_000;
 
 const COMPLETION_KIND: Readonly<Record<CompletionKind, vscode.CompletionItemKind>> = {
   mnemonic: vscode.CompletionItemKind.Keyword,
@@ -45,19 +42,16 @@ const SYMBOL_KIND: Readonly<Record<SymbolKind, vscode.SymbolKind>> = {
 export function registerLanguageFeatures(context: vscode.ExtensionContext): void {
   const selector: vscode.DocumentSelector = { language: LANGUAGE_ID };
   const collection = vscode.languages.createDiagnosticCollection(LANGUAGE_ID);
-  /** Last assembly per document (its symbols give hover and outline values). */
-  const results = new Map<string, { version: number; result: AssembleResult }>();
+  /** Last assembly per document: the version it read and its symbol values (for hover and the outline). */
+  const results = new Map<string, { version: number; symbols?: ReadonlyMap<string, number> }>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const fileOf = (doc: vscode.TextDocument) => (doc.uri.scheme === 'file' ? doc.uri.fsPath : doc.uri.toString());
 
-  const assembleNow = (doc: vscode.TextDocument): AssembleResult => {
-    const key = doc.uri.toString();
-    const cached = results.get(key);
-    if (cached && cached.version === doc.version) return cached.result;
-    const result = assembleSource(doc.getText(), { file: doc.uri.scheme === 'file' ? doc.uri.fsPath : doc.uri.toString() });
-    results.set(key, { version: doc.version, result });
+  const publish = (doc: vscode.TextDocument, version: number, diagnostics: readonly Diagnostic[], symbols?: ReadonlyMap<string, number>) => {
+    results.set(doc.uri.toString(), { version, symbols });
     collection.set(
       doc.uri,
-      result.diagnostics.map((d) => {
+      diagnostics.map((d) => {
         const r = diagnosticRange(d, d.line - 1 < doc.lineCount ? doc.lineAt(d.line - 1).text : '');
         const diag = new vscode.Diagnostic(
           new vscode.Range(r.line, r.start, r.line, r.end),
@@ -68,8 +62,26 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
         return diag;
       }),
     );
-    return result;
   };
+
+  /** On this thread, for the outline of a short document that has no assembly of its version yet. */
+  const assembleNow = (doc: vscode.TextDocument): ReadonlyMap<string, number> | undefined => {
+    const result = assembleSource(doc.getText(), { file: fileOf(doc) });
+    publish(doc, doc.version, result.diagnostics, result.image?.symbols);
+    return result.image?.symbols;
+  };
+
+  const background = new BackgroundAssembler(
+    () => new Worker(path.join(__dirname, 'assemblyWorker.js'), { workerData: ASSEMBLY_WORKER }),
+    (key, version, reply) => {
+      const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+      // An answer for an older version is dropped: the edit since has its own request.
+      if (!doc || doc.version !== version) return;
+      publish(doc, version, reply.diagnostics, reply.symbols && new Map(reply.symbols));
+    },
+  );
+  const assembleLater = (doc: vscode.TextDocument) =>
+    background.request(doc.uri.toString(), { file: fileOf(doc), snapshot: () => ({ version: doc.version, text: doc.getText() }) });
 
   const schedule = (doc: vscode.TextDocument) => {
     if (doc.languageId !== LANGUAGE_ID) return;
@@ -79,7 +91,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
       key,
       setTimeout(() => {
         timers.delete(key);
-        assembleNow(doc);
+        assembleLater(doc);
       }, DEBOUNCE_MS),
     );
   };
@@ -89,26 +101,37 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     clearTimeout(timers.get(key));
     timers.delete(key);
     results.delete(key);
-    scans.delete(key);
+    background.cancel(key);
+    indexes.delete(key);
     collection.delete(doc.uri);
   };
 
-  /** What completion and hover read from the whole document (its names and `.vm gen=`), scanned once per version. */
-  const scans = new Map<string, { version: number; names: ReturnType<typeof symbolNames>; gen: ReturnType<typeof documentGen> }>();
-  const scan = (doc: vscode.TextDocument) => {
+  /** What completion, hover and the outline read from the whole document (its symbols and `.vm gen=`), kept by its edits. */
+  const indexes = new Map<string, { version: number; index: DocumentIndex }>();
+  const linesOf = (doc: vscode.TextDocument): LineSource => ({ lineCount: doc.lineCount, lineAt: (i) => doc.lineAt(i).text });
+  const indexOf = (doc: vscode.TextDocument): DocumentIndex => {
     const key = doc.uri.toString();
-    const cached = scans.get(key);
-    if (cached && cached.version === doc.version) return cached;
-    const text = doc.getText();
-    const s = { version: doc.version, names: symbolNames(documentSymbols(text)), gen: documentGen(text) };
-    scans.set(key, s);
-    return s;
+    const kept = indexes.get(key);
+    if (kept && kept.version === doc.version) return kept.index;
+    // First use, or an edit not seen: from the whole text.
+    const index = DocumentIndex.build(linesOf(doc));
+    indexes.set(key, { version: doc.version, index });
+    return index;
+  };
+  const edited = (e: vscode.TextDocumentChangeEvent) => {
+    const kept = indexes.get(e.document.uri.toString());
+    // An index built at this version already holds these changes.
+    if (kept && e.contentChanges.length && kept.version < e.document.version) {
+      kept.index.applyChanges(e.contentChanges, linesOf(e.document));
+      kept.version = e.document.version;
+    }
+    schedule(e.document);
   };
 
   /** Symbol values of the last successful assembly, if it is of this version. */
   const symbolValues = (doc: vscode.TextDocument) => {
     const r = results.get(doc.uri.toString());
-    return r && r.version === doc.version ? r.result.image?.symbols : undefined;
+    return r && r.version === doc.version ? r.symbols : undefined;
   };
 
   const toDocumentSymbol = (doc: vscode.TextDocument, s: DocSymbol): vscode.DocumentSymbol => {
@@ -122,12 +145,13 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
   context.subscriptions.push(
     collection,
     { dispose: () => timers.forEach((t) => clearTimeout(t)) },
-    vscode.workspace.onDidOpenTextDocument((doc) => doc.languageId === LANGUAGE_ID && assembleNow(doc)),
-    vscode.workspace.onDidChangeTextDocument((e) => schedule(e.document)),
+    { dispose: () => background.dispose() },
+    vscode.workspace.onDidOpenTextDocument((doc) => doc.languageId === LANGUAGE_ID && assembleLater(doc)),
+    vscode.workspace.onDidChangeTextDocument(edited),
     vscode.workspace.onDidCloseTextDocument(forget),
     vscode.languages.registerHoverProvider(selector, {
       provideHover(doc, pos) {
-        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc), scan(doc).gen);
+        const h = hoverAt(doc.lineAt(pos.line).text, pos.character, symbolValues(doc), indexOf(doc).gen());
         if (!h) return undefined;
         const md = new vscode.MarkdownString(h.markdown);
         return new vscode.Hover(md, new vscode.Range(pos.line, h.start, pos.line, h.end));
@@ -137,8 +161,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
       selector,
       {
         provideCompletionItems(doc, pos) {
-          const { names, gen } = scan(doc);
-          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, names, gen);
+          const index = indexOf(doc);
+          const c = completionsAt(doc.lineAt(pos.line).text, pos.character, index.names(), index.gen());
           const range = new vscode.Range(pos.line, c.start, pos.line, c.end);
           return c.items.map((e) => {
             const item = new vscode.CompletionItem(e.label, COMPLETION_KIND[e.kind]);
@@ -157,9 +181,10 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     ),
     vscode.languages.registerDocumentSymbolProvider(selector, {
       provideDocumentSymbols(doc) {
-        return documentSymbols(doc.getText(), symbolValues(doc) ?? assembleNow(doc).image?.symbols).map((s) => toDocumentSymbol(doc, s));
+        const values = symbolValues(doc) ?? (doc.lineCount <= OUTLINE_ASSEMBLE_LINES ? assembleNow(doc) : undefined);
+        return indexOf(doc).symbols(linesOf(doc), values).map((s) => toDocumentSymbol(doc, s));
       },
     }),
   );
-  for (const doc of vscode.workspace.textDocuments) if (doc.languageId === LANGUAGE_ID) assembleNow(doc);
+  for (const doc of vscode.workspace.textDocuments) if (doc.languageId === LANGUAGE_ID) assembleLater(doc);
 }

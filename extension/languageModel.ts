@@ -8,7 +8,6 @@ import {
   COMMANDS,
   DEFAULT_GEN,
   commandsOf,
-  GENS,
   commandByMnemonic,
   fieldByName,
   fieldPlacement,
@@ -20,7 +19,8 @@ import {
   type WriteSpec,
 } from '../emulator/commands';
 import type { Diagnostic } from '../emulator/image';
-import { DATA_KEYWORDS, parseSource, tokenizeLine, type Arg, type Token } from '../emulator/lexer';
+import { DATA_KEYWORDS, tokenizeLine, type Token } from '../emulator/lexer';
+import type { SymbolName } from './documentIndex';
 import {
   CAP_BASE,
   CAP_REG_DEFS,
@@ -35,6 +35,8 @@ import {
 } from '../emulator/registers';
 
 export const LANGUAGE_ID = 'vgpu';
+
+export { documentGen, documentSymbols, symbolNames, type DocSymbol, type SymbolKind, type SymbolName } from './documentIndex';
 
 // ---------------------------------------------------------------------------------------------
 // Directive usage lines (`.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]`) read as data: `key=a|b` is an option
@@ -204,18 +206,6 @@ function enumKey(f: CmdField, text: string): string | undefined {
   if (f.kind !== 'enum' || !f.values) return undefined;
   const upper = text.toUpperCase();
   return Object.keys(f.values).find((v) => v.toUpperCase() === upper);
-}
-
-/**
- * The hardware generation a document's commands are laid out for: its `.vm gen=` (the assembler's default,
- * 9, without one). A light scan of `.vm` lines only, so it stays cheap on long documents.
- */
-export function documentGen(source: string): Gen {
-  for (const m of source.matchAll(/^[^\S\n]*(?:[A-Za-z_][\w]*[^\S\n]*:[^\S\n]*)*\.vm\b([^;\n]*)/gim)) {
-    const g = /\bgen\s*=\s*(\d+)/i.exec(m[1]);
-    if (g && (GENS as readonly number[]).includes(Number(g[1]))) return Number(g[1]) as Gen;
-  }
-  return DEFAULT_GEN;
 }
 
 /** What every token of a line is, the way the assembler will read it (commands as `gen` lays them out). */
@@ -638,12 +628,6 @@ export interface CompletionResult {
   readonly items: readonly CompletionEntry[];
 }
 
-/** A name the document defines (from documentSymbols), offered as a value. */
-export interface SymbolName {
-  readonly name: string;
-  readonly kind: SymbolKind;
-}
-
 const WORD_CHAR = /[A-Za-z0-9_.]/;
 
 /** The word around a 0-based character: names with dots (`bcs0.CS_GPR0`) and directives (`.map`). */
@@ -834,92 +818,6 @@ export function completionsAt(text: string, character: number, symbols: readonly
     return { ...word, items };
   }
   return { ...word, items: [...valueItems(symbols), ...registerItems(typed)] };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Document symbols: labels, batches, rings, surfaces (and .data blocks, which hold labels), by a light scan.
-
-export type SymbolKind = 'label' | 'batch' | 'ring' | 'surface' | 'data';
-
-export interface DocSymbol {
-  readonly name: string;
-  readonly kind: SymbolKind;
-  readonly detail: string;
-  /** 0-based line of the declaration and the span of its name. */
-  readonly line: number;
-  readonly start: number;
-  readonly end: number;
-  /** 0-based last line of the symbol's block (batches, rings and data blocks run to the next one). */
-  endLine: number;
-  readonly children: DocSymbol[];
-}
-
-const CONTAINERS = new Set(['batch', 'ring', 'data']);
-
-/** The document's symbols; `values` (an image's symbols, upper-cased names) adds addresses to the details. */
-export function documentSymbols(source: string, values?: ReadonlyMap<string, number>): DocSymbol[] {
-  const { lines } = parseSource(source);
-  const top: DocSymbol[] = [];
-  let open: DocSymbol | undefined;
-  const argText = (text: string, a: Arg | undefined) => (a ? text.slice(a.col - 1, a.end - 1) : '');
-  const valueOf = (name: string) => {
-    const v = values?.get(name.toUpperCase());
-    return v === undefined ? undefined : hex(v);
-  };
-  const close = (line: number) => {
-    if (open) open.endLine = Math.max(open.line, line);
-    open = undefined;
-  };
-  let lastContent = 0;
-  for (const pl of lines) {
-    const ln = pl.line - 1;
-    const s = pl.stmt;
-    if (s?.kind === 'directive' && CONTAINERS.has(s.name)) {
-      close(lastContent);
-      const a0 = s.args[0];
-      let sym: DocSymbol;
-      if (s.name === 'batch' && a0?.value.kind === 'name') {
-        const engine = argText(pl.text, s.args[2]) || 'rcs0';
-        const va = valueOf(a0.value.name) ?? argText(pl.text, s.args[1]);
-        sym = { name: a0.value.name, kind: 'batch', detail: `batch on ${engine} at ${va}`, line: ln, start: a0.col - 1, end: a0.end - 1, endLine: ln, children: [] };
-      } else if (s.name === 'ring') {
-        const engine = argText(pl.text, a0) || '?';
-        sym = { name: `${engine} ring`, kind: 'ring', detail: s.args.length > 1 ? `at ${argText(pl.text, s.args[1])}` : '', line: ln, start: s.col - 1, end: a0 ? a0.end - 1 : s.end - 1, endLine: ln, children: [] };
-      } else if (s.name === 'data') {
-        sym = { name: `.data ${argText(pl.text, a0)}`.trim(), kind: 'data', detail: '', line: ln, start: s.col - 1, end: a0 ? a0.end - 1 : s.end - 1, endLine: ln, children: [] };
-      } else {
-        sym = { name: pl.text.trim(), kind: s.name as SymbolKind, detail: '', line: ln, start: s.col - 1, end: s.end - 1, endLine: ln, children: [] };
-      }
-      top.push(sym);
-      open = sym;
-    } else if (s?.kind === 'directive' && s.name === 'surface' && s.args[0]?.value.kind === 'name') {
-      const a = s.args;
-      const name = (a[0].value as { name: string }).name;
-      const size = `${argText(pl.text, a[2])}×${argText(pl.text, a[3])}`;
-      const va = valueOf(name) ?? argText(pl.text, a[1]);
-      top.push({ name, kind: 'surface', detail: `${size} at ${va}`, line: ln, start: a[0].col - 1, end: a[0].end - 1, endLine: ln, children: [] });
-    }
-    for (const l of pl.labels) {
-      const sym: DocSymbol = { name: l.name, kind: 'label', detail: valueOf(l.name) ?? '', line: ln, start: l.col - 1, end: l.end - 1, endLine: ln, children: [] };
-      (open ? open.children : top).push(sym);
-    }
-    if (pl.text.trim() !== '' && !pl.text.trim().startsWith(';')) lastContent = ln;
-  }
-  close(lastContent);
-  return top;
-}
-
-/** Every symbol name, flattened (for completion of values). */
-export function symbolNames(symbols: readonly DocSymbol[]): SymbolName[] {
-  const out: SymbolName[] = [];
-  const walk = (list: readonly DocSymbol[]) => {
-    for (const s of list) {
-      if (s.kind === 'label' || s.kind === 'batch' || s.kind === 'surface') out.push({ name: s.name, kind: s.kind });
-      walk(s.children);
-    }
-  };
-  walk(symbols);
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./memory'),
   () => import('./reverse'),
   () => import('./assembler'),
+  () => import('./language'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {

@@ -44,3 +44,30 @@ export function timeIt(fn: () => void): number {
   fn();
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
+
+/**
+ * A long editable program of about `lines` source lines that assembles: batches of `perBatch` lines (a label
+ * every 50 lines, a comment every 25, stores, register loads, no-ops) after surfaces, called from one ring.
+ */
+export function longProgram(lines: number, perBatch = 1000): string {
+  const batches = Math.max(1, Math.floor(lines / (perBatch + 4)));
+  const out = ['; a long program for the editor', '.vm memory=512M gen=9', '.map 0x100000, 0x100000, 128M, rw', '.data 0x7F00000', 'flag: dword 0', ''];
+  for (let b = 0; b < batches; b++) {
+    if (b % 10 === 0) out.push(`.surface fb${b}, 0x${(0x7000000 + b * 0x1000).toString(16)}, 16, 16`);
+    out.push(`.batch b${b}, 0x${(0x100000 + b * 0x10000).toString(16)}`);
+    for (let i = 0; i < perBatch - 2; i++) {
+      if (i % 25 === 24) {
+        out.push(`    ; step ${b}.${i}: the flag holds ${i - 24} here`);
+        continue;
+      }
+      const label = i % 50 === 0 ? `l${b}_${i}: ` : '    ';
+      const k = i % 3;
+      out.push(label + (k === 0 ? `MI_STORE_DATA_IMM addr=flag, data=${i}` : k === 1 ? `MI_LOAD_REGISTER_IMM CS_GPR${i % 16}=${i}` : 'MI_NOOP'));
+    }
+    out.push('    MI_BATCH_BUFFER_END', '');
+  }
+  out.push('.ring rcs0');
+  for (let b = 0; b < batches; b++) out.push(`    MI_BATCH_BUFFER_START addr=b${b}`);
+  out.push('.submit rcs0', '.wait rcs0');
+  return out.join('\n') + '\n';
+}
