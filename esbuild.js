@@ -7,7 +7,7 @@ const entries = [
   { in: 'emulator/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
   { in: 'adapter/main.ts', out: 'adapter' },
   // The assembler of large programs, run in a worker thread by the adapter (adapter/assemble.ts).
-  { in: 'adapter/loadWorker.ts', out: 'load-worker' },
+  { in: 'adapter/loadWorker.ts', out: 'loadWorker' },
   { in: 'extension/extension.ts', out: 'extension' },
   { in: 'extension/assemblyWorker.ts', out: 'assemblyWorker' },
 ];

@@ -1,4 +1,4 @@
-// Assembling a large program off the adapter's event loop (a worker thread running dist/load-worker.js),
+// Assembling a large program off the adapter's event loop (a worker thread running dist/loadWorker.js),
 // so the launch can show progress and be cancelled. Where the worker bundle is absent (tests run the
 // sources), the assembly runs in place.
 
@@ -24,7 +24,7 @@ const POLL_MS = 20;
  * in-place assembly would (AssemblyError with the source, ProgramFileError).
  */
 export async function assembleOffThread(file: string, options: LoadOptions, cancelled: () => boolean): Promise<{ image: ProgramImage; source: string }> {
-  const bundle = path.join(__dirname, 'load-worker.js');
+  const bundle = path.join(__dirname, 'loadWorker.js');
   if (!fs.existsSync(bundle)) {
     const source = readProgram(file);
     return { image: assembleProgram(file, source, options), source };

@@ -1,4 +1,4 @@
-// The assembler pass of a large program, in a worker thread (bundled as dist/load-worker.js): the
+// The assembler pass of a large program, in a worker thread (bundled as dist/loadWorker.js): the
 // adapter's event loop stays free, so a `cancel` of the launch is seen, and terminating the worker
 // stops the assembly wherever it is. The image comes back by structured clone.
 
