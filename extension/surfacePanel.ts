@@ -72,7 +72,7 @@ export class SurfacePanel implements vscode.Disposable {
     const generation = ++this.generation;
     try {
       const s = await this.sessions.request('vgpu/surface', this.name ? { name: this.name } : {});
-      const t = await this.sessions.request('vgpu/snapshots', {});
+      const t = await this.sessions.request('vgpu/snapshots', { count: 0 });
       if (generation !== this.generation || !this.panel) return;
       this.name = s.name;
       this.panel.title = `Surface: ${s.name}`;

@@ -1,0 +1,119 @@
+// Large answers come in windows over DAP: Compare Snapshots (`vgpu/diff`: computed once, its changed
+// pages paged by token, cancellable), the kept snapshots (`vgpu/snapshots` with start/count) and the
+// console's `diff`.
+// Each answer's size follows the window asked for, never the size of the change or of the list.
+
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import type { CustomArgs, CustomBody, CustomRequestName } from '../../adapter/protocol';
+import { clientPerTest, digest, failure, launch, program, repl } from './client';
+
+const MiB = 2 ** 20;
+
+/** A program whose one blit changes the alpha byte of every pixel over `bytes` (2 MiB pages). */
+function fills(bytes: number): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-compare-'));
+  const file = path.join(dir, 'fills.vgpu');
+  fs.writeFileSync(file, [
+    '.vm memory=256M', '.map 0x100000, 0x100000, 64K, rw', `.map 0x4000000, 0x4000000, ${bytes / MiB}M, rw, page=2M`,
+    '.batch b, 0x100000, bcs0', `    XY_COLOR_BLT write_enable=2, dst=0x4000000, pitch=16384, x1=0, y1=0, x2=4096, y2=${bytes / 16384}, color=0x80000000`,
+    '    MI_BATCH_BUFFER_END', '.ring bcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit bcs0', '.wait all', '',
+  ].join('\n'));
+  return file;
+}
+
+describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, console diff)', function () {
+  this.timeout(60000);
+  let dc: DebugClient;
+  clientPerTest((c) => (dc = c));
+
+  async function custom<K extends CustomRequestName>(name: K, args: CustomArgs<K> | Record<string, unknown> = {}): Promise<CustomBody<K>> {
+    return (await dc.customRequest(name, args)).body as CustomBody<K>;
+  }
+
+  it('vgpu/diff: the first answer carries a window of the changed pages and a token; the token pages through the rest', async () => {
+    const file = fills(8 * MiB);
+    await launch(dc, { program: file, stopOnEntry: false });
+    const { snapshots } = await custom('vgpu/snapshots');
+    const first = await custom('vgpu/diff', { from: snapshots[0].id, to: -1 });
+    assert.equal(first.pages.length, 256, 'a default window');
+    assert.ok(first.totalPages >= 2048 && first.more === first.totalPages - 256);
+    assert.ok(JSON.stringify(first).length < 32 * 1024, `${JSON.stringify(first).length} bytes of JSON for ${first.totalPages} changed pages`);
+    assert.deepEqual(first.pages[0], { gpa: '0x4000000', ranges: [[3, 4096]], bytes: 1024 }, 'one range per page, not one per pixel');
+    const seen = [...first.pages];
+    for (let start = seen.length; start < first.totalPages;) {
+      const w = await custom('vgpu/diff', { token: first.token, start, count: 700 });
+      assert.deepEqual([w.start, w.totalPages, w.more], [start, first.totalPages, Math.max(0, first.totalPages - start - 700)]);
+      assert.deepEqual(w.registers, first.registers);
+      seen.push(...w.pages);
+      start += w.pages.length;
+    }
+    const gpas = seen.map((p) => Number(p.gpa));
+    assert.ok(gpas.every((g, i) => i === 0 || g > gpas[i - 1]), 'GPA order, each page once');
+    assert.equal(seen.reduce((n, p) => n + p.bytes, 0), first.changedBytes);
+    assert.equal(seen.filter((p) => p.bytes === 1024).length, 2048);
+    const big = await custom('vgpu/diff', { token: first.token, start: 0, count: 1e9 });
+    assert.equal(big.pages.length, Math.min(4096, first.totalPages));
+    const past = await custom('vgpu/diff', { token: first.token, start: 1e9 });
+    assert.deepEqual([past.pages.length, past.more], [0, 0]);
+    assert.match(await failure(dc.customRequest('vgpu/diff', { token: 'diff-999' })), /no longer kept: compare the snapshots again/);
+    assert.match(await failure(dc.customRequest('vgpu/diff', { token: first.token, start: -1 })), /start must be a non-negative integer/);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+
+  it('vgpu/diff is a long operation: cancelled, it answers "cancelled" with the VM unmoved', async () => {
+    const file = fills(64 * MiB);
+    await dc.initializeRequest({ adapterID: 'vgpu', linesStartAt1: true, columnsStartAt1: true, supportsProgressReporting: true } as DebugProtocol.InitializeRequestArguments);
+    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: file, stopOnEntry: false } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
+    const { snapshots } = await custom('vgpu/snapshots');
+    const before = await digest(dc);
+    const seq = (dc as unknown as { sequence: number }).sequence;
+    const asked = failure(dc.customRequest('vgpu/diff', { from: snapshots[0].id }));
+    await dc.customRequest('cancel', { requestId: seq });
+    assert.equal(await asked, 'cancelled');
+    assert.equal(await digest(dc), before);
+    const whole = await custom('vgpu/diff', { from: snapshots[0].id });
+    assert.ok(whole.totalPages >= 16384);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+
+  it('console diff lists 32 changed pages at a time, @N from the N-th', async () => {
+    const file = fills(2 * MiB);
+    await launch(dc, { program: file, stopOnEntry: false });
+    const text = await repl(dc, 'diff 0');
+    const pages = text.split('\n').filter((l) => l.startsWith('GPA '));
+    assert.equal(pages.length, 32);
+    assert.equal(pages[0], 'GPA 0x4000000: 1024 bytes in 0x3-0xfff');
+    assert.match(text, /pages 0\.\.31 of (\d+) changed \(\d+ bytes\): 'diff 0 @32' lists the next/);
+    const total = Number(/of (\d+) changed/.exec(text)![1]);
+    const tail = await repl(dc, `diff 0 @${total - 3}`);
+    assert.equal(tail.split('\n').filter((l) => l.startsWith('GPA ')).length, 3);
+    assert.match(tail, new RegExp(`pages ${total - 3}\\.\\.${total - 1} of ${total} changed`));
+    assert.doesNotMatch(tail, /lists the next/);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+
+  it('vgpu/snapshots: the newest 256 unless asked for a window; thousands kept, the answer stays small', async () => {
+    await launch(dc, { program: program('spin.vgpu'), snapshotEvery: 1, watchdog: 10_000_000 });
+    await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 5000')]);
+    const newest = await custom('vgpu/snapshots');
+    assert.ok(newest.total > 5000, `${newest.total} kept`);
+    assert.equal(newest.snapshots.length, 256);
+    assert.equal(newest.start, newest.total - 256);
+    assert.equal(newest.snapshots.at(-1)!.commands, 5000);
+    const size = JSON.stringify(newest).length;
+    assert.ok(size < 48 * 1024, `${size} bytes of JSON with ${newest.total} snapshots kept`);
+    const oldest = await custom('vgpu/snapshots', { start: 0, count: 10 });
+    assert.deepEqual([oldest.start, oldest.snapshots.length, oldest.snapshots[0].reason, oldest.total], [0, 10, 'start', newest.total]);
+    const none = await custom('vgpu/snapshots', { count: 0 });
+    assert.deepEqual([none.snapshots.length, none.commands, none.total], [0, 5000, newest.total]);
+    const capped = await custom('vgpu/snapshots', { start: 0, count: 1e6 });
+    assert.equal(capped.snapshots.length, 4096);
+    assert.match(await failure(dc.customRequest('vgpu/snapshots', { count: -1 })), /count must be a non-negative integer/);
+  });
+});
