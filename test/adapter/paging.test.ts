@@ -1,6 +1,6 @@
 // Large answers come in windows over DAP: Compare Snapshots (`vgpu/diff`: computed once, its changed
-// pages paged by token, cancellable), the kept snapshots (`vgpu/snapshots` with start/count) and the
-// console's `diff`.
+// pages paged by token, cancellable), the kept snapshots (`vgpu/snapshots` with start/count, the
+// Snapshots scope's indexed children), the Page Tables scope's `.map` list and the console's `diff`.
 // Each answer's size follows the window asked for, never the size of the change or of the list.
 
 import * as assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { CustomArgs, CustomBody, CustomRequestName } from '../../adapter/protocol';
-import { clientPerTest, digest, failure, launch, program, repl } from './client';
+import { children, clientPerTest, digest, failure, launch, named, program, repl, scope, top, RCS0 } from './client';
 
 const MiB = 2 ** 20;
 
@@ -26,7 +26,7 @@ function fills(bytes: number): string {
   return file;
 }
 
-describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, console diff)', function () {
+describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, Variables, console diff)', function () {
   this.timeout(60000);
   let dc: DebugClient;
   clientPerTest((c) => (dc = c));
@@ -115,5 +115,52 @@ describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, console 
     const capped = await custom('vgpu/snapshots', { start: 0, count: 1e6 });
     assert.equal(capped.snapshots.length, 4096);
     assert.match(await failure(dc.customRequest('vgpu/snapshots', { count: -1 })), /count must be a non-negative integer/);
+    // The Snapshots scope: `now` and `kept` by name, the snapshots by index.
+    const frame = await top(dc, RCS0);
+    const sc = (await dc.scopesRequest({ frameId: frame.id })).body.scopes.find((s) => s.name === 'Snapshots')!;
+    assert.deepEqual([sc.namedVariables, sc.indexedVariables], [2, newest.total]);
+    const plain = (await dc.variablesRequest({ variablesReference: sc.variablesReference })).body.variables;
+    assert.deepEqual(plain.slice(0, 3).map((v) => v.name), ['now', 'kept', '[0..99]'], 'a client that pages nothing gets groups');
+    assert.ok(plain.length <= 2 + 100 && JSON.stringify(plain).length < 16 * 1024);
+    const some = (await dc.variablesRequest({ variablesReference: sc.variablesReference, filter: 'indexed', start: newest.total - 2, count: 2 })).body.variables;
+    assert.deepEqual(some.map((v) => v.name), newest.snapshots.slice(-2).map((s) => `#${s.id}`));
+    assert.match(some[1].value, /^t=5000 periodic: 0 pages, 1024 bytes \(current\)$/);
+  });
+
+  it('Page Tables: the .map list is indexed, a window at a time', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-maps-'));
+    const file = path.join(dir, 'maps.vgpu');
+    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 64K, rw'];
+    for (let i = 0; i < 5000; i++) lines.push(`.map 0x${(0x10000000 + i * 0x2000).toString(16)}, 0x${(0x200000 + i * 0x1000).toString(16)}, 4K, ${i % 2 ? 'ro' : 'rw'}`);
+    lines.push('.batch b, 0x100000', '    MI_NOOP', '    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0', '');
+    fs.writeFileSync(file, lines.join('\n'));
+    await launch(dc, { program: file });
+    const frame = await top(dc, RCS0);
+    const maps = named(await scope(dc, frame.id, 'Page Tables'), 'mappings');
+    const n = maps.indexedVariables!;
+    assert.ok(n >= 5001, `${n} mappings`);
+    assert.match(maps.value, new RegExp(`^${n} \\.map directives$`));
+    // Each window holds what the program says of its mappings (whatever order the list keeps).
+    const check = (vars: DebugProtocol.Variable[]) => {
+      for (const v of vars) {
+        const i = (Number(v.name.slice(3)) - 0x10000000) / 0x2000;
+        if (!(i >= 0 && i < 5000)) continue;
+        assert.equal(v.value, `→ GPA 0x${(0x200000 + i * 0x1000).toString(16).padStart(10, '0')}, 4096 bytes, ${i % 2 ? 'ro' : 'rw'}, 4 KiB pages`);
+        assert.equal(v.type, `${file}:${3 + i}`);
+      }
+    };
+    const seen = new Set<string>();
+    for (let start = 0; start < n; start += 1000) {
+      const window = await children(dc, maps, { filter: 'indexed', start, count: 1000 });
+      assert.equal(window.length, Math.min(1000, n - start));
+      check(window);
+      for (const v of window) seen.add(v.name);
+    }
+    assert.equal(seen.size, n, 'the windows cover every mapping once');
+    const plain = await children(dc, maps);
+    assert.equal(plain[0].name, '[0..99]');
+    assert.ok(plain.length <= 100 && plain.every((g) => g.indexedVariables! <= 100));
+    check(await children(dc, plain[50], { filter: 'indexed', start: 0, count: 100 }));
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
