@@ -29,6 +29,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./captures'),
   () => import('./memory'),
   () => import('./reverse'),
+  () => import('./diff'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {
