@@ -10,7 +10,8 @@ import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
 import { DescribeError, Described, describe } from './descriptions';
-import { Comparison, snapshotIndex, snapshotInfos } from './history';
+import { Comparison, snapshotIndex, snapshotWindow } from './history';
+import type { CustomBody } from './protocol';
 import { AddressSpace, formatRef, readDwords } from './memory';
 import { registerVariable } from './scopes';
 import { Format, VariableStore, hexPad } from './variables';
@@ -38,7 +39,7 @@ const COMMAND_HELP: readonly [string, string][] = [
   ['translate [ggtt] VA [full|restricted]', 'every step of the PPGTT (or global GTT) and EPT walks of a GPU VA (the frame engine\'s PDP0)'],
   ['x/Nx ADDR', 'N dwords at a GPU VA (x/Nd decimal; ADDR may be gpa:EXPR for guest physical)'],
   ['caps', 'capability registers and PCI capability lists, exposed next to physical'],
-  ['snapshots', 'the kept snapshots: id, time (commands), reason, pages, bytes'],
+  ['snapshots [@N]', 'the kept snapshots: id, time (commands), reason, pages, bytes; the newest 64 (@N: from the N-th)'],
   ['snapshot', 'take a snapshot now'],
   ['rollback N', 'restore snapshot N (its id)'],
   ['goto T', 'travel to time T: right after the T-th command retired (forward or backward)'],
@@ -49,8 +50,20 @@ const COMMAND_HELP: readonly [string, string][] = [
 
 const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors', 'digest'];
 
-/** Changed pages the console lists at a time. */
+/** Changed pages, and kept snapshots, the console lists at a time. */
 const CONSOLE_PAGES = 32;
+const CONSOLE_SNAPSHOTS = 64;
+
+/** A window of kept snapshots, one a line, and how to list the others. */
+function snapshotsText(w: CustomBody<'vgpu/snapshots'>): string {
+  const lines = w.snapshots.map((s) => `#${String(s.id).padEnd(5)} t=${String(s.commands).padEnd(9)} step ${String(s.step).padEnd(9)} ${(s.reason + (s.engine ? ' ' + s.engine : '')).padEnd(17)} ${String(s.pages).padStart(5)} pages ${String(s.bytes).padStart(9)} bytes${s.current ? '  <- now' : ''}`);
+  const end = w.start + w.snapshots.length;
+  if (w.start > 0 || end < w.total) {
+    const more = [w.start > 0 ? `'snapshots @${Math.max(0, w.start - CONSOLE_SNAPSHOTS)}' lists older ones` : '', end < w.total ? `'snapshots @${end}' newer ones` : ''].filter((x) => x);
+    lines.push(`snapshots ${w.start}..${end - 1} of ${w.total} kept: ${more.join(', ')}`);
+  }
+  return lines.join('\n') || 'no snapshots kept';
+}
 
 /** A comparison as the console prints it: registers, changed pages [from, from + CONSOLE_PAGES) and how to see more, surfaces. */
 function diffText(c: Comparison, from: number, again: string): string {
@@ -171,8 +184,11 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
     }
     case 'caps':
       return `host: ${host.host}\n${formatCaps(vm)}`;
-    case 'snapshots':
-      return snapshotInfos(vm).map((s) => `#${String(s.id).padEnd(5)} t=${String(s.commands).padEnd(9)} step ${String(s.step).padEnd(9)} ${(s.reason + (s.engine ? ' ' + s.engine : '')).padEnd(17)} ${String(s.pages).padStart(5)} pages ${String(s.bytes).padStart(9)} bytes${s.current ? '  <- now' : ''}`).join('\n') || 'no snapshots kept';
+    case 'snapshots': {
+      const at = arg.startsWith('@') ? integer(arg.slice(1), 'a position after @') : undefined;
+      if (arg !== '' && at === undefined) throw new ConsoleError('snapshots takes no argument, or @N: the kept snapshots from the N-th');
+      return snapshotsText(snapshotWindow(vm, { start: at, count: CONSOLE_SNAPSHOTS }));
+    }
     case 'snapshot':
       return host.snapshot();
     case 'rollback':

@@ -33,11 +33,6 @@ export function snapshotInfo(vm: Vm, s: Snapshot): SnapshotInfo {
   return { ...summarize(s), current: s.state.step === vm.step };
 }
 
-/** Every kept snapshot (the console's `snapshots`): a copy as long as the list. */
-export function snapshotInfos(vm: Vm): SnapshotInfo[] {
-  return vm.snapshots.list.map((s) => snapshotInfo(vm, s));
-}
-
 /** Index of the kept snapshot with this id, or -1. */
 export function snapshotIndex(vm: Vm, id: unknown): number {
   if (typeof id !== 'number' || !Number.isInteger(id)) return -1;
@@ -48,19 +43,6 @@ export function snapshotIndex(vm: Vm, id: unknown): number {
 function windowCount(requested: unknown, fallback: number, max: number): number {
   if (typeof requested !== 'number' || !Number.isFinite(requested)) return fallback;
   return Math.max(0, Math.min(max, Math.floor(requested)));
-}
-
-/**
- * Contents of a host page at kept snapshot `index` (`index` = list length: now), read from the later
- * epochs' before-images without moving the VM; `cache` keeps pages already built for one question.
- */
-export function pageAt(vm: Vm, index: number, pfn: number, cache?: Map<string, Uint32Array>): Uint32Array {
-  const key = `${index}:${pfn}`;
-  const hit = cache?.get(key);
-  if (hit) return hit;
-  const page = vm.snapshots.pageAt(index, pfn);
-  cache?.set(key, page);
-  return page;
 }
 
 /**

@@ -115,6 +115,15 @@ describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, Variable
     const capped = await custom('vgpu/snapshots', { start: 0, count: 1e6 });
     assert.equal(capped.snapshots.length, 4096);
     assert.match(await failure(dc.customRequest('vgpu/snapshots', { count: -1 })), /count must be a non-negative integer/);
+    // The console's `snapshots`: the newest 64, @N from the N-th.
+    const text = (await repl(dc, 'snapshots')).split('\n');
+    assert.equal(text.length, 65);
+    assert.match(text[63], /^#\d+ +t=5000 .* <- now$/);
+    assert.equal(text[64], `snapshots ${newest.total - 64}..${newest.total - 1} of ${newest.total} kept: 'snapshots @${newest.total - 128}' lists older ones`);
+    const first = (await repl(dc, 'snapshots @0')).split('\n');
+    assert.match(first[0], /^#0 +t=0 +step 0 +start/);
+    assert.equal(first[64], `snapshots 0..63 of ${newest.total} kept: 'snapshots @64' newer ones`);
+    assert.match(await failure(dc.evaluateRequest({ expression: 'snapshots 3', context: 'repl' })), /@N/);
     // The Snapshots scope: `now` and `kept` by name, the snapshots by index.
     const frame = await top(dc, RCS0);
     const sc = (await dc.scopesRequest({ frameId: frame.id })).body.scopes.find((s) => s.name === 'Snapshots')!;
