@@ -11,7 +11,8 @@ import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
 import { DescribeError, Described, describe } from './descriptions';
-import { diff, snapshotIndex, snapshotInfos } from './history';
+import { Comparison, snapshotIndex, snapshotWindow } from './history';
+import type { CustomBody } from './protocol';
 import { AddressSpace, formatRef, readDwords } from './memory';
 import { registerVariable } from './scopes';
 import { Format, VariableStore, hexPad } from './variables';
@@ -26,6 +27,8 @@ export interface ConsoleHost {
   rollback(id: number): string;
   /** Time travel (slices, progress, cancel): what the console prints once it is over. */
   goto(commands: number): Promise<string>;
+  /** Compare Snapshots of kept snapshot indices (list length: now), in slices with progress and cancel. */
+  compare(a: number, b: number): Promise<Comparison>;
 }
 
 export class ConsoleError extends Error {}
@@ -37,16 +40,46 @@ const COMMAND_HELP: readonly [string, string][] = [
   ['translate [ggtt] VA [full|restricted]', 'every step of the PPGTT (or global GTT) and EPT walks of a GPU VA (the frame engine\'s PDP0)'],
   ['x/Nx ADDR', 'N dwords at a GPU VA (x/Nd decimal; ADDR may be gpa:EXPR for guest physical)'],
   ['caps', 'capability registers and PCI capability lists, exposed next to physical'],
-  ['snapshots', 'the kept snapshots: id, time (commands), reason, pages, bytes'],
+  ['snapshots [@N]', 'the kept snapshots: id, time (commands), reason, pages, bytes; the newest 64 (@N: from the N-th)'],
   ['snapshot', 'take a snapshot now'],
   ['rollback N', 'restore snapshot N (its id)'],
   ['goto T', 'travel to time T: right after the T-th command retired (forward or backward)'],
-  ['diff A [B]', 'what changed from snapshot A to snapshot B (default: now)'],
+  ['diff A [B] [@N]', 'what changed from snapshot A to snapshot B (default: now): registers, surfaces and the changed pages, 32 at a time (@N: from the N-th)'],
   ['errors', 'the GPU errors so far'],
   ['digest', 'sha256 of the whole VM state (registers, engines, driver, guest memory): equal digests, equal states'],
 ];
 
 const CONSOLE_WORDS = ['help', 'translate', 'x/', 'caps', 'snapshots', 'snapshot', 'rollback', 'goto', 'diff', 'errors', 'digest'];
+
+/** Changed pages, and kept snapshots, the console lists at a time. */
+const CONSOLE_PAGES = 32;
+const CONSOLE_SNAPSHOTS = 64;
+
+/** A window of kept snapshots, one a line, and how to list the others. */
+function snapshotsText(w: CustomBody<'vgpu/snapshots'>): string {
+  const lines = w.snapshots.map((s) => `#${String(s.id).padEnd(5)} t=${String(s.commands).padEnd(9)} step ${String(s.step).padEnd(9)} ${(s.reason + (s.engine ? ' ' + s.engine : '')).padEnd(17)} ${String(s.pages).padStart(5)} pages ${String(s.bytes).padStart(9)} bytes${s.current ? '  <- now' : ''}`);
+  const end = w.start + w.snapshots.length;
+  if (w.start > 0 || end < w.total) {
+    const more = [w.start > 0 ? `'snapshots @${Math.max(0, w.start - CONSOLE_SNAPSHOTS)}' lists older ones` : '', end < w.total ? `'snapshots @${end}' newer ones` : ''].filter((x) => x);
+    lines.push(`snapshots ${w.start}..${end - 1} of ${w.total} kept: ${more.join(', ')}`);
+  }
+  return lines.join('\n') || 'no snapshots kept';
+}
+
+/** A comparison as the console prints it: registers, changed pages [from, from + CONSOLE_PAGES) and how to see more, surfaces. */
+function diffText(c: Comparison, from: number, again: string): string {
+  const w = c.window('', from, CONSOLE_PAGES);
+  const hexr = ([s, e]: [number, number]) => `0x${s.toString(16)}-0x${(e - 1).toString(16)}`;
+  const lines = [
+    ...w.registers.map((r) => `${r.name.padEnd(24)} ${r.old} -> ${r.new}`),
+    ...w.pages.map((p) => `GPA ${p.gpa}: ${p.bytes} byte${p.bytes === 1 ? '' : 's'} in ${p.ranges.map(hexr).join(', ')}`),
+  ];
+  if (w.totalPages > 0 && (w.start > 0 || w.more > 0)) {
+    lines.push(`pages ${w.start}..${w.start + w.pages.length - 1} of ${w.totalPages} changed (${w.changedBytes} bytes)${w.more > 0 ? `: '${again} @${w.start + w.pages.length}' lists the next` : ''}`);
+  }
+  lines.push(...w.surfaces.filter((s) => s.changedPixels > 0).map((s) => `surface ${s.name}: ${s.changedPixels} pixels changed`));
+  return lines.join('\n') || 'no differences';
+}
 
 /** `va`: the command the request's frame is at (what `$command.FIELD` reads). */
 export function evaluateRequest(host: ConsoleHost, args: DebugProtocol.EvaluateArguments, engine: EngineName, fmt: Format, va?: number): DebugProtocol.EvaluateResponse['body'] | Promise<DebugProtocol.EvaluateResponse['body']> {
@@ -152,8 +185,11 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
     }
     case 'caps':
       return `host: ${host.host}\n${formatCaps(vm)}`;
-    case 'snapshots':
-      return snapshotInfos(vm).map((s) => `#${String(s.id).padEnd(5)} t=${String(s.commands).padEnd(9)} step ${String(s.step).padEnd(9)} ${(s.reason + (s.engine ? ' ' + s.engine : '')).padEnd(17)} ${String(s.pages).padStart(5)} pages ${String(s.bytes).padStart(9)} bytes${s.current ? '  <- now' : ''}`).join('\n') || 'no snapshots kept';
+    case 'snapshots': {
+      const at = arg.startsWith('@') ? integer(arg.slice(1), 'a position after @') : undefined;
+      if (arg !== '' && at === undefined) throw new ConsoleError('snapshots takes no argument, or @N: the kept snapshots from the N-th');
+      return snapshotsText(snapshotWindow(vm, { start: at, count: CONSOLE_SNAPSHOTS }));
+    }
     case 'snapshot':
       return host.snapshot();
     case 'rollback':
@@ -161,18 +197,15 @@ function consoleCommand(host: ConsoleHost, text: string, engine: EngineName, fmt
     case 'goto':
       return host.goto(integer(arg, 'a time (commands retired)'));
     case 'diff': {
-      const ids = rest.filter((x) => x !== '');
-      if (ids.length < 1 || ids.length > 2) throw new ConsoleError('diff takes one or two snapshot ids');
+      const words = rest.filter((x) => x !== '');
+      const at = words.find((x) => x.startsWith('@'));
+      const ids = words.filter((x) => x !== at);
+      if (ids.length < 1 || ids.length > 2) throw new ConsoleError('diff takes one or two snapshot ids (and @N: the changed pages from the N-th)');
       const a = snapshotIndex(vm, integer(ids[0], 'a snapshot id'));
       const b = ids[1] === undefined ? vm.snapshots.list.length : snapshotIndex(vm, integer(ids[1], 'a snapshot id'));
       if (a < 0 || b < 0) throw new ConsoleError('diff: no kept snapshot with that id (see `snapshots`)');
-      const d = diff(vm, a, b);
-      const lines = [
-        ...d.registers.map((r) => `${r.name.padEnd(24)} ${r.old} -> ${r.new}`),
-        ...d.pages.map((p) => `GPA ${p.gpa}: bytes ${p.ranges.map(([s, e]) => `0x${s.toString(16)}-0x${(e - 1).toString(16)}`).join(', ')}`),
-        ...d.surfaces.filter((s) => s.changedPixels > 0).map((s) => `surface ${s.name}: ${s.changedPixels} pixels changed`),
-      ];
-      return lines.join('\n') || 'no differences';
+      const from = at === undefined ? 0 : integer(at.slice(1), 'a page number after @');
+      return host.compare(a, b).then((c) => diffText(c, from, `diff ${ids.join(' ')}`));
     }
     case 'digest':
       return `${vm.digest()} (t=${vm.commands}, step ${vm.step})`;

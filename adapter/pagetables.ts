@@ -11,7 +11,7 @@ import { addressRegister, regField, registerAddress, type EngineName } from '../
 const EPT_VIEW_FIELD = regField('EPT_VIEW', 'VIEW');
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { formatRef } from './memory';
-import { Container, Format, ListContainer, Paging, VariableStore, hexPad, leaf } from './variables';
+import { Container, Format, IndexedList, ListContainer, Paging, VariableStore, hexPad, leaf } from './variables';
 
 export const ENTRIES = 512;
 /** Entries per named chunk for clients that do not page indexed variables themselves. */
@@ -106,16 +106,20 @@ export class PageTableRoot implements Container {
       leaf('EPT view', `${EPT_VIEW_NAMES[view]} (${view})`, { evaluateName: `${this.engine}.EPT_VIEW` }),
       { name: 'PML4', value: root.describe(), variablesReference: store.add(root), indexedVariables: ENTRIES },
       ggttNode(vm, store),
-      {
-        name: 'mappings', value: `${vm.image.mappings.length} .map directives`,
-        variablesReference: store.add(new ListContainer(() => vm.image.mappings.map((m) => leaf(
-          `VA ${hexPad(m.va, 48)}`,
-          `→ GPA ${hexPad(m.gpa, 40)}, ${m.size} bytes, ${m.writable ? 'rw' : 'ro'}, ${PAGE_LABEL[[2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12].indexOf(m.pageSize)] ?? m.pageSize} pages`,
-          { memoryReference: formatRef('va', m.va), type: `${m.loc.file}:${m.loc.line}` },
-        )))),
-      },
+      mappingsNode(vm, store),
     ];
   }
+}
+
+/** The program's `.map` directives in program order, served a window at a time (a program may have 100k). */
+function mappingsNode(vm: Vm, store: VariableStore): DebugProtocol.Variable {
+  const mappings = vm.image.mappings;
+  const items = new IndexedList(mappings.length, (_st, _f, start, count) => mappings.slice(start, start + count).map((m) => leaf(
+    `VA ${hexPad(m.va, 48)}`,
+    `→ GPA ${hexPad(m.gpa, 40)}, ${m.size} bytes, ${m.writable ? 'rw' : 'ro'}, ${PAGE_LABEL[[2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12].indexOf(m.pageSize)] ?? m.pageSize} pages`,
+    { memoryReference: formatRef('va', m.va), type: `${m.loc.file}:${m.loc.line}` },
+  )));
+  return { name: 'mappings', value: `${mappings.length} .map directives`, variablesReference: store.add(items), indexedVariables: mappings.length };
 }
 
 // ---------------------------------------------------------------------------------------------

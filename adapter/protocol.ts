@@ -104,13 +104,30 @@ export interface PipelineStateInfo {
 
 /** Custom requests: name -> [arguments, response body]. */
 export interface CustomRequests {
-  'vgpu/snapshots': [Record<string, never>, { snapshots: SnapshotInfo[]; step: number; commands: number }];
+  /**
+   * Kept snapshots [start, start + count) in list order, oldest first (count: 256 when not given, at most
+   * 4096; without `start`: the newest `count`). `total`: how many are kept; `step`, `commands`: where the VM is.
+   */
+  'vgpu/snapshots': [{ start?: number; count?: number }, { snapshots: SnapshotInfo[]; start: number; total: number; step: number; commands: number }];
   'vgpu/snapshot': [Record<string, never>, { snapshot: SnapshotInfo }];
   'vgpu/rollback': [{ id: number }, { step: number; commands: number }];
-  'vgpu/diff': [{ from: number; to: number }, {
+  /**
+   * Compare Snapshots `from` -> `to` (-1 or absent: now), computed once (a long operation: progress,
+   * cancel); its answer names it by `token`, and a request with the token alone gets another window of
+   * its changed pages without computing again. Pages come in GPA order, [start, start + count) of
+   * `totalPages` (count: 256 when not given, at most 4096), `more` after them; each page's changed bytes
+   * (`bytes`) are coalesced into at most 8 ranges [start, end), which may hold unchanged bytes between.
+   */
+  'vgpu/diff': [{ from?: number; to?: number; token?: string; start?: number; count?: number }, {
     registers: { name: string; old: string; new: string }[];
-    pages: { gpa: string; ranges: [number, number][] }[];
-    surfaces: { name: string; changedPixels: number }[];
+    pages: { gpa: string; ranges: [number, number][]; bytes: number }[];
+    surfaces: { name: string; changedPixels: number; width: number; height: number }[];
+    start: number;
+    totalPages: number;
+    more: number;
+    /** Bytes that differ over all pages. */
+    changedBytes: number;
+    token: string;
   }];
   /** With `snapshot` (a kept snapshot's id): the pixels as they were then, read without moving the VM. */
   'vgpu/surface': [{ name?: string; snapshot?: number }, { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ }];

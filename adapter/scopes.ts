@@ -8,7 +8,7 @@ import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef,
 import { CmdField, decodeCommand, fieldPlacement, opcapRows } from '../emulator/commands';
 import { disassembleOne } from '../emulator/disassembler';
 import { EPT_VIEW_FULL } from '../emulator/ept';
-import { snapshotBytes } from '../emulator/snapshots';
+import { snapshotBytes, type Snapshot } from '../emulator/snapshots';
 import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
 import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { dataIdOfRegister } from './breakpoints';
@@ -18,7 +18,7 @@ import { formatRef, peekCommand } from './memory';
 import { EptRoot, PageTableRoot } from './pagetables';
 import { PipelineStateContainer, fieldText as commandFieldText } from './pipeline';
 import type { Frame } from './stack';
-import { Container, Format, ListContainer, Paging, SetError, VariableStore, hexPad, leaf, num } from './variables';
+import { Container, Format, IndexedList, ListContainer, Paging, SetError, VariableStore, hexPad, leaf, num } from './variables';
 import { writeSet } from './writeset';
 
 // ---------------------------------------------------------------------------------------------
@@ -40,7 +40,8 @@ export function scopesOf(vm: Vm, store: VariableStore, frame: Frame, host: strin
   scopes.push({ name: 'Capability Registers', variablesReference: store.add(capsContainer(vm, host)), expensive: false });
   scopes.push({ name: 'Page Tables', variablesReference: store.add(new PageTableRoot(vm, engine ?? 'rcs0')), expensive: false });
   scopes.push({ name: 'EPT', variablesReference: store.add(new EptRoot(vm)), expensive: false });
-  scopes.push({ name: 'Snapshots', variablesReference: store.add(snapshotsContainer(vm)), expensive: false });
+  const snapshots = snapshotsContainer(vm);
+  scopes.push({ name: 'Snapshots', variablesReference: store.add(snapshots), namedVariables: 2, indexedVariables: snapshots.length, expensive: false });
   return scopes;
 }
 
@@ -233,33 +234,35 @@ function pciContainer(vm: Vm, extended: boolean): Container {
 // ---------------------------------------------------------------------------------------------
 // Snapshots: time (commands), reason, pages and bytes kept.
 
-function snapshotsContainer(vm: Vm): Container {
-  return new ListContainer((store) => {
-    const list = vm.snapshots.list;
-    const out: DebugProtocol.Variable[] = [
+/** Kept snapshots as indexed children (oldest first; a run keeps thousands), `now` and `kept` named. */
+function snapshotsContainer(vm: Vm): IndexedList {
+  const list = vm.snapshots.list;
+  const entry = (store: VariableStore, s: Snapshot): DebugProtocol.Variable => {
+    const current = s.state.step === vm.step;
+    const children = new ListContainer(() => [
+      leaf('id', String(s.id)),
+      leaf('time', `t=${s.state.commands} commands`),
+      leaf('step', String(s.state.step)),
+      leaf('reason', s.reason + (s.engine ? ` (${s.engine})` : '')),
+      leaf('pages', String(s.undo.pageCount), { type: 'pages first written after it (32-byte blocks of each kept)' }),
+      leaf('blocks', String(s.undo.blockCount), { type: 'before-images of 32-byte blocks first written after it' }),
+      leaf('bytes', String(snapshotBytes(s))),
+      leaf('registers touched before it', s.touchedRegs.map((slot) => REGISTERS.find((r) => slot >= r.slot && slot < r.slot + r.def.width / 32)?.name ?? `slot ${slot}`).join(', ') || '-'),
+    ]);
+    return {
+      name: `#${s.id}`,
+      value: `t=${s.state.commands} ${s.reason}${s.engine ? ' ' + s.engine : ''}: ${s.undo.pageCount} pages, ${snapshotBytes(s)} bytes${current ? ' (current)' : ''}`,
+      variablesReference: store.add(children),
+    };
+  };
+  return new IndexedList(
+    list.length,
+    (store, _fmt, start, count) => list.slice(start, start + count).map((s) => entry(store, s)),
+    () => [
       leaf('now', `t=${vm.commands} commands, step ${vm.step}`),
       leaf('kept', `${list.length} snapshots, ${vm.snapshots.totalBytes()} bytes (${vm.snapshots.taken} taken)`),
-    ];
-    for (const s of list) {
-      const current = s.state.step === vm.step;
-      const children = new ListContainer(() => [
-        leaf('id', String(s.id)),
-        leaf('time', `t=${s.state.commands} commands`),
-        leaf('step', String(s.state.step)),
-        leaf('reason', s.reason + (s.engine ? ` (${s.engine})` : '')),
-        leaf('pages', String(s.undo.pageCount), { type: 'pages first written after it (32-byte blocks of each kept)' }),
-        leaf('blocks', String(s.undo.blockCount), { type: 'before-images of 32-byte blocks first written after it' }),
-        leaf('bytes', String(snapshotBytes(s))),
-        leaf('registers touched before it', s.touchedRegs.map((slot) => REGISTERS.find((r) => slot >= r.slot && slot < r.slot + r.def.width / 32)?.name ?? `slot ${slot}`).join(', ') || '-'),
-      ]);
-      out.push({
-        name: `#${s.id}`,
-        value: `t=${s.state.commands} ${s.reason}${s.engine ? ' ' + s.engine : ''}: ${s.undo.pageCount} pages, ${snapshotBytes(s)} bytes${current ? ' (current)' : ''}`,
-        variablesReference: store.add(children),
-      });
-    }
-    return out;
-  });
+    ],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

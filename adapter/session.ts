@@ -11,9 +11,7 @@ import {
   TerminatedEvent, ExitedEvent, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { EPT_VIEW_FULL, EPT_VIEW_NAMES } from '../emulator/ept';
-import { PAGE_SIZE, type HostMemory } from '../emulator/memory';
-import type { PagingContext } from '../emulator/paging';
+import { EPT_VIEW_NAMES } from '../emulator/ept';
 import { CAP_REG_DEFS, ENGINES, EngineName, regField } from '../emulator/registers';
 import { capsView } from '../emulator/vdev';
 import type { Vm } from '../emulator/vm';
@@ -23,13 +21,13 @@ import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evalu
 import { assign } from './assign';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
-import { diffSteps, pageAt, snapshotIndex, snapshotInfos } from './history';
-import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomBody, WalkStepInfo } from './protocol';
+import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
+import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomArgs, CustomBody, WalkStepInfo } from './protocol';
 import { Assembled, HangStop, LaunchError, Launched, buildLaunch, isProgramFile, launchFailure, loadOptions, openCapture, programPath, validateLaunch } from './launch';
 import { isCaptureFile } from '../emulator/program';
 import { AssemblyCancelled, assembleOffThread } from './assemble';
 import { LISTING_REFERENCE, Listing, ListingCancelled, buildListingInSlices, listingOf } from './listing';
-import { MAX_TRANSFER, pagingContext, parseRef, readBytes, spaceLimit, vaToHpa, writeBytes, formatRef } from './memory';
+import { MAX_TRANSFER, parseRef, readBytes, spaceLimit, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
 import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId, threadOfEngine } from './stack';
@@ -40,55 +38,13 @@ import { Operation, ProgressSink } from './progress';
 import { describeStateSurface, readStateSurface, stateSurfaces } from '../emulator/surfaces';
 import { walkStepJson, walkStepLines } from '../emulator/walkformat';
 
-/**
- * A surface as it was at kept snapshot `index`, walked through that snapshot's PPGTT root and read from
- * the pages' before-images (history.ts pageAt), as `Vm.readSurface` reads it now. The VM does not move:
- * going to the snapshot and back would replay, which renumbers every later snapshot and cannot cross an
- * edit; and after a migration the replica must stay equal to the VM on the other host.
- */
-function surfaceAt(vm: Vm, index: number, name: string): { width: number; height: number; pixels: Uint32Array } {
-  const surface = vm.image.surfaces.find((x) => x.name.toUpperCase() === name.toUpperCase());
-  if (!surface) throw new RangeError(`no surface named ${name}`);
-  const e = vm.engine('rcs0');
-  const regs = vm.regs.values;
-  const then = vm.snapshots.list[index].state.regs;
-  // The engine alone knows how its registers give the PPGTT root: let it read the snapshot's, then put them back.
-  const live = [regs[e.slots.pdpLo], regs[e.slots.pdpHi]];
-  let pml4: number;
-  try {
-    regs[e.slots.pdpLo] = then[e.slots.pdpLo];
-    regs[e.slots.pdpHi] = then[e.slots.pdpHi];
-    pml4 = pagingContext(vm, 'rcs0').pml4;
-  } finally {
-    [regs[e.slots.pdpLo], regs[e.slots.pdpHi]] = live;
-    e.syncContext();
-  }
-  // Walks read guest page tables through `mem.pageForRead` only: give them the pages as they were.
-  const cache = new Map<string, Uint32Array>();
-  const mem = { pageForRead: (pfn: number) => pageAt(vm, index, pfn, cache) } as Pick<HostMemory, 'pageForRead'> as HostMemory;
-  const ctx: PagingContext = { ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL), mem, pml4, refresh: undefined };
-  const { width, height, pitch } = surface;
-  const pixels = new Uint32Array(width * height);
-  for (let y = 0; y < height; y++) {
-    let pageVa = -1;
-    let page: Uint32Array | undefined;
-    for (let x = 0; x < width; x++) {
-      const va = surface.va + y * pitch + x * 4;
-      if (va - (va % PAGE_SIZE) !== pageVa) {
-        pageVa = va - (va % PAGE_SIZE);
-        const hpa = vaToHpa(ctx, pageVa);
-        page = hpa < 0 ? undefined : pageAt(vm, index, Math.floor(hpa / PAGE_SIZE), cache);
-      }
-      if (page) pixels[y * width + x] = page[(va % PAGE_SIZE) >>> 2];
-    }
-  }
-  return { width, height, pixels };
-}
-
 /** Program files from this size on show progress while they load (about 0.3 s of assembly here; 4 MiB, the limit, 2.3 s). */
 const LARGE_PROGRAM_BYTES = 512 * 1024;
 /** Capture files from this size on (gzipped or not) load with progress, their listing built in slices. */
 const LARGE_CAPTURE_BYTES = 256 * 1024;
+
+/** Comparisons kept for paging (each a few bytes per changed page). */
+const KEPT_COMPARISONS = 4;
 
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
@@ -137,6 +93,9 @@ export class VgpuDebugSession extends DebugSession {
   private client: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
   /** The stop the client was last told of: repeated to make a client without `invalidated` refetch its views. */
   private lastStop: Stop | undefined;
+  /** Comparisons of snapshots the client may still page through (vgpu/diff's token), newest last. */
+  private readonly comparisons = new Map<string, Comparison>();
+  private nextComparison = 1;
   /** Long operations under way, which `cancel` may name by progress id or request. */
   private readonly ops = new Set<Operation>();
   /** A hang dump's session: its first stop (the hung command), which exceptionInfo describes. */
@@ -187,7 +146,7 @@ export class VgpuDebugSession extends DebugSession {
       loadedSources: () => ({ sources: this.vm ? [this.source(this.listing()?.file ?? this.vm.image.file)] : [] }),
       source: (a) => this.sourceContent(a),
       cancel: (a) => this.cancel(a),
-      'vgpu/snapshots': () => this.customSnapshots(),
+      'vgpu/snapshots': (a) => this.customSnapshots(a),
       'vgpu/snapshot': () => this.customSnapshot(),
       'vgpu/rollback': (a) => this.customRollback(a),
       'vgpu/diff': (a, r) => this.customDiff(a, r),
@@ -391,6 +350,7 @@ export class VgpuDebugSession extends DebugSession {
       if (this.vm === vm) this.lockstep?.edit(e);
     });
     this.exec?.cancel();
+    if (this.vm !== vm) this.comparisons.clear();
     this.vm = vm;
     this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.invalidated(['variables', 'stacks'], false), (e, step) => this.lockstep?.recovered(e, step));
     this.store = new VariableStore(vm);
@@ -862,6 +822,7 @@ export class VgpuDebugSession extends DebugSession {
         this.rollbackTo(id);
         return `rolled back to snapshot #${id}: t=${vm.commands}, step ${vm.step}`;
       },
+      compare: (a, b) => this.compare(a, b, request),
       goto: async (t) => {
         const op = this.operation(`Go to t=${t}`, request);
         let r: Awaited<ReturnType<Execution['toTime']>>;
@@ -1112,15 +1073,17 @@ export class VgpuDebugSession extends DebugSession {
   // ---------------------------------------------------------------------------------------------
   // Custom requests for the extension's views (adapter/protocol.ts).
 
-  private customSnapshots(): CustomBody<'vgpu/snapshots'> {
+  private customSnapshots(a: Record<string, unknown>): CustomBody<'vgpu/snapshots'> {
     const vm = this.stoppedVm();
-    return { snapshots: snapshotInfos(vm), step: vm.step, commands: vm.commands };
+    for (const k of ['start', 'count'] as const) {
+      if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0)) throw new UserError(`vgpu/snapshots: ${k} must be a non-negative integer`);
+    }
+    return snapshotWindow(vm, a as CustomArgs<'vgpu/snapshots'>);
   }
 
   private customSnapshot(): CustomBody<'vgpu/snapshot'> {
     const vm = this.stoppedVm();
-    const s = vm.takeSnapshot('manual');
-    return { snapshot: snapshotInfos(vm).find((x) => x.id === s.id)! };
+    return { snapshot: snapshotInfo(vm, vm.takeSnapshot('manual')) };
   }
 
   private customRollback(a: Record<string, unknown>): CustomBody<'vgpu/rollback'> {
@@ -1130,17 +1093,40 @@ export class VgpuDebugSession extends DebugSession {
     return { step: vm.step, commands: vm.commands };
   }
 
-  /** Compare Snapshots: in slices, with progress; cancelled, it answers 'cancelled' and the VM never moved. */
+  /**
+   * Compare Snapshots: computed once (in slices, with progress; cancelled, it answers 'cancelled' and the
+   * VM never moved) and kept under a token, of which later requests take other windows of pages.
+   */
   private async customDiff(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<CustomBody<'vgpu/diff'>> {
+    for (const k of ['start', 'count'] as const) {
+      if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0)) throw new UserError(`vgpu/diff: ${k} must be a non-negative integer`);
+    }
+    if (a.token !== undefined) {
+      this.requireVm();
+      const kept = typeof a.token === 'string' ? this.comparisons.get(a.token) : undefined;
+      if (!kept) throw new UserError(`vgpu/diff: comparison ${JSON.stringify(a.token)} is no longer kept: compare the snapshots again`);
+      return kept.window(a.token as string, a.start, a.count);
+    }
     const vm = this.stoppedVm();
     const from = snapshotIndex(vm, a.from);
     const to = a.to === undefined || a.to === -1 ? vm.snapshots.list.length : snapshotIndex(vm, a.to);
     if (from < 0 || to < 0) throw new UserError(`vgpu/diff needs ids of kept snapshots (from ${JSON.stringify(a.from)}, to ${JSON.stringify(a.to)})`);
-    const op = this.operation(`Compare snapshots #${a.from} and ${to === vm.snapshots.list.length ? 'now' : `#${a.to}`}`, request);
-    const steps = diffSteps(vm, from, to);
+    const c = await this.compare(from, to, request);
+    const token = `diff-${this.nextComparison++}`;
+    this.comparisons.set(token, c);
+    for (const old of this.comparisons.keys()) if (this.comparisons.size > KEPT_COMPARISONS) this.comparisons.delete(old);
+    return c.window(token, a.start, a.count);
+  }
+
+  /** Compares kept snapshots (indices; list length: now) in slices with progress; throws Cancelled. */
+  private async compare(from: number, to: number, request?: DebugProtocol.Request): Promise<Comparison> {
+    const vm = this.stoppedVm();
+    const list = vm.snapshots.list;
+    const op = this.operation(`Compare snapshots #${list[from].id} and ${to === list.length ? 'now' : `#${list[to].id}`}`, request);
     // The snapshots must stay as they are meanwhile: the VM counts as busy (stoppedVm).
     this.comparing++;
     try {
+      const steps = diffSteps(vm, from, to);
       for (;;) {
         const r = steps.next();
         if (r.done) return r.value;

@@ -143,6 +143,24 @@ export class Ept {
     return this.violation(gpa, view);
   }
 
+  /**
+   * Bytes from `gpa` to the end of the EPT leaf page that maps it under a view (0 when unmapped): a
+   * range that fits translates as one piece (what a reader of long runs of guest memory needs).
+   */
+  leafSpan(gpa: number, view: number): number {
+    if (!(gpa >= 0 && gpa < 2 ** 48)) return 0;
+    let table = this.roots[view];
+    for (let level = 0; level < 4; level++) {
+      const page = this.mem.pageForRead(table / PAGE_SIZE);
+      const index = indexAt(gpa, level);
+      const lo = page[index * 2];
+      if ((lo & EPT_RWX) === 0) return 0;
+      if (level === 3 || (level > 0 && (lo & EPT_LARGE) !== 0)) return LEVEL_SIZE[level] - (gpa % LEVEL_SIZE[level]);
+      table = entryAddress(lo, page[index * 2 + 1]);
+    }
+    return 0;
+  }
+
   /** Which error an unmapped GPA is: a mirror-range access under the restricted view is isolation. */
   private violation(gpa: number, view: number): number {
     if (this.cfg.isolation && view === EPT_VIEW_RESTRICTED && gpa >= this.mirrorBase && gpa < this.mirrorBase + this.cfg.ramBytes) {

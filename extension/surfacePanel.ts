@@ -74,7 +74,7 @@ export class SurfacePanel implements vscode.Disposable {
       // The surface shown last, or (another session, which has no surface of that name) its first one.
       const s = await this.sessions.request('vgpu/surface', this.name ? { name: this.name } : {})
         .catch((e: unknown) => (this.name ? this.sessions.request('vgpu/surface', {}) : Promise.reject(e)));
-      const t = await this.sessions.request('vgpu/snapshots', {});
+      const t = await this.sessions.request('vgpu/snapshots', { count: 0 });
       if (generation !== this.generation || !this.panel) return;
       this.name = s.name;
       this.panel.title = `Surface: ${s.name}`;

@@ -10,6 +10,8 @@ export interface TreeNode {
   /** Theme colour id for the icon (`charts.red`, ...). */
   readonly iconColor?: string;
   readonly children?: readonly TreeNode[];
+  /** Children fetched when the node is first expanded (a long list asked for a window at a time). */
+  readonly loadChildren?: () => Promise<readonly TreeNode[]>;
   readonly expanded?: boolean;
   /** `viewItem` in package.json menus. */
   readonly contextValue?: string;

@@ -36,12 +36,15 @@ export class NodeTree implements vscode.TreeDataProvider<TreeNode> {
     return this.roots;
   }
 
-  getChildren(node?: TreeNode): TreeNode[] {
+  getChildren(node?: TreeNode): TreeNode[] | Promise<TreeNode[]> {
+    if (node?.loadChildren) {
+      return node.loadChildren().then((c) => [...c], (e: unknown) => [{ label: 'Not available', description: e instanceof Error ? e.message : String(e), icon: 'info' }]);
+    }
     return [...(node ? node.children ?? [] : this.roots)];
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
-    const state = !node.children?.length
+    const state = !node.children?.length && !node.loadChildren
       ? vscode.TreeItemCollapsibleState.None
       : node.expanded
         ? vscode.TreeItemCollapsibleState.Expanded

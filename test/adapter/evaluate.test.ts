@@ -138,8 +138,9 @@ describe('adapter: vgpu/ custom requests', function () {
     const list = await custom('vgpu/snapshots');
     const d = await custom('vgpu/diff', { from: list.snapshots[0].id, to: -1 });
     assert.deepEqual(d.registers.find((r) => r.name === 'rcs0.CS_GPR0'), { name: 'rcs0.CS_GPR0', old: '0x0', new: '0x5' });
-    assert.deepEqual(d.pages.find((p) => p.gpa === '0x140000')?.ranges, [[0, 1], [4, 5], [8, 9], [12, 13]]);
-    assert.deepEqual(d.surfaces, [{ name: 'fb', changedPixels: 256 }]);
+    assert.deepEqual(d.pages.find((p) => p.gpa === '0x140000'), { gpa: '0x140000', ranges: [[0, 13]], bytes: 4 }, 'four bytes 4 apart: one range');
+    assert.deepEqual([d.start, d.more, d.totalPages], [0, 0, d.pages.length]);
+    assert.deepEqual(d.surfaces, [{ name: 'fb', changedPixels: 256, width: 16, height: 16 }]);
     const last = list.snapshots[list.snapshots.length - 1].id;
     const same = await custom('vgpu/diff', { from: last, to: last });
     assert.deepEqual([same.registers.length, same.pages.length], [0, 0]);

@@ -32,6 +32,7 @@ const SECTIONS: readonly (() => Promise<{ section: Section }>)[] = [
   () => import('./reverse'),
   () => import('./assembler'),
   () => import('./language'),
+  () => import('./diff'),
 ];
 
 export function meets(value: number | string, goal: Goal): boolean {

@@ -215,7 +215,7 @@ describe('vgpu-debug in VS Code (code-server)', function () {
       const text = (await frame.locator('body').innerText()).replace(/\s+/g, ' ');
       assert.match(text, /^Snapshot #\d+ at 0 commands → #\d+ at \d+ commands/, text);
       assert.match(text, /Registers \(\d+\)/);
-      assert.match(text, /Pages \([1-9]\d*\) Page \(GPA\) Changed bytes 0x[0-9a-f]+ 0x[0-9a-f]+\.\.0x[0-9a-f]+ \(\d+ bytes?\)/, text);
+      assert.match(text, /Pages \([1-9][\d,]*\) [\d,]+ bytes? changed in [\d,]+ pages? Page \(GPA\) Changed bytes In 0x[0-9a-f]+ \d+ 0x[0-9a-f]+\.\.0x[0-9a-f]+/, text);
       assert.match(text, /Surfaces \(\d+\) Surface Changed pixels canvas [1-9]\d*/, text);
       await wb.screenshot('compare-snapshots', { readme: true });
       await wb.command('View: Close Editor');

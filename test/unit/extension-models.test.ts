@@ -21,7 +21,7 @@ const snap = (id: number, step: number, extra: Partial<SnapshotInfo> = {}): Snap
 
 describe('extension: Snapshots view model', () => {
   it('is a timeline, oldest first, with "now" placed where the VM is', () => {
-    const nodes = snapshotNodes({ snapshots: [snap(3, 30), snap(1, 0, { reason: 'start', engine: null }), snap(2, 10)], step: 12, commands: 12 });
+    const nodes = snapshotNodes({ snapshots: [snap(3, 30), snap(1, 0, { reason: 'start', engine: null }), snap(2, 10)], start: 0, total: 3, step: 12, commands: 12 });
     assert.deepEqual(nodes.map((n) => n.label), ['#1 at 0 commands', '#2 at 10 commands', 'now at 12 commands', '#3 at 30 commands']);
     assert.equal(nodes[0].description, 'start · driver · 2 pages · 8.1 KiB');
     assert.equal(nodes[1].command?.command, 'vgpu.rollbackToSnapshot');
@@ -29,13 +29,40 @@ describe('extension: Snapshots view model', () => {
     assert.equal(nodes[1].contextValue, 'snapshot');
     assert.equal(nodes[2].contextValue, 'now');
     assert.equal(nodes[1].tooltip, 'Snapshot #2: step 10, 10 commands executed; taken periodically (every snapshotEvery commands) on rcs0; keeps the before-images of 2 pages written after it, 8256 bytes.\nClick to roll the VM back to it.');
-    const trail = snapshotNodes({ snapshots: [snap(4, 5, { reason: 'reverse', engine: null })], step: 9, commands: 9 });
+    const trail = snapshotNodes({ snapshots: [snap(4, 5, { reason: 'reverse', engine: null })], start: 0, total: 1, step: 9, commands: 9 });
     assert.match(String(trail[0].tooltip), /taken by a backward move, so the next steps back replay little;/);
   });
 
   it('puts "now" last when no snapshot is later', () => {
-    const nodes = snapshotNodes({ snapshots: [snap(1, 0)], step: 5, commands: 4 });
+    const nodes = snapshotNodes({ snapshots: [snap(1, 0)], start: 0, total: 1, step: 5, commands: 4 });
     assert.equal(nodes.at(-1)!.label, 'now at 4 commands');
+  });
+
+  it('shows the newest window; older snapshots are fetched a group at a time when expanded', async () => {
+    const total = 70_000;
+    const asked: [number, number][] = [];
+    const load = async (start: number, count: number) => {
+      asked.push([start, count]);
+      return { snapshots: Array.from({ length: count }, (_, k) => snap(start + k, (start + k) * 10)), start, total, step: total * 10, commands: total * 10 };
+    };
+    const newest = await load(total - 100, 100);
+    asked.length = 0;
+    const nodes = snapshotNodes(newest, load);
+    assert.deepEqual([nodes[0].label, nodes[0].description], ['69900 older snapshots', 'of 70000 kept']);
+    assert.equal(nodes.length, 1 + 100 + 1, 'the older group, the window, now');
+    assert.deepEqual(asked, [], 'nothing fetched before a group is expanded');
+    const top = await nodes[0].loadChildren!();
+    assert.ok(top.length <= 256 && top.every((n) => n.loadChildren), `${top.length} groups`);
+    assert.deepEqual([top[0].label, top.at(-1)!.label], ['snapshots 1–65536', 'snapshots 65537–69900']);
+    const groups = await top[0].loadChildren!();
+    assert.equal(groups.length, 256);
+    assert.equal(groups[1].label, 'snapshots 257–512');
+    const leaves = await groups[1].loadChildren!();
+    assert.deepEqual(asked, [[256, 256]], 'one window, of the group expanded');
+    assert.deepEqual([leaves.length, leaves[0].label, leaves[0].contextValue], [256, '#256 at 2560 commands', 'snapshot']);
+    const few = snapshotNodes({ ...newest, start: 3 }, load);
+    assert.deepEqual((await few[0].loadChildren!()).map((n) => n.label), ['#0 at 0 commands', '#1 at 10 commands', '#2 at 20 commands']);
+    assert.equal(snapshotNodes(newest)[0].label, '#69900 at 699000 commands', 'without a loader, the window alone');
   });
 });
 
@@ -198,21 +225,35 @@ describe('extension: Surface', () => {
 });
 
 describe('extension: Compare Snapshots page', () => {
+  const window = { registers: [], pages: [], surfaces: [], start: 0, totalPages: 0, more: 0, changedBytes: 0, token: 'diff-1' };
+
   it('lists registers old/new, changed byte ranges of pages and surfaces, escaped', () => {
     const html = diffHtml(
-      { registers: [{ name: 'CS_GPR0', old: '0x0', new: '0x1' }], pages: [{ gpa: '0x10f000', ranges: [[0, 4], [8, 9]] }], surfaces: [{ name: 'canvas<1>', changedPixels: 1024 }] },
-      snap(1, 0), snap(2, 10), 'N',
+      { ...window, registers: [{ name: 'CS_GPR0', old: '0x0', new: '0x1' }], pages: [{ gpa: '0x10f000', ranges: [[0, 4], [8, 9]], bytes: 5 }], surfaces: [{ name: 'canvas<1>', changedPixels: 1024, width: 64, height: 16 }], totalPages: 1, changedBytes: 5 },
+      snap(1, 0), snap(2, 10), 'N', [],
     );
     assert.match(html, /CS_GPR0<\/td><td><code class="old">0x0<\/code><\/td><td><code class="new">0x1/);
-    assert.ok(html.includes('0x0..0x3 (4 bytes)') && html.includes('0x8..0x8 (1 byte)'));
+    assert.ok(html.includes('<td><code>0x10f000</code></td><td>5</td><td><code>0x0..0x3</code><br><code>0x8..0x8</code></td>'));
+    assert.ok(html.includes('5 bytes changed in 1 page'));
     assert.ok(html.includes('canvas&#60;1&#62;') && html.includes('1024'));
-    assert.ok(!html.includes('<script'));
-    assert.equal(rangeText([0x10, 0x20]), '0x10..0x1f (16 bytes)');
+    assert.ok(!html.includes('<script') && !html.includes('command:'), 'one window holds every page: no links');
+    assert.equal(rangeText([0x10, 0x20]), '0x10..0x1f');
+  });
+
+  it('shows a window of the changed pages, with links to the previous and next windows', () => {
+    const page = (k: number) => ({ gpa: `0x${(0x400000 + k * 4096).toString(16)}`, ranges: [[3, 4096]] as [number, number][], bytes: 1024 });
+    const diff = { ...window, pages: Array.from({ length: 500 }, (_, k) => page(500 + k)), start: 500, totalPages: 262_145, more: 261_145, changedBytes: 268_435_460, token: 'diff-7' };
+    const html = diffHtml(diff, snap(1, 0), snap(2, 10), 'N', []);
+    assert.ok(html.includes('<h2>Pages (262,145)</h2>') && html.includes('268,435,460 bytes changed in 262,145 pages'));
+    assert.ok(html.includes('pages 501–1,000 of 262,145'));
+    const links = [...html.matchAll(/<a href="command:vgpu\.snapshotDiffPage\?([^"]+)">([^<]+)<\/a>/g)].map((m) => [JSON.parse(decodeURIComponent(m[1])), m[2]]);
+    assert.deepEqual(links.slice(0, 2), [[['diff-7', 0], '← previous'], [['diff-7', 1000], 'next 500 →']]);
+    assert.equal([...html.matchAll(/<tr><td><code>0x/g)].length, 500);
   });
 
   it('draws each surface at both snapshots side by side, as PNG data URIs the page\'s CSP allows', () => {
     const img = (fill: number, width = 4, height = 2) => ({ name: 'tile', width, height, pixels: new Uint32Array(width * height).fill(fill) });
-    const diff = { registers: [], pages: [], surfaces: [{ name: 'tile', changedPixels: 8 }] };
+    const diff = { ...window, surfaces: [{ name: 'tile', changedPixels: 8, width: 4, height: 2 }, { name: 'huge', changedPixels: 3, width: 4096, height: 4096 }] };
     const html = diffHtml(diff, snap(1, 0), snap(2, 10), 'N', [{ name: 'tile', from: img(0xff000000), to: img(0xffd32f2f) }]);
     assert.match(html, /content="default-src 'none'; img-src data:; style-src 'nonce-N'"/);
     assert.ok(html.includes('<td>tile</td><td>8</td>'), 'the changed-pixel table stays');
@@ -226,6 +267,7 @@ describe('extension: Compare Snapshots page', () => {
     assert.ok(!html.includes('<script') && !/style="/.test(html), 'no script, no inline style attributes');
     const missing = diffHtml(diff, snap(1, 0), snap(2, 10), 'N', 'no kept snapshot #2');
     assert.ok(missing.includes('Surfaces cannot be drawn: no kept snapshot #2') && missing.includes('<td>tile</td><td>8</td>'));
+    assert.ok(html.includes('huge · 3 changed pixels</h3><p class="empty">4096×4096 is too large to draw on this page: the Surface panel shows it.</p>'), 'a surface not drawn says where to see it');
   });
 });
 
