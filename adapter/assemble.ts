@@ -5,8 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { AssemblyError, type ProgramImage } from '../emulator/image';
-import { ProgramFileError, assembleProgram, readProgram, type LoadOptions } from '../emulator/program';
+import { assembleProgram, AssemblyError, ProgramFileError, readProgram, type LoadOptions, type ProgramImage } from '../emulator';
 import type { WorkerReply } from './loadWorker';
 
 export class AssemblyCancelled extends Error {

@@ -2,8 +2,7 @@
 // prefixed), a register's bit field written `(REG >> LO) & MASK` (the evaluateName the Registers scope
 // gives each field, so VS Code's Set Value works there too), or the dword `[ADDR]` at a GPU VA.
 
-import { RAM_HPA, Vm } from '../emulator/vm';
-import type { EngineName } from '../emulator/registers';
+import { RAM_HPA, Vm, type EngineName } from '../emulator';
 import { Expr, ExpressionError, evaluate, formatValue, parseExpression, registerValue, resolveName } from './expression';
 import { pagingContext, vaToHpa } from './memory';
 import { parseValue, writeRegister } from './scopes';

@@ -4,12 +4,7 @@
 
 import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { COMMANDS, commandByMnemonic, commandIndex } from '../emulator/commands';
-import type { Engine } from '../emulator/engine';
-import { PAGE_SIZE } from '../emulator/memory';
-import { ACCESS_WRITE } from '../emulator/paging';
-import { FAULT_KINDS, GpuErrorKind, REGISTERS, RegInstance, regByName } from '../emulator/registers';
-import { STEP_COMMAND, Vm } from '../emulator/vm';
+import { ACCESS_WRITE, commandByMnemonic, commandIndex, COMMANDS, FAULT_KINDS, GpuErrorKind, PAGE_SIZE, regByName, RegInstance, REGISTERS, STEP_COMMAND, Vm, type Engine } from '../emulator';
 import { EvalContext, Expr, evaluate, formatValue, parseExpression } from './expression';
 import { AddressSpace, formatRef, gpaToHpa, pagingContext, parseRef, peekCommand, peekDword, peekMnemonic, vaToHpa } from './memory';
 import { listingOf } from './listing';

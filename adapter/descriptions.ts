@@ -6,9 +6,7 @@
 // command a frame is at is `$command.FIELD`; a field of an engine's retired state is
 // `$state.MNEMONIC.FIELD`.
 
-import { decodeCommand, fieldByName, fieldPlacement, groupKey } from '../emulator/commands';
-import { EngineName, FieldDef, RegInstance } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { decodeCommand, EngineName, fieldByName, FieldDef, fieldPlacement, groupKey, RegInstance, type Vm } from '../emulator';
 import { Expr, parseExpression, resolveName } from './expression';
 import { peekCommand } from './memory';
 import { STATE_PREFIX, fieldText, pipelineState } from './pipeline';

@@ -4,10 +4,7 @@
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import * as path from 'node:path';
-import { disassembleOne } from '../emulator/disassembler';
-import type { SourceLoc } from '../emulator/image';
-import { ENGINES, EngineName } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { disassembleOne, EngineName, ENGINES, type SourceLoc, type Vm } from '../emulator';
 import { listingOf } from './listing';
 import { MemoryRef, peekCommand } from './memory';
 import { commandLoc } from './stack';

@@ -9,11 +9,7 @@
 // can be about to run a command of the line only if it fetched from a page one of the line's
 // commands starts in, and a driver operation of it only if the driver's position passed it.
 
-import { PAGE_SIZE } from '../emulator/memory';
-import type { WalkStep } from '../emulator/ept';
-import { ACCESS_READ, ACCESS_WRITE, FaultInfo, WalkOut, walk } from '../emulator/paging';
-import type { EpochFilter } from '../emulator/reverse';
-import type { Vm } from '../emulator/vm';
+import { ACCESS_READ, ACCESS_WRITE, FaultInfo, PAGE_SIZE, walk, WalkOut, type EpochFilter, type Vm, type WalkStep } from '../emulator';
 import type { DataWatch } from './breakpoints';
 import { gpaToHpa, pagingContext } from './memory';
 

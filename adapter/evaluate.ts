@@ -3,12 +3,7 @@
 // memory, hovers on registers, labels and mnemonics, and completions.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { COMMANDS, commandByMnemonic } from '../emulator/commands';
-import { EPT_VIEW_NAMES } from '../emulator/ept';
-import { translationLines } from '../emulator/walkformat';
-import { CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_REGS, EngineName, regField } from '../emulator/registers';
-import { walkPciCaps, walkPciExtCaps, capName } from '../emulator/vdev';
-import { NOT_CAPTURED, type Vm } from '../emulator/vm';
+import { CAP_REG_DEFS, capName, commandByMnemonic, COMMANDS, DEVICE_REG_DEFS, ENGINE_REGS, EngineName, ENGINES, EPT_VIEW_NAMES, NOT_CAPTURED, regField, translationLines, walkPciCaps, walkPciExtCaps, type Vm } from '../emulator';
 import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
 import { DescribeError, Described, describe } from './descriptions';
 import { Comparison, snapshotIndex, snapshotWindow } from './history';

@@ -3,10 +3,8 @@
 // in chunks so that `pause` gets through; reverse motions (stepBack, reverseContinue) search the
 // recorded history (emulator/reverse.ts) and land on exactly the state forward execution had there.
 
-import type { Engine } from '../emulator/engine';
-import { BackwardSearch, rewindFor, searchBackward } from '../emulator/reverse';
+import { BackwardSearch, GpuError, rewindFor, searchBackward, STEP_COMMAND, STEP_DONE, STEP_DRIVER, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm, type Engine } from '../emulator';
 import { LineEpochs, WatchEpochs } from './epochs';
-import { GpuError, STEP_COMMAND, STEP_DONE, STEP_DRIVER, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm } from '../emulator/vm';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
 import { Operation } from './progress';

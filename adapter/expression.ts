@@ -4,9 +4,7 @@
 // Precedence, lowest first: `||`, `&&`, `!`, comparisons, `|`, `^`, `&`, shifts, `+ -`, `* / %`, unary
 // `- ~`. Comparisons bind looser than bit operations, so `CS_GPR0 & 0xff == 5` means what it reads.
 
-import { ARITHMETIC_LEVELS, UNARY_OPERATORS, parseNumber } from '../emulator/lexer';
-import { EngineName, RegInstance, regByName } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { ARITHMETIC_LEVELS, EngineName, parseNumber, regByName, RegInstance, UNARY_OPERATORS, type Vm } from '../emulator';
 import { readDwords } from './memory';
 
 export class ExpressionError extends Error {}

@@ -3,12 +3,7 @@
 // coalesced per page, changed surface pixels), read from the snapshots' before-images without moving the
 // VM and kept compact so that clients page through it.
 
-import { EPT_VIEW_FULL } from '../emulator/ept';
-import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from '../emulator/memory';
-import type { PagingContext } from '../emulator/paging';
-import { REGISTERS } from '../emulator/registers';
-import { summarize, type Snapshot } from '../emulator/snapshots';
-import { RAM_HPA, Vm } from '../emulator/vm';
+import { EPT_VIEW_FULL, HostMemory, PAGE_DWORDS, PAGE_SIZE, RAM_HPA, REGISTERS, summarize, Vm, type PagingContext, type Snapshot } from '../emulator';
 import type { CustomArgs, CustomBody, SnapshotInfo } from './protocol';
 import { pagingContext, vaRun } from './memory';
 

@@ -4,15 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CaptureError } from '../emulator/capture';
-import { AubFormatError } from '../emulator/formats/aub';
-import { DumpFormatError } from '../emulator/formats/dump';
-import { formatDiagnostic, AssemblyError, Diagnostic, type ProgramImage } from '../emulator/image';
-import { parseNumber } from '../emulator/lexer';
-import { CaptureReport, isHangDumpFile, openHangDump, parseHangDump } from '../emulator/postmortem';
-import { ProgramFileError, isCaptureFile, loadCaptureVm, loadVm, readProgram, LoadOptions } from '../emulator/program';
-import type { EngineName } from '../emulator/registers';
-import { ConfigError, Vm } from '../emulator/vm';
+import { AssemblyError, AubFormatError, CaptureError, CaptureReport, ConfigError, Diagnostic, DumpFormatError, formatDiagnostic, isCaptureFile, isHangDumpFile, loadCaptureVm, LoadOptions, loadVm, openHangDump, parseHangDump, parseNumber, ProgramFileError, readProgram, Vm, type EngineName, type ProgramImage } from '../emulator';
 import { LISTING_MARK, Listing, buildListing } from './listing';
 import { AttributeSpec, LAUNCH_ATTRIBUTES, LaunchArguments } from './protocol';
 

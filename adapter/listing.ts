@@ -4,11 +4,7 @@
 // and disassembly map commands to its lines as they map the lines of a .vgpu program.
 
 import * as path from 'node:path';
-import { disassembleOne } from '../emulator/disassembler';
-import { STEP_COMMAND, STEP_POLL, type Engine } from '../emulator/engine';
-import type { DriverOp, ProgramImage, SourceLoc } from '../emulator/image';
-import type { EngineName } from '../emulator/registers';
-import { STEP_DONE, STEP_ERROR, STEP_STUCK, Vm, VmOptions } from '../emulator/vm';
+import { disassembleOne, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm, VmOptions, type DriverOp, type Engine, type EngineName, type ProgramImage, type SourceLoc } from '../emulator';
 import { peekCommand } from './memory';
 
 /**

@@ -3,8 +3,7 @@
 // stops the assembly wherever it is. The image comes back by structured clone.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { AssemblyError } from '../emulator/image';
-import { ProgramFileError, assembleProgram, readProgram, type LoadOptions } from '../emulator/program';
+import { assembleProgram, AssemblyError, ProgramFileError, readProgram, type LoadOptions } from '../emulator';
 
 /** What the worker posts back: the image, or the error to rethrow on the adapter's side. */
 export type WorkerReply =

@@ -4,11 +4,7 @@
 // the remote VM is then driven to the same step targets, repeating every rollback and every debugger edit
 // on the way, and the two are compared at every stop. Sound because the VM is deterministic: same state and steps, same state.
 
-import { parseSections, serializeVm, vmFromSections } from '../emulator/checkpoint';
-import type { RemoteCapsView, RemoteVm } from '../emulator/migration';
-import type { DeviceCaps } from '../emulator/vdev';
-import { Fingerprint } from '../emulator/fingerprint';
-import { GpuError, STEP_ERROR, Vm, VmEdit } from '../emulator/vm';
+import { Fingerprint, GpuError, parseSections, serializeVm, STEP_ERROR, Vm, VmEdit, vmFromSections, type DeviceCaps, type RemoteCapsView, type RemoteVm } from '../emulator';
 
 /** The remote VM is not where its replica is (a bug: it must never happen), or cannot get there. */
 export class LockstepError extends Error {}

@@ -1,13 +1,7 @@
 // Guest memory as the debugger sees it: `va:`/`gpa:` memory references, side-effect-free reads through
 // an engine's PPGTT (uncached walks, never the TLB), byte-granular reads and writes, and command peeking.
 
-import { commandIndex, COMMANDS, declaredLength } from '../emulator/commands';
-import type { Engine } from '../emulator/engine';
-import { EPT_VIEW_FULL } from '../emulator/ept';
-import { PAGE_SIZE } from '../emulator/memory';
-import { ACCESS_READ, FaultInfo, PagingContext, WalkOut, walk, walkGgtt } from '../emulator/paging';
-import type { EngineName } from '../emulator/registers';
-import { RAM_HPA, Vm } from '../emulator/vm';
+import { ACCESS_READ, commandIndex, COMMANDS, declaredLength, EPT_VIEW_FULL, FaultInfo, PAGE_SIZE, PagingContext, RAM_HPA, Vm, walk, walkGgtt, WalkOut, type Engine, type EngineName } from '../emulator';
 
 export type AddressSpace = 'va' | 'gpa';
 

@@ -3,13 +3,9 @@
 // for PPGTT entries, vol. 3C 29.3.2 for EPT entries); EPT entries are marked range A or mirror B.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, LEVEL_NAMES, eptFlags } from '../emulator/ept';
-import { PAGE_SIZE, entryAddress } from '../emulator/memory';
-import { GGTT_PTE_PRESENT, PTE_BITS, pteFlags } from '../emulator/paging';
-import { addressRegister, regField, registerAddress, type EngineName } from '../emulator/registers';
+import { addressRegister, entryAddress, EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, eptFlags, GGTT_PTE_PRESENT, LEVEL_NAMES, NOT_CAPTURED, PAGE_SIZE, PTE_BITS, pteFlags, regField, registerAddress, type EngineName, type Vm } from '../emulator';
 
 const EPT_VIEW_FIELD = regField('EPT_VIEW', 'VIEW');
-import { NOT_CAPTURED, type Vm } from '../emulator/vm';
 import { formatRef } from './memory';
 import { Container, Format, IndexedList, ListContainer, Paging, VariableStore, hexPad, leaf } from './variables';
 

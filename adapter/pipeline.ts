@@ -4,10 +4,7 @@
 // address fields resolved through the engine's PPGTT. Also how a decoded command field reads as text.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { CmdField, commandIndex, COMMANDS, decodeCommand, fieldByName, fieldPlacement, groupKey } from '../emulator/commands';
-import type { PipelineEntry } from '../emulator/engine';
-import { EngineName, regAt, regDisplayName, regField } from '../emulator/registers';
-import { NOT_CAPTURED, type Vm } from '../emulator/vm';
+import { CmdField, commandIndex, COMMANDS, decodeCommand, EngineName, fieldByName, fieldPlacement, groupKey, NOT_CAPTURED, regAt, regDisplayName, regField, type PipelineEntry, type Vm } from '../emulator';
 import { formatRef } from './memory';
 import type { PipelineCommandInfo, PipelineFieldInfo, PipelineGroup, PipelineStateInfo } from './protocol';
 import { Container, Format, ListContainer, Paging, VariableStore, hexPad, leaf, num } from './variables';

@@ -1,9 +1,7 @@
 // The debug adapter's contract with its clients: launch attributes (declared once; package.json's schema
 // is generated from them) and the typed `vgpu/...` custom requests shared by adapter and extension.
 
-import type { SnapshotSummary } from '../emulator/snapshots';
-import type { CapsView } from '../emulator/vdev';
-import type { WalkStepJson } from '../emulator/walkformat';
+import type { CapsView, SnapshotSummary, WalkStepJson } from '../emulator';
 
 export type { CapsView };
 

@@ -4,13 +4,7 @@
 // Snapshots; Driver on the driver thread.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { CAP_REG_DEFS, EngineName, FieldDef, GENXML_REG_DEFS, REGISTERS, RegDef, RegInstance, regAt, regByName, regDisplayName, registerAddress } from '../emulator/registers';
-import { CmdField, decodeCommand, fieldPlacement, opcapRows } from '../emulator/commands';
-import { disassembleOne } from '../emulator/disassembler';
-import { EPT_VIEW_FULL } from '../emulator/ept';
-import { snapshotBytes, type Snapshot } from '../emulator/snapshots';
-import { capName, walkPciCaps, walkPciExtCaps } from '../emulator/vdev';
-import { NOT_CAPTURED, type Vm } from '../emulator/vm';
+import { CAP_REG_DEFS, capName, CmdField, decodeCommand, disassembleOne, EngineName, EPT_VIEW_FULL, FieldDef, fieldPlacement, GENXML_REG_DEFS, NOT_CAPTURED, opcapRows, regAt, regByName, RegDef, regDisplayName, RegInstance, registerAddress, REGISTERS, snapshotBytes, walkPciCaps, walkPciExtCaps, type Snapshot, type Vm } from '../emulator';
 import { dataIdOfRegister } from './breakpoints';
 import { commandFieldName, registerFieldName } from './descriptions';
 import { ExpressionError, evaluateText, registerValue } from './expression';

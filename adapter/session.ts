@@ -2,8 +2,7 @@
 // events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
 // (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
 
-import { errorStateText } from '../emulator/postmortem';
-import { OutputFileError, writeOutputFile } from '../emulator/outputfile';
+import { CAP_REG_DEFS, capsView, ChannelClosed, describeStateSurface, EngineName, ENGINES, EPT_VIEW_NAMES, errorStateText, isCaptureFile, migrateVm, MigrationOutcome, migrationSummary, OutputFileError, parseHostPort, readStateSurface, regField, RemoteError, stateSurfaces, walkStepJson, walkStepLines, writeOutputFile, type Vm } from '../emulator';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -11,10 +10,6 @@ import {
   TerminatedEvent, ExitedEvent, BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { EPT_VIEW_NAMES } from '../emulator/ept';
-import { CAP_REG_DEFS, ENGINES, EngineName, regField } from '../emulator/registers';
-import { capsView } from '../emulator/vdev';
-import type { Vm } from '../emulator/vm';
 import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
 import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
@@ -24,7 +19,6 @@ import { ExpressionError, evaluateText, resolveName } from './expression';
 import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
 import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomArgs, CustomBody, WalkStepInfo } from './protocol';
 import { Assembled, HangStop, LaunchError, Launched, buildLaunch, isProgramFile, launchFailure, loadOptions, openCapture, programPath, validateLaunch } from './launch';
-import { isCaptureFile } from '../emulator/program';
 import { AssemblyCancelled, assembleOffThread } from './assemble';
 import { LISTING_REFERENCE, Listing, ListingCancelled, buildListingInSlices, listingOf } from './listing';
 import { MAX_TRANSFER, parseRef, readBytes, spaceLimit, writeBytes, formatRef } from './memory';
@@ -32,11 +26,8 @@ import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
 import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId, threadOfEngine } from './stack';
 import { Format, SetError, VariableStore } from './variables';
-import { ChannelClosed, MigrationOutcome, RemoteError, migrateVm, migrationSummary, parseHostPort } from '../emulator/migration';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
 import { Operation, ProgressSink } from './progress';
-import { describeStateSurface, readStateSurface, stateSurfaces } from '../emulator/surfaces';
-import { walkStepJson, walkStepLines } from '../emulator/walkformat';
 
 /** Program files from this size on show progress while they load (about 0.3 s of assembly here; 4 MiB, the limit, 2.3 s). */
 const LARGE_PROGRAM_BYTES = 512 * 1024;

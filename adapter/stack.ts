@@ -1,11 +1,7 @@
 // Threads and call stacks: the driver thread and one thread per engine; an engine's stack is its batch
 // levels, innermost first, down to the ring (a caller frame points at its MI_BATCH_BUFFER_START).
 
-import type { Engine } from '../emulator/engine';
-import { PAGE_SIZE } from '../emulator/memory';
-import type { SourceLoc } from '../emulator/image';
-import { ENGINES, EngineName } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { EngineName, ENGINES, PAGE_SIZE, type Engine, type SourceLoc, type Vm } from '../emulator';
 import { listingOf } from './listing';
 import { peekMnemonic } from './memory';
 

@@ -2,7 +2,7 @@
 // handles (valid until the VM moves), list containers and value formatting (hex unless asked otherwise).
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { Vm } from '../emulator/vm';
+import type { Vm } from '../emulator';
 
 export interface Format {
   readonly hex: boolean;

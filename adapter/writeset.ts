@@ -2,12 +2,7 @@
 // pages its memory writes land in (from the command table's write specs, walked uncached) and the
 // registers it writes (explicitly, and the engine state registers every command updates).
 
-import { CommandDef, DecodedCommand, STREAMER_REGISTERS, fieldByName, writeRanges } from '../emulator/commands';
-import type { Engine } from '../emulator/engine';
-import { PAGE_SIZE } from '../emulator/memory';
-import { ACCESS_WRITE, FaultInfo, WalkOut, walk, walkGgtt } from '../emulator/paging';
-import { regAt, regDisplayName } from '../emulator/registers';
-import type { Vm } from '../emulator/vm';
+import { ACCESS_WRITE, CommandDef, DecodedCommand, FaultInfo, fieldByName, PAGE_SIZE, regAt, regDisplayName, STREAMER_REGISTERS, walk, walkGgtt, WalkOut, writeRanges, type Engine, type Vm } from '../emulator';
 import { pagingContext } from './memory';
 
 export interface WritePage {

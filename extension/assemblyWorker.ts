@@ -3,8 +3,7 @@
 // This file is both the worker (dist/assemblyWorker.js) and the extension's side of it.
 
 import { parentPort, workerData, type Worker } from 'node:worker_threads';
-import { assembleSource } from '../emulator/assembler';
-import type { Diagnostic } from '../emulator/image';
+import { assembleSource, type Diagnostic } from '../emulator';
 
 export interface AssemblyRequest {
   readonly id: number;

@@ -2,8 +2,7 @@
 // from the edits the editor reports: only the lines an edit touched are parsed again, and only the lines that
 // declare something are remembered (the text stays the editor's; nothing is kept for the other lines).
 
-import { DEFAULT_GEN, GENS, type Gen } from '../emulator/commands';
-import { parseLine, splitLines, type Arg } from '../emulator/lexer';
+import { DEFAULT_GEN, GENS, parseLine, splitLines, type Arg, type Gen } from '../emulator';
 
 export type SymbolKind = 'label' | 'batch' | 'ring' | 'surface' | 'data';
 

@@ -5,8 +5,7 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as vscode from 'vscode';
-import { assembleSource } from '../emulator/assembler';
-import type { Diagnostic } from '../emulator/image';
+import { assembleSource, type Diagnostic } from '../emulator';
 import { ASSEMBLY_WORKER, BackgroundAssembler } from './assemblyWorker';
 import { DocumentIndex, type LineSource } from './documentIndex';
 import { LANGUAGE_ID, completionsAt, diagnosticRange, hoverAt, type CompletionKind, type DocSymbol, type SymbolKind } from './languageModel';

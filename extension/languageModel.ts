@@ -2,37 +2,8 @@
 // line is, hover text, completions, document symbols and diagnostic ranges, all derived from the command and
 // register tables, the lexer and the assembler's directive table (nothing here re-implements the language).
 
-import { directiveUsage } from '../emulator/assembler';
-import { FEATURES } from '../emulator/capabilities';
-import {
-  COMMANDS,
-  DEFAULT_GEN,
-  commandsOf,
-  commandByMnemonic,
-  fieldByName,
-  fieldPlacement,
-  groupKey,
-  snakeName,
-  type CmdField,
-  type CommandDef,
-  type Gen,
-  type WriteSpec,
-} from '../emulator/commands';
-import type { Diagnostic } from '../emulator/image';
-import { DATA_KEYWORDS, tokenizeLine, type Token } from '../emulator/lexer';
+import { CAP_BASE, CAP_REG_DEFS, commandByMnemonic, COMMANDS, commandsOf, DATA_KEYWORDS, DEFAULT_GEN, DEVICE_REG_DEFS, directiveUsage, ENGINE_BASE, ENGINE_REGS, ENGINES, FEATURES, fieldByName, fieldPlacement, groupKey, regByName, snakeName, tokenizeLine, type Access, type CmdField, type CommandDef, type Diagnostic, type EngineName, type Gen, type RegDef, type Token, type WriteSpec } from '../emulator';
 import type { SymbolName } from './documentIndex';
-import {
-  CAP_BASE,
-  CAP_REG_DEFS,
-  DEVICE_REG_DEFS,
-  ENGINES,
-  ENGINE_BASE,
-  ENGINE_REGS,
-  regByName,
-  type Access,
-  type EngineName,
-  type RegDef,
-} from '../emulator/registers';
 
 export const LANGUAGE_ID = 'vgpu';
 

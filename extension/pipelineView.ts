@@ -1,6 +1,6 @@
 // The Pipeline State view: the state each engine holds now, from `vgpu/pipelineState`, reloaded on every stop.
 
-import { ENGINES } from '../emulator/registers';
+import { ENGINES } from '../emulator';
 import { pipelineNodes } from './pipelineNodes';
 import type { VgpuSessions } from './sessions';
 import { StopRefreshedView } from './stopView';

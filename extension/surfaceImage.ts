@@ -1,7 +1,7 @@
 // A surface as the extension host holds it: `vgpu/surface` pixels (base64 of little-endian ARGB dwords)
 // decoded, and encoded as PNG for "Save Surface as PNG". Pixels are xRGB: alpha is not shown, as in `vgpu run --png`.
 
-import { surfacePng } from '../emulator/png';
+import { surfacePng } from '../emulator';
 
 export interface SurfaceImage {
   readonly name: string;
