@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AssemblyError, AubFormatError, CaptureError, CaptureReport, ConfigError, Diagnostic, DumpFormatError, formatDiagnostic, isCaptureFile, isHangDumpFile, loadCaptureVm, LoadOptions, loadVm, openHangDump, parseHangDump, parseNumber, ProgramFileError, readProgram, Vm, type EngineName, type ProgramImage } from '../emulator';
 import { LISTING_MARK, Listing, buildListing } from './listing';
-import { AttributeSpec, LAUNCH_ATTRIBUTES, LaunchArguments } from './protocol';
+import { LAUNCH_ATTRIBUTES, LaunchArguments, checkArguments } from './protocol';
 
 export class LaunchError extends Error {
   constructor(message: string, readonly diagnostics: readonly Diagnostic[] = [], readonly source?: string) {
@@ -14,47 +14,14 @@ export class LaunchError extends Error {
   }
 }
 
-/** Checks every known attribute (unknown ones, like VS Code's `type`/`name`, are ignored). */
+/** Checks every known attribute against LAUNCH_ATTRIBUTES (unknown ones, like VS Code's `type`/`name`, are ignored). */
 export function validateLaunch(raw: unknown): LaunchArguments {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new LaunchError('launch: the arguments must be an object');
   const args = raw as Record<string, unknown>;
-  const problems: string[] = [];
-  for (const [name, spec] of Object.entries(LAUNCH_ATTRIBUTES) as [string, AttributeSpec][]) {
-    const v = args[name];
-    if (v === undefined || v === null) continue;
-    const p = checkValue(name, v, spec);
-    if (p) problems.push(p);
-  }
+  const problems = checkArguments('launch', args, LAUNCH_ATTRIBUTES).filter((p) => !p.startsWith("launch: 'program'"));
   if (typeof args.program !== 'string' || args.program.trim() === '') problems.unshift("launch: 'program' must name a .vgpu file");
   if (problems.length) throw new LaunchError(problems.join('\n'));
   return args as unknown as LaunchArguments;
-}
-
-function checkValue(name: string, v: unknown, spec: AttributeSpec): string | undefined {
-  const bad = (what: string) => `launch: '${name}' ${what} (got ${JSON.stringify(v)})`;
-  switch (spec.type) {
-    case 'string':
-      if (typeof v !== 'string') return bad('must be a string');
-      if (spec.pattern && !new RegExp(spec.pattern).test(v)) return bad(`must match ${spec.pattern}`);
-      break;
-    case 'boolean':
-      if (typeof v !== 'boolean') return bad('must be true or false');
-      break;
-    case 'integer':
-      if (typeof v !== 'number' || !Number.isSafeInteger(v)) return bad('must be an integer');
-      if (spec.minimum !== undefined && v < spec.minimum) return bad(`must be at least ${spec.minimum}`);
-      break;
-    case 'array':
-      if (!Array.isArray(v)) return bad('must be an array');
-      for (const item of v) {
-        if (spec.items?.type === 'integer' && !(typeof item === 'number' && Number.isSafeInteger(item))) return bad('must hold integers');
-        if (spec.items?.type === 'string' && typeof item !== 'string') return bad('must hold strings');
-        if (spec.items?.enum && !spec.items.enum.includes(item)) return bad(`entries must be one of ${spec.items.enum.join(', ')}`);
-      }
-      return undefined;
-  }
-  if (spec.enum && !spec.enum.includes(v)) return bad(`must be one of ${spec.enum.join(', ')}`);
-  return undefined;
 }
 
 /** The VM options of validated launch arguments. */

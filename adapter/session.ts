@@ -17,7 +17,7 @@ import { assign } from './assign';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
-import { LAUNCH_ATTRIBUTES, LaunchArguments, CustomArgs, CustomBody, WalkStepInfo } from './protocol';
+import { CUSTOM_REQUEST_ARGS, LAUNCH_ATTRIBUTES, LaunchArguments, CustomArgs, CustomBody, CustomRequestName, WalkStepInfo, checkArguments } from './protocol';
 import { Assembled, HangStop, LaunchError, Launched, buildLaunch, isProgramFile, launchFailure, loadOptions, openCapture, programPath, validateLaunch } from './launch';
 import { AssemblyCancelled, assembleOffThread } from './assemble';
 import { LISTING_REFERENCE, Listing, ListingCancelled, buildListingInSlices, listingOf } from './listing';
@@ -174,6 +174,13 @@ export class VgpuDebugSession extends DebugSession {
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, request.command) ? this.handlers[request.command] : undefined;
     if (!handler) {
       this.fail(response, `unrecognized request '${String(request.command)}'`);
+      return;
+    }
+    // A custom request's arguments are checked against their declaration before its handler runs.
+    const declared = Object.prototype.hasOwnProperty.call(CUSTOM_REQUEST_ARGS, request.command) ? CUSTOM_REQUEST_ARGS[request.command as CustomRequestName] : undefined;
+    const problems = declared ? checkArguments(request.command, (raw ?? {}) as Record<string, unknown>, declared) : [];
+    if (problems.length) {
+      this.fail(response, problems.join('\n'));
       return;
     }
     let result: unknown;
@@ -1065,11 +1072,7 @@ export class VgpuDebugSession extends DebugSession {
   // Custom requests for the extension's views (adapter/protocol.ts).
 
   private customSnapshots(a: Record<string, unknown>): CustomBody<'vgpu/snapshots'> {
-    const vm = this.stoppedVm();
-    for (const k of ['start', 'count'] as const) {
-      if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0)) throw new UserError(`vgpu/snapshots: ${k} must be a non-negative integer`);
-    }
-    return snapshotWindow(vm, a as CustomArgs<'vgpu/snapshots'>);
+    return snapshotWindow(this.stoppedVm(), a as CustomArgs<'vgpu/snapshots'>);
   }
 
   private customSnapshot(): CustomBody<'vgpu/snapshot'> {
@@ -1079,8 +1082,7 @@ export class VgpuDebugSession extends DebugSession {
 
   private customRollback(a: Record<string, unknown>): CustomBody<'vgpu/rollback'> {
     const vm = this.stoppedVm();
-    if (typeof a.id !== 'number') throw new UserError('vgpu/rollback needs a snapshot id (number)');
-    this.rollbackTo(a.id);
+    this.rollbackTo(a.id as number);
     return { step: vm.step, commands: vm.commands };
   }
 
@@ -1089,9 +1091,6 @@ export class VgpuDebugSession extends DebugSession {
    * VM never moved) and kept under a token, of which later requests take other windows of pages.
    */
   private async customDiff(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<CustomBody<'vgpu/diff'>> {
-    for (const k of ['start', 'count'] as const) {
-      if (a[k] !== undefined && (typeof a[k] !== 'number' || !Number.isInteger(a[k]) || (a[k] as number) < 0)) throw new UserError(`vgpu/diff: ${k} must be a non-negative integer`);
-    }
     if (a.token !== undefined) {
       this.requireVm();
       const kept = typeof a.token === 'string' ? this.comparisons.get(a.token) : undefined;
@@ -1237,9 +1236,10 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   /** The i915 error state of the GPU error the VM stands at (or its newest unrecovered one), written where asked. */
-  private customErrorState(a: Record<string, unknown>): CustomBody<'vgpu/errorState'> {
+  private customErrorState(raw: Record<string, unknown>): CustomBody<'vgpu/errorState'> {
+    const a = raw as CustomArgs<'vgpu/errorState'>;
     const vm = this.stoppedVm();
-    if (typeof a.path !== 'string' || a.path === '') throw new UserError('vgpu/errorState needs path (the file to write)');
+    if (a.path === '') throw new UserError('vgpu/errorState needs path (the file to write)');
     const err = vm.pending ?? [...vm.errors].reverse().find((e) => !e.rolledBack);
     if (!err) throw new UserError('no GPU error here to write: stop on one (the exception breakpoints) or travel to it first');
     const text = errorStateText(vm, err, a.compress !== false);
@@ -1259,20 +1259,16 @@ export class VgpuDebugSession extends DebugSession {
     return pipelineState(vm, engine as EngineName);
   }
 
-  private customTranslate(a: Record<string, unknown>): CustomBody<'vgpu/translate'> {
+  /** Arguments checked against CUSTOM_REQUEST_ARGS before this runs. */
+  private customTranslate(raw: Record<string, unknown>): CustomBody<'vgpu/translate'> {
+    const a = raw as CustomArgs<'vgpu/translate'>;
     const vm = this.stoppedVm();
-    const engine = a.engine === undefined ? 'rcs0' : a.engine;
-    if (typeof engine !== 'string' || !(ENGINES as readonly string[]).includes(engine)) throw new UserError(`engine must be one of ${ENGINES.join(', ')}`);
-    const e = vm.engine(engine as EngineName);
-    const view = a.view === undefined ? regField('EPT_VIEW', 'VIEW').get(vm.regs.values[e.slots.view]) : EPT_VIEW_NAMES.indexOf(a.view as 'full');
-    if (view < 0) throw new UserError('view must be full or restricted');
-    let va: number;
-    if (typeof a.va === 'number') va = a.va;
-    else if (typeof a.va === 'string') va = Number(evaluateText(a.va, { vm, engine: engine as EngineName }));
-    else throw new UserError('vgpu/translate needs va (number or expression)');
+    const engine = a.engine ?? 'rcs0';
+    const e = vm.engine(engine);
+    const view = a.view === undefined ? regField('EPT_VIEW', 'VIEW').get(vm.regs.values[e.slots.view]) : EPT_VIEW_NAMES.indexOf(a.view);
+    const va = typeof a.va === 'number' ? a.va : Number(evaluateText(a.va, { vm, engine }));
     if (!Number.isSafeInteger(va) || va < 0 || va >= 2 ** 48) throw new UserError(`${a.va} is not a 48-bit GPU VA`);
-    if (a.space !== undefined && a.space !== 'ppgtt' && a.space !== 'ggtt') throw new UserError('space must be ppgtt or ggtt');
-    const t = vm.translate(va, view, engine as EngineName, a.space === 'ggtt' ? 'ggtt' : 'ppgtt');
+    const t = vm.translate(va, view, engine, a.space ?? 'ppgtt');
     return {
       ok: t.hpa >= 0,
       ...(t.gpa !== undefined ? { gpa: '0x' + t.gpa.toString(16) } : {}),

@@ -32,7 +32,7 @@ export function launchSchema(): LaunchSchema {
     if (spec.default !== undefined) p.default = spec.default;
     properties[name] = p;
   }
-  return { required: ['program'], properties };
+  return { required: Object.entries(LAUNCH_ATTRIBUTES as Record<string, AttributeSpec>).filter(([, x]) => x.required).map(([n]) => n), properties };
 }
 
 export interface VgpuDebugConfiguration extends Partial<LaunchArguments> {

@@ -108,7 +108,7 @@ describe('adapter: vgpu/ custom requests', function () {
   let dc: DebugClient;
   clientPerTest((c) => (dc = c));
 
-  async function custom<K extends keyof import('../../adapter/protocol').CustomRequests>(name: K, args: object = {}): Promise<CustomBody<K>> {
+  async function custom<K extends import('../../adapter/protocol').CustomRequestName>(name: K, args: object = {}): Promise<CustomBody<K>> {
     return (await dc.customRequest(name, args)).body as CustomBody<K>;
   }
 
@@ -130,7 +130,7 @@ describe('adapter: vgpu/ custom requests', function () {
     const [stop, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/rollback', { id: list.snapshots[1].id })]);
     assert.equal((stop as DebugProtocol.StoppedEvent).body.reason, 'goto');
     assert.equal(r.step, list.snapshots[1].step);
-    assert.match(await failure(dc.customRequest('vgpu/rollback', { id: 'x' })), /needs a snapshot id/);
+    assert.match(await failure(dc.customRequest('vgpu/rollback', { id: 'x' })), /vgpu\/rollback: 'id' must be an integer/);
   });
 
   it('vgpu/diff: registers with old and new values, changed byte ranges, changed surface pixels', async () => {
@@ -178,7 +178,7 @@ describe('adapter: vgpu/ custom requests', function () {
     assert.equal(bad.ok, false);
     assert.equal(bad.fault!.kind, 'page-fault');
     assert.match(await failure(dc.customRequest('vgpu/translate', { va: 2 ** 50 })), /48-bit/);
-    assert.match(await failure(dc.customRequest('vgpu/translate', { va: 0, engine: 'vcs0' })), /engine must be/);
+    assert.match(await failure(dc.customRequest('vgpu/translate', { va: 0, engine: 'vcs0' })), /'engine' must be one of rcs0, bcs0/);
   });
 
   it('vgpu/migrate moves the VM to a vgpu host; the session goes on there until the program ends (more in migrate.test.ts)', async () => {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { CustomBody, CustomRequests } from '../../adapter/protocol';
+import type { CustomBody, CustomRequestName } from '../../adapter/protocol';
 import { VmHost } from '../../emulator/migration';
 import { loadVm } from '../../emulator/program';
 import type { RunResult, Vm } from '../../emulator/vm';
@@ -56,7 +56,7 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     await host.close();
   });
 
-  async function custom<K extends keyof CustomRequests>(name: K, args: object = {}): Promise<CustomBody<K>> {
+  async function custom<K extends CustomRequestName>(name: K, args: object = {}): Promise<CustomBody<K>> {
     return (await dc.customRequest(name, args)).body as CustomBody<K>;
   }
 

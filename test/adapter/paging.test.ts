@@ -61,7 +61,7 @@ describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, Variable
     const past = await custom('vgpu/diff', { token: first.token, start: 1e9 });
     assert.deepEqual([past.pages.length, past.more], [0, 0]);
     assert.match(await failure(dc.customRequest('vgpu/diff', { token: 'diff-999' })), /no longer kept: compare the snapshots again/);
-    assert.match(await failure(dc.customRequest('vgpu/diff', { token: first.token, start: -1 })), /start must be a non-negative integer/);
+    assert.match(await failure(dc.customRequest('vgpu/diff', { token: first.token, start: -1 })), /'start' must be at least 0/);
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 
@@ -114,7 +114,7 @@ describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, Variable
     assert.deepEqual([none.snapshots.length, none.commands, none.total], [0, 5000, newest.total]);
     const capped = await custom('vgpu/snapshots', { start: 0, count: 1e6 });
     assert.equal(capped.snapshots.length, 4096);
-    assert.match(await failure(dc.customRequest('vgpu/snapshots', { count: -1 })), /count must be a non-negative integer/);
+    assert.match(await failure(dc.customRequest('vgpu/snapshots', { count: -1 })), /'count' must be at least 0/);
     // The console's `snapshots`: the newest 64, @N from the N-th.
     const text = (await repl(dc, 'snapshots')).split('\n');
     assert.equal(text.length, 65);

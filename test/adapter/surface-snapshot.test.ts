@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
-import type { CustomBody, CustomRequests } from '../../adapter/protocol';
+import type { CustomBody, CustomRequestName } from '../../adapter/protocol';
 import { VmHost } from '../../emulator/migration';
 import { loadVm } from '../../emulator/program';
 import type { Vm } from '../../emulator/vm';
@@ -36,7 +36,7 @@ describe('adapter: vgpu/surface at a snapshot', function () {
     await dc.stop();
   });
 
-  async function custom<K extends keyof CustomRequests>(name: K, args: object = {}): Promise<CustomBody<K>> {
+  async function custom<K extends CustomRequestName>(name: K, args: object = {}): Promise<CustomBody<K>> {
     return (await dc.customRequest(name, args)).body as CustomBody<K>;
   }
 
@@ -59,7 +59,7 @@ describe('adapter: vgpu/surface at a snapshot', function () {
     assert.deepEqual(await custom('vgpu/snapshots'), list, 'no snapshot dropped or renumbered');
     assert.deepEqual(pixels(await custom('vgpu/surface', { name: 'canvas' })), now);
     assert.match(await failure(dc.customRequest('vgpu/surface', { name: 'canvas', snapshot: 999 })), /no kept snapshot #999/);
-    assert.match(await failure(dc.customRequest('vgpu/surface', { snapshot: 'x' })), /no kept snapshot #"x"/);
+    assert.match(await failure(dc.customRequest('vgpu/surface', { snapshot: 'x' })), /'snapshot' must be an integer \(got "x"\)/);
   });
 
   it('reads an earlier snapshot of a VM moved to another host without taking the replica out of step', async () => {

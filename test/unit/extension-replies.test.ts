@@ -20,7 +20,7 @@ const END = fs.readFileSync(PICTURE, 'utf8').split('\n').findIndex((l) => l.incl
 describe('extension views over real adapter replies', function () {
   this.timeout(30_000);
   let dc: DebugClient;
-  const request = async <K extends keyof import('../../adapter/protocol').CustomRequests>(name: K, args: object = {}) =>
+  const request = async <K extends import('../../adapter/protocol').CustomRequestName>(name: K, args: object = {}) =>
     (await dc.customRequest(name, args)).body as CustomBody<K>;
 
   before(async () => {
