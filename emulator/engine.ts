@@ -82,6 +82,11 @@ export interface PipelineEntry {
 
 /** Longest command any header may declare (DWord Length's full width plus bias, over the table). */
 const MAX_CMD_DWORDS = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
+/**
+ * Byte offset in a 4 KiB page as a mask: `a & IN_PAGE` is exact for addresses below 2^53 (ToInt32 keeps
+ * the low bits) and an integer op, where `a % PAGE_SIZE` on a double is a floating remainder.
+ */
+const IN_PAGE = PAGE_SIZE - 1;
 const MAX_DEPTH = 8;
 const SEG_MAX = 1 << 16;
 
@@ -426,14 +431,14 @@ export class Engine {
     } else {
       this.segCount = 0;
     }
-    r[s.acthd] = va % 0x100000000;
+    r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
     r[s.acthdUdw] = Math.floor(va / 0x100000000);
     this.readWork = 0;
     const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
     if (result === STEP_ERROR) return STEP_ERROR;
     if (result === STEP_POLL) {
       this.cycles += 1;
-      r[s.timestamp] = this.cycles % 0x100000000;
+      r[s.timestamp] = this.cycles >>> 0;
       if (++this.semPolls >= this.host.semaphoreTimeout) {
         this.semPolls = 0;
         return this.raise('hang', def, `MI_SEMAPHORE_WAIT unsatisfied for ${this.host.semaphoreTimeout} cycles`);
@@ -445,7 +450,7 @@ export class Engine {
     if (this.depth === 0) this.retireSubmissions();
     this.cycles += def.cycles + this.extraCycles;
     this.extraCycles = 0;
-    r[s.timestamp] = this.cycles % 0x100000000;
+    r[s.timestamp] = this.cycles >>> 0;
     if (this.counts[idx]++ === 0) this.counted.push(idx);
     this.retired++;
     this.subCommands += 1 + this.segCount + this.readWork;
@@ -467,13 +472,13 @@ export class Engine {
     for (let i = 1; i < len; i++) if (this.fetchDword(va, i, inRing, space) < 0) return this.raiseFault(null);
     const r = this.r;
     const s = this.slots;
-    r[s.acthd] = va % 0x100000000;
+    r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
     r[s.acthdUdw] = Math.floor(va / 0x100000000);
     this.cmdLen = len;
     this.advance(len * 4);
     if (this.depth === 0) this.retireSubmissions();
     this.cycles += 1;
-    r[s.timestamp] = this.cycles % 0x100000000;
+    r[s.timestamp] = this.cycles >>> 0;
     this.foreign.set(name, (this.foreign.get(name) ?? 0) + 1);
     this.notEmulatedHit = true;
     this.retired++;
@@ -567,12 +572,12 @@ export class Engine {
       this.fGgttGen = this.ggttTlb.generation;
       this.fMemGen = mem.generation;
     }
-    return page[(hpa % PAGE_SIZE) >>> 2];
+    return page[(hpa & IN_PAGE) >>> 2];
   }
 
   /** Translates a data access; -1 with the fault filled (misalignment is a page fault too). */
   translate(va: number, access: number, align: number, space = SPACE_PPGTT): number {
-    if (va % align !== 0) {
+    if ((va & (align - 1)) !== 0) { // align is a power of two (4, 8, 16)
       const f = this.fault;
       f.kind = 'page-fault';
       f.va = va;
@@ -591,7 +596,7 @@ export class Engine {
   readMem32(va: number, space = SPACE_PPGTT): number {
     const hpa = this.translate(va, ACCESS_READ, 4, space);
     if (hpa < 0) return -1;
-    return this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
+    return this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2];
   }
 
   /** GGTT address of the engine's hardware status page (HWS_PGA). */
@@ -633,14 +638,14 @@ export class Engine {
       va = this.statusPage() + (va & 0xfff);
       space = SPACE_GGTT;
     }
-    if (va % align !== 0) {
+    if ((va & (align - 1)) !== 0) { // align is a power of two (4, 8, 16)
       this.translate(va, ACCESS_WRITE, align, space);
       this.segError = this.raiseFault(def);
       return false;
     }
     let left = bytes;
     while (left > 0) {
-      const inPage = Math.min(left, PAGE_SIZE - (va % PAGE_SIZE));
+      const inPage = Math.min(left, PAGE_SIZE - (va & IN_PAGE));
       const hpa = this.translate(va, ACCESS_WRITE, 4, space);
       if (hpa < 0) {
         this.segError = this.raiseFault(def);
@@ -670,9 +675,9 @@ export class Engine {
       while (left > 0) {
         const hpa = this.translate(va, ACCESS_READ, 4);
         if (hpa < 0) return null;
-        const inPage = Math.min(left, (PAGE_SIZE - (va % PAGE_SIZE)) >>> 2);
+        const inPage = Math.min(left, (PAGE_SIZE - (va & IN_PAGE)) >>> 2);
         const page = this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
-        const at = (hpa % PAGE_SIZE) >>> 2;
+        const at = (hpa & IN_PAGE) >>> 2;
         out.set(page.subarray(at, at + inPage), k);
         this.readWork++;
         k += inPage;
@@ -840,11 +845,11 @@ const JUMPED = 11;
 type Handler = (e: Engine, h: EngineHost, len: number) => number;
 
 function writeSeg32(h: EngineHost, hpa: number, value: number): void {
-  h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2] = value;
+  h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2] = value;
 }
 
 function readPhys32(h: EngineHost, hpa: number): number {
-  return h.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
+  return h.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2];
 }
 
 /** The HPA of byte `off` of the command's predicted write (its segments are contiguous in GPU VA). */
@@ -1397,7 +1402,7 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
     const hpa = e.segHpa[i];
     const n = e.segBytes[i] >>> 2;
     const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
-    const at = (hpa % PAGE_SIZE) >>> 2;
+    const at = (hpa & IN_PAGE) >>> 2;
     if (rop === 0xf0 && kind === 'color') page.fill(color, at, at + n);
     else if (rop === 0xcc && src !== null) page.set(src.subarray(k, k + n), at);
     else for (let j = 0; j < n; j++) page[at + j] = rop3(rop, color, src ? src[k + j] : 0, page[at + j]);

@@ -47,6 +47,14 @@ export interface EptConfig {
 /** 2^-shift per level: multiplying by it is exact, and much cheaper on the walk's hot path than `2 ** shift`. */
 const LEVEL_SCALE = [2 ** -39, 2 ** -30, 2 ** -21, 2 ** -12];
 
+/**
+ * The offset of an address in its page at a level (a 512 GiB, 1 GiB, 2 MiB or 4 KiB span): exact for
+ * addresses below 2^53, and a multiply and a subtract where `%` on a double is a slow floating remainder.
+ */
+export function offsetIn(addr: number, level: number): number {
+  return addr - Math.floor(addr * LEVEL_SCALE[level]) * LEVEL_SIZE[level];
+}
+
 /** The 9-bit table index of a (non-negative, < 2^53) address at a level. */
 export function indexAt(addr: number, level: number): number {
   return Math.floor(addr * LEVEL_SCALE[level]) & 511;
@@ -137,7 +145,7 @@ export class Ept {
       const leaf = level === 3 || (level > 0 && (lo & EPT_LARGE) !== 0);
       if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: eptFlags(lo, leaf) });
       if ((lo & EPT_RWX) === 0) return this.violation(gpa, view);
-      if (leaf) return entryAddress(lo, hi) + (gpa % LEVEL_SIZE[level]);
+      if (leaf) return entryAddress(lo, hi) + offsetIn(gpa, level);
       table = entryAddress(lo, hi);
     }
     return this.violation(gpa, view);

@@ -2,7 +2,7 @@
 // PPGTT uses it), tables in guest RAM reached through EPT, with precise faults and a step record.
 
 import type { GpuErrorKind } from './registers';
-import { Ept, EPT_VIOLATION, ISOLATION_VIOLATION, LEVEL_NAMES, WalkStep, indexAt } from './ept';
+import { Ept, EPT_VIOLATION, ISOLATION_VIOLATION, LEVEL_NAMES, WalkStep, indexAt, offsetIn } from './ept';
 import { HostMemory, PAGE_SIZE, entryAddress, hex } from './memory';
 
 /** PPGTT entry bits (SDM 4.5, tables 4-15 to 4-20). */
@@ -92,7 +92,7 @@ export function walk(
     }
     const entry = tableHpa + index * 8;
     const pg = ctx.mem.pageForRead(Math.floor(entry / PAGE_SIZE));
-    const di = (entry % PAGE_SIZE) >>> 2;
+    const di = (entry & 0xfff) >>> 2; // ToInt32 keeps the low bits of an integer below 2^53: no float remainder
     const lo = pg[di];
     const hi = pg[di + 1];
     if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: pteFlags(lo, hi, level), ept: eptSteps });
@@ -123,7 +123,7 @@ export function walk(
       if (access === ACCESS_FETCH && nxLevel >= 0) {
         return pageFault(fault, va, access, nxLevel, `command fetch from a no-execute page: ${entryWhere(va, nxLevel, nxTable)} has NX=1`, steps);
       }
-      const gpa = entryAddress(lo, hi) + (va % LEVEL_SPAN[level]);
+      const gpa = entryAddress(lo, hi) + offsetIn(va, level);
       const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
       const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
       if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
