@@ -7,9 +7,9 @@ import {
   BIAS, COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
   blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRangesAt, type CmdField, type Gen,
 } from './commands';
-import { HostMemory, PAGE_SIZE, hex } from './memory';
+import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
-import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, walk, walkGgtt } from './paging';
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkMemo, walk, walkGgtt } from './paging';
 import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt, regField, ringBytesOf } from './registers';
 import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
@@ -44,8 +44,11 @@ export interface EngineHost {
    * longer than `gen`'s is read with `gen`'s fields.
    */
   readonly foreignGen: number;
-  /** Snapshot hook: bytes [hpa, hpa + bytes), within one page, are about to be written (their before-image must be kept). */
-  preserve(hpa: number, bytes: number): void;
+  /**
+   * Snapshot hook: the current command is about to write its segments (`count` of them: HPA and bytes,
+   * each within one page, in write order); their before-images must be kept.
+   */
+  preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
   predicted: Set<number> | null;
   userInterrupt(engine: Engine): void;
@@ -135,6 +138,8 @@ const GGTT_DW1 = Int32Array.from(GGTT_FIELDS, (fs) => fs.reduce((m, f) => (f.dw 
 if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi))) throw new Error('a GGTT select bit outside DW0/DW1');
 /** Per command index: its "Store Data Index" flag (the post-sync write goes to the status page), or null. */
 const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) => (d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? fieldByName(d, 'store_data_index') ?? null : null));
+/** Per command index: 1 when it writes a rectangle (the blits). */
+const RECT_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'rect') ? 1 : 0));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
 const COMPUTED_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'mem' && w.addr === '') ? 1 : 0));
 /** Commands MI_SET_PREDICATE never turns into no-ops: flow control and the predicate itself. */
@@ -154,6 +159,8 @@ export class Engine {
   /** Translations through the global GTT, invalidated with the PPGTT's. */
   readonly ggttTlb = new Tlb(GGTT_WALK);
   readonly fault = new FaultInfo();
+  /** The walk path blits' many translations share while nothing is written (PagingContext.memo). */
+  private readonly walkMemo = new WalkMemo();
   readonly ctx: PagingContext;
   readonly gctx: GgttContext;
   /** Dwords of the command being executed. */
@@ -210,8 +217,8 @@ export class Engine {
   segCount = 0;
   private scratch = new Uint32Array(1024);
 
-  /** Per command index: 1 when this engine can execute it. */
-  private readonly runsHere: Uint8Array;
+  /** Per command index, resolved once: 0 when this engine runs it, else why not (REFUSED_*). */
+  private readonly refusal: Uint8Array;
   /** Slot of each dword of this engine's window that commands may write, else -1. */
   readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
   readonly base: number;
@@ -221,12 +228,12 @@ export class Engine {
     this.slots = slotsOf(name);
     this.r = host.regs.values;
     this.lookup = LOOKUPS[host.gen];
-    this.runsHere = Uint8Array.from(COMMANDS, (d) => (d.engines.includes(name) ? 1 : 0));
+    this.refusal = Uint8Array.from(COMMANDS, (d, i) => (host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0));
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
     // PDP0, EPT_VIEW and the GGTT registers are read when a TLB misses (a hit needs none): same result
     // as reading them before every command, without the cost.
-    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext() };
+    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext(), memo: null };
     this.gctx = { mem: host.mem, ept: host.ept, view: 0, base: 0, entries: 0, refresh: () => this.syncContext() };
   }
 
@@ -340,6 +347,7 @@ export class Engine {
     const s = this.slots;
     const inRing = this.depth === 0;
     let va: number;
+    let space: number;
     if (inRing) {
       const head = this.retireSubmissions();
       const sub = this.subs.length > 0 ? this.subs.firstOp() : this.curSub;
@@ -349,6 +357,7 @@ export class Engine {
       }
       const pages = RING_LENGTH.get(r[s.ctl]) + 1;
       va = r[s.start] + head;
+      space = this.host.ringSpace;
       this.cmdVa = va;
       if (pages > this.host.maxRingPages) {
         this.fetched.add(Math.floor(va / PAGE_SIZE)); // the position was about to run it
@@ -356,15 +365,22 @@ export class Engine {
       }
     } else {
       va = this.bb[this.depth - 1];
+      space = this.bbSpace[this.depth - 1];
       this.cmdVa = va;
     }
     this.cmdIndex = -1;
-    const space = inRing ? this.host.ringSpace : this.bbSpace[this.depth - 1];
-    // Fetch the header (from the cached fetch page when it is still valid).
-    const mem = this.host.mem;
-    const cached = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation;
-    const header = cached ? this.fPage![(va & 0xfff) >>> 2] : this.fetchDword(va, 0, inRing, space);
-    if (header < 0) return this.raiseFault(null);
+    // Fetch the header, from the cached fetch page when it is still valid; a batch command wholly in
+    // that page is read from it (ring commands may wrap, so they go dword by dword).
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const at = (va & IN_PAGE) >>> 2;
+    let page = !inRing && this.fetchCached(vpn, space) ? this.fPage : null;
+    let header: number;
+    if (page !== null) header = page[at];
+    else {
+      header = this.fetchDword(va, 0, inRing, space);
+      if (header < 0) return this.raiseFault(null);
+      if (!inRing && this.fetchCached(vpn, space)) page = this.fPage;
+    }
     const idx = this.lookup[header >>> 16];
     if (idx < 0) {
       if (this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE) {
@@ -372,7 +388,6 @@ export class Engine {
       }
       return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
     }
-    const def = COMMANDS[idx];
     this.cmdIndex = idx;
     const fixed = FIXED_LENGTH[idx];
     const mask = LENGTH_MASK[idx];
@@ -382,31 +397,27 @@ export class Engine {
     else if (PAIRS[idx] === 1 && (declared & 1) === 1 && declared >= 3) len = declared; // 1 + 2n, n >= 1
     else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = declared;
     else {
+      const def = COMMANDS[idx];
       const d = declaredLength(def, header);
       if (typeof d !== 'string') len = d;
       else if (this.host.foreignGen === 0 || mask === 0) return this.raise('invalid-command', def, d);
       else if (def.execution === 'state') len = declared; // a later gen's longer state command: gen's fields of it
       else return this.skipForeign(va, inRing, space, declared, `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`);
     }
-    if (this.host.accepts[idx] === 0) {
-      return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
-    }
-    if (this.runsHere[idx] === 0) return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
+    if (this.refusal[idx] !== 0) return this.refuse(idx);
     const buf = this.buf;
     buf[0] = header;
-    const at = (va & 0xfff) >>> 2;
-    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) {
-      // The whole command is in the cached fetch page (fetchDword just validated it for the header).
-      const page = this.fPage!;
+    if (page !== null && at + len <= PAGE_DWORDS) {
       for (let i = 1; i < len; i++) buf[i] = page[at + i];
     } else {
       for (let i = 1; i < len; i++) {
         const d = this.fetchDword(va, i, inRing, space);
-        if (d < 0) return this.raiseFault(def);
+        if (d < 0) return this.raiseFault(COMMANDS[idx]);
         buf[i] = d;
       }
     }
     this.cmdLen = len;
+    const def = COMMANDS[idx];
     // The command scanner: a global-GTT address only from a privileged level.
     if (((buf[0] & GGTT_DW0[idx]) | (len > 1 ? buf[1] & GGTT_DW1[idx] : 0)) !== 0 && !this.privileged()) {
       const gf = GGTT_FIELDS[idx];
@@ -424,15 +435,13 @@ export class Engine {
       const err = this.predictWrites(def, len);
       if (err !== 0) return err;
       const host = this.host;
-      for (let i = 0; i < this.segCount; i++) {
-        host.preserve(this.segHpa[i], this.segBytes[i]);
-        if (host.predicted !== null) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
-      }
+      host.preserveSegments(this.segHpa, this.segBytes, this.segCount);
+      if (host.predicted !== null) for (let i = 0; i < this.segCount; i++) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
     } else {
       this.segCount = 0;
     }
     r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
-    r[s.acthdUdw] = Math.floor(va / 0x100000000);
+    r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
     this.readWork = 0;
     const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
     if (result === STEP_ERROR) return STEP_ERROR;
@@ -462,6 +471,15 @@ export class Engine {
   }
 
   extraCycles = 0;
+
+  /** The GPU error for a command this engine does not run (refusal[idx] is not 0). */
+  private refuse(idx: number): number {
+    const def = COMMANDS[idx];
+    if (this.refusal[idx] === REFUSED_VERSION) {
+      return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
+    }
+    return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
+  }
 
   /**
    * A later generation's command the decode gen cannot run: a 3D-pipeline command it lacks (DWord Length
@@ -547,6 +565,11 @@ export class Engine {
   private fGgttGen = -1;
   private fMemGen = -1;
 
+  /** Is VA page `vpn` of `space` the cached fetch page, still valid? */
+  private fetchCached(vpn: number, space: number): boolean {
+    return vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === this.host.mem.generation;
+  }
+
   /** Dword i of the command at va (ring commands wrap at the ring end). -1 after a fetch fault. */
   private fetchDword(va: number, i: number, inRing: boolean, space: number): number {
     let a = va + i * 4;
@@ -557,7 +580,7 @@ export class Engine {
     }
     const vpn = Math.floor(a / PAGE_SIZE);
     const mem = this.host.mem;
-    if (vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
+    if (this.fetchCached(vpn, space)) return this.fPage![(a & IN_PAGE) >>> 2];
     this.fetched.add(vpn);
     this.lastSpace = space;
     const hpa = space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault) : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
@@ -615,7 +638,13 @@ export class Engine {
     this.segError = 0;
     const sdi = SDI_FIELD[this.cmdIndex];
     this.segSdi = sdi !== null && fieldValue(sdi, this.buf, len) === 1;
-    writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
+    if (RECT_WRITE[this.cmdIndex] === 1) {
+      // A rectangle's rows: nothing is written until they are all translated, so walks may share paths.
+      this.ctx.memo = this.walkMemo;
+      this.walkMemo.clear();
+      writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
+      this.ctx.memo = null;
+    } else writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
     if (this.segError === 0 && COMPUTED_WRITE[this.cmdIndex] === 1) {
       const bytes = computedWriteBytes(def, this.buf, len);
       const off = def.mnemonic === 'MI_REPORT_HEAD' ? HWS_HEAD_REPORT : fieldNum(def, this.buf, len, 'offset');
@@ -664,29 +693,49 @@ export class Engine {
   };
 
   /** Reads a w x h source rectangle into scratch (row-major), or -1 after a fault. */
-  gatherSource(def: CommandDef, src: number, pitch: number, sx: number, sy: number, w: number, h: number): Uint32Array | null {
+  gatherSource(src: number, pitch: number, sx: number, sy: number, w: number, h: number): Uint32Array | null {
     const n = w * h;
     if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
-    const out = this.scratch;
+    // Read before the command writes anything: walks may share paths (see predictWrites).
+    this.ctx.memo = this.walkMemo;
+    this.walkMemo.clear();
+    const ok = this.gatherRows(this.scratch, src, pitch, sx, sy, w, h);
+    this.ctx.memo = null;
+    return ok ? this.scratch : null;
+  }
+
+  /** Pieces adjacent in host memory (a surface on pages allocated in order) are read in one copy each. */
+  private gatherRows(out: Uint32Array, src: number, pitch: number, sx: number, sy: number, w: number, h: number): boolean {
     let k = 0;
+    let buf: ArrayBufferLike | null = null;
+    let start = 0; // the pending run's first byte in buf
+    let n = 0; // its dwords
+    let from = 0; // where it goes in out
     for (let y = 0; y < h; y++) {
       let va = src + (sy + y) * pitch + sx * 4;
       let left = w;
       while (left > 0) {
         const hpa = this.translate(va, ACCESS_READ, 4);
-        if (hpa < 0) return null;
+        if (hpa < 0) return false;
         const inPage = Math.min(left, (PAGE_SIZE - (va & IN_PAGE)) >>> 2);
         const page = this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
-        const at = (hpa & IN_PAGE) >>> 2;
-        out.set(page.subarray(at, at + inPage), k);
+        const at = page.byteOffset + (hpa & IN_PAGE);
+        if (page.buffer === buf && at === start + 4 * n) n += inPage;
+        else {
+          if (n > 0) out.set(new Uint32Array(buf!, start, n), from);
+          buf = page.buffer;
+          start = at;
+          n = inPage;
+          from = k;
+        }
         this.readWork++;
         k += inPage;
         va += inPage * 4;
         left -= inPage;
       }
     }
-    void def;
-    return out;
+    if (n > 0) out.set(new Uint32Array(buf!, start, n), from);
+    return true;
   }
 
   /** Records a GPU error from the last failed translation. */
@@ -794,6 +843,10 @@ export class Engine {
     this.lastFault = null;
   }
 }
+
+/** Why an engine refuses a command (Engine.refusal). */
+const REFUSED_VERSION = 1; // the exposed device version does not accept it
+const REFUSED_ENGINE = 2; // it runs on another engine
 
 /** Command type (bits 31:29) of the 3D pipeline's commands (GFXPIPE), whose DWord Length is bits 7:0 with bias 2. */
 const CLIENT_GFXPIPE = 3;
@@ -1394,22 +1447,64 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   let color = 0;
   if (kind === 'color') color = e.buf[DW_COLOR_COLOR];
   else {
-    src = e.gatherSource(def, fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h);
+    src = e.gatherSource(fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h);
     if (src === null) return e.raiseFault(def);
   }
-  let k = 0; // pixel index in row-major order over the destination rectangle
-  for (let i = 0; i < e.segCount; i++) {
-    const hpa = e.segHpa[i];
-    const n = e.segBytes[i] >>> 2;
-    const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
-    const at = (hpa & IN_PAGE) >>> 2;
-    if (rop === 0xf0 && kind === 'color') page.fill(color, at, at + n);
-    else if (rop === 0xcc && src !== null) page.set(src.subarray(k, k + n), at);
-    else for (let j = 0; j < n; j++) page[at + j] = rop3(rop, color, src ? src[k + j] : 0, page[at + j]);
-    k += n;
+  if ((rop === 0xf0 && kind === 'color') || (rop === 0xcc && src !== null)) fillOrCopy(e, h, src, color);
+  else {
+    let k = 0; // pixel index in row-major order over the destination rectangle
+    for (let i = 0; i < e.segCount; i++) {
+      const hpa = e.segHpa[i];
+      const n = e.segBytes[i] >>> 2;
+      const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
+      const at = (hpa & IN_PAGE) >>> 2;
+      for (let j = 0; j < n; j++) page[at + j] = rop3(rop, color, src ? src[k + j] : 0, page[at + j]);
+      k += n;
+    }
   }
   e.extraCycles = Math.ceil((g.w * g.h) / 64);
   return ADVANCE;
+}
+
+/**
+ * A fill with `color` (src null) or a copy of `src` (row-major pixels) over the command's segments, in
+ * write order. Segments adjacent in host memory (one slab, each starting where the last ends: rows of a
+ * surface on pages allocated in order) form runs filled or copied in one call each; the runs are
+ * disjoint and in order, so overlapping rows end as segment-by-segment writes leave them.
+ */
+function fillOrCopy(e: Engine, h: EngineHost, src: Uint32Array | null, color: number): void {
+  let buf: ArrayBufferLike | null = null;
+  let start = 0; // the run's first byte in buf
+  let n = 0; // its dwords
+  let from = 0; // its first pixel
+  let k = 0;
+  for (let i = 0; i <= e.segCount; i++) {
+    let page: Uint32Array | null = null;
+    let at = 0;
+    let m = 0;
+    if (i < e.segCount) {
+      const hpa = e.segHpa[i];
+      page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
+      at = page.byteOffset + (hpa & IN_PAGE);
+      m = e.segBytes[i] >>> 2;
+      if (page.buffer === buf && at === start + 4 * n) {
+        n += m;
+        k += m;
+        continue;
+      }
+    }
+    if (n > 0) {
+      const run = new Uint32Array(buf!, start, n);
+      if (src === null) run.fill(color);
+      else run.set(src.subarray(from, from + n));
+    }
+    if (page === null) return;
+    buf = page.buffer;
+    start = at;
+    n = m;
+    from = k;
+    k += m;
+  }
 }
 
 /** Pixels one blit may cover: a 64 MiB 32 bpp surface, the assembler's largest. */

@@ -242,8 +242,8 @@ export class Vm implements EngineHost {
   }
 
   // EngineHost
-  preserve(hpa: number, bytes: number): void {
-    this.snapshots.preserve(hpa, bytes, this.step);
+  preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void {
+    this.snapshots.preserveSegments(hpa, bytes, count, this.step);
   }
 
   engineBySelect(select: number): Engine | undefined {
@@ -280,10 +280,10 @@ export class Vm implements EngineHost {
       this.driverMayRun = false;
     }
     const n = this.engines.length;
-    for (let k = 0; k < n; k++) {
-      const e = this.engines[(this.rr + k) % n];
+    for (let k = 0, j = this.rr; k < n; k++, j = j + 1 === n ? 0 : j + 1) {
+      const e = this.engines[j];
       if (!e.busy()) continue;
-      this.rr = (e.index + 1) % n;
+      this.rr = e.index + 1 === n ? 0 : e.index + 1;
       if (this.predicted !== null) this.predicted.clear();
       this.inEngineStep = true;
       const wasInRing = e.depth === 0;
