@@ -91,6 +91,8 @@ const MAX_CMD_DWORDS = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 <
  */
 const IN_PAGE = PAGE_SIZE - 1;
 const MAX_DEPTH = 8;
+/** Entries of an engine's store cache (a power of two). */
+const STORE_CACHE = 256;
 const SEG_MAX = 1 << 16;
 
 /** Engine registers the streamer updates itself, resolved once from the register table. */
@@ -117,6 +119,9 @@ const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 const RING_WRAPS = regField('RING_HEAD', 'WRAP_COUNT');
 const RING_LENGTH = regField('RING_CTL', 'LENGTH');
 const RING_ENABLE = regField('RING_CTL', 'ENABLE');
+/** RING_CTL's ENABLE bit in place: the scheduler tests it before every step. */
+const RING_ENABLE_BIT = RING_ENABLE.mask;
+if (RING_ENABLE.mask !== 1 << RING_ENABLE.shift) throw new Error('RING_CTL.ENABLE is not one bit');
 const PDP_LOW = regField('PDP0_LDW', 'ADDRESS');
 const PDP_HIGH = regField('PDP0_UDW', 'ADDRESS');
 const GGTT_LOW = regField('GGTT_BASE_LO', 'ADDRESS');
@@ -217,18 +222,22 @@ export class Engine {
   segCount = 0;
   private scratch = new Uint32Array(1024);
 
-  /** Per command index, resolved once: 0 when this engine runs it, else why not (REFUSED_*). */
-  private readonly refusal: Uint8Array;
+  /** The table's commands as this engine runs them, by command index (resolved once). */
+  private readonly ops: readonly CommandOp[];
   /** Slot of each dword of this engine's window that commands may write, else -1. */
   readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
   readonly base: number;
   private readonly lookup: Int16Array;
 
+  /** RING_CTL's slot (busy() reads it before every step). */
+  private readonly ctlSlot: number;
+
   constructor(readonly name: EngineName, readonly index: number, private readonly host: EngineHost) {
     this.slots = slotsOf(name);
+    this.ctlSlot = this.slots.ctl;
     this.r = host.regs.values;
     this.lookup = LOOKUPS[host.gen];
-    this.refusal = Uint8Array.from(COMMANDS, (d, i) => (host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0));
+    this.ops = COMMANDS.map((d, i) => resolveOp(d, i, host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0));
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
     // PDP0, EPT_VIEW and the GGTT registers are read when a TLB misses (a hit needs none): same result
@@ -249,7 +258,7 @@ export class Engine {
   }
 
   ringEnabled(): boolean {
-    return RING_ENABLE.get(this.r[this.slots.ctl]) === 1;
+    return (this.r[this.ctlSlot] & RING_ENABLE_BIT) !== 0;
   }
 
   head(): number {
@@ -404,7 +413,8 @@ export class Engine {
       else if (def.execution === 'state') len = declared; // a later gen's longer state command: gen's fields of it
       else return this.skipForeign(va, inRing, space, declared, `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`);
     }
-    if (this.refusal[idx] !== 0) return this.refuse(idx);
+    const op = this.ops[idx];
+    if (op.refusal !== 0) return this.refuse(op);
     const buf = this.buf;
     buf[0] = header;
     if (page !== null && at + len <= PAGE_DWORDS) {
@@ -417,9 +427,9 @@ export class Engine {
       }
     }
     this.cmdLen = len;
-    const def = COMMANDS[idx];
+    const def = op.def;
     // The command scanner: a global-GTT address only from a privileged level.
-    if (((buf[0] & GGTT_DW0[idx]) | (len > 1 ? buf[1] & GGTT_DW1[idx] : 0)) !== 0 && !this.privileged()) {
+    if (((buf[0] & op.ggttDw0) | (len > 1 ? buf[1] & op.ggttDw1 : 0)) !== 0 && !this.privileged()) {
       const gf = GGTT_FIELDS[idx];
       for (let i = 0; i < gf.length; i++) {
         if (fieldValue(gf[i], buf, len) & 1) {
@@ -428,10 +438,9 @@ export class Engine {
       }
     }
     // MI_SET_PREDICATE: the command retires as a no-op.
-    let noop = false;
-    if (this.setPredicate !== 0 && PREDICATE_EXEMPT[idx] === 0 && this.predicatedOff()) noop = true;
+    const noop = this.setPredicate !== 0 && !op.predicateExempt && this.predicatedOff();
     // Command parser: translate and check every destination before anything is written.
-    if (!noop && def.writes !== undefined) {
+    if (!noop && op.writes) {
       const err = this.predictWrites(def, len);
       if (err !== 0) return err;
       const host = this.host;
@@ -443,21 +452,12 @@ export class Engine {
     r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
     r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
     this.readWork = 0;
-    const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
-    if (result === STEP_ERROR) return STEP_ERROR;
-    if (result === STEP_POLL) {
-      this.cycles += 1;
-      r[s.timestamp] = this.cycles >>> 0;
-      if (++this.semPolls >= this.host.semaphoreTimeout) {
-        this.semPolls = 0;
-        return this.raise('hang', def, `MI_SEMAPHORE_WAIT unsatisfied for ${this.host.semaphoreTimeout} cycles`);
-      }
-      return STEP_POLL;
-    }
+    const result = noop ? ADVANCE : op.run(this, this.host, len);
+    if (result !== ADVANCE && result !== JUMPED) return result === STEP_POLL ? this.poll(def) : result;
     this.semPolls = 0;
     if (result === ADVANCE) this.advance(len * 4);
     if (this.depth === 0) this.retireSubmissions();
-    this.cycles += def.cycles + this.extraCycles;
+    this.cycles += op.cycles + this.extraCycles;
     this.extraCycles = 0;
     r[s.timestamp] = this.cycles >>> 0;
     if (this.counts[idx]++ === 0) this.counted.push(idx);
@@ -472,10 +472,21 @@ export class Engine {
 
   extraCycles = 0;
 
-  /** The GPU error for a command this engine does not run (refusal[idx] is not 0). */
-  private refuse(idx: number): number {
-    const def = COMMANDS[idx];
-    if (this.refusal[idx] === REFUSED_VERSION) {
+  /** A MI_SEMAPHORE_WAIT that polled and still waits: a cycle passes; a hang when it has waited too long. */
+  private poll(def: CommandDef): number {
+    this.cycles += 1;
+    this.r[this.slots.timestamp] = this.cycles >>> 0;
+    if (++this.semPolls >= this.host.semaphoreTimeout) {
+      this.semPolls = 0;
+      return this.raise('hang', def, `MI_SEMAPHORE_WAIT unsatisfied for ${this.host.semaphoreTimeout} cycles`);
+    }
+    return STEP_POLL;
+  }
+
+  /** The GPU error for a command this engine does not run (its refusal is not 0). */
+  private refuse(op: CommandOp): number {
+    const def = op.def;
+    if (op.refusal === REFUSED_VERSION) {
       return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
     }
     return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
@@ -564,6 +575,29 @@ export class Engine {
   private fTlbGen = -1;
   private fGgttGen = -1;
   private fMemGen = -1;
+
+  // Store cache: host pages handlers' stores went to, direct-mapped by frame. Only allocated pages
+  // (pageForWrite's), valid while the memory's page objects are (its generation); not used while a
+  // write hook watches every write.
+  private readonly storeTags = new Float64Array(STORE_CACHE).fill(NaN);
+  private readonly storePages: Uint32Array[] = [];
+  private storeGen = -1;
+
+  /** The host page `pfn` for a store (mem.pageForWrite, without a map lookup when it was stored to lately). */
+  pageForStore(pfn: number): Uint32Array {
+    const mem = this.host.mem;
+    if (mem.writeHook !== null) return mem.pageForWrite(pfn);
+    if (this.storeGen !== mem.generation) {
+      this.storeTags.fill(NaN);
+      this.storeGen = mem.generation;
+    }
+    const i = pfn & (STORE_CACHE - 1);
+    if (this.storeTags[i] === pfn) return this.storePages[i];
+    const page = mem.pageForWrite(pfn);
+    this.storeTags[i] = pfn;
+    this.storePages[i] = page;
+    return page;
+  }
 
   /** Is VA page `vpn` of `space` the cached fetch page, still valid? */
   private fetchCached(vpn: number, space: number): boolean {
@@ -897,8 +931,8 @@ const JUMPED = 11;
 
 type Handler = (e: Engine, h: EngineHost, len: number) => number;
 
-function writeSeg32(h: EngineHost, hpa: number, value: number): void {
-  h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2] = value;
+function writeSeg32(e: Engine, hpa: number, value: number): void {
+  e.pageForStore(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2] = value;
 }
 
 function readPhys32(h: EngineHost, hpa: number): number {
@@ -921,7 +955,7 @@ function segAt(e: Engine, off: number): number {
  */
 function storeAt(e: Engine, h: EngineHost, k: number, value: number): void {
   const hpa = k === 0 || e.segBytes[0] > 4 * k ? e.segHpa[0] + 4 * k : segAt(e, 4 * k);
-  writeSeg32(h, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, value >>> 0);
+  writeSeg32(e, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, value >>> 0);
 }
 
 /** Writes dwords at the start of the command's predicted write (storeAt for each). */
@@ -1519,3 +1553,26 @@ const HANDLERS: Handler[] = COMMANDS.map((d) => {
   if (d.execution === 'not-emulated') return notEmulatedHandler(d);
   throw new Error(`no handler for ${d.mnemonic}`);
 });
+
+/**
+ * A command of the table as an engine runs it, resolved once per engine: the step reads this record
+ * alone, not the definition's lists and the tables beside it.
+ */
+interface CommandOp {
+  readonly def: CommandDef;
+  /** Why this engine refuses it (REFUSED_*), or 0. */
+  readonly refusal: number;
+  readonly run: Handler;
+  /** The command parser predicts memory writes for it (the table lists some). */
+  readonly writes: boolean;
+  readonly cycles: number;
+  /** Its global-GTT select bits in DW0 and DW1 (the scanner's test). */
+  readonly ggttDw0: number;
+  readonly ggttDw1: number;
+  /** MI_SET_PREDICATE never makes it a no-op. */
+  readonly predicateExempt: boolean;
+}
+
+function resolveOp(d: CommandDef, i: number, refusal: number): CommandOp {
+  return { def: d, refusal, run: HANDLERS[i], writes: d.writes !== undefined, cycles: d.cycles, ggttDw0: GGTT_DW0[i], ggttDw1: GGTT_DW1[i], predicateExempt: PREDICATE_EXEMPT[i] === 1 };
+}
