@@ -726,25 +726,25 @@ export class Engine {
     return true;
   };
 
-  /** Reads a w x h source rectangle into scratch (row-major), or -1 after a fault. */
-  gatherSource(src: number, pitch: number, sx: number, sy: number, w: number, h: number): Uint32Array | null {
-    const n = w * h;
-    if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
-    // Read before the command writes anything: walks may share paths (see predictWrites).
+  /** Host memory runs of a blit's source (srcRuns) and destination (dstRuns), in pixel order. */
+  readonly srcRuns = new HostRuns();
+  readonly dstRuns = new HostRuns();
+
+  /**
+   * Translates a w x h source rectangle into srcRuns (row-major, nothing copied yet); false after a
+   * fault. Done before the command writes anything, so walks may share paths (see predictWrites).
+   */
+  readSource(src: number, pitch: number, sx: number, sy: number, w: number, h: number): boolean {
     this.ctx.memo = this.walkMemo;
     this.walkMemo.clear();
-    const ok = this.gatherRows(this.scratch, src, pitch, sx, sy, w, h);
+    const ok = this.sourceRows(src, pitch, sx, sy, w, h);
     this.ctx.memo = null;
-    return ok ? this.scratch : null;
+    return ok;
   }
 
-  /** Pieces adjacent in host memory (a surface on pages allocated in order) are read in one copy each. */
-  private gatherRows(out: Uint32Array, src: number, pitch: number, sx: number, sy: number, w: number, h: number): boolean {
-    let k = 0;
-    let buf: ArrayBufferLike | null = null;
-    let start = 0; // the pending run's first byte in buf
-    let n = 0; // its dwords
-    let from = 0; // where it goes in out
+  private sourceRows(src: number, pitch: number, sx: number, sy: number, w: number, h: number): boolean {
+    const runs = this.srcRuns;
+    runs.clear();
     for (let y = 0; y < h; y++) {
       let va = src + (sy + y) * pitch + sx * 4;
       let left = w;
@@ -753,23 +753,23 @@ export class Engine {
         if (hpa < 0) return false;
         const inPage = Math.min(left, (PAGE_SIZE - (va & IN_PAGE)) >>> 2);
         const page = this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
-        const at = page.byteOffset + (hpa & IN_PAGE);
-        if (page.buffer === buf && at === start + 4 * n) n += inPage;
-        else {
-          if (n > 0) out.set(new Uint32Array(buf!, start, n), from);
-          buf = page.buffer;
-          start = at;
-          n = inPage;
-          from = k;
-        }
+        runs.add(page, page.byteOffset + (hpa & IN_PAGE), inPage);
         this.readWork++;
-        k += inPage;
         va += inPage * 4;
         left -= inPage;
       }
     }
-    if (n > 0) out.set(new Uint32Array(buf!, start, n), from);
     return true;
+  }
+
+  /** Copies the source runs into scratch (row-major pixels), before anything is written. */
+  gatherSource(): Uint32Array {
+    const runs = this.srcRuns;
+    let n = 0;
+    for (let i = 0; i < runs.count; i++) n += runs.lens[i];
+    if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
+    for (let i = 0, k = 0; i < runs.count; k += runs.lens[i++]) this.scratch.set(runs.view(i, 0, runs.lens[i]), k);
+    return this.scratch;
   }
 
   /** Records a GPU error from the last failed translation. */
@@ -1477,15 +1477,14 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   // Rows may overlap (a small pitch), so the page-segment limit alone does not bound the rectangle.
   if (g.w * g.h > MAX_BLIT_PIXELS) return e.raise('invalid-command', def, `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`);
   const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
-  let src: Uint32Array | null = null;
-  let color = 0;
-  if (kind === 'color') color = e.buf[DW_COLOR_COLOR];
-  else {
-    src = e.gatherSource(fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h);
-    if (src === null) return e.raiseFault(def);
+  const color = kind === 'color' ? e.buf[DW_COLOR_COLOR] : 0;
+  if (kind !== 'color' && !e.readSource(fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h)) {
+    return e.raiseFault(def);
   }
-  if ((rop === 0xf0 && kind === 'color') || (rop === 0xcc && src !== null)) fillOrCopy(e, h, src, color);
+  if (rop === 0xf0 && kind === 'color') fill(e, h, color);
+  else if (rop === 0xcc && kind !== 'color') copy(e, h);
   else {
+    const src = kind === 'color' ? null : e.gatherSource();
     let k = 0; // pixel index in row-major order over the destination rectangle
     for (let i = 0; i < e.segCount; i++) {
       const hpa = e.segHpa[i];
@@ -1501,45 +1500,116 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
 }
 
 /**
- * A fill with `color` (src null) or a copy of `src` (row-major pixels) over the command's segments, in
- * write order. Segments adjacent in host memory (one slab, each starting where the last ends: rows of a
- * surface on pages allocated in order) form runs filled or copied in one call each; the runs are
- * disjoint and in order, so overlapping rows end as segment-by-segment writes leave them.
+ * The command's segments as runs of host memory (dstRuns), in write order, their pages allocated.
+ * Segments adjacent in host memory (one slab, each starting where the last ends: rows of a surface on
+ * pages allocated in order) join; runs are disjoint and in order, so writing them run by run leaves
+ * overlapping rows as writing segment by segment does.
  */
-function fillOrCopy(e: Engine, h: EngineHost, src: Uint32Array | null, color: number): void {
-  let buf: ArrayBufferLike | null = null;
-  let start = 0; // the run's first byte in buf
-  let n = 0; // its dwords
-  let from = 0; // its first pixel
-  let k = 0;
-  for (let i = 0; i <= e.segCount; i++) {
-    let page: Uint32Array | null = null;
-    let at = 0;
-    let m = 0;
-    if (i < e.segCount) {
-      const hpa = e.segHpa[i];
-      page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
-      at = page.byteOffset + (hpa & IN_PAGE);
-      m = e.segBytes[i] >>> 2;
-      if (page.buffer === buf && at === start + 4 * n) {
-        n += m;
-        k += m;
-        continue;
-      }
+function destinationRuns(e: Engine, h: EngineHost): HostRuns {
+  const runs = e.dstRuns;
+  runs.clear();
+  for (let i = 0; i < e.segCount; i++) {
+    const hpa = e.segHpa[i];
+    const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
+    runs.add(page, page.byteOffset + (hpa & IN_PAGE), e.segBytes[i] >>> 2);
+  }
+  return runs;
+}
+
+/** A fill with `color`: a call per run of the destination. */
+function fill(e: Engine, h: EngineHost, color: number): void {
+  const runs = destinationRuns(e, h);
+  for (let i = 0; i < runs.count; i++) runs.view(i, 0, runs.lens[i]).fill(color);
+}
+
+/**
+ * A copy (ROP 0xCC) of the source runs over the destination's, in pixel order. When no source byte is
+ * in the destination, run to run (one memory copy); else the source is gathered whole first, as a
+ * blit reads its source before it writes.
+ */
+function copy(e: Engine, h: EngineHost): void {
+  const src = e.srcRuns;
+  const dst = destinationRuns(e, h);
+  if (src.overlaps(dst)) {
+    const pixels = e.gatherSource();
+    for (let i = 0, k = 0; i < dst.count; k += dst.lens[i++]) dst.view(i, 0, dst.lens[i]).set(pixels.subarray(k, k + dst.lens[i]));
+    return;
+  }
+  // Two cursors: run i of the source at dword a, run j of the destination at dword b.
+  for (let i = 0, j = 0, a = 0, b = 0; i < src.count && j < dst.count; ) {
+    const n = Math.min(src.lens[i] - a, dst.lens[j] - b);
+    dst.view(j, b, n).set(src.view(i, a, n));
+    a += n;
+    b += n;
+    if (a === src.lens[i]) {
+      i++;
+      a = 0;
     }
-    if (n > 0) {
-      const run = new Uint32Array(buf!, start, n);
-      if (src === null) run.fill(color);
-      else run.set(src.subarray(from, from + n));
+    if (b === dst.lens[j]) {
+      j++;
+      b = 0;
     }
-    if (page === null) return;
-    buf = page.buffer;
-    start = at;
-    n = m;
-    from = k;
-    k += m;
   }
 }
+
+/**
+ * Runs of host memory a blit reads or writes, in pixel order: a piece adjacent to the last in one
+ * buffer joins it, so a surface on pages allocated in order is one run (or a few), copied or filled in
+ * one call each rather than one per page.
+ */
+export class HostRuns {
+  count = 0;
+  private bufs: ArrayBufferLike[] = [];
+  /** Byte offset of each run in its buffer. */
+  private starts = new Float64Array(64);
+  /** Dwords of each run. */
+  lens = new Int32Array(64);
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  /** Appends `n` dwords of `page` from byte `byteAt` of its buffer. */
+  add(page: Uint32Array, byteAt: number, n: number): void {
+    const c = this.count;
+    if (c > 0 && this.bufs[c - 1] === page.buffer && this.starts[c - 1] + 4 * this.lens[c - 1] === byteAt) {
+      this.lens[c - 1] += n;
+      return;
+    }
+    if (c === this.lens.length) {
+      const starts = new Float64Array(2 * c);
+      const lens = new Int32Array(2 * c);
+      starts.set(this.starts);
+      lens.set(this.lens);
+      this.starts = starts;
+      this.lens = lens;
+    }
+    this.bufs[c] = page.buffer;
+    this.starts[c] = byteAt;
+    this.lens[c] = n;
+    this.count = c + 1;
+  }
+
+  /** Dwords [from, from + n) of run i. */
+  view(i: number, from: number, n: number): Uint32Array {
+    return new Uint32Array(this.bufs[i], this.starts[i] + 4 * from, n);
+  }
+
+  /** Whether a run of these shares a byte with a run of `other`; true as well when there are too many runs to check pair by pair. */
+  overlaps(other: HostRuns): boolean {
+    if (this.count * other.count > MAX_RUN_PAIRS) return true;
+    for (let i = 0; i < this.count; i++) {
+      for (let j = 0; j < other.count; j++) {
+        if (this.bufs[i] !== other.bufs[j]) continue;
+        if (this.starts[i] < other.starts[j] + 4 * other.lens[j] && other.starts[j] < this.starts[i] + 4 * this.lens[i]) return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Run pairs a copy checks for overlap before it gathers its source instead. */
+const MAX_RUN_PAIRS = 4096;
 
 /** Pixels one blit may cover: a 64 MiB 32 bpp surface, the assembler's largest. */
 const MAX_BLIT_PIXELS = (64 * 1024 * 1024) / 4;
