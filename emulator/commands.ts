@@ -793,10 +793,48 @@ export function writeRanges(def: CommandDef, dw: ArrayLike<number>, len: number,
   if (plan !== undefined) runPlan(def, plan, dw, len, emit);
 }
 
-/** writeRanges for the command at COMMANDS[index] (the engine's hot path: no map lookup). */
-export function writeRangesAt(index: number, dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
-  const plan = PLANS_BY_INDEX[index];
-  if (plan !== null) runPlan(COMMANDS[index], plan, dw, len, emit);
+/** writeRanges for the command at COMMANDS[index] (the engine's hot path: no map lookup, its plan compiled). */
+export function writeRangesAt(index: number, dw: ArrayLike<number>, len: number, emit: RangeSink): void {
+  const writer = WRITERS[index];
+  if (writer !== null) writer(dw, len, emit);
+}
+
+type RangeSink = (va: number, bytes: number, align: number, ggtt: number) => boolean;
+/** A command's writeRanges, made once from its plan. */
+type Writer = (dw: ArrayLike<number>, len: number, emit: RangeSink) => void;
+
+/**
+ * The writer of a plan: a single store at an address field (the MI stores, flushes, atomics) reads
+ * its few fields directly, by the rule its bytes follow; anything else runs the plan.
+ */
+function compileWriter(def: CommandDef, plan: readonly WritePlan[]): Writer {
+  const listed = plan.filter((w) => w.addr !== null);
+  if (listed.length !== 1 || listed[0].rect !== null) return (dw, len, emit) => runPlan(def, plan, dw, len, emit);
+  const w = listed[0];
+  const addr = w.addr!;
+  const space = w.space;
+  const cond = w.ifNonZero;
+  const ggtt = (dw: ArrayLike<number>, len: number) => (space === null ? 0 : fieldValue(space, dw, len) & 1);
+  if (cond !== null) {
+    return (dw, len, emit) => {
+      if (fieldValue(cond, dw, len) === 0) return;
+      const bytes = writeBytes(w, dw, len);
+      emit(fieldValue(addr, dw, len), bytes, bytes, ggtt(dw, len));
+    };
+  }
+  if (w.flag !== null && w.sizes === null) {
+    const flag = w.flag;
+    const on = w.on;
+    const off = w.off;
+    return (dw, len, emit) => {
+      const bytes = fieldValue(flag, dw, len) ? on : off;
+      emit(fieldValue(addr, dw, len), bytes, bytes, ggtt(dw, len));
+    };
+  }
+  return (dw, len, emit) => {
+    const bytes = writeBytes(w, dw, len);
+    emit(fieldValue(addr, dw, len), bytes, bytes, ggtt(dw, len));
+  };
 }
 
 function runPlan(def: CommandDef, plan: readonly WritePlan[], dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
@@ -863,7 +901,10 @@ for (const d of COMMANDS) {
     return { ...base, flag: f(b.sizeField), sizes: b.sizes, atLength: 0, on: 0, off: 0 };
   }));
 }
-const PLANS_BY_INDEX: (readonly WritePlan[] | null)[] = COMMANDS.map((d) => WRITE_PLANS.get(d) ?? null);
+const WRITERS: (Writer | null)[] = COMMANDS.map((d) => {
+  const plan = WRITE_PLANS.get(d);
+  return plan === undefined ? null : compileWriter(d, plan);
+});
 
 export interface BlitGeometry {
   readonly dst: number;

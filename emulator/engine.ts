@@ -7,9 +7,9 @@ import {
   BIAS, COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
   blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRangesAt, type CmdField, type Gen,
 } from './commands';
-import { HostMemory, PAGE_SIZE, hex } from './memory';
+import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
-import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, walk, walkGgtt } from './paging';
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkMemo, walk, walkGgtt } from './paging';
 import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt, regField, ringBytesOf } from './registers';
 import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
@@ -44,8 +44,11 @@ export interface EngineHost {
    * longer than `gen`'s is read with `gen`'s fields.
    */
   readonly foreignGen: number;
-  /** Snapshot hook: bytes [hpa, hpa + bytes), within one page, are about to be written (their before-image must be kept). */
-  preserve(hpa: number, bytes: number): void;
+  /**
+   * Snapshot hook: the current command is about to write its segments (`count` of them: HPA and bytes,
+   * each within one page, in write order); their before-images must be kept.
+   */
+  preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
   predicted: Set<number> | null;
   userInterrupt(engine: Engine): void;
@@ -82,7 +85,14 @@ export interface PipelineEntry {
 
 /** Longest command any header may declare (DWord Length's full width plus bias, over the table). */
 const MAX_CMD_DWORDS = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
+/**
+ * Byte offset in a 4 KiB page as a mask: `a & IN_PAGE` is exact for addresses below 2^53 (ToInt32 keeps
+ * the low bits) and an integer op, where `a % PAGE_SIZE` on a double is a floating remainder.
+ */
+const IN_PAGE = PAGE_SIZE - 1;
 const MAX_DEPTH = 8;
+/** Entries of an engine's store cache (a power of two). */
+const STORE_CACHE = 256;
 const SEG_MAX = 1 << 16;
 
 /** Engine registers the streamer updates itself, resolved once from the register table. */
@@ -109,6 +119,9 @@ const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 const RING_WRAPS = regField('RING_HEAD', 'WRAP_COUNT');
 const RING_LENGTH = regField('RING_CTL', 'LENGTH');
 const RING_ENABLE = regField('RING_CTL', 'ENABLE');
+/** RING_CTL's ENABLE bit in place: the scheduler tests it before every step. */
+const RING_ENABLE_BIT = RING_ENABLE.mask;
+if (RING_ENABLE.mask !== 1 << RING_ENABLE.shift) throw new Error('RING_CTL.ENABLE is not one bit');
 const PDP_LOW = regField('PDP0_LDW', 'ADDRESS');
 const PDP_HIGH = regField('PDP0_UDW', 'ADDRESS');
 const GGTT_LOW = regField('GGTT_BASE_LO', 'ADDRESS');
@@ -130,6 +143,8 @@ const GGTT_DW1 = Int32Array.from(GGTT_FIELDS, (fs) => fs.reduce((m, f) => (f.dw 
 if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi))) throw new Error('a GGTT select bit outside DW0/DW1');
 /** Per command index: its "Store Data Index" flag (the post-sync write goes to the status page), or null. */
 const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) => (d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? fieldByName(d, 'store_data_index') ?? null : null));
+/** Per command index: 1 when it writes a rectangle (the blits). */
+const RECT_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'rect') ? 1 : 0));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
 const COMPUTED_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'mem' && w.addr === '') ? 1 : 0));
 /** Commands MI_SET_PREDICATE never turns into no-ops: flow control and the predicate itself. */
@@ -149,6 +164,8 @@ export class Engine {
   /** Translations through the global GTT, invalidated with the PPGTT's. */
   readonly ggttTlb = new Tlb(GGTT_WALK);
   readonly fault = new FaultInfo();
+  /** The walk path blits' many translations share while nothing is written (PagingContext.memo). */
+  private readonly walkMemo = new WalkMemo();
   readonly ctx: PagingContext;
   readonly gctx: GgttContext;
   /** Dwords of the command being executed. */
@@ -205,23 +222,27 @@ export class Engine {
   segCount = 0;
   private scratch = new Uint32Array(1024);
 
-  /** Per command index: 1 when this engine can execute it. */
-  private readonly runsHere: Uint8Array;
+  /** The table's commands as this engine runs them, by command index (resolved once). */
+  private readonly ops: readonly CommandOp[];
   /** Slot of each dword of this engine's window that commands may write, else -1. */
   readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
   readonly base: number;
   private readonly lookup: Int16Array;
 
+  /** RING_CTL's slot (busy() reads it before every step). */
+  private readonly ctlSlot: number;
+
   constructor(readonly name: EngineName, readonly index: number, private readonly host: EngineHost) {
     this.slots = slotsOf(name);
+    this.ctlSlot = this.slots.ctl;
     this.r = host.regs.values;
     this.lookup = LOOKUPS[host.gen];
-    this.runsHere = Uint8Array.from(COMMANDS, (d) => (d.engines.includes(name) ? 1 : 0));
+    this.ops = COMMANDS.map((d, i) => resolveOp(d, i, host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0));
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
     // PDP0, EPT_VIEW and the GGTT registers are read when a TLB misses (a hit needs none): same result
     // as reading them before every command, without the cost.
-    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext() };
+    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext(), memo: null };
     this.gctx = { mem: host.mem, ept: host.ept, view: 0, base: 0, entries: 0, refresh: () => this.syncContext() };
   }
 
@@ -237,7 +258,7 @@ export class Engine {
   }
 
   ringEnabled(): boolean {
-    return RING_ENABLE.get(this.r[this.slots.ctl]) === 1;
+    return (this.r[this.ctlSlot] & RING_ENABLE_BIT) !== 0;
   }
 
   head(): number {
@@ -335,6 +356,7 @@ export class Engine {
     const s = this.slots;
     const inRing = this.depth === 0;
     let va: number;
+    let space: number;
     if (inRing) {
       const head = this.retireSubmissions();
       const sub = this.subs.length > 0 ? this.subs.firstOp() : this.curSub;
@@ -344,6 +366,7 @@ export class Engine {
       }
       const pages = RING_LENGTH.get(r[s.ctl]) + 1;
       va = r[s.start] + head;
+      space = this.host.ringSpace;
       this.cmdVa = va;
       if (pages > this.host.maxRingPages) {
         this.fetched.add(Math.floor(va / PAGE_SIZE)); // the position was about to run it
@@ -351,15 +374,22 @@ export class Engine {
       }
     } else {
       va = this.bb[this.depth - 1];
+      space = this.bbSpace[this.depth - 1];
       this.cmdVa = va;
     }
     this.cmdIndex = -1;
-    const space = inRing ? this.host.ringSpace : this.bbSpace[this.depth - 1];
-    // Fetch the header (from the cached fetch page when it is still valid).
-    const mem = this.host.mem;
-    const cached = !inRing && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation;
-    const header = cached ? this.fPage![(va & 0xfff) >>> 2] : this.fetchDword(va, 0, inRing, space);
-    if (header < 0) return this.raiseFault(null);
+    // Fetch the header, from the cached fetch page when it is still valid; a batch command wholly in
+    // that page is read from it (ring commands may wrap, so they go dword by dword).
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const at = (va & IN_PAGE) >>> 2;
+    let page = !inRing && this.fetchCached(vpn, space) ? this.fPage : null;
+    let header: number;
+    if (page !== null) header = page[at];
+    else {
+      header = this.fetchDword(va, 0, inRing, space);
+      if (header < 0) return this.raiseFault(null);
+      if (!inRing && this.fetchCached(vpn, space)) page = this.fPage;
+    }
     const idx = this.lookup[header >>> 16];
     if (idx < 0) {
       if (this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE) {
@@ -367,7 +397,6 @@ export class Engine {
       }
       return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
     }
-    const def = COMMANDS[idx];
     this.cmdIndex = idx;
     const fixed = FIXED_LENGTH[idx];
     const mask = LENGTH_MASK[idx];
@@ -377,33 +406,30 @@ export class Engine {
     else if (PAIRS[idx] === 1 && (declared & 1) === 1 && declared >= 3) len = declared; // 1 + 2n, n >= 1
     else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = declared;
     else {
+      const def = COMMANDS[idx];
       const d = declaredLength(def, header);
       if (typeof d !== 'string') len = d;
       else if (this.host.foreignGen === 0 || mask === 0) return this.raise('invalid-command', def, d);
       else if (def.execution === 'state') len = declared; // a later gen's longer state command: gen's fields of it
       else return this.skipForeign(va, inRing, space, declared, `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`);
     }
-    if (this.host.accepts[idx] === 0) {
-      return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
-    }
-    if (this.runsHere[idx] === 0) return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
+    const op = this.ops[idx];
+    if (op.refusal !== 0) return this.refuse(op);
     const buf = this.buf;
     buf[0] = header;
-    const at = (va & 0xfff) >>> 2;
-    if (!inRing && at + len <= 1024 && this.fVpn === Math.floor(va / PAGE_SIZE) && this.fSpace === space && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) {
-      // The whole command is in the cached fetch page (fetchDword just validated it for the header).
-      const page = this.fPage!;
+    if (page !== null && at + len <= PAGE_DWORDS) {
       for (let i = 1; i < len; i++) buf[i] = page[at + i];
     } else {
       for (let i = 1; i < len; i++) {
         const d = this.fetchDword(va, i, inRing, space);
-        if (d < 0) return this.raiseFault(def);
+        if (d < 0) return this.raiseFault(COMMANDS[idx]);
         buf[i] = d;
       }
     }
     this.cmdLen = len;
+    const def = op.def;
     // The command scanner: a global-GTT address only from a privileged level.
-    if (((buf[0] & GGTT_DW0[idx]) | (len > 1 ? buf[1] & GGTT_DW1[idx] : 0)) !== 0 && !this.privileged()) {
+    if (((buf[0] & op.ggttDw0) | (len > 1 ? buf[1] & op.ggttDw1 : 0)) !== 0 && !this.privileged()) {
       const gf = GGTT_FIELDS[idx];
       for (let i = 0; i < gf.length; i++) {
         if (fieldValue(gf[i], buf, len) & 1) {
@@ -412,40 +438,28 @@ export class Engine {
       }
     }
     // MI_SET_PREDICATE: the command retires as a no-op.
-    let noop = false;
-    if (this.setPredicate !== 0 && PREDICATE_EXEMPT[idx] === 0 && this.predicatedOff()) noop = true;
+    const noop = this.setPredicate !== 0 && !op.predicateExempt && this.predicatedOff();
     // Command parser: translate and check every destination before anything is written.
-    if (!noop && def.writes !== undefined) {
+    if (!noop && op.writes) {
       const err = this.predictWrites(def, len);
       if (err !== 0) return err;
       const host = this.host;
-      for (let i = 0; i < this.segCount; i++) {
-        host.preserve(this.segHpa[i], this.segBytes[i]);
-        if (host.predicted !== null) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
-      }
+      host.preserveSegments(this.segHpa, this.segBytes, this.segCount);
+      if (host.predicted !== null) for (let i = 0; i < this.segCount; i++) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
     } else {
       this.segCount = 0;
     }
-    r[s.acthd] = va % 0x100000000;
-    r[s.acthdUdw] = Math.floor(va / 0x100000000);
+    r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
+    r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
     this.readWork = 0;
-    const result = noop ? ADVANCE : HANDLERS[idx](this, this.host, len);
-    if (result === STEP_ERROR) return STEP_ERROR;
-    if (result === STEP_POLL) {
-      this.cycles += 1;
-      r[s.timestamp] = this.cycles % 0x100000000;
-      if (++this.semPolls >= this.host.semaphoreTimeout) {
-        this.semPolls = 0;
-        return this.raise('hang', def, `MI_SEMAPHORE_WAIT unsatisfied for ${this.host.semaphoreTimeout} cycles`);
-      }
-      return STEP_POLL;
-    }
+    const result = noop ? ADVANCE : op.run(this, this.host, len);
+    if (result !== ADVANCE && result !== JUMPED) return result === STEP_POLL ? this.poll(def) : result;
     this.semPolls = 0;
     if (result === ADVANCE) this.advance(len * 4);
     if (this.depth === 0) this.retireSubmissions();
-    this.cycles += def.cycles + this.extraCycles;
+    this.cycles += op.cycles + this.extraCycles;
     this.extraCycles = 0;
-    r[s.timestamp] = this.cycles % 0x100000000;
+    r[s.timestamp] = this.cycles >>> 0;
     if (this.counts[idx]++ === 0) this.counted.push(idx);
     this.retired++;
     this.subCommands += 1 + this.segCount + this.readWork;
@@ -457,6 +471,26 @@ export class Engine {
   }
 
   extraCycles = 0;
+
+  /** A MI_SEMAPHORE_WAIT that polled and still waits: a cycle passes; a hang when it has waited too long. */
+  private poll(def: CommandDef): number {
+    this.cycles += 1;
+    this.r[this.slots.timestamp] = this.cycles >>> 0;
+    if (++this.semPolls >= this.host.semaphoreTimeout) {
+      this.semPolls = 0;
+      return this.raise('hang', def, `MI_SEMAPHORE_WAIT unsatisfied for ${this.host.semaphoreTimeout} cycles`);
+    }
+    return STEP_POLL;
+  }
+
+  /** The GPU error for a command this engine does not run (its refusal is not 0). */
+  private refuse(op: CommandOp): number {
+    const def = op.def;
+    if (op.refusal === REFUSED_VERSION) {
+      return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
+    }
+    return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
+  }
 
   /**
    * A later generation's command the decode gen cannot run: a 3D-pipeline command it lacks (DWord Length
@@ -472,13 +506,13 @@ export class Engine {
     }
     const r = this.r;
     const s = this.slots;
-    r[s.acthd] = va % 0x100000000;
+    r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
     r[s.acthdUdw] = Math.floor(va / 0x100000000);
     this.cmdLen = len;
     this.advance(len * 4);
     if (this.depth === 0) this.retireSubmissions();
     this.cycles += 1;
-    r[s.timestamp] = this.cycles % 0x100000000;
+    r[s.timestamp] = this.cycles >>> 0;
     this.foreign.set(name, (this.foreign.get(name) ?? 0) + 1);
     this.notEmulatedHit = true;
     this.retired++;
@@ -547,6 +581,34 @@ export class Engine {
   private fGgttGen = -1;
   private fMemGen = -1;
 
+  // Store cache: host pages handlers' stores went to, direct-mapped by frame. Only allocated pages
+  // (pageForWrite's), valid while the memory's page objects are (its generation); not used while a
+  // write hook watches every write.
+  private readonly storeTags = new Float64Array(STORE_CACHE).fill(NaN);
+  private readonly storePages: Uint32Array[] = [];
+  private storeGen = -1;
+
+  /** The host page `pfn` for a store (mem.pageForWrite, without a map lookup when it was stored to lately). */
+  pageForStore(pfn: number): Uint32Array {
+    const mem = this.host.mem;
+    if (mem.writeHook !== null) return mem.pageForWrite(pfn);
+    if (this.storeGen !== mem.generation) {
+      this.storeTags.fill(NaN);
+      this.storeGen = mem.generation;
+    }
+    const i = pfn & (STORE_CACHE - 1);
+    if (this.storeTags[i] === pfn) return this.storePages[i];
+    const page = mem.pageForWrite(pfn);
+    this.storeTags[i] = pfn;
+    this.storePages[i] = page;
+    return page;
+  }
+
+  /** Is VA page `vpn` of `space` the cached fetch page, still valid? */
+  private fetchCached(vpn: number, space: number): boolean {
+    return vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === this.host.mem.generation;
+  }
+
   /** Dword i of the command at va (ring commands wrap at the ring end). -1 after a fetch fault. */
   private fetchDword(va: number, i: number, inRing: boolean, space: number): number {
     let a = va + i * 4;
@@ -557,7 +619,7 @@ export class Engine {
     }
     const vpn = Math.floor(a / PAGE_SIZE);
     const mem = this.host.mem;
-    if (vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === mem.generation) return this.fPage![(a & 0xfff) >>> 2];
+    if (this.fetchCached(vpn, space)) return this.fPage![(a & IN_PAGE) >>> 2];
     this.fetched.add(vpn);
     this.lastSpace = space;
     const hpa = space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault) : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
@@ -572,12 +634,12 @@ export class Engine {
       this.fGgttGen = this.ggttTlb.generation;
       this.fMemGen = mem.generation;
     }
-    return page[(hpa % PAGE_SIZE) >>> 2];
+    return page[(hpa & IN_PAGE) >>> 2];
   }
 
   /** Translates a data access; -1 with the fault filled (misalignment is a page fault too). */
   translate(va: number, access: number, align: number, space = SPACE_PPGTT): number {
-    if (va % align !== 0) {
+    if ((va & (align - 1)) !== 0) { // align is a power of two (4, 8, 16)
       const f = this.fault;
       f.kind = 'page-fault';
       f.va = va;
@@ -596,7 +658,7 @@ export class Engine {
   readMem32(va: number, space = SPACE_PPGTT): number {
     const hpa = this.translate(va, ACCESS_READ, 4, space);
     if (hpa < 0) return -1;
-    return this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
+    return this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2];
   }
 
   /** GGTT address of the engine's hardware status page (HWS_PGA). */
@@ -615,7 +677,13 @@ export class Engine {
     this.segError = 0;
     const sdi = SDI_FIELD[this.cmdIndex];
     this.segSdi = sdi !== null && fieldValue(sdi, this.buf, len) === 1;
-    writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
+    if (RECT_WRITE[this.cmdIndex] === 1) {
+      // A rectangle's rows: nothing is written until they are all translated, so walks may share paths.
+      this.ctx.memo = this.walkMemo;
+      this.walkMemo.clear();
+      writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
+      this.ctx.memo = null;
+    } else writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
     if (this.segError === 0 && COMPUTED_WRITE[this.cmdIndex] === 1) {
       const bytes = computedWriteBytes(def, this.buf, len);
       const off = def.mnemonic === 'MI_REPORT_HEAD' ? HWS_HEAD_REPORT : fieldNum(def, this.buf, len, 'offset');
@@ -638,14 +706,14 @@ export class Engine {
       va = this.statusPage() + (va & 0xfff);
       space = SPACE_GGTT;
     }
-    if (va % align !== 0) {
+    if ((va & (align - 1)) !== 0) { // align is a power of two (4, 8, 16)
       this.translate(va, ACCESS_WRITE, align, space);
       this.segError = this.raiseFault(def);
       return false;
     }
     let left = bytes;
     while (left > 0) {
-      const inPage = Math.min(left, PAGE_SIZE - (va % PAGE_SIZE));
+      const inPage = Math.min(left, PAGE_SIZE - (va & IN_PAGE));
       const hpa = this.translate(va, ACCESS_WRITE, 4, space);
       if (hpa < 0) {
         this.segError = this.raiseFault(def);
@@ -663,30 +731,50 @@ export class Engine {
     return true;
   };
 
-  /** Reads a w x h source rectangle into scratch (row-major), or -1 after a fault. */
-  gatherSource(def: CommandDef, src: number, pitch: number, sx: number, sy: number, w: number, h: number): Uint32Array | null {
-    const n = w * h;
-    if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
-    const out = this.scratch;
-    let k = 0;
+  /** Host memory runs of a blit's source (srcRuns) and destination (dstRuns), in pixel order. */
+  readonly srcRuns = new HostRuns();
+  readonly dstRuns = new HostRuns();
+
+  /**
+   * Translates a w x h source rectangle into srcRuns (row-major, nothing copied yet); false after a
+   * fault. Done before the command writes anything, so walks may share paths (see predictWrites).
+   */
+  readSource(src: number, pitch: number, sx: number, sy: number, w: number, h: number): boolean {
+    this.ctx.memo = this.walkMemo;
+    this.walkMemo.clear();
+    const ok = this.sourceRows(src, pitch, sx, sy, w, h);
+    this.ctx.memo = null;
+    return ok;
+  }
+
+  private sourceRows(src: number, pitch: number, sx: number, sy: number, w: number, h: number): boolean {
+    const runs = this.srcRuns;
+    runs.clear();
     for (let y = 0; y < h; y++) {
       let va = src + (sy + y) * pitch + sx * 4;
       let left = w;
       while (left > 0) {
         const hpa = this.translate(va, ACCESS_READ, 4);
-        if (hpa < 0) return null;
-        const inPage = Math.min(left, (PAGE_SIZE - (va % PAGE_SIZE)) >>> 2);
+        if (hpa < 0) return false;
+        const inPage = Math.min(left, (PAGE_SIZE - (va & IN_PAGE)) >>> 2);
         const page = this.host.mem.pageForRead(Math.floor(hpa / PAGE_SIZE));
-        const at = (hpa % PAGE_SIZE) >>> 2;
-        out.set(page.subarray(at, at + inPage), k);
+        runs.add(page, page.byteOffset + (hpa & IN_PAGE), inPage);
         this.readWork++;
-        k += inPage;
         va += inPage * 4;
         left -= inPage;
       }
     }
-    void def;
-    return out;
+    return true;
+  }
+
+  /** Copies the source runs into scratch (row-major pixels), before anything is written. */
+  gatherSource(): Uint32Array {
+    const runs = this.srcRuns;
+    let n = 0;
+    for (let i = 0; i < runs.count; i++) n += runs.lens[i];
+    if (this.scratch.length < n) this.scratch = new Uint32Array(Math.max(n, this.scratch.length * 2));
+    for (let i = 0, k = 0; i < runs.count; k += runs.lens[i++]) this.scratch.set(runs.view(i, 0, runs.lens[i]), k);
+    return this.scratch;
   }
 
   /** Records a GPU error from the last failed translation. */
@@ -795,6 +883,10 @@ export class Engine {
   }
 }
 
+/** Why an engine refuses a command (Engine.refusal). */
+const REFUSED_VERSION = 1; // the exposed device version does not accept it
+const REFUSED_ENGINE = 2; // it runs on another engine
+
 /** Command type (bits 31:29) of the 3D pipeline's commands (GFXPIPE), whose DWord Length is bits 7:0 with bias 2. */
 const CLIENT_GFXPIPE = 3;
 
@@ -844,12 +936,12 @@ const JUMPED = 11;
 
 type Handler = (e: Engine, h: EngineHost, len: number) => number;
 
-function writeSeg32(h: EngineHost, hpa: number, value: number): void {
-  h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2] = value;
+function writeSeg32(e: Engine, hpa: number, value: number): void {
+  e.pageForStore(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2] = value;
 }
 
 function readPhys32(h: EngineHost, hpa: number): number {
-  return h.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa % PAGE_SIZE) >>> 2];
+  return h.mem.pageForRead(Math.floor(hpa / PAGE_SIZE))[(hpa & IN_PAGE) >>> 2];
 }
 
 /** The HPA of byte `off` of the command's predicted write (its segments are contiguous in GPU VA). */
@@ -868,7 +960,7 @@ function segAt(e: Engine, off: number): number {
  */
 function storeAt(e: Engine, h: EngineHost, k: number, value: number): void {
   const hpa = k === 0 || e.segBytes[0] > 4 * k ? e.segHpa[0] + 4 * k : segAt(e, 4 * k);
-  writeSeg32(h, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, value >>> 0);
+  writeSeg32(e, hpa >= 0 ? hpa : e.segHpa[0] + 4 * k, value >>> 0);
 }
 
 /** Writes dwords at the start of the command's predicted write (storeAt for each). */
@@ -1390,27 +1482,139 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
   // Rows may overlap (a small pitch), so the page-segment limit alone does not bound the rectangle.
   if (g.w * g.h > MAX_BLIT_PIXELS) return e.raise('invalid-command', def, `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`);
   const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
-  let src: Uint32Array | null = null;
-  let color = 0;
-  if (kind === 'color') color = e.buf[DW_COLOR_COLOR];
-  else {
-    src = e.gatherSource(def, fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h);
-    if (src === null) return e.raiseFault(def);
+  const color = kind === 'color' ? e.buf[DW_COLOR_COLOR] : 0;
+  if (kind !== 'color' && !e.readSource(fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h)) {
+    return e.raiseFault(def);
   }
-  let k = 0; // pixel index in row-major order over the destination rectangle
-  for (let i = 0; i < e.segCount; i++) {
-    const hpa = e.segHpa[i];
-    const n = e.segBytes[i] >>> 2;
-    const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
-    const at = (hpa % PAGE_SIZE) >>> 2;
-    if (rop === 0xf0 && kind === 'color') page.fill(color, at, at + n);
-    else if (rop === 0xcc && src !== null) page.set(src.subarray(k, k + n), at);
-    else for (let j = 0; j < n; j++) page[at + j] = rop3(rop, color, src ? src[k + j] : 0, page[at + j]);
-    k += n;
+  if (rop === 0xf0 && kind === 'color') fill(e, h, color);
+  else if (rop === 0xcc && kind !== 'color') copy(e, h);
+  else {
+    const src = kind === 'color' ? null : e.gatherSource();
+    let k = 0; // pixel index in row-major order over the destination rectangle
+    for (let i = 0; i < e.segCount; i++) {
+      const hpa = e.segHpa[i];
+      const n = e.segBytes[i] >>> 2;
+      const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
+      const at = (hpa & IN_PAGE) >>> 2;
+      for (let j = 0; j < n; j++) page[at + j] = rop3(rop, color, src ? src[k + j] : 0, page[at + j]);
+      k += n;
+    }
   }
   e.extraCycles = Math.ceil((g.w * g.h) / 64);
   return ADVANCE;
 }
+
+/**
+ * The command's segments as runs of host memory (dstRuns), in write order, their pages allocated.
+ * Segments adjacent in host memory (one slab, each starting where the last ends: rows of a surface on
+ * pages allocated in order) join; runs are disjoint and in order, so writing them run by run leaves
+ * overlapping rows as writing segment by segment does.
+ */
+function destinationRuns(e: Engine, h: EngineHost): HostRuns {
+  const runs = e.dstRuns;
+  runs.clear();
+  for (let i = 0; i < e.segCount; i++) {
+    const hpa = e.segHpa[i];
+    const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
+    runs.add(page, page.byteOffset + (hpa & IN_PAGE), e.segBytes[i] >>> 2);
+  }
+  return runs;
+}
+
+/** A fill with `color`: a call per run of the destination. */
+function fill(e: Engine, h: EngineHost, color: number): void {
+  const runs = destinationRuns(e, h);
+  for (let i = 0; i < runs.count; i++) runs.view(i, 0, runs.lens[i]).fill(color);
+}
+
+/**
+ * A copy (ROP 0xCC) of the source runs over the destination's, in pixel order. When no source byte is
+ * in the destination, run to run (one memory copy); else the source is gathered whole first, as a
+ * blit reads its source before it writes.
+ */
+function copy(e: Engine, h: EngineHost): void {
+  const src = e.srcRuns;
+  const dst = destinationRuns(e, h);
+  if (src.overlaps(dst)) {
+    const pixels = e.gatherSource();
+    for (let i = 0, k = 0; i < dst.count; k += dst.lens[i++]) dst.view(i, 0, dst.lens[i]).set(pixels.subarray(k, k + dst.lens[i]));
+    return;
+  }
+  // Two cursors: run i of the source at dword a, run j of the destination at dword b.
+  for (let i = 0, j = 0, a = 0, b = 0; i < src.count && j < dst.count; ) {
+    const n = Math.min(src.lens[i] - a, dst.lens[j] - b);
+    dst.view(j, b, n).set(src.view(i, a, n));
+    a += n;
+    b += n;
+    if (a === src.lens[i]) {
+      i++;
+      a = 0;
+    }
+    if (b === dst.lens[j]) {
+      j++;
+      b = 0;
+    }
+  }
+}
+
+/**
+ * Runs of host memory a blit reads or writes, in pixel order: a piece adjacent to the last in one
+ * buffer joins it, so a surface on pages allocated in order is one run (or a few), copied or filled in
+ * one call each rather than one per page.
+ */
+export class HostRuns {
+  count = 0;
+  private bufs: ArrayBufferLike[] = [];
+  /** Byte offset of each run in its buffer. */
+  private starts = new Float64Array(64);
+  /** Dwords of each run. */
+  lens = new Int32Array(64);
+
+  clear(): void {
+    this.count = 0;
+  }
+
+  /** Appends `n` dwords of `page` from byte `byteAt` of its buffer. */
+  add(page: Uint32Array, byteAt: number, n: number): void {
+    const c = this.count;
+    if (c > 0 && this.bufs[c - 1] === page.buffer && this.starts[c - 1] + 4 * this.lens[c - 1] === byteAt) {
+      this.lens[c - 1] += n;
+      return;
+    }
+    if (c === this.lens.length) {
+      const starts = new Float64Array(2 * c);
+      const lens = new Int32Array(2 * c);
+      starts.set(this.starts);
+      lens.set(this.lens);
+      this.starts = starts;
+      this.lens = lens;
+    }
+    this.bufs[c] = page.buffer;
+    this.starts[c] = byteAt;
+    this.lens[c] = n;
+    this.count = c + 1;
+  }
+
+  /** Dwords [from, from + n) of run i. */
+  view(i: number, from: number, n: number): Uint32Array {
+    return new Uint32Array(this.bufs[i], this.starts[i] + 4 * from, n);
+  }
+
+  /** Whether a run of these shares a byte with a run of `other`; true as well when there are too many runs to check pair by pair. */
+  overlaps(other: HostRuns): boolean {
+    if (this.count * other.count > MAX_RUN_PAIRS) return true;
+    for (let i = 0; i < this.count; i++) {
+      for (let j = 0; j < other.count; j++) {
+        if (this.bufs[i] !== other.bufs[j]) continue;
+        if (this.starts[i] < other.starts[j] + 4 * other.lens[j] && other.starts[j] < this.starts[i] + 4 * this.lens[i]) return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Run pairs a copy checks for overlap before it gathers its source instead. */
+const MAX_RUN_PAIRS = 4096;
 
 /** Pixels one blit may cover: a 64 MiB 32 bpp surface, the assembler's largest. */
 const MAX_BLIT_PIXELS = (64 * 1024 * 1024) / 4;
@@ -1424,3 +1628,26 @@ const HANDLERS: Handler[] = COMMANDS.map((d) => {
   if (d.execution === 'not-emulated') return notEmulatedHandler(d);
   throw new Error(`no handler for ${d.mnemonic}`);
 });
+
+/**
+ * A command of the table as an engine runs it, resolved once per engine: the step reads this record
+ * alone, not the definition's lists and the tables beside it.
+ */
+interface CommandOp {
+  readonly def: CommandDef;
+  /** Why this engine refuses it (REFUSED_*), or 0. */
+  readonly refusal: number;
+  readonly run: Handler;
+  /** The command parser predicts memory writes for it (the table lists some). */
+  readonly writes: boolean;
+  readonly cycles: number;
+  /** Its global-GTT select bits in DW0 and DW1 (the scanner's test). */
+  readonly ggttDw0: number;
+  readonly ggttDw1: number;
+  /** MI_SET_PREDICATE never makes it a no-op. */
+  readonly predicateExempt: boolean;
+}
+
+function resolveOp(d: CommandDef, i: number, refusal: number): CommandOp {
+  return { def: d, refusal, run: HANDLERS[i], writes: d.writes !== undefined, cycles: d.cycles, ggttDw0: GGTT_DW0[i], ggttDw1: GGTT_DW1[i], predicateExempt: PREDICATE_EXEMPT[i] === 1 };
+}

@@ -35,6 +35,13 @@ export interface WalkStep {
   readonly ept?: readonly WalkStep[];
 }
 
+/** The EPT page a translation ended in (translate's optional output): GPAs [gpa, gpa + size) map to [hpa, ...). */
+export interface EptLeaf {
+  gpa: number;
+  hpa: number;
+  size: number;
+}
+
 export interface EptConfig {
   readonly ramBytes: number;
   readonly ramHpa: number;
@@ -46,6 +53,14 @@ export interface EptConfig {
 
 /** 2^-shift per level: multiplying by it is exact, and much cheaper on the walk's hot path than `2 ** shift`. */
 const LEVEL_SCALE = [2 ** -39, 2 ** -30, 2 ** -21, 2 ** -12];
+
+/**
+ * The offset of an address in its page at a level (a 512 GiB, 1 GiB, 2 MiB or 4 KiB span): exact for
+ * addresses below 2^53, and a multiply and a subtract where `%` on a double is a slow floating remainder.
+ */
+export function offsetIn(addr: number, level: number): number {
+  return addr - Math.floor(addr * LEVEL_SCALE[level]) * LEVEL_SIZE[level];
+}
 
 /** The 9-bit table index of a (non-negative, < 2^53) address at a level. */
 export function indexAt(addr: number, level: number): number {
@@ -124,7 +139,7 @@ export class Ept {
    * GPA -> HPA under a view by walking the tables in host memory. Returns the HPA, or
    * EPT_VIOLATION / ISOLATION_VIOLATION. Records each step into `steps` when given.
    */
-  translate(gpa: number, view: number, steps?: WalkStep[]): number {
+  translate(gpa: number, view: number, steps?: WalkStep[], leafOut?: EptLeaf): number {
     if (!(gpa >= 0 && gpa < 2 ** 48)) return this.violation(gpa, view);
     let table = this.roots[view];
     for (let level = 0; level < 4; level++) {
@@ -137,7 +152,15 @@ export class Ept {
       const leaf = level === 3 || (level > 0 && (lo & EPT_LARGE) !== 0);
       if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: eptFlags(lo, leaf) });
       if ((lo & EPT_RWX) === 0) return this.violation(gpa, view);
-      if (leaf) return entryAddress(lo, hi) + (gpa % LEVEL_SIZE[level]);
+      if (leaf) {
+        const offset = offsetIn(gpa, level);
+        if (leafOut !== undefined) {
+          leafOut.gpa = gpa - offset;
+          leafOut.hpa = entryAddress(lo, hi);
+          leafOut.size = LEVEL_SIZE[level];
+        }
+        return entryAddress(lo, hi) + offset;
+      }
       table = entryAddress(lo, hi);
     }
     return this.violation(gpa, view);

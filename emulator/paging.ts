@@ -2,7 +2,7 @@
 // PPGTT uses it), tables in guest RAM reached through EPT, with precise faults and a step record.
 
 import type { GpuErrorKind } from './registers';
-import { Ept, EPT_VIOLATION, ISOLATION_VIOLATION, LEVEL_NAMES, WalkStep, indexAt } from './ept';
+import { Ept, EPT_VIOLATION, EptLeaf, ISOLATION_VIOLATION, LEVEL_NAMES, WalkStep, indexAt, offsetIn } from './ept';
 import { HostMemory, PAGE_SIZE, entryAddress, hex } from './memory';
 
 /** PPGTT entry bits (SDM 4.5, tables 4-15 to 4-20). */
@@ -39,7 +39,52 @@ export interface PagingContext {
   readonly allow1G: boolean;
   /** Brings view/pml4 up to date from their registers; the TLB calls it before a walk. */
   readonly refresh?: () => void;
+  /**
+   * Set only while the tables cannot change (a command's write prediction and source reads, before it
+   * writes anything): walks then resume from the previous walk's path. Null or absent: every walk is full.
+   */
+  memo?: WalkMemo | null;
 }
+
+/**
+ * The path of the last walk, for the next one while the tables are unchanged: for each level it
+ * reached, the table (GPA and HPA) and the permissions gathered above it, and the EPT page the data
+ * GPA ended in. A walk of a VA sharing the path down to some level resumes there, and a data GPA in
+ * the same EPT page needs no EPT walk: a blit's thousands of pages cost a PTE read each, the same
+ * results and faults as full walks of unchanged tables.
+ */
+export class WalkMemo {
+  /** Levels recorded (0: none); entries at and past it are stale. */
+  depth = 0;
+  pml4 = -1;
+  view = -1;
+  /** Per level: the VA bits that choose its table (those above the previous level's index). */
+  readonly key = new Float64Array(4);
+  readonly table = new Float64Array(4);
+  readonly tableHpa = new Float64Array(4);
+  readonly roLevel = new Int8Array(4);
+  readonly roTable = new Float64Array(4);
+  readonly nxLevel = new Int8Array(4);
+  readonly nxTable = new Float64Array(4);
+  /** Per level: the host page holding the table. */
+  readonly tablePage: (Uint32Array | null)[] = [null, null, null, null];
+  /** The EPT page of the last data GPA (size 0: none). */
+  readonly leaf: EptLeaf = { gpa: 0, hpa: 0, size: 0 };
+
+  /** Forgets everything (the tables may have changed since). */
+  clear(): void {
+    this.depth = 0;
+    this.pml4 = -1;
+    this.leaf.size = 0;
+  }
+}
+
+/** The VA bits that choose level `level`'s table (0 for the PML4, the same for every VA). */
+function pathKey(va: number, level: number): number {
+  return level === 0 ? 0 : Math.floor(va * LEVEL_SCALE[level - 1]);
+}
+
+const LEVEL_SCALE = [2 ** -39, 2 ** -30, 2 ** -21, 2 ** -12];
 
 /** Filled in place on a failed walk: the evidence a driver engineer needs. */
 export class FaultInfo {
@@ -81,18 +126,60 @@ export function walk(
   let roTable = 0;
   let nxLevel = -1;
   let nxTable = 0;
-  for (let level = 0; level < 4; level++) {
+  let level = 0;
+  let resumedHpa = -1;
+  let resumedPage: Uint32Array | null = null;
+  const memo = steps === undefined && ctx.memo != null ? ctx.memo : null;
+  if (memo !== null) {
+    if (memo.pml4 !== ctx.pml4 || memo.view !== ctx.view) {
+      memo.clear();
+      memo.pml4 = ctx.pml4;
+      memo.view = ctx.view;
+    }
+    for (let l = memo.depth - 1; l >= 0; l--) {
+      if (memo.key[l] !== pathKey(va, l)) continue;
+      level = l;
+      table = memo.table[l];
+      resumedHpa = memo.tableHpa[l];
+      resumedPage = memo.tablePage[l];
+      roLevel = memo.roLevel[l];
+      roTable = memo.roTable[l];
+      nxLevel = memo.nxLevel[l];
+      nxTable = memo.nxTable[l];
+      break;
+    }
+  }
+  for (; level < 4; level++) {
     const index = indexAt(va, level);
     const eptSteps: WalkStep[] | undefined = steps ? [] : undefined;
-    const tableHpa = ctx.ept.translate(table, ctx.view, eptSteps);
+    let tableHpa = resumedHpa;
     if (tableHpa < 0) {
-      // Keep the failed EPT walk as evidence, as the data-GPA case below does.
-      if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(table)}`, ept: eptSteps });
-      return eptFault(ctx, fault, va, access, table, tableHpa, `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`, steps);
+      tableHpa = ctx.ept.translate(table, ctx.view, eptSteps);
+      if (tableHpa < 0) {
+        // Keep the failed EPT walk as evidence, as the data-GPA case below does.
+        if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(table)}`, ept: eptSteps });
+        return eptFault(ctx, fault, va, access, table, tableHpa, `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`, steps);
+      }
+      if (memo !== null) {
+        memo.key[level] = pathKey(va, level);
+        memo.table[level] = table;
+        memo.tableHpa[level] = tableHpa;
+        memo.roLevel[level] = roLevel;
+        memo.roTable[level] = roTable;
+        memo.nxLevel[level] = nxLevel;
+        memo.nxTable[level] = nxTable;
+        memo.depth = level + 1;
+      }
     }
+    resumedHpa = -1;
     const entry = tableHpa + index * 8;
-    const pg = ctx.mem.pageForRead(Math.floor(entry / PAGE_SIZE));
-    const di = (entry % PAGE_SIZE) >>> 2;
+    let pg = resumedPage;
+    if (pg === null) {
+      pg = ctx.mem.pageForRead(Math.floor(entry / PAGE_SIZE));
+      if (memo !== null) memo.tablePage[level] = pg;
+    }
+    resumedPage = null;
+    const di = (entry & 0xfff) >>> 2; // ToInt32 keeps the low bits of an integer below 2^53: no float remainder
     const lo = pg[di];
     const hi = pg[di + 1];
     if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: pteFlags(lo, hi, level), ept: eptSteps });
@@ -123,9 +210,19 @@ export function walk(
       if (access === ACCESS_FETCH && nxLevel >= 0) {
         return pageFault(fault, va, access, nxLevel, `command fetch from a no-execute page: ${entryWhere(va, nxLevel, nxTable)} has NX=1`, steps);
       }
-      const gpa = entryAddress(lo, hi) + (va % LEVEL_SPAN[level]);
+      const gpa = entryAddress(lo, hi) + offsetIn(va, level);
       const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
-      const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
+      let hpa: number;
+      if (memo === null) hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
+      else {
+        const leafPage = memo.leaf;
+        const inLeaf = gpa - leafPage.gpa;
+        if (inLeaf >= 0 && inLeaf < leafPage.size) hpa = leafPage.hpa + inLeaf;
+        else {
+          leafPage.size = 0; // a failed translation leaves none
+          hpa = ctx.ept.translate(gpa, ctx.view, undefined, leafPage);
+        }
+      }
       if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
       if (hpa < 0) return eptFault(ctx, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
       if (out) {

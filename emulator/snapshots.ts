@@ -65,11 +65,46 @@ export class BlockPool {
     this.free.push(seg);
   }
 
-  /** Bytes of the segments in use. */
+  // Whole-page images (a page first written whole in an epoch: a blit's rows) live in page units of
+  // their own slabs, numbered; units taken one after another from a fresh slab (or given back in order
+  // and taken again) are adjacent, so pages adjacent in host memory are kept in one copy.
+  private readonly pageSlabs: Uint32Array[] = [];
+  private readonly freePages: number[] = [];
+  private pagesMade = 0;
+  /** Page units taken and not given back. */
+  pagesInUse = 0;
+
+  takePage(): number {
+    this.pagesInUse++;
+    const u = this.freePages.pop();
+    if (u !== undefined) return u;
+    if (this.pagesMade === this.pageSlabs.length * SLAB_PAGES) this.pageSlabs.push(new Uint32Array(SLAB_PAGES * PAGE_DWORDS));
+    return this.pagesMade++;
+  }
+
+  /** Gives units back; the first of `units` is taken again first. */
+  givePages(units: readonly number[]): void {
+    this.pagesInUse -= units.length;
+    for (let i = units.length - 1; i >= 0; i--) this.freePages.push(units[i]);
+  }
+
+  /** The slab holding page unit u (at pageAt(u)). */
+  pageSlab(u: number): Uint32Array {
+    return this.pageSlabs[Math.floor(u / SLAB_PAGES)];
+  }
+
+  pageAt(u: number): number {
+    return (u % SLAB_PAGES) * PAGE_DWORDS;
+  }
+
+  /** Bytes of the segments and page units in use. */
   get heldBytes(): number {
-    return this.inUse * SEG_DWORDS * 4;
+    return this.inUse * SEG_DWORDS * 4 + this.pagesInUse * PAGE_SIZE;
   }
 }
+
+/** Page units per slab of whole-page images (1 MiB). */
+const SLAB_PAGES = 256;
 
 /** A page record of a log as encoders read it. */
 export interface PageRecord {
@@ -113,6 +148,20 @@ export class UndoLog {
   private readonly steps: Float64Array[] = [];
   private readonly runs: Uint32Array[] = [];
   private readonly segs: Uint32Array[] = [];
+  /** Pages kept whole, each in a page unit of the pool: their records, and their units. */
+  private readonly wholeRecs: number[] = [];
+  private readonly wholeUnits: number[] = [];
+  /** record -> its page unit, built when first asked for (applyTo), dropped when a page is kept whole. */
+  private unitOf: Map<number, number> | null = null;
+  /**
+   * A copy of whole pages not made yet: `pendPages` pages adjacent in host memory from `pendBuf` at
+   * byte `pendOff`, into adjacent units from `pendUnit`. Made by flush() before anything reads the
+   * images, and by the store before a command writes.
+   */
+  private pendBuf: ArrayBufferLike | null = null;
+  private pendOff = 0;
+  private pendUnit = 0;
+  private pendPages = 0;
   private nRecs = 0;
   private nRuns = 0;
   /** Blocks used in the newest image segment. */
@@ -185,6 +234,7 @@ export class UndoLog {
     const list: Uint32Array[] = [];
     for (let r = 0; r < this.nRecs; r++) list.push(new Uint32Array(MASK_WORDS).fill(this.absent(r) ? 0xffffffff : 0));
     this.forRuns((r, first, count) => setBits(list[r], first, count));
+    for (const r of this.wholeRecs) list[r].fill(0xffffffff);
     return list;
   }
 
@@ -197,15 +247,19 @@ export class UndoLog {
 
   /** Gives the log's segments back to the pool (the log is not used again). */
   release(): void {
+    this.pendPages = 0; // nothing reads them any more
     for (const list of [this.segs, this.recs, this.runs]) {
       for (const seg of list) this.pool.give(seg);
       list.length = 0;
     }
+    this.pool.givePages(this.wholeUnits);
+    this.wholeUnits.length = this.wholeRecs.length = 0;
     this.steps.length = 0;
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
     this.byRecord = null;
+    this.unitOf = null;
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
@@ -227,23 +281,62 @@ export class UndoLog {
    * epoch kept already (updated here). Keeps the others, a run at a time; returns the bytes added.
    */
   keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
+    if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
+      mask.fill(0xffffffff);
+      this.keepWhole(r, mem.pageForRead(this.pfnOf(r)));
+      return PAGE_SIZE;
+    }
     let added = 0;
     let page: Uint32Array | null = null;
-    let b = b0;
-    while (b <= b1) {
-      if ((mask[b >>> 5] >>> (b & 31)) & 1) {
-        b++;
-        continue;
-      }
-      let e = b + 1;
-      while (e <= b1 && !((mask[e >>> 5] >>> (e & 31)) & 1)) e++;
+    const end = b1 + 1;
+    // Runs of blocks not kept yet, found a mask word at a time: a range already kept costs a few word
+    // tests, and a page first written whole is one run (copied a segment at a time).
+    for (let b = nextBit(mask, b0, end, 0); b < end; ) {
+      const e = nextBit(mask, b + 1, end, 1);
       if (page === null) page = mem.pageForRead(this.pfnOf(r));
       setBits(mask, b, e - b);
       this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
       added += (e - b) * BLOCK_BYTES;
-      b = e;
+      b = e < end ? nextBit(mask, e + 1, end, 0) : end;
     }
     return added;
+  }
+
+  /**
+   * Keeps all of record r's page (`page`, first written whole in this epoch) in a page unit. The copy
+   * joins the pending one when both the page and the unit follow it; else that one is made first.
+   */
+  private keepWhole(r: number, page: Uint32Array): void {
+    const u = this.pool.takePage();
+    this.wholeRecs.push(r);
+    this.wholeUnits.push(u);
+    this.unitOf = null;
+    this.blockCount += BLOCKS_PER_PAGE;
+    const n = this.pendPages;
+    if (n > 0 && page.buffer === this.pendBuf && page.byteOffset === this.pendOff + n * PAGE_SIZE && u === this.pendUnit + n && u % SLAB_PAGES !== 0) {
+      this.pendPages++;
+      return;
+    }
+    this.flush();
+    this.pendBuf = page.buffer;
+    this.pendOff = page.byteOffset;
+    this.pendUnit = u;
+    this.pendPages = 1;
+  }
+
+  /** Makes the pending copy of whole pages (before their memory is written, or the images read). */
+  flush(): void {
+    if (this.pendPages === 0) return;
+    const src = new Uint32Array(this.pendBuf!, this.pendOff, this.pendPages * PAGE_DWORDS);
+    this.pool.pageSlab(this.pendUnit).set(src, this.pool.pageAt(this.pendUnit));
+    this.pendPages = 0;
+    this.pendBuf = null;
+  }
+
+  /** The image of a page kept whole (a view of its unit). */
+  private wholeImage(u: number): Uint32Array {
+    const at = this.pool.pageAt(u);
+    return this.pool.pageSlab(u).subarray(at, at + PAGE_DWORDS);
   }
 
   /** Appends `count` blocks of record r starting at block `first`, their image read from src[at..]. */
@@ -306,7 +399,9 @@ export class UndoLog {
 
   /** Writes the before-images back into memory (each page as it was when the epoch began). */
   undo(mem: HostMemory): void {
+    this.flush();
     for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) mem.restorePage(this.pfnOf(r), null);
+    for (let i = 0; i < this.wholeRecs.length; i++) mem.pageForRestore(this.pfnOf(this.wholeRecs[i])).set(this.wholeImage(this.wholeUnits[i]));
     let cur = -1;
     let page: Uint32Array | null = null;
     this.forRuns((r, first, count, seg, at) => {
@@ -325,6 +420,15 @@ export class UndoLog {
     if (this.absent(want)) {
       page.fill(0);
       return true;
+    }
+    this.flush();
+    if (this.wholeRecs.length > 0) {
+      if (this.unitOf === null) this.unitOf = new Map(this.wholeRecs.map((r, i) => [r, this.wholeUnits[i]]));
+      const u = this.unitOf.get(want);
+      if (u !== undefined) {
+        page.set(this.wholeImage(u));
+        return true;
+      }
     }
     if (this.byRecord === null) {
       const by: number[][] = Array.from({ length: this.nRecs }, () => []);
@@ -372,6 +476,35 @@ export class UndoLog {
       }
       map[n] = absent ? -1 : o;
     }
+    newer.flush();
+    // The newer epoch's whole pages: into a page this epoch did not keep, its unit moves over as it is;
+    // into one it kept in part, the blocks it did not keep are copied.
+    const moved: number[] = [];
+    for (let i = 0; i < newer.wholeRecs.length; i++) {
+      const o = map[newer.wholeRecs[i]];
+      if (o < 0) continue;
+      const u = newer.wholeUnits[i];
+      if (emptyMask(masks[o])) {
+        this.wholeRecs.push(o);
+        this.wholeUnits.push(u);
+        this.unitOf = null;
+        this.blockCount += BLOCKS_PER_PAGE;
+        masks[o].fill(0xffffffff);
+        moved.push(i);
+        continue;
+      }
+      const image = newer.wholeImage(u);
+      for (let b = nextBit(masks[o], 0, BLOCKS_PER_PAGE, 0); b < BLOCKS_PER_PAGE; ) {
+        const e = nextBit(masks[o], b + 1, BLOCKS_PER_PAGE, 1);
+        this.addRun(o, b, e - b, image, b * BLOCK_DWORDS);
+        setBits(masks[o], b, e - b);
+        b = e < BLOCKS_PER_PAGE ? nextBit(masks[o], e + 1, BLOCKS_PER_PAGE, 0) : BLOCKS_PER_PAGE;
+      }
+    }
+    for (let k = moved.length - 1; k >= 0; k--) {
+      newer.wholeRecs.splice(moved[k], 1);
+      newer.wholeUnits.splice(moved[k], 1);
+    }
     newer.forRuns((n, first, count, seg, at) => {
       const o = map[n];
       if (o < 0) return;
@@ -393,8 +526,40 @@ export class UndoLog {
   }
 }
 
+/** Sets bits first..first+count-1 of a block mask, a word at a time. */
 function setBits(mask: Uint32Array, first: number, count: number): void {
-  for (let b = first; b < first + count; b++) mask[b >>> 5] |= 1 << (b & 31);
+  let b = first;
+  const end = first + count;
+  while (b < end) {
+    const lo = b & 31;
+    const n = Math.min(32 - lo, end - b);
+    mask[b >>> 5] |= n === 32 ? 0xffffffff : ((1 << n) - 1) << lo;
+    b += n;
+  }
+}
+
+/** The first block in [from, end) whose mask bit is `bit` (0 or 1), or `end`: a mask word at a time. */
+function nextBit(mask: Uint32Array, from: number, end: number, bit: number): number {
+  let b = from;
+  while (b < end) {
+    const word = bit === 1 ? mask[b >>> 5] : ~mask[b >>> 5];
+    const rest = word >>> (b & 31); // bits of blocks b.. to the end of the word, b's at bit 0
+    if (rest !== 0) return Math.min(end, b + 31 - Math.clz32(rest & -rest));
+    b = (b | 31) + 1;
+  }
+  return end;
+}
+
+/** Whether no block of a page's mask is set. */
+function emptyMask(mask: Uint32Array): boolean {
+  for (let w = 0; w < MASK_WORDS; w++) if (mask[w] !== 0) return false;
+  return true;
+}
+
+/** Whether every block of a page's mask is set (kept this epoch, or the page was absent). */
+function fullMask(mask: Uint32Array): boolean {
+  for (let w = 0; w < MASK_WORDS; w++) if (mask[w] !== 0xffffffff) return false;
+  return true;
 }
 
 /** Copies n dwords (a short run by hand, a long one in one piece). */
@@ -471,12 +636,16 @@ interface TrackedPage {
   log: number;
   rec: number;
   mask: Uint32Array;
+  /** Every block of the page is kept in the open epoch (or it was absent): a write needs no mask test. */
+  full: boolean;
   /** The log's step array and index holding the page's last-write step. */
   steps: Float64Array;
   at: number;
 }
 
 const NO_STEPS = new Float64Array(1);
+/** Pages per chunk of the page tracker (2 MiB of memory). */
+const TRACK_CHUNK = 512;
 
 export class SnapshotStore {
   readonly list: Snapshot[] = [];
@@ -495,11 +664,30 @@ export class SnapshotStore {
 
   /**
    * Page tracker: for every page ever written, which log last started a record of it, its number
-   * there, the blocks that log kept and where it keeps the page's last-write step. A page's first
-   * write in the open epoch is one lookup here, not a map per epoch, and a repeated write to a kept
-   * block is one mask test.
+   * there, the blocks that log kept and where it keeps the page's last-write step, in chunks of
+   * TRACK_CHUNK pages by frame. A page's first write in the open epoch is one lookup here, not a map
+   * per epoch, and a repeated write to a kept block is one mask test.
    */
-  private readonly tracked = new Map<number, TrackedPage>();
+  private readonly tracked = new Map<number, TrackedPage[]>();
+  /** The chunk of `tracked` last used, and its number: a blit's pages, in order, cost one map lookup per chunk. */
+  private chunk: TrackedPage[] | null = null;
+  private chunkKey = -1;
+
+  /** The tracker's entry of page `pfn` (made, never having been written, when first asked for). */
+  private trackedPage(pfn: number): TrackedPage {
+    const key = Math.floor(pfn / TRACK_CHUNK);
+    let chunk = this.chunk;
+    if (key !== this.chunkKey) {
+      chunk = this.tracked.get(key) ?? null;
+      if (chunk === null) this.tracked.set(key, (chunk = []));
+      this.chunk = chunk;
+      this.chunkKey = key;
+    }
+    const i = pfn - key * TRACK_CHUNK;
+    let t = chunk![i];
+    if (t === undefined) chunk![i] = t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS), full: false, steps: NO_STEPS, at: 0 };
+    return t;
+  }
 
   /**
    * Sets that collect the frame of every page written (through preserve) or restored (by a rewind),
@@ -523,28 +711,51 @@ export class SnapshotStore {
    * their before-image once per epoch, and the step as the page's last write.
    */
   preserve(hpa: number, bytes: number, step: number): void {
+    this.preserveIn(hpa, bytes, step);
+    if (this.open !== null) this.open.flush();
+  }
+
+  /**
+   * preserve() for a command's write segments (each within one page, in write order): segments that
+   * continue each other in a page are kept as one range (a page a blit's rows cover is kept whole, in
+   * one copy), and whole pages adjacent in host memory in one copy for all.
+   */
+  preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number, step: number): void {
+    for (let i = 0; i < count; ) {
+      const at = hpa[i];
+      let n = bytes[i++];
+      const pageEnd = (Math.floor(at / PAGE_SIZE) + 1) * PAGE_SIZE;
+      while (i < count && hpa[i] === at + n && at + n < pageEnd) n += bytes[i++];
+      this.preserveIn(at, n, step);
+    }
+    if (this.open !== null) this.open.flush();
+  }
+
+  private preserveIn(hpa: number, bytes: number, step: number): void {
     const pfn = Math.floor(hpa / PAGE_SIZE);
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
     if (open === null) return;
     const off = hpa - pfn * PAGE_SIZE;
-    let t = this.tracked.get(pfn);
-    if (t === undefined) {
-      t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS), steps: NO_STEPS, at: 0 };
-      this.tracked.set(pfn, t);
-    }
+    const t = this.trackedPage(pfn);
     const mask = t.mask;
     if (t.log !== open.id) {
       const absent = !this.mem.hasPage(pfn);
       this.track(t, open, open.addRecord(pfn, absent));
       mask.fill(absent ? 0xffffffff : 0);
+      t.full = absent;
       this.keptBytes += PAGE_RECORD_BYTES;
     }
     t.steps[t.at] = step;
+    if (t.full) return;
     const b0 = off >>> BLOCK_SHIFT;
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
-    this.keptBytes += open.keep(this.mem, t.rec, mask, b0, b1);
+    const added = open.keep(this.mem, t.rec, mask, b0, b1);
+    if (added > 0) {
+      this.keptBytes += added;
+      t.full = fullMask(mask);
+    }
   }
 
   private track(t: TrackedPage, log: UndoLog, rec: number): void {
@@ -712,9 +923,10 @@ export class SnapshotStore {
       const masks = this.open.masks();
       const open = this.open;
       open.pfns().forEach((pfn, rec) => {
-        const t: TrackedPage = { log: -1, rec: 0, mask: new Uint32Array(masks[rec]), steps: NO_STEPS, at: 0 };
+        const t = this.trackedPage(pfn);
+        t.mask.set(masks[rec]);
+        t.full = fullMask(masks[rec]);
         this.track(t, open, rec);
-        this.tracked.set(pfn, t);
       });
     }
     this.nextId = list.reduce((n, s) => Math.max(n, s.id + 1), this.nextId);

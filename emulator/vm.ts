@@ -135,6 +135,10 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
 /** What every view says of memory a hang dump did not capture (it reads as zero in the replay). */
 export const NOT_CAPTURED = 'not captured: not in the dump, reads as zero';
 
+/** Registers an engine's being busy depends on (Engine.busy): commands cannot write them (stepBatch relies on it). */
+const RING_REGISTERS = ['RING_TAIL', 'RING_HEAD', 'RING_START', 'RING_CTL'];
+if (REGISTERS.some((r) => RING_REGISTERS.includes(r.def.name) && r.def.access === 'cmd')) throw new Error('a ring register is writable by commands');
+
 export class Vm implements EngineHost {
   readonly cfg: ResolvedConfig;
   readonly mem = new HostMemory();
@@ -242,8 +246,8 @@ export class Vm implements EngineHost {
   }
 
   // EngineHost
-  preserve(hpa: number, bytes: number): void {
-    this.snapshots.preserve(hpa, bytes, this.step);
+  preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void {
+    this.snapshots.preserveSegments(hpa, bytes, count, this.step);
   }
 
   engineBySelect(select: number): Engine | undefined {
@@ -280,10 +284,10 @@ export class Vm implements EngineHost {
       this.driverMayRun = false;
     }
     const n = this.engines.length;
-    for (let k = 0; k < n; k++) {
-      const e = this.engines[(this.rr + k) % n];
+    for (let k = 0, j = this.rr; k < n; k++, j = j + 1 === n ? 0 : j + 1) {
+      const e = this.engines[j];
       if (!e.busy()) continue;
-      this.rr = (e.index + 1) % n;
+      this.rr = e.index + 1 === n ? 0 : e.index + 1;
       if (this.predicted !== null) this.predicted.clear();
       this.inEngineStep = true;
       const wasInRing = e.depth === 0;
@@ -307,6 +311,44 @@ export class Vm implements EngineHost {
       return r;
     }
     return this.driverPc < this.image.driver.length ? STEP_STUCK : STEP_DONE;
+  }
+
+  /**
+   * stepOnce, then, while only the engine that ran it can run and it stays in a batch, its next steps
+   * (below the limits): the steps stepOnce would take one call at a time, in the same order, without
+   * choosing who runs before each. The driver is blocked (it may run again only after a ring step);
+   * every other engine is idle and stays so, and this one busy, while it runs its batch: only the
+   * driver writes ring registers (RING_REGISTERS), and an engine's own errors end the run. Returns
+   * the last step's result.
+   */
+  private stepBatch(stepLimit: number, cmdLimit: number): number {
+    const first = this.stepOnce();
+    if ((first !== STEP_COMMAND && first !== STEP_POLL) || this.predicted !== null || this.afterEngineStep !== null) return first;
+    if (this.driverMayRun && this.driverPc < this.image.driver.length) return first;
+    const n = this.engines.length;
+    const e = this.engines[this.rr === 0 ? n - 1 : this.rr - 1];
+    for (let k = 0; k < n; k++) if (k !== e.index && this.engines[k].busy()) return first;
+    let r = first;
+    while (e.depth > 0 && this.step < stepLimit && this.commands < cmdLimit) {
+      this.regs.step = this.step;
+      this.inEngineStep = true;
+      r = e.step();
+      this.inEngineStep = false;
+      if (e.depth === 0) this.driverMayRun = true;
+      if (r === STEP_ERROR) {
+        this.onEngineFault(e);
+        return STEP_ERROR;
+      }
+      this.step++;
+      if (r === STEP_COMMAND) {
+        this.commands++;
+        if (this.commands === this.nextPeriodic) {
+          this.takeSnapshot('periodic');
+          this.nextPeriodic += this.cfg.snapshotEvery;
+        }
+      }
+    }
+    return r;
   }
 
   /**
@@ -601,7 +643,7 @@ export class Vm implements EngineHost {
     for (;;) {
       if (this.step >= stepLimit || this.commands >= cmdLimit) return 'limit';
       if (opts.stopAt && opts.stopAt(this)) return 'stopped';
-      const r = this.stepOnce();
+      const r = opts.stopAt === undefined ? this.stepBatch(stepLimit, cmdLimit) : this.stepOnce();
       if (r === STEP_ERROR) {
         if (this.cfg.autoRollback && this.recover()) continue;
         return 'error';

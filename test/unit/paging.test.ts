@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { EPT_VIEW_FULL, EPT_VIEW_RESTRICTED, LEVEL_NAMES, WalkStep, indexAt } from '../../emulator/ept';
 import { entryAddress, hex } from '../../emulator/memory';
-import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, WalkOut, walk } from '../../emulator/paging';
+import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, PagingContext, WalkMemo, WalkOut, walk } from '../../emulator/paging';
 import { Tlb } from '../../emulator/tlb';
 import {
   GiB, MiB, PAGE_1G, PAGE_2M, PAGE_4K, PTE_NX_HI, PTE_P, PTE_PS, PTE_RW, PTE_US, TestVm, makeVm,
@@ -277,6 +277,50 @@ describe('paging: PPGTT walk', () => {
       pt.map(0x2000_0000, MIRROR + GPA_4K, PAGE_4K);
       assertFault(tr(ctx, 0x2000_0000), 'ept-violation', -1, /outside guest RAM \[0, 0x4000000\) \(EPT view full\)$/);
       assertFault(tr({ ...ctx, view: EPT_VIEW_RESTRICTED }, 0x2000_0000), 'ept-violation', -1, /outside guest RAM/);
+    });
+  });
+
+  describe('walk memo (a command\'s many walks while the tables cannot change)', () => {
+    it('resuming from the last path gives what full walks give: addresses, permissions, faults, in any order and view', () => {
+      for (let seed = 1; seed <= 6; seed++) {
+        const rnd = mulberry32(seed);
+        const v = vm({ ramHpa: RAM_HPA + PAGE_4K }); // 4 KiB EPT leaves: data GPAs change EPT page often
+        // Around the plain regions: read-only and no-execute pages and tables, holes, a not-present PT.
+        v.pt.map(VA_4K + 16 * PAGE_4K, GPA_4K + 16 * PAGE_4K, 8 * PAGE_4K, { rw: false });
+        v.pt.map(VA_4K + 32 * PAGE_4K, GPA_4K + 32 * PAGE_4K, 8 * PAGE_4K, { nx: true });
+        v.pt.map(VA_4K + PAGE_2M, GPA_4K, 4 * PAGE_4K);
+        v.pt.patch(VA_4K + PAGE_2M, 2, PTE_RW, 0); // its PD entry read-only: every page under it too
+        v.pt.map(VA_2M + PAGE_2M, GPA_2M, PAGE_2M, { pageSize: PAGE_2M, rw: false });
+        v.pt.map(VA_4K + 2 * PAGE_2M, GPA_4K, PAGE_4K);
+        v.pt.patch(VA_4K + 2 * PAGE_2M, 2, PTE_P, 0);
+        v.pt.map(0x7f_0000_0000, RAM - PAGE_4K, PAGE_4K); // the top of RAM
+        v.pt.map(0x7f_0000_1000, RAM, PAGE_4K); // just past RAM: an EPT violation right after the last page
+        const vas = [VA_4K, VA_4K + 16 * PAGE_4K, VA_4K + 32 * PAGE_4K, VA_4K + PAGE_2M, VA_4K + 2 * PAGE_2M, VA_2M, VA_2M + PAGE_2M, VA_1G, VA_TOP, 0x7f_0000_0000, 0x5000_0000_0000];
+        const memo = new WalkMemo();
+        const memoCtx: PagingContext = { ...v.ctx, memo };
+        const check = (va: number, access: number) => {
+          const full = new FaultInfo();
+          const fast = new FaultInfo();
+          const outFull: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+          const outFast: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+          const want = walk(v.ctx, va, access, full, outFull);
+          assert.equal(walk(memoCtx, va, access, fast, outFast), want, `seed ${seed}: ${hex(va)} access ${access}`);
+          if (want >= 0) assert.deepEqual(outFast, outFull, `seed ${seed}: ${hex(va)}`);
+          else assert.deepEqual([fast.kind, fast.level, fast.gpa, fast.reason], [full.kind, full.level, full.gpa, full.reason], `seed ${seed}: ${hex(va)}`);
+        };
+        // Across edges: from the last page of RAM to just past it, out of a read-only 2 MiB page, into a hole.
+        for (const va of [0x7f_0000_0000, 0x7f_0000_1000, VA_2M + PAGE_2M - PAGE_4K, VA_2M + PAGE_2M, VA_2M + 2 * PAGE_2M, VA_4K + 2 * PAGE_2M]) check(va, ACCESS_WRITE);
+        // Sweeps over consecutive pages (as a blit's rows go), from anywhere in the regions.
+        for (let i = 0, sweep = 0, va = 0; i < 1500; i++, sweep--, va += PAGE_4K) {
+          if (rnd() < 0.05) memoCtx.view = v.ctx.view = rnd() < 0.5 ? EPT_VIEW_FULL : EPT_VIEW_RESTRICTED;
+          if (sweep <= 0) {
+            va = vas[Math.floor(rnd() * vas.length)] + Math.floor(rnd() * 48) * PAGE_4K + 4 * Math.floor(rnd() * 1024);
+            sweep = 1 + Math.floor(rnd() * 8);
+          }
+          check(va, [ACCESS_READ, ACCESS_WRITE, ACCESS_FETCH][Math.floor(rnd() * 3)]);
+        }
+        assert.ok(memo.depth > 0, 'walks resumed');
+      }
     });
   });
 

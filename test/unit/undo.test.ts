@@ -88,6 +88,64 @@ describe('snapshot undo logs', () => {
     }
   });
 
+  it('a command\'s segments: pages covered whole are kept whole (adjacent ones in one copy), through merges, rewinds and reads of the past', () => {
+    const WIDE = 24;
+    const dumpAll = (mem: HostMemory) => Array.from({ length: WIDE }, (_, p) => (mem.hasPage(BASE + p) ? bytesOf(mem.pageForRead(BASE + p)).toString('hex') : '-'));
+    for (let seed = 1; seed <= 10; seed++) {
+      const rnd = mulberry32(100 + seed);
+      const mem = new HostMemory();
+      // Most pages allocated in order (adjacent in their slab), a few left absent until written.
+      for (let p = 0; p < WIDE; p++) if (rnd() < 0.8) bytesOf(mem.pageForWrite(BASE + p)).fill(p + 1);
+      const store = new SnapshotStore(mem, seed % 2 === 0 ? 1 << 30 : 96 * 1024);
+      const seen = new Map<number, string[]>();
+      let step = 0;
+      let wholeWrites = 0;
+      for (let epoch = 0; epoch < 40; epoch++) {
+        store.add('periodic', state(step), TRACE);
+        seen.set(step, dumpAll(mem));
+        for (let c = Math.floor(rnd() * 4); c > 0; c--) {
+          // A command's segments, in write order: rows of `row` bytes over `pages` pages from `first`,
+          // sometimes starting or ending inside a page; each segment within one page.
+          const first = Math.floor(rnd() * (WIDE - 6));
+          const pages = 1 + Math.floor(rnd() * 6);
+          const row = [256, 1024, 4096][Math.floor(rnd() * 3)];
+          const from = rnd() < 0.7 ? 0 : row * Math.floor(rnd() * 3);
+          const to = pages * PAGE_SIZE - (rnd() < 0.7 ? 0 : row);
+          const hpa: number[] = [];
+          const bytes: number[] = [];
+          for (let o = from; o < to; o += row) {
+            hpa.push((BASE + first) * PAGE_SIZE + o);
+            bytes.push(row);
+          }
+          if (from === 0 && to === pages * PAGE_SIZE) wholeWrites++;
+          store.preserveSegments(Float64Array.from(hpa), Int32Array.from(bytes), hpa.length, step);
+          hpa.forEach((h, i) => {
+            const p = bytesOf(mem.pageForWrite(Math.floor(h / PAGE_SIZE)));
+            for (let b = 0; b < bytes[i]; b++) p[(h % PAGE_SIZE) + b] = Math.floor(rnd() * 256);
+          });
+          step++;
+        }
+        if (rnd() < 0.3) write(mem, store, rnd, Math.floor(rnd() * 6), 4 * Math.floor(rnd() * 1000), 4, step++);
+      }
+      assert.ok(wholeWrites > 10, `seed ${seed}: ${wholeWrites} commands covered whole pages`);
+      if (seed % 2 === 1) assert.ok(store.list.length < 40, `seed ${seed}: the small budget thinned (${store.list.length} kept)`);
+      const now = dumpAll(mem);
+      for (let i = 0; i < store.list.length; i++) {
+        const want = seen.get(store.list[i].state.step)!;
+        for (let p = 0; p < WIDE; p++) {
+          assert.equal(bytesOf(store.pageAt(i, BASE + p)).toString('hex'), want[p] === '-' ? ZERO : want[p], `seed ${seed}: page ${p} at snapshot ${i}`);
+        }
+      }
+      assert.deepEqual(dumpAll(mem), now, 'reading the past moved nothing');
+      for (let i = store.list.length - 1; i >= 0; i -= 1 + Math.floor(rnd() * 4)) {
+        store.rewind(i);
+        assert.deepEqual(dumpAll(mem), seen.get(store.list[i].state.step), `seed ${seed}: rewind to snapshot ${i}`);
+      }
+      store.clear();
+      assert.equal(store.pool.heldBytes, 0, 'every segment and page unit given back');
+    }
+  });
+
   it('a 4-byte store keeps one 32-byte block; a page-wide write keeps the page; a repeated write keeps nothing more', () => {
     const mem = new HostMemory();
     const store = new SnapshotStore(mem, 1 << 30);
