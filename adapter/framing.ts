@@ -73,6 +73,8 @@ export class FrameReader {
   /** Stream offset of the frame being read (its header's first byte). */
   private frameAt = 0;
   private broken = false;
+  /** Held: buffered frames wait (the peer is not reading what we send). */
+  private held = false;
 
   constructor(
     private readonly onMessage: (msg: DebugProtocol.ProtocolMessage) => void,
@@ -86,12 +88,27 @@ export class FrameReader {
     this.buffered = 0;
   }
 
+  /** Handles no more messages until `release`, even ones already buffered. */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.drain();
+  }
+
   push(data: Buffer): void {
     if (this.broken || data.length === 0) return;
     this.chunks.push(data);
     this.buffered += data.length;
+    this.drain();
+  }
+
+  private drain(): void {
     try {
-      while (!this.broken && this.next());
+      while (!this.broken && !this.held && this.next());
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       this.stop();

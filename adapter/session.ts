@@ -6,7 +6,7 @@ import { errorStateText } from '../emulator/postmortem';
 import { OutputFileError, writeOutputFile } from '../emulator/outputfile';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duplex, PassThrough } from 'node:stream';
+import { Duplex, PassThrough, Writable } from 'node:stream';
 import {
   ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, StoppedEvent,
   TerminatedEvent, ExitedEvent, BreakpointEvent,
@@ -86,6 +86,9 @@ function surfaceAt(vm: Vm, index: number, name: string): { width: number; height
 
 /** Program files from this size on show progress while they load (about 0.3 s of assembly here; 4 MiB, the limit, 2.3 s). */
 const LARGE_PROGRAM_BYTES = 512 * 1024;
+
+/** Unsent bytes to a peer past which its requests wait (a 1 MiB readMemory answer is 1.4 MB). */
+const MAX_BACKLOG = 16 * 1024 * 1024;
 
 /** Error messages are cut to this many characters (they may quote a request's arguments). */
 const MAX_MESSAGE = 2000;
@@ -213,7 +216,25 @@ export class VgpuDebugSession extends DebugSession {
     // closes (or fails) when the real one does; frames come through the FrameReader.
     const quiet = new PassThrough();
     super.start(quiet, outStream);
-    const reader = new FrameReader((m) => this.handleMessage(m), (e) => this.protocolError(e));
+    // A peer that sends requests but does not read the answers would have them pile up here: past
+    // MAX_BACKLOG unsent bytes, requests wait (in the socket, then in the peer) until the backlog drains.
+    const out = outStream as Writable;
+    let waiting = false;
+    const throttle = () => {
+      if (waiting || !(out.writableLength > MAX_BACKLOG)) return;
+      waiting = true;
+      reader.hold();
+      inStream.pause();
+      out.once('drain', () => {
+        waiting = false;
+        inStream.resume();
+        reader.release();
+      });
+    };
+    const reader = new FrameReader((m) => {
+      this.handleMessage(m);
+      throttle();
+    }, (e) => this.protocolError(e));
     inStream.on('data', (d: Buffer | string) => reader.push(typeof d === 'string' ? Buffer.from(d) : d));
     inStream.on('close', () => quiet.destroy());
     inStream.on('end', () => quiet.destroy());

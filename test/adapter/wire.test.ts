@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { FrameReader, MAX_HEADER_BYTES, ProtocolError, nestsDeeperThan } from '../../adapter/framing';
-import { DapWire, frame, stdioAdapter, tcpAdapter } from '../helpers/dapwire';
+import { DapWire, frame, rssKiB, stdioAdapter, tcpAdapter } from '../helpers/dapwire';
 import { ADAPTER, ROOT, build, program, startAdapterServer } from './client';
 
 function reader() {
@@ -93,6 +93,35 @@ describe('adapter wire: garbage closes the connection with a message', function 
       assert.ok((await good.wire.request('threads')).success);
       good.socket.end();
       assert.ok(server.alive());
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe('adapter wire: a peer that does not read', function () {
+  this.timeout(60000);
+  before(build);
+
+  it('its answers wait in the socket, not in the adapter (200 MiB of readMemory answers piled up in the heap)', async () => {
+    const server = await startAdapterServer();
+    try {
+      const { wire, socket } = await tcpAdapter(server.port, 30000);
+      await wire.request('initialize', { adapterID: 'vgpu' });
+      await wire.request('launch', { program: program('nested.vgpu'), stopOnEntry: true });
+      await wire.request('configurationDone');
+      socket.pause();
+      const answers = Array.from({ length: 150 }, () => wire.request('readMemory', { memoryReference: 'gpa:0x0', count: 1 << 20 }));
+      let peak = 0;
+      for (let i = 0; i < 15; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        peak = Math.max(peak, rssKiB(server.pid) ?? 0);
+      }
+      assert.ok(peak < 200 * 1024, `the server's RSS reached ${(peak / 1024).toFixed(0)} MiB`);
+      socket.resume();
+      const all = await Promise.all(answers);
+      assert.ok(all.every((r) => r.success && r.body.data.length > 1_000_000));
+      socket.end();
     } finally {
       server.stop();
     }
