@@ -2,6 +2,7 @@
 // events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
 // (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
 
+import { formatDiagnostics } from '../emulator/cli/diagnostics';
 import { errorStateText } from '../emulator/postmortem';
 import { OutputFileError, writeOutputFile } from '../emulator/outputfile';
 import * as fs from 'node:fs';
@@ -478,13 +479,10 @@ export class VgpuDebugSession extends DebugSession {
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
   }
 
+  /** The program's diagnostics as `vgpu run` prints them: at most 50, each source line cut around its caret. */
   private reportDiagnostics(e: LaunchError): void {
     if (!e.diagnostics.length || e.source === undefined) return;
-    const lines = e.source.split(/\r\n|\n|\r/);
-    for (const d of e.diagnostics) {
-      const text = lines[d.line - 1];
-      this.output(`${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}\n${text !== undefined ? `  ${text}\n  ${' '.repeat(Math.max(0, d.col - 1))}^\n` : ''}`, 'stderr');
-    }
+    this.output(formatDiagnostics(e.diagnostics, e.source, '  '), 'stderr');
   }
 
   private configurationDone(): Reply {
