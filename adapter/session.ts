@@ -283,7 +283,7 @@ export class VgpuDebugSession extends DebugSession {
       // Nothing a request carries may end the session: an exception past the handlers (a response that
       // cannot be encoded, say) still gets its request an answer, if none went out.
       if (response.seq === 0) this.failWith(response, e);
-      else this.output(`vgpu debug adapter: internal error after answering ${request.command}: ${(e as Error)?.message ?? String(e)}\n`, 'stderr');
+      else this.output(`vgpu debug adapter: internal error after answering ${clip(String(request.command))}: ${(e as Error)?.message ?? String(e)}\n`, 'stderr');
     }
   }
 
