@@ -2,9 +2,10 @@
 // events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
 // (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
 
-import { CAP_REG_DEFS, capsView, ChannelClosed, describeStateSurface, EngineName, ENGINES, EPT_VIEW_NAMES, errorStateText, isCaptureFile, migrateVm, MigrationOutcome, migrationSummary, OutputFileError, parseHostPort, readStateSurface, regField, RemoteError, stateSurfaces, walkStepJson, walkStepLines, writeOutputFile, type Vm } from '../emulator';
+import { CAP_REG_DEFS, capsView, ChannelClosed, describeStateSurface, EngineName, ENGINES, EPT_VIEW_NAMES, errorStateText, formatDiagnostics, isCaptureFile, migrateVm, MigrationOutcome, migrationSummary, OutputFileError, parseHostPort, readStateSurface, regField, RemoteError, stateSurfaces, walkStepJson, walkStepLines, writeOutputFile, type Vm } from '../emulator';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Duplex, PassThrough, Writable } from 'node:stream';
 import {
   ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, StoppedEvent,
   TerminatedEvent, ExitedEvent, BreakpointEvent,
@@ -28,6 +29,7 @@ import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, pars
 import { Format, SetError, VariableStore } from './variables';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
 import { Operation, ProgressSink } from './progress';
+import { FrameReader, MAX_NESTING, ProtocolError, nestsDeeperThan, quote } from './framing';
 
 /** Program files from this size on show progress while they load (about 0.3 s of assembly here; 4 MiB, the limit, 2.3 s). */
 const LARGE_PROGRAM_BYTES = 512 * 1024;
@@ -36,6 +38,12 @@ const LARGE_CAPTURE_BYTES = 256 * 1024;
 
 /** Comparisons kept for paging (each a few bytes per changed page). */
 const KEPT_COMPARISONS = 4;
+
+/** Unsent bytes to a peer past which its requests wait (a 1 MiB readMemory answer is 1.4 MB). */
+const MAX_BACKLOG = 16 * 1024 * 1024;
+
+/** Error messages are cut to this many characters (they may quote a request's arguments). */
+const MAX_MESSAGE = 2000;
 
 /** An error the user should read as is (bad arguments, wrong state). */
 class UserError extends Error {}
@@ -152,28 +160,117 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // The wire (stdio, TCP): frames read with limits (framing.ts); garbage closes the connection, saying why.
+
+  /** The connection broke the protocol: nothing more is read from it. */
+  private wireBroken = false;
+  private closeWire: (() => void) | undefined;
+
+  override start(inStream: NodeJS.ReadableStream, outStream: NodeJS.WritableStream): void {
+    // The library reads `inStream` itself, without limits: it gets a stream that stays silent and
+    // closes (or fails) when the real one does; frames come through the FrameReader.
+    const quiet = new PassThrough();
+    super.start(quiet, outStream);
+    // A peer that sends requests but does not read the answers would have them pile up here: past
+    // MAX_BACKLOG unsent bytes, requests wait (in the socket, then in the peer) until the backlog drains.
+    const out = outStream as Writable;
+    let waiting = false;
+    const throttle = () => {
+      if (waiting || !(out.writableLength > MAX_BACKLOG)) return;
+      waiting = true;
+      reader.hold();
+      inStream.pause();
+      out.once('drain', () => {
+        waiting = false;
+        inStream.resume();
+        reader.release();
+      });
+    };
+    const reader = new FrameReader((m) => {
+      this.handleMessage(m);
+      throttle();
+    }, (e) => this.protocolError(e));
+    inStream.on('data', (d: Buffer | string) => reader.push(typeof d === 'string' ? Buffer.from(d) : d));
+    inStream.on('close', () => quiet.destroy());
+    inStream.on('end', () => quiet.destroy());
+    inStream.on('error', (e: Error) => quiet.destroy(e));
+    this.closeWire = () => {
+      reader.stop();
+      if (!this._isServer) {
+        quiet.destroy(); // the library's shutdown: the process ends (exit status 1, see shutdown)
+        return;
+      }
+      const socket = inStream as unknown as Duplex;
+      const gone = () => socket.destroy();
+      // A peer that does not read keeps the farewell from flushing: it is cut off anyway.
+      setTimeout(gone, 2000).unref();
+      outStream.end(gone);
+    };
+  }
+
+  private protocolError(e: ProtocolError): void {
+    if (this.wireBroken) return;
+    this.wireBroken = true;
+    this.exec?.cancel();
+    const line = `vgpu debug adapter: protocol error at ${e.message}; closing the connection`;
+    this.output(`${line}\n`, 'stderr');
+    process.stderr.write(`${line}\n`);
+    this.closeWire?.();
+  }
+
+  override shutdown(): void {
+    if (this.wireBroken && !this._isServer && !this._isRunningInline()) {
+      setTimeout(() => process.exit(1), 100);
+      return;
+    }
+    super.shutdown();
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Dispatch: one response per request, errors as error responses, never an exception out of here.
 
   protected override dispatchRequest(request: DebugProtocol.Request): void {
-    if (request.command === 'initialize') {
-      // pathFormat is optional and defaults to 'path' (DAP specification); the base class wants it spelt out.
-      const args = request.arguments as DebugProtocol.InitializeRequestArguments | undefined;
-      if (args && typeof args === 'object' && args.pathFormat === undefined) request.arguments = { ...args, pathFormat: 'path' };
-      super.dispatchRequest(request);
+    const response = new Response(request);
+    try {
+      this.dispatch(request, response);
+    } catch (e) {
+      // Nothing a request carries may end the session: an exception past the handlers (a response that
+      // cannot be encoded, say) still gets its request an answer, if none went out.
+      if (response.seq === 0) this.failWith(response, e);
+      else this.output(`vgpu debug adapter: internal error after answering ${clip(String(request.command))}: ${(e as Error)?.message ?? String(e)}\n`, 'stderr');
+    }
+  }
+
+  private dispatch(request: DebugProtocol.Request, response: DebugProtocol.Response): void {
+    if (typeof request.command !== 'string') {
+      this.fail(response, `request ${request.seq}: command must be a string (got ${request.command === null ? 'null' : typeof request.command})`);
       return;
     }
-    const response = new Response(request);
     // Lua's JSON encoders (nvim-dap's `session:request(cmd, {})`) cannot tell an empty object from an
     // empty array, and some clients send null: both mean no arguments.
     const given = request.arguments as unknown;
     const raw = given === null || (Array.isArray(given) && given.length === 0) ? undefined : given;
     if (raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
-      this.fail(response, `${request.command}: arguments must be an object`);
+      this.fail(response, `${clip(request.command)}: arguments must be an object`);
+      return;
+    }
+    if (nestsDeeperThan(raw, MAX_NESTING)) {
+      this.fail(response, `${clip(request.command)}: arguments nest deeper than ${MAX_NESTING} levels`);
+      return;
+    }
+    if (request.command === 'initialize') {
+      // pathFormat is optional and defaults to 'path' (DAP specification); the base class wants it spelt out.
+      const args = (raw ?? {}) as DebugProtocol.InitializeRequestArguments;
+      if (args.pathFormat !== undefined && args.pathFormat !== 'path') {
+        this.fail(response, `initialize: pathFormat ${quote(String(args.pathFormat))} is not supported (only 'path')`);
+        return;
+      }
+      super.dispatchRequest({ ...request, arguments: { ...args, pathFormat: 'path' } });
       return;
     }
     const handler = Object.prototype.hasOwnProperty.call(this.handlers, request.command) ? this.handlers[request.command] : undefined;
     if (!handler) {
-      this.fail(response, `unrecognized request '${String(request.command)}'`);
+      this.fail(response, `unrecognized request '${clip(request.command)}'`);
       return;
     }
     // A custom request's arguments are checked against their declaration before its handler runs.
@@ -190,14 +287,24 @@ export class VgpuDebugSession extends DebugSession {
       this.failWith(response, e);
       return;
     }
-    if (result instanceof Promise) result.then((r) => this.succeed(response, r), (e) => this.failWith(response, e));
+    if (result instanceof Promise) result.then((r) => this.succeed(response, r), (e) => this.failWith(response, e)).catch((e) => this.unanswerable(response, e));
     else this.succeed(response, result);
+  }
+
+  /** A response that failed to go out (its body cannot be encoded): an error response in its place. */
+  private unanswerable(response: DebugProtocol.Response, e: unknown): void {
+    if (response.seq !== 0) return;
+    try {
+      this.fail(response, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    } catch {
+      // the connection itself is gone
+    }
   }
 
   private succeed(response: DebugProtocol.Response, result: unknown): void {
     const reply = result instanceof Reply ? result : new Reply(result);
     if (reply.body !== undefined) response.body = reply.body;
-    this.sendResponse(response);
+    this.respond(response);
     if (reply.after) {
       try {
         reply.after();
@@ -213,10 +320,26 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private fail(response: DebugProtocol.Response, message: string): void {
+    // Messages may quote what a request carried: a few lines at most, whatever it carried.
+    const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}... (${message.length - MAX_MESSAGE} more characters)` : message;
     response.success = false;
-    response.message = message;
-    response.body = { error: { id: 1, format: message.replace(/[{}]/g, ''), showUser: true } };
-    this.sendResponse(response);
+    response.message = text;
+    response.body = { error: { id: 1, format: text.replace(/[{}]/g, ''), showUser: true } };
+    this.respond(response);
+  }
+
+  /** Sends a response; one whose body cannot be encoded goes out as an error response instead. */
+  private respond(response: DebugProtocol.Response): void {
+    try {
+      this.sendResponse(response);
+    } catch (e) {
+      // The library numbers a message before it encodes it: unnumber it to send the error in its place.
+      response.seq = 0;
+      response.success = false;
+      response.message = `internal error: the answer could not be encoded (${(e as Error)?.message ?? String(e)})`;
+      response.body = { error: { id: 1, format: response.message, showUser: true } };
+      this.sendResponse(response);
+    }
   }
 
   protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
@@ -250,7 +373,7 @@ export class VgpuDebugSession extends DebugSession {
       supportsCancelRequest: true,
       supportsDelayedStackTraceLoading: false,
     };
-    this.sendResponse(response);
+    this.respond(response);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -356,13 +479,10 @@ export class VgpuDebugSession extends DebugSession {
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
   }
 
+  /** The program's diagnostics as `vgpu run` prints them: at most 50, each source line cut around its caret. */
   private reportDiagnostics(e: LaunchError): void {
     if (!e.diagnostics.length || e.source === undefined) return;
-    const lines = e.source.split(/\r\n|\n|\r/);
-    for (const d of e.diagnostics) {
-      const text = lines[d.line - 1];
-      this.output(`${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}\n${text !== undefined ? `  ${text}\n  ${' '.repeat(Math.max(0, d.col - 1))}^\n` : ''}`, 'stderr');
-    }
+    this.output(formatDiagnostics(e.diagnostics, e.source, '  '), 'stderr');
   }
 
   private configurationDone(): Reply {
@@ -406,6 +526,8 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   override dispose(): void {
+    // The connection is gone (a TCP client hung up): a motion under way stops with it.
+    this.exec?.cancel();
     void this.lockstep?.close();
     this.lockstep = undefined;
     super.dispose();
@@ -1286,6 +1408,11 @@ function labelName(vm: Vm, f: Frame): string {
   const when = vm.finished ? ' (program finished)' : vm.step === oldest ? ' (start of the recorded history)' : '';
   if (f.engine === null) return vm.finished ? 'Program finished: step back to inspect' : `driver: all operations done${when}`;
   return `${f.name}${when}`;
+}
+
+/** A request's command as messages quote it: the first 60 characters. */
+function clip(command: string): string {
+  return command.length > 60 ? `${command.slice(0, 60)}...` : command;
 }
 
 function list<T>(v: unknown, what: string): T[] {

@@ -99,6 +99,17 @@ const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
   dword: { usage: '.dword VALUE, ...', min: 1, max: Infinity },
 };
 
+/** Characters of a name or text a message quotes; the rest is cut (a line may hold megabytes of one name). */
+const MAX_QUOTED = 60;
+const MAX_MESSAGE = 1000;
+const LONG_QUOTE = new RegExp(`'([^']{${MAX_QUOTED + 1},})'`, 'g');
+
+/** A message with every quoted run cut to MAX_QUOTED characters, then the whole cut to MAX_MESSAGE. */
+function boundedMessage(message: string): string {
+  const m = message.length > 2 * MAX_QUOTED ? message.replace(LONG_QUOTE, (_, q: string) => `'${q.slice(0, MAX_QUOTED - 3)}...'`) : message;
+  return m.length > MAX_MESSAGE ? `${m.slice(0, MAX_MESSAGE - 3)}...` : m;
+}
+
 function directiveSpec(name: string): DirectiveSpec | undefined {
   return Object.hasOwn(DIRECTIVES, name) ? DIRECTIVES[name] : undefined;
 }
@@ -347,7 +358,7 @@ class Assembler {
     }
     const text = this.texts[line - 1] ?? '';
     const c = Math.max(1, Math.min(col, text.length + 1));
-    const d: Diagnostic = { file: this.file, line, col: c, severity, message };
+    const d: Diagnostic = { file: this.file, line, col: c, severity, message: boundedMessage(message) };
     const end = endCol === undefined ? undefined : Math.min(endCol, text.length + 1);
     this.diags.push(end !== undefined && end > c ? { ...d, endCol: end } : d);
   }

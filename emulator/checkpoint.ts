@@ -11,11 +11,13 @@ import { PAGE_SIZE } from './memory';
 import { writeOutputFile } from './outputfile';
 import { BLOCK_BYTES, BLOCK_DWORDS, MASK_WORDS, MachineState, PAGE_RECORD_BYTES, Snapshot, SnapshotReason, UndoLog, maskBlocks } from './snapshots';
 import { IMAGE_HEAD, META, StateCheckError, array, checkSnapshotDoc, checkStateDoc, int, object, oldestLiveStep, oneOf } from './statecheck';
+import { type SavedRegisters, registerNamesOfSlots, restoreRegisters, saveRegisters, slotsOfRegisterNames } from './registers';
 import { PendingSubmission, SubmissionQueue } from './submissions';
 import { GpuError, RAM_HPA, ResolvedConfig, Vm, VmOptions } from './vm';
 
 export const MAGIC = Buffer.from('VGPUSTAT', 'ascii');
-export const FORMAT_VERSION = 2;
+/** 3: registers by name (2 saved them by slot position, which a change of the register table silently shifts). */
+export const FORMAT_VERSION = 3;
 
 /** Section tags. */
 export const SEC = { META: 'META', IMAGE: 'IMGE', STATE: 'STAT', PAGES: 'PAGE', SNAPSHOT: 'SNAP', END: 'END.' } as const;
@@ -28,7 +30,7 @@ export type SavedEngine = Omit<EngineState, 'subs'> & { subs: PendingSubmission[
 /** Everything of a VM but its guest pages, as JSON-able data. */
 export interface VmStateDoc {
   readonly config: ResolvedConfig;
-  readonly state: Omit<MachineState, 'regs' | 'engines'> & { regs: number[]; engines: SavedEngine[] };
+  readonly state: Omit<MachineState, 'regs' | 'engines'> & { regs: SavedRegisters; engines: SavedEngine[] };
   readonly guilty: number[];
   readonly errors: GpuError[];
   readonly opStep: number[];
@@ -55,7 +57,7 @@ export function stateDoc(vm: Vm): VmStateDoc {
   const st = vm.machineState();
   return {
     config: vm.cfg,
-    state: { ...st, regs: Array.from(st.regs), engines: st.engines.map((e) => ({ ...e, subs: SubmissionQueue.toArray(e.subs) })) },
+    state: { ...st, regs: saveRegisters(st.regs), engines: st.engines.map((e) => ({ ...e, subs: SubmissionQueue.toArray(e.subs) })) },
     guilty: [...vm.guilty].sort((a, b) => a - b),
     errors: vm.errors.map((e) => ({ ...e })),
     opStep: Array.from(vm.opStep),
@@ -151,6 +153,7 @@ export function checkHeader(buf: Buffer, what: string): void {
   if (buf.length < 12) throw new CheckpointError(`${what} is truncated: ${buf.length} bytes, not even a header`);
   if (!buf.subarray(0, 8).equals(MAGIC)) throw new CheckpointError(`${what} is not a vgpu VM state (bad magic)`);
   const v = buf.readUInt32LE(8);
+  if (v === 2) throw new CheckpointError(`${what} has format version 2, which saves registers by position in the register table of the vgpu that wrote it; this vgpu reads version ${FORMAT_VERSION} (registers by name): resume it with the vgpu that saved it`);
   if (v !== FORMAT_VERSION) throw new CheckpointError(`${what} has format version ${v}; this vgpu reads version ${FORMAT_VERSION}`);
 }
 
@@ -254,8 +257,8 @@ export function rollbackSnapshots(vm: Vm): Buffer[] {
       records.push(rec);
     }
     const json = Buffer.from(JSON.stringify({
-      id: s.id, reason: s.reason, op: s.op, engine: s.engine, touchedRegs: s.touchedRegs, barrier: s.barrier,
-      state: { ...s.state, regs: Array.from(s.state.regs) }, absent,
+      id: s.id, reason: s.reason, op: s.op, engine: s.engine, touchedRegs: registerNamesOfSlots(s.touchedRegs), barrier: s.barrier,
+      state: { ...s.state, regs: saveRegisters(s.state.regs) }, absent,
     }));
     const len = Buffer.alloc(4);
     len.writeUInt32LE(json.length);
@@ -286,7 +289,7 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, vm: V
   return payloads.map((b) => checked(what, SEC.SNAPSHOT, b, () => {
     if (b.length < 4 || b.readUInt32LE(0) > b.length - 4) throw new CheckpointError('truncated');
     const n = b.readUInt32LE(0);
-    const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: number[]; barrier: boolean; state: MachineState & { regs: number[] }; absent: number[] }>(b.subarray(4, 4 + n), 'JSON');
+    const d = parseJson<{ id: number; reason: SnapshotReason; op: number; engine: string | null; touchedRegs: string[]; barrier: boolean; state: Omit<MachineState, 'regs'> & { regs: SavedRegisters }; absent: number[] }>(b.subarray(4, 4 + n), 'JSON');
     checkSnapshotDoc(vm, d, 'snapshot');
     if (d.id <= lastId || d.state.step < lastStep) throw new CheckpointError(`snapshot ${d.id} at step ${d.state.step} is out of order (after snapshot ${lastId} at step ${lastStep})`);
     lastId = d.id;
@@ -326,8 +329,8 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, vm: V
     // The format keeps which registers an epoch wrote, not when, nor which command pages it fetched: a
     // reverse search replays a resumed VM's epochs whole where they may hold a hit.
     const snap: Snapshot = {
-      id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: d.touchedRegs, touchedAt: null, fetched: null, barrier: d.barrier, undo,
-      state: { ...d.state, regs: Uint32Array.from(d.state.regs) },
+      id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: slotsOfRegisterNames(d.touchedRegs), touchedAt: null, fetched: null, barrier: d.barrier, undo,
+      state: { ...d.state, regs: restoreRegisters(d.state.regs, vm.regs.values) },
     };
     return snap;
   }));
@@ -436,7 +439,7 @@ export function vmFromSections(sections: Map<string, Buffer[]>, what: string, ho
 }
 
 export function loadStateDoc(vm: Vm, doc: VmStateDoc): void {
-  vm.loadMachineState({ ...doc.state, regs: Uint32Array.from(doc.state.regs) });
+  vm.loadMachineState({ ...doc.state, regs: restoreRegisters(doc.state.regs, vm.regs.values) });
   vm.errors.splice(0, vm.errors.length, ...doc.errors);
   vm.guilty.clear();
   for (const g of doc.guilty) vm.guilty.add(g);

@@ -2,6 +2,7 @@
 // Everything the debugger and the editor use of the emulator is named here, so the emulator's internals
 // can change behind it; a name is added here when a front end needs it, not before.
 
+export { formatDiagnostics } from './cli/diagnostics';
 export { assembleSource, directiveUsage } from './assembler';
 export { FEATURES } from './capabilities';
 export { CaptureError } from './capture';

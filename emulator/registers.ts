@@ -528,3 +528,59 @@ export function addressRegister(name: string, engine?: EngineName): RegInstance 
   if (!r?.def.address) throw new Error(`no address register ${name}`);
   return r;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Registers in saved state (checkpoints, VM transfer): by table name, so that a register added to the
+// table shifts no other (as v86 keys saved device state by content, not position).
+
+/** A register's saved value: its dword for a 32-bit register, [low, high] for a 64-bit one. */
+export type SavedRegister = number | [number, number];
+/** Register values by table name (`rcs0.RING_HEAD`, `FAULT_STATUS`, `GENCAP`). */
+export type SavedRegisters = Record<string, SavedRegister>;
+
+/** The register named exactly as the table names it (saved state never abbreviates). */
+export function registerNamed(name: string): RegInstance | undefined {
+  const r = byName.get(name.toUpperCase());
+  return r && r.name === name ? r : undefined;
+}
+
+/** Every register of a bank's slot values, by name. */
+export function saveRegisters(values: ArrayLike<number>): SavedRegisters {
+  const out: SavedRegisters = {};
+  for (const r of REGISTERS) out[r.name] = r.def.width === 64 ? [values[r.slot], values[r.slot + 1]] : values[r.slot];
+  return out;
+}
+
+/**
+ * Slot values from saved registers, over `base` (the values a register the state does not name keeps:
+ * one added to the table since it was saved). The names must be known (statecheck checks them first).
+ */
+export function restoreRegisters(saved: SavedRegisters, base: ArrayLike<number>): Uint32Array {
+  const values = Uint32Array.from(base);
+  for (const [name, v] of Object.entries(saved)) {
+    const r = registerNamed(name);
+    if (!r) throw new RangeError(`no register ${name} in the register table`);
+    if (Array.isArray(v)) {
+      values[r.slot] = v[0];
+      values[r.slot + 1] = v[1];
+    } else values[r.slot] = v;
+  }
+  return values;
+}
+
+/** The registers that hold some of `slots`, by name, in table order. */
+export function registerNamesOfSlots(slots: readonly number[]): string[] {
+  const held = new Set(slots);
+  return REGISTERS.filter((r) => held.has(r.slot) || (r.def.width === 64 && held.has(r.slot + 1))).map((r) => r.name);
+}
+
+/** Every slot of the named registers, ascending (names must be known). */
+export function slotsOfRegisterNames(names: readonly string[]): number[] {
+  const out: number[] = [];
+  for (const n of names) {
+    const r = registerNamed(n);
+    if (!r) throw new RangeError(`no register ${n} in the register table`);
+    for (let d = 0; d < r.def.width / 32; d++) out.push(r.slot + d);
+  }
+  return [...new Set(out)].sort((a, b) => a - b);
+}

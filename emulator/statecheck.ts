@@ -4,7 +4,7 @@
 
 import { MAX_CAPTURE_BYTES } from './capture';
 import { COMMANDS } from './commands';
-import { ENGINES, FAULT_KINDS, ringBytesOf } from './registers';
+import { ENGINES, FAULT_KINDS, REGISTERS, type SavedRegisters, registerNamed, restoreRegisters, ringBytesOf } from './registers';
 import { PAGE_SIZE } from './memory';
 import { RAM_HPA } from './vm';
 import type { Vm } from './vm';
@@ -116,8 +116,27 @@ const ENGINE_STATE = (driverOps: number) => object({
   foreign: optional(FOREIGN),
 });
 
+/** A register by its table name; a name this vgpu's table lacks is refused, never guessed at. */
+const REGISTER_NAME: Check = (v, p) => {
+  if (typeof v !== 'string') return fail(p, `${show(v)} is not a register name`);
+  if (!registerNamed(v)) fail(p, `no register ${show(v)} in this vgpu's register table (saved by another version?)`);
+};
+
+/** Register values by name (registers.ts saveRegisters): a dword, or [low, high] for a 64-bit register. */
+const REGISTER_VALUES: Check = (v, p) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object of registers by name`);
+  // Each name known and an object's keys distinct: an unknown one stops it within the table's length.
+  for (const name of Object.keys(v)) {
+    const r = registerNamed(name);
+    const at = `${p}.${name}`;
+    if (!r) fail(at, `no register ${show(name)} in this vgpu's register table (saved by another version?)`);
+    else if (r.def.width === 64) array(U32, 2, 2)((v as Record<string, unknown>)[name], at);
+    else U32((v as Record<string, unknown>)[name], at);
+  }
+};
+
 const machineShape = (vm: Vm) => object({
-  step: COUNT, commands: COUNT, regs: array(U32, vm.regs.values.length, vm.regs.values.length),
+  step: COUNT, commands: COUNT, regs: REGISTER_VALUES,
   engines: array(ENGINE_STATE(vm.image.driver.length), ENGINES.length, ENGINES.length),
   driverPc: int(0, vm.image.driver.length), ringGpa: array(COUNT, ENGINES.length, ENGINES.length), rr: int(0, ENGINES.length), interrupts: COUNT,
 });
@@ -128,7 +147,7 @@ const GPU_ERROR: Check = object({
 });
 
 interface SavedMachine {
-  regs: number[];
+  regs: SavedRegisters;
   engines: { tlb: number[]; ggttTlb?: number[] }[];
   ringGpa: number[];
 }
@@ -137,10 +156,11 @@ interface SavedMachine {
 export function checkMachineState(vm: Vm, st: unknown, path: string): void {
   machineShape(vm)(st, path);
   const s = st as SavedMachine;
+  const regs = restoreRegisters(s.regs, vm.regs.values);
   const ramEnd = vm.cfg.memory;
   vm.engines.forEach((e, i) => {
     // The driver writes ring contents at RAM_HPA + ringGpa + (offset mod ring size): all of it in guest RAM.
-    const size = ringBytesOf(s.regs[e.slots.ctl]);
+    const size = ringBytesOf(regs[e.slots.ctl]);
     const gpa = s.ringGpa[i];
     if (gpa + size > ramEnd) fail(`${path}.ringGpa[${i}]`, `ring of ${size} bytes at GPA 0x${gpa.toString(16)} reaches outside guest RAM (${ramEnd} bytes)`);
     for (const which of ['tlb', 'ggttTlb'] as const) checkTlb(s.engines[i][which] ?? [], `${path}.engines[${i}].${which}`, ramEnd);
@@ -186,7 +206,7 @@ export function checkSnapshotDoc(vm: Vm, d: unknown, path: string): void {
   const pages = vm.cfg.memory / PAGE_SIZE;
   object({
     id: COUNT, reason: oneOf(['start', 'periodic', 'submission', 'manual', 'edit', 'reverse']), op: int(-1, vm.image.driver.length - 1),
-    engine: nullable(ENGINE), touchedRegs: array(int(0, vm.regs.values.length - 1), vm.regs.values.length), barrier: bool,
+    engine: nullable(ENGINE), touchedRegs: array(REGISTER_NAME, REGISTERS.length), barrier: bool,
     absent: array(int(0, pages - 1), pages),
   })(d, path);
   checkMachineState(vm, (d as { state: unknown }).state, `${path}.state`);

@@ -10,7 +10,7 @@ import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc } from './image';
 import { HostMemory, PAGE_SIZE, hex, isZero } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from './paging';
-import { ENGINES, EngineName, GpuErrorKind, REGISTERS, RegInstance, deviceSlot, faultKindCode, regAt, regCompose, regField, regOfSlot } from './registers';
+import { ENGINES, EngineName, GpuErrorKind, REGISTERS, RegInstance, deviceSlot, faultKindCode, regAt, regCompose, regField, regOfSlot, registerNamed } from './registers';
 
 const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 import { MachineState, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
@@ -79,7 +79,8 @@ export interface GpuError {
 
 /** A debugger edit, as the VM applied it (repeatable on another copy of the VM in the same state). */
 export type VmEdit =
-  | { readonly kind: 'register'; readonly slot: number; readonly value: number }
+  /** One dword (0 low, 1 high) of a register, by table name: a copy of the VM on another host may order its table otherwise. */
+  | { readonly kind: 'register'; readonly register: string; readonly dword: number; readonly value: number }
   | { readonly kind: 'memory'; readonly space: 'va' | 'gpa'; readonly addr: number; readonly dwords: readonly number[] };
 
 export interface VmEvents {
@@ -665,13 +666,16 @@ export class Vm implements EngineHost {
     this.regs.set(slot, value >>> 0);
     this.afterWrite(r);
     this.takeSnapshot('edit');
-    this.emit('edit', { kind: 'register', slot, value: value >>> 0 });
+    this.emit('edit', { kind: 'register', register: r.name, dword: slot - r.slot, value: value >>> 0 });
     return true;
   }
 
   /** Applies an edit another copy of this VM made (lockstep after a move); returns what it wrote. */
   applyEdit(e: VmEdit): number {
-    return e.kind === 'register' ? (this.editRegister(e.slot, e.value) ? 1 : 0) : this.editMemory(e.space, e.addr, e.dwords);
+    if (e.kind === 'memory') return this.editMemory(e.space, e.addr, e.dwords);
+    const r = registerNamed(String(e.register));
+    if (!r || !Number.isInteger(e.dword) || e.dword < 0 || e.dword >= r.def.width / 32) return 0;
+    return this.editRegister(r.slot + e.dword, e.value) ? 1 : 0;
   }
 
   /** Writes dwords at a GPU VA (rcs0's PPGTT, full view) or a GPA; returns how many were written. */

@@ -118,7 +118,8 @@ export function formatResult(vm: Vm, r: RunResult): string {
   const source = new SourceLines(vm.image.source);
   for (const e of r.errors.slice(0, MAX_DIAGNOSTICS)) {
     lines.push('');
-    lines.push(`${e.file}:${e.line}: ${e.kind} on ${e.engine} at GPU VA ${hex(e.commandVa)}${e.rolledBack ? ' (rolled back, submission skipped)' : ''}`);
+    // Line 0: the command has no source line (data run as commands, a batch run off its end).
+    lines.push(`${e.file}${e.line > 0 ? `:${e.line}` : ''}: ${e.kind} on ${e.engine} at GPU VA ${hex(e.commandVa)}${e.line > 0 ? '' : ' (no source line)'}${e.rolledBack ? ' (rolled back, submission skipped)' : ''}`);
     lines.push(`  ${e.message}`);
     const src = source.line(e.line);
     if (src !== undefined) {

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { EngineState } from '../engine';
 import type { WalkStep } from '../ept';
 import { Fingerprint } from '../fingerprint';
-import type { EngineName } from '../registers';
+import { type EngineName, type SavedRegisters, saveRegisters } from '../registers';
 import { SnapshotSummary, summarize } from '../snapshots';
 import type { DeviceCaps } from '../vdev';
 import type { GpuError, RunResult, Vm, VmEdit } from '../vm';
@@ -26,7 +26,8 @@ export interface RemoteState {
   readonly finished: boolean;
   /** The GPU error an engine stopped on and that is not recovered yet. */
   readonly pending: GpuError | null;
-  readonly regs: number[];
+  /** By name (registers.ts): the two hosts' register tables need not list them in the same order. */
+  readonly regs: SavedRegisters;
   readonly engines: readonly EngineState[];
   readonly errors: GpuError[];
 }
@@ -125,7 +126,7 @@ const HANDLERS: Handlers = {
     const st = vm.machineState();
     return {
       step: st.step, commands: st.commands, driverPc: st.driverPc, finished: vm.finished, pending: vm.pending,
-      regs: Array.from(st.regs), engines: st.engines, errors: vm.errors,
+      regs: saveRegisters(st.regs), engines: st.engines, errors: vm.errors,
     };
   },
   digest: (vm) => ({ digest: vm.digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),

@@ -111,21 +111,28 @@ export const BCS0 = 3;
 
 export interface AdapterServer {
   readonly port: number;
+  readonly pid: number;
+  /** What the server has written to stderr so far (its first 64 KiB). */
+  stderr(): string;
+  /** Whether the server process is still running. */
+  alive(): boolean;
   stop(): void;
 }
 
-/** `node dist/adapter.js --server=0` (built first): the port it listens on, and a way to end it. */
-export async function startAdapterServer(): Promise<AdapterServer> {
+/** `node dist/adapter.js --server=0` (built first) in `cwd`: the port it listens on, and a way to end it. */
+export async function startAdapterServer(cwd = ROOT): Promise<AdapterServer> {
   build();
-  const server = spawn(process.execPath, [ADAPTER, '--server=0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawn(process.execPath, [ADAPTER, '--server=0'], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  let exited = false;
+  server.on('exit', () => (exited = true));
   const port = await new Promise<number>((resolve, reject) => {
-    let err = '';
     server.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
+      if (err.length < 65536) err += d.toString();
       const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
       if (m) resolve(Number(m[1]));
     });
     server.on('exit', () => reject(new Error(`server exited: ${err}`)));
   });
-  return { port, stop: () => server.kill() };
+  return { port, pid: server.pid!, stderr: () => err, alive: () => !exited, stop: () => server.kill() };
 }

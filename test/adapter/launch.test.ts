@@ -2,6 +2,9 @@
 // restart, terminate, loaded sources, and the TCP server mode.
 
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { ADAPTER, DRIVER, failure, launch, program, top, untilStop, clientPerTest, startAdapterServer, type AdapterServer } from './client';
@@ -35,6 +38,22 @@ describe('adapter: life cycle', function () {
     assert.match((out as DebugProtocol.OutputEvent).body.output, /\^/, 'the console shows the line with a caret');
     // The session stays usable: threads still answers.
     assert.equal((await dc.threadsRequest()).body.threads.length, 3);
+  });
+
+  it('a program of huge lines fails its launch in a few lines: source lines cut around the caret, at most 50 (the program fuzz: each error printed its whole line)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-launch-'));
+    const file = path.join(dir, 'wide.vgpu');
+    fs.writeFileSync(file, Array.from({ length: 200 }, (_, i) => `MI_BOGUS_${i}_${'X'.repeat(20_000)}`).join('\n'));
+    await dc.initializeRequest();
+    const outputs: string[] = [];
+    dc.on('output', (e: DebugProtocol.OutputEvent) => outputs.push(e.body.output));
+    const msg = await failure(dc.launchRequest({ program: file } as DebugProtocol.LaunchRequestArguments));
+    await dc.threadsRequest();
+    assert.ok(msg.length < 2000, `a ${msg.length}-character launch error`);
+    const out = outputs.join('');
+    assert.match(out, /wide\.vgpu:1:1: error: [^\n]+\n {2}MI_BOGUS_0_X{80,100}\.\.\.\n {2}\^/);
+    assert.match(out, /too many errors: 150 more errors not shown/);
+    assert.ok(out.length < 32 * 1024, `${out.length} characters of output`);
   });
 
   it('fails the launch on a missing file and on bad options, with the cause', async () => {

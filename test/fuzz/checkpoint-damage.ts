@@ -96,11 +96,19 @@ const NASTY: readonly unknown[] = [null, undefined, -1, 0, 1, 2 ** 32, 2 ** 53, 
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-/** Every path into a JSON document (objects and arrays), capped per array so that big lists stay cheap. */
+/**
+ * Every path into a JSON document (objects and arrays), capped so that big lists stay cheap and do not
+ * crowd out the rest: the first 6 entries of an array, 16 keys spread over a large object (the 162
+ * registers by name).
+ */
 function paths(v: Json, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   out.push(at);
   if (Array.isArray(v)) v.slice(0, 6).forEach((x, i) => paths(x, [...at, i], out));
-  else if (v && typeof v === 'object') for (const k of Object.keys(v)) paths(v[k], [...at, k], out);
+  else if (v && typeof v === 'object') {
+    const keys = Object.keys(v);
+    const every = Math.ceil(keys.length / 16);
+    keys.filter((_, i) => i % every === 0).forEach((k) => paths(v[k], [...at, k], out));
+  }
   return out;
 }
 

@@ -3,7 +3,8 @@
 
 import { strict as assert } from 'node:assert';
 import { CheckpointError, parseSections, serializeVm, vmFromSections } from '../../emulator/checkpoint';
-import { RAM_HPA } from '../../emulator/vm';
+import { REGISTERS } from '../../emulator/registers';
+import { RAM_HPA, type Vm } from '../../emulator/vm';
 import { Tally, assemble, damage, frame, sectionsOf, seedCheckpoints, tryLoad } from '../fuzz/checkpoint-damage';
 import { EXAMPLES, example } from './helpers';
 
@@ -50,7 +51,7 @@ describe('checkpoint fuzz (quick)', () => {
   it('forged fields of issue 17 are refused with the section and its byte offset', () => {
     const buf = inFlight();
     refused(forge(buf, 'STAT', (d) => (d.config = null)), /STAT section at byte \d+: state\.config: null is not an object/);
-    refused(forge(buf, 'STAT', (d) => (d.state.regs = null)), /STAT section at byte \d+: .*regs: null is not a list/);
+    refused(forge(buf, 'STAT', (d) => (d.state.regs = null)), /STAT section at byte \d+: .*regs: null is not an object of registers by name/);
     refused(forge(buf, 'STAT', (d) => (d.state.engines = [])), /engines: 0 entries/);
     refused(forge(buf, 'STAT', (d) => (d.state.driverPc = -1)), /driverPc: -1 is not an integer/);
     refused(forge(buf, 'STAT', (d) => (d.state.engines[0].tlb = null)), /tlb: null/);
@@ -115,5 +116,69 @@ describe('checkpoint fuzz (quick)', () => {
     assert.ok(t.refused > t.cases * 0.8, `${t.refused} of ${t.cases} refused`);
     // The untouched seeds still load.
     for (const s of seeds) assert.equal(tryLoad(s.buf, s.name).outcome, 'ran');
+  });
+});
+
+describe('checkpoint registers by name', () => {
+  /** What a VM holds that a checkpoint must restore: registers and the result of running it to the end. */
+  const finish = (vm: Vm) => {
+    const regs = Array.from(vm.regs.values);
+    vm.run();
+    return { regs, result: vm.result() };
+  };
+  const load = (buf: Buffer) => vmFromSections(parseSections(buf, 'ckpt'), 'ckpt');
+
+  it('saves every register under its table name, a 64-bit one as [low, high]; STAT and SNAP alike', () => {
+    const buf = inFlight();
+    const stat = JSON.parse(sectionsOf(buf).find((s) => s.tag === 'STAT')!.payload.toString('utf8'));
+    assert.deepEqual(Object.keys(stat.state.regs), REGISTERS.map((r) => r.name));
+    assert.equal(typeof stat.state.regs['rcs0.RING_HEAD'], 'number');
+    for (const r of REGISTERS) assert.equal(Array.isArray(stat.state.regs[r.name]) ? 64 : 32, r.def.width, r.name);
+    const snap = sectionsOf(buf).find((s) => s.tag === 'SNAP')!.payload;
+    const doc = JSON.parse(snap.toString('utf8', 4, 4 + snap.readUInt32LE(0)));
+    assert.ok(doc.touchedRegs.every((n: string) => REGISTERS.some((r) => r.name === n)), doc.touchedRegs.join());
+    assert.deepEqual(Object.keys(doc.state.regs).length, REGISTERS.length);
+  });
+
+  it('a register list in another order is restored by name: the same registers, the same run', () => {
+    const buf = inFlight();
+    const plain = finish(load(buf));
+    const reversed = (regs: Record<string, unknown>) => Object.fromEntries(Object.entries(regs).reverse());
+    const shuffled = forge(forge(buf, 'STAT', (d) => (d.state.regs = reversed(d.state.regs))), 'SNAP', (d) => {
+      d.state.regs = reversed(d.state.regs);
+      d.touchedRegs.reverse();
+    });
+    assert.ok(!shuffled.equals(buf));
+    assert.deepEqual(finish(load(shuffled)), plain);
+  });
+
+  it('a register the checkpoint does not name (one added to the table since) keeps its reset value; the others their saved ones', () => {
+    const vm = example('semaphore-handoff.vgpu');
+    vm.run({ untilCommands: 5 });
+    const gpr = vm.engine('rcs0').slots.gpr0;
+    vm.editRegister(gpr, 0x1234);
+    const buf = serializeVm(vm);
+    const back = load(forge(buf, 'STAT', (d) => delete d.state.regs['rcs0.CS_GPR0']));
+    assert.equal(back.regs.values[gpr], 0, 'CS_GPR0 at its reset value');
+    const want = Array.from(vm.regs.values);
+    want[gpr] = 0;
+    assert.deepEqual(Array.from(back.regs.values), want);
+  });
+
+  it('an unknown register name is refused with the section, its byte offset and the name; in SNAP too', () => {
+    const buf = inFlight();
+    refused(forge(buf, 'STAT', (d) => (d.state.regs['rcs0.CS_GPR99'] = 1)), /STAT section at byte \d+: state\.state\.regs\.rcs0\.CS_GPR99: no register "rcs0\.CS_GPR99" in this vgpu's register table \(saved by another version\?\)/);
+    refused(forge(buf, 'STAT', (d) => Object.defineProperty(d.state.regs, '__proto__', { value: 1, enumerable: true })), /regs\.__proto__: no register "__proto__"/);
+    refused(forge(buf, 'STAT', (d) => (d.state.regs['rcs0.cs_gpr0'] = 1)), /no register "rcs0\.cs_gpr0"/);
+    refused(forge(buf, 'STAT', (d) => (d.state.regs.GENCAP = 5)), /regs\.GENCAP: 5 is not a list/);
+    refused(forge(buf, 'STAT', (d) => (d.state.regs['rcs0.RING_HEAD'] = [1, 2])), /regs\.rcs0\.RING_HEAD: an array is not an integer/);
+    refused(forge(buf, 'SNAP', (d) => (d.state.regs.NOPE = 0)), /SNAP section at byte \d+: snapshot\.state\.regs\.NOPE: no register "NOPE"/);
+    refused(forge(buf, 'SNAP', (d) => d.touchedRegs.push('bcs0.NOPE')), /SNAP section at byte \d+: snapshot\.touchedRegs\[\d+\]: no register "bcs0\.NOPE"/);
+  });
+
+  it('a format-2 checkpoint (registers by position) is refused, naming its version', () => {
+    const buf = Buffer.from(inFlight());
+    buf.writeUInt32LE(2, 8);
+    assert.throws(() => parseSections(buf, 'old.ckpt'), /^Error: old\.ckpt has format version 2, which saves registers by position in the register table of the vgpu that wrote it; this vgpu reads version 3 \(registers by name\)/);
   });
 });

@@ -48,6 +48,15 @@ describe('vgpu CLI', () => {
     assert.match(t.out, /\n\s+\^/);
   });
 
+  it('a GPU error at a command with no source line is reported without a line 0 (the program fuzz: a batch run off its end printed FILE:0:)', () => {
+    const f = path.join(tmp, 'off-the-end.vgpu');
+    fs.writeFileSync(f, ['.vm memory=64M', '.map 0x100000, 0x100000, 64K, rw', '.batch b, 0x100000', '    MI_NOOP', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0', ''].join('\n'));
+    const r = vgpu('run', f);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /off-the-end\.vgpu: page-fault on rcs0 at GPU VA 0x110000 \(no source line\) \(rolled back, submission skipped\)\n/);
+    assert.doesNotMatch(r.out, /:0:/);
+  });
+
   it('--png writes the surface', () => {
     const out = path.join(tmp, 'canvas.png');
     assert.equal(vgpu('run', ex('picture.vgpu'), '--png', `canvas=${out}`).code, 0);

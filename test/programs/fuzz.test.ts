@@ -1,10 +1,12 @@
 // The streamer under hostile input: random dword streams and mutated commands only ever produce GPU
-// errors — never an exception, never a hang of the process.
+// errors — never an exception, never a hang of the process. And grammar-aware mutants of the example
+// programs, a few hundred (`npm run fuzz` runs thousands): only the project's own refusals, bounded.
 
 import { strict as assert } from 'node:assert';
 import { COMMANDS, validLengths } from '../../emulator/commands';
 import { loadVm } from '../../emulator/program';
 import { FAULT_KINDS } from '../../emulator/registers';
+import { Mutator, corpus, runMutant, runOptions } from '../fuzz/program-mutation';
 import { prng } from './helpers';
 
 const EXECUTED = COMMANDS.filter((d) => d.execution === 'executed' && d.gens.includes(9));
@@ -69,5 +71,26 @@ describe('streamer fuzz', () => {
     // The fuzzer reaches most error kinds and some programs run clean.
     assert.ok(kinds.size >= 4, `kinds seen: ${[...kinds].join(', ')}`);
     assert.ok(completed > 0);
+  });
+});
+
+describe('program mutation fuzz (quick)', () => {
+  it('300 grammar-aware mutants of the examples: diagnostics with places, runs bounded, no exception', function () {
+    this.timeout(60000);
+    const rnd = prng(0x1717);
+    const programs = corpus();
+    const m = new Mutator(rnd, programs);
+    const ran = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const p = programs[i % programs.length];
+      const x = m.mutate(p);
+      const o = runOptions(rnd);
+      try {
+        ran.add(runMutant(`m${i}.vgpu`, x.bytes, { maxSteps: 50_000, maxOutput: 64 * 1024, maxBytes: 1 << 28 }, o).outcome);
+      } catch (e) {
+        assert.fail(`mutant ${i} of ${p.name} (${x.done.join(', ')}, ${JSON.stringify(o)}): ${(e as Error).message}\n${x.bytes.toString('utf8').slice(0, 2000)}`);
+      }
+    }
+    assert.ok(ran.has('does not assemble') && ran.has('completed'), [...ran].join(', '));
   });
 });

@@ -370,6 +370,13 @@ result: dword 0`);
   });
 
   describe('errors', () => {
+    it('a message quotes at most 60 characters of a name, the rest of it kept (the program fuzz found a 5,762-character one)', () => {
+      const r = assembleSource(`${MAP}.batch b, 0x100000\n  MI_SEMAPHORE_WAIT addr=0, data=1, op=${'A'.repeat(100_000)}`, { file: 'f.vgpu' });
+      assert.equal(r.diagnostics.length, 1);
+      assert.equal(r.diagnostics[0].message, `unknown op '${'A'.repeat(57)}...' for MI_SEMAPHORE_WAIT (GT, GTE, LT, LTE, EQ, NEQ)`);
+      assert.ok(assembleSource(`${MAP}${'MI_'.repeat(3000)}X`, { file: 'f.vgpu' }).diagnostics.every((d) => d.message.length <= 1000));
+    });
+
     const cases: [string, string, string][] = [
       ['unknown command', `${MAP}.batch b, 0x100000\n  MI_BOGUS`, "3:3: unknown command 'MI_BOGUS'"],
       ['unknown field', `${MAP}.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=0, data=1, dat=2`, "3:37: MI_STORE_DATA_IMM has no field 'dat' (fields: qword, ggtt, core_mode_enable, addr, data)"],

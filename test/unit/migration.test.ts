@@ -11,7 +11,7 @@ import { SEC } from '../../emulator/checkpoint';
 import { MIG, MigrateOptions, MigrationOutcome, VmHost, migrateVm } from '../../emulator/migration';
 import type { HostOptions } from '../../emulator/migration';
 import { LoadOptions, loadVm } from '../../emulator/program';
-import { CAP_BASE, CAP_REG_DEFS } from '../../emulator/registers';
+import { CAP_BASE, CAP_REG_DEFS, REGISTERS } from '../../emulator/registers';
 import type { RunResult, Vm } from '../../emulator/vm';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -154,6 +154,24 @@ async function spawnHost(args: string[]): Promise<{ child: ChildProcess; port: n
   });
   return { child, port, output: () => out, exited };
 }
+
+describe('debugger edits between copies of a VM', () => {
+  it('a register edit names its register and dword, and another copy applies it by name', () => {
+    const a = loadVm(path.join(EXAMPLES, 'semaphore-handoff.vgpu'));
+    const b = loadVm(path.join(EXAMPLES, 'semaphore-handoff.vgpu'));
+    const edits: unknown[] = [];
+    a.on('edit', (e) => edits.push(e));
+    const perf = REGISTERS.find((r) => r.name === 'PERFCNT1')!;
+    assert.equal(perf.def.width, 64);
+    assert.ok(a.editRegister(perf.slot + 1, 0xabcd));
+    assert.deepEqual(edits, [{ kind: 'register', register: 'PERFCNT1', dword: 1, value: 0xabcd }]);
+    assert.equal(b.applyEdit(edits[0] as never), 1);
+    assert.equal(b.regs.values[perf.slot + 1], 0xabcd);
+    // A register this copy's table lacks, or a dword it does not have, is not applied (the next comparison says so).
+    assert.equal(b.applyEdit({ kind: 'register', register: 'rcs0.CS_GPR99', dword: 0, value: 1 }), 0);
+    assert.equal(b.applyEdit({ kind: 'register', register: 'rcs0.CS_GPR1', dword: 1, value: 1 }), 0);
+  });
+});
 
 describe('VM transfer (live migration)', function () {
   this.timeout(60_000);
@@ -414,6 +432,9 @@ describe('VM transfer (live migration)', function () {
       assert.equal(caps.exposed.config, Buffer.from(vm.exposed.config).toString('base64'));
       const st = await remote.state();
       assert.equal(st.commands, out.switchedAtCommands);
+      // Registers by name: the two hosts' tables need not order them alike.
+      assert.equal(st.regs['rcs0.RING_HEAD'], vm.regs.values[vm.engine('rcs0').slots.head]);
+      assert.equal(Object.keys(st.regs).length, REGISTERS.length);
       const one = await remote.stepOnce();
       assert.equal(one.step, st.step + 1);
       const r = await remote.run();

@@ -1,0 +1,175 @@
+// The adapter's wire (issue 17; regressions the DAP fuzz found): frames read with limits, garbage
+// closes the connection with a message naming the byte offset and the cause (it used to hang on a bad
+// Content-Length, buffer a header without end, and exit 0 silently on a body that is not JSON), and
+// requests the library's dispatcher mishandled (initialize without arguments answered with a stack
+// trace, error messages quoting megabytes, arguments nested past JSON.stringify's stack).
+
+import { strict as assert } from 'node:assert';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { FrameReader, MAX_HEADER_BYTES, ProtocolError, nestsDeeperThan } from '../../adapter/framing';
+import { DapWire, frame, rssKiB, stdioAdapter, tcpAdapter } from '../helpers/dapwire';
+import { ADAPTER, ROOT, build, program, startAdapterServer } from './client';
+
+function reader() {
+  const got: DebugProtocol.ProtocolMessage[] = [];
+  const errors: ProtocolError[] = [];
+  const r = new FrameReader((m) => got.push(m), (e) => errors.push(e));
+  return { r, got, errors };
+}
+
+const req = (seq: number, command = 'threads') => frame({ seq, type: 'request', command });
+
+describe('adapter wire: FrameReader', () => {
+  it('reads frames split at every byte and several in one chunk', () => {
+    const bytes = Buffer.concat([req(1), req(2, 'x'.repeat(3000)), req(3)]);
+    for (const step of [1, 7, 4096, bytes.length]) {
+      const { r, got, errors } = reader();
+      for (let o = 0; o < bytes.length; o += step) r.push(bytes.subarray(o, o + step));
+      assert.deepEqual(got.map((m) => m.seq), [1, 2, 3], `chunks of ${step}`);
+      assert.deepEqual(errors, []);
+    }
+  });
+
+  it('names the byte offset of the bad frame, then reads nothing more', () => {
+    const { r, got, errors } = reader();
+    const first = req(1);
+    r.push(Buffer.concat([first, Buffer.from('Content-Length: 2\r\n\r\n[]'), req(2)]));
+    assert.deepEqual(got.map((m) => m.seq), [1]);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].offset, first.length);
+    assert.equal(errors[0].message, `byte ${first.length}: the body is an array, not a DAP message (a JSON object)`);
+    r.push(req(3));
+    assert.equal(got.length, 1);
+  });
+
+  it('refuses binary at its first byte and a header without end once past the limit, not later', () => {
+    const bin = reader();
+    bin.r.push(Buffer.from('Content-Le\x00', 'latin1'));
+    assert.deepEqual(bin.errors.map((e) => e.message), ['byte 10: a 0x00 byte in a header (binary data, not DAP)']);
+    const long = reader();
+    long.r.push(Buffer.alloc(MAX_HEADER_BYTES, 'a'));
+    assert.equal(long.errors.length, 0, 'a header may still end');
+    long.r.push(Buffer.alloc(100, 'a'));
+    assert.match(long.errors.map((e) => e.message).join(), /^byte 0: a header longer than 4096 bytes/);
+  });
+
+  it('nestsDeeperThan walks any depth without recursion', () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 200_000; i++) v = [v];
+    assert.equal(nestsDeeperThan(v, 32), true);
+    assert.equal(nestsDeeperThan({ a: [{ b: 1 }] }, 32), false);
+  });
+});
+
+describe('adapter wire: garbage closes the connection with a message', function () {
+  this.timeout(30000);
+  before(build);
+
+  it('stdio: a body that is not JSON ends the adapter with exit 1, an output event and a stderr line (it exited 0, silently)', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT);
+    assert.ok((await a.wire.request('initialize', { adapterID: 'vgpu' })).success);
+    a.wire.raw('Content-Length: 11\r\n\r\nhello world');
+    assert.deepEqual(await a.exited, { code: 1, signal: null });
+    assert.match(a.wire.output.text, /^vgpu debug adapter: protocol error at byte \d+: the body is not JSON \(.*starts "hello world"\); closing the connection\n$/);
+    assert.equal(a.stderr(), a.wire.output.text);
+  });
+
+  it('stdio: a bad Content-Length closes at once (it waited forever)', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT);
+    a.wire.raw('Content-Length: -12\r\n\r\n{}');
+    assert.deepEqual(await a.exited, { code: 1, signal: null });
+    assert.match(a.stderr(), /protocol error at byte 0: Content-Length "-12" is not a byte count; closing the connection/);
+  });
+
+  it('TCP: a header that never ends closes that connection after 4 KiB; another session goes on', async () => {
+    const server = await startAdapterServer();
+    try {
+      const good = await tcpAdapter(server.port);
+      assert.ok((await good.wire.request('initialize', { adapterID: 'vgpu' })).success);
+      const bad = await tcpAdapter(server.port);
+      bad.wire.raw(Buffer.alloc(64 * 1024, 'X'));
+      await bad.wire.whenClosed;
+      assert.match(bad.wire.output.text, /protocol error at byte 0: a header longer than 4096 bytes/);
+      assert.ok((await good.wire.request('threads')).success);
+      good.socket.end();
+      assert.ok(server.alive());
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe('adapter wire: a peer that does not read', function () {
+  this.timeout(60000);
+  before(build);
+
+  it('its answers wait in the socket, not in the adapter (200 MiB of readMemory answers piled up in the heap)', async () => {
+    const server = await startAdapterServer();
+    try {
+      const { wire, socket } = await tcpAdapter(server.port, 30000);
+      await wire.request('initialize', { adapterID: 'vgpu' });
+      await wire.request('launch', { program: program('nested.vgpu'), stopOnEntry: true });
+      await wire.request('configurationDone');
+      socket.pause();
+      const answers = Array.from({ length: 150 }, () => wire.request('readMemory', { memoryReference: 'gpa:0x0', count: 1 << 20 }));
+      let peak = 0;
+      for (let i = 0; i < 15; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        peak = Math.max(peak, rssKiB(server.pid) ?? 0);
+      }
+      assert.ok(peak < 200 * 1024, `the server's RSS reached ${(peak / 1024).toFixed(0)} MiB`);
+      socket.resume();
+      const all = await Promise.all(answers);
+      assert.ok(all.every((r) => r.success && r.body.data.length > 1_000_000));
+      socket.end();
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe('adapter wire: requests the dispatcher mishandled', function () {
+  this.timeout(30000);
+  let a: ReturnType<typeof stdioAdapter>;
+  let wire: DapWire;
+  before(build);
+  beforeEach(() => {
+    a = stdioAdapter(ADAPTER, ROOT);
+    wire = a.wire;
+  });
+  afterEach(() => a.child.kill());
+
+  it('initialize without arguments is answered in words, not with a stack trace', async () => {
+    for (const args of [undefined, null]) {
+      const r = await wire.request('initialize', args);
+      if (args === undefined) assert.ok(r.success, 'no arguments: the defaults');
+      else assert.equal(r.message, 'initialize: arguments must be an object');
+    }
+    const r = await wire.request('initialize', { pathFormat: 'uri' });
+    assert.equal(r.message, `initialize: pathFormat "uri" is not supported (only 'path')`);
+  });
+
+  it('an error message quoting a huge argument is cut to 2,000 characters', async () => {
+    await wire.request('initialize', { adapterID: 'vgpu' });
+    await wire.request('launch', { program: program('nested.vgpu'), stopOnEntry: true });
+    await wire.request('configurationDone');
+    const r = await wire.request('evaluate', { expression: 'x'.repeat(5000), context: 'hover' });
+    assert.equal(r.success, false);
+    assert.ok(r.message!.length < 2100, `${r.message!.length} characters`);
+    assert.match(r.message!, /\.\.\. \(\d+ more characters\)$/);
+  });
+
+  it('arguments nested 100,000 deep are refused in words (JSON.stringify of them overflowed the stack)', async () => {
+    // JSON.stringify cannot write it either: the frame is built by hand.
+    const seq = wire.seq();
+    const body = Buffer.from(`{"seq":${seq},"type":"request","command":"stackTrace","arguments":{"threadId":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`);
+    const r = await wire.send(seq, 'stackTrace', Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]));
+    assert.equal(r.message, 'stackTrace: arguments nest deeper than 32 levels');
+  });
+
+  it('a request whose command is not a string is refused by its seq', async () => {
+    const r = await wire.request(42, {});
+    assert.equal(r.success, false);
+    assert.match(r.message!, /^request \d+: command must be a string \(got number\)$/);
+  });
+});
