@@ -142,8 +142,8 @@ describe('adapter wire: requests the dispatcher mishandled', function () {
   it('initialize without arguments is answered in words, not with a stack trace', async () => {
     for (const args of [undefined, null]) {
       const r = await wire.request('initialize', args);
-      if (args === undefined) assert.ok(r.success, 'no arguments: the defaults');
-      else assert.equal(r.message, 'initialize: arguments must be an object');
+      // null, as some clients send (Lua's encoders), means no arguments too: the defaults.
+      assert.ok(r.success, `${JSON.stringify(args)}: the defaults (${r.message})`);
     }
     const r = await wire.request('initialize', { pathFormat: 'uri' });
     assert.equal(r.message, `initialize: pathFormat "uri" is not supported (only 'path')`);
