@@ -7,7 +7,7 @@ import { COMMANDS, DEFAULT_GEN, GENS, type Gen } from './commands';
 import { Engine, EngineFault, EngineHost, SPACE_GGTT, SPACE_PPGTT, STEP_COMMAND, STEP_ERROR, STEP_POLL } from './engine';
 import { Ept, EPT_VIEW_FULL, WalkStep } from './ept';
 import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc } from './image';
-import { HostMemory, PAGE_SIZE, hex, isZero } from './memory';
+import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from './paging';
 import { ENGINES, EngineName, GpuErrorKind, REGISTERS, RegInstance, deviceSlot, faultKindCode, regAt, regCompose, regField, regOfSlot, registerNamed } from './registers';
@@ -791,14 +791,7 @@ export class Vm implements EngineHost {
   memorySha256(): string {
     const h = createHash('sha256');
     const first = RAM_HPA / PAGE_SIZE;
-    const gpaBuf = Buffer.alloc(8);
-    for (const pfn of this.mem.allocatedIn(first, first + this.cfg.memory / PAGE_SIZE)) {
-      const p = this.mem.pageForRead(pfn);
-      if (isZero(p)) continue;
-      gpaBuf.writeBigUInt64LE(BigInt((pfn - first) * PAGE_SIZE));
-      h.update(gpaBuf);
-      h.update(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
-    }
+    this.mem.hashPages(h, first, first + this.cfg.memory / PAGE_SIZE);
     return h.digest('hex');
   }
 

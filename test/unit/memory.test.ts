@@ -2,6 +2,7 @@
 // views, removed pages come back zeroed, and a sparse guest holds slab space only for what it wrote.
 
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE, isZero } from '../../emulator/memory';
 
 describe('host memory slabs', () => {
@@ -42,5 +43,28 @@ describe('host memory slabs', () => {
     m.restorePage(9, Uint32Array.from({ length: PAGE_DWORDS }, (_, i) => i));
     assert.equal(m.read32(9 * PAGE_SIZE + 8), 2);
     assert.ok(isZero(m.pageForRead(5)));
+  });
+
+  it('hashes the non-zero pages of a range in order, each as its offset and its bytes', () => {
+    const m = new HostMemory();
+    const first = 0x10_0000;
+    // More pages than one staging buffer holds, offsets past 4 GiB, an allocated zero page, pages outside the range.
+    const pfns = Array.from({ length: 700 }, (_, i) => first + ((i * 7919) % 5000) * 300);
+    pfns.forEach((pfn, i) => {
+      const p = m.pageForWrite(pfn);
+      p[(i * 13) % PAGE_DWORDS] = i + 1;
+    });
+    m.pageForWrite(first + 17);
+    m.pageForWrite(first - 1).fill(3);
+    m.pageForWrite(first + 2_000_000).fill(3);
+    const want = createHash('sha256');
+    const off = Buffer.alloc(8);
+    for (const pfn of [...new Set(pfns)].sort((a, b) => a - b)) {
+      off.writeBigUInt64LE(BigInt((pfn - first) * PAGE_SIZE));
+      want.update(off).update(new Uint8Array(m.pageForRead(pfn).buffer, m.pageForRead(pfn).byteOffset, PAGE_SIZE));
+    }
+    const got = createHash('sha256');
+    m.hashPages(got, first, first + 2_000_000);
+    assert.equal(got.digest('hex'), want.digest('hex'));
   });
 });
