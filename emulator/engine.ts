@@ -13,7 +13,9 @@ import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, Paging
 import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt, regField, ringBytesOf } from './registers';
 import { GGTT_WALK, Tlb } from './tlb';
 import type { Ept } from './ept';
-import { SavedSubmissions, SubmissionQueue } from './submissions';
+import { arrayBytes, objectBytes } from './heapsize';
+import { SavedTable, TableSaver } from './persistent';
+import { SavedSubmissions, SubmissionQueue, SubmissionsView } from './submissions';
 
 /** Results of one engine step. */
 export const STEP_COMMAND = 1; // a command retired
@@ -155,6 +157,33 @@ const PREDICATE_FIELD: (CmdField | null)[] = COMMANDS.map((d) => fieldByName(d, 
 /** Per generation: command name -> index (restoring counts saved by name). */
 const INDEX_BY_NAME: Readonly<Record<Gen, Map<string, number>>> = { 8: new Map(), 9: new Map() };
 COMMANDS.forEach((d, i) => d.gens.forEach((g) => INDEX_BY_NAME[g as Gen].set(d.mnemonic, i)));
+/** State commands by name, numbered in table order: the keys of a saved pipeline state. */
+const PIPELINE_NAMES: readonly string[] = [...new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic))];
+const PIPELINE_KEY = new Map(PIPELINE_NAMES.map((n, k) => [n, k]));
+/** Per command index: its pipeline key (-1: not a state command). */
+const PIPELINE_KEY_OF = Int32Array.from(COMMANDS, (d) => PIPELINE_KEY.get(d.mnemonic) ?? -1);
+
+/** Saved counts as records by command name (several table entries may share a name). */
+function countsJson(t: SavedTable<number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of t.keys) {
+    const n = COMMANDS[k].mnemonic;
+    out[n] = (out[n] ?? 0) + t.get(k)!;
+  }
+  return out;
+}
+
+function pipelineJson(t: SavedTable<PipelineEntry>): Record<string, PipelineEntry> {
+  const out: Record<string, PipelineEntry> = {};
+  for (const k of t.keys) out[PIPELINE_NAMES[k]] = t.get(k)!;
+  return out;
+}
+
+/** Retired-command counts in a saved state: a shared version (in memory) or a record by name (parsed from a checkpoint). */
+export type SavedCounts = SavedTable<number> | Readonly<Record<string, number>>;
+/** The pipeline state in a saved state, likewise. */
+export type SavedPipeline = SavedTable<PipelineEntry> | Readonly<Record<string, PipelineEntry>>;
+
 /** The Hardware Status Page's dword MI_REPORT_HEAD writes (i915: dword 4 is the ring head report). */
 export const HWS_HEAD_REPORT = 0x10;
 
@@ -208,6 +237,18 @@ export class Engine {
   notEmulatedHit = false;
   /** The latest value of each state command, by name (entries are immutable: snapshots share them). */
   pipeline: Record<string, PipelineEntry> = {};
+  /**
+   * Saved forms cost what changed since the last save: counts and pipeline state as versions sharing
+   * unchanged leaves, the not-emulated and foreign records (rare) copied only when they changed, and
+   * the whole state shared when nothing changed (an idle engine).
+   */
+  private readonly countSaver = new TableSaver<number>(COMMANDS.length, countsJson);
+  readonly pipelineSaver = new TableSaver<PipelineEntry>(PIPELINE_NAMES.length, pipelineJson);
+  /** Set when notEmulated or foreign changed since the last save. */
+  notEmulatedChanged = false;
+  private savedNotEmulated: Readonly<Record<string, number>> = {};
+  private savedForeign: Readonly<Record<string, number>> | null = null;
+  private lastSaved: EngineState | null = null;
   /** `retired` when the last draw or dispatch ran (not predicated off), -1 before any: "set since the last draw". */
   lastDraw = -1;
   /** VA of the command last fetched (the faulting one after an error). */
@@ -515,6 +556,7 @@ export class Engine {
     r[s.timestamp] = this.cycles >>> 0;
     this.foreign.set(name, (this.foreign.get(name) ?? 0) + 1);
     this.notEmulatedHit = true;
+    this.notEmulatedChanged = true;
     this.retired++;
     if (++this.subCommands > this.host.watchdog) return this.raise('hang', null, `submission did more than ${this.host.watchdog} units of work (watchdog)`);
     return STEP_COMMAND;
@@ -822,24 +864,33 @@ export class Engine {
     return { counts, notEmulated };
   }
 
-  /** Engine state beyond the register bank, for snapshots and checkpoints. */
+  /**
+   * Engine state beyond the register bank, for snapshots and checkpoints. Saved states are immutable
+   * and share with the previous save every part that did not change: the whole state when nothing did.
+   */
   save(): EngineState {
-    const bb: number[] = new Array(MAX_DEPTH);
-    const bbSpace: number[] = new Array(MAX_DEPTH);
-    for (let i = 0; i < MAX_DEPTH; i++) {
-      bb[i] = this.bb[i];
-      bbSpace[i] = this.bbSpace[i];
+    const prev = this.lastSaved;
+    const bb = sameNumbers(prev?.bb, this.bb) ? prev!.bb : exactCopy(this.bb);
+    const bbSpace = sameNumbers(prev?.bbSpace, this.bbSpace) ? prev!.bbSpace : exactCopy(this.bbSpace);
+    for (const i of this.counted) if (this.countSaver.current.get(i) !== this.counts[i]) this.countSaver.mark(i);
+    const counts = this.countSaver.save((i) => this.counts[i]);
+    if (this.notEmulatedChanged) {
+      this.notEmulatedChanged = false;
+      this.savedNotEmulated = this.tableCounts().notEmulated;
+      this.savedForeign = this.foreign.size > 0 ? Object.fromEntries(this.foreign) : null;
     }
-    const { counts, notEmulated } = this.tableCounts();
-    return {
+    const st: EngineState = {
       depth: this.depth, bb, bbSpace, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls, signalled: this.signalled,
       subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.save(), tlb: this.tlb.save(),
       ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
-      counts, notEmulated, pipeline: { ...this.pipeline },
-      ...(this.foreign.size > 0 ? { foreign: Object.fromEntries(this.foreign) } : {}),
+      counts, notEmulated: this.savedNotEmulated, pipeline: this.pipelineSaver.save((k) => this.pipeline[PIPELINE_NAMES[k]]),
+      ...(this.savedForeign !== null ? { foreign: this.savedForeign } : {}),
       // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
       ...(this.lastDraw >= 0 ? { lastDraw: this.lastDraw } : {}),
     };
+    if (prev !== null && sameFields(prev, st)) return prev;
+    this.lastSaved = st;
+    return st;
   }
 
   restore(st: EngineState): void {
@@ -864,23 +915,102 @@ export class Engine {
     }
     this.counted = [];
     const idxOf = (n: string) => INDEX_BY_NAME[this.host.gen].get(n) ?? -1;
-    for (const [n, v] of Object.entries(st.counts ?? {})) {
-      const i = idxOf(n);
-      if (i >= 0 && v !== 0) {
-        this.counts[i] = v;
+    const counts = st.counts ?? {};
+    if (counts instanceof SavedTable) {
+      for (const i of counts.keys) {
+        this.counts[i] = counts.get(i)!;
         this.counted.push(i);
       }
+      this.countSaver.adopt(counts);
+    } else {
+      for (const [n, v] of Object.entries(counts)) {
+        const i = idxOf(n);
+        if (i >= 0 && v !== 0) {
+          this.counts[i] = v;
+          this.counted.push(i);
+        }
+      }
+      this.countSaver.reset(this.counted);
     }
-    for (const [n, v] of Object.entries(st.notEmulated ?? {})) {
+    const notEmulated = st.notEmulated ?? {};
+    for (const [n, v] of Object.entries(notEmulated)) {
       const i = idxOf(n);
       if (i >= 0) this.notEmulated[i] = v;
     }
-    this.pipeline = { ...(st.pipeline ?? {}) };
+    const pipeline = st.pipeline ?? {};
+    if (pipeline instanceof SavedTable) {
+      this.pipeline = pipelineJson(pipeline);
+      this.pipelineSaver.adopt(pipeline);
+    } else {
+      this.pipeline = { ...pipeline };
+      this.pipelineSaver.reset(Object.keys(pipeline).map((n) => PIPELINE_KEY.get(n) ?? -1));
+    }
     this.foreign = new Map(Object.entries(st.foreign ?? {}));
+    this.savedNotEmulated = notEmulated;
+    this.savedForeign = st.foreign ?? null;
+    this.notEmulatedChanged = false;
     this.lastDraw = st.lastDraw ?? -1;
     this.notEmulatedHit = false;
     this.lastFault = null;
+    // A state parsed from a checkpoint holds records, not versions: the next save makes its own.
+    this.lastSaved = counts instanceof SavedTable && pipeline instanceof SavedTable ? st : null;
   }
+
+  /**
+   * Heap bytes saved state `st` holds that `prev` (the state saved before it, or none) does not share
+   * (the snapshot budget): each part is shared whole or not at all, in the same place.
+   */
+  static stateBytes(st: EngineState, prev: EngineState | undefined): number {
+    if (st === prev) return 0;
+    let n = objectBytes(fieldCount(st));
+    if (st.bb !== prev?.bb) n += arrayBytes(st.bb.length);
+    if (st.bbSpace !== prev?.bbSpace) n += arrayBytes(st.bbSpace.length);
+    if (st.subs !== prev?.subs && st.subs instanceof SubmissionsView) n += objectBytes(3);
+    if (st.tlb !== prev?.tlb) n += arrayBytes(st.tlb.length);
+    if (st.ggttTlb !== prev?.ggttTlb) n += arrayBytes(st.ggttTlb.length);
+    if (st.counts instanceof SavedTable) n += st.counts.bytesAgainst(prev?.counts instanceof SavedTable ? prev.counts : undefined);
+    if (st.notEmulated !== prev?.notEmulated) n += objectBytes(2 * fieldCount(st.notEmulated));
+    if (st.pipeline instanceof SavedTable) n += st.pipeline.bytesAgainst(prev?.pipeline instanceof SavedTable ? prev.pipeline : undefined, entryBytes);
+    if (st.foreign !== undefined && st.foreign !== prev?.foreign) n += objectBytes(2 * fieldCount(st.foreign));
+    return n;
+  }
+}
+
+/** A pipeline entry's own bytes: its object and dwords, and its previous dwords unless the entry it replaced holds them. */
+function entryBytes(e: PipelineEntry, old: PipelineEntry | undefined): number {
+  const prev = e.previous !== null && e.previous !== old?.dwords && e.previous !== old?.previous ? arrayBytes(e.previous.length) : 0;
+  return objectBytes(4) + arrayBytes(e.dwords.length) + prev;
+}
+
+/** Own enumerable fields of an object (no array allocated, as Object.keys would). */
+function fieldCount(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
+/** A plain array of a typed array's values, its backing store of the exact length (Array.from grows one as it goes). */
+function exactCopy(a: ArrayLike<number>): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}
+
+/** Whether a saved list holds the live values (a saved list absent: no). */
+function sameNumbers(saved: readonly number[] | undefined, live: ArrayLike<number>): boolean {
+  if (saved === undefined || saved.length !== live.length) return false;
+  for (let i = 0; i < live.length; i++) if (saved[i] !== live[i]) return false;
+  return true;
+}
+
+/** Two saved states with the same fields, each the same value or the same (shared, immutable) object. */
+function sameFields(a: EngineState, b: EngineState): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k as keyof EngineState] !== b[k as keyof EngineState]) return false;
+    n++;
+  }
+  return n === fieldCount(b);
 }
 
 /** Why an engine refuses a command (Engine.refusal). */
@@ -907,9 +1037,9 @@ export interface EngineState {
   setPredicate: number;
   arbitration: number;
   retired: number;
-  counts: Record<string, number>;
-  notEmulated: Record<string, number>;
-  pipeline: Record<string, PipelineEntry>;
+  counts: SavedCounts;
+  notEmulated: Readonly<Record<string, number>>;
+  pipeline: SavedPipeline;
   /** Absent: no draw or dispatch has run. */
   lastDraw?: number;
   /** Later-generation commands skipped, by name (absent when none). */
@@ -1321,11 +1451,13 @@ function condEndHandler(d: CommandDef): Handler {
 
 /** A state command: the latest value is kept per engine (the Pipeline State view). */
 function stateHandler(d: CommandDef): Handler {
+  const key = PIPELINE_KEY.get(d.mnemonic)!;
   return (e, _h, len) => {
     const old = e.pipeline[d.mnemonic];
     const dwords = new Array<number>(len);
     for (let i = 0; i < len; i++) dwords[i] = e.buf[i];
     e.pipeline[d.mnemonic] = { dwords, previous: old ? old.dwords : null, at: e.retired, va: e.cmdVa };
+    e.pipelineSaver.mark(key);
     return ADVANCE;
   };
 }
@@ -1336,6 +1468,7 @@ function notEmulatedHandler(d: CommandDef): Handler {
     if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE;
     e.notEmulated[e.cmdIndex]++;
     e.notEmulatedHit = true;
+    e.notEmulatedChanged = true;
     e.lastDraw = e.retired;
     return ADVANCE;
   };

@@ -94,8 +94,13 @@ export class SubmissionQueue {
     this.start = this.end;
   }
 
+  /** The last view saved: a queue that did not change since saves the same one. */
+  private saved: SubmissionsView | null = null;
+
   save(): SubmissionsView {
-    return new SubmissionsView(this.storage, this.start, this.end);
+    const v = this.saved;
+    if (v !== null && v.storage === this.storage && v.start === this.start && v.end === this.end) return v;
+    return (this.saved = new SubmissionsView(this.storage, this.start, this.end));
   }
 
   load(saved: SavedSubmissions): void {
