@@ -146,27 +146,32 @@ export class HostMemory {
 
   /**
    * Feeds `h` every non-zero page in [firstPfn, endPfn), ascending, each as its offset from firstPfn in
-   * bytes (8 bytes little endian) followed by its 4096 bytes. Records are gathered into one staging
-   * buffer and hashed a megabyte at a time: two hash updates and two views per page cost as much as
-   * the hashing itself.
+   * bytes (8 bytes little endian) followed by its 4096 bytes. Pages are taken in one walk of the page
+   * map and put in order by a native sort (usually they already are: pages are added as first
+   * written): a lookup per page, out of cache at millions of pages, cost more than the hashing.
    */
   hashPages(h: Hash, firstPfn: number, endPfn: number): void {
-    const stage = Buffer.allocUnsafe(HASH_STAGE_RECORDS * HASH_RECORD);
-    const words = new Uint32Array(stage.buffer, stage.byteOffset, stage.length / 4);
-    let at = 0;
-    for (const pfn of this.sortedIn(firstPfn, endPfn)) {
-      const off = (pfn - firstPfn) * PAGE_SIZE;
-      words.set(this.pages.get(pfn)!, (at + 8) >>> 2);
-      if (stage.compare(ZERO_BYTES, 0, PAGE_SIZE, at + 8, at + HASH_RECORD) === 0) continue;
-      words[at >>> 2] = off % 0x100000000;
-      words[(at >>> 2) + 1] = Math.floor(off / 0x100000000);
-      at += HASH_RECORD;
-      if (at === stage.length) {
-        h.update(stage);
-        at = 0;
+    const frames: number[] = [];
+    const pages: Uint32Array[] = [];
+    this.pages.forEach((p, pfn) => {
+      if (pfn >= firstPfn && pfn < endPfn) {
+        frames.push(pfn);
+        pages.push(p);
       }
+    });
+    const order = ascendingOrder(frames);
+    const offset = Buffer.alloc(8);
+    for (let k = 0; k < frames.length; k++) {
+      const i = order === null ? k : order[k];
+      const p = pages[i];
+      const bytes = new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE);
+      if (Buffer.compare(bytes, ZERO_BYTES) === 0) continue;
+      const off = (frames[i] - firstPfn) * PAGE_SIZE;
+      offset.writeUInt32LE(off % 0x100000000, 0);
+      offset.writeUInt32LE(Math.floor(off / 0x100000000), 4);
+      h.update(offset);
+      h.update(bytes);
     }
-    if (at > 0) h.update(stage.subarray(0, at));
   }
 
   get allocatedPages(): number {
@@ -175,9 +180,38 @@ export class HostMemory {
 }
 
 const ZERO_BYTES = new Uint8Array(PAGE_SIZE);
-/** A hashed page record: its offset (u64) and its bytes. */
-const HASH_RECORD = 8 + PAGE_SIZE;
-const HASH_STAGE_RECORDS = 256;
+
+/**
+ * The indices of `xs` (distinct) in ascending order of their values, or null when they are in order
+ * already: a natural merge sort, merging the ascending runs pairwise, so a list of a few runs (pages
+ * are added as first written, mostly in address order) sorts in a few linear passes.
+ */
+function ascendingOrder(xs: readonly number[]): Int32Array | null {
+  const n = xs.length;
+  let bounds: number[] = [0];
+  for (let i = 1; i < n; i++) if (xs[i - 1] > xs[i]) bounds.push(i);
+  if (bounds.length === 1) return null;
+  bounds.push(n);
+  let order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let spare = new Int32Array(n);
+  while (bounds.length > 2) {
+    const next: number[] = [0];
+    for (let r = 0; r + 1 < bounds.length; r += 2) {
+      const lo = bounds[r];
+      const mid = bounds[r + 1];
+      const hi = r + 2 < bounds.length ? bounds[r + 2] : mid;
+      let a = lo;
+      let b = mid;
+      for (let o = lo; o < hi; o++) spare[o] = b >= hi || (a < mid && xs[order[a]] < xs[order[b]]) ? order[a++] : order[b++];
+      next.push(hi);
+    }
+    if (next[next.length - 1] !== n) next.push(n);
+    [order, spare] = [spare, order];
+    bounds = next;
+  }
+  return order;
+}
 
 /** Whether a page (or any dword array) is all zeros; whole pages compare with memcmp. */
 export function isZero(p: Uint32Array): boolean {
