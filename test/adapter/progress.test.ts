@@ -44,16 +44,16 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
   clientPerTest((c) => (dc = c));
 
   it('console goto T: progress while it replays; cancelled, it stops where the replay stood and says so', async () => {
-    await start(dc, { program: program('spin.vgpu'), watchdog: 10_000_000 });
+    await start(dc, { program: program('spin.vgpu'), watchdog: 100_000_000 });
     const events: string[] = [];
     for (const e of ['continued', 'stopped', 'progressStart', 'progressEnd']) dc.on(e, () => events.push(e));
     const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
     const seq = nextSeq(dc);
-    const reply = repl(dc, 'goto 9000000');
+    const reply = repl(dc, 'goto 60000000');
     const p = (await started).body;
     assert.equal(p.cancellable, true);
     assert.equal(p.requestId, seq, 'the progress names the evaluate request');
-    assert.match(p.title, /t=9000000/);
+    assert.match(p.title, /t=60000000/);
     const stopped = dc.waitForEvent('stopped') as Promise<DebugProtocol.StoppedEvent>;
     const t0 = performance.now();
     await dc.customRequest('cancel', { progressId: p.progressId });
@@ -61,8 +61,8 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     const ms = performance.now() - t0;
     assert.ok(ms < 100, `stopped ${ms.toFixed(1)} ms after the cancel`);
     const at = await position(dc);
-    assert.ok(at > 0 && at < 9_000_000, `somewhere on the way (t=${at})`);
-    assert.match(text, new RegExp(`^goto 9000000 cancelled at t=${at} \\(step \\d+\\): the VM stands there$`));
+    assert.ok(at > 0 && at < 60_000_000, `somewhere on the way (t=${at})`);
+    assert.match(text, new RegExp(`^goto 60000000 cancelled at t=${at} \\(step \\d+\\): the VM stands there$`));
     assert.equal(stop.body.description, 'Cancelled');
     assert.equal(stop.body.reason, 'pause');
     assert.match(stop.body.text ?? '', new RegExp(`^t=${at}, `));
@@ -145,15 +145,16 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     assert.equal(r.status, 0, r.stderr);
     try {
       await dc.initializeRequest(PLAIN);
-      const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
+      const shown: DebugProtocol.ProgressStartEvent[] = [];
+      dc.on('progressStart', (e: DebugProtocol.ProgressStartEvent) => shown.push(e));
+      // 4M steps of listing dry run: cancelled by the launch's request id (its progress may not show yet).
+      const seq = nextSeq(dc);
       const launch = dc.launchRequest({ program: aub, watchdog: 100_000_000 } as DebugProtocol.LaunchRequestArguments).then(() => 'launched', (e: Error) => e.message);
-      const p = (await started).body;
-      assert.equal(p.title, 'Loading spin.aub');
-      assert.equal(p.cancellable, true);
       const t0 = Date.now();
-      await dc.customRequest('cancel', { progressId: p.progressId });
+      await dc.customRequest('cancel', { requestId: seq });
       assert.equal(await launch, 'cancelled');
-      assert.ok(Date.now() - t0 < 500, 'answered within a slice');
+      assert.ok(Date.now() - t0 < 1000, 'answered within a slice');
+      for (const e of shown) assert.deepEqual([e.body.title, e.body.cancellable], ['Loading spin.aub', true]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
