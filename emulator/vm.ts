@@ -297,21 +297,26 @@ export class Vm implements EngineHost {
       if (this.afterEngineStep !== null) this.afterEngineStep(e);
       // What blocks the driver (engines idle, ring space) changes only by ring steps.
       if (wasInRing || e.depth === 0) this.driverMayRun = true;
-      if (r === STEP_ERROR) {
-        this.onEngineFault(e);
-        return STEP_ERROR;
-      }
-      this.step++;
-      if (r === STEP_COMMAND) {
-        this.commands++;
-        if (this.commands === this.nextPeriodic) {
-          this.takeSnapshot('periodic');
-          this.nextPeriodic += this.cfg.snapshotEvery;
-        }
-      }
-      return r;
+      return this.counted(e, r);
     }
     return this.driverPc < this.image.driver.length ? STEP_STUCK : STEP_DONE;
+  }
+
+  /** After an engine's step: its GPU error, or the step (and its command) counted and a periodic snapshot taken when due. */
+  private counted(e: Engine, r: number): number {
+    if (r === STEP_ERROR) {
+      this.onEngineFault(e);
+      return STEP_ERROR;
+    }
+    this.step++;
+    if (r === STEP_COMMAND) {
+      this.commands++;
+      if (this.commands === this.nextPeriodic) {
+        this.takeSnapshot('periodic');
+        this.nextPeriodic += this.cfg.snapshotEvery;
+      }
+    }
+    return r;
   }
 
   /**
@@ -336,18 +341,7 @@ export class Vm implements EngineHost {
       r = e.step();
       this.inEngineStep = false;
       if (e.depth === 0) this.driverMayRun = true;
-      if (r === STEP_ERROR) {
-        this.onEngineFault(e);
-        return STEP_ERROR;
-      }
-      this.step++;
-      if (r === STEP_COMMAND) {
-        this.commands++;
-        if (this.commands === this.nextPeriodic) {
-          this.takeSnapshot('periodic');
-          this.nextPeriodic += this.cfg.snapshotEvery;
-        }
-      }
+      if (this.counted(e, r) === STEP_ERROR) return STEP_ERROR;
     }
     return r;
   }
