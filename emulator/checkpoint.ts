@@ -330,7 +330,7 @@ export function decodeSnapshots(payloads: readonly Buffer[], what: string, vm: V
     // reverse search replays a resumed VM's epochs whole where they may hold a hit.
     const snap: Snapshot = {
       id: d.id, reason: d.reason, op: d.op, engine: d.engine, touchedRegs: slotsOfRegisterNames(d.touchedRegs), touchedAt: null, fetched: null, barrier: d.barrier, undo,
-      state: { ...d.state, regs: restoreRegisters(d.state.regs, vm.regs.values) },
+      state: { ...d.state, regs: restoreRegisters(d.state.regs, vm.regs.values) }, stateBytes: 0,
     };
     return snap;
   }));

@@ -2,7 +2,8 @@
 // before-images of the 32-byte blocks first written after it (predicted by the command parser), so
 // its cost is what changed, never the size of guest RAM. Rollback undoes epochs newest-first.
 
-import type { EngineState } from './engine';
+import { Engine, type EngineState } from './engine';
+import { MAP_ENTRY_BYTES, TYPED_VIEW_BYTES, arrayBytes, grownArrayBytes, objectBytes, ownTypedArrayBytes } from './heapsize';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
 
 /** 'reverse': left behind by a backward move's replay (Vm.goToStep's trail). */
@@ -43,21 +44,33 @@ export function maskBlocks(mask: ArrayLike<number>): number[] {
 /** Before-images live in 1 KiB segments carved out of 1 MiB slabs and recycled, so a long run allocates no arrays per snapshot. */
 const SEG_DWORDS = 256;
 const SEG_BLOCKS = SEG_DWORDS / BLOCK_DWORDS;
-const SLAB_SEGS = 1024;
+const SLAB_BYTES = 1 << 20;
 
-/** Free segments of one snapshot store. */
+/**
+ * Records of a fixed number of dwords (segments of before-images, snapshots' register copies) carved
+ * out of slabs and recycled: no ArrayBuffer, and no malloc'd backing store, per record.
+ */
 export class BlockPool {
   private readonly free: Uint32Array[] = [];
-  /** Segments taken and not given back (what the kept snapshots really hold). */
+  private readonly slabs = new Set<ArrayBuffer>();
+  /** Records taken and not given back. */
   inUse = 0;
+  /** Heap the pool's users hold beside their records (views of them, the lists holding them), as they report it. */
+  extraBytes = 0;
+  /** Heap of the users' lookup caches (built by searches, dropped when their owner changes or goes). */
+  cacheBytes = 0;
+
+  constructor(readonly dwords = SEG_DWORDS) {}
 
   take(): Uint32Array {
     this.inUse++;
     const seg = this.free.pop();
     if (seg !== undefined) return seg;
-    const slab = new Uint32Array(SLAB_SEGS * SEG_DWORDS);
-    for (let i = SLAB_SEGS - 1; i >= 1; i--) this.free.push(slab.subarray(i * SEG_DWORDS, (i + 1) * SEG_DWORDS));
-    return slab.subarray(0, SEG_DWORDS);
+    const n = Math.max(1, Math.floor(SLAB_BYTES / 4 / this.dwords));
+    const slab = new Uint32Array(n * this.dwords);
+    this.slabs.add(slab.buffer);
+    for (let i = n - 1; i >= 1; i--) this.free.push(slab.subarray(i * this.dwords, (i + 1) * this.dwords));
+    return slab.subarray(0, this.dwords);
   }
 
   give(seg: Uint32Array): void {
@@ -97,9 +110,17 @@ export class BlockPool {
     return (u % SLAB_PAGES) * PAGE_DWORDS;
   }
 
-  /** Bytes of the segments and page units in use. */
+  /** Whether a record came from this pool. */
+  owns(r: Uint32Array): boolean {
+    return r.length === this.dwords && this.slabs.has(r.buffer as ArrayBuffer);
+  }
+
+  /**
+   * Bytes the records and page units in use hold: their data and view (a unit is part of a slab, with
+   * no view of its own), and what users reported (the lists holding them; not caches).
+   */
   get heldBytes(): number {
-    return this.inUse * SEG_DWORDS * 4 + this.pagesInUse * PAGE_SIZE;
+    return this.inUse * (this.dwords * 4 + TYPED_VIEW_BYTES) + this.pagesInUse * PAGE_SIZE + this.extraBytes;
   }
 }
 
@@ -143,15 +164,15 @@ const STEP_UNKNOWN = Infinity;
 export class UndoLog {
   /** Unique over the process: the store's page tracker tells the open log's records by it. */
   readonly id = nextLogId++;
-  private readonly recs: Uint32Array[] = [];
+  private recs: Uint32Array[] = [];
   /** Views of the record segments' step halves (one per record segment). */
-  private readonly steps: Float64Array[] = [];
-  private readonly runs: Uint32Array[] = [];
-  private readonly segs: Uint32Array[] = [];
+  private steps: Float64Array[] = [];
+  private runs: Uint32Array[] = [];
+  private segs: Uint32Array[] = [];
   /** Pages kept whole, each in a page unit of the pool: their records, and their units. */
-  private readonly wholeRecs: number[] = [];
-  private readonly wholeUnits: number[] = [];
-  /** record -> its page unit, built when first asked for (applyTo), dropped when a page is kept whole. */
+  private wholeRecs: number[] = [];
+  private wholeUnits: number[] = [];
+  /** record -> its page unit, built when first asked for (applyTo), dropped when a page is kept whole; a cache, charged as one. */
   private unitOf: Map<number, number> | null = null;
   /**
    * A copy of whole pages not made yet: `pendPages` pages adjacent in host memory from `pendBuf` at
@@ -170,8 +191,15 @@ export class UndoLog {
   blockCount = 0;
   /** pfn -> record, built when first asked for (the hot path never needs it). */
   private index: Map<number, number> | null = null;
-  /** Per record, its runs as [run, slot] pairs: built when a page is first asked for (applyTo), dropped when a run is added. */
-  private byRecord: number[][] | null = null;
+  /**
+   * Runs by record, built when a page is first asked for (applyTo), dropped when a run is added:
+   * record r's [run, slot] pairs are byRecord[2 * first[r] ..  2 * first[r + 1]).
+   */
+  private byRecord: { first: Int32Array; pairs: Int32Array } | null = null;
+  /** Heap of the log's own besides its segments (step views, lists), also reported to the pool. */
+  private extraBytes = 0;
+  /** Heap of its lookup caches (index, runs by record), also reported to the pool. */
+  private cacheBytes = 0;
 
   constructor(private readonly pool: BlockPool) {}
 
@@ -179,9 +207,42 @@ export class UndoLog {
     return this.nRecs;
   }
 
-  /** Bytes this log costs: its block images and a fixed amount per page record. */
+  /** Bytes this log costs in the checkpoint format: its block images and a fixed amount per page record. */
   get bytes(): number {
     return this.blockCount * BLOCK_BYTES + this.nRecs * PAGE_RECORD_BYTES;
+  }
+
+  /**
+   * Bytes this log holds in memory: its segments (whole: the last ones are partly filled) and their
+   * views, its page units, the lists of them. Not its lookup caches: searching a snapshot does not change what it keeps
+   * (the store's budget counts them apart).
+   */
+  get heldBytes(): number {
+    return (this.recs.length + this.runs.length + this.segs.length) * (SEG_DWORDS * 4 + TYPED_VIEW_BYTES) + this.wholeUnits.length * PAGE_SIZE + this.extraBytes;
+  }
+
+  private charge(bytes: number): void {
+    this.extraBytes += bytes;
+    this.pool.extraBytes += bytes;
+  }
+
+  private chargeCache(bytes: number): void {
+    this.cacheBytes += bytes;
+    this.pool.cacheBytes += bytes;
+  }
+
+  /** A list of the log's with `x` appended, its growth charged: most logs hold one segment of each kind, and an empty list pushed into reserves 17 slots. */
+  private append<T>(list: T[], x: T): T[] {
+    this.charge(grownArrayBytes(list.length + 1, 1) - grownArrayBytes(list.length, 1));
+    if (list.length === 0) return [x];
+    list.push(x);
+    return list;
+  }
+
+  private dropRunIndex(): void {
+    if (this.byRecord === null) return;
+    this.chargeCache(-ownTypedArrayBytes(this.byRecord.first.byteLength) - ownTypedArrayBytes(this.byRecord.pairs.byteLength));
+    this.byRecord = null;
   }
 
   private recWord(r: number): number {
@@ -200,6 +261,7 @@ export class UndoLog {
     if (this.index === null) {
       this.index = new Map();
       for (let r = 0; r < this.nRecs; r++) this.index.set(this.pfnOf(r), r);
+      this.chargeCache(objectBytes(4) + this.nRecs * MAP_ENTRY_BYTES);
     }
     return this.index.get(pfn) ?? -1;
   }
@@ -227,39 +289,44 @@ export class UndoLog {
   }
 
   /**
-   * Every record's block mask (absent pages: all ones), worked out from the runs: the open epoch's
-   * masks are the page tracker's, so a log keeps none of its own.
+   * Every record's block mask (absent pages: all ones), worked out from the runs, record r's at
+   * [r * MASK_WORDS, (r + 1) * MASK_WORDS): the open epoch's masks are the page tracker's, so a log
+   * keeps none of its own.
    */
-  masks(): Uint32Array[] {
-    const list: Uint32Array[] = [];
-    for (let r = 0; r < this.nRecs; r++) list.push(new Uint32Array(MASK_WORDS).fill(this.absent(r) ? 0xffffffff : 0));
-    this.forRuns((r, first, count) => setBits(list[r], first, count));
-    for (const r of this.wholeRecs) list[r].fill(0xffffffff);
-    return list;
+  masks(): Uint32Array {
+    const masks = new Uint32Array(Math.max(this.nRecs, 1) * MASK_WORDS);
+    for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) masks.fill(0xffffffff, r * MASK_WORDS, (r + 1) * MASK_WORDS);
+    this.forRuns((r, first, count) => setBits(masks, r * MASK_WORDS, first, count));
+    for (const r of this.wholeRecs) masks.fill(0xffffffff, r * MASK_WORDS, (r + 1) * MASK_WORDS);
+    return masks;
   }
 
   records(): PageRecord[] {
     const masks = this.masks();
     const out: PageRecord[] = [];
-    for (let r = 0; r < this.nRecs; r++) out.push({ pfn: this.pfnOf(r), absent: this.absent(r), mask: masks[r] });
+    for (let r = 0; r < this.nRecs; r++) out.push({ pfn: this.pfnOf(r), absent: this.absent(r), mask: masks.subarray(r * MASK_WORDS, (r + 1) * MASK_WORDS) });
     return out;
   }
 
   /** Gives the log's segments back to the pool (the log is not used again). */
   release(): void {
     this.pendPages = 0; // nothing reads them any more
-    for (const list of [this.segs, this.recs, this.runs]) {
-      for (const seg of list) this.pool.give(seg);
-      list.length = 0;
-    }
+    for (const list of [this.segs, this.recs, this.runs]) for (const seg of list) this.pool.give(seg);
     this.pool.givePages(this.wholeUnits);
-    this.wholeUnits.length = this.wholeRecs.length = 0;
-    this.steps.length = 0;
+    this.segs = [];
+    this.recs = [];
+    this.runs = [];
+    this.steps = [];
+    this.wholeRecs = [];
+    this.wholeUnits = [];
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
     this.byRecord = null;
     this.unitOf = null;
+    this.pool.extraBytes -= this.extraBytes;
+    this.pool.cacheBytes -= this.cacheBytes;
+    this.extraBytes = this.cacheBytes = 0;
   }
 
   /** Starts the record of a page first written in this epoch; returns its number. */
@@ -267,12 +334,17 @@ export class UndoLog {
     const r = this.nRecs++;
     if (r % RECS_PER_SEG === 0) {
       const seg = this.pool.take();
-      this.recs.push(seg);
-      this.steps.push(new Float64Array(seg.buffer, seg.byteOffset + 4 * STEPS_AT, RECS_PER_SEG));
+      this.recs = this.append(this.recs, seg);
+      this.steps = this.append(this.steps, new Float64Array(seg.buffer, seg.byteOffset + 4 * STEPS_AT, RECS_PER_SEG));
+      this.charge(TYPED_VIEW_BYTES);
     }
     this.recs[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = absent ? (pfn | ABSENT) >>> 0 : pfn;
     this.steps[Math.floor(r / RECS_PER_SEG)][r % RECS_PER_SEG] = step;
-    if (this.index !== null) this.index.set(pfn, r);
+    if (this.index !== null) {
+      this.index.set(pfn, r);
+      this.chargeCache(MAP_ENTRY_BYTES);
+    }
+    this.dropRunIndex();
     return r;
   }
 
@@ -294,7 +366,7 @@ export class UndoLog {
     for (let b = nextBit(mask, b0, end, 0); b < end; ) {
       const e = nextBit(mask, b + 1, end, 1);
       if (page === null) page = mem.pageForRead(this.pfnOf(r));
-      setBits(mask, b, e - b);
+      setBits(mask, 0, b, e - b);
       this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
       added += (e - b) * BLOCK_BYTES;
       b = e < end ? nextBit(mask, e + 1, end, 0) : end;
@@ -308,10 +380,7 @@ export class UndoLog {
    */
   private keepWhole(r: number, page: Uint32Array): void {
     const u = this.pool.takePage();
-    this.wholeRecs.push(r);
-    this.wholeUnits.push(u);
-    this.unitOf = null;
-    this.blockCount += BLOCKS_PER_PAGE;
+    this.addWhole(r, u);
     const n = this.pendPages;
     if (n > 0 && page.buffer === this.pendBuf && page.byteOffset === this.pendOff + n * PAGE_SIZE && u === this.pendUnit + n && u % SLAB_PAGES !== 0) {
       this.pendPages++;
@@ -322,6 +391,20 @@ export class UndoLog {
     this.pendOff = page.byteOffset;
     this.pendUnit = u;
     this.pendPages = 1;
+  }
+
+  /** Record r is kept whole in page unit u (taken, or moved over from a merged log). */
+  private addWhole(r: number, u: number): void {
+    this.wholeRecs = this.append(this.wholeRecs, r);
+    this.wholeUnits = this.append(this.wholeUnits, u);
+    this.dropUnitIndex();
+    this.blockCount += BLOCKS_PER_PAGE;
+  }
+
+  private dropUnitIndex(): void {
+    if (this.unitOf === null) return;
+    this.chargeCache(-(objectBytes(4) + this.unitOf.size * MAP_ENTRY_BYTES));
+    this.unitOf = null;
   }
 
   /** Makes the pending copy of whole pages (before their memory is written, or the images read). */
@@ -342,10 +425,10 @@ export class UndoLog {
   /** Appends `count` blocks of record r starting at block `first`, their image read from src[at..]. */
   private addRun(r: number, first: number, count: number, src: Uint32Array, at: number): void {
     this.blockCount += count;
-    this.byRecord = null;
+    if (this.byRecord !== null) this.dropRunIndex();
     while (count > 0) {
       if (this.fill === SEG_BLOCKS) {
-        this.segs.push(this.pool.take());
+        this.segs = this.append(this.segs, this.pool.take());
         this.fill = 0;
       }
       const k = Math.min(count, SEG_BLOCKS - this.fill);
@@ -373,7 +456,7 @@ export class UndoLog {
       }
     }
     const k = this.nRuns++;
-    if (k % RUNS_PER_SEG === 0) this.runs.push(this.pool.take());
+    if (k % RUNS_PER_SEG === 0) this.runs = this.append(this.runs, this.pool.take());
     const q = this.runs[Math.floor(k / RUNS_PER_SEG)];
     const o = (k % RUNS_PER_SEG) * 2;
     q[o] = r;
@@ -423,7 +506,12 @@ export class UndoLog {
     }
     this.flush();
     if (this.wholeRecs.length > 0) {
-      if (this.unitOf === null) this.unitOf = new Map(this.wholeRecs.map((r, i) => [r, this.wholeUnits[i]]));
+      if (this.unitOf === null) {
+        const unitOf = new Map<number, number>();
+        for (let i = 0; i < this.wholeRecs.length; i++) unitOf.set(this.wholeRecs[i], this.wholeUnits[i]);
+        this.unitOf = unitOf;
+        this.chargeCache(objectBytes(4) + unitOf.size * MAP_ENTRY_BYTES);
+      }
       const u = this.unitOf.get(want);
       if (u !== undefined) {
         page.set(this.wholeImage(u));
@@ -431,21 +519,29 @@ export class UndoLog {
       }
     }
     if (this.byRecord === null) {
-      const by: number[][] = Array.from({ length: this.nRecs }, () => []);
+      // Counting sort of the runs by record: two typed arrays, whatever the number of records.
+      const first = new Int32Array(this.nRecs + 1);
+      for (let k = 0; k < this.nRuns; k++) first[this.runs[Math.floor(k / RUNS_PER_SEG)][(k % RUNS_PER_SEG) * 2] + 1]++;
+      for (let r = 0; r < this.nRecs; r++) first[r + 1] += first[r];
+      const pairs = new Int32Array(2 * this.nRuns);
+      const next = first.slice(0, this.nRecs);
       let slot = 0;
       for (let k = 0; k < this.nRuns; k++) {
         const q = this.runs[Math.floor(k / RUNS_PER_SEG)];
         const o = (k % RUNS_PER_SEG) * 2;
-        by[q[o]].push(k, slot);
+        const at = 2 * next[q[o]]++;
+        pairs[at] = k;
+        pairs[at + 1] = slot;
         slot += q[o + 1] >>> RUN_SHIFT;
       }
-      this.byRecord = by;
+      this.byRecord = { first, pairs };
+      this.chargeCache(ownTypedArrayBytes(first.byteLength) + ownTypedArrayBytes(pairs.byteLength));
     }
-    const mine = this.byRecord[want];
-    for (let i = 0; i < mine.length; i += 2) {
-      const q = this.runs[Math.floor(mine[i] / RUNS_PER_SEG)];
-      const o = (mine[i] % RUNS_PER_SEG) * 2;
-      const slot = mine[i + 1];
+    const { first, pairs } = this.byRecord;
+    for (let i = 2 * first[want]; i < 2 * first[want + 1]; i += 2) {
+      const q = this.runs[Math.floor(pairs[i] / RUNS_PER_SEG)];
+      const o = (pairs[i] % RUNS_PER_SEG) * 2;
+      const slot = pairs[i + 1];
       copyBlocks(this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS, page, (q[o + 1] & ((1 << RUN_SHIFT) - 1)) * BLOCK_DWORDS, (q[o + 1] >>> RUN_SHIFT) * BLOCK_DWORDS);
     }
     return true;
@@ -457,17 +553,17 @@ export class UndoLog {
    * write is the newer epoch's.
    */
   absorb(newer: UndoLog): void {
-    const masks = this.masks();
+    const hadIndex = this.index !== null;
+    const masks = new Uint32Array((this.nRecs + newer.nRecs) * MASK_WORDS);
+    masks.set(this.masks().subarray(0, this.nRecs * MASK_WORDS));
     const map = new Int32Array(newer.nRecs);
     for (let n = 0; n < newer.nRecs; n++) {
       const pfn = newer.pfnOf(n);
       const absent = newer.absent(n);
       const step = newer.steps[Math.floor(n / RECS_PER_SEG)][n % RECS_PER_SEG];
       let o = this.lookup(pfn);
-      if (o < 0) {
-        o = this.addRecord(pfn, absent, step);
-        masks.push(new Uint32Array(MASK_WORDS));
-      } else {
+      if (o < 0) o = this.addRecord(pfn, absent, step);
+      else {
         const steps = this.steps[Math.floor(o / RECS_PER_SEG)];
         steps[o % RECS_PER_SEG] = Math.max(steps[o % RECS_PER_SEG], step);
         // Pages stay allocated until an undo drops them, so an older present record never meets a
@@ -484,21 +580,19 @@ export class UndoLog {
       const o = map[newer.wholeRecs[i]];
       if (o < 0) continue;
       const u = newer.wholeUnits[i];
-      if (emptyMask(masks[o])) {
-        this.wholeRecs.push(o);
-        this.wholeUnits.push(u);
-        this.unitOf = null;
-        this.blockCount += BLOCKS_PER_PAGE;
-        masks[o].fill(0xffffffff);
+      const mask = masks.subarray(o * MASK_WORDS, (o + 1) * MASK_WORDS);
+      if (emptyMask(mask)) {
+        this.addWhole(o, u);
+        mask.fill(0xffffffff);
         moved.push(i);
         continue;
       }
       const image = newer.wholeImage(u);
-      for (let b = nextBit(masks[o], 0, BLOCKS_PER_PAGE, 0); b < BLOCKS_PER_PAGE; ) {
-        const e = nextBit(masks[o], b + 1, BLOCKS_PER_PAGE, 1);
+      for (let b = nextBit(mask, 0, BLOCKS_PER_PAGE, 0); b < BLOCKS_PER_PAGE; ) {
+        const e = nextBit(mask, b + 1, BLOCKS_PER_PAGE, 1);
         this.addRun(o, b, e - b, image, b * BLOCK_DWORDS);
-        setBits(masks[o], b, e - b);
-        b = e < BLOCKS_PER_PAGE ? nextBit(masks[o], e + 1, BLOCKS_PER_PAGE, 0) : BLOCKS_PER_PAGE;
+        setBits(mask, 0, b, e - b);
+        b = e < BLOCKS_PER_PAGE ? nextBit(mask, e + 1, BLOCKS_PER_PAGE, 0) : BLOCKS_PER_PAGE;
       }
     }
     for (let k = moved.length - 1; k >= 0; k--) {
@@ -508,32 +602,40 @@ export class UndoLog {
     newer.forRuns((n, first, count, seg, at) => {
       const o = map[n];
       if (o < 0) return;
-      const mask = masks[o];
+      const m = o * MASK_WORDS;
       let b = first;
       const end = first + count;
       while (b < end) {
-        if ((mask[b >>> 5] >>> (b & 31)) & 1) {
+        if ((masks[m + (b >>> 5)] >>> (b & 31)) & 1) {
           b++;
           continue;
         }
         let e = b + 1;
-        while (e < end && !((mask[e >>> 5] >>> (e & 31)) & 1)) e++;
+        while (e < end && !((masks[m + (e >>> 5)] >>> (e & 31)) & 1)) e++;
         this.addRun(o, b, e - b, seg, at + (b - first) * BLOCK_DWORDS);
         b = e;
       }
     });
     newer.release();
+    // The index served this merge only: a merged log is rarely searched, and would hold it for good.
+    if (!hadIndex) this.dropIndex();
+  }
+
+  private dropIndex(): void {
+    if (this.index === null) return;
+    this.chargeCache(-(objectBytes(4) + this.index.size * MAP_ENTRY_BYTES));
+    this.index = null;
   }
 }
 
-/** Sets bits first..first+count-1 of a block mask, a word at a time. */
-function setBits(mask: Uint32Array, first: number, count: number): void {
+/** Sets bits first..first+count-1 of the block mask at mask[at..], a word at a time. */
+function setBits(mask: Uint32Array, at: number, first: number, count: number): void {
   let b = first;
   const end = first + count;
   while (b < end) {
     const lo = b & 31;
     const n = Math.min(32 - lo, end - b);
-    mask[b >>> 5] |= n === 32 ? 0xffffffff : ((1 << n) - 1) << lo;
+    mask[at + (b >>> 5)] |= n === 32 ? 0xffffffff : ((1 << n) - 1) << lo;
     b += n;
   }
 }
@@ -605,16 +707,49 @@ export interface Snapshot extends EpochTrace {
   undo: UndoLog;
   /** Edits (setVariable, writeMemory) are not replayable: never thin a snapshot that follows one. */
   readonly barrier: boolean;
+  /**
+   * Heap bytes of its state and trace that its predecessor does not share (saved engine state is
+   * shared while it does not change): kept by the store that holds it, 0 elsewhere.
+   */
+  stateBytes: number;
 }
 
-const FIXED_BYTES = 1024;
 /** Snapshots younger than this many are never thinned. */
 const DENSE_RECENT = 16;
 /** A thinning pass goes this far below the budget (of it). */
 const THIN_SLACK = 1 / 16;
 
+/** What snapshot `s` holds in memory: its undo log (segments, their views and lists) and its own part of the state. */
 export function snapshotBytes(s: Snapshot): number {
-  return s.undo.bytes + FIXED_BYTES;
+  return s.undo.heldBytes + s.stateBytes;
+}
+
+/** A snapshot object's own fields, and its undo log object with its six lists while empty (the log charges their growth). */
+const SNAPSHOT_BYTES = objectBytes(11);
+const UNDO_LOG_BYTES = objectBytes(21) + 6 * arrayBytes(0);
+
+/**
+ * Heap bytes snapshot `s` holds besides its log's segments that its predecessor `p` (or none) does
+ * not share. Saved state shares a part with the state saved just before it or not at all, and always
+ * in the same place, so comparing the two in place finds what is shared.
+ */
+function ownStateBytes(s: Snapshot, p: Snapshot | undefined): number {
+  let n = SNAPSHOT_BYTES + UNDO_LOG_BYTES;
+  if (s.touchedRegs !== p?.touchedRegs) n += arrayBytes(s.touchedRegs.length);
+  if (s.touchedAt !== null && s.touchedAt !== p?.touchedAt) n += arrayBytes(s.touchedAt.length);
+  if (s.fetched !== null && s.fetched !== p?.fetched) n += arrayBytes(s.fetched.length);
+  const st = s.state;
+  const ps = p?.state;
+  if (st === ps) return n;
+  // Register copies the store made are views of its pool; others (decoded) have buffers of their own.
+  const pooled = st.regs.byteOffset > 0 || st.regs.buffer.byteLength > st.regs.byteLength;
+  n += objectBytes(8) + (pooled ? TYPED_VIEW_BYTES + st.regs.byteLength : ownTypedArrayBytes(st.regs.byteLength));
+  if (st.ringGpa !== ps?.ringGpa) n += arrayBytes(st.ringGpa.length);
+  if (st.engines !== ps?.engines) {
+    n += arrayBytes(st.engines.length);
+    for (let i = 0; i < st.engines.length; i++) n += Engine.stateBytes(st.engines[i], ps?.engines[i]);
+  }
+  return n;
 }
 
 /** A kept snapshot as views and remote clients list it (time = commands). */
@@ -633,6 +768,7 @@ export function summarize(s: Snapshot): SnapshotSummary {
 }
 
 interface TrackedPage {
+  /** Id of the log the record is in (an entry of an earlier epoch's log is stale: the page is not written yet in this one). */
   log: number;
   rec: number;
   mask: Uint32Array;
@@ -646,6 +782,12 @@ interface TrackedPage {
 const NO_STEPS = new Float64Array(1);
 /** Pages per chunk of the page tracker (2 MiB of memory). */
 const TRACK_CHUNK = 512;
+/** What the page tracker holds per page: its entry object, its mask (on the heap: 32 bytes). */
+const TRACKED_BYTES = objectBytes(6) + TYPED_VIEW_BYTES + 32;
+/** What it holds per chunk: the map entry, the chunk's list. */
+const TRACKED_CHUNK_BYTES = MAP_ENTRY_BYTES + arrayBytes(TRACK_CHUNK);
+/** The tracker keeps entries of earlier epochs (pages written again reuse theirs) up to this many beyond twice the last epoch's pages. */
+const TRACKED_SLACK = 256;
 
 export class SnapshotStore {
   readonly list: Snapshot[] = [];
@@ -656,22 +798,30 @@ export class SnapshotStore {
   private open: UndoLog | null = null;
   /** Bytes of before-images kept over all snapshots (maintained as they come and go: the budget check is O(1)). */
   private keptBytes = 0;
+  /** Sum of the kept snapshots' stateBytes. */
+  private stateSum = 0;
 
   /** Where every kept before-image lives (recycled as snapshots go). */
   readonly pool = new BlockPool();
+  /** Where the register copies of snapshots taken here live (made on first use: the store learns the bank's size then). */
+  private regsPool: BlockPool | null = null;
 
   constructor(private readonly mem: HostMemory, public budget: number) {}
 
   /**
-   * Page tracker: for every page ever written, which log last started a record of it, its number
+   * Page tracker: for pages written lately, which log last started a record of the page, its number
    * there, the blocks that log kept and where it keeps the page's last-write step, in chunks of
    * TRACK_CHUNK pages by frame. A page's first write in the open epoch is one lookup here, not a map
-   * per epoch, and a repeated write to a kept block is one mask test.
+   * per log, and a repeated write to a kept block is one mask test. Emptied when it holds much more
+   * than the epoch that closes wrote, so it follows what recent epochs wrote, never every page ever
+   * written.
    */
   private readonly tracked = new Map<number, TrackedPage[]>();
   /** The chunk of `tracked` last used, and its number: a blit's pages, in order, cost one map lookup per chunk. */
   private chunk: TrackedPage[] | null = null;
   private chunkKey = -1;
+  /** Pages the tracker has entries for (over all chunks). */
+  private trackedCount = 0;
 
   /** The tracker's entry of page `pfn` (made, never having been written, when first asked for). */
   private trackedPage(pfn: number): TrackedPage {
@@ -685,7 +835,10 @@ export class SnapshotStore {
     }
     const i = pfn - key * TRACK_CHUNK;
     let t = chunk![i];
-    if (t === undefined) chunk![i] = t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS), full: false, steps: NO_STEPS, at: 0 };
+    if (t === undefined) {
+      this.trackedCount++;
+      chunk![i] = t = { log: -1, rec: 0, mask: new Uint32Array(MASK_WORDS), full: false, steps: NO_STEPS, at: 0 };
+    }
     return t;
   }
 
@@ -765,33 +918,77 @@ export class SnapshotStore {
     t.at = rec % RECS_PER_SEG;
   }
 
+  /** A new epoch opens with `log` (null: none); the tracker forgets old pages once it holds many more than the closing epoch wrote. */
+  private openEpoch(log: UndoLog | null): void {
+    const wrote = this.open === null ? 0 : this.open.pageCount;
+    if (this.trackedCount > 2 * wrote + TRACKED_SLACK || log === null) {
+      this.tracked.clear();
+      this.chunk = null;
+      this.chunkKey = -1;
+      this.trackedCount = 0;
+    }
+    this.open = log;
+  }
+
+  /** A copy of the register bank for a snapshot, in the store's pool (given back when the snapshot goes). */
+  regsCopy(values: Uint32Array): Uint32Array {
+    if (this.regsPool === null || this.regsPool.dwords !== values.length) this.regsPool = new BlockPool(values.length);
+    const r = this.regsPool.take();
+    r.set(values);
+    return r;
+  }
+
+  /** A snapshot's state leaves the store (merged away, thinned, rewound past, replaced). */
+  private dropState(s: Snapshot): void {
+    this.stateSum -= s.stateBytes;
+    s.stateBytes = 0;
+    if (this.regsPool !== null && this.regsPool.owns(s.state.regs)) this.regsPool.give(s.state.regs);
+  }
+
+  /** Charges snapshot `s` for its state, less what `prev` (its predecessor, if any) shares with it. */
+  private chargeState(s: Snapshot, prev: Snapshot | undefined): void {
+    const bytes = ownStateBytes(s, prev);
+    this.stateSum += bytes - s.stateBytes;
+    s.stateBytes = bytes;
+  }
+
   /** A snapshot of `state`; `trace` is what the epoch it closes did. */
   add(reason: SnapshotReason, state: MachineState, trace: EpochTrace, op = -1, engine: string | null = null): Snapshot {
-    const last = this.list[this.list.length - 1];
+    let last = this.list[this.list.length - 1];
     // A snapshot at the same step as the newest one, with nothing written in between, supersedes it
     // (unless that one is a barrier: its state may differ by an edit that left memory alone).
-    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, ...trace, undo: new UndoLog(this.pool), barrier: reason === 'edit' };
+    let merged = trace;
     if (last && last.state.step === state.step && last.undo.pageCount === 0 && !last.barrier) {
       this.list.pop()!.undo.release();
-      Object.assign(s, mergeTraces(last, trace));
+      this.dropState(last);
+      merged = mergeTraces(last, trace);
+      last = this.list[this.list.length - 1];
     }
+    if (last) {
+      state = shareUnchanged(last.state, state);
+      merged = { touchedRegs: sharedList(last.touchedRegs, merged.touchedRegs)!, touchedAt: sharedList(last.touchedAt, merged.touchedAt), fetched: sharedList(last.fetched, merged.fetched) };
+    }
+    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, ...merged, undo: new UndoLog(this.pool), barrier: reason === 'edit', stateBytes: 0 };
     this.list.push(s);
-    this.open = s.undo;
+    this.chargeState(s, last);
+    this.openEpoch(s.undo);
     this.taken++;
     this.thin();
     return s;
   }
 
+  /** What the kept snapshots hold (the sum of snapshotBytes over them). */
   totalBytes(): number {
-    return this.keptBytes + this.list.length * FIXED_BYTES;
+    return this.pool.heldBytes + this.stateSum;
   }
 
   /**
-   * What kept snapshots really hold: whole segments (a log's last ones are partly filled) and the
-   * fixed part of each. The budget is checked against this, so many tiny epochs cannot outgrow it.
+   * What the store holds for its snapshots, checked against the budget: their logs' whole segments
+   * (a log's last ones are partly filled) with their views, their states less what neighbours share,
+   * the logs' lookup caches searches built and the page tracker. Many tiny epochs cannot outgrow it.
    */
   heldBytes(): number {
-    return this.pool.heldBytes + this.list.length * FIXED_BYTES;
+    return this.totalBytes() + this.pool.cacheBytes + this.trackedCount * TRACKED_BYTES + this.tracked.size * TRACKED_CHUNK_BYTES;
   }
 
   private overBudget(): boolean {
@@ -823,11 +1020,12 @@ export class SnapshotStore {
       this.list[i].undo.undo(this.mem);
       this.keptBytes -= this.list[i].undo.bytes;
       this.list[i].undo.release();
+      if (i > index) this.dropState(this.list[i]);
     }
     const s = this.list[index];
     this.list.length = index + 1;
     s.undo = new UndoLog(this.pool);
-    this.open = s.undo;
+    this.openEpoch(s.undo);
     return s.state;
   }
 
@@ -874,8 +1072,8 @@ export class SnapshotStore {
     for (let i = 1; i < end; i++) if (!list[i].barrier) heap.push(score(i), i, 0);
     const target = this.budget * (1 - THIN_SLACK);
     let merged = 0;
-    // (The merged snapshots leave the list at the end of the pass: their fixed part is already gone.)
-    while (this.heldBytes() - merged * FIXED_BYTES > target && heap.size > 0) {
+    // (The merged snapshots leave the list at the end of the pass; what they held is released as they merge.)
+    while (this.heldBytes() > target && heap.size > 0) {
       const i = heap.top();
       const v = heap.topVersion();
       heap.pop();
@@ -887,6 +1085,9 @@ export class SnapshotStore {
       merged++;
       next[p] = q;
       prev[q] = p;
+      // q's trace is new (merged): charge it against its new predecessor, and its successor against it.
+      this.chargeState(list[q], list[p]);
+      if (next[q] < n) this.chargeState(list[next[q]], list[q]);
       if (p >= 1 && !list[p].barrier) heap.push(score(p), p, ++version[p]);
       if (q < end && !list[q].barrier) heap.push(score(q), q, ++version[q]);
     }
@@ -901,6 +1102,8 @@ export class SnapshotStore {
       const oldest = list.shift()!; // the oldest epoch cannot be reached any more
       this.keptBytes -= oldest.undo.bytes;
       oldest.undo.release();
+      this.dropState(oldest);
+      this.chargeState(list[0], undefined);
     }
   }
 
@@ -909,23 +1112,34 @@ export class SnapshotStore {
     const before = prev.undo.bytes + cur.undo.bytes;
     prev.undo.absorb(cur.undo);
     this.keptBytes -= before - prev.undo.bytes;
+    this.dropState(cur);
     Object.assign(next, mergeTraces(cur, next));
   }
 
   /** Replaces the kept snapshots (a resumed or moved VM); the newest one's epoch is open. */
   load(list: readonly Snapshot[]): void {
-    for (const s of this.list) if (!list.includes(s)) s.undo.release();
+    for (const s of this.list) {
+      if (list.includes(s)) continue;
+      s.undo.release();
+      this.dropState(s);
+    }
     this.list.splice(0, this.list.length, ...list);
     this.keptBytes = list.reduce((n, s) => n + s.undo.bytes, 0);
-    this.open = list.length ? list[list.length - 1].undo : null;
+    this.stateSum = 0;
+    for (let i = 0; i < this.list.length; i++) {
+      this.list[i].stateBytes = 0;
+      this.chargeState(this.list[i], this.list[i - 1]);
+    }
+    this.openEpoch(list.length ? list[list.length - 1].undo : null);
     // The open log came from elsewhere: tell the tracker its records, or a write would start a second one.
     if (this.open !== null) {
       const masks = this.open.masks();
       const open = this.open;
       open.pfns().forEach((pfn, rec) => {
         const t = this.trackedPage(pfn);
-        t.mask.set(masks[rec]);
-        t.full = fullMask(masks[rec]);
+        const m = masks.subarray(rec * MASK_WORDS, (rec + 1) * MASK_WORDS);
+        t.mask.set(m);
+        t.full = fullMask(m);
         this.track(t, open, rec);
       });
     }
@@ -933,11 +1147,29 @@ export class SnapshotStore {
   }
 
   clear(): void {
-    for (const s of this.list) s.undo.release();
+    for (const s of this.list) {
+      s.undo.release();
+      this.dropState(s);
+    }
     this.list.length = 0;
     this.keptBytes = 0;
-    this.open = null;
+    this.stateSum = 0;
+    this.openEpoch(null);
   }
+}
+
+/** `st` with the parts that equal `prev`'s (the engines' saved states, the rings' addresses) taken from `prev`, so snapshots share them. */
+function shareUnchanged(prev: MachineState, st: MachineState): MachineState {
+  const engines = sharedList(prev.engines, st.engines);
+  const ringGpa = sharedList(prev.ringGpa, st.ringGpa);
+  return engines === st.engines && ringGpa === st.ringGpa ? st : { ...st, engines, ringGpa };
+}
+
+/** `prev` when `list` has the same elements (lists in saved state are never changed), else `list`. */
+function sharedList<T, L extends readonly T[] | null>(prev: L, list: L): L {
+  if (prev === null || list === null || prev.length !== list.length) return list;
+  for (let i = 0; i < list.length; i++) if (prev[i] !== list[i]) return list;
+  return prev;
 }
 
 /** A binary min-heap of merge candidates: score, then snapshot index (ties broken the same way every run). */

@@ -559,9 +559,10 @@ export class Vm implements EngineHost {
   // ---------------------------------------------------------------------------------------------
   // Snapshots, restore and replay.
 
-  machineState(): MachineState {
+  /** The machine state as it stands; `regs` receives a copy of the register bank (a new array by default). */
+  machineState(regs: Uint32Array = new Uint32Array(this.regs.values)): MachineState {
     return {
-      step: this.step, commands: this.commands, regs: new Uint32Array(this.regs.values), engines: this.engines.map((e) => e.save()),
+      step: this.step, commands: this.commands, regs, engines: this.engines.map((e) => e.save()),
       driverPc: this.driverPc, ringGpa: [...this.ringGpa], rr: this.rr, interrupts: this.interrupts,
     };
   }
@@ -592,7 +593,7 @@ export class Vm implements EngineHost {
     const pages = new Set<number>();
     for (const e of this.engines) e.takeFetched(pages);
     const fetched = [...pages].sort((a, b) => a - b);
-    return this.snapshots.add(reason, this.machineState(), { touchedRegs, touchedAt, fetched }, op, engine);
+    return this.snapshots.add(reason, this.machineState(this.snapshots.regsCopy(this.regs.values)), { touchedRegs, touchedAt, fetched }, op, engine);
   }
 
   /** Restores snapshot `index` exactly (registers, memory, TLBs, engines, driver). */

@@ -122,7 +122,8 @@ describe('adapter: vgpu/ custom requests', function () {
     await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
     const list = await custom('vgpu/snapshots');
     assert.equal(list.snapshots[0].reason, 'start');
-    assert.equal(list.snapshots[0].bytes, 1024);
+    // The start snapshot keeps no before-images: its bytes are its saved state (registers, engines).
+    assert.ok(list.snapshots[0].bytes > 1024 && list.snapshots[0].bytes < 8192, `${list.snapshots[0].bytes} bytes`);
     assert.ok(list.commands >= 1);
     const s = await custom('vgpu/snapshot');
     assert.equal(s.snapshot.reason, 'manual');
