@@ -11,7 +11,7 @@ import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkMemo, walk, walkGgtt } from './paging';
 import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt, regField, ringBytesOf } from './registers';
-import { GGTT_WALK, Tlb } from './tlb';
+import { GGTT_WALK, SavedTlb, Tlb } from './tlb';
 import type { Ept } from './ept';
 import { arrayBytes, objectBytes } from './heapsize';
 import { SavedTable, TableSaver } from './persistent';
@@ -966,14 +966,19 @@ export class Engine {
     if (st.bb !== prev?.bb) n += arrayBytes(st.bb.length);
     if (st.bbSpace !== prev?.bbSpace) n += arrayBytes(st.bbSpace.length);
     if (st.subs !== prev?.subs && st.subs instanceof SubmissionsView) n += objectBytes(3);
-    if (st.tlb !== prev?.tlb) n += arrayBytes(st.tlb.length);
-    if (st.ggttTlb !== prev?.ggttTlb) n += arrayBytes(st.ggttTlb.length);
+    n += tlbBytes(st.tlb, prev?.tlb);
+    n += tlbBytes(st.ggttTlb, prev?.ggttTlb);
     if (st.counts instanceof SavedTable) n += st.counts.bytesAgainst(prev?.counts instanceof SavedTable ? prev.counts : undefined);
     if (st.notEmulated !== prev?.notEmulated) n += objectBytes(2 * fieldCount(st.notEmulated));
     if (st.pipeline instanceof SavedTable) n += st.pipeline.bytesAgainst(prev?.pipeline instanceof SavedTable ? prev.pipeline : undefined, entryBytes);
     if (st.foreign !== undefined && st.foreign !== prev?.foreign) n += objectBytes(2 * fieldCount(st.foreign));
     return n;
   }
+}
+
+function tlbBytes(t: SavedTlb | readonly number[], prev: SavedTlb | readonly number[] | undefined): number {
+  if (t instanceof SavedTlb) return t.bytesAgainst(prev instanceof SavedTlb ? prev : undefined);
+  return t === prev ? 0 : arrayBytes(t.length);
 }
 
 /** A pipeline entry's own bytes: its object and dwords, and its previous dwords unless the entry it replaced holds them. */
@@ -1032,8 +1037,9 @@ export interface EngineState {
   curSub: number;
   /** Pending submissions: a view sharing the queue's storage (JSON: a plain array). */
   subs: SavedSubmissions;
-  tlb: readonly number[];
-  ggttTlb: readonly number[];
+  /** A version sharing unchanged leaves (in memory) or a plain list of triples (parsed from a checkpoint). */
+  tlb: SavedTlb | readonly number[];
+  ggttTlb: SavedTlb | readonly number[];
   setPredicate: number;
   arbitration: number;
   retired: number;

@@ -1,6 +1,7 @@
 // Translation cache GPU VA page -> HPA page per engine (SPEC section 3): filled by PPGTT walks,
 // invalidated by MI_FLUSH_DW with TLB invalidate and by EPT view switches; stale until then.
 
+import { arrayBytes, objectBytes } from './heapsize';
 import { ACCESS_FETCH, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkOut, walk, walkGgtt } from './paging';
 
 /** The walk a TLB caches: the PPGTT's 4 levels, or the global GTT's one. */
@@ -14,6 +15,45 @@ const PERM_W = 1;
 const PERM_NX = 2;
 // An empty slot's tag. Not -1: VAs -4096..-1 have vpn -1 and would hit an empty slot. NaN equals no vpn.
 const EMPTY = NaN;
+/** Slots per leaf of a saved TLB (a save copies the leaves whose slots changed, and the list of leaves). */
+const LEAF_SHIFT = 6;
+const LEAF_SLOTS = 1 << LEAF_SHIFT;
+const LEAVES = SIZE / LEAF_SLOTS;
+
+/**
+ * A saved TLB: immutable leaves of 64 slots, each its valid entries as [vpn, hpa base, perms]
+ * triples in slot order (undefined when none), shared with the save before it where no slot changed,
+ * so a snapshot's copy costs the slots filled or dropped since, not the whole cache. Checkpoints,
+ * migration and digests see the plain list of triples in slot order.
+ */
+export class SavedTlb {
+  /** @internal */
+  constructor(readonly leaves: readonly (readonly number[] | undefined)[]) {}
+
+  /** Valid entries as [vpn, hpa base, perms] triples in slot order. */
+  entries(): number[] {
+    const out: number[] = [];
+    for (const leaf of this.leaves) if (leaf !== undefined) for (const x of leaf) out.push(x);
+    return out;
+  }
+
+  toJSON(): number[] {
+    return this.entries();
+  }
+
+  /** Heap bytes this save holds that `prev` (the save before it, or none) does not share. */
+  bytesAgainst(prev: SavedTlb | undefined): number {
+    if (prev === this) return 0;
+    let n = objectBytes(1) + arrayBytes(LEAVES);
+    for (let l = 0; l < LEAVES; l++) {
+      const leaf = this.leaves[l];
+      if (leaf !== undefined && leaf !== prev?.leaves[l]) n += arrayBytes(leaf.length);
+    }
+    return n;
+  }
+}
+
+const NO_LEAVES = new SavedTlb(new Array<undefined>(LEAVES).fill(undefined));
 
 export class Tlb {
   constructor(private readonly walker: Walker = PPGTT_WALK) {}
@@ -41,6 +81,7 @@ export class Tlb {
     if (hpa < 0) return -1;
     this.generation++;
     if (this.listed[i] === 0) this.list(i);
+    this.markDirty(i >>> LEAF_SHIFT);
     this.tags[i] = vpn;
     this.bases[i] = hpa - (va & 0xfff);
     this.perms[i] = (this.out.writable ? PERM_W : 0) | (this.out.nx ? PERM_NX : 0);
@@ -73,36 +114,56 @@ export class Tlb {
     for (const i of this.filled) {
       this.tags[i] = EMPTY;
       this.listed[i] = 0;
+      this.markDirty(i >>> LEAF_SHIFT);
     }
     this.filled = [];
     this.generation++;
   }
 
-  /** The last save() and the generation it was made at: unchanged contents share one (immutable) list. */
-  private saved: readonly number[] = [];
-  private savedAt = -1;
+  /** The last save: the next one shares its leaves but the dirty ones (whose slots changed since). */
+  private saved = NO_LEAVES;
+  private readonly dirty = new Uint8Array(LEAVES);
+  private readonly dirtyList: number[] = [];
 
-  /** Valid entries as [vpn, hpa base, perms] triples in slot order (snapshots, checkpoints, digests). */
-  save(): readonly number[] {
-    if (this.savedAt === this.generation) return this.saved;
-    const out: number[] = [];
-    for (const i of this.filled) if (!Number.isNaN(this.tags[i])) out.push(this.tags[i], this.bases[i], this.perms[i]);
-    this.saved = out;
-    this.savedAt = this.generation;
-    return out;
+  private markDirty(l: number): void {
+    if (this.dirty[l] === 0) {
+      this.dirty[l] = 1;
+      this.dirtyList.push(l);
+    }
   }
 
-  restore(entries: readonly number[]): void {
+  /** The valid entries (snapshots, checkpoints, digests): a version sharing the leaves that did not change with the last save. */
+  save(): SavedTlb {
+    if (this.dirtyList.length === 0) return this.saved;
+    const leaves = this.saved.leaves.slice();
+    for (const l of this.dirtyList) {
+      this.dirty[l] = 0;
+      const leaf: number[] = [];
+      for (let i = l * LEAF_SLOTS; i < (l + 1) * LEAF_SLOTS; i++) if (!Number.isNaN(this.tags[i])) leaf.push(this.tags[i], this.bases[i], this.perms[i]);
+      leaves[l] = leaf.length > 0 ? leaf : undefined;
+    }
+    this.dirtyList.length = 0;
+    this.saved = new SavedTlb(leaves);
+    return this.saved;
+  }
+
+  /** Restores a saved TLB: a version (then shared by the next save) or a plain list of triples (parsed from a checkpoint). */
+  restore(saved: SavedTlb | readonly number[]): void {
     this.invalidate();
+    const entries = saved instanceof SavedTlb ? saved.entries() : saved;
     for (let k = 0; k < entries.length; k += 3) {
       const i = entries[k] & MASK;
       if (this.listed[i] === 0) this.list(i);
+      this.markDirty(i >>> LEAF_SHIFT);
       this.tags[i] = entries[k];
       this.bases[i] = entries[k + 1];
       this.perms[i] = entries[k + 2];
     }
     this.generation++;
-    this.saved = entries;
-    this.savedAt = this.generation;
+    if (saved instanceof SavedTlb) {
+      for (const l of this.dirtyList) this.dirty[l] = 0;
+      this.dirtyList.length = 0;
+      this.saved = saved;
+    }
   }
 }

@@ -1,6 +1,7 @@
 // The snapshot budget against the memory snapshots really take: what the store says it holds must
 // match what the process's heap and buffers grow by (measured after full collections), for epochs
-// that keep one block, epochs that write many pages, and epochs full of 3D pipeline state; and a run
+// that keep one block, epochs that write many pages, epochs full of 3D pipeline state and epochs
+// that sweep the TLB; and a run
 // that fills the budget stays within it.
 
 import { strict as assert } from 'node:assert';
@@ -42,6 +43,12 @@ function pipelineEpochs(commands: number): string {
   return repeatedBatch(body, 100, commands / 100 + 1);
 }
 
+/** Stores over 8192 pages, 1000 an epoch: the direct-mapped TLB's slots change every epoch. */
+function sweepingEpochs(commands: number): string {
+  const body = Array.from({ length: 8192 }, (_, i) => `MI_STORE_DATA_IMM addr=0x${(0x1000000 + i * 4096).toString(16)}, data=${i}`);
+  return repeatedBatch(body, 8192, commands / 8192 + 1, { extraMaps: ['.map 0x1000000, 0x1000000, 32M, rw'] });
+}
+
 /** Runs from `from` to `to` commands and compares the growth of what the store holds with the growth measured. */
 function growth(vm: Vm, from: number, to: number): { held: number; real: number; kept: number } {
   vm.run({ untilCommands: from });
@@ -63,6 +70,7 @@ describe('snapshot budget against measured memory', function () {
     ['epochs that keep one block', oneBlockEpochs(3_000_000), 3_000_000],
     ['epochs that write 64 pages', mixedWorkload(1_200_000 / 1000 + 1), 1_200_000],
     ['epochs full of pipeline state', pipelineEpochs(1_500_000), 1_500_000],
+    ['epochs that sweep the TLB', sweepingEpochs(400_000), 400_000],
   ];
   for (const [what, src, commands] of cases) {
     it(`counts what snapshots hold within 20%: ${what}`, () => {

@@ -51,11 +51,11 @@ describe('register fields', () => {
     for (const r of REGISTERS.filter((x) => x.def.postWrite === 'flush-tlbs')) {
       const vm = loadVm('<hook>.vgpu', {}, `${program}.mmio ${r.name}, 0x${(r.def.reset >>> 0).toString(16)}\n`);
       vm.run({ stopAt: (m) => m.driverPc === m.image.driver.length - 1 });
-      for (const e of vm.engines) assert.ok(e.tlb.save().length > 0, `${r.name}: the run filled ${e.name}'s TLB`);
+      for (const e of vm.engines) assert.ok(e.tlb.save().entries().length > 0, `${r.name}: the run filled ${e.name}'s TLB`);
       vm.run();
       for (const e of vm.engines) {
         const flushed = r.engine === null || r.engine === e.name;
-        assert.equal(e.tlb.save().length === 0, flushed, `${r.name}: ${e.name}'s TLB ${flushed ? 'flushed' : 'kept'}`);
+        assert.equal(e.tlb.save().entries().length === 0, flushed, `${r.name}: ${e.name}'s TLB ${flushed ? 'flushed' : 'kept'}`);
       }
     }
   });

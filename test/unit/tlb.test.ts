@@ -65,7 +65,7 @@ describe('tlb: translation cache', () => {
     const { ctx, tlb, fault } = setup();
     assert.equal(tlb.translate(ctx, 0x7000_0000_0000, ACCESS_READ, fault), -1);
     assert.equal(tlb.peek(0x7000_0000_0000), undefined);
-    assert.deepEqual(tlb.save(), []);
+    assert.deepEqual(tlb.save().entries(), []);
   });
 
   it('never hits on an address that is not a 48-bit VA, even with empty slots', () => {
@@ -104,11 +104,11 @@ describe('tlb: translation cache', () => {
     pt.patch(VA + 2 * PAGE_4K, 3, 0, 0, 0, PTE_NX_HI);
     for (let i = 0; i < 3; i++) tlb.translate(ctx, VA + i * PAGE_4K, ACCESS_READ, fault);
     const saved = tlb.save();
-    assert.equal(saved.length, 9, 'three [vpn, base, perms] triples');
+    assert.equal(saved.entries().length, 9, 'three [vpn, base, perms] triples');
     pt.map(VA, 0xc0_0000, PAGE_4K);
     const copy = new Tlb();
     copy.restore(saved);
-    assert.deepEqual(copy.save(), saved);
+    assert.deepEqual(copy.save().entries(), saved.entries());
     assert.equal(copy.translate(ctx, VA + 4, ACCESS_WRITE, fault), RAM_HPA + 0x10_0004, 'the restored entry is used, stale PTE or not');
     assert.equal(copy.translate(ctx, VA + PAGE_4K, ACCESS_WRITE, fault), -1, 'permissions are restored too');
     assert.equal(copy.translate(ctx, VA + 2 * PAGE_4K, ACCESS_FETCH, fault), -1);
@@ -116,8 +116,27 @@ describe('tlb: translation cache', () => {
     tlb.translate(ctx, VA + 3 * PAGE_4K, ACCESS_READ, fault);
     tlb.restore(saved);
     assert.equal(tlb.peek(VA + 3 * PAGE_4K), undefined);
-    assert.deepEqual(tlb.save(), saved);
+    assert.deepEqual(tlb.save().entries(), saved.entries());
     tlb.restore([]);
-    assert.deepEqual(tlb.save(), []);
+    assert.deepEqual(tlb.save().entries(), []);
+    // A checkpoint's plain list restores the same entries.
+    copy.restore(JSON.parse(JSON.stringify(saved)));
+    assert.deepEqual(copy.save().entries(), saved.entries());
+  });
+
+  it('a save after a few fills copies the leaves they changed, not the whole cache', () => {
+    const { ctx, pt, tlb, fault } = setup();
+    for (let i = 1; i < 1024; i++) pt.map(VA + i * PAGE_4K, 0x10_0000 + i * PAGE_4K, PAGE_4K);
+    for (let i = 0; i < 1024; i++) tlb.translate(ctx, VA + i * PAGE_4K, ACCESS_READ, fault);
+    const full = tlb.save();
+    assert.equal(tlb.save(), full, 'nothing changed: the same save');
+    pt.map(VA + 1024 * PAGE_4K, 0x10_0000, PAGE_4K);
+    tlb.translate(ctx, VA + 1024 * PAGE_4K, ACCESS_READ, fault);
+    const next = tlb.save();
+    assert.equal(next.entries().length, full.entries().length + 3);
+    assert.equal(next.leaves.filter((l, i) => l !== full.leaves[i]).length, 1, 'one leaf copied');
+    assert.ok(next.bytesAgainst(full) * 10 < full.bytesAgainst(undefined), `${next.bytesAgainst(full)} bytes against ${full.bytesAgainst(undefined)} for the whole`);
+    tlb.invalidate();
+    assert.deepEqual(tlb.save().entries(), []);
   });
 });
