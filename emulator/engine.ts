@@ -163,14 +163,33 @@ const PIPELINE_KEY = new Map(PIPELINE_NAMES.map((n, k) => [n, k]));
 /** Per command index: its pipeline key (-1: not a state command). */
 const PIPELINE_KEY_OF = Int32Array.from(COMMANDS, (d) => PIPELINE_KEY.get(d.mnemonic) ?? -1);
 
-/** Saved counts as records by command name (several table entries may share a name). */
-function countsJson(t: SavedTable<number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of t.keys) {
-    const n = COMMANDS[k].mnemonic;
-    out[n] = (out[n] ?? 0) + t.get(k)!;
+/**
+ * Saved retired-command counts, by position in the order commands were first retired: the commands
+ * a program runs all the time share a leaf, so a save after an epoch copies one or two leaves.
+ * `order` is each position's command (shared until a new command is retired). JSON: a record by
+ * command name in that order (several table entries may share a name), as counts were always saved.
+ */
+export class SavedCounts {
+  /** @internal */
+  constructor(
+    readonly order: readonly number[],
+    readonly values: SavedTable<number>,
+  ) {}
+
+  toJSON(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.order.forEach((i, p) => {
+      const n = COMMANDS[i].mnemonic;
+      out[n] = (out[n] ?? 0) + this.values.get(p)!;
+    });
+    return out;
   }
-  return out;
+
+  /** Heap bytes this version holds that `prev` (the one saved before it, or none) does not share. */
+  bytesAgainst(prev: SavedCounts | undefined): number {
+    if (prev === this) return 0;
+    return objectBytes(2) + (this.order !== prev?.order ? arrayBytes(this.order.length) : 0) + this.values.bytesAgainst(prev?.values);
+  }
 }
 
 function pipelineJson(t: SavedTable<PipelineEntry>): Record<string, PipelineEntry> {
@@ -180,7 +199,7 @@ function pipelineJson(t: SavedTable<PipelineEntry>): Record<string, PipelineEntr
 }
 
 /** Retired-command counts in a saved state: a shared version (in memory) or a record by name (parsed from a checkpoint). */
-export type SavedCounts = SavedTable<number> | Readonly<Record<string, number>>;
+export type SavedCountsForm = SavedCounts | Readonly<Record<string, number>>;
 /** The pipeline state in a saved state, likewise. */
 export type SavedPipeline = SavedTable<PipelineEntry> | Readonly<Record<string, PipelineEntry>>;
 
@@ -242,7 +261,9 @@ export class Engine {
    * unchanged leaves, the not-emulated and foreign records (rare) copied only when they changed, and
    * the whole state shared when nothing changed (an idle engine).
    */
-  private readonly countSaver = new TableSaver<number>(COMMANDS.length, countsJson);
+  private readonly countSaver = new TableSaver<number>(COMMANDS.length, () => null);
+  private savedOrder: readonly number[] = [];
+  private savedCounts: SavedCounts | null = null;
   readonly pipelineSaver = new TableSaver<PipelineEntry>(PIPELINE_NAMES.length, pipelineJson);
   /** Set when notEmulated or foreign changed since the last save. */
   notEmulatedChanged = false;
@@ -872,8 +893,12 @@ export class Engine {
     const prev = this.lastSaved;
     const bb = sameNumbers(prev?.bb, this.bb) ? prev!.bb : exactCopy(this.bb);
     const bbSpace = sameNumbers(prev?.bbSpace, this.bbSpace) ? prev!.bbSpace : exactCopy(this.bbSpace);
-    for (const i of this.counted) if (this.countSaver.current.get(i) !== this.counts[i]) this.countSaver.mark(i);
-    const counts = this.countSaver.save((i) => this.counts[i]);
+    const c = this.counted;
+    for (let p = 0; p < c.length; p++) if (this.countSaver.current.get(p) !== this.counts[c[p]]) this.countSaver.mark(p);
+    const values = this.countSaver.save((p) => this.counts[c[p]]);
+    if (this.savedOrder.length !== c.length) this.savedOrder = c.slice(); // counted only grows between restores
+    let counts = this.savedCounts;
+    if (counts === null || counts.values !== values || counts.order !== this.savedOrder) counts = this.savedCounts = new SavedCounts(this.savedOrder, values);
     if (this.notEmulatedChanged) {
       this.notEmulatedChanged = false;
       this.savedNotEmulated = this.tableCounts().notEmulated;
@@ -916,12 +941,14 @@ export class Engine {
     this.counted = [];
     const idxOf = (n: string) => INDEX_BY_NAME[this.host.gen].get(n) ?? -1;
     const counts = st.counts ?? {};
-    if (counts instanceof SavedTable) {
-      for (const i of counts.keys) {
-        this.counts[i] = counts.get(i)!;
+    if (counts instanceof SavedCounts) {
+      counts.order.forEach((i, p) => {
+        this.counts[i] = counts.values.get(p)!;
         this.counted.push(i);
-      }
-      this.countSaver.adopt(counts);
+      });
+      this.countSaver.adopt(counts.values);
+      this.savedOrder = counts.order;
+      this.savedCounts = counts;
     } else {
       for (const [n, v] of Object.entries(counts)) {
         const i = idxOf(n);
@@ -930,7 +957,9 @@ export class Engine {
           this.counted.push(i);
         }
       }
-      this.countSaver.reset(this.counted);
+      this.countSaver.reset(this.counted.map((_, p) => p));
+      this.savedOrder = [];
+      this.savedCounts = null;
     }
     const notEmulated = st.notEmulated ?? {};
     for (const [n, v] of Object.entries(notEmulated)) {
@@ -953,7 +982,7 @@ export class Engine {
     this.notEmulatedHit = false;
     this.lastFault = null;
     // A state parsed from a checkpoint holds records, not versions: the next save makes its own.
-    this.lastSaved = counts instanceof SavedTable && pipeline instanceof SavedTable ? st : null;
+    this.lastSaved = counts instanceof SavedCounts && pipeline instanceof SavedTable ? st : null;
   }
 
   /**
@@ -968,7 +997,7 @@ export class Engine {
     if (st.subs !== prev?.subs && st.subs instanceof SubmissionsView) n += objectBytes(3);
     n += tlbBytes(st.tlb, prev?.tlb);
     n += tlbBytes(st.ggttTlb, prev?.ggttTlb);
-    if (st.counts instanceof SavedTable) n += st.counts.bytesAgainst(prev?.counts instanceof SavedTable ? prev.counts : undefined);
+    if (st.counts instanceof SavedCounts) n += st.counts.bytesAgainst(prev?.counts instanceof SavedCounts ? prev.counts : undefined);
     if (st.notEmulated !== prev?.notEmulated) n += objectBytes(2 * fieldCount(st.notEmulated));
     if (st.pipeline instanceof SavedTable) n += st.pipeline.bytesAgainst(prev?.pipeline instanceof SavedTable ? prev.pipeline : undefined, entryBytes);
     if (st.foreign !== undefined && st.foreign !== prev?.foreign) n += objectBytes(2 * fieldCount(st.foreign));
@@ -1043,7 +1072,7 @@ export interface EngineState {
   setPredicate: number;
   arbitration: number;
   retired: number;
-  counts: SavedCounts;
+  counts: SavedCountsForm;
   notEmulated: Readonly<Record<string, number>>;
   pipeline: SavedPipeline;
   /** Absent: no draw or dispatch has run. */

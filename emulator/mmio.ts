@@ -109,9 +109,12 @@ export class RegisterBank {
     for (let i = 0; i < last.length; i++) if (last[i] >= step) last[i] = -1;
   }
 
-  /** Clears the I/O tracker and returns the slots it had recorded. */
+  /**
+   * Clears the I/O tracker and returns the slots it had recorded, ascending (epochs that write the
+   * same registers give equal lists, which snapshots then share).
+   */
   takeTouched(): number[] {
-    const out = this.touchedList.splice(0);
+    const out = this.touchedList.splice(0).sort((a, b) => a - b);
     for (const s of out) this.touched[s] = 0;
     return out;
   }

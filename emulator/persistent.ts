@@ -85,7 +85,7 @@ export class TableSaver<T> {
     if (this.dirty.length === 0) return this.last;
     const prev = this.last;
     const leaves = prev.leaves.slice();
-    const copied = new Set<number>();
+    let copied = false;
     let keys: number[] | null = null;
     for (const k of this.dirty) {
       this.marked[k] = 0;
@@ -93,9 +93,10 @@ export class TableSaver<T> {
       const old = prev.get(k);
       if (v === old) continue;
       const l = k >>> SHIFT;
-      if (!copied.has(l)) {
-        copied.add(l);
-        while (leaves.length <= l) leaves.push(undefined);
+      while (leaves.length <= l) leaves.push(undefined);
+      // A leaf still the previous version's is copied before its first change.
+      if (leaves[l] === prev.leaves[l]) {
+        copied = true;
         leaves[l] = leaves[l] === undefined ? new Array<T | undefined>(WIDTH).fill(undefined) : leaves[l]!.slice();
       }
       (leaves[l] as (T | undefined)[])[k & (WIDTH - 1)] = v;
@@ -103,7 +104,7 @@ export class TableSaver<T> {
       else if (v === undefined) keys = (keys ?? prev.keys).filter((x) => x !== k);
     }
     this.dirty.length = 0;
-    if (copied.size === 0) return prev;
+    if (!copied) return prev;
     this.last = new SavedTable<T>(leaves, keys ?? prev.keys, this.json);
     return this.last;
   }

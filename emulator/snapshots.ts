@@ -137,6 +137,8 @@ export interface PageRecord {
 }
 
 let nextLogId = 0;
+/** The empty list every empty list of a log is. */
+const NONE: never[] = [];
 
 const ABSENT = 0x80000000;
 /** Runs are two dwords: record, and first block | count << 8. */
@@ -148,6 +150,8 @@ const RUNS_PER_SEG = SEG_DWORDS / 2;
  */
 const RECS_PER_SEG = 80;
 const STEPS_AT = RECS_PER_SEG;
+/** Logs of up to this many records are searched by a scan, without building an index. */
+const SCAN_RECORDS = 8;
 /** A record's last-write step when it is not known (a log decoded from a checkpoint): any step of the epoch. */
 const STEP_UNKNOWN = Infinity;
 
@@ -164,14 +168,14 @@ const STEP_UNKNOWN = Infinity;
 export class UndoLog {
   /** Unique over the process: the store's page tracker tells the open log's records by it. */
   readonly id = nextLogId++;
-  private recs: Uint32Array[] = [];
+  private recs: Uint32Array[] = NONE;
   /** Views of the record segments' step halves (one per record segment). */
-  private steps: Float64Array[] = [];
-  private runs: Uint32Array[] = [];
-  private segs: Uint32Array[] = [];
+  private steps: Float64Array[] = NONE;
+  private runs: Uint32Array[] = NONE;
+  private segs: Uint32Array[] = NONE;
   /** Pages kept whole, each in a page unit of the pool: their records, and their units. */
-  private wholeRecs: number[] = [];
-  private wholeUnits: number[] = [];
+  private wholeRecs: number[] = NONE;
+  private wholeUnits: number[] = NONE;
   /** record -> its page unit, built when first asked for (applyTo), dropped when a page is kept whole; a cache, charged as one. */
   private unitOf: Map<number, number> | null = null;
   /**
@@ -231,9 +235,12 @@ export class UndoLog {
     this.pool.cacheBytes += bytes;
   }
 
-  /** A list of the log's with `x` appended, its growth charged: most logs hold one segment of each kind, and an empty list pushed into reserves 17 slots. */
+  /**
+   * A list of the log's with `x` appended, its growth charged: most logs hold one segment of each
+   * kind, and an empty list pushed into reserves 17 slots. Empty lists are all NONE (never pushed into).
+   */
   private append<T>(list: T[], x: T): T[] {
-    this.charge(grownArrayBytes(list.length + 1, 1) - grownArrayBytes(list.length, 1));
+    this.charge(grownArrayBytes(list.length + 1, 1) - (list.length === 0 ? 0 : grownArrayBytes(list.length, 1)));
     if (list.length === 0) return [x];
     list.push(x);
     return list;
@@ -258,6 +265,10 @@ export class UndoLog {
   }
 
   private lookup(pfn: number): number {
+    if (this.index === null && this.nRecs <= SCAN_RECORDS) {
+      for (let r = 0; r < this.nRecs; r++) if (this.pfnOf(r) === pfn) return r;
+      return -1;
+    }
     if (this.index === null) {
       this.index = new Map();
       for (let r = 0; r < this.nRecs; r++) this.index.set(this.pfnOf(r), r);
@@ -313,12 +324,9 @@ export class UndoLog {
     this.pendPages = 0; // nothing reads them any more
     for (const list of [this.segs, this.recs, this.runs]) for (const seg of list) this.pool.give(seg);
     this.pool.givePages(this.wholeUnits);
-    this.segs = [];
-    this.recs = [];
-    this.runs = [];
-    this.steps = [];
-    this.wholeRecs = [];
-    this.wholeUnits = [];
+    this.segs = this.recs = this.runs = NONE;
+    this.steps = NONE;
+    this.wholeRecs = this.wholeUnits = NONE;
     this.nRecs = this.nRuns = this.blockCount = 0;
     this.fill = SEG_BLOCKS;
     this.index = null;
@@ -685,6 +693,14 @@ export interface EpochTrace {
 
 /** The trace of an epoch followed by another (older first). */
 export function mergeTraces(older: EpochTrace, newer: EpochTrace): EpochTrace {
+  // An epoch like the one before it (the same registers, the same command pages): the newer trace is
+  // the merge (its writes are the later ones), and merging allocates nothing.
+  if (
+    sameNumbers(older.touchedRegs, newer.touchedRegs) && ascending(newer.touchedRegs) && (older.touchedAt === null) === (newer.touchedAt === null) &&
+    (older.fetched === null ? newer.fetched === null : newer.fetched !== null && sameNumbers(older.fetched, newer.fetched))
+  ) {
+    return { touchedRegs: newer.touchedRegs, touchedAt: newer.touchedAt, fetched: newer.fetched };
+  }
   const known = older.touchedAt !== null && newer.touchedAt !== null;
   const at = new Map<number, number>();
   for (const t of [older, newer]) t.touchedRegs.forEach((slot, i) => at.set(slot, known ? Math.max(at.get(slot) ?? -1, t.touchedAt![i]) : -1));
@@ -724,9 +740,9 @@ export function snapshotBytes(s: Snapshot): number {
   return s.undo.heldBytes + s.stateBytes;
 }
 
-/** A snapshot object's own fields, and its undo log object with its six lists while empty (the log charges their growth). */
+/** A snapshot object's own fields, and its undo log object (the log charges its lists). */
 const SNAPSHOT_BYTES = objectBytes(11);
-const UNDO_LOG_BYTES = objectBytes(21) + 6 * arrayBytes(0);
+const UNDO_LOG_BYTES = objectBytes(21);
 
 /**
  * Heap bytes snapshot `s` holds besides its log's segments that its predecessor `p` (or none) does
@@ -1068,7 +1084,7 @@ export class SnapshotStore {
       next[i] = i + 1;
     }
     const score = (i: number) => (list[next[i]].state.commands - list[prev[i]].state.commands) / Math.max(1, now - list[i].state.commands);
-    const heap = new MergeHeap();
+    const heap = new MergeHeap(3 * n);
     for (let i = 1; i < end; i++) if (!list[i].barrier) heap.push(score(i), i, 0);
     const target = this.budget * (1 - THIN_SLACK);
     let merged = 0;
@@ -1165,6 +1181,18 @@ function shareUnchanged(prev: MachineState, st: MachineState): MachineState {
   return engines === st.engines && ringGpa === st.ringGpa ? st : { ...st, engines, ringGpa };
 }
 
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function ascending(a: readonly number[]): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i - 1] >= a[i]) return false;
+  return true;
+}
+
 /** `prev` when `list` has the same elements (lists in saved state are never changed), else `list`. */
 function sharedList<T, L extends readonly T[] | null>(prev: L, list: L): L {
   if (prev === null || list === null || prev.length !== list.length) return list;
@@ -1172,14 +1200,22 @@ function sharedList<T, L extends readonly T[] | null>(prev: L, list: L): L {
   return prev;
 }
 
-/** A binary min-heap of merge candidates: score, then snapshot index (ties broken the same way every run). */
+/**
+ * A binary min-heap of merge candidates: score, then snapshot index (ties broken the same way every
+ * run). Typed arrays sized for a whole pass (every candidate once, then two rescored per merge): a
+ * pass leaves no garbage on the JS heap, where thinning's leftovers once made most of what the
+ * collector let pile up.
+ */
 class MergeHeap {
-  private readonly scores: number[] = [];
-  private readonly items: number[] = [];
-  private readonly versions: number[] = [];
+  private readonly scores: Float64Array;
+  private readonly items: Int32Array;
+  private readonly versions: Uint32Array;
+  size = 0;
 
-  get size(): number {
-    return this.items.length;
+  constructor(capacity: number) {
+    this.scores = new Float64Array(capacity);
+    this.items = new Int32Array(capacity);
+    this.versions = new Uint32Array(capacity);
   }
 
   top(): number {
@@ -1191,10 +1227,10 @@ class MergeHeap {
   }
 
   push(score: number, item: number, version: number): void {
-    let k = this.items.length;
-    this.scores.push(score);
-    this.items.push(item);
-    this.versions.push(version);
+    let k = this.size++;
+    this.scores[k] = score;
+    this.items[k] = item;
+    this.versions[k] = version;
     while (k > 0) {
       const up = (k - 1) >> 1;
       if (!this.less(k, up)) break;
@@ -1204,11 +1240,8 @@ class MergeHeap {
   }
 
   pop(): void {
-    const last = this.items.length - 1;
+    const last = --this.size;
     this.swap(0, last);
-    this.scores.pop();
-    this.items.pop();
-    this.versions.pop();
     let k = 0;
     for (;;) {
       const l = 2 * k + 1;

@@ -28,6 +28,17 @@ interface Report {
   budgetMb: number;
   liveMb: number;
   peakMb: number;
+  /** Growth of heap and ArrayBuffers (after full GCs) from t = 1e6 to t = 1e8 / growth of what the store says it holds. */
+  measuredPerHeld: number;
+}
+
+/** Heap and ArrayBuffer bytes in use once garbage is gone. */
+function inUse(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }
 
 /** One store per 1000 commands (each epoch keeps a block), register loads otherwise: ~15 M commands/s. */
@@ -70,14 +81,16 @@ function measure(): Report {
   const T = 100_000_000;
   const vm = loadVm('history.vgpu', {}, workload(T / 1000 + 1000));
   vm.run({ untilCommands: 1_000_000 });
-  (globalThis as { gc?: () => void }).gc?.();
-  const liveMb = (process.memoryUsage().rss - vm.snapshots.heldBytes()) / 2 ** 20;
+  const used0 = inUse();
+  const held0 = vm.snapshots.heldBytes();
+  const liveMb = (process.memoryUsage().rss - held0) / 2 ** 20;
   const near = movesBack(vm);
   const runS = timeIt(() => vm.run({ untilCommands: T })) / 1000;
+  const measuredPerHeld = (inUse() - used0) / (vm.snapshots.heldBytes() - held0);
   const far = movesBack(vm);
   return {
     near, far, runS, kept: vm.snapshots.list.length, heldMb: vm.snapshots.heldBytes() / 2 ** 20, budgetMb: vm.cfg.snapshotBudget / 2 ** 20,
-    liveMb, peakMb: process.resourceUsage().maxRSS / 1024,
+    liveMb, peakMb: process.resourceUsage().maxRSS / 1024, measuredPerHeld,
   };
 }
 
@@ -86,6 +99,7 @@ export const section: Section = {
   goals: {
     'move back 20k at t=1e8 / at t=1e6': { max: 2 },
     'peak RSS / (budget + live VM), run to t=1e8': { max: 1.5 },
+    'heap+buffers grown / snapshot bytes held, t=1e6 to 1e8': { min: 0.8, max: 1.25 },
   },
   async run() {
     const r = measureInChild<Report>(__filename, 'history');
@@ -99,6 +113,7 @@ export const section: Section = {
       'snapshot MiB held at t=1e8 (budget)': `${r.heldMb.toFixed(0)} (${r.budgetMb.toFixed(0)})`,
       'peak RSS MiB (budget + live VM)': `${r.peakMb.toFixed(0)} (${r.budgetMb.toFixed(0)} + ${r.liveMb.toFixed(0)})`,
       'peak RSS / (budget + live VM), run to t=1e8': Number((r.peakMb / (r.budgetMb + r.liveMb)).toFixed(3)),
+      'heap+buffers grown / snapshot bytes held, t=1e6 to 1e8': Number(r.measuredPerHeld.toFixed(3)),
     };
   },
 };
