@@ -160,8 +160,6 @@ COMMANDS.forEach((d, i) => d.gens.forEach((g) => INDEX_BY_NAME[g as Gen].set(d.m
 /** State commands by name, numbered in table order: the keys of a saved pipeline state. */
 const PIPELINE_NAMES: readonly string[] = [...new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic))];
 const PIPELINE_KEY = new Map(PIPELINE_NAMES.map((n, k) => [n, k]));
-/** Per command index: its pipeline key (-1: not a state command). */
-const PIPELINE_KEY_OF = Int32Array.from(COMMANDS, (d) => PIPELINE_KEY.get(d.mnemonic) ?? -1);
 
 /**
  * Saved retired-command counts, by position in the order commands were first retired: the commands

@@ -812,9 +812,7 @@ export class SnapshotStore {
   taken = 0;
   /** Before-images of the open epoch (the newest snapshot's). */
   private open: UndoLog | null = null;
-  /** Bytes of before-images kept over all snapshots (maintained as they come and go: the budget check is O(1)). */
-  private keptBytes = 0;
-  /** Sum of the kept snapshots' stateBytes. */
+  /** Sum of the kept snapshots' stateBytes (maintained as they come and go: the budget check is O(1)). */
   private stateSum = 0;
 
   /** Where every kept before-image lives (recycled as snapshots go). */
@@ -913,18 +911,13 @@ export class SnapshotStore {
       this.track(t, open, open.addRecord(pfn, absent));
       mask.fill(absent ? 0xffffffff : 0);
       t.full = absent;
-      this.keptBytes += PAGE_RECORD_BYTES;
     }
     t.steps[t.at] = step;
     if (t.full) return;
     const b0 = off >>> BLOCK_SHIFT;
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
-    const added = open.keep(this.mem, t.rec, mask, b0, b1);
-    if (added > 0) {
-      this.keptBytes += added;
-      t.full = fullMask(mask);
-    }
+    if (open.keep(this.mem, t.rec, mask, b0, b1) > 0) t.full = fullMask(mask);
   }
 
   private track(t: TrackedPage, log: UndoLog, rec: number): void {
@@ -1034,7 +1027,6 @@ export class SnapshotStore {
     for (let i = this.list.length - 1; i >= index; i--) {
       if (this.watchers.length > 0) for (const pfn of this.list[i].undo.pfns()) for (const w of this.watchers) w.add(pfn);
       this.list[i].undo.undo(this.mem);
-      this.keptBytes -= this.list[i].undo.bytes;
       this.list[i].undo.release();
       if (i > index) this.dropState(this.list[i]);
     }
@@ -1116,7 +1108,6 @@ export class SnapshotStore {
     while (list.length > DENSE_RECENT + 1 && this.overBudget()) {
       if (list[0].barrier) break;
       const oldest = list.shift()!; // the oldest epoch cannot be reached any more
-      this.keptBytes -= oldest.undo.bytes;
       oldest.undo.release();
       this.dropState(oldest);
       this.chargeState(list[0], undefined);
@@ -1125,9 +1116,7 @@ export class SnapshotStore {
 
   /** Folds snapshot `cur`'s epoch into its predecessor's; `next` (its successor) carries the merged trace. */
   private absorbEpoch(prev: Snapshot, cur: Snapshot, next: Snapshot): void {
-    const before = prev.undo.bytes + cur.undo.bytes;
     prev.undo.absorb(cur.undo);
-    this.keptBytes -= before - prev.undo.bytes;
     this.dropState(cur);
     Object.assign(next, mergeTraces(cur, next));
   }
@@ -1140,7 +1129,6 @@ export class SnapshotStore {
       this.dropState(s);
     }
     this.list.splice(0, this.list.length, ...list);
-    this.keptBytes = list.reduce((n, s) => n + s.undo.bytes, 0);
     this.stateSum = 0;
     for (let i = 0; i < this.list.length; i++) {
       this.list[i].stateBytes = 0;
@@ -1168,7 +1156,6 @@ export class SnapshotStore {
       this.dropState(s);
     }
     this.list.length = 0;
-    this.keptBytes = 0;
     this.stateSum = 0;
     this.openEpoch(null);
   }

@@ -1,5 +1,5 @@
 // Benchmark section "history": moving back 20,000 commands at t = 1e6 (the snapshot budget far from
-// full) and at t = 1e8 (the default 256 MB budget full since ~3.5e7, old history thinned to a
+// full) and at t = 1e8 (the default 256 MB budget full since ~4.4e7, old history thinned to a
 // geometric ladder), in one VM of one process; each figure is the median of moves made one after
 // another. The same process's peak RSS against the budget plus the live VM (the process's RSS at
 // t = 1e6, less what its snapshots held then): what history really costs, measured by the system.
