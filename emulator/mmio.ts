@@ -114,7 +114,14 @@ export class RegisterBank {
    * same registers give equal lists, which snapshots then share).
    */
   takeTouched(): number[] {
-    const out = this.touchedList.splice(0).sort((a, b) => a - b);
+    const out = this.touchedList.splice(0);
+    // Insertion sort: a few dozen slots, mostly in order already (a comparator sort cost more than the rest of a snapshot's trace).
+    for (let i = 1; i < out.length; i++) {
+      const x = out[i];
+      let j = i - 1;
+      for (; j >= 0 && out[j] > x; j--) out[j + 1] = out[j];
+      out[j + 1] = x;
+    }
     for (const s of out) this.touched[s] = 0;
     return out;
   }
