@@ -133,7 +133,7 @@ describe('adapter: large answers in windows (vgpu/diff, vgpu/snapshots, Variable
     assert.ok(plain.length <= 2 + 100 && JSON.stringify(plain).length < 16 * 1024);
     const some = (await dc.variablesRequest({ variablesReference: sc.variablesReference, filter: 'indexed', start: newest.total - 2, count: 2 })).body.variables;
     assert.deepEqual(some.map((v) => v.name), newest.snapshots.slice(-2).map((s) => `#${s.id}`));
-    assert.match(some[1].value, /^t=5000 periodic: 0 pages, 1024 bytes \(current\)$/);
+    assert.match(some[1].value, /^t=5000 periodic: 0 pages, \d+ bytes \(current\)$/);
   });
 
   it('Page Tables: the .map list is indexed, a window at a time', async () => {

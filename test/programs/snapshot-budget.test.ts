@@ -1,7 +1,7 @@
 // The snapshot budget against the memory snapshots really take: what the store says it holds must
 // match what the process's heap and buffers grow by (measured after full collections), for epochs
-// that keep one block, epochs that write many pages, epochs full of 3D pipeline state and epochs
-// that sweep the TLB; and a run
+// that keep one block, epochs that write many pages, epochs that blit whole pages (kept in page
+// units), epochs full of 3D pipeline state and epochs that sweep the TLB; and a run
 // that fills the budget stays within it.
 
 import { strict as assert } from 'node:assert';
@@ -49,6 +49,13 @@ function sweepingEpochs(commands: number): string {
   return repeatedBatch(body, 8192, commands / 8192 + 1, { extraMaps: ['.map 0x1000000, 0x1000000, 32M, rw'] });
 }
 
+/** A blit over 16 whole pages per 1000 commands, register loads otherwise: every epoch keeps 16 page units. */
+function blitEpochs(commands: number): string {
+  const body = ['XY_COLOR_BLT dst=0x1000000, pitch=4096, x1=0, y1=0, x2=1024, y2=16, color=0xff102030'];
+  for (let i = 1; i < 1000; i++) body.push(`MI_LOAD_REGISTER_IMM CS_GPR${i % 16}=${i}`);
+  return repeatedBatch(body, 1000, commands / 1000 + 1, { engine: 'bcs0', extraMaps: ['.map 0x1000000, 0x1000000, 1M, rw'] });
+}
+
 /** Runs from `from` to `to` commands and compares the growth of what the store holds with the growth measured. */
 function growth(vm: Vm, from: number, to: number): { held: number; real: number; kept: number } {
   vm.run({ untilCommands: from });
@@ -69,6 +76,7 @@ describe('snapshot budget against measured memory', function () {
   const cases: [string, string, number][] = [
     ['epochs that keep one block', oneBlockEpochs(3_000_000), 3_000_000],
     ['epochs that write 64 pages', mixedWorkload(1_200_000 / 1000 + 1), 1_200_000],
+    ['epochs that blit whole pages', blitEpochs(400_000), 400_000],
     ['epochs full of pipeline state', pipelineEpochs(1_500_000), 1_500_000],
     ['epochs that sweep the TLB', sweepingEpochs(400_000), 400_000],
   ];
