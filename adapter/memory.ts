@@ -145,7 +145,7 @@ export function writeBytes(vm: Vm, ref: MemoryRef, bytes: Uint8Array): number {
 }
 
 /** The dwords of the command at `va` as the engine would fetch it (ring commands wrap at the ring end). */
-export function peekCommand(vm: Vm, e: Engine, va: number): number[] | undefined {
+export function peekCommand(vm: Vm, e: Engine, va: number, limit = 1100): number[] | undefined {
   const ctx = pagingContext(vm, e.name);
   const start = vm.regs.values[e.slots.start];
   const size = e.ringSize();
@@ -161,7 +161,7 @@ export function peekCommand(vm: Vm, e: Engine, va: number): number[] | undefined
   if (header === undefined) return undefined;
   const idx = commandIndex(header, vm.gen);
   const len = idx < 0 ? 1 : declaredLength(COMMANDS[idx], header);
-  const n = typeof len === 'number' ? Math.min(len, 1100) : 1;
+  const n = typeof len === 'number' ? Math.min(len, limit) : 1;
   const out = [header];
   for (let i = 1; i < n; i++) {
     const d = fetch(i);
@@ -171,15 +171,14 @@ export function peekCommand(vm: Vm, e: Engine, va: number): number[] | undefined
   return out;
 }
 
-/** The dword at a GPU VA through the engine's PPGTT (uncached walk), or undefined when unmapped. */
+/** The dword at a GPU VA as the engine would fetch it (a capture's ring through the global GTT), or undefined when unmapped. */
 export function peekDword(vm: Vm, e: Engine, va: number): number | undefined {
-  const hpa = vaToHpa(pagingContext(vm, e.name), va);
-  return hpa < 0 ? undefined : readHpa32(vm, hpa);
+  return peekCommand(vm, e, va, 1)?.[0];
 }
 
 /** Mnemonic of the command at `va`, or undefined (unmapped or unknown header). */
 export function peekMnemonic(vm: Vm, e: Engine, va: number): string | undefined {
-  const header = peekCommand(vm, e, va)?.[0];
+  const header = peekDword(vm, e, va);
   if (header === undefined) return undefined;
   const idx = commandIndex(header, vm.gen);
   return idx < 0 ? undefined : COMMANDS[idx].mnemonic;
