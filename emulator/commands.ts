@@ -688,6 +688,31 @@ function buildLookup(gen: Gen): Int16Array {
 /** Per generation: header >>> 16 -> command index (-1: unknown). */
 export const LOOKUPS: Readonly<Record<Gen, Int16Array>> = { 8: buildLookup(8), 9: buildLookup(9) };
 
+/**
+ * How a later generation's command this table lacks is measured: by its header's top byte (command
+ * type, subtype, opcode), the length field most of this gen's commands with that top byte have (their
+ * DWord Length width and bias), or 1 dword when most have none; undefined when the table has no command
+ * there. gen12's new 3D state commands (0x786d...) share 0x78 with gen9's, whose length is bits 7:0.
+ */
+export function lengthRuleByTopByte(gen: Gen): ReadonlyMap<number, { bits: number; bias: number }> {
+  const votes = new Map<number, Map<string, number>>();
+  for (const d of COMMANDS) {
+    if (!d.gens.includes(gen)) continue;
+    const top = d.header >>> 24;
+    const key = `${d.lengthBits}:${d.lengthBits ? d.bias : 1}`;
+    const v = votes.get(top) ?? new Map<string, number>();
+    v.set(key, (v.get(key) ?? 0) + 1);
+    votes.set(top, v);
+  }
+  const out = new Map<number, { bits: number; bias: number }>();
+  for (const [top, v] of votes) {
+    const [key] = [...v].sort((a, b) => b[1] - a[1])[0];
+    const [bits, bias] = key.split(':').map(Number);
+    out.set(top, { bits, bias });
+  }
+  return out;
+}
+
 /** Index in COMMANDS of the command a header starts on that generation, or -1 for an unknown command. */
 export function commandIndex(header: number, gen: Gen = DEFAULT_GEN): number {
   return LOOKUPS[gen][header >>> 16];

@@ -4,7 +4,7 @@
 // into the engine's pipeline state; draws and dispatches retire without running shaders.
 
 import {
-  BIAS, COMMANDS, CommandDef, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
+  BIAS, COMMANDS, CommandDef, lengthRuleByTopByte, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
   blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRangesAt, type CmdField, type Gen,
 } from './commands';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
@@ -452,8 +452,10 @@ export class Engine {
     }
     const idx = this.lookup[header >>> 16];
     if (idx < 0) {
-      if (this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE) {
-        return this.skipForeign(va, inRing, space, (header & 0xff) + 2, `${hex((header & 0xffff0000) >>> 0, 8)} (a gen${this.host.foreignGen} command gen${this.host.gen} lacks)`);
+      const rule = this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE ? FOREIGN_LENGTHS[this.host.gen].get(header >>> 24) : undefined;
+      if (rule) {
+        const len = rule.bits === 0 ? 1 : (header & ((1 << rule.bits) - 1)) + rule.bias;
+        return this.skipForeign(va, inRing, space, len, `${hex((header & 0xffff0000) >>> 0, 8)} (a gen${this.host.foreignGen} command gen${this.host.gen} lacks)`);
       }
       return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
     }
@@ -553,9 +555,10 @@ export class Engine {
   }
 
   /**
-   * A later generation's command the decode gen cannot run: a 3D-pipeline command it lacks (DWord Length
-   * bits 7:0, bias 2, as every GFXPIPE command has), or one whose form there differs from gen's: fetched
-   * by its length, retired without effect, counted as not emulated under `name`.
+   * A later generation's command the decode gen cannot run: a 3D or media pipeline command it lacks
+   * (measured by the length rule of this gen's commands with its header's top byte), or one whose form
+   * there differs from gen's: fetched by its length, retired without effect, counted as not emulated
+   * under `name`.
    */
   private skipForeign(va: number, inRing: boolean, space: number, len: number, name: string): number {
     if (len > this.buf.length) return this.raise('invalid-command', null, `a ${len}-dword command is longer than any this device decodes`);
@@ -1049,8 +1052,10 @@ function sameFields(a: EngineState, b: EngineState): boolean {
 const REFUSED_VERSION = 1; // the exposed device version does not accept it
 const REFUSED_ENGINE = 2; // it runs on another engine
 
-/** Command type (bits 31:29) of the 3D pipeline's commands (GFXPIPE), whose DWord Length is bits 7:0 with bias 2. */
+/** Command type (bits 31:29) of the 3D and media pipelines' commands (GFXPIPE). */
 const CLIENT_GFXPIPE = 3;
+/** A later gen's GFXPIPE command the table lacks is measured as most of this gen's with its top byte are (commands.ts). */
+const FOREIGN_LENGTHS = { 8: lengthRuleByTopByte(8), 9: lengthRuleByTopByte(9) } as const;
 
 export interface EngineState {
   depth: number;
