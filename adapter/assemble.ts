@@ -5,7 +5,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { assembleProgram, AssemblyError, ProgramFileError, readProgram, type LoadOptions, type ProgramImage } from '../emulator';
+import {
+  assembleProgram,
+  AssemblyError,
+  ProgramFileError,
+  readProgram,
+  type LoadOptions,
+  type ProgramImage,
+} from '../emulator';
 import type { WorkerReply } from './loadWorker';
 
 export class AssemblyCancelled extends Error {
@@ -22,7 +29,11 @@ const POLL_MS = 20;
  * polled: when it turns true the worker is terminated and AssemblyCancelled thrown. Throws what the
  * in-place assembly would (AssemblyError with the source, ProgramFileError).
  */
-export async function assembleOffThread(file: string, options: LoadOptions, cancelled: () => boolean): Promise<{ image: ProgramImage; source: string }> {
+export async function assembleOffThread(
+  file: string,
+  options: LoadOptions,
+  cancelled: () => boolean,
+): Promise<{ image: ProgramImage; source: string }> {
   const bundle = path.join(__dirname, 'loadWorker.js');
   if (!fs.existsSync(bundle)) {
     const source = readProgram(file);
@@ -37,7 +48,10 @@ export async function assembleOffThread(file: string, options: LoadOptions, canc
   try {
     while (!reply && !failure) {
       if (cancelled()) throw new AssemblyCancelled();
-      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), POLL_MS))]);
+      const done = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), POLL_MS)),
+      ]);
       if (done && !reply && !failure) failure = new Error('the assembler worker exited without an answer');
     }
   } finally {

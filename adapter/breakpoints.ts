@@ -4,13 +4,38 @@
 
 import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ACCESS_WRITE, commandByMnemonic, commandIndex, COMMANDS, FAULT_KINDS, GpuErrorKind, PAGE_SIZE, regByName, RegInstance, REGISTERS, STEP_COMMAND, Vm, type Engine } from '../emulator';
+import {
+  ACCESS_WRITE,
+  commandByMnemonic,
+  commandIndex,
+  COMMANDS,
+  FAULT_KINDS,
+  GpuErrorKind,
+  PAGE_SIZE,
+  regByName,
+  RegInstance,
+  REGISTERS,
+  STEP_COMMAND,
+  Vm,
+  type Engine,
+} from '../emulator';
 import { EvalContext, Expr, evaluate, formatValue, parseExpression } from './expression';
-import { AddressSpace, formatRef, gpaToHpa, pagingContext, parseRef, peekCommand, peekDword, peekMnemonic, vaToHpa } from './memory';
+import {
+  AddressSpace,
+  formatRef,
+  gpaToHpa,
+  pagingContext,
+  parseRef,
+  peekCommand,
+  peekDword,
+  peekMnemonic,
+  vaToHpa,
+} from './memory';
 import { listingOf } from './listing';
 import { DRIVER_THREAD, commandLoc, driverLoc, threadOfEngine } from './stack';
 
-export type StopKind = 'breakpoint' | 'function breakpoint' | 'instruction breakpoint' | 'data breakpoint' | 'exception';
+export type StopKind =
+  'breakpoint' | 'function breakpoint' | 'instruction breakpoint' | 'data breakpoint' | 'exception';
 
 export interface Hit {
   readonly reason: StopKind;
@@ -77,7 +102,8 @@ export const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
   {
     filter: NOT_EMULATED_FILTER,
     label: 'not-emulated (draws and dispatches)',
-    description: 'Stop before a draw or dispatch that will run (3DPRIMITIVE, GPGPU_WALKER, MEDIA_OBJECT*; not when predicated off): its shaders are not run, it retires with no memory effect',
+    description:
+      'Stop before a draw or dispatch that will run (3DPRIMITIVE, GPGPU_WALKER, MEDIA_OBJECT*; not when predicated off): its shaders are not run, it retires with no memory effect',
     default: false,
   },
 ];
@@ -125,28 +151,42 @@ export class Breakpoints {
   // ---------------------------------------------------------------------------------------------
   // Setting breakpoints (each `set` replaces that kind's list, as DAP does).
 
-  setLines(sourcePath: string, requested: readonly DebugProtocol.SourceBreakpoint[], vm: Vm | undefined): DebugProtocol.Breakpoint[] {
+  setLines(
+    sourcePath: string,
+    requested: readonly DebugProtocol.SourceBreakpoint[],
+    vm: Vm | undefined,
+  ): DebugProtocol.Breakpoint[] {
     const key = normalize(sourcePath);
-    const list: LineBp[] = requested.map((b) => this.common<LineBp>(b, { requestedLine: b.line, line: b.line } as LineBp));
+    const list: LineBp[] = requested.map((b) =>
+      this.common<LineBp>(b, { requestedLine: b.line, line: b.line } as LineBp),
+    );
     this.lines.set(key, list);
     if (vm) this.index(vm);
-    else for (const b of list) if (b.verified) Object.assign(b, { verified: false, message: 'resolved when the program is launched' });
+    else
+      for (const b of list)
+        if (b.verified) Object.assign(b, { verified: false, message: 'resolved when the program is launched' });
     return list.map((b) => this.toDap(b, sourcePath));
   }
 
   setFunctions(requested: readonly DebugProtocol.FunctionBreakpoint[], vm: Vm | undefined): DebugProtocol.Breakpoint[] {
-    this.functions = requested.map((b) => this.common<FunctionBp>(b, { name: String(b.name ?? '').trim() } as FunctionBp));
+    this.functions = requested.map((b) =>
+      this.common<FunctionBp>(b, { name: String(b.name ?? '').trim() } as FunctionBp),
+    );
     if (vm) this.index(vm);
     return this.functions.map((b) => this.toDap(b));
   }
 
-  setInstructions(requested: readonly DebugProtocol.InstructionBreakpoint[], vm: Vm | undefined): DebugProtocol.Breakpoint[] {
+  setInstructions(
+    requested: readonly DebugProtocol.InstructionBreakpoint[],
+    vm: Vm | undefined,
+  ): DebugProtocol.Breakpoint[] {
     this.instructions = requested.map((b) => {
       const ref = parseRef(b.instructionReference);
       const off = typeof b.offset === 'number' && Number.isInteger(b.offset) ? b.offset : 0;
       const va = ref && ref.space === 'va' ? ref.addr + off : -1;
       const bp = this.common<InstructionBp>(b, { va } as InstructionBp);
-      if (va < 0 || va >= 2 ** 48) Object.assign(bp, { verified: false, message: `'${b.instructionReference}' is not a GPU VA` });
+      if (va < 0 || va >= 2 ** 48)
+        Object.assign(bp, { verified: false, message: `'${b.instructionReference}' is not a GPU VA` });
       return bp;
     });
     if (vm) this.index(vm);
@@ -157,8 +197,10 @@ export class Breakpoints {
     this.data = requested.map((b) => {
       const parsed = parseDataId(b.dataId);
       const bp = this.common<DataBp>(b, { dataId: String(b.dataId), ...parsed } as DataBp);
-      if (!parsed) Object.assign(bp, { verified: false, message: `'${b.dataId}' is not a data breakpoint id of this debugger` });
-      else if (b.accessType !== undefined && b.accessType !== 'write') Object.assign(bp, { verified: false, message: 'only write access can be watched' });
+      if (!parsed)
+        Object.assign(bp, { verified: false, message: `'${b.dataId}' is not a data breakpoint id of this debugger` });
+      else if (b.accessType !== undefined && b.accessType !== 'write')
+        Object.assign(bp, { verified: false, message: 'only write access can be watched' });
       return bp;
     });
     if (vm) this.index(vm);
@@ -205,7 +247,8 @@ export class Breakpoints {
       for (const op of image.driver) {
         this.driverLines.add(op.loc.line);
         if (op.op === 'ring') ringVa.set(op.engine, op.va);
-        if (op.op === 'submit') for (const e of op.entries) addCode(e.loc.line, (ringVa.get(op.engine) ?? 0) + e.offset);
+        if (op.op === 'submit')
+          for (const e of op.entries) addCode(e.loc.line, (ringVa.get(op.engine) ?? 0) + e.offset);
       }
     }
     const all = [...new Set([...this.codeLines.keys(), ...this.driverLines])].sort((a, b) => a - b);
@@ -227,7 +270,9 @@ export class Breakpoints {
         const wasBad = bp.message;
         if (line === undefined) {
           bp.verified = false;
-          bp.message = ok ? 'no command or driver operation at or after this line' : 'this file is not the program being debugged';
+          bp.message = ok
+            ? 'no command or driver operation at or after this line'
+            : 'this file is not the program being debugged';
         } else if (!bp.message || !bp.message.startsWith('bad ')) {
           bp.verified = true;
           bp.message = undefined;
@@ -261,7 +306,12 @@ export class Breakpoints {
     }
     for (const bp of this.instructions) if (bp.va >= 0 && bp.verified) atVa(bp.va, bp);
     for (const bp of this.data) {
-      if (bp.reg === undefined && bp.space !== undefined && bp.addr !== undefined && bp.addr >= (bp.space === 'va' ? 2 ** 48 : 2 ** (vm.cfg.physBits + 1))) {
+      if (
+        bp.reg === undefined &&
+        bp.space !== undefined &&
+        bp.addr !== undefined &&
+        bp.addr >= (bp.space === 'va' ? 2 ** 48 : 2 ** (vm.cfg.physBits + 1))
+      ) {
         bp.verified = false;
         bp.message = `${bp.dataId} is outside the ${bp.space === 'va' ? 'GPU VA' : 'guest physical'} space`;
       }
@@ -322,7 +372,9 @@ export class Breakpoints {
     if (this.mnemonics.size > 0) {
       const m = peekMnemonic(vm, a, va);
       const fl = m === undefined ? undefined : this.mnemonics.get(m);
-      if (fl) for (const bp of fl) if (this.shouldStop(bp, vm, a.name, reverse)) hit = addHit(hit, bp, a, 'function breakpoint');
+      if (fl)
+        for (const bp of fl)
+          if (this.shouldStop(bp, vm, a.name, reverse)) hit = addHit(hit, bp, a, 'function breakpoint');
     }
     return hit;
   }
@@ -345,7 +397,7 @@ export class Breakpoints {
         this.regPrev.push({ bp, last, value });
       } else if (a !== null && a !== 'driver') {
         const ctx = bp.space === 'va' ? pagingContext(vm, a.name) : null;
-        for (let off = 0; off < bp.bytes!; ) {
+        for (let off = 0; off < bp.bytes!;) {
           const at = bp.addr! + off;
           const inPage = Math.min(bp.bytes! - off, PAGE_SIZE - (at % PAGE_SIZE));
           const hpa = ctx ? vaToHpa(ctx, at, ACCESS_WRITE) : gpaToHpa(vm, at);
@@ -368,7 +420,8 @@ export class Breakpoints {
       let written = false;
       for (let i = 0; i < slots; i++) {
         const s = r.bp.reg!.slot + i;
-        if ((vm.regs.lastWrite[s] === stepBefore && r.last[i] !== stepBefore) || vm.regs.values[s] !== r.value[i]) written = true;
+        if ((vm.regs.lastWrite[s] === stepBefore && r.last[i] !== stepBefore) || vm.regs.values[s] !== r.value[i])
+          written = true;
       }
       if (written && !seen.has(r.bp)) {
         seen.add(r.bp);
@@ -434,9 +487,15 @@ export class Breakpoints {
     return bp;
   }
 
-  private toDap(bp: Common & { line?: number }, sourcePath?: string, instructionReference?: string): DebugProtocol.Breakpoint {
+  private toDap(
+    bp: Common & { line?: number },
+    sourcePath?: string,
+    instructionReference?: string,
+  ): DebugProtocol.Breakpoint {
     return {
-      id: bp.id, verified: bp.verified, message: bp.message,
+      id: bp.id,
+      verified: bp.verified,
+      message: bp.message,
       ...(sourcePath !== undefined ? { source: this.sourceOf(sourcePath), line: bp.line } : {}),
       ...(instructionReference ? { instructionReference } : {}),
     };
@@ -462,7 +521,12 @@ function addHit(h: Hit | null, bp: Common, e: Engine, reason: StopKind): Hit {
     h.ids.push(bp.id);
     return h;
   }
-  return { reason, threadId: threadOfEngine(e.name), ids: [bp.id], description: reason[0].toUpperCase() + reason.slice(1) };
+  return {
+    reason,
+    threadId: threadOfEngine(e.name),
+    ids: [bp.id],
+    description: reason[0].toUpperCase() + reason.slice(1),
+  };
 }
 
 function addDataHit(h: Hit | null, bp: DataBp, threadId: number): Hit {
@@ -485,7 +549,10 @@ function notEmulatedBefore(vm: Vm, e: Engine): Hit | null {
   if (!dwords || !e.drawWouldRun(idx, dwords)) return null;
   const m = COMMANDS[idx].mnemonic;
   return {
-    reason: 'exception', threadId: threadOfEngine(e.name), ids: [], description: `Not emulated: ${m}`,
+    reason: 'exception',
+    threadId: threadOfEngine(e.name),
+    ids: [],
+    description: `Not emulated: ${m}`,
     text: `${m} at GPU VA 0x${va.toString(16)} is about to retire without running its shaders (no memory effect); continue goes on past it`,
     notEmulated: { mnemonic: m, va },
   };
@@ -493,12 +560,18 @@ function notEmulatedBefore(vm: Vm, e: Engine): Hit | null {
 
 function hitConditionHolds(c: { op: string; n: number }, hits: number): boolean {
   switch (c.op) {
-    case '>': return hits > c.n;
-    case '>=': return hits >= c.n;
-    case '<': return hits < c.n;
-    case '<=': return hits <= c.n;
-    case '==': return hits === c.n;
-    default: return c.n > 0 && hits % c.n === 0;
+    case '>':
+      return hits > c.n;
+    case '>=':
+      return hits >= c.n;
+    case '<':
+      return hits < c.n;
+    case '<=':
+      return hits <= c.n;
+    case '==':
+      return hits === c.n;
+    default:
+      return c.n > 0 && hits % c.n === 0;
   }
 }
 

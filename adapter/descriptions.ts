@@ -6,7 +6,16 @@
 // command a frame is at is `$command.FIELD`; a field of an engine's retired state is
 // `$state.MNEMONIC.FIELD`.
 
-import { decodeCommand, EngineName, fieldByName, FieldDef, fieldPlacement, groupKey, RegInstance, type Vm } from '../emulator';
+import {
+  decodeCommand,
+  EngineName,
+  fieldByName,
+  FieldDef,
+  fieldPlacement,
+  groupKey,
+  RegInstance,
+  type Vm,
+} from '../emulator';
 import { Expr, parseExpression, resolveName } from './expression';
 import { peekCommand } from './memory';
 import { STATE_PREFIX, fieldText, pipelineState } from './pipeline';
@@ -32,7 +41,13 @@ export const registerFieldDescription = (r: RegInstance, f: FieldDef): string =>
  * The meaning of `text` when it names a described field; undefined for anything else (which then
  * evaluates as an expression). `va`: the command the frame is at (for `$command.`).
  */
-export function describe(vm: Vm, text: string, engine: EngineName, va: number | undefined, fmt: Format): Described | undefined {
+export function describe(
+  vm: Vm,
+  text: string,
+  engine: EngineName,
+  va: number | undefined,
+  fmt: Format,
+): Described | undefined {
   if (text.startsWith(COMMAND_PREFIX)) return commandField(vm, text.slice(COMMAND_PREFIX.length), engine, va, fmt);
   if (text.startsWith(STATE_PREFIX)) return stateField(vm, text.slice(STATE_PREFIX.length), engine);
   if (!text.includes('&')) return undefined;
@@ -54,7 +69,8 @@ export function describe(vm: Vm, text: string, engine: EngineName, va: number | 
 function registerField(e: Expr): { name: string; lo: bigint; mask: bigint } | undefined {
   if (e.k !== 'bin' || e.op !== '&' || e.b.k !== 'num') return undefined;
   if (e.a.k === 'name') return { name: e.a.name, lo: 0n, mask: e.b.v };
-  if (e.a.k === 'bin' && e.a.op === '>>' && e.a.a.k === 'name' && e.a.b.k === 'num') return { name: e.a.a.name, lo: e.a.b.v, mask: e.b.v };
+  if (e.a.k === 'bin' && e.a.op === '>>' && e.a.a.k === 'name' && e.a.b.k === 'num')
+    return { name: e.a.a.name, lo: e.a.b.v, mask: e.b.v };
   return undefined;
 }
 
@@ -62,11 +78,15 @@ function commandField(vm: Vm, key: string, engine: EngineName, va: number | unde
   if (va === undefined) throw new DescribeError(`${engine} is at no command`);
   const dwords = peekCommand(vm, vm.engine(engine), va);
   const d = dwords && decodeCommand(dwords, 0, dwords.length, vm.gen);
-  if (!d || typeof d === 'string') throw new DescribeError(`the command at GPU VA 0x${va.toString(16)} cannot be decoded`);
+  if (!d || typeof d === 'string')
+    throw new DescribeError(`the command at GPU VA 0x${va.toString(16)} cannot be decoded`);
   const f = fieldByName(d.def, key) ?? groupKey(d.def, key)?.field;
   const v = d.fields.get(key) ?? d.fields.get(key.toLowerCase());
   if (!f || v === undefined) throw new DescribeError(`${d.def.mnemonic} has no field '${key}'`);
-  return { value: fieldText(f, v, fmt, engine), description: `${d.def.mnemonic}.${key}, ${fieldPlacement(f)}: ${f.desc}` };
+  return {
+    value: fieldText(f, v, fmt, engine),
+    description: `${d.def.mnemonic}.${key}, ${fieldPlacement(f)}: ${f.desc}`,
+  };
 }
 
 function stateField(vm: Vm, rest: string, engine: EngineName): Described {
@@ -78,7 +98,10 @@ function stateField(vm: Vm, rest: string, engine: EngineName): Described {
   const f = c.fields?.find((x) => x.name === key || x.name === key.toLowerCase());
   if (!f) throw new DescribeError(`${mnemonic} has no field '${key}'`);
   const where = f.gpa !== undefined ? (f.gpa ? ` (GPA ${f.gpa})` : ' (not mapped)') : '';
-  return { value: f.value + where, description: `${mnemonic}.${f.name}, ${f.placement}: ${f.description}${f.walk ? `; ${f.walk}` : ''}` };
+  return {
+    value: f.value + where,
+    description: `${mnemonic}.${f.name}, ${f.placement}: ${f.description}${f.walk ? `; ${f.walk}` : ''}`,
+  };
 }
 
 export class DescribeError extends Error {}

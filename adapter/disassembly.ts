@@ -22,7 +22,10 @@ export class Disassembly {
   constructor(
     private readonly vm: Vm,
     /** The DAP source of a location's file (a capture's listing is served by reference). */
-    private readonly sourceOf: (file: string) => DebugProtocol.Source = (file) => ({ name: path.basename(file), path: file }),
+    private readonly sourceOf: (file: string) => DebugProtocol.Source = (file) => ({
+      name: path.basename(file),
+      path: file,
+    }),
   ) {
     const s = new Set<number>([...vm.image.sourceMap.keys(), ...(listingOf(vm)?.starts() ?? [])]);
     const ringVa = new Map<string, number>();
@@ -31,10 +34,16 @@ export class Disassembly {
       if (op.op === 'submit') for (const e of op.entries) s.add((ringVa.get(op.engine) ?? 0) + e.offset);
     }
     this.starts = [...s].sort((a, b) => a - b);
-    for (const [name, value] of vm.image.symbols) if (!this.labels.has(value)) this.labels.set(value, name.toLowerCase());
+    for (const [name, value] of vm.image.symbols)
+      if (!this.labels.has(value)) this.labels.set(value, name.toLowerCase());
   }
 
-  instructions(ref: MemoryRef, offset: number, instructionOffset: number, count: number): DebugProtocol.DisassembledInstruction[] {
+  instructions(
+    ref: MemoryRef,
+    offset: number,
+    instructionOffset: number,
+    count: number,
+  ): DebugProtocol.DisassembledInstruction[] {
     const n = Math.max(0, Math.min(count, MAX_INSTRUCTIONS));
     let va = ref.addr + offset;
     if (instructionOffset < 0) for (let k = 0; k < -instructionOffset && va > 0; k++) va = this.previous(va);

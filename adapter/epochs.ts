@@ -9,7 +9,17 @@
 // can be about to run a command of the line only if it fetched from a page one of the line's
 // commands starts in, and a driver operation of it only if the driver's position passed it.
 
-import { ACCESS_READ, ACCESS_WRITE, FaultInfo, PAGE_SIZE, walk, WalkOut, type EpochFilter, type Vm, type WalkStep } from '../emulator';
+import {
+  ACCESS_READ,
+  ACCESS_WRITE,
+  FaultInfo,
+  PAGE_SIZE,
+  walk,
+  WalkOut,
+  type EpochFilter,
+  type Vm,
+  type WalkStep,
+} from '../emulator';
 import type { DataWatch } from './breakpoints';
 import { gpaToHpa, pagingContext } from './memory';
 
@@ -85,7 +95,10 @@ export class WatchEpochs implements EpochFilter {
 
 export class LineEpochs implements EpochFilter {
   /** `pages`: GPU VA pages a command of the line can start in; `pcs`: the line's driver operations. */
-  constructor(private readonly pages: ReadonlySet<number>, private readonly pcs: readonly number[]) {}
+  constructor(
+    private readonly pages: ReadonlySet<number>,
+    private readonly pcs: readonly number[],
+  ) {}
 
   prepare(): void {}
 

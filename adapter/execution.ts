@@ -3,12 +3,34 @@
 // in chunks so that `pause` gets through; reverse motions (stepBack, reverseContinue) search the
 // recorded history (emulator/reverse.ts) and land on exactly the state forward execution had there.
 
-import { BackwardSearch, GpuError, rewindFor, searchBackward, STEP_COMMAND, STEP_DONE, STEP_DRIVER, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm, type Engine } from '../emulator';
+import {
+  BackwardSearch,
+  GpuError,
+  rewindFor,
+  searchBackward,
+  STEP_COMMAND,
+  STEP_DONE,
+  STEP_DRIVER,
+  STEP_ERROR,
+  STEP_POLL,
+  STEP_STUCK,
+  Vm,
+  type Engine,
+} from '../emulator';
 import { LineEpochs, WatchEpochs } from './epochs';
 import type { Breakpoints, Hit } from './breakpoints';
 import { peekMnemonic } from './memory';
 import { Operation } from './progress';
-import { DRIVER_THREAD, commandPagesOfLine, driverLoc, driverPcsOfLine, engineOfThread, framesOf, locateCommand, threadOfEngine } from './stack';
+import {
+  DRIVER_THREAD,
+  commandPagesOfLine,
+  driverLoc,
+  driverPcsOfLine,
+  engineOfThread,
+  framesOf,
+  locateCommand,
+  threadOfEngine,
+} from './stack';
 
 export type Granularity = 'instruction' | 'line';
 export type StepKind = 'over' | 'in' | 'out';
@@ -69,15 +91,27 @@ export class Execution {
    * cancelled). With `until`, breakpoints are passed over and the motion ends where `until` gives a
    * stop (checked before each step, as breakpoints are).
    */
-  async forward(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', until?: (vm: Vm) => Stop | null, op = new Operation('Running')): Promise<Stop | null> {
+  async forward(
+    threadId: number,
+    kind: 'continue' | StepKind,
+    granularity: Granularity = 'line',
+    until?: (vm: Vm) => Stop | null,
+    op = new Operation('Running'),
+  ): Promise<Stop | null> {
     const vm = this.vm;
     let moved = false;
     if (vm.pending) {
       const err = vm.pending;
-      if (!vm.cfg.autoRollback) throw new MotionError(`the VM is stopped by a GPU error (${err.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`);
-      if (!vm.recover()) throw new MotionError(`the GPU error (${err.kind}) cannot be rolled back: no snapshot before its submission`);
+      if (!vm.cfg.autoRollback)
+        throw new MotionError(
+          `the VM is stopped by a GPU error (${err.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`,
+        );
+      if (!vm.recover())
+        throw new MotionError(`the GPU error (${err.kind}) cannot be rolled back: no snapshot before its submission`);
       this.recovered(err, vm.step);
-      this.output(`${err.kind} on ${err.engine} rolled back: the VM is back before the guilty submission (${err.file}:${err.line}), which will be skipped\n`);
+      this.output(
+        `${err.kind} on ${err.engine} rolled back: the VM is back before the guilty submission (${err.file}:${err.line}), which will be skipped\n`,
+      );
       this.invalidated();
       moved = true;
     }
@@ -96,7 +130,11 @@ export class Execution {
           if (i % CLOCK_EVERY === 0 && op.sliceOver()) break;
           if (settling) {
             const next = vm.nextActor();
-            if (next === actorOfThread || next === null || (actorOfThread === 'driver' ? vm.driverPc >= vm.image.driver.length : !actorOfThread.busy())) {
+            if (
+              next === actorOfThread ||
+              next === null ||
+              (actorOfThread === 'driver' ? vm.driverPc >= vm.image.driver.length : !actorOfThread.busy())
+            ) {
               return { reason: 'step', threadId };
             }
           }
@@ -121,7 +159,13 @@ export class Execution {
             continue;
           }
           if (r === STEP_DONE) return this.endStop();
-          if (r === STEP_STUCK) return { reason: 'pause', threadId: DRIVER_THREAD, description: 'VM stuck', text: 'Nothing can run: the driver waits on an engine a GPU error stopped' };
+          if (r === STEP_STUCK)
+            return {
+              reason: 'pause',
+              threadId: DRIVER_THREAD,
+              description: 'VM stuck',
+              text: 'Nothing can run: the driver waits on an engine a GPU error stopped',
+            };
           if (watch) {
             const h = this.bps.after(vm, actor, r, before);
             if (h) return hitStop(h);
@@ -130,7 +174,13 @@ export class Execution {
         }
         const cancelled = await op.yield(`t=${vm.commands}`);
         if (this.cancelled) return null;
-        if (cancelled) return { reason: 'pause', threadId: this.focus(threadId), description: 'Cancelled', text: `${op.title} cancelled at t=${vm.commands} (step ${vm.step}): the VM stands there; continue goes on from here` };
+        if (cancelled)
+          return {
+            reason: 'pause',
+            threadId: this.focus(threadId),
+            description: 'Cancelled',
+            text: `${op.title} cancelled at t=${vm.commands} (step ${vm.step}): the VM stands there; continue goes on from here`,
+          };
         if (this.pauseRequested) return { reason: 'pause', threadId: this.focus(threadId) };
       }
     } finally {
@@ -153,7 +203,8 @@ export class Execution {
     }
     const e = vm.engine(engine);
     const d0 = e.depth;
-    const once = () => searchBackward(vm, { pre: (v) => v.nextActor() === e && e.semPolls === 0 && (into || e.depth <= d0) });
+    const once = () =>
+      searchBackward(vm, { pre: (v) => v.nextActor() === e && e.semPolls === 0 && (into || e.depth <= d0) });
     if (once() === null) return this.beginning(threadId);
     const line1 = lineAt(vm, e);
     if (granularity === 'line' && !into && line1 !== undefined) {
@@ -210,7 +261,12 @@ export class Execution {
     const last = latest as { step: number; hit: Hit } | null;
     if (search.result === null || last === null) {
       vm.restoreSnapshot(0);
-      return { reason: 'entry', threadId: this.withSource(this.focus(threadId)), description: 'Beginning of the recorded history', text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot' };
+      return {
+        reason: 'entry',
+        threadId: this.withSource(this.focus(threadId)),
+        description: 'Beginning of the recorded history',
+        text: 'No earlier breakpoint or watched write: the VM is at its oldest kept snapshot',
+      };
     }
     return hitStop(last.hit);
   }
@@ -220,11 +276,18 @@ export class Execution {
    * VM is about to run something of source line `line` (a command of it on an engine, or a driver
    * operation). Breakpoints are passed over; going forward, GPU errors behave as in a continue.
    */
-  async travel(line: number, direction: 'back' | 'forward', threadId: number, op = new Operation(`Jump to line ${line}`)): Promise<Stop | null> {
+  async travel(
+    line: number,
+    direction: 'back' | 'forward',
+    threadId: number,
+    op = new Operation(`Jump to line ${line}`),
+  ): Promise<Stop | null> {
     const vm = this.vm;
     const arrived = (v: Vm): Stop | null => {
       const t = threadAtLine(v, line);
-      return t === null ? null : { reason: 'goto', threadId: t, description: `Line ${line}`, text: `t=${v.commands}, step ${v.step}` };
+      return t === null
+        ? null
+        : { reason: 'goto', threadId: t, description: `Line ${line}`, text: `t=${v.commands}, step ${v.step}` };
     };
     if (direction === 'forward') return this.forward(threadId, 'continue', 'line', arrived, op);
     // Epochs that fetched from none of the line's pages, and whose driver passed none of its operations, are not replayed.
@@ -246,7 +309,13 @@ export class Execution {
             const cancelled = await op.yield(`back to t=${vm.commands}`, end ? vm.step / end : undefined);
             if (this.cancelled) return null;
             interrupted = cancelled || this.pauseRequested ? 'cancelled' : undefined;
-            if (interrupted) return { reason: 'pause', threadId: this.focus(threadId), description: 'Cancelled', text: `line ${line} did not run earlier; ${op.title} cancelled on the way back, at t=${vm.commands} (step ${vm.step})` };
+            if (interrupted)
+              return {
+                reason: 'pause',
+                threadId: this.focus(threadId),
+                description: 'Cancelled',
+                text: `line ${line} did not run earlier; ${op.title} cancelled on the way back, at t=${vm.commands} (step ${vm.step})`,
+              };
           }
         }
       } finally {
@@ -265,7 +334,10 @@ export class Execution {
    * paused, the VM stays where the replay stood (a real position of its history). Null: the session
    * dropped the VM.
    */
-  async toTime(t: number, op: Operation): Promise<{ readonly arrived: boolean; readonly cancelled?: boolean; readonly why?: string } | null> {
+  async toTime(
+    t: number,
+    op: Operation,
+  ): Promise<{ readonly arrived: boolean; readonly cancelled?: boolean; readonly why?: string } | null> {
     const vm = this.vm;
     if (!rewindFor(vm, t)) return { arrived: false, why: 'no snapshot that early' };
     const from = vm.commands;
@@ -274,7 +346,8 @@ export class Execution {
     try {
       for (let i = 1; vm.commands < t; i++) {
         const r = vm.stepOnce();
-        if (r !== STEP_COMMAND && r !== STEP_DRIVER && r !== STEP_POLL) return { arrived: false, why: vm.pending ? `GPU error ${vm.pending.kind}` : 'the program ends before that' };
+        if (r !== STEP_COMMAND && r !== STEP_DRIVER && r !== STEP_POLL)
+          return { arrived: false, why: vm.pending ? `GPU error ${vm.pending.kind}` : 'the program ends before that' };
         if (i % CLOCK_EVERY === 0 && op.sliceOver()) {
           const cancelled = await op.yield(`t=${vm.commands} of ${t}`, (vm.commands - from) / (t - from));
           if (this.cancelled) return null;
@@ -303,7 +376,10 @@ export class Execution {
         while (!done && !op.sliceOver()) done = search.advance(SEARCH_STEPS);
         if (done) return undefined;
         const total = search.end;
-        const cancelled = await op.yield(`back at t=${this.vm.commands}`, total > 0 ? (total - search.segStart) / total : undefined);
+        const cancelled = await op.yield(
+          `back at t=${this.vm.commands}`,
+          total > 0 ? (total - search.segStart) / total : undefined,
+        );
         if (this.cancelled) return 'dropped';
         if (cancelled || this.pauseRequested) return 'cancelled';
       }
@@ -317,13 +393,19 @@ export class Execution {
   private cancelledBack(threadId: number, op: Operation, search: BackwardSearch): Stop {
     const vm = this.vm;
     return {
-      reason: 'pause', threadId: this.withSource(this.focus(threadId)), description: 'Cancelled',
+      reason: 'pause',
+      threadId: this.withSource(this.focus(threadId)),
+      description: 'Cancelled',
       text: `${op.title} cancelled at t=${vm.commands} (step ${vm.step}), on its way back from step ${search.end}: nothing found in the history it had searched`,
     };
   }
 
   /** When has a forward step motion of this thread arrived? Called after each VM step. */
-  private goal(threadId: number, kind: 'continue' | StepKind, granularity: Granularity): (actor: Engine | 'driver' | null, r: number) => boolean {
+  private goal(
+    threadId: number,
+    kind: 'continue' | StepKind,
+    granularity: Granularity,
+  ): (actor: Engine | 'driver' | null, r: number) => boolean {
     if (kind === 'continue') return () => false;
     const engine = engineOfThread(threadId);
     if (!engine) return (actor) => actor === 'driver';
@@ -335,10 +417,16 @@ export class Execution {
       return (actor, r) => actor === e && r === STEP_COMMAND;
     }
     if (kind === 'out') {
-      return d0 > 0 ? (actor, r) => actor === e && r === STEP_COMMAND && e.depth < d0 : (actor, r) => actor === e && r === STEP_COMMAND && e.idle();
+      return d0 > 0
+        ? (actor, r) => actor === e && r === STEP_COMMAND && e.depth < d0
+        : (actor, r) => actor === e && r === STEP_COMMAND && e.idle();
     }
     const line0 = e.busy() ? lineAt(vm, e) : undefined;
-    return (actor, r) => actor === e && r === STEP_COMMAND && e.depth <= d0 && (granularity === 'instruction' || e.depth !== d0 || line0 === undefined || lineAt(vm, e) !== line0);
+    return (actor, r) =>
+      actor === e &&
+      r === STEP_COMMAND &&
+      e.depth <= d0 &&
+      (granularity === 'instruction' || e.depth !== d0 || line0 === undefined || lineAt(vm, e) !== line0);
   }
 
   /** A GPU error stopped an engine: stop when its filter is on, else behave as outside a debug session. */
@@ -350,7 +438,9 @@ export class Execution {
     if (this.bps.exceptions.has(err.kind)) return stop;
     if (vm.cfg.autoRollback && vm.recover()) {
       this.recovered(err, vm.step);
-      this.output(`${err.kind} on ${err.engine} at ${err.file}:${err.line}: ${err.message} (rolled back; the submission is skipped)\n`);
+      this.output(
+        `${err.kind} on ${err.engine} at ${err.file}:${err.line}: ${err.message} (rolled back; the submission is skipped)\n`,
+      );
       this.invalidated();
       return null;
     }
@@ -361,7 +451,10 @@ export class Execution {
     const r = this.vm.result();
     const errs = this.vm.errors.length;
     return {
-      reason: 'pause', threadId: DRIVER_THREAD, finished: true, description: 'Program finished',
+      reason: 'pause',
+      threadId: DRIVER_THREAD,
+      finished: true,
+      description: 'Program finished',
       text: `${r.status} after ${r.commands} commands, ${r.cycles} cycles${errs ? `, ${errs} GPU error${errs > 1 ? 's' : ''}` : ''}; step back to inspect, continue to end the session`,
     };
   }
@@ -384,7 +477,14 @@ export class Execution {
 }
 
 function hitStop(h: Hit): Stop {
-  if (h.notEmulated) return { reason: h.reason, threadId: h.threadId, description: h.description, text: h.text, notEmulated: h.notEmulated };
+  if (h.notEmulated)
+    return {
+      reason: h.reason,
+      threadId: h.threadId,
+      description: h.description,
+      text: h.text,
+      notEmulated: h.notEmulated,
+    };
   return { reason: h.reason, threadId: h.threadId, description: h.description, hitBreakpointIds: h.ids };
 }
 
@@ -402,4 +502,3 @@ function lineAt(vm: Vm, e: Engine): number | undefined {
   if (!e.busy() && !e.halted) return undefined;
   return locateCommand(vm, e.name, e.nextVa())?.line;
 }
-

@@ -4,7 +4,15 @@
 // Precedence, lowest first: `||`, `&&`, `!`, comparisons, `|`, `^`, `&`, shifts, `+ -`, `* / %`, unary
 // `- ~`. Comparisons bind looser than bit operations, so `CS_GPR0 & 0xff == 5` means what it reads.
 
-import { ARITHMETIC_LEVELS, EngineName, parseNumber, regByName, RegInstance, UNARY_OPERATORS, type Vm } from '../emulator';
+import {
+  ARITHMETIC_LEVELS,
+  EngineName,
+  parseNumber,
+  regByName,
+  RegInstance,
+  UNARY_OPERATORS,
+  type Vm,
+} from '../emulator';
 import { readDwords } from './memory';
 
 export class ExpressionError extends Error {}
@@ -25,7 +33,8 @@ export interface EvalContext {
 const MAX_LENGTH = 4096;
 const MAX_DEPTH = 64;
 const U64 = (1n << 64n) - 1n;
-const TOKEN = /\s*(0x[0-9a-f_]+[kmg]?|0b[01_]+[kmg]?|[0-9][0-9_]*[kmg]?|[a-z_$][a-z0-9_$]*(?:\.[a-z_][a-z0-9_]*)?|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~()!<>[\]])/iy;
+const TOKEN =
+  /\s*(0x[0-9a-f_]+[kmg]?|0b[01_]+[kmg]?|[0-9][0-9_]*[kmg]?|[a-z_$][a-z0-9_$]*(?:\.[a-z_][a-z0-9_]*)?|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~()!<>[\]])/iy;
 
 function tokenize(text: string): string[] {
   if (text.length > MAX_LENGTH) throw new ExpressionError('expression too long');
@@ -44,7 +53,12 @@ function tokenize(text: string): string[] {
 }
 
 /** The language's arithmetic (emulator/lexer.ts), under logic and comparisons. */
-const BINARY_LEVELS: readonly (readonly string[])[] = [['||'], ['&&'], ['==', '!=', '<', '<=', '>', '>='], ...ARITHMETIC_LEVELS];
+const BINARY_LEVELS: readonly (readonly string[])[] = [
+  ['||'],
+  ['&&'],
+  ['==', '!=', '<', '<=', '>', '>='],
+  ...ARITHMETIC_LEVELS,
+];
 const NOT_LEVEL = 2; // `!` sits between `&&` and the comparisons
 
 export function parseExpression(text: string): Expr {
@@ -54,7 +68,8 @@ export function parseExpression(text: string): Expr {
   let depth = 0;
   const peek = () => toks[p];
   const expect = (t: string) => {
-    if (toks[p] !== t) throw new ExpressionError(toks[p] === undefined ? `missing '${t}'` : `expected '${t}', found '${toks[p]}'`);
+    if (toks[p] !== t)
+      throw new ExpressionError(toks[p] === undefined ? `missing '${t}'` : `expected '${t}', found '${toks[p]}'`);
     p++;
   };
   const level = (n: number): Expr => {
@@ -131,7 +146,12 @@ export function resolveName(name: string, ctx: EvalContext): NameValue | undefin
   const vm = ctx.vm;
   const sym = vm.image.symbols.get(up);
   if (sym !== undefined) {
-    return { kind: 'symbol', name: up, value: BigInt(sym), surface: vm.image.surfaces.some((s) => s.name.toUpperCase() === up) };
+    return {
+      kind: 'symbol',
+      name: up,
+      value: BigInt(sym),
+      surface: vm.image.surfaces.some((s) => s.name.toUpperCase() === up),
+    };
   }
   const reg = regByName(up, ctx.engine);
   if (reg) return { kind: 'register', reg, value: registerValue(vm, reg) };
@@ -160,10 +180,14 @@ export function evaluate(e: Expr, ctx: EvalContext): bigint {
     case 'un': {
       const a = evaluate(e.a, ctx);
       switch (e.op) {
-        case '-': return -a;
-        case '+': return a;
-        case '~': return ~a & U64;
-        default: return a === 0n ? 1n : 0n;
+        case '-':
+          return -a;
+        case '+':
+          return a;
+        case '~':
+          return ~a & U64;
+        default:
+          return a === 0n ? 1n : 0n;
       }
     }
     case 'bin': {
@@ -172,9 +196,12 @@ export function evaluate(e: Expr, ctx: EvalContext): bigint {
       const a = evaluate(e.a, ctx);
       const b = evaluate(e.b, ctx);
       switch (e.op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
+        case '+':
+          return a + b;
+        case '-':
+          return a - b;
+        case '*':
+          return a * b;
         case '/':
         case '%':
           if (b === 0n) throw new ExpressionError('division by zero');
@@ -183,15 +210,24 @@ export function evaluate(e: Expr, ctx: EvalContext): bigint {
         case '>>':
           if (b < 0n || b > 127n) throw new ExpressionError(`shift by ${b} is out of range`);
           return e.op === '<<' ? (a << b) & ((1n << 128n) - 1n) : a >> b;
-        case '&': return a & b;
-        case '|': return a | b;
-        case '^': return a ^ b;
-        case '==': return a === b ? 1n : 0n;
-        case '!=': return a !== b ? 1n : 0n;
-        case '<': return a < b ? 1n : 0n;
-        case '<=': return a <= b ? 1n : 0n;
-        case '>': return a > b ? 1n : 0n;
-        default: return a >= b ? 1n : 0n;
+        case '&':
+          return a & b;
+        case '|':
+          return a | b;
+        case '^':
+          return a ^ b;
+        case '==':
+          return a === b ? 1n : 0n;
+        case '!=':
+          return a !== b ? 1n : 0n;
+        case '<':
+          return a < b ? 1n : 0n;
+        case '<=':
+          return a <= b ? 1n : 0n;
+        case '>':
+          return a > b ? 1n : 0n;
+        default:
+          return a >= b ? 1n : 0n;
       }
     }
   }

@@ -48,10 +48,13 @@ function kindOf(v: unknown): string {
  * `command` is still answerable (the session refuses it by its seq); one without a usable `seq` is not.
  */
 export function checkEnvelope(msg: unknown): string | undefined {
-  if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return `the body is ${kindOf(msg)}, not a DAP message (a JSON object)`;
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg))
+    return `the body is ${kindOf(msg)}, not a DAP message (a JSON object)`;
   const m = msg as Record<string, unknown>;
   if (m.type !== 'request' && m.type !== 'response') {
-    return m.type === undefined ? 'the message has no type (request or response)' : `a message of type ${typeof m.type === 'string' ? quote(m.type) : kindOf(m.type)} (a client sends requests and responses)`;
+    return m.type === undefined
+      ? 'the message has no type (request or response)'
+      : `a message of type ${typeof m.type === 'string' ? quote(m.type) : kindOf(m.type)} (a client sends requests and responses)`;
   }
   if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 0) {
     return `the ${m.type} has no usable seq (${m.seq === undefined ? 'absent' : typeof m.seq === 'number' ? String(m.seq) : kindOf(m.seq)}): it cannot be answered`;
@@ -136,9 +139,17 @@ export class FrameReader {
       const end = head.subarray(0, MAX_HEADER_BYTES + CRLF2.length).indexOf(CRLF2);
       // Binary data is refused at its first byte, not after a header's worth of it has arrived.
       const bad = firstNonText(head, end < 0 ? Math.min(head.length, MAX_HEADER_BYTES + CRLF2.length) : end);
-      if (bad >= 0) throw new ProtocolError(this.offset + bad, `a 0x${head[bad].toString(16).padStart(2, '0')} byte in a header (binary data, not DAP)`);
+      if (bad >= 0)
+        throw new ProtocolError(
+          this.offset + bad,
+          `a 0x${head[bad].toString(16).padStart(2, '0')} byte in a header (binary data, not DAP)`,
+        );
       if (end < 0) {
-        if (head.length > MAX_HEADER_BYTES + CRLF2.length) throw new ProtocolError(this.offset, `a header longer than ${MAX_HEADER_BYTES} bytes (no blank line ending it; starts ${quote(head.toString('latin1', 0, 40))})`);
+        if (head.length > MAX_HEADER_BYTES + CRLF2.length)
+          throw new ProtocolError(
+            this.offset,
+            `a header longer than ${MAX_HEADER_BYTES} bytes (no blank line ending it; starts ${quote(head.toString('latin1', 0, 40))})`,
+          );
         return false;
       }
       this.frameAt = this.offset;
@@ -160,7 +171,10 @@ export class FrameReader {
     try {
       msg = JSON.parse(json);
     } catch (e) {
-      throw new ProtocolError(at, `the body is not JSON (${(e as Error).message.slice(0, 100)}; starts ${quote(json)})`);
+      throw new ProtocolError(
+        at,
+        `the body is not JSON (${(e as Error).message.slice(0, 100)}; starts ${quote(json)})`,
+      );
     }
     const bad = checkEnvelope(msg);
     if (bad) throw new ProtocolError(at, bad);
@@ -181,11 +195,13 @@ export class FrameReader {
         if (!/^\d{1,15}$/.test(v)) throw new ProtocolError(at, `Content-Length ${quote(v)} is not a byte count`);
         length = Number(v);
         if (length === 0) throw new ProtocolError(at, 'Content-Length 0: an empty body is not a message');
-        if (length > MAX_BODY_BYTES) throw new ProtocolError(at, `Content-Length ${length} is past the ${MAX_BODY_BYTES}-byte limit of a message`);
+        if (length > MAX_BODY_BYTES)
+          throw new ProtocolError(at, `Content-Length ${length} is past the ${MAX_BODY_BYTES}-byte limit of a message`);
       }
       at += line.length + 2;
     }
-    if (length === undefined) throw new ProtocolError(this.offset, `a header without Content-Length (${quote(header)})`);
+    if (length === undefined)
+      throw new ProtocolError(this.offset, `a header without Content-Length (${quote(header)})`);
     return length;
   }
 }

@@ -3,7 +3,18 @@
 // coalesced per page, changed surface pixels), read from the snapshots' before-images without moving the
 // VM and kept compact so that clients page through it.
 
-import { EPT_VIEW_FULL, HostMemory, PAGE_DWORDS, PAGE_SIZE, RAM_HPA, REGISTERS, summarize, Vm, type PagingContext, type Snapshot } from '../emulator';
+import {
+  EPT_VIEW_FULL,
+  HostMemory,
+  PAGE_DWORDS,
+  PAGE_SIZE,
+  RAM_HPA,
+  REGISTERS,
+  summarize,
+  Vm,
+  type PagingContext,
+  type Snapshot,
+} from '../emulator';
 import type { CustomArgs, CustomBody, SnapshotInfo } from './protocol';
 import { pagingContext, vaRun } from './memory';
 
@@ -18,7 +29,10 @@ export const MAX_SNAPSHOT_WINDOW = 4096;
 export function snapshotWindow(vm: Vm, args: CustomArgs<'vgpu/snapshots'> = {}): CustomBody<'vgpu/snapshots'> {
   const list = vm.snapshots.list;
   const count = windowCount(args.count, SNAPSHOT_WINDOW, MAX_SNAPSHOT_WINDOW);
-  const start = args.start === undefined ? Math.max(0, list.length - count) : Math.max(0, Math.min(list.length, Math.floor(args.start)));
+  const start =
+    args.start === undefined
+      ? Math.max(0, list.length - count)
+      : Math.max(0, Math.min(list.length, Math.floor(args.start)));
   const snapshots: SnapshotInfo[] = [];
   for (let i = start; i < Math.min(list.length, start + count); i++) snapshots.push(snapshotInfo(vm, list[i]));
   return { snapshots, start, total: list.length, step: vm.step, commands: vm.commands };
@@ -112,7 +126,8 @@ export class Comparison {
       this.changed = grow(this.changed, this.n * 2);
       this.first = grow(this.first, this.n * 2 + 1);
     }
-    if (2 * (this.nRanges + n) > this.ranges.length) this.ranges = grow(this.ranges, Math.max(2 * (this.nRanges + n), this.ranges.length * 2));
+    if (2 * (this.nRanges + n) > this.ranges.length)
+      this.ranges = grow(this.ranges, Math.max(2 * (this.nRanges + n), this.ranges.length * 2));
     this.gpaPages[this.n] = gpaPage;
     this.changed[this.n] = changed;
     this.ranges.set(rs.subarray(0, 2 * n), 2 * this.nRanges);
@@ -129,11 +144,21 @@ export class Comparison {
 
   /** The answer for changed pages [start, start + count) (count: DIFF_WINDOW when not given, at most MAX_DIFF_WINDOW). */
   window(token: string, start?: unknown, count?: unknown): Diff {
-    const s = typeof start === 'number' && Number.isFinite(start) ? Math.max(0, Math.min(this.n, Math.floor(start))) : 0;
+    const s =
+      typeof start === 'number' && Number.isFinite(start) ? Math.max(0, Math.min(this.n, Math.floor(start))) : 0;
     const end = Math.min(this.n, s + windowCount(count, DIFF_WINDOW, MAX_DIFF_WINDOW));
     const pages: DiffPage[] = [];
     for (let k = s; k < end; k++) pages.push(this.page(k));
-    return { registers: this.registers, pages, surfaces: this.surfaces, start: s, totalPages: this.n, more: this.n - end, changedBytes: this.changedBytes, token };
+    return {
+      registers: this.registers,
+      pages,
+      surfaces: this.surfaces,
+      start: s,
+      totalPages: this.n,
+      more: this.n - end,
+      changedBytes: this.changedBytes,
+      token,
+    };
   }
 }
 
@@ -154,7 +179,11 @@ class PageVersions {
   /** Keys are pfn * scale + (epoch - lo). */
   private readonly scale: number;
 
-  constructor(private readonly vm: Vm, readonly lo: number, readonly hi: number) {
+  constructor(
+    private readonly vm: Vm,
+    readonly lo: number,
+    readonly hi: number,
+  ) {
     const list = vm.snapshots.list;
     let records = 0;
     for (let j = lo; j < list.length; j++) records += list[j].undo.pageCount;
@@ -248,7 +277,8 @@ export function* diffSteps(vm: Vm, a: number, b: number): Generator<number, Comp
     let changed = false;
     for (let i = 0; i < n; i++) if (regsA[r.slot + i] !== regsB[r.slot + i]) changed = true;
     if (!changed) continue;
-    const val = (v: Uint32Array) => '0x' + (n === 2 ? ((BigInt(v[r.slot + 1]) << 32n) | BigInt(v[r.slot])) : BigInt(v[r.slot])).toString(16);
+    const val = (v: Uint32Array) =>
+      '0x' + (n === 2 ? (BigInt(v[r.slot + 1]) << 32n) | BigInt(v[r.slot]) : BigInt(v[r.slot])).toString(16);
     registers.push({ name: r.name, old: val(regsA), new: val(regsB) });
   }
   const out = new Comparison(registers);
@@ -312,7 +342,13 @@ interface PageDelta {
  */
 function pageChanges(p: Uint32Array, q: Uint32Array, d: PageDelta): void {
   d.changed = d.n = 0;
-  if (Buffer.compare(new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE), new Uint8Array(q.buffer, q.byteOffset, PAGE_SIZE)) === 0) return;
+  if (
+    Buffer.compare(
+      new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE),
+      new Uint8Array(q.buffer, q.byteOffset, PAGE_SIZE),
+    ) === 0
+  )
+    return;
   const rs = d.rs;
   let changed = 0;
   let n = 0;
@@ -382,7 +418,15 @@ const ZERO_PAGE = new Uint32Array(PAGE_DWORDS);
  * and compared a page at a time; a page written by neither epoch between the two is skipped whole.
  * Unmapped pixels read as zero, as the Surface view shows them.
  */
-function rowChanges(versions: PageVersions, pairs: PairCache, forward: boolean, ctxA: PagingContext, ctxB: PagingContext, va: number, bytes: number): number {
+function rowChanges(
+  versions: PageVersions,
+  pairs: PairCache,
+  forward: boolean,
+  ctxA: PagingContext,
+  ctxB: PagingContext,
+  va: number,
+  bytes: number,
+): number {
   const side = (older: boolean) => (older === forward ? 'older' : 'newer');
   let changed = 0;
   let x = 0;
@@ -423,7 +467,12 @@ export function surfaceAt(vm: Vm, index: number, name: string): { width: number;
   const versions = new PageVersions(vm, index, index);
   const pairs = new PairCache(versions);
   const mem = { pageForRead: (pfn: number) => pairs.get(pfn).newer } as Pick<HostMemory, 'pageForRead'> as HostMemory;
-  const ctx: PagingContext = { ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL), mem, pml4: pml4At(vm, index), refresh: undefined };
+  const ctx: PagingContext = {
+    ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL),
+    mem,
+    pml4: pml4At(vm, index),
+    refresh: undefined,
+  };
   const { width, height, pitch } = surface;
   const pixels = new Uint32Array(width * height);
   for (let y = 0; y < height; y++) {

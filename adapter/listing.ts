@@ -4,7 +4,21 @@
 // and disassembly map commands to its lines as they map the lines of a .vgpu program.
 
 import * as path from 'node:path';
-import { disassembleOne, STEP_COMMAND, STEP_DONE, STEP_ERROR, STEP_POLL, STEP_STUCK, Vm, VmOptions, type DriverOp, type Engine, type EngineName, type ProgramImage, type SourceLoc } from '../emulator';
+import {
+  disassembleOne,
+  STEP_COMMAND,
+  STEP_DONE,
+  STEP_ERROR,
+  STEP_POLL,
+  STEP_STUCK,
+  Vm,
+  VmOptions,
+  type DriverOp,
+  type Engine,
+  type EngineName,
+  type ProgramImage,
+  type SourceLoc,
+} from '../emulator';
 import { peekCommand } from './memory';
 
 /**
@@ -62,7 +76,9 @@ export class Listing {
     });
     for (const b of blocks) {
       out.push('');
-      out.push(`; ${b.engine} ${b.level === 0 ? 'ring' : `batch level ${b.level}`} at 0x${b.entries[0].va.toString(16)}`);
+      out.push(
+        `; ${b.engine} ${b.level === 0 ? 'ring' : `batch level ${b.level}`} at 0x${b.entries[0].va.toString(16)}`,
+      );
       for (const e of b.entries) {
         const text = disassembleOne(e.dwords, 0, e.engine, (image.capture?.gen ?? image.vm.gen ?? 9) as 8 | 9).text;
         out.push(`${'  '.repeat(e.level)}0x${e.va.toString(16).padStart(12, '0')}  ${text}`);
@@ -129,7 +145,13 @@ export function listingOf(vm: Vm): Listing | undefined {
  * machine is deterministic: the commands it meets are the ones the session will meet). `until` ends
  * the run early (a hang dump: at the hung command); then the rest of that command's batch is decoded.
  */
-export function buildListing(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean, postmortem = false): Listing {
+export function buildListing(
+  vm: Vm,
+  options: VmOptions,
+  header: readonly string[],
+  until?: (dry: Vm) => boolean,
+  postmortem = false,
+): Listing {
   const run = dryRun(vm, options, header, until, postmortem);
   for (;;) {
     const r = run.next();
@@ -144,7 +166,12 @@ const SLICE_STEPS = 20_000;
  * buildListing in slices (a large capture's launch): between slices the event loop runs and progress
  * is reported; `slice` resolves true when the launch was cancelled, and then this throws ListingCancelled.
  */
-export async function buildListingInSlices(vm: Vm, options: VmOptions, header: readonly string[], slice: (steps: number) => Promise<boolean>): Promise<Listing> {
+export async function buildListingInSlices(
+  vm: Vm,
+  options: VmOptions,
+  header: readonly string[],
+  slice: (steps: number) => Promise<boolean>,
+): Promise<Listing> {
   const run = dryRun(vm, options, header);
   for (;;) {
     const r = run.next();
@@ -160,13 +187,19 @@ export class ListingCancelled extends Error {
 }
 
 /** The dry run: yields the steps done every SLICE_STEPS, returns the listing. */
-function* dryRun(vm: Vm, options: VmOptions, header: readonly string[], until?: (dry: Vm) => boolean, postmortem = false): Generator<number, Listing> {
-
+function* dryRun(
+  vm: Vm,
+  options: VmOptions,
+  header: readonly string[],
+  until?: (dry: Vm) => boolean,
+  postmortem = false,
+): Generator<number, Listing> {
   const dry = new Vm(vm.image, { ...options, snapshotEvery: 0, autoRollback: false });
   const blocks: Block[] = [];
   // Commands met, per engine and GPU VA: each content once (a buffer reused with other commands gets a line per content).
   const seen = new Map<string, (readonly number[])[]>();
-  const sameAs = (a: readonly number[], b: ArrayLike<number>, n: number) => a.length === n && a.every((x, i) => x === b[i]);
+  const sameAs = (a: readonly number[], b: ArrayLike<number>, n: number) =>
+    a.length === n && a.every((x, i) => x === b[i]);
   const open = new Map<EngineName, Block>();
   const add = (e: Engine, va: number, words: ArrayLike<number>, n: number) => {
     const key = `${e.name}:${va}`;
@@ -199,7 +232,8 @@ function* dryRun(vm: Vm, options: VmOptions, header: readonly string[], until?: 
     }
     const r = dry.stepOnce();
     // The command the engine just fetched and decoded (retired, or a semaphore still polling): as the engine read it.
-    if (a && a !== 'driver' && (r === STEP_COMMAND || (r === STEP_POLL && a.semPolls === 1))) add(a, a.cmdVa, a.buf, a.cmdLen);
+    if (a && a !== 'driver' && (r === STEP_COMMAND || (r === STEP_POLL && a.semPolls === 1)))
+      add(a, a.cmdVa, a.buf, a.cmdLen);
     if (r === STEP_ERROR) {
       stopped = dry.engine(dry.pending!.engine);
       break;
@@ -226,12 +260,19 @@ function* dryRun(vm: Vm, options: VmOptions, header: readonly string[], until?: 
 function driverText(op: DriverOp): string {
   const h = (n: number) => `0x${n.toString(16)}`;
   switch (op.op) {
-    case 'context': return `submit ${op.engine}: context ${h(op.lrca)}, ring ${h(op.ring.start)} head ${h(op.ring.head)} tail ${h(op.ring.tail)}, PML4 ${h(op.pml4)}`;
-    case 'write': return `write ${op.dwords.length * 4} bytes at GPA ${h(op.gpa)}`;
-    case 'wait': return `wait ${op.engines.join(', ')}`;
-    case 'mmio': return `mmio ${Vm.regName(op.offset)} = ${h(op.value)}`;
-    case 'ring': return `ring ${op.engine} at ${h(op.va)}, ${op.size} bytes`;
-    case 'submit': return `submit ${op.engine}: ${op.dwords.length} dwords at ring offset ${h(op.offset)}, tail ${h(op.tail)}`;
-    case 'eptp': return `eptp view ${op.view} on ${op.engines.join(', ')}`;
+    case 'context':
+      return `submit ${op.engine}: context ${h(op.lrca)}, ring ${h(op.ring.start)} head ${h(op.ring.head)} tail ${h(op.ring.tail)}, PML4 ${h(op.pml4)}`;
+    case 'write':
+      return `write ${op.dwords.length * 4} bytes at GPA ${h(op.gpa)}`;
+    case 'wait':
+      return `wait ${op.engines.join(', ')}`;
+    case 'mmio':
+      return `mmio ${Vm.regName(op.offset)} = ${h(op.value)}`;
+    case 'ring':
+      return `ring ${op.engine} at ${h(op.va)}, ${op.size} bytes`;
+    case 'submit':
+      return `submit ${op.engine}: ${op.dwords.length} dwords at ring offset ${h(op.offset)}, tail ${h(op.tail)}`;
+    case 'eptp':
+      return `eptp view ${op.view} on ${op.engines.join(', ')}`;
   }
 }

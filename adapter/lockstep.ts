@@ -4,7 +4,19 @@
 // the remote VM is then driven to the same step targets, repeating every rollback and every debugger edit
 // on the way, and the two are compared at every stop. Sound because the VM is deterministic: same state and steps, same state.
 
-import { Fingerprint, GpuError, parseSections, serializeVm, STEP_ERROR, Vm, VmEdit, vmFromSections, type DeviceCaps, type RemoteCapsView, type RemoteVm } from '../emulator';
+import {
+  Fingerprint,
+  GpuError,
+  parseSections,
+  serializeVm,
+  STEP_ERROR,
+  Vm,
+  VmEdit,
+  vmFromSections,
+  type DeviceCaps,
+  type RemoteCapsView,
+  type RemoteVm,
+} from '../emulator';
 
 /** The remote VM is not where its replica is (a bug: it must never happen), or cannot get there. */
 export class LockstepError extends Error {}
@@ -37,15 +49,19 @@ export function rebuildFor(vm: Vm, hostGen: number, what: string): Vm {
     // Loading a state clears the pending error but keeps it in `errors`: restore (which drops it) and meet it again.
     copy.restoreSnapshot(copy.snapshots.indexAtOrBefore(vm.step));
     copy.goToStep(vm.step);
-    if (copy.stepOnce() !== STEP_ERROR) throw new LockstepError(`the copy of the VM ran step ${vm.step} without its GPU error`);
+    if (copy.stepOnce() !== STEP_ERROR)
+      throw new LockstepError(`the copy of the VM ran step ${vm.step} without its GPU error`);
   }
   return copy;
 }
 
 function sameCaps(local: DeviceCaps, remote: RemoteCapsView): boolean {
   const names = Object.keys(remote.registers);
-  return names.length === local.registers.size && names.every((n) => '0x' + (local.registers.get(n) ?? -1n).toString(16) === remote.registers[n])
-    && Buffer.from(local.config).toString('base64') === remote.config;
+  return (
+    names.length === local.registers.size &&
+    names.every((n) => '0x' + (local.registers.get(n) ?? -1n).toString(16) === remote.registers[n]) &&
+    Buffer.from(local.config).toString('base64') === remote.config
+  );
 }
 
 export class Lockstep {
@@ -59,7 +75,10 @@ export class Lockstep {
   /** The replica's state, compared with the remote VM's at every stop at the cost of what changed. */
   private readonly fingerprint: Fingerprint;
 
-  constructor(readonly remote: RemoteVm, readonly replica: Vm) {
+  constructor(
+    readonly remote: RemoteVm,
+    readonly replica: Vm,
+  ) {
     this.at = { step: replica.step, pending: replica.pending !== null };
     this.fingerprint = new Fingerprint(replica);
   }
@@ -72,8 +91,14 @@ export class Lockstep {
   /** The target's device (physical and exposed) is the replica's. */
   async checkDevice(): Promise<void> {
     const c = await this.remote.caps();
-    if (c.hostGen !== this.replica.cfg.hostGen || !sameCaps(this.replica.physical, c.physical) || !sameCaps(this.replica.exposed, c.exposed)) {
-      throw new LockstepError(`the device on ${this.host} is not the one the replica was built with (host generation ${c.hostGen}, exposed version ${c.deviceVersion})`);
+    if (
+      c.hostGen !== this.replica.cfg.hostGen ||
+      !sameCaps(this.replica.physical, c.physical) ||
+      !sameCaps(this.replica.exposed, c.exposed)
+    ) {
+      throw new LockstepError(
+        `the device on ${this.host} is not the one the replica was built with (host generation ${c.hostGen}, exposed version ${c.deviceVersion})`,
+      );
     }
   }
 
@@ -91,7 +116,8 @@ export class Lockstep {
     const p = this.chain.then(async () => {
       await this.goTo(at.step, at.pending);
       const done = await this.remote.call('edit', e);
-      if (done.applied !== expected) throw new LockstepError(`the edit (${e.kind}) wrote ${done.applied} on ${this.host}, ${expected} here`);
+      if (done.applied !== expected)
+        throw new LockstepError(`the edit (${e.kind}) wrote ${done.applied} on ${this.host}, ${expected} here`);
     });
     this.chain = p.catch((err: unknown) => {
       this.broken ??= err;
@@ -110,7 +136,13 @@ export class Lockstep {
    */
   follow(): Promise<void> {
     const r = this.replica;
-    const mark: Mark = { recoveries: this.recoveries.splice(0), step: r.step, commands: r.commands, pending: r.pending !== null, fingerprint: this.fingerprint.digest() };
+    const mark: Mark = {
+      recoveries: this.recoveries.splice(0),
+      step: r.step,
+      commands: r.commands,
+      pending: r.pending !== null,
+      fingerprint: this.fingerprint.digest(),
+    };
     const p = this.chain.then(() => this.reach(mark));
     this.chain = p.catch(() => undefined);
     return p;
@@ -128,15 +160,21 @@ export class Lockstep {
       await this.goTo(rec.at, true);
       this.at = null;
       const r = await this.remote.call('recover', {});
-      if (!r.recovered) throw new LockstepError(`the ${rec.kind} of step ${rec.at} could not be rolled back on ${this.host}`);
-      if (r.step !== rec.to) throw new LockstepError(`the ${rec.kind} of step ${rec.at} was rolled back to step ${r.step} on ${this.host}, to step ${rec.to} here`);
+      if (!r.recovered)
+        throw new LockstepError(`the ${rec.kind} of step ${rec.at} could not be rolled back on ${this.host}`);
+      if (r.step !== rec.to)
+        throw new LockstepError(
+          `the ${rec.kind} of step ${rec.at} was rolled back to step ${r.step} on ${this.host}, to step ${rec.to} here`,
+        );
       this.at = { step: r.step, pending: false };
     }
     await this.goTo(m.step, m.pending);
     const d = await this.remote.fingerprint();
     if (d.fingerprint !== m.fingerprint || d.step !== m.step || (d.pending !== null) !== m.pending) {
-      throw new LockstepError(`the VM on ${this.host} (step ${d.step}, t=${d.commands}${d.pending ? `, stopped by ${d.pending}` : ''}, fingerprint ${d.fingerprint.slice(0, 16)}) `
-        + `and its replica here (step ${m.step}, t=${m.commands}${m.pending ? ', stopped by a GPU error' : ''}, fingerprint ${m.fingerprint.slice(0, 16)}) differ`);
+      throw new LockstepError(
+        `the VM on ${this.host} (step ${d.step}, t=${d.commands}${d.pending ? `, stopped by ${d.pending}` : ''}, fingerprint ${d.fingerprint.slice(0, 16)}) ` +
+          `and its replica here (step ${m.step}, t=${m.commands}${m.pending ? ', stopped by a GPU error' : ''}, fingerprint ${m.fingerprint.slice(0, 16)}) differ`,
+      );
     }
     this.verified++;
   }
@@ -149,12 +187,19 @@ export class Lockstep {
     if (!(at && at.step === step && !at.pending)) {
       // Forward from a clean position with `run` (the target serves it in slices, with no time limit);
       // anything else restores a snapshot and replays, as the replica did.
-      const r = at && !at.pending && step > at.step ? await this.remote.run({ maxSteps: step }) : await this.remote.call('goToStep', { step });
-      if (r.step !== step) throw new LockstepError(`the VM on ${this.host} stopped at step ${r.step}${'how' in r ? ` (${r.how})` : ''}, not at step ${step} where its replica is`);
+      const r =
+        at && !at.pending && step > at.step
+          ? await this.remote.run({ maxSteps: step })
+          : await this.remote.call('goToStep', { step });
+      if (r.step !== step)
+        throw new LockstepError(
+          `the VM on ${this.host} stopped at step ${r.step}${'how' in r ? ` (${r.how})` : ''}, not at step ${step} where its replica is`,
+        );
     }
     if (pending) {
       const s = await this.remote.stepOnce();
-      if (s.kind !== STEP_ERROR) throw new LockstepError(`the VM on ${this.host} ran step ${step} without the GPU error its replica stopped on`);
+      if (s.kind !== STEP_ERROR)
+        throw new LockstepError(`the VM on ${this.host} ran step ${step} without the GPU error its replica stopped on`);
     }
     this.at = { step, pending };
   }

@@ -1,7 +1,23 @@
 // Guest memory as the debugger sees it: `va:`/`gpa:` memory references, side-effect-free reads through
 // an engine's PPGTT (uncached walks, never the TLB), byte-granular reads and writes, and command peeking.
 
-import { ACCESS_READ, commandIndex, COMMANDS, declaredLength, EPT_VIEW_FULL, FaultInfo, PAGE_SIZE, PagingContext, RAM_HPA, Vm, walk, walkGgtt, WalkOut, type Engine, type EngineName } from '../emulator';
+import {
+  ACCESS_READ,
+  commandIndex,
+  COMMANDS,
+  declaredLength,
+  EPT_VIEW_FULL,
+  FaultInfo,
+  PAGE_SIZE,
+  PagingContext,
+  RAM_HPA,
+  Vm,
+  walk,
+  walkGgtt,
+  WalkOut,
+  type Engine,
+  type EngineName,
+} from '../emulator';
 
 export type AddressSpace = 'va' | 'gpa';
 
@@ -81,7 +97,12 @@ export function readHpa32(vm: Vm, hpa: number): number {
  * Reads `count` bytes from an address space. Returns the bytes that could be read from the start
  * (reading stops at the first unmapped page) and how many could not.
  */
-export function readBytes(vm: Vm, ref: MemoryRef, count: number, engine: EngineName = 'rcs0'): { data: Uint8Array; unreadable: number } {
+export function readBytes(
+  vm: Vm,
+  ref: MemoryRef,
+  count: number,
+  engine: EngineName = 'rcs0',
+): { data: Uint8Array; unreadable: number } {
   const n = Math.max(0, Math.min(count, MAX_TRANSFER, spaceLimit(vm, ref.space) - ref.addr));
   const out = new Uint8Array(n);
   const ctx = ref.space === 'va' ? pagingContext(vm, engine, EPT_VIEW_FULL) : null;

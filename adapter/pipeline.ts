@@ -4,7 +4,22 @@
 // address fields resolved through the engine's PPGTT. Also how a decoded command field reads as text.
 
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { CmdField, commandIndex, COMMANDS, decodeCommand, EngineName, fieldByName, fieldPlacement, groupKey, NOT_CAPTURED, regAt, regDisplayName, regField, type PipelineEntry, type Vm } from '../emulator';
+import {
+  CmdField,
+  commandIndex,
+  COMMANDS,
+  decodeCommand,
+  EngineName,
+  fieldByName,
+  fieldPlacement,
+  groupKey,
+  NOT_CAPTURED,
+  regAt,
+  regDisplayName,
+  regField,
+  type PipelineEntry,
+  type Vm,
+} from '../emulator';
 import { formatRef } from './memory';
 import type { PipelineCommandInfo, PipelineFieldInfo, PipelineGroup, PipelineStateInfo } from './protocol';
 import { Container, Format, ListContainer, Paging, VariableStore, hexPad, leaf, num } from './variables';
@@ -66,7 +81,9 @@ function decodeEntry(vm: Vm, lastDraw: number, mnemonic: string, entry: Pipeline
 
 function decodedEntries(vm: Vm, engine: EngineName): Decoded[] {
   const e = vm.engine(engine);
-  return Object.keys(e.pipeline).sort().map((m) => decodeEntry(vm, e.lastDraw, m, e.pipeline[m]));
+  return Object.keys(e.pipeline)
+    .sort()
+    .map((m) => decodeEntry(vm, e.lastDraw, m, e.pipeline[m]));
 }
 
 /** The command table's field for a decoded key (`name` or a group entry's `name.N`). */
@@ -79,7 +96,16 @@ function fieldOfKey(mnemonic: string, entry: PipelineEntry, vm: Vm, key: string)
 
 /** The fields of one entry, with changed marks and address fields walked through the engine's PPGTT. */
 function fieldsOf(vm: Vm, engine: EngineName, d: Decoded, fmt: Format): PipelineFieldInfo[] {
-  if (typeof d.fields === 'string') return [{ name: 'error', value: d.fields, placement: '', description: 'the command table cannot decode the retired dwords', changed: false }];
+  if (typeof d.fields === 'string')
+    return [
+      {
+        name: 'error',
+        value: d.fields,
+        placement: '',
+        description: 'the command table cannot decode the retired dwords',
+        changed: false,
+      },
+    ];
   const view = regField('EPT_VIEW', 'VIEW').get(vm.regs.values[vm.engine(engine).slots.view]);
   const out: PipelineFieldInfo[] = [];
   for (const [key, v] of d.fields) {
@@ -88,13 +114,22 @@ function fieldsOf(vm: Vm, engine: EngineName, d: Decoded, fmt: Format): Pipeline
     const old = d.previous?.get(key);
     const changed = d.previous !== null && old !== v;
     const info: PipelineFieldInfo = {
-      name: key, value: fieldText(f, v, fmt, engine), placement: fieldPlacement(f), description: f.desc, changed,
+      name: key,
+      value: fieldText(f, v, fmt, engine),
+      placement: fieldPlacement(f),
+      description: f.desc,
+      changed,
       ...(changed ? { previous: old === undefined ? 'absent' : fieldText(f, old, fmt, engine) } : {}),
     };
     if (f.kind === 'addr') {
       const t = vm.translate(Number(v), view, engine);
       const walk = t.fault ? t.fault.reason : t.gpa !== undefined && vm.uncaptured(t.gpa) ? NOT_CAPTURED : undefined;
-      out.push({ ...info, va: hexPad(v, 48), gpa: t.gpa !== undefined && t.hpa >= 0 ? hexPad(t.gpa, 40) : null, ...(walk ? { walk } : {}) });
+      out.push({
+        ...info,
+        va: hexPad(v, 48),
+        gpa: t.gpa !== undefined && t.hpa >= 0 ? hexPad(t.gpa, 40) : null,
+        ...(walk ? { walk } : {}),
+      });
     } else {
       out.push(info);
     }
@@ -104,8 +139,14 @@ function fieldsOf(vm: Vm, engine: EngineName, d: Decoded, fmt: Format): Pipeline
 
 function commandInfo(d: Decoded, fields?: PipelineFieldInfo[]): PipelineCommandInfo {
   return {
-    mnemonic: d.mnemonic, group: pipelineGroupOf(d.mnemonic), va: hexPad(d.entry.va, 48), at: d.entry.at,
-    first: d.entry.previous === null, sinceDraw: d.sinceDraw, changed: d.changed, ...(fields ? { fields } : {}),
+    mnemonic: d.mnemonic,
+    group: pipelineGroupOf(d.mnemonic),
+    va: hexPad(d.entry.va, 48),
+    at: d.entry.at,
+    first: d.entry.previous === null,
+    sinceDraw: d.sinceDraw,
+    changed: d.changed,
+    ...(fields ? { fields } : {}),
   };
 }
 
@@ -114,13 +155,19 @@ export function pipelineState(vm: Vm, engine: EngineName): PipelineStateInfo {
   const e = vm.engine(engine);
   const fmt = { hex: true };
   return {
-    engine, retired: e.retired, lastDraw: e.lastDraw < 0 ? null : e.lastDraw,
+    engine,
+    retired: e.retired,
+    lastDraw: e.lastDraw < 0 ? null : e.lastDraw,
     commands: decodedEntries(vm, engine).map((d) => commandInfo(d, fieldsOf(vm, engine, d, fmt))),
   };
 }
 
 function summary(c: PipelineCommandInfo): string {
-  const what = c.first ? 'first set' : c.changed === 0 ? 'set again, no field changed' : `${c.changed} field${c.changed > 1 ? 's' : ''} changed`;
+  const what = c.first
+    ? 'first set'
+    : c.changed === 0
+      ? 'set again, no field changed'
+      : `${c.changed} field${c.changed > 1 ? 's' : ''} changed`;
   return `${c.sinceDraw ? CHANGED_MARK : ''}${what}, at t=${c.at} (${c.va})${c.sinceDraw ? ', since the last draw' : ''}`;
 }
 
@@ -144,7 +191,10 @@ export function fieldVariable(f: PipelineFieldInfo, mnemonic?: string): DebugPro
 
 /** The Pipeline State scope: groups, then commands (summaries), then fields, each built when expanded. */
 export class PipelineStateContainer implements Container {
-  constructor(private readonly vm: Vm, private readonly engine: EngineName) {}
+  constructor(
+    private readonly vm: Vm,
+    private readonly engine: EngineName,
+  ) {}
 
   variables(store: VariableStore, _fmt: Format, paging: Paging): DebugProtocol.Variable[] {
     if (paging.filter === 'indexed') return [];
@@ -152,7 +202,9 @@ export class PipelineStateContainer implements Container {
     const engine = this.engine;
     const e = vm.engine(engine);
     const entries = decodedEntries(vm, engine);
-    const lastDraw = leaf('last draw', e.lastDraw < 0 ? 'none yet' : `t=${e.lastDraw}`, { type: `the engine's retired-command count when its last draw or dispatch ran (commands marked ${CHANGED_MARK.trim()} were set after it)` });
+    const lastDraw = leaf('last draw', e.lastDraw < 0 ? 'none yet' : `t=${e.lastDraw}`, {
+      type: `the engine's retired-command count when its last draw or dispatch ran (commands marked ${CHANGED_MARK.trim()} were set after it)`,
+    });
     if (entries.length === 0) return [lastDraw, leaf('state', `none yet: no state command has retired on ${engine}`)];
     const out = [lastDraw];
     for (const g of PIPELINE_GROUPS) {
@@ -160,15 +212,24 @@ export class PipelineStateContainer implements Container {
       if (list.length === 0) continue;
       const fresh = list.filter((d) => d.sinceDraw).length;
       out.push({
-        name: g, value: `${list.length} command${list.length > 1 ? 's' : ''}${fresh ? `, ${fresh} set since the last draw` : ''}`,
-        variablesReference: store.add(new ListContainer((s) => list.map((d) => {
-          const c = commandInfo(d);
-          return {
-            name: d.mnemonic, value: summary(c), type: `${COMMANDS.find((x) => x.mnemonic === d.mnemonic)?.desc ?? ''}`,
-            memoryReference: formatRef('va', d.entry.va),
-            variablesReference: s.add(new ListContainer((_s, f) => fieldsOf(vm, engine, d, f).map((x) => fieldVariable(x, d.mnemonic)))),
-          };
-        }))),
+        name: g,
+        value: `${list.length} command${list.length > 1 ? 's' : ''}${fresh ? `, ${fresh} set since the last draw` : ''}`,
+        variablesReference: store.add(
+          new ListContainer((s) =>
+            list.map((d) => {
+              const c = commandInfo(d);
+              return {
+                name: d.mnemonic,
+                value: summary(c),
+                type: `${COMMANDS.find((x) => x.mnemonic === d.mnemonic)?.desc ?? ''}`,
+                memoryReference: formatRef('va', d.entry.va),
+                variablesReference: s.add(
+                  new ListContainer((_s, f) => fieldsOf(vm, engine, d, f).map((x) => fieldVariable(x, d.mnemonic))),
+                ),
+              };
+            }),
+          ),
+        ),
       });
     }
     return out;

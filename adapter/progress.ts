@@ -14,7 +14,14 @@ const UPDATE_MS = 200;
 
 /** Where progress goes: the session's progressStart/Update/End events (when the client accepts them). */
 export interface ProgressSink {
-  start(progressId: string, title: string, requestId: number | undefined, message: string, percentage: number | undefined, cancellable: boolean): void;
+  start(
+    progressId: string,
+    title: string,
+    requestId: number | undefined,
+    message: string,
+    percentage: number | undefined,
+    cancellable: boolean,
+  ): void;
   update(progressId: string, message: string, percentage: number | undefined): void;
   end(progressId: string, message: string): void;
 }

@@ -25,21 +25,39 @@ export interface AttributeSpec {
   readonly pattern?: string;
 }
 
-type ScalarOf<T> = T extends 'string' ? string : T extends 'boolean' ? boolean : T extends 'integer' ? number : T extends 'array' ? unknown[] : never;
-type ItemOf<S> = S extends { readonly items: { readonly enum: readonly (infer E)[] } } ? E : S extends { readonly items: { readonly type: infer T } } ? ScalarOf<T> : unknown;
+type ScalarOf<T> = T extends 'string'
+  ? string
+  : T extends 'boolean'
+    ? boolean
+    : T extends 'integer'
+      ? number
+      : T extends 'array'
+        ? unknown[]
+        : never;
+type ItemOf<S> = S extends { readonly items: { readonly enum: readonly (infer E)[] } }
+  ? E
+  : S extends { readonly items: { readonly type: infer T } }
+    ? ScalarOf<T>
+    : unknown;
 /** The TypeScript type of one declared argument. */
-export type ValueOf<S extends AttributeSpec> =
-  S extends { readonly enum: readonly (infer E)[] } ? E
-  : S['type'] extends 'array' ? ItemOf<S>[]
-  : S['type'] extends readonly (infer T)[] ? ScalarOf<T>
-  : ScalarOf<S['type']>;
+export type ValueOf<S extends AttributeSpec> = S extends { readonly enum: readonly (infer E)[] }
+  ? E
+  : S['type'] extends 'array'
+    ? ItemOf<S>[]
+    : S['type'] extends readonly (infer T)[]
+      ? ScalarOf<T>
+      : ScalarOf<S['type']>;
 /** The arguments object a declaration describes: required ones required, the rest optional. */
-export type ArgsOf<A extends Record<string, AttributeSpec>> =
-  { -readonly [K in keyof A as A[K] extends { readonly required: true } ? K : never]: ValueOf<A[K]> } &
-  { -readonly [K in keyof A as A[K] extends { readonly required: true } ? never : K]?: ValueOf<A[K]> };
+export type ArgsOf<A extends Record<string, AttributeSpec>> = {
+  -readonly [K in keyof A as A[K] extends { readonly required: true } ? K : never]: ValueOf<A[K]>;
+} & { -readonly [K in keyof A as A[K] extends { readonly required: true } ? never : K]?: ValueOf<A[K]> };
 
 /** What is wrong with `args` against a declaration (`what` names the request in each message); [] when nothing. */
-export function checkArguments(what: string, args: Record<string, unknown>, specs: Readonly<Record<string, AttributeSpec>>): string[] {
+export function checkArguments(
+  what: string,
+  args: Record<string, unknown>,
+  specs: Readonly<Record<string, AttributeSpec>>,
+): string[] {
   const problems: string[] = [];
   for (const [name, spec] of Object.entries(specs)) {
     const v = args[name];
@@ -57,17 +75,31 @@ function checkValue(what: string, name: string, v: unknown, spec: AttributeSpec)
   const bad = (why: string) => `${what}: '${name}' ${why} (got ${JSON.stringify(v)?.slice(0, 200)})`;
   const types = typeof spec.type === 'string' ? [spec.type] : spec.type;
   const is = (t: AttributeType) =>
-    t === 'string' ? typeof v === 'string' : t === 'boolean' ? typeof v === 'boolean' : t === 'integer' ? typeof v === 'number' && Number.isSafeInteger(v) : Array.isArray(v);
+    t === 'string'
+      ? typeof v === 'string'
+      : t === 'boolean'
+        ? typeof v === 'boolean'
+        : t === 'integer'
+          ? typeof v === 'number' && Number.isSafeInteger(v)
+          : Array.isArray(v);
   const t = types.find(is);
-  if (!t) return bad(`must be ${types.map((x) => (x === 'integer' ? 'an integer' : x === 'array' ? 'an array' : x === 'boolean' ? 'true or false' : 'a string')).join(' or ')}`);
-  if (t === 'string' && spec.pattern && !new RegExp(spec.pattern).test(v as string)) return bad(`must match ${spec.pattern}`);
-  if (t === 'integer' && spec.minimum !== undefined && (v as number) < spec.minimum) return bad(`must be at least ${spec.minimum}`);
-  if (t === 'integer' && spec.maximum !== undefined && (v as number) > spec.maximum) return bad(`must be at most ${spec.maximum}`);
+  if (!t)
+    return bad(
+      `must be ${types.map((x) => (x === 'integer' ? 'an integer' : x === 'array' ? 'an array' : x === 'boolean' ? 'true or false' : 'a string')).join(' or ')}`,
+    );
+  if (t === 'string' && spec.pattern && !new RegExp(spec.pattern).test(v as string))
+    return bad(`must match ${spec.pattern}`);
+  if (t === 'integer' && spec.minimum !== undefined && (v as number) < spec.minimum)
+    return bad(`must be at least ${spec.minimum}`);
+  if (t === 'integer' && spec.maximum !== undefined && (v as number) > spec.maximum)
+    return bad(`must be at most ${spec.maximum}`);
   if (t === 'array') {
     for (const item of v as unknown[]) {
-      if (spec.items?.type === 'integer' && !(typeof item === 'number' && Number.isSafeInteger(item))) return bad('must hold integers');
+      if (spec.items?.type === 'integer' && !(typeof item === 'number' && Number.isSafeInteger(item)))
+        return bad('must hold integers');
       if (spec.items?.type === 'string' && typeof item !== 'string') return bad('must hold strings');
-      if (spec.items?.enum && !spec.items.enum.includes(item)) return bad(`entries must be one of ${spec.items.enum.join(', ')}`);
+      if (spec.items?.enum && !spec.items.enum.includes(item))
+        return bad(`entries must be one of ${spec.items.enum.join(', ')}`);
     }
     return undefined;
   }
@@ -77,18 +109,65 @@ function checkValue(what: string, name: string, v: unknown, spec: AttributeSpec)
 
 /** Every `launch` attribute of debug type `vgpu` (SPEC section 8, plus documented extras). */
 export const LAUNCH_ATTRIBUTES = {
-  program: { type: 'string', required: true, description: 'The .vgpu program to run in the VM, or a GPU capture (Mesa AUB, .aub or .aub.gz) or kernel hang dump (i915 error state, Xe devcoredump) to debug: recognized from the content.', default: '${file}' },
+  program: {
+    type: 'string',
+    required: true,
+    description:
+      'The .vgpu program to run in the VM, or a GPU capture (Mesa AUB, .aub or .aub.gz) or kernel hang dump (i915 error state, Xe devcoredump) to debug: recognized from the content.',
+    default: '${file}',
+  },
   stopOnEntry: { type: 'boolean', description: 'Pause before the first driver operation.', default: true },
-  hostGen: { type: 'integer', description: 'Generation of the host\'s physical GPU.', enum: [1, 2, 3], default: 3 },
-  deviceVersion: { type: 'integer', description: 'Device version exposed to the VM (at most hostGen). Default: the oldest generation in migrationPool, else hostGen.', enum: [1, 2, 3] },
-  migrationPool: { type: 'array', description: 'Generations of the hosts this VM may move to; the exposed version is their minimum.', items: { type: 'integer', enum: [1, 2, 3] } },
-  memory: { type: 'string', description: 'Guest RAM size (e.g. 256M, 64G). Overrides the program\'s .vm memory=.', pattern: '^(0x[0-9a-fA-F_]+|[0-9_]+)[KMG]?$' },
-  isolation: { type: 'boolean', description: 'Address-space isolation (mirror range and two EPT views). Default: on where the exposed version has it.' },
-  snapshotEvery: { type: 'integer', description: 'Commands between periodic snapshots (0: only at submissions). Reverse steps replay at most this many commands.', default: 1000, minimum: 0 },
-  watchdog: { type: 'integer', description: 'Commands one submission may run before it is a hang.', default: 1000000, minimum: 1 },
-  autoRollback: { type: 'boolean', description: 'After stopping on a GPU error, continuing rolls the VM back to before the guilty submission and skips it.', default: true },
-  migrationHosts: { type: 'array', description: 'vgpu hosts (HOST:PORT) offered by "Migrate VM..."; vgpu/migrate without a target uses the first.', items: { type: 'string' } },
-  debugServer: { type: 'integer', description: 'Connect to a running `node dist/adapter.js --server=PORT` instead of running the adapter inline.', minimum: 1 },
+  hostGen: { type: 'integer', description: "Generation of the host's physical GPU.", enum: [1, 2, 3], default: 3 },
+  deviceVersion: {
+    type: 'integer',
+    description:
+      'Device version exposed to the VM (at most hostGen). Default: the oldest generation in migrationPool, else hostGen.',
+    enum: [1, 2, 3],
+  },
+  migrationPool: {
+    type: 'array',
+    description: 'Generations of the hosts this VM may move to; the exposed version is their minimum.',
+    items: { type: 'integer', enum: [1, 2, 3] },
+  },
+  memory: {
+    type: 'string',
+    description: "Guest RAM size (e.g. 256M, 64G). Overrides the program's .vm memory=.",
+    pattern: '^(0x[0-9a-fA-F_]+|[0-9_]+)[KMG]?$',
+  },
+  isolation: {
+    type: 'boolean',
+    description:
+      'Address-space isolation (mirror range and two EPT views). Default: on where the exposed version has it.',
+  },
+  snapshotEvery: {
+    type: 'integer',
+    description:
+      'Commands between periodic snapshots (0: only at submissions). Reverse steps replay at most this many commands.',
+    default: 1000,
+    minimum: 0,
+  },
+  watchdog: {
+    type: 'integer',
+    description: 'Commands one submission may run before it is a hang.',
+    default: 1000000,
+    minimum: 1,
+  },
+  autoRollback: {
+    type: 'boolean',
+    description:
+      'After stopping on a GPU error, continuing rolls the VM back to before the guilty submission and skips it.',
+    default: true,
+  },
+  migrationHosts: {
+    type: 'array',
+    description: 'vgpu hosts (HOST:PORT) offered by "Migrate VM..."; vgpu/migrate without a target uses the first.',
+    items: { type: 'string' },
+  },
+  debugServer: {
+    type: 'integer',
+    description: 'Connect to a running `node dist/adapter.js --server=PORT` instead of running the adapter inline.',
+    minimum: 1,
+  },
 } as const satisfies Record<string, AttributeSpec>;
 
 export type LaunchArguments = ArgsOf<typeof LAUNCH_ATTRIBUTES>;
@@ -175,9 +254,28 @@ export interface CustomBodies {
     token: string;
   };
   /** With `snapshot` (a kept snapshot's id): the pixels as they were then, read without moving the VM. */
-  'vgpu/surface': { surfaces: string[]; name: string; width: number; height: number; pixels: string /* base64 of width*height little-endian ARGB dwords */ };
-  'vgpu/caps': { hostGen: number; deviceVersion: number; /** Where the VM runs: `local (...)` or `HOST:PORT, generation N`. */ host?: string; physical: CapsView; exposed: CapsView; fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[] };
-  'vgpu/translate': { ok: boolean; gpa?: string; hpa?: string; fault?: { kind: string; reason: string }; steps: WalkStepInfo[] };
+  'vgpu/surface': {
+    surfaces: string[];
+    name: string;
+    width: number;
+    height: number;
+    pixels: string; /* base64 of width*height little-endian ARGB dwords */
+  };
+  'vgpu/caps': {
+    hostGen: number;
+    deviceVersion: number;
+    /** Where the VM runs: `local (...)` or `HOST:PORT, generation N`. */ host?: string;
+    physical: CapsView;
+    exposed: CapsView;
+    fields: { register: string; field: string; bits: string; physical: number; exposed: number; hidden: boolean }[];
+  };
+  'vgpu/translate': {
+    ok: boolean;
+    gpa?: string;
+    hpa?: string;
+    fault?: { kind: string; reason: string };
+    steps: WalkStepInfo[];
+  };
   /** Step Back Into (the reverse of Step Into): the thread's previous command at any batch depth; a stopped event follows. */
   'vgpu/stepBackInto': Record<string, never>;
   /** The pipeline state an engine holds now (the Pipeline State scope's data); `engine` defaults to rcs0. */
@@ -185,11 +283,22 @@ export interface CustomBodies {
   'vgpu/errorState': { path: string; bytes: number; kind: string; engine: string; commandVa: string };
   'vgpu/pipelineState': PipelineStateInfo;
   /** Without `to`: the launch configuration's first `migrationHosts` entry. */
-  'vgpu/migrate': { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number; hostGen?: number; /** Where the VM runs after the request. */ host?: string };
+  'vgpu/migrate': {
+    status: 'completed' | 'refused' | 'failed';
+    reason?: string;
+    rounds: number;
+    pagesSent: number;
+    downtimeMs: number;
+    hostGen?: number;
+    /** Where the VM runs after the request. */ host?: string;
+  };
 }
 
 /** An integer argument (`more`: required, minimum, maximum ...). */
-function int<const M extends Omit<Partial<AttributeSpec>, 'type' | 'description'>>(description: string, more?: M): M & { readonly type: 'integer'; readonly description: string } {
+function int<const M extends Omit<Partial<AttributeSpec>, 'type' | 'description'>>(
+  description: string,
+  more?: M,
+): M & { readonly type: 'integer'; readonly description: string } {
   return { ...(more as M), type: 'integer', description };
 }
 const ENGINE_ARG = { type: 'string', enum: ['rcs0', 'bcs0'], description: 'engine (default rcs0)' } as const;
@@ -200,7 +309,9 @@ const ENGINE_ARG = { type: 'string', enum: ['rcs0', 'bcs0'], description: 'engin
  */
 export const CUSTOM_REQUEST_ARGS = {
   'vgpu/snapshots': {
-    start: int('first kept snapshot of the window, in list order (oldest first); absent: the newest `count`', { minimum: 0 }),
+    start: int('first kept snapshot of the window, in list order (oldest first); absent: the newest `count`', {
+      minimum: 0,
+    }),
     count: int('snapshots in the window (default 256, at most 4096)', { minimum: 0 }),
   },
   'vgpu/snapshot': {},
@@ -208,7 +319,10 @@ export const CUSTOM_REQUEST_ARGS = {
   'vgpu/diff': {
     from: int('id of the older kept snapshot'),
     to: int('id of the newer kept snapshot (-1 or absent: now)', { minimum: -1 }),
-    token: { type: 'string', description: 'a comparison already computed (from an earlier answer): another window of its pages' },
+    token: {
+      type: 'string',
+      description: 'a comparison already computed (from an earlier answer): another window of its pages',
+    },
     start: int('first changed page of the window', { minimum: 0 }),
     count: int('pages in the window (default 256, at most 4096)', { minimum: 0 }),
   },
@@ -219,7 +333,7 @@ export const CUSTOM_REQUEST_ARGS = {
   'vgpu/caps': {},
   'vgpu/translate': {
     va: { type: ['integer', 'string'], required: true, description: 'GPU VA: a number or an expression' },
-    view: { type: 'string', enum: ['full', 'restricted'], description: 'EPT view (default: the engine\'s)' },
+    view: { type: 'string', enum: ['full', 'restricted'], description: "EPT view (default: the engine's)" },
     engine: ENGINE_ARG,
     space: { type: 'string', enum: ['ppgtt', 'ggtt'], description: 'address space (default ppgtt)' },
   },
@@ -231,7 +345,7 @@ export const CUSTOM_REQUEST_ARGS = {
   'vgpu/pipelineState': { engine: ENGINE_ARG },
   'vgpu/migrate': {
     to: { type: 'string', description: 'HOST:PORT of the vgpu host (default: the first migrationHosts entry)' },
-    token: { type: 'string', description: 'the host\'s token' },
+    token: { type: 'string', description: "the host's token" },
   },
 } as const satisfies Record<keyof CustomBodies, Record<string, AttributeSpec>>;
 

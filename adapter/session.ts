@@ -2,13 +2,49 @@
 // events. One class serves inline (extension host), stdio (`node dist/adapter.js`) and TCP
 // (`--server=PORT`). Every request gets exactly one response; a malformed one gets an error response.
 
-import { CAP_REG_DEFS, capsView, ChannelClosed, describeStateSurface, EngineName, ENGINES, EPT_VIEW_NAMES, errorStateText, formatDiagnostics, isCaptureFile, migrateVm, MigrationOutcome, migrationSummary, OutputFileError, parseHostPort, readStateSurface, regField, RemoteError, stateSurfaces, walkStepJson, walkStepLines, writeOutputFile, type Vm } from '../emulator';
+import {
+  CAP_REG_DEFS,
+  capsView,
+  ChannelClosed,
+  describeStateSurface,
+  EngineName,
+  ENGINES,
+  EPT_VIEW_NAMES,
+  errorStateText,
+  formatDiagnostics,
+  isCaptureFile,
+  migrateVm,
+  MigrationOutcome,
+  migrationSummary,
+  OutputFileError,
+  parseHostPort,
+  readStateSurface,
+  regField,
+  RemoteError,
+  stateSurfaces,
+  walkStepJson,
+  walkStepLines,
+  writeOutputFile,
+  type Vm,
+} from '../emulator';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duplex, PassThrough, Writable } from 'node:stream';
 import {
-  ContinuedEvent, DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, StoppedEvent,
-  TerminatedEvent, ExitedEvent, BreakpointEvent,
+  ContinuedEvent,
+  DebugSession,
+  InitializedEvent,
+  InvalidatedEvent,
+  MemoryEvent,
+  OutputEvent,
+  ProgressEndEvent,
+  ProgressStartEvent,
+  ProgressUpdateEvent,
+  Response,
+  StoppedEvent,
+  TerminatedEvent,
+  ExitedEvent,
+  BreakpointEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, dataIdOfRegister } from './breakpoints';
@@ -18,14 +54,44 @@ import { assign } from './assign';
 import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
-import { CUSTOM_REQUEST_ARGS, LAUNCH_ATTRIBUTES, LaunchArguments, CustomArgs, CustomBody, CustomRequestName, WalkStepInfo, checkArguments } from './protocol';
-import { Assembled, HangStop, LaunchError, Launched, buildLaunch, isProgramFile, launchFailure, loadOptions, openCapture, programPath, validateLaunch } from './launch';
+import {
+  CUSTOM_REQUEST_ARGS,
+  LAUNCH_ATTRIBUTES,
+  LaunchArguments,
+  CustomArgs,
+  CustomBody,
+  CustomRequestName,
+  WalkStepInfo,
+  checkArguments,
+} from './protocol';
+import {
+  Assembled,
+  HangStop,
+  LaunchError,
+  Launched,
+  buildLaunch,
+  isProgramFile,
+  launchFailure,
+  loadOptions,
+  openCapture,
+  programPath,
+  validateLaunch,
+} from './launch';
 import { AssemblyCancelled, assembleOffThread } from './assemble';
 import { LISTING_REFERENCE, Listing, ListingCancelled, buildListingInSlices, listingOf } from './listing';
 import { MAX_TRANSFER, parseRef, readBytes, spaceLimit, writeBytes, formatRef } from './memory';
 import { pipelineState } from './pipeline';
 import { scopesOf } from './scopes';
-import { DRIVER_THREAD, Frame, THREADS, engineOfThread, framesOf, isThread, parseFrameId, threadOfEngine } from './stack';
+import {
+  DRIVER_THREAD,
+  Frame,
+  THREADS,
+  engineOfThread,
+  framesOf,
+  isThread,
+  parseFrameId,
+  threadOfEngine,
+} from './stack';
 import { Format, SetError, VariableStore } from './variables';
 import { Lockstep, LockstepError, rebuildFor } from './lockstep';
 import { Operation, ProgressSink } from './progress';
@@ -57,7 +123,10 @@ class Cancelled extends Error {
 
 /** A handler's result: the response body, and work to do once the response is sent. */
 class Reply {
-  constructor(readonly body: unknown, readonly after?: () => void) {}
+  constructor(
+    readonly body: unknown,
+    readonly after?: () => void,
+  ) {}
 }
 
 type Handler = (args: Record<string, unknown>, request: DebugProtocol.Request) => unknown;
@@ -132,11 +201,23 @@ export class VgpuDebugSession extends DebugSession {
       reverseContinue: (a, r) => this.reverse(a, 'continue', r),
       pause: (a) => this.pause(a),
       setBreakpoints: (a) => this.setBreakpoints(a),
-      setFunctionBreakpoints: (a) => ({ breakpoints: this.bps.setFunctions(objects<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
-      setInstructionBreakpoints: (a) => ({ breakpoints: this.bps.setInstructions(objects<DebugProtocol.InstructionBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setFunctionBreakpoints: (a) => ({
+        breakpoints: this.bps.setFunctions(
+          objects<DebugProtocol.FunctionBreakpoint>(a.breakpoints, 'breakpoints'),
+          this.vm,
+        ),
+      }),
+      setInstructionBreakpoints: (a) => ({
+        breakpoints: this.bps.setInstructions(
+          objects<DebugProtocol.InstructionBreakpoint>(a.breakpoints, 'breakpoints'),
+          this.vm,
+        ),
+      }),
       setExceptionBreakpoints: (a) => this.setExceptionBreakpoints(a),
       dataBreakpointInfo: (a) => this.dataBreakpointInfo(a),
-      setDataBreakpoints: (a) => ({ breakpoints: this.bps.setData(objects<DebugProtocol.DataBreakpoint>(a.breakpoints, 'breakpoints'), this.vm) }),
+      setDataBreakpoints: (a) => ({
+        breakpoints: this.bps.setData(objects<DebugProtocol.DataBreakpoint>(a.breakpoints, 'breakpoints'), this.vm),
+      }),
       breakpointLocations: (a) => this.breakpointLocations(a),
       exceptionInfo: (a) => this.exceptionInfo(a),
       readMemory: (a) => this.readMemory(a),
@@ -186,10 +267,13 @@ export class VgpuDebugSession extends DebugSession {
         reader.release();
       });
     };
-    const reader = new FrameReader((m) => {
-      this.handleMessage(m);
-      throttle();
-    }, (e) => this.protocolError(e));
+    const reader = new FrameReader(
+      (m) => {
+        this.handleMessage(m);
+        throttle();
+      },
+      (e) => this.protocolError(e),
+    );
     inStream.on('data', (d: Buffer | string) => reader.push(typeof d === 'string' ? Buffer.from(d) : d));
     inStream.on('close', () => quiet.destroy());
     inStream.on('end', () => quiet.destroy());
@@ -237,13 +321,20 @@ export class VgpuDebugSession extends DebugSession {
       // Nothing a request carries may end the session: an exception past the handlers (a response that
       // cannot be encoded, say) still gets its request an answer, if none went out.
       if (response.seq === 0) this.failWith(response, e);
-      else this.output(`vgpu debug adapter: internal error after answering ${clip(String(request.command))}: ${(e as Error)?.message ?? String(e)}\n`, 'stderr');
+      else
+        this.output(
+          `vgpu debug adapter: internal error after answering ${clip(String(request.command))}: ${(e as Error)?.message ?? String(e)}\n`,
+          'stderr',
+        );
     }
   }
 
   private dispatch(request: DebugProtocol.Request, response: DebugProtocol.Response): void {
     if (typeof request.command !== 'string') {
-      this.fail(response, `request ${request.seq}: command must be a string (got ${request.command === null ? 'null' : typeof request.command})`);
+      this.fail(
+        response,
+        `request ${request.seq}: command must be a string (got ${request.command === null ? 'null' : typeof request.command})`,
+      );
       return;
     }
     // Lua's JSON encoders (nvim-dap's `session:request(cmd, {})`) cannot tell an empty object from an
@@ -268,13 +359,17 @@ export class VgpuDebugSession extends DebugSession {
       super.dispatchRequest({ ...request, arguments: { ...args, pathFormat: 'path' } });
       return;
     }
-    const handler = Object.prototype.hasOwnProperty.call(this.handlers, request.command) ? this.handlers[request.command] : undefined;
+    const handler = Object.prototype.hasOwnProperty.call(this.handlers, request.command)
+      ? this.handlers[request.command]
+      : undefined;
     if (!handler) {
       this.fail(response, `unrecognized request '${clip(request.command)}'`);
       return;
     }
     // A custom request's arguments are checked against their declaration before its handler runs.
-    const declared = Object.prototype.hasOwnProperty.call(CUSTOM_REQUEST_ARGS, request.command) ? CUSTOM_REQUEST_ARGS[request.command as CustomRequestName] : undefined;
+    const declared = Object.prototype.hasOwnProperty.call(CUSTOM_REQUEST_ARGS, request.command)
+      ? CUSTOM_REQUEST_ARGS[request.command as CustomRequestName]
+      : undefined;
     const problems = declared ? checkArguments(request.command, (raw ?? {}) as Record<string, unknown>, declared) : [];
     if (problems.length) {
       this.fail(response, problems.join('\n'));
@@ -287,7 +382,13 @@ export class VgpuDebugSession extends DebugSession {
       this.failWith(response, e);
       return;
     }
-    if (result instanceof Promise) result.then((r) => this.succeed(response, r), (e) => this.failWith(response, e)).catch((e) => this.unanswerable(response, e));
+    if (result instanceof Promise)
+      result
+        .then(
+          (r) => this.succeed(response, r),
+          (e) => this.failWith(response, e),
+        )
+        .catch((e) => this.unanswerable(response, e));
     else this.succeed(response, result);
   }
 
@@ -315,13 +416,23 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private failWith(response: DebugProtocol.Response, e: unknown): void {
-    const known = e instanceof UserError || e instanceof Cancelled || e instanceof MotionError || e instanceof LaunchError || e instanceof ConsoleError || e instanceof ExpressionError || e instanceof SetError;
+    const known =
+      e instanceof UserError ||
+      e instanceof Cancelled ||
+      e instanceof MotionError ||
+      e instanceof LaunchError ||
+      e instanceof ConsoleError ||
+      e instanceof ExpressionError ||
+      e instanceof SetError;
     this.fail(response, known ? (e as Error).message : `internal error: ${(e as Error)?.message ?? String(e)}`);
   }
 
   private fail(response: DebugProtocol.Response, message: string): void {
     // Messages may quote what a request carried: a few lines at most, whatever it carried.
-    const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}... (${message.length - MAX_MESSAGE} more characters)` : message;
+    const text =
+      message.length > MAX_MESSAGE
+        ? `${message.slice(0, MAX_MESSAGE)}... (${message.length - MAX_MESSAGE} more characters)`
+        : message;
     response.success = false;
     response.message = text;
     response.body = { error: { id: 1, format: text.replace(/[{}]/g, ''), showUser: true } };
@@ -342,7 +453,10 @@ export class VgpuDebugSession extends DebugSession {
     }
   }
 
-  protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+  protected override initializeRequest(
+    response: DebugProtocol.InitializeResponse,
+    args: DebugProtocol.InitializeRequestArguments,
+  ): void {
     this.client = { ...args };
     response.body = {
       supportsConfigurationDoneRequest: true,
@@ -408,7 +522,9 @@ export class VgpuDebugSession extends DebugSession {
         }
         const opened = openCapture(args)!;
         try {
-          const listing = await buildListingInSlices(opened.vm, loadOptions(args), opened.header, (steps) => op.yield(`listing: ${steps} steps run`));
+          const listing = await buildListingInSlices(opened.vm, loadOptions(args), opened.header, (steps) =>
+            op.yield(`listing: ${steps} steps run`),
+          );
           pre = { vm: opened.vm, listing };
         } catch (e) {
           if (e instanceof ListingCancelled) {
@@ -473,7 +589,13 @@ export class VgpuDebugSession extends DebugSession {
     this.exec?.cancel();
     if (this.vm !== vm) this.comparisons.clear();
     this.vm = vm;
-    this.exec = new Execution(vm, this.bps, (t) => this.output(t), () => this.invalidated(['variables', 'stacks'], false), (e, step) => this.lockstep?.recovered(e, step));
+    this.exec = new Execution(
+      vm,
+      this.bps,
+      (t) => this.output(t),
+      () => this.invalidated(['variables', 'stacks'], false),
+      (e, step) => this.lockstep?.recovered(e, step),
+    );
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm, (file) => this.source(file));
     for (const bp of this.bps.index(vm)) this.sendEvent(new BreakpointEvent('changed', bp as never));
@@ -496,7 +618,13 @@ export class VgpuDebugSession extends DebugSession {
     const stopOnEntry = this.launchArgs?.stopOnEntry ?? LAUNCH_ATTRIBUTES.stopOnEntry.default;
     // A hang dump opens where the GPU hung (or where its replay went another way), whatever stopOnEntry says.
     const hang = this.hang;
-    if (hang) this.stopped({ reason: 'exception', threadId: threadOfEngine(hang.engine), description: hang.description, text: hang.text });
+    if (hang)
+      this.stopped({
+        reason: 'exception',
+        threadId: threadOfEngine(hang.engine),
+        description: hang.description,
+        text: hang.text,
+      });
     else if (stopOnEntry) this.stopped({ reason: 'entry', threadId: DRIVER_THREAD, description: 'Paused on entry' });
     else this.run(DRIVER_THREAD, 'continue');
   }
@@ -557,8 +685,11 @@ export class VgpuDebugSession extends DebugSession {
     try {
       if (ls.replica.finished) {
         const r = await ls.remote.result();
-        this.output(`the program ended on ${ls.host}: ${r.status} after ${r.commands} commands, ${r.errors.length} GPU error${r.errors.length === 1 ? '' : 's'}, memorySha256 ${r.memorySha256}\n`);
-        for (const [name, x] of Object.entries(r.surfaces)) this.output(`  surface ${name} ${x.width}x${x.height} sha256 ${x.sha256}\n`);
+        this.output(
+          `the program ended on ${ls.host}: ${r.status} after ${r.commands} commands, ${r.errors.length} GPU error${r.errors.length === 1 ? '' : 's'}, memorySha256 ${r.memorySha256}\n`,
+        );
+        for (const [name, x] of Object.entries(r.surfaces))
+          this.output(`  surface ${name} ${x.width}x${x.height} sha256 ${x.sha256}\n`);
       } else {
         this.output(`the VM on ${ls.host} is discarded at t=${ls.replica.commands}\n`);
       }
@@ -582,13 +713,16 @@ export class VgpuDebugSession extends DebugSession {
     if (this.exec?.running) throw new UserError('the VM is running: pause it first');
     if (this.migrating) throw new UserError('the VM is being moved to another host');
     if (this.comparing > 0) throw new UserError('Compare Snapshots is under way: wait for it or cancel it');
-    if (this.following > 0) throw new UserError(`the VM is running on ${this.lockstep?.host ?? 'another host'}: wait for it to stop`);
+    if (this.following > 0)
+      throw new UserError(`the VM is running on ${this.lockstep?.host ?? 'another host'}: wait for it to stop`);
     return vm;
   }
 
   /** Where the VM runs now. */
   private hostText(): string {
-    return this.lockstep ? this.lockstep.host : `local (this debug adapter), generation ${this.vm?.cfg.hostGen ?? this.homeGen}`;
+    return this.lockstep
+      ? this.lockstep.host
+      : `local (this debug adapter), generation ${this.vm?.cfg.hostGen ?? this.homeGen}`;
   }
 
   /**
@@ -620,19 +754,29 @@ export class VgpuDebugSession extends DebugSession {
     if (this.lockstep !== ls) return; // closed on purpose meanwhile (restart, end, another move)
     this.lockstep = undefined;
     void ls.close();
-    const why = e instanceof LockstepError ? `the VM on ${ls.host} and its replica here diverged: ${e.message}`
-      : e instanceof ChannelClosed ? `the connection to ${ls.host} is lost: ${e.message}`
-        : e instanceof RemoteError ? `${ls.host} failed a request: ${e.message}`
-          : `internal error while following the VM on ${ls.host}: ${(e as Error)?.message ?? String(e)}`;
+    const why =
+      e instanceof LockstepError
+        ? `the VM on ${ls.host} and its replica here diverged: ${e.message}`
+        : e instanceof ChannelClosed
+          ? `the connection to ${ls.host} is lost: ${e.message}`
+          : e instanceof RemoteError
+            ? `${ls.host} failed a request: ${e.message}`
+            : `internal error while following the VM on ${ls.host}: ${(e as Error)?.message ?? String(e)}`;
     let home: Vm;
     try {
       home = rebuildFor(ls.replica, this.homeGen, 'the VM');
     } catch (err) {
-      this.output(`${why}; the VM could not be rebuilt for this host (${(err as Error).message}): the session goes on with the replica\n`, 'stderr');
+      this.output(
+        `${why}; the VM could not be rebuilt for this host (${(err as Error).message}): the session goes on with the replica\n`,
+        'stderr',
+      );
       return;
     }
     this.adopt(home);
-    this.output(`${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`, 'stderr');
+    this.output(
+      `${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`,
+      'stderr',
+    );
     this.invalidated(['all']);
   }
 
@@ -663,7 +807,13 @@ export class VgpuDebugSession extends DebugSession {
     const last = this.lastStop;
     if (!refetch || !last || this.exec?.running || this.ended) return;
     this.continued(last.threadId);
-    this.stopped({ reason: last.reason, threadId: last.threadId, description: last.description, text: 'Views refreshed: the VM state was changed', finished: last.finished });
+    this.stopped({
+      reason: last.reason,
+      threadId: last.threadId,
+      description: last.description,
+      text: 'Views refreshed: the VM state was changed',
+      finished: last.finished,
+    });
   }
 
   private stopped(s: Stop): void {
@@ -682,7 +832,10 @@ export class VgpuDebugSession extends DebugSession {
   // Execution.
 
   private threadOf(a: Record<string, unknown>): number {
-    if (!isThread(a.threadId)) throw new UserError(`no thread ${JSON.stringify(a.threadId)} (threads: ${THREADS.map((t) => `${t.id} ${t.name}`).join(', ')})`);
+    if (!isThread(a.threadId))
+      throw new UserError(
+        `no thread ${JSON.stringify(a.threadId)} (threads: ${THREADS.map((t) => `${t.id} ${t.name}`).join(', ')})`,
+      );
     return a.threadId;
   }
 
@@ -697,16 +850,23 @@ export class VgpuDebugSession extends DebugSession {
     if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
     const vm = this.vm!;
     if (vm.pending && !(vm.cfg.autoRollback && vm.canRecover())) {
-      throw new UserError(vm.cfg.autoRollback
-        ? `the GPU error (${vm.pending.kind}) cannot be rolled back: no snapshot before its submission; step back or restart`
-        : `the VM is stopped by a GPU error (${vm.pending.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`);
+      throw new UserError(
+        vm.cfg.autoRollback
+          ? `the GPU error (${vm.pending.kind}) cannot be rolled back: no snapshot before its submission; step back or restart`
+          : `the VM is stopped by a GPU error (${vm.pending.kind}) and autoRollback is off: step back, reverse-continue or roll back to a snapshot first`,
+      );
     }
     const body = kind === 'continue' ? { allThreadsContinued: true } : undefined;
     if (this.finished && this.vm!.finished) return new Reply(body, () => this.end());
     return new Reply(body, () => this.run(threadId, kind, this.granularity(a), request));
   }
 
-  private run(threadId: number, kind: 'continue' | StepKind, granularity: Granularity = 'line', request?: DebugProtocol.Request): void {
+  private run(
+    threadId: number,
+    kind: 'continue' | StepKind,
+    granularity: Granularity = 'line',
+    request?: DebugProtocol.Request,
+  ): void {
     this.store?.clear();
     const op = this.operation(kind === 'continue' ? 'Continue' : 'Step', request);
     this.stopWhenDone(threadId, this.exec!.forward(threadId, kind, granularity, undefined, op), op);
@@ -729,21 +889,23 @@ export class VgpuDebugSession extends DebugSession {
 
   /** A long operation: progress events when the client accepts them (after it has run a while), cancellable. */
   private operation(title: string, request?: DebugProtocol.Request, cancellable = true): Operation {
-    const sink: ProgressSink | undefined = this.client.supportsProgressReporting ? {
-      start: (id, t, requestId, message, percentage, cancellable) => {
-        const ev = new ProgressStartEvent(id, t, message) as DebugProtocol.ProgressStartEvent;
-        ev.body.cancellable = cancellable;
-        if (requestId !== undefined) ev.body.requestId = requestId;
-        if (percentage !== undefined) ev.body.percentage = percentage;
-        this.sendEvent(ev);
-      },
-      update: (id, message, percentage) => {
-        const ev = new ProgressUpdateEvent(id, message) as DebugProtocol.ProgressUpdateEvent;
-        if (percentage !== undefined) ev.body.percentage = percentage;
-        this.sendEvent(ev);
-      },
-      end: (id, message) => this.sendEvent(new ProgressEndEvent(id, message)),
-    } : undefined;
+    const sink: ProgressSink | undefined = this.client.supportsProgressReporting
+      ? {
+          start: (id, t, requestId, message, percentage, cancellable) => {
+            const ev = new ProgressStartEvent(id, t, message) as DebugProtocol.ProgressStartEvent;
+            ev.body.cancellable = cancellable;
+            if (requestId !== undefined) ev.body.requestId = requestId;
+            if (percentage !== undefined) ev.body.percentage = percentage;
+            this.sendEvent(ev);
+          },
+          update: (id, message, percentage) => {
+            const ev = new ProgressUpdateEvent(id, message) as DebugProtocol.ProgressUpdateEvent;
+            if (percentage !== undefined) ev.body.percentage = percentage;
+            this.sendEvent(ev);
+          },
+          end: (id, message) => this.sendEvent(new ProgressEndEvent(id, message)),
+        }
+      : undefined;
     const op = new Operation(title, sink, request?.seq, cancellable);
     this.ops.add(op);
     return op;
@@ -757,12 +919,20 @@ export class VgpuDebugSession extends DebugSession {
   /** `cancel` of a long operation, named by its progress id or by the request that started it. */
   private cancel(a: Record<string, unknown>): undefined {
     for (const op of this.ops) {
-      if ((a.progressId !== undefined && a.progressId === op.progressId) || (a.requestId !== undefined && a.requestId === op.requestId)) op.cancelled = true;
+      if (
+        (a.progressId !== undefined && a.progressId === op.progressId) ||
+        (a.requestId !== undefined && a.requestId === op.requestId)
+      )
+        op.cancelled = true;
     }
     return undefined;
   }
 
-  private reverse(a: Record<string, unknown>, kind: 'step' | 'into' | 'continue', request: DebugProtocol.Request): Reply {
+  private reverse(
+    a: Record<string, unknown>,
+    kind: 'step' | 'into' | 'continue',
+    request: DebugProtocol.Request,
+  ): Reply {
     const threadId = kind === 'continue' && a.threadId === undefined ? DRIVER_THREAD : this.threadOf(a);
     this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
@@ -790,7 +960,8 @@ export class VgpuDebugSession extends DebugSession {
     const src = a.source as DebugProtocol.Source | undefined;
     const key = this.sourceKey(src);
     if (key === undefined) throw new UserError('gotoTargets needs source.path');
-    if (typeof a.line !== 'number' || !Number.isInteger(a.line)) throw new UserError('gotoTargets needs a line (integer)');
+    if (typeof a.line !== 'number' || !Number.isInteger(a.line))
+      throw new UserError('gotoTargets needs a line (integer)');
     const line = this.convertClientLineToDebugger(a.line);
     if (!this.bps.isProgram(vm, key) || !this.bps.breakableLines(vm).includes(line)) return { targets: [] };
     const at = { line: a.line };
@@ -807,11 +978,16 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.stoppedVm();
     if (this.ended) throw new UserError('the session has ended');
     if (!this.started) throw new UserError('the debuggee has not started: send configurationDone first');
-    if (typeof a.targetId !== 'number' || !Number.isInteger(a.targetId) || a.targetId < 2) throw new UserError(`goto needs a targetId from gotoTargets, got ${JSON.stringify(a.targetId)}`);
+    if (typeof a.targetId !== 'number' || !Number.isInteger(a.targetId) || a.targetId < 2)
+      throw new UserError(`goto needs a targetId from gotoTargets, got ${JSON.stringify(a.targetId)}`);
     const line = Math.floor(a.targetId / 2);
-    if (!this.bps.breakableLines(vm).includes(line)) throw new UserError(`goto target ${a.targetId}: line ${line} runs nothing`);
+    if (!this.bps.breakableLines(vm).includes(line))
+      throw new UserError(`goto target ${a.targetId}: line ${line} runs nothing`);
     const direction = a.targetId % 2 === 1 ? 'forward' : 'back';
-    if (direction === 'forward' && vm.pending && !(vm.cfg.autoRollback && vm.canRecover())) throw new UserError(`the VM is stopped by a GPU error (${vm.pending.kind}) that cannot be rolled back: travel back instead`);
+    if (direction === 'forward' && vm.pending && !(vm.cfg.autoRollback && vm.canRecover()))
+      throw new UserError(
+        `the VM is stopped by a GPU error (${vm.pending.kind}) that cannot be rolled back: travel back instead`,
+      );
     const exec = this.exec!;
     return new Reply(undefined, () => {
       this.store?.clear();
@@ -836,7 +1012,13 @@ export class VgpuDebugSession extends DebugSession {
 
   private source(file: string): DebugProtocol.Source {
     const listing = this.listing();
-    if (listing && file === listing.file) return { name: listing.name, sourceReference: LISTING_REFERENCE, origin: 'generated listing (read-only)', presentationHint: 'emphasize' };
+    if (listing && file === listing.file)
+      return {
+        name: listing.name,
+        sourceReference: LISTING_REFERENCE,
+        origin: 'generated listing (read-only)',
+        presentationHint: 'emphasize',
+      };
     return { name: path.basename(file), path: file };
   }
 
@@ -899,10 +1081,19 @@ export class VgpuDebugSession extends DebugSession {
   private variables(a: Record<string, unknown>): DebugProtocol.VariablesResponse['body'] {
     this.stoppedVm();
     const c = this.store!.get(a.variablesReference);
-    if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)} (references are valid while the VM stands still)`);
+    if (!c)
+      throw new UserError(
+        `no variables container ${JSON.stringify(a.variablesReference)} (references are valid while the VM stands still)`,
+      );
     const filter = a.filter === 'indexed' || a.filter === 'named' ? a.filter : undefined;
     if (a.filter !== undefined && filter === undefined) throw new UserError(`filter must be 'indexed' or 'named'`);
-    return { variables: c.variables(this.store!, this.fmt(a), { filter, start: nonNegative(a.start, 'start'), count: nonNegative(a.count, 'count') }) };
+    return {
+      variables: c.variables(this.store!, this.fmt(a), {
+        filter,
+        start: nonNegative(a.start, 'start'),
+        count: nonNegative(a.count, 'count'),
+      }),
+    };
   }
 
   private setVariable(a: Record<string, unknown>): Reply {
@@ -910,7 +1101,8 @@ export class VgpuDebugSession extends DebugSession {
     const c = this.store!.get(a.variablesReference);
     if (!c) throw new UserError(`no variables container ${JSON.stringify(a.variablesReference)}`);
     if (!c.set) throw new UserError('these values cannot be edited');
-    if (typeof a.name !== 'string' || typeof a.value !== 'string') throw new UserError('setVariable needs a name and a value (strings)');
+    if (typeof a.name !== 'string' || typeof a.value !== 'string')
+      throw new UserError('setVariable needs a name and a value (strings)');
     const r = c.set(a.name, a.value, this.fmt(a));
     return new Reply(r, () => this.invalidated(['variables']));
   }
@@ -918,7 +1110,8 @@ export class VgpuDebugSession extends DebugSession {
   /** A watch or variable set by its expression (assign.ts): a register, a register field, or [ADDR]. */
   private setExpression(a: Record<string, unknown>): Reply {
     const vm = this.stoppedVm();
-    if (typeof a.expression !== 'string' || typeof a.value !== 'string') throw new UserError('setExpression needs an expression and a value (strings)');
+    if (typeof a.expression !== 'string' || typeof a.value !== 'string')
+      throw new UserError('setExpression needs an expression and a value (strings)');
     const engine = this.engineOfFrame(a.frameId);
     const value = assign(vm, engine, a.expression, a.value, this.fmt(a).hex);
     return new Reply({ value }, () => this.invalidated(['variables']));
@@ -977,28 +1170,42 @@ export class VgpuDebugSession extends DebugSession {
    */
   private afterJump(description: string, reason = 'goto'): void {
     this.finished = false;
-    this.afterFollow(() => setImmediate(() => {
-      if (this.ended) return;
-      const vm = this.vm!;
-      const shown = this.lastStop?.threadId ?? DRIVER_THREAD;
-      const threadId = framesOf(vm, shown)[0]?.loc ? shown : DRIVER_THREAD;
-      this.continued();
-      this.invalidated(['all'], false);
-      this.stopped({ reason, threadId, description, text: `t=${vm.commands}, step ${vm.step}` });
-    }));
+    this.afterFollow(() =>
+      setImmediate(() => {
+        if (this.ended) return;
+        const vm = this.vm!;
+        const shown = this.lastStop?.threadId ?? DRIVER_THREAD;
+        const threadId = framesOf(vm, shown)[0]?.loc ? shown : DRIVER_THREAD;
+        this.continued();
+        this.invalidated(['all'], false);
+        this.stopped({ reason, threadId, description, text: `t=${vm.commands}, step ${vm.step}` });
+      }),
+    );
   }
 
-  private evaluate(a: Record<string, unknown>, request: DebugProtocol.Request): DebugProtocol.EvaluateResponse['body'] | Promise<DebugProtocol.EvaluateResponse['body']> {
+  private evaluate(
+    a: Record<string, unknown>,
+    request: DebugProtocol.Request,
+  ): DebugProtocol.EvaluateResponse['body'] | Promise<DebugProtocol.EvaluateResponse['body']> {
     this.stoppedVm();
     if (typeof a.expression !== 'string') throw new UserError('evaluate needs an expression (string)');
     const engine = this.engineOfFrame(a.frameId);
     const frame = a.frameId !== undefined ? this.frameOf(a.frameId) : framesOf(this.vm!, threadOfEngine(engine))[0];
-    return evaluateRequest(this.consoleHost(request), a as unknown as DebugProtocol.EvaluateArguments, engine, this.fmt(a), frame?.engine ? frame.va : undefined);
+    return evaluateRequest(
+      this.consoleHost(request),
+      a as unknown as DebugProtocol.EvaluateArguments,
+      engine,
+      this.fmt(a),
+      frame?.engine ? frame.va : undefined,
+    );
   }
 
   private completions(a: Record<string, unknown>): DebugProtocol.CompletionsResponse['body'] {
     if (typeof a.text !== 'string') throw new UserError('completions needs text (string)');
-    const col = typeof a.column === 'number' && Number.isInteger(a.column) ? this.convertClientColumnToDebugger(a.column) - 1 : a.text.length;
+    const col =
+      typeof a.column === 'number' && Number.isInteger(a.column)
+        ? this.convertClientColumnToDebugger(a.column) - 1
+        : a.text.length;
     const c = completions(this.exec?.running ? undefined : this.vm, a.text, col);
     const start = this.convertDebuggerColumnToClient(c.start + 1);
     return { targets: c.items.map((i) => ({ ...i, start, length: c.length })) };
@@ -1015,16 +1222,24 @@ export class VgpuDebugSession extends DebugSession {
     if (a.breakpoints !== undefined) bps = objects<DebugProtocol.SourceBreakpoint>(a.breakpoints, 'breakpoints');
     else bps = list<number>(a.lines ?? [], 'lines').map((line) => ({ line }));
     for (const b of bps) {
-      if (!b || typeof b !== 'object' || typeof b.line !== 'number' || !Number.isInteger(b.line)) throw new UserError('every breakpoint needs an integer line');
+      if (!b || typeof b !== 'object' || typeof b.line !== 'number' || !Number.isInteger(b.line))
+        throw new UserError('every breakpoint needs an integer line');
     }
     const converted = bps.map((b) => ({ ...b, line: this.convertClientLineToDebugger(b.line) }));
     const out = this.bps.setLines(key, converted, this.vm);
-    return { breakpoints: out.map((b) => ({ ...b, line: b.line !== undefined ? this.convertDebuggerLineToClient(b.line) : undefined })) };
+    return {
+      breakpoints: out.map((b) => ({
+        ...b,
+        line: b.line !== undefined ? this.convertDebuggerLineToClient(b.line) : undefined,
+      })),
+    };
   }
 
   private setExceptionBreakpoints(a: Record<string, unknown>): DebugProtocol.SetExceptionBreakpointsResponse['body'] {
     const filters = list<string>(a.filters ?? [], 'filters').filter((f) => typeof f === 'string');
-    const options = objects<DebugProtocol.ExceptionFilterOptions>(a.filterOptions ?? [], 'filterOptions').filter((o) => o && typeof o.filterId === 'string').map((o) => o.filterId);
+    const options = objects<DebugProtocol.ExceptionFilterOptions>(a.filterOptions ?? [], 'filterOptions')
+      .filter((o) => o && typeof o.filterId === 'string')
+      .map((o) => o.filterId);
     return { breakpoints: this.bps.setExceptionFilters([...filters, ...options]) };
   }
 
@@ -1036,7 +1251,12 @@ export class VgpuDebugSession extends DebugSession {
     if (key === undefined || !this.bps.isProgram(vm, key)) return { breakpoints: [] };
     const from = this.convertClientLineToDebugger(a.line);
     const to = typeof a.endLine === 'number' ? this.convertClientLineToDebugger(a.endLine) : from;
-    return { breakpoints: this.bps.breakableLines(vm).filter((l) => l >= from && l <= to).map((l) => ({ line: this.convertDebuggerLineToClient(l) })) };
+    return {
+      breakpoints: this.bps
+        .breakableLines(vm)
+        .filter((l) => l >= from && l <= to)
+        .map((l) => ({ line: this.convertDebuggerLineToClient(l) })),
+    };
   }
 
   private dataBreakpointInfo(a: Record<string, unknown>): DebugProtocol.DataBreakpointInfoResponse['body'] {
@@ -1049,19 +1269,45 @@ export class VgpuDebugSession extends DebugSession {
       // Any variable with a memory reference (a command's address field, a page-table entry) watches what it points at.
       const v = c.variables(this.store!, { hex: true }, {}).find((x) => x.name === a.name);
       const at = v?.memoryReference ? parseRef(v.memoryReference) : undefined;
-      if (at) return { dataId: dataIdOfMemory(at.space, at.addr, 4), description: `write to 4 bytes at ${formatRef(at.space, at.addr)}`, accessTypes: ['write'], canPersist: true };
+      if (at)
+        return {
+          dataId: dataIdOfMemory(at.space, at.addr, 4),
+          description: `write to 4 bytes at ${formatRef(at.space, at.addr)}`,
+          accessTypes: ['write'],
+          canPersist: true,
+        };
     }
     // An expression: a register, or an address (`va:`/`gpa:` reference, label, number).
     const engine = this.engineOfFrame(a.frameId);
-    const bytes = typeof a.bytes === 'number' && Number.isInteger(a.bytes) && a.bytes > 0 && a.bytes <= 4096 ? a.bytes : 4;
+    const bytes =
+      typeof a.bytes === 'number' && Number.isInteger(a.bytes) && a.bytes > 0 && a.bytes <= 4096 ? a.bytes : 4;
     const ref = parseRef(a.name);
-    if (ref) return { dataId: dataIdOfMemory(ref.space, ref.addr, bytes), description: `write to ${bytes} bytes at ${formatRef(ref.space, ref.addr)}`, accessTypes: ['write'], canPersist: true };
-    const n = /^[a-z_$][a-z0-9_$]*(\.[a-z_][a-z0-9_]*)?$/i.test(a.name) ? resolveName(a.name, { vm, engine }) : undefined;
-    if (n?.kind === 'register') return { dataId: dataIdOfRegister(n.reg), description: `write to ${n.reg.name}`, accessTypes: ['write'], canPersist: true };
+    if (ref)
+      return {
+        dataId: dataIdOfMemory(ref.space, ref.addr, bytes),
+        description: `write to ${bytes} bytes at ${formatRef(ref.space, ref.addr)}`,
+        accessTypes: ['write'],
+        canPersist: true,
+      };
+    const n = /^[a-z_$][a-z0-9_$]*(\.[a-z_][a-z0-9_]*)?$/i.test(a.name)
+      ? resolveName(a.name, { vm, engine })
+      : undefined;
+    if (n?.kind === 'register')
+      return {
+        dataId: dataIdOfRegister(n.reg),
+        description: `write to ${n.reg.name}`,
+        accessTypes: ['write'],
+        canPersist: true,
+      };
     try {
       const v = evaluateText(a.name, { vm, engine });
       if (v < 0n || v >= 1n << 48n) throw new ExpressionError('not a GPU VA');
-      return { dataId: dataIdOfMemory('va', Number(v), bytes), description: `write to ${bytes} bytes at GPU VA 0x${v.toString(16)}`, accessTypes: ['write'], canPersist: true };
+      return {
+        dataId: dataIdOfMemory('va', Number(v), bytes),
+        description: `write to ${bytes} bytes at GPU VA 0x${v.toString(16)}`,
+        accessTypes: ['write'],
+        canPersist: true,
+      };
     } catch (e) {
       return { dataId: null, description: `'${a.name}' is neither a register nor an address: ${(e as Error).message}` };
     }
@@ -1096,13 +1342,18 @@ export class VgpuDebugSession extends DebugSession {
           typeName: r.format,
           fullTypeName: `${r.format} hang dump: ${r.engine} at ACTHD ${r.acthd}${r.ipehr ? ` (IPEHR ${r.ipehr})` : ''}`,
           stackTrace: [
-            r.reached ? `at ${r.command?.mnemonic ?? 'unknown command'} ${r.acthd} (${r.engine}), replayed from ${r.replayFrom.ring ? 'the ring at' : 'the batch at'} ${r.replayFrom.va}` : `the replay diverged at ${r.divergence?.at}: ${r.divergence?.reason}`,
+            r.reached
+              ? `at ${r.command?.mnemonic ?? 'unknown command'} ${r.acthd} (${r.engine}), replayed from ${r.replayFrom.ring ? 'the ring at' : 'the batch at'} ${r.replayFrom.va}`
+              : `the replay diverged at ${r.divergence?.at}: ${r.divergence?.reason}`,
             ...r.notes.map((n) => `note: ${n}`),
           ].join('\n'),
         },
       };
     }
-    const err = vm.pending && (engine === undefined || vm.pending.engine === engine) ? vm.pending : [...vm.errors].reverse().find((e) => e.engine === engine);
+    const err =
+      vm.pending && (engine === undefined || vm.pending.engine === engine)
+        ? vm.pending
+        : [...vm.errors].reverse().find((e) => e.engine === engine);
     if (!err) throw new UserError(`no GPU error on thread ${threadId}`);
     const walk = (err.walk ?? []).flatMap((s) => walkStepLines(s, 'compact', false));
     return {
@@ -1119,7 +1370,11 @@ export class VgpuDebugSession extends DebugSession {
           ...(err.faultAddress !== undefined ? [`fault address: GPU VA 0x${err.faultAddress.toString(16)}`] : []),
           ...(err.gpa !== undefined ? [`GPA: 0x${err.gpa.toString(16)}`] : []),
           ...(walk.length ? ['walk:', ...walk] : []),
-          err.rolledBack ? 'rolled back' : vm.cfg.autoRollback ? 'continue rolls the VM back to before the guilty submission and skips it' : 'autoRollback is off',
+          err.rolledBack
+            ? 'rolled back'
+            : vm.cfg.autoRollback
+              ? 'continue rolls the VM back to before the guilty submission and skips it'
+              : 'autoRollback is off',
         ].join('\n'),
       },
     };
@@ -1130,12 +1385,16 @@ export class VgpuDebugSession extends DebugSession {
 
   private memoryRef(a: Record<string, unknown>) {
     const ref = parseRef(a.memoryReference);
-    if (!ref) throw new UserError(`bad memoryReference ${JSON.stringify(a.memoryReference)} (use va:0x... or gpa:0x...)`);
+    if (!ref)
+      throw new UserError(`bad memoryReference ${JSON.stringify(a.memoryReference)} (use va:0x... or gpa:0x...)`);
     const off = a.offset === undefined ? 0 : a.offset;
     if (typeof off !== 'number' || !Number.isSafeInteger(off)) throw new UserError('offset must be an integer');
     const addr = ref.addr + off;
     const limit = spaceLimit(this.vm!, ref.space);
-    if (addr < 0 || addr >= limit) throw new UserError(`address 0x${addr.toString(16)} is outside the ${ref.space === 'va' ? 'GPU VA' : 'guest physical'} space`);
+    if (addr < 0 || addr >= limit)
+      throw new UserError(
+        `address 0x${addr.toString(16)} is outside the ${ref.space === 'va' ? 'GPU VA' : 'guest physical'} space`,
+      );
     return { space: ref.space, addr };
   }
 
@@ -1143,23 +1402,33 @@ export class VgpuDebugSession extends DebugSession {
     this.stoppedVm();
     const ref = this.memoryRef(a);
     const count = a.count;
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new UserError('count must be a non-negative integer');
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
+      throw new UserError('count must be a non-negative integer');
     const r = readBytes(this.vm!, ref, Math.min(count, MAX_TRANSFER));
-    return { address: '0x' + ref.addr.toString(16), data: Buffer.from(r.data).toString('base64'), unreadableBytes: count - r.data.length || undefined };
+    return {
+      address: '0x' + ref.addr.toString(16),
+      data: Buffer.from(r.data).toString('base64'),
+      unreadableBytes: count - r.data.length || undefined,
+    };
   }
 
   private writeMemory(a: Record<string, unknown>): Reply {
     const vm = this.stoppedVm();
     const ref = this.memoryRef(a);
-    if (typeof a.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.data)) throw new UserError('data must be base64');
+    if (typeof a.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.data))
+      throw new UserError('data must be base64');
     const bytes = Buffer.from(a.data, 'base64');
     if (bytes.length > MAX_TRANSFER) throw new UserError(`at most ${MAX_TRANSFER} bytes per write`);
     const readable = readBytes(vm, ref, bytes.length).data.length;
-    if (readable < bytes.length && a.allowPartial !== true) throw new UserError(`only ${readable} of ${bytes.length} bytes at ${formatRef(ref.space, ref.addr)} are mapped; nothing written`);
+    if (readable < bytes.length && a.allowPartial !== true)
+      throw new UserError(
+        `only ${readable} of ${bytes.length} bytes at ${formatRef(ref.space, ref.addr)} are mapped; nothing written`,
+      );
     const n = writeBytes(vm, ref, new Uint8Array(bytes.subarray(0, readable)));
     return new Reply({ bytesWritten: n }, () => {
       if (n > 0) {
-        if (this.client.supportsMemoryEvent) this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
+        if (this.client.supportsMemoryEvent)
+          this.sendEvent(new MemoryEvent(String(a.memoryReference), Number(a.offset ?? 0), n));
         this.invalidated(['variables']);
       }
     });
@@ -1173,9 +1442,11 @@ export class VgpuDebugSession extends DebugSession {
     const ref = this.memoryRef(a);
     if (ref.space !== 'va') throw new UserError('disassembly reads command streams at GPU VAs (va:0x...)');
     const count = a.instructionCount;
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new UserError('instructionCount must be a non-negative integer');
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
+      throw new UserError('instructionCount must be a non-negative integer');
     const io = a.instructionOffset ?? 0;
-    if (typeof io !== 'number' || !Number.isSafeInteger(io) || Math.abs(io) > 100000) throw new UserError('instructionOffset must be an integer (at most 100000 away)');
+    if (typeof io !== 'number' || !Number.isSafeInteger(io) || Math.abs(io) > 100000)
+      throw new UserError('instructionOffset must be an integer (at most 100000 away)');
     return { instructions: this.disasm!.instructions(ref, 0, io, count) };
   }
 
@@ -1186,7 +1457,8 @@ export class VgpuDebugSession extends DebugSession {
     const ref = a.sourceReference ?? src?.sourceReference;
     if (listing && ref === LISTING_REFERENCE) return { content: listing.text, mimeType: 'text/x-vgpu-listing' };
     const p = src && typeof src.path === 'string' ? src.path : undefined;
-    if (listing || !p || path.resolve(p) !== path.resolve(vm.image.file)) throw new UserError('only the program\'s source is available');
+    if (listing || !p || path.resolve(p) !== path.resolve(vm.image.file))
+      throw new UserError("only the program's source is available");
     return { content: vm.image.source, mimeType: 'text/x-vgpu' };
   }
 
@@ -1212,21 +1484,31 @@ export class VgpuDebugSession extends DebugSession {
    * Compare Snapshots: computed once (in slices, with progress; cancelled, it answers 'cancelled' and the
    * VM never moved) and kept under a token, of which later requests take other windows of pages.
    */
-  private async customDiff(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<CustomBody<'vgpu/diff'>> {
+  private async customDiff(
+    a: Record<string, unknown>,
+    request: DebugProtocol.Request,
+  ): Promise<CustomBody<'vgpu/diff'>> {
     if (a.token !== undefined) {
       this.requireVm();
       const kept = typeof a.token === 'string' ? this.comparisons.get(a.token) : undefined;
-      if (!kept) throw new UserError(`vgpu/diff: comparison ${JSON.stringify(a.token)} is no longer kept: compare the snapshots again`);
+      if (!kept)
+        throw new UserError(
+          `vgpu/diff: comparison ${JSON.stringify(a.token)} is no longer kept: compare the snapshots again`,
+        );
       return kept.window(a.token as string, a.start, a.count);
     }
     const vm = this.stoppedVm();
     const from = snapshotIndex(vm, a.from);
     const to = a.to === undefined || a.to === -1 ? vm.snapshots.list.length : snapshotIndex(vm, a.to);
-    if (from < 0 || to < 0) throw new UserError(`vgpu/diff needs ids of kept snapshots (from ${JSON.stringify(a.from)}, to ${JSON.stringify(a.to)})`);
+    if (from < 0 || to < 0)
+      throw new UserError(
+        `vgpu/diff needs ids of kept snapshots (from ${JSON.stringify(a.from)}, to ${JSON.stringify(a.to)})`,
+      );
     const c = await this.compare(from, to, request);
     const token = `diff-${this.nextComparison++}`;
     this.comparisons.set(token, c);
-    for (const old of this.comparisons.keys()) if (this.comparisons.size > KEPT_COMPARISONS) this.comparisons.delete(old);
+    for (const old of this.comparisons.keys())
+      if (this.comparisons.size > KEPT_COMPARISONS) this.comparisons.delete(old);
     return c.window(token, a.start, a.count);
   }
 
@@ -1234,7 +1516,10 @@ export class VgpuDebugSession extends DebugSession {
   private async compare(from: number, to: number, request?: DebugProtocol.Request): Promise<Comparison> {
     const vm = this.stoppedVm();
     const list = vm.snapshots.list;
-    const op = this.operation(`Compare snapshots #${list[from].id} and ${to === list.length ? 'now' : `#${list[to].id}`}`, request);
+    const op = this.operation(
+      `Compare snapshots #${list[from].id} and ${to === list.length ? 'now' : `#${list[to].id}`}`,
+      request,
+    );
     // The snapshots must stay as they are meanwhile: the VM counts as busy (stoppedVm).
     this.comparing++;
     try {
@@ -1242,7 +1527,7 @@ export class VgpuDebugSession extends DebugSession {
       for (;;) {
         const r = steps.next();
         if (r.done) return r.value;
-        if (op.sliceOver() && await op.yield(`${Math.round(r.value * 100)} %`, r.value)) throw new Cancelled();
+        if (op.sliceOver() && (await op.yield(`${Math.round(r.value * 100)} %`, r.value))) throw new Cancelled();
         if (this.vm !== vm) throw new UserError('the program was restarted meanwhile');
       }
     } finally {
@@ -1258,17 +1543,23 @@ export class VgpuDebugSession extends DebugSession {
     const shown = described.filter((x) => !x.unsupported);
     const names = [...vm.image.surfaces.map((s) => s.name), ...shown.map((x) => x.name)];
     if (names.length === 0) {
-      throw new UserError(described.length
-        ? `no surface to show: ${described.map(describeStateSurface).join('; ')}`
-        : 'the program declares no .surface, and no binding table in the engine\'s state describes one yet');
+      throw new UserError(
+        described.length
+          ? `no surface to show: ${described.map(describeStateSurface).join('; ')}`
+          : "the program declares no .surface, and no binding table in the engine's state describes one yet",
+      );
     }
     if (a.name !== undefined && typeof a.name !== 'string') throw new UserError('name must be a string');
-    const name = a.name === undefined ? names[0] : names.find((n) => n.toUpperCase() === (a.name as string).toUpperCase());
+    const name =
+      a.name === undefined ? names[0] : names.find((n) => n.toUpperCase() === (a.name as string).toUpperCase());
     if (!name) throw new UserError(`no surface '${a.name}' (surfaces: ${names.join(', ')})`);
     let s: { width: number; height: number; pixels: Uint32Array };
     const fromState = shown.find((x) => x.name === name);
     if (fromState) {
-      if (a.snapshot !== undefined) throw new UserError(`${name} is described by the engine's state at this stop; only .surface surfaces are read at a snapshot`);
+      if (a.snapshot !== undefined)
+        throw new UserError(
+          `${name} is described by the engine's state at this stop; only .surface surfaces are read at a snapshot`,
+        );
       s = readStateSurface(vm, fromState);
     } else if (a.snapshot === undefined) {
       s = vm.readSurface(name);
@@ -1277,7 +1568,13 @@ export class VgpuDebugSession extends DebugSession {
       if (i < 0) throw new UserError(`no kept snapshot #${JSON.stringify(a.snapshot)} (see vgpu/snapshots)`);
       s = surfaceAt(vm, i, name);
     }
-    return { surfaces: names, name, width: s.width, height: s.height, pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
+    return {
+      surfaces: names,
+      name,
+      width: s.width,
+      height: s.height,
+      pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64'),
+    };
   }
 
   private customCaps(): CustomBody<'vgpu/caps'> {
@@ -1288,10 +1585,24 @@ export class VgpuDebugSession extends DebugSession {
       const p = vm.physical.registers.get(d.name) ?? 0n;
       for (const f of d.fields) {
         const get = (v: bigint) => Number((v >> BigInt(f.lo)) & ((1n << BigInt(f.hi - f.lo + 1)) - 1n));
-        fields.push({ register: d.name, field: f.name, bits: f.lo === f.hi ? `${f.lo}` : `${f.hi}:${f.lo}`, physical: get(p), exposed: get(e), hidden: get(p) !== get(e) });
+        fields.push({
+          register: d.name,
+          field: f.name,
+          bits: f.lo === f.hi ? `${f.lo}` : `${f.hi}:${f.lo}`,
+          physical: get(p),
+          exposed: get(e),
+          hidden: get(p) !== get(e),
+        });
       }
     }
-    return { hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, host: this.hostText(), physical: capsView(vm.physical), exposed: capsView(vm.exposed), fields };
+    return {
+      hostGen: vm.cfg.hostGen,
+      deviceVersion: vm.cfg.version,
+      host: this.hostText(),
+      physical: capsView(vm.physical),
+      exposed: capsView(vm.exposed),
+      fields,
+    };
   }
 
   /**
@@ -1304,7 +1615,10 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.stoppedVm();
     if (!this.started || this.ended) throw new UserError('vgpu/migrate needs a started, running debug session');
     const to = a.to ?? this.launchArgs?.migrationHosts?.[0];
-    if (to === undefined) throw new UserError('vgpu/migrate needs to: "HOST:PORT" (none given, and the launch configuration lists no migrationHosts)');
+    if (to === undefined)
+      throw new UserError(
+        'vgpu/migrate needs to: "HOST:PORT" (none given, and the launch configuration lists no migrationHosts)',
+      );
     const target = typeof to === 'string' ? parseHostPort(to) : null;
     if (!target) throw new UserError(`vgpu/migrate needs to: "HOST:PORT" (got ${JSON.stringify(to)})`);
     if (a.token !== undefined && typeof a.token !== 'string') throw new UserError('token must be a string');
@@ -1317,7 +1631,10 @@ export class VgpuDebugSession extends DebugSession {
     const op = this.operation(`Migrating the VM to ${to}`, request);
     try {
       out = await migrateVm(vm, {
-        ...target, token: (a.token as string | undefined) || undefined, mode: 'session', commandsPerChunk: 0,
+        ...target,
+        token: (a.token as string | undefined) || undefined,
+        mode: 'session',
+        commandsPerChunk: 0,
         cancelled: () => op.cancelled,
         onProgress: (p) => {
           const late = p.phase === 'stop-and-copy' || p.phase === 'resumed' ? '; too late to cancel' : '';
@@ -1335,25 +1652,39 @@ export class VgpuDebugSession extends DebugSession {
         } catch (e) {
           void (ls ? ls.close() : remote.close());
           ls = undefined;
-          out = { ...out, status: 'failed', remote: undefined, reason: `${(e as Error).message}; the VM on the target is discarded` };
+          out = {
+            ...out,
+            status: 'failed',
+            remote: undefined,
+            reason: `${(e as Error).message}; the VM on the target is discarded`,
+          };
         }
       }
     } finally {
       this.migrating = false;
       this.finishOperation(op, op.cancelled && !ls ? 'cancelled' : 'done');
     }
-    const body: CustomBody<'vgpu/migrate'> = { ...migrationSummary(out), ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}) };
+    const body: CustomBody<'vgpu/migrate'> = {
+      ...migrationSummary(out),
+      ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}),
+    };
     if (!ls) {
-      this.output(`migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running ${prev ? `on ${prev.host}` : 'here'} (t=${vm.commands})\n`, 'stderr');
+      this.output(
+        `migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running ${prev ? `on ${prev.host}` : 'here'} (t=${vm.commands})\n`,
+        'stderr',
+      );
       const what = op.cancelled ? 'Migration cancelled' : `Migration ${out.status}`;
       return new Reply({ ...body, host: this.hostText() }, () => this.afterJump(what, 'pause'));
     }
-    if (prev) void prev.close(); // the VM has left that host
+    if (prev)
+      void prev.close(); // the VM has left that host
     else this.homeGen = vm.cfg.hostGen;
     this.lockstep = ls;
     this.adopt(ls.replica);
-    this.output(`the VM moved to ${ls.host} at t=${out.switchedAtCommands} (${out.rounds} pre-copy rounds, ${out.pagesSent} pages, ${out.downtimeMs.toFixed(1)} ms downtime): `
-      + 'it runs there now; this session drives it and reads a replica kept in step here, compared at every stop\n');
+    this.output(
+      `the VM moved to ${ls.host} at t=${out.switchedAtCommands} (${out.rounds} pre-copy rounds, ${out.pagesSent} pages, ${out.downtimeMs.toFixed(1)} ms downtime): ` +
+        'it runs there now; this session drives it and reads a replica kept in step here, compared at every stop\n',
+    );
     return new Reply({ ...body, host: ls.host }, () => this.afterJump(`Migrated to ${ls!.host}`, 'pause'));
   }
 
@@ -1363,7 +1694,8 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.stoppedVm();
     if (a.path === '') throw new UserError('vgpu/errorState needs path (the file to write)');
     const err = vm.pending ?? [...vm.errors].reverse().find((e) => !e.rolledBack);
-    if (!err) throw new UserError('no GPU error here to write: stop on one (the exception breakpoints) or travel to it first');
+    if (!err)
+      throw new UserError('no GPU error here to write: stop on one (the exception breakpoints) or travel to it first');
     const text = errorStateText(vm, err, a.compress !== false);
     try {
       writeOutputFile(a.path, Buffer.from(text, 'latin1'), 'the error state');
@@ -1371,13 +1703,20 @@ export class VgpuDebugSession extends DebugSession {
       if (e instanceof OutputFileError) throw new UserError(e.message);
       throw e;
     }
-    return { path: a.path, bytes: text.length, kind: err.kind, engine: err.engine, commandVa: '0x' + err.commandVa.toString(16) };
+    return {
+      path: a.path,
+      bytes: text.length,
+      kind: err.kind,
+      engine: err.engine,
+      commandVa: '0x' + err.commandVa.toString(16),
+    };
   }
 
   private customPipelineState(a: Record<string, unknown>): CustomBody<'vgpu/pipelineState'> {
     const vm = this.stoppedVm();
     const engine = a.engine === undefined ? 'rcs0' : a.engine;
-    if (typeof engine !== 'string' || !(ENGINES as readonly string[]).includes(engine)) throw new UserError(`engine must be one of ${ENGINES.join(', ')}`);
+    if (typeof engine !== 'string' || !(ENGINES as readonly string[]).includes(engine))
+      throw new UserError(`engine must be one of ${ENGINES.join(', ')}`);
     return pipelineState(vm, engine as EngineName);
   }
 
@@ -1387,7 +1726,10 @@ export class VgpuDebugSession extends DebugSession {
     const vm = this.stoppedVm();
     const engine = a.engine ?? 'rcs0';
     const e = vm.engine(engine);
-    const view = a.view === undefined ? regField('EPT_VIEW', 'VIEW').get(vm.regs.values[e.slots.view]) : EPT_VIEW_NAMES.indexOf(a.view);
+    const view =
+      a.view === undefined
+        ? regField('EPT_VIEW', 'VIEW').get(vm.regs.values[e.slots.view])
+        : EPT_VIEW_NAMES.indexOf(a.view);
     const va = typeof a.va === 'number' ? a.va : Number(evaluateText(a.va, { vm, engine }));
     if (!Number.isSafeInteger(va) || va < 0 || va >= 2 ** 48) throw new UserError(`${a.va} is not a 48-bit GPU VA`);
     const t = vm.translate(va, view, engine, a.space ?? 'ppgtt');
@@ -1406,7 +1748,8 @@ export class VgpuDebugSession extends DebugSession {
 function labelName(vm: Vm, f: Frame): string {
   const oldest = vm.snapshots.list[0]?.state.step;
   const when = vm.finished ? ' (program finished)' : vm.step === oldest ? ' (start of the recorded history)' : '';
-  if (f.engine === null) return vm.finished ? 'Program finished: step back to inspect' : `driver: all operations done${when}`;
+  if (f.engine === null)
+    return vm.finished ? 'Program finished: step back to inspect' : `driver: all operations done${when}`;
   return `${f.name}${when}`;
 }
 
@@ -1433,7 +1776,7 @@ function objects<T>(v: unknown, what: string): T[] {
 
 function nonNegative(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UserError(`${what} must be a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new UserError(`${what} must be a non-negative integer`);
   return v;
 }
-

@@ -76,7 +76,17 @@ export function framesOf(vm: Vm, threadId: number): Frame[] {
     const va = levelVa(vm, e, level);
     const index = frames.length;
     const loc = idle ? undefined : locateCommand(vm, engine, va);
-    frames.push({ id: frameId(threadId, index), threadId, index, name: frameName(vm, e, level, va, idle), engine, level, va, loc, idle });
+    frames.push({
+      id: frameId(threadId, index),
+      threadId,
+      index,
+      name: frameName(vm, e, level, va, idle),
+      engine,
+      level,
+      va,
+      loc,
+      idle,
+    });
   }
   return frames;
 }
@@ -85,8 +95,20 @@ function driverFrame(vm: Vm): Frame {
   const ops = vm.image.driver;
   const pc = vm.driverPc;
   const op = pc < ops.length ? ops[pc] : undefined;
-  const name = op ? `.${op.op}${'engine' in op ? ' ' + op.engine : 'engines' in op ? ' ' + op.engines.join(',') : ''}` : 'driver finished';
-  return { id: frameId(DRIVER_THREAD, 0), threadId: DRIVER_THREAD, index: 0, name, engine: null, level: -1, va: undefined, loc: op ? driverLoc(vm, pc) : undefined, idle: !op };
+  const name = op
+    ? `.${op.op}${'engine' in op ? ' ' + op.engine : 'engines' in op ? ' ' + op.engines.join(',') : ''}`
+    : 'driver finished';
+  return {
+    id: frameId(DRIVER_THREAD, 0),
+    threadId: DRIVER_THREAD,
+    index: 0,
+    name,
+    engine: null,
+    level: -1,
+    va: undefined,
+    loc: op ? driverLoc(vm, pc) : undefined,
+    idle: !op,
+  };
 }
 
 /** Source location of a driver operation: its program line, or its line in the listing of a capture or dump. */
@@ -146,7 +168,8 @@ export function commandLoc(vm: Vm, engine: EngineName, va: number): SourceLoc | 
 
 function frameName(vm: Vm, e: Engine, level: number, va: number, idle: boolean): string {
   if (!e.ringEnabled()) return `${e.name}: no ring`;
-  const where = level === 0 ? `${e.name} ring+0x${(va - vm.regs.values[e.slots.start]).toString(16)}` : symbolize(vm, va);
+  const where =
+    level === 0 ? `${e.name} ring+0x${(va - vm.regs.values[e.slots.start]).toString(16)}` : symbolize(vm, va);
   if (idle) return `${where} (idle)`;
   const m = peekMnemonic(vm, e, va);
   return `${m ?? '??'} @ ${where}`;
@@ -157,7 +180,12 @@ export function symbolize(vm: Vm, va: number): string {
   let best: string | undefined;
   let bestVa = -1;
   for (const [name, value] of vm.image.symbols) {
-    if (value <= va && value > bestVa && va - value < 0x100000 && !vm.image.surfaces.some((s) => s.name.toUpperCase() === name)) {
+    if (
+      value <= va &&
+      value > bestVa &&
+      va - value < 0x100000 &&
+      !vm.image.surfaces.some((s) => s.name.toUpperCase() === name)
+    ) {
       best = name;
       bestVa = value;
     }
@@ -190,7 +218,10 @@ export function locateCommand(vm: Vm, engine: EngineName, va: number): SourceLoc
   if (!list) {
     const text = vm.image.source.split(/\r\n|\n|\r/);
     const col = (line: number) => Math.max(1, (text[line - 1] ?? '').search(/\S/) + 1);
-    list = vm.image.listing.filter((l) => l.dwords.length > 0).map((l) => ({ start: l.va, end: l.va + 4 * l.dwords.length, line: l.line, col: col(l.line), ring: l.ring })).sort((a, b) => a.start - b.start);
+    list = vm.image.listing
+      .filter((l) => l.dwords.length > 0)
+      .map((l) => ({ start: l.va, end: l.va + 4 * l.dwords.length, line: l.line, col: col(l.line), ring: l.ring }))
+      .sort((a, b) => a.start - b.start);
     spans.set(vm, list);
   }
   let lo = 0;
@@ -200,7 +231,8 @@ export function locateCommand(vm: Vm, engine: EngineName, va: number): SourceLoc
     const sp = list[mid];
     if (va < sp.start) hi = mid - 1;
     else if (va >= sp.end) lo = mid + 1;
-    else return sp.ring === null || sp.ring === engine ? { file: vm.image.file, line: sp.line, col: sp.col } : undefined;
+    else
+      return sp.ring === null || sp.ring === engine ? { file: vm.image.file, line: sp.line, col: sp.col } : undefined;
   }
   return undefined;
 }

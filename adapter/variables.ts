@@ -46,7 +46,12 @@ export class VariableStore {
 }
 
 export function hexPad(v: number | bigint, bits: number): string {
-  return '0x' + BigInt(v).toString(16).padStart(bits / 4, '0');
+  return (
+    '0x' +
+    BigInt(v)
+      .toString(16)
+      .padStart(bits / 4, '0')
+  );
 }
 
 export function num(v: number | bigint, fmt: Format, bits = 32): string {
@@ -110,4 +115,3 @@ export class ListContainer implements Container {
     return paging.count ? all.slice(start, start + paging.count) : all.slice(start);
   }
 }
-

@@ -2,7 +2,23 @@
 // pages its memory writes land in (from the command table's write specs, walked uncached) and the
 // registers it writes (explicitly, and the engine state registers every command updates).
 
-import { ACCESS_WRITE, CommandDef, DecodedCommand, FaultInfo, fieldByName, PAGE_SIZE, regAt, regDisplayName, STREAMER_REGISTERS, walk, walkGgtt, WalkOut, writeRanges, type Engine, type Vm } from '../emulator';
+import {
+  ACCESS_WRITE,
+  CommandDef,
+  DecodedCommand,
+  FaultInfo,
+  fieldByName,
+  PAGE_SIZE,
+  regAt,
+  regDisplayName,
+  STREAMER_REGISTERS,
+  walk,
+  walkGgtt,
+  WalkOut,
+  writeRanges,
+  type Engine,
+  type Vm,
+} from '../emulator';
 import { pagingContext } from './memory';
 
 export interface WritePage {
@@ -46,7 +62,9 @@ export function writeSet(vm: Vm, e: Engine, d: DecodedCommand, dwords: readonly 
   const out: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
   e.syncContext();
   const pages: WritePage[] = [...pageVas].map(([va, ggtt]) => {
-    const hpa = ggtt ? walkGgtt({ ...e.gctx, view: ctx.view }, va, ACCESS_WRITE, fault, out) : walk(ctx, va, ACCESS_WRITE, fault, out);
+    const hpa = ggtt
+      ? walkGgtt({ ...e.gctx, view: ctx.view }, va, ACCESS_WRITE, fault, out)
+      : walk(ctx, va, ACCESS_WRITE, fault, out);
     return hpa < 0 ? { va, gpa: fault.gpa, fault: `${fault.kind}: ${fault.reason}` } : { va, gpa: out.gpa };
   });
   return { pages, truncated, registers: explicitRegisters(def, d, e), implicit: implicitRegisters(def, inRing) };
@@ -55,7 +73,8 @@ export function writeSet(vm: Vm, e: Engine, d: DecodedCommand, dwords: readonly 
 function explicitRegisters(def: CommandDef, d: DecodedCommand, e: Engine): string[] {
   const offsets: number[] = [];
   if (def.regWrites === 'pairs') for (const [r] of d.pairs) offsets.push(r);
-  else if (def.regWrites !== undefined && fieldByName(def, def.regWrites)) offsets.push(Number(d.fields.get(def.regWrites) ?? 0n));
+  else if (def.regWrites !== undefined && fieldByName(def, def.regWrites))
+    offsets.push(Number(d.fields.get(def.regWrites) ?? 0n));
   return offsets.map((off) => {
     const r = regAt(off);
     return r ? regDisplayName(r.reg, e.name) + (r.dword ? '+4' : '') : `0x${off.toString(16)} (no register)`;

@@ -8,7 +8,22 @@
 // values, registers, labels, keywords) are case-insensitive; symbols are stored upper-cased.
 
 import { LIMITS, hasFeature, type Feature, type Generation } from './capabilities';
-import { COMMANDS, DEFAULT_GEN, EncodeError, GENS, commandByMnemonic, type Gen, encodeCommand, fieldByName, groupKey, maxEntries, minEntries, REG_OFFSET_MASK, type CmdField, type CommandDef } from './commands';
+import {
+  COMMANDS,
+  DEFAULT_GEN,
+  EncodeError,
+  GENS,
+  commandByMnemonic,
+  type Gen,
+  encodeCommand,
+  fieldByName,
+  groupKey,
+  maxEntries,
+  minEntries,
+  REG_OFFSET_MASK,
+  type CmdField,
+  type CommandDef,
+} from './commands';
 import {
   AssemblyError,
   type AssembleOptions,
@@ -80,7 +95,12 @@ interface DirectiveSpec {
 
 /** Directive syntax (SPEC section 6); the handlers below interpret the arguments. */
 const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
-  vm: { usage: '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9 unmodelled=drop|refuse unmapped=fault|zero', min: 1, max: Infinity },
+  vm: {
+    usage:
+      '.vm memory=SIZE physBits=N isolation=on|off version=N pool=N,N gen=8|9 unmodelled=drop|refuse unmapped=fault|zero',
+    min: 1,
+    max: Infinity,
+  },
   map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
   pml4: { usage: '.pml4 GPA', min: 1, max: 1 },
   ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE | .ggtt table=GPA, entries=N', min: 2, max: 3 },
@@ -95,7 +115,11 @@ const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
   mmio: { usage: '.mmio REGISTER, VALUE', min: 2, max: 2 },
   eptp: { usage: '.eptp full|restricted [, ENGINE]', min: 1, max: 2 },
   write: { usage: '.write GPA, "FILE", OFFSET, SIZE | .write GPA, VALUE32, ...', min: 2, max: Infinity },
-  context: { usage: '.context ENGINE, start=GGTT_ADDRESS, head=N, tail=N, ctl=N, pml4=GPA [, lrca=GGTT_ADDRESS]', min: 6, max: 7 },
+  context: {
+    usage: '.context ENGINE, start=GGTT_ADDRESS, head=N, tail=N, ctl=N, pml4=GPA [, lrca=GGTT_ADDRESS]',
+    min: 6,
+    max: 7,
+  },
   dword: { usage: '.dword VALUE, ...', min: 1, max: Infinity },
 };
 
@@ -106,7 +130,10 @@ const LONG_QUOTE = new RegExp(`'([^']{${MAX_QUOTED + 1},})'`, 'g');
 
 /** A message with every quoted run cut to MAX_QUOTED characters, then the whole cut to MAX_MESSAGE. */
 function boundedMessage(message: string): string {
-  const m = message.length > 2 * MAX_QUOTED ? message.replace(LONG_QUOTE, (_, q: string) => `'${q.slice(0, MAX_QUOTED - 3)}...'`) : message;
+  const m =
+    message.length > 2 * MAX_QUOTED
+      ? message.replace(LONG_QUOTE, (_, q: string) => `'${q.slice(0, MAX_QUOTED - 3)}...'`)
+      : message;
   return m.length > MAX_MESSAGE ? `${m.slice(0, MAX_MESSAGE - 3)}...` : m;
 }
 
@@ -135,7 +162,15 @@ export interface AssembleResult {
 }
 
 /** The header's DWord Length, settable on commands whose length it alone chooses (MI_FLUSH_DW, MI_STORE_DATA_INDEX). */
-const DWORD_LENGTH: CmdField = { name: 'dword_length', xml: 'DWord Length', dw: 0, lo: 0, hi: 7, kind: 'uint', desc: 'DWord Length: total dwords - 2' };
+const DWORD_LENGTH: CmdField = {
+  name: 'dword_length',
+  xml: 'DWord Length',
+  dw: 0,
+  lo: 0,
+  hi: 7,
+  kind: 'uint',
+  desc: 'DWord Length: total dwords - 2',
+};
 
 /** Assembles a program; never throws. */
 
@@ -146,7 +181,12 @@ export function assembleSource(source: string, opts: AssembleOptions): AssembleR
   } catch (e) {
     // A bug in the assembler must still come back as a diagnostic, never as an exception.
     const message = `internal assembler error: ${e instanceof Error ? e.message : String(e)}`;
-    return { diagnostics: [...asm.diagnostics(), { file: String(opts?.file ?? '<input>'), line: 1, col: 1, severity: 'error', message }] };
+    return {
+      diagnostics: [
+        ...asm.diagnostics(),
+        { file: String(opts?.file ?? '<input>'), line: 1, col: 1, severity: 'error', message },
+      ],
+    };
   }
 }
 
@@ -299,7 +339,15 @@ class Assembler {
 
   diagnostics(): Diagnostic[] {
     const all = [...this.diags].sort((a, b) => a.line - b.line || a.col - b.col);
-    if (this.droppedErrors) all.push({ file: this.file, line: all.at(-1)?.line ?? 1, col: 1, severity: 'error', message: `too many errors: ${this.droppedErrors} more not reported`, more: this.droppedErrors });
+    if (this.droppedErrors)
+      all.push({
+        file: this.file,
+        line: all.at(-1)?.line ?? 1,
+        col: 1,
+        severity: 'error',
+        message: `too many errors: ${this.droppedErrors} more not reported`,
+        more: this.droppedErrors,
+      });
     return all;
   }
 
@@ -400,9 +448,15 @@ class Assembler {
         const at = { col: e.opCol, end: e.opCol + e.op.length };
         let v: bigint;
         switch (e.op) {
-          case '+': v = l + r; break;
-          case '-': v = l - r; break;
-          case '*': v = l * r; break;
+          case '+':
+            v = l + r;
+            break;
+          case '-':
+            v = l - r;
+            break;
+          case '*':
+            v = l * r;
+            break;
           case '/':
           case '%':
             if (r === 0n) return this.fail(line, at, 'division by zero');
@@ -413,11 +467,18 @@ class Assembler {
             if (r < 0n || r > 127n) return this.fail(line, at, `shift count ${r} is outside 0..127`);
             v = e.op === '<<' ? l << r : l >> r;
             break;
-          case '&': v = l & r; break;
-          case '|': v = l | r; break;
-          case '^': v = l ^ r; break;
+          case '&':
+            v = l & r;
+            break;
+          case '|':
+            v = l | r;
+            break;
+          case '^':
+            v = l ^ r;
+            break;
         }
-        if (v >= BIG || v <= -BIG) return this.fail(line, { col: e.col, end: e.end }, 'value too large (over 128 bits)');
+        if (v >= BIG || v <= -BIG)
+          return this.fail(line, { col: e.col, end: e.end }, 'value too large (over 128 bits)');
         return v;
       }
     }
@@ -431,7 +492,8 @@ class Assembler {
     const reg = regByName(e.name, scope.engine);
     if (reg) return BigInt(reg.mmio);
     const later = scope.declared?.get(upper);
-    if (later !== undefined) return this.fail(line, e, `'${e.name}' is defined later (line ${later}); this value must be known here`);
+    if (later !== undefined)
+      return this.fail(line, e, `'${e.name}' is defined later (line ${later}); this value must be known here`);
     return this.fail(line, e, `undefined name '${e.name}'`);
   }
 
@@ -444,7 +506,8 @@ class Assembler {
   private evalNum(e: Expr, line: number, scope: Scope, what: string, range: Range): number | undefined {
     const v = this.evaluate(e, line, scope);
     if (v === undefined) return undefined;
-    if (v < range.min || v > range.max) return this.fail(line, e, `${what} ${fmt(v)} is outside ${fmt(range.min)}..${fmt(range.max)}`);
+    if (v < range.min || v > range.max)
+      return this.fail(line, e, `${what} ${fmt(v)} is outside ${fmt(range.min)}..${fmt(range.max)}`);
     return Number(v);
   }
 
@@ -454,7 +517,12 @@ class Assembler {
     return v === undefined ? undefined : v >>> 0;
   }
 
-  private keyword<T extends string>(arg: Arg | undefined, line: number, allowed: readonly T[], what: string): T | undefined {
+  private keyword<T extends string>(
+    arg: Arg | undefined,
+    line: number,
+    allowed: readonly T[],
+    what: string,
+  ): T | undefined {
     if (!arg) return undefined;
     const e = arg.value;
     if (!arg.key && e.kind === 'name') {
@@ -470,7 +538,7 @@ class Assembler {
 
   /** A positional argument (no `key=`). */
   private positional(arg: Arg, line: number): Expr | undefined {
-    if (arg.key) return this.fail(line, arg.key, 'unexpected \'=\' here');
+    if (arg.key) return this.fail(line, arg.key, "unexpected '=' here");
     return arg.value;
   }
 
@@ -508,19 +576,30 @@ class Assembler {
         this.vmOption(key, arg, pl.line, scope);
       }
     }
-    if (this.vm.version !== undefined && this.vm.isolation === true && !hasFeature(this.vm.version as Generation, 'ISOLATION')) {
+    if (
+      this.vm.version !== undefined &&
+      this.vm.isolation === true &&
+      !hasFeature(this.vm.version as Generation, 'ISOLATION')
+    ) {
       const l = seen.get('isolation')!;
       const arg = this.findVmArg(l, 'isolation');
       this.error(l, arg ?? { col: 1 }, `isolation=on needs device version 2 or later (version=${this.vm.version})`);
     }
-    this.version = this.vm.version !== undefined ? (this.vm.version as Generation) : this.vm.pool?.length ? (Math.min(...this.vm.pool) as Generation) : undefined;
+    this.version =
+      this.vm.version !== undefined
+        ? (this.vm.version as Generation)
+        : this.vm.pool?.length
+          ? (Math.min(...this.vm.pool) as Generation)
+          : undefined;
 
     // Effective machine: options override the program.
     const physBits = this.opts?.physBits ?? this.vm.physBits ?? DEFAULT_PHYS_BITS;
     const memory = this.opts?.memory ?? this.vm.memory ?? DEFAULT_MEMORY;
     const where = (key: string, fromOpts: boolean) => {
       const l = fromOpts ? undefined : seen.get(key);
-      return l === undefined ? { line: 1, at: { col: 1 }, src: 'option' } : { line: l, at: this.findVmArg(l, key) ?? { col: 1 }, src: '.vm' };
+      return l === undefined
+        ? { line: 1, at: { col: 1 }, src: 'option' }
+        : { line: l, at: this.findVmArg(l, key) ?? { col: 1 }, src: '.vm' };
     };
     if (!Number.isInteger(physBits) || physBits < 24 || physBits > 51) {
       const w = where('physbits', this.opts?.physBits !== undefined);
@@ -531,7 +610,11 @@ class Assembler {
     }
     if (!Number.isInteger(memory) || memory < 64 * KIB || memory % PAGE !== 0 || memory > 2 ** this.physBits) {
       const w = where('memory', this.opts?.memory !== undefined);
-      this.error(w.line, w.at, `memory ${memory} (${w.src}) must be a multiple of 4K between 64K and 2^physBits (${fmt(2 ** this.physBits)})`);
+      this.error(
+        w.line,
+        w.at,
+        `memory ${memory} (${w.src}) must be a multiple of 4K between 64K and 2^physBits (${fmt(2 ** this.physBits)})`,
+      );
     } else this.memory = memory;
   }
 
@@ -550,7 +633,12 @@ class Assembler {
         vm.physBits = this.evalNum(arg.value, line, scope, 'physBits', { min: 24n, max: 51n });
         break;
       case 'isolation': {
-        const k = this.keyword({ value: arg.value, col: arg.value.col, end: arg.value.end }, line, ['on', 'off'] as const, 'isolation');
+        const k = this.keyword(
+          { value: arg.value, col: arg.value.col, end: arg.value.end },
+          line,
+          ['on', 'off'] as const,
+          'isolation',
+        );
         if (k) vm.isolation = k === 'on';
         break;
       }
@@ -563,20 +651,37 @@ class Assembler {
         break;
       case 'gen':
         // The hardware generation whose command layouts the program is written in (and the device decodes).
-        vm.gen = this.evalNum(arg.value, line, scope, 'gen', { min: BigInt(Math.min(...GENS)), max: BigInt(Math.max(...GENS)) });
+        vm.gen = this.evalNum(arg.value, line, scope, 'gen', {
+          min: BigInt(Math.min(...GENS)),
+          max: BigInt(Math.max(...GENS)),
+        });
         break;
       case 'unmodelled': {
-        const k = this.keyword({ value: arg.value, col: arg.value.col, end: arg.value.end }, line, ['drop', 'refuse'] as const, 'unmodelled');
+        const k = this.keyword(
+          { value: arg.value, col: arg.value.col, end: arg.value.end },
+          line,
+          ['drop', 'refuse'] as const,
+          'unmodelled',
+        );
         if (k) vm.unmodelled = k;
         break;
       }
       case 'unmapped': {
-        const k = this.keyword({ value: arg.value, col: arg.value.col, end: arg.value.end }, line, ['fault', 'zero'] as const, 'unmapped');
+        const k = this.keyword(
+          { value: arg.value, col: arg.value.col, end: arg.value.end },
+          line,
+          ['fault', 'zero'] as const,
+          'unmapped',
+        );
         if (k) vm.unmapped = k;
         break;
       }
       default:
-        this.error(line, arg.key!, `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen, unmodelled, unmapped)`);
+        this.error(
+          line,
+          arg.key!,
+          `unknown .vm option '${arg.key!.kind === 'name' ? arg.key!.name : '?'}' (memory, physBits, isolation, version, pool, gen, unmodelled, unmapped)`,
+        );
     }
   }
 
@@ -594,7 +699,8 @@ class Assembler {
       // Labels need a ':', directives a '.'.
       if (!this.texts[i].includes(':') && !this.texts[i].includes('.')) continue;
       const pl = this.parsed(i);
-      for (const l of pl.labels) if (!this.declared.has(l.name.toUpperCase())) this.declared.set(l.name.toUpperCase(), pl.line);
+      for (const l of pl.labels)
+        if (!this.declared.has(l.name.toUpperCase())) this.declared.set(l.name.toUpperCase(), pl.line);
       const s = pl.stmt;
       const first = s?.args[0]?.value;
       if (s?.kind === 'directive' && (s.name === 'batch' || s.name === 'surface') && first?.kind === 'name') {
@@ -623,7 +729,10 @@ class Assembler {
           this.error(pl.line, s, `'${s.type}' lines belong in a .data block (in a command stream, use .dword)`);
           return;
         }
-        const size = s.type === 'ascii' ? s.args.reduce((n, a) => n + (a.value.kind === 'str' ? a.value.text.length : 0), 0) : DATA_SIZES[s.type] * s.args.length;
+        const size =
+          s.type === 'ascii'
+            ? s.args.reduce((n, a) => n + (a.value.kind === 'str' ? a.value.text.length : 0), 0)
+            : DATA_SIZES[s.type] * s.args.length;
         if (!stream) this.error(pl.line, s, `'${s.type}' outside a .data block`);
         else this.place(i, s, pl.line, stream, size);
         return;
@@ -640,7 +749,11 @@ class Assembler {
       const def = commandByMnemonic(s.mnemonic, gen);
       if (!def) {
         const other = GENS.find((g) => commandByMnemonic(s.mnemonic, g));
-        this.error(pl.line, s, `unknown command '${s.mnemonic}'${other ? ` (a gen${other} command: .vm gen=${other})` : ''}`);
+        this.error(
+          pl.line,
+          s,
+          `unknown command '${s.mnemonic}'${other ? ` (a gen${other} command: .vm gen=${other})` : ''}`,
+        );
         return;
       }
       if (s.broken || stream.kind === 'void') return;
@@ -652,12 +765,22 @@ class Assembler {
   private checkDirective(s: Statement & { kind: 'directive' }, line: number): boolean {
     const spec = directiveSpec(s.name);
     if (!spec) {
-      this.error(line, s, `unknown directive '.${s.name}' (${Object.keys(DIRECTIVES).map((d) => '.' + d).join(' ')})`);
+      this.error(
+        line,
+        s,
+        `unknown directive '.${s.name}' (${Object.keys(DIRECTIVES)
+          .map((d) => '.' + d)
+          .join(' ')})`,
+      );
       return false;
     }
     if (s.broken) return false;
     if (s.args.length < spec.min || s.args.length > spec.max) {
-      this.error(line, s, `.${s.name} takes ${spec.min === spec.max ? spec.min : `${spec.min} to ${spec.max}`} argument${spec.max === 1 ? '' : 's'}: ${spec.usage}`);
+      this.error(
+        line,
+        s,
+        `.${s.name} takes ${spec.min === spec.max ? spec.min : `${spec.min} to ${spec.max}`} argument${spec.max === 1 ? '' : 's'}: ${spec.usage}`,
+      );
       return false;
     }
     return true;
@@ -701,14 +824,24 @@ class Assembler {
     }
   }
 
-  private defineSymbol(name: string, value: number, line: number, at: { col: number; end?: number }, quiet = false): void {
+  private defineSymbol(
+    name: string,
+    value: number,
+    line: number,
+    at: { col: number; end?: number },
+    quiet = false,
+  ): void {
     const upper = name.toUpperCase();
     if (name.includes('.')) {
       this.error(line, at, `name '${name}' may not contain '.'`);
       return;
     }
     if (upper === 'MIRROR' || regByName(name)) {
-      this.error(line, at, `'${name}' is a reserved name (${upper === 'MIRROR' ? 'MIRROR' : 'a register'}); choose another`);
+      this.error(
+        line,
+        at,
+        `'${name}' is a reserved name (${upper === 'MIRROR' ? 'MIRROR' : 'a register'}); choose another`,
+      );
       return;
     }
     const prev = this.symbolLine.get(upper);
@@ -728,9 +861,20 @@ class Assembler {
     if (s.name === 'data') {
       const e = this.positional(s.args[0], line);
       const va = e && this.evalNum(e, line, scope, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
-      const space = s.args[1] ? this.keyword(s.args[1], line, ['ggtt', 'phys'] as const, 'the address space') : undefined;
+      const space = s.args[1]
+        ? this.keyword(s.args[1], line, ['ggtt', 'phys'] as const, 'the address space')
+        : undefined;
       if (va === undefined || (s.args[1] && space === undefined)) return VOID;
-      const region: Region = { kind: 'data', what: `.data at line ${line}`, va, ggtt: space === 'ggtt', phys: space === 'phys', size: 0, loc: this.loc(line, s.col), segments: null };
+      const region: Region = {
+        kind: 'data',
+        what: `.data at line ${line}`,
+        va,
+        ggtt: space === 'ggtt',
+        phys: space === 'phys',
+        size: 0,
+        loc: this.loc(line, s.col),
+        segments: null,
+      };
       this.regions.push(region);
       return { kind: 'data', region };
     }
@@ -743,11 +887,15 @@ class Assembler {
       const e = this.positional(s.args[1], line);
       const va = e && this.evalNum(e, line, scope, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
       // `.batch NAME, VA, ggtt` or `.batch NAME, VA, ENGINE, ggtt`: a batch in the global GTT (a privileged batch).
-      const spaceOf = (a: Arg | undefined) => (a !== undefined && !a.key && a.value.kind === 'name' && ['ggtt', 'phys'].includes(a.value.name.toLowerCase()) ? a.value.name.toLowerCase() : undefined);
+      const spaceOf = (a: Arg | undefined) =>
+        a !== undefined && !a.key && a.value.kind === 'name' && ['ggtt', 'phys'].includes(a.value.name.toLowerCase())
+          ? a.value.name.toLowerCase()
+          : undefined;
       const space = spaceOf(s.args[2]) ?? spaceOf(s.args[3]);
       const ggtt = space === 'ggtt';
       const engineArg = s.args[2] && !spaceOf(s.args[2]) ? s.args[2] : undefined;
-      if (s.args[3] && !spaceOf(s.args[3])) this.error(line, s.args[3], `expected ggtt or phys: ${DIRECTIVES.batch.usage}`);
+      if (s.args[3] && !spaceOf(s.args[3]))
+        this.error(line, s.args[3], `expected ggtt or phys: ${DIRECTIVES.batch.usage}`);
       const engine = engineArg ? this.engineArg(engineArg, line) : 'rcs0';
       if (va === undefined || engine === undefined) return VOID;
       if (va % 4 !== 0) {
@@ -755,7 +903,16 @@ class Assembler {
         return VOID;
       }
       this.defineSymbol(nameExpr.name, va, line, nameExpr);
-      const region: Region = { kind: 'batch', what: `.batch ${nameExpr.name}`, va, ggtt, phys: space === 'phys', size: 0, loc: this.loc(line, s.col), segments: null };
+      const region: Region = {
+        kind: 'batch',
+        what: `.batch ${nameExpr.name}`,
+        va,
+        ggtt,
+        phys: space === 'phys',
+        size: 0,
+        loc: this.loc(line, s.col),
+        segments: null,
+      };
       this.regions.push(region);
       return { kind: 'batch', engine, region, name: nameExpr.name };
     }
@@ -772,26 +929,49 @@ class Assembler {
     if (s.args[2]) {
       const e = this.positional(s.args[2], line);
       size = e && this.evalNum(e, line, scope, 'ring size', { min: BigInt(PAGE), max: BigInt(MAX_RING_PAGES * PAGE) });
-      if (size !== undefined && size % PAGE !== 0) size = this.fail(line, s.args[2], `ring size ${fmt(size)} is not a multiple of 4K`);
+      if (size !== undefined && size % PAGE !== 0)
+        size = this.fail(line, s.args[2], `ring size ${fmt(size)} is not a multiple of 4K`);
     }
     if (va !== undefined && size !== undefined && va + size > 2 ** 32) {
-      this.error(line, s.args[1] ?? s, `ring [${fmt(va)}, ${fmt(va + size)}) must lie below 4 GiB (RING_START holds 32 bits)`);
+      this.error(
+        line,
+        s.args[1] ?? s,
+        `ring [${fmt(va)}, ${fmt(va + size)}) must lie below 4 GiB (RING_START holds 32 bits)`,
+      );
       va = undefined;
     }
     const existing = this.rings.get(engine);
     if (existing) {
       if (s.args.length > 1 && (va !== existing.va || size !== existing.size)) {
-        this.error(line, s.args[1], `the ${engine} ring is already defined on line ${existing.loc.line} at ${fmt(existing.va)} (${fmt(existing.size)} bytes)`);
+        this.error(
+          line,
+          s.args[1],
+          `the ${engine} ring is already defined on line ${existing.loc.line} at ${fmt(existing.va)} (${fmt(existing.size)} bytes)`,
+        );
       }
       return { kind: 'ring', ring: existing };
     }
     if (va === undefined || size === undefined) return VOID;
     if (this.version !== undefined && size / PAGE > LIMITS[this.version].maxRingPages) {
-      this.warn(line, s.args[2] ?? s, `a ${size / PAGE}-page ring exceeds device version ${this.version}'s ${LIMITS[this.version].maxRingPages} pages`);
+      this.warn(
+        line,
+        s.args[2] ?? s,
+        `a ${size / PAGE}-page ring exceeds device version ${this.version}'s ${LIMITS[this.version].maxRingPages} pages`,
+      );
     }
     const ring: Ring = {
-      engine, va, size, explicit: s.args.length > 1, loc: this.loc(line, s.col), lineIndex: i,
-      appended: 0, gpa: 0, ok: false, submitted: 0, pending: [], entries: [],
+      engine,
+      va,
+      size,
+      explicit: s.args.length > 1,
+      loc: this.loc(line, s.col),
+      lineIndex: i,
+      appended: 0,
+      gpa: 0,
+      ok: false,
+      submitted: 0,
+      pending: [],
+      entries: [],
     };
     this.rings.set(engine, ring);
     return { kind: 'ring', ring };
@@ -804,15 +984,26 @@ class Assembler {
       return;
     }
     const e = this.positional(s.args[1], line);
-    const va = e && this.evalNum(e, line, { ...this.scopeOf(stream), declared: this.declared }, 'VA', { min: 0n, max: BigInt(VA_LIMIT - 1) });
+    const va =
+      e &&
+      this.evalNum(e, line, { ...this.scopeOf(stream), declared: this.declared }, 'VA', {
+        min: 0n,
+        max: BigInt(VA_LIMIT - 1),
+      });
     if (va !== undefined) this.defineSymbol(nameExpr.name, va, line, nameExpr);
   }
 
   /** Command length in dwords, from the table's length rule and which fields the line gives. */
-  private commandLength(def: CommandDef, s: Statement & { kind: 'command' }, line: number, scope: Scope): number | undefined {
+  private commandLength(
+    def: CommandDef,
+    s: Statement & { kind: 'command' },
+    line: number,
+    scope: Scope,
+  ): number | undefined {
     const rule = def.length;
     if (rule.kind === 'fixed') return rule.dwords;
-    if (rule.kind === 'pairs') return 1 + 2 * s.args.filter((a) => !(a.key?.kind === 'name' && fieldByName(def, a.key.name))).length;
+    if (rule.kind === 'pairs')
+      return 1 + 2 * s.args.filter((a) => !(a.key?.kind === 'name' && fieldByName(def, a.key.name))).length;
     if (rule.kind === 'group') {
       // Entries are given as FIELD.i=value; the highest i says how many there are.
       let entries = minEntries(def);
@@ -863,11 +1054,17 @@ class Assembler {
       else if (s.name === 'surface' && this.checkDirectiveQuiet(s)) this.doSurface(s, pl.line);
       else if (s.name === 'ring') {
         const stream = this.opened[i];
-        if (stream?.kind === 'ring' && stream.ring.lineIndex === i && !stream.ring.explicit) this.allocateRing(stream.ring);
+        if (stream?.kind === 'ring' && stream.ring.lineIndex === i && !stream.ring.explicit)
+          this.allocateRing(stream.ring);
       }
     });
     const userMap = this.mappings.find((m) => !m.defaultRing);
-    if (this.ownPml4 && userMap) this.error(userMap.loc.line, { col: userMap.loc.col }, `.map builds page tables under the assembler's PML4, but .pml4 (line ${this.ownPml4.line}) names the program's own: write the entries as data instead`);
+    if (this.ownPml4 && userMap)
+      this.error(
+        userMap.loc.line,
+        { col: userMap.loc.col },
+        `.map builds page tables under the assembler's PML4, but .pml4 (line ${this.ownPml4.line}) names the program's own: write the entries as data instead`,
+      );
     for (const ring of this.rings.values()) if (ring.explicit) this.checkRing(ring);
     this.buildGgtt();
     if (this.vm.unmapped === 'zero') this.fillUnmapped();
@@ -882,7 +1079,11 @@ class Assembler {
     const zero = this.allocPages(1);
     const tables = [this.allocTable(), this.allocTable(), this.allocTable()]; // PDP, PD, PT
     if (zero === undefined || tables.some((t) => t === undefined)) {
-      return this.error((this.vmLines[0] ?? 0) + 1, { col: 1 }, `guest RAM (${fmt(this.memory)}) is too small for the unmapped=zero tables`);
+      return this.error(
+        (this.vmLines[0] ?? 0) + 1,
+        { col: 1 },
+        `guest RAM (${fmt(this.memory)}) is too small for the unmapped=zero tables`,
+      );
     }
     const [pdp, pd, pt] = tables as number[];
     const RO = PTE_P | PTE_US;
@@ -911,7 +1112,12 @@ class Assembler {
   private doGgtt(s: Statement & { kind: 'directive' }, line: number): void {
     const scope: Scope = { engine: 'rcs0' };
     if (s.args[0].key) return this.doGgttTable(s, line, scope);
-    if (s.args.length !== 3) return this.error(line, s, `.ggtt takes GGTT_ADDRESS, GPA, SIZE or table=GPA, entries=N: ${DIRECTIVES.ggtt.usage}`);
+    if (s.args.length !== 3)
+      return this.error(
+        line,
+        s,
+        `.ggtt takes GGTT_ADDRESS, GPA, SIZE or table=GPA, entries=N: ${DIRECTIVES.ggtt.usage}`,
+      );
     const [aVa, aGpa, aSize] = s.args;
     const eVa = this.positional(aVa, line);
     const eGpa = this.positional(aGpa, line);
@@ -921,20 +1127,40 @@ class Assembler {
     const size = eSize && this.evalNum(eSize, line, scope, 'SIZE', { min: 1n, max: BigInt(GGTT_LIMIT) });
     if (va === undefined || gpa === undefined || size === undefined) return;
     let ok = true;
-    for (const [v, a, what] of [[va, aVa, 'GGTT address'], [gpa, aGpa, 'GPA'], [size, aSize, 'SIZE']] as const) {
-      if (v % PAGE !== 0) ok = !!this.fail(line, a, `${what} ${fmt(v)} is not 4K aligned (the global GTT maps 4 KiB pages)`);
+    for (const [v, a, what] of [
+      [va, aVa, 'GGTT address'],
+      [gpa, aGpa, 'GPA'],
+      [size, aSize, 'SIZE'],
+    ] as const) {
+      if (v % PAGE !== 0)
+        ok = !!this.fail(line, a, `${what} ${fmt(v)} is not 4K aligned (the global GTT maps 4 KiB pages)`);
     }
-    if (va + size > GGTT_LIMIT) ok = !!this.fail(line, aSize, `the range ends at ${fmt(va + size)}, beyond the 4 GiB global GTT`);
+    if (va + size > GGTT_LIMIT)
+      ok = !!this.fail(line, aSize, `the range ends at ${fmt(va + size)}, beyond the 4 GiB global GTT`);
     const clash = this.ggttMappings.find((o) => va < o.va + o.size && o.va < va + size);
-    if (clash) ok = !!this.fail(line, aVa, `GGTT range [${fmt(va)}, ${fmt(va + size)}) overlaps the one on line ${clash.loc.line}`);
+    if (clash)
+      ok = !!this.fail(
+        line,
+        aVa,
+        `GGTT range [${fmt(va)}, ${fmt(va + size)}) overlaps the one on line ${clash.loc.line}`,
+      );
     if (!ok) return;
-    this.ggttMappings.push({ va, gpa, size, writable: true, pageSize: PAGE, loc: this.loc(line, s.col), defaultRing: false });
+    this.ggttMappings.push({
+      va,
+      gpa,
+      size,
+      writable: true,
+      pageSize: PAGE,
+      loc: this.loc(line, s.col),
+      defaultRing: false,
+    });
   }
 
   /** `.pml4 GPA`: every engine's PDP0 points at the program's own PML4 (a capture's tables, kept as data). */
   private doPml4(s: Statement & { kind: 'directive' }, line: number): void {
     const e = this.positional(s.args[0], line);
-    const gpa = e && this.evalNum(e, line, { engine: 'rcs0' }, 'PML4 GPA', { min: 0n, max: BigInt(this.memory - PAGE) });
+    const gpa =
+      e && this.evalNum(e, line, { engine: 'rcs0' }, 'PML4 GPA', { min: 0n, max: BigInt(this.memory - PAGE) });
     if (gpa === undefined) return;
     if (gpa % PAGE !== 0) return this.error(line, s.args[0], `PML4 GPA ${fmt(gpa)} is not 4K aligned`);
     if (this.ownPml4) return this.error(line, s, `.pml4 is already given on line ${this.ownPml4.line}`);
@@ -946,20 +1172,30 @@ class Assembler {
     const got = new Map<string, number>();
     for (const a of s.args) {
       const key = a.key?.kind === 'name' ? a.key.name.toLowerCase() : '';
-      if (key !== 'table' && key !== 'entries') return this.error(line, a.key ?? a, `expected table=GPA, entries=N: ${DIRECTIVES.ggtt.usage}`);
+      if (key !== 'table' && key !== 'entries')
+        return this.error(line, a.key ?? a, `expected table=GPA, entries=N: ${DIRECTIVES.ggtt.usage}`);
       if (got.has(key)) return this.error(line, a.key!, `${key}= is given twice`);
-      const v = key === 'table'
-        ? this.evalNum(a.value, line, scope, 'GGTT table GPA', { min: 0n, max: BigInt(this.memory - PAGE) })
-        : this.evalNum(a.value, line, scope, 'GGTT entries', { min: 1n, max: BigInt(MAX_GGTT_ENTRIES) });
+      const v =
+        key === 'table'
+          ? this.evalNum(a.value, line, scope, 'GGTT table GPA', { min: 0n, max: BigInt(this.memory - PAGE) })
+          : this.evalNum(a.value, line, scope, 'GGTT entries', { min: 1n, max: BigInt(MAX_GGTT_ENTRIES) });
       if (v === undefined) return;
-      if (key === 'table' && v % PAGE !== 0) return this.error(line, a.value, `GGTT table GPA ${fmt(v)} is not 4K aligned`);
+      if (key === 'table' && v % PAGE !== 0)
+        return this.error(line, a.value, `GGTT table GPA ${fmt(v)} is not 4K aligned`);
       got.set(key, v);
     }
     const base = got.get('table');
     const entries = got.get('entries');
-    if (base === undefined || entries === undefined) return this.error(line, s, `.ggtt needs both table=GPA and entries=N`);
-    if (base + entries * 8 > this.memory) return this.error(line, s.args[1], `the GGTT table [${fmt(base)}, ${fmt(base + entries * 8)}) ends beyond guest RAM (${fmt(this.memory)})`);
-    if (this.ggttTable) return this.error(line, s, `the GGTT table is already placed on line ${this.ggttTable.loc.line}`);
+    if (base === undefined || entries === undefined)
+      return this.error(line, s, `.ggtt needs both table=GPA and entries=N`);
+    if (base + entries * 8 > this.memory)
+      return this.error(
+        line,
+        s.args[1],
+        `the GGTT table [${fmt(base)}, ${fmt(base + entries * 8)}) ends beyond guest RAM (${fmt(this.memory)})`,
+      );
+    if (this.ggttTable)
+      return this.error(line, s, `the GGTT table is already placed on line ${this.ggttTable.loc.line}`);
     this.ggttTable = { base, entries, loc: this.loc(line, s.col) };
   }
 
@@ -972,7 +1208,11 @@ class Assembler {
     const needed = Math.max(0, ...this.ggttMappings.map((m) => (m.va + m.size) / PAGE));
     const t = this.ggttTable;
     if (t && needed > t.entries) {
-      this.error(t.loc.line, { col: t.loc.col }, `the GGTT table's ${t.entries} entries do not reach the .ggtt ranges (${needed} entries needed)`);
+      this.error(
+        t.loc.line,
+        { col: t.loc.col },
+        `the GGTT table's ${t.entries} entries do not reach the .ggtt ranges (${needed} entries needed)`,
+      );
       return;
     }
     const entries = t ? t.entries : needed;
@@ -980,10 +1220,15 @@ class Assembler {
     const base = t ? t.base : this.allocPages(pages);
     if (base === undefined) {
       const m = this.ggttMappings[0];
-      this.error(m.loc.line, { col: m.loc.col }, `guest RAM (${fmt(this.memory)}) is too small for the global GTT's ${entries} entries`);
+      this.error(
+        m.loc.line,
+        { col: m.loc.col },
+        `guest RAM (${fmt(this.memory)}) is too small for the global GTT's ${entries} entries`,
+      );
       return;
     }
-    for (let p = 0; p < pages; p++) if (!this.pages.has(base / PAGE + p)) this.pages.set(base / PAGE + p, new Uint32Array(PAGE / 4));
+    for (let p = 0; p < pages; p++)
+      if (!this.pages.has(base / PAGE + p)) this.pages.set(base / PAGE + p, new Uint32Array(PAGE / 4));
     for (const m of this.ggttMappings) {
       for (let off = 0; off < m.size; off += PAGE) {
         const at = base + ((m.va + off) / PAGE) * 8;
@@ -1027,37 +1272,65 @@ class Assembler {
         pageSize = this.fail(line, aPage, 'expected page=4K|2M|1G');
       } else {
         pageSize = this.evalNum(aPage.value, line, scope, 'page size', { min: 0n, max: BigInt(GIB) });
-        if (pageSize !== undefined && !PAGE_LEVEL.has(pageSize)) pageSize = this.fail(line, aPage.value, `page size ${fmt(pageSize)} is not 4K, 2M or 1G`);
+        if (pageSize !== undefined && !PAGE_LEVEL.has(pageSize))
+          pageSize = this.fail(line, aPage.value, `page size ${fmt(pageSize)} is not 4K, 2M or 1G`);
       }
     }
-    if (va === undefined || gpa === undefined || size === undefined || access === undefined || pageSize === undefined) return;
+    if (va === undefined || gpa === undefined || size === undefined || access === undefined || pageSize === undefined)
+      return;
     const label = PAGE_LEVEL.get(pageSize)!.label;
     let ok = true;
-    for (const [v, a, what] of [[va, aVa, 'VA'], [gpa, aGpa, 'GPA'], [size, aSize, 'SIZE']] as const) {
+    for (const [v, a, what] of [
+      [va, aVa, 'VA'],
+      [gpa, aGpa, 'GPA'],
+      [size, aSize, 'SIZE'],
+    ] as const) {
       if (v % pageSize !== 0) {
         this.error(line, a, `${what} ${fmt(v)} is not aligned to the ${label} page size`);
         ok = false;
       }
     }
-    if (va + size > VA_LIMIT) ok = !!this.fail(line, aSize, `the mapping ends at ${fmt(va + size)}, beyond the 48-bit GPU VA space`);
-    if (gpa + size > GPA_LIMIT) ok = !!this.fail(line, aSize, `the mapping ends at GPA ${fmt(gpa + size)}, beyond the 52-bit physical address space`);
+    if (va + size > VA_LIMIT)
+      ok = !!this.fail(line, aSize, `the mapping ends at ${fmt(va + size)}, beyond the 48-bit GPU VA space`);
+    if (gpa + size > GPA_LIMIT)
+      ok = !!this.fail(
+        line,
+        aSize,
+        `the mapping ends at GPA ${fmt(gpa + size)}, beyond the 52-bit physical address space`,
+      );
     if (!ok) return;
-    this.addMapping({ va, gpa, size, writable: access === 'rw', pageSize, loc: this.loc(line, s.col), defaultRing: false }, line, aVa);
+    this.addMapping(
+      { va, gpa, size, writable: access === 'rw', pageSize, loc: this.loc(line, s.col), defaultRing: false },
+      line,
+      aVa,
+    );
     const feature = PAGE_LEVEL.get(pageSize)!.feature;
     if (feature && this.version !== undefined && !hasFeature(this.version, feature)) {
-      this.warn(line, aPage, `device version ${this.version} has no ${label} pages: accesses through this mapping fault at run time`);
+      this.warn(
+        line,
+        aPage,
+        `device version ${this.version} has no ${label} pages: accesses through this mapping fault at run time`,
+      );
     }
   }
 
   private addMapping(m: Mapping, line: number, at: { col: number; end?: number }): boolean {
     const clash = this.clashing(m);
     if (clash) {
-      this.error(line, at, `VA range [${fmt(m.va)}, ${fmt(m.va + m.size)}) overlaps the mapping on line ${clash.loc.line} [${fmt(clash.va)}, ${fmt(clash.va + clash.size)})`);
+      this.error(
+        line,
+        at,
+        `VA range [${fmt(m.va)}, ${fmt(m.va + m.size)}) overlaps the mapping on line ${clash.loc.line} [${fmt(clash.va)}, ${fmt(clash.va + clash.size)})`,
+      );
       return false;
     }
     const count = m.size / m.pageSize;
     if (this.leafEntries + count > MAX_LEAF_ENTRIES) {
-      this.error(line, at, `too many page-table entries (over ${MAX_LEAF_ENTRIES}); map large ranges with page=2M or page=1G`);
+      this.error(
+        line,
+        at,
+        `too many page-table entries (over ${MAX_LEAF_ENTRIES}); map large ranges with page=2M or page=1G`,
+      );
       return false;
     }
     this.leafEntries += count;
@@ -1099,7 +1372,8 @@ class Assembler {
     for (let level = 0; level < leafLevel; level++) {
       const slot = this.entrySlot(table, va, level);
       let next: number;
-      if (slot.page[slot.i] & PTE_P) next = (slot.page[slot.i + 1] & 0xfffff) * 2 ** 32 + ((slot.page[slot.i] & 0xfffff000) >>> 0);
+      if (slot.page[slot.i] & PTE_P)
+        next = (slot.page[slot.i + 1] & 0xfffff) * 2 ** 32 + ((slot.page[slot.i] & 0xfffff000) >>> 0);
       else {
         const t = this.allocTable();
         if (t === undefined) return false;
@@ -1126,7 +1400,15 @@ class Assembler {
       return;
     }
     ring.gpa = gpa;
-    const m: Mapping = { va: ring.va, gpa, size: ring.size, writable: true, pageSize: PAGE, loc: ring.loc, defaultRing: true };
+    const m: Mapping = {
+      va: ring.va,
+      gpa,
+      size: ring.size,
+      writable: true,
+      pageSize: PAGE,
+      loc: ring.loc,
+      defaultRing: true,
+    };
     ring.ok = this.addMapping(m, line, { col: ring.loc.col });
   }
 
@@ -1140,7 +1422,11 @@ class Assembler {
       if (typeof t === 'string') return this.error(line, at, `the ${ring.engine} ring at ${fmt(ring.va)}: ${t}`);
       if (off === 0) base = t;
       else if (t !== base + off) {
-        return this.error(line, at, `the ${ring.engine} ring is not GPA-contiguous: VA ${fmt(ring.va + off)} maps to GPA ${fmt(t)}, expected ${fmt(base + off)}`);
+        return this.error(
+          line,
+          at,
+          `the ${ring.engine} ring is not GPA-contiguous: VA ${fmt(ring.va + off)} maps to GPA ${fmt(t)}, expected ${fmt(base + off)}`,
+        );
       }
     }
     ring.gpa = base;
@@ -1165,8 +1451,14 @@ class Assembler {
     if (pitch === undefined) return;
     // Surfaces are read whole (PNG, sha256 in every result, the debugger's view): bounded, as fills are.
     const bytes = pitch * (height - 1) + width * 4;
-    if (bytes > MAX_SURFACE_BYTES) return this.error(line, s.args[3], `surface of ${fmt(bytes)} bytes is larger than ${fmt(MAX_SURFACE_BYTES)} (${width}x${height}, pitch ${pitch})`);
-    if ((this.surfaceBytes += bytes) > MAX_SURFACES_BYTES) return this.error(line, s.args[0], `surfaces total more than ${fmt(MAX_SURFACES_BYTES)} bytes`);
+    if (bytes > MAX_SURFACE_BYTES)
+      return this.error(
+        line,
+        s.args[3],
+        `surface of ${fmt(bytes)} bytes is larger than ${fmt(MAX_SURFACE_BYTES)} (${width}x${height}, pitch ${pitch})`,
+      );
+    if ((this.surfaceBytes += bytes) > MAX_SURFACES_BYTES)
+      return this.error(line, s.args[0], `surfaces total more than ${fmt(MAX_SURFACES_BYTES)} bytes`);
     const def: SurfaceDef = { name: nameExpr.name, va, width, height, pitch, loc: this.loc(line, s.col) };
     this.surfaces.push(def);
     this.surfaceByName.set(nameExpr.name.toUpperCase(), def);
@@ -1208,7 +1500,11 @@ class Assembler {
   private resolveRegion(r: Region): boolean {
     if (r.phys) {
       if (r.va + r.size > this.memory) {
-        this.error(r.loc.line, { col: r.loc.col }, `${r.what} [${fmt(r.va)}, ${fmt(r.va + r.size)}): GPA beyond guest RAM (${fmt(this.memory)} bytes)`);
+        this.error(
+          r.loc.line,
+          { col: r.loc.col },
+          `${r.what} [${fmt(r.va)}, ${fmt(r.va + r.size)}): GPA beyond guest RAM (${fmt(this.memory)} bytes)`,
+        );
         return false;
       }
       r.segments = [{ offset: 0, gpa: r.va, len: r.size }];
@@ -1229,7 +1525,8 @@ class Assembler {
       const rangeEnd = raw < this.memory ? this.memory : Number(this.mirror) + this.memory;
       const len = Math.min(m.va + m.size - va, r.size - off, rangeEnd - raw);
       const last = segs[segs.length - 1];
-      if (last && last.gpa + last.len === t && last.offset + last.len === off) segs[segs.length - 1] = { ...last, len: last.len + len };
+      if (last && last.gpa + last.len === t && last.offset + last.len === off)
+        segs[segs.length - 1] = { ...last, len: last.len + len };
       else segs.push({ offset: off, gpa: t, len });
       off += len;
     }
@@ -1302,12 +1599,20 @@ class Assembler {
     });
     if (this.contextLine && this.rings.size > 0) {
       const ring = [...this.rings.values()][0];
-      this.error(ring.loc.line, { col: ring.loc.col }, `.ring and .context (line ${this.contextLine}) do not mix: with .context, rings are fetched through the global GTT`);
+      this.error(
+        ring.loc.line,
+        { col: ring.loc.col },
+        `.ring and .context (line ${this.contextLine}) do not mix: with .context, rings are fetched through the global GTT`,
+      );
     }
     for (const ring of this.rings.values()) {
       if (ring.pending.length > 0 && ring.entries.length > 0) {
         const first = ring.entries[0].loc;
-        this.warn(first.line, { col: first.col }, `${4 * ring.pending.length} bytes appended to the ${ring.engine} ring after its last .submit are never submitted`);
+        this.warn(
+          first.line,
+          { col: first.col },
+          `${4 * ring.pending.length} bytes appended to the ${ring.engine} ring after its last .submit are never submitted`,
+        );
       }
     }
   }
@@ -1324,7 +1629,12 @@ class Assembler {
     this.driver.push({ op: 'ring', engine: ring.engine, va: ring.va, gpa: ring.gpa, size: ring.size, loc: ring.loc });
   }
 
-  private emitDirective(s: Statement & { kind: 'directive' }, pl: ParsedLine, stream: Stream | null, placed: Placement | undefined): void {
+  private emitDirective(
+    s: Statement & { kind: 'directive' },
+    pl: ParsedLine,
+    stream: Stream | null,
+    placed: Placement | undefined,
+  ): void {
     const line = pl.line;
     const loc = this.loc(line, s.col);
     const scope = this.scopeOf(stream);
@@ -1352,13 +1662,26 @@ class Assembler {
         const engine = this.engineArg(s.args[0], line);
         if (!engine) return;
         const ring = this.rings.get(engine);
-        if (!ring || ring.lineIndex > pl.line - 1) return this.error(line, s.args[0], `.submit ${engine} before any .ring ${engine}`);
+        if (!ring || ring.lineIndex > pl.line - 1)
+          return this.error(line, s.args[0], `.submit ${engine} before any .ring ${engine}`);
         const bytes = 4 * ring.pending.length;
         if (bytes >= ring.size) {
-          return this.error(line, s, `${bytes} bytes pending do not fit the ${fmt(ring.size)}-byte ${engine} ring (at most ${ring.size - 4} per submit)`);
+          return this.error(
+            line,
+            s,
+            `${bytes} bytes pending do not fit the ${fmt(ring.size)}-byte ${engine} ring (at most ${ring.size - 4} per submit)`,
+          );
         }
         const offset = ring.submitted % ring.size;
-        this.driver.push({ op: 'submit', engine, offset, dwords: ring.pending, tail: (offset + bytes) % ring.size, entries: ring.entries, loc });
+        this.driver.push({
+          op: 'submit',
+          engine,
+          offset,
+          dwords: ring.pending,
+          tail: (offset + bytes) % ring.size,
+          entries: ring.entries,
+          loc,
+        });
         ring.submitted += bytes;
         ring.pending = [];
         ring.entries = [];
@@ -1372,7 +1695,8 @@ class Assembler {
       case 'mmio': {
         const eReg = this.positional(s.args[0], line);
         const eVal = this.positional(s.args[1], line);
-        const offset = eReg && this.evalNum(eReg, line, scope, 'register offset', { min: 0n, max: BigInt(BAR0_SIZE - 4) });
+        const offset =
+          eReg && this.evalNum(eReg, line, scope, 'register offset', { min: 0n, max: BigInt(BAR0_SIZE - 4) });
         const value = eVal && this.evalU32(eVal, line, scope, 'value');
         if (offset === undefined || value === undefined) return;
         if (offset % 4 !== 0) return this.error(line, s.args[0], `register offset ${fmt(offset)} is not dword aligned`);
@@ -1400,10 +1724,21 @@ class Assembler {
     const e = this.positional(aFile, line);
     if (!e) return undefined;
     if (e.kind !== 'str') return this.fail(line, e, 'expected a "file name" (a string, relative to the program)');
-    const offset = this.evalNum(this.positional(aOff, line) ?? aOff.value, line, scope, 'OFFSET', { min: 0n, max: 2n ** 52n });
-    const size = this.evalNum(this.positional(aSize, line) ?? aSize.value, line, scope, 'SIZE', { min: 1n, max: BigInt(MAX_INCBIN_BYTES) });
+    const offset = this.evalNum(this.positional(aOff, line) ?? aOff.value, line, scope, 'OFFSET', {
+      min: 0n,
+      max: 2n ** 52n,
+    });
+    const size = this.evalNum(this.positional(aSize, line) ?? aSize.value, line, scope, 'SIZE', {
+      min: 1n,
+      max: BigInt(MAX_INCBIN_BYTES),
+    });
     if (offset === undefined || size === undefined) return undefined;
-    if (!this.opts?.readFile) return this.fail(line, e, `"${e.text}": this program has no directory to read files from (it is not a file on disk)`);
+    if (!this.opts?.readFile)
+      return this.fail(
+        line,
+        e,
+        `"${e.text}": this program has no directory to read files from (it is not a file on disk)`,
+      );
     let data = this.files.get(e.text);
     if (data === undefined) {
       try {
@@ -1415,8 +1750,14 @@ class Assembler {
       this.files.set(e.text, data);
     }
     if (typeof data === 'string') return this.fail(line, e, `cannot read "${e.text}": ${data}`);
-    if (offset + size > data.length) return this.fail(line, aSize, `"${e.text}" has ${data.length} bytes: OFFSET ${fmt(offset)} + SIZE ${fmt(size)} runs past its end`);
-    if ((this.incbinBytes += size) > MAX_INCBIN_BYTES) return this.fail(line, aSize, `files included total more than ${fmt(MAX_INCBIN_BYTES)} bytes`);
+    if (offset + size > data.length)
+      return this.fail(
+        line,
+        aSize,
+        `"${e.text}" has ${data.length} bytes: OFFSET ${fmt(offset)} + SIZE ${fmt(size)} runs past its end`,
+      );
+    if ((this.incbinBytes += size) > MAX_INCBIN_BYTES)
+      return this.fail(line, aSize, `files included total more than ${fmt(MAX_INCBIN_BYTES)} bytes`);
     return data.subarray(offset, offset + size);
   }
 
@@ -1430,15 +1771,27 @@ class Assembler {
     const bytes = this.sidecar(line, aFile, aOff, aSize, scope);
     if (addr === undefined || bytes === undefined || (aSpace && space === undefined)) return;
     if (addr + bytes.length > VA_LIMIT) return this.error(line, aSize, 'the data ends beyond the 48-bit address space');
-    const region: Region = { kind: 'data', what: `.incbin at line ${line}`, va: addr, ggtt: space === 'ggtt', phys: space === 'phys', size: bytes.length, loc: this.loc(line, s.col), segments: null };
+    const region: Region = {
+      kind: 'data',
+      what: `.incbin at line ${line}`,
+      va: addr,
+      ggtt: space === 'ggtt',
+      phys: space === 'phys',
+      size: bytes.length,
+      loc: this.loc(line, s.col),
+      segments: null,
+    };
     this.regions.push(region);
     if (!this.resolveRegion(region)) return;
     for (const seg of region.segments!) {
-      for (let done = 0; done < seg.len; ) {
+      for (let done = 0; done < seg.len;) {
         const gpa = seg.gpa + done;
         const n = Math.min(PAGE - (gpa % PAGE), seg.len - done);
         const page = this.ramPage(gpa);
-        new Uint8Array(page.buffer, page.byteOffset, PAGE).set(bytes.subarray(seg.offset + done, seg.offset + done + n), gpa % PAGE);
+        new Uint8Array(page.buffer, page.byteOffset, PAGE).set(
+          bytes.subarray(seg.offset + done, seg.offset + done + n),
+          gpa % PAGE,
+        );
         done += n;
       }
     }
@@ -1457,7 +1810,12 @@ class Assembler {
       if (s.args.length !== 4) return this.error(line, s, `.write GPA, "FILE", OFFSET, SIZE takes 4 arguments`);
       const bytes = this.sidecar(line, s.args[1], s.args[2], s.args[3], scope);
       if (bytes === undefined) return;
-      if (bytes.length % 4 !== 0) return this.error(line, s.args[3], `SIZE ${fmt(bytes.length)} is not a multiple of 4 (the driver writes dwords)`);
+      if (bytes.length % 4 !== 0)
+        return this.error(
+          line,
+          s.args[3],
+          `SIZE ${fmt(bytes.length)} is not a multiple of 4 (the driver writes dwords)`,
+        );
       const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       dwords = Array.from({ length: bytes.length / 4 }, (_, i) => v.getUint32(4 * i, true));
     } else {
@@ -1468,7 +1826,12 @@ class Assembler {
       if (values.some((v) => v === undefined)) return;
       dwords = values as number[];
     }
-    if (gpa + 4 * dwords.length > this.memory) return this.error(line, s, `the write [${fmt(gpa)}, ${fmt(gpa + 4 * dwords.length)}) ends beyond guest RAM (${fmt(this.memory)})`);
+    if (gpa + 4 * dwords.length > this.memory)
+      return this.error(
+        line,
+        s,
+        `the write [${fmt(gpa)}, ${fmt(gpa + 4 * dwords.length)}) ends beyond guest RAM (${fmt(this.memory)})`,
+      );
     this.driver.push({ op: 'write', gpa, dwords, loc: this.loc(line, s.col) });
   }
 
@@ -1483,7 +1846,9 @@ class Assembler {
     const engine = this.engineArg(s.args[0], line);
     const ranges: Record<string, { range: Range; align?: number }> = {
       start: { range: { min: 0n, max: 2n ** 32n - 1n }, align: PAGE },
-      head: { range: U32 }, tail: { range: U32 }, ctl: { range: U32 },
+      head: { range: U32 },
+      tail: { range: U32 },
+      ctl: { range: U32 },
       pml4: { range: { min: 0n, max: BigInt(GPA_LIMIT - 1) }, align: PAGE },
       lrca: { range: { min: 0n, max: 2n ** 32n - 1n } },
     };
@@ -1493,7 +1858,11 @@ class Assembler {
       const key = a.key?.kind === 'name' ? a.key.name.toLowerCase() : '';
       const spec = Object.hasOwn(ranges, key) ? ranges[key] : undefined;
       if (!spec) {
-        ok = !!this.fail(line, a.key ?? a, `expected KEY=VALUE with KEY one of ${Object.keys(ranges).join(', ')}: ${DIRECTIVES.context.usage}`);
+        ok = !!this.fail(
+          line,
+          a.key ?? a,
+          `expected KEY=VALUE with KEY one of ${Object.keys(ranges).join(', ')}: ${DIRECTIVES.context.usage}`,
+        );
         continue;
       }
       if (got.has(key)) {
@@ -1502,15 +1871,28 @@ class Assembler {
       }
       const v = this.evalNum(a.value, line, scope, key, spec.range);
       if (v === undefined) ok = false;
-      else if (spec.align && v % spec.align !== 0) ok = !!this.fail(line, a.value, `${key}=${fmt(v)} is not 4K aligned`);
+      else if (spec.align && v % spec.align !== 0)
+        ok = !!this.fail(line, a.value, `${key}=${fmt(v)} is not 4K aligned`);
       else got.set(key, v);
     }
     const missing = ['start', 'head', 'tail', 'ctl', 'pml4'].filter((k) => !got.has(k));
-    if (missing.length) return this.error(line, s, `.context needs ${missing.map((k) => k + '=').join(', ')}: ${DIRECTIVES.context.usage}`);
+    if (missing.length)
+      return this.error(
+        line,
+        s,
+        `.context needs ${missing.map((k) => k + '=').join(', ')}: ${DIRECTIVES.context.usage}`,
+      );
     if (!ok || !engine) return;
     const u = (k: string) => got.get(k)! >>> 0;
     if (!this.contextLine) this.contextLine = line;
-    this.driver.push({ op: 'context', engine, lrca: got.get('lrca') ?? 0, ring: { start: u('start'), head: u('head'), tail: u('tail'), ctl: u('ctl') }, pml4: got.get('pml4')!, loc: this.loc(line, s.col) });
+    this.driver.push({
+      op: 'context',
+      engine,
+      lrca: got.get('lrca') ?? 0,
+      ring: { start: u('start'), head: u('head'), tail: u('tail'), ctl: u('ctl') },
+      pml4: got.get('pml4')!,
+      loc: this.loc(line, s.col),
+    });
   }
 
   private emitFill(s: Statement & { kind: 'directive' }, pl: ParsedLine, scope: Scope): void {
@@ -1526,14 +1908,21 @@ class Assembler {
     if (value !== 0 && (this.fillBytes += size) > MAX_FILL_BYTES) {
       return this.error(line, s.args[1], `non-zero fills total more than ${fmt(MAX_FILL_BYTES)} bytes`);
     }
-    const region: Region = { kind: 'fill', what: `.fill at line ${line}`, va, size, loc: this.loc(line, s.col), segments: null };
+    const region: Region = {
+      kind: 'fill',
+      what: `.fill at line ${line}`,
+      va,
+      size,
+      loc: this.loc(line, s.col),
+      segments: null,
+    };
     this.regions.push(region);
     if (!this.resolveRegion(region)) return;
     if (value !== 0) {
       for (const seg of region.segments!) {
-        for (let gpa = seg.gpa; gpa < seg.gpa + seg.len; ) {
+        for (let gpa = seg.gpa; gpa < seg.gpa + seg.len;) {
           const pageEnd = Math.min((Math.floor(gpa / PAGE) + 1) * PAGE, seg.gpa + seg.len);
-          this.ramPage(gpa).fill(value, (gpa % PAGE) >>> 2, ((pageEnd - 1) % PAGE >>> 2) + 1);
+          this.ramPage(gpa).fill(value, (gpa % PAGE) >>> 2, (((pageEnd - 1) % PAGE) >>> 2) + 1);
           gpa = pageEnd;
         }
       }
@@ -1580,42 +1969,72 @@ class Assembler {
     if (!ok || placed.stream.kind !== 'data') return;
     const region = placed.stream.region;
     this.writeBytes(region, placed.offset, bytes);
-    this.listing.push({ va: region.va + placed.offset, dwords: bytesToDwords(bytes), line, text: pl.text.trim(), ring: null });
+    this.listing.push({
+      va: region.va + placed.offset,
+      dwords: bytesToDwords(bytes),
+      line,
+      text: pl.text.trim(),
+      ring: null,
+    });
   }
 
   private emitCommand(s: Statement & { kind: 'command' }, pl: ParsedLine, placed: Placement): void {
     const line = pl.line;
     const def = placed.def!;
     const scope = this.scopeOf(placed.stream);
-    const dwords = def.length.kind === 'pairs' ? this.encodePairs(def, s, line, scope) : this.encodeFields(def, s, line, scope);
+    const dwords =
+      def.length.kind === 'pairs' ? this.encodePairs(def, s, line, scope) : this.encodeFields(def, s, line, scope);
     if (!dwords) return;
     if (dwords.length * 4 !== placed.size) {
-      return this.error(line, s, `${def.mnemonic} came out ${dwords.length} dwords long, but its layout expected ${placed.size / 4}`);
+      return this.error(
+        line,
+        s,
+        `${def.mnemonic} came out ${dwords.length} dwords long, but its layout expected ${placed.size / 4}`,
+      );
     }
     if (def.requires && this.version !== undefined && !hasFeature(this.version, def.requires)) {
-      this.warn(line, s, `${def.mnemonic} needs ${def.requires}, which device version ${this.version} lacks: it is rejected at run time (invalid-command)`);
+      this.warn(
+        line,
+        s,
+        `${def.mnemonic} needs ${def.requires}, which device version ${this.version} lacks: it is rejected at run time (invalid-command)`,
+      );
     }
     if (placed.stream.kind === 'ring' && !def.engines.includes(placed.stream.ring.engine)) {
-      this.warn(line, s, `${def.mnemonic} runs on ${def.engines.join(', ')} only: ${placed.stream.ring.engine} rejects it at run time (invalid-command)`);
+      this.warn(
+        line,
+        s,
+        `${def.mnemonic} runs on ${def.engines.join(', ')} only: ${placed.stream.ring.engine} rejects it at run time (invalid-command)`,
+      );
     }
     this.emitDwords(dwords, placed, pl, this.loc(line, s.col));
   }
 
   /** Field-driven encoding: every key is a field of the command table entry. */
-  private encodeFields(def: CommandDef, s: Statement & { kind: 'command' }, line: number, scope: Scope): number[] | undefined {
+  private encodeFields(
+    def: CommandDef,
+    s: Statement & { kind: 'command' },
+    line: number,
+    scope: Scope,
+  ): number[] | undefined {
     const given = new Map<string, bigint>();
     const argOf = new Map<string, Arg>();
     const pitches: [CmdField, SurfaceDef][] = [];
     let ok = true;
     const names = [...def.fields.map((f) => f.name), ...def.groupFields.map((f) => `${f.name}.N`)];
-    const fieldList = () => (names.length ? `fields: ${names.length > 24 ? names.slice(0, 24).join(', ') + ', ...' : names.join(', ')}` : 'it takes no fields');
+    const fieldList = () =>
+      names.length
+        ? `fields: ${names.length > 24 ? names.slice(0, 24).join(', ') + ', ...' : names.join(', ')}`
+        : 'it takes no fields';
     for (const a of s.args) {
       if (!a.key || a.key.kind !== 'name') {
         ok = !!this.fail(line, a.key ?? a, `expected FIELD=value (${def.mnemonic} ${fieldList()})`);
         continue;
       }
       const g = groupKey(def, a.key.name);
-      const f = fieldByName(def, a.key.name) ?? g?.field ?? (def.length.kind === 'range' && a.key.name.toLowerCase() === 'dword_length' ? DWORD_LENGTH : undefined);
+      const f =
+        fieldByName(def, a.key.name) ??
+        g?.field ??
+        (def.length.kind === 'range' && a.key.name.toLowerCase() === 'dword_length' ? DWORD_LENGTH : undefined);
       if (!f) {
         ok = !!this.fail(line, a.key, `${def.mnemonic} has no field '${a.key.name}' (${fieldList()})`);
         continue;
@@ -1660,27 +2079,44 @@ class Assembler {
     }
   }
 
-  private fieldValue(def: CommandDef, f: CmdField, e: Expr, line: number, scope: Scope, pitches: [CmdField, SurfaceDef][]): bigint | undefined {
+  private fieldValue(
+    def: CommandDef,
+    f: CmdField,
+    e: Expr,
+    line: number,
+    scope: Scope,
+    pitches: [CmdField, SurfaceDef][],
+  ): bigint | undefined {
     if (e.kind === 'name') {
       const upper = e.name.toUpperCase();
       if (f.kind === 'enum' && f.values) {
         const k = Object.keys(f.values).find((n) => n.toUpperCase() === upper);
         if (k !== undefined) return BigInt(f.values[k]);
         if (!this.symbols.has(upper)) {
-          return this.fail(line, e, `unknown ${f.name} '${e.name}' for ${def.mnemonic} (${Object.keys(f.values).join(', ')})`);
+          return this.fail(
+            line,
+            e,
+            `unknown ${f.name} '${e.name}' for ${def.mnemonic} (${Object.keys(f.values).join(', ')})`,
+          );
         }
       }
       if (f.pitchField) {
         const surf = this.surfaceByName.get(upper);
         if (surf) pitches.push([f, surf]);
       }
-      if (f.kind === 'reg' && !this.symbols.has(upper) && !regByName(e.name, scope.engine)) return this.fail(line, e, `unknown register '${e.name}'`);
+      if (f.kind === 'reg' && !this.symbols.has(upper) && !regByName(e.name, scope.engine))
+        return this.fail(line, e, `unknown register '${e.name}'`);
     }
     return this.evaluate(e, line, scope);
   }
 
   /** MI_LOAD_REGISTER_IMM-style commands: `REGISTER=value` pairs (register name or numeric offset). */
-  private encodePairs(def: CommandDef, s: Statement & { kind: 'command' }, line: number, scope: Scope): number[] | undefined {
+  private encodePairs(
+    def: CommandDef,
+    s: Statement & { kind: 'command' },
+    line: number,
+    scope: Scope,
+  ): number[] | undefined {
     const pairs: [number, number][] = [];
     const fields = new Map<string, bigint>();
     let ok = true;
@@ -1692,16 +2128,24 @@ class Assembler {
       // The command's own header fields (byte_write_disables) before the pairs.
       const own = a.key.kind === 'name' ? fieldByName(def, a.key.name) : undefined;
       if (own) {
-        const v = this.evalNum(a.value, line, scope, own.name, { min: 0n, max: (1n << BigInt(own.hi - own.lo + 1)) - 1n });
+        const v = this.evalNum(a.value, line, scope, own.name, {
+          min: 0n,
+          max: (1n << BigInt(own.hi - own.lo + 1)) - 1n,
+        });
         if (v === undefined) ok = false;
         else fields.set(own.name, BigInt(v));
         continue;
       }
       let reg: number | undefined;
-      if (a.key.kind === 'name' && !this.symbols.has(a.key.name.toUpperCase()) && !regByName(a.key.name, scope.engine)) {
+      if (
+        a.key.kind === 'name' &&
+        !this.symbols.has(a.key.name.toUpperCase()) &&
+        !regByName(a.key.name, scope.engine)
+      ) {
         reg = this.fail(line, a.key, `unknown register '${a.key.name}'`);
       } else reg = this.evalNum(a.key, line, scope, 'register offset', { min: 0n, max: BigInt(MAX_REG_OFFSET) });
-      if (reg !== undefined && reg % 4 !== 0) reg = this.fail(line, a.key, `register offset ${fmt(reg)} is not dword aligned`);
+      if (reg !== undefined && reg % 4 !== 0)
+        reg = this.fail(line, a.key, `register offset ${fmt(reg)} is not dword aligned`);
       const value = this.evalU32(a.value, line, scope, 'value');
       if (reg === undefined || value === undefined) ok = false;
       else pairs.push([reg, value]);
@@ -1716,14 +2160,27 @@ class Assembler {
   }
 
   /** Puts dwords where pass 1 placed them: batch memory (and the source map) or the ring's pending list. */
-  private emitDwords(dwords: readonly number[], placed: Placement, pl: ParsedLine, loc: SourceLoc, perDword?: readonly SourceLoc[]): void {
+  private emitDwords(
+    dwords: readonly number[],
+    placed: Placement,
+    pl: ParsedLine,
+    loc: SourceLoc,
+    perDword?: readonly SourceLoc[],
+  ): void {
     const st = placed.stream;
     if (st.kind === 'ring') {
       const ring = st.ring;
       ring.pending.push(...dwords);
-      if (perDword) perDword.forEach((l, k) => ring.entries.push({ offset: (placed.offset + 4 * k) % ring.size, loc: l }));
+      if (perDword)
+        perDword.forEach((l, k) => ring.entries.push({ offset: (placed.offset + 4 * k) % ring.size, loc: l }));
       else ring.entries.push({ offset: placed.offset % ring.size, loc });
-      this.listing.push({ va: ring.va + (placed.offset % ring.size), dwords, line: pl.line, text: pl.text.trim(), ring: ring.engine });
+      this.listing.push({
+        va: ring.va + (placed.offset % ring.size),
+        dwords,
+        line: pl.line,
+        text: pl.text.trim(),
+        ring: ring.engine,
+      });
       return;
     }
     if (st.kind !== 'batch' && st.kind !== 'data') return;
@@ -1750,34 +2207,57 @@ class Assembler {
     for (const m of this.mappings) {
       if (m.defaultRing) continue;
       if (overlaps(m.gpa, m.gpa + m.size, reserved.start, reserved.end)) {
-        this.error(m.loc.line, { col: m.loc.col }, `.map GPA range [${fmt(m.gpa)}, ${fmt(m.gpa + m.size)}) overlaps ${reservedText}`);
+        this.error(
+          m.loc.line,
+          { col: m.loc.col },
+          `.map GPA range [${fmt(m.gpa)}, ${fmt(m.gpa + m.size)}) overlaps ${reservedText}`,
+        );
       }
     }
     // Regions that land in guest RAM: against the reserved area, against each other by VA and by GPA.
     const written = this.regions.filter((r) => r.size > 0);
     for (const r of written) {
-      if (r.segments?.some((s) => hitsReserved(s.gpa, s.gpa + s.len))) this.error(r.loc.line, { col: r.loc.col }, `${r.what} overlaps ${reservedText}`);
+      if (r.segments?.some((s) => hitsReserved(s.gpa, s.gpa + s.len)))
+        this.error(r.loc.line, { col: r.loc.col }, `${r.what} overlaps ${reservedText}`);
     }
     // Addresses of different spaces (PPGTT, global GTT, physical) are compared by GPA only.
     const spaceOf = (r: Region) => (r.phys ? 2 : r.ggtt ? 1 : 0);
-    const vaPairs = [0, 1, 2].flatMap((sp) => overlapPairs(written.filter((r) => spaceOf(r) === sp).map((r) => ({ start: r.va, end: r.va + r.size, owner: r }))));
+    const vaPairs = [0, 1, 2].flatMap((sp) =>
+      overlapPairs(
+        written.filter((r) => spaceOf(r) === sp).map((r) => ({ start: r.va, end: r.va + r.size, owner: r })),
+      ),
+    );
     const vaClash = new Set<Region>();
     for (const [a, b] of vaPairs) {
       vaClash.add(a);
-      this.error(a.loc.line, { col: a.loc.col }, `${a.what} [${fmt(a.va)}, ${fmt(a.va + a.size)}) overlaps ${b.what} (line ${b.loc.line}) [${fmt(b.va)}, ${fmt(b.va + b.size)})`);
+      this.error(
+        a.loc.line,
+        { col: a.loc.col },
+        `${a.what} [${fmt(a.va)}, ${fmt(a.va + a.size)}) overlaps ${b.what} (line ${b.loc.line}) [${fmt(b.va)}, ${fmt(b.va + b.size)})`,
+      );
     }
     type Owner = { what: string; loc: SourceLoc; region?: Region };
     const byGpa: { start: number; end: number; owner: Owner }[] = [];
-    for (const r of written) for (const s of r.segments ?? []) byGpa.push({ start: s.gpa, end: s.gpa + s.len, owner: { what: r.what, loc: r.loc, region: r } });
+    for (const r of written)
+      for (const s of r.segments ?? [])
+        byGpa.push({ start: s.gpa, end: s.gpa + s.len, owner: { what: r.what, loc: r.loc, region: r } });
     for (const ring of this.rings.values()) {
-      if (ring.ok && ring.explicit) byGpa.push({ start: ring.gpa, end: ring.gpa + ring.size, owner: { what: `the ${ring.engine} ring`, loc: ring.loc } });
+      if (ring.ok && ring.explicit)
+        byGpa.push({
+          start: ring.gpa,
+          end: ring.gpa + ring.size,
+          owner: { what: `the ${ring.engine} ring`, loc: ring.loc },
+        });
     }
     for (const [a, b] of overlapPairs(byGpa)) {
       if ((a.region && vaClash.has(a.region)) || (b.region && vaClash.has(b.region))) continue;
-      this.error(a.loc.line, { col: a.loc.col }, `${a.what} shares guest RAM with ${b.what} (line ${b.loc.line}) through another mapping`);
+      this.error(
+        a.loc.line,
+        { col: a.loc.col },
+        `${a.what} shares guest RAM with ${b.what} (line ${b.loc.line}) through another mapping`,
+      );
     }
   }
-
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1789,7 +2269,7 @@ function fmt(v: number | bigint): string {
 }
 
 function writeEntry(page: Uint32Array, i: number, addr: number, flags: number): void {
-  page[i] = ((addr % 2 ** 32) & 0xfffff000 | flags) >>> 0;
+  page[i] = (((addr % 2 ** 32) & 0xfffff000) | flags) >>> 0;
   page[i + 1] = Math.floor(addr / 2 ** 32) & 0xfffff;
 }
 

@@ -12,14 +12,7 @@ export interface FeatureDef {
 }
 
 export type Feature =
-  | 'PPGTT_4K'
-  | 'PAGE_2M'
-  | 'PAGE_1G'
-  | 'SEMAPHORE_WAIT'
-  | 'FAST_COPY'
-  | 'ATOMIC_COPY'
-  | 'ISOLATION'
-  | 'COND_BB_END';
+  'PPGTT_4K' | 'PAGE_2M' | 'PAGE_1G' | 'SEMAPHORE_WAIT' | 'FAST_COPY' | 'ATOMIC_COPY' | 'ISOLATION' | 'COND_BB_END';
 
 export const FEATURES: readonly FeatureDef[] = [
   { name: 'PPGTT_4K', bit: 0, minGen: 1, desc: 'PPGTT 48-bit, 4 KiB pages' },
@@ -83,11 +76,25 @@ export interface PciCapDef {
 
 export const PCI_CAPS: readonly PciCapDef[] = [
   // Power Management: PMC (version 3, D1/D2 unsupported), PMCSR (D0).
-  { id: 0x01, name: 'Power Management', offset: 0x40, size: 8, minGen: 1, body: () => [0x03, 0x00, 0x00, 0x00, 0x00, 0x00] },
+  {
+    id: 0x01,
+    name: 'Power Management',
+    offset: 0x40,
+    size: 8,
+    minGen: 1,
+    body: () => [0x03, 0x00, 0x00, 0x00, 0x00, 0x00],
+  },
   // MSI: 64-bit capable, one vector, disabled.
   { id: 0x05, name: 'MSI', offset: 0x48, size: 14, minGen: 1, body: () => [0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
   // PCI Express: capability version 2, endpoint (device/port type 0 in bits 7:4 of byte 3).
-  { id: 0x10, name: 'PCI Express', offset: 0x60, size: 0x3c, minGen: 1, body: () => [0x02, 0x00, ...new Array(0x3c - 4).fill(0)] },
+  {
+    id: 0x10,
+    name: 'PCI Express',
+    offset: 0x60,
+    size: 0x3c,
+    minGen: 1,
+    body: () => [0x02, 0x00, ...new Array(0x3c - 4).fill(0)],
+  },
   // Vendor-Specific: length, then 'V','G', then the exposed device version.
   { id: 0x09, name: 'Vendor-Specific', offset: 0xa0, size: 8, minGen: 1, body: (v) => [0x08, 0x56, 0x47, v, 0, 0] },
 ];
@@ -98,7 +105,14 @@ export const PCI_EXT_CAPS: readonly PciCapDef[] = [
   // PASID: execute and privileged mode supported, max PASID width 20.
   { id: 0x001b, name: 'PASID', offset: 0x108, size: 8, minGen: 3, body: () => [0x06, 0x14, 0x00, 0x00] },
   // PRI: control/status, outstanding page request capacity 32.
-  { id: 0x0013, name: 'PRI', offset: 0x110, size: 16, minGen: 3, body: () => [0, 0, 0x00, 0x01, 0x20, 0, 0, 0, 0, 0, 0, 0] },
+  {
+    id: 0x0013,
+    name: 'PRI',
+    offset: 0x110,
+    size: 16,
+    minGen: 3,
+    body: () => [0, 0, 0x00, 0x01, 0x20, 0, 0, 0, 0, 0, 0, 0],
+  },
 ];
 
 /** Fictional IDs (documented in the README): vendor 0x1EA7, device 0x0D00 + version. */

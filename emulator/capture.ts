@@ -10,7 +10,10 @@ import { ENGINES, EngineName, regAt, regField } from './registers';
 
 /** A capture the VM cannot run (not modelled, or inconsistent); the message says which and where. */
 export class CaptureError extends Error {
-  constructor(message: string, readonly offset?: number) {
+  constructor(
+    message: string,
+    readonly offset?: number,
+  ) {
     super(offset === undefined ? message : `byte ${offset}: ${message}`);
     this.name = 'CaptureError';
   }
@@ -21,21 +24,85 @@ export class CaptureError extends Error {
  * generation; only 8 and 9 are modelled.
  */
 const PLATFORMS: readonly { name: string; gen: number; ids: readonly number[] }[] = [
-  { name: 'BDW', gen: 8, ids: [0x1602, 0x1606, 0x160a, 0x160b, 0x160d, 0x160e, 0x1612, 0x1616, 0x161a, 0x161b, 0x161d, 0x161e, 0x1622, 0x1626, 0x162a, 0x162b, 0x162d, 0x162e] },
+  {
+    name: 'BDW',
+    gen: 8,
+    ids: [
+      0x1602, 0x1606, 0x160a, 0x160b, 0x160d, 0x160e, 0x1612, 0x1616, 0x161a, 0x161b, 0x161d, 0x161e, 0x1622, 0x1626,
+      0x162a, 0x162b, 0x162d, 0x162e,
+    ],
+  },
   { name: 'CHV', gen: 8, ids: [0x22b0, 0x22b1, 0x22b2, 0x22b3] },
-  { name: 'SKL', gen: 9, ids: [0x1902, 0x1906, 0x190a, 0x190b, 0x190e, 0x1912, 0x1913, 0x1915, 0x1916, 0x1917, 0x191a, 0x191b, 0x191d, 0x191e, 0x1921, 0x1923, 0x1926, 0x1927, 0x192a, 0x192b, 0x192d, 0x1932, 0x193a, 0x193b, 0x193d] },
+  {
+    name: 'SKL',
+    gen: 9,
+    ids: [
+      0x1902, 0x1906, 0x190a, 0x190b, 0x190e, 0x1912, 0x1913, 0x1915, 0x1916, 0x1917, 0x191a, 0x191b, 0x191d, 0x191e,
+      0x1921, 0x1923, 0x1926, 0x1927, 0x192a, 0x192b, 0x192d, 0x1932, 0x193a, 0x193b, 0x193d,
+    ],
+  },
   { name: 'BXT', gen: 9, ids: [0x0a84, 0x1a84, 0x1a85, 0x5a84, 0x5a85] },
   { name: 'GLK', gen: 9, ids: [0x3184, 0x3185] },
-  { name: 'KBL', gen: 9, ids: [0x5902, 0x5906, 0x5908, 0x590a, 0x590b, 0x590e, 0x5912, 0x5913, 0x5915, 0x5916, 0x5917, 0x591a, 0x591b, 0x591c, 0x591d, 0x591e, 0x5921, 0x5923, 0x5926, 0x5927, 0x593b, 0x87c0] },
-  { name: 'CFL', gen: 9, ids: [0x87ca, 0x3e90, 0x3e91, 0x3e92, 0x3e93, 0x3e94, 0x3e96, 0x3e98, 0x3e99, 0x3e9a, 0x3e9b, 0x3e9c, 0x3ea0, 0x3ea1, 0x3ea2, 0x3ea3, 0x3ea4, 0x3ea5, 0x3ea6, 0x3ea7, 0x3ea8, 0x3ea9, 0x9b21, 0x9b41, 0x9ba2, 0x9ba4, 0x9ba5, 0x9ba8, 0x9baa, 0x9bab, 0x9bac, 0x9bc2, 0x9bc4, 0x9bc5, 0x9bc6, 0x9bc8, 0x9bca, 0x9bcb, 0x9bcc, 0x9be6, 0x9bf6] },
-  { name: 'ICL', gen: 11, ids: [0x8a50, 0x8a51, 0x8a52, 0x8a53, 0x8a54, 0x8a56, 0x8a57, 0x8a58, 0x8a59, 0x8a5a, 0x8a5b, 0x8a5c, 0x8a5d, 0x8a71] },
-  { name: 'EHL', gen: 11, ids: [0x4500, 0x4541, 0x4551, 0x4555, 0x4557, 0x4571, 0x4e51, 0x4e55, 0x4e57, 0x4e61, 0x4e71] },
-  { name: 'TGL', gen: 12, ids: [0x9a40, 0x9a49, 0x9a59, 0x9a60, 0x9a68, 0x9a70, 0x9a78, 0x9ac0, 0x9ac9, 0x9ad9, 0x9af8] },
+  {
+    name: 'KBL',
+    gen: 9,
+    ids: [
+      0x5902, 0x5906, 0x5908, 0x590a, 0x590b, 0x590e, 0x5912, 0x5913, 0x5915, 0x5916, 0x5917, 0x591a, 0x591b, 0x591c,
+      0x591d, 0x591e, 0x5921, 0x5923, 0x5926, 0x5927, 0x593b, 0x87c0,
+    ],
+  },
+  {
+    name: 'CFL',
+    gen: 9,
+    ids: [
+      0x87ca, 0x3e90, 0x3e91, 0x3e92, 0x3e93, 0x3e94, 0x3e96, 0x3e98, 0x3e99, 0x3e9a, 0x3e9b, 0x3e9c, 0x3ea0, 0x3ea1,
+      0x3ea2, 0x3ea3, 0x3ea4, 0x3ea5, 0x3ea6, 0x3ea7, 0x3ea8, 0x3ea9, 0x9b21, 0x9b41, 0x9ba2, 0x9ba4, 0x9ba5, 0x9ba8,
+      0x9baa, 0x9bab, 0x9bac, 0x9bc2, 0x9bc4, 0x9bc5, 0x9bc6, 0x9bc8, 0x9bca, 0x9bcb, 0x9bcc, 0x9be6, 0x9bf6,
+    ],
+  },
+  {
+    name: 'ICL',
+    gen: 11,
+    ids: [
+      0x8a50, 0x8a51, 0x8a52, 0x8a53, 0x8a54, 0x8a56, 0x8a57, 0x8a58, 0x8a59, 0x8a5a, 0x8a5b, 0x8a5c, 0x8a5d, 0x8a71,
+    ],
+  },
+  {
+    name: 'EHL',
+    gen: 11,
+    ids: [0x4500, 0x4541, 0x4551, 0x4555, 0x4557, 0x4571, 0x4e51, 0x4e55, 0x4e57, 0x4e61, 0x4e71],
+  },
+  {
+    name: 'TGL',
+    gen: 12,
+    ids: [0x9a40, 0x9a49, 0x9a59, 0x9a60, 0x9a68, 0x9a70, 0x9a78, 0x9ac0, 0x9ac9, 0x9ad9, 0x9af8],
+  },
   { name: 'RKL', gen: 12, ids: [0x4c8a, 0x4c8b, 0x4c8c, 0x4c90, 0x4c9a] },
-  { name: 'ADL', gen: 12, ids: [0x4626, 0x4628, 0x462a, 0x4680, 0x4682, 0x4688, 0x468a, 0x468b, 0x4690, 0x4692, 0x4693, 0x46a0, 0x46a1, 0x46a2, 0x46a3, 0x46a6, 0x46a8, 0x46aa, 0x46b0, 0x46b1, 0x46b2, 0x46b3, 0x46c0, 0x46c1, 0x46c2, 0x46c3, 0x46d0, 0x46d1, 0x46d2] },
-  { name: 'RPL', gen: 12, ids: [0xa720, 0xa721, 0xa780, 0xa781, 0xa782, 0xa783, 0xa788, 0xa789, 0xa78a, 0xa78b, 0xa7a0, 0xa7a1, 0xa7a8, 0xa7a9] },
+  {
+    name: 'ADL',
+    gen: 12,
+    ids: [
+      0x4626, 0x4628, 0x462a, 0x4680, 0x4682, 0x4688, 0x468a, 0x468b, 0x4690, 0x4692, 0x4693, 0x46a0, 0x46a1, 0x46a2,
+      0x46a3, 0x46a6, 0x46a8, 0x46aa, 0x46b0, 0x46b1, 0x46b2, 0x46b3, 0x46c0, 0x46c1, 0x46c2, 0x46c3, 0x46d0, 0x46d1,
+      0x46d2,
+    ],
+  },
+  {
+    name: 'RPL',
+    gen: 12,
+    ids: [
+      0xa720, 0xa721, 0xa780, 0xa781, 0xa782, 0xa783, 0xa788, 0xa789, 0xa78a, 0xa78b, 0xa7a0, 0xa7a1, 0xa7a8, 0xa7a9,
+    ],
+  },
   { name: 'DG1', gen: 12, ids: [0x4905, 0x4906, 0x4907, 0x4908, 0x4909] },
-  { name: 'DG2', gen: 12, ids: [0x5690, 0x5691, 0x5692, 0x5693, 0x5694, 0x5695, 0x5696, 0x5697, 0x5698, 0x56a0, 0x56a1, 0x56a2, 0x56a3, 0x56a4, 0x56a5, 0x56a6, 0x56b0, 0x56b1, 0x56b2, 0x56b3, 0x56ba, 0x56bb, 0x56bc, 0x56bd, 0x56c0, 0x56c1] },
+  {
+    name: 'DG2',
+    gen: 12,
+    ids: [
+      0x5690, 0x5691, 0x5692, 0x5693, 0x5694, 0x5695, 0x5696, 0x5697, 0x5698, 0x56a0, 0x56a1, 0x56a2, 0x56a3, 0x56a4,
+      0x56a5, 0x56a6, 0x56b0, 0x56b1, 0x56b2, 0x56b3, 0x56ba, 0x56bb, 0x56bc, 0x56bd, 0x56c0, 0x56c1,
+    ],
+  },
 ];
 
 export function platformOf(pciId: number): { name: string; gen: number } | undefined {
@@ -69,7 +136,15 @@ function surfaceFromComment(text: string, file: string): SurfaceDef | undefined 
   const m = /^(\w+) (0x[0-9a-f]+) (\d+) (\d+) (\d+)$/i.exec(text.slice(SURFACE_COMMENT_PREFIX.length).trim());
   if (!m) return undefined;
   const [width, height, pitch] = [Number(m[3]), Number(m[4]), Number(m[5])];
-  if (width < 1 || height < 1 || width > 65536 || height > 65536 || pitch < width * 4 || pitch * height > 64 * 1024 * 1024) return undefined;
+  if (
+    width < 1 ||
+    height < 1 ||
+    width > 65536 ||
+    height > 65536 ||
+    pitch < width * 4 ||
+    pitch * height > 64 * 1024 * 1024
+  )
+    return undefined;
   return { name: m[1], va: Number(m[2]), width, height, pitch, loc: { file, line: 0, col: 0 } };
 }
 
@@ -113,7 +188,7 @@ class Mirror {
   readonly pages = new Map<number, Uint32Array>();
 
   write(gpa: number, data: Uint8Array): void {
-    for (let i = 0; i < data.length; ) {
+    for (let i = 0; i < data.length;) {
       const a = gpa + i;
       const pfn = Math.floor(a / PAGE_SIZE);
       let p = this.pages.get(pfn);
@@ -143,19 +218,29 @@ export const MAX_CAPTURE_BYTES = 256 * 1024 * 1024;
 
 /** Loads a capture (AUB or gzipped AUB bytes) as a program image. Throws AubFormatError or CaptureError. */
 export function loadCapture(file: string, raw: Uint8Array): ProgramImage {
-  if (raw.length > MAX_CAPTURE_BYTES) throw new CaptureError(`the file is ${raw.length} bytes; captures of up to ${MAX_CAPTURE_BYTES} bytes open`, 0);
+  if (raw.length > MAX_CAPTURE_BYTES)
+    throw new CaptureError(`the file is ${raw.length} bytes; captures of up to ${MAX_CAPTURE_BYTES} bytes open`, 0);
   const aub = parseAub(captureBytes(raw));
   return { ...captureImage(file, aub), captureFile: raw };
 }
 
 export function captureImage(file: string, aub: AubFile): ProgramImage {
-  if (aub.pciId === null) throw new CaptureError('the version header has no PCI-ID: the platform (and so the command layouts) is unknown', 0);
+  if (aub.pciId === null)
+    throw new CaptureError('the version header has no PCI-ID: the platform (and so the command layouts) is unknown', 0);
   const plat = platformOf(aub.pciId);
-  if (!plat) throw new CaptureError(`unknown PCI ID ${hex(aub.pciId, 4)}: not a gen8-gen12 Intel GPU this tool knows`, 0);
+  if (!plat)
+    throw new CaptureError(`unknown PCI ID ${hex(aub.pciId, 4)}: not a gen8-gen12 Intel GPU this tool knows`, 0);
   if (plat.gen !== 8 && plat.gen !== 9 && plat.gen !== 11 && plat.gen !== 12) {
-    throw new CaptureError(`${plat.name} (gen${plat.gen}) capture, PCI ID ${hex(aub.pciId, 4)}: not modelled — captures from gen8, gen9, gen11 and gen12 platforms open`, 0);
+    throw new CaptureError(
+      `${plat.name} (gen${plat.gen}) capture, PCI ID ${hex(aub.pciId, 4)}: not modelled — captures from gen8, gen9, gen11 and gen12 platforms open`,
+      0,
+    );
   }
-  if (aub.flavor === 'classic') throw new CaptureError('classic (ring-buffer) AUB: a gen4-7 capture; only execlist captures (gen8+) are modelled', 0);
+  if (aub.flavor === 'classic')
+    throw new CaptureError(
+      'classic (ring-buffer) AUB: a gen4-7 capture; only execlist captures (gen8+) are modelled',
+      0,
+    );
 
   // Pass 1: the extent of guest RAM and of the GGTT.
   let maxGpa = 0;
@@ -164,12 +249,17 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
     if (r.kind !== 'mem-write') continue;
     if (r.space === 'physical') maxGpa = Math.max(maxGpa, r.address + r.data.length);
     else if (r.space === 'ggtt-entry') {
-      if (r.address % PTE_BYTES !== 0 || r.data.length % PTE_BYTES !== 0) throw new CaptureError(`GGTT entry write at ${hex(r.address)} of ${r.data.length} bytes is not whole 8-byte entries`, r.offset);
+      if (r.address % PTE_BYTES !== 0 || r.data.length % PTE_BYTES !== 0)
+        throw new CaptureError(
+          `GGTT entry write at ${hex(r.address)} of ${r.data.length} bytes is not whole 8-byte entries`,
+          r.offset,
+        );
       maxEntry = Math.max(maxEntry, (r.address + r.data.length) / PTE_BYTES - 1);
       const v = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
       for (let i = 0; i < r.data.length; i += PTE_BYTES) {
         const lo = v.getUint32(i, true);
-        if (lo & 1) maxGpa = Math.max(maxGpa, (v.getUint32(i + 4, true) & 0xffff) * 0x100000000 + (lo & 0xfffff000) + PAGE_SIZE);
+        if (lo & 1)
+          maxGpa = Math.max(maxGpa, (v.getUint32(i + 4, true) & 0xffff) * 0x100000000 + (lo & 0xfffff000) + PAGE_SIZE);
       }
     } else if (r.space === 'local') {
       throw new CaptureError('write to device-local memory (a discrete GPU): not modelled', r.offset);
@@ -180,7 +270,8 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
   let memory = MIN_RAM;
   while (memory < 2 * (maxGpa + tableBytes)) memory *= 2;
   const physBits = 39;
-  if (memory > 2 ** physBits) throw new CaptureError(`the capture's physical writes reach ${hex(maxGpa)}, beyond a ${physBits}-bit guest`);
+  if (memory > 2 ** physBits)
+    throw new CaptureError(`the capture's physical writes reach ${hex(maxGpa)}, beyond a ${physBits}-bit guest`);
   // The GGTT's PTE table sits at the top of guest RAM, above everything the capture wrote.
   const ggttBase = memory - Math.ceil(tableBytes / PAGE_SIZE) * PAGE_SIZE;
 
@@ -199,10 +290,15 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
 
   const ggttGpa = (va: number, r: AubRecord): number => {
     const index = Math.floor(va / PAGE_SIZE);
-    if (index >= entries) throw new CaptureError(`GGTT address ${hex(va)} is beyond the capture's ${entries}-entry GGTT`, r.offset);
+    if (index >= entries)
+      throw new CaptureError(`GGTT address ${hex(va)} is beyond the capture's ${entries}-entry GGTT`, r.offset);
     const lo = mirror.read32(ggttBase + index * PTE_BYTES);
     const hi = mirror.read32(ggttBase + index * PTE_BYTES + 4);
-    if ((lo & 1) === 0) throw new CaptureError(`GGTT address ${hex(va)} is not mapped (entry ${index} not present) when the capture uses it`, r.offset);
+    if ((lo & 1) === 0)
+      throw new CaptureError(
+        `GGTT address ${hex(va)} is not mapped (entry ${index} not present) when the capture uses it`,
+        r.offset,
+      );
     return (hi & 0xffff) * 0x100000000 + (lo & 0xfffff000) + (va % PAGE_SIZE);
   };
   /** Waits for submitted work before the capture changes memory or submits again (the writer polled for it). */
@@ -232,7 +328,7 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
         else if (r.space === 'ggtt-entry') writeGpa(ggttBase + r.address, r.data, r);
         else if (r.space === 'ggtt') {
           // split at GGTT pages: each maps its own GPA
-          for (let i = 0; i < r.data.length; ) {
+          for (let i = 0; i < r.data.length;) {
             const va = r.address + i;
             const n = Math.min(PAGE_SIZE - (va % PAGE_SIZE), r.data.length - i);
             writeGpa(ggttGpa(va, r), r.data.subarray(i, i + n), r);
@@ -261,9 +357,17 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
         break;
       case 'submit': {
         const engine = ENGINE_OF[r.engine];
-        if (!engine) throw new CaptureError(`submission to the ${r.engine} engine: not modelled (the VM has the render and blitter engines)`, r.offset);
+        if (!engine)
+          throw new CaptureError(
+            `submission to the ${r.engine} engine: not modelled (the VM has the render and blitter engines)`,
+            r.offset,
+          );
         const mode = (r.descriptorLo >>> 3) & 3;
-        if (mode !== ADDRESSING_4LEVEL) throw new CaptureError(`context descriptor ${hex(r.descriptorLo, 8)} asks for addressing mode ${mode}; only the 48-bit 4-level PPGTT (mode 3) is modelled`, r.offset);
+        if (mode !== ADDRESSING_4LEVEL)
+          throw new CaptureError(
+            `context descriptor ${hex(r.descriptorLo, 8)} asks for addressing mode ${mode}; only the 48-bit 4-level PPGTT (mode 3) is modelled`,
+            r.offset,
+          );
         const lrca = r.descriptorLo & 0xfffff000;
         const regs = contextRegisters(engine, lrca, (va) => ggttGpa(va, r), mirror, r);
         settle(r, outstanding.has(engine) ? [engine] : []);
@@ -290,32 +394,62 @@ export function captureImage(file: string, aub: AubFile): ProgramImage {
     }
   }
   if (!started) for (const [pfn, p] of mirror.pages) pages.set(pfn, new Uint32Array(p));
-  if (outstanding.size > 0) driver.push({ op: 'wait', engines: ENGINES.filter((e) => outstanding.has(e)), loc: { file, line: 0, col: 0 } });
+  if (outstanding.size > 0)
+    driver.push({ op: 'wait', engines: ENGINES.filter((e) => outstanding.has(e)), loc: { file, line: 0, col: 0 } });
 
   const capture: CaptureInfo = {
-    format: 'aub', platform: plat.name, pciId: hex(aub.pciId, 4), application: aub.application, submissions,
+    format: 'aub',
+    platform: plat.name,
+    pciId: hex(aub.pciId, 4),
+    application: aub.application,
+    submissions,
     ...(plat.gen > 9 ? { note: foreignNote(plat.gen) } : {}),
   };
   return {
-    file, source: '', vm, memory, physBits, pages, pml4,
+    file,
+    source: '',
+    vm,
+    memory,
+    physBits,
+    pages,
+    pml4,
     ggtt: { base: ggttBase, entries },
-    mappings: [], driver, surfaces, symbols: new Map(surfaces.map((x) => [x.name.toUpperCase(), x.va])), sourceMap: new Map(), listing: [], warnings: [],
+    mappings: [],
+    driver,
+    surfaces,
+    symbols: new Map(surfaces.map((x) => [x.name.toUpperCase(), x.va])),
+    sourceMap: new Map(),
+    listing: [],
+    warnings: [],
     ringSpace: 'ggtt',
-    capture: { ...capture, gen: Math.min(plat.gen, 9) as 8 | 9, ...(plat.gen > 9 ? { hardwareGen: plat.gen } : {}), ignoredRegisters: [...ignoredRegisters].sort((a, b) => a - b) },
+    capture: {
+      ...capture,
+      gen: Math.min(plat.gen, 9) as 8 | 9,
+      ...(plat.gen > 9 ? { hardwareGen: plat.gen } : {}),
+      ignoredRegisters: [...ignoredRegisters].sort((a, b) => a - b),
+    },
   };
 }
 
 /** What a gen11/gen12 capture's VM models and what it does not (said wherever the capture is summarized). */
 export function foreignNote(gen: number): string {
-  return `a gen${gen} capture, decoded with gen9's command layouts: commands gen9 has run as there (a longer gen${gen} state command is read with gen9's fields); ` +
-    `gen${gen}-only 3D commands and commands whose gen${gen} form differs are skipped and listed under notEmulated`;
+  return (
+    `a gen${gen} capture, decoded with gen9's command layouts: commands gen9 has run as there (a longer gen${gen} state command is read with gen9's fields); ` +
+    `gen${gen}-only 3D commands and commands whose gen${gen} form differs are skipped and listed under notEmulated`
+  );
 }
 
 /**
  * The ring and PPGTT root of a context image, found by register offset in its MI_LOAD_REGISTER_IMM
  * lists (the logical ring context's register state starts one page after the LRCA).
  */
-function contextRegisters(engine: EngineName, lrca: number, gpaOf: (va: number) => number, mirror: Mirror, r: AubRecord): ContextRegs {
+function contextRegisters(
+  engine: EngineName,
+  lrca: number,
+  gpaOf: (va: number) => number,
+  mirror: Mirror,
+  r: AubRecord,
+): ContextRegs {
   const found = new Map<string, number>();
   const base = lrca + PPHWSP_BYTES;
   const read = (i: number) => mirror.read32(gpaOf(base + 4 * i));
@@ -338,10 +472,20 @@ function contextRegisters(engine: EngineName, lrca: number, gpaOf: (va: number) 
   const need = ['RING_START', 'RING_HEAD', 'RING_TAIL', 'RING_CTL', 'PDP0_LDW', 'PDP0_UDW'];
   const missing = need.filter((n) => !found.has(n));
   if (missing.length > 0) {
-    throw new CaptureError(`the ${engine} context image at GGTT ${hex(lrca)} has no ${missing.join(', ')} in its register list`, r.offset);
+    throw new CaptureError(
+      `the ${engine} context image at GGTT ${hex(lrca)} has no ${missing.join(', ')} in its register list`,
+      r.offset,
+    );
   }
   return {
-    ring: { start: found.get('RING_START')!, head: found.get('RING_HEAD')!, tail: found.get('RING_TAIL')!, ctl: found.get('RING_CTL')! },
-    pml4: regField('PDP0_UDW', 'ADDRESS').get(found.get('PDP0_UDW')!) * 0x100000000 + regField('PDP0_LDW', 'ADDRESS').place(found.get('PDP0_LDW')!),
+    ring: {
+      start: found.get('RING_START')!,
+      head: found.get('RING_HEAD')!,
+      tail: found.get('RING_TAIL')!,
+      ctl: found.get('RING_CTL')!,
+    },
+    pml4:
+      regField('PDP0_UDW', 'ADDRESS').get(found.get('PDP0_UDW')!) * 0x100000000 +
+      regField('PDP0_LDW', 'ADDRESS').place(found.get('PDP0_LDW')!),
   };
 }

@@ -205,7 +205,10 @@ export const ATOMIC_OPS: Readonly<Record<string, number>> = enumOf('MI_ATOMIC', 
 
 /** The language's spelling of a genxml name: snake_case, never starting with a digit (`16x Sample0` is `_16x_sample0`). */
 export function snakeName(xml: string): string {
-  const s = xml.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '').toLowerCase();
+  const s = xml
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase();
   return /^[0-9]/.test(s) ? `_${s}` : s;
 }
 
@@ -248,9 +251,18 @@ interface Overlay {
   readonly execution?: Execution;
 }
 
-const ADDR = (name: string, desc: string, extra: FieldOverlay = {}): FieldOverlay => ({ name, kind: 'addr', desc, required: true, ...extra });
+const ADDR = (name: string, desc: string, extra: FieldOverlay = {}): FieldOverlay => ({
+  name,
+  kind: 'addr',
+  desc,
+  required: true,
+  ...extra,
+});
 const REG = (name: string, desc: string): FieldOverlay => ({ name, kind: 'reg', desc, required: true });
-const GGTT_BIT = (name = 'ggtt'): FieldOverlay => ({ name, desc: 'address space: 1 = global GTT (privileged batches only), 0 = PPGTT' });
+const GGTT_BIT = (name = 'ggtt'): FieldOverlay => ({
+  name,
+  desc: 'address space: 1 = global GTT (privileged batches only), 0 = PPGTT',
+});
 
 /**
  * Known slips in genxml (checked against Intel's PRM-derived headers), corrected here and tested:
@@ -258,7 +270,11 @@ const GGTT_BIT = (name = 'ggtt'): FieldOverlay => ({ name, desc: 'address space:
  * MI_LOAD_REGISTER_IMM repeats its pairs from DW3, as gen9 says.
  */
 const GENXML_FIXES: Readonly<Record<string, (c: GenxmlCommand) => GenxmlCommand>> = {
-  MI_CONDITIONAL_BATCH_BUFFER_END: (c) => ({ ...c, length: 4, fields: c.fields.map((f) => (f.n === 'DWord Length' ? { ...f, d: 2 } : f)) }),
+  MI_CONDITIONAL_BATCH_BUFFER_END: (c) => ({
+    ...c,
+    length: 4,
+    fields: c.fields.map((f) => (f.n === 'DWord Length' ? { ...f, d: 2 } : f)),
+  }),
   MI_LOAD_REGISTER_IMM: (c) => (c.group ? { ...c, group: { ...c.group, start: 96 } } : c),
 };
 
@@ -266,14 +282,28 @@ const OVERLAYS: Readonly<Record<string, Overlay>> = {
   MI_NOOP: { desc: 'No operation', execution: 'executed' },
   MI_USER_INTERRUPT: { desc: 'Signal a user interrupt to the driver', execution: 'executed' },
   MI_ARB_CHECK: { desc: 'Arbitration point (preemption check)', execution: 'executed' },
-  MI_ARB_ON_OFF: { desc: 'Allow (1) or forbid (0) preemption at arbitration points', execution: 'executed', fields: { 'Arbitration Enable': { name: 'enable' } } },
+  MI_ARB_ON_OFF: {
+    desc: 'Allow (1) or forbid (0) preemption at arbitration points',
+    execution: 'executed',
+    fields: { 'Arbitration Enable': { name: 'enable' } },
+  },
   MI_BATCH_BUFFER_END: { desc: 'End the current batch buffer and return one level', execution: 'executed' },
-  MI_REPORT_HEAD: { desc: 'Report the ring head (to the hardware status page)', execution: 'executed', writes: [{ kind: 'mem', addr: '', bytes: 4 }] },
+  MI_REPORT_HEAD: {
+    desc: 'Report the ring head (to the hardware status page)',
+    execution: 'executed',
+    writes: [{ kind: 'mem', addr: '', bytes: 4 }],
+  },
   MI_CONDITIONAL_BATCH_BUFFER_END: {
     desc: 'With compare_semaphore=1: end the batch (in a second-level batch, the first level too) when mem[addr] <= data',
-    requires: 'COND_BB_END', cycles: 2, execution: 'executed',
+    requires: 'COND_BB_END',
+    cycles: 2,
+    execution: 'executed',
     fields: {
-      'Compare Semaphore': { name: 'compare_semaphore', default: 1, desc: 'compare (without it the command does nothing)' },
+      'Compare Semaphore': {
+        name: 'compare_semaphore',
+        default: 1,
+        desc: 'compare (without it the command does nothing)',
+      },
       'Use Global GTT': GGTT_BIT(),
       'Compare Data Dword': { name: 'data', required: true, desc: 'compare data' },
       'Compare Address': ADDR('addr', 'GPU VA of the dword compared (qword aligned)'),
@@ -281,10 +311,24 @@ const OVERLAYS: Readonly<Record<string, Overlay>> = {
     },
   },
   MI_SEMAPHORE_WAIT: {
-    desc: 'Wait until mem[addr] OP data holds (polling), or until signalled (signal mode)', requires: 'SEMAPHORE_WAIT', execution: 'executed',
+    desc: 'Wait until mem[addr] OP data holds (polling), or until signalled (signal mode)',
+    requires: 'SEMAPHORE_WAIT',
+    execution: 'executed',
     fields: {
-      'Wait Mode': { name: 'poll', kind: 'flag', values: undefined, default: 1, desc: 'polling mode (1) or signal mode (0)' },
-      'Compare Operation': { name: 'op', kind: 'enum', values: COMPARE_OPS, default: COMPARE_OPS.EQ, desc: 'compare operation (memory OP data)' },
+      'Wait Mode': {
+        name: 'poll',
+        kind: 'flag',
+        values: undefined,
+        default: 1,
+        desc: 'polling mode (1) or signal mode (0)',
+      },
+      'Compare Operation': {
+        name: 'op',
+        kind: 'enum',
+        values: COMPARE_OPS,
+        default: COMPARE_OPS.EQ,
+        desc: 'compare operation (memory OP data)',
+      },
       'Memory Type': GGTT_BIT(),
       'Semaphore Data Dword': { name: 'data', required: true, desc: 'semaphore data' },
       'Semaphore Address': ADDR('addr', 'GPU VA of the semaphore dword'),
@@ -292,11 +336,17 @@ const OVERLAYS: Readonly<Record<string, Overlay>> = {
     },
   },
   MI_SEMAPHORE_SIGNAL: {
-    desc: 'Signal the target engine: its MI_SEMAPHORE_WAIT in signal mode re-evaluates', execution: 'executed',
-    fields: { 'Target Engine Select': { name: 'target', desc: 'engine signalled' }, 'Target Context ID': { name: 'context', desc: 'target context' } },
+    desc: 'Signal the target engine: its MI_SEMAPHORE_WAIT in signal mode re-evaluates',
+    execution: 'executed',
+    fields: {
+      'Target Engine Select': { name: 'target', desc: 'engine signalled' },
+      'Target Context ID': { name: 'context', desc: 'target context' },
+    },
   },
   MI_STORE_DATA_IMM: {
-    desc: 'Store an immediate dword or qword to memory', cycles: 2, execution: 'executed',
+    desc: 'Store an immediate dword or qword to memory',
+    cycles: 2,
+    execution: 'executed',
     length: { kind: 'flag', field: 'qword', on: 5, off: 4 },
     writes: [{ kind: 'mem', addr: 'addr', bytes: { flag: 'qword', on: 8, off: 4 }, space: 'ggtt' }],
     fields: {
@@ -307,54 +357,111 @@ const OVERLAYS: Readonly<Record<string, Overlay>> = {
     },
   },
   MI_STORE_DATA_INDEX: {
-    desc: 'Store an immediate dword (or two) at an offset into the hardware status page', cycles: 2, execution: 'executed',
+    desc: 'Store an immediate dword (or two) at an offset into the hardware status page',
+    cycles: 2,
+    execution: 'executed',
     length: { kind: 'range', min: 3, max: 4, default: 3 },
     writes: [{ kind: 'mem', addr: '', bytes: { atLength: 4, long: 8, short: 4 } }],
     fields: {
-      'Use Per-Process Hardware Status Page': { name: 'per_process', desc: 'per-process status page (not modelled: the engine\'s page is used)' },
-      Offset: { name: 'offset', required: true, desc: 'byte offset into the hardware status page (dword aligned)', kind: 'offset' },
+      'Use Per-Process Hardware Status Page': {
+        name: 'per_process',
+        desc: "per-process status page (not modelled: the engine's page is used)",
+      },
+      Offset: {
+        name: 'offset',
+        required: true,
+        desc: 'byte offset into the hardware status page (dword aligned)',
+        kind: 'offset',
+      },
       'Data DWord 0': { name: 'data', required: true, desc: 'data dword 0' },
       'Data DWord 1': { name: 'data1', desc: 'data dword 1 (4-dword form)' },
     },
   },
   MI_LOAD_REGISTER_IMM: {
-    desc: 'Write immediate values to registers (REGISTER=value pairs)', regWrites: 'pairs', length: { kind: 'pairs' }, execution: 'executed',
+    desc: 'Write immediate values to registers (REGISTER=value pairs)',
+    regWrites: 'pairs',
+    length: { kind: 'pairs' },
+    execution: 'executed',
     fields: { 'Byte Write Disables': { name: 'byte_write_disables', desc: 'bytes of each register not written' } },
   },
   MI_STORE_REGISTER_MEM: {
-    desc: 'Store a register to memory', cycles: 4, execution: 'executed', writes: [{ kind: 'mem', addr: 'addr', bytes: 4, space: 'ggtt' }],
-    fields: { 'Use Global GTT': GGTT_BIT(), 'Register Address': REG('reg', 'register read'), 'Memory Address': ADDR('addr', 'GPU VA written'), 'Predicate Enable': { name: 'predicate' } },
+    desc: 'Store a register to memory',
+    cycles: 4,
+    execution: 'executed',
+    writes: [{ kind: 'mem', addr: 'addr', bytes: 4, space: 'ggtt' }],
+    fields: {
+      'Use Global GTT': GGTT_BIT(),
+      'Register Address': REG('reg', 'register read'),
+      'Memory Address': ADDR('addr', 'GPU VA written'),
+      'Predicate Enable': { name: 'predicate' },
+    },
   },
   MI_FLUSH_DW: {
-    desc: 'Flush, optionally invalidate the TLB and write post-sync data (one dword in the 4-dword form)', engines: BCS, cycles: 4, execution: 'executed',
+    desc: 'Flush, optionally invalidate the TLB and write post-sync data (one dword in the 4-dword form)',
+    engines: BCS,
+    cycles: 4,
+    execution: 'executed',
     length: { kind: 'range', min: 4, max: 5, default: 5 },
-    writes: [{ kind: 'mem', addr: 'addr', bytes: { atLength: 5, long: 8, short: 4 }, ifNonZero: 'post_sync', space: 'ggtt' }],
+    writes: [
+      { kind: 'mem', addr: 'addr', bytes: { atLength: 5, long: 8, short: 4 }, ifNonZero: 'post_sync', space: 'ggtt' },
+    ],
     fields: {
       'DWord Length': {},
       'TLB Invalidate': { name: 'invalidate_tlb', desc: 'invalidate the TLB' },
-      'Post-Sync Operation': { name: 'post_sync', kind: 'enum', values: POST_SYNC_OPS, impliedBy: { field: 'addr', value: 1 }, desc: 'post-sync operation' },
-      'Destination Address Type': { name: 'ggtt', desc: 'address space: 1 = global GTT (privileged batches only), 0 = PPGTT' },
+      'Post-Sync Operation': {
+        name: 'post_sync',
+        kind: 'enum',
+        values: POST_SYNC_OPS,
+        impliedBy: { field: 'addr', value: 1 },
+        desc: 'post-sync operation',
+      },
+      'Destination Address Type': {
+        name: 'ggtt',
+        desc: 'address space: 1 = global GTT (privileged batches only), 0 = PPGTT',
+      },
       Address: ADDR('addr', 'post-sync GPU VA (qword aligned)', { required: false }),
       'Immediate Data': { name: 'data', desc: 'post-sync data' },
     },
   },
   MI_LOAD_REGISTER_MEM: {
-    desc: 'Load a register from memory', regWrites: 'reg', cycles: 4, execution: 'executed',
-    fields: { 'Use Global GTT': GGTT_BIT(), 'Register Address': REG('reg', 'register written'), 'Memory Address': ADDR('addr', 'GPU VA read') },
+    desc: 'Load a register from memory',
+    regWrites: 'reg',
+    cycles: 4,
+    execution: 'executed',
+    fields: {
+      'Use Global GTT': GGTT_BIT(),
+      'Register Address': REG('reg', 'register written'),
+      'Memory Address': ADDR('addr', 'GPU VA read'),
+    },
   },
   MI_LOAD_REGISTER_REG: {
-    desc: 'Copy one register to another', regWrites: 'dst', cycles: 2, execution: 'executed',
-    fields: { 'Source Register Address': REG('src', 'source register'), 'Destination Register Address': REG('dst', 'destination register') },
+    desc: 'Copy one register to another',
+    regWrites: 'dst',
+    cycles: 2,
+    execution: 'executed',
+    fields: {
+      'Source Register Address': REG('src', 'source register'),
+      'Destination Register Address': REG('dst', 'destination register'),
+    },
   },
   MI_COPY_MEM_MEM: {
-    desc: 'Copy one dword in memory', requires: 'ATOMIC_COPY', cycles: 4, execution: 'executed', writes: [{ kind: 'mem', addr: 'dst', bytes: 4, space: 'dst_ggtt' }],
+    desc: 'Copy one dword in memory',
+    requires: 'ATOMIC_COPY',
+    cycles: 4,
+    execution: 'executed',
+    writes: [{ kind: 'mem', addr: 'dst', bytes: 4, space: 'dst_ggtt' }],
     fields: {
-      'Use Global GTT Destination': GGTT_BIT('dst_ggtt'), 'Use Global GTT Source': GGTT_BIT('src_ggtt'),
-      'Destination Memory Address': ADDR('dst', 'destination GPU VA'), 'Source Memory Address': ADDR('src', 'source GPU VA'),
+      'Use Global GTT Destination': GGTT_BIT('dst_ggtt'),
+      'Use Global GTT Source': GGTT_BIT('src_ggtt'),
+      'Destination Memory Address': ADDR('dst', 'destination GPU VA'),
+      'Source Memory Address': ADDR('src', 'source GPU VA'),
     },
   },
   MI_ATOMIC: {
-    desc: 'Atomic read-modify-write of a dword, qword or octword', requires: 'ATOMIC_COPY', cycles: 4, execution: 'executed',
+    desc: 'Atomic read-modify-write of a dword, qword or octword',
+    requires: 'ATOMIC_COPY',
+    cycles: 4,
+    execution: 'executed',
     length: { kind: 'flag', field: 'inline', on: 11, off: 3 },
     writes: [{ kind: 'mem', addr: 'addr', bytes: { sizeField: 'size', sizes: [4, 8, 16] }, space: 'ggtt' }],
     fields: {
@@ -371,31 +478,65 @@ const OVERLAYS: Readonly<Record<string, Overlay>> = {
     },
   },
   MI_BATCH_BUFFER_START: {
-    desc: 'Start a batch buffer', cycles: 2, implicitRegs: ['BB_ADDR', 'BB_ADDR_UDW'], execution: 'executed',
+    desc: 'Start a batch buffer',
+    cycles: 2,
+    implicitRegs: ['BB_ADDR', 'BB_ADDR_UDW'],
+    execution: 'executed',
     fields: {
-      'Second Level Batch Buffer': { name: 'second_level', kind: 'flag', values: undefined, desc: 'second-level batch (returns to the calling batch)' },
-      'Address Space Indicator': { name: 'ppgtt', kind: 'flag', values: undefined, default: 1, desc: 'address space: 1 = PPGTT, 0 = global GTT (privileged)' },
+      'Second Level Batch Buffer': {
+        name: 'second_level',
+        kind: 'flag',
+        values: undefined,
+        desc: 'second-level batch (returns to the calling batch)',
+      },
+      'Address Space Indicator': {
+        name: 'ppgtt',
+        kind: 'flag',
+        values: undefined,
+        default: 1,
+        desc: 'address space: 1 = PPGTT, 0 = global GTT (privileged)',
+      },
       'Batch Buffer Start Address': ADDR('addr', 'GPU VA of the batch'),
       'Predication Enable': { name: 'predicate' },
     },
   },
   MI_MATH: {
-    desc: 'ALU program over CS_GPR0..15 (ACCU, ZF, CF): one instruction per dword', execution: 'executed', implicitRegs: [],
+    desc: 'ALU program over CS_GPR0..15 (ACCU, ZF, CF): one instruction per dword',
+    execution: 'executed',
+    implicitRegs: [],
   },
   MI_PREDICATE: {
-    desc: 'Set the predicate from MI_PREDICATE_SRC0/SRC1 (or their deltas), combined with its previous value', execution: 'executed',
-    fields: { 'Compare Operation': { name: 'compare' }, 'Combine Operation': { name: 'combine' }, 'Load Operation': { name: 'load' } },
+    desc: 'Set the predicate from MI_PREDICATE_SRC0/SRC1 (or their deltas), combined with its previous value',
+    execution: 'executed',
+    fields: {
+      'Compare Operation': { name: 'compare' },
+      'Combine Operation': { name: 'combine' },
+      'Load Operation': { name: 'load' },
+    },
   },
   MI_SET_PREDICATE: {
-    desc: 'Make the following commands no-ops depending on the predicate result', execution: 'executed',
+    desc: 'Make the following commands no-ops depending on the predicate result',
+    execution: 'executed',
     fields: { 'Predicate Enable': { name: 'enable' } },
   },
   PIPE_CONTROL: {
-    desc: 'Pipeline synchronization: flushes, invalidations, CS stall and a post-sync write', engines: RCS, cycles: 4, execution: 'executed',
+    desc: 'Pipeline synchronization: flushes, invalidations, CS stall and a post-sync write',
+    engines: RCS,
+    cycles: 4,
+    execution: 'executed',
     writes: [{ kind: 'mem', addr: 'addr', bytes: 8, ifNonZero: 'post_sync', space: 'ggtt' }],
     fields: {
-      'Post Sync Operation': { name: 'post_sync', kind: 'enum', values: POST_SYNC_OPS, impliedBy: { field: 'addr', value: 1 }, desc: 'post-sync operation' },
-      'Destination Address Type': { name: 'ggtt', desc: 'address space: 1 = global GTT (privileged batches only), 0 = PPGTT' },
+      'Post Sync Operation': {
+        name: 'post_sync',
+        kind: 'enum',
+        values: POST_SYNC_OPS,
+        impliedBy: { field: 'addr', value: 1 },
+        desc: 'post-sync operation',
+      },
+      'Destination Address Type': {
+        name: 'ggtt',
+        desc: 'address space: 1 = global GTT (privileged batches only), 0 = PPGTT',
+      },
       Address: ADDR('addr', 'post-sync GPU VA (qword aligned)', { required: false }),
       'Immediate Data': { name: 'data', desc: 'post-sync data (qword)' },
       'TLB Invalidate': { name: 'invalidate_tlb', desc: 'invalidate the TLB' },
@@ -405,9 +546,18 @@ const OVERLAYS: Readonly<Record<string, Overlay>> = {
   '3DPRIMITIVE': { desc: 'Draw: retired without running shaders (not emulated)', execution: 'not-emulated' },
   GPGPU_WALKER: { desc: 'Compute dispatch: retired without running kernels (not emulated)', execution: 'not-emulated' },
   MEDIA_OBJECT: { desc: 'Media dispatch: retired without running kernels (not emulated)', execution: 'not-emulated' },
-  MEDIA_OBJECT_PRT: { desc: 'Media dispatch: retired without running kernels (not emulated)', execution: 'not-emulated' },
-  MEDIA_OBJECT_WALKER: { desc: 'Media dispatch: retired without running kernels (not emulated)', execution: 'not-emulated' },
-  MEDIA_OBJECT_GRPID: { desc: 'Media dispatch: retired without running kernels (not emulated)', execution: 'not-emulated' },
+  MEDIA_OBJECT_PRT: {
+    desc: 'Media dispatch: retired without running kernels (not emulated)',
+    execution: 'not-emulated',
+  },
+  MEDIA_OBJECT_WALKER: {
+    desc: 'Media dispatch: retired without running kernels (not emulated)',
+    execution: 'not-emulated',
+  },
+  MEDIA_OBJECT_GRPID: {
+    desc: 'Media dispatch: retired without running kernels (not emulated)',
+    execution: 'not-emulated',
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -426,8 +576,16 @@ interface OwnField {
   readonly pitchField?: string;
 }
 
-const own = (name: string, dw: number, lo: number, hi: number, desc: string, extra: Partial<OwnField> = {}): OwnField => ({ name, dw, lo, hi, desc, ...extra });
-const ownAddr = (name: string, dw: number, desc: string, pitchField: string): OwnField => own(name, dw, 0, 47, desc, { kind: 'addr', required: true, pitchField });
+const own = (
+  name: string,
+  dw: number,
+  lo: number,
+  hi: number,
+  desc: string,
+  extra: Partial<OwnField> = {},
+): OwnField => ({ name, dw, lo, hi, desc, ...extra });
+const ownAddr = (name: string, dw: number, desc: string, pitchField: string): OwnField =>
+  own(name, dw, 0, 47, desc, { kind: 'addr', required: true, pitchField });
 const br13 = (rop: number): OwnField[] => [
   own('pitch', 1, 0, 15, 'destination pitch in bytes', { required: true }),
   own('rop', 1, 16, 23, 'raster operation (0xF0 pattern copy, 0xCC source copy)', { default: rop }),
@@ -461,14 +619,36 @@ interface OwnCommand {
 
 const BLITS: readonly OwnCommand[] = [
   {
-    mnemonic: 'XY_FAST_COPY_BLT', opcode: 0x42, dwords: 10, requires: 'FAST_COPY', desc: 'Fast copy of a rectangle',
-    fields: srcBlit([own('pitch', 1, 0, 15, 'destination pitch in bytes', { required: true }), own('depth', 1, 24, 26, 'color depth (3 = 32 bpp)', { default: 3 })]),
+    mnemonic: 'XY_FAST_COPY_BLT',
+    opcode: 0x42,
+    dwords: 10,
+    requires: 'FAST_COPY',
+    desc: 'Fast copy of a rectangle',
+    fields: srcBlit([
+      own('pitch', 1, 0, 15, 'destination pitch in bytes', { required: true }),
+      own('depth', 1, 24, 26, 'color depth (3 = 32 bpp)', { default: 3 }),
+    ]),
   },
   {
-    mnemonic: 'XY_COLOR_BLT', opcode: 0x50, dwords: 7, desc: 'Fill a rectangle with a color',
-    fields: [writeEnables, ...br13(0xf0), ...rect(2), ownAddr('dst', 4, 'destination surface GPU VA', 'pitch'), own('color', 6, 0, 31, 'fill color (ARGB)', { required: true })],
+    mnemonic: 'XY_COLOR_BLT',
+    opcode: 0x50,
+    dwords: 7,
+    desc: 'Fill a rectangle with a color',
+    fields: [
+      writeEnables,
+      ...br13(0xf0),
+      ...rect(2),
+      ownAddr('dst', 4, 'destination surface GPU VA', 'pitch'),
+      own('color', 6, 0, 31, 'fill color (ARGB)', { required: true }),
+    ],
   },
-  { mnemonic: 'XY_SRC_COPY_BLT', opcode: 0x53, dwords: 10, desc: 'Copy a rectangle from a source surface', fields: [writeEnables, ...srcBlit(br13(0xcc))] },
+  {
+    mnemonic: 'XY_SRC_COPY_BLT',
+    opcode: 0x53,
+    dwords: 10,
+    desc: 'Copy a rectangle from a source surface',
+    fields: [writeEnables, ...srcBlit(br13(0xcc))],
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -511,11 +691,24 @@ function resolveField(f: GenxmlField, base: number, ov: FieldOverlay | undefined
   if (taken.has(name)) name = `${name}_${dw}_${lo}`;
   taken.add(name);
   const kind = ov?.kind ?? fieldKind(f);
-  const values = ov && 'values' in ov ? ov.values : f.v && f.v.length ? Object.fromEntries(f.v.map(([n, v]) => [enumName(n), v])) : undefined;
+  const values =
+    ov && 'values' in ov
+      ? ov.values
+      : f.v && f.v.length
+        ? Object.fromEntries(f.v.map(([n, v]) => [enumName(n), v]))
+        : undefined;
   return field({
-    name, xml: f.n, dw, lo, hi, kind: kind === 'enum' && !values ? 'uint' : kind,
+    name,
+    xml: f.n,
+    dw,
+    lo,
+    hi,
+    kind: kind === 'enum' && !values ? 'uint' : kind,
     desc: ov?.desc ? `${ov.desc} — ${describe(f, base)}` : describe(f, base),
-    values, default: ov?.default ?? f.d, required: ov?.required, impliedBy: ov?.impliedBy,
+    values,
+    default: ov?.default ?? f.d,
+    required: ov?.required,
+    impliedBy: ov?.impliedBy,
   });
 }
 
@@ -525,8 +718,19 @@ function resolveField(f: GenxmlField, base: number, ov: FieldOverlay | undefined
  */
 function field(f: CmdField): CmdField {
   return {
-    name: f.name, xml: f.xml, dw: f.dw, lo: f.lo, hi: f.hi, kind: f.kind, desc: f.desc, values: f.values, default: f.default,
-    required: f.required ?? false, pitchField: f.pitchField, impliedBy: f.impliedBy, read: readRecipe(f),
+    name: f.name,
+    xml: f.xml,
+    dw: f.dw,
+    lo: f.lo,
+    hi: f.hi,
+    kind: f.kind,
+    desc: f.desc,
+    values: f.values,
+    default: f.default,
+    required: f.required ?? false,
+    pitchField: f.pitchField,
+    impliedBy: f.impliedBy,
+    read: readRecipe(f),
   };
 }
 
@@ -539,10 +743,26 @@ function readRecipe(f: CmdField): FieldRead {
   }
   // Over two dwords: an address keeps bits 47:32 (16 of the second dword); other values up to 53 bits exact.
   const highBits = f.kind === 'addr' ? Math.min(f.hi, 47) - 31 : Math.min(f.hi - 31, 21);
-  return { mode: place ? 3 : 2, lowMask: place ? (0xffffffff << f.lo) >>> 0 : 0xffffffff, highMask: (2 ** highBits - 1) >>> 0, scale: 2 ** (32 - f.lo) };
+  return {
+    mode: place ? 3 : 2,
+    lowMask: place ? (0xffffffff << f.lo) >>> 0 : 0xffffffff,
+    highMask: (2 ** highBits - 1) >>> 0,
+    scale: 2 ** (32 - f.lo),
+  };
 }
 
-const IDENTITY = new Set(['Command Type', 'Command SubType', 'MI Command Opcode', '3D Command Opcode', '3D Command Sub Opcode', 'Media Command Opcode', 'Media Command Sub-Opcode', 'Media Command Pipeline', 'Pipeline', 'SubOpcode']);
+const IDENTITY = new Set([
+  'Command Type',
+  'Command SubType',
+  'MI Command Opcode',
+  '3D Command Opcode',
+  '3D Command Sub Opcode',
+  'Media Command Opcode',
+  'Media Command Sub-Opcode',
+  'Media Command Pipeline',
+  'Pipeline',
+  'SubOpcode',
+]);
 
 function clientOfCode(code: number, name: string): Client {
   if (code === 0) return 'MI';
@@ -576,7 +796,7 @@ function fromGenxml(raw: GenxmlCommand): CommandDef {
       const role = f.n === 'DWord Length' ? 'length' : 'identity';
       const hf: HeaderField = { ...resolveField(f, 0, undefined, taken), role }; // off the hot path: its own shape is fine
       headerFields.push(hf);
-      const mask = (((2 ** (f.e - f.s + 1)) - 1) * 2 ** f.s) >>> 0;
+      const mask = ((2 ** (f.e - f.s + 1) - 1) * 2 ** f.s) >>> 0;
       header = (header | ((f.d ?? 0) * 2 ** f.s)) >>> 0;
       if (role === 'identity') identityMask = (identityMask | mask) >>> 0;
       else {
@@ -596,15 +816,42 @@ function fromGenxml(raw: GenxmlCommand): CommandDef {
   let kept = fields;
   if (length.kind === 'pairs') kept = fields.filter((f) => f.dw === 0);
   const groupTaken = new Set<string>();
-  const groupFields = g.group && length.kind === 'group' ? g.group.fields.map((f) => resolveField(f, 0, undefined, groupTaken)) : [];
-  const defaultLength = length.kind === 'fixed' ? length.dwords : length.kind === 'group' ? length.base + minEntriesOf(length, g.bias) * length.entry : length.kind === 'flag' ? length.off : length.kind === 'range' ? length.default : 3;
-  if (lengthBits) header = ((header & ~((2 ** lengthBits) - 1)) | ((defaultLength - g.bias) & ((2 ** lengthBits) - 1))) >>> 0;
+  const groupFields =
+    g.group && length.kind === 'group' ? g.group.fields.map((f) => resolveField(f, 0, undefined, groupTaken)) : [];
+  const defaultLength =
+    length.kind === 'fixed'
+      ? length.dwords
+      : length.kind === 'group'
+        ? length.base + minEntriesOf(length, g.bias) * length.entry
+        : length.kind === 'flag'
+          ? length.off
+          : length.kind === 'range'
+            ? length.default
+            : 3;
+  if (lengthBits)
+    header = ((header & ~(2 ** lengthBits - 1)) | ((defaultLength - g.bias) & (2 ** lengthBits - 1))) >>> 0;
   const predicate = g.fields.find((f) => f.n === 'Predicate Enable' && f.e < 32);
   return {
-    mnemonic: g.name, client, gens: g.gens as Gen[], genxml: raw, headerFields, header, identityMask, lengthBits, bias: g.bias, length,
-    fields: kept, groupFields, engines: ov?.engines ?? engineList(g, client), requires: ov?.requires,
-    execution: ov?.execution ?? 'state', cycles: ov?.cycles ?? 1, writes: ov?.writes, regWrites: ov?.regWrites, implicitRegs: ov?.implicitRegs,
-    predicated: predicate && (client === '3D') ? predicate.n : undefined,
+    mnemonic: g.name,
+    client,
+    gens: g.gens as Gen[],
+    genxml: raw,
+    headerFields,
+    header,
+    identityMask,
+    lengthBits,
+    bias: g.bias,
+    length,
+    fields: kept,
+    groupFields,
+    engines: ov?.engines ?? engineList(g, client),
+    requires: ov?.requires,
+    execution: ov?.execution ?? 'state',
+    cycles: ov?.cycles ?? 1,
+    writes: ov?.writes,
+    regWrites: ov?.regWrites,
+    implicitRegs: ov?.implicitRegs,
+    predicated: predicate && client === '3D' ? predicate.n : undefined,
     desc: ov?.desc ?? `${g.name}: ${client === '3D' ? 'pipeline state, retired as state' : 'retired as state'}`,
   };
 }
@@ -612,15 +859,58 @@ function fromGenxml(raw: GenxmlCommand): CommandDef {
 function fromOwn(c: OwnCommand): CommandDef {
   const header = ((CLIENT_CODE['2D'] << 29) | (c.opcode << 22) | (c.dwords - 2)) >>> 0;
   const headerFields: HeaderField[] = [
-    { name: 'dword_length', xml: 'DWord Length', dw: 0, lo: 0, hi: 7, kind: 'uint', desc: 'DWord Length (DW0 bits 7:0): total - 2', default: c.dwords - 2, role: 'length' },
-    { name: 'instruction_target_opcode', xml: 'Instruction Target/Opcode', dw: 0, lo: 22, hi: 28, kind: 'uint', desc: '2D opcode (DW0 bits 28:22)', default: c.opcode, role: 'identity' },
-    { name: 'command_type', xml: 'Command Type', dw: 0, lo: 29, hi: 31, kind: 'uint', desc: 'client (DW0 bits 31:29)', default: 2, role: 'identity' },
+    {
+      name: 'dword_length',
+      xml: 'DWord Length',
+      dw: 0,
+      lo: 0,
+      hi: 7,
+      kind: 'uint',
+      desc: 'DWord Length (DW0 bits 7:0): total - 2',
+      default: c.dwords - 2,
+      role: 'length',
+    },
+    {
+      name: 'instruction_target_opcode',
+      xml: 'Instruction Target/Opcode',
+      dw: 0,
+      lo: 22,
+      hi: 28,
+      kind: 'uint',
+      desc: '2D opcode (DW0 bits 28:22)',
+      default: c.opcode,
+      role: 'identity',
+    },
+    {
+      name: 'command_type',
+      xml: 'Command Type',
+      dw: 0,
+      lo: 29,
+      hi: 31,
+      kind: 'uint',
+      desc: 'client (DW0 bits 31:29)',
+      default: 2,
+      role: 'identity',
+    },
   ];
   return {
-    mnemonic: c.mnemonic, client: '2D', gens: [8, 9], headerFields, header, identityMask: 0xffc00000, lengthBits: 8, bias: 2,
+    mnemonic: c.mnemonic,
+    client: '2D',
+    gens: [8, 9],
+    headerFields,
+    header,
+    identityMask: 0xffc00000,
+    lengthBits: 8,
+    bias: 2,
     length: { kind: 'fixed', dwords: c.dwords },
     fields: c.fields.map((f) => field({ xml: '', kind: f.lo === f.hi ? 'flag' : 'uint', ...f })),
-    groupFields: [], engines: BCS, requires: c.requires, execution: 'executed', cycles: 8, writes: [{ kind: 'rect', addr: 'dst' }], desc: c.desc,
+    groupFields: [],
+    engines: BCS,
+    requires: c.requires,
+    execution: 'executed',
+    cycles: 8,
+    writes: [{ kind: 'rect', addr: 'dst' }],
+    desc: c.desc,
   };
 }
 
@@ -635,16 +925,24 @@ export interface StateStruct {
   field(name: string): CmdField;
 }
 
-const STATE_STRUCTS = new Map<string, StateStruct>(GENXML_STRUCTS.flatMap((g) => {
-  const taken = new Set<string>();
-  const fields = g.fields.map((f) => resolveField(f, 0, undefined, taken));
-  const byName = new Map(fields.map((f) => [f.name, f]));
-  const st: StateStruct = {
-    name: g.name, length: g.length, fields,
-    field: (n) => byName.get(n) ?? (() => { throw new Error(`${g.name} has no field ${n}`); })(),
-  };
-  return g.gens.map((gen) => [`${gen}:${g.name}`, st] as const);
-}));
+const STATE_STRUCTS = new Map<string, StateStruct>(
+  GENXML_STRUCTS.flatMap((g) => {
+    const taken = new Set<string>();
+    const fields = g.fields.map((f) => resolveField(f, 0, undefined, taken));
+    const byName = new Map(fields.map((f) => [f.name, f]));
+    const st: StateStruct = {
+      name: g.name,
+      length: g.length,
+      fields,
+      field: (n) =>
+        byName.get(n) ??
+        (() => {
+          throw new Error(`${g.name} has no field ${n}`);
+        })(),
+    };
+    return g.gens.map((gen) => [`${gen}:${g.name}`, st] as const);
+  }),
+);
 
 /** genxml's layout of a state structure (RENDER_SURFACE_STATE, BINDING_TABLE_STATE) on a gen. */
 export function stateStruct(name: string, gen: Gen): StateStruct {
@@ -677,7 +975,8 @@ function buildLookup(gen: Gen): Int16Array {
     const free = ~m & 0xffff;
     for (let sub = free; ; sub = (sub - 1) & free) {
       const k = v | sub;
-      if (t[k] !== -1 && t[k] !== i) throw new Error(`gen${gen}: ${d.mnemonic} collides with ${COMMANDS[t[k]].mnemonic}`);
+      if (t[k] !== -1 && t[k] !== i)
+        throw new Error(`gen${gen}: ${d.mnemonic} collides with ${COMMANDS[t[k]].mnemonic}`);
       t[k] = i;
       if (sub === 0) break;
     }
@@ -726,7 +1025,9 @@ export const LENGTH_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 <
 export const BIAS = Int32Array.from(COMMANDS, (d) => d.bias);
 export const FIXED_LENGTH = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'fixed' ? d.length.dwords : 0));
 /** For commands whose length a header flag selects: the flag's bit (-1: none), and the two lengths. */
-export const FLAG_BIT = Int8Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.fields.find((f) => f.name === (d.length as { field: string }).field)!.lo : -1));
+export const FLAG_BIT = Int8Array.from(COMMANDS, (d) =>
+  d.length.kind === 'flag' ? d.fields.find((f) => f.name === (d.length as { field: string }).field)!.lo : -1,
+);
 export const FLAG_ON = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.on : 0));
 export const FLAG_OFF = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.off : 0));
 /** 1 for commands of (register, value) pairs: an odd DWord Length means 1 + 2n dwords. */
@@ -746,7 +1047,13 @@ export function commandsOf(gen: Gen): readonly CommandDef[] {
 }
 
 const FIELDS_BY_NAME = new Map<CommandDef, Map<string, CmdField>>(
-  COMMANDS.map((d) => [d, new Map([...d.fields.map((f): [string, CmdField] => [f.name, f]), ...d.fields.map((f): [string, CmdField] => [snakeName(f.xml), f]).filter(([k]) => k !== '')])]),
+  COMMANDS.map((d) => [
+    d,
+    new Map([
+      ...d.fields.map((f): [string, CmdField] => [f.name, f]),
+      ...d.fields.map((f): [string, CmdField] => [snakeName(f.xml), f]).filter(([k]) => k !== ''),
+    ]),
+  ]),
 );
 
 /** A field by its language name or its genxml name in snake_case. */
@@ -781,10 +1088,14 @@ export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): num
   if (r !== undefined) {
     const lo = dw[f.dw];
     switch (r.mode) {
-      case 0: return ((lo >>> f.lo) & r.lowMask) >>> 0;
-      case 1: return (lo & r.lowMask) >>> 0;
-      case 2: return (f.dw + 1 < len ? dw[f.dw + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
-      default: return (f.dw + 1 < len ? (dw[f.dw + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
+      case 0:
+        return ((lo >>> f.lo) & r.lowMask) >>> 0;
+      case 1:
+        return (lo & r.lowMask) >>> 0;
+      case 2:
+        return (f.dw + 1 < len ? dw[f.dw + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
+      default:
+        return (f.dw + 1 < len ? (dw[f.dw + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
     }
   }
   return fieldValueGeneric(f, dw, len);
@@ -800,7 +1111,10 @@ function fieldValueGeneric(f: CmdField, dw: ArrayLike<number>, len: number): num
   }
   const hiWord = f.dw + 1 < len ? dw[f.dw + 1] >>> 0 : 0;
   const hiBits = Math.min(f.hi, 47) - 31; // bits of the second dword that count (addresses stop at 47)
-  const top = f.kind === 'addr' ? hiWord & ((2 ** Math.min(hiBits, 16)) - 1) : hiWord & (f.hi >= 63 ? 0x1fffff : (2 ** (f.hi - 31)) - 1);
+  const top =
+    f.kind === 'addr'
+      ? hiWord & (2 ** Math.min(hiBits, 16) - 1)
+      : hiWord & (f.hi >= 63 ? 0x1fffff : 2 ** (f.hi - 31) - 1);
   const low = inPlace(f) ? ((lo >>> f.lo) << f.lo) >>> 0 : lo >>> f.lo;
   return inPlace(f) ? top * 0x100000000 + low : top * 2 ** (32 - f.lo) + low;
 }
@@ -813,7 +1127,12 @@ function fieldValueGeneric(f: CmdField, dw: ArrayLike<number>, len: number): num
  * engine adds them. The engine translates these through its TLB before executing; the debugger walks
  * them uncached for display.
  */
-export function writeRanges(def: CommandDef, dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
+export function writeRanges(
+  def: CommandDef,
+  dw: ArrayLike<number>,
+  len: number,
+  emit: (va: number, bytes: number, align: number, ggtt: number) => boolean,
+): void {
   const plan = WRITE_PLANS.get(def);
   if (plan !== undefined) runPlan(def, plan, dw, len, emit);
 }
@@ -862,17 +1181,25 @@ function compileWriter(def: CommandDef, plan: readonly WritePlan[]): Writer {
   };
 }
 
-function runPlan(def: CommandDef, plan: readonly WritePlan[], dw: ArrayLike<number>, len: number, emit: (va: number, bytes: number, align: number, ggtt: number) => boolean): void {
+function runPlan(
+  def: CommandDef,
+  plan: readonly WritePlan[],
+  dw: ArrayLike<number>,
+  len: number,
+  emit: (va: number, bytes: number, align: number, ggtt: number) => boolean,
+): void {
   for (let i = 0; i < plan.length; i++) {
     const w = plan[i];
     if (w.addr === null) continue;
     if (w.rect === null) {
       if (w.ifNonZero !== null && fieldValue(w.ifNonZero, dw, len) === 0) continue;
       const bytes = writeBytes(w, dw, len);
-      if (!emit(fieldValue(w.addr, dw, len), bytes, bytes, w.space === null ? 0 : fieldValue(w.space, dw, len) & 1)) return;
+      if (!emit(fieldValue(w.addr, dw, len), bytes, bytes, w.space === null ? 0 : fieldValue(w.space, dw, len) & 1))
+        return;
     } else {
       const g = blitGeometry(def, dw, len, w.addr.name);
-      if (g.w > 0) for (let y = g.y1; y < g.y1 + g.h; y++) if (!emit(g.dst + y * g.pitch + g.x1 * 4, g.w * 4, 4, 0)) return;
+      if (g.w > 0)
+        for (let y = g.y1; y < g.y1 + g.h; y++) if (!emit(g.dst + y * g.pitch + g.x1 * 4, g.w * 4, 4, 0)) return;
     }
   }
 }
@@ -916,15 +1243,34 @@ for (const d of COMMANDS) {
     if (!x) throw new Error(`${d.mnemonic}: its write names no field '${n}'`);
     return x;
   };
-  WRITE_PLANS.set(d, d.writes.map((w): WritePlan => {
-    if (w.kind === 'rect') return { addr: f(w.addr), rect: true, flag: null, sizes: null, atLength: 0, on: 0, off: 0, ifNonZero: null, space: null };
-    const b = w.bytes;
-    const base = { addr: w.addr === '' ? null : f(w.addr), rect: null, ifNonZero: w.ifNonZero !== undefined ? f(w.ifNonZero) : null, space: w.space !== undefined ? f(w.space) : null };
-    if (typeof b === 'number') return { ...base, flag: null, sizes: null, atLength: 0, on: b, off: b };
-    if ('flag' in b) return { ...base, flag: f(b.flag), sizes: null, atLength: 0, on: b.on, off: b.off };
-    if ('atLength' in b) return { ...base, flag: null, sizes: null, atLength: b.atLength, on: b.long, off: b.short };
-    return { ...base, flag: f(b.sizeField), sizes: b.sizes, atLength: 0, on: 0, off: 0 };
-  }));
+  WRITE_PLANS.set(
+    d,
+    d.writes.map((w): WritePlan => {
+      if (w.kind === 'rect')
+        return {
+          addr: f(w.addr),
+          rect: true,
+          flag: null,
+          sizes: null,
+          atLength: 0,
+          on: 0,
+          off: 0,
+          ifNonZero: null,
+          space: null,
+        };
+      const b = w.bytes;
+      const base = {
+        addr: w.addr === '' ? null : f(w.addr),
+        rect: null,
+        ifNonZero: w.ifNonZero !== undefined ? f(w.ifNonZero) : null,
+        space: w.space !== undefined ? f(w.space) : null,
+      };
+      if (typeof b === 'number') return { ...base, flag: null, sizes: null, atLength: 0, on: b, off: b };
+      if ('flag' in b) return { ...base, flag: f(b.flag), sizes: null, atLength: 0, on: b.on, off: b.off };
+      if ('atLength' in b) return { ...base, flag: null, sizes: null, atLength: b.atLength, on: b.long, off: b.short };
+      return { ...base, flag: f(b.sizeField), sizes: b.sizes, atLength: 0, on: 0, off: 0 };
+    }),
+  );
 }
 const WRITERS: (Writer | null)[] = COMMANDS.map((d) => {
   const plan = WRITE_PLANS.get(d);
@@ -964,10 +1310,14 @@ function bitsOf(value: number, lo: number, hi: number): number {
 export function validLengths(def: CommandDef): number[] {
   const r = def.length;
   switch (r.kind) {
-    case 'fixed': return [r.dwords];
-    case 'flag': return [r.off, r.on];
-    case 'range': return Array.from({ length: r.max - r.min + 1 }, (_, i) => r.min + i);
-    case 'pairs': return [3, 5, 7];
+    case 'fixed':
+      return [r.dwords];
+    case 'flag':
+      return [r.off, r.on];
+    case 'range':
+      return Array.from({ length: r.max - r.min + 1 }, (_, i) => r.min + i);
+    case 'pairs':
+      return [3, 5, 7];
     case 'group': {
       const m = minEntries(def);
       return [m, m + 1, m + 3].filter((n) => n <= maxEntries(def)).map((n) => r.base + n * r.entry);
@@ -977,7 +1327,11 @@ export function validLengths(def: CommandDef): number[] {
 
 /** The length a header declares: DWord Length + bias, or the fixed length of a command without the field. */
 export function headerLength(def: CommandDef, header: number): number {
-  return def.lengthBits ? (header & ((1 << def.lengthBits) - 1)) + def.bias : def.length.kind === 'fixed' ? def.length.dwords : 1;
+  return def.lengthBits
+    ? (header & ((1 << def.lengthBits) - 1)) + def.bias
+    : def.length.kind === 'fixed'
+      ? def.length.dwords
+      : 1;
 }
 
 /**
@@ -996,7 +1350,8 @@ export function declaredLength(def: CommandDef, header: number): number | string
     if (len < 3 || len % 2 === 0) return `${def.mnemonic} needs an odd length of at least 3 dwords, header says ${len}`;
     return len;
   } else if (rule.kind === 'range') {
-    if (len < rule.min || len > rule.max) return `${def.mnemonic} is ${rule.min} to ${rule.max} dwords, header DWord Length says ${len}`;
+    if (len < rule.min || len > rule.max)
+      return `${def.mnemonic} is ${rule.min} to ${rule.max} dwords, header DWord Length says ${len}`;
     return len;
   } else {
     if (len < rule.base + minEntriesOf(rule, def.bias) * rule.entry || (len - rule.base) % rule.entry !== 0) {
@@ -1040,7 +1395,12 @@ export interface DecodedCommand {
 }
 
 /** Decodes the command at dw[base]; a reason string for an unknown opcode, bad length or truncation. */
-export function decodeCommand(dw: ArrayLike<number>, base = 0, available = dw.length - base, gen: Gen = DEFAULT_GEN): DecodedCommand | string {
+export function decodeCommand(
+  dw: ArrayLike<number>,
+  base = 0,
+  available = dw.length - base,
+  gen: Gen = DEFAULT_GEN,
+): DecodedCommand | string {
   const header = dw[base] >>> 0;
   const idx = commandIndex(header, gen);
   if (idx < 0) return `unknown command header 0x${header.toString(16).padStart(8, '0')}`;
@@ -1051,7 +1411,8 @@ export function decodeCommand(dw: ArrayLike<number>, base = 0, available = dw.le
   const fields = new Map<string, bigint>();
   for (const f of def.fields) if (f.dw < len) fields.set(f.name, readField(dw, base, len, f));
   const pairs: [number, number][] = [];
-  if (def.length.kind === 'pairs') for (let i = 1; i + 1 < len; i += 2) pairs.push([dw[base + i] & REG_OFFSET_MASK, dw[base + i + 1] >>> 0]);
+  if (def.length.kind === 'pairs')
+    for (let i = 1; i + 1 < len; i += 2) pairs.push([dw[base + i] & REG_OFFSET_MASK, dw[base + i + 1] >>> 0]);
   let entries = 0;
   if (def.length.kind === 'group') {
     const rule = def.length;
@@ -1086,7 +1447,7 @@ export function minEntries(def: CommandDef): number {
 /** Maximum group entries a command may carry (its DWord Length must still fit). */
 export function maxEntries(def: CommandDef): number {
   if (def.length.kind !== 'group') return 0;
-  return Math.floor(((2 ** def.lengthBits) - 1 + def.bias - def.length.base) / def.length.entry);
+  return Math.floor((2 ** def.lengthBits - 1 + def.bias - def.length.base) / def.length.entry);
 }
 
 /**
@@ -1094,7 +1455,11 @@ export function maxEntries(def: CommandDef): number {
  * implied by another field); missing required fields are an EncodeError. The length follows the
  * command's length rule; group entries are given as `name.i` (entries = highest i + 1).
  */
-export function encodeCommand(def: CommandDef, given: ReadonlyMap<string, bigint>, pairs: readonly (readonly [number, number])[] = []): number[] {
+export function encodeCommand(
+  def: CommandDef,
+  given: ReadonlyMap<string, bigint>,
+  pairs: readonly (readonly [number, number])[] = [],
+): number[] {
   const values = new Map<string, bigint>();
   const groupValues: Map<string, bigint>[] = [];
   for (const [k, v] of given) {
@@ -1125,9 +1490,13 @@ export function encodeCommand(def: CommandDef, given: ReadonlyMap<string, bigint
     const asked = given.get('dword_length');
     const longOnly = def.fields.some((f) => f.dw >= rule.min && byName.has(f.name) && byName.get(f.name) !== 0n);
     len = asked !== undefined ? Number(asked) + def.bias : rule.default === rule.max || longOnly ? rule.max : rule.min;
-    if (len < rule.min || len > rule.max) throw new EncodeError(`${def.mnemonic} dword_length=${asked} is not ${rule.min - def.bias}..${rule.max - def.bias}`);
+    if (len < rule.min || len > rule.max)
+      throw new EncodeError(
+        `${def.mnemonic} dword_length=${asked} is not ${rule.min - def.bias}..${rule.max - def.bias}`,
+      );
   } else if (rule.kind === 'group') {
-    if (groupValues.length > maxEntries(def)) throw new EncodeError(`${def.mnemonic} has room for ${maxEntries(def)} entries, not ${groupValues.length}`);
+    if (groupValues.length > maxEntries(def))
+      throw new EncodeError(`${def.mnemonic} has room for ${maxEntries(def)} entries, not ${groupValues.length}`);
     while (groupValues.length < minEntries(def)) groupValues.push(new Map());
     len = rule.base + rule.entry * groupValues.length;
   } else {
@@ -1152,13 +1521,23 @@ export function encodeCommand(def: CommandDef, given: ReadonlyMap<string, bigint
     }
     putField(out, 0, len, f, v, def.mnemonic);
   }
-  if (rule.kind === 'pairs') pairs.forEach(([r, v], i) => {
-    out[1 + 2 * i] = r & REG_OFFSET_MASK;
-    out[2 + 2 * i] = v >>> 0;
-  });
-  if (rule.kind === 'group') groupValues.forEach((m, k) => {
-    for (const f of def.groupFields) putField(out, rule.base + k * rule.entry, rule.entry, f, m.get(f.name) ?? BigInt(f.default ?? 0), `${def.mnemonic} entry ${k}`);
-  });
+  if (rule.kind === 'pairs')
+    pairs.forEach(([r, v], i) => {
+      out[1 + 2 * i] = r & REG_OFFSET_MASK;
+      out[2 + 2 * i] = v >>> 0;
+    });
+  if (rule.kind === 'group')
+    groupValues.forEach((m, k) => {
+      for (const f of def.groupFields)
+        putField(
+          out,
+          rule.base + k * rule.entry,
+          rule.entry,
+          f,
+          m.get(f.name) ?? BigInt(f.default ?? 0),
+          `${def.mnemonic} entry ${k}`,
+        );
+    });
   return out.map((x) => x >>> 0);
 }
 
@@ -1175,14 +1554,18 @@ export function putField(out: number[], base: number, len: number, f: CmdField, 
     // A canonical address (bits 63:47 all ones) is the same 48-bit VA.
     if (v >= 0xffff800000000000n && v < 1n << 64n) v &= (1n << 48n) - 1n;
     if (v >= 1n << 48n) throw fail('does not fit a 48-bit address');
-    if (v & ((1n << BigInt(f.lo)) - 1n)) throw fail(`is not ${2 ** f.lo}-byte aligned (the command has no address bits below ${f.lo})`);
+    if (v & ((1n << BigInt(f.lo)) - 1n))
+      throw fail(`is not ${2 ** f.lo}-byte aligned (the command has no address bits below ${f.lo})`);
     bits = v >> BigInt(f.lo);
     const room = BigInt(Math.min(f.hi, 47) - f.lo + 1);
     if (bits >= 1n << room) throw fail('does not fit a 48-bit address');
   } else if (inPlace(f)) {
     if (v & ((1n << BigInt(f.lo)) - 1n)) throw fail(`is not ${2 ** f.lo}-byte aligned`);
     bits = v >> BigInt(f.lo);
-    if (bits >= 1n << w) throw fail(f.kind === 'reg' ? 'is not a dword-aligned register offset below 8 MiB' : `does not fit bits ${f.hi}:${f.lo}`);
+    if (bits >= 1n << w)
+      throw fail(
+        f.kind === 'reg' ? 'is not a dword-aligned register offset below 8 MiB' : `does not fit bits ${f.hi}:${f.lo}`,
+      );
   } else {
     bits = v;
     // Where the command is shorter than the field (MI_STORE_DATA_IMM's dword form), only what fits is room.
@@ -1201,7 +1584,10 @@ export function putField(out: number[], base: number, len: number, f: CmdField, 
  * Where a command's acceptance shows in the OPCAP registers: MI and 2D commands by opcode; type-3
  * commands by class, bit 0 PIPE_CONTROL, bit 1 3D pipeline state and draws, bit 2 media and GPGPU.
  */
-export function opcapOf(d: CommandDef): { register: 'OPCAP_MI' | 'OPCAP_2D_LO' | 'OPCAP_2D_HI' | 'OPCAP_3D'; bit: number } {
+export function opcapOf(d: CommandDef): {
+  register: 'OPCAP_MI' | 'OPCAP_2D_LO' | 'OPCAP_2D_HI' | 'OPCAP_3D';
+  bit: number;
+} {
   if (d.client === 'MI') return { register: 'OPCAP_MI', bit: opcodeOf('MI', d.header) };
   if (d.client === '2D') {
     const op = opcodeOf('2D', d.header);
@@ -1222,7 +1608,9 @@ export const OPCAP_3D_CLASSES: readonly { readonly bit: number; readonly label: 
 /** What each bit of an OPCAP register stands for: one command (MI, 2D) or one class of commands (3D), for views and `vgpu caps`. */
 export function opcapRows(register: string, gen: Gen = DEFAULT_GEN): { label: string; bit: number }[] {
   if (register === 'OPCAP_3D') return OPCAP_3D_CLASSES.map((c) => ({ ...c }));
-  return commandsOf(gen).filter((d) => opcapOf(d).register === register).map((d) => ({ label: d.mnemonic, bit: opcapOf(d).bit }));
+  return commandsOf(gen)
+    .filter((d) => opcapOf(d).register === register)
+    .map((d) => ({ label: d.mnemonic, bit: opcapOf(d).bit }));
 }
 
 /** Bit mask of MI opcodes (etc.) of the commands a version accepts: OPCAP register values. */

@@ -2,7 +2,16 @@
 // assembler could not reproduce bit for bit (unknown opcode, bad length, truncation, reserved bits) prints as
 // `.dword`, so assembling the output inside a `.batch` of the same engine gives back exactly the same dwords.
 
-import { DEFAULT_GEN, decodeCommand, encodeCommand, minEntries, type CmdField, type CommandDef, type DecodedCommand, type Gen } from './commands';
+import {
+  DEFAULT_GEN,
+  decodeCommand,
+  encodeCommand,
+  minEntries,
+  type CmdField,
+  type CommandDef,
+  type DecodedCommand,
+  type Gen,
+} from './commands';
 import { regAt, regDisplayName, type EngineName } from './registers';
 
 export interface DisasmOptions {
@@ -27,7 +36,7 @@ export interface DisasmLine {
 /** Disassembles a dword stream, one line per command (or per undecodable dword). Never throws. */
 export function disassemble(dwords: ArrayLike<number>, opts: DisasmOptions = {}): DisasmLine[] {
   const out: DisasmLine[] = [];
-  for (let i = 0; i < dwords.length; ) {
+  for (let i = 0; i < dwords.length;) {
     const one = disassembleOne(dwords, i, opts.engine, opts.gen);
     out.push(opts.va === undefined ? { offset: i, ...one } : { offset: i, ...one, va: opts.va + 4 * i });
     i += one.length;
@@ -36,10 +45,16 @@ export function disassemble(dwords: ArrayLike<number>, opts: DisasmOptions = {})
 }
 
 /** The command starting at dwords[base] (at least one dword is consumed). */
-export function disassembleOne(dwords: ArrayLike<number>, base = 0, engine?: EngineName, gen: Gen = DEFAULT_GEN): { length: number; text: string } {
+export function disassembleOne(
+  dwords: ArrayLike<number>,
+  base = 0,
+  engine?: EngineName,
+  gen: Gen = DEFAULT_GEN,
+): { length: number; text: string } {
   if (base >= dwords.length) return { length: 1, text: '; end of input' };
   const d = decodeCommand(dwords, base, dwords.length - base, gen);
-  if (typeof d === 'string') return { length: 1, text: rawLine([dwords[base]], d.startsWith('unknown') ? 'unknown command' : d) };
+  if (typeof d === 'string')
+    return { length: 1, text: rawLine([dwords[base]], d.startsWith('unknown') ? 'unknown command' : d) };
   const words = Array.from({ length: d.length }, (_, k) => dwords[base + k] >>> 0);
   const text = formatDecoded(d, words, engine);
   return { length: d.length, text: text ?? rawLine(words, `${d.def.mnemonic} with reserved bits set`) };
@@ -53,14 +68,21 @@ export function formatDecoded(d: DecodedCommand, words: readonly number[], engin
   const def = d.def;
   if (def.length.kind === 'pairs') {
     // Header fields (Byte Write Disables) off their default come first, then the REGISTER=value pairs.
-    const head = new Map([...d.fields].filter(([k, v]) => v !== BigInt(def.fields.find((f) => f.name === k)?.default ?? 0)));
+    const head = new Map(
+      [...d.fields].filter(([k, v]) => v !== BigInt(def.fields.find((f) => f.name === k)?.default ?? 0)),
+    );
     if (!sameWords(tryEncode(def, head, d.pairs), words)) return undefined;
-    const args = [...[...head].map(([k, v]) => `${k}=${numText(v, 32)}`), ...d.pairs.map(([r, v]) => `${regText(r, engine)}=${numText(BigInt(v), 32)}`)];
+    const args = [
+      ...[...head].map(([k, v]) => `${k}=${numText(v, 32)}`),
+      ...d.pairs.map(([r, v]) => `${regText(r, engine)}=${numText(BigInt(v), 32)}`),
+    ];
     return `${def.mnemonic} ${args.join(', ')}`;
   }
   for (const chosen of [minimalFields(def, d), new Map([...d.fields, ...lengthKey(d)])]) {
     if (!sameWords(tryEncode(def, chosen, []), words)) continue;
-    const args = def.fields.filter((f) => chosen.has(f.name)).map((f) => `${f.name}=${valueText(f, chosen.get(f.name)!, engine)}`);
+    const args = def.fields
+      .filter((f) => chosen.has(f.name))
+      .map((f) => `${f.name}=${valueText(f, chosen.get(f.name)!, engine)}`);
     for (let k = 0; k < d.entries; k++) {
       for (const f of def.groupFields) {
         const key = `${f.name}.${k}`;
@@ -112,17 +134,23 @@ function minimalFields(def: CommandDef, d: DecodedCommand): Map<string, bigint> 
         any = true;
       }
     }
-    if (!any && k === d.entries - 1 && k >= minEntries(def) && def.groupFields.length) out.set(`${def.groupFields[0].name}.${k}`, present.get(`${def.groupFields[0].name}.${k}`)!);
+    if (!any && k === d.entries - 1 && k >= minEntries(def) && def.groupFields.length)
+      out.set(`${def.groupFields[0].name}.${k}`, present.get(`${def.groupFields[0].name}.${k}`)!);
   }
   // The length DWord Length alone chooses, when the assembler would choose another.
   if (rule.kind === 'range') {
-    const implied = rule.default === rule.max || def.fields.some((f) => f.dw >= rule.min && out.has(f.name)) ? rule.max : rule.min;
+    const implied =
+      rule.default === rule.max || def.fields.some((f) => f.dw >= rule.min && out.has(f.name)) ? rule.max : rule.min;
     if (d.length !== implied) out.set('dword_length', BigInt(d.length - def.bias));
   }
   return out;
 }
 
-function tryEncode(def: CommandDef, fields: ReadonlyMap<string, bigint>, pairs: readonly (readonly [number, number])[]): number[] | undefined {
+function tryEncode(
+  def: CommandDef,
+  fields: ReadonlyMap<string, bigint>,
+  pairs: readonly (readonly [number, number])[],
+): number[] | undefined {
   try {
     return encodeCommand(def, fields, pairs);
   } catch {

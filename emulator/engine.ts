@@ -4,13 +4,53 @@
 // into the engine's pipeline state; draws and dispatches retire without running shaders.
 
 import {
-  BIAS, COMMANDS, CommandDef, lengthRuleByTopByte, FIXED_LENGTH, FLAG_BIT, FLAG_OFF, FLAG_ON, LENGTH_MASK, LOOKUPS, PAIRS, REG_OFFSET_MASK,
-  blitGeometry, computedWriteBytes, declaredLength, fieldByName, fieldNum, fieldValue, writeRangesAt, type CmdField, type Gen,
+  BIAS,
+  COMMANDS,
+  CommandDef,
+  lengthRuleByTopByte,
+  FIXED_LENGTH,
+  FLAG_BIT,
+  FLAG_OFF,
+  FLAG_ON,
+  LENGTH_MASK,
+  LOOKUPS,
+  PAIRS,
+  REG_OFFSET_MASK,
+  blitGeometry,
+  computedWriteBytes,
+  declaredLength,
+  fieldByName,
+  fieldNum,
+  fieldValue,
+  writeRangesAt,
+  type CmdField,
+  type Gen,
 } from './commands';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
-import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkMemo, walk, walkGgtt } from './paging';
-import { ENGINE_BASE, ENGINE_WINDOW, EngineName, GpuErrorKind, REGISTERS, deviceSlot, engineSlot, regAt, regField, ringBytesOf } from './registers';
+import {
+  ACCESS_FETCH,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  FaultInfo,
+  GgttContext,
+  PagingContext,
+  WalkMemo,
+  walk,
+  walkGgtt,
+} from './paging';
+import {
+  ENGINE_BASE,
+  ENGINE_WINDOW,
+  EngineName,
+  GpuErrorKind,
+  REGISTERS,
+  deviceSlot,
+  engineSlot,
+  regAt,
+  regField,
+  ringBytesOf,
+} from './registers';
 import { GGTT_WALK, SavedTlb, Tlb } from './tlb';
 import type { Ept } from './ept';
 import { arrayBytes, objectBytes } from './heapsize';
@@ -100,13 +140,29 @@ const SEG_MAX = 1 << 16;
 /** Engine registers the streamer updates itself, resolved once from the register table. */
 function slotsOf(e: EngineName) {
   return {
-    tail: engineSlot(e, 'RING_TAIL'), head: engineSlot(e, 'RING_HEAD'), start: engineSlot(e, 'RING_START'), ctl: engineSlot(e, 'RING_CTL'),
-    acthd: engineSlot(e, 'ACTHD'), acthdUdw: engineSlot(e, 'ACTHD_UDW'), bbAddr: engineSlot(e, 'BB_ADDR'), bbAddrUdw: engineSlot(e, 'BB_ADDR_UDW'),
-    pdpLo: engineSlot(e, 'PDP0_LDW'), pdpHi: engineSlot(e, 'PDP0_UDW'), timestamp: engineSlot(e, 'TIMESTAMP'), view: engineSlot(e, 'EPT_VIEW'),
-    gpr0: engineSlot(e, 'CS_GPR0'), hws: engineSlot(e, 'HWS_PGA'),
-    predSrc0: engineSlot(e, 'MI_PREDICATE_SRC0'), predSrc1: engineSlot(e, 'MI_PREDICATE_SRC1'), predData: engineSlot(e, 'MI_PREDICATE_DATA'),
-    predResult: engineSlot(e, 'MI_PREDICATE_RESULT'), predResult1: engineSlot(e, 'MI_PREDICATE_RESULT_1'), predResult2: engineSlot(e, 'MI_PREDICATE_RESULT_2'),
-    ggttLo: deviceSlot('GGTT_BASE_LO'), ggttHi: deviceSlot('GGTT_BASE_HI'), ggttEntries: deviceSlot('GGTT_ENTRIES'),
+    tail: engineSlot(e, 'RING_TAIL'),
+    head: engineSlot(e, 'RING_HEAD'),
+    start: engineSlot(e, 'RING_START'),
+    ctl: engineSlot(e, 'RING_CTL'),
+    acthd: engineSlot(e, 'ACTHD'),
+    acthdUdw: engineSlot(e, 'ACTHD_UDW'),
+    bbAddr: engineSlot(e, 'BB_ADDR'),
+    bbAddrUdw: engineSlot(e, 'BB_ADDR_UDW'),
+    pdpLo: engineSlot(e, 'PDP0_LDW'),
+    pdpHi: engineSlot(e, 'PDP0_UDW'),
+    timestamp: engineSlot(e, 'TIMESTAMP'),
+    view: engineSlot(e, 'EPT_VIEW'),
+    gpr0: engineSlot(e, 'CS_GPR0'),
+    hws: engineSlot(e, 'HWS_PGA'),
+    predSrc0: engineSlot(e, 'MI_PREDICATE_SRC0'),
+    predSrc1: engineSlot(e, 'MI_PREDICATE_SRC1'),
+    predData: engineSlot(e, 'MI_PREDICATE_DATA'),
+    predResult: engineSlot(e, 'MI_PREDICATE_RESULT'),
+    predResult1: engineSlot(e, 'MI_PREDICATE_RESULT_1'),
+    predResult2: engineSlot(e, 'MI_PREDICATE_RESULT_2'),
+    ggttLo: deviceSlot('GGTT_BASE_LO'),
+    ggttHi: deviceSlot('GGTT_BASE_HI'),
+    ggttEntries: deviceSlot('GGTT_ENTRIES'),
   };
 }
 
@@ -142,23 +198,43 @@ const GGTT_FIELDS: (readonly CmdField[])[] = COMMANDS.map((d) => d.fields.filter
 /** The same as bit masks of DW0 and DW1 (every such field is one bit there), for the hot path's test. */
 const GGTT_DW0 = Int32Array.from(GGTT_FIELDS, (fs) => fs.reduce((m, f) => (f.dw === 0 ? m | (1 << f.lo) : m), 0));
 const GGTT_DW1 = Int32Array.from(GGTT_FIELDS, (fs) => fs.reduce((m, f) => (f.dw === 1 ? m | (1 << f.lo) : m), 0));
-if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi))) throw new Error('a GGTT select bit outside DW0/DW1');
+if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi)))
+  throw new Error('a GGTT select bit outside DW0/DW1');
 /** Per command index: its "Store Data Index" flag (the post-sync write goes to the status page), or null. */
-const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) => (d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? fieldByName(d, 'store_data_index') ?? null : null));
+const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) =>
+  d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? (fieldByName(d, 'store_data_index') ?? null) : null,
+);
 /** Per command index: 1 when it writes a rectangle (the blits). */
 const RECT_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'rect') ? 1 : 0));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
-const COMPUTED_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'mem' && w.addr === '') ? 1 : 0));
+const COMPUTED_WRITE = Uint8Array.from(COMMANDS, (d) =>
+  d.writes?.some((w) => w.kind === 'mem' && w.addr === '') ? 1 : 0,
+);
 /** Commands MI_SET_PREDICATE never turns into no-ops: flow control and the predicate itself. */
 const PREDICATE_EXEMPT = Uint8Array.from(COMMANDS, (d) =>
-  ['MI_SET_PREDICATE', 'MI_BATCH_BUFFER_START', 'MI_BATCH_BUFFER_END', 'MI_CONDITIONAL_BATCH_BUFFER_END', 'MI_ARB_CHECK', 'MI_ARB_ON_OFF', 'MI_NOOP'].includes(d.mnemonic) ? 1 : 0);
+  [
+    'MI_SET_PREDICATE',
+    'MI_BATCH_BUFFER_START',
+    'MI_BATCH_BUFFER_END',
+    'MI_CONDITIONAL_BATCH_BUFFER_END',
+    'MI_ARB_CHECK',
+    'MI_ARB_ON_OFF',
+    'MI_NOOP',
+  ].includes(d.mnemonic)
+    ? 1
+    : 0,
+);
 /** Per command index: its Predicate Enable field (3DPRIMITIVE, GPGPU_WALKER, MI_BATCH_BUFFER_START, MI_STORE_REGISTER_MEM), or null. */
-const PREDICATE_FIELD: (CmdField | null)[] = COMMANDS.map((d) => fieldByName(d, 'predicate_enable') ?? fieldByName(d, 'predicate') ?? null);
+const PREDICATE_FIELD: (CmdField | null)[] = COMMANDS.map(
+  (d) => fieldByName(d, 'predicate_enable') ?? fieldByName(d, 'predicate') ?? null,
+);
 /** Per generation: command name -> index (restoring counts saved by name). */
 const INDEX_BY_NAME: Readonly<Record<Gen, Map<string, number>>> = { 8: new Map(), 9: new Map() };
 COMMANDS.forEach((d, i) => d.gens.forEach((g) => INDEX_BY_NAME[g as Gen].set(d.mnemonic, i)));
 /** State commands by name, numbered in table order: the keys of a saved pipeline state. */
-const PIPELINE_NAMES: readonly string[] = [...new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic))];
+const PIPELINE_NAMES: readonly string[] = [
+  ...new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic)),
+];
 const PIPELINE_KEY = new Map(PIPELINE_NAMES.map((n, k) => [n, k]));
 
 /**
@@ -186,7 +262,11 @@ export class SavedCounts {
   /** Heap bytes this version holds that `prev` (the one saved before it, or none) does not share. */
   bytesAgainst(prev: SavedCounts | undefined): number {
     if (prev === this) return 0;
-    return objectBytes(2) + (this.order !== prev?.order ? arrayBytes(this.order.length) : 0) + this.values.bytesAgainst(prev?.values);
+    return (
+      objectBytes(2) +
+      (this.order !== prev?.order ? arrayBytes(this.order.length) : 0) +
+      this.values.bytesAgainst(prev?.values)
+    );
   }
 }
 
@@ -292,17 +372,33 @@ export class Engine {
   /** RING_CTL's slot (busy() reads it before every step). */
   private readonly ctlSlot: number;
 
-  constructor(readonly name: EngineName, readonly index: number, private readonly host: EngineHost) {
+  constructor(
+    readonly name: EngineName,
+    readonly index: number,
+    private readonly host: EngineHost,
+  ) {
     this.slots = slotsOf(name);
     this.ctlSlot = this.slots.ctl;
     this.r = host.regs.values;
     this.lookup = LOOKUPS[host.gen];
-    this.ops = COMMANDS.map((d, i) => resolveOp(d, i, host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0));
+    this.ops = COMMANDS.map((d, i) =>
+      resolveOp(d, i, host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0),
+    );
     this.base = ENGINE_BASE[name];
-    for (const r of REGISTERS) if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
+    for (const r of REGISTERS)
+      if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
     // PDP0, EPT_VIEW and the GGTT registers are read when a TLB misses (a hit needs none): same result
     // as reading them before every command, without the cost.
-    this.ctx = { mem: host.mem, ept: host.ept, view: 0, pml4: 0, allow2M: host.allow2M, allow1G: host.allow1G, refresh: () => this.syncContext(), memo: null };
+    this.ctx = {
+      mem: host.mem,
+      ept: host.ept,
+      view: 0,
+      pml4: 0,
+      allow2M: host.allow2M,
+      allow1G: host.allow1G,
+      refresh: () => this.syncContext(),
+      memo: null,
+    };
     this.gctx = { mem: host.mem, ept: host.ept, view: 0, base: 0, entries: 0, refresh: () => this.syncContext() };
   }
 
@@ -385,12 +481,18 @@ export class Engine {
     const r = this.r;
     const s = this.slots;
     switch (this.setPredicate) {
-      case 1: return PRED_RESULT2.get(r[s.predResult2]) === 0;
-      case 2: return PRED_RESULT2.get(r[s.predResult2]) === 1;
-      case 3: return PRED_RESULT1.get(r[s.predResult1]) === 0;
-      case 4: return PRED_RESULT1.get(r[s.predResult1]) === 1;
-      case 15: return true;
-      default: return false; // 0 never; 5..7 (slice counts): this device has every slice enabled
+      case 1:
+        return PRED_RESULT2.get(r[s.predResult2]) === 0;
+      case 2:
+        return PRED_RESULT2.get(r[s.predResult2]) === 1;
+      case 3:
+        return PRED_RESULT1.get(r[s.predResult1]) === 0;
+      case 4:
+        return PRED_RESULT1.get(r[s.predResult1]) === 1;
+      case 15:
+        return true;
+      default:
+        return false; // 0 never; 5..7 (slice counts): this device has every slice enabled
     }
   }
 
@@ -430,7 +532,11 @@ export class Engine {
       this.cmdVa = va;
       if (pages > this.host.maxRingPages) {
         this.fetched.add(Math.floor(va / PAGE_SIZE)); // the position was about to run it
-        return this.raise('invalid-command', null, `ring of ${pages} pages exceeds the ${this.host.maxRingPages}-page maximum of device version ${this.host.version}`);
+        return this.raise(
+          'invalid-command',
+          null,
+          `ring of ${pages} pages exceeds the ${this.host.maxRingPages}-page maximum of device version ${this.host.version}`,
+        );
       }
     } else {
       va = this.bb[this.depth - 1];
@@ -452,12 +558,25 @@ export class Engine {
     }
     const idx = this.lookup[header >>> 16];
     if (idx < 0) {
-      const rule = this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE ? FOREIGN_LENGTHS[this.host.gen].get(header >>> 24) : undefined;
+      const rule =
+        this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE
+          ? FOREIGN_LENGTHS[this.host.gen].get(header >>> 24)
+          : undefined;
       if (rule) {
         const len = rule.bits === 0 ? 1 : (header & ((1 << rule.bits) - 1)) + rule.bias;
-        return this.skipForeign(va, inRing, space, len, `${hex((header & 0xffff0000) >>> 0, 8)} (a gen${this.host.foreignGen} command gen${this.host.gen} lacks)`);
+        return this.skipForeign(
+          va,
+          inRing,
+          space,
+          len,
+          `${hex((header & 0xffff0000) >>> 0, 8)} (a gen${this.host.foreignGen} command gen${this.host.gen} lacks)`,
+        );
       }
-      return this.raise('invalid-command', null, `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`);
+      return this.raise(
+        'invalid-command',
+        null,
+        `unknown command header ${hex(header >>> 0, 8)} (client ${header >>> 29}: no gen${this.host.gen} command has this opcode)`,
+      );
     }
     this.cmdIndex = idx;
     const fixed = FIXED_LENGTH[idx];
@@ -465,15 +584,25 @@ export class Engine {
     const declared = mask === 0 ? (fixed === 0 ? 1 : fixed) : (header & mask) + BIAS[idx];
     let len: number;
     if (fixed !== 0 && declared === fixed) len = fixed;
-    else if (PAIRS[idx] === 1 && (declared & 1) === 1 && declared >= 3) len = declared; // 1 + 2n, n >= 1
-    else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx])) len = declared;
+    else if (PAIRS[idx] === 1 && (declared & 1) === 1 && declared >= 3)
+      len = declared; // 1 + 2n, n >= 1
+    else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx]))
+      len = declared;
     else {
       const def = COMMANDS[idx];
       const d = declaredLength(def, header);
       if (typeof d !== 'string') len = d;
       else if (this.host.foreignGen === 0 || mask === 0) return this.raise('invalid-command', def, d);
-      else if (def.execution === 'state') len = declared; // a later gen's longer state command: gen's fields of it
-      else return this.skipForeign(va, inRing, space, declared, `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`);
+      else if (def.execution === 'state')
+        len = declared; // a later gen's longer state command: gen's fields of it
+      else
+        return this.skipForeign(
+          va,
+          inRing,
+          space,
+          declared,
+          `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`,
+        );
     }
     const op = this.ops[idx];
     if (op.refusal !== 0) return this.refuse(op);
@@ -495,7 +624,11 @@ export class Engine {
       const gf = GGTT_FIELDS[idx];
       for (let i = 0; i < gf.length; i++) {
         if (fieldValue(gf[i], buf, len) & 1) {
-          return this.raise('invalid-command', def, `${def.mnemonic} ${gf[i].name}=1 uses the global GTT from a non-privileged (PPGTT) batch; only the ring and privileged batches may`);
+          return this.raise(
+            'invalid-command',
+            def,
+            `${def.mnemonic} ${gf[i].name}=1 uses the global GTT from a non-privileged (PPGTT) batch; only the ring and privileged batches may`,
+          );
         }
       }
     }
@@ -507,7 +640,8 @@ export class Engine {
       if (err !== 0) return err;
       const host = this.host;
       host.preserveSegments(this.segHpa, this.segBytes, this.segCount);
-      if (host.predicted !== null) for (let i = 0; i < this.segCount; i++) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
+      if (host.predicted !== null)
+        for (let i = 0; i < this.segCount; i++) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
     } else {
       this.segCount = 0;
     }
@@ -527,7 +661,11 @@ export class Engine {
     this.subCommands += 1 + this.segCount + this.readWork;
     this.readWork = 0;
     if (this.subCommands > this.host.watchdog) {
-      return this.raise('hang', def, `submission did more than ${this.host.watchdog} units of work (watchdog: a command is one unit, plus one per page segment it writes or reads)`);
+      return this.raise(
+        'hang',
+        def,
+        `submission did more than ${this.host.watchdog} units of work (watchdog: a command is one unit, plus one per page segment it writes or reads)`,
+      );
     }
     return STEP_COMMAND;
   }
@@ -549,9 +687,17 @@ export class Engine {
   private refuse(op: CommandOp): number {
     const def = op.def;
     if (op.refusal === REFUSED_VERSION) {
-      return this.raise('invalid-command', def, `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`);
+      return this.raise(
+        'invalid-command',
+        def,
+        `${def.mnemonic} is not accepted by device version ${this.host.version} (it needs ${def.requires}); the VM's OPCAP registers do not list it`,
+      );
     }
-    return this.raise('invalid-command', def, `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`);
+    return this.raise(
+      'invalid-command',
+      def,
+      `${def.mnemonic} runs on ${def.engines.join('/')} only, not on ${this.name}`,
+    );
   }
 
   /**
@@ -561,7 +707,8 @@ export class Engine {
    * under `name`.
    */
   private skipForeign(va: number, inRing: boolean, space: number, len: number, name: string): number {
-    if (len > this.buf.length) return this.raise('invalid-command', null, `a ${len}-dword command is longer than any this device decodes`);
+    if (len > this.buf.length)
+      return this.raise('invalid-command', null, `a ${len}-dword command is longer than any this device decodes`);
     for (let i = 0; i < len; i++) {
       const d = this.fetchDword(va, i, inRing, space);
       if (d < 0) return this.raiseFault(null);
@@ -580,7 +727,8 @@ export class Engine {
     this.notEmulatedHit = true;
     this.notEmulatedChanged = true;
     this.retired++;
-    if (++this.subCommands > this.host.watchdog) return this.raise('hang', null, `submission did more than ${this.host.watchdog} units of work (watchdog)`);
+    if (++this.subCommands > this.host.watchdog)
+      return this.raise('hang', null, `submission did more than ${this.host.watchdog} units of work (watchdog)`);
     return STEP_COMMAND;
   }
 
@@ -670,7 +818,13 @@ export class Engine {
 
   /** Is VA page `vpn` of `space` the cached fetch page, still valid? */
   private fetchCached(vpn: number, space: number): boolean {
-    return vpn === this.fVpn && space === this.fSpace && this.fTlbGen === this.tlb.generation && this.fGgttGen === this.ggttTlb.generation && this.fMemGen === this.host.mem.generation;
+    return (
+      vpn === this.fVpn &&
+      space === this.fSpace &&
+      this.fTlbGen === this.tlb.generation &&
+      this.fGgttGen === this.ggttTlb.generation &&
+      this.fMemGen === this.host.mem.generation
+    );
   }
 
   /** Dword i of the command at va (ring commands wrap at the ring end). -1 after a fetch fault. */
@@ -686,7 +840,10 @@ export class Engine {
     if (this.fetchCached(vpn, space)) return this.fPage![(a & IN_PAGE) >>> 2];
     this.fetched.add(vpn);
     this.lastSpace = space;
-    const hpa = space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault) : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
+    const hpa =
+      space === SPACE_GGTT
+        ? this.ggttTlb.translate(this.gctx, a, ACCESS_FETCH, this.fault)
+        : this.tlb.translate(this.ctx, a, ACCESS_FETCH, this.fault);
     if (hpa < 0) return -1;
     const pfn = Math.floor(hpa / PAGE_SIZE);
     const page = mem.pageForRead(pfn);
@@ -703,7 +860,8 @@ export class Engine {
 
   /** Translates a data access; -1 with the fault filled (misalignment is a page fault too). */
   translate(va: number, access: number, align: number, space = SPACE_PPGTT): number {
-    if ((va & (align - 1)) !== 0) { // align is a power of two (4, 8, 16)
+    if ((va & (align - 1)) !== 0) {
+      // align is a power of two (4, 8, 16)
       const f = this.fault;
       f.kind = 'page-fault';
       f.va = va;
@@ -715,7 +873,9 @@ export class Engine {
       return -1;
     }
     this.lastSpace = space;
-    return space === SPACE_GGTT ? this.ggttTlb.translate(this.gctx, va, access, this.fault) : this.tlb.translate(this.ctx, va, access, this.fault);
+    return space === SPACE_GGTT
+      ? this.ggttTlb.translate(this.gctx, va, access, this.fault)
+      : this.tlb.translate(this.ctx, va, access, this.fault);
   }
 
   /** A dword of memory; -1 after a fault (stored dwords are unsigned). */
@@ -770,7 +930,8 @@ export class Engine {
       va = this.statusPage() + (va & 0xfff);
       space = SPACE_GGTT;
     }
-    if ((va & (align - 1)) !== 0) { // align is a power of two (4, 8, 16)
+    if ((va & (align - 1)) !== 0) {
+      // align is a power of two (4, 8, 16)
       this.translate(va, ACCESS_WRITE, align, space);
       this.segError = this.raiseFault(def);
       return false;
@@ -858,9 +1019,25 @@ export class Engine {
   /** The address space of the last translation (a fault's evidence is walked again in it). */
   lastSpace = SPACE_PPGTT;
 
-  raise(kind: GpuErrorKind, def: CommandDef | null, message: string, faultAddress?: number, gpa?: number, walk?: FaultInfo['steps']): number {
+  raise(
+    kind: GpuErrorKind,
+    def: CommandDef | null,
+    message: string,
+    faultAddress?: number,
+    gpa?: number,
+    walk?: FaultInfo['steps'],
+  ): number {
     this.halted = true;
-    this.lastFault = { kind, engine: this.name, commandVa: this.cmdVa, mnemonic: def ? def.mnemonic : null, message, faultAddress, gpa, walk };
+    this.lastFault = {
+      kind,
+      engine: this.name,
+      commandVa: this.cmdVa,
+      mnemonic: def ? def.mnemonic : null,
+      message,
+      faultAddress,
+      gpa,
+      walk,
+    };
     return STEP_ERROR;
   }
 
@@ -895,21 +1072,37 @@ export class Engine {
     const bb = sameNumbers(prev?.bb, this.bb) ? prev!.bb : exactCopy(this.bb);
     const bbSpace = sameNumbers(prev?.bbSpace, this.bbSpace) ? prev!.bbSpace : exactCopy(this.bbSpace);
     const c = this.counted;
-    for (let p = 0; p < c.length; p++) if (this.countSaver.current.get(p) !== this.counts[c[p]]) this.countSaver.mark(p);
+    for (let p = 0; p < c.length; p++)
+      if (this.countSaver.current.get(p) !== this.counts[c[p]]) this.countSaver.mark(p);
     const values = this.countSaver.save((p) => this.counts[c[p]]);
     if (this.savedOrder.length !== c.length) this.savedOrder = c.slice(); // counted only grows between restores
     let counts = this.savedCounts;
-    if (counts === null || counts.values !== values || counts.order !== this.savedOrder) counts = this.savedCounts = new SavedCounts(this.savedOrder, values);
+    if (counts === null || counts.values !== values || counts.order !== this.savedOrder)
+      counts = this.savedCounts = new SavedCounts(this.savedOrder, values);
     if (this.notEmulatedChanged) {
       this.notEmulatedChanged = false;
       this.savedNotEmulated = this.tableCounts().notEmulated;
       this.savedForeign = this.foreign.size > 0 ? Object.fromEntries(this.foreign) : null;
     }
     const st: EngineState = {
-      depth: this.depth, bb, bbSpace, cycles: this.cycles, halted: this.halted, semPolls: this.semPolls, signalled: this.signalled,
-      subCommands: this.subCommands, curSub: this.curSub, subs: this.subs.save(), tlb: this.tlb.save(),
-      ggttTlb: this.ggttTlb.save(), setPredicate: this.setPredicate, arbitration: this.arbitration, retired: this.retired,
-      counts, notEmulated: this.savedNotEmulated, pipeline: this.pipelineSaver.save((k) => this.pipeline[PIPELINE_NAMES[k]]),
+      depth: this.depth,
+      bb,
+      bbSpace,
+      cycles: this.cycles,
+      halted: this.halted,
+      semPolls: this.semPolls,
+      signalled: this.signalled,
+      subCommands: this.subCommands,
+      curSub: this.curSub,
+      subs: this.subs.save(),
+      tlb: this.tlb.save(),
+      ggttTlb: this.ggttTlb.save(),
+      setPredicate: this.setPredicate,
+      arbitration: this.arbitration,
+      retired: this.retired,
+      counts,
+      notEmulated: this.savedNotEmulated,
+      pipeline: this.pipelineSaver.save((k) => this.pipeline[PIPELINE_NAMES[k]]),
       ...(this.savedForeign !== null ? { foreign: this.savedForeign } : {}),
       // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
       ...(this.lastDraw >= 0 ? { lastDraw: this.lastDraw } : {}),
@@ -998,9 +1191,11 @@ export class Engine {
     if (st.subs !== prev?.subs && st.subs instanceof SubmissionsView) n += objectBytes(3);
     n += tlbBytes(st.tlb, prev?.tlb);
     n += tlbBytes(st.ggttTlb, prev?.ggttTlb);
-    if (st.counts instanceof SavedCounts) n += st.counts.bytesAgainst(prev?.counts instanceof SavedCounts ? prev.counts : undefined);
+    if (st.counts instanceof SavedCounts)
+      n += st.counts.bytesAgainst(prev?.counts instanceof SavedCounts ? prev.counts : undefined);
     if (st.notEmulated !== prev?.notEmulated) n += objectBytes(2 * fieldCount(st.notEmulated));
-    if (st.pipeline instanceof SavedTable) n += st.pipeline.bytesAgainst(prev?.pipeline instanceof SavedTable ? prev.pipeline : undefined, entryBytes);
+    if (st.pipeline instanceof SavedTable)
+      n += st.pipeline.bytesAgainst(prev?.pipeline instanceof SavedTable ? prev.pipeline : undefined, entryBytes);
     if (st.foreign !== undefined && st.foreign !== prev?.foreign) n += objectBytes(2 * fieldCount(st.foreign));
     return n;
   }
@@ -1013,7 +1208,10 @@ function tlbBytes(t: SavedTlb | readonly number[], prev: SavedTlb | readonly num
 
 /** A pipeline entry's own bytes: its object and dwords, and its previous dwords unless the entry it replaced holds them. */
 function entryBytes(e: PipelineEntry, old: PipelineEntry | undefined): number {
-  const prev = e.previous !== null && e.previous !== old?.dwords && e.previous !== old?.previous ? arrayBytes(e.previous.length) : 0;
+  const prev =
+    e.previous !== null && e.previous !== old?.dwords && e.previous !== old?.previous
+      ? arrayBytes(e.previous.length)
+      : 0;
   return objectBytes(4) + arrayBytes(e.dwords.length) + prev;
 }
 
@@ -1142,7 +1340,11 @@ function regName(offset: number): string {
 }
 
 function refused(e: Engine, def: CommandDef, mmio: number): number {
-  return e.raise('privileged-register', def, `${def.mnemonic} writes ${regName(mmio)}: outside the command scanner's allow-list (${e.name}'s CS_GPR and MI_PREDICATE registers, and the device registers batches may load)`);
+  return e.raise(
+    'privileged-register',
+    def,
+    `${def.mnemonic} writes ${regName(mmio)}: outside the command scanner's allow-list (${e.name}'s CS_GPR and MI_PREDICATE registers, and the device registers batches may load)`,
+  );
 }
 
 /** A 64-bit value from two register slots (lo at slot). */
@@ -1173,13 +1375,20 @@ const flagOf = (f: CmdField | null, e: Engine, len: number): number => (f === nu
 
 function compare(op: number, v: number, data: number): boolean | null {
   switch (op) {
-    case 0: return v > data;
-    case 1: return v >= data;
-    case 2: return v < data;
-    case 3: return v <= data;
-    case 4: return v === data;
-    case 5: return v !== data;
-    default: return null;
+    case 0:
+      return v > data;
+    case 1:
+      return v >= data;
+    case 2:
+      return v < data;
+    case 3:
+      return v <= data;
+    case 4:
+      return v === data;
+    case 5:
+      return v !== data;
+    default:
+      return null;
   }
 }
 
@@ -1187,11 +1396,25 @@ function compare(op: number, v: number, data: number): boolean | null {
 function aluEnum<K extends string>(field: string, names: readonly K[]): Readonly<Record<K, number>> {
   const d = COMMANDS.find((c) => c.mnemonic === 'MI_MATH' && c.gens.includes(9))!;
   const values = d.groupFields.find((f) => f.name === field)?.values ?? {};
-  for (const n of names) if (values[n] === undefined) throw new Error(`MI_MATH ${field} has no ${n} in the command table`);
+  for (const n of names)
+    if (values[n] === undefined) throw new Error(`MI_MATH ${field} has no ${n} in the command table`);
   return values as Record<K, number>;
 }
 const ALU = aluEnum('operand_2', ['SRCA', 'SRCB', 'ACCU', 'ZF', 'CF'] as const);
-const ALU_OPS = aluEnum('alu_opcode', ['NOOP', 'LOAD', 'LOADINV', 'LOAD0', 'LOAD1', 'ADD', 'SUB', 'AND', 'OR', 'XOR', 'STORE', 'STOREINV'] as const);
+const ALU_OPS = aluEnum('alu_opcode', [
+  'NOOP',
+  'LOAD',
+  'LOADINV',
+  'LOAD0',
+  'LOAD1',
+  'ADD',
+  'SUB',
+  'AND',
+  'OR',
+  'XOR',
+  'STORE',
+  'STOREINV',
+] as const);
 const ALL_ONES = (1n << 64n) - 1n;
 
 function mathHandler(d: CommandDef): Handler {
@@ -1206,10 +1429,14 @@ function mathHandler(d: CommandDef): Handler {
     const read = (operand: number): bigint | null => {
       if (operand < 16) return reg64(e, gpr + 2 * operand);
       switch (operand) {
-        case ALU.ACCU: return accu;
-        case ALU.ZF: return zf;
-        case ALU.CF: return cf;
-        default: return null;
+        case ALU.ACCU:
+          return accu;
+        case ALU.ZF:
+          return zf;
+        case ALU.CF:
+          return cf;
+        default:
+          return null;
       }
     };
     for (let i = 1; i < len; i++) {
@@ -1217,7 +1444,8 @@ function mathHandler(d: CommandDef): Handler {
       const op = w >>> 20;
       const op1 = (w >>> 10) & 0x3ff;
       const op2 = w & 0x3ff;
-      const bad = (why: string) => e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(w >>> 0, 8)}): ${why}`);
+      const bad = (why: string) =>
+        e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(w >>> 0, 8)}): ${why}`);
       switch (op) {
         case ALU_OPS.NOOP:
           break;
@@ -1270,7 +1498,9 @@ function mathHandler(d: CommandDef): Handler {
           break;
         }
         default:
-          return bad(`ALU opcode ${hex(op)} is not one of gen8/9's (NOOP, LOAD, LOADINV, LOAD0, LOAD1, ADD, SUB, AND, OR, XOR, STORE, STOREINV)`);
+          return bad(
+            `ALU opcode ${hex(op)} is not one of gen8/9's (NOOP, LOAD, LOADINV, LOAD0, LOAD1, ADD, SUB, AND, OR, XOR, STORE, STOREINV)`,
+          );
       }
     }
     return ADVANCE;
@@ -1287,9 +1517,15 @@ function predicateHandler(d: CommandDef): Handler {
     const src1 = reg64(e, s.predSrc1);
     let result: boolean;
     switch (fieldValue(fCompare, e.buf, len)) {
-      case 0: result = true; break;
-      case 1: result = false; break;
-      case 2: result = src0 === src1; break;
+      case 0:
+        result = true;
+        break;
+      case 1:
+        result = false;
+        break;
+      case 2:
+        result = src0 === src1;
+        break;
       default: {
         // DELTAS_EQUAL: the new delta SRC0 - SRC1 against the one kept from the last such compare.
         const delta = (src0 - src1) & ALL_ONES;
@@ -1301,7 +1537,14 @@ function predicateHandler(d: CommandDef): Handler {
     const load = fieldValue(fLoad, e.buf, len);
     const loaded = load === 2 ? result : load === 3 ? !result : current;
     const combine = fieldValue(fCombine, e.buf, len);
-    const next = combine === 0 ? loaded : combine === 1 ? current && loaded : combine === 2 ? current || loaded : current !== loaded;
+    const next =
+      combine === 0
+        ? loaded
+        : combine === 1
+          ? current && loaded
+          : combine === 2
+            ? current || loaded
+            : current !== loaded;
     h.regs.set(s.predResult, PRED_RESULT.set(0, next ? 1 : 0));
     h.regs.set(s.predResult1, PRED_RESULT1.set(0, next ? 1 : 0));
     return ADVANCE;
@@ -1313,21 +1556,36 @@ function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null 
   const mask = (1n << n) - 1n;
   const signed = (x: bigint) => BigInt.asIntN(Number(n), x);
   switch (op & 0x1f) {
-    case 0x01: return mem & a;
-    case 0x02: return mem | a;
-    case 0x03: return mem ^ a;
-    case 0x04: return a;
-    case 0x05: return (mem + 1n) & mask;
-    case 0x06: return (mem - 1n) & mask;
-    case 0x07: return (mem + a) & mask;
-    case 0x08: return (mem - a) & mask;
-    case 0x09: return (a - mem) & mask;
-    case 0x0a: return signed(mem) > signed(a) ? mem : a;
-    case 0x0b: return signed(mem) < signed(a) ? mem : a;
-    case 0x0c: return mem > a ? mem : a;
-    case 0x0d: return mem < a ? mem : a;
-    case 0x0f: return (mem - 1n) & mask; // PREDEC: decrement (the returned value is the one before)
-    default: return null;
+    case 0x01:
+      return mem & a;
+    case 0x02:
+      return mem | a;
+    case 0x03:
+      return mem ^ a;
+    case 0x04:
+      return a;
+    case 0x05:
+      return (mem + 1n) & mask;
+    case 0x06:
+      return (mem - 1n) & mask;
+    case 0x07:
+      return (mem + a) & mask;
+    case 0x08:
+      return (mem - a) & mask;
+    case 0x09:
+      return (a - mem) & mask;
+    case 0x0a:
+      return signed(mem) > signed(a) ? mem : a;
+    case 0x0b:
+      return signed(mem) < signed(a) ? mem : a;
+    case 0x0c:
+      return mem > a ? mem : a;
+    case 0x0d:
+      return mem < a ? mem : a;
+    case 0x0f:
+      return (mem - 1n) & mask; // PREDEC: decrement (the returned value is the one before)
+    default:
+      return null;
   }
 }
 
@@ -1341,12 +1599,20 @@ function atomicHandler(d: CommandDef): Handler {
     const size = fieldValue(fSize, e.buf, len);
     const opSize = op === 0x4e ? 2 : op >= 0x21 && op <= 0x2f ? 1 : op >= 0x01 && op <= 0x0f ? 0 : -1;
     if (opSize < 0) return e.raise('invalid-command', d, `MI_ATOMIC operation ${hex(op)} is not a gen8/9 atomic`);
-    if (opSize !== size) return e.raise('invalid-command', d, `MI_ATOMIC operation ${hex(op)} is a ${['dword', 'qword', 'octword'][opSize]} atomic, but Data Size says ${['dword', 'qword', 'octword', 'reserved'][size]}`);
+    if (opSize !== size)
+      return e.raise(
+        'invalid-command',
+        d,
+        `MI_ATOMIC operation ${hex(op)} is a ${['dword', 'qword', 'octword'][opSize]} atomic, but Data Size says ${['dword', 'qword', 'octword', 'reserved'][size]}`,
+      );
     const dwords = 1 << size;
     // Operands: inline (operand 1 in DW3, DW5, DW7, DW9; operand 2 in DW4, DW6, ...) or CS_GPR0/1 and CS_GPR2/3.
     const operand = (which: 0 | 1): number[] => {
       const out: number[] = [];
-      for (let k = 0; k < dwords; k++) out.push(fieldValue(fInline, e.buf, len) ? e.buf[3 + 2 * k + which] : e.hostRegs()[e.slots.gpr0 + 4 * which + k]);
+      for (let k = 0; k < dwords; k++)
+        out.push(
+          fieldValue(fInline, e.buf, len) ? e.buf[3 + 2 * k + which] : e.hostRegs()[e.slots.gpr0 + 4 * which + k],
+        );
       return out;
     };
     const old: number[] = [];
@@ -1433,11 +1699,16 @@ function bbStartHandler(d: CommandDef): Handler {
   const fAddOffset = opt(d, 'add_offset_enable');
   return (e, h, len) => {
     if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE; // predicated off
-    if (flagOf(fAddOffset, e, len)) return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START Add Offset Enable (BB_OFFSET) is not modelled');
+    if (flagOf(fAddOffset, e, len))
+      return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START Add Offset Enable (BB_OFFSET) is not modelled');
     const target = fieldValue(fAddr, e.buf, len);
     const space = fieldValue(fPpgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
     if (space === SPACE_GGTT && !e.privileged()) {
-      return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START from the global GTT (address space indicator = 0) inside a non-privileged batch: only the ring and privileged batches may start GGTT batches');
+      return e.raise(
+        'invalid-command',
+        d,
+        'MI_BATCH_BUFFER_START from the global GTT (address space indicator = 0) inside a non-privileged batch: only the ring and privileged batches may start GGTT batches',
+      );
     }
     const second = fieldValue(fSecond, e.buf, len) === 1;
     if (e.depth === 0) {
@@ -1447,7 +1718,11 @@ function bbStartHandler(d: CommandDef): Handler {
       e.bbSpace[0] = space;
     } else if (second) {
       if (e.depth + 1 > h.maxBatchDepth) {
-        return e.raise('invalid-command', d, `batch nesting depth ${e.depth + 1} exceeds the maximum ${h.maxBatchDepth} of device version ${h.version}`);
+        return e.raise(
+          'invalid-command',
+          d,
+          `batch nesting depth ${e.depth + 1} exceeds the maximum ${h.maxBatchDepth} of device version ${h.version}`,
+        );
       }
       e.bb[e.depth - 1] += len * 4;
       e.bb[e.depth] = target;
@@ -1613,7 +1888,8 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
     const fDst = req(d, 'dst');
     return (e, h, len) => {
       const dst = fieldValue(fDst, e.buf, len);
-      if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(fieldValue(fSrc, e.buf, len))) === 'string') return refused(e, d, dst);
+      if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(fieldValue(fSrc, e.buf, len))) === 'string')
+        return refused(e, d, dst);
       return ADVANCE;
     };
   },
@@ -1647,14 +1923,34 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
 
 function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'color' | 'copy' | 'fast'): number {
   const depth = fieldNum(def, e.buf, len, 'depth');
-  if (depth !== 3) return e.raise('invalid-command', def, `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`);
+  if (depth !== 3)
+    return e.raise(
+      'invalid-command',
+      def,
+      `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`,
+    );
   const g = blitGeometry(def, e.buf, len, 'dst');
   if (g.w <= 0 || g.h <= 0) return ADVANCE;
   // Rows may overlap (a small pitch), so the page-segment limit alone does not bound the rectangle.
-  if (g.w * g.h > MAX_BLIT_PIXELS) return e.raise('invalid-command', def, `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`);
+  if (g.w * g.h > MAX_BLIT_PIXELS)
+    return e.raise(
+      'invalid-command',
+      def,
+      `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`,
+    );
   const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
   const color = kind === 'color' ? e.buf[DW_COLOR_COLOR] : 0;
-  if (kind !== 'color' && !e.readSource(fieldNum(def, e.buf, len, 'src'), fieldNum(def, e.buf, len, 'src_pitch'), fieldNum(def, e.buf, len, 'sx'), fieldNum(def, e.buf, len, 'sy'), g.w, g.h)) {
+  if (
+    kind !== 'color' &&
+    !e.readSource(
+      fieldNum(def, e.buf, len, 'src'),
+      fieldNum(def, e.buf, len, 'src_pitch'),
+      fieldNum(def, e.buf, len, 'sx'),
+      fieldNum(def, e.buf, len, 'sy'),
+      g.w,
+      g.h,
+    )
+  ) {
     return e.raiseFault(def);
   }
   if (rop === 0xf0 && kind === 'color') fill(e, h, color);
@@ -1708,11 +2004,12 @@ function copy(e: Engine, h: EngineHost): void {
   const dst = destinationRuns(e, h);
   if (src.overlaps(dst)) {
     const pixels = e.gatherSource();
-    for (let i = 0, k = 0; i < dst.count; k += dst.lens[i++]) dst.view(i, 0, dst.lens[i]).set(pixels.subarray(k, k + dst.lens[i]));
+    for (let i = 0, k = 0; i < dst.count; k += dst.lens[i++])
+      dst.view(i, 0, dst.lens[i]).set(pixels.subarray(k, k + dst.lens[i]));
     return;
   }
   // Two cursors: run i of the source at dword a, run j of the destination at dword b.
-  for (let i = 0, j = 0, a = 0, b = 0; i < src.count && j < dst.count; ) {
+  for (let i = 0, j = 0, a = 0, b = 0; i < src.count && j < dst.count;) {
     const n = Math.min(src.lens[i] - a, dst.lens[j] - b);
     dst.view(j, b, n).set(src.view(i, a, n));
     a += n;
@@ -1777,7 +2074,8 @@ export class HostRuns {
     for (let i = 0; i < this.count; i++) {
       for (let j = 0; j < other.count; j++) {
         if (this.bufs[i] !== other.bufs[j]) continue;
-        if (this.starts[i] < other.starts[j] + 4 * other.lens[j] && other.starts[j] < this.starts[i] + 4 * this.lens[i]) return true;
+        if (this.starts[i] < other.starts[j] + 4 * other.lens[j] && other.starts[j] < this.starts[i] + 4 * this.lens[i])
+          return true;
       }
     }
     return false;
@@ -1820,5 +2118,14 @@ interface CommandOp {
 }
 
 function resolveOp(d: CommandDef, i: number, refusal: number): CommandOp {
-  return { def: d, refusal, run: HANDLERS[i], writes: d.writes !== undefined, cycles: d.cycles, ggttDw0: GGTT_DW0[i], ggttDw1: GGTT_DW1[i], predicateExempt: PREDICATE_EXEMPT[i] === 1 };
+  return {
+    def: d,
+    refusal,
+    run: HANDLERS[i],
+    writes: d.writes !== undefined,
+    cycles: d.cycles,
+    ggttDw0: GGTT_DW0[i],
+    ggttDw1: GGTT_DW1[i],
+    predicateExempt: PREDICATE_EXEMPT[i] === 1,
+  };
 }

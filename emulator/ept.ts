@@ -78,10 +78,18 @@ export class Ept {
   readonly tablePages: number[] = [];
   private nextTable: number;
 
-  constructor(private readonly mem: HostMemory, readonly cfg: EptConfig) {
+  constructor(
+    private readonly mem: HostMemory,
+    readonly cfg: EptConfig,
+  ) {
     // A size or base off the page grid would map a partial page in full: HPAs past the VM's own RAM.
-    for (const [what, v] of [['guest RAM size', cfg.ramBytes], ['guest RAM HPA', cfg.ramHpa], ['EPT table HPA', cfg.tableHpa]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v % PAGE_SIZE !== 0) throw new RangeError(`${what} ${hex(v)} is not a multiple of 4 KiB`);
+    for (const [what, v] of [
+      ['guest RAM size', cfg.ramBytes],
+      ['guest RAM HPA', cfg.ramHpa],
+      ['EPT table HPA', cfg.tableHpa],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 0 || v % PAGE_SIZE !== 0)
+        throw new RangeError(`${what} ${hex(v)} is not a multiple of 4 KiB`);
     }
     this.nextTable = cfg.tableHpa;
     this.mirrorBase = 2 ** cfg.physBits;
@@ -111,7 +119,11 @@ export class Ept {
       const g = gpa + off;
       const h = hpa + off;
       let level = 1;
-      while (level < 3 && !(g % LEVEL_SIZE[level] === 0 && h % LEVEL_SIZE[level] === 0 && size - off >= LEVEL_SIZE[level])) level++;
+      while (
+        level < 3 &&
+        !(g % LEVEL_SIZE[level] === 0 && h % LEVEL_SIZE[level] === 0 && size - off >= LEVEL_SIZE[level])
+      )
+        level++;
       this.mapOne(root, g, h, level);
       off += LEVEL_SIZE[level];
     }
@@ -150,7 +162,8 @@ export class Ept {
       const lo = page[index * 2];
       const hi = page[index * 2 + 1];
       const leaf = level === 3 || (level > 0 && (lo & EPT_LARGE) !== 0);
-      if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: eptFlags(lo, leaf) });
+      if (steps)
+        steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: eptFlags(lo, leaf) });
       if ((lo & EPT_RWX) === 0) return this.violation(gpa, view);
       if (leaf) {
         const offset = offsetIn(gpa, level);
@@ -186,7 +199,12 @@ export class Ept {
 
   /** Which error an unmapped GPA is: a mirror-range access under the restricted view is isolation. */
   private violation(gpa: number, view: number): number {
-    if (this.cfg.isolation && view === EPT_VIEW_RESTRICTED && gpa >= this.mirrorBase && gpa < this.mirrorBase + this.cfg.ramBytes) {
+    if (
+      this.cfg.isolation &&
+      view === EPT_VIEW_RESTRICTED &&
+      gpa >= this.mirrorBase &&
+      gpa < this.mirrorBase + this.cfg.ramBytes
+    ) {
       return ISOLATION_VIOLATION;
     }
     return EPT_VIOLATION;
@@ -196,7 +214,9 @@ export class Ept {
     if (code === ISOLATION_VIOLATION) {
       return `GPA ${hex(gpa)} is in the mirror range B [${hex(this.mirrorBase)}, ${hex(this.mirrorBase + this.cfg.ramBytes)}) and the engine runs under the restricted EPT view`;
     }
-    const limit = this.cfg.isolation ? `range A [0, ${hex(this.cfg.ramBytes)}) or mirror B [${hex(this.mirrorBase)}, ${hex(this.mirrorBase + this.cfg.ramBytes)})` : `guest RAM [0, ${hex(this.cfg.ramBytes)})`;
+    const limit = this.cfg.isolation
+      ? `range A [0, ${hex(this.cfg.ramBytes)}) or mirror B [${hex(this.mirrorBase)}, ${hex(this.mirrorBase + this.cfg.ramBytes)})`
+      : `guest RAM [0, ${hex(this.cfg.ramBytes)})`;
     return `GPA ${hex(gpa)} is outside ${limit} (EPT view ${EPT_VIEW_NAMES[view]})`;
   }
 

@@ -37,15 +37,53 @@ const MI_BATCH_BUFFER_END = 0x05000000;
 const PTE_BYTES = 8;
 /** Register-state dword indices aubinator reads (RING_HEAD, _TAIL, _START, _CTL values, PDP0 upper, lower). */
 const CONTEXT_LAYOUT: readonly string[] = [
-  'CTX_CTRL', 'RING_HEAD', 'RING_TAIL', 'RING_START', 'RING_CTL',
-  'CS_GPR0', 'CS_GPR0_HI', 'CS_GPR1', 'CS_GPR1_HI', 'CS_GPR2', 'CS_GPR2_HI', 'CS_GPR3', 'CS_GPR3_HI', 'CS_GPR4', 'CS_GPR4_HI', 'CS_GPR5', 'CS_GPR5_HI',
-  'PDP3_UDW', 'PDP3_LDW', 'PDP2_UDW', 'PDP2_LDW', 'PDP1_UDW', 'PDP1_LDW', 'PDP0_UDW', 'PDP0_LDW',
+  'CTX_CTRL',
+  'RING_HEAD',
+  'RING_TAIL',
+  'RING_START',
+  'RING_CTL',
+  'CS_GPR0',
+  'CS_GPR0_HI',
+  'CS_GPR1',
+  'CS_GPR1_HI',
+  'CS_GPR2',
+  'CS_GPR2_HI',
+  'CS_GPR3',
+  'CS_GPR3_HI',
+  'CS_GPR4',
+  'CS_GPR4_HI',
+  'CS_GPR5',
+  'CS_GPR5_HI',
+  'PDP3_UDW',
+  'PDP3_LDW',
+  'PDP2_UDW',
+  'PDP2_LDW',
+  'PDP1_UDW',
+  'PDP1_LDW',
+  'PDP0_UDW',
+  'PDP0_LDW',
 ];
 /** Engine-relative offsets of the registers the context image lists (the i915 gen8 context layout's, and CS_GPR as filler). */
 const CONTEXT_REG_OFFSET: Readonly<Record<string, number>> = {
-  CTX_CTRL: 0x244, RING_HEAD: 0x34, RING_TAIL: 0x30, RING_START: 0x38, RING_CTL: 0x3c,
-  PDP3_UDW: 0x28c, PDP3_LDW: 0x288, PDP2_UDW: 0x284, PDP2_LDW: 0x280, PDP1_UDW: 0x27c, PDP1_LDW: 0x278, PDP0_UDW: 0x274, PDP0_LDW: 0x270,
-  ...Object.fromEntries(Array.from({ length: 6 }, (_, n) => [[`CS_GPR${n}`, 0x600 + 8 * n], [`CS_GPR${n}_HI`, 0x604 + 8 * n]]).flat()),
+  CTX_CTRL: 0x244,
+  RING_HEAD: 0x34,
+  RING_TAIL: 0x30,
+  RING_START: 0x38,
+  RING_CTL: 0x3c,
+  PDP3_UDW: 0x28c,
+  PDP3_LDW: 0x288,
+  PDP2_UDW: 0x284,
+  PDP2_LDW: 0x280,
+  PDP1_UDW: 0x27c,
+  PDP1_LDW: 0x278,
+  PDP0_UDW: 0x274,
+  PDP0_LDW: 0x270,
+  ...Object.fromEntries(
+    Array.from({ length: 6 }, (_, n) => [
+      [`CS_GPR${n}`, 0x600 + 8 * n],
+      [`CS_GPR${n}_HI`, 0x604 + 8 * n],
+    ]).flat(),
+  ),
 };
 
 interface RingState {
@@ -78,7 +116,8 @@ export function exportAub(image: ProgramImage, opts: ExportOptions = {}): Uint8A
   const aub = new AubWriter(plat.pciId, plat.device, application);
   const vmSettings = vmComment(image);
   if (vmSettings) aub.comment(VM_COMMENT_PREFIX + vmSettings);
-  for (const sd of image.surfaces) aub.comment(`${SURFACE_COMMENT_PREFIX}${sd.name} ${hex(sd.va)} ${sd.width} ${sd.height} ${sd.pitch}`);
+  for (const sd of image.surfaces)
+    aub.comment(`${SURFACE_COMMENT_PREFIX}${sd.name} ${hex(sd.va)} ${sd.width} ${sd.height} ${sd.pitch}`);
 
   // The global GTT: the program's own entries, then each ring at its VA, then the context images.
   const ggtt = new Map<number, number>(); // GGTT page index -> PTE low dword | high << 32 (as a number)
@@ -97,7 +136,10 @@ export function exportAub(image: ProgramImage, opts: ExportOptions = {}): Uint8A
       const index = va / PAGE_SIZE + p;
       const pte = gpa + p * PAGE_SIZE + 1;
       const old = ggtt.get(index);
-      if (old !== undefined && old !== pte) throw new ExportError(`${what} at GGTT ${hex(va + p * PAGE_SIZE)} clashes with the program's .ggtt entry there (GPA ${hex(Math.floor(old / PAGE_SIZE) * PAGE_SIZE)})`);
+      if (old !== undefined && old !== pte)
+        throw new ExportError(
+          `${what} at GGTT ${hex(va + p * PAGE_SIZE)} clashes with the program's .ggtt entry there (GPA ${hex(Math.floor(old / PAGE_SIZE) * PAGE_SIZE)})`,
+        );
       ggtt.set(index, pte);
     }
   };
@@ -134,7 +176,8 @@ export function exportAub(image: ProgramImage, opts: ExportOptions = {}): Uint8A
     } else if (op.op === 'submit') {
       const ring = rings.get(op.engine);
       const regs = ringOf.get(op.engine);
-      if (!ring || !regs) throw new ExportError(`${op.loc.file}:${op.loc.line}: .submit ${op.engine} before its ring is set up`);
+      if (!ring || !regs)
+        throw new ExportError(`${op.loc.file}:${op.loc.line}: .submit ${op.engine} before its ring is set up`);
       const writes = ringWrites(ring, op);
       // Later writes would make the reader wait for the engines first: only a wrapped ring needs them.
       const wraps = ring.written + 4 * op.dwords.length > ring.size;
@@ -142,7 +185,12 @@ export function exportAub(image: ProgramImage, opts: ExportOptions = {}): Uint8A
       else early.push(...writes);
       ring.written += 4 * op.dwords.length;
       const ctx = newContext();
-      subs.set(k, { engine: op.engine, ...ctx, ring: { start: regs.start, head: op.offset, tail: op.tail, ctl: regs.ctl }, pml4: image.pml4 });
+      subs.set(k, {
+        engine: op.engine,
+        ...ctx,
+        ring: { start: regs.start, head: op.offset, tail: op.tail, ctl: regs.ctl },
+        pml4: image.pml4,
+      });
     } else if (op.op === 'context') {
       const ctx = newContext();
       subs.set(k, { engine: op.engine, ...ctx, ring: { ...op.ring }, pml4: op.pml4 });
@@ -151,7 +199,7 @@ export function exportAub(image: ProgramImage, opts: ExportOptions = {}): Uint8A
 
   // GGTT entries, in runs of consecutive indices.
   const indices = [...ggtt.keys()].sort((a, b) => a - b);
-  for (let i = 0; i < indices.length; ) {
+  for (let i = 0; i < indices.length;) {
     let j = i;
     while (j + 1 < indices.length && indices[j + 1] === indices[j] + 1 && j - i < 4095) j++;
     const data = new Uint8Array((j - i + 1) * PTE_BYTES);
@@ -166,12 +214,15 @@ export function exportAub(image: ProgramImage, opts: ExportOptions = {}): Uint8A
   }
 
   // Guest RAM, in runs of consecutive non-zero pages.
-  const pfns = [...image.pages.keys()].filter((p) => p * PAGE_SIZE < image.memory && image.pages.get(p)!.some((d) => d !== 0)).sort((a, b) => a - b);
-  for (let i = 0; i < pfns.length; ) {
+  const pfns = [...image.pages.keys()]
+    .filter((p) => p * PAGE_SIZE < image.memory && image.pages.get(p)!.some((d) => d !== 0))
+    .sort((a, b) => a - b);
+  for (let i = 0; i < pfns.length;) {
     let j = i;
     while (j + 1 < pfns.length && pfns[j + 1] === pfns[j] + 1 && j - i < 15) j++;
     const data = new Uint8Array((j - i + 1) * PAGE_SIZE);
-    for (let k = i; k <= j; k++) data.set(new Uint8Array(image.pages.get(pfns[k])!.buffer, 0, PAGE_SIZE), (k - i) * PAGE_SIZE);
+    for (let k = i; k <= j; k++)
+      data.set(new Uint8Array(image.pages.get(pfns[k])!.buffer, 0, PAGE_SIZE), (k - i) * PAGE_SIZE);
     aub.memWrite('physical', pfns[i] * PAGE_SIZE, data);
     i = j + 1;
   }
@@ -241,8 +292,13 @@ function contextImage(s: Submission): Uint8Array {
   const v = new DataView(bytes.buffer, PAGE_SIZE);
   const base = ENGINE_BASE[s.engine];
   const value: Record<string, number> = {
-    CTX_CTRL: 0, RING_HEAD: s.ring.head, RING_TAIL: s.ring.tail, RING_START: s.ring.start, RING_CTL: s.ring.ctl,
-    PDP0_UDW: Math.floor(s.pml4 / 2 ** 32), PDP0_LDW: s.pml4 % 2 ** 32,
+    CTX_CTRL: 0,
+    RING_HEAD: s.ring.head,
+    RING_TAIL: s.ring.tail,
+    RING_START: s.ring.start,
+    RING_CTL: s.ring.ctl,
+    PDP0_UDW: Math.floor(s.pml4 / 2 ** 32),
+    PDP0_LDW: s.pml4 % 2 ** 32,
   };
   v.setUint32(0, MI_NOOP, true);
   v.setUint32(4, (0x11000000 | (2 * CONTEXT_LAYOUT.length - 1)) >>> 0, true);

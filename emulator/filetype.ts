@@ -10,7 +10,8 @@ interface Signature {
 }
 
 const dword = (b: Buffer, at: number) => (b.length >= at + 4 ? b.readUInt32LE(at) : -1);
-const startsWith = (b: Buffer, text: string) => b.length >= text.length && b.toString('latin1', 0, text.length) === text;
+const startsWith = (b: Buffer, text: string) =>
+  b.length >= text.length && b.toString('latin1', 0, text.length) === text;
 
 /**
  * Binary formats by their first bytes. AUB files (Intel's GPU trace format) open with a header packet
@@ -18,7 +19,10 @@ const startsWith = (b: Buffer, text: string) => b.length >= text.length && b.toS
  * AUB header packet (opcode 0x01, sub-opcode 0x05) in older ones.
  */
 const BINARY: readonly Signature[] = [
-  { name: 'an AUB capture (Intel GPU trace)', test: (b) => (dword(b, 0) & 0xffff0000) >>> 0 === 0xf70e0000 || (dword(b, 0) & 0xffff0000) >>> 0 === 0xe0850000 },
+  {
+    name: 'an AUB capture (Intel GPU trace)',
+    test: (b) => (dword(b, 0) & 0xffff0000) >>> 0 === 0xf70e0000 || (dword(b, 0) & 0xffff0000) >>> 0 === 0xe0850000,
+  },
   { name: 'a vgpu VM checkpoint (use `vgpu resume`)', test: (b) => startsWith(b, 'VGPUSTAT') },
   { name: 'a gzip-compressed file', test: (b) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b },
   { name: 'an ELF executable', test: (b) => startsWith(b, '\x7fELF') },
@@ -37,7 +41,10 @@ const TEXT: readonly Signature[] = [
     name: 'an i915 GPU error state',
     test: (b) => {
       const head = b.toString('latin1', 0, Math.min(b.length, 512)).split(/\r?\n/, 4);
-      return head.some((l) => /^(GPU HANG: ecode |No error state collected)/.test(l)) || (head.some((l) => l.startsWith('Kernel: ')) && head.some((l) => l.startsWith('Time: ')));
+      return (
+        head.some((l) => /^(GPU HANG: ecode |No error state collected)/.test(l)) ||
+        (head.some((l) => l.startsWith('Kernel: ')) && head.some((l) => l.startsWith('Time: ')))
+      );
     },
   },
 ];

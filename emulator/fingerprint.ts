@@ -34,7 +34,10 @@ export class Fingerprint {
     for (const pfn of this.changed) if (pfn >= this.first && pfn < this.end) this.rehash(pfn);
     this.changed.clear();
     const st = this.vm.machineState();
-    return createHash('sha256').update(JSON.stringify({ ...st, regs: Array.from(st.regs) })).update(this.memory).digest('hex');
+    return createHash('sha256')
+      .update(JSON.stringify({ ...st, regs: Array.from(st.regs) }))
+      .update(this.memory)
+      .digest('hex');
   }
 
   private rehash(pfn: number): void {

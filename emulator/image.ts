@@ -73,7 +73,14 @@ export interface RingEntry {
  */
 export type DriverOp =
   /** `.ring`: program RING_START, RING_HEAD = RING_TAIL = 0, RING_CTL (enable, size). */
-  | { readonly op: 'ring'; readonly engine: EngineName; readonly va: number; readonly gpa: number; readonly size: number; readonly loc: SourceLoc }
+  | {
+      readonly op: 'ring';
+      readonly engine: EngineName;
+      readonly va: number;
+      readonly gpa: number;
+      readonly size: number;
+      readonly loc: SourceLoc;
+    }
   /**
    * `.submit`: write `dwords` into the ring at byte `offset` (wrapping at the ring size; `gpa` is the
    * ring's GPA base, contiguous), then write RING_TAIL = `tail`.
@@ -173,7 +180,12 @@ export interface ProgramImage {
 /** Thrown by the assembler with every error it found (never just the first). */
 export class AssemblyError extends Error {
   constructor(readonly diagnostics: readonly Diagnostic[]) {
-    super(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
+    super(
+      diagnostics
+        .filter((d) => d.severity === 'error')
+        .map(formatDiagnostic)
+        .join('\n'),
+    );
   }
 }
 

@@ -95,7 +95,8 @@ export function importCapture(image: ProgramImage, sidecarName: string, opts: { 
 function sameRam(image: ProgramImage, r: ImportResult): boolean {
   const a = assembleSource(r.program, { file: 'import-check.vgpu', readFile: () => r.sidecar });
   if (!a.image) return false;
-  const nonZero = (m: ReadonlyMap<number, Uint32Array>) => [...m].filter(([, p]) => p.some((d) => d !== 0)).sort((x, y) => x[0] - y[0]);
+  const nonZero = (m: ReadonlyMap<number, Uint32Array>) =>
+    [...m].filter(([, p]) => p.some((d) => d !== 0)).sort((x, y) => x[0] - y[0]);
   const want = nonZero(image.pages);
   const got = nonZero(a.image.pages);
   if (want.length !== got.length) return false;
@@ -118,8 +119,10 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
   const contexts = image.driver.filter((o): o is DriverOp & { op: 'context' } => o.op === 'context');
   const c = image.capture;
 
-  out.push(`; ${image.file} imported by vgpu import${c ? `: ${c.platform} (PCI ID ${c.pciId}), application '${c.application}', ${c.submissions} submission(s)` : ''}.`);
-  out.push('; Guest RAM is the capture\'s, page for page: its page tables are data at their own GPAs (.pml4 names');
+  out.push(
+    `; ${image.file} imported by vgpu import${c ? `: ${c.platform} (PCI ID ${c.pciId}), application '${c.application}', ${c.submissions} submission(s)` : ''}.`,
+  );
+  out.push("; Guest RAM is the capture's, page for page: its page tables are data at their own GPAs (.pml4 names");
   out.push('; the root), the GGTT table stays where the capture had it, batches and rings are disassembled');
   out.push(`; in place (.batch ..., phys) and the rest is .data / .incbin from ${sidecarName}.`);
   out.push('');
@@ -160,9 +163,17 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
   // The PPGTT of each context, as comments (the tables themselves are data).
   const roots = [...new Set(contexts.map((o) => o.pml4))];
   for (const root of roots) {
-    out.push('', `; PPGTT at GPA ${hex(root)} (${contexts.filter((o) => o.pml4 === root).map((o) => o.engine).filter((e, i, l) => l.indexOf(e) === i).join(', ')}): regular mappings`);
+    out.push(
+      '',
+      `; PPGTT at GPA ${hex(root)} (${contexts
+        .filter((o) => o.pml4 === root)
+        .map((o) => o.engine)
+        .filter((e, i, l) => l.indexOf(e) === i)
+        .join(', ')}): regular mappings`,
+    );
     const maps = mappingsOf(ram, root);
-    for (const m of maps.slice(0, 64)) out.push(`;   .map ${hex(m.va)}, ${hex(m.gpa)}, ${hex(m.size)}, ${m.rw ? 'rw' : 'ro'}`);
+    for (const m of maps.slice(0, 64))
+      out.push(`;   .map ${hex(m.va)}, ${hex(m.gpa)}, ${hex(m.size)}, ${m.rw ? 'rw' : 'ro'}`);
     if (maps.length > 64) out.push(`;   ... ${maps.length - 64} more`);
   }
 
@@ -182,12 +193,29 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
       const tail = ctx.ring.tail % size;
       const bytes = (tail - head + size) % size;
       const at = (off: number) => ggttGpa(ram, ggtt, ctx.ring.start + ((head + off) % size));
-      const batches = decodeStream(ram, (i) => at(4 * i), bytes / 4, ctx.ring.start + head, gen, ctx.engine, (cmd) => claim(ctx.engine, cmd, `ring_${ctx.engine}`));
+      const batches = decodeStream(
+        ram,
+        (i) => at(4 * i),
+        bytes / 4,
+        ctx.ring.start + head,
+        gen,
+        ctx.engine,
+        (cmd) => claim(ctx.engine, cmd, `ring_${ctx.engine}`),
+      );
       const seen = new Set<number>();
       const follow = (va: number, depth: number) => {
         if (depth > MAX_DEPTH || seen.has(va)) return;
         seen.add(va);
-        const next = decodeStream(ram, (i) => walk(ram, ctx.pml4, va + 4 * i)?.gpa, MAX_BATCH_DWORDS, va, gen, ctx.engine, (cmd) => claim(ctx.engine, cmd, `batch_${va.toString(16)}`), true);
+        const next = decodeStream(
+          ram,
+          (i) => walk(ram, ctx.pml4, va + 4 * i)?.gpa,
+          MAX_BATCH_DWORDS,
+          va,
+          gen,
+          ctx.engine,
+          (cmd) => claim(ctx.engine, cmd, `batch_${va.toString(16)}`),
+          true,
+        );
         for (const b of next) follow(b, depth + 1);
       };
       for (const b of batches) follow(b, 1);
@@ -198,7 +226,7 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
   const starts = [...claimed.keys()].sort((a, b) => a - b);
   let batchCount = 0;
   const names = new Set<string>();
-  for (let i = 0; i < starts.length; ) {
+  for (let i = 0; i < starts.length;) {
     const firstCmd = claimed.get(starts[i])!;
     let end = firstCmd.cmd.gpa + 4 * firstCmd.cmd.words.length;
     let j = i + 1;
@@ -276,7 +304,9 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
   for (const op of image.driver) {
     switch (op.op) {
       case 'context':
-        out.push(`.context ${op.engine}, start=${hex(op.ring.start)}, head=${hex(op.ring.head)}, tail=${hex(op.ring.tail)}, ctl=${hex(op.ring.ctl)}, pml4=${hex(op.pml4)}, lrca=${hex(op.lrca)}`);
+        out.push(
+          `.context ${op.engine}, start=${hex(op.ring.start)}, head=${hex(op.ring.head)}, tail=${hex(op.ring.tail)}, ctl=${hex(op.ring.ctl)}, pml4=${hex(op.pml4)}, lrca=${hex(op.lrca)}`,
+        );
         break;
       case 'wait':
         out.push(`.wait ${ENGINES.every((e) => op.engines.includes(e)) ? 'all' : op.engines.join(', ')}`);
@@ -296,7 +326,9 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
         break;
       }
       case 'eptp':
-        out.push(`.eptp ${op.view === 0 ? 'full' : 'restricted'}${op.engines.length === 1 ? `, ${op.engines[0]}` : ''}`);
+        out.push(
+          `.eptp ${op.view === 0 ? 'full' : 'restricted'}${op.engines.length === 1 ? `, ${op.engines[0]}` : ''}`,
+        );
         break;
       case 'ring':
       case 'submit':
@@ -309,7 +341,11 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
     all.set(b, at);
     at += b.length;
   }
-  return { program: out.join('\n') + '\n', sidecar: all, stats: { batches: batchCount, commands: claimed.size, dataBytes, rawFallback: raw } };
+  return {
+    program: out.join('\n') + '\n',
+    sidecar: all,
+    stats: { batches: batchCount, commands: claimed.size, dataBytes, rawFallback: raw },
+  };
 }
 
 /**
@@ -317,10 +353,19 @@ function render(image: ProgramImage, sidecarName: string, raw: boolean): ImportR
  * each to `take` (false: already taken, stop); returns the first-level batch addresses it starts.
  * In a batch (`batch`), stops at MI_BATCH_BUFFER_END, an undecodable dword or a non-contiguous page.
  */
-function decodeStream(ram: Ram, gpaOf: (i: number) => number | undefined, limit: number, va0: number, gen: Gen, engine: EngineName, take: (c: Command) => boolean, batch = false): number[] {
+function decodeStream(
+  ram: Ram,
+  gpaOf: (i: number) => number | undefined,
+  limit: number,
+  va0: number,
+  gen: Gen,
+  engine: EngineName,
+  take: (c: Command) => boolean,
+  batch = false,
+): number[] {
   const starts: number[] = [];
   const window: number[] = [];
-  for (let i = 0; i < limit; ) {
+  for (let i = 0; i < limit;) {
     const gpa = gpaOf(i);
     if (gpa === undefined) break;
     // The command's dwords, while they stay GPA-contiguous (16 is the longest header-decoded look-ahead needed).
@@ -336,7 +381,8 @@ function decodeStream(ram: Ram, gpaOf: (i: number) => number | undefined, limit:
     // A command the language cannot spell bit for bit (a sign-extended address) stays `.dword ...; NAME`.
     const one = disassembleOne(window, 0, engine, gen);
     const words = window.slice(0, d.length);
-    const text = one.length === d.length ? one.text : `.dword ${words.map((w) => hex(w >>> 0)).join(', ')} ; ${d.def.mnemonic}`;
+    const text =
+      one.length === d.length ? one.text : `.dword ${words.map((w) => hex(w >>> 0)).join(', ')} ; ${d.def.mnemonic}`;
     const cmd: Command = { gpa, va: va0 + 4 * i, words, text };
     if (!take(cmd)) break;
     if (d.def.mnemonic === 'MI_BATCH_BUFFER_START') {

@@ -50,14 +50,23 @@ const isNameChar = (c: string) => isNameStart(c) || isDigit(c);
 export function parseNumber(text: string): bigint | string {
   const m = /^(0x[0-9a-f_]*|0b[01_]*|[0-9][0-9_]*)([kmg])?$/i.exec(text);
   const digits = m ? m[1].replace(/_/g, '') : '';
-  if (!m || digits === '0x' || digits === '0b' || digits === '0X' || digits === '0B') return `malformed number '${text}'`;
+  if (!m || digits === '0x' || digits === '0b' || digits === '0X' || digits === '0B')
+    return `malformed number '${text}'`;
   if (text.length > MAX_NUMBER_CHARS) return `number '${text.slice(0, 20)}...' is too long`;
   const base = BigInt(digits);
   const suffix = m[2] ? 'KMG'.indexOf(m[2].toUpperCase()) + 1 : 0;
   return base << BigInt(10 * suffix);
 }
 
-const ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '0': '\0', '\\': '\\', '"': '"', "'": "'" };
+const ESCAPES: Readonly<Record<string, string>> = {
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  '0': '\0',
+  '\\': '\\',
+  '"': '"',
+  "'": "'",
+};
 
 /** A word that starts with a digit but is a name: `3D` (any case, as mnemonics are) then a letter or underscore (no number has that shape). */
 const DIGIT_NAME = /^3D[A-Za-z_]/i;
@@ -93,7 +102,11 @@ export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxErr
     }
     if (isNameStart(c)) {
       // Dotted names are engine-prefixed registers (`bcs0.CS_GPR0`).
-      while (i < line.length && (isNameChar(line[i]) || (line[i] === '.' && i + 1 < line.length && isNameChar(line[i + 1])))) i++;
+      while (
+        i < line.length &&
+        (isNameChar(line[i]) || (line[i] === '.' && i + 1 < line.length && isNameChar(line[i + 1])))
+      )
+        i++;
       tokens.push({ kind: 'name', text: line.slice(start, i), col: start + 1, end: i + 1 });
       continue;
     }
@@ -123,7 +136,12 @@ export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxErr
     const cp = line.codePointAt(i) ?? 0;
     const width = cp > 0xffff ? 2 : 1;
     // A binary or foreign line has an error per character: the first few say enough.
-    if (errors.length < MAX_LINE_ERRORS) errors.push({ col: start + 1, end: start + 1 + width, message: `unexpected character '${String.fromCodePoint(cp)}'` });
+    if (errors.length < MAX_LINE_ERRORS)
+      errors.push({
+        col: start + 1,
+        end: start + 1 + width,
+        message: `unexpected character '${String.fromCodePoint(cp)}'`,
+      });
     i += width;
   }
   return { tokens, errors };
@@ -146,7 +164,12 @@ function lexString(line: string, start: number, errors: SyntaxError[]): { text?:
       out += ESCAPES[e];
       i += 2;
     } else {
-      if (errors.length < MAX_LINE_ERRORS) errors.push({ col: i + 1, end: i + 3, message: `unknown escape '\\${e}' (use \\n \\r \\t \\0 \\\\ \\" or \\xHH)` });
+      if (errors.length < MAX_LINE_ERRORS)
+        errors.push({
+          col: i + 1,
+          end: i + 3,
+          message: `unknown escape '\\${e}' (use \\n \\r \\t \\0 \\\\ \\" or \\xHH)`,
+        });
       i += 2;
     }
   }
@@ -198,9 +221,30 @@ export type DataKeyword = (typeof DATA_KEYWORDS)[number];
 
 export type Statement =
   /** `.name args`: `name` is lower-cased. `broken` when the arguments did not parse. */
-  | { readonly kind: 'directive'; readonly name: string; readonly col: number; readonly end: number; readonly args: readonly Arg[]; readonly broken: boolean }
-  | { readonly kind: 'data'; readonly type: DataKeyword; readonly col: number; readonly end: number; readonly args: readonly Arg[]; readonly broken: boolean }
-  | { readonly kind: 'command'; readonly mnemonic: string; readonly col: number; readonly end: number; readonly args: readonly Arg[]; readonly broken: boolean };
+  | {
+      readonly kind: 'directive';
+      readonly name: string;
+      readonly col: number;
+      readonly end: number;
+      readonly args: readonly Arg[];
+      readonly broken: boolean;
+    }
+  | {
+      readonly kind: 'data';
+      readonly type: DataKeyword;
+      readonly col: number;
+      readonly end: number;
+      readonly args: readonly Arg[];
+      readonly broken: boolean;
+    }
+  | {
+      readonly kind: 'command';
+      readonly mnemonic: string;
+      readonly col: number;
+      readonly end: number;
+      readonly args: readonly Arg[];
+      readonly broken: boolean;
+    };
 
 export interface ParsedLine {
   /** 1-based line number. */
@@ -240,14 +284,19 @@ class LineParser {
     const labels: Label[] = [];
     while (this.peek()?.kind === 'name' && this.isPunct(this.peek(1), ':')) {
       const t = this.peek()!;
-      if (t.text.includes('.')) this.errors.push({ col: t.col, end: t.end, message: `label '${t.text}' may not contain '.'` });
+      if (t.text.includes('.'))
+        this.errors.push({ col: t.col, end: t.end, message: `label '${t.text}' may not contain '.'` });
       else labels.push({ name: t.text, col: t.col, end: t.end });
       this.pos += 2;
     }
     const head = this.peek();
     if (!head) return { line: lineNo, text, labels };
     if (head.kind !== 'directive' && head.kind !== 'name') {
-      this.errors.push({ col: head.col, end: head.end, message: `expected a directive, a command or a label, found '${tokenText(head)}'` });
+      this.errors.push({
+        col: head.col,
+        end: head.end,
+        message: `expected a directive, a command or a label, found '${tokenText(head)}'`,
+      });
       return { line: lineNo, text, labels };
     }
     this.pos++;
@@ -261,9 +310,11 @@ class LineParser {
       broken = true;
     }
     const base = { col: head.col, end: head.end, args, broken };
-    if (head.kind === 'directive') return { line: lineNo, text, labels, stmt: { kind: 'directive', name: head.text.toLowerCase(), ...base } };
+    if (head.kind === 'directive')
+      return { line: lineNo, text, labels, stmt: { kind: 'directive', name: head.text.toLowerCase(), ...base } };
     const lower = head.text.toLowerCase();
-    if ((DATA_KEYWORDS as readonly string[]).includes(lower)) return { line: lineNo, text, labels, stmt: { kind: 'data', type: lower as DataKeyword, ...base } };
+    if ((DATA_KEYWORDS as readonly string[]).includes(lower))
+      return { line: lineNo, text, labels, stmt: { kind: 'data', type: lower as DataKeyword, ...base } };
     return { line: lineNo, text, labels, stmt: { kind: 'command', mnemonic: head.text, ...base } };
   }
 
@@ -277,7 +328,7 @@ class LineParser {
       if (!t) return args;
       if (this.isPunct(t, ',')) {
         this.pos++;
-        if (!this.peek()) this.fail('expected a value after \',\'');
+        if (!this.peek()) this.fail("expected a value after ','");
         continue;
       }
       if (spaced && t.kind === 'name' && this.isPunct(this.peek(1), '=')) continue;
@@ -353,7 +404,14 @@ class LineParser {
  * The language's binary operators by increasing precedence (C order): the one arithmetic grammar, which
  * the debugger's expressions (adapter/expression.ts) extend with logic and comparisons below it.
  */
-export const ARITHMETIC_LEVELS: readonly (readonly string[])[] = [['|'], ['^'], ['&'], ['<<', '>>'], ['+', '-'], ['*', '/', '%']];
+export const ARITHMETIC_LEVELS: readonly (readonly string[])[] = [
+  ['|'],
+  ['^'],
+  ['&'],
+  ['<<', '>>'],
+  ['+', '-'],
+  ['*', '/', '%'],
+];
 /** The language's unary operators. */
 export const UNARY_OPERATORS: readonly string[] = ['-', '+', '~'] satisfies readonly UnaryOp[];
 const BINARY_LEVELS = ARITHMETIC_LEVELS;

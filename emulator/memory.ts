@@ -105,8 +105,7 @@ export class HostMemory {
         this.free.push(p);
         this.generation++;
       }
-    }
-    else this.allocated(pfn).set(data);
+    } else this.allocated(pfn).set(data);
   }
 
   read32(addr: number): number {
@@ -203,7 +202,8 @@ function ascendingOrder(xs: readonly number[]): Int32Array | null {
       const hi = r + 2 < bounds.length ? bounds[r + 2] : mid;
       let a = lo;
       let b = mid;
-      for (let o = lo; o < hi; o++) spare[o] = b >= hi || (a < mid && xs[order[a]] < xs[order[b]]) ? order[a++] : order[b++];
+      for (let o = lo; o < hi; o++)
+        spare[o] = b >= hi || (a < mid && xs[order[a]] < xs[order[b]]) ? order[a++] : order[b++];
       next.push(hi);
     }
     if (next[next.length - 1] !== n) next.push(n);
@@ -215,7 +215,8 @@ function ascendingOrder(xs: readonly number[]): Int32Array | null {
 
 /** Whether a page (or any dword array) is all zeros; whole pages compare with memcmp. */
 export function isZero(p: Uint32Array): boolean {
-  if (p.length === PAGE_DWORDS) return Buffer.compare(new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE), ZERO_BYTES) === 0;
+  if (p.length === PAGE_DWORDS)
+    return Buffer.compare(new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE), ZERO_BYTES) === 0;
   for (let i = 0; i < p.length; i++) if (p[i] !== 0) return false;
   return true;
 }

@@ -2,7 +2,13 @@
 // state format. The pieces live in migration/; this is what the CLI, the adapter and tests import.
 
 export { migrateVm, migrationSummary, DirtyLog } from './migration/source';
-export type { MigrateOptions, MigrationOutcome, MigrationProgress, MigrationStatus, MigrationTarget } from './migration/source';
+export type {
+  MigrateOptions,
+  MigrationOutcome,
+  MigrationProgress,
+  MigrationStatus,
+  MigrationTarget,
+} from './migration/source';
 export { VmHost, isLoopback } from './migration/target';
 export type { HostEvents, HostOptions, TransferInfo } from './migration/target';
 export { RemoteVm, RemoteError } from './migration/remote';

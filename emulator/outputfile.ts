@@ -39,10 +39,12 @@ export function checkOutputPath(file: string, what: string): string {
   } catch {
     st = undefined;
   }
-  if (st?.isDirectory() || /[/\\]$/.test(file)) throw new OutputFileError(`${what}: ${file} is a directory; give a file name`);
+  if (st?.isDirectory() || /[/\\]$/.test(file))
+    throw new OutputFileError(`${what}: ${file} is a directory; give a file name`);
   if (st && !st.isFile()) throw new OutputFileError(`${what}: ${file} exists and is not a regular file`);
   try {
-    if (!fs.statSync(dir).isDirectory()) throw new OutputFileError(`${what}: cannot write ${file}: ${dir} is not a directory`);
+    if (!fs.statSync(dir).isDirectory())
+      throw new OutputFileError(`${what}: cannot write ${file}: ${dir} is not a directory`);
   } catch (e) {
     if (e instanceof OutputFileError) throw e;
     throw new OutputFileError(`${what}: cannot write ${file}: ${reason(e)} (${dir})`);

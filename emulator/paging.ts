@@ -119,7 +119,8 @@ export function walk(
   out: WalkOut | null,
   steps?: WalkStep[],
 ): number {
-  if (va < 0 || va >= 2 ** 48 || !Number.isInteger(va)) return pageFault(fault, va, access, -1, `address ${hex(va)} is not a 48-bit GPU VA`, steps);
+  if (va < 0 || va >= 2 ** 48 || !Number.isInteger(va))
+    return pageFault(fault, va, access, -1, `address ${hex(va)} is not a 48-bit GPU VA`, steps);
   let table = ctx.pml4;
   // The first entry on the path with RW=0 / NX=1 (level and table GPA): the fault names that entry.
   let roLevel = -1;
@@ -157,8 +158,26 @@ export function walk(
       tableHpa = ctx.ept.translate(table, ctx.view, eptSteps);
       if (tableHpa < 0) {
         // Keep the failed EPT walk as evidence, as the data-GPA case below does.
-        if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(table)}`, ept: eptSteps });
-        return eptFault(ctx, fault, va, access, table, tableHpa, `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`, steps);
+        if (steps)
+          steps.push({
+            level: 'EPT',
+            table: ctx.ept.roots[ctx.view],
+            index: -1,
+            entryLo: 0,
+            entryHi: 0,
+            flags: `GPA ${hex(table)}`,
+            ept: eptSteps,
+          });
+        return eptFault(
+          ctx,
+          fault,
+          va,
+          access,
+          table,
+          tableHpa,
+          `${LEVEL_NAMES[level]} table at GPA ${hex(table)}`,
+          steps,
+        );
       }
       if (memo !== null) {
         memo.key[level] = pathKey(va, level);
@@ -182,8 +201,25 @@ export function walk(
     const di = (entry & 0xfff) >>> 2; // ToInt32 keeps the low bits of an integer below 2^53: no float remainder
     const lo = pg[di];
     const hi = pg[di + 1];
-    if (steps) steps.push({ level: LEVEL_NAMES[level], table, index, entryLo: lo, entryHi: hi, flags: pteFlags(lo, hi, level), ept: eptSteps });
-    if ((lo & P) === 0) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} is not present (entry ${entryHex(lo, hi)})`, steps);
+    if (steps)
+      steps.push({
+        level: LEVEL_NAMES[level],
+        table,
+        index,
+        entryLo: lo,
+        entryHi: hi,
+        flags: pteFlags(lo, hi, level),
+        ept: eptSteps,
+      });
+    if ((lo & P) === 0)
+      return pageFault(
+        fault,
+        va,
+        access,
+        level,
+        `${entryWhere(va, level, table)} is not present (entry ${entryHex(lo, hi)})`,
+        steps,
+      );
     if ((lo & RW) === 0 && roLevel < 0) {
       roLevel = level;
       roTable = table;
@@ -194,21 +230,66 @@ export function walk(
     }
     let leaf = level === 3;
     if (!leaf && lo & PS) {
-      if (level === 0) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} has PS set, which is reserved in a PML4 entry`, steps);
-      if (level === 1 && !ctx.allow1G) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} maps a 1 GiB page, but the exposed device version has no 1 GiB pages`, steps);
-      if (level === 2 && !ctx.allow2M) return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} maps a 2 MiB page, but the exposed device version has no 2 MiB pages`, steps);
+      if (level === 0)
+        return pageFault(
+          fault,
+          va,
+          access,
+          level,
+          `${entryWhere(va, level, table)} has PS set, which is reserved in a PML4 entry`,
+          steps,
+        );
+      if (level === 1 && !ctx.allow1G)
+        return pageFault(
+          fault,
+          va,
+          access,
+          level,
+          `${entryWhere(va, level, table)} maps a 1 GiB page, but the exposed device version has no 1 GiB pages`,
+          steps,
+        );
+      if (level === 2 && !ctx.allow2M)
+        return pageFault(
+          fault,
+          va,
+          access,
+          level,
+          `${entryWhere(va, level, table)} maps a 2 MiB page, but the exposed device version has no 2 MiB pages`,
+          steps,
+        );
       const addr = entryAddress(lo, hi);
       if (addr % LEVEL_SPAN[level] !== 0) {
-        return pageFault(fault, va, access, level, `${entryWhere(va, level, table)} maps a ${PAGE_LABEL[level]} page at ${hex(addr)}, not ${PAGE_LABEL[level]} aligned (reserved bits set)`, steps);
+        return pageFault(
+          fault,
+          va,
+          access,
+          level,
+          `${entryWhere(va, level, table)} maps a ${PAGE_LABEL[level]} page at ${hex(addr)}, not ${PAGE_LABEL[level]} aligned (reserved bits set)`,
+          steps,
+        );
       }
       leaf = true;
     }
     if (leaf) {
       if (access === ACCESS_WRITE && roLevel >= 0) {
-        return pageFault(fault, va, access, roLevel, `write to a read-only page: ${entryWhere(va, roLevel, roTable)} has RW=0`, steps);
+        return pageFault(
+          fault,
+          va,
+          access,
+          roLevel,
+          `write to a read-only page: ${entryWhere(va, roLevel, roTable)} has RW=0`,
+          steps,
+        );
       }
       if (access === ACCESS_FETCH && nxLevel >= 0) {
-        return pageFault(fault, va, access, nxLevel, `command fetch from a no-execute page: ${entryWhere(va, nxLevel, nxTable)} has NX=1`, steps);
+        return pageFault(
+          fault,
+          va,
+          access,
+          nxLevel,
+          `command fetch from a no-execute page: ${entryWhere(va, nxLevel, nxTable)} has NX=1`,
+          steps,
+        );
       }
       const gpa = entryAddress(lo, hi) + offsetIn(va, level);
       const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
@@ -223,7 +304,16 @@ export function walk(
           hpa = ctx.ept.translate(gpa, ctx.view, undefined, leafPage);
         }
       }
-      if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
+      if (steps)
+        steps.push({
+          level: 'EPT',
+          table: ctx.ept.roots[ctx.view],
+          index: -1,
+          entryLo: 0,
+          entryHi: 0,
+          flags: `GPA ${hex(gpa)}`,
+          ept: eptSteps2,
+        });
       if (hpa < 0) return eptFault(ctx, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
       if (out) {
         out.writable = roLevel < 0;
@@ -248,7 +338,14 @@ function entryHex(lo: number, hi: number): string {
   return hex(BigInt(hi >>> 0) * 0x100000000n + BigInt(lo >>> 0), 16);
 }
 
-function pageFault(fault: FaultInfo, va: number, access: number, level: number, reason: string, steps?: WalkStep[]): number {
+function pageFault(
+  fault: FaultInfo,
+  va: number,
+  access: number,
+  level: number,
+  reason: string,
+  steps?: WalkStep[],
+): number {
   fault.kind = 'page-fault';
   fault.va = va;
   fault.gpa = undefined;
@@ -259,7 +356,16 @@ function pageFault(fault: FaultInfo, va: number, access: number, level: number, 
   return -1;
 }
 
-function eptFault(ctx: PagingContext, fault: FaultInfo, va: number, access: number, gpa: number, code: number, what: string, steps?: WalkStep[]): number {
+function eptFault(
+  ctx: PagingContext,
+  fault: FaultInfo,
+  va: number,
+  access: number,
+  gpa: number,
+  code: number,
+  what: string,
+  steps?: WalkStep[],
+): number {
   fault.kind = code === ISOLATION_VIOLATION ? 'isolation-violation' : 'ept-violation';
   fault.va = va;
   fault.gpa = gpa;
@@ -289,29 +395,90 @@ export interface GgttContext {
 }
 
 /** Walks a GGTT address; the HPA, or -1 with `fault` filled. `steps` records the PTE and its EPT walk. */
-export function walkGgtt(ctx: GgttContext, va: number, access: number, fault: FaultInfo, out: WalkOut | null, steps?: WalkStep[]): number {
+export function walkGgtt(
+  ctx: GgttContext,
+  va: number,
+  access: number,
+  fault: FaultInfo,
+  out: WalkOut | null,
+  steps?: WalkStep[],
+): number {
   const index = Math.floor(va / PAGE_SIZE);
   if (va < 0 || !Number.isInteger(va) || index >= ctx.entries) {
-    return pageFault(fault, va, access, -1, ctx.entries === 0 ? 'the device has no global GTT (GGTT_ENTRIES = 0)' : `GGTT address ${hex(va)} is beyond the ${ctx.entries}-entry global GTT`, steps);
+    return pageFault(
+      fault,
+      va,
+      access,
+      -1,
+      ctx.entries === 0
+        ? 'the device has no global GTT (GGTT_ENTRIES = 0)'
+        : `GGTT address ${hex(va)} is beyond the ${ctx.entries}-entry global GTT`,
+      steps,
+    );
   }
   const pteGpa = ctx.base + index * 8;
   const eptSteps: WalkStep[] | undefined = steps ? [] : undefined;
   const pteHpa = ctx.ept.translate(pteGpa, ctx.view, eptSteps);
   if (pteHpa < 0) {
-    if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(pteGpa)}`, ept: eptSteps });
-    return eptFault(ctx as unknown as PagingContext, fault, va, access, pteGpa, pteHpa, `GGTT PTE at GPA ${hex(pteGpa)}`, steps);
+    if (steps)
+      steps.push({
+        level: 'EPT',
+        table: ctx.ept.roots[ctx.view],
+        index: -1,
+        entryLo: 0,
+        entryHi: 0,
+        flags: `GPA ${hex(pteGpa)}`,
+        ept: eptSteps,
+      });
+    return eptFault(
+      ctx as unknown as PagingContext,
+      fault,
+      va,
+      access,
+      pteGpa,
+      pteHpa,
+      `GGTT PTE at GPA ${hex(pteGpa)}`,
+      steps,
+    );
   }
   const pg = ctx.mem.pageForRead(Math.floor(pteHpa / PAGE_SIZE));
   const di = (pteHpa % PAGE_SIZE) >>> 2;
   const lo = pg[di];
   const hi = pg[di + 1];
-  if (steps) steps.push({ level: 'GGTT', table: ctx.base, index, entryLo: lo, entryHi: hi, flags: lo & GGTT_PTE_PRESENT ? 'P' : '-', ept: eptSteps });
-  if ((lo & GGTT_PTE_PRESENT) === 0) return pageFault(fault, va, access, 0, `GGTT[${index}] at GPA ${hex(pteGpa)} is not present (entry ${entryHex(lo, hi)})`, steps);
+  if (steps)
+    steps.push({
+      level: 'GGTT',
+      table: ctx.base,
+      index,
+      entryLo: lo,
+      entryHi: hi,
+      flags: lo & GGTT_PTE_PRESENT ? 'P' : '-',
+      ept: eptSteps,
+    });
+  if ((lo & GGTT_PTE_PRESENT) === 0)
+    return pageFault(
+      fault,
+      va,
+      access,
+      0,
+      `GGTT[${index}] at GPA ${hex(pteGpa)} is not present (entry ${entryHex(lo, hi)})`,
+      steps,
+    );
   const gpa = entryAddress(lo, hi) + (va % PAGE_SIZE);
   const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
   const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
-  if (steps) steps.push({ level: 'EPT', table: ctx.ept.roots[ctx.view], index: -1, entryLo: 0, entryHi: 0, flags: `GPA ${hex(gpa)}`, ept: eptSteps2 });
-  if (hpa < 0) return eptFault(ctx as unknown as PagingContext, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
+  if (steps)
+    steps.push({
+      level: 'EPT',
+      table: ctx.ept.roots[ctx.view],
+      index: -1,
+      entryLo: 0,
+      entryHi: 0,
+      flags: `GPA ${hex(gpa)}`,
+      ept: eptSteps2,
+    });
+  if (hpa < 0)
+    return eptFault(ctx as unknown as PagingContext, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
   if (out) {
     out.writable = true;
     out.nx = false;

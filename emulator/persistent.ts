@@ -41,7 +41,9 @@ export class SavedTable<T> {
       const old = prev?.leaves[l];
       if (leaf === undefined || leaf === old) continue;
       n += arrayBytes(WIDTH);
-      if (value) for (let j = 0; j < WIDTH; j++) if (leaf[j] !== undefined && leaf[j] !== old?.[j]) n += value(leaf[j]!, old?.[j]);
+      if (value)
+        for (let j = 0; j < WIDTH; j++)
+          if (leaf[j] !== undefined && leaf[j] !== old?.[j]) n += value(leaf[j]!, old?.[j]);
     }
     return n;
   }

@@ -8,7 +8,17 @@ import { formatI915ErrorState, isI915ErrorState, parseI915ErrorState } from './f
 import { isXeDevcoredump, parseXeDevcoredump } from './formats/xe-devcoredump';
 import { assemble } from './assembler';
 import { hex, PAGE_SIZE } from './memory';
-import { ENGINE_REGS, ENGINES, EngineName, REGISTERS, regAt, regCompose, regField, ringBytesOf, type RegInstance } from './registers';
+import {
+  ENGINE_REGS,
+  ENGINES,
+  EngineName,
+  REGISTERS,
+  regAt,
+  regCompose,
+  regField,
+  ringBytesOf,
+  type RegInstance,
+} from './registers';
 import { SPACE_GGTT } from './engine';
 import { GpuError, Vm, VmOptions } from './vm';
 
@@ -49,7 +59,11 @@ function contextImage(vm: Vm, e: EngineName): Uint32Array {
   const regs = CONTEXT_REGS.map((d) => engineReg(e, d.name));
   for (let k = 0; k < regs.length; k += LRI_PAIRS) {
     const chunk = regs.slice(k, k + LRI_PAIRS);
-    const lri = encodeCommand(LRI, new Map(), chunk.map((r) => [r.mmio, vm.regs.values[r.slot]] as const));
+    const lri = encodeCommand(
+      LRI,
+      new Map(),
+      chunk.map((r) => [r.mmio, vm.regs.values[r.slot]] as const),
+    );
     img.set(lri, i);
     i += lri.length;
   }
@@ -86,9 +100,18 @@ function mappedExtent(vm: Vm, e: EngineName, va: number, space: Space, max: numb
  */
 export function captureHangDump(vm: Vm, err: GpuError): HangDump {
   const d: HangDump = {
-    format: 'i915-error', file: vm.image.file, reason: `${err.kind} on ${err.engine}: ${err.message}`, kind: err.kind,
-    platform: WRITTEN_PLATFORM, pciId: WRITTEN_PCI_ID, pciRevision: vm.cfg.version, gen: 9,
-    engines: [], batchAddrs: [], globalBuffers: [], unknown: [],
+    format: 'i915-error',
+    file: vm.image.file,
+    reason: `${err.kind} on ${err.engine}: ${err.message}`,
+    kind: err.kind,
+    platform: WRITTEN_PLATFORM,
+    pciId: WRITTEN_PCI_ID,
+    pciRevision: vm.cfg.version,
+    gen: 9,
+    engines: [],
+    batchAddrs: [],
+    globalBuffers: [],
+    unknown: [],
   };
   if (FAULT_KINDS_WITH_ADDRESS.has(err.kind)) d.faultAddress = err.faultAddress ?? err.gpa;
   for (const name of ENGINES) {
@@ -107,7 +130,9 @@ export function captureHangDump(vm: Vm, err: GpuError): HangDump {
     de.regs.set('CTL', R[s.ctl]);
     de.regs.set('HWS', R[s.hws]);
     de.regs.set('ACTHD', acthd);
-    const cmdSpace: Space = (eng.depth > 0 ? eng.bbSpace[eng.depth - 1] === SPACE_GGTT : vm.image.ringSpace === 'ggtt') ? 'ggtt' : 'ppgtt';
+    const cmdSpace: Space = (eng.depth > 0 ? eng.bbSpace[eng.depth - 1] === SPACE_GGTT : vm.image.ringSpace === 'ggtt')
+      ? 'ggtt'
+      : 'ppgtt';
     de.regs.set('IPEHR', readBuffer(vm, name, acthd, 4, cmdSpace)[0]);
     de.regs.set('INSTDONE', 0xffffffff);
     de.regs.set('BBADDR', u64(R[s.bbAddr], R[s.bbAddrUdw]));
@@ -121,16 +146,29 @@ export function captureHangDump(vm: Vm, err: GpuError): HangDump {
     const ringSpace: Space = vm.image.ringSpace ?? 'ppgtt';
     const firstLevel = eng.depth > 0 ? eng.bb[0] : -1;
     const batchSpace: Space = eng.depth > 0 && eng.bbSpace[0] === SPACE_GGTT ? 'ggtt' : 'ppgtt';
-    const maps = [...vm.image.mappings].filter((m) => ringBytes === 0 || ringSpace !== 'ppgtt' || m.va + m.size <= ringVa || m.va >= ringVa + ringBytes);
-    const batch = batchSpace === 'ppgtt' ? maps.find((m) => firstLevel >= m.va && firstLevel < m.va + m.size) : undefined;
+    const maps = [...vm.image.mappings].filter(
+      (m) => ringBytes === 0 || ringSpace !== 'ppgtt' || m.va + m.size <= ringVa || m.va >= ringVa + ringBytes,
+    );
+    const batch =
+      batchSpace === 'ppgtt' ? maps.find((m) => firstLevel >= m.va && firstLevel < m.va + m.size) : undefined;
     const bufs: DumpBuffer[] = [];
     const add = (bufName: string, va: number, bytes: number, space: Space = 'ppgtt', dwords?: Uint32Array) =>
-      bufs.push({ name: bufName, va, dwords: dwords ?? readBuffer(vm, name, va, bytes, space), encoding: 'zlib', line: 0 });
+      bufs.push({
+        name: bufName,
+        va,
+        dwords: dwords ?? readBuffer(vm, name, va, bytes, space),
+        encoding: 'zlib',
+        line: 0,
+      });
     if (batch) add('batch', batch.va, Math.min(batch.size, MAX_BUFFER_BYTES));
     else if (firstLevel >= 0) {
       // No `.map` holds it (a capture's own page tables, or the global GTT): the pages mapped from its start.
       const bbAddr = u64(R[s.bbAddr], R[s.bbAddrUdw]);
-      const from = Math.floor((eng.depth === 1 && bbAddr <= firstLevel && firstLevel - bbAddr < MAX_BUFFER_BYTES ? bbAddr : firstLevel) / PAGE_SIZE) * PAGE_SIZE;
+      const from =
+        Math.floor(
+          (eng.depth === 1 && bbAddr <= firstLevel && firstLevel - bbAddr < MAX_BUFFER_BYTES ? bbAddr : firstLevel) /
+            PAGE_SIZE,
+        ) * PAGE_SIZE;
       const bytes = mappedExtent(vm, name, from, batchSpace, MAX_BUFFER_BYTES);
       if (bytes > 0) add('batch', from, bytes, batchSpace);
     }
@@ -242,13 +280,18 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
   if (!he) throw new DumpFormatError(0, 'missing section: the dump has no engine');
   const acthd = he.regs.get('ACTHD');
   if (acthd === undefined) throw new DumpFormatError(he.line, `missing register: ${he.name} has no ACTHD`);
-  const notes: string[] = ['page tables are not in a dump: the replay maps each captured buffer at its GPU VA with page tables it builds; memory not captured reads as zero (writing it ends the replay)'];
+  const notes: string[] = [
+    'page tables are not in a dump: the replay maps each captured buffer at its GPU VA with page tables it builds; memory not captured reads as zero (writing it ends the replay)',
+  ];
   const engine = vmEngine(he.name) ?? 'rcs0';
   if (!vmEngine(he.name)) notes.push(`engine ${he.name} is not modelled: replayed on rcs0`);
 
   // Page-granular placement: first buffer wins a page.
   const all = [...he.buffers, ...dump.globalBuffers];
-  const rank = (b: DumpBuffer) => { const k = MAPPED_ORDER.indexOf(b.name.toLowerCase()); return k < 0 ? MAPPED_ORDER.length : k; };
+  const rank = (b: DumpBuffer) => {
+    const k = MAPPED_ORDER.indexOf(b.name.toLowerCase());
+    return k < 0 ? MAPPED_ORDER.length : k;
+  };
   const mappedPages = new Map<number, { buf: DumpBuffer; off: number }>();
   const reportBufs: CaptureReport['buffers'] = [];
   for (const b of [...all].sort((a, c) => rank(a) - rank(c))) {
@@ -257,18 +300,22 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
     if (!mapped) continue;
     const first = Math.floor(b.va / PAGE_SIZE);
     const last = Math.floor((b.va + b.dwords.length * 4 - 1) / PAGE_SIZE);
-    for (let p = first; p <= last; p++) if (!mappedPages.has(p)) mappedPages.set(p, { buf: b, off: p * PAGE_SIZE - b.va });
+    for (let p = first; p <= last; p++)
+      if (!mappedPages.has(p)) mappedPages.set(p, { buf: b, off: p * PAGE_SIZE - b.va });
   }
   const pages = [...mappedPages.keys()].sort((a, b) => a - b);
 
   const src: string[] = [];
   src.push(`; generated by vgpu-debug from ${dump.file} (${dump.format}): ${dump.reason}`);
   src.push('; page tables are not in a dump: these mappings and their page tables are built anew');
-  const version = dump.pciId === WRITTEN_PCI_ID && dump.pciRevision !== undefined && dump.pciRevision >= 1 && dump.pciRevision <= 3 ? dump.pciRevision : undefined;
+  const version =
+    dump.pciId === WRITTEN_PCI_ID && dump.pciRevision !== undefined && dump.pciRevision >= 1 && dump.pciRevision <= 3
+      ? dump.pciRevision
+      : undefined;
   const memory = Math.max(64, Math.ceil((pages.length * PAGE_SIZE * 2 + (16 << 20)) / (16 << 20)) * 16) * 1024 * 1024;
   src.push(`.vm memory=${memory} unmapped=zero${version !== undefined ? ` version=${version}` : ''}`);
   let gpa = 0x100000;
-  for (let i = 0; i < pages.length; ) {
+  for (let i = 0; i < pages.length;) {
     let j = i + 1;
     while (j < pages.length && pages[j] === pages[j - 1] + 1) j++;
     src.push(`.map ${hex(pages[i] * PAGE_SIZE)}, ${hex(gpa)}, ${hex((j - i) * PAGE_SIZE)}, rw`);
@@ -278,9 +325,12 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
   for (const p of pages) {
     const { buf, off } = mappedPages.get(p)!;
     const base = off / 4;
-    for (let k = 0; k < 1024; ) {
+    for (let k = 0; k < 1024;) {
       const idx = base + k;
-      if (idx < 0 || idx >= buf.dwords.length || buf.dwords[idx] === 0) { k++; continue; }
+      if (idx < 0 || idx >= buf.dwords.length || buf.dwords[idx] === 0) {
+        k++;
+        continue;
+      }
       let end = k;
       while (end < 1024 && base + end < buf.dwords.length && buf.dwords[base + end] !== 0 && end - k < 8) end++;
       const words = Array.from(buf.dwords.subarray(base + k, base + end), (w) => hex(w));
@@ -309,19 +359,37 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
   let replayFrom: CaptureReport['replayFrom'];
   if (ring && ring.va < 2 ** 32 && ring.va % PAGE_SIZE === 0 && rqHead !== tail) {
     const ctl = he.regs.get('CTL');
-    const ringPages = ctl !== undefined && regField('RING_CTL', 'ENABLE').get(ctl) ? ringBytesOf(ctl) / PAGE_SIZE : Math.max(1, Math.ceil((ring.dwords.length * 4) / PAGE_SIZE));
+    const ringPages =
+      ctl !== undefined && regField('RING_CTL', 'ENABLE').get(ctl)
+        ? ringBytesOf(ctl) / PAGE_SIZE
+        : Math.max(1, Math.ceil((ring.dwords.length * 4) / PAGE_SIZE));
     src.push(`.mmio ${engine}.RING_START, ${hex(ring.va)}`);
     src.push(`.mmio ${engine}.RING_CTL, ${hex(regCompose('RING_CTL', { ENABLE: 1, LENGTH: ringPages - 1 }))}`);
     src.push(`.mmio ${engine}.RING_HEAD, ${hex(rqHead)}`);
     src.push(`.mmio ${engine}.RING_TAIL, ${hex(tail)}`);
     replayFrom = { ring: true, va: hex(ring.va + rqHead) };
   } else {
-    const start = dump.batchAddrs[0] ?? he.buffers.find((b) => b.name.toLowerCase() === 'batch')?.va ?? he.regs.get('BBADDR');
-    if (start === undefined) throw new DumpFormatError(he.line, `missing section: ${he.name} has neither a ring (with HEAD != TAIL) nor a batch address to replay from`);
-    notes.push(ring ? 'the ring holds nothing between HEAD and TAIL: the replay starts at the batch' : 'the ring is not in the dump: the replay starts at the batch address');
+    const start =
+      dump.batchAddrs[0] ?? he.buffers.find((b) => b.name.toLowerCase() === 'batch')?.va ?? he.regs.get('BBADDR');
+    if (start === undefined)
+      throw new DumpFormatError(
+        he.line,
+        `missing section: ${he.name} has neither a ring (with HEAD != TAIL) nor a batch address to replay from`,
+      );
+    notes.push(
+      ring
+        ? 'the ring holds nothing between HEAD and TAIL: the replay starts at the batch'
+        : 'the ring is not in the dump: the replay starts at the batch address',
+    );
     let ringVa = 0xfff00000;
-    while (pages.some((p) => p * PAGE_SIZE >= ringVa && p * PAGE_SIZE < ringVa + 0x4000) && ringVa > 0x10000000) ringVa -= 0x100000;
-    src.push(`.ring ${engine}, ${hex(ringVa)}, 16K`, `.map ${hex(ringVa)}, ${hex(gpa)}, 16K, rw`, `    MI_BATCH_BUFFER_START addr=${hex(start)}`, `.submit ${engine}`);
+    while (pages.some((p) => p * PAGE_SIZE >= ringVa && p * PAGE_SIZE < ringVa + 0x4000) && ringVa > 0x10000000)
+      ringVa -= 0x100000;
+    src.push(
+      `.ring ${engine}, ${hex(ringVa)}, 16K`,
+      `.map ${hex(ringVa)}, ${hex(gpa)}, 16K, rw`,
+      `    MI_BATCH_BUFFER_START addr=${hex(start)}`,
+      `.submit ${engine}`,
+    );
     replayFrom = { ring: false, va: hex(start) };
   }
   const program = src.join('\n') + '\n';
@@ -332,26 +400,51 @@ export function openHangDump(dump: HangDump, o: VmOptions = {}): OpenedDump {
   const outcome = vm.run({ stopAt: (m) => eng.busy() && m.nextActor() === eng && eng.nextVa() === acthd });
   const ipehr = he.regs.get('IPEHR');
   const report: CaptureReport = {
-    format: dump.format, reason: dump.reason, kind: dump.kind, platform: dump.platform,
+    format: dump.format,
+    reason: dump.reason,
+    kind: dump.kind,
+    platform: dump.platform,
     pciId: dump.pciId === undefined ? undefined : hex(dump.pciId, 4),
-    engine: he.name, replayEngine: engine, acthd: hex(acthd), ipehr: ipehr === undefined ? undefined : hex(ipehr, 8),
-    replayFrom, reached: outcome === 'stopped', headerMatchesIpehr: null, buffers: reportBufs, notes, unknown: dump.unknown,
+    engine: he.name,
+    replayEngine: engine,
+    acthd: hex(acthd),
+    ipehr: ipehr === undefined ? undefined : hex(ipehr, 8),
+    replayFrom,
+    reached: outcome === 'stopped',
+    headerMatchesIpehr: null,
+    buffers: reportBufs,
+    notes,
+    unknown: dump.unknown,
   };
   if (report.reached) {
     const words = vm.readVa(acthd, 16, engine).map((x) => x ?? 0);
     const dc = decodeCommand(words, 0, words.length, vm.gen);
-    report.command = { va: hex(acthd), mnemonic: typeof dc === 'string' ? null : dc.def.mnemonic, header: hex(words[0], 8) };
+    report.command = {
+      va: hex(acthd),
+      mnemonic: typeof dc === 'string' ? null : dc.def.mnemonic,
+      header: hex(words[0], 8),
+    };
     if (ipehr !== undefined) {
       report.headerMatchesIpehr = words[0] === ipehr;
-      if (!report.headerMatchesIpehr) notes.push(`the header at ACTHD (${hex(words[0], 8)}) is not IPEHR (${hex(ipehr, 8)}): the dump's buffer or IPEHR is stale`);
+      if (!report.headerMatchesIpehr)
+        notes.push(
+          `the header at ACTHD (${hex(words[0], 8)}) is not IPEHR (${hex(ipehr, 8)}): the dump's buffer or IPEHR is stale`,
+        );
     }
   } else {
     const err = vm.pending;
     const faultGpa = err?.faultAddress !== undefined ? vm.translate(err.faultAddress, 0, err.engine).gpa : undefined;
-    const uncaptured = faultGpa !== undefined && vm.uncaptured(faultGpa) ? ' (a write to memory the dump did not capture)' : '';
+    const uncaptured =
+      faultGpa !== undefined && vm.uncaptured(faultGpa) ? ' (a write to memory the dump did not capture)' : '';
     report.divergence = err
-      ? { at: hex(err.commandVa), reason: `${err.kind} on ${err.engine} before reaching ACTHD: ${err.message}${uncaptured}` }
-      : { at: hex(eng.cmdVa), reason: `the replay ${outcome === 'done' ? 'ran to the end' : `stopped (${outcome})`} without reaching ACTHD ${hex(acthd)}; last command at ${hex(eng.cmdVa)}` };
+      ? {
+          at: hex(err.commandVa),
+          reason: `${err.kind} on ${err.engine} before reaching ACTHD: ${err.message}${uncaptured}`,
+        }
+      : {
+          at: hex(eng.cmdVa),
+          reason: `the replay ${outcome === 'done' ? 'ran to the end' : `stopped (${outcome})`} without reaching ACTHD ${hex(acthd)}; last command at ${hex(eng.cmdVa)}`,
+        };
   }
   return { dump, program, vm, report };
 }

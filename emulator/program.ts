@@ -27,16 +27,23 @@ export function readProgram(file: string): string {
     if (!st.isFile()) throw new ProgramFileError(`${file}: not a regular file (${fileKind(st)})`);
     if (st.size > MAX_PROGRAM_BYTES) {
       const known = knownFormat(readHead(file, 512));
-      throw new ProgramFileError(known ? `${file} is ${known}, not a .vgpu program` : `${file}: ${st.size} bytes is past the ${MAX_PROGRAM_BYTES / 1024 / 1024} MiB limit for a program file`);
+      throw new ProgramFileError(
+        known
+          ? `${file} is ${known}, not a .vgpu program`
+          : `${file}: ${st.size} bytes is past the ${MAX_PROGRAM_BYTES / 1024 / 1024} MiB limit for a program file`,
+      );
     }
     bytes = fs.readFileSync(file);
   } catch (e) {
     if (e instanceof ProgramFileError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw new ProgramFileError(`${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`);
+    throw new ProgramFileError(
+      `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`,
+    );
   }
   // A file that grew between the stat and the read is still held to the limit.
-  if (bytes.length > MAX_PROGRAM_BYTES) throw new ProgramFileError(`${file}: past the ${MAX_PROGRAM_BYTES / 1024 / 1024} MiB limit for a program file`);
+  if (bytes.length > MAX_PROGRAM_BYTES)
+    throw new ProgramFileError(`${file}: past the ${MAX_PROGRAM_BYTES / 1024 / 1024} MiB limit for a program file`);
   const r = programText(bytes);
   if ('refused' in r) throw new ProgramFileError(`${file} ${r.refused}`);
   return r.text;
@@ -72,7 +79,12 @@ function readSidecar(file: string): Uint8Array {
 
 export function assembleProgram(file: string, source: string, o: LoadOptions = {}): ProgramImage {
   const dir = path.dirname(file);
-  return assemble(source, { file, memory: o.memory, physBits: o.physBits, readFile: (name) => readSidecar(path.resolve(dir, name)) });
+  return assemble(source, {
+    file,
+    memory: o.memory,
+    physBits: o.physBits,
+    readFile: (name) => readSidecar(path.resolve(dir, name)),
+  });
 }
 
 /** Assembles and builds a VM; throws AssemblyError, ConfigError or ProgramFileError. */

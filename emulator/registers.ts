@@ -69,7 +69,14 @@ export interface GenxmlRegister {
   readonly dwords: number;
   readonly masked: boolean;
   /** n name, s/e start/end bit, t genxml type, d default, v enum values. */
-  readonly fields: readonly { n: string; s: number; e: number; t: string; d?: number; v?: readonly [string, number][] }[];
+  readonly fields: readonly {
+    n: string;
+    s: number;
+    e: number;
+    t: string;
+    d?: number;
+    v?: readonly [string, number][];
+  }[];
 }
 
 export const FAULT_KINDS = [
@@ -98,104 +105,258 @@ const f = (name: string, lo: number, hi: number, desc: string, values?: Record<n
 function engineRegs(): RegDef[] {
   const regs: RegDef[] = [
     {
-      name: 'RING_TAIL', offset: 0x030, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      name: 'RING_TAIL',
+      offset: 0x030,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
       desc: 'Ring tail: the driver writes it to submit the commands before this offset',
       fields: [f('OFFSET', 2, 20, 'byte offset of the tail in the ring, dword aligned')],
     },
     {
-      name: 'RING_HEAD', offset: 0x034, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      name: 'RING_HEAD',
+      offset: 0x034,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
       desc: 'Ring head: offset of the next ring command the engine fetches',
-      fields: [f('OFFSET', 2, 20, 'byte offset of the head in the ring'), f('WRAP_COUNT', 21, 31, 'times the head wrapped to 0')],
+      fields: [
+        f('OFFSET', 2, 20, 'byte offset of the head in the ring'),
+        f('WRAP_COUNT', 21, 31, 'times the head wrapped to 0'),
+      ],
     },
     {
-      name: 'RING_START', offset: 0x038, width: 32, access: 'rw', scope: 'engine', reset: 0, address: { space: 'va' },
+      name: 'RING_START',
+      offset: 0x038,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
+      address: { space: 'va' },
       desc: 'GPU VA of the ring buffer (page aligned, below 4 GiB)',
       fields: [f('ADDRESS', 12, 31, 'ring start address bits 31:12')],
     },
     {
-      name: 'RING_CTL', offset: 0x03c, width: 32, access: 'rw', scope: 'engine', reset: 0,
+      name: 'RING_CTL',
+      offset: 0x03c,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
       desc: 'Ring control: enable and length',
       fields: [f('ENABLE', 0, 0, 'ring enabled'), f('LENGTH', 12, 20, 'ring length in pages minus one')],
     },
     {
-      name: 'ACTHD_UDW', offset: 0x05c, width: 32, access: 'ro', scope: 'engine', reset: 0,
+      name: 'ACTHD_UDW',
+      offset: 0x05c,
+      width: 32,
+      access: 'ro',
+      scope: 'engine',
+      reset: 0,
       desc: 'Active head, upper dword: GPU VA bits 47:32 of the command being executed',
       fields: [f('ADDRESS', 0, 15, 'address bits 47:32')],
     },
     {
-      name: 'ACTHD', offset: 0x074, width: 32, access: 'ro', scope: 'engine', reset: 0, address: { space: 'va', high: 'ACTHD_UDW' },
+      name: 'ACTHD',
+      offset: 0x074,
+      width: 32,
+      access: 'ro',
+      scope: 'engine',
+      reset: 0,
+      address: { space: 'va', high: 'ACTHD_UDW' },
       desc: 'Active head: GPU VA bits 31:0 of the command being executed',
       fields: [f('ADDRESS', 0, 31, 'address bits 31:0')],
     },
     {
-      name: 'BB_ADDR', offset: 0x140, width: 32, access: 'ro', scope: 'engine', reset: 0, address: { space: 'va', high: 'BB_ADDR_UDW' },
+      name: 'BB_ADDR',
+      offset: 0x140,
+      width: 32,
+      access: 'ro',
+      scope: 'engine',
+      reset: 0,
+      address: { space: 'va', high: 'BB_ADDR_UDW' },
       desc: 'Current batch buffer GPU VA bits 31:0',
       fields: [f('ADDRESS', 0, 31, 'address bits 31:0')],
     },
     {
-      name: 'BB_ADDR_UDW', offset: 0x168, width: 32, access: 'ro', scope: 'engine', reset: 0,
+      name: 'BB_ADDR_UDW',
+      offset: 0x168,
+      width: 32,
+      access: 'ro',
+      scope: 'engine',
+      reset: 0,
       desc: 'Current batch buffer GPU VA bits 47:32',
       fields: [f('ADDRESS', 0, 15, 'address bits 47:32')],
     },
     {
-      name: 'PDP0_LDW', offset: 0x270, width: 32, access: 'rw', scope: 'engine', reset: 0, address: { space: 'gpa', high: 'PDP0_UDW' }, postWrite: 'flush-tlbs',
+      name: 'PDP0_LDW',
+      offset: 0x270,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
+      address: { space: 'gpa', high: 'PDP0_UDW' },
+      postWrite: 'flush-tlbs',
       desc: "PPGTT root (PML4) guest physical address, lower dword (i915's GEN8_RING_PDP_LDW)",
       fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
     },
     {
-      name: 'PDP0_UDW', offset: 0x274, width: 32, access: 'rw', scope: 'engine', reset: 0, postWrite: 'flush-tlbs',
+      name: 'PDP0_UDW',
+      offset: 0x274,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
+      postWrite: 'flush-tlbs',
       desc: "PPGTT root (PML4) guest physical address, upper dword (i915's GEN8_RING_PDP_UDW)",
       fields: [f('ADDRESS', 0, 19, 'GPA bits 51:32')],
     },
     {
-      name: 'TIMESTAMP', offset: 0x358, width: 32, access: 'ro', scope: 'engine', reset: 0,
+      name: 'TIMESTAMP',
+      offset: 0x358,
+      width: 32,
+      access: 'ro',
+      scope: 'engine',
+      reset: 0,
       desc: 'Engine cycle counter',
       fields: [f('CYCLES', 0, 31, 'cycles executed by this engine')],
     },
     {
-      name: 'EPT_VIEW', offset: 0x3f0, width: 32, access: 'priv', scope: 'engine', reset: 0, postWrite: 'flush-tlbs',
+      name: 'EPT_VIEW',
+      offset: 0x3f0,
+      width: 32,
+      access: 'priv',
+      scope: 'engine',
+      reset: 0,
+      postWrite: 'flush-tlbs',
       desc: 'EPT view the engine runs under (privileged)',
       fields: [f('VIEW', 0, 0, 'EPT view', { 0: 'full', 1: 'restricted' })],
     },
   ];
   for (let n = 0; n < 16; n++) {
     regs.push({
-      name: `CS_GPR${n}`, offset: 0x600 + 8 * n, width: 32, access: 'cmd', scope: 'engine', reset: 0,
-      desc: `General purpose register ${n}, low dword`, fields: [],
+      name: `CS_GPR${n}`,
+      offset: 0x600 + 8 * n,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: `General purpose register ${n}, low dword`,
+      fields: [],
     });
     regs.push({
-      name: `CS_GPR${n}_UDW`, offset: 0x604 + 8 * n, width: 32, access: 'cmd', scope: 'engine', reset: 0,
-      desc: `General purpose register ${n}, high dword`, fields: [],
+      name: `CS_GPR${n}_UDW`,
+      offset: 0x604 + 8 * n,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: `General purpose register ${n}, high dword`,
+      fields: [],
     });
   }
   // After the CS_GPRs (what a debugging user reads first): the status page and the predicate registers.
   regs.push(
     {
-      name: 'HWS_PGA', offset: 0x080, width: 32, access: 'rw', scope: 'engine', reset: 0, address: { space: 'ggtt' },
+      name: 'HWS_PGA',
+      offset: 0x080,
+      width: 32,
+      access: 'rw',
+      scope: 'engine',
+      reset: 0,
+      address: { space: 'ggtt' },
       desc: "Hardware status page address: global GTT address of the engine's 4 KiB status page (MI_STORE_DATA_INDEX, MI_REPORT_HEAD)",
       fields: [f('ADDRESS', 12, 31, 'GGTT address bits 31:12')],
     },
     {
-      name: 'MI_PREDICATE_RESULT_2', offset: 0x3bc, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      name: 'MI_PREDICATE_RESULT_2',
+      offset: 0x3bc,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
       desc: 'Predicate result 2: MI_SET_PREDICATE\'s "NOOP on result2" modes test bit 0',
       fields: [f('RESULT', 0, 0, 'result 2')],
     },
-    { name: 'MI_PREDICATE_SRC0', offset: 0x400, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 0, low dword', fields: [] },
-    { name: 'MI_PREDICATE_SRC0_UDW', offset: 0x404, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 0, high dword', fields: [] },
-    { name: 'MI_PREDICATE_SRC1', offset: 0x408, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 1, low dword', fields: [] },
-    { name: 'MI_PREDICATE_SRC1_UDW', offset: 0x40c, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE source 1, high dword', fields: [] },
     {
-      name: 'MI_PREDICATE_DATA', offset: 0x410, width: 32, access: 'cmd', scope: 'engine', reset: 0,
-      desc: 'MI_PREDICATE delta data (SRC0 - SRC1 at the last DELTAS_EQUAL compare), low dword', fields: [],
+      name: 'MI_PREDICATE_SRC0',
+      offset: 0x400,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: 'MI_PREDICATE source 0, low dword',
+      fields: [],
     },
-    { name: 'MI_PREDICATE_DATA_UDW', offset: 0x414, width: 32, access: 'cmd', scope: 'engine', reset: 0, desc: 'MI_PREDICATE delta data, high dword', fields: [] },
     {
-      name: 'MI_PREDICATE_RESULT', offset: 0x418, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      name: 'MI_PREDICATE_SRC0_UDW',
+      offset: 0x404,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: 'MI_PREDICATE source 0, high dword',
+      fields: [],
+    },
+    {
+      name: 'MI_PREDICATE_SRC1',
+      offset: 0x408,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: 'MI_PREDICATE source 1, low dword',
+      fields: [],
+    },
+    {
+      name: 'MI_PREDICATE_SRC1_UDW',
+      offset: 0x40c,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: 'MI_PREDICATE source 1, high dword',
+      fields: [],
+    },
+    {
+      name: 'MI_PREDICATE_DATA',
+      offset: 0x410,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: 'MI_PREDICATE delta data (SRC0 - SRC1 at the last DELTAS_EQUAL compare), low dword',
+      fields: [],
+    },
+    {
+      name: 'MI_PREDICATE_DATA_UDW',
+      offset: 0x414,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
+      desc: 'MI_PREDICATE delta data, high dword',
+      fields: [],
+    },
+    {
+      name: 'MI_PREDICATE_RESULT',
+      offset: 0x418,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
       desc: 'Result of MI_PREDICATE: a predicated 3DPRIMITIVE, GPGPU_WALKER or MI_BATCH_BUFFER_START runs only when bit 0 is set',
       fields: [f('RESULT', 0, 0, 'predicate result')],
     },
     {
-      name: 'MI_PREDICATE_RESULT_1', offset: 0x41c, width: 32, access: 'cmd', scope: 'engine', reset: 0,
+      name: 'MI_PREDICATE_RESULT_1',
+      offset: 0x41c,
+      width: 32,
+      access: 'cmd',
+      scope: 'engine',
+      reset: 0,
       desc: 'Predicate result 1: MI_SET_PREDICATE\'s "NOOP on result" modes test bit 0',
       fields: [f('RESULT', 0, 0, 'result 1')],
     },
@@ -208,17 +369,39 @@ const KIND_CODES: Record<number, string> = Object.fromEntries(FAULT_KINDS.map((k
 
 const DEVICE_REGS: RegDef[] = [
   {
-    name: 'FAULT_ADDR_LO', offset: 0x4400, width: 32, access: 'ro', scope: 'device', reset: 0, address: { space: 'va', high: 'FAULT_ADDR_HI' },
-    desc: 'Faulting address bits 31:0 (GPU VA, or GPA for EPT errors)', fields: [f('ADDRESS', 0, 31, 'address bits 31:0')],
+    name: 'FAULT_ADDR_LO',
+    offset: 0x4400,
+    width: 32,
+    access: 'ro',
+    scope: 'device',
+    reset: 0,
+    address: { space: 'va', high: 'FAULT_ADDR_HI' },
+    desc: 'Faulting address bits 31:0 (GPU VA, or GPA for EPT errors)',
+    fields: [f('ADDRESS', 0, 31, 'address bits 31:0')],
   },
   {
-    name: 'FAULT_ADDR_HI', offset: 0x4404, width: 32, access: 'ro', scope: 'device', reset: 0,
-    desc: 'Faulting address bits 63:32', fields: [f('ADDRESS', 0, 31, 'address bits 63:32')],
+    name: 'FAULT_ADDR_HI',
+    offset: 0x4404,
+    width: 32,
+    access: 'ro',
+    scope: 'device',
+    reset: 0,
+    desc: 'Faulting address bits 63:32',
+    fields: [f('ADDRESS', 0, 31, 'address bits 63:32')],
   },
   {
-    name: 'FAULT_STATUS', offset: 0x4408, width: 32, access: 'rw', scope: 'device', reset: 0,
+    name: 'FAULT_STATUS',
+    offset: 0x4408,
+    width: 32,
+    access: 'rw',
+    scope: 'device',
+    reset: 0,
     desc: 'Fault status; the driver writes 0 to clear',
-    fields: [f('VALID', 0, 0, 'a fault is recorded'), f('KIND', 4, 7, 'error kind', KIND_CODES), f('ENGINE', 8, 11, 'faulting engine', ENGINE_CODES)],
+    fields: [
+      f('VALID', 0, 0, 'a fault is recorded'),
+      f('KIND', 4, 7, 'error kind', KIND_CODES),
+      f('ENGINE', 8, 11, 'faulting engine', ENGINE_CODES),
+    ],
   },
 ];
 
@@ -226,34 +409,116 @@ const DEVICE_REGS: RegDef[] = [
 // RAM, one entry per 4 KiB of the GGTT address space. Privileged batches, rings and the status pages use it.
 DEVICE_REGS.push(
   {
-    name: 'GGTT_BASE_LO', offset: 0x4420, width: 32, access: 'rw', scope: 'device', reset: 0, address: { space: 'gpa', high: 'GGTT_BASE_HI' }, postWrite: 'flush-tlbs',
-    desc: 'Global GTT: guest physical address of its PTE table, bits 31:12', fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
+    name: 'GGTT_BASE_LO',
+    offset: 0x4420,
+    width: 32,
+    access: 'rw',
+    scope: 'device',
+    reset: 0,
+    address: { space: 'gpa', high: 'GGTT_BASE_HI' },
+    postWrite: 'flush-tlbs',
+    desc: 'Global GTT: guest physical address of its PTE table, bits 31:12',
+    fields: [f('ADDRESS', 12, 31, 'GPA bits 31:12')],
   },
   {
-    name: 'GGTT_BASE_HI', offset: 0x4424, width: 32, access: 'rw', scope: 'device', reset: 0, postWrite: 'flush-tlbs',
-    desc: 'Global GTT: guest physical address of its PTE table, bits 51:32', fields: [f('ADDRESS', 0, 19, 'GPA bits 51:32')],
+    name: 'GGTT_BASE_HI',
+    offset: 0x4424,
+    width: 32,
+    access: 'rw',
+    scope: 'device',
+    reset: 0,
+    postWrite: 'flush-tlbs',
+    desc: 'Global GTT: guest physical address of its PTE table, bits 51:32',
+    fields: [f('ADDRESS', 0, 19, 'GPA bits 51:32')],
   },
   {
-    name: 'GGTT_ENTRIES', offset: 0x4428, width: 32, access: 'rw', scope: 'device', reset: 0, postWrite: 'flush-tlbs',
-    desc: 'Global GTT: number of PTEs (the GGTT spans ENTRIES x 4 KiB; 0 = no GGTT)', fields: [f('ENTRIES', 0, 31, 'PTE count')],
+    name: 'GGTT_ENTRIES',
+    offset: 0x4428,
+    width: 32,
+    access: 'rw',
+    scope: 'device',
+    reset: 0,
+    postWrite: 'flush-tlbs',
+    desc: 'Global GTT: number of PTEs (the GGTT spans ENTRIES x 4 KiB; 0 = no GGTT)',
+    fields: [f('ENTRIES', 0, 31, 'PTE count')],
   },
 );
 
 const CAP_REGS: RegDef[] = [
-  { name: 'VERSION', offset: 0x00, width: 32, access: 'ro', scope: 'cap', reset: 0, desc: 'Exposed device version', fields: [f('VERSION', 0, 7, 'device version')] },
   {
-    name: 'GENCAP', offset: 0x08, width: 64, access: 'ro', scope: 'cap', reset: 0, desc: 'Generation capabilities',
+    name: 'VERSION',
+    offset: 0x00,
+    width: 32,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Exposed device version',
+    fields: [f('VERSION', 0, 7, 'device version')],
+  },
+  {
+    name: 'GENCAP',
+    offset: 0x08,
+    width: 64,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Generation capabilities',
     fields: [
       ...FEATURES.map((d) => f(d.name, d.bit, d.bit, d.desc)),
       f('MAX_BATCH_DEPTH', GENCAP_DEPTH.lo, GENCAP_DEPTH.hi, 'maximum batch nesting depth'),
       f('MAX_RING_PAGES', GENCAP_RING_PAGES.lo, GENCAP_RING_PAGES.hi, 'maximum ring size in pages'),
     ],
   },
-  { name: 'ENGCAP', offset: 0x10, width: 64, access: 'ro', scope: 'cap', reset: 0, desc: 'Engines present', fields: [f('RCS0', 0, 0, 'render engine'), f('BCS0', 1, 1, 'blitter engine')] },
-  { name: 'OPCAP_MI', offset: 0x20, width: 64, access: 'ro', scope: 'cap', reset: 0, desc: 'Bit n: MI opcode n accepted', fields: [] },
-  { name: 'OPCAP_2D_LO', offset: 0x28, width: 64, access: 'ro', scope: 'cap', reset: 0, desc: 'Bit n: 2D opcode n accepted (n < 64)', fields: [] },
-  { name: 'OPCAP_2D_HI', offset: 0x30, width: 64, access: 'ro', scope: 'cap', reset: 0, desc: 'Bit n-64: 2D opcode n accepted (n >= 64)', fields: [] },
-  { name: 'OPCAP_3D', offset: 0x38, width: 64, access: 'ro', scope: 'cap', reset: 0, desc: 'Bit 0: PIPE_CONTROL accepted', fields: [f('PIPE_CONTROL', 0, 0, 'PIPE_CONTROL')] },
+  {
+    name: 'ENGCAP',
+    offset: 0x10,
+    width: 64,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Engines present',
+    fields: [f('RCS0', 0, 0, 'render engine'), f('BCS0', 1, 1, 'blitter engine')],
+  },
+  {
+    name: 'OPCAP_MI',
+    offset: 0x20,
+    width: 64,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Bit n: MI opcode n accepted',
+    fields: [],
+  },
+  {
+    name: 'OPCAP_2D_LO',
+    offset: 0x28,
+    width: 64,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Bit n: 2D opcode n accepted (n < 64)',
+    fields: [],
+  },
+  {
+    name: 'OPCAP_2D_HI',
+    offset: 0x30,
+    width: 64,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Bit n-64: 2D opcode n accepted (n >= 64)',
+    fields: [],
+  },
+  {
+    name: 'OPCAP_3D',
+    offset: 0x38,
+    width: 64,
+    access: 'ro',
+    scope: 'cap',
+    reset: 0,
+    desc: 'Bit 0: PIPE_CONTROL accepted',
+    fields: [f('PIPE_CONTROL', 0, 0, 'PIPE_CONTROL')],
+  },
 ];
 
 export const ENGINE_REGS: readonly RegDef[] = engineRegs();
@@ -261,7 +526,9 @@ export const ENGINE_REGS: readonly RegDef[] = engineRegs();
 /** BAR0 offsets of the registers this file declares by hand (both engines' windows, the device's), by name. */
 export function handDeclaredMmio(): Map<number, string> {
   const out = new Map<number, string>();
-  for (const e of ENGINES) for (const d of ENGINE_REGS) for (let k = 0; k < d.width / 32; k++) out.set(ENGINE_BASE[e] + d.offset + 4 * k, `${e}.${d.name}`);
+  for (const e of ENGINES)
+    for (const d of ENGINE_REGS)
+      for (let k = 0; k < d.width / 32; k++) out.set(ENGINE_BASE[e] + d.offset + 4 * k, `${e}.${d.name}`);
   for (const d of DEVICE_REGS) for (let k = 0; k < d.width / 32; k++) out.set(d.offset + 4 * k, d.name);
   return out;
 }
@@ -295,7 +562,10 @@ export const GENXML_ACCESS: Readonly<Record<string, { access: Access; why: strin
   INSTDONE_1: { access: 'ro', why: 'render engine idle status: the GPU reports it (GVT-g: no command access)' },
   INSTPM: { access: 'cmd', why: `${GVT_CMD} and F_MODE_MASK (RING_INSTPM); gen8 only (gen9.xml excludes it)` },
   CS_DEBUG_MODE2: { access: 'cmd', why: `${GVT_CMD} (0x20d8, gen9 Broxton table)` },
-  CS_INVOCATION_COUNT: { access: 'cmd', why: STATISTICS.replace('gen7_render_regs', 'gen7_render_regs: GPGPU_THREADS_DISPATCHED') },
+  CS_INVOCATION_COUNT: {
+    access: 'cmd',
+    why: STATISTICS.replace('gen7_render_regs', 'gen7_render_regs: GPGPU_THREADS_DISPATCHED'),
+  },
   HS_INVOCATION_COUNT: { access: 'cmd', why: STATISTICS },
   DS_INVOCATION_COUNT: { access: 'cmd', why: STATISTICS },
   IA_VERTICES_COUNT: { access: 'cmd', why: STATISTICS },
@@ -306,10 +576,16 @@ export const GENXML_ACCESS: Readonly<Record<string, { access: Access; why: strin
   CL_INVOCATION_COUNT: { access: 'cmd', why: STATISTICS },
   CL_PRIMITIVES_COUNT: { access: 'cmd', why: STATISTICS },
   PS_INVOCATION_COUNT: { access: 'cmd', why: STATISTICS },
-  CS_CHICKEN1: { access: 'cmd', why: `${GVT_CMD} and F_MODE_MASK (0x2580, BDW+); i915 whitelists it to gen9 user batches (FORCE_TO_NONPRIV)` },
+  CS_CHICKEN1: {
+    access: 'cmd',
+    why: `${GVT_CMD} and F_MODE_MASK (0x2580, BDW+); i915 whitelists it to gen9 user batches (FORCE_TO_NONPRIV)`,
+  },
   BCS_INSTDONE: { access: 'ro', why: 'blitter idle status: the GPU reports it (GVT-g: no command access)' },
   FAULT_REG: { access: 'cmd', why: `${GVT_CMD} (0x4094, BDW+); the device itself reports its faults in FAULT_STATUS` },
-  GFX_ARB_ERROR_RPT: { access: 'rw', why: 'arbiter error report: the driver reads and clears it; no allow-list names it' },
+  GFX_ARB_ERROR_RPT: {
+    access: 'rw',
+    why: 'arbiter error report: the driver reads and clears it; no allow-list names it',
+  },
   SO_NUM_PRIMS_WRITTEN0: { access: 'cmd', why: STREAM_OUT },
   SO_NUM_PRIMS_WRITTEN1: { access: 'cmd', why: STREAM_OUT },
   SO_NUM_PRIMS_WRITTEN2: { access: 'cmd', why: STREAM_OUT },
@@ -325,9 +601,18 @@ export const GENXML_ACCESS: Readonly<Record<string, { access: Access; why: strin
   CACHE_MODE_0: { access: 'cmd', why: `${GVT_CMD} and F_MODE_MASK (CACHE_MODE_0_GEN7, 0x7000)` },
   CACHE_MODE_1: { access: 'cmd', why: `${GVT_CMD} and F_MODE_MASK (0x7004)` },
   GT_MODE: { access: 'cmd', why: `${GVT_CMD} and F_MODE_MASK (GEN7_GT_MODE, 0x7008)` },
-  L3CNTLREG: { access: 'cmd', why: `${GVT_CMD} (GEN8_L3CNTLREG, 0x7034, gen9 Broxton table); Mesa programs the L3 partition from batches` },
-  SC_INSTDONE: { access: 'ro', why: 'raster unit idle status: the GPU reports it (GVT-g: read from hardware, no command access)' },
-  SLICE_COMMON_ECO_CHICKEN1: { access: 'cmd', why: 'i915 whitelists it to gen9 (Geminilake) user batches for the barrier mode (WA #0862)' },
+  L3CNTLREG: {
+    access: 'cmd',
+    why: `${GVT_CMD} (GEN8_L3CNTLREG, 0x7034, gen9 Broxton table); Mesa programs the L3 partition from batches`,
+  },
+  SC_INSTDONE: {
+    access: 'ro',
+    why: 'raster unit idle status: the GPU reports it (GVT-g: read from hardware, no command access)',
+  },
+  SLICE_COMMON_ECO_CHICKEN1: {
+    access: 'cmd',
+    why: 'i915 whitelists it to gen9 (Geminilake) user batches for the barrier mode (WA #0862)',
+  },
   PERFCNT1: { access: 'rw', why: 'performance counter the driver programs; no allow-list names it' },
   PERFCNT2: { access: 'rw', why: 'performance counter the driver programs; no allow-list names it' },
   RPSTAT0: { access: 'ro', why: 'GT frequency status: the GPU reports it' },
@@ -341,7 +626,10 @@ const TABLE_GEN = 9;
 
 /** genxml's field name as a register-table field name: `Sampler L2 Disable` -> `SAMPLER_L2_DISABLE`. */
 export function fieldNameOf(genxmlName: string): string {
-  return genxmlName.toUpperCase().replace(/[^A-Z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  return genxmlName
+    .toUpperCase()
+    .replace(/[^A-Z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
 }
 
 function ownerOf(offset: number): EngineName | undefined {
@@ -359,13 +647,30 @@ function genxmlRegDefs(): RegDef[] {
     const rule = GENXML_ACCESS[g.name] ?? { access: 'rw' as Access, why: 'not reviewed: no allow-list entry' };
     const others = GENXML_REGISTERS.filter((x) => x.offset === g.offset && x !== g);
     const layout = g.gens.length === 2 ? 'gen8/gen9' : `gen${g.gens[0]}`;
-    const alt = others.length ? `; gen${others[0].gens.join('/')} declares ${others[0].name === g.name ? 'another layout' : others[0].name} here` : '';
+    const alt = others.length
+      ? `; gen${others[0].gens.join('/')} declares ${others[0].name === g.name ? 'another layout' : others[0].name} here`
+      : '';
     const reset = g.fields.reduce((v, fd) => (fd.d !== undefined && fd.e < 32 ? (v | (fd.d << fd.s)) >>> 0 : v), 0);
     return {
-      name: g.name, offset: g.offset, width: g.dwords === 2 ? 64 : 32, access: rule.access, scope: 'device' as const, reset,
+      name: g.name,
+      offset: g.offset,
+      width: g.dwords === 2 ? 64 : 32,
+      access: rule.access,
+      scope: 'device' as const,
+      reset,
       desc: `genxml ${layout}${alt}${g.masked ? ', masked' : ''}: ${rule.why}`,
-      fields: g.fields.map((fd) => f(fieldNameOf(fd.n), fd.s, fd.e, `${fd.n} (${fd.t})`, fd.v ? Object.fromEntries(fd.v.map(([n, v]) => [v, n])) : undefined)),
-      owner: ownerOf(g.offset), masked: g.masked || undefined, why: rule.why,
+      fields: g.fields.map((fd) =>
+        f(
+          fieldNameOf(fd.n),
+          fd.s,
+          fd.e,
+          `${fd.n} (${fd.t})`,
+          fd.v ? Object.fromEntries(fd.v.map(([n, v]) => [v, n])) : undefined,
+        ),
+      ),
+      owner: ownerOf(g.offset),
+      masked: g.masked || undefined,
+      why: rule.why,
     };
   });
 }
@@ -474,7 +779,8 @@ function fieldAccess(fd: FieldDef): FieldAccess {
   const mask = fieldMask(fd);
   const shift = fd.lo;
   return {
-    shift, mask,
+    shift,
+    mask,
     get: (v) => ((v & mask) >>> shift) >>> 0,
     place: (v) => (v & mask) >>> 0,
     set: (v, x) => ((v & ~mask) | ((x << shift) & mask)) >>> 0,

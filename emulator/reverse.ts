@@ -90,7 +90,11 @@ export class BackwardSearch {
   /** Epochs passed over without replay (an EpochFilter said they hold no hit). */
   skipped = 0;
 
-  constructor(private readonly vm: Vm, private readonly cond: StopCondition, readonly end = vm.step) {
+  constructor(
+    private readonly vm: Vm,
+    private readonly cond: StopCondition,
+    readonly end = vm.step,
+  ) {
     this.segEnd = end;
     this.segStart = end;
   }

@@ -3,7 +3,14 @@
 // its cost is what changed, never the size of guest RAM. Rollback undoes epochs newest-first.
 
 import { Engine, type EngineState } from './engine';
-import { MAP_ENTRY_BYTES, TYPED_VIEW_BYTES, arrayBytes, grownArrayBytes, objectBytes, ownTypedArrayBytes } from './heapsize';
+import {
+  MAP_ENTRY_BYTES,
+  TYPED_VIEW_BYTES,
+  arrayBytes,
+  grownArrayBytes,
+  objectBytes,
+  ownTypedArrayBytes,
+} from './heapsize';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
 
 /** 'reverse': left behind by a backward move's replay (Vm.goToStep's trail). */
@@ -91,7 +98,8 @@ export class BlockPool {
     this.pagesInUse++;
     const u = this.freePages.pop();
     if (u !== undefined) return u;
-    if (this.pagesMade === this.pageSlabs.length * SLAB_PAGES) this.pageSlabs.push(new Uint32Array(SLAB_PAGES * PAGE_DWORDS));
+    if (this.pagesMade === this.pageSlabs.length * SLAB_PAGES)
+      this.pageSlabs.push(new Uint32Array(SLAB_PAGES * PAGE_DWORDS));
     return this.pagesMade++;
   }
 
@@ -222,7 +230,11 @@ export class UndoLog {
    * (the store's budget counts them apart).
    */
   get heldBytes(): number {
-    return (this.recs.length + this.runs.length + this.segs.length) * (SEG_DWORDS * 4 + TYPED_VIEW_BYTES) + this.wholeUnits.length * PAGE_SIZE + this.extraBytes;
+    return (
+      (this.recs.length + this.runs.length + this.segs.length) * (SEG_DWORDS * 4 + TYPED_VIEW_BYTES) +
+      this.wholeUnits.length * PAGE_SIZE +
+      this.extraBytes
+    );
   }
 
   private charge(bytes: number): void {
@@ -248,7 +260,9 @@ export class UndoLog {
 
   private dropRunIndex(): void {
     if (this.byRecord === null) return;
-    this.chargeCache(-ownTypedArrayBytes(this.byRecord.first.byteLength) - ownTypedArrayBytes(this.byRecord.pairs.byteLength));
+    this.chargeCache(
+      -ownTypedArrayBytes(this.byRecord.first.byteLength) - ownTypedArrayBytes(this.byRecord.pairs.byteLength),
+    );
     this.byRecord = null;
   }
 
@@ -306,7 +320,8 @@ export class UndoLog {
    */
   masks(): Uint32Array {
     const masks = new Uint32Array(Math.max(this.nRecs, 1) * MASK_WORDS);
-    for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) masks.fill(0xffffffff, r * MASK_WORDS, (r + 1) * MASK_WORDS);
+    for (let r = 0; r < this.nRecs; r++)
+      if (this.absent(r)) masks.fill(0xffffffff, r * MASK_WORDS, (r + 1) * MASK_WORDS);
     this.forRuns((r, first, count) => setBits(masks, r * MASK_WORDS, first, count));
     for (const r of this.wholeRecs) masks.fill(0xffffffff, r * MASK_WORDS, (r + 1) * MASK_WORDS);
     return masks;
@@ -315,7 +330,12 @@ export class UndoLog {
   records(): PageRecord[] {
     const masks = this.masks();
     const out: PageRecord[] = [];
-    for (let r = 0; r < this.nRecs; r++) out.push({ pfn: this.pfnOf(r), absent: this.absent(r), mask: masks.subarray(r * MASK_WORDS, (r + 1) * MASK_WORDS) });
+    for (let r = 0; r < this.nRecs; r++)
+      out.push({
+        pfn: this.pfnOf(r),
+        absent: this.absent(r),
+        mask: masks.subarray(r * MASK_WORDS, (r + 1) * MASK_WORDS),
+      });
     return out;
   }
 
@@ -371,7 +391,7 @@ export class UndoLog {
     const end = b1 + 1;
     // Runs of blocks not kept yet, found a mask word at a time: a range already kept costs a few word
     // tests, and a page first written whole is one run (copied a segment at a time).
-    for (let b = nextBit(mask, b0, end, 0); b < end; ) {
+    for (let b = nextBit(mask, b0, end, 0); b < end;) {
       const e = nextBit(mask, b + 1, end, 1);
       if (page === null) page = mem.pageForRead(this.pfnOf(r));
       setBits(mask, 0, b, e - b);
@@ -390,7 +410,13 @@ export class UndoLog {
     const u = this.pool.takePage();
     this.addWhole(r, u);
     const n = this.pendPages;
-    if (n > 0 && page.buffer === this.pendBuf && page.byteOffset === this.pendOff + n * PAGE_SIZE && u === this.pendUnit + n && u % SLAB_PAGES !== 0) {
+    if (
+      n > 0 &&
+      page.buffer === this.pendBuf &&
+      page.byteOffset === this.pendOff + n * PAGE_SIZE &&
+      u === this.pendUnit + n &&
+      u % SLAB_PAGES !== 0
+    ) {
       this.pendPages++;
       return;
     }
@@ -483,7 +509,13 @@ export class UndoLog {
       const q = this.runs[Math.floor(k / RUNS_PER_SEG)];
       const o = (k % RUNS_PER_SEG) * 2;
       const count = q[o + 1] >>> RUN_SHIFT;
-      fn(q[o], q[o + 1] & ((1 << RUN_SHIFT) - 1), count, this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS);
+      fn(
+        q[o],
+        q[o + 1] & ((1 << RUN_SHIFT) - 1),
+        count,
+        this.segs[Math.floor(slot / SEG_BLOCKS)],
+        (slot % SEG_BLOCKS) * BLOCK_DWORDS,
+      );
       slot += count;
     }
   }
@@ -492,7 +524,8 @@ export class UndoLog {
   undo(mem: HostMemory): void {
     this.flush();
     for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) mem.restorePage(this.pfnOf(r), null);
-    for (let i = 0; i < this.wholeRecs.length; i++) mem.pageForRestore(this.pfnOf(this.wholeRecs[i])).set(this.wholeImage(this.wholeUnits[i]));
+    for (let i = 0; i < this.wholeRecs.length; i++)
+      mem.pageForRestore(this.pfnOf(this.wholeRecs[i])).set(this.wholeImage(this.wholeUnits[i]));
     let cur = -1;
     let page: Uint32Array | null = null;
     this.forRuns((r, first, count, seg, at) => {
@@ -550,7 +583,13 @@ export class UndoLog {
       const q = this.runs[Math.floor(pairs[i] / RUNS_PER_SEG)];
       const o = (pairs[i] % RUNS_PER_SEG) * 2;
       const slot = pairs[i + 1];
-      copyBlocks(this.segs[Math.floor(slot / SEG_BLOCKS)], (slot % SEG_BLOCKS) * BLOCK_DWORDS, page, (q[o + 1] & ((1 << RUN_SHIFT) - 1)) * BLOCK_DWORDS, (q[o + 1] >>> RUN_SHIFT) * BLOCK_DWORDS);
+      copyBlocks(
+        this.segs[Math.floor(slot / SEG_BLOCKS)],
+        (slot % SEG_BLOCKS) * BLOCK_DWORDS,
+        page,
+        (q[o + 1] & ((1 << RUN_SHIFT) - 1)) * BLOCK_DWORDS,
+        (q[o + 1] >>> RUN_SHIFT) * BLOCK_DWORDS,
+      );
     }
     return true;
   }
@@ -596,7 +635,7 @@ export class UndoLog {
         continue;
       }
       const image = newer.wholeImage(u);
-      for (let b = nextBit(mask, 0, BLOCKS_PER_PAGE, 0); b < BLOCKS_PER_PAGE; ) {
+      for (let b = nextBit(mask, 0, BLOCKS_PER_PAGE, 0); b < BLOCKS_PER_PAGE;) {
         const e = nextBit(mask, b + 1, BLOCKS_PER_PAGE, 1);
         this.addRun(o, b, e - b, image, b * BLOCK_DWORDS);
         setBits(mask, 0, b, e - b);
@@ -696,19 +735,27 @@ export function mergeTraces(older: EpochTrace, newer: EpochTrace): EpochTrace {
   // An epoch like the one before it (the same registers, the same command pages): the newer trace is
   // the merge (its writes are the later ones), and merging allocates nothing.
   if (
-    sameNumbers(older.touchedRegs, newer.touchedRegs) && ascending(newer.touchedRegs) && (older.touchedAt === null) === (newer.touchedAt === null) &&
-    (older.fetched === null ? newer.fetched === null : newer.fetched !== null && sameNumbers(older.fetched, newer.fetched))
+    sameNumbers(older.touchedRegs, newer.touchedRegs) &&
+    ascending(newer.touchedRegs) &&
+    (older.touchedAt === null) === (newer.touchedAt === null) &&
+    (older.fetched === null
+      ? newer.fetched === null
+      : newer.fetched !== null && sameNumbers(older.fetched, newer.fetched))
   ) {
     return { touchedRegs: newer.touchedRegs, touchedAt: newer.touchedAt, fetched: newer.fetched };
   }
   const known = older.touchedAt !== null && newer.touchedAt !== null;
   const at = new Map<number, number>();
-  for (const t of [older, newer]) t.touchedRegs.forEach((slot, i) => at.set(slot, known ? Math.max(at.get(slot) ?? -1, t.touchedAt![i]) : -1));
+  for (const t of [older, newer])
+    t.touchedRegs.forEach((slot, i) => at.set(slot, known ? Math.max(at.get(slot) ?? -1, t.touchedAt![i]) : -1));
   const touchedRegs = [...at.keys()].sort((x, y) => x - y);
   return {
     touchedRegs,
     touchedAt: known ? touchedRegs.map((slot) => at.get(slot)!) : null,
-    fetched: older.fetched === null || newer.fetched === null ? null : [...new Set([...older.fetched, ...newer.fetched])].sort((x, y) => x - y),
+    fetched:
+      older.fetched === null || newer.fetched === null
+        ? null
+        : [...new Set([...older.fetched, ...newer.fetched])].sort((x, y) => x - y),
   };
 }
 
@@ -780,7 +827,15 @@ export interface SnapshotSummary {
 }
 
 export function summarize(s: Snapshot): SnapshotSummary {
-  return { id: s.id, step: s.state.step, commands: s.state.commands, reason: s.reason, engine: s.engine, pages: s.undo.pageCount, bytes: snapshotBytes(s) };
+  return {
+    id: s.id,
+    step: s.state.step,
+    commands: s.state.commands,
+    reason: s.reason,
+    engine: s.engine,
+    pages: s.undo.pageCount,
+    bytes: snapshotBytes(s),
+  };
 }
 
 interface TrackedPage {
@@ -820,7 +875,10 @@ export class SnapshotStore {
   /** Where the register copies of snapshots taken here live (made on first use: the store learns the bank's size then). */
   private regsPool: BlockPool | null = null;
 
-  constructor(private readonly mem: HostMemory, public budget: number) {}
+  constructor(
+    private readonly mem: HostMemory,
+    public budget: number,
+  ) {}
 
   /**
    * Page tracker: for pages written lately, which log last started a record of the page, its number
@@ -888,7 +946,7 @@ export class SnapshotStore {
    * one copy), and whole pages adjacent in host memory in one copy for all.
    */
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number, step: number): void {
-    for (let i = 0; i < count; ) {
+    for (let i = 0; i < count;) {
       const at = hpa[i];
       let n = bytes[i++];
       const pageEnd = (Math.floor(at / PAGE_SIZE) + 1) * PAGE_SIZE;
@@ -975,9 +1033,23 @@ export class SnapshotStore {
     }
     if (last) {
       state = shareUnchanged(last.state, state);
-      merged = { touchedRegs: sharedList(last.touchedRegs, merged.touchedRegs)!, touchedAt: sharedList(last.touchedAt, merged.touchedAt), fetched: sharedList(last.fetched, merged.fetched) };
+      merged = {
+        touchedRegs: sharedList(last.touchedRegs, merged.touchedRegs)!,
+        touchedAt: sharedList(last.touchedAt, merged.touchedAt),
+        fetched: sharedList(last.fetched, merged.fetched),
+      };
     }
-    const s: Snapshot = { id: this.nextId++, reason, op, engine, state, ...merged, undo: new UndoLog(this.pool), barrier: reason === 'edit', stateBytes: 0 };
+    const s: Snapshot = {
+      id: this.nextId++,
+      reason,
+      op,
+      engine,
+      state,
+      ...merged,
+      undo: new UndoLog(this.pool),
+      barrier: reason === 'edit',
+      stateBytes: 0,
+    };
     this.list.push(s);
     this.chargeState(s, last);
     this.openEpoch(s.undo);
@@ -997,7 +1069,12 @@ export class SnapshotStore {
    * the logs' lookup caches searches built and the page tracker. Many tiny epochs cannot outgrow it.
    */
   heldBytes(): number {
-    return this.totalBytes() + this.pool.cacheBytes + this.trackedCount * TRACKED_BYTES + this.tracked.size * TRACKED_CHUNK_BYTES;
+    return (
+      this.totalBytes() +
+      this.pool.cacheBytes +
+      this.trackedCount * TRACKED_BYTES +
+      this.tracked.size * TRACKED_CHUNK_BYTES
+    );
   }
 
   private overBudget(): boolean {
@@ -1025,7 +1102,8 @@ export class SnapshotStore {
    */
   rewind(index: number): MachineState {
     for (let i = this.list.length - 1; i >= index; i--) {
-      if (this.watchers.length > 0) for (const pfn of this.list[i].undo.pfns()) for (const w of this.watchers) w.add(pfn);
+      if (this.watchers.length > 0)
+        for (const pfn of this.list[i].undo.pfns()) for (const w of this.watchers) w.add(pfn);
       this.list[i].undo.undo(this.mem);
       this.list[i].undo.release();
       if (i > index) this.dropState(this.list[i]);
@@ -1075,7 +1153,8 @@ export class SnapshotStore {
       prev[i] = i - 1;
       next[i] = i + 1;
     }
-    const score = (i: number) => (list[next[i]].state.commands - list[prev[i]].state.commands) / Math.max(1, now - list[i].state.commands);
+    const score = (i: number) =>
+      (list[next[i]].state.commands - list[prev[i]].state.commands) / Math.max(1, now - list[i].state.commands);
     const heap = new MergeHeap(3 * n);
     for (let i = 1; i < end; i++) if (!list[i].barrier) heap.push(score(i), i, 0);
     const target = this.budget * (1 - THIN_SLACK);

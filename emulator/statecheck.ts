@@ -4,7 +4,15 @@
 
 import { MAX_CAPTURE_BYTES } from './capture';
 import { COMMANDS } from './commands';
-import { ENGINES, FAULT_KINDS, REGISTERS, type SavedRegisters, registerNamed, restoreRegisters, ringBytesOf } from './registers';
+import {
+  ENGINES,
+  FAULT_KINDS,
+  REGISTERS,
+  type SavedRegisters,
+  registerNamed,
+  restoreRegisters,
+  ringBytesOf,
+} from './registers';
 import { PAGE_SIZE } from './memory';
 import { RAM_HPA } from './vm';
 import type { Vm } from './vm';
@@ -24,40 +32,64 @@ type Check = (v: unknown, path: string) => void;
 const fail = (path: string, why: string): never => {
   throw new StateCheckError(path, why);
 };
-const show = (v: unknown) => (v === undefined ? 'absent' : v === null ? 'null' : typeof v === 'object' ? (Array.isArray(v) ? 'an array' : 'an object') : JSON.stringify(v)?.slice(0, 40));
+const show = (v: unknown) =>
+  v === undefined
+    ? 'absent'
+    : v === null
+      ? 'null'
+      : typeof v === 'object'
+        ? Array.isArray(v)
+          ? 'an array'
+          : 'an object'
+        : JSON.stringify(v)?.slice(0, 40);
 
-export const int = (min: number, max: number): Check => (v, p) => {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail(p, `${show(v)} is not an integer in ${min}..${max}`);
-};
+export const int =
+  (min: number, max: number): Check =>
+  (v, p) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+      fail(p, `${show(v)} is not an integer in ${min}..${max}`);
+  };
 export const num: Check = (v, p) => {
   if (typeof v !== 'number' || !Number.isFinite(v)) fail(p, `${show(v)} is not a number`);
 };
 export const bool: Check = (v, p) => {
   if (typeof v !== 'boolean') fail(p, `${show(v)} is not true or false`);
 };
-export const str = (max: number): Check => (v, p) => {
-  if (typeof v !== 'string') fail(p, `${show(v)} is not a string`);
-  else if (v.length > max) fail(p, `a string of ${v.length} characters (at most ${max})`);
-};
-export const oneOf = (values: readonly unknown[]): Check => (v, p) => {
-  if (!values.includes(v)) fail(p, `${show(v)} is not one of ${values.join(', ')}`);
-};
-export const nullable = (c: Check): Check => (v, p) => {
-  if (v !== null) c(v, p);
-};
-export const optional = (c: Check): Check => (v, p) => {
-  if (v !== undefined) c(v, p);
-};
-export const array = (c: Check, max: number, exact?: number): Check => (v, p) => {
-  if (!Array.isArray(v)) return fail(p, `${show(v)} is not a list`);
-  if (exact !== undefined && v.length !== exact) fail(p, `${v.length} entries (this VM has ${exact})`);
-  if (v.length > max) fail(p, `${v.length} entries (at most ${max})`);
-  for (let i = 0; i < v.length; i++) c(v[i], `${p}[${i}]`);
-};
-export const object = (fields: Readonly<Record<string, Check>>): Check => (v, p) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
-  for (const [k, c] of Object.entries(fields)) c((v as Record<string, unknown>)[k], `${p}.${k}`);
-};
+export const str =
+  (max: number): Check =>
+  (v, p) => {
+    if (typeof v !== 'string') fail(p, `${show(v)} is not a string`);
+    else if (v.length > max) fail(p, `a string of ${v.length} characters (at most ${max})`);
+  };
+export const oneOf =
+  (values: readonly unknown[]): Check =>
+  (v, p) => {
+    if (!values.includes(v)) fail(p, `${show(v)} is not one of ${values.join(', ')}`);
+  };
+export const nullable =
+  (c: Check): Check =>
+  (v, p) => {
+    if (v !== null) c(v, p);
+  };
+export const optional =
+  (c: Check): Check =>
+  (v, p) => {
+    if (v !== undefined) c(v, p);
+  };
+export const array =
+  (c: Check, max: number, exact?: number): Check =>
+  (v, p) => {
+    if (!Array.isArray(v)) return fail(p, `${show(v)} is not a list`);
+    if (exact !== undefined && v.length !== exact) fail(p, `${v.length} entries (this VM has ${exact})`);
+    if (v.length > max) fail(p, `${v.length} entries (at most ${max})`);
+    for (let i = 0; i < v.length; i++) c(v[i], `${p}[${i}]`);
+  };
+export const object =
+  (fields: Readonly<Record<string, Check>>): Check =>
+  (v, p) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
+    for (const [k, c] of Object.entries(fields)) c((v as Record<string, unknown>)[k], `${p}.${k}`);
+  };
 
 const U32 = int(0, 0xffffffff);
 const COUNT = int(0, Number.MAX_SAFE_INTEGER);
@@ -68,25 +100,35 @@ const ENGINE = oneOf(ENGINES);
 const MAX_LIST = 1 << 22;
 const TLB_SLOTS = 4096;
 
-export const META: Check = object({ exposedVersion: GEN, hostGen: GEN, step: optional(COUNT), commands: optional(COUNT) });
+export const META: Check = object({
+  exposedVersion: GEN,
+  hostGen: GEN,
+  step: optional(COUNT),
+  commands: optional(COUNT),
+});
 
 /** The image fields vmFromSections reads before it rebuilds the image from its source. */
 export const IMAGE_HEAD: Check = object({
-  file: str(4096), source: str(4 * 1024 * 1024), memory: int(PAGE_SIZE, 2 ** 46), physBits: int(32, 46),
+  file: str(4096),
+  source: str(4 * 1024 * 1024),
+  memory: int(PAGE_SIZE, 2 ** 46),
+  physBits: int(32, 46),
   // a capture file, base64 (captures are read whole; the largest the CLI opens)
   capture: optional(str(Math.ceil((MAX_CAPTURE_BYTES * 4) / 3) + 4)),
 });
 
 /** A record keyed by command names of the table (counts, pipeline state): names known, values checked. */
-const byCommand = (names: ReadonlySet<string>, c: Check): Check => (v, p) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
-  const keys = Object.keys(v);
-  if (keys.length > names.size) fail(p, `${keys.length} entries (the table has ${names.size} commands)`);
-  for (const k of keys) {
-    if (!names.has(k)) fail(`${p}.${k}`, 'is not a command of the table');
-    c((v as Record<string, unknown>)[k], `${p}.${k}`);
-  }
-};
+const byCommand =
+  (names: ReadonlySet<string>, c: Check): Check =>
+  (v, p) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object`);
+    const keys = Object.keys(v);
+    if (keys.length > names.size) fail(p, `${keys.length} entries (the table has ${names.size} commands)`);
+    for (const k of keys) {
+      if (!names.has(k)) fail(`${p}.${k}`, 'is not a command of the table');
+      c((v as Record<string, unknown>)[k], `${p}.${k}`);
+    }
+  };
 const COMMAND_NAMES = new Set(COMMANDS.map((d) => d.mnemonic));
 const STATE_NAMES = new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic));
 /** The longest command a header can declare (DWord Length's widest field plus bias). */
@@ -104,17 +146,31 @@ const FOREIGN: Check = (v, p) => {
   }
 };
 
-const ENGINE_STATE = (driverOps: number) => object({
-  depth: int(0, 8), bb: array(VA, 8, 8), bbSpace: optional(array(int(0, 1), 8, 8)), cycles: COUNT, halted: bool, semPolls: COUNT,
-  signalled: optional(bool), subCommands: COUNT,
-  curSub: int(-1, driverOps - 1), subs: array(object({ op: int(0, driverOps - 1), end: COUNT }), driverOps),
-  tlb: array(num, 3 * TLB_SLOTS), ggttTlb: optional(array(num, 3 * TLB_SLOTS)),
-  setPredicate: optional(int(0, 15)), arbitration: optional(int(0, 1)), retired: optional(COUNT),
-  counts: optional(byCommand(COMMAND_NAMES, COUNT)), notEmulated: optional(byCommand(COMMAND_NAMES, COUNT)),
-  pipeline: optional(byCommand(STATE_NAMES, object({ dwords: DWORDS, previous: nullable(DWORDS), at: COUNT, va: VA }))),
-  lastDraw: optional(COUNT),
-  foreign: optional(FOREIGN),
-});
+const ENGINE_STATE = (driverOps: number) =>
+  object({
+    depth: int(0, 8),
+    bb: array(VA, 8, 8),
+    bbSpace: optional(array(int(0, 1), 8, 8)),
+    cycles: COUNT,
+    halted: bool,
+    semPolls: COUNT,
+    signalled: optional(bool),
+    subCommands: COUNT,
+    curSub: int(-1, driverOps - 1),
+    subs: array(object({ op: int(0, driverOps - 1), end: COUNT }), driverOps),
+    tlb: array(num, 3 * TLB_SLOTS),
+    ggttTlb: optional(array(num, 3 * TLB_SLOTS)),
+    setPredicate: optional(int(0, 15)),
+    arbitration: optional(int(0, 1)),
+    retired: optional(COUNT),
+    counts: optional(byCommand(COMMAND_NAMES, COUNT)),
+    notEmulated: optional(byCommand(COMMAND_NAMES, COUNT)),
+    pipeline: optional(
+      byCommand(STATE_NAMES, object({ dwords: DWORDS, previous: nullable(DWORDS), at: COUNT, va: VA })),
+    ),
+    lastDraw: optional(COUNT),
+    foreign: optional(FOREIGN),
+  });
 
 /** A register by its table name; a name this vgpu's table lacks is refused, never guessed at. */
 const REGISTER_NAME: Check = (v, p) => {
@@ -124,7 +180,8 @@ const REGISTER_NAME: Check = (v, p) => {
 
 /** Register values by name (registers.ts saveRegisters): a dword, or [low, high] for a 64-bit register. */
 const REGISTER_VALUES: Check = (v, p) => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(p, `${show(v)} is not an object of registers by name`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return fail(p, `${show(v)} is not an object of registers by name`);
   // Each name known and an object's keys distinct: an unknown one stops it within the table's length.
   for (const name of Object.keys(v)) {
     const r = registerNamed(name);
@@ -135,15 +192,33 @@ const REGISTER_VALUES: Check = (v, p) => {
   }
 };
 
-const machineShape = (vm: Vm) => object({
-  step: COUNT, commands: COUNT, regs: REGISTER_VALUES,
-  engines: array(ENGINE_STATE(vm.image.driver.length), ENGINES.length, ENGINES.length),
-  driverPc: int(0, vm.image.driver.length), ringGpa: array(COUNT, ENGINES.length, ENGINES.length), rr: int(0, ENGINES.length), interrupts: COUNT,
-});
+const machineShape = (vm: Vm) =>
+  object({
+    step: COUNT,
+    commands: COUNT,
+    regs: REGISTER_VALUES,
+    engines: array(ENGINE_STATE(vm.image.driver.length), ENGINES.length, ENGINES.length),
+    driverPc: int(0, vm.image.driver.length),
+    ringGpa: array(COUNT, ENGINES.length, ENGINES.length),
+    rr: int(0, ENGINES.length),
+    interrupts: COUNT,
+  });
 
 const GPU_ERROR: Check = object({
-  kind: oneOf(FAULT_KINDS), engine: ENGINE, file: str(4096), line: COUNT, col: COUNT, commandVa: num, mnemonic: nullable(str(64)),
-  faultAddress: optional(num), gpa: optional(num), message: str(4096), rolledBack: bool, step: COUNT, commands: COUNT, walk: optional(array(object({}), 64)),
+  kind: oneOf(FAULT_KINDS),
+  engine: ENGINE,
+  file: str(4096),
+  line: COUNT,
+  col: COUNT,
+  commandVa: num,
+  mnemonic: nullable(str(64)),
+  faultAddress: optional(num),
+  gpa: optional(num),
+  message: str(4096),
+  rolledBack: bool,
+  step: COUNT,
+  commands: COUNT,
+  walk: optional(array(object({}), 64)),
 });
 
 interface SavedMachine {
@@ -162,8 +237,13 @@ export function checkMachineState(vm: Vm, st: unknown, path: string): void {
     // The driver writes ring contents at RAM_HPA + ringGpa + (offset mod ring size): all of it in guest RAM.
     const size = ringBytesOf(regs[e.slots.ctl]);
     const gpa = s.ringGpa[i];
-    if (gpa + size > ramEnd) fail(`${path}.ringGpa[${i}]`, `ring of ${size} bytes at GPA 0x${gpa.toString(16)} reaches outside guest RAM (${ramEnd} bytes)`);
-    for (const which of ['tlb', 'ggttTlb'] as const) checkTlb(s.engines[i][which] ?? [], `${path}.engines[${i}].${which}`, ramEnd);
+    if (gpa + size > ramEnd)
+      fail(
+        `${path}.ringGpa[${i}]`,
+        `ring of ${size} bytes at GPA 0x${gpa.toString(16)} reaches outside guest RAM (${ramEnd} bytes)`,
+      );
+    for (const which of ['tlb', 'ggttTlb'] as const)
+      checkTlb(s.engines[i][which] ?? [], `${path}.engines[${i}].${which}`, ramEnd);
   });
 }
 
@@ -178,7 +258,12 @@ function checkTlb(tlb: readonly number[], path: string, ramEnd: number): void {
       if (!Number.isSafeInteger(vpn) || Math.abs(vpn) >= 2 ** 36) fail(at, `VA page ${vpn} is not a 48-bit VA page`);
       if (slots.has(vpn & (TLB_SLOTS - 1))) fail(at, 'a second entry for the same TLB slot');
       slots.add(vpn & (TLB_SLOTS - 1));
-      if (!Number.isSafeInteger(base) || base % PAGE_SIZE !== 0 || base < RAM_HPA || base + PAGE_SIZE > RAM_HPA + ramEnd) {
+      if (
+        !Number.isSafeInteger(base) ||
+        base % PAGE_SIZE !== 0 ||
+        base < RAM_HPA ||
+        base + PAGE_SIZE > RAM_HPA + ramEnd
+      ) {
         fail(at, `host address 0x${Number(base).toString(16)} is outside this VM's guest RAM`);
       }
       if (!Number.isInteger(perms) || perms < 0 || perms > 3) fail(at, `permissions ${perms} are not 0..3`);
@@ -191,8 +276,17 @@ export function checkStateDoc(vm: Vm, doc: unknown, path = 'STAT'): void {
   const ops = vm.image.driver.length;
   object({
     config: object({
-      hostGen: GEN, version: GEN, memory: oneOf([vm.cfg.memory]), physBits: oneOf([vm.cfg.physBits]), isolation: bool, snapshotEvery: COUNT,
-      autoRollback: bool, watchdog: int(1, Number.MAX_SAFE_INTEGER), semaphoreTimeout: COUNT, snapshotBudget: COUNT, migrationPool: array(GEN, 3),
+      hostGen: GEN,
+      version: GEN,
+      memory: oneOf([vm.cfg.memory]),
+      physBits: oneOf([vm.cfg.physBits]),
+      isolation: bool,
+      snapshotEvery: COUNT,
+      autoRollback: bool,
+      watchdog: int(1, Number.MAX_SAFE_INTEGER),
+      semaphoreTimeout: COUNT,
+      snapshotBudget: COUNT,
+      migrationPool: array(GEN, 3),
     }),
     guilty: array(int(0, ops - 1), ops),
     errors: array(GPU_ERROR, MAX_LIST),
@@ -205,8 +299,12 @@ export function checkStateDoc(vm: Vm, doc: unknown, path = 'STAT'): void {
 export function checkSnapshotDoc(vm: Vm, d: unknown, path: string): void {
   const pages = vm.cfg.memory / PAGE_SIZE;
   object({
-    id: COUNT, reason: oneOf(['start', 'periodic', 'submission', 'manual', 'edit', 'reverse']), op: int(-1, vm.image.driver.length - 1),
-    engine: nullable(ENGINE), touchedRegs: array(REGISTER_NAME, REGISTERS.length), barrier: bool,
+    id: COUNT,
+    reason: oneOf(['start', 'periodic', 'submission', 'manual', 'edit', 'reverse']),
+    op: int(-1, vm.image.driver.length - 1),
+    engine: nullable(ENGINE),
+    touchedRegs: array(REGISTER_NAME, REGISTERS.length),
+    barrier: bool,
     absent: array(int(0, pages - 1), pages),
   })(d, path);
   checkMachineState(vm, (d as { state: unknown }).state, `${path}.state`);
@@ -216,8 +314,15 @@ export function checkSnapshotDoc(vm: Vm, d: unknown, path: string): void {
  * The oldest step a resumed VM may have to roll back to: the step of the oldest submission an engine
  * is still executing (rollbackSnapshots keeps snapshots from there), or undefined when none is.
  */
-export function oldestLiveStep(doc: { readonly state: { readonly engines: readonly { readonly curSub: number; readonly subs: readonly { readonly op: number }[] }[] }; readonly opStep: readonly number[] }): number | undefined {
+export function oldestLiveStep(doc: {
+  readonly state: {
+    readonly engines: readonly { readonly curSub: number; readonly subs: readonly { readonly op: number }[] }[];
+  };
+  readonly opStep: readonly number[];
+}): number | undefined {
   let oldest = Infinity;
-  for (const e of doc.state.engines) for (const op of [e.curSub, ...e.subs.map((x) => x.op)]) if (op >= 0 && doc.opStep[op] >= 0) oldest = Math.min(oldest, doc.opStep[op]);
+  for (const e of doc.state.engines)
+    for (const op of [e.curSub, ...e.subs.map((x) => x.op)])
+      if (op >= 0 && doc.opStep[op] >= 0) oldest = Math.min(oldest, doc.opStep[op]);
   return oldest === Infinity ? undefined : oldest;
 }

@@ -33,7 +33,8 @@ export class SubmissionsView {
 
   toArray(): PendingSubmission[] {
     const out: PendingSubmission[] = new Array(this.end - this.start);
-    for (let i = this.start; i < this.end; i++) out[i - this.start] = { op: this.storage.ops[i], end: this.storage.ends[i] };
+    for (let i = this.start; i < this.end; i++)
+      out[i - this.start] = { op: this.storage.ops[i], end: this.storage.ends[i] };
     return out;
   }
 

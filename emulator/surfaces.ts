@@ -27,11 +27,25 @@ const rgba = (r: number, g: number, b: number, a: number) => ((a << 24) | (r << 
 const FORMATS: ReadonlyMap<number, SurfaceFormat> = new Map<number, SurfaceFormat>([
   [192, { name: 'B8G8R8A8_UNORM', bytes: 4, argb: (d) => d >>> 0 }],
   [193, { name: 'B8G8R8A8_UNORM_SRGB', bytes: 4, argb: (d) => d >>> 0 }],
-  [194, { name: 'R10G10B10A2_UNORM', bytes: 4, argb: (d) => rgba(ten(d), ten(d >>> 10), ten(d >>> 20), Math.round(((d >>> 30) * 255) / 3)) }],
+  [
+    194,
+    {
+      name: 'R10G10B10A2_UNORM',
+      bytes: 4,
+      argb: (d) => rgba(ten(d), ten(d >>> 10), ten(d >>> 20), Math.round(((d >>> 30) * 255) / 3)),
+    },
+  ],
   [199, { name: 'R8G8B8A8_UNORM', bytes: 4, argb: swapRb }],
   [200, { name: 'R8G8B8A8_UNORM_SRGB', bytes: 4, argb: swapRb }],
   [203, { name: 'R8G8B8A8_UINT', bytes: 4, argb: swapRb }],
-  [209, { name: 'B10G10R10A2_UNORM', bytes: 4, argb: (d) => rgba(ten(d >>> 20), ten(d >>> 10), ten(d), Math.round(((d >>> 30) * 255) / 3)) }],
+  [
+    209,
+    {
+      name: 'B10G10R10A2_UNORM',
+      bytes: 4,
+      argb: (d) => rgba(ten(d >>> 20), ten(d >>> 10), ten(d), Math.round(((d >>> 30) * 255) / 3)),
+    },
+  ],
   [233, { name: 'B8G8R8X8_UNORM', bytes: 4, argb: (d) => (d | 0xff000000) >>> 0 }],
   [234, { name: 'B8G8R8X8_UNORM_SRGB', bytes: 4, argb: (d) => (d | 0xff000000) >>> 0 }],
   [235, { name: 'R8G8B8X8_UNORM', bytes: 4, argb: (d) => (swapRb(d) | 0xff000000) >>> 0 }],
@@ -92,7 +106,15 @@ export function stateSurfaces(vm: Vm, engine: EngineName = 'rcs0'): StateSurface
   const bts = stateStruct('BINDING_TABLE_STATE', gen);
   const rss = stateStruct('RENDER_SURFACE_STATE', gen);
   const f = (n: string) => rss.field(n);
-  const [fType, fFormat, fTile, fWidth, fHeight, fPitch, fBase] = ['surface_type', 'surface_format', 'tile_mode', 'width', 'height', 'surface_pitch', 'surface_base_address'].map(f);
+  const [fType, fFormat, fTile, fWidth, fHeight, fPitch, fBase] = [
+    'surface_type',
+    'surface_format',
+    'tile_mode',
+    'width',
+    'height',
+    'surface_pitch',
+    'surface_base_address',
+  ].map(f);
   const declared = stateField(vm, engine, '3DSTATE_PS', 'binding_table_entry_count') || MAX_ENTRIES;
   const entries = vm.readVa(base + table, Math.min(declared, MAX_ENTRIES), engine);
   const out: StateSurface[] = [];
@@ -104,14 +126,35 @@ export function stateSurfaces(vm: Vm, engine: EngineName = 'rcs0'): StateSurface
     if (dw.some((x) => x === undefined)) continue;
     const words = dw as number[];
     const v = (fl: typeof fType) => fieldValue(fl, words, rss.length);
-    const type = fType.values ? Object.entries(fType.values).find(([, n]) => n === v(fType))?.[0] ?? String(v(fType)) : String(v(fType));
-    const tiling = fTile.values ? Object.entries(fTile.values).find(([, n]) => n === v(fTile))?.[0] ?? String(v(fTile)) : String(v(fTile));
+    const type = fType.values
+      ? (Object.entries(fType.values).find(([, n]) => n === v(fType))?.[0] ?? String(v(fType)))
+      : String(v(fType));
+    const tiling = fTile.values
+      ? (Object.entries(fTile.values).find(([, n]) => n === v(fTile))?.[0] ?? String(v(fTile)))
+      : String(v(fTile));
     const format = FORMATS.get(v(fFormat));
     const s: StateSurface = {
-      name: `ps.bt[${i}]`, engine, state, type, va: v(fBase), width: v(fWidth) + 1, height: v(fHeight) + 1, pitch: v(fPitch) + 1,
-      format: format?.name ?? `format ${v(fFormat)}`, tiling,
+      name: `ps.bt[${i}]`,
+      engine,
+      state,
+      type,
+      va: v(fBase),
+      width: v(fWidth) + 1,
+      height: v(fHeight) + 1,
+      pitch: v(fPitch) + 1,
+      format: format?.name ?? `format ${v(fFormat)}`,
+      tiling,
     };
-    const why = type !== 'SURFTYPE_2D' ? `a ${type} surface` : !format ? `surface format ${v(fFormat)} is not one the view converts` : !(tiling in TILES) ? `${tiling} tiling is not one the view detiles` : s.width * s.height > MAX_STATE_SURFACE_PIXELS ? `${s.width}x${s.height} is over ${MAX_STATE_SURFACE_PIXELS} pixels` : undefined;
+    const why =
+      type !== 'SURFTYPE_2D'
+        ? `a ${type} surface`
+        : !format
+          ? `surface format ${v(fFormat)} is not one the view converts`
+          : !(tiling in TILES)
+            ? `${tiling} tiling is not one the view detiles`
+            : s.width * s.height > MAX_STATE_SURFACE_PIXELS
+              ? `${s.width}x${s.height} is over ${MAX_STATE_SURFACE_PIXELS} pixels`
+              : undefined;
     out.push(why ? { ...s, unsupported: why } : s);
   }
   return out;
@@ -119,17 +162,24 @@ export function stateSurfaces(vm: Vm, engine: EngineName = 'rcs0'): StateSurface
 
 /** Byte offset of pixel byte `xb` of row `y` in a surface of `pitch` bytes under a tiling (tiles row-major, 4 KiB each). */
 export function tiledOffset(tiling: string, pitch: number, xb: number, y: number): number {
-  if (tiling === 'XMAJOR') return (Math.floor(y / 8) * (pitch / 512) + Math.floor(xb / 512)) * PAGE_SIZE + (y % 8) * 512 + (xb % 512);
+  if (tiling === 'XMAJOR')
+    return (Math.floor(y / 8) * (pitch / 512) + Math.floor(xb / 512)) * PAGE_SIZE + (y % 8) * 512 + (xb % 512);
   if (tiling === 'YMAJOR') {
     // Within a Y tile, 16-byte columns of 32 rows follow each other.
-    return (Math.floor(y / 32) * (pitch / 128) + Math.floor(xb / 128)) * PAGE_SIZE + Math.floor((xb % 128) / 16) * 512 + (y % 32) * 16 + (xb % 16);
+    return (
+      (Math.floor(y / 32) * (pitch / 128) + Math.floor(xb / 128)) * PAGE_SIZE +
+      Math.floor((xb % 128) / 16) * 512 +
+      (y % 32) * 16 +
+      (xb % 16)
+    );
   }
   return y * pitch + xb;
 }
 
 /** A state surface's pixels as ARGB (unmapped memory reads 0), detiled and converted from its format. */
 export function readStateSurface(vm: Vm, s: StateSurface): { width: number; height: number; pixels: Uint32Array } {
-  if (s.unsupported) throw new RangeError(`${s.name} (RENDER_SURFACE_STATE at ${hex(s.state)}) cannot be shown: ${s.unsupported}`);
+  if (s.unsupported)
+    throw new RangeError(`${s.name} (RENDER_SURFACE_STATE at ${hex(s.state)}) cannot be shown: ${s.unsupported}`);
   const fmt = [...FORMATS.values()].find((f) => f.name === s.format)!;
   const pages = new Map<number, (number | undefined)[]>();
   const dword = (off: number) => {
@@ -144,7 +194,8 @@ export function readStateSurface(vm: Vm, s: StateSurface): { width: number; heig
     for (let x = 0; x < s.width; x++) {
       const off = tiledOffset(s.tiling, s.pitch, x * fmt.bytes, y);
       const d = dword(off - (off % 4));
-      const texel = fmt.bytes === 4 ? d : fmt.bytes === 2 ? (d >>> (8 * (off % 4))) & 0xffff : (d >>> (8 * (off % 4))) & 0xff;
+      const texel =
+        fmt.bytes === 4 ? d : fmt.bytes === 2 ? (d >>> (8 * (off % 4))) & 0xffff : (d >>> (8 * (off % 4))) & 0xff;
       pixels[y * s.width + x] = fmt.argb(texel);
     }
   }

@@ -5,7 +5,13 @@ import { arrayBytes, objectBytes } from './heapsize';
 import { ACCESS_FETCH, ACCESS_WRITE, FaultInfo, GgttContext, PagingContext, WalkOut, walk, walkGgtt } from './paging';
 
 /** The walk a TLB caches: the PPGTT's 4 levels, or the global GTT's one. */
-export type Walker = (ctx: PagingContext & GgttContext, va: number, access: number, fault: FaultInfo, out: WalkOut | null) => number;
+export type Walker = (
+  ctx: PagingContext & GgttContext,
+  va: number,
+  access: number,
+  fault: FaultInfo,
+  out: WalkOut | null,
+) => number;
 export const PPGTT_WALK = walk as Walker;
 export const GGTT_WALK = walkGgtt as Walker;
 
@@ -74,7 +80,8 @@ export class Tlb {
     const i = vpn & MASK;
     if (this.tags[i] === vpn) {
       const p = this.perms[i];
-      if ((access !== ACCESS_WRITE || p & PERM_W) && (access !== ACCESS_FETCH || !(p & PERM_NX))) return this.bases[i] + (va & 0xfff);
+      if ((access !== ACCESS_WRITE || p & PERM_W) && (access !== ACCESS_FETCH || !(p & PERM_NX)))
+        return this.bases[i] + (va & 0xfff);
     }
     if (ctx.refresh !== undefined) ctx.refresh();
     const hpa = this.walker(ctx as PagingContext & GgttContext, va, access, fault, this.out);
@@ -139,7 +146,8 @@ export class Tlb {
     for (const l of this.dirtyList) {
       this.dirty[l] = 0;
       const leaf: number[] = [];
-      for (let i = l * LEAF_SLOTS; i < (l + 1) * LEAF_SLOTS; i++) if (!Number.isNaN(this.tags[i])) leaf.push(this.tags[i], this.bases[i], this.perms[i]);
+      for (let i = l * LEAF_SLOTS; i < (l + 1) * LEAF_SLOTS; i++)
+        if (!Number.isNaN(this.tags[i])) leaf.push(this.tags[i], this.bases[i], this.perms[i]);
       leaves[l] = leaf.length > 0 ? leaf : undefined;
     }
     this.dirtyList.length = 0;

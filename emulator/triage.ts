@@ -41,7 +41,16 @@ export function signatureOf(d: HangDump): Signature {
   const acthd = e.regs.get('ACTHD') ?? 0;
   const bufs = [...e.buffers, ...d.globalBuffers].filter((b) => !/context|status/i.test(b.name));
   // Prefer the batch, then the ring, then any buffer holding ACTHD.
-  const b = holding(bufs.filter((x) => x.name === 'batch'), acthd) ?? holding(bufs.filter((x) => x.name === 'ring'), acthd) ?? holding(bufs, acthd);
+  const b =
+    holding(
+      bufs.filter((x) => x.name === 'batch'),
+      acthd,
+    ) ??
+    holding(
+      bufs.filter((x) => x.name === 'ring'),
+      acthd,
+    ) ??
+    holding(bufs, acthd);
   let command: string | null = null;
   if (b) {
     const i = (acthd - b.va) >>> 2;

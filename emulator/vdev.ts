@@ -2,8 +2,21 @@
 // virtualized (the VMM's masked copy for the exposed device version), built from the capability table.
 
 import {
-  BAR0_ADDRESS, FEATURES, Generation, LIMITS, PCI_CAPS, PCI_CLASS_CODE, PCI_DEVICE_ID_BASE, PCI_EXT_CAPS, PCI_VENDOR_ID,
-  PciCapDef, gencapValue, isGeneration, GENCAP_DEPTH, GENCAP_RING_PAGES, hasFeature,
+  BAR0_ADDRESS,
+  FEATURES,
+  Generation,
+  LIMITS,
+  PCI_CAPS,
+  PCI_CLASS_CODE,
+  PCI_DEVICE_ID_BASE,
+  PCI_EXT_CAPS,
+  PCI_VENDOR_ID,
+  PciCapDef,
+  gencapValue,
+  isGeneration,
+  GENCAP_DEPTH,
+  GENCAP_RING_PAGES,
+  hasFeature,
 } from './capabilities';
 import { CommandDef, opcodeMask } from './commands';
 import { CAP_REG_DEFS } from './registers';
@@ -51,8 +64,16 @@ export function virtualizeCaps(phys: DeviceCaps, version: Generation): DeviceCap
   regs.set('VERSION', BigInt(version));
   let gencap = phys.registers.get('GENCAP')!;
   for (const f of FEATURES) if (!hasFeature(version, f.name)) gencap &= ~(1n << BigInt(f.bit));
-  gencap = setBits(gencap, GENCAP_DEPTH, Math.min(Number(getBits(gencap, GENCAP_DEPTH)), LIMITS[version].maxBatchDepth));
-  gencap = setBits(gencap, GENCAP_RING_PAGES, Math.min(Number(getBits(gencap, GENCAP_RING_PAGES)), LIMITS[version].maxRingPages));
+  gencap = setBits(
+    gencap,
+    GENCAP_DEPTH,
+    Math.min(Number(getBits(gencap, GENCAP_DEPTH)), LIMITS[version].maxBatchDepth),
+  );
+  gencap = setBits(
+    gencap,
+    GENCAP_RING_PAGES,
+    Math.min(Number(getBits(gencap, GENCAP_RING_PAGES)), LIMITS[version].maxRingPages),
+  );
   regs.set('GENCAP', gencap);
   const accepts = (d: CommandDef) => versionAccepts(version, d);
   const mi = opcodeMask('MI', accepts);
@@ -87,7 +108,12 @@ export function selectVersion(hostGen: Generation, deviceVersion?: number, pool?
   return v;
 }
 
-function buildConfig(gen: Generation, version: Generation, caps: readonly PciCapDef[], ext: readonly PciCapDef[]): Uint8Array {
+function buildConfig(
+  gen: Generation,
+  version: Generation,
+  caps: readonly PciCapDef[],
+  ext: readonly PciCapDef[],
+): Uint8Array {
   const c = new Uint8Array(CONFIG_SPACE_SIZE);
   writeU16(c, 0x00, PCI_VENDOR_ID);
   writeU16(c, 0x02, PCI_DEVICE_ID_BASE + version);
@@ -181,7 +207,6 @@ function writeU32(c: Uint8Array, off: number, v: number): void {
 export function readU32(c: Uint8Array, off: number): number {
   return (c[off] | (c[off + 1] << 8) | (c[off + 2] << 16) | (c[off + 3] << 24)) >>> 0;
 }
-
 
 /** The JSON VIEW of a device (SPEC section 7 `vgpu caps --json`): capability registers as hex strings in table order, PCI lists in link order. */
 /** SPEC section 7's VIEW of a device: capability registers (hex, table order) and PCI lists in link order. */

@@ -4,13 +4,35 @@
 import { createHash } from 'node:crypto';
 import { Generation, LIMITS, hasFeature, isGeneration } from './capabilities';
 import { COMMANDS, DEFAULT_GEN, GENS, type Gen } from './commands';
-import { Engine, EngineFault, EngineHost, SPACE_GGTT, SPACE_PPGTT, STEP_COMMAND, STEP_ERROR, STEP_POLL } from './engine';
+import {
+  Engine,
+  EngineFault,
+  EngineHost,
+  SPACE_GGTT,
+  SPACE_PPGTT,
+  STEP_COMMAND,
+  STEP_ERROR,
+  STEP_POLL,
+} from './engine';
 import { Ept, EPT_VIEW_FULL, WalkStep } from './ept';
 import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc } from './image';
 import { HostMemory, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
 import { ACCESS_READ, FaultInfo, PagingContext, walk, walkGgtt } from './paging';
-import { ENGINES, EngineName, GpuErrorKind, REGISTERS, RegInstance, deviceSlot, faultKindCode, regAt, regCompose, regField, regOfSlot, registerNamed } from './registers';
+import {
+  ENGINES,
+  EngineName,
+  GpuErrorKind,
+  REGISTERS,
+  RegInstance,
+  deviceSlot,
+  faultKindCode,
+  regAt,
+  regCompose,
+  regField,
+  regOfSlot,
+  registerNamed,
+} from './registers';
 
 const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 import { MachineState, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
@@ -81,7 +103,12 @@ export interface GpuError {
 export type VmEdit =
   /** One dword (0 low, 1 high) of a register, by table name: a copy of the VM on another host may order its table otherwise. */
   | { readonly kind: 'register'; readonly register: string; readonly dword: number; readonly value: number }
-  | { readonly kind: 'memory'; readonly space: 'va' | 'gpa'; readonly addr: number; readonly dwords: readonly number[] };
+  | {
+      readonly kind: 'memory';
+      readonly space: 'va' | 'gpa';
+      readonly addr: number;
+      readonly dwords: readonly number[];
+    };
 
 export interface VmEvents {
   output: (text: string) => void;
@@ -92,7 +119,8 @@ export interface VmEvents {
 
 function genOf(g: number | undefined): Gen {
   const x = g ?? DEFAULT_GEN;
-  if (!(GENS as readonly number[]).includes(x)) throw new ConfigError(`command generation ${g} is not described (8 or 9)`);
+  if (!(GENS as readonly number[]).includes(x))
+    throw new ConfigError(`command generation ${g} is not described (8 or 9)`);
   return x as Gen;
 }
 
@@ -100,7 +128,9 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
   const hostGen = o.hostGen ?? 3;
   if (!isGeneration(hostGen)) throw new ConfigError(`host generation ${hostGen} does not exist (1, 2 or 3)`);
   const pool = o.migrationPool ?? image.vm.pool;
-  if (pool) for (const g of pool) if (!isGeneration(g)) throw new ConfigError(`migration pool entry ${g} is not a generation (1, 2 or 3)`);
+  if (pool)
+    for (const g of pool)
+      if (!isGeneration(g)) throw new ConfigError(`migration pool entry ${g} is not a generation (1, 2 or 3)`);
   let version: Generation;
   try {
     version = selectVersion(hostGen, o.deviceVersion ?? (o.migrationPool ? undefined : image.vm.version), pool);
@@ -109,7 +139,9 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
   }
   const explicitIso = o.isolation ?? image.vm.isolation;
   if (explicitIso === true && !hasFeature(version, 'ISOLATION')) {
-    throw new ConfigError(`isolation was asked for, but device version ${version} has no address-space isolation (version 2 or later)`);
+    throw new ConfigError(
+      `isolation was asked for, but device version ${version} has no address-space isolation (version 2 or later)`,
+    );
   }
   const isolation = explicitIso ?? hasFeature(version, 'ISOLATION');
   const num = (v: number | undefined, d: number, what: string, min = 0) => {
@@ -122,7 +154,11 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
     throw new ConfigError(`guest memory ${image.memory} must be a multiple of 4 KiB and at most 2^physBits`);
   }
   return {
-    hostGen, version, memory: image.memory, physBits: image.physBits, isolation,
+    hostGen,
+    version,
+    memory: image.memory,
+    physBits: image.physBits,
+    isolation,
     snapshotEvery: num(o.snapshotEvery, 1000, 'snapshotEvery'),
     autoRollback: o.autoRollback ?? true,
     watchdog: num(o.watchdog, 1_000_000, 'watchdog', 1),
@@ -138,7 +174,8 @@ export const NOT_CAPTURED = 'not captured: not in the dump, reads as zero';
 
 /** Registers an engine's being busy depends on (Engine.busy): commands cannot write them (stepBatch relies on it). */
 const RING_REGISTERS = ['RING_TAIL', 'RING_HEAD', 'RING_START', 'RING_CTL'];
-if (REGISTERS.some((r) => RING_REGISTERS.includes(r.def.name) && r.def.access === 'cmd')) throw new Error('a ring register is writable by commands');
+if (REGISTERS.some((r) => RING_REGISTERS.includes(r.def.name) && r.def.access === 'cmd'))
+  throw new Error('a ring register is writable by commands');
 
 export class Vm implements EngineHost {
   readonly cfg: ResolvedConfig;
@@ -184,7 +221,10 @@ export class Vm implements EngineHost {
   readonly foreignGen: number;
   private readonly listeners: { [K in keyof VmEvents]: VmEvents[K][] } = { output: [], interrupt: [], edit: [] };
 
-  constructor(readonly image: ProgramImage, options: VmOptions = {}) {
+  constructor(
+    readonly image: ProgramImage,
+    options: VmOptions = {},
+  ) {
     this.cfg = resolveConfig(image, options);
     const c = this.cfg;
     this.version = c.version;
@@ -202,7 +242,13 @@ export class Vm implements EngineHost {
     this.physical = physicalCaps(c.hostGen);
     this.exposed = virtualizeCaps(this.physical, c.version);
     this.accepts = Uint8Array.from(COMMANDS, (d) => (versionAccepts(c.version, d) ? 1 : 0));
-    this.ept = new Ept(this.mem, { ramBytes: c.memory, ramHpa: RAM_HPA, physBits: c.physBits, isolation: c.isolation, tableHpa: EPT_TABLE_HPA });
+    this.ept = new Ept(this.mem, {
+      ramBytes: c.memory,
+      ramHpa: RAM_HPA,
+      physBits: c.physBits,
+      isolation: c.isolation,
+      tableHpa: EPT_TABLE_HPA,
+    });
     this.engines = ENGINES.map((n, i) => new Engine(n, i, this));
     this.opStep = new Float64Array(image.driver.length).fill(-1);
     this.snapshots = new SnapshotStore(this.mem, c.snapshotBudget);
@@ -329,7 +375,8 @@ export class Vm implements EngineHost {
    */
   private stepBatch(stepLimit: number, cmdLimit: number): number {
     const first = this.stepOnce();
-    if ((first !== STEP_COMMAND && first !== STEP_POLL) || this.predicted !== null || this.afterEngineStep !== null) return first;
+    if ((first !== STEP_COMMAND && first !== STEP_POLL) || this.predicted !== null || this.afterEngineStep !== null)
+      return first;
     if (this.driverMayRun && this.driverPc < this.image.driver.length) return first;
     const n = this.engines.length;
     const e = this.engines[this.rr === 0 ? n - 1 : this.rr - 1];
@@ -370,7 +417,8 @@ export class Vm implements EngineHost {
             if (((changed >>> (8 * b)) & 0xff) === 0) continue;
             const hpa = pfn * PAGE_SIZE + i * 4 + b;
             let covered = false;
-            for (let k = 0; k < e.segCount && !covered; k++) covered = hpa >= e.segHpa[k] && hpa < e.segHpa[k] + e.segBytes[k];
+            for (let k = 0; k < e.segCount && !covered; k++)
+              covered = hpa >= e.segHpa[k] && hpa < e.segHpa[k] + e.segBytes[k];
             if (!covered) onViolation(pfn, e.name, e.cmdVa, i * 4 + b);
           }
         }
@@ -422,7 +470,7 @@ export class Vm implements EngineHost {
         this.driverWrite(e.slots.start, op.va);
         this.driverWrite(e.slots.head, 0);
         this.driverWrite(e.slots.tail, 0);
-        this.driverWrite(e.slots.ctl, (1 | (((op.size / PAGE_SIZE) - 1) << 12)) >>> 0);
+        this.driverWrite(e.slots.ctl, (1 | ((op.size / PAGE_SIZE - 1) << 12)) >>> 0);
         e.subs.clear();
         break;
       }
@@ -445,7 +493,10 @@ export class Vm implements EngineHost {
           e.retireSubmissions();
           if (e.subs.length === 0) this.driverWrite(e.slots.head, op.tail);
           else e.subs.push(pc, op.tail);
-          this.emit('output', `driver: submission at ${op.loc.file}:${op.loc.line} skipped (guilty of an earlier GPU error)\n`);
+          this.emit(
+            'output',
+            `driver: submission at ${op.loc.file}:${op.loc.line} skipped (guilty of an earlier GPU error)\n`,
+          );
         } else {
           e.subs.push(pc, op.tail);
         }
@@ -475,7 +526,10 @@ export class Vm implements EngineHost {
         this.driverWrite(e.slots.tail, op.ring.tail);
         if (this.guilty.has(pc)) {
           this.driverWrite(e.slots.head, op.ring.tail);
-          this.emit('output', `driver: submission ${pc} (context at GGTT ${hex(op.lrca)}) skipped (guilty of an earlier GPU error)\n`);
+          this.emit(
+            'output',
+            `driver: submission ${pc} (context at GGTT ${hex(op.lrca)}) skipped (guilty of an earlier GPU error)\n`,
+          );
         } else {
           e.subs.push(pc, RING_OFFSET.place(op.ring.tail));
         }
@@ -484,7 +538,10 @@ export class Vm implements EngineHost {
       case 'mmio': {
         const r = this.regs.driverWrite(op.offset, op.value);
         if (typeof r === 'string') {
-          this.emit('output', `driver: .mmio ${hex(op.offset)} at ${op.loc.file}:${op.loc.line} ignored: ${r === 'unknown' ? 'no register at that offset' : 'the register is read-only'}\n`);
+          this.emit(
+            'output',
+            `driver: .mmio ${hex(op.offset)} at ${op.loc.file}:${op.loc.line} ignored: ${r === 'unknown' ? 'no register at that offset' : 'the register is read-only'}\n`,
+          );
         } else {
           this.afterWrite(r);
         }
@@ -499,7 +556,8 @@ export class Vm implements EngineHost {
 
   /** What a register's write must also do (its table entry's postWrite), whoever wrote it. */
   private afterWrite(r: RegInstance): void {
-    if (r.def.postWrite === 'flush-tlbs') for (const e of this.engines) if (r.engine === null || r.engine === e.name) e.invalidateTlbs();
+    if (r.def.postWrite === 'flush-tlbs')
+      for (const e of this.engines) if (r.engine === null || r.engine === e.name) e.invalidateTlbs();
   }
 
   /** A write by the driver to a register slot, with the register's postWrite. */
@@ -516,14 +574,28 @@ export class Vm implements EngineHost {
     const f = e.lastFault as EngineFault;
     const loc = this.locate(e.name, f.commandVa);
     const err: GpuError = {
-      kind: f.kind, engine: f.engine, file: loc?.file ?? this.image.file, line: loc?.line ?? 0, col: loc?.col ?? 0,
-      commandVa: f.commandVa, mnemonic: f.mnemonic, faultAddress: f.faultAddress, gpa: f.gpa, message: f.message,
-      rolledBack: false, step: this.step, commands: this.commands, walk: f.walk,
+      kind: f.kind,
+      engine: f.engine,
+      file: loc?.file ?? this.image.file,
+      line: loc?.line ?? 0,
+      col: loc?.col ?? 0,
+      commandVa: f.commandVa,
+      mnemonic: f.mnemonic,
+      faultAddress: f.faultAddress,
+      gpa: f.gpa,
+      message: f.message,
+      rolledBack: false,
+      step: this.step,
+      commands: this.commands,
+      walk: f.walk,
     };
     const addr = f.gpa ?? f.faultAddress ?? f.commandVa;
     this.regs.set(deviceSlot('FAULT_ADDR_LO'), addr % 0x100000000);
     this.regs.set(deviceSlot('FAULT_ADDR_HI'), Math.floor(addr / 0x100000000));
-    this.regs.set(deviceSlot('FAULT_STATUS'), regCompose('FAULT_STATUS', { VALID: 1, KIND: faultKindCode(f.kind), ENGINE: e.index }));
+    this.regs.set(
+      deviceSlot('FAULT_STATUS'),
+      regCompose('FAULT_STATUS', { VALID: 1, KIND: faultKindCode(f.kind), ENGINE: e.index }),
+    );
     this.errors.push(err);
     this.pending = err;
   }
@@ -537,7 +609,12 @@ export class Vm implements EngineHost {
     const p = this.pending;
     if (!p) return false;
     const sub = this.engine(p.engine).curSub;
-    return sub >= 0 && !this.guilty.has(sub) && this.opStep[sub] >= 0 && this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0;
+    return (
+      sub >= 0 &&
+      !this.guilty.has(sub) &&
+      this.opStep[sub] >= 0 &&
+      this.snapshots.indexAtOrBefore(this.opStep[sub]) >= 0
+    );
   }
 
   /**
@@ -562,8 +639,14 @@ export class Vm implements EngineHost {
   /** The machine state as it stands; `regs` receives a copy of the register bank (a new array by default). */
   machineState(regs: Uint32Array = new Uint32Array(this.regs.values)): MachineState {
     return {
-      step: this.step, commands: this.commands, regs, engines: this.engines.map((e) => e.save()),
-      driverPc: this.driverPc, ringGpa: [...this.ringGpa], rr: this.rr, interrupts: this.interrupts,
+      step: this.step,
+      commands: this.commands,
+      regs,
+      engines: this.engines.map((e) => e.save()),
+      driverPc: this.driverPc,
+      ringGpa: [...this.ringGpa],
+      rr: this.rr,
+      interrupts: this.interrupts,
     };
   }
 
@@ -593,7 +676,13 @@ export class Vm implements EngineHost {
     const pages = new Set<number>();
     for (const e of this.engines) e.takeFetched(pages);
     const fetched = [...pages].sort((a, b) => a - b);
-    return this.snapshots.add(reason, this.machineState(this.snapshots.regsCopy(this.regs.values)), { touchedRegs, touchedAt, fetched }, op, engine);
+    return this.snapshots.add(
+      reason,
+      this.machineState(this.snapshots.regsCopy(this.regs.values)),
+      { touchedRegs, touchedAt, fetched },
+      op,
+      engine,
+    );
   }
 
   /** Restores snapshot `index` exactly (registers, memory, TLBs, engines, driver). */
@@ -633,7 +722,9 @@ export class Vm implements EngineHost {
    * Runs until done, an unrecovered error, or `maxSteps`. With autoRollback, errors are rolled back
    * and the run continues. `stopAt` is checked before every step.
    */
-  run(opts: { maxSteps?: number; untilCommands?: number; stopAt?: (vm: Vm) => boolean } = {}): 'done' | 'error' | 'limit' | 'stuck' | 'stopped' {
+  run(
+    opts: { maxSteps?: number; untilCommands?: number; stopAt?: (vm: Vm) => boolean } = {},
+  ): 'done' | 'error' | 'limit' | 'stuck' | 'stopped' {
     const stepLimit = opts.maxSteps ?? Infinity;
     const cmdLimit = opts.untilCommands ?? Infinity;
     for (;;) {
@@ -704,13 +795,21 @@ export class Vm implements EngineHost {
   // Inspection (never changes machine state: no TLB fills, no snapshots).
 
   /** Walks a GPU VA with an engine's PPGTT root under a view, recording every step. */
-  translate(va: number, view: number, engine: EngineName = 'rcs0', space: 'ppgtt' | 'ggtt' = 'ppgtt'): { hpa: number; gpa?: number; fault?: FaultInfo; steps: WalkStep[] } {
+  translate(
+    va: number,
+    view: number,
+    engine: EngineName = 'rcs0',
+    space: 'ppgtt' | 'ggtt' = 'ppgtt',
+  ): { hpa: number; gpa?: number; fault?: FaultInfo; steps: WalkStep[] } {
     const e = this.engine(engine);
     e.syncContext();
     const fault = new FaultInfo();
     const steps: WalkStep[] = [];
     const out = { writable: false, nx: false, pageSize: 0, gpa: 0 };
-    const hpa = space === 'ggtt' ? walkGgtt({ ...e.gctx, view }, va, ACCESS_READ, fault, out, steps) : walk({ ...e.ctx, view }, va, ACCESS_READ, fault, out, steps);
+    const hpa =
+      space === 'ggtt'
+        ? walkGgtt({ ...e.gctx, view }, va, ACCESS_READ, fault, out, steps)
+        : walk({ ...e.ctx, view }, va, ACCESS_READ, fault, out, steps);
     return hpa < 0 ? { hpa, fault, steps } : { hpa, gpa: out.gpa, steps };
   }
 
@@ -812,7 +911,8 @@ export class Vm implements EngineHost {
   result(status?: 'completed' | 'error'): RunResult {
     const unrecovered = this.errors.some((e) => !e.rolledBack);
     const surfaces: RunResult['surfaces'] = {};
-    for (const s of this.image.surfaces) surfaces[s.name] = { width: s.width, height: s.height, sha256: this.surfaceSha256(s.name) };
+    for (const s of this.image.surfaces)
+      surfaces[s.name] = { width: s.width, height: s.height, sha256: this.surfaceSha256(s.name) };
     let bytes = 0;
     for (const s of this.snapshots.list) bytes += snapshotBytes(s);
     return {
@@ -820,10 +920,15 @@ export class Vm implements EngineHost {
       commands: this.commands,
       cycles: this.engines.reduce((n, e) => n + e.cycles, 0),
       errors: this.errors.map((e) => ({
-        kind: e.kind, engine: e.engine, file: e.file, line: e.line, commandVa: e.commandVa,
+        kind: e.kind,
+        engine: e.engine,
+        file: e.file,
+        line: e.line,
+        commandVa: e.commandVa,
         ...(e.faultAddress !== undefined ? { faultAddress: e.faultAddress } : {}),
         ...(e.gpa !== undefined ? { gpa: e.gpa } : {}),
-        message: e.message, rolledBack: e.rolledBack,
+        message: e.message,
+        rolledBack: e.rolledBack,
       })),
       snapshots: { taken: this.snapshots.taken, bytes },
       surfaces,
@@ -842,7 +947,8 @@ export class Vm implements EngineHost {
       for (const [k, v] of Object.entries(c.counts)) commandCounts[k] = (commandCounts[k] ?? 0) + v;
       for (const [k, v] of Object.entries(c.notEmulated)) notEmulated[k] = (notEmulated[k] ?? 0) + v;
     }
-    const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const sorted = (o: Record<string, number>) =>
+      Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return { commandCounts: sorted(commandCounts), notEmulated: sorted(notEmulated) };
   }
 
@@ -854,7 +960,14 @@ export class Vm implements EngineHost {
 }
 
 function captureSummary(c: CaptureInfo): CaptureInfo {
-  return { format: c.format, platform: c.platform, pciId: c.pciId, application: c.application, submissions: c.submissions, ...(c.note ? { note: c.note } : {}) };
+  return {
+    format: c.format,
+    platform: c.platform,
+    pciId: c.pciId,
+    application: c.application,
+    submissions: c.submissions,
+    ...(c.note ? { note: c.note } : {}),
+  };
 }
 
 export interface RunResult {
@@ -862,8 +975,15 @@ export interface RunResult {
   commands: number;
   cycles: number;
   errors: {
-    kind: GpuErrorKind; engine: EngineName; file: string; line: number; commandVa: number;
-    faultAddress?: number; gpa?: number; message: string; rolledBack: boolean;
+    kind: GpuErrorKind;
+    engine: EngineName;
+    file: string;
+    line: number;
+    commandVa: number;
+    faultAddress?: number;
+    gpa?: number;
+    message: string;
+    rolledBack: boolean;
   }[];
   snapshots: { taken: number; bytes: number };
   surfaces: Record<string, { width: number; height: number; sha256: string }>;
@@ -874,5 +994,11 @@ export interface RunResult {
   notEmulated: Record<string, number>;
   /** A real GPU capture's origin (emulator/capture.ts). */
   capture?: CaptureInfo;
-  migration?: { status: 'completed' | 'refused' | 'failed'; reason?: string; rounds: number; pagesSent: number; downtimeMs: number };
+  migration?: {
+    status: 'completed' | 'refused' | 'failed';
+    reason?: string;
+    rounds: number;
+    pagesSent: number;
+    downtimeMs: number;
+  };
 }

@@ -27,7 +27,14 @@ function entryOf(s: WalkStep): string {
 }
 
 export function walkStepJson(s: WalkStep): WalkStepJson {
-  return { level: s.level, table: hex(s.table), index: s.index, entry: entryOf(s), flags: s.flags, ...(s.ept ? { ept: s.ept.map(walkStepJson) } : {}) };
+  return {
+    level: s.level,
+    table: hex(s.table),
+    index: s.index,
+    entry: entryOf(s),
+    flags: s.flags,
+    ...(s.ept ? { ept: s.ept.map(walkStepJson) } : {}),
+  };
 }
 
 /**
@@ -35,11 +42,18 @@ export function walkStepJson(s: WalkStep): WalkStepJson {
  * table (`tableEpt` false: only the final data GPA's EPT walk is shown, as a fault's summary does).
  */
 export function walkStepLines(s: WalkStep, style: HexStyle, tableEpt = true, indent = '  '): string[] {
-  const head = s.level === 'EPT'
-    ? `${indent}${s.flags} -> EPT walk:`
-    : `${indent}${s.level.padEnd(5)} table GPA ${addr(s.table, 40, style)} [${String(s.index).padStart(3)}] = ${entryOf(s)}  ${s.flags}`;
-  const ept = s.level === 'EPT' || tableEpt ? s.ept ?? [] : [];
-  return [head, ...ept.map((e) => `${indent}    EPT ${e.level.padEnd(5)} table HPA ${addr(e.table, 44, style)} [${String(e.index).padStart(3)}] = ${entryOf(e)}  ${e.flags}`)];
+  const head =
+    s.level === 'EPT'
+      ? `${indent}${s.flags} -> EPT walk:`
+      : `${indent}${s.level.padEnd(5)} table GPA ${addr(s.table, 40, style)} [${String(s.index).padStart(3)}] = ${entryOf(s)}  ${s.flags}`;
+  const ept = s.level === 'EPT' || tableEpt ? (s.ept ?? []) : [];
+  return [
+    head,
+    ...ept.map(
+      (e) =>
+        `${indent}    EPT ${e.level.padEnd(5)} table HPA ${addr(e.table, 44, style)} [${String(e.index).padStart(3)}] = ${entryOf(e)}  ${e.flags}`,
+    ),
+  ];
 }
 
 /** A whole translation: what was walked, each step, then the result or the fault. */
@@ -49,10 +63,16 @@ export function translationLines(
   style: HexStyle,
 ): string[] {
   const view = EPT_VIEW_NAMES[what.view];
-  const out = [what.space === 'ggtt'
-    ? `global GTT address ${addr(what.va, 48, style)} under the ${view} EPT view:`
-    : `GPU VA ${addr(what.va, 48, style)} under the ${view} EPT view (PDP0 of ${what.engine}):`];
+  const out = [
+    what.space === 'ggtt'
+      ? `global GTT address ${addr(what.va, 48, style)} under the ${view} EPT view:`
+      : `GPU VA ${addr(what.va, 48, style)} under the ${view} EPT view (PDP0 of ${what.engine}):`,
+  ];
   for (const s of t.steps) out.push(...walkStepLines(s, style));
-  out.push(t.fault ? `${t.fault.kind}: ${t.fault.reason}` : `=> GPA ${addr(t.gpa!, 40, style)} => HPA ${addr(t.hpa, 44, style)}`);
+  out.push(
+    t.fault
+      ? `${t.fault.kind}: ${t.fault.reason}`
+      : `=> GPA ${addr(t.gpa!, 40, style)} => HPA ${addr(t.hpa, 44, style)}`,
+  );
   return out;
 }

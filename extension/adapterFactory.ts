@@ -8,7 +8,8 @@ import { DEBUG_TYPE } from './launchConfig';
 export class VgpuAdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   createDebugAdapterDescriptor(session: vscode.DebugSession): vscode.DebugAdapterDescriptor {
     const port = session.configuration.debugServer;
-    if (typeof port === 'number' && Number.isInteger(port) && port > 0) return new vscode.DebugAdapterServer(port, '127.0.0.1');
+    if (typeof port === 'number' && Number.isInteger(port) && port > 0)
+      return new vscode.DebugAdapterServer(port, '127.0.0.1');
     return new vscode.DebugAdapterInlineImplementation(new VgpuDebugSession());
   }
 }

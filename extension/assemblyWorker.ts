@@ -89,7 +89,11 @@ export class BackgroundAssembler {
       if (this.worker !== w) return;
       this.worker = undefined;
       const r = this.running;
-      if (r) this.finish({ id: r.id, diagnostics: [{ file: r.file, line: 1, col: 1, severity: 'error', message: `the assembler stopped: ${why}` }] });
+      if (r)
+        this.finish({
+          id: r.id,
+          diagnostics: [{ file: r.file, line: 1, col: 1, severity: 'error', message: `the assembler stopped: ${why}` }],
+        });
     };
     w.on('error', (e) => failed(e.message));
     w.on('exit', (code) => failed(`exit code ${code}`));

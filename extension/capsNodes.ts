@@ -14,19 +14,33 @@ function fieldState(f: Caps['fields'][number]): 'hidden' | 'lowered' | 'same' {
 
 function fieldNode(f: Caps['fields'][number], version: number): TreeNode {
   const state = fieldState(f);
-  const note = state === 'hidden' ? ` · hidden by version ${version}` : state === 'lowered' ? ` · lowered for version ${version}` : '';
+  const note =
+    state === 'hidden'
+      ? ` · hidden by version ${version}`
+      : state === 'lowered'
+        ? ` · lowered for version ${version}`
+        : '';
   return {
     label: `${f.field} [${f.bits}]`,
     description: `physical ${hex(f.physical)} · exposed ${hex(f.exposed)}${note}`,
-    tooltip: `${f.register}.${f.field}, bits ${f.bits}\nphysical (host): ${hex(f.physical)}\nexposed (VM): ${hex(f.exposed)}` +
-      (state === 'hidden' ? `\nHidden: device version ${version} does not have it.` : state === 'lowered' ? `\nLowered to what device version ${version} offers.` : ''),
+    tooltip:
+      `${f.register}.${f.field}, bits ${f.bits}\nphysical (host): ${hex(f.physical)}\nexposed (VM): ${hex(f.exposed)}` +
+      (state === 'hidden'
+        ? `\nHidden: device version ${version} does not have it.`
+        : state === 'lowered'
+          ? `\nLowered to what device version ${version} offers.`
+          : ''),
     icon: state === 'hidden' ? 'eye-closed' : state === 'lowered' ? 'diff-modified' : 'eye',
     iconColor: state === 'hidden' ? 'disabledForeground' : undefined,
     contextValue: `capField.${state}`,
   };
 }
 
-function pciNodes(kind: string, physical: CapsView['pci']['capabilities'], exposed: CapsView['pci']['capabilities']): TreeNode {
+function pciNodes(
+  kind: string,
+  physical: CapsView['pci']['capabilities'],
+  exposed: CapsView['pci']['capabilities'],
+): TreeNode {
   const shown = new Set(exposed.map((c) => `${c.id}@${c.offset}`));
   const children: TreeNode[] = physical.map((c) => {
     const kept = shown.has(`${c.id}@${c.offset}`);
@@ -41,7 +55,13 @@ function pciNodes(kind: string, physical: CapsView['pci']['capabilities'], expos
       children.push({ label: `ID ${hex(c.id)} at ${hex(c.offset)}`, description: 'exposed only', icon: 'diff-added' });
     }
   }
-  return { label: kind, description: `${exposed.length} of ${physical.length} exposed`, icon: 'list-tree', children, id: `pci-${kind}` };
+  return {
+    label: kind,
+    description: `${exposed.length} of ${physical.length} exposed`,
+    icon: 'list-tree',
+    children,
+    id: `pci-${kind}`,
+  };
 }
 
 export function capsNodes(caps: Caps): TreeNode[] {

@@ -47,7 +47,10 @@ export class VgpuDynamicConfigurationProvider implements vscode.DebugConfigurati
     const pattern = folder ? new vscode.RelativePattern(folder, glob) : glob;
     const files = await vscode.workspace.findFiles(pattern, '**/node_modules/**', MAX_DYNAMIC);
     const active = activeFile()?.fileName;
-    const listed = files.map((uri) => uri.fsPath).filter((f) => f !== active).sort((a, b) => a.localeCompare(b));
+    const listed = files
+      .map((uri) => uri.fsPath)
+      .filter((f) => f !== active)
+      .sort((a, b) => a.localeCompare(b));
     return [...(active ? [active] : []), ...listed].map((f) => fileConfiguration(f));
   }
 }

@@ -52,7 +52,8 @@ function pager(diff: SnapshotDiff): string {
   const n = diff.pages.length;
   const links: string[] = [];
   if (diff.start > 0) links.push(pageLink(diff.token, Math.max(0, diff.start - Math.max(n, 1)), '← previous'));
-  if (diff.more > 0) links.push(pageLink(diff.token, diff.start + n, `next ${Math.min(n, diff.more).toLocaleString('en-US')} →`));
+  if (diff.more > 0)
+    links.push(pageLink(diff.token, diff.start + n, `next ${Math.min(n, diff.more).toLocaleString('en-US')} →`));
   return `<p class="sub">pages ${(diff.start + 1).toLocaleString('en-US')}–${(diff.start + n).toLocaleString('en-US')} of ${diff.totalPages.toLocaleString('en-US')} ${links.join(' · ')}</p>`;
 }
 
@@ -66,20 +67,33 @@ function table(head: string[], rows: string[][], empty: string): string {
 function picture(img: SurfaceImage, caption: string): string {
   const zoom = Math.max(1, Math.floor(PICTURE_SIZE / Math.max(img.width, img.height, 1)));
   const src = `data:image/png;base64,${encodePng(img).toString('base64')}`;
-  return `<figure><img src="${src}" width="${img.width * zoom}" height="${img.height * zoom}" alt="${escapeHtml(caption)}">`
-    + `<figcaption>${escapeHtml(caption)} · ${img.width}×${img.height}</figcaption></figure>`;
+  return (
+    `<figure><img src="${src}" width="${img.width * zoom}" height="${img.height * zoom}" alt="${escapeHtml(caption)}">` +
+    `<figcaption>${escapeHtml(caption)} · ${img.width}×${img.height}</figcaption></figure>`
+  );
 }
 
 /** Each surface at both snapshots, side by side, under its changed pixel count; or why it is not drawn. */
-function pictures(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo, pairs: readonly SurfacePair[] | string): string {
+function pictures(
+  diff: SnapshotDiff,
+  from: SnapshotInfo,
+  to: SnapshotInfo,
+  pairs: readonly SurfacePair[] | string,
+): string {
   if (typeof pairs === 'string') return `<p class="empty">${escapeHtml(`Surfaces cannot be drawn: ${pairs}`)}</p>`;
   const heading = (name: string) => {
     const n = diff.surfaces.find((s) => s.name === name)?.changedPixels;
     return `<h3>${escapeHtml(name)}${n === undefined ? '' : ` · ${n} changed pixel${n === 1 ? '' : 's'}`}</h3>`;
   };
-  const drawn = pairs.map((p) => `${heading(p.name)}<div class="pair">${picture(p.from, `#${from.id}`)}${picture(p.to, `#${to.id}`)}</div>`);
-  const undrawn = diff.surfaces.filter((s) => !pairs.some((p) => p.name === s.name))
-    .map((s) => `${heading(s.name)}<p class="empty">${escapeHtml(`${s.width}×${s.height} is too large to draw on this page: the Surface panel shows it.`)}</p>`);
+  const drawn = pairs.map(
+    (p) => `${heading(p.name)}<div class="pair">${picture(p.from, `#${from.id}`)}${picture(p.to, `#${to.id}`)}</div>`,
+  );
+  const undrawn = diff.surfaces
+    .filter((s) => !pairs.some((p) => p.name === s.name))
+    .map(
+      (s) =>
+        `${heading(s.name)}<p class="empty">${escapeHtml(`${s.width}×${s.height} is too large to draw on this page: the Surface panel shows it.`)}</p>`,
+    );
   return [...drawn, ...undrawn].join('');
 }
 
@@ -87,15 +101,29 @@ function pictures(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo, pair
  * The whole page. `pairs`: the surfaces to draw side by side (a string says why there are none); the
  * page's CSP lets images come only from data: URIs, as PNGs made here.
  */
-export function diffHtml(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo, nonce: string, pairs: readonly SurfacePair[] | string = []): string {
+export function diffHtml(
+  diff: SnapshotDiff,
+  from: SnapshotInfo,
+  to: SnapshotInfo,
+  nonce: string,
+  pairs: readonly SurfacePair[] | string = [],
+): string {
   const regs = table(
     ['Register', `Old (#${from.id})`, `New (#${to.id})`],
-    diff.registers.map((r) => [escapeHtml(r.name), `<code class="old">${escapeHtml(r.old)}</code>`, `<code class="new">${escapeHtml(r.new)}</code>`]),
+    diff.registers.map((r) => [
+      escapeHtml(r.name),
+      `<code class="old">${escapeHtml(r.old)}</code>`,
+      `<code class="new">${escapeHtml(r.new)}</code>`,
+    ]),
     'No register differs.',
   );
   const pages = table(
     ['Page (GPA)', 'Changed bytes', 'In'],
-    diff.pages.map((p) => [`<code>${escapeHtml(p.gpa)}</code>`, String(p.bytes), p.ranges.map((r) => `<code>${rangeText(r)}</code>`).join('<br>')]),
+    diff.pages.map((p) => [
+      `<code>${escapeHtml(p.gpa)}</code>`,
+      String(p.bytes),
+      p.ranges.map((r) => `<code>${rangeText(r)}</code>`).join('<br>'),
+    ]),
     'No guest page differs.',
   );
   const surfaces = table(

@@ -100,20 +100,52 @@ function scanLine(text: string): LineRecord | undefined {
     const a0 = s.args[0];
     const end = a0 ? a0.end - 1 : s.end - 1;
     if (s.name === 'batch' && a0?.value.kind === 'name') {
-      decl = { kind: 'batch', name: a0.value.name, start: a0.col - 1, end: a0.end - 1, container: true, detail: `batch on ${argText(s.args[2]) || 'rcs0'} at `, va: argText(s.args[1]) };
+      decl = {
+        kind: 'batch',
+        name: a0.value.name,
+        start: a0.col - 1,
+        end: a0.end - 1,
+        container: true,
+        detail: `batch on ${argText(s.args[2]) || 'rcs0'} at `,
+        va: argText(s.args[1]),
+      };
     } else if (s.name === 'ring') {
-      decl = { kind: 'ring', name: `${argText(a0) || '?'} ring`, start: s.col - 1, end, container: true, detail: s.args.length > 1 ? `at ${argText(s.args[1])}` : '' };
+      decl = {
+        kind: 'ring',
+        name: `${argText(a0) || '?'} ring`,
+        start: s.col - 1,
+        end,
+        container: true,
+        detail: s.args.length > 1 ? `at ${argText(s.args[1])}` : '',
+      };
     } else if (s.name === 'data') {
       decl = { kind: 'data', name: `.data ${argText(a0)}`.trim(), start: s.col - 1, end, container: true, detail: '' };
     } else {
-      decl = { kind: s.name as SymbolKind, name: text.trim(), start: s.col - 1, end: s.end - 1, container: true, detail: '' };
+      decl = {
+        kind: s.name as SymbolKind,
+        name: text.trim(),
+        start: s.col - 1,
+        end: s.end - 1,
+        container: true,
+        detail: '',
+      };
     }
   } else if (s?.kind === 'directive' && s.name === 'surface' && s.args[0]?.value.kind === 'name') {
     const a = s.args;
     const name = (a[0].value as { name: string }).name;
-    decl = { kind: 'surface', name, start: a[0].col - 1, end: a[0].end - 1, container: false, detail: `${argText(a[2])}×${argText(a[3])} at `, va: argText(a[1]) };
+    decl = {
+      kind: 'surface',
+      name,
+      start: a[0].col - 1,
+      end: a[0].end - 1,
+      container: false,
+      detail: `${argText(a[2])}×${argText(a[3])} at `,
+      va: argText(a[1]),
+    };
   }
-  const labels = pl.labels.length ? pl.labels.map((l) => ({ name: l.name, start: l.col - 1, end: l.end - 1 })) : NO_LABELS;
+  const labels = pl.labels.length
+    ? pl.labels.map((l) => ({ name: l.name, start: l.col - 1, end: l.end - 1 }))
+    : NO_LABELS;
   if (!decl && labels.length === 0 && gen === undefined) return undefined;
   return { gen, decl, labels };
 }
@@ -321,13 +353,31 @@ export class DocumentIndex {
       const { decl, labels } = this.records[i];
       if (decl) {
         const detail = decl.va === undefined ? decl.detail : decl.detail + (valueOf(decl.name) ?? decl.va);
-        const sym: DocSymbol = { name: decl.name, kind: decl.kind, detail, line: ln, start: decl.start, end: decl.end, endLine: ln, children: [] };
+        const sym: DocSymbol = {
+          name: decl.name,
+          kind: decl.kind,
+          detail,
+          line: ln,
+          start: decl.start,
+          end: decl.end,
+          endLine: ln,
+          children: [],
+        };
         if (decl.container) close(ln);
         top.push(sym);
         if (decl.container) open = sym;
       }
       for (const l of labels) {
-        (open ? open.children : top).push({ name: l.name, kind: 'label', detail: valueOf(l.name) ?? '', line: ln, start: l.start, end: l.end, endLine: ln, children: [] });
+        (open ? open.children : top).push({
+          name: l.name,
+          kind: 'label',
+          detail: valueOf(l.name) ?? '',
+          line: ln,
+          start: l.start,
+          end: l.end,
+          endLine: ln,
+          children: [],
+        });
       }
     }
     close(this.count);

@@ -9,14 +9,19 @@ export function registerErrorStateCommand(sessions: VgpuSessions): vscode.Dispos
   return vscode.commands.registerCommand('vgpu.saveErrorState', async (target?: unknown) => {
     try {
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
-      const uri = typeof target === 'string' ? vscode.Uri.file(target) : await vscode.window.showSaveDialog({
-        title: 'Save GPU Error State',
-        defaultUri: folder ? vscode.Uri.joinPath(folder, 'error-state.txt') : undefined,
-        filters: { 'i915 error state': ['txt'], 'All files': ['*'] },
-      });
+      const uri =
+        typeof target === 'string'
+          ? vscode.Uri.file(target)
+          : await vscode.window.showSaveDialog({
+              title: 'Save GPU Error State',
+              defaultUri: folder ? vscode.Uri.joinPath(folder, 'error-state.txt') : undefined,
+              filters: { 'i915 error state': ['txt'], 'All files': ['*'] },
+            });
       if (!uri) return;
       const r = await sessions.request('vgpu/errorState', { path: uri.fsPath });
-      void vscode.window.showInformationMessage(`Error state of the ${r.kind} on ${r.engine} at ${r.commandVa} written to ${r.path} (${r.bytes} bytes): open it with \`vgpu run\` or intel_error_decode.`);
+      void vscode.window.showInformationMessage(
+        `Error state of the ${r.kind} on ${r.engine} at ${r.commandVa} written to ${r.path} (${r.bytes} bytes): open it with \`vgpu run\` or intel_error_decode.`,
+      );
     } catch (e) {
       reportError('Save GPU Error State', e);
     }

@@ -18,7 +18,12 @@ import { SurfacePanel } from './surfacePanel';
 
 export function activate(context: vscode.ExtensionContext): void {
   const sessions = new VgpuSessions();
-  const views = [new SnapshotsView(sessions), new CapabilityRegistersView(sessions), new PageTablesView(sessions), new PipelineStateView(sessions)];
+  const views = [
+    new SnapshotsView(sessions),
+    new CapabilityRegistersView(sessions),
+    new PageTablesView(sessions),
+    new PipelineStateView(sessions),
+  ];
   context.subscriptions.push(
     sessions,
     ...views,

@@ -8,7 +8,15 @@ import * as vscode from 'vscode';
 import { assembleSource, type Diagnostic } from '../emulator';
 import { ASSEMBLY_WORKER, BackgroundAssembler } from './assemblyWorker';
 import { DocumentIndex, type LineSource } from './documentIndex';
-import { LANGUAGE_ID, completionsAt, diagnosticRange, hoverAt, type CompletionKind, type DocSymbol, type SymbolKind } from './languageModel';
+import {
+  LANGUAGE_ID,
+  completionsAt,
+  diagnosticRange,
+  hoverAt,
+  type CompletionKind,
+  type DocSymbol,
+  type SymbolKind,
+} from './languageModel';
 
 /** Delay between the last edit and the assembler run. */
 const DEBOUNCE_MS = 200;
@@ -46,7 +54,12 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const fileOf = (doc: vscode.TextDocument) => (doc.uri.scheme === 'file' ? doc.uri.fsPath : doc.uri.toString());
 
-  const publish = (doc: vscode.TextDocument, version: number, diagnostics: readonly Diagnostic[], symbols?: ReadonlyMap<string, number>) => {
+  const publish = (
+    doc: vscode.TextDocument,
+    version: number,
+    diagnostics: readonly Diagnostic[],
+    symbols?: ReadonlyMap<string, number>,
+  ) => {
     results.set(doc.uri.toString(), { version, symbols });
     collection.set(
       doc.uri,
@@ -80,7 +93,10 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     },
   );
   const assembleLater = (doc: vscode.TextDocument) =>
-    background.request(doc.uri.toString(), { file: fileOf(doc), snapshot: () => ({ version: doc.version, text: doc.getText() }) });
+    background.request(doc.uri.toString(), {
+      file: fileOf(doc),
+      snapshot: () => ({ version: doc.version, text: doc.getText() }),
+    });
 
   const schedule = (doc: vscode.TextDocument) => {
     if (doc.languageId !== LANGUAGE_ID) return;
@@ -107,7 +123,10 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
 
   /** What completion, hover and the outline read from the whole document (its symbols and `.vm gen=`), kept by its edits. */
   const indexes = new Map<string, { version: number; index: DocumentIndex }>();
-  const linesOf = (doc: vscode.TextDocument): LineSource => ({ lineCount: doc.lineCount, lineAt: (i) => doc.lineAt(i).text });
+  const linesOf = (doc: vscode.TextDocument): LineSource => ({
+    lineCount: doc.lineCount,
+    lineAt: (i) => doc.lineAt(i).text,
+  });
   const indexOf = (doc: vscode.TextDocument): DocumentIndex => {
     const key = doc.uri.toString();
     const kept = indexes.get(key);
@@ -136,7 +155,13 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
   const toDocumentSymbol = (doc: vscode.TextDocument, s: DocSymbol): vscode.DocumentSymbol => {
     const endLine = Math.min(s.endLine, doc.lineCount - 1);
     const range = new vscode.Range(s.line, 0, endLine, doc.lineAt(endLine).text.length);
-    const sym = new vscode.DocumentSymbol(s.name, s.detail, SYMBOL_KIND[s.kind], range, new vscode.Range(s.line, s.start, s.line, s.end));
+    const sym = new vscode.DocumentSymbol(
+      s.name,
+      s.detail,
+      SYMBOL_KIND[s.kind],
+      range,
+      new vscode.Range(s.line, s.start, s.line, s.end),
+    );
     sym.children = s.children.map((c) => toDocumentSymbol(doc, c));
     return sym;
   };
@@ -181,7 +206,9 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext): void
     vscode.languages.registerDocumentSymbolProvider(selector, {
       provideDocumentSymbols(doc) {
         const values = symbolValues(doc) ?? (doc.lineCount <= OUTLINE_ASSEMBLE_LINES ? assembleNow(doc) : undefined);
-        return indexOf(doc).symbols(linesOf(doc), values).map((s) => toDocumentSymbol(doc, s));
+        return indexOf(doc)
+          .symbols(linesOf(doc), values)
+          .map((s) => toDocumentSymbol(doc, s));
       },
     }),
   );

@@ -2,12 +2,48 @@
 // line is, hover text, completions, document symbols and diagnostic ranges, all derived from the command and
 // register tables, the lexer and the assembler's directive table (nothing here re-implements the language).
 
-import { CAP_BASE, CAP_REG_DEFS, commandByMnemonic, COMMANDS, commandsOf, DATA_KEYWORDS, DEFAULT_GEN, DEVICE_REG_DEFS, directiveUsage, ENGINE_BASE, ENGINE_REGS, ENGINES, FEATURES, fieldByName, fieldPlacement, groupKey, regByName, snakeName, tokenizeLine, type Access, type CmdField, type CommandDef, type Diagnostic, type EngineName, type Gen, type RegDef, type Token, type WriteSpec } from '../emulator';
+import {
+  CAP_BASE,
+  CAP_REG_DEFS,
+  commandByMnemonic,
+  COMMANDS,
+  commandsOf,
+  DATA_KEYWORDS,
+  DEFAULT_GEN,
+  DEVICE_REG_DEFS,
+  directiveUsage,
+  ENGINE_BASE,
+  ENGINE_REGS,
+  ENGINES,
+  FEATURES,
+  fieldByName,
+  fieldPlacement,
+  groupKey,
+  regByName,
+  snakeName,
+  tokenizeLine,
+  type Access,
+  type CmdField,
+  type CommandDef,
+  type Diagnostic,
+  type EngineName,
+  type Gen,
+  type RegDef,
+  type Token,
+  type WriteSpec,
+} from '../emulator';
 import type { SymbolName } from './documentIndex';
 
 export const LANGUAGE_ID = 'vgpu';
 
-export { documentGen, documentSymbols, symbolNames, type DocSymbol, type SymbolKind, type SymbolName } from './documentIndex';
+export {
+  documentGen,
+  documentSymbols,
+  symbolNames,
+  type DocSymbol,
+  type SymbolKind,
+  type SymbolName,
+} from './documentIndex';
 
 // ---------------------------------------------------------------------------------------------
 // Directive usage lines (`.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]`) read as data: `key=a|b` is an option
@@ -32,7 +68,10 @@ export function parseUsage(name: string, usage: string): DirectiveSyntax {
   const positional = new Set<string>();
   let body = usage.replace(/^\.\w+/, '');
   body = body.replace(/(?<![\w.])([A-Za-z_]\w*)\s*=\s*(\w+(?:\|\w+)*(?:,\w+)*)/g, (_, key: string, alts: string) => {
-    options.set(key, alts.split(/[|,]/).filter((w) => !PLACEHOLDER.test(w)));
+    options.set(
+      key,
+      alts.split(/[|,]/).filter((w) => !PLACEHOLDER.test(w)),
+    );
     return ' ';
   });
   for (const m of body.matchAll(/(?<![\w.])[A-Za-z_]\w*(?:\|[A-Za-z_]\w*)*/g)) {
@@ -286,16 +325,24 @@ export function fieldWhere(f: CmdField): { placement: string; note?: string } {
     case 'addr':
       return {
         placement,
-        note: f.hi > 31
-          ? `a GPU VA${aligned}: bits 31:${f.lo} in DW${f.dw}, bits ${Math.min(f.hi, 47)}:32 in DW${f.dw + 1}${f.hi > 47 ? ' (63:48 repeat bit 47: canonical)' : ''}`
-          : `a GPU VA below 4G${aligned}`,
+        note:
+          f.hi > 31
+            ? `a GPU VA${aligned}: bits 31:${f.lo} in DW${f.dw}, bits ${Math.min(f.hi, 47)}:32 in DW${f.dw + 1}${f.hi > 47 ? ' (63:48 repeat bit 47: canonical)' : ''}`
+            : `a GPU VA below 4G${aligned}`,
       };
     case 'reg':
       return { placement, note: 'register offset (dword aligned), kept in place' };
     case 'offset':
-      return f.lo || f.hi > 31 ? { placement, note: `${aligned.slice(2)}${f.hi > 31 ? `${f.lo ? ', ' : ''}continuing into DW${f.dw + 1}` : ''}` } : { placement };
+      return f.lo || f.hi > 31
+        ? {
+            placement,
+            note: `${aligned.slice(2)}${f.hi > 31 ? `${f.lo ? ', ' : ''}continuing into DW${f.dw + 1}` : ''}`,
+          }
+        : { placement };
     default:
-      return f.hi > 31 ? { placement, note: `from DW${f.dw} bit ${f.lo} to DW${f.dw + 1} bit ${f.hi - 32}` } : { placement };
+      return f.hi > 31
+        ? { placement, note: `from DW${f.dw} bit ${f.lo} to DW${f.dw + 1} bit ${f.hi - 32}` }
+        : { placement };
   }
 }
 
@@ -324,7 +371,8 @@ const KIND_TEXT: Readonly<Record<CmdField['kind'], string>> = {
 const EXECUTION_TEXT: Readonly<Record<CommandDef['execution'], string>> = {
   executed: 'executed: the engine gives it its semantics',
   state: 'retired as state: the engine keeps the latest of each state command (no memory effect)',
-  'not-emulated': 'not emulated: a draw or dispatch, retired with no memory effect (no shader runs; counted in `notEmulated`, the `not-emulated` exception filter stops on it)',
+  'not-emulated':
+    'not emulated: a draw or dispatch, retired with no memory effect (no shader runs; counted in `notEmulated`, the `not-emulated` exception filter stops on it)',
 };
 
 /** Enum values shown in one hover or table cell at most. */
@@ -337,7 +385,10 @@ const MORE_NAMES = 30;
 function valuesText(f: CmdField, max = VALUES_SHOWN): string | undefined {
   if (!f.values) return undefined;
   const all = Object.entries(f.values);
-  const shown = all.slice(0, max).map(([k, v]) => `\`${k}\` ${v}`).join(', ');
+  const shown = all
+    .slice(0, max)
+    .map(([k, v]) => `\`${k}\` ${v}`)
+    .join(', ');
   return `values: ${shown}${all.length > max ? `, … ${all.length - max} more` : ''}`;
 }
 
@@ -348,7 +399,8 @@ function fieldFacts(f: CmdField, maxValues = VALUES_SHOWN): string[] {
   const vals = valuesText(f, maxValues);
   if (vals) facts.push(vals);
   if (f.pitchField) facts.push(`accepts a surface name (then also sets \`${f.pitchField}\`)`);
-  if (f.impliedBy) facts.push(`${enumName(f, f.impliedBy.value) ?? f.impliedBy.value} when \`${f.impliedBy.field}\` is given`);
+  if (f.impliedBy)
+    facts.push(`${enumName(f, f.impliedBy.value) ?? f.impliedBy.value} when \`${f.impliedBy.field}\` is given`);
   return facts;
 }
 
@@ -364,7 +416,10 @@ export function fieldRank(def: CommandDef, f: CmdField): number {
 }
 
 export function orderedFields(def: CommandDef): CmdField[] {
-  return def.fields.map((f, i) => ({ f, i, r: fieldRank(def, f) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.f);
+  return def.fields
+    .map((f, i) => ({ f, i, r: fieldRank(def, f) }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.f);
 }
 
 function lengthField(def: CommandDef): CmdField | undefined {
@@ -394,16 +449,22 @@ function headerText(def: CommandDef): string {
 function gensText(def: CommandDef): string {
   const text = def.gens.map((g) => `gen${g}`).join(', ');
   const others = COMMANDS.filter((c) => c !== def && c.mnemonic === def.mnemonic).flatMap((c) => c.gens);
-  return others.length ? `${text} (gen${others.join(', gen')} lays it out differently: \`.vm gen=${others[0]}\`)` : text;
+  return others.length
+    ? `${text} (gen${others.join(', gen')} lays it out differently: \`.vm gen=${others[0]}\`)`
+    : text;
 }
 
 function writesText(w: WriteSpec): string {
   if (w.kind === 'rect') return `a rectangle at \`${w.addr}\``;
   const b = w.bytes;
-  const bytes = typeof b === 'number' ? `${b} bytes`
-    : 'flag' in b ? `${b.off} bytes, ${b.on} with \`${b.flag}=1\``
-    : 'atLength' in b ? `${b.short} bytes, ${b.long} in the ${b.atLength}-dword form`
-    : `${b.sizes.join('/')} bytes as \`${b.sizeField}\` says`;
+  const bytes =
+    typeof b === 'number'
+      ? `${b} bytes`
+      : 'flag' in b
+        ? `${b.off} bytes, ${b.on} with \`${b.flag}=1\``
+        : 'atLength' in b
+          ? `${b.short} bytes, ${b.long} in the ${b.atLength}-dword form`
+          : `${b.sizes.join('/')} bytes as \`${b.sizeField}\` says`;
   return `${bytes} at ${w.addr ? `\`${w.addr}\`` : 'the hardware status page'}${w.ifNonZero ? ` when \`${w.ifNonZero}\` is not 0` : ''}`;
 }
 
@@ -415,10 +476,15 @@ export function commandSyntax(def: CommandDef): string {
   if (def.length.kind === 'pairs') return `${def.mnemonic} REGISTER=value, ...`;
   const ordered = orderedFields(def);
   const req = ordered.filter((f) => fieldRank(def, f) === 0).map((f) => `${f.name}=…`);
-  const opt = [...ordered.filter((f) => fieldRank(def, f) > 0).map((f) => `${f.name}=…`), ...def.groupFields.map((f) => `${f.name}.N=…`)];
+  const opt = [
+    ...ordered.filter((f) => fieldRank(def, f) > 0).map((f) => `${f.name}=…`),
+    ...def.groupFields.map((f) => `${f.name}.N=…`),
+  ];
   if (def.length.kind === 'range') opt.push('dword_length=…');
   const shown = opt.length > SYNTAX_OPTIONAL ? [...opt.slice(0, SYNTAX_OPTIONAL), '…'] : opt;
-  return [def.mnemonic, req.join(', '), shown.length ? `[${req.length ? ', ' : ''}${shown.join(', ')}]` : ''].filter(Boolean).join(' ');
+  return [def.mnemonic, req.join(', '), shown.length ? `[${req.length ? ', ' : ''}${shown.join(', ')}]` : '']
+    .filter(Boolean)
+    .join(' ');
 }
 
 function fieldRow(f: CmdField): string {
@@ -428,12 +494,19 @@ function fieldRow(f: CmdField): string {
   return `| \`${f.name}\` | ${fieldPlacement(f)} | ${KIND_TEXT[f.kind]} | ${xml} | ${desc.replace(/\|/g, '\\|')} |`;
 }
 
-function fieldTable(title: string, fields: readonly CmdField[], key: (f: CmdField) => string = (f) => f.name): string[] {
+function fieldTable(
+  title: string,
+  fields: readonly CmdField[],
+  key: (f: CmdField) => string = (f) => f.name,
+): string[] {
   const out = ['', title, '', '| field | placement | kind | genxml | description |', '|---|---|---|---|---|'];
   for (const f of fields.slice(0, FIELD_ROWS)) out.push(fieldRow(f));
   if (fields.length > FIELD_ROWS) {
     const rest = fields.slice(FIELD_ROWS);
-    const names = rest.slice(0, MORE_NAMES).map((f) => `\`${key(f)}\``).join(', ');
+    const names = rest
+      .slice(0, MORE_NAMES)
+      .map((f) => `\`${key(f)}\``)
+      .join(', ');
     out.push('', `… ${rest.length} more: ${names}${rest.length > MORE_NAMES ? ', …' : ''} (hover one for its bits)`);
   }
   return out;
@@ -452,14 +525,32 @@ export function commandHover(def: CommandDef): string {
     rows.push(['Requires', `GENCAP bit ${f.bit} \`${f.name}\` (${f.desc}), device version ${f.minGen} or later`]);
   }
   if (def.writes?.length) rows.push(['Writes', def.writes.map(writesText).join('; ')]);
-  if (def.regWrites) rows.push(['Writes registers', def.regWrites === 'pairs' ? 'the REGISTER=value pairs' : `\`${def.regWrites}\``]);
-  if (def.predicated) rows.push(['Predicated', `by \`${snakeName(def.predicated)}\` (MI_PREDICATE / MI_SET_PREDICATE)`]);
+  if (def.regWrites)
+    rows.push(['Writes registers', def.regWrites === 'pairs' ? 'the REGISTER=value pairs' : `\`${def.regWrites}\``]);
+  if (def.predicated)
+    rows.push(['Predicated', `by \`${snakeName(def.predicated)}\` (MI_PREDICATE / MI_SET_PREDICATE)`]);
   if (def.execution === 'executed') rows.push(['Cost', `${def.cycles} cycle${def.cycles > 1 ? 's' : ''}`]);
-  const out = [`**${def.mnemonic}** — ${def.desc}`, '', '```vgpu', commandSyntax(def), '```', '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)];
+  const out = [
+    `**${def.mnemonic}** — ${def.desc}`,
+    '',
+    '```vgpu',
+    commandSyntax(def),
+    '```',
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+  ];
   if (def.fields.length) out.push(...fieldTable(`**Fields** (${def.fields.length})`, orderedFields(def)));
   if (def.length.kind === 'group') {
     const g = def.length;
-    out.push(...fieldTable(`**Group entry** (${g.entry} dword${g.entry > 1 ? 's' : ''} each from DW${g.base}; entry N's fields are \`field.N=\`)`, def.groupFields, (f) => `${f.name}.N`));
+    out.push(
+      ...fieldTable(
+        `**Group entry** (${g.entry} dword${g.entry > 1 ? 's' : ''} each from DW${g.base}; entry N's fields are \`field.N=\`)`,
+        def.groupFields,
+        (f) => `${f.name}.N`,
+      ),
+    );
   }
   return out.join('\n');
 }
@@ -468,13 +559,24 @@ export function fieldHover(def: CommandDef, f: CmdField, enumValue?: string, ent
   const w = fieldWhere(f);
   const name = entry === undefined ? f.name : `${f.name}.${entry}`;
   const t = fieldText(f);
-  const lines = [`**${name}** (${def.mnemonic} field) — ${t.text ?? t.xml ?? f.desc}`, '', `${w.placement}: ${KIND_TEXT[f.kind]}${w.note ? ` (${w.note})` : ''}`];
+  const lines = [
+    `**${name}** (${def.mnemonic} field) — ${t.text ?? t.xml ?? f.desc}`,
+    '',
+    `${w.placement}: ${KIND_TEXT[f.kind]}${w.note ? ` (${w.note})` : ''}`,
+  ];
   if (f === lengthField(def)) lines.push('', `Length: ${lengthText(def)}`);
   if (entry !== undefined && def.length.kind === 'group') {
     const first = def.length.base + entry * def.length.entry;
-    lines.push('', `group entry ${entry}: DW${first}${def.length.entry > 1 ? `–${first + def.length.entry - 1}` : ''} of the command (placement counted from the entry's first dword)`);
+    lines.push(
+      '',
+      `group entry ${entry}: DW${first}${def.length.entry > 1 ? `–${first + def.length.entry - 1}` : ''} of the command (placement counted from the entry's first dword)`,
+    );
   }
-  if (t.xml) lines.push('', `genxml: \`${t.xml}\`${t.type ? ` (${t.type})` : ''}${t.xml && snakeName(t.xml) !== f.name ? `, also written \`${snakeName(t.xml)}=\`` : ''}`);
+  if (t.xml)
+    lines.push(
+      '',
+      `genxml: \`${t.xml}\`${t.type ? ` (${t.type})` : ''}${t.xml && snakeName(t.xml) !== f.name ? `, also written \`${snakeName(t.xml)}=\`` : ''}`,
+    );
   const facts = fieldFacts(f, 64);
   if (facts.length) lines.push('', facts.join('; '));
   if (enumValue !== undefined) {
@@ -490,12 +592,17 @@ export function registerOffsets(def: RegDef, engine?: EngineName): string {
     const engines = engine ? [engine] : ENGINES;
     return `${engines.map((e) => `${e} \`${hex(ENGINE_BASE[e] + def.offset, 5)}\``).join(', ')} (engine base + \`${hex(def.offset, 3)}\`)`;
   }
-  if (CAP_REG_DEFS.includes(def)) return `\`${hex(CAP_BASE + def.offset)}\` (capability block \`${hex(CAP_BASE)}\` + \`${hex(def.offset, 2)}\`)`;
+  if (CAP_REG_DEFS.includes(def))
+    return `\`${hex(CAP_BASE + def.offset)}\` (capability block \`${hex(CAP_BASE)}\` + \`${hex(def.offset, 2)}\`)`;
   return `\`${hex(def.offset, 4)}\``;
 }
 
 export function registerHover(def: RegDef, engine?: EngineName): string {
-  const scope = ENGINE_REG_SET.has(def) ? 'engine register' : CAP_REG_DEFS.includes(def) ? 'capability register' : 'device register';
+  const scope = ENGINE_REG_SET.has(def)
+    ? 'engine register'
+    : CAP_REG_DEFS.includes(def)
+      ? 'capability register'
+      : 'device register';
   const out = [
     `**${engine ? `${engine}.` : ''}${def.name}** (${scope}) — ${def.desc}`,
     '',
@@ -505,11 +612,16 @@ export function registerHover(def: RegDef, engine?: EngineName): string {
     `| Width | ${def.width} bits, reset \`${hex(def.reset)}\` |`,
     `| Access | ${def.access}: ${ACCESS_TEXT[def.access]} |`,
   ];
-  if (ENGINE_REG_SET.has(def) && !engine) out.push('', 'Without an engine prefix: the engine of the enclosing `.ring`, or the `.batch` engine.');
+  if (ENGINE_REG_SET.has(def) && !engine)
+    out.push('', 'Without an engine prefix: the engine of the enclosing `.ring`, or the `.batch` engine.');
   if (def.fields.length) {
     out.push('', '| field | bits | description |', '|---|---|---|');
     for (const f of def.fields) {
-      const vals = f.values ? ` (${Object.entries(f.values).map(([k, v]) => `${k} ${v}`).join(', ')})` : '';
+      const vals = f.values
+        ? ` (${Object.entries(f.values)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`
+        : '';
       out.push(`| ${f.name} | ${bitRange(f.lo, f.hi)} | ${f.desc}${vals} |`);
     }
   }
@@ -537,10 +649,16 @@ export interface HoverResult {
 }
 
 /** Hover text for the token at a 0-based character, if it is something the tables describe (commands as `gen` lays them out). */
-export function hoverAt(text: string, character: number, symbols?: ReadonlyMap<string, number>, gen: Gen = DEFAULT_GEN): HoverResult | undefined {
+export function hoverAt(
+  text: string,
+  character: number,
+  symbols?: ReadonlyMap<string, number>,
+  gen: Gen = DEFAULT_GEN,
+): HoverResult | undefined {
   const line = classifyLine(text, gen);
   if (line.commentStart !== undefined && character >= line.commentStart) return undefined;
-  const t = line.tokens.find((x) => x.start <= character && character < x.end) ?? line.tokens.find((x) => x.end === character);
+  const t =
+    line.tokens.find((x) => x.start <= character && character < x.end) ?? line.tokens.find((x) => x.end === character);
   if (!t) return undefined;
   const md = tokenHover(t, symbols);
   return md === undefined ? undefined : { markdown: md, start: t.start, end: t.end };
@@ -579,7 +697,18 @@ function tokenHover(t: LineToken, symbols?: ReadonlyMap<string, number>): string
 // ---------------------------------------------------------------------------------------------
 // Completion.
 
-export type CompletionKind = 'mnemonic' | 'directive' | 'data' | 'field' | 'option' | 'enum' | 'keyword' | 'register' | 'engine' | 'symbol' | 'constant';
+export type CompletionKind =
+  | 'mnemonic'
+  | 'directive'
+  | 'data'
+  | 'field'
+  | 'option'
+  | 'enum'
+  | 'keyword'
+  | 'register'
+  | 'engine'
+  | 'symbol'
+  | 'constant';
 
 export interface CompletionEntry {
   readonly label: string;
@@ -621,7 +750,10 @@ function mnemonicItems(gen: Gen): readonly CompletionEntry[] {
       return {
         label: c.mnemonic,
         kind: 'mnemonic',
-        insertText: c.fields.some((f) => f.required) || c.length.kind === 'pairs' || c.length.kind === 'group' ? `${c.mnemonic} ` : c.mnemonic,
+        insertText:
+          c.fields.some((f) => f.required) || c.length.kind === 'pairs' || c.length.kind === 'group'
+            ? `${c.mnemonic} `
+            : c.mnemonic,
         detail: c.desc,
         documentation: commandHover(c),
         retrigger: takes,
@@ -643,7 +775,12 @@ function directiveItems(): CompletionEntry[] {
 }
 
 function dataItems(): CompletionEntry[] {
-  return DATA_KEYWORDS.map((k) => ({ label: k, kind: 'data', insertText: `${k} `, detail: 'data line (inside .data)' }));
+  return DATA_KEYWORDS.map((k) => ({
+    label: k,
+    kind: 'data',
+    insertText: `${k} `,
+    detail: 'data line (inside .data)',
+  }));
 }
 
 function registerItems(word: string, filter: (d: RegDef) => boolean = () => true, suffix = ''): CompletionEntry[] {
@@ -719,13 +856,26 @@ function keyItems(def: CommandDef, given: readonly string[]): CompletionEntry[] 
   });
   if (def.length.kind === 'range' && !given.some((g) => g.toLowerCase() === 'dword_length')) {
     const lf = lengthField(def)!;
-    items.push({ label: 'dword_length', kind: 'field', insertText: 'dword_length=', detail: lengthText(def), documentation: fieldHover(def, lf), sortText: '4000', retrigger: true });
+    items.push({
+      label: 'dword_length',
+      kind: 'field',
+      insertText: 'dword_length=',
+      detail: lengthText(def),
+      documentation: fieldHover(def, lf),
+      sortText: '4000',
+      retrigger: true,
+    });
   }
   return items;
 }
 
 /** Completions at a 0-based character of a line (commands as `gen` lays them out). */
-export function completionsAt(text: string, character: number, symbols: readonly SymbolName[] = [], gen: Gen = DEFAULT_GEN): CompletionResult {
+export function completionsAt(
+  text: string,
+  character: number,
+  symbols: readonly SymbolName[] = [],
+  gen: Gen = DEFAULT_GEN,
+): CompletionResult {
   const word = wordAt(text, character);
   const typed = text.slice(word.start, character);
   const none = { ...word, items: [] };
@@ -755,9 +905,18 @@ export function completionsAt(text: string, character: number, symbols: readonly
       return { ...word, items: vals.map((v) => ({ label: v, kind: 'keyword', detail: d.usage })) };
     }
     const items: CompletionEntry[] = [];
-    const used = new Set(rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text.toLowerCase()));
+    const used = new Set(
+      rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text.toLowerCase()),
+    );
     for (const k of d.options.keys()) {
-      if (!used.has(k.toLowerCase())) items.push({ label: k, kind: 'option', insertText: `${k}=`, detail: d.usage, retrigger: d.options.get(k)!.length > 0 });
+      if (!used.has(k.toLowerCase()))
+        items.push({
+          label: k,
+          kind: 'option',
+          insertText: `${k}=`,
+          detail: d.usage,
+          retrigger: d.options.get(k)!.length > 0,
+        });
     }
     for (const k of d.keywords) items.push({ label: k, kind: 'keyword', detail: d.usage });
     if (d.positional.has('ENGINE')) items.push(...engineItems());
@@ -773,7 +932,15 @@ export function completionsAt(text: string, character: number, symbols: readonly
     const k = commandKey(def, key.text);
     const f = k?.field;
     if (f?.kind === 'enum' && f.values) {
-      return { ...word, items: Object.entries(f.values).map(([name, v]) => ({ label: name, kind: 'enum', detail: `${f.name} = ${v}`, documentation: fieldHover(def, f, name, k!.entry) })) };
+      return {
+        ...word,
+        items: Object.entries(f.values).map(([name, v]) => ({
+          label: name,
+          kind: 'enum',
+          detail: `${f.name} = ${v}`,
+          documentation: fieldHover(def, f, name, k!.entry),
+        })),
+      };
     }
     if (f?.kind === 'reg') {
       const writes = def.regWrites === f.name;
@@ -784,7 +951,8 @@ export function completionsAt(text: string, character: number, symbols: readonly
   if (atKey) {
     // MI_LOAD_REGISTER_IMM: the registers a batch may write (REGISTER=value), then its own fields.
     const given = rest.filter((t, j) => t.kind === 'name' && isPunct(rest[j + 1], '=')).map((t) => t.text);
-    if (def.length.kind === 'pairs') return { ...word, items: [...registerItems(typed, (d) => d.access === 'cmd', '='), ...keyItems(def, given)] };
+    if (def.length.kind === 'pairs')
+      return { ...word, items: [...registerItems(typed, (d) => d.access === 'cmd', '='), ...keyItems(def, given)] };
     const items = keyItems(def, given);
     return { ...word, items };
   }
@@ -798,7 +966,8 @@ export function completionsAt(text: string, character: number, symbols: readonly
 export function diagnosticRange(d: Diagnostic, lineText: string): { line: number; start: number; end: number } {
   const line = Math.max(0, d.line - 1);
   const start = Math.min(Math.max(0, d.col - 1), lineText.length);
-  if (d.endCol !== undefined && d.endCol - 1 > start) return { line, start, end: Math.min(d.endCol - 1, Math.max(lineText.length, start + 1)) };
+  if (d.endCol !== undefined && d.endCol - 1 > start)
+    return { line, start, end: Math.min(d.endCol - 1, Math.max(lineText.length, start + 1)) };
   const tok = tokenizeLine(lineText).tokens.find((t) => t.col - 1 === start);
   if (tok) return { line, start, end: tok.end - 1 };
   if (start >= lineText.length) return { line, start: 0, end: lineText.length };

@@ -32,7 +32,12 @@ export function launchSchema(): LaunchSchema {
     if (spec.default !== undefined) p.default = spec.default;
     properties[name] = p;
   }
-  return { required: Object.entries(LAUNCH_ATTRIBUTES as Record<string, AttributeSpec>).filter(([, x]) => x.required).map(([n]) => n), properties };
+  return {
+    required: Object.entries(LAUNCH_ATTRIBUTES as Record<string, AttributeSpec>)
+      .filter(([, x]) => x.required)
+      .map(([n]) => n),
+    properties,
+  };
 }
 
 export interface VgpuDebugConfiguration extends Partial<LaunchArguments> {
@@ -66,23 +71,46 @@ export function configurationSnippets(): ConfigurationSnippet[] {
     {
       label: 'vGPU: Debug a .vgpu program',
       description: 'Run a .vgpu program in the VM and pause on entry.',
-      body: { type: DEBUG_TYPE, request: 'launch', name: 'Debug .vgpu program', program: '^"\\${file}"', stopOnEntry: true },
+      body: {
+        type: DEBUG_TYPE,
+        request: 'launch',
+        name: 'Debug .vgpu program',
+        program: '^"\\${file}"',
+        stopOnEntry: true,
+      },
     },
     {
       label: 'vGPU: Debug for a migration pool',
       description: 'Expose the device version every host of the pool supports.',
-      body: { type: DEBUG_TYPE, request: 'launch', name: 'Debug for a migration pool', program: '^"\\${file}"', hostGen: 3, migrationPool: [2, 3] },
+      body: {
+        type: DEBUG_TYPE,
+        request: 'launch',
+        name: 'Debug for a migration pool',
+        program: '^"\\${file}"',
+        hostGen: 3,
+        migrationPool: [2, 3],
+      },
     },
     {
       label: 'vGPU: Debug through an adapter server',
       description: 'Connect to `node dist/adapter.js --server=4711` instead of running the adapter inline.',
-      body: { type: DEBUG_TYPE, request: 'launch', name: 'Debug through adapter server', program: '^"\\${file}"', debugServer: 4711 },
+      body: {
+        type: DEBUG_TYPE,
+        request: 'launch',
+        name: 'Debug through adapter server',
+        program: '^"\\${file}"',
+        debugServer: 4711,
+      },
     },
   ];
 }
 
-function isVgpuEditor(e: { languageId: string; fileName: string } | undefined): e is { languageId: string; fileName: string } {
-  return !!e && (e.languageId === LANGUAGE_ID || e.languageId === CAPTURE_LANGUAGE_ID || DEBUGGABLE_FILE.test(e.fileName));
+function isVgpuEditor(
+  e: { languageId: string; fileName: string } | undefined,
+): e is { languageId: string; fileName: string } {
+  return (
+    !!e && (e.languageId === LANGUAGE_ID || e.languageId === CAPTURE_LANGUAGE_ID || DEBUGGABLE_FILE.test(e.fileName))
+  );
 }
 
 /** A configuration that debugs one file (a program, an AUB capture or a hang dump), paused where it opens. */
@@ -108,7 +136,8 @@ export function resolveLaunch(
     c = { ...initialConfiguration(), program: activeEditor.fileName };
   }
   if (!c.program) {
-    if (!isVgpuEditor(activeEditor)) return { error: 'The launch configuration has no "program": set it to a .vgpu file.' };
+    if (!isVgpuEditor(activeEditor))
+      return { error: 'The launch configuration has no "program": set it to a .vgpu file.' };
     c = { ...c, program: activeEditor.fileName };
   }
   return { config: c };

@@ -10,11 +10,16 @@ export function registerMigrateCommand(sessions: VgpuSessions): vscode.Disposabl
   return vscode.commands.registerCommand('vgpu.migrateVm', async (to?: unknown) => {
     try {
       const session = sessions.active;
-      const hosts: string[] = Array.isArray(session?.configuration.migrationHosts) ? session!.configuration.migrationHosts : [];
+      const hosts: string[] = Array.isArray(session?.configuration.migrationHosts)
+        ? session!.configuration.migrationHosts
+        : [];
       let target = typeof to === 'string' ? to : undefined;
       if (!target && hosts.length) {
         const other = 'Another host...';
-        const choice = await vscode.window.showQuickPick([...hosts, other], { title: 'Migrate VM to', placeHolder: 'a vgpu host (HOST:PORT)' });
+        const choice = await vscode.window.showQuickPick([...hosts, other], {
+          title: 'Migrate VM to',
+          placeHolder: 'a vgpu host (HOST:PORT)',
+        });
         if (!choice) return;
         if (choice !== other) target = choice;
       }
@@ -32,9 +37,13 @@ export function registerMigrateCommand(sessions: VgpuSessions): vscode.Disposabl
       sessions.changed();
       const figures = `${r.rounds} pre-copy round${r.rounds === 1 ? '' : 's'}, ${r.pagesSent} pages sent, ${r.downtimeMs.toFixed(1)} ms downtime`;
       if (r.status === 'completed') {
-        void vscode.window.showInformationMessage(`VM migrated to ${target}${r.hostGen ? ` (host generation ${r.hostGen})` : ''}: ${figures}.`);
+        void vscode.window.showInformationMessage(
+          `VM migrated to ${target}${r.hostGen ? ` (host generation ${r.hostGen})` : ''}: ${figures}.`,
+        );
       } else {
-        void vscode.window.showWarningMessage(`Migration ${r.status}: ${r.reason ?? 'no reason given'}. The VM keeps running here (${figures}).`);
+        void vscode.window.showWarningMessage(
+          `Migration ${r.status}: ${r.reason ?? 'no reason given'}. The VM keeps running here (${figures}).`,
+        );
       }
     } catch (e) {
       reportError('Migrate VM', e);

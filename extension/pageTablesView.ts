@@ -33,22 +33,31 @@ export class PageTablesView implements vscode.Disposable {
   }
 
   private async translate(i: TranslateInput): Promise<Translation> {
-    const reply = await this.sessions.request('vgpu/translate', { va: i.va.replace(/_/g, ''), view: i.view, engine: i.engine, ...(i.space === 'ggtt' ? { space: 'ggtt' as const } : {}) });
+    const reply = await this.sessions.request('vgpu/translate', {
+      va: i.va.replace(/_/g, ''),
+      view: i.view,
+      engine: i.engine,
+      ...(i.space === 'ggtt' ? { space: 'ggtt' as const } : {}),
+    });
     return { ...i, reply };
   }
 
   /** Asks for an address (unless given), walks it, and shows the walk at the top of the view. */
   private async ask(given?: string): Promise<void> {
-    const text = typeof given === 'string' ? given : await vscode.window.showInputBox({
-      title: 'Translate Address',
-      prompt: 'GPU virtual address, then optionally the EPT view (full, restricted), the engine (rcs0, bcs0) and the address space (ppgtt, ggtt)',
-      placeHolder: '0x1000000 [full|restricted] [rcs0|bcs0] [ggtt]',
-      value: this.inputs[0]?.va,
-      validateInput: (v) => {
-        const r = parseTranslateInput(v);
-        return typeof r === 'string' ? r : undefined;
-      },
-    });
+    const text =
+      typeof given === 'string'
+        ? given
+        : await vscode.window.showInputBox({
+            title: 'Translate Address',
+            prompt:
+              'GPU virtual address, then optionally the EPT view (full, restricted), the engine (rcs0, bcs0) and the address space (ppgtt, ggtt)',
+            placeHolder: '0x1000000 [full|restricted] [rcs0|bcs0] [ggtt]',
+            value: this.inputs[0]?.va,
+            validateInput: (v) => {
+              const r = parseTranslateInput(v);
+              return typeof r === 'string' ? r : undefined;
+            },
+          });
     if (text === undefined) return;
     const input = parseTranslateInput(text);
     if (typeof input === 'string') {
@@ -57,7 +66,12 @@ export class PageTablesView implements vscode.Disposable {
     }
     try {
       await this.translate(input); // fails here, as a notification, if the session cannot walk it
-      this.inputs = [input, ...this.inputs.filter((x) => x.va !== input.va || x.view !== input.view || x.engine !== input.engine || x.space !== input.space)].slice(0, KEEP);
+      this.inputs = [
+        input,
+        ...this.inputs.filter(
+          (x) => x.va !== input.va || x.view !== input.view || x.engine !== input.engine || x.space !== input.space,
+        ),
+      ].slice(0, KEEP);
       await this.tree.refresh();
       await vscode.commands.executeCommand('vgpu.pageTables.focus');
     } catch (e) {

@@ -7,6 +7,8 @@ import { StopRefreshedView } from './stopView';
 
 export class PipelineStateView extends StopRefreshedView {
   constructor(sessions: VgpuSessions) {
-    super('vgpu.pipelineState', sessions, async () => pipelineNodes(await Promise.all(ENGINES.map((engine) => sessions.request('vgpu/pipelineState', { engine })))));
+    super('vgpu.pipelineState', sessions, async () =>
+      pipelineNodes(await Promise.all(ENGINES.map((engine) => sessions.request('vgpu/pipelineState', { engine })))),
+    );
   }
 }

@@ -63,7 +63,11 @@ export class VgpuSessions implements vscode.Disposable {
   }
 
   /** A typed custom request to the active session (or the given one). */
-  async request<K extends CustomRequestName>(name: K, args: CustomArgs<K>, session = this.current): Promise<CustomBody<K>> {
+  async request<K extends CustomRequestName>(
+    name: K,
+    args: CustomArgs<K>,
+    session = this.current,
+  ): Promise<CustomBody<K>> {
     if (!session) throw new NoSessionError();
     return (await session.customRequest(name, args)) as CustomBody<K>;
   }

@@ -63,9 +63,10 @@ export function olderGroups(lo: number, hi: number, load: SnapshotLoader): TreeN
       tooltip: `Kept snapshots ${a + 1} to ${b} of the list, oldest first: fetched when expanded.`,
       icon: 'history',
       id: `snapshots-${a}-${b}`,
-      loadChildren: b - a <= SNAPSHOT_GROUP
-        ? async () => (await load(a, b - a)).snapshots.map(snapshotNode)
-        : async () => olderGroups(a, b, load),
+      loadChildren:
+        b - a <= SNAPSHOT_GROUP
+          ? async () => (await load(a, b - a)).snapshots.map(snapshotNode)
+          : async () => olderGroups(a, b, load),
     });
   }
   return out;
@@ -97,7 +98,8 @@ export function snapshotNodes(reply: CustomBody<'vgpu/snapshots'>, load?: Snapsh
       tooltip: 'Fetched when expanded, a group at a time.',
       icon: 'history',
       id: 'snapshots-older',
-      loadChildren: async () => (older <= SNAPSHOT_GROUP ? (await load(0, older)).snapshots.map(snapshotNode) : olderGroups(0, older, load)),
+      loadChildren: async () =>
+        older <= SNAPSHOT_GROUP ? (await load(0, older)).snapshots.map(snapshotNode) : olderGroups(0, older, load),
     });
   }
   return nodes;

@@ -7,7 +7,14 @@ import type { SnapshotInfo } from '../adapter/protocol';
 import { DIFF_PAGE_COMMAND, diffHtml, makeNonce, type SnapshotDiff, type SurfacePair } from './diffHtml';
 import { NodeTree } from './treeProvider';
 import { reportError, type VgpuSessions } from './sessions';
-import { ROLLBACK_COMMAND, SHOWN_SNAPSHOTS, snapshotDescription, snapshotLabel, snapshotNodes, type SnapshotLoader } from './snapshotNodes';
+import {
+  ROLLBACK_COMMAND,
+  SHOWN_SNAPSHOTS,
+  snapshotDescription,
+  snapshotLabel,
+  snapshotNodes,
+  type SnapshotLoader,
+} from './snapshotNodes';
 import { decodeSurface } from './surfaceImage';
 import type { TreeNode } from './treeNode';
 
@@ -40,7 +47,9 @@ export class SnapshotsView implements vscode.Disposable {
 
   constructor(private readonly sessions: VgpuSessions) {
     const load: SnapshotLoader = (start, count) => sessions.request('vgpu/snapshots', { start, count });
-    this.tree = new NodeTree(async () => snapshotNodes(await sessions.request('vgpu/snapshots', { count: SHOWN_SNAPSHOTS }), load));
+    this.tree = new NodeTree(async () =>
+      snapshotNodes(await sessions.request('vgpu/snapshots', { count: SHOWN_SNAPSHOTS }), load),
+    );
     this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this.tree, canSelectMany: true });
     this.disposables = [
       this.view,
@@ -48,8 +57,12 @@ export class SnapshotsView implements vscode.Disposable {
       sessions.onDidChangeSession((s) => (s ? void this.refresh() : this.tree.clear())),
       vscode.commands.registerCommand('vgpu.takeSnapshot', () => this.takeSnapshot()),
       vscode.commands.registerCommand(ROLLBACK_COMMAND, (arg?: unknown) => this.rollback(arg)),
-      vscode.commands.registerCommand('vgpu.compareSnapshots', (clicked?: unknown, selected?: unknown[]) => this.compare(clicked, selected)),
-      vscode.commands.registerCommand(DIFF_PAGE_COMMAND, (token?: unknown, start?: unknown) => this.showPages(token, start)),
+      vscode.commands.registerCommand('vgpu.compareSnapshots', (clicked?: unknown, selected?: unknown[]) =>
+        this.compare(clicked, selected),
+      ),
+      vscode.commands.registerCommand(DIFF_PAGE_COMMAND, (token?: unknown, start?: unknown) =>
+        this.showPages(token, start),
+      ),
     ];
   }
 
@@ -72,7 +85,11 @@ export class SnapshotsView implements vscode.Disposable {
     }
     const more = older > 0 ? ` (the newest ${items.length}; ${older} older ones are in the Snapshots view)` : '';
     if (many) {
-      const chosen = await vscode.window.showQuickPick(items, { title, canPickMany: true, placeHolder: `Pick two snapshots${more}` });
+      const chosen = await vscode.window.showQuickPick(items, {
+        title,
+        canPickMany: true,
+        placeHolder: `Pick two snapshots${more}`,
+      });
       return chosen?.map((c) => c.snapshot);
     }
     const one = await vscode.window.showQuickPick(items, { title, placeHolder: `Pick a snapshot${more}` });
@@ -83,7 +100,10 @@ export class SnapshotsView implements vscode.Disposable {
     try {
       const { snapshot } = await this.sessions.request('vgpu/snapshot', {});
       this.sessions.changed();
-      vscode.window.setStatusBarMessage(`vGPU: took snapshot ${snapshotLabel(snapshot)} (${snapshotDescription(snapshot)})`, 5000);
+      vscode.window.setStatusBarMessage(
+        `vGPU: took snapshot ${snapshotLabel(snapshot)} (${snapshotDescription(snapshot)})`,
+        5000,
+      );
     } catch (e) {
       reportError('Take Snapshot', e);
     }
@@ -95,7 +115,10 @@ export class SnapshotsView implements vscode.Disposable {
       if (!target) return;
       const ok = await vscode.window.showWarningMessage(
         `Roll the VM back to snapshot ${snapshotLabel(target)}?`,
-        { modal: true, detail: `${snapshotDescription(target)}. The VM's registers, memory and surfaces return to that point.` },
+        {
+          modal: true,
+          detail: `${snapshotDescription(target)}. The VM's registers, memory and surfaces return to that point.`,
+        },
         'Roll Back',
       );
       if (ok !== 'Roll Back') return;
@@ -125,11 +148,16 @@ export class SnapshotsView implements vscode.Disposable {
       const [from, to] = [...chosen].sort((a, b) => a.step - b.step || a.id - b.id);
       const diff = await this.sessions.request('vgpu/diff', { from: from.id, to: to.id, count: DIFF_ROWS });
       const pairs = await this.surfacePairs(diff, from, to);
-      const panel = vscode.window.createWebviewPanel('vgpu.snapshotDiff', `Snapshots #${from.id} → #${to.id}`, vscode.ViewColumn.Active, {
-        enableScripts: false,
-        enableCommandUris: [DIFF_PAGE_COMMAND],
-        localResourceRoots: [],
-      });
+      const panel = vscode.window.createWebviewPanel(
+        'vgpu.snapshotDiff',
+        `Snapshots #${from.id} → #${to.id}`,
+        vscode.ViewColumn.Active,
+        {
+          enableScripts: false,
+          enableCommandUris: [DIFF_PAGE_COMMAND],
+          localResourceRoots: [],
+        },
+      );
       const page: DiffPanel = { panel, from, to, pairs };
       this.panels.set(diff.token, page);
       panel.onDidDispose(() => this.panels.delete(diff.token));
@@ -158,12 +186,19 @@ export class SnapshotsView implements vscode.Disposable {
   }
 
   /** Each surface as it was at both snapshots; what went wrong instead, so the rest of the page still shows. */
-  private async surfacePairs(diff: SnapshotDiff, from: SnapshotInfo, to: SnapshotInfo): Promise<SurfacePair[] | string> {
-    const at = async (name: string, s: SnapshotInfo) => decodeSurface(await this.sessions.request('vgpu/surface', { name, snapshot: s.id }));
+  private async surfacePairs(
+    diff: SnapshotDiff,
+    from: SnapshotInfo,
+    to: SnapshotInfo,
+  ): Promise<SurfacePair[] | string> {
+    const at = async (name: string, s: SnapshotInfo) =>
+      decodeSurface(await this.sessions.request('vgpu/surface', { name, snapshot: s.id }));
     try {
       // Larger ones would travel whole, twice, as base64: the page says where to see them instead.
       const drawn = diff.surfaces.filter((s) => s.width * s.height <= MAX_DRAWN_PIXELS);
-      return await Promise.all(drawn.map(async ({ name }) => ({ name, from: await at(name, from), to: await at(name, to) })));
+      return await Promise.all(
+        drawn.map(async ({ name }) => ({ name, from: await at(name, from), to: await at(name, to) })),
+      );
     } catch (e) {
       return e instanceof Error ? e.message : String(e);
     }

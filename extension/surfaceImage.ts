@@ -15,7 +15,9 @@ export function decodeSurface(reply: { name: string; width: number; height: numb
   const raw = Buffer.from(reply.pixels, 'base64');
   const count = reply.width * reply.height;
   if (raw.length !== count * 4) {
-    throw new Error(`surface ${reply.name}: ${raw.length} bytes of pixels for ${reply.width}x${reply.height} (expected ${count * 4})`);
+    throw new Error(
+      `surface ${reply.name}: ${raw.length} bytes of pixels for ${reply.width}x${reply.height} (expected ${count * 4})`,
+    );
   }
   const pixels = new Uint32Array(count);
   for (let i = 0; i < count; i++) pixels[i] = raw.readUInt32LE(i * 4);

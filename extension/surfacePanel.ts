@@ -19,9 +19,15 @@ export class SurfacePanel implements vscode.Disposable {
   constructor(private readonly sessions: VgpuSessions) {
     this.disposables = [
       sessions.onDidStop(() => void this.update()),
-      sessions.onDidChangeSession((s) => (s ? void this.update() : this.post({ type: 'message', text: 'The vGPU debug session has ended.' }))),
-      vscode.commands.registerCommand('vgpu.showSurface', (name?: unknown) => this.show(typeof name === 'string' ? name : undefined)),
-      vscode.commands.registerCommand('vgpu.saveSurfacePng', (name?: unknown) => this.save(typeof name === 'string' ? name : undefined)),
+      sessions.onDidChangeSession((s) =>
+        s ? void this.update() : this.post({ type: 'message', text: 'The vGPU debug session has ended.' }),
+      ),
+      vscode.commands.registerCommand('vgpu.showSurface', (name?: unknown) =>
+        this.show(typeof name === 'string' ? name : undefined),
+      ),
+      vscode.commands.registerCommand('vgpu.saveSurfacePng', (name?: unknown) =>
+        this.save(typeof name === 'string' ? name : undefined),
+      ),
     ];
   }
 
@@ -30,11 +36,16 @@ export class SurfacePanel implements vscode.Disposable {
     if (this.panel) {
       this.panel.reveal(undefined, true);
     } else {
-      const panel = vscode.window.createWebviewPanel('vgpu.surface', 'Surface', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
-        enableScripts: true,
-        retainContextWhenHidden: true,
-        localResourceRoots: [],
-      });
+      const panel = vscode.window.createWebviewPanel(
+        'vgpu.surface',
+        'Surface',
+        { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+        {
+          enableScripts: true,
+          retainContextWhenHidden: true,
+          localResourceRoots: [],
+        },
+      );
       this.panel = panel;
       this.ready = false;
       panel.webview.html = surfaceHtml(panel.webview.cspSource, makeNonce());
@@ -72,15 +83,25 @@ export class SurfacePanel implements vscode.Disposable {
     const generation = ++this.generation;
     try {
       // The surface shown last, or (another session, which has no surface of that name) its first one.
-      const s = await this.sessions.request('vgpu/surface', this.name ? { name: this.name } : {})
+      const s = await this.sessions
+        .request('vgpu/surface', this.name ? { name: this.name } : {})
         .catch((e: unknown) => (this.name ? this.sessions.request('vgpu/surface', {}) : Promise.reject(e)));
       const t = await this.sessions.request('vgpu/snapshots', { count: 0 });
       if (generation !== this.generation || !this.panel) return;
       this.name = s.name;
       this.panel.title = `Surface: ${s.name}`;
-      this.post({ type: 'surface', name: s.name, surfaces: s.surfaces, width: s.width, height: s.height, pixels: s.pixels, where: `after ${t.commands} commands` });
+      this.post({
+        type: 'surface',
+        name: s.name,
+        surfaces: s.surfaces,
+        width: s.width,
+        height: s.height,
+        pixels: s.pixels,
+        where: `after ${t.commands} commands`,
+      });
     } catch (e) {
-      if (generation === this.generation) this.post({ type: 'message', text: e instanceof Error ? e.message : String(e) });
+      if (generation === this.generation)
+        this.post({ type: 'message', text: e instanceof Error ? e.message : String(e) });
     }
   }
 
@@ -89,7 +110,10 @@ export class SurfacePanel implements vscode.Disposable {
       let target = name ?? this.name;
       if (!target) {
         const { surfaces } = await this.sessions.request('vgpu/surface', {});
-        target = surfaces.length > 1 ? await vscode.window.showQuickPick(surfaces, { title: 'Save Surface as PNG' }) : surfaces[0];
+        target =
+          surfaces.length > 1
+            ? await vscode.window.showQuickPick(surfaces, { title: 'Save Surface as PNG' })
+            : surfaces[0];
         if (!target) return;
       }
       const img = decodeSurface(await this.sessions.request('vgpu/surface', { name: target }));

@@ -57,7 +57,10 @@ export function surfaceWebviewMain(): void {
     pixels = new Uint32Array(width * height);
     const img = ctx.createImageData(width, height);
     for (let i = 0, j = 0; i < pixels.length; i++, j += 4) {
-      const b = bin.charCodeAt(j), g = bin.charCodeAt(j + 1), r = bin.charCodeAt(j + 2), a = bin.charCodeAt(j + 3);
+      const b = bin.charCodeAt(j),
+        g = bin.charCodeAt(j + 1),
+        r = bin.charCodeAt(j + 2),
+        a = bin.charCodeAt(j + 3);
       pixels[i] = ((a << 24) | (r << 16) | (g << 8) | b) >>> 0;
       img.data[j] = r;
       img.data[j + 1] = g;
@@ -75,13 +78,15 @@ export function surfaceWebviewMain(): void {
       return;
     }
     message.hidden = true;
-    select.replaceChildren(...m.surfaces.map((s) => {
-      const o = document.createElement('option');
-      o.value = s;
-      o.textContent = s;
-      o.selected = s.toUpperCase() === m.name.toUpperCase();
-      return o;
-    }));
+    select.replaceChildren(
+      ...m.surfaces.map((s) => {
+        const o = document.createElement('option');
+        o.value = s;
+        o.textContent = s;
+        o.selected = s.toUpperCase() === m.name.toUpperCase();
+        return o;
+      }),
+    );
     name = m.name;
     width = m.width;
     height = m.height;
@@ -101,17 +106,31 @@ export function surfaceWebviewMain(): void {
     pixelLabel.textContent = `(${x}, ${y}) = ${hex8(pixels[y * width + x])}`;
   });
   canvas.addEventListener('mouseleave', () => (pixelLabel.textContent = ''));
-  $('view').addEventListener('wheel', (ev: WheelEvent) => {
-    if (!ev.ctrlKey) return;
-    ev.preventDefault();
-    stepZoom(ev.deltaY < 0 ? 1 : -1);
-  }, { passive: false });
+  $('view').addEventListener(
+    'wheel',
+    (ev: WheelEvent) => {
+      if (!ev.ctrlKey) return;
+      ev.preventDefault();
+      stepZoom(ev.deltaY < 0 ? 1 : -1);
+    },
+    { passive: false },
+  );
   $('zoomIn').addEventListener('click', () => stepZoom(1));
   $('zoomOut').addEventListener('click', () => stepZoom(-1));
-  $('zoomFit').addEventListener('click', () => { zoom = 0; applyZoom(); });
-  $('zoom1').addEventListener('click', () => { zoom = 1; applyZoom(); });
+  $('zoomFit').addEventListener('click', () => {
+    zoom = 0;
+    applyZoom();
+  });
+  $('zoom1').addEventListener('click', () => {
+    zoom = 1;
+    applyZoom();
+  });
   $('save').addEventListener('click', () => api.postMessage({ type: 'save', name } satisfies FromSurfaceWebview));
-  select.addEventListener('change', () => api.postMessage({ type: 'select', name: select.value } satisfies FromSurfaceWebview));
-  window.addEventListener('resize', () => { if (!zoom) applyZoom(); });
+  select.addEventListener('change', () =>
+    api.postMessage({ type: 'select', name: select.value } satisfies FromSurfaceWebview),
+  );
+  window.addEventListener('resize', () => {
+    if (!zoom) applyZoom();
+  });
   api.postMessage({ type: 'ready' } satisfies FromSurfaceWebview);
 }

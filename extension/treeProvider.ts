@@ -38,24 +38,35 @@ export class NodeTree implements vscode.TreeDataProvider<TreeNode> {
 
   getChildren(node?: TreeNode): TreeNode[] | Promise<TreeNode[]> {
     if (node?.loadChildren) {
-      return node.loadChildren().then((c) => [...c], (e: unknown) => [{ label: 'Not available', description: e instanceof Error ? e.message : String(e), icon: 'info' }]);
+      return node.loadChildren().then(
+        (c) => [...c],
+        (e: unknown) => [
+          { label: 'Not available', description: e instanceof Error ? e.message : String(e), icon: 'info' },
+        ],
+      );
     }
-    return [...(node ? node.children ?? [] : this.roots)];
+    return [...(node ? (node.children ?? []) : this.roots)];
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
-    const state = !node.children?.length && !node.loadChildren
-      ? vscode.TreeItemCollapsibleState.None
-      : node.expanded
-        ? vscode.TreeItemCollapsibleState.Expanded
-        : vscode.TreeItemCollapsibleState.Collapsed;
+    const state =
+      !node.children?.length && !node.loadChildren
+        ? vscode.TreeItemCollapsibleState.None
+        : node.expanded
+          ? vscode.TreeItemCollapsibleState.Expanded
+          : vscode.TreeItemCollapsibleState.Collapsed;
     const item = new vscode.TreeItem(node.label, state);
     item.description = node.description;
     item.tooltip = node.tooltip;
     item.contextValue = node.contextValue;
     item.id = node.id;
-    if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon, node.iconColor ? new vscode.ThemeColor(node.iconColor) : undefined);
-    if (node.command) item.command = { ...node.command, arguments: node.command.arguments ? [...node.command.arguments] : undefined };
+    if (node.icon)
+      item.iconPath = new vscode.ThemeIcon(
+        node.icon,
+        node.iconColor ? new vscode.ThemeColor(node.iconColor) : undefined,
+      );
+    if (node.command)
+      item.command = { ...node.command, arguments: node.command.arguments ? [...node.command.arguments] : undefined };
     return item;
   }
 }

@@ -17,7 +17,8 @@ export function parseTranslateInput(text: string): TranslateInput | string {
   const words = text.trim().split(/\s+/).filter(Boolean);
   if (!words.length) return 'Type a GPU virtual address, e.g. 0x1000000';
   const [addr, ...rest] = words;
-  if (!/^(0x[0-9a-f_]+|0b[01_]+|[0-9_]+[kmg]?)$/i.test(addr)) return `'${addr}' is not an address (0x..., decimal, or with K/M/G)`;
+  if (!/^(0x[0-9a-f_]+|0b[01_]+|[0-9_]+[kmg]?)$/i.test(addr))
+    return `'${addr}' is not an address (0x..., decimal, or with K/M/G)`;
   let view: TranslateInput['view'] = 'full';
   let engine: TranslateInput['engine'] = 'rcs0';
   let space: TranslateInput['space'] = 'ppgtt';
@@ -25,7 +26,8 @@ export function parseTranslateInput(text: string): TranslateInput | string {
     if (w === 'full' || w === 'restricted') view = w;
     else if (w === 'rcs0' || w === 'bcs0') engine = w;
     else if (w === 'ggtt' || w === 'ppgtt') space = w;
-    else return `'${w}' is neither an EPT view (full, restricted), an engine (rcs0, bcs0) nor an address space (ppgtt, ggtt)`;
+    else
+      return `'${w}' is neither an EPT view (full, restricted), an engine (rcs0, bcs0) nor an address space (ppgtt, ggtt)`;
   }
   return space === 'ggtt' ? { va: addr, view, engine, space } : { va: addr, view, engine };
 }
@@ -45,13 +47,17 @@ function stepNode(s: WalkStepInfo, path: string, label = s.level): TreeNode {
     description: `${s.entry} ${s.flags}`.trim(),
     tooltip: `${label} table ${s.table}, entry ${s.index} = ${s.entry}\nflags: ${s.flags || '(none: not present)'}`,
     icon: isEpt(s) || label !== s.level ? 'server' : 'symbol-array',
-    children: nested.length ? [{
-      label: 'EPT walk of this table',
-      description: `${nested.length} step${nested.length === 1 ? '' : 's'}`,
-      icon: 'server',
-      children: nested.map((e, i) => stepNode(e, `${path}.${i}`, eptLabel(e.level))),
-      id: `${path}.ept`,
-    }] : undefined,
+    children: nested.length
+      ? [
+          {
+            label: 'EPT walk of this table',
+            description: `${nested.length} step${nested.length === 1 ? '' : 's'}`,
+            icon: 'server',
+            children: nested.map((e, i) => stepNode(e, `${path}.${i}`, eptLabel(e.level))),
+            id: `${path}.ept`,
+          },
+        ]
+      : undefined,
     id: path,
   };
 }
@@ -61,7 +67,7 @@ function stepNode(s: WalkStepInfo, path: string, label = s.level): TreeNode {
  * list holds the levels; top-level `EPT <level>` steps are taken as they are.
  */
 function finalEptSteps(steps: readonly WalkStepInfo[]): WalkStepInfo[] {
-  return steps.filter(isEpt).flatMap((s) => (s.level.toUpperCase() === 'EPT' ? s.ept ?? [] : [s]));
+  return steps.filter(isEpt).flatMap((s) => (s.level.toUpperCase() === 'EPT' ? (s.ept ?? []) : [s]));
 }
 
 export function translationNode(t: Translation): TreeNode {
@@ -88,8 +94,21 @@ export function translationNode(t: Translation): TreeNode {
       id: `${id}.ept`,
     });
   }
-  if (r.fault) children.push({ label: r.fault.kind, description: r.fault.reason, icon: 'error', iconColor: 'errorForeground', id: `${id}.fault` });
-  else if (r.hpa) children.push({ label: `HPA ${r.hpa}`, description: r.gpa ? `from GPA ${r.gpa}` : undefined, icon: 'pass', id: `${id}.hpa` });
+  if (r.fault)
+    children.push({
+      label: r.fault.kind,
+      description: r.fault.reason,
+      icon: 'error',
+      iconColor: 'errorForeground',
+      id: `${id}.fault`,
+    });
+  else if (r.hpa)
+    children.push({
+      label: `HPA ${r.hpa}`,
+      description: r.gpa ? `from GPA ${r.gpa}` : undefined,
+      icon: 'pass',
+      id: `${id}.hpa`,
+    });
   return {
     label: `VA ${t.va}`,
     description: r.ok ? `→ GPA ${r.gpa} → HPA ${r.hpa}` : `${r.fault?.kind ?? 'fault'}: ${r.fault?.reason ?? ''}`,

@@ -67,9 +67,21 @@ function repositoryBase(): Record<string, Rule> {
     number: {
       comment: 'decimal, 0x hex, 0b binary; _ separators; K M G suffixes (x1024^n)',
       patterns: [
-        { match: '\\b0[xX][0-9A-Fa-f_]*[0-9A-Fa-f][0-9A-Fa-f_]*([kKmMgG])?\\b', name: 'constant.numeric.hex.vgpu', captures: { 1: { name: 'keyword.other.unit.suffix.vgpu' } } },
-        { match: '\\b0[bB][01_]*[01][01_]*([kKmMgG])?\\b', name: 'constant.numeric.binary.vgpu', captures: { 1: { name: 'keyword.other.unit.suffix.vgpu' } } },
-        { match: '\\b[0-9][0-9_]*([kKmMgG])?\\b', name: 'constant.numeric.decimal.vgpu', captures: { 1: { name: 'keyword.other.unit.suffix.vgpu' } } },
+        {
+          match: '\\b0[xX][0-9A-Fa-f_]*[0-9A-Fa-f][0-9A-Fa-f_]*([kKmMgG])?\\b',
+          name: 'constant.numeric.hex.vgpu',
+          captures: { 1: { name: 'keyword.other.unit.suffix.vgpu' } },
+        },
+        {
+          match: '\\b0[bB][01_]*[01][01_]*([kKmMgG])?\\b',
+          name: 'constant.numeric.binary.vgpu',
+          captures: { 1: { name: 'keyword.other.unit.suffix.vgpu' } },
+        },
+        {
+          match: '\\b[0-9][0-9_]*([kKmMgG])?\\b',
+          name: 'constant.numeric.decimal.vgpu',
+          captures: { 1: { name: 'keyword.other.unit.suffix.vgpu' } },
+        },
         { match: '\\b[0-9][A-Za-z0-9_]*\\b', name: 'invalid.illegal.numeric.vgpu' },
       ],
     },
@@ -102,7 +114,9 @@ function repositoryBase(): Record<string, Rule> {
       name: 'variable.other.symbol.vgpu',
     },
     expression: {
-      patterns: ['string', 'number', 'register', 'engine', 'mirror', 'operator', 'symbol'].map((k) => ({ include: `#${k}` })),
+      patterns: ['string', 'number', 'register', 'engine', 'mirror', 'operator', 'symbol'].map((k) => ({
+        include: `#${k}`,
+      })),
     },
   };
 }
@@ -125,12 +139,16 @@ function directiveRules(): { patterns: Rule[]; repo: Record<string, Rule> } {
         captures: { 1: { name: 'variable.parameter.option.vgpu' } },
       });
     }
-    if (keywords.length) inner.push({ match: `(?i)\\b(?:${words(keywords)})\\b`, name: 'constant.language.keyword.vgpu' });
+    if (keywords.length)
+      inner.push({ match: `(?i)\\b(?:${words(keywords)})\\b`, name: 'constant.language.keyword.vgpu' });
     inner.push({ include: '#expression' });
     repo[key] = {
       comment: usage,
       begin: `(?i)(\\.)(${escape(name)})\\b`,
-      beginCaptures: { 0: { name: 'keyword.control.directive.vgpu' }, 1: { name: 'punctuation.definition.directive.vgpu' } },
+      beginCaptures: {
+        0: { name: 'keyword.control.directive.vgpu' },
+        1: { name: 'punctuation.definition.directive.vgpu' },
+      },
       end: STATEMENT_END,
       name: `meta.directive.${slug(name)}.vgpu`,
       patterns: inner,
@@ -178,7 +196,12 @@ function commandKeys(): Map<string, CommandKeys> {
       if (f.xml) addKey(k.fields, snakeName(f.xml), f);
     }
     for (const f of c.groupFields) addKey(k.group, f.name, f);
-    if (c.length.kind === 'range') addKey(k.fields, 'dword_length', c.headerFields.find((h) => h.role === 'length')!);
+    if (c.length.kind === 'range')
+      addKey(
+        k.fields,
+        'dword_length',
+        c.headerFields.find((h) => h.role === 'length')!,
+      );
   }
   return out;
 }
@@ -197,15 +220,26 @@ function enumPatterns(keys: Map<string, Set<string>>, keyPattern: (names: string
     const sig = words(vals);
     byValues.set(sig, [...(byValues.get(sig) ?? []), name]);
   }
-  return [...byValues].map(([vals, names]) => ({ match: `(?i)\\b(${keyPattern(words(names))})\\s*(=)\\s*(${vals})\\b`, captures: FIELD_CAPTURES }));
+  return [...byValues].map(([vals, names]) => ({
+    match: `(?i)\\b(${keyPattern(words(names))})\\s*(=)\\s*(${vals})\\b`,
+    captures: FIELD_CAPTURES,
+  }));
 }
 
 /** `field=` and `field.N=` for a command's keys, and `key=VALUE` for the values of its enum fields. */
 function fieldPatterns(k: CommandKeys): Rule[] {
   const group = (names: string) => `(?:${names})\\.[0-9]+`;
   const out: Rule[] = [...enumPatterns(k.fields, (n) => n), ...enumPatterns(k.group, group)];
-  if (k.group.size) out.push({ match: `(?i)\\b(${group(words(k.group.keys()))})\\s*(?==)`, captures: { 1: { name: 'variable.parameter.field.vgpu' } } });
-  if (k.fields.size) out.push({ match: `(?i)\\b(${words(k.fields.keys())})\\s*(?==)`, captures: { 1: { name: 'variable.parameter.field.vgpu' } } });
+  if (k.group.size)
+    out.push({
+      match: `(?i)\\b(${group(words(k.group.keys()))})\\s*(?==)`,
+      captures: { 1: { name: 'variable.parameter.field.vgpu' } },
+    });
+  if (k.fields.size)
+    out.push({
+      match: `(?i)\\b(${words(k.fields.keys())})\\s*(?==)`,
+      captures: { 1: { name: 'variable.parameter.field.vgpu' } },
+    });
   return out;
 }
 
@@ -244,7 +278,7 @@ export function buildGrammar(): Record<string, unknown> {
   return {
     information_for_contributors: [
       'GENERATED FILE: do not edit. It is produced by scripts/gen-grammar.ts (npm run gen:grammar) from',
-      'emulator/commands.ts, emulator/registers.ts, emulator/lexer.ts and the assembler\'s directive table.',
+      "emulator/commands.ts, emulator/registers.ts, emulator/lexer.ts and the assembler's directive table.",
     ],
     name: 'vGPU',
     scopeName: SCOPE,

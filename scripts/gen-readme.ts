@@ -31,13 +31,22 @@ function fieldsText(d: CommandDef): string {
 }
 
 export function commandReference(): string {
-  const rows = ['| command | header | dwords | engines | needs | fields (DW = dword, [hi:lo] bits) | cycles |', '|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| command | header | dwords | engines | needs | fields (DW = dword, [hi:lo] bits) | cycles |',
+    '|---|---|---|---|---|---|---|',
+  ];
   const gen9 = commandsOf(9);
   for (const d of gen9.filter((x) => x.execution === 'executed')) {
     const need = d.requires ? FEATURES.find((f) => f.name === d.requires)!.name : '';
-    rows.push(`| \`${d.mnemonic}\` | \`${hex(d.header, 8)}\` | ${lengthText(d)} | ${d.engines.join(', ')} | ${need} | ${fieldsText(d) || '—'} | ${d.cycles}${d.writes?.some((w) => w.kind === 'rect') ? ' + pixels/64' : ''} |`);
+    rows.push(
+      `| \`${d.mnemonic}\` | \`${hex(d.header, 8)}\` | ${lengthText(d)} | ${d.engines.join(', ')} | ${need} | ${fieldsText(d) || '—'} | ${d.cycles}${d.writes?.some((w) => w.kind === 'rect') ? ' + pixels/64' : ''} |`,
+    );
   }
-  const names = (kind: string) => gen9.filter((x) => x.execution === kind).map((x) => `\`${x.mnemonic}\``).join(', ');
+  const names = (kind: string) =>
+    gen9
+      .filter((x) => x.execution === kind)
+      .map((x) => `\`${x.mnemonic}\``)
+      .join(', ');
   rows.push(
     '',
     `Retired as pipeline state (${gen9.filter((x) => x.execution === 'state').length} commands, the latest of each kept per engine): ${names('state')}.`,
@@ -54,18 +63,31 @@ export function commandDocument(): string {
   const out = [
     '# Commands (generated from the command table by `npm run gen:readme`; do not edit)',
     '',
-    'Every gen8 and gen9 command of the render and blitter engines, as Mesa\'s genxml describes it (plus the XY_* blits, which',
+    "Every gen8 and gen9 command of the render and blitter engines, as Mesa's genxml describes it (plus the XY_* blits, which",
     'genxml leaves out for gen8+). Field names are what the `.vgpu` language takes (`name=value`); group entries are',
-    '`name.N=value`. Bits count from the command\'s first dword (DW0 bit 0).',
+    "`name.N=value`. Bits count from the command's first dword (DW0 bit 0).",
     '',
   ];
-  for (const d of [...COMMANDS].sort((a, b) => (a.mnemonic < b.mnemonic ? -1 : a.mnemonic > b.mnemonic ? 1 : a.gens[0] - b.gens[0]))) {
+  for (const d of [...COMMANDS].sort((a, b) =>
+    a.mnemonic < b.mnemonic ? -1 : a.mnemonic > b.mnemonic ? 1 : a.gens[0] - b.gens[0],
+  )) {
     out.push(`## ${d.mnemonic} (gen${d.gens.join(', gen')})`, '');
-    out.push(`${d.desc}. Header \`${hex(d.header, 8)}\`; ${lengthText(d)} dwords; engines ${d.engines.join(', ')}; ${d.execution}.`, '');
+    out.push(
+      `${d.desc}. Header \`${hex(d.header, 8)}\`; ${lengthText(d)} dwords; engines ${d.engines.join(', ')}; ${d.execution}.`,
+      '',
+    );
     const rows = ['| field | genxml | where | kind | values |', '|---|---|---|---|---|'];
     const row = (f: CmdField, prefix = '') => {
-      const vals = f.values ? Object.entries(f.values).map(([k, v]) => `${k}=${v}`).join(', ') : f.default !== undefined ? `default ${f.default}` : '';
-      rows.push(`| \`${prefix}${f.name}\` | ${f.xml || '—'} | ${fieldPlacement(f)} | ${f.kind} | ${vals.replace(/\|/g, '\\|')} |`);
+      const vals = f.values
+        ? Object.entries(f.values)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')
+        : f.default !== undefined
+          ? `default ${f.default}`
+          : '';
+      rows.push(
+        `| \`${prefix}${f.name}\` | ${f.xml || '—'} | ${fieldPlacement(f)} | ${f.kind} | ${vals.replace(/\|/g, '\\|')} |`,
+      );
     };
     for (const f of d.headerFields) row(f);
     for (const f of d.fields) row(f);
@@ -86,14 +108,23 @@ export function registerReference(): string {
   for (const r of ENGINE_REGS) {
     if (r.name.startsWith('CS_GPR') && r !== gprs[0]) continue;
     if (r === gprs[0]) {
-      rows.push(`| engine + ${hex(0x600, 3)} + 8n (+4) | \`CS_GPRn\` / \`CS_GPRn_UDW\`, n = 0..15 | 32 | cmd | general purpose registers (the only ones commands may write) |`);
+      rows.push(
+        `| engine + ${hex(0x600, 3)} + 8n (+4) | \`CS_GPRn\` / \`CS_GPRn_UDW\`, n = 0..15 | 32 | cmd | general purpose registers (the only ones commands may write) |`,
+      );
       continue;
     }
     rows.push(regRow(r, `engine + ${hex(r.offset, 3)}`));
   }
   for (const r of DEVICE_REG_DEFS) rows.push(regRow(r, hex(r.offset, 4)));
   for (const r of CAP_REG_DEFS) rows.push(regRow(r, `${hex(CAP_BASE)} + ${hex(r.offset, 2)}`));
-  return rows.join('\n') + `\n\nEngine bases: ${Object.entries(ENGINE_BASE).map(([e, b]) => `${e} ${hex(b, 5)}`).join(', ')}. Access: ro read-only, rw driver-writable, cmd driver and the owning engine's commands, priv driver only (VMM-level control).`;
+  return (
+    rows.join('\n') +
+    `\n\nEngine bases: ${Object.entries(ENGINE_BASE)
+      .map(([e, b]) => `${e} ${hex(b, 5)}`)
+      .join(
+        ', ',
+      )}. Access: ro read-only, rw driver-writable, cmd driver and the owning engine's commands, priv driver only (VMM-level control).`
+  );
 }
 
 export function renderReadme(text: string): string {

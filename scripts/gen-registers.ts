@@ -48,17 +48,33 @@ function registerOf(doc: GenxmlDoc, el: XmlElement): Omit<GenRegister, 'gens'> {
   const fields: GenRegField[] = [];
   for (const c of el.children) {
     if (c.tag !== 'field') continue;
-    const f: GenRegField = { name: c.attrs.name, start: xmlNumber(c.attrs.start)!, end: xmlNumber(c.attrs.end)!, type: c.attrs.type ?? 'uint' };
+    const f: GenRegField = {
+      name: c.attrs.name,
+      start: xmlNumber(c.attrs.start)!,
+      end: xmlNumber(c.attrs.end)!,
+      type: c.attrs.type ?? 'uint',
+    };
     const d = xmlNumber(c.attrs.default);
     if (d !== undefined) f.default = d;
-    const inline = c.children.filter((v) => v.tag === 'value').map((v): [string, number] => [v.attrs.name, xmlNumber(v.attrs.value)!]);
+    const inline = c.children
+      .filter((v) => v.tag === 'value')
+      .map((v): [string, number] => [v.attrs.name, xmlNumber(v.attrs.value)!]);
     const en = doc.items.get(`enum:${f.type}`);
-    if (en) f.values = en.children.filter((v) => v.tag === 'value').map((v): [string, number] => [v.attrs.name, xmlNumber(v.attrs.value)!]);
+    if (en)
+      f.values = en.children
+        .filter((v) => v.tag === 'value')
+        .map((v): [string, number] => [v.attrs.name, xmlNumber(v.attrs.value)!]);
     else if (inline.length) f.values = inline;
     fields.push(f);
   }
   fields.sort((a, b) => a.start - b.start || a.end - b.end);
-  return { name: el.attrs.name, offset: xmlNumber(el.attrs.num)!, dwords: xmlNumber(el.attrs.length) ?? 1, masked: isMasked(fields), fields };
+  return {
+    name: el.attrs.name,
+    offset: xmlNumber(el.attrs.num)!,
+    dwords: xmlNumber(el.attrs.length) ?? 1,
+    masked: isMasked(fields),
+    fields,
+  };
 }
 
 /** The masked-register reading of a field list (see the header). */
@@ -69,8 +85,11 @@ export function isMasked(fields: readonly GenRegField[]): boolean {
   if (fields.some((f) => f.start < 16 && f.end >= 16)) return false;
   const twins = new Set(high.map((f) => `${f.name}@${f.start}-${f.end}`));
   return (
-    high.every((f) => f.name.endsWith(' Mask') && low.some((l) => `${l.name} Mask` === f.name && l.start + 16 === f.start && l.end + 16 === f.end)) &&
-    low.every((l) => twins.has(`${l.name} Mask@${l.start + 16}-${l.end + 16}`))
+    high.every(
+      (f) =>
+        f.name.endsWith(' Mask') &&
+        low.some((l) => `${l.name} Mask` === f.name && l.start + 16 === f.start && l.end + 16 === f.end),
+    ) && low.every((l) => twins.has(`${l.name} Mask@${l.start + 16}-${l.end + 16}`))
   );
 }
 
@@ -138,7 +157,11 @@ export function render(regs: readonly GenRegister[], collisions: readonly GenCol
     'export const GENXML_REGISTERS: readonly GenxmlRegister[] = [',
   ];
   for (const r of regs) {
-    lines.push(`  {`, `    name: ${JSON.stringify(r.name)}, gens: [${r.gens.join(', ')}], offset: ${hex(r.offset)}, dwords: ${r.dwords}, masked: ${r.masked},`, `    fields: [`);
+    lines.push(
+      `  {`,
+      `    name: ${JSON.stringify(r.name)}, gens: [${r.gens.join(', ')}], offset: ${hex(r.offset)}, dwords: ${r.dwords}, masked: ${r.masked},`,
+      `    fields: [`,
+    );
     for (const f of r.fields) lines.push(`      ${fieldText(f)},`);
     lines.push(`    ],`, `  },`);
   }
@@ -150,5 +173,7 @@ if (require.main === module) {
   const { registers, collisions } = genRegisters();
   const file = join(__dirname, '..', 'emulator', 'registers.gen.ts');
   writeFileSync(file, render(registers, collisions));
-  console.log(`${file}: ${registers.length} entries, ${new Set(registers.map((r) => r.name)).size} registers; ${collisions.length} left out as collisions`);
+  console.log(
+    `${file}: ${registers.length} entries, ${new Set(registers.map((r) => r.name)).size} registers; ${collisions.length} left out as collisions`,
+  );
 }

@@ -7,7 +7,10 @@ export class UsageError extends Error {}
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
-export function parseArgs(argv: string[], flags: FlagSpec): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+export function parseArgs(
+  argv: string[],
+  flags: FlagSpec,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
     const r = nodeParseArgs({ args: argv, options: flags, allowPositionals: true, strict: true });
     return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };

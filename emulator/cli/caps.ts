@@ -3,7 +3,18 @@
 import { Generation, isGeneration } from '../capabilities';
 import { opcapRows } from '../commands';
 import { CAP_BASE, CAP_REG_DEFS, RegDef } from '../registers';
-import { CapsView, DeviceCaps, PciCapEntry, capName, capsView, physicalCaps, selectVersion, virtualizeCaps, walkPciCaps, walkPciExtCaps } from '../vdev';
+import {
+  CapsView,
+  DeviceCaps,
+  PciCapEntry,
+  capName,
+  capsView,
+  physicalCaps,
+  selectVersion,
+  virtualizeCaps,
+  walkPciCaps,
+  walkPciExtCaps,
+} from '../vdev';
 import { UsageError, parseArgs, parseGen, parseIntFlag } from './args';
 
 export const USAGE = 'caps [--host-gen N] [--device-version N | --pool N,N...] [--json]';
@@ -33,11 +44,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: vgpu ${USAGE}\n`);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`caps takes no arguments, got '${positionals[0]}' (usage: vgpu ${USAGE})`);
-  const choice = parseChoice(values['host-gen'] as string | undefined, values['device-version'] as string | undefined, values.pool as string | undefined);
+  if (positionals.length > 0)
+    throw new UsageError(`caps takes no arguments, got '${positionals[0]}' (usage: vgpu ${USAGE})`);
+  const choice = parseChoice(
+    values['host-gen'] as string | undefined,
+    values['device-version'] as string | undefined,
+    values.pool as string | undefined,
+  );
   const { version, physical, exposed } = devices(choice);
   if (values.json) {
-    const report: CapsReport = { hostGen: choice.hostGen, deviceVersion: version, physical: capsView(physical), exposed: capsView(exposed) };
+    const report: CapsReport = {
+      hostGen: choice.hostGen,
+      deviceVersion: version,
+      physical: capsView(physical),
+      exposed: capsView(exposed),
+    };
     process.stdout.write(JSON.stringify(report) + '\n');
   } else {
     process.stdout.write(formatText(choice, physical, exposed));
@@ -48,7 +69,9 @@ export async function main(argv: string[]): Promise<number> {
 function parseChoice(hostText?: string, versionText?: string, poolText?: string): CapsChoice {
   const hostGen = parseGen(hostText, '--host-gen') ?? 3;
   if (versionText !== undefined && poolText !== undefined) {
-    throw new UsageError('--device-version and --pool are exclusive: give the version, or the pool whose oldest generation sets it');
+    throw new UsageError(
+      '--device-version and --pool are exclusive: give the version, or the pool whose oldest generation sets it',
+    );
   }
   const deviceVersion = parseIntFlag(versionText, '--device-version');
   let pool: number[] | undefined;
@@ -56,7 +79,8 @@ function parseChoice(hostText?: string, versionText?: string, poolText?: string)
     pool = poolText.split(',').map((t) => {
       if (t.trim() === '') throw new UsageError(`--pool: '${poolText}' has an empty entry (example: --pool 2,3)`);
       const n = parseIntFlag(t.trim(), '--pool');
-      if (n === undefined || !isGeneration(n)) throw new UsageError(`--pool: '${t}' is not a GPU generation (1, 2 or 3)`);
+      if (n === undefined || !isGeneration(n))
+        throw new UsageError(`--pool: '${t}' is not a GPU generation (1, 2 or 3)`);
       return n;
     });
   }
@@ -79,10 +103,16 @@ export function devices(c: CapsChoice): { version: Generation; physical: DeviceC
 // Text mode: one table, physical and exposed side by side.
 
 function formatText(c: CapsChoice, phys: DeviceCaps, exp: DeviceCaps): string {
-  const source = c.deviceVersion !== undefined ? '--device-version' : c.pool ? `oldest generation of --pool ${c.pool.join(',')}` : 'the host generation';
+  const source =
+    c.deviceVersion !== undefined
+      ? '--device-version'
+      : c.pool
+        ? `oldest generation of --pool ${c.pool.join(',')}`
+        : 'the host generation';
   const rows: string[][] = [];
   // Header rows carry a fourth cell so that they are never marked.
-  const head = (title: string) => rows.push([title, `physical (gen${phys.version})`, `exposed (version ${exp.version})`, '']);
+  const head = (title: string) =>
+    rows.push([title, `physical (gen${phys.version})`, `exposed (version ${exp.version})`, '']);
 
   head(`Capability registers (BAR0 + 0x${CAP_BASE.toString(16)})`);
   for (const r of CAP_REG_DEFS) {
@@ -94,9 +124,14 @@ function formatText(c: CapsChoice, phys: DeviceCaps, exp: DeviceCaps): string {
       rows.push([`         ${f.name} (${bits})`, fieldText(p, f.lo, f.hi), fieldText(e, f.lo, f.hi)]);
     }
     // OPCAP registers without named fields: one row per command they report on.
-    if (r.fields.length === 0) for (const c of opcapRows(r.name)) {
-      rows.push([`         ${c.label}`, yesNo(((p >> BigInt(c.bit)) & 1n) === 1n), yesNo(((e >> BigInt(c.bit)) & 1n) === 1n)]);
-    }
+    if (r.fields.length === 0)
+      for (const c of opcapRows(r.name)) {
+        rows.push([
+          `         ${c.label}`,
+          yesNo(((p >> BigInt(c.bit)) & 1n) === 1n),
+          yesNo(((e >> BigInt(c.bit)) & 1n) === 1n),
+        ]);
+      }
   }
   rows.push([]);
   head('PCI capabilities (list from 0x34)');
@@ -110,8 +145,15 @@ function formatText(c: CapsChoice, phys: DeviceCaps, exp: DeviceCaps): string {
   const w2 = Math.max(...rows.map((r) => (r[2] ?? '').length));
   // Rows where the VMM changed what the guest sees are marked, so the masking stands out.
   const mark = (r: string[]) => (r.length === 3 && r[1] !== r[2] ? '  <- virtualized' : '');
-  const lines = rows.map((r) => (r.length ? `${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2].padEnd(w2)}${mark(r)}`.trimEnd() : ''));
-  return [`host GPU generation ${c.hostGen}; device version ${exp.version} exposed to the VM (${source})`, '', ...lines, ''].join('\n');
+  const lines = rows.map((r) =>
+    r.length ? `${r[0].padEnd(w0)}  ${r[1].padEnd(w1)}  ${r[2].padEnd(w2)}${mark(r)}`.trimEnd() : '',
+  );
+  return [
+    `host GPU generation ${c.hostGen}; device version ${exp.version} exposed to the VM (${source})`,
+    '',
+    ...lines,
+    '',
+  ].join('\n');
 }
 
 function pciRows(rows: string[][], phys: PciCapEntry[], exp: PciCapEntry[], extended: boolean): void {
@@ -120,7 +162,11 @@ function pciRows(rows: string[][], phys: PciCapEntry[], exp: PciCapEntry[], exte
   const ids = [...phys.map((e) => e.id), ...exp.map((e) => e.id).filter((id) => !phys.some((p) => p.id === id))];
   if (ids.length === 0) rows.push(['  (none)', '', '']);
   for (const id of ids) {
-    rows.push([`  ${idHex(id)} ${capName(id, extended)}`, at(phys.find((e) => e.id === id)), at(exp.find((e) => e.id === id))]);
+    rows.push([
+      `  ${idHex(id)} ${capName(id, extended)}`,
+      at(phys.find((e) => e.id === id)),
+      at(exp.find((e) => e.id === id)),
+    ]);
   }
 }
 
@@ -136,5 +182,3 @@ function fieldText(v: bigint, lo: number, hi: number): string {
 function yesNo(b: boolean): string {
   return b ? 'yes' : '-';
 }
-
-

@@ -15,8 +15,17 @@ export function saveCheckpointAt(vm: Vm, n: number, file: string, json: boolean)
     if (e instanceof OutputFileError) throw new UsageError(e.message);
     throw e;
   }
-  const info = { checkpoint: file, commands: vm.commands, step: vm.step, bytes, stoppedBy: how === 'limit' ? 'checkpoint' : how };
+  const info = {
+    checkpoint: file,
+    commands: vm.commands,
+    step: vm.step,
+    bytes,
+    stoppedBy: how === 'limit' ? 'checkpoint' : how,
+  };
   if (json) process.stdout.write(JSON.stringify(info) + '\n');
-  else process.stdout.write(`saved ${file}: ${bytes} bytes at ${vm.commands} commands (step ${vm.step})${how !== 'limit' ? ` — the run ended first (${how})` : ''}\n`);
+  else
+    process.stdout.write(
+      `saved ${file}: ${bytes} bytes at ${vm.commands} commands (step ${vm.step})${how !== 'limit' ? ` — the run ended first (${how})` : ''}\n`,
+    );
   return how === 'error' ? 1 : 0;
 }

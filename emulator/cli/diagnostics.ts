@@ -47,7 +47,14 @@ function shown(ch: string): string {
   const c = ch.codePointAt(0)!;
   if (ch === '\t' || (c >= 0x20 && c < 0x7f)) return ch;
   if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return '\\x' + c.toString(16).padStart(2, '0');
-  if ((c >= 0xd800 && c <= 0xdfff) || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c === 0xfeff || c === 0xfffd) {
+  if (
+    (c >= 0xd800 && c <= 0xdfff) ||
+    (c >= 0x200b && c <= 0x200f) ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) ||
+    c === 0xfeff ||
+    c === 0xfffd
+  ) {
     return `\\u{${c.toString(16)}}`;
   }
   return ch;
@@ -65,7 +72,7 @@ export function excerpt(text: string, col: number, endCol?: number): { text: str
   let out = from > 0 ? '...' : '';
   let lead = from > 0 ? '   ' : '';
   let under = 0;
-  for (let i = from; i < to; ) {
+  for (let i = from; i < to;) {
     const cp = text.codePointAt(i)!;
     const ch = String.fromCodePoint(cp);
     const s = shown(ch);
@@ -83,7 +90,12 @@ export function excerpt(text: string, col: number, endCol?: number): { text: str
  * Every diagnostic as `FILE:LINE:COL: severity: MESSAGE`, the source line and a caret, each line
  * prefixed by `indent`; after MAX_DIAGNOSTICS errors, one line counting the rest.
  */
-export function formatDiagnostics(diags: readonly Diagnostic[], source: string, indent = '', limit = MAX_DIAGNOSTICS): string {
+export function formatDiagnostics(
+  diags: readonly Diagnostic[],
+  source: string,
+  indent = '',
+  limit = MAX_DIAGNOSTICS,
+): string {
   const lines = new SourceLines(source);
   const out: string[] = [];
   let shownCount = 0;
@@ -105,7 +117,9 @@ export function formatDiagnostics(diags: readonly Diagnostic[], source: string, 
       else if (d.severity === 'error') errors++;
       else warnings++;
     }
-    out.push(`${diags[0].file}: too many errors: ${errors} more errors${warnings ? ` and ${warnings} warnings` : ''} not shown`);
+    out.push(
+      `${diags[0].file}: too many errors: ${errors} more errors${warnings ? ` and ${warnings} warnings` : ''} not shown`,
+    );
   }
   return out.length ? out.join('\n') + '\n' : '';
 }
@@ -117,6 +131,10 @@ export function escapeText(message: string, max = 4 * LINE_WINDOW): string {
   return message.length > max ? out + '...' : out;
 }
 
-export function printDiagnostics(diags: readonly Diagnostic[], source: string, out: NodeJS.WritableStream = process.stderr): void {
+export function printDiagnostics(
+  diags: readonly Diagnostic[],
+  source: string,
+  out: NodeJS.WritableStream = process.stderr,
+): void {
   out.write(formatDiagnostics(diags, source, '  '));
 }

@@ -12,7 +12,8 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`--engine: '${engine}' is not an engine (${ENGINES.join(', ')})`);
   }
   const dwords = positionals.map(parseDword);
-  for (const l of disassemble(dwords, { engine: engine as EngineName | undefined })) process.stdout.write(l.text + '\n');
+  for (const l of disassemble(dwords, { engine: engine as EngineName | undefined }))
+    process.stdout.write(l.text + '\n');
   return 0;
 }
 
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
 export function parseDword(text: string): number {
   const m = /^(?:0x)?([0-9a-f_]{1,16})$/i.exec(text);
   const digits = m?.[1].replace(/_/g, '') ?? '';
-  if (!m || digits.length === 0 || digits.length > 8) throw new UsageError(`'${text}' is not a hex dword (examples: 0x10000002, 5000000)`);
+  if (!m || digits.length === 0 || digits.length > 8)
+    throw new UsageError(`'${text}' is not a hex dword (examples: 0x10000002, 5000000)`);
   return parseInt(digits, 16) >>> 0;
 }

@@ -43,12 +43,17 @@ export function formatCapture(file: string, r: CaptureReport): string {
   const out: string[] = [];
   out.push(`${file}: ${r.format}${r.platform ? ` (${r.platform}${r.pciId ? `, PCI ID ${r.pciId}` : ''})` : ''}`);
   if (r.reason) out.push(`  reason: ${r.reason}`);
-  out.push(`  hung engine: ${r.engine}${r.replayEngine !== r.engine ? ` (replayed on ${r.replayEngine})` : ''}, ACTHD ${r.acthd}${r.ipehr ? `, IPEHR ${r.ipehr}` : ''}`);
+  out.push(
+    `  hung engine: ${r.engine}${r.replayEngine !== r.engine ? ` (replayed on ${r.replayEngine})` : ''}, ACTHD ${r.acthd}${r.ipehr ? `, IPEHR ${r.ipehr}` : ''}`,
+  );
   out.push(`  replay from ${r.replayFrom.ring ? 'the ring at' : 'the batch at'} ${r.replayFrom.va}`);
   if (r.reached && r.command) {
-    out.push(`  reached the hung command at ${r.command.va}: ${r.command.mnemonic ?? 'unknown command'} (header ${r.command.header})${r.headerMatchesIpehr === false ? ' -- NOT the IPEHR' : r.headerMatchesIpehr ? ', = IPEHR' : ''}`);
+    out.push(
+      `  reached the hung command at ${r.command.va}: ${r.command.mnemonic ?? 'unknown command'} (header ${r.command.header})${r.headerMatchesIpehr === false ? ' -- NOT the IPEHR' : r.headerMatchesIpehr ? ', = IPEHR' : ''}`,
+    );
   } else if (r.divergence) out.push(`  replay diverged at ${r.divergence.at}: ${r.divergence.reason}`);
-  for (const b of r.buffers) out.push(`  buffer ${b.name} at ${b.va}, ${b.bytes} bytes (${b.encoding})${b.mapped ? '' : ', not mapped'}`);
+  for (const b of r.buffers)
+    out.push(`  buffer ${b.name} at ${b.va}, ${b.bytes} bytes (${b.encoding})${b.mapped ? '' : ', not mapped'}`);
   for (const n of r.notes) out.push(`  note: ${n}`);
   for (const u of r.unknown) out.push(`  unknown line ${u.line}: ${u.text}`);
   return out.join('\n') + '\n';
@@ -62,6 +67,8 @@ export function writeErrorState(vm: Vm, out: string, compress: boolean): boolean
     return false;
   }
   fs.writeFileSync(out, errorStateText(vm, err, compress));
-  process.stderr.write(`vgpu: error state of the ${err.kind} on ${err.engine} at ${hex(err.commandVa)} written to ${out}\n`);
+  process.stderr.write(
+    `vgpu: error state of the ${err.kind} on ${err.engine} at ${hex(err.commandVa)} written to ${out}\n`,
+  );
   return true;
 }

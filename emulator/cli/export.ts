@@ -10,8 +10,12 @@ import { UsageError, parseArgs } from './args';
 import { printDiagnostics } from './diagnostics';
 
 export async function main(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs(argv, { output: { type: 'string', short: 'o' }, application: { type: 'string' } });
-  if (positionals.length !== 1 || v.output === undefined) throw new UsageError('usage: vgpu export FILE.vgpu -o OUT.aub [--application NAME]');
+  const { values: v, positionals } = parseArgs(argv, {
+    output: { type: 'string', short: 'o' },
+    application: { type: 'string' },
+  });
+  if (positionals.length !== 1 || v.output === undefined)
+    throw new UsageError('usage: vgpu export FILE.vgpu -o OUT.aub [--application NAME]');
   const file = positionals[0];
   const out = String(v.output);
   let source: string;
@@ -25,7 +29,9 @@ export async function main(argv: string[]): Promise<number> {
   let bytes: Uint8Array;
   try {
     const image = assembleProgram(file, source);
-    bytes = exportAub(image, { application: (v.application as string | undefined) ?? path.basename(file).replace(/\.vgpu$/, '') });
+    bytes = exportAub(image, {
+      application: (v.application as string | undefined) ?? path.basename(file).replace(/\.vgpu$/, ''),
+    });
   } catch (e) {
     if (e instanceof AssemblyError) {
       printDiagnostics(e.diagnostics, source);

@@ -10,8 +10,12 @@ import { OutputFileError, checkOutputPath, writeOutputFile } from '../outputfile
 import { UsageError, parseArgs } from './args';
 
 export async function main(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs(argv, { output: { type: 'string', short: 'o' }, raw: { type: 'boolean' } });
-  if (positionals.length !== 1 || v.output === undefined) throw new UsageError('usage: vgpu import FILE.aub[.gz] -o OUT.vgpu [--raw]');
+  const { values: v, positionals } = parseArgs(argv, {
+    output: { type: 'string', short: 'o' },
+    raw: { type: 'boolean' },
+  });
+  if (positionals.length !== 1 || v.output === undefined)
+    throw new UsageError('usage: vgpu import FILE.aub[.gz] -o OUT.vgpu [--raw]');
   const file = positionals[0];
   const out = String(v.output);
   const bin = out.replace(/\.vgpu$/i, '') + '.bin';
@@ -43,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const s = result.stats;
-  process.stderr.write(`${out}: ${s.batches} batch/ring block(s), ${s.commands} command(s) disassembled, ${s.dataBytes} data bytes (${result.sidecar.length} in ${path.basename(bin)})${s.rawFallback ? ', written as data' : ''}\n`);
+  process.stderr.write(
+    `${out}: ${s.batches} batch/ring block(s), ${s.commands} command(s) disassembled, ${s.dataBytes} data bytes (${result.sidecar.length} in ${path.basename(bin)})${s.rawFallback ? ', written as data' : ''}\n`,
+  );
   return 0;
 }

@@ -8,7 +8,12 @@ import { UsageError } from './args';
 import { TOKEN_ENV } from './host';
 import { report, writeSurfacePng } from './run';
 
-export async function migrateRun(vm: Vm, n: number, to: string, o: { json: boolean; token?: string; pngs: { surface: string; out: string }[] }): Promise<number> {
+export async function migrateRun(
+  vm: Vm,
+  n: number,
+  to: string,
+  o: { json: boolean; token?: string; pngs: { surface: string; out: string }[] },
+): Promise<number> {
   const target = parseHostPort(to);
   if (!target) throw new UsageError(`--to: '${to}' is not HOST:PORT (example: 127.0.0.1:7480)`);
   const token = o.token ?? process.env[TOKEN_ENV] ?? undefined;

@@ -6,7 +6,10 @@ import { UsageError, parseArgs } from './args';
 import { parsePngArgs, report, writeSurfacePng } from './run';
 
 export async function main(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs(argv, { json: { type: 'boolean' }, png: { type: 'string', multiple: true } });
+  const { values: v, positionals } = parseArgs(argv, {
+    json: { type: 'boolean' },
+    png: { type: 'string', multiple: true },
+  });
   if (positionals.length !== 1) throw new UsageError('usage: vgpu resume FILE.ckpt [--json] [--png SURFACE=OUT.png]');
   const pngs = parsePngArgs(v.png as string[] | undefined);
   try {

@@ -33,10 +33,15 @@ export const RUN_FLAGS = {
 } as const;
 
 export function loadOptionsFrom(v: Record<string, string | boolean | string[] | undefined>): LoadOptions {
-  const pool = v.pool === undefined ? undefined : String(v.pool).split(',').map((x) => {
-    const g = parseGen(x.trim(), '--pool');
-    return g!;
-  });
+  const pool =
+    v.pool === undefined
+      ? undefined
+      : String(v.pool)
+          .split(',')
+          .map((x) => {
+            const g = parseGen(x.trim(), '--pool');
+            return g!;
+          });
   if (v['device-version'] !== undefined && pool) throw new UsageError('give --device-version or --pool, not both');
   return {
     hostGen: parseGen(v['host-gen'] as string | undefined, '--host-gen'),
@@ -57,7 +62,8 @@ export function buildVm(file: string, o: LoadOptions): Vm | number {
     if (capture) return capture;
   } catch (e) {
     if (e instanceof ProgramFileError) throw new UsageError(e.message);
-    if (e instanceof AubFormatError || e instanceof CaptureError || e instanceof ConfigError) throw new UsageError(`${file}: ${e.message}`);
+    if (e instanceof AubFormatError || e instanceof CaptureError || e instanceof ConfigError)
+      throw new UsageError(`${file}: ${e.message}`);
     throw e;
   }
   let source: string;
@@ -93,7 +99,9 @@ export function writeSurfacePng(vm: Vm, surface: string, out: string): void {
   try {
     s = vm.readSurface(surface);
   } catch {
-    throw new UsageError(`--png: no surface named '${surface}' (surfaces: ${vm.image.surfaces.map((x) => x.name).join(', ') || 'none'})`);
+    throw new UsageError(
+      `--png: no surface named '${surface}' (surfaces: ${vm.image.surfaces.map((x) => x.name).join(', ') || 'none'})`,
+    );
   }
   try {
     writeOutputFile(out, surfacePng(s), '--png');
@@ -112,14 +120,21 @@ export function report(vm: Vm, result: RunResult, json: boolean): number {
 
 export function formatResult(vm: Vm, r: RunResult): string {
   const lines: string[] = [];
-  lines.push(`${vm.image.file}: ${r.status} after ${r.commands} commands, ${r.cycles} cycles (host gen ${vm.cfg.hostGen}, device version ${vm.cfg.version}, isolation ${vm.cfg.isolation ? 'on' : 'off'})`);
-  if (r.capture) lines.push(`capture: ${r.capture.format}, ${r.capture.platform} (PCI ID ${r.capture.pciId}), application '${r.capture.application}', ${r.capture.submissions} submission(s)`);
+  lines.push(
+    `${vm.image.file}: ${r.status} after ${r.commands} commands, ${r.cycles} cycles (host gen ${vm.cfg.hostGen}, device version ${vm.cfg.version}, isolation ${vm.cfg.isolation ? 'on' : 'off'})`,
+  );
+  if (r.capture)
+    lines.push(
+      `capture: ${r.capture.format}, ${r.capture.platform} (PCI ID ${r.capture.pciId}), application '${r.capture.application}', ${r.capture.submissions} submission(s)`,
+    );
   if (r.capture?.note) lines.push(`note: ${r.capture.note}`);
   const source = new SourceLines(vm.image.source);
   for (const e of r.errors.slice(0, MAX_DIAGNOSTICS)) {
     lines.push('');
     // Line 0: the command has no source line (data run as commands, a batch run off its end).
-    lines.push(`${e.file}${e.line > 0 ? `:${e.line}` : ''}: ${e.kind} on ${e.engine} at GPU VA ${hex(e.commandVa)}${e.line > 0 ? '' : ' (no source line)'}${e.rolledBack ? ' (rolled back, submission skipped)' : ''}`);
+    lines.push(
+      `${e.file}${e.line > 0 ? `:${e.line}` : ''}: ${e.kind} on ${e.engine} at GPU VA ${hex(e.commandVa)}${e.line > 0 ? '' : ' (no source line)'}${e.rolledBack ? ' (rolled back, submission skipped)' : ''}`,
+    );
     lines.push(`  ${e.message}`);
     const src = source.line(e.line);
     if (src !== undefined) {
@@ -129,15 +144,19 @@ export function formatResult(vm: Vm, r: RunResult): string {
       lines.push(`  ${x.caret}`);
     }
   }
-  if (r.errors.length > MAX_DIAGNOSTICS) lines.push('', `${r.errors.length - MAX_DIAGNOSTICS} more GPU errors not shown (--json lists them all)`);
+  if (r.errors.length > MAX_DIAGNOSTICS)
+    lines.push('', `${r.errors.length - MAX_DIAGNOSTICS} more GPU errors not shown (--json lists them all)`);
   if (r.migration) {
     const m = r.migration;
     lines.push('');
-    lines.push(`migration: ${m.status}${m.reason ? ` (${m.reason})` : ''}, ${m.rounds} rounds, ${m.pagesSent} pages sent, downtime ${m.downtimeMs.toFixed(2)} ms`);
+    lines.push(
+      `migration: ${m.status}${m.reason ? ` (${m.reason})` : ''}, ${m.rounds} rounds, ${m.pagesSent} pages sent, downtime ${m.downtimeMs.toFixed(2)} ms`,
+    );
   }
   lines.push('');
   lines.push(`snapshots: ${r.snapshots.taken} taken, ${r.snapshots.bytes} bytes kept`);
-  for (const [name, s] of Object.entries(r.surfaces)) lines.push(`surface ${name}: ${s.width}x${s.height} sha256 ${s.sha256}`);
+  for (const [name, s] of Object.entries(r.surfaces))
+    lines.push(`surface ${name}: ${s.width}x${s.height} sha256 ${s.sha256}`);
   lines.push(`memory sha256: ${r.memorySha256}`);
   return lines.join('\n') + '\n';
 }
@@ -151,9 +170,11 @@ export async function main(argv: string[]): Promise<number> {
   const o = loadOptionsFrom(v);
   const pngs = parsePngArgs(v.png as string[] | undefined);
   const checkpointAt = parseIntFlag(v['checkpoint-at'] as string | undefined, '--checkpoint-at');
-  if ((checkpointAt === undefined) !== (v.save === undefined)) throw new UsageError('--checkpoint-at N and --save OUT.ckpt go together');
+  if ((checkpointAt === undefined) !== (v.save === undefined))
+    throw new UsageError('--checkpoint-at N and --save OUT.ckpt go together');
   const migrateAt = parseIntFlag(v['migrate-at'] as string | undefined, '--migrate-at');
-  if ((migrateAt === undefined) !== (v.to === undefined)) throw new UsageError('--migrate-at N and --to HOST:PORT go together');
+  if ((migrateAt === undefined) !== (v.to === undefined))
+    throw new UsageError('--migrate-at N and --to HOST:PORT go together');
   try {
     for (const p of pngs) checkOutputPath(p.out, '--png');
     if (v.save !== undefined) checkOutputPath(String(v.save), '--save');
@@ -163,9 +184,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const vm = buildVm(file, o);
   if (typeof vm === 'number') return vm;
-  for (const p of pngs) if (!vm.image.surfaces.some((s) => s.name.toUpperCase() === p.surface.toUpperCase())) {
-    throw new UsageError(`--png: no surface named '${p.surface}' in ${file}`);
-  }
+  for (const p of pngs)
+    if (!vm.image.surfaces.some((s) => s.name.toUpperCase() === p.surface.toUpperCase())) {
+      throw new UsageError(`--png: no surface named '${p.surface}' in ${file}`);
+    }
   if (checkpointAt !== undefined) {
     const { saveCheckpointAt } = await import('./checkpoint');
     return saveCheckpointAt(vm, checkpointAt, String(v.save), !!v.json);

@@ -24,11 +24,16 @@ function* inputs(paths: string[]): Generator<{ file: string; text: string }> {
 
 export async function main(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs(argv, { json: { type: 'boolean' } });
-  if (positionals.length === 0) throw new UsageError('usage: vgpu triage DUMP... [--json] (files or directories of i915 error states / Xe devcoredumps)');
+  if (positionals.length === 0)
+    throw new UsageError(
+      'usage: vgpu triage DUMP... [--json] (files or directories of i915 error states / Xe devcoredumps)',
+    );
   const r = triage(inputs(positionals));
   if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
-    const out: string[] = [`${r.dumps} dumps, ${r.groups.length} signatures${r.unreadable.length ? `, ${r.unreadable.length} unreadable` : ''}`];
+    const out: string[] = [
+      `${r.dumps} dumps, ${r.groups.length} signatures${r.unreadable.length ? `, ${r.unreadable.length} unreadable` : ''}`,
+    ];
     const w = Math.max(1, ...r.groups.map((g) => String(g.count).length));
     for (const g of r.groups) out.push(`${String(g.count).padStart(w)}  ${g.key}  e.g. ${g.example}`);
     for (const u of r.unreadable) out.push(`unreadable: ${u.file}${u.line ? `:${u.line}` : ''}: ${u.error}`);

@@ -30,24 +30,30 @@ export function encodeAscii85(dwords: ArrayLike<number>): string {
  */
 export function decodeAscii85(text: string, line: number, col = 1): Uint32Array {
   let end = text.length;
-  while (end > 0 && (text.charCodeAt(end - 1) <= 32)) end--;
+  while (end > 0 && text.charCodeAt(end - 1) <= 32) end--;
   const out = new Uint32Array(end); // upper bound: every group could be 'z'
   let n = 0;
-  for (let i = 0; i < end; ) {
+  for (let i = 0; i < end;) {
     const c = text.charCodeAt(i);
     if (c === 0x7a) {
       out[n++] = 0;
       i++;
       continue;
     }
-    if (i + 5 > end) throw new DumpFormatError(line, `ascii85 data ends inside a group (${end - i} of 5 characters at column ${col + i})`);
+    if (i + 5 > end)
+      throw new DumpFormatError(
+        line,
+        `ascii85 data ends inside a group (${end - i} of 5 characters at column ${col + i})`,
+      );
     let v = 0;
     for (let k = 0; k < 5; k++) {
       const d = text.charCodeAt(i + k) - BASE;
-      if (d < 0 || d > 84) throw new DumpFormatError(line, `bad ascii85 character '${text[i + k]}' at column ${col + i + k}`);
+      if (d < 0 || d > 84)
+        throw new DumpFormatError(line, `bad ascii85 character '${text[i + k]}' at column ${col + i + k}`);
       v = v * 85 + d;
     }
-    if (v > 0xffffffff) throw new DumpFormatError(line, `ascii85 group '${text.slice(i, i + 5)}' at column ${col + i} exceeds 32 bits`);
+    if (v > 0xffffffff)
+      throw new DumpFormatError(line, `ascii85 group '${text.slice(i, i + 5)}' at column ${col + i} exceeds 32 bits`);
     out[n++] = v;
     i += 5;
   }

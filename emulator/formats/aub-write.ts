@@ -31,7 +31,11 @@ export class AubWriter {
 
   /** The version header; `device` is the simulator's device code (11 BDW, 12 SKL). */
   constructor(pciId: number, device: number, application: string) {
-    this.block(SUB_VERSION_EXT, [1, (device & 0xff) << 8, 0, 0], paddedText(`PCI-ID=0x${pciId.toString(16)} ${application}`));
+    this.block(
+      SUB_VERSION_EXT,
+      [1, (device & 0xff) << 8, 0, 0],
+      paddedText(`PCI-ID=0x${pciId.toString(16)} ${application}`),
+    );
   }
 
   private block(sub: number, dwords: readonly number[], data?: Uint8Array): void {
@@ -51,7 +55,11 @@ export class AubWriter {
     for (let off = 0; off < data.length; off += MAX_WRITE_BYTES) {
       const part = data.subarray(off, Math.min(data.length, off + MAX_WRITE_BYTES));
       const a = address + off;
-      this.block(SUB_MEM_WRITE, [a % 2 ** 32, Math.floor(a / 2 ** 32), (AUB_SPACE[space] << 28) >>> 0, part.length], part);
+      this.block(
+        SUB_MEM_WRITE,
+        [a % 2 ** 32, Math.floor(a / 2 ** 32), (AUB_SPACE[space] << 28) >>> 0, part.length],
+        part,
+      );
     }
   }
 

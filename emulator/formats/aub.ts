@@ -13,7 +13,10 @@
 
 /** A file this reader refuses: where (byte offset into the uncompressed file) and why. */
 export class AubFormatError extends Error {
-  constructor(readonly offset: number, readonly reason: string) {
+  constructor(
+    readonly offset: number,
+    readonly reason: string,
+  ) {
     super(`byte ${offset}: ${reason}`);
     this.name = 'AubFormatError';
   }
@@ -24,15 +27,40 @@ export type AubSpace = 'ggtt' | 'local' | 'physical' | 'ggtt-entry';
 export type AubEngine = 'render' | 'blitter' | 'video' | 'video-enhance';
 
 export type AubRecord =
-  | { readonly kind: 'mem-write'; readonly offset: number; readonly space: AubSpace; readonly address: number; readonly data: Uint8Array }
+  | {
+      readonly kind: 'mem-write';
+      readonly offset: number;
+      readonly space: AubSpace;
+      readonly address: number;
+      readonly data: Uint8Array;
+    }
   | { readonly kind: 'reg-write'; readonly offset: number; readonly register: number; readonly value: number }
   /** The writer waits until (register & mask) == value: the previous submission is done. */
-  | { readonly kind: 'reg-poll'; readonly offset: number; readonly register: number; readonly mask: number; readonly value: number }
+  | {
+      readonly kind: 'reg-poll';
+      readonly offset: number;
+      readonly register: number;
+      readonly mask: number;
+      readonly value: number;
+    }
   | { readonly kind: 'mem-poll'; readonly offset: number }
   /** An execlist submission: the context descriptor written to the engine's ELSP or submit queue. */
-  | { readonly kind: 'submit'; readonly offset: number; readonly engine: AubEngine; readonly port: 'elsp' | 'queue'; readonly descriptorLo: number; readonly descriptorHi: number }
+  | {
+      readonly kind: 'submit';
+      readonly offset: number;
+      readonly engine: AubEngine;
+      readonly port: 'elsp' | 'queue';
+      readonly descriptorLo: number;
+      readonly descriptorHi: number;
+    }
   /** Classic (pre-execlist) ring write: commands written into an engine's ring. */
-  | { readonly kind: 'ring-write'; readonly offset: number; readonly engine: AubEngine; readonly address: number; readonly data: Uint8Array }
+  | {
+      readonly kind: 'ring-write';
+      readonly offset: number;
+      readonly engine: AubEngine;
+      readonly address: number;
+      readonly data: Uint8Array;
+    }
   | { readonly kind: 'comment'; readonly offset: number; readonly text: string };
 
 export interface AubFile {
@@ -109,7 +137,9 @@ export function looksLikeAub(bytes: Uint8Array): boolean {
   const type = h >>> 29;
   const opcode = (h >>> 23) & 0x3f;
   const sub = (h >>> 16) & 0x7f;
-  return type === TYPE_AUB && ((opcode === OPCODE_MEMTRACE && sub === 0x0e) || (opcode === OPCODE_CLASSIC && sub === 0x05));
+  return (
+    type === TYPE_AUB && ((opcode === OPCODE_MEMTRACE && sub === 0x0e) || (opcode === OPCODE_CLASSIC && sub === 0x05))
+  );
 }
 
 function latin1(bytes: Uint8Array): string {
@@ -128,7 +158,11 @@ function pciTag(text: string): { pciId: number | null; rest: string } {
 /** Parses a whole (uncompressed) AUB file; throws AubFormatError with the offending block's byte offset. */
 export function parseAub(bytes: Uint8Array): AubFile {
   if (bytes.length === 0) throw new AubFormatError(0, 'empty file');
-  if (!looksLikeAub(bytes)) throw new AubFormatError(0, 'not an AUB file: the first dword is not an AUB version header (type 7, memtrace VERSION_EXT or classic HEADER)');
+  if (!looksLikeAub(bytes))
+    throw new AubFormatError(
+      0,
+      'not an AUB file: the first dword is not an AUB version header (type 7, memtrace VERSION_EXT or classic HEADER)',
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const total = bytes.length;
   const dw = (at: number) => view.getUint32(at, true);
@@ -143,29 +177,55 @@ export function parseAub(bytes: Uint8Array): AubFile {
 
   let p = 0;
   while (p < total) {
-    if (total - p < 4) throw new AubFormatError(p, `truncated: ${total - p} trailing byte(s), not a whole block header`);
+    if (total - p < 4)
+      throw new AubFormatError(p, `truncated: ${total - p} trailing byte(s), not a whole block header`);
     const h = dw(p);
     const type = h >>> 29;
     const opcode = (h >>> 23) & 0x3f;
     const sub = (h >>> 16) & 0x7f;
     const length = h & 0xffff;
-    if (type !== TYPE_AUB) throw new AubFormatError(p, `block header 0x${h.toString(16).padStart(8, '0')} is not an AUB block (type ${type}, expected 7)`);
+    if (type !== TYPE_AUB)
+      throw new AubFormatError(
+        p,
+        `block header 0x${h.toString(16).padStart(8, '0')} is not an AUB block (type ${type}, expected 7)`,
+      );
     const family = opcode === OPCODE_MEMTRACE ? MEMTRACE : opcode === OPCODE_CLASSIC ? CLASSIC : null;
-    if (family === null) throw new AubFormatError(p, `unknown AUB opcode 0x${opcode.toString(16)} in header 0x${h.toString(16).padStart(8, '0')}`);
+    if (family === null)
+      throw new AubFormatError(
+        p,
+        `unknown AUB opcode 0x${opcode.toString(16)} in header 0x${h.toString(16).padStart(8, '0')}`,
+      );
     const info = family[sub];
-    if (info === undefined) throw new AubFormatError(p, `unknown ${opcode === OPCODE_MEMTRACE ? 'memtrace' : 'classic'} block sub-opcode 0x${sub.toString(16)}`);
+    if (info === undefined)
+      throw new AubFormatError(
+        p,
+        `unknown ${opcode === OPCODE_MEMTRACE ? 'memtrace' : 'classic'} block sub-opcode 0x${sub.toString(16)}`,
+      );
     let dwords = length + (opcode === OPCODE_MEMTRACE ? 1 : 2);
-    if (dwords < info.min) throw new AubFormatError(p, `${info.name} block of ${dwords} dword(s) is shorter than its ${info.min}-dword minimum`);
-    if (p + dwords * 4 > total) throw new AubFormatError(p, `truncated: ${info.name} block of ${dwords * 4} bytes runs past the end of the file (${total - p} bytes left)`);
+    if (dwords < info.min)
+      throw new AubFormatError(
+        p,
+        `${info.name} block of ${dwords} dword(s) is shorter than its ${info.min}-dword minimum`,
+      );
+    if (p + dwords * 4 > total)
+      throw new AubFormatError(
+        p,
+        `truncated: ${info.name} block of ${dwords * 4} bytes runs past the end of the file (${total - p} bytes left)`,
+      );
     let dataBytes = 0;
     if (opcode === OPCODE_CLASSIC && info.name === 'TRACE_BLOCK') {
       dataBytes = dw(p + 16);
       if (p + dwords * 4 + Math.ceil(dataBytes / 4) * 4 > total) {
-        throw new AubFormatError(p, `truncated: trace block data of ${dataBytes} bytes runs past the end of the file (${total - p - dwords * 4} bytes left)`);
+        throw new AubFormatError(
+          p,
+          `truncated: trace block data of ${dataBytes} bytes runs past the end of the file (${total - p - dwords * 4} bytes left)`,
+        );
       }
     }
-    if (p === 0 && info.name !== 'VERSION_EXT' && info.name !== 'HEADER') throw new AubFormatError(0, 'the first block is not a version header');
-    if (p > 0 && (info.name === 'VERSION_EXT' || info.name === 'HEADER')) throw new AubFormatError(p, 'a second version header (two captures concatenated?)');
+    if (p === 0 && info.name !== 'VERSION_EXT' && info.name !== 'HEADER')
+      throw new AubFormatError(0, 'the first block is not a version header');
+    if (p > 0 && (info.name === 'VERSION_EXT' || info.name === 'HEADER'))
+      throw new AubFormatError(p, 'a second version header (two captures concatenated?)');
     blockCounts[info.name] = (blockCounts[info.name] ?? 0) + 1;
     const at = (i: number) => dw(p + 4 * i);
     switch (info.name) {
@@ -181,7 +241,8 @@ export function parseAub(bytes: Uint8Array): AubFile {
         // DW1 version; DW2-9 application name (32 bytes); DW10-11 timestamp; DW12 comment length; comment.
         application = latin1(bytes.subarray(p + 8, p + 40)).trim();
         const clen = at(12);
-        if (clen > 0 && 13 * 4 + clen <= dwords * 4) pciId = pciTag(latin1(bytes.subarray(p + 52, p + 52 + clen))).pciId;
+        if (clen > 0 && 13 * 4 + clen <= dwords * 4)
+          pciId = pciTag(latin1(bytes.subarray(p + 52, p + 52 + clen))).pciId;
         break;
       }
       case 'MEM_WRITE': {
@@ -190,7 +251,8 @@ export function parseAub(bytes: Uint8Array): AubFile {
         const space = SPACES[spaceCode];
         const size = at(4);
         if (space === undefined) throw new AubFormatError(p, `memory write to unknown address space ${spaceCode}`);
-        if (size > (dwords - 5) * 4) throw new AubFormatError(p, `memory write of ${size} bytes does not fit its ${dwords}-dword block`);
+        if (size > (dwords - 5) * 4)
+          throw new AubFormatError(p, `memory write of ${size} bytes does not fit its ${dwords}-dword block`);
         records.push({ kind: 'mem-write', offset: p, space, address, data: bytes.subarray(p + 20, p + 20 + size) });
         break;
       }
@@ -205,8 +267,15 @@ export function parseAub(bytes: Uint8Array): AubFile {
           const e = 2 + 3 * i;
           const size = at(e + 2);
           if (size === 0) break;
-          if (data + size > end) throw new AubFormatError(p, `discontiguous write entry ${i} of ${size} bytes runs past its block`);
-          records.push({ kind: 'mem-write', offset: p, space, address: addr48(at(e), at(e + 1)), data: bytes.subarray(data, data + size) });
+          if (data + size > end)
+            throw new AubFormatError(p, `discontiguous write entry ${i} of ${size} bytes runs past its block`);
+          records.push({
+            kind: 'mem-write',
+            offset: p,
+            space,
+            address: addr48(at(e), at(e + 1)),
+            data: bytes.subarray(data, data + size),
+          });
           data += (size + 3) & ~3;
         }
         break;
@@ -222,7 +291,14 @@ export function parseAub(bytes: Uint8Array): AubFile {
           q.push(value);
           if (q.length === 4) {
             // Element 1 first (upper, lower), then element 0 (upper, lower): the last write submits.
-            records.push({ kind: 'submit', offset: p, engine: eng.engine, port: 'elsp', descriptorHi: q[2], descriptorLo: q[3] });
+            records.push({
+              kind: 'submit',
+              offset: p,
+              engine: eng.engine,
+              port: 'elsp',
+              descriptorHi: q[2],
+              descriptorLo: q[3],
+            });
             elsp.delete(eng.engine);
           } else {
             elsp.set(eng.engine, q);
@@ -234,8 +310,19 @@ export function parseAub(bytes: Uint8Array): AubFile {
           queue.set(eng.engine, q);
         } else if (eng && local === EXECLIST_CONTROL) {
           const q = queue.get(eng.engine);
-          if (!q) throw new AubFormatError(p, `execlist control write on the ${eng.engine} engine with an empty submit queue`);
-          records.push({ kind: 'submit', offset: p, engine: eng.engine, port: 'queue', descriptorHi: q.hi, descriptorLo: q.lo });
+          if (!q)
+            throw new AubFormatError(
+              p,
+              `execlist control write on the ${eng.engine} engine with an empty submit queue`,
+            );
+          records.push({
+            kind: 'submit',
+            offset: p,
+            engine: eng.engine,
+            port: 'queue',
+            descriptorHi: q.hi,
+            descriptorLo: q.lo,
+          });
         } else {
           records.push({ kind: 'reg-write', offset: p, register, value });
         }
@@ -259,7 +346,8 @@ export function parseAub(bytes: Uint8Array): AubFile {
         const data = bytes.subarray(p + dwords * 4, p + dwords * 4 + dataBytes);
         if (op === 1) {
           const space = CLASSIC_SPACES[spaceCode];
-          if (space === undefined) throw new AubFormatError(p, `trace block write to unknown address space ${spaceCode}`);
+          if (space === undefined)
+            throw new AubFormatError(p, `trace block write to unknown address space ${spaceCode}`);
           records.push({ kind: 'mem-write', offset: p, space, address, data });
         } else if (op === 2) {
           const engine = CLASSIC_RINGS[tp];
@@ -277,7 +365,10 @@ export function parseAub(bytes: Uint8Array): AubFile {
     p += dwords * 4;
   }
   for (const [engine, q] of elsp) {
-    throw new AubFormatError(total, `incomplete execlist submission on the ${engine} engine: ${q.length} of 4 ELSP writes`);
+    throw new AubFormatError(
+      total,
+      `incomplete execlist submission on the ${engine} engine: ${q.length} of 4 ELSP writes`,
+    );
   }
   return { pciId, application, flavor, records, blockCounts };
 }

@@ -8,7 +8,10 @@ export type DumpFormat = 'i915-error' | 'xe-devcoredump';
 
 /** A dump that cannot be read, with the 1-based line that shows why. */
 export class DumpFormatError extends Error {
-  constructor(readonly line: number, readonly reason: string) {
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {
     super(line > 0 ? `line ${line}: ${reason}` : reason);
   }
 }
@@ -77,7 +80,7 @@ export function hungEngine(d: HangDump): DumpEngine | undefined {
 /** (offset, value) pairs of every MI_LOAD_REGISTER_IMM in a context image (gen8+ LRC: lists of LRIs). */
 export function contextRegisters(dwords: Uint32Array): Map<number, number> {
   const out = new Map<number, number>();
-  for (let i = 0; i < dwords.length; ) {
+  for (let i = 0; i < dwords.length;) {
     const d = dwords[i] === 0 ? null : decodeCommand(dwords, i);
     if (d !== null && typeof d !== 'string' && d.def.mnemonic === 'MI_LOAD_REGISTER_IMM') {
       for (const [reg, value] of d.pairs) out.set(reg, value);

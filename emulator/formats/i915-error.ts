@@ -10,7 +10,11 @@ import { DumpBuffer, DumpEngine, DumpFormatError, HangDump, contextRegisters, ne
 /** Does this text look like an i915 error state (decided from the content, not the file name)? */
 export function isI915ErrorState(text: string): boolean {
   const head = text.slice(0, 1 << 16);
-  return /^GPU HANG: ecode /m.test(head) || /^\S+ command stream:\s*$/m.test(head) || /^\S+ --- (ring|ringbuffer|batch|gtt_offset)\b.* = 0x/m.test(head);
+  return (
+    /^GPU HANG: ecode /m.test(head) ||
+    /^\S+ command stream:\s*$/m.test(head) ||
+    /^\S+ --- (ring|ringbuffer|batch|gtt_offset)\b.* = 0x/m.test(head)
+  );
 }
 
 const BUFFER_HEADER = /^(\S.*?) --- (.+?) = 0x([0-9a-fA-F]{1,16})(?: ([0-9a-fA-F]{1,8}))?\s*$/;
@@ -28,9 +32,25 @@ function hexValue(v: string): number | undefined {
 
 /** Engine block keys the reader knows, mapped to the dump model's register names. */
 const ENGINE_KEYS: Record<string, string> = {
-  START: 'START', HEAD: 'HEAD', TAIL: 'TAIL', CTL: 'CTL', HWS: 'HWS', ACTHD: 'ACTHD', IPEIR: 'IPEIR', IPEHR: 'IPEHR',
-  ESR: 'ESR', INSTDONE: 'INSTDONE', BBADDR: 'BBADDR', FAULT_REG: 'FAULT_REG', PDP0: 'PDP0', PDP1: 'PDP1', PDP2: 'PDP2', PDP3: 'PDP3',
-  FADDR: 'FADDR', MODE: 'MODE', CCID: 'CCID',
+  START: 'START',
+  HEAD: 'HEAD',
+  TAIL: 'TAIL',
+  CTL: 'CTL',
+  HWS: 'HWS',
+  ACTHD: 'ACTHD',
+  IPEIR: 'IPEIR',
+  IPEHR: 'IPEHR',
+  ESR: 'ESR',
+  INSTDONE: 'INSTDONE',
+  BBADDR: 'BBADDR',
+  FAULT_REG: 'FAULT_REG',
+  PDP0: 'PDP0',
+  PDP1: 'PDP1',
+  PDP2: 'PDP2',
+  PDP3: 'PDP3',
+  FADDR: 'FADDR',
+  MODE: 'MODE',
+  CCID: 'CCID',
 };
 
 function bytesToDwords(b: Buffer): Uint32Array {
@@ -49,7 +69,15 @@ function dwordsToBytes(d: ArrayLike<number>): Buffer {
 /** Reads an i915 error state. Malformed data throws DumpFormatError naming the line; unknown lines are kept. */
 export function parseI915ErrorState(text: string, file = '<dump>'): HangDump {
   const lines = text.split('\n');
-  const dump: HangDump = { format: 'i915-error', file, reason: '', engines: [], batchAddrs: [], globalBuffers: [], unknown: [] };
+  const dump: HangDump = {
+    format: 'i915-error',
+    file,
+    reason: '',
+    engines: [],
+    batchAddrs: [],
+    globalBuffers: [],
+    unknown: [],
+  };
   const engines = new Map<string, DumpEngine>();
   const engineNamed = (name: string, line: number) => {
     let e = engines.get(name);
@@ -73,7 +101,11 @@ export function parseI915ErrorState(text: string, file = '<dump>'): HangDump {
   const closePending = (at: number) => {
     if (!pending) return;
     if (pending.hex && pending.hex.length > 0) finish({ dwords: Uint32Array.from(pending.hex), encoding: 'hex' });
-    else throw new DumpFormatError(pending.line, `buffer '${pending.name}' of ${pending.owner} has no data (expected an ascii85 line starting with ':' or '~' before line ${at})`);
+    else
+      throw new DumpFormatError(
+        pending.line,
+        `buffer '${pending.name}' of ${pending.owner} has no data (expected an ascii85 line starting with ':' or '~' before line ${at})`,
+      );
   };
 
   for (let i = 0; i < lines.length; i++) {
@@ -88,7 +120,10 @@ export function parseI915ErrorState(text: string, file = '<dump>'): HangDump {
         try {
           dwords = bytesToDwords(zlib.inflateSync(dwordsToBytes(dwords)));
         } catch (e) {
-          throw new DumpFormatError(n, `zlib data of buffer '${pending.name}' (${pending.owner}) is truncated or corrupt: ${(e as Error).message}`);
+          throw new DumpFormatError(
+            n,
+            `zlib data of buffer '${pending.name}' (${pending.owner}) is truncated or corrupt: ${(e as Error).message}`,
+          );
         }
       }
       finish({ dwords, encoding: c === ':' ? 'zlib' : 'ascii85' });
@@ -130,7 +165,8 @@ export function parseI915ErrorState(text: string, file = '<dump>'): HangDump {
       const name = ENGINE_KEYS[key];
       if (!name) continue; // INSTPM, SAMPLER_INSTDONE[..], ELSP, Active context...: printed by the kernel, not needed
       const v = hexValue(value);
-      if (v === undefined) throw new DumpFormatError(n, `${block.name} ${key}: expected a hex value (0x...), got '${value.trim()}'`);
+      if (v === undefined)
+        throw new DumpFormatError(n, `${block.name} ${key}: expected a hex value (0x...), got '${value.trim()}'`);
       block.regs.set(name, v);
       if (name === 'HEAD') {
         const rq = /\[0x([0-9a-fA-F]+)/.exec(value);
@@ -160,14 +196,20 @@ export function parseI915ErrorState(text: string, file = '<dump>'): HangDump {
     }
     if (kv && block) continue; // an engine-block key without indentation: tolerated
     dump.unknown.push({ line: n, text: line.length > 80 ? line.slice(0, 77) + '...' : line });
-    if (c === ':' || c === '~') dump.unknown[dump.unknown.length - 1].text = `${c}... (ascii85 data with no buffer header before it)`;
+    if (c === ':' || c === '~')
+      dump.unknown[dump.unknown.length - 1].text = `${c}... (ascii85 data with no buffer header before it)`;
   }
   closePending(lines.length);
 
-  if (dump.engines.length === 0) throw new DumpFormatError(lines.length, 'missing section: no "<engine> command stream:" block (not an i915 error state, or truncated)');
+  if (dump.engines.length === 0)
+    throw new DumpFormatError(
+      lines.length,
+      'missing section: no "<engine> command stream:" block (not an i915 error state, or truncated)',
+    );
   for (const e of dump.engines) {
     if (e.regs.size === 0 && e.buffers.length > 0) continue; // buffers only (a `global` owner or a truncated block)
-    if (e.hung && !e.regs.has('ACTHD')) throw new DumpFormatError(e.line, `missing register: ${e.name} is marked hung but has no ACTHD line`);
+    if (e.hung && !e.regs.has('ACTHD'))
+      throw new DumpFormatError(e.line, `missing register: ${e.name} is marked hung but has no ACTHD line`);
     const ctx = e.buffers.find((b) => /^HW context$/i.test(b.name));
     if (ctx) {
       // The LRC register state starts after the per-process status page (page 0).
@@ -185,11 +227,15 @@ export function parseI915ErrorState(text: string, file = '<dump>'): HangDump {
 
 const hex8 = (v: number) => '0x' + (v >>> 0).toString(16).padStart(8, '0');
 const hi32 = (v: number) => Math.floor(v / 0x100000000) >>> 0;
-const lo32 = (v: number) => v % 0x100000000 >>> 0;
-const pair = (v: number, sep: string) => `${hex8(hi32(v))}${sep}${(lo32(v)).toString(16).padStart(8, '0')}`;
+const lo32 = (v: number) => (v % 0x100000000) >>> 0;
+const pair = (v: number, sep: string) => `${hex8(hi32(v))}${sep}${lo32(v).toString(16).padStart(8, '0')}`;
 
 /** One buffer's two lines, compressed (`:`) or raw (`~`). */
-export function formatBuffer(owner: string, b: { name: string; va: number; dwords: ArrayLike<number> }, compress: boolean): string {
+export function formatBuffer(
+  owner: string,
+  b: { name: string; va: number; dwords: ArrayLike<number> },
+  compress: boolean,
+): string {
   let data: string;
   if (compress) {
     const z = zlib.deflateSync(dwordsToBytes(b.dwords));
@@ -213,8 +259,17 @@ export function formatI915ErrorState(d: HangDump, opts: { compress: boolean }): 
   const r = (e: DumpEngine, k: string) => e.regs.get(k) ?? 0;
   const classes = d.engines.filter((e) => e.hung).reduce((m, e) => m | (1 << (ENGINE_CLASS[e.name] ?? 0)), 0);
   const ecode = hung ? (r(hung, 'IPEHR') ^ r(hung, 'INSTDONE')) >>> 0 : 0;
-  out.push(`GPU HANG: ecode 9:${classes.toString(16)}:${ecode.toString(16).padStart(8, '0')}, in vgpu [1]${d.reason ? `, reason: ${d.reason}` : ''}, action: reset`);
-  out.push('Kernel: vgpu-debug x86_64', 'Driver: vgpu-debug', 'Time: 0 s 0 us', 'Boottime: 0 s 0 us', 'Uptime: 0 s 0 us', 'Capture: 0 jiffies; 0 ms ago');
+  out.push(
+    `GPU HANG: ecode 9:${classes.toString(16)}:${ecode.toString(16).padStart(8, '0')}, in vgpu [1]${d.reason ? `, reason: ${d.reason}` : ''}, action: reset`,
+  );
+  out.push(
+    'Kernel: vgpu-debug x86_64',
+    'Driver: vgpu-debug',
+    'Time: 0 s 0 us',
+    'Boottime: 0 s 0 us',
+    'Uptime: 0 s 0 us',
+    'Capture: 0 jiffies; 0 ms ago',
+  );
   for (const e of d.engines) out.push(`Active process (on ring ${e.name}): vgpu [1]`);
   out.push('Reset count: 0', 'Suspend count: 0');
   out.push(`Platform: ${d.platform ?? 'skylake'}`, 'Subplatform: 0x0');
@@ -223,7 +278,13 @@ export function formatI915ErrorState(d: HangDump, opts: { compress: boolean }): 
   out.push('PCI Subsystem: 0000:0000', 'IOMMU enabled?: 0', 'RPM wakelock: yes', 'PM suspended: no');
   out.push('GT awake: yes', 'EIR: 0x00000000', 'IER: 0x00000000');
   for (let i = 0; i < 4; i++) out.push(`GTIER[${i}]: 0x00000000`);
-  out.push('PGTBL_ER: 0x00000000', 'FORCEWAKE: 0x00000000', 'DERRMR: 0x00000000', 'ERROR: 0x00000000', 'DONE_REG: 0x00000000');
+  out.push(
+    'PGTBL_ER: 0x00000000',
+    'FORCEWAKE: 0x00000000',
+    'DERRMR: 0x00000000',
+    'ERROR: 0x00000000',
+    'DONE_REG: 0x00000000',
+  );
   const fa = d.faultAddress ?? 0;
   out.push(`FAULT_TLB_DATA: ${hex8(Math.floor(fa / 2 ** 44) & 0xf)} ${hex8(Math.floor(fa / 4096) % 0x100000000)}`);
   out.push('GTT_CACHE_EN: 0x00000000');

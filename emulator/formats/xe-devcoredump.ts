@@ -18,8 +18,19 @@ const ENGINE_LINE = /^\s*([a-z]+\d+) \((physical|logical)\)/;
 
 /** HW Engines register names -> the dump model's names. */
 const XE_REGS: Record<string, string> = {
-  ACTHD: 'ACTHD', RING_HEAD: 'HEAD', RING_TAIL: 'TAIL', RING_START: 'START', RING_CTL: 'CTL', IPEHR: 'IPEHR', IPEIR: 'IPEIR',
-  RING_BBADDR: 'BBADDR', BBADDR: 'BBADDR', RING_INSTDONE: 'INSTDONE', INSTDONE: 'INSTDONE', RING_ESR: 'ESR', RING_HWS_PGA: 'HWS',
+  ACTHD: 'ACTHD',
+  RING_HEAD: 'HEAD',
+  RING_TAIL: 'TAIL',
+  RING_START: 'START',
+  RING_CTL: 'CTL',
+  IPEHR: 'IPEHR',
+  IPEIR: 'IPEIR',
+  RING_BBADDR: 'BBADDR',
+  BBADDR: 'BBADDR',
+  RING_INSTDONE: 'INSTDONE',
+  INSTDONE: 'INSTDONE',
+  RING_ESR: 'ESR',
+  RING_HWS_PGA: 'HWS',
   FAULT_REG: 'FAULT_REG',
 };
 
@@ -31,7 +42,15 @@ function hexNum(v: string, line: number, what: string): number {
 
 export function parseXeDevcoredump(text: string, file = '<dump>'): HangDump {
   const lines = text.split('\n');
-  const dump: HangDump = { format: 'xe-devcoredump', file, reason: '', engines: [], batchAddrs: [], globalBuffers: [], unknown: [] };
+  const dump: HangDump = {
+    format: 'xe-devcoredump',
+    file,
+    reason: '',
+    engines: [],
+    batchAddrs: [],
+    globalBuffers: [],
+    unknown: [],
+  };
   const seen = new Set<string>();
   let topic = '';
   let engine: DumpEngine | null = null;
@@ -65,9 +84,18 @@ export function parseXeDevcoredump(text: string, file = '<dump>'): HangDump {
         if (!len) throw new DumpFormatError(n, `VM state: [${key}].data before its [${key}].length line`);
         const dwords = decodeAscii85(value, n, line.indexOf(value) + 1);
         if (dwords.length * 4 < len.length) {
-          throw new DumpFormatError(n, `VM state: [${key}].data holds ${dwords.length * 4} bytes, its length line ${len.line} says ${len.length}`);
+          throw new DumpFormatError(
+            n,
+            `VM state: [${key}].data holds ${dwords.length * 4} bytes, its length line ${len.line} says ${len.length}`,
+          );
         }
-        dump.globalBuffers.push({ name: 'user', va: parseInt(key, 16), dwords: dwords.subarray(0, Math.ceil(len.length / 4)), encoding: 'ascii85', line: len.line });
+        dump.globalBuffers.push({
+          name: 'user',
+          va: parseInt(key, 16),
+          dwords: dwords.subarray(0, Math.ceil(len.length / 4)),
+          encoding: 'ascii85',
+          line: len.line,
+        });
       } else if (field === 'error') dump.unknown.push({ line: n, text: `VMA 0x${key} not captured: ${value}` });
       continue;
     }
@@ -102,25 +130,36 @@ export function parseXeDevcoredump(text: string, file = '<dump>'): HangDump {
   for (const need of ['Job', 'HW Engines']) {
     if (!seen.has(need)) throw new DumpFormatError(lines.length, `missing section: no '**** ${need} ****' section`);
   }
-  if (dump.batchAddrs.length === 0) throw new DumpFormatError(lines.length, "missing section: the Job section has no batch_addr[] line");
+  if (dump.batchAddrs.length === 0)
+    throw new DumpFormatError(lines.length, 'missing section: the Job section has no batch_addr[] line');
   if (dump.engines.length === 0) throw new DumpFormatError(lines.length, 'missing section: HW Engines lists no engine');
   // The hung engine is the one whose ACTHD lies in the job's batch (else the first with an ACTHD).
   const inBatch = (e: DumpEngine) => {
     const a = e.regs.get('ACTHD');
-    return a !== undefined && dump.globalBuffers.some((b) => a >= b.va && a < b.va + b.dwords.length * 4 && dump.batchAddrs.some((x) => x >= b.va && x < b.va + b.dwords.length * 4));
+    return (
+      a !== undefined &&
+      dump.globalBuffers.some(
+        (b) =>
+          a >= b.va &&
+          a < b.va + b.dwords.length * 4 &&
+          dump.batchAddrs.some((x) => x >= b.va && x < b.va + b.dwords.length * 4),
+      )
+    );
   };
   const hung = dump.engines.find(inBatch) ?? dump.engines.find((e) => e.regs.has('ACTHD'));
   if (!hung) throw new DumpFormatError(lines.length, 'missing register: no engine in HW Engines has an ACTHD');
   hung.hung = true;
   if (hwctx) {
-    if (ctxLength !== undefined && hwctx.length * 4 < ctxLength) throw new DumpFormatError(0, `[HWCTX].data holds ${hwctx.length * 4} bytes, its length says ${ctxLength}`);
+    if (ctxLength !== undefined && hwctx.length * 4 < ctxLength)
+      throw new DumpFormatError(0, `[HWCTX].data holds ${hwctx.length * 4} bytes, its length says ${ctxLength}`);
     hung.buffers.push({ name: 'HW context', va: 0, dwords: hwctx, encoding: 'ascii85', line: 0 });
     for (const [reg, v] of contextRegisters(hwctx.subarray(Math.min(1024, hwctx.length)))) hung.contextRegs.set(reg, v);
   }
   // Name the buffer holding the batch `batch` (the VM state does not say which VMA is which).
   for (let k = 0; k < dump.globalBuffers.length; k++) {
     const b = dump.globalBuffers[k];
-    if (dump.batchAddrs.some((x) => x >= b.va && x < b.va + b.dwords.length * 4)) dump.globalBuffers[k] = { ...b, name: 'batch' };
+    if (dump.batchAddrs.some((x) => x >= b.va && x < b.va + b.dwords.length * 4))
+      dump.globalBuffers[k] = { ...b, name: 'batch' };
   }
   return dump;
 }

@@ -8,7 +8,10 @@ import { Frame, FrameReader, MIG, StreamError, jsonSection, parseJsonPayload } f
 /** The conversation ended: the peer closed, broke the format, reported an error, or went silent. */
 export class ChannelClosed extends Error {
   /** ERR. from the peer (its words), as opposed to a local observation. */
-  constructor(message: string, readonly fromPeer = false) {
+  constructor(
+    message: string,
+    readonly fromPeer = false,
+  ) {
     super(message);
   }
 }
@@ -29,11 +32,22 @@ export class Channel {
   /** Bytes written to the socket (headers and framing included). */
   bytesOut = 0;
 
-  constructor(readonly socket: Socket, readonly what: string) {
+  constructor(
+    readonly socket: Socket,
+    readonly what: string,
+  ) {
     this.reader = new FrameReader(what);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.end(new ChannelClosed(`${describe(e)}`)));
-    socket.on('end', () => this.end(new ChannelClosed(this.reader.pending > 0 ? 'the connection ended in the middle of a section' : 'the peer closed the connection')));
+    socket.on('end', () =>
+      this.end(
+        new ChannelClosed(
+          this.reader.pending > 0
+            ? 'the connection ended in the middle of a section'
+            : 'the peer closed the connection',
+        ),
+      ),
+    );
     socket.on('close', () => this.end(new ChannelClosed('the connection closed')));
     socket.on('drain', () => this.flushDrain());
   }
@@ -131,14 +145,15 @@ export class Channel {
     if (f) return Promise.resolve(this.consumed(f));
     if (this.ended) return Promise.reject(this.ended);
     return new Promise<Frame>((resolve, reject) => {
-      const timer = timeoutMs > 0 && Number.isFinite(timeoutMs)
-        ? setTimeout(() => {
-          this.waiter = null;
-          const e = new ChannelClosed(`no answer for ${(timeoutMs / 1000).toFixed(1)} s while ${doing}`);
-          this.close(e);
-          reject(e);
-        }, timeoutMs)
-        : null;
+      const timer =
+        timeoutMs > 0 && Number.isFinite(timeoutMs)
+          ? setTimeout(() => {
+              this.waiter = null;
+              const e = new ChannelClosed(`no answer for ${(timeoutMs / 1000).toFixed(1)} s while ${doing}`);
+              this.close(e);
+              reject(e);
+            }, timeoutMs)
+          : null;
       this.waiter = {
         resolve: (x) => {
           if (timer) clearTimeout(timer);
@@ -208,7 +223,8 @@ export class Channel {
 
   private consumed(f: Frame): Frame {
     this.queuedBytes -= f.length;
-    if (this.queuedBytes <= Math.min(HIGH_WATER, 4 * this.reader.limit) / 2 && this.socket.isPaused()) this.socket.resume();
+    if (this.queuedBytes <= Math.min(HIGH_WATER, 4 * this.reader.limit) / 2 && this.socket.isPaused())
+      this.socket.resume();
     return f;
   }
 

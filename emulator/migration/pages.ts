@@ -14,7 +14,12 @@ export class PageSender {
   private readonly free: Buffer[] = [];
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly ch: Channel, private readonly vm: Vm, readonly chunkPages: number, count = 8) {
+  constructor(
+    private readonly ch: Channel,
+    private readonly vm: Vm,
+    readonly chunkPages: number,
+    count = 8,
+  ) {
     for (let i = 0; i < count; i++) this.free.push(Buffer.allocUnsafeSlow(chunkPages * RECORD_BYTES));
   }
 
@@ -29,4 +34,3 @@ export class PageSender {
     });
   }
 }
-

@@ -37,7 +37,10 @@ export type RemoteSnapshotInfo = SnapshotSummary;
 /** Every request of a session: name -> [arguments, reply]. */
 export interface RemoteApi {
   /** `Vm.run` (automatic rollback as configured); the target stays responsive while it runs. */
-  run: [{ untilCommands?: number; maxSteps?: number }, { how: 'done' | 'error' | 'limit' | 'stuck' | 'stopped'; step: number; commands: number; finished: boolean }];
+  run: [
+    { untilCommands?: number; maxSteps?: number },
+    { how: 'done' | 'error' | 'limit' | 'stuck' | 'stopped'; step: number; commands: number; finished: boolean },
+  ];
   /** `Vm.stepOnce`: one driver op or one engine command; `kind` is a STEP_* code. */
   stepOnce: [Record<string, never>, { kind: number; step: number; commands: number }];
   /** `Vm.goToStep` (reverse execution: restore and replay). */
@@ -55,10 +58,21 @@ export interface RemoteApi {
    */
   fingerprint: [Record<string, never>, { fingerprint: string; step: number; commands: number; pending: string | null }];
   /** The target host's physical device beside the exposed one (unchanged by the move). */
-  caps: [Record<string, never>, { hostGen: number; deviceVersion: number; physical: RemoteCapsView; exposed: RemoteCapsView }];
+  caps: [
+    Record<string, never>,
+    { hostGen: number; deviceVersion: number; physical: RemoteCapsView; exposed: RemoteCapsView },
+  ];
   readVa: [{ va: number; count: number; engine?: EngineName }, (number | null)[]];
   readGpa: [{ gpa: number }, number | null];
-  translate: [{ va: number; view: number; engine?: EngineName }, { hpa: number; gpa?: number; fault?: { kind: string; reason: string; va: number; gpa?: number }; steps: WalkStep[] }];
+  translate: [
+    { va: number; view: number; engine?: EngineName },
+    {
+      hpa: number;
+      gpa?: number;
+      fault?: { kind: string; reason: string; va: number; gpa?: number };
+      steps: WalkStep[];
+    },
+  ];
   /** Pixels as base64 of width*height little-endian ARGB dwords. */
   readSurface: [{ name: string }, { width: number; height: number; pixels: string }];
   snapshots: [Record<string, never>, RemoteSnapshotInfo[]];
@@ -125,25 +139,47 @@ const HANDLERS: Handlers = {
   state: (vm) => {
     const st = vm.machineState();
     return {
-      step: st.step, commands: st.commands, driverPc: st.driverPc, finished: vm.finished, pending: vm.pending,
-      regs: saveRegisters(st.regs), engines: st.engines, errors: vm.errors,
+      step: st.step,
+      commands: st.commands,
+      driverPc: st.driverPc,
+      finished: vm.finished,
+      pending: vm.pending,
+      regs: saveRegisters(st.regs),
+      engines: st.engines,
+      errors: vm.errors,
     };
   },
   digest: (vm) => ({ digest: vm.digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),
-  fingerprint: (vm) => ({ fingerprint: fingerprintOf(vm).digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),
-  caps: (vm) => ({ hostGen: vm.cfg.hostGen, deviceVersion: vm.cfg.version, physical: capsView(vm.physical), exposed: capsView(vm.exposed) }),
+  fingerprint: (vm) => ({
+    fingerprint: fingerprintOf(vm).digest(),
+    step: vm.step,
+    commands: vm.commands,
+    pending: vm.pending?.kind ?? null,
+  }),
+  caps: (vm) => ({
+    hostGen: vm.cfg.hostGen,
+    deviceVersion: vm.cfg.version,
+    physical: capsView(vm.physical),
+    exposed: capsView(vm.exposed),
+  }),
   readVa: (vm, a) => vm.readVa(a.va, Math.min(a.count, 1 << 20), a.engine).map((x) => x ?? null),
   readGpa: (vm, a) => vm.readGpa(a.gpa) ?? null,
   translate: (vm, a) => {
     const t = vm.translate(a.va, a.view, a.engine);
     return {
-      hpa: t.hpa, gpa: t.gpa, steps: t.steps,
+      hpa: t.hpa,
+      gpa: t.gpa,
+      steps: t.steps,
       fault: t.fault ? { kind: t.fault.kind, reason: t.fault.reason, va: t.fault.va, gpa: t.fault.gpa } : undefined,
     };
   },
   readSurface: (vm, a) => {
     const s = vm.readSurface(a.name);
-    return { width: s.width, height: s.height, pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
+    return {
+      width: s.width,
+      height: s.height,
+      pixels: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64'),
+    };
   },
   snapshots: (vm) => vm.snapshots.list.map(summarize),
   result: (vm) => vm.result(),
@@ -162,7 +198,8 @@ export async function serveSession(vm: Vm, ch: Channel): Promise<void> {
     const h = (HANDLERS as Record<string, ((vm: Vm, a: unknown) => unknown) | undefined>)[req.method];
     let reply: Reply;
     try {
-      if (!h || !Object.prototype.hasOwnProperty.call(HANDLERS, req.method)) throw new Error(`no session request named '${req.method}'`);
+      if (!h || !Object.prototype.hasOwnProperty.call(HANDLERS, req.method))
+        throw new Error(`no session request named '${req.method}'`);
       reply = { id: req.id, ok: true, value: await h(vm, req.args ?? {}) };
     } catch (e) {
       reply = { id: req.id, ok: false, error: (e as Error).message };
@@ -186,7 +223,12 @@ export class RemoteVm {
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly ch: Channel, readonly hostGen: number, readonly address: string, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly ch: Channel,
+    readonly hostGen: number,
+    readonly address: string,
+    private readonly timeoutMs: number,
+  ) {}
 
   /** Why the session ended, or null while it is open. */
   get closed(): string | null {
@@ -199,7 +241,8 @@ export class RemoteVm {
       await this.ch.send(jsonSection(MIG.REQUEST, { id, method, args }));
       // `run` may take as long as the program does; everything else answers at once.
       const f = await this.ch.next(method === 'run' ? Infinity : this.timeoutMs, `waiting for the reply to ${method}`);
-      if (f.tag !== MIG.REPLY) throw new ChannelClosed(`the target sent section ${f.tag} instead of a reply to ${method}`);
+      if (f.tag !== MIG.REPLY)
+        throw new ChannelClosed(`the target sent section ${f.tag} instead of a reply to ${method}`);
       const r = parseJsonPayload<Reply>(f);
       if (r.id !== id) throw new ChannelClosed(`reply ${r.id} does not answer request ${id} (${method})`);
       if (!r.ok) throw new RemoteError(r.error ?? `${method} failed on the target`);

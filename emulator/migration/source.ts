@@ -11,8 +11,20 @@ import { Channel, ChannelClosed } from './channel';
 import { PageSender } from './pages';
 import { RemoteVm } from './remote';
 import {
-  Challenge, Hello, MIG, Mode, PROTOCOL, ResultDoc, Resumed, RoundMark, StreamError, Verdict, jsonSection, parseJsonPayload,
-  proofOf, streamHeader,
+  Challenge,
+  Hello,
+  MIG,
+  Mode,
+  PROTOCOL,
+  ResultDoc,
+  Resumed,
+  RoundMark,
+  StreamError,
+  Verdict,
+  jsonSection,
+  parseJsonPayload,
+  proofOf,
+  streamHeader,
 } from './stream';
 
 export interface MigrationTarget {
@@ -82,7 +94,10 @@ export interface MigrationOutcome {
 /** The `migration` member of the result JSON (SPEC section 7). */
 export function migrationSummary(o: MigrationOutcome): NonNullable<RunResult['migration']> {
   return {
-    status: o.status, ...(o.reason !== undefined ? { reason: o.reason } : {}), rounds: o.rounds, pagesSent: o.pagesSent,
+    status: o.status,
+    ...(o.reason !== undefined ? { reason: o.reason } : {}),
+    rounds: o.rounds,
+    pagesSent: o.pagesSent,
     downtimeMs: Math.round(o.downtimeMs * 1000) / 1000,
   };
 }
@@ -116,17 +131,23 @@ export class DirtyLog {
     };
     const prev = mem.writeHook;
     this.prevHook = prev;
-    this.hook = prev === null ? log : (pfn: number) => {
-      prev(pfn);
-      log(pfn);
-    };
+    this.hook =
+      prev === null
+        ? log
+        : (pfn: number) => {
+            prev(pfn);
+            log(pfn);
+          };
     mem.writeHook = this.hook;
     this.prevRestore = mem.restoreHook;
     const prevRestore = this.prevRestore;
-    this.restore = prevRestore === null ? log : (pfn: number) => {
-      prevRestore(pfn);
-      log(pfn);
-    };
+    this.restore =
+      prevRestore === null
+        ? log
+        : (pfn: number) => {
+            prevRestore(pfn);
+            log(pfn);
+          };
     mem.restoreHook = this.restore;
   }
 
@@ -192,7 +213,9 @@ function runSlice(vm: Vm, commands: number): boolean {
   const how = vm.run({ untilCommands: vm.commands + commands, maxSteps: vm.step + 4 * commands + 16 });
   if (how === 'error' || how === 'stuck') {
     const e = vm.pending ?? vm.errors[vm.errors.length - 1];
-    throw new VmStopped(`the VM stopped on a GPU error during pre-copy${e ? ` (${e.kind} on ${e.engine})` : ''}; it was not moved`);
+    throw new VmStopped(
+      `the VM stopped on a GPU error during pre-copy${e ? ` (${e.kind} on ${e.engine})` : ''}; it was not moved`,
+    );
   }
   return how === 'limit';
 }
@@ -218,11 +241,20 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
   let log: DirtyLog | null = null;
   let stage = `connecting to ${where}`;
   let keepOpen = false;
-  const progress = (phase: MigrationProgress['phase'], round: number, pages: number) => o.onProgress?.({ phase, round, pages, commands: vm.commands });
+  const progress = (phase: MigrationProgress['phase'], round: number, pages: number) =>
+    o.onProgress?.({ phase, round, pages, commands: vm.commands });
   const outcome = (status: MigrationStatus, extra: Partial<MigrationOutcome> = {}): MigrationOutcome => ({
-    status, rounds, pagesSent, downtimeMs: stoppedAt < 0 ? 0 : performance.now() - stoppedAt, bytesSent: ch?.bytesOut ?? 0, ...extra,
+    status,
+    rounds,
+    pagesSent,
+    downtimeMs: stoppedAt < 0 ? 0 : performance.now() - stoppedAt,
+    bytesSent: ch?.bytesOut ?? 0,
+    ...extra,
   });
-  if (vm.pending) return outcome('failed', { reason: `the VM is stopped on a GPU error (${vm.pending.kind} on ${vm.pending.engine}); it was not moved` });
+  if (vm.pending)
+    return outcome('failed', {
+      reason: `the VM is stopped on a GPU error (${vm.pending.kind} on ${vm.pending.engine}); it was not moved`,
+    });
 
   try {
     ch = await openChannel(o.host, o.port, timeoutMs);
@@ -230,19 +262,31 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     stage = 'the handshake';
     await ch.send(streamHeader());
     const first = await ch.next(timeoutMs, 'waiting for the target host to greet');
-    if (first.tag === MIG.VERDICT) throw new Refused(parseJsonPayload<Verdict>(first).reason ?? 'the target host refused the connection');
-    if (first.tag !== MIG.CHALLENGE) throw new ChannelClosed(`the target greeted with section ${first.tag}, not ${MIG.CHALLENGE}`);
+    if (first.tag === MIG.VERDICT)
+      throw new Refused(parseJsonPayload<Verdict>(first).reason ?? 'the target host refused the connection');
+    if (first.tag !== MIG.CHALLENGE)
+      throw new ChannelClosed(`the target greeted with section ${first.tag}, not ${MIG.CHALLENGE}`);
     const chal = parseJsonPayload<Challenge>(first);
-    if (chal.protocol !== PROTOCOL) throw new Refused(`the target speaks transfer protocol ${chal.protocol}; this vgpu speaks ${PROTOCOL}`);
+    if (chal.protocol !== PROTOCOL)
+      throw new Refused(`the target speaks transfer protocol ${chal.protocol}; this vgpu speaks ${PROTOCOL}`);
     const hello: Hello = {
-      protocol: PROTOCOL, proof: o.token ? proofOf(o.token, chal.nonce) : null, exposedVersion: vm.cfg.version, mode,
-      program: vm.image.file, memory: vm.cfg.memory, pages: guestPages(vm).length, surfaces: [...(o.surfaces ?? [])],
+      protocol: PROTOCOL,
+      proof: o.token ? proofOf(o.token, chal.nonce) : null,
+      exposedVersion: vm.cfg.version,
+      mode,
+      program: vm.image.file,
+      memory: vm.cfg.memory,
+      pages: guestPages(vm).length,
+      surfaces: [...(o.surfaces ?? [])],
     };
     await ch.send(jsonSection(MIG.HELLO, hello));
-    const verdict = await expect<Verdict>(ch, MIG.VERDICT, timeoutMs, 'waiting for the target host\'s verdict');
+    const verdict = await expect<Verdict>(ch, MIG.VERDICT, timeoutMs, "waiting for the target host's verdict");
     if (!verdict.accepted) throw new Refused(verdict.reason ?? 'the target host refused the VM');
     progress('accepted', 0, 0);
-    if (o.cancelled?.()) throw new CancelledHere('cancelled before the stop-and-copy (once the target accepted, before any state was sent)');
+    if (o.cancelled?.())
+      throw new CancelledHere(
+        'cancelled before the stop-and-copy (once the target accepted, before any state was sent)',
+      );
 
     // The VM's configuration first: the target builds it (and may still refuse) before any page.
     stage = 'sending the VM configuration';
@@ -262,11 +306,15 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
       for (;;) {
         const f = c.poll();
         if (f) {
-          if (f.tag !== MIG.ROUND || parseJsonPayload<RoundMark>(f).round !== round) throw new ChannelClosed(`the target answered the end of round ${round} with section ${f.tag}`);
+          if (f.tag !== MIG.ROUND || parseJsonPayload<RoundMark>(f).round !== round)
+            throw new ChannelClosed(`the target answered the end of round ${round} with section ${f.tag}`);
           return running;
         }
         if (c.closed) throw c.closed;
-        if (performance.now() - since > timeoutMs) throw new ChannelClosed(`the target did not confirm pre-copy round ${round} within ${(timeoutMs / 1000).toFixed(1)} s`);
+        if (performance.now() - since > timeoutMs)
+          throw new ChannelClosed(
+            `the target did not confirm pre-copy round ${round} within ${(timeoutMs / 1000).toFixed(1)} s`,
+          );
         if (running) running = runSlice(vm, perChunk);
         await new Promise((r) => (running ? setImmediate(r) : setTimeout(r, 1)));
       }
@@ -285,12 +333,15 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
           pagesSent += part.length;
         }
         if (running) running = runSlice(vm, perChunk);
-        if (o.cancelled?.()) throw new CancelledHere(`cancelled before the stop-and-copy (during pre-copy round ${round})`);
-        if (!log.intact) throw new ChannelClosed('the dirty-page log was replaced while pre-copy ran (HostMemory.writeHook changed)');
+        if (o.cancelled?.())
+          throw new CancelledHere(`cancelled before the stop-and-copy (during pre-copy round ${round})`);
+        if (!log.intact)
+          throw new ChannelClosed('the dirty-page log was replaced while pre-copy ran (HostMemory.writeHook changed)');
       }
       running = await endOfRound(round);
       rounds = round;
-      if (o.cancelled?.()) throw new CancelledHere(`cancelled before the stop-and-copy (after pre-copy round ${round})`);
+      if (o.cancelled?.())
+        throw new CancelledHere(`cancelled before the stop-and-copy (after pre-copy round ${round})`);
       if (log.pages.size <= stopPages || round >= maxRounds) break;
       const sentBefore = toSend.length;
       toSend = log.drain();
@@ -321,11 +372,23 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
 
     if (mode === 'session') {
       keepOpen = true;
-      return outcome('completed', { downtimeMs, switchedAtCommands, hostGen: resumed.hostGen, remote: new RemoteVm(ch, resumed.hostGen, where, timeoutMs) });
+      return outcome('completed', {
+        downtimeMs,
+        switchedAtCommands,
+        hostGen: resumed.hostGen,
+        remote: new RemoteVm(ch, resumed.hostGen, where, timeoutMs),
+      });
     }
     stage = 'the run on the target';
     const done = await expect<ResultDoc>(ch, MIG.RESULT, Infinity, 'waiting for the VM to finish on the target');
-    return outcome('completed', { downtimeMs, switchedAtCommands, hostGen: done.hostGen, result: done.result, errors: done.errors, pixels: done.pixels });
+    return outcome('completed', {
+      downtimeMs,
+      switchedAtCommands,
+      hostGen: done.hostGen,
+      result: done.result,
+      errors: done.errors,
+      pixels: done.pixels,
+    });
   } catch (e) {
     if (e instanceof Refused) return outcome('refused', { reason: e.message });
     if (e instanceof CancelledHere) {
@@ -338,7 +401,9 @@ export async function migrateVm(vm: Vm, o: MigrateOptions): Promise<MigrationOut
     }
     if (e instanceof ChannelClosed || e instanceof StreamError) {
       const peer = e instanceof ChannelClosed && e.fromPeer;
-      return outcome('failed', { reason: peer ? `the target dropped the transfer: ${e.message}` : `${e.message} (during ${stage})` });
+      return outcome('failed', {
+        reason: peer ? `the target dropped the transfer: ${e.message}` : `${e.message} (during ${stage})`,
+      });
     }
     throw e;
   } finally {

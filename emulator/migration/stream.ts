@@ -26,8 +26,15 @@ export const PROTOCOL = 1;
  *   either  ERR.{reason}                                   the transfer is dropped; the source VM goes on
  */
 export const MIG = {
-  CHALLENGE: 'CHAL', HELLO: 'HELO', VERDICT: 'VERD', ROUND: 'RND.', RESUMED: 'RSMD', RESULT: 'RSLT',
-  REQUEST: 'RQST', REPLY: 'RPLY', ERROR: 'ERR.',
+  CHALLENGE: 'CHAL',
+  HELLO: 'HELO',
+  VERDICT: 'VERD',
+  ROUND: 'RND.',
+  RESUMED: 'RSMD',
+  RESULT: 'RSLT',
+  REQUEST: 'RQST',
+  REPLY: 'RPLY',
+  ERROR: 'ERR.',
 } as const;
 
 const KNOWN = new Set<string>([...Object.values(SEC), ...Object.values(MIG)]);
@@ -35,8 +42,13 @@ const KIB = 1024;
 const MIB = 1024 * KIB;
 /** Upper bounds per section: a corrupted length must not make the reader wait for or buffer gigabytes. */
 const MAX_LENGTH: Readonly<Record<string, number>> = {
-  [MIG.CHALLENGE]: 64 * KIB, [MIG.HELLO]: 64 * KIB, [MIG.VERDICT]: 64 * KIB, [MIG.ROUND]: 64 * KIB, [MIG.RESUMED]: 64 * KIB,
-  [SEC.END]: 0, [SEC.PAGES]: 256 * MIB,
+  [MIG.CHALLENGE]: 64 * KIB,
+  [MIG.HELLO]: 64 * KIB,
+  [MIG.VERDICT]: 64 * KIB,
+  [MIG.ROUND]: 64 * KIB,
+  [MIG.RESUMED]: 64 * KIB,
+  [SEC.END]: 0,
+  [SEC.PAGES]: 256 * MIB,
 };
 const MAX_OTHER = 2048 * MIB;
 
@@ -112,7 +124,9 @@ export function proofMatches(token: string, nonce: string, proof: unknown): bool
 
 /** The refusal a person reads when a VM's device version is newer than the host (same words as a checkpoint). */
 export function versionRefusal(exposedVersion: number, hostGen: number): string | null {
-  return exposedVersion > hostGen ? `VM exposes device version ${exposedVersion}; this host is generation ${hostGen}` : null;
+  return exposedVersion > hostGen
+    ? `VM exposes device version ${exposedVersion}; this host is generation ${hostGen}`
+    : null;
 }
 
 export function jsonSection(tag: string, doc: unknown): Buffer {
@@ -128,7 +142,11 @@ export { header as streamHeader };
 export class Frame {
   private joined: Buffer | null;
 
-  constructor(readonly tag: string, readonly parts: readonly Buffer[], readonly length: number) {
+  constructor(
+    readonly tag: string,
+    readonly parts: readonly Buffer[],
+    readonly length: number,
+  ) {
     this.joined = parts.length === 1 ? parts[0] : null;
   }
 
@@ -188,12 +206,16 @@ export class FrameReader {
     if (!KNOWN.has(tag)) throw new StreamError(`${this.what}: unknown section '${printable(tag)}' (corrupted?)`);
     const len = Number(head.readBigUInt64LE(4));
     const max = Math.min(MAX_LENGTH[tag] ?? MAX_OTHER, this.limit);
-    if (len > max) throw new StreamError(`${this.what}: section ${tag} claims ${len} bytes (at most ${max}${max === this.limit ? ' before the handshake' : '; corrupted?'})`);
+    if (len > max)
+      throw new StreamError(
+        `${this.what}: section ${tag} claims ${len} bytes (at most ${max}${max === this.limit ? ' before the handshake' : '; corrupted?'})`,
+      );
     if (this.buffered < 12 + len + 32) return null;
     const h = createHash('sha256').update(this.take(12).subarray(0, 4));
     const parts = this.takeParts(len);
     for (const p of parts) h.update(p);
-    if (!h.digest().equals(this.take(32))) throw new StreamError(`${this.what}: section ${tag} fails its checksum (corrupted)`);
+    if (!h.digest().equals(this.take(32)))
+      throw new StreamError(`${this.what}: section ${tag} fails its checksum (corrupted)`);
     return new Frame(tag, parts, len);
   }
 

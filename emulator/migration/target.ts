@@ -4,7 +4,15 @@
 
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CheckpointError, SEC, VmStateDoc, applyPageRecords, decodeSnapshots, loadStateDoc, vmFromSections } from '../checkpoint';
+import {
+  CheckpointError,
+  SEC,
+  VmStateDoc,
+  applyPageRecords,
+  decodeSnapshots,
+  loadStateDoc,
+  vmFromSections,
+} from '../checkpoint';
 import { PAGE_SIZE } from '../memory';
 import type { Snapshot } from '../snapshots';
 import { StateCheckError, checkStateDoc, oldestLiveStep } from '../statecheck';
@@ -14,8 +22,22 @@ import { Channel, ChannelClosed } from './channel';
 
 import { serveSession } from './remote';
 import {
-  Challenge, Frame, Hello, MIG, PROTOCOL, ResultDoc, Resumed, RoundMark, StreamError, Verdict, jsonSection, newNonce,
-  parseJsonPayload, proofMatches, streamHeader, versionRefusal,
+  Challenge,
+  Frame,
+  Hello,
+  MIG,
+  PROTOCOL,
+  ResultDoc,
+  Resumed,
+  RoundMark,
+  StreamError,
+  Verdict,
+  jsonSection,
+  newNonce,
+  parseJsonPayload,
+  proofMatches,
+  streamHeader,
+  versionRefusal,
 } from './stream';
 
 export interface HostOptions {
@@ -85,7 +107,13 @@ export class VmHost {
   private active: { ch: Channel; done: Promise<void> } | null = null;
   private closing = false;
   private readonly sockets = new Set<net.Socket>();
-  private readonly listeners: { [K in keyof HostEvents]: HostEvents[K][] } = { refused: [], accepted: [], resumed: [], finished: [], dropped: [] };
+  private readonly listeners: { [K in keyof HostEvents]: HostEvents[K][] } = {
+    refused: [],
+    accepted: [],
+    resumed: [],
+    finished: [],
+    dropped: [],
+  };
 
   constructor(readonly o: HostOptions) {}
 
@@ -149,16 +177,21 @@ export class VmHost {
       setTimeout(() => socket.destroy(), 2000).unref();
       this.emit('refused', peer, reason);
     };
-    if (!this.allowed(peer)) return refuse(`connections from ${peer} are not accepted by this host (allowed: ${(this.o.allow ?? ['loopback']).join(', ')})`);
+    if (!this.allowed(peer))
+      return refuse(
+        `connections from ${peer} are not accepted by this host (allowed: ${(this.o.allow ?? ['loopback']).join(', ')})`,
+      );
     if (this.closing) return refuse('the target host is shutting down');
     if (this.active) return refuse('the target host is busy with another VM; try again when it is done');
-    const done = this.serve(ch, peer, refuse).catch((e: unknown) => {
-      // A bug here must not take the host (and the VMs it will serve next) down.
-      this.emit('dropped', peer, `internal error: ${(e as Error)?.stack ?? String(e)}`);
-      ch.close(new ChannelClosed('internal error'));
-    }).finally(() => {
-      if (this.active?.ch === ch) this.active = null;
-    });
+    const done = this.serve(ch, peer, refuse)
+      .catch((e: unknown) => {
+        // A bug here must not take the host (and the VMs it will serve next) down.
+        this.emit('dropped', peer, `internal error: ${(e as Error)?.stack ?? String(e)}`);
+        ch.close(new ChannelClosed('internal error'));
+      })
+      .finally(() => {
+        if (this.active?.ch === ch) this.active = null;
+      });
     this.active = { ch, done };
   }
 
@@ -167,15 +200,29 @@ export class VmHost {
     const idle = this.o.idleTimeoutMs ?? 30_000;
     const nonce = newNonce();
     const token = this.o.token ?? '';
-    ch.post(jsonSection(MIG.CHALLENGE, { protocol: PROTOCOL, hostGen: gen, nonce, tokenRequired: token !== '' } satisfies Challenge));
+    ch.post(
+      jsonSection(MIG.CHALLENGE, {
+        protocol: PROTOCOL,
+        hostGen: gen,
+        nonce,
+        tokenRequired: token !== '',
+      } satisfies Challenge),
+    );
     let info: TransferInfo | null = null;
     ch.sectionLimit = HANDSHAKE_LIMIT;
     try {
-      const hello = json<Hello>(await this.expect(ch, MIG.HELLO, idle, 'waiting for the source\'s hello'));
-      const why = hello.protocol !== PROTOCOL ? `this host speaks transfer protocol ${PROTOCOL}, not ${hello.protocol}`
-        : token !== '' && hello.proof === null ? 'this host requires a token (--token or VGPU_HOST_TOKEN at the source)'
-          : token !== '' && !proofMatches(token, nonce, hello.proof) ? 'wrong token'
-            : versionRefusal(hello.exposedVersion, gen) ?? (hello.mode !== 'finish' && hello.mode !== 'session' ? `unknown transfer mode '${String(hello.mode)}'` : null);
+      const hello = json<Hello>(await this.expect(ch, MIG.HELLO, idle, "waiting for the source's hello"));
+      const why =
+        hello.protocol !== PROTOCOL
+          ? `this host speaks transfer protocol ${PROTOCOL}, not ${hello.protocol}`
+          : token !== '' && hello.proof === null
+            ? 'this host requires a token (--token or VGPU_HOST_TOKEN at the source)'
+            : token !== '' && !proofMatches(token, nonce, hello.proof)
+              ? 'wrong token'
+              : (versionRefusal(hello.exposedVersion, gen) ??
+                (hello.mode !== 'finish' && hello.mode !== 'session'
+                  ? `unknown transfer mode '${String(hello.mode)}'`
+                  : null));
       if (why) return refuse(why);
       ch.sectionLimit = Infinity;
       ch.post(jsonSection(MIG.VERDICT, { accepted: true, hostGen: gen } satisfies Verdict));
@@ -183,7 +230,10 @@ export class VmHost {
       const rate = this.o.minBytesPerSecond ?? 1024 * 1024;
       const since = performance.now();
       const base = ch.bytesIn;
-      const slow = (doing: string): Dropped => new Dropped(`the source made too little progress: ${ch.bytesIn - base} bytes in ${((performance.now() - since) / 1000).toFixed(1)} s while ${doing} (at least ${rate} bytes a second after the first ${(idle / 1000).toFixed(0)} s)`);
+      const slow = (doing: string): Dropped =>
+        new Dropped(
+          `the source made too little progress: ${ch.bytesIn - base} bytes in ${((performance.now() - since) / 1000).toFixed(1)} s while ${doing} (at least ${rate} bytes a second after the first ${(idle / 1000).toFixed(0)} s)`,
+        );
       const next = async (doing: string): Promise<Frame> => {
         const left = since + idle + ((ch.bytesIn - base) / rate) * 1000 - performance.now();
         if (left <= 0) throw slow(doing);
@@ -192,7 +242,8 @@ export class VmHost {
           return await ch.next(left, doing);
         } catch (e) {
           // Silence until the progress deadline (not the idle timeout) says so.
-          if (e instanceof ChannelClosed && !e.fromPeer && ch.queueEmpty && /^no answer/.test(e.message)) throw slow(doing);
+          if (e instanceof ChannelClosed && !e.fromPeer && ch.queueEmpty && /^no answer/.test(e.message))
+            throw slow(doing);
           throw e;
         }
       };
@@ -209,8 +260,18 @@ export class VmHost {
       const meta = await expectNext(SEC.META, 'waiting for the VM configuration');
       const image = await expectNext(SEC.IMAGE, 'waiting for the program image');
       const early = await expectNext(SEC.STATE, 'waiting for the VM state');
-      if (json<{ exposedVersion: number }>(meta).exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
-      const vm = vmFromSections(new Map([[SEC.META, [meta.payload]], [SEC.IMAGE, [image.payload]], [SEC.STATE, [early.payload]]]), what, gen, false);
+      if (json<{ exposedVersion: number }>(meta).exposedVersion !== hello.exposedVersion)
+        throw new Dropped('META contradicts the hello (exposed version)');
+      const vm = vmFromSections(
+        new Map([
+          [SEC.META, [meta.payload]],
+          [SEC.IMAGE, [image.payload]],
+          [SEC.STATE, [early.payload]],
+        ]),
+        what,
+        gen,
+        false,
+      );
 
       let rounds = 0;
       let pages = 0;
@@ -222,13 +283,15 @@ export class VmHost {
         if (f.tag === MIG.ROUND) {
           const r = json<RoundMark>(f);
           if (final) throw new Dropped('a round after the stop-and-copy began');
-          if (++marks > MAX_MARKS || rounds > MAX_ROUNDS) throw new Dropped(`more than ${MAX_ROUNDS} pre-copy rounds or ${MAX_MARKS} round marks`);
+          if (++marks > MAX_MARKS || rounds > MAX_ROUNDS)
+            throw new Dropped(`more than ${MAX_ROUNDS} pre-copy rounds or ${MAX_MARKS} round marks`);
           if (r.final) final = true;
           else if (r.sync) ch.post(jsonSection(MIG.ROUND, r));
           else rounds = r.round;
         } else if (f.tag === SEC.PAGES) {
           pages += applyPageRecords(vm, f.parts, f.length);
-          if (pages > MAX_PAGE_PASSES * (vm.cfg.memory / PAGE_SIZE)) throw new Dropped(`more than ${MAX_PAGE_PASSES} times the guest's RAM in page records`);
+          if (pages > MAX_PAGE_PASSES * (vm.cfg.memory / PAGE_SIZE))
+            throw new Dropped(`more than ${MAX_PAGE_PASSES} times the guest's RAM in page records`);
         } else if (f.tag === SEC.META && final) {
           break;
         } else {
@@ -249,10 +312,12 @@ export class VmHost {
       const fmeta = json<{ exposedVersion: number; snapshotsTaken?: number }>(f);
       const refusal = versionRefusal(fmeta.exposedVersion, gen);
       if (refusal) throw new Dropped(refusal);
-      if (fmeta.exposedVersion !== hello.exposedVersion) throw new Dropped('META contradicts the hello (exposed version)');
+      if (fmeta.exposedVersion !== hello.exposedVersion)
+        throw new Dropped('META contradicts the hello (exposed version)');
       const doc = json<VmStateDoc>(state);
       for (const [k, v] of Object.entries(doc.config ?? {})) {
-        if (k !== 'hostGen' && JSON.stringify(v) !== JSON.stringify((vm.cfg as unknown as Record<string, unknown>)[k])) throw new Dropped(`the VM's configuration changed during the transfer (${k})`);
+        if (k !== 'hostGen' && JSON.stringify(v) !== JSON.stringify((vm.cfg as unknown as Record<string, unknown>)[k]))
+          throw new Dropped(`the VM's configuration changed during the transfer (${k})`);
       }
       try {
         checkStateDoc(vm, doc, 'final STAT');
@@ -262,7 +327,10 @@ export class VmHost {
       }
       const rollback = snaps.length ? decodeRollbackSnapshots(snaps, what, vm) : null;
       const oldest = oldestLiveStep(doc);
-      if (oldest !== undefined && (!rollback || rollback[0].state.step > oldest)) throw new Dropped(`${what}: a submission from step ${oldest} is still executing, but no snapshot from before it came (its rollback would be lost)`);
+      if (oldest !== undefined && (!rollback || rollback[0].state.step > oldest))
+        throw new Dropped(
+          `${what}: a submission from step ${oldest} is still executing, but no snapshot from before it came (its rollback would be lost)`,
+        );
       loadStateDoc(vm, doc);
       if (rollback) vm.snapshots.load(rollback);
       if (typeof fmeta.snapshotsTaken === 'number') vm.snapshots.taken = fmeta.snapshotsTaken;
@@ -277,7 +345,8 @@ export class VmHost {
       for (let how = 'limit'; how === 'limit' && !ch.closed;) {
         await new Promise((r) => setImmediate(r)); // sockets and signals get their turn between slices
         const until = performance.now() + SLICE_MS;
-        do how = vm.run({ maxSteps: vm.step + SLICE_STEPS }); while (how === 'limit' && performance.now() < until);
+        do how = vm.run({ maxSteps: vm.step + SLICE_STEPS });
+        while (how === 'limit' && performance.now() < until);
       }
       if (ch.closed) throw ch.closed;
       const result = vm.result();
@@ -285,7 +354,11 @@ export class VmHost {
       for (const name of hello.surfaces ?? []) {
         if (!vm.image.surfaces.some((s) => s.name.toUpperCase() === String(name).toUpperCase())) continue;
         const s = vm.readSurface(String(name));
-        pixels[name] = { width: s.width, height: s.height, data: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64') };
+        pixels[name] = {
+          width: s.width,
+          height: s.height,
+          data: Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength).toString('base64'),
+        };
       }
       ch.post(jsonSection(MIG.RESULT, { result, errors: vm.errors, hostGen: gen, pixels } satisfies ResultDoc));
       ch.socket.end();

@@ -18,7 +18,8 @@ describe('adapter: breakpoints', function () {
   let dc: DebugClient;
   clientPerTest((c) => (dc = c));
 
-  const lines = (bps: DebugProtocol.SourceBreakpoint[]) => (d: DebugClient) => d.setBreakpointsRequest({ source: { path: C }, breakpoints: bps });
+  const lines = (bps: DebugProtocol.SourceBreakpoint[]) => (d: DebugClient) =>
+    d.setBreakpointsRequest({ source: { path: C }, breakpoints: bps });
   const cont = () => untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
   const counter = async () => Number(await repl(dc, 'x/1d counter').then((s) => s.split(/\s+/)[1]));
 
@@ -27,7 +28,13 @@ describe('adapter: breakpoints', function () {
     await launch(dc, { program: C }, async (d) => {
       bp = await d.setBreakpointsRequest({ source: { path: C }, breakpoints: [{ line: 14 }, { line: 20 }] });
     });
-    assert.deepEqual(bp!.body.breakpoints.map((b) => [b.verified, b.line]), [[true, 14], [true, 21]]);
+    assert.deepEqual(
+      bp!.body.breakpoints.map((b) => [b.verified, b.line]),
+      [
+        [true, 14],
+        [true, 21],
+      ],
+    );
     // Line 21 (.ring) is where the entry stop stands: continuing from a breakpoint does not stop on it again.
     let s = await cont();
     assert.deepEqual([s.reason, s.threadId, s.hitBreakpointIds], ['breakpoint', RCS0, [bp!.body.breakpoints[0].id]]);
@@ -41,7 +48,15 @@ describe('adapter: breakpoints', function () {
   });
 
   it('honours conditions and hit counts', async () => {
-    await launch(dc, { program: C }, lines([{ line: 14, condition: '[counter] == 6' }, { line: 12, hitCondition: '2' }, { line: 16, condition: 'CS_GPR2 != 0x22' }]));
+    await launch(
+      dc,
+      { program: C },
+      lines([
+        { line: 14, condition: '[counter] == 6' },
+        { line: 12, hitCondition: '2' },
+        { line: 16, condition: 'CS_GPR2 != 0x22' },
+      ]),
+    );
     await cont();
     assert.equal((await top(dc, RCS0)).line, 12, 'second hit of line 12');
     assert.equal(await counter(), 5);
@@ -53,28 +68,49 @@ describe('adapter: breakpoints', function () {
 
   it('rejects a malformed condition or hit count as unverified', async () => {
     await launch(dc, { program: C });
-    const r = await dc.setBreakpointsRequest({ source: { path: C }, breakpoints: [{ line: 14, condition: '[counter' }, { line: 12, hitCondition: 'often' }] });
-    assert.deepEqual(r.body.breakpoints.map((b) => b.verified), [false, false]);
+    const r = await dc.setBreakpointsRequest({
+      source: { path: C },
+      breakpoints: [
+        { line: 14, condition: '[counter' },
+        { line: 12, hitCondition: 'often' },
+      ],
+    });
+    assert.deepEqual(
+      r.body.breakpoints.map((b) => b.verified),
+      [false, false],
+    );
     assert.match(r.body.breakpoints[0].message!, /condition/);
     assert.match(r.body.breakpoints[1].message!, /hit count/);
   });
 
   it('log points print with {expressions} and do not stop', async () => {
-    await launch(dc, { program: C }, lines([{ line: 16, logMessage: 'counter={[counter]} gpr2={CS_GPR2}' }, { line: 24 }]));
+    await launch(
+      dc,
+      { program: C },
+      lines([{ line: 16, logMessage: 'counter={[counter]} gpr2={CS_GPR2}' }, { line: 24 }]),
+    );
     const outputs: string[] = [];
     dc.on('output', (e: DebugProtocol.OutputEvent) => outputs.push(e.body.output));
     const s = await cont();
     assert.equal(s.reason, 'breakpoint');
     assert.equal((await top(dc, RCS0)).line, 24);
-    assert.deepEqual(outputs.filter((o) => o.startsWith('counter=')), ['counter=0x3 gpr2=0x22\n', 'counter=0x7 gpr2=0x22\n']);
+    assert.deepEqual(
+      outputs.filter((o) => o.startsWith('counter=')),
+      ['counter=0x3 gpr2=0x22\n', 'counter=0x7 gpr2=0x22\n'],
+    );
   });
 
   it('function breakpoints stop on a mnemonic or a label; unknown names are unverified', async () => {
     let r: DebugProtocol.SetFunctionBreakpointsResponse | undefined;
     await launch(dc, { program: C }, async (d) => {
-      r = await d.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'mi_load_register_imm' }, { name: 'count' }, { name: 'frobnicate' }] });
+      r = await d.setFunctionBreakpointsRequest({
+        breakpoints: [{ name: 'mi_load_register_imm' }, { name: 'count' }, { name: 'frobnicate' }],
+      });
     });
-    assert.deepEqual(r!.body.breakpoints.map((b) => b.verified), [true, true, false]);
+    assert.deepEqual(
+      r!.body.breakpoints.map((b) => b.verified),
+      [true, true, false],
+    );
     let s = await cont();
     assert.equal(s.reason, 'function breakpoint');
     assert.equal((await top(dc, RCS0)).line, 11, 'the label count');
@@ -84,7 +120,9 @@ describe('adapter: breakpoints', function () {
   });
 
   it('instruction breakpoints stop at a GPU VA', async () => {
-    await launch(dc, { program: C }, (d) => d.send('setInstructionBreakpoints', { breakpoints: [{ instructionReference: '0x100000', offset: 0x28 }] }));
+    await launch(dc, { program: C }, (d) =>
+      d.send('setInstructionBreakpoints', { breakpoints: [{ instructionReference: '0x100000', offset: 0x28 }] }),
+    );
     const s = await cont();
     assert.equal(s.reason, 'instruction breakpoint');
     const f = await top(dc, RCS0);
@@ -99,7 +137,9 @@ describe('adapter: breakpoints', function () {
     await dc.setDataBreakpointsRequest({ breakpoints: [{ dataId: info.body.dataId!, accessType: 'write' }] });
     // The same from a variable with a memory reference: the address field of the command about to run.
     await untilStop(dc, dc.stepInRequest({ threadId: RCS0 }));
-    const sc = (await dc.scopesRequest({ frameId: (await top(dc, RCS0)).id })).body.scopes.find((x) => x.name === 'Command')!;
+    const sc = (await dc.scopesRequest({ frameId: (await top(dc, RCS0)).id })).body.scopes.find(
+      (x) => x.name === 'Command',
+    )!;
     const fromField = await dc.dataBreakpointInfoRequest({ variablesReference: sc.variablesReference, name: 'addr' });
     assert.equal(fromField.body.dataId, 'va:0x108000:4');
     const s = await cont();
@@ -145,7 +185,11 @@ describe('adapter: breakpoints', function () {
     assert.ok(inv);
     assert.match((out as DebugProtocol.OutputEvent).body.output, /page-fault on rcs0 rolled back/);
     assert.equal(end.description, 'Program finished');
-    assert.equal(await repl(dc, 'x/2x first'), 'va:0x000000108000  0x00000000 0x00000003', 'the guilty submission undone and skipped');
+    assert.equal(
+      await repl(dc, 'x/2x first'),
+      'va:0x000000108000  0x00000000 0x00000003',
+      'the guilty submission undone and skipped',
+    );
     assert.match(await repl(dc, 'errors'), /page-fault on rcs0 .*fault\.vgpu:12:5.*\(rolled back\)/);
   });
 
@@ -155,7 +199,11 @@ describe('adapter: breakpoints', function () {
     dc.on('output', (e: DebugProtocol.OutputEvent) => outputs.push(e.body.output));
     const s = await cont();
     assert.equal(s.description, 'Program finished');
-    assert.ok(outputs.some((o) => /page-fault on rcs0 at .*fault\.vgpu:12: .* \(rolled back; the submission is skipped\)/.test(o)));
+    assert.ok(
+      outputs.some((o) =>
+        /page-fault on rcs0 at .*fault\.vgpu:12: .* \(rolled back; the submission is skipped\)/.test(o),
+      ),
+    );
   });
 
   it('with autoRollback off, continuing from an error is refused with the reason', async () => {
@@ -167,7 +215,12 @@ describe('adapter: breakpoints', function () {
     assert.equal((await top(dc, RCS0)).line, 11);
   });
 
-  for (const name of fs.existsSync(EXAMPLES) ? fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.vgpu')).sort() : []) {
+  for (const name of fs.existsSync(EXAMPLES)
+    ? fs
+        .readdirSync(EXAMPLES)
+        .filter((f) => f.endsWith('.vgpu'))
+        .sort()
+    : []) {
     it(`example ${name}: the debugger stops where the machine reports its first error, or finishes`, async () => {
       const file = path.join(EXAMPLES, name);
       const vm = loadVm(file, { autoRollback: false });
@@ -187,4 +240,3 @@ describe('adapter: breakpoints', function () {
     });
   }
 });
-

@@ -51,8 +51,14 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     assert.equal(set.body.breakpoints[0].verified, true);
     assert.equal(set.body.breakpoints[0].line, prims[0]);
     assert.equal(set.body.breakpoints[0].source?.sourceReference, driver.source!.sourceReference);
-    const locs = await dc.customRequest('breakpointLocations', { source: driver.source!, line: prims[0] }) as DebugProtocol.BreakpointLocationsResponse;
-    assert.deepEqual(locs.body.breakpoints.map((b) => b.line), [prims[0]]);
+    const locs = (await dc.customRequest('breakpointLocations', {
+      source: driver.source!,
+      line: prims[0],
+    })) as DebugProtocol.BreakpointLocationsResponse;
+    assert.deepEqual(
+      locs.body.breakpoints.map((b) => b.line),
+      [prims[0]],
+    );
 
     const hit = await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
     assert.equal(hit.reason, 'breakpoint');
@@ -62,7 +68,11 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     assert.equal(f.source?.sourceReference, driver.source!.sourceReference);
     assert.match(f.name, /^3DPRIMITIVE @ /);
     const stack = await dc.stackTraceRequest({ threadId: RCS0 });
-    assert.equal(stack.body.stackFrames[1].name, 'MI_BATCH_BUFFER_START @ rcs0 ring+0x0', 'the ring, read through the global GTT');
+    assert.equal(
+      stack.body.stackFrames[1].name,
+      'MI_BATCH_BUFFER_START @ rcs0 ring+0x0',
+      'the ring, read through the global GTT',
+    );
     const va = lines[prims[0] - 1].trim().split(/\s+/)[0];
     assert.equal(BigInt(f.instructionPointerReference!), BigInt(va), 'the frame is at the listed GPU VA');
 
@@ -71,10 +81,16 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     const groups = await scope(dc, f.id, 'Pipeline State');
     const all = (await Promise.all(groups.filter((g) => g.variablesReference > 0).map((g) => children(dc, g)))).flat();
     const names = all.map((v) => v.name);
-    assert.ok(names.includes('3DSTATE_VF_TOPOLOGY'), `Pipeline State lists 3DSTATE_VF_TOPOLOGY (got ${names.join(', ')})`);
+    assert.ok(
+      names.includes('3DSTATE_VF_TOPOLOGY'),
+      `Pipeline State lists 3DSTATE_VF_TOPOLOGY (got ${names.join(', ')})`,
+    );
     assert.ok(names.includes('3DSTATE_VS'));
     // The first draw is iris's fast clear (a BLORP rectangle); the triangle is the second.
-    assert.equal(named(await children(dc, named(all, '3DSTATE_VF_TOPOLOGY')), 'primitive_topology_type').value, 'RECTLIST (15)');
+    assert.equal(
+      named(await children(dc, named(all, '3DSTATE_VF_TOPOLOGY')), 'primitive_topology_type').value,
+      'RECTLIST (15)',
+    );
 
     // The Surface view lists the render target the state describes (aubinator decodes the same RENDER_SURFACE_STATE).
     const surface = await dc.customRequest('vgpu/surface', {});
@@ -82,9 +98,16 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     assert.equal(surface.body.name, 'ps.bt[0]');
     assert.deepEqual([surface.body.width, surface.body.height], [64, 64]);
     assert.equal(Buffer.from(surface.body.pixels, 'base64').length, 64 * 64 * 4);
-    await assert.rejects(dc.customRequest('vgpu/surface', { name: 'ps.bt[0]', snapshot: 0 }), /described by the engine's state at this stop/);
+    await assert.rejects(
+      dc.customRequest('vgpu/surface', { name: 'ps.bt[0]', snapshot: 0 }),
+      /described by the engine's state at this stop/,
+    );
 
-    const dis = await dc.customRequest('disassemble', { memoryReference: f.instructionPointerReference, instructionCount: 3, instructionOffset: -1 }) as DebugProtocol.DisassembleResponse;
+    const dis = (await dc.customRequest('disassemble', {
+      memoryReference: f.instructionPointerReference,
+      instructionCount: 3,
+      instructionOffset: -1,
+    })) as DebugProtocol.DisassembleResponse;
     const here = dis.body!.instructions.find((i) => BigInt(i.address) === BigInt(va))!;
     assert.match(here.instruction, /^3DPRIMITIVE/);
     assert.equal(here.line, prims[0], 'disassembly opens on the listing line');
@@ -106,14 +129,22 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     const draw2 = await top(dc, RCS0);
     assert.equal(draw2.line, prims[1]);
     const groups2 = await scope(dc, draw2.id, 'Pipeline State');
-    const all2 = (await Promise.all(groups2.filter((g) => g.variablesReference > 0).map((g) => children(dc, g)))).flat();
-    assert.match(named(await children(dc, named(all2, '3DSTATE_VF_TOPOLOGY')), 'primitive_topology_type').value, /^• TRILIST \(4\) \(was RECTLIST \(15\)\)$/);
+    const all2 = (
+      await Promise.all(groups2.filter((g) => g.variablesReference > 0).map((g) => children(dc, g)))
+    ).flat();
+    assert.match(
+      named(await children(dc, named(all2, '3DSTATE_VF_TOPOLOGY')), 'primitive_topology_type').value,
+      /^• TRILIST \(4\) \(was RECTLIST \(15\)\)$/,
+    );
     const rev = await untilStop(dc, dc.customRequest('reverseContinue', { threadId: RCS0 }));
     assert.equal(rev.reason, 'breakpoint');
     assert.equal((await top(dc, RCS0)).line, prims[0]);
 
     // Jump to Cursor on the listing: forward in time to the second draw's line.
-    const targets = await dc.customRequest('gotoTargets', { source: driver.source!, line: prims[1] }) as DebugProtocol.GotoTargetsResponse;
+    const targets = (await dc.customRequest('gotoTargets', {
+      source: driver.source!,
+      line: prims[1],
+    })) as DebugProtocol.GotoTargetsResponse;
     const forward = targets.body.targets.find((t) => /Forward/.test(t.label))!;
     await untilStop(dc, dc.customRequest('goto', { threadId: RCS0, targetId: forward.id }));
     assert.equal((await top(dc, RCS0)).line, prims[1]);
@@ -165,7 +196,11 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-capdbg-'));
     const dump = path.join(dir, 'hang.error');
     try {
-      const w = spawnSync(process.execPath, [CLI, 'run', path.join(EXAMPLES, 'hang.vgpu'), '--no-auto-rollback', '--error-state', dump], { encoding: 'utf8' });
+      const w = spawnSync(
+        process.execPath,
+        [CLI, 'run', path.join(EXAMPLES, 'hang.vgpu'), '--no-auto-rollback', '--error-state', dump],
+        { encoding: 'utf8' },
+      );
       assert.ok(fs.existsSync(dump), `the CLI wrote the error state: ${w.stderr}`);
       const stop = await launch(dc, { program: dump });
       assert.equal(stop.body.reason, 'exception');
@@ -184,12 +219,20 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
       assert.match(lines[f.line], /MI_BATCH_BUFFER_END/, 'the rest of the hung batch is listed');
       const cmd = await scope(dc, f.id, 'Command');
       assert.match(named(cmd, 'command').value, /^MI_SEMAPHORE_WAIT /);
-      assert.doesNotMatch(named(cmd, 'addr').value, /not captured/, "the semaphore's flag is in the dumped batch buffer");
+      assert.doesNotMatch(
+        named(cmd, 'addr').value,
+        /not captured/,
+        "the semaphore's flag is in the dumped batch buffer",
+      );
 
       const back = await untilStop(dc, dc.stepBackRequest({ threadId: RCS0 }));
       assert.equal(back.threadId, RCS0);
       const ring = await top(dc, RCS0);
-      assert.match(ring.name, /^MI_BATCH_BUFFER_START @ rcs0 ring/, 'one step back: the ring command that started the batch');
+      assert.match(
+        ring.name,
+        /^MI_BATCH_BUFFER_START @ rcs0 ring/,
+        'one step back: the ring command that started the batch',
+      );
       assert.equal(ring.source?.sourceReference, f.source!.sourceReference);
       assert.ok(ring.line < f.line);
     } finally {
@@ -202,16 +245,25 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     const prog = path.join(dir, 'prog.vgpu');
     const out = path.join(dir, 'prog.error');
     fs.writeFileSync(prog, source);
-    const w = spawnSync(process.execPath, [CLI, 'run', prog, '--no-auto-rollback', '--error-state', out], { encoding: 'utf8' });
+    const w = spawnSync(process.execPath, [CLI, 'run', prog, '--no-auto-rollback', '--error-state', out], {
+      encoding: 'utf8',
+    });
     assert.ok(fs.existsSync(out), `the CLI wrote the error state: ${w.stderr}`);
     return out;
   }
 
   // A semaphore on memory the dump does not hold: the CLI writes at most 1 MiB of a mapping.
   const FAR_WAIT = [
-    '.vm memory=64M', '.map 0x100000, 0x100000, 4M, rw', '.batch waiter, 0x100000',
-    '    MI_SEMAPHORE_WAIT addr=0x380000, data=1, op=EQ', '    MI_BATCH_BUFFER_END',
-    '.ring rcs0', '    MI_BATCH_BUFFER_START addr=waiter', '.submit rcs0', '.wait rcs0', '',
+    '.vm memory=64M',
+    '.map 0x100000, 0x100000, 4M, rw',
+    '.batch waiter, 0x100000',
+    '    MI_SEMAPHORE_WAIT addr=0x380000, data=1, op=EQ',
+    '    MI_BATCH_BUFFER_END',
+    '.ring rcs0',
+    '    MI_BATCH_BUFFER_START addr=waiter',
+    '.submit rcs0',
+    '.wait rcs0',
+    '',
   ].join('\n');
 
   it('in a dump, an address field whose memory was not captured says so', async () => {
@@ -221,7 +273,10 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
       const f = await top(dc, RCS0);
       const cmd = await scope(dc, f.id, 'Command');
       assert.match(named(cmd, 'addr').value, /380000 \(not captured: not in the dump, reads as zero\)$/);
-      const read = await dc.customRequest('readMemory', { memoryReference: 'va:0x380000', count: 16 }) as DebugProtocol.ReadMemoryResponse;
+      const read = (await dc.customRequest('readMemory', {
+        memoryReference: 'va:0x380000',
+        count: 16,
+      })) as DebugProtocol.ReadMemoryResponse;
       assert.equal(read.body!.unreadableBytes ?? 0, 0, 'memory not captured reads as zero');
       assert.deepEqual([...Buffer.from(read.body!.data!, 'base64')], new Array(16).fill(0));
       const walk = await dc.evaluateRequest({ expression: 'translate 0x380000', frameId: f.id, context: 'repl' });
@@ -239,10 +294,19 @@ describe('adapter: captures and hang dumps (generated listings)', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-capdbg-'));
     try {
       // The batch stores to memory beyond the 1 MiB the CLI dumps, then hangs on it: the replay cannot write what the dump did not capture.
-      const dump = errorState(dir, FAR_WAIT.replace('    MI_SEMAPHORE_WAIT addr=0x380000, data=1', '    MI_STORE_DATA_IMM addr=0x380000, data=2\n    MI_SEMAPHORE_WAIT addr=0x380000, data=1'));
+      const dump = errorState(
+        dir,
+        FAR_WAIT.replace(
+          '    MI_SEMAPHORE_WAIT addr=0x380000, data=1',
+          '    MI_STORE_DATA_IMM addr=0x380000, data=2\n    MI_SEMAPHORE_WAIT addr=0x380000, data=1',
+        ),
+      );
       const stop = await launch(dc, { program: dump });
       assert.equal(stop.body.reason, 'exception');
-      assert.match(stop.body.description!, /^Replay diverged at 0x100000: page-fault on rcs0 before reaching ACTHD: write .*0x380000.*\(a write to memory the dump did not capture\)$/);
+      assert.match(
+        stop.body.description!,
+        /^Replay diverged at 0x100000: page-fault on rcs0 before reaching ACTHD: write .*0x380000.*\(a write to memory the dump did not capture\)$/,
+      );
       assert.match(stop.body.text!, /did not reach ACTHD 0x10001/);
       const f = await top(dc, RCS0);
       assert.equal(BigInt(f.instructionPointerReference!), 0x100000n);

@@ -46,9 +46,24 @@ export function clientPerTest(use: (dc: DebugClient) => void): void {
   });
 }
 
-export async function launch(dc: DebugClient, args: Record<string, unknown>, setup?: (dc: DebugClient) => Promise<unknown>): Promise<DebugProtocol.StoppedEvent> {
-  await dc.initializeRequest({ adapterID: 'vgpu', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsInvalidatedEvent: true, supportsMemoryEvent: true, supportsMemoryReferences: true } as DebugProtocol.InitializeRequestArguments);
-  await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments)]);
+export async function launch(
+  dc: DebugClient,
+  args: Record<string, unknown>,
+  setup?: (dc: DebugClient) => Promise<unknown>,
+): Promise<DebugProtocol.StoppedEvent> {
+  await dc.initializeRequest({
+    adapterID: 'vgpu',
+    linesStartAt1: true,
+    columnsStartAt1: true,
+    pathFormat: 'path',
+    supportsInvalidatedEvent: true,
+    supportsMemoryEvent: true,
+    supportsMemoryReferences: true,
+  } as DebugProtocol.InitializeRequestArguments);
+  await Promise.all([
+    dc.waitForEvent('initialized'),
+    dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments),
+  ]);
   if (setup) await setup(dc);
   const [stop] = await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
   return stop as DebugProtocol.StoppedEvent;
@@ -85,7 +100,11 @@ export async function scope(dc: DebugClient, frameId: number, name: string): Pro
   return (await dc.variablesRequest({ variablesReference: s.variablesReference })).body.variables;
 }
 
-export async function children(dc: DebugClient, v: DebugProtocol.Variable, extra: Partial<DebugProtocol.VariablesArguments> = {}): Promise<DebugProtocol.Variable[]> {
+export async function children(
+  dc: DebugClient,
+  v: DebugProtocol.Variable,
+  extra: Partial<DebugProtocol.VariablesArguments> = {},
+): Promise<DebugProtocol.Variable[]> {
   return (await dc.variablesRequest({ variablesReference: v.variablesReference, ...extra })).body.variables;
 }
 

@@ -7,13 +7,30 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ADAPTER, BCS0, DRIVER, EXAMPLES, RCS0, clientPerTest, program, repl, startAdapterServer, untilStop, type AdapterServer } from './client';
+import {
+  ADAPTER,
+  BCS0,
+  DRIVER,
+  EXAMPLES,
+  RCS0,
+  clientPerTest,
+  program,
+  repl,
+  startAdapterServer,
+  untilStop,
+  type AdapterServer,
+} from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
 
 /** What a plain client announces: no pathFormat (default 'path'), no invalidated/memory/progress events. */
-const PLAIN_INITIALIZE = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true } as DebugProtocol.InitializeRequestArguments;
+const PLAIN_INITIALIZE = {
+  adapterID: 'vgpu',
+  clientID: 'plain',
+  linesStartAt1: true,
+  columnsStartAt1: true,
+} as DebugProtocol.InitializeRequestArguments;
 
 /**
  * nvim-dap's thread following, played over a DebugClient: it remembers the thread it stopped on; a
@@ -61,7 +78,10 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   const f = new Follower(dc);
   const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number }).commands;
   await dc.initializeRequest(PLAIN_INITIALIZE);
-  await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+  await Promise.all([
+    dc.waitForEvent('initialized'),
+    dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+  ]);
   await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
   await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
   assert.equal(f.followed, DRIVER);
@@ -82,7 +102,8 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   assert.equal(await position(), 3);
 
   // Console `rollback N`.
-  const snaps = ((await dc.customRequest('vgpu/snapshots')).body as { snapshots: { id: number; commands: number }[] }).snapshots;
+  const snaps = ((await dc.customRequest('vgpu/snapshots')).body as { snapshots: { id: number; commands: number }[] })
+    .snapshots;
   const first = snaps[0];
   await toBreakpoint();
   f.log.length = 0;
@@ -100,7 +121,10 @@ async function timeTravelUnderFollowing(dc: DebugClient): Promise<void> {
   // restart: the user lands on the entry stop, as configured (stopOnEntry), not on the breakpoint.
   await toBreakpoint();
   f.log.length = 0;
-  const [entry] = await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } })]);
+  const [entry] = await Promise.all([
+    dc.waitForEvent('stopped'),
+    dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } }),
+  ]);
   await f.settled();
   assert.equal((entry as DebugProtocol.StoppedEvent).body.reason, 'entry');
   assert.deepEqual(f.log, ['continued 3 all', 'stopped 1 entry']);
@@ -162,13 +186,17 @@ describe('adapter: clients other than VS Code', function () {
   it('accepts an initialize without pathFormat (its default is path)', async () => {
     const caps = (await dc.initializeRequest(PLAIN_INITIALIZE)).body!;
     assert.equal(caps.supportsStepBack, true);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     const st = await dc.stackTraceRequest({ threadId: DRIVER });
     assert.equal(st.body.stackFrames[0].source?.path, PICTURE, 'paths are native paths');
   });
 
-  it('keeps the time-travel position after goto, rollback and restart under nvim-dap\'s thread following (adapter as executable)', () => timeTravelUnderFollowing(dc));
+  it("keeps the time-travel position after goto, rollback and restart under nvim-dap's thread following (adapter as executable)", () =>
+    timeTravelUnderFollowing(dc));
 
   it('puts a stop the client did not request, after a continued naming the thread it shows, on that thread where it has a source line (dap-mode reads only threadId; nvim-dap 0.6 reads no continued)', async () => {
     const view = new ShownThread(dc);
@@ -176,13 +204,23 @@ describe('adapter: clients other than VS Code', function () {
     const events: string[] = [];
     dc.on('continued', (e: DebugProtocol.ContinuedEvent) => events.push(`continued ${e.body.threadId}`));
     dc.on('stopped', (e: DebugProtocol.StoppedEvent) => events.push(`stopped ${e.body.threadId} ${e.body.reason}`));
-    const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number; snapshots: { id: number; commands: number }[] });
+    const position = async () =>
+      (await dc.customRequest('vgpu/snapshots')).body as {
+        commands: number;
+        snapshots: { id: number; commands: number }[];
+      };
     await dc.initializeRequest(PLAIN_INITIALIZE);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 21 }] });
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     const toBreakpoint = async () => {
-      await Promise.all([dc.waitForEvent('stopped'), old.resume(view.resume(dc.continueRequest({ threadId: DRIVER })))]);
+      await Promise.all([
+        dc.waitForEvent('stopped'),
+        old.resume(view.resume(dc.continueRequest({ threadId: DRIVER }))),
+      ]);
       assert.equal(view.shown, BCS0, 'the breakpoint is in the bcs0 batch');
     };
     const unrequested = async (what: string, req: Promise<unknown>, expected: string[], shown: number) => {
@@ -206,18 +244,32 @@ describe('adapter: clients other than VS Code', function () {
 
     // vgpu/rollback to a snapshot taken where bcs0 runs its batch (made here with vgpu/snapshot).
     await toBreakpoint();
-    const snap = ((await dc.customRequest('vgpu/snapshot')).body as { snapshot: { id: number; commands: number } }).snapshot;
+    const snap = ((await dc.customRequest('vgpu/snapshot')).body as { snapshot: { id: number; commands: number } })
+      .snapshot;
     await untilStop(dc, old.resume(view.resume(dc.nextRequest({ threadId: BCS0 }))));
-    await unrequested('vgpu/rollback', dc.customRequest('vgpu/rollback', { id: snap.id }), [`continued ${BCS0}`, `stopped ${BCS0} goto`], BCS0);
+    await unrequested(
+      'vgpu/rollback',
+      dc.customRequest('vgpu/rollback', { id: snap.id }),
+      [`continued ${BCS0}`, `stopped ${BCS0} goto`],
+      BCS0,
+    );
     assert.equal((await position()).commands, snap.commands);
 
     // restart: the entry stop is the driver's, as at launch.
-    await unrequested('restart', dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } }), [`continued ${BCS0}`, `stopped ${DRIVER} entry`], DRIVER);
+    await unrequested(
+      'restart',
+      dc.customRequest('restart', { arguments: { program: PICTURE, stopOnEntry: true } }),
+      [`continued ${BCS0}`, `stopped ${DRIVER} entry`],
+      DRIVER,
+    );
   });
 
-  it('takes an empty array or null as no arguments (Lua encodes nvim-dap\'s `{}` as `[]`), and still refuses other non-objects', async () => {
+  it("takes an empty array or null as no arguments (Lua encodes nvim-dap's `{}` as `[]`), and still refuses other non-objects", async () => {
     await dc.initializeRequest(PLAIN_INITIALIZE);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     for (const args of [[], null]) {
       const r = await dc.send('vgpu/snapshots', args);
@@ -232,12 +284,24 @@ describe('adapter: clients other than VS Code', function () {
     const seen: string[] = [];
     for (const e of ['invalidated', 'memory', 'stopped', 'continued']) dc.on(e, () => seen.push(e));
     await dc.initializeRequest(PLAIN_INITIALIZE);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     seen.length = 0;
     // An edit and a memory write would each send invalidated (and memory) to VS Code.
-    await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' })]);
-    await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('writeMemory', { memoryReference: 'gpa:0x3000000', data: Buffer.from([1, 2, 3, 4]).toString('base64') })]);
+    await Promise.all([
+      dc.waitForEvent('stopped'),
+      dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' }),
+    ]);
+    await Promise.all([
+      dc.waitForEvent('stopped'),
+      dc.customRequest('writeMemory', {
+        memoryReference: 'gpa:0x3000000',
+        data: Buffer.from([1, 2, 3, 4]).toString('base64'),
+      }),
+    ]);
     assert.deepEqual(seen, ['continued', 'stopped', 'continued', 'stopped']);
     assert.equal(await repl(dc, 'bcs0.CS_GPR0'), '0x00000005');
   });
@@ -246,11 +310,23 @@ describe('adapter: clients other than VS Code', function () {
     const seen: string[] = [];
     for (const e of ['invalidated', 'memory', 'stopped', 'continued']) dc.on(e, () => seen.push(e));
     await dc.initializeRequest({ ...PLAIN_INITIALIZE, supportsInvalidatedEvent: true, supportsMemoryEvent: true });
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: PICTURE, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     seen.length = 0;
-    await Promise.all([dc.waitForEvent('invalidated'), dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' })]);
-    await Promise.all([dc.waitForEvent('invalidated'), dc.customRequest('writeMemory', { memoryReference: 'gpa:0x3000000', data: Buffer.from([1, 2, 3, 4]).toString('base64') })]);
+    await Promise.all([
+      dc.waitForEvent('invalidated'),
+      dc.customRequest('setExpression', { expression: 'bcs0.CS_GPR0', value: '0x5' }),
+    ]);
+    await Promise.all([
+      dc.waitForEvent('invalidated'),
+      dc.customRequest('writeMemory', {
+        memoryReference: 'gpa:0x3000000',
+        data: Buffer.from([1, 2, 3, 4]).toString('base64'),
+      }),
+    ]);
     assert.deepEqual(seen, ['invalidated', 'memory', 'invalidated']);
   });
 
@@ -258,18 +334,35 @@ describe('adapter: clients other than VS Code', function () {
     const all = async () => {
       const out: DebugProtocol.StackFrame[] = [];
       for (const t of [DRIVER, RCS0, BCS0]) out.push(...(await dc.stackTraceRequest({ threadId: t })).body.stackFrames);
-      for (const fr of out) assert.ok(fr.source?.path || fr.presentationHint === 'label', `frame '${fr.name}' has neither a source nor the label hint`);
+      for (const fr of out)
+        assert.ok(
+          fr.source?.path || fr.presentationHint === 'label',
+          `frame '${fr.name}' has neither a source nor the label hint`,
+        );
       return out;
     };
     await dc.initializeRequest(PLAIN_INITIALIZE);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: PAGE_FAULT, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: PAGE_FAULT, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await dc.setExceptionBreakpointsRequest({ filters: ['page-fault'] });
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
-    assert.ok((await all()).some((fr) => /start of the recorded history/.test(fr.name)), 'engines with no ring yet, at the start');
-    const fault = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+    assert.ok(
+      (await all()).some((fr) => /start of the recorded history/.test(fr.name)),
+      'engines with no ring yet, at the start',
+    );
+    const fault = (
+      await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })])
+    )[0] as DebugProtocol.StoppedEvent;
     assert.equal(fault.body.reason, 'exception');
     // Back to the start of history from the faulting engine's thread: the stop is on a thread with a source line.
-    const start = (await Promise.all([dc.waitForEvent('stopped'), dc.customRequest('reverseContinue', { threadId: fault.body.threadId })]))[0] as DebugProtocol.StoppedEvent;
+    const start = (
+      await Promise.all([
+        dc.waitForEvent('stopped'),
+        dc.customRequest('reverseContinue', { threadId: fault.body.threadId }),
+      ])
+    )[0] as DebugProtocol.StoppedEvent;
     assert.equal(start.body.description, 'Beginning of the recorded history');
     const [topFrame] = (await dc.stackTraceRequest({ threadId: start.body.threadId! })).body.stackFrames;
     assert.equal(topFrame.source?.path, PAGE_FAULT);
@@ -277,7 +370,9 @@ describe('adapter: clients other than VS Code', function () {
     await all();
     // To the end (the fault filter off): the driver's frame says the program finished.
     await dc.setExceptionBreakpointsRequest({ filters: [] });
-    const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+    const end = (
+      await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })])
+    )[0] as DebugProtocol.StoppedEvent;
     assert.equal(end.body.description, 'Program finished');
     const frames = await all();
     const done = frames.find((fr) => /Program finished/.test(fr.name));
@@ -288,14 +383,23 @@ describe('adapter: clients other than VS Code', function () {
   it('a reverse continue over 1e7 commands shows progress and is cancelled within 100 ms, at a reported position', async function () {
     this.timeout(240000);
     const progress: DebugProtocol.Event[] = [];
-    for (const e of ['progressStart', 'progressUpdate', 'progressEnd']) dc.on(e, (ev: DebugProtocol.Event) => progress.push(ev));
+    for (const e of ['progressStart', 'progressUpdate', 'progressEnd'])
+      dc.on(e, (ev: DebugProtocol.Event) => progress.push(ev));
     const caps = (await dc.initializeRequest({ ...PLAIN_INITIALIZE, supportsProgressReporting: true })).body!;
     assert.equal(caps.supportsCancelRequest, true);
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: program('spin.vgpu'), stopOnEntry: true, watchdog: 10_000_000 } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({
+        program: program('spin.vgpu'),
+        stopOnEntry: true,
+        watchdog: 10_000_000,
+      } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await dc.setExceptionBreakpointsRequest({ filters: ['hang'] });
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     // "Who last wrote CS_GPR0?": nothing in this program does, so every motion checks each step to the end of its way.
-    const info = (await dc.customRequest('dataBreakpointInfo', { name: 'rcs0.CS_GPR0' })).body as DebugProtocol.DataBreakpointInfoResponse['body'];
+    const info = (await dc.customRequest('dataBreakpointInfo', { name: 'rcs0.CS_GPR0' }))
+      .body as DebugProtocol.DataBreakpointInfoResponse['body'];
     await dc.customRequest('setDataBreakpoints', { breakpoints: [{ dataId: info.dataId }] });
     const position = async () => ((await dc.customRequest('vgpu/snapshots')).body as { commands: number }).commands;
 
@@ -306,7 +410,9 @@ describe('adapter: clients other than VS Code', function () {
       await req();
       const start = await started;
       assert.equal(start.body.cancellable, true);
-      const stopped = dc.waitForEvent('stopped').then((e) => ({ e: e as DebugProtocol.StoppedEvent, at: performance.now() }));
+      const stopped = dc
+        .waitForEvent('stopped')
+        .then((e) => ({ e: e as DebugProtocol.StoppedEvent, at: performance.now() }));
       const ended = dc.waitForEvent('progressEnd');
       const t0 = performance.now();
       await dc.customRequest('cancel', { progressId: start.body.progressId });
@@ -323,7 +429,9 @@ describe('adapter: clients other than VS Code', function () {
     assert.ok(here > 0 && here < 10_000_000);
     assert.match(run.stop.text ?? '', new RegExp(`cancelled at t=${here} `));
     const t0 = performance.now();
-    const hang = (await Promise.all([dc.waitForEvent('stopped', 200000), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+    const hang = (
+      await Promise.all([dc.waitForEvent('stopped', 200000), dc.continueRequest({ threadId: DRIVER })])
+    )[0] as DebugProtocol.StoppedEvent;
     const forwardMs = performance.now() - t0;
     assert.equal(hang.body.reason, 'exception');
     const end = await position();
@@ -342,11 +450,13 @@ describe('adapter: clients other than VS Code', function () {
     assert.match(back.stop.text ?? '', new RegExp(`cancelled at t=${at} `), 'the stop says where the VM is');
     const [frame] = (await dc.stackTraceRequest({ threadId: back.stop.threadId! })).body.stackFrames;
     assert.equal(frame.source?.path, program('spin.vgpu'), 'a consistent position: a frame on a source line');
-    console.log(`      forward to t=${end}: ${forwardMs.toFixed(0)} ms; run cancelled in ${run.ms.toFixed(1)} ms; reverse continue cancelled in ${back.ms.toFixed(1)} ms at t=${at}`);
+    console.log(
+      `      forward to t=${end}: ${forwardMs.toFixed(0)} ms; run cancelled in ${run.ms.toFixed(1)} ms; reverse continue cancelled in ${back.ms.toFixed(1)} ms at t=${at}`,
+    );
   });
 });
 
-describe('adapter: nvim-dap\'s thread following, the adapter as a server (--server=PORT)', function () {
+describe("adapter: nvim-dap's thread following, the adapter as a server (--server=PORT)", function () {
   this.timeout(30000);
   let server: AdapterServer;
   let port = 0;

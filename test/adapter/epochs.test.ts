@@ -26,7 +26,16 @@ function session(src: string, o: LoadOptions): { vm: Vm; bps: Breakpoints; exec:
   const vm = loadVm('r.vgpu', o, src);
   const bps = new Breakpoints(() => undefined);
   bps.index(vm);
-  return { vm, bps, exec: new Execution(vm, bps, () => undefined, () => undefined) };
+  return {
+    vm,
+    bps,
+    exec: new Execution(
+      vm,
+      bps,
+      () => undefined,
+      () => undefined,
+    ),
+  };
 }
 
 /** Counts the VM steps `fn` runs (replays included). */
@@ -50,23 +59,37 @@ async function forwardStops(vm: Vm, motion: () => Promise<Stop | null>): Promise
   for (;;) {
     const s = await motion();
     if (s?.finished) return stops;
-    assert.ok(s && (s.reason === 'data breakpoint' || s.reason === 'goto'), `a forward motion stopped (${s?.reason}: ${s?.description})`);
+    assert.ok(
+      s && (s.reason === 'data breakpoint' || s.reason === 'goto'),
+      `a forward motion stopped (${s?.reason}: ${s?.description})`,
+    );
     stops.push(place(vm));
   }
 }
 
 /** Repeated backward motions from the end: each lands on the forward stop before it, then the beginning. */
-async function checkBackward(vm: Vm, stops: readonly Place[], motion: () => Promise<Stop | null>, what: string): Promise<void> {
+async function checkBackward(
+  vm: Vm,
+  stops: readonly Place[],
+  motion: () => Promise<Stop | null>,
+  what: string,
+): Promise<void> {
   const end = vm.step;
   const expected = stops.filter((s) => s.step < end).reverse();
   for (const want of expected) {
     const s = await motion();
-    assert.ok(s && s.description !== 'Beginning of the recorded history' && !/did not run earlier/.test(s.description ?? ''), `${what}: stopped (${s?.description}) instead of at step ${want.step}`);
+    assert.ok(
+      s && s.description !== 'Beginning of the recorded history' && !/did not run earlier/.test(s.description ?? ''),
+      `${what}: stopped (${s?.description}) instead of at step ${want.step}`,
+    );
     assert.equal(vm.step, want.step, `${what}: landed at step ${vm.step}, forward stopped at ${want.step}`);
     assert.equal(vm.digest(), want.digest, `${what}: state at step ${want.step}`);
   }
   const last = await motion();
-  assert.ok(last && (last.reason === 'entry' || /did not run earlier/.test(last.description ?? '')), `${what}: found a hit (step ${vm.step}) forward execution did not stop at`);
+  assert.ok(
+    last && (last.reason === 'entry' || /did not run earlier/.test(last.description ?? '')),
+    `${what}: found a hit (step ${vm.step}) forward execution did not stop at`,
+  );
 }
 
 describe('backward searches that pass over epochs', function () {
@@ -78,7 +101,9 @@ describe('backward searches that pass over epochs', function () {
     const watches = (seed: number) => {
       const buf = 0x120000;
       const k = Math.floor(rnd() * 60);
-      const reg = ['rcs0.CS_GPR3', 'bcs0.CS_GPR7', 'rcs0.MI_PREDICATE_RESULT', 'rcs0.TIMESTAMP', 'bcs0.ACTHD'][seed % 5];
+      const reg = ['rcs0.CS_GPR3', 'bcs0.CS_GPR7', 'rcs0.MI_PREDICATE_RESULT', 'rcs0.TIMESTAMP', 'bcs0.ACTHD'][
+        seed % 5
+      ];
       return [
         dataIdOfMemory('va', buf + 4 * k, 4 + 4 * (seed % 2)),
         dataIdOfMemory('gpa', buf + 4 * Math.floor(rnd() * 64), 4),
@@ -121,10 +146,27 @@ describe('backward searches that pass over epochs', function () {
 
   /** `early` written at t=2 (line 9), then `calls` x 1000 stores to another page from a batch on line 11. */
   function longRun(calls: number): string {
-    const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 64K, rw', '.map 0x200000, 0x200000, 64K, rw', '.map 0x300000, 0x300000, 4K, rw', '.data 0x300000', 'early: dword 0',
-      '.batch first, 0x100000', '    MI_NOOP', '    MI_STORE_DATA_IMM addr=early, data=7', '    MI_BATCH_BUFFER_END', '.batch work, 0x108000'];
+    const lines = [
+      '.vm memory=64M',
+      '.map 0x100000, 0x100000, 64K, rw',
+      '.map 0x200000, 0x200000, 64K, rw',
+      '.map 0x300000, 0x300000, 4K, rw',
+      '.data 0x300000',
+      'early: dword 0',
+      '.batch first, 0x100000',
+      '    MI_NOOP',
+      '    MI_STORE_DATA_IMM addr=early, data=7',
+      '    MI_BATCH_BUFFER_END',
+      '.batch work, 0x108000',
+    ];
     for (let i = 0; i < 1000; i++) lines.push(`    MI_STORE_DATA_IMM addr=0x200010, data=${i}`);
-    lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=first', '.submit rcs0', '.wait rcs0');
+    lines.push(
+      '    MI_BATCH_BUFFER_END',
+      '.ring rcs0',
+      '    MI_BATCH_BUFFER_START addr=first',
+      '.submit rcs0',
+      '.wait rcs0',
+    );
     for (let c = 0; c < calls; c += 100) {
       lines.push('.ring rcs0');
       for (let k = 0; k < 100; k++) lines.push('    MI_BATCH_BUFFER_START addr=work');
@@ -140,7 +182,10 @@ describe('backward searches that pass over epochs', function () {
     const stops = await forwardStops(vm, () => exec.forward(DRIVER_THREAD, 'continue'));
     assert.equal(stops.length, 1);
     const list = vm.snapshots.list;
-    assert.ok(vm.step > 200_000 && list[1].state.step > 20_000, `epoch 0 spans ${list[1].state.step} of ${vm.step} steps`);
+    assert.ok(
+      vm.step > 200_000 && list[1].state.step > 20_000,
+      `epoch 0 spans ${list[1].state.step} of ${vm.step} steps`,
+    );
     const { stop, steps } = await counting(vm, () => exec.reverseContinue(DRIVER_THREAD));
     assert.equal(stop?.reason, 'data breakpoint');
     assert.deepEqual(place(vm), stops[0]);
@@ -148,7 +193,7 @@ describe('backward searches that pass over epochs', function () {
     assert.ok(steps < 1100, `${steps} steps replayed`);
   });
 
-  it('Jump to Cursor back replays only the epochs that fetched from the line\'s pages', async () => {
+  it("Jump to Cursor back replays only the epochs that fetched from the line's pages", async () => {
     const { vm, exec } = session(longRun(200), { snapshotEvery: 1000 });
     const line = 9; // MI_STORE_DATA_IMM addr=early: runs once, at t=2
     const stops = await forwardStops(vm, () => exec.travel(line, 'forward', DRIVER_THREAD));

@@ -20,7 +20,7 @@ describe('adapter: debug console, hovers, completions', function () {
     const f = await top(dc, RCS0);
     assert.equal(await repl(dc, 'CS_GPR0', f.id), '0x00000005');
     assert.equal(await repl(dc, 'bcs0.CS_GPR0'), '0x00000000');
-    assert.equal(await repl(dc, 'CS_GPR3'), '0x00000007', 'the driver\'s .mmio rcs0.CS_GPR3');
+    assert.equal(await repl(dc, 'CS_GPR3'), '0x00000007', "the driver's .mmio rcs0.CS_GPR3");
     const v = await dc.evaluateRequest({ expression: 'value', context: 'repl' });
     assert.equal(v.body.result, '0x140000 [0x00000042]');
     assert.equal(v.body.memoryReference, 'va:0x140000');
@@ -30,7 +30,10 @@ describe('adapter: debug console, hovers, completions', function () {
     assert.match(await repl(dc, 'fb'), /^0x180000 /);
     const dec = await dc.evaluateRequest({ expression: 'value + 1', context: 'watch', format: { hex: false } });
     assert.equal(dec.body.result, '1310721');
-    assert.match(await failure(dc.evaluateRequest({ expression: 'nosuchthing + 1', context: 'repl' })), /unknown name 'nosuchthing'/);
+    assert.match(
+      await failure(dc.evaluateRequest({ expression: 'nosuchthing + 1', context: 'repl' })),
+      /unknown name 'nosuchthing'/,
+    );
     assert.match(await failure(dc.evaluateRequest({ expression: '(1 +', context: 'repl' })), /help/);
   });
 
@@ -38,7 +41,10 @@ describe('adapter: debug console, hovers, completions', function () {
     await launch(dc, { program: P, hostGen: 3, deviceVersion: 2 });
     assert.match(await repl(dc, 'translate value'), /=> GPA 0x0000140000 => HPA 0x10000140000$/);
     assert.match(await repl(dc, 'translate value restricted'), /under the restricted EPT view/);
-    assert.match(await repl(dc, 'translate 0x700000'), /page-fault: read at GPU VA 0x700000: PD\[3\] .* is not present/);
+    assert.match(
+      await repl(dc, 'translate 0x700000'),
+      /page-fault: read at GPU VA 0x700000: PD\[3\] .* is not present/,
+    );
     assert.equal(await repl(dc, 'x/4x value'), 'va:0x000000140000  0x00000001 0x00000002 0x00000003 0x00000004');
     assert.equal(await repl(dc, 'x/2d value + 4'), 'va:0x000000140004  2 3');
     assert.equal(await repl(dc, 'x/1x gpa:0x140000'), 'gpa:0x0000140000  0x00000001');
@@ -73,7 +79,10 @@ describe('adapter: debug console, hovers, completions', function () {
     assert.equal(await digest(dc), atSnap);
     await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'rollback 0')]);
     assert.equal(await digest(dc), at0);
-    assert.match(await failure(dc.evaluateRequest({ expression: 'rollback 999', context: 'repl' })), /no kept snapshot #999/);
+    assert.match(
+      await failure(dc.evaluateRequest({ expression: 'rollback 999', context: 'repl' })),
+      /no kept snapshot #999/,
+    );
   });
 
   it('hovers show registers, labels and mnemonics; other words give nothing', async () => {
@@ -89,7 +98,8 @@ describe('adapter: debug console, hovers, completions', function () {
 
   it('completes registers, engine-prefixed registers, labels and console commands', async () => {
     await launch(dc, { program: P });
-    const labels = async (text: string, column = text.length + 1) => (await dc.completionsRequest({ text, column })).body.targets;
+    const labels = async (text: string, column = text.length + 1) =>
+      (await dc.completionsRequest({ text, column })).body.targets;
     const gpr = await labels('CS_GPR1');
     assert.ok(gpr.some((t) => t.label === 'CS_GPR10'));
     assert.equal(gpr[0].start, 1);
@@ -108,7 +118,10 @@ describe('adapter: vgpu/ custom requests', function () {
   let dc: DebugClient;
   clientPerTest((c) => (dc = c));
 
-  async function custom<K extends import('../../adapter/protocol').CustomRequestName>(name: K, args: object = {}): Promise<CustomBody<K>> {
+  async function custom<K extends import('../../adapter/protocol').CustomRequestName>(
+    name: K,
+    args: object = {},
+  ): Promise<CustomBody<K>> {
     return (await dc.customRequest(name, args)).body as CustomBody<K>;
   }
 
@@ -128,18 +141,31 @@ describe('adapter: vgpu/ custom requests', function () {
     const s = await custom('vgpu/snapshot');
     assert.equal(s.snapshot.reason, 'manual');
     assert.equal(s.snapshot.current, true);
-    const [stop, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/rollback', { id: list.snapshots[1].id })]);
+    const [stop, r] = await Promise.all([
+      dc.waitForEvent('stopped'),
+      custom('vgpu/rollback', { id: list.snapshots[1].id }),
+    ]);
     assert.equal((stop as DebugProtocol.StoppedEvent).body.reason, 'goto');
     assert.equal(r.step, list.snapshots[1].step);
-    assert.match(await failure(dc.customRequest('vgpu/rollback', { id: 'x' })), /vgpu\/rollback: 'id' must be an integer/);
+    assert.match(
+      await failure(dc.customRequest('vgpu/rollback', { id: 'x' })),
+      /vgpu\/rollback: 'id' must be an integer/,
+    );
   });
 
   it('vgpu/diff: registers with old and new values, changed byte ranges, changed surface pixels', async () => {
     await launch(dc, { program: P, stopOnEntry: false });
     const list = await custom('vgpu/snapshots');
     const d = await custom('vgpu/diff', { from: list.snapshots[0].id, to: -1 });
-    assert.deepEqual(d.registers.find((r) => r.name === 'rcs0.CS_GPR0'), { name: 'rcs0.CS_GPR0', old: '0x0', new: '0x5' });
-    assert.deepEqual(d.pages.find((p) => p.gpa === '0x140000'), { gpa: '0x140000', ranges: [[0, 13]], bytes: 4 }, 'four bytes 4 apart: one range');
+    assert.deepEqual(
+      d.registers.find((r) => r.name === 'rcs0.CS_GPR0'),
+      { name: 'rcs0.CS_GPR0', old: '0x0', new: '0x5' },
+    );
+    assert.deepEqual(
+      d.pages.find((p) => p.gpa === '0x140000'),
+      { gpa: '0x140000', ranges: [[0, 13]], bytes: 4 },
+      'four bytes 4 apart: one range',
+    );
     assert.deepEqual([d.start, d.more, d.totalPages], [0, 0, d.pages.length]);
     assert.deepEqual(d.surfaces, [{ name: 'fb', changedPixels: 256, width: 16, height: 16 }]);
     const last = list.snapshots[list.snapshots.length - 1].id;
@@ -165,21 +191,33 @@ describe('adapter: vgpu/ custom requests', function () {
     assert.equal(c.exposed.registers.VERSION, '0x1');
     assert.equal(c.physical.registers.VERSION, '0x3');
     assert.deepEqual(c.exposed.pci.extended, []);
-    assert.deepEqual(c.physical.pci.extended.map((x) => x.id), [0x0f, 0x1b, 0x13]);
-    assert.deepEqual(c.fields.find((x) => x.field === 'PAGE_2M'), { register: 'GENCAP', field: 'PAGE_2M', bits: '1', physical: 1, exposed: 0, hidden: true });
+    assert.deepEqual(
+      c.physical.pci.extended.map((x) => x.id),
+      [0x0f, 0x1b, 0x13],
+    );
+    assert.deepEqual(
+      c.fields.find((x) => x.field === 'PAGE_2M'),
+      { register: 'GENCAP', field: 'PAGE_2M', bits: '1', physical: 1, exposed: 0, hidden: true },
+    );
   });
 
   it('vgpu/translate: every step of the walk, or the fault', async () => {
     await launch(dc, { program: P });
     const ok = await custom('vgpu/translate', { va: 'value + 4' });
     assert.deepEqual([ok.ok, ok.gpa, ok.hpa], [true, '0x140004', '0x10000140004']);
-    assert.deepEqual(ok.steps.map((s) => s.level), ['PML4', 'PDPT', 'PD', 'PT', 'EPT']);
+    assert.deepEqual(
+      ok.steps.map((s) => s.level),
+      ['PML4', 'PDPT', 'PD', 'PT', 'EPT'],
+    );
     assert.equal(ok.steps[0].ept!.length, 3);
     const bad = await custom('vgpu/translate', { va: 0x700000, view: 'restricted', engine: 'bcs0' });
     assert.equal(bad.ok, false);
     assert.equal(bad.fault!.kind, 'page-fault');
     assert.match(await failure(dc.customRequest('vgpu/translate', { va: 2 ** 50 })), /48-bit/);
-    assert.match(await failure(dc.customRequest('vgpu/translate', { va: 0, engine: 'vcs0' })), /'engine' must be one of rcs0, bcs0/);
+    assert.match(
+      await failure(dc.customRequest('vgpu/translate', { va: 0, engine: 'vcs0' })),
+      /'engine' must be one of rcs0, bcs0/,
+    );
   });
 
   it('vgpu/migrate moves the VM to a vgpu host; the session goes on there until the program ends (more in migrate.test.ts)', async () => {
@@ -190,13 +228,19 @@ describe('adapter: vgpu/ custom requests', function () {
       await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
       const outputs: string[] = [];
       dc.on('output', (e: DebugProtocol.OutputEvent) => outputs.push(e.body.output));
-      const [, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/migrate', { to: `127.0.0.1:${port}` })]);
+      const [, r] = await Promise.all([
+        dc.waitForEvent('stopped'),
+        custom('vgpu/migrate', { to: `127.0.0.1:${port}` }),
+      ]);
       assert.equal(r.status, 'completed');
       assert.equal(r.hostGen, 3);
       assert.ok(r.rounds >= 1 && r.pagesSent > 0);
       await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
       await Promise.all([dc.waitForEvent('terminated'), dc.continueRequest({ threadId: DRIVER })]);
-      assert.ok(outputs.some((o) => /ended on 127\.0\.0\.1:\d+, generation 3: completed after 12 commands/.test(o)), outputs.join(''));
+      assert.ok(
+        outputs.some((o) => /ended on 127\.0\.0\.1:\d+, generation 3: completed after 12 commands/.test(o)),
+        outputs.join(''),
+      );
     } finally {
       await host.close();
     }
@@ -208,7 +252,10 @@ describe('adapter: vgpu/ custom requests', function () {
     try {
       await launch(dc, { program: P });
       const before = await digest(dc);
-      const [stop, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/migrate', { to: `127.0.0.1:${port}` })]);
+      const [stop, r] = await Promise.all([
+        dc.waitForEvent('stopped'),
+        custom('vgpu/migrate', { to: `127.0.0.1:${port}` }),
+      ]);
       assert.equal(r.status, 'refused');
       assert.match(r.reason!, /version 3/);
       assert.equal((stop as DebugProtocol.StoppedEvent).body.description, 'Migration refused');

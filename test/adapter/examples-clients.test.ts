@@ -10,12 +10,35 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { DRIVER, EXAMPLES, clientPerTest, digest } from './client';
 
-const GENERIC = { adapterID: 'vgpu', clientID: 'generic', linesStartAt1: true, columnsStartAt1: true } as DebugProtocol.InitializeRequestArguments;
+const GENERIC = {
+  adapterID: 'vgpu',
+  clientID: 'generic',
+  linesStartAt1: true,
+  columnsStartAt1: true,
+} as DebugProtocol.InitializeRequestArguments;
 /** Events a client that accepted nothing optional understands. */
-const ACCEPTED = new Set(['initialized', 'stopped', 'continued', 'output', 'breakpoint', 'terminated', 'exited', 'thread']);
+const ACCEPTED = new Set([
+  'initialized',
+  'stopped',
+  'continued',
+  'output',
+  'breakpoint',
+  'terminated',
+  'exited',
+  'thread',
+]);
 /** The examples whose program makes a GPU error (each is rolled back by the continue after it). */
-const FAULTING = new Set(['hang.vgpu', 'isolation-violation.vgpu', 'page-fault.vgpu', 'privileged-register.vgpu', 'version-rejected.vgpu']);
-const EXAMPLE_FILES = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.vgpu')).sort();
+const FAULTING = new Set([
+  'hang.vgpu',
+  'isolation-violation.vgpu',
+  'page-fault.vgpu',
+  'privileged-register.vgpu',
+  'version-rejected.vgpu',
+]);
+const EXAMPLE_FILES = fs
+  .readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith('.vgpu'))
+  .sort();
 
 /** The generic client's view of the session: the thread it follows, and what it would not understand. */
 class GenericClient {
@@ -26,13 +49,24 @@ class GenericClient {
   private announced = false;
 
   constructor(private readonly dc: DebugClient) {
-    for (const name of ['invalidated', 'memory', 'progressStart', 'progressUpdate', 'progressEnd', 'capabilities', 'process', 'loadedSource', 'module']) {
+    for (const name of [
+      'invalidated',
+      'memory',
+      'progressStart',
+      'progressUpdate',
+      'progressEnd',
+      'capabilities',
+      'process',
+      'loadedSource',
+      'module',
+    ]) {
       dc.on(name, () => this.stray.push(name));
     }
     dc.on('continued', () => (this.announced = true));
     dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
       this.stops++;
-      if (!this.asked && !this.announced) this.stray.push(`stopped ${e.body.reason} with neither a request nor a continued before it`);
+      if (!this.asked && !this.announced)
+        this.stray.push(`stopped ${e.body.reason} with neither a request nor a continued before it`);
       if (e.body.threadId === undefined) this.stray.push('stopped without a thread');
       this.followed = e.body.threadId;
       this.asked = false;
@@ -55,7 +89,11 @@ class GenericClient {
   async frames(): Promise<DebugProtocol.StackFrame[]> {
     const frames = (await this.dc.stackTraceRequest({ threadId: this.followed! })).body.stackFrames;
     assert.ok(frames.length > 0, 'the followed thread has a frame');
-    for (const f of frames) assert.ok((f.source?.path && f.line > 0) || f.presentationHint === 'label', `frame '${f.name}' has neither a source line nor the label hint`);
+    for (const f of frames)
+      assert.ok(
+        (f.source?.path && f.line > 0) || f.presentationHint === 'label',
+        `frame '${f.name}' has neither a source line nor the label hint`,
+      );
     return frames;
   }
 }
@@ -73,7 +111,10 @@ describe('adapter: every example under a generic DAP client', function () {
       const client = new GenericClient(dc);
       const caps = (await dc.initializeRequest(GENERIC)).body!;
       assert.equal(caps.supportsStepBack, true);
-      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+      await Promise.all([
+        dc.waitForEvent('initialized'),
+        dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+      ]);
       const entry = await client.resume(() => dc.configurationDoneRequest());
       assert.ok(entry !== 'terminated');
       assert.equal(entry.reason, 'entry');
@@ -102,8 +143,16 @@ describe('adapter: every example under a generic DAP client', function () {
         finished = s.description === 'Program finished';
       }
       assert.ok(finished, `${name} runs to its end (stops: ${reasons.join(', ')})`);
-      assert.deepEqual(reasons, FAULTING.has(name) ? ['exception', 'pause'] : ['pause'], 'one stop on its GPU error, if it has one, then the end');
-      assert.equal(await client.resume(() => dc.continueRequest({ threadId: client.followed! })), 'terminated', 'continue from the end ends the session');
+      assert.deepEqual(
+        reasons,
+        FAULTING.has(name) ? ['exception', 'pause'] : ['pause'],
+        'one stop on its GPU error, if it has one, then the end',
+      );
+      assert.equal(
+        await client.resume(() => dc.continueRequest({ threadId: client.followed! })),
+        'terminated',
+        'continue from the end ends the session',
+      );
       assert.deepEqual(client.stray, [], 'no event the client did not accept, no unannounced stop');
     });
   }

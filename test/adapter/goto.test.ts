@@ -15,7 +15,8 @@ describe('adapter: goto (time travel to a line)', function () {
   let dc: DebugClient;
   clientPerTest((c) => (dc = c));
 
-  const targets = async (line: number) => ((await dc.customRequest('gotoTargets', { source, line })) as DebugProtocol.GotoTargetsResponse).body.targets;
+  const targets = async (line: number) =>
+    ((await dc.customRequest('gotoTargets', { source, line })) as DebugProtocol.GotoTargetsResponse).body.targets;
   const goto = (threadId: number, targetId: number) => untilStop(dc, dc.customRequest('goto', { threadId, targetId }));
 
   it('goto targets, forward and back, equal the breakpoint state; no earlier run leaves the VM where it is', async () => {
@@ -57,6 +58,14 @@ describe('adapter: goto (time travel to a line)', function () {
     await assert.rejects(dc.customRequest('goto', { threadId: BCS0, targetId: 'x' }), /targetId/);
     await assert.rejects(dc.customRequest('goto', { threadId: BCS0, targetId: 2 * 3 + 1 }), /runs nothing/);
     await assert.rejects(dc.customRequest('gotoTargets', { line: 21 }), /source\.path/);
-    assert.deepEqual(((await dc.customRequest('gotoTargets', { source: { path: '/elsewhere.vgpu' }, line: 21 })) as DebugProtocol.GotoTargetsResponse).body.targets, []);
+    assert.deepEqual(
+      (
+        (await dc.customRequest('gotoTargets', {
+          source: { path: '/elsewhere.vgpu' },
+          line: 21,
+        })) as DebugProtocol.GotoTargetsResponse
+      ).body.targets,
+      [],
+    );
   });
 });

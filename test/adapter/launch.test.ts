@@ -7,7 +7,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ADAPTER, DRIVER, failure, launch, program, top, untilStop, clientPerTest, startAdapterServer, type AdapterServer } from './client';
+import {
+  ADAPTER,
+  DRIVER,
+  failure,
+  launch,
+  program,
+  top,
+  untilStop,
+  clientPerTest,
+  startAdapterServer,
+  type AdapterServer,
+} from './client';
 
 describe('adapter: life cycle', function () {
   this.timeout(30000);
@@ -18,14 +29,40 @@ describe('adapter: life cycle', function () {
     const r = await dc.initializeRequest();
     const c = r.body!;
     for (const k of [
-      'supportsConfigurationDoneRequest', 'supportsStepBack', 'supportsConditionalBreakpoints', 'supportsHitConditionalBreakpoints', 'supportsLogPoints',
-      'supportsFunctionBreakpoints', 'supportsDataBreakpoints', 'supportsInstructionBreakpoints', 'supportsExceptionInfoRequest', 'supportsSetVariable',
-      'supportsEvaluateForHovers', 'supportsCompletionsRequest', 'supportsReadMemoryRequest', 'supportsWriteMemoryRequest', 'supportsDisassembleRequest',
-      'supportsSteppingGranularity', 'supportsRestartRequest', 'supportsTerminateRequest', 'supportsLoadedSourcesRequest', 'supportsValueFormattingOptions',
-    ] as const) assert.equal(c[k], true, k);
-    assert.deepEqual(c.exceptionBreakpointFilters!.map((f) => [f.filter, f.default]), [
-      ['invalid-command', true], ['page-fault', true], ['ept-violation', true], ['isolation-violation', true], ['privileged-register', true], ['hang', true], ['not-emulated', false],
-    ]);
+      'supportsConfigurationDoneRequest',
+      'supportsStepBack',
+      'supportsConditionalBreakpoints',
+      'supportsHitConditionalBreakpoints',
+      'supportsLogPoints',
+      'supportsFunctionBreakpoints',
+      'supportsDataBreakpoints',
+      'supportsInstructionBreakpoints',
+      'supportsExceptionInfoRequest',
+      'supportsSetVariable',
+      'supportsEvaluateForHovers',
+      'supportsCompletionsRequest',
+      'supportsReadMemoryRequest',
+      'supportsWriteMemoryRequest',
+      'supportsDisassembleRequest',
+      'supportsSteppingGranularity',
+      'supportsRestartRequest',
+      'supportsTerminateRequest',
+      'supportsLoadedSourcesRequest',
+      'supportsValueFormattingOptions',
+    ] as const)
+      assert.equal(c[k], true, k);
+    assert.deepEqual(
+      c.exceptionBreakpointFilters!.map((f) => [f.filter, f.default]),
+      [
+        ['invalid-command', true],
+        ['page-fault', true],
+        ['ept-violation', true],
+        ['isolation-violation', true],
+        ['privileged-register', true],
+        ['hang', true],
+        ['not-emulated', false],
+      ],
+    );
   });
 
   it('fails the launch of a program with errors, naming file, line, column and cause', async () => {
@@ -58,20 +95,69 @@ describe('adapter: life cycle', function () {
 
   it('fails the launch on a missing file and on bad options, with the cause', async () => {
     await dc.initializeRequest();
-    assert.match(await failure(dc.launchRequest({ program: program('nope.vgpu') } as DebugProtocol.LaunchRequestArguments)), /nope\.vgpu: no such file/);
-    assert.match(await failure(dc.launchRequest({ program: program('nested.vgpu'), hostGen: 4 } as DebugProtocol.LaunchRequestArguments)), /'hostGen' must be one of 1, 2, 3/);
-    assert.match(await failure(dc.launchRequest({ program: program('nested.vgpu'), memory: 'lots' } as DebugProtocol.LaunchRequestArguments)), /'memory' must match/);
-    assert.match(await failure(dc.launchRequest({ program: program('nested.vgpu'), stopOnEntry: 'yes' } as DebugProtocol.LaunchRequestArguments)), /'stopOnEntry' must be true or false/);
-    assert.match(await failure(dc.launchRequest({ program: program('nested.vgpu'), hostGen: 1, deviceVersion: 2 } as DebugProtocol.LaunchRequestArguments)), /device version 2 is newer than this host/);
-    assert.match(await failure(dc.launchRequest({ program: program('nested.vgpu'), hostGen: 1, isolation: true } as DebugProtocol.LaunchRequestArguments)), /isolation/);
-    assert.match(await failure(dc.launchRequest({} as DebugProtocol.LaunchRequestArguments)), /'program' must name a \.vgpu file/);
+    assert.match(
+      await failure(dc.launchRequest({ program: program('nope.vgpu') } as DebugProtocol.LaunchRequestArguments)),
+      /nope\.vgpu: no such file/,
+    );
+    assert.match(
+      await failure(
+        dc.launchRequest({ program: program('nested.vgpu'), hostGen: 4 } as DebugProtocol.LaunchRequestArguments),
+      ),
+      /'hostGen' must be one of 1, 2, 3/,
+    );
+    assert.match(
+      await failure(
+        dc.launchRequest({ program: program('nested.vgpu'), memory: 'lots' } as DebugProtocol.LaunchRequestArguments),
+      ),
+      /'memory' must match/,
+    );
+    assert.match(
+      await failure(
+        dc.launchRequest({
+          program: program('nested.vgpu'),
+          stopOnEntry: 'yes',
+        } as DebugProtocol.LaunchRequestArguments),
+      ),
+      /'stopOnEntry' must be true or false/,
+    );
+    assert.match(
+      await failure(
+        dc.launchRequest({
+          program: program('nested.vgpu'),
+          hostGen: 1,
+          deviceVersion: 2,
+        } as DebugProtocol.LaunchRequestArguments),
+      ),
+      /device version 2 is newer than this host/,
+    );
+    assert.match(
+      await failure(
+        dc.launchRequest({
+          program: program('nested.vgpu'),
+          hostGen: 1,
+          isolation: true,
+        } as DebugProtocol.LaunchRequestArguments),
+      ),
+      /isolation/,
+    );
+    assert.match(
+      await failure(dc.launchRequest({} as DebugProtocol.LaunchRequestArguments)),
+      /'program' must name a \.vgpu file/,
+    );
   });
 
   it('stops on entry on the driver thread, and lists driver, rcs0 and bcs0', async () => {
     const stop = await launch(dc, { program: program('nested.vgpu') });
     assert.equal(stop.body.reason, 'entry');
     assert.equal(stop.body.threadId, DRIVER);
-    assert.deepEqual((await dc.threadsRequest()).body.threads.map((t) => [t.id, t.name]), [[1, 'driver'], [2, 'rcs0'], [3, 'bcs0']]);
+    assert.deepEqual(
+      (await dc.threadsRequest()).body.threads.map((t) => [t.id, t.name]),
+      [
+        [1, 'driver'],
+        [2, 'rcs0'],
+        [3, 'bcs0'],
+      ],
+    );
     const f = await top(dc, DRIVER);
     assert.equal(f.line, 21);
     assert.equal(f.name, '.ring rcs0');
@@ -86,10 +172,17 @@ describe('adapter: life cycle', function () {
   });
 
   it('restarts from the beginning, keeping breakpoints', async () => {
-    await launch(dc, { program: program('nested.vgpu') }, (d) => d.setBreakpointsRequest({ source: { path: program('nested.vgpu') }, breakpoints: [{ line: 18 }] }));
+    await launch(dc, { program: program('nested.vgpu') }, (d) =>
+      d.setBreakpointsRequest({ source: { path: program('nested.vgpu') }, breakpoints: [{ line: 18 }] }),
+    );
     let s = await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
     assert.equal(s.reason, 'breakpoint');
-    const [stop] = await Promise.all([dc.waitForEvent('stopped'), dc.restartRequest({ arguments: { program: program('nested.vgpu'), stopOnEntry: true } } as DebugProtocol.RestartArguments)]);
+    const [stop] = await Promise.all([
+      dc.waitForEvent('stopped'),
+      dc.restartRequest({
+        arguments: { program: program('nested.vgpu'), stopOnEntry: true },
+      } as DebugProtocol.RestartArguments),
+    ]);
     assert.equal((stop as DebugProtocol.StoppedEvent).body.reason, 'entry');
     s = await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
     assert.equal(s.reason, 'breakpoint');
@@ -99,7 +192,10 @@ describe('adapter: life cycle', function () {
   it('terminates on request, and lists the program as its loaded source', async () => {
     await launch(dc, { program: program('nested.vgpu') });
     const src = await dc.send('loadedSources', {});
-    assert.deepEqual(src.body.sources.map((s: DebugProtocol.Source) => s.path), [program('nested.vgpu')]);
+    assert.deepEqual(
+      src.body.sources.map((s: DebugProtocol.Source) => s.path),
+      [program('nested.vgpu')],
+    );
     await Promise.all([dc.waitForEvent('terminated'), dc.terminateRequest()]);
   });
 
@@ -109,7 +205,10 @@ describe('adapter: life cycle', function () {
     await new Promise((r) => setTimeout(r, 200));
     const s = await untilStop(dc, dc.pauseRequest({ threadId: DRIVER }));
     assert.equal(s.reason, 'pause');
-    assert.ok(Number((await dc.evaluateRequest({ expression: '$commands', context: 'watch' })).body.result.split(' ')[0]) > 1000);
+    assert.ok(
+      Number((await dc.evaluateRequest({ expression: '$commands', context: 'watch' })).body.result.split(' ')[0]) >
+        1000,
+    );
   });
 });
 

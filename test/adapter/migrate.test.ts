@@ -13,7 +13,21 @@ import { VmHost } from '../../emulator/migration';
 import { loadVm } from '../../emulator/program';
 import type { RunResult, Vm } from '../../emulator/vm';
 import { regByName } from '../../emulator/registers';
-import { BCS0, DRIVER, EXAMPLES, build, children, client, digest, failure, launch, named, scope, top, untilStop } from './client';
+import {
+  BCS0,
+  DRIVER,
+  EXAMPLES,
+  build,
+  children,
+  client,
+  digest,
+  failure,
+  launch,
+  named,
+  scope,
+  top,
+  untilStop,
+} from './client';
 
 const PICTURE = path.join(EXAMPLES, 'picture.vgpu');
 const PAGE_FAULT = path.join(EXAMPLES, 'page-fault.vgpu');
@@ -60,7 +74,9 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     return (await dc.customRequest(name, args)).body as CustomBody<K>;
   }
 
-  async function migrate(args: object = { to }): Promise<[DebugProtocol.StoppedEvent['body'], CustomBody<'vgpu/migrate'>]> {
+  async function migrate(
+    args: object = { to },
+  ): Promise<[DebugProtocol.StoppedEvent['body'], CustomBody<'vgpu/migrate'>]> {
     const [stop, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/migrate', args)]);
     return [(stop as DebugProtocol.StoppedEvent).body, r];
   }
@@ -80,7 +96,9 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
 
   it('moves the stopped VM to a generation-2 host and goes on debugging it there: steps, step back, continue', async () => {
     const reference = plain(PICTURE);
-    await launch(dc, { program: PICTURE, ...V2 }, (d) => d.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 18 }] }));
+    await launch(dc, { program: PICTURE, ...V2 }, (d) =>
+      d.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 18 }] }),
+    );
     await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
     await dc.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [] });
     await untilStop(dc, dc.nextRequest({ threadId: BCS0 }));
@@ -101,7 +119,10 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     assert.deepEqual([caps.hostGen, caps.deviceVersion, caps.host], [2, 2, `${to}, generation 2`]);
     assert.equal(caps.physical.registers.VERSION, '0x2');
     assert.deepEqual(caps.exposed, before.exposed);
-    assert.ok(caps.fields.every((f) => !f.hidden), 'a version-2 VM on a generation-2 host: nothing to hide');
+    assert.ok(
+      caps.fields.every((f) => !f.hidden),
+      'a version-2 VM on a generation-2 host: nothing to hide',
+    );
     const f = await top(dc, BCS0);
     assert.equal(f.line, line, 'the stack is where it was');
     const regs = await scope(dc, f.id, 'Capability Registers');
@@ -135,11 +156,21 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     assert.equal(got.memorySha256, reference.memorySha256);
     assert.deepEqual(got.surfaces, reference.surfaces);
     const canvas = await custom('vgpu/surface', { name: 'canvas' });
-    assert.equal(createHash('sha256').update(Buffer.from(canvas.pixels, 'base64')).digest('hex'), reference.surfaces.canvas.sha256);
+    assert.equal(
+      createHash('sha256').update(Buffer.from(canvas.pixels, 'base64')).digest('hex'),
+      reference.surfaces.canvas.sha256,
+    );
 
     // Continuing past the end closes the session on the target, with its result in the console.
     await Promise.all([dc.waitForEvent('terminated'), dc.continueRequest({ threadId: DRIVER })]);
-    assert.ok(outputs.some((o) => o.startsWith(`the program ended on ${to}, generation 2: completed after ${reference.commands} commands, 0 GPU errors, memorySha256 ${reference.memorySha256}`)), outputs.join(''));
+    assert.ok(
+      outputs.some((o) =>
+        o.startsWith(
+          `the program ended on ${to}, generation 2: completed after ${reference.commands} commands, 0 GPU errors, memorySha256 ${reference.memorySha256}`,
+        ),
+      ),
+      outputs.join(''),
+    );
     await until(() => closed !== undefined, 'the target closes the session');
     assert.equal(closed!.memorySha256, reference.memorySha256);
   });
@@ -182,11 +213,17 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
       await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
       const here = await inStep('on the first host');
       const [stop, r] = await migrate({ to: to3 });
-      assert.deepEqual([r.status, r.hostGen, r.host, stop.description], ['completed', 3, `${to3}, generation 3`, `Migrated to ${to3}, generation 3`]);
+      assert.deepEqual(
+        [r.status, r.hostGen, r.host, stop.description],
+        ['completed', 3, `${to3}, generation 3`, `Migrated to ${to3}, generation 3`],
+      );
       await until(() => closed !== undefined, 'the first host lets the VM go');
       assert.equal(onThird!.digest(), here);
       const caps = await custom('vgpu/caps');
-      assert.deepEqual([caps.hostGen, caps.physical.registers.VERSION, caps.exposed.registers.VERSION], [3, '0x3', '0x2']);
+      assert.deepEqual(
+        [caps.hostGen, caps.physical.registers.VERSION, caps.exposed.registers.VERSION],
+        [3, '0x3', '0x2'],
+      );
       assert.equal((await untilStop(dc, dc.continueRequest({ threadId: DRIVER }))).description, 'Program finished');
       assert.equal(await digest(dc), reference.digest);
       assert.equal(onThird!.digest(), reference.digest);
@@ -207,7 +244,10 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     assert.equal(target, undefined);
     assert.equal(await digest(dc), here, 'nothing lost, nothing run');
     const caps = await custom('vgpu/caps');
-    assert.deepEqual([caps.hostGen, caps.host, caps.physical.registers.VERSION], [3, 'local (this debug adapter), generation 3', '0x3']);
+    assert.deepEqual(
+      [caps.hostGen, caps.host, caps.physical.registers.VERSION],
+      [3, 'local (this debug adapter), generation 3', '0x3'],
+    );
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
     assert.notEqual(await digest(dc), here);
     assert.equal((await untilStop(dc, dc.continueRequest({ threadId: DRIVER }))).description, 'Program finished');
@@ -221,9 +261,23 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
     const before = await inStep('a step after the move');
     // A register by setExpression, guest memory by writeMemory (the `results` dwords at GPA 0x10F000).
-    assert.equal(((await dc.customRequest('setExpression', { expression: 'rcs0.CS_GPR5', value: '0x5555' })) as DebugProtocol.SetExpressionResponse).body.value, '0x5555');
-    await dc.customRequest('writeMemory', { memoryReference: 'gpa:0x10f000', data: Buffer.from([0xef, 0xbe, 0xad, 0xde]).toString('base64') });
-    await until(() => gpr5(target!) === 0x5555 && target!.readGpa(0x10f000) === 0xdeadbeef, 'the target made both edits');
+    assert.equal(
+      (
+        (await dc.customRequest('setExpression', {
+          expression: 'rcs0.CS_GPR5',
+          value: '0x5555',
+        })) as DebugProtocol.SetExpressionResponse
+      ).body.value,
+      '0x5555',
+    );
+    await dc.customRequest('writeMemory', {
+      memoryReference: 'gpa:0x10f000',
+      data: Buffer.from([0xef, 0xbe, 0xad, 0xde]).toString('base64'),
+    });
+    await until(
+      () => gpr5(target!) === 0x5555 && target!.readGpa(0x10f000) === 0xdeadbeef,
+      'the target made both edits',
+    );
     const edited = await inStep('after the edits');
     assert.notEqual(edited, before);
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
@@ -251,7 +305,12 @@ describe('adapter: vgpu/migrate, debugging the VM on another host', function () 
 
     await host.close('the host is going down for the test');
     await untilStop(dc, dc.nextRequest({ threadId: DRIVER }));
-    assert.ok(outputs.some((o) => /^the connection to .* is lost: .*; the VM continues on this host \(generation 3\) from its replica/.test(o)), outputs.join(''));
+    assert.ok(
+      outputs.some((o) =>
+        /^the connection to .* is lost: .*; the VM continues on this host \(generation 3\) from its replica/.test(o),
+      ),
+      outputs.join(''),
+    );
     const caps = await custom('vgpu/caps');
     assert.deepEqual([caps.hostGen, caps.host], [3, 'local (this debug adapter), generation 3']);
     assert.equal((await untilStop(dc, dc.continueRequest({ threadId: DRIVER }))).description, 'Program finished');

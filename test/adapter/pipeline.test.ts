@@ -17,7 +17,9 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
   clientPerTest((c) => (dc = c));
 
   async function atDraw(): Promise<DebugProtocol.StackFrame> {
-    await launch(dc, { program: P }, (d) => d.setBreakpointsRequest({ source: { path: P }, breakpoints: [{ line: DRAW_LINE }] }));
+    await launch(dc, { program: P }, (d) =>
+      d.setBreakpointsRequest({ source: { path: P }, breakpoints: [{ line: DRAW_LINE }] }),
+    );
     const stop = await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
     assert.equal(stop.reason, 'breakpoint');
     const f = await top(dc, RCS0);
@@ -25,7 +27,11 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
     return f;
   }
 
-  async function command(frameId: number, group: string, mnemonic: string): Promise<{ cmd: DebugProtocol.Variable; fields: DebugProtocol.Variable[] }> {
+  async function command(
+    frameId: number,
+    group: string,
+    mnemonic: string,
+  ): Promise<{ cmd: DebugProtocol.Variable; fields: DebugProtocol.Variable[] }> {
     const groups = await scope(dc, frameId, 'Pipeline State');
     const cmd = named(await children(dc, named(groups, group)), mnemonic);
     return { cmd, fields: await children(dc, cmd) };
@@ -40,7 +46,10 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
   it('at the draw: groups, decoded fields, changed marks and base addresses through the PPGTT', async () => {
     const f = await atDraw();
     const top = await scope(dc, f.id, 'Pipeline State');
-    assert.deepEqual(top.map((v) => v.name), ['last draw', '3D pipeline', 'common']);
+    assert.deepEqual(
+      top.map((v) => v.name),
+      ['last draw', '3D pipeline', 'common'],
+    );
     assert.equal(named(top, 'last draw').value, 'none yet');
     assert.equal(named(top, '3D pipeline').value, '2 commands, 2 set since the last draw');
 
@@ -56,7 +65,10 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
     assert.equal(named(ve.fields, 'valid.0').value, '1');
     assert.equal(named(ve.fields, 'valid.1').value, '1');
     assert.equal(named(ve.fields, 'source_element_offset.1').value, '0x00000010');
-    assert.ok(ve.fields.every((v) => !v.value.startsWith('•')), 'no previous value: no field is marked');
+    assert.ok(
+      ve.fields.every((v) => !v.value.startsWith('•')),
+      'no previous value: no field is marked',
+    );
 
     const sba = await command(f.id, 'common', 'STATE_BASE_ADDRESS');
     const general = named(sba.fields, 'general_state_base_address');
@@ -68,7 +80,7 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
     assert.equal(named(ps.fields, 'pipeline_selection').value, '_3D (0)');
   });
 
-  it('a field\'s evaluateName, hovered, gives its value and meaning; read-only', async () => {
+  it("a field's evaluateName, hovered, gives its value and meaning; read-only", async () => {
     const f = await atDraw();
     const vs = await command(f.id, '3D pipeline', '3DSTATE_VS');
     const ksp = named(vs.fields, 'kernel_start_pointer');
@@ -86,12 +98,15 @@ describe('adapter: Pipeline State and the not-emulated filter', function () {
     const r = (await dc.customRequest('vgpu/pipelineState', { engine: 'rcs0' })).body as PipelineStateInfo;
     assert.equal(r.engine, 'rcs0');
     assert.equal(r.lastDraw, null);
-    assert.deepEqual(r.commands.map((c) => [c.mnemonic, c.group, c.first, c.changed, c.sinceDraw]), [
-      ['3DSTATE_VERTEX_ELEMENTS', '3D pipeline', true, 0, true],
-      ['3DSTATE_VS', '3D pipeline', false, 2, true],
-      ['PIPELINE_SELECT', 'common', true, 0, true],
-      ['STATE_BASE_ADDRESS', 'common', true, 0, true],
-    ]);
+    assert.deepEqual(
+      r.commands.map((c) => [c.mnemonic, c.group, c.first, c.changed, c.sinceDraw]),
+      [
+        ['3DSTATE_VERTEX_ELEMENTS', '3D pipeline', true, 0, true],
+        ['3DSTATE_VS', '3D pipeline', false, 2, true],
+        ['PIPELINE_SELECT', 'common', true, 0, true],
+        ['STATE_BASE_ADDRESS', 'common', true, 0, true],
+      ],
+    );
     const vs = r.commands.find((c) => c.mnemonic === '3DSTATE_VS')!;
     const ksp = vs.fields!.find((x) => x.name === 'kernel_start_pointer')!;
     assert.deepEqual([ksp.value, ksp.changed, ksp.previous], ['0x0000000000000080', true, '0x0000000000000040']);

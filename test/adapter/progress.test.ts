@@ -18,25 +18,41 @@ const ROOT = path.resolve(__dirname, '../..');
 function bigProgram(name: string, stores: number): { dir: string; file: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
   const file = path.join(dir, name);
-  const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.data 0x108000', 'v: dword 0', '.batch b, 0x200000'];
+  const lines = [
+    '.vm memory=64M',
+    '.map 0x100000, 0x100000, 8M, rw',
+    '.data 0x108000',
+    'v: dword 0',
+    '.batch b, 0x200000',
+  ];
   for (let i = 0; i < stores; i++) lines.push(`    MI_STORE_DATA_IMM addr=v, data=${i}`);
   lines.push('    MI_BATCH_BUFFER_END', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0');
   fs.writeFileSync(file, lines.join('\n') + '\n');
   return { dir, file };
 }
 
-const PLAIN = { adapterID: 'vgpu', clientID: 'plain', linesStartAt1: true, columnsStartAt1: true, supportsProgressReporting: true } as DebugProtocol.InitializeRequestArguments;
+const PLAIN = {
+  adapterID: 'vgpu',
+  clientID: 'plain',
+  linesStartAt1: true,
+  columnsStartAt1: true,
+  supportsProgressReporting: true,
+} as DebugProtocol.InitializeRequestArguments;
 
 /** The sequence number the client gives its next request (a `cancel` may name a request by it). */
 const nextSeq = (dc: DebugClient): number => (dc as unknown as { sequence: number }).sequence;
 
 async function start(dc: DebugClient, args: Record<string, unknown>): Promise<void> {
   await dc.initializeRequest(PLAIN);
-  await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments)]);
+  await Promise.all([
+    dc.waitForEvent('initialized'),
+    dc.launchRequest({ stopOnEntry: true, ...args } as DebugProtocol.LaunchRequestArguments),
+  ]);
   await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
 }
 
-const position = async (dc: DebugClient) => ((await dc.customRequest('vgpu/snapshots')).body as CustomBody<'vgpu/snapshots'>).commands;
+const position = async (dc: DebugClient) =>
+  ((await dc.customRequest('vgpu/snapshots')).body as CustomBody<'vgpu/snapshots'>).commands;
 
 describe('adapter: progress and cancel for goto T, the launch and migration', function () {
   this.timeout(60000);
@@ -66,7 +82,11 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     assert.equal(stop.body.description, 'Cancelled');
     assert.equal(stop.body.reason, 'pause');
     assert.match(stop.body.text ?? '', new RegExp(`^t=${at}, `));
-    assert.deepEqual(events, ['progressStart', 'progressEnd', 'continued', 'stopped'], 'progress closed, then the stop the client did not request, announced');
+    assert.deepEqual(
+      events,
+      ['progressStart', 'progressEnd', 'continued', 'stopped'],
+      'progress closed, then the stop the client did not request, announced',
+    );
     // Not cancelled, it arrives: the same state as a plain replay to that time.
     await Promise.all([dc.waitForEvent('stopped'), repl(dc, 'goto 1000')]);
     const d = await digest(dc);
@@ -81,18 +101,27 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     assert.ok(fs.statSync(file).size >= 512 * 1024);
     try {
       const seen: DebugProtocol.Event[] = [];
-      for (const e of ['progressStart', 'progressEnd', 'initialized']) dc.on(e, (ev: DebugProtocol.Event) => seen.push(ev));
+      for (const e of ['progressStart', 'progressEnd', 'initialized'])
+        dc.on(e, (ev: DebugProtocol.Event) => seen.push(ev));
       await dc.initializeRequest(PLAIN);
       const seq = nextSeq(dc);
-      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
-      assert.deepEqual(seen.map((e) => e.event), ['progressStart', 'progressEnd', 'initialized']);
+      await Promise.all([
+        dc.waitForEvent('initialized'),
+        dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments),
+      ]);
+      assert.deepEqual(
+        seen.map((e) => e.event),
+        ['progressStart', 'progressEnd', 'initialized'],
+      );
       const s = (seen[0] as DebugProtocol.ProgressStartEvent).body;
       assert.equal(s.title, 'Loading big.vgpu');
       assert.equal(s.cancellable, true);
       assert.equal(s.requestId, seq);
       assert.equal((seen[1] as DebugProtocol.ProgressEndEvent).body.message, 'loaded');
       await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
-      const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+      const end = (
+        await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })])
+      )[0] as DebugProtocol.StoppedEvent;
       assert.equal(end.body.description, 'Program finished', 'the program loaded whole runs to its end');
       assert.equal(await repl(dc, '[v]'), '0x4e1f (19999)');
     } finally {
@@ -105,7 +134,12 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     try {
       await dc.initializeRequest(PLAIN);
       const started = dc.waitForEvent('progressStart', 20000) as Promise<DebugProtocol.ProgressStartEvent>;
-      const launch = dc.launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments).then(() => 'launched', (e: Error) => e.message);
+      const launch = dc
+        .launchRequest({ program: file, stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)
+        .then(
+          () => 'launched',
+          (e: Error) => e.message,
+        );
       const p = (await started).body;
       assert.equal(p.cancellable, true);
       const t0 = Date.now();
@@ -116,13 +150,19 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
       assert.ok(elapsed < 500, `the launch answered ${elapsed} ms after the cancel`);
       assert.equal((await ended).body.message, 'cancelled');
       // The adapter is free: the next launch loads.
-      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: path.join(EXAMPLES, 'picture.vgpu'), stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+      await Promise.all([
+        dc.waitForEvent('initialized'),
+        dc.launchRequest({
+          program: path.join(EXAMPLES, 'picture.vgpu'),
+          stopOnEntry: true,
+        } as DebugProtocol.LaunchRequestArguments),
+      ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('a large program with errors fails its launch with the assembler\'s FILE:LINE:COL messages, as a small one does', async () => {
+  it("a large program with errors fails its launch with the assembler's FILE:LINE:COL messages, as a small one does", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-big-'));
     const file = path.join(dir, 'bad.vgpu');
     const lines = ['.vm memory=64M', '.map 0x100000, 0x100000, 8M, rw', '.batch b, 0x200000'];
@@ -131,7 +171,10 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
     fs.writeFileSync(file, lines.join('\n') + '\n');
     try {
       await dc.initializeRequest(PLAIN);
-      const err = await dc.launchRequest({ program: file } as DebugProtocol.LaunchRequestArguments).then(() => '', (e: Error) => e.message);
+      const err = await dc.launchRequest({ program: file } as DebugProtocol.LaunchRequestArguments).then(
+        () => '',
+        (e: Error) => e.message,
+      );
       assert.match(err, new RegExp(`bad\\.vgpu:20004:5: error: .*MI_NOT_A_COMMAND`));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -141,7 +184,17 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
   it('a capture whose listing runs long (a spinning batch exported as AUB) shows loading progress and is cancelled', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-spin-'));
     const aub = path.join(dir, 'spin.aub');
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'export', path.join(ROOT, 'test', 'adapter', 'programs', 'spin.vgpu'), '-o', aub], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'dist', 'cli.js'),
+        'export',
+        path.join(ROOT, 'test', 'adapter', 'programs', 'spin.vgpu'),
+        '-o',
+        aub,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     try {
       await dc.initializeRequest(PLAIN);
@@ -149,7 +202,12 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
       dc.on('progressStart', (e: DebugProtocol.ProgressStartEvent) => shown.push(e));
       // 4M steps of listing dry run: cancelled by the launch's request id (its progress may not show yet).
       const seq = nextSeq(dc);
-      const launch = dc.launchRequest({ program: aub, watchdog: 100_000_000 } as DebugProtocol.LaunchRequestArguments).then(() => 'launched', (e: Error) => e.message);
+      const launch = dc
+        .launchRequest({ program: aub, watchdog: 100_000_000 } as DebugProtocol.LaunchRequestArguments)
+        .then(
+          () => 'launched',
+          (e: Error) => e.message,
+        );
       const t0 = Date.now();
       await dc.customRequest('cancel', { requestId: seq });
       assert.equal(await launch, 'cancelled');
@@ -182,12 +240,14 @@ describe('adapter: progress and cancel for goto T, the launch and migration', fu
       const r = (await reply).body as CustomBody<'vgpu/migrate'>;
       assert.equal(r.status, 'failed');
       assert.match(r.reason ?? '', /^cancelled before the stop-and-copy \(/);
-      assert.match(r.host ?? "", /^local/);
+      assert.match(r.host ?? '', /^local/);
       assert.equal((await stopped).body.description, 'Migration cancelled');
       assert.equal(resumed, false);
       assert.equal(await digest(dc), before, 'nothing of the VM changed');
       // It still runs here to its end.
-      const end = (await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })]))[0] as DebugProtocol.StoppedEvent;
+      const end = (
+        await Promise.all([dc.waitForEvent('stopped'), dc.continueRequest({ threadId: DRIVER })])
+      )[0] as DebugProtocol.StoppedEvent;
       assert.equal(end.body.description, 'Program finished');
     } finally {
       await host.close();

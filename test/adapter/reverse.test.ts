@@ -16,7 +16,9 @@ describe('adapter: reverse execution', function () {
   const back = () => untilStop(dc, dc.reverseContinueRequest({ threadId: DRIVER }));
 
   it('reverseContinue stops at the latest earlier breakpoint hit, in the same state as going forward', async () => {
-    await launch(dc, { program: C }, (d) => d.setBreakpointsRequest({ source: { path: C }, breakpoints: [{ line: 14 }] }));
+    await launch(dc, { program: C }, (d) =>
+      d.setBreakpointsRequest({ source: { path: C }, breakpoints: [{ line: 14 }] }),
+    );
     await cont();
     const firstHit = await digest(dc);
     await cont();

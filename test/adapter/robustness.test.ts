@@ -20,7 +20,9 @@ describe('adapter: robustness', function () {
   clientPerTest((c) => (dc = c));
 
   it(`answers ${TOTAL} random and malformed requests, then threads`, async () => {
-    const gen = new HostileRequests(mulberry32(Number(process.env.VGPU_FUZZ_SEED ?? 0x5eed)), { programs: [program('nested.vgpu')] });
+    const gen = new HostileRequests(mulberry32(Number(process.env.VGPU_FUZZ_SEED ?? 0x5eed)), {
+      programs: [program('nested.vgpu')],
+    });
     let answered = 0;
     let errors = 0;
     const bad: string[] = [];
@@ -32,10 +34,13 @@ describe('adapter: robustness', function () {
       const timeout = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), REPLY_MS);
       });
-      const reply = dc.send(command, a).then(() => 'ok' as const, (e: Error) => {
-        if (e.message.startsWith('internal error')) internal.add(`${command}: ${e.message}`);
-        return e.message ? ('error' as const) : ('empty' as const);
-      });
+      const reply = dc.send(command, a).then(
+        () => 'ok' as const,
+        (e: Error) => {
+          if (e.message.startsWith('internal error')) internal.add(`${command}: ${e.message}`);
+          return e.message ? ('error' as const) : ('empty' as const);
+        },
+      );
       const r = await Promise.race([reply, timeout]);
       clearTimeout(timer);
       if (r === 'timeout' || r === 'empty') bad.push(`#${i} ${command} ${JSON.stringify(a)?.slice(0, 200)}: ${r}`);
@@ -67,6 +72,9 @@ describe('adapter: robustness', function () {
     assert.ok(errors > TOTAL / 4, `most malformed requests are refused (${errors} errors)`);
     if (process.env.VGPU_FUZZ_SEED) console.log(`answered ${answered}, errors ${errors}`);
     const t = await dc.threadsRequest();
-    assert.deepEqual(t.body.threads.map((x: DebugProtocol.Thread) => x.name), ['driver', 'rcs0', 'bcs0']);
+    assert.deepEqual(
+      t.body.threads.map((x: DebugProtocol.Thread) => x.name),
+      ['driver', 'rcs0', 'bcs0'],
+    );
   });
 });

@@ -3,7 +3,21 @@
 
 import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
-import { DRIVER, RCS0, BCS0, build, client, digest, failure, frames, launch, program, repl, top, untilStop } from './client';
+import {
+  DRIVER,
+  RCS0,
+  BCS0,
+  build,
+  client,
+  digest,
+  failure,
+  frames,
+  launch,
+  program,
+  repl,
+  top,
+  untilStop,
+} from './client';
 
 describe('adapter: stacks and stepping', function () {
   this.timeout(30000);
@@ -29,7 +43,7 @@ describe('adapter: stacks and stepping', function () {
     assert.equal(await repl(dc, 'x/2x value + 4'), 'va:0x000000140004  0x00000043 0x00000003');
   });
 
-  it('stepIn enters a batch, frames go innermost first with the callers\' MI_BATCH_BUFFER_START, stepOut returns', async () => {
+  it("stepIn enters a batch, frames go innermost first with the callers' MI_BATCH_BUFFER_START, stepOut returns", async () => {
     await launch(dc, { program: P });
     await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
     await untilStop(dc, dc.stepInRequest({ threadId: RCS0 }));
@@ -37,9 +51,18 @@ describe('adapter: stacks and stepping', function () {
     await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
     await untilStop(dc, dc.stepInRequest({ threadId: RCS0 }));
     const f = await frames(dc, RCS0);
-    assert.deepEqual(f.map((x) => x.line), [11, 17, 23]);
-    assert.deepEqual(f.map((x) => x.instructionPointerReference), ['0x120000', '0x110004', '0xfff00004']);
-    assert.deepEqual(f.map((x) => x.column), [5, 5, 5]);
+    assert.deepEqual(
+      f.map((x) => x.line),
+      [11, 17, 23],
+    );
+    assert.deepEqual(
+      f.map((x) => x.instructionPointerReference),
+      ['0x120000', '0x110004', '0xfff00004'],
+    );
+    assert.deepEqual(
+      f.map((x) => x.column),
+      [5, 5, 5],
+    );
     assert.match(f[0].name, /^MI_STORE_DATA_IMM @ inner$/);
     assert.match(f[2].name, /^MI_BATCH_BUFFER_START @ rcs0 ring\+0x4$/);
     assert.equal(f[0].source!.path, P);
@@ -83,7 +106,11 @@ describe('adapter: stacks and stepping', function () {
     assert.deepEqual([f.line, f.instructionPointerReference], [8, '0xfff00010']);
     await untilStop(dc, dc.stepBackRequest({ threadId: RCS0 }));
     f = await top(dc, RCS0);
-    assert.deepEqual([f.line, f.instructionPointerReference], [7, '0xfff00004'], 'line step back goes to the start of the line');
+    assert.deepEqual(
+      [f.line, f.instructionPointerReference],
+      [7, '0xfff00004'],
+      'line step back goes to the start of the line',
+    );
     await untilStop(dc, dc.nextRequest({ threadId: RCS0, granularity: 'instruction' }));
     await untilStop(dc, dc.nextRequest({ threadId: RCS0, granularity: 'instruction' }));
     await untilStop(dc, dc.stepBackRequest({ threadId: RCS0, granularity: 'instruction' }));
@@ -119,7 +146,7 @@ describe('adapter: stacks and stepping', function () {
     const after = await digest(dc);
     let s = await untilStop(dc, dc.customRequest('vgpu/stepBackInto', { threadId: RCS0 }));
     assert.deepEqual([s.reason, s.threadId], ['step', RCS0]);
-    assert.deepEqual(await lines(RCS0), [19, 23], 'on outer\'s MI_BATCH_BUFFER_END, under the ring\'s start');
+    assert.deepEqual(await lines(RCS0), [19, 23], "on outer's MI_BATCH_BUFFER_END, under the ring's start");
     s = await untilStop(dc, dc.customRequest('vgpu/stepBackInto', { threadId: RCS0 }));
     assert.deepEqual(await lines(RCS0), [18, 23]);
     s = await untilStop(dc, dc.customRequest('vgpu/stepBackInto', { threadId: RCS0 }));

@@ -48,18 +48,31 @@ describe('adapter: vgpu/surface at a snapshot', function () {
     const now = pixels(await custom('vgpu/surface', { name: 'canvas' }));
     const first = pixels(await custom('vgpu/surface', { name: 'canvas', snapshot: list.snapshots[0].id }));
     assert.equal(first.length, 256 * 128);
-    assert.ok(first.every((p) => p === 0), 'nothing drawn at the start');
+    assert.ok(
+      first.every((p) => p === 0),
+      'nothing drawn at the start',
+    );
     assert.notDeepEqual(first, now);
     for (const s of list.snapshots) {
       const got = await custom('vgpu/surface', { name: 'canvas', snapshot: s.id });
       assert.deepEqual([got.name, got.width, got.height], ['canvas', 256, 128]);
-      assert.deepEqual(pixels(got), canvasAt(s.step), `snapshot #${s.id} (step ${s.step}): as a plain run stopped there`);
+      assert.deepEqual(
+        pixels(got),
+        canvasAt(s.step),
+        `snapshot #${s.id} (step ${s.step}): as a plain run stopped there`,
+      );
     }
     assert.equal(await digest(dc), before, 'the VM did not move');
     assert.deepEqual(await custom('vgpu/snapshots'), list, 'no snapshot dropped or renumbered');
     assert.deepEqual(pixels(await custom('vgpu/surface', { name: 'canvas' })), now);
-    assert.match(await failure(dc.customRequest('vgpu/surface', { name: 'canvas', snapshot: 999 })), /no kept snapshot #999/);
-    assert.match(await failure(dc.customRequest('vgpu/surface', { snapshot: 'x' })), /'snapshot' must be an integer \(got "x"\)/);
+    assert.match(
+      await failure(dc.customRequest('vgpu/surface', { name: 'canvas', snapshot: 999 })),
+      /no kept snapshot #999/,
+    );
+    assert.match(
+      await failure(dc.customRequest('vgpu/surface', { snapshot: 'x' })),
+      /'snapshot' must be an integer \(got "x"\)/,
+    );
   });
 
   it('reads an earlier snapshot of a VM moved to another host without taking the replica out of step', async () => {
@@ -69,7 +82,9 @@ describe('adapter: vgpu/surface at a snapshot', function () {
     try {
       const to = `127.0.0.1:${(await host.listen()).port}`;
       const V2 = { hostGen: 3, deviceVersion: 2 };
-      await launch(dc, { program: PICTURE, ...V2, ...EVERY }, (d) => d.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 22 }] }));
+      await launch(dc, { program: PICTURE, ...V2, ...EVERY }, (d) =>
+        d.setBreakpointsRequest({ source: { path: PICTURE }, breakpoints: [{ line: 22 }] }),
+      );
       await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
       const [, r] = await Promise.all([dc.waitForEvent('stopped'), custom('vgpu/migrate', { to })]);
       assert.equal(r.status, 'completed', r.reason);

@@ -7,7 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ADAPTER, ROOT } from './client';
 
-type Message = { type: 'request' | 'response' | 'event'; seq: number; command?: string; event?: string; request_seq?: number; body?: unknown; success?: boolean };
+type Message = {
+  type: 'request' | 'response' | 'event';
+  seq: number;
+  command?: string;
+  event?: string;
+  request_seq?: number;
+  body?: unknown;
+  success?: boolean;
+};
 
 /** A raw DAP peer: frames messages both ways and keeps the transcript. */
 export class Transcript {
@@ -49,7 +57,10 @@ export class Transcript {
     const i = this.backlog.findIndex(match);
     if (i >= 0) return Promise.resolve(this.backlog.splice(i, 1)[0]);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`transcript: timed out waiting; so far:\n${this.lines.join('\n')}`)), 10000);
+      const t = setTimeout(
+        () => reject(new Error(`transcript: timed out waiting; so far:\n${this.lines.join('\n')}`)),
+        10000,
+      );
       this.waiting.push({ match, resolve: (m) => (clearTimeout(t), resolve(m)) });
     });
   }

@@ -5,7 +5,20 @@
 import * as assert from 'node:assert/strict';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { DRIVER, RCS0, children, failure, launch, named, program, repl, scope, top, untilStop, clientPerTest } from './client';
+import {
+  DRIVER,
+  RCS0,
+  children,
+  failure,
+  launch,
+  named,
+  program,
+  repl,
+  scope,
+  top,
+  untilStop,
+  clientPerTest,
+} from './client';
 
 const P = program('nested.vgpu');
 
@@ -16,7 +29,9 @@ describe('adapter: scopes, variables and memory', function () {
 
   /** Stopped at line 11: rcs0 about to run the first command of `inner`, three frames deep. */
   async function atInner(args: Record<string, unknown> = {}): Promise<DebugProtocol.StackFrame[]> {
-    await launch(dc, { program: P, ...args }, (d) => d.setBreakpointsRequest({ source: { path: P }, breakpoints: [{ line: 11 }] }));
+    await launch(dc, { program: P, ...args }, (d) =>
+      d.setBreakpointsRequest({ source: { path: P }, breakpoints: [{ line: 11 }] }),
+    );
     await untilStop(dc, dc.continueRequest({ threadId: DRIVER }));
     return (await dc.stackTraceRequest({ threadId: RCS0 })).body.stackFrames;
   }
@@ -24,9 +39,15 @@ describe('adapter: scopes, variables and memory', function () {
   it('engine frames have the seven scopes; the driver frame shows its operation', async () => {
     const f = await atInner();
     const sc = await dc.scopesRequest({ frameId: f[0].id });
-    assert.deepEqual(sc.body.scopes.map((s) => s.name), ['Command', 'Pipeline State', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots']);
+    assert.deepEqual(
+      sc.body.scopes.map((s) => s.name),
+      ['Command', 'Pipeline State', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots'],
+    );
     const drv = await top(dc, DRIVER);
-    assert.deepEqual((await dc.scopesRequest({ frameId: drv.id })).body.scopes.map((s) => s.name), ['Driver', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots']);
+    assert.deepEqual(
+      (await dc.scopesRequest({ frameId: drv.id })).body.scopes.map((s) => s.name),
+      ['Driver', 'Registers', 'Capability Registers', 'Page Tables', 'EPT', 'Snapshots'],
+    );
     const d = await scope(dc, drv.id, 'Driver');
     assert.equal(named(d, 'operation').value, 'wait');
   });
@@ -40,7 +61,10 @@ describe('adapter: scopes, variables and memory', function () {
     assert.equal(named(cmd, 'data').value, '0x0000000000000042');
     assert.equal(named(cmd, 'qword').value, '0');
     const pages = await children(dc, named(cmd, 'writes pages'));
-    assert.deepEqual(pages.map((p) => [p.name, p.value, p.memoryReference]), [['0x000000140000', 'GPA 0x0000140000', 'gpa:0x140000']]);
+    assert.deepEqual(
+      pages.map((p) => [p.name, p.value, p.memoryReference]),
+      [['0x000000140000', 'GPA 0x0000140000', 'gpa:0x140000']],
+    );
     assert.match(named(cmd, 'writes registers').value, /ACTHD \(engine\)/);
     // The caller frame's command is its MI_BATCH_BUFFER_START.
     const caller = await scope(dc, f[1].id, 'Command');
@@ -62,13 +86,32 @@ describe('adapter: scopes, variables and memory', function () {
     const f = await atInner();
     const regs = await scope(dc, f[0].id, 'Registers');
     const names = regs.map((r) => r.name);
-    for (const n of ['RING_TAIL', 'RING_HEAD', 'RING_START', 'RING_CTL', 'ACTHD', 'BB_ADDR', 'PDP0_LDW', 'EPT_VIEW', 'CS_GPR0', 'CS_GPR15_UDW', 'FAULT_STATUS']) assert.ok(names.includes(n), n);
+    for (const n of [
+      'RING_TAIL',
+      'RING_HEAD',
+      'RING_START',
+      'RING_CTL',
+      'ACTHD',
+      'BB_ADDR',
+      'PDP0_LDW',
+      'EPT_VIEW',
+      'CS_GPR0',
+      'CS_GPR15_UDW',
+      'FAULT_STATUS',
+    ])
+      assert.ok(names.includes(n), n);
     assert.equal(named(regs, 'RING_START').value, '0xfff00000');
     assert.equal(named(regs, 'BB_ADDR').value, '0x00120000');
     assert.equal(named(regs, 'BB_ADDR').memoryReference, 'va:0x120000', 'address registers open the memory view');
     assert.equal(named(regs, 'PDP0_LDW').memoryReference, 'gpa:0x3fff000');
     const ctl = await children(dc, named(regs, 'RING_CTL'));
-    assert.deepEqual(ctl.map((x) => [x.name, x.value]), [['ENABLE', '1'], ['LENGTH', '0x003']]);
+    assert.deepEqual(
+      ctl.map((x) => [x.name, x.value]),
+      [
+        ['ENABLE', '1'],
+        ['LENGTH', '0x003'],
+      ],
+    );
     const view = await children(dc, named(regs, 'EPT_VIEW'));
     assert.equal(named(view, 'VIEW').value, '0 (full)');
     // The engine's registers come first; genxml's gen8/gen9 registers wait in one group at the end.
@@ -82,15 +125,30 @@ describe('adapter: scopes, variables and memory', function () {
     assert.equal(named(cm1, 'NP_PMA_FIX_ENABLE').type, 'bits 11:11: NP PMA Fix Enable (uint)');
 
     const sc = (await dc.scopesRequest({ frameId: f[0].id })).body.scopes.find((s) => s.name === 'Registers')!;
-    const [inv, set] = await Promise.all([dc.waitForEvent('invalidated'), dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'CS_GPR2', value: 'value + 0x10' })]);
+    const [inv, set] = await Promise.all([
+      dc.waitForEvent('invalidated'),
+      dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'CS_GPR2', value: 'value + 0x10' }),
+    ]);
     assert.ok(inv);
     assert.equal(set.body.value, '0x00140010');
     assert.equal(await repl(dc, 'CS_GPR2', f[0].id), '0x00140010');
     // A field, read-modify-write.
-    await dc.setVariableRequest({ variablesReference: named(regs, 'EPT_VIEW').variablesReference, name: 'VIEW', value: '1' });
+    await dc.setVariableRequest({
+      variablesReference: named(regs, 'EPT_VIEW').variablesReference,
+      name: 'VIEW',
+      value: '1',
+    });
     assert.equal(await repl(dc, 'rcs0.EPT_VIEW'), '0x00000001');
-    assert.match(await failure(dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'CS_GPR2', value: '1 +' })), /cannot set/);
-    assert.match(await failure(dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'NOPE', value: '1' })), /no register/);
+    assert.match(
+      await failure(
+        dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'CS_GPR2', value: '1 +' }),
+      ),
+      /cannot set/,
+    );
+    assert.match(
+      await failure(dc.setVariableRequest({ variablesReference: sc.variablesReference, name: 'NOPE', value: '1' })),
+      /no register/,
+    );
     // Values in decimal when the client asks.
     const dec = await dc.variablesRequest({ variablesReference: sc.variablesReference, format: { hex: false } });
     assert.equal(named(dec.body.variables, 'CS_GPR2').value, String(0x140010));
@@ -98,7 +156,12 @@ describe('adapter: scopes, variables and memory', function () {
 
   it('setExpression: a register, a field by its evaluateName, [ADDR]; anything else is refused', async () => {
     const f = await atInner();
-    const set = (expression: string, value: string) => dc.customRequest('setExpression', { expression, value, frameId: f[0].id }) as Promise<DebugProtocol.SetExpressionResponse>;
+    const set = (expression: string, value: string) =>
+      dc.customRequest('setExpression', {
+        expression,
+        value,
+        frameId: f[0].id,
+      }) as Promise<DebugProtocol.SetExpressionResponse>;
     const [inv, r] = await Promise.all([dc.waitForEvent('invalidated'), set('CS_GPR3', '0x1200 + 0x34')]);
     assert.ok(inv);
     assert.equal(r.body.value, '0x1234');
@@ -117,7 +180,7 @@ describe('adapter: scopes, variables and memory', function () {
     assert.match(await failure(set('value', '1')), /only a register/);
   });
 
-  it('descriptions where clients show them: each field\'s evaluateName, evaluated, carries its meaning (hover: in the result)', async () => {
+  it("descriptions where clients show them: each field's evaluateName, evaluated, carries its meaning (hover: in the result)", async () => {
     const f = await atInner();
     const ev = async (v: DebugProtocol.Variable, context: string) => {
       assert.ok(v.evaluateName, `${v.name} has an evaluateName`);
@@ -150,7 +213,10 @@ describe('adapter: scopes, variables and memory', function () {
     assert.deepEqual(g.presentationHint?.attributes, ['readOnly']);
     assert.match((await ev(g, 'hover')).result, /^0x1 \(1\)  GENCAP\.PAGE_2M, bit \d+: \S/);
     // A field name that does not exist is an error naming it, not a wrong answer.
-    assert.match(await failure(dc.evaluateRequest({ expression: '$command.nonesuch', context: 'hover', frameId: f[0].id })), /MI_STORE_DATA_IMM has no field 'nonesuch'/);
+    assert.match(
+      await failure(dc.evaluateRequest({ expression: '$command.nonesuch', context: 'hover', frameId: f[0].id })),
+      /MI_STORE_DATA_IMM has no field 'nonesuch'/,
+    );
   });
 
   it('Capability Registers: exposed next to physical, hidden features and PCI capabilities marked', async () => {
@@ -188,7 +254,10 @@ describe('adapter: scopes, variables and memory', function () {
     const pdpt = await children(dc, all[0], { filter: 'indexed', start: 0, count: 1 });
     const pd = await children(dc, pdpt[0], { filter: 'indexed', start: 0, count: 1 });
     const ptes = await children(dc, pd[0], { filter: 'indexed', start: 256, count: 3 });
-    assert.deepEqual(ptes.map((p) => p.name), ['[256]', '[257]', '[258]']);
+    assert.deepEqual(
+      ptes.map((p) => p.name),
+      ['[256]', '[257]', '[258]'],
+    );
     assert.match(ptes[0].value, /P RW US → 4 KiB page at GPA 0x0000100000 \(VA 0x000000100000\)/);
     assert.equal(ptes[0].memoryReference, 'va:0x100000');
     const fields = await children(dc, ptes[0]);
@@ -228,7 +297,11 @@ describe('adapter: scopes, variables and memory', function () {
     assert.match(await failure(dc.scopesRequest({ frameId: 12345 })), /no frame/);
     const regs = (await dc.scopesRequest({ frameId: f[0].id })).body.scopes[1].variablesReference;
     await untilStop(dc, dc.nextRequest({ threadId: RCS0 }));
-    assert.match(await failure(dc.variablesRequest({ variablesReference: regs })), /no variables container/, 'handles die when the VM moves');
+    assert.match(
+      await failure(dc.variablesRequest({ variablesReference: regs })),
+      /no variables container/,
+      'handles die when the VM moves',
+    );
   });
 
   it('readMemory and writeMemory in GPU VA and GPA space; unmapped bytes are unreadable', async () => {
@@ -241,27 +314,63 @@ describe('adapter: scopes, variables and memory', function () {
     const edge = await dc.send('readMemory', { memoryReference: 'va:0x1ffff8', count: 16 });
     assert.equal(Buffer.from(edge.body.data, 'base64').length, 8);
     assert.equal(edge.body.unreadableBytes, 8);
-    const [mem, w] = await Promise.all([dc.waitForEvent('memory'), dc.send('writeMemory', { memoryReference: 'va:0x140000', offset: 5, data: Buffer.from([0xaa, 0xbb]).toString('base64') })]);
+    const [mem, w] = await Promise.all([
+      dc.waitForEvent('memory'),
+      dc.send('writeMemory', {
+        memoryReference: 'va:0x140000',
+        offset: 5,
+        data: Buffer.from([0xaa, 0xbb]).toString('base64'),
+      }),
+    ]);
     assert.ok(mem);
     assert.equal(w.body.bytesWritten, 2);
     assert.equal(await repl(dc, 'x/2x value'), 'va:0x000000140000  0x00000001 0x00bbaa02');
-    assert.match(await failure(dc.send('writeMemory', { memoryReference: 'va:0x1ffffc', data: Buffer.alloc(8).toString('base64') })), /only 4 of 8 bytes/);
-    assert.match(await failure(dc.send('readMemory', { memoryReference: 'somewhere', count: 4 })), /bad memoryReference/);
-    assert.match(await failure(dc.send('readMemory', { memoryReference: 'va:0xffffffffffff', offset: 16, count: 4 })), /outside the GPU VA space/);
+    assert.match(
+      await failure(
+        dc.send('writeMemory', { memoryReference: 'va:0x1ffffc', data: Buffer.alloc(8).toString('base64') }),
+      ),
+      /only 4 of 8 bytes/,
+    );
+    assert.match(
+      await failure(dc.send('readMemory', { memoryReference: 'somewhere', count: 4 })),
+      /bad memoryReference/,
+    );
+    assert.match(
+      await failure(dc.send('readMemory', { memoryReference: 'va:0xffffffffffff', offset: 16, count: 4 })),
+      /outside the GPU VA space/,
+    );
   });
 
-  it('disassembles around a command in the language\'s syntax, with source lines', async () => {
+  it("disassembles around a command in the language's syntax, with source lines", async () => {
     const f = await atInner();
-    const d = await dc.send('disassemble', { memoryReference: f[0].instructionPointerReference, instructionOffset: -2, instructionCount: 5, resolveSymbols: true });
+    const d = await dc.send('disassemble', {
+      memoryReference: f[0].instructionPointerReference,
+      instructionOffset: -2,
+      instructionCount: 5,
+      resolveSymbols: true,
+    });
     const ins = d.body.instructions as DebugProtocol.DisassembledInstruction[];
-    assert.deepEqual(ins.map((i) => i.address), ['0x00000011fff8', '0x00000011fffc', '0x000000120000', '0x000000120010', '0x00000012001c']);
+    assert.deepEqual(
+      ins.map((i) => i.address),
+      ['0x00000011fff8', '0x00000011fffc', '0x000000120000', '0x000000120010', '0x00000012001c'],
+    );
     assert.match(ins[2].instruction, /^MI_STORE_DATA_IMM addr=0x140000/);
     assert.equal(ins[2].line, 11);
     assert.equal(ins[2].symbol, 'inner');
     assert.equal(ins[3].instruction, 'MI_LOAD_REGISTER_IMM CS_GPR0=5');
     assert.equal(ins[4].instruction, 'MI_BATCH_BUFFER_END');
-    const ring = await dc.send('disassemble', { memoryReference: '0xfff00004', instructionOffset: -1, instructionCount: 2 });
-    assert.deepEqual(ring.body.instructions.map((i: DebugProtocol.DisassembledInstruction) => [i.address, i.line]), [['0x0000fff00000', 22], ['0x0000fff00004', 23]]);
+    const ring = await dc.send('disassemble', {
+      memoryReference: '0xfff00004',
+      instructionOffset: -1,
+      instructionCount: 2,
+    });
+    assert.deepEqual(
+      ring.body.instructions.map((i: DebugProtocol.DisassembledInstruction) => [i.address, i.line]),
+      [
+        ['0x0000fff00000', 22],
+        ['0x0000fff00004', 23],
+      ],
+    );
     // The driver frame has no instruction pointer: VS Code then asks with an empty reference.
     const none = await dc.send('disassemble', { memoryReference: '', instructionCount: 10 });
     assert.deepEqual(none.body.instructions, []);

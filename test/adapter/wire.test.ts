@@ -13,7 +13,10 @@ import { ADAPTER, ROOT, build, program, startAdapterServer } from './client';
 function reader() {
   const got: DebugProtocol.ProtocolMessage[] = [];
   const errors: ProtocolError[] = [];
-  const r = new FrameReader((m) => got.push(m), (e) => errors.push(e));
+  const r = new FrameReader(
+    (m) => got.push(m),
+    (e) => errors.push(e),
+  );
   return { r, got, errors };
 }
 
@@ -25,7 +28,11 @@ describe('adapter wire: FrameReader', () => {
     for (const step of [1, 7, 4096, bytes.length]) {
       const { r, got, errors } = reader();
       for (let o = 0; o < bytes.length; o += step) r.push(bytes.subarray(o, o + step));
-      assert.deepEqual(got.map((m) => m.seq), [1, 2, 3], `chunks of ${step}`);
+      assert.deepEqual(
+        got.map((m) => m.seq),
+        [1, 2, 3],
+        `chunks of ${step}`,
+      );
       assert.deepEqual(errors, []);
     }
   });
@@ -34,7 +41,10 @@ describe('adapter wire: FrameReader', () => {
     const { r, got, errors } = reader();
     const first = req(1);
     r.push(Buffer.concat([first, Buffer.from('Content-Length: 2\r\n\r\n[]'), req(2)]));
-    assert.deepEqual(got.map((m) => m.seq), [1]);
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      [1],
+    );
     assert.equal(errors.length, 1);
     assert.equal(errors[0].offset, first.length);
     assert.equal(errors[0].message, `byte ${first.length}: the body is an array, not a DAP message (a JSON object)`);
@@ -45,7 +55,10 @@ describe('adapter wire: FrameReader', () => {
   it('refuses binary at its first byte and a header without end once past the limit, not later', () => {
     const bin = reader();
     bin.r.push(Buffer.from('Content-Le\x00', 'latin1'));
-    assert.deepEqual(bin.errors.map((e) => e.message), ['byte 10: a 0x00 byte in a header (binary data, not DAP)']);
+    assert.deepEqual(
+      bin.errors.map((e) => e.message),
+      ['byte 10: a 0x00 byte in a header (binary data, not DAP)'],
+    );
     const long = reader();
     long.r.push(Buffer.alloc(MAX_HEADER_BYTES, 'a'));
     assert.equal(long.errors.length, 0, 'a header may still end');
@@ -70,7 +83,10 @@ describe('adapter wire: garbage closes the connection with a message', function 
     assert.ok((await a.wire.request('initialize', { adapterID: 'vgpu' })).success);
     a.wire.raw('Content-Length: 11\r\n\r\nhello world');
     assert.deepEqual(await a.exited, { code: 1, signal: null });
-    assert.match(a.wire.output.text, /^vgpu debug adapter: protocol error at byte \d+: the body is not JSON \(.*starts "hello world"\); closing the connection\n$/);
+    assert.match(
+      a.wire.output.text,
+      /^vgpu debug adapter: protocol error at byte \d+: the body is not JSON \(.*starts "hello world"\); closing the connection\n$/,
+    );
     assert.equal(a.stderr(), a.wire.output.text);
   });
 
@@ -78,7 +94,10 @@ describe('adapter wire: garbage closes the connection with a message', function 
     const a = stdioAdapter(ADAPTER, ROOT);
     a.wire.raw('Content-Length: -12\r\n\r\n{}');
     assert.deepEqual(await a.exited, { code: 1, signal: null });
-    assert.match(a.stderr(), /protocol error at byte 0: Content-Length "-12" is not a byte count; closing the connection/);
+    assert.match(
+      a.stderr(),
+      /protocol error at byte 0: Content-Length "-12" is not a byte count; closing the connection/,
+    );
   });
 
   it('TCP: a header that never ends closes that connection after 4 KiB; another session goes on', async () => {
@@ -111,7 +130,9 @@ describe('adapter wire: a peer that does not read', function () {
       await wire.request('launch', { program: program('nested.vgpu'), stopOnEntry: true });
       await wire.request('configurationDone');
       socket.pause();
-      const answers = Array.from({ length: 150 }, () => wire.request('readMemory', { memoryReference: 'gpa:0x0', count: 1 << 20 }));
+      const answers = Array.from({ length: 150 }, () =>
+        wire.request('readMemory', { memoryReference: 'gpa:0x0', count: 1 << 20 }),
+      );
       let peak = 0;
       for (let i = 0; i < 15; i++) {
         await new Promise((r) => setTimeout(r, 100));
@@ -162,8 +183,14 @@ describe('adapter wire: requests the dispatcher mishandled', function () {
   it('arguments nested 100,000 deep are refused in words (JSON.stringify of them overflowed the stack)', async () => {
     // JSON.stringify cannot write it either: the frame is built by hand.
     const seq = wire.seq();
-    const body = Buffer.from(`{"seq":${seq},"type":"request","command":"stackTrace","arguments":{"threadId":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`);
-    const r = await wire.send(seq, 'stackTrace', Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]));
+    const body = Buffer.from(
+      `{"seq":${seq},"type":"request","command":"stackTrace","arguments":{"threadId":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`,
+    );
+    const r = await wire.send(
+      seq,
+      'stackTrace',
+      Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]),
+    );
     assert.equal(r.message, 'stackTrace: arguments nest deeper than 32 levels');
   });
 

@@ -20,7 +20,8 @@ function maps(n: number, order: Order): string {
     }
   }
   const lines = ['.vm memory=1G'];
-  for (const i of idx) lines.push(`.map 0x${(0x100000 + i * 0x2000).toString(16)}, 0x${(0x100000 + i * 0x1000).toString(16)}, 4K, rw`);
+  for (const i of idx)
+    lines.push(`.map 0x${(0x100000 + i * 0x2000).toString(16)}, 0x${(0x100000 + i * 0x1000).toString(16)}, 4K, rw`);
   return lines.join('\n') + '\n';
 }
 
@@ -32,18 +33,30 @@ interface Report {
 }
 
 function measure(): Report {
-  const sources = { rising: maps(100_000, 'rising'), falling: maps(100_000, 'falling'), shuffled: maps(100_000, 'shuffled'), small: maps(10_000, 'rising') };
+  const sources = {
+    rising: maps(100_000, 'rising'),
+    falling: maps(100_000, 'falling'),
+    shuffled: maps(100_000, 'shuffled'),
+    small: maps(10_000, 'rising'),
+  };
   const times: Record<keyof Report, number[]> = { rising: [], falling: [], shuffled: [], small: [] };
   assembleSource(sources.small, { file: 'maps.vgpu' }); // warm-up
   for (let k = 0; k < 3; k++) {
     for (const key of Object.keys(sources) as (keyof Report)[]) {
-      times[key].push(timeIt(() => {
-        const r = assembleSource(sources[key], { file: 'maps.vgpu' });
-        if (!r.image) throw new Error(`${key}: ${r.diagnostics[0]?.message}`);
-      }));
+      times[key].push(
+        timeIt(() => {
+          const r = assembleSource(sources[key], { file: 'maps.vgpu' });
+          if (!r.image) throw new Error(`${key}: ${r.diagnostics[0]?.message}`);
+        }),
+      );
     }
   }
-  return { rising: median(times.rising), falling: median(times.falling), shuffled: median(times.shuffled), small: median(times.small) };
+  return {
+    rising: median(times.rising),
+    falling: median(times.falling),
+    shuffled: median(times.shuffled),
+    small: median(times.small),
+  };
 }
 
 export const section: Section = {

@@ -27,7 +27,8 @@ function openTriangleMs(): { ms: number; firstMs: number } {
       vm.run({ untilCommands: 1 });
       if (vm.commands !== 1) throw new Error('the triangle capture did not reach its first command');
     });
-    if (i === 0) firstMs = ms; // cold: module JIT included
+    if (i === 0)
+      firstMs = ms; // cold: module JIT included
     else times.push(ms);
   }
   return { ms: median(times), firstMs };
@@ -47,7 +48,13 @@ async function firstStopMs(capture: string): Promise<number> {
     try {
       const t0 = performance.now();
       await dc.initializeRequest({ adapterID: 'vgpu', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true });
-      await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: path.join(CAPTURES, capture), stopOnEntry: true } as DebugProtocol.LaunchRequestArguments)]);
+      await Promise.all([
+        dc.waitForEvent('initialized'),
+        dc.launchRequest({
+          program: path.join(CAPTURES, capture),
+          stopOnEntry: true,
+        } as DebugProtocol.LaunchRequestArguments),
+      ]);
       await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
       times.push(performance.now() - t0);
     } finally {
@@ -68,7 +75,8 @@ function rateOf(kind: 'capture' | 'program'): number {
   const source = fs.readFileSync(path.join(dir, 'mi-stream.vgpu'), 'utf8');
   // The image is built once (loading is timed above); each round runs a fresh VM of it, so the garbage
   // a load leaves is not collected inside the timed run.
-  const image = kind === 'capture' ? loadCapture('mi-stream-skl.aub.gz', bytes) : assemble(source, { file: 'mi-stream.vgpu' });
+  const image =
+    kind === 'capture' ? loadCapture('mi-stream-skl.aub.gz', bytes) : assemble(source, { file: 'mi-stream.vgpu' });
   const rates: number[] = [];
   for (let round = 0; round < 40; round++) {
     const vm = new Vm(image, { snapshotEvery: 0 });

@@ -26,11 +26,24 @@ export function measureInChild<T>(file: string, mode: string, nodeArgs: string[]
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-bench-'));
     bundle = path.join(dir, path.basename(file).replace(/\.ts$/, '.js'));
     const esbuild = require('esbuild') as typeof import('esbuild'); // only the parent needs it
-    esbuild.buildSync({ entryPoints: [file], bundle: true, platform: 'node', format: 'cjs', outfile: bundle, external: ['esbuild'], logLevel: 'error' });
+    esbuild.buildSync({
+      entryPoints: [file],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: bundle,
+      external: ['esbuild'],
+      logLevel: 'error',
+    });
     bundles.set(file, bundle);
     process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   }
-  const r = spawnSync(process.execPath, [...nodeArgs, bundle], { env: { ...process.env, [CHILD_ENV]: mode }, encoding: 'utf8', timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [...nodeArgs, bundle], {
+    env: { ...process.env, [CHILD_ENV]: mode },
+    encoding: 'utf8',
+    timeout: 600_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (r.status !== 0) throw new Error(`bench child '${mode}' failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }

@@ -54,7 +54,7 @@ function rate(reps: number, fn: (n: number) => number): number {
   let best = 0;
   let sink = 0;
   let n = 10_000;
-  for (let r = 0; r < reps; ) {
+  for (let r = 0; r < reps;) {
     const t0 = process.hrtime.bigint();
     sink += fn(n);
     const ns = Number(process.hrtime.bigint() - t0);
@@ -80,7 +80,8 @@ function benchTlbHits(): number {
   const { ctx } = mappedVm(4 * GiB);
   const tlb = new Tlb();
   const fault = new FaultInfo();
-  for (let i = 0; i < MAPPED_PAGES; i++) if (tlb.translate(ctx, GiB + i * PAGE_4K, ACCESS_READ, fault) < 0) throw new Error(fault.reason);
+  for (let i = 0; i < MAPPED_PAGES; i++)
+    if (tlb.translate(ctx, GiB + i * PAGE_4K, ACCESS_READ, fault) < 0) throw new Error(fault.reason);
   return rate(5, (n) => {
     let sum = 0;
     for (let i = 0; i < n; i++) sum += tlb.translate(ctx, GiB + ((i * 4100) & 0x3f_fffc), ACCESS_READ, fault);
@@ -115,7 +116,11 @@ function rssChild(guestBytes: number): void {
     mem.write32(hpa, i + 1);
   }
   (globalThis as { gc?: () => void }).gc?.();
-  const report: RssReport = { rss: process.memoryUsage().rss, pages: mem.allocatedPages, eptPages: ept.tablePages.length };
+  const report: RssReport = {
+    rss: process.memoryUsage().rss,
+    pages: mem.allocatedPages,
+    eptPages: ept.tablePages.length,
+  };
   reply(report);
 }
 

@@ -33,9 +33,18 @@ export function fillProgram(bytes: number): string {
     '.batch fills, 0x100000, bcs0',
   ];
   for (let k = 0; k < bytes / FILL_BYTES; k++) {
-    lines.push(`    XY_COLOR_BLT write_enable=2, dst=0x${(BASE + k * FILL_BYTES).toString(16)}, pitch=16384, x1=0, y1=0, x2=4096, y2=4096, color=0x${(0x80000000 + k).toString(16)}`);
+    lines.push(
+      `    XY_COLOR_BLT write_enable=2, dst=0x${(BASE + k * FILL_BYTES).toString(16)}, pitch=16384, x1=0, y1=0, x2=4096, y2=4096, color=0x${(0x80000000 + k).toString(16)}`,
+    );
   }
-  lines.push('    MI_BATCH_BUFFER_END', '.ring bcs0', '    MI_BATCH_BUFFER_START addr=fills', '.submit bcs0', '.wait all', '');
+  lines.push(
+    '    MI_BATCH_BUFFER_END',
+    '.ring bcs0',
+    '    MI_BATCH_BUFFER_START addr=fills',
+    '.submit bcs0',
+    '.wait all',
+    '',
+  );
   return lines.join('\n');
 }
 
@@ -75,26 +84,35 @@ async function compare(bytes: number): Promise<Run> {
   const file = path.join(dir, 'fills.vgpu');
   fs.writeFileSync(file, fillProgram(bytes));
   const { child, port } = await startAdapter();
-  const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(`the adapter died (${signal ?? code})`)));
+  const exited = new Promise<string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(`the adapter died (${signal ?? code})`)),
+  );
   const dc = new DebugClient('node', ADAPTER, 'vgpu', { cwd: ROOT });
   dc.defaultTimeout = 600_000;
   await dc.start(port);
   const pid = child.pid!;
   try {
     await dc.initializeRequest({ adapterID: 'vgpu', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true });
-    await Promise.all([dc.waitForEvent('initialized'), dc.launchRequest({ program: file, stopOnEntry: false } as DebugProtocol.LaunchRequestArguments)]);
+    await Promise.all([
+      dc.waitForEvent('initialized'),
+      dc.launchRequest({ program: file, stopOnEntry: false } as DebugProtocol.LaunchRequestArguments),
+    ]);
     await Promise.all([dc.waitForEvent('stopped'), dc.configurationDoneRequest()]);
     const snaps = (await dc.customRequest('vgpu/snapshots', {})).body as { snapshots: { id: number }[] };
     const rssBefore = procStatus(pid, 'VmRSS');
     const t0 = performance.now();
     const first = await Promise.race([dc.customRequest('vgpu/diff', { from: snaps.snapshots[0].id, to: -1 }), exited]);
-    if (typeof first === 'string') return { firstMs: performance.now() - t0, pagedMs: NaN, pages: 0, rssBefore, hwm: NaN, error: first };
+    if (typeof first === 'string')
+      return { firstMs: performance.now() - t0, pagedMs: NaN, pages: 0, rssBefore, hwm: NaN, error: first };
     const firstMs = performance.now() - t0;
     const body = first.body as { pages: unknown[]; token?: string; more?: number };
     let pages = body.pages.length;
     const t1 = performance.now();
     for (let more = body.more ?? 0; more > 0;) {
-      const r = (await dc.customRequest('vgpu/diff', { token: body.token, start: pages, count: 4096 })).body as { pages: unknown[]; more: number };
+      const r = (await dc.customRequest('vgpu/diff', { token: body.token, start: pages, count: 4096 })).body as {
+        pages: unknown[];
+        more: number;
+      };
       pages += r.pages.length;
       more = r.more;
     }
@@ -120,9 +138,14 @@ export const section: Section = {
     'adapter RSS the compare adds, 1 GiB (GB)': { max: 0.25, unit: 'GB' },
   },
   async run() {
-    if (!fs.existsSync(ADAPTER)) throw new Error('dist/adapter.js is missing: run `node esbuild.js` (npm run bench does)');
+    if (!fs.existsSync(ADAPTER))
+      throw new Error('dist/adapter.js is missing: run `node esbuild.js` (npm run bench does)');
     const out: Record<string, number | string> = {};
-    for (const [label, bytes] of [['64 MiB', 64 * MiB], ['256 MiB', 256 * MiB], ['1 GiB', GiB]] as const) {
+    for (const [label, bytes] of [
+      ['64 MiB', 64 * MiB],
+      ['256 MiB', 256 * MiB],
+      ['1 GiB', GiB],
+    ] as const) {
       const r = await compare(bytes);
       if (r.error) {
         out[`compare ${label} changed (s)`] = `${r.error} after ${r2(r.firstMs / 1000)} s`;

@@ -62,9 +62,11 @@ function movesBack(vm: Vm): Moves {
     for (let k = 0; k < MOVES; k++) {
       n = 0;
       const t = vm.commands - BACK;
-      times.push(timeIt(() => {
-        if (!runToCommands(vm, t)) throw new Error(`could not move back to t=${t}`);
-      }));
+      times.push(
+        timeIt(() => {
+          if (!runToCommands(vm, t)) throw new Error(`could not move back to t=${t}`);
+        }),
+      );
       steps.push(n);
     }
   } finally {
@@ -89,8 +91,15 @@ function measure(): Report {
   const measuredPerHeld = (inUse() - used0) / (vm.snapshots.heldBytes() - held0);
   const far = movesBack(vm);
   return {
-    near, far, runS, kept: vm.snapshots.list.length, heldMb: vm.snapshots.heldBytes() / 2 ** 20, budgetMb: vm.cfg.snapshotBudget / 2 ** 20,
-    liveMb, peakMb: process.resourceUsage().maxRSS / 1024, measuredPerHeld,
+    near,
+    far,
+    runS,
+    kept: vm.snapshots.list.length,
+    heldMb: vm.snapshots.heldBytes() / 2 ** 20,
+    budgetMb: vm.cfg.snapshotBudget / 2 ** 20,
+    liveMb,
+    peakMb: process.resourceUsage().maxRSS / 1024,
+    measuredPerHeld,
   };
 }
 

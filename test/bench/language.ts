@@ -30,7 +30,12 @@ interface OldModel {
   documentSymbols(source: string): unknown[];
   symbolNames(symbols: never): SymbolName[];
   documentGen(source: string): number;
-  completionsAt(text: string, character: number, symbols: readonly SymbolName[], gen: number): { items: readonly unknown[] };
+  completionsAt(
+    text: string,
+    character: number,
+    symbols: readonly SymbolName[],
+    gen: number,
+  ): { items: readonly unknown[] };
 }
 
 /** BASELINE's language model and assembler as bundles in a directory; '' when history is not there. */
@@ -38,11 +43,21 @@ function buildBaseline(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-language-'));
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   try {
-    const tar = execFileSync('git', ['-C', ROOT, 'archive', BASELINE, 'emulator', 'extension'], { maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    const tar = execFileSync('git', ['-C', ROOT, 'archive', BASELINE, 'emulator', 'extension'], {
+      maxBuffer: 64 << 20,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
     const esbuild = require('esbuild') as typeof import('esbuild');
     for (const entry of ['extension/languageModel.ts', 'emulator/assembler.ts']) {
-      esbuild.buildSync({ entryPoints: [path.join(dir, entry)], bundle: true, platform: 'node', format: 'cjs', outfile: path.join(dir, path.basename(entry, '.ts') + '.js'), logLevel: 'error' });
+      esbuild.buildSync({
+        entryPoints: [path.join(dir, entry)],
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        outfile: path.join(dir, path.basename(entry, '.ts') + '.js'),
+        logLevel: 'error',
+      });
     }
     return dir;
   } catch {
@@ -57,7 +72,9 @@ function oldModel(): OldModel | null {
 
 function oldAssembler(): typeof assembleSource | null {
   const dir = process.env[BASELINE_ENV];
-  return dir ? (require(path.join(dir, 'assembler.js')) as { assembleSource: typeof assembleSource }).assembleSource : null;
+  return dir
+    ? (require(path.join(dir, 'assembler.js')) as { assembleSource: typeof assembleSource }).assembleSource
+    : null;
 }
 
 const sourceOf = (lines: readonly string[]): LineSource => ({ lineCount: lines.length, lineAt: (i) => lines[i] });
@@ -222,8 +239,10 @@ export const section: Section = {
       'completion items at addr=': s.items,
       'completion after a one-line edit, 1M lines (ms)': fixed(s.completionMs, 2),
       'completion after an edit adding a label (ms)': fixed(s.completionLabelMs, 2),
-      'completion, full re-parse per request (baseline, ms)': s.oldCompletionMs === null ? 'baseline not in history' : Math.round(s.oldCompletionMs),
-      'completion, full re-parse / kept index': s.oldCompletionMs === null ? 'n/a' : Math.round(s.oldCompletionMs / s.completionMs),
+      'completion, full re-parse per request (baseline, ms)':
+        s.oldCompletionMs === null ? 'baseline not in history' : Math.round(s.oldCompletionMs),
+      'completion, full re-parse / kept index':
+        s.oldCompletionMs === null ? 'n/a' : Math.round(s.oldCompletionMs / s.completionMs),
       'index build, 1M lines (ms)': Math.round(b.ms),
       'index heap kept (MB)': fixed(b.retainedMB),
       'index heap kept per line (bytes)': fixed((b.retainedMB * 2 ** 20) / s.lines),

@@ -78,7 +78,9 @@ function dirtyingProgram(submissions: number): string {
     lines.push(`.batch paint${b}, 0x${(0x100000 + b * 0x1000).toString(16)}, bcs0`);
     for (let k = 0; k < 8; k++) {
       const y = ((b * 8 + k) * 8) % 512;
-      lines.push(`XY_COLOR_BLT dst=screen, x1=0, y1=${y}, x2=512, y2=${y + 8}, color=0x${(0xff000000 + b * 0x10203 + k * 0x70605).toString(16)}`);
+      lines.push(
+        `XY_COLOR_BLT dst=screen, x1=0, y1=${y}, x2=512, y2=${y + 8}, color=0x${(0xff000000 + b * 0x10203 + k * 0x70605).toString(16)}`,
+      );
     }
     lines.push('MI_BATCH_BUFFER_END');
   }
@@ -91,7 +93,11 @@ function dirtyingProgram(submissions: number): string {
 
 function startHostChild(): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = fork(process.argv[1], [], { env: { ...process.env, VGPU_BENCH_CHILD: HOST_MODE }, execArgv: ['--max-old-space-size=8192'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const child = fork(process.argv[1], [], {
+      env: { ...process.env, VGPU_BENCH_CHILD: HOST_MODE },
+      execArgv: ['--max-old-space-size=8192'],
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
     child.once('message', (m) => resolve({ child, port: (m as { port: number }).port }));
     child.once('exit', (code) => reject(new Error(`migration bench host exited (${code})`)));
   });
@@ -123,7 +129,9 @@ async function bulk(vm: Vm, port: number): Promise<{ mbps: number; seconds: numb
   let t0 = 0;
   let t1 = 0;
   const out = await migrateVm(vm, {
-    host: '127.0.0.1', port, timeoutMs: 120_000,
+    host: '127.0.0.1',
+    port,
+    timeoutMs: 120_000,
     onProgress: (p) => {
       if (p.phase === 'round' && p.round === 1) t0 = performance.now();
       if (p.phase === 'resumed') t1 = performance.now();
@@ -153,7 +161,11 @@ async function dirtying(port: number): Promise<{ out: MigrationOutcome; stopPage
   const vm: Vm = loadVm('dirty.vgpu', { hostGen: 3, deviceVersion: 2 }, src);
   vm.run({ untilCommands: 2000 });
   let stopPages = 0;
-  const out = await migrateVm(vm, { host: '127.0.0.1', port, onProgress: (p) => p.phase === 'stop-and-copy' && (stopPages = p.pages) });
+  const out = await migrateVm(vm, {
+    host: '127.0.0.1',
+    port,
+    onProgress: (p) => p.phase === 'stop-and-copy' && (stopPages = p.pages),
+  });
   check(out);
   return { out, stopPages, dirtyRate };
 }
@@ -232,7 +244,9 @@ if (mode === HOST_MODE) {
   void section.run().then((figures) => {
     for (const [k, v] of Object.entries(figures)) {
       const g = section.goals?.[k];
-      process.stdout.write(`${k.padEnd(24)} ${String(v).padStart(12)}${g ? `   goal ${g.min !== undefined ? '>= ' + g.min : '<= ' + g.max} ${g.unit ?? ''}` : ''}\n`);
+      process.stdout.write(
+        `${k.padEnd(24)} ${String(v).padStart(12)}${g ? `   goal ${g.min !== undefined ? '>= ' + g.min : '<= ' + g.max} ${g.unit ?? ''}` : ''}\n`,
+      );
     }
   });
 }

@@ -71,11 +71,23 @@ async function main(argv: string[]): Promise<number> {
       const goal = section.goals?.[name];
       const ok = goal ? meets(value, goal) : undefined;
       if (ok === false) misses.push(`${section.name}.${name}`);
-      rows.push([section.name, name, formatValue(value), goal ? goalText(goal) : '', ok === undefined ? '' : ok ? 'PASS' : 'MISS']);
+      rows.push([
+        section.name,
+        name,
+        formatValue(value),
+        goal ? goalText(goal) : '',
+        ok === undefined ? '' : ok ? 'PASS' : 'MISS',
+      ]);
     }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(r.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + '\n');
+  for (const r of rows)
+    process.stdout.write(
+      r
+        .map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd() + '\n',
+    );
   process.stdout.write(JSON.stringify({ sections: all, misses }) + '\n');
   return strict && misses.length ? 1 : 0;
 }

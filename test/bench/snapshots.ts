@@ -61,14 +61,22 @@ function measure(): Report {
   for (let i = 0; i < 9; i++) backs.push(timeIt(() => stepBack(vm)));
   const replays: number[] = [];
   for (let i = 0; i < 3; i++) {
-    replays.push(timeIt(() => {
-      const fresh = loadVm('mixed.vgpu', { snapshotEvery: 1000 }, src);
-      runToCommands(fresh, T - 1);
-    }));
+    replays.push(
+      timeIt(() => {
+        const fresh = loadVm('mixed.vgpu', { snapshotEvery: 1000 }, src);
+        runToCommands(fresh, T - 1);
+      }),
+    );
   }
   return {
-    overhead: median(pairs), sizeRatio: median(sizes), bytesSmall, bytesBig,
-    firstBackMs, stepBackMs: median(backs), replayMs: median(replays), commands: vm.commands,
+    overhead: median(pairs),
+    sizeRatio: median(sizes),
+    bytesSmall,
+    bytesBig,
+    firstBackMs,
+    stepBackMs: median(backs),
+    replayMs: median(replays),
+    commands: vm.commands,
   };
 }
 

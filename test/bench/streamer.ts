@@ -16,7 +16,10 @@ import { cpuTimeIt as timeIt, median, repeatedBatch } from './workloads';
 
 const LRI_BODY = ['MI_LOAD_REGISTER_IMM CS_GPR0=1', 'MI_LOAD_REGISTER_IMM CS_GPR1=2, CS_GPR2=3'];
 /** Stores spread over 64 pages (a dword each, at different offsets), as a memory-writing stream. */
-const SDI_BODY = Array.from({ length: 64 }, (_, i) => `MI_STORE_DATA_IMM addr=0x${(0x200000 + i * 4096 + (i % 16) * 4).toString(16)}, data=${i}`);
+const SDI_BODY = Array.from(
+  { length: 64 },
+  (_, i) => `MI_STORE_DATA_IMM addr=0x${(0x200000 + i * 4096 + (i % 16) * 4).toString(16)}, data=${i}`,
+);
 
 function lriRate(): { rate: number; commands: number } {
   const src = repeatedBatch(LRI_BODY, 1000, 2000, { memory: '64M' });
@@ -44,11 +47,18 @@ const BBE = gen9('MI_BATCH_BUFFER_END');
  * MI_STORE_DATA_IMM's data stored into a page array indexed by VA page (no translation, no checks, no
  * history). Returns the commands it ran (the batch's, `calls` times; the ring's starts are not counted).
  */
-function minimalLoop(batch: Uint32Array, calls: number, regs: Uint32Array, slotOf: Int32Array, base: number, pages: Uint32Array[]): number {
+function minimalLoop(
+  batch: Uint32Array,
+  calls: number,
+  regs: Uint32Array,
+  slotOf: Int32Array,
+  base: number,
+  pages: Uint32Array[],
+): number {
   const lookup = LOOKUPS[9];
   let n = 0;
   for (let c = 0; c < calls; c++) {
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const h = batch[i];
       const idx = lookup[h >>> 16];
       n++;
@@ -56,7 +66,8 @@ function minimalLoop(batch: Uint32Array, calls: number, regs: Uint32Array, slotO
       const mask = LENGTH_MASK[idx];
       const len = mask === 0 ? FIXED_LENGTH[idx] || 1 : (h & mask) + BIAS[idx];
       if (idx === LRI) {
-        for (let j = 1; j < len; j += 2) regs[slotOf[((batch[i + j] & REG_OFFSET_MASK) - base) >>> 2]] = batch[i + j + 1];
+        for (let j = 1; j < len; j += 2)
+          regs[slotOf[((batch[i + j] & REG_OFFSET_MASK) - base) >>> 2]] = batch[i + j + 1];
       } else if (idx === SDI) {
         const va = batch[i + 2];
         pages[va >>> 12][(va & 0xfff) >>> 2] = batch[i + 3];
@@ -71,7 +82,11 @@ function minimalLoop(batch: Uint32Array, calls: number, regs: Uint32Array, slotO
  * The streamer's command rate on a stream against the minimal loop's on the same batch dwords (read
  * back from the VM), alternated round by round after a warm-up: the median of the per-round ratios.
  */
-function againstMinimal(body: readonly string[], perBatch: number, calls: number): { ratio: number; streamer: number; minimal: number } {
+function againstMinimal(
+  body: readonly string[],
+  perBatch: number,
+  calls: number,
+): { ratio: number; streamer: number; minimal: number } {
   const src = repeatedBatch(body, perBatch, calls, { memory: '64M' });
   const image = assembleProgram('stream.vgpu', src);
   const ratios: number[] = [];
@@ -126,14 +141,18 @@ function blitSource(): string {
     `XY_COLOR_BLT dst=src, ${rect}, color=0xff000002`,
     'MI_BATCH_BUFFER_END',
     '.batch fills, 0x101000, bcs0',
-    ...Array.from({ length: BLITS }, (_, i) => `XY_COLOR_BLT dst=dst, ${rect}, color=0x${(0xff102030 + i * 0x010101).toString(16)}`),
+    ...Array.from(
+      { length: BLITS },
+      (_, i) => `XY_COLOR_BLT dst=dst, ${rect}, color=0x${(0xff102030 + i * 0x010101).toString(16)}`,
+    ),
     'MI_BATCH_BUFFER_END',
     '.batch copies, 0x102000, bcs0',
     ...Array.from({ length: BLITS }, () => `XY_SRC_COPY_BLT dst=dst, ${rect}, src=src, sx=0, sy=0`),
     'MI_BATCH_BUFFER_END',
     '.ring bcs0, 0xF000000, 64K',
   ];
-  for (const b of ['warm', 'fills', 'copies']) lines.push(`MI_BATCH_BUFFER_START addr=${b}`, '.submit bcs0', '.wait bcs0');
+  for (const b of ['warm', 'fills', 'copies'])
+    lines.push(`MI_BATCH_BUFFER_START addr=${b}`, '.submit bcs0', '.wait bcs0');
   return lines.join('\n') + '\n';
 }
 
@@ -166,8 +185,18 @@ function blitRatios(): BlitReport {
     const fill = bytes / (timeIt(() => vm.run({ untilCommands: 4 + BLITS + 2 })) / 1000);
     const copy = bytes / (timeIt(() => vm.run({ untilCommands: 4 + 2 * (BLITS + 2) })) / 1000);
     if (vm.run() !== 'done') throw new Error('blit workload did not complete');
-    const bufFill = bytes / (timeIt(() => { for (const p of patterns) dst.fill(p); }) / 1000);
-    const bufCopy = bytes / (timeIt(() => { for (let i = 0; i < BLITS; i++) src.copy(dst); }) / 1000);
+    const bufFill =
+      bytes /
+      (timeIt(() => {
+        for (const p of patterns) dst.fill(p);
+      }) /
+        1000);
+    const bufCopy =
+      bytes /
+      (timeIt(() => {
+        for (let i = 0; i < BLITS; i++) src.copy(dst);
+      }) /
+        1000);
     if (round === 0) continue; // warm-up
     r.fill.push(fill);
     r.copy.push(copy);
@@ -175,7 +204,14 @@ function blitRatios(): BlitReport {
     r.bufCopy.push(bufCopy);
   }
   const m = { fill: median(r.fill), copy: median(r.copy), bufFill: median(r.bufFill), bufCopy: median(r.bufCopy) };
-  return { fill: m.fill / m.bufFill, copy: m.copy / m.bufCopy, fillMBs: m.fill / 1e6, copyMBs: m.copy / 1e6, bufferFillMBs: m.bufFill / 1e6, bufferCopyMBs: m.bufCopy / 1e6 };
+  return {
+    fill: m.fill / m.bufFill,
+    copy: m.copy / m.bufCopy,
+    fillMBs: m.fill / 1e6,
+    copyMBs: m.copy / 1e6,
+    bufferFillMBs: m.bufFill / 1e6,
+    bufferCopyMBs: m.bufCopy / 1e6,
+  };
 }
 
 /** RSS after running examples/picture.vgpu with a given guest RAM size, in a fresh process. */
@@ -183,7 +219,10 @@ function rssOf(memory: string): number {
   const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
   const example = path.join(__dirname, '..', '..', 'examples', 'picture.vgpu');
   const probe = path.join(path.dirname(cli), 'rss-probe.js');
-  fs.writeFileSync(probe, `process.on('exit', () => { require('fs').writeSync(2, 'RSS ' + process.memoryUsage().rss + '\\n'); }); require(${JSON.stringify(cli)});`);
+  fs.writeFileSync(
+    probe,
+    `process.on('exit', () => { require('fs').writeSync(2, 'RSS ' + process.memoryUsage().rss + '\\n'); }); require(${JSON.stringify(cli)});`,
+  );
   const r = spawnSync(process.execPath, [probe, 'run', example, '--memory', memory, '--json'], { encoding: 'utf8' });
   const m = /RSS (\d+)/.exec(r.stderr);
   if (!m) throw new Error(`rss probe failed: ${r.stderr}`);

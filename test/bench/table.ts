@@ -19,18 +19,32 @@ export const BASELINE = '0e9ee81';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-type LoadVm = (file: string, o: object, src: string) => { run(o?: { untilCommands?: number }): unknown; commands: number };
+type LoadVm = (
+  file: string,
+  o: object,
+  src: string,
+) => { run(o?: { untilCommands?: number }): unknown; commands: number };
 
 /** The baseline's emulator, built by the parent from `git archive` with esbuild; '' when history is not there. */
 function buildBaseline(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-baseline-'));
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   try {
-    const tar = execFileSync('git', ['-C', ROOT, 'archive', BASELINE, 'emulator'], { maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    const tar = execFileSync('git', ['-C', ROOT, 'archive', BASELINE, 'emulator'], {
+      maxBuffer: 64 << 20,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
     const out = path.join(dir, 'baseline.js');
     const esbuild = require('esbuild') as typeof import('esbuild');
-    esbuild.buildSync({ entryPoints: [path.join(dir, 'emulator', 'program.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: out, logLevel: 'error' });
+    esbuild.buildSync({
+      entryPoints: [path.join(dir, 'emulator', 'program.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile: out,
+      logLevel: 'error',
+    });
     return out;
   } catch {
     return '';
@@ -109,8 +123,10 @@ export const section: Section = {
     const r = measureInChild<Report>(__filename, 'table:speed');
     return {
       'MI commands/s (full gen8/gen9 table)': Math.round(r.mi),
-      'MI commands/s (19-command table, baseline)': r.miBaseline === null ? 'baseline not in history' : Math.round(r.miBaseline),
-      'MI path, full table / 19-command table': r.miBaseline === null ? 'n/a' : Number((r.mi / r.miBaseline).toFixed(3)),
+      'MI commands/s (19-command table, baseline)':
+        r.miBaseline === null ? 'baseline not in history' : Math.round(r.miBaseline),
+      'MI path, full table / 19-command table':
+        r.miBaseline === null ? 'n/a' : Number((r.mi / r.miBaseline).toFixed(3)),
       'mixed 3D-state batch commands/s': Math.round(r.mixed),
       'mixed 3D-state batch / MI path': Number((r.mixed / r.mi).toFixed(3)),
     };

@@ -21,12 +21,24 @@ export const section: Section = {
       const corrupted = generateDumps(dir, N, 100);
       const bytes = fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'triage', dir, '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'triage', dir, '--json'], {
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+      });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (r.status !== 0) throw new Error(`vgpu triage failed: ${r.stderr}`);
       const j = JSON.parse(r.stdout) as { dumps: number; groups: unknown[]; unreadable: unknown[] };
-      if (j.dumps !== N || j.unreadable.length !== corrupted) throw new Error(`triage read ${j.dumps} dumps, ${j.unreadable.length} unreadable (expected ${N}, ${corrupted})`);
-      return { dumps: N, megabytes: bytes / 1e6, signatures: j.groups.length, unreadable: j.unreadable.length, triageMsPer1000: (ms * 1000) / N };
+      if (j.dumps !== N || j.unreadable.length !== corrupted)
+        throw new Error(
+          `triage read ${j.dumps} dumps, ${j.unreadable.length} unreadable (expected ${N}, ${corrupted})`,
+        );
+      return {
+        dumps: N,
+        megabytes: bytes / 1e6,
+        signatures: j.groups.length,
+        unreadable: j.unreadable.length,
+        triageMsPer1000: (ms * 1000) / N,
+      };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

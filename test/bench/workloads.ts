@@ -1,7 +1,12 @@
 // Benchmark workloads as .vgpu sources: long command streams built from a batch called many times.
 
 /** A batch of `perBatch` copies of `body` lines, started `calls` times from the rcs0 (or bcs0) ring. */
-export function repeatedBatch(body: readonly string[], perBatch: number, calls: number, o: { engine?: 'rcs0' | 'bcs0'; memory?: string; extraMaps?: string[]; data?: string[] } = {}): string {
+export function repeatedBatch(
+  body: readonly string[],
+  perBatch: number,
+  calls: number,
+  o: { engine?: 'rcs0' | 'bcs0'; memory?: string; extraMaps?: string[]; data?: string[] } = {},
+): string {
   const engine = o.engine ?? 'rcs0';
   const lines = [
     `.vm memory=${o.memory ?? '256M'}`,
@@ -51,7 +56,14 @@ export function timeIt(fn: () => void): number {
  */
 export function longProgram(lines: number, perBatch = 1000): string {
   const batches = Math.max(1, Math.floor(lines / (perBatch + 4)));
-  const out = ['; a long program for the editor', '.vm memory=512M gen=9', '.map 0x100000, 0x100000, 128M, rw', '.data 0x7F00000', 'flag: dword 0', ''];
+  const out = [
+    '; a long program for the editor',
+    '.vm memory=512M gen=9',
+    '.map 0x100000, 0x100000, 128M, rw',
+    '.data 0x7F00000',
+    'flag: dword 0',
+    '',
+  ];
   for (let b = 0; b < batches; b++) {
     if (b % 10 === 0) out.push(`.surface fb${b}, 0x${(0x7000000 + b * 0x1000).toString(16)}, 16, 16`);
     out.push(`.batch b${b}, 0x${(0x100000 + b * 0x10000).toString(16)}`);
@@ -62,7 +74,14 @@ export function longProgram(lines: number, perBatch = 1000): string {
       }
       const label = i % 50 === 0 ? `l${b}_${i}: ` : '    ';
       const k = i % 3;
-      out.push(label + (k === 0 ? `MI_STORE_DATA_IMM addr=flag, data=${i}` : k === 1 ? `MI_LOAD_REGISTER_IMM CS_GPR${i % 16}=${i}` : 'MI_NOOP'));
+      out.push(
+        label +
+          (k === 0
+            ? `MI_STORE_DATA_IMM addr=flag, data=${i}`
+            : k === 1
+              ? `MI_LOAD_REGISTER_IMM CS_GPR${i % 16}=${i}`
+              : 'MI_NOOP'),
+      );
     }
     out.push('    MI_BATCH_BUFFER_END', '');
   }

@@ -62,8 +62,17 @@ export async function startCodeServer(opts: { work: string; vsix: string; folder
   const out = fs.openSync(log, 'w');
   const child = spawn(
     BIN,
-    [...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
-      '--disable-workspace-trust', opts.folder],
+    [
+      ...common,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      opts.folder,
+    ],
     { detached: true, stdio: ['ignore', out, out] }, // its own process group: ended as a whole
   );
   fs.closeSync(out);

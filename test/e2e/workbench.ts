@@ -13,13 +13,24 @@ const mod = isMac ? 'Meta' : 'Control';
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }
 
 export class Workbench {
   /** Screenshots go to `shots`; the ones the README shows also to `readmeShots`. */
-  constructor(readonly page: Page, private readonly shots: string, private readonly readmeShots: string) {}
+  constructor(
+    readonly page: Page,
+    private readonly shots: string,
+    private readonly readmeShots: string,
+  ) {}
 
   static async open(browser: Browser, url: string, shots: string, readmeShots: string): Promise<Workbench> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 860 }, deviceScaleFactor: 1 });
@@ -125,7 +136,11 @@ export class Workbench {
   async acceptSaveDialog(title: string, fileName: string): Promise<string> {
     await this.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ timeout: 10_000 });
     const input = this.page.locator('.quick-input-widget input');
-    const proposed = await this.until('the proposed path', () => input.inputValue(), (v) => v.endsWith(fileName));
+    const proposed = await this.until(
+      'the proposed path',
+      () => input.inputValue(),
+      (v) => v.endsWith(fileName),
+    );
     for (let attempt = 0; attempt < 5; attempt++) {
       await this.page.keyboard.press('Enter');
       try {
@@ -164,12 +179,19 @@ export class Workbench {
   async pausedLine(): Promise<{ file: string; line: number }> {
     await this.waitPaused();
     return this.page.evaluate(() => {
-      const deco = document.querySelector('.editor-group-container.active .monaco-editor .debug-top-stack-frame-line') as HTMLElement;
+      const deco = document.querySelector(
+        '.editor-group-container.active .monaco-editor .debug-top-stack-frame-line',
+      ) as HTMLElement;
       const editor = deco.closest('.monaco-editor') as HTMLElement;
       const top = (deco.closest('.view-overlays > div') as HTMLElement).style.top;
-      const gutter = Array.from(editor.querySelectorAll('.margin-view-overlays > div')).find((d) => (d as HTMLElement).style.top === top);
+      const gutter = Array.from(editor.querySelectorAll('.margin-view-overlays > div')).find(
+        (d) => (d as HTMLElement).style.top === top,
+      );
       const tab = document.querySelector('.editor-group-container.active .tab.active') as HTMLElement;
-      return { file: tab.getAttribute('aria-label')!.split(',')[0].trim(), line: Number(gutter?.querySelector('.line-numbers')?.textContent) };
+      return {
+        file: tab.getAttribute('aria-label')!.split(',')[0].trim(),
+        line: Number(gutter?.querySelector('.line-numbers')?.textContent),
+      };
     });
   }
 
@@ -177,10 +199,14 @@ export class Workbench {
   async pausedLineText(): Promise<{ file: string; line: number; text: string }> {
     const at = await this.pausedLine();
     const text = await this.page.evaluate(() => {
-      const deco = document.querySelector('.editor-group-container.active .monaco-editor .debug-top-stack-frame-line') as HTMLElement;
+      const deco = document.querySelector(
+        '.editor-group-container.active .monaco-editor .debug-top-stack-frame-line',
+      ) as HTMLElement;
       const editor = deco.closest('.monaco-editor') as HTMLElement;
       const top = (deco.closest('.view-overlays > div') as HTMLElement).style.top;
-      const line = Array.from(editor.querySelectorAll('.view-lines > .view-line')).find((d) => (d as HTMLElement).style.top === top);
+      const line = Array.from(editor.querySelectorAll('.view-lines > .view-line')).find(
+        (d) => (d as HTMLElement).style.top === top,
+      );
       return (line?.textContent ?? '').replace(/\u00a0/g, ' ');
     });
     return { ...at, text };
@@ -188,7 +214,10 @@ export class Workbench {
 
   /** The cursor's line in the active editor and the characters selected, as the status bar shows them (`Ln 12, Col 5 (3 selected)`). */
   async cursor(): Promise<{ line: number; selected: number }> {
-    const text = await this.page.locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ }).first().innerText();
+    const text = await this.page
+      .locator('.statusbar-item', { hasText: /^Ln \d+, Col \d+/ })
+      .first()
+      .innerText();
     const m = /^Ln (\d+), Col \d+(?: \((\d+) selected\))?/.exec(text.trim())!;
     return { line: Number(m[1]), selected: Number(m[2] ?? 0) };
   }
@@ -257,11 +286,16 @@ export class Workbench {
 
   /** The frame of a webview whose document has `selector` (webviews are nested iframes). */
   async webviewFrame(selector: string, timeout = 15_000): Promise<Frame> {
-    return this.until(`a webview with ${selector}`, async () => {
-      for (const f of this.page.frames()) {
-        if (await f.$(selector).catch(() => null)) return f;
-      }
-      return undefined;
-    }, (f) => !!f, timeout) as Promise<Frame>;
+    return this.until(
+      `a webview with ${selector}`,
+      async () => {
+        for (const f of this.page.frames()) {
+          if (await f.$(selector).catch(() => null)) return f;
+        }
+        return undefined;
+      },
+      (f) => !!f,
+      timeout,
+    ) as Promise<Frame>;
   }
 }

@@ -44,7 +44,10 @@ export function assemble(buf: Buffer, sections: readonly Section[]): Buffer {
 /** Checkpoints with rings, TLB entries and rollback snapshots in them: examples stopped mid-run. */
 export function seedCheckpoints(examples: string): { name: string; buf: Buffer }[] {
   const out: { name: string; buf: Buffer }[] = [];
-  for (const f of fs.readdirSync(examples).filter((x) => x.endsWith('.vgpu')).sort()) {
+  for (const f of fs
+    .readdirSync(examples)
+    .filter((x) => x.endsWith('.vgpu'))
+    .sort()) {
     for (const n of [2, 5]) {
       const vm = loadVm(path.join(examples, f), {}, fs.readFileSync(path.join(examples, f), 'utf8'));
       vm.run({ untilCommands: n });
@@ -92,7 +95,24 @@ export function tryLoad(buf: Buffer, label: string): { outcome: Outcome; message
   return { outcome: 'ran' };
 }
 
-const NASTY: readonly unknown[] = [null, undefined, -1, 0, 1, 2 ** 32, 2 ** 53, 1e300, -0.5, 'x', [], {}, true, 2 ** 40, 2 ** 40 - 4096, 0x7fff_ffff_f000];
+const NASTY: readonly unknown[] = [
+  null,
+  undefined,
+  -1,
+  0,
+  1,
+  2 ** 32,
+  2 ** 53,
+  1e300,
+  -0.5,
+  'x',
+  [],
+  {},
+  true,
+  2 ** 40,
+  2 ** 40 - 4096,
+  0x7fff_ffff_f000,
+];
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -130,7 +150,8 @@ function splitJson(s: Section): { doc: Json; tail: Buffer; lenPrefix: boolean } 
     const n = s.payload.readUInt32LE(0);
     return { doc: JSON.parse(s.payload.toString('utf8', 4, 4 + n)), tail: s.payload.subarray(4 + n), lenPrefix: true };
   }
-  if (s.tag === 'META' || s.tag === 'STAT' || s.tag === 'IMGE') return { doc: JSON.parse(s.payload.toString('utf8')), tail: Buffer.alloc(0), lenPrefix: false };
+  if (s.tag === 'META' || s.tag === 'STAT' || s.tag === 'IMGE')
+    return { doc: JSON.parse(s.payload.toString('utf8')), tail: Buffer.alloc(0), lenPrefix: false };
   return undefined;
 }
 
@@ -165,7 +186,14 @@ export function damage(name: string, buf: Buffer, seed: number, flips: number, f
   const rnd = mulberry32(seed);
   const secs = sectionsOf(buf);
   for (const s of secs) {
-    for (const cut of [s.at - 1, s.at, s.at + 4, s.at + 12, s.at + 12 + (s.payload.length >> 1), s.at + 12 + s.payload.length + 31]) {
+    for (const cut of [
+      s.at - 1,
+      s.at,
+      s.at + 4,
+      s.at + 12,
+      s.at + 12 + (s.payload.length >> 1),
+      s.at + 12 + s.payload.length + 31,
+    ]) {
       if (cut <= 0 || cut >= buf.length) continue;
       const r = tryLoad(buf.subarray(0, cut), `${name} cut at ${cut}`);
       assert.equal(r.outcome, 'refused', `${name}: truncation at byte ${cut} was accepted`);
@@ -183,7 +211,8 @@ export function damage(name: string, buf: Buffer, seed: number, flips: number, f
   for (let i = 0; i < body.length; i++) {
     const dropped = [...body.slice(0, i), ...body.slice(i + 1), ...end];
     const r = tryLoad(assemble(buf, dropped), `${name} without ${body[i].tag} #${i}`);
-    if (body[i].tag !== 'SNAP') assert.equal(r.outcome, 'refused', `${name}: a checkpoint without its ${body[i].tag} section was accepted`);
+    if (body[i].tag !== 'SNAP')
+      assert.equal(r.outcome, 'refused', `${name}: a checkpoint without its ${body[i].tag} section was accepted`);
     count(t, r);
     const twice = [...body.slice(0, i + 1), body[i], ...body.slice(i + 1), ...end];
     count(t, tryLoad(assemble(buf, twice), `${name} with ${body[i].tag} #${i} twice`));

@@ -14,8 +14,12 @@ describe('checkpoint fuzz (long)', () => {
     this.timeout(0);
     const t: Tally = { cases: 0, refused: 0, ran: 0, placed: 0 };
     const t0 = performance.now();
-    seedCheckpoints(path.join(__dirname, '..', '..', 'examples')).forEach((s, i) => damage(s.name, s.buf, 0x17000 + i, 200 * SCALE, 1000 * SCALE, t));
-    console.log(`      ${t.cases} damaged checkpoints: ${t.refused} refused (${t.placed} with a byte offset), ${t.ran} loaded and ran inside guest RAM, 0 crashes, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    seedCheckpoints(path.join(__dirname, '..', '..', 'examples')).forEach((s, i) =>
+      damage(s.name, s.buf, 0x17000 + i, 200 * SCALE, 1000 * SCALE, t),
+    );
+    console.log(
+      `      ${t.cases} damaged checkpoints: ${t.refused} refused (${t.placed} with a byte offset), ${t.ran} loaded and ran inside guest RAM, 0 crashes, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     assert.ok(t.refused > 0);
   });
 });

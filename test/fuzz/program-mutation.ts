@@ -25,13 +25,74 @@ const MNEMONICS = mnemonics();
 /** Names usable as register operands: every register's short name, once. */
 const REGISTERS = [...new Set(REGISTER_TABLE.map((r) => r.def.name))];
 const FIELDS = [...new Set(COMMANDS.flatMap((c) => c.fields.map((f) => f.name)))];
-const KEYWORDS = ['rw', 'ro', 'full', 'restricted', 'all', 'ggtt', 'phys', 'on', 'off', 'page', 'memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'dword', 'qword', 'byte', 'ascii', 'MIRROR', ...ENGINES];
+const KEYWORDS = [
+  'rw',
+  'ro',
+  'full',
+  'restricted',
+  'all',
+  'ggtt',
+  'phys',
+  'on',
+  'off',
+  'page',
+  'memory',
+  'physBits',
+  'isolation',
+  'version',
+  'pool',
+  'gen',
+  'unmodelled',
+  'dword',
+  'qword',
+  'byte',
+  'ascii',
+  'MIRROR',
+  ...ENGINES,
+];
 
 /** Numbers at every boundary the assembler or the machine might check. */
 const BOUNDARY = [
-  '0', '1', '-1', '2', '3', '4', '7', '8', '63', '64', '255', '256', '4095', '4096', '4097', '0xfff', '0x1000', '0x1001', '65535', '65536',
-  '0x7fffffff', '0x80000000', '0xffffffff', '0x100000000', '0xfffffffff000', '0x1000000000000', '0xffffffffffffffff', '0x10000000000000000',
-  '9007199254740993', '1G', '64G', '4096G', '0x1_0000', '0b1', '1K', '2M', '0', '-0x80000000', '18446744073709551616', '1' + '0'.repeat(60),
+  '0',
+  '1',
+  '-1',
+  '2',
+  '3',
+  '4',
+  '7',
+  '8',
+  '63',
+  '64',
+  '255',
+  '256',
+  '4095',
+  '4096',
+  '4097',
+  '0xfff',
+  '0x1000',
+  '0x1001',
+  '65535',
+  '65536',
+  '0x7fffffff',
+  '0x80000000',
+  '0xffffffff',
+  '0x100000000',
+  '0xfffffffff000',
+  '0x1000000000000',
+  '0xffffffffffffffff',
+  '0x10000000000000000',
+  '9007199254740993',
+  '1G',
+  '64G',
+  '4096G',
+  '0x1_0000',
+  '0b1',
+  '1K',
+  '2M',
+  '0',
+  '-0x80000000',
+  '18446744073709551616',
+  '1' + '0'.repeat(60),
   '0x' + 'f'.repeat(40),
 ];
 
@@ -44,14 +105,37 @@ export interface Program {
 export function corpus(): Program[] {
   const root = path.join(__dirname, '..', '..');
   const dirs = [path.join(root, 'examples'), path.join(root, 'test', 'adapter', 'programs')];
-  return dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.vgpu')).sort().map((f) => ({ name: f, text: fs.readFileSync(path.join(d, f), 'utf8') })));
+  return dirs.flatMap((d) =>
+    fs
+      .readdirSync(d)
+      .filter((f) => f.endsWith('.vgpu'))
+      .sort()
+      .map((f) => ({ name: f, text: fs.readFileSync(path.join(d, f), 'utf8') })),
+  );
 }
 
 /** Every mutation kind, by name (the fuzz tallies how often each ran). */
 export const MUTATIONS = [
-  'swap lines', 'duplicate line', 'delete line', 'move line', 'repeat line', 'splice line', 'truncate at line', 'truncate at byte',
-  'boundary number', 'other directive', 'other mnemonic', 'other register', 'other field', 'other name', 'other keyword', 'drop token',
-  'double token', 'other punctuation', 'damage byte', 'binary byte',
+  'swap lines',
+  'duplicate line',
+  'delete line',
+  'move line',
+  'repeat line',
+  'splice line',
+  'truncate at line',
+  'truncate at byte',
+  'boundary number',
+  'other directive',
+  'other mnemonic',
+  'other register',
+  'other field',
+  'other name',
+  'other keyword',
+  'drop token',
+  'double token',
+  'other punctuation',
+  'damage byte',
+  'binary byte',
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -124,7 +208,8 @@ export class Mutator {
       }
       return undefined;
     };
-    const isName = (set: readonly string[]) => (t: Located) => t.kind === 'name' && set.some((s) => s.toUpperCase() === t.text.toUpperCase().replace(/^(RCS0|BCS0)\./, ''));
+    const isName = (set: readonly string[]) => (t: Located) =>
+      t.kind === 'name' && set.some((s) => s.toUpperCase() === t.text.toUpperCase().replace(/^(RCS0|BCS0)\./, ''));
     switch (m) {
       case 'swap lines':
         [lines[i], lines[j]] = [lines[j], lines[i]];
@@ -160,7 +245,11 @@ export class Mutator {
       case 'other directive': {
         const t = tokenWhere((x) => x.kind === 'directive');
         if (!t) return undefined;
-        replaceToken(lines, t, this.rnd() < 0.9 ? this.pick(DIRECTIVE_NAMES) : this.pick(['nope', 'VM', 'Map', 'dword', 'x'.repeat(300)]));
+        replaceToken(
+          lines,
+          t,
+          this.rnd() < 0.9 ? this.pick(DIRECTIVE_NAMES) : this.pick(['nope', 'VM', 'Map', 'dword', 'x'.repeat(300)]),
+        );
         break;
       }
       case 'other mnemonic': {
@@ -178,7 +267,9 @@ export class Mutator {
       }
       case 'other field': {
         // A name followed by `=`: a command's field (or a `.vm` key).
-        const t = tokenWhere((x, all, k) => x.kind === 'name' && all[k + 1]?.text === '=' && all[k + 1].line === x.line);
+        const t = tokenWhere(
+          (x, all, k) => x.kind === 'name' && all[k + 1]?.text === '=' && all[k + 1].line === x.line,
+        );
         if (!t) return undefined;
         replaceToken(lines, t, this.pick(FIELDS));
         break;
@@ -186,8 +277,18 @@ export class Mutator {
       case 'other name': {
         const t = tokenWhere((x) => x.kind === 'name');
         if (!t) return undefined;
-        const names = splitLines(this.pick(this.corpus).text).flatMap((l) => tokenizeLine(l).tokens.filter((x) => x.kind === 'name').map((x) => x.text));
-        replaceToken(lines, t, this.rnd() < 0.8 && names.length ? this.pick(names) : this.pick(['undefined_label', 'MIRROR', '_', 'a'.repeat(5000)]));
+        const names = splitLines(this.pick(this.corpus).text).flatMap((l) =>
+          tokenizeLine(l)
+            .tokens.filter((x) => x.kind === 'name')
+            .map((x) => x.text),
+        );
+        replaceToken(
+          lines,
+          t,
+          this.rnd() < 0.8 && names.length
+            ? this.pick(names)
+            : this.pick(['undefined_label', 'MIRROR', '_', 'a'.repeat(5000)]),
+        );
         break;
       }
       case 'other keyword': {
@@ -214,12 +315,49 @@ export class Mutator {
       case 'other punctuation': {
         const t = tokenWhere((x) => x.kind === 'punct');
         if (!t) return undefined;
-        replaceToken(lines, t, this.pick([',', '=', ':', '(', ')', '+', '-', '*', '/', '%', '<<', '>>', '&', '|', '^', '~', ',,', '', '"', ';']));
+        replaceToken(
+          lines,
+          t,
+          this.pick([
+            ',',
+            '=',
+            ':',
+            '(',
+            ')',
+            '+',
+            '-',
+            '*',
+            '/',
+            '%',
+            '<<',
+            '>>',
+            '&',
+            '|',
+            '^',
+            '~',
+            ',,',
+            '',
+            '"',
+            ';',
+          ]),
+        );
         break;
       }
       case 'damage byte': {
         const at = this.int(text.length + 1);
-        const ch = this.pick(['\u0001', '\u007f', '\u00e9', '\u200b', '\ufeff', '\ud800', '\t', '\r', '"', '\\', '\u{1f642}']);
+        const ch = this.pick([
+          '\u0001',
+          '\u007f',
+          '\u00e9',
+          '\u200b',
+          '\ufeff',
+          '\ud800',
+          '\t',
+          '\r',
+          '"',
+          '\\',
+          '\u{1f642}',
+        ]);
         return text.slice(0, at) + ch + text.slice(at + (this.rnd() < 0.5 ? 1 : 0));
       }
     }
@@ -268,17 +406,26 @@ export function runMutant(file: string, bytes: Buffer, limits: RunLimits, option
     assert.ok(t.refused.length < 200);
     return { outcome: 'refused', output: t.refused.length, bytes: 0 };
   }
-  const r = assembleSource(t.text, { file, readFile: () => {
-    throw new Error('no such file');
-  } });
+  const r = assembleSource(t.text, {
+    file,
+    readFile: () => {
+      throw new Error('no such file');
+    },
+  });
   const lines = splitLines(t.text);
   for (const d of r.diagnostics) {
     assert.ok(!/internal/.test(d.message), `an internal error: ${d.message}`);
     assert.equal(d.file, file);
     assert.ok(d.message.length > 0 && d.message.length < 2000, `a ${d.message.length}-character message`);
     if (d.more !== undefined) continue;
-    assert.ok(Number.isInteger(d.line) && d.line >= 1 && d.line <= lines.length, `line ${d.line} is outside the file (${lines.length} lines): ${d.message}`);
-    assert.ok(Number.isInteger(d.col) && d.col >= 1 && d.col <= lines[d.line - 1].length + 1, `column ${d.col} is outside line ${d.line}: ${d.message}`);
+    assert.ok(
+      Number.isInteger(d.line) && d.line >= 1 && d.line <= lines.length,
+      `line ${d.line} is outside the file (${lines.length} lines): ${d.message}`,
+    );
+    assert.ok(
+      Number.isInteger(d.col) && d.col >= 1 && d.col <= lines[d.line - 1].length + 1,
+      `column ${d.col} is outside line ${d.line}: ${d.message}`,
+    );
   }
   if (!r.image) {
     assert.ok(r.diagnostics.some((d) => d.severity === 'error'));
@@ -301,7 +448,12 @@ export function runMutant(file: string, bytes: Buffer, limits: RunLimits, option
   const held = vm.mem.allocatedPages * PAGE_SIZE + result.snapshots.bytes;
   assert.ok(held <= limits.maxBytes, `${held} bytes of guest pages and snapshots`);
   // Line 0: a command with no source line (a batch run off its end, data run as commands).
-  for (const e of result.errors) assert.ok(e.line >= 0 && e.line <= lines.length, `a GPU error at line ${e.line}, outside the file`);
+  for (const e of result.errors)
+    assert.ok(e.line >= 0 && e.line <= lines.length, `a GPU error at line ${e.line}, outside the file`);
   assert.doesNotMatch(out, /:0: /, 'the report names line 0');
-  return { outcome: how === 'limit' ? 'watchdog' : result.status === 'completed' ? 'completed' : 'error', output: out.length, bytes: held };
+  return {
+    outcome: how === 'limit' ? 'watchdog' : result.status === 'completed' ? 'completed' : 'error',
+    output: out.length,
+    bytes: held,
+  };
 }

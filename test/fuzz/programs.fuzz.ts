@@ -45,7 +45,9 @@ describe('program fuzz (long)', () => {
       } catch (e) {
         const keep = path.join(os.tmpdir(), `vgpu-mutant-${SEED}-${i}.vgpu`);
         fs.writeFileSync(keep, m.bytes);
-        throw new Error(`mutant ${i} of ${p.name} (${m.done.join(', ')}; options ${JSON.stringify(options)}; kept as ${keep}, seed ${SEED}): ${(e as Error)?.stack ?? String(e)}`);
+        throw new Error(
+          `mutant ${i} of ${p.name} (${m.done.join(', ')}; options ${JSON.stringify(options)}; kept as ${keep}, seed ${SEED}): ${(e as Error)?.stack ?? String(e)}`,
+        );
       }
       const ms = performance.now() - start;
       assert.ok(ms < MAX_MS, `mutant ${i} of ${p.name} (${m.done.join(', ')}) took ${ms.toFixed(0)} ms`);
@@ -57,10 +59,17 @@ describe('program fuzz (long)', () => {
     }
     rss = Math.max(rss, process.memoryUsage().rss);
     const s = (performance.now() - t0) / 1000;
-    console.log(`      ${MUTANTS} mutants of ${programs.length} programs in ${s.toFixed(1)} s: ${[...outcomes].map(([k, v]) => `${v} ${k}`).join(', ')}; 0 crashes`);
-    console.log(`      slowest ${slowest.toFixed(0)} ms, largest report ${largest} bytes, most memory ${(heaviest / 1048576).toFixed(1)} MiB, process RSS peak ${(rss / 1048576).toFixed(0)} MiB`);
+    console.log(
+      `      ${MUTANTS} mutants of ${programs.length} programs in ${s.toFixed(1)} s: ${[...outcomes].map(([k, v]) => `${v} ${k}`).join(', ')}; 0 crashes`,
+    );
+    console.log(
+      `      slowest ${slowest.toFixed(0)} ms, largest report ${largest} bytes, most memory ${(heaviest / 1048576).toFixed(1)} MiB, process RSS peak ${(rss / 1048576).toFixed(0)} MiB`,
+    );
     assert.ok(rss < RSS_BOUND_MIB * 1048576, `RSS ${(rss / 1048576).toFixed(0)} MiB`);
     for (const k of MUTATIONS) assert.ok((mutator.counts.get(k) ?? 0) > 0, `mutation '${k}' never ran`);
-    assert.ok((outcomes.get('completed') ?? 0) + (outcomes.get('error') ?? 0) > MUTANTS / 10, 'a fair share of mutants assemble and run');
+    assert.ok(
+      (outcomes.get('completed') ?? 0) + (outcomes.get('error') ?? 0) > MUTANTS / 10,
+      'a fair share of mutants assemble and run',
+    );
   });
 });

@@ -78,7 +78,9 @@ export class DapWire {
       if (end < 0) return;
       const m = /^Content-Length: (\d+)$/.exec(this.buf.toString('latin1', 0, end));
       if (!m) {
-        this.faults.push(`a malformed header from the adapter: ${JSON.stringify(this.buf.toString('latin1', 0, Math.min(end, 80)))}`);
+        this.faults.push(
+          `a malformed header from the adapter: ${JSON.stringify(this.buf.toString('latin1', 0, Math.min(end, 80)))}`,
+        );
         this.buf = Buffer.alloc(0);
         return;
       }
@@ -116,7 +118,11 @@ export class DapWire {
     this.responses++;
     const w = this.waiting.get(r.request_seq);
     if (!w) {
-      this.faults.push(this.answered.has(r.request_seq) ? `a second response to request ${r.request_seq} (${r.command})` : `a response to request ${r.request_seq}, which was never sent (${r.command})`);
+      this.faults.push(
+        this.answered.has(r.request_seq)
+          ? `a second response to request ${r.request_seq} (${r.command})`
+          : `a response to request ${r.request_seq}, which was never sent (${r.command})`,
+      );
       return;
     }
     this.waiting.delete(r.request_seq);
@@ -222,7 +228,9 @@ export function stdioAdapter(adapter: string, cwd: string, replyMs?: number): St
   const child = spawn(process.execPath, [adapter], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   const err = new Capped(64 * 1024);
   child.stderr!.on('data', (d: Buffer) => err.add(d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { wire: new DapWire(child.stdin!, child.stdout!, replyMs), child, stderr: () => err.text, exited };
 }
 

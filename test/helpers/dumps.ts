@@ -9,14 +9,28 @@ import { captureHangDump } from '../../emulator/postmortem';
 import { loadVm } from '../../emulator/program';
 
 const ROOT = path.resolve(__dirname, '../..');
-export const FAILING_EXAMPLES = ['hang.vgpu', 'page-fault.vgpu', 'isolation-violation.vgpu', 'privileged-register.vgpu', 'version-rejected.vgpu'];
-export const PLATFORMS: readonly [string, number][] = [['skylake', 0x1912], ['kabylake', 0x5912], ['broxton', 0x5a84], ['coffeelake', 0x3e92]];
+export const FAILING_EXAMPLES = [
+  'hang.vgpu',
+  'page-fault.vgpu',
+  'isolation-violation.vgpu',
+  'privileged-register.vgpu',
+  'version-rejected.vgpu',
+];
+export const PLATFORMS: readonly [string, number][] = [
+  ['skylake', 0x1912],
+  ['kabylake', 0x5912],
+  ['broxton', 0x5a84],
+  ['coffeelake', 0x3e92],
+];
 
 export function baseDumps(): HangDump[] {
   return FAILING_EXAMPLES.map((f) => {
     const vm = loadVm(path.join(ROOT, 'examples', f), { autoRollback: false });
     vm.run();
-    return captureHangDump(vm, vm.errors.find((e) => !e.rolledBack)!);
+    return captureHangDump(
+      vm,
+      vm.errors.find((e) => !e.rolledBack)!,
+    );
   });
 }
 

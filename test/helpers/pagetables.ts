@@ -61,7 +61,14 @@ export function makeVm(o: TestVmOptions = {}): TestVm {
     tableHpa: o.tableHpa ?? MiB,
   });
   const pt = new PageTables(mem, ept, ramBytes);
-  const ctx: PagingContext = { mem, ept, view: EPT_VIEW_FULL, pml4: pt.pml4, allow2M: o.allow2M ?? true, allow1G: o.allow1G ?? true };
+  const ctx: PagingContext = {
+    mem,
+    ept,
+    view: EPT_VIEW_FULL,
+    pml4: pt.pml4,
+    allow2M: o.allow2M ?? true,
+    allow1G: o.allow1G ?? true,
+  };
   return { mem, ept, pt, ctx };
 }
 
@@ -75,7 +82,11 @@ export class PageTables {
   readonly tablePages: number[] = [];
   private next: number;
 
-  constructor(private readonly mem: HostMemory, private readonly ept: Ept, top: number) {
+  constructor(
+    private readonly mem: HostMemory,
+    private readonly ept: Ept,
+    top: number,
+  ) {
     this.next = top;
     this.pml4 = this.allocTable();
   }
@@ -91,13 +102,18 @@ export class PageTables {
     const pageSize = o.pageSize ?? PAGE_4K;
     const leafLevel = LEAF_LEVEL[pageSize];
     if (leafLevel === undefined) throw new Error(`page size ${pageSize} is not 4K, 2M or 1G`);
-    if (va % pageSize || gpa % pageSize || size % pageSize) throw new Error(`map(${hex(va)}, ${hex(gpa)}, ${hex(size)}) is not ${hex(pageSize)} aligned`);
+    if (va % pageSize || gpa % pageSize || size % pageSize)
+      throw new Error(`map(${hex(va)}, ${hex(gpa)}, ${hex(size)}) is not ${hex(pageSize)} aligned`);
     const lo = PTE_P | PTE_US | (o.rw === false ? 0 : PTE_RW) | (leafLevel < 3 ? PTE_PS : 0);
     const hiFlags = o.nx ? PTE_NX_HI : 0;
     for (let off = 0; off < size; off += pageSize) {
       const table = this.tableFor(va + off, leafLevel);
       const g = gpa + off;
-      this.writeEntry(table + indexAt(va + off, leafLevel) * 8, ((g % 2 ** 32) | lo) >>> 0, (Math.floor(g / 2 ** 32) | hiFlags) >>> 0);
+      this.writeEntry(
+        table + indexAt(va + off, leafLevel) * 8,
+        ((g % 2 ** 32) | lo) >>> 0,
+        (Math.floor(g / 2 ** 32) | hiFlags) >>> 0,
+      );
     }
   }
 
@@ -149,7 +165,8 @@ export class PageTables {
       const e = table + indexAt(va, level) * 8;
       const [lo, hi] = this.readEntry(e);
       if (lo & PTE_P) {
-        if (level > 0 && lo & PTE_PS) throw new Error(`${hex(va)} is already mapped by a large page at ${LEVEL_NAMES[level]}`);
+        if (level > 0 && lo & PTE_PS)
+          throw new Error(`${hex(va)} is already mapped by a large page at ${LEVEL_NAMES[level]}`);
         table = entryAddress(lo, hi);
         continue;
       }

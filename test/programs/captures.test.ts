@@ -19,7 +19,8 @@ import { example, prng, runChecked } from './helpers';
 const ROOT = path.join(__dirname, '..', '..');
 const CAPTURES = path.join(ROOT, 'test', 'captures');
 const raw = (name: string) => new Uint8Array(fs.readFileSync(path.join(CAPTURES, `${name}.aub.gz`)));
-const open = (name: string, o: ConstructorParameters<typeof Vm>[1] = {}) => new Vm(loadCapture(`${name}.aub.gz`, raw(name)), o);
+const open = (name: string, o: ConstructorParameters<typeof Vm>[1] = {}) =>
+  new Vm(loadCapture(`${name}.aub.gz`, raw(name)), o);
 
 /** aubinator's command lines (`VA:  DW0:  NAME`), in its decode order, and whether it lost a batch. */
 function aubinator(name: string): { names: string[]; lost: string[] } {
@@ -69,7 +70,13 @@ describe('captures (Mesa AUB)', () => {
     assert.deepEqual(r.commandCounts, counts(ref.names));
     assert.equal(r.commands, 136);
     assert.deepEqual(r.notEmulated, { '3DPRIMITIVE': 2 });
-    assert.deepEqual(r.capture, { format: 'aub', platform: 'BDW', pciId: '0x162e', application: 'gltri', submissions: 2 });
+    assert.deepEqual(r.capture, {
+      format: 'aub',
+      platform: 'BDW',
+      pciId: '0x162e',
+      application: 'gltri',
+      submissions: 2,
+    });
     // the pipeline state iris left is retired into the engine, e.g. its 3DPRIMITIVE's topology
     assert.ok(vm.engine('rcs0').pipeline['3DSTATE_VF_TOPOLOGY']);
   });
@@ -78,17 +85,24 @@ describe('captures (Mesa AUB)', () => {
     const { vm, r, ref } = runsAsAubinatorDecodes('gldraws-skl');
     assert.equal(vm.gen, 9);
     assert.equal(r.notEmulated['3DPRIMITIVE'], ref.filter((n) => n === '3DPRIMITIVE').length);
-    assert.deepEqual(r.capture, { format: 'aub', platform: 'SKL', pciId: '0x1912', application: 'gldraws', submissions: 2 });
+    assert.deepEqual(r.capture, {
+      format: 'aub',
+      platform: 'SKL',
+      pciId: '0x1912',
+      application: 'gldraws',
+      submissions: 2,
+    });
   });
 
   it('glcompute-skl: a GLES 3.1 compute dispatch (made here with glcompute.c) retires exactly what aubinator decodes, GPGPU_WALKER not emulated', () => {
     const { vm, r } = runsAsAubinatorDecodes('glcompute-skl');
     assert.deepEqual(r.notEmulated, { GPGPU_WALKER: 1 });
     // the dispatch's state is retired into the engine: MEDIA_VFE_STATE and the interface descriptor
-    for (const k of ['MEDIA_VFE_STATE', 'MEDIA_INTERFACE_DESCRIPTOR_LOAD', 'MEDIA_CURBE_LOAD']) assert.ok(vm.engine('rcs0').pipeline[k], k);
+    for (const k of ['MEDIA_VFE_STATE', 'MEDIA_INTERFACE_DESCRIPTOR_LOAD', 'MEDIA_CURBE_LOAD'])
+      assert.ok(vm.engine('rcs0').pipeline[k], k);
   });
 
-  it('vkfill-skl: a Vulkan program through Debian\'s anv (vkfill.c: fill, copy, clear) retires exactly what aubinator decodes', () => {
+  it("vkfill-skl: a Vulkan program through Debian's anv (vkfill.c: fill, copy, clear) retires exactly what aubinator decodes", () => {
     const { r } = runsAsAubinatorDecodes('vkfill-skl');
     assert.equal(r.capture!.application, 'vkfill');
     // anv's own MI work executes: its MI_COPY_MEM_MEM and MI_STORE_DATA_IMM (query and fence writes)
@@ -103,13 +117,15 @@ describe('captures (Mesa AUB)', () => {
     const r = vm.result();
     assert.equal(r.commands, 16003);
     assert.deepEqual(r.commandCounts, counts(ref.names));
-    const prog = new Vm(assemble(fs.readFileSync(path.join(CAPTURES, 'mi-stream.vgpu'), 'utf8'), { file: 'mi-stream.vgpu' }));
+    const prog = new Vm(
+      assemble(fs.readFileSync(path.join(CAPTURES, 'mi-stream.vgpu'), 'utf8'), { file: 'mi-stream.vgpu' }),
+    );
     prog.run();
     assert.deepEqual(vm.readVa(0x200000, 4096), prog.readVa(0x200000, 4096));
-    assert.equal(vm.readVa(0x200000 + 4 * 7999 % 16384, 1)[0], 7999);
+    assert.equal(vm.readVa(0x200000 + ((4 * 7999) % 16384), 1)[0], 7999);
   });
 
-  it('picture-blt-skl: the blitter batch aubinator cannot reach is retired too, and is picture.vgpu\'s batch', () => {
+  it("picture-blt-skl: the blitter batch aubinator cannot reach is retired too, and is picture.vgpu's batch", () => {
     // aubinator reads a context's PML4 at the render context's fixed positions, so on the blitter
     // context it loses the batch ("Secondary batch ... unavailable") and lists only the ring. The test:
     // every command it lists is retired with the same count, and what is retired beyond that is exactly
@@ -122,12 +138,14 @@ describe('captures (Mesa AUB)', () => {
     const r = vm.result();
     assert.equal(r.status, 'completed');
     const prog = example('picture.vgpu');
-    const batch = prog.image.listing.filter((l) => l.ring === null && l.va >= 0x100000 && l.va < 0x110000).map((l) => l.text.split(/\s+/)[0].toUpperCase());
+    const batch = prog.image.listing
+      .filter((l) => l.ring === null && l.va >= 0x100000 && l.va < 0x110000)
+      .map((l) => l.text.split(/\s+/)[0].toUpperCase());
     assert.equal(batch.length, 10);
     assert.deepEqual(r.commandCounts, counts([...ref.names, ...batch]));
   });
 
-  it('picture-blt-skl: its surfaces are byte-identical to picture.vgpu\'s', () => {
+  it("picture-blt-skl: its surfaces are byte-identical to picture.vgpu's", () => {
     const vm = open('picture-blt-skl');
     vm.run();
     const prog = example('picture.vgpu');
@@ -141,7 +159,7 @@ describe('captures (Mesa AUB)', () => {
     }
   });
 
-  it('hang-skl: hangs at its MI_SEMAPHORE_WAIT (0x100000); what retired before is aubinator\'s prefix', () => {
+  it("hang-skl: hangs at its MI_SEMAPHORE_WAIT (0x100000); what retired before is aubinator's prefix", () => {
     const ref = aubinator('hang-skl');
     const vm = open('hang-skl', { autoRollback: false });
     assert.equal(vm.run(), 'error');
@@ -162,7 +180,7 @@ describe('captures (Mesa AUB)', () => {
     assert.equal(rb.errors[0].rolledBack, true);
   });
 
-  it('rings are fetched through the GGTT, batches through the context\'s PPGTT', () => {
+  it("rings are fetched through the GGTT, batches through the context's PPGTT", () => {
     const vm = open('hang-skl', { autoRollback: false });
     vm.run({ untilCommands: 1 });
     const e = vm.engine('rcs0');
@@ -172,7 +190,10 @@ describe('captures (Mesa AUB)', () => {
     assert.equal(vm.readVa(0x100000, 1)[0], 0x0e00c002);
   });
 
-  for (const [name, gen, platform] of [['gltri-icl', 11, 'ICL'], ['gltri-tgl', 12, 'TGL']] as const) {
+  for (const [name, gen, platform] of [
+    ['gltri-icl', 11, 'ICL'],
+    ['gltri-tgl', 12, 'TGL'],
+  ] as const) {
     it(`${name}: a gen${gen} capture runs decoded as gen9; what gen9 lacks or words differently is skipped and named, the rest retires as aubinator decodes it`, () => {
       const ref = counts(aubinator(name).names);
       const vm = open(name);
@@ -184,16 +205,33 @@ describe('captures (Mesa AUB)', () => {
       assert.match(r.capture!.note!, new RegExp(`^a gen${gen} capture, decoded with gen9's command layouts`));
       const total = Object.values(ref).reduce((a, b) => a + b, 0);
       assert.equal(r.commands, total, 'every command aubinator lists is retired');
-      const skipped = Object.keys(r.commandCounts).filter((n) => / \(a gen\d+ command gen9 lacks\)$| \(gen\d+'s \d+-dword form: /.test(n));
+      const skipped = Object.keys(r.commandCounts).filter((n) =>
+        / \(a gen\d+ command gen9 lacks\)$| \(gen\d+'s \d+-dword form: /.test(n),
+      );
       assert.ok(skipped.length > 0);
       for (const n of skipped) assert.equal(r.notEmulated[n], r.commandCounts[n], `${n} is listed as not emulated`);
       // Every command gen9 has retires under its name, as often as aubinator lists it.
       const named = Object.keys(r.commandCounts).filter((n) => !skipped.includes(n));
       for (const n of named) assert.equal(r.commandCounts[n], ref[n], n);
-      const rest = Object.entries(ref).filter(([n]) => !named.includes(n)).reduce((a, [, c]) => a + c, 0);
-      assert.equal(skipped.reduce((a, n) => a + r.commandCounts[n], 0), rest, 'the skipped ones are the rest of aubinator\'s');
-      if (gen === 12) assert.equal(r.notEmulated['0x786d0000 (a gen12 command gen9 lacks)'], ref['3DSTATE_CONSTANT_ALL'], 'aubinator names 0x786d 3DSTATE_CONSTANT_ALL');
-      else assert.equal(r.notEmulated["MI_ATOMIC (gen11's 7-dword form: MI_ATOMIC is 11 dwords, header DWord Length says 7)"], ref.MI_ATOMIC);
+      const rest = Object.entries(ref)
+        .filter(([n]) => !named.includes(n))
+        .reduce((a, [, c]) => a + c, 0);
+      assert.equal(
+        skipped.reduce((a, n) => a + r.commandCounts[n], 0),
+        rest,
+        "the skipped ones are the rest of aubinator's",
+      );
+      if (gen === 12)
+        assert.equal(
+          r.notEmulated['0x786d0000 (a gen12 command gen9 lacks)'],
+          ref['3DSTATE_CONSTANT_ALL'],
+          'aubinator names 0x786d 3DSTATE_CONSTANT_ALL',
+        );
+      else
+        assert.equal(
+          r.notEmulated["MI_ATOMIC (gen11's 7-dword form: MI_ATOMIC is 11 dwords, header DWord Length says 7)"],
+          ref.MI_ATOMIC,
+        );
     });
   }
 
@@ -218,9 +256,18 @@ describe('captures (Mesa AUB)', () => {
     const bytes = Buffer.from(zlib.gunzipSync(raw('hang-skl')));
     const odd = Buffer.from(bytes);
     odd.write('PCI-ID=0x0BAD', 20, 'latin1');
-    assert.throws(() => loadCapture('odd.aub', odd), (e: Error) => e instanceof CaptureError && /unknown PCI ID 0x0bad/.test(e.message));
-    assert.throws(() => loadCapture('cut.aub', bytes.subarray(0, 5000)), (e: Error) => e instanceof AubFormatError && e.offset === 4404 && /truncated/.test(e.reason));
-    assert.throws(() => loadCapture('cut.aub.gz', raw('hang-skl').subarray(0, 300)), (e: Error) => e instanceof AubFormatError && /gzip/.test(e.reason));
+    assert.throws(
+      () => loadCapture('odd.aub', odd),
+      (e: Error) => e instanceof CaptureError && /unknown PCI ID 0x0bad/.test(e.message),
+    );
+    assert.throws(
+      () => loadCapture('cut.aub', bytes.subarray(0, 5000)),
+      (e: Error) => e instanceof AubFormatError && e.offset === 4404 && /truncated/.test(e.reason),
+    );
+    assert.throws(
+      () => loadCapture('cut.aub.gz', raw('hang-skl').subarray(0, 300)),
+      (e: Error) => e instanceof AubFormatError && /gzip/.test(e.reason),
+    );
   });
 
   it('hostile captures: every truncation and random corruption opens and runs, or is refused; never a crash', function () {
@@ -267,8 +314,25 @@ describe('captures (Mesa AUB)', () => {
       const r = vgpu('run', path.join(CAPTURES, 'gltri-bdw.aub.gz'), '--json');
       assert.equal(r.code, 0, r.err);
       const j = JSON.parse(r.out);
-      assert.deepEqual(Object.keys(j), ['status', 'commands', 'cycles', 'errors', 'snapshots', 'surfaces', 'memorySha256', 'commandCounts', 'notEmulated', 'capture']);
-      assert.deepEqual(j.capture, { format: 'aub', platform: 'BDW', pciId: '0x162e', application: 'gltri', submissions: 2 });
+      assert.deepEqual(Object.keys(j), [
+        'status',
+        'commands',
+        'cycles',
+        'errors',
+        'snapshots',
+        'surfaces',
+        'memorySha256',
+        'commandCounts',
+        'notEmulated',
+        'capture',
+      ]);
+      assert.deepEqual(j.capture, {
+        format: 'aub',
+        platform: 'BDW',
+        pciId: '0x162e',
+        application: 'gltri',
+        submissions: 2,
+      });
       assert.equal(j.commandCounts['3DPRIMITIVE'], 2);
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-aub-'));
       const plain = path.join(tmp, 'hang.bin');

@@ -5,7 +5,14 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CheckpointError, readCheckpoint, serializeVm, parseSections, vmFromSections, writeCheckpoint } from '../../emulator/checkpoint';
+import {
+  CheckpointError,
+  readCheckpoint,
+  serializeVm,
+  parseSections,
+  vmFromSections,
+  writeCheckpoint,
+} from '../../emulator/checkpoint';
 import { loadVm } from '../../emulator/program';
 import { EXAMPLES, example } from './helpers';
 import { randomProgram } from './random';
@@ -77,12 +84,19 @@ describe('checkpoints', () => {
     for (const [what, buf, re] of cases) {
       const file = path.join(tmp, `bad-${what.replace(/ /g, '-')}.ckpt`);
       fs.writeFileSync(file, buf);
-      assert.throws(() => readCheckpoint(file), (e: Error) => e instanceof CheckpointError && re.test(e.message), what);
+      assert.throws(
+        () => readCheckpoint(file),
+        (e: Error) => e instanceof CheckpointError && re.test(e.message),
+        what,
+      );
     }
   });
 
   it('refuses to resume a VM on a host older than its exposed version', () => {
     const vm = example('picture.vgpu');
-    assert.throws(() => vmFromSections(parseSections(serializeVm(vm), 'x'), 'x', 2), /VM exposes device version 3; this host is generation 2/);
+    assert.throws(
+      () => vmFromSections(parseSections(serializeVm(vm), 'x'), 'x', 2),
+      /VM exposes device version 3; this host is generation 2/,
+    );
   });
 });

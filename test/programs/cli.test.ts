@@ -28,7 +28,17 @@ describe('vgpu CLI', () => {
     const r = vgpu('run', ex('picture.vgpu'), '--json');
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out);
-    assert.deepEqual(Object.keys(j), ['status', 'commands', 'cycles', 'errors', 'snapshots', 'surfaces', 'memorySha256', 'commandCounts', 'notEmulated']);
+    assert.deepEqual(Object.keys(j), [
+      'status',
+      'commands',
+      'cycles',
+      'errors',
+      'snapshots',
+      'surfaces',
+      'memorySha256',
+      'commandCounts',
+      'notEmulated',
+    ]);
     assert.equal(j.status, 'completed');
     assert.deepEqual(Object.keys(j.surfaces).sort(), ['canvas', 'tile']);
     assert.match(j.memorySha256, /^[0-9a-f]{64}$/);
@@ -38,7 +48,16 @@ describe('vgpu CLI', () => {
     const a = vgpu('run', ex('page-fault.vgpu'), '--json');
     assert.equal(a.code, 0);
     const e = JSON.parse(a.out).errors[0];
-    assert.deepEqual(Object.keys(e), ['kind', 'engine', 'file', 'line', 'commandVa', 'faultAddress', 'message', 'rolledBack']);
+    assert.deepEqual(Object.keys(e), [
+      'kind',
+      'engine',
+      'file',
+      'line',
+      'commandVa',
+      'faultAddress',
+      'message',
+      'rolledBack',
+    ]);
     assert.equal(e.rolledBack, true);
     const b = vgpu('run', ex('page-fault.vgpu'), '--json', '--no-auto-rollback');
     assert.equal(b.code, 1);
@@ -50,10 +69,26 @@ describe('vgpu CLI', () => {
 
   it('a GPU error at a command with no source line is reported without a line 0 (the program fuzz: a batch run off its end printed FILE:0:)', () => {
     const f = path.join(tmp, 'off-the-end.vgpu');
-    fs.writeFileSync(f, ['.vm memory=64M', '.map 0x100000, 0x100000, 64K, rw', '.batch b, 0x100000', '    MI_NOOP', '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0', ''].join('\n'));
+    fs.writeFileSync(
+      f,
+      [
+        '.vm memory=64M',
+        '.map 0x100000, 0x100000, 64K, rw',
+        '.batch b, 0x100000',
+        '    MI_NOOP',
+        '.ring rcs0',
+        '    MI_BATCH_BUFFER_START addr=b',
+        '.submit rcs0',
+        '.wait rcs0',
+        '',
+      ].join('\n'),
+    );
     const r = vgpu('run', f);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /off-the-end\.vgpu: page-fault on rcs0 at GPU VA 0x110000 \(no source line\) \(rolled back, submission skipped\)\n/);
+    assert.match(
+      r.out,
+      /off-the-end\.vgpu: page-fault on rcs0 at GPU VA 0x110000 \(no source line\) \(rolled back, submission skipped\)\n/,
+    );
     assert.doesNotMatch(r.out, /:0:/);
   });
 
@@ -86,7 +121,10 @@ describe('vgpu CLI', () => {
 
   it('an assembly error prints FILE:LINE:COL with the line and a caret, exit 2', () => {
     const f = path.join(tmp, 'bad.vgpu');
-    fs.writeFileSync(f, '.map 0x100000, 0x100000, 4K, rw\n.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=0x100000, dta=1\n  MI_FROB\n');
+    fs.writeFileSync(
+      f,
+      '.map 0x100000, 0x100000, 4K, rw\n.batch b, 0x100000\n  MI_STORE_DATA_IMM addr=0x100000, dta=1\n  MI_FROB\n',
+    );
     const r = vgpu('run', f);
     assert.equal(r.code, 2);
     assert.match(r.err, new RegExp(`${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+: error: .*dta`));
@@ -112,7 +150,10 @@ describe('vgpu CLI', () => {
     const ok = JSON.parse(vgpu('translate', ex('picture.vgpu'), '0x1000010', '--json').out);
     assert.equal(ok.ok, true);
     assert.equal(ok.gpa, '0x400010');
-    assert.deepEqual(ok.steps.map((s: { level: string }) => s.level), ['PML4', 'PDPT', 'PD', 'PT', 'EPT']);
+    assert.deepEqual(
+      ok.steps.map((s: { level: string }) => s.level),
+      ['PML4', 'PDPT', 'PD', 'PT', 'EPT'],
+    );
     const bad = vgpu('translate', ex('isolation-violation.vgpu'), '0x200000', '--view', 'restricted');
     assert.equal(bad.code, 1);
     assert.match(bad.out, /isolation-violation/);

@@ -37,17 +37,52 @@ const gpr = (vm: Vm, n: number, engine: 'rcs0' | 'bcs0' = 'rcs0') => {
 
 /** MI_MATH's instruction list in the language's group-entry syntax. */
 function math(...ins: [string, string?, string?][]): string {
-  return 'MI_MATH ' + ins.map(([op, a, b], i) => [`alu_opcode.${i}=${op}`, a && `operand_1.${i}=${a}`, b && `operand_2.${i}=${b}`].filter(Boolean).join(', ')).join(', ');
+  return (
+    'MI_MATH ' +
+    ins
+      .map(([op, a, b], i) =>
+        [`alu_opcode.${i}=${op}`, a && `operand_1.${i}=${a}`, b && `operand_2.${i}=${b}`].filter(Boolean).join(', '),
+      )
+      .join(', ')
+  );
 }
 
 describe('gen8/gen9 MI command semantics', () => {
   it('MI_MATH: LOAD, ADD, SUB with borrow, AND/OR/XOR, LOADINV, STOREINV, ZF and CF as all ones', () => {
     const ring = [
       'MI_LOAD_REGISTER_IMM CS_GPR0=5, CS_GPR0_UDW=1, CS_GPR1=7',
-      math(['LOAD', 'SRCA', 'REG0'], ['LOAD', 'SRCB', 'REG1'], ['ADD'], ['STORE', 'REG2', 'ACCU'], ['STORE', 'REG3', 'CF']),
-      math(['LOAD', 'SRCA', 'REG1'], ['LOAD', 'SRCB', 'REG0'], ['SUB'], ['STORE', 'REG4', 'ACCU'], ['STORE', 'REG5', 'CF'], ['STORE', 'REG6', 'ZF']),
-      math(['LOAD', 'SRCA', 'REG0'], ['LOAD', 'SRCB', 'REG0'], ['XOR'], ['STORE', 'REG7', 'ZF'], ['STOREINV', 'REG8', 'ACCU']),
-      math(['LOADINV', 'SRCA', 'REG1'], ['LOAD1', 'SRCB'], ['AND'], ['STORE', 'REG9', 'ACCU'], ['LOAD0', 'SRCA'], ['LOAD', 'SRCB', 'REG1'], ['OR'], ['STORE', 'REG10', 'ACCU']),
+      math(
+        ['LOAD', 'SRCA', 'REG0'],
+        ['LOAD', 'SRCB', 'REG1'],
+        ['ADD'],
+        ['STORE', 'REG2', 'ACCU'],
+        ['STORE', 'REG3', 'CF'],
+      ),
+      math(
+        ['LOAD', 'SRCA', 'REG1'],
+        ['LOAD', 'SRCB', 'REG0'],
+        ['SUB'],
+        ['STORE', 'REG4', 'ACCU'],
+        ['STORE', 'REG5', 'CF'],
+        ['STORE', 'REG6', 'ZF'],
+      ),
+      math(
+        ['LOAD', 'SRCA', 'REG0'],
+        ['LOAD', 'SRCB', 'REG0'],
+        ['XOR'],
+        ['STORE', 'REG7', 'ZF'],
+        ['STOREINV', 'REG8', 'ACCU'],
+      ),
+      math(
+        ['LOADINV', 'SRCA', 'REG1'],
+        ['LOAD1', 'SRCB'],
+        ['AND'],
+        ['STORE', 'REG9', 'ACCU'],
+        ['LOAD0', 'SRCA'],
+        ['LOAD', 'SRCB', 'REG1'],
+        ['OR'],
+        ['STORE', 'REG10', 'ACCU'],
+      ),
     ];
     const vm = run(program(ring));
     assert.deepEqual(vm.errors, []);
@@ -72,14 +107,18 @@ describe('gen8/gen9 MI command semantics', () => {
 
   it('MI_PREDICATE from a memory value: a predicated 3DPRIMITIVE runs only when the predicate holds', () => {
     const draw = '3DPRIMITIVE predicate_enable=1, vertex_count_per_instance=3, instance_count=1';
-    const prog = (value: number) => program([
-      `MI_LOAD_REGISTER_MEM reg=MI_PREDICATE_SRC0, addr=flag`,
-      'MI_LOAD_REGISTER_IMM MI_PREDICATE_SRC0_UDW=0, MI_PREDICATE_SRC1=0, MI_PREDICATE_SRC1_UDW=0',
-      // predicate = !(SRC0 == SRC1): draw when the flag is non-zero (Mesa's conditional rendering)
-      'MI_PREDICATE load=LOADINV, combine=SET, compare=SRCS_EQUAL',
-      draw,
-      '3DPRIMITIVE vertex_count_per_instance=3, instance_count=1',
-    ], ['.data 0x200000', `flag: dword ${value}`]);
+    const prog = (value: number) =>
+      program(
+        [
+          `MI_LOAD_REGISTER_MEM reg=MI_PREDICATE_SRC0, addr=flag`,
+          'MI_LOAD_REGISTER_IMM MI_PREDICATE_SRC0_UDW=0, MI_PREDICATE_SRC1=0, MI_PREDICATE_SRC1_UDW=0',
+          // predicate = !(SRC0 == SRC1): draw when the flag is non-zero (Mesa's conditional rendering)
+          'MI_PREDICATE load=LOADINV, combine=SET, compare=SRCS_EQUAL',
+          draw,
+          '3DPRIMITIVE vertex_count_per_instance=3, instance_count=1',
+        ],
+        ['.data 0x200000', `flag: dword ${value}`],
+      );
     const on = run(prog(1)).result();
     assert.deepEqual(on.notEmulated, { '3DPRIMITIVE': 2 });
     assert.equal(on.commandCounts['3DPRIMITIVE'], 2);
@@ -110,7 +149,10 @@ describe('gen8/gen9 MI command semantics', () => {
     ];
     const vm = run(program(prog));
     assert.deepEqual(vm.errors, []);
-    assert.deepEqual([0, 4, 8, 12, 16, 20].map((o) => dword(vm, 0x200000 + o)), [0, 1, 0, 0, 1, 6]);
+    assert.deepEqual(
+      [0, 4, 8, 12, 16, 20].map((o) => dword(vm, 0x200000 + o)),
+      [0, 1, 0, 0, 1, 6],
+    );
   });
 
   it('MI_SET_PREDICATE makes the following commands no-ops while its condition holds', () => {
@@ -126,16 +168,30 @@ describe('gen8/gen9 MI command semantics', () => {
     ];
     const vm = run(program(prog));
     assert.deepEqual(vm.errors, []);
-    assert.deepEqual([0, 4, 8].map((o) => dword(vm, 0x200000 + o)), [0, 2, 0]);
+    assert.deepEqual(
+      [0, 4, 8].map((o) => dword(vm, 0x200000 + o)),
+      [0, 2, 0],
+    );
     sound(program(prog));
   });
 
   it('MI_ATOMIC: every dword operation, inline or from CS_GPR0, with Return Data Control into CS_GPR4', () => {
     const cases: [string, number, number, number][] = [
       // op, memory before, operand, memory after
-      ['AND', 0b1100, 0b1010, 0b1000], ['OR', 0b1100, 0b1010, 0b1110], ['XOR', 0b1100, 0b1010, 0b0110], ['MOVE', 5, 9, 9],
-      ['INC', 5, 0, 6], ['DEC', 0, 0, 0xffffffff], ['ADD', 0xffffffff, 2, 1], ['SUB', 5, 7, 0xfffffffe], ['RSUB', 5, 7, 2],
-      ['IMAX', 0xffffffff, 1, 1], ['IMIN', 0xffffffff, 1, 0xffffffff], ['UMAX', 0xffffffff, 1, 0xffffffff], ['UMIN', 0xffffffff, 1, 1], ['PREDEC', 3, 0, 2],
+      ['AND', 0b1100, 0b1010, 0b1000],
+      ['OR', 0b1100, 0b1010, 0b1110],
+      ['XOR', 0b1100, 0b1010, 0b0110],
+      ['MOVE', 5, 9, 9],
+      ['INC', 5, 0, 6],
+      ['DEC', 0, 0, 0xffffffff],
+      ['ADD', 0xffffffff, 2, 1],
+      ['SUB', 5, 7, 0xfffffffe],
+      ['RSUB', 5, 7, 2],
+      ['IMAX', 0xffffffff, 1, 1],
+      ['IMIN', 0xffffffff, 1, 0xffffffff],
+      ['UMAX', 0xffffffff, 1, 0xffffffff],
+      ['UMIN', 0xffffffff, 1, 1],
+      ['PREDEC', 3, 0, 2],
     ];
     for (const inline of [true, false]) {
       const ring = cases.flatMap(([op, , operand], i) => [
@@ -163,13 +219,30 @@ describe('gen8/gen9 MI command semantics', () => {
       'MI_ATOMIC op=CMP_WR16B, size=OCTWORD, addr=0x200020, return_data=1',
       'MI_ATOMIC op=CMP_WR8B, size=QWORD, addr=0x200040, return_data=1',
     ];
-    const setup = ['.data 0x200000', 'qword 0xffffffff', '.data 0x200010', 'dword 7, 8', '.data 0x200020', 'dword 1, 2, 3, 4', '.data 0x200040', 'qword 0x0000000200000001'];
+    const setup = [
+      '.data 0x200000',
+      'qword 0xffffffff',
+      '.data 0x200010',
+      'dword 7, 8',
+      '.data 0x200020',
+      'dword 1, 2, 3, 4',
+      '.data 0x200040',
+      'qword 0x0000000200000001',
+    ];
     const vm = run(program(ring, setup), { deviceVersion: 3 });
     assert.deepEqual(vm.errors, []);
     assert.equal(qword(vm, 0x200000), 0x1_0000_0000n, 'a qword ADD carries into the high dword');
     assert.deepEqual([dword(vm, 0x200010), dword(vm, 0x200014)], [9, 8]);
-    assert.deepEqual([0, 4, 8, 12].map((o) => dword(vm, 0x200020 + o)), [10, 20, 30, 40], 'octword compare-exchange');
-    assert.equal(qword(vm, 0x200040), (20n << 32n) | 10n, 'qword compare-exchange: memory equalled CS_GPR0, became CS_GPR2');
+    assert.deepEqual(
+      [0, 4, 8, 12].map((o) => dword(vm, 0x200020 + o)),
+      [10, 20, 30, 40],
+      'octword compare-exchange',
+    );
+    assert.equal(
+      qword(vm, 0x200040),
+      (20n << 32n) | 10n,
+      'qword compare-exchange: memory equalled CS_GPR0, became CS_GPR2',
+    );
     assert.equal(gpr(vm, 4), 0x0000000200000001n, 'return data: the old qword');
     sound(program(ring, setup));
   });
@@ -194,7 +267,11 @@ describe('gen8/gen9 MI command semantics', () => {
     assert.deepEqual(vm.errors, []);
     assert.equal(vm.readGpa(0x300040), 0xabc);
     assert.deepEqual([vm.readGpa(0x300048), vm.readGpa(0x30004c)], [1, 2]);
-    assert.equal(vm.readGpa(0x300010), 12 + 16, 'RING_HEAD at MI_REPORT_HEAD: its own offset, past the 3- and 4-dword MI_STORE_DATA_INDEX');
+    assert.equal(
+      vm.readGpa(0x300010),
+      12 + 16,
+      'RING_HEAD at MI_REPORT_HEAD: its own offset, past the 3- and 4-dword MI_STORE_DATA_INDEX',
+    );
     sound(src);
   });
 
@@ -205,13 +282,25 @@ describe('gen8/gen9 MI command semantics', () => {
   });
 
   it('MI_SEMAPHORE_SIGNAL wakes a signal-mode MI_SEMAPHORE_WAIT; without it the wait hangs', () => {
-    const src = (signal: boolean) => [
-      ...MAP, '.data 0x200000', 'sem: dword 0',
-      '.ring bcs0', 'MI_SEMAPHORE_WAIT addr=sem, data=1, op=EQ, poll=0', 'MI_STORE_DATA_IMM addr=0x200004, data=0x600d',
-      // rcs0 writes the semaphore only after bcs0's wait has evaluated it once (engines alternate one command each).
-      '.ring rcs0', 'MI_NOOP', 'MI_NOOP', 'MI_NOOP', 'MI_STORE_DATA_IMM addr=sem, data=1', ...(signal ? ['MI_SEMAPHORE_SIGNAL target=BCS'] : []),
-      '.submit bcs0', '.submit rcs0', '.wait all',
-    ].join('\n') + '\n';
+    const src = (signal: boolean) =>
+      [
+        ...MAP,
+        '.data 0x200000',
+        'sem: dword 0',
+        '.ring bcs0',
+        'MI_SEMAPHORE_WAIT addr=sem, data=1, op=EQ, poll=0',
+        'MI_STORE_DATA_IMM addr=0x200004, data=0x600d',
+        // rcs0 writes the semaphore only after bcs0's wait has evaluated it once (engines alternate one command each).
+        '.ring rcs0',
+        'MI_NOOP',
+        'MI_NOOP',
+        'MI_NOOP',
+        'MI_STORE_DATA_IMM addr=sem, data=1',
+        ...(signal ? ['MI_SEMAPHORE_SIGNAL target=BCS'] : []),
+        '.submit bcs0',
+        '.submit rcs0',
+        '.wait all',
+      ].join('\n') + '\n';
     const ok = loadVm('sig.vgpu', { autoRollback: false, deviceVersion: 3, semaphoreTimeout: 500 }, src(true));
     ok.run();
     assert.deepEqual(ok.errors, []);
@@ -240,24 +329,38 @@ describe('gen8/gen9 MI command semantics', () => {
   });
 
   it('MI_CONDITIONAL_BATCH_BUFFER_END: compares only with Compare Semaphore; from a second-level batch it ends the first level too', () => {
-    const src = (compare: number) => [
-      ...MAP, '.data 0x200000', 'v: dword 5',
-      '.batch inner, 0x101000',
-      `  MI_CONDITIONAL_BATCH_BUFFER_END addr=v, data=5, compare_semaphore=${compare}`,
-      '  MI_STORE_DATA_IMM addr=0x200010, data=1',
-      '  MI_BATCH_BUFFER_END',
-      '.batch outer, 0x100000',
-      '  MI_BATCH_BUFFER_START addr=inner, second_level=1',
-      '  MI_STORE_DATA_IMM addr=0x200014, data=2',
-      '  MI_BATCH_BUFFER_END',
-      '.ring rcs0', 'MI_BATCH_BUFFER_START addr=outer', 'MI_STORE_DATA_IMM addr=0x200018, data=3',
-      '.submit rcs0', '.wait rcs0',
-    ].join('\n') + '\n';
+    const src = (compare: number) =>
+      [
+        ...MAP,
+        '.data 0x200000',
+        'v: dword 5',
+        '.batch inner, 0x101000',
+        `  MI_CONDITIONAL_BATCH_BUFFER_END addr=v, data=5, compare_semaphore=${compare}`,
+        '  MI_STORE_DATA_IMM addr=0x200010, data=1',
+        '  MI_BATCH_BUFFER_END',
+        '.batch outer, 0x100000',
+        '  MI_BATCH_BUFFER_START addr=inner, second_level=1',
+        '  MI_STORE_DATA_IMM addr=0x200014, data=2',
+        '  MI_BATCH_BUFFER_END',
+        '.ring rcs0',
+        'MI_BATCH_BUFFER_START addr=outer',
+        'MI_STORE_DATA_IMM addr=0x200018, data=3',
+        '.submit rcs0',
+        '.wait rcs0',
+      ].join('\n') + '\n';
     const ended = run(src(1));
     assert.deepEqual(ended.errors, []);
-    assert.deepEqual([0x10, 0x14, 0x18].map((o) => dword(ended, 0x200000 + o)), [0, 0, 3], 'mem <= data: both levels end, the ring goes on');
+    assert.deepEqual(
+      [0x10, 0x14, 0x18].map((o) => dword(ended, 0x200000 + o)),
+      [0, 0, 3],
+      'mem <= data: both levels end, the ring goes on',
+    );
     const ignored = run(src(0));
-    assert.deepEqual([0x10, 0x14, 0x18].map((o) => dword(ignored, 0x200000 + o)), [1, 2, 3], 'no Compare Semaphore: no effect');
+    assert.deepEqual(
+      [0x10, 0x14, 0x18].map((o) => dword(ignored, 0x200000 + o)),
+      [1, 2, 3],
+      'no Compare Semaphore: no effect',
+    );
   });
 
   it('PIPE_CONTROL: write, timestamp and PS depth count post-syncs; TLB invalidate; Store Data Index to the status page', () => {
@@ -279,22 +382,66 @@ describe('gen8/gen9 MI command semantics', () => {
   });
 
   it('the global GTT: the ring and privileged (GGTT) batches may use it; a PPGTT batch may not', () => {
-    const base = [...MAP, '.ggtt 0x40000, 0x320000, 8K', '.batch priv, 0x40000, ggtt', '  MI_STORE_DATA_IMM ggtt=1, addr=0x41000, data=0x5a', '  MI_BATCH_BUFFER_END'];
-    const ok = run([...base, '.ring rcs0', 'MI_STORE_DATA_IMM ggtt=1, addr=0x41004, data=0x6b', 'MI_BATCH_BUFFER_START addr=priv, ppgtt=0', '.submit rcs0', '.wait rcs0'].join('\n') + '\n');
+    const base = [
+      ...MAP,
+      '.ggtt 0x40000, 0x320000, 8K',
+      '.batch priv, 0x40000, ggtt',
+      '  MI_STORE_DATA_IMM ggtt=1, addr=0x41000, data=0x5a',
+      '  MI_BATCH_BUFFER_END',
+    ];
+    const ok = run(
+      [
+        ...base,
+        '.ring rcs0',
+        'MI_STORE_DATA_IMM ggtt=1, addr=0x41004, data=0x6b',
+        'MI_BATCH_BUFFER_START addr=priv, ppgtt=0',
+        '.submit rcs0',
+        '.wait rcs0',
+      ].join('\n') + '\n',
+    );
     assert.deepEqual(ok.errors, []);
     assert.deepEqual([ok.readGpa(0x321000), ok.readGpa(0x321004)], [0x5a, 0x6b]);
-    const bad = run([...base, '.batch user, 0x100000', '  MI_STORE_DATA_IMM ggtt=1, addr=0x41000, data=1', '  MI_BATCH_BUFFER_END', '.ring rcs0', 'MI_BATCH_BUFFER_START addr=user', '.submit rcs0', '.wait rcs0'].join('\n') + '\n');
+    const bad = run(
+      [
+        ...base,
+        '.batch user, 0x100000',
+        '  MI_STORE_DATA_IMM ggtt=1, addr=0x41000, data=1',
+        '  MI_BATCH_BUFFER_END',
+        '.ring rcs0',
+        'MI_BATCH_BUFFER_START addr=user',
+        '.submit rcs0',
+        '.wait rcs0',
+      ].join('\n') + '\n',
+    );
     assert.equal(bad.errors[0]?.kind, 'invalid-command');
     assert.match(bad.errors[0].message, /global GTT from a non-privileged \(PPGTT\) batch/);
-    const nested = run([...base, '.batch user, 0x100000', '  MI_BATCH_BUFFER_START addr=priv, ppgtt=0, second_level=1', '  MI_BATCH_BUFFER_END', '.ring rcs0', 'MI_BATCH_BUFFER_START addr=user', '.submit rcs0', '.wait rcs0'].join('\n') + '\n');
+    const nested = run(
+      [
+        ...base,
+        '.batch user, 0x100000',
+        '  MI_BATCH_BUFFER_START addr=priv, ppgtt=0, second_level=1',
+        '  MI_BATCH_BUFFER_END',
+        '.ring rcs0',
+        'MI_BATCH_BUFFER_START addr=user',
+        '.submit rcs0',
+        '.wait rcs0',
+      ].join('\n') + '\n',
+    );
     assert.equal(nested.errors[0]?.kind, 'invalid-command', 'a PPGTT batch cannot start a GGTT one');
   });
 
   it('translate walks the global GTT: its PTE, the EPT walks of the table and the data, or a fault naming the entry', () => {
-    const vm = loadVm('g.vgpu', {}, program(['MI_NOOP'], ['.ggtt 0x40000, 0x320000, 8K', '.ggtt 0x50000, 0x330000, 4K']));
+    const vm = loadVm(
+      'g.vgpu',
+      {},
+      program(['MI_NOOP'], ['.ggtt 0x40000, 0x320000, 8K', '.ggtt 0x50000, 0x330000, 4K']),
+    );
     const t = vm.translate(0x41234, 0, 'rcs0', 'ggtt');
     assert.equal(t.gpa, 0x321234);
-    assert.deepEqual(t.steps.map((s) => s.level), ['GGTT', 'EPT']);
+    assert.deepEqual(
+      t.steps.map((s) => s.level),
+      ['GGTT', 'EPT'],
+    );
     assert.equal(t.steps[0].index, 0x41);
     const miss = vm.translate(0x42000, 0, 'rcs0', 'ggtt');
     assert.equal(miss.fault?.kind, 'page-fault');
@@ -311,18 +458,34 @@ describe('gen8/gen9 MI command semantics', () => {
   });
 
   it('MI_LOAD_REGISTER_IMM Byte Write Disables keep the disabled bytes', () => {
-    const vm = run(program(['MI_LOAD_REGISTER_IMM CS_GPR0=0x11223344', 'MI_LOAD_REGISTER_IMM byte_write_disables=0b0101, CS_GPR0=0xaabbccdd']));
+    const vm = run(
+      program([
+        'MI_LOAD_REGISTER_IMM CS_GPR0=0x11223344',
+        'MI_LOAD_REGISTER_IMM byte_write_disables=0b0101, CS_GPR0=0xaabbccdd',
+      ]),
+    );
     assert.deepEqual(vm.errors, []);
     assert.equal(Number(gpr(vm, 0) & 0xffffffffn), 0xaa22cc44);
   });
 
   it('state commands retire into the pipeline state; unknown opcodes stay invalid-command', () => {
-    const vm = run(program(['PIPELINE_SELECT pipeline_selection=_3D', '3DSTATE_VF_STATISTICS statistics_enable=1', 'STATE_BASE_ADDRESS general_state_base_address=0x100000, general_state_base_address_modify_enable=1', '.dword 0x7fff0000']));
+    const vm = run(
+      program([
+        'PIPELINE_SELECT pipeline_selection=_3D',
+        '3DSTATE_VF_STATISTICS statistics_enable=1',
+        'STATE_BASE_ADDRESS general_state_base_address=0x100000, general_state_base_address_modify_enable=1',
+        '.dword 0x7fff0000',
+      ]),
+    );
     assert.equal(vm.errors[0]?.kind, 'invalid-command');
     assert.match(vm.errors[0].message, /unknown command header 0x7fff0000/);
     const p = vm.engine('rcs0').pipeline;
     assert.deepEqual(Object.keys(p).sort(), ['3DSTATE_VF_STATISTICS', 'PIPELINE_SELECT', 'STATE_BASE_ADDRESS']);
     assert.equal(p.STATE_BASE_ADDRESS.dwords.length, 19);
-    assert.deepEqual(vm.result().commandCounts, { '3DSTATE_VF_STATISTICS': 1, PIPELINE_SELECT: 1, STATE_BASE_ADDRESS: 1 });
+    assert.deepEqual(vm.result().commandCounts, {
+      '3DSTATE_VF_STATISTICS': 1,
+      PIPELINE_SELECT: 1,
+      STATE_BASE_ADDRESS: 1,
+    });
   });
 });

@@ -45,7 +45,10 @@ describe('examples', () => {
   it('nested-batches: three levels, then back to the ring', () => {
     const vm = example('nested-batches.vgpu');
     assert.deepEqual(runChecked(vm), []);
-    assert.deepEqual([0, 1, 2, 3].map((i) => atLabel(vm, 'results', i)), [1, 2, 3, 0xd00e]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => atLabel(vm, 'results', i)),
+      [1, 2, 3, 0xd00e],
+    );
     assert.equal(vm.engine('rcs0').depth, 0);
   });
 
@@ -109,7 +112,10 @@ describe('examples', () => {
   });
 
   it('isolation is refused on a version without it', () => {
-    assert.throws(() => example('isolation-violation.vgpu', { deviceVersion: 1 }), /isolation was asked for, but device version 1/);
+    assert.throws(
+      () => example('isolation-violation.vgpu', { deviceVersion: 1 }),
+      /isolation was asked for, but device version 1/,
+    );
   });
 
   it('privileged-register: EPT_VIEW is outside the allow-list', () => {
@@ -163,10 +169,22 @@ describe('examples', () => {
     assert.deepEqual(r.notEmulated, { '3DPRIMITIVE': 1 });
     assert.equal(atLabel(vm, 'fence'), 1);
     const p = vm.engine('rcs0').pipeline;
-    for (const m of ['PIPELINE_SELECT', 'STATE_BASE_ADDRESS', '3DSTATE_VERTEX_BUFFERS', '3DSTATE_VERTEX_ELEMENTS', '3DSTATE_VS', '3DSTATE_PS', '3DSTATE_VF_TOPOLOGY']) assert.ok(p[m], m);
+    for (const m of [
+      'PIPELINE_SELECT',
+      'STATE_BASE_ADDRESS',
+      '3DSTATE_VERTEX_BUFFERS',
+      '3DSTATE_VERTEX_ELEMENTS',
+      '3DSTATE_VS',
+      '3DSTATE_PS',
+      '3DSTATE_VF_TOPOLOGY',
+    ])
+      assert.ok(p[m], m);
     const vb = decodeCommand(p['3DSTATE_VERTEX_BUFFERS'].dwords, 0, p['3DSTATE_VERTEX_BUFFERS'].dwords.length);
     assert.ok(typeof vb !== 'string');
-    assert.deepEqual([vb.fields.get('buffer_pitch.0'), vb.fields.get('buffer_starting_address.0'), vb.fields.get('buffer_size.0')], [16n, 0x200000n, 48n]);
+    assert.deepEqual(
+      [vb.fields.get('buffer_pitch.0'), vb.fields.get('buffer_starting_address.0'), vb.fields.get('buffer_size.0')],
+      [16n, 0x200000n, 48n],
+    );
     const sba = decodeCommand(p.STATE_BASE_ADDRESS.dwords, 0, 19);
     assert.ok(typeof sba !== 'string');
     assert.equal(sba.fields.get('instruction_base_address'), 0x430000n);

@@ -31,20 +31,41 @@ function randomStream(rnd: () => number, n: number): number[] {
       for (let i = 1; i < len; i++) {
         if (addrAt.has(i)) {
           // Mostly inside the mapped window, sometimes in the page mapped beyond guest RAM.
-          out.push((rnd() < 0.85 ? 0x100000 + Math.floor(rnd() * 0x20000) : 0x200000 + Math.floor(rnd() * 0x1000)) & ~3);
+          out.push(
+            (rnd() < 0.85 ? 0x100000 + Math.floor(rnd() * 0x20000) : 0x200000 + Math.floor(rnd() * 0x1000)) & ~3,
+          );
         } else if (addrAt.has(i - 1)) out.push(rnd() < 0.95 ? 0 : word());
         else out.push(rnd() < 0.6 ? Math.floor(rnd() * 64) : word());
       }
-    } else if (r < 0.6) out.push(0x05000000); // MI_BATCH_BUFFER_END
+    } else if (r < 0.6)
+      out.push(0x05000000); // MI_BATCH_BUFFER_END
     else out.push(word());
   }
   return out;
 }
 
 function program(stream: number[], engine: 'rcs0' | 'bcs0'): string {
-  const lines = ['.vm memory=16M', '.map 0x100000, 0x100000, 128K, rw', '.map 0x200000, 0x4000000, 4K, rw ; beyond guest RAM', `.batch b, 0x100000, ${engine}`];
-  for (let i = 0; i < stream.length; i += 8) lines.push('.dword ' + stream.slice(i, i + 8).map((x) => '0x' + x.toString(16)).join(', '));
-  lines.push('.dword 0x05000000', `.ring ${engine}`, 'MI_BATCH_BUFFER_START addr=b', `.submit ${engine}`, `.wait ${engine}`);
+  const lines = [
+    '.vm memory=16M',
+    '.map 0x100000, 0x100000, 128K, rw',
+    '.map 0x200000, 0x4000000, 4K, rw ; beyond guest RAM',
+    `.batch b, 0x100000, ${engine}`,
+  ];
+  for (let i = 0; i < stream.length; i += 8)
+    lines.push(
+      '.dword ' +
+        stream
+          .slice(i, i + 8)
+          .map((x) => '0x' + x.toString(16))
+          .join(', '),
+    );
+  lines.push(
+    '.dword 0x05000000',
+    `.ring ${engine}`,
+    'MI_BATCH_BUFFER_START addr=b',
+    `.submit ${engine}`,
+    `.wait ${engine}`,
+  );
   lines.push('MI_BATCH_BUFFER_START addr=b', `.submit ${engine}`, '.wait all');
   return lines.join('\n') + '\n';
 }
@@ -58,7 +79,11 @@ describe('streamer fuzz', () => {
     for (let i = 0; i < 300; i++) {
       const engine = rnd() < 0.5 ? 'rcs0' : 'bcs0';
       const src = program(randomStream(rnd, 64), engine);
-      const vm = loadVm(`fuzz-${i}.vgpu`, { watchdog: 20000, semaphoreTimeout: 2000, deviceVersion: 1 + Math.floor(rnd() * 3) }, src);
+      const vm = loadVm(
+        `fuzz-${i}.vgpu`,
+        { watchdog: 20000, semaphoreTimeout: 2000, deviceVersion: 1 + Math.floor(rnd() * 3) },
+        src,
+      );
       const how = vm.run({ maxSteps: 2_000_000 });
       assert.notEqual(how, 'limit', `program ${i} did not finish`);
       for (const e of vm.errors) {
@@ -86,9 +111,13 @@ describe('program mutation fuzz (quick)', () => {
       const x = m.mutate(p);
       const o = runOptions(rnd);
       try {
-        ran.add(runMutant(`m${i}.vgpu`, x.bytes, { maxSteps: 50_000, maxOutput: 64 * 1024, maxBytes: 1 << 28 }, o).outcome);
+        ran.add(
+          runMutant(`m${i}.vgpu`, x.bytes, { maxSteps: 50_000, maxOutput: 64 * 1024, maxBytes: 1 << 28 }, o).outcome,
+        );
       } catch (e) {
-        assert.fail(`mutant ${i} of ${p.name} (${x.done.join(', ')}, ${JSON.stringify(o)}): ${(e as Error).message}\n${x.bytes.toString('utf8').slice(0, 2000)}`);
+        assert.fail(
+          `mutant ${i} of ${p.name} (${x.done.join(', ')}, ${JSON.stringify(o)}): ${(e as Error).message}\n${x.bytes.toString('utf8').slice(0, 2000)}`,
+        );
       }
     }
     assert.ok(ran.has('does not assemble') && ran.has('completed'), [...ran].join(', '));

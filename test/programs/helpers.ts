@@ -20,7 +20,11 @@ export function atLabel(vm: Vm, label: string, index = 0): number | undefined {
 /** Runs with the write-set soundness check on; returns the violations found. */
 export function runChecked(vm: Vm): string[] {
   const bad: string[] = [];
-  vm.enableWriteCheck((pfn, engine, va, offset) => bad.push(`${engine} command at 0x${va.toString(16)} wrote ${offset === undefined ? 'page' : `byte 0x${offset.toString(16)} of page`} 0x${pfn.toString(16)} outside its prediction`));
+  vm.enableWriteCheck((pfn, engine, va, offset) =>
+    bad.push(
+      `${engine} command at 0x${va.toString(16)} wrote ${offset === undefined ? 'page' : `byte 0x${offset.toString(16)} of page`} 0x${pfn.toString(16)} outside its prediction`,
+    ),
+  );
   vm.run();
   return bad;
 }

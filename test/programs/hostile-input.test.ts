@@ -18,7 +18,11 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-hostile-'));
 
 function vgpu(...args: string[]) {
   const t = performance.now();
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 20000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return { code: r.status, out: r.stdout ?? '', err: r.stderr ?? '', ms: performance.now() - t, signal: r.signal };
 }
 
@@ -68,7 +72,10 @@ describe('hostile input files', () => {
     head.write('PCI-ID=0x1912 x', 20, 'latin1');
     assertRefused(vgpu('run', file('made.aub', head)), /made\.aub: byte \d+: /);
     assertRefused(vgpu('asm', file('made.aub', head)), /is an AUB capture/);
-    assertRefused(vgpu('run', file('made.aub.gz', zlib.gzipSync(head))), /made\.aub\.gz(: byte \d+:| is a gzip-compressed file)/);
+    assertRefused(
+      vgpu('run', file('made.aub.gz', zlib.gzipSync(head))),
+      /made\.aub\.gz(: byte \d+:| is a gzip-compressed file)/,
+    );
     // The real captures beside the project, where present (a clean clone has none): they run.
     if (!fs.existsSync(CAPTURES)) return;
     for (const name of fs.readdirSync(CAPTURES).filter((f) => f.endsWith('.aub.gz'))) {
@@ -89,11 +96,23 @@ describe('hostile input files', () => {
     const nul = vgpu('run', file('zeros.vgpu', Buffer.alloc(100000)));
     assertRefused(nul, /binary file \(NUL byte at offset 0\)/);
     assert.ok(nul.ms < 5000, `${nul.ms} ms`);
-    assertRefused(vgpu('run', file('latin1.vgpu', Buffer.from('.vm memory=1M ; caf\xe9\n', 'latin1'))), /is not UTF-8 text/);
+    assertRefused(
+      vgpu('run', file('latin1.vgpu', Buffer.from('.vm memory=1M ; caf\xe9\n', 'latin1'))),
+      /is not UTF-8 text/,
+    );
     const ck = path.join(tmp, 'a.ckpt');
-    assert.equal(vgpu('run', path.join(ROOT, 'examples', 'semaphore-handoff.vgpu'), '--checkpoint-at', '3', '--save', ck).code, 0);
+    assert.equal(
+      vgpu('run', path.join(ROOT, 'examples', 'semaphore-handoff.vgpu'), '--checkpoint-at', '3', '--save', ck).code,
+      0,
+    );
     assertRefused(vgpu('run', ck), /is a vgpu VM checkpoint \(use `vgpu resume`\)/);
-    const state = ['GPU HANG: ecode 9:0:00000000, in gltri [1234]', 'Kernel: 6.1.0-18-amd64 x86_64', 'Time: 1712345678 s 123456 us', 'rcs0 command stream:', '  IPEHR: 0x7a000004'].join('\n');
+    const state = [
+      'GPU HANG: ecode 9:0:00000000, in gltri [1234]',
+      'Kernel: 6.1.0-18-amd64 x86_64',
+      'Time: 1712345678 s 123456 us',
+      'rcs0 command stream:',
+      '  IPEHR: 0x7a000004',
+    ].join('\n');
     // `vgpu run` opens error states (issue 13): this fragment is refused by the dump reader, naming its line;
     // `vgpu asm` refuses it by type.
     assertRefused(vgpu('run', file('error-state.txt', state + '\n')), /error-state\.txt:\d+: missing register/);
@@ -150,7 +169,10 @@ describe('hostile input files', () => {
 describe('diagnostic excerpts', () => {
   it('SourceLines splits once, as the lexer does', () => {
     const s = new SourceLines('a\r\nb\rc\n\nd');
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => s.line(n)), ['a', 'b', 'c', '', 'd', undefined]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => s.line(n)),
+      ['a', 'b', 'c', '', 'd', undefined],
+    );
     assert.equal(new SourceLines('x\r\n').line(2), '');
   });
 
@@ -191,7 +213,10 @@ describe('hostile output paths', () => {
   }
 
   it('--png into a missing directory, onto a directory, or with no name: refused before the run', () => {
-    assertFailed(vgpu('run', picture, '--png', `canvas=${path.join(tmp, 'missing', 'c.png')}`), /--png: cannot write .*missing\/c\.png: no such directory/);
+    assertFailed(
+      vgpu('run', picture, '--png', `canvas=${path.join(tmp, 'missing', 'c.png')}`),
+      /--png: cannot write .*missing\/c\.png: no such directory/,
+    );
     assertFailed(vgpu('run', picture, '--png', `canvas=${tmp}`), /--png: .* is a directory; give a file name/);
     assertFailed(vgpu('run', picture, '--png', `canvas=${tmp}/`), /is a directory/);
     assertFailed(vgpu('run', picture, '--png', 'canvas= '), /--png: no file name given/);
@@ -200,11 +225,21 @@ describe('hostile output paths', () => {
   it("--save to a directory, to '' or into a missing directory: one line, and nothing written anywhere", () => {
     const cwd = fs.mkdtempSync(path.join(tmp, 'cwd-'));
     const parent = fs.readdirSync(tmp).length;
-    const r = spawnSync(process.execPath, [CLI, 'run', handoff, '--checkpoint-at', '3', '--save', ''], { cwd, encoding: 'utf8' });
-    assertFailed({ code: r.status, out: r.stdout, err: r.stderr, ms: 0, signal: r.signal }, /--save: no file name given/, cwd);
+    const r = spawnSync(process.execPath, [CLI, 'run', handoff, '--checkpoint-at', '3', '--save', ''], {
+      cwd,
+      encoding: 'utf8',
+    });
+    assertFailed(
+      { code: r.status, out: r.stdout, err: r.stderr, ms: 0, signal: r.signal },
+      /--save: no file name given/,
+      cwd,
+    );
     assert.equal(fs.readdirSync(tmp).length, parent, "--save '' wrote into the parent directory");
     assertFailed(vgpu('run', handoff, '--checkpoint-at', '3', '--save', tmp), /--save: .* is a directory/);
-    assertFailed(vgpu('run', handoff, '--checkpoint-at', '3', '--save', path.join(tmp, 'no', 'such', 'x.ckpt')), /--save: cannot write .*: no such directory/);
+    assertFailed(
+      vgpu('run', handoff, '--checkpoint-at', '3', '--save', path.join(tmp, 'no', 'such', 'x.ckpt')),
+      /--save: cannot write .*: no such directory/,
+    );
   });
 
   it('a write past the file-size limit fails cleanly and keeps the existing checkpoint intact', function () {
@@ -213,8 +248,26 @@ describe('hostile output paths', () => {
     assert.equal(vgpu('run', handoff, '--checkpoint-at', '3', '--save', ck).code, 0);
     const before = fs.readFileSync(ck);
     // ulimit -f 4: a few KiB, far below a checkpoint; node sees EFBIG (it ignores SIGXFSZ).
-    const r = spawnSync('sh', ['-c', `ulimit -f 4 && exec "$0" "$@"`, process.execPath, CLI, 'run', handoff, '--checkpoint-at', '5', '--save', ck], { encoding: 'utf8' });
-    assertFailed({ code: r.status, out: r.stdout, err: r.stderr, ms: 0, signal: r.signal }, /--save: cannot write .*keep\.ckpt: file too large/);
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `ulimit -f 4 && exec "$0" "$@"`,
+        process.execPath,
+        CLI,
+        'run',
+        handoff,
+        '--checkpoint-at',
+        '5',
+        '--save',
+        ck,
+      ],
+      { encoding: 'utf8' },
+    );
+    assertFailed(
+      { code: r.status, out: r.stdout, err: r.stderr, ms: 0, signal: r.signal },
+      /--save: cannot write .*keep\.ckpt: file too large/,
+    );
     assert.ok(fs.readFileSync(ck).equals(before), 'the old checkpoint was damaged');
     assert.equal(vgpu('resume', ck, '--json').code, 0);
   });
@@ -225,16 +278,27 @@ describe('bounded programs', () => {
     const t = performance.now();
     const r = assembleSource('.vm memory=64M\n.surface s, 0x1000000, 65536, 8192\n', { file: 's.vgpu' });
     assert.ok(!r.image);
-    assert.match(r.diagnostics[0].message, /surface of 0x80000000 bytes is larger than 0x4000000 \(65536x8192, pitch 262144\)/);
+    assert.match(
+      r.diagnostics[0].message,
+      /surface of 0x80000000 bytes is larger than 0x4000000 \(65536x8192, pitch 262144\)/,
+    );
     const many = Array.from({ length: 5 }, (_, i) => `.surface s${i}, 0x1000000, 4096, 4096`).join('\n');
-    assert.match(assembleSource(`.vm memory=64M\n${many}\n`, { file: 's.vgpu' }).diagnostics[0]?.message ?? '', /surfaces total more than 0x10000000 bytes/);
+    assert.match(
+      assembleSource(`.vm memory=64M\n${many}\n`, { file: 's.vgpu' }).diagnostics[0]?.message ?? '',
+      /surfaces total more than 0x10000000 bytes/,
+    );
     assert.ok(performance.now() - t < 2000);
   });
 });
 
 describe('vgpu host exposure', () => {
   it('refuses to listen beyond loopback, or to accept any peer, without a token', () => {
-    for (const args of [['--listen', '0.0.0.0:0'], ['--listen', '[::]:0'], ['--allow', 'any'], ['--allow', '10.0.0.7']]) {
+    for (const args of [
+      ['--listen', '0.0.0.0:0'],
+      ['--listen', '[::]:0'],
+      ['--allow', 'any'],
+      ['--allow', '10.0.0.7'],
+    ]) {
       const r = vgpu('host', ...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.out}${r.err}`);
       assert.match(r.err, /beyond loopback needs a token \(--token T or VGPU_HOST_TOKEN\)/);

@@ -6,7 +6,14 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseSections, readCheckpoint, serializeVm, stateDoc, vmFromSections, writeCheckpoint } from '../../emulator/checkpoint';
+import {
+  parseSections,
+  readCheckpoint,
+  serializeVm,
+  stateDoc,
+  vmFromSections,
+  writeCheckpoint,
+} from '../../emulator/checkpoint';
 import { loadVm } from '../../emulator/program';
 import { SubmissionQueue, SubmissionsView } from '../../emulator/submissions';
 
@@ -14,8 +21,15 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-load-'));
 
 /** n submissions of one MI_STORE_DATA_IMM each, no `.wait` until the end; `bad` faults (an unmapped address). */
 function manySubmits(n: number, bad = -1): string {
-  const lines = ['.vm memory=16M', '.map 0x100000, 0x100000, 1M, rw', '.data 0x1f0000', 'out: dword 0', '.ring rcs0, 0x100000, 512K'];
-  for (let i = 0; i < n; i++) lines.push(`MI_STORE_DATA_IMM addr=${i === bad ? '0x7000000' : 'out'}, data=${i + 1}`, '.submit rcs0');
+  const lines = [
+    '.vm memory=16M',
+    '.map 0x100000, 0x100000, 1M, rw',
+    '.data 0x1f0000',
+    'out: dword 0',
+    '.ring rcs0, 0x100000, 512K',
+  ];
+  for (let i = 0; i < n; i++)
+    lines.push(`MI_STORE_DATA_IMM addr=${i === bad ? '0x7000000' : 'out'}, data=${i + 1}`, '.submit rcs0');
   lines.push('.wait rcs0');
   return lines.join('\n') + '\n';
 }
@@ -32,13 +46,25 @@ describe('load: thousands of pending submissions', () => {
     const b = q.save();
     q.load(a); // back to the older view: the next push must not write over b's entries
     q.push(9, 999);
-    assert.deepEqual(plainSubs(q).map((s) => s.op), [0, 1, 2, 3, 4, 9]);
-    assert.deepEqual(a.toArray().map((s) => s.op), [0, 1, 2, 3, 4]);
-    assert.deepEqual(b.toArray().map((s) => s.op), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      plainSubs(q).map((s) => s.op),
+      [0, 1, 2, 3, 4, 9],
+    );
+    assert.deepEqual(
+      a.toArray().map((s) => s.op),
+      [0, 1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      b.toArray().map((s) => s.op),
+      [1, 2, 3, 4, 5],
+    );
     q.load(b);
     q.clear();
     assert.equal(q.length, 0);
-    assert.deepEqual(b.toArray().map((s) => s.end), [101, 102, 103, 104, 105]);
+    assert.deepEqual(
+      b.toArray().map((s) => s.end),
+      [101, 102, 103, 104, 105],
+    );
     // JSON (checkpoints, migration, digests) sees a plain array.
     assert.deepEqual(JSON.parse(JSON.stringify({ subs: b })), { subs: b.toArray() });
     // Two queues restored from one view each keep their own appends.
@@ -48,8 +74,14 @@ describe('load: thousands of pending submissions', () => {
     q2.load(b);
     q1.push(7, 7);
     q2.push(8, 8);
-    assert.deepEqual(plainSubs(q1).map((s) => s.op), [1, 2, 3, 4, 5, 7]);
-    assert.deepEqual(plainSubs(q2).map((s) => s.op), [1, 2, 3, 4, 5, 8]);
+    assert.deepEqual(
+      plainSubs(q1).map((s) => s.op),
+      [1, 2, 3, 4, 5, 7],
+    );
+    assert.deepEqual(
+      plainSubs(q2).map((s) => s.op),
+      [1, 2, 3, 4, 5, 8],
+    );
     // A plain array (a checkpoint's) loads too.
     q.load([{ op: 3, end: 30 }]);
     assert.deepEqual(plainSubs(q), [{ op: 3, end: 30 }]);
@@ -82,7 +114,10 @@ describe('load: thousands of pending submissions', () => {
     // O(1) saved lists: every snapshot's pending list is a view, none a copy.
     const views = vm.snapshots.list.map((s) => s.state.engines[0].subs);
     assert.ok(views.every((v) => v instanceof SubmissionsView));
-    assert.ok(views.some((v) => v.length > n / 2), 'the list really grew long');
+    assert.ok(
+      views.some((v) => v.length > n / 2),
+      'the list really grew long',
+    );
     // Before: 765 MB for 5,000 submissions and a heap abort at 4 GB for 20,000.
     assert.ok(heap < 400 * 1024 * 1024, `heap grew ${Math.round(heap / 1048576)} MB`);
     assert.ok(ms < 60_000, `${Math.round(ms)} ms`);
@@ -94,7 +129,10 @@ describe('load: thousands of pending submissions', () => {
     assert.equal(plain.run(), 'done');
     // Only the guilty submission is skipped: the 300 before it, pending when it was made, still run.
     assert.equal(plain.result().commands, 599);
-    assert.ok(plain.errors.some((e) => e.rolledBack), 'the fault was rolled back');
+    assert.ok(
+      plain.errors.some((e) => e.rolledBack),
+      'the fault was rolled back',
+    );
     for (const at of [10, 299, 500]) {
       const vm = loadVm('load.vgpu', {}, src);
       vm.run({ untilCommands: at });
@@ -127,7 +165,10 @@ describe('load: thousands of pending submissions', () => {
     this.timeout(60_000);
     const blits: [string, string][] = [
       ['color', 'XY_COLOR_BLT dst=0x1000000, pitch=64, x1=0, y1=0, x2=1, y2=65535, color=1'],
-      ['copy', 'XY_SRC_COPY_BLT dst=0x1000000, pitch=64, x1=0, y1=0, x2=1, y2=65535, src=0x1000000, src_pitch=64, sx=0, sy=0'],
+      [
+        'copy',
+        'XY_SRC_COPY_BLT dst=0x1000000, pitch=64, x1=0, y1=0, x2=1, y2=65535, src=0x1000000, src_pitch=64, sx=0, sy=0',
+      ],
     ];
     for (const [what, cmd] of blits) {
       const src = `.vm memory=64M\n.map 0x100000, 0x100000, 4K, rw\n.map 0x1000000, 0x1000000, 4M, rw\n.batch spin, 0x100000, bcs0\nloop: ${cmd}\n MI_BATCH_BUFFER_START addr=loop\n.ring bcs0\n MI_BATCH_BUFFER_START addr=spin\n.submit bcs0\n.wait bcs0\n`;

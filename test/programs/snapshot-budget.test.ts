@@ -45,7 +45,10 @@ function pipelineEpochs(commands: number): string {
 
 /** Stores over 8192 pages, 1000 an epoch: the direct-mapped TLB's slots change every epoch. */
 function sweepingEpochs(commands: number): string {
-  const body = Array.from({ length: 8192 }, (_, i) => `MI_STORE_DATA_IMM addr=0x${(0x1000000 + i * 4096).toString(16)}, data=${i}`);
+  const body = Array.from(
+    { length: 8192 },
+    (_, i) => `MI_STORE_DATA_IMM addr=0x${(0x1000000 + i * 4096).toString(16)}, data=${i}`,
+  );
   return repeatedBatch(body, 8192, commands / 8192 + 1, { extraMaps: ['.map 0x1000000, 0x1000000, 32M, rw'] });
 }
 
@@ -53,7 +56,10 @@ function sweepingEpochs(commands: number): string {
 function blitEpochs(commands: number): string {
   const body = ['XY_COLOR_BLT dst=0x1000000, pitch=4096, x1=0, y1=0, x2=1024, y2=16, color=0xff102030'];
   for (let i = 1; i < 1000; i++) body.push(`MI_LOAD_REGISTER_IMM CS_GPR${i % 16}=${i}`);
-  return repeatedBatch(body, 1000, commands / 1000 + 1, { engine: 'bcs0', extraMaps: ['.map 0x1000000, 0x1000000, 1M, rw'] });
+  return repeatedBatch(body, 1000, commands / 1000 + 1, {
+    engine: 'bcs0',
+    extraMaps: ['.map 0x1000000, 0x1000000, 1M, rw'],
+  });
 }
 
 /** Runs from `from` to `to` commands and compares the growth of what the store holds with the growth measured. */
@@ -86,7 +92,10 @@ describe('snapshot budget against measured memory', function () {
       const g = growth(vm, commands / 8, commands);
       assert.ok(g.held > 8 * MiB, `${(g.held / MiB).toFixed(1)} MiB held: too little to measure`);
       const ratio = g.real / g.held;
-      assert.ok(ratio > 0.8 && ratio < 1.2, `${what}: ${g.kept} snapshots hold ${(g.held / MiB).toFixed(1)} MiB by the store's count, ${(g.real / MiB).toFixed(1)} MiB measured (${ratio.toFixed(2)}x)`);
+      assert.ok(
+        ratio > 0.8 && ratio < 1.2,
+        `${what}: ${g.kept} snapshots hold ${(g.held / MiB).toFixed(1)} MiB by the store's count, ${(g.real / MiB).toFixed(1)} MiB measured (${ratio.toFixed(2)}x)`,
+      );
     });
   }
 
@@ -101,6 +110,9 @@ describe('snapshot budget against measured memory', function () {
     const later = measured() - before;
     assert.ok(vm.snapshots.heldBytes() <= budget, `held ${vm.snapshots.heldBytes()} of ${budget}`);
     // The pool keeps the segments thinning freed for the next snapshots (one pass: 1/16 of the budget).
-    assert.ok(full < budget * 1.2 && later < budget * 1.2, `grew ${(full / MiB).toFixed(1)} MiB, then ${(later / MiB).toFixed(1)} MiB, for a ${budget / MiB} MiB budget`);
+    assert.ok(
+      full < budget * 1.2 && later < budget * 1.2,
+      `grew ${(full / MiB).toFixed(1)} MiB, then ${(later / MiB).toFixed(1)} MiB, for a ${budget / MiB} MiB budget`,
+    );
   });
 });

@@ -61,12 +61,19 @@ describe('snapshots and rollback', () => {
   });
 
   it('thins old snapshots to stay within the budget, keeping recent ones dense', () => {
-    const vm = loadVm('r.vgpu', { snapshotEvery: 1, snapshotBudget: 40 * 4096 }, randomProgram(7, { commands: 400, submissions: 4 }));
+    const vm = loadVm(
+      'r.vgpu',
+      { snapshotEvery: 1, snapshotBudget: 40 * 4096 },
+      randomProgram(7, { commands: 400, submissions: 4 }),
+    );
     vm.run();
     assert.ok(vm.snapshots.totalBytes() <= 40 * 4096 + 17 * 5000, `kept ${vm.snapshots.totalBytes()} bytes`);
     const steps = vm.snapshots.list.map((s) => s.state.step);
     const tail = steps.slice(-8);
-    assert.ok(tail.every((s, i) => i === 0 || s - tail[i - 1] <= 3), 'recent snapshots are dense');
+    assert.ok(
+      tail.every((s, i) => i === 0 || s - tail[i - 1] <= 3),
+      'recent snapshots are dense',
+    );
     // Every kept snapshot still restores a consistent state that replays to the same end.
     const end = vm.digest();
     const endStep = vm.step;
@@ -116,12 +123,22 @@ describe('snapshots and rollback', () => {
 
   it('blits over many pages (whole pages kept in one copy, adjacent pages written in runs): results, predictions, restores and steps back exact', () => {
     // Three surfaces on pages allocated in order: 2 rows a page, 1 row a page, and 4 pages a row.
-    const surfaces = [{ name: 'a', va: 0x200000, w: 512, h: 64 }, { name: 'b', va: 0x220000, w: 1024, h: 32 }, { name: 'c', va: 0x240000, w: 4096, h: 8 }];
+    const surfaces = [
+      { name: 'a', va: 0x200000, w: 512, h: 64 },
+      { name: 'b', va: 0x220000, w: 1024, h: 32 },
+      { name: 'c', va: 0x240000, w: 4096, h: 8 },
+    ];
     for (let seed = 1; seed <= 4; seed++) {
       const rnd = prng(700 + seed);
       const int = (n: number) => Math.floor(rnd() * n);
       const model = new Map(surfaces.map((x) => [x.name, new Uint32Array(x.w * x.h)]));
-      const lines = ['.vm memory=16M', '.map 0x100000, 0x100000, 64K, rw', '.map 0x200000, 0x200000, 512K, rw', ...surfaces.map((x) => `.surface ${x.name}, 0x${x.va.toString(16)}, ${x.w}, ${x.h}`), '.batch draw, 0x100000, bcs0'];
+      const lines = [
+        '.vm memory=16M',
+        '.map 0x100000, 0x100000, 64K, rw',
+        '.map 0x200000, 0x200000, 512K, rw',
+        ...surfaces.map((x) => `.surface ${x.name}, 0x${x.va.toString(16)}, ${x.w}, ${x.h}`),
+        '.batch draw, 0x100000, bcs0',
+      ];
       for (let i = 0; i < 40; i++) {
         const d = surfaces[int(3)];
         const whole = rnd() < 0.4;
@@ -132,15 +149,21 @@ describe('snapshots and rollback', () => {
         const dst = model.get(d.name)!;
         if (rnd() < 0.5) {
           const color = int(0xffffffff) >>> 0;
-          lines.push(`XY_COLOR_BLT dst=${d.name}, x1=${x1}, y1=${y1}, x2=${x1 + w}, y2=${y1 + h}, color=0x${color.toString(16)}`);
+          lines.push(
+            `XY_COLOR_BLT dst=${d.name}, x1=${x1}, y1=${y1}, x2=${x1 + w}, y2=${y1 + h}, color=0x${color.toString(16)}`,
+          );
           for (let y = y1; y < y1 + h; y++) dst.fill(color, y * d.w + x1, y * d.w + x1 + w);
           continue;
         }
         // A copy from any surface, the destination's own included (overlapping: the source is read first).
-        const s2 = surfaces.filter((x) => x.w >= w && x.h >= h)[int(surfaces.filter((x) => x.w >= w && x.h >= h).length)];
+        const s2 = surfaces.filter((x) => x.w >= w && x.h >= h)[
+          int(surfaces.filter((x) => x.w >= w && x.h >= h).length)
+        ];
         const sx = int(s2.w - w + 1);
         const sy = int(s2.h - h + 1);
-        lines.push(`${rnd() < 0.5 ? 'XY_SRC_COPY_BLT' : 'XY_FAST_COPY_BLT'} dst=${d.name}, x1=${x1}, y1=${y1}, x2=${x1 + w}, y2=${y1 + h}, src=${s2.name}, sx=${sx}, sy=${sy}`);
+        lines.push(
+          `${rnd() < 0.5 ? 'XY_SRC_COPY_BLT' : 'XY_FAST_COPY_BLT'} dst=${d.name}, x1=${x1}, y1=${y1}, x2=${x1 + w}, y2=${y1 + h}, src=${s2.name}, sx=${sx}, sy=${sy}`,
+        );
         const src = model.get(s2.name)!;
         const rows = Array.from({ length: h }, (_, y) => src.slice((sy + y) * s2.w + sx, (sy + y) * s2.w + sx + w));
         rows.forEach((row, y) => dst.set(row, (y1 + y) * d.w + x1));
@@ -149,7 +172,11 @@ describe('snapshots and rollback', () => {
       const src = lines.join('\n') + '\n';
       const checked = loadVm('blits.vgpu', { snapshotEvery: 3 }, src);
       assert.deepEqual(runChecked(checked), [], `seed ${seed}: predictions`);
-      for (const x of surfaces) assert.ok(Buffer.from(checked.readSurface(x.name).pixels.buffer).equals(Buffer.from(model.get(x.name)!.buffer)), `seed ${seed}: surface ${x.name}`);
+      for (const x of surfaces)
+        assert.ok(
+          Buffer.from(checked.readSurface(x.name).pixels.buffer).equals(Buffer.from(model.get(x.name)!.buffer)),
+          `seed ${seed}: surface ${x.name}`,
+        );
       // Every snapshot restores (one per blit; a small budget for odd seeds merges epochs that kept pages whole).
       const vm = loadVm('blits.vgpu', { snapshotEvery: 1, snapshotBudget: seed % 2 ? 600 * 1024 : 256 * 2 ** 20 }, src);
       const digests = runRecording(vm);
@@ -173,8 +200,19 @@ describe('snapshots and rollback', () => {
   });
 
   it('the soundness check catches a prediction short by one dword, or missing a page', () => {
-    const src = ['.vm memory=64M', '.map 0x100000, 0x100000, 1M, rw', '.ring rcs0', 'MI_STORE_DATA_IMM addr=0x180000, data=0x1122334455667788, qword=1', '.submit rcs0', '.wait rcs0'].join('\n') + '\n';
-    for (const [cut, want] of [[4, /wrote byte 0x[4-7] of page/], [8, /wrote page/]] as const) {
+    const src =
+      [
+        '.vm memory=64M',
+        '.map 0x100000, 0x100000, 1M, rw',
+        '.ring rcs0',
+        'MI_STORE_DATA_IMM addr=0x180000, data=0x1122334455667788, qword=1',
+        '.submit rcs0',
+        '.wait rcs0',
+      ].join('\n') + '\n';
+    for (const [cut, want] of [
+      [4, /wrote byte 0x[4-7] of page/],
+      [8, /wrote page/],
+    ] as const) {
       const vm = loadVm('short.vgpu', {}, src);
       const e = vm.engine('rcs0');
       const predict = e.predictWrites.bind(e);
@@ -232,9 +270,24 @@ describe('reverse execution', () => {
   });
 
   it('a step back leaves a trail of snapshots 32, 64, 128... steps before it; the steps after replay little and land exactly', () => {
-    const body = Array.from({ length: 200 }, (_, i) => (i % 2 ? `MI_LOAD_REGISTER_IMM CS_GPR1=${i}` : `MI_STORE_DATA_IMM addr=0x${(0x180000 + 4 * i).toString(16)}, data=${i}`));
-    const src = ['.vm memory=64M', '.map 0x100000, 0x100000, 1M, rw', '.map 0xF000000, 0x800000, 64K, rw', '.batch work, 0x100000', ...body, 'MI_BATCH_BUFFER_END',
-      '.ring rcs0, 0xF000000, 64K', ...Array(15).fill('MI_BATCH_BUFFER_START addr=work'), '.submit rcs0', '.wait rcs0'].join('\n') + '\n';
+    const body = Array.from({ length: 200 }, (_, i) =>
+      i % 2
+        ? `MI_LOAD_REGISTER_IMM CS_GPR1=${i}`
+        : `MI_STORE_DATA_IMM addr=0x${(0x180000 + 4 * i).toString(16)}, data=${i}`,
+    );
+    const src =
+      [
+        '.vm memory=64M',
+        '.map 0x100000, 0x100000, 1M, rw',
+        '.map 0xF000000, 0x800000, 64K, rw',
+        '.batch work, 0x100000',
+        ...body,
+        'MI_BATCH_BUFFER_END',
+        '.ring rcs0, 0xF000000, 64K',
+        ...Array(15).fill('MI_BATCH_BUFFER_START addr=work'),
+        '.submit rcs0',
+        '.wait rcs0',
+      ].join('\n') + '\n';
     const rec = loadVm('t.vgpu', { snapshotEvery: 1000 }, src);
     const byStep = new Map<number, string>();
     for (;;) {
@@ -254,7 +307,10 @@ describe('reverse execution', () => {
       assert.ok(stepBack(vm));
       assert.equal(vm.digest(), byStep.get(vm.step), `step ${vm.step}`);
       const near = vm.snapshots.list[vm.snapshots.indexAtOrBefore(vm.step)].state.step;
-      assert.ok(vm.step - near <= 128 && before - vm.step >= 1, `step ${vm.step}: nearest snapshot ${vm.step - near} steps back`);
+      assert.ok(
+        vm.step - near <= 128 && before - vm.step >= 1,
+        `step ${vm.step}: nearest snapshot ${vm.step - near} steps back`,
+      );
     }
   });
 
@@ -265,7 +321,12 @@ describe('reverse execution', () => {
     const target = vm.translate(flagVa, 0).hpa;
     const at = reverseContinue(vm, {
       post: (v) => {
-        const e = v.engines.find((x) => x.segCount > 0 && x.cmdVa !== undefined && Array.from({ length: x.segCount }, (_, i) => x.segHpa[i]).includes(target));
+        const e = v.engines.find(
+          (x) =>
+            x.segCount > 0 &&
+            x.cmdVa !== undefined &&
+            Array.from({ length: x.segCount }, (_, i) => x.segHpa[i]).includes(target),
+        );
         return e !== undefined && v.regs.step >= 0;
       },
     });
@@ -279,7 +340,11 @@ describe('reverse execution', () => {
 
 describe('snapshot store accounting', () => {
   it('the running byte count equals the sum over kept snapshots through runs, rollbacks and thinning', () => {
-    const vm = loadVm('r.vgpu', { snapshotEvery: 1, snapshotBudget: 30 * 4096 }, randomProgram(11, { commands: 300, submissions: 3, faults: true }));
+    const vm = loadVm(
+      'r.vgpu',
+      { snapshotEvery: 1, snapshotBudget: 30 * 4096 },
+      randomProgram(11, { commands: 300, submissions: 3, faults: true }),
+    );
     const exact = () => vm.snapshots.list.reduce((n, s) => n + snapshotBytes(s), 0);
     for (let i = 0; i < 5000 && vm.stepOnce() !== STEP_DONE; i++) {
       if (vm.pending) vm.recover();

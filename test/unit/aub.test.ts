@@ -15,7 +15,7 @@ const load = (name: string) => new Uint8Array(zlib.gunzipSync(fs.readFileSync(pa
 function blockOffsets(b: Uint8Array): number[] {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const out: number[] = [];
-  for (let p = 0; p < b.length; ) {
+  for (let p = 0; p < b.length;) {
     out.push(p);
     const h = v.getUint32(p, true);
     p += 4 * ((h & 0xffff) + (((h >>> 23) & 0x3f) === 0x2e ? 1 : 2));
@@ -58,7 +58,10 @@ describe('AUB reader', () => {
     assert.equal(pic.pciId, 0x1912);
     assert.equal(pic.application, 'submit');
     const ps = pic.records.filter((r) => r.kind === 'submit');
-    assert.deepEqual(ps.map((s) => s.kind === 'submit' && s.engine), ['blitter']);
+    assert.deepEqual(
+      ps.map((s) => s.kind === 'submit' && s.engine),
+      ['blitter'],
+    );
   });
 
   it('recognizes AUB content and refuses what is not', () => {
@@ -72,7 +75,10 @@ describe('AUB reader', () => {
     for (const name of ['hang-skl.aub.gz', 'picture-blt-skl.aub.gz']) {
       const b = load(name);
       const offs = blockOffsets(b);
-      assert.equal(offs.length, Object.values(parseAub(b).blockCounts).reduce((a, c) => a + c, 0));
+      assert.equal(
+        offs.length,
+        Object.values(parseAub(b).blockCounts).reduce((a, c) => a + c, 0),
+      );
       for (let i = 1; i < offs.length; i++) {
         const cut = offs[i];
         const e = parseOrRefuse(b.subarray(0, cut));
@@ -98,7 +104,8 @@ describe('AUB reader', () => {
       const flips = 1 + Math.floor(rnd() * 4);
       for (let k = 0; k < flips; k++) {
         // half the flips hit block headers, where corruption matters most
-        const at = rnd() < 0.5 ? offs[Math.floor(rnd() * offs.length)] + Math.floor(rnd() * 24) : Math.floor(rnd() * b.length);
+        const at =
+          rnd() < 0.5 ? offs[Math.floor(rnd() * offs.length)] + Math.floor(rnd() * 24) : Math.floor(rnd() * b.length);
         if (at < b.length) b[at] ^= 1 << Math.floor(rnd() * 8);
       }
       if (parseOrRefuse(b)) refused++;

@@ -53,31 +53,51 @@ describe('vgpu caps (built CLI)', function () {
     assert.equal(out.deviceVersion, 3);
     for (const v of [out.physical, out.exposed]) {
       assert.deepEqual(Object.keys(v), ['registers', 'pci']);
-      assert.deepEqual(Object.keys(v.registers), CAP_REG_DEFS.map((r) => r.name), 'all capability registers, in table order');
+      assert.deepEqual(
+        Object.keys(v.registers),
+        CAP_REG_DEFS.map((r) => r.name),
+        'all capability registers, in table order',
+      );
       for (const x of Object.values(v.registers)) assert.match(x as string, /^0x[0-9a-f]+$/);
       assert.deepEqual(Object.keys(v.pci), ['capabilities', 'extended']);
       for (const e of [...v.pci.capabilities, ...v.pci.extended]) assert.deepEqual(Object.keys(e), ['id', 'offset']);
     }
-    assert.deepEqual(out.exposed.pci.capabilities.map((e: { id: number }) => e.id), [0x01, 0x05, 0x10, 0x09]);
-    assert.deepEqual(out.exposed.pci.extended.map((e: { id: number }) => e.id), [0x0f, 0x1b, 0x13]);
+    assert.deepEqual(
+      out.exposed.pci.capabilities.map((e: { id: number }) => e.id),
+      [0x01, 0x05, 0x10, 0x09],
+    );
+    assert.deepEqual(
+      out.exposed.pci.extended.map((e: { id: number }) => e.id),
+      [0x0f, 0x1b, 0x13],
+    );
   });
 
   for (const g of GENERATIONS) {
     for (const v of GENERATIONS) {
       it(`--host-gen ${g} --device-version ${v}: ${v <= g ? 'the exposed view is a version-' + v + ' device' : 'exit 2'}`, () => {
         if (v > g) {
-          assertUsageError(vgpu('--host-gen', String(g), '--device-version', String(v), '--json'), new RegExp(`device version ${v} is newer than this host's GPU \\(generation ${g}\\)`));
+          assertUsageError(
+            vgpu('--host-gen', String(g), '--device-version', String(v), '--json'),
+            new RegExp(`device version ${v} is newer than this host's GPU \\(generation ${g}\\)`),
+          );
           return;
         }
         const out = json('--host-gen', String(g), '--device-version', String(v));
         assert.equal(out.hostGen, g);
         assert.equal(out.deviceVersion, v);
-        const hex = (d: ReturnType<typeof physicalCaps>) => Object.fromEntries([...d.registers].map(([k, x]) => [k, '0x' + x.toString(16)]));
+        const hex = (d: ReturnType<typeof physicalCaps>) =>
+          Object.fromEntries([...d.registers].map(([k, x]) => [k, '0x' + x.toString(16)]));
         assert.deepEqual(out.physical.registers, hex(physicalCaps(g)));
         assert.deepEqual(out.exposed.registers, hex(physicalCaps(v)));
         assert.deepEqual(out.exposed.registers, hex(virtualizeCaps(physicalCaps(g), v)));
-        assert.deepEqual(out.physical.pci, { capabilities: walkPciCaps(physicalCaps(g).config), extended: walkPciExtCaps(physicalCaps(g).config) });
-        assert.deepEqual(out.exposed.pci, { capabilities: walkPciCaps(physicalCaps(v).config), extended: walkPciExtCaps(physicalCaps(v).config) });
+        assert.deepEqual(out.physical.pci, {
+          capabilities: walkPciCaps(physicalCaps(g).config),
+          extended: walkPciExtCaps(physicalCaps(g).config),
+        });
+        assert.deepEqual(out.exposed.pci, {
+          capabilities: walkPciCaps(physicalCaps(v).config),
+          extended: walkPciExtCaps(physicalCaps(v).config),
+        });
         assert.equal(out.exposed.registers.VERSION, `0x${v}`);
       });
     }

@@ -5,14 +5,24 @@ import * as assert from 'node:assert/strict';
 import { assemble } from '../../emulator/assembler';
 import { UsageError } from '../../emulator/cli/args';
 import { main as disasmMain } from '../../emulator/cli/disasm';
-import { COMMANDS, DEFAULT_GEN, EncodeError, GENS, commandByMnemonic, commandsOf, encodeCommand, type CmdField, type CommandDef, type Gen } from '../../emulator/commands';
+import {
+  COMMANDS,
+  DEFAULT_GEN,
+  EncodeError,
+  GENS,
+  commandByMnemonic,
+  commandsOf,
+  encodeCommand,
+  type CmdField,
+  type CommandDef,
+  type Gen,
+} from '../../emulator/commands';
 import { disassemble, disassembleOne } from '../../emulator/disassembler';
 import { REGISTERS, type EngineName } from '../../emulator/registers';
 import { mulberry32 } from '../helpers/prng';
 
 /** The assembler speaks gen9 (the device default), gen8 after `.vm gen=8`. */
 const GEN9 = commandsOf(9);
-
 
 function enc(mnemonic: string, fields: Record<string, number | bigint> = {}, pairs: [number, number][] = []): number[] {
   const def = commandByMnemonic(mnemonic)!;
@@ -43,7 +53,9 @@ const rand = (rnd: () => number, bits: number): bigint => {
 function randomValue(f: CmdField, rnd: () => number): bigint {
   switch (f.kind) {
     case 'enum':
-      return rnd() < 0.8 && f.values ? BigInt(Object.values(f.values)[Math.floor(rnd() * Object.values(f.values).length)]) : rand(rnd, f.hi - f.lo + 1);
+      return rnd() < 0.8 && f.values
+        ? BigInt(Object.values(f.values)[Math.floor(rnd() * Object.values(f.values).length)])
+        : rand(rnd, f.hi - f.lo + 1);
     case 'reg':
       return rnd() < 0.6 ? BigInt(REGISTERS[Math.floor(rnd() * REGISTERS.length)].mmio) : rand(rnd, 23) & 0x7ffffcn;
     case 'addr':
@@ -63,7 +75,11 @@ function randomCommand(def: CommandDef, rnd: () => number): number[] {
     const pairs: [number, number][] = [];
     if (def.length.kind === 'pairs') {
       const n = 1 + Math.floor(rnd() * 5);
-      for (let i = 0; i < n; i++) pairs.push([Number(randomValue({ name: 'r', xml: '', dw: 0, lo: 2, hi: 22, kind: 'reg', desc: '' }, rnd)), Number(rand(rnd, 32))]);
+      for (let i = 0; i < n; i++)
+        pairs.push([
+          Number(randomValue({ name: 'r', xml: '', dw: 0, lo: 2, hi: 22, kind: 'reg', desc: '' }, rnd)),
+          Number(rand(rnd, 32)),
+        ]);
     }
     try {
       return encodeCommand(def, fields, pairs);
@@ -76,51 +92,106 @@ function randomCommand(def: CommandDef, rnd: () => number): number[] {
 describe('disassembler', () => {
   describe('syntax', () => {
     it('prints one-dword commands by mnemonic', () => {
-      assert.deepEqual(text([0, 0x01000000, 0x02800000, 0x05000000]), ['MI_NOOP', 'MI_USER_INTERRUPT', 'MI_ARB_CHECK', 'MI_BATCH_BUFFER_END']);
+      assert.deepEqual(text([0, 0x01000000, 0x02800000, 0x05000000]), [
+        'MI_NOOP',
+        'MI_USER_INTERRUPT',
+        'MI_ARB_CHECK',
+        'MI_BATCH_BUFFER_END',
+      ]);
     });
 
     it('prints required fields and fields off their default, addresses in hex', () => {
-      assert.deepEqual(text(enc('MI_STORE_DATA_IMM', { addr: 0x1000, data: 42 })), ['MI_STORE_DATA_IMM addr=0x1000, data=42']);
-      assert.deepEqual(text(enc('MI_STORE_DATA_IMM', { addr: 0x1000, data: 2n ** 40n, qword: 1 })), ['MI_STORE_DATA_IMM qword=1, addr=0x1000, data=0x10000000000']);
-      assert.deepEqual(text(enc('MI_SEMAPHORE_WAIT', { addr: 0x2000, data: 1 })), ['MI_SEMAPHORE_WAIT data=1, addr=0x2000']);
-      assert.deepEqual(text(enc('MI_SEMAPHORE_WAIT', { addr: 0x2000, data: 1, op: 1 })), ['MI_SEMAPHORE_WAIT op=GTE, data=1, addr=0x2000']);
-      assert.deepEqual(text(enc('MI_BATCH_BUFFER_START', { addr: 0x100000, second_level: 1 })), ['MI_BATCH_BUFFER_START second_level=1, addr=0x100000']);
-      assert.deepEqual(text(enc('PIPE_CONTROL', { post_sync: 3, addr: 0x3000 })), ['PIPE_CONTROL post_sync=timestamp, addr=0x3000']);
-      assert.deepEqual(text(enc('XY_COLOR_BLT', { dst: 0x110000, pitch: 256, x1: 0, y1: 0, x2: 64, y2: 64, color: 0xff00ff00 })), [
-        'XY_COLOR_BLT pitch=256, x1=0, y1=0, x2=64, y2=64, dst=0x110000, color=0xff00ff00',
+      assert.deepEqual(text(enc('MI_STORE_DATA_IMM', { addr: 0x1000, data: 42 })), [
+        'MI_STORE_DATA_IMM addr=0x1000, data=42',
       ]);
+      assert.deepEqual(text(enc('MI_STORE_DATA_IMM', { addr: 0x1000, data: 2n ** 40n, qword: 1 })), [
+        'MI_STORE_DATA_IMM qword=1, addr=0x1000, data=0x10000000000',
+      ]);
+      assert.deepEqual(text(enc('MI_SEMAPHORE_WAIT', { addr: 0x2000, data: 1 })), [
+        'MI_SEMAPHORE_WAIT data=1, addr=0x2000',
+      ]);
+      assert.deepEqual(text(enc('MI_SEMAPHORE_WAIT', { addr: 0x2000, data: 1, op: 1 })), [
+        'MI_SEMAPHORE_WAIT op=GTE, data=1, addr=0x2000',
+      ]);
+      assert.deepEqual(text(enc('MI_BATCH_BUFFER_START', { addr: 0x100000, second_level: 1 })), [
+        'MI_BATCH_BUFFER_START second_level=1, addr=0x100000',
+      ]);
+      assert.deepEqual(text(enc('PIPE_CONTROL', { post_sync: 3, addr: 0x3000 })), [
+        'PIPE_CONTROL post_sync=timestamp, addr=0x3000',
+      ]);
+      assert.deepEqual(
+        text(enc('XY_COLOR_BLT', { dst: 0x110000, pitch: 256, x1: 0, y1: 0, x2: 64, y2: 64, color: 0xff00ff00 })),
+        ['XY_COLOR_BLT pitch=256, x1=0, y1=0, x2=64, y2=64, dst=0x110000, color=0xff00ff00'],
+      );
     });
 
     it('prints implied and length-selecting fields only when they differ from what the assembler would infer', () => {
       assert.deepEqual(text(enc('MI_FLUSH_DW', { addr: 0x1000, data: 5 })), ['MI_FLUSH_DW addr=0x1000, data=5']);
-      assert.deepEqual(text(enc('MI_FLUSH_DW', { addr: 0x1000, post_sync: 0 })), ['MI_FLUSH_DW post_sync=none, addr=0x1000']);
+      assert.deepEqual(text(enc('MI_FLUSH_DW', { addr: 0x1000, post_sync: 0 })), [
+        'MI_FLUSH_DW post_sync=none, addr=0x1000',
+      ]);
       assert.deepEqual(text(enc('MI_FLUSH_DW', { invalidate_tlb: 1 })), ['MI_FLUSH_DW invalidate_tlb=1']);
-      assert.deepEqual(text(enc('MI_ATOMIC', { op: 7, addr: 0x1000, data: 5 })), ['MI_ATOMIC op=ADD, addr=0x1000, data=5']);
-      assert.deepEqual(text(enc('MI_ATOMIC', { op: 7, addr: 0x1000, inline: 1 })), ['MI_ATOMIC op=ADD, inline=1, addr=0x1000']);
+      assert.deepEqual(text(enc('MI_ATOMIC', { op: 7, addr: 0x1000, data: 5 })), [
+        'MI_ATOMIC op=ADD, addr=0x1000, data=5',
+      ]);
+      assert.deepEqual(text(enc('MI_ATOMIC', { op: 7, addr: 0x1000, inline: 1 })), [
+        'MI_ATOMIC op=ADD, inline=1, addr=0x1000',
+      ]);
       assert.deepEqual(text(enc('MI_ATOMIC', { op: 5, addr: 0x1000 })), ['MI_ATOMIC op=INC, addr=0x1000']);
     });
 
     it('prints registers by name, prefixed unless they belong to the context engine', () => {
-      const lri = enc('MI_LOAD_REGISTER_IMM', {}, [[0x22600, 1], [0x2604, 0x12345678], [0x4408, 0], [0x3000, 7]]);
-      assert.deepEqual(text(lri, 'bcs0'), ['MI_LOAD_REGISTER_IMM CS_GPR0=1, rcs0.CS_GPR0_UDW=0x12345678, FAULT_STATUS=0, 0x3000=7']);
-      assert.deepEqual(text(lri), ['MI_LOAD_REGISTER_IMM bcs0.CS_GPR0=1, rcs0.CS_GPR0_UDW=0x12345678, FAULT_STATUS=0, 0x3000=7']);
-      assert.deepEqual(text(enc('MI_LOAD_REGISTER_REG', { src: 0x2600, dst: 0x260c }), 'rcs0'), ['MI_LOAD_REGISTER_REG src=CS_GPR0, dst=CS_GPR1_UDW']);
+      const lri = enc('MI_LOAD_REGISTER_IMM', {}, [
+        [0x22600, 1],
+        [0x2604, 0x12345678],
+        [0x4408, 0],
+        [0x3000, 7],
+      ]);
+      assert.deepEqual(text(lri, 'bcs0'), [
+        'MI_LOAD_REGISTER_IMM CS_GPR0=1, rcs0.CS_GPR0_UDW=0x12345678, FAULT_STATUS=0, 0x3000=7',
+      ]);
+      assert.deepEqual(text(lri), [
+        'MI_LOAD_REGISTER_IMM bcs0.CS_GPR0=1, rcs0.CS_GPR0_UDW=0x12345678, FAULT_STATUS=0, 0x3000=7',
+      ]);
+      assert.deepEqual(text(enc('MI_LOAD_REGISTER_REG', { src: 0x2600, dst: 0x260c }), 'rcs0'), [
+        'MI_LOAD_REGISTER_REG src=CS_GPR0, dst=CS_GPR1_UDW',
+      ]);
       // The high dword of a 64-bit capability register has no name of its own.
-      assert.deepEqual(text(enc('MI_STORE_REGISTER_MEM', { reg: 0x10000c, addr: 0 })), ['MI_STORE_REGISTER_MEM reg=0x10000c, addr=0x0']);
+      assert.deepEqual(text(enc('MI_STORE_REGISTER_MEM', { reg: 0x10000c, addr: 0 })), [
+        'MI_STORE_REGISTER_MEM reg=0x10000c, addr=0x0',
+      ]);
     });
 
     it('prints undecodable dwords as .dword with the reason', () => {
       assert.deepEqual(text([0xdeadbeef]), ['.dword 0xdeadbeef ; unknown command']);
-      assert.deepEqual(text([0x10000007]), ['.dword 0x10000007 ; MI_STORE_DATA_IMM is 4 dwords, header DWord Length says 9']);
-      assert.deepEqual(text([0x10000002, 0x1000]), ['.dword 0x10000002 ; MI_STORE_DATA_IMM needs 4 dwords, only 2 available', 'MI_NOOP identification_number=0x1000']);
-      assert.deepEqual(text([0x10000002, 0x1000, 0xffff0000, 42]), ['.dword 0x10000002, 0x00001000, 0xffff0000, 0x0000002a ; MI_STORE_DATA_IMM with reserved bits set']);
-      assert.deepEqual(text([0x11000002]), ['.dword 0x11000002 ; MI_LOAD_REGISTER_IMM needs an odd length of at least 3 dwords, header says 4']);
-      assert.deepEqual(text([0x11000001, 0x2601, 0]), ['.dword 0x11000001, 0x00002601, 0x00000000 ; MI_LOAD_REGISTER_IMM with reserved bits set']);
+      assert.deepEqual(text([0x10000007]), [
+        '.dword 0x10000007 ; MI_STORE_DATA_IMM is 4 dwords, header DWord Length says 9',
+      ]);
+      assert.deepEqual(text([0x10000002, 0x1000]), [
+        '.dword 0x10000002 ; MI_STORE_DATA_IMM needs 4 dwords, only 2 available',
+        'MI_NOOP identification_number=0x1000',
+      ]);
+      assert.deepEqual(text([0x10000002, 0x1000, 0xffff0000, 42]), [
+        '.dword 0x10000002, 0x00001000, 0xffff0000, 0x0000002a ; MI_STORE_DATA_IMM with reserved bits set',
+      ]);
+      assert.deepEqual(text([0x11000002]), [
+        '.dword 0x11000002 ; MI_LOAD_REGISTER_IMM needs an odd length of at least 3 dwords, header says 4',
+      ]);
+      assert.deepEqual(text([0x11000001, 0x2601, 0]), [
+        '.dword 0x11000001, 0x00002601, 0x00000000 ; MI_LOAD_REGISTER_IMM with reserved bits set',
+      ]);
     });
 
     it('reports offsets, lengths and VAs', () => {
       const lines = disassemble([0, ...enc('MI_STORE_DATA_IMM', { addr: 4, data: 1 }), 0xdeadbeef], { va: 0x1000 });
-      assert.deepEqual(lines.map((l) => [l.offset, l.length, l.va]), [[0, 1, 0x1000], [1, 4, 0x1004], [5, 1, 0x1014]]);
+      assert.deepEqual(
+        lines.map((l) => [l.offset, l.length, l.va]),
+        [
+          [0, 1, 0x1000],
+          [1, 4, 0x1004],
+          [5, 1, 0x1014],
+        ],
+      );
       assert.deepEqual(disassembleOne([0x05000000, 0], 0), { length: 1, text: 'MI_BATCH_BUFFER_END' });
       assert.deepEqual(disassemble([]), []);
     });
@@ -140,7 +211,11 @@ describe('disassembler', () => {
             const lines = disassemble(dwords, { engine, gen });
             assert.equal(lines.length, 1, `${def.mnemonic}: ${lines.map((l) => l.text).join(' | ')}`);
             assert.ok(lines[0].text.startsWith(def.mnemonic), lines[0].text);
-            assert.deepEqual(reassemble([lines[0].text], engine, gen === DEFAULT_GEN ? undefined : gen), dwords, lines[0].text);
+            assert.deepEqual(
+              reassemble([lines[0].text], engine, gen === DEFAULT_GEN ? undefined : gen),
+              dwords,
+              lines[0].text,
+            );
           }
         }
         assert.ok(cases >= 400);
@@ -169,8 +244,18 @@ describe('disassembler', () => {
         }
         const engine = ([undefined, 'rcs0', 'bcs0'] as const)[n % 3];
         const lines = disassemble(stream, { engine });
-        assert.equal(lines.reduce((s, l) => s + l.length, 0), stream.length);
-        assert.deepEqual(reassemble(lines.map((l) => l.text), engine), stream, lines.map((l) => l.text).join('\n'));
+        assert.equal(
+          lines.reduce((s, l) => s + l.length, 0),
+          stream.length,
+        );
+        assert.deepEqual(
+          reassemble(
+            lines.map((l) => l.text),
+            engine,
+          ),
+          stream,
+          lines.map((l) => l.text).join('\n'),
+        );
       }
     });
   });
@@ -191,7 +276,10 @@ describe('disassembler', () => {
     it('decodes hex dwords with or without 0x, one command a line', async () => {
       const r = await run(['0x10000002', '1000', '0', '2A', '05000000', '0xdeadbeef']);
       assert.equal(r.code, 0);
-      assert.equal(r.out, 'MI_STORE_DATA_IMM addr=0x1000, data=42\nMI_BATCH_BUFFER_END\n.dword 0xdeadbeef ; unknown command\n');
+      assert.equal(
+        r.out,
+        'MI_STORE_DATA_IMM addr=0x1000, data=42\nMI_BATCH_BUFFER_END\n.dword 0xdeadbeef ; unknown command\n',
+      );
     });
 
     it('takes an engine context', async () => {
@@ -200,7 +288,10 @@ describe('disassembler', () => {
     });
 
     it('rejects a non-hex argument as a usage error (exit 2)', async () => {
-      await assert.rejects(() => run(['0x1', 'zz']), (e: unknown) => e instanceof UsageError && e.message.includes("'zz' is not a hex dword"));
+      await assert.rejects(
+        () => run(['0x1', 'zz']),
+        (e: unknown) => e instanceof UsageError && e.message.includes("'zz' is not a hex dword"),
+      );
       await assert.rejects(() => run(['123456789']), UsageError);
       await assert.rejects(() => run([]), UsageError);
       await assert.rejects(() => run(['--engine', 'vcs0', '0']), UsageError);

@@ -17,8 +17,28 @@ const sourceOf = (lines: readonly string[]): LineSource => ({ lineCount: lines.l
 
 /** Texts an edit inserts: pieces of the language that declare (labels, blocks, `.vm gen=`) and some that do not. */
 const SNIPPETS = [
-  '', 'x', ':', '.', ' ', ';', '"', 'lbl: ', 'a: b: ', '.batch q, 0x100000\n', '.batch 1, 2', '.ring bcs0', '.data 0x10F000\nv: dword 1\n',
-  '.surface s, 0x108000, 8, 4\n', '.vm gen=8\n', '.vm memory=64M gen=9', '\n', '\n\n', '\r\n', 'MI_NOOP\n', '; .batch no\n', '€.batch b2, 0',
+  '',
+  'x',
+  ':',
+  '.',
+  ' ',
+  ';',
+  '"',
+  'lbl: ',
+  'a: b: ',
+  '.batch q, 0x100000\n',
+  '.batch 1, 2',
+  '.ring bcs0',
+  '.data 0x10F000\nv: dword 1\n',
+  '.surface s, 0x108000, 8, 4\n',
+  '.vm gen=8\n',
+  '.vm memory=64M gen=9',
+  '\n',
+  '\n\n',
+  '\r\n',
+  'MI_NOOP\n',
+  '; .batch no\n',
+  '€.batch b2, 0',
   '    MI_STORE_DATA_IMM addr=results, data=1\n',
 ];
 
@@ -48,7 +68,11 @@ function checkEdits(text: string, edits: number, seed: number): void {
   const lines = splitLines(text);
   const corpus = lines.filter((l) => l.trim() !== '');
   const ix = DocumentIndex.build(sourceOf(lines));
-  const values = new Map([['MAIN', 0x100000], ['B0', 0x100000], ['FB0', 0x7000000]]);
+  const values = new Map([
+    ['MAIN', 0x100000],
+    ['B0', 0x100000],
+    ['FB0', 0x7000000],
+  ]);
   for (let e = 0; e < edits; e++) {
     const changes: TextChange[] = [];
     const n = rnd() < 0.8 ? 1 : 2 + Math.floor(rnd() * 3);
@@ -63,14 +87,21 @@ function checkEdits(text: string, edits: number, seed: number): void {
     assert.deepEqual(ix.symbols(src, values), fresh.symbols(src, values), where);
     const at = Math.floor(rnd() * lines.length);
     const ch = Math.floor(rnd() * (lines[at].length + 1));
-    assert.deepEqual(completionsAt(lines[at], ch, ix.names(), ix.gen()), completionsAt(lines[at], ch, fresh.names(), fresh.gen()), where);
+    assert.deepEqual(
+      completionsAt(lines[at], ch, ix.names(), ix.gen()),
+      completionsAt(lines[at], ch, fresh.names(), fresh.gen()),
+      where,
+    );
   }
   assert.deepEqual(ix.symbols(sourceOf(lines)), documentSymbols(lines.join('\n')));
 }
 
 describe('document index: kept by edits', () => {
   it('answers as a fresh index after random edits of every example', () => {
-    const files = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.vgpu')).sort();
+    const files = fs
+      .readdirSync(EXAMPLES)
+      .filter((f) => f.endsWith('.vgpu'))
+      .sort();
     assert.ok(files.length > 5);
     files.forEach((f, i) => checkEdits(fs.readFileSync(path.join(EXAMPLES, f), 'utf8'), 60, 1000 + i));
   });
@@ -83,7 +114,10 @@ describe('document index: kept by edits', () => {
   it('keeps its state across edits that empty the document and fill it again', () => {
     const lines = ['.batch main, 0x100000', 'a: MI_NOOP'];
     const ix = DocumentIndex.build(sourceOf(lines));
-    const all = (text: string): TextChange => ({ range: { start: { line: 0 }, end: { line: lines.length - 1 } }, text });
+    const all = (text: string): TextChange => ({
+      range: { start: { line: 0 }, end: { line: lines.length - 1 } },
+      text,
+    });
     let change = all('');
     lines.splice(0, lines.length, '');
     ix.applyChanges([change], sourceOf(lines));
@@ -91,12 +125,24 @@ describe('document index: kept by edits', () => {
     change = all('.vm gen=8\n.ring rcs0\nb: c: MI_NOOP');
     lines.splice(0, lines.length, '.vm gen=8', '.ring rcs0', 'b: c: MI_NOOP');
     ix.applyChanges([change], sourceOf(lines));
-    assert.deepEqual(ix.names(), [{ name: 'b', kind: 'label' }, { name: 'c', kind: 'label' }]);
+    assert.deepEqual(ix.names(), [
+      { name: 'b', kind: 'label' },
+      { name: 'c', kind: 'label' },
+    ]);
     assert.equal(ix.gen(), 8);
-    assert.deepEqual(ix.symbols(sourceOf(lines)).map((s) => [s.name, s.line, s.endLine]), [['rcs0 ring', 1, 2]]);
+    assert.deepEqual(
+      ix.symbols(sourceOf(lines)).map((s) => [s.name, s.line, s.endLine]),
+      [['rcs0 ring', 1, 2]],
+    );
     // A block ends at its last content line: blank and comment lines before the next block are not its.
     const spaced = documentSymbols('.ring rcs0\n\n; next\n.batch b, 0\nMI_NOOP\n\n');
-    assert.deepEqual(spaced.map((s) => [s.name, s.line, s.endLine]), [['rcs0 ring', 0, 0], ['b', 3, 4]]);
+    assert.deepEqual(
+      spaced.map((s) => [s.name, s.line, s.endLine]),
+      [
+        ['rcs0 ring', 0, 0],
+        ['b', 3, 4],
+      ],
+    );
   });
 
   it('remembers only the lines that declare something, and keeps the names while an edit changes none', () => {
@@ -125,6 +171,9 @@ describe('document index: kept by edits', () => {
     const ix = DocumentIndex.build(sourceOf(lines));
     lines.push('c: MI_NOOP', 'd: MI_NOOP');
     ix.applyChanges([{ range: { start: { line: 1 }, end: { line: 1 } }, text: 'x' }], sourceOf(lines));
-    assert.deepEqual(ix.names().map((n) => n.name), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(
+      ix.names().map((n) => n.name),
+      ['a', 'b', 'c', 'd'],
+    );
   });
 });

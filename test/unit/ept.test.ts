@@ -2,7 +2,13 @@
 
 import * as assert from 'node:assert/strict';
 import {
-  EPT_VIEW_FULL, EPT_VIEW_RESTRICTED, EPT_VIOLATION, Ept, EptConfig, ISOLATION_VIOLATION, WalkStep,
+  EPT_VIEW_FULL,
+  EPT_VIEW_RESTRICTED,
+  EPT_VIOLATION,
+  Ept,
+  EptConfig,
+  ISOLATION_VIOLATION,
+  WalkStep,
 } from '../../emulator/ept';
 import { HostMemory, PAGE_SIZE } from '../../emulator/memory';
 import { GiB, MiB } from '../helpers/pagetables';
@@ -12,7 +18,14 @@ const TABLE_HPA = MiB;
 
 function build(cfg: Partial<EptConfig> = {}): { mem: HostMemory; ept: Ept } {
   const mem = new HostMemory();
-  const ept = new Ept(mem, { ramBytes: 256 * MiB, ramHpa: RAM_HPA, physBits: 39, isolation: true, tableHpa: TABLE_HPA, ...cfg });
+  const ept = new Ept(mem, {
+    ramBytes: 256 * MiB,
+    ramHpa: RAM_HPA,
+    physBits: 39,
+    isolation: true,
+    tableHpa: TABLE_HPA,
+    ...cfg,
+  });
   return { mem, ept };
 }
 
@@ -41,11 +54,13 @@ describe('ept: second-level translation', () => {
     });
 
     it('range B aliases range A under the full view (same HPA)', () => {
-      for (const gpa of probes(ram)) assert.equal(ept.translate(mirror + gpa, EPT_VIEW_FULL), ept.translate(gpa, EPT_VIEW_FULL));
+      for (const gpa of probes(ram))
+        assert.equal(ept.translate(mirror + gpa, EPT_VIEW_FULL), ept.translate(gpa, EPT_VIEW_FULL));
     });
 
     it('range B is an isolation violation under the restricted view', () => {
-      for (const gpa of probes(ram)) assert.equal(ept.translate(mirror + gpa, EPT_VIEW_RESTRICTED), ISOLATION_VIOLATION);
+      for (const gpa of probes(ram))
+        assert.equal(ept.translate(mirror + gpa, EPT_VIEW_RESTRICTED), ISOLATION_VIOLATION);
       assert.match(
         ept.describeViolation(ISOLATION_VIOLATION, mirror + 0x1000, EPT_VIEW_RESTRICTED),
         /^GPA 0x8000001000 is in the mirror range B \[0x8000000000, 0x8010000000\) and the engine runs under the restricted EPT view$/,
@@ -53,8 +68,22 @@ describe('ept: second-level translation', () => {
     });
 
     it('beyond guest RAM, in either range and either view, is an EPT violation', () => {
-      for (const gpa of [ram, ram + 0x1000, GiB, mirror - 1, mirror + ram, 2 * mirror, 2 ** 47, 2 ** 48, 2 ** 52, -4096, -1, NaN]) {
-        for (const view of [EPT_VIEW_FULL, EPT_VIEW_RESTRICTED]) assert.equal(ept.translate(gpa, view), EPT_VIOLATION, `GPA 0x${gpa.toString(16)} view ${view}`);
+      for (const gpa of [
+        ram,
+        ram + 0x1000,
+        GiB,
+        mirror - 1,
+        mirror + ram,
+        2 * mirror,
+        2 ** 47,
+        2 ** 48,
+        2 ** 52,
+        -4096,
+        -1,
+        NaN,
+      ]) {
+        for (const view of [EPT_VIEW_FULL, EPT_VIEW_RESTRICTED])
+          assert.equal(ept.translate(gpa, view), EPT_VIOLATION, `GPA 0x${gpa.toString(16)} view ${view}`);
       }
       assert.equal(
         ept.describeViolation(EPT_VIOLATION, ram, EPT_VIEW_FULL),
@@ -65,14 +94,24 @@ describe('ept: second-level translation', () => {
     it('records each step of the walk, ending at a large-page leaf', () => {
       const steps: WalkStep[] = [];
       assert.equal(ept.translate(mirror + 0x20_1234, EPT_VIEW_FULL, steps), RAM_HPA + 0x20_1234);
-      assert.deepEqual(steps.map((s) => s.level), ['PML4', 'PDPT', 'PD']);
-      assert.deepEqual(steps.map((s) => s.index), [1, 0, 1]);
+      assert.deepEqual(
+        steps.map((s) => s.level),
+        ['PML4', 'PDPT', 'PD'],
+      );
+      assert.deepEqual(
+        steps.map((s) => s.index),
+        [1, 0, 1],
+      );
       assert.equal(steps[0].table, ept.roots[EPT_VIEW_FULL]);
       assert.equal(steps[0].flags, 'RWX');
       assert.equal(steps[2].flags, 'RWX mt=6 large');
       const r: WalkStep[] = [];
       assert.equal(ept.translate(mirror, EPT_VIEW_RESTRICTED, r), ISOLATION_VIOLATION);
-      assert.deepEqual(r.map((s) => s.flags), ['---'], 'the restricted root has no entry for range B');
+      assert.deepEqual(
+        r.map((s) => s.flags),
+        ['---'],
+        'the restricted root has no entry for range B',
+      );
     });
 
     it('owns exactly its guest RAM HPAs', () => {
@@ -98,7 +137,10 @@ describe('ept: second-level translation', () => {
         assert.equal(ept.translate(0x1234, view), RAM_HPA + 0x1234);
         assert.equal(ept.translate(2 ** 39 + 0x1234, view), EPT_VIOLATION, 'range B is not mapped');
       }
-      assert.equal(ept.describeViolation(EPT_VIOLATION, 2 ** 39, EPT_VIEW_RESTRICTED), 'GPA 0x8000000000 is outside guest RAM [0, 0x10000000) (EPT view restricted)');
+      assert.equal(
+        ept.describeViolation(EPT_VIOLATION, 2 ** 39, EPT_VIEW_RESTRICTED),
+        'GPA 0x8000000000 is outside guest RAM [0, 0x10000000) (EPT view restricted)',
+      );
     });
   });
 
@@ -110,7 +152,10 @@ describe('ept: second-level translation', () => {
         assert.equal(mem.allocatedPages, ept.tablePages.length, 'nothing else is allocated');
         const steps: WalkStep[] = [];
         assert.equal(ept.translate(63 * GiB + 5, EPT_VIEW_FULL, steps), RAM_HPA + 63 * GiB + 5);
-        assert.deepEqual(steps.map((s) => s.level), ['PML4', 'PDPT']);
+        assert.deepEqual(
+          steps.map((s) => s.level),
+          ['PML4', 'PDPT'],
+        );
         assert.equal(ept.translate(64 * GiB, EPT_VIEW_FULL), EPT_VIOLATION);
         if (isolation) assert.equal(ept.translate(2 ** 39 + 63 * GiB, EPT_VIEW_FULL), RAM_HPA + 63 * GiB);
       }
@@ -135,7 +180,7 @@ describe('ept: second-level translation', () => {
       assert.equal(leaf(GiB + 2 * MiB), 'PML4/PDPT/PD/PT', '4 KiB leaf at the ragged end');
     });
 
-    it('refuses a guest RAM size or base off the 4 KiB grid (a partial page would map past the VM\'s RAM)', () => {
+    it("refuses a guest RAM size or base off the 4 KiB grid (a partial page would map past the VM's RAM)", () => {
       assert.throws(() => build({ ramBytes: 64 * MiB + 100 }), /guest RAM size 0x4000064 is not a multiple of 4 KiB/);
       assert.throws(() => build({ ramHpa: RAM_HPA + 0x800 }), /guest RAM HPA .* is not a multiple of 4 KiB/);
       assert.throws(() => build({ tableHpa: TABLE_HPA + 8 }), /EPT table HPA .* is not a multiple of 4 KiB/);

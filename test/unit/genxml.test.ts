@@ -8,7 +8,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { genCommands, genStructs, genxmlDir, render } from '../../scripts/gen-commands';
 import { instructions, loadGenxml, runsOnRenderOrBlitter, xmlNumber, type XmlElement } from '../../scripts/genxml';
-import { COMMANDS, commandByMnemonic, decodeCommand, encodeCommand, lengthRuleByTopByte, type CmdField, type CommandDef, type Gen } from '../../emulator/commands';
+import {
+  COMMANDS,
+  commandByMnemonic,
+  decodeCommand,
+  encodeCommand,
+  lengthRuleByTopByte,
+  type CmdField,
+  type CommandDef,
+  type Gen,
+} from '../../emulator/commands';
 import { disassemble } from '../../emulator/disassembler';
 
 const DIR = genxmlDir();
@@ -31,22 +40,30 @@ function fromXml(el: XmlElement, gen: Gen): XmlCmd {
   const name = el.attrs.name;
   const bias = xmlNumber(el.attrs.bias) ?? 2;
   const group = el.children.find((c) => c.tag === 'group' && (xmlNumber(c.attrs.count) ?? 0) === 0);
-  let length = FIXED_LENGTH[`${name}@${gen}`] ?? xmlNumber(el.attrs.length) ?? (group ? xmlNumber(group.attrs.start)! / 32 : 1);
+  let length =
+    FIXED_LENGTH[`${name}@${gen}`] ?? xmlNumber(el.attrs.length) ?? (group ? xmlNumber(group.attrs.start)! / 32 : 1);
   // A group command needs at least enough entries for a DWord Length of 0 (MI_MATH, 3DSTATE_VERTEX_ELEMENTS).
-  if (group && length < bias) length += Math.ceil((bias - length) / (xmlNumber(group.attrs.size)! / 32)) * (xmlNumber(group.attrs.size)! / 32);
+  if (group && length < bias)
+    length += Math.ceil((bias - length) / (xmlNumber(group.attrs.size)! / 32)) * (xmlNumber(group.attrs.size)! / 32);
   let header = 0;
   for (const f of el.children) {
     if (f.tag !== 'field') continue;
     const s = xmlNumber(f.attrs.start)!;
     const e = xmlNumber(f.attrs.end)!;
     if (e >= 32) continue;
-    const d = f.attrs.name === 'DWord Length' ? length - bias : IDENTITY.test(f.attrs.name) ? xmlNumber(f.attrs.default) : undefined;
+    const d =
+      f.attrs.name === 'DWord Length'
+        ? length - bias
+        : IDENTITY.test(f.attrs.name)
+          ? xmlNumber(f.attrs.default)
+          : undefined;
     if (d !== undefined) header = (header | (d * 2 ** s)) >>> 0;
   }
   return { el, name, bias, length, header };
 }
 
-const IDENTITY = /^(Command Type|Command SubType|MI Command Opcode|3D Command Opcode|3D Command Sub Opcode|Media Command Opcode|Media Command Sub-Opcode|Media Command Pipeline|Pipeline|SubOpcode)$/;
+const IDENTITY =
+  /^(Command Type|Command SubType|MI Command Opcode|3D Command Opcode|3D Command Sub Opcode|Media Command Opcode|Media Command Sub-Opcode|Media Command Pipeline|Pipeline|SubOpcode)$/;
 
 interface FlatField {
   readonly name: string;
@@ -59,7 +76,10 @@ interface FlatField {
  * A command's fields as absolute bits, read here from the XML on its own: struct-typed fields expanded
  * into their members, fixed-count groups unrolled (`Name i`); the variable group kept apart.
  */
-function flatFields(doc: ReturnType<typeof loadGenxml>, el: XmlElement): { fields: FlatField[]; group?: { start: number; fields: FlatField[] } } {
+function flatFields(
+  doc: ReturnType<typeof loadGenxml>,
+  el: XmlElement,
+): { fields: FlatField[]; group?: { start: number; fields: FlatField[] } } {
   let group: { start: number; fields: FlatField[] } | undefined;
   const walk = (children: readonly XmlElement[], base: number, suffix: string, out: FlatField[]): void => {
     for (const c of children) {
@@ -99,7 +119,8 @@ function checkBits(def: CommandDef, gen: Gen, tf: CmdField, s: number, e: number
   const given = new Map<string, bigint>([[key, value]]);
   for (const r of def.fields) if (r.required && r.name !== tf.name) given.set(r.name, 0n);
   if (def.length.kind === 'flag' && tf.dw >= def.length.off && entry === null) given.set(def.length.field, 1n);
-  if (def.length.kind === 'range' && tf.dw >= def.length.min) given.set('dword_length', BigInt(def.length.max - def.bias));
+  if (def.length.kind === 'range' && tf.dw >= def.length.min)
+    given.set('dword_length', BigInt(def.length.max - def.bias));
   const pairs: [number, number][] = def.length.kind === 'pairs' ? [[0, 0]] : [];
   const dw = encodeCommand(def, given, pairs);
   const zero = encodeCommand(def, new Map([...given, [key, 0n]]), pairs);
@@ -108,15 +129,23 @@ function checkBits(def: CommandDef, gen: Gen, tf: CmdField, s: number, e: number
   got &= ~BigInt((1 << def.lengthBits) - 1); // a length flag also changes DWord Length
   const low = s - (s % 32);
   const expected = inPlace ? value << BigInt(low) : value << BigInt(s);
-  assert.equal(got.toString(16), expected.toString(16), `gen${gen} ${def.mnemonic}.${key} (${tf.xml}) at bits ${e}:${s}`);
+  assert.equal(
+    got.toString(16),
+    expected.toString(16),
+    `gen${gen} ${def.mnemonic}.${key} (${tf.xml}) at bits ${e}:${s}`,
+  );
   const back = decodeCommand(dw, 0, dw.length, gen);
-  assert.ok(typeof back !== 'string' && back.fields.get(key) === value, `gen${gen} ${def.mnemonic}.${key} decodes back`);
+  assert.ok(
+    typeof back !== 'string' && back.fields.get(key) === value,
+    `gen${gen} ${def.mnemonic}.${key} decodes back`,
+  );
 }
 
 const XML: Record<Gen, XmlCmd[]> = { 8: [], 9: [] };
 for (const gen of GENS) {
   const doc = loadGenxml(DIR, `gen${gen}.xml`);
-  for (const el of instructions(doc)) if (runsOnRenderOrBlitter(el) || el.attrs.name === 'MI_FLUSH_DW') XML[gen].push(fromXml(el, gen));
+  for (const el of instructions(doc))
+    if (runsOnRenderOrBlitter(el) || el.attrs.name === 'MI_FLUSH_DW') XML[gen].push(fromXml(el, gen));
 }
 
 describe('command table against Mesa genxml', () => {
@@ -136,7 +165,11 @@ describe('command table against Mesa genxml', () => {
         assert.match(lines[0].text, new RegExp(`^${c.name}( |$)`), `gen${gen} ${c.name}: ${lines[0].text}`);
         // Followed by another command, it still stops exactly at its end.
         const two = disassemble([...dwords, 0x05000000], { gen });
-        assert.deepEqual(two.map((l) => l.length), [c.length, 1], `gen${gen} ${c.name} then MI_BATCH_BUFFER_END`);
+        assert.deepEqual(
+          two.map((l) => l.length),
+          [c.length, 1],
+          `gen${gen} ${c.name} then MI_BATCH_BUFFER_END`,
+        );
         named.push(c.name);
       }
       assert.equal(named.length, XML[gen].length);
@@ -167,7 +200,9 @@ describe('command table against Mesa genxml', () => {
         }
         if (group && def.length.kind === 'group') {
           for (const f of group.fields) {
-            const tf = def.groupFields.find((x) => x.xml.replace(/ \(\d+\)$/, '') === f.name && 32 * x.dw + x.lo === f.s);
+            const tf = def.groupFields.find(
+              (x) => x.xml.replace(/ \(\d+\)$/, '') === f.name && 32 * x.dw + x.lo === f.s,
+            );
             assert.ok(tf, `gen${gen} ${c.name} group entry field ${f.name} is in the table`);
             checkBits(def, gen, tf!, group.start + f.s, group.start + f.e, 0);
             checked++;
@@ -187,7 +222,11 @@ describe('command table against Mesa genxml', () => {
         const x = g.fields.find((y) => y.n === f.xml);
         if (!f.values || !x?.v) continue;
         const genxmlValues = new Set(x.v.map(([, v]) => v));
-        for (const [name, v] of Object.entries(f.values)) assert.ok(genxmlValues.has(v), `${d.mnemonic}.${f.name}=${name} is ${v}, which genxml's ${x.n} does not have`);
+        for (const [name, v] of Object.entries(f.values))
+          assert.ok(
+            genxmlValues.has(v),
+            `${d.mnemonic}.${f.name}=${name} is ${v}, which genxml's ${x.n} does not have`,
+          );
         checked++;
       }
     }
@@ -221,12 +260,19 @@ describe('command table against Mesa genxml', () => {
         if (e < 32 && f.attrs.default !== undefined && /Opcode|Command Type/.test(f.attrs.name)) {
           // The header identity is gen5's, bit for bit.
           const hf = def.headerFields.find((h) => h.lo === s && h.hi === e);
-          assert.ok(hf && hf.default === xmlNumber(f.attrs.default), `${name}: ${f.attrs.name} (${e}:${s}) = ${f.attrs.default} in the header`);
+          assert.ok(
+            hf && hf.default === xmlNumber(f.attrs.default),
+            `${name}: ${f.attrs.name} (${e}:${s}) = ${f.attrs.default} in the header`,
+          );
           checked++;
           continue;
         }
         const hit = [...def.fields, ...def.headerFields].filter((x) => 32 * x.dw + x.lo <= e && 32 * x.dw + x.hi >= s);
-        for (const x of hit) assert.ok(32 * x.dw + x.lo >= s && 32 * x.dw + x.hi <= e, `${name}.${x.name} fits inside gen5's ${f.attrs.name} (${e}:${s})`);
+        for (const x of hit)
+          assert.ok(
+            32 * x.dw + x.lo >= s && 32 * x.dw + x.hi <= e,
+            `${name}.${x.name} fits inside gen5's ${f.attrs.name} (${e}:${s})`,
+          );
       }
     }
     assert.equal(checked, 4, 'both blits: opcode and command type');
@@ -234,7 +280,7 @@ describe('command table against Mesa genxml', () => {
 });
 
 describe('the later-generation skip rule against genxml', () => {
-  it('an unknown GFXPIPE command is measured as most of genxml\'s gen9 commands with its top byte are', () => {
+  it("an unknown GFXPIPE command is measured as most of genxml's gen9 commands with its top byte are", () => {
     const rules = lengthRuleByTopByte(9);
     // Read from genxml itself: per top byte (type, subtype, opcode), the DWord Length width and bias of each command.
     const byTop = new Map<number, string[]>();
@@ -242,7 +288,11 @@ describe('the later-generation skip rule against genxml', () => {
       if (!c.gens.includes(9)) continue;
       const id = (n: string) => c.fields.find((f) => f.name === n)?.default ?? 0;
       if (id('Command Type') !== 3) continue;
-      const top = (3 << 5) | ((id('Command SubType') | id('Pipeline') | id('Media Command Pipeline')) << 3) | id('3D Command Opcode') | id('Media Command Opcode');
+      const top =
+        (3 << 5) |
+        ((id('Command SubType') | id('Pipeline') | id('Media Command Pipeline')) << 3) |
+        id('3D Command Opcode') |
+        id('Media Command Opcode');
       const len = c.fields.find((f) => f.name === 'DWord Length');
       const key = len ? `${len.end + 1}:${c.bias}` : '0:1';
       byTop.set(top, [...(byTop.get(top) ?? []), key]);
@@ -251,7 +301,10 @@ describe('the later-generation skip rule against genxml', () => {
       const rule = rules.get(top);
       assert.ok(rule, `top byte 0x${top.toString(16)} has a rule`);
       const count = (k: string) => keys.filter((x) => x === k).length;
-      assert.ok(keys.every((k) => count(k) <= count(`${rule.bits}:${rule.bias}`)), `0x${top.toString(16)}: ${rule.bits}:${rule.bias} is the most common of ${keys.join(' ')}`);
+      assert.ok(
+        keys.every((k) => count(k) <= count(`${rule.bits}:${rule.bias}`)),
+        `0x${top.toString(16)}: ${rule.bits}:${rule.bias} is the most common of ${keys.join(' ')}`,
+      );
     }
     // The cases the gen12 fixtures meet, and the ones a fixed rule got wrong: media (16 bits), one-dword commands.
     assert.deepEqual(rules.get(0x78), { bits: 8, bias: 2 });

@@ -22,7 +22,11 @@ function tmGrammarTest(pattern: string): { status: number | null; output: string
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-const OPERATOR_SCOPE: Record<string, string> = { '=': 'keyword.operator.assignment.vgpu', '<<': 'keyword.operator.bitwise.shift.vgpu', '>>': 'keyword.operator.bitwise.shift.vgpu' };
+const OPERATOR_SCOPE: Record<string, string> = {
+  '=': 'keyword.operator.assignment.vgpu',
+  '<<': 'keyword.operator.bitwise.shift.vgpu',
+  '>>': 'keyword.operator.bitwise.shift.vgpu',
+};
 const PUNCT_SCOPE: Record<string, string> = {
   ',': 'punctuation.separator.comma.vgpu',
   ':': 'punctuation.separator.label.vgpu',
@@ -34,31 +38,54 @@ const PUNCT_SCOPE: Record<string, string> = {
 function expectedScopes(t: LineToken): [number, number, string][] {
   const at = (scope: string): [number, number, string][] => [[t.start, t.end, scope]];
   switch (t.role) {
-    case 'label': return at('entity.name.label.vgpu');
-    case 'directive': return at('keyword.control.directive.vgpu');
-    case 'mnemonic': return at('keyword.other.mnemonic.vgpu');
-    case 'data': return at('storage.type.data.vgpu');
-    case 'field': return at('variable.parameter.field.vgpu');
-    case 'option': return at('variable.parameter.option.vgpu');
-    case 'enum': return at('constant.language.enum.vgpu');
-    case 'keyword': return at('constant.language.keyword.vgpu');
-    case 'engine': return at('constant.language.engine.vgpu');
-    case 'mirror': return at('constant.language.mirror.vgpu');
-    case 'string': return at('string.quoted.double.vgpu');
-    case 'symbol': return at('variable.other.symbol.vgpu');
+    case 'label':
+      return at('entity.name.label.vgpu');
+    case 'directive':
+      return at('keyword.control.directive.vgpu');
+    case 'mnemonic':
+      return at('keyword.other.mnemonic.vgpu');
+    case 'data':
+      return at('storage.type.data.vgpu');
+    case 'field':
+      return at('variable.parameter.field.vgpu');
+    case 'option':
+      return at('variable.parameter.option.vgpu');
+    case 'enum':
+      return at('constant.language.enum.vgpu');
+    case 'keyword':
+      return at('constant.language.keyword.vgpu');
+    case 'engine':
+      return at('constant.language.engine.vgpu');
+    case 'mirror':
+      return at('constant.language.mirror.vgpu');
+    case 'string':
+      return at('string.quoted.double.vgpu');
+    case 'symbol':
+      return at('variable.other.symbol.vgpu');
     case 'register': {
       const p = t.register!.prefixLength;
       const name: [number, number, string] = [t.start + p, t.end, 'variable.language.register.vgpu'];
-      return p ? [[t.start, t.start + p - 1, 'entity.name.namespace.engine.vgpu'], [t.start + p - 1, t.start + p, 'punctuation.accessor.vgpu'], name] : [name];
+      return p
+        ? [
+            [t.start, t.start + p - 1, 'entity.name.namespace.engine.vgpu'],
+            [t.start + p - 1, t.start + p, 'punctuation.accessor.vgpu'],
+            name,
+          ]
+        : [name];
     }
     case 'number': {
       const base = /^0x/i.test(t.text) ? 'hex' : /^0b/i.test(t.text) ? 'binary' : 'decimal';
       return at(`constant.numeric.${base}.vgpu`);
     }
     case 'operator':
-      return at(OPERATOR_SCOPE[t.text] ?? ('&|^~'.includes(t.text) ? 'keyword.operator.bitwise.vgpu' : 'keyword.operator.arithmetic.vgpu'));
-    case 'punctuation': return at(PUNCT_SCOPE[t.text]);
-    case 'unknown': return [];
+      return at(
+        OPERATOR_SCOPE[t.text] ??
+          ('&|^~'.includes(t.text) ? 'keyword.operator.bitwise.vgpu' : 'keyword.operator.arithmetic.vgpu'),
+      );
+    case 'punctuation':
+      return at(PUNCT_SCOPE[t.text]);
+    case 'unknown':
+      return [];
   }
 }
 
@@ -68,7 +95,12 @@ const NO_INVALID = 'invalid.illegal.numeric.vgpu invalid.illegal.directive.vgpu 
  * A vscode-tmgrammar-test file asserting, for every line, the scopes the language model expects; with
  * `clean`, also that nothing on the line is scoped invalid. Left-arrow assertions (`<~~~---`) reach any column.
  */
-function assertionFile(title: string, source: string, clean: boolean, gen: Gen = DEFAULT_GEN): { text: string; assertions: number } {
+function assertionFile(
+  title: string,
+  source: string,
+  clean: boolean,
+  gen: Gen = DEFAULT_GEN,
+): { text: string; assertions: number } {
   const out = [`; SYNTAX TEST "${SCOPE}" "${title}"`];
   let assertions = 0;
   const assert = (from: number, to: number, what: string) => {
@@ -98,12 +130,18 @@ function commandLines(gen: Gen): string[] {
   const lines = gen === DEFAULT_GEN ? [] : [`.vm gen=${gen}`];
   for (const c of commandsOf(gen)) {
     const fields = c.fields.map((f) => `${f.name}=${value(f)}`);
-    lines.push(`    ${c.mnemonic} ${fields.join(', ')}`, `${c.mnemonic.toLowerCase()} ${fields.join(', ').toUpperCase()}`);
-    const aliases = c.fields.filter((f) => f.xml && snakeName(f.xml) !== f.name).map((f) => `${snakeName(f.xml)}=${value(f)}`);
+    lines.push(
+      `    ${c.mnemonic} ${fields.join(', ')}`,
+      `${c.mnemonic.toLowerCase()} ${fields.join(', ').toUpperCase()}`,
+    );
+    const aliases = c.fields
+      .filter((f) => f.xml && snakeName(f.xml) !== f.name)
+      .map((f) => `${snakeName(f.xml)}=${value(f)}`);
     if (aliases.length) lines.push(`${c.mnemonic} ${aliases.join(', ')}`);
     for (const f of [...c.fields, ...c.groupFields]) {
       const key = c.groupFields.includes(f) ? `${f.name}.3` : f.name;
-      if (f.values) for (const v of Object.keys(f.values)) lines.push(`${c.mnemonic} ${key}=${v}, ${key} = ${v.toLowerCase()}`);
+      if (f.values)
+        for (const v of Object.keys(f.values)) lines.push(`${c.mnemonic} ${key}=${v}, ${key} = ${v.toLowerCase()}`);
     }
     if (c.groupFields.length) {
       const entry = (n: number) => c.groupFields.map((f) => `${f.name}.${n}=${value(f)}`).join(', ');
@@ -118,15 +156,27 @@ function commandLines(gen: Gen): string[] {
 /** One line per entry of the other tables: registers, directives and their options, data keywords. */
 function tableLines(): string[] {
   const lines: string[] = [];
-  for (const r of ENGINE_REGS) lines.push(`.mmio ${r.name}, 1`, ...ENGINES.map((e) => `.mmio ${e}.${r.name}, ${e.toUpperCase()}.${r.name.toLowerCase()}`));
+  for (const r of ENGINE_REGS)
+    lines.push(
+      `.mmio ${r.name}, 1`,
+      ...ENGINES.map((e) => `.mmio ${e}.${r.name}, ${e.toUpperCase()}.${r.name.toLowerCase()}`),
+    );
   for (const r of [...DEVICE_REG_DEFS, ...CAP_REG_DEFS]) lines.push(`.mmio ${r.name}, ${r.name.toLowerCase()}`);
   for (const d of DIRECTIVES.values()) {
     const opts = [...d.options].map(([k, v]) => `${k}=${v[0] ?? 1}`);
-    lines.push(`.${d.name} ${[...d.keywords, ...opts].join(', ')}`.trimEnd(), `.${d.name.toUpperCase()} 1 ; ${d.usage}`);
+    lines.push(
+      `.${d.name} ${[...d.keywords, ...opts].join(', ')}`.trimEnd(),
+      `.${d.name.toUpperCase()} 1 ; ${d.usage}`,
+    );
     for (const [k, vals] of d.options) for (const v of vals) lines.push(`.${d.name} ${k.toUpperCase()}=${v}`);
   }
-  for (const k of DATA_KEYWORDS) lines.push(`lbl_${k}: ${k} 0x1_000, 0b1_0, 4K, 2m, 1G, -(1 << 2) ^ ~3 & 7 | 8 % 3 / 2 * 1 >> 1`);
-  lines.push(`ascii "text ; not a comment", "\\x41\\n" ; a comment`, 'a: b: MI_NOOP ; labels', '.map MIRROR, mirror + 4K, 4K, rw');
+  for (const k of DATA_KEYWORDS)
+    lines.push(`lbl_${k}: ${k} 0x1_000, 0b1_0, 4K, 2m, 1G, -(1 << 2) ^ ~3 & 7 | 8 % 3 / 2 * 1 >> 1`);
+  lines.push(
+    `ascii "text ; not a comment", "\\x41\\n" ; a comment`,
+    'a: b: MI_NOOP ; labels',
+    '.map MIRROR, mirror + 4K, 4K, rw',
+  );
   return lines;
 }
 
@@ -167,7 +217,8 @@ describe('grammar', () => {
         assert.equal(toks[0].role, 'mnemonic', text);
         const pairs = toks[0].command!.length.kind === 'pairs';
         toks.forEach((t, i) => {
-          if (toks[i + 1]?.text === '=') assert.ok(t.role === 'field' || (pairs && t.role === 'register'), `${text}: ${t.text} is ${t.role}`);
+          if (toks[i + 1]?.text === '=')
+            assert.ok(t.role === 'field' || (pairs && t.role === 'register'), `${text}: ${t.text} is ${t.role}`);
         });
       }
     }
@@ -182,12 +233,19 @@ describe('grammar', () => {
         fs.writeFileSync(path.join(dir, name), f.text);
         total += f.assertions;
       };
-      for (const gen of GENS) write(`commands-gen${gen}.vgpu`, `every gen${gen} command`, commandLines(gen).join('\n'), true, gen);
+      for (const gen of GENS)
+        write(`commands-gen${gen}.vgpu`, `every gen${gen} command`, commandLines(gen).join('\n'), true, gen);
       write('tables.vgpu', 'every register, directive and keyword', tableLines().join('\n'), true);
       const examples = path.join(ROOT, 'examples');
       const files = fs.existsSync(examples) ? fs.readdirSync(examples).filter((f) => f.endsWith('.vgpu')) : [];
-      for (const f of files) write(`example-${f}`, `examples/${f}`, fs.readFileSync(path.join(examples, f), 'utf8'), true);
-      write('program.vgpu', 'test/grammar/program.vgpu', fs.readFileSync(path.join(ROOT, 'test/grammar/program.vgpu'), 'utf8'), true);
+      for (const f of files)
+        write(`example-${f}`, `examples/${f}`, fs.readFileSync(path.join(examples, f), 'utf8'), true);
+      write(
+        'program.vgpu',
+        'test/grammar/program.vgpu',
+        fs.readFileSync(path.join(ROOT, 'test/grammar/program.vgpu'), 'utf8'),
+        true,
+      );
       const r = tmGrammarTest(path.join(dir, '*.vgpu'));
       assert.equal(r.status, 0, r.output);
       assert.ok(total > 1000, `only ${total} assertions`);

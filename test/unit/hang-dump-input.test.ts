@@ -18,7 +18,8 @@ import { mulberry32 } from '../helpers/prng';
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const XE = path.join(ROOT, 'test/fixtures/dumps/xe-timedout-job.devcoredump');
-const gpr = (vm: ReturnType<typeof loadVm>, name: string) => vm.regs.values[REGISTERS.find((r) => r.name === name)!.slot];
+const gpr = (vm: ReturnType<typeof loadVm>, name: string) =>
+  vm.regs.values[REGISTERS.find((r) => r.name === name)!.slot];
 
 function hangDumpText(compress: boolean): string {
   const vm = loadVm(path.join(ROOT, 'examples/privileged-register.vgpu'), { autoRollback: false });
@@ -50,8 +51,17 @@ describe('hang dumps: Xe devcoredump (hand-made fixture)', () => {
     assert.equal(rcs.regs.get('ACTHD'), 0x1a001c);
     assert.equal(rcs.regs.get('IPEHR'), 0x0e00c002);
     assert.equal(rcs.contextRegs.get(0x2608), 7, 'CS_GPR1 from the [HWCTX] LRC');
-    assert.deepEqual(d.globalBuffers.map((b) => [b.name, b.va, b.dwords.length]), [['batch', 0x1a0000, 1024], ['user', 0x1b0000, 1024]]);
-    assert.ok(d.unknown.some((u) => /0x1c0000 not captured/.test(u.text)), 'a VMA the kernel could not capture is reported');
+    assert.deepEqual(
+      d.globalBuffers.map((b) => [b.name, b.va, b.dwords.length]),
+      [
+        ['batch', 0x1a0000, 1024],
+        ['user', 0x1b0000, 1024],
+      ],
+    );
+    assert.ok(
+      d.unknown.some((u) => /0x1c0000 not captured/.test(u.text)),
+      'a VMA the kernel could not capture is reported',
+    );
   });
 
   it('opens at the hung command: the replay starts at the batch (no ring in the dump)', () => {
@@ -102,7 +112,13 @@ describe('hang dumps: pre-2016 i915 hex-line dump', () => {
     const d = parseI915ErrorState(OLD, 'old.err');
     const e = d.engines[0];
     assert.equal(e.name, 'render ring');
-    assert.deepEqual(e.buffers.map((b) => [b.name, b.va, b.encoding, b.dwords.length]), [['batch', 0x100000, 'hex', 8], ['ring', 0x5000, 'hex', 4]]);
+    assert.deepEqual(
+      e.buffers.map((b) => [b.name, b.va, b.encoding, b.dwords.length]),
+      [
+        ['batch', 0x100000, 'hex', 8],
+        ['ring', 0x5000, 'hex', 4],
+      ],
+    );
     assert.deepEqual(d.unknown, [{ line: 25, text: 'some section this reader has never seen' }]);
   });
 
@@ -150,7 +166,10 @@ describe('hang dumps: malformed dumps give an error naming the line', () => {
 
   it('missing sections', () => {
     const t = hangDumpText(true);
-    const noEngines = t.split('\n').filter((l) => !/command stream:$/.test(l) && !/ --- /.test(l) && !/^[:~]/.test(l)).join('\n');
+    const noEngines = t
+      .split('\n')
+      .filter((l) => !/command stream:$/.test(l) && !/ --- /.test(l) && !/^[:~]/.test(l))
+      .join('\n');
     const r1 = open(noEngines);
     assert.equal(r1.ok, false);
     if (!r1.ok) assert.match(r1.err.message, /missing section: no "<engine> command stream:" block/);
@@ -188,7 +207,10 @@ describe('hang dumps: malformed dumps give an error naming the line', () => {
       fs.writeFileSync(file, lines.join('\n'));
       const r = spawnSync(process.execPath, [CLI, 'run', file, '--json'], { encoding: 'utf8' });
       assert.equal(r.status, 2, r.stderr);
-      assert.equal(r.stderr.trim(), `vgpu: ${file}:${n}: ascii85 data ends inside a group (2 of 5 characters at column ${lines[n - 1].length - 1})`);
+      assert.equal(
+        r.stderr.trim(),
+        `vgpu: ${file}:${n}: ascii85 data ends inside a group (2 of 5 characters at column ${lines[n - 1].length - 1})`,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -230,7 +252,9 @@ describe('hang dumps: vgpu run DUMP --json', () => {
     try {
       const src = path.join(ROOT, 'examples/page-fault.vgpu');
       const out = path.join(dir, 'no-extension');
-      const w = spawnSync(process.execPath, [CLI, 'run', src, '--no-auto-rollback', '--error-state', out], { encoding: 'utf8' });
+      const w = spawnSync(process.execPath, [CLI, 'run', src, '--no-auto-rollback', '--error-state', out], {
+        encoding: 'utf8',
+      });
       assert.equal(w.status, 1, w.stderr);
       assert.match(w.stderr, /error state of the page-fault on bcs0 at 0x100044 written/);
       const r = spawnSync(process.execPath, [CLI, 'run', out, '--json'], { encoding: 'utf8' });

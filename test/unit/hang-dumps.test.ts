@@ -20,7 +20,10 @@ const EXAMPLES = path.join(ROOT, 'examples');
 /** Every example that stops on an unrecovered GPU error when rollback is off, with that error. */
 function failingExamples(): { name: string; vm: Vm; err: GpuError }[] {
   const out: { name: string; vm: Vm; err: GpuError }[] = [];
-  for (const f of fs.readdirSync(EXAMPLES).filter((x) => x.endsWith('.vgpu')).sort()) {
+  for (const f of fs
+    .readdirSync(EXAMPLES)
+    .filter((x) => x.endsWith('.vgpu'))
+    .sort()) {
     const vm = loadVm(path.join(EXAMPLES, f), { autoRollback: false });
     vm.run();
     const err = vm.errors.find((e) => !e.rolledBack);
@@ -56,14 +59,24 @@ describe('hang dumps: i915 error state written and read back (every failing exam
 
   it('covers the examples that end in an unrecovered GPU error', () => {
     const names = cases.map((c) => c.name);
-    for (const n of ['hang.vgpu', 'page-fault.vgpu', 'isolation-violation.vgpu', 'privileged-register.vgpu', 'version-rejected.vgpu']) assert.ok(names.includes(n), `${n} missing from ${names}`);
+    for (const n of [
+      'hang.vgpu',
+      'page-fault.vgpu',
+      'isolation-violation.vgpu',
+      'privileged-register.vgpu',
+      'version-rejected.vgpu',
+    ])
+      assert.ok(names.includes(n), `${n} missing from ${names}`);
   });
 
   for (const compress of [true, false]) {
     it(`reads the ${compress ? 'compressed' : 'raw'} dump back to the same hung command and registers`, () => {
       for (const { name, vm, err } of cases) {
         const text = formatI915ErrorState(captureHangDump(vm, err), { compress });
-        assert.ok(text.includes(compress ? '\n:' : '\n~'), `${name}: buffer lines use the ${compress ? ':' : '~'} marker`);
+        assert.ok(
+          text.includes(compress ? '\n:' : '\n~'),
+          `${name}: buffer lines use the ${compress ? ':' : '~'} marker`,
+        );
         const dump = parseI915ErrorState(text, name);
         const e = dump.engines.find((x) => x.hung)!;
         assert.equal(e.name, err.engine, name);
@@ -74,7 +87,13 @@ describe('hang dumps: i915 error state written and read back (every failing exam
         const R = vm.regs.values;
         assert.equal(e.regs.get('ACTHD'), err.commandVa, `${name} ACTHD`);
         assert.equal(e.regs.get('IPEHR'), vm.readVa(err.commandVa, 1, err.engine)[0], `${name} IPEHR`);
-        for (const [k, slot] of [['START', s.start], ['HEAD', s.head], ['TAIL', s.tail], ['CTL', s.ctl]] as const) assert.equal(e.regs.get(k), R[slot], `${name} ${k}`);
+        for (const [k, slot] of [
+          ['START', s.start],
+          ['HEAD', s.head],
+          ['TAIL', s.tail],
+          ['CTL', s.ctl],
+        ] as const)
+          assert.equal(e.regs.get(k), R[slot], `${name} ${k}`);
         assert.equal(e.regs.get('BBADDR'), R[s.bbAddrUdw] * 2 ** 32 + R[s.bbAddr], `${name} BBADDR`);
         assert.equal(e.regs.get('PDP0'), R[s.pdpHi] * 2 ** 32 + R[s.pdpLo], `${name} PDP0`);
         // CS_GPRs through the context image, by register offset.
@@ -85,16 +104,27 @@ describe('hang dumps: i915 error state written and read back (every failing exam
         // The ring and the batch as captured.
         const ring = e.buffers.find((b) => b.name === 'ring')!;
         assert.equal(ring.va, R[s.start]);
-        assert.deepEqual(Array.from(ring.dwords), vm.readVa(R[s.start], eng.ringSize() / 4, err.engine).map((x) => x ?? 0), `${name} ring`);
+        assert.deepEqual(
+          Array.from(ring.dwords),
+          vm.readVa(R[s.start], eng.ringSize() / 4, err.engine).map((x) => x ?? 0),
+          `${name} ring`,
+        );
 
         const { report, vm: replay } = openHangDump(dump);
         assert.equal(report.reached, true, `${name}: ${JSON.stringify(report.divergence)}`);
         assert.equal(report.command!.va, '0x' + err.commandVa.toString(16), name);
         assert.equal(report.command!.mnemonic, err.mnemonic, name);
         assert.equal(report.headerMatchesIpehr, true, name);
-        assert.ok(report.notes.some((x) => /page tables are not in a dump/.test(x)), 'says the page tables were built');
+        assert.ok(
+          report.notes.some((x) => /page tables are not in a dump/.test(x)),
+          'says the page tables were built',
+        );
         for (let n = 0; n < 16; n++) {
-          assert.equal(regValue(replay, `${err.engine}.CS_GPR${n}`), regValue(vm, `${err.engine}.CS_GPR${n}`), `${name}: replayed CS_GPR${n}`);
+          assert.equal(
+            regValue(replay, `${err.engine}.CS_GPR${n}`),
+            regValue(vm, `${err.engine}.CS_GPR${n}`),
+            `${name}: replayed CS_GPR${n}`,
+          );
         }
       }
     });
@@ -116,25 +146,40 @@ describe('hang dumps: i915 error state written and read back (every failing exam
     d.engines.find((x) => x.hung)!.regs.set('ACTHD', 0x100100); // past the batch's end: never executed
     const { report } = openHangDump(parseI915ErrorState(formatI915ErrorState(d, { compress: true })));
     assert.equal(report.reached, false);
-    assert.ok(report.divergence && /hang on rcs0 before reaching ACTHD/.test(report.divergence.reason), JSON.stringify(report.divergence));
+    assert.ok(
+      report.divergence && /hang on rcs0 before reaching ACTHD/.test(report.divergence.reason),
+      JSON.stringify(report.divergence),
+    );
     assert.equal(report.divergence!.at, '0x100000');
   });
 
-  it('writes a capture\'s hang with its global-GTT ring, its batch and the HW status page, and reads it back', () => {
+  it("writes a capture's hang with its global-GTT ring, its batch and the HW status page, and reads it back", () => {
     const { vm, err } = hangCapture();
     assert.equal(err.mnemonic, 'MI_SEMAPHORE_WAIT');
     const d = captureHangDump(vm, err);
     const e = d.engines.find((x) => x.hung)!;
     const s = vm.engine(err.engine).slots;
     const R = vm.regs.values;
-    const ggtt = (va: number, n: number) => Array.from({ length: n }, (_, k) => vm.mem.read32(vm.translate(va + 4 * k, 0, err.engine, 'ggtt').hpa));
+    const ggtt = (va: number, n: number) =>
+      Array.from({ length: n }, (_, k) => vm.mem.read32(vm.translate(va + 4 * k, 0, err.engine, 'ggtt').hpa));
     const ring = e.buffers.find((b) => b.name === 'ring')!;
-    assert.deepEqual(Array.from(ring.dwords.subarray(0, 16)), ggtt(R[s.start], 16), 'the ring is read through the global GTT');
+    assert.deepEqual(
+      Array.from(ring.dwords.subarray(0, 16)),
+      ggtt(R[s.start], 16),
+      'the ring is read through the global GTT',
+    );
     const hws = e.buffers.find((b) => b.name === 'HW Status')!;
     assert.equal(hws.va, R[s.hws] & ~0xfff);
-    assert.deepEqual(Array.from(hws.dwords.subarray(0, 64)), ggtt(hws.va, 64), 'the status page, through the global GTT');
+    assert.deepEqual(
+      Array.from(hws.dwords.subarray(0, 64)),
+      ggtt(hws.va, 64),
+      'the status page, through the global GTT',
+    );
     const batch = e.buffers.find((b) => b.name === 'batch')!;
-    assert.ok(batch && err.commandVa >= batch.va && err.commandVa < batch.va + batch.dwords.length * 4, 'the batch holding ACTHD, though no .map declares it');
+    assert.ok(
+      batch && err.commandVa >= batch.va && err.commandVa < batch.va + batch.dwords.length * 4,
+      'the batch holding ACTHD, though no .map declares it',
+    );
     assert.equal(e.regs.get('IPEHR'), vm.readVa(err.commandVa, 1, err.engine)[0]);
     const { report } = openHangDump(parseI915ErrorState(formatI915ErrorState(d, { compress: true }), 'hang-skl.err'));
     assert.equal(report.reached, true, JSON.stringify(report.divergence));
@@ -170,14 +215,24 @@ describe('hang dumps: i915 error state written and read back (every failing exam
             const h8 = (v: number) => (v >>> 0).toString(16).padStart(8, '0');
             assert.ok(out.includes(`  IPEHR: 0x${h8(e.regs.get('IPEHR')!)}`), `${name} IPEHR`);
             assert.ok(out.includes(`  ACTHD: 0x00000000 ${h8(err.commandVa)}`), `${name} ACTHD`);
-            assert.ok(out.includes(`  CTL:   0x${h8(e.regs.get('CTL')!)}`) && /len=\d+, enabled/.test(out), `${name} CTL`);
+            assert.ok(
+              out.includes(`  CTL:   0x${h8(e.regs.get('CTL')!)}`) && /len=\d+, enabled/.test(out),
+              `${name} CTL`,
+            );
             assert.ok(out.includes(`    head = 0x${h8(e.regs.get('HEAD')!)}`), `${name} HEAD decoded`);
-            if (e.regs.get('FAULT_REG')) assert.match(out, new RegExp(`Valid\\n\\s+Invalid PTE Fault\\n\\s+Engine ${err.engine === 'bcs0' ? 'BLT' : 'GFX'}`), `${name} FAULT_REG`);
+            if (e.regs.get('FAULT_REG'))
+              assert.match(
+                out,
+                new RegExp(`Valid\\n\\s+Invalid PTE Fault\\n\\s+Engine ${err.engine === 'bcs0' ? 'BLT' : 'GFX'}`),
+                `${name} FAULT_REG`,
+              );
             // Every dword the decoder prints for the ring and the batch is the one written.
             for (const bufName of ['ring', 'batch']) {
               const buf = e.buffers.find((b) => b.name === bufName);
               if (!buf) continue;
-              const start = out.indexOf(`${bufName} (${err.engine}) at 0x${h8(Math.floor(buf.va / 2 ** 32))}_${h8(buf.va)}`);
+              const start = out.indexOf(
+                `${bufName} (${err.engine}) at 0x${h8(Math.floor(buf.va / 2 ** 32))}_${h8(buf.va)}`,
+              );
               assert.ok(start >= 0, `${name}: the decoder lists the ${bufName}`);
               const section = out.slice(start).split('\n').slice(1);
               let seen = 0;
@@ -192,7 +247,10 @@ describe('hang dumps: i915 error state written and read back (every failing exam
                 seen++;
               }
               const used = buf.dwords.length - [...buf.dwords].reverse().findIndex((x) => x !== 0);
-              assert.ok(seen >= Math.min(used, buf.dwords.length), `${name}: ${bufName}: ${seen} dwords decoded, ${used} written`);
+              assert.ok(
+                seen >= Math.min(used, buf.dwords.length),
+                `${name}: ${bufName}: ${seen} dwords decoded, ${used} written`,
+              );
             }
           }
         } finally {
@@ -214,11 +272,20 @@ describe('hang dumps: engines named in dumps', () => {
 });
 
 describe('hang dumps: memory not captured reads as zero (.vm unmapped=zero)', () => {
-  const program = (unmapped: string) => [
-    `.vm memory=16M${unmapped}`, '.map 0x100000, 0x100000, 64K, rw', '.batch b, 0x100000',
-    '    MI_LOAD_REGISTER_MEM reg=CS_GPR0, addr=0x7f0000000040', '    MI_STORE_DATA_IMM addr=0x7f0000000080, data=7', '    MI_BATCH_BUFFER_END',
-    '.ring rcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit rcs0', '.wait rcs0', '',
-  ].join('\n');
+  const program = (unmapped: string) =>
+    [
+      `.vm memory=16M${unmapped}`,
+      '.map 0x100000, 0x100000, 64K, rw',
+      '.batch b, 0x100000',
+      '    MI_LOAD_REGISTER_MEM reg=CS_GPR0, addr=0x7f0000000040',
+      '    MI_STORE_DATA_IMM addr=0x7f0000000080, data=7',
+      '    MI_BATCH_BUFFER_END',
+      '.ring rcs0',
+      '    MI_BATCH_BUFFER_START addr=b',
+      '.submit rcs0',
+      '.wait rcs0',
+      '',
+    ].join('\n');
 
   it('an unmapped VA reads as zero through one read-only zero page, and writing it faults', () => {
     const vm = loadVmText(program(' unmapped=zero'));

@@ -85,7 +85,11 @@ function check(c: Comparison, before: ReturnType<typeof record>, after: ReturnTy
     if (offs.length) truth.set(gp, offs);
   }
   const pages = allPages(c, 3);
-  assert.deepEqual(pages.map((p) => Number(p.gpa) / PAGE_SIZE), [...truth.keys()].sort((x, y) => x - y), 'the changed pages, in GPA order');
+  assert.deepEqual(
+    pages.map((p) => Number(p.gpa) / PAGE_SIZE),
+    [...truth.keys()].sort((x, y) => x - y),
+    'the changed pages, in GPA order',
+  );
   let bytes = 0;
   for (const p of pages) {
     const offs = truth.get(Number(p.gpa) / PAGE_SIZE)!;
@@ -95,9 +99,16 @@ function check(c: Comparison, before: ReturnType<typeof record>, after: ReturnTy
     for (let r = 0; r < p.ranges.length; r++) {
       const [s, e] = p.ranges[r];
       assert.ok(s < e && (r === 0 || p.ranges[r - 1][1] < s), `${p.gpa}: ranges ascending and apart`);
-      assert.ok(offs.includes(s) && offs.includes(e - 1), `${p.gpa}: range [${s}, ${e}) starts and ends on changed bytes`);
+      assert.ok(
+        offs.includes(s) && offs.includes(e - 1),
+        `${p.gpa}: range [${s}, ${e}) starts and ends on changed bytes`,
+      );
     }
-    for (const o of offs) assert.ok(p.ranges.some(([s, e]) => o >= s && o < e), `${p.gpa}: byte ${o} is in a range`);
+    for (const o of offs)
+      assert.ok(
+        p.ranges.some(([s, e]) => o >= s && o < e),
+        `${p.gpa}: byte ${o} is in a range`,
+      );
   }
   assert.equal(c.changedBytes, bytes);
   for (const s of c.surfaces) {
@@ -126,13 +137,18 @@ describe('Compare Snapshots (adapter/history.ts)', () => {
       vm.restoreSnapshot(i);
       states.set(i, record(vm));
     }
-    for (const [i, m] of surfacesAt) for (const [name, px] of m) assert.deepEqual(px, states.get(i)!.surfaces.get(name), `surfaceAt(${i}, ${name}) without moving`);
+    for (const [i, m] of surfacesAt)
+      for (const [name, px] of m)
+        assert.deepEqual(px, states.get(i)!.surfaces.get(name), `surfaceAt(${i}, ${name}) without moving`);
     pairs.forEach(([a, b], k) => check(comparisons[k], states.get(a)!, states.get(b)!));
     const all = comparisons[pairs.findIndex(([a, b]) => a === 0 && b === n)];
     const gpr = all.registers.find((r) => r.name === 'rcs0.CS_GPR3');
     assert.deepEqual(gpr && [gpr.old, gpr.new], ['0x0', '0x7']);
     const back = comparisons[pairs.findIndex(([a, b]) => a === n - 1 && b === 0)];
-    assert.deepEqual(back.registers.find((r) => r.name === 'rcs0.CS_GPR3'), { name: 'rcs0.CS_GPR3', old: '0x7', new: '0x0' });
+    assert.deepEqual(
+      back.registers.find((r) => r.name === 'rcs0.CS_GPR3'),
+      { name: 'rcs0.CS_GPR3', old: '0x7', new: '0x0' },
+    );
   });
 
   it('coalesces per page: a fill of the alpha byte is one range per page, 64 stores in a page at most 8', () => {
@@ -142,18 +158,44 @@ describe('Compare Snapshots (adapter/history.ts)', () => {
     const pages = allPages(c, 4096);
     const fill = pages.filter((p) => Number(p.gpa) >= 0x400000 && Number(p.gpa) < 0x500000);
     assert.equal(fill.length, 256);
-    assert.ok(fill.filter((p) => p.gpa !== '0x464000' && p.gpa !== '0x465000').every((p) => p.bytes === 1024 && p.ranges.length === 1 && p.ranges[0][0] === 3 && p.ranges[0][1] === PAGE_SIZE));
+    assert.ok(
+      fill
+        .filter((p) => p.gpa !== '0x464000' && p.gpa !== '0x465000')
+        .every(
+          (p) => p.bytes === 1024 && p.ranges.length === 1 && p.ranges[0][0] === 3 && p.ranges[0][1] === PAGE_SIZE,
+        ),
+    );
     const stores = pages.find((p) => p.gpa === '0x830000')!;
     assert.equal(stores.bytes, 64);
     assert.ok(stores.ranges.length <= MAX_RANGES_PER_PAGE);
-    assert.deepEqual(c.surfaces.map((s) => [s.name, s.changedPixels]), [['big', 512 * 512], ['odd', 280 * 30]]);
+    assert.deepEqual(
+      c.surfaces.map((s) => [s.name, s.changedPixels]),
+      [
+        ['big', 512 * 512],
+        ['odd', 280 * 30],
+      ],
+    );
   });
 
   it('holds a few bytes per changed page while it runs and after, never a copy of what changed', () => {
     const bytes = 32 * MiB;
-    const lines = ['.vm memory=128M', '.map 0x100000, 0x100000, 64K, rw', `.map 0x2000000, 0x2000000, ${bytes / MiB}M, rw, page=2M`, '.surface s, 0x2000000, 4096, 2048', '.batch b, 0x100000, bcs0'];
-    lines.push(`    XY_COLOR_BLT write_enable=2, dst=0x2000000, pitch=16384, x1=0, y1=0, x2=4096, y2=${bytes / 16384}, color=0x80000000`);
-    lines.push('    MI_BATCH_BUFFER_END', '.ring bcs0', '    MI_BATCH_BUFFER_START addr=b', '.submit bcs0', '.wait all');
+    const lines = [
+      '.vm memory=128M',
+      '.map 0x100000, 0x100000, 64K, rw',
+      `.map 0x2000000, 0x2000000, ${bytes / MiB}M, rw, page=2M`,
+      '.surface s, 0x2000000, 4096, 2048',
+      '.batch b, 0x100000, bcs0',
+    ];
+    lines.push(
+      `    XY_COLOR_BLT write_enable=2, dst=0x2000000, pitch=16384, x1=0, y1=0, x2=4096, y2=${bytes / 16384}, color=0x80000000`,
+    );
+    lines.push(
+      '    MI_BATCH_BUFFER_END',
+      '.ring bcs0',
+      '    MI_BATCH_BUFFER_START addr=b',
+      '.submit bcs0',
+      '.wait all',
+    );
     const vm = loadVm('big.vgpu', {}, lines.join('\n') + '\n');
     vm.run();
     const base = process.memoryUsage();

@@ -12,7 +12,7 @@ describe('interval map', () => {
       const int = (n: number) => Math.floor(rnd() * n);
       // Disjoint intervals over [0, 100000), some touching, inserted in random order.
       const list: { start: number; end: number; id: number }[] = [];
-      for (let at = int(50); at < 100000 && list.length < 400; ) {
+      for (let at = int(50); at < 100000 && list.length < 400;) {
         const len = 1 + int(300);
         list.push({ start: at, end: at + len, id: list.length });
         at += len + (rnd() < 0.3 ? 0 : int(400));
@@ -30,7 +30,11 @@ describe('interval map', () => {
         assert.equal(map.find(p), list.find((x) => x.start <= p && p < x.end)?.id, `seed ${seed}: point ${p}`);
         const a = int(101000);
         const b = a + int(q % 2 ? 50 : 5000);
-        assert.deepEqual(map.overlapping(a, b), list.filter((x) => x.end > a && x.start < b).map((x) => x.id), `seed ${seed}: [${a}, ${b})`);
+        assert.deepEqual(
+          map.overlapping(a, b),
+          list.filter((x) => x.end > a && x.start < b).map((x) => x.id),
+          `seed ${seed}: [${a}, ${b})`,
+        );
       }
     }
   });

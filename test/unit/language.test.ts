@@ -6,7 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assembleSource } from '../../emulator/assembler';
 import { FEATURES } from '../../emulator/capabilities';
-import { COMMANDS, GENS, commandByMnemonic, commandsOf, fieldByName, fieldPlacement, type Gen } from '../../emulator/commands';
+import {
+  COMMANDS,
+  GENS,
+  commandByMnemonic,
+  commandsOf,
+  fieldByName,
+  fieldPlacement,
+  type Gen,
+} from '../../emulator/commands';
 import { CAP_BASE, CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_BASE, ENGINE_REGS } from '../../emulator/registers';
 import {
   DIRECTIVES,
@@ -27,8 +35,12 @@ import {
 
 const hex = (n: number) => '0x' + n.toString(16).toUpperCase();
 const roles = (text: string) => classifyLine(text).tokens.map((t) => `${t.role}:${t.text}`);
-const labels = (text: string, ch = text.length, symbols = [] as { name: string; kind: 'label' | 'surface' }[], gen?: Gen) =>
-  completionsAt(text, ch, symbols, gen).items.map((i) => i.label);
+const labels = (
+  text: string,
+  ch = text.length,
+  symbols = [] as { name: string; kind: 'label' | 'surface' }[],
+  gen?: Gen,
+) => completionsAt(text, ch, symbols, gen).items.map((i) => i.label);
 const hover = (text: string, needle: string, symbols?: ReadonlyMap<string, number>, gen?: Gen) => {
   const at = text.indexOf(needle);
   assert.ok(at >= 0, `${needle} not in ${text}`);
@@ -38,13 +50,34 @@ const hover = (text: string, needle: string, symbols?: ReadonlyMap<string, numbe
 describe('language model: token roles', () => {
   it('reads labels, mnemonics, fields, enum values, registers and numbers the way the assembler does', () => {
     assert.deepEqual(roles('loop: MI_SEMAPHORE_WAIT addr=flag + 4, data=1, op=gte ; wait'), [
-      'label:loop', 'punctuation::', 'mnemonic:MI_SEMAPHORE_WAIT', 'field:addr', 'operator:=', 'symbol:flag', 'operator:+', 'number:4',
-      'punctuation:,', 'field:data', 'operator:=', 'number:1', 'punctuation:,', 'field:op', 'operator:=', 'enum:gte',
+      'label:loop',
+      'punctuation::',
+      'mnemonic:MI_SEMAPHORE_WAIT',
+      'field:addr',
+      'operator:=',
+      'symbol:flag',
+      'operator:+',
+      'number:4',
+      'punctuation:,',
+      'field:data',
+      'operator:=',
+      'number:1',
+      'punctuation:,',
+      'field:op',
+      'operator:=',
+      'enum:gte',
     ]);
     assert.equal(classifyLine('MI_NOOP ; a "string" ; here').commentStart, 8);
     assert.equal(classifyLine('ascii "a;b" ; c').commentStart, 12);
     assert.deepEqual(roles('MI_LOAD_REGISTER_IMM CS_GPR0=1, bcs0.cs_gpr1=MIRROR'), [
-      'mnemonic:MI_LOAD_REGISTER_IMM', 'register:CS_GPR0', 'operator:=', 'number:1', 'punctuation:,', 'register:bcs0.cs_gpr1', 'operator:=', 'mirror:MIRROR',
+      'mnemonic:MI_LOAD_REGISTER_IMM',
+      'register:CS_GPR0',
+      'operator:=',
+      'number:1',
+      'punctuation:,',
+      'register:bcs0.cs_gpr1',
+      'operator:=',
+      'mirror:MIRROR',
     ]);
     const prefixed = classifyLine('.mmio bcs0.EPT_VIEW, 1').tokens[1];
     assert.equal(prefixed.register?.engine, 'bcs0');
@@ -53,23 +86,60 @@ describe('language model: token roles', () => {
   });
 
   it('knows directive options and keywords from the usage lines, and flags what it does not know', () => {
-    assert.deepEqual(roles('.vm version=2 isolation=off'), ['directive:.vm', 'option:version', 'operator:=', 'number:2', 'option:isolation', 'operator:=', 'keyword:off']);
-    assert.deepEqual(roles('.eptp restricted, rcs0'), ['directive:.eptp', 'keyword:restricted', 'punctuation:,', 'engine:rcs0']);
+    assert.deepEqual(roles('.vm version=2 isolation=off'), [
+      'directive:.vm',
+      'option:version',
+      'operator:=',
+      'number:2',
+      'option:isolation',
+      'operator:=',
+      'keyword:off',
+    ]);
+    assert.deepEqual(roles('.eptp restricted, rcs0'), [
+      'directive:.eptp',
+      'keyword:restricted',
+      'punctuation:,',
+      'engine:rcs0',
+    ]);
     assert.deepEqual(roles('.bogus 1'), ['unknown:.bogus', 'number:1']);
     assert.deepEqual(roles('MI_BOGUS x=1'), ['unknown:MI_BOGUS', 'symbol:x', 'operator:=', 'number:1']);
     assert.deepEqual(roles('MI_ATOMIC op=EQ'), ['mnemonic:MI_ATOMIC', 'field:op', 'operator:=', 'symbol:EQ']);
     assert.deepEqual(roles('qword 1'), ['data:qword', 'number:1']);
     assert.deepEqual(roles('3dstate_vertex_elements VALID.0=1, component_0_control.1=store_1_fp, bogus.0=1'), [
-      'mnemonic:3dstate_vertex_elements', 'field:VALID.0', 'operator:=', 'number:1', 'punctuation:,',
-      'field:component_0_control.1', 'operator:=', 'enum:store_1_fp', 'punctuation:,', 'symbol:bogus.0', 'operator:=', 'number:1',
+      'mnemonic:3dstate_vertex_elements',
+      'field:VALID.0',
+      'operator:=',
+      'number:1',
+      'punctuation:,',
+      'field:component_0_control.1',
+      'operator:=',
+      'enum:store_1_fp',
+      'punctuation:,',
+      'symbol:bogus.0',
+      'operator:=',
+      'number:1',
     ]);
     assert.equal(classifyLine('3DSTATE_VERTEX_ELEMENTS valid.7=1').tokens[1].entry, 7);
-    assert.deepEqual(roles('MI_FLUSH_DW dword_length=2'), ['mnemonic:MI_FLUSH_DW', 'field:dword_length', 'operator:=', 'number:2']);
-    assert.deepEqual(roles('MI_NOOP dword_length=2').slice(0, 2), ['mnemonic:MI_NOOP', 'symbol:dword_length'], 'MI_NOOP has a fixed length');
+    assert.deepEqual(roles('MI_FLUSH_DW dword_length=2'), [
+      'mnemonic:MI_FLUSH_DW',
+      'field:dword_length',
+      'operator:=',
+      'number:2',
+    ]);
+    assert.deepEqual(
+      roles('MI_NOOP dword_length=2').slice(0, 2),
+      ['mnemonic:MI_NOOP', 'symbol:dword_length'],
+      'MI_NOOP has a fixed length',
+    );
     assert.deepEqual(roles('MI_STORE_DATA_IMM address=1').slice(0, 2), ['mnemonic:MI_STORE_DATA_IMM', 'field:address']);
     // Per generation: MI_URB_CLEAR is gen8's.
     assert.deepEqual(roles('MI_URB_CLEAR urb_address=1').slice(0, 2), ['unknown:MI_URB_CLEAR', 'symbol:urb_address']);
-    assert.deepEqual(classifyLine('MI_URB_CLEAR urb_address=1', 8).tokens.slice(0, 2).map((t) => t.role), ['mnemonic', 'field']);
+    assert.deepEqual(
+      classifyLine('MI_URB_CLEAR urb_address=1', 8)
+        .tokens.slice(0, 2)
+        .map((t) => t.role),
+      ['mnemonic', 'field'],
+    );
     assert.equal(classifyLine('dword 0x12q').lexError, true);
   });
 
@@ -83,13 +153,34 @@ describe('language model: token roles', () => {
   });
 
   it('parses every directive usage line of the assembler', () => {
-    assert.deepEqual([...DIRECTIVES.keys()].sort(), ['batch', 'context', 'data', 'dword', 'eptp', 'fill', 'ggtt', 'incbin', 'map', 'mmio', 'pml4', 'ring', 'submit', 'surface', 'vm', 'wait', 'write']);
+    assert.deepEqual([...DIRECTIVES.keys()].sort(), [
+      'batch',
+      'context',
+      'data',
+      'dword',
+      'eptp',
+      'fill',
+      'ggtt',
+      'incbin',
+      'map',
+      'mmio',
+      'pml4',
+      'ring',
+      'submit',
+      'surface',
+      'vm',
+      'wait',
+      'write',
+    ]);
     const map = DIRECTIVES.get('map')!;
     assert.deepEqual(map.keywords, ['rw', 'ro']);
     assert.deepEqual([...map.options], [['page', ['4K', '2M', '1G']]]);
     assert.deepEqual([...map.positional], ['VA', 'GPA', 'SIZE']);
     const vm = DIRECTIVES.get('vm')!;
-    assert.deepEqual([...vm.options.keys()], ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped']);
+    assert.deepEqual(
+      [...vm.options.keys()],
+      ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped'],
+    );
     assert.deepEqual(vm.options.get('isolation'), ['on', 'off']);
     assert.deepEqual(vm.options.get('gen'), ['8', '9']);
     assert.equal(vm.positional.size, 0);
@@ -98,7 +189,11 @@ describe('language model: token roles', () => {
 });
 
 describe('language model: hover', () => {
-  const EXECUTION: Record<string, RegExp> = { executed: /\| Execution \| executed: /, state: /\| Execution \| retired as state: /, 'not-emulated': /\| Execution \| not emulated: a draw or dispatch/ };
+  const EXECUTION: Record<string, RegExp> = {
+    executed: /\| Execution \| executed: /,
+    state: /\| Execution \| retired as state: /,
+    'not-emulated': /\| Execution \| not emulated: a draw or dispatch/,
+  };
 
   it('describes every command of both generations from the table: header fields, length, engines, execution, generations, fields', () => {
     for (const gen of GENS) {
@@ -106,7 +201,8 @@ describe('language model: hover', () => {
         const md = hover(`    ${c.mnemonic} `, c.mnemonic, undefined, gen)!;
         assert.ok(md.includes(`**${c.mnemonic}** — ${c.desc}`), c.mnemonic);
         assert.ok(md.includes(hex(c.header).replace('0x', '')), `${c.mnemonic} header`);
-        for (const h of c.headerFields.filter((x) => x.role === 'identity')) assert.ok(md.includes(`${h.xml} ${hex(h.default!)} (bits `), `${c.mnemonic} ${h.xml}`);
+        for (const h of c.headerFields.filter((x) => x.role === 'identity'))
+          assert.ok(md.includes(`${h.xml} ${hex(h.default!)} (bits `), `${c.mnemonic} ${h.xml}`);
         if (c.lengthBits) assert.ok(md.includes(`= total − ${c.bias} |`), `${c.mnemonic} bias`);
         assert.ok(md.includes(`| Engines | ${c.engines.join(', ')} |`), `${c.mnemonic} engines`);
         assert.match(md, EXECUTION[c.execution], c.mnemonic);
@@ -117,36 +213,65 @@ describe('language model: hover', () => {
           assert.ok(md.includes(`| \`${f.name}\` | ${fieldPlacement(f)} | `), `${c.mnemonic}.${f.name}`);
           if (f.xml) assert.ok(md.includes(` | ${f.xml}`), `${c.mnemonic}.${f.name} genxml`);
         }
-        if (fields.length > FIELD_ROWS) assert.ok(md.includes(`… ${fields.length - FIELD_ROWS} more: \`${fields[FIELD_ROWS].name}\``), c.mnemonic);
-        for (const f of c.groupFields.slice(0, FIELD_ROWS)) assert.ok(md.includes(`| \`${f.name}\` | ${fieldPlacement(f)} | `), `${c.mnemonic} group ${f.name}`);
+        if (fields.length > FIELD_ROWS)
+          assert.ok(md.includes(`… ${fields.length - FIELD_ROWS} more: \`${fields[FIELD_ROWS].name}\``), c.mnemonic);
+        for (const f of c.groupFields.slice(0, FIELD_ROWS))
+          assert.ok(md.includes(`| \`${f.name}\` | ${fieldPlacement(f)} | `), `${c.mnemonic} group ${f.name}`);
         assert.ok(md.split('\n').length <= 60, `${c.mnemonic}: ${md.split('\n').length} lines`);
         if (c.requires) {
           const f = FEATURES.find((x) => x.name === c.requires)!;
-          assert.ok(md.includes(`GENCAP bit ${f.bit} \`${f.name}\``) && md.includes(`device version ${f.minGen} or later`), `${c.mnemonic} requires`);
+          assert.ok(
+            md.includes(`GENCAP bit ${f.bit} \`${f.name}\``) && md.includes(`device version ${f.minGen} or later`),
+            `${c.mnemonic} requires`,
+          );
         }
       }
     }
     const sdi = hover('MI_STORE_DATA_IMM addr=1, data=2', 'MI_STORE')!;
-    assert.match(sdi, /Header \| `0x10000002`: MI; Command Type 0x0 \(bits 31:29\), MI Command Opcode 0x20 \(bits 28:23\)/);
+    assert.match(
+      sdi,
+      /Header \| `0x10000002`: MI; Command Type 0x0 \(bits 31:29\), MI Command Opcode 0x20 \(bits 28:23\)/,
+    );
     assert.match(sdi, /Length \| 4 dwords, 5 with `qword=1`; DWord Length \(bits 9:0\) = total − 2/);
     assert.match(sdi, /\| `addr` \| DW1-2 bits 47:2 \| GPU VA \| Address \(address\) \| GPU VA written; required \|/);
     assert.match(sdi, /\| `core_mode_enable` \| DW1 bit 0 \| number \| Core Mode Enable \(uint\) \|/);
     assert.match(hover('MI_LOAD_REGISTER_IMM CS_GPR0=1', 'MI_LOAD')!, /1 \+ 2n dwords/);
     assert.match(hover('MI_NOOP', 'MI_NOOP')!, /1 dword; no length field/);
     const vs = hover('3DSTATE_VS', '3DSTATE')!;
-    assert.match(vs, /`0x78100007`: 3D; Command Type 0x3 \(bits 31:29\), Command SubType 0x3 \(bits 28:27\), 3D Command Opcode 0x0 \(bits 26:24\), 3D Command Sub Opcode 0x10 \(bits 23:16\)/);
-    assert.match(vs, /\| `kernel_start_pointer` \| DW1-2 bits 63:6 \| offset \(kept in place\) \| Kernel Start Pointer \(offset\) \|/);
+    assert.match(
+      vs,
+      /`0x78100007`: 3D; Command Type 0x3 \(bits 31:29\), Command SubType 0x3 \(bits 28:27\), 3D Command Opcode 0x0 \(bits 26:24\), 3D Command Sub Opcode 0x10 \(bits 23:16\)/,
+    );
+    assert.match(
+      vs,
+      /\| `kernel_start_pointer` \| DW1-2 bits 63:6 \| offset \(kept in place\) \| Kernel Start Pointer \(offset\) \|/,
+    );
     assert.match(vs, /\| Generations \| gen8, gen9 \|/);
     assert.doesNotMatch(vs, /\| Cost \|/);
     const prim = hover('3DPRIMITIVE', '3DPRIMITIVE')!;
     assert.match(prim, /\| Predicated \| by `predicate_enable`/);
     assert.match(hover('3dprimitive', '3dprim')!, /^\*\*3DPRIMITIVE\*\*/);
-    assert.match(hover('3DSTATE_VERTEX_ELEMENTS', '3D')!, /\*\*Group entry\*\* \(2 dwords each from DW1; entry N's fields are `field\.N=`\)/);
-    assert.match(hover('3DSTATE_SBE_SWIZ', '3D')!, /\*\*Fields\*\* \(144\)[^]*… 124 more: `component_override_x_2`, [^]*, … \(hover one for its bits\)/);
-    assert.match(hover('MI_FLUSH_DW', 'MI_')!, /Length \| 4 to 5 dwords, as `dword_length` says \(default 5\); DWord Length \(bits 5:0\) = total − 2/);
+    assert.match(
+      hover('3DSTATE_VERTEX_ELEMENTS', '3D')!,
+      /\*\*Group entry\*\* \(2 dwords each from DW1; entry N's fields are `field\.N=`\)/,
+    );
+    assert.match(
+      hover('3DSTATE_SBE_SWIZ', '3D')!,
+      /\*\*Fields\*\* \(144\)[^]*… 124 more: `component_override_x_2`, [^]*, … \(hover one for its bits\)/,
+    );
+    assert.match(
+      hover('MI_FLUSH_DW', 'MI_')!,
+      /Length \| 4 to 5 dwords, as `dword_length` says \(default 5\); DWord Length \(bits 5:0\) = total − 2/,
+    );
     // A command gen8 lays out differently says so, and a gen8 program hovers gen8's layout.
-    assert.match(hover('3DSTATE_PS', '3D')!, /\| Generations \| gen9 \(gen8 lays it out differently: `\.vm gen=8`\) \|/);
-    assert.match(hover('3DSTATE_PS', '3D', undefined, 8)!, /\| Generations \| gen8 \(gen9 lays it out differently: `\.vm gen=9`\) \|/);
+    assert.match(
+      hover('3DSTATE_PS', '3D')!,
+      /\| Generations \| gen9 \(gen8 lays it out differently: `\.vm gen=8`\) \|/,
+    );
+    assert.match(
+      hover('3DSTATE_PS', '3D', undefined, 8)!,
+      /\| Generations \| gen8 \(gen9 lays it out differently: `\.vm gen=9`\) \|/,
+    );
     assert.equal(hover('MI_URB_CLEAR', 'MI_'), undefined, 'gen8 only');
     assert.match(hover('MI_URB_CLEAR', 'MI_', undefined, 8)!, /\| Generations \| gen8 \|/);
   });
@@ -159,20 +284,34 @@ describe('language model: hover', () => {
           assert.ok(md.startsWith(`**${f.name}** (${c.mnemonic} field) — `), `${c.mnemonic}.${f.name}: ${md}`);
           assert.ok(md.includes(`\n${fieldPlacement(f)}: `), `${c.mnemonic}.${f.name} placement`);
           if (f.xml) assert.ok(md.includes(`genxml: \`${f.xml}\``), `${c.mnemonic}.${f.name} genxml`);
-          if (f.values) for (const v of Object.keys(f.values).slice(0, 10)) assert.ok(md.includes(`\`${v}\` ${f.values[v]}`), `${c.mnemonic}.${f.name} ${v}`);
+          if (f.values)
+            for (const v of Object.keys(f.values).slice(0, 10))
+              assert.ok(md.includes(`\`${v}\` ${f.values[v]}`), `${c.mnemonic}.${f.name} ${v}`);
         }
         if (c.length.kind !== 'group') continue;
         for (const f of c.groupFields) {
           const md = hover(`${c.mnemonic} ${f.name}.2=1`, `${f.name}.2`, undefined, gen)!;
           assert.ok(md.startsWith(`**${f.name}.2** (${c.mnemonic} field) — `), `${c.mnemonic}.${f.name}.2: ${md}`);
-          assert.ok(md.includes(`group entry 2: DW${c.length.base + 2 * c.length.entry}`), `${c.mnemonic}.${f.name}.2 entry`);
+          assert.ok(
+            md.includes(`group entry 2: DW${c.length.base + 2 * c.length.entry}`),
+            `${c.mnemonic}.${f.name}.2 entry`,
+          );
         }
       }
     }
     assert.match(hover('MI_FLUSH_DW invalidate_tlb=1', 'invalidate')!, /^DW0 bit 18: flag/m);
-    assert.match(hover('MI_STORE_DATA_IMM addr=1', 'addr')!, /^\*\*addr\*\* \(MI_STORE_DATA_IMM field\) — GPU VA written\n\nDW1-2 bits 47:2: GPU VA \(a GPU VA, 4-byte aligned \(bits 1:0 are not stored\): bits 31:2 in DW1, bits 47:32 in DW2\)/);
-    assert.match(hover('MI_STORE_DATA_IMM address=1', 'address')!, /genxml: `Address` \(address\), also written `address=`/);
-    assert.match(hover('3DSTATE_VS kernel_start_pointer=0', 'kernel')!, /^\*\*kernel_start_pointer\*\* \(3DSTATE_VS field\) — Kernel Start Pointer\n\nDW1-2 bits 63:6: offset \(kept in place\) \(64-byte aligned/);
+    assert.match(
+      hover('MI_STORE_DATA_IMM addr=1', 'addr')!,
+      /^\*\*addr\*\* \(MI_STORE_DATA_IMM field\) — GPU VA written\n\nDW1-2 bits 47:2: GPU VA \(a GPU VA, 4-byte aligned \(bits 1:0 are not stored\): bits 31:2 in DW1, bits 47:32 in DW2\)/,
+    );
+    assert.match(
+      hover('MI_STORE_DATA_IMM address=1', 'address')!,
+      /genxml: `Address` \(address\), also written `address=`/,
+    );
+    assert.match(
+      hover('3DSTATE_VS kernel_start_pointer=0', 'kernel')!,
+      /^\*\*kernel_start_pointer\*\* \(3DSTATE_VS field\) — Kernel Start Pointer\n\nDW1-2 bits 63:6: offset \(kept in place\) \(64-byte aligned/,
+    );
     assert.match(hover('MI_FLUSH_DW dword_length=1', 'dword')!, /DW0 bits 5:0: number[^]*Length: 4 to 5 dwords/);
     const op = hover('MI_SEMAPHORE_WAIT addr=0, data=1, op=NEQ', 'NEQ')!;
     assert.match(op, /^`NEQ` = 5/);
@@ -187,7 +326,12 @@ describe('language model: hover', () => {
     for (const r of ENGINE_REGS) {
       const md = hover(`.mmio ${r.name}, 0`, r.name)!;
       assert.ok(md.includes(r.desc), r.name);
-      for (const e of ENGINES) assert.ok(md.includes(`${e} \`${hex(ENGINE_BASE[e] + r.offset).replace('0X', '0x')}`) || md.includes(`${e} \`0x${(ENGINE_BASE[e] + r.offset).toString(16).toUpperCase().padStart(5, '0')}\``), `${r.name} on ${e}: ${md}`);
+      for (const e of ENGINES)
+        assert.ok(
+          md.includes(`${e} \`${hex(ENGINE_BASE[e] + r.offset).replace('0X', '0x')}`) ||
+            md.includes(`${e} \`0x${(ENGINE_BASE[e] + r.offset).toString(16).toUpperCase().padStart(5, '0')}\``),
+          `${r.name} on ${e}: ${md}`,
+        );
       for (const f of r.fields) assert.ok(md.includes(`| ${f.name} |`), `${r.name}.${f.name}`);
     }
     const one = hover('.mmio bcs0.CS_GPR3, 0', 'CS_GPR3')!;
@@ -195,8 +339,10 @@ describe('language model: hover', () => {
     assert.match(one, /bcs0 `0x22618` \(engine base \+ `0x618`\)/);
     assert.doesNotMatch(one, /rcs0 `/);
     assert.match(hover('.mmio EPT_VIEW, 0', 'EPT')!, /VIEW \| 0 \| EPT view \(0 full, 1 restricted\)/);
-    for (const r of CAP_REG_DEFS) assert.ok(hover(`.dword ${r.name}`, r.name)!.includes(hex(CAP_BASE + r.offset)), r.name);
-    for (const r of DEVICE_REG_DEFS) assert.ok(hover(`.dword ${r.name}`, r.name)!.includes(`\`${hex(r.offset)}\``), r.name);
+    for (const r of CAP_REG_DEFS)
+      assert.ok(hover(`.dword ${r.name}`, r.name)!.includes(hex(CAP_BASE + r.offset)), r.name);
+    for (const r of DEVICE_REG_DEFS)
+      assert.ok(hover(`.dword ${r.name}`, r.name)!.includes(`\`${hex(r.offset)}\``), r.name);
     assert.match(hover('.mmio FAULT_STATUS, 0', 'FAULT')!, /Access \| rw: /);
   });
 
@@ -205,7 +351,10 @@ describe('language model: hover', () => {
     assert.match(hover('.map 0, 0, 4K, rw', 'rw')!, /\.map VA/);
     assert.match(hover('.wait bcs0', 'bcs0')!, /blitter engine, registers at BAR0 `0x22000`/);
     assert.equal(hover('.dword 1_0K', '1_0K'), '`1_0K` = 10240 = `0x2800`');
-    assert.equal(hover('MI_BATCH_BUFFER_START addr=main', 'main', new Map([['MAIN', 0x100000]])), '**main** = `0x100000`');
+    assert.equal(
+      hover('MI_BATCH_BUFFER_START addr=main', 'main', new Map([['MAIN', 0x100000]])),
+      '**main** = `0x100000`',
+    );
     assert.equal(hover('MI_BATCH_BUFFER_START addr=main', 'main'), undefined);
     assert.equal(hoverAt('MI_NOOP ; MI_NOOP', 12), undefined);
     assert.ok(hover('.dword MIRROR', 'MIRROR')!.includes('2^physBits'));
@@ -217,7 +366,8 @@ describe('language model: hover', () => {
       for (const text of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
         for (let ch = 0; ch <= text.length; ch++) hoverAt(text, ch);
         for (const t of classifyLine(text).tokens) {
-          if (['mnemonic', 'field', 'register', 'enum', 'directive'].includes(t.role)) assert.ok(hoverAt(text, t.start), `${f}: ${t.text}`);
+          if (['mnemonic', 'field', 'register', 'enum', 'directive'].includes(t.role))
+            assert.ok(hoverAt(text, t.start), `${f}: ${t.text}`);
         }
       }
     }
@@ -231,14 +381,18 @@ describe('language model: completion', () => {
       const all = labels('', 0, [], gen);
       const names = commandsOf(gen).map((c) => c.mnemonic);
       for (const m of names) assert.ok(all.includes(m), m);
-      for (const c of COMMANDS) if (!names.includes(c.mnemonic)) assert.ok(!all.includes(c.mnemonic), `gen${gen}: ${c.mnemonic}`);
+      for (const c of COMMANDS)
+        if (!names.includes(c.mnemonic)) assert.ok(!all.includes(c.mnemonic), `gen${gen}: ${c.mnemonic}`);
     }
     const all = labels('');
     assert.ok(all.includes('3DSTATE_VS') && all.includes('3DPRIMITIVE') && !all.includes('MI_URB_CLEAR'));
     assert.ok(labels('', 0, [], 8).includes('MI_URB_CLEAR'));
     for (const d of DIRECTIVES.keys()) assert.ok(all.includes(`.${d}`), d);
     assert.ok(all.includes('dword'));
-    assert.deepEqual(labels('.'), [...DIRECTIVES.keys()].map((d) => `.${d}`));
+    assert.deepEqual(
+      labels('.'),
+      [...DIRECTIVES.keys()].map((d) => `.${d}`),
+    );
     assert.deepEqual(labels('  .ma'), labels('.'));
     assert.ok(labels('loop:  MI_S').includes('MI_SEMAPHORE_WAIT'));
     const r = completionsAt('    MI_STO', 8);
@@ -248,24 +402,44 @@ describe('language model: completion', () => {
     assert.equal(sdi.retrigger, true);
   });
 
-  it('offers the fields of the command (with =), not those already given: required, then named, then genxml\'s', () => {
+  it("offers the fields of the command (with =), not those already given: required, then named, then genxml's", () => {
     const r = completionsAt('MI_STORE_DATA_IMM addr=x, ', 26);
-    assert.deepEqual(r.items.map((i) => i.label), ['data', 'qword', 'ggtt', 'core_mode_enable']);
-    assert.deepEqual(r.items.map((i) => i.insertText), ['data=', 'qword=', 'ggtt=', 'core_mode_enable=']);
-    assert.deepEqual([...r.items].sort((a, b) => a.sortText!.localeCompare(b.sortText!)), r.items, 'sortText keeps the order');
+    assert.deepEqual(
+      r.items.map((i) => i.label),
+      ['data', 'qword', 'ggtt', 'core_mode_enable'],
+    );
+    assert.deepEqual(
+      r.items.map((i) => i.insertText),
+      ['data=', 'qword=', 'ggtt=', 'core_mode_enable='],
+    );
+    assert.deepEqual(
+      [...r.items].sort((a, b) => a.sortText!.localeCompare(b.sortText!)),
+      r.items,
+      'sortText keeps the order',
+    );
     assert.equal(r.items[0].detail, 'DW3-4 bits 63:0, required');
     // A field given by genxml's name is given.
     assert.ok(!labels('MI_STORE_DATA_IMM address=x, ').includes('addr'));
     // A surface fills in the pitch: the edges and the surface come first.
     const sorted = [...completionsAt('XY_COLOR_BLT ', 13).items].sort((a, b) => a.sortText!.localeCompare(b.sortText!));
-    assert.deepEqual(sorted.slice(0, 3).map((i) => i.label), ['x1', 'y1', 'x2']);
+    assert.deepEqual(
+      sorted.slice(0, 3).map((i) => i.label),
+      ['x1', 'y1', 'x2'],
+    );
     for (const gen of GENS) {
       for (const c of commandsOf(gen)) {
-        const offered = completionsAt(`${c.mnemonic} `, c.mnemonic.length + 1, [], gen).items.filter((i) => c.fields.some((f) => f.name === i.label));
-        assert.deepEqual(offered.map((i) => i.label), orderedFields(c).map((f) => f.name), c.mnemonic);
+        const offered = completionsAt(`${c.mnemonic} `, c.mnemonic.length + 1, [], gen).items.filter((i) =>
+          c.fields.some((f) => f.name === i.label),
+        );
+        assert.deepEqual(
+          offered.map((i) => i.label),
+          orderedFields(c).map((f) => f.name),
+          c.mnemonic,
+        );
         const ranks = offered.map((i) => fieldRank(c, fieldByName(c, i.label)!));
         assert.deepEqual(ranks, [...ranks].sort(), `${c.mnemonic}: required, named, then the rest`);
-        for (const f of c.fields.filter((x) => x.required && !c.fields.some((y) => y.pitchField === x.name))) assert.equal(fieldRank(c, f), 0);
+        for (const f of c.fields.filter((x) => x.required && !c.fields.some((y) => y.pitchField === x.name)))
+          assert.equal(fieldRank(c, f), 0);
       }
     }
   });
@@ -274,9 +448,22 @@ describe('language model: completion', () => {
     const ve = labels('3DSTATE_VERTEX_ELEMENTS ');
     assert.ok(ve.includes('valid.0') && ve.includes('component_0_control.0'), ve.join());
     const next = labels('3DSTATE_VERTEX_ELEMENTS valid.0=1, ');
-    assert.ok(next.includes('valid.1') && next.includes('component_0_control.0') && !next.includes('valid.0'), next.join());
-    assert.equal(completionsAt('3DSTATE_VERTEX_ELEMENTS ', 24).items.find((i) => i.label === 'valid.0')!.insertText, 'valid.0=');
-    assert.deepEqual(labels('3DSTATE_VERTEX_ELEMENTS valid.0=1, component_0_control.0='), ['NOSTORE', 'STORE_SRC', 'STORE_0', 'STORE_1_FP', 'STORE_1_INT', 'STORE_PID']);
+    assert.ok(
+      next.includes('valid.1') && next.includes('component_0_control.0') && !next.includes('valid.0'),
+      next.join(),
+    );
+    assert.equal(
+      completionsAt('3DSTATE_VERTEX_ELEMENTS ', 24).items.find((i) => i.label === 'valid.0')!.insertText,
+      'valid.0=',
+    );
+    assert.deepEqual(labels('3DSTATE_VERTEX_ELEMENTS valid.0=1, component_0_control.0='), [
+      'NOSTORE',
+      'STORE_SRC',
+      'STORE_0',
+      'STORE_1_FP',
+      'STORE_1_INT',
+      'STORE_PID',
+    ]);
     for (const gen of GENS) {
       for (const c of commandsOf(gen)) {
         if (!c.groupFields.length) continue;
@@ -289,14 +476,25 @@ describe('language model: completion', () => {
     assert.ok(!labels('MI_STORE_DATA_IMM ').includes('dword_length'));
   });
 
-  it('offers enum values of that command\'s field, and registers the field may name', () => {
+  it("offers enum values of that command's field, and registers the field may name", () => {
     assert.deepEqual(labels('MI_ATOMIC op=').slice(0, 8), ['AND', 'OR', 'XOR', 'MOVE', 'INC', 'DEC', 'ADD', 'SUB']);
     assert.ok(labels('MI_ATOMIC op=').includes('CMP_WR16B'), 'every genxml atomic');
     assert.deepEqual(labels('MI_SEMAPHORE_WAIT addr=0, op=G'), ['GT', 'GTE', 'LT', 'LTE', 'EQ', 'NEQ']);
-    assert.deepEqual(labels('PIPE_CONTROL post_sync='), Object.keys(fieldByName(commandByMnemonic('PIPE_CONTROL')!, 'post_sync')!.values!));
-    assert.deepEqual(labels('3DSTATE_SBE_SWIZ swizzle_select_0='), ['INPUTATTR', 'INPUTATTR_FACING', 'INPUTATTR_W', 'INPUTATTR_FACING_W']);
+    assert.deepEqual(
+      labels('PIPE_CONTROL post_sync='),
+      Object.keys(fieldByName(commandByMnemonic('PIPE_CONTROL')!, 'post_sync')!.values!),
+    );
+    assert.deepEqual(labels('3DSTATE_SBE_SWIZ swizzle_select_0='), [
+      'INPUTATTR',
+      'INPUTATTR_FACING',
+      'INPUTATTR_W',
+      'INPUTATTR_FACING_W',
+    ]);
     // A field without values takes values: symbols and MIRROR, no crash.
-    assert.deepEqual(labels('3DSTATE_VS kernel_start_pointer=', undefined, [{ name: 'k', kind: 'label' }]), ['k', 'MIRROR']);
+    assert.deepEqual(labels('3DSTATE_VS kernel_start_pointer=', undefined, [{ name: 'k', kind: 'label' }]), [
+      'k',
+      'MIRROR',
+    ]);
     assert.deepEqual(labels('MI_URB_CLEAR urb_address=', undefined, [], 8), ['MIRROR']);
     assert.ok(labels('MI_URB_CLEAR ', undefined, [], 8).includes('urb_clear_length'));
     // The command scanner's allow-list: engine registers, then device registers batches may load.
@@ -304,18 +502,41 @@ describe('language model: completion', () => {
     const sorted = (xs: string[]) => [...new Set(xs)].sort();
     assert.deepEqual(sorted(labels('MI_LOAD_REGISTER_IMM ')), sorted([...writable, 'byte_write_disables']));
     assert.ok(labels('MI_LOAD_REGISTER_IMM ').includes('CACHE_MODE_1'));
-    assert.equal(completionsAt('MI_LOAD_REGISTER_IMM CS_GPR0=1, ', 32).items.find((i) => i.label === 'CS_GPR0')!.insertText, 'CS_GPR0=');
+    assert.equal(
+      completionsAt('MI_LOAD_REGISTER_IMM CS_GPR0=1, ', 32).items.find((i) => i.label === 'CS_GPR0')!.insertText,
+      'CS_GPR0=',
+    );
     assert.deepEqual(sorted(labels('MI_LOAD_REGISTER_IMM byte_write_disables=1, ')), sorted(writable));
     assert.deepEqual(sorted(labels('MI_LOAD_REGISTER_MEM reg=')), sorted(writable));
     const readable = labels('MI_STORE_REGISTER_MEM reg=');
     assert.ok(readable.includes('TIMESTAMP') && readable.includes('FAULT_STATUS') && readable.includes('GENCAP'));
-    assert.deepEqual(labels('MI_LOAD_REGISTER_REG src=bcs0.CS'), ENGINE_REGS.map((r) => `bcs0.${r.name}`));
+    assert.deepEqual(
+      labels('MI_LOAD_REGISTER_REG src=bcs0.CS'),
+      ENGINE_REGS.map((r) => `bcs0.${r.name}`),
+    );
   });
 
   it('offers directive keywords, options, option values, engines and document symbols', () => {
     assert.deepEqual(labels('.wait '), ['all', 'rcs0', 'bcs0']);
-    assert.deepEqual(labels('.vm '), ['memory', 'physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped']);
-    assert.deepEqual(labels('.vm memory=64M '), ['physBits', 'isolation', 'version', 'pool', 'gen', 'unmodelled', 'unmapped']);
+    assert.deepEqual(labels('.vm '), [
+      'memory',
+      'physBits',
+      'isolation',
+      'version',
+      'pool',
+      'gen',
+      'unmodelled',
+      'unmapped',
+    ]);
+    assert.deepEqual(labels('.vm memory=64M '), [
+      'physBits',
+      'isolation',
+      'version',
+      'pool',
+      'gen',
+      'unmodelled',
+      'unmapped',
+    ]);
     assert.deepEqual(labels('.vm gen='), ['8', '9']);
     assert.deepEqual(labels('.vm isolation='), ['on', 'off']);
     assert.deepEqual(labels('.map 0, 0, 4K, rw, page='), ['4K', '2M', '1G']);
@@ -356,16 +577,31 @@ describe('language model: document symbols and diagnostics', () => {
 
   it('lists surfaces, data blocks, batches and rings with the labels they hold', () => {
     const syms = documentSymbols(program);
-    assert.deepEqual(syms.map((s) => [s.kind, s.name, s.line, s.endLine]), [
-      ['surface', 'fb', 1, 1], ['data', '.data 0x10F000', 2, 3], ['batch', 'main', 5, 8], ['ring', 'bcs0 ring', 10, 12],
-    ]);
-    assert.deepEqual(syms[1].children.map((c) => c.name), ['flag']);
-    assert.deepEqual(syms[2].children.map((c) => [c.name, c.line, c.start, c.end]), [['again', 7, 0, 5]]);
+    assert.deepEqual(
+      syms.map((s) => [s.kind, s.name, s.line, s.endLine]),
+      [
+        ['surface', 'fb', 1, 1],
+        ['data', '.data 0x10F000', 2, 3],
+        ['batch', 'main', 5, 8],
+        ['ring', 'bcs0 ring', 10, 12],
+      ],
+    );
+    assert.deepEqual(
+      syms[1].children.map((c) => c.name),
+      ['flag'],
+    );
+    assert.deepEqual(
+      syms[2].children.map((c) => [c.name, c.line, c.start, c.end]),
+      [['again', 7, 0, 5]],
+    );
     assert.equal(syms[2].detail, 'batch on bcs0 at 0x100000');
     assert.deepEqual([syms[2].start, syms[2].end], [7, 11]);
     assert.equal(syms[0].detail, '8×4 at 0x108000');
     assert.deepEqual(symbolNames(syms), [
-      { name: 'fb', kind: 'surface' }, { name: 'flag', kind: 'label' }, { name: 'main', kind: 'batch' }, { name: 'again', kind: 'label' },
+      { name: 'fb', kind: 'surface' },
+      { name: 'flag', kind: 'label' },
+      { name: 'main', kind: 'batch' },
+      { name: 'again', kind: 'label' },
     ]);
   });
 
@@ -382,7 +618,13 @@ describe('language model: document symbols and diagnostics', () => {
   });
 
   it('places assembler diagnostics on their token', () => {
-    const lines = ['.map 0x100000, 0x100000, 64K, rw', '.batch b, 0x100000', '    MI_BOGUS addr=1', '    MI_STORE_DATA_IMM addr=1, colour=2', 'dword 0x12q'];
+    const lines = [
+      '.map 0x100000, 0x100000, 64K, rw',
+      '.batch b, 0x100000',
+      '    MI_BOGUS addr=1',
+      '    MI_STORE_DATA_IMM addr=1, colour=2',
+      'dword 0x12q',
+    ];
     const { diagnostics } = assembleSource(lines.join('\n'), { file: 't.vgpu' });
     const ranges = diagnostics.map((d) => {
       const r = diagnosticRange(d, lines[d.line - 1]);
@@ -392,19 +634,46 @@ describe('language model: document symbols and diagnostics', () => {
     assert.ok(ranges.includes('colour'), ranges.join());
     assert.ok(ranges.includes('0x12q'), ranges.join());
     const line = 'MI_NOOP x';
-    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 9, severity: 'error', message: 'm' }, line), { line: 0, start: 8, end: 9 });
-    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 1, severity: 'error', message: 'm' }, line), { line: 0, start: 0, end: 7 });
-    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 40, severity: 'warning', message: 'm' }, line), { line: 0, start: 0, end: 9 });
+    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 9, severity: 'error', message: 'm' }, line), {
+      line: 0,
+      start: 8,
+      end: 9,
+    });
+    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 1, severity: 'error', message: 'm' }, line), {
+      line: 0,
+      start: 0,
+      end: 7,
+    });
+    assert.deepEqual(diagnosticRange({ file: 'f', line: 1, col: 40, severity: 'warning', message: 'm' }, line), {
+      line: 0,
+      start: 0,
+      end: 9,
+    });
   });
 
   it('shows the syntax line with required fields first (a surface supplies the pitch)', () => {
-    assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_IMM')!), 'MI_STORE_DATA_IMM addr=…, data=… [, qword=…, ggtt=…, core_mode_enable=…]');
+    assert.equal(
+      commandSyntax(commandByMnemonic('MI_STORE_DATA_IMM')!),
+      'MI_STORE_DATA_IMM addr=…, data=… [, qword=…, ggtt=…, core_mode_enable=…]',
+    );
     // genxml gives MI_NOOP its Identification Number fields.
-    assert.equal(commandSyntax(commandByMnemonic('MI_NOOP')!), 'MI_NOOP [identification_number=…, identification_number_register_write_enable=…]');
+    assert.equal(
+      commandSyntax(commandByMnemonic('MI_NOOP')!),
+      'MI_NOOP [identification_number=…, identification_number_register_write_enable=…]',
+    );
     assert.equal(commandSyntax(commandByMnemonic('MI_BATCH_BUFFER_END')!), 'MI_BATCH_BUFFER_END');
-    assert.equal(commandSyntax(commandByMnemonic('MI_STORE_DATA_INDEX')!), 'MI_STORE_DATA_INDEX offset=…, data=… [, per_process=…, data1=…, dword_length=…]');
-    assert.match(commandSyntax(commandByMnemonic('3DSTATE_VERTEX_ELEMENTS')!), /^3DSTATE_VERTEX_ELEMENTS \[source_element_offset\.N=…, .*valid\.N=…/);
+    assert.equal(
+      commandSyntax(commandByMnemonic('MI_STORE_DATA_INDEX')!),
+      'MI_STORE_DATA_INDEX offset=…, data=… [, per_process=…, data1=…, dword_length=…]',
+    );
+    assert.match(
+      commandSyntax(commandByMnemonic('3DSTATE_VERTEX_ELEMENTS')!),
+      /^3DSTATE_VERTEX_ELEMENTS \[source_element_offset\.N=…, .*valid\.N=…/,
+    );
     assert.match(commandSyntax(commandByMnemonic('3DSTATE_SBE_SWIZ')!), /^3DSTATE_SBE_SWIZ \[(\w+=…, ){8}…\]$/);
-    assert.match(commandSyntax(commandByMnemonic('XY_COLOR_BLT')!), /^XY_COLOR_BLT x1=…, y1=…, x2=…, y2=…, dst=…, color=… \[, write_enable=…, pitch=…/);
+    assert.match(
+      commandSyntax(commandByMnemonic('XY_COLOR_BLT')!),
+      /^XY_COLOR_BLT x1=…, y1=…, x2=…, y2=…, dst=…, color=… \[, write_enable=…, pitch=…/,
+    );
   });
 });

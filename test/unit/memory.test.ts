@@ -22,9 +22,15 @@ describe('host memory slabs', () => {
       const p = m.pageForRead(pfn);
       assert.equal(p.length, PAGE_DWORDS);
       assert.equal(p.byteLength, PAGE_SIZE);
-      assert.ok(p.every((v) => v === i + 1), `page ${i}`);
+      assert.ok(
+        p.every((v) => v === i + 1),
+        `page ${i}`,
+      );
     });
-    assert.deepEqual(m.allocatedIn(0, 2 ** 40), [...pfns].sort((a, b) => a - b));
+    assert.deepEqual(
+      m.allocatedIn(0, 2 ** 40),
+      [...pfns].sort((a, b) => a - b),
+    );
     // Sparse: slab space follows the pages written, not the addresses spanned.
     assert.ok(m.slabBytes < 2 * 1000 * PAGE_SIZE, `${m.slabBytes} bytes of slabs for 1000 pages`);
   });
@@ -40,7 +46,10 @@ describe('host memory slabs', () => {
     const q = m.pageForWrite(9);
     assert.ok(isZero(q));
     assert.equal(m.slabBytes, before);
-    m.restorePage(9, Uint32Array.from({ length: PAGE_DWORDS }, (_, i) => i));
+    m.restorePage(
+      9,
+      Uint32Array.from({ length: PAGE_DWORDS }, (_, i) => i),
+    );
     assert.equal(m.read32(9 * PAGE_SIZE + 8), 2);
     assert.ok(isZero(m.pageForRead(5)));
   });

@@ -16,7 +16,8 @@ import { loadVm } from '../../emulator/program';
 
 const ROOT = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-mig-hostile-'));
-const SMALL = '.vm memory=16M\n.map 0x100000, 0x100000, 64K, rw\n.data 0x108000\nout: dword 0\n.ring rcs0\nMI_STORE_DATA_IMM addr=out, data=7\n.submit rcs0\n.wait rcs0\nMI_STORE_DATA_IMM addr=out, data=8\n.submit rcs0\n.wait rcs0\n';
+const SMALL =
+  '.vm memory=16M\n.map 0x100000, 0x100000, 64K, rw\n.data 0x108000\nout: dword 0\n.ring rcs0\nMI_STORE_DATA_IMM addr=out, data=7\n.submit rcs0\n.wait rcs0\nMI_STORE_DATA_IMM addr=out, data=8\n.submit rcs0\n.wait rcs0\n';
 
 interface Watched {
   host: VmHost;
@@ -64,7 +65,11 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
   it('before the handshake, a section claiming more than a hello is refused at its header; the host stays ready', async () => {
     const w = await watchedHost();
     try {
-      for (const [tag, bytes] of [[MIG.HELLO, 100 * 1024 * 1024], [SEC.IMAGE, 2 ** 31], [SEC.PAGES, 65 * 1024]] as const) {
+      for (const [tag, bytes] of [
+        [MIG.HELLO, 100 * 1024 * 1024],
+        [SEC.IMAGE, 2 ** 31],
+        [SEC.PAGES, 65 * 1024],
+      ] as const) {
         const p = await rawPeer(w.port);
         const head = Buffer.alloc(12);
         head.write(tag, 0, 4, 'latin1');
@@ -85,7 +90,11 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
   it('garbage instead of a stream is dropped with a message; the next VM moves', async () => {
     const w = await watchedHost();
     try {
-      for (const junk of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.alloc(4096, 0xff), Buffer.concat([streamHeader(), Buffer.from('XXXX\0\0\0\0\0\0\0\0')])]) {
+      for (const junk of [
+        Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+        Buffer.alloc(4096, 0xff),
+        Buffer.concat([streamHeader(), Buffer.from('XXXX\0\0\0\0\0\0\0\0')]),
+      ]) {
         const p = await rawPeer(w.port);
         p.sock.write(junk);
         const ms = await p.closed;
@@ -104,13 +113,29 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
       const vm = loadVm('small.vgpu', {}, SMALL);
       const p = await rawPeer(w.port);
       p.sock.write(streamHeader());
-      p.sock.write(jsonSection(MIG.HELLO, { protocol: PROTOCOL, proof: null, exposedVersion: vm.cfg.version, mode: 'finish', program: 'small.vgpu', memory: vm.cfg.memory, pages: 0, surfaces: [] }));
+      p.sock.write(
+        jsonSection(MIG.HELLO, {
+          protocol: PROTOCOL,
+          proof: null,
+          exposedVersion: vm.cfg.version,
+          mode: 'finish',
+          program: 'small.vgpu',
+          memory: vm.cfg.memory,
+          pages: 0,
+          surfaces: [],
+        }),
+      );
       p.sock.write(frameSection(SEC.META, Buffer.from(JSON.stringify(metaDoc(vm)))));
       p.sock.write(frameSection(SEC.IMAGE, Buffer.from(JSON.stringify(imageDoc(vm.image)))));
       p.sock.write(frameSection(SEC.STATE, Buffer.from(JSON.stringify(stateDoc(vm)))));
       // A small section every 300 ms: each comes well inside the idle timeout, but the bytes are too few.
       let marks = 0;
-      const timer = setInterval(() => p.sock.writable && (marks++, p.sock.write(jsonSection(MIG.ROUND, { round: 0, pages: 0, final: false, sync: true }))), 300);
+      const timer = setInterval(
+        () =>
+          p.sock.writable &&
+          (marks++, p.sock.write(jsonSection(MIG.ROUND, { round: 0, pages: 0, final: false, sync: true }))),
+        300,
+      );
       // Meanwhile a second VM is refused as busy.
       const busy = loadVm('small.vgpu', {}, SMALL);
       const refused = await migrateVm(busy, { host: '127.0.0.1', port: w.port, timeoutMs: 10_000 });
@@ -119,7 +144,10 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
       clearInterval(timer);
       assert.ok(marks >= 3, `${marks} marks sent: each came inside the idle timeout`);
       assert.ok(ms < 15_000, `held the slot for ${ms} ms`);
-      assert.ok(w.dropped.some((d) => /too little progress/.test(d)), w.dropped.join('\n'));
+      assert.ok(
+        w.dropped.some((d) => /too little progress/.test(d)),
+        w.dropped.join('\n'),
+      );
       await realMove(w.port);
     } finally {
       await w.host.close();
@@ -131,9 +159,16 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
     try {
       // 32 MiB of non-zero guest pages: the transfer is under way when the source dies.
       const file = path.join(tmp, 'big.vgpu');
-      fs.writeFileSync(file, '.vm memory=64M\n.map 0x100000, 0x100000, 32M, rw\n.fill 0x100000, 32M, 0x5a5a5a5a\n.data 0x2200000\nout: dword 0\n.map 0x2200000, 0x2200000, 4K, rw\n.ring rcs0\nMI_STORE_DATA_IMM addr=out, data=1\n.submit rcs0\n.wait rcs0\nMI_STORE_DATA_IMM addr=out, data=2\n.submit rcs0\n.wait rcs0\n');
+      fs.writeFileSync(
+        file,
+        '.vm memory=64M\n.map 0x100000, 0x100000, 32M, rw\n.fill 0x100000, 32M, 0x5a5a5a5a\n.data 0x2200000\nout: dword 0\n.map 0x2200000, 0x2200000, 4K, rw\n.ring rcs0\nMI_STORE_DATA_IMM addr=out, data=1\n.submit rcs0\n.wait rcs0\nMI_STORE_DATA_IMM addr=out, data=2\n.submit rcs0\n.wait rcs0\n',
+      );
       const accepted = new Promise<void>((r) => w.host.on('accepted', () => r()));
-      const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'run', file, '--migrate-at', '1', '--to', `127.0.0.1:${w.port}`], { stdio: 'ignore' });
+      const child = spawn(
+        process.execPath,
+        [path.join(ROOT, 'dist', 'cli.js'), 'run', file, '--migrate-at', '1', '--to', `127.0.0.1:${w.port}`],
+        { stdio: 'ignore' },
+      );
       const exited = new Promise<void>((r) => child.on('exit', () => r()));
       await accepted;
       child.kill('SIGKILL');

@@ -20,8 +20,16 @@ const PROGRAMS = path.join(__dirname, 'programs', 'migration');
 const V2: LoadOptions = { hostGen: 3, deviceVersion: 2 };
 
 const programFiles = (): string[] => [
-  ...(fs.existsSync(EXAMPLES) ? fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.vgpu')).map((f) => path.join(EXAMPLES, f)) : []),
-  ...fs.readdirSync(PROGRAMS).filter((f) => f.endsWith('.vgpu')).map((f) => path.join(PROGRAMS, f)),
+  ...(fs.existsSync(EXAMPLES)
+    ? fs
+        .readdirSync(EXAMPLES)
+        .filter((f) => f.endsWith('.vgpu'))
+        .map((f) => path.join(EXAMPLES, f))
+    : []),
+  ...fs
+    .readdirSync(PROGRAMS)
+    .filter((f) => f.endsWith('.vgpu'))
+    .map((f) => path.join(PROGRAMS, f)),
 ];
 const prog = (name: string): string => path.join(PROGRAMS, name);
 
@@ -44,7 +52,13 @@ interface Moved {
 }
 
 /** `vgpu run --migrate-at n` in-process: run n commands, move, take the target's result or finish here. */
-async function moveAt(file: string, n: number, to: { port: number; host?: string }, o: Partial<MigrateOptions> = {}, load: LoadOptions = V2): Promise<Moved> {
+async function moveAt(
+  file: string,
+  n: number,
+  to: { port: number; host?: string },
+  o: Partial<MigrateOptions> = {},
+  load: LoadOptions = V2,
+): Promise<Moved> {
   const vm = loadVm(file, load);
   vm.run({ untilCommands: n });
   const out = await migrateVm(vm, { host: to.host ?? '127.0.0.1', port: to.port, timeoutMs: 10_000, ...o });
@@ -75,7 +89,10 @@ async function deadPort(): Promise<number> {
  * A TCP relay between source and target that parses the source's sections and flips one byte in
  * the first section with `tag` (in its payload, or in its checksum when it has none).
  */
-async function corruptingRelay(targetPort: number, tag: string): Promise<{ port: number; hits: () => number; close: () => void }> {
+async function corruptingRelay(
+  targetPort: number,
+  tag: string,
+): Promise<{ port: number; hits: () => number; close: () => void }> {
   let hits = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -129,11 +146,15 @@ async function corruptingRelay(targetPort: number, tag: string): Promise<{ port:
 /** The CLI as users run it: the bundle when built (npm test builds it), else the sources through tsx. */
 function cliCommand(args: string[]): [string, string[]] {
   const dist = path.join(ROOT, 'dist', 'cli.js');
-  return fs.existsSync(dist) ? [process.execPath, [dist, ...args]] : [process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'emulator', 'cli.ts'), ...args]];
+  return fs.existsSync(dist)
+    ? [process.execPath, [dist, ...args]]
+    : [process.execPath, ['-r', 'tsx/cjs', path.join(ROOT, 'emulator', 'cli.ts'), ...args]];
 }
 
 /** Starts `vgpu host` as a child process and waits for its listening line. */
-async function spawnHost(args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }> {
+async function spawnHost(
+  args: string[],
+): Promise<{ child: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }> {
   const [cmd, argv] = cliCommand(['host', '--listen', '127.0.0.1:0', ...args]);
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -209,12 +230,24 @@ describe('VM transfer (live migration)', function () {
     const file = prog('blit-rounds.vgpu');
     const plain = plainResult(file);
     const rounds: number[] = [];
-    const m = await moveAt(file, 20, gen2, { chunkPages: 8, commandsPerChunk: 1, stopPages: 2, maxRounds: 6, onProgress: (p) => p.phase === 'round' && rounds.push(p.pages) });
+    const m = await moveAt(file, 20, gen2, {
+      chunkPages: 8,
+      commandsPerChunk: 1,
+      stopPages: 2,
+      maxRounds: 6,
+      onProgress: (p) => p.phase === 'round' && rounds.push(p.pages),
+    });
     assert.equal(m.out.status, 'completed', m.out.reason);
     assert.ok(m.out.rounds >= 2, `rounds: ${m.out.rounds}`);
     assert.equal(rounds.length, m.out.rounds);
-    assert.ok(rounds.slice(1).every((n) => n > 0), `later rounds resend the pages dirtied meanwhile (${rounds.join(', ')})`);
-    assert.ok(m.out.switchedAtCommands! > 20 && m.out.switchedAtCommands! < plain.commands, `switched at ${m.out.switchedAtCommands} of ${plain.commands}`);
+    assert.ok(
+      rounds.slice(1).every((n) => n > 0),
+      `later rounds resend the pages dirtied meanwhile (${rounds.join(', ')})`,
+    );
+    assert.ok(
+      m.out.switchedAtCommands! > 20 && m.out.switchedAtCommands! < plain.commands,
+      `switched at ${m.out.switchedAtCommands} of ${plain.commands}`,
+    );
     assert.ok(m.out.pagesSent > rounds[0], 'dirtied pages went again');
     assert.ok(m.out.downtimeMs > 0 && m.out.downtimeMs < 5000);
     assert.deepEqual(comparable(m.result), comparable(plain));
@@ -228,19 +261,28 @@ describe('VM transfer (live migration)', function () {
     const onResumed = (_t: unknown, vm: Vm) => (target = vm);
     gen2.server.on('resumed', onResumed);
     src.run({ untilCommands: 12 });
-    const seen = (vm: Vm) => CAP_REG_DEFS.map((d) => [d.name, vm.registerValue(CAP_BASE + d.offset), d.width === 64 ? vm.registerValue(CAP_BASE + d.offset + 4) : 0]);
+    const seen = (vm: Vm) =>
+      CAP_REG_DEFS.map((d) => [
+        d.name,
+        vm.registerValue(CAP_BASE + d.offset),
+        d.width === 64 ? vm.registerValue(CAP_BASE + d.offset + 4) : 0,
+      ]);
     const before = { regs: seen(src), exposed: [...src.exposed.registers], config: Buffer.from(src.exposed.config) };
     const out = await migrateVm(src, { host: '127.0.0.1', port: gen2.port, commandsPerChunk: 1 });
     assert.equal(out.status, 'completed', out.reason);
     assert.ok(target, 'the host reported the resumed VM');
     const t = target as Vm;
     assert.equal(t.cfg.hostGen, 2);
-    assert.equal(t.physical.version, 2, 'the new host\'s physical device');
+    assert.equal(t.physical.version, 2, "the new host's physical device");
     assert.deepEqual(seen(t), before.regs, 'capability registers as the guest reads them');
-    assert.deepEqual([...t.exposed.registers], before.exposed, 'the VDEV\'s exposed registers');
+    assert.deepEqual([...t.exposed.registers], before.exposed, "the VDEV's exposed registers");
     assert.ok(Buffer.from(t.exposed.config).equals(before.config), 'PCI config space byte for byte');
     assert.notDeepEqual([...t.physical.registers], [...src.physical.registers], 'only the physical side differs');
-    assert.deepEqual(comparable(out.result!), comparable(plain), 'the probes stored after the move read the same values');
+    assert.deepEqual(
+      comparable(out.result!),
+      comparable(plain),
+      'the probes stored after the move read the same values',
+    );
     assert.equal(out.result!.errors.length, 1, 'the version-3 command is rejected after the move too');
     assert.equal(out.result!.errors[0].kind, 'invalid-command');
   });
@@ -305,7 +347,8 @@ describe('VM transfer (live migration)', function () {
     for (const when of ['round', 'stop-and-copy'] as const) {
       const h = await spawnHost(['--gen', '2']);
       const m = await moveAt(file, 25, h, {
-        chunkPages: 1, commandsPerChunk: 1,
+        chunkPages: 1,
+        commandsPerChunk: 1,
         onProgress: (p) => {
           if (p.phase === when && h.child.exitCode === null) h.child.kill('SIGKILL');
         },
@@ -324,7 +367,9 @@ describe('VM transfer (live migration)', function () {
     const frozen = await spawnHost(['--gen', '2']);
     try {
       const m = await moveAt(file, 25, frozen, {
-        chunkPages: 1, commandsPerChunk: 1, timeoutMs: 1500,
+        chunkPages: 1,
+        commandsPerChunk: 1,
+        timeoutMs: 1500,
         onProgress: (p) => p.phase === 'round' && p.round === 1 && frozen.child.kill('SIGSTOP'),
       });
       assert.equal(m.out.status, 'failed');
@@ -336,7 +381,8 @@ describe('VM transfer (live migration)', function () {
     }
     const leaving = await spawnHost(['--gen', '2']);
     const m = await moveAt(file, 25, leaving, {
-      chunkPages: 1, commandsPerChunk: 1,
+      chunkPages: 1,
+      commandsPerChunk: 1,
       onProgress: (p) => p.phase === 'round' && p.round === 1 && leaving.child.kill('SIGTERM'),
     });
     assert.equal(await leaving.exited, 0, leaving.output());
@@ -364,7 +410,9 @@ describe('VM transfer (live migration)', function () {
       relay.close();
       assert.equal(out.status, 'failed');
       const same = loadVm(file, V2);
-      same.run({ stopAt: (v) => v.step === vm.step && v.commands === vm.commands && v.errors.length === vm.errors.length });
+      same.run({
+        stopAt: (v) => v.step === vm.step && v.commands === vm.commands && v.errors.length === vm.errors.length,
+      });
       assert.equal(vm.digest(), same.digest(), `moved at ${n}: identical VM state at step ${vm.step}`);
       assert.equal(vm.mem.writeHook, null, 'the dirty log is gone');
       assert.equal(vm.mem.restoreHook, null, 'the restore hook is gone');
@@ -388,15 +436,26 @@ describe('VM transfer (live migration)', function () {
     for (const n of [0, 16, 29, 40]) {
       const m = await moveAt(file, n, gen2, { commandsPerChunk: 1 }, stop);
       statuses.add(m.out.status);
-      assert.deepEqual(comparable(m.result), comparable(stopped), `no rollback, moved at ${n} (${m.out.status}: ${m.out.reason ?? ''})`);
+      assert.deepEqual(
+        comparable(m.result),
+        comparable(stopped),
+        `no rollback, moved at ${n} (${m.out.status}: ${m.out.reason ?? ''})`,
+      );
     }
-    assert.deepEqual([...statuses].sort(), ['completed', 'failed'], 'the error struck on the target and, stopping the VM, at the source');
+    assert.deepEqual(
+      [...statuses].sort(),
+      ['completed', 'failed'],
+      'the error struck on the target and, stopping the VM, at the source',
+    );
   });
 
   it('one host serves transfers one after another, refuses a second while busy, and peers not allowed', async () => {
     const file = prog('blit-rounds.vgpu');
     const plain = plainResult(file);
-    const [a, b] = await Promise.all([moveAt(file, 5, gen2, { chunkPages: 1 }), moveAt(file, 5, gen2, { chunkPages: 1 })]);
+    const [a, b] = await Promise.all([
+      moveAt(file, 5, gen2, { chunkPages: 1 }),
+      moveAt(file, 5, gen2, { chunkPages: 1 }),
+    ]);
     const statuses = [a.out.status, b.out.status].sort();
     assert.deepEqual(statuses, ['completed', 'refused']);
     assert.match((a.out.status === 'refused' ? a : b).out.reason!, /busy/);
@@ -414,7 +473,7 @@ describe('VM transfer (live migration)', function () {
     }
   });
 
-  it('session mode: the VM keeps being driven on the target (debugger), with the new host\'s physical registers', async () => {
+  it("session mode: the VM keeps being driven on the target (debugger), with the new host's physical registers", async () => {
     const file = prog('caps-probe.vgpu');
     const plain = plainResult(file);
     const vm = loadVm(file, V2);
@@ -457,7 +516,13 @@ describe('VM transfer (live migration)', function () {
       const run = async (...args: string[]): Promise<RunResult> => {
         const [cmd, argv] = cliCommand(['run', file, '--device-version', '2', '--json', ...args]);
         const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-          execFile(cmd, argv, { cwd: ROOT, timeout: 30_000, env: { ...process.env, VGPU_HOST_TOKEN: '' } }, (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr }));
+          execFile(
+            cmd,
+            argv,
+            { cwd: ROOT, timeout: 30_000, env: { ...process.env, VGPU_HOST_TOKEN: '' } },
+            (err, stdout, stderr) =>
+              resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
         });
         assert.equal(r.code, 0, r.stderr);
         return JSON.parse(r.stdout) as RunResult;

@@ -13,7 +13,11 @@ describe('package.json debugger contribution', () => {
   it('is generated from LAUNCH_ATTRIBUTES and current (npm run gen:package-schema)', () => {
     assert.ok(dbg, 'a debugger of type vgpu');
     assert.deepEqual(
-      { configurationAttributes: dbg.configurationAttributes, initialConfigurations: dbg.initialConfigurations, configurationSnippets: dbg.configurationSnippets },
+      {
+        configurationAttributes: dbg.configurationAttributes,
+        initialConfigurations: dbg.initialConfigurations,
+        configurationSnippets: dbg.configurationSnippets,
+      },
       generatedDebuggerKeys(),
     );
     assert.ok(isCurrent(pkg));
@@ -34,10 +38,14 @@ describe('package.json debugger contribution', () => {
   it('names only declared commands in menus and welcome views, and only its own views', () => {
     const commands = new Set(pkg.contributes.commands.map((c: { command: string }) => c.command));
     for (const [menu, items] of Object.entries(pkg.contributes.menus) as [string, { command?: string }[]][]) {
-      for (const item of items) if (item.command?.startsWith('vgpu.')) assert.ok(commands.has(item.command), `${menu}: ${item.command}`);
+      for (const item of items)
+        if (item.command?.startsWith('vgpu.')) assert.ok(commands.has(item.command), `${menu}: ${item.command}`);
     }
     const views = new Set(pkg.contributes.views.debug.map((v: { id: string }) => v.id));
-    assert.deepEqual([...views], ['vgpu.snapshots', 'vgpu.capabilityRegisters', 'vgpu.pageTables', 'vgpu.pipelineState']);
+    assert.deepEqual(
+      [...views],
+      ['vgpu.snapshots', 'vgpu.capabilityRegisters', 'vgpu.pageTables', 'vgpu.pipelineState'],
+    );
     for (const w of pkg.contributes.viewsWelcome) {
       assert.ok(views.has(w.view), w.view);
       for (const m of w.contents.matchAll(/command:([\w.]+)/g)) assert.ok(commands.has(m[1]), m[1]);

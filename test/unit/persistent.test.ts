@@ -7,7 +7,8 @@ import { Engine } from '../../emulator/engine';
 import { TableSaver } from '../../emulator/persistent';
 import { loadVm } from '../../emulator/program';
 
-const json = (t: { keys: readonly number[]; get(k: number): unknown }) => Object.fromEntries(t.keys.map((k) => [k, t.get(k)]));
+const json = (t: { keys: readonly number[]; get(k: number): unknown }) =>
+  Object.fromEntries(t.keys.map((k) => [k, t.get(k)]));
 
 describe('saved table versions', () => {
   it('a version copies only the leaves whose keys changed, and keeps keys in the order they first got a value', () => {
@@ -20,11 +21,19 @@ describe('saved table versions', () => {
     for (const k of [150, 3, 40, 199, 0]) set(k, k + 1);
     const a = saver.save((k) => live.get(k));
     assert.deepEqual(a.keys, [150, 3, 40, 199, 0]);
-    assert.equal(saver.save((k) => live.get(k)), a, 'nothing marked: the same version');
+    assert.equal(
+      saver.save((k) => live.get(k)),
+      a,
+      'nothing marked: the same version',
+    );
     set(41, 7);
     set(3, 9);
     const b = saver.save((k) => live.get(k));
-    assert.deepEqual(JSON.parse(JSON.stringify(a)), { 150: 151, 3: 4, 40: 41, 199: 200, 0: 1 }, 'the older version is unchanged');
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(a)),
+      { 150: 151, 3: 4, 40: 41, 199: 200, 0: 1 },
+      'the older version is unchanged',
+    );
     assert.deepEqual(b.keys, [150, 3, 40, 199, 0, 41]);
     assert.deepEqual([b.get(3), b.get(41), b.get(40), b.get(5)], [9, 7, 41, undefined]);
     // 3 and 0 share a leaf, 40 and 41 another: two leaves copied, the others shared.
@@ -32,7 +41,10 @@ describe('saved table versions', () => {
     assert.equal(copied, 2);
     assert.equal(b.leaves[150 >> 4], a.leaves[150 >> 4]);
     set(41, 7); // marked with the same value: nothing to copy
-    assert.equal(saver.save((k) => live.get(k)), b);
+    assert.equal(
+      saver.save((k) => live.get(k)),
+      b,
+    );
   });
 
   it('a restored version is built upon, and a table restored from a record starts afresh', () => {
@@ -91,7 +103,10 @@ ${Array.from({ length: 200 }, (_, i) => `    MI_LOAD_REGISTER_IMM CS_GPR${i % 16
     assert.deepEqual(JSON.parse(JSON.stringify(b.pipeline)), JSON.parse(JSON.stringify(rcs.pipeline)));
     assert.equal(Object.keys(rcs.pipeline).length, 6);
     // Only register loads since: one leaf of counts, not the table, nor the pipeline entries.
-    assert.ok(Engine.stateBytes(b, a) < 1024, `${Engine.stateBytes(b, a)} bytes against ${Engine.stateBytes(b, undefined)} for the whole state`);
+    assert.ok(
+      Engine.stateBytes(b, a) < 1024,
+      `${Engine.stateBytes(b, a)} bytes against ${Engine.stateBytes(b, undefined)} for the whole state`,
+    );
     assert.ok(Engine.stateBytes(b, undefined) > 3 * Engine.stateBytes(b, a));
   });
 

@@ -11,12 +11,26 @@ describe('requests as data', () => {
     const t = CUSTOM_REQUEST_ARGS['vgpu/translate'];
     assert.deepEqual(checkArguments('vgpu/translate', {}, t), ["vgpu/translate: 'va' is required"]);
     assert.deepEqual(checkArguments('vgpu/translate', { va: 0x1000 }, t), []);
-    assert.deepEqual(checkArguments('vgpu/translate', { va: 'label + 4' }, t), [], 'a union type: a number or an expression');
-    assert.deepEqual(checkArguments('vgpu/translate', { va: true }, t), ["vgpu/translate: 'va' must be an integer or a string (got true)"]);
-    assert.deepEqual(checkArguments('vgpu/translate', { va: 1, engine: 'vcs0' }, t), [`vgpu/translate: 'engine' must be one of rcs0, bcs0 (got "vcs0")`]);
-    assert.deepEqual(checkArguments('vgpu/diff', { to: -2 }, CUSTOM_REQUEST_ARGS['vgpu/diff']), ["vgpu/diff: 'to' must be at least -1 (got -2)"]);
-    assert.deepEqual(checkArguments('vgpu/rollback', { id: 1.5 }, CUSTOM_REQUEST_ARGS['vgpu/rollback']), ["vgpu/rollback: 'id' must be an integer (got 1.5)"]);
-    assert.deepEqual(checkArguments('launch', { program: 'x.vgpu', memory: '12Q' }, LAUNCH_ATTRIBUTES), [`launch: 'memory' must match ${LAUNCH_ATTRIBUTES.memory.pattern} (got "12Q")`]);
+    assert.deepEqual(
+      checkArguments('vgpu/translate', { va: 'label + 4' }, t),
+      [],
+      'a union type: a number or an expression',
+    );
+    assert.deepEqual(checkArguments('vgpu/translate', { va: true }, t), [
+      "vgpu/translate: 'va' must be an integer or a string (got true)",
+    ]);
+    assert.deepEqual(checkArguments('vgpu/translate', { va: 1, engine: 'vcs0' }, t), [
+      `vgpu/translate: 'engine' must be one of rcs0, bcs0 (got "vcs0")`,
+    ]);
+    assert.deepEqual(checkArguments('vgpu/diff', { to: -2 }, CUSTOM_REQUEST_ARGS['vgpu/diff']), [
+      "vgpu/diff: 'to' must be at least -1 (got -2)",
+    ]);
+    assert.deepEqual(checkArguments('vgpu/rollback', { id: 1.5 }, CUSTOM_REQUEST_ARGS['vgpu/rollback']), [
+      "vgpu/rollback: 'id' must be an integer (got 1.5)",
+    ]);
+    assert.deepEqual(checkArguments('launch', { program: 'x.vgpu', memory: '12Q' }, LAUNCH_ATTRIBUTES), [
+      `launch: 'memory' must match ${LAUNCH_ATTRIBUTES.memory.pattern} (got "12Q")`,
+    ]);
   });
 
   it('the adapter handles exactly the declared custom requests', () => {

@@ -3,11 +3,33 @@
 import * as assert from 'node:assert/strict';
 import { FEATURES, GENERATIONS, LIMITS, PCI_CAPS, PCI_EXT_CAPS, gencapValue } from '../../emulator/capabilities';
 import {
-  CLIENT_CODE, COMMANDS, CmdField, CommandDef, GENS, clientOf, commandByMnemonic, commandIndex, commandsOf, declaredLength, decodeCommand,
-  encodeCommand, opcapOf, validLengths,
+  CLIENT_CODE,
+  COMMANDS,
+  CmdField,
+  CommandDef,
+  GENS,
+  clientOf,
+  commandByMnemonic,
+  commandIndex,
+  commandsOf,
+  declaredLength,
+  decodeCommand,
+  encodeCommand,
+  opcapOf,
+  validLengths,
 } from '../../emulator/commands';
 import {
-  CAP_BASE, CAP_REG_DEFS, DEVICE_REG_DEFS, ENGINES, ENGINE_BASE, ENGINE_REGS, ENGINE_WINDOW, REGISTERS, RegDef, regAt, regByName,
+  CAP_BASE,
+  CAP_REG_DEFS,
+  DEVICE_REG_DEFS,
+  ENGINES,
+  ENGINE_BASE,
+  ENGINE_REGS,
+  ENGINE_WINDOW,
+  REGISTERS,
+  RegDef,
+  regAt,
+  regByName,
 } from '../../emulator/registers';
 import { physicalCaps, versionAccepts } from '../../emulator/vdev';
 
@@ -123,7 +145,8 @@ describe('tables: commands', () => {
           const flagField = r.field;
           const f: CmdField = d.fields.find((x) => x.name === flagField)!;
           const h: number = (((d.header | (1 << f.lo)) & ~((1 << d.lengthBits) - 1)) | (len - d.bias)) >>> 0;
-          if (len !== r.on) assert.equal(typeof declaredLength(d, h), 'string', `${d.mnemonic} flag set, length ${len}`);
+          if (len !== r.on)
+            assert.equal(typeof declaredLength(d, h), 'string', `${d.mnemonic} flag set, length ${len}`);
         }
         const h = ((d.header & ~((1 << d.lengthBits) - 1)) | (len - d.bias)) >>> 0;
         if (r.kind === 'flag' && len === r.off) continue;
@@ -152,17 +175,23 @@ describe('tables: commands', () => {
         names.add(f.name);
         // genxml declares a few fields past a command's length (MI_DISPLAY_FLIP's stereo address, SWTESS_BASE_ADDRESS's
         // high bits): they are in the table as genxml has them, and read as absent.
-        assert.ok(f.dw >= 0 && (f.dw < maxLen || GENXML_PAST_LENGTH.has(d.mnemonic)), `${d.mnemonic}.${f.name} dword ${f.dw}`);
+        assert.ok(
+          f.dw >= 0 && (f.dw < maxLen || GENXML_PAST_LENGTH.has(d.mnemonic)),
+          `${d.mnemonic}.${f.name} dword ${f.dw}`,
+        );
         assert.ok(f.lo >= 0 && f.lo <= f.hi && f.hi < 64 && f.lo < 32, `${d.mnemonic}.${f.name} bits ${f.hi}:${f.lo}`);
         const m = span(f.dw, f.lo, f.hi);
         assert.equal(used & m, 0n, `${d.mnemonic}.${f.name} overlaps another field or the header`);
         used |= m;
-        if (f.default !== undefined) assert.ok(f.default < 2 ** (f.hi - f.lo + 1), `${d.mnemonic}.${f.name} default fits`);
-        for (const v of Object.values(f.values ?? {})) assert.ok(v < 2 ** (f.hi - f.lo + 1), `${d.mnemonic}.${f.name} value ${v} fits`);
+        if (f.default !== undefined)
+          assert.ok(f.default < 2 ** (f.hi - f.lo + 1), `${d.mnemonic}.${f.name} default fits`);
+        for (const v of Object.values(f.values ?? {}))
+          assert.ok(v < 2 ** (f.hi - f.lo + 1), `${d.mnemonic}.${f.name} value ${v} fits`);
       }
       const r = d.length;
       if (r.kind === 'flag') assert.ok(names.has(r.field), `${d.mnemonic}: length flag ${r.field} is a field`);
-      for (const w of d.writes ?? []) if (w.addr !== '') assert.ok(names.has(w.addr), `${d.mnemonic}: write address ${w.addr} is a field`);
+      for (const w of d.writes ?? [])
+        if (w.addr !== '') assert.ok(names.has(w.addr), `${d.mnemonic}: write address ${w.addr} is a field`);
     }
   });
 
@@ -176,23 +205,44 @@ describe('tables: commands', () => {
           const r = d.length;
           const room = Math.min(f.hi + 1, 32 * (len - f.dw)) - f.lo;
           if (r.kind === 'flag' && f.name === r.field) given.set(f.name, len === r.on ? 1n : 0n);
-          else if (f.kind === 'addr') given.set(f.name, 0x1234_5678_9ac0n & ((1n << BigInt(Math.min(f.hi, 47) + 1)) - 1n) & ~((1n << BigInt(f.lo)) - 1n));
+          else if (f.kind === 'addr')
+            given.set(
+              f.name,
+              0x1234_5678_9ac0n & ((1n << BigInt(Math.min(f.hi, 47) + 1)) - 1n) & ~((1n << BigInt(f.lo)) - 1n),
+            );
           else if (f.kind === 'reg') given.set(f.name, 0x2604n);
-          else if (f.kind === 'offset') given.set(f.name, (0x5a5a_5a5an & ((1n << BigInt(f.hi + 1)) - 1n)) & ~((1n << BigInt(f.lo)) - 1n) || 1n << BigInt(f.lo));
+          else if (f.kind === 'offset')
+            given.set(
+              f.name,
+              0x5a5a_5a5an & ((1n << BigInt(f.hi + 1)) - 1n) & ~((1n << BigInt(f.lo)) - 1n) || 1n << BigInt(f.lo),
+            );
           else given.set(f.name, (0xfedc_ba98_5a5a_5a5an >> BigInt(f.lo)) & ((1n << BigInt(room)) - 1n) || 1n);
         }
         if (d.length.kind === 'range') given.set('dword_length', BigInt(len - d.bias));
         if (d.length.kind === 'group') {
           const n = (len - d.length.base) / d.length.entry;
-          for (let k = 0; k < n; k++) for (const f of d.groupFields) given.set(`${f.name}.${k}`, BigInt((k + 1) & ((1 << Math.min(f.hi - f.lo + 1, 30)) - 1)) << BigInt(['addr', 'offset', 'reg'].includes(f.kind) ? f.lo : 0));
+          for (let k = 0; k < n; k++)
+            for (const f of d.groupFields)
+              given.set(
+                `${f.name}.${k}`,
+                BigInt((k + 1) & ((1 << Math.min(f.hi - f.lo + 1, 30)) - 1)) <<
+                  BigInt(['addr', 'offset', 'reg'].includes(f.kind) ? f.lo : 0),
+              );
         }
-        const pairs: [number, number][] = d.length.kind === 'pairs' ? Array.from({ length: (len - 1) / 2 }, (_, i) => [0x2600 + 4 * i, i * 0x1111]) : [];
+        const pairs: [number, number][] =
+          d.length.kind === 'pairs'
+            ? Array.from({ length: (len - 1) / 2 }, (_, i) => [0x2600 + 4 * i, i * 0x1111])
+            : [];
         const dw = encodeCommand(d, given, pairs);
         assert.equal(dw.length, len, `${d.mnemonic} encodes to ${len} dwords`);
         const dec = decodeCommand(dw, 0, dw.length, gen);
         assert.ok(typeof dec !== 'string', `${d.mnemonic}: ${dec}`);
         assert.equal(dec.def, d);
-        assert.deepEqual(new Map([...dec.fields].filter(([k]) => given.has(k))), new Map([...given].filter(([k]) => k !== 'dword_length')), `${d.mnemonic} fields`);
+        assert.deepEqual(
+          new Map([...dec.fields].filter(([k]) => given.has(k))),
+          new Map([...given].filter(([k]) => k !== 'dword_length')),
+          `${d.mnemonic} fields`,
+        );
         assert.deepEqual(dec.pairs, pairs);
         const again = new Map(dec.fields);
         if (d.length.kind === 'range') again.set('dword_length', BigInt(len - d.bias));
@@ -205,7 +255,12 @@ describe('tables: commands', () => {
     for (const d of COMMANDS) {
       assert.ok(d.engines.length > 0 && d.engines.every((e) => ENGINES.includes(e)), d.mnemonic);
       if (SPEC_HEADERS[d.mnemonic] !== undefined) {
-        const expected = d.client === '2D' || d.mnemonic === 'MI_FLUSH_DW' ? ['bcs0'] : d.client === '3D' ? ['rcs0'] : ['rcs0', 'bcs0'];
+        const expected =
+          d.client === '2D' || d.mnemonic === 'MI_FLUSH_DW'
+            ? ['bcs0']
+            : d.client === '3D'
+              ? ['rcs0']
+              : ['rcs0', 'bcs0'];
         assert.deepEqual([...d.engines], expected, d.mnemonic);
       } else if (d.client === '3D') assert.deepEqual([...d.engines], ['rcs0'], d.mnemonic);
       assert.equal(d.requires, SPEC_REQUIRES[d.mnemonic], d.mnemonic);
@@ -244,7 +299,8 @@ describe('tables: registers', () => {
       used |= m;
       assert.ok(!names.has(f.name), `${r.name}.${f.name} twice`);
       names.add(f.name);
-      for (const k of Object.keys(f.values ?? {})) assert.ok(Number(k) < 2 ** (f.hi - f.lo + 1), `${r.name}.${f.name} value ${k}`);
+      for (const k of Object.keys(f.values ?? {}))
+        assert.ok(Number(k) < 2 ** (f.hi - f.lo + 1), `${r.name}.${f.name} value ${k}`);
     }
     assert.ok(r.reset >= 0 && r.reset < 2 ** Math.min(r.width, 32), `${r.name} reset`);
   };
@@ -264,13 +320,45 @@ describe('tables: registers', () => {
   it('SPEC offsets of the engine registers', () => {
     const at = (n: string) => ENGINE_REGS.find((r) => r.name === n)!.offset;
     assert.deepEqual(
-      ['RING_TAIL', 'RING_HEAD', 'RING_START', 'RING_CTL', 'ACTHD_UDW', 'ACTHD', 'BB_ADDR_UDW', 'BB_ADDR', 'PDP0_LDW', 'PDP0_UDW', 'TIMESTAMP', 'EPT_VIEW', 'HWS_PGA'].map(at),
+      [
+        'RING_TAIL',
+        'RING_HEAD',
+        'RING_START',
+        'RING_CTL',
+        'ACTHD_UDW',
+        'ACTHD',
+        'BB_ADDR_UDW',
+        'BB_ADDR',
+        'PDP0_LDW',
+        'PDP0_UDW',
+        'TIMESTAMP',
+        'EPT_VIEW',
+        'HWS_PGA',
+      ].map(at),
       [0x30, 0x34, 0x38, 0x3c, 0x5c, 0x74, 0x168, 0x140, 0x270, 0x274, 0x358, 0x3f0, 0x80],
     );
-    for (let n = 0; n < 16; n++) assert.deepEqual([at(`CS_GPR${n}`), at(`CS_GPR${n}_UDW`)], [0x600 + 8 * n, 0x604 + 8 * n]);
+    for (let n = 0; n < 16; n++)
+      assert.deepEqual([at(`CS_GPR${n}`), at(`CS_GPR${n}_UDW`)], [0x600 + 8 * n, 0x604 + 8 * n]);
     // The command scanner's allow-list in the engine window: the CS_GPRs and the MI_PREDICATE registers (i915's and GVT-g's).
-    assert.deepEqual(ENGINE_REGS.filter((r) => r.access === 'cmd').map((r) => r.name).sort(), ENGINE_REGS.filter((r) => /^(CS_GPR|MI_PREDICATE_)/.test(r.name)).map((r) => r.name).sort());
-    assert.deepEqual(['MI_PREDICATE_SRC0', 'MI_PREDICATE_SRC1', 'MI_PREDICATE_DATA', 'MI_PREDICATE_RESULT', 'MI_PREDICATE_RESULT_1', 'MI_PREDICATE_RESULT_2'].map(at), [0x400, 0x408, 0x410, 0x418, 0x41c, 0x3bc]);
+    assert.deepEqual(
+      ENGINE_REGS.filter((r) => r.access === 'cmd')
+        .map((r) => r.name)
+        .sort(),
+      ENGINE_REGS.filter((r) => /^(CS_GPR|MI_PREDICATE_)/.test(r.name))
+        .map((r) => r.name)
+        .sort(),
+    );
+    assert.deepEqual(
+      [
+        'MI_PREDICATE_SRC0',
+        'MI_PREDICATE_SRC1',
+        'MI_PREDICATE_DATA',
+        'MI_PREDICATE_RESULT',
+        'MI_PREDICATE_RESULT_1',
+        'MI_PREDICATE_RESULT_2',
+      ].map(at),
+      [0x400, 0x408, 0x410, 0x418, 0x41c, 0x3bc],
+    );
   });
 
   it('device and capability registers: unique, aligned, fields within width', () => {
@@ -283,14 +371,33 @@ describe('tables: registers', () => {
         checkFields(r);
       }
     }
-    assert.deepEqual(CAP_REG_DEFS.map((r) => [r.name, r.offset, r.width]), [
-      ['VERSION', 0x00, 32], ['GENCAP', 0x08, 64], ['ENGCAP', 0x10, 64], ['OPCAP_MI', 0x20, 64],
-      ['OPCAP_2D_LO', 0x28, 64], ['OPCAP_2D_HI', 0x30, 64], ['OPCAP_3D', 0x38, 64],
-    ]);
-    assert.ok(CAP_REG_DEFS.every((r) => r.access === 'ro'), 'capability registers are read-only');
-    assert.deepEqual(DEVICE_REG_DEFS.slice(0, 6).map((r) => [r.name, r.offset]), [
-      ['FAULT_ADDR_LO', 0x4400], ['FAULT_ADDR_HI', 0x4404], ['FAULT_STATUS', 0x4408], ['GGTT_BASE_LO', 0x4420], ['GGTT_BASE_HI', 0x4424], ['GGTT_ENTRIES', 0x4428],
-    ]);
+    assert.deepEqual(
+      CAP_REG_DEFS.map((r) => [r.name, r.offset, r.width]),
+      [
+        ['VERSION', 0x00, 32],
+        ['GENCAP', 0x08, 64],
+        ['ENGCAP', 0x10, 64],
+        ['OPCAP_MI', 0x20, 64],
+        ['OPCAP_2D_LO', 0x28, 64],
+        ['OPCAP_2D_HI', 0x30, 64],
+        ['OPCAP_3D', 0x38, 64],
+      ],
+    );
+    assert.ok(
+      CAP_REG_DEFS.every((r) => r.access === 'ro'),
+      'capability registers are read-only',
+    );
+    assert.deepEqual(
+      DEVICE_REG_DEFS.slice(0, 6).map((r) => [r.name, r.offset]),
+      [
+        ['FAULT_ADDR_LO', 0x4400],
+        ['FAULT_ADDR_HI', 0x4404],
+        ['FAULT_STATUS', 0x4408],
+        ['GGTT_BASE_LO', 0x4420],
+        ['GGTT_BASE_HI', 0x4424],
+        ['GGTT_ENTRIES', 0x4428],
+      ],
+    );
   });
 
   it('every MMIO dword belongs to exactly one register instance, found by offset and by name', () => {
@@ -305,36 +412,83 @@ describe('tables: registers', () => {
       assert.equal(regByName(r.name), r);
       if (r.engine) {
         assert.ok(r.mmio >= ENGINE_BASE[r.engine] && r.mmio < ENGINE_BASE[r.engine] + ENGINE_WINDOW);
-        assert.equal(regByName(r.def.name.toLowerCase(), r.engine), r, 'unprefixed names resolve on the default engine');
+        assert.equal(
+          regByName(r.def.name.toLowerCase(), r.engine),
+          r,
+          'unprefixed names resolve on the default engine',
+        );
       }
       if (r.def.scope === 'cap') assert.equal(r.mmio, CAP_BASE + r.def.offset);
     }
     // Engine windows do not overlap each other or the device and capability registers, except for the
     // device-scope registers genxml places in an engine's window, which name it as their owner.
     for (const e of ENGINES) {
-      for (const r of REGISTERS) if (r.engine !== e && r.def.owner !== e) assert.ok(r.mmio < ENGINE_BASE[e] || r.mmio >= ENGINE_BASE[e] + ENGINE_WINDOW, `${r.name} in ${e}'s window`);
+      for (const r of REGISTERS)
+        if (r.engine !== e && r.def.owner !== e)
+          assert.ok(r.mmio < ENGINE_BASE[e] || r.mmio >= ENGINE_BASE[e] + ENGINE_WINDOW, `${r.name} in ${e}'s window`);
     }
   });
 });
 
 describe('tables: capabilities', () => {
   it('GENCAP bits and limits match the SPEC table', () => {
-    assert.deepEqual(FEATURES.map((f) => [f.bit, f.minGen]), [[0, 1], [1, 2], [2, 3], [3, 2], [4, 2], [5, 3], [6, 2], [7, 3]]);
-    assert.deepEqual(GENERATIONS.map((g) => [LIMITS[g].maxBatchDepth, LIMITS[g].maxRingPages]), [[2, 32], [3, 64], [3, 512]]);
-    assert.deepEqual(GENERATIONS.map((g) => gencapValue(g)), [0x0020_0201, 0x0040_035b, 0x0200_03ff]);
+    assert.deepEqual(
+      FEATURES.map((f) => [f.bit, f.minGen]),
+      [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+        [3, 2],
+        [4, 2],
+        [5, 3],
+        [6, 2],
+        [7, 3],
+      ],
+    );
+    assert.deepEqual(
+      GENERATIONS.map((g) => [LIMITS[g].maxBatchDepth, LIMITS[g].maxRingPages]),
+      [
+        [2, 32],
+        [3, 64],
+        [3, 512],
+      ],
+    );
+    assert.deepEqual(
+      GENERATIONS.map((g) => gencapValue(g)),
+      [0x0020_0201, 0x0040_035b, 0x0200_03ff],
+    );
   });
 
   it('PCI capabilities: SPEC ids and generations, aligned, inside their region, no overlap', () => {
-    assert.deepEqual(PCI_CAPS.map((c) => [c.id, c.minGen]), [[0x01, 1], [0x05, 1], [0x10, 1], [0x09, 1]]);
-    assert.deepEqual(PCI_EXT_CAPS.map((c) => [c.id, c.minGen]), [[0x000f, 2], [0x001b, 3], [0x0013, 3]]);
-    for (const [list, lo, hi] of [[PCI_CAPS, 0x40, 0x100], [PCI_EXT_CAPS, 0x100, 0x1000]] as const) {
+    assert.deepEqual(
+      PCI_CAPS.map((c) => [c.id, c.minGen]),
+      [
+        [0x01, 1],
+        [0x05, 1],
+        [0x10, 1],
+        [0x09, 1],
+      ],
+    );
+    assert.deepEqual(
+      PCI_EXT_CAPS.map((c) => [c.id, c.minGen]),
+      [
+        [0x000f, 2],
+        [0x001b, 3],
+        [0x0013, 3],
+      ],
+    );
+    for (const [list, lo, hi] of [
+      [PCI_CAPS, 0x40, 0x100],
+      [PCI_EXT_CAPS, 0x100, 0x1000],
+    ] as const) {
       let end = lo;
       for (const c of [...list].sort((a, b) => a.offset - b.offset)) {
         assert.equal(c.offset % 4, 0, c.name);
         assert.ok(c.offset >= end, `${c.name} overlaps the one before`);
         end = c.offset + c.size;
         assert.ok(end <= hi, `${c.name} ends inside its region`);
-        for (const v of GENERATIONS) assert.ok(c.body(v).length + (lo === 0x40 ? 2 : 4) <= c.size, `${c.name} body fits`);
+        for (const v of GENERATIONS)
+          assert.ok(c.body(v).length + (lo === 0x40 ? 2 : 4) <= c.size, `${c.name} body fits`);
       }
     }
   });

@@ -109,7 +109,11 @@ describe('tlb: translation cache', () => {
     const copy = new Tlb();
     copy.restore(saved);
     assert.deepEqual(copy.save().entries(), saved.entries());
-    assert.equal(copy.translate(ctx, VA + 4, ACCESS_WRITE, fault), RAM_HPA + 0x10_0004, 'the restored entry is used, stale PTE or not');
+    assert.equal(
+      copy.translate(ctx, VA + 4, ACCESS_WRITE, fault),
+      RAM_HPA + 0x10_0004,
+      'the restored entry is used, stale PTE or not',
+    );
     assert.equal(copy.translate(ctx, VA + PAGE_4K, ACCESS_WRITE, fault), -1, 'permissions are restored too');
     assert.equal(copy.translate(ctx, VA + 2 * PAGE_4K, ACCESS_FETCH, fault), -1);
     // Restoring replaces everything that was there.
@@ -135,7 +139,10 @@ describe('tlb: translation cache', () => {
     const next = tlb.save();
     assert.equal(next.entries().length, full.entries().length + 3);
     assert.equal(next.leaves.filter((l, i) => l !== full.leaves[i]).length, 1, 'one leaf copied');
-    assert.ok(next.bytesAgainst(full) * 10 < full.bytesAgainst(undefined), `${next.bytesAgainst(full)} bytes against ${full.bytesAgainst(undefined)} for the whole`);
+    assert.ok(
+      next.bytesAgainst(full) * 10 < full.bytesAgainst(undefined),
+      `${next.bytesAgainst(full)} bytes against ${full.bytesAgainst(undefined)} for the whole`,
+    );
     tlb.invalidate();
     assert.deepEqual(tlb.save().entries(), []);
   });

@@ -22,7 +22,10 @@ describe('triage: hang dumps grouped by signature', function () {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('finds one group per example and platform, with counts, and lists unreadable dumps with their line', () => {
-    const files = fs.readdirSync(dir).sort().map((f) => ({ file: path.join(dir, f), text: fs.readFileSync(path.join(dir, f), 'utf8') }));
+    const files = fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => ({ file: path.join(dir, f), text: fs.readFileSync(path.join(dir, f), 'utf8') }));
     const r = triage([...files, { file: XE, text: fs.readFileSync(XE, 'utf8') }]);
     assert.equal(r.dumps, 46);
     assert.equal(r.unreadable.length, 1);
@@ -30,15 +33,32 @@ describe('triage: hang dumps grouped by signature', function () {
     assert.match(r.unreadable[0].error, /zlib data of buffer .* is truncated or corrupt/);
     assert.ok(r.unreadable[0].line > 0);
     assert.equal(r.groups.length, 21);
-    assert.equal(r.groups.reduce((s, g) => s + g.count, 0), 45);
+    assert.equal(
+      r.groups.reduce((s, g) => s + g.count, 0),
+      45,
+    );
     const hang = r.groups.find((g) => g.key === 'skylake rcs0 MI_SEMAPHORE_WAIT batch+0x0 IPEHR 0x0e00c002 hang')!;
     assert.ok(hang, r.groups.map((g) => g.key).join('\n'));
     assert.equal(hang.count, 3); // dumps 0, 20, 40
     assert.equal(hang.example, path.join(dir, 'dump-00000.err'));
     const pf = r.groups.find((g) => g.signature.kind === 'page-fault' && g.signature.platform === 'kabylake')!;
-    assert.deepEqual(pf.signature, { platform: 'kabylake', engine: 'bcs0', command: 'MI_STORE_DATA_IMM', offset: 'batch+0x44', ipehr: '0x10000002', kind: 'page-fault' });
+    assert.deepEqual(pf.signature, {
+      platform: 'kabylake',
+      engine: 'bcs0',
+      command: 'MI_STORE_DATA_IMM',
+      offset: 'batch+0x44',
+      ipehr: '0x10000002',
+      kind: 'page-fault',
+    });
     const xe = r.groups.find((g) => g.example === XE)!;
-    assert.deepEqual(xe.signature, { platform: 'pci-0x56a0', engine: 'rcs0', command: 'MI_SEMAPHORE_WAIT', offset: 'batch+0x1c', ipehr: '0x0e00c002', kind: 'hang' });
+    assert.deepEqual(xe.signature, {
+      platform: 'pci-0x56a0',
+      engine: 'rcs0',
+      command: 'MI_SEMAPHORE_WAIT',
+      offset: 'batch+0x1c',
+      ipehr: '0x0e00c002',
+      kind: 'hang',
+    });
     assert.ok(r.groups[0].count >= r.groups[r.groups.length - 1].count, 'largest groups first');
   });
 

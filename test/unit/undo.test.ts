@@ -4,7 +4,13 @@
 
 import { strict as assert } from 'node:assert';
 import { HostMemory, PAGE_SIZE } from '../../emulator/memory';
-import { BLOCK_BYTES, PAGE_RECORD_BYTES, SnapshotStore, type EpochTrace, type MachineState } from '../../emulator/snapshots';
+import {
+  BLOCK_BYTES,
+  PAGE_RECORD_BYTES,
+  SnapshotStore,
+  type EpochTrace,
+  type MachineState,
+} from '../../emulator/snapshots';
 import { mulberry32 } from '../helpers/prng';
 
 const BASE = 0x10000000; // a page frame number
@@ -14,7 +20,16 @@ const ZERO = Buffer.alloc(PAGE_SIZE).toString('hex');
 const TRACE: EpochTrace = { touchedRegs: [], touchedAt: [], fetched: [] };
 
 function state(step: number): MachineState {
-  return { step, commands: step, regs: new Uint32Array(1), engines: [], driverPc: 0, ringGpa: [], rr: 0, interrupts: 0 };
+  return {
+    step,
+    commands: step,
+    regs: new Uint32Array(1),
+    engines: [],
+    driverPc: 0,
+    ringGpa: [],
+    rr: 0,
+    interrupts: 0,
+  };
 }
 
 /** A page's bytes (pages are views into shared slabs). */
@@ -24,12 +39,21 @@ function bytesOf(p: Uint32Array): Buffer {
 
 function dump(mem: HostMemory): string {
   const parts: string[] = [];
-  for (let p = 0; p < PAGES; p++) parts.push(mem.hasPage(BASE + p) ? bytesOf(mem.pageForRead(BASE + p)).toString('hex') : '-');
+  for (let p = 0; p < PAGES; p++)
+    parts.push(mem.hasPage(BASE + p) ? bytesOf(mem.pageForRead(BASE + p)).toString('hex') : '-');
   return parts.join('|');
 }
 
 /** Writes random bytes over [off, off + len) of a page at `step`, keeping the before-image first. */
-function write(mem: HostMemory, store: SnapshotStore, rnd: () => number, page: number, off: number, len: number, step = 0): void {
+function write(
+  mem: HostMemory,
+  store: SnapshotStore,
+  rnd: () => number,
+  page: number,
+  off: number,
+  len: number,
+  step = 0,
+): void {
   store.preserve((BASE + page) * PAGE_SIZE + off, len, step);
   const p = bytesOf(mem.pageForWrite(BASE + page));
   for (let i = 0; i < len; i++) p[off + i] = Math.floor(rnd() * 256);
@@ -51,14 +75,15 @@ describe('snapshot undo logs', () => {
         for (let w = 0; w < n; w++) {
           const page = Math.floor(rnd() * PAGES);
           const big = rnd() < 0.15;
-          const off = big ? 0 : Math.floor(rnd() * PAGE_SIZE / 4) * 4;
+          const off = big ? 0 : Math.floor((rnd() * PAGE_SIZE) / 4) * 4;
           const len = big ? PAGE_SIZE : Math.min(PAGE_SIZE - off, 4 * (1 + Math.floor(rnd() * 40)));
           write(mem, store, rnd, page, off, len, step);
           writes.push({ page, step });
           step++;
         }
       }
-      if (seed % 2 === 1) assert.ok(store.list.length < 60, `seed ${seed}: the small budget thinned (${store.list.length} kept)`);
+      if (seed % 2 === 1)
+        assert.ok(store.list.length < 60, `seed ${seed}: the small budget thinned (${store.list.length} kept)`);
       const now = dump(mem);
       // The past, read without moving.
       for (let i = 0; i < store.list.length; i++) {
@@ -74,8 +99,14 @@ describe('snapshot undo logs', () => {
         const from = store.list[i].state.step;
         const to = i + 1 < store.list.length ? store.list[i + 1].state.step : Infinity;
         for (let p = 0; p < PAGES; p++) {
-          const last = writes.filter((w) => w.page === p && w.step >= from && w.step < to).reduce((m, w) => Math.max(m, w.step), -1);
-          assert.equal(store.list[i].undo.lastWrite(BASE + p), last, `seed ${seed}: page ${p}'s last write in epoch ${i}`);
+          const last = writes
+            .filter((w) => w.page === p && w.step >= from && w.step < to)
+            .reduce((m, w) => Math.max(m, w.step), -1);
+          assert.equal(
+            store.list[i].undo.lastWrite(BASE + p),
+            last,
+            `seed ${seed}: page ${p}'s last write in epoch ${i}`,
+          );
         }
       }
       // Rewinds, newest to oldest, in random jumps.
@@ -88,9 +119,12 @@ describe('snapshot undo logs', () => {
     }
   });
 
-  it('a command\'s segments: pages covered whole are kept whole (adjacent ones in one copy), through merges, rewinds and reads of the past', () => {
+  it("a command's segments: pages covered whole are kept whole (adjacent ones in one copy), through merges, rewinds and reads of the past", () => {
     const WIDE = 24;
-    const dumpAll = (mem: HostMemory) => Array.from({ length: WIDE }, (_, p) => (mem.hasPage(BASE + p) ? bytesOf(mem.pageForRead(BASE + p)).toString('hex') : '-'));
+    const dumpAll = (mem: HostMemory) =>
+      Array.from({ length: WIDE }, (_, p) =>
+        mem.hasPage(BASE + p) ? bytesOf(mem.pageForRead(BASE + p)).toString('hex') : '-',
+      );
     for (let seed = 1; seed <= 10; seed++) {
       const rnd = mulberry32(100 + seed);
       const mem = new HostMemory();
@@ -128,12 +162,17 @@ describe('snapshot undo logs', () => {
         if (rnd() < 0.3) write(mem, store, rnd, Math.floor(rnd() * 6), 4 * Math.floor(rnd() * 1000), 4, step++);
       }
       assert.ok(wholeWrites > 10, `seed ${seed}: ${wholeWrites} commands covered whole pages`);
-      if (seed % 2 === 1) assert.ok(store.list.length < 40, `seed ${seed}: the small budget thinned (${store.list.length} kept)`);
+      if (seed % 2 === 1)
+        assert.ok(store.list.length < 40, `seed ${seed}: the small budget thinned (${store.list.length} kept)`);
       const now = dumpAll(mem);
       for (let i = 0; i < store.list.length; i++) {
         const want = seen.get(store.list[i].state.step)!;
         for (let p = 0; p < WIDE; p++) {
-          assert.equal(bytesOf(store.pageAt(i, BASE + p)).toString('hex'), want[p] === '-' ? ZERO : want[p], `seed ${seed}: page ${p} at snapshot ${i}`);
+          assert.equal(
+            bytesOf(store.pageAt(i, BASE + p)).toString('hex'),
+            want[p] === '-' ? ZERO : want[p],
+            `seed ${seed}: page ${p} at snapshot ${i}`,
+          );
         }
       }
       assert.deepEqual(dumpAll(mem), now, 'reading the past moved nothing');

@@ -2,12 +2,30 @@
 
 import * as assert from 'node:assert/strict';
 import {
-  FEATURES, GENCAP_DEPTH, GENCAP_RING_PAGES, GENERATIONS, Generation, LIMITS, PCI_CAPS, PCI_CLASS_CODE, PCI_DEVICE_ID_BASE,
-  PCI_EXT_CAPS, PCI_VENDOR_ID, gencapValue,
+  FEATURES,
+  GENCAP_DEPTH,
+  GENCAP_RING_PAGES,
+  GENERATIONS,
+  Generation,
+  LIMITS,
+  PCI_CAPS,
+  PCI_CLASS_CODE,
+  PCI_DEVICE_ID_BASE,
+  PCI_EXT_CAPS,
+  PCI_VENDOR_ID,
+  gencapValue,
 } from '../../emulator/capabilities';
 import { CAP_REG_DEFS } from '../../emulator/registers';
 import {
-  CONFIG_SPACE_SIZE, DeviceCaps, capName, physicalCaps, readU32, selectVersion, virtualizeCaps, walkPciCaps, walkPciExtCaps,
+  CONFIG_SPACE_SIZE,
+  DeviceCaps,
+  capName,
+  physicalCaps,
+  readU32,
+  selectVersion,
+  virtualizeCaps,
+  walkPciCaps,
+  walkPciExtCaps,
 } from '../../emulator/vdev';
 
 const u16 = (c: Uint8Array, off: number) => c[off] | (c[off + 1] << 8);
@@ -23,7 +41,11 @@ function expectedExtended(v: Generation): { id: number; offset: number }[] {
 
 function checkLooksLikeVersion(d: DeviceCaps, v: Generation): void {
   assert.equal(d.version, v);
-  assert.deepEqual([...d.registers.keys()], CAP_REG_DEFS.map((r) => r.name), 'every capability register, in table order');
+  assert.deepEqual(
+    [...d.registers.keys()],
+    CAP_REG_DEFS.map((r) => r.name),
+    'every capability register, in table order',
+  );
   assert.equal(d.registers.get('VERSION'), BigInt(v));
   const gencap = d.registers.get('GENCAP')!;
   assert.equal(gencap, BigInt(gencapValue(v)));
@@ -44,7 +66,10 @@ function checkLooksLikeVersion(d: DeviceCaps, v: Generation): void {
   assert.equal(c[vsec.offset + 5], v, 'the vendor-specific capability carries the version');
   for (const cap of [...PCI_CAPS, ...PCI_EXT_CAPS]) {
     if (v >= cap.minGen) continue;
-    assert.ok(c.subarray(cap.offset, cap.offset + cap.size).every((b) => b === 0), `${cap.name} is masked and reads as zero`);
+    assert.ok(
+      c.subarray(cap.offset, cap.offset + cap.size).every((b) => b === 0),
+      `${cap.name} is masked and reads as zero`,
+    );
   }
 }
 
@@ -69,11 +94,17 @@ describe('vdev: capability virtualization', () => {
         });
       } else {
         it(`host gen${g}, version ${v}: refused`, () => {
-          assert.throws(() => virtualizeCaps(physicalCaps(g), v), (e: Error) => {
-            assert.ok(e instanceof RangeError);
-            assert.equal(e.message, `device version ${v} is newer than this host's GPU (generation ${g}); a VM can only expose a version <= the host generation`);
-            return true;
-          });
+          assert.throws(
+            () => virtualizeCaps(physicalCaps(g), v),
+            (e: Error) => {
+              assert.ok(e instanceof RangeError);
+              assert.equal(
+                e.message,
+                `device version ${v} is newer than this host's GPU (generation ${g}); a VM can only expose a version <= the host generation`,
+              );
+              return true;
+            },
+          );
         });
       }
     }
@@ -82,10 +113,19 @@ describe('vdev: capability virtualization', () => {
   it('lists walk in link order from 0x34 and from 0x100', () => {
     const c = physicalCaps(3).config;
     assert.equal(c[0x34], 0x40);
-    assert.deepEqual(walkPciCaps(c).map((x) => capName(x.id, false)), ['Power Management', 'MSI', 'PCI Express', 'Vendor-Specific']);
-    assert.deepEqual(walkPciExtCaps(c).map((x) => capName(x.id, true)), ['ATS', 'PASID', 'PRI']);
-    assert.deepEqual(walkPciExtCaps(c).map((x) => x.id), [0x000f, 0x001b, 0x0013]);
-    assert.equal(readU32(c, 0x100) >>> 16 & 0xf, 1, 'extended capability version 1');
+    assert.deepEqual(
+      walkPciCaps(c).map((x) => capName(x.id, false)),
+      ['Power Management', 'MSI', 'PCI Express', 'Vendor-Specific'],
+    );
+    assert.deepEqual(
+      walkPciExtCaps(c).map((x) => capName(x.id, true)),
+      ['ATS', 'PASID', 'PRI'],
+    );
+    assert.deepEqual(
+      walkPciExtCaps(c).map((x) => x.id),
+      [0x000f, 0x001b, 0x0013],
+    );
+    assert.equal((readU32(c, 0x100) >>> 16) & 0xf, 1, 'extended capability version 1');
     assert.equal(readU32(physicalCaps(1).config, 0x100), 0, 'gen1: an empty extended list');
     assert.equal(capName(0x77, false), '0x77');
   });
@@ -115,7 +155,10 @@ describe('vdev: capability virtualization', () => {
     });
     it('refuses a version above the host or one that does not exist', () => {
       assert.throws(() => selectVersion(2, 3), /device version 3 is newer than this host's GPU \(generation 2\)/);
-      assert.throws(() => selectVersion(1, undefined, [2, 3]), /device version 2 is newer than this host's GPU \(generation 1\)/);
+      assert.throws(
+        () => selectVersion(1, undefined, [2, 3]),
+        /device version 2 is newer than this host's GPU \(generation 1\)/,
+      );
       assert.throws(() => selectVersion(3, 0), /device version 0 does not exist \(versions are 1, 2 and 3\)/);
       assert.throws(() => selectVersion(3, 4), /device version 4 does not exist/);
       assert.throws(() => selectVersion(3, 1.5), /does not exist/);

@@ -14,7 +14,8 @@ const stops: { reason: string; threadId: number; text?: string }[] = [];
 vscode.debug.registerDebugAdapterTrackerFactory('vgpu', {
   createDebugAdapterTracker: () => ({
     onDidSendMessage: (m: any) => {
-      if (m.type === 'event' && m.event === 'stopped') stops.push({ reason: m.body.reason, threadId: m.body.threadId, text: m.body.text });
+      if (m.type === 'event' && m.event === 'stopped')
+        stops.push({ reason: m.body.reason, threadId: m.body.threadId, text: m.body.text });
     },
   }),
 });
@@ -34,9 +35,16 @@ async function start(file: string, extra: Record<string, unknown> = {}): Promise
   const doc = await vscode.workspace.openTextDocument(example(file));
   await vscode.window.showTextDocument(doc);
   // An empty configuration is what F5 without launch.json hands the configuration provider.
-  const ok = await vscode.debug.startDebugging(vscode.workspace.workspaceFolders![0], Object.keys(extra).length ? { type: 'vgpu', request: 'launch', name: 'test', program: example(file), ...extra } : ({} as vscode.DebugConfiguration));
+  const ok = await vscode.debug.startDebugging(
+    vscode.workspace.workspaceFolders![0],
+    Object.keys(extra).length
+      ? { type: 'vgpu', request: 'launch', name: 'test', program: example(file), ...extra }
+      : ({} as vscode.DebugConfiguration),
+  );
   assert.ok(ok, 'debugging started');
-  const session = await waitFor('a vgpu session', () => (vscode.debug.activeDebugSession?.type === 'vgpu' ? vscode.debug.activeDebugSession : undefined));
+  const session = await waitFor('a vgpu session', () =>
+    vscode.debug.activeDebugSession?.type === 'vgpu' ? vscode.debug.activeDebugSession : undefined,
+  );
   await waitFor('a stop', () => stops[0]);
   return session;
 }
@@ -46,7 +54,10 @@ async function stop(): Promise<void> {
   await waitFor('no session', () => (vscode.debug.activeDebugSession ? undefined : true));
 }
 
-async function topFrame(session: vscode.DebugSession, threadId: number): Promise<{ name: string; line: number; source?: { path?: string } }> {
+async function topFrame(
+  session: vscode.DebugSession,
+  threadId: number,
+): Promise<{ name: string; line: number; source?: { path?: string } }> {
   const r = await session.customRequest('stackTrace', { threadId, startFrame: 0, levels: 20 });
   return r.stackFrames[0];
 }
@@ -59,7 +70,15 @@ describe('vgpu-debug in the extension host', function () {
 
   it('contributes its commands', async () => {
     const all = await vscode.commands.getCommands(true);
-    for (const c of ['vgpu.takeSnapshot', 'vgpu.rollbackToSnapshot', 'vgpu.compareSnapshots', 'vgpu.showSurface', 'vgpu.saveSurfacePng', 'vgpu.translateAddress', 'vgpu.migrateVm']) {
+    for (const c of [
+      'vgpu.takeSnapshot',
+      'vgpu.rollbackToSnapshot',
+      'vgpu.compareSnapshots',
+      'vgpu.showSurface',
+      'vgpu.saveSurfacePng',
+      'vgpu.translateAddress',
+      'vgpu.migrateVm',
+    ]) {
       assert.ok(all.includes(c), c);
     }
   });
