@@ -35,6 +35,7 @@ export { EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, eptFlags, LEVEL_NAMES, type Wa
 export { Fingerprint } from './fingerprint';
 export { AubFormatError } from './formats/aub';
 export { DumpFormatError } from './formats/dump';
+export { MAX_RANGES_PER_PAGE, snapshotDiffSteps, type SnapshotDiff, surfaceAt } from './history';
 export { AssemblyError, Diagnostic, type DriverOp, formatDiagnostic, type ProgramImage, type SourceLoc } from './image';
 export {
   type Arg,
@@ -47,7 +48,7 @@ export {
   tokenizeLine,
   UNARY_OPERATORS,
 } from './lexer';
-export { entryAddress, HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
+export { entryAddress, PAGE_SIZE } from './memory';
 export {
   ChannelClosed,
   migrateVm,
