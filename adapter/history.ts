@@ -1,22 +1,11 @@
 // The VM's recorded history as the debugger shows it: kept snapshots as SnapshotInfo (served a window at
-// a time), and the difference between two snapshots (registers, the changed bytes of guest pages
-// coalesced per page, changed surface pixels), read from the snapshots' before-images without moving the
-// VM and kept compact so that clients page through it.
+// a time), and Compare Snapshots' answers, windows of a difference between two snapshots that the
+// emulator reads from the snapshots' before-images without moving the VM (emulator/history.ts).
 
-import {
-  EPT_VIEW_FULL,
-  HostMemory,
-  PAGE_DWORDS,
-  PAGE_SIZE,
-  RAM_HPA,
-  REGISTERS,
-  summarize,
-  Vm,
-  type PagingContext,
-  type Snapshot,
-} from '../emulator';
+import { MAX_RANGES_PER_PAGE, snapshotDiffSteps, summarize, Vm, type Snapshot, type SnapshotDiff } from '../emulator';
 import type { CustomArgs, CustomBody, SnapshotInfo } from './protocol';
-import { pagingContext, vaRun } from './memory';
+
+export { MAX_RANGES_PER_PAGE, surfaceAt } from '../emulator';
 
 /** Snapshots in one `vgpu/snapshots` answer when the request names no count, and the most one carries. */
 export const SNAPSHOT_WINDOW = 256;
@@ -54,99 +43,59 @@ function windowCount(requested: unknown, fallback: number, max: number): number 
   return Math.max(0, Math.min(max, Math.floor(requested)));
 }
 
-/**
- * The PPGTT root (PML4 GPA) an engine had at kept snapshot `index` (list length: now). The engine alone
- * knows how its registers give the root: it reads the snapshot's, which are then put back.
- */
-export function pml4At(vm: Vm, index: number, engine: 'rcs0' | 'bcs0' = 'rcs0'): number {
-  if (index >= vm.snapshots.list.length) return pagingContext(vm, engine).pml4;
-  const e = vm.engine(engine);
-  const regs = vm.regs.values;
-  const then = vm.snapshots.list[index].state.regs;
-  const live = [regs[e.slots.pdpLo], regs[e.slots.pdpHi]];
-  try {
-    regs[e.slots.pdpLo] = then[e.slots.pdpLo];
-    regs[e.slots.pdpHi] = then[e.slots.pdpHi];
-    return pagingContext(vm, engine).pml4;
-  } finally {
-    [regs[e.slots.pdpLo], regs[e.slots.pdpHi]] = live;
-    e.syncContext();
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Compare Snapshots.
 
 export type Diff = CustomBody<'vgpu/diff'>;
 export type DiffPage = Diff['pages'][number];
 
-/** Changed bytes closer than this (one 32-byte block of before-images) are one range. */
-export const RANGE_GAP = 32;
-/** The most ranges one page reports: past it, the gap that joins two ranges doubles until they fit. */
-export const MAX_RANGES_PER_PAGE = 8;
 /** Changed pages in one `vgpu/diff` answer when the request names no count, and the most one carries. */
 export const DIFF_WINDOW = 256;
 export const MAX_DIFF_WINDOW = 4096;
-/** Page pairs kept while surfaces are compared (rows run through pages in order: a few suffice). */
-const PAIR_CACHE = 64;
 
 /**
- * A comparison of two snapshots, kept compact for paging: per changed page its GPA page number, its
- * changed byte count and at most MAX_RANGES_PER_PAGE ranges, in typed arrays (10 bytes a page and 4 a
- * range: at most 42 bytes, 1% of a changed page; twice that while the arrays grow). Windows of it are
- * answers to `vgpu/diff`.
+ * A comparison of two snapshots as `vgpu/diff` serves it: the emulator's compact difference (at most
+ * MAX_RANGES_PER_PAGE ranges a page), registers and addresses in hex, and windows of its changed pages.
  */
 export class Comparison {
-  surfaces: Diff['surfaces'] = [];
-  /** Bytes that differ over all pages. */
-  changedBytes = 0;
-  private n = 0;
-  private gpaPages = new Uint32Array(256);
-  private changed = new Uint16Array(256);
-  /** Page k's ranges are ranges[2 * first[k] .. 2 * first[k + 1]). */
-  private first = new Uint32Array(257);
-  private ranges = new Uint16Array(512);
-  private nRanges = 0;
+  readonly registers: Diff['registers'];
 
-  constructor(readonly registers: Diff['registers']) {}
+  constructor(private readonly diff: SnapshotDiff) {
+    this.registers = diff.registers.map((r) => ({
+      name: r.name,
+      old: '0x' + r.old.toString(16),
+      new: '0x' + r.new.toString(16),
+    }));
+  }
+
+  get surfaces(): Diff['surfaces'] {
+    return this.diff.surfaces;
+  }
+
+  /** Bytes that differ over all pages. */
+  get changedBytes(): number {
+    return this.diff.changedBytes;
+  }
 
   get pageCount(): number {
-    return this.n;
+    return this.diff.pageCount;
   }
 
-  /** Bytes the comparison holds (its typed arrays; registers and surfaces are a few small objects). */
+  /** Bytes the comparison holds (the difference's typed arrays; registers and surfaces are a few small objects). */
   get heldBytes(): number {
-    return this.gpaPages.byteLength + this.changed.byteLength + this.first.byteLength + this.ranges.byteLength;
-  }
-
-  /** Adds a changed page (GPA order): `changed` bytes differ, in ranges rs[0..2n). */
-  addPage(gpaPage: number, changed: number, rs: Int32Array, n: number): void {
-    if (this.n === this.gpaPages.length) {
-      this.gpaPages = grow(this.gpaPages, this.n * 2);
-      this.changed = grow(this.changed, this.n * 2);
-      this.first = grow(this.first, this.n * 2 + 1);
-    }
-    if (2 * (this.nRanges + n) > this.ranges.length)
-      this.ranges = grow(this.ranges, Math.max(2 * (this.nRanges + n), this.ranges.length * 2));
-    this.gpaPages[this.n] = gpaPage;
-    this.changed[this.n] = changed;
-    this.ranges.set(rs.subarray(0, 2 * n), 2 * this.nRanges);
-    this.nRanges += n;
-    this.first[++this.n] = this.nRanges;
-    this.changedBytes += changed;
+    return this.diff.heldBytes;
   }
 
   page(k: number): DiffPage {
-    const ranges: [number, number][] = [];
-    for (let r = this.first[k]; r < this.first[k + 1]; r++) ranges.push([this.ranges[2 * r], this.ranges[2 * r + 1]]);
-    return { gpa: '0x' + (this.gpaPages[k] * PAGE_SIZE).toString(16), ranges, bytes: this.changed[k] };
+    const p = this.diff.page(k);
+    return { gpa: '0x' + p.gpa.toString(16), ranges: p.ranges, bytes: p.bytes };
   }
 
   /** The answer for changed pages [start, start + count) (count: DIFF_WINDOW when not given, at most MAX_DIFF_WINDOW). */
   window(token: string, start?: unknown, count?: unknown): Diff {
-    const s =
-      typeof start === 'number' && Number.isFinite(start) ? Math.max(0, Math.min(this.n, Math.floor(start))) : 0;
-    const end = Math.min(this.n, s + windowCount(count, DIFF_WINDOW, MAX_DIFF_WINDOW));
+    const total = this.pageCount;
+    const s = typeof start === 'number' && Number.isFinite(start) ? Math.max(0, Math.min(total, Math.floor(start))) : 0;
+    const end = Math.min(total, s + windowCount(count, DIFF_WINDOW, MAX_DIFF_WINDOW));
     const pages: DiffPage[] = [];
     for (let k = s; k < end; k++) pages.push(this.page(k));
     return {
@@ -154,101 +103,11 @@ export class Comparison {
       pages,
       surfaces: this.surfaces,
       start: s,
-      totalPages: this.n,
-      more: this.n - end,
+      totalPages: total,
+      more: total - end,
       changedBytes: this.changedBytes,
       token,
     };
-  }
-}
-
-function grow<T extends Uint16Array | Uint32Array>(a: T, length: number): T {
-  const b = new (a.constructor as new (n: number) => T)(length);
-  b.set(a);
-  return b;
-}
-
-/**
- * Pages as they were at two kept snapshots lo <= hi (hi = list length: now): the current page with the
- * before-images of every later epoch applied, newest first. One sorted index of (page, epoch) over the
- * logs from lo on says which epochs kept a page, so building a page touches those alone; its size is
- * the records the snapshots already hold (8 bytes each), whatever changed.
- */
-class PageVersions {
-  private readonly keys: Float64Array;
-  /** Keys are pfn * scale + (epoch - lo). */
-  private readonly scale: number;
-
-  constructor(
-    private readonly vm: Vm,
-    readonly lo: number,
-    readonly hi: number,
-  ) {
-    const list = vm.snapshots.list;
-    let records = 0;
-    for (let j = lo; j < list.length; j++) records += list[j].undo.pageCount;
-    this.scale = 2 ** Math.ceil(Math.log2(list.length - lo + 1));
-    const keys = new Float64Array(records);
-    let k = 0;
-    for (let j = lo; j < list.length; j++) {
-      for (const pfn of list[j].undo.pfns()) {
-        if (pfn * this.scale >= 2 ** 53) throw new RangeError(`page ${pfn} is beyond what a comparison indexes`);
-        keys[k++] = pfn * this.scale + (j - lo);
-      }
-    }
-    this.keys = keys.sort();
-  }
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  pfnAt(k: number): number {
-    return Math.floor(this.keys[k] / this.scale);
-  }
-
-  private epochAt(k: number): number {
-    return this.keys[k] - this.pfnAt(k) * this.scale + this.lo;
-  }
-
-  /** Index of the first key of page `pfn`, or -1 when no epoch from lo on kept it. */
-  find(pfn: number): number {
-    let a = 0;
-    let b = this.keys.length;
-    const key = pfn * this.scale;
-    while (a < b) {
-      const m = (a + b) >>> 1;
-      if (this.keys[m] < key) a = m + 1;
-      else b = m;
-    }
-    return a < this.keys.length && this.pfnAt(a) === pfn ? a : -1;
-  }
-
-  /** Whether the page at key k (its first) was written between lo and hi: only those can differ. */
-  written(k: number): boolean {
-    return k >= 0 && this.epochAt(k) < this.hi;
-  }
-
-  /** Index past the last key of the page whose first key is k. */
-  end(k: number): number {
-    const pfn = this.pfnAt(k);
-    let e = k + 1;
-    while (e < this.keys.length && this.pfnAt(e) === pfn) e++;
-    return e;
-  }
-
-  /** Page `pfn` (its keys [k, e); k -1: none) at lo into `older` and at hi into `newer`. */
-  build(pfn: number, k: number, e: number, older: Uint32Array, newer: Uint32Array): void {
-    const list = this.vm.snapshots.list;
-    newer.set(this.vm.mem.pageForRead(pfn));
-    if (k < 0) {
-      older.set(newer);
-      return;
-    }
-    let i = e - 1;
-    for (; i >= k && this.epochAt(i) >= this.hi; i--) list[this.epochAt(i)].undo.applyTo(pfn, newer);
-    older.set(newer);
-    for (; i >= k; i--) list[this.epochAt(i)].undo.applyTo(pfn, older);
   }
 }
 
@@ -264,231 +123,8 @@ export function diff(vm: Vm, a: number, b: number): Comparison {
 /**
  * The same, as a generator that yields the fraction of the work done every few pages or surface rows,
  * so that a caller can run it in slices (progress, cancel: adapter/progress.ts). The VM must not move
- * while it runs. Its memory: the page index (8 bytes per page record of the epochs from the older
- * snapshot on), the comparison (compact), and a few pages; never a copy of what changed.
+ * while it runs.
  */
 export function* diffSteps(vm: Vm, a: number, b: number): Generator<number, Comparison> {
-  const list = vm.snapshots.list;
-  const regsA = list[a].state.regs;
-  const regsB = b < list.length ? list[b].state.regs : vm.regs.values;
-  const registers: Diff['registers'] = [];
-  for (const r of REGISTERS) {
-    const n = r.def.width / 32;
-    let changed = false;
-    for (let i = 0; i < n; i++) if (regsA[r.slot + i] !== regsB[r.slot + i]) changed = true;
-    if (!changed) continue;
-    const val = (v: Uint32Array) =>
-      '0x' + (n === 2 ? (BigInt(v[r.slot + 1]) << 32n) | BigInt(v[r.slot]) : BigInt(v[r.slot])).toString(16);
-    registers.push({ name: r.name, old: val(regsA), new: val(regsB) });
-  }
-  const out = new Comparison(registers);
-  const versions = new PageVersions(vm, Math.min(a, b), Math.max(a, b));
-  const forward = a <= b;
-  const firstRam = RAM_HPA / PAGE_SIZE;
-  const endRam = firstRam + vm.cfg.memory / PAGE_SIZE;
-  const rows = vm.image.surfaces.reduce((n, s) => n + s.height, 0);
-  const work = versions.size + rows || 1;
-  const older = new Uint32Array(PAGE_DWORDS);
-  const newer = new Uint32Array(PAGE_DWORDS);
-  const delta: PageDelta = { changed: 0, n: 0, rs: new Int32Array(2 * (PAGE_SIZE / RANGE_GAP + 1)) };
-  let sinceYield = 0;
-  for (let k = 0; k < versions.size;) {
-    const e = versions.end(k);
-    const pfn = versions.pfnAt(k);
-    if (versions.written(k) && pfn >= firstRam && pfn < endRam) {
-      versions.build(pfn, k, e, older, newer);
-      const [p, q] = forward ? [older, newer] : [newer, older];
-      pageChanges(p, q, delta);
-      if (delta.changed > 0) out.addPage(pfn - firstRam, delta.changed, delta.rs, delta.n);
-    }
-    sinceYield += e - k;
-    k = e;
-    if (sinceYield >= 64) {
-      sinceYield = 0;
-      yield k / work;
-    }
-  }
-  let done = versions.size;
-  const pairs = new PairCache(versions);
-  const ctxAt = (side: 'older' | 'newer'): PagingContext => {
-    const index = side === 'older' ? versions.lo : versions.hi;
-    const mem = { pageForRead: (pfn: number) => pairs.get(pfn)[side] } as Pick<HostMemory, 'pageForRead'> as HostMemory;
-    return { ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL), mem, pml4: pml4At(vm, index), refresh: undefined };
-  };
-  const [ctxA, ctxB] = forward ? [ctxAt('older'), ctxAt('newer')] : [ctxAt('newer'), ctxAt('older')];
-  for (const s of vm.image.surfaces) {
-    let changedPixels = 0;
-    for (let y = 0; y < s.height; y++) {
-      if (++done % 16 === 0) yield done / work;
-      changedPixels += rowChanges(versions, pairs, forward, ctxA, ctxB, s.va + y * s.pitch, s.width * 4);
-    }
-    out.surfaces.push({ name: s.name, changedPixels, width: s.width, height: s.height });
-  }
-  return out;
-}
-
-/** One page's comparison: bytes that differ, and their ranges as [start, end) pairs in rs[0 .. 2n). */
-interface PageDelta {
-  changed: number;
-  n: number;
-  /** Ranges at least RANGE_GAP apart: at most PAGE_SIZE / RANGE_GAP of them. */
-  readonly rs: Int32Array;
-}
-
-/**
- * Compares two pages into `d`, ranges closer than RANGE_GAP joined (a dword is looked at whole: its
- * changed bytes are one range, so a fill of one byte per pixel is one range per page, not one per
- * pixel), then joined further until at most MAX_RANGES_PER_PAGE remain.
- */
-function pageChanges(p: Uint32Array, q: Uint32Array, d: PageDelta): void {
-  d.changed = d.n = 0;
-  if (
-    Buffer.compare(
-      new Uint8Array(p.buffer, p.byteOffset, PAGE_SIZE),
-      new Uint8Array(q.buffer, q.byteOffset, PAGE_SIZE),
-    ) === 0
-  )
-    return;
-  const rs = d.rs;
-  let changed = 0;
-  let n = 0;
-  for (let i = 0; i < PAGE_DWORDS; i++) {
-    const x = (p[i] ^ q[i]) >>> 0;
-    if (x === 0) continue;
-    // Bytes of x that are non-zero: fold each byte onto its low bit, then sum the four bits.
-    let y = x | (x >>> 4);
-    y |= y >>> 2;
-    y |= y >>> 1;
-    changed += Math.imul(y & 0x01010101, 0x01010101) >>> 24;
-    const start = i * 4 + ((31 - Math.clz32(x & -x)) >>> 3);
-    const end = i * 4 + ((31 - Math.clz32(x)) >>> 3) + 1;
-    if (n > 0 && start - rs[2 * n - 1] < RANGE_GAP) rs[2 * n - 1] = end;
-    else {
-      rs[2 * n] = start;
-      rs[2 * n + 1] = end;
-      n++;
-    }
-  }
-  for (let gap = RANGE_GAP * 2; n > MAX_RANGES_PER_PAGE; gap *= 2) {
-    let m = 0;
-    for (let r = 0; r < n; r++) {
-      if (m > 0 && rs[2 * r] - rs[2 * m - 1] < gap) rs[2 * m - 1] = rs[2 * r + 1];
-      else {
-        rs[2 * m] = rs[2 * r];
-        rs[2 * m + 1] = rs[2 * r + 1];
-        m++;
-      }
-    }
-    n = m;
-  }
-  d.changed = changed;
-  d.n = n;
-}
-
-/** Both versions of recently used pages (page tables, a surface's rows), at most PAIR_CACHE of them. */
-class PairCache {
-  private readonly map = new Map<number, { older: Uint32Array; newer: Uint32Array }>();
-
-  constructor(private readonly versions: PageVersions) {}
-
-  get(pfn: number): { older: Uint32Array; newer: Uint32Array } {
-    let pair = this.map.get(pfn);
-    if (pair !== undefined) {
-      this.map.delete(pfn); // most recently used last
-      this.map.set(pfn, pair);
-      return pair;
-    }
-    if (this.map.size >= PAIR_CACHE) {
-      const [oldest, reused] = this.map.entries().next().value as [number, { older: Uint32Array; newer: Uint32Array }];
-      this.map.delete(oldest);
-      pair = reused;
-    } else pair = { older: new Uint32Array(PAGE_DWORDS), newer: new Uint32Array(PAGE_DWORDS) };
-    const k = this.versions.find(pfn);
-    this.versions.build(pfn, k, k < 0 ? k : this.versions.end(k), pair.older, pair.newer);
-    this.map.set(pfn, pair);
-    return pair;
-  }
-}
-
-const ZERO_PAGE = new Uint32Array(PAGE_DWORDS);
-
-/**
- * Pixels that differ in `bytes` of a surface row at `va`: the row is translated at each snapshot through
- * its own page tables, one walk per run of contiguous mapping (one per row in 2 MiB or 1 GiB pages),
- * and compared a page at a time; a page written by neither epoch between the two is skipped whole.
- * Unmapped pixels read as zero, as the Surface view shows them.
- */
-function rowChanges(
-  versions: PageVersions,
-  pairs: PairCache,
-  forward: boolean,
-  ctxA: PagingContext,
-  ctxB: PagingContext,
-  va: number,
-  bytes: number,
-): number {
-  const side = (older: boolean) => (older === forward ? 'older' : 'newer');
-  let changed = 0;
-  let x = 0;
-  while (x < bytes) {
-    const ra = vaRun(ctxA, va + x);
-    const rb = vaRun(ctxB, va + x);
-    const run = Math.min(bytes - x, ra.bytes, rb.bytes);
-    for (let o = 0; o < run;) {
-      const ha = ra.hpa < 0 ? -1 : ra.hpa + o;
-      const hb = rb.hpa < 0 ? -1 : rb.hpa + o;
-      const offA = ha < 0 ? (va + x + o) % PAGE_SIZE : ha % PAGE_SIZE;
-      const offB = hb < 0 ? (va + x + o) % PAGE_SIZE : hb % PAGE_SIZE;
-      const n = Math.min(run - o, PAGE_SIZE - offA, PAGE_SIZE - offB);
-      const pfnA = ha < 0 ? -1 : Math.floor(ha / PAGE_SIZE);
-      const pfnB = hb < 0 ? -1 : Math.floor(hb / PAGE_SIZE);
-      if (!(pfnA === pfnB && (pfnA < 0 || !versions.written(versions.find(pfnA))))) {
-        const pa = pfnA < 0 ? ZERO_PAGE : pairs.get(pfnA)[side(true)];
-        const pb = pfnB < 0 ? ZERO_PAGE : pairs.get(pfnB)[side(false)];
-        for (let i = 0; i < n >>> 2; i++) if (pa[(offA >>> 2) + i] !== pb[(offB >>> 2) + i]) changed++;
-      }
-      o += n;
-    }
-    x += run;
-  }
-  return changed;
-}
-
-/**
- * A surface as it was at kept snapshot `index` (list length: now), walked through that snapshot's PPGTT
- * root and read from the pages' before-images, as `Vm.readSurface` reads it now: one walk per run of
- * contiguous mapping, a few pages built at a time. The VM does not move: going to the snapshot and back
- * would replay, which renumbers every later snapshot and cannot cross an edit; and after a migration
- * the replica must stay equal to the VM on the other host.
- */
-export function surfaceAt(vm: Vm, index: number, name: string): { width: number; height: number; pixels: Uint32Array } {
-  const surface = vm.image.surfaces.find((x) => x.name.toUpperCase() === name.toUpperCase());
-  if (!surface) throw new RangeError(`no surface named ${name}`);
-  const versions = new PageVersions(vm, index, index);
-  const pairs = new PairCache(versions);
-  const mem = { pageForRead: (pfn: number) => pairs.get(pfn).newer } as Pick<HostMemory, 'pageForRead'> as HostMemory;
-  const ctx: PagingContext = {
-    ...pagingContext(vm, 'rcs0', EPT_VIEW_FULL),
-    mem,
-    pml4: pml4At(vm, index),
-    refresh: undefined,
-  };
-  const { width, height, pitch } = surface;
-  const pixels = new Uint32Array(width * height);
-  for (let y = 0; y < height; y++) {
-    const va = surface.va + y * pitch;
-    for (let x = 0; x < width * 4;) {
-      const r = vaRun(ctx, va + x);
-      const run = Math.min(width * 4 - x, r.bytes);
-      for (let o = 0; r.hpa >= 0 && o < run;) {
-        const off = (r.hpa + o) % PAGE_SIZE;
-        const n = Math.min(run - o, PAGE_SIZE - off);
-        const page = pairs.get(Math.floor((r.hpa + o) / PAGE_SIZE)).newer;
-        pixels.set(page.subarray(off >>> 2, (off + n) >>> 2), y * width + ((x + o) >>> 2));
-        o += n;
-      }
-      x += run;
-    }
-  }
-  return { width, height, pixels };
+  return new Comparison(yield* snapshotDiffSteps(vm, a, b));
 }

@@ -14,7 +14,6 @@ import {
   Vm,
   walk,
   walkGgtt,
-  WalkOut,
   type Engine,
   type EngineName,
 } from '../emulator';
@@ -65,20 +64,6 @@ const scratchFault = new FaultInfo();
 /** GPU VA -> HPA by an uncached walk (-1 when unmapped). */
 export function vaToHpa(ctx: PagingContext, va: number, access = ACCESS_READ): number {
   return walk(ctx, va, access, scratchFault, null);
-}
-
-const runOut: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
-
-/**
- * GPU VA -> HPA by one uncached walk, and how many bytes from `va` translate contiguously: to the end of
- * the PPGTT leaf page or of the EPT leaf, whichever comes first (a row of a surface in 2 MiB or 1 GiB
- * pages is one run). Unmapped: hpa -1, and the run ends at the next 4 KiB page.
- */
-export function vaRun(ctx: PagingContext, va: number): { hpa: number; bytes: number } {
-  const hpa = walk(ctx, va, ACCESS_READ, scratchFault, runOut);
-  if (hpa < 0) return { hpa: -1, bytes: PAGE_SIZE - (va % PAGE_SIZE) };
-  const leaf = runOut.pageSize - (va % runOut.pageSize);
-  return { hpa, bytes: Math.max(1, Math.min(leaf, ctx.ept.leafSpan(runOut.gpa, ctx.view))) };
 }
 
 /** GPA (range A or mirror B) -> HPA of guest RAM, or -1 outside guest RAM. */

@@ -5,7 +5,6 @@
 import {
   CAP_REG_DEFS,
   capsView,
-  ChannelClosed,
   describeStateSurface,
   EngineName,
   ENGINES,
@@ -13,14 +12,11 @@ import {
   errorStateText,
   formatDiagnostics,
   isCaptureFile,
-  migrateVm,
-  MigrationOutcome,
   migrationSummary,
   OutputFileError,
   parseHostPort,
   readStateSurface,
   regField,
-  RemoteError,
   stateSurfaces,
   walkStepJson,
   walkStepLines,
@@ -93,7 +89,7 @@ import {
   threadOfEngine,
 } from './stack';
 import { Format, SetError, VariableStore } from './variables';
-import { Lockstep, LockstepError, rebuildFor } from './lockstep';
+import { type Move, Relocation } from './relocation';
 import { Operation, ProgressSink } from './progress';
 import { FrameReader, MAX_NESTING, ProtocolError, nestsDeeperThan, quote } from './framing';
 
@@ -146,14 +142,12 @@ export class VgpuDebugSession extends DebugSession {
   private finished = false;
   /** Compare Snapshots under way: they read the kept snapshots, which must not change. */
   private comparing = 0;
-  /** A VM transfer is under way: the VM belongs to it. */
-  private migrating = false;
-  /** The VM runs on another host; `vm` is its replica here (lockstep.ts). */
-  private lockstep: Lockstep | undefined;
-  /** Generation of the host the session launched the VM on (where it comes back to if the target is lost). */
-  private homeGen = 3;
-  /** Motions the remote VM has yet to repeat: until then the VM is still running there. */
-  private following = 0;
+  /** Where the VM runs: here, or on another host after a move, `vm` being its replica (relocation.ts). */
+  private readonly relocation = new Relocation({
+    output: (text, category) => this.output(text, category),
+    adopt: (vm) => this.adopt(vm),
+    invalidated: () => this.invalidated(['all']),
+  });
   /** Counts launches and restarts: a stop found before one is not shown after it. */
   private loads = 0;
   private readonly handlers: Record<string, Handler>;
@@ -566,12 +560,7 @@ export class VgpuDebugSession extends DebugSession {
       if (e instanceof LaunchError) this.reportDiagnostics(e);
       throw e;
     }
-    const ls = this.lockstep;
-    if (ls) {
-      this.lockstep = undefined;
-      void ls.close();
-      this.output(`the VM on ${ls.host} is discarded: the program starts again on this host\n`);
-    }
+    this.relocation.restart();
     this.launchArgs = args;
     this.loads++;
     this.adopt(vm);
@@ -582,9 +571,9 @@ export class VgpuDebugSession extends DebugSession {
   /** Makes `vm` the session's VM (a launch, a replica after a move, the VM back home). */
   private adopt(vm: Vm): void {
     vm.on('output', (text) => this.output(text));
-    // After a move the VM runs elsewhere too: an edit of the replica is repeated there (lockstep.ts).
+    // After a move the VM runs elsewhere too: an edit of the replica is repeated there (relocation.ts).
     vm.on('edit', (e) => {
-      if (this.vm === vm) this.lockstep?.edit(e);
+      if (this.vm === vm) this.relocation.edit(e);
     });
     this.exec?.cancel();
     if (this.vm !== vm) this.comparisons.clear();
@@ -594,7 +583,7 @@ export class VgpuDebugSession extends DebugSession {
       this.bps,
       (t) => this.output(t),
       () => this.invalidated(['variables', 'stacks'], false),
-      (e, step) => this.lockstep?.recovered(e, step),
+      (e, step) => this.relocation.recovered(e, step),
     );
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm, (file) => this.source(file));
@@ -645,10 +634,9 @@ export class VgpuDebugSession extends DebugSession {
   private disconnect(): Reply {
     this.exec?.cancel();
     this.ended = true;
-    const ls = this.lockstep;
-    this.lockstep = undefined;
+    const close = this.relocation.release();
     return new Reply(undefined, () => {
-      if (ls) void ls.close().then(() => this.shutdown());
+      if (close) void close().then(() => this.shutdown());
       else this.shutdown();
     });
   }
@@ -656,8 +644,7 @@ export class VgpuDebugSession extends DebugSession {
   override dispose(): void {
     // The connection is gone (a TCP client hung up): a motion under way stops with it.
     this.exec?.cancel();
-    void this.lockstep?.close();
-    this.lockstep = undefined;
+    void this.relocation.release()?.();
     super.dispose();
   }
 
@@ -674,29 +661,9 @@ export class VgpuDebugSession extends DebugSession {
       if (vm) this.sendEvent(new ExitedEvent(vm.errors.some((e) => !e.rolledBack) ? 1 : 0));
       this.sendEvent(new TerminatedEvent());
     };
-    const ls = this.lockstep;
-    this.lockstep = undefined;
-    if (ls) void this.leave(ls).then(done);
+    const leaving = this.relocation.leave();
+    if (leaving) void leaving.then(done);
     else done();
-  }
-
-  /** The session ends while the VM runs on another host: its result there, then the target discards it. */
-  private async leave(ls: Lockstep): Promise<void> {
-    try {
-      if (ls.replica.finished) {
-        const r = await ls.remote.result();
-        this.output(
-          `the program ended on ${ls.host}: ${r.status} after ${r.commands} commands, ${r.errors.length} GPU error${r.errors.length === 1 ? '' : 's'}, memorySha256 ${r.memorySha256}\n`,
-        );
-        for (const [name, x] of Object.entries(r.surfaces))
-          this.output(`  surface ${name} ${x.width}x${x.height} sha256 ${x.sha256}\n`);
-      } else {
-        this.output(`the VM on ${ls.host} is discarded at t=${ls.replica.commands}\n`);
-      }
-    } catch (e) {
-      this.output(`no result from ${ls.host}: ${(e as Error).message}\n`, 'stderr');
-    }
-    await ls.close();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -711,73 +678,22 @@ export class VgpuDebugSession extends DebugSession {
   private stoppedVm(): Vm {
     const vm = this.requireVm();
     if (this.exec?.running) throw new UserError('the VM is running: pause it first');
-    if (this.migrating) throw new UserError('the VM is being moved to another host');
+    if (this.relocation.moving) throw new UserError('the VM is being moved to another host');
     if (this.comparing > 0) throw new UserError('Compare Snapshots is under way: wait for it or cancel it');
-    if (this.following > 0)
-      throw new UserError(`the VM is running on ${this.lockstep?.host ?? 'another host'}: wait for it to stop`);
+    const away = this.relocation.catchingUp;
+    if (away !== undefined) throw new UserError(`the VM is running on ${away}: wait for it to stop`);
     return vm;
   }
 
   /** Where the VM runs now. */
   private hostText(): string {
-    return this.lockstep
-      ? this.lockstep.host
-      : `local (this debug adapter), generation ${this.vm?.cfg.hostGen ?? this.homeGen}`;
+    return this.relocation.where(this.vm);
   }
 
-  /**
-   * After the replica moved: the remote VM repeats the motion, then `then` shows the stop. Until it has,
-   * the VM counts as running. If the remote is lost or differs, the VM comes back here from the replica.
-   */
+  /** After the replica moved, the VM on the other host repeats the motion before `then` shows the stop (relocation.ts). */
   private afterFollow(then: () => void): void {
-    const ls = this.lockstep;
-    if (!ls) {
-      then();
-      return;
-    }
     const loads = this.loads;
-    this.following++;
-    void (async () => {
-      try {
-        await ls.follow();
-      } catch (e) {
-        this.lost(ls, e);
-      } finally {
-        this.following--;
-      }
-      if (!this.ended && this.loads === loads) then();
-    })();
-  }
-
-  /** The remote VM is gone or differs: the VM continues here, rebuilt for this host from the replica. */
-  private lost(ls: Lockstep, e: unknown): void {
-    if (this.lockstep !== ls) return; // closed on purpose meanwhile (restart, end, another move)
-    this.lockstep = undefined;
-    void ls.close();
-    const why =
-      e instanceof LockstepError
-        ? `the VM on ${ls.host} and its replica here diverged: ${e.message}`
-        : e instanceof ChannelClosed
-          ? `the connection to ${ls.host} is lost: ${e.message}`
-          : e instanceof RemoteError
-            ? `${ls.host} failed a request: ${e.message}`
-            : `internal error while following the VM on ${ls.host}: ${(e as Error)?.message ?? String(e)}`;
-    let home: Vm;
-    try {
-      home = rebuildFor(ls.replica, this.homeGen, 'the VM');
-    } catch (err) {
-      this.output(
-        `${why}; the VM could not be rebuilt for this host (${(err as Error).message}): the session goes on with the replica\n`,
-        'stderr',
-      );
-      return;
-    }
-    this.adopt(home);
-    this.output(
-      `${why}; the VM continues on this host (generation ${this.homeGen}) from its replica, at t=${home.commands}\n`,
-      'stderr',
-    );
-    this.invalidated(['all']);
+    this.relocation.follow(then, () => !this.ended && this.loads === loads);
   }
 
   private output(text: string, category: 'console' | 'stderr' | 'stdout' = 'console'): void {
@@ -1608,7 +1524,7 @@ export class VgpuDebugSession extends DebugSession {
   /**
    * Moves the VM, paused where it stands, to a `vgpu host` (SPEC section 9) and goes on debugging it
    * there: the target runs it, and this session keeps a replica for that host's generation in lockstep
-   * (lockstep.ts), which inspection reads. Refused or failed, the VM keeps running where it was, with
+   * (relocation.ts), which inspection reads. Refused or failed, the VM keeps running where it was, with
    * nothing lost. Moving it again sends the replica's state (equal to the remote one at every stop).
    */
   private async customMigrate(a: Record<string, unknown>, request: DebugProtocol.Request): Promise<Reply> {
@@ -1622,70 +1538,26 @@ export class VgpuDebugSession extends DebugSession {
     const target = typeof to === 'string' ? parseHostPort(to) : null;
     if (!target) throw new UserError(`vgpu/migrate needs to: "HOST:PORT" (got ${JSON.stringify(to)})`);
     if (a.token !== undefined && typeof a.token !== 'string') throw new UserError('token must be a string');
-    const prev = this.lockstep;
-    this.migrating = true;
-    let out: MigrationOutcome;
-    let ls: Lockstep | undefined;
     // Cancellable until the stop-and-copy (the VM then stays here, intact); from there on the VM is the
     // target's, and a cancel is too late: the progress message says so.
     const op = this.operation(`Migrating the VM to ${to}`, request);
+    let m: Move | undefined;
     try {
-      out = await migrateVm(vm, {
-        ...target,
-        token: (a.token as string | undefined) || undefined,
-        mode: 'session',
-        commandsPerChunk: 0,
-        cancelled: () => op.cancelled,
-        onProgress: (p) => {
-          const late = p.phase === 'stop-and-copy' || p.phase === 'resumed' ? '; too late to cancel' : '';
-          const text = `${p.phase}${p.round ? ` (round ${p.round}, ${p.pages} pages)` : ''} at t=${p.commands}${late}`;
-          op.report(text);
-          this.output(`migration: ${text}\n`);
-        },
-      });
-      const remote = out.remote;
-      if (out.status === 'completed' && remote) {
-        try {
-          ls = new Lockstep(remote, rebuildFor(vm, remote.hostGen, 'the replica'));
-          await ls.checkDevice();
-          if (this.ended || this.vm !== vm) throw new Error('the session ended or restarted during the move');
-        } catch (e) {
-          void (ls ? ls.close() : remote.close());
-          ls = undefined;
-          out = {
-            ...out,
-            status: 'failed',
-            remote: undefined,
-            reason: `${(e as Error).message}; the VM on the target is discarded`,
-          };
-        }
-      }
+      m = await this.relocation.move(vm, { ...target, token: (a.token as string | undefined) || undefined }, op, () =>
+        this.ended || this.vm !== vm ? 'the session ended or restarted during the move' : undefined,
+      );
     } finally {
-      this.migrating = false;
-      this.finishOperation(op, op.cancelled && !ls ? 'cancelled' : 'done');
+      this.finishOperation(op, op.cancelled && !m?.moved ? 'cancelled' : 'done');
     }
+    const out = m.outcome;
     const body: CustomBody<'vgpu/migrate'> = {
       ...migrationSummary(out),
       ...(out.hostGen !== undefined ? { hostGen: out.hostGen } : {}),
     };
-    if (!ls) {
-      this.output(
-        `migration ${out.status}: ${out.reason ?? 'no reason given'}; the VM keeps running ${prev ? `on ${prev.host}` : 'here'} (t=${vm.commands})\n`,
-        'stderr',
-      );
-      const what = op.cancelled ? 'Migration cancelled' : `Migration ${out.status}`;
-      return new Reply({ ...body, host: this.hostText() }, () => this.afterJump(what, 'pause'));
-    }
-    if (prev)
-      void prev.close(); // the VM has left that host
-    else this.homeGen = vm.cfg.hostGen;
-    this.lockstep = ls;
-    this.adopt(ls.replica);
-    this.output(
-      `the VM moved to ${ls.host} at t=${out.switchedAtCommands} (${out.rounds} pre-copy rounds, ${out.pagesSent} pages, ${out.downtimeMs.toFixed(1)} ms downtime): ` +
-        'it runs there now; this session drives it and reads a replica kept in step here, compared at every stop\n',
-    );
-    return new Reply({ ...body, host: ls.host }, () => this.afterJump(`Migrated to ${ls!.host}`, 'pause'));
+    this.relocation.settle(m, vm);
+    const host = this.hostText();
+    const what = m.moved ? `Migrated to ${host}` : op.cancelled ? 'Migration cancelled' : `Migration ${out.status}`;
+    return new Reply({ ...body, host }, () => this.afterJump(what, 'pause'));
   }
 
   /** The i915 error state of the GPU error the VM stands at (or its newest unrecovered one), written where asked. */

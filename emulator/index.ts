@@ -6,7 +6,6 @@ export { formatDiagnostics } from './cli/diagnostics';
 export { assembleSource, directiveUsage } from './assembler';
 export { FEATURES } from './capabilities';
 export { CaptureError } from './capture';
-export { parseSections, serializeVm, vmFromSections } from './checkpoint';
 export {
   CmdField,
   commandByMnemonic,
@@ -32,9 +31,9 @@ export {
 export { disassembleOne } from './disassembler';
 export { type Engine, type PipelineEntry, STEP_COMMAND, STEP_POLL } from './engine';
 export { EPT_BITS, EPT_VIEW_FULL, EPT_VIEW_NAMES, eptFlags, LEVEL_NAMES, type WalkStep } from './ept';
-export { Fingerprint } from './fingerprint';
 export { AubFormatError } from './formats/aub';
 export { DumpFormatError } from './formats/dump';
+export { MAX_RANGES_PER_PAGE, snapshotDiffSteps, type SnapshotDiff, surfaceAt } from './history';
 export { AssemblyError, Diagnostic, type DriverOp, formatDiagnostic, type ProgramImage, type SourceLoc } from './image';
 export {
   type Arg,
@@ -47,16 +46,17 @@ export {
   tokenizeLine,
   UNARY_OPERATORS,
 } from './lexer';
-export { entryAddress, HostMemory, PAGE_DWORDS, PAGE_SIZE } from './memory';
+export { entryAddress, PAGE_SIZE } from './memory';
 export {
   ChannelClosed,
-  migrateVm,
+  type Lockstep,
+  LockstepError,
+  migrateInLockstep,
   MigrationOutcome,
   migrationSummary,
   parseHostPort,
-  type RemoteCapsView,
+  rebuildFor,
   RemoteError,
-  type RemoteVm,
 } from './migration';
 export { OutputFileError, writeOutputFile } from './outputfile';
 export {
@@ -108,7 +108,7 @@ export {
 export { BackwardSearch, type EpochFilter, rewindFor, searchBackward } from './reverse';
 export { type Snapshot, snapshotBytes, type SnapshotSummary, summarize } from './snapshots';
 export { describeStateSurface, readStateSurface, stateSurfaces } from './surfaces';
-export { capName, type CapsView, capsView, type DeviceCaps, walkPciCaps, walkPciExtCaps } from './vdev';
+export { capName, type CapsView, capsView, walkPciCaps, walkPciExtCaps } from './vdev';
 export {
   ConfigError,
   GpuError,

@@ -12,6 +12,8 @@ export type {
 export { VmHost, isLoopback } from './migration/target';
 export type { HostEvents, HostOptions, TransferInfo } from './migration/target';
 export { RemoteVm, RemoteError } from './migration/remote';
+export { Lockstep, LockstepError, migrateInLockstep, rebuildFor } from './migration/lockstep';
+export type { LockstepMove } from './migration/lockstep';
 export type { RemoteApi, RemoteCapsView, RemoteMethod, RemoteSnapshotInfo, RemoteState } from './migration/remote';
 export { ChannelClosed } from './migration/channel';
 export { MIG, PROTOCOL, parseHostPort, versionRefusal } from './migration/stream';

@@ -328,6 +328,21 @@ export function walk(
   return -1;
 }
 
+const runFault = new FaultInfo();
+const runOut: WalkOut = { writable: false, nx: false, pageSize: 0, gpa: 0 };
+
+/**
+ * GPU VA -> HPA by one uncached walk (never the TLB), and how many bytes from `va` translate
+ * contiguously: to the end of the PPGTT leaf page or of the EPT leaf, whichever comes first (a row of a
+ * surface in 2 MiB or 1 GiB pages is one run). Unmapped: hpa -1, and the run ends at the next 4 KiB page.
+ */
+export function walkRun(ctx: PagingContext, va: number): { hpa: number; bytes: number } {
+  const hpa = walk(ctx, va, ACCESS_READ, runFault, runOut);
+  if (hpa < 0) return { hpa: -1, bytes: PAGE_SIZE - (va % PAGE_SIZE) };
+  const leaf = runOut.pageSize - (va % runOut.pageSize);
+  return { hpa, bytes: Math.max(1, Math.min(leaf, ctx.ept.leafSpan(runOut.gpa, ctx.view))) };
+}
+
 /** `PD[3] at GPA 0x...`: built only on a fault, so the walk itself allocates no strings. */
 function entryWhere(va: number, level: number, table: number): string {
   const index = indexAt(va, level);

@@ -1,22 +1,16 @@
-// Lockstep: after `vgpu/migrate` the VM runs on another host, and the adapter keeps a replica of it,
-// built from the same state for that host's generation (so its physical capability registers are that
-// host's). A motion is found on the replica, where breakpoints, conditions and step goals are evaluated;
-// the remote VM is then driven to the same step targets, repeating every rollback and every debugger edit
-// on the way, and the two are compared at every stop. Sound because the VM is deterministic: same state and steps, same state.
+// Lockstep: after a debugger moved the VM to another host (`vgpu/migrate`: session mode), the VM runs
+// there and the debugger keeps a replica of it, built from the same state for that host's generation
+// (so its physical capability registers are that host's). A motion is found on the replica, where
+// breakpoints, conditions and step goals are evaluated; the remote VM is then driven to the same step
+// targets, repeating every rollback and every debugger edit on the way, and the two are compared at
+// every stop. Sound because the VM is deterministic: same state and steps, same state.
 
-import {
-  Fingerprint,
-  GpuError,
-  parseSections,
-  serializeVm,
-  STEP_ERROR,
-  Vm,
-  VmEdit,
-  vmFromSections,
-  type DeviceCaps,
-  type RemoteCapsView,
-  type RemoteVm,
-} from '../emulator';
+import { parseSections, serializeVm, vmFromSections } from '../checkpoint';
+import { Fingerprint } from '../fingerprint';
+import type { DeviceCaps } from '../vdev';
+import { type GpuError, STEP_ERROR, type Vm, type VmEdit } from '../vm';
+import type { RemoteCapsView, RemoteVm } from './remote';
+import { migrateVm, type MigrateOptions, type MigrationOutcome } from './source';
 
 /** The remote VM is not where its replica is (a bug: it must never happen), or cannot get there. */
 export class LockstepError extends Error {}
@@ -202,5 +196,46 @@ export class Lockstep {
         throw new LockstepError(`the VM on ${this.host} ran step ${step} without the GPU error its replica stopped on`);
     }
     this.at = { step, pending };
+  }
+}
+
+/** A move in lockstep: how the transfer went, and the replica kept in step with the target when the VM moved. */
+export interface LockstepMove {
+  readonly outcome: MigrationOutcome;
+  readonly lockstep?: Lockstep;
+}
+
+/**
+ * Moves `vm`, paused exactly where it stands, to a `vgpu host` that keeps it for a debugger (session
+ * mode), and builds its replica for that host's generation, checked against the target's device.
+ * Refused or failed, the VM stays here intact; a replica that cannot be built, a device that differs,
+ * or `unwanted` giving a reason once the VM arrived (the debug session ended meanwhile) discards the VM
+ * on the target, and the outcome is a failure that says why.
+ */
+export async function migrateInLockstep(
+  vm: Vm,
+  o: Pick<MigrateOptions, 'host' | 'port' | 'token' | 'cancelled' | 'onProgress'>,
+  unwanted: () => string | undefined = () => undefined,
+): Promise<LockstepMove> {
+  const outcome = await migrateVm(vm, { ...o, mode: 'session', commandsPerChunk: 0 });
+  const remote = outcome.remote;
+  if (outcome.status !== 'completed' || !remote) return { outcome };
+  let ls: Lockstep | undefined;
+  try {
+    ls = new Lockstep(remote, rebuildFor(vm, remote.hostGen, 'the replica'));
+    await ls.checkDevice();
+    const why = unwanted();
+    if (why !== undefined) throw new Error(why);
+    return { outcome, lockstep: ls };
+  } catch (e) {
+    void (ls ? ls.close() : remote.close());
+    return {
+      outcome: {
+        ...outcome,
+        status: 'failed',
+        remote: undefined,
+        reason: `${(e as Error).message}; the VM on the target is discarded`,
+      },
+    };
   }
 }
