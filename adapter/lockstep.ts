@@ -8,6 +8,8 @@ import {
   Fingerprint,
   GpuError,
   parseSections,
+  registerTable,
+  registerTableDifference,
   serializeVm,
   STEP_ERROR,
   Vm,
@@ -91,6 +93,10 @@ export class Lockstep {
   /** The target's device (physical and exposed) is the replica's. */
   async checkDevice(): Promise<void> {
     const c = await this.remote.caps();
+    // Registers travel and are compared by name: the two tables must list the same ones (in any order).
+    const table = Array.isArray(c.registerTable) ? c.registerTable : [];
+    const differ = registerTableDifference(registerTable(), table, this.host);
+    if (differ) throw new LockstepError(differ);
     if (
       c.hostGen !== this.replica.cfg.hostGen ||
       !sameCaps(this.replica.physical, c.physical) ||

@@ -104,6 +104,8 @@ export {
   RegInstance,
   registerAddress,
   REGISTERS,
+  registerTable,
+  registerTableDifference,
 } from './registers';
 export { BackwardSearch, type EpochFilter, rewindFor, searchBackward } from './reverse';
 export { type Snapshot, snapshotBytes, type SnapshotSummary, summarize } from './snapshots';
