@@ -143,6 +143,12 @@ export class VgpuDebugSession extends DebugSession {
   private launching = false;
   private started = false;
   private ended = false;
+  /** `disconnect` was received: every later request is refused (the session is over). */
+  private disconnected = false;
+  /** Requests whose handler answers later (a promise): answered at the end if they are still waiting. */
+  private readonly waiting = new Set<DebugProtocol.Response>();
+  /** Responses sent: a request is answered once, even when its handler finishes after the session ended. */
+  private readonly answered = new WeakSet<DebugProtocol.Response>();
   private finished = false;
   /** Compare Snapshots under way: they read the kept snapshots, which must not change. */
   private comparing = 0;
@@ -303,6 +309,11 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   override shutdown(): void {
+    // The process is about to end (stdio): requests still waiting for their handlers are answered now.
+    if (!this._isServer) {
+      for (const r of this.waiting) this.fail(r, `${clip(r.command)}: the debug session has ended`);
+      this.waiting.clear();
+    }
     if (this.wireBroken && !this._isServer && !this._isRunningInline()) {
       setTimeout(() => process.exit(1), 100);
       return;
@@ -349,6 +360,11 @@ export class VgpuDebugSession extends DebugSession {
       this.fail(response, `${clip(request.command)}: arguments nest deeper than ${MAX_NESTING} levels`);
       return;
     }
+    if (this.disconnected) {
+      // Requests that reach the adapter after disconnect (in the same chunk, or before the process exits).
+      this.fail(response, `${clip(request.command)}: the debug session has ended (disconnect)`);
+      return;
+    }
     if (request.command === 'initialize') {
       // pathFormat is optional and defaults to 'path' (DAP specification); the base class wants it spelt out.
       const args = (raw ?? {}) as DebugProtocol.InitializeRequestArguments;
@@ -382,14 +398,16 @@ export class VgpuDebugSession extends DebugSession {
       this.failWith(response, e);
       return;
     }
-    if (result instanceof Promise)
+    if (result instanceof Promise) {
+      this.waiting.add(response);
       result
         .then(
           (r) => this.succeed(response, r),
           (e) => this.failWith(response, e),
         )
-        .catch((e) => this.unanswerable(response, e));
-    else this.succeed(response, result);
+        .catch((e) => this.unanswerable(response, e))
+        .finally(() => this.waiting.delete(response));
+    } else this.succeed(response, result);
   }
 
   /** A response that failed to go out (its body cannot be encoded): an error response in its place. */
@@ -403,6 +421,7 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private succeed(response: DebugProtocol.Response, result: unknown): void {
+    if (this.answered.has(response)) return;
     const reply = result instanceof Reply ? result : new Reply(result);
     if (reply.body !== undefined) response.body = reply.body;
     this.respond(response);
@@ -428,6 +447,7 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private fail(response: DebugProtocol.Response, message: string): void {
+    if (this.answered.has(response)) return;
     // Messages may quote what a request carried: a few lines at most, whatever it carried.
     const text =
       message.length > MAX_MESSAGE
@@ -441,6 +461,8 @@ export class VgpuDebugSession extends DebugSession {
 
   /** Sends a response; one whose body cannot be encoded goes out as an error response instead. */
   private respond(response: DebugProtocol.Response): void {
+    if (this.answered.has(response)) return;
+    this.answered.add(response);
     try {
       this.sendResponse(response);
     } catch (e) {
@@ -645,6 +667,7 @@ export class VgpuDebugSession extends DebugSession {
   private disconnect(): Reply {
     this.exec?.cancel();
     this.ended = true;
+    this.disconnected = true;
     const ls = this.lockstep;
     this.lockstep = undefined;
     return new Reply(undefined, () => {

@@ -200,3 +200,60 @@ describe('adapter wire: requests the dispatcher mishandled', function () {
     assert.match(r.message!, /^request \d+: command must be a string \(got number\)$/);
   });
 });
+
+describe('adapter wire: requests after disconnect (stdio)', function () {
+  this.timeout(30000);
+  before(build);
+
+  /** Sends requests as one write (one chunk on the adapter's side) and resolves with their answers. */
+  function together(a: ReturnType<typeof stdioAdapter>, list: [string, unknown?][]) {
+    a.child.stdin!.cork();
+    const answers = list.map(([command, args]) => a.wire.request(command, args));
+    a.child.stdin!.uncork();
+    return Promise.all(answers);
+  }
+
+  it('every request written with disconnect is answered once: those after it with "the debug session has ended"', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT);
+    await a.wire.request('initialize', { adapterID: 'vgpu' });
+    await a.wire.request('launch', { program: program('nested.vgpu'), stopOnEntry: true });
+    await a.wire.request('configurationDone');
+    const after: [string, unknown?][] = [
+      ['threads'],
+      ['stackTrace', { threadId: 1 }],
+      ['evaluate', { expression: 'digest', context: 'repl' }],
+      ['continue', { threadId: 1 }],
+      ['launch', { program: program('nested.vgpu') }],
+      ['initialize', { adapterID: 'vgpu' }],
+      ['vgpu/snapshots', {}],
+      ['frobnicate'],
+      ['disconnect', {}],
+    ];
+    const [bye, ...rest] = await together(a, [['disconnect', {}], ...after]);
+    assert.ok(bye.success, bye.message);
+    rest.forEach((r, i) => {
+      assert.equal(r.success, false, `${after[i][0]} after disconnect`);
+      assert.equal(r.message, `${after[i][0]}: the debug session has ended (disconnect)`);
+    });
+    assert.deepEqual(await a.exited, { code: 0, signal: null });
+    assert.deepEqual(a.wire.faults, [], 'no request answered twice or never');
+    assert.equal(a.wire.responses, 4 + after.length);
+  });
+
+  it('a request still running when disconnect arrives is answered once before the adapter exits', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT);
+    await a.wire.request('initialize', { adapterID: 'vgpu' });
+    // launch answers once its program is loaded: it is under way when disconnect comes in the same chunk.
+    const [launch, bye, threads] = await together(a, [
+      ['launch', { program: program('nested.vgpu'), stopOnEntry: true }],
+      ['disconnect', {}],
+      ['threads'],
+    ]);
+    assert.ok(launch.success || launch.message === 'launch: the debug session has ended', launch.message);
+    assert.ok(bye.success);
+    assert.match(threads.message!, /the debug session has ended/);
+    assert.deepEqual(await a.exited, { code: 0, signal: null });
+    assert.deepEqual(a.wire.faults, []);
+    assert.equal(a.wire.responses, 4);
+  });
+});
