@@ -51,7 +51,7 @@ import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, da
 import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
 import { assign } from './assign';
-import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
+import { Execution, Granularity, MotionError, OutputFlow, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
 import {
@@ -107,6 +107,12 @@ const KEPT_COMPARISONS = 4;
 
 /** Unsent bytes to a peer past which its requests wait (a 1 MiB readMemory answer is 1.4 MB). */
 const MAX_BACKLOG = 16 * 1024 * 1024;
+
+/**
+ * Unsent output past which a motion waits for the client to read (logpoints hit at every step): events
+ * are never dropped, so the motion is what pauses.
+ */
+const MAX_OUTPUT_BACKLOG = 1024 * 1024;
 
 /** Error messages are cut to this many characters (they may quote a request's arguments). */
 const MAX_MESSAGE = 2000;
@@ -252,6 +258,8 @@ export class VgpuDebugSession extends DebugSession {
   /** The connection broke the protocol: nothing more is read from it. */
   private wireBroken = false;
   private closeWire: (() => void) | undefined;
+  /** The client's reading, as motions see it (execution.ts OutputFlow). */
+  private outputFlow: OutputFlow | undefined;
 
   override start(inStream: NodeJS.ReadableStream, outStream: NodeJS.WritableStream): void {
     // The library reads `inStream` itself, without limits: it gets a stream that stays silent and
@@ -261,6 +269,24 @@ export class VgpuDebugSession extends DebugSession {
     // A peer that sends requests but does not read the answers would have them pile up here: past
     // MAX_BACKLOG unsent bytes, requests wait (in the socket, then in the peer) until the backlog drains.
     const out = outStream as Writable;
+    // Output events (logpoints during a long continue) are bounded the other way: the motion waits.
+    let drained: Promise<void> | undefined;
+    this.outputFlow = {
+      over: () => out.writableLength > MAX_OUTPUT_BACKLOG,
+      drained: () =>
+        (drained ??= new Promise<void>((resolve) => {
+          const done = () => {
+            out.off('drain', done);
+            out.off('close', done);
+            out.off('error', done);
+            drained = undefined;
+            resolve();
+          };
+          out.on('drain', done);
+          out.on('close', done);
+          out.on('error', done);
+        })),
+    };
     let waiting = false;
     const throttle = () => {
       if (waiting || !(out.writableLength > MAX_BACKLOG)) return;
@@ -617,6 +643,7 @@ export class VgpuDebugSession extends DebugSession {
       (t) => this.output(t),
       () => this.invalidated(['variables', 'stacks'], false),
       (e, step) => this.lockstep?.recovered(e, step),
+      this.outputFlow,
     );
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm, (file) => this.source(file));

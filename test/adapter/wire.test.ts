@@ -149,6 +149,85 @@ describe('adapter wire: a peer that does not read', function () {
   });
 });
 
+describe('adapter wire: logpoint output for a peer that does not read', function () {
+  this.timeout(90000);
+  before(build);
+
+  /**
+   * A continue through spin.vgpu with a logpoint on its loop (a hit every other command), the peer not
+   * reading for `stallMs`: the adapter's RSS before and at its peak meanwhile; then the peer reads, pauses
+   * the motion, and every logpoint line must have come, in order ($t, in hex, goes up by 2 a loop).
+   */
+  async function stalledLogpoints(
+    wire: DapWire,
+    pid: number,
+    stall: { pause(): void; resume(): void },
+    stallMs: number,
+  ): Promise<{ baseKiB: number; peakKiB: number; hits: number }> {
+    const ts: number[] = [];
+    wire.onEvent = (e) => {
+      const m = e.event === 'output' ? /^hit (0x[0-9a-f]+) x+\n$/.exec(String(e.body?.output)) : null;
+      if (m) ts.push(Number(m[1]));
+    };
+    await wire.request('initialize', { adapterID: 'vgpu' });
+    await wire.request('launch', { program: program('spin.vgpu'), stopOnEntry: true, watchdog: 1e9 });
+    const bp = await wire.request('setBreakpoints', {
+      source: { path: program('spin.vgpu') },
+      breakpoints: [{ line: 7, logMessage: `hit {$t} ${'x'.repeat(150)}` }],
+    });
+    assert.ok(bp.success && bp.body.breakpoints[0].verified, JSON.stringify(bp.body));
+    const entry = wire.event('stopped');
+    await wire.request('configurationDone');
+    await entry;
+    const baseKiB = rssKiB(pid)!;
+    stall.pause();
+    const going = wire.request('continue', { threadId: 1 });
+    let peakKiB = 0;
+    for (let t = 0; t < stallMs; t += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      peakKiB = Math.max(peakKiB, rssKiB(pid) ?? 0);
+    }
+    stall.resume();
+    assert.ok((await going).success);
+    await new Promise((r) => setTimeout(r, 1000)); // the motion runs on while the peer reads
+    const stopped = wire.event('stopped', 30000);
+    assert.ok((await wire.request('pause', { threadId: 1 })).success);
+    await stopped;
+    assert.ok(ts.length > 1000, `${ts.length} logpoint lines`);
+    for (let i = 1; i < ts.length; i++)
+      assert.equal(
+        ts[i],
+        ts[i - 1] + 2,
+        `logpoint line ${i}: t=${ts[i]} after t=${ts[i - 1]} (one lost or out of order)`,
+      );
+    return { baseKiB, peakKiB, hits: ts.length };
+  }
+
+  it('TCP: the continue waits for the peer instead of queueing its output; then every line arrives in order', async () => {
+    const server = await startAdapterServer();
+    try {
+      const { wire, socket } = await tcpAdapter(server.port, 30000);
+      const r = await stalledLogpoints(wire, server.pid, socket, 4000);
+      const grew = (r.peakKiB - r.baseKiB) / 1024;
+      assert.ok(grew < 64, `the server's RSS grew ${grew.toFixed(0)} MiB while the peer did not read`);
+      socket.end();
+    } finally {
+      server.stop();
+    }
+  });
+
+  it('stdio: the same', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT, 30000);
+    try {
+      const r = await stalledLogpoints(a.wire, a.child.pid!, a.child.stdout!, 4000);
+      const grew = (r.peakKiB - r.baseKiB) / 1024;
+      assert.ok(grew < 64, `the adapter's RSS grew ${grew.toFixed(0)} MiB while the client did not read`);
+    } finally {
+      a.child.kill();
+    }
+  });
+});
+
 describe('adapter wire: requests the dispatcher mishandled', function () {
   this.timeout(30000);
   let a: ReturnType<typeof stdioAdapter>;
