@@ -15,6 +15,7 @@ import { VmHost, migrateVm } from '../../emulator/migration';
 import { MIG, PROTOCOL, jsonSection, streamHeader } from '../../emulator/migration/stream';
 import { frameSection } from '../../emulator/checkpoint';
 import { loadVm } from '../../emulator/program';
+import { fuzzHost } from '../helpers/migration-fuzz';
 import { Peer, proofOf, sectionHead } from '../helpers/migration-peer';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -262,5 +263,13 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
     } finally {
       await w.host.close();
     }
+  });
+});
+
+describe('vgpu host against seeded hostile peers (the migration fuzz, briefly)', function () {
+  this.timeout(120_000);
+
+  it('80 peers: garbage, huge lengths, wrong proofs, damaged streams; each closed in time, real moves between them', async () => {
+    await fuzzHost(80, 0x17);
   });
 });
