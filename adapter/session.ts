@@ -272,7 +272,7 @@ export class VgpuDebugSession extends DebugSession {
     // Output events (logpoints during a long continue) are bounded the other way: the motion waits.
     let drained: Promise<void> | undefined;
     this.outputFlow = {
-      over: () => out.writableLength > MAX_OUTPUT_BACKLOG,
+      over: () => out.writableLength > MAX_OUTPUT_BACKLOG && !out.destroyed,
       drained: () =>
         (drained ??= new Promise<void>((resolve) => {
           const done = () => {
