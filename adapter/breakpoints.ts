@@ -121,6 +121,8 @@ export function dataIdOfRegister(r: RegInstance): string {
 }
 
 export class Breakpoints {
+  /** Messages logpoints have written (a motion looks at its client's unread output when this moves). */
+  logged = 0;
   private nextId = 1;
   private program: string | undefined;
   private readonly lines = new Map<string, LineBp[]>();
@@ -459,6 +461,7 @@ export class Breakpoints {
     if (bp.hitCondition && !hitConditionHolds(bp.hitCondition, bp.hits)) return false;
     if (bp.logMessage !== undefined) {
       this.output(interpolate(bp.logMessage, ctx) + '\n');
+      this.logged++;
       return false;
     }
     return true;

@@ -57,9 +57,26 @@ const SEARCH_STEPS = 2048;
 /** Bound on repeated instruction steps inside one `line` step back. */
 const MAX_LINE_STEPS = 256;
 
+/**
+ * The client's end of the wire, as a motion sees it: while the client has more unread output than a
+ * bound (a logpoint hit at every step, a client that does not read), the motion waits for it to drain
+ * instead of queueing more events; none is dropped.
+ */
+export interface OutputFlow {
+  /** More output than the bound is waiting for the client to read it. */
+  over(): boolean;
+  /** Resolves once the waiting output has drained (or the connection is gone). */
+  drained(): Promise<void>;
+}
+
+/** A motion held by a client that does not read looks again this often (drain is the usual wake-up). */
+const FLOW_RECHECK_MS = 500;
+
 export class Execution {
   running = false;
   private pauseRequested = false;
+  /** Wakes a motion waiting for the client to read its output (pause, cancel). */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly vm: Vm,
@@ -72,12 +89,29 @@ export class Execution {
      * change of timeline a motion makes, which a VM kept in step elsewhere must repeat (lockstep.ts).
      */
     private readonly recovered: (err: GpuError, step: number) => void = () => undefined,
+    private readonly flow?: OutputFlow,
   ) {}
+
+  /** Waits while the client has too much unread output (not past a pause or cancel). */
+  private async waitForReader(): Promise<void> {
+    const flow = this.flow;
+    while (flow?.over() && !this.pauseRequested && !this.cancelled) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        timer = setTimeout(resolve, FLOW_RECHECK_MS);
+        void flow.drained().then(resolve);
+      });
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+  }
 
   private cancelled = false;
 
   pause(): void {
     if (this.running) this.pauseRequested = true;
+    this.wake?.();
   }
 
   /** The session drops this VM (restart, terminate): a running motion ends without a stop. */
@@ -124,10 +158,16 @@ export class Execution {
     let skipCheck = !moved; // the breakpoint we are standing on does not stop us again
     this.running = true;
     this.pauseRequested = false;
+    let logged = this.bps.logged;
     try {
       for (;;) {
         for (let i = 1; ; i++) {
-          if (i % CLOCK_EVERY === 0 && op.sliceOver()) break;
+          if (i % CLOCK_EVERY === 0 && (op.sliceOver() || this.flow?.over())) break;
+          if (this.bps.logged !== logged) {
+            // A logpoint wrote: if the client has not read enough of its output, let it drain first.
+            logged = this.bps.logged;
+            if (this.flow?.over()) break;
+          }
           if (settling) {
             const next = vm.nextActor();
             if (
@@ -173,6 +213,7 @@ export class Execution {
           if (!settling && goal(actor, r)) settling = true;
         }
         const cancelled = await op.yield(`t=${vm.commands}`);
+        await this.waitForReader();
         if (this.cancelled) return null;
         if (cancelled)
           return {

@@ -47,7 +47,7 @@ import { Breakpoints, EXCEPTION_FILTERS, NOT_EMULATED_FILTER, dataIdOfMemory, da
 import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
 import { assign } from './assign';
-import { Execution, Granularity, MotionError, Stop, StepKind } from './execution';
+import { Execution, Granularity, MotionError, OutputFlow, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, resolveName } from './expression';
 import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
 import {
@@ -104,6 +104,12 @@ const KEPT_COMPARISONS = 4;
 /** Unsent bytes to a peer past which its requests wait (a 1 MiB readMemory answer is 1.4 MB). */
 const MAX_BACKLOG = 16 * 1024 * 1024;
 
+/**
+ * Unsent output past which a motion waits for the client to read (logpoints hit at every step): events
+ * are never dropped, so the motion is what pauses.
+ */
+const MAX_OUTPUT_BACKLOG = 1024 * 1024;
+
 /** Error messages are cut to this many characters (they may quote a request's arguments). */
 const MAX_MESSAGE = 2000;
 
@@ -139,6 +145,12 @@ export class VgpuDebugSession extends DebugSession {
   private launching = false;
   private started = false;
   private ended = false;
+  /** `disconnect` was received: every later request is refused (the session is over). */
+  private disconnected = false;
+  /** Requests whose handler answers later (a promise): answered at the end if they are still waiting. */
+  private readonly waiting = new Set<DebugProtocol.Response>();
+  /** Responses sent: a request is answered once, even when its handler finishes after the session ended. */
+  private readonly answered = new WeakSet<DebugProtocol.Response>();
   private finished = false;
   /** Compare Snapshots under way: they read the kept snapshots, which must not change. */
   private comparing = 0;
@@ -240,6 +252,8 @@ export class VgpuDebugSession extends DebugSession {
   /** The connection broke the protocol: nothing more is read from it. */
   private wireBroken = false;
   private closeWire: (() => void) | undefined;
+  /** The client's reading, as motions see it (execution.ts OutputFlow). */
+  private outputFlow: OutputFlow | undefined;
 
   override start(inStream: NodeJS.ReadableStream, outStream: NodeJS.WritableStream): void {
     // The library reads `inStream` itself, without limits: it gets a stream that stays silent and
@@ -249,6 +263,24 @@ export class VgpuDebugSession extends DebugSession {
     // A peer that sends requests but does not read the answers would have them pile up here: past
     // MAX_BACKLOG unsent bytes, requests wait (in the socket, then in the peer) until the backlog drains.
     const out = outStream as Writable;
+    // Output events (logpoints during a long continue) are bounded the other way: the motion waits.
+    let drained: Promise<void> | undefined;
+    this.outputFlow = {
+      over: () => out.writableLength > MAX_OUTPUT_BACKLOG && !out.destroyed,
+      drained: () =>
+        (drained ??= new Promise<void>((resolve) => {
+          const done = () => {
+            out.off('drain', done);
+            out.off('close', done);
+            out.off('error', done);
+            drained = undefined;
+            resolve();
+          };
+          out.on('drain', done);
+          out.on('close', done);
+          out.on('error', done);
+        })),
+    };
     let waiting = false;
     const throttle = () => {
       if (waiting || !(out.writableLength > MAX_BACKLOG)) return;
@@ -297,6 +329,11 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   override shutdown(): void {
+    // The process is about to end (stdio): requests still waiting for their handlers are answered now.
+    if (!this._isServer) {
+      for (const r of this.waiting) this.fail(r, `${clip(r.command)}: the debug session has ended`);
+      this.waiting.clear();
+    }
     if (this.wireBroken && !this._isServer && !this._isRunningInline()) {
       setTimeout(() => process.exit(1), 100);
       return;
@@ -343,6 +380,11 @@ export class VgpuDebugSession extends DebugSession {
       this.fail(response, `${clip(request.command)}: arguments nest deeper than ${MAX_NESTING} levels`);
       return;
     }
+    if (this.disconnected) {
+      // Requests that reach the adapter after disconnect (in the same chunk, or before the process exits).
+      this.fail(response, `${clip(request.command)}: the debug session has ended (disconnect)`);
+      return;
+    }
     if (request.command === 'initialize') {
       // pathFormat is optional and defaults to 'path' (DAP specification); the base class wants it spelt out.
       const args = (raw ?? {}) as DebugProtocol.InitializeRequestArguments;
@@ -376,14 +418,16 @@ export class VgpuDebugSession extends DebugSession {
       this.failWith(response, e);
       return;
     }
-    if (result instanceof Promise)
+    if (result instanceof Promise) {
+      this.waiting.add(response);
       result
         .then(
           (r) => this.succeed(response, r),
           (e) => this.failWith(response, e),
         )
-        .catch((e) => this.unanswerable(response, e));
-    else this.succeed(response, result);
+        .catch((e) => this.unanswerable(response, e))
+        .finally(() => this.waiting.delete(response));
+    } else this.succeed(response, result);
   }
 
   /** A response that failed to go out (its body cannot be encoded): an error response in its place. */
@@ -397,6 +441,7 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private succeed(response: DebugProtocol.Response, result: unknown): void {
+    if (this.answered.has(response)) return;
     const reply = result instanceof Reply ? result : new Reply(result);
     if (reply.body !== undefined) response.body = reply.body;
     this.respond(response);
@@ -422,6 +467,7 @@ export class VgpuDebugSession extends DebugSession {
   }
 
   private fail(response: DebugProtocol.Response, message: string): void {
+    if (this.answered.has(response)) return;
     // Messages may quote what a request carried: a few lines at most, whatever it carried.
     const text =
       message.length > MAX_MESSAGE
@@ -435,6 +481,8 @@ export class VgpuDebugSession extends DebugSession {
 
   /** Sends a response; one whose body cannot be encoded goes out as an error response instead. */
   private respond(response: DebugProtocol.Response): void {
+    if (this.answered.has(response)) return;
+    this.answered.add(response);
     try {
       this.sendResponse(response);
     } catch (e) {
@@ -584,6 +632,7 @@ export class VgpuDebugSession extends DebugSession {
       (t) => this.output(t),
       () => this.invalidated(['variables', 'stacks'], false),
       (e, step) => this.relocation.recovered(e, step),
+      this.outputFlow,
     );
     this.store = new VariableStore(vm);
     this.disasm = new Disassembly(vm, (file) => this.source(file));
@@ -634,6 +683,7 @@ export class VgpuDebugSession extends DebugSession {
   private disconnect(): Reply {
     this.exec?.cancel();
     this.ended = true;
+    this.disconnected = true;
     const close = this.relocation.release();
     return new Reply(undefined, () => {
       if (close) void close().then(() => this.shutdown());

@@ -2,11 +2,12 @@
 // (the debugger's replica and the VM on another host): the machine state hashed whole, guest memory as
 // the XOR of a hash per non-zero page (its GPA and contents), rehashed only for the pages written or
 // restored since the last fingerprint (the snapshot store sees every one). Equal states give equal
-// fingerprints; unlike `Vm.digest`, its cost is what changed, not the guest memory touched.
+// fingerprints; unlike `Vm.digest`, its cost is what changed, not the guest memory touched. Registers are
+// hashed by name (machineStateJson), so two hosts whose register tables order them differently agree.
 
 import { createHash, hash } from 'node:crypto';
 import { PAGE_SIZE, isZero } from './memory';
-import { RAM_HPA, Vm } from './vm';
+import { RAM_HPA, Vm, machineStateJson } from './vm';
 
 const HASH_BYTES = 32;
 
@@ -33,11 +34,7 @@ export class Fingerprint {
   digest(): string {
     for (const pfn of this.changed) if (pfn >= this.first && pfn < this.end) this.rehash(pfn);
     this.changed.clear();
-    const st = this.vm.machineState();
-    return createHash('sha256')
-      .update(JSON.stringify({ ...st, regs: Array.from(st.regs) }))
-      .update(this.memory)
-      .digest('hex');
+    return createHash('sha256').update(machineStateJson(this.vm.machineState())).update(this.memory).digest('hex');
   }
 
   private rehash(pfn: number): void {

@@ -874,6 +874,69 @@ export function restoreRegisters(saved: SavedRegisters, base: ArrayLike<number>)
   return values;
 }
 
+/** A register table as two hosts compare it: each register's name and width, in name order. */
+export interface RegisterTableEntry {
+  readonly name: string;
+  readonly width: number;
+}
+
+const byNameOrder = (a: RegInstance, b: RegInstance): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const nameOrders = new WeakMap<readonly RegInstance[], readonly RegInstance[]>();
+
+/** `table` sorted by name (computed once per table). */
+function inNameOrder(table: readonly RegInstance[]): readonly RegInstance[] {
+  let sorted = nameOrders.get(table);
+  if (!sorted) nameOrders.set(table, (sorted = [...table].sort(byNameOrder)));
+  return sorted;
+}
+
+/**
+ * The register part of a state digest (`Vm.digest`, fingerprint.ts): [name, value] pairs in name order.
+ * Two hosts whose tables list the same registers in another order, at other slots, give the same pairs;
+ * `table` is the table `values` is laid out by (REGISTERS; a test passes a permuted one).
+ */
+export function registerPairs(
+  values: ArrayLike<number>,
+  table: readonly RegInstance[] = REGISTERS,
+): [string, SavedRegister][] {
+  return inNameOrder(table).map((r) => [
+    r.name,
+    r.def.width === 64 ? [values[r.slot], values[r.slot + 1]] : values[r.slot],
+  ]);
+}
+
+/** The register table as a transfer's peers compare it (name order). */
+export function registerTable(table: readonly RegInstance[] = REGISTERS): RegisterTableEntry[] {
+  return inNameOrder(table).map((r) => ({ name: r.name, width: r.def.width }));
+}
+
+/**
+ * Why two register tables cannot hold the same VM state, naming the first register that differs
+ * (`there` is the peer's table, `where` names the peer); null when they list the same registers.
+ */
+export function registerTableDifference(
+  here: readonly RegisterTableEntry[],
+  there: readonly RegisterTableEntry[],
+  where: string,
+): string | null {
+  const theirs = new Map(there.map((r) => [r.name, r.width]));
+  const ours = new Map(here.map((r) => [r.name, r.width]));
+  const unknown = [...theirs.keys()].filter((n) => !ours.has(n)).sort();
+  const missing = [...ours.keys()].filter((n) => !theirs.has(n)).sort();
+  const many = (list: string[]) => (list.length > 1 ? ` (and ${list.length - 1} more)` : '');
+  // The peer's names are quoted printable and short, whatever it sent.
+  const show = (n: string) => (n.length > 60 ? n.slice(0, 60) + '...' : n).replace(/[^\x20-\x7e]/g, '?');
+  if (unknown.length)
+    return `register ${show(unknown[0])}${many(unknown)} of the register table on ${where} is unknown here: the two hosts run different vgpu versions`;
+  if (missing.length)
+    return `register ${missing[0]}${many(missing)} is unknown to the register table on ${where}: the two hosts run different vgpu versions`;
+  for (const [name, width] of ours) {
+    const w = theirs.get(name)!;
+    if (w !== width) return `register ${name} is ${width}-bit here and ${w}-bit on ${where}`;
+  }
+  return null;
+}
+
 /** The registers that hold some of `slots`, by name, in table order. */
 export function registerNamesOfSlots(slots: readonly number[]): string[] {
   const held = new Set(slots);

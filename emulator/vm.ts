@@ -32,6 +32,7 @@ import {
   regField,
   regOfSlot,
   registerNamed,
+  registerPairs,
 } from './registers';
 
 const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
@@ -894,13 +895,24 @@ export class Vm implements EngineHost {
     return createHash('sha256').update(new Uint8Array(s.pixels.buffer)).digest('hex');
   }
 
-  /** Digest of the whole VM state: registers, engines (with TLBs), driver, scheduling and guest memory. */
+  /**
+   * Digest of the whole VM state: registers, engines (with TLBs), driver, scheduling and guest memory,
+   * registers in this build's slot order (for states of one host: the debugger's `digest`, tests).
+   */
   digest(): string {
     const h = createHash('sha256');
     const st = this.machineState();
     h.update(JSON.stringify({ ...st, regs: Array.from(st.regs) }));
     h.update(this.memorySha256());
     return h.digest('hex');
+  }
+
+  /**
+   * `digest` as two hosts compare it (a moved VM's `digest` request): registers as [name, value] pairs
+   * in name order (machineStateJson), so register tables that order registers differently agree.
+   */
+  portableDigest(): string {
+    return createHash('sha256').update(machineStateJson(this.machineState())).update(this.memorySha256()).digest('hex');
   }
 
   registerValue(mmio: number): number {
@@ -957,6 +969,15 @@ export class Vm implements EngineHost {
     const r = regAt(mmio);
     return r ? r.reg.name : hex(mmio);
   }
+}
+
+/**
+ * A machine state as digests hash it (`Vm.digest`, fingerprint.ts): registers as [name, value] pairs in
+ * name order (registers.ts registerPairs), so hosts whose register tables order registers differently
+ * agree; `table` is the one `st.regs` is laid out by.
+ */
+export function machineStateJson(st: MachineState, table?: readonly RegInstance[]): string {
+  return JSON.stringify({ ...st, regs: registerPairs(st.regs, table) });
 }
 
 function captureSummary(c: CaptureInfo): CaptureInfo {

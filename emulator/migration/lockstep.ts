@@ -7,6 +7,7 @@
 
 import { parseSections, serializeVm, vmFromSections } from '../checkpoint';
 import { Fingerprint } from '../fingerprint';
+import { registerTable, registerTableDifference } from '../registers';
 import type { DeviceCaps } from '../vdev';
 import { type GpuError, STEP_ERROR, type Vm, type VmEdit } from '../vm';
 import type { RemoteCapsView, RemoteVm } from './remote';
@@ -85,6 +86,10 @@ export class Lockstep {
   /** The target's device (physical and exposed) is the replica's. */
   async checkDevice(): Promise<void> {
     const c = await this.remote.caps();
+    // Registers travel and are compared by name: the two tables must list the same ones (in any order).
+    const table = Array.isArray(c.registerTable) ? c.registerTable : [];
+    const differ = registerTableDifference(registerTable(), table, this.host);
+    if (differ) throw new LockstepError(differ);
     if (
       c.hostGen !== this.replica.cfg.hostGen ||
       !sameCaps(this.replica.physical, c.physical) ||

@@ -5,7 +5,13 @@ import { performance } from 'node:perf_hooks';
 import type { EngineState } from '../engine';
 import type { WalkStep } from '../ept';
 import { Fingerprint } from '../fingerprint';
-import { type EngineName, type SavedRegisters, saveRegisters } from '../registers';
+import {
+  type EngineName,
+  type RegisterTableEntry,
+  type SavedRegisters,
+  registerTable,
+  saveRegisters,
+} from '../registers';
 import { SnapshotSummary, summarize } from '../snapshots';
 import type { DeviceCaps } from '../vdev';
 import type { GpuError, RunResult, Vm, VmEdit } from '../vm';
@@ -50,7 +56,7 @@ export interface RemoteApi {
   /** `Vm.recover` after a GPU error (roll back, skip the guilty submission). */
   recover: [Record<string, never>, { recovered: boolean; step: number; commands: number }];
   state: [Record<string, never>, RemoteState];
-  /** `Vm.digest` where the VM stands (sha256 over all its state). */
+  /** `Vm.portableDigest` where the VM stands (sha256 over all its state, registers by name). */
   digest: [Record<string, never>, { digest: string; step: number; commands: number; pending: string | null }];
   /**
    * The VM's incremental fingerprint (fingerprint.ts) where it stands: a debugger keeping a replica in
@@ -60,7 +66,17 @@ export interface RemoteApi {
   /** The target host's physical device beside the exposed one (unchanged by the move). */
   caps: [
     Record<string, never>,
-    { hostGen: number; deviceVersion: number; physical: RemoteCapsView; exposed: RemoteCapsView },
+    {
+      hostGen: number;
+      deviceVersion: number;
+      physical: RemoteCapsView;
+      exposed: RemoteCapsView;
+      /**
+       * The target's register table (names and widths, in name order): states and fingerprints carry
+       * registers by name, so the two tables may order them differently but must list the same ones.
+       */
+      registerTable: RegisterTableEntry[];
+    },
   ];
   readVa: [{ va: number; count: number; engine?: EngineName }, (number | null)[]];
   readGpa: [{ gpa: number }, number | null];
@@ -149,7 +165,12 @@ const HANDLERS: Handlers = {
       errors: vm.errors,
     };
   },
-  digest: (vm) => ({ digest: vm.digest(), step: vm.step, commands: vm.commands, pending: vm.pending?.kind ?? null }),
+  digest: (vm) => ({
+    digest: vm.portableDigest(),
+    step: vm.step,
+    commands: vm.commands,
+    pending: vm.pending?.kind ?? null,
+  }),
   fingerprint: (vm) => ({
     fingerprint: fingerprintOf(vm).digest(),
     step: vm.step,
@@ -161,6 +182,7 @@ const HANDLERS: Handlers = {
     deviceVersion: vm.cfg.version,
     physical: capsView(vm.physical),
     exposed: capsView(vm.exposed),
+    registerTable: registerTable(),
   }),
   readVa: (vm, a) => vm.readVa(a.va, Math.min(a.count, 1 << 20), a.engine).map((x) => x ?? null),
   readGpa: (vm, a) => vm.readGpa(a.gpa) ?? null,

@@ -204,11 +204,12 @@ export class FrameReader {
     const head = this.peek(12);
     const tag = head.toString('latin1', 0, 4);
     if (!KNOWN.has(tag)) throw new StreamError(`${this.what}: unknown section '${printable(tag)}' (corrupted?)`);
-    const len = Number(head.readBigUInt64LE(4));
+    const claimed = head.readBigUInt64LE(4);
+    const len = Number(claimed);
     const max = Math.min(MAX_LENGTH[tag] ?? MAX_OTHER, this.limit);
     if (len > max)
       throw new StreamError(
-        `${this.what}: section ${tag} claims ${len} bytes (at most ${max}${max === this.limit ? ' before the handshake' : '; corrupted?'})`,
+        `${this.what}: section ${tag} claims ${claimed} bytes (at most ${max}${max === this.limit ? ' before the handshake' : '; corrupted?'})`,
       );
     if (this.buffered < 12 + len + 32) return null;
     const h = createHash('sha256').update(this.take(12).subarray(0, 4));

@@ -149,6 +149,85 @@ describe('adapter wire: a peer that does not read', function () {
   });
 });
 
+describe('adapter wire: logpoint output for a peer that does not read', function () {
+  this.timeout(90000);
+  before(build);
+
+  /**
+   * A continue through spin.vgpu with a logpoint on its loop (a hit every other command), the peer not
+   * reading for `stallMs`: the adapter's RSS before and at its peak meanwhile; then the peer reads, pauses
+   * the motion, and every logpoint line must have come, in order ($t, in hex, goes up by 2 a loop).
+   */
+  async function stalledLogpoints(
+    wire: DapWire,
+    pid: number,
+    stall: { pause(): void; resume(): void },
+    stallMs: number,
+  ): Promise<{ baseKiB: number; peakKiB: number; hits: number }> {
+    const ts: number[] = [];
+    wire.onEvent = (e) => {
+      const m = e.event === 'output' ? /^hit (0x[0-9a-f]+) x+\n$/.exec(String(e.body?.output)) : null;
+      if (m) ts.push(Number(m[1]));
+    };
+    await wire.request('initialize', { adapterID: 'vgpu' });
+    await wire.request('launch', { program: program('spin.vgpu'), stopOnEntry: true, watchdog: 1e9 });
+    const bp = await wire.request('setBreakpoints', {
+      source: { path: program('spin.vgpu') },
+      breakpoints: [{ line: 7, logMessage: `hit {$t} ${'x'.repeat(150)}` }],
+    });
+    assert.ok(bp.success && bp.body.breakpoints[0].verified, JSON.stringify(bp.body));
+    const entry = wire.event('stopped');
+    await wire.request('configurationDone');
+    await entry;
+    const baseKiB = rssKiB(pid)!;
+    stall.pause();
+    const going = wire.request('continue', { threadId: 1 });
+    let peakKiB = 0;
+    for (let t = 0; t < stallMs; t += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      peakKiB = Math.max(peakKiB, rssKiB(pid) ?? 0);
+    }
+    stall.resume();
+    assert.ok((await going).success);
+    await new Promise((r) => setTimeout(r, 1000)); // the motion runs on while the peer reads
+    const stopped = wire.event('stopped', 30000);
+    assert.ok((await wire.request('pause', { threadId: 1 })).success);
+    await stopped;
+    assert.ok(ts.length > 1000, `${ts.length} logpoint lines`);
+    for (let i = 1; i < ts.length; i++)
+      assert.equal(
+        ts[i],
+        ts[i - 1] + 2,
+        `logpoint line ${i}: t=${ts[i]} after t=${ts[i - 1]} (one lost or out of order)`,
+      );
+    return { baseKiB, peakKiB, hits: ts.length };
+  }
+
+  it('TCP: the continue waits for the peer instead of queueing its output; then every line arrives in order', async () => {
+    const server = await startAdapterServer();
+    try {
+      const { wire, socket } = await tcpAdapter(server.port, 30000);
+      const r = await stalledLogpoints(wire, server.pid, socket, 4000);
+      const grew = (r.peakKiB - r.baseKiB) / 1024;
+      assert.ok(grew < 64, `the server's RSS grew ${grew.toFixed(0)} MiB while the peer did not read`);
+      socket.end();
+    } finally {
+      server.stop();
+    }
+  });
+
+  it('stdio: the same', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT, 30000);
+    try {
+      const r = await stalledLogpoints(a.wire, a.child.pid!, a.child.stdout!, 4000);
+      const grew = (r.peakKiB - r.baseKiB) / 1024;
+      assert.ok(grew < 64, `the adapter's RSS grew ${grew.toFixed(0)} MiB while the client did not read`);
+    } finally {
+      a.child.kill();
+    }
+  });
+});
+
 describe('adapter wire: requests the dispatcher mishandled', function () {
   this.timeout(30000);
   let a: ReturnType<typeof stdioAdapter>;
@@ -198,5 +277,62 @@ describe('adapter wire: requests the dispatcher mishandled', function () {
     const r = await wire.request(42, {});
     assert.equal(r.success, false);
     assert.match(r.message!, /^request \d+: command must be a string \(got number\)$/);
+  });
+});
+
+describe('adapter wire: requests after disconnect (stdio)', function () {
+  this.timeout(30000);
+  before(build);
+
+  /** Sends requests as one write (one chunk on the adapter's side) and resolves with their answers. */
+  function together(a: ReturnType<typeof stdioAdapter>, list: [string, unknown?][]) {
+    a.child.stdin!.cork();
+    const answers = list.map(([command, args]) => a.wire.request(command, args));
+    a.child.stdin!.uncork();
+    return Promise.all(answers);
+  }
+
+  it('every request written with disconnect is answered once: those after it with "the debug session has ended"', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT);
+    await a.wire.request('initialize', { adapterID: 'vgpu' });
+    await a.wire.request('launch', { program: program('nested.vgpu'), stopOnEntry: true });
+    await a.wire.request('configurationDone');
+    const after: [string, unknown?][] = [
+      ['threads'],
+      ['stackTrace', { threadId: 1 }],
+      ['evaluate', { expression: 'digest', context: 'repl' }],
+      ['continue', { threadId: 1 }],
+      ['launch', { program: program('nested.vgpu') }],
+      ['initialize', { adapterID: 'vgpu' }],
+      ['vgpu/snapshots', {}],
+      ['frobnicate'],
+      ['disconnect', {}],
+    ];
+    const [bye, ...rest] = await together(a, [['disconnect', {}], ...after]);
+    assert.ok(bye.success, bye.message);
+    rest.forEach((r, i) => {
+      assert.equal(r.success, false, `${after[i][0]} after disconnect`);
+      assert.equal(r.message, `${after[i][0]}: the debug session has ended (disconnect)`);
+    });
+    assert.deepEqual(await a.exited, { code: 0, signal: null });
+    assert.deepEqual(a.wire.faults, [], 'no request answered twice or never');
+    assert.equal(a.wire.responses, 4 + after.length);
+  });
+
+  it('a request still running when disconnect arrives is answered once before the adapter exits', async () => {
+    const a = stdioAdapter(ADAPTER, ROOT);
+    await a.wire.request('initialize', { adapterID: 'vgpu' });
+    // launch answers once its program is loaded: it is under way when disconnect comes in the same chunk.
+    const [launch, bye, threads] = await together(a, [
+      ['launch', { program: program('nested.vgpu'), stopOnEntry: true }],
+      ['disconnect', {}],
+      ['threads'],
+    ]);
+    assert.ok(launch.success || launch.message === 'launch: the debug session has ended', launch.message);
+    assert.ok(bye.success);
+    assert.match(threads.message!, /the debug session has ended/);
+    assert.deepEqual(await a.exited, { code: 0, signal: null });
+    assert.deepEqual(a.wire.faults, []);
+    assert.equal(a.wire.responses, 4);
   });
 });

@@ -266,7 +266,7 @@ async function fuzzSession(wire: DapWire, rnd: Rnd, budget: number, t: Tally, af
   await drain();
   await ask('disconnect', rnd() < 0.8 ? { restart: false } : gen.args());
   if (afterDisconnect) {
-    // A TCP session outlives disconnect until the client hangs up: it still answers everything.
+    // A TCP session outlives disconnect until the client hangs up: it still answers everything (refused: ended).
     while (sent < budget) await post(gen.command(), gen.args());
     await drain();
   }

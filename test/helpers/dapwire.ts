@@ -40,6 +40,8 @@ export class DapWire {
   readonly output = new Capped(256 * 1024);
   readonly eventCounts = new Map<string, number>();
   responses = 0;
+  /** Called with every event, in the order the adapter sent them. */
+  onEvent: ((e: DebugProtocol.Event) => void) | undefined;
   /** Bytes of the largest message the adapter sent. */
   largest = 0;
   closed = false;
@@ -105,6 +107,7 @@ export class DapWire {
       const e = msg as DebugProtocol.Event;
       this.eventCounts.set(e.event, (this.eventCounts.get(e.event) ?? 0) + 1);
       if (e.event === 'output') this.output.add(String(e.body?.output ?? ''));
+      this.onEvent?.(e);
       const ready = this.eventWaiters.filter((w) => w.name === e.event);
       this.eventWaiters = this.eventWaiters.filter((w) => w.name !== e.event);
       for (const w of ready) w.resolve(e);

@@ -1,6 +1,8 @@
 // `vgpu host` against hostile and dying peers, on loopback only: an unauthenticated peer makes it
 // buffer no more than a hello, a peer trickling sections loses the transfer slot on a progress
-// deadline, and after every dropped or killed source the host takes the next VM.
+// deadline, wrong, mutated and replayed token proofs are refused before any VM state, a section claiming
+// more than its limit is refused at its header, and after every dropped or killed source the host takes
+// the next VM.
 
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
@@ -13,6 +15,8 @@ import { VmHost, migrateVm } from '../../emulator/migration';
 import { MIG, PROTOCOL, jsonSection, streamHeader } from '../../emulator/migration/stream';
 import { frameSection } from '../../emulator/checkpoint';
 import { loadVm } from '../../emulator/program';
+import { fuzzHost } from '../helpers/migration-fuzz';
+import { Peer, proofOf, sectionHead } from '../helpers/migration-peer';
 
 const ROOT = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-mig-hostile-'));
@@ -26,7 +30,9 @@ interface Watched {
   finished: number;
 }
 
-async function watchedHost(o: { idleTimeoutMs?: number; minBytesPerSecond?: number } = {}): Promise<Watched> {
+async function watchedHost(
+  o: { idleTimeoutMs?: number; minBytesPerSecond?: number; token?: string } = {},
+): Promise<Watched> {
   const host = new VmHost({ gen: 3, idleTimeoutMs: 2_000, ...o });
   const w: Watched = { host, port: 0, dropped: [], finished: 0 };
   host.on('dropped', (_p, reason) => w.dropped.push(reason));
@@ -36,12 +42,12 @@ async function watchedHost(o: { idleTimeoutMs?: number; minBytesPerSecond?: numb
 }
 
 /** A real move of SMALL to the host: it must complete with the plain run's result. */
-async function realMove(port: number): Promise<void> {
+async function realMove(port: number, token?: string): Promise<void> {
   const plain = loadVm('small.vgpu', {}, SMALL);
   plain.run();
   const vm = loadVm('small.vgpu', {}, SMALL);
   vm.run({ untilCommands: 1 });
-  const out = await migrateVm(vm, { host: '127.0.0.1', port, timeoutMs: 10_000 });
+  const out = await migrateVm(vm, { host: '127.0.0.1', port, timeoutMs: 10_000, token });
   assert.equal(out.status, 'completed', out.reason);
   assert.equal(out.result!.memorySha256, plain.result().memorySha256);
 }
@@ -101,6 +107,81 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
         assert.ok(ms < 5_000, `closed after ${ms} ms`);
       }
       assert.equal(w.dropped.length, 3, w.dropped.join('\n'));
+      await realMove(w.port);
+    } finally {
+      await w.host.close();
+    }
+  });
+
+  it('wrong, mutated and replayed token proofs are refused before any VM state; the host stays ready', async () => {
+    const token = 'open sesame';
+    const w = await watchedHost({ token });
+    try {
+      const vm = loadVm('small.vgpu', {}, SMALL);
+      // A peer that knows the token: accepted; it then hangs up. Its proof is what an eavesdropper saw.
+      const first = await Peer.connect(w.port);
+      const ok = await first.hello(vm, (nonce: string) => proofOf(token, nonce));
+      assert.equal(ok.verdict?.accepted, true, ok.verdict?.reason);
+      const seen = proofOf(token, ok.nonce);
+      assert.ok((await first.end()) >= 0, 'the host lets the dead source go');
+      const flip = (p: string, i: number) => p.slice(0, i) + (p[i] === '0' ? '1' : '0') + p.slice(i + 1);
+      const proofs: [string, unknown][] = [
+        ['replayed', () => seen],
+        ['the proof of another token', (n: string) => proofOf('open barley', n)],
+        ['the first digit flipped', (n: string) => flip(proofOf(token, n), 0)],
+        ['the last digit flipped', (n: string) => flip(proofOf(token, n), 63)],
+        ['upper case', (n: string) => proofOf(token, n).toUpperCase()],
+        ['cut short', (n: string) => proofOf(token, n).slice(0, 63)],
+        ['one digit more', (n: string) => proofOf(token, n) + '0'],
+        ['the token itself', () => token],
+        ['a number', () => 42],
+        ['an object', (n: string) => ({ proof: proofOf(token, n) })],
+        ['an empty string', () => ''],
+      ];
+      for (const [what, proof] of proofs) {
+        const p = await Peer.connect(w.port);
+        const r = await p.hello(vm, proof);
+        assert.notEqual(r.nonce, ok.nonce, 'a fresh challenge each time');
+        assert.deepEqual(
+          r.verdict && { accepted: r.verdict.accepted, reason: r.verdict.reason },
+          {
+            accepted: false,
+            reason: 'wrong token',
+          },
+          what,
+        );
+        // Nothing of the VM is taken: the host closes without reading it.
+        p.sendVm(vm);
+        assert.ok((await p.end()) >= 0, `${what}: the host closes the connection`);
+      }
+      const none = await Peer.connect(w.port);
+      assert.match((await none.hello(vm, null)).verdict!.reason!, /requires a token/);
+      await none.end();
+      await realMove(w.port, token);
+    } finally {
+      await w.host.close();
+    }
+  });
+
+  it('after the handshake, a section claiming more than its limit is refused at its header, at once', async () => {
+    const w = await watchedHost();
+    try {
+      const vm = loadVm('small.vgpu', {}, SMALL);
+      for (const [tag, bytes, before] of [
+        [SEC.META, 2n ** 40n, false],
+        [SEC.IMAGE, 2n ** 64n - 1n, false],
+        [SEC.PAGES, 300n * 1024n * 1024n, true],
+        [MIG.ROUND, 1n << 20n, true],
+      ] as const) {
+        const p = await Peer.connect(w.port);
+        assert.equal((await p.hello(vm, null)).verdict?.accepted, true);
+        if (before) p.sendVm(vm);
+        p.send(Buffer.concat([sectionHead(tag, bytes), Buffer.alloc(4096)]));
+        const ms = await Promise.race([p.closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+        assert.ok(ms >= 0, `${tag} claiming ${bytes} bytes: the host closed the connection`);
+        assert.match(w.dropped.at(-1) ?? '', new RegExp(`section ${tag.replace('.', '\\.')} claims ${bytes} bytes`));
+      }
+      assert.equal(w.dropped.length, 4, w.dropped.join('\n'));
       await realMove(w.port);
     } finally {
       await w.host.close();
@@ -182,5 +263,13 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
     } finally {
       await w.host.close();
     }
+  });
+});
+
+describe('vgpu host against seeded hostile peers (the migration fuzz, briefly)', function () {
+  this.timeout(120_000);
+
+  it('80 peers: garbage, huge lengths, wrong proofs, damaged streams; each closed in time, real moves between them', async () => {
+    await fuzzHost(80, 0x17);
   });
 });

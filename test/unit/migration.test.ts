@@ -7,11 +7,12 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { rebuildFor } from '../../emulator/migration/lockstep';
 import { SEC } from '../../emulator/checkpoint';
 import { MIG, MigrateOptions, MigrationOutcome, VmHost, migrateVm } from '../../emulator/migration';
 import type { HostOptions } from '../../emulator/migration';
 import { LoadOptions, loadVm } from '../../emulator/program';
-import { CAP_BASE, CAP_REG_DEFS, REGISTERS } from '../../emulator/registers';
+import { CAP_BASE, CAP_REG_DEFS, REGISTERS, registerTable } from '../../emulator/registers';
 import type { RunResult, Vm } from '../../emulator/vm';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -494,6 +495,14 @@ describe('VM transfer (live migration)', function () {
       // Registers by name: the two hosts' tables need not order them alike.
       assert.equal(st.regs['rcs0.RING_HEAD'], vm.regs.values[vm.engine('rcs0').slots.head]);
       assert.equal(Object.keys(st.regs).length, REGISTERS.length);
+      // So is what the two compare: the table by name and width, the digest over [name, value] pairs.
+      assert.deepEqual(caps.registerTable, registerTable());
+      const d = await remote.digest();
+      assert.equal(
+        d.digest,
+        rebuildFor(vm, 2, 'replica').portableDigest(),
+        'the same state digests alike on both hosts',
+      );
       const one = await remote.stepOnce();
       assert.equal(one.step, st.step + 1);
       const r = await remote.run();
