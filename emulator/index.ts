@@ -119,6 +119,8 @@ export {
   STEP_ERROR,
   STEP_STUCK,
   Vm,
+  VM_DEFAULTS,
+  VM_MINIMUMS,
   VmEdit,
   VmOptions,
 } from './vm';
