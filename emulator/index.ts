@@ -40,6 +40,7 @@ export {
   type Arg,
   ARITHMETIC_LEVELS,
   DATA_KEYWORDS,
+  Dialect,
   parseLine,
   parseNumber,
   splitLines,
