@@ -20,7 +20,7 @@ import {
   walkPciExtCaps,
   type Vm,
 } from '../emulator';
-import { Expr, evaluate, formatValue, parseExpression, resolveName } from './expression';
+import { Expr, evaluate, formatValue, isName, parseExpression, resolveName } from './expression';
 import { DescribeError, Described, describe } from './descriptions';
 import { Comparison, snapshotIndex, snapshotWindow } from './history';
 import type { CustomBody } from './protocol';
@@ -214,9 +214,7 @@ function hover(
 ): DebugProtocol.EvaluateResponse['body'] {
   const def = commandByMnemonic(text);
   if (def) return { result: `${def.mnemonic}: ${def.desc} (${def.engines.join('/')})`, variablesReference: 0 };
-  const n = /^[a-z_$][a-z0-9_$]*(\.[a-z_][a-z0-9_]*)?$/i.test(text)
-    ? resolveName(text, { vm: host.vm, engine })
-    : undefined;
+  const n = isName(text) ? resolveName(text, { vm: host.vm, engine }) : undefined;
   if (!n || n.kind === 'constant') {
     if (n) return { result: formatValue(n.value, fmt.hex), variablesReference: 0 };
     throw new ConsoleError(`'${text}' is not a register, label or mnemonic`);

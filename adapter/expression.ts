@@ -1,15 +1,20 @@
 // Debugger expressions: the language's arithmetic (numbers, labels, surfaces, registers, MIRROR) plus
 // comparisons, logic and `[ADDR]` memory reads, for the debug console, watches and breakpoint conditions.
+// They extend the language: its lexer (emulator/lexer.ts, in the EXPRESSIONS dialect) reads the tokens,
+// so a number or a name means the same in a watch as in a `.vgpu` line, and its arithmetic levels sit
+// at the bottom of BINARY_LEVELS.
 //
 // Precedence, lowest first: `||`, `&&`, `!`, comparisons, `|`, `^`, `&`, shifts, `+ -`, `* / %`, unary
 // `- ~`. Comparisons bind looser than bit operations, so `CS_GPR0 & 0xff == 5` means what it reads.
 
 import {
   ARITHMETIC_LEVELS,
+  Dialect,
   EngineName,
-  parseNumber,
   regByName,
   RegInstance,
+  type Token,
+  tokenizeLine,
   UNARY_OPERATORS,
   type Vm,
 } from '../emulator';
@@ -33,24 +38,6 @@ export interface EvalContext {
 const MAX_LENGTH = 4096;
 const MAX_DEPTH = 64;
 const U64 = (1n << 64n) - 1n;
-const TOKEN =
-  /\s*(0x[0-9a-f_]+[kmg]?|0b[01_]+[kmg]?|[0-9][0-9_]*[kmg]?|[a-z_$][a-z0-9_$]*(?:\.[a-z_][a-z0-9_]*)?|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~()!<>[\]])/iy;
-
-function tokenize(text: string): string[] {
-  if (text.length > MAX_LENGTH) throw new ExpressionError('expression too long');
-  const out: string[] = [];
-  TOKEN.lastIndex = 0;
-  let i = 0;
-  while (i < text.length) {
-    if (/^\s*$/.test(text.slice(i))) break;
-    TOKEN.lastIndex = i;
-    const m = TOKEN.exec(text);
-    if (!m) throw new ExpressionError(`unexpected '${text.slice(i).trim()[0]}' at column ${i + 1}`);
-    out.push(m[1]);
-    i = TOKEN.lastIndex;
-  }
-  return out;
-}
 
 /** The language's arithmetic (emulator/lexer.ts), under logic and comparisons. */
 const BINARY_LEVELS: readonly (readonly string[])[] = [
@@ -61,15 +48,47 @@ const BINARY_LEVELS: readonly (readonly string[])[] = [
 ];
 const NOT_LEVEL = 2; // `!` sits between `&&` and the comparisons
 
+/**
+ * The language's tokens (numbers and names lex as in a `.vgpu` line) with this grammar's operators, `$`
+ * in names (`$commands`), any white space, and no comments, strings or directives.
+ */
+export const EXPRESSIONS = Dialect.LANGUAGE.with({
+  operators: [...BINARY_LEVELS.flat(), ...UNARY_OPERATORS, '!', '(', ')', '[', ']'],
+  source: false,
+  dollarNames: true,
+  anySpace: true,
+});
+
+function tokenize(text: string): Token[] {
+  if (text.length > MAX_LENGTH) throw new ExpressionError('expression too long');
+  const { tokens, errors } = tokenizeLine(text, EXPRESSIONS);
+  if (errors.length > 0) throw new ExpressionError(`${errors[0].message} at column ${errors[0].col}`);
+  return tokens;
+}
+
+/** Whether `text` is exactly one name of the expressions (a register, label, surface or `$` variable). */
+export function isName(text: string): boolean {
+  if (text.length > MAX_LENGTH) return false;
+  const { tokens, errors } = tokenizeLine(text, EXPRESSIONS);
+  return (
+    errors.length === 0 &&
+    tokens.length === 1 &&
+    tokens[0].kind === 'name' &&
+    tokens[0].col === 1 &&
+    tokens[0].end === text.length + 1
+  );
+}
+
 export function parseExpression(text: string): Expr {
   const toks = tokenize(String(text));
   if (toks.length === 0) throw new ExpressionError('empty expression');
   let p = 0;
   let depth = 0;
-  const peek = () => toks[p];
+  /** The next token's operator or bracket, if it is one. */
+  const peek = (): string | undefined => (toks[p]?.kind === 'punct' ? toks[p].text : undefined);
   const expect = (t: string) => {
-    if (toks[p] !== t)
-      throw new ExpressionError(toks[p] === undefined ? `missing '${t}'` : `expected '${t}', found '${toks[p]}'`);
+    if (peek() !== t)
+      throw new ExpressionError(toks[p] === undefined ? `missing '${t}'` : `expected '${t}', found '${toks[p].text}'`);
     p++;
   };
   const level = (n: number): Expr => {
@@ -81,8 +100,8 @@ export function parseExpression(text: string): Expr {
       }
       if (n >= BINARY_LEVELS.length) return unary();
       let a = level(n + 1);
-      while (BINARY_LEVELS[n].includes(peek())) {
-        const op = toks[p++];
+      for (let op = peek(); op !== undefined && BINARY_LEVELS[n].includes(op); op = peek()) {
+        p++;
         a = { k: 'bin', op, a, b: level(n + 1) };
       }
       return a;
@@ -92,7 +111,7 @@ export function parseExpression(text: string): Expr {
   };
   const unary = (): Expr => {
     const t = peek();
-    if (UNARY_OPERATORS.includes(t) || t === '!') {
+    if (t !== undefined && (UNARY_OPERATORS.includes(t) || t === '!')) {
       p++;
       if (++depth > MAX_DEPTH) throw new ExpressionError('expression nested too deeply');
       try {
@@ -106,26 +125,22 @@ export function parseExpression(text: string): Expr {
   const primary = (): Expr => {
     const t = toks[p++];
     if (t === undefined) throw new ExpressionError('expression ends too early');
-    if (t === '(') {
+    if (t.kind === 'num') return { k: 'num', v: t.value! };
+    if (t.kind === 'name') return { k: 'name', name: t.text };
+    if (t.text === '(') {
       const e = level(0);
       expect(')');
       return e;
     }
-    if (t === '[') {
+    if (t.text === '[') {
       const e = level(0);
       expect(']');
       return { k: 'mem', addr: e };
     }
-    if (/^[0-9]/.test(t)) {
-      const v = parseNumber(t);
-      if (typeof v === 'string') throw new ExpressionError(v);
-      return { k: 'num', v };
-    }
-    if (/^[a-z_$]/i.test(t)) return { k: 'name', name: t };
-    throw new ExpressionError(`unexpected '${t}'`);
+    throw new ExpressionError(`unexpected '${t.text}'`);
   };
   const e = level(0);
-  if (p < toks.length) throw new ExpressionError(`unexpected '${toks[p]}'`);
+  if (p < toks.length) throw new ExpressionError(`unexpected '${toks[p].text}'`);
   return e;
 }
 

@@ -1,7 +1,7 @@
 // The debug adapter's contract with its clients: launch attributes (declared once; package.json's schema
 // is generated from them) and the typed `vgpu/...` custom requests shared by adapter and extension.
 
-import type { CapsView, SnapshotSummary, WalkStepJson } from '../emulator';
+import { type CapsView, type SnapshotSummary, VM_DEFAULTS, VM_MINIMUMS, type WalkStepJson } from '../emulator';
 
 export type { CapsView };
 
@@ -107,7 +107,10 @@ function checkValue(what: string, name: string, v: unknown, spec: AttributeSpec)
   return undefined;
 }
 
-/** Every `launch` attribute of debug type `vgpu` (SPEC section 8, plus documented extras). */
+/**
+ * Every `launch` attribute of debug type `vgpu` (SPEC section 8, plus documented extras). The VM's
+ * defaults and least values are the emulator's (VM_DEFAULTS, VM_MINIMUMS), not restated here.
+ */
 export const LAUNCH_ATTRIBUTES = {
   program: {
     type: 'string',
@@ -117,7 +120,12 @@ export const LAUNCH_ATTRIBUTES = {
     default: '${file}',
   },
   stopOnEntry: { type: 'boolean', description: 'Pause before the first driver operation.', default: true },
-  hostGen: { type: 'integer', description: "Generation of the host's physical GPU.", enum: [1, 2, 3], default: 3 },
+  hostGen: {
+    type: 'integer',
+    description: "Generation of the host's physical GPU.",
+    enum: [1, 2, 3],
+    default: VM_DEFAULTS.hostGen,
+  },
   deviceVersion: {
     type: 'integer',
     description:
@@ -143,20 +151,20 @@ export const LAUNCH_ATTRIBUTES = {
     type: 'integer',
     description:
       'Commands between periodic snapshots (0: only at submissions). Reverse steps replay at most this many commands.',
-    default: 1000,
-    minimum: 0,
+    default: VM_DEFAULTS.snapshotEvery,
+    minimum: VM_MINIMUMS.snapshotEvery,
   },
   watchdog: {
     type: 'integer',
     description: 'Commands one submission may run before it is a hang.',
-    default: 1000000,
-    minimum: 1,
+    default: VM_DEFAULTS.watchdog,
+    minimum: VM_MINIMUMS.watchdog,
   },
   autoRollback: {
     type: 'boolean',
     description:
       'After stopping on a GPU error, continuing rolls the VM back to before the guilty submission and skips it.',
-    default: true,
+    default: VM_DEFAULTS.autoRollback,
   },
   migrationHosts: {
     type: 'array',

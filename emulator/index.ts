@@ -39,6 +39,7 @@ export {
   type Arg,
   ARITHMETIC_LEVELS,
   DATA_KEYWORDS,
+  Dialect,
   parseLine,
   parseNumber,
   splitLines,
@@ -119,6 +120,8 @@ export {
   STEP_ERROR,
   STEP_STUCK,
   Vm,
+  VM_DEFAULTS,
+  VM_MINIMUMS,
   VmEdit,
   VmOptions,
 } from './vm';

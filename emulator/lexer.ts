@@ -25,8 +25,6 @@ export interface SyntaxError {
   readonly message: string;
 }
 
-const PUNCT2 = ['<<', '>>'];
-const PUNCT1 = ',:=()+-*/%&|^~';
 /** Longest number literal accepted (keeps BigInt parsing cheap on hostile input). */
 const MAX_NUMBER_CHARS = 160;
 /** Deepest expression nesting accepted (keeps recursion bounded on hostile input). */
@@ -42,6 +40,76 @@ export function splitLines(source: string): string[] {
 const isDigit = (c: string) => c >= '0' && c <= '9';
 const isNameStart = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_';
 const isNameChar = (c: string) => isNameStart(c) || isDigit(c);
+
+/**
+ * The language's binary operators by increasing precedence (C order): the one arithmetic grammar, which
+ * the debugger's expressions (adapter/expression.ts) extend with logic and comparisons below it.
+ */
+export const ARITHMETIC_LEVELS: readonly (readonly string[])[] = [
+  ['|'],
+  ['^'],
+  ['&'],
+  ['<<', '>>'],
+  ['+', '-'],
+  ['*', '/', '%'],
+];
+/** The language's unary operators. */
+export const UNARY_OPERATORS: readonly string[] = ['-', '+', '~'] satisfies readonly UnaryOp[];
+
+/** What a dialect changes of the language's tokens (Dialect.with). */
+export interface DialectChanges {
+  /** Every operator and bracket of the dialect, one or two characters each (punct tokens). */
+  readonly operators?: readonly string[];
+  /** `;` comments, `"strings"` and `.directives`, which only source lines have. */
+  readonly source?: boolean;
+  /** `$` is a name character (the debugger's `$commands`, `$step`). */
+  readonly dollarNames?: boolean;
+  /** Any white space (line breaks and Unicode spaces too) separates tokens, not only spaces, tabs and feeds. */
+  readonly anySpace?: boolean;
+}
+
+/**
+ * The tokens of a dialect of the language: numbers and names lex the same in every dialect (the debugger's
+ * expressions are one, Dialect.LANGUAGE.with(...)); the operators, the source-only tokens and the spaces may differ.
+ */
+export class Dialect {
+  /** Every operator and bracket, once each. */
+  readonly operators: readonly string[];
+  /** The one-character operators, as one string. */
+  readonly one: string;
+  /** The two-character operators. */
+  readonly two: readonly string[];
+  private constructor(
+    operators: readonly string[],
+    readonly source: boolean,
+    readonly dollarNames: boolean,
+    readonly anySpace: boolean,
+  ) {
+    for (const op of operators)
+      if (op.length < 1 || op.length > 2 || /[\s\w$;".]/.test(op)) throw new Error(`'${op}' cannot be an operator`);
+    this.operators = [...new Set(operators)];
+    this.one = this.operators.filter((op) => op.length === 1).join('');
+    this.two = this.operators.filter((op) => op.length === 2);
+  }
+
+  /** The `.vgpu` language: its arithmetic, `,` between arguments, `:` after labels, `=` in `key=value`. */
+  static readonly LANGUAGE = new Dialect(
+    [...ARITHMETIC_LEVELS.flat(), ...UNARY_OPERATORS, '(', ')', ',', ':', '='],
+    true,
+    false,
+    false,
+  );
+
+  /** This dialect with some of its lexical choices changed. */
+  with(c: DialectChanges): Dialect {
+    return new Dialect(
+      c.operators ?? this.operators,
+      c.source ?? this.source,
+      c.dollarNames ?? this.dollarNames,
+      c.anySpace ?? this.anySpace,
+    );
+  }
+}
 
 /**
  * Value of a number literal: decimal, `0x` hex or `0b` binary, `_` separators, optional size suffix
@@ -74,14 +142,18 @@ const DIGIT_NAME = /^3D[A-Za-z_]/i;
 /** Lexical errors kept for one line. */
 export const MAX_LINE_ERRORS = 8;
 
-/** Tokens of one line; a `;` comment ends it. Never throws. */
-export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxError[] } {
+/** Tokens of one line (of `dialect`, the language unless told); a `;` comment ends a source line. Never throws. */
+export function tokenizeLine(
+  line: string,
+  dialect: Dialect = Dialect.LANGUAGE,
+): { tokens: Token[]; errors: SyntaxError[] } {
   const tokens: Token[] = [];
   const errors: SyntaxError[] = [];
+  const { source, dollarNames: dollar, one, two: pairs } = dialect;
   let i = 0;
   while (i < line.length) {
     const c = line[i];
-    if (c === ';') break;
+    if (c === ';' && source) break;
     if (c === ' ' || c === '\t' || c === '\f' || c === '\v') {
       i++;
       continue;
@@ -100,36 +172,42 @@ export function tokenizeLine(line: string): { tokens: Token[]; errors: SyntaxErr
       else tokens.push({ kind: 'num', text, col: start + 1, end: i + 1, value: v });
       continue;
     }
-    if (isNameStart(c)) {
+    if (isNameStart(c) || (dollar && c === '$')) {
       // Dotted names are engine-prefixed registers (`bcs0.CS_GPR0`).
       while (
         i < line.length &&
-        (isNameChar(line[i]) || (line[i] === '.' && i + 1 < line.length && isNameChar(line[i + 1])))
+        (isNameChar(line[i]) ||
+          (line[i] === '.' && i + 1 < line.length && isNameChar(line[i + 1])) ||
+          (dollar && line[i] === '$'))
       )
         i++;
       tokens.push({ kind: 'name', text: line.slice(start, i), col: start + 1, end: i + 1 });
       continue;
     }
-    if (c === '.' && i + 1 < line.length && isNameStart(line[i + 1])) {
+    if (c === '.' && source && i + 1 < line.length && isNameStart(line[i + 1])) {
       i++;
       while (i < line.length && isNameChar(line[i])) i++;
       tokens.push({ kind: 'directive', text: line.slice(start + 1, i), col: start + 1, end: i + 1 });
       continue;
     }
-    if (c === '"') {
+    if (c === '"' && source) {
       const s = lexString(line, i, errors);
       i = s.next;
       if (s.text !== undefined) tokens.push({ kind: 'string', text: s.text, col: start + 1, end: i + 1 });
       continue;
     }
     const two = line.slice(i, i + 2);
-    if (PUNCT2.includes(two)) {
+    if (pairs.includes(two)) {
       tokens.push({ kind: 'punct', text: two, col: start + 1, end: start + 3 });
       i += 2;
       continue;
     }
-    if (PUNCT1.includes(c)) {
+    if (one.includes(c)) {
       tokens.push({ kind: 'punct', text: c, col: start + 1, end: start + 2 });
+      i++;
+      continue;
+    }
+    if (dialect.anySpace && /\s/.test(c)) {
       i++;
       continue;
     }
@@ -400,20 +478,6 @@ class LineParser {
   }
 }
 
-/**
- * The language's binary operators by increasing precedence (C order): the one arithmetic grammar, which
- * the debugger's expressions (adapter/expression.ts) extend with logic and comparisons below it.
- */
-export const ARITHMETIC_LEVELS: readonly (readonly string[])[] = [
-  ['|'],
-  ['^'],
-  ['&'],
-  ['<<', '>>'],
-  ['+', '-'],
-  ['*', '/', '%'],
-];
-/** The language's unary operators. */
-export const UNARY_OPERATORS: readonly string[] = ['-', '+', '~'] satisfies readonly UnaryOp[];
 const BINARY_LEVELS = ARITHMETIC_LEVELS;
 
 class ParseFailure {

@@ -59,11 +59,33 @@ export interface VmOptions {
   autoRollback?: boolean;
   watchdog?: number;
   semaphoreTimeout?: number;
-  /** Bytes kept for snapshots before thinning (default 256 MB). */
+  /** Bytes kept for snapshots before thinning. */
   snapshotBudget?: number;
-  /** Hardware generation whose command layouts the device decodes (8 or 9; default 9). */
+  /** Hardware generation whose command layouts the device decodes (8 or 9). */
   gen?: number;
 }
+
+/**
+ * What an option left out means, declared once: resolveConfig applies these, and the debug adapter's
+ * launch attributes (adapter/protocol.ts, so package.json's schema) show them as their defaults.
+ */
+export const VM_DEFAULTS = {
+  hostGen: 3,
+  snapshotEvery: 1000,
+  autoRollback: true,
+  watchdog: 1_000_000,
+  semaphoreTimeout: 100_000,
+  snapshotBudget: 256 * 1024 * 1024,
+  gen: DEFAULT_GEN,
+} as const satisfies { [K in keyof VmOptions]?: VmOptions[K] };
+
+/** The least value of each integer option (resolveConfig refuses less; the launch attributes' `minimum`). */
+export const VM_MINIMUMS = {
+  snapshotEvery: 0,
+  watchdog: 1,
+  semaphoreTimeout: 1,
+  snapshotBudget: 0,
+} as const satisfies { [K in keyof VmOptions]?: number };
 
 export interface ResolvedConfig {
   readonly hostGen: Generation;
@@ -119,14 +141,14 @@ export interface VmEvents {
 }
 
 function genOf(g: number | undefined): Gen {
-  const x = g ?? DEFAULT_GEN;
+  const x = g ?? VM_DEFAULTS.gen;
   if (!(GENS as readonly number[]).includes(x))
     throw new ConfigError(`command generation ${g} is not described (8 or 9)`);
   return x as Gen;
 }
 
 export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig {
-  const hostGen = o.hostGen ?? 3;
+  const hostGen = o.hostGen ?? VM_DEFAULTS.hostGen;
   if (!isGeneration(hostGen)) throw new ConfigError(`host generation ${hostGen} does not exist (1, 2 or 3)`);
   const pool = o.migrationPool ?? image.vm.pool;
   if (pool)
@@ -145,8 +167,9 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
     );
   }
   const isolation = explicitIso ?? hasFeature(version, 'ISOLATION');
-  const num = (v: number | undefined, d: number, what: string, min = 0) => {
-    const x = v ?? d;
+  const num = (v: number | undefined, what: keyof typeof VM_MINIMUMS) => {
+    const x = v ?? VM_DEFAULTS[what];
+    const min = VM_MINIMUMS[what];
     if (!Number.isInteger(x) || x < min) throw new ConfigError(`${what} must be an integer >= ${min}, got ${v}`);
     return x;
   };
@@ -160,11 +183,11 @@ export function resolveConfig(image: ProgramImage, o: VmOptions): ResolvedConfig
     memory: image.memory,
     physBits: image.physBits,
     isolation,
-    snapshotEvery: num(o.snapshotEvery, 1000, 'snapshotEvery'),
-    autoRollback: o.autoRollback ?? true,
-    watchdog: num(o.watchdog, 1_000_000, 'watchdog', 1),
-    semaphoreTimeout: num(o.semaphoreTimeout, 100_000, 'semaphoreTimeout', 1),
-    snapshotBudget: num(o.snapshotBudget, 256 * 1024 * 1024, 'snapshotBudget', 0),
+    snapshotEvery: num(o.snapshotEvery, 'snapshotEvery'),
+    autoRollback: o.autoRollback ?? VM_DEFAULTS.autoRollback,
+    watchdog: num(o.watchdog, 'watchdog'),
+    semaphoreTimeout: num(o.semaphoreTimeout, 'semaphoreTimeout'),
+    snapshotBudget: num(o.snapshotBudget, 'snapshotBudget'),
     migrationPool: pool ?? [],
     gen: genOf(o.gen ?? image.capture?.gen ?? image.vm.gen),
   };

@@ -5,6 +5,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CUSTOM_REQUEST_ARGS, LAUNCH_ATTRIBUTES, checkArguments } from '../../adapter/protocol';
+import { loadVm } from '../../emulator/program';
+import { ConfigError, VM_DEFAULTS, VM_MINIMUMS } from '../../emulator/vm';
 
 describe('requests as data', () => {
   it('checks required, typed, ranged and enumerated arguments, naming the request and the argument', () => {
@@ -37,5 +39,19 @@ describe('requests as data', () => {
     const session = fs.readFileSync(path.resolve(__dirname, '../../adapter/session.ts'), 'utf8');
     const handled = [...session.matchAll(/^\s+'(vgpu\/\w+)': \(/gm)].map((m) => m[1]).sort();
     assert.deepEqual(handled, Object.keys(CUSTOM_REQUEST_ARGS).sort());
+  });
+
+  it("launch attributes show the VM's own defaults and least values, which the VM applies", () => {
+    const vm = loadVm('defaults.vgpu', {}, '');
+    for (const name of ['hostGen', 'snapshotEvery', 'watchdog', 'autoRollback'] as const) {
+      assert.equal(LAUNCH_ATTRIBUTES[name].default, VM_DEFAULTS[name], `${name} is declared once`);
+      assert.equal(vm.cfg[name], LAUNCH_ATTRIBUTES[name].default, `a launch without ${name} gets the default shown`);
+    }
+    for (const name of ['snapshotEvery', 'watchdog'] as const) {
+      const least = LAUNCH_ATTRIBUTES[name].minimum;
+      assert.equal(least, VM_MINIMUMS[name], `${name}'s least value is declared once`);
+      assert.equal(loadVm('least.vgpu', { [name]: least }, '').cfg[name], least);
+      assert.throws(() => loadVm('less.vgpu', { [name]: least - 1 }, ''), ConfigError);
+    }
   });
 });
