@@ -48,7 +48,7 @@ import { Disassembly } from './disassembly';
 import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evaluate';
 import { assign } from './assign';
 import { Execution, Granularity, MotionError, OutputFlow, Stop, StepKind } from './execution';
-import { ExpressionError, evaluateText, resolveName } from './expression';
+import { ExpressionError, evaluateText, isName, resolveName } from './expression';
 import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
 import {
   CUSTOM_REQUEST_ARGS,
@@ -1255,9 +1255,7 @@ export class VgpuDebugSession extends DebugSession {
         accessTypes: ['write'],
         canPersist: true,
       };
-    const n = /^[a-z_$][a-z0-9_$]*(\.[a-z_][a-z0-9_]*)?$/i.test(a.name)
-      ? resolveName(a.name, { vm, engine })
-      : undefined;
+    const n = isName(a.name) ? resolveName(a.name, { vm, engine }) : undefined;
     if (n?.kind === 'register')
       return {
         dataId: dataIdOfRegister(n.reg),
