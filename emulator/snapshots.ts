@@ -525,7 +525,7 @@ export class UndoLog {
     this.flush();
     for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) mem.restorePage(this.pfnOf(r), null);
     for (let i = 0; i < this.wholeRecs.length; i++)
-      mem.pageForRestore(this.pfnOf(this.wholeRecs[i])).set(this.wholeImage(this.wholeUnits[i]));
+      mem.restoreWhole(this.pfnOf(this.wholeRecs[i]), this.wholeImage(this.wholeUnits[i]));
     let cur = -1;
     let page: Uint32Array | null = null;
     this.forRuns((r, first, count, seg, at) => {
