@@ -239,7 +239,7 @@ describe('uniform pages', () => {
       '.wait all',
       '',
     ].join('\n');
-    const vm = loadVm('clear.vgpu', {}, src);
+    const vm = loadVm('clear.vgpu', { snapshotEvery: 0 }, src);
     vm.run({ untilCommands: 5 }); // the ring start and the four clears
     assert.equal(vm.mem.uniformPages, (256 * MiB) / PAGE_SIZE + 0, 'every cleared page uniform');
     assert.ok(vm.mem.ownedPages * PAGE_SIZE < 8 * MiB, `${vm.mem.ownedPages} pages of memory after the clear`);
@@ -247,6 +247,11 @@ describe('uniform pages', () => {
     assert.equal(vm.run(), 'done');
     assert.ok(vm.mem.ownedPages * PAGE_SIZE < 8 * MiB, `${vm.mem.ownedPages} pages of memory after the fill`);
     assert.ok(vm.mem.slabBytes < 8 * MiB, `${vm.mem.slabBytes} bytes of slabs`);
+    // The fill's before-images of the cleared pages are uniform records, not 256 MiB of copies (the
+    // records themselves, ~110 bytes a page, remain).
+    assert.ok(vm.snapshots.heldBytes() < 24 * MiB, `${vm.snapshots.heldBytes()} bytes of snapshots`);
     assert.deepEqual(vm.readVa(0x10000000 + 255 * MiB + 4092, 2), [0x80000001, 0x80000001]);
+    vm.restoreSnapshot(0);
+    assert.equal(vm.mem.uniformPages, 0, 'back to the start: nothing written');
   });
 });
