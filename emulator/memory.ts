@@ -37,10 +37,10 @@ export class HostMemory {
   private readonly pages = new Map<number, Uint32Array>();
   /** Uniform pages: frame -> the shared page of its value (never written). */
   private readonly uniform = new Map<number, Uint32Array>();
-  /** The shared page of each value (value -> page), and back; pruned to the values in use as it grows. */
-  private readonly shared = new Map<number, Uint32Array>();
+  /** The shared page of each value uniform pages hold, and how many hold it (value -> entry; gone at none). */
+  private readonly shared = new Map<number, { page: Uint32Array; refs: number }>();
+  /** Shared pages' buffers -> their value (the zero page's always). */
   private readonly sharedValue = new Map<ArrayBufferLike, number>([[ZERO_PAGE.buffer, 0]]);
-  private sharedLimit = SHARED_MIN;
   /**
    * Whether fills, copies and restores may map uniform pages (on by default). Off, memory holds every
    * page written in a page of its own, as before uniform pages: tests compare the two layouts, and the
@@ -83,7 +83,7 @@ export class HostMemory {
         const u = this.uniform.get(pfn);
         if (u !== undefined) {
           // Copy on write: the page gets memory of its own holding the uniform value.
-          this.uniform.delete(pfn);
+          this.unmapUniform(pfn);
           if (u[0] !== 0) p.fill(u[0]);
           this.generation++;
         }
@@ -95,49 +95,57 @@ export class HostMemory {
 
   /**
    * Page `pfn` is written whole with `value` in every dword (a fill or copy covering it): with dedup on
-   * it maps to the shared page of that value and its own page, if any, is freed (a removal); off, the
-   * page is written. Goes through the write hook as pageForWrite does.
+   * it maps to the shared page of that value and its own page, if any, is freed (a removal); off (or
+   * with SHARED_MAX other values shared), the page is written. Goes through the write hook as
+   * pageForWrite does.
    */
   fillPage(pfn: number, value: number): void {
     if (this.writeHook !== null) this.writeHook(pfn);
-    if (!this.dedup) {
-      this.allocated(pfn).fill(value);
-      return;
-    }
-    this.mapUniform(pfn, value >>> 0);
+    if (!this.dedup || !this.mapUniform(pfn, value >>> 0)) this.allocated(pfn).fill(value);
   }
 
-  private mapUniform(pfn: number, value: number): void {
+  /**
+   * Maps page `pfn` to the shared page of `value` (made on first use), freeing what it had; false,
+   * changing nothing, when SHARED_MAX other values are shared already (distinct values would each
+   * cost a page and an ArrayBuffer of their own: no saving, and the collector's work per buffer).
+   */
+  private mapUniform(pfn: number, value: number): boolean {
+    let e = this.shared.get(value);
+    if (e === undefined) {
+      if (this.shared.size >= SHARED_MAX) return false;
+      const page = value === 0 ? ZERO_PAGE : new Uint32Array(PAGE_DWORDS).fill(value);
+      e = { page, refs: 0 };
+      this.shared.set(value, e);
+      this.sharedValue.set(page.buffer, value);
+    }
+    if (this.uniform.get(pfn) === e.page) return true; // already
+    e.refs++;
     const p = this.pages.get(pfn);
     if (p !== undefined) {
       this.pages.delete(pfn);
       this.free.push(p);
       this.generation++;
-    } else if (this.uniform.has(pfn)) this.generation++;
-    this.uniform.set(pfn, this.sharedPage(value));
+    } else if (this.unmapUniform(pfn)) this.generation++;
+    this.uniform.set(pfn, e.page);
+    return true;
   }
 
-  /** The shared read-only page of `value`, made on first use. */
-  private sharedPage(value: number): Uint32Array {
-    let s = this.shared.get(value);
-    if (s === undefined) {
-      if (this.shared.size >= this.sharedLimit) this.pruneShared();
-      s = value === 0 ? ZERO_PAGE : new Uint32Array(PAGE_DWORDS).fill(value);
-      this.shared.set(value, s);
-      this.sharedValue.set(s.buffer, value);
+  /** Drops page `pfn`'s uniform mapping (and its value's shared page when no page holds it any more); false when it had none. */
+  private unmapUniform(pfn: number): boolean {
+    const u = this.uniform.get(pfn);
+    if (u === undefined) return false;
+    this.uniform.delete(pfn);
+    const e = this.shared.get(u[0])!;
+    if (--e.refs === 0) {
+      this.shared.delete(u[0]);
+      if (u[0] !== 0) this.sharedValue.delete(u.buffer);
     }
-    return s;
+    return true;
   }
 
-  /** Drops the shared pages no uniform page maps to (a walk of the uniform pages; the limit doubles past what stays). */
-  private pruneShared(): void {
-    const used = new Set<Uint32Array>(this.uniform.values());
-    for (const [value, s] of this.shared) {
-      if (used.has(s)) continue;
-      this.shared.delete(value);
-      if (value !== 0) this.sharedValue.delete(s.buffer);
-    }
-    this.sharedLimit = Math.max(SHARED_MIN, 2 * this.shared.size);
+  /** Distinct values uniform pages hold (a shared page each). */
+  get sharedPages(): number {
+    return this.shared.size;
   }
 
   /**
@@ -205,9 +213,8 @@ export class HostMemory {
         this.pages.delete(pfn);
         this.free.push(p);
         this.generation++;
-      } else if (this.uniform.size !== 0 && this.uniform.delete(pfn)) this.generation++;
-    } else if (this.dedup && isUniform(data)) this.mapUniform(pfn, data[0]);
-    else this.allocated(pfn).set(data);
+      } else if (this.uniform.size !== 0 && this.unmapUniform(pfn)) this.generation++;
+    } else if (!(this.dedup && isUniform(data) && this.mapUniform(pfn, data[0]))) this.allocated(pfn).set(data);
   }
 
   /**
@@ -216,8 +223,7 @@ export class HostMemory {
    */
   restoreWhole(pfn: number, data: Uint32Array): void {
     if (this.restoreHook !== null) this.restoreHook(pfn);
-    if (this.dedup && isUniform(data)) this.mapUniform(pfn, data[0]);
-    else this.allocated(pfn).set(data);
+    if (!(this.dedup && isUniform(data) && this.mapUniform(pfn, data[0]))) this.allocated(pfn).set(data);
   }
 
   read32(addr: number): number {
@@ -296,8 +302,8 @@ export class HostMemory {
   }
 }
 
-/** Shared pages kept before the first prune (4 KiB each). */
-const SHARED_MIN = 64;
+/** Distinct values uniform pages may hold at once (a 4 KiB shared page each); pages of further values are written. */
+export const SHARED_MAX = 1024;
 
 const ZERO_BYTES = new Uint8Array(PAGE_SIZE);
 

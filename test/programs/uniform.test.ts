@@ -4,12 +4,13 @@
 // steps back with dedup on and off; a partial write copies; a large clear holds almost no memory.
 
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodePages, guestPages, parseSections, serializeVm, vmFromSections } from '../../emulator/checkpoint';
 import { Fingerprint } from '../../emulator/fingerprint';
-import { HostMemory, PAGE_DWORDS, PAGE_SIZE } from '../../emulator/memory';
+import { HostMemory, PAGE_DWORDS, PAGE_SIZE, SHARED_MAX } from '../../emulator/memory';
 import { VmHost, migrateVm } from '../../emulator/migration';
 import { loadVm } from '../../emulator/program';
 import { runToCommands, stepBack } from '../../emulator/reverse';
@@ -122,13 +123,47 @@ describe('uniform pages', () => {
     assert.equal(off.uniformPages, 0);
   });
 
-  it('keeps a shared page per value in use only: many distinct fills over one page hold a bounded number', () => {
+  it('keeps a shared page per value in use only, and at most SHARED_MAX: pages of further values are written', () => {
     const m = new HostMemory();
     for (let v = 1; v <= 10_000; v++) m.fillPage(v % 8, v);
     assert.equal(m.uniformPages, 8);
-    const shared = (m as unknown as { shared: Map<number, Uint32Array> }).shared.size;
-    assert.ok(shared <= 128, `${shared} shared pages kept for 8 pages`);
-    for (let p = 0; p < 8; p++) assert.equal(m.read32(p * PAGE_SIZE), 9993 + ((p - (9993 % 8) + 8) % 8));
+    assert.equal(m.sharedPages, 8, 'the values no page holds any more are dropped');
+    for (let p = 0; p < 8; p++) assert.equal(m.read32(p * PAGE_SIZE + 40), 10_000 - ((10_000 - p) % 8));
+    // A distinct value for every page: shared pages up to the bound, the rest written.
+    const n = SHARED_MAX + 100;
+    for (let p = 0; p < n; p++) m.fillPage(100 + p, 0x1000 + p);
+    assert.equal(m.sharedPages, SHARED_MAX);
+    assert.equal(m.ownedPages, n - (SHARED_MAX - 8));
+    for (let p = 0; p < n; p++) assert.equal(m.read32((100 + p) * PAGE_SIZE + 4 * (p % PAGE_DWORDS)), 0x1000 + p);
+    // Values free up as their pages go: zeros remove, a write copies.
+    for (let p = 0; p < 200; p++) m.restorePage(100 + p, null);
+    m.write32(101 * PAGE_SIZE, 5);
+    m.fillPage(5000, 0xabcdef01);
+    assert.equal(m.sharedPages, SHARED_MAX - 200 + 1);
+    assert.equal(m.uniformPages, 8 + SHARED_MAX - 8 - 200 + 1);
+  });
+
+  it('hash uniform and owned pages mixed, written in any order, as owned pages alone', () => {
+    const rnd = prng(1401);
+    const on = new HostMemory();
+    const off = new HostMemory();
+    off.dedup = false;
+    const order = Array.from({ length: 3000 }, (_, i) => i).sort(() => rnd() - 0.5);
+    for (const i of order) {
+      const pfn = 0x10_0000 + i * 3;
+      for (const m of [on, off]) {
+        if (i % 3 === 0) m.pageForWrite(pfn)[i % PAGE_DWORDS] = i + 1;
+        else m.fillPage(pfn, i % 5 === 0 ? 0 : 0x01010101 * (i % 7));
+      }
+    }
+    assert.ok(on.uniformPages > 1500 && off.uniformPages === 0);
+    const digest = (m: HostMemory) => {
+      const h = createHash('sha256');
+      m.hashPages(h, 0x10_0000, 0x10_0000 + 9000);
+      return h.digest('hex');
+    };
+    assert.equal(digest(on), digest(off));
+    assert.deepEqual(on.allocatedIn(0, 2 ** 40), off.allocatedIn(0, 2 ** 40));
   });
 
   it('hashes, fingerprints and checkpoints are those of the layout without uniform pages, at every few commands', () => {
