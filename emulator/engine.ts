@@ -1977,10 +1977,11 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
  * pages allocated in order) join; runs are disjoint and in order, so writing them run by run leaves
  * overlapping rows as writing segment by segment does.
  */
-function destinationRuns(e: Engine, h: EngineHost): HostRuns {
+function destinationRuns(e: Engine, h: EngineHost, partialOnly = false): HostRuns {
   const runs = e.dstRuns;
   runs.clear();
   for (let i = 0; i < e.segCount; i++) {
+    if (partialOnly && e.segBytes[i] === PAGE_SIZE) continue;
     const hpa = e.segHpa[i];
     const page = h.mem.pageForWrite(Math.floor(hpa / PAGE_SIZE));
     runs.add(page, page.byteOffset + (hpa & IN_PAGE), e.segBytes[i] >>> 2);
@@ -1988,9 +1989,24 @@ function destinationRuns(e: Engine, h: EngineHost): HostRuns {
   return runs;
 }
 
-/** A fill with `color`: a call per run of the destination. */
+/**
+ * A fill with `color`: a call per run of the destination. Segments covering a whole page map it to the
+ * uniform page of `color` (HostMemory.fillPage: no bytes written, nothing allocated) when memory
+ * dedups; the others are filled run by run. Every segment gets one value, so the order does not matter.
+ */
 function fill(e: Engine, h: EngineHost, color: number): void {
-  const runs = destinationRuns(e, h);
+  const mem = h.mem;
+  if (mem.dedup) {
+    let whole = 0;
+    for (let i = 0; i < e.segCount; i++) {
+      if (e.segBytes[i] === PAGE_SIZE) {
+        mem.fillPage(Math.floor(e.segHpa[i] / PAGE_SIZE), color);
+        whole++;
+      }
+    }
+    if (whole === e.segCount) return;
+  }
+  const runs = destinationRuns(e, h, mem.dedup);
   for (let i = 0; i < runs.count; i++) runs.view(i, 0, runs.lens[i]).fill(color);
 }
 
@@ -2001,6 +2017,11 @@ function fill(e: Engine, h: EngineHost, color: number): void {
  */
 function copy(e: Engine, h: EngineHost): void {
   const src = e.srcRuns;
+  if (h.mem.dedup) {
+    // A source wholly on uniform pages of one value (or untouched) is that value everywhere: a fill.
+    const v = uniformSource(h.mem, src);
+    if (v !== undefined) return fill(e, h, v);
+  }
   const dst = destinationRuns(e, h);
   if (src.overlaps(dst)) {
     const pixels = e.gatherSource();
@@ -2023,6 +2044,15 @@ function copy(e: Engine, h: EngineHost): void {
       b = 0;
     }
   }
+}
+
+/** The value every source pixel holds when all the source runs lie on shared uniform pages of one value; else undefined. */
+function uniformSource(mem: HostMemory, src: HostRuns): number | undefined {
+  if (src.count === 0) return undefined;
+  const v = mem.uniformValueOf(src.buffer(0));
+  if (v === undefined) return undefined;
+  for (let i = 1; i < src.count; i++) if (mem.uniformValueOf(src.buffer(i)) !== v) return undefined;
+  return v;
 }
 
 /**
@@ -2061,6 +2091,11 @@ export class HostRuns {
     this.starts[c] = byteAt;
     this.lens[c] = n;
     this.count = c + 1;
+  }
+
+  /** The buffer run i lies in. */
+  buffer(i: number): ArrayBufferLike {
+    return this.bufs[i];
   }
 
   /** Dwords [from, from + n) of run i. */

@@ -135,6 +135,9 @@ export class BlockPool {
 /** Page units per slab of whole-page images (1 MiB). */
 const SLAB_PAGES = 256;
 
+/** The image of a uniform whole-page record, filled when read (UndoLog.wholeImage). */
+const UNIFORM_SCRATCH = new Uint32Array(PAGE_DWORDS);
+
 /** A page record of a log as encoders read it. */
 export interface PageRecord {
   readonly pfn: number;
@@ -181,9 +184,14 @@ export class UndoLog {
   private steps: Float64Array[] = NONE;
   private runs: Uint32Array[] = NONE;
   private segs: Uint32Array[] = NONE;
-  /** Pages kept whole, each in a page unit of the pool: their records, and their units. */
+  /**
+   * Pages kept whole, each in a page unit of the pool: their records, and their units. A page that was
+   * uniform (HostMemory's shared page of one value) keeps no unit: its unit is -1 - value.
+   */
   private wholeRecs: number[] = NONE;
   private wholeUnits: number[] = NONE;
+  /** Of wholeUnits, the uniform ones (no unit of the pool). */
+  private uniformCount = 0;
   /** record -> its page unit, built when first asked for (applyTo), dropped when a page is kept whole; a cache, charged as one. */
   private unitOf: Map<number, number> | null = null;
   /**
@@ -232,7 +240,7 @@ export class UndoLog {
   get heldBytes(): number {
     return (
       (this.recs.length + this.runs.length + this.segs.length) * (SEG_DWORDS * 4 + TYPED_VIEW_BYTES) +
-      this.wholeUnits.length * PAGE_SIZE +
+      (this.wholeUnits.length - this.uniformCount) * PAGE_SIZE +
       this.extraBytes
     );
   }
@@ -343,7 +351,8 @@ export class UndoLog {
   release(): void {
     this.pendPages = 0; // nothing reads them any more
     for (const list of [this.segs, this.recs, this.runs]) for (const seg of list) this.pool.give(seg);
-    this.pool.givePages(this.wholeUnits);
+    this.pool.givePages(this.uniformCount === 0 ? this.wholeUnits : this.wholeUnits.filter((u) => u >= 0));
+    this.uniformCount = 0;
     this.segs = this.recs = this.runs = NONE;
     this.steps = NONE;
     this.wholeRecs = this.wholeUnits = NONE;
@@ -383,7 +392,11 @@ export class UndoLog {
   keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
       mask.fill(0xffffffff);
-      this.keepWhole(r, mem.pageForRead(this.pfnOf(r)));
+      const page = mem.pageForRead(this.pfnOf(r));
+      const value = mem.uniformValueOf(page.buffer);
+      // A uniform page's image is its value: no copy.
+      if (value !== undefined) this.addWhole(r, -1 - value);
+      else this.keepWhole(r, page);
       return PAGE_SIZE;
     }
     let added = 0;
@@ -429,6 +442,7 @@ export class UndoLog {
 
   /** Record r is kept whole in page unit u (taken, or moved over from a merged log). */
   private addWhole(r: number, u: number): void {
+    if (u < 0) this.uniformCount++;
     this.wholeRecs = this.append(this.wholeRecs, r);
     this.wholeUnits = this.append(this.wholeUnits, u);
     this.dropUnitIndex();
@@ -450,8 +464,9 @@ export class UndoLog {
     this.pendBuf = null;
   }
 
-  /** The image of a page kept whole (a view of its unit). */
+  /** The image of a page kept whole (a view of its unit; of a uniform one, a scratch page valid until the next call). */
   private wholeImage(u: number): Uint32Array {
+    if (u < 0) return UNIFORM_SCRATCH.fill(-1 - u);
     const at = this.pool.pageAt(u);
     return this.pool.pageSlab(u).subarray(at, at + PAGE_DWORDS);
   }
@@ -525,7 +540,7 @@ export class UndoLog {
     this.flush();
     for (let r = 0; r < this.nRecs; r++) if (this.absent(r)) mem.restorePage(this.pfnOf(r), null);
     for (let i = 0; i < this.wholeRecs.length; i++)
-      mem.pageForRestore(this.pfnOf(this.wholeRecs[i])).set(this.wholeImage(this.wholeUnits[i]));
+      mem.restoreWhole(this.pfnOf(this.wholeRecs[i]), this.wholeImage(this.wholeUnits[i]));
     let cur = -1;
     let page: Uint32Array | null = null;
     this.forRuns((r, first, count, seg, at) => {
@@ -644,7 +659,7 @@ export class UndoLog {
     }
     for (let k = moved.length - 1; k >= 0; k--) {
       newer.wholeRecs.splice(moved[k], 1);
-      newer.wholeUnits.splice(moved[k], 1);
+      if (newer.wholeUnits.splice(moved[k], 1)[0] < 0) newer.uniformCount--;
     }
     newer.forRuns((n, first, count, seg, at) => {
       const o = map[n];

@@ -3,7 +3,8 @@
 // read from /proc. The change is made by XY_COLOR_BLT fills of the alpha byte alone (one changed byte in
 // four, the worst case for byte ranges) over a mapping of 2 MiB or 1 GiB pages; one 64 MiB `.surface`
 // lies over the first fill, so its pixels are compared too. The adapter holds the changed guest memory
-// itself (the fills' pages), so its RSS before the compare is reported beside the peak.
+// itself (the fills' pages: uniform pages, one value each, so little), so its RSS before the compare is
+// reported beside the peak.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,6 +1,7 @@
 // Command streamer figures: MI_LOAD_REGISTER_IMM throughput; the streamer against a minimal JS loop over
 // the same dwords (register-only and memory-writing streams, alternated round by round); warm 4096x4096
-// blits with snapshots on against Buffer.fill / Buffer.copy of the same bytes, alternated; and RSS of a
+// blits with snapshots on against Buffer.fill / Buffer.copy of the same bytes, alternated (the goals: byte
+// writes, uniform pages off; beside them the default, which maps whole pages uniform); and RSS of a
 // 64 GiB-RAM VM against a 64 MiB one running the same program. Times are the process's CPU time: the
 // machine is shared, and waiting for a core is not the streamer's cost.
 
@@ -165,8 +166,13 @@ interface BlitReport {
   bufferCopyMBs: number;
 }
 
-/** Blit bytes/s against Buffer.fill / Buffer.copy of the same bytes into a buffer of the surface's size, alternated. */
-function blitRatios(): BlitReport {
+/**
+ * Blit bytes/s against Buffer.fill / Buffer.copy of the same bytes into a buffer of the surface's size,
+ * alternated. With `dedup` off the blits write every byte (HostMemory.dedup: no uniform pages); on (the
+ * default), every page these fills and copies (of a filled source) cover whole maps to a uniform page:
+ * O(pages), no bytes written.
+ */
+function blitRatios(dedup: boolean): BlitReport {
   const image = assembleProgram('blits.vgpu', blitSource());
   const bytes = BLIT_W * BLIT_H * 4 * BLITS;
   const dst = Buffer.alloc(BLIT_W * BLIT_H * 4);
@@ -180,6 +186,7 @@ function blitRatios(): BlitReport {
   for (let round = 0; round < 6; round++) {
     (globalThis as { gc?: () => void }).gc?.(); // the previous round's VM
     const vm = new Vm(image);
+    vm.mem.dedup = dedup;
     // Commands: each submission is a ring start, its blits and a batch end.
     vm.run({ untilCommands: 4 });
     const fill = bytes / (timeIt(() => vm.run({ untilCommands: 4 + BLITS + 2 })) / 1000);
@@ -234,6 +241,7 @@ interface SpeedReport {
   registers: ReturnType<typeof againstMinimal>;
   stores: ReturnType<typeof againstMinimal>;
   blits: BlitReport;
+  uniformBlits: BlitReport;
 }
 
 export const section: Section = {
@@ -261,6 +269,12 @@ export const section: Section = {
       'warm 4096x4096 blit copy / Buffer.copy, snapshots on': Number(speed.blits.copy.toFixed(3)),
       'blit fill / Buffer.fill MB/s': `${Math.round(speed.blits.fillMBs)} / ${Math.round(speed.blits.bufferFillMBs)}`,
       'blit copy / Buffer.copy MB/s': `${Math.round(speed.blits.copyMBs)} / ${Math.round(speed.blits.bufferCopyMBs)}`,
+      'warm blit fill / Buffer.fill, uniform pages (whole pages mapped, O(pages): no bytes written)': Number(
+        speed.uniformBlits.fill.toFixed(3),
+      ),
+      'warm blit copy of a filled source / Buffer.copy, uniform pages (O(pages): no bytes written)': Number(
+        speed.uniformBlits.copy.toFixed(3),
+      ),
       'RSS 64 MiB VM (MB)': Math.round(small / 1e6),
       'RSS 64 GiB VM (MB)': Math.round(big / 1e6),
       'RSS 64 GiB VM / 64 MiB VM': Number((big / small).toFixed(3)),
@@ -273,6 +287,7 @@ if (childMode() === 'streamer:speed') {
   const registers = againstMinimal(LRI_BODY, 1000, 2000);
   // 500 stores a batch: a store is two units of watchdog work, and a submission starts 500 batches.
   const stores = againstMinimal(SDI_BODY, 500, 4000);
-  const blits = blitRatios();
-  reply({ lri: lri.rate, registers, stores, blits } satisfies SpeedReport);
+  const blits = blitRatios(false);
+  const uniformBlits = blitRatios(true);
+  reply({ lri: lri.rate, registers, stores, blits, uniformBlits } satisfies SpeedReport);
 }
