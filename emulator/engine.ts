@@ -23,8 +23,11 @@ import {
   fieldNum,
   fieldValue,
   writeRangesAt,
+  singleStoreAt,
+  singleStoreBytes,
   type CmdField,
   type Gen,
+  type SingleStore,
 } from './commands';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
@@ -204,6 +207,11 @@ if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi)))
 const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) =>
   d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? (fieldByName(d, 'store_data_index') ?? null) : null,
 );
+/**
+ * Per command index: its one store at an address field (commands.singleStoreAt), predicted without
+ * running its plan; null for others, and for those with Store Data Index (the status page decides).
+ */
+const SINGLE_STORE: (SingleStore | null)[] = COMMANDS.map((_, i) => (SDI_FIELD[i] === null ? singleStoreAt(i) : null));
 /** Per command index: 1 when it writes a rectangle (the blits). */
 const RECT_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'rect') ? 1 : 0));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
@@ -896,6 +904,8 @@ export class Engine {
    * the engine computes. Returns 0, or STEP_ERROR after a fault.
    */
   predictWrites(def: CommandDef, len: number): number {
+    const st = SINGLE_STORE[this.cmdIndex];
+    if (st !== null && this.predictStore(st, len)) return 0;
     this.segCount = 0;
     this.segDef = def;
     this.segError = 0;
@@ -915,6 +925,36 @@ export class Engine {
       this.addRange(this.statusPage() + off, bytes, 4, SPACE_GGTT);
     }
     return this.segError;
+  }
+
+  /**
+   * predictWrites for a command whose one write is a store at an address field (SINGLE_STORE): its
+   * range from the fields directly, translated once, when it is aligned and within a page. False for
+   * anything else (a page-crossing or misaligned store, a fault): the general way gives the segments.
+   */
+  private predictStore(st: SingleStore, len: number): boolean {
+    const buf = this.buf;
+    if (st.ifNonZero !== null && fieldValue(st.ifNonZero, buf, len) === 0) {
+      this.segCount = 0;
+      return true;
+    }
+    const va = fieldValue(st.addr, buf, len);
+    const bytes = singleStoreBytes(st, buf, len);
+    if (bytes >= 4 && (bytes & (bytes - 1)) === 0 && (va & (bytes - 1)) === 0 && (va & IN_PAGE) + bytes <= PAGE_SIZE) {
+      const space = st.space === null ? SPACE_PPGTT : fieldValue(st.space, buf, len) & 1;
+      this.lastSpace = space;
+      const hpa =
+        space === SPACE_GGTT
+          ? this.ggttTlb.translate(this.gctx, va, ACCESS_WRITE, this.fault)
+          : this.tlb.translate(this.ctx, va, ACCESS_WRITE, this.fault);
+      if (hpa >= 0) {
+        this.segHpa[0] = hpa;
+        this.segBytes[0] = bytes;
+        this.segCount = 1;
+        return true;
+      }
+    }
+    return false;
   }
 
   private segDef: CommandDef | null = null;
