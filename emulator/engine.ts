@@ -785,9 +785,9 @@ export class Engine {
    */
   private readonly fetched = new Set<number>();
 
-  /** Adds the pages fetched since the last call to `into` and starts over (at each snapshot). */
-  takeFetched(into: Set<number>): void {
-    for (const p of this.fetched) into.add(p);
+  /** Appends the pages fetched since the last call to `into` and starts over (at each snapshot). */
+  takeFetched(into: number[]): void {
+    for (const p of this.fetched) into.push(p);
     this.fetched.clear();
     this.fVpn = -1;
   }
@@ -1114,7 +1114,7 @@ export class Engine {
     const c = this.counted;
     for (let p = 0; p < c.length; p++)
       if (this.countSaver.current.get(p) !== this.counts[c[p]]) this.countSaver.mark(p);
-    const values = this.countSaver.save((p) => this.counts[c[p]]);
+    const values = this.countSaver.save(this.countAt);
     if (this.savedOrder.length !== c.length) this.savedOrder = c.slice(); // counted only grows between restores
     let counts = this.savedCounts;
     if (counts === null || counts.values !== values || counts.order !== this.savedOrder)
@@ -1124,6 +1124,35 @@ export class Engine {
       this.savedNotEmulated = this.tableCounts().notEmulated;
       this.savedForeign = this.foreign.size > 0 ? Object.fromEntries(this.foreign) : null;
     }
+    const subs = this.subs.save();
+    const tlb = this.tlb.save();
+    const ggttTlb = this.ggttTlb.save();
+    const pipeline = this.pipelineSaver.save(this.pipelineAt);
+    // Nothing changed (an idle engine, most of a busy one's parts): the last save, nothing allocated.
+    if (
+      prev !== null &&
+      prev.depth === this.depth &&
+      prev.bb === bb &&
+      prev.bbSpace === bbSpace &&
+      prev.cycles === this.cycles &&
+      prev.halted === this.halted &&
+      prev.semPolls === this.semPolls &&
+      prev.signalled === this.signalled &&
+      prev.subCommands === this.subCommands &&
+      prev.curSub === this.curSub &&
+      prev.subs === subs &&
+      prev.tlb === tlb &&
+      prev.ggttTlb === ggttTlb &&
+      prev.setPredicate === this.setPredicate &&
+      prev.arbitration === this.arbitration &&
+      prev.retired === this.retired &&
+      prev.counts === counts &&
+      prev.notEmulated === this.savedNotEmulated &&
+      prev.pipeline === pipeline &&
+      prev.foreign === (this.savedForeign ?? undefined) &&
+      prev.lastDraw === (this.lastDraw >= 0 ? this.lastDraw : undefined)
+    )
+      return prev;
     const st: EngineState = {
       depth: this.depth,
       bb,
@@ -1134,23 +1163,27 @@ export class Engine {
       signalled: this.signalled,
       subCommands: this.subCommands,
       curSub: this.curSub,
-      subs: this.subs.save(),
-      tlb: this.tlb.save(),
-      ggttTlb: this.ggttTlb.save(),
+      subs,
+      tlb,
+      ggttTlb,
       setPredicate: this.setPredicate,
       arbitration: this.arbitration,
       retired: this.retired,
       counts,
       notEmulated: this.savedNotEmulated,
-      pipeline: this.pipelineSaver.save((k) => this.pipeline[PIPELINE_NAMES[k]]),
-      ...(this.savedForeign !== null ? { foreign: this.savedForeign } : {}),
-      // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
-      ...(this.lastDraw >= 0 ? { lastDraw: this.lastDraw } : {}),
+      pipeline,
     };
-    if (prev !== null && sameFields(prev, st)) return prev;
+    // Present only when set, in this order (as saved states, and their digests, always had them).
+    if (this.savedForeign !== null) st.foreign = this.savedForeign;
+    // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
+    if (this.lastDraw >= 0) st.lastDraw = this.lastDraw;
     this.lastSaved = st;
     return st;
   }
+
+  /** The savers' value readers, made once (save runs at every snapshot). */
+  private readonly countAt = (p: number): number => this.counts[this.counted[p]];
+  private readonly pipelineAt = (k: number): PipelineEntry | undefined => this.pipeline[PIPELINE_NAMES[k]];
 
   restore(st: EngineState): void {
     this.depth = st.depth;
@@ -1274,16 +1307,6 @@ function sameNumbers(saved: readonly number[] | undefined, live: ArrayLike<numbe
   if (saved === undefined || saved.length !== live.length) return false;
   for (let i = 0; i < live.length; i++) if (saved[i] !== live[i]) return false;
   return true;
-}
-
-/** Two saved states with the same fields, each the same value or the same (shared, immutable) object. */
-function sameFields(a: EngineState, b: EngineState): boolean {
-  let n = 0;
-  for (const k in a) {
-    if (a[k as keyof EngineState] !== b[k as keyof EngineState]) return false;
-    n++;
-  }
-  return n === fieldCount(b);
 }
 
 /** Why an engine refuses a command (Engine.refusal). */
