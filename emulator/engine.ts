@@ -943,12 +943,11 @@ export class Engine {
     if (bytes >= 4 && (bytes & (bytes - 1)) === 0 && (va & (bytes - 1)) === 0 && (va & IN_PAGE) + bytes <= PAGE_SIZE) {
       const space = st.space === null ? SPACE_PPGTT : fieldValue(st.space, buf, len) & 1;
       this.lastSpace = space;
-      const hpa =
+      const ok =
         space === SPACE_GGTT
-          ? this.ggttTlb.translate(this.gctx, va, ACCESS_WRITE, this.fault)
-          : this.tlb.translate(this.ctx, va, ACCESS_WRITE, this.fault);
-      if (hpa >= 0) {
-        this.segHpa[0] = hpa;
+          ? this.ggttTlb.translateTo(this.gctx, va, ACCESS_WRITE, this.fault, this.segHpa, 0)
+          : this.tlb.translateTo(this.ctx, va, ACCESS_WRITE, this.fault, this.segHpa, 0);
+      if (ok) {
         this.segBytes[0] = bytes;
         this.segCount = 1;
         return true;
@@ -1614,8 +1613,46 @@ function predicateHandler(d: CommandDef): Handler {
   };
 }
 
+/**
+ * atomicOp on dwords (n = 32) in plain numbers, for the dword operations but compare-exchange (1-13,
+ * 15): `mem` and `a` unsigned; the result unsigned.
+ */
+export function atomic32(op: number, mem: number, a: number): number {
+  switch (op & 31) {
+    case 1:
+      return (mem & a) >>> 0;
+    case 2:
+      return (mem | a) >>> 0;
+    case 3:
+      return (mem ^ a) >>> 0;
+    case 4:
+      return a;
+    case 5:
+      return (mem + 1) >>> 0;
+    case 6:
+    case 15: // PREDEC
+      return (mem - 1) >>> 0;
+    case 7:
+      return (mem + a) >>> 0;
+    case 8:
+      return (mem - a) >>> 0;
+    case 9:
+      return (a - mem) >>> 0;
+    case 10:
+      return (mem | 0) > (a | 0) ? mem : a;
+    case 11:
+      return (mem | 0) < (a | 0) ? mem : a;
+    case 12:
+      return mem > a ? mem : a;
+    case 13:
+      return mem < a ? mem : a;
+    default:
+      throw new Error(`atomic32: no dword operation ${op}`);
+  }
+}
+
 /** MI_ATOMIC's operation on n-bit values (n = 32 or 64); null for an opcode it does not define. */
-function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
+export function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
   const mask = (1n << n) - 1n;
   const signed = (x: bigint) => BigInt.asIntN(Number(n), x);
   switch (op & 0x1f) {
@@ -1669,6 +1706,15 @@ function atomicHandler(d: CommandDef): Handler {
         `MI_ATOMIC operation ${hex(op)} is a ${['dword', 'qword', 'octword'][opSize]} atomic, but Data Size says ${['dword', 'qword', 'octword', 'reserved'][size]}`,
       );
     const dwords = 1 << size;
+    if (dwords === 1 && op !== 0x0e) {
+      // A dword operation but compare-exchange (the common case) in plain numbers: no lists, no BigInt.
+      const was = readPhys32(h, segAt(e, 0)) >>> 0;
+      const a = (fieldValue(fInline, e.buf, len) ? e.buf[3] : e.hostRegs()[e.slots.gpr0]) >>> 0;
+      storeAt(e, h, 0, atomic32(op, was, a));
+      if (fieldValue(fReturn, e.buf, len))
+        for (let k = 0; k < 4; k++) h.regs.set(e.slots.gpr0 + 8 + k, k === 0 ? was : 0);
+      return ADVANCE;
+    }
     // Operands: inline (operand 1 in DW3, DW5, DW7, DW9; operand 2 in DW4, DW6, ...) or CS_GPR0/1 and CS_GPR2/3.
     const operand = (which: 0 | 1): number[] => {
       const out: number[] = [];
