@@ -947,41 +947,31 @@ export class SnapshotStore {
    */
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number, step: number): void {
     if (count === 1) {
-      const pfn = Math.floor(hpa[0] / PAGE_SIZE); // small integers across the call, not an HPA (a double)
-      if (this.keptAlready(pfn, hpa[0] - pfn * PAGE_SIZE, bytes[0], step)) return;
-    }
-    for (let i = 0; i < count;) {
-      const at = hpa[i];
-      let n = bytes[i++];
-      const pageEnd = (Math.floor(at / PAGE_SIZE) + 1) * PAGE_SIZE;
-      while (i < count && hpa[i] === at + n && at + n < pageEnd) n += bytes[i++];
-      this.preserveIn(at, n, step);
+      // One segment (a store): its page and offset as small integers, not an HPA (a double).
+      const pfn = Math.floor(hpa[0] / PAGE_SIZE);
+      this.preservePage(pfn, hpa[0] - pfn * PAGE_SIZE, bytes[0], step);
+    } else {
+      for (let i = 0; i < count;) {
+        const at = hpa[i];
+        let n = bytes[i++];
+        const pageEnd = (Math.floor(at / PAGE_SIZE) + 1) * PAGE_SIZE;
+        while (i < count && hpa[i] === at + n && at + n < pageEnd) n += bytes[i++];
+        this.preserveIn(at, n, step);
+      }
     }
     if (this.open !== null) this.open.flush();
   }
 
-  /**
-   * preserveIn's common case in a few tests: bytes [off, off + bytes) of page `pfn`, within one block
-   * of a page the open epoch has a record of, that block kept already (or the page whole). Records the step; false when preserveIn
-   * has work to do (a new page, a block not kept yet, watchers to tell).
-   */
-  private keptAlready(pfn: number, off: number, bytes: number, step: number): boolean {
-    const open = this.open;
-    if (open === null || this.watchers.length !== 0) return false;
-    const t = this.trackedPage(pfn);
-    if (t.log !== open.id) return false;
-    t.steps[t.at] = step;
-    if (t.full) return true;
-    const b0 = off >>> BLOCK_SHIFT;
-    return b0 === (off + bytes - 1) >>> BLOCK_SHIFT && ((t.mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1;
-  }
-
   private preserveIn(hpa: number, bytes: number, step: number): void {
     const pfn = Math.floor(hpa / PAGE_SIZE);
+    this.preservePage(pfn, hpa - pfn * PAGE_SIZE, bytes, step);
+  }
+
+  /** preserveIn of bytes [off, off + bytes) of page `pfn`. */
+  private preservePage(pfn: number, off: number, bytes: number, step: number): void {
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
     if (open === null) return;
-    const off = hpa - pfn * PAGE_SIZE;
     const t = this.trackedPage(pfn);
     const mask = t.mask;
     if (t.log !== open.id) {
