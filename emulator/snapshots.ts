@@ -381,6 +381,14 @@ export class UndoLog {
    * epoch kept already (updated here). Keeps the others, a run at a time; returns the bytes added.
    */
   keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
+    if (b0 === b1) {
+      // One block (a store's): no runs to look for.
+      const bit = 1 << (b0 & 31);
+      if ((mask[b0 >>> 5] & bit) !== 0) return 0;
+      mask[b0 >>> 5] |= bit;
+      this.addRun(r, b0, 1, mem.pageForRead(this.pfnOf(r)), b0 * BLOCK_DWORDS);
+      return BLOCK_BYTES;
+    }
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
       mask.fill(0xffffffff);
       this.keepWhole(r, mem.pageForRead(this.pfnOf(r)));
