@@ -1143,6 +1143,30 @@ export function writeRangesAt(index: number, dw: ArrayLike<number>, len: number,
   if (writer !== null) writer(dw, len, emit);
 }
 
+/**
+ * The write of a command whose writes are one store at an address field and nothing else (the MI
+ * stores, atomics, copies): the engine's parser predicts it from these fields without running the
+ * plan; writeRangesAt emits the same range. Null for any other command.
+ */
+export function singleStoreAt(index: number): SingleStore | null {
+  return SINGLE_STORES[index];
+}
+
+/** A command's one store (singleStoreAt): its address field, optional condition and space fields, its size rule. */
+export interface SingleStore {
+  readonly addr: CmdField;
+  /** No store when this field is zero (null: always). */
+  readonly ifNonZero: CmdField | null;
+  /** The address-space field (1: global GTT), or null for PPGTT only. */
+  readonly space: CmdField | null;
+  readonly plan: WritePlan;
+}
+
+/** Bytes a single store (singleStoreAt) writes for these dwords; also its alignment (writeRanges' rule). */
+export function singleStoreBytes(s: SingleStore, dw: ArrayLike<number>, len: number): number {
+  return writeBytes(s.plan, dw, len);
+}
+
 type RangeSink = (va: number, bytes: number, align: number, ggtt: number) => boolean;
 /** A command's writeRanges, made once from its plan. */
 type Writer = (dw: ArrayLike<number>, len: number, emit: RangeSink) => void;
@@ -1275,6 +1299,13 @@ for (const d of COMMANDS) {
 const WRITERS: (Writer | null)[] = COMMANDS.map((d) => {
   const plan = WRITE_PLANS.get(d);
   return plan === undefined ? null : compileWriter(d, plan);
+});
+
+const SINGLE_STORES: (SingleStore | null)[] = COMMANDS.map((d) => {
+  const plan = WRITE_PLANS.get(d);
+  if (plan === undefined || plan.length !== 1 || plan[0].addr === null || plan[0].rect !== null) return null;
+  const w = plan[0];
+  return { addr: w.addr!, ifNonZero: w.ifNonZero, space: w.space, plan: w };
 });
 
 export interface BlitGeometry {

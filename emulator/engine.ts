@@ -23,8 +23,11 @@ import {
   fieldNum,
   fieldValue,
   writeRangesAt,
+  singleStoreAt,
+  singleStoreBytes,
   type CmdField,
   type Gen,
+  type SingleStore,
 } from './commands';
 import { HostMemory, PAGE_DWORDS, PAGE_SIZE, hex } from './memory';
 import { RegisterBank } from './mmio';
@@ -204,6 +207,11 @@ if (GGTT_FIELDS.some((fs) => fs.some((f) => f.dw > 1 || f.lo !== f.hi)))
 const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) =>
   d.mnemonic === 'MI_FLUSH_DW' || d.mnemonic === 'PIPE_CONTROL' ? (fieldByName(d, 'store_data_index') ?? null) : null,
 );
+/**
+ * Per command index: its one store at an address field (commands.singleStoreAt), predicted without
+ * running its plan; null for others, and for those with Store Data Index (the status page decides).
+ */
+const SINGLE_STORE: (SingleStore | null)[] = COMMANDS.map((_, i) => (SDI_FIELD[i] === null ? singleStoreAt(i) : null));
 /** Per command index: 1 when it writes a rectangle (the blits). */
 const RECT_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'rect') ? 1 : 0));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
@@ -777,9 +785,9 @@ export class Engine {
    */
   private readonly fetched = new Set<number>();
 
-  /** Adds the pages fetched since the last call to `into` and starts over (at each snapshot). */
-  takeFetched(into: Set<number>): void {
-    for (const p of this.fetched) into.add(p);
+  /** Appends the pages fetched since the last call to `into` and starts over (at each snapshot). */
+  takeFetched(into: number[]): void {
+    for (const p of this.fetched) into.push(p);
     this.fetched.clear();
     this.fVpn = -1;
   }
@@ -896,6 +904,8 @@ export class Engine {
    * the engine computes. Returns 0, or STEP_ERROR after a fault.
    */
   predictWrites(def: CommandDef, len: number): number {
+    const st = SINGLE_STORE[this.cmdIndex];
+    if (st !== null && this.predictStore(st, len)) return 0;
     this.segCount = 0;
     this.segDef = def;
     this.segError = 0;
@@ -915,6 +925,35 @@ export class Engine {
       this.addRange(this.statusPage() + off, bytes, 4, SPACE_GGTT);
     }
     return this.segError;
+  }
+
+  /**
+   * predictWrites for a command whose one write is a store at an address field (SINGLE_STORE): its
+   * range from the fields directly, translated once, when it is aligned and within a page. False for
+   * anything else (a page-crossing or misaligned store, a fault): the general way gives the segments.
+   */
+  private predictStore(st: SingleStore, len: number): boolean {
+    const buf = this.buf;
+    if (st.ifNonZero !== null && fieldValue(st.ifNonZero, buf, len) === 0) {
+      this.segCount = 0;
+      return true;
+    }
+    const va = fieldValue(st.addr, buf, len);
+    const bytes = singleStoreBytes(st, buf, len);
+    if (bytes >= 4 && (bytes & (bytes - 1)) === 0 && (va & (bytes - 1)) === 0 && (va & IN_PAGE) + bytes <= PAGE_SIZE) {
+      const space = st.space === null ? SPACE_PPGTT : fieldValue(st.space, buf, len) & 1;
+      this.lastSpace = space;
+      const ok =
+        space === SPACE_GGTT
+          ? this.ggttTlb.translateTo(this.gctx, va, ACCESS_WRITE, this.fault, this.segHpa, 0)
+          : this.tlb.translateTo(this.ctx, va, ACCESS_WRITE, this.fault, this.segHpa, 0);
+      if (ok) {
+        this.segBytes[0] = bytes;
+        this.segCount = 1;
+        return true;
+      }
+    }
+    return false;
   }
 
   private segDef: CommandDef | null = null;
@@ -1074,7 +1113,7 @@ export class Engine {
     const c = this.counted;
     for (let p = 0; p < c.length; p++)
       if (this.countSaver.current.get(p) !== this.counts[c[p]]) this.countSaver.mark(p);
-    const values = this.countSaver.save((p) => this.counts[c[p]]);
+    const values = this.countSaver.save(this.countAt);
     if (this.savedOrder.length !== c.length) this.savedOrder = c.slice(); // counted only grows between restores
     let counts = this.savedCounts;
     if (counts === null || counts.values !== values || counts.order !== this.savedOrder)
@@ -1084,6 +1123,35 @@ export class Engine {
       this.savedNotEmulated = this.tableCounts().notEmulated;
       this.savedForeign = this.foreign.size > 0 ? Object.fromEntries(this.foreign) : null;
     }
+    const subs = this.subs.save();
+    const tlb = this.tlb.save();
+    const ggttTlb = this.ggttTlb.save();
+    const pipeline = this.pipelineSaver.save(this.pipelineAt);
+    // Nothing changed (an idle engine, most of a busy one's parts): the last save, nothing allocated.
+    if (
+      prev !== null &&
+      prev.depth === this.depth &&
+      prev.bb === bb &&
+      prev.bbSpace === bbSpace &&
+      prev.cycles === this.cycles &&
+      prev.halted === this.halted &&
+      prev.semPolls === this.semPolls &&
+      prev.signalled === this.signalled &&
+      prev.subCommands === this.subCommands &&
+      prev.curSub === this.curSub &&
+      prev.subs === subs &&
+      prev.tlb === tlb &&
+      prev.ggttTlb === ggttTlb &&
+      prev.setPredicate === this.setPredicate &&
+      prev.arbitration === this.arbitration &&
+      prev.retired === this.retired &&
+      prev.counts === counts &&
+      prev.notEmulated === this.savedNotEmulated &&
+      prev.pipeline === pipeline &&
+      prev.foreign === (this.savedForeign ?? undefined) &&
+      prev.lastDraw === (this.lastDraw >= 0 ? this.lastDraw : undefined)
+    )
+      return prev;
     const st: EngineState = {
       depth: this.depth,
       bb,
@@ -1094,23 +1162,27 @@ export class Engine {
       signalled: this.signalled,
       subCommands: this.subCommands,
       curSub: this.curSub,
-      subs: this.subs.save(),
-      tlb: this.tlb.save(),
-      ggttTlb: this.ggttTlb.save(),
+      subs,
+      tlb,
+      ggttTlb,
       setPredicate: this.setPredicate,
       arbitration: this.arbitration,
       retired: this.retired,
       counts,
       notEmulated: this.savedNotEmulated,
-      pipeline: this.pipelineSaver.save((k) => this.pipeline[PIPELINE_NAMES[k]]),
-      ...(this.savedForeign !== null ? { foreign: this.savedForeign } : {}),
-      // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
-      ...(this.lastDraw >= 0 ? { lastDraw: this.lastDraw } : {}),
+      pipeline,
     };
-    if (prev !== null && sameFields(prev, st)) return prev;
+    // Present only when set, in this order (as saved states, and their digests, always had them).
+    if (this.savedForeign !== null) st.foreign = this.savedForeign;
+    // Only once a draw has run: saved states (and their digests) of draw-free programs stay as they were.
+    if (this.lastDraw >= 0) st.lastDraw = this.lastDraw;
     this.lastSaved = st;
     return st;
   }
+
+  /** The savers' value readers, made once (save runs at every snapshot). */
+  private readonly countAt = (p: number): number => this.counts[this.counted[p]];
+  private readonly pipelineAt = (k: number): PipelineEntry | undefined => this.pipeline[PIPELINE_NAMES[k]];
 
   restore(st: EngineState): void {
     this.depth = st.depth;
@@ -1234,16 +1306,6 @@ function sameNumbers(saved: readonly number[] | undefined, live: ArrayLike<numbe
   if (saved === undefined || saved.length !== live.length) return false;
   for (let i = 0; i < live.length; i++) if (saved[i] !== live[i]) return false;
   return true;
-}
-
-/** Two saved states with the same fields, each the same value or the same (shared, immutable) object. */
-function sameFields(a: EngineState, b: EngineState): boolean {
-  let n = 0;
-  for (const k in a) {
-    if (a[k as keyof EngineState] !== b[k as keyof EngineState]) return false;
-    n++;
-  }
-  return n === fieldCount(b);
 }
 
 /** Why an engine refuses a command (Engine.refusal). */
@@ -1551,8 +1613,46 @@ function predicateHandler(d: CommandDef): Handler {
   };
 }
 
+/**
+ * atomicOp on dwords (n = 32) in plain numbers, for the dword operations but compare-exchange (1-13,
+ * 15): `mem` and `a` unsigned; the result unsigned.
+ */
+export function atomic32(op: number, mem: number, a: number): number {
+  switch (op & 31) {
+    case 1:
+      return (mem & a) >>> 0;
+    case 2:
+      return (mem | a) >>> 0;
+    case 3:
+      return (mem ^ a) >>> 0;
+    case 4:
+      return a;
+    case 5:
+      return (mem + 1) >>> 0;
+    case 6:
+    case 15: // PREDEC
+      return (mem - 1) >>> 0;
+    case 7:
+      return (mem + a) >>> 0;
+    case 8:
+      return (mem - a) >>> 0;
+    case 9:
+      return (a - mem) >>> 0;
+    case 10:
+      return (mem | 0) > (a | 0) ? mem : a;
+    case 11:
+      return (mem | 0) < (a | 0) ? mem : a;
+    case 12:
+      return mem > a ? mem : a;
+    case 13:
+      return mem < a ? mem : a;
+    default:
+      throw new Error(`atomic32: no dword operation ${op}`);
+  }
+}
+
 /** MI_ATOMIC's operation on n-bit values (n = 32 or 64); null for an opcode it does not define. */
-function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
+export function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
   const mask = (1n << n) - 1n;
   const signed = (x: bigint) => BigInt.asIntN(Number(n), x);
   switch (op & 0x1f) {
@@ -1606,6 +1706,15 @@ function atomicHandler(d: CommandDef): Handler {
         `MI_ATOMIC operation ${hex(op)} is a ${['dword', 'qword', 'octword'][opSize]} atomic, but Data Size says ${['dword', 'qword', 'octword', 'reserved'][size]}`,
       );
     const dwords = 1 << size;
+    if (dwords === 1 && op !== 0x0e) {
+      // A dword operation but compare-exchange (the common case) in plain numbers: no lists, no BigInt.
+      const was = readPhys32(h, segAt(e, 0)) >>> 0;
+      const a = (fieldValue(fInline, e.buf, len) ? e.buf[3] : e.hostRegs()[e.slots.gpr0]) >>> 0;
+      storeAt(e, h, 0, atomic32(op, was, a));
+      if (fieldValue(fReturn, e.buf, len))
+        for (let k = 0; k < 4; k++) h.regs.set(e.slots.gpr0 + 8 + k, k === 0 ? was : 0);
+      return ADVANCE;
+    }
     // Operands: inline (operand 1 in DW3, DW5, DW7, DW9; operand 2 in DW4, DW6, ...) or CS_GPR0/1 and CS_GPR2/3.
     const operand = (which: 0 | 1): number[] => {
       const out: number[] = [];

@@ -390,6 +390,14 @@ export class UndoLog {
    * epoch kept already (updated here). Keeps the others, a run at a time; returns the bytes added.
    */
   keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
+    if (b0 === b1) {
+      // One block (a store's): no runs to look for.
+      const bit = 1 << (b0 & 31);
+      if ((mask[b0 >>> 5] & bit) !== 0) return 0;
+      mask[b0 >>> 5] |= bit;
+      this.addRun(r, b0, 1, mem.pageForRead(this.pfnOf(r)), b0 * BLOCK_DWORDS);
+      return BLOCK_BYTES;
+    }
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
       mask.fill(0xffffffff);
       const page = mem.pageForRead(this.pfnOf(r));
@@ -961,22 +969,32 @@ export class SnapshotStore {
    * one copy), and whole pages adjacent in host memory in one copy for all.
    */
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number, step: number): void {
-    for (let i = 0; i < count;) {
-      const at = hpa[i];
-      let n = bytes[i++];
-      const pageEnd = (Math.floor(at / PAGE_SIZE) + 1) * PAGE_SIZE;
-      while (i < count && hpa[i] === at + n && at + n < pageEnd) n += bytes[i++];
-      this.preserveIn(at, n, step);
+    if (count === 1) {
+      // One segment (a store): its page and offset as small integers, not an HPA (a double).
+      const pfn = Math.floor(hpa[0] / PAGE_SIZE);
+      this.preservePage(pfn, hpa[0] - pfn * PAGE_SIZE, bytes[0], step);
+    } else {
+      for (let i = 0; i < count;) {
+        const at = hpa[i];
+        let n = bytes[i++];
+        const pageEnd = (Math.floor(at / PAGE_SIZE) + 1) * PAGE_SIZE;
+        while (i < count && hpa[i] === at + n && at + n < pageEnd) n += bytes[i++];
+        this.preserveIn(at, n, step);
+      }
     }
     if (this.open !== null) this.open.flush();
   }
 
   private preserveIn(hpa: number, bytes: number, step: number): void {
     const pfn = Math.floor(hpa / PAGE_SIZE);
+    this.preservePage(pfn, hpa - pfn * PAGE_SIZE, bytes, step);
+  }
+
+  /** preserveIn of bytes [off, off + bytes) of page `pfn`. */
+  private preservePage(pfn: number, off: number, bytes: number, step: number): void {
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
     if (open === null) return;
-    const off = hpa - pfn * PAGE_SIZE;
     const t = this.trackedPage(pfn);
     const mask = t.mask;
     if (t.log !== open.id) {

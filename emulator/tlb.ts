@@ -95,6 +95,24 @@ export class Tlb {
     return hpa;
   }
 
+  /**
+   * translate, the HPA written to out[k]; false after a fault. No HPA (a double above 2^31) crosses the
+   * call, so none is boxed on the heap when the call is not inlined (a store's hot path).
+   */
+  translateTo(
+    ctx: PagingContext | GgttContext,
+    va: number,
+    access: number,
+    fault: FaultInfo,
+    out: Float64Array,
+    k: number,
+  ): boolean {
+    const hpa = this.translate(ctx, va, access, fault);
+    if (hpa < 0) return false;
+    out[k] = hpa;
+    return true;
+  }
+
   /** Adds a slot to the filled list in its place (fills are TLB misses: rare next to hits). */
   private list(i: number): void {
     this.listed[i] = 1;

@@ -662,13 +662,16 @@ export class Vm implements EngineHost {
 
   /** The machine state as it stands; `regs` receives a copy of the register bank (a new array by default). */
   machineState(regs: Uint32Array = new Uint32Array(this.regs.values)): MachineState {
+    // Saved lists are never changed: the newest snapshot's are shared when they hold the same values.
+    const last = this.snapshots.list[this.snapshots.list.length - 1]?.state;
+    const engines = this.engines.map((e) => e.save());
     return {
       step: this.step,
       commands: this.commands,
       regs,
-      engines: this.engines.map((e) => e.save()),
+      engines: last !== undefined && sameItems(last.engines, engines) ? last.engines : engines,
       driverPc: this.driverPc,
-      ringGpa: [...this.ringGpa],
+      ringGpa: last !== undefined && sameItems(last.ringGpa, this.ringGpa) ? last.ringGpa : [...this.ringGpa],
       rr: this.rr,
       interrupts: this.interrupts,
     };
@@ -697,9 +700,9 @@ export class Vm implements EngineHost {
   takeSnapshot(reason: SnapshotReason, op = -1, engine: string | null = null): Snapshot {
     const touchedRegs = this.regs.takeTouched();
     const touchedAt = touchedRegs.map((slot) => this.regs.lastWrite[slot]);
-    const pages = new Set<number>();
-    for (const e of this.engines) e.takeFetched(pages);
-    const fetched = [...pages].sort((a, b) => a - b);
+    const fetched: number[] = [];
+    for (const e of this.engines) e.takeFetched(fetched);
+    if (fetched.length > 1) ascendingUnique(fetched);
     return this.snapshots.add(
       reason,
       this.machineState(this.snapshots.regsCopy(this.regs.values)),
@@ -1045,4 +1048,19 @@ export interface RunResult {
     pagesSent: number;
     downtimeMs: number;
   };
+}
+
+/** Do two lists hold the same items (the same values, or the same shared objects)? */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Sorts a list of integers ascending and drops repeats, in place. */
+function ascendingUnique(xs: number[]): void {
+  xs.sort((a, b) => a - b);
+  let n = 0;
+  for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[n - 1]) xs[n++] = xs[i];
+  xs.length = n;
 }

@@ -70,7 +70,7 @@ function minimalLoop(
         for (let j = 1; j < len; j += 2)
           regs[slotOf[((batch[i + j] & REG_OFFSET_MASK) - base) >>> 2]] = batch[i + j + 1];
       } else if (idx === SDI) {
-        const va = batch[i + 2];
+        const va = batch[i + 1]; // the Address field's low dword (DW2 holds its high bits)
         pages[va >>> 12][(va & 0xfff) >>> 2] = batch[i + 3];
       }
       i += len;

@@ -5,9 +5,10 @@
 // global GTT and its privilege rule, Byte Write Disables; each also under the write-set soundness check.
 
 import * as assert from 'node:assert/strict';
+import { atomic32, atomicOp } from '../../emulator/engine';
 import { loadVm } from '../../emulator/program';
 import type { Vm } from '../../emulator/vm';
-import { runChecked } from './helpers';
+import { prng, runChecked } from './helpers';
 
 const MAP = ['.vm memory=64M', '.map 0x100000, 0x100000, 1M, rw', '.map 0x200000, 0x200000, 64K, rw'];
 
@@ -208,6 +209,18 @@ describe('gen8/gen9 MI command semantics', () => {
       });
       sound(program(ring, setup));
     }
+  });
+
+  it('MI_ATOMIC: the dword operations in plain numbers equal their 32-bit BigInt definition', () => {
+    const rnd = prng(32);
+    const edges = [0, 1, 2, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff];
+    const values = [...edges, ...Array.from({ length: 40 }, () => Math.floor(rnd() * 2 ** 32))];
+    for (const op of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15])
+      for (const mem of values)
+        for (const a of values.slice(0, 16)) {
+          const want = Number(atomicOp(op, BigInt(mem), BigInt(a), 32n));
+          assert.equal(atomic32(op, mem, a), want, `op ${op}, ${mem}, ${a}`);
+        }
   });
 
   it('MI_ATOMIC: qword operations, compare-exchange of a dword, a qword and an octword', () => {
