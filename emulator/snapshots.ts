@@ -423,6 +423,11 @@ export class UndoLog {
     return added;
   }
 
+  /** Keeps block b of record r's page (`page`, its current contents), not kept yet in this epoch. */
+  keepBlock(r: number, b: number, page: Uint32Array): void {
+    this.addRun(r, b, 1, page, b * BLOCK_DWORDS);
+  }
+
   /**
    * Keeps all of record r's page (`page`, first written whole in this epoch) in a page unit. The copy
    * joins the pending one when both the page and the unit follow it; else that one is made first.
@@ -996,19 +1001,42 @@ export class SnapshotStore {
     const open = this.open;
     if (open === null) return;
     const t = this.trackedPage(pfn);
-    const mask = t.mask;
     if (t.log !== open.id) {
-      const absent = !this.mem.hasPage(pfn);
-      this.track(t, open, open.addRecord(pfn, absent));
-      mask.fill(absent ? 0xffffffff : 0);
-      t.full = absent;
+      this.firstWrite(t, open, pfn, off, bytes, step);
+      return;
     }
     t.steps[t.at] = step;
     if (t.full) return;
     const b0 = off >>> BLOCK_SHIFT;
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
+    const mask = t.mask;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
     if (open.keep(this.mem, t.rec, mask, b0, b1) > 0) t.full = fullMask(mask);
+  }
+
+  /**
+   * preservePage of page `pfn`'s first write in the open epoch: its record, and its blocks written.
+   * Out of the hot path's line (a periodic snapshot's epoch makes one per page it writes), and the
+   * page looked up once for both whether it is present and its image.
+   */
+  private firstWrite(t: TrackedPage, open: UndoLog, pfn: number, off: number, bytes: number, step: number): void {
+    const mask = t.mask;
+    const page = this.mem.hasPage(pfn) ? this.mem.pageForRead(pfn) : null;
+    this.track(t, open, open.addRecord(pfn, page === null, step));
+    if (page === null) {
+      for (let w = 0; w < MASK_WORDS; w++) mask[w] = 0xffffffff;
+      t.full = true;
+      return;
+    }
+    for (let w = 0; w < MASK_WORDS; w++) mask[w] = 0;
+    t.full = false;
+    const b0 = off >>> BLOCK_SHIFT;
+    const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
+    if (b0 === b1) {
+      // One block (a store's): kept as the record's first run.
+      mask[b0 >>> 5] = 1 << (b0 & 31);
+      open.keepBlock(t.rec, b0, page);
+    } else if (open.keep(this.mem, t.rec, mask, b0, b1) > 0) t.full = fullMask(mask);
   }
 
   private track(t: TrackedPage, log: UndoLog, rec: number): void {
