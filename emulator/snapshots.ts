@@ -395,7 +395,7 @@ export class UndoLog {
       const bit = 1 << (b0 & 31);
       if ((mask[b0 >>> 5] & bit) !== 0) return 0;
       mask[b0 >>> 5] |= bit;
-      this.addRun(r, b0, 1, mem.pageForRead(this.pfnOf(r)), b0 * BLOCK_DWORDS);
+      this.keepBlock(r, b0, mem.pageForRead(this.pfnOf(r)));
       return BLOCK_BYTES;
     }
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
@@ -425,7 +425,19 @@ export class UndoLog {
 
   /** Keeps block b of record r's page (`page`, its current contents), not kept yet in this epoch. */
   keepBlock(r: number, b: number, page: Uint32Array): void {
-    this.addRun(r, b, 1, page, b * BLOCK_DWORDS);
+    // addRun of one block, its copy a fixed-length loop.
+    this.blockCount++;
+    if (this.byRecord !== null) this.dropRunIndex();
+    if (this.fill === SEG_BLOCKS) {
+      this.segs = this.append(this.segs, this.pool.take());
+      this.fill = 0;
+    }
+    const seg = this.segs[this.segs.length - 1];
+    const to = this.fill * BLOCK_DWORDS;
+    const at = b * BLOCK_DWORDS;
+    for (let i = 0; i < BLOCK_DWORDS; i++) seg[to + i] = page[at + i];
+    this.pushRun(r, b, 1);
+    this.fill++;
   }
 
   /**
@@ -1092,13 +1104,14 @@ export class SnapshotStore {
       merged = mergeTraces(last, trace);
       last = this.list[this.list.length - 1];
     }
+    let touchedRegs = merged.touchedRegs;
+    let touchedAt = merged.touchedAt;
+    let fetched = merged.fetched;
     if (last) {
       state = shareUnchanged(last.state, state);
-      merged = {
-        touchedRegs: sharedList(last.touchedRegs, merged.touchedRegs)!,
-        touchedAt: sharedList(last.touchedAt, merged.touchedAt),
-        fetched: sharedList(last.fetched, merged.fetched),
-      };
+      touchedRegs = sharedList(last.touchedRegs, touchedRegs)!;
+      touchedAt = sharedList(last.touchedAt, touchedAt);
+      fetched = sharedList(last.fetched, fetched);
     }
     const s: Snapshot = {
       id: this.nextId++,
@@ -1106,7 +1119,9 @@ export class SnapshotStore {
       op,
       engine,
       state,
-      ...merged,
+      touchedRegs,
+      touchedAt,
+      fetched,
       undo: new UndoLog(this.pool),
       barrier: reason === 'edit',
       stateBytes: 0,
