@@ -386,21 +386,22 @@ export class UndoLog {
   }
 
   /**
-   * Blocks b0..b1 (inclusive) of record r's page are about to be written; `mask` says which this
-   * epoch kept already (updated here). Keeps the others, a run at a time; returns the bytes added.
+   * Blocks b0..b1 (inclusive) of record r's page (frame `pfn`) are about to be written; `mask` says
+   * which this epoch kept already (updated here). Keeps the others, a run at a time; returns the
+   * bytes added.
    */
-  keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
+  keep(mem: HostMemory, r: number, pfn: number, mask: Uint32Array, b0: number, b1: number): number {
     if (b0 === b1) {
       // One block (a store's): no runs to look for.
       const bit = 1 << (b0 & 31);
       if ((mask[b0 >>> 5] & bit) !== 0) return 0;
       mask[b0 >>> 5] |= bit;
-      this.keepBlock(r, b0, mem.pageForRead(this.pfnOf(r)));
+      this.keepBlock(r, b0, mem.pageForRead(pfn));
       return BLOCK_BYTES;
     }
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
       mask.fill(0xffffffff);
-      const page = mem.pageForRead(this.pfnOf(r));
+      const page = mem.pageForRead(pfn);
       const value = mem.uniformValueOf(page.buffer);
       // A uniform page's image is its value: no copy.
       if (value !== undefined) this.addWhole(r, -1 - value);
@@ -414,7 +415,7 @@ export class UndoLog {
     // tests, and a page first written whole is one run (copied a segment at a time).
     for (let b = nextBit(mask, b0, end, 0); b < end;) {
       const e = nextBit(mask, b + 1, end, 1);
-      if (page === null) page = mem.pageForRead(this.pfnOf(r));
+      if (page === null) page = mem.pageForRead(pfn);
       setBits(mask, 0, b, e - b);
       this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
       added += (e - b) * BLOCK_BYTES;
@@ -1023,7 +1024,7 @@ export class SnapshotStore {
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
     const mask = t.mask;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
-    if (open.keep(this.mem, t.rec, mask, b0, b1) > 0) t.full = fullMask(mask);
+    if (open.keep(this.mem, t.rec, pfn, mask, b0, b1) > 0) t.full = fullMask(mask);
   }
 
   /**
@@ -1048,7 +1049,7 @@ export class SnapshotStore {
       // One block (a store's): kept as the record's first run.
       mask[b0 >>> 5] = 1 << (b0 & 31);
       open.keepBlock(t.rec, b0, page);
-    } else if (open.keep(this.mem, t.rec, mask, b0, b1) > 0) t.full = fullMask(mask);
+    } else if (open.keep(this.mem, t.rec, pfn, mask, b0, b1) > 0) t.full = fullMask(mask);
   }
 
   private track(t: TrackedPage, log: UndoLog, rec: number): void {
