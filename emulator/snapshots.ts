@@ -386,21 +386,22 @@ export class UndoLog {
   }
 
   /**
-   * Blocks b0..b1 (inclusive) of record r's page are about to be written; `mask` says which this
-   * epoch kept already (updated here). Keeps the others, a run at a time; returns the bytes added.
+   * Blocks b0..b1 (inclusive) of record r's page (frame `pfn`) are about to be written; `mask` says
+   * which this epoch kept already (updated here). Keeps the others, a run at a time; returns the
+   * bytes added.
    */
-  keep(mem: HostMemory, r: number, mask: Uint32Array, b0: number, b1: number): number {
+  keep(mem: HostMemory, r: number, pfn: number, mask: Uint32Array, b0: number, b1: number): number {
     if (b0 === b1) {
       // One block (a store's): no runs to look for.
       const bit = 1 << (b0 & 31);
       if ((mask[b0 >>> 5] & bit) !== 0) return 0;
       mask[b0 >>> 5] |= bit;
-      this.addRun(r, b0, 1, mem.pageForRead(this.pfnOf(r)), b0 * BLOCK_DWORDS);
+      this.keepBlock(r, b0, mem.pageForRead(pfn));
       return BLOCK_BYTES;
     }
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
       mask.fill(0xffffffff);
-      const page = mem.pageForRead(this.pfnOf(r));
+      const page = mem.pageForRead(pfn);
       const value = mem.uniformValueOf(page.buffer);
       // A uniform page's image is its value: no copy.
       if (value !== undefined) this.addWhole(r, -1 - value);
@@ -414,13 +415,30 @@ export class UndoLog {
     // tests, and a page first written whole is one run (copied a segment at a time).
     for (let b = nextBit(mask, b0, end, 0); b < end;) {
       const e = nextBit(mask, b + 1, end, 1);
-      if (page === null) page = mem.pageForRead(this.pfnOf(r));
+      if (page === null) page = mem.pageForRead(pfn);
       setBits(mask, 0, b, e - b);
       this.addRun(r, b, e - b, page, b * BLOCK_DWORDS);
       added += (e - b) * BLOCK_BYTES;
       b = e < end ? nextBit(mask, e + 1, end, 0) : end;
     }
     return added;
+  }
+
+  /** Keeps block b of record r's page (`page`, its current contents), not kept yet in this epoch. */
+  keepBlock(r: number, b: number, page: Uint32Array): void {
+    // addRun of one block, its copy a fixed-length loop.
+    this.blockCount++;
+    if (this.byRecord !== null) this.dropRunIndex();
+    if (this.fill === SEG_BLOCKS) {
+      this.segs = this.append(this.segs, this.pool.take());
+      this.fill = 0;
+    }
+    const seg = this.segs[this.segs.length - 1];
+    const to = this.fill * BLOCK_DWORDS;
+    const at = b * BLOCK_DWORDS;
+    for (let i = 0; i < BLOCK_DWORDS; i++) seg[to + i] = page[at + i];
+    this.pushRun(r, b, 1);
+    this.fill++;
   }
 
   /**
@@ -996,19 +1014,42 @@ export class SnapshotStore {
     const open = this.open;
     if (open === null) return;
     const t = this.trackedPage(pfn);
-    const mask = t.mask;
     if (t.log !== open.id) {
-      const absent = !this.mem.hasPage(pfn);
-      this.track(t, open, open.addRecord(pfn, absent));
-      mask.fill(absent ? 0xffffffff : 0);
-      t.full = absent;
+      this.firstWrite(t, open, pfn, off, bytes, step);
+      return;
     }
     t.steps[t.at] = step;
     if (t.full) return;
     const b0 = off >>> BLOCK_SHIFT;
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
+    const mask = t.mask;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
-    if (open.keep(this.mem, t.rec, mask, b0, b1) > 0) t.full = fullMask(mask);
+    if (open.keep(this.mem, t.rec, pfn, mask, b0, b1) > 0) t.full = fullMask(mask);
+  }
+
+  /**
+   * preservePage of page `pfn`'s first write in the open epoch: its record, and its blocks written.
+   * Out of the hot path's line (a periodic snapshot's epoch makes one per page it writes), and the
+   * page looked up once for both whether it is present and its image.
+   */
+  private firstWrite(t: TrackedPage, open: UndoLog, pfn: number, off: number, bytes: number, step: number): void {
+    const mask = t.mask;
+    const page = this.mem.hasPage(pfn) ? this.mem.pageForRead(pfn) : null;
+    this.track(t, open, open.addRecord(pfn, page === null, step));
+    if (page === null) {
+      for (let w = 0; w < MASK_WORDS; w++) mask[w] = 0xffffffff;
+      t.full = true;
+      return;
+    }
+    for (let w = 0; w < MASK_WORDS; w++) mask[w] = 0;
+    t.full = false;
+    const b0 = off >>> BLOCK_SHIFT;
+    const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
+    if (b0 === b1) {
+      // One block (a store's): kept as the record's first run.
+      mask[b0 >>> 5] = 1 << (b0 & 31);
+      open.keepBlock(t.rec, b0, page);
+    } else if (open.keep(this.mem, t.rec, pfn, mask, b0, b1) > 0) t.full = fullMask(mask);
   }
 
   private track(t: TrackedPage, log: UndoLog, rec: number): void {
@@ -1064,13 +1105,14 @@ export class SnapshotStore {
       merged = mergeTraces(last, trace);
       last = this.list[this.list.length - 1];
     }
+    let touchedRegs = merged.touchedRegs;
+    let touchedAt = merged.touchedAt;
+    let fetched = merged.fetched;
     if (last) {
       state = shareUnchanged(last.state, state);
-      merged = {
-        touchedRegs: sharedList(last.touchedRegs, merged.touchedRegs)!,
-        touchedAt: sharedList(last.touchedAt, merged.touchedAt),
-        fetched: sharedList(last.fetched, merged.fetched),
-      };
+      touchedRegs = sharedList(last.touchedRegs, touchedRegs)!;
+      touchedAt = sharedList(last.touchedAt, touchedAt);
+      fetched = sharedList(last.fetched, fetched);
     }
     const s: Snapshot = {
       id: this.nextId++,
@@ -1078,7 +1120,9 @@ export class SnapshotStore {
       op,
       engine,
       state,
-      ...merged,
+      touchedRegs,
+      touchedAt,
+      fetched,
       undo: new UndoLog(this.pool),
       barrier: reason === 'edit',
       stateBytes: 0,

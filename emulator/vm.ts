@@ -8,6 +8,7 @@ import {
   Engine,
   EngineFault,
   EngineHost,
+  type EngineState,
   SPACE_GGTT,
   SPACE_PPGTT,
   STEP_COMMAND,
@@ -664,7 +665,8 @@ export class Vm implements EngineHost {
   machineState(regs: Uint32Array = new Uint32Array(this.regs.values)): MachineState {
     // Saved lists are never changed: the newest snapshot's are shared when they hold the same values.
     const last = this.snapshots.list[this.snapshots.list.length - 1]?.state;
-    const engines = this.engines.map((e) => e.save());
+    const engines: EngineState[] = new Array(this.engines.length);
+    for (let i = 0; i < engines.length; i++) engines[i] = this.engines[i].save();
     return {
       step: this.step,
       commands: this.commands,
@@ -699,9 +701,11 @@ export class Vm implements EngineHost {
 
   takeSnapshot(reason: SnapshotReason, op = -1, engine: string | null = null): Snapshot {
     const touchedRegs = this.regs.takeTouched();
-    const touchedAt = touchedRegs.map((slot) => this.regs.lastWrite[slot]);
+    const lastWrite = this.regs.lastWrite;
+    const touchedAt: number[] = new Array(touchedRegs.length);
+    for (let i = 0; i < touchedRegs.length; i++) touchedAt[i] = lastWrite[touchedRegs[i]];
     const fetched: number[] = [];
-    for (const e of this.engines) e.takeFetched(fetched);
+    for (let i = 0; i < this.engines.length; i++) this.engines[i].takeFetched(fetched);
     if (fetched.length > 1) ascendingUnique(fetched);
     return this.snapshots.add(
       reason,
@@ -1059,7 +1063,15 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
 
 /** Sorts a list of integers ascending and drops repeats, in place. */
 function ascendingUnique(xs: number[]): void {
-  xs.sort((a, b) => a - b);
+  // Insertion sort for the few pages an epoch usually fetched commands from (mostly in order already).
+  if (xs.length > 32) xs.sort((a, b) => a - b);
+  else
+    for (let i = 1; i < xs.length; i++) {
+      const x = xs[i];
+      let j = i - 1;
+      for (; j >= 0 && xs[j] > x; j--) xs[j + 1] = xs[j];
+      xs[j + 1] = x;
+    }
   let n = 0;
   for (let i = 0; i < xs.length; i++) if (i === 0 || xs[i] !== xs[n - 1]) xs[n++] = xs[i];
   xs.length = n;
