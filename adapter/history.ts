@@ -5,8 +5,6 @@
 import { MAX_RANGES_PER_PAGE, snapshotDiffSteps, summarize, Vm, type Snapshot, type SnapshotDiff } from '../emulator';
 import type { CustomArgs, CustomBody, SnapshotInfo } from './protocol';
 
-export { MAX_RANGES_PER_PAGE, surfaceAt } from '../emulator';
-
 /** Snapshots in one `vgpu/snapshots` answer when the request names no count, and the most one carries. */
 export const SNAPSHOT_WINDOW = 256;
 export const MAX_SNAPSHOT_WINDOW = 4096;

@@ -18,6 +18,7 @@ import {
   readStateSurface,
   regField,
   stateSurfaces,
+  surfaceAt,
   walkStepJson,
   walkStepLines,
   writeOutputFile,
@@ -49,7 +50,7 @@ import { ConsoleError, ConsoleHost, completions, evaluateRequest } from './evalu
 import { assign } from './assign';
 import { Execution, Granularity, MotionError, OutputFlow, Stop, StepKind } from './execution';
 import { ExpressionError, evaluateText, isName, resolveName } from './expression';
-import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow, surfaceAt } from './history';
+import { Comparison, diffSteps, snapshotIndex, snapshotInfo, snapshotWindow } from './history';
 import {
   CUSTOM_REQUEST_ARGS,
   LAUNCH_ATTRIBUTES,

@@ -4,7 +4,8 @@
 // comparison takes stays a small fraction of what changed.
 
 import { strict as assert } from 'node:assert';
-import { Comparison, MAX_RANGES_PER_PAGE, diff, diffSteps, surfaceAt } from '../../adapter/history';
+import { Comparison, diff, diffSteps } from '../../adapter/history';
+import { MAX_RANGES_PER_PAGE, surfaceAt } from '../../emulator';
 import { PAGE_SIZE } from '../../emulator/memory';
 import { loadVm } from '../../emulator/program';
 import { RAM_HPA, type Vm } from '../../emulator/vm';
