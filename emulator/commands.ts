@@ -1026,7 +1026,12 @@ const LEN_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 << d.length
 const LEN_BIAS = Int32Array.from(COMMANDS, (d) => d.bias);
 const LEN_MIN = Int32Array.from(COMMANDS, (d) => lengthWindow(d).min);
 const LEN_MAX = Int32Array.from(COMMANDS, (d) => lengthWindow(d).max);
-const LEN_STEP = Int32Array.from(COMMANDS, (d) => lengthWindow(d).step);
+/** The step less one (every step, a group entry's dwords or a pair's 2, is a power of two: a mask, not a division). */
+const LEN_STEP_MASK = Int32Array.from(COMMANDS, (d) => {
+  const step = lengthWindow(d).step;
+  if ((step & (step - 1)) !== 0) throw new Error(`${d.mnemonic}: a length step of ${step} is not a power of two`);
+  return step - 1;
+});
 /** Commands whose length a header flag selects: the flag's bit (-1: none) and the long form's length. */
 const LEN_FLAG_BIT = Int8Array.from(COMMANDS, (d) =>
   d.length.kind === 'flag' ? d.fields.find((f) => f.name === (d.length as { field: string }).field)!.lo : -1,
@@ -1063,9 +1068,7 @@ export function commandLength(idx: number, header: number): number {
   const flag = LEN_FLAG_BIT[idx];
   if (flag >= 0 && ((header >>> flag) & 1) === 1) return n === LEN_FLAG_ON[idx] ? n : -n;
   const min = LEN_MIN[idx];
-  if (n < min || n > LEN_MAX[idx]) return -n;
-  const step = LEN_STEP[idx];
-  return step === 1 || (n - min) % step === 0 ? n : -n;
+  return n >= min && n <= LEN_MAX[idx] && ((n - min) & LEN_STEP_MASK[idx]) === 0 ? n : -n;
 }
 
 /** Why commandLength refuses a header (a length the command's layout does not allow); '' when it does not. */
@@ -1090,7 +1093,10 @@ export function lengthError(idx: number, header: number): string {
 }
 
 /** The longest command any header may declare (the widest DWord Length plus its bias, over the table). */
-export const MAX_COMMAND_DWORDS = COMMANDS.reduce((m, d) => Math.max(m, lengthWindow(d).max), 1);
+export const MAX_COMMAND_DWORDS = COMMANDS.reduce(
+  (m, d) => Math.max(m, d.lengthBits ? 2 ** d.lengthBits - 1 + d.bias : 1),
+  1,
+);
 
 /**
  * Per generation and header top byte: a command of that gen whose DWord Length (width and bias) a later

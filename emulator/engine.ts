@@ -1361,10 +1361,10 @@ const COMPARE_NAMES = ['GT', 'GTE', 'LT', 'LTE', 'EQ', 'NEQ'] as const;
 const ALL_ONES = (1n << 64n) - 1n;
 
 function mathHandler(d: CommandDef): Handler {
-  const f = fieldsOf(d, ['alu_opcode', 'operand_1', 'operand_2']);
+  const { alu_opcode, operand_1, operand_2 } = fieldsOf(d, ['alu_opcode', 'operand_1', 'operand_2']);
   // Operands REG0..15 (CS_GPR0..15), SRCA, SRCB, ACCU, ZF, CF and opcodes, from the table's genxml enums.
-  const ALU = enumValues(d, f.operand_2, ['REG0', 'REG15', 'SRCA', 'SRCB', 'ACCU', 'ZF', 'CF']);
-  const ALU_OPS = enumValues(d, f.alu_opcode, [
+  const ALU = enumValues(d, operand_2, ['REG0', 'REG15', 'SRCA', 'SRCB', 'ACCU', 'ZF', 'CF']);
+  const ALU_OPS = enumValues(d, alu_opcode, [
     'NOOP',
     'LOAD',
     'LOADINV',
@@ -1400,9 +1400,9 @@ function mathHandler(d: CommandDef): Handler {
       }
     };
     for (let i = 1; i < len; i++) {
-      const op = fieldValue(f.alu_opcode, e.buf, len, i);
-      const op1 = fieldValue(f.operand_1, e.buf, len, i);
-      const op2 = fieldValue(f.operand_2, e.buf, len, i);
+      const op = fieldValue(alu_opcode, e.buf, len, i);
+      const op1 = fieldValue(operand_1, e.buf, len, i);
+      const op2 = fieldValue(operand_2, e.buf, len, i);
       const bad = (why: string) =>
         e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(e.buf[i] >>> 0, 8)}): ${why}`);
       switch (op) {
@@ -1649,42 +1649,42 @@ function atomicHandler(d: CommandDef): Handler {
 }
 
 function semaphoreHandler(d: CommandDef): Handler {
-  const f = fieldsOf(d, ['addr', 'op', 'poll', 'ggtt', 'data'], ['addr_high']);
-  const OP = enumValues(d, f.op, COMPARE_NAMES);
+  const { addr, op, poll, ggtt, data, addr_high } = fieldsOf(d, ['addr', 'op', 'poll', 'ggtt', 'data'], ['addr_high']);
+  const OP = enumValues(d, op, COMPARE_NAMES);
   return (e, _h, len) => {
-    const polling = fieldValue(f.poll, e.buf, len) === 1;
+    const polling = fieldValue(poll, e.buf, len) === 1;
     // Signal mode: evaluated when parsed, then again only after a MI_SEMAPHORE_SIGNAL arrives.
     if (!polling && e.semPolls > 0) {
       if (!e.signalled) return STEP_POLL;
       e.signalled = false;
     }
-    const va = fieldValue(f.addr, e.buf, len) + fieldValue(f.addr_high, e.buf, len) * 0x100000000;
-    const v = e.readMem32(va, fieldValue(f.ggtt, e.buf, len));
+    const va = fieldValue(addr, e.buf, len) + fieldValue(addr_high, e.buf, len) * 0x100000000;
+    const v = e.readMem32(va, fieldValue(ggtt, e.buf, len));
     if (v < 0) return e.raiseFault(d);
-    const op = fieldValue(f.op, e.buf, len);
-    const data = fieldValue(f.data, e.buf, len);
+    const cmp = fieldValue(op, e.buf, len);
+    const value = fieldValue(data, e.buf, len);
     let ok: boolean;
-    switch (op) {
+    switch (cmp) {
       case OP.GT:
-        ok = v > data;
+        ok = v > value;
         break;
       case OP.GTE:
-        ok = v >= data;
+        ok = v >= value;
         break;
       case OP.LT:
-        ok = v < data;
+        ok = v < value;
         break;
       case OP.LTE:
-        ok = v <= data;
+        ok = v <= value;
         break;
       case OP.EQ:
-        ok = v === data;
+        ok = v === value;
         break;
       case OP.NEQ:
-        ok = v !== data;
+        ok = v !== value;
         break;
       default:
-        return e.raise('invalid-command', d, `MI_SEMAPHORE_WAIT compare operation ${op} is reserved`);
+        return e.raise('invalid-command', d, `MI_SEMAPHORE_WAIT compare operation ${cmp} is reserved`);
     }
     return ok ? ADVANCE : STEP_POLL;
   };
@@ -1692,25 +1692,29 @@ function semaphoreHandler(d: CommandDef): Handler {
 
 function postSyncHandler(d: CommandDef, pipe: boolean): Handler {
   // PIPE_CONTROL has an LRI post-sync; MI_FLUSH_DW has none (the view's absent field reads 0).
-  const f = fieldsOf(d, ['post_sync', 'invalidate_tlb', 'data', 'addr'], ['lri_post_sync_operation']);
-  if (pipe && !hasField(f.lri_post_sync_operation)) throw new Error(`${d.mnemonic} has no LRI Post Sync Operation`);
-  const POST = enumValues(d, f.post_sync, ['none', 'write', 'depth', 'timestamp']);
+  const { post_sync, invalidate_tlb, data, addr, lri_post_sync_operation } = fieldsOf(
+    d,
+    ['post_sync', 'invalidate_tlb', 'data', 'addr'],
+    ['lri_post_sync_operation'],
+  );
+  if (pipe && !hasField(lri_post_sync_operation)) throw new Error(`${d.mnemonic} has no LRI Post Sync Operation`);
+  const POST = enumValues(d, post_sync, ['none', 'write', 'depth', 'timestamp']);
   return (e, h, len) => {
-    if (fieldValue(f.invalidate_tlb, e.buf, len)) e.invalidateTlbs();
-    if (fieldValue(f.lri_post_sync_operation, e.buf, len) === 1) {
+    if (fieldValue(invalidate_tlb, e.buf, len)) e.invalidateTlbs();
+    if (fieldValue(lri_post_sync_operation, e.buf, len) === 1) {
       // LRI post-sync: Immediate Data goes to the register whose offset the Address field holds.
-      const mmio = fieldValue(f.addr, e.buf, len) & REG_OFFSET_MASK;
-      if (typeof h.regs.commandWrite(e.name, mmio, fieldDword(f.data, e.buf, len, 0)) === 'string')
+      const mmio = fieldValue(addr, e.buf, len) & REG_OFFSET_MASK;
+      if (typeof h.regs.commandWrite(e.name, mmio, fieldDword(data, e.buf, len, 0)) === 'string')
         return refused(e, d, mmio);
       return ADVANCE;
     }
-    const op = fieldValue(f.post_sync, e.buf, len);
+    const op = fieldValue(post_sync, e.buf, len);
     if (op === POST.none || e.segCount === 0) return ADVANCE;
     let lo = 0;
     let hi = 0;
     if (op === POST.write) {
-      lo = fieldDword(f.data, e.buf, len, 0);
-      hi = fieldDword(f.data, e.buf, len, 1);
+      lo = fieldDword(data, e.buf, len, 0);
+      hi = fieldDword(data, e.buf, len, 1);
     } else if (op === POST.timestamp) {
       lo = e.cycles % 0x100000000;
       hi = Math.floor(e.cycles / 0x100000000);
@@ -1722,13 +1726,17 @@ function postSyncHandler(d: CommandDef, pipe: boolean): Handler {
 }
 
 function bbStartHandler(d: CommandDef): Handler {
-  const f = fieldsOf(d, ['addr', 'ppgtt', 'second_level'], ['add_offset_enable']);
+  const { addr, ppgtt, second_level, add_offset_enable } = fieldsOf(
+    d,
+    ['addr', 'ppgtt', 'second_level'],
+    ['add_offset_enable'],
+  );
   return (e, h, len) => {
     if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE; // predicated off
-    if (fieldValue(f.add_offset_enable, e.buf, len))
+    if (fieldValue(add_offset_enable, e.buf, len))
       return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START Add Offset Enable (BB_OFFSET) is not modelled');
-    const target = fieldValue(f.addr, e.buf, len);
-    const space = fieldValue(f.ppgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
+    const target = fieldValue(addr, e.buf, len);
+    const space = fieldValue(ppgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
     if (space === SPACE_GGTT && !e.privileged()) {
       return e.raise(
         'invalid-command',
@@ -1736,7 +1744,7 @@ function bbStartHandler(d: CommandDef): Handler {
         'MI_BATCH_BUFFER_START from the global GTT (address space indicator = 0) inside a non-privileged batch: only the ring and privileged batches may start GGTT batches',
       );
     }
-    const second = fieldValue(f.second_level, e.buf, len) === 1;
+    const second = fieldValue(second_level, e.buf, len) === 1;
     if (e.depth === 0) {
       e.advance(len * 4); // the ring resumes after the start
       e.depth = 1;
@@ -1765,20 +1773,24 @@ function bbStartHandler(d: CommandDef): Handler {
 }
 
 function condEndHandler(d: CommandDef): Handler {
-  const f = fieldsOf(d, ['addr', 'data', 'compare_semaphore', 'ggtt'], ['mask_mode']);
+  const { addr, data, compare_semaphore, ggtt, mask_mode } = fieldsOf(
+    d,
+    ['addr', 'data', 'compare_semaphore', 'ggtt'],
+    ['mask_mode'],
+  );
   return (e, _h, len) => {
     if (e.depth === 0) return e.raise('invalid-command', d, 'MI_CONDITIONAL_BATCH_BUFFER_END outside a batch buffer');
-    if (fieldValue(f.compare_semaphore, e.buf, len) === 0) return ADVANCE; // no Compare Semaphore: no comparison, no effect
-    const va = fieldValue(f.addr, e.buf, len);
-    const space = fieldValue(f.ggtt, e.buf, len);
+    if (fieldValue(compare_semaphore, e.buf, len) === 0) return ADVANCE; // no Compare Semaphore: no comparison, no effect
+    const va = fieldValue(addr, e.buf, len);
+    const space = fieldValue(ggtt, e.buf, len);
     let v = e.readMem32(va, space);
     if (v < 0) return e.raiseFault(d);
-    if (fieldValue(f.mask_mode, e.buf, len)) {
+    if (fieldValue(mask_mode, e.buf, len)) {
       const m = e.readMem32(va + 4, space);
       if (m < 0) return e.raiseFault(d);
       v = (v & m) >>> 0;
     }
-    if (v > fieldValue(f.data, e.buf, len)) return ADVANCE;
+    if (v > fieldValue(data, e.buf, len)) return ADVANCE;
     e.depth = 0; // ends the batch; from a second-level batch, the first level too (gen8/9)
     return JUMPED;
   };
@@ -1810,7 +1822,7 @@ function notEmulatedHandler(d: CommandDef): Handler {
 }
 
 function lriHandler(d: CommandDef): Handler {
-  const f = fieldsOf(d, ['byte_write_disables']);
+  const { byte_write_disables } = fieldsOf(d, ['byte_write_disables']);
   return (e, h, len) => {
     // The scanner checks every pair before any write (a refused command changes nothing). The engine's
     // own allowed registers resolve through its slot table; device registers through the bank.
@@ -1823,7 +1835,7 @@ function lriHandler(d: CommandDef): Handler {
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
       slow = true;
     }
-    const bwd = fieldValue(f.byte_write_disables, buf, len);
+    const bwd = fieldValue(byte_write_disables, buf, len);
     if (!slow && bwd === 0) {
       for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], buf[i + 1]);
       return ADVANCE;
@@ -1843,9 +1855,9 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_NOOP: () => () => ADVANCE,
   MI_ARB_CHECK: () => () => ADVANCE,
   MI_ARB_ON_OFF: (d) => {
-    const f = fieldsOf(d, ['enable']);
+    const { enable } = fieldsOf(d, ['enable']);
     return (e, _h, len) => {
-      e.arbitration = fieldValue(f.enable, e.buf, len);
+      e.arbitration = fieldValue(enable, e.buf, len);
       return ADVANCE;
     };
   },
@@ -1857,26 +1869,26 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_CONDITIONAL_BATCH_BUFFER_END: condEndHandler,
   MI_SEMAPHORE_WAIT: semaphoreHandler,
   MI_SEMAPHORE_SIGNAL: (d) => {
-    const f = fieldsOf(d, ['target']);
+    const { target } = fieldsOf(d, ['target']);
     return (e, h, len) => {
-      const t = h.engineBySelect(fieldValue(f.target, e.buf, len));
+      const t = h.engineBySelect(fieldValue(target, e.buf, len));
       if (t) t.signalled = true;
       return ADVANCE;
     };
   },
   MI_STORE_DATA_IMM: (d) => {
-    const f = fieldsOf(d, ['data']);
+    const { data } = fieldsOf(d, ['data']);
     return (e, h, len) => {
-      storeAt(e, h, 0, fieldDword(f.data, e.buf, len, 0));
-      if (len === 5) storeAt(e, h, 1, fieldDword(f.data, e.buf, len, 1));
+      storeAt(e, h, 0, fieldDword(data, e.buf, len, 0));
+      if (len === 5) storeAt(e, h, 1, fieldDword(data, e.buf, len, 1));
       return ADVANCE;
     };
   },
   MI_STORE_DATA_INDEX: (d) => {
-    const f = fieldsOf(d, ['data', 'data1']);
+    const { data, data1 } = fieldsOf(d, ['data', 'data1']);
     return (e, h, len) => {
-      const lo = fieldValue(f.data, e.buf, len);
-      store(e, h, len === 4 ? [lo, fieldValue(f.data1, e.buf, len)] : [lo]);
+      const lo = fieldValue(data, e.buf, len);
+      store(e, h, len === 4 ? [lo, fieldValue(data1, e.buf, len)] : [lo]);
       return ADVANCE;
     };
   },
@@ -1886,39 +1898,39 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   },
   MI_LOAD_REGISTER_IMM: lriHandler,
   MI_STORE_REGISTER_MEM: (d) => {
-    const f = fieldsOf(d, ['reg']);
+    const { reg } = fieldsOf(d, ['reg']);
     return (e, h, len) => {
       if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE;
-      storeAt(e, h, 0, h.regs.read(fieldValue(f.reg, e.buf, len)));
+      storeAt(e, h, 0, h.regs.read(fieldValue(reg, e.buf, len)));
       return ADVANCE;
     };
   },
   MI_LOAD_REGISTER_MEM: (d) => {
-    const f = fieldsOf(d, ['reg', 'addr', 'ggtt']);
+    const { reg, addr, ggtt } = fieldsOf(d, ['reg', 'addr', 'ggtt']);
     return (e, h, len) => {
-      const mmio = fieldValue(f.reg, e.buf, len);
+      const mmio = fieldValue(reg, e.buf, len);
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
-      const v = e.readMem32(fieldValue(f.addr, e.buf, len), fieldValue(f.ggtt, e.buf, len));
+      const v = e.readMem32(fieldValue(addr, e.buf, len), fieldValue(ggtt, e.buf, len));
       if (v < 0) return e.raiseFault(d);
       h.regs.commandWrite(e.name, mmio, v);
       return ADVANCE;
     };
   },
   MI_LOAD_REGISTER_REG: (d) => {
-    const f = fieldsOf(d, ['src', 'dst']);
+    const { src, dst } = fieldsOf(d, ['src', 'dst']);
     return (e, h, len) => {
-      const dst = fieldValue(f.dst, e.buf, len);
-      if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(fieldValue(f.src, e.buf, len))) === 'string')
-        return refused(e, d, dst);
+      const to = fieldValue(dst, e.buf, len);
+      if (typeof h.regs.commandWrite(e.name, to, h.regs.read(fieldValue(src, e.buf, len))) === 'string')
+        return refused(e, d, to);
       return ADVANCE;
     };
   },
   MI_FLUSH_DW: (d) => postSyncHandler(d, false),
   PIPE_CONTROL: (d) => postSyncHandler(d, true),
   MI_COPY_MEM_MEM: (d) => {
-    const f = fieldsOf(d, ['src', 'src_ggtt']);
+    const { src, src_ggtt } = fieldsOf(d, ['src', 'src_ggtt']);
     return (e, h, len) => {
-      const v = e.readMem32(fieldValue(f.src, e.buf, len), fieldValue(f.src_ggtt, e.buf, len));
+      const v = e.readMem32(fieldValue(src, e.buf, len), fieldValue(src_ggtt, e.buf, len));
       if (v < 0) return e.raiseFault(d);
       store(e, h, [v]);
       return ADVANCE;
@@ -1929,9 +1941,9 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_MATH: mathHandler,
   MI_PREDICATE: predicateHandler,
   MI_SET_PREDICATE: (d) => {
-    const f = fieldsOf(d, ['enable']);
+    const { enable } = fieldsOf(d, ['enable']);
     return (e, _h, len) => {
-      e.setPredicate = fieldValue(f.enable, e.buf, len);
+      e.setPredicate = fieldValue(enable, e.buf, len);
       return ADVANCE;
     };
   },
