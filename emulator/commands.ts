@@ -1179,28 +1179,47 @@ export function inPlace(f: CmdField): boolean {
 
 /**
  * A field's value in a command's dwords `dw` (`len` of them present): fieldNum for a field already
- * looked up (the hot paths resolve their fields once, with fieldsOf). `at` is the first dword of a
- * group entry whose field this is (0 for the command's own fields). Fields up to 53 bits come out
+ * looked up (the hot paths resolve their fields once, with fieldsOf). Fields up to 53 bits come out
  * exact; an address is its 48-bit VA (the canonical sign extension dropped); 0 when absent at this length.
  */
-export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number, at = 0): number {
-  const k = at + f.dw;
-  if (k >= len) return 0;
+export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): number {
+  if (f.dw >= len) return 0;
   const r = f.read;
   if (r !== undefined) {
-    const lo = dw[k];
+    const lo = dw[f.dw];
     switch (r.mode) {
       case 0:
         return ((lo >>> f.lo) & r.lowMask) >>> 0;
       case 1:
         return (lo & r.lowMask) >>> 0;
       case 2:
-        return (k + 1 < len ? dw[k + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
+        return (f.dw + 1 < len ? dw[f.dw + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
       default:
-        return (k + 1 < len ? (dw[k + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
+        return (f.dw + 1 < len ? (dw[f.dw + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
     }
   }
   return fieldValueGeneric(f, dw, len);
+}
+
+/**
+ * fieldValue for a field of a group entry starting at dword `at` (MI_MATH's ALU instructions): a
+ * function of its own, so the command's own fields keep the three-argument read on the hot path.
+ */
+export function entryValue(f: CmdField, dw: ArrayLike<number>, len: number, at: number): number {
+  const k = at + f.dw;
+  if (k >= len) return 0;
+  const lo = dw[k];
+  const r = f.read!;
+  switch (r.mode) {
+    case 0:
+      return ((lo >>> f.lo) & r.lowMask) >>> 0;
+    case 1:
+      return (lo & r.lowMask) >>> 0;
+    case 2:
+      return (k + 1 < len ? dw[k + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
+    default:
+      return (k + 1 < len ? (dw[k + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
+  }
 }
 
 /** Dword `k` of a field as the command holds it (data a store copies: an immediate qword's halves); 0 past the command's end. */
@@ -1214,8 +1233,8 @@ const ABSENT: CmdField = field({ name: '', xml: '', dw: 0x3fffffff, lo: 0, hi: 0
 
 /**
  * The fields a handler reads, resolved once by their language names (the command's fields, then its
- * group entries'): `fieldsOf(def, ['addr', 'data'])` is `{ addr, data }`, each read with fieldValue or
- * fieldDword. A required name the command lacks is an error when the view is made, not when a command
+ * group entries'): `fieldsOf(def, ['addr', 'data'])` is `{ addr, data }`, each read with fieldValue,
+ * fieldDword or (a group entry's) entryValue. A required name the command lacks is an error when the view is made, not when a command
  * runs; an optional one (a field one gen's layout has and another's lacks) resolves to a field that reads 0.
  */
 export function fieldsOf<const R extends string, const O extends string = never>(

@@ -12,6 +12,7 @@ import {
   blitGeometry,
   commandLength,
   computedWriteBytes,
+  entryValue,
   enumValues,
   fieldByName,
   fieldDword,
@@ -1400,9 +1401,9 @@ function mathHandler(d: CommandDef): Handler {
       }
     };
     for (let i = 1; i < len; i++) {
-      const op = fieldValue(alu_opcode, e.buf, len, i);
-      const op1 = fieldValue(operand_1, e.buf, len, i);
-      const op2 = fieldValue(operand_2, e.buf, len, i);
+      const op = entryValue(alu_opcode, e.buf, len, i);
+      const op1 = entryValue(operand_1, e.buf, len, i);
+      const op2 = entryValue(operand_2, e.buf, len, i);
       const bad = (why: string) =>
         e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(e.buf[i] >>> 0, 8)}): ${why}`);
       switch (op) {

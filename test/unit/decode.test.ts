@@ -15,6 +15,7 @@ import {
   commandLength,
   declaredLength,
   decodeCommand,
+  entryValue,
   enumValues,
   fieldDword,
   fieldValue,
@@ -199,7 +200,7 @@ describe('decoding: field views and enum names', () => {
     const ALU = enumValues(math, m.alu_opcode, ['LOAD', 'ADD']);
     const words = [0x0d000001, (ALU.LOAD << 20) | (0x20 << 10) | 3, ALU.ADD << 20];
     assert.deepEqual(
-      [1, 2].map((at) => [fieldValue(m.alu_opcode, words, 3, at), fieldValue(m.operand_1, words, 3, at)]),
+      [1, 2].map((at) => [entryValue(m.alu_opcode, words, 3, at), entryValue(m.operand_1, words, 3, at)]),
       [
         [ALU.LOAD, 0x20],
         [ALU.ADD, 0],
