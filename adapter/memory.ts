@@ -4,8 +4,8 @@
 import {
   ACCESS_READ,
   commandIndex,
+  commandLength,
   COMMANDS,
-  declaredLength,
   EPT_VIEW_FULL,
   FaultInfo,
   PAGE_SIZE,
@@ -166,8 +166,8 @@ export function peekCommand(vm: Vm, e: Engine, va: number, limit = 1100): number
   const header = fetch(0);
   if (header === undefined) return undefined;
   const idx = commandIndex(header, vm.gen);
-  const len = idx < 0 ? 1 : declaredLength(COMMANDS[idx], header);
-  const n = typeof len === 'number' ? Math.min(len, limit) : 1;
+  const len = idx < 0 ? 1 : commandLength(idx, header);
+  const n = len > 0 ? Math.min(len, limit) : 1;
   const out = [header];
   for (let i = 1; i < n; i++) {
     const d = fetch(i);

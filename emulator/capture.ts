@@ -3,6 +3,7 @@
 // and every submission a driver operation in capture order.
 
 import * as zlib from 'node:zlib';
+import { commandByMnemonic, commandIndex, commandLength, COMMANDS } from './commands';
 import { AubFile, AubFormatError, AubRecord, looksLikeAub, parseAub } from './formats/aub';
 import type { CaptureInfo, DriverOp, ProgramImage, SourceLoc, SurfaceDef, VmDirective } from './image';
 import { PAGE_SIZE, hex } from './memory';
@@ -118,8 +119,9 @@ const PPHWSP_BYTES = PAGE_SIZE;
 const ADDRESSING_4LEVEL = 3;
 /** Largest register state scanned for the MI_LOAD_REGISTER_IMM list (the gen9 render context is ~20 pages). */
 const CONTEXT_SCAN_DWORDS = 0x6000;
-const MI_LRI_OPCODE = 0x22;
-const MI_BATCH_BUFFER_END = 0x05000000;
+/** The context image's register lists are gen9 MI_LOAD_REGISTER_IMMs (their layout is the same on gen8). */
+const MI_LRI = COMMANDS.indexOf(commandByMnemonic('MI_LOAD_REGISTER_IMM')!);
+const MI_BATCH_BUFFER_END = commandByMnemonic('MI_BATCH_BUFFER_END')!.header;
 /** The VM's smallest guest RAM for a capture, and the GGTT PTE size. */
 const MIN_RAM = 64 * 1024 * 1024;
 const PTE_BYTES = 8;
@@ -461,8 +463,10 @@ function contextRegisters(
       i++;
       continue;
     }
-    if (h >>> 29 !== 0 || ((h >>> 23) & 0x3f) !== MI_LRI_OPCODE) break; // end of the register lists
-    const n = ((h & 0xff) + 1) >>> 1;
+    const idx = commandIndex(h);
+    if (idx !== MI_LRI) break; // end of the register lists
+    const n = (Math.abs(commandLength(idx, h)) - 1) >>> 1; // (register, value) pairs, as declared
+
     for (let k = 0; k < n; k++) {
       const reg = regAt(read(i + 1 + 2 * k));
       if (reg && reg.reg.engine === engine) found.set(reg.reg.def.name, read(i + 2 + 2 * k));

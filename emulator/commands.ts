@@ -1017,21 +1017,120 @@ export function commandIndex(header: number, gen: Gen = DEFAULT_GEN): number {
   return LOOKUPS[gen][header >>> 16];
 }
 
-/**
- * Per command index, what the hot path needs to check a header's length without the generic
- * `declaredLength`: the length field mask (0: none), the bias, and the expected total (0: variable).
- */
-export const LENGTH_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 << d.lengthBits) - 1 : 0));
-export const BIAS = Int32Array.from(COMMANDS, (d) => d.bias);
-export const FIXED_LENGTH = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'fixed' ? d.length.dwords : 0));
-/** For commands whose length a header flag selects: the flag's bit (-1: none), and the two lengths. */
-export const FLAG_BIT = Int8Array.from(COMMANDS, (d) =>
+// ---------------------------------------------------------------------------------------------
+// A command's length: the one place a header's DWord Length is decoded. Every rule (fixed, flag,
+// pairs, range, group) is a window min..max in steps of `step` over DWord Length + bias; a flag swaps
+// the window for its long form. Typed arrays by command index, for the command loop.
+
+const LEN_MASK = Int32Array.from(COMMANDS, (d) => (d.lengthBits ? (1 << d.lengthBits) - 1 : 0));
+const LEN_BIAS = Int32Array.from(COMMANDS, (d) => d.bias);
+const LEN_MIN = Int32Array.from(COMMANDS, (d) => lengthWindow(d).min);
+const LEN_MAX = Int32Array.from(COMMANDS, (d) => lengthWindow(d).max);
+/** The step less one (every step, a group entry's dwords or a pair's 2, is a power of two: a mask, not a division). */
+const LEN_STEP_MASK = Int32Array.from(COMMANDS, (d) => {
+  const step = lengthWindow(d).step;
+  if ((step & (step - 1)) !== 0) throw new Error(`${d.mnemonic}: a length step of ${step} is not a power of two`);
+  return step - 1;
+});
+/** Commands whose length a header flag selects: the flag's bit (-1: none) and the long form's length. */
+const LEN_FLAG_BIT = Int8Array.from(COMMANDS, (d) =>
   d.length.kind === 'flag' ? d.fields.find((f) => f.name === (d.length as { field: string }).field)!.lo : -1,
 );
-export const FLAG_ON = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.on : 0));
-export const FLAG_OFF = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.off : 0));
-/** 1 for commands of (register, value) pairs: an odd DWord Length means 1 + 2n dwords. */
-export const PAIRS = Uint8Array.from(COMMANDS, (d) => (d.length.kind === 'pairs' ? 1 : 0));
+const LEN_FLAG_ON = Int32Array.from(COMMANDS, (d) => (d.length.kind === 'flag' ? d.length.on : 0));
+
+function lengthWindow(d: CommandDef): { min: number; max: number; step: number } {
+  const r = d.length;
+  const widest = d.lengthBits ? 2 ** d.lengthBits - 1 + d.bias : 1;
+  switch (r.kind) {
+    case 'fixed':
+      return { min: r.dwords, max: r.dwords, step: 1 };
+    case 'flag':
+      return { min: r.off, max: r.off, step: 1 };
+    case 'pairs':
+      return { min: 3, max: widest, step: 2 };
+    case 'range':
+      return { min: r.min, max: r.max, step: 1 };
+    case 'group':
+      return { min: r.base + minEntriesOf(r, d.bias) * r.entry, max: widest, step: r.entry };
+  }
+}
+
+/**
+ * The length in dwords of the command COMMANDS[idx] whose header is `header`: DWord Length + bias (a
+ * command without the field is its fixed length), when its length rule allows it; else the negated
+ * declared length (never 0: every bias is at least 1). lengthError says why. No allocation: the
+ * command loop calls it for every command.
+ */
+export function commandLength(idx: number, header: number): number {
+  const mask = LEN_MASK[idx];
+  if (mask === 0) return LEN_MIN[idx];
+  const n = (header & mask) + LEN_BIAS[idx];
+  const flag = LEN_FLAG_BIT[idx];
+  if (flag >= 0 && ((header >>> flag) & 1) === 1) return n === LEN_FLAG_ON[idx] ? n : -n;
+  const min = LEN_MIN[idx];
+  return n >= min && n <= LEN_MAX[idx] && ((n - min) & LEN_STEP_MASK[idx]) === 0 ? n : -n;
+}
+
+/** Why commandLength refuses a header (a length the command's layout does not allow); '' when it does not. */
+export function lengthError(idx: number, header: number): string {
+  const n = commandLength(idx, header);
+  if (n > 0) return '';
+  const def = COMMANDS[idx];
+  const len = -n;
+  const rule = def.length;
+  switch (rule.kind) {
+    case 'pairs':
+      return `${def.mnemonic} needs an odd length of at least 3 dwords, header says ${len}`;
+    case 'range':
+      return `${def.mnemonic} is ${rule.min} to ${rule.max} dwords, header DWord Length says ${len}`;
+    case 'group':
+      return `${def.mnemonic} is ${rule.base} dwords plus entries of ${rule.entry}, header DWord Length says ${len}`;
+    case 'flag':
+      return `${def.mnemonic} is ${(header >>> LEN_FLAG_BIT[idx]) & 1 ? rule.on : rule.off} dwords, header DWord Length says ${len}`;
+    case 'fixed':
+      return `${def.mnemonic} is ${rule.dwords} dwords, header DWord Length says ${len}`;
+  }
+}
+
+/** The longest command any header may declare (the widest DWord Length plus its bias, over the table). */
+export const MAX_COMMAND_DWORDS = COMMANDS.reduce(
+  (m, d) => Math.max(m, d.lengthBits ? 2 ** d.lengthBits - 1 + d.bias : 1),
+  1,
+);
+
+/**
+ * Per generation and header top byte: a command of that gen whose DWord Length (width and bias) a later
+ * gen's command the table lacks is measured by (lengthRuleByTopByte's rule), or -1.
+ */
+const FOREIGN_MODEL: Readonly<Record<Gen, Int16Array>> = { 8: foreignModels(8), 9: foreignModels(9) };
+
+function foreignModels(gen: Gen): Int16Array {
+  const t = new Int16Array(256).fill(-1);
+  for (const [top, rule] of lengthRuleByTopByte(gen))
+    t[top] = COMMANDS.findIndex(
+      (d) =>
+        d.gens.includes(gen) &&
+        d.header >>> 24 === top &&
+        d.lengthBits === rule.bits &&
+        (!d.lengthBits || d.bias === rule.bias),
+    );
+  return t;
+}
+
+/**
+ * The length of a later generation's command `gen` lacks (commandIndex gave -1): DWord Length + bias
+ * as gen's commands with the same top byte declare it (1 dword where they have no length field), or
+ * 0 when gen has no command with that top byte.
+ */
+export function foreignLength(gen: Gen, header: number): number {
+  const model = FOREIGN_MODEL[gen][header >>> 24];
+  if (model < 0) return 0;
+  const n = commandLength(model, header);
+  return n < 0 ? -n : n;
+}
+
+/** Index in COMMANDS of each definition. */
+const INDEX_OF = new Map<CommandDef, number>(COMMANDS.map((d, i) => [d, i]));
 
 const BY_MNEMONIC: Readonly<Record<Gen, Map<string, CommandDef>>> = { 8: new Map(), 9: new Map() };
 for (const d of COMMANDS) for (const g of d.gens) BY_MNEMONIC[g].set(d.mnemonic, d);
@@ -1079,8 +1178,9 @@ export function inPlace(f: CmdField): boolean {
 }
 
 /**
- * fieldNum for a field already looked up (the hot paths resolve their fields once). Fields up to 53
- * bits come out exact; an address is its 48-bit VA (the canonical sign extension dropped).
+ * A field's value in a command's dwords `dw` (`len` of them present): fieldNum for a field already
+ * looked up (the hot paths resolve their fields once, with fieldsOf). Fields up to 53 bits come out
+ * exact; an address is its 48-bit VA (the canonical sign extension dropped); 0 when absent at this length.
  */
 export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): number {
   if (f.dw >= len) return 0;
@@ -1099,6 +1199,80 @@ export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): num
     }
   }
   return fieldValueGeneric(f, dw, len);
+}
+
+/**
+ * fieldValue for a field of a group entry starting at dword `at` (MI_MATH's ALU instructions): a
+ * function of its own, so the command's own fields keep the three-argument read on the hot path.
+ */
+export function entryValue(f: CmdField, dw: ArrayLike<number>, len: number, at: number): number {
+  const k = at + f.dw;
+  if (k >= len) return 0;
+  const lo = dw[k];
+  const r = f.read!;
+  switch (r.mode) {
+    case 0:
+      return ((lo >>> f.lo) & r.lowMask) >>> 0;
+    case 1:
+      return (lo & r.lowMask) >>> 0;
+    case 2:
+      return (k + 1 < len ? dw[k + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
+    default:
+      return (k + 1 < len ? (dw[k + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
+  }
+}
+
+/** Dword `k` of a field as the command holds it (data a store copies: an immediate qword's halves); 0 past the command's end. */
+export function fieldDword(f: CmdField, dw: ArrayLike<number>, len: number, k: number): number {
+  const at = f.dw + k;
+  return at < len ? dw[at] : 0;
+}
+
+/** The field an optional name resolves to where a command's layout lacks it: every read of it is 0. */
+const ABSENT: CmdField = field({ name: '', xml: '', dw: 0x3fffffff, lo: 0, hi: 0, kind: 'uint', desc: 'absent' });
+
+/**
+ * The fields a handler reads, resolved once by their language names (the command's fields, then its
+ * group entries'): `fieldsOf(def, ['addr', 'data'])` is `{ addr, data }`, each read with fieldValue,
+ * fieldDword or (a group entry's) entryValue. A required name the command lacks is an error when the view is made, not when a command
+ * runs; an optional one (a field one gen's layout has and another's lacks) resolves to a field that reads 0.
+ */
+export function fieldsOf<const R extends string, const O extends string = never>(
+  def: CommandDef,
+  required: readonly R[],
+  optional: readonly O[] = [],
+): { readonly [K in R | O]: CmdField } {
+  const view: Record<string, CmdField> = {};
+  for (const n of required) {
+    const f = fieldByName(def, n) ?? def.groupFields.find((g) => g.name === n);
+    if (!f) throw new Error(`${def.mnemonic} (gen${def.gens.join('/')}) has no field ${n}`);
+    view[n] = f;
+  }
+  for (const n of optional) view[n] = fieldByName(def, n) ?? def.groupFields.find((g) => g.name === n) ?? ABSENT;
+  return view as { readonly [K in R | O]: CmdField };
+}
+
+/** Does the command's layout have this field (fieldsOf's optional names)? */
+export function hasField(f: CmdField): boolean {
+  return f !== ABSENT;
+}
+
+/**
+ * A field's enum values by the names the table gives them (genxml's, or the language's where it names
+ * them), resolved to numbers once: handlers switch over these, not over bare numbers.
+ */
+export function enumValues<const N extends string>(
+  def: CommandDef,
+  f: CmdField,
+  names: readonly N[],
+): { readonly [K in N]: number } {
+  const out: Record<string, number> = {};
+  for (const n of names) {
+    const v = f.values?.[n];
+    if (v === undefined) throw new Error(`${def.mnemonic}.${f.name} has no value ${n} in the command table`);
+    out[n] = v;
+  }
+  return out as { readonly [K in N]: number };
 }
 
 /** fieldValue for a field object the table did not build (no read recipe). */
@@ -1221,7 +1395,7 @@ function runPlan(
       if (!emit(fieldValue(w.addr, dw, len), bytes, bytes, w.space === null ? 0 : fieldValue(w.space, dw, len) & 1))
         return;
     } else {
-      const g = blitGeometry(def, dw, len, w.addr.name);
+      const g = blitGeometry(def, dw, len, w.addr);
       if (g.w > 0)
         for (let y = g.y1; y < g.y1 + g.h; y++) if (!emit(g.dst + y * g.pitch + g.x1 * 4, g.w * 4, 4, 0)) return;
     }
@@ -1318,23 +1492,23 @@ export interface BlitGeometry {
   readonly h: number;
 }
 
-/** Destination rectangle of a blit (32 bpp), from BR13 and the rectangle fields. */
-export function blitGeometry(def: CommandDef, dw: ArrayLike<number>, len: number, addrField: string): BlitGeometry {
-  const x1 = fieldNum(def, dw, len, 'x1');
-  const y1 = fieldNum(def, dw, len, 'y1');
+/** The blits' pitch and rectangle fields, resolved once per command. */
+const RECT_FIELDS = new Map<CommandDef, { readonly [K in 'pitch' | 'x1' | 'y1' | 'x2' | 'y2']: CmdField }>();
+
+/** Destination rectangle of a blit (32 bpp) at its address field `addr`, from BR13 and the rectangle fields. */
+export function blitGeometry(def: CommandDef, dw: ArrayLike<number>, len: number, addr: CmdField): BlitGeometry {
+  let f = RECT_FIELDS.get(def);
+  if (f === undefined) RECT_FIELDS.set(def, (f = fieldsOf(def, ['pitch', 'x1', 'y1', 'x2', 'y2'])));
+  const x1 = fieldValue(f.x1, dw, len);
+  const y1 = fieldValue(f.y1, dw, len);
   return {
-    dst: fieldNum(def, dw, len, addrField),
-    pitch: fieldNum(def, dw, len, 'pitch'),
+    dst: fieldValue(addr, dw, len),
+    pitch: fieldValue(f.pitch, dw, len),
     x1,
     y1,
-    w: fieldNum(def, dw, len, 'x2') - x1,
-    h: fieldNum(def, dw, len, 'y2') - y1,
+    w: fieldValue(f.x2, dw, len) - x1,
+    h: fieldValue(f.y2, dw, len) - y1,
   };
-}
-
-function bitsOf(value: number, lo: number, hi: number): number {
-  const w = hi - lo + 1;
-  return w >= 32 ? value >>> 0 : (value >>> lo) & ((1 << w) - 1);
 }
 
 /** Some lengths a command may have (fuzzers and tests pick from them): every fixed or flag-chosen one, a few variable ones. */
@@ -1356,42 +1530,15 @@ export function validLengths(def: CommandDef): number[] {
   }
 }
 
-/** The length a header declares: DWord Length + bias, or the fixed length of a command without the field. */
-export function headerLength(def: CommandDef, header: number): number {
-  return def.lengthBits
-    ? (header & ((1 << def.lengthBits) - 1)) + def.bias
-    : def.length.kind === 'fixed'
-      ? def.length.dwords
-      : 1;
-}
-
 /**
  * The length in dwords a header declares, or a reason it is malformed (a length the command's layout
- * does not allow). For commands without a length field this is the fixed length.
+ * does not allow). For commands without a length field this is the fixed length. (commandLength and
+ * lengthError, for a definition rather than an index.)
  */
 export function declaredLength(def: CommandDef, header: number): number | string {
-  const len = headerLength(def, header);
-  const rule = def.length;
-  let expected: number;
-  if (rule.kind === 'fixed') expected = rule.dwords;
-  else if (rule.kind === 'flag') {
-    const f = fieldByName(def, rule.field)!;
-    expected = bitsOf(header, f.lo, f.hi) ? rule.on : rule.off;
-  } else if (rule.kind === 'pairs') {
-    if (len < 3 || len % 2 === 0) return `${def.mnemonic} needs an odd length of at least 3 dwords, header says ${len}`;
-    return len;
-  } else if (rule.kind === 'range') {
-    if (len < rule.min || len > rule.max)
-      return `${def.mnemonic} is ${rule.min} to ${rule.max} dwords, header DWord Length says ${len}`;
-    return len;
-  } else {
-    if (len < rule.base + minEntriesOf(rule, def.bias) * rule.entry || (len - rule.base) % rule.entry !== 0) {
-      return `${def.mnemonic} is ${rule.base} dwords plus entries of ${rule.entry}, header DWord Length says ${len}`;
-    }
-    return len;
-  }
-  if (len !== expected) return `${def.mnemonic} is ${expected} dwords, header DWord Length says ${len}`;
-  return len;
+  const idx = INDEX_OF.get(def)!;
+  const n = commandLength(idx, header);
+  return n > 0 ? n : lengthError(idx, header);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1436,8 +1583,8 @@ export function decodeCommand(
   const idx = commandIndex(header, gen);
   if (idx < 0) return `unknown command header 0x${header.toString(16).padStart(8, '0')}`;
   const def = COMMANDS[idx];
-  const len = declaredLength(def, header);
-  if (typeof len === 'string') return len;
+  const len = commandLength(idx, header);
+  if (len < 0) return lengthError(idx, header);
   if (len > available) return `${def.mnemonic} needs ${len} dwords, only ${available} available`;
   const fields = new Map<string, bigint>();
   for (const f of def.fields) if (f.dw < len) fields.set(f.name, readField(dw, base, len, f));

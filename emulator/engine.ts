@@ -4,24 +4,23 @@
 // into the engine's pipeline state; draws and dispatches retire without running shaders.
 
 import {
-  BIAS,
   COMMANDS,
   CommandDef,
-  lengthRuleByTopByte,
-  FIXED_LENGTH,
-  FLAG_BIT,
-  FLAG_OFF,
-  FLAG_ON,
-  LENGTH_MASK,
   LOOKUPS,
-  PAIRS,
+  MAX_COMMAND_DWORDS,
   REG_OFFSET_MASK,
   blitGeometry,
+  commandLength,
   computedWriteBytes,
-  declaredLength,
+  entryValue,
+  enumValues,
   fieldByName,
-  fieldNum,
+  fieldDword,
+  fieldsOf,
   fieldValue,
+  foreignLength,
+  hasField,
+  lengthError,
   writeRangesAt,
   singleStoreAt,
   singleStoreBytes,
@@ -128,8 +127,6 @@ export interface PipelineEntry {
   readonly va: number;
 }
 
-/** Longest command any header may declare (DWord Length's full width plus bias, over the table). */
-const MAX_CMD_DWORDS = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
 /**
  * Byte offset in a 4 KiB page as a mask: `a & IN_PAGE` is exact for addresses below 2^53 (ToInt32 keeps
  * the low bits) and an integer op, where `a % PAGE_SIZE` on a double is a floating remainder.
@@ -169,12 +166,6 @@ function slotsOf(e: EngineName) {
   };
 }
 
-/** Field dword positions of a command, from the table (handlers never hard-code a layout). */
-function fieldOf(mnemonic: string, field: string, gen: Gen = 9): CmdField {
-  const def = COMMANDS.find((d) => d.mnemonic === mnemonic && d.gens.includes(gen))!;
-  return fieldByName(def, field)!;
-}
-
 // Ring and context register fields, from the register table.
 const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
 const RING_WRAPS = regField('RING_HEAD', 'WRAP_COUNT');
@@ -212,6 +203,8 @@ const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) =>
  * running its plan; null for others, and for those with Store Data Index (the status page decides).
  */
 const SINGLE_STORE: (SingleStore | null)[] = COMMANDS.map((_, i) => (SDI_FIELD[i] === null ? singleStoreAt(i) : null));
+/** Per command index: where in the status page a computed write goes (MI_STORE_DATA_INDEX's offset; absent: 0). */
+const STATUS_OFFSET: CmdField[] = COMMANDS.map((d) => fieldsOf(d, [], ['offset']).offset);
 /** Per command index: 1 when it writes a rectangle (the blits). */
 const RECT_WRITE = Uint8Array.from(COMMANDS, (d) => (d.writes?.some((w) => w.kind === 'rect') ? 1 : 0));
 /** Per command index: 1 when it writes at an address the engine computes (the hardware status page). */
@@ -236,6 +229,18 @@ const PREDICATE_EXEMPT = Uint8Array.from(COMMANDS, (d) =>
 const PREDICATE_FIELD: (CmdField | null)[] = COMMANDS.map(
   (d) => fieldByName(d, 'predicate_enable') ?? fieldByName(d, 'predicate') ?? null,
 );
+/** MI_SET_PREDICATE's Predicate Enable values by genxml's names (gen8 and gen9 declare them alike). */
+const SET_PREDICATE = (() => {
+  const d = COMMANDS.find((c) => c.mnemonic === 'MI_SET_PREDICATE')!;
+  return enumValues(d, fieldsOf(d, ['enable']).enable, [
+    'NOOP_Never',
+    'NOOP_On_Result2_Clear',
+    'NOOP_On_Result2_Set',
+    'NOOP_On_Result_Clear',
+    'NOOP_On_Result_Set',
+    'NOOP_Always',
+  ]);
+})();
 /** Per generation: command name -> index (restoring counts saved by name). */
 const INDEX_BY_NAME: Readonly<Record<Gen, Map<string, number>>> = { 8: new Map(), 9: new Map() };
 COMMANDS.forEach((d, i) => d.gens.forEach((g) => INDEX_BY_NAME[g as Gen].set(d.mnemonic, i)));
@@ -303,7 +308,7 @@ export class Engine {
   readonly ctx: PagingContext;
   readonly gctx: GgttContext;
   /** Dwords of the command being executed. */
-  readonly buf = new Uint32Array(MAX_CMD_DWORDS);
+  readonly buf = new Uint32Array(MAX_COMMAND_DWORDS);
   /** Batch pointers per level (level k+1 at index k); depth 0 = executing from the ring. */
   readonly bb = new Float64Array(MAX_DEPTH);
   /** Per level: 1 when the batch is in the global GTT (a privileged batch), 0 for the PPGTT. */
@@ -489,18 +494,18 @@ export class Engine {
     const r = this.r;
     const s = this.slots;
     switch (this.setPredicate) {
-      case 1:
+      case SET_PREDICATE.NOOP_On_Result2_Clear:
         return PRED_RESULT2.get(r[s.predResult2]) === 0;
-      case 2:
+      case SET_PREDICATE.NOOP_On_Result2_Set:
         return PRED_RESULT2.get(r[s.predResult2]) === 1;
-      case 3:
+      case SET_PREDICATE.NOOP_On_Result_Clear:
         return PRED_RESULT1.get(r[s.predResult1]) === 0;
-      case 4:
+      case SET_PREDICATE.NOOP_On_Result_Set:
         return PRED_RESULT1.get(r[s.predResult1]) === 1;
-      case 15:
+      case SET_PREDICATE.NOOP_Always:
         return true;
       default:
-        return false; // 0 never; 5..7 (slice counts): this device has every slice enabled
+        return false; // NOOP Never; the slice counts: this device has every slice enabled
     }
   }
 
@@ -566,12 +571,9 @@ export class Engine {
     }
     const idx = this.lookup[header >>> 16];
     if (idx < 0) {
-      const rule =
-        this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE
-          ? FOREIGN_LENGTHS[this.host.gen].get(header >>> 24)
-          : undefined;
-      if (rule) {
-        const len = rule.bits === 0 ? 1 : (header & ((1 << rule.bits) - 1)) + rule.bias;
+      const len =
+        this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE ? foreignLength(this.host.gen, header) : 0;
+      if (len > 0) {
         return this.skipForeign(
           va,
           inRing,
@@ -587,29 +589,20 @@ export class Engine {
       );
     }
     this.cmdIndex = idx;
-    const fixed = FIXED_LENGTH[idx];
-    const mask = LENGTH_MASK[idx];
-    const declared = mask === 0 ? (fixed === 0 ? 1 : fixed) : (header & mask) + BIAS[idx];
-    let len: number;
-    if (fixed !== 0 && declared === fixed) len = fixed;
-    else if (PAIRS[idx] === 1 && (declared & 1) === 1 && declared >= 3)
-      len = declared; // 1 + 2n, n >= 1
-    else if (FLAG_BIT[idx] >= 0 && declared === ((header >>> FLAG_BIT[idx]) & 1 ? FLAG_ON[idx] : FLAG_OFF[idx]))
-      len = declared;
-    else {
+    let len = commandLength(idx, header);
+    if (len < 0) {
+      // Malformed for this gen: an error, unless a later gen's longer form (its DWord Length is -len).
       const def = COMMANDS[idx];
-      const d = declaredLength(def, header);
-      if (typeof d !== 'string') len = d;
-      else if (this.host.foreignGen === 0 || mask === 0) return this.raise('invalid-command', def, d);
-      else if (def.execution === 'state')
-        len = declared; // a later gen's longer state command: gen's fields of it
+      if (this.host.foreignGen === 0) return this.raise('invalid-command', def, lengthError(idx, header));
+      if (def.execution === 'state')
+        len = -len; // a later gen's longer state command: gen's fields of it
       else
         return this.skipForeign(
           va,
           inRing,
           space,
-          declared,
-          `${def.mnemonic} (gen${this.host.foreignGen}'s ${declared}-dword form: ${d})`,
+          -len,
+          `${def.mnemonic} (gen${this.host.foreignGen}'s ${-len}-dword form: ${lengthError(idx, header)})`,
         );
     }
     const op = this.ops[idx];
@@ -920,7 +913,8 @@ export class Engine {
     } else writeRangesAt(this.cmdIndex, this.buf, len, this.addRange);
     if (this.segError === 0 && COMPUTED_WRITE[this.cmdIndex] === 1) {
       const bytes = computedWriteBytes(def, this.buf, len);
-      const off = def.mnemonic === 'MI_REPORT_HEAD' ? HWS_HEAD_REPORT : fieldNum(def, this.buf, len, 'offset');
+      const off =
+        def.mnemonic === 'MI_REPORT_HEAD' ? HWS_HEAD_REPORT : fieldValue(STATUS_OFFSET[this.cmdIndex], this.buf, len);
       this.segSdi = false;
       this.addRange(this.statusPage() + off, bytes, 4, SPACE_GGTT);
     }
@@ -1314,8 +1308,6 @@ const REFUSED_ENGINE = 2; // it runs on another engine
 
 /** Command type (bits 31:29) of the 3D and media pipelines' commands (GFXPIPE). */
 const CLIENT_GFXPIPE = 3;
-/** A later gen's GFXPIPE command the table lacks is measured as most of this gen's with its top byte are (commands.ts). */
-const FOREIGN_LENGTHS = { 8: lengthRuleByTopByte(8), 9: lengthRuleByTopByte(9) } as const;
 
 export interface EngineState {
   depth: number;
@@ -1426,60 +1418,29 @@ function endBatch(e: Engine, def: CommandDef): number {
   return JUMPED;
 }
 
-/** The optional field of a command entry (gen8 and gen9 layouts may lack one). */
-const opt = (d: CommandDef, name: string): CmdField | null => fieldByName(d, name) ?? null;
-const req = (d: CommandDef, name: string): CmdField => {
-  const f = fieldByName(d, name);
-  if (!f) throw new Error(`${d.mnemonic} (gen${d.gens.join('/')}) has no field ${name}`);
-  return f;
-};
-const flagOf = (f: CmdField | null, e: Engine, len: number): number => (f === null ? 0 : fieldValue(f, e.buf, len));
+/** MI_SEMAPHORE_WAIT's comparison (memory OP data), by the names commands.ts gives Compare Operation's values. */
+const COMPARE_NAMES = ['GT', 'GTE', 'LT', 'LTE', 'EQ', 'NEQ'] as const;
 
-function compare(op: number, v: number, data: number): boolean | null {
-  switch (op) {
-    case 0:
-      return v > data;
-    case 1:
-      return v >= data;
-    case 2:
-      return v < data;
-    case 3:
-      return v <= data;
-    case 4:
-      return v === data;
-    case 5:
-      return v !== data;
-    default:
-      return null;
-  }
-}
-
-/** MI_MATH's ALU opcodes and operands (REG0..15, SRCA, SRCB, ACCU, ZF, CF), read from the table's genxml enums. */
-function aluEnum<K extends string>(field: string, names: readonly K[]): Readonly<Record<K, number>> {
-  const d = COMMANDS.find((c) => c.mnemonic === 'MI_MATH' && c.gens.includes(9))!;
-  const values = d.groupFields.find((f) => f.name === field)?.values ?? {};
-  for (const n of names)
-    if (values[n] === undefined) throw new Error(`MI_MATH ${field} has no ${n} in the command table`);
-  return values as Record<K, number>;
-}
-const ALU = aluEnum('operand_2', ['SRCA', 'SRCB', 'ACCU', 'ZF', 'CF'] as const);
-const ALU_OPS = aluEnum('alu_opcode', [
-  'NOOP',
-  'LOAD',
-  'LOADINV',
-  'LOAD0',
-  'LOAD1',
-  'ADD',
-  'SUB',
-  'AND',
-  'OR',
-  'XOR',
-  'STORE',
-  'STOREINV',
-] as const);
 const ALL_ONES = (1n << 64n) - 1n;
 
 function mathHandler(d: CommandDef): Handler {
+  const { alu_opcode, operand_1, operand_2 } = fieldsOf(d, ['alu_opcode', 'operand_1', 'operand_2']);
+  // Operands REG0..15 (CS_GPR0..15), SRCA, SRCB, ACCU, ZF, CF and opcodes, from the table's genxml enums.
+  const ALU = enumValues(d, operand_2, ['REG0', 'REG15', 'SRCA', 'SRCB', 'ACCU', 'ZF', 'CF']);
+  const ALU_OPS = enumValues(d, alu_opcode, [
+    'NOOP',
+    'LOAD',
+    'LOADINV',
+    'LOAD0',
+    'LOAD1',
+    'ADD',
+    'SUB',
+    'AND',
+    'OR',
+    'XOR',
+    'STORE',
+    'STOREINV',
+  ]);
   return (e, h, len) => {
     let srca = 0n;
     let srcb = 0n;
@@ -1489,7 +1450,7 @@ function mathHandler(d: CommandDef): Handler {
     const gpr = e.slots.gpr0;
     // A source operand: CS_GPR0..15, ACCU, ZF or CF (SRCA and SRCB are destinations only).
     const read = (operand: number): bigint | null => {
-      if (operand < 16) return reg64(e, gpr + 2 * operand);
+      if (operand >= ALU.REG0 && operand <= ALU.REG15) return reg64(e, gpr + 2 * (operand - ALU.REG0));
       switch (operand) {
         case ALU.ACCU:
           return accu;
@@ -1502,12 +1463,11 @@ function mathHandler(d: CommandDef): Handler {
       }
     };
     for (let i = 1; i < len; i++) {
-      const w = e.buf[i];
-      const op = w >>> 20;
-      const op1 = (w >>> 10) & 0x3ff;
-      const op2 = w & 0x3ff;
+      const op = entryValue(alu_opcode, e.buf, len, i);
+      const op1 = entryValue(operand_1, e.buf, len, i);
+      const op2 = entryValue(operand_2, e.buf, len, i);
       const bad = (why: string) =>
-        e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(w >>> 0, 8)}): ${why}`);
+        e.raise('invalid-command', d, `MI_MATH instruction ${i} (${hex(e.buf[i] >>> 0, 8)}): ${why}`);
       switch (op) {
         case ALU_OPS.NOOP:
           break;
@@ -1551,12 +1511,12 @@ function mathHandler(d: CommandDef): Handler {
           break;
         case ALU_OPS.STORE:
         case ALU_OPS.STOREINV: {
-          if (op1 >= 16) return bad(`STORE's destination ${hex(op1)} is not a CS_GPR register`);
+          if (op1 < ALU.REG0 || op1 > ALU.REG15) return bad(`STORE's destination ${hex(op1)} is not a CS_GPR register`);
           let v = read(op2);
           if (v === null) return bad(`STORE's source ${hex(op2)} is not a register, ACCU, ZF or CF`);
           // ZF and CF store as all ones when set (as Mesa's mi_builder relies on).
           if ((op2 === ALU.ZF || op2 === ALU.CF) && v !== 0n) v = ALL_ONES;
-          setReg64(e, h, gpr + 2 * op1, op === ALU_OPS.STOREINV ? ~v & ALL_ONES : v);
+          setReg64(e, h, gpr + 2 * (op1 - ALU.REG0), op === ALU_OPS.STOREINV ? ~v & ALL_ONES : v);
           break;
         }
         default:
@@ -1570,22 +1530,23 @@ function mathHandler(d: CommandDef): Handler {
 }
 
 function predicateHandler(d: CommandDef): Handler {
-  const fCompare = req(d, 'compare');
-  const fCombine = req(d, 'combine');
-  const fLoad = req(d, 'load');
+  const f = fieldsOf(d, ['compare', 'combine', 'load']);
+  const COMPARE = enumValues(d, f.compare, ['TRUE', 'FALSE', 'SRCS_EQUAL', 'DELTAS_EQUAL']);
+  const COMBINE = enumValues(d, f.combine, ['SET', 'AND', 'OR', 'XOR']);
+  const LOAD = enumValues(d, f.load, ['KEEP', 'LOAD', 'LOADINV']);
   return (e, h, len) => {
     const s = e.slots;
     const src0 = reg64(e, s.predSrc0);
     const src1 = reg64(e, s.predSrc1);
     let result: boolean;
-    switch (fieldValue(fCompare, e.buf, len)) {
-      case 0:
+    switch (fieldValue(f.compare, e.buf, len)) {
+      case COMPARE.TRUE:
         result = true;
         break;
-      case 1:
+      case COMPARE.FALSE:
         result = false;
         break;
-      case 2:
+      case COMPARE.SRCS_EQUAL:
         result = src0 === src1;
         break;
       default: {
@@ -1596,15 +1557,15 @@ function predicateHandler(d: CommandDef): Handler {
       }
     }
     const current = PRED_RESULT.get(e.hostRegs()[s.predResult]) === 1;
-    const load = fieldValue(fLoad, e.buf, len);
-    const loaded = load === 2 ? result : load === 3 ? !result : current;
-    const combine = fieldValue(fCombine, e.buf, len);
+    const load = fieldValue(f.load, e.buf, len);
+    const loaded = load === LOAD.LOAD ? result : load === LOAD.LOADINV ? !result : current;
+    const combine = fieldValue(f.combine, e.buf, len);
     const next =
-      combine === 0
+      combine === COMBINE.SET
         ? loaded
-        : combine === 1
+        : combine === COMBINE.AND
           ? current && loaded
-          : combine === 2
+          : combine === COMBINE.OR
             ? current || loaded
             : current !== loaded;
     h.regs.set(s.predResult, PRED_RESULT.set(0, next ? 1 : 0));
@@ -1613,132 +1574,188 @@ function predicateHandler(d: CommandDef): Handler {
   };
 }
 
+/** MI_ATOMIC's operations by their dword forms' names (genxml gen9's ATOMIC OPCODE enum): the 8B and 16B forms are the same on a qword, an octword. */
+const ATOMIC_NAMES = [
+  'AND',
+  'OR',
+  'XOR',
+  'MOVE',
+  'INC',
+  'DEC',
+  'ADD',
+  'SUB',
+  'RSUB',
+  'IMAX',
+  'IMIN',
+  'UMAX',
+  'UMIN',
+  'CMP_WR',
+  'PREDEC',
+] as const;
+export type AtomicOps = { readonly [K in (typeof ATOMIC_NAMES)[number]]: number };
+
 /**
- * atomicOp on dwords (n = 32) in plain numbers, for the dword operations but compare-exchange (1-13,
- * 15): `mem` and `a` unsigned; the result unsigned.
+ * atomicOp on dwords in plain numbers, for the dword operations but compare-exchange (the common
+ * case: no operand lists, no BigInt): `mem` and `a` unsigned; the result unsigned.
  */
-export function atomic32(op: number, mem: number, a: number): number {
-  switch (op & 31) {
-    case 1:
+export function atomic32(A: AtomicOps, op: number, mem: number, a: number): number {
+  switch (op) {
+    case A.AND:
       return (mem & a) >>> 0;
-    case 2:
+    case A.OR:
       return (mem | a) >>> 0;
-    case 3:
+    case A.XOR:
       return (mem ^ a) >>> 0;
-    case 4:
+    case A.MOVE:
       return a;
-    case 5:
+    case A.INC:
       return (mem + 1) >>> 0;
-    case 6:
-    case 15: // PREDEC
+    case A.DEC:
+    case A.PREDEC:
       return (mem - 1) >>> 0;
-    case 7:
+    case A.ADD:
       return (mem + a) >>> 0;
-    case 8:
+    case A.SUB:
       return (mem - a) >>> 0;
-    case 9:
+    case A.RSUB:
       return (a - mem) >>> 0;
-    case 10:
+    case A.IMAX:
       return (mem | 0) > (a | 0) ? mem : a;
-    case 11:
+    case A.IMIN:
       return (mem | 0) < (a | 0) ? mem : a;
-    case 12:
+    case A.UMAX:
       return mem > a ? mem : a;
-    case 13:
+    case A.UMIN:
       return mem < a ? mem : a;
     default:
       throw new Error(`atomic32: no dword operation ${op}`);
   }
 }
 
-/** MI_ATOMIC's operation on n-bit values (n = 32 or 64); null for an opcode it does not define. */
-export function atomicOp(op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
+/** MI_ATOMIC's operation `op` (a dword form's value) on n-bit values (n = 32 or 64); null for one it does not define. */
+export function atomicOp(A: AtomicOps, op: number, mem: bigint, a: bigint, n: bigint): bigint | null {
   const mask = (1n << n) - 1n;
   const signed = (x: bigint) => BigInt.asIntN(Number(n), x);
-  switch (op & 0x1f) {
-    case 0x01:
+  switch (op) {
+    case A.AND:
       return mem & a;
-    case 0x02:
+    case A.OR:
       return mem | a;
-    case 0x03:
+    case A.XOR:
       return mem ^ a;
-    case 0x04:
+    case A.MOVE:
       return a;
-    case 0x05:
+    case A.INC:
       return (mem + 1n) & mask;
-    case 0x06:
+    case A.DEC:
       return (mem - 1n) & mask;
-    case 0x07:
+    case A.ADD:
       return (mem + a) & mask;
-    case 0x08:
+    case A.SUB:
       return (mem - a) & mask;
-    case 0x09:
+    case A.RSUB:
       return (a - mem) & mask;
-    case 0x0a:
+    case A.IMAX:
       return signed(mem) > signed(a) ? mem : a;
-    case 0x0b:
+    case A.IMIN:
       return signed(mem) < signed(a) ? mem : a;
-    case 0x0c:
+    case A.UMAX:
       return mem > a ? mem : a;
-    case 0x0d:
+    case A.UMIN:
       return mem < a ? mem : a;
-    case 0x0f:
+    case A.PREDEC:
       return (mem - 1n) & mask; // PREDEC: decrement (the returned value is the one before)
     default:
       return null;
   }
 }
 
+/** MI_ATOMIC's dword operations by name, as command `d` (a gen's MI_ATOMIC) encodes them. */
+export function atomicOpsOf(d: CommandDef): AtomicOps {
+  return enumValues(d, fieldsOf(d, ['op']).op, ATOMIC_NAMES);
+}
+
 function atomicHandler(d: CommandDef): Handler {
-  const fOp = req(d, 'op');
-  const fSize = req(d, 'size');
-  const fInline = req(d, 'inline');
-  const fReturn = req(d, 'return_data');
+  const f = fieldsOf(d, [
+    'op',
+    'size',
+    'inline',
+    'return_data',
+    'data',
+    'data2',
+    'operand1_data_dword_1',
+    'operand2_data_dword_1',
+    'operand1_data_dword_2',
+    'operand2_data_dword_2',
+    'operand1_data_dword_3',
+    'operand2_data_dword_3',
+  ]);
+  const A = atomicOpsOf(d);
+  const SIZE = enumValues(d, f.size, ['DWORD', 'QWORD', 'OCTWORD']);
+  const sizeName = (v: number) =>
+    Object.keys(f.size.values!)
+      .find((k) => f.size.values![k] === v)!
+      .toLowerCase();
+  // Per opcode value, resolved by name once: its dword form and the Data Size it needs (-1: not an atomic).
+  const dwordForm = new Int16Array(256).fill(-1);
+  const needs = new Int8Array(256).fill(-1);
+  for (const [name, v] of Object.entries(f.op.values!)) {
+    const m = /^(.*?)(8B|16B)?$/.exec(name)!;
+    dwordForm[v] = f.op.values![m[1]];
+    needs[v] = m[2] === '8B' ? SIZE.QWORD : m[2] === '16B' ? SIZE.OCTWORD : SIZE.DWORD;
+  }
+  // Inline operands, dword k of operand 1 and of operand 2.
+  const inline = [
+    [f.data, f.operand1_data_dword_1, f.operand1_data_dword_2, f.operand1_data_dword_3],
+    [f.data2, f.operand2_data_dword_1, f.operand2_data_dword_2, f.operand2_data_dword_3],
+  ];
   return (e, h, len) => {
-    const op = fieldValue(fOp, e.buf, len);
-    const size = fieldValue(fSize, e.buf, len);
-    const opSize = op === 0x4e ? 2 : op >= 0x21 && op <= 0x2f ? 1 : op >= 0x01 && op <= 0x0f ? 0 : -1;
+    const op = fieldValue(f.op, e.buf, len);
+    const size = fieldValue(f.size, e.buf, len);
+    const opSize = needs[op];
     if (opSize < 0) return e.raise('invalid-command', d, `MI_ATOMIC operation ${hex(op)} is not a gen8/9 atomic`);
     if (opSize !== size)
       return e.raise(
         'invalid-command',
         d,
-        `MI_ATOMIC operation ${hex(op)} is a ${['dword', 'qword', 'octword'][opSize]} atomic, but Data Size says ${['dword', 'qword', 'octword', 'reserved'][size]}`,
+        `MI_ATOMIC operation ${hex(op)} is a ${sizeName(opSize)} atomic, but Data Size says ${sizeName(size)}`,
       );
-    const dwords = 1 << size;
-    if (dwords === 1 && op !== 0x0e) {
+    const dwords = size === SIZE.OCTWORD ? 4 : size === SIZE.QWORD ? 2 : 1;
+    if (dwords === 1 && dwordForm[op] !== A.CMP_WR) {
       // A dword operation but compare-exchange (the common case) in plain numbers: no lists, no BigInt.
       const was = readPhys32(h, segAt(e, 0)) >>> 0;
-      const a = (fieldValue(fInline, e.buf, len) ? e.buf[3] : e.hostRegs()[e.slots.gpr0]) >>> 0;
-      storeAt(e, h, 0, atomic32(op, was, a));
-      if (fieldValue(fReturn, e.buf, len))
+      const a = (fieldValue(f.inline, e.buf, len) ? fieldValue(f.data, e.buf, len) : e.hostRegs()[e.slots.gpr0]) >>> 0;
+      storeAt(e, h, 0, atomic32(A, dwordForm[op], was, a));
+      if (fieldValue(f.return_data, e.buf, len))
         for (let k = 0; k < 4; k++) h.regs.set(e.slots.gpr0 + 8 + k, k === 0 ? was : 0);
       return ADVANCE;
     }
-    // Operands: inline (operand 1 in DW3, DW5, DW7, DW9; operand 2 in DW4, DW6, ...) or CS_GPR0/1 and CS_GPR2/3.
+    // Operands: inline (in the command) or CS_GPR0/1 and CS_GPR2/3.
     const operand = (which: 0 | 1): number[] => {
       const out: number[] = [];
       for (let k = 0; k < dwords; k++)
         out.push(
-          fieldValue(fInline, e.buf, len) ? e.buf[3 + 2 * k + which] : e.hostRegs()[e.slots.gpr0 + 4 * which + k],
+          fieldValue(f.inline, e.buf, len)
+            ? fieldValue(inline[which][k], e.buf, len)
+            : e.hostRegs()[e.slots.gpr0 + 4 * which + k],
         );
       return out;
     };
     const old: number[] = [];
     for (let k = 0; k < dwords; k++) old.push(readPhys32(h, segAt(e, 4 * k)));
     let next: number[];
-    if (op === 0x4e || op === 0x0e || op === 0x2e) {
+    if (dwordForm[op] === A.CMP_WR) {
       // CMP_WR: when memory equals operand 1, it becomes operand 2.
       const a = operand(0);
       next = old.every((x, k) => x >>> 0 === a[k] >>> 0) ? operand(1) : old;
     } else {
       const n = BigInt(32 * dwords);
       const join = (w: number[]) => w.reduce((acc, x, k) => acc | (BigInt(x >>> 0) << BigInt(32 * k)), 0n);
-      const v = atomicOp(op, join(old), join(operand(0)), n)!;
+      const v = atomicOp(A, dwordForm[op], join(old), join(operand(0)), n)!;
       next = Array.from({ length: dwords }, (_, k) => Number((v >> BigInt(32 * k)) & 0xffffffffn));
     }
     store(e, h, next);
-    if (fieldValue(fReturn, e.buf, len)) {
+    if (fieldValue(f.return_data, e.buf, len)) {
       // Return Data Control: the memory's value before the operation, in CS_GPR4 (and CS_GPR5 for an octword).
       for (let k = 0; k < 4; k++) h.regs.set(e.slots.gpr0 + 8 + k, k < dwords ? old[k] >>> 0 : 0);
     }
@@ -1747,51 +1764,73 @@ function atomicHandler(d: CommandDef): Handler {
 }
 
 function semaphoreHandler(d: CommandDef): Handler {
-  const fAddr = req(d, 'addr');
-  const fHigh = opt(d, 'addr_high');
-  const fOp = req(d, 'op');
-  const fPoll = req(d, 'poll');
-  const fSpace = req(d, 'ggtt');
-  const fData = req(d, 'data');
+  const { addr, op, poll, ggtt, data, addr_high } = fieldsOf(d, ['addr', 'op', 'poll', 'ggtt', 'data'], ['addr_high']);
+  const OP = enumValues(d, op, COMPARE_NAMES);
   return (e, _h, len) => {
-    const polling = fieldValue(fPoll, e.buf, len) === 1;
+    const polling = fieldValue(poll, e.buf, len) === 1;
     // Signal mode: evaluated when parsed, then again only after a MI_SEMAPHORE_SIGNAL arrives.
     if (!polling && e.semPolls > 0) {
       if (!e.signalled) return STEP_POLL;
       e.signalled = false;
     }
-    const va = fieldValue(fAddr, e.buf, len) + (fHigh === null ? 0 : fieldValue(fHigh, e.buf, len) * 0x100000000);
-    const v = e.readMem32(va, fieldValue(fSpace, e.buf, len));
+    const va = fieldValue(addr, e.buf, len) + fieldValue(addr_high, e.buf, len) * 0x100000000;
+    const v = e.readMem32(va, fieldValue(ggtt, e.buf, len));
     if (v < 0) return e.raiseFault(d);
-    const op = fieldValue(fOp, e.buf, len);
-    const ok = compare(op, v, fieldValue(fData, e.buf, len));
-    if (ok === null) return e.raise('invalid-command', d, `MI_SEMAPHORE_WAIT compare operation ${op} is reserved`);
+    const cmp = fieldValue(op, e.buf, len);
+    const value = fieldValue(data, e.buf, len);
+    let ok: boolean;
+    switch (cmp) {
+      case OP.GT:
+        ok = v > value;
+        break;
+      case OP.GTE:
+        ok = v >= value;
+        break;
+      case OP.LT:
+        ok = v < value;
+        break;
+      case OP.LTE:
+        ok = v <= value;
+        break;
+      case OP.EQ:
+        ok = v === value;
+        break;
+      case OP.NEQ:
+        ok = v !== value;
+        break;
+      default:
+        return e.raise('invalid-command', d, `MI_SEMAPHORE_WAIT compare operation ${cmp} is reserved`);
+    }
     return ok ? ADVANCE : STEP_POLL;
   };
 }
 
 function postSyncHandler(d: CommandDef, pipe: boolean): Handler {
-  const fOp = req(d, 'post_sync');
-  const fTlb = req(d, 'invalidate_tlb');
-  const fData = req(d, 'data');
-  const fLri = pipe ? req(d, 'lri_post_sync_operation') : null;
-  const fAddr = req(d, 'addr');
+  // PIPE_CONTROL has an LRI post-sync; MI_FLUSH_DW has none (the view's absent field reads 0).
+  const { post_sync, invalidate_tlb, data, addr, lri_post_sync_operation } = fieldsOf(
+    d,
+    ['post_sync', 'invalidate_tlb', 'data', 'addr'],
+    ['lri_post_sync_operation'],
+  );
+  if (pipe && !hasField(lri_post_sync_operation)) throw new Error(`${d.mnemonic} has no LRI Post Sync Operation`);
+  const POST = enumValues(d, post_sync, ['none', 'write', 'depth', 'timestamp']);
   return (e, h, len) => {
-    if (fieldValue(fTlb, e.buf, len)) e.invalidateTlbs();
-    if (fLri !== null && fieldValue(fLri, e.buf, len) === 1) {
+    if (fieldValue(invalidate_tlb, e.buf, len)) e.invalidateTlbs();
+    if (fieldValue(lri_post_sync_operation, e.buf, len) === 1) {
       // LRI post-sync: Immediate Data goes to the register whose offset the Address field holds.
-      const mmio = fieldValue(fAddr, e.buf, len) & REG_OFFSET_MASK;
-      if (typeof h.regs.commandWrite(e.name, mmio, e.buf[fData.dw]) === 'string') return refused(e, d, mmio);
+      const mmio = fieldValue(addr, e.buf, len) & REG_OFFSET_MASK;
+      if (typeof h.regs.commandWrite(e.name, mmio, fieldDword(data, e.buf, len, 0)) === 'string')
+        return refused(e, d, mmio);
       return ADVANCE;
     }
-    const op = fieldValue(fOp, e.buf, len);
-    if (op === 0 || e.segCount === 0) return ADVANCE;
+    const op = fieldValue(post_sync, e.buf, len);
+    if (op === POST.none || e.segCount === 0) return ADVANCE;
     let lo = 0;
     let hi = 0;
-    if (op === 1) {
-      lo = e.buf[fData.dw];
-      hi = fData.dw + 1 < len ? e.buf[fData.dw + 1] : 0;
-    } else if (op === 3) {
+    if (op === POST.write) {
+      lo = fieldDword(data, e.buf, len, 0);
+      hi = fieldDword(data, e.buf, len, 1);
+    } else if (op === POST.timestamp) {
       lo = e.cycles % 0x100000000;
       hi = Math.floor(e.cycles / 0x100000000);
     } // op 2 (PS depth count): no pixel is drawn, so the count is 0
@@ -1802,16 +1841,17 @@ function postSyncHandler(d: CommandDef, pipe: boolean): Handler {
 }
 
 function bbStartHandler(d: CommandDef): Handler {
-  const fAddr = req(d, 'addr');
-  const fPpgtt = req(d, 'ppgtt');
-  const fSecond = req(d, 'second_level');
-  const fAddOffset = opt(d, 'add_offset_enable');
+  const { addr, ppgtt, second_level, add_offset_enable } = fieldsOf(
+    d,
+    ['addr', 'ppgtt', 'second_level'],
+    ['add_offset_enable'],
+  );
   return (e, h, len) => {
     if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE; // predicated off
-    if (flagOf(fAddOffset, e, len))
+    if (fieldValue(add_offset_enable, e.buf, len))
       return e.raise('invalid-command', d, 'MI_BATCH_BUFFER_START Add Offset Enable (BB_OFFSET) is not modelled');
-    const target = fieldValue(fAddr, e.buf, len);
-    const space = fieldValue(fPpgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
+    const target = fieldValue(addr, e.buf, len);
+    const space = fieldValue(ppgtt, e.buf, len) === 1 ? SPACE_PPGTT : SPACE_GGTT;
     if (space === SPACE_GGTT && !e.privileged()) {
       return e.raise(
         'invalid-command',
@@ -1819,7 +1859,7 @@ function bbStartHandler(d: CommandDef): Handler {
         'MI_BATCH_BUFFER_START from the global GTT (address space indicator = 0) inside a non-privileged batch: only the ring and privileged batches may start GGTT batches',
       );
     }
-    const second = fieldValue(fSecond, e.buf, len) === 1;
+    const second = fieldValue(second_level, e.buf, len) === 1;
     if (e.depth === 0) {
       e.advance(len * 4); // the ring resumes after the start
       e.depth = 1;
@@ -1848,24 +1888,24 @@ function bbStartHandler(d: CommandDef): Handler {
 }
 
 function condEndHandler(d: CommandDef): Handler {
-  const fAddr = req(d, 'addr');
-  const fData = req(d, 'data');
-  const fCompare = req(d, 'compare_semaphore');
-  const fSpace = req(d, 'ggtt');
-  const fMask = opt(d, 'mask_mode');
+  const { addr, data, compare_semaphore, ggtt, mask_mode } = fieldsOf(
+    d,
+    ['addr', 'data', 'compare_semaphore', 'ggtt'],
+    ['mask_mode'],
+  );
   return (e, _h, len) => {
     if (e.depth === 0) return e.raise('invalid-command', d, 'MI_CONDITIONAL_BATCH_BUFFER_END outside a batch buffer');
-    if (fieldValue(fCompare, e.buf, len) === 0) return ADVANCE; // no Compare Semaphore: no comparison, no effect
-    const va = fieldValue(fAddr, e.buf, len);
-    const space = fieldValue(fSpace, e.buf, len);
+    if (fieldValue(compare_semaphore, e.buf, len) === 0) return ADVANCE; // no Compare Semaphore: no comparison, no effect
+    const va = fieldValue(addr, e.buf, len);
+    const space = fieldValue(ggtt, e.buf, len);
     let v = e.readMem32(va, space);
     if (v < 0) return e.raiseFault(d);
-    if (flagOf(fMask, e, len)) {
+    if (fieldValue(mask_mode, e.buf, len)) {
       const m = e.readMem32(va + 4, space);
       if (m < 0) return e.raiseFault(d);
       v = (v & m) >>> 0;
     }
-    if (v > fieldValue(fData, e.buf, len)) return ADVANCE;
+    if (v > fieldValue(data, e.buf, len)) return ADVANCE;
     e.depth = 0; // ends the batch; from a second-level batch, the first level too (gen8/9)
     return JUMPED;
   };
@@ -1897,7 +1937,7 @@ function notEmulatedHandler(d: CommandDef): Handler {
 }
 
 function lriHandler(d: CommandDef): Handler {
-  const fBwd = req(d, 'byte_write_disables');
+  const { byte_write_disables } = fieldsOf(d, ['byte_write_disables']);
   return (e, h, len) => {
     // The scanner checks every pair before any write (a refused command changes nothing). The engine's
     // own allowed registers resolve through its slot table; device registers through the bank.
@@ -1910,7 +1950,7 @@ function lriHandler(d: CommandDef): Handler {
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
       slow = true;
     }
-    const bwd = (buf[0] >>> fBwd.lo) & 0xf;
+    const bwd = fieldValue(byte_write_disables, buf, len);
     if (!slow && bwd === 0) {
       for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], buf[i + 1]);
       return ADVANCE;
@@ -1930,9 +1970,9 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_NOOP: () => () => ADVANCE,
   MI_ARB_CHECK: () => () => ADVANCE,
   MI_ARB_ON_OFF: (d) => {
-    const f = req(d, 'enable');
+    const { enable } = fieldsOf(d, ['enable']);
     return (e, _h, len) => {
-      e.arbitration = fieldValue(f, e.buf, len);
+      e.arbitration = fieldValue(enable, e.buf, len);
       return ADVANCE;
     };
   },
@@ -1944,25 +1984,26 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_CONDITIONAL_BATCH_BUFFER_END: condEndHandler,
   MI_SEMAPHORE_WAIT: semaphoreHandler,
   MI_SEMAPHORE_SIGNAL: (d) => {
-    const f = req(d, 'target');
+    const { target } = fieldsOf(d, ['target']);
     return (e, h, len) => {
-      const t = h.engineBySelect(fieldValue(f, e.buf, len));
+      const t = h.engineBySelect(fieldValue(target, e.buf, len));
       if (t) t.signalled = true;
       return ADVANCE;
     };
   },
   MI_STORE_DATA_IMM: (d) => {
-    const f = req(d, 'data');
+    const { data } = fieldsOf(d, ['data']);
     return (e, h, len) => {
-      storeAt(e, h, 0, e.buf[f.dw]);
-      if (len === 5) storeAt(e, h, 1, e.buf[f.dw + 1]);
+      storeAt(e, h, 0, fieldDword(data, e.buf, len, 0));
+      if (len === 5) storeAt(e, h, 1, fieldDword(data, e.buf, len, 1));
       return ADVANCE;
     };
   },
   MI_STORE_DATA_INDEX: (d) => {
-    const f = req(d, 'data');
+    const { data, data1 } = fieldsOf(d, ['data', 'data1']);
     return (e, h, len) => {
-      store(e, h, len === 4 ? [e.buf[f.dw], e.buf[f.dw + 1]] : [e.buf[f.dw]]);
+      const lo = fieldValue(data, e.buf, len);
+      store(e, h, len === 4 ? [lo, fieldValue(data1, e.buf, len)] : [lo]);
       return ADVANCE;
     };
   },
@@ -1972,43 +2013,39 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   },
   MI_LOAD_REGISTER_IMM: lriHandler,
   MI_STORE_REGISTER_MEM: (d) => {
-    const fReg = req(d, 'reg');
+    const { reg } = fieldsOf(d, ['reg']);
     return (e, h, len) => {
       if (e.skipsByPredicate(e.cmdIndex, e.buf, len)) return ADVANCE;
-      storeAt(e, h, 0, h.regs.read(fieldValue(fReg, e.buf, len)));
+      storeAt(e, h, 0, h.regs.read(fieldValue(reg, e.buf, len)));
       return ADVANCE;
     };
   },
   MI_LOAD_REGISTER_MEM: (d) => {
-    const fReg = req(d, 'reg');
-    const fAddr = req(d, 'addr');
-    const fSpace = req(d, 'ggtt');
+    const { reg, addr, ggtt } = fieldsOf(d, ['reg', 'addr', 'ggtt']);
     return (e, h, len) => {
-      const mmio = fieldValue(fReg, e.buf, len);
+      const mmio = fieldValue(reg, e.buf, len);
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
-      const v = e.readMem32(fieldValue(fAddr, e.buf, len), fieldValue(fSpace, e.buf, len));
+      const v = e.readMem32(fieldValue(addr, e.buf, len), fieldValue(ggtt, e.buf, len));
       if (v < 0) return e.raiseFault(d);
       h.regs.commandWrite(e.name, mmio, v);
       return ADVANCE;
     };
   },
   MI_LOAD_REGISTER_REG: (d) => {
-    const fSrc = req(d, 'src');
-    const fDst = req(d, 'dst');
+    const { src, dst } = fieldsOf(d, ['src', 'dst']);
     return (e, h, len) => {
-      const dst = fieldValue(fDst, e.buf, len);
-      if (typeof h.regs.commandWrite(e.name, dst, h.regs.read(fieldValue(fSrc, e.buf, len))) === 'string')
-        return refused(e, d, dst);
+      const to = fieldValue(dst, e.buf, len);
+      if (typeof h.regs.commandWrite(e.name, to, h.regs.read(fieldValue(src, e.buf, len))) === 'string')
+        return refused(e, d, to);
       return ADVANCE;
     };
   },
   MI_FLUSH_DW: (d) => postSyncHandler(d, false),
   PIPE_CONTROL: (d) => postSyncHandler(d, true),
   MI_COPY_MEM_MEM: (d) => {
-    const fSrc = req(d, 'src');
-    const fSpace = req(d, 'src_ggtt');
+    const { src, src_ggtt } = fieldsOf(d, ['src', 'src_ggtt']);
     return (e, h, len) => {
-      const v = e.readMem32(fieldValue(fSrc, e.buf, len), fieldValue(fSpace, e.buf, len));
+      const v = e.readMem32(fieldValue(src, e.buf, len), fieldValue(src_ggtt, e.buf, len));
       if (v < 0) return e.raiseFault(d);
       store(e, h, [v]);
       return ADVANCE;
@@ -2019,26 +2056,42 @@ const MAKERS: Record<string, (d: CommandDef) => Handler> = {
   MI_MATH: mathHandler,
   MI_PREDICATE: predicateHandler,
   MI_SET_PREDICATE: (d) => {
-    const f = req(d, 'enable');
+    const { enable } = fieldsOf(d, ['enable']);
     return (e, _h, len) => {
-      e.setPredicate = fieldValue(f, e.buf, len);
+      e.setPredicate = fieldValue(enable, e.buf, len);
       return ADVANCE;
     };
   },
-  XY_COLOR_BLT: (d) => (e, h, len) => blit(e, h, d, len, 'color'),
-  XY_SRC_COPY_BLT: (d) => (e, h, len) => blit(e, h, d, len, 'copy'),
-  XY_FAST_COPY_BLT: (d) => (e, h, len) => blit(e, h, d, len, 'fast'),
+  XY_COLOR_BLT: (d) => blitHandler(d, 'color'),
+  XY_SRC_COPY_BLT: (d) => blitHandler(d, 'copy'),
+  XY_FAST_COPY_BLT: (d) => blitHandler(d, 'fast'),
 };
 
-function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'color' | 'copy' | 'fast'): number {
-  const depth = fieldNum(def, e.buf, len, 'depth');
+/** A blit's fields: the destination's (every blit), the ROP (not the fast copy's: it copies), the fill color or the source's. */
+type BlitFields = ReturnType<typeof blitFields>;
+const blitFields = (d: CommandDef) => fieldsOf(d, ['depth', 'dst'], ['rop', 'color', 'src', 'src_pitch', 'sx', 'sy']);
+
+function blitHandler(d: CommandDef, kind: 'color' | 'copy' | 'fast'): Handler {
+  const f = blitFields(d);
+  return (e, h, len) => blit(e, h, d, f, len, kind);
+}
+
+function blit(
+  e: Engine,
+  h: EngineHost,
+  def: CommandDef,
+  f: BlitFields,
+  len: number,
+  kind: 'color' | 'copy' | 'fast',
+): number {
+  const depth = fieldValue(f.depth, e.buf, len);
   if (depth !== 3)
     return e.raise(
       'invalid-command',
       def,
       `${def.mnemonic} color depth ${depth}: this device implements 32 bpp (3) only`,
     );
-  const g = blitGeometry(def, e.buf, len, 'dst');
+  const g = blitGeometry(def, e.buf, len, f.dst);
   if (g.w <= 0 || g.h <= 0) return ADVANCE;
   // Rows may overlap (a small pitch), so the page-segment limit alone does not bound the rectangle.
   if (g.w * g.h > MAX_BLIT_PIXELS)
@@ -2047,15 +2100,15 @@ function blit(e: Engine, h: EngineHost, def: CommandDef, len: number, kind: 'col
       def,
       `${def.mnemonic} rectangle ${g.w}x${g.h} is more than ${MAX_BLIT_PIXELS} pixels (the largest surface)`,
     );
-  const rop = kind === 'fast' ? 0xcc : fieldNum(def, e.buf, len, 'rop');
-  const color = kind === 'color' ? e.buf[DW_COLOR_COLOR] : 0;
+  const rop = kind === 'fast' ? 0xcc : fieldValue(f.rop, e.buf, len);
+  const color = fieldValue(f.color, e.buf, len);
   if (
     kind !== 'color' &&
     !e.readSource(
-      fieldNum(def, e.buf, len, 'src'),
-      fieldNum(def, e.buf, len, 'src_pitch'),
-      fieldNum(def, e.buf, len, 'sx'),
-      fieldNum(def, e.buf, len, 'sy'),
+      fieldValue(f.src, e.buf, len),
+      fieldValue(f.src_pitch, e.buf, len),
+      fieldValue(f.sx, e.buf, len),
+      fieldValue(f.sy, e.buf, len),
       g.w,
       g.h,
     )
@@ -2231,8 +2284,6 @@ const MAX_RUN_PAIRS = 4096;
 
 /** Pixels one blit may cover: a 64 MiB 32 bpp surface, the assembler's largest. */
 const MAX_BLIT_PIXELS = (64 * 1024 * 1024) / 4;
-
-const DW_COLOR_COLOR = fieldOf('XY_COLOR_BLT', 'color').dw;
 
 const HANDLERS: Handler[] = COMMANDS.map((d) => {
   const make = MAKERS[d.mnemonic];

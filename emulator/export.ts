@@ -11,7 +11,7 @@
 import { AubWriter, EXECLIST_STATUS } from './formats/aub-write';
 import type { DriverOp, ProgramImage } from './image';
 import { PAGE_SIZE, hex } from './memory';
-import { DEFAULT_GEN } from './commands';
+import { DEFAULT_GEN, commandByMnemonic, encodeCommand } from './commands';
 import { SURFACE_COMMENT_PREFIX, VM_COMMENT_PREFIX } from './capture';
 import { ENGINE_BASE, EngineName, regByName } from './registers';
 
@@ -32,8 +32,9 @@ const PLATFORM_OF_GEN: Readonly<Record<8 | 9, { pciId: number; device: number; n
 const DESCRIPTOR_FLAGS = 1 | (3 << 3);
 /** The execlist status register's bit Mesa's writer polls clear after a submission. */
 const STATUS_ACTIVE = 0x10;
-const MI_NOOP = 0;
-const MI_BATCH_BUFFER_END = 0x05000000;
+const MI_NOOP = commandByMnemonic('MI_NOOP')!.header;
+const MI_BATCH_BUFFER_END = commandByMnemonic('MI_BATCH_BUFFER_END')!.header;
+const MI_LOAD_REGISTER_IMM = commandByMnemonic('MI_LOAD_REGISTER_IMM')!;
 const PTE_BYTES = 8;
 /** Register-state dword indices aubinator reads (RING_HEAD, _TAIL, _START, _CTL values, PDP0 upper, lower). */
 const CONTEXT_LAYOUT: readonly string[] = [
@@ -300,13 +301,12 @@ function contextImage(s: Submission): Uint8Array {
     PDP0_UDW: Math.floor(s.pml4 / 2 ** 32),
     PDP0_LDW: s.pml4 % 2 ** 32,
   };
-  v.setUint32(0, MI_NOOP, true);
-  v.setUint32(4, (0x11000000 | (2 * CONTEXT_LAYOUT.length - 1)) >>> 0, true);
-  CONTEXT_LAYOUT.forEach((name, i) => {
-    v.setUint32(8 + 8 * i, base + CONTEXT_REG_OFFSET[name], true);
-    v.setUint32(12 + 8 * i, (value[name] ?? 0) >>> 0, true);
-  });
-  v.setUint32(8 + 8 * CONTEXT_LAYOUT.length, MI_BATCH_BUFFER_END, true);
+  const lri = encodeCommand(
+    MI_LOAD_REGISTER_IMM,
+    new Map(),
+    CONTEXT_LAYOUT.map((name) => [base + CONTEXT_REG_OFFSET[name], (value[name] ?? 0) >>> 0] as const),
+  );
+  [MI_NOOP, ...lri, MI_BATCH_BUFFER_END].forEach((d, i) => v.setUint32(4 * i, d, true));
   return bytes;
 }
 

@@ -386,8 +386,7 @@ function decodeStream(
     const cmd: Command = { gpa, va: va0 + 4 * i, words, text };
     if (!take(cmd)) break;
     if (d.def.mnemonic === 'MI_BATCH_BUFFER_START') {
-      // bits 47:2 of the address (the hardware ignores the sign extension above them)
-      const addr = ((words[1] & 0xfffffffc) >>> 0) + (d.length > 2 ? (words[2] & 0xffff) * 2 ** 32 : 0);
+      const addr = Number(d.fields.get('addr') ?? 0n); // its 48-bit VA (the sign extension above is ignored)
       if ((d.fields.get('ppgtt') ?? 0n) === 1n) starts.push(addr);
       if (batch && (d.fields.get('second_level') ?? 0n) === 0n) break; // a chained first-level batch: the rest is not reached
     }

@@ -3,7 +3,7 @@
 // snapshot pages) inside this VM's guest RAM. A forged section is refused with the place it failed.
 
 import { MAX_CAPTURE_BYTES } from './capture';
-import { COMMANDS } from './commands';
+import { COMMANDS, MAX_COMMAND_DWORDS } from './commands';
 import {
   ENGINES,
   FAULT_KINDS,
@@ -131,9 +131,7 @@ const byCommand =
   };
 const COMMAND_NAMES = new Set(COMMANDS.map((d) => d.mnemonic));
 const STATE_NAMES = new Set(COMMANDS.filter((d) => d.execution === 'state').map((d) => d.mnemonic));
-/** The longest command a header can declare (DWord Length's widest field plus bias). */
-const MAX_CMD = COMMANDS.reduce((m, d) => Math.max(m, d.lengthBits ? (1 << d.lengthBits) - 1 + d.bias : 1), 1);
-const DWORDS = array(U32, MAX_CMD);
+const DWORDS = array(U32, MAX_COMMAND_DWORDS);
 
 /** A later generation's skipped commands by name (engine.ts skipForeign): bounded names and counts. */
 const FOREIGN: Check = (v, p) => {

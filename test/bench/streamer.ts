@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BIAS, COMMANDS, FIXED_LENGTH, LENGTH_MASK, LOOKUPS, REG_OFFSET_MASK } from '../../emulator/commands';
+import { COMMANDS, LOOKUPS, REG_OFFSET_MASK, commandLength } from '../../emulator/commands';
 import { assembleProgram, loadVm } from '../../emulator/program';
 import { Vm } from '../../emulator/vm';
 import { childMode, measureInChild, reply } from './child';
@@ -64,8 +64,7 @@ function minimalLoop(
       const idx = lookup[h >>> 16];
       n++;
       if (idx === BBE) break;
-      const mask = LENGTH_MASK[idx];
-      const len = mask === 0 ? FIXED_LENGTH[idx] || 1 : (h & mask) + BIAS[idx];
+      const len = commandLength(idx, h);
       if (idx === LRI) {
         for (let j = 1; j < len; j += 2)
           regs[slotOf[((batch[i + j] & REG_OFFSET_MASK) - base) >>> 2]] = batch[i + j + 1];
