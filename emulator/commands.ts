@@ -1202,6 +1202,17 @@ export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): num
 }
 
 /**
+ * fieldValue for a field of the header dword (DW0, present in every command and never spanning two
+ * dwords): the hot path's read of flags such as MI_LOAD_REGISTER_IMM's Byte Write Disables, with
+ * no length check and no recipe switch beyond shifted or in place.
+ */
+export function headerFieldValue(f: CmdField, dw: ArrayLike<number>): number {
+  const r = f.read!;
+  const header = dw[0];
+  return (r.mode === 0 ? (header >>> f.lo) & r.lowMask : header & r.lowMask) >>> 0;
+}
+
+/**
  * fieldValue for a field of a group entry starting at dword `at` (MI_MATH's ALU instructions): a
  * function of its own, so the command's own fields keep the three-argument read on the hot path.
  */

@@ -18,6 +18,7 @@ import {
   fieldDword,
   fieldsOf,
   fieldValue,
+  headerFieldValue,
   foreignLength,
   hasField,
   lengthError,
@@ -1938,6 +1939,7 @@ function notEmulatedHandler(d: CommandDef): Handler {
 
 function lriHandler(d: CommandDef): Handler {
   const { byte_write_disables } = fieldsOf(d, ['byte_write_disables']);
+  if (byte_write_disables.dw !== 0) throw new Error(`${d.mnemonic}: Byte Write Disables is not in the header dword`);
   return (e, h, len) => {
     // The scanner checks every pair before any write (a refused command changes nothing). The engine's
     // own allowed registers resolve through its slot table; device registers through the bank.
@@ -1950,7 +1952,7 @@ function lriHandler(d: CommandDef): Handler {
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
       slow = true;
     }
-    const bwd = fieldValue(byte_write_disables, buf, len);
+    const bwd = headerFieldValue(byte_write_disables, buf);
     if (!slow && bwd === 0) {
       for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], buf[i + 1]);
       return ADVANCE;
