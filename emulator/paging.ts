@@ -107,6 +107,23 @@ export interface WalkOut {
   gpa: number;
 }
 
+/** A walk's step for the EPT translation of `gpa` (its own steps nested), kept as the evidence of a fault too. */
+function eptStep(
+  ctx: { readonly ept: Ept; readonly view: number },
+  gpa: number,
+  ept: WalkStep[] | undefined,
+): WalkStep {
+  return {
+    level: 'EPT',
+    table: ctx.ept.roots[ctx.view],
+    index: -1,
+    entryLo: 0,
+    entryHi: 0,
+    flags: `GPA ${hex(gpa)}`,
+    ept,
+  };
+}
+
 /**
  * Walks va for an access. Returns the HPA, or -1 with `fault` filled. `steps` (optional) records every
  * table entry read, with the EPT walk that reached each table. `out` receives permissions for the TLB.
@@ -158,16 +175,7 @@ export function walk(
       tableHpa = ctx.ept.translate(table, ctx.view, eptSteps);
       if (tableHpa < 0) {
         // Keep the failed EPT walk as evidence, as the data-GPA case below does.
-        if (steps)
-          steps.push({
-            level: 'EPT',
-            table: ctx.ept.roots[ctx.view],
-            index: -1,
-            entryLo: 0,
-            entryHi: 0,
-            flags: `GPA ${hex(table)}`,
-            ept: eptSteps,
-          });
+        if (steps) steps.push(eptStep(ctx, table, eptSteps));
         return eptFault(
           ctx,
           fault,
@@ -304,16 +312,7 @@ export function walk(
           hpa = ctx.ept.translate(gpa, ctx.view, undefined, leafPage);
         }
       }
-      if (steps)
-        steps.push({
-          level: 'EPT',
-          table: ctx.ept.roots[ctx.view],
-          index: -1,
-          entryLo: 0,
-          entryHi: 0,
-          flags: `GPA ${hex(gpa)}`,
-          ept: eptSteps2,
-        });
+      if (steps) steps.push(eptStep(ctx, gpa, eptSteps2));
       if (hpa < 0) return eptFault(ctx, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
       if (out) {
         out.writable = roLevel < 0;
@@ -435,16 +434,7 @@ export function walkGgtt(
   const eptSteps: WalkStep[] | undefined = steps ? [] : undefined;
   const pteHpa = ctx.ept.translate(pteGpa, ctx.view, eptSteps);
   if (pteHpa < 0) {
-    if (steps)
-      steps.push({
-        level: 'EPT',
-        table: ctx.ept.roots[ctx.view],
-        index: -1,
-        entryLo: 0,
-        entryHi: 0,
-        flags: `GPA ${hex(pteGpa)}`,
-        ept: eptSteps,
-      });
+    if (steps) steps.push(eptStep(ctx, pteGpa, eptSteps));
     return eptFault(
       ctx as unknown as PagingContext,
       fault,
@@ -482,16 +472,7 @@ export function walkGgtt(
   const gpa = entryAddress(lo, hi) + (va % PAGE_SIZE);
   const eptSteps2: WalkStep[] | undefined = steps ? [] : undefined;
   const hpa = ctx.ept.translate(gpa, ctx.view, eptSteps2);
-  if (steps)
-    steps.push({
-      level: 'EPT',
-      table: ctx.ept.roots[ctx.view],
-      index: -1,
-      entryLo: 0,
-      entryHi: 0,
-      flags: `GPA ${hex(gpa)}`,
-      ept: eptSteps2,
-    });
+  if (steps) steps.push(eptStep(ctx, gpa, eptSteps2));
   if (hpa < 0)
     return eptFault(ctx as unknown as PagingContext, fault, va, access, gpa, hpa, `data at GPA ${hex(gpa)}`, steps);
   if (out) {
