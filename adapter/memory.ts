@@ -159,9 +159,17 @@ export function peekCommand(vm: Vm, e: Engine, va: number, limit = 1100): number
   const at = (i: number) => (inRing ? start + ((va - start + 4 * i) % size) : va + 4 * i);
   // A capture's rings are fetched through the global GTT, as on hardware.
   const ggtt = inRing && vm.image.ringSpace === 'ggtt' ? { ...e.gctx, view: ctx.view } : undefined;
+  // One translation a page, not a dword: a command of up to 1,100 dwords spans at most two pages.
+  let lastPage = -1;
+  let lastHpa = -1;
   const fetch = (i: number): number | undefined => {
-    const hpa = ggtt ? walkGgtt(ggtt, at(i), ACCESS_READ, scratchFault, null) : vaToHpa(ctx, at(i));
-    return hpa < 0 ? undefined : readHpa32(vm, hpa);
+    const a = at(i);
+    const offset = a % PAGE_SIZE;
+    if (a - offset !== lastPage) {
+      lastPage = a - offset;
+      lastHpa = ggtt ? walkGgtt(ggtt, lastPage, ACCESS_READ, scratchFault, null) : vaToHpa(ctx, lastPage);
+    }
+    return lastHpa < 0 ? undefined : readHpa32(vm, lastHpa + offset);
   };
   const header = fetch(0);
   if (header === undefined) return undefined;
