@@ -1118,11 +1118,25 @@ function foreignModels(gen: Gen): Int16Array {
 }
 
 /**
- * The length of a later generation's command `gen` lacks (commandIndex gave -1): DWord Length + bias
- * as gen's commands with the same top byte declare it (1 dword where they have no length field), or
- * 0 when gen has no command with that top byte.
+ * Per later generation, by header top 16 bits: the DWord Length (width, bias) of its commands gen9 lacks
+ * that the top-byte rule would misread, from Mesa's genxml (src/intel/genxml/gen<N>.xml). Of gen11's and
+ * gen12's GFXPIPE commands gen9 lacks (test/unit/foreign-gens.test.ts lists them all), only gen12's
+ * 3DSTATE_CPS_POINTERS (0x7822) has a length field wider than gen9's 0x78 rule: bits 15:0 (gen11's
+ * 3DSTATE_CPS at the same opcode has bits 7:0, the rule's).
  */
-export function foreignLength(gen: Gen, header: number): number {
+const FOREIGN_LENGTH_EXCEPTIONS: Readonly<Record<number, ReadonlyMap<number, { bits: number; bias: number }>>> = {
+  12: new Map([[0x7822, { bits: 16, bias: 2 }]]),
+};
+
+/**
+ * The length of a later generation's command `gen` lacks (commandIndex gave -1): DWord Length + bias
+ * as genxml declares it for `foreignGen`'s exceptions (FOREIGN_LENGTH_EXCEPTIONS), else as gen's commands
+ * with the same top byte declare it (1 dword where they have no length field), or 0 when gen has no
+ * command with that top byte.
+ */
+export function foreignLength(gen: Gen, header: number, foreignGen = 0): number {
+  const exception = FOREIGN_LENGTH_EXCEPTIONS[foreignGen]?.get(header >>> 16);
+  if (exception !== undefined) return (header & ((1 << exception.bits) - 1)) + exception.bias;
   const model = FOREIGN_MODEL[gen][header >>> 24];
   if (model < 0) return 0;
   const n = commandLength(model, header);

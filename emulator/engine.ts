@@ -573,7 +573,9 @@ export class Engine {
     const idx = this.lookup[header >>> 16];
     if (idx < 0) {
       const len =
-        this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE ? foreignLength(this.host.gen, header) : 0;
+        this.host.foreignGen !== 0 && header >>> 29 === CLIENT_GFXPIPE
+          ? foreignLength(this.host.gen, header, this.host.foreignGen)
+          : 0;
       if (len > 0) {
         return this.skipForeign(
           va,
