@@ -316,7 +316,7 @@ export interface GrammarMessages {
 
 /**
  * An expression grammar over the language's tokens: the language's own (LANGUAGE_GRAMMAR), or one that
- * extends it (the debugger's, adapter/expression.ts). One parser (ExpressionParser) reads them all.
+ * extends it (the debugger's, adapter/expression.ts). One parser (LineParser) reads them all.
  */
 export interface Grammar {
   /** Binary operators by increasing precedence; each level is left-associative. */
@@ -400,42 +400,38 @@ export interface ParsedLine {
 const SPACE_SEPARATED = new Set(['vm']);
 
 /**
- * Precedence climbing over the tokens of one line for any Grammar. Depth (unary operators, brackets) is
- * bounded by MAX_DEPTH, binary operators by the grammar's maxOperators; a failure throws ParseFailure.
+ * The parser of one line's tokens: expressions of any Grammar by precedence climbing (the debugger's
+ * through parseExpressionTokens), and the language's statements (parseLine, with LANGUAGE_GRAMMAR). Depth
+ * (unary operators, brackets) is bounded by MAX_DEPTH, binary operators by the grammar's maxOperators;
+ * a failure throws ParseFailure. One class, not a subclass per use: a derived class costs V8 ~15 ns per
+ * construction, and parseLine makes one per line.
  */
-class ExpressionParser {
-  protected pos = 0;
+class LineParser {
+  private pos = 0;
   private depth = 0;
   private operators = 0;
-  private readonly levels: readonly (readonly string[])[];
-  private readonly prefixLevel: number;
-  private readonly unary: readonly string[];
-  private readonly maxOperators: number;
+  /** Statement errors (parseLine) that do not stop the line. */
+  readonly errors: SyntaxError[] = [];
   constructor(
-    protected readonly toks: readonly Token[],
+    private readonly toks: readonly Token[],
     private readonly lineLength: number,
     private readonly grammar: Grammar,
-  ) {
-    this.levels = grammar.levels;
-    this.prefixLevel = grammar.prefix ? grammar.prefix.level : -1;
-    this.unary = grammar.unary;
-    this.maxOperators = grammar.maxOperators;
-  }
+  ) {}
 
   /** Index of the next token. */
   get position(): number {
     return this.pos;
   }
 
-  protected peek(offset = 0): Token | undefined {
+  private peek(offset = 0): Token | undefined {
     return this.toks[this.pos + offset];
   }
 
-  protected isPunct(t: Token | undefined, p: string): boolean {
+  private isPunct(t: Token | undefined, p: string): boolean {
     return t !== undefined && t.kind === 'punct' && t.text === p;
   }
 
-  protected fail(message: string, t = this.peek()): never {
+  private fail(message: string, t = this.peek()): never {
     const col = t ? t.col : this.lineLength + 1;
     throw new ParseFailure({ col, end: t ? t.end : col + 1, message });
   }
@@ -445,15 +441,16 @@ class ExpressionParser {
   }
 
   private parseBinary(level: number): GrammarExpr {
-    const levels = this.levels;
+    const { levels, prefix } = this.grammar;
     if (level >= levels.length) return this.parseUnary();
-    if (level === this.prefixLevel && this.isPunct(this.peek(), this.grammar.prefix!.op))
+    if (prefix !== undefined && level === prefix.level && this.isPunct(this.peek(), prefix.op))
       return this.parsePrefix(level);
     let left = this.parseBinary(level + 1);
     for (;;) {
       const t = this.peek();
       if (!t || t.kind !== 'punct' || !levels[level].includes(t.text)) return left;
-      if (++this.operators > this.maxOperators) this.fail(`more than ${this.maxOperators} operators on one line`, t);
+      if (++this.operators > this.grammar.maxOperators)
+        this.fail(`more than ${this.grammar.maxOperators} operators on one line`, t);
       this.pos++;
       const right = this.parseBinary(level + 1);
       left = { kind: 'binary', op: t.text, left, right, opCol: t.col, col: left.col, end: right.end };
@@ -486,7 +483,7 @@ class ExpressionParser {
     }
     if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply', t);
     try {
-      if (t.kind === 'punct' && this.unary.includes(t.text)) {
+      if (t.kind === 'punct' && this.grammar.unary.includes(t.text)) {
         this.pos++;
         const arg = this.parseUnary();
         return { kind: 'unary', op: t.text, arg, col: t.col, end: arg.end };
@@ -514,17 +511,6 @@ class ExpressionParser {
     if (!this.isPunct(t, close)) this.fail(this.grammar.messages.unclosed(open, close, t && tokenText(t)), t);
     this.pos++;
     return inner;
-  }
-}
-
-/** Statements of one line of the language; its expressions are the language grammar's. */
-class LineParser extends ExpressionParser {
-  constructor(
-    toks: readonly Token[],
-    lineLength: number,
-    readonly errors: SyntaxError[],
-  ) {
-    super(toks, lineLength, LANGUAGE_GRAMMAR);
   }
 
   parseLine(lineNo: number, text: string): ParsedLine {
@@ -594,7 +580,7 @@ class LineParser extends ExpressionParser {
     return { value: first, col: first.col, end: first.end };
   }
 
-  /** The language grammar makes only the language's nodes and operators. */
+  /** An expression of LANGUAGE_GRAMMAR, which makes only the language's nodes and operators. */
   private parseLanguageExpr(): Expr {
     return this.parseExpr() as Expr;
   }
@@ -609,7 +595,7 @@ export function parseExpressionTokens(
   lineLength: number,
   grammar: Grammar,
 ): { expr: GrammarExpr; next: number } | { error: SyntaxError } {
-  const parser = new ExpressionParser(tokens, lineLength, grammar);
+  const parser = new LineParser(tokens, lineLength, grammar);
   try {
     const expr = parser.parseExpr();
     return { expr, next: parser.position };
@@ -632,8 +618,9 @@ function tokenText(t: Token): string {
 /** Lexes and parses one line (1-based `lineNo`). Never throws; errors come back with columns. */
 export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; errors: SyntaxError[] } {
   const { tokens, errors } = tokenizeLine(text);
-  const parseErrors: SyntaxError[] = [];
-  const parsed = new LineParser(tokens, text.length, parseErrors).parseLine(lineNo, text);
+  const parser = new LineParser(tokens, text.length, LANGUAGE_GRAMMAR);
+  const parsed = parser.parseLine(lineNo, text);
+  const parseErrors = parser.errors;
   if (errors.length === 0) return { parsed, errors: parseErrors };
   // After a lexical error only the lexer's messages are trusted (the parser's would be cascades); the
   // statement is kept, marked broken, so that a broken `.batch` still opens a (void) stream.
