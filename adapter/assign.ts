@@ -26,7 +26,7 @@ export function assign(vm: Vm, engine: EngineName, target: string, valueText: st
   }
   const ctx = { vm, engine };
   const v = parseValue(vm, valueText, engine);
-  if (e.k === 'name') {
+  if (e.kind === 'name') {
     const n = resolveName(e.name, ctx);
     if (!n || n.kind !== 'register')
       throw new SetError(`cannot assign to '${target}': only a register, a register field or [ADDR] can be set`);
@@ -44,7 +44,7 @@ export function assign(vm: Vm, engine: EngineName, target: string, valueText: st
     writeRegister(vm, n.reg, (old & ~(field.mask << field.lo)) | (v << field.lo));
     return formatValue((registerValue(vm, n.reg) >> field.lo) & field.mask, hex);
   }
-  if (e.k === 'mem') {
+  if (e.kind === 'mem') {
     const addr = evaluate(e.addr, ctx);
     if (addr < 0n || addr >= 1n << 48n || addr % 4n !== 0n)
       throw new SetError(`[0x${addr.toString(16)}] is not a dword-aligned GPU VA`);
@@ -62,11 +62,17 @@ export function assign(vm: Vm, engine: EngineName, target: string, valueText: st
 
 /** `(NAME >> LO) & MASK` with MASK = 2^k - 1 (or `NAME & MASK`): a bit field. */
 function fieldOf(e: Expr): { name: string; lo: bigint; mask: bigint } | null {
-  if (e.k !== 'bin' || e.op !== '&' || e.b.k !== 'num') return null;
-  const mask = e.b.v;
+  if (e.kind !== 'binary' || e.op !== '&' || e.right.kind !== 'num') return null;
+  const mask = e.right.value;
   if (mask <= 0n || (mask & (mask + 1n)) !== 0n) return null;
-  if (e.a.k === 'name') return { name: e.a.name, lo: 0n, mask };
-  if (e.a.k === 'bin' && e.a.op === '>>' && e.a.a.k === 'name' && e.a.b.k === 'num' && e.a.b.v < 64n)
-    return { name: e.a.a.name, lo: e.a.b.v, mask };
+  if (e.left.kind === 'name') return { name: e.left.name, lo: 0n, mask };
+  if (
+    e.left.kind === 'binary' &&
+    e.left.op === '>>' &&
+    e.left.left.kind === 'name' &&
+    e.left.right.kind === 'num' &&
+    e.left.right.value < 64n
+  )
+    return { name: e.left.left.name, lo: e.left.right.value, mask };
   return null;
 }

@@ -67,10 +67,10 @@ export function describe(
 
 /** `(NAME >> LO) & MASK` or `NAME & MASK`. */
 function registerField(e: Expr): { name: string; lo: bigint; mask: bigint } | undefined {
-  if (e.k !== 'bin' || e.op !== '&' || e.b.k !== 'num') return undefined;
-  if (e.a.k === 'name') return { name: e.a.name, lo: 0n, mask: e.b.v };
-  if (e.a.k === 'bin' && e.a.op === '>>' && e.a.a.k === 'name' && e.a.b.k === 'num')
-    return { name: e.a.a.name, lo: e.a.b.v, mask: e.b.v };
+  if (e.kind !== 'binary' || e.op !== '&' || e.right.kind !== 'num') return undefined;
+  if (e.left.kind === 'name') return { name: e.left.name, lo: 0n, mask: e.right.value };
+  if (e.left.kind === 'binary' && e.left.op === '>>' && e.left.left.kind === 'name' && e.left.right.kind === 'num')
+    return { name: e.left.left.name, lo: e.left.right.value, mask: e.right.value };
   return undefined;
 }
 

@@ -179,7 +179,7 @@ function expressionResult(
   } catch (err) {
     throw new ConsoleError(`${(err as Error).message} (type 'help' for the console commands)`);
   }
-  if (e.k === 'name') {
+  if (e.kind === 'name') {
     const n = resolveName(e.name, { vm, engine });
     if (n?.kind === 'register') {
       const v = registerVariable(vm, host.store, n.reg, fmt, engine);

@@ -1,8 +1,9 @@
 // Debugger expressions: the language's arithmetic (numbers, labels, surfaces, registers, MIRROR) plus
 // comparisons, logic and `[ADDR]` memory reads, for the debug console, watches and breakpoint conditions.
 // They extend the language: its lexer (emulator/lexer.ts, in the EXPRESSIONS dialect) reads the tokens,
-// so a number or a name means the same in a watch as in a `.vgpu` line, and its arithmetic levels sit
-// at the bottom of BINARY_LEVELS.
+// so a number or a name means the same in a watch as in a `.vgpu` line, and its expression parser reads
+// them with GRAMMAR, the language's arithmetic levels at the bottom of BINARY_LEVELS, into the language's
+// expression trees (GrammarExpr: the language's Expr with these operators and `mem` reads).
 //
 // Precedence, lowest first: `||`, `&&`, `!`, comparisons, `|`, `^`, `&`, shifts, `+ -`, `* / %`, unary
 // `- ~`. Comparisons bind looser than bit operations, so `CS_GPR0 & 0xff == 5` means what it reads.
@@ -11,6 +12,9 @@ import {
   ARITHMETIC_LEVELS,
   Dialect,
   EngineName,
+  type Grammar,
+  type GrammarExpr,
+  parseExpressionTokens,
   regByName,
   RegInstance,
   type Token,
@@ -22,12 +26,8 @@ import { readDwords } from './memory';
 
 export class ExpressionError extends Error {}
 
-export type Expr =
-  | { readonly k: 'num'; readonly v: bigint }
-  | { readonly k: 'name'; readonly name: string }
-  | { readonly k: 'mem'; readonly addr: Expr }
-  | { readonly k: 'un'; readonly op: string; readonly a: Expr }
-  | { readonly k: 'bin'; readonly op: string; readonly a: Expr; readonly b: Expr };
+/** A parsed expression: the language's tree (columns are 1-based in the expression's text). */
+export type Expr = GrammarExpr;
 
 export interface EvalContext {
   readonly vm: Vm;
@@ -36,7 +36,6 @@ export interface EvalContext {
 }
 
 const MAX_LENGTH = 4096;
-const MAX_DEPTH = 64;
 const U64 = (1n << 64n) - 1n;
 
 /** The language's arithmetic (emulator/lexer.ts), under logic and comparisons. */
@@ -46,7 +45,21 @@ const BINARY_LEVELS: readonly (readonly string[])[] = [
   ['==', '!=', '<', '<=', '>', '>='],
   ...ARITHMETIC_LEVELS,
 ];
-const NOT_LEVEL = 2; // `!` sits between `&&` and the comparisons
+
+/** The language's expression grammar extended: logic and comparisons, `!` (tight, or over a comparison), `[ADDR]`. */
+const GRAMMAR: Grammar = {
+  levels: BINARY_LEVELS,
+  unary: [...UNARY_OPERATORS, '!'],
+  prefix: { op: '!', level: 2 }, // `!` sits between `&&` and the comparisons
+  memory: { open: '[', close: ']' },
+  maxOperators: Infinity, // MAX_LENGTH bounds them
+  messages: {
+    end: 'expression ends too early',
+    value: (found) => `unexpected '${found}'`,
+    unclosed: (_open, close, found) =>
+      found === undefined ? `missing '${close}'` : `expected '${close}', found '${found}'`,
+  },
+};
 
 /**
  * The language's tokens (numbers and names lex as in a `.vgpu` line) with this grammar's operators, `$`
@@ -80,68 +93,13 @@ export function isName(text: string): boolean {
 }
 
 export function parseExpression(text: string): Expr {
-  const toks = tokenize(String(text));
+  const line = String(text);
+  const toks = tokenize(line);
   if (toks.length === 0) throw new ExpressionError('empty expression');
-  let p = 0;
-  let depth = 0;
-  /** The next token's operator or bracket, if it is one. */
-  const peek = (): string | undefined => (toks[p]?.kind === 'punct' ? toks[p].text : undefined);
-  const expect = (t: string) => {
-    if (peek() !== t)
-      throw new ExpressionError(toks[p] === undefined ? `missing '${t}'` : `expected '${t}', found '${toks[p].text}'`);
-    p++;
-  };
-  const level = (n: number): Expr => {
-    if (++depth > MAX_DEPTH) throw new ExpressionError('expression nested too deeply');
-    try {
-      if (n === NOT_LEVEL && peek() === '!') {
-        p++;
-        return { k: 'un', op: '!', a: level(n) };
-      }
-      if (n >= BINARY_LEVELS.length) return unary();
-      let a = level(n + 1);
-      for (let op = peek(); op !== undefined && BINARY_LEVELS[n].includes(op); op = peek()) {
-        p++;
-        a = { k: 'bin', op, a, b: level(n + 1) };
-      }
-      return a;
-    } finally {
-      depth--;
-    }
-  };
-  const unary = (): Expr => {
-    const t = peek();
-    if (t !== undefined && (UNARY_OPERATORS.includes(t) || t === '!')) {
-      p++;
-      if (++depth > MAX_DEPTH) throw new ExpressionError('expression nested too deeply');
-      try {
-        return { k: 'un', op: t, a: unary() };
-      } finally {
-        depth--;
-      }
-    }
-    return primary();
-  };
-  const primary = (): Expr => {
-    const t = toks[p++];
-    if (t === undefined) throw new ExpressionError('expression ends too early');
-    if (t.kind === 'num') return { k: 'num', v: t.value! };
-    if (t.kind === 'name') return { k: 'name', name: t.text };
-    if (t.text === '(') {
-      const e = level(0);
-      expect(')');
-      return e;
-    }
-    if (t.text === '[') {
-      const e = level(0);
-      expect(']');
-      return { k: 'mem', addr: e };
-    }
-    throw new ExpressionError(`unexpected '${t.text}'`);
-  };
-  const e = level(0);
-  if (p < toks.length) throw new ExpressionError(`unexpected '${toks[p].text}'`);
-  return e;
+  const r = parseExpressionTokens(toks, line.length, GRAMMAR);
+  if ('error' in r) throw new ExpressionError(r.error.message);
+  if (r.next < toks.length) throw new ExpressionError(`unexpected '${toks[r.next].text}'`);
+  return r.expr;
 }
 
 /** A register's full value (64-bit registers span two slots). */
@@ -177,9 +135,11 @@ export function resolveName(name: string, ctx: EvalContext): NameValue | undefin
 }
 
 export function evaluate(e: Expr, ctx: EvalContext): bigint {
-  switch (e.k) {
+  switch (e.kind) {
     case 'num':
-      return e.v;
+      return e.value;
+    case 'str':
+      throw new ExpressionError(`"${e.text}" is not a number`); // the expressions have no strings
     case 'name': {
       const v = resolveName(e.name, ctx);
       if (!v) throw new ExpressionError(`unknown name '${e.name}' (not a register, label, surface or MIRROR)`);
@@ -192,8 +152,8 @@ export function evaluate(e: Expr, ctx: EvalContext): bigint {
       if (v === undefined) throw new ExpressionError(`GPU VA 0x${addr.toString(16)} is not mapped`);
       return BigInt(v >>> 0);
     }
-    case 'un': {
-      const a = evaluate(e.a, ctx);
+    case 'unary': {
+      const a = evaluate(e.arg, ctx);
       switch (e.op) {
         case '-':
           return -a;
@@ -205,11 +165,11 @@ export function evaluate(e: Expr, ctx: EvalContext): bigint {
           return a === 0n ? 1n : 0n;
       }
     }
-    case 'bin': {
-      if (e.op === '&&') return evaluate(e.a, ctx) !== 0n && evaluate(e.b, ctx) !== 0n ? 1n : 0n;
-      if (e.op === '||') return evaluate(e.a, ctx) !== 0n || evaluate(e.b, ctx) !== 0n ? 1n : 0n;
-      const a = evaluate(e.a, ctx);
-      const b = evaluate(e.b, ctx);
+    case 'binary': {
+      if (e.op === '&&') return evaluate(e.left, ctx) !== 0n && evaluate(e.right, ctx) !== 0n ? 1n : 0n;
+      if (e.op === '||') return evaluate(e.left, ctx) !== 0n || evaluate(e.right, ctx) !== 0n ? 1n : 0n;
+      const a = evaluate(e.left, ctx);
+      const b = evaluate(e.right, ctx);
       switch (e.op) {
         case '+':
           return a + b;

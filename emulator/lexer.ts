@@ -280,6 +280,70 @@ export type Expr =
       readonly end: number;
     };
 
+/**
+ * A tree of any expression grammar (Grammar): the language's nodes with that grammar's operators, and
+ * `mem` for its bracketed reads (`[ADDR]`). A tree of the language's grammar is an Expr.
+ */
+export type GrammarExpr =
+  | Exclude<Expr, { kind: 'unary' | 'binary' }>
+  | {
+      readonly kind: 'unary';
+      readonly op: string;
+      readonly arg: GrammarExpr;
+      readonly col: number;
+      readonly end: number;
+    }
+  | {
+      readonly kind: 'binary';
+      readonly op: string;
+      readonly left: GrammarExpr;
+      readonly right: GrammarExpr;
+      readonly opCol: number;
+      readonly col: number;
+      readonly end: number;
+    }
+  | { readonly kind: 'mem'; readonly addr: GrammarExpr; readonly col: number; readonly end: number };
+
+/** What a grammar says when an expression does not parse. */
+export interface GrammarMessages {
+  /** The tokens end where a value is due. */
+  readonly end: string;
+  /** Token `found` stands where a value is due. */
+  readonly value: (found: string) => string;
+  /** The bracket `open` is not closed by `close`: `found` stands there instead, or the tokens end. */
+  readonly unclosed: (open: Token, close: string, found: string | undefined) => string;
+}
+
+/**
+ * An expression grammar over the language's tokens: the language's own (LANGUAGE_GRAMMAR), or one that
+ * extends it (the debugger's, adapter/expression.ts). One parser (LineParser) reads them all.
+ */
+export interface Grammar {
+  /** Binary operators by increasing precedence; each level is left-associative. */
+  readonly levels: readonly (readonly string[])[];
+  /** Prefix operators, binding tighter than any binary operator. */
+  readonly unary: readonly string[];
+  /** A prefix operator that also takes a whole operand of one level (`!a == b` is `!(a == b)`). */
+  readonly prefix?: { readonly op: string; readonly level: number };
+  /** Brackets around an address, read as a `mem` node (`[ADDR]`). */
+  readonly memory?: { readonly open: string; readonly close: string };
+  /** Most binary operators in one parse. */
+  readonly maxOperators: number;
+  readonly messages: GrammarMessages;
+}
+
+/** The `.vgpu` language's expressions: its arithmetic, unary `- + ~`, parentheses, numbers, names, strings. */
+export const LANGUAGE_GRAMMAR: Grammar = {
+  levels: ARITHMETIC_LEVELS,
+  unary: UNARY_OPERATORS,
+  maxOperators: MAX_OPERATORS,
+  messages: {
+    end: 'expected a value',
+    value: (found) => `expected a value, found '${found}'`,
+    unclosed: (open, close) => `expected '${close}' to close the '${open.text}' at column ${open.col}`,
+  },
+};
+
 /** `value` or `key=value` (field, register pair, directive option). */
 export interface Arg {
   readonly key?: Expr;
@@ -335,15 +399,29 @@ export interface ParsedLine {
 /** Directives whose arguments may be written `key=value key=value` without commas (`.vm`). */
 const SPACE_SEPARATED = new Set(['vm']);
 
+/**
+ * The parser of one line's tokens: expressions of any Grammar by precedence climbing (the debugger's
+ * through parseExpressionTokens), and the language's statements (parseLine, with LANGUAGE_GRAMMAR). Depth
+ * (unary operators, brackets) is bounded by MAX_DEPTH, binary operators by the grammar's maxOperators;
+ * a failure throws ParseFailure. One class, not a subclass per use: a derived class costs V8 ~15 ns per
+ * construction, and parseLine makes one per line.
+ */
 class LineParser {
   private pos = 0;
   private depth = 0;
   private operators = 0;
+  /** Statement errors (parseLine) that do not stop the line. */
+  readonly errors: SyntaxError[] = [];
   constructor(
     private readonly toks: readonly Token[],
     private readonly lineLength: number,
-    readonly errors: SyntaxError[],
+    private readonly grammar: Grammar,
   ) {}
+
+  /** Index of the next token. */
+  get position(): number {
+    return this.pos;
+  }
 
   private peek(offset = 0): Token | undefined {
     return this.toks[this.pos + offset];
@@ -356,6 +434,83 @@ class LineParser {
   private fail(message: string, t = this.peek()): never {
     const col = t ? t.col : this.lineLength + 1;
     throw new ParseFailure({ col, end: t ? t.end : col + 1, message });
+  }
+
+  parseExpr(): GrammarExpr {
+    return this.parseBinary(0);
+  }
+
+  private parseBinary(level: number): GrammarExpr {
+    const { levels, prefix } = this.grammar;
+    if (level >= levels.length) return this.parseUnary();
+    if (prefix !== undefined && level === prefix.level && this.isPunct(this.peek(), prefix.op))
+      return this.parsePrefix(level);
+    let left = this.parseBinary(level + 1);
+    for (;;) {
+      const t = this.peek();
+      if (!t || t.kind !== 'punct' || !levels[level].includes(t.text)) return left;
+      if (++this.operators > this.grammar.maxOperators)
+        this.fail(`more than ${this.grammar.maxOperators} operators on one line`, t);
+      this.pos++;
+      const right = this.parseBinary(level + 1);
+      left = { kind: 'binary', op: t.text, left, right, opCol: t.col, col: left.col, end: right.end };
+    }
+  }
+
+  /** The grammar's prefix operator over a whole operand of `level`. */
+  private parsePrefix(level: number): GrammarExpr {
+    const t = this.peek()!;
+    if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply', t);
+    try {
+      this.pos++;
+      const arg = this.parseBinary(level);
+      return { kind: 'unary', op: t.text, arg, col: t.col, end: arg.end };
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseUnary(): GrammarExpr {
+    const t = this.peek();
+    if (!t) this.fail(this.grammar.messages.end);
+    // A value first (most operands are one), at the depth where an operator or a bracket would nest.
+    if (t.kind === 'num' || t.kind === 'name' || t.kind === 'string') {
+      if (this.depth >= MAX_DEPTH) this.fail('expression nested too deeply', t);
+      this.pos++;
+      if (t.kind === 'num') return { kind: 'num', value: t.value!, col: t.col, end: t.end };
+      if (t.kind === 'name') return { kind: 'name', name: t.text, col: t.col, end: t.end };
+      return { kind: 'str', text: t.text, col: t.col, end: t.end };
+    }
+    if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply', t);
+    try {
+      if (t.kind === 'punct' && this.grammar.unary.includes(t.text)) {
+        this.pos++;
+        const arg = this.parseUnary();
+        return { kind: 'unary', op: t.text, arg, col: t.col, end: arg.end };
+      }
+      if (this.isPunct(t, '(')) {
+        const inner = this.parseBracketed(t, ')');
+        return { ...inner, col: t.col, end: this.toks[this.pos - 1].end };
+      }
+      const memory = this.grammar.memory;
+      if (memory !== undefined && this.isPunct(t, memory.open)) {
+        const addr = this.parseBracketed(t, memory.close);
+        return { kind: 'mem', addr, col: t.col, end: this.toks[this.pos - 1].end };
+      }
+      return this.fail(this.grammar.messages.value(tokenText(t)), t);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** The expression after the bracket `open` (the next token), up to and past `close`. */
+  private parseBracketed(open: Token, close: string): GrammarExpr {
+    this.pos++;
+    const inner = this.parseExpr();
+    const t = this.peek();
+    if (!this.isPunct(t, close)) this.fail(this.grammar.messages.unclosed(open, close, t && tokenText(t)), t);
+    this.pos++;
+    return inner;
   }
 
   parseLine(lineNo: number, text: string): ParsedLine {
@@ -415,70 +570,40 @@ class LineParser {
   }
 
   private parseArg(): Arg {
-    const first = this.parseExpr();
+    const first = this.parseLanguageExpr();
     if (this.isPunct(this.peek(), '=')) {
       this.pos++;
       if (!this.peek()) this.fail(`expected a value after '='`);
-      const value = this.parseExpr();
+      const value = this.parseLanguageExpr();
       return { key: first, value, col: first.col, end: value.end };
     }
     return { value: first, col: first.col, end: first.end };
   }
 
-  parseExpr(): Expr {
-    return this.parseBinary(0);
-  }
-
-  private parseBinary(level: number): Expr {
-    if (level >= BINARY_LEVELS.length) return this.parseUnary();
-    let left = this.parseBinary(level + 1);
-    for (;;) {
-      const t = this.peek();
-      if (!t || t.kind !== 'punct' || !BINARY_LEVELS[level].includes(t.text)) return left;
-      if (++this.operators > MAX_OPERATORS) this.fail(`more than ${MAX_OPERATORS} operators on one line`, t);
-      this.pos++;
-      const right = this.parseBinary(level + 1);
-      left = { kind: 'binary', op: t.text as BinaryOp, left, right, opCol: t.col, col: left.col, end: right.end };
-    }
-  }
-
-  private parseUnary(): Expr {
-    const t = this.peek();
-    if (!t) this.fail('expected a value');
-    if (++this.depth > MAX_DEPTH) this.fail('expression nested too deeply', t);
-    try {
-      if (t.kind === 'punct' && UNARY_OPERATORS.includes(t.text)) {
-        this.pos++;
-        const arg = this.parseUnary();
-        return { kind: 'unary', op: t.text as UnaryOp, arg, col: t.col, end: arg.end };
-      }
-      if (this.isPunct(t, '(')) {
-        this.pos++;
-        const inner = this.parseExpr();
-        const close = this.peek();
-        if (!this.isPunct(close, ')')) this.fail(`expected ')' to close the '(' at column ${t.col}`, close);
-        this.pos++;
-        return { ...inner, col: t.col, end: close!.end };
-      }
-      this.pos++;
-      switch (t.kind) {
-        case 'num':
-          return { kind: 'num', value: t.value!, col: t.col, end: t.end };
-        case 'name':
-          return { kind: 'name', name: t.text, col: t.col, end: t.end };
-        case 'string':
-          return { kind: 'str', text: t.text, col: t.col, end: t.end };
-        default:
-          this.pos--;
-          return this.fail(`expected a value, found '${tokenText(t)}'`, t);
-      }
-    } finally {
-      this.depth--;
-    }
+  /** An expression of LANGUAGE_GRAMMAR, which makes only the language's nodes and operators. */
+  private parseLanguageExpr(): Expr {
+    return this.parseExpr() as Expr;
   }
 }
 
-const BINARY_LEVELS = ARITHMETIC_LEVELS;
+/**
+ * Parses `tokens` (of one line `lineLength` characters long) as one expression of `grammar`, from the
+ * first token; `next` is the index of the first token after it. Never throws.
+ */
+export function parseExpressionTokens(
+  tokens: readonly Token[],
+  lineLength: number,
+  grammar: Grammar,
+): { expr: GrammarExpr; next: number } | { error: SyntaxError } {
+  const parser = new LineParser(tokens, lineLength, grammar);
+  try {
+    const expr = parser.parseExpr();
+    return { expr, next: parser.position };
+  } catch (e) {
+    if (!(e instanceof ParseFailure)) throw e;
+    return { error: e.error };
+  }
+}
 
 class ParseFailure {
   constructor(readonly error: SyntaxError) {}
@@ -493,8 +618,9 @@ function tokenText(t: Token): string {
 /** Lexes and parses one line (1-based `lineNo`). Never throws; errors come back with columns. */
 export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; errors: SyntaxError[] } {
   const { tokens, errors } = tokenizeLine(text);
-  const parseErrors: SyntaxError[] = [];
-  const parsed = new LineParser(tokens, text.length, parseErrors).parseLine(lineNo, text);
+  const parser = new LineParser(tokens, text.length, LANGUAGE_GRAMMAR);
+  const parsed = parser.parseLine(lineNo, text);
+  const parseErrors = parser.errors;
   if (errors.length === 0) return { parsed, errors: parseErrors };
   // After a lexical error only the lexer's messages are trusted (the parser's would be cascades); the
   // statement is kept, marked broken, so that a broken `.batch` still opens a (void) stream.

@@ -6,7 +6,14 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXPRESSIONS, ExpressionError, isName, parseExpression } from '../../adapter/expression';
-import { Dialect, splitLines, tokenizeLine } from '../../emulator/lexer';
+import {
+  Dialect,
+  LANGUAGE_GRAMMAR,
+  parseExpressionTokens,
+  parseLine,
+  splitLines,
+  tokenizeLine,
+} from '../../emulator/lexer';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples');
 
@@ -82,24 +89,102 @@ describe('debugger expressions on the language tokenizer', () => {
   });
 
   it('parse what the debugger reads: registers, $ names, memory, logic under comparisons under bit operations', () => {
-    assert.deepEqual(parseExpression('bcs0.CS_GPR0'), { k: 'name', name: 'bcs0.CS_GPR0' });
-    assert.deepEqual(parseExpression('$commands'), { k: 'name', name: '$commands' });
-    assert.deepEqual(parseExpression(' 64K '), { k: 'num', v: 65536n });
-    assert.deepEqual(parseExpression('0x1_0g'), { k: 'num', v: 0x10n << 30n });
+    assert.deepEqual(parseExpression('bcs0.CS_GPR0'), { kind: 'name', name: 'bcs0.CS_GPR0', col: 1, end: 13 });
+    assert.deepEqual(parseExpression('$commands'), { kind: 'name', name: '$commands', col: 1, end: 10 });
+    assert.deepEqual(parseExpression(' 64K '), { kind: 'num', value: 65536n, col: 2, end: 5 });
+    assert.deepEqual(parseExpression('0x1_0g'), { kind: 'num', value: 0x10n << 30n, col: 1, end: 7 });
     assert.deepEqual(parseExpression('CS_GPR0 & 0xff == 5'), {
-      k: 'bin',
+      kind: 'binary',
       op: '==',
-      a: { k: 'bin', op: '&', a: { k: 'name', name: 'CS_GPR0' }, b: { k: 'num', v: 0xffn } },
-      b: { k: 'num', v: 5n },
+      left: {
+        kind: 'binary',
+        op: '&',
+        left: { kind: 'name', name: 'CS_GPR0', col: 1, end: 8 },
+        right: { kind: 'num', value: 0xffn, col: 11, end: 15 },
+        opCol: 9,
+        col: 1,
+        end: 15,
+      },
+      right: { kind: 'num', value: 5n, col: 19, end: 20 },
+      opCol: 16,
+      col: 1,
+      end: 20,
     });
     assert.deepEqual(parseExpression('![a]||b'), {
-      k: 'bin',
+      kind: 'binary',
       op: '||',
-      a: { k: 'un', op: '!', a: { k: 'mem', addr: { k: 'name', name: 'a' } } },
-      b: { k: 'name', name: 'b' },
+      left: {
+        kind: 'unary',
+        op: '!',
+        arg: { kind: 'mem', addr: { kind: 'name', name: 'a', col: 3, end: 4 }, col: 2, end: 5 },
+        col: 1,
+        end: 5,
+      },
+      right: { kind: 'name', name: 'b', col: 7, end: 8 },
+      opCol: 5,
+      col: 1,
+      end: 8,
     });
     assert.deepEqual(parseExpression('a <= b'), parseExpression('a\n<=\u00a0b'), 'any white space separates');
-    assert.deepEqual(parseExpression('-~1'), { k: 'un', op: '-', a: { k: 'un', op: '~', a: { k: 'num', v: 1n } } });
+    assert.deepEqual(parseExpression('-~1'), {
+      kind: 'unary',
+      op: '-',
+      arg: { kind: 'unary', op: '~', arg: { kind: 'num', value: 1n, col: 3, end: 4 }, col: 2, end: 4 },
+      col: 1,
+      end: 4,
+    });
+  });
+
+  it("parse arithmetic with the language's own parser: the same trees, columns and depth bound", () => {
+    const ops = ['*', '/', '%', '+', '-', '<<', '>>', '&', '^', '|'];
+    let seed = 3;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+    const gen = (d: number): string => {
+      const r = rnd(d > 4 ? 2 : 5);
+      if (r === 0) return rnd(2) ? 'CS_GPR1' : String(rnd(1000));
+      if (r === 1) return ['-', '~', '+'][rnd(3)] + gen(d + 1);
+      if (r === 2) return '(' + gen(d + 1) + ')';
+      return gen(d + 1) + ' '.repeat(rnd(2)) + ops[rnd(ops.length)] + ' ' + gen(d + 1);
+    };
+    for (let i = 0; i < 2000; i++) {
+      const s = gen(0);
+      const { tokens } = tokenizeLine(s);
+      assert.deepEqual(parseExpressionTokens(tokens, s.length, LANGUAGE_GRAMMAR), {
+        expr: parseExpression(s),
+        next: tokens.length,
+      });
+    }
+    // 63 nested brackets or unary operators are accepted, 64 are not, in a watch as in a `.vgpu` line.
+    for (const [open, close] of [
+      ['(', ')'],
+      ['-', ''],
+    ]) {
+      const nested = (n: number) => open.repeat(n) + '1' + close.repeat(n);
+      assert.equal(parseExpression(nested(63)).end, nested(63).length + 1);
+      assert.equal(failure(nested(64)), 'expression nested too deeply');
+      assert.deepEqual(parseLine(`dword ${nested(63)}`, 1).errors, []);
+      assert.equal(parseLine(`dword ${nested(64)}`, 1).errors[0].message, 'expression nested too deeply');
+    }
+    assert.equal(failure('['.repeat(64) + '1' + ']'.repeat(64)), 'expression nested too deeply');
+    assert.equal(failure('!'.repeat(64) + '1'), 'expression nested too deeply');
+  });
+
+  it('read `!` over a comparison at the start of an operand of logic, tight after an arithmetic operator', () => {
+    const shape = (e: ReturnType<typeof parseExpression>): string =>
+      e.kind === 'binary'
+        ? `(${shape(e.left)} ${e.op} ${shape(e.right)})`
+        : e.kind === 'unary'
+          ? `${e.op}${shape(e.arg)}`
+          : e.kind === 'mem'
+            ? `[${shape(e.addr)}]`
+            : e.kind === 'num'
+              ? String(e.value)
+              : e.kind === 'name'
+                ? e.name
+                : e.text;
+    assert.equal(shape(parseExpression('!a == b && c')), '(!(a == b) && c)');
+    assert.equal(shape(parseExpression('1 + !a == b')), '((1 + !a) == b)');
+    assert.equal(shape(parseExpression('!!a || -[b + 4] < 3')), '(!!a || (-[(b + 4)] < 3))');
   });
 
   it('say what is wrong, and where when the lexer finds it', () => {
