@@ -43,20 +43,6 @@ export interface GenCommand {
   group?: GenGroup;
 }
 
-/** Header fields that identify a command (genxml gives them fixed defaults in dword 0). */
-export const IDENTITY_FIELDS = new Set([
-  'Command Type',
-  'Command SubType',
-  'MI Command Opcode',
-  '3D Command Opcode',
-  '3D Command Sub Opcode',
-  'Media Command Opcode',
-  'Media Command Sub-Opcode',
-  'Media Command Pipeline',
-  'Pipeline',
-  'SubOpcode',
-]);
-
 export function genxmlDir(): string {
   return resolve(process.env.GENXML_DIR ?? join(__dirname, '..', '..', 'shared', 'genxml'));
 }
