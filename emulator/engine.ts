@@ -1125,6 +1125,7 @@ export class Engine {
     const ggttTlb = this.ggttTlb.save();
     const pipeline = this.pipelineSaver.save(this.pipelineAt);
     // Nothing changed (an idle engine, most of a busy one's parts): the last save, nothing allocated.
+    // Every field of EngineState is compared (SAVE_COMPARES: a field added there fails to compile until listed).
     if (
       prev !== null &&
       prev.depth === this.depth &&
@@ -1338,6 +1339,34 @@ export interface EngineState {
   /** Later-generation commands skipped, by name (absent when none). */
   foreign?: Record<string, number>;
 }
+
+/**
+ * The fields Engine.save compares with its last save before reusing it: all of EngineState's (the
+ * `satisfies` fails to compile when a field is added and not listed, so the comparison is extended too).
+ */
+const SAVE_COMPARES = {
+  depth: true,
+  bb: true,
+  bbSpace: true,
+  cycles: true,
+  halted: true,
+  semPolls: true,
+  signalled: true,
+  subCommands: true,
+  curSub: true,
+  subs: true,
+  tlb: true,
+  ggttTlb: true,
+  setPredicate: true,
+  arbitration: true,
+  retired: true,
+  counts: true,
+  notEmulated: true,
+  pipeline: true,
+  lastDraw: true,
+  foreign: true,
+} as const satisfies Record<keyof EngineState, true>;
+void SAVE_COMPARES;
 
 /** ROP3 (PRM "BR13 raster operation"): bit (P<<2 | S<<1 | D) of rop gives the result bit. */
 export function rop3(rop: number, p: number, s: number, d: number): number {
