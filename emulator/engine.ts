@@ -674,6 +674,131 @@ export class Engine {
     return STEP_COMMAND;
   }
 
+  /**
+   * The batch fast path: runs up to `limit` commands of the current batch while each is one it runs
+   * the simple way (fetched from the cached fetch page, wholly in it; an effect-only handler, an
+   * MI_LOAD_REGISTER_IMM to this engine's own registers, or a single aligned store), with step()'s
+   * effects in step()'s order. Stops before anything else (a page end, a jump, a refusal, a fault, the
+   * watchdog's last units, MI_SET_PREDICATE's mode), which step() then runs. Returns the commands
+   * retired; the host counts them as steps (each a command), `regs.step` kept current for the I/O
+   * tracker's stamps.
+   */
+  runBatch(limit: number): number {
+    const h = this.host;
+    if (this.depth === 0 || this.setPredicate !== 0 || h.predicted !== null || h.mem.writeHook !== null) return 0;
+    if (this.extraCycles !== 0 || this.readWork !== 0) return 0;
+    const d = this.depth - 1;
+    const start = this.bb[d];
+    const space = this.bbSpace[d];
+    const vpn = Math.floor(start / PAGE_SIZE);
+    if (!this.fetchCached(vpn, space)) return 0;
+    const page = this.fPage!;
+    const r = this.r;
+    const s = this.slots;
+    const regs = h.regs;
+    const buf = this.buf;
+    const lookup = this.lookup;
+    const ops = this.ops;
+    const cmdSlot = this.cmdSlot;
+    const base = this.base;
+    const counts = this.counts;
+    // The counters live in locals, written back before a handler runs (handlers may read them) and at
+    // the end. MI_LOAD_REGISTER_IMM never writes ACTHD or TIMESTAMP (read-only registers: not in
+    // cmdSlot), so those are set before a handler and at the end only.
+    const room = Math.min(limit, Math.floor((h.watchdog - this.subCommands) / 2)); // a command adds at most 2 units
+    const vaBase = start - (start & IN_PAGE);
+    let step = regs.step;
+    let cycles = this.cycles;
+    let units = this.subCommands;
+    const retired0 = this.retired;
+    let retired = retired0;
+    let at = (start & IN_PAGE) >>> 2;
+    let last = -1;
+    let lastIdx = -1;
+    let lastLen = 0;
+    let lastKind = FAST_NONE;
+    while (retired - retired0 < room) {
+      const header = page[at];
+      const idx = lookup[header >>> 16];
+      if (idx < 0) break;
+      const len = commandLength(idx, header);
+      if (len <= 0 || at + len > PAGE_DWORDS) break;
+      const op = ops[idx];
+      const kind = op.fast;
+      if (op.refusal !== 0 || kind === FAST_NONE) break;
+      if (kind === FAST_LRI) {
+        // lriHandler's own-register case: every pair an engine slot, no byte disabled.
+        if ((header & LRI_BWD_BITS[idx]) !== 0) break;
+        let own = true;
+        for (let i = at + 1; i < at + len; i += 2) {
+          const off = (page[i] & REG_OFFSET_MASK) - base;
+          if (off < 0 || off >= ENGINE_WINDOW || cmdSlot[off >>> 2] < 0) {
+            own = false;
+            break;
+          }
+        }
+        if (!own) break;
+        regs.step = step;
+        for (let i = at + 1; i < at + len; i += 2)
+          regs.set(cmdSlot[((page[i] & REG_OFFSET_MASK) - base) >>> 2], page[i + 1]);
+        units++;
+      } else {
+        if (((header & op.ggttDw0) | (len > 1 ? page[at + 1] & op.ggttDw1 : 0)) !== 0) break;
+        buf[0] = header;
+        for (let i = 1; i < len; i++) buf[i] = page[at + i];
+        const va = vaBase + at * 4;
+        this.cmdVa = va;
+        this.cmdIndex = idx;
+        this.cmdLen = len;
+        regs.step = step;
+        if (kind === FAST_STORE) {
+          if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
+          h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
+        } else this.segCount = 0;
+        this.cycles = cycles;
+        this.subCommands = units;
+        this.retired = retired;
+        r[s.timestamp] = cycles >>> 0;
+        r[s.acthd] = va >>> 0;
+        r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
+        op.run(this, h, len);
+        units += 1 + this.segCount;
+      }
+      cycles += op.cycles;
+      if (counts[idx]++ === 0) this.counted.push(idx);
+      retired++;
+      last = at;
+      lastIdx = idx;
+      lastLen = len;
+      lastKind = kind;
+      at += len;
+      step++;
+      if (kind !== FAST_LRI && (this.setPredicate !== 0 || !this.fetchCached(vpn, space))) break;
+    }
+    const n = retired - retired0;
+    if (n === 0) return 0;
+    // What step() leaves after the last command: its position in ACTHD, the clock in TIMESTAMP.
+    const va = vaBase + last * 4;
+    this.bb[d] = vaBase + at * 4;
+    r[s.acthd] = va >>> 0;
+    r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
+    this.cycles = cycles;
+    r[s.timestamp] = cycles >>> 0;
+    this.subCommands = units;
+    this.retired = retired;
+    this.semPolls = 0;
+    this.cmdVa = va;
+    this.cmdIndex = lastIdx;
+    this.cmdLen = lastLen;
+    if (lastKind === FAST_LRI) {
+      // step() leaves the command's dwords in buf and no write segments.
+      for (let i = 0; i < lastLen; i++) buf[i] = page[last + i];
+      this.segCount = 0;
+    }
+    regs.step = step;
+    return n;
+  }
+
   extraCycles = 0;
 
   /** A MI_SEMAPHORE_WAIT that polled and still waits: a cycle passes; a hang when it has waited too long. */
@@ -2343,6 +2468,8 @@ interface CommandOp {
   readonly ggttDw1: number;
   /** MI_SET_PREDICATE never makes it a no-op. */
   readonly predicateExempt: boolean;
+  /** How runBatch runs it (FAST_*). */
+  readonly fast: number;
 }
 
 function resolveOp(d: CommandDef, i: number, refusal: number): CommandOp {
@@ -2355,5 +2482,34 @@ function resolveOp(d: CommandDef, i: number, refusal: number): CommandOp {
     ggttDw0: GGTT_DW0[i],
     ggttDw1: GGTT_DW1[i],
     predicateExempt: PREDICATE_EXEMPT[i] === 1,
+    fast: fastKind(d, i),
   };
 }
+
+// How Engine.runBatch runs a command: not at all (step() does), by its handler alone (one whose
+// handler always advances and never raises, reads only the command and writes no memory), as an
+// MI_LOAD_REGISTER_IMM to its own registers, or as a single store whose handler always advances.
+const FAST_NONE = 0;
+const FAST_CALL = 1;
+const FAST_LRI = 2;
+const FAST_STORE = 3;
+const FAST_CALLS = new Set(['MI_NOOP', 'MI_ARB_CHECK', 'MI_ARB_ON_OFF', 'MI_SET_PREDICATE']);
+const FAST_STORES = new Set(['MI_STORE_DATA_IMM', 'MI_STORE_REGISTER_MEM']);
+
+function fastKind(d: CommandDef, i: number): number {
+  if (d.mnemonic === 'MI_LOAD_REGISTER_IMM') return FAST_LRI;
+  if (FAST_STORES.has(d.mnemonic)) return SINGLE_STORE[i] !== null ? FAST_STORE : FAST_NONE;
+  if (d.writes !== undefined) return FAST_NONE;
+  if (FAST_CALLS.has(d.mnemonic)) return FAST_CALL;
+  const plain = MAKERS[d.mnemonic] === undefined && (d.execution === 'state' || d.execution === 'not-emulated');
+  return plain ? FAST_CALL : FAST_NONE;
+}
+
+/** MI_LOAD_REGISTER_IMM's Byte Write Disables bits in its header, by command index (0 for other commands). */
+const LRI_BWD_BITS = Int32Array.from(COMMANDS, (d) => {
+  if (d.mnemonic !== 'MI_LOAD_REGISTER_IMM') return 0;
+  const { byte_write_disables } = fieldsOf(d, ['byte_write_disables']);
+  let bits = 0;
+  for (let b = 0; b < 32; b++) if (headerFieldValue(byte_write_disables, [(1 << b) >>> 0]) !== 0) bits |= 1 << b;
+  return bits;
+});

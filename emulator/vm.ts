@@ -409,6 +409,19 @@ export class Vm implements EngineHost {
     let r = first;
     while (e.depth > 0 && this.step < stepLimit && this.commands < cmdLimit) {
       this.regs.step = this.step;
+      const room = Math.min(stepLimit - this.step, cmdLimit - this.commands, this.nextPeriodic - this.commands);
+      const ran = room > 1 ? e.runBatch(room) : 0;
+      if (ran > 0) {
+        // Each a step and a command (counted's count), a periodic snapshot after the last when due.
+        this.step += ran;
+        this.commands += ran;
+        r = STEP_COMMAND;
+        if (this.commands === this.nextPeriodic) {
+          this.takeSnapshot('periodic');
+          this.nextPeriodic += this.cfg.snapshotEvery;
+        }
+        continue;
+      }
       this.inEngineStep = true;
       r = e.step();
       this.inEngineStep = false;
