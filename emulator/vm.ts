@@ -319,7 +319,8 @@ export class Vm implements EngineHost {
 
   // EngineHost
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void {
-    this.snapshots.preserveSegments(hpa, bytes, count, this.step);
+    // The step of the command writing: regs.step (Engine.runBatch keeps it current; this.step it counts after).
+    this.snapshots.preserveSegments(hpa, bytes, count, this.regs.step);
   }
 
   engineBySelect(select: number): Engine | undefined {

@@ -18,7 +18,8 @@ import { Mutator, corpus, runOptions } from '../fuzz/program-mutation';
 
 /** Everything two runs of one program must agree on. */
 function observed(vm: Vm): string {
-  // Each snapshot: its place, why it was taken, its epoch's trace and the pages its undo log keeps.
+  // Each snapshot: its place, why it was taken, its epoch's trace, and the pages its undo log keeps
+  // (with the step of each one's last write) and their blocks.
   const snaps = vm.snapshots.list.map((s) => [
     s.id,
     s.state.step,
@@ -26,7 +27,8 @@ function observed(vm: Vm): string {
     s.touchedRegs,
     s.touchedAt,
     s.fetched,
-    s.undo.pfns(),
+    s.undo.pfns().map((pfn) => [pfn, s.undo.lastWrite(pfn)]),
+    Array.from(s.undo.masks()),
     s.undo.heldBytes,
   ]);
   return JSON.stringify({
