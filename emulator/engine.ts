@@ -59,6 +59,7 @@ import type { Ept } from './ept';
 import { arrayBytes, objectBytes } from './heapsize';
 import { SavedTable, TableSaver } from './persistent';
 import { SavedSubmissions, SubmissionQueue, SubmissionsView } from './submissions';
+import type { PageGate } from './snapshots';
 
 /** Results of one engine step. */
 export const STEP_COMMAND = 1; // a command retired
@@ -94,6 +95,13 @@ export interface EngineHost {
    * each within one page, in write order); their before-images must be kept.
    */
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void;
+  /** The snapshot store's gate of page `pfn`, for stampKept (SnapshotStore.gateOf). */
+  gateOf(pfn: number): PageGate;
+  /**
+   * preserveSegments of one segment, bytes [off, off + bytes) of the gate's page, when the open epoch
+   * has kept them already: true (the write's step stamped); false, nothing done, when it must run.
+   */
+  stampKept(gate: PageGate, off: number, bytes: number): boolean;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
   predicted: Set<number> | null;
   userInterrupt(engine: Engine): void;
@@ -687,6 +695,11 @@ export class Engine {
     const h = this.host;
     if (this.depth === 0 || this.setPredicate !== 0 || h.predicted !== null || h.mem.writeHook !== null) return 0;
     if (this.extraCycles !== 0 || this.readWork !== 0) return 0;
+    if (this.scTlbGen !== this.tlb.generation || this.scMemGen !== h.mem.generation) {
+      this.scVpn.fill(NaN);
+      this.scTlbGen = this.tlb.generation;
+      this.scMemGen = h.mem.generation;
+    }
     const d = this.depth - 1;
     const start = this.bb[d];
     const space = this.bbSpace[d];
@@ -751,10 +764,11 @@ export class Engine {
         this.cmdIndex = idx;
         this.cmdLen = len;
         regs.step = step;
-        if (kind === FAST_STORE) {
+        if (kind === FAST_STORE && !this.cachedStore(SINGLE_STORE[idx]!, len)) {
           if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
           h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
-        } else this.segCount = 0;
+          this.cacheStore();
+        } else if (kind !== FAST_STORE) this.segCount = 0;
         this.cycles = cycles;
         this.subCommands = units;
         this.retired = retired;
@@ -797,6 +811,51 @@ export class Engine {
     }
     regs.step = step;
     return n;
+  }
+
+  // runBatch's store cache: a PPGTT VA page stored to lately, its frame and the snapshot store's gate of
+  // it, direct-mapped by page. Filled only from a translation the TLB already held; emptied when the
+  // TLB or the memory's page objects change (their generations).
+  private readonly scVpn = new Float64Array(STORE_CACHE).fill(NaN);
+  private readonly scPfn = new Float64Array(STORE_CACHE);
+  private readonly scGate: PageGate[] = [];
+  private scTlbGen = -1;
+  private scMemGen = -1;
+
+  /**
+   * predictWrites and preserveSegments of a single store from the store cache: its segment set and its
+   * step stamped when its page is cached and the open epoch kept its bytes already. False otherwise,
+   * nothing done (an unconditional PPGTT store only: runBatch refuses global-GTT selects).
+   */
+  private cachedStore(st: SingleStore, len: number): boolean {
+    if (st.ifNonZero !== null) return false;
+    const buf = this.buf;
+    const va = fieldValue(st.addr, buf, len);
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const i = vpn & (STORE_CACHE - 1);
+    if (this.scVpn[i] !== vpn) return false;
+    const bytes = singleStoreBytes(st, buf, len);
+    const off = va & IN_PAGE;
+    if ((bytes !== 4 && bytes !== 8) || (off & (bytes - 1)) !== 0) return false;
+    if (!this.host.stampKept(this.scGate[i], off, bytes)) return false;
+    this.lastSpace = SPACE_PPGTT;
+    this.segHpa[0] = this.scPfn[i] * PAGE_SIZE + off;
+    this.segBytes[0] = bytes;
+    this.segCount = 1;
+    return true;
+  }
+
+  /** After predictStore and preserveSegments of a PPGTT store: caches its page when the TLB held it. */
+  private cacheStore(): void {
+    if (this.segCount !== 1 || this.lastSpace !== SPACE_PPGTT) return;
+    if (this.scTlbGen !== this.tlb.generation || this.scMemGen !== this.host.mem.generation) return;
+    const va = fieldValue(SINGLE_STORE[this.cmdIndex]!.addr, this.buf, this.cmdLen);
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const i = vpn & (STORE_CACHE - 1);
+    const pfn = Math.floor(this.segHpa[0] / PAGE_SIZE);
+    this.scVpn[i] = vpn;
+    this.scPfn[i] = pfn;
+    this.scGate[i] = this.host.gateOf(pfn);
   }
 
   extraCycles = 0;

@@ -879,7 +879,12 @@ export function summarize(s: Snapshot): SnapshotSummary {
   };
 }
 
-interface TrackedPage {
+/** A page's entry in the snapshot store's page tracker, as its users outside hold it (gateOf, stampKept). */
+export interface PageGate {
+  readonly log: number;
+}
+
+interface TrackedPage extends PageGate {
   /** Id of the log the record is in (an entry of an earlier epoch's log is stale: the page is not written yet in this one). */
   log: number;
   rec: number;
@@ -1006,6 +1011,31 @@ export class SnapshotStore {
   private preserveIn(hpa: number, bytes: number, step: number): void {
     const pfn = Math.floor(hpa / PAGE_SIZE);
     this.preservePage(pfn, hpa - pfn * PAGE_SIZE, bytes, step);
+  }
+
+  /**
+   * The page tracker's entry for page `pfn` (made on first use), for a caller that writes the page
+   * again and again (Engine.runBatch's store cache) to pass to stampKept instead of a lookup per write.
+   */
+  gateOf(pfn: number): PageGate {
+    return this.trackedPage(pfn);
+  }
+
+  /**
+   * preservePage's commonest case, for the page whose gate this is: bytes [off, off + bytes), within
+   * one block, the open epoch has kept already. Stamps the write's step and returns true; returns false,
+   * having done nothing, when preservePage must run (a first write in the epoch, a block not kept yet,
+   * a watcher, no epoch open).
+   */
+  stampKept(gate: PageGate, off: number, bytes: number, step: number): boolean {
+    const t = gate as TrackedPage;
+    const open = this.open;
+    if (open === null || t.log !== open.id || this.watchers.length !== 0) return false;
+    const b0 = off >>> BLOCK_SHIFT;
+    if (!t.full && (b0 !== (off + bytes - 1) >>> BLOCK_SHIFT || ((t.mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 0))
+      return false;
+    t.steps[t.at] = step;
+    return true;
   }
 
   /** preserveIn of bytes [off, off + bytes) of page `pfn`. */

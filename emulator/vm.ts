@@ -37,7 +37,7 @@ import {
 } from './registers';
 
 const RING_OFFSET = regField('RING_HEAD', 'OFFSET');
-import { MachineState, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
+import { MachineState, type PageGate, Snapshot, SnapshotReason, SnapshotStore, snapshotBytes } from './snapshots';
 import { DeviceCaps, physicalCaps, selectVersion, versionAccepts, virtualizeCaps } from './vdev';
 
 export const STEP_DRIVER = 4;
@@ -318,6 +318,14 @@ export class Vm implements EngineHost {
   }
 
   // EngineHost
+  gateOf(pfn: number): PageGate {
+    return this.snapshots.gateOf(pfn);
+  }
+
+  stampKept(gate: PageGate, off: number, bytes: number): boolean {
+    return this.snapshots.stampKept(gate, off, bytes, this.regs.step);
+  }
+
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void {
     // The step of the command writing: regs.step (Engine.runBatch keeps it current; this.step it counts after).
     this.snapshots.preserveSegments(hpa, bytes, count, this.regs.step);
