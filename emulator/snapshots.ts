@@ -52,6 +52,7 @@ export function maskBlocks(mask: ArrayLike<number>): number[] {
 const SEG_DWORDS = 256;
 const SEG_BLOCKS = SEG_DWORDS / BLOCK_DWORDS;
 const SLAB_BYTES = 1 << 20;
+const FIRST_SLAB_BYTES = 16 << 10;
 
 /**
  * Records of a fixed number of dwords (segments of before-images, snapshots' register copies) carved
@@ -69,15 +70,25 @@ export class BlockPool {
 
   constructor(readonly dwords = SEG_DWORDS) {}
 
+  /** The newest slab and the dword its next unused record starts at (records are carved from it as taken). */
+  private slab: Uint32Array | null = null;
+  private carved = 0;
+
   take(): Uint32Array {
     this.inUse++;
     const seg = this.free.pop();
     if (seg !== undefined) return seg;
-    const n = Math.max(1, Math.floor(SLAB_BYTES / 4 / this.dwords));
-    const slab = new Uint32Array(n * this.dwords);
-    this.slabs.add(slab.buffer);
-    for (let i = n - 1; i >= 1; i--) this.free.push(slab.subarray(i * this.dwords, (i + 1) * this.dwords));
-    return slab.subarray(0, this.dwords);
+    if (this.slab === null || this.carved === this.slab.length) {
+      // A new slab, twice the last up to SLAB_BYTES, its views made one a take: a new VM's first epochs
+      // take a few records, not a megabyte's worth.
+      const bytes = Math.min(SLAB_BYTES, FIRST_SLAB_BYTES * 2 ** this.slabs.size);
+      const slab = new Uint32Array(Math.max(1, Math.floor(bytes / 4 / this.dwords)) * this.dwords);
+      this.slabs.add(slab.buffer);
+      this.slab = slab;
+      this.carved = 0;
+    }
+    this.carved += this.dwords;
+    return this.slab.subarray(this.carved - this.dwords, this.carved);
   }
 
   give(seg: Uint32Array): void {
