@@ -95,8 +95,8 @@ export interface EngineHost {
    * each within one page, in write order); their before-images must be kept.
    */
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void;
-  /** The snapshot store's gate of page `pfn`, for stampKept (SnapshotStore.gateOf). */
-  gateOf(pfn: number): PageGate;
+  /** The snapshot store's gate of page `pfn`, for stampKept; null when no epoch is open (SnapshotStore.gateOf). */
+  gateOf(pfn: number): PageGate | null;
   /**
    * preserveSegments of one segment, bytes [off, off + bytes) of the gate's page, when the open epoch
    * has kept them already: true (the write's step stamped); false, nothing done, when it must run.
@@ -853,9 +853,11 @@ export class Engine {
     const vpn = Math.floor(va / PAGE_SIZE);
     const i = vpn & (STORE_CACHE - 1);
     const pfn = Math.floor(this.segHpa[0] / PAGE_SIZE);
+    const gate = this.host.gateOf(pfn);
+    if (gate === null) return;
     this.scVpn[i] = vpn;
     this.scPfn[i] = pfn;
-    this.scGate[i] = this.host.gateOf(pfn);
+    this.scGate[i] = gate;
   }
 
   extraCycles = 0;

@@ -1025,11 +1025,12 @@ export class SnapshotStore {
   }
 
   /**
-   * The page tracker's entry for page `pfn` (made on first use), for a caller that writes the page
-   * again and again (Engine.runBatch's store cache) to pass to stampKept instead of a lookup per write.
+   * The page tracker's entry for page `pfn`, for a caller that writes the page again and again
+   * (Engine.runBatch's store cache) to pass to stampKept instead of a lookup per write. Null when no
+   * epoch is open: preserve tracks no page then, and this makes no entry it would not.
    */
-  gateOf(pfn: number): PageGate {
-    return this.trackedPage(pfn);
+  gateOf(pfn: number): PageGate | null {
+    return this.open === null ? null : this.trackedPage(pfn);
   }
 
   /**

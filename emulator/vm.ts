@@ -318,7 +318,7 @@ export class Vm implements EngineHost {
   }
 
   // EngineHost
-  gateOf(pfn: number): PageGate {
+  gateOf(pfn: number): PageGate | null {
     return this.snapshots.gateOf(pfn);
   }
 

@@ -33,6 +33,7 @@ function observed(vm: Vm): string {
   ]);
   return JSON.stringify({
     digest: vm.digest(),
+    held: vm.snapshots.heldBytes(),
     step: vm.step,
     commands: vm.commands,
     errors: vm.errors,
@@ -49,7 +50,13 @@ function observed(vm: Vm): string {
  * Runs `make()`'s VM with run() (the fast path) and another with run({ stopAt }) (one step at a time),
  * stopping both at the same command counts and at the end; fails at the first difference.
  */
-function sameBothWays(make: () => Vm, stops: readonly number[], maxSteps: number, what: string): void {
+function sameBothWays(
+  make: () => Vm,
+  stops: readonly number[],
+  maxSteps: number,
+  what: string,
+  atStop?: (vm: Vm) => void,
+): void {
   const fast = make();
   const slow = make();
   const never = () => false;
@@ -66,6 +73,8 @@ function sameBothWays(make: () => Vm, stops: readonly number[], maxSteps: number
       assert.fail(`${what}: the fast path differs at command ${at} in ${keys.join(', ')}`);
     }
     if (a !== 'limit') break;
+    atStop?.(fast);
+    atStop?.(slow);
   }
 }
 
@@ -162,6 +171,14 @@ describe('the batch fast path runs every program as one step at a time does', ()
       }
     });
   }
+
+  it('with no epoch open (the snapshots dropped at every stop, as a restore of none leaves them)', () => {
+    for (const name of ['stores and loads', 'stores that allocate pages']) {
+      const make = vmOf(`${name}.vgpu`, EDGES[name], {});
+      assert.ok(make);
+      sameBothWays(make, [10, 100, 400, 1000], 1_000_000, `${name}, snapshots cleared`, (vm) => vm.snapshots.clear());
+    }
+  });
 
   it('the examples and the adapter tests programs', () => {
     for (const p of corpus()) {
