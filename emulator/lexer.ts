@@ -116,6 +116,8 @@ export class Dialect {
  * `K`/`M`/`G` (x1024^n). Returns a message for a malformed literal.
  */
 export function parseNumber(text: string): bigint | string {
+  const plain = plainNumber(text);
+  if (plain >= 0) return BigInt(plain);
   const m = /^(0x[0-9a-f_]*|0b[01_]*|[0-9][0-9_]*)([kmg])?$/i.exec(text);
   const digits = m ? m[1].replace(/_/g, '') : '';
   if (!m || digits === '0x' || digits === '0b' || digits === '0X' || digits === '0B')
@@ -124,6 +126,41 @@ export function parseNumber(text: string): bigint | string {
   const base = BigInt(digits);
   const suffix = m[2] ? 'KMG'.indexOf(m[2].toUpperCase()) + 1 : 0;
   return base << BigInt(10 * suffix);
+}
+
+/**
+ * parseNumber's common case without a regular expression or a string-to-BigInt conversion: `0x` and up
+ * to 13 hex digits or up to 15 decimal digits, no `_`, and a `K`/`M`/`G` suffix only on a value that
+ * stays below 2^53. -1 for anything else.
+ */
+function plainNumber(text: string): number {
+  const last = text.charCodeAt(text.length - 1) | 0x20;
+  const unit = last === 107 ? 1024 : last === 109 ? 1024 ** 2 : last === 103 ? 1024 ** 3 : 1;
+  if (unit === 1) return plainDigits(text, text.length);
+  const v = plainDigits(text, text.length - 1);
+  return v >= 0 && v * unit <= Number.MAX_SAFE_INTEGER ? v * unit : -1;
+}
+
+/** plainNumber of the first n characters, without a suffix. */
+function plainDigits(text: string, n: number): number {
+  if (n === 0 || n > 15) return -1;
+  let v = 0;
+  if (n > 2 && text.charCodeAt(0) === 48 && (text.charCodeAt(1) | 0x20) === 120) {
+    for (let i = 2; i < n; i++) {
+      const c = text.charCodeAt(i);
+      const l = c | 0x20;
+      const d = c >= 48 && c <= 57 ? c - 48 : l >= 97 && l <= 102 ? l - 87 : -1;
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  }
+  for (let i = 0; i < n; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -162,7 +199,7 @@ export function tokenizeLine(
     if (isDigit(c)) {
       while (i < line.length && isNameChar(line[i])) i++;
       const text = line.slice(start, i);
-      if (DIGIT_NAME.test(text)) {
+      if (c === '3' && (text[1] === 'D' || text[1] === 'd') && DIGIT_NAME.test(text)) {
         // genxml's 3D command names start with a digit (3DPRIMITIVE, 3DSTATE_VS): names, not numbers.
         tokens.push({ kind: 'name', text, col: start + 1, end: i + 1 });
         continue;
