@@ -648,12 +648,17 @@ export class Engine {
     const noop = this.setPredicate !== 0 && !op.predicateExempt && this.predicatedOff();
     // Command parser: translate and check every destination before anything is written.
     if (!noop && op.writes) {
-      const err = this.predictWrites(def, len);
-      if (err !== 0) return err;
-      const host = this.host;
-      host.preserveSegments(this.segHpa, this.segBytes, this.segCount);
-      if (host.predicted !== null)
-        for (let i = 0; i < this.segCount; i++) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
+      // A single store to a page stored to lately, its bytes kept in the open epoch: from the store cache.
+      const st = SINGLE_STORE[idx];
+      if (st === null || !this.cachedStore(st, len)) {
+        const err = this.predictWrites(def, len);
+        if (err !== 0) return err;
+        const host = this.host;
+        host.preserveSegments(this.segHpa, this.segBytes, this.segCount);
+        if (host.predicted !== null)
+          for (let i = 0; i < this.segCount; i++) host.predicted.add(Math.floor(this.segHpa[i] / PAGE_SIZE));
+        else if (st !== null) this.cacheStore(st, len);
+      }
     } else {
       this.segCount = 0;
     }
@@ -695,11 +700,6 @@ export class Engine {
     const h = this.host;
     if (this.depth === 0 || this.setPredicate !== 0 || h.predicted !== null || h.mem.writeHook !== null) return 0;
     if (this.extraCycles !== 0 || this.readWork !== 0) return 0;
-    if (this.scTlbGen !== this.tlb.generation || this.scMemGen !== h.mem.generation) {
-      this.scVpn.fill(NaN);
-      this.scTlbGen = this.tlb.generation;
-      this.scMemGen = h.mem.generation;
-    }
     const d = this.depth - 1;
     const start = this.bb[d];
     const space = this.bbSpace[d];
@@ -767,7 +767,7 @@ export class Engine {
         if (kind === FAST_STORE && !this.cachedStore(SINGLE_STORE[idx]!, len)) {
           if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
           h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
-          this.cacheStore();
+          this.cacheStore(SINGLE_STORE[idx]!, len);
         } else if (kind !== FAST_STORE) this.segCount = 0;
         this.cycles = cycles;
         this.subCommands = units;
@@ -813,27 +813,28 @@ export class Engine {
     return n;
   }
 
-  // runBatch's store cache: a PPGTT VA page stored to lately, its frame and the snapshot store's gate of
-  // it, direct-mapped by page. Filled only from a translation the TLB already held; emptied when the
-  // TLB or the memory's page objects change (their generations).
+  // The store cache: a PPGTT VA page stored to lately, its frame and the snapshot store's gate of it,
+  // direct-mapped by page, each entry valid while the TLB is as it was when it was filled (its
+  // generation, kept with it). A frame, not a page object: the store's handler asks memory for the page.
   private readonly scVpn = new Float64Array(STORE_CACHE).fill(NaN);
   private readonly scPfn = new Float64Array(STORE_CACHE);
+  private readonly scTlbGen = new Float64Array(STORE_CACHE);
   private readonly scGate: PageGate[] = [];
-  private scTlbGen = -1;
-  private scMemGen = -1;
 
   /**
-   * predictWrites and preserveSegments of a single store from the store cache: its segment set and its
-   * step stamped when its page is cached and the open epoch kept its bytes already. False otherwise,
-   * nothing done (an unconditional PPGTT store only: runBatch refuses global-GTT selects).
+   * predictWrites and preserveSegments of a single store (singleStoreAt) from the store cache: its
+   * segment set and its step stamped when it is an unconditional PPGTT store within a block, its page is
+   * cached and the open epoch kept its bytes already. False otherwise, nothing done (nor in test mode,
+   * whose write check wants every prediction made).
    */
   private cachedStore(st: SingleStore, len: number): boolean {
-    if (st.ifNonZero !== null) return false;
+    if (st.ifNonZero !== null || this.host.predicted !== null) return false;
     const buf = this.buf;
+    if (st.space !== null && (fieldValue(st.space, buf, len) & 1) !== SPACE_PPGTT) return false;
     const va = fieldValue(st.addr, buf, len);
     const vpn = Math.floor(va / PAGE_SIZE);
     const i = vpn & (STORE_CACHE - 1);
-    if (this.scVpn[i] !== vpn) return false;
+    if (this.scVpn[i] !== vpn || this.scTlbGen[i] !== this.tlb.generation) return false;
     const bytes = singleStoreBytes(st, buf, len);
     const off = va & IN_PAGE;
     if ((bytes !== 4 && bytes !== 8) || (off & (bytes - 1)) !== 0) return false;
@@ -845,18 +846,17 @@ export class Engine {
     return true;
   }
 
-  /** After predictStore and preserveSegments of a PPGTT store: caches its page when the TLB held it. */
-  private cacheStore(): void {
+  /** After predictWrites (or predictStore) and preserveSegments of a single PPGTT store: caches its page. */
+  private cacheStore(st: SingleStore, len: number): void {
     if (this.segCount !== 1 || this.lastSpace !== SPACE_PPGTT) return;
-    if (this.scTlbGen !== this.tlb.generation || this.scMemGen !== this.host.mem.generation) return;
-    const va = fieldValue(SINGLE_STORE[this.cmdIndex]!.addr, this.buf, this.cmdLen);
-    const vpn = Math.floor(va / PAGE_SIZE);
-    const i = vpn & (STORE_CACHE - 1);
     const pfn = Math.floor(this.segHpa[0] / PAGE_SIZE);
     const gate = this.host.gateOf(pfn);
     if (gate === null) return;
+    const vpn = Math.floor(fieldValue(st.addr, this.buf, len) / PAGE_SIZE);
+    const i = vpn & (STORE_CACHE - 1);
     this.scVpn[i] = vpn;
     this.scPfn[i] = pfn;
+    this.scTlbGen[i] = this.tlb.generation;
     this.scGate[i] = gate;
   }
 
