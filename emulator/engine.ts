@@ -822,10 +822,10 @@ export class Engine {
   private readonly scGate: PageGate[] = [];
 
   /**
-   * predictWrites and preserveSegments of a single store (singleStoreAt) from the store cache: its
-   * segment set and its step stamped when it is an unconditional PPGTT store within a block, its page is
-   * cached and the open epoch kept its bytes already. False otherwise, nothing done (nor in test mode,
-   * whose write check wants every prediction made).
+   * predictWrites and preserveSegments of a single store (singleStoreAt) from the store cache, when it is
+   * an unconditional PPGTT store within a page (4 or 8 bytes, aligned) to a cached page: its segment set
+   * and, when the open epoch kept its bytes already, its step stamped, else the preserve path run. False
+   * otherwise, nothing done (nor in test mode, whose write check wants every prediction made).
    */
   private cachedStore(st: SingleStore, len: number): boolean {
     if (st.ifNonZero !== null || this.host.predicted !== null) return false;
@@ -838,11 +838,18 @@ export class Engine {
     const bytes = singleStoreBytes(st, buf, len);
     const off = va & IN_PAGE;
     if ((bytes !== 4 && bytes !== 8) || (off & (bytes - 1)) !== 0) return false;
-    if (!this.host.stampKept(this.scGate[i], off, bytes)) return false;
     this.lastSpace = SPACE_PPGTT;
     this.segHpa[0] = this.scPfn[i] * PAGE_SIZE + off;
     this.segBytes[0] = bytes;
     this.segCount = 1;
+    if (!this.host.stampKept(this.scGate[i], off, bytes)) {
+      // The page's first write in this epoch, or a block not kept yet: the preserve path, and the gate
+      // it leaves (the tracker's entry may be new).
+      this.host.preserveSegments(this.segHpa, this.segBytes, 1);
+      const gate = this.host.gateOf(this.scPfn[i]);
+      if (gate === null) this.scVpn[i] = NaN;
+      else this.scGate[i] = gate;
+    }
     return true;
   }
 
