@@ -182,6 +182,13 @@ export class HostMemory {
     return new Uint32Array(this.slab!, this.slabUsed++ * PAGE_SIZE, PAGE_DWORDS);
   }
 
+  /** pageForRead of a present page (hasPage), null for an absent one: one lookup for both. */
+  presentPage(pfn: number): Uint32Array | null {
+    const p = this.pages.get(pfn);
+    if (p !== undefined) return p;
+    return this.uniform.size === 0 ? null : (this.uniform.get(pfn) ?? null);
+  }
+
   /** Whether page `pfn` is present: written (owned or uniform) and not removed by a restore. */
   hasPage(pfn: number): boolean {
     return this.pages.has(pfn) || (this.uniform.size !== 0 && this.uniform.has(pfn));

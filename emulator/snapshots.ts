@@ -1076,7 +1076,7 @@ export class SnapshotStore {
    */
   private firstWrite(t: TrackedPage, open: UndoLog, pfn: number, off: number, bytes: number, step: number): void {
     const mask = t.mask;
-    const page = this.mem.hasPage(pfn) ? this.mem.pageForRead(pfn) : null;
+    const page = this.mem.presentPage(pfn);
     this.track(t, open, open.addRecord(pfn, page === null, step));
     if (page === null) {
       for (let w = 0; w < MASK_WORDS; w++) mask[w] = 0xffffffff;
