@@ -140,6 +140,8 @@ export class Breakpoints {
   private byDriverLine = new Map<number, LineBp[]>();
   private mnemonics = new Map<string, FunctionBp[]>();
   private anyBefore = false;
+  /** The VA pages of byVa's addresses. */
+  private vaPages = new Set<number>();
 
   // Data breakpoint bookkeeping between `arm` and `after`.
   private watchedHpa: { bp: DataBp; hpa: number; bytes: number }[] = [];
@@ -319,7 +321,18 @@ export class Breakpoints {
       }
     }
     this.anyBefore = this.byVa.size > 0 || this.byDriverLine.size > 0 || this.mnemonics.size > 0;
+    this.vaPages = new Set([...this.byVa.keys()].map((va) => Math.floor(va / PAGE_SIZE)));
     return changed;
+  }
+
+  /**
+   * May engine `e` run on in its current batch page without a check before each command (Vm.runAhead)?
+   * Yes when no check could stop it there: no code breakpoint in the page, and no function (mnemonic),
+   * not-emulated or data breakpoints at all. Driver breakpoints cannot matter: the driver is blocked.
+   */
+  pageClear(e: Engine): boolean {
+    if (this.notEmulated || this.mnemonics.size > 0 || this.hasData) return false;
+    return !this.vaPages.has(Math.floor(e.nextVa() / PAGE_SIZE));
   }
 
   get hasData(): boolean {

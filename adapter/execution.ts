@@ -211,6 +211,12 @@ export class Execution {
             if (h) return hitStop(h);
           }
           if (!settling && goal(actor, r)) settling = true;
+          // A continue runs the rest of a batch page no breakpoint can stop in as run() does (the clock
+          // still read every CLOCK_EVERY steps).
+          if (kind === 'continue' && until === undefined && r === STEP_COMMAND) {
+            const room = CLOCK_EVERY - (i % CLOCK_EVERY) - 1;
+            if (room > 1) i += vm.runAhead(room, (e) => this.bps.pageClear(e));
+          }
         }
         const cancelled = await op.yield(`t=${vm.commands}`);
         await this.waitForReader();
@@ -394,6 +400,7 @@ export class Execution {
           if (this.cancelled) return null;
           if (cancelled || this.pauseRequested) return { arrived: false, cancelled: true };
         }
+        if (r === STEP_COMMAND) i += vm.runAhead(Math.min(CLOCK_EVERY - (i % CLOCK_EVERY) - 1, t - vm.commands));
       }
     } finally {
       this.running = false;

@@ -42,6 +42,7 @@ export function runToCommands(vm: Vm, t: number): boolean {
   while (vm.commands < t) {
     const r = vm.stepOnce();
     if (r !== STEP_COMMAND && r !== STEP_DRIVER && r !== STEP_POLL) return false;
+    if (r === STEP_COMMAND) vm.runAhead(t - vm.commands);
   }
   return vm.commands === t;
 }

@@ -409,28 +409,16 @@ export class Vm implements EngineHost {
    */
   private stepBatch(stepLimit: number, cmdLimit: number): number {
     const first = this.stepOnce();
-    if ((first !== STEP_COMMAND && first !== STEP_POLL) || this.predicted !== null || this.afterEngineStep !== null)
-      return first;
-    if (this.driverMayRun && this.driverPc < this.image.driver.length) return first;
-    const n = this.engines.length;
-    const e = this.engines[this.rr === 0 ? n - 1 : this.rr - 1];
-    for (let k = 0; k < n; k++) if (k !== e.index && this.engines[k].busy()) return first;
+    if (first !== STEP_COMMAND && first !== STEP_POLL) return first;
+    const e = this.soleEngine();
+    if (e === null) return first;
     let r = first;
     while (e.depth > 0 && this.step < stepLimit && this.commands < cmdLimit) {
-      this.regs.step = this.step;
-      const room = Math.min(stepLimit - this.step, cmdLimit - this.commands, this.nextPeriodic - this.commands);
-      const ran = room > 1 ? e.runBatch(room) : 0;
-      if (ran > 0) {
-        // Each a step and a command (counted's count), a periodic snapshot after the last when due.
-        this.step += ran;
-        this.commands += ran;
+      if (this.batchAhead(e, Math.min(stepLimit - this.step, cmdLimit - this.commands)) > 0) {
         r = STEP_COMMAND;
-        if (this.commands === this.nextPeriodic) {
-          this.takeSnapshot('periodic');
-          this.nextPeriodic += this.cfg.snapshotEvery;
-        }
         continue;
       }
+      this.regs.step = this.step;
       this.inEngineStep = true;
       r = e.step();
       this.inEngineStep = false;
@@ -438,6 +426,52 @@ export class Vm implements EngineHost {
       if (this.counted(e, r) === STEP_ERROR) return STEP_ERROR;
     }
     return r;
+  }
+
+  /**
+   * The engine that alone can run after an engine step: the driver is blocked (it may run again only
+   * after a ring step) and every other engine idle, which stays so while this one runs its batch (only
+   * the driver writes ring registers). Null when that is not so, or on the checked paths (test mode).
+   */
+  private soleEngine(): Engine | null {
+    if (this.pending !== null || this.predicted !== null || this.afterEngineStep !== null) return null;
+    if (this.driverMayRun && this.driverPc < this.image.driver.length) return null;
+    const n = this.engines.length;
+    const e = this.engines[this.rr === 0 ? n - 1 : this.rr - 1];
+    if (!e.busy()) return null;
+    for (let k = 0; k < n; k++) if (k !== e.index && this.engines[k].busy()) return null;
+    return e;
+  }
+
+  /**
+   * Up to `room` commands of `e`'s batch through the batch fast path (Engine.runBatch), each counted a
+   * step and a command as counted() counts them, and a periodic snapshot after the last when due.
+   * Returns the commands run (0: the next command needs a step of its own).
+   */
+  private batchAhead(e: Engine, room: number): number {
+    this.regs.step = this.step;
+    room = Math.min(room, this.nextPeriodic - this.commands);
+    const ran = room > 1 ? e.runBatch(room) : 0;
+    if (ran === 0) return 0;
+    this.step += ran;
+    this.commands += ran;
+    if (this.commands === this.nextPeriodic) {
+      this.takeSnapshot('periodic');
+      this.nextPeriodic += this.cfg.snapshotEvery;
+    }
+    return ran;
+  }
+
+  /**
+   * For a loop that takes steps one at a time (a debugger checking its breakpoints, a replay to a step
+   * or a time): after a step it took, when one engine alone can run (soleEngine) in a batch page that
+   * `clear` says nothing needs to look at before each command, runs up to `max` of its commands as
+   * run() would (each one step and one command). Returns the commands run (0: take the next step as usual).
+   */
+  runAhead(max: number, clear?: (e: Engine) => boolean): number {
+    const e = this.soleEngine();
+    if (e === null || e.depth === 0 || (clear !== undefined && !clear(e))) return 0;
+    return this.batchAhead(e, max);
   }
 
   /**
@@ -767,6 +801,9 @@ export class Vm implements EngineHost {
       if (stopAt && stopAt(this)) break;
       const r = this.stepOnce();
       if (r === STEP_ERROR || r === STEP_DONE || r === STEP_STUCK) break;
+      // Nothing looks between steps but the trail: on to the target or the next trail point.
+      if (stopAt === undefined && r === STEP_COMMAND)
+        this.runAhead(Math.min(target, points.length > 0 ? points[points.length - 1] : Infinity) - this.step);
     }
     return this.step;
   }

@@ -4,11 +4,25 @@
 
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { loadVm } from '../../emulator/program';
-import { DRIVER, RCS0, EXAMPLES, failure, launch, program, repl, top, untilStop, clientPerTest } from './client';
+import {
+  DRIVER,
+  RCS0,
+  EXAMPLES,
+  client,
+  clientPerTest,
+  digest,
+  failure,
+  launch,
+  program,
+  repl,
+  top,
+  untilStop,
+} from './client';
 
 const C = program('counter.vgpu');
 const F = program('fault.vgpu');
@@ -239,4 +253,62 @@ describe('adapter: breakpoints', function () {
       assert.ok(scopes.body.scopes.length >= 5);
     });
   }
+
+  it('a continue stops where one step at a time would: breakpoints in several pages of a long batch, a hit count', async () => {
+    // 1,500 commands (a page of batch holds ~300), run three times. A function breakpoint on a mnemonic
+    // the program lacks keeps the debugger stepping one command at a time (Vm.runAhead off): the
+    // reference the same stops and states must come out of.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-bp-'));
+    const file = path.join(dir, 'long.vgpu');
+    const body = Array.from({ length: 1500 }, (_, i) =>
+      i % 2 === 0
+        ? `    MI_LOAD_REGISTER_IMM CS_GPR${i % 16}=${i}`
+        : `    MI_STORE_DATA_IMM addr=0x${(0x200000 + (i % 37) * 4).toString(16)}, data=${i}`,
+    );
+    fs.writeFileSync(
+      file,
+      [
+        '.vm memory=64M',
+        '.map 0x100000, 0x100000, 64K, rw',
+        '.map 0x200000, 0x200000, 64K, rw',
+        '.batch work, 0x100000',
+        ...body,
+        '    MI_BATCH_BUFFER_END',
+        '.ring rcs0',
+        '    MI_BATCH_BUFFER_START addr=work',
+        '    MI_BATCH_BUFFER_START addr=work',
+        '    MI_BATCH_BUFFER_START addr=work',
+        '.submit rcs0',
+        '.wait rcs0',
+        '',
+      ].join('\n'),
+    );
+    const stops = async (d: DebugClient, stepping: boolean): Promise<string[]> => {
+      await launch(d, { program: file }, async (c) => {
+        await c.setBreakpointsRequest({
+          source: { path: file },
+          breakpoints: [{ line: 10 }, { line: 700, hitCondition: '2' }, { line: 1403 }],
+        });
+        if (stepping) await c.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'XY_COLOR_BLT' }] });
+      });
+      const seen: string[] = [];
+      for (;;) {
+        const s = await untilStop(d, d.continueRequest({ threadId: DRIVER }));
+        if (s.description === 'Program finished') break;
+        seen.push(`${(await top(d, RCS0)).line} t=${await repl(d, '$commands')} ${await digest(d)}`);
+      }
+      return seen;
+    };
+    const fast = await stops(dc, false);
+    const other = await client();
+    let slow: string[];
+    try {
+      slow = await stops(other, true);
+    } finally {
+      await other.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(fast.length, 8, fast.join('\n'));
+    assert.deepEqual(fast, slow);
+  });
 });

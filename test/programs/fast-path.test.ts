@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { assembleSource } from '../../emulator/assembler';
 import { programText } from '../../emulator/filetype';
 import { loadCaptureVm } from '../../emulator/program';
+import { runToCommands } from '../../emulator/reverse';
 import { ConfigError, Vm, type VmOptions } from '../../emulator/vm';
 import { mulberry32 } from '../helpers/prng';
 import { Mutator, corpus, runOptions } from '../fuzz/program-mutation';
@@ -211,6 +212,40 @@ describe('the batch fast path runs every program as one step at a time does', ()
       }
     });
   }
+
+  it('replays to a time and to a step (runToCommands, goToStep back with a trail) as one step at a time does', () => {
+    // The machine (not the I/O tracker's stamps: it keeps a register's last one only, so a rewind that
+    // forgets a later write leaves -1 where a fresh run has the one before, whichever path replays).
+    const at = (v: Vm) => [v.digest(), v.step, v.commands];
+    const snaps = (v: Vm) => v.snapshots.list.map((x) => `${x.reason}@${x.state.step}`);
+    for (const name of [
+      'stores and loads',
+      'atomics, post-sync writes and register stores',
+      'loads across page ends',
+    ]) {
+      const make = vmOf(`${name}.vgpu`, EDGES[name], { snapshotEvery: 100 });
+      assert.ok(make);
+      // The same history twice: replayed through the fast path, and one step at a time (write check on).
+      const fast = make();
+      fast.run();
+      const slow = make();
+      slow.enableWriteCheck(() => assert.fail(`${name}: a write outside the predicted ranges`));
+      slow.run({ stopAt: () => false });
+      const end = fast.commands;
+      for (const t of [end - 1, Math.floor(end / 2), 37, 1]) {
+        assert.ok(runToCommands(fast, t) && runToCommands(slow, t), `${name}: back to t=${t}`);
+        assert.deepEqual([at(fast), snaps(fast)], [at(slow), snaps(slow)], `${name}: runToCommands(${t})`);
+        const fresh = make();
+        while (fresh.commands < t) fresh.stepOnce();
+        assert.deepEqual(at(fast), at(fresh), `${name}: runToCommands(${t}) against a fresh run`);
+        // A step back from there: goToStep replays from a snapshot, leaving its trail of snapshots.
+        const back = Math.max(0, fast.step - 250);
+        fast.goToStep(back, undefined, 16);
+        slow.goToStep(back, undefined, 16);
+        assert.deepEqual([at(fast), snaps(fast)], [at(slow), snaps(slow)], `${name}: goToStep(${back})`);
+      }
+    }
+  });
 
   it('with no epoch open (the snapshots dropped at every stop, as a restore of none leaves them)', () => {
     for (const name of ['stores and loads', 'stores that allocate pages']) {
