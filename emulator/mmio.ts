@@ -11,7 +11,11 @@ export class RegisterBank {
   /** I/O tracker: slots written since the tracker was last cleared (by a snapshot), in order. */
   readonly touchedList: number[] = [];
   private readonly touched = new Uint8Array(SLOT_COUNT);
-  /** Step of the last write to each slot (-1: never), for "who last wrote this register". */
+  /**
+   * Step of the last write to each slot, for "was this register written by that step" (register data
+   * breakpoints) and each epoch's trace. -1: never, or a rewind forgot a later write (only the last
+   * stamp is kept, so the write before it is not known again).
+   */
   readonly lastWrite = new Float64Array(SLOT_COUNT).fill(-1);
   /** Current global step, maintained by the VM so writes can be stamped. */
   step = 0;
