@@ -648,7 +648,7 @@ export class Engine {
     const noop = this.setPredicate !== 0 && !op.predicateExempt && this.predicatedOff();
     // Command parser: translate and check every destination before anything is written.
     if (!noop && op.writes) {
-      // A single store to a page stored to lately, its bytes kept in the open epoch: from the store cache.
+      // A single store to a PPGTT page stored to lately: its translation from the store cache.
       const st = SINGLE_STORE[idx];
       if (st === null || !this.cachedStore(st, len)) {
         const err = this.predictWrites(def, len);
