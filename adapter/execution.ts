@@ -150,6 +150,7 @@ export class Execution {
       moved = true;
     }
     const goal = this.goal(threadId, kind, granularity);
+    const cannotArrive = this.cannotArrive(threadId, kind);
     // Once the goal is reached, the VM runs on until the stepping thread is next to act again, so that a
     // step stops where a step back lands: just before the thread's next command (or driver operation).
     const engine = engineOfThread(threadId);
@@ -211,11 +212,11 @@ export class Execution {
             if (h) return hitStop(h);
           }
           if (!settling && goal(actor, r)) settling = true;
-          // A continue runs the rest of a batch page no breakpoint can stop in as run() does (the clock
-          // still read every CLOCK_EVERY steps).
-          if (kind === 'continue' && until === undefined && r === STEP_COMMAND) {
+          // On through the rest of a batch page, as run() goes, where no breakpoint can stop and the
+          // motion cannot arrive (the clock still read every CLOCK_EVERY steps).
+          if (!settling && until === undefined && r === STEP_COMMAND) {
             const room = CLOCK_EVERY - (i % CLOCK_EVERY) - 1;
-            if (room > 1) i += vm.runAhead(room, (e) => this.bps.pageClear(e));
+            if (room > 1) i += vm.runAhead(room, (e) => cannotArrive(e) && this.bps.pageClear(e));
           }
         }
         const cancelled = await op.yield(`t=${vm.commands}`);
@@ -446,6 +447,21 @@ export class Execution {
       description: 'Cancelled',
       text: `${op.title} cancelled at t=${vm.commands} (step ${vm.step}), on its way back from step ${search.end}: nothing found in the history it had searched`,
     };
+  }
+
+  /**
+   * Can a forward motion not arrive while engine `e` runs on in its batch page (Vm.runAhead: its
+   * commands only, at its depth, the driver blocked)? A continue never arrives; a driver step arrives
+   * only by a driver op; an engine's step over or out only by that engine at or above the depth it
+   * started at (above, for out). Step into is left to single steps.
+   */
+  private cannotArrive(threadId: number, kind: 'continue' | StepKind): (e: Engine) => boolean {
+    const engine = engineOfThread(threadId);
+    if (kind === 'continue' || !engine) return () => true;
+    if (kind === 'in') return () => false;
+    const stepper = this.vm.engine(engine);
+    const d0 = stepper.depth;
+    return kind === 'out' ? (e) => e !== stepper || e.depth >= d0 : (e) => e !== stepper || e.depth > d0;
   }
 
   /** When has a forward step motion of this thread arrived? Called after each VM step. */

@@ -254,10 +254,16 @@ describe('adapter: breakpoints', function () {
     });
   }
 
-  it('a continue stops where one step at a time would: breakpoints in several pages of a long batch, a hit count', async () => {
-    // 1,500 commands (a page of batch holds ~300), run three times. A function breakpoint on a mnemonic
-    // the program lacks keeps the debugger stepping one command at a time (Vm.runAhead off): the
-    // reference the same stops and states must come out of.
+  /**
+   * A long batch (1,500 commands: a page of batch holds ~300) the ring starts three times, and the
+   * motions `drive` makes on it, recorded after each stop (line, time, digest): once as the debugger
+   * runs them, once with a function breakpoint on a mnemonic the program lacks, which keeps the debugger
+   * stepping one command at a time (Vm.runAhead off): the reference the same stops must come out of.
+   */
+  async function bothWays(
+    setup: (d: DebugClient, file: string) => Promise<unknown>,
+    drive: (d: DebugClient, n: number) => Promise<DebugProtocol.StoppedEvent['body'] | null>,
+  ): Promise<string[]> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-bp-'));
     const file = path.join(dir, 'long.vgpu');
     const body = Array.from({ length: 1500 }, (_, i) =>
@@ -272,10 +278,10 @@ describe('adapter: breakpoints', function () {
         '.map 0x100000, 0x100000, 64K, rw',
         '.map 0x200000, 0x200000, 64K, rw',
         '.batch work, 0x100000',
-        ...body,
+        ...body, // lines 5-1504
         '    MI_BATCH_BUFFER_END',
         '.ring rcs0',
-        '    MI_BATCH_BUFFER_START addr=work',
+        '    MI_BATCH_BUFFER_START addr=work', // line 1507
         '    MI_BATCH_BUFFER_START addr=work',
         '    MI_BATCH_BUFFER_START addr=work',
         '.submit rcs0',
@@ -283,32 +289,71 @@ describe('adapter: breakpoints', function () {
         '',
       ].join('\n'),
     );
-    const stops = async (d: DebugClient, stepping: boolean): Promise<string[]> => {
+    const record = async (d: DebugClient, stepping: boolean): Promise<string[]> => {
       await launch(d, { program: file }, async (c) => {
-        await c.setBreakpointsRequest({
-          source: { path: file },
-          breakpoints: [{ line: 10 }, { line: 700, hitCondition: '2' }, { line: 1403 }],
-        });
+        await setup(c, file);
         if (stepping) await c.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'XY_COLOR_BLT' }] });
       });
       const seen: string[] = [];
-      for (;;) {
-        const s = await untilStop(d, d.continueRequest({ threadId: DRIVER }));
-        if (s.description === 'Program finished') break;
-        seen.push(`${(await top(d, RCS0)).line} t=${await repl(d, '$commands')} ${await digest(d)}`);
+      for (let n = 0; ; n++) {
+        const s = await drive(d, n);
+        if (s === null || s.description === 'Program finished') break;
+        seen.push(`${s.reason} ${(await top(d, RCS0)).line} t=${await repl(d, '$commands')} ${await digest(d)}`);
       }
       return seen;
     };
-    const fast = await stops(dc, false);
     const other = await client();
-    let slow: string[];
     try {
-      slow = await stops(other, true);
+      const fast = await record(dc, false);
+      assert.deepEqual(fast, await record(other, true));
+      return fast;
     } finally {
       await other.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    assert.equal(fast.length, 8, fast.join('\n'));
-    assert.deepEqual(fast, slow);
+  }
+
+  it('a continue stops where one step at a time would: breakpoints in several pages of a long batch, a hit count', async () => {
+    const stops = await bothWays(
+      (d, file) =>
+        d.setBreakpointsRequest({
+          source: { path: file },
+          breakpoints: [{ line: 10 }, { line: 700, hitCondition: '2' }, { line: 1403 }],
+        }),
+      (d) => untilStop(d, d.continueRequest({ threadId: DRIVER })),
+    );
+    assert.equal(stops.length, 8, stops.join('\n'));
+  });
+
+  it('stepping over and out of a long batch stops where one step at a time would', async () => {
+    // From the first batch start in the ring: over it, into the next, a step, out, over the last.
+    const motions = ['next', 'in', 'next', 'out', 'next', 'next'];
+    const stops = await bothWays(
+      (d, file) => d.setBreakpointsRequest({ source: { path: file }, breakpoints: [{ line: 1507 }] }),
+      (d, n) => {
+        if (n === 0) return untilStop(d, d.continueRequest({ threadId: DRIVER }));
+        const m = motions[n - 1];
+        if (m === undefined) return Promise.resolve(null);
+        const req =
+          m === 'next'
+            ? d.nextRequest({ threadId: RCS0 })
+            : m === 'in'
+              ? d.stepInRequest({ threadId: RCS0 })
+              : d.stepOutRequest({ threadId: RCS0 });
+        return untilStop(d, req);
+      },
+    );
+    // The last step over leaves the engine idle (no line); the one after it finishes the program.
+    assert.deepEqual(
+      stops.map((s) => s.split(' ').slice(0, 3).join(' ')),
+      [
+        'breakpoint 1507 t=0x0',
+        'step 1508 t=0x5de',
+        'step 5 t=0x5df',
+        'step 6 t=0x5e0',
+        'step 1509 t=0xbbc',
+        'step 0 t=0x119a',
+      ],
+    );
   });
 });
