@@ -1198,21 +1198,22 @@ export function inPlace(f: CmdField): boolean {
  */
 export function fieldValue(f: CmdField, dw: ArrayLike<number>, len: number): number {
   if (f.dw >= len) return 0;
-  const r = f.read;
-  if (r !== undefined) {
-    const lo = dw[f.dw];
-    switch (r.mode) {
-      case 0:
-        return ((lo >>> f.lo) & r.lowMask) >>> 0;
-      case 1:
-        return (lo & r.lowMask) >>> 0;
-      case 2:
-        return (f.dw + 1 < len ? dw[f.dw + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
-      default:
-        return (f.dw + 1 < len ? (dw[f.dw + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
-    }
+  return f.read !== undefined ? readByRecipe(f, f.read, dw, len, f.dw) : fieldValueGeneric(f, dw, len);
+}
+
+/** A field read by its recipe, its low dword at dw[k] (k < len); the high one, when it has one, 0 past len. */
+function readByRecipe(f: CmdField, r: FieldRead, dw: ArrayLike<number>, len: number, k: number): number {
+  const lo = dw[k];
+  switch (r.mode) {
+    case 0:
+      return ((lo >>> f.lo) & r.lowMask) >>> 0;
+    case 1:
+      return (lo & r.lowMask) >>> 0;
+    case 2:
+      return (k + 1 < len ? dw[k + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
+    default:
+      return (k + 1 < len ? (dw[k + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
   }
-  return fieldValueGeneric(f, dw, len);
 }
 
 /**
@@ -1232,19 +1233,7 @@ export function headerFieldValue(f: CmdField, dw: ArrayLike<number>): number {
  */
 export function entryValue(f: CmdField, dw: ArrayLike<number>, len: number, at: number): number {
   const k = at + f.dw;
-  if (k >= len) return 0;
-  const lo = dw[k];
-  const r = f.read!;
-  switch (r.mode) {
-    case 0:
-      return ((lo >>> f.lo) & r.lowMask) >>> 0;
-    case 1:
-      return (lo & r.lowMask) >>> 0;
-    case 2:
-      return (k + 1 < len ? dw[k + 1] & r.highMask : 0) * r.scale + (lo >>> f.lo);
-    default:
-      return (k + 1 < len ? (dw[k + 1] & r.highMask) >>> 0 : 0) * 0x100000000 + ((lo & r.lowMask) >>> 0);
-  }
+  return k >= len ? 0 : readByRecipe(f, f.read!, dw, len, k);
 }
 
 /** Dword `k` of a field as the command holds it (data a store copies: an immediate qword's halves); 0 past the command's end. */

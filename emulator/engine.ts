@@ -662,8 +662,7 @@ export class Engine {
     } else {
       this.segCount = 0;
     }
-    r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
-    r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
+    this.setActhd(va);
     this.readWork = 0;
     const result = noop ? ADVANCE : op.run(this, this.host, len);
     if (result !== ADVANCE && result !== JUMPED) return result === STEP_POLL ? this.poll(def) : result;
@@ -712,8 +711,6 @@ export class Engine {
     const buf = this.buf;
     const lookup = this.lookup;
     const ops = this.ops;
-    const cmdSlot = this.cmdSlot;
-    const base = this.base;
     const counts = this.counts;
     // The counters live in locals, written back before a handler runs (handlers may read them) and at
     // the end. MI_LOAD_REGISTER_IMM never writes ACTHD or TIMESTAMP (read-only registers: not in
@@ -743,17 +740,10 @@ export class Engine {
         // lriHandler's own-register case: every pair an engine slot, no byte disabled.
         if ((header & LRI_BWD_BITS[idx]) !== 0) break;
         let own = true;
-        for (let i = at + 1; i < at + len; i += 2) {
-          const off = (page[i] & REG_OFFSET_MASK) - base;
-          if (off < 0 || off >= ENGINE_WINDOW || cmdSlot[off >>> 2] < 0) {
-            own = false;
-            break;
-          }
-        }
+        for (let i = at + 1; i < at + len && own; i += 2) own = this.ownSlot(page[i]) >= 0;
         if (!own) break;
         regs.step = step;
-        for (let i = at + 1; i < at + len; i += 2)
-          regs.set(cmdSlot[((page[i] & REG_OFFSET_MASK) - base) >>> 2], page[i + 1]);
+        for (let i = at + 1; i < at + len; i += 2) regs.set(this.ownSlot(page[i]), page[i + 1]);
         units++;
       } else {
         if (((header & op.ggttDw0) | (len > 1 ? page[at + 1] & op.ggttDw1 : 0)) !== 0) break;
@@ -773,8 +763,7 @@ export class Engine {
         this.subCommands = units;
         this.retired = retired;
         r[s.timestamp] = cycles >>> 0;
-        r[s.acthd] = va >>> 0;
-        r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
+        this.setActhd(va);
         op.run(this, h, len);
         units += 1 + this.segCount;
       }
@@ -794,8 +783,7 @@ export class Engine {
     // What step() leaves after the last command: its position in ACTHD, the clock in TIMESTAMP.
     const va = vaBase + last * 4;
     this.bb[d] = vaBase + at * 4;
-    r[s.acthd] = va >>> 0;
-    r[s.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
+    this.setActhd(va);
     this.cycles = cycles;
     r[s.timestamp] = cycles >>> 0;
     this.subCommands = units;
@@ -867,6 +855,21 @@ export class Engine {
     this.scGate[i] = gate;
   }
 
+  /** ACTHD (and its upper dword): the position of the command about to run. */
+  private setActhd(va: number): void {
+    this.r[this.slots.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
+    this.r[this.slots.acthdUdw] = va < 0x100000000 ? 0 : Math.floor(va / 0x100000000);
+  }
+
+  /**
+   * The slot of the register an MI_LOAD_REGISTER_IMM pair's offset dword names, when it is one of this
+   * engine's own registers commands may write (its window, cmdSlot); else -1.
+   */
+  ownSlot(reg: number): number {
+    const off = (reg & REG_OFFSET_MASK) - this.base;
+    return off >= 0 && off < ENGINE_WINDOW ? this.cmdSlot[off >>> 2] : -1;
+  }
+
   extraCycles = 0;
 
   /** A MI_SEMAPHORE_WAIT that polled and still waits: a cycle passes; a hang when it has waited too long. */
@@ -913,8 +916,7 @@ export class Engine {
     }
     const r = this.r;
     const s = this.slots;
-    r[s.acthd] = va >>> 0; // ToUint32: the low 32 bits of an integer below 2^53, without a float modulo
-    r[s.acthdUdw] = Math.floor(va / 0x100000000);
+    this.setActhd(va);
     this.cmdLen = len;
     this.advance(len * 4);
     if (this.depth === 0) this.retireSubmissions();
@@ -2170,15 +2172,14 @@ function lriHandler(d: CommandDef): Handler {
     const buf = e.buf;
     let slow = false;
     for (let i = 1; i < len; i += 2) {
-      const off = (buf[i] & REG_OFFSET_MASK) - e.base;
-      if (off >= 0 && off < ENGINE_WINDOW && e.cmdSlot[off >>> 2] >= 0) continue;
+      if (e.ownSlot(buf[i]) >= 0) continue;
       const mmio = buf[i] & REG_OFFSET_MASK;
       if (!h.regs.commandWritable(e.name, mmio)) return refused(e, d, mmio);
       slow = true;
     }
     const bwd = headerFieldValue(byte_write_disables, buf);
     if (!slow && bwd === 0) {
-      for (let i = 1; i < len; i += 2) h.regs.set(e.cmdSlot[((buf[i] & REG_OFFSET_MASK) - e.base) >>> 2], buf[i + 1]);
+      for (let i = 1; i < len; i += 2) h.regs.set(e.ownSlot(buf[i]), buf[i + 1]);
       return ADVANCE;
     }
     let keep = 0;
