@@ -65,18 +65,7 @@ export class Peer {
       throw new Error(`no challenge from the host (got ${chal?.tag ?? 'nothing'})`);
     const nonce = String(JSON.parse(chal.payload.toString()).nonce);
     this.send(streamHeader());
-    this.send(
-      jsonSection(MIG.HELLO, {
-        protocol: PROTOCOL,
-        proof: typeof proof === 'function' ? proof(nonce) : proof,
-        exposedVersion: vm.cfg.version,
-        mode: 'finish',
-        program: 'small.vgpu',
-        memory: vm.cfg.memory,
-        pages: 0,
-        surfaces: [],
-      }),
-    );
+    this.send(helloSection(vm, typeof proof === 'function' ? proof(nonce) : proof));
     const v = await this.next();
     return { nonce, verdict: v && v.tag === MIG.VERDICT ? JSON.parse(v.payload.toString()) : null };
   }
@@ -98,6 +87,20 @@ export class Peer {
 }
 
 /** A section header claiming `length` bytes (the payload and checksum are not sent). */
+/** The HELLO section a source sends for a whole-VM move (`finish`) of `vm` with `proof`. */
+export function helloSection(vm: Vm, proof: unknown): Buffer {
+  return jsonSection(MIG.HELLO, {
+    protocol: PROTOCOL,
+    proof,
+    exposedVersion: vm.cfg.version,
+    mode: 'finish',
+    program: 'small.vgpu',
+    memory: vm.cfg.memory,
+    pages: 0,
+    surfaces: [],
+  });
+}
+
 export function sectionHead(tag: string, length: bigint): Buffer {
   const head = Buffer.alloc(12);
   head.write(tag, 0, 4, 'latin1');

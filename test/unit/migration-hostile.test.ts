@@ -12,11 +12,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SEC, imageDoc, metaDoc, stateDoc } from '../../emulator/checkpoint';
 import { VmHost, migrateVm } from '../../emulator/migration';
-import { MIG, PROTOCOL, jsonSection, streamHeader } from '../../emulator/migration/stream';
+import { MIG, jsonSection, streamHeader } from '../../emulator/migration/stream';
 import { frameSection } from '../../emulator/checkpoint';
 import { loadVm } from '../../emulator/program';
 import { fuzzHost } from '../helpers/migration-fuzz';
-import { Peer, proofOf, sectionHead } from '../helpers/migration-peer';
+import { Peer, helloSection, proofOf, sectionHead } from '../helpers/migration-peer';
 
 const ROOT = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vgpu-mig-hostile-'));
@@ -194,18 +194,7 @@ describe('vgpu host against hostile and dying peers (loopback)', function () {
       const vm = loadVm('small.vgpu', {}, SMALL);
       const p = await rawPeer(w.port);
       p.sock.write(streamHeader());
-      p.sock.write(
-        jsonSection(MIG.HELLO, {
-          protocol: PROTOCOL,
-          proof: null,
-          exposedVersion: vm.cfg.version,
-          mode: 'finish',
-          program: 'small.vgpu',
-          memory: vm.cfg.memory,
-          pages: 0,
-          surfaces: [],
-        }),
-      );
+      p.sock.write(helloSection(vm, null));
       p.sock.write(frameSection(SEC.META, Buffer.from(JSON.stringify(metaDoc(vm)))));
       p.sock.write(frameSection(SEC.IMAGE, Buffer.from(JSON.stringify(imageDoc(vm.image)))));
       p.sock.write(frameSection(SEC.STATE, Buffer.from(JSON.stringify(stateDoc(vm)))));
