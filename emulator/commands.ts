@@ -1355,6 +1355,11 @@ export function singleStoreBytes(s: SingleStore, dw: ArrayLike<number>, len: num
   return writeBytes(s.plan, dw, len);
 }
 
+/** Whether a single store's bytes follow from its header alone (a size flag in DW0, or its length): singleStoreBytes of [header]. */
+export function storeBytesByHeader(s: SingleStore): boolean {
+  return s.plan.flag === null || s.plan.flag.dw === 0;
+}
+
 type RangeSink = (va: number, bytes: number, align: number, ggtt: number) => boolean;
 /** A command's writeRanges, made once from its plan. */
 type Writer = (dw: ArrayLike<number>, len: number, emit: RangeSink) => void;

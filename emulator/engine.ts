@@ -25,6 +25,7 @@ import {
   writeRangesAt,
   singleStoreAt,
   singleStoreBytes,
+  storeBytesByHeader,
   type CmdField,
   type Gen,
   type SingleStore,
@@ -59,7 +60,7 @@ import type { Ept } from './ept';
 import { arrayBytes, objectBytes } from './heapsize';
 import { SavedTable, TableSaver } from './persistent';
 import { SavedSubmissions, SubmissionQueue, SubmissionsView } from './submissions';
-import type { PageGate } from './snapshots';
+import { BLOCK_BYTES, BLOCK_SHIFT, type PageGate } from './snapshots';
 
 /** Results of one engine step. */
 export const STEP_COMMAND = 1; // a command retired
@@ -99,9 +100,12 @@ export interface EngineHost {
   gateOf(pfn: number): PageGate | null;
   /**
    * preserveSegments of one segment, bytes [off, off + bytes) of the gate's page, when the open epoch
-   * has kept them already: true (the write's step stamped); false, nothing done, when it must run.
+   * has kept them already: true (the write's step, global step `step`, stamped); false, nothing done,
+   * when it must run.
    */
-  stampKept(gate: PageGate, off: number, bytes: number): boolean;
+  stampKept(gate: PageGate, off: number, bytes: number, step: number): boolean;
+  /** The open epoch's log id while stampKept's shortcut holds, else -1 (SnapshotStore.stampEpoch). */
+  stampEpoch(): number;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
   predicted: Set<number> | null;
   userInterrupt(engine: Engine): void;
@@ -144,6 +148,9 @@ const IN_PAGE = PAGE_SIZE - 1;
 const MAX_DEPTH = 8;
 /** Entries of an engine's store cache (a power of two). */
 const STORE_CACHE = 256;
+/** Placeholders of the store cache's empty entries (never written: an entry's epoch and memory generation say so). */
+const NO_STEPS = new Float64Array(1);
+const NO_PAGE = new Uint32Array(1);
 const SEG_MAX = 1 << 16;
 
 /** Engine registers the streamer updates itself, resolved once from the register table. */
@@ -212,6 +219,34 @@ const SDI_FIELD: (CmdField | null)[] = COMMANDS.map((d) =>
  * running its plan; null for others, and for those with Store Data Index (the status page decides).
  */
 const SINGLE_STORE: (SingleStore | null)[] = COMMANDS.map((_, i) => (SDI_FIELD[i] === null ? singleStoreAt(i) : null));
+/**
+ * Per command index: a single store runBatch makes inline, with no handler call (MI_STORE_DATA_IMM):
+ * its values are the command's own dwords from `data` on (one, or two for a qword); its address an
+ * in-place field over two dwords (FieldRead mode 3), read with its masks; its bytes set by its header.
+ * Null for any other command, which its handler stores.
+ */
+interface InlineStore {
+  readonly st: SingleStore;
+  readonly addrDw: number;
+  readonly lowMask: number;
+  readonly highMask: number;
+  readonly dataDw: number;
+  /** The address-space bit in its header (set: global GTT), or 0. */
+  readonly spaceBit: number;
+}
+const INLINE_STORE: (InlineStore | null)[] = COMMANDS.map((d, i) => {
+  const st = SINGLE_STORE[i];
+  if (d.mnemonic !== 'MI_STORE_DATA_IMM' || st === null || st.ifNonZero !== null || GGTT_DW1[i] !== 0) return null;
+  if (!storeBytesByHeader(st)) return null;
+  const read = st.addr.read;
+  const space = st.space;
+  if (read === undefined || read.mode !== 3 || (space !== null && (space.dw !== 0 || space.lo !== space.hi)))
+    return null;
+  const { data } = fieldsOf(d, ['data']);
+  if (data.dw <= st.addr.dw + 1) return null;
+  const spaceBit = space === null ? 0 : 1 << space.lo;
+  return { st, addrDw: st.addr.dw, lowMask: read.lowMask, highMask: read.highMask, dataDw: data.dw, spaceBit };
+});
 /** Per command index: where in the status page a computed write goes (MI_STORE_DATA_INDEX's offset; absent: 0). */
 const STATUS_OFFSET: CmdField[] = COMMANDS.map((d) => fieldsOf(d, [], ['offset']).offset);
 /** Per command index: 1 when it writes a rectangle (the blits). */
@@ -716,6 +751,7 @@ export class Engine {
     // the end. MI_LOAD_REGISTER_IMM never writes ACTHD or TIMESTAMP (read-only registers: not in
     // cmdSlot), so those are set before a handler and at the end only.
     const room = Math.min(limit, Math.floor((h.watchdog - this.subCommands) / 2)); // a command adds at most 2 units
+    const epoch = h.stampEpoch(); // no snapshot is taken, nor a watcher added, in the loop
     const vaBase = start - (start & IN_PAGE);
     let step = regs.step;
     let cycles = this.cycles;
@@ -736,6 +772,25 @@ export class Engine {
       const op = ops[idx];
       const kind = op.fast;
       if (op.refusal !== 0 || kind === FAST_NONE) break;
+      if (kind === FAST_INLINE_STORE) {
+        // A run of stores: counted as the loop counts each command.
+        const m = this.storeRun(page, at, idx, room - (retired - retired0), step, epoch);
+        if (m !== 0) {
+          units += 2 * m;
+          cycles += op.cycles * m;
+          if (counts[idx] === 0) this.counted.push(idx);
+          counts[idx] += m;
+          retired += m;
+          step += m;
+          lastIdx = idx;
+          lastLen = this.cmdLen;
+          last = this.runEnd - lastLen;
+          lastKind = kind;
+          at = this.runEnd;
+          if (!this.fetchCached(vpn, space)) break;
+          continue;
+        }
+      }
       if (kind === FAST_LRI) {
         // lriHandler's own-register case: every pair an engine slot, no byte disabled.
         if ((header & LRI_BWD_BITS[idx]) !== 0) break;
@@ -754,11 +809,13 @@ export class Engine {
         this.cmdIndex = idx;
         this.cmdLen = len;
         regs.step = step;
-        if (kind === FAST_STORE && !this.cachedStore(SINGLE_STORE[idx]!, len)) {
-          if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
-          h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
-          this.cacheStore(SINGLE_STORE[idx]!, len);
-        } else if (kind !== FAST_STORE) this.segCount = 0;
+        if (kind >= FAST_STORE) {
+          if (!this.cachedStore(SINGLE_STORE[idx]!, len)) {
+            if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
+            h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
+            this.cacheStore(SINGLE_STORE[idx]!, len);
+          }
+        } else this.segCount = 0;
         this.cycles = cycles;
         this.subCommands = units;
         this.retired = retired;
@@ -792,22 +849,158 @@ export class Engine {
     this.cmdVa = va;
     this.cmdIndex = lastIdx;
     this.cmdLen = lastLen;
-    if (lastKind === FAST_LRI) {
-      // step() leaves the command's dwords in buf and no write segments.
-      for (let i = 0; i < lastLen; i++) buf[i] = page[last + i];
-      this.segCount = 0;
-    }
+    // step() leaves the command's dwords in buf (an LRI and an inline store did not copy them), and
+    // an LRI no write segments.
+    for (let i = 0; i < lastLen; i++) buf[i] = page[last + i];
+    if (lastKind === FAST_LRI) this.segCount = 0;
     regs.step = step;
     return n;
   }
 
+  // storeRun's reading of the last header it decoded: its length, and its store's bytes when storeRun
+  // makes it (0: it does not; runBatch's other paths run it).
+  private inlineHeader = -1;
+  private inlineLen = 0;
+  private inlineBytes = 0;
+  /** Where storeRun stopped: the dword after its last store in the page. */
+  private runEnd = 0;
+
+  /**
+   * Runs the INLINE_STORE commands (all of command index `idx`) at page[at..], one after another, up to
+   * `max`, as step() would, while each one's page is in the store cache: the step stamped (through the
+   * entry's span when the open epoch, `epoch`, keeps those bytes already; else stampKept or the
+   * preserve path), the values written, the last one's write segment left as predictWrites leaves it.
+   * Returns the stores made (runEnd: where they end); stops before any other command, a store to the
+   * global GTT, a size its length does not hold, a misaligned address or a miss, which runBatch then
+   * runs through cachedStore or the parser and the handler. A store changes neither the TLB nor the
+   * fetched page (it may write that page's dwords: each header is read as it comes).
+   */
+  private storeRun(page: Uint32Array, at: number, idx: number, max: number, step: number, epoch: number): number {
+    const ins = INLINE_STORE[idx]!;
+    const lookup = this.lookup;
+    const tlbGen = this.tlb.generation;
+    const mem = this.host.mem;
+    const scVpn = this.scVpn;
+    const scTlbGen = this.scTlbGen;
+    const scEpoch = this.scEpoch;
+    const scFrom = this.scFrom;
+    const scTo = this.scTo;
+    const scMemGen = this.scMemGen;
+    let n = 0;
+    let last = at;
+    let lastHpa = 0;
+    let bytes = 0;
+    while (n < max) {
+      const header = page[at];
+      if (lookup[header >>> 16] !== idx) break;
+      if (header !== this.inlineHeader) this.decodeInline(header, ins);
+      bytes = this.inlineBytes;
+      const len = this.inlineLen;
+      if (bytes === 0 || at + len > PAGE_DWORDS) break;
+      const k = at + ins.addrDw;
+      const va = (page[k + 1] & ins.highMask) * 0x100000000 + ((page[k] & ins.lowMask) >>> 0);
+      const vpn = Math.floor(va / PAGE_SIZE);
+      const i = vpn & (STORE_CACHE - 1);
+      const off = va & IN_PAGE;
+      if (scVpn[i] !== vpn || scTlbGen[i] !== tlbGen || (off & (bytes - 1)) !== 0) break;
+      lastHpa = this.scPfn[i] * PAGE_SIZE + off;
+      if (epoch >= 0 && scEpoch[i] === epoch && off >= scFrom[i] && off + bytes <= scTo[i]) {
+        this.scSteps[i][this.scAt[i]] = step;
+      } else {
+        this.lastSpace = SPACE_PPGTT;
+        this.segHpa[0] = lastHpa;
+        this.segBytes[0] = bytes;
+        this.segCount = 1;
+        this.stampCached(i, off, bytes, step, epoch);
+      }
+      let p = this.scPage[i];
+      if (scMemGen[i] !== mem.generation) {
+        p = this.scPage[i] = this.pageForStore(this.scPfn[i]);
+        scMemGen[i] = mem.generation;
+      }
+      const v = at + ins.dataDw;
+      p[off >>> 2] = page[v];
+      if (bytes === 8) p[(off >>> 2) + 1] = page[v + 1];
+      last = at;
+      at += len;
+      step++;
+      n++;
+    }
+    if (n !== 0) {
+      this.lastSpace = SPACE_PPGTT;
+      this.segHpa[0] = lastHpa;
+      this.segBytes[0] = this.inlineBytes;
+      this.segCount = 1;
+      this.runEnd = at;
+      this.cmdLen = at - last;
+    }
+    return n;
+  }
+
+  /** storeRun's reading of a header of INLINE_STORE `ins`: its length, and the bytes of its store when storeRun makes it, else 0. */
+  private decodeInline(header: number, ins: InlineStore): void {
+    const idx = this.lookup[header >>> 16];
+    const len = commandLength(idx, header);
+    let bytes = 0;
+    if (len > 0 && (header & ins.spaceBit) === 0) {
+      this.buf[0] = header;
+      bytes = singleStoreBytes(ins.st, this.buf, len);
+      if (len !== ins.dataDw + (bytes >>> 2) || (bytes !== 4 && bytes !== 8)) bytes = 0;
+    }
+    this.inlineHeader = header;
+    this.inlineLen = len;
+    this.inlineBytes = bytes;
+  }
+
+  /**
+   * A store of store cache entry i's page (its segment set) outside the entry's kept span: stampKept, or
+   * the preserve path; then, in epoch `epoch` (not -1), the span kept now (the store's block, or the
+   * whole page when every block is) and where the page's step is stamped, for the next stores.
+   */
+  private stampCached(i: number, off: number, bytes: number, step: number, epoch: number): void {
+    if (!this.host.stampKept(this.scGate[i], off, bytes, step)) this.preserveCached(i, step);
+    if (epoch < 0 || Number.isNaN(this.scVpn[i])) return; // preserveCached dropped the entry
+    const gate = this.scGate[i];
+    if (gate.log !== epoch) return;
+    const from = gate.full ? 0 : (off >>> BLOCK_SHIFT) << BLOCK_SHIFT;
+    this.scEpoch[i] = epoch;
+    this.scFrom[i] = from;
+    this.scTo[i] = gate.full ? PAGE_SIZE : from + BLOCK_BYTES;
+    this.scSteps[i] = gate.steps;
+    this.scAt[i] = gate.at;
+  }
+
+  /**
+   * The preserve path of the write segment set for store cache entry i, by global step `step` (the
+   * page's first write in the open epoch, or a block not kept yet), and the gate it leaves (the
+   * tracker's entry may be new; none when no epoch is open: the entry is dropped).
+   */
+  private preserveCached(i: number, step: number): void {
+    const h = this.host;
+    h.regs.step = step;
+    h.preserveSegments(this.segHpa, this.segBytes, 1);
+    const gate = h.gateOf(this.scPfn[i]);
+    if (gate === null) this.scVpn[i] = NaN;
+    else this.scGate[i] = gate;
+  }
+
   // The store cache: a PPGTT VA page stored to lately, its frame and the snapshot store's gate of it,
   // direct-mapped by page, each entry valid while the TLB is as it was when it was filled (its
-  // generation, kept with it). A frame, not a page object: the store's handler asks memory for the page.
+  // generation, kept with it).
   private readonly scVpn = new Float64Array(STORE_CACHE).fill(NaN);
   private readonly scPfn = new Float64Array(STORE_CACHE);
   private readonly scTlbGen = new Float64Array(STORE_CACHE);
   private readonly scGate: PageGate[] = [];
+  // For storeInline, per entry: the epoch (its log id; -1: none) in which bytes [scFrom, scTo) of the
+  // page are kept, and where that epoch stamps the page's step (fixed for the epoch: PageGate); the
+  // page object, valid while memory's generation is scMemGen's.
+  private readonly scEpoch = new Float64Array(STORE_CACHE).fill(-1);
+  private readonly scFrom = new Int32Array(STORE_CACHE);
+  private readonly scTo = new Int32Array(STORE_CACHE);
+  private readonly scSteps: Float64Array[] = new Array<Float64Array>(STORE_CACHE).fill(NO_STEPS);
+  private readonly scAt = new Int32Array(STORE_CACHE);
+  private readonly scPage: Uint32Array[] = new Array<Uint32Array>(STORE_CACHE).fill(NO_PAGE);
+  private readonly scMemGen = new Float64Array(STORE_CACHE).fill(-1);
 
   /**
    * predictWrites and preserveSegments of a single store (singleStoreAt) from the store cache, when it is
@@ -830,14 +1023,8 @@ export class Engine {
     this.segHpa[0] = this.scPfn[i] * PAGE_SIZE + off;
     this.segBytes[0] = bytes;
     this.segCount = 1;
-    if (!this.host.stampKept(this.scGate[i], off, bytes)) {
-      // The page's first write in this epoch, or a block not kept yet: the preserve path, and the gate
-      // it leaves (the tracker's entry may be new).
-      this.host.preserveSegments(this.segHpa, this.segBytes, 1);
-      const gate = this.host.gateOf(this.scPfn[i]);
-      if (gate === null) this.scVpn[i] = NaN;
-      else this.scGate[i] = gate;
-    }
+    const step = this.host.regs.step;
+    if (!this.host.stampKept(this.scGate[i], off, bytes, step)) this.preserveCached(i, step);
     return true;
   }
 
@@ -853,6 +1040,8 @@ export class Engine {
     this.scPfn[i] = pfn;
     this.scTlbGen[i] = this.tlb.generation;
     this.scGate[i] = gate;
+    this.scEpoch[i] = -1;
+    this.scMemGen[i] = -1;
   }
 
   /** ACTHD (and its upper dword): the position of the command about to run. */
@@ -2562,11 +2751,14 @@ const FAST_NONE = 0;
 const FAST_CALL = 1;
 const FAST_LRI = 2;
 const FAST_STORE = 3;
+/** A single store made inline (INLINE_STORE) when its page is in the store cache and kept; else as FAST_STORE. */
+const FAST_INLINE_STORE = 4;
 const FAST_CALLS = new Set(['MI_NOOP', 'MI_ARB_CHECK', 'MI_ARB_ON_OFF', 'MI_SET_PREDICATE']);
 const FAST_STORES = new Set(['MI_STORE_DATA_IMM', 'MI_STORE_REGISTER_MEM']);
 
 function fastKind(d: CommandDef, i: number): number {
   if (d.mnemonic === 'MI_LOAD_REGISTER_IMM') return FAST_LRI;
+  if (INLINE_STORE[i] !== null) return FAST_INLINE_STORE;
   if (FAST_STORES.has(d.mnemonic)) return SINGLE_STORE[i] !== null ? FAST_STORE : FAST_NONE;
   if (d.writes !== undefined) return FAST_NONE;
   if (FAST_CALLS.has(d.mnemonic)) return FAST_CALL;

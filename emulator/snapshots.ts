@@ -890,9 +890,17 @@ export function summarize(s: Snapshot): SnapshotSummary {
   };
 }
 
-/** A page's entry in the snapshot store's page tracker, as its users outside hold it (gateOf, stampKept). */
+/**
+ * A page's entry in the snapshot store's page tracker, as its users outside hold it (gateOf, stampKept):
+ * which log last started a record of the page, whether that log keeps every block of it, and where it
+ * keeps the page's last-write step. Within one epoch (one open log id) the steps array and index of a
+ * record never change, and its blocks kept only grow: a store cache may hold them for the epoch.
+ */
 export interface PageGate {
   readonly log: number;
+  readonly full: boolean;
+  readonly steps: Float64Array;
+  readonly at: number;
 }
 
 interface TrackedPage extends PageGate {
@@ -1048,6 +1056,15 @@ export class SnapshotStore {
       return false;
     t.steps[t.at] = step;
     return true;
+  }
+
+  /**
+   * The id of the open epoch's log when stampKept's shortcut may stand for preserve (an epoch is open
+   * and nothing watches changes); else -1. It changes only between commands (a snapshot, a rewind, a
+   * watcher added or removed).
+   */
+  stampEpoch(): number {
+    return this.open === null || this.watchers.length !== 0 ? -1 : this.open.id;
   }
 
   /** preserveIn of bytes [off, off + bytes) of page `pfn`. */

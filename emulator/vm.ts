@@ -322,8 +322,12 @@ export class Vm implements EngineHost {
     return this.snapshots.gateOf(pfn);
   }
 
-  stampKept(gate: PageGate, off: number, bytes: number): boolean {
-    return this.snapshots.stampKept(gate, off, bytes, this.regs.step);
+  stampEpoch(): number {
+    return this.snapshots.stampEpoch();
+  }
+
+  stampKept(gate: PageGate, off: number, bytes: number, step: number): boolean {
+    return this.snapshots.stampKept(gate, off, bytes, step);
   }
 
   preserveSegments(hpa: Float64Array, bytes: Int32Array, count: number): void {

@@ -188,6 +188,41 @@ const EDGES: Record<string, string> = {
     '.submit rcs0',
     '.wait rcs0',
   ].join('\n'),
+  // Runs of stores (storeRun): dwords and qwords over blocks of a few pages, a qword at a dword-aligned
+  // address, stores that rewrite the next store's data and header in the batch itself, and stores into
+  // pages a blit left uniform (the first store gives each its own memory: memory's generation moves).
+  'runs of stores into the batch itself and into uniform pages': [
+    '.vm memory=64M',
+    '.map 0x100000, 0x100000, 64K, rw',
+    '.map 0x200000, 0x200000, 64K, rw',
+    '.map 0xF000000, 0x800000, 64K, rw',
+    '.map 0xF100000, 0x810000, 64K, rw',
+    '.surface s, 0x200000, 1024, 4',
+    '.batch work, 0x100000, rcs0',
+    'MI_STORE_DATA_IMM addr=0x10001c, data=77',
+    'MI_STORE_DATA_IMM addr=0x200100, data=1',
+    'MI_STORE_DATA_IMM addr=0x100030, data=0',
+    'MI_STORE_DATA_IMM addr=0x200104, data=2',
+    ...Array.from({ length: 120 }, (_, i) =>
+      i % 5 === 4
+        ? `MI_STORE_DATA_IMM addr=0x${(0x200000 + (i % 4) * 4096 + (i % 3) * 8).toString(16)}, data=0x${(0x1122334455667788 + i).toString(16)}, qword=1`
+        : `MI_STORE_DATA_IMM addr=0x${(0x200000 + (i % 4) * 4096 + ((i * 36) % 4096)).toString(16)}, data=${i}`,
+    ),
+    'MI_BATCH_BUFFER_END',
+    '.batch fill, 0x108000, bcs0',
+    'XY_COLOR_BLT dst=s, x1=0, y1=0, x2=1024, y2=4, color=0x01020304',
+    'MI_BATCH_BUFFER_END',
+    ...Array.from({ length: 3 }, (_, k) => [
+      k === 0 ? '.ring rcs0, 0xF000000, 64K' : '.ring rcs0',
+      'MI_BATCH_BUFFER_START addr=work',
+      '.submit rcs0',
+      '.wait rcs0',
+      k === 0 ? '.ring bcs0, 0xF100000, 64K' : '.ring bcs0',
+      'MI_BATCH_BUFFER_START addr=fill',
+      '.submit bcs0',
+      '.wait bcs0',
+    ]).flat(),
+  ].join('\n'),
   'byte-disabled and device loads': stream(
     [
       ...Array.from({ length: 10 }, (_, i) => LRI(i)),
