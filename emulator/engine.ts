@@ -60,7 +60,7 @@ import type { Ept } from './ept';
 import { arrayBytes, objectBytes } from './heapsize';
 import { SavedTable, TableSaver } from './persistent';
 import { SavedSubmissions, SubmissionQueue, SubmissionsView } from './submissions';
-import { BLOCK_BYTES, BLOCK_SHIFT, type PageGate } from './snapshots';
+import { BLOCK_SHIFT, type PageGate } from './snapshots';
 
 /** Results of one engine step. */
 export const STEP_COMMAND = 1; // a command retired
@@ -148,6 +148,13 @@ const IN_PAGE = PAGE_SIZE - 1;
 const MAX_DEPTH = 8;
 /** Entries of an engine's store cache (a power of two). */
 const STORE_CACHE = 256;
+/**
+ * Kept tags of a store cache entry per epoch: one per block of a page (its number, below PAGE_SIZE
+ * whatever the block size), and one for the whole page (no module-time use of BLOCK_SHIFT: snapshots.ts
+ * imports this module).
+ */
+const KEPT_WHOLE = PAGE_SIZE;
+const KEPT_TAGS = KEPT_WHOLE + 1;
 /** Placeholders of the store cache's empty entries (never written: an entry's epoch and memory generation say so). */
 const NO_STEPS = new Float64Array(1);
 const NO_PAGE = new Uint32Array(1);
@@ -792,14 +799,21 @@ export class Engine {
         }
       }
       if (kind === FAST_LRI) {
-        // lriHandler's own-register case: every pair an engine slot, no byte disabled.
-        if ((header & LRI_BWD_BITS[idx]) !== 0) break;
-        let own = true;
-        for (let i = at + 1; i < at + len && own; i += 2) own = this.ownSlot(page[i]) >= 0;
-        if (!own) break;
-        regs.step = step;
-        for (let i = at + 1; i < at + len; i += 2) regs.set(this.ownSlot(page[i]), page[i + 1]);
-        units++;
+        // A run of loads, counted as the loop counts each command; stops before any other.
+        const m = this.lriRun(page, at, idx, room - (retired - retired0), step);
+        if (m === 0) break;
+        units += m;
+        cycles += op.cycles * m;
+        if (counts[idx] === 0) this.counted.push(idx);
+        counts[idx] += m;
+        retired += m;
+        step += m;
+        lastIdx = idx;
+        lastLen = this.cmdLen;
+        last = this.runEnd - lastLen;
+        lastKind = kind;
+        at = this.runEnd;
+        continue;
       } else {
         if (((header & op.ggttDw0) | (len > 1 ? page[at + 1] & op.ggttDw1 : 0)) !== 0) break;
         buf[0] = header;
@@ -877,62 +891,107 @@ export class Engine {
    */
   private storeRun(page: Uint32Array, at: number, idx: number, max: number, step: number, epoch: number): number {
     const ins = INLINE_STORE[idx]!;
-    const lookup = this.lookup;
+    const lowMask = ins.lowMask;
+    const highMask = ins.highMask;
+    const addrDw = ins.addrDw;
+    const dataDw = ins.dataDw;
     const tlbGen = this.tlb.generation;
     const mem = this.host.mem;
+    let memGen = mem.generation;
     const scVpn = this.scVpn;
     const scTlbGen = this.scTlbGen;
-    const scEpoch = this.scEpoch;
-    const scFrom = this.scFrom;
-    const scTo = this.scTo;
+    const scKept = this.scKept;
+    const scSteps = this.scSteps;
+    const scAt = this.scAt;
+    const scPage = this.scPage;
     const scMemGen = this.scMemGen;
+    // An entry's kept tag in this epoch: keptTag(epoch, block), or (epoch, KEPT_WHOLE); none when no
+    // epoch is open (tags are never negative).
+    const tag0 = epoch < 0 ? -2 * KEPT_TAGS : epoch * KEPT_TAGS;
+    let header0 = this.inlineHeader;
+    let len = this.inlineLen;
+    let bytes = this.inlineBytes;
     let n = 0;
-    let last = at;
-    let lastHpa = 0;
-    let bytes = 0;
+    let lastI = 0;
+    let lastOff = 0;
     while (n < max) {
       const header = page[at];
-      if (lookup[header >>> 16] !== idx) break;
-      if (header !== this.inlineHeader) this.decodeInline(header, ins);
-      bytes = this.inlineBytes;
-      const len = this.inlineLen;
+      if (header !== header0) {
+        if (this.lookup[header >>> 16] !== idx) break;
+        this.decodeInline(header, ins);
+        header0 = header;
+        len = this.inlineLen;
+        bytes = this.inlineBytes;
+      }
       if (bytes === 0 || at + len > PAGE_DWORDS) break;
-      const k = at + ins.addrDw;
-      const va = (page[k + 1] & ins.highMask) * 0x100000000 + ((page[k] & ins.lowMask) >>> 0);
-      const vpn = Math.floor(va / PAGE_SIZE);
-      const i = vpn & (STORE_CACHE - 1);
-      const off = va & IN_PAGE;
+      // The address below 2^48 as its page (hi * 2^20 + lo >>> 12) and offset: integers, no division.
+      const lo = (page[at + addrDw] & lowMask) >>> 0;
+      const hi = page[at + addrDw + 1] & highMask;
+      const vpn = hi === 0 ? lo >>> 12 : hi * 0x100000 + (lo >>> 12);
+      const i = (lo >>> 12) & (STORE_CACHE - 1);
+      const off = lo & IN_PAGE;
       if (scVpn[i] !== vpn || scTlbGen[i] !== tlbGen || (off & (bytes - 1)) !== 0) break;
-      lastHpa = this.scPfn[i] * PAGE_SIZE + off;
-      if (epoch >= 0 && scEpoch[i] === epoch && off >= scFrom[i] && off + bytes <= scTo[i]) {
-        this.scSteps[i][this.scAt[i]] = step;
-      } else {
-        this.lastSpace = SPACE_PPGTT;
-        this.segHpa[0] = lastHpa;
-        this.segBytes[0] = bytes;
-        this.segCount = 1;
-        this.stampCached(i, off, bytes, step, epoch);
+      const kept = scKept[i];
+      if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) scSteps[i][scAt[i]] = step;
+      else this.stampCached(i, off, bytes, step, epoch);
+      let p = scPage[i];
+      if (scMemGen[i] !== memGen) {
+        p = scPage[i] = this.pageForStore(this.scPfn[i]);
+        memGen = mem.generation;
+        scMemGen[i] = memGen;
       }
-      let p = this.scPage[i];
-      if (scMemGen[i] !== mem.generation) {
-        p = this.scPage[i] = this.pageForStore(this.scPfn[i]);
-        scMemGen[i] = mem.generation;
-      }
-      const v = at + ins.dataDw;
+      const v = at + dataDw;
       p[off >>> 2] = page[v];
       if (bytes === 8) p[(off >>> 2) + 1] = page[v + 1];
-      last = at;
+      lastI = i;
+      lastOff = off;
       at += len;
       step++;
       n++;
     }
     if (n !== 0) {
       this.lastSpace = SPACE_PPGTT;
-      this.segHpa[0] = lastHpa;
+      this.segHpa[0] = this.scPfn[lastI] * PAGE_SIZE + lastOff;
       this.segBytes[0] = this.inlineBytes;
       this.segCount = 1;
       this.runEnd = at;
-      this.cmdLen = at - last;
+      this.cmdLen = this.inlineLen;
+    }
+    return n;
+  }
+
+  /**
+   * Runs the MI_LOAD_REGISTER_IMM commands (command index `idx`) at page[at..], one after another, up
+   * to `max`, as lriHandler's own-register case runs each: every pair one of this engine's own
+   * registers, no byte disabled; each pair's value set and its write stamped with the command's step.
+   * Returns the commands run (runEnd: where they end; cmdLen: the last one's length); stops before any
+   * other command or load, which runBatch or step() then runs. A load writes no memory: the fetched
+   * page stays valid.
+   */
+  private lriRun(page: Uint32Array, at: number, idx: number, max: number, step: number): number {
+    const lookup = this.lookup;
+    const bwd = LRI_BWD_BITS[idx];
+    const regs = this.host.regs;
+    let n = 0;
+    let lastLen = 0;
+    while (n < max) {
+      const header = page[at];
+      if (lookup[header >>> 16] !== idx || (header & bwd) !== 0) break;
+      const len = commandLength(idx, header);
+      if (len <= 0 || at + len > PAGE_DWORDS) break;
+      let own = true;
+      for (let i = at + 1; i < at + len && own; i += 2) own = this.ownSlot(page[i]) >= 0;
+      if (!own) break;
+      regs.step = step;
+      for (let i = at + 1; i < at + len; i += 2) regs.set(this.ownSlot(page[i]), page[i + 1]);
+      lastLen = len;
+      at += len;
+      step++;
+      n++;
+    }
+    if (n !== 0) {
+      this.runEnd = at;
+      this.cmdLen = lastLen;
     }
     return n;
   }
@@ -958,14 +1017,15 @@ export class Engine {
    * whole page when every block is) and where the page's step is stamped, for the next stores.
    */
   private stampCached(i: number, off: number, bytes: number, step: number, epoch: number): void {
+    this.lastSpace = SPACE_PPGTT;
+    this.segHpa[0] = this.scPfn[i] * PAGE_SIZE + off;
+    this.segBytes[0] = bytes;
+    this.segCount = 1;
     if (!this.host.stampKept(this.scGate[i], off, bytes, step)) this.preserveCached(i, step);
     if (epoch < 0 || Number.isNaN(this.scVpn[i])) return; // preserveCached dropped the entry
     const gate = this.scGate[i];
     if (gate.log !== epoch) return;
-    const from = gate.full ? 0 : (off >>> BLOCK_SHIFT) << BLOCK_SHIFT;
-    this.scEpoch[i] = epoch;
-    this.scFrom[i] = from;
-    this.scTo[i] = gate.full ? PAGE_SIZE : from + BLOCK_BYTES;
+    this.scKept[i] = epoch * KEPT_TAGS + (gate.full ? KEPT_WHOLE : off >>> BLOCK_SHIFT);
     this.scSteps[i] = gate.steps;
     this.scAt[i] = gate.at;
   }
@@ -991,12 +1051,11 @@ export class Engine {
   private readonly scPfn = new Float64Array(STORE_CACHE);
   private readonly scTlbGen = new Float64Array(STORE_CACHE);
   private readonly scGate: PageGate[] = [];
-  // For storeInline, per entry: the epoch (its log id; -1: none) in which bytes [scFrom, scTo) of the
-  // page are kept, and where that epoch stamps the page's step (fixed for the epoch: PageGate); the
-  // page object, valid while memory's generation is scMemGen's.
-  private readonly scEpoch = new Float64Array(STORE_CACHE).fill(-1);
-  private readonly scFrom = new Int32Array(STORE_CACHE);
-  private readonly scTo = new Int32Array(STORE_CACHE);
+  // For storeRun, per entry: what the open epoch keeps of the page, as a tag (the epoch's log id times
+  // KEPT_TAGS, plus the block kept or KEPT_WHOLE; -1: nothing known), and where that epoch stamps the
+  // page's step (fixed for the epoch: PageGate); the page object, valid while memory's generation is
+  // scMemGen's.
+  private readonly scKept = new Float64Array(STORE_CACHE).fill(-1);
   private readonly scSteps: Float64Array[] = new Array<Float64Array>(STORE_CACHE).fill(NO_STEPS);
   private readonly scAt = new Int32Array(STORE_CACHE);
   private readonly scPage: Uint32Array[] = new Array<Uint32Array>(STORE_CACHE).fill(NO_PAGE);
@@ -1040,7 +1099,7 @@ export class Engine {
     this.scPfn[i] = pfn;
     this.scTlbGen[i] = this.tlb.generation;
     this.scGate[i] = gate;
-    this.scEpoch[i] = -1;
+    this.scKept[i] = -1;
     this.scMemGen[i] = -1;
   }
 
