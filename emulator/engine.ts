@@ -104,6 +104,12 @@ export interface EngineHost {
    * when it must run.
    */
   stampKept(gate: PageGate, off: number, bytes: number, step: number): boolean;
+  /**
+   * preserveSegments of one segment, bytes [off, off + bytes) of the gate's page `pfn`, present, its
+   * memory `page`, by global step `step`, without a lookup (SnapshotStore.keepStore); false, nothing
+   * done, when the preserve path must run.
+   */
+  keepStore(gate: PageGate, pfn: number, page: Uint32Array, off: number, bytes: number, step: number): boolean;
   /** The open epoch's log id while stampKept's shortcut holds, else -1 (SnapshotStore.stampEpoch). */
   stampEpoch(): number;
   /** Test mode: the parser's predicted page set for the current command (null when off). */
@@ -933,7 +939,7 @@ export class Engine {
       if (scVpn[i] !== vpn || scTlbGen[i] !== tlbGen || (off & (bytes - 1)) !== 0) break;
       const kept = scKept[i];
       if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) scSteps[i][scAt[i]] = step;
-      else this.stampCached(i, off, bytes, step, epoch);
+      else this.stampCached(i, off, bytes, step, epoch, scMemGen[i] === memGen ? scPage[i] : null);
       let p = scPage[i];
       if (scMemGen[i] !== memGen) {
         p = scPage[i] = this.pageForStore(this.scPfn[i]);
@@ -1012,16 +1018,27 @@ export class Engine {
   }
 
   /**
-   * A store of store cache entry i's page (its segment set) outside the entry's kept span: stampKept, or
-   * the preserve path; then, in epoch `epoch` (not -1), the span kept now (the store's block, or the
-   * whole page when every block is) and where the page's step is stamped, for the next stores.
+   * A store of store cache entry i's page outside the entry's kept span: its segment set, then keepStore
+   * with the entry's page object (`page`: null when memory moved since it was found), stampKept, or the
+   * preserve path; then, in epoch `epoch` (not -1), the span kept now (the store's block, or the whole
+   * page when every block is) and where the page's step is stamped, for the next stores.
    */
-  private stampCached(i: number, off: number, bytes: number, step: number, epoch: number): void {
+  private stampCached(
+    i: number,
+    off: number,
+    bytes: number,
+    step: number,
+    epoch: number,
+    page: Uint32Array | null,
+  ): void {
+    const h = this.host;
+    const pfn = this.scPfn[i];
     this.lastSpace = SPACE_PPGTT;
-    this.segHpa[0] = this.scPfn[i] * PAGE_SIZE + off;
+    this.segHpa[0] = pfn * PAGE_SIZE + off;
     this.segBytes[0] = bytes;
     this.segCount = 1;
-    if (!this.host.stampKept(this.scGate[i], off, bytes, step)) this.preserveCached(i, step);
+    if (page === null || !h.keepStore(this.scGate[i], pfn, page, off, bytes, step))
+      if (!h.stampKept(this.scGate[i], off, bytes, step)) this.preserveCached(i, step);
     if (epoch < 0 || Number.isNaN(this.scVpn[i])) return; // preserveCached dropped the entry
     const gate = this.scGate[i];
     if (gate.log !== epoch) return;

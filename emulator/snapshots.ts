@@ -1067,6 +1067,40 @@ export class SnapshotStore {
     return this.open === null || this.watchers.length !== 0 ? -1 : this.open.id;
   }
 
+  /**
+   * preservePage of a store's bytes [off, off + bytes), within one block, of page `pfn`, present, its
+   * memory `page`, for the caller holding its gate (a store cache): the block kept when this epoch has
+   * not kept it yet (the page's record started when this is its first write in the epoch), the step
+   * stamped. False, nothing done, when stampKept's shortcut does not hold (no epoch, a watcher), the
+   * bytes span two blocks, or the gate is no longer the tracker's entry of the page (the tracker
+   * forgot it): preserve then runs.
+   */
+  keepStore(gate: PageGate, pfn: number, page: Uint32Array, off: number, bytes: number, step: number): boolean {
+    const t = gate as TrackedPage;
+    const open = this.open;
+    if (open === null || this.watchers.length !== 0) return false;
+    const b0 = off >>> BLOCK_SHIFT;
+    if ((off + bytes - 1) >>> BLOCK_SHIFT !== b0) return false;
+    const mask = t.mask;
+    const w = b0 >>> 5;
+    const bit = 1 << (b0 & 31);
+    if (t.log !== open.id) {
+      // An entry of an earlier epoch stays the tracker's until the tracker forgets every page.
+      if (this.trackedPage(pfn) !== t) return false;
+      this.track(t, open, open.addRecord(pfn, false, step));
+      for (let k = 0; k < MASK_WORDS; k++) mask[k] = 0;
+      mask[w] = bit;
+      t.full = false;
+      open.keepBlock(t.rec, b0, page);
+    } else if (!t.full && (mask[w] & bit) === 0) {
+      mask[w] |= bit;
+      open.keepBlock(t.rec, b0, page);
+      t.full = fullMask(mask);
+    }
+    t.steps[t.at] = step;
+    return true;
+  }
+
   /** preserveIn of bytes [off, off + bytes) of page `pfn`. */
   private preservePage(pfn: number, off: number, bytes: number, step: number): void {
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);

@@ -322,6 +322,10 @@ export class Vm implements EngineHost {
     return this.snapshots.gateOf(pfn);
   }
 
+  keepStore(gate: PageGate, pfn: number, page: Uint32Array, off: number, bytes: number, step: number): boolean {
+    return this.snapshots.keepStore(gate, pfn, page, off, bytes, step);
+  }
+
   stampEpoch(): number {
     return this.snapshots.stampEpoch();
   }
