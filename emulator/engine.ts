@@ -901,11 +901,10 @@ export class Engine {
     const highMask = ins.highMask;
     const addrDw = ins.addrDw;
     const dataDw = ins.dataDw;
-    const tlbGen = this.tlb.generation;
+    this.syncStoreCache();
     const mem = this.host.mem;
     let memGen = mem.generation;
     const scVpn = this.scVpn;
-    const scTlbGen = this.scTlbGen;
     const scKept = this.scKept;
     const scSteps = this.scSteps;
     const scAt = this.scAt;
@@ -936,7 +935,7 @@ export class Engine {
       const vpn = hi === 0 ? lo >>> 12 : hi * 0x100000 + (lo >>> 12);
       const i = (lo >>> 12) & (STORE_CACHE - 1);
       const off = lo & IN_PAGE;
-      if (scVpn[i] !== vpn || scTlbGen[i] !== tlbGen || (off & (bytes - 1)) !== 0) break;
+      if (scVpn[i] !== vpn || (off & (bytes - 1)) !== 0) break;
       const kept = scKept[i];
       if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) scSteps[i][scAt[i]] = step;
       else this.stampCached(i, off, bytes, step, epoch, scMemGen[i] === memGen ? scPage[i] : null);
@@ -1062,11 +1061,11 @@ export class Engine {
   }
 
   // The store cache: a PPGTT VA page stored to lately, its frame and the snapshot store's gate of it,
-  // direct-mapped by page, each entry valid while the TLB is as it was when it was filled (its
-  // generation, kept with it).
+  // direct-mapped by page, all entries valid while the TLB is as it was when they were filled (scTlb).
   private readonly scVpn = new Float64Array(STORE_CACHE).fill(NaN);
   private readonly scPfn = new Float64Array(STORE_CACHE);
-  private readonly scTlbGen = new Float64Array(STORE_CACHE);
+  /** The TLB generation the entries hold for (syncStoreCache empties them when the TLB moved on). */
+  private scTlb = -1;
   private readonly scGate: PageGate[] = [];
   // For storeRun, per entry: what the open epoch keeps of the page, as a tag (the epoch's log id times
   // KEPT_TAGS, plus the block kept or KEPT_WHOLE; -1: nothing known), and where that epoch stamps the
@@ -1091,7 +1090,8 @@ export class Engine {
     const va = fieldValue(st.addr, buf, len);
     const vpn = Math.floor(va / PAGE_SIZE);
     const i = vpn & (STORE_CACHE - 1);
-    if (this.scVpn[i] !== vpn || this.scTlbGen[i] !== this.tlb.generation) return false;
+    this.syncStoreCache();
+    if (this.scVpn[i] !== vpn) return false;
     const bytes = singleStoreBytes(st, buf, len);
     const off = va & IN_PAGE;
     if ((bytes !== 4 && bytes !== 8) || (off & (bytes - 1)) !== 0) return false;
@@ -1104,6 +1104,14 @@ export class Engine {
     return true;
   }
 
+  /** Empties the store cache when the TLB changed since its entries were filled (a fill, a flush, a restore). */
+  private syncStoreCache(): void {
+    const gen = this.tlb.generation;
+    if (this.scTlb === gen) return;
+    this.scVpn.fill(NaN);
+    this.scTlb = gen;
+  }
+
   /** After predictWrites (or predictStore) and preserveSegments of a single PPGTT store: caches its page. */
   private cacheStore(st: SingleStore, len: number): void {
     if (this.segCount !== 1 || this.lastSpace !== SPACE_PPGTT) return;
@@ -1112,9 +1120,9 @@ export class Engine {
     if (gate === null) return;
     const vpn = Math.floor(fieldValue(st.addr, this.buf, len) / PAGE_SIZE);
     const i = vpn & (STORE_CACHE - 1);
+    this.syncStoreCache();
     this.scVpn[i] = vpn;
     this.scPfn[i] = pfn;
-    this.scTlbGen[i] = this.tlb.generation;
     this.scGate[i] = gate;
     this.scKept[i] = -1;
     this.scMemGen[i] = -1;
