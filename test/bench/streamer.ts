@@ -22,6 +22,15 @@ const SDI_BODY = Array.from(
   (_, i) => `MI_STORE_DATA_IMM addr=0x${(0x200000 + i * 4096 + (i % 16) * 4).toString(16)}, data=${i}`,
 );
 
+/**
+ * The VM a measurement ran last, let go only once the next one has run. When every object of a VM dies
+ * and a full collection follows, V8 collects the hidden classes only they used; the next VM's objects
+ * get new ones, and optimized code checked against the old ones deoptimizes: the new VM runs its first
+ * ~100 ms some times slower while the JIT warms up again (a startup cost, not the streamer's rate, and
+ * one a collection's timing decides: rounds varied 3x with it). Holding the last VM keeps its classes.
+ */
+let lastVm: Vm | null = null;
+
 function lriRate(): { rate: number; commands: number } {
   const src = repeatedBatch(LRI_BODY, 1000, 2000, { memory: '64M' });
   const rates: number[] = [];
@@ -35,6 +44,7 @@ function lriRate(): { rate: number; commands: number } {
     // The first four runs warm the JIT and the heap up (the first section of its process: the rate
     // climbs over its first ~10 M commands), as againstMinimal's rounds are warmed by these.
     if (i >= 4) rates.push(commands / (ms / 1000));
+    lastVm = vm;
   }
   return { rate: median(rates), commands };
 }
@@ -100,6 +110,7 @@ function againstMinimal(
     const start = vm.commands;
     const msVm = timeIt(() => vm.run());
     const rateVm = (vm.commands - start) / msVm;
+    lastVm = vm;
     const e = vm.engine('rcs0');
     const batch = Uint32Array.from(vm.readVa(image.symbols.get('WORK')!, perBatch * 5 + 1).map((d) => d ?? 0));
     const regs = new Uint32Array(vm.regs.values.length);
