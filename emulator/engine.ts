@@ -984,11 +984,19 @@ export class Engine {
       if (lookup[header >>> 16] !== idx || (header & bwd) !== 0) break;
       const len = commandLength(idx, header);
       if (len <= 0 || at + len > PAGE_DWORDS) break;
-      let own = true;
-      for (let i = at + 1; i < at + len && own; i += 2) own = this.ownSlot(page[i]) >= 0;
-      if (!own) break;
-      regs.step = step;
-      for (let i = at + 1; i < at + len; i += 2) regs.set(this.ownSlot(page[i]), page[i + 1]);
+      if (len === 3) {
+        // One pair: its slot found once.
+        const slot = this.ownSlot(page[at + 1]);
+        if (slot < 0) break;
+        regs.step = step;
+        regs.set(slot, page[at + 2]);
+      } else {
+        let own = true;
+        for (let i = at + 1; i < at + len && own; i += 2) own = this.ownSlot(page[i]) >= 0;
+        if (!own) break;
+        regs.step = step;
+        for (let i = at + 1; i < at + len; i += 2) regs.set(this.ownSlot(page[i]), page[i + 1]);
+      }
       lastLen = len;
       at += len;
       step++;
