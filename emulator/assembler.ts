@@ -38,7 +38,7 @@ import {
   type VmDirective,
 } from './image';
 import { IntervalMap } from './intervals';
-import { parseLine, splitLines, type Arg, type Expr, type ParsedLine, type Statement } from './lexer';
+import { leadingDirective, parseLine, splitLines, type Arg, type Expr, type ParsedLine, type Statement } from './lexer';
 import { GGTT_PTE_PRESENT, PTE_BITS } from './paging';
 import { ENGINES, regAt, regByName, type EngineName } from './registers';
 
@@ -135,6 +135,23 @@ function boundedMessage(message: string): string {
       ? message.replace(LONG_QUOTE, (_, q: string) => `'${q.slice(0, MAX_QUOTED - 3)}...'`)
       : message;
   return m.length > MAX_MESSAGE ? `${m.slice(0, MAX_MESSAGE - 3)}...` : m;
+}
+
+/** Directives that name something the whole program may refer to before it (passLayout's first scan). */
+const DECLARING = new Set(['batch', 'surface']);
+/** Directives passTables builds from (page tables, the global GTT, default rings, surfaces). */
+const TABLE_DIRECTIVES = new Set(['map', 'ggtt', 'pml4', 'surface', 'ring']);
+/** Directives passEmit emits (emitDirective's cases); the others are done in earlier passes. */
+const EMIT_DIRECTIVES = new Set(['fill', 'incbin', 'write', 'context', 'dword', 'submit', 'wait', 'mmio', 'eptp']);
+
+/**
+ * Whether a pass that acts only on the directives in `wanted` (and on whatever else a line holds: a
+ * label, a command, data) can skip line `text` unparsed: it states, with no label, a directive not in
+ * `wanted` (its text says so: leadingDirective).
+ */
+function skips(text: string, wanted: ReadonlySet<string>): boolean {
+  const d = leadingDirective(text);
+  return d !== null && !wanted.has(d);
 }
 
 function directiveSpec(name: string): DirectiveSpec | undefined {
@@ -698,6 +715,7 @@ class Assembler {
     for (let i = 0; i < this.texts.length; i++) {
       // Labels need a ':', directives a '.'.
       if (!this.texts[i].includes(':') && !this.texts[i].includes('.')) continue;
+      if (skips(this.texts[i], DECLARING)) continue;
       const pl = this.parsed(i);
       for (const l of pl.labels)
         if (!this.declared.has(l.name.toUpperCase())) this.declared.set(l.name.toUpperCase(), pl.line);
@@ -1044,7 +1062,7 @@ class Assembler {
     this.allocTop = this.memory;
     this.pml4 = this.allocTable()!;
     this.texts.forEach((text, i) => {
-      if (!text.includes('.')) return; // a directive needs one
+      if (!text.includes('.') || skips(text, TABLE_DIRECTIVES)) return; // a directive needs a '.'
       const pl = this.parsed(i);
       const s = pl.stmt;
       if (s?.kind !== 'directive' || s.broken || !directiveSpec(s.name)) return;
@@ -1574,19 +1592,20 @@ class Assembler {
 
   private passEmit(): void {
     let stream: Stream | null = null;
-    this.texts.forEach((_, i) => {
+    this.texts.forEach((text, i) => {
       if (this.opened[i]) {
         stream = this.opened[i]!;
         this.emitOpen(stream, i);
         return;
       }
+      if (skips(text, EMIT_DIRECTIVES)) return;
       const pl = this.parsed(i);
       const s = pl.stmt;
       if (!s || s.broken) return;
       const placed = this.placements[i];
       switch (s.kind) {
         case 'directive':
-          if (!directiveSpec(s.name) || !this.checkDirectiveQuiet(s)) return;
+          if (!EMIT_DIRECTIVES.has(s.name) || !this.checkDirectiveQuiet(s)) return;
           this.emitDirective(s, pl, stream, placed);
           return;
         case 'data':
@@ -1715,7 +1734,7 @@ class Assembler {
         return;
       }
       default:
-        return; // vm, map, surface: done in earlier passes
+        return; // not in EMIT_DIRECTIVES: done in earlier passes
     }
   }
 

@@ -738,7 +738,8 @@ export class Engine {
    * The batch fast path: runs up to `limit` commands of the current batch while each is one it runs
    * the simple way (fetched from the cached fetch page, wholly in it; an effect-only handler, an
    * MI_LOAD_REGISTER_IMM to this engine's own registers, or a single aligned store), with step()'s
-   * effects in step()'s order. Stops before anything else (a page end, a jump, a refusal, a fault, the
+   * effects in step()'s order; runs of loads (lriRun) and of immediate stores (storeRun) in loops of
+   * their own. Stops before anything else (a page end, a jump, a refusal, a fault, the
    * watchdog's last units, MI_SET_PREDICATE's mode), which step() then runs. Returns the commands
    * retired; the host counts them as steps (each a command), `regs.step` kept current for the I/O
    * tracker's stamps.
@@ -910,8 +911,8 @@ export class Engine {
     const scAt = this.scAt;
     const scPage = this.scPage;
     const scMemGen = this.scMemGen;
-    // An entry's kept tag in this epoch: keptTag(epoch, block), or (epoch, KEPT_WHOLE); none when no
-    // epoch is open (tags are never negative).
+    // The kept tags of this epoch start at tag0 (epoch * KEPT_TAGS; below any tag when no epoch is open,
+    // as tags are never negative): tag0 + a block kept, or tag0 + KEPT_WHOLE.
     const tag0 = epoch < 0 ? -2 * KEPT_TAGS : epoch * KEPT_TAGS;
     let header0 = this.inlineHeader;
     let len = this.inlineLen;

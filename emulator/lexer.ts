@@ -79,6 +79,8 @@ export class Dialect {
   readonly one: string;
   /** The two-character operators. */
   readonly two: readonly string[];
+  /** Their first characters, as one string (a character not in it starts none of them). */
+  readonly twoFirst: string;
   private constructor(
     operators: readonly string[],
     readonly source: boolean,
@@ -90,6 +92,7 @@ export class Dialect {
     this.operators = [...new Set(operators)];
     this.one = this.operators.filter((op) => op.length === 1).join('');
     this.two = this.operators.filter((op) => op.length === 2);
+    this.twoFirst = [...new Set(this.two.map((op) => op[0]))].join('');
   }
 
   /** The `.vgpu` language: its arithmetic, `,` between arguments, `:` after labels, `=` in `key=value`. */
@@ -186,7 +189,7 @@ export function tokenizeLine(
 ): { tokens: Token[]; errors: SyntaxError[] } {
   const tokens: Token[] = [];
   const errors: SyntaxError[] = [];
-  const { source, dollarNames: dollar, one, two: pairs } = dialect;
+  const { source, dollarNames: dollar, one, two: pairs, twoFirst } = dialect;
   let i = 0;
   while (i < line.length) {
     const c = line[i];
@@ -233,8 +236,8 @@ export function tokenizeLine(
       if (s.text !== undefined) tokens.push({ kind: 'string', text: s.text, col: start + 1, end: i + 1 });
       continue;
     }
-    const two = line.slice(i, i + 2);
-    if (pairs.includes(two)) {
+    const two = twoFirst.includes(c) ? line.slice(i, i + 2) : '';
+    if (two !== '' && pairs.includes(two)) {
       tokens.push({ kind: 'punct', text: two, col: start + 1, end: start + 3 });
       i += 2;
       continue;
@@ -443,6 +446,15 @@ const SPACE_SEPARATED = new Set(['vm']);
  * a failure throws ParseFailure. One class, not a subclass per use: a derived class costs V8 ~15 ns per
  * construction, and parseLine makes one per line.
  */
+/** Every binary operator of a grammar, by grammar (made once each). */
+const BINARY_OPERATORS = new WeakMap<Grammar, ReadonlySet<string>>();
+
+function binaryOperators(g: Grammar): ReadonlySet<string> {
+  let ops = BINARY_OPERATORS.get(g);
+  if (ops === undefined) BINARY_OPERATORS.set(g, (ops = new Set(g.levels.flat())));
+  return ops;
+}
+
 class LineParser {
   private pos = 0;
   private depth = 0;
@@ -480,6 +492,14 @@ class LineParser {
   private parseBinary(level: number): GrammarExpr {
     const { levels, prefix } = this.grammar;
     if (level >= levels.length) return this.parseUnary();
+    // A lone value (most operands are one: a number, a name, a string, then no binary operator) is
+    // what the descent through every level would return.
+    const t0 = this.peek();
+    if (t0 !== undefined && (t0.kind === 'num' || t0.kind === 'name' || t0.kind === 'string')) {
+      const next = this.peek(1);
+      if (next === undefined || next.kind !== 'punct' || !binaryOperators(this.grammar).has(next.text))
+        return this.parseUnary();
+    }
     if (prefix !== undefined && level === prefix.level && this.isPunct(this.peek(), prefix.op))
       return this.parsePrefix(level);
     let left = this.parseBinary(level + 1);
@@ -653,6 +673,21 @@ function tokenText(t: Token): string {
 }
 
 /** Lexes and parses one line (1-based `lineNo`). Never throws; errors come back with columns. */
+/**
+ * The directive a source line states, read without tokenizing, when the line has no label: its name
+ * lowercased, as parseLine's statement names it. Null when the line holds a ':' (it may have labels:
+ * parse it) or does not start with a directive.
+ */
+export function leadingDirective(text: string): string | null {
+  if (text.includes(':')) return null;
+  let i = 0;
+  while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\f' || text[i] === '\v')) i++;
+  if (text[i] !== '.' || i + 1 >= text.length || !isNameStart(text[i + 1])) return null;
+  const start = ++i;
+  while (i < text.length && isNameChar(text[i])) i++;
+  return text.slice(start, i).toLowerCase();
+}
+
 export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; errors: SyntaxError[] } {
   const { tokens, errors } = tokenizeLine(text);
   const parser = new LineParser(tokens, text.length, LANGUAGE_GRAMMAR);
