@@ -903,14 +903,12 @@ export class Engine {
     const addrDw = ins.addrDw;
     const dataDw = ins.dataDw;
     this.syncStoreCache();
-    const mem = this.host.mem;
-    let memGen = mem.generation;
+    this.syncKeptTags();
     const scVpn = this.scVpn;
     const scKept = this.scKept;
     const scSteps = this.scSteps;
     const scAt = this.scAt;
     const scPage = this.scPage;
-    const scMemGen = this.scMemGen;
     // The kept tags of this epoch start at tag0 (epoch * KEPT_TAGS; below any tag when no epoch is open,
     // as tags are never negative): tag0 + a block kept, or tag0 + KEPT_WHOLE.
     const tag0 = epoch < 0 ? -2 * KEPT_TAGS : epoch * KEPT_TAGS;
@@ -937,15 +935,13 @@ export class Engine {
       const i = (lo >>> 12) & (STORE_CACHE - 1);
       const off = lo & IN_PAGE;
       if (scVpn[i] !== vpn || (off & (bytes - 1)) !== 0) break;
+      // A kept tag of this epoch also says the entry's page object is current (syncKeptTags).
       const kept = scKept[i];
-      if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) scSteps[i][scAt[i]] = step;
-      else this.stampCached(i, off, bytes, step, epoch, scMemGen[i] === memGen ? scPage[i] : null);
-      let p = scPage[i];
-      if (scMemGen[i] !== memGen) {
-        p = scPage[i] = this.pageForStore(this.scPfn[i]);
-        memGen = mem.generation;
-        scMemGen[i] = memGen;
-      }
+      let p: Uint32Array;
+      if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) {
+        scSteps[i][scAt[i]] = step;
+        p = scPage[i];
+      } else p = this.storeOutsideKept(i, off, bytes, step, epoch);
       const v = at + dataDw;
       p[off >>> 2] = page[v];
       if (bytes === 8) p[(off >>> 2) + 1] = page[v + 1];
@@ -1026,6 +1022,33 @@ export class Engine {
   }
 
   /**
+   * storeRun's store through entry i when its kept tag does not cover the bytes: stampCached with the
+   * entry's page object when current, then that object (found again when memory moved since); kept
+   * tags are dropped when finding it moved memory on (a uniform page given memory of its own).
+   */
+  private storeOutsideKept(i: number, off: number, bytes: number, step: number, epoch: number): Uint32Array {
+    const mem = this.host.mem;
+    const current = this.scMemGen[i] === mem.generation;
+    this.stampCached(i, off, bytes, step, epoch, current ? this.scPage[i] : null);
+    if (current) return this.scPage[i];
+    const p = (this.scPage[i] = this.pageForStore(this.scPfn[i]));
+    this.scMemGen[i] = mem.generation;
+    this.syncKeptTags();
+    return p;
+  }
+
+  /**
+   * Drops every kept tag when memory's generation moved since they were set: a tag then also says its
+   * entry's page object is current (storeRun takes it without checking).
+   */
+  private syncKeptTags(): void {
+    const gen = this.host.mem.generation;
+    if (this.scKeptMem === gen) return;
+    this.scKept.fill(-1);
+    this.scKeptMem = gen;
+  }
+
+  /**
    * A store of store cache entry i's page outside the entry's kept span: its segment set, then keepStore
    * with the entry's page object (`page`: null when memory moved since it was found), stampKept, or the
    * preserve path; then, in epoch `epoch` (not -1), the span kept now (the store's block, or the whole
@@ -1077,10 +1100,12 @@ export class Engine {
   private scTlb = -1;
   private readonly scGate: PageGate[] = [];
   // For storeRun, per entry: what the open epoch keeps of the page, as a tag (the epoch's log id times
-  // KEPT_TAGS, plus the block kept or KEPT_WHOLE; -1: nothing known), and where that epoch stamps the
-  // page's step (fixed for the epoch: PageGate); the page object, valid while memory's generation is
-  // scMemGen's.
+  // KEPT_TAGS, plus the block kept or KEPT_WHOLE; -1: nothing known), set only with a current page
+  // object, and where that epoch stamps the page's step (fixed for the epoch: PageGate); the page
+  // object, valid while memory's generation is scMemGen's.
   private readonly scKept = new Float64Array(STORE_CACHE).fill(-1);
+  /** The memory generation the kept tags hold for (syncKeptTags). */
+  private scKeptMem = -1;
   private readonly scSteps: Float64Array[] = new Array<Float64Array>(STORE_CACHE).fill(NO_STEPS);
   private readonly scAt = new Int32Array(STORE_CACHE);
   private readonly scPage: Uint32Array[] = new Array<Uint32Array>(STORE_CACHE).fill(NO_PAGE);
