@@ -1372,6 +1372,7 @@ class Assembler {
    * inserts did too when they came in falling VA order).
    */
   private clashing(m: Mapping): Mapping | undefined {
+    if (!this.byVa.overlaps(m.va, m.va + m.size)) return undefined; // the common case: one descent
     let best: Mapping | undefined;
     let bestOrder = Infinity;
     for (const other of this.byVa.overlapping(m.va, m.va + m.size)) {

@@ -52,6 +52,22 @@ export class IntervalMap<T> {
     return best >= 0 && this.ends[best] > point ? this.values[best] : undefined;
   }
 
+  /**
+   * Whether any interval overlaps [start, end), in one descent: the interval starting last below `end`
+   * ends last of those (they are disjoint), so it overlaps when any does.
+   */
+  overlaps(start: number, end: number): boolean {
+    let t = this.root;
+    let best = -1;
+    while (t >= 0) {
+      if (this.starts[t] < end) {
+        best = t;
+        t = this.right[t];
+      } else t = this.left[t];
+    }
+    return best >= 0 && this.ends[best] > start;
+  }
+
   /** The values of the intervals overlapping [start, end), by start. */
   overlapping(start: number, end: number): T[] {
     const out: T[] = [];
