@@ -40,6 +40,13 @@ export function splitLines(source: string): string[] {
 const isDigit = (c: string) => c >= '0' && c <= '9';
 const isNameStart = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_';
 const isNameChar = (c: string) => isNameStart(c) || isDigit(c);
+/** isNameChar of a UTF-16 code unit (the tokenizer's loops read codes: no one-character strings). */
+const isNameCode = (k: number) => (k >= 97 && k <= 122) || (k >= 65 && k <= 90) || k === 95 || (k >= 48 && k <= 57);
+/** The end of the run of name characters in `line` from `i`. */
+function nameEnd(line: string, i: number): number {
+  while (i < line.length && isNameCode(line.charCodeAt(i))) i++;
+  return i;
+}
 
 /**
  * The language's binary operators by increasing precedence (C order): the one arithmetic grammar, which
@@ -200,7 +207,7 @@ export function tokenizeLine(
     }
     const start = i;
     if (isDigit(c)) {
-      while (i < line.length && isNameChar(line[i])) i++;
+      i = nameEnd(line, i);
       const text = line.slice(start, i);
       if (c === '3' && (text[1] === 'D' || text[1] === 'd') && DIGIT_NAME.test(text)) {
         // genxml's 3D command names start with a digit (3DPRIMITIVE, 3DSTATE_VS): names, not numbers.
@@ -214,19 +221,20 @@ export function tokenizeLine(
     }
     if (isNameStart(c) || (dollar && c === '$')) {
       // Dotted names are engine-prefixed registers (`bcs0.CS_GPR0`).
-      while (
-        i < line.length &&
-        (isNameChar(line[i]) ||
-          (line[i] === '.' && i + 1 < line.length && isNameChar(line[i + 1])) ||
-          (dollar && line[i] === '$'))
-      )
-        i++;
+      for (;;) {
+        i = nameEnd(line, i);
+        const k = line.charCodeAt(i); // NaN past the end
+        if (k === 46 && i + 1 < line.length && isNameCode(line.charCodeAt(i + 1)))
+          i++; // '.'
+        else if (dollar && k === 36)
+          i++; // '$'
+        else break;
+      }
       tokens.push({ kind: 'name', text: line.slice(start, i), col: start + 1, end: i + 1 });
       continue;
     }
     if (c === '.' && source && i + 1 < line.length && isNameStart(line[i + 1])) {
-      i++;
-      while (i < line.length && isNameChar(line[i])) i++;
+      i = nameEnd(line, i + 1);
       tokens.push({ kind: 'directive', text: line.slice(start + 1, i), col: start + 1, end: i + 1 });
       continue;
     }
