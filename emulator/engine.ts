@@ -438,6 +438,10 @@ export class Engine {
   readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
   readonly base: number;
   private readonly lookup: Int16Array;
+  /** Per command index: how simpleRun runs it (FAST_LRI, FAST_INLINE_STORE), or FAST_NONE (not there: refused too). */
+  private readonly runKind: Int8Array;
+  /** Per command index: its cycles (simpleRun's clock). */
+  private readonly runCyclesOf: Float64Array;
 
   /** RING_CTL's slot (busy() reads it before every step). */
   private readonly ctlSlot: number;
@@ -454,6 +458,10 @@ export class Engine {
     this.ops = COMMANDS.map((d, i) =>
       resolveOp(d, i, host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0),
     );
+    this.runKind = Int8Array.from(this.ops, (op) =>
+      op.refusal === 0 && (op.fast === FAST_LRI || op.fast === FAST_INLINE_STORE) ? op.fast : FAST_NONE,
+    );
+    this.runCyclesOf = Float64Array.from(this.ops, (op) => op.cycles);
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS)
       if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
@@ -738,8 +746,7 @@ export class Engine {
    * The batch fast path: runs up to `limit` commands of the current batch while each is one it runs
    * the simple way (fetched from the cached fetch page, wholly in it; an effect-only handler, an
    * MI_LOAD_REGISTER_IMM to this engine's own registers, or a single aligned store), with step()'s
-   * effects in step()'s order; runs of loads (lriRun) and of immediate stores (storeRun) in loops of
-   * their own. Stops before anything else (a page end, a jump, a refusal, a fault, the
+   * effects in step()'s order; runs of loads and immediate stores in a loop of their own (simpleRun). Stops before anything else (a page end, a jump, a refusal, a fault, the
    * watchdog's last units, MI_SET_PREDICATE's mode), which step() then runs. Returns the commands
    * retired; the host counts them as steps (each a command), `regs.step` kept current for the I/O
    * tracker's stamps.
@@ -786,65 +793,46 @@ export class Engine {
       const op = ops[idx];
       const kind = op.fast;
       if (op.refusal !== 0 || kind === FAST_NONE) break;
-      if (kind === FAST_INLINE_STORE) {
-        // A run of stores: counted as the loop counts each command.
-        const m = this.storeRun(page, at, idx, room - (retired - retired0), step, epoch);
+      if (kind === FAST_LRI || kind === FAST_INLINE_STORE) {
+        // A run of loads and stores, counted as the loop counts each command.
+        const m = this.simpleRun(page, at, room - (retired - retired0), step, epoch);
         if (m !== 0) {
-          units += 2 * m;
-          cycles += op.cycles * m;
-          if (counts[idx] === 0) this.counted.push(idx);
-          counts[idx] += m;
+          units += this.runUnits;
+          cycles += this.runCycles;
           retired += m;
           step += m;
-          lastIdx = idx;
+          last = this.runLast;
+          lastIdx = this.cmdIndex;
           lastLen = this.cmdLen;
-          last = this.runEnd - lastLen;
-          lastKind = kind;
+          lastKind = this.runLastKind;
           at = this.runEnd;
           if (!this.fetchCached(vpn, space)) break;
           continue;
         }
+        if (kind === FAST_LRI) break; // a load simpleRun does not make: step() does
       }
-      if (kind === FAST_LRI) {
-        // A run of loads, counted as the loop counts each command; stops before any other.
-        const m = this.lriRun(page, at, idx, room - (retired - retired0), step);
-        if (m === 0) break;
-        units += m;
-        cycles += op.cycles * m;
-        if (counts[idx] === 0) this.counted.push(idx);
-        counts[idx] += m;
-        retired += m;
-        step += m;
-        lastIdx = idx;
-        lastLen = this.cmdLen;
-        last = this.runEnd - lastLen;
-        lastKind = kind;
-        at = this.runEnd;
-        continue;
-      } else {
-        if (((header & op.ggttDw0) | (len > 1 ? page[at + 1] & op.ggttDw1 : 0)) !== 0) break;
-        buf[0] = header;
-        for (let i = 1; i < len; i++) buf[i] = page[at + i];
-        const va = vaBase + at * 4;
-        this.cmdVa = va;
-        this.cmdIndex = idx;
-        this.cmdLen = len;
-        regs.step = step;
-        if (kind >= FAST_STORE) {
-          if (!this.cachedStore(SINGLE_STORE[idx]!, len)) {
-            if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
-            h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
-            this.cacheStore(SINGLE_STORE[idx]!, len);
-          }
-        } else this.segCount = 0;
-        this.cycles = cycles;
-        this.subCommands = units;
-        this.retired = retired;
-        r[s.timestamp] = cycles >>> 0;
-        this.setActhd(va);
-        op.run(this, h, len);
-        units += 1 + this.segCount;
-      }
+      if (((header & op.ggttDw0) | (len > 1 ? page[at + 1] & op.ggttDw1 : 0)) !== 0) break;
+      buf[0] = header;
+      for (let i = 1; i < len; i++) buf[i] = page[at + i];
+      const va = vaBase + at * 4;
+      this.cmdVa = va;
+      this.cmdIndex = idx;
+      this.cmdLen = len;
+      regs.step = step;
+      if (kind >= FAST_STORE) {
+        if (!this.cachedStore(SINGLE_STORE[idx]!, len)) {
+          if (!this.predictStore(SINGLE_STORE[idx]!, len)) break;
+          h.preserveSegments(this.segHpa, this.segBytes, this.segCount);
+          this.cacheStore(SINGLE_STORE[idx]!, len);
+        }
+      } else this.segCount = 0;
+      this.cycles = cycles;
+      this.subCommands = units;
+      this.retired = retired;
+      r[s.timestamp] = cycles >>> 0;
+      this.setActhd(va);
+      op.run(this, h, len);
+      units += 1 + this.segCount;
       cycles += op.cycles;
       if (counts[idx]++ === 0) this.counted.push(idx);
       retired++;
@@ -878,30 +866,41 @@ export class Engine {
     return n;
   }
 
-  // storeRun's reading of the last header it decoded: its length, and its store's bytes when storeRun
-  // makes it (0: it does not; runBatch's other paths run it).
+  // simpleRun's reading of the last store header it decoded: its length, and its store's bytes when
+  // simpleRun makes it (0: it does not; runBatch's other paths run it).
   private inlineHeader = -1;
   private inlineLen = 0;
   private inlineBytes = 0;
-  /** Where storeRun stopped: the dword after its last store in the page. */
+  // What simpleRun leaves runBatch: where it stopped (the dword after its last command), where its last
+  // command starts and how (FAST_*), the cycles and watchdog units of its commands.
   private runEnd = 0;
+  private runLast = 0;
+  private runLastKind = FAST_NONE;
+  private runCycles = 0;
+  private runUnits = 0;
 
   /**
-   * Runs the INLINE_STORE commands (all of command index `idx`) at page[at..], one after another, up to
-   * `max`, as step() would, while each one's page is in the store cache: the step stamped (through the
-   * entry's span when the open epoch, `epoch`, keeps those bytes already; else stampKept or the
-   * preserve path), the values written, the last one's write segment left as predictWrites leaves it.
-   * Returns the stores made (runEnd: where they end); stops before any other command, a store to the
-   * global GTT, a size its length does not hold, a misaligned address or a miss, which runBatch then
-   * runs through cachedStore or the parser and the handler. A store changes neither the TLB nor the
-   * fetched page (it may write that page's dwords: each header is read as it comes).
+   * Runs the commands at page[at..] one after another, up to `max`, while each is a load or a store it
+   * makes, as step() would run each: an MI_LOAD_REGISTER_IMM as lriHandler's own-register case (every
+   * pair one of this engine's own registers, no byte disabled; each value set and its write stamped
+   * with the command's step); an INLINE_STORE (MI_STORE_DATA_IMM) whose page is in the store cache, its
+   * step stamped (through the entry's kept tag when the open epoch, `epoch`, keeps those bytes already;
+   * else keepStore, stampKept or the preserve path), its values written, the last store's write segment
+   * left as predictWrites leaves it. A streak of stores with one header, or of loads, runs in a loop of
+   * its own, the command classified once (a stream of one kind, or alternating kinds, with no call or
+   * dispatch per command). Counts the commands (counts, cycles, watchdog units) and returns how many
+   * ran; stops before anything else (another command, a store to the global GTT, a size its
+   * length does not hold, a misaligned address, a miss), which runBatch or step() then runs, and after
+   * a store that moved memory's generation (the fetched page may have moved). A store changes neither
+   * the TLB nor the fetched page object (it may write that page's dwords: each header is read as it
+   * comes); a load writes no memory.
    */
-  private storeRun(page: Uint32Array, at: number, idx: number, max: number, step: number, epoch: number): number {
-    const ins = INLINE_STORE[idx]!;
-    const lowMask = ins.lowMask;
-    const highMask = ins.highMask;
-    const addrDw = ins.addrDw;
-    const dataDw = ins.dataDw;
+  private simpleRun(page: Uint32Array, at: number, max: number, step: number, epoch: number): number {
+    const lookup = this.lookup;
+    const runKind = this.runKind;
+    const regs = this.host.regs;
+    const mem = this.host.mem;
+    const memGen = mem.generation;
     this.syncStoreCache();
     this.syncKeptTags();
     const scVpn = this.scVpn;
@@ -912,101 +911,158 @@ export class Engine {
     // The kept tags of this epoch start at tag0 (epoch * KEPT_TAGS; below any tag when no epoch is open,
     // as tags are never negative): tag0 + a block kept, or tag0 + KEPT_WHOLE.
     const tag0 = epoch < 0 ? -2 * KEPT_TAGS : epoch * KEPT_TAGS;
-    let header0 = this.inlineHeader;
-    let len = this.inlineLen;
-    let bytes = this.inlineBytes;
+    // The last store header decoded (this.inlineHeader: kept from run to run) and its command's layout;
+    // the last load header and its length. A header seen again needs no lookup.
+    let storeHeader = -1;
+    let storeIdx = -1;
+    let storeLen = 0;
+    let bytes = 0;
+    let addrDw = 0;
+    let lowMask = 0;
+    let highMask = 0;
+    let dataDw = 0;
+    let lriHeader = -1;
+    let lriIdx = -1;
+    let lriLen = 0;
+    // Commands of each kind (one command index each: a gen has one of each), counted at the end.
+    let stores = 0;
+    let loads = 0;
     let n = 0;
+    let lastAt = at;
+    let lastLen = 0;
+    let lastKind = FAST_NONE;
     let lastI = 0;
     let lastOff = 0;
-    while (n < max) {
+    let moved = false;
+    run: while (n < max) {
       const header = page[at];
-      if (header !== header0) {
-        if (this.lookup[header >>> 16] !== idx) break;
-        this.decodeInline(header, ins);
-        header0 = header;
-        len = this.inlineLen;
-        bytes = this.inlineBytes;
+      let kind: number;
+      let idx: number;
+      if (header === storeHeader) {
+        kind = FAST_INLINE_STORE;
+        idx = storeIdx;
+      } else if (header === lriHeader) {
+        kind = FAST_LRI;
+        idx = lriIdx;
+      } else {
+        idx = lookup[header >>> 16];
+        if (idx < 0) break;
+        kind = runKind[idx];
+        if (kind === FAST_INLINE_STORE) {
+          if (storeIdx >= 0 && idx !== storeIdx) break;
+          const ins = INLINE_STORE[idx]!;
+          if (header !== this.inlineHeader) this.decodeInline(header, ins);
+          storeHeader = header;
+          storeIdx = idx;
+          storeLen = this.inlineLen;
+          bytes = this.inlineBytes;
+          addrDw = ins.addrDw;
+          lowMask = ins.lowMask;
+          highMask = ins.highMask;
+          dataDw = ins.dataDw;
+        } else if (kind === FAST_LRI) {
+          if ((lriIdx >= 0 && idx !== lriIdx) || (header & LRI_BWD_BITS[idx]) !== 0) break;
+          const len = commandLength(idx, header);
+          if (len <= 0) break;
+          lriHeader = header;
+          lriIdx = idx;
+          lriLen = len;
+        } else break;
       }
-      if (bytes === 0 || at + len > PAGE_DWORDS) break;
-      // The address below 2^48 as its page (hi * 2^20 + lo >>> 12) and offset: integers, no division.
-      const lo = (page[at + addrDw] & lowMask) >>> 0;
-      const hi = page[at + addrDw + 1] & highMask;
-      const vpn = hi === 0 ? lo >>> 12 : hi * 0x100000 + (lo >>> 12);
-      const i = (lo >>> 12) & (STORE_CACHE - 1);
-      const off = lo & IN_PAGE;
-      if (scVpn[i] !== vpn || (off & (bytes - 1)) !== 0) break;
-      // A kept tag of this epoch also says the entry's page object is current (syncKeptTags).
-      const kept = scKept[i];
-      let p: Uint32Array;
-      if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) {
-        scSteps[i][scAt[i]] = step;
-        p = scPage[i];
-      } else p = this.storeOutsideKept(i, off, bytes, step, epoch);
-      const v = at + dataDw;
-      p[off >>> 2] = page[v];
-      if (bytes === 8) p[(off >>> 2) + 1] = page[v + 1];
-      lastI = i;
-      lastOff = off;
-      at += len;
-      step++;
-      n++;
+      // A streak of commands with this header, in a loop of its own (a stream of one kind stays in it).
+      if (kind === FAST_INLINE_STORE) {
+        const len = storeLen;
+        do {
+          if (bytes === 0 || at + len > PAGE_DWORDS) break run;
+          // The address below 2^48 as its page (hi * 2^20 + lo >>> 12) and offset: integers, no division.
+          const lo = (page[at + addrDw] & lowMask) >>> 0;
+          const hi = page[at + addrDw + 1] & highMask;
+          const vpn = hi === 0 ? lo >>> 12 : hi * 0x100000 + (lo >>> 12);
+          const i = (lo >>> 12) & (STORE_CACHE - 1);
+          const off = lo & IN_PAGE;
+          if (scVpn[i] !== vpn || (off & (bytes - 1)) !== 0) break run;
+          // A kept tag of this epoch also says the entry's page object is current (syncKeptTags).
+          const kept = scKept[i];
+          let p: Uint32Array;
+          if (kept === tag0 + (off >>> BLOCK_SHIFT) || kept === tag0 + KEPT_WHOLE) {
+            scSteps[i][scAt[i]] = step;
+            p = scPage[i];
+          } else {
+            p = this.storeOutsideKept(i, off, bytes, step, epoch);
+            moved = mem.generation !== memGen;
+          }
+          const v = at + dataDw;
+          p[off >>> 2] = page[v];
+          if (bytes === 8) p[(off >>> 2) + 1] = page[v + 1];
+          lastI = i;
+          lastOff = off;
+          lastAt = at;
+          lastLen = len;
+          lastKind = kind;
+          at += len;
+          step++;
+          n++;
+          stores++;
+          if (moved) break run; // the fetched page may have moved with memory
+        } while (n < max && page[at] === header);
+      } else {
+        // Loads of any length (a stream may alternate them), each checked as the first one was.
+        const bwd = LRI_BWD_BITS[lriIdx];
+        let h = header;
+        do {
+          const len = h === lriHeader ? lriLen : commandLength(lriIdx, h);
+          if (len <= 0 || at + len > PAGE_DWORDS) break run;
+          if (len === 3) {
+            // One pair: its slot found once.
+            const slot = this.ownSlot(page[at + 1]);
+            if (slot < 0) break run;
+            regs.step = step;
+            regs.set(slot, page[at + 2]);
+          } else {
+            let own = true;
+            for (let k = at + 1; k < at + len && own; k += 2) own = this.ownSlot(page[k]) >= 0;
+            if (!own) break run;
+            regs.step = step;
+            for (let k = at + 1; k < at + len; k += 2) regs.set(this.ownSlot(page[k]), page[k + 1]);
+          }
+          lastAt = at;
+          lastLen = len;
+          lastKind = kind;
+          at += len;
+          step++;
+          n++;
+          loads++;
+          h = page[at];
+        } while (n < max && lookup[h >>> 16] === lriIdx && (h & bwd) === 0);
+      }
     }
-    if (n !== 0) {
+    if (n === 0) return 0;
+    this.runCycles = 0;
+    if (stores !== 0) this.countRun(storeIdx, stores);
+    if (loads !== 0) this.countRun(lriIdx, loads);
+    this.runUnits = 2 * stores + loads;
+    if (lastKind === FAST_INLINE_STORE) {
       this.lastSpace = SPACE_PPGTT;
       this.segHpa[0] = this.scPfn[lastI] * PAGE_SIZE + lastOff;
-      this.segBytes[0] = this.inlineBytes;
+      this.segBytes[0] = bytes;
       this.segCount = 1;
-      this.runEnd = at;
-      this.cmdLen = this.inlineLen;
     }
+    this.runEnd = at;
+    this.runLast = lastAt;
+    this.runLastKind = lastKind;
+    this.cmdIndex = lastKind === FAST_INLINE_STORE ? storeIdx : lriIdx;
+    this.cmdLen = lastLen;
     return n;
   }
 
-  /**
-   * Runs the MI_LOAD_REGISTER_IMM commands (command index `idx`) at page[at..], one after another, up
-   * to `max`, as lriHandler's own-register case runs each: every pair one of this engine's own
-   * registers, no byte disabled; each pair's value set and its write stamped with the command's step.
-   * Returns the commands run (runEnd: where they end; cmdLen: the last one's length); stops before any
-   * other command or load, which runBatch or step() then runs. A load writes no memory: the fetched
-   * page stays valid.
-   */
-  private lriRun(page: Uint32Array, at: number, idx: number, max: number, step: number): number {
-    const lookup = this.lookup;
-    const bwd = LRI_BWD_BITS[idx];
-    const regs = this.host.regs;
-    let n = 0;
-    let lastLen = 0;
-    while (n < max) {
-      const header = page[at];
-      if (lookup[header >>> 16] !== idx || (header & bwd) !== 0) break;
-      const len = commandLength(idx, header);
-      if (len <= 0 || at + len > PAGE_DWORDS) break;
-      if (len === 3) {
-        // One pair: its slot found once.
-        const slot = this.ownSlot(page[at + 1]);
-        if (slot < 0) break;
-        regs.step = step;
-        regs.set(slot, page[at + 2]);
-      } else {
-        let own = true;
-        for (let i = at + 1; i < at + len && own; i += 2) own = this.ownSlot(page[i]) >= 0;
-        if (!own) break;
-        regs.step = step;
-        for (let i = at + 1; i < at + len; i += 2) regs.set(this.ownSlot(page[i]), page[i + 1]);
-      }
-      lastLen = len;
-      at += len;
-      step++;
-      n++;
-    }
-    if (n !== 0) {
-      this.runEnd = at;
-      this.cmdLen = lastLen;
-    }
-    return n;
+  /** simpleRun's count of `m` commands of index idx: the engine's counts, and their cycles in runCycles. */
+  private countRun(idx: number, m: number): void {
+    if (this.counts[idx] === 0) this.counted.push(idx);
+    this.counts[idx] += m;
+    this.runCycles += this.runCyclesOf[idx] * m;
   }
 
-  /** storeRun's reading of a header of INLINE_STORE `ins`: its length, and the bytes of its store when storeRun makes it, else 0. */
+  /** simpleRun's reading of a header of INLINE_STORE `ins`: its length, and the bytes of its store when simpleRun makes it, else 0. */
   private decodeInline(header: number, ins: InlineStore): void {
     const idx = this.lookup[header >>> 16];
     const len = commandLength(idx, header);
@@ -1022,7 +1078,7 @@ export class Engine {
   }
 
   /**
-   * storeRun's store through entry i when its kept tag does not cover the bytes: stampCached with the
+   * simpleRun's store through entry i when its kept tag does not cover the bytes: stampCached with the
    * entry's page object when current, then that object (found again when memory moved since); kept
    * tags are dropped when finding it moved memory on (a uniform page given memory of its own).
    */
@@ -1039,7 +1095,7 @@ export class Engine {
 
   /**
    * Drops every kept tag when memory's generation moved since they were set: a tag then also says its
-   * entry's page object is current (storeRun takes it without checking).
+   * entry's page object is current (simpleRun takes it without checking).
    */
   private syncKeptTags(): void {
     const gen = this.host.mem.generation;
@@ -1099,7 +1155,7 @@ export class Engine {
   /** The TLB generation the entries hold for (syncStoreCache empties them when the TLB moved on). */
   private scTlb = -1;
   private readonly scGate: PageGate[] = [];
-  // For storeRun, per entry: what the open epoch keeps of the page, as a tag (the epoch's log id times
+  // For simpleRun, per entry: what the open epoch keeps of the page, as a tag (the epoch's log id times
   // KEPT_TAGS, plus the block kept or KEPT_WHOLE; -1: nothing known), set only with a current page
   // object, and where that epoch stamps the page's step (fixed for the epoch: PageGate); the page
   // object, valid while memory's generation is scMemGen's.
