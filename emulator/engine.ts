@@ -842,7 +842,8 @@ export class Engine {
       lastKind = kind;
       at += len;
       step++;
-      if (kind !== FAST_LRI && (this.setPredicate !== 0 || !this.fetchCached(vpn, space))) break;
+      // A handler may set a predicate mode; a store may have moved the fetched page.
+      if (this.setPredicate !== 0 || !this.fetchCached(vpn, space)) break;
     }
     const n = retired - retired0;
     if (n === 0) return 0;
