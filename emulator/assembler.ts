@@ -91,6 +91,12 @@ interface DirectiveSpec {
   readonly usage: string;
   readonly min: number;
   readonly max: number;
+  /**
+   * The passes that act on it beyond checking it (the others skip its lines unparsed): `names` (it
+   * declares a name the program may use before it), `tables` (page tables, global GTT, rings,
+   * surfaces), `emit` (emitDirective).
+   */
+  readonly passes?: readonly ('names' | 'tables' | 'emit')[];
 }
 
 /** Directive syntax (SPEC section 6); the handlers below interpret the arguments. */
@@ -101,26 +107,32 @@ const DIRECTIVES: Readonly<Record<string, DirectiveSpec>> = {
     min: 1,
     max: Infinity,
   },
-  map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5 },
-  pml4: { usage: '.pml4 GPA', min: 1, max: 1 },
-  ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE | .ggtt table=GPA, entries=N', min: 2, max: 3 },
+  map: { usage: '.map VA, GPA, SIZE, rw|ro [, page=4K|2M|1G]', min: 4, max: 5, passes: ['tables'] },
+  pml4: { usage: '.pml4 GPA', min: 1, max: 1, passes: ['tables'] },
+  ggtt: { usage: '.ggtt GGTT_ADDRESS, GPA, SIZE | .ggtt table=GPA, entries=N', min: 2, max: 3, passes: ['tables'] },
   data: { usage: '.data ADDRESS [, ggtt|phys]', min: 1, max: 2 },
-  incbin: { usage: '.incbin ADDRESS, "FILE", OFFSET, SIZE [, ggtt|phys]', min: 4, max: 5 },
-  fill: { usage: '.fill VA, SIZE, VALUE32', min: 3, max: 3 },
-  surface: { usage: '.surface NAME, VA, WIDTH, HEIGHT [, PITCH]', min: 4, max: 5 },
-  batch: { usage: '.batch NAME, ADDRESS [, ENGINE] [, ggtt|phys]', min: 2, max: 4 },
-  ring: { usage: '.ring ENGINE [, VA [, SIZE]]', min: 1, max: 3 },
-  submit: { usage: '.submit ENGINE', min: 1, max: 1 },
-  wait: { usage: '.wait ENGINE|all', min: 1, max: 1 },
-  mmio: { usage: '.mmio REGISTER, VALUE', min: 2, max: 2 },
-  eptp: { usage: '.eptp full|restricted [, ENGINE]', min: 1, max: 2 },
-  write: { usage: '.write GPA, "FILE", OFFSET, SIZE | .write GPA, VALUE32, ...', min: 2, max: Infinity },
+  incbin: { usage: '.incbin ADDRESS, "FILE", OFFSET, SIZE [, ggtt|phys]', min: 4, max: 5, passes: ['emit'] },
+  fill: { usage: '.fill VA, SIZE, VALUE32', min: 3, max: 3, passes: ['emit'] },
+  surface: { usage: '.surface NAME, VA, WIDTH, HEIGHT [, PITCH]', min: 4, max: 5, passes: ['names', 'tables'] },
+  batch: { usage: '.batch NAME, ADDRESS [, ENGINE] [, ggtt|phys]', min: 2, max: 4, passes: ['names'] },
+  ring: { usage: '.ring ENGINE [, VA [, SIZE]]', min: 1, max: 3, passes: ['tables'] },
+  submit: { usage: '.submit ENGINE', min: 1, max: 1, passes: ['emit'] },
+  wait: { usage: '.wait ENGINE|all', min: 1, max: 1, passes: ['emit'] },
+  mmio: { usage: '.mmio REGISTER, VALUE', min: 2, max: 2, passes: ['emit'] },
+  eptp: { usage: '.eptp full|restricted [, ENGINE]', min: 1, max: 2, passes: ['emit'] },
+  write: {
+    usage: '.write GPA, "FILE", OFFSET, SIZE | .write GPA, VALUE32, ...',
+    min: 2,
+    max: Infinity,
+    passes: ['emit'],
+  },
   context: {
     usage: '.context ENGINE, start=GGTT_ADDRESS, head=N, tail=N, ctl=N, pml4=GPA [, lrca=GGTT_ADDRESS]',
     min: 6,
     max: 7,
+    passes: ['emit'],
   },
-  dword: { usage: '.dword VALUE, ...', min: 1, max: Infinity },
+  dword: { usage: '.dword VALUE, ...', min: 1, max: Infinity, passes: ['emit'] },
 };
 
 /** Characters of a name or text a message quotes; the rest is cut (a line may hold megabytes of one name). */
@@ -137,12 +149,15 @@ function boundedMessage(message: string): string {
   return m.length > MAX_MESSAGE ? `${m.slice(0, MAX_MESSAGE - 3)}...` : m;
 }
 
+/** The directives a pass acts on (DirectiveSpec.passes). */
+const directivesOf = (pass: 'names' | 'tables' | 'emit'): ReadonlySet<string> =>
+  new Set(Object.keys(DIRECTIVES).filter((d) => DIRECTIVES[d].passes?.includes(pass)));
 /** Directives that name something the whole program may refer to before it (passLayout's first scan). */
-const DECLARING = new Set(['batch', 'surface']);
-/** Directives passTables builds from (page tables, the global GTT, default rings, surfaces). */
-const TABLE_DIRECTIVES = new Set(['map', 'ggtt', 'pml4', 'surface', 'ring']);
+const DECLARING = directivesOf('names');
+/** Directives passTables builds from. */
+const TABLE_DIRECTIVES = directivesOf('tables');
 /** Directives passEmit emits (emitDirective's cases); the others are done in earlier passes. */
-const EMIT_DIRECTIVES = new Set(['fill', 'incbin', 'write', 'context', 'dword', 'submit', 'wait', 'mmio', 'eptp']);
+const EMIT_DIRECTIVES = directivesOf('emit');
 
 /**
  * Whether a pass that acts only on the directives in `wanted` (and on whatever else a line holds: a

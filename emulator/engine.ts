@@ -438,10 +438,6 @@ export class Engine {
   readonly cmdSlot = new Int32Array(ENGINE_WINDOW / 4).fill(-1);
   readonly base: number;
   private readonly lookup: Int16Array;
-  /** Per command index: how simpleRun runs it (FAST_LRI, FAST_INLINE_STORE), or FAST_NONE (not there: refused too). */
-  private readonly runKind: Int8Array;
-  /** Per command index: its cycles (simpleRun's clock). */
-  private readonly runCyclesOf: Float64Array;
 
   /** RING_CTL's slot (busy() reads it before every step). */
   private readonly ctlSlot: number;
@@ -458,10 +454,6 @@ export class Engine {
     this.ops = COMMANDS.map((d, i) =>
       resolveOp(d, i, host.accepts[i] === 0 ? REFUSED_VERSION : !d.engines.includes(name) ? REFUSED_ENGINE : 0),
     );
-    this.runKind = Int8Array.from(this.ops, (op) =>
-      op.refusal === 0 && (op.fast === FAST_LRI || op.fast === FAST_INLINE_STORE) ? op.fast : FAST_NONE,
-    );
-    this.runCyclesOf = Float64Array.from(this.ops, (op) => op.cycles);
     this.base = ENGINE_BASE[name];
     for (const r of REGISTERS)
       if (r.engine === name && r.def.access === 'cmd') this.cmdSlot[(r.mmio - this.base) >>> 2] = r.slot;
@@ -898,7 +890,7 @@ export class Engine {
    */
   private simpleRun(page: Uint32Array, at: number, max: number, step: number, epoch: number): number {
     const lookup = this.lookup;
-    const runKind = this.runKind;
+    const ops = this.ops;
     const regs = this.host.regs;
     const mem = this.host.mem;
     const memGen = mem.generation;
@@ -948,7 +940,8 @@ export class Engine {
       } else {
         idx = lookup[header >>> 16];
         if (idx < 0) break;
-        kind = runKind[idx];
+        const op = ops[idx];
+        kind = op.refusal === 0 ? op.fast : FAST_NONE;
         if (kind === FAST_INLINE_STORE) {
           if (storeIdx >= 0 && idx !== storeIdx) break;
           const ins = INLINE_STORE[idx]!;
@@ -1060,7 +1053,7 @@ export class Engine {
   private countRun(idx: number, m: number): void {
     if (this.counts[idx] === 0) this.counted.push(idx);
     this.counts[idx] += m;
-    this.runCycles += this.runCyclesOf[idx] * m;
+    this.runCycles += this.ops[idx].cycles * m;
   }
 
   /** simpleRun's reading of a header of INLINE_STORE `ins`: its length, and the bytes of its store when simpleRun makes it, else 0. */
@@ -1107,8 +1100,8 @@ export class Engine {
 
   /**
    * A store of store cache entry i's page outside the entry's kept span: its segment set, then keepStore
-   * with the entry's page object (`page`: null when memory moved since it was found), stampKept, or the
-   * preserve path; then, in epoch `epoch` (not -1), the span kept now (the store's block, or the whole
+   * with the entry's page object (`page`), or stampKept when memory moved since it was found (null);
+   * the preserve path when that one cannot; then, in epoch `epoch` (not -1), the span kept now (the store's block, or the whole
    * page when every block is) and where the page's step is stamped, for the next stores.
    */
   private stampCached(
@@ -1125,10 +1118,11 @@ export class Engine {
     this.segHpa[0] = pfn * PAGE_SIZE + off;
     this.segBytes[0] = bytes;
     this.segCount = 1;
-    if (page === null || !h.keepStore(this.scGate[i], pfn, page, off, bytes, step))
-      if (!h.stampKept(this.scGate[i], off, bytes, step)) this.preserveCached(i, step);
+    const was = this.scGate[i];
+    if (page !== null ? !h.keepStore(was, pfn, page, off, bytes, step) : !h.stampKept(was, off, bytes, step))
+      this.preserveCached(i, step);
     if (epoch < 0 || Number.isNaN(this.scVpn[i])) return; // preserveCached dropped the entry
-    const gate = this.scGate[i];
+    const gate = this.scGate[i]; // preserveCached may have found the tracker's new entry
     if (gate.log !== epoch) return;
     this.scKept[i] = epoch * KEPT_TAGS + (gate.full ? KEPT_WHOLE : off >>> BLOCK_SHIFT);
     this.scSteps[i] = gate.steps;

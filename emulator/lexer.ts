@@ -39,8 +39,7 @@ export function splitLines(source: string): string[] {
 
 const isDigit = (c: string) => c >= '0' && c <= '9';
 const isNameStart = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_';
-const isNameChar = (c: string) => isNameStart(c) || isDigit(c);
-/** isNameChar of a UTF-16 code unit (the tokenizer's loops read codes: no one-character strings). */
+/** A UTF-16 code unit of a name: a letter, `_` or a digit (the tokenizer's loops read codes: no one-character strings). */
 const isNameCode = (k: number) => (k >= 97 && k <= 122) || (k >= 65 && k <= 90) || k === 95 || (k >= 48 && k <= 57);
 /** The end of the run of name characters in `line` from `i`. */
 function nameEnd(line: string, i: number): number {
@@ -691,9 +690,7 @@ export function leadingDirective(text: string): string | null {
   let i = 0;
   while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\f' || text[i] === '\v')) i++;
   if (text[i] !== '.' || i + 1 >= text.length || !isNameStart(text[i + 1])) return null;
-  const start = ++i;
-  while (i < text.length && isNameChar(text[i])) i++;
-  return text.slice(start, i).toLowerCase();
+  return text.slice(i + 1, nameEnd(text, i + 1)).toLowerCase();
 }
 
 export function parseLine(text: string, lineNo: number): { parsed: ParsedLine; errors: SyntaxError[] } {

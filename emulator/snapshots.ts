@@ -399,20 +399,28 @@ export class UndoLog {
   /**
    * Blocks b0..b1 (inclusive) of record r's page (frame `pfn`) are about to be written; `mask` says
    * which this epoch kept already (updated here). Keeps the others, a run at a time; returns the
-   * bytes added.
+   * bytes added. `known`: the page's memory when the caller has it (else read from `mem`).
    */
-  keep(mem: HostMemory, r: number, pfn: number, mask: Uint32Array, b0: number, b1: number): number {
+  keep(
+    mem: HostMemory,
+    r: number,
+    pfn: number,
+    mask: Uint32Array,
+    b0: number,
+    b1: number,
+    known?: Uint32Array,
+  ): number {
     if (b0 === b1) {
       // One block (a store's): no runs to look for.
       const bit = 1 << (b0 & 31);
       if ((mask[b0 >>> 5] & bit) !== 0) return 0;
       mask[b0 >>> 5] |= bit;
-      this.keepBlock(r, b0, mem.pageForRead(pfn));
+      this.keepBlock(r, b0, known ?? mem.pageForRead(pfn));
       return BLOCK_BYTES;
     }
     if (b0 === 0 && b1 === BLOCKS_PER_PAGE - 1 && emptyMask(mask)) {
       mask.fill(0xffffffff);
-      const page = mem.pageForRead(pfn);
+      const page = known ?? mem.pageForRead(pfn);
       const value = mem.uniformValueOf(page.buffer);
       // A uniform page's image is its value: no copy.
       if (value !== undefined) this.addWhole(r, -1 - value);
@@ -420,7 +428,7 @@ export class UndoLog {
       return PAGE_SIZE;
     }
     let added = 0;
-    let page: Uint32Array | null = null;
+    let page: Uint32Array | null = known ?? null;
     const end = b1 + 1;
     // Runs of blocks not kept yet, found a mask word at a time: a range already kept costs a few word
     // tests, and a page first written whole is one run (copied a segment at a time).
@@ -1079,25 +1087,9 @@ export class SnapshotStore {
     const t = gate as TrackedPage;
     const open = this.open;
     if (open === null || this.watchers.length !== 0) return false;
-    const b0 = off >>> BLOCK_SHIFT;
-    if ((off + bytes - 1) >>> BLOCK_SHIFT !== b0) return false;
-    const mask = t.mask;
-    const w = b0 >>> 5;
-    const bit = 1 << (b0 & 31);
-    if (t.log !== open.id) {
-      // An entry of an earlier epoch stays the tracker's until the tracker forgets every page.
-      if (this.trackedPage(pfn) !== t) return false;
-      this.track(t, open, open.addRecord(pfn, false, step));
-      for (let k = 0; k < MASK_WORDS; k++) mask[k] = 0;
-      mask[w] = bit;
-      t.full = false;
-      open.keepBlock(t.rec, b0, page);
-    } else if (!t.full && (mask[w] & bit) === 0) {
-      mask[w] |= bit;
-      open.keepBlock(t.rec, b0, page);
-      t.full = fullMask(mask);
-    }
-    t.steps[t.at] = step;
+    // An entry of an earlier epoch stays the tracker's until the tracker forgets every page.
+    if (t.log !== open.id && this.trackedPage(pfn) !== t) return false;
+    this.preserveTracked(t, open, pfn, page, off, bytes, step);
     return true;
   }
 
@@ -1105,10 +1097,25 @@ export class SnapshotStore {
   private preservePage(pfn: number, off: number, bytes: number, step: number): void {
     for (let i = 0; i < this.watchers.length; i++) this.watchers[i].add(pfn);
     const open = this.open;
-    if (open === null) return;
-    const t = this.trackedPage(pfn);
+    if (open !== null) this.preserveTracked(this.trackedPage(pfn), open, pfn, undefined, off, bytes, step);
+  }
+
+  /**
+   * preservePage for the tracker's entry `t` of page `pfn`: a first write in the open epoch starts the
+   * page's record; a later one stamps its step and keeps the blocks not kept yet. `page`: the page's
+   * memory when the caller knows it is present (keepStore), else undefined (looked up when needed).
+   */
+  private preserveTracked(
+    t: TrackedPage,
+    open: UndoLog,
+    pfn: number,
+    page: Uint32Array | undefined,
+    off: number,
+    bytes: number,
+    step: number,
+  ): void {
     if (t.log !== open.id) {
-      this.firstWrite(t, open, pfn, off, bytes, step);
+      this.firstWrite(t, open, pfn, page === undefined ? this.mem.presentPage(pfn) : page, off, bytes, step);
       return;
     }
     t.steps[t.at] = step;
@@ -1117,17 +1124,24 @@ export class SnapshotStore {
     const b1 = (off + bytes - 1) >>> BLOCK_SHIFT;
     const mask = t.mask;
     if (b0 === b1 && ((mask[b0 >>> 5] >>> (b0 & 31)) & 1) === 1) return;
-    if (open.keep(this.mem, t.rec, pfn, mask, b0, b1) > 0) t.full = fullMask(mask);
+    if (open.keep(this.mem, t.rec, pfn, mask, b0, b1, page) > 0) t.full = fullMask(mask);
   }
 
   /**
-   * preservePage of page `pfn`'s first write in the open epoch: its record, and its blocks written.
-   * Out of the hot path's line (a periodic snapshot's epoch makes one per page it writes), and the
-   * page looked up once for both whether it is present and its image.
+   * preservePage of page `pfn`'s first write in the open epoch (its memory `page`, null when absent):
+   * its record, and its blocks written. Out of the hot path's line (a periodic snapshot's epoch makes
+   * one per page it writes).
    */
-  private firstWrite(t: TrackedPage, open: UndoLog, pfn: number, off: number, bytes: number, step: number): void {
+  private firstWrite(
+    t: TrackedPage,
+    open: UndoLog,
+    pfn: number,
+    page: Uint32Array | null,
+    off: number,
+    bytes: number,
+    step: number,
+  ): void {
     const mask = t.mask;
-    const page = this.mem.presentPage(pfn);
     this.track(t, open, open.addRecord(pfn, page === null, step));
     if (page === null) {
       for (let w = 0; w < MASK_WORDS; w++) mask[w] = 0xffffffff;
@@ -1142,7 +1156,7 @@ export class SnapshotStore {
       // One block (a store's): kept as the record's first run.
       mask[b0 >>> 5] = 1 << (b0 & 31);
       open.keepBlock(t.rec, b0, page);
-    } else if (open.keep(this.mem, t.rec, pfn, mask, b0, b1) > 0) t.full = fullMask(mask);
+    } else if (open.keep(this.mem, t.rec, pfn, mask, b0, b1, page) > 0) t.full = fullMask(mask);
   }
 
   private track(t: TrackedPage, log: UndoLog, rec: number): void {
